@@ -1,0 +1,307 @@
+/**
+ * Keys of the audit log, encrypted at rest.
+ *
+ * A key file holds a scrypt salt (RFC 7914; N=2^15, r=8, p=1) and secrets sealed with
+ * AES-256-GCM (NIST SP 800-38D) under the scrypt-derived key-encryption key, each with a
+ * random 96-bit IV and its purpose as additional authenticated data, so a sealed value
+ * cannot be moved to another slot. All primitives come from node:crypto.
+ *
+ * - LogKeyring: the log's Ed25519 signing keys (C2SP signed-note key names = log origin).
+ *   Rotation retires the current key (its private half is erased, its public half stays
+ *   in the history so old checkpoints keep verifying) and creates a new one.
+ * - PseudonymKeyring: one HMAC-SHA-256 key per epoch (RFC 2104) that turns principals
+ *   and other subject identifiers into pseudonyms. Destroying an epoch's key erases the
+ *   link between people and the entries of that epoch; the entries and the tree stay.
+ *
+ * The passphrase comes from the `passphrase` option or GATEHOUSE_KEY_PASSPHRASE. It is
+ * never written anywhere, and error messages never include it.
+ */
+import {
+  createCipheriv, createDecipheriv, createHmac, createPrivateKey, generateKeyPairSync,
+  randomBytes, scryptSync, type KeyObject,
+} from 'node:crypto';
+import { existsSync, readFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { KeyUnavailable, PseudonymKeyDestroyed } from './errors.ts';
+import { SIG_ED25519, ed25519NoteSigner, encodeVkey, parseVkey, rawPublicKey, type NoteSigner, type NoteVerifier } from './note.ts';
+import { writeFileAtomicSync } from './fsutil.ts';
+
+/** The passphrase `--demo` setups use when none is configured. It protects nothing: anyone can read it here. */
+export const DEMO_PASSPHRASE = 'gatehouse-demo-passphrase-NOT-SECRET';
+export const PASSPHRASE_ENV = 'GATEHOUSE_KEY_PASSPHRASE';
+
+const SCRYPT = { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
+
+export interface SealedSecret { readonly iv: string; readonly tag: string; readonly ct: string }
+interface KdfParams { readonly kdf: 'scrypt'; readonly N: number; readonly r: number; readonly p: number; readonly salt: string }
+
+export function resolvePassphrase(option: string | undefined, allowDemo: boolean): string {
+  const p = option ?? process.env[PASSPHRASE_ENV];
+  if (p !== undefined && p !== '') return p;
+  if (allowDemo) return DEMO_PASSPHRASE;
+  throw new KeyUnavailable(`no key passphrase: set ${PASSPHRASE_ENV} or pass the passphrase option`);
+}
+
+function deriveKek(passphrase: string, params: KdfParams): Buffer {
+  return scryptSync(passphrase, Buffer.from(params.salt, 'base64'), 32, { N: params.N, r: params.r, p: params.p, maxmem: SCRYPT.maxmem });
+}
+
+function newKdf(): KdfParams {
+  return { kdf: 'scrypt', N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, salt: randomBytes(16).toString('base64') };
+}
+
+export function seal(kek: Buffer, purpose: string, plain: Buffer): SealedSecret {
+  const iv = randomBytes(12);
+  const c = createCipheriv('aes-256-gcm', kek, iv);
+  c.setAAD(Buffer.from(purpose, 'utf8'));
+  const ct = Buffer.concat([c.update(plain), c.final()]);
+  return { iv: iv.toString('base64'), tag: c.getAuthTag().toString('base64'), ct: ct.toString('base64') };
+}
+
+export function unseal(kek: Buffer, purpose: string, s: SealedSecret): Buffer {
+  try {
+    const d = createDecipheriv('aes-256-gcm', kek, Buffer.from(s.iv, 'base64'));
+    d.setAAD(Buffer.from(purpose, 'utf8'));
+    d.setAuthTag(Buffer.from(s.tag, 'base64'));
+    return Buffer.concat([d.update(Buffer.from(s.ct, 'base64')), d.final()]);
+  } catch {
+    // Deliberately vague: wrong passphrase and tampered file look the same.
+    throw new KeyUnavailable(`cannot decrypt ${purpose.split(':')[0]}: wrong passphrase or damaged key file`);
+  }
+}
+
+function readJson<T>(path: string): T {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch (e) {
+    throw new KeyUnavailable(`key file ${path} is unreadable (${(e as NodeJS.ErrnoException).code ?? 'invalid JSON'})`);
+  }
+}
+
+// ---- Log signing keys -------------------------------------------------------------------
+
+export interface SigningKeyRecord {
+  readonly keyId: string;
+  readonly vkey: string;
+  readonly createdAt: string;
+  readonly retiredAt: string | null;
+  /** Present only for the active key. */
+  readonly sealed?: SealedSecret;
+}
+interface SigningKeyFile { readonly version: 1; readonly origin: string; readonly kdf: KdfParams; readonly keys: SigningKeyRecord[] }
+
+export class LogKeyring {
+  readonly origin: string;
+  readonly path: string;
+  #file: SigningKeyFile;
+  #kek: Buffer;
+  #signer: NoteSigner;
+
+  private constructor(path: string, file: SigningKeyFile, kek: Buffer) {
+    this.path = path;
+    this.origin = file.origin;
+    this.#file = file;
+    this.#kek = kek;
+    this.#signer = this.#loadSigner();
+  }
+
+  /** Opens (or creates, with a fresh key) the signing key file in `dir`. */
+  static open(dir: string, origin: string, passphrase: string): LogKeyring {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, 'log-signing-keys.json');
+    if (existsSync(path)) {
+      const file = readJson<SigningKeyFile>(path);
+      if (file.origin !== origin) throw new KeyUnavailable(`signing keys in ${path} belong to log ${JSON.stringify(file.origin)}, not ${JSON.stringify(origin)}`);
+      return new LogKeyring(path, file, deriveKek(passphrase, file.kdf));
+    }
+    const kdf = newKdf();
+    const kek = deriveKek(passphrase, kdf);
+    const file: SigningKeyFile = { version: 1, origin, kdf, keys: [newSigningKey(origin, kek)] };
+    writeFileAtomicSync(path, JSON.stringify(file, null, 2) + '\n', 0o600);
+    return new LogKeyring(path, file, kek);
+  }
+
+  #loadSigner(): NoteSigner {
+    const active = this.#file.keys.find((k) => k.retiredAt === null && k.sealed);
+    if (!active?.sealed) throw new KeyUnavailable('no active signing key');
+    const pkcs8 = unseal(this.#kek, `log-signing-key:${active.keyId}`, active.sealed);
+    const key = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+    pkcs8.fill(0);
+    return ed25519NoteSigner(this.origin, key);
+  }
+
+  get signer(): NoteSigner { return this.#signer; }
+
+  /** Every key the log ever signed with, oldest first. */
+  history(): readonly SigningKeyRecord[] {
+    return this.#file.keys.map(({ sealed: _s, ...rest }) => rest);
+  }
+
+  verifiers(): NoteVerifier[] {
+    return this.#file.keys.map((k) => parseVkey(k.vkey));
+  }
+
+  /** Retires the active key (erasing its private half) and makes a new one active. */
+  rotate(now = new Date()): SigningKeyRecord {
+    const keys = this.#file.keys.map((k) => k.retiredAt === null ? { keyId: k.keyId, vkey: k.vkey, createdAt: k.createdAt, retiredAt: now.toISOString() } : k);
+    const fresh = newSigningKey(this.origin, this.#kek, now);
+    keys.push(fresh);
+    const file = { ...this.#file, keys };
+    writeFileAtomicSync(this.path, JSON.stringify(file, null, 2) + '\n', 0o600);
+    this.#file = file;
+    this.#signer = this.#loadSigner();
+    const { sealed: _s, ...pub } = fresh;
+    return pub;
+  }
+
+  close(): void { this.#kek.fill(0); }
+}
+
+function newSigningKey(origin: string, kek: Buffer, now = new Date()): SigningKeyRecord {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  const raw = rawPublicKey(publicKey);
+  const vkey = encodeVkey(origin, SIG_ED25519, raw);
+  const keyId = vkey.split('+')[1]!;
+  const pkcs8 = privateKey.export({ format: 'der', type: 'pkcs8' });
+  const sealed = seal(kek, `log-signing-key:${keyId}`, pkcs8);
+  pkcs8.fill(0);
+  return { keyId, vkey, createdAt: now.toISOString(), retiredAt: null, sealed };
+}
+
+/** A fresh Ed25519 key pair for a witness or a test, with its vkey. */
+export function generateEd25519(): { privateKey: KeyObject; publicKey: Buffer } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { privateKey, publicKey: rawPublicKey(publicKey) };
+}
+
+/** Stores one Ed25519 private key sealed under a passphrase (witness keys). */
+export function loadOrCreateSealedEd25519(path: string, passphrase: string, purpose: string): KeyObject {
+  if (existsSync(path)) {
+    const f = readJson<{ kdf: KdfParams; sealed: SealedSecret }>(path);
+    const kek = deriveKek(passphrase, f.kdf);
+    const der = unseal(kek, purpose, f.sealed);
+    kek.fill(0);
+    const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+    der.fill(0);
+    return key;
+  }
+  const kdf = newKdf();
+  const kek = deriveKek(passphrase, kdf);
+  const { privateKey } = generateKeyPairSync('ed25519');
+  const der = privateKey.export({ format: 'der', type: 'pkcs8' });
+  writeFileAtomicSync(path, JSON.stringify({ version: 1, kdf, sealed: seal(kek, purpose, der) }, null, 2) + '\n', 0o600);
+  der.fill(0);
+  kek.fill(0);
+  return privateKey;
+}
+
+// ---- Pseudonym keys --------------------------------------------------------------------
+
+export type PseudonymEpoch = 'year' | 'month' | 'day';
+
+interface PseudonymKeyFile {
+  readonly version: 1;
+  readonly kdf: KdfParams;
+  readonly epochs: Record<string, { readonly createdAt: string; readonly sealed?: SealedSecret; readonly destroyedAt?: string }>;
+}
+
+const PSEUDONYM_LABEL = 'gatehouse/audit/pseudonym/v1\n';
+
+export function epochOf(time: string, granularity: PseudonymEpoch): string {
+  const iso = /^\d{4}-\d{2}-\d{2}T/.test(time) ? time : new Date(time).toISOString();
+  return granularity === 'year' ? iso.slice(0, 4) : granularity === 'month' ? iso.slice(0, 7) : iso.slice(0, 10);
+}
+
+export class PseudonymKeyring {
+  readonly path: string;
+  readonly granularity: PseudonymEpoch;
+  #file: PseudonymKeyFile;
+  #kek: Buffer;
+  #keys = new Map<string, Buffer>();
+  #cache = new Map<string, string>();
+
+  private constructor(path: string, file: PseudonymKeyFile, kek: Buffer, granularity: PseudonymEpoch) {
+    this.path = path;
+    this.#file = file;
+    this.#kek = kek;
+    this.granularity = granularity;
+  }
+
+  static open(dir: string, passphrase: string, granularity: PseudonymEpoch = 'month'): PseudonymKeyring {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const path = join(dir, 'pseudonym-keys.json');
+    if (existsSync(path)) {
+      const file = readJson<PseudonymKeyFile>(path);
+      return new PseudonymKeyring(path, file, deriveKek(passphrase, file.kdf), granularity);
+    }
+    const kdf = newKdf();
+    const file: PseudonymKeyFile = { version: 1, kdf, epochs: {} };
+    writeFileAtomicSync(path, JSON.stringify(file, null, 2) + '\n', 0o600);
+    return new PseudonymKeyring(path, file, deriveKek(passphrase, kdf), granularity);
+  }
+
+  #key(epoch: string, create: boolean): Buffer | null {
+    const cached = this.#keys.get(epoch);
+    if (cached) return cached;
+    const rec = this.#file.epochs[epoch];
+    if (rec?.destroyedAt) throw new PseudonymKeyDestroyed(epoch);
+    if (rec?.sealed) {
+      const k = unseal(this.#kek, `pseudonym-key:${epoch}`, rec.sealed);
+      this.#keys.set(epoch, k);
+      return k;
+    }
+    if (!create) return null;
+    const k = randomBytes(32);
+    const file = { ...this.#file, epochs: { ...this.#file.epochs, [epoch]: { createdAt: new Date().toISOString(), sealed: seal(this.#kek, `pseudonym-key:${epoch}`, k) } } };
+    writeFileAtomicSync(this.path, JSON.stringify(file, null, 2) + '\n', 0o600);
+    this.#file = file;
+    this.#keys.set(epoch, k);
+    return k;
+  }
+
+  /** The pseudonym of `id` in `epoch` ("p1:<epoch>:<base64url 128-bit HMAC>"), creating the epoch key if needed. */
+  pseudonym(id: string, epoch: string): string {
+    const ck = epoch + '\u0000' + id;
+    const hit = this.#cache.get(ck);
+    if (hit) return hit;
+    const key = this.#key(epoch, true)!;
+    const mac = createHmac('sha256', key).update(PSEUDONYM_LABEL).update(id, 'utf8').digest().subarray(0, 16).toString('base64url');
+    const p = `p1:${epoch}:${mac}`;
+    if (this.#cache.size > 100_000) this.#cache.clear();
+    this.#cache.set(ck, p);
+    return p;
+  }
+
+  /** Every pseudonym `id` has under the epochs whose keys still exist (for search). */
+  lookup(id: string): string[] {
+    const out: string[] = [];
+    for (const [epoch, rec] of Object.entries(this.#file.epochs)) {
+      if (rec.destroyedAt) continue;
+      out.push(this.pseudonym(id, epoch));
+    }
+    return out;
+  }
+
+  epochs(): { epoch: string; createdAt: string; destroyedAt: string | null }[] {
+    return Object.entries(this.#file.epochs).map(([epoch, r]) => ({ epoch, createdAt: r.createdAt, destroyedAt: r.destroyedAt ?? null }));
+  }
+
+  /** Crypto-shreds an epoch's key: its pseudonyms can no longer be linked to anyone. */
+  destroy(epoch: string, now = new Date()): void {
+    const rec = this.#file.epochs[epoch];
+    if (!rec || rec.destroyedAt) return;
+    const file = { ...this.#file, epochs: { ...this.#file.epochs, [epoch]: { createdAt: rec.createdAt, destroyedAt: now.toISOString() } } };
+    writeFileAtomicSync(this.path, JSON.stringify(file, null, 2) + '\n', 0o600);
+    this.#file = file;
+    this.#keys.get(epoch)?.fill(0);
+    this.#keys.delete(epoch);
+    for (const k of [...this.#cache.keys()]) if (k.startsWith(epoch + '\u0000')) this.#cache.delete(k);
+  }
+
+  close(): void {
+    for (const k of this.#keys.values()) k.fill(0);
+    this.#keys.clear();
+    this.#cache.clear();
+    this.#kek.fill(0);
+  }
+}
