@@ -20,7 +20,7 @@
  * in the last record) is truncated; damage followed by valid records is corruption and
  * refuses to open. Every record carries its index, so a reused index or a gap is caught.
  */
-import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, writeSync, existsSync, read as fsRead } from 'node:fs';
+import { unlinkSync, closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, writeSync, existsSync, read as fsRead } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { promisify } from 'node:util';
@@ -83,6 +83,7 @@ export class FileStore implements LogStorage {
 
   static open(dir: string, options: FileStoreOptions): FileStore {
     mkdirSync(dir, { recursive: true });
+    acquireLock(join(dir, 'LOCK'));
     const store = new FileStore(dir);
     try {
       store.#recover(options);
@@ -363,6 +364,7 @@ export class FileStore implements LogStorage {
   }
 
   #closeFds(): void {
+    releaseLock(join(this.dir, 'LOCK'));
     for (const fd of [this.#entriesFd, this.#offsetsFd, ...this.#levelFds]) { try { closeSync(fd); } catch { /* already closed */ } }
   }
 
@@ -371,4 +373,29 @@ export class FileStore implements LogStorage {
     this.#closed = true;
     this.#closeFds();
   }
+}
+
+/** One process per log directory: a pid lock file, taken over when its owner is dead. */
+function acquireLock(path: string): void {
+  try {
+    const fd = openSync(path, 'wx');
+    writeSync(fd, String(process.pid));
+    closeSync(fd);
+    return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
+  const pid = Number(readFileSync(path, 'utf8'));
+  if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid) {
+    let alive = true;
+    try { process.kill(pid, 0); } catch (e) { alive = (e as NodeJS.ErrnoException).code === 'EPERM'; }
+    if (alive) throw new LogUnavailable(`audit log directory is in use by process ${pid}`);
+  } else if (pid === process.pid) {
+    throw new LogUnavailable('audit log directory is already open in this process');
+  }
+  writeFileAtomicSync(path, String(process.pid));
+}
+
+function releaseLock(path: string): void {
+  try { if (readFileSync(path, 'utf8') === String(process.pid)) unlinkSync(path); } catch { /* already gone */ }
 }

@@ -1,0 +1,172 @@
+/**
+ * Embedded DuckDB engine (`@duckdb/node-api`). File datasets are loaded into an in-memory
+ * database at start, with exactly the catalog's columns cast to their declared types;
+ * DuckDB database files are attached read-only. Then the instance is locked down:
+ * external access off (no files, no network), extensions neither installed nor loaded,
+ * a memory limit, and the configuration locked so no query can change any of it
+ * (invariant 4). Queries run on a small pool of connections with a statement timeout.
+ */
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { GatehouseError } from '../errors.ts';
+import { duckdbDialect } from '../query/render/duckdb.ts';
+import { quoteIdent, quoteString, type Dialect } from '../query/render/sql.ts';
+import type { DatasetDef, Workspace } from '../workspace/types.ts';
+import type { WorkspaceProblem } from '../workspace/load.ts';
+import type { CellValue, Engine, EngineResult, RunOptions } from './engine.ts';
+
+export interface DuckDbEngineOptions {
+  readonly poolSize?: number;
+  readonly threads?: number;
+}
+
+const LOCKDOWN = [
+  "SET autoinstall_known_extensions = false",
+  "SET autoload_known_extensions = false",
+  "SET allow_community_extensions = false",
+  "SET enable_external_access = false",
+  "SET lock_configuration = true",
+];
+
+export function tableFor(dataset: string): string {
+  return quoteIdent(`gh_ds_${dataset}`);
+}
+
+export class DuckDbEngine implements Engine {
+  readonly dialect: Dialect;
+  readonly #instance: DuckDBInstance;
+  readonly #idle: DuckDBConnection[];
+  readonly #waiting: ((c: DuckDBConnection) => void)[] = [];
+  readonly #sources: ReadonlyMap<string, string>;
+  #closed = false;
+
+  private constructor(instance: DuckDBInstance, pool: DuckDBConnection[], sources: Map<string, string>, hashKey: Buffer) {
+    this.#instance = instance;
+    this.#idle = pool;
+    this.#sources = sources;
+    this.dialect = duckdbDialect({
+      hashKey,
+      sourceOf: (ds) => {
+        const s = this.#sources.get(ds);
+        if (!s) throw new Error(`dataset ${ds} has no source in this engine`);
+        return s;
+      },
+    });
+  }
+
+  /** Loads the workspace's datasets and locks the engine down. Problems name the dataset. */
+  static async open(ws: Workspace, options: DuckDbEngineOptions = {}): Promise<DuckDbEngine> {
+    const instance = await DuckDBInstance.create(':memory:', { threads: String(options.threads ?? 2) });
+    const setup = await instance.connect();
+    const problems: WorkspaceProblem[] = [];
+    const sources = new Map<string, string>();
+    try {
+      await setup.run(`SET memory_limit = ${quoteString(ws.defaults.memoryLimit)}`);
+      for (const ds of ws.datasets.values()) {
+        try {
+          sources.set(ds.name, await loadDataset(setup, ds));
+        } catch (err) {
+          problems.push({ file: 'gatehouse.yaml', line: null, message: `datasets.${ds.name}: cannot load the source: ${scrub(String((err as Error).message))}` });
+        }
+      }
+      if (problems.length > 0) {
+        const { WorkspaceInvalid } = await import('../workspace/load.ts');
+        throw new WorkspaceInvalid(problems);
+      }
+      for (const s of LOCKDOWN) await setup.run(s);
+    } finally {
+      setup.closeSync();
+    }
+    const pool: DuckDBConnection[] = [];
+    for (let i = 0; i < (options.poolSize ?? 4); i++) pool.push(await instance.connect());
+    return new DuckDbEngine(instance, pool, sources, ws.hashKey);
+  }
+
+  async #acquire(): Promise<DuckDBConnection> {
+    if (this.#closed) throw new GatehouseError('INTERNAL', 'the engine is shut down');
+    const c = this.#idle.pop();
+    if (c) return c;
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  #release(c: DuckDBConnection): void {
+    const next = this.#waiting.shift();
+    if (next) next(c); else this.#idle.push(c);
+  }
+
+  async run(sql: string, options: RunOptions): Promise<EngineResult> {
+    const conn = await this.#acquire();
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; conn.interrupt(); }, options.timeoutMs);
+    try {
+      const reader = await conn.runAndReadAll(sql);
+      const names = reader.columnNames();
+      const types = reader.columnTypes().map((t) => t.toString());
+      const rows = reader.getRowsJS().map((row) => row.map((v, i) => toCell(v, types[i]!)));
+      return { columns: names.map((name, i) => ({ name, type: types[i]! })), rows };
+    } catch (err) {
+      throw engineError(err, timedOut, options.timeoutMs);
+    } finally {
+      clearTimeout(timer);
+      this.#release(conn);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    for (const c of this.#idle.splice(0)) c.closeSync();
+    this.#instance.closeSync();
+  }
+}
+
+async function loadDataset(conn: DuckDBConnection, ds: DatasetDef): Promise<string> {
+  const cols = ds.columns.map((c) => `CAST(${quoteIdent(c.name)} AS ${c.type === 'DECIMAL' ? 'DOUBLE' : c.type}) AS ${quoteIdent(c.name)}`).join(', ');
+  const src = ds.source;
+  if (src.kind === 'duckdb') {
+    const alias = quoteIdent(`gh_src_${ds.name}`);
+    await conn.run(`ATTACH ${quoteString(src.path)} AS ${alias} (READ_ONLY)`);
+    const table = src.table.split('.').map(quoteIdent).join('.');
+    await conn.run(`CREATE TABLE ${tableFor(ds.name)} AS SELECT ${cols} FROM ${alias}.${table}`);
+    await conn.run(`DETACH ${alias}`);
+    return tableFor(ds.name);
+  }
+  const reader = src.kind === 'parquet' ? `read_parquet(${quoteString(src.path)})` : `read_csv(${quoteString(src.path)}, header = true)`;
+  await conn.run(`CREATE TABLE ${tableFor(ds.name)} AS SELECT ${cols} FROM ${reader}`);
+  return tableFor(ds.name);
+}
+
+function toCell(v: unknown, type: string): CellValue {
+  if (v === null || v === undefined) return null;
+  if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
+  if (typeof v === 'number') return Number.isFinite(v) ? v : String(v);
+  if (typeof v === 'string' || typeof v === 'boolean') return v;
+  if (v instanceof Date) return type === 'DATE' ? v.toISOString().slice(0, 10) : v.toISOString();
+  if (Array.isArray(v)) return v.map((x) => toCell(x, ''));
+  if (v instanceof Uint8Array) return Buffer.from(v).toString('hex');
+  if (typeof v === 'object') {
+    const out: Record<string, CellValue> = {};
+    for (const [k, x] of Object.entries(v as Record<string, unknown>)) out[k] = toCell(x, '');
+    return out;
+  }
+  return String(v);
+}
+
+/** Removes quoted text and the SQL excerpt DuckDB appends, so no value or secret is echoed. */
+function scrub(message: string): string {
+  return message.split('\n')[0]!.replace(/'(?:[^']|'')*'/g, "'…'").replace(/"(?:[^"]|"")*"/g, (m) => (m.includes('gh_') ? '"…"' : m)).slice(0, 300);
+}
+
+export function engineError(err: unknown, timedOut: boolean, timeoutMs: number): GatehouseError {
+  const message = String((err as Error)?.message ?? err);
+  if (timedOut || /^INTERRUPT/i.test(message)) {
+    return new GatehouseError('QUERY_TIMEOUT', `the query ran longer than the ${timeoutMs} ms statement timeout and was stopped`, { hint: 'narrow it with WHERE, aggregate earlier or avoid cross joins' });
+  }
+  if (/out of memory/i.test(message)) return new GatehouseError('ENGINE_ERROR', 'the query needs more memory than the engine allows', { hint: 'aggregate or filter earlier' });
+  if (/^(Conversion|Invalid Input|Out of Range) Error/i.test(message)) {
+    return new GatehouseError('ENGINE_ERROR', 'a value could not be converted or was out of range while evaluating the query (details are withheld: errors never carry data values)', { hint: 'use CAST to convert explicitly; a failed CAST yields NULL' });
+  }
+  if (/^Binder Error/i.test(message)) {
+    return new GatehouseError('ENGINE_ERROR', `the query does not type-check: ${scrub(message.replace(/^Binder Error:\s*/i, ''))}`, { hint: 'compare values of the same type; GET /v1/datasets lists column types' });
+  }
+  const kind = /^([A-Za-z ]+) Error/.exec(message)?.[1] ?? 'engine';
+  return new GatehouseError('ENGINE_ERROR', `the engine could not run the query (${kind} error)`, { hint: 'simplify the query; the audit log records the failure' });
+}

@@ -1,0 +1,319 @@
+/**
+ * The one request path. Every interface (HTTP, CLI, and later the wire protocol, clean
+ * rooms, jobs) calls these methods; nothing else reaches the policy engine, an engine or
+ * the audit log.
+ *
+ *   authenticate → context → decide → plan (parse + bind) → enforce (obligation
+ *   transformers) → execute (rendered SQL) → release → audit → respond
+ *
+ * Every request leaves exactly one audit entry, allowed, denied or failed (invariant 8),
+ * and a request whose entry cannot be written fails (invariant 7). Decisions are made per
+ * request against the current policy version and never cached (invariant 6).
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { AuditDecision, AuditRecord, AuditSink } from '../audit/types.ts';
+import { DuckDbEngine } from '../engine/duckdb.ts';
+import type { CellValue, Engine, ResultColumn } from '../engine/engine.ts';
+import { asGatehouseError, GatehouseError } from '../errors.ts';
+import type { Decision, RequestContext } from '../policy/engine.ts';
+import { bindQuery, type BoundQuery } from '../query/bind.ts';
+import { govern } from '../query/govern/index.ts';
+import { describeMask } from '../query/govern/mask.ts';
+import { parseSql } from '../query/parse.ts';
+import { renderSelect } from '../query/render/sql.ts';
+import type { ObligationDef, PrincipalDef } from '../workspace/types.ts';
+import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
+import { apiKeyDigest, resultDigest, sqlFingerprint } from './digest.ts';
+import { createHash } from 'node:crypto';
+
+export interface RequestMeta {
+  /** The caller's credential (an API key), exactly as presented; null if none was. */
+  readonly credential: string | null;
+  readonly source: string;
+  readonly channel: string;
+}
+
+export interface QueryRequest extends RequestMeta {
+  readonly sql: string;
+  readonly purpose: string;
+}
+
+export interface Governance {
+  readonly policyVersion: string;
+  readonly decision: 'allow';
+  readonly datasets: readonly string[];
+  readonly policies: readonly string[];
+  readonly obligationsApplied: readonly string[];
+  readonly rowsSuppressed: number;
+  readonly truncated: boolean;
+  readonly rowCap: number;
+  readonly auditId: string;
+}
+
+export interface QueryResponse {
+  readonly columns: readonly ResultColumn[];
+  readonly rows: readonly (readonly CellValue[])[];
+  readonly governance: Governance;
+}
+
+export interface DatasetView {
+  readonly name: string;
+  readonly description: string | null;
+  readonly classification: string;
+  readonly region: string | null;
+  readonly purposes: readonly string[];
+  readonly privacyUnit: string | null;
+  readonly rowFilter: boolean;
+  readonly aggregationOnly: { readonly minGroupSize: number } | null;
+  readonly rowCap: number;
+  readonly columns: readonly {
+    readonly name: string; readonly type: string; readonly classification: string; readonly tags: readonly string[];
+    readonly masked: string | null; readonly joinOnly: boolean; readonly description: string | null;
+  }[];
+}
+
+export interface GatehouseOptions {
+  readonly workspaceDir: string;
+  readonly audit: AuditSink;
+  readonly engineOptions?: { readonly poolSize?: number; readonly threads?: number };
+  readonly now?: () => Date;
+}
+
+interface State {
+  readonly loaded: LoadedWorkspace;
+  readonly engine: Engine;
+  readonly engineKey: string;
+  readonly keyIndex: ReadonlyMap<string, PrincipalDef>;
+}
+
+const PURPOSE = /^[a-z][a-z0-9_.-]{0,63}$/;
+const BIND_CACHE_LIMIT = 2_000;
+
+function engineKeyOf(l: LoadedWorkspace): string {
+  const ws = l.workspace;
+  return createHash('sha256').update(JSON.stringify([...ws.datasets.values()])).update(ws.hashKey).update(ws.defaults.memoryLimit).digest('hex');
+}
+
+function indexKeys(l: LoadedWorkspace): Map<string, PrincipalDef> {
+  const m = new Map<string, PrincipalDef>();
+  for (const p of l.workspace.principals.values()) for (const k of p.apiKeySha256) m.set(k, p);
+  return m;
+}
+
+export class Gatehouse {
+  #state: State;
+  readonly #audit: AuditSink;
+  readonly #options: GatehouseOptions;
+  readonly #bindCache = new Map<string, BoundQuery>();
+  #retiredEngines: Engine[] = [];
+
+  private constructor(state: State, options: GatehouseOptions) {
+    this.#state = state;
+    this.#audit = options.audit;
+    this.#options = options;
+  }
+
+  static async open(options: GatehouseOptions): Promise<Gatehouse> {
+    const loaded = await loadWorkspace(options.workspaceDir);
+    const engine = await DuckDbEngine.open(loaded.workspace, options.engineOptions);
+    return new Gatehouse({ loaded, engine, engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) }, options);
+  }
+
+  get policyVersion(): string { return this.#state.loaded.workspace.policyVersion; }
+  get workspace(): LoadedWorkspace { return this.#state.loaded; }
+
+  /**
+   * Re-reads the workspace. On any problem the running version stays in force and the
+   * problems are thrown (nothing half-applied). The next request uses the new version.
+   */
+  async reload(): Promise<{ policyVersion: string; changed: boolean }> {
+    const loaded = await loadWorkspace(this.#options.workspaceDir);
+    const old = this.#state;
+    if (loaded.workspace.policyVersion === old.loaded.workspace.policyVersion) return { policyVersion: old.loaded.workspace.policyVersion, changed: false };
+    const key = engineKeyOf(loaded);
+    let engine = old.engine;
+    if (key !== old.engineKey) {
+      engine = await DuckDbEngine.open(loaded.workspace, this.#options.engineOptions);
+      this.#retiredEngines.push(old.engine);
+    }
+    this.#state = { loaded, engine, engineKey: key, keyIndex: indexKeys(loaded) };
+    this.#bindCache.clear();
+    return { policyVersion: loaded.workspace.policyVersion, changed: true };
+  }
+
+  async close(): Promise<void> {
+    for (const e of [this.#state.engine, ...this.#retiredEngines]) await e.close();
+    this.#retiredEngines = [];
+  }
+
+  /** Authentication: an API key maps to a principal by its SHA-256 digest. */
+  #authenticate(state: State, credential: string | null): PrincipalDef {
+    if (credential === null || credential.length === 0) {
+      throw new GatehouseError('AUTH_REQUIRED', 'authentication required', { hint: 'send your API key as "Authorization: Bearer <key>"' });
+    }
+    if (credential.length > 512) throw new GatehouseError('AUTH_INVALID', 'the credential is not valid');
+    const digest = apiKeyDigest(credential);
+    const p = state.keyIndex.get(digest);
+    // The map lookup is by digest of a high-entropy key; compare once more in constant time.
+    if (!p || !p.apiKeySha256.some((k) => timingSafeEqual(Buffer.from(k, 'hex'), Buffer.from(digest, 'hex')))) {
+      throw new GatehouseError('AUTH_INVALID', 'the credential is not valid', { hint: 'check the API key; revoked keys stop working at once' });
+    }
+    return p;
+  }
+
+  #context(req: RequestMeta & { purpose: string }): RequestContext {
+    return { purpose: req.purpose, sourceIp: normaliseIp(req.source), channel: req.channel, time: (this.#options.now ?? (() => new Date()))() };
+  }
+
+  #bind(state: State, sql: string): BoundQuery {
+    const key = `${state.loaded.workspace.policyVersion}\u0000${sql}`;
+    const hit = this.#bindCache.get(key);
+    if (hit) return hit;
+    const ws = state.loaded.workspace;
+    const bound = bindQuery(parseSql(sql), { dataset: (n) => ws.datasets.get(n) });
+    if (this.#bindCache.size >= BIND_CACHE_LIMIT) this.#bindCache.delete(this.#bindCache.keys().next().value!);
+    this.#bindCache.set(key, bound);
+    return bound;
+  }
+
+  /** Governed SQL: the whole path for one query. */
+  async query(req: QueryRequest): Promise<QueryResponse> {
+    const state = this.#state;
+    const ws = state.loaded.workspace;
+    const entry: Mutable<AuditRecord> = {
+      time: new Date().toISOString(), principal: null, source: req.source, channel: req.channel, action: 'query',
+      purpose: typeof req.purpose === 'string' ? req.purpose.slice(0, 64) : null, datasets: [], columns: [], decision: 'error', reasons: [],
+      policyVersion: ws.policyVersion, obligations: [], sqlFingerprint: typeof req.sql === 'string' ? sqlFingerprint(req.sql) : null,
+      rowsReturned: null, resultDigest: null, errorCode: null,
+    };
+    let response: QueryResponse;
+    try {
+      const principal = this.#authenticate(state, req.credential);
+      entry.principal = principal.id;
+      if (typeof req.purpose !== 'string' || !PURPOSE.test(req.purpose)) {
+        throw new GatehouseError('REQUEST_INVALID', 'a purpose is required: lower-case letters, digits, _ . - (at most 64 characters)', { hint: 'declare why you query, e.g. purpose "research"' });
+      }
+      const bound = this.#bind(state, req.sql);
+      entry.datasets = bound.datasets;
+      entry.columns = bound.columns;
+      const ctx = this.#context(req);
+      const decisions = bound.datasets.map((n) => state.loaded.policy.decide(principal, ws.datasets.get(n)!, ctx));
+      const denied = decisions.filter((d) => !d.allowed);
+      if (denied.length > 0) {
+        entry.decision = 'deny';
+        throw new GatehouseError('POLICY_DENIED', `access denied to ${denied.map((d) => `"${d.dataset}"`).join(', ')}`, { reasons: denied.flatMap((d) => d.reasons) });
+      }
+      const governed = govern(bound, {
+        principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: state.loaded.rowFilters,
+        obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])),
+      });
+      entry.obligations = governed.obligationsApplied;
+      const sql = renderSelect(governed.query, state.engine.dialect);
+      const result = await state.engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
+      const truncated = result.rows.length > governed.rowLimit;
+      const rows = truncated ? result.rows.slice(0, governed.rowLimit) : result.rows;
+      entry.decision = 'allow';
+      entry.reasons = decisions.flatMap((d) => d.reasons);
+      entry.rowsReturned = rows.length;
+      entry.resultDigest = resultDigest(result.columns, rows);
+      response = {
+        columns: result.columns, rows,
+        governance: {
+          policyVersion: ws.policyVersion, decision: 'allow', datasets: bound.datasets,
+          policies: [...new Set(decisions.flatMap((d) => d.policies))],
+          obligationsApplied: governed.obligationsApplied, rowsSuppressed: 0, truncated, rowCap: governed.rowCap, auditId: '',
+        },
+      };
+    } catch (err) {
+      const e = asGatehouseError(err);
+      if (entry.decision !== 'deny') entry.decision = e.code === 'POLICY_DENIED' || e.code === 'OBLIGATION_VIOLATION' || e.code === 'ROW_CAP_EXCEEDED' || e.code === 'AUTH_INVALID' || e.code === 'AUTH_REQUIRED' ? 'deny' : 'error';
+      entry.errorCode = e.code;
+      entry.reasons = e.reasons.length ? e.reasons : [e.message];
+      await this.#record(entry);
+      throw e;
+    }
+    const { auditId } = await this.#record(entry);
+    return { ...response, governance: { ...response.governance, auditId } };
+  }
+
+  /** The datasets a principal may query (for a purpose, or for any declared purpose). */
+  async datasets(req: RequestMeta & { purpose: string | null }): Promise<{ datasets: DatasetView[]; auditId: string; policyVersion: string }> {
+    const state = this.#state;
+    const ws = state.loaded.workspace;
+    const entry: Mutable<AuditRecord> = {
+      time: new Date().toISOString(), principal: null, source: req.source, channel: req.channel, action: 'datasets.list',
+      purpose: req.purpose, datasets: [], columns: [], decision: 'error', reasons: [], policyVersion: ws.policyVersion,
+      obligations: [], sqlFingerprint: null, rowsReturned: null, resultDigest: null, errorCode: null,
+    };
+    let views: DatasetView[];
+    try {
+      const principal = this.#authenticate(state, req.credential);
+      entry.principal = principal.id;
+      if (req.purpose !== null && !PURPOSE.test(req.purpose)) throw new GatehouseError('REQUEST_INVALID', 'purpose must be lower-case letters, digits, _ . -');
+      views = [];
+      for (const ds of ws.datasets.values()) {
+        const purposes = req.purpose !== null ? [req.purpose] : ds.purposes;
+        const allowed: { purpose: string; d: Decision }[] = [];
+        for (const p of purposes) {
+          const d = state.loaded.policy.decide(principal, ds, this.#context({ ...req, purpose: p }));
+          if (d.allowed) allowed.push({ purpose: p, d });
+        }
+        if (allowed.length === 0) continue;
+        views.push(this.#view(ds.name, allowed.map((a) => a.purpose), allowed[0]!.d.obligations, state));
+      }
+      entry.decision = 'allow';
+      entry.datasets = views.map((v) => v.name);
+      entry.rowsReturned = views.length;
+    } catch (err) {
+      const e = asGatehouseError(err);
+      entry.decision = e.code.startsWith('AUTH') ? 'deny' : 'error';
+      entry.errorCode = e.code;
+      entry.reasons = [e.message];
+      await this.#record(entry);
+      throw e;
+    }
+    const { auditId } = await this.#record(entry);
+    return { datasets: views, auditId, policyVersion: ws.policyVersion };
+  }
+
+  #view(name: string, purposes: string[], obligations: readonly ObligationDef[], state: State): DatasetView {
+    const ds = state.loaded.workspace.datasets.get(name)!;
+    const unmask = new Set(obligations.flatMap((o) => o.unmask));
+    const joinOnly = new Set(obligations.flatMap((o) => o.joinOnly));
+    const agg = obligations.filter((o) => o.aggregationOnly).map((o) => o.aggregationOnly!.minGroupSize);
+    const caps = obligations.map((o) => o.rowCap).filter((c): c is number => c !== null);
+    return {
+      name, description: ds.description, classification: ds.classification, region: ds.region, purposes,
+      privacyUnit: ds.privacyUnit,
+      rowFilter: obligations.some((o) => o.rowFilter !== null),
+      aggregationOnly: agg.length ? { minGroupSize: Math.max(...agg) } : null,
+      rowCap: Math.min(state.loaded.workspace.defaults.rowCap, ...caps),
+      columns: ds.columns.map((c) => {
+        const extra = obligations.map((o) => o.masks[c.name]).find((m) => m !== undefined);
+        const mask = extra ?? (unmask.has(c.name) ? null : c.mask);
+        return {
+          name: c.name, type: c.type, classification: c.classification, tags: c.tags, description: c.description,
+          masked: mask ? describeMask(mask) : null, joinOnly: joinOnly.has(c.name),
+        };
+      }),
+    };
+  }
+
+  /** Writes the audit entry; if it cannot be written the request fails (fail closed). */
+  async #record(entry: AuditRecord): Promise<{ auditId: string }> {
+    try {
+      return await this.#audit.append(entry);
+    } catch (err) {
+      throw new GatehouseError('AUDIT_UNAVAILABLE', 'the audit log could not record this request, so it was not completed', { hint: 'retry later; operators: check the audit log storage', cause: err });
+    }
+  }
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function normaliseIp(source: string): string {
+  const s = source.startsWith('::ffff:') ? source.slice(7) : source;
+  return /^[0-9.]+$/.test(s) || s.includes(':') ? s : '127.0.0.1';
+}
+
+export type { AuditDecision };

@@ -1,0 +1,252 @@
+/**
+ * Decisions: Cedar (`@cedar-policy/cedar-wasm`) over the workspace's policies, pre-parsed
+ * once per policy version. Default deny; forbid wins; any evaluation error denies.
+ *
+ * Obligations ride on permit policies as the annotation `@obligations("a, b")`, naming
+ * obligation sets from gatehouse.yaml. Every obligation of every determining permit is
+ * returned; an unknown name denies (fail closed).
+ */
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import type { DatasetDef, ObligationDef, PrincipalDef, Workspace } from '../workspace/types.ts';
+import { lineAt, type WorkspaceProblem } from '../workspace/load.ts';
+
+export const QUERY_ACTION = 'query';
+
+export interface RequestContext {
+  readonly purpose: string;
+  readonly sourceIp: string;
+  readonly channel: string;
+  readonly time: Date;
+}
+
+export interface Decision {
+  readonly allowed: boolean;
+  readonly dataset: string;
+  /** Ids of the determining policies (permits when allowed, forbids when denied). */
+  readonly policies: readonly string[];
+  readonly obligations: readonly ObligationDef[];
+  /** Reasons a user can act on. */
+  readonly reasons: readonly string[];
+}
+
+interface CompiledPolicy {
+  readonly id: string;
+  readonly file: string;
+  readonly effect: 'permit' | 'forbid';
+  readonly obligationNames: readonly string[];
+  readonly reason: string | null;
+  /** The dataset the policy is scoped to (`resource == Dataset::"x"`), or null for broader scopes. */
+  readonly dataset: string | null;
+}
+
+type SchemaJson = cedar.SchemaJson<string>;
+
+interface SchemaShape {
+  readonly principalAttrs: ReadonlySet<string>;
+  readonly datasetAttrs: ReadonlySet<string>;
+  readonly contextAttrs: ReadonlySet<string>;
+}
+
+let nextSetId = 0;
+
+export class PolicyEngine {
+  readonly version: string;
+  readonly policies: ReadonlyMap<string, CompiledPolicy>;
+  readonly #setId: string;
+  readonly #schemaId: string;
+  readonly #shape: SchemaShape;
+  readonly #workspace: Workspace;
+
+  private constructor(workspace: Workspace, policies: Map<string, CompiledPolicy>, shape: SchemaShape, setId: string, schemaId: string) {
+    this.version = workspace.policyVersion;
+    this.policies = policies;
+    this.#shape = shape;
+    this.#setId = setId;
+    this.#schemaId = schemaId;
+    this.#workspace = workspace;
+  }
+
+  /** Validates and pre-parses a workspace's policies; returns problems instead of throwing. */
+  static compile(workspace: Workspace): { engine: PolicyEngine | null; problems: WorkspaceProblem[] } {
+    const problems: WorkspaceProblem[] = [];
+    const schemaJson = cedar.schemaToJson(workspace.cedarSchema);
+    if (schemaJson.type === 'failure') {
+      for (const e of schemaJson.errors) problems.push({ file: 'schema.cedarschema', line: locLine(workspace.cedarSchema, e), message: `Cedar schema: ${e.message}` });
+      return { engine: null, problems };
+    }
+    const shape = schemaShape(schemaJson.json, problems);
+    const policies = new Map<string, CompiledPolicy>();
+    const texts: Record<string, string> = {};
+    for (const [file, text] of workspace.policyFiles) {
+      const parts = cedar.policySetTextToParts(text);
+      if (parts.type === 'failure') {
+        for (const e of parts.errors) problems.push({ file, line: locLine(text, e), message: `Cedar: ${e.message}${e.help ? ` (${e.help})` : ''}` });
+        continue;
+      }
+      if (parts.policy_templates.length > 0) problems.push({ file, line: null, message: 'policy templates are not supported; write static policies' });
+      const validation = cedar.validate({ schema: workspace.cedarSchema, policies: { staticPolicies: text }, validationSettings: { mode: 'strict' } });
+      if (validation.type === 'failure') {
+        for (const e of validation.errors) problems.push({ file, line: locLine(text, e), message: `Cedar: ${e.message}` });
+      } else {
+        for (const v of validation.validationErrors) {
+          problems.push({ file, line: locLine(text, v.error), message: `Cedar policy fails schema validation: ${v.error.message.replace(/^for policy `policy\d+`, /, '')}${v.error.help ? ` (${v.error.help})` : ''}` });
+        }
+      }
+      parts.policies.forEach((ptext, i) => {
+        const json = cedar.policyToJson(ptext);
+        if (json.type === 'failure') return;
+        const ann = json.json.annotations ?? {};
+        const id = ann.id ?? `${file}#${i}`;
+        const line = lineAt(text, Math.max(0, text.indexOf(ptext)));
+        if (policies.has(id)) problems.push({ file, line, message: `duplicate policy id "${id}"` });
+        const obligationNames = (ann.obligations ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+        if (json.json.effect === 'forbid' && obligationNames.length > 0) {
+          problems.push({ file, line, message: `policy "${id}": obligations belong on permit policies; a forbid denies outright` });
+        }
+        for (const n of obligationNames) {
+          if (!workspace.obligations.has(n)) problems.push({ file, line, message: `policy "${id}" names obligation "${n}", which gatehouse.yaml does not define` });
+        }
+        const res = json.json.resource;
+        const dataset = res.op === '==' && 'entity' in res && 'type' in res.entity && res.entity.type === 'Dataset' ? res.entity.id : null;
+        if (dataset !== null && !workspace.datasets.has(dataset)) problems.push({ file, line, message: `policy "${id}" names Dataset::"${dataset}", which gatehouse.yaml does not define` });
+        policies.set(id, { id, file, effect: json.json.effect, obligationNames, reason: ann.reason ?? null, dataset });
+        texts[id] = ptext;
+      });
+    }
+    for (const p of workspace.principals.values()) {
+      for (const a of shape.principalAttrs) {
+        if (!(a in p.attributes) && a !== 'kind') {
+          problems.push({ file: 'gatehouse.yaml', line: null, message: `principals.${p.id}: the Cedar schema requires attribute "${a}"` });
+        }
+      }
+    }
+    if (problems.length > 0) return { engine: null, problems };
+
+    const setId = `ps${nextSetId++}`;
+    const schemaId = `${setId}-schema`;
+    const pre = cedar.preparsePolicySet(setId, { staticPolicies: texts });
+    const preSchema = cedar.preparseSchema(schemaId, workspace.cedarSchema);
+    for (const r of [pre, preSchema]) {
+      if (r.type === 'failure') for (const e of r.errors) problems.push({ file: 'policies', line: null, message: `Cedar: ${e.message}` });
+    }
+    if (problems.length > 0) return { engine: null, problems };
+    return { engine: new PolicyEngine(workspace, policies, shape, setId, schemaId), problems };
+  }
+
+  /** Decides whether `principal` may query `dataset` in `context`. Never throws for a deny. */
+  decide(principal: PrincipalDef, dataset: DatasetDef, context: RequestContext): Decision {
+    const entities = [
+      principalEntity(principal, this.#shape),
+      ...principal.groups.map((g) => ({ uid: { type: 'Group', id: g }, attrs: {}, parents: [] })),
+      datasetEntity(dataset, this.#shape),
+    ];
+    const answer = cedar.statefulIsAuthorized({
+      principal: { type: 'Principal', id: principal.id },
+      action: { type: 'Action', id: QUERY_ACTION },
+      resource: { type: 'Dataset', id: dataset.name },
+      context: contextRecord(context, this.#shape),
+      preparsedPolicySetId: this.#setId,
+      preparsedSchemaName: this.#schemaId,
+      validateRequest: true,
+      entities,
+    });
+    const base = { dataset: dataset.name };
+    if (answer.type === 'failure') {
+      return { ...base, allowed: false, policies: [], obligations: [], reasons: [`the request could not be evaluated against policy ${this.version.slice(0, 19)}: ${answer.errors.map((e) => e.message).join('; ')}`] };
+    }
+    const { decision, diagnostics } = answer.response;
+    if (diagnostics.errors.length > 0) {
+      return {
+        ...base, allowed: false, policies: diagnostics.errors.map((e) => e.policyId), obligations: [],
+        reasons: diagnostics.errors.map((e) => `policy "${e.policyId}" could not be evaluated (${e.error.message}); an evaluation error denies`),
+      };
+    }
+    const determining = diagnostics.reason.map((id) => this.policies.get(id)).filter((p): p is CompiledPolicy => p !== undefined);
+    if (decision === 'deny') {
+      const forbids = determining.filter((p) => p.effect === 'forbid');
+      const reasons = forbids.length > 0
+        ? forbids.map((p) => p.reason ?? `forbidden by policy "${p.id}"`)
+        : [`no policy permits ${principal.id} to query dataset "${dataset.name}" for purpose "${context.purpose}"; ask the data owner for a grant or use a permitted purpose${dataset.purposes.length ? ` (${dataset.purposes.join(', ')})` : ''}`];
+      return { ...base, allowed: false, policies: forbids.map((p) => p.id), obligations: [], reasons };
+    }
+    const obligations: ObligationDef[] = [];
+    for (const p of determining) {
+      for (const n of p.obligationNames) {
+        const o = this.#workspace.obligations.get(n);
+        if (!o) return { ...base, allowed: false, policies: [p.id], obligations: [], reasons: [`policy "${p.id}" names unknown obligation "${n}"; an unknown obligation denies`] };
+        if (!obligations.includes(o)) obligations.push(o);
+      }
+    }
+    return { ...base, allowed: true, policies: determining.map((p) => p.id), obligations, reasons: determining.map((p) => p.reason ?? `permitted by policy "${p.id}"`) };
+  }
+}
+
+function locLine(text: string, e: cedar.DetailedError): number | null {
+  const loc = e.sourceLocations?.[0];
+  return loc ? lineAt(text, loc.start) : null;
+}
+
+function attrNames(t: cedar.EntityTypeKind<string> | undefined): Set<string> {
+  const shape = t && 'shape' in t ? t.shape : undefined;
+  if (shape && 'attributes' in shape && shape.attributes) return new Set(Object.keys(shape.attributes));
+  return new Set();
+}
+
+function schemaShape(json: SchemaJson, problems: WorkspaceProblem[]): SchemaShape {
+  const ns = json[''];
+  if (!ns || Object.keys(json).length !== 1) {
+    problems.push({ file: 'schema.cedarschema', line: null, message: 'declare the Gatehouse entity types without a namespace (Principal, Group, Dataset, action query)' });
+    return { principalAttrs: new Set(), datasetAttrs: new Set(), contextAttrs: new Set() };
+  }
+  for (const t of ['Principal', 'Group', 'Dataset']) {
+    if (!ns.entityTypes[t]) problems.push({ file: 'schema.cedarschema', line: null, message: `the schema must declare entity type ${t}` });
+  }
+  const action = ns.actions[QUERY_ACTION];
+  if (!action) problems.push({ file: 'schema.cedarschema', line: null, message: `the schema must declare action "${QUERY_ACTION}"` });
+  const ctx = action?.appliesTo?.context;
+  const contextAttrs = new Set(ctx && 'attributes' in ctx && ctx.attributes ? Object.keys(ctx.attributes) : []);
+  for (const c of contextAttrs) {
+    if (!CONTEXT_KEYS.has(c)) problems.push({ file: 'schema.cedarschema', line: null, message: `action query context declares "${c}", which Gatehouse does not supply (it supplies ${[...CONTEXT_KEYS].join(', ')})` });
+  }
+  const datasetAttrs = attrNames(ns.entityTypes.Dataset);
+  for (const a of datasetAttrs) {
+    if (!DATASET_KEYS.has(a)) problems.push({ file: 'schema.cedarschema', line: null, message: `Dataset declares attribute "${a}", which Gatehouse does not supply (it supplies ${[...DATASET_KEYS].join(', ')})` });
+  }
+  return { principalAttrs: attrNames(ns.entityTypes.Principal), datasetAttrs, contextAttrs };
+}
+
+const CONTEXT_KEYS = new Set(['purpose', 'sourceIp', 'channel', 'time', 'hour', 'weekday']);
+const DATASET_KEYS = new Set(['classification', 'region', 'owner', 'purposes', 'tags']);
+
+function principalEntity(p: PrincipalDef, shape: SchemaShape): cedar.EntityJson {
+  const attrs: Record<string, cedar.CedarValueJson> = {};
+  for (const a of shape.principalAttrs) {
+    if (a === 'kind') attrs.kind = p.kind;
+    else if (a in p.attributes) attrs[a] = p.attributes[a] as cedar.CedarValueJson;
+  }
+  return { uid: { type: 'Principal', id: p.id }, attrs, parents: p.groups.map((g) => ({ type: 'Group', id: g })) };
+}
+
+function datasetEntity(d: DatasetDef, shape: SchemaShape): cedar.EntityJson {
+  const all: Record<string, cedar.CedarValueJson> = {
+    classification: d.classification, region: d.region ?? '', owner: d.owner ?? '',
+    purposes: [...d.purposes], tags: [...d.tags],
+  };
+  const attrs: Record<string, cedar.CedarValueJson> = {};
+  for (const a of shape.datasetAttrs) attrs[a] = all[a]!;
+  return { uid: { type: 'Dataset', id: d.name }, attrs, parents: [] };
+}
+
+function contextRecord(c: RequestContext, shape: SchemaShape): Record<string, cedar.CedarValueJson> {
+  const all: Record<string, cedar.CedarValueJson> = {
+    purpose: c.purpose,
+    sourceIp: { __extn: { fn: 'ip', arg: c.sourceIp } },
+    channel: c.channel,
+    time: Math.floor(c.time.getTime() / 1000),
+    hour: c.time.getUTCHours(),
+    weekday: c.time.getUTCDay(),
+  };
+  const ctx: Record<string, cedar.CedarValueJson> = {};
+  for (const k of shape.contextAttrs) ctx[k] = all[k]!;
+  return ctx;
+}

@@ -1,0 +1,120 @@
+/**
+ * Aggregation-only: a dataset under this obligation may only be read by an aggregate
+ * query whose every output group covers at least `minGroupSize` distinct privacy units.
+ *
+ * Rules (each refusal names the rule so the analyst can rewrite the query):
+ * - the dataset is referenced only in the FROM of the outermost query (no subquery, CTE or
+ *   derived table can reshape or re-expose its rows);
+ * - that query aggregates (GROUP BY and/or aggregate functions) and has no window functions;
+ * - every output, HAVING and ORDER BY expression is a GROUP BY key or built from
+ *   aggregates, whose arguments are bare columns (no CASE/FILTER isolating one person);
+ * - aggregates that return an input value (min, max, median, mode, quantiles, string_agg,
+ *   array_agg, list, any_value, first, last) are refused;
+ * - `HAVING count(DISTINCT <privacy unit>) >= minGroupSize` is added, so groups below the
+ *   threshold never leave the engine.
+ */
+import { GatehouseError } from '../../errors.ts';
+import { lookupFunction } from '../functions.ts';
+import { childExprs, datasetItems, forEachExpr, forEachSelect, type Expr, type FromItem, type Select } from '../ir.ts';
+import { obligationsFor, type GovernContext, type ObligationTransformer } from './context.ts';
+
+export const UNIT_COLUMN = '__gh_unit';
+
+function violation(message: string, hint: string): never {
+  throw new GatehouseError('OBLIGATION_VIOLATION', message, { hint });
+}
+
+/** Structural key of an expression, ignoring lineage. */
+export function exprKey(e: Expr): string {
+  return JSON.stringify(e, (k, v) => (k === 'lineage' ? undefined : v));
+}
+
+function minGroupSizes(query: Select, ctx: GovernContext): Map<string, number> {
+  const out = new Map<string, number>();
+  forEachSelect(query, (b) => {
+    for (const d of datasetItems(b.from)) {
+      for (const o of obligationsFor(ctx, d.dataset)) {
+        if (o.aggregationOnly) out.set(d.dataset, Math.max(out.get(d.dataset) ?? 0, o.aggregationOnly.minGroupSize));
+      }
+    }
+  });
+  return out;
+}
+
+function checkAggregateSafe(e: Expr, groupKeys: ReadonlySet<string>, where: string, ds: string): void {
+  if (groupKeys.has(exprKey(e))) return;
+  switch (e.kind) {
+    case 'literal': case 'param': return;
+    case 'column': case 'raw':
+      violation(`"${e.name}" in ${where} is neither grouped nor aggregated; dataset "${ds}" allows only aggregate results`, 'add the column to GROUP BY or wrap it in count/sum/avg');
+    case 'inQuery': case 'exists': case 'scalarQuery':
+      violation(`subqueries in ${where} are not allowed in an aggregation-only query over "${ds}"`, 'filter in WHERE instead');
+    case 'func': {
+      const info = lookupFunction(e.name)!;
+      if (e.over) violation(`window function ${e.name}() is not allowed in an aggregation-only query over "${ds}"`, 'use plain aggregates with GROUP BY');
+      if (info.kind === 'aggregate') {
+        if (info.revealsValue) violation(`${e.name}() returns an individual value and is refused on aggregation-only dataset "${ds}"`, 'use count, sum, avg, stddev or variance');
+        if (e.filter) violation(`FILTER on aggregates is refused on aggregation-only dataset "${ds}" (it can isolate individuals)`, 'filter in WHERE, or group by the condition');
+        for (const a of e.args) {
+          if (a.kind !== 'column' && a.kind !== 'literal') violation(`the argument of ${e.name}() must be a plain column on aggregation-only dataset "${ds}" (expressions inside aggregates can isolate individuals)`, 'aggregate a column directly, e.g. sum(cost); group by a condition instead of computing it inside the aggregate');
+        }
+        return;
+      }
+      for (const a of e.args) checkAggregateSafe(a, groupKeys, where, ds);
+      return;
+    }
+    default: {
+      for (const c of childExprs(e)) checkAggregateSafe(c, groupKeys, where, ds);
+    }
+  }
+}
+
+function isAggregateQuery(q: Select): boolean {
+  if (q.groupBy.length > 0) return true;
+  let found = false;
+  for (const t of q.targets) forEachExpr(t.expr, (x) => { if (x.kind === 'func' && x.over === null && lookupFunction(x.name)?.kind === 'aggregate') found = true; });
+  return found;
+}
+
+export const aggregationOnly: ObligationTransformer = {
+  name: 'aggregationOnly',
+  apply(query, ctx) {
+    const sizes = minGroupSizes(query, ctx);
+    if (sizes.size === 0) return { query, applied: [] };
+    forEachSelect(query, (b) => {
+      if (b === query) return;
+      for (const d of datasetItems(b.from)) {
+        if (sizes.has(d.dataset)) violation(`dataset "${d.dataset}" allows only aggregate queries, and it is read inside a subquery, CTE or derived table`, `reference "${d.dataset}" directly in the FROM of the outer query and aggregate there`);
+      }
+    });
+    const items = datasetItems(query.from).filter((d) => sizes.has(d.dataset));
+    const ds = items[0]!.dataset;
+    if (!isAggregateQuery(query)) violation(`dataset "${ds}" allows only aggregate queries`, 'use GROUP BY with count, sum or avg, e.g. SELECT region, count(*) FROM ... GROUP BY region');
+    if (query.distinct) violation(`SELECT DISTINCT is refused on aggregation-only dataset "${ds}"`, 'use GROUP BY');
+    const keys = new Set(query.groupBy.map(exprKey));
+    for (const t of query.targets) checkAggregateSafe(t.expr, keys, 'the select list', ds);
+    if (query.having) checkAggregateSafe(query.having, keys, 'HAVING', ds);
+    for (const o of query.orderBy) checkAggregateSafe(o.expr, keys, 'ORDER BY', ds);
+
+    const applied: string[] = [];
+    let having: Expr | null = query.having;
+    const withUnit = (f: FromItem): FromItem => {
+      if (f.kind === 'join') return { ...f, left: withUnit(f.left), right: withUnit(f.right) };
+      if (f.kind !== 'dataset' || !sizes.has(f.dataset)) return f;
+      const def = ctx.datasets.get(f.dataset)!;
+      if (!def.privacyUnit) throw new GatehouseError('POLICY_DENIED', `dataset "${f.dataset}" is aggregation-only but declares no privacy unit; access is denied until the owner declares one`);
+      const unitType = def.columns.find((c) => c.name === def.privacyUnit)!.type;
+      const k = sizes.get(f.dataset)!;
+      const threshold: Expr = {
+        kind: 'binary', op: '>=',
+        left: { kind: 'func', name: 'count', args: [{ kind: 'column', relation: f.alias, name: UNIT_COLUMN, lineage: { sources: new Set() } }], star: false, distinct: true, filter: null, over: null },
+        right: { kind: 'literal', type: 'number', value: String(k) },
+      };
+      having = having ? { kind: 'binary', op: 'AND', left: having, right: threshold } : threshold;
+      applied.push(`aggregationOnly:${f.dataset}(min ${k} distinct ${def.privacyUnit})`);
+      return { ...f, scan: { ...f.scan!, columns: [...f.scan!.columns, { name: UNIT_COLUMN, expr: { kind: 'raw', name: def.privacyUnit, type: unitType } }] } };
+    };
+    const from = withUnit(query.from!);
+    return { query: { ...query, from, having }, applied };
+  },
+};

@@ -1,0 +1,32 @@
+/**
+ * What obligation transformers receive: the decision's obligations per dataset, as data.
+ * The query layer knows nothing of Cedar, HTTP or engines.
+ */
+import type { DatasetDef, ObligationDef, PrincipalDef } from '../../workspace/types.ts';
+import type { Expr, Select } from '../ir.ts';
+
+export interface GovernContext {
+  readonly principal: PrincipalDef;
+  readonly datasets: ReadonlyMap<string, DatasetDef>;
+  /** Obligations of the determining policies, per dataset the query reads. */
+  readonly obligations: ReadonlyMap<string, readonly ObligationDef[]>;
+  /** Parsed row filters (unbound expressions) per obligation name. */
+  readonly rowFilters: ReadonlyMap<string, Expr>;
+  readonly defaultRowCap: number;
+}
+
+export interface TransformResult {
+  readonly query: Select;
+  /** Human-readable labels of what was applied, for the response and the audit entry. */
+  readonly applied: readonly string[];
+}
+
+/** One obligation kind = one transformer over the IR. */
+export interface ObligationTransformer {
+  readonly name: string;
+  apply(query: Select, ctx: GovernContext): TransformResult;
+}
+
+export function obligationsFor(ctx: GovernContext, dataset: string): readonly ObligationDef[] {
+  return ctx.obligations.get(dataset) ?? [];
+}

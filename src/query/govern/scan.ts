@@ -1,0 +1,23 @@
+/**
+ * Turns every dataset reference into a governed scan that, before any obligation, reads
+ * exactly the catalog's columns. Later transformers replace column expressions (masks) and
+ * add filters (row filters) here, at the source — so every reference anywhere in the query
+ * (SELECT, WHERE, JOIN, GROUP BY, ORDER BY, HAVING, windows, subqueries, CTEs) sees only
+ * the governed value (invariant 3).
+ */
+import { mapQuery } from '../ir.ts';
+import type { GovernContext, ObligationTransformer } from './context.ts';
+
+export const governedScan: ObligationTransformer = {
+  name: 'scan',
+  apply(query, ctx: GovernContext) {
+    const out = mapQuery(query, {
+      dataset: (d) => {
+        const ds = ctx.datasets.get(d.dataset);
+        if (!ds) throw new Error(`dataset ${d.dataset} vanished between binding and governing`);
+        return { ...d, scan: { columns: ds.columns.map((c) => ({ name: c.name, expr: { kind: 'raw', name: c.name, type: c.type } })), filters: [] } };
+      },
+    });
+    return { query: out, applied: [] };
+  },
+};

@@ -1,0 +1,133 @@
+/**
+ * Renders governed IR to SQL text for one engine. Identifiers are always quoted,
+ * literals always escaped, every composite expression parenthesised; the only SQL an
+ * engine runs is what this file produces (invariant 2). Dialect differences (casts,
+ * masks, sources) live in small Dialect objects.
+ */
+import type { ColumnType, MaskSpec } from '../../workspace/types.ts';
+import { lookupFunction } from '../functions.ts';
+import type { CastType, Expr, FromItem, GovernedScan, OrderItem, Select } from '../ir.ts';
+
+export interface Dialect {
+  readonly name: string;
+  /** The quoted relation a dataset is read from. */
+  source(dataset: string): string;
+  cast(arg: string, type: CastType): string;
+  mask(mask: MaskSpec, arg: string, type: ColumnType): string;
+  typeName(type: ColumnType): string;
+  functionName(name: string): string;
+}
+
+export function quoteIdent(name: string): string {
+  if (name.includes('\u0000')) throw new Error('identifier contains NUL');
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+export function quoteString(value: string): string {
+  if (value.includes('\u0000')) throw new Error('string literal contains NUL');
+  return `'${value.replace(/'/g, "''")}'`;
+}
+
+const NUMBER = /^(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
+export function renderSelect(q: Select, d: Dialect): string {
+  return new Renderer(d).select(q);
+}
+
+class Renderer {
+  readonly d: Dialect;
+  constructor(d: Dialect) { this.d = d; }
+
+  select(q: Select): string {
+    const parts: string[] = [];
+    if (q.with.length) parts.push(`WITH ${q.with.map((c) => `${quoteIdent(c.name)} AS (${this.select(c.query)})`).join(', ')}`);
+    parts.push(`SELECT ${q.distinct ? 'DISTINCT ' : ''}${q.targets.map((t) => `${this.expr(t.expr)} AS ${quoteIdent(t.alias)}`).join(', ')}`);
+    if (q.from) parts.push(`FROM ${this.from(q.from)}`);
+    if (q.where) parts.push(`WHERE ${this.expr(q.where)}`);
+    if (q.groupBy.length) parts.push(`GROUP BY ${q.groupBy.map((e) => this.expr(e)).join(', ')}`);
+    if (q.having) parts.push(`HAVING ${this.expr(q.having)}`);
+    if (q.orderBy.length) parts.push(`ORDER BY ${q.orderBy.map((o) => this.order(o)).join(', ')}`);
+    if (q.limit !== null) parts.push(`LIMIT ${int(q.limit)}`);
+    if (q.offset !== null) parts.push(`OFFSET ${int(q.offset)}`);
+    return parts.join(' ');
+  }
+
+  order(o: OrderItem): string {
+    return `${this.expr(o.expr)}${o.desc ? ' DESC' : ' ASC'}${o.nulls ? ` NULLS ${o.nulls.toUpperCase()}` : ''}`;
+  }
+
+  scan(dataset: string, scan: GovernedScan): string {
+    const cols = scan.columns.map((c) => `${this.expr(c.expr)} AS ${quoteIdent(c.name)}`).join(', ');
+    const where = scan.filters.length ? ` WHERE ${scan.filters.map((f) => this.expr(f)).join(' AND ')}` : '';
+    return `(SELECT ${cols} FROM ${this.d.source(dataset)}${where})`;
+  }
+
+  from(f: FromItem): string {
+    switch (f.kind) {
+      case 'dataset':
+        if (!f.scan) throw new Error(`refusing to render an ungoverned scan of ${f.dataset}`);
+        return `${this.scan(f.dataset, f.scan)} AS ${quoteIdent(f.alias)}`;
+      case 'derived': return `(${this.select(f.query)}) AS ${quoteIdent(f.alias)}`;
+      case 'cteRef': return `${quoteIdent(f.name)} AS ${quoteIdent(f.alias)}`;
+      case 'join': {
+        const kw = { inner: 'INNER JOIN', left: 'LEFT JOIN', right: 'RIGHT JOIN', full: 'FULL JOIN', cross: 'CROSS JOIN' }[f.type];
+        return `(${this.from(f.left)} ${kw} ${this.from(f.right)}${f.on ? ` ON ${this.expr(f.on)}` : ''})`;
+      }
+    }
+  }
+
+  expr(e: Expr): string {
+    switch (e.kind) {
+      case 'ref': throw new Error(`refusing to render an unbound name ${e.name}`);
+      case 'param': throw new Error('refusing to render an unbound parameter');
+      case 'column': return `${quoteIdent(e.relation)}.${quoteIdent(e.name)}`;
+      case 'raw': return quoteIdent(e.name);
+      case 'literal':
+        switch (e.type) {
+          case 'null': return 'NULL';
+          case 'boolean': return e.value ? 'TRUE' : 'FALSE';
+          case 'string': return quoteString(e.value);
+          case 'number': if (!NUMBER.test(e.value)) throw new Error('malformed number literal'); return e.value;
+          case 'date': return `DATE ${quoteString(e.value)}`;
+          case 'timestamp': return `TIMESTAMP ${quoteString(e.value)}`;
+          case 'interval': return `INTERVAL ${quoteString(e.value)}`;
+        }
+      // falls through (exhaustive above)
+      case 'unary': return e.op === 'NOT' ? `(NOT ${this.expr(e.arg)})` : `(${e.op} ${this.expr(e.arg)})`;
+      case 'binary': return `(${this.expr(e.left)} ${e.op} ${this.expr(e.right)})`;
+      case 'isNull': return `(${this.expr(e.arg)} IS ${e.negated ? 'NOT ' : ''}NULL)`;
+      case 'isBool': return `(${this.expr(e.arg)} IS ${e.negated ? 'NOT ' : ''}${e.value ? 'TRUE' : 'FALSE'})`;
+      case 'like': return `(${this.expr(e.arg)} ${e.negated ? 'NOT ' : ''}${e.caseInsensitive ? 'ILIKE' : 'LIKE'} ${this.expr(e.pattern)})`;
+      case 'between': return `(${this.expr(e.arg)} ${e.negated ? 'NOT ' : ''}BETWEEN ${this.expr(e.low)} AND ${this.expr(e.high)})`;
+      case 'inList': return `(${this.expr(e.arg)} ${e.negated ? 'NOT ' : ''}IN (${e.list.map((x) => this.expr(x)).join(', ')}))`;
+      case 'inQuery': return `(${this.expr(e.arg)} ${e.negated ? 'NOT ' : ''}IN (${this.select(e.query)}))`;
+      case 'exists': return `(EXISTS (${this.select(e.query)}))`;
+      case 'scalarQuery': return `(${this.select(e.query)})`;
+      case 'case': {
+        const whens = e.whens.map((w) => `WHEN ${this.expr(w.when)} THEN ${this.expr(w.then)}`).join(' ');
+        return `(CASE${e.operand ? ` ${this.expr(e.operand)}` : ''} ${whens}${e.else ? ` ELSE ${this.expr(e.else)}` : ''} END)`;
+      }
+      case 'cast': return this.d.cast(this.expr(e.arg), e.type);
+      case 'mask': return this.d.mask(e.mask, this.expr(e.arg), e.type);
+      case 'func': {
+        const info = lookupFunction(e.name);
+        if (!info) throw new Error(`refusing to render function ${e.name} outside the allowlist`);
+        const args = e.star ? '*' : `${e.distinct ? 'DISTINCT ' : ''}${e.args.map((a) => this.expr(a)).join(', ')}`;
+        let out = `${this.d.functionName(info.engineName)}(${args})`;
+        if (e.filter) out += ` FILTER (WHERE ${this.expr(e.filter)})`;
+        if (e.over) {
+          const parts: string[] = [];
+          if (e.over.partitionBy.length) parts.push(`PARTITION BY ${e.over.partitionBy.map((x) => this.expr(x)).join(', ')}`);
+          if (e.over.orderBy.length) parts.push(`ORDER BY ${e.over.orderBy.map((o) => this.order(o)).join(', ')}`);
+          out += ` OVER (${parts.join(' ')})`;
+        }
+        return out;
+      }
+    }
+  }
+}
+
+function int(n: number): string {
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error('LIMIT/OFFSET must be a non-negative integer');
+  return String(n);
+}

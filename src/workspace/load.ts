@@ -1,0 +1,412 @@
+/**
+ * Loads a workspace directory into a validated `Workspace`, or reports every problem found
+ * with the file and line it comes from. Nothing is half-loaded: either all of it is valid
+ * or `WorkspaceInvalid` lists what to fix.
+ */
+import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join, relative, resolve, isAbsolute } from 'node:path';
+import { parseDocument, LineCounter, isMap, isSeq, isScalar, type Document, type Node as YamlNode } from 'yaml';
+import {
+  CLASSIFICATIONS, COLUMN_TYPES,
+  type AttributeValue, type Classification, type ColumnDef, type ColumnType, type DatasetDef, type DatasetSource,
+  type MaskSpec, type ObligationDef, type PrincipalDef, type Workspace, type WorkspaceDefaults,
+} from './types.ts';
+
+export interface WorkspaceProblem {
+  readonly file: string;
+  readonly line: number | null;
+  readonly message: string;
+}
+
+export class WorkspaceInvalid extends Error {
+  readonly code = 'WORKSPACE_INVALID';
+  readonly problems: readonly WorkspaceProblem[];
+  constructor(problems: readonly WorkspaceProblem[]) {
+    super(`workspace is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+      problems.map(formatProblem).join('\n'));
+    this.name = 'WorkspaceInvalid';
+    this.problems = problems;
+  }
+}
+
+export function formatProblem(p: WorkspaceProblem): string {
+  return `  ${p.file}${p.line === null ? '' : `:${p.line}`}: ${p.message}`;
+}
+
+const IDENT = /^[a-z_][a-z0-9_]*$/;
+const NAME = /^[A-Za-z0-9_.@-]+$/;
+const MASK_TYPES: Record<string, readonly ColumnType[] | 'any'> = {
+  null: 'any',
+  redact: ['VARCHAR'],
+  hash: 'any',
+  last4: ['VARCHAR'],
+  email_domain: ['VARCHAR'],
+  truncate: ['DATE', 'TIMESTAMP'],
+  round: ['BIGINT', 'INTEGER', 'DOUBLE', 'DECIMAL'],
+  bucket: ['BIGINT', 'INTEGER', 'DOUBLE', 'DECIMAL'],
+};
+const NUMERIC: readonly ColumnType[] = ['BIGINT', 'INTEGER', 'DOUBLE', 'DECIMAL'];
+
+/** Reads YAML with line information and collects problems instead of throwing on the first. */
+class Reader {
+  readonly problems: WorkspaceProblem[] = [];
+  readonly file: string;
+  readonly doc: Document;
+  readonly lines: LineCounter;
+
+  constructor(file: string, text: string) {
+    this.file = file;
+    this.lines = new LineCounter();
+    this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
+    for (const e of this.doc.errors) {
+      this.problems.push({ file, line: e.linePos?.[0]?.line ?? null, message: `YAML: ${e.message.split('\n')[0]}` });
+    }
+  }
+
+  lineOf(path: readonly (string | number)[]): number | null {
+    for (let i = path.length; i >= 0; i--) {
+      const node = this.doc.getIn(path.slice(0, i), true) as YamlNode | undefined;
+      if (node && typeof node === 'object' && 'range' in node && node.range) return this.lines.linePos(node.range[0]).line;
+      // a map key: find the pair so that the line points at the key itself
+    }
+    return null;
+  }
+
+  problem(path: readonly (string | number)[], message: string): void {
+    this.problems.push({ file: this.file, line: this.lineOf(path), message: `${path.join('.') || '(top)'}: ${message}` });
+  }
+}
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+
+function isObject(v: unknown): v is Record<string, Json> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function allowedKeys(r: Reader, path: (string | number)[], obj: Record<string, Json>, keys: readonly string[]): void {
+  for (const k of Object.keys(obj)) {
+    if (!keys.includes(k)) r.problem([...path, k], `unknown key "${k}" (expected one of: ${keys.join(', ')})`);
+  }
+}
+
+function str(r: Reader, path: (string | number)[], v: Json | undefined, required: boolean): string | null {
+  if (v === undefined || v === null) {
+    if (required) r.problem(path, 'is required');
+    return null;
+  }
+  if (typeof v !== 'string' || v.length === 0) {
+    r.problem(path, 'must be a non-empty string');
+    return null;
+  }
+  return v;
+}
+
+function strList(r: Reader, path: (string | number)[], v: Json | undefined): string[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v) || v.some((x) => typeof x !== 'string')) {
+    r.problem(path, 'must be a list of strings');
+    return [];
+  }
+  return v as string[];
+}
+
+function positiveInt(r: Reader, path: (string | number)[], v: Json | undefined, fallback: number | null): number | null {
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+    r.problem(path, 'must be a positive whole number');
+    return fallback;
+  }
+  return v;
+}
+
+function classification(r: Reader, path: (string | number)[], v: Json | undefined): Classification {
+  if (typeof v === 'string' && (CLASSIFICATIONS as readonly string[]).includes(v)) return v as Classification;
+  r.problem(path, `must be one of ${CLASSIFICATIONS.join(', ')}`);
+  return 'regulated';
+}
+
+export function parseMask(r: Reader, path: (string | number)[], v: Json | undefined): MaskSpec | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v === 'string') {
+    switch (v) {
+      case 'null': return { kind: 'null' };
+      case 'redact': return { kind: 'redact' };
+      case 'hash': return { kind: 'hash' };
+      case 'last4': return { kind: 'last4' };
+      case 'email_domain': return { kind: 'email_domain' };
+      case 'year': return { kind: 'truncate', unit: 'year' };
+      case 'month': return { kind: 'truncate', unit: 'month' };
+    }
+  } else if (isObject(v) && Object.keys(v).length === 1) {
+    const [k, arg] = Object.entries(v)[0]!;
+    if ((k === 'round' || k === 'bucket') && typeof arg === 'number' && Number.isFinite(arg) && arg > 0) {
+      return k === 'round' ? { kind: 'round', step: arg } : { kind: 'bucket', width: arg };
+    }
+    if (k === 'truncate' && (arg === 'year' || arg === 'month')) return { kind: 'truncate', unit: arg };
+  }
+  r.problem(path, 'unknown mask: use null, redact, hash, last4, email_domain, year, month, {round: N}, {bucket: N} or {truncate: year|month}');
+  return null;
+}
+
+function checkMaskType(r: Reader, path: (string | number)[], mask: MaskSpec, type: ColumnType): void {
+  const allowed = MASK_TYPES[mask.kind];
+  if (allowed !== 'any' && allowed !== undefined && !allowed.includes(type)) {
+    r.problem(path, `mask "${mask.kind}" cannot apply to a ${type} column (it applies to ${allowed.join(', ')})`);
+  }
+}
+
+function parseSource(r: Reader, path: (string | number)[], v: Json | undefined, dir: string): DatasetSource | null {
+  if (!isObject(v)) {
+    r.problem(path, 'is required: {parquet: FILE}, {csv: FILE} or {duckdb: FILE, table: NAME}');
+    return null;
+  }
+  const keys = Object.keys(v);
+  const fileOf = (key: string): string | null => {
+    const p = str(r, [...path, key], v[key], true);
+    if (p === null) return null;
+    const full = isAbsolute(p) ? p : resolve(dir, p);
+    if (!existsSync(full)) r.problem([...path, key], `file not found: ${p} (relative paths are resolved against the workspace directory)`);
+    return full;
+  };
+  if (keys.length === 1 && keys[0] === 'parquet') { const p = fileOf('parquet'); return p ? { kind: 'parquet', path: p } : null; }
+  if (keys.length === 1 && keys[0] === 'csv') { const p = fileOf('csv'); return p ? { kind: 'csv', path: p } : null; }
+  if (keys.length === 2 && keys.includes('duckdb') && keys.includes('table')) {
+    const p = fileOf('duckdb');
+    const t = str(r, [...path, 'table'], v.table, true);
+    return p && t ? { kind: 'duckdb', path: p, table: t } : null;
+  }
+  r.problem(path, 'must be exactly one of {parquet: FILE}, {csv: FILE} or {duckdb: FILE, table: NAME}');
+  return null;
+}
+
+function parseDataset(r: Reader, name: string, v: Json, dir: string): DatasetDef | null {
+  const path = ['datasets', name];
+  if (!IDENT.test(name)) r.problem(path, 'dataset names are lower-case identifiers (a-z, 0-9, _)');
+  if (!isObject(v)) { r.problem(path, 'must be a mapping'); return null; }
+  allowedKeys(r, path, v, ['description', 'source', 'classification', 'tags', 'privacyUnit', 'region', 'owner', 'purposes', 'columns']);
+  const source = parseSource(r, [...path, 'source'], v.source, dir);
+  const columns: ColumnDef[] = [];
+  if (!isObject(v.columns) || Object.keys(v.columns).length === 0) {
+    r.problem([...path, 'columns'], 'must list at least one column: only listed columns are visible');
+  } else {
+    for (const [cname, cv] of Object.entries(v.columns)) {
+      const cpath = [...path, 'columns', cname];
+      if (!IDENT.test(cname)) r.problem(cpath, 'column names are lower-case identifiers (a-z, 0-9, _)');
+      if (!isObject(cv)) { r.problem(cpath, 'must be a mapping with at least type and classification'); continue; }
+      allowedKeys(r, cpath, cv, ['type', 'classification', 'tags', 'mask', 'bounds', 'description']);
+      const type = typeof cv.type === 'string' && (COLUMN_TYPES as readonly string[]).includes(cv.type.toUpperCase())
+        ? (cv.type.toUpperCase() as ColumnType) : null;
+      if (type === null) r.problem([...cpath, 'type'], `must be one of ${COLUMN_TYPES.join(', ')}`);
+      const mask = parseMask(r, [...cpath, 'mask'], cv.mask);
+      if (mask && type) checkMaskType(r, [...cpath, 'mask'], mask, type);
+      let bounds: [number, number] | null = null;
+      if (cv.bounds !== undefined) {
+        const b = cv.bounds;
+        if (!Array.isArray(b) || b.length !== 2 || typeof b[0] !== 'number' || typeof b[1] !== 'number' || !(b[0] < b[1])) {
+          r.problem([...cpath, 'bounds'], 'must be [low, high] with low < high');
+        } else if (type && !NUMERIC.includes(type)) {
+          r.problem([...cpath, 'bounds'], `bounds apply to numeric columns, not ${type}`);
+        } else bounds = [b[0], b[1]];
+      }
+      columns.push({
+        name: cname,
+        type: type ?? 'VARCHAR',
+        classification: classification(r, [...cpath, 'classification'], cv.classification),
+        tags: strList(r, [...cpath, 'tags'], cv.tags),
+        mask, bounds,
+        description: typeof cv.description === 'string' ? cv.description : null,
+      });
+    }
+  }
+  const privacyUnit = str(r, [...path, 'privacyUnit'], v.privacyUnit, false);
+  if (privacyUnit && !columns.some((c) => c.name === privacyUnit)) {
+    r.problem([...path, 'privacyUnit'], `names column "${privacyUnit}", which is not among the dataset's columns`);
+  }
+  if (!source) return null;
+  return {
+    name, source, columns, privacyUnit,
+    description: typeof v.description === 'string' ? v.description : null,
+    classification: classification(r, [...path, 'classification'], v.classification),
+    tags: strList(r, [...path, 'tags'], v.tags),
+    region: str(r, [...path, 'region'], v.region, false),
+    owner: str(r, [...path, 'owner'], v.owner, false),
+    purposes: strList(r, [...path, 'purposes'], v.purposes),
+  };
+}
+
+function parseObligation(r: Reader, name: string, v: Json): ObligationDef | null {
+  const path = ['obligations', name];
+  if (!NAME.test(name)) r.problem(path, 'obligation names use letters, digits, _ . @ -');
+  if (!isObject(v)) { r.problem(path, 'must be a mapping'); return null; }
+  allowedKeys(r, path, v, ['rowFilter', 'aggregationOnly', 'rowCap', 'unmask', 'masks', 'joinOnly']);
+  let aggregationOnly: { minGroupSize: number } | null = null;
+  if (v.aggregationOnly !== undefined) {
+    if (!isObject(v.aggregationOnly)) r.problem([...path, 'aggregationOnly'], 'must be {minGroupSize: N}');
+    else {
+      allowedKeys(r, [...path, 'aggregationOnly'], v.aggregationOnly, ['minGroupSize']);
+      const k = positiveInt(r, [...path, 'aggregationOnly', 'minGroupSize'], v.aggregationOnly.minGroupSize, null);
+      if (k === null) r.problem([...path, 'aggregationOnly', 'minGroupSize'], 'is required');
+      else aggregationOnly = { minGroupSize: k };
+    }
+  }
+  const masks: Record<string, MaskSpec> = {};
+  if (v.masks !== undefined) {
+    if (!isObject(v.masks)) r.problem([...path, 'masks'], 'must map column names to masks');
+    else for (const [col, m] of Object.entries(v.masks)) {
+      const mask = parseMask(r, [...path, 'masks', col], m);
+      if (mask) masks[col] = mask;
+    }
+  }
+  return {
+    name,
+    rowFilter: str(r, [...path, 'rowFilter'], v.rowFilter, false),
+    aggregationOnly,
+    rowCap: positiveInt(r, [...path, 'rowCap'], v.rowCap, null),
+    unmask: strList(r, [...path, 'unmask'], v.unmask),
+    masks,
+    joinOnly: strList(r, [...path, 'joinOnly'], v.joinOnly),
+  };
+}
+
+function parsePrincipal(r: Reader, id: string, v: Json): PrincipalDef | null {
+  const path = ['principals', id];
+  if (!NAME.test(id)) r.problem(path, 'principal ids use letters, digits, _ . @ -');
+  if (!isObject(v)) { r.problem(path, 'must be a mapping'); return null; }
+  allowedKeys(r, path, v, ['kind', 'displayName', 'groups', 'attributes', 'apiKeySha256']);
+  const kind = v.kind === undefined ? 'user' : v.kind;
+  if (kind !== 'user' && kind !== 'service') r.problem([...path, 'kind'], 'must be user or service');
+  const attributes: Record<string, AttributeValue> = {};
+  if (v.attributes !== undefined) {
+    if (!isObject(v.attributes)) r.problem([...path, 'attributes'], 'must be a mapping');
+    else for (const [k, a] of Object.entries(v.attributes)) {
+      if (!IDENT.test(k) && !/^[a-zA-Z_][a-zA-Z0-9_]*$/.test(k)) r.problem([...path, 'attributes', k], 'attribute names are identifiers');
+      if (typeof a === 'string' || typeof a === 'boolean' || (typeof a === 'number' && Number.isSafeInteger(a))) attributes[k] = a;
+      else if (Array.isArray(a) && a.every((x) => typeof x === 'string')) attributes[k] = a as string[];
+      else r.problem([...path, 'attributes', k], 'must be a string, whole number, boolean or list of strings');
+    }
+  }
+  const keys = strList(r, [...path, 'apiKeySha256'], v.apiKeySha256);
+  keys.forEach((k, i) => { if (!/^[0-9a-f]{64}$/.test(k)) r.problem([...path, 'apiKeySha256', i], 'must be a hex SHA-256 digest (64 lower-case hex characters)'); });
+  return {
+    id, kind: kind === 'service' ? 'service' : 'user',
+    displayName: typeof v.displayName === 'string' ? v.displayName : null,
+    groups: strList(r, [...path, 'groups'], v.groups),
+    attributes, apiKeySha256: keys,
+  };
+}
+
+function listCedarFiles(dir: string, entries: readonly string[], r: Reader): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const [i, entry] of entries.entries()) {
+    const full = resolve(dir, entry);
+    if (!existsSync(full)) { r.problem(['policies', i], `not found: ${entry}`); continue; }
+    const paths = statSync(full).isDirectory()
+      ? readdirSync(full).filter((f) => f.endsWith('.cedar')).sort().map((f) => join(full, f))
+      : [full];
+    for (const p of paths) files.set(relative(dir, p), readFileSync(p, 'utf8'));
+  }
+  if (files.size === 0) r.problem(['policies'], 'no .cedar policy files found: with no policy nothing is allowed');
+  return files;
+}
+
+function readHashKey(dir: string, r: Reader, v: Json | undefined): Buffer {
+  const envKey = process.env.GATEHOUSE_HASH_KEY;
+  if (envKey) {
+    if (!/^[0-9a-fA-F]{64,128}$/.test(envKey)) r.problem(['secrets'], 'GATEHOUSE_HASH_KEY must be 32 to 64 bytes in hex');
+    else return Buffer.from(envKey, 'hex');
+  }
+  if (!isObject(v) || typeof v.hashKeyFile !== 'string') {
+    r.problem(['secrets', 'hashKeyFile'], 'is required (a file holding 32-64 random bytes in hex) unless GATEHOUSE_HASH_KEY is set');
+    return Buffer.alloc(0);
+  }
+  const p = resolve(dir, v.hashKeyFile);
+  if (!existsSync(p)) { r.problem(['secrets', 'hashKeyFile'], `file not found: ${v.hashKeyFile}`); return Buffer.alloc(0); }
+  const text = readFileSync(p, 'utf8').trim();
+  if (!/^[0-9a-fA-F]{64,128}$/.test(text)) {
+    r.problem(['secrets', 'hashKeyFile'], 'the key file must hold 32 to 64 bytes in hex (the content is not shown)');
+    return Buffer.alloc(0);
+  }
+  return Buffer.from(text, 'hex');
+}
+
+export const WORKSPACE_FILE = 'gatehouse.yaml';
+
+/**
+ * Parses the files of a workspace. Cross-checks that need the SQL parser and Cedar
+ * (row filters, policy validation) happen in `validate.ts`, which callers use.
+ */
+export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | null; problems: WorkspaceProblem[] } {
+  const dir = resolve(dirArg);
+  const file = join(dir, WORKSPACE_FILE);
+  if (!existsSync(file)) {
+    return { workspace: null, problems: [{ file, line: null, message: `no ${WORKSPACE_FILE} here; run "gatehouse --help" for the workspace format` }] };
+  }
+  const yamlText = readFileSync(file, 'utf8');
+  const r = new Reader(WORKSPACE_FILE, yamlText);
+  if (r.doc.errors.length > 0) return { workspace: null, problems: r.problems };
+  const root = r.doc.toJS({ maxAliasCount: 0 }) as Json;
+  if (!isObject(root)) return { workspace: null, problems: [{ file: WORKSPACE_FILE, line: 1, message: 'the file must be a YAML mapping' }] };
+  allowedKeys(r, [], root, ['version', 'name', 'defaults', 'secrets', 'policies', 'schema', 'datasets', 'obligations', 'principals']);
+  if (root.version !== 1) r.problem(['version'], 'must be 1');
+  const name = str(r, ['name'], root.name, true) ?? 'workspace';
+
+  const d = isObject(root.defaults) ? root.defaults : {};
+  if (root.defaults !== undefined) allowedKeys(r, ['defaults'], d, ['rowCap', 'statementTimeoutMs', 'memoryLimit']);
+  const defaults: WorkspaceDefaults = {
+    rowCap: positiveInt(r, ['defaults', 'rowCap'], d.rowCap, 10_000)!,
+    statementTimeoutMs: positiveInt(r, ['defaults', 'statementTimeoutMs'], d.statementTimeoutMs, 30_000)!,
+    memoryLimit: typeof d.memoryLimit === 'string' && /^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$/.test(d.memoryLimit) ? d.memoryLimit : '4GB',
+  };
+  if (d.memoryLimit !== undefined && defaults.memoryLimit !== d.memoryLimit) r.problem(['defaults', 'memoryLimit'], 'must look like "4GB" or "512MB"');
+
+  const datasets = new Map<string, DatasetDef>();
+  if (!isObject(root.datasets)) r.problem(['datasets'], 'is required: a mapping of dataset name to definition');
+  else for (const [n, v] of Object.entries(root.datasets)) { const ds = parseDataset(r, n, v, dir); if (ds) datasets.set(n, ds); }
+
+  const obligations = new Map<string, ObligationDef>();
+  if (root.obligations !== undefined) {
+    if (!isObject(root.obligations)) r.problem(['obligations'], 'must be a mapping of obligation name to definition');
+    else for (const [n, v] of Object.entries(root.obligations)) { const o = parseObligation(r, n, v); if (o) obligations.set(n, o); }
+  }
+
+  const principals = new Map<string, PrincipalDef>();
+  if (root.principals !== undefined) {
+    if (!isObject(root.principals)) r.problem(['principals'], 'must be a mapping of principal id to definition');
+    else for (const [n, v] of Object.entries(root.principals)) { const p = parsePrincipal(r, n, v); if (p) principals.set(n, p); }
+  }
+  const seenKeys = new Set<string>();
+  for (const p of principals.values()) for (const k of p.apiKeySha256) {
+    if (seenKeys.has(k)) r.problem(['principals', p.id, 'apiKeySha256'], 'the same API key is listed for two principals');
+    seenKeys.add(k);
+  }
+
+  const policyEntries = root.policies === undefined ? ['policies'] : strList(r, ['policies'], root.policies);
+  const policyFiles = listCedarFiles(dir, policyEntries, r);
+  const schemaPath = typeof root.schema === 'string' ? root.schema : 'schema.cedarschema';
+  let cedarSchema = '';
+  if (!existsSync(resolve(dir, schemaPath))) r.problem(['schema'], `Cedar schema not found: ${schemaPath}`);
+  else cedarSchema = readFileSync(resolve(dir, schemaPath), 'utf8');
+  const hashKey = readHashKey(dir, r, root.secrets);
+
+  if (r.problems.length > 0) return { workspace: null, problems: r.problems };
+
+  const h = createHash('sha256');
+  const part = (label: string, text: string): void => { h.update(`${label}\0${Buffer.byteLength(text)}\0`); h.update(text); };
+  part(WORKSPACE_FILE, yamlText);
+  part('schema', cedarSchema);
+  for (const [f, t] of [...policyFiles].sort(([a], [b]) => (a < b ? -1 : 1))) part(`policy:${f}`, t);
+  const policyVersion = `sha256:${h.digest('hex')}`;
+
+  return {
+    workspace: { dir, name, defaults, datasets, obligations, principals, policyFiles, cedarSchema, hashKey, policyVersion },
+    problems: [],
+  };
+}
+
+/** Line (1-based) of a character offset in a text. */
+export function lineAt(text: string, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
+  return line;
+}

@@ -1,0 +1,112 @@
+/**
+ * The workspace, as loaded from a directory: `gatehouse.yaml` + Cedar policies + Cedar schema.
+ * These types are the validated form; `load.ts` turns files into them or reports every error.
+ * The JSON Schema for the YAML file is `docs/workspace.schema.json`.
+ */
+
+export const CLASSIFICATIONS = ['public', 'internal', 'confidential', 'regulated'] as const;
+export type Classification = (typeof CLASSIFICATIONS)[number];
+
+/** Column types a workspace may declare; each maps to one engine type per dialect. */
+export const COLUMN_TYPES = ['VARCHAR', 'BIGINT', 'INTEGER', 'DOUBLE', 'DECIMAL', 'BOOLEAN', 'DATE', 'TIMESTAMP'] as const;
+export type ColumnType = (typeof COLUMN_TYPES)[number];
+
+/**
+ * How a column's value is transformed before anything else in a query can see it.
+ * One variant per mask kind; the kinds are documented in docs/workspace.md.
+ */
+export type MaskSpec =
+  | { readonly kind: 'null' }
+  | { readonly kind: 'redact' }
+  | { readonly kind: 'hash' }
+  | { readonly kind: 'last4' }
+  | { readonly kind: 'email_domain' }
+  | { readonly kind: 'truncate'; readonly unit: 'year' | 'month' }
+  | { readonly kind: 'round'; readonly step: number }
+  | { readonly kind: 'bucket'; readonly width: number };
+
+export interface ColumnDef {
+  readonly name: string;
+  readonly type: ColumnType;
+  readonly classification: Classification;
+  readonly tags: readonly string[];
+  /** Applied unless an obligation of the deciding policy unmasks the column. */
+  readonly mask: MaskSpec | null;
+  /** Declared value bounds for numeric columns (used for differential privacy). */
+  readonly bounds: readonly [number, number] | null;
+  readonly description: string | null;
+}
+
+export type DatasetSource =
+  | { readonly kind: 'csv'; readonly path: string }
+  | { readonly kind: 'parquet'; readonly path: string }
+  | { readonly kind: 'duckdb'; readonly path: string; readonly table: string };
+
+export interface DatasetDef {
+  readonly name: string;
+  readonly description: string | null;
+  readonly source: DatasetSource;
+  readonly classification: Classification;
+  readonly tags: readonly string[];
+  /** Column that identifies the person/entity protected (e.g. patient_id). */
+  readonly privacyUnit: string | null;
+  readonly region: string | null;
+  readonly owner: string | null;
+  /** Purposes for which the data may be used at all (exposed to Cedar as resource.purposes). */
+  readonly purposes: readonly string[];
+  /** Only these columns exist for Gatehouse; anything else in the source is invisible. */
+  readonly columns: readonly ColumnDef[];
+}
+
+/**
+ * An obligation set, named in gatehouse.yaml and attached to Cedar permit policies with
+ * `@obligations("name, other")`. Every obligation of every determining policy is applied.
+ */
+export interface ObligationDef {
+  readonly name: string;
+  /** SQL boolean expression over the dataset's columns and `principal.<attribute>`. */
+  readonly rowFilter: string | null;
+  readonly aggregationOnly: { readonly minGroupSize: number } | null;
+  readonly rowCap: number | null;
+  /** Columns whose declared mask is lifted. */
+  readonly unmask: readonly string[];
+  /** Extra masks (column → mask) on top of the declared ones. */
+  readonly masks: Readonly<Record<string, MaskSpec>>;
+  /** Columns usable in JOIN/WHERE but never returned. */
+  readonly joinOnly: readonly string[];
+}
+
+export type AttributeValue = string | number | boolean | readonly string[];
+
+export interface PrincipalDef {
+  readonly id: string;
+  readonly kind: 'user' | 'service';
+  readonly displayName: string | null;
+  readonly groups: readonly string[];
+  /** Attributes exposed to Cedar as principal.<name> and to row filters as principal.<name>. */
+  readonly attributes: Readonly<Record<string, AttributeValue>>;
+  /** Hex SHA-256 digests of the principal's API keys (keys are high-entropy random tokens). */
+  readonly apiKeySha256: readonly string[];
+}
+
+export interface WorkspaceDefaults {
+  readonly rowCap: number;
+  readonly statementTimeoutMs: number;
+  readonly memoryLimit: string;
+}
+
+export interface Workspace {
+  readonly dir: string;
+  readonly name: string;
+  readonly defaults: WorkspaceDefaults;
+  readonly datasets: ReadonlyMap<string, DatasetDef>;
+  readonly obligations: ReadonlyMap<string, ObligationDef>;
+  readonly principals: ReadonlyMap<string, PrincipalDef>;
+  /** Cedar policy text, per file (relative path → text). */
+  readonly policyFiles: ReadonlyMap<string, string>;
+  readonly cedarSchema: string;
+  /** Secret for keyed-hash masks (never logged, never returned). */
+  readonly hashKey: Buffer;
+  /** Content hash of everything that shapes decisions: "sha256:<hex>". */
+  readonly policyVersion: string;
+}
