@@ -6,7 +6,8 @@
  * Principals:
  *   rhea  — Northwind Research, a research contractor: aggregates only, purpose research;
  *   ivan  — Keystone Mutual, an insurer in us-east: its region's rows, SSNs masked;
- *   ada   — St Avery's internal analyst: row-level access, direct identifiers masked or hashed.
+ *   ada   — St Avery's internal analyst: row-level access, direct identifiers masked or hashed;
+ *   audrey — a compliance auditor: reads the audit log, no data.
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import { randomBytes } from 'node:crypto';
@@ -18,12 +19,12 @@ import { quoteString } from '../query/render/sql.ts';
 export interface DemoOptions {
   readonly patients?: number;
   readonly encountersPerPatient?: number;
-  /** Fixed API keys (tests); random otherwise. */
-  readonly keys?: Readonly<Record<DemoPrincipal, string>>;
+  /** Fixed API keys (tests); random for any principal not given. */
+  readonly keys?: Readonly<Partial<Record<DemoPrincipal, string>>>;
 }
 
-export type DemoPrincipal = 'rhea' | 'ivan' | 'ada';
-export const DEMO_PRINCIPALS: readonly DemoPrincipal[] = ['rhea', 'ivan', 'ada'];
+export type DemoPrincipal = 'rhea' | 'ivan' | 'ada' | 'audrey';
+export const DEMO_PRINCIPALS: readonly DemoPrincipal[] = ['rhea', 'ivan', 'ada', 'audrey'];
 
 export interface DemoWorkspace {
   readonly dir: string;
@@ -274,6 +275,11 @@ principals:
     groups: [internal-analysts]
     attributes: { org: st-avery, region: us-east }
     apiKeySha256: [${apiKeyDigest(keys.ada)}]
+  audrey:
+    displayName: Audrey Brennan (compliance auditor)
+    groups: [auditors]
+    attributes: { org: st-avery, region: us-east }
+    apiKeySha256: [${apiKeyDigest(keys.audrey)}]
 `;
 }
 
@@ -290,9 +296,12 @@ export async function createDemoWorkspace(dir: string, options: DemoOptions = {}
   const perPatient = options.encountersPerPatient ?? 5;
   const marker = join(dir, 'data', `.complete-${patients}-${perPatient}`);
   const keysFile = join(dir, 'demo-keys.json');
-  let keys = options.keys;
-  if (!keys && existsSync(keysFile) && existsSync(join(dir, 'gatehouse.yaml'))) keys = JSON.parse(readFileSync(keysFile, 'utf8')) as Record<DemoPrincipal, string>;
-  keys ??= { rhea: newApiKey(), ivan: newApiKey(), ada: newApiKey() };
+  const saved: Partial<Record<DemoPrincipal, string>> = !options.keys && existsSync(keysFile) && existsSync(join(dir, 'gatehouse.yaml'))
+    ? JSON.parse(readFileSync(keysFile, 'utf8')) as Partial<Record<DemoPrincipal, string>> : {};
+  const given = options.keys ?? saved;
+  const keys: Record<DemoPrincipal, string> = {
+    rhea: given.rhea ?? newApiKey(), ivan: given.ivan ?? newApiKey(), ada: given.ada ?? newApiKey(), audrey: given.audrey ?? newApiKey(),
+  };
   mkdirSync(join(dir, 'policies'), { recursive: true });
   mkdirSync(join(dir, 'secrets'), { recursive: true, mode: 0o700 });
   if (!existsSync(marker)) {

@@ -299,6 +299,50 @@ export class Gatehouse {
     };
   }
 
+  /**
+   * Reading the audit log: checkpoints and proofs are open to every authenticated
+   * principal (partners verify the log themselves); entries, receipts and exports to the
+   * group `auditors`. Each read is itself audited.
+   */
+  async authorizeAuditRead(meta: RequestMeta, what: 'proofs' | 'entries'): Promise<void> {
+    const state = this.#state;
+    const entry = this.#baseEntry(meta, `audit.read.${what}`);
+    try {
+      const principal = this.#authenticate(state, meta.credential);
+      entry.principal = principal.id;
+      if (what === 'entries' && !principal.groups.includes('auditors')) {
+        entry.decision = 'deny';
+        throw new GatehouseError('POLICY_DENIED', 'reading audit entries is reserved to the auditors group', { hint: 'checkpoints and proofs are open to you; ask an auditor for entries or a receipt', reasons: ['not a member of group "auditors"'] });
+      }
+      entry.decision = 'allow';
+    } catch (err) {
+      const e = asGatehouseError(err);
+      entry.decision = 'deny';
+      entry.errorCode = e.code;
+      entry.reasons = e.reasons.length ? e.reasons : [e.message];
+      await this.#record(entry);
+      throw e;
+    }
+    await this.#record(entry);
+  }
+
+  /** Audits a request an interface refused before it reached the path (malformed body, unknown route). */
+  async rejectRequest(meta: RequestMeta, action: string, error: GatehouseError): Promise<void> {
+    const entry = this.#baseEntry(meta, action);
+    entry.decision = error.code.startsWith('AUTH') ? 'deny' : 'error';
+    entry.errorCode = error.code;
+    entry.reasons = [error.message];
+    await this.#record(entry);
+  }
+
+  #baseEntry(meta: RequestMeta, action: string): Mutable<AuditRecord> {
+    return {
+      time: new Date().toISOString(), principal: null, source: meta.source, channel: meta.channel, action,
+      purpose: null, datasets: [], columns: [], decision: 'error', reasons: [], policyVersion: this.#state.loaded.workspace.policyVersion,
+      obligations: [], sqlFingerprint: null, rowsReturned: null, resultDigest: null, errorCode: null,
+    };
+  }
+
   /** Writes the audit entry; if it cannot be written the request fails (fail closed). */
   async #record(entry: AuditRecord): Promise<{ auditId: string }> {
     try {

@@ -1,0 +1,352 @@
+/**
+ * The `gatehouse` command line. Every data command goes through the one request path:
+ * against a running server (--url, the default) or in-process on a workspace
+ * (--workspace), never straight to an engine.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { existsSync, watch } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { GatehouseError } from '../errors.ts';
+import { formatProblem, WorkspaceInvalid } from '../workspace/load.ts';
+import { formatTable } from './table.ts';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const DEFAULT_PORT = 7480;
+export const DEMO_DIR = '.gatehouse/demo';
+
+const HELP = `gatehouse ${VERSION} — governed data sharing: partners query, never copy.
+
+Usage: gatehouse <command> [options]
+
+  serve      Run the HTTP API.
+               --demo                 create (first run) and serve the demo workspace in ${DEMO_DIR}
+               --workspace DIR        serve a workspace directory (gatehouse.yaml + policies + schema)
+               --host 127.0.0.1       plain HTTP is only allowed on a loopback address
+               --port ${DEFAULT_PORT}
+               --audit-dir DIR        transparency log directory (default DIR/audit)
+             The workspace is re-read when its files change (or on SIGHUP); a valid change
+             takes effect on the next request, an invalid one is reported and ignored.
+  validate DIR
+             Check a workspace: YAML, datasets and columns, masks, obligations, Cedar policies
+             against the Cedar schema, row filters. Prints every problem with file:line; exit 1 if any.
+  query "SQL" --purpose P
+             Run a governed query. --key KEY (or GATEHOUSE_API_KEY) authenticates;
+             --url URL (default http://127.0.0.1:${DEFAULT_PORT}, or GATEHOUSE_URL) or
+             --workspace DIR to run in-process; --json prints the full response.
+  datasets   List the datasets you may query (same --key/--url/--workspace; --purpose P).
+  policy show DIR
+             List the policies, their obligations and the policy version.
+  policy test DIR --principal ID --dataset NAME --purpose P [--source IP] [--time ISO]
+             Show the decision, the determining policies, reasons and obligations.
+  audit <tail|keys|export|proof|verify|verify-receipt|receipt>
+             Read and verify the transparency log; see docs/audit.md.
+  witness    Run a witness that cosigns consistent checkpoints; see docs/audit.md.
+  demo init [DIR]
+             Create the demo workspace (default ${DEMO_DIR}) and print its API keys.
+
+Run "gatehouse <command> --help" for a command's options. Docs: README.md, docs/.`;
+
+type Out = NodeJS.WritableStream;
+
+function fail(out: Out, err: unknown): number {
+  if (err instanceof WorkspaceInvalid) {
+    out.write(`workspace invalid:\n${err.problems.map(formatProblem).join('\n')}\n`);
+    return 1;
+  }
+  if (err instanceof GatehouseError) {
+    out.write(`error ${err.code}: ${err.message}\n`);
+    for (const r of err.reasons) out.write(`  reason: ${r}\n`);
+    if (err.hint) out.write(`  hint: ${err.hint}\n`);
+    return err.code === 'POLICY_DENIED' || err.code.startsWith('AUTH') ? 3 : 1;
+  }
+  out.write(`error: ${(err as Error).message ?? String(err)}\n`);
+  return 2;
+}
+
+function parse(argv: string[], options: ParseArgsConfig['options']): { values: Record<string, any>; positionals: string[] } {
+  return parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' }, ...options }, allowPositionals: true, strict: true }) as { values: Record<string, any>; positionals: string[] };
+}
+
+const CLIENT_OPTIONS = {
+  url: { type: 'string' }, key: { type: 'string' }, workspace: { type: 'string' }, purpose: { type: 'string' },
+  json: { type: 'boolean' }, 'audit-dir': { type: 'string' },
+} as const;
+
+async function inProcess<T>(workspace: string, auditDir: string | undefined, fn: (gh: import('../pipeline/gatehouse.ts').Gatehouse) => Promise<T>): Promise<T> {
+  const { Gatehouse } = await import('../pipeline/gatehouse.ts');
+  const { openTransparencyLog } = await import('../audit/index.ts');
+  const dir = resolve(workspace);
+  const log = openTransparencyLog(auditDir ?? join(dir, 'audit'), { demo: isDemo(dir) });
+  const gh = await Gatehouse.open({ workspaceDir: dir, audit: log }).catch(async (e) => { await log.close(); throw e; });
+  try {
+    return await fn(gh);
+  } finally {
+    await gh.close();
+    await log.close();
+  }
+}
+
+function isDemo(dir: string): boolean {
+  return resolve(dir) === resolve(DEMO_DIR);
+}
+
+async function http<T>(url: string, path: string, key: string | undefined, init: { method?: string; body?: unknown } = {}): Promise<T> {
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, url), {
+      method: init.method ?? 'GET',
+      headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(init.body ? { 'content-type': 'application/json' } : {}) },
+      body: init.body ? JSON.stringify(init.body) : null,
+      signal: AbortSignal.timeout(120_000),
+    });
+  } catch (err) {
+    throw new Error(`cannot reach ${url}: ${(err as Error).message}. Start the server with "npm start" (or "gatehouse serve"), or pass --workspace DIR to run in-process`);
+  }
+  const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string; hint?: string | null; reasons?: string[] } };
+  if (!res.ok) {
+    const e = body.error;
+    if (e && typeof e.code === 'string') throw new GatehouseError(e.code as never, e.message, { hint: e.hint ?? undefined, reasons: e.reasons ?? [] });
+    throw new Error(`the server answered ${res.status}`);
+  }
+  return body as T;
+}
+
+async function cmdQuery(argv: string[], out: Out): Promise<number> {
+  const { values, positionals } = parse(argv, CLIENT_OPTIONS);
+  if (values.help) { out.write('gatehouse query "SQL" --purpose P [--key KEY] [--url URL | --workspace DIR] [--json]\n'); return 0; }
+  const sql = positionals.join(' ');
+  if (!sql) throw new GatehouseError('REQUEST_INVALID', 'give the SQL to run, e.g. gatehouse query --purpose research "SELECT 1"');
+  if (!values.purpose) throw new GatehouseError('REQUEST_INVALID', 'give a purpose with --purpose (why you query, e.g. research)');
+  const key = values.key ?? process.env.GATEHOUSE_API_KEY;
+  const res = values.workspace
+    ? await inProcess(values.workspace, values['audit-dir'], (gh) => gh.query({ credential: key ?? null, source: '127.0.0.1', channel: 'cli', sql, purpose: values.purpose }))
+    : await http<import('../pipeline/gatehouse.ts').QueryResponse>(values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`, '/v1/query', key, { method: 'POST', body: { sql, purpose: values.purpose } });
+  if (values.json) { out.write(`${JSON.stringify(res, null, 2)}\n`); return 0; }
+  out.write(`${formatTable(res.columns.map((c) => c.name), res.rows)}\n`);
+  const g = res.governance;
+  out.write(`\n${res.rows.length} row${res.rows.length === 1 ? '' : 's'}${g.truncated ? ` (truncated at the row cap of ${g.rowCap})` : ''} · audit #${g.auditId} · policy ${g.policyVersion.slice(0, 19)}\n`);
+  if (g.obligationsApplied.length) out.write(`obligations: ${g.obligationsApplied.join(', ')}\n`);
+  return 0;
+}
+
+async function cmdDatasets(argv: string[], out: Out): Promise<number> {
+  const { values } = parse(argv, CLIENT_OPTIONS);
+  if (values.help) { out.write('gatehouse datasets [--purpose P] [--key KEY] [--url URL | --workspace DIR] [--json]\n'); return 0; }
+  const key = values.key ?? process.env.GATEHOUSE_API_KEY;
+  const purpose = values.purpose ?? null;
+  type Res = Awaited<ReturnType<import('../pipeline/gatehouse.ts').Gatehouse['datasets']>>;
+  const res: Res = values.workspace
+    ? await inProcess(values.workspace, values['audit-dir'], (gh) => gh.datasets({ credential: key ?? null, source: '127.0.0.1', channel: 'cli', purpose }))
+    : await http<Res>(values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`, `/v1/datasets${purpose ? `?purpose=${encodeURIComponent(purpose)}` : ''}`, key);
+  if (values.json) { out.write(`${JSON.stringify(res, null, 2)}\n`); return 0; }
+  if (res.datasets.length === 0) out.write('no datasets are available to you (for this purpose)\n');
+  for (const d of res.datasets) {
+    const rules = [d.aggregationOnly ? `aggregates only (groups ≥ ${d.aggregationOnly.minGroupSize} ${d.privacyUnit})` : null, d.rowFilter ? 'row filter' : null, `row cap ${d.rowCap}`].filter(Boolean).join(', ');
+    out.write(`\n${d.name} — ${d.description ?? ''}\n  purposes: ${d.purposes.join(', ')} · ${rules}\n`);
+    out.write(`${formatTable(['column', 'type', 'classification', 'tags', 'shown as'], d.columns.map((c) => [c.name, c.type, c.classification, c.tags.join(' '), c.joinOnly ? 'join/filter only' : c.masked ? `masked: ${c.masked}` : 'value']))}\n`.replace(/^/gm, '  '));
+  }
+  return 0;
+}
+
+async function cmdValidate(argv: string[], out: Out): Promise<number> {
+  const { values, positionals } = parse(argv, {});
+  if (values.help || positionals.length !== 1) { out.write('gatehouse validate DIR\n'); return values.help ? 0 : 2; }
+  const { loadWorkspace } = await import('../workspace/validate.ts');
+  const l = await loadWorkspace(positionals[0]!);
+  const ws = l.workspace;
+  out.write(`OK: ${ws.name} — ${ws.datasets.size} datasets, ${l.policy.policies.size} policies, ${ws.obligations.size} obligation sets, ${ws.principals.size} principals\npolicy version ${ws.policyVersion}\n`);
+  return 0;
+}
+
+async function cmdPolicy(argv: string[], out: Out): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parse(rest, { principal: { type: 'string' }, dataset: { type: 'string' }, purpose: { type: 'string' }, source: { type: 'string' }, time: { type: 'string' }, json: { type: 'boolean' } });
+  if (values.help || !sub || positionals.length !== 1 || (sub !== 'show' && sub !== 'test')) {
+    out.write('gatehouse policy show DIR\ngatehouse policy test DIR --principal ID --dataset NAME --purpose P [--source IP] [--time ISO]\n');
+    return values.help ? 0 : 2;
+  }
+  const { loadWorkspace } = await import('../workspace/validate.ts');
+  const l = await loadWorkspace(positionals[0]!);
+  if (sub === 'show') {
+    out.write(`policy version ${l.workspace.policyVersion}\n\n`);
+    out.write(`${formatTable(['policy', 'effect', 'file', 'dataset', 'obligations'], [...l.policy.policies.values()].map((p) => [p.id, p.effect, p.file, p.dataset ?? '(any)', p.obligationNames.join(', ')]))}\n\n`);
+    for (const o of l.workspace.obligations.values()) {
+      const parts = [o.rowFilter ? `rowFilter: ${o.rowFilter}` : null, o.aggregationOnly ? `aggregationOnly: min ${o.aggregationOnly.minGroupSize}` : null, o.rowCap ? `rowCap: ${o.rowCap}` : null,
+        o.unmask.length ? `unmask: ${o.unmask.join(', ')}` : null, Object.keys(o.masks).length ? `masks: ${Object.entries(o.masks).map(([c, m]) => `${c}=${m.kind}`).join(', ')}` : null, o.joinOnly.length ? `joinOnly: ${o.joinOnly.join(', ')}` : null].filter(Boolean);
+      out.write(`obligation ${o.name}: ${parts.join('; ')}\n`);
+    }
+    return 0;
+  }
+  const principal = l.workspace.principals.get(values.principal ?? '');
+  const dataset = l.workspace.datasets.get(values.dataset ?? '');
+  if (!principal) throw new GatehouseError('REQUEST_INVALID', `no principal "${values.principal ?? ''}" in the workspace (--principal)`);
+  if (!dataset) throw new GatehouseError('REQUEST_INVALID', `no dataset "${values.dataset ?? ''}" in the workspace (--dataset)`);
+  if (!values.purpose) throw new GatehouseError('REQUEST_INVALID', 'give --purpose');
+  const d = l.policy.decide(principal, dataset, { purpose: values.purpose, sourceIp: values.source ?? '127.0.0.1', channel: 'cli', time: values.time ? new Date(values.time) : new Date() });
+  if (values.json) { out.write(`${JSON.stringify({ ...d, obligations: d.obligations.map((o) => o.name) }, null, 2)}\n`); return d.allowed ? 0 : 3; }
+  out.write(`${d.allowed ? 'ALLOW' : 'DENY'}: ${principal.id} → query ${dataset.name} for "${values.purpose}" (policy ${l.workspace.policyVersion.slice(0, 19)})\n`);
+  if (d.policies.length) out.write(`  determining policies: ${d.policies.join(', ')}\n`);
+  for (const r of d.reasons) out.write(`  reason: ${r}\n`);
+  if (d.obligations.length) out.write(`  obligations: ${d.obligations.map((o) => o.name).join(', ')}\n`);
+  return d.allowed ? 0 : 3;
+}
+
+async function cmdDemo(argv: string[], out: Out): Promise<number> {
+  const [sub, dir] = argv;
+  if (sub !== 'init') { out.write('gatehouse demo init [DIR]\n'); return 2; }
+  const { createDemoWorkspace } = await import('../demo/workspace.ts');
+  const demo = await createDemoWorkspace(dir ?? DEMO_DIR);
+  out.write(`demo workspace in ${demo.dir}\n${Object.entries(demo.keys).map(([p, k]) => `  ${p.padEnd(7)} ${k}`).join('\n')}\n`);
+  return 0;
+}
+
+async function cmdAudit(argv: string[], out: Out): Promise<number> {
+  const [sub, ...rest] = argv;
+  const cli = await import('../audit/cli.ts');
+  const { values, positionals } = parse(rest, {
+    dir: { type: 'string' }, url: { type: 'string' }, key: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' },
+    output: { type: 'string' }, principal: { type: 'string' }, dataset: { type: 'string' }, decision: { type: 'string' }, purpose: { type: 'string' },
+    from: { type: 'string' }, to: { type: 'string' }, index: { type: 'string' }, size: { type: 'string' }, first: { type: 'string' }, second: { type: 'string' },
+    'public-key': { type: 'string', multiple: true }, trusted: { type: 'string' }, 'save-checkpoint': { type: 'string' }, demo: { type: 'boolean' },
+  });
+  const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+  const src = { ...(values.dir ? { dir: values.dir } : {}), ...(values.url ? { url: values.url } : {}), ...(values.key ? { token: values.key } : {}), demo: values.demo ?? (values.dir ? resolve(values.dir).startsWith(resolve(DEMO_DIR)) : false) };
+  const dflt = !values.dir && !values.url ? { url: process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}` } : {};
+  const token = values.key ?? process.env.GATEHOUSE_API_KEY;
+  const s = { ...dflt, ...src, ...(token ? { token } : {}) };
+  switch (sub) {
+    case 'tail': return cli.auditTail({ ...s, limit: num(values.limit) ?? 20, json: values.json }, out as never);
+    case 'keys': return cli.auditKeys(s, out as never);
+    case 'export': return cli.auditExport({ ...s, output: values.output, principal: values.principal, dataset: values.dataset, decision: values.decision, purpose: values.purpose, from: values.from, to: values.to }, out as never);
+    case 'proof': return cli.auditProof({ ...s, index: num(values.index), size: num(values.size), first: num(values.first), second: num(values.second), json: values.json }, out as never);
+    case 'verify': return cli.auditVerify({ export: positionals[0], ...(positionals[0] ? {} : { url: s.url }), token, publicKey: values['public-key'], trusted: values.trusted, saveCheckpoint: values['save-checkpoint'], json: values.json }, out as never);
+    case 'verify-receipt': return cli.auditVerifyReceipt({ receipt: positionals[0], publicKey: values['public-key'], json: values.json }, out as never);
+    case 'receipt': {
+      if (!positionals[0]) throw new GatehouseError('REQUEST_INVALID', 'gatehouse audit receipt AUDIT_ID [--output FILE]');
+      const r = await http<unknown>(s.url ?? `http://127.0.0.1:${DEFAULT_PORT}`, `/v1/audit/receipt/${encodeURIComponent(positionals[0])}`, token);
+      const text = `${JSON.stringify(r, null, 2)}\n`;
+      if (values.output) { (await import('node:fs')).writeFileSync(values.output, text); out.write(`receipt written to ${values.output}\n`); } else out.write(text);
+      return 0;
+    }
+    default:
+      out.write('gatehouse audit tail|keys|export|proof|verify|verify-receipt|receipt — see docs/audit.md\n');
+      return sub === undefined || sub === '--help' ? 0 : 2;
+  }
+}
+
+async function cmdWitness(argv: string[], out: Out): Promise<number> {
+  const { values } = parse(argv, { 'state-dir': { type: 'string' }, name: { type: 'string' }, 'log-key': { type: 'string', multiple: true }, 'key-file': { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, demo: { type: 'boolean' } });
+  if (values.help) { out.write('gatehouse witness --state-dir DIR --name NAME --log-key VKEY [--port 7380] — see docs/audit.md\n'); return 0; }
+  const cli = await import('../audit/cli.ts');
+  const ac = new AbortController();
+  process.once('SIGINT', () => ac.abort());
+  process.once('SIGTERM', () => ac.abort());
+  return cli.witnessCommand({ stateDir: values['state-dir'], name: values.name, logKey: values['log-key'], keyFile: values['key-file'], host: values.host, port: values.port ? Number(values.port) : undefined, signal: ac.signal, demo: values.demo }, out as never);
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+async function cmdServe(argv: string[], out: Out): Promise<number> {
+  const { values } = parse(argv, { demo: { type: 'boolean' }, workspace: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'audit-dir': { type: 'string' }, quiet: { type: 'boolean' } });
+  if (values.help) { out.write(HELP.split('\n').slice(4, 13).join('\n') + '\n'); return 0; }
+  const host = values.host ?? '127.0.0.1';
+  const port = Number(values.port ?? process.env.GATEHOUSE_PORT ?? DEFAULT_PORT);
+  if (!isLoopback(host)) throw new GatehouseError('REQUEST_INVALID', `refusing to serve plain HTTP on ${host}: plain HTTP is allowed only on loopback`, { hint: 'bind 127.0.0.1 and put a TLS-terminating proxy in front' });
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GatehouseError('REQUEST_INVALID', '--port must be 0-65535');
+  let dir: string;
+  let keys: Record<string, string> | null = null;
+  if (values.demo) {
+    const { createDemoWorkspace } = await import('../demo/workspace.ts');
+    if (!existsSync(join(DEMO_DIR, 'data'))) out.write('creating the demo workspace (100,000 synthetic patients; first run only)…\n');
+    const demo = await createDemoWorkspace(DEMO_DIR);
+    dir = demo.dir;
+    keys = demo.keys;
+  } else if (values.workspace) {
+    dir = values.workspace;
+  } else {
+    throw new GatehouseError('REQUEST_INVALID', 'give --workspace DIR or --demo');
+  }
+  const { Gatehouse } = await import('../pipeline/gatehouse.ts');
+  const { openTransparencyLog } = await import('../audit/index.ts');
+  const { buildApp } = await import('../server/app.ts');
+  const auditLog = openTransparencyLog(values['audit-dir'] ?? join(resolve(dir), 'audit'), { demo: values.demo === true });
+  let gh: import('../pipeline/gatehouse.ts').Gatehouse;
+  try {
+    gh = await Gatehouse.open({ workspaceDir: dir, audit: auditLog });
+  } catch (err) {
+    await auditLog.close();
+    throw err;
+  }
+  const app = await buildApp({ gatehouse: gh, auditLog, version: VERSION });
+  const address = await app.listen({ host, port });
+  const url = address.replace('[::1]', 'localhost');
+  out.write(`Gatehouse ${VERSION} serving ${gh.workspace.workspace.name} at ${url}\npolicy version ${gh.policyVersion}\n`);
+  if (keys) {
+    out.write(`\nDemo principals (API keys are stored in ${DEMO_DIR}/demo-keys.json):\n`);
+    const roles: Record<string, string> = { rhea: 'research contractor — aggregates only, purpose research', ivan: 'insurer (us-east) — own region, SSNs masked, purpose claims-processing', ada: 'internal analyst — row level, identifiers masked, purpose operations', audrey: 'auditor — reads the audit log' };
+    for (const [p, k] of Object.entries(keys)) out.write(`  ${p.padEnd(7)} ${k}   ${roles[p] ?? ''}\n`);
+    out.write(`\nTry it:\n  curl -s ${url}/v1/query -H "Authorization: Bearer ${keys.rhea}" -H 'content-type: application/json' \\\n    -d '{"sql":"SELECT diagnosis, count(*) AS encounters, round(avg(cost)) AS avg_cost FROM encounters GROUP BY diagnosis ORDER BY encounters DESC","purpose":"research"}'\n`);
+    out.write(`  npx gatehouse query --key ${keys.ivan} --purpose claims-processing "SELECT name, ssn, region FROM patients LIMIT 5"\n`);
+  }
+  out.write('\nEditing the workspace reloads it; Ctrl-C stops.\n');
+
+  let reloading: Promise<void> | null = null;
+  const reload = (): void => {
+    reloading ??= (async () => {
+      try {
+        const r = await gh.reload();
+        if (r.changed) out.write(`workspace reloaded: policy version ${r.policyVersion}\n`);
+      } catch (err) {
+        out.write(`workspace change ignored (the previous version stays in force):\n`);
+        fail(out, err);
+      } finally {
+        reloading = null;
+      }
+    })();
+  };
+  let timer: NodeJS.Timeout | null = null;
+  const watcher = watch(resolve(dir), { recursive: true }, (_e, file) => {
+    if (!file || file.startsWith('audit') || file.startsWith('data')) return;
+    if (timer) clearTimeout(timer);
+    timer = setTimeout(reload, 200);
+  });
+  process.on('SIGHUP', reload);
+  await new Promise<void>((done) => {
+    const stop = (): void => { done(); };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  watcher.close();
+  await app.close();
+  await gh.close();
+  await auditLog.close();
+  return 0;
+}
+
+export async function main(argv: string[], out: Out = process.stdout): Promise<number> {
+  const [cmd, ...rest] = argv;
+  try {
+    switch (cmd) {
+      case 'serve': return await cmdServe(rest, out);
+      case 'validate': return await cmdValidate(rest, out);
+      case 'query': return await cmdQuery(rest, out);
+      case 'datasets': return await cmdDatasets(rest, out);
+      case 'policy': return await cmdPolicy(rest, out);
+      case 'audit': return await cmdAudit(rest, out);
+      case 'witness': return await cmdWitness(rest, out);
+      case 'demo': return await cmdDemo(rest, out);
+      case undefined: case '--help': case '-h': case 'help': out.write(`${HELP}\n`); return 0;
+      case '--version': case '-v': out.write(`${VERSION}\n`); return 0;
+      default: out.write(`unknown command "${cmd}"\n\n${HELP}\n`); return 2;
+    }
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      out.write(`${(err as Error).message}\nRun "gatehouse ${cmd} --help".\n`);
+      return 2;
+    }
+    return fail(out, err);
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The HTTP API (Fastify). Routes validate input with JSON schemas, call the one request
+ * path (Gatehouse) and map its typed errors to HTTP statuses. The OpenAPI document at
+ * /openapi.json is built from the same route schemas.
+ */
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { auditHttpPlugin } from '../audit/http.ts';
+import type { TransparencyLog } from '../audit/log.ts';
+import { asGatehouseError, GatehouseError } from '../errors.ts';
+import type { Gatehouse, RequestMeta } from '../pipeline/gatehouse.ts';
+import { buildOpenApi, routeSchemas, type RouteInfo } from './openapi.ts';
+
+export interface AppOptions {
+  readonly gatehouse: Gatehouse;
+  readonly auditLog: TransparencyLog;
+  readonly logger?: boolean;
+  readonly version: string;
+}
+
+export function credentialOf(request: FastifyRequest): string | null {
+  const h = request.headers.authorization;
+  if (typeof h !== 'string') return null;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  return m ? m[1]! : '';
+}
+
+export function metaOf(request: FastifyRequest): RequestMeta {
+  return { credential: credentialOf(request), source: request.ip, channel: 'http' };
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const { gatehouse } = options;
+  const app = Fastify({
+    logger: options.logger ? { level: 'info', redact: ['req.headers.authorization'] } : false,
+    bodyLimit: 256 * 1024,
+    trustProxy: false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+  });
+
+  const routes: RouteInfo[] = [];
+  app.addHook('onRoute', (r) => { routes.push({ method: r.method, url: r.url, schema: r.schema as Record<string, unknown> | undefined }); });
+
+  app.setErrorHandler(async (err, request, reply) => {
+    const e = err as { validation?: unknown; statusCode?: number; code?: string; message: string };
+    let g: GatehouseError;
+    if (e.validation || e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || (e.statusCode === 400 && !(err instanceof GatehouseError))) {
+      g = new GatehouseError('REQUEST_INVALID', `the request is malformed: ${e.message}`, { hint: 'see /openapi.json for the request format' });
+      try { await gatehouse.rejectRequest(metaOf(request), `http ${request.method} ${request.routeOptions.url ?? 'unknown'}`, g); } catch { g = new GatehouseError('AUDIT_UNAVAILABLE', 'the audit log could not record this request'); }
+    } else if (e.statusCode === 413) {
+      g = new GatehouseError('REQUEST_INVALID', 'the request body is too large', { hint: 'queries are limited to 256 KiB' });
+    } else {
+      g = asGatehouseError(err);
+    }
+    if (g.code === 'INTERNAL') request.log.error({ err }, 'internal error');
+    return reply.status(g.status).send({ error: g.toJSON() });
+  });
+
+  app.setNotFoundHandler(async (request, reply) => {
+    return reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}`, hint: 'see /openapi.json', reasons: [] } });
+  });
+
+  app.get('/v1/health', { schema: routeSchemas.health }, async () => ({ status: 'ok', version: options.version, policyVersion: gatehouse.policyVersion }));
+
+  app.post<{ Body: { sql: string; purpose: string } }>('/v1/query', { schema: routeSchemas.query }, async (request) => {
+    return gatehouse.query({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose });
+  });
+
+  app.get<{ Querystring: { purpose?: string } }>('/v1/datasets', { schema: routeSchemas.datasets }, async (request) => {
+    return gatehouse.datasets({ ...metaOf(request), purpose: request.query.purpose ?? null });
+  });
+
+  await app.register(auditHttpPlugin, {
+    log: options.auditLog,
+    authorize: async (request: FastifyRequest) => {
+      const open = /^\/v1\/audit\/(checkpoint|proof|receipt)/.test(request.url);
+      await gatehouse.authorizeAuditRead(metaOf(request), open ? 'proofs' : 'entries');
+    },
+  });
+
+  app.get('/openapi.json', { schema: { hide: true } as object }, async () => buildOpenApi(routes, options.version));
+  return app;
+}

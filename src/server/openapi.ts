@@ -1,0 +1,150 @@
+/**
+ * Route schemas for the core API, and the OpenAPI 3.1 document built from every
+ * registered route's schema (so the document cannot drift from what is validated).
+ */
+const errorBody = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: {
+        code: { type: 'string', description: 'stable error code (docs/errors.md)' },
+        message: { type: 'string' },
+        hint: { type: ['string', 'null'] },
+        reasons: { type: 'array', items: { type: 'string' } },
+      },
+      required: ['code', 'message'],
+    },
+  },
+} as const;
+
+const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 408: errorBody, 422: errorBody, 500: errorBody, 503: errorBody };
+
+const governance = {
+  type: 'object',
+  properties: {
+    policyVersion: { type: 'string' },
+    decision: { type: 'string', enum: ['allow'] },
+    datasets: { type: 'array', items: { type: 'string' } },
+    policies: { type: 'array', items: { type: 'string' } },
+    obligationsApplied: { type: 'array', items: { type: 'string' } },
+    rowsSuppressed: { type: 'integer' },
+    truncated: { type: 'boolean' },
+    rowCap: { type: 'integer' },
+    auditId: { type: 'string' },
+  },
+  required: ['policyVersion', 'decision', 'obligationsApplied', 'rowsSuppressed', 'auditId'],
+} as const;
+
+const auth = [{ bearer: [] }];
+
+export const routeSchemas = {
+  health: {
+    summary: 'Liveness and the policy version in force',
+    response: { 200: { type: 'object', properties: { status: { type: 'string' }, version: { type: 'string' }, policyVersion: { type: 'string' } } } },
+  },
+  query: {
+    summary: 'Run a governed SQL query',
+    description: 'One SELECT statement, decided by policy for the declared purpose and rewritten by its obligations (masks, row filters, aggregation rules, row caps).',
+    security: auth,
+    body: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['sql', 'purpose'],
+      properties: {
+        sql: { type: 'string', minLength: 1, maxLength: 100000 },
+        purpose: { type: 'string', minLength: 1, maxLength: 64 },
+      },
+    },
+    response: {
+      200: {
+        type: 'object',
+        properties: {
+          columns: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } } } },
+          rows: { type: 'array', items: { type: 'array', items: {} } },
+          governance,
+        },
+      },
+      ...errors,
+    },
+  },
+  datasets: {
+    summary: 'Datasets the caller may query, with masked and join-only columns marked',
+    security: auth,
+    querystring: { type: 'object', additionalProperties: false, properties: { purpose: { type: 'string', maxLength: 64 } } },
+    response: {
+      200: {
+        type: 'object',
+        properties: {
+          policyVersion: { type: 'string' },
+          auditId: { type: 'string' },
+          datasets: {
+            type: 'array',
+            items: {
+              type: 'object',
+              properties: {
+                name: { type: 'string' }, description: { type: ['string', 'null'] }, classification: { type: 'string' },
+                region: { type: ['string', 'null'] }, purposes: { type: 'array', items: { type: 'string' } },
+                privacyUnit: { type: ['string', 'null'] }, rowFilter: { type: 'boolean' },
+                aggregationOnly: { type: ['object', 'null'], properties: { minGroupSize: { type: 'integer' } } },
+                rowCap: { type: 'integer' },
+                columns: {
+                  type: 'array',
+                  items: {
+                    type: 'object',
+                    properties: {
+                      name: { type: 'string' }, type: { type: 'string' }, classification: { type: 'string' },
+                      tags: { type: 'array', items: { type: 'string' } }, masked: { type: ['string', 'null'] },
+                      joinOnly: { type: 'boolean' }, description: { type: ['string', 'null'] },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+      ...errors,
+    },
+  },
+} as const;
+
+export interface RouteInfo {
+  readonly method: string | string[];
+  readonly url: string;
+  readonly schema: Record<string, unknown> | undefined;
+}
+
+export function buildOpenApi(routes: readonly RouteInfo[], version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const r of routes) {
+    if (!r.schema || (r.schema as { hide?: boolean }).hide) continue;
+    const methods = (Array.isArray(r.method) ? r.method : [r.method]).filter((m) => m !== 'HEAD');
+    const path = r.url.replace(/:([A-Za-z_]+)/g, '{$1}');
+    for (const m of methods) {
+      const s = r.schema as Record<string, any>;
+      const op: Record<string, unknown> = { summary: s.summary ?? `${m} ${r.url}` };
+      if (s.description) op.description = s.description;
+      if (s.security) op.security = s.security;
+      const params: unknown[] = [];
+      for (const [where, key] of [['query', 'querystring'], ['path', 'params']] as const) {
+        const props = s[key]?.properties as Record<string, unknown> | undefined;
+        for (const [name, schema] of Object.entries(props ?? {})) params.push({ name, in: where, required: where === 'path' || (s[key].required ?? []).includes(name), schema });
+      }
+      if (params.length) op.parameters = params;
+      if (s.body) op.requestBody = { required: true, content: { 'application/json': { schema: s.body } } };
+      const responses: Record<string, unknown> = {};
+      for (const [code, schema] of Object.entries((s.response ?? { 200: {} }) as Record<string, unknown>)) {
+        responses[code] = { description: code === '200' ? 'OK' : 'error', content: { 'application/json': { schema } } };
+      }
+      op.responses = responses;
+      (paths[path] ??= {})[m.toLowerCase()] = op;
+    }
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Gatehouse API', version, description: 'Governed data sharing: partners query, never copy.' },
+    components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'an API key issued in the workspace' } } },
+    paths,
+  };
+}
