@@ -77,7 +77,10 @@ test('the witness command serves cosignatures on 127.0.0.1 until stopped', async
   const controller = new AbortController();
   const out = sink();
   const done = witnessCommand({ stateDir: join(d.dir, 'w'), name: 'witness.partner.example/w1', logKey: log.publicKeys().vkeys, port: 0, signal: controller.signal }, out.out);
-  while (!/witness vkey: /.test(out.text())) await new Promise((r) => setTimeout(r, 10));
+  while (!/witness vkey: /.test(out.text())) {
+    assert.doesNotMatch(out.text(), /error/);
+    await new Promise((r) => setTimeout(r, 10));
+  }
   const url = /listening on (\S+)/.exec(out.text())![1]!;
   const vkey = /witness vkey: (\S+)/.exec(out.text())![1]!;
   assert.match(url, /^http:\/\/127\.0\.0\.1:/);

@@ -24,7 +24,7 @@
  *                         port = 7380, signal? (AbortSignal to stop) }
  *                         passphrase for the witness key: GATEHOUSE_KEY_PASSPHRASE
  */
-import { createWriteStream, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable, type Writable } from 'node:stream';
 import { once } from 'node:events';
@@ -206,6 +206,7 @@ export async function witnessCommand(args: { stateDir?: string; name?: string; l
     const origins = new Map<string, string[]>();
     for (const v of logVerifiers) origins.set(v.name, [...(origins.get(v.name) ?? []), v.vkey]);
     const passphrase = resolvePassphrase(undefined, args.demo ?? false);
+    mkdirSync(args.stateDir, { recursive: true, mode: 0o700 });
     const key = loadOrCreateSealedEd25519(args.keyFile ?? join(args.stateDir, 'witness-key.json'), passphrase, 'witness-key');
     const witness = new Witness({ name: args.name, privateKey: key, stateDir: args.stateDir, logs: [...origins].map(([origin, vkeys]) => ({ origin, vkeys })) });
     const server = await startWitnessServer(witness, { host: args.host ?? '127.0.0.1', port: args.port ?? 7380 });

@@ -77,21 +77,10 @@ export class PolicyEngine {
     const shape = schemaShape(schemaJson.json, problems);
     const policies = new Map<string, CompiledPolicy>();
     const texts: Record<string, string> = {};
+    problems.push(...cedarProblems(workspace.cedarSchema, workspace.policyFiles));
     for (const [file, text] of workspace.policyFiles) {
       const parts = cedar.policySetTextToParts(text);
-      if (parts.type === 'failure') {
-        for (const e of parts.errors) problems.push({ file, line: locLine(text, e), message: `Cedar: ${e.message}${e.help ? ` (${e.help})` : ''}` });
-        continue;
-      }
-      if (parts.policy_templates.length > 0) problems.push({ file, line: null, message: 'policy templates are not supported; write static policies' });
-      const validation = cedar.validate({ schema: workspace.cedarSchema, policies: { staticPolicies: text }, validationSettings: { mode: 'strict' } });
-      if (validation.type === 'failure') {
-        for (const e of validation.errors) problems.push({ file, line: locLine(text, e), message: `Cedar: ${e.message}` });
-      } else {
-        for (const v of validation.validationErrors) {
-          problems.push({ file, line: locLine(text, v.error), message: `Cedar policy fails schema validation: ${v.error.message.replace(/^for policy `policy\d+`, /, '')}${v.error.help ? ` (${v.error.help})` : ''}` });
-        }
-      }
+      if (parts.type === 'failure') continue;
       parts.policies.forEach((ptext, i) => {
         const json = cedar.policyToJson(ptext);
         if (json.type === 'failure') return;
@@ -179,6 +168,29 @@ export class PolicyEngine {
     }
     return { ...base, allowed: true, policies: determining.map((p) => p.id), obligations, reasons: determining.map((p) => p.reason ?? `permitted by policy "${p.id}"`) };
   }
+}
+
+/** Parse and schema-validation problems of policy files, with file and line. */
+export function cedarProblems(schema: string, files: ReadonlyMap<string, string>): WorkspaceProblem[] {
+  const problems: WorkspaceProblem[] = [];
+  for (const [file, text] of files) {
+    const parts = cedar.policySetTextToParts(text);
+    if (parts.type === 'failure') {
+      for (const e of parts.errors) problems.push({ file, line: locLine(text, e), message: `Cedar: ${e.message}${e.help ? ` (${e.help})` : ''}` });
+      continue;
+    }
+    if (parts.policy_templates.length > 0) problems.push({ file, line: null, message: 'policy templates are not supported; write static policies' });
+    if (!schema) continue;
+    const validation = cedar.validate({ schema, policies: { staticPolicies: text }, validationSettings: { mode: 'strict' } });
+    if (validation.type === 'failure') {
+      for (const e of validation.errors) problems.push({ file, line: locLine(text, e), message: `Cedar: ${e.message}` });
+    } else {
+      for (const v of validation.validationErrors) {
+        problems.push({ file, line: locLine(text, v.error), message: `Cedar policy fails schema validation: ${v.error.message.replace(/^for policy `policy\d+`, /, '')}${v.error.help ? ` (${v.error.help})` : ''}` });
+      }
+    }
+  }
+  return problems;
 }
 
 function locLine(text: string, e: cedar.DetailedError): number | null {

@@ -210,7 +210,7 @@ class Binder {
             hint: visible.length ? `columns in scope: ${[...new Set(visible)].join(', ')}` : 'add a FROM clause',
           });
         }
-        case 'inQuery': return { ...x, query: sub(x.query) };
+        case 'inQuery': return { ...x, arg: this.expr(x.arg, scope, ctes, byAlias, aliasFirst), query: sub(x.query) };
         case 'exists': return { ...x, query: sub(x.query) };
         case 'scalarQuery': return { ...x, query: sub(x.query) };
         case 'func': {

@@ -336,7 +336,7 @@ export const WORKSPACE_FILE = 'gatehouse.yaml';
  * Parses the files of a workspace. Cross-checks that need the SQL parser and Cedar
  * (row filters, policy validation) happen in `validate.ts`, which callers use.
  */
-export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | null; problems: WorkspaceProblem[] } {
+export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | null; problems: WorkspaceProblem[]; policyFiles?: ReadonlyMap<string, string>; cedarSchema?: string } {
   const dir = resolve(dirArg);
   const file = join(dir, WORKSPACE_FILE);
   if (!existsSync(file)) {
@@ -389,7 +389,7 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
   else cedarSchema = readFileSync(resolve(dir, schemaPath), 'utf8');
   const hashKey = readHashKey(dir, r, root.secrets);
 
-  if (r.problems.length > 0) return { workspace: null, problems: r.problems };
+  if (r.problems.length > 0) return { workspace: null, problems: r.problems, policyFiles, cedarSchema };
 
   const h = createHash('sha256');
   const part = (label: string, text: string): void => { h.update(`${label}\0${Buffer.byteLength(text)}\0`); h.update(text); };

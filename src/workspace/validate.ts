@@ -5,7 +5,7 @@
  * `serve` refuses a workspace with any problem; `gatehouse validate` prints them all.
  */
 import { GatehouseError } from '../errors.ts';
-import { PolicyEngine } from '../policy/engine.ts';
+import { cedarProblems, PolicyEngine } from '../policy/engine.ts';
 import { bindRowFilter } from '../query/govern/row-filter.ts';
 import type { Expr } from '../query/ir.ts';
 import { loadParser, parseSql } from '../query/parse.ts';
@@ -46,8 +46,12 @@ function checkObligationOn(o: ObligationDef, ds: DatasetDef, filter: Expr | unde
 
 export async function loadWorkspace(dir: string): Promise<LoadedWorkspace> {
   await loadParser();
-  const { workspace, problems } = readWorkspaceFiles(dir);
-  if (!workspace) throw new WorkspaceInvalid(problems);
+  const { workspace, problems, policyFiles, cedarSchema } = readWorkspaceFiles(dir);
+  if (!workspace) {
+    // Report policy problems too, so one run of `gatehouse validate` lists everything.
+    if (policyFiles && cedarSchema !== undefined) problems.push(...cedarProblems(cedarSchema, policyFiles));
+    throw new WorkspaceInvalid(problems);
+  }
   const all: WorkspaceProblem[] = [];
   for (const ds of workspace.datasets.values()) {
     for (const c of ds.columns) if (c.name.startsWith('__gh')) all.push({ file: 'gatehouse.yaml', line: null, message: `datasets.${ds.name}.columns.${c.name}: names starting with "__gh" are reserved` });
