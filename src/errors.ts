@@ -44,6 +44,11 @@ export class GatehouseError extends Error {
     return ERROR_STATUS[this.code];
   }
 
+  /** Fastify's convention, so plugins with their own error handlers keep the status. */
+  get statusCode(): number {
+    return this.status;
+  }
+
   toJSON(): { code: ErrorCode; message: string; hint: string | null; reasons: readonly string[] } {
     return { code: this.code, message: this.message, hint: this.hint, reasons: this.reasons };
   }

@@ -87,8 +87,9 @@ async function inProcess<T>(workspace: string, auditDir: string | undefined, fn:
   }
 }
 
+/** A demo workspace (made by `gatehouse demo init`) may use the documented demo key passphrase. */
 function isDemo(dir: string): boolean {
-  return resolve(dir) === resolve(DEMO_DIR);
+  return existsSync(join(resolve(dir), 'demo-keys.json'));
 }
 
 async function http<T>(url: string, path: string, key: string | undefined, init: { method?: string; body?: unknown } = {}): Promise<T> {
@@ -272,7 +273,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   const { Gatehouse } = await import('../pipeline/gatehouse.ts');
   const { openTransparencyLog } = await import('../audit/index.ts');
   const { buildApp } = await import('../server/app.ts');
-  const auditLog = openTransparencyLog(values['audit-dir'] ?? join(resolve(dir), 'audit'), { demo: values.demo === true });
+  const auditLog = openTransparencyLog(values['audit-dir'] ?? join(resolve(dir), 'audit'), { demo: values.demo === true || isDemo(dir) });
   let gh: import('../pipeline/gatehouse.ts').Gatehouse;
   try {
     gh = await Gatehouse.open({ workspaceDir: dir, audit: auditLog });
