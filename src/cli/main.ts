@@ -206,22 +206,24 @@ async function cmdAudit(argv: string[], out: Out): Promise<number> {
   const [sub, ...rest] = argv;
   const cli = await import('../audit/cli.ts');
   const { values, positionals } = parse(rest, {
-    dir: { type: 'string' }, url: { type: 'string' }, key: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' },
+    dir: { type: 'string' }, url: { type: 'string' }, key: { type: 'string' }, token: { type: 'string' }, export: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' },
     output: { type: 'string' }, principal: { type: 'string' }, dataset: { type: 'string' }, decision: { type: 'string' }, purpose: { type: 'string' },
     from: { type: 'string' }, to: { type: 'string' }, index: { type: 'string' }, size: { type: 'string' }, first: { type: 'string' }, second: { type: 'string' },
     'public-key': { type: 'string', multiple: true }, trusted: { type: 'string' }, 'save-checkpoint': { type: 'string' }, demo: { type: 'boolean' },
   });
   const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
+  if (values.token && !values.key) values.key = values.token;
   const src = { ...(values.dir ? { dir: values.dir } : {}), ...(values.url ? { url: values.url } : {}), ...(values.key ? { token: values.key } : {}), demo: values.demo ?? (values.dir ? resolve(values.dir).startsWith(resolve(DEMO_DIR)) : false) };
   const dflt = !values.dir && !values.url ? { url: process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}` } : {};
-  const token = values.key ?? process.env.GATEHOUSE_API_KEY;
+  const token = values.key ?? process.env.GATEHOUSE_API_KEY ?? process.env.GATEHOUSE_TOKEN;
   const s = { ...dflt, ...src, ...(token ? { token } : {}) };
+  const exportFile = values.export ?? positionals[0];
   switch (sub) {
     case 'tail': return cli.auditTail({ ...s, limit: num(values.limit) ?? 20, json: values.json }, out as never);
     case 'keys': return cli.auditKeys(s, out as never);
     case 'export': return cli.auditExport({ ...s, output: values.output, principal: values.principal, dataset: values.dataset, decision: values.decision, purpose: values.purpose, from: values.from, to: values.to }, out as never);
     case 'proof': return cli.auditProof({ ...s, index: num(values.index), size: num(values.size), first: num(values.first), second: num(values.second), json: values.json }, out as never);
-    case 'verify': return cli.auditVerify({ export: positionals[0], ...(positionals[0] ? {} : { url: s.url }), token, publicKey: values['public-key'], trusted: values.trusted, saveCheckpoint: values['save-checkpoint'], json: values.json }, out as never);
+    case 'verify': return cli.auditVerify({ export: exportFile, ...(exportFile ? {} : { url: s.url }), token, publicKey: values['public-key'], trusted: values.trusted, saveCheckpoint: values['save-checkpoint'], json: values.json }, out as never);
     case 'verify-receipt': return cli.auditVerifyReceipt({ receipt: positionals[0], publicKey: values['public-key'], json: values.json }, out as never);
     case 'receipt': {
       if (!positionals[0]) throw new GatehouseError('REQUEST_INVALID', 'gatehouse audit receipt AUDIT_ID [--output FILE]');
