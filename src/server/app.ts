@@ -72,7 +72,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(auditHttpPlugin, {
     log: options.auditLog,
     authorize: async (request: FastifyRequest) => {
-      const open = /^\/v1\/audit\/(checkpoint|proof|receipt)/.test(request.url);
+      const open = /^\/v1\/audit\/(checkpoint|proof|receipt|keys)/.test(request.url);
       await gatehouse.authorizeAuditRead(metaOf(request), open ? 'proofs' : 'entries');
     },
   });
