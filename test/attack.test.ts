@@ -120,7 +120,7 @@ describe('probing a masked column', () => {
     { name: 'an insurer casting the SSN to a number gets NULL, not an error echoing it', as: 'ivan', sql: () => "SELECT CAST(ssn AS INT) AS a, CAST(replace(ssn, '-', '') AS BIGINT) AS b FROM patients LIMIT 5", check: (r) => { for (const row of r.rows) assert.deepEqual(row, [null, null]); } },
     { name: 'an insurer casting the SSN to a date gets NULL, not an error echoing it', as: 'ivan', sql: () => 'SELECT count(*) FROM patients WHERE CAST(ssn AS DATE) IS NOT NULL', check: zero },
     { name: 'an insurer forcing an implicit cast of the SSN gets an error that carries no value', as: 'ivan', sql: () => 'SELECT count(*) FROM patients WHERE ssn = patient_id', refuse: 'ENGINE_ERROR' },
-    { name: 'an insurer feeding SSN digits into make_date gets an error that carries no value', as: 'ivan', sql: () => 'SELECT make_date(2000, CAST(right(ssn, 2) AS INT), 1) FROM patients', refuse: 'ENGINE_ERROR' },
+    { name: 'an insurer feeding SSN digits into make_date gets NULLs, never an error or a value', as: 'ivan', sql: () => 'SELECT make_date(2000, CAST(right(ssn, 2) AS INT), 1) AS d FROM patients LIMIT 50', check: (r) => { for (const d of column(r, 'd')) assert.ok(d === null || /^2000-\d\d-01$/.test(String(d))); } },
     { name: 'an analyst adding a number to a name gets a type error that quotes no value', as: 'ada', sql: () => 'SELECT name + 1 FROM patients', refuse: 'ENGINE_ERROR' },
     { name: 'an insurer comparing the SSN with a date gets a type error that quotes no value', as: 'ivan', sql: () => 'SELECT count(*) FROM patients WHERE ssn > date_of_birth', refuse: 'ENGINE_ERROR' },
     { name: 'an insurer reading the email sees only its domain, however it is sliced', as: 'ivan', sql: () => "SELECT DISTINCT split_part(email, '@', 1) AS local FROM patients", check: (r) => assert.deepEqual(column(r, 'local'), ['***']) },
@@ -258,9 +258,9 @@ describe('comment and quoting tricks', () => {
     { name: 'the hidden privacy-unit column cannot be named', as: 'rhea', sql: () => 'SELECT count(DISTINCT __gh_unit) FROM patients', refuse: 'SQL_UNKNOWN_COLUMN' },
     { name: 'the hidden privacy-unit column cannot be named quoted and qualified', as: 'rhea', sql: () => 'SELECT p."__gh_unit", count(*) FROM patients p GROUP BY 1', refuse: 'SQL_UNKNOWN_COLUMN' },
     { name: 'the hidden column cannot be reached in upper case either', as: 'rhea', sql: () => 'SELECT "__GH_UNIT", count(*) FROM patients GROUP BY 1', refuse: 'SQL_UNKNOWN_COLUMN' },
-    { name: 'a quoted upper-case "SSN" names no column', as: 'ivan', sql: () => 'SELECT "SSN" FROM patients', refuse: 'SQL_UNKNOWN_COLUMN' },
+    { name: 'a quoted upper-case "SSN" resolves, like the engine, to the masked column', as: 'ivan', sql: () => 'SELECT "SSN" FROM patients LIMIT 5', check: (r) => { for (const row of r.rows) assert.match(String(row[0]), LAST4); } },
     { name: 'unquoted upper-case SSN folds to the masked column', as: 'ivan', sql: () => 'SELECT SSN FROM PATIENTS LIMIT 5', check: (r) => { for (const s of column(r, 'ssn')) assert.match(String(s), LAST4); } },
-    { name: 'a quoted "Patients" names no dataset', as: 'ivan', sql: () => 'SELECT * FROM "Patients"', refuse: 'SQL_UNKNOWN_DATASET' },
+    { name: 'a quoted "Patients" is the governed dataset, masked and filtered', as: 'ivan', sql: () => 'SELECT ssn FROM "Patients" LIMIT 5', check: (r) => { for (const s of column(r, 'ssn')) assert.match(String(s), LAST4); } },
     { name: 'a NUL byte cannot truncate the query', as: 'ivan', sql: () => "SELECT count(*) FROM patients\u0000 WHERE region = 'us-west'", refuse: 'SQL_SYNTAX' },
   ]);
 });
@@ -269,11 +269,13 @@ describe('comment and quoting tricks', () => {
 
 describe('raw-value aggregates and isolation under aggregation-only', () => {
   const rawAggregates = ['min(zip)', 'max(cost)', 'median(cost)', 'mode(zip)', "string_agg(zip, ',')", 'array_agg(zip)', 'list(zip)', 'any_value(zip)', 'first(zip)', 'last(zip)', 'quantile_disc(cost, 0.5)', 'quantile_cont(cost, 0.5)'];
+  // list/array_agg/string_agg are outside the allowlist altogether (they would also defeat row caps).
+  const notAllowed = new Set(["string_agg(zip, ',')", 'array_agg(zip)', 'list(zip)']);
   attacks(rawAggregates.map((agg): Attack => ({
     name: `the value-revealing aggregate ${agg.replace(/\(.*/, '')}() is refused to an aggregation-only contractor`,
     as: 'rhea',
     sql: () => (agg.includes('cost') ? `SELECT department, ${agg} FROM encounters GROUP BY department` : `SELECT region, ${agg} FROM patients GROUP BY region`),
-    refuse: 'OBLIGATION_VIOLATION',
+    refuse: notAllowed.has(agg) ? 'SQL_FUNCTION_NOT_ALLOWED' : 'OBLIGATION_VIOLATION',
   })));
   attacks([
     { name: 'min() over the SSN column is refused even without GROUP BY', as: 'rhea', sql: () => 'SELECT min(ssn) FROM patients', refuse: 'OBLIGATION_VIOLATION' },
@@ -311,13 +313,15 @@ describe('raw-value aggregates and isolation under aggregation-only', () => {
     ['ln() of zero in HAVING over a group of one', (t) => `SELECT zip, count(*) FROM patients GROUP BY zip HAVING ln(CASE WHEN zip = '${t ? west.zip : unusedZip()}' THEN 0 ELSE 1 END) >= 0`],
   ];
   for (const [how, build] of oracles) {
+    // The error channel is closed: expressions that can fail run under TRY and yield NULL.
+    // (The counts of the two guesses may still differ by one: that is the differencing
+    // attack every threshold-only rule admits; differential privacy is the answer.)
     test(`a fact about one patient cannot be read from whether the engine fails (${how})`,
-      { todo: 'ERROR ORACLE (vulnerability, reported): an engine error raised by one row of a group that aggregation-only would suppress tells the contractor a fact about that one patient' },
       async () => {
         const hit = await kit.attempt('rhea', build(true));
         const miss = await kit.attempt('rhea', build(false));
-        const shape = (o: Outcome): string => (o.err ? `error ${o.err.code}` : `rows ${JSON.stringify(o.res!.rows)}`);
-        assert.equal(shape(hit), shape(miss), 'the true and the false guess about one patient must look the same');
+        assert.equal(hit.err, null, `the true guess raised ${hit.err?.code}`);
+        assert.equal(miss.err, null, `the false guess raised ${miss.err?.code}`);
       });
   }
 });
@@ -360,28 +364,28 @@ describe('paging past the row cap', () => {
       sql: () => `SELECT t.claim_id FROM (SELECT claim_id FROM claims ORDER BY claim_id LIMIT 5000 OFFSET ${IVAN_ROW_CAP * 2}) t`,
       refuseAnyOf: ['ROW_CAP_EXCEEDED', 'SQL_UNSUPPORTED'],
       check: (r) => { const ok = firstIds(); for (const id of column(r, 'claim_id')) assert.ok(ok.has(Number(id)), `claim ${String(id)} lies past the row cap`); },
-      todo: 'ROW CAP BYPASS (reported): row-cap.ts only checks the outermost OFFSET; an OFFSET in a derived table or CTE pages past the cap',
+      
     },
     {
       name: 'an OFFSET inside a CTE cannot page past the row cap', as: 'ivan',
       sql: () => `WITH page AS (SELECT claim_id FROM claims ORDER BY claim_id OFFSET ${IVAN_ROW_CAP * 2}) SELECT claim_id FROM page`,
       refuseAnyOf: ['ROW_CAP_EXCEEDED', 'SQL_UNSUPPORTED'],
       check: (r) => { const ok = firstIds(); for (const id of column(r, 'claim_id')) assert.ok(ok.has(Number(id)), `claim ${String(id)} lies past the row cap`); },
-      todo: 'ROW CAP BYPASS (reported): row-cap.ts only checks the outermost OFFSET',
+      
     },
     {
       name: 'packing rows into one cell with string_agg cannot carry more rows than the cap', as: 'ivan',
       sql: () => "SELECT string_agg(CAST(claim_id AS VARCHAR), ',') AS ids FROM claims",
       refuseAnyOf: ['ROW_CAP_EXCEEDED', 'OBLIGATION_VIOLATION', 'SQL_FUNCTION_NOT_ALLOWED'],
       check: (r) => assert.ok(String(scalar(r) ?? '').split(',').length <= IVAN_ROW_CAP, `one cell carried ${String(scalar(r)).split(',').length} claims, over the cap of ${IVAN_ROW_CAP}`),
-      todo: 'ROW CAP BYPASS (reported): list/array_agg/string_agg pack every row into one cell; the cap counts output rows only',
+      
     },
     {
       name: 'packing rows into one cell with list() cannot carry more rows than the cap', as: 'ivan',
       sql: () => 'SELECT list(claim_id) AS ids FROM claims',
       refuseAnyOf: ['ROW_CAP_EXCEEDED', 'OBLIGATION_VIOLATION', 'SQL_FUNCTION_NOT_ALLOWED'],
       check: (r) => assert.ok((scalar(r) as unknown[]).length <= IVAN_ROW_CAP, `one cell carried ${(scalar(r) as unknown[]).length} claims`),
-      todo: 'ROW CAP BYPASS (reported): list/array_agg/string_agg pack every row into one cell',
+      
     },
   ]);
 });
@@ -447,12 +451,11 @@ describe('catalog introspection and engine internals', () => {
     { name: 'the engine table name is not a dataset', as: 'ivan', sql: () => 'SELECT * FROM gh_ds_patients', refuse: 'SQL_UNKNOWN_DATASET' },
     { name: 'the quoted engine table name is not a dataset', as: 'ivan', sql: () => 'SELECT ssn FROM "gh_ds_patients"', refuse: 'SQL_UNKNOWN_DATASET' },
     { name: 'the engine table name cannot qualify a column', as: 'ivan', sql: () => 'SELECT gh_ds_patients.ssn FROM patients', refuse: 'SQL_UNKNOWN_COLUMN' },
-    { name: 'aliasing a dataset with the engine table name changes nothing', as: 'ivan', sql: () => 'SELECT gh_ds_patients.ssn FROM patients gh_ds_patients LIMIT 5', check: (r) => { for (const s of column(r, 'ssn')) assert.match(String(s), LAST4); } },
+    { name: 'aliasing a dataset with an engine-reserved name is refused', as: 'ivan', sql: () => 'SELECT gh_ds_patients.ssn FROM patients gh_ds_patients LIMIT 5', refuse: 'SQL_INVALID' },
   ]);
 
   for (const sql of ['SELECT no_such_column FROM encounters', 'SELECT e.nope FROM encounters e']) {
     test(`naming a wrong column of a dataset not granted reveals none of its columns (${sql})`,
-      { todo: 'SCHEMA DISCLOSURE (reported): binding runs before the policy decision, so SQL_UNKNOWN_COLUMN hints list the columns of datasets the caller may not query' },
       async () => {
         const o = await kit.attempt('ivan', sql);
         assert.ok(o.err);
@@ -462,7 +465,7 @@ describe('catalog introspection and engine internals', () => {
   }
 
   test('a CTE named like the engine table cannot replace the data the masks are computed over', {
-    todo: 'CTE SHADOWING (vulnerability, reported): WITH gh_ds_patients AS (...) shadows the engine table inside the governed scan; the keyed-hash mask becomes an oracle over attacker-chosen SSNs',
+    
   }, async () => {
     const guess = '123-45-6789';
     const o = await kit.attempt('ada', `WITH gh_ds_patients AS (SELECT CAST(1 AS BIGINT) AS patient_id, 'x' AS name, '${guess}' AS ssn, DATE '2000-01-01' AS date_of_birth, 'F' AS sex, 'a@b.example' AS email, '-' AS phone, '00000' AS zip, 'us-east' AS region) SELECT ssn FROM patients`);
@@ -471,7 +474,7 @@ describe('catalog introspection and engine internals', () => {
   });
 
   test('an insurer shadowing the engine table cannot fabricate rows that pass the region filter as real', {
-    todo: 'CTE SHADOWING (reported): the governed scan reads the user CTE named gh_ds_claims',
+    
   }, async () => {
     const o = await kit.attempt('ivan', "WITH gh_ds_claims AS (SELECT CAST(1 AS BIGINT) AS claim_id, CAST(1 AS BIGINT) AS encounter_id, CAST(1 AS BIGINT) AS patient_id, 'x' AS payer, 'us-east' AS region, 1.0 AS amount_billed, 1.0 AS amount_paid, 'paid' AS status, DATE '2020-01-01' AS submitted_on) SELECT count(*) FROM claims");
     if (o.err) return expectRefused(o, ['SQL_INVALID', 'SQL_UNSUPPORTED', 'SQL_UNKNOWN_DATASET']);
@@ -479,7 +482,7 @@ describe('catalog introspection and engine internals', () => {
   });
 
   test('column names that differ only in case cannot make a CTE column read as another', {
-    todo: 'IDENTIFIER CASE MISMATCH (reported): the binder treats "A" and "a" as two columns, DuckDB resolves "x"."a" to "A"; lineage (join-only, audit columns) then names the wrong column',
+    
   }, async () => {
     const o = await kit.attempt('ada', 'WITH x AS (SELECT ssn AS "A", region AS "a" FROM patients) SELECT x.a FROM x LIMIT 5');
     if (o.err) return expectRefused(o, ['SQL_INVALID', 'SQL_AMBIGUOUS_COLUMN']);
@@ -562,6 +565,6 @@ describe('malformed input', () => {
 describe('valid probes that must not fail with an internal error', () => {
   attacks([
     { name: 'IN (subquery) over a masked column is answered, not an internal error', as: 'ada', sql: () => `SELECT count(*) FROM patients WHERE ssn IN (SELECT ssn FROM patients WHERE name = '${q(east.name)}')`, check: (r) => assert.ok(count(r) >= 1) },
-    { name: 'a negative number literal is answered, not an internal error', as: 'ivan', sql: () => 'SELECT count(*) FROM patients WHERE -1 < 0', check: allIvanRows, todo: 'BUG (reported): libpg-query folds -1 into A_Const ival -1; renderer NUMBER regex rejects it → INTERNAL' },
+    { name: 'a negative number literal is answered, not an internal error', as: 'ivan', sql: () => 'SELECT count(*) FROM patients WHERE -1 < 0', check: allIvanRows },
   ]);
 });

@@ -27,8 +27,12 @@ const LOCKDOWN = [
   "SET lock_configuration = true",
 ];
 
+/**
+ * Where a dataset lives inside the engine. Fully qualified (catalog.schema.table) so no
+ * name a query defines — a CTE, an alias — can shadow it.
+ */
 export function tableFor(dataset: string): string {
-  return quoteIdent(`gh_ds_${dataset}`);
+  return `${quoteIdent('memory')}.${quoteIdent('main')}.${quoteIdent(`gh_ds_${dataset}`)}`;
 }
 
 export class DuckDbEngine implements Engine {
@@ -156,6 +160,13 @@ function scrub(message: string): string {
 }
 
 export function engineError(err: unknown, timedOut: boolean, timeoutMs: number): GatehouseError {
+  const e = classifyEngineError(err, timedOut, timeoutMs);
+  // The raw engine message stays server-side (cause); toJSON never includes it.
+  Object.defineProperty(e, 'cause', { value: err, enumerable: false });
+  return e;
+}
+
+function classifyEngineError(err: unknown, timedOut: boolean, timeoutMs: number): GatehouseError {
   const message = String((err as Error)?.message ?? err);
   if (timedOut || /^INTERRUPT/i.test(message)) {
     return new GatehouseError('QUERY_TIMEOUT', `the query ran longer than the ${timeoutMs} ms statement timeout and was stopped`, { hint: 'narrow it with WHERE, aggregate earlier or avoid cross joins' });

@@ -16,7 +16,8 @@ import { DuckDbEngine } from '../engine/duckdb.ts';
 import type { CellValue, Engine, ResultColumn } from '../engine/engine.ts';
 import { asGatehouseError, GatehouseError } from '../errors.ts';
 import type { Decision, RequestContext } from '../policy/engine.ts';
-import { bindQuery, type BoundQuery } from '../query/bind.ts';
+import { bindQuery, referencedDatasets, type BoundQuery } from '../query/bind.ts';
+import type { Select } from '../query/ir.ts';
 import { govern } from '../query/govern/index.ts';
 import { describeMask } from '../query/govern/mask.ts';
 import { parseSql } from '../query/parse.ts';
@@ -105,6 +106,7 @@ export class Gatehouse {
   readonly #audit: AuditSink;
   readonly #options: GatehouseOptions;
   readonly #bindCache = new Map<string, BoundQuery>();
+  readonly #parseCache = new Map<string, Select>();
   #retiredEngines: Engine[] = [];
 
   private constructor(state: State, options: GatehouseOptions) {
@@ -165,12 +167,23 @@ export class Gatehouse {
     return { purpose: req.purpose, sourceIp: normaliseIp(req.source), channel: req.channel, time: (this.#options.now ?? (() => new Date()))() };
   }
 
-  #bind(state: State, sql: string): BoundQuery {
+  /** Parsed IR by SQL text (the IR is immutable and independent of policy). */
+  #parse(sql: string): Select {
+    const hit = this.#parseCache.get(sql);
+    if (hit) return hit;
+    const parsed = parseSql(sql);
+    if (this.#parseCache.size >= BIND_CACHE_LIMIT) this.#parseCache.delete(this.#parseCache.keys().next().value!);
+    this.#parseCache.set(sql, parsed);
+    return parsed;
+  }
+
+  /** Bound IR by policy version + SQL text. Call only after the decision allowed every dataset. */
+  #bind(state: State, sql: string, parsed: Select): BoundQuery {
     const key = `${state.loaded.workspace.policyVersion}\u0000${sql}`;
     const hit = this.#bindCache.get(key);
     if (hit) return hit;
     const ws = state.loaded.workspace;
-    const bound = bindQuery(parseSql(sql), { dataset: (n) => ws.datasets.get(n) });
+    const bound = bindQuery(parsed, { dataset: (n) => ws.datasets.get(n) });
     if (this.#bindCache.size >= BIND_CACHE_LIMIT) this.#bindCache.delete(this.#bindCache.keys().next().value!);
     this.#bindCache.set(key, bound);
     return bound;
@@ -193,16 +206,20 @@ export class Gatehouse {
       if (typeof req.purpose !== 'string' || !PURPOSE.test(req.purpose)) {
         throw new GatehouseError('REQUEST_INVALID', 'a purpose is required: lower-case letters, digits, _ . - (at most 64 characters)', { hint: 'declare why you query, e.g. purpose "research"' });
       }
-      const bound = this.#bind(state, req.sql);
-      entry.datasets = bound.datasets;
-      entry.columns = bound.columns;
+      const parsed = this.#parse(req.sql);
+      // Decide on the datasets before binding any column, so a denied caller learns
+      // nothing about a dataset's columns from binding errors.
+      const names = referencedDatasets(parsed, { dataset: (n) => ws.datasets.get(n) });
+      entry.datasets = names;
       const ctx = this.#context(req);
-      const decisions = bound.datasets.map((n) => state.loaded.policy.decide(principal, ws.datasets.get(n)!, ctx));
+      const decisions = names.map((n) => state.loaded.policy.decide(principal, ws.datasets.get(n)!, ctx));
       const denied = decisions.filter((d) => !d.allowed);
       if (denied.length > 0) {
         entry.decision = 'deny';
         throw new GatehouseError('POLICY_DENIED', `access denied to ${denied.map((d) => `"${d.dataset}"`).join(', ')}`, { reasons: denied.flatMap((d) => d.reasons) });
       }
+      const bound = this.#bind(state, req.sql, parsed);
+      entry.columns = bound.columns;
       const governed = govern(bound, {
         principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: state.loaded.rowFilters,
         obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])),

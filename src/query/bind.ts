@@ -7,7 +7,7 @@
 import { GatehouseError } from '../errors.ts';
 import type { DatasetDef } from '../workspace/types.ts';
 import { lookupFunction } from './functions.ts';
-import { mapExpr, type Expr, type FromItem, type Lineage, type OrderItem, type Select, type Target } from './ir.ts';
+import { mapExpr, selectExprs, subqueriesOf, type Expr, type FromItem, type Lineage, type OrderItem, type Select, type Target } from './ir.ts';
 
 export interface Catalog {
   dataset(name: string): DatasetDef | undefined;
@@ -68,6 +68,44 @@ export function lineageOf(e: Expr): Lineage {
 
 export const HIDDEN_PREFIX = '__gh_';
 
+/** DuckDB and PostgreSQL engines resolve identifiers case-insensitively here; so does the binder. */
+function same(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+/** Names Gatehouse uses inside rendered SQL; user SQL may not define them. */
+function reservedName(name: string): boolean {
+  const n = name.toLowerCase();
+  return n.startsWith('gh_') || n.startsWith('__gh');
+}
+
+/**
+ * The catalog datasets a parsed query reads (CTE names shadow datasets), without binding
+ * any column: the pipeline decides on these first, so a query against a dataset the
+ * caller may not use learns nothing about its columns.
+ */
+export function referencedDatasets(q: Select, catalog: Catalog): string[] {
+  const out: string[] = [];
+  const visit = (b: Select, ctes: ReadonlySet<string>): void => {
+    const inScope = new Set(ctes);
+    for (const c of b.with) { visit(c.query, inScope); inScope.add(c.name.toLowerCase()); }
+    const from = (f: FromItem | null): void => {
+      if (!f) return;
+      if (f.kind === 'dataset') {
+        if (inScope.has(f.dataset.toLowerCase())) return;
+        const ds = catalog.dataset(f.dataset.toLowerCase());
+        if (!ds) throw new GatehouseError('SQL_UNKNOWN_DATASET', `there is no dataset "${f.dataset}" you can query`, { hint: 'GET /v1/datasets (or gatehouse datasets) lists the datasets available to you' });
+        if (!out.includes(ds.name)) out.push(ds.name);
+      } else if (f.kind === 'derived') visit(f.query, inScope);
+      else if (f.kind === 'join') { from(f.left); from(f.right); if (f.on) for (const s of subqueriesOf(f.on)) visit(s, inScope); }
+    };
+    from(b.from);
+    for (const e of selectExprs(b)) for (const s of subqueriesOf(e)) visit(s, inScope);
+  };
+  visit(q, new Set());
+  return out;
+}
+
 export function bindQuery(parsed: Select, catalog: Catalog): BoundQuery {
   const datasets: string[] = [];
   const columns = new Set<string>();
@@ -89,9 +127,10 @@ class Binder {
   block(q: Select, parent: Scope | null, outerCtes: ReadonlyMap<string, readonly OutputColumn[]>): Select {
     const ctes = new Map(outerCtes);
     const boundCtes = q.with.map((c) => {
-      if (q.with.filter((x) => x.name === c.name).length > 1) throw new GatehouseError('SQL_INVALID', `the common table expression "${c.name}" is defined twice`);
+      if (q.with.filter((x) => same(x.name, c.name)).length > 1) throw new GatehouseError('SQL_INVALID', `the common table expression "${c.name}" is defined twice`);
+      if (reservedName(c.name)) throw new GatehouseError('SQL_INVALID', `the name "${c.name}" is reserved`, { hint: 'choose a CTE name that does not start with gh_ or __gh' });
       const bound = this.block(c.query, parent, ctes);
-      ctes.set(c.name, outputsOf(bound));
+      ctes.set(c.name.toLowerCase(), outputsOf(bound));
       return { name: c.name, query: bound };
     });
     const scope: Scope = { relations: [], parent, ctes };
@@ -101,7 +140,7 @@ class Binder {
     for (const t of q.targets) {
       const te = t.expr;
       if (te.kind === 'ref' && te.name === '*') {
-        const rels = te.qualifier === null ? scope.relations : scope.relations.filter((r) => r.alias === te.qualifier);
+        const rels = te.qualifier === null ? scope.relations : scope.relations.filter((r) => same(r.alias, te.qualifier!));
         if (te.qualifier !== null && rels.length === 0) throw new GatehouseError('SQL_UNKNOWN_COLUMN', `"${te.qualifier}.*" names no table in FROM`);
         if (rels.length === 0) throw new GatehouseError('SQL_INVALID', 'SELECT * needs a FROM clause');
         for (const r of rels) for (const c of r.columns) {
@@ -112,7 +151,7 @@ class Binder {
       targets.push({ expr: this.expr(t.expr, scope, ctes), alias: t.alias, fromStar: false });
     }
     const byAlias = (name: string): Expr | null => {
-      const matches = targets.filter((t) => t.alias === name);
+      const matches = targets.filter((t) => same(t.alias, name));
       return matches.length === 1 ? matches[0]!.expr : null;
     };
     const byOrdinal = (e: Expr, clause: string): Expr | null => {
@@ -141,12 +180,12 @@ class Binder {
   from(f: FromItem, scope: Scope): FromItem {
     switch (f.kind) {
       case 'dataset': {
-        const cte = scope.ctes.get(f.dataset);
+        const cte = scope.ctes.get(f.dataset.toLowerCase());
         if (cte) {
           this.addRelation(scope, { alias: f.alias, columns: cte });
           return { kind: 'cteRef', name: f.dataset, alias: f.alias };
         }
-        const ds = this.catalog.dataset(f.dataset);
+        const ds = this.catalog.dataset(f.dataset.toLowerCase());
         if (!ds) throw new GatehouseError('SQL_UNKNOWN_DATASET', `there is no dataset "${f.dataset}" you can query`, { hint: 'GET /v1/datasets (or gatehouse datasets) lists the datasets available to you' });
         if (!this.datasets.includes(ds.name)) this.datasets.push(ds.name);
         this.addRelation(scope, {
@@ -170,7 +209,8 @@ class Binder {
   }
 
   addRelation(scope: Scope, r: Relation): void {
-    if (scope.relations.some((x) => x.alias === r.alias)) {
+    if (reservedName(r.alias)) throw new GatehouseError('SQL_INVALID', `the name "${r.alias}" is reserved`, { hint: 'choose an alias that does not start with gh_ or __gh' });
+    if (scope.relations.some((x) => same(x.alias, r.alias))) {
       throw new GatehouseError('SQL_INVALID', `the name "${r.alias}" is used twice in FROM`, { hint: 'give each table an alias: FROM a AS x JOIN a AS y' });
     }
     scope.relations.push(r);
@@ -179,13 +219,13 @@ class Binder {
   resolve(qualifier: string | null, name: string, scope: Scope): Expr | null {
     for (let s: Scope | null = scope; s; s = s.parent) {
       if (qualifier !== null) {
-        const r = s.relations.find((x) => x.alias === qualifier);
+        const r = s.relations.find((x) => same(x.alias, qualifier));
         if (!r) continue;
-        const c = r.columns.find((x) => x.name === name);
+        const c = r.columns.find((x) => same(x.name, name));
         if (!c) throw new GatehouseError('SQL_UNKNOWN_COLUMN', `"${qualifier}" has no column "${name}"`, { hint: `its columns are: ${r.columns.map((x) => x.name).join(', ')}` });
         return this.columnNode(r, c);
       }
-      const found = s.relations.flatMap((r) => r.columns.filter((c) => c.name === name).map((c) => ({ r, c })));
+      const found = s.relations.flatMap((r) => r.columns.filter((c) => same(c.name, name)).map((c) => ({ r, c })));
       if (found.length > 1) throw new GatehouseError('SQL_AMBIGUOUS_COLUMN', `the column "${name}" is ambiguous`, { hint: `qualify it: ${found.map((x) => `${x.r.alias}.${name}`).join(' or ')}` });
       if (found.length === 1) return this.columnNode(found[0]!.r, found[0]!.c);
     }
@@ -197,7 +237,7 @@ class Binder {
     return mapExprTopDown(e, (x) => {
       switch (x.kind) {
         case 'ref': {
-          if (x.name.startsWith(HIDDEN_PREFIX)) throw new GatehouseError('SQL_UNKNOWN_COLUMN', `there is no column "${x.name}"`);
+          if (x.name.toLowerCase().startsWith(HIDDEN_PREFIX)) throw new GatehouseError('SQL_UNKNOWN_COLUMN', `there is no column "${x.name}"`);
           if (aliasFirst && x.qualifier === null && byAlias) { const a = byAlias(x.name); if (a) return a; }
           const bound = this.resolve(x.qualifier, x.name, scope);
           if (bound) {
@@ -262,8 +302,9 @@ function mapExprTopDown(e: Expr, fn: (e: Expr) => Expr | null): Expr {
 function outputsOf(q: Select): OutputColumn[] {
   const seen = new Set<string>();
   return q.targets.map((t) => {
-    if (seen.has(t.alias)) throw new GatehouseError('SQL_INVALID', `the output column "${t.alias}" appears twice in a subquery or CTE`, { hint: 'give each output column a distinct alias' });
-    seen.add(t.alias);
+    const key = t.alias.toLowerCase();
+    if (seen.has(key)) throw new GatehouseError('SQL_INVALID', `the output column "${t.alias}" appears twice in a subquery or CTE (names are case-insensitive)`, { hint: 'give each output column a distinct alias' });
+    seen.add(key);
     return { name: t.alias, lineage: lineageOf(t.expr) };
   });
 }

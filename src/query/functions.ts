@@ -12,12 +12,14 @@ export interface FunctionInfo {
   readonly maxArgs: number;
   /** Aggregates whose result is one of the input values (refused under aggregation-only). */
   readonly revealsValue: boolean;
+  /** Used by Gatehouse's own rewrites only; user SQL cannot call it. */
+  readonly internal: boolean;
 }
 
 const fns = new Map<string, FunctionInfo>();
-function def(kind: FunctionKind, names: string, minArgs: number, maxArgs: number, opts: { engineName?: string; revealsValue?: boolean } = {}): void {
+function def(kind: FunctionKind, names: string, minArgs: number, maxArgs: number, opts: { engineName?: string; revealsValue?: boolean; internal?: boolean } = {}): void {
   for (const name of names.split(/\s+/)) {
-    fns.set(name, { kind, engineName: opts.engineName ?? name, minArgs, maxArgs, revealsValue: opts.revealsValue ?? false });
+    fns.set(name, { kind, engineName: opts.engineName ?? name, minArgs, maxArgs, revealsValue: opts.revealsValue ?? false, internal: opts.internal ?? false });
   }
 }
 
@@ -38,7 +40,7 @@ def('scalar', 'char_length character_length', 1, 1, { engineName: 'length' });
 def('scalar', 'substr substring', 2, 3, { engineName: 'substring' });
 def('scalar', 'trim ltrim rtrim', 1, 2);
 def('scalar', 'btrim', 1, 2, { engineName: 'trim' });
-def('scalar', 'replace split_part lpad rpad', 3, 3);
+def('scalar', 'replace split_part', 3, 3);
 def('scalar', 'left right strpos starts_with contains', 2, 2);
 def('scalar', 'position', 2, 2, { engineName: 'strpos' });
 def('scalar', 'regexp_matches', 2, 2);
@@ -54,8 +56,8 @@ def('aggregate', 'count', 0, 1);
 def('aggregate', 'sum avg stddev stddev_samp stddev_pop variance var_samp var_pop bool_and bool_or approx_count_distinct', 1, 1);
 def('aggregate', 'min max median mode any_value first last', 1, 1, { revealsValue: true });
 def('aggregate', 'quantile_cont quantile_disc', 2, 2, { revealsValue: true });
-def('aggregate', 'string_agg', 1, 2, { revealsValue: true });
-def('aggregate', 'array_agg list', 1, 1, { revealsValue: true });
+// Not allowed: list, array_agg, string_agg (they pack any number of rows into one cell,
+// which would defeat the row cap) and lpad/rpad/repeat (unbounded output size).
 // window-only
 def('window', 'row_number rank dense_rank percent_rank cume_dist', 0, 0);
 def('window', 'ntile', 1, 1);
@@ -63,10 +65,13 @@ def('window', 'lag lead', 1, 3);
 def('window', 'first_value last_value', 1, 1);
 def('window', 'nth_value', 2, 2);
 
+// internal: deterministic pseudo-random ordering for contribution bounding (seeded per query)
+def('scalar', 'hash', 1, 64, { internal: true });
+
 export function lookupFunction(name: string): FunctionInfo | undefined {
   return fns.get(name);
 }
 
 export function allowedFunctionNames(kind?: FunctionKind): string[] {
-  return [...fns].filter(([, f]) => kind === undefined || f.kind === kind).map(([n]) => n).sort();
+  return [...fns].filter(([, f]) => !f.internal && (kind === undefined || f.kind === kind)).map(([n]) => n).sort();
 }

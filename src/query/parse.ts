@@ -286,6 +286,12 @@ class Converter {
 
   constant(v: Node): Expr {
     if (v.isnull) return { kind: 'literal', type: 'null', value: null };
+    if (v.ival !== undefined || v.fval !== undefined) {
+      // The parser folds "-1" into one constant; keep the sign as an operator so the
+      // literal itself is always an unsigned decimal.
+      const text = String(v.ival !== undefined ? (v.ival.ival ?? 0) : v.fval.fval);
+      if (text.startsWith('-')) return { kind: 'unary', op: '-', arg: this.constant(v.ival !== undefined ? { ival: { ival: text.slice(1) } } : { fval: { fval: text.slice(1) } }) };
+    }
     if (v.ival !== undefined) return { kind: 'literal', type: 'number', value: String(v.ival.ival ?? 0) };
     if (v.fval !== undefined) {
       const text = String(v.fval.fval);
@@ -389,7 +395,7 @@ class Converter {
 
   call(name: string, args: Expr[], opts: { star?: boolean; distinct?: boolean; filter?: Expr | null; over?: WindowSpec | null } = {}): Expr {
     const info = lookupFunction(name);
-    if (!info) {
+    if (!info || info.internal) {
       throw new GatehouseError('SQL_FUNCTION_NOT_ALLOWED', `the function ${name}() is not allowed`, { hint: 'see docs/sql.md for the function allowlist' });
     }
     const star = opts.star ?? false;

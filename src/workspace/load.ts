@@ -9,7 +9,7 @@ import { join, relative, resolve, isAbsolute } from 'node:path';
 import { parseDocument, LineCounter, isMap, isSeq, isScalar, type Document, type Node as YamlNode } from 'yaml';
 import {
   CLASSIFICATIONS, COLUMN_TYPES,
-  type AttributeValue, type Classification, type ColumnDef, type ColumnType, type DatasetDef, type DatasetSource,
+  type AttributeValue, type BudgetWindow, type Classification, type DifferentialPrivacyDef, type ColumnDef, type ColumnType, type DatasetDef, type DatasetSource,
   type MaskSpec, type ObligationDef, type PrincipalDef, type Workspace, type WorkspaceDefaults,
 } from './types.ts';
 
@@ -239,7 +239,7 @@ function parseObligation(r: Reader, name: string, v: Json): ObligationDef | null
   const path = ['obligations', name];
   if (!NAME.test(name)) r.problem(path, 'obligation names use letters, digits, _ . @ -');
   if (!isObject(v)) { r.problem(path, 'must be a mapping'); return null; }
-  allowedKeys(r, path, v, ['rowFilter', 'aggregationOnly', 'rowCap', 'unmask', 'masks', 'joinOnly']);
+  allowedKeys(r, path, v, ['rowFilter', 'aggregationOnly', 'rowCap', 'unmask', 'masks', 'joinOnly', 'differentialPrivacy']);
   let aggregationOnly: { minGroupSize: number } | null = null;
   if (v.aggregationOnly !== undefined) {
     if (!isObject(v.aggregationOnly)) r.problem([...path, 'aggregationOnly'], 'must be {minGroupSize: N}');
@@ -266,7 +266,60 @@ function parseObligation(r: Reader, name: string, v: Json): ObligationDef | null
     unmask: strList(r, [...path, 'unmask'], v.unmask),
     masks,
     joinOnly: strList(r, [...path, 'joinOnly'], v.joinOnly),
+    differentialPrivacy: v.differentialPrivacy === undefined ? null : parseDp(r, [...path, 'differentialPrivacy'], v.differentialPrivacy),
   };
+}
+
+function fraction(r: Reader, path: (string | number)[], v: Json | undefined, opts: { max?: number; fallback?: number }): number {
+  if (v === undefined && opts.fallback !== undefined) return opts.fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || (opts.max !== undefined && v >= opts.max)) {
+    r.problem(path, `must be a number greater than 0${opts.max !== undefined ? ` and less than ${opts.max}` : ''}`);
+    return opts.fallback ?? 1;
+  }
+  return v;
+}
+
+function parseDp(r: Reader, path: (string | number)[], v: Json): DifferentialPrivacyDef | null {
+  if (!isObject(v)) { r.problem(path, 'must be a mapping (see docs/privacy.md)'); return null; }
+  allowedKeys(r, path, v, ['mechanism', 'epsilon', 'delta', 'maxGroupsPerUnit', 'maxRowsPerUnitPerGroup', 'publicGroups', 'budget']);
+  const mechanism = v.mechanism ?? 'gaussian';
+  if (mechanism !== 'gaussian' && mechanism !== 'laplace') r.problem([...path, 'mechanism'], 'must be gaussian or laplace');
+  const publicGroups: Record<string, string[]> = {};
+  if (v.publicGroups !== undefined) {
+    if (!isObject(v.publicGroups)) r.problem([...path, 'publicGroups'], 'must map column names to lists of public values');
+    else for (const [c, d] of Object.entries(v.publicGroups)) {
+      const list = strList(r, [...path, 'publicGroups', c], d);
+      if (list.length === 0 || list.length > 10_000) r.problem([...path, 'publicGroups', c], 'must list 1 to 10,000 values');
+      publicGroups[c] = list;
+    }
+  }
+  const b = v.budget;
+  let budget: DifferentialPrivacyDef['budget'] = { epsilon: 1, delta: 1e-6, window: null, per: 'principal' };
+  if (!isObject(b)) r.problem([...path, 'budget'], 'is required: {epsilon, delta, window?, per?}');
+  else {
+    allowedKeys(r, [...path, 'budget'], b, ['epsilon', 'delta', 'window', 'per']);
+    let window: BudgetWindow = null;
+    if (b.window === 'calendar-month') window = { kind: 'calendar-month' };
+    else if (isObject(b.window) && typeof b.window.rollingDays === 'number' && Number.isSafeInteger(b.window.rollingDays) && b.window.rollingDays > 0) window = { kind: 'rolling-days', days: b.window.rollingDays };
+    else if (b.window !== undefined && b.window !== null) r.problem([...path, 'budget', 'window'], 'must be calendar-month or {rollingDays: N}');
+    const per = b.per ?? 'principal';
+    if (per !== 'principal' && per !== 'org') r.problem([...path, 'budget', 'per'], 'must be principal or org');
+    budget = {
+      epsilon: fraction(r, [...path, 'budget', 'epsilon'], b.epsilon, {}),
+      delta: fraction(r, [...path, 'budget', 'delta'], b.delta, { max: 1e-3, fallback: 1e-6 }),
+      window, per: per === 'org' ? 'org' : 'principal',
+    };
+  }
+  const dp: DifferentialPrivacyDef = {
+    mechanism: mechanism === 'laplace' ? 'laplace' : 'gaussian',
+    epsilon: fraction(r, [...path, 'epsilon'], v.epsilon, {}),
+    delta: fraction(r, [...path, 'delta'], v.delta, { max: 1e-3, fallback: 1e-7 }),
+    maxGroupsPerUnit: positiveInt(r, [...path, 'maxGroupsPerUnit'], v.maxGroupsPerUnit, 1)!,
+    maxRowsPerUnitPerGroup: positiveInt(r, [...path, 'maxRowsPerUnitPerGroup'], v.maxRowsPerUnitPerGroup, 1)!,
+    publicGroups, budget,
+  };
+  if (dp.epsilon > budget.epsilon) r.problem([...path, 'epsilon'], `the per-query epsilon (${dp.epsilon}) exceeds the whole budget (${budget.epsilon})`);
+  return dp;
 }
 
 function parsePrincipal(r: Reader, id: string, v: Json): PrincipalDef | null {

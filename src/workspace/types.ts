@@ -74,6 +74,34 @@ export interface ObligationDef {
   readonly masks: Readonly<Record<string, MaskSpec>>;
   /** Columns usable in JOIN/WHERE but never returned. */
   readonly joinOnly: readonly string[];
+  /** Aggregates are released with differential-privacy noise and charged to a budget. */
+  readonly differentialPrivacy?: DifferentialPrivacyDef | null;
+}
+
+export type BudgetWindow = { readonly kind: 'calendar-month' } | { readonly kind: 'rolling-days'; readonly days: number } | null;
+
+/**
+ * User-level differential privacy over the dataset's privacy unit: each unit contributes to
+ * at most `maxGroupsPerUnit` groups and at most `maxRowsPerUnitPerGroup` rows per group;
+ * values are clamped to the column's declared bounds. Spelled out in docs/privacy.md.
+ */
+export interface DifferentialPrivacyDef {
+  readonly mechanism: 'gaussian' | 'laplace';
+  /** Per-query privacy loss. */
+  readonly epsilon: number;
+  /** Per-query δ (gaussian noise and partition selection). */
+  readonly delta: number;
+  readonly maxGroupsPerUnit: number;
+  readonly maxRowsPerUnitPerGroup: number;
+  /** Group-by columns whose values are public (no partition selection): column → domain. */
+  readonly publicGroups: Readonly<Record<string, readonly string[]>>;
+  readonly budget: {
+    readonly epsilon: number;
+    readonly delta: number;
+    readonly window: BudgetWindow;
+    /** Whose budget: each principal's, or their organisation's (principal attribute `org`). */
+    readonly per: 'principal' | 'org';
+  };
 }
 
 export type AttributeValue = string | number | boolean | readonly string[];

@@ -34,6 +34,11 @@ function checkObligationOn(o: ObligationDef, ds: DatasetDef, filter: Expr | unde
   for (const c of o.unmask) if (!has(c)) problems.push({ file: 'gatehouse.yaml', line: null, message: `${at}.unmask: dataset "${ds.name}" has no column "${c}"` });
   for (const c of o.joinOnly) if (!has(c)) problems.push({ file: 'gatehouse.yaml', line: null, message: `${at}.joinOnly: dataset "${ds.name}" has no column "${c}"` });
   for (const c of Object.keys(o.masks)) if (!has(c)) problems.push({ file: 'gatehouse.yaml', line: null, message: `${at}.masks: dataset "${ds.name}" has no column "${c}"` });
+  if (o.differentialPrivacy) {
+    if (!ds.privacyUnit) problems.push({ file: 'gatehouse.yaml', line: null, message: `${at}.differentialPrivacy: dataset "${ds.name}" must declare privacyUnit (DP here protects each unit, never just a row)` });
+    for (const c of Object.keys(o.differentialPrivacy.publicGroups)) if (!has(c)) problems.push({ file: 'gatehouse.yaml', line: null, message: `${at}.differentialPrivacy.publicGroups: dataset "${ds.name}" has no column "${c}"` });
+    if (o.aggregationOnly) problems.push({ file: 'gatehouse.yaml', line: null, message: `${at}: differentialPrivacy and aggregationOnly are alternatives; use one` });
+  }
   if (o.aggregationOnly && !ds.privacyUnit) problems.push({ file: 'gatehouse.yaml', line: null, message: `${at}.aggregationOnly: dataset "${ds.name}" must declare privacyUnit (the column counted for the minimum group size)` });
   if (filter) {
     try {

@@ -110,7 +110,9 @@ export const aggregationOnly: ObligationTransformer = {
         left: { kind: 'func', name: 'count', args: [{ kind: 'column', relation: f.alias, name: UNIT_COLUMN, lineage: { sources: new Set() } }], star: false, distinct: true, filter: null, over: null },
         right: { kind: 'literal', type: 'number', value: String(k) },
       };
-      having = having ? { kind: 'binary', op: 'AND', left: having, right: threshold } : threshold;
+      // CASE fixes the evaluation order: the user's predicate only ever sees groups that
+      // pass the threshold, so it cannot fail (or be probed) on a suppressed group.
+      having = having ? { kind: 'case', operand: null, whens: [{ when: threshold, then: having }], else: { kind: 'literal', type: 'boolean', value: false } } : threshold;
       applied.push(`aggregationOnly:${f.dataset}(min ${k} distinct ${def.privacyUnit})`);
       return { ...f, scan: { ...f.scan!, columns: [...f.scan!.columns, { name: UNIT_COLUMN, expr: { kind: 'raw', name: def.privacyUnit, type: unitType } }] } };
     };

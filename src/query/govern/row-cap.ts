@@ -5,7 +5,7 @@
  * executor can tell the caller the result was truncated without returning that row.
  */
 import { GatehouseError } from '../../errors.ts';
-import type { Select } from '../ir.ts';
+import { forEachSelect, type Select } from '../ir.ts';
 import type { GovernContext, ObligationTransformer } from './context.ts';
 
 export function rowCapFor(query: Select, ctx: GovernContext): number {
@@ -18,6 +18,11 @@ export const rowCap: ObligationTransformer = {
   name: 'rowCap',
   apply(query, ctx) {
     const cap = rowCapFor(query, ctx);
+    forEachSelect(query, (b) => {
+      if (b !== query && b.offset !== null) {
+        throw new GatehouseError('ROW_CAP_EXCEEDED', 'OFFSET is only allowed on the outermost query (inside a subquery or CTE it would page past the row cap)', { hint: 'move OFFSET to the outer query, or filter with WHERE' });
+      }
+    });
     const offset = query.offset ?? 0;
     if (offset >= cap) {
       throw new GatehouseError('ROW_CAP_EXCEEDED', `OFFSET ${offset} reaches past the row cap of ${cap} rows for this query`, { hint: 'narrow the query with WHERE or aggregate instead of paging through rows' });

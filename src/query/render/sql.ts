@@ -6,7 +6,7 @@
  */
 import type { ColumnType, MaskSpec } from '../../workspace/types.ts';
 import { lookupFunction } from '../functions.ts';
-import type { CastType, Expr, FromItem, GovernedScan, OrderItem, Select } from '../ir.ts';
+import { forEachExpr, type CastType, type Expr, type FromItem, type GovernedScan, type OrderItem, type Select } from '../ir.ts';
 
 export interface Dialect {
   readonly name: string;
@@ -34,18 +34,72 @@ export function renderSelect(q: Select, d: Dialect): string {
   return new Renderer(d).select(q);
 }
 
+/**
+ * Can evaluating this expression raise an engine error that depends on data? Errors are a
+ * side channel (one bit per query about one row, even a row a filter or a threshold would
+ * hide), so user expressions that can fail are evaluated under TRY(...), which yields NULL
+ * instead. Aggregates, windows and subqueries cannot sit inside TRY; their arguments are
+ * guarded one level down instead.
+ */
+function guardable(e: Expr): boolean {
+  let ok = true;
+  forEachExpr(e, (x) => {
+    if (x.kind === 'inQuery' || x.kind === 'exists' || x.kind === 'scalarQuery' || x.kind === 'mask') ok = false;
+    if (x.kind === 'func' && (x.over !== null || lookupFunction(x.name)?.kind !== 'scalar')) ok = false;
+  });
+  return ok;
+}
+
+function trivial(e: Expr): boolean {
+  if (e.kind === 'column' || e.kind === 'raw' || e.kind === 'literal') return true;
+  if (e.kind === 'unary' && e.arg.kind === 'literal') return true;
+  if (e.kind === 'isNull') return trivial(e.arg);
+  // A comparison of plain columns and literals (join keys, `region = 'x'`). Left unguarded
+  // so engines keep pushing them down (and DuckDB 1.5 mis-binds TRY around such a HAVING
+  // predicate). Residual channel: an implicit cast between mismatched types can still fail;
+  // documented in docs/sql.md.
+  if (e.kind === 'binary' && ['=', '<>', '<', '>', '<=', '>=', 'IS DISTINCT FROM', 'IS NOT DISTINCT FROM'].includes(e.op)) {
+    const plain = (x: Expr): boolean => x.kind === 'column' || x.kind === 'raw' || x.kind === 'literal';
+    return plain(e.left) && plain(e.right);
+  }
+  if (e.kind === 'binary' && (e.op === 'AND' || e.op === 'OR')) return trivial(e.left) && trivial(e.right);
+  return false;
+}
+
 class Renderer {
   readonly d: Dialect;
+  /** True while rendering user expressions (outside governed scans). */
+  #guard = true;
   constructor(d: Dialect) { this.d = d; }
 
+  expr(e: Expr): string {
+    if (this.#guard && !trivial(e) && guardable(e)) {
+      this.#guard = false;
+      try { return `TRY(${this.node(e)})`; } finally { this.#guard = true; }
+    }
+    return this.node(e);
+  }
+
   select(q: Select): string {
+    const saved = this.#guard;
+    this.#guard = true;
+    try { return this.selectBody(q); } finally { this.#guard = saved; }
+  }
+
+  selectBody(q: Select): string {
     const parts: string[] = [];
     if (q.with.length) parts.push(`WITH ${q.with.map((c) => `${quoteIdent(c.name)} AS (${this.select(c.query)})`).join(', ')}`);
     parts.push(`SELECT ${q.distinct ? 'DISTINCT ' : ''}${q.targets.map((t) => `${this.expr(t.expr)} AS ${quoteIdent(t.alias)}`).join(', ')}`);
     if (q.from) parts.push(`FROM ${this.from(q.from)}`);
     if (q.where) parts.push(`WHERE ${this.expr(q.where)}`);
     if (q.groupBy.length) parts.push(`GROUP BY ${q.groupBy.map((e) => this.expr(e)).join(', ')}`);
-    if (q.having) parts.push(`HAVING ${this.expr(q.having)}`);
+    if (q.having) {
+      // DuckDB 1.5 fails to bind TRY(...) around HAVING predicates over grouped columns, so
+      // HAVING is rendered unguarded. Aggregation-only puts its threshold first in a CASE,
+      // so the user's predicate is never evaluated on a group below the threshold.
+      this.#guard = false;
+      try { parts.push(`HAVING ${this.expr(q.having)}`); } finally { this.#guard = true; }
+    }
     if (q.orderBy.length) parts.push(`ORDER BY ${q.orderBy.map((o) => this.order(o)).join(', ')}`);
     if (q.limit !== null) parts.push(`LIMIT ${int(q.limit)}`);
     if (q.offset !== null) parts.push(`OFFSET ${int(q.offset)}`);
@@ -57,6 +111,12 @@ class Renderer {
   }
 
   scan(dataset: string, scan: GovernedScan): string {
+    const saved = this.#guard;
+    this.#guard = false;
+    try { return this.scanBody(dataset, scan); } finally { this.#guard = saved; }
+  }
+
+  scanBody(dataset: string, scan: GovernedScan): string {
     const cols = scan.columns.map((c) => `${this.expr(c.expr)} AS ${quoteIdent(c.name)}`).join(', ');
     const where = scan.filters.length ? ` WHERE ${scan.filters.map((f) => this.expr(f)).join(' AND ')}` : '';
     return `(SELECT ${cols} FROM ${this.d.source(dataset)}${where})`;
@@ -76,7 +136,7 @@ class Renderer {
     }
   }
 
-  expr(e: Expr): string {
+  node(e: Expr): string {
     switch (e.kind) {
       case 'ref': throw new Error(`refusing to render an unbound name ${e.name}`);
       case 'param': throw new Error('refusing to render an unbound parameter');
