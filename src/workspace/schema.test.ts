@@ -105,6 +105,9 @@ describe('docs/workspace.schema.json', () => {
     ['an empty policy list', (d) => { d.policies = []; }, /no \.cedar policy files/],
     ['tags that are not a list', (d) => { d.datasets.claims.tags = 'phi'; }, /list of strings/],
     ['a missing hashKeyFile', (d) => { d.secrets = {}; }, /hashKeyFile: is required/],
+    ['differentialPrivacy without a budget', (d) => { d.obligations['insurer-claims'].differentialPrivacy = { epsilon: 1 }; }, /budget: is required/],
+    ['a differentialPrivacy delta of 0.01', (d) => { d.obligations['insurer-claims'].differentialPrivacy = { epsilon: 1, delta: 0.01, budget: { epsilon: 5 } }; }, /less than 0\.001/],
+    ['an unknown differentialPrivacy mechanism', (d) => { d.obligations['insurer-claims'].differentialPrivacy = { mechanism: 'exponential', epsilon: 1, budget: { epsilon: 5 } }; }, /gaussian or laplace/],
   ];
   for (const [what, edit, loaderMessage] of rejected) {
     test(`rejects ${what} (schema and loader)`, async () => {
@@ -132,6 +135,7 @@ describe('docs/workspace.schema.json', () => {
     ['defaults that are not a mapping (ignored by the loader)', (d) => { d.defaults = 5; }],
     ['a schema path that is not a string (ignored by the loader)', (d) => { d.schema = 5; }],
     ['extra keys under secrets (ignored by the loader)', (d) => { d.secrets.note = 'rotated 2026-01'; }],
+    ['a differentialPrivacy obligation', (d) => { d.obligations['insurer-claims'].differentialPrivacy = { mechanism: 'laplace', epsilon: 0.5, maxGroupsPerUnit: 2, publicGroups: { payer: ['Medicare', 'Medicaid'] }, budget: { epsilon: 5, delta: 1e-6, window: { rollingDays: 30 }, per: 'org' } }; }],
     ['an obligation mask that does not fit the column type (not checked by the loader)', (d) => { d.obligations['internal-analyst'].masks = { ssn: { round: 5 } }; }],
   ];
   for (const [what, edit] of accepted) {
