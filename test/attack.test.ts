@@ -295,9 +295,10 @@ describe('raw-value aggregates and isolation under aggregation-only', () => {
     { name: 'SELECT DISTINCT with aggregates is refused', as: 'rhea', sql: () => 'SELECT DISTINCT region, count(*) FROM patients GROUP BY region', refuse: 'OBLIGATION_VIOLATION' },
     { name: 'a plain row query is refused', as: 'rhea', sql: () => 'SELECT zip, sex FROM patients LIMIT 5', refuse: 'OBLIGATION_VIOLATION' },
     { name: 'count(*) with WHERE isolating one patient is suppressed', as: 'rhea', sql: () => `SELECT count(*) FROM patients WHERE patient_id = ${west.id}`, check: noRows },
-    { name: 'sum and count with WHERE isolating one patient are suppressed', as: 'rhea', sql: () => `SELECT count(*), sum(cost) FROM encounters WHERE patient_id = ${west.id}`, check: noRows },
+    { name: 'sum and count with WHERE isolating one patient are suppressed', as: 'rhea', sql: () => `SELECT count(*), sum(amount_paid) FROM claims WHERE patient_id = ${west.id}`, check: noRows },
     { name: 'a group isolated by a rare zip code is suppressed', as: 'rhea', sql: () => `SELECT sex, count(*) FROM patients WHERE zip = '${west.zip}' GROUP BY sex`, check: noRows },
-    { name: 'isolating one patient through a join is suppressed', as: 'rhea', sql: () => `SELECT e.diagnosis_code, count(*) FROM patients p JOIN encounters e ON e.patient_id = p.patient_id WHERE p.patient_id = ${west.id} GROUP BY e.diagnosis_code`, check: noRows },
+    { name: 'isolating one patient through a join is suppressed', as: 'rhea', sql: () => `SELECT c.status, count(*) FROM patients p JOIN claims c ON c.patient_id = p.patient_id WHERE p.patient_id = ${west.id} GROUP BY c.status`, check: noRows },
+    { name: 'a differentially private dataset cannot be joined', as: 'rhea', sql: () => 'SELECT e.diagnosis_code, count(*) FROM patients p JOIN encounters e ON e.patient_id = p.patient_id GROUP BY e.diagnosis_code', refuse: 'OBLIGATION_VIOLATION' },
     { name: 'an OR TRUE in HAVING cannot lift the minimum group size', as: 'rhea', sql: () => 'SELECT zip, count(*) AS n FROM patients GROUP BY zip HAVING count(*) >= 1 OR TRUE', check: (r) => { for (const row of r.rows) assert.ok(Number(row[1]) >= RHEA_MIN_GROUP); } },
     { name: 'selecting a comparison that singles out one patient id is refused, because it derives from the join-only id', as: 'rhea', sql: () => `SELECT patient_id = ${west.id} AS target, count(*) FROM patients GROUP BY patient_id = ${west.id}`, refuse: 'OBLIGATION_VIOLATION' },
     { name: 'grouping by a hidden expression that singles out one patient returns only the large group', as: 'rhea', sql: () => `SELECT count(*) AS n FROM patients GROUP BY CASE WHEN patient_id = ${west.id} THEN zip ELSE 'x' END`, check: (r) => assert.deepEqual(r.rows, [[kit.truth.patients.length - 1]]) },
@@ -339,7 +340,7 @@ describe('join-only patient_id for the research contractor', () => {
     { name: 'ordering by patient_id is refused', as: 'rhea', sql: () => 'SELECT count(*) FROM patients ORDER BY patient_id', refuse: 'OBLIGATION_VIOLATION' },
     { name: 'exporting patient_id through a CTE output is refused', as: 'rhea', sql: () => 'WITH ids AS (SELECT patient_id AS pid FROM claims) SELECT pid, count(*) FROM ids GROUP BY pid', refuse: 'OBLIGATION_VIOLATION' },
     { name: 'exporting patient_id through a subquery output is refused', as: 'rhea', sql: () => 'SELECT t.pid FROM (SELECT patient_id AS pid FROM encounters GROUP BY patient_id) t', refuse: 'OBLIGATION_VIOLATION' },
-    { name: 'joining on patient_id without returning it is allowed and returns only aggregates', as: 'rhea', sql: () => 'SELECT e.diagnosis_code, count(*) AS n FROM patients p JOIN encounters e ON e.patient_id = p.patient_id GROUP BY e.diagnosis_code', check: (r) => { assert.ok(r.rows.length > 0); for (const c of r.columns) assert.notEqual(c.name, 'patient_id'); for (const row of r.rows) assert.ok(Number(row[1]) >= RHEA_MIN_GROUP); } },
+    { name: 'joining on patient_id without returning it is allowed and returns only aggregates', as: 'rhea', sql: () => 'SELECT c.status, count(*) AS n FROM patients p JOIN claims c ON c.patient_id = p.patient_id GROUP BY c.status', check: (r) => { assert.ok(r.rows.length > 0); for (const c of r.columns) assert.notEqual(c.name, 'patient_id'); for (const row of r.rows) assert.ok(Number(row[1]) >= RHEA_MIN_GROUP); } },
   ]);
 });
 
@@ -496,7 +497,7 @@ describe('queries that would run for hours', () => {
   const bound = STATEMENT_TIMEOUT_MS + 6000;
   for (const [who, sql] of [
     ['ada', 'SELECT count(*) FROM encounters a, encounters b, encounters c'],
-    ['rhea', 'SELECT a.department, count(*) FROM encounters a JOIN encounters b ON a.cost <> b.cost JOIN encounters c ON b.cost <> c.cost GROUP BY a.department'],
+    ['rhea', 'SELECT a.status, count(*) FROM claims a JOIN claims b ON a.amount_paid <> b.amount_paid JOIN claims c ON b.amount_paid <> c.amount_paid GROUP BY a.status'],
     ['ivan', 'SELECT count(*) FROM claims a, claims b, claims c, patients d'],
   ] as const) {
     test(`a cross join of billions of rows is stopped by the statement timeout (${who})`, async () => {

@@ -131,17 +131,20 @@ action query appliesTo {
 `;
 
 const POLICIES: Record<string, string> = {
-  'research.cedar': `// Northwind Research (contractor): aggregates only, for research.
+  'research.cedar': `// Northwind Research (contractor), for research only:
+// encounters through differential privacy (noisy answers, error bars, a monthly budget);
+// patients and claims as aggregates over groups of at least 11 patients.
+@id("research-dp")
+@obligations("research-dp")
+@reason("research contractors query encounters with differential privacy")
+permit (principal in Group::"research-contractors", action == Action::"query", resource == Dataset::"encounters")
+when { context.purpose == "research" };
+
 @id("research-aggregates")
 @obligations("research-aggregates")
 @reason("research contractors may run aggregate queries for research")
-permit (
-  principal in Group::"research-contractors",
-  action == Action::"query",
-  resource
-) when {
-  context.purpose == "research" && resource.purposes.contains("research")
-};
+permit (principal in Group::"research-contractors", action == Action::"query", resource)
+when { context.purpose == "research" && resource.purposes.contains("research") && resource != Dataset::"encounters" };
 `,
   'insurer.cedar': `// Keystone Mutual (insurer): its own region's claims and patients, SSNs masked.
 @id("insurer-claims")
@@ -222,7 +225,7 @@ datasets:
       department:          { type: VARCHAR, classification: internal }
       facility_id:         { type: VARCHAR, classification: internal }
       facility_region:     { type: VARCHAR, classification: internal }
-      cost:                { type: DOUBLE,  classification: confidential, bounds: [0, 100000] }
+      cost:                { type: DOUBLE,  classification: confidential, bounds: [0, 40000] }
 
   claims:
     description: Insurance claims per encounter
@@ -244,6 +247,19 @@ datasets:
       submitted_on:  { type: DATE,    classification: internal }
 
 obligations:
+  research-dp:
+    differentialPrivacy:
+      mechanism: gaussian
+      epsilon: 1                   # per query
+      delta: 1.0e-7
+      maxGroupsPerUnit: 3          # a patient counts in at most 3 groups of a query
+      maxRowsPerUnitPerGroup: 3    # and with at most 3 encounters per group
+      publicGroups:
+        department: [${DEPARTMENTS.join(', ')}]
+        facility_region: [${REGIONS.join(', ')}]
+      budget: { epsilon: 10, delta: 1.0e-6, window: calendar-month, per: org }
+    joinOnly: [patient_id]
+    rowCap: 5000
   research-aggregates:
     aggregationOnly: { minGroupSize: 11 }
     joinOnly: [patient_id]

@@ -22,10 +22,17 @@ import { govern } from '../query/govern/index.ts';
 import { describeMask } from '../query/govern/mask.ts';
 import { parseSql } from '../query/parse.ts';
 import { renderSelect } from '../query/render/sql.ts';
-import type { ObligationDef, PrincipalDef } from '../workspace/types.ts';
+import type { DifferentialPrivacyDef, ObligationDef, PrincipalDef } from '../workspace/types.ts';
 import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
 import { apiKeyDigest, resultDigest, sqlFingerprint } from './digest.ts';
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { BudgetStore, type ChargeAccepted } from '../privacy/accounting/budget-store.ts';
+import { budgetAuditReasons, describeDenial } from '../privacy/accounting/describe.ts';
+import { rhoForEpsilonDelta } from '../privacy/accounting/zcdp.ts';
+import { describeNoise, planNoise, release, spentEpsilon, type NoisePlan, type PrivacyGovernance } from '../privacy/release.ts';
+import type { DpReleasePlan } from '../query/govern/index.ts';
 
 export interface RequestMeta {
   /** The caller's credential (an API key), exactly as presented; null if none was. */
@@ -49,12 +56,25 @@ export interface Governance {
   readonly truncated: boolean;
   readonly rowCap: number;
   readonly auditId: string;
+  /** Present when the result was released with differential privacy. */
+  readonly privacy?: PrivacyGovernance;
 }
 
 export interface QueryResponse {
   readonly columns: readonly ResultColumn[];
   readonly rows: readonly (readonly CellValue[])[];
+  /** Differentially private results only: the 95 % interval of each noisy value (null for keys). */
+  readonly intervals?: readonly (readonly ((readonly [number, number]) | null)[])[];
   readonly governance: Governance;
+}
+
+export interface QueryEstimate {
+  readonly policyVersion: string;
+  readonly datasets: readonly string[];
+  readonly obligationsApplied: readonly string[];
+  /** Null when the query runs without differential privacy (it spends no budget). */
+  readonly privacy: (Omit<PrivacyGovernance, 'budget'> & { readonly budget: PrivacyGovernance['budget']; readonly affordable: boolean }) | null;
+  readonly auditId: string;
 }
 
 export interface DatasetView {
@@ -77,6 +97,8 @@ export interface GatehouseOptions {
   readonly workspaceDir: string;
   readonly audit: AuditSink;
   readonly engineOptions?: { readonly poolSize?: number; readonly threads?: number };
+  /** Where Gatehouse keeps its own state (privacy budgets). Default: <workspace>/state. */
+  readonly stateDir?: string;
   readonly now?: () => Date;
 }
 
@@ -108,6 +130,7 @@ export class Gatehouse {
   readonly #bindCache = new Map<string, BoundQuery>();
   readonly #parseCache = new Map<string, Select>();
   #retiredEngines: Engine[] = [];
+  #budgets!: BudgetStore;
 
   private constructor(state: State, options: GatehouseOptions) {
     this.#state = state;
@@ -117,8 +140,18 @@ export class Gatehouse {
 
   static async open(options: GatehouseOptions): Promise<Gatehouse> {
     const loaded = await loadWorkspace(options.workspaceDir);
-    const engine = await DuckDbEngine.open(loaded.workspace, options.engineOptions);
-    return new Gatehouse({ loaded, engine, engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) }, options);
+    const stateDir = options.stateDir ?? join(loaded.workspace.dir, 'state');
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const budgets = await BudgetStore.open(join(stateDir, 'budgets.sqlite'));
+    try {
+      const engine = await DuckDbEngine.open(loaded.workspace, options.engineOptions);
+      const gh = new Gatehouse({ loaded, engine, engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) }, options);
+      gh.#budgets = budgets;
+      return gh;
+    } catch (err) {
+      await budgets.close();
+      throw err;
+    }
   }
 
   get policyVersion(): string { return this.#state.loaded.workspace.policyVersion; }
@@ -146,6 +179,7 @@ export class Gatehouse {
   async close(): Promise<void> {
     for (const e of [this.#state.engine, ...this.#retiredEngines]) await e.close();
     this.#retiredEngines = [];
+    await this.#budgets.close();
   }
 
   /** Authentication: an API key maps to a principal by its SHA-256 digest. */
@@ -226,31 +260,143 @@ export class Gatehouse {
       });
       entry.obligations = governed.obligationsApplied;
       const sql = renderSelect(governed.query, state.engine.dialect);
-      const result = await state.engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
-      const truncated = result.rows.length > governed.rowLimit;
-      const rows = truncated ? result.rows.slice(0, governed.rowLimit) : result.rows;
-      entry.decision = 'allow';
-      entry.reasons = decisions.flatMap((d) => d.reasons);
-      entry.rowsReturned = rows.length;
-      entry.resultDigest = resultDigest(result.columns, rows);
-      response = {
-        columns: result.columns, rows,
-        governance: {
-          policyVersion: ws.policyVersion, decision: 'allow', datasets: bound.datasets,
-          policies: [...new Set(decisions.flatMap((d) => d.policies))],
-          obligationsApplied: governed.obligationsApplied, rowsSuppressed: 0, truncated, rowCap: governed.rowCap, auditId: '',
-        },
+      const governance = {
+        policyVersion: ws.policyVersion, decision: 'allow' as const, datasets: bound.datasets,
+        policies: [...new Set(decisions.flatMap((d) => d.policies))],
+        obligationsApplied: governed.obligationsApplied, rowsSuppressed: 0, rowCap: governed.rowCap, auditId: '',
       };
+      if (governed.dp) {
+        // Differential privacy: price, charge (atomically, before running), run, release.
+        const noise = planNoise(governed.dp);
+        const charge = await this.#chargeBudget(principal, governed.dp, noise, entry);
+        let result;
+        try {
+          result = await state.engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
+        } catch (err) {
+          const refund = await this.#budgets.refund(charge.chargeId, 'the query failed before any result was released');
+          entry.reasons = [...entry.reasons, ...budgetAuditReasons(refund)];
+          throw err;
+        }
+        const out = release(noise, result, governed.rowLimit);
+        await this.#budgets.markReleased(charge.chargeId);
+        const budget = this.#budgetView(charge, governed.dp);
+        entry.decision = 'allow';
+        entry.reasons = [...decisions.flatMap((d) => d.reasons), ...entry.reasons];
+        entry.rowsReturned = out.rows.length;
+        entry.resultDigest = resultDigest(out.columns, out.rows);
+        response = {
+          columns: out.columns, rows: out.rows, intervals: out.intervals,
+          governance: { ...governance, truncated: out.truncated, privacy: { ...describeNoise(noise), budget } },
+        };
+      } else {
+        const result = await state.engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
+        const truncated = result.rows.length > governed.rowLimit;
+        const rows = truncated ? result.rows.slice(0, governed.rowLimit) : result.rows;
+        entry.decision = 'allow';
+        entry.reasons = decisions.flatMap((d) => d.reasons);
+        entry.rowsReturned = rows.length;
+        entry.resultDigest = resultDigest(result.columns, rows);
+        response = { columns: result.columns, rows, governance: { ...governance, truncated } };
+      }
     } catch (err) {
       const e = asGatehouseError(err);
-      if (entry.decision !== 'deny') entry.decision = e.code === 'POLICY_DENIED' || e.code === 'OBLIGATION_VIOLATION' || e.code === 'ROW_CAP_EXCEEDED' || e.code === 'AUTH_INVALID' || e.code === 'AUTH_REQUIRED' ? 'deny' : 'error';
+      if (entry.decision !== 'deny') entry.decision = e.code === 'POLICY_DENIED' || e.code === 'OBLIGATION_VIOLATION' || e.code === 'ROW_CAP_EXCEEDED' || e.code === 'BUDGET_EXHAUSTED' || e.code === 'AUTH_INVALID' || e.code === 'AUTH_REQUIRED' ? 'deny' : 'error';
+      entry.errorCode = e.code;
+      entry.reasons = [...(e.reasons.length ? e.reasons : [e.message]), ...(e.code === 'BUDGET_EXHAUSTED' ? [] : entry.reasons.filter((r) => r.startsWith('dp-budget')))];
+      await this.#record(entry);
+      throw e;
+    }
+    const { auditId } = await this.#record(entry);
+    return { ...response, governance: { ...response.governance, auditId } };
+  }
+
+  #budgetSubject(principal: PrincipalDef, def: DifferentialPrivacyDef): string {
+    if (def.budget.per === 'org') {
+      const org = principal.attributes.org;
+      if (typeof org !== 'string' || org.length === 0) throw new GatehouseError('POLICY_DENIED', 'this dataset\'s privacy budget is per organisation, and your identity carries no "org" attribute');
+      return `org:${org}`;
+    }
+    return principal.id;
+  }
+
+  async #defineBudget(subject: string, plan: DpReleasePlan): Promise<void> {
+    const b = plan.def.budget;
+    await this.#budgets.defineBudget({ subject, dataset: plan.dataset, capRho: rhoForEpsilonDelta(b.epsilon, b.delta), window: b.window });
+  }
+
+  async #chargeBudget(principal: PrincipalDef, plan: DpReleasePlan, noise: NoisePlan, entry: Mutable<AuditRecord>): Promise<ChargeAccepted> {
+    const subject = this.#budgetSubject(principal, plan.def);
+    await this.#defineBudget(subject, plan);
+    const outcome = await this.#budgets.charge({ subject, dataset: plan.dataset, rho: noise.rho, queryId: randomUUID() });
+    entry.reasons = budgetAuditReasons(outcome);
+    if (!outcome.ok) {
+      entry.decision = 'deny';
+      throw new GatehouseError('BUDGET_EXHAUSTED', describeDenial(outcome, plan.def.budget.delta), {
+        hint: outcome.resetsAt ? `the budget resets at ${outcome.resetsAt}; ask POST /v1/query/estimate what a query costs before running it` : 'ask the data owner for more budget',
+        reasons: [describeDenial(outcome, plan.def.budget.delta)],
+      });
+    }
+    return outcome;
+  }
+
+  #budgetView(o: { subject: string; spentRho: number; remainingRho: number; capRho: number; resetsAt: string | null }, plan: DpReleasePlan): PrivacyGovernance['budget'] {
+    const b = plan.def.budget;
+    return { subject: o.subject, epsilon: b.epsilon, delta: b.delta, spentEpsilon: spentEpsilon(o.spentRho, b.delta), remainingRho: o.remainingRho, capRho: o.capRho, resetsAt: o.resetsAt };
+  }
+
+  /**
+   * What a query would cost and how accurate it would be — decided and planned exactly as
+   * `query` would, but nothing runs and no budget is spent. Audited as query.estimate.
+   */
+  async estimate(req: QueryRequest): Promise<QueryEstimate> {
+    const state = this.#state;
+    const ws = state.loaded.workspace;
+    const entry = this.#baseEntry(req, 'query.estimate');
+    entry.purpose = typeof req.purpose === 'string' ? req.purpose.slice(0, 64) : null;
+    entry.sqlFingerprint = typeof req.sql === 'string' ? sqlFingerprint(req.sql) : null;
+    let out: Omit<QueryEstimate, 'auditId'>;
+    try {
+      const principal = this.#authenticate(state, req.credential);
+      entry.principal = principal.id;
+      if (typeof req.purpose !== 'string' || !PURPOSE.test(req.purpose)) throw new GatehouseError('REQUEST_INVALID', 'a purpose is required: lower-case letters, digits, _ . - (at most 64 characters)');
+      const parsed = this.#parse(req.sql);
+      const names = referencedDatasets(parsed, { dataset: (n) => ws.datasets.get(n) });
+      entry.datasets = names;
+      const ctx = this.#context(req);
+      const decisions = names.map((n) => state.loaded.policy.decide(principal, ws.datasets.get(n)!, ctx));
+      const denied = decisions.filter((d) => !d.allowed);
+      if (denied.length > 0) {
+        entry.decision = 'deny';
+        throw new GatehouseError('POLICY_DENIED', `access denied to ${denied.map((d) => `"${d.dataset}"`).join(', ')}`, { reasons: denied.flatMap((d) => d.reasons) });
+      }
+      const bound = this.#bind(state, req.sql, parsed);
+      entry.columns = bound.columns;
+      const governed = govern(bound, {
+        principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: state.loaded.rowFilters,
+        obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])),
+      });
+      entry.obligations = governed.obligationsApplied;
+      let privacy: QueryEstimate['privacy'] = null;
+      if (governed.dp) {
+        const noise = planNoise(governed.dp);
+        const subject = this.#budgetSubject(principal, governed.dp.def);
+        await this.#defineBudget(subject, governed.dp);
+        const status = await this.#budgets.status(subject, governed.dp.dataset);
+        const budget = status ? this.#budgetView(status, governed.dp) : null;
+        privacy = { ...describeNoise(noise), budget, affordable: status !== null && status.remainingRho >= noise.rho };
+      }
+      entry.decision = 'allow';
+      out = { policyVersion: ws.policyVersion, datasets: bound.datasets, obligationsApplied: governed.obligationsApplied, privacy };
+    } catch (err) {
+      const e = asGatehouseError(err);
+      if (entry.decision !== 'deny') entry.decision = e.code === 'POLICY_DENIED' || e.code === 'OBLIGATION_VIOLATION' || e.code.startsWith('AUTH') ? 'deny' : 'error';
       entry.errorCode = e.code;
       entry.reasons = e.reasons.length ? e.reasons : [e.message];
       await this.#record(entry);
       throw e;
     }
     const { auditId } = await this.#record(entry);
-    return { ...response, governance: { ...response.governance, auditId } };
+    return { ...out, auditId };
   }
 
   /** The datasets a principal may query (for a purpose, or for any declared purpose). */

@@ -141,13 +141,14 @@ export class PolicyEngine {
     });
     const base = { dataset: dataset.name };
     if (answer.type === 'failure') {
-      return { ...base, allowed: false, policies: [], obligations: [], reasons: [`the request could not be evaluated against policy ${this.version.slice(0, 19)}: ${answer.errors.map((e) => e.message).join('; ')}`] };
+      return { ...base, allowed: false, policies: [], obligations: [], reasons: [`the request could not be evaluated against policy ${this.version.slice(0, 19)} (your attributes do not match the Cedar schema); ask the data owner`] };
     }
     const { decision, diagnostics } = answer.response;
     if (diagnostics.errors.length > 0) {
       return {
         ...base, allowed: false, policies: diagnostics.errors.map((e) => e.policyId), obligations: [],
-        reasons: diagnostics.errors.map((e) => `policy "${e.policyId}" could not be evaluated (${e.error.message}); an evaluation error denies`),
+        // Cedar's message can quote attribute values; the caller gets the policy id only.
+        reasons: diagnostics.errors.map((e) => `policy "${e.policyId}" could not be evaluated for this request (a missing or mistyped attribute); an evaluation error denies — ask the data owner to check the policy and your attributes`),
       };
     }
     const determining = diagnostics.reason.map((id) => this.policies.get(id)).filter((p): p is CompiledPolicy => p !== undefined);

@@ -98,8 +98,9 @@ const CAST_TYPES: Record<string, CastType['name']> = {
 class Converter {
   select(s: Node, depth: number): Select {
     if (depth > MAX_DEPTH) throw new GatehouseError('SQL_UNSUPPORTED', 'the query nests too deeply');
-    only(s, 'SELECT', ['targetList', 'fromClause', 'whereClause', 'groupClause', 'havingClause', 'sortClause', 'limitCount', 'limitOffset', 'limitOption', 'withClause', 'distinctClause', 'op', 'groupDistinct']);
     if (s.op && s.op !== 'SETOP_NONE') unsupported(s.op.replace('SETOP_', ''), 'UNION, INTERSECT and EXCEPT are not available; run the parts as separate queries');
+    if (s.valuesLists?.length) unsupported('VALUES lists', 'select from datasets');
+    only(s, 'SELECT', ['targetList', 'fromClause', 'whereClause', 'groupClause', 'havingClause', 'sortClause', 'limitCount', 'limitOffset', 'limitOption', 'withClause', 'distinctClause', 'op', 'groupDistinct']);
     if (s.limitOption && s.limitOption !== 'LIMIT_OPTION_DEFAULT' && s.limitOption !== 'LIMIT_OPTION_COUNT') unsupported('FETCH ... WITH TIES', 'use LIMIT n');
     let distinct = false;
     if (s.distinctClause?.length) {
@@ -225,7 +226,7 @@ class Converter {
         return parts.length === 2 ? { kind: 'ref', qualifier: parts[0]!, name: parts[1]! } : { kind: 'ref', qualifier: null, name: parts[0]! };
       }
       case 'A_Const': return this.constant(v);
-      case 'ParamRef': return { kind: 'param', index: v.number };
+      case 'ParamRef': unsupported(`the parameter $${v.number}`, 'write the value into the query; parameters are bound only by the PostgreSQL wire protocol');
       case 'TypeCast': return this.cast(v, d);
       case 'A_Expr': return this.aExpr(v, d);
       case 'BoolExpr': {

@@ -58,7 +58,7 @@ class Reader {
   constructor(file: string, text: string) {
     this.file = file;
     this.lines = new LineCounter();
-    this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: false, uniqueKeys: true });
+    this.doc = parseDocument(text, { lineCounter: this.lines, prettyErrors: true, uniqueKeys: true });
     for (const e of this.doc.errors) {
       this.problems.push({ file, line: e.linePos?.[0]?.line ?? null, message: `YAML: ${e.message.split('\n')[0]}` });
     }
@@ -127,7 +127,11 @@ function classification(r: Reader, path: (string | number)[], v: Json | undefine
 }
 
 export function parseMask(r: Reader, path: (string | number)[], v: Json | undefined): MaskSpec | null {
-  if (v === undefined || v === null) return null;
+  if (v === undefined) return null;
+  if (v === null) {
+    r.problem(path, 'is empty: to null the column write mask: "null" (quoted); to show the value, omit mask');
+    return null;
+  }
   if (typeof v === 'string') {
     switch (v) {
       case 'null': return { kind: 'null' };
@@ -149,11 +153,18 @@ export function parseMask(r: Reader, path: (string | number)[], v: Json | undefi
   return null;
 }
 
-function checkMaskType(r: Reader, path: (string | number)[], mask: MaskSpec, type: ColumnType): void {
+/** Why a mask cannot apply to a column type, or null if it can. */
+export function maskTypeProblem(mask: MaskSpec, type: ColumnType): string | null {
   const allowed = MASK_TYPES[mask.kind];
   if (allowed !== 'any' && allowed !== undefined && !allowed.includes(type)) {
-    r.problem(path, `mask "${mask.kind}" cannot apply to a ${type} column (it applies to ${allowed.join(', ')})`);
+    return `mask "${mask.kind}" cannot apply to a ${type} column (it applies to ${allowed.join(', ')})`;
   }
+  return null;
+}
+
+function checkMaskType(r: Reader, path: (string | number)[], mask: MaskSpec, type: ColumnType): void {
+  const problem = maskTypeProblem(mask, type);
+  if (problem) r.problem(path, problem);
 }
 
 function parseSource(r: Reader, path: (string | number)[], v: Json | undefined, dir: string): DatasetSource | null {
@@ -366,17 +377,17 @@ function listCedarFiles(dir: string, entries: readonly string[], r: Reader): Map
 function readHashKey(dir: string, r: Reader, v: Json | undefined): Buffer {
   const envKey = process.env.GATEHOUSE_HASH_KEY;
   if (envKey) {
-    if (!/^[0-9a-fA-F]{64,128}$/.test(envKey)) r.problem(['secrets'], 'GATEHOUSE_HASH_KEY must be 32 to 64 bytes in hex');
+    if (!/^([0-9a-fA-F]{2}){32,64}$/.test(envKey)) r.problem(['secrets'], 'GATEHOUSE_HASH_KEY must be 32 to 64 bytes in hex');
     else return Buffer.from(envKey, 'hex');
   }
-  if (!isObject(v) || typeof v.hashKeyFile !== 'string') {
+  if (!isObject(v) || typeof v.hashKeyFile !== 'string' || v.hashKeyFile.length === 0) {
     r.problem(['secrets', 'hashKeyFile'], 'is required (a file holding 32-64 random bytes in hex) unless GATEHOUSE_HASH_KEY is set');
     return Buffer.alloc(0);
   }
   const p = resolve(dir, v.hashKeyFile);
   if (!existsSync(p)) { r.problem(['secrets', 'hashKeyFile'], `file not found: ${v.hashKeyFile}`); return Buffer.alloc(0); }
   const text = readFileSync(p, 'utf8').trim();
-  if (!/^[0-9a-fA-F]{64,128}$/.test(text)) {
+  if (!/^([0-9a-fA-F]{2}){32,64}$/.test(text)) {
     r.problem(['secrets', 'hashKeyFile'], 'the key file must hold 32 to 64 bytes in hex (the content is not shown)');
     return Buffer.alloc(0);
   }
@@ -398,7 +409,12 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
   const yamlText = readFileSync(file, 'utf8');
   const r = new Reader(WORKSPACE_FILE, yamlText);
   if (r.doc.errors.length > 0) return { workspace: null, problems: r.problems };
-  const root = r.doc.toJS({ maxAliasCount: 0 }) as Json;
+  let root: Json;
+  try {
+    root = r.doc.toJS({ maxAliasCount: 0 }) as Json;
+  } catch {
+    return { workspace: null, problems: [{ file: WORKSPACE_FILE, line: null, message: 'YAML anchors and aliases (&x / *x) are not allowed: write each value out' }] };
+  }
   if (!isObject(root)) return { workspace: null, problems: [{ file: WORKSPACE_FILE, line: 1, message: 'the file must be a YAML mapping' }] };
   allowedKeys(r, [], root, ['version', 'name', 'defaults', 'secrets', 'policies', 'schema', 'datasets', 'obligations', 'principals']);
   if (root.version !== 1) r.problem(['version'], 'must be 1');
@@ -430,13 +446,13 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
   }
   const seenKeys = new Set<string>();
   for (const p of principals.values()) for (const k of p.apiKeySha256) {
-    if (seenKeys.has(k)) r.problem(['principals', p.id, 'apiKeySha256'], 'the same API key is listed for two principals');
+    if (seenKeys.has(k)) r.problem(['principals', p.id, 'apiKeySha256'], 'the same API key digest is listed twice (each key belongs to one principal, once)');
     seenKeys.add(k);
   }
 
   const policyEntries = root.policies === undefined ? ['policies'] : strList(r, ['policies'], root.policies);
   const policyFiles = listCedarFiles(dir, policyEntries, r);
-  const schemaPath = typeof root.schema === 'string' ? root.schema : 'schema.cedarschema';
+  const schemaPath = root.schema === undefined ? 'schema.cedarschema' : str(r, ['schema'], root.schema, true) ?? 'schema.cedarschema';
   let cedarSchema = '';
   if (!existsSync(resolve(dir, schemaPath))) r.problem(['schema'], `Cedar schema not found: ${schemaPath}`);
   else cedarSchema = readFileSync(resolve(dir, schemaPath), 'utf8');

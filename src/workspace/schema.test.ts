@@ -108,6 +108,8 @@ describe('docs/workspace.schema.json', () => {
     ['differentialPrivacy without a budget', (d) => { d.obligations['insurer-claims'].differentialPrivacy = { epsilon: 1 }; }, /budget: is required/],
     ['a differentialPrivacy delta of 0.01', (d) => { d.obligations['insurer-claims'].differentialPrivacy = { epsilon: 1, delta: 0.01, budget: { epsilon: 5 } }; }, /less than 0\.001/],
     ['an unknown differentialPrivacy mechanism', (d) => { d.obligations['insurer-claims'].differentialPrivacy = { mechanism: 'exponential', epsilon: 1, budget: { epsilon: 5 } }; }, /gaussian or laplace/],
+    ['a YAML null mask (write "null" quoted, or omit mask)', (d) => { d.datasets.patients.columns.name.mask = null; }, /to null the column write mask: "null"/],
+    ['a schema path that is not a string', (d) => { d.schema = 5; }, /schema: must be a non-empty string/],
   ];
   for (const [what, edit, loaderMessage] of rejected) {
     test(`rejects ${what} (schema and loader)`, async () => {
@@ -124,7 +126,6 @@ describe('docs/workspace.schema.json', () => {
   const accepted: [string, (d: Doc) => void][] = [
     ['a lower-case column type', (d) => { d.datasets.patients.columns.zip.type = 'varchar'; }],
     ['the quoted "null" mask', (d) => { d.datasets.patients.columns.zip.mask = 'null'; }],
-    ['a YAML null mask (no mask)', (d) => { d.datasets.patients.columns.name.mask = null; }],
     ['{truncate: month} on a TIMESTAMP column', (d) => { d.datasets.claims.columns.submitted_on = { type: 'TIMESTAMP', classification: 'internal', mask: { truncate: 'month' } }; }],
     ['{round: 0.5} on a DOUBLE column', (d) => { d.datasets.encounters.columns.cost.mask = { round: 0.5 }; }],
     ['hash on a BOOLEAN column', (d) => { d.datasets.claims.columns.paid = { type: 'BOOLEAN', classification: 'internal', mask: 'hash' }; }],
@@ -133,10 +134,9 @@ describe('docs/workspace.schema.json', () => {
     ['null for optional lists and strings', (d) => { Object.assign(d.datasets.claims, { tags: null, purposes: null, region: null, owner: null }); }],
     ['a non-string description (ignored by the loader)', (d) => { d.datasets.claims.description = 42; }],
     ['defaults that are not a mapping (ignored by the loader)', (d) => { d.defaults = 5; }],
-    ['a schema path that is not a string (ignored by the loader)', (d) => { d.schema = 5; }],
     ['extra keys under secrets (ignored by the loader)', (d) => { d.secrets.note = 'rotated 2026-01'; }],
     ['a differentialPrivacy obligation', (d) => { d.obligations['insurer-claims'].differentialPrivacy = { mechanism: 'laplace', epsilon: 0.5, maxGroupsPerUnit: 2, publicGroups: { payer: ['Medicare', 'Medicaid'] }, budget: { epsilon: 5, delta: 1e-6, window: { rollingDays: 30 }, per: 'org' } }; }],
-    ['an obligation mask that does not fit the column type (not checked by the loader)', (d) => { d.obligations['internal-analyst'].masks = { ssn: { round: 5 } }; }],
+    ['an obligation mask that does not fit the column type (reported by validate, after the file reader)', (d) => { d.obligations['internal-analyst'].masks = { ssn: { round: 5 } }; }],
   ];
   for (const [what, edit] of accepted) {
     test(`accepts ${what} (schema and loader)`, async () => {

@@ -9,7 +9,7 @@ import { cedarProblems, PolicyEngine } from '../policy/engine.ts';
 import { bindRowFilter } from '../query/govern/row-filter.ts';
 import type { Expr } from '../query/ir.ts';
 import { loadParser, parseSql } from '../query/parse.ts';
-import { readWorkspaceFiles, WorkspaceInvalid, type WorkspaceProblem } from './load.ts';
+import { maskTypeProblem, readWorkspaceFiles, WorkspaceInvalid, type WorkspaceProblem } from './load.ts';
 import type { DatasetDef, ObligationDef, Workspace } from './types.ts';
 
 export interface LoadedWorkspace {
@@ -33,7 +33,12 @@ function checkObligationOn(o: ObligationDef, ds: DatasetDef, filter: Expr | unde
   const at = `obligations.${o.name}`;
   for (const c of o.unmask) if (!has(c)) problems.push({ file: 'gatehouse.yaml', line: null, message: `${at}.unmask: dataset "${ds.name}" has no column "${c}"` });
   for (const c of o.joinOnly) if (!has(c)) problems.push({ file: 'gatehouse.yaml', line: null, message: `${at}.joinOnly: dataset "${ds.name}" has no column "${c}"` });
-  for (const c of Object.keys(o.masks)) if (!has(c)) problems.push({ file: 'gatehouse.yaml', line: null, message: `${at}.masks: dataset "${ds.name}" has no column "${c}"` });
+  for (const [c, m] of Object.entries(o.masks)) {
+    const column = ds.columns.find((x) => x.name === c);
+    if (!column) { problems.push({ file: 'gatehouse.yaml', line: null, message: `${at}.masks: dataset "${ds.name}" has no column "${c}"` }); continue; }
+    const problem = maskTypeProblem(m, column.type);
+    if (problem) problems.push({ file: 'gatehouse.yaml', line: null, message: `${at}.masks.${c}: ${problem}` });
+  }
   if (o.differentialPrivacy) {
     if (!ds.privacyUnit) problems.push({ file: 'gatehouse.yaml', line: null, message: `${at}.differentialPrivacy: dataset "${ds.name}" must declare privacyUnit (DP here protects each unit, never just a row)` });
     for (const c of Object.keys(o.differentialPrivacy.publicGroups)) if (!has(c)) problems.push({ file: 'gatehouse.yaml', line: null, message: `${at}.differentialPrivacy.publicGroups: dataset "${ds.name}" has no column "${c}"` });

@@ -19,6 +19,8 @@ export interface TransformResult {
   readonly query: Select;
   /** Human-readable labels of what was applied, for the response and the audit entry. */
   readonly applied: readonly string[];
+  /** Set by the differential-privacy transformer: how the result must be released. */
+  readonly release?: import('./differential-privacy.ts').DpReleasePlan;
 }
 
 /** One obligation kind = one transformer over the IR. */

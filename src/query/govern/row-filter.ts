@@ -60,7 +60,15 @@ export const rowFilters: ObligationTransformer = {
           if (o.rowFilter === null) continue;
           const parsed = ctx.rowFilters.get(o.name);
           if (!parsed) throw new GatehouseError('POLICY_DENIED', `the row filter of obligation "${o.name}" is unavailable; access is denied until it is fixed`);
-          filters.push(bindRowFilter(parsed, ds, ctx.principal));
+          try {
+            filters.push(bindRowFilter(parsed, ds, ctx.principal));
+          } catch (err) {
+            if (err instanceof GatehouseError && err.code === 'WORKSPACE_INVALID') {
+              // A policy not scoped to one dataset attached a filter that does not fit this one.
+              throw new GatehouseError('POLICY_DENIED', `the row filter of obligation "${o.name}" cannot apply to dataset "${ds.name}"; access is denied until the policy is fixed`, { hint: 'ask the data owner to scope the policy to the datasets its obligations fit' });
+            }
+            throw err;
+          }
           applied.add(`rowFilter:${ds.name}(${o.name})`);
         }
         return { ...d, scan: { ...d.scan!, filters: [...d.scan!.filters, ...filters] } };

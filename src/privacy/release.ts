@@ -1,0 +1,232 @@
+/**
+ * Differential-privacy release: turns the bounded aggregates the engine computed (see
+ * query/govern/differential-privacy.ts) into a noisy, partition-selected result with
+ * error bars. Pure with respect to the budget: `planNoise` prices a query, `release`
+ * spends nothing — the pipeline charges the budget between the two.
+ *
+ * Accounting (zCDP, Bun & Steinke 2016): a query costs ρ_q — from (ε, δ) for the discrete
+ * Gaussian (CKS 2020 conversion), or ε²/2 for pure ε-DP discrete Laplace — split evenly
+ * across its m measures. Partition selection (keys without a public domain) releases a
+ * group only if its noisy distinct-unit count reaches τ, where τ makes the chance that a
+ * group one unit created appears at most δ/L per group (Desfontaines et al., "Differentially
+ * private partition selection", PoPETs 2022, for the thresholding argument); so a query
+ * with selection is (ε, 2δ)-DP for the Gaussian and (ε, δ)-DP for the Laplace.
+ * Sums are noised in fixed point at granularity γ (a power of two), with the rounding's
+ * extra unit of sensitivity accounted for.
+ */
+import type { EngineResult, CellValue, ResultColumn } from '../engine/engine.ts';
+import type { DpMeasure, DpReleasePlan } from '../query/govern/differential-privacy.ts';
+import { rhoForEpsilonDelta, sigma2ForRho, toEpsilonDelta } from './accounting/zcdp.ts';
+import {
+  confidenceInterval, discreteGaussian, discreteGaussianPmf, discreteLaplace, discreteLaplaceTail,
+  type NoiseMechanism,
+} from './mechanisms/index.ts';
+
+export interface MeasureNoise {
+  readonly measure: DpMeasure;
+  /** Fixed-point step: the measure is noised as an integer number of γ. 1 for counts. */
+  readonly granularity: number;
+  readonly mechanism: NoiseMechanism;
+  /** Human-readable noise scale in the measure's own units (σ or Laplace scale). */
+  readonly scale: number;
+  /** 95 % half-width in the measure's own units. */
+  readonly ci95: number;
+  readonly rho: number;
+}
+
+export interface NoisePlan {
+  readonly plan: DpReleasePlan;
+  readonly rho: number;
+  readonly epsilon: number;
+  readonly delta: number;
+  readonly measures: readonly MeasureNoise[];
+  /** Distinct-unit threshold for partition selection; null when every key is public. */
+  readonly threshold: number | null;
+}
+
+function roundUpRational(x: number): string {
+  // σ² and scales are rounded *up* (more noise, never less) to 9 significant decimals.
+  const digits = Math.max(0, 9 - Math.floor(Math.log10(x)) - 1);
+  const f = 10 ** Math.min(digits, 15);
+  return String(Math.ceil(x * f) / f);
+}
+
+function powerOfTwoBelow(x: number): number {
+  return 2 ** Math.floor(Math.log2(x));
+}
+
+export function planNoise(plan: DpReleasePlan): NoisePlan {
+  const def = plan.def;
+  const m = plan.measures.length;
+  const rhoQuery = def.mechanism === 'gaussian' ? rhoForEpsilonDelta(def.epsilon, def.delta) : (def.epsilon * def.epsilon) / 2;
+  const rhoEach = rhoQuery / m;
+  const measures = plan.measures.map((measure): MeasureNoise => {
+    // Counts are integers already; sums go to fixed point with ~2^10 steps per unit contribution.
+    const granularity = measure.kind === 'sum' ? powerOfTwoBelow(Math.max(measure.linf, 1e-6) / 1024) : 1;
+    const extra = measure.kind === 'sum' ? 1 : 0; // rounding to the grid can add one step
+    if (def.mechanism === 'gaussian') {
+      const l2 = measure.l2 / granularity + extra * Math.sqrt(plan.def.maxGroupsPerUnit);
+      const sigma2 = Number(roundUpRational(sigma2ForRho(rhoEach, l2)));
+      const mechanism: NoiseMechanism = { kind: 'gaussian', sigma2: roundUpRational(sigma2) };
+      return { measure, granularity, mechanism, scale: Math.sqrt(sigma2) * granularity, ci95: confidenceInterval(mechanism) * granularity, rho: rhoEach };
+    }
+    const l1 = measure.l1 / granularity + extra * plan.def.maxGroupsPerUnit;
+    const scale = Number(roundUpRational(l1 / (def.epsilon / m)));
+    const mechanism: NoiseMechanism = { kind: 'laplace', scale: roundUpRational(scale) };
+    return { measure, granularity, mechanism, scale: scale * granularity, ci95: confidenceInterval(mechanism) * granularity, rho: rhoEach };
+  });
+  const needsSelection = plan.keyCount > 0 && plan.publicDomains.some((d) => d === null);
+  const threshold = needsSelection ? selectionThreshold(measures[plan.unitsMeasure]!.mechanism, def.delta / def.maxGroupsPerUnit) : null;
+  const delta = def.mechanism === 'gaussian' ? def.delta * (needsSelection ? 2 : 1) : needsSelection ? def.delta : 0;
+  return { plan, rho: rhoQuery, epsilon: def.epsilon, delta, measures, threshold };
+}
+
+/** Smallest τ with P(1 + noise ≥ τ) ≤ target: a group of one unit is almost never released. */
+function selectionThreshold(mechanism: NoiseMechanism, target: number): number {
+  if (mechanism.kind === 'laplace') {
+    let h = 0;
+    while (discreteLaplaceTail(h, mechanism.scale) / 2 > target) h++;
+    return 1 + h + 1;
+  }
+  // P(noise ≥ h) summed from the exact pmf, walking h up from the 95 % half-width.
+  const sigma2 = mechanism.sigma2;
+  const pmf = (k: number): number => discreteGaussianPmf(k, sigma2);
+  const sigma = Math.sqrt(Number(sigma2));
+  let h = Math.max(1, Math.floor(confidenceInterval(mechanism)));
+  const tailFrom = (start: number): number => {
+    let s = 0;
+    for (let k = start; k < start + 40 * sigma + 50; k++) { const p = pmf(k); s += p; if (p < 1e-300) break; }
+    return s;
+  };
+  while (tailFrom(h) > target) h++;
+  return 1 + h;
+}
+
+export interface ReleasedCell {
+  readonly value: CellValue;
+  readonly interval: readonly [number, number] | null;
+}
+
+export interface DpRelease {
+  readonly columns: readonly ResultColumn[];
+  readonly rows: readonly (readonly CellValue[])[];
+  /** Per row, per output column: the 95 % interval of a noisy value, null for keys. */
+  readonly intervals: readonly (readonly ((readonly [number, number]) | null)[])[];
+  readonly truncated: boolean;
+}
+
+function sampler(m: NoiseMechanism): () => number {
+  return m.kind === 'gaussian' ? discreteGaussian(m.sigma2).sample : discreteLaplace(m.scale).sample;
+}
+
+function toNumber(v: CellValue): number {
+  if (v === null) return 0;
+  const n = typeof v === 'number' ? v : Number(v);
+  return Number.isFinite(n) ? n : 0;
+}
+
+/** Adds noise, selects partitions, computes outputs and intervals, orders and caps. */
+export function release(noise: NoisePlan, result: EngineResult, rowLimit: number): DpRelease {
+  const plan = noise.plan;
+  const k = plan.keyCount;
+  // Group rows by key; public domains enumerate every group, present or not.
+  let groups: { key: CellValue[]; values: number[] }[] = result.rows.map((r) => ({ key: r.slice(0, k) as CellValue[], values: plan.measures.map((m) => toNumber(r[m.resultIndex]!)) }));
+  const allPublic = k > 0 && plan.publicDomains.every((d) => d !== null);
+  if (allPublic) {
+    const byKey = new Map(groups.map((g) => [JSON.stringify(g.key), g]));
+    let keys: CellValue[][] = [[]];
+    for (const d of plan.publicDomains) keys = keys.flatMap((prefix) => d!.map((v) => [...prefix, v]));
+    groups = keys.map((key) => byKey.get(JSON.stringify(key)) ?? { key, values: plan.measures.map(() => 0) });
+  }
+  if (k === 0 && groups.length === 0) groups = [{ key: [], values: plan.measures.map(() => 0) }];
+  const samplers = noise.measures.map((m) => sampler(m.mechanism));
+  const released: { key: CellValue[]; noisy: number[] }[] = [];
+  for (const g of groups) {
+    const noisy = noise.measures.map((m, i) => (Math.round(g.values[i]! / m.granularity) + samplers[i]!()) * m.granularity);
+    if (noise.threshold !== null && noisy[plan.unitsMeasure]! < noise.threshold) continue;
+    released.push({ key: g.key, noisy });
+  }
+  const columns: ResultColumn[] = plan.outputs.map((o) => ({
+    name: o.alias,
+    type: o.kind === 'key' ? (result.columns[o.key]?.type ?? 'VARCHAR') : o.kind === 'count' ? 'BIGINT' : 'DOUBLE',
+  }));
+  const rows: CellValue[][] = [];
+  const intervals: (([number, number]) | null)[][] = [];
+  for (const g of released) {
+    const row: CellValue[] = [];
+    const iv: (([number, number]) | null)[] = [];
+    for (const o of plan.outputs) {
+      if (o.kind === 'key') { row.push(g.key[o.key]!); iv.push(null); continue; }
+      if (o.kind === 'count' || o.kind === 'sum') {
+        const v = g.noisy[o.measure]!;
+        const h = noise.measures[o.measure]!.ci95;
+        row.push(o.kind === 'count' ? Math.max(0, Math.round(v)) : v);
+        iv.push([v - h, v + h]);
+        continue;
+      }
+      const s = g.noisy[o.sum]!, c = g.noisy[o.count]!;
+      const denom = Math.max(c, 1);
+      // Post-processing: a mean outside the declared bounds is clamped back into them.
+      const bounds = o.bounds;
+      const avg = bounds ? Math.min(bounds[1], Math.max(bounds[0], s / denom)) : s / denom;
+      const hs = noise.measures[o.sum]!.ci95, hc = noise.measures[o.count]!.ci95;
+      const h = (hs + Math.abs(avg) * hc) / denom; // first-order (delta-method) bound
+      row.push(c < 1 ? null : avg);
+      iv.push(c < 1 ? null : [avg - h, avg + h]);
+    }
+    rows.push(row);
+    intervals.push(iv);
+  }
+  // Order, offset and cap after noise (post-processing keeps the guarantee).
+  const order = plan.orderBy;
+  const idx = rows.map((_, i) => i);
+  if (order.length) {
+    const cmp = (a: CellValue, b: CellValue): number => (a === b ? 0 : a === null ? 1 : b === null ? -1 : a < b ? -1 : 1);
+    idx.sort((a, b) => {
+      for (const o of order) { const c = cmp(rows[a]![o.output]!, rows[b]![o.output]!); if (c !== 0) return o.desc ? -c : c; }
+      return 0;
+    });
+  }
+  const start = plan.offset;
+  const end = Math.min(idx.length, start + rowLimit);
+  const picked = idx.slice(start, end);
+  return { columns, rows: picked.map((i) => rows[i]!), intervals: picked.map((i) => intervals[i]!), truncated: idx.length - start > rowLimit };
+}
+
+export interface PrivacyGovernance {
+  readonly mechanism: 'gaussian' | 'laplace';
+  readonly guarantee: string;
+  readonly epsilon: number;
+  readonly delta: number;
+  readonly rho: number;
+  readonly noise: readonly { readonly output: string; readonly scale: number; readonly ci95: number }[];
+  readonly budget: {
+    readonly subject: string;
+    readonly epsilon: number;
+    readonly delta: number;
+    readonly spentEpsilon: number;
+    readonly remainingRho: number;
+    readonly capRho: number;
+    readonly resetsAt: string | null;
+  } | null;
+}
+
+export function describeNoise(noise: NoisePlan): Omit<PrivacyGovernance, 'budget'> {
+  const plan = noise.plan;
+  const unit = plan.def;
+  return {
+    mechanism: plan.def.mechanism,
+    guarantee: `user-level (${unit.maxGroupsPerUnit} group(s) and ${unit.maxRowsPerUnitPerGroup} row(s) per group per privacy unit of "${plan.dataset}")`,
+    epsilon: noise.epsilon, delta: noise.delta, rho: noise.rho,
+    noise: plan.outputs.filter((o) => o.kind !== 'key').map((o) => {
+      if (o.kind === 'avg') return { output: o.alias, scale: noise.measures[o.sum]!.scale, ci95: noise.measures[o.sum]!.ci95 };
+      const m = noise.measures[(o as { measure: number }).measure]!;
+      return { output: o.alias, scale: m.scale, ci95: m.ci95 };
+    }),
+  };
+}
+
+/** The (ε, δ) a budget in ρ corresponds to, for display. */
+export function spentEpsilon(spentRho: number, delta: number): number {
+  return spentRho <= 0 ? 0 : toEpsilonDelta(spentRho, delta).epsilon;
+}
