@@ -33,7 +33,9 @@ Usage: gatehouse <command> [options]
   query "SQL" --purpose P
              Run a governed query. --key KEY (or GATEHOUSE_API_KEY) authenticates;
              --url URL (default http://127.0.0.1:${DEFAULT_PORT}, or GATEHOUSE_URL) or
-             --workspace DIR to run in-process; --json prints the full response.
+             --workspace DIR to run in-process; --json prints the full response;
+             --estimate shows what it would cost (privacy budget) and how accurate it
+             would be, without running it.
   datasets   List the datasets you may query (same --key/--url/--workspace; --purpose P).
   policy show DIR
              List the policies, their obligations and the policy version.
@@ -70,7 +72,7 @@ function parse(argv: string[], options: ParseArgsConfig['options']): { values: R
 
 const CLIENT_OPTIONS = {
   url: { type: 'string' }, key: { type: 'string' }, workspace: { type: 'string' }, purpose: { type: 'string' },
-  json: { type: 'boolean' }, 'audit-dir': { type: 'string' },
+  json: { type: 'boolean' }, 'audit-dir': { type: 'string' }, estimate: { type: 'boolean' },
 } as const;
 
 async function inProcess<T>(workspace: string, auditDir: string | undefined, fn: (gh: import('../pipeline/gatehouse.ts').Gatehouse) => Promise<T>): Promise<T> {
@@ -115,11 +117,25 @@ async function http<T>(url: string, path: string, key: string | undefined, init:
 
 async function cmdQuery(argv: string[], out: Out): Promise<number> {
   const { values, positionals } = parse(argv, CLIENT_OPTIONS);
-  if (values.help) { out.write('gatehouse query "SQL" --purpose P [--key KEY] [--url URL | --workspace DIR] [--json]\n'); return 0; }
+  if (values.help) { out.write('gatehouse query "SQL" --purpose P [--key KEY] [--url URL | --workspace DIR] [--json] [--estimate]\n'); return 0; }
   const sql = positionals.join(' ');
   if (!sql) throw new GatehouseError('REQUEST_INVALID', 'give the SQL to run, e.g. gatehouse query --purpose research "SELECT 1"');
   if (!values.purpose) throw new GatehouseError('REQUEST_INVALID', 'give a purpose with --purpose (why you query, e.g. research)');
   const key = values.key ?? process.env.GATEHOUSE_API_KEY;
+  if (values.estimate) {
+    type Est = import('../pipeline/gatehouse.ts').QueryEstimate;
+    const est: Est = values.workspace
+      ? await inProcess(values.workspace, values['audit-dir'], (gh) => gh.estimate({ credential: key ?? null, source: '127.0.0.1', channel: 'cli', sql, purpose: values.purpose }))
+      : await http<Est>(values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`, '/v1/query/estimate', key, { method: 'POST', body: { sql, purpose: values.purpose } });
+    if (values.json) { out.write(`${JSON.stringify(est, null, 2)}\n`); return 0; }
+    out.write(`allowed · policy ${est.policyVersion.slice(0, 19)} · audit #${est.auditId}\nobligations: ${est.obligationsApplied.join(', ')}\n`);
+    const p = est.privacy;
+    if (!p) { out.write('no differential privacy applies: the query spends no privacy budget\n'); return 0; }
+    out.write(`differential privacy (${p.mechanism}, ${p.guarantee}): this query costs ε=${p.epsilon}, δ=${p.delta} (ρ=${p.rho.toPrecision(3)})\n`);
+    for (const n of p.noise) out.write(`  ${n.output}: noise scale ${n.scale.toPrecision(4)}, 95% of answers within ±${n.ci95.toPrecision(4)}\n`);
+    if (p.budget) out.write(`budget (${p.budget.subject}): ε=${p.budget.spentEpsilon.toFixed(3)} of ${p.budget.epsilon} spent at δ=${p.budget.delta}${p.budget.resetsAt ? `, resets ${p.budget.resetsAt}` : ''}; ${p.affordable ? 'this query fits' : 'this query does NOT fit the remaining budget'}\n`);
+    return 0;
+  }
   const res = values.workspace
     ? await inProcess(values.workspace, values['audit-dir'], (gh) => gh.query({ credential: key ?? null, source: '127.0.0.1', channel: 'cli', sql, purpose: values.purpose }))
     : await http<import('../pipeline/gatehouse.ts').QueryResponse>(values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`, '/v1/query', key, { method: 'POST', body: { sql, purpose: values.purpose } });
@@ -128,6 +144,11 @@ async function cmdQuery(argv: string[], out: Out): Promise<number> {
   const g = res.governance;
   out.write(`\n${res.rows.length} row${res.rows.length === 1 ? '' : 's'}${g.truncated ? ` (truncated at the row cap of ${g.rowCap})` : ''} · audit #${g.auditId} · policy ${g.policyVersion.slice(0, 19)}\n`);
   if (g.obligationsApplied.length) out.write(`obligations: ${g.obligationsApplied.join(', ')}\n`);
+  if (g.privacy) {
+    const p = g.privacy;
+    out.write(`differential privacy: ε=${p.epsilon}, δ=${p.delta} spent; 95% intervals: ${p.noise.map((n) => `${n.output} ±${n.ci95.toPrecision(3)}`).join(', ')}\n`);
+    if (p.budget) out.write(`budget (${p.budget.subject}): ε=${p.budget.spentEpsilon.toFixed(3)} of ${p.budget.epsilon} spent${p.budget.resetsAt ? `, resets ${p.budget.resetsAt}` : ''}\n`);
+  }
   return 0;
 }
 

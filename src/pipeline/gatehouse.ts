@@ -31,6 +31,7 @@ import { join } from 'node:path';
 import { BudgetStore, type ChargeAccepted } from '../privacy/accounting/budget-store.ts';
 import { budgetAuditReasons, describeDenial } from '../privacy/accounting/describe.ts';
 import { rhoForEpsilonDelta } from '../privacy/accounting/zcdp.ts';
+import { protectRelease } from '../privacy/disclosure.ts';
 import { describeNoise, planNoise, release, spentEpsilon, type NoisePlan, type PrivacyGovernance } from '../privacy/release.ts';
 import type { DpReleasePlan } from '../query/govern/index.ts';
 
@@ -288,6 +289,15 @@ export class Gatehouse {
           columns: out.columns, rows: out.rows, intervals: out.intervals,
           governance: { ...governance, truncated: out.truncated, privacy: { ...describeNoise(noise), budget } },
         };
+      } else if (governed.disclosure) {
+        const result = await state.engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
+        const out = protectRelease(governed.disclosure, result, governed.rowLimit);
+        entry.decision = 'allow';
+        entry.reasons = decisions.flatMap((d) => d.reasons);
+        entry.obligations = [...governed.obligationsApplied, out.label];
+        entry.rowsReturned = out.rows.length;
+        entry.resultDigest = resultDigest(out.columns, out.rows);
+        response = { columns: out.columns, rows: out.rows, governance: { ...governance, obligationsApplied: entry.obligations, rowsSuppressed: out.withheld, truncated: out.truncated } };
       } else {
         const result = await state.engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
         const truncated = result.rows.length > governed.rowLimit;

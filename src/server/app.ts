@@ -65,6 +65,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return gatehouse.query({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose });
   });
 
+  app.post<{ Body: { sql: string; purpose: string } }>('/v1/query/estimate', { schema: routeSchemas.estimate }, async (request) => {
+    return gatehouse.estimate({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose });
+  });
+
   app.get<{ Querystring: { purpose?: string } }>('/v1/datasets', { schema: routeSchemas.datasets }, async (request) => {
     return gatehouse.datasets({ ...metaOf(request), purpose: request.query.purpose ?? null });
   });

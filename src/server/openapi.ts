@@ -32,6 +32,7 @@ const governance = {
     truncated: { type: 'boolean' },
     rowCap: { type: 'integer' },
     auditId: { type: 'string' },
+    privacy: { type: 'object', additionalProperties: true, description: 'differential privacy: mechanism, ε, δ, noise per output, budget' },
   },
   required: ['policyVersion', 'decision', 'obligationsApplied', 'rowsSuppressed', 'auditId'],
 } as const;
@@ -62,7 +63,29 @@ export const routeSchemas = {
         properties: {
           columns: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, type: { type: 'string' } } } },
           rows: { type: 'array', items: { type: 'array', items: {} } },
+          intervals: { type: 'array', items: { type: 'array', items: {} }, description: 'differential privacy: the 95 % interval [low, high] of each noisy value, null for group keys' },
           governance,
+        },
+      },
+      ...errors,
+    },
+  },
+  estimate: {
+    summary: 'What a governed query would cost and how accurate it would be, without running it',
+    description: 'Decided and planned exactly like POST /v1/query; nothing runs and no privacy budget is spent. For differentially private queries: ε, δ, ρ, the noise scale and 95 % half-width of each output, and the remaining budget.',
+    security: auth,
+    body: {
+      type: 'object', additionalProperties: false, required: ['sql', 'purpose'],
+      properties: { sql: { type: 'string', minLength: 1, maxLength: 100000 }, purpose: { type: 'string', minLength: 1, maxLength: 64 } },
+    },
+    response: {
+      200: {
+        type: 'object',
+        properties: {
+          policyVersion: { type: 'string' }, auditId: { type: 'string' },
+          datasets: { type: 'array', items: { type: 'string' } },
+          obligationsApplied: { type: 'array', items: { type: 'string' } },
+          privacy: { type: ['object', 'null'], additionalProperties: true },
         },
       },
       ...errors,

@@ -251,14 +251,16 @@ function parseObligation(r: Reader, name: string, v: Json): ObligationDef | null
   if (!NAME.test(name)) r.problem(path, 'obligation names use letters, digits, _ . @ -');
   if (!isObject(v)) { r.problem(path, 'must be a mapping'); return null; }
   allowedKeys(r, path, v, ['rowFilter', 'aggregationOnly', 'rowCap', 'unmask', 'masks', 'joinOnly', 'differentialPrivacy']);
-  let aggregationOnly: { minGroupSize: number } | null = null;
+  let aggregationOnly: ObligationDef['aggregationOnly'] = null;
   if (v.aggregationOnly !== undefined) {
     if (!isObject(v.aggregationOnly)) r.problem([...path, 'aggregationOnly'], 'must be {minGroupSize: N}');
     else {
-      allowedKeys(r, [...path, 'aggregationOnly'], v.aggregationOnly, ['minGroupSize']);
+      allowedKeys(r, [...path, 'aggregationOnly'], v.aggregationOnly, ['minGroupSize', 'rounding']);
       const k = positiveInt(r, [...path, 'aggregationOnly', 'minGroupSize'], v.aggregationOnly.minGroupSize, null);
+      const rounding = v.aggregationOnly.rounding ?? 'none';
+      if (rounding !== 'none' && rounding !== 'nearest5' && rounding !== 'midpoint6') r.problem([...path, 'aggregationOnly', 'rounding'], 'must be none, nearest5 or midpoint6');
       if (k === null) r.problem([...path, 'aggregationOnly', 'minGroupSize'], 'is required');
-      else aggregationOnly = { minGroupSize: k };
+      else aggregationOnly = { minGroupSize: k, rounding: rounding === 'nearest5' || rounding === 'midpoint6' ? rounding : 'none' };
     }
   }
   const masks: Record<string, MaskSpec> = {};

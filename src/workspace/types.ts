@@ -66,7 +66,7 @@ export interface ObligationDef {
   readonly name: string;
   /** SQL boolean expression over the dataset's columns and `principal.<attribute>`. */
   readonly rowFilter: string | null;
-  readonly aggregationOnly: { readonly minGroupSize: number } | null;
+  readonly aggregationOnly: { readonly minGroupSize: number; readonly rounding?: 'none' | 'nearest5' | 'midpoint6' } | null;
   readonly rowCap: number | null;
   /** Columns whose declared mask is lifted. */
   readonly unmask: readonly string[];

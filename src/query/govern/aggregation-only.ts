@@ -10,8 +10,10 @@
  *   aggregates, whose arguments are bare columns (no CASE/FILTER isolating one person);
  * - aggregates that return an input value (min, max, median, mode, quantiles, string_agg,
  *   array_agg, list, any_value, first, last) are refused;
- * - `HAVING count(DISTINCT <privacy unit>) >= minGroupSize` is added, so groups below the
- *   threshold never leave the engine.
+ * - each group's count of distinct privacy units leaves the engine as a hidden column;
+ *   disclosure control (privacy/disclosure.ts) withholds groups below `minGroupSize`,
+ *   adds secondary suppression so withheld groups cannot be recovered from totals, and
+ *   optionally rounds counts. Withheld groups are dropped from the result.
  */
 import { GatehouseError } from '../../errors.ts';
 import { lookupFunction } from '../functions.ts';
@@ -97,26 +99,77 @@ export const aggregationOnly: ObligationTransformer = {
     for (const o of query.orderBy) checkAggregateSafe(o.expr, keys, 'ORDER BY', ds);
 
     const applied: string[] = [];
-    let having: Expr | null = query.having;
+    const unitCounts: Expr[] = [];
+    let k = 0;
     const withUnit = (f: FromItem): FromItem => {
       if (f.kind === 'join') return { ...f, left: withUnit(f.left), right: withUnit(f.right) };
       if (f.kind !== 'dataset' || !sizes.has(f.dataset)) return f;
       const def = ctx.datasets.get(f.dataset)!;
       if (!def.privacyUnit) throw new GatehouseError('POLICY_DENIED', `dataset "${f.dataset}" is aggregation-only but declares no privacy unit; access is denied until the owner declares one`);
       const unitType = def.columns.find((c) => c.name === def.privacyUnit)!.type;
-      const k = sizes.get(f.dataset)!;
-      const threshold: Expr = {
-        kind: 'binary', op: '>=',
-        left: { kind: 'func', name: 'count', args: [{ kind: 'column', relation: f.alias, name: UNIT_COLUMN, lineage: { sources: new Set() } }], star: false, distinct: true, filter: null, over: null },
-        right: { kind: 'literal', type: 'number', value: String(k) },
-      };
-      // CASE fixes the evaluation order: the user's predicate only ever sees groups that
-      // pass the threshold, so it cannot fail (or be probed) on a suppressed group.
-      having = having ? { kind: 'case', operand: null, whens: [{ when: threshold, then: having }], else: { kind: 'literal', type: 'boolean', value: false } } : threshold;
-      applied.push(`aggregationOnly:${f.dataset}(min ${k} distinct ${def.privacyUnit})`);
+      k = Math.max(k, sizes.get(f.dataset)!);
+      unitCounts.push({ kind: 'func', name: 'count', args: [{ kind: 'column', relation: f.alias, name: UNIT_COLUMN, lineage: { sources: new Set() } }], star: false, distinct: true, filter: null, over: null });
+      applied.push(`aggregationOnly:${f.dataset}(min ${sizes.get(f.dataset)!} distinct ${def.privacyUnit})`);
       return { ...f, scan: { ...f.scan!, columns: [...f.scan!.columns, { name: UNIT_COLUMN, expr: { kind: 'raw', name: def.privacyUnit, type: unitType } }] } };
     };
     const from = withUnit(query.from!);
-    return { query: { ...query, from, having }, applied };
+    // The distinct units behind each group leave the engine as hidden columns; disclosure
+    // control (primary and secondary suppression, rounding) decides in the release step
+    // which groups may be published. Small groups are therefore not filtered here.
+    const units: Expr = unitCounts.length === 1 ? unitCounts[0]! : { kind: 'func', name: 'least', args: unitCounts, star: false, distinct: false, filter: null, over: null };
+    // CASE fixes the evaluation order: the user's HAVING is only evaluated on groups that
+    // reach the threshold (so it cannot fail on, or filter, a small group); small groups
+    // pass through to disclosure control, which withholds them.
+    const reaches: Expr = { kind: 'binary', op: '>=', left: units, right: { kind: 'literal', type: 'number', value: String(k) } };
+    const having: Expr | null = query.having
+      ? { kind: 'case', operand: null, whens: [{ when: reaches, then: query.having }], else: { kind: 'literal', type: 'boolean', value: true } }
+      : null;
+    const targets = [...query.targets, { expr: units, alias: UNITS_OUTPUT, fromStar: false }];
+    const keys2 = new Set(query.groupBy.map(exprKey));
+    const sdc: SdcPlan = {
+      threshold: k,
+      rounding: roundingFor(query, ctx, sizes),
+      visibleColumns: query.targets.length,
+      groupKeys: query.targets.map((t, i) => (keys2.has(exprKey(t.expr)) ? i : -1)).filter((i) => i >= 0),
+      measures: query.targets.map((t, i) => {
+        const e = t.expr;
+        if (e.kind === 'func' && e.name === 'count' && !e.distinct && e.over === null) return { index: i, kind: 'count' as const };
+        if (e.kind === 'func' && e.name === 'sum' && !e.distinct && e.over === null) return { index: i, kind: 'sum' as const };
+        return null;
+      }).filter((m): m is { index: number; kind: 'count' | 'sum' } => m !== null),
+      limit: query.limit,
+      offset: query.offset ?? 0,
+    };
+    return { query: { ...query, from, having, targets, limit: MAX_GROUPS + 1, offset: null }, applied, disclosure: sdc };
   },
 };
+
+/** Groups an aggregation-only query may produce before disclosure control (a memory bound). */
+export const MAX_GROUPS = 1_000_000;
+export const UNITS_OUTPUT = '__gh_units';
+
+/**
+ * How the release step protects an aggregation-only result: which output columns are group
+ * keys and additive measures, the unit threshold, rounding, and the paging it takes over.
+ */
+export interface SdcPlan {
+  readonly threshold: number;
+  readonly rounding: 'none' | 'nearest5' | 'midpoint6';
+  /** Output columns the caller sees; the engine returns one more (distinct units). */
+  readonly visibleColumns: number;
+  readonly groupKeys: readonly number[];
+  readonly measures: readonly { readonly index: number; readonly kind: 'count' | 'sum' }[];
+  readonly limit: number | null;
+  readonly offset: number;
+}
+
+function roundingFor(query: Select, ctx: GovernContext, sizes: ReadonlyMap<string, number>): SdcPlan['rounding'] {
+  const order = ['none', 'nearest5', 'midpoint6'] as const;
+  let r: SdcPlan['rounding'] = 'none';
+  for (const ds of sizes.keys()) for (const o of obligationsFor(ctx, ds)) {
+    const want = o.aggregationOnly?.rounding ?? 'none';
+    if (order.indexOf(want) > order.indexOf(r)) r = want;
+  }
+  void query;
+  return r;
+}

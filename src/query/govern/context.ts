@@ -21,6 +21,8 @@ export interface TransformResult {
   readonly applied: readonly string[];
   /** Set by the differential-privacy transformer: how the result must be released. */
   readonly release?: import('./differential-privacy.ts').DpReleasePlan;
+  /** Set by the aggregation-only transformer: disclosure control for the result. */
+  readonly disclosure?: import('./aggregation-only.ts').SdcPlan;
 }
 
 /** One obligation kind = one transformer over the IR. */

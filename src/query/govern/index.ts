@@ -4,8 +4,8 @@
  * (masks) and rows (row filters), then what constrains the query's shape.
  */
 import type { BoundQuery } from '../bind.ts';
-import type { Select } from '../ir.ts';
-import { aggregationOnly } from './aggregation-only.ts';
+import { forEachSelect, type Select } from '../ir.ts';
+import { aggregationOnly, type SdcPlan } from './aggregation-only.ts';
 import type { GovernContext, ObligationTransformer } from './context.ts';
 import { joinOnly } from './join-only.ts';
 import { columnMasks } from './mask.ts';
@@ -26,25 +26,35 @@ export interface GovernedQuery {
   readonly rowLimit: number;
   /** Present when the result must be released with differential privacy. */
   readonly dp: DpReleasePlan | null;
+  /** Present when disclosure control must protect an aggregation-only result. */
+  readonly disclosure: SdcPlan | null;
 }
 
 export function govern(bound: BoundQuery, ctx: GovernContext): GovernedQuery {
   let query = bound.query;
   const applied: string[] = [];
+  forEachSelect(query, (b) => {
+    if (b !== query && b.offset !== null) {
+      throw new GatehouseError('ROW_CAP_EXCEEDED', 'OFFSET is only allowed on the outermost query (inside a subquery or CTE it would page past the row cap)', { hint: 'move OFFSET to the outer query, or filter with WHERE' });
+    }
+  });
   let dp: DpReleasePlan | null = null;
+  let disclosure: SdcPlan | null = null;
   for (const t of TRANSFORMERS) {
-    // A DP release is capped after noise and partition selection, not in SQL.
-    if (t === rowCap && dp) { applied.push(`rowCap:${rowCapFor(bound.query, ctx)}`); continue; }
+    // DP and disclosure-controlled releases are capped after release, not in SQL.
+    if (t === rowCap && (dp || disclosure)) { applied.push(`rowCap:${rowCapFor(bound.query, ctx)}`); continue; }
     const r = t.apply(query, ctx);
     query = r.query;
     applied.push(...r.applied);
     if (r.release) dp = r.release;
+    if (r.disclosure) disclosure = r.disclosure;
   }
   const cap = rowCapFor(bound.query, ctx);
   const allowed = cap - (bound.query.offset ?? 0);
   if (allowed <= 0) throw new GatehouseError('ROW_CAP_EXCEEDED', `OFFSET reaches past the row cap of ${cap} rows for this query`, { hint: 'narrow the query with WHERE or aggregate instead of paging through rows' });
-  return { query, obligationsApplied: applied, rowCap: cap, rowLimit: Math.min(allowed, bound.query.limit ?? allowed), dp };
+  return { query, obligationsApplied: applied, rowCap: cap, rowLimit: Math.min(allowed, bound.query.limit ?? allowed), dp, disclosure };
 }
 
 export type { GovernContext } from './context.ts';
 export type { DpReleasePlan } from './differential-privacy.ts';
+export type { SdcPlan } from './aggregation-only.ts';
