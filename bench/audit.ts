@@ -7,7 +7,7 @@
  * 4. Bytes per entry on disk (entries + offsets + stored tree nodes).
  */
 import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir, cpus } from 'node:os';
+import { tmpdir, cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { TransparencyLog } from '../src/audit/log.ts';
 import { openCheckpoint } from '../src/audit/note.ts';
@@ -24,6 +24,8 @@ const cps: { at: number; size: number }[] = [];
 const watcher = setInterval(() => cps.push({ at: performance.now(), size: log.stats().checkpointSize }), 2);
 
 let next = 0;
+const cpu0 = process.cpuUsage();
+const elu0 = performance.eventLoopUtilization();
 const start = performance.now();
 async function writer(): Promise<void> {
   while (next < TARGET) {
@@ -34,6 +36,8 @@ async function writer(): Promise<void> {
 }
 await Promise.all(Array.from({ length: WRITERS }, writer));
 const elapsed = (performance.now() - start) / 1000;
+const cpu = process.cpuUsage(cpu0);
+const elu = performance.eventLoopUtilization(elu0);
 // Let the last checkpoint land before computing lag.
 await new Promise((r) => setTimeout(r, 700));
 clearInterval(watcher);
@@ -75,6 +79,13 @@ const results = {
   entries: n,
   writers: WRITERS,
   appendsPerSecond: Math.round(TARGET / elapsed),
+  // Whole-process CPU (all threads, user + system) and main-thread busy time per append,
+  // and the share of the append phase the event loop was busy: context for the rate
+  // when other processes share the machine.
+  cpuMicrosPerAppend: +((cpu.user + cpu.system) / TARGET).toFixed(2),
+  eventLoopBusyMicrosPerAppend: +(elu.active * 1000 / TARGET).toFixed(2),
+  eventLoopUtilization: +elu.utilization.toFixed(2),
+  loadAverageAtEnd: +loadavg()[0]!.toFixed(2),
   batches: log.stats().batches,
   meanBatch: Math.round(TARGET / log.stats().batches),
   checkpointLagMs: { p50: +pct(lags, 0.5).toFixed(1), p99: +pct(lags, 0.99).toFixed(1), max: +lags.at(-1)!.toFixed(1) },

@@ -1,5 +1,6 @@
 /** Small durable-file helpers: write-to-temp, fsync, rename, fsync the directory. */
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -19,4 +20,19 @@ export function writeFileAtomicSync(path: string, data: string | Buffer, mode = 
   }
   renameSync(tmp, path);
   fsyncDirSync(dirname(path));
+}
+
+/** writeFileAtomicSync on the thread pool: the same steps, without blocking the event loop. */
+export async function writeFileAtomic(path: string, data: string | Buffer, mode = 0o644): Promise<void> {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const file = await open(tmp, 'w', mode);
+  try {
+    await file.writeFile(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(tmp, path);
+  const dir = await open(dirname(path), 'r');
+  try { await dir.sync(); } finally { await dir.close(); }
 }

@@ -218,7 +218,11 @@ export class PseudonymKeyring {
   #file: PseudonymKeyFile;
   #kek: Buffer;
   #keys = new Map<string, Buffer>();
-  #cache = new Map<string, string>();
+  /** epoch -> id -> pseudonym (bounded; cleared per epoch when its key is destroyed). */
+  #cache = new Map<string, Map<string, string>>();
+  #cacheSize = 0;
+  #lastEpoch = '';
+  #lastEpochCache: Map<string, string> | null = null;
 
   private constructor(path: string, file: PseudonymKeyFile, kek: Buffer, granularity: PseudonymEpoch) {
     this.path = path;
@@ -261,14 +265,18 @@ export class PseudonymKeyring {
 
   /** The pseudonym of `id` in `epoch` ("p1:<epoch>:<base64url 128-bit HMAC>"), creating the epoch key if needed. */
   pseudonym(id: string, epoch: string): string {
-    const ck = epoch + '\u0000' + id;
-    const hit = this.#cache.get(ck);
-    if (hit) return hit;
+    let byId = epoch === this.#lastEpoch ? this.#lastEpochCache : this.#cache.get(epoch);
+    const hit = byId?.get(id);
+    if (hit !== undefined) return hit;
     const key = this.#key(epoch, true)!;
     const mac = createHmac('sha256', key).update(PSEUDONYM_LABEL).update(id, 'utf8').digest().subarray(0, 16).toString('base64url');
     const p = `p1:${epoch}:${mac}`;
-    if (this.#cache.size > 100_000) this.#cache.clear();
-    this.#cache.set(ck, p);
+    if (this.#cacheSize >= 100_000) { this.#cache.clear(); this.#cacheSize = 0; this.#lastEpochCache = null; this.#lastEpoch = ''; byId = undefined; }
+    if (!byId) { byId = new Map(); this.#cache.set(epoch, byId); }
+    byId.set(id, p);
+    this.#cacheSize++;
+    this.#lastEpoch = epoch;
+    this.#lastEpochCache = byId;
     return p;
   }
 
@@ -295,13 +303,18 @@ export class PseudonymKeyring {
     this.#file = file;
     this.#keys.get(epoch)?.fill(0);
     this.#keys.delete(epoch);
-    for (const k of [...this.#cache.keys()]) if (k.startsWith(epoch + '\u0000')) this.#cache.delete(k);
+    const dropped = this.#cache.get(epoch);
+    if (dropped) { this.#cacheSize -= dropped.size; this.#cache.delete(epoch); }
+    if (this.#lastEpoch === epoch) { this.#lastEpoch = ''; this.#lastEpochCache = null; }
   }
 
   close(): void {
     for (const k of this.#keys.values()) k.fill(0);
     this.#keys.clear();
     this.#cache.clear();
+    this.#cacheSize = 0;
+    this.#lastEpoch = '';
+    this.#lastEpochCache = null;
     this.#kek.fill(0);
   }
 }

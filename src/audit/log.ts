@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { once } from 'node:events';
 import type { AuditAppendResult, AuditRecord, AuditSink } from './types.ts';
-import { canonicalize } from './canonical.ts';
+import { canonicalAuditEntry } from './canonical.ts';
 import { EntryNotFound, InconsistentCheckpoint, InputInvalid, LogUnavailable, ProofRangeInvalid, RecordInvalid } from './errors.ts';
 import { consistencyProof, inclusionProof, verifyConsistency, type SubtreeSource } from './merkle.ts';
 import { formatCheckpoint, openCheckpoint, parseCheckpoint, parseNote, signNote, type NoteVerifier } from './note.ts';
@@ -159,8 +159,6 @@ class CachingSource implements SubtreeSource {
   }
 }
 
-interface Pending { readonly entryJson: string; readonly resolve: (r: AuditAppendResult) => void; readonly reject: (e: unknown) => void }
-
 export class TransparencyLog implements AuditSink {
   readonly dir: string;
   readonly origin: string;
@@ -169,12 +167,18 @@ export class TransparencyLog implements AuditSink {
   readonly #pseudonyms: PseudonymKeyring;
   readonly #interval: number;
   readonly #maxBatch: number;
-  #pending: Pending[] = [];
+  // Appends waiting for the next batch: canonical entry JSON and promise callbacks, as
+  // parallel arrays (no object per entry).
+  #pendingJson: string[] = [];
+  #pendingResolve: ((r: AuditAppendResult) => void)[] = [];
+  #pendingReject: ((e: unknown) => void)[] = [];
   #flushScheduled = false;
   #flushing: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
   #last: { size: number; root: Buffer; note: string; at: number } | null = null;
   #halted: Error | null = null;
+  /** The checkpoint being signed and stored, if any (one at a time). */
+  #signing: Promise<string> | null = null;
   #closed = false;
   #batches = 0;
 
@@ -231,13 +235,15 @@ export class TransparencyLog implements AuditSink {
     if (this.#closed) return Promise.reject(new LogUnavailable('audit log is closed'));
     let entryJson: string;
     try {
-      entryJson = canonicalize(this.#toEntry(record as AuditRecordWithSubjects));
+      entryJson = canonicalAuditEntry(this.#toEntry(record as AuditRecordWithSubjects));
     } catch (e) {
       return Promise.reject(e);
     }
+    this.#pendingJson.push(entryJson);
+    if (!this.#flushScheduled && !this.#flushing) this.#scheduleFlush();
     return new Promise((resolve, reject) => {
-      this.#pending.push({ entryJson, resolve, reject });
-      this.#scheduleFlush();
+      this.#pendingResolve.push(resolve);
+      this.#pendingReject.push(reject);
     });
   }
 
@@ -280,33 +286,43 @@ export class TransparencyLog implements AuditSink {
     this.#flushing = p;
     void p.then(() => {
       if (this.#flushing === p) this.#flushing = null;
-      if (this.#pending.length > 0) this.#scheduleFlush();
+      if (this.#pendingJson.length > 0) this.#scheduleFlush();
     });
   }
 
   async #flush(): Promise<void> {
     {
-      while (this.#pending.length > 0) {
-        const batch = this.#pending.splice(0, this.#maxBatch);
+      while (this.#pendingJson.length > 0) {
+        let json: string[], resolves: ((r: AuditAppendResult) => void)[], rejects: ((e: unknown) => void)[];
+        if (this.#pendingJson.length <= this.#maxBatch) {
+          json = this.#pendingJson; resolves = this.#pendingResolve; rejects = this.#pendingReject;
+          this.#pendingJson = []; this.#pendingResolve = []; this.#pendingReject = [];
+        } else {
+          json = this.#pendingJson.splice(0, this.#maxBatch);
+          resolves = this.#pendingResolve.splice(0, this.#maxBatch);
+          rejects = this.#pendingReject.splice(0, this.#maxBatch);
+        }
         const base = this.#store.size;
-        const payloads = batch.map((p, i) => Buffer.from(`{"entry":${p.entryJson},"index":${base + i},"v":1}`, 'utf8'));
+        // The leaf: RFC 8785 canonical JSON of {"entry", "index", "v"} (members in that order).
+        const payloads = new Array<string>(json.length);
+        for (let i = 0; i < json.length; i++) payloads[i] = '{"entry":' + json[i] + ',"index":' + (base + i) + ',"v":1}';
         try {
           this.#batches++;
           await this.#store.appendBatch(payloads);
         } catch (e) {
-          for (const p of batch) p.reject(e);
+          for (const reject of rejects) reject(e);
           continue;
         }
-        for (let i = 0; i < batch.length; i++) batch[i]!.resolve({ auditId: String(base + i) });
+        for (let i = 0; i < resolves.length; i++) resolves[i]!({ auditId: String(base + i) });
         this.#scheduleCheckpoint();
       }
     }
   }
 
   async #drain(): Promise<void> {
-    while (this.#flushing || this.#flushScheduled || this.#pending.length > 0) {
+    while (this.#flushing || this.#flushScheduled || this.#pendingJson.length > 0) {
       if (this.#flushing) await this.#flushing;
-      else if (this.#pending.length > 0 && !this.#flushScheduled) this.#scheduleFlush();
+      else if (this.#pendingJson.length > 0 && !this.#flushScheduled) this.#scheduleFlush();
       else await new Promise((r) => setImmediate(r));
     }
   }
@@ -316,13 +332,24 @@ export class TransparencyLog implements AuditSink {
     const due = (this.#last?.at ?? 0) + this.#interval;
     this.#timer = setTimeout(() => {
       this.#timer = null;
-      try { this.#sign(); } catch { /* halted: reported by checkpoint() and append callers via status */ }
+      this.#signAndStore().catch(() => { /* halted or I/O failure: reported by checkpoint() */ });
     }, Math.max(0, due - Date.now()));
     this.#timer.unref();
   }
 
-  /** Signs a checkpoint for the current durable size, if it grew. */
-  #sign(): string {
+  /**
+   * Signs a checkpoint for the current durable size, if it grew, and stores it. One
+   * signing at a time: the derived files are fdatasync'ed and the note replaced
+   * atomically off the event loop, and `#last` moves only after the note is durable.
+   */
+  async #signAndStore(): Promise<string> {
+    while (this.#signing) await this.#signing.catch(() => {});
+    const p = this.#signOnce();
+    this.#signing = p;
+    try { return await p; } finally { if (this.#signing === p) this.#signing = null; }
+  }
+
+  async #signOnce(): Promise<string> {
     if (this.#halted) throw this.#halted;
     const size = this.#store.size;
     const last = this.#last;
@@ -341,8 +368,11 @@ export class TransparencyLog implements AuditSink {
       }
     }
     const note = signNote(formatCheckpoint({ origin: this.origin, size, root, extensions: [] }), [this.#keys.signer]);
-    this.#store.saveCheckpoint(note);
-    this.#last = { size, root, note, at: Date.now() };
+    // The interval counts from when this checkpoint's size was taken, so the time spent
+    // making it durable does not push the next one back.
+    const at = Date.now();
+    await this.#store.saveCheckpointAsync(note);
+    this.#last = { size, root, note, at };
     return note;
   }
 
@@ -351,7 +381,7 @@ export class TransparencyLog implements AuditSink {
   /** The latest signed checkpoint, after waiting for in-flight appends and signing if the log grew. */
   async checkpoint(): Promise<string> {
     await this.#drain();
-    return this.#sign();
+    return this.#signAndStore();
   }
 
   /** The latest signed checkpoint without signing a new one (null for a log never checkpointed). */
@@ -519,7 +549,10 @@ export class TransparencyLog implements AuditSink {
     await this.#drain();
     this.#closed = true;
     if (this.#timer) { clearTimeout(this.#timer); this.#timer = null; }
-    try { if (!this.#halted && this.#store.size > (this.#last?.size ?? 0)) this.#sign(); } finally {
+    try {
+      while (this.#signing) await this.#signing.catch(() => {});
+      if (!this.#halted && this.#store.size > (this.#last?.size ?? 0)) await this.#signAndStore();
+    } finally {
       await this.#store.close();
       this.#keys.close();
       this.#pseudonyms.close();

@@ -16,21 +16,44 @@
  * Tested against the RFC 6962 vectors for the standard 8-leaf tree published by
  * transparency-dev/merkle (testonly/constants.go, proof/verify_test.go).
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, timingSafeEqual } from 'node:crypto';
 import { ProofLengthInvalid, ProofRangeInvalid, ProofVerificationFailed } from './errors.ts';
 
 export const HASH_SIZE = 32;
-const LEAF_PREFIX = Buffer.from([0x00]);
 const NODE_PREFIX = Buffer.from([0x01]);
+const LEAF_PREFIX = Buffer.from([0x00]);
 
 export const EMPTY_ROOT: Buffer = createHash('sha256').digest();
 
+// One-shot crypto.hash() is several times cheaper than a createHash() object for the
+// small inputs of a Merkle tree, so the prefixed input is assembled in a scratch buffer
+// (synchronous use only) and hashed in one call. Still node:crypto SHA-256.
+const LEAF_SCRATCH_MAX = 64 * 1024;
+let leafScratch = Buffer.alloc(4096);
+const nodeScratch = Buffer.alloc(1 + 2 * HASH_SIZE);
+nodeScratch[0] = 0x01;
+
+/** SHA-256 of `input` (node:crypto one-shot), as a Buffer. */
+export function sha256(input: Uint8Array): Buffer {
+  return hash('sha256', input, 'buffer') as unknown as Buffer;
+}
+
 export function hashLeaf(entry: Uint8Array): Buffer {
-  return createHash('sha256').update(LEAF_PREFIX).update(entry).digest();
+  const n = entry.length + 1;
+  if (n > LEAF_SCRATCH_MAX) return createHash('sha256').update(LEAF_PREFIX).update(entry).digest();
+  if (n > leafScratch.length) leafScratch = Buffer.alloc(Math.min(LEAF_SCRATCH_MAX, Math.max(n, leafScratch.length * 2)));
+  leafScratch[0] = 0x00;
+  leafScratch.set(entry, 1);
+  return sha256(leafScratch.subarray(0, n));
 }
 
 export function hashChildren(left: Uint8Array, right: Uint8Array): Buffer {
-  return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  if (left.length !== HASH_SIZE || right.length !== HASH_SIZE) {
+    return createHash('sha256').update(NODE_PREFIX).update(left).update(right).digest();
+  }
+  nodeScratch.set(left, 1);
+  nodeScratch.set(right, 1 + HASH_SIZE);
+  return sha256(nodeScratch);
 }
 
 /** Largest power of two strictly less than n (n > 1). */

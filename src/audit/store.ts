@@ -16,7 +16,8 @@
  *                   recomputed from entries.dat on open.
  *
  * Crash safety: a batch is acknowledged only after fdatasync of entries.dat (group
- * commit). On open, a torn trailing record (short header, short payload, or CRC mismatch
+ * commit). Leaf/node hashing and the derived-file writes run while that fdatasync is on
+ * the thread pool; size and compact range advance only after it returns. On open, a torn trailing record (short header, short payload, or CRC mismatch
  * in the last record) is truncated; damage followed by valid records is corruption and
  * refuses to open. Every record carries its index, so a reused index or a gap is caught.
  */
@@ -25,8 +26,8 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { promisify } from 'node:util';
 import { LogUnavailable, StoreCorrupt } from './errors.ts';
-import { HASH_SIZE, EMPTY_ROOT, hashChildren, hashEquals, hashLeaf, type SubtreeSource } from './merkle.ts';
-import { writeFileAtomicSync } from './fsutil.ts';
+import { HASH_SIZE, EMPTY_ROOT, hashChildren, hashEquals, sha256, type SubtreeSource } from './merkle.ts';
+import { writeFileAtomic, writeFileAtomicSync } from './fsutil.ts';
 
 const HEADER = 8;
 const MAX_RECORD = 16 * 1024 * 1024;
@@ -38,8 +39,11 @@ export interface StoredEntry { readonly index: number; readonly bytes: Buffer }
 export interface LogStorage extends SubtreeSource {
   /** Number of durable entries. */
   readonly size: number;
-  /** Appends payloads durably; payload i must carry index size+i. */
-  appendBatch(payloads: readonly Buffer[]): Promise<void>;
+  /**
+   * Appends payloads durably; payload i must carry index size+i. A string payload is
+   * stored as its UTF-8 bytes (saves a Buffer per entry).
+   */
+  appendBatch(payloads: readonly (Buffer | string)[]): Promise<void>;
   readEntry(index: number): Buffer;
   leafHash(index: number): Buffer;
   entries(start: number, end: number): AsyncGenerator<StoredEntry>;
@@ -47,6 +51,8 @@ export interface LogStorage extends SubtreeSource {
   latestCheckpoint(): string | null;
   /** Makes derived files durable, then atomically stores the checkpoint note. */
   saveCheckpoint(note: string): void;
+  /** saveCheckpoint without blocking the event loop on the fsyncs. */
+  saveCheckpointAsync(note: string): Promise<void>;
   diskUsage(): number;
   close(): Promise<void>;
 }
@@ -74,6 +80,10 @@ export class FileStore implements LogStorage {
   #broken: Error | null = null;
   #closed = false;
   #writing = false;
+  /** Derived files written since their last fdatasync (offsets = -1, tree levels = level). */
+  #dirty = new Set<number>();
+  /** Batch encoding buffer, reused across batches (appendBatch calls never overlap). */
+  #batchBuf: Buffer = Buffer.allocUnsafe(1 << 20);
 
   private constructor(dir: string) {
     this.dir = dir;
@@ -141,7 +151,7 @@ export class FileStore implements LogStorage {
     const fileSize = fstatSync(this.#entriesFd).size;
     let offset = this.#end;
     const header = Buffer.alloc(HEADER);
-    const offsets: Buffer[] = [];
+    const offsets: number[] = [];
     const pending: Buffer[] = [];
     while (offset < fileSize) {
       const remaining = fileSize - offset;
@@ -165,17 +175,31 @@ export class FileStore implements LogStorage {
       let claimed: number;
       try { claimed = options.indexOf(payload); } catch { throw new StoreCorrupt(`entries.dat: entry ${expected} is not a valid leaf`); }
       if (claimed !== expected) throw new StoreCorrupt(`entries.dat: record at position ${expected} claims index ${claimed}`);
-      const ob = Buffer.alloc(8);
-      ob.writeBigUInt64BE(BigInt(offset));
-      offsets.push(ob);
+      offsets.push(offset);
       pending.push(payload);
       offset += HEADER + len;
-      if (pending.length >= 4096) { this.#applyDerived(pending.splice(0), offsets.splice(0)); this.#end = offset; }
+      if (pending.length >= 4096) { this.#applyRecovered(pending.splice(0), offsets.splice(0)); this.#end = offset; }
     }
-    this.#applyDerived(pending, offsets);
+    this.#applyRecovered(pending, offsets);
     this.#end = offset;
     if (cpSize > this.#size) throw new StoreCorrupt(`entries.dat holds ${this.#size} entries but the last signed checkpoint covers ${cpSize}`);
     if (cpRoot && !hashEquals(this.root(cpSize), cpRoot)) throw new StoreCorrupt(`stored tree does not match the last signed checkpoint (size ${cpSize})`);
+  }
+
+  #applyRecovered(payloads: readonly Buffer[], offsets: readonly number[]): void {
+    if (payloads.length === 0) return;
+    const leafHashes = Buffer.allocUnsafe(payloads.length * HASH_SIZE);
+    let prefixed = Buffer.allocUnsafe(4096);
+    for (let i = 0; i < payloads.length; i++) {
+      const p = payloads[i]!;
+      if (prefixed.length < 1 + p.length) prefixed = Buffer.allocUnsafe(1 + p.length);
+      prefixed[0] = 0x00;
+      p.copy(prefixed, 1);
+      sha256(prefixed.subarray(0, 1 + p.length)).copy(leafHashes, i * HASH_SIZE);
+    }
+    const offsetBuf = Buffer.allocUnsafe(offsets.length * 8);
+    for (let i = 0; i < offsets.length; i++) writeOffset(offsetBuf, i * 8, offsets[i]!);
+    this.#commitDerived(this.#extend(leafHashes, payloads.length), offsetBuf);
   }
 
   #allZero(offset: number, length: number): boolean {
@@ -209,77 +233,128 @@ export class FileStore implements LogStorage {
     return b;
   }
 
-  /** Computes leaf hashes and completed subtree nodes for payloads, writes derived files, advances size. */
-  #applyDerived(payloads: readonly Buffer[], offsets: readonly Buffer[]): void {
-    if (payloads.length === 0) return;
-    const { levels, range } = this.#extend(payloads);
-    writeSync(this.#offsetsFd, Buffer.concat(offsets), 0, offsets.length * 8, this.#size * 8);
-    this.#writeLevels(levels);
-    this.#range = range;
-    this.#size += payloads.length;
-  }
-
-  #extend(payloads: readonly Buffer[]): { levels: Buffer[][]; range: { level: number; hash: Buffer }[] } {
+  /**
+   * Completed subtree nodes for `count` new leaves whose hashes are packed in
+   * `leafHashes`: per level, the new nodes packed in one buffer (level 0 = the leaf
+   * hashes), and the compact range after them. Pure: nothing is written or committed.
+   */
+  #extend(leafHashes: Buffer, count: number): Extension {
+    const size = this.#size;
     const range = this.#range.slice();
-    const levels: Buffer[][] = [];
-    for (const payload of payloads) {
-      let node = { level: 0, hash: hashLeaf(payload) };
-      (levels[0] ??= []).push(node.hash);
-      while (range.length > 0 && range[range.length - 1]!.level === node.level) {
+    const levels: Buffer[] = [leafHashes];
+    for (let level = 1; 2 ** level <= size + count; level++) {
+      const n = Math.floor((size + count) / 2 ** level) - Math.floor(size / 2 ** level);
+      if (n === 0) break;
+      levels.push(Buffer.allocUnsafe(n * HASH_SIZE));
+    }
+    const fill = new Array<number>(levels.length).fill(0);
+    for (let i = 0; i < count; i++) {
+      let level = 0;
+      let hash: Buffer = leafHashes.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
+      while (range.length > 0 && range[range.length - 1]!.level === level) {
         const left = range.pop()!;
-        node = { level: node.level + 1, hash: hashChildren(left.hash, node.hash) };
-        (levels[node.level] ??= []).push(node.hash);
+        hash = hashChildren(left.hash, hash);
+        level++;
+        hash.copy(levels[level]!, fill[level]! * HASH_SIZE);
+        fill[level]!++;
       }
-      range.push(node);
+      range.push({ level, hash });
     }
-    return { levels, range };
+    return { levels, range, count };
   }
 
-  #writeLevels(levels: Buffer[][]): void {
-    for (let level = 0; level < levels.length; level++) {
-      const nodes = levels[level];
-      if (!nodes || nodes.length === 0) continue;
-      const first = Math.floor(this.#size / 2 ** level);
-      const buf = Buffer.concat(nodes);
-      writeSync(this.#levelFd(level), buf, 0, buf.length, first * HASH_SIZE);
+  /** Writes derived files for an extension (at the current size) and advances the size. */
+  #commitDerived(ext: Extension, offsets: Buffer): void {
+    this.#writeDerived(ext, offsets);
+    this.#range = ext.range;
+    this.#size += ext.count;
+  }
+
+  /**
+   * Writes the offsets and tree nodes of an extension at the current size. Harmless before
+   * the entries are durable: derived data beyond the size is never read, and on open it
+   * is trusted only up to the last signed checkpoint.
+   */
+  #writeDerived(ext: Extension, offsets: Buffer): void {
+    writeAll(this.#offsetsFd, offsets, this.#size * 8);
+    this.#dirty.add(-1);
+    for (let level = 0; level < ext.levels.length; level++) {
+      const buf = ext.levels[level]!;
+      if (buf.length === 0) continue;
+      writeAll(this.#levelFd(level), buf, Math.floor(this.#size / 2 ** level) * HASH_SIZE);
+      this.#dirty.add(level);
     }
   }
 
-  async appendBatch(payloads: readonly Buffer[]): Promise<void> {
+  /** Room for `need` bytes in the batch buffer, keeping its first `keep` bytes. */
+  #ensureBatch(need: number, keep: number): Buffer {
+    if (need <= this.#batchBuf.length) return this.#batchBuf;
+    const bigger = Buffer.allocUnsafe(Math.max(need, this.#batchBuf.length * 2));
+    this.#batchBuf.copy(bigger, 0, 0, keep);
+    this.#batchBuf = bigger;
+    return bigger;
+  }
+
+  async appendBatch(payloads: readonly (Buffer | string)[]): Promise<void> {
     if (this.#closed) throw new LogUnavailable('audit log is closed');
     if (this.#broken) throw new LogUnavailable('audit log storage failed earlier; restart to recover', { cause: this.#broken });
     if (this.#writing) throw new LogUnavailable('concurrent appendBatch calls are not allowed');
     if (payloads.length === 0) return;
     this.#writing = true;
     const start = this.#end;
+    const count = payloads.length;
     try {
-      let total = 0;
-      for (const p of payloads) total += HEADER + p.length;
-      const buf = Buffer.allocUnsafe(total);
-      const offsets: Buffer[] = [];
+      // Encode the whole batch into one buffer: u32 length || u32 CRC-32 || payload per record.
+      const offsets = Buffer.allocUnsafe(count * 8);
+      const starts = new Float64Array(count + 1);
+      let buf: Buffer = this.#batchBuf;
       let pos = 0;
-      for (const p of payloads) {
-        if (p.length === 0 || p.length > MAX_RECORD) throw new LogUnavailable('audit entry size out of range');
-        const ob = Buffer.alloc(8);
-        ob.writeBigUInt64BE(BigInt(start + pos));
-        offsets.push(ob);
-        buf.writeUInt32BE(p.length, pos);
-        buf.writeUInt32BE(crc32(p), pos + 4);
-        p.copy(buf, pos + HEADER);
-        pos += HEADER + p.length;
+      for (let i = 0; i < count; i++) {
+        const p = payloads[i]!;
+        let len: number;
+        if (typeof p === 'string') {
+          if (buf.length - pos - HEADER < p.length * 3) buf = this.#ensureBatch(pos + HEADER + Buffer.byteLength(p, 'utf8'), pos);
+          len = buf.write(p, pos + HEADER, 'utf8');
+        } else {
+          buf = this.#ensureBatch(pos + HEADER + p.length, pos);
+          len = p.copy(buf, pos + HEADER);
+        }
+        if (len === 0 || len > MAX_RECORD) throw new LogUnavailable('audit entry size out of range');
+        writeOffset(offsets, i * 8, start + pos);
+        starts[i] = pos;
+        buf.writeUInt32BE(len, pos);
+        buf.writeUInt32BE(crc32(buf.subarray(pos + HEADER, pos + HEADER + len)), pos + 4);
+        pos += HEADER + len;
       }
+      const total = pos;
+      starts[count] = total;
+      let synced: Promise<void>;
       try {
-        let written = 0;
-        while (written < total) written += writeSync(this.#entriesFd, buf, written, total - written, start + written);
-        await fdatasyncAsync(this.#entriesFd);
+        writeAll(this.#entriesFd, buf.subarray(0, total), start);
+        synced = fdatasyncAsync(this.#entriesFd);
       } catch (e) {
-        // The batch's fate on disk is unknown: cut it off, or stop accepting writes.
-        try { ftruncateSync(this.#entriesFd, start); fdatasyncSync(this.#entriesFd); } catch (e2) { this.#broken = e2 as Error; }
+        this.#abortBatch(start);
+        throw new LogUnavailable('audit log write failed', { cause: e });
+      }
+      // While the fdatasync runs on the thread pool: hash the leaves and the new tree nodes
+      // and write the derived files. Size and range move only once the batch is durable.
+      let ext: Extension | null = null;
+      let extError: unknown = null;
+      try {
+        ext = this.#extend(leafHashesInPlace(buf, starts, count), count);
+        this.#writeDerived(ext, offsets);
+      } catch (e) { extError = e; ext = null; }
+      try {
+        await synced;
+      } catch (e) {
+        this.#abortBatch(start);
         throw new LogUnavailable('audit log write failed', { cause: e });
       }
       this.#end = start + total;
       try {
-        this.#applyDerived(payloads, offsets);
+        if (!ext) throw extError;
+        this.#range = ext.range;
+        this.#size += ext.count;
       } catch (e) {
         // Entries are durable; derived files will be rebuilt on the next open.
         this.#broken = e as Error;
@@ -288,6 +363,11 @@ export class FileStore implements LogStorage {
     } finally {
       this.#writing = false;
     }
+  }
+
+  /** The batch's fate on disk is unknown: cut it off, or stop accepting writes. */
+  #abortBatch(start: number): void {
+    try { ftruncateSync(this.#entriesFd, start); fdatasyncSync(this.#entriesFd); } catch (e2) { this.#broken = e2 as Error; }
   }
 
   readEntry(index: number): Buffer {
@@ -351,9 +431,25 @@ export class FileStore implements LogStorage {
   latestCheckpoint(): string | null { return this.#checkpoint; }
 
   saveCheckpoint(note: string): void {
+    this.#dirty.clear();
     fdatasyncSync(this.#offsetsFd);
     for (const fd of this.#levelFds) fdatasyncSync(fd);
     writeFileAtomicSync(join(this.dir, 'checkpoint.note'), note);
+    this.#checkpoint = note;
+  }
+
+  async saveCheckpointAsync(note: string): Promise<void> {
+    // Only files written since their last fdatasync need one. One at a time, so that the
+    // entries' fdatasync of concurrent appends is not queued behind them on the pool.
+    const dirty = [...this.#dirty];
+    this.#dirty.clear();
+    try {
+      for (const d of dirty) await fdatasyncAsync(d === -1 ? this.#offsetsFd : this.#levelFds[d]!);
+      await writeFileAtomic(join(this.dir, 'checkpoint.note'), note);
+    } catch (e) {
+      for (const d of dirty) this.#dirty.add(d);
+      throw e;
+    }
     this.#checkpoint = note;
   }
 
@@ -373,6 +469,33 @@ export class FileStore implements LogStorage {
     this.#closed = true;
     this.#closeFds();
   }
+}
+
+interface Extension { readonly levels: Buffer[]; readonly range: { level: number; hash: Buffer }[]; readonly count: number }
+
+function writeOffset(buf: Buffer, at: number, offset: number): void {
+  buf.writeUInt32BE(Math.floor(offset / 2 ** 32), at);
+  buf.writeUInt32BE(offset % 2 ** 32, at + 4);
+}
+
+/**
+ * Leaf hashes SHA-256(0x00 || payload) of the records encoded in `buf` (record i starts at
+ * starts[i], the next at starts[i + 1]), packed. Taken in place: the byte before each
+ * payload (the last CRC byte, already written to the file) is overwritten with 0x00.
+ */
+function leafHashesInPlace(buf: Buffer, starts: Float64Array, count: number): Buffer {
+  const out = Buffer.allocUnsafe(count * HASH_SIZE);
+  for (let i = 0; i < count; i++) {
+    const at = starts[i]! + HEADER - 1;
+    buf[at] = 0x00;
+    sha256(buf.subarray(at, starts[i + 1]!)).copy(out, i * HASH_SIZE);
+  }
+  return out;
+}
+
+function writeAll(fd: number, buf: Buffer, position: number): void {
+  let written = 0;
+  while (written < buf.length) written += writeSync(fd, buf, written, buf.length - written, position + written);
 }
 
 /** One process per log directory: a pid lock file, taken over when its owner is dead. */
