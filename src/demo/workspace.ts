@@ -260,17 +260,21 @@ obligations:
       budget: { epsilon: 10, delta: 1.0e-6, window: calendar-month, per: org }
     joinOnly: [patient_id]
     rowCap: 5000
+    dlp: { actions: { regulated: block, confidential: block, internal: alert } }
   research-aggregates:
     aggregationOnly: { minGroupSize: 11 }
     joinOnly: [patient_id]
     rowCap: 5000
+    dlp: { actions: { regulated: block, confidential: block, internal: alert } }
   insurer-claims:
     rowFilter: "region = principal.region"
     rowCap: 1000
+    dlp: { actions: { regulated: block, confidential: redact, internal: alert } }
   insurer-patients:
     rowFilter: "region = principal.region"
     unmask: [name, date_of_birth]
     rowCap: 1000
+    dlp: { actions: { regulated: block, confidential: redact, internal: alert } }
   internal-analyst:
     unmask: [name, email, date_of_birth]
     masks: { ssn: hash }

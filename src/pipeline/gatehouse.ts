@@ -32,6 +32,7 @@ import { BudgetStore, type ChargeAccepted } from '../privacy/accounting/budget-s
 import { budgetAuditReasons, describeDenial } from '../privacy/accounting/describe.ts';
 import { rhoForEpsilonDelta } from '../privacy/accounting/zcdp.ts';
 import { protectRelease } from '../privacy/disclosure.ts';
+import { applyDlp, indexedColumns, mergeDlp, SensitiveIndexCache } from '../privacy/dlp-release.ts';
 import { describeNoise, planNoise, release, spentEpsilon, type NoisePlan, type PrivacyGovernance } from '../privacy/release.ts';
 import type { DpReleasePlan } from '../query/govern/index.ts';
 
@@ -106,6 +107,7 @@ export interface GatehouseOptions {
 interface State {
   readonly loaded: LoadedWorkspace;
   readonly engine: Engine;
+  readonly sensitive: SensitiveIndexCache;
   readonly engineKey: string;
   readonly keyIndex: ReadonlyMap<string, PrincipalDef>;
 }
@@ -146,7 +148,7 @@ export class Gatehouse {
     const budgets = await BudgetStore.open(join(stateDir, 'budgets.sqlite'));
     try {
       const engine = await DuckDbEngine.open(loaded.workspace, options.engineOptions);
-      const gh = new Gatehouse({ loaded, engine, engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) }, options);
+      const gh = new Gatehouse({ loaded, engine, sensitive: new SensitiveIndexCache(engine, (d) => engine.dialect.source(d)), engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) }, options);
       gh.#budgets = budgets;
       return gh;
     } catch (err) {
@@ -168,16 +170,21 @@ export class Gatehouse {
     if (loaded.workspace.policyVersion === old.loaded.workspace.policyVersion) return { policyVersion: old.loaded.workspace.policyVersion, changed: false };
     const key = engineKeyOf(loaded);
     let engine = old.engine;
+    let sensitive = old.sensitive;
     if (key !== old.engineKey) {
-      engine = await DuckDbEngine.open(loaded.workspace, this.#options.engineOptions);
+      const fresh = await DuckDbEngine.open(loaded.workspace, this.#options.engineOptions);
+      engine = fresh;
+      sensitive = new SensitiveIndexCache(fresh, (d) => fresh.dialect.source(d));
       this.#retiredEngines.push(old.engine);
+      old.sensitive.dispose();
     }
-    this.#state = { loaded, engine, engineKey: key, keyIndex: indexKeys(loaded) };
+    this.#state = { loaded, engine, sensitive, engineKey: key, keyIndex: indexKeys(loaded) };
     this.#bindCache.clear();
     return { policyVersion: loaded.workspace.policyVersion, changed: true };
   }
 
   async close(): Promise<void> {
+    this.#state.sensitive.dispose();
     for (const e of [this.#state.engine, ...this.#retiredEngines]) await e.close();
     this.#retiredEngines = [];
     await this.#budgets.close();
@@ -308,9 +315,19 @@ export class Gatehouse {
         entry.resultDigest = resultDigest(result.columns, rows);
         response = { columns: result.columns, rows, governance: { ...governance, truncated } };
       }
+      // Data-loss prevention: the last look at what leaves.
+      const dlp = mergeDlp([ws.dlp, ...decisions.flatMap((d) => d.obligations.map((o) => o.dlp))]);
+      if (dlp) {
+        const obligationMap = new Map(decisions.map((d) => [d.dataset, d.obligations]));
+        const index = state.sensitive.get(indexedColumns(bound.datasets.map((n) => ws.datasets.get(n)!), obligationMap));
+        const out = await applyDlp(dlp, response.columns, response.rows, index);
+        entry.obligations = [...entry.obligations, ...out.labels];
+        entry.resultDigest = resultDigest(response.columns, out.rows);
+        response = { ...response, rows: out.rows, governance: { ...response.governance, obligationsApplied: [...response.governance.obligationsApplied, ...out.labels] } };
+      }
     } catch (err) {
       const e = asGatehouseError(err);
-      if (entry.decision !== 'deny') entry.decision = e.code === 'POLICY_DENIED' || e.code === 'OBLIGATION_VIOLATION' || e.code === 'ROW_CAP_EXCEEDED' || e.code === 'BUDGET_EXHAUSTED' || e.code === 'AUTH_INVALID' || e.code === 'AUTH_REQUIRED' ? 'deny' : 'error';
+      if (entry.decision !== 'deny') entry.decision = e.code === 'POLICY_DENIED' || e.code === 'OBLIGATION_VIOLATION' || e.code === 'ROW_CAP_EXCEEDED' || e.code === 'BUDGET_EXHAUSTED' || e.code === 'DLP_BLOCKED' || e.code === 'AUTH_INVALID' || e.code === 'AUTH_REQUIRED' ? 'deny' : 'error';
       entry.errorCode = e.code;
       entry.reasons = [...(e.reasons.length ? e.reasons : [e.message]), ...(e.code === 'BUDGET_EXHAUSTED' ? [] : entry.reasons.filter((r) => r.startsWith('dp-budget')))];
       await this.#record(entry);

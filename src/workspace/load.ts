@@ -7,6 +7,8 @@ import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, relative, resolve, isAbsolute } from 'node:path';
 import { parseDocument, LineCounter, isMap, isSeq, isScalar, type Document, type Node as YamlNode } from 'yaml';
+import { DlpConfigInvalid } from '../privacy/dlp/errors.ts';
+import { parseDlpConfig, type DlpConfig } from '../privacy/dlp/policy.ts';
 import {
   CLASSIFICATIONS, COLUMN_TYPES,
   type AttributeValue, type BudgetWindow, type Classification, type DifferentialPrivacyDef, type ColumnDef, type ColumnType, type DatasetDef, type DatasetSource,
@@ -250,7 +252,7 @@ function parseObligation(r: Reader, name: string, v: Json): ObligationDef | null
   const path = ['obligations', name];
   if (!NAME.test(name)) r.problem(path, 'obligation names use letters, digits, _ . @ -');
   if (!isObject(v)) { r.problem(path, 'must be a mapping'); return null; }
-  allowedKeys(r, path, v, ['rowFilter', 'aggregationOnly', 'rowCap', 'unmask', 'masks', 'joinOnly', 'differentialPrivacy']);
+  allowedKeys(r, path, v, ['rowFilter', 'aggregationOnly', 'rowCap', 'unmask', 'masks', 'joinOnly', 'differentialPrivacy', 'dlp']);
   let aggregationOnly: ObligationDef['aggregationOnly'] = null;
   if (v.aggregationOnly !== undefined) {
     if (!isObject(v.aggregationOnly)) r.problem([...path, 'aggregationOnly'], 'must be {minGroupSize: N}');
@@ -280,7 +282,17 @@ function parseObligation(r: Reader, name: string, v: Json): ObligationDef | null
     masks,
     joinOnly: strList(r, [...path, 'joinOnly'], v.joinOnly),
     differentialPrivacy: v.differentialPrivacy === undefined ? null : parseDp(r, [...path, 'differentialPrivacy'], v.differentialPrivacy),
+    dlp: v.dlp === undefined ? null : parseDlp(r, [...path, 'dlp'], v.dlp),
   };
+}
+
+function parseDlp(r: Reader, path: (string | number)[], v: Json): DlpConfig | null {
+  try {
+    return parseDlpConfig(v, path.join('.'));
+  } catch (err) {
+    if (err instanceof DlpConfigInvalid) { for (const m of err.problems) r.problems.push({ file: r.file, line: r.lineOf(path), message: m }); return null; }
+    throw err;
+  }
 }
 
 function fraction(r: Reader, path: (string | number)[], v: Json | undefined, opts: { max?: number; fallback?: number }): number {
@@ -418,7 +430,8 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
     return { workspace: null, problems: [{ file: WORKSPACE_FILE, line: null, message: 'YAML anchors and aliases (&x / *x) are not allowed: write each value out' }] };
   }
   if (!isObject(root)) return { workspace: null, problems: [{ file: WORKSPACE_FILE, line: 1, message: 'the file must be a YAML mapping' }] };
-  allowedKeys(r, [], root, ['version', 'name', 'defaults', 'secrets', 'policies', 'schema', 'datasets', 'obligations', 'principals']);
+  allowedKeys(r, [], root, ['version', 'name', 'defaults', 'secrets', 'policies', 'schema', 'datasets', 'obligations', 'principals', 'dlp']);
+  const dlp = root.dlp === undefined ? null : parseDlp(r, ['dlp'], root.dlp);
   if (root.version !== 1) r.problem(['version'], 'must be 1');
   const name = str(r, ['name'], root.name, true) ?? 'workspace';
 
@@ -470,7 +483,7 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
   const policyVersion = `sha256:${h.digest('hex')}`;
 
   return {
-    workspace: { dir, name, defaults, datasets, obligations, principals, policyFiles, cedarSchema, hashKey, policyVersion },
+    workspace: { dir, name, defaults, datasets, obligations, principals, policyFiles, cedarSchema, hashKey, policyVersion, dlp },
     problems: [],
   };
 }

@@ -4,6 +4,8 @@
  * The JSON Schema for the YAML file is `docs/workspace.schema.json`.
  */
 
+import type { DlpConfig } from '../privacy/dlp/policy.ts';
+
 export const CLASSIFICATIONS = ['public', 'internal', 'confidential', 'regulated'] as const;
 export type Classification = (typeof CLASSIFICATIONS)[number];
 
@@ -76,6 +78,8 @@ export interface ObligationDef {
   readonly joinOnly: readonly string[];
   /** Aggregates are released with differential-privacy noise and charged to a budget. */
   readonly differentialPrivacy?: DifferentialPrivacyDef | null;
+  /** Data-loss prevention scan of results (docs/dlp.md). */
+  readonly dlp?: DlpConfig | null;
 }
 
 export type BudgetWindow = { readonly kind: 'calendar-month' } | { readonly kind: 'rolling-days'; readonly days: number } | null;
@@ -135,6 +139,8 @@ export interface Workspace {
   readonly cedarSchema: string;
   /** Secret for keyed-hash masks (never logged, never returned). */
   readonly hashKey: Buffer;
+  /** Baseline data-loss prevention for every result (obligations may add stricter). */
+  readonly dlp?: DlpConfig | null;
   /** Content hash of everything that shapes decisions: "sha256:<hex>". */
   readonly policyVersion: string;
 }
