@@ -264,7 +264,7 @@ export class Gatehouse {
       entry.columns = bound.columns;
       const governed = govern(bound, {
         principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: state.loaded.rowFilters,
-        obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])),
+        obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])), columnsUsed: new Set(bound.columns),
       });
       entry.obligations = governed.obligationsApplied;
       const sql = renderSelect(governed.query, state.engine.dialect);
@@ -400,7 +400,7 @@ export class Gatehouse {
       entry.columns = bound.columns;
       const governed = govern(bound, {
         principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: state.loaded.rowFilters,
-        obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])),
+        obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])), columnsUsed: new Set(bound.columns),
       });
       entry.obligations = governed.obligationsApplied;
       let privacy: QueryEstimate['privacy'] = null;

@@ -113,9 +113,16 @@ export class PolicyEngine {
 
     const setId = `ps${nextSetId++}`;
     const schemaId = `${setId}-schema`;
-    const pre = cedar.preparsePolicySet(setId, { staticPolicies: texts });
-    const preSchema = cedar.preparseSchema(schemaId, workspace.cedarSchema);
-    for (const r of [pre, preSchema]) {
+    // One pre-parsed set per dataset: the policies scoped to it plus the unscoped ones. A
+    // policy scoped to another dataset can never apply, so the decisions are the same and
+    // each evaluation skips what cannot match.
+    const answers = [cedar.preparsePolicySet(setId, { staticPolicies: texts }), cedar.preparseSchema(schemaId, workspace.cedarSchema)];
+    for (const ds of workspace.datasets.keys()) {
+      const subset: Record<string, string> = {};
+      for (const [id, p] of policies) if (p.dataset === null || p.dataset === ds) subset[id] = texts[id]!;
+      answers.push(cedar.preparsePolicySet(`${setId}/${ds}`, { staticPolicies: subset }));
+    }
+    for (const r of answers) {
       if (r.type === 'failure') for (const e of r.errors) problems.push({ file: 'policies', line: null, message: `Cedar: ${e.message}` });
     }
     if (problems.length > 0) return { engine: null, problems };
@@ -134,7 +141,7 @@ export class PolicyEngine {
       action: { type: 'Action', id: QUERY_ACTION },
       resource: { type: 'Dataset', id: dataset.name },
       context: contextRecord(context, this.#shape),
-      preparsedPolicySetId: this.#setId,
+      preparsedPolicySetId: `${this.#setId}/${dataset.name}`,
       preparsedSchemaName: this.#schemaId,
       validateRequest: true,
       entities,

@@ -144,6 +144,7 @@ class Binder {
         if (te.qualifier !== null && rels.length === 0) throw new GatehouseError('SQL_UNKNOWN_COLUMN', `"${te.qualifier}.*" names no table in FROM`);
         if (rels.length === 0) throw new GatehouseError('SQL_INVALID', 'SELECT * needs a FROM clause');
         for (const r of rels) for (const c of r.columns) {
+          for (const s of c.lineage.sources) this.columns.add(s);
           targets.push({ expr: this.columnNode(r, c), alias: c.name, fromStar: true });
         }
         continue;

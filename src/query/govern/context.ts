@@ -13,6 +13,8 @@ export interface GovernContext {
   /** Parsed row filters (unbound expressions) per obligation name. */
   readonly rowFilters: ReadonlyMap<string, Expr>;
   readonly defaultRowCap: number;
+  /** "dataset.column" for every catalog column the query references (scans project only these). */
+  readonly columnsUsed?: ReadonlySet<string>;
 }
 
 export interface TransformResult {

@@ -15,7 +15,11 @@ export const governedScan: ObligationTransformer = {
       dataset: (d) => {
         const ds = ctx.datasets.get(d.dataset);
         if (!ds) throw new Error(`dataset ${d.dataset} vanished between binding and governing`);
-        return { ...d, scan: { columns: ds.columns.map((c) => ({ name: c.name, expr: { kind: 'raw', name: c.name, type: c.type } })), filters: [] } };
+        // Project only the columns the query uses (masks are not computed for columns
+        // nobody reads); without that information, every catalog column.
+        const used = ctx.columnsUsed;
+        const cols = used ? ds.columns.filter((c) => used.has(`${ds.name}.${c.name}`)) : ds.columns;
+        return { ...d, scan: { columns: cols.map((c) => ({ name: c.name, expr: { kind: 'raw', name: c.name, type: c.type } })), filters: [] } };
       },
     });
     return { query: out, applied: [] };

@@ -117,7 +117,7 @@ class Renderer {
   }
 
   scanBody(dataset: string, scan: GovernedScan): string {
-    const cols = scan.columns.map((c) => `${this.expr(c.expr)} AS ${quoteIdent(c.name)}`).join(', ');
+    const cols = scan.columns.length === 0 ? '1 AS "__gh_one"' : scan.columns.map((c) => `${this.expr(c.expr)} AS ${quoteIdent(c.name)}`).join(', ');
     const where = scan.filters.length ? ` WHERE ${scan.filters.map((f) => this.expr(f)).join(' AND ')}` : '';
     return `(SELECT ${cols} FROM ${this.d.source(dataset)}${where})`;
   }
