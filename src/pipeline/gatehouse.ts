@@ -32,6 +32,7 @@ import { BudgetStore, type ChargeAccepted } from '../privacy/accounting/budget-s
 import { budgetAuditReasons, describeDenial } from '../privacy/accounting/describe.ts';
 import { rhoForEpsilonDelta } from '../privacy/accounting/zcdp.ts';
 import { protectRelease } from '../privacy/disclosure.ts';
+import { DifferencingMonitor, type DifferencingProbe } from '../privacy/differencing.ts';
 import { applyDlp, indexedColumns, mergeDlp, SensitiveIndexCache } from '../privacy/dlp-release.ts';
 import { describeNoise, planNoise, release, spentEpsilon, type NoisePlan, type PrivacyGovernance } from '../privacy/release.ts';
 import type { DpReleasePlan } from '../query/govern/index.ts';
@@ -134,6 +135,7 @@ export class Gatehouse {
   readonly #parseCache = new Map<string, Select>();
   #retiredEngines: Engine[] = [];
   #budgets!: BudgetStore;
+  readonly #differencing = new DifferencingMonitor();
 
   private constructor(state: State, options: GatehouseOptions) {
     this.#state = state;
@@ -297,7 +299,10 @@ export class Gatehouse {
           governance: { ...governance, truncated: out.truncated, privacy: { ...describeNoise(noise), budget } },
         };
       } else if (governed.disclosure) {
+        const probe = governed.disclosure.probe;
+        if (probe) await this.#checkDifferencing(state, principal, probe, entry);
         const result = await state.engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
+        if (probe) this.#differencing.remember(principal.id, probe);
         const out = protectRelease(governed.disclosure, result, governed.rowLimit);
         entry.decision = 'allow';
         entry.reasons = decisions.flatMap((d) => d.reasons);
@@ -327,7 +332,7 @@ export class Gatehouse {
       }
     } catch (err) {
       const e = asGatehouseError(err);
-      if (entry.decision !== 'deny') entry.decision = e.code === 'POLICY_DENIED' || e.code === 'OBLIGATION_VIOLATION' || e.code === 'ROW_CAP_EXCEEDED' || e.code === 'BUDGET_EXHAUSTED' || e.code === 'DLP_BLOCKED' || e.code === 'AUTH_INVALID' || e.code === 'AUTH_REQUIRED' ? 'deny' : 'error';
+      if (entry.decision !== 'deny') entry.decision = e.code === 'POLICY_DENIED' || e.code === 'OBLIGATION_VIOLATION' || e.code === 'ROW_CAP_EXCEEDED' || e.code === 'BUDGET_EXHAUSTED' || e.code === 'DLP_BLOCKED' || e.code === 'DIFFERENCING_DETECTED' || e.code === 'AUTH_INVALID' || e.code === 'AUTH_REQUIRED' ? 'deny' : 'error';
       entry.errorCode = e.code;
       entry.reasons = [...(e.reasons.length ? e.reasons : [e.message]), ...(e.code === 'BUDGET_EXHAUSTED' ? [] : entry.reasons.filter((r) => r.startsWith('dp-budget')))];
       await this.#record(entry);
@@ -335,6 +340,23 @@ export class Gatehouse {
     }
     const { auditId } = await this.#record(entry);
     return { ...response, governance: { ...response.governance, auditId } };
+  }
+
+  /** Refuses a query whose filter differs from a recent one by fewer than k units (tracker attack). */
+  async #checkDifferencing(state: State, principal: PrincipalDef, probe: DifferencingProbe, entry: Mutable<AuditRecord>): Promise<void> {
+    const previous = this.#differencing.recent(principal.id, probe);
+    if (previous.length === 0) return;
+    const check = renderSelect(this.#differencing.checkQuery(probe, previous), state.engine.dialect);
+    const r = await state.engine.run(check, { timeoutMs: state.loaded.workspace.defaults.statementTimeoutMs });
+    const counts = (r.rows[0] ?? []).map((v) => Number(v ?? 0));
+    const hit = counts.findIndex((n) => n > 0 && n < probe.threshold);
+    if (hit >= 0) {
+      entry.decision = 'deny';
+      entry.reasons = [`alert: differencing — this query's filter differs from one of your last ${previous.length} queries on "${probe.dataset}" by fewer than ${probe.threshold} ${'distinct units'}`];
+      throw new GatehouseError('DIFFERENCING_DETECTED', `refused: together with one of your recent queries on "${probe.dataset}", this query would isolate fewer than ${probe.threshold} individuals`, {
+        hint: 'change the filter by a larger group, or ask for differentially private access', reasons: entry.reasons,
+      });
+    }
   }
 
   #budgetSubject(principal: PrincipalDef, def: DifferentialPrivacyDef): string {

@@ -19,6 +19,7 @@ import { GatehouseError } from '../../errors.ts';
 import { lookupFunction } from '../functions.ts';
 import { childExprs, datasetItems, forEachExpr, forEachSelect, type Expr, type FromItem, type Select } from '../ir.ts';
 import { obligationsFor, type GovernContext, type ObligationTransformer } from './context.ts';
+import { PROBE_ALIAS, probePredicate, type DifferencingProbe } from '../../privacy/differencing.ts';
 
 export const UNIT_COLUMN = '__gh_unit';
 
@@ -139,6 +140,7 @@ export const aggregationOnly: ObligationTransformer = {
       }).filter((m): m is { index: number; kind: 'count' | 'sum' } => m !== null),
       limit: query.limit,
       offset: query.offset ?? 0,
+      probe: from.kind === 'dataset' && sizes.has(from.dataset) ? probeFor(from, query, k) : null,
     };
     return { query: { ...query, from, having, targets, limit: MAX_GROUPS + 1, offset: null }, applied, disclosure: sdc };
   },
@@ -161,6 +163,14 @@ export interface SdcPlan {
   readonly measures: readonly { readonly index: number; readonly kind: 'count' | 'sum' }[];
   readonly limit: number | null;
   readonly offset: number;
+  /** For differencing detection: single-dataset queries without subqueries in WHERE. */
+  readonly probe: DifferencingProbe | null;
+}
+
+function probeFor(from: Extract<FromItem, { kind: 'dataset' }>, query: Select, k: number): DifferencingProbe | null {
+  const predicate = probePredicate(query.where, from.alias);
+  if (predicate === null) return null;
+  return { dataset: from.dataset, scan: { ...from, alias: PROBE_ALIAS }, predicate, unitColumn: UNIT_COLUMN, threshold: k };
 }
 
 function roundingFor(query: Select, ctx: GovernContext, sizes: ReadonlyMap<string, number>): SdcPlan['rounding'] {

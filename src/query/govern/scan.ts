@@ -6,7 +6,7 @@
  * the governed value (invariant 3).
  */
 import { mapQuery } from '../ir.ts';
-import type { GovernContext, ObligationTransformer } from './context.ts';
+import { obligationsFor, type GovernContext, type ObligationTransformer } from './context.ts';
 
 export const governedScan: ObligationTransformer = {
   name: 'scan',
@@ -17,7 +17,9 @@ export const governedScan: ObligationTransformer = {
         if (!ds) throw new Error(`dataset ${d.dataset} vanished between binding and governing`);
         // Project only the columns the query uses (masks are not computed for columns
         // nobody reads); without that information, every catalog column.
-        const used = ctx.columnsUsed;
+        // Aggregation-only datasets keep every column: differencing detection compares this
+        // query's filter with earlier ones, which may read other columns.
+        const used = obligationsFor(ctx, ds.name).some((o) => o.aggregationOnly) ? undefined : ctx.columnsUsed;
         const cols = used ? ds.columns.filter((c) => used.has(`${ds.name}.${c.name}`)) : ds.columns;
         return { ...d, scan: { columns: cols.map((c) => ({ name: c.name, expr: { kind: 'raw', name: c.name, type: c.type } })), filters: [] } };
       },
