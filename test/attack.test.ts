@@ -59,7 +59,7 @@ interface Attack {
   readonly todo?: string;
 }
 
-const DENY_CODES: ReadonlySet<ErrorCode> = new Set(['POLICY_DENIED', 'OBLIGATION_VIOLATION', 'ROW_CAP_EXCEEDED', 'AUTH_INVALID', 'AUTH_REQUIRED']);
+const DENY_CODES: ReadonlySet<ErrorCode> = new Set(['POLICY_DENIED', 'OBLIGATION_VIOLATION', 'ROW_CAP_EXCEEDED', 'AUTH_INVALID', 'AUTH_REQUIRED', 'DIFFERENCING_DETECTED', 'DLP_BLOCKED', 'BUDGET_EXHAUSTED']);
 
 function expectRefused(o: Outcome, code: ErrorCode | readonly ErrorCode[], decision?: Decision): void {
   const codes = typeof code === 'string' ? [code] : code;
@@ -274,7 +274,7 @@ describe('raw-value aggregates and isolation under aggregation-only', () => {
   attacks(rawAggregates.map((agg): Attack => ({
     name: `the value-revealing aggregate ${agg.replace(/\(.*/, '')}() is refused to an aggregation-only contractor`,
     as: 'rhea',
-    sql: () => (agg.includes('cost') ? `SELECT department, ${agg} FROM encounters GROUP BY department` : `SELECT region, ${agg} FROM patients GROUP BY region`),
+    sql: () => (agg.includes('cost') ? `SELECT status, ${agg.replace('cost', 'amount_paid')} FROM claims GROUP BY status` : `SELECT region, ${agg} FROM patients GROUP BY region`),
     refuse: notAllowed.has(agg) ? 'SQL_FUNCTION_NOT_ALLOWED' : 'OBLIGATION_VIOLATION',
   })));
   attacks([
@@ -294,9 +294,9 @@ describe('raw-value aggregates and isolation under aggregation-only', () => {
     { name: 'SELECT DISTINCT of a quasi-identifier is refused', as: 'rhea', sql: () => 'SELECT DISTINCT zip FROM patients', refuse: 'OBLIGATION_VIOLATION' },
     { name: 'SELECT DISTINCT with aggregates is refused', as: 'rhea', sql: () => 'SELECT DISTINCT region, count(*) FROM patients GROUP BY region', refuse: 'OBLIGATION_VIOLATION' },
     { name: 'a plain row query is refused', as: 'rhea', sql: () => 'SELECT zip, sex FROM patients LIMIT 5', refuse: 'OBLIGATION_VIOLATION' },
-    { name: 'count(*) with WHERE isolating one patient is suppressed', as: 'rhea', sql: () => `SELECT count(*) FROM patients WHERE patient_id = ${west.id}`, check: noRows },
+    { name: 'count(*) with WHERE isolating one patient is suppressed', as: 'rhea', sql: () => `SELECT count(*) FROM patients WHERE patient_id = ${west.id}`, check: noRows, refuseAnyOf: ['DIFFERENCING_DETECTED'] },
     { name: 'sum and count with WHERE isolating one patient are suppressed', as: 'rhea', sql: () => `SELECT count(*), sum(amount_paid) FROM claims WHERE patient_id = ${west.id}`, check: noRows },
-    { name: 'a group isolated by a rare zip code is suppressed', as: 'rhea', sql: () => `SELECT sex, count(*) FROM patients WHERE zip = '${west.zip}' GROUP BY sex`, check: noRows },
+    { name: 'a group isolated by a rare zip code is suppressed', as: 'rhea', sql: () => `SELECT sex, count(*) FROM patients WHERE zip = '${west.zip}' GROUP BY sex`, check: noRows, refuseAnyOf: ['DIFFERENCING_DETECTED'] },
     { name: 'isolating one patient through a join is suppressed', as: 'rhea', sql: () => `SELECT c.status, count(*) FROM patients p JOIN claims c ON c.patient_id = p.patient_id WHERE p.patient_id = ${west.id} GROUP BY c.status`, check: noRows },
     { name: 'a differentially private dataset cannot be joined', as: 'rhea', sql: () => 'SELECT e.diagnosis_code, count(*) FROM patients p JOIN encounters e ON e.patient_id = p.patient_id GROUP BY e.diagnosis_code', refuse: 'OBLIGATION_VIOLATION' },
     { name: 'an OR TRUE in HAVING cannot lift the minimum group size', as: 'rhea', sql: () => 'SELECT zip, count(*) AS n FROM patients GROUP BY zip HAVING count(*) >= 1 OR TRUE', check: (r) => { for (const row of r.rows) assert.ok(Number(row[1]) >= RHEA_MIN_GROUP); } },
@@ -321,10 +321,19 @@ describe('raw-value aggregates and isolation under aggregation-only', () => {
       async () => {
         const hit = await kit.attempt('rhea', build(true));
         const miss = await kit.attempt('rhea', build(false));
-        assert.equal(hit.err, null, `the true guess raised ${hit.err?.code}`);
-        assert.equal(miss.err, null, `the false guess raised ${miss.err?.code}`);
+        // No engine error either way; differencing detection may refuse the second probe.
+        for (const o of [hit, miss]) assert.ok(o.err === null || o.err.code === 'DIFFERENCING_DETECTED', `a guess raised ${o.err?.code}`);
       });
   }
+  // DuckDB's common-subexpression optimizer used to hoist a repeated expression out of
+  // TRY(...); the engine disables it. Two copies of the failing expression must stay quiet.
+  test('a failing expression written twice cannot escape TRY and become an oracle', async () => {
+    const e = `sqrt(CASE WHEN patient_id = ${west.id} THEN 0 - 1 ELSE 1 END)`;
+    const o = await kit.attempt('ada', `SELECT count(*) FROM patients WHERE ${e} >= 0 AND ${e} < 5`);
+    assert.equal(o.err, null, `raised ${o.err?.code}`);
+    const o2 = await kit.attempt('ada', `SELECT sum(${e}) AS a, sum(${e} * 2) AS b FROM patients`);
+    assert.equal(o2.err, null, `raised ${o2.err?.code}`);
+  });
 });
 
 // ---- 7. join-only ----------------------------------------------------------------------------------

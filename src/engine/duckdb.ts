@@ -20,6 +20,10 @@ export interface DuckDbEngineOptions {
 }
 
 const LOCKDOWN = [
+  // DuckDB's common-subexpression optimizer hoists a repeated expression out of TRY(...),
+  // so its error escapes: with it on, writing a failing expression twice would reopen the
+  // error side channel that TRY closes (test/attack.test.ts pins this).
+  "SET GLOBAL disabled_optimizers = 'common_subexpressions'",
   "SET autoinstall_known_extensions = false",
   "SET autoload_known_extensions = false",
   "SET allow_community_extensions = false",

@@ -75,7 +75,11 @@ export class DifferencingMonitor {
   /** One query counting, per remembered predicate, the distinct units where the two disagree. */
   checkQuery(probe: DifferencingProbe, previous: readonly Expr[]): Select {
     const unit: Expr = { kind: 'column', relation: PROBE_ALIAS, name: probe.unitColumn, lineage: { sources: new Set() } };
-    const truth = (p: Expr): Expr => ({ kind: 'func', name: 'coalesce', args: [p, FALSE], star: false, distinct: false, filter: null, over: null });
+    // Each predicate as the query itself applies it: errors become NULL, NULL is false.
+    const truth = (p: Expr): Expr => ({
+      kind: 'func', name: 'coalesce', star: false, distinct: false, filter: null, over: null,
+      args: [{ kind: 'func', name: 'try', args: [p], star: false, distinct: false, filter: null, over: null }, FALSE],
+    });
     return {
       kind: 'select', with: [], distinct: false, from: { ...probe.scan, alias: PROBE_ALIAS },
       where: null, groupBy: [], having: null, orderBy: [], limit: null, offset: null,

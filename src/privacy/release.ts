@@ -129,21 +129,32 @@ function toNumber(v: CellValue): number {
 export function release(noise: NoisePlan, result: EngineResult, rowLimit: number): DpRelease {
   const plan = noise.plan;
   const k = plan.keyCount;
-  // Group rows by key; public domains enumerate every group, present or not.
-  let groups: { key: CellValue[]; values: number[] }[] = result.rows.map((r) => ({ key: r.slice(0, k) as CellValue[], values: plan.measures.map((m) => toNumber(r[m.resultIndex]!)) }));
+  // Group rows by key; public domains enumerate every group, present or not. A measure is
+  // one number, or one count per bucket for a histogram (quantiles).
+  type Values = (number | number[])[];
+  const zero = (): Values => plan.measures.map((m) => (m.buckets ? new Array<number>(m.buckets).fill(0) : 0));
+  const valuesOf = (r: readonly CellValue[]): Values => plan.measures.map((m) => (m.buckets
+    ? Array.from({ length: m.buckets }, (_, b) => toNumber(r[m.resultIndex + b]!))
+    : toNumber(r[m.resultIndex]!)));
+  let groups: { key: CellValue[]; values: Values }[] = result.rows.map((r) => ({ key: r.slice(0, k) as CellValue[], values: valuesOf(r) }));
   const allPublic = k > 0 && plan.publicDomains.every((d) => d !== null);
   if (allPublic) {
     const byKey = new Map(groups.map((g) => [JSON.stringify(g.key), g]));
     let keys: CellValue[][] = [[]];
     for (const d of plan.publicDomains) keys = keys.flatMap((prefix) => d!.map((v) => [...prefix, v]));
-    groups = keys.map((key) => byKey.get(JSON.stringify(key)) ?? { key, values: plan.measures.map(() => 0) });
+    groups = keys.map((key) => byKey.get(JSON.stringify(key)) ?? { key, values: zero() });
   }
-  if (k === 0 && groups.length === 0) groups = [{ key: [], values: plan.measures.map(() => 0) }];
+  if (k === 0 && groups.length === 0) groups = [{ key: [], values: zero() }];
   const samplers = noise.measures.map((m) => sampler(m.mechanism));
-  const released: { key: CellValue[]; noisy: number[] }[] = [];
+  const released: { key: CellValue[]; noisy: (number | number[])[] }[] = [];
   for (const g of groups) {
-    const noisy = noise.measures.map((m, i) => (Math.round(g.values[i]! / m.granularity) + samplers[i]!()) * m.granularity);
-    if (noise.threshold !== null && noisy[plan.unitsMeasure]! < noise.threshold) continue;
+    const noisy = noise.measures.map((m, i) => {
+      const v = g.values[i]!;
+      // Histogram buckets: each count noised; negative counts are clamped (post-processing).
+      if (Array.isArray(v)) return v.map((c) => Math.max(0, c + samplers[i]!()));
+      return (Math.round(v / m.granularity) + samplers[i]!()) * m.granularity;
+    });
+    if (noise.threshold !== null && (noisy[plan.unitsMeasure] as number) < noise.threshold) continue;
     released.push({ key: g.key, noisy });
   }
   const columns: ResultColumn[] = plan.outputs.map((o) => ({
@@ -157,14 +168,21 @@ export function release(noise: NoisePlan, result: EngineResult, rowLimit: number
     const iv: (([number, number]) | null)[] = [];
     for (const o of plan.outputs) {
       if (o.kind === 'key') { row.push(g.key[o.key]!); iv.push(null); continue; }
+      if (o.kind === 'quantile') {
+        const m = noise.measures[o.measure]!;
+        const q = quantileFromHistogram(g.noisy[o.measure] as number[], m.measure.bounds!, o.q, m.ci95);
+        row.push(q === null ? null : q.value);
+        iv.push(q === null ? null : q.interval);
+        continue;
+      }
       if (o.kind === 'count' || o.kind === 'sum') {
-        const v = g.noisy[o.measure]!;
+        const v = g.noisy[o.measure] as number;
         const h = noise.measures[o.measure]!.ci95;
         row.push(o.kind === 'count' ? Math.max(0, Math.round(v)) : v);
         iv.push([v - h, v + h]);
         continue;
       }
-      const s = g.noisy[o.sum]!, c = g.noisy[o.count]!;
+      const s = g.noisy[o.sum] as number, c = g.noisy[o.count] as number;
       const denom = Math.max(c, 1);
       // Post-processing: a mean outside the declared bounds is clamped back into them.
       const bounds = o.bounds;
@@ -191,6 +209,32 @@ export function release(noise: NoisePlan, result: EngineResult, rowLimit: number
   const end = Math.min(idx.length, start + rowLimit);
   const picked = idx.slice(start, end);
   return { columns, rows: picked.map((i) => rows[i]!), intervals: picked.map((i) => intervals[i]!), truncated: idx.length - start > rowLimit };
+}
+
+/**
+ * A quantile read off a noisy histogram of the bounded range: the first bucket whose
+ * cumulative count reaches q·total, interpolated within the bucket. The interval takes
+ * the quantiles at q ± Δq, where Δq is the 95 % noise on a cumulative count of half the
+ * buckets relative to the total (an approximation, stated in docs/privacy.md), widened by
+ * one bucket.
+ */
+export function quantileFromHistogram(counts: readonly number[], bounds: readonly [number, number], q: number, bucketCi95: number): { value: number; interval: [number, number] } | null {
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (total < 1) return null;
+  const [lo, hi] = bounds;
+  const width = (hi - lo) / counts.length;
+  const at = (p: number): number => {
+    const target = Math.min(1, Math.max(0, p)) * total;
+    let cum = 0;
+    for (let i = 0; i < counts.length; i++) {
+      const c = counts[i]!;
+      if (cum + c >= target && c > 0) return lo + width * (i + (target - cum) / c);
+      cum += c;
+    }
+    return hi;
+  };
+  const dq = (bucketCi95 * Math.sqrt(counts.length / 2)) / total;
+  return { value: at(q), interval: [Math.max(lo, at(q - dq) - width), Math.min(hi, at(q + dq) + width)] };
 }
 
 export interface PrivacyGovernance {
@@ -220,6 +264,8 @@ export function describeNoise(noise: NoisePlan): Omit<PrivacyGovernance, 'budget
     epsilon: noise.epsilon, delta: noise.delta, rho: noise.rho,
     noise: plan.outputs.filter((o) => o.kind !== 'key').map((o) => {
       if (o.kind === 'avg') return { output: o.alias, scale: noise.measures[o.sum]!.scale, ci95: noise.measures[o.sum]!.ci95 };
+      // Quantiles: noise is on each histogram bucket's count; per-value intervals are in `intervals`.
+      if (o.kind === 'quantile') return { output: o.alias, scale: noise.measures[o.measure]!.scale, ci95: noise.measures[o.measure]!.ci95 };
       const m = noise.measures[(o as { measure: number }).measure]!;
       return { output: o.alias, scale: m.scale, ci95: m.ci95 };
     }),

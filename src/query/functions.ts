@@ -67,6 +67,8 @@ def('window', 'nth_value', 2, 2);
 
 // internal: deterministic pseudo-random ordering for contribution bounding (seeded per query)
 def('scalar', 'hash', 1, 64, { internal: true });
+// internal: evaluate an expression with errors turned into NULL
+def('scalar', 'try', 1, 1, { internal: true, engineName: 'TRY' });
 
 export function lookupFunction(name: string): FunctionInfo | undefined {
   return fns.get(name);

@@ -25,7 +25,10 @@ import { datasetItems, forEachExpr, forEachSelect, type Expr, type FromItem, typ
 import { exprKey, UNIT_COLUMN } from './aggregation-only.ts';
 import { obligationsFor, type GovernContext, type ObligationTransformer } from './context.ts';
 
-export type DpMeasureKind = 'units' | 'rows' | 'nonNull' | 'sum';
+export type DpMeasureKind = 'units' | 'rows' | 'nonNull' | 'sum' | 'histogram';
+
+/** Buckets of the bounded range for DP quantiles (a noisy histogram per group). */
+export const HISTOGRAM_BUCKETS = 64;
 
 export interface DpMeasure {
   readonly kind: DpMeasureKind;
@@ -36,15 +39,19 @@ export interface DpMeasure {
   readonly l2: number;
   /** Largest change one unit can make to one group's value. */
   readonly linf: number;
-  /** Index of this measure's column in the engine result. */
+  /** Index of this measure's (first) column in the engine result. */
   readonly resultIndex: number;
+  /** Histogram measures: number of bucket columns and the bounds they split. */
+  readonly buckets?: number;
+  readonly bounds?: readonly [number, number];
 }
 
 export type DpOutput =
   | { readonly kind: 'key'; readonly alias: string; readonly key: number }
   | { readonly kind: 'count'; readonly alias: string; readonly measure: number }
   | { readonly kind: 'sum'; readonly alias: string; readonly measure: number }
-  | { readonly kind: 'avg'; readonly alias: string; readonly sum: number; readonly count: number; readonly bounds: readonly [number, number] | null };
+  | { readonly kind: 'avg'; readonly alias: string; readonly sum: number; readonly count: number; readonly bounds: readonly [number, number] | null }
+  | { readonly kind: 'quantile'; readonly alias: string; readonly measure: number; readonly q: number };
 
 export interface DpReleasePlan {
   readonly dataset: string;
@@ -82,7 +89,7 @@ function dpDatasets(query: Select, ctx: GovernContext): Map<string, Differential
   return out;
 }
 
-interface Aggregate { readonly kind: 'count' | 'countUnits' | 'countColumn' | 'sum' | 'avg'; readonly column: string | null }
+interface Aggregate { readonly kind: 'count' | 'countUnits' | 'countColumn' | 'sum' | 'avg' | 'quantile'; readonly column: string | null; readonly q?: number }
 
 function classifyAggregate(e: Expr, unitRelation: string, unit: string, ds: string): Aggregate {
   if (e.kind !== 'func' || lookupFunction(e.name)?.kind !== 'aggregate' || e.over) {
@@ -101,7 +108,14 @@ function classifyAggregate(e: Expr, unitRelation: string, unit: string, ds: stri
   if (e.name === 'count') return { kind: 'countColumn', column: bare };
   if (e.name === 'sum') return { kind: 'sum', column: bare };
   if (e.name === 'avg') return { kind: 'avg', column: bare };
-  refuse(`${e.name}() is not available under differential privacy (yet)`, 'use count, sum or avg; median and quantiles are not offered under DP in this version');
+  if (e.name === 'median') return { kind: 'quantile', column: bare, q: 0.5 };
+  if (e.name === 'quantile_cont' || e.name === 'quantile_disc') {
+    const qa = e.args[1];
+    const q = qa && qa.kind === 'literal' && qa.type === 'number' ? Number(qa.value) : NaN;
+    if (!(q > 0 && q < 1)) refuse(`${e.name}() needs a literal fraction strictly between 0 and 1 under differential privacy`, `e.g. ${e.name}(cost, 0.9)`);
+    return { kind: 'quantile', column: bare, q };
+  }
+  refuse(`${e.name}() is not available under differential privacy`, 'use count, count(DISTINCT <unit>), sum, avg, median or quantile_cont(col, q)');
 }
 
 export const differentialPrivacy: ObligationTransformer = {
@@ -137,13 +151,17 @@ export const differentialPrivacy: ObligationTransformer = {
       const have = measureFor.get(k);
       if (have !== undefined) return have;
       let linf = 1;
-      if (kind === 'rows' || kind === 'nonNull') linf = C;
-      if (kind === 'sum') {
+      if (kind === 'rows' || kind === 'nonNull' || kind === 'histogram') linf = C;
+      let bounds: readonly [number, number] | undefined;
+      if (kind === 'sum' || kind === 'histogram') {
         const c = ds.columns.find((x) => x.name === column)!;
-        if (!c.bounds) refuse(`sum/avg over "${ds.name}.${column}" need declared bounds under differential privacy`, 'ask the data owner to declare bounds: [low, high] on the column');
-        linf = C * Math.max(Math.abs(c.bounds[0]), Math.abs(c.bounds[1]));
+        if (!c.bounds) refuse(`sum, avg and quantiles over "${ds.name}.${column}" need declared bounds under differential privacy`, 'ask the data owner to declare bounds: [low, high] on the column');
+        if (kind === 'sum') linf = C * Math.max(Math.abs(c.bounds[0]), Math.abs(c.bounds[1]));
+        bounds = c.bounds;
       }
-      measures.push({ kind, column, linf, l1: L * linf, l2: Math.sqrt(L) * linf, resultIndex: keys.length + measures.length });
+      // A unit's ≤ C rows in a group move at most C histogram counts in total (L1 and L2 ≤ C).
+      const extra = kind === 'histogram' ? { buckets: HISTOGRAM_BUCKETS, bounds } : {};
+      measures.push({ kind, column, linf, l1: L * linf, l2: Math.sqrt(L) * linf, resultIndex: 0, ...extra });
       measureFor.set(k, measures.length - 1);
       return measures.length - 1;
     };
@@ -158,8 +176,16 @@ export const differentialPrivacy: ObligationTransformer = {
         case 'countColumn': return { kind: 'count' as const, alias: t.alias, measure: addMeasure('nonNull', a.column) };
         case 'sum': return { kind: 'sum' as const, alias: t.alias, measure: addMeasure('sum', a.column) };
         case 'avg': return { kind: 'avg' as const, alias: t.alias, sum: addMeasure('sum', a.column), count: addMeasure('nonNull', a.column), bounds: ds.columns.find((c) => c.name === a.column)!.bounds };
+        case 'quantile': return { kind: 'quantile' as const, alias: t.alias, measure: addMeasure('histogram', a.column), q: a.q! };
       }
     });
+    // Result layout: keys, then each measure's columns (a histogram takes one per bucket).
+    let offset = keys.length;
+    for (let i = 0; i < measures.length; i++) {
+      const m = measures[i]!;
+      measures[i] = { ...m, resultIndex: offset };
+      offset += m.buckets ?? 1;
+    }
     const orderBy = query.orderBy.map((o) => {
       const k = exprKey(o.expr);
       const i = query.targets.findIndex((t) => exprKey(t.expr) === k);
@@ -191,11 +217,26 @@ export const differentialPrivacy: ObligationTransformer = {
     });
     const g = (i: number): string => `__gh_g${i}`;
     const v = (c: string): string => `__gh_v_${valueColumns.indexOf(c)}`;
+    const seed = randomBytes(6).readUIntBE(0, 6);
+    const histograms = measures.filter((m) => m.kind === 'histogram');
+    const bucketOf = (m: DpMeasure): Expr => {
+      const [lo, hi] = m.bounds!;
+      const width = (hi - lo) / HISTOGRAM_BUCKETS;
+      const raw: Expr = fn('floor', [{ kind: 'binary', op: '/', left: { kind: 'binary', op: '-', left: clamp(m.column!), right: num(lo) }, right: num(width) }]);
+      return fn('least', [num(HISTOGRAM_BUCKETS - 1), fn('greatest', [num(0), { kind: 'cast', arg: raw, type: { name: 'INTEGER' } }])]);
+    };
+    // Quantiles bound rows per unit and group exactly (≤ C rows, a seeded pseudo-random pick).
+    const rowRank: Expr = {
+      kind: 'func', name: 'row_number', args: [], star: false, distinct: false, filter: null,
+      over: { partitionBy: [col(from.alias, UNIT_COLUMN), ...keys], orderBy: [{ expr: fn('hash', [...valueColumns.map((c) => col(from.alias, c)), num(seed)]), desc: false, nulls: null }] },
+    };
     const base = sel({
       targets: [
         ...keys.map((k, i) => ({ expr: k, alias: g(i) })),
         { expr: col(from.alias, UNIT_COLUMN), alias: '__gh_u' },
         ...valueColumns.map((c) => ({ expr: clamp(c), alias: v(c) })),
+        ...histograms.map((m) => ({ expr: bucketOf(m), alias: `${v(m.column!)}_b` })),
+        ...(histograms.length ? [{ expr: rowRank, alias: '__gh_qr' }] : []),
       ],
       from: scan, where,
     });
@@ -211,11 +252,17 @@ export const differentialPrivacy: ObligationTransformer = {
           const b = ds.columns.find((x) => x.name === c)!.bounds ?? [0, 0];
           return { expr: fn('greatest', [fn('least', [fn('coalesce', [fn('sum', [col(B, v(c))]), num(0)]), num(Math.max(0, C * b[1]))]), num(Math.min(0, C * b[0]))]), alias: `${v(c)}_s` };
         }),
+        ...histograms.flatMap((m) => Array.from({ length: HISTOGRAM_BUCKETS }, (_, i) => ({
+          alias: `${v(m.column!)}_h${i}`,
+          expr: {
+            kind: 'func' as const, name: 'count', args: [], star: true, distinct: false, over: null,
+            filter: { kind: 'binary' as const, op: 'AND' as const, left: { kind: 'binary' as const, op: '<=' as const, left: col(B, '__gh_qr'), right: num(C) }, right: { kind: 'binary' as const, op: '=' as const, left: col(B, `${v(m.column!)}_b`), right: num(i) } },
+          },
+        }))),
       ],
       from: { kind: 'cteRef', name: B, alias: B },
       groupBy: [...keyCols(B), col(B, '__gh_u')],
     });
-    const seed = randomBytes(6).readUIntBE(0, 6);
     const rank: Expr = {
       kind: 'func', name: 'row_number', args: [], star: false, distinct: false, filter: null,
       over: { partitionBy: [col(P, '__gh_u')], orderBy: [{ expr: fn('hash', [col(P, '__gh_u'), ...keyCols(P), num(seed)]), desc: false, nulls: null }] },
@@ -225,23 +272,25 @@ export const differentialPrivacy: ObligationTransformer = {
         ...keys.map((_, i) => ({ expr: col(P, g(i)), alias: g(i) })),
         { expr: col(P, '__gh_rows'), alias: '__gh_rows' },
         ...valueColumns.flatMap((c) => [{ expr: col(P, `${v(c)}_n`), alias: `${v(c)}_n` }, { expr: col(P, `${v(c)}_s`), alias: `${v(c)}_s` }]),
+        ...histograms.flatMap((m) => Array.from({ length: HISTOGRAM_BUCKETS }, (_, i) => ({ expr: col(P, `${v(m.column!)}_h${i}`), alias: `${v(m.column!)}_h${i}` }))),
         { expr: rank, alias: '__gh_rank' },
       ],
       from: { kind: 'cteRef', name: P, alias: P },
     });
-    const measureExpr = (m: DpMeasure): Expr => {
+    const measureExprs = (m: DpMeasure): Expr[] => {
       switch (m.kind) {
-        case 'units': return fn('count', [], { star: true });
-        case 'rows': return fn('sum', [col(R, '__gh_rows')]);
-        case 'nonNull': return fn('sum', [col(R, `${v(m.column!)}_n`)]);
-        case 'sum': return fn('sum', [col(R, `${v(m.column!)}_s`)]);
+        case 'units': return [fn('count', [], { star: true })];
+        case 'rows': return [fn('sum', [col(R, '__gh_rows')])];
+        case 'nonNull': return [fn('sum', [col(R, `${v(m.column!)}_n`)])];
+        case 'sum': return [fn('sum', [col(R, `${v(m.column!)}_s`)])];
+        case 'histogram': return Array.from({ length: HISTOGRAM_BUCKETS }, (_, i) => fn('sum', [col(R, `${v(m.column!)}_h${i}`)]));
       }
     };
     const root = sel({
       with: [{ name: B, query: base }, { name: P, query: perUnit }, { name: R, query: ranked }],
       targets: [
         ...keys.map((_, i) => ({ expr: col(R, g(i)), alias: g(i) })),
-        ...measures.map((m, i) => ({ expr: measureExpr(m), alias: `__gh_m${i}` })),
+        ...measures.flatMap((m, i) => measureExprs(m).map((expr, j) => ({ expr, alias: `__gh_m${i}_${j}` }))),
       ],
       from: { kind: 'cteRef', name: R, alias: R },
       where: { kind: 'binary', op: '<=', left: col(R, '__gh_rank'), right: num(L) },
