@@ -132,7 +132,7 @@ async function cmdQuery(argv: string[], out: Out): Promise<number> {
     const p = est.privacy;
     if (!p) { out.write('no differential privacy applies: the query spends no privacy budget\n'); return 0; }
     out.write(`differential privacy (${p.mechanism}, ${p.guarantee}): this query costs ε=${p.epsilon}, δ=${p.delta} (ρ=${p.rho.toPrecision(3)})\n`);
-    for (const n of p.noise) out.write(`  ${n.output}: noise scale ${n.scale.toPrecision(4)}, 95% of answers within ±${n.ci95.toPrecision(4)}\n`);
+    for (const n of p.noise) out.write(n.ci95 === null ? `  ${n.output}: a quantile from a noisy histogram (noise scale ${n.scale.toPrecision(4)} per bucket); each value comes with its own 95% interval\n` : `  ${n.output}: noise scale ${n.scale.toPrecision(4)}, 95% of answers within ±${n.ci95.toPrecision(4)}\n`);
     if (p.budget) out.write(`budget (${p.budget.subject}): ε=${p.budget.spentEpsilon.toFixed(3)} of ${p.budget.epsilon} spent at δ=${p.budget.delta}${p.budget.resetsAt ? `, resets ${p.budget.resetsAt}` : ''}; ${p.affordable ? 'this query fits' : 'this query does NOT fit the remaining budget'}\n`);
     return 0;
   }
@@ -146,7 +146,7 @@ async function cmdQuery(argv: string[], out: Out): Promise<number> {
   if (g.obligationsApplied.length) out.write(`obligations: ${g.obligationsApplied.join(', ')}\n`);
   if (g.privacy) {
     const p = g.privacy;
-    out.write(`differential privacy: ε=${p.epsilon}, δ=${p.delta} spent; 95% intervals: ${p.noise.map((n) => `${n.output} ±${n.ci95.toPrecision(3)}`).join(', ')}\n`);
+    out.write(`differential privacy: ε=${p.epsilon}, δ=${p.delta} spent; 95% intervals: ${p.noise.map((n) => (n.ci95 === null ? `${n.output} per value (--json)` : `${n.output} ±${n.ci95.toPrecision(3)}`)).join(', ')}\n`);
     if (p.budget) out.write(`budget (${p.budget.subject}): ε=${p.budget.spentEpsilon.toFixed(3)} of ${p.budget.epsilon} spent${p.budget.resetsAt ? `, resets ${p.budget.resetsAt}` : ''}\n`);
   }
   return 0;

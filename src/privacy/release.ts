@@ -243,7 +243,9 @@ export interface PrivacyGovernance {
   readonly epsilon: number;
   readonly delta: number;
   readonly rho: number;
-  readonly noise: readonly { readonly output: string; readonly scale: number; readonly ci95: number }[];
+  /** Per output: noise scale and 95 % half-width in the output's units; quantiles have
+   *  per-value intervals only (ci95 null; scale is the noise on each histogram bucket). */
+  readonly noise: readonly { readonly output: string; readonly scale: number; readonly ci95: number | null }[];
   readonly budget: {
     readonly subject: string;
     readonly epsilon: number;
@@ -265,7 +267,7 @@ export function describeNoise(noise: NoisePlan): Omit<PrivacyGovernance, 'budget
     noise: plan.outputs.filter((o) => o.kind !== 'key').map((o) => {
       if (o.kind === 'avg') return { output: o.alias, scale: noise.measures[o.sum]!.scale, ci95: noise.measures[o.sum]!.ci95 };
       // Quantiles: noise is on each histogram bucket's count; per-value intervals are in `intervals`.
-      if (o.kind === 'quantile') return { output: o.alias, scale: noise.measures[o.measure]!.scale, ci95: noise.measures[o.measure]!.ci95 };
+      if (o.kind === 'quantile') return { output: o.alias, scale: noise.measures[o.measure]!.scale, ci95: null };
       const m = noise.measures[(o as { measure: number }).measure]!;
       return { output: o.alias, scale: m.scale, ci95: m.ci95 };
     }),
