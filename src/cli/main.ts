@@ -310,9 +310,9 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   out.write(`Gatehouse ${VERSION} serving ${gh.workspace.workspace.name} at ${url}\npolicy version ${gh.policyVersion}\n`);
   if (keys) {
     out.write(`\nDemo principals (API keys are stored in ${DEMO_DIR}/demo-keys.json):\n`);
-    const roles: Record<string, string> = { rhea: 'research contractor — aggregates only, purpose research', ivan: 'insurer (us-east) — own region, SSNs masked, purpose claims-processing', ada: 'internal analyst — row level, identifiers masked, purpose operations', audrey: 'auditor — reads the audit log' };
+    const roles: Record<string, string> = { rhea: 'research contractor — purpose research: DP on encounters, aggregates only elsewhere', ivan: 'insurer (us-east) — own region, SSNs masked, purpose claims-processing', ada: 'internal analyst — row level, identifiers masked, purpose operations', audrey: 'auditor — reads the audit log' };
     for (const [p, k] of Object.entries(keys)) out.write(`  ${p.padEnd(7)} ${k}   ${roles[p] ?? ''}\n`);
-    out.write(`\nTry it:\n  curl -s ${url}/v1/query -H "Authorization: Bearer ${keys.rhea}" -H 'content-type: application/json' \\\n    -d '{"sql":"SELECT diagnosis, count(*) AS encounters, round(avg(cost)) AS avg_cost FROM encounters GROUP BY diagnosis ORDER BY encounters DESC","purpose":"research"}'\n`);
+    out.write(`\nTry it:\n  curl -s ${url}/v1/query -H "Authorization: Bearer ${keys.rhea}" -H 'content-type: application/json' \\\n    -d '{"sql":"SELECT diagnosis, count(*) AS encounters, avg(cost) AS avg_cost FROM encounters GROUP BY diagnosis ORDER BY encounters DESC","purpose":"research"}'\n`);
     out.write(`  npx gatehouse query --key ${keys.ivan} --purpose claims-processing "SELECT name, ssn, region FROM patients LIMIT 5"\n`);
   }
   out.write('\nEditing the workspace reloads it; Ctrl-C stops.\n');

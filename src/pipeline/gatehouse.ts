@@ -287,7 +287,7 @@ export class Gatehouse {
           entry.reasons = [...entry.reasons, ...budgetAuditReasons(refund)];
           throw err;
         }
-        const out = release(noise, result, governed.rowLimit);
+        const out = release(noise, result, governed.rowLimit, governed.rowCap - (bound.query.offset ?? 0));
         await this.#budgets.markReleased(charge.chargeId);
         const budget = this.#budgetView(charge, governed.dp);
         entry.decision = 'allow';
@@ -303,7 +303,7 @@ export class Gatehouse {
         if (probe) await this.#checkDifferencing(state, principal, probe, entry);
         const result = await state.engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
         if (probe) this.#differencing.remember(principal.id, probe);
-        const out = protectRelease(governed.disclosure, result, governed.rowLimit);
+        const out = protectRelease(governed.disclosure, result, governed.rowLimit, governed.rowCap - (bound.query.offset ?? 0));
         entry.decision = 'allow';
         entry.reasons = decisions.flatMap((d) => d.reasons);
         entry.obligations = [...governed.obligationsApplied, out.label];
@@ -334,7 +334,8 @@ export class Gatehouse {
       const e = asGatehouseError(err);
       if (entry.decision !== 'deny') entry.decision = e.code === 'POLICY_DENIED' || e.code === 'OBLIGATION_VIOLATION' || e.code === 'ROW_CAP_EXCEEDED' || e.code === 'BUDGET_EXHAUSTED' || e.code === 'DLP_BLOCKED' || e.code === 'DIFFERENCING_DETECTED' || e.code === 'AUTH_INVALID' || e.code === 'AUTH_REQUIRED' ? 'deny' : 'error';
       entry.errorCode = e.code;
-      entry.reasons = [...(e.reasons.length ? e.reasons : [e.message]), ...(e.code === 'BUDGET_EXHAUSTED' ? [] : entry.reasons.filter((r) => r.startsWith('dp-budget')))];
+      // Keep the ledger lines (charge, refund, denial) next to the user-facing reasons.
+      entry.reasons = [...(e.reasons.length ? e.reasons : [e.message]), ...entry.reasons.filter((r) => r.startsWith('dp-budget'))];
       await this.#record(entry);
       throw e;
     }

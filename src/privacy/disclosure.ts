@@ -21,7 +21,7 @@ export interface DisclosureRelease {
   readonly label: string;
 }
 
-export function protectRelease(plan: SdcPlan, result: EngineResult, rowLimit: number): DisclosureRelease {
+export function protectRelease(plan: SdcPlan, result: EngineResult, rowLimit: number, capAfterOffset: number = rowLimit): DisclosureRelease {
   if (result.rows.length > MAX_GROUPS) {
     throw new GatehouseError('OBLIGATION_VIOLATION', `the query produces more than ${MAX_GROUPS.toLocaleString('en')} groups before disclosure control`, { hint: 'group by coarser keys' });
   }
@@ -57,7 +57,7 @@ export function protectRelease(plan: SdcPlan, result: EngineResult, rowLimit: nu
     columns: result.columns.slice(0, visible),
     rows: page,
     withheld: protectedResult.rows.length - kept.length,
-    truncated: kept.length - start > rowLimit,
+    truncated: kept.length - start > capAfterOffset && (plan.limit === null || plan.limit > capAfterOffset),
     label: `disclosureControl(threshold ${plan.threshold} units, secondary ${protectedResult.secondary}, rounding ${plan.rounding})`,
   };
 }

@@ -76,6 +76,7 @@ export function planNoise(plan: DpReleasePlan): NoisePlan {
     return { measure, granularity, mechanism, scale: scale * granularity, ci95: confidenceInterval(mechanism) * granularity, rho: rhoEach };
   });
   const needsSelection = plan.keyCount > 0 && plan.publicDomains.some((d) => d === null);
+  if (needsSelection && plan.unitsMeasure < 0) throw new Error('partition selection needs the distinct-unit measure');
   const threshold = needsSelection ? selectionThreshold(measures[plan.unitsMeasure]!.mechanism, def.delta / def.maxGroupsPerUnit) : null;
   const delta = def.mechanism === 'gaussian' ? def.delta * (needsSelection ? 2 : 1) : needsSelection ? def.delta : 0;
   return { plan, rho: rhoQuery, epsilon: def.epsilon, delta, measures, threshold };
@@ -126,7 +127,7 @@ function toNumber(v: CellValue): number {
 }
 
 /** Adds noise, selects partitions, computes outputs and intervals, orders and caps. */
-export function release(noise: NoisePlan, result: EngineResult, rowLimit: number): DpRelease {
+export function release(noise: NoisePlan, result: EngineResult, rowLimit: number, capAfterOffset: number = rowLimit): DpRelease {
   const plan = noise.plan;
   const k = plan.keyCount;
   // Group rows by key; public domains enumerate every group, present or not. A measure is
@@ -150,8 +151,9 @@ export function release(noise: NoisePlan, result: EngineResult, rowLimit: number
   for (const g of groups) {
     const noisy = noise.measures.map((m, i) => {
       const v = g.values[i]!;
-      // Histogram buckets: each count noised; negative counts are clamped (post-processing).
-      if (Array.isArray(v)) return v.map((c) => Math.max(0, c + samplers[i]!()));
+      // Histogram buckets: each count noised. Negative counts are kept: clamping them to
+      // zero would add phantom mass to empty buckets; cumulative sums cancel the noise.
+      if (Array.isArray(v)) return v.map((c) => c + samplers[i]!());
       return (Math.round(v / m.granularity) + samplers[i]!()) * m.granularity;
     });
     if (noise.threshold !== null && (noisy[plan.unitsMeasure] as number) < noise.threshold) continue;
@@ -208,7 +210,9 @@ export function release(noise: NoisePlan, result: EngineResult, rowLimit: number
   const start = plan.offset;
   const end = Math.min(idx.length, start + rowLimit);
   const picked = idx.slice(start, end);
-  return { columns, rows: picked.map((i) => rows[i]!), intervals: picked.map((i) => intervals[i]!), truncated: idx.length - start > rowLimit };
+  // Truncated means the row cap (not the caller's own LIMIT) withheld rows.
+  const truncated = idx.length - start > capAfterOffset && (plan.limit === null || plan.limit > capAfterOffset);
+  return { columns, rows: picked.map((i) => rows[i]!), intervals: picked.map((i) => intervals[i]!), truncated };
 }
 
 /**
@@ -228,7 +232,7 @@ export function quantileFromHistogram(counts: readonly number[], bounds: readonl
     let cum = 0;
     for (let i = 0; i < counts.length; i++) {
       const c = counts[i]!;
-      if (cum + c >= target && c > 0) return lo + width * (i + (target - cum) / c);
+      if (c > 0 && cum + c >= target) return lo + width * (i + Math.min(1, Math.max(0, (target - cum) / c)));
       cum += c;
     }
     return hi;

@@ -58,7 +58,7 @@ export interface DpReleasePlan {
   readonly def: DifferentialPrivacyDef;
   readonly keyCount: number;
   readonly measures: readonly DpMeasure[];
-  /** Index of the `units` measure (always computed: it drives partition selection). */
+  /** Index of the `units` measure, or -1 when neither asked for nor needed for partition selection. */
   readonly unitsMeasure: number;
   readonly outputs: readonly DpOutput[];
   /** Per group key: its public domain, or null if the key's values are not public. */
@@ -165,14 +165,17 @@ export const differentialPrivacy: ObligationTransformer = {
       measureFor.set(k, measures.length - 1);
       return measures.length - 1;
     };
-    const unitsMeasure = addMeasure('units', null);
+    const needsSelection = keys.length > 0 && keys.some((k) => !(k.kind === 'column' && k.relation === from.alias && def.publicGroups[k.name]));
+    // Distinct units are released only when asked for or needed to select partitions.
+    const wantsUnits = query.targets.some((t) => t.expr.kind === 'func' && t.expr.name === 'count' && t.expr.distinct);
+    const unitsMeasure = needsSelection || wantsUnits ? addMeasure('units', null) : -1;
     const outputs = query.targets.map((t) => {
       const ki = keyIndex.get(exprKey(t.expr));
       if (ki !== undefined) return { kind: 'key' as const, alias: t.alias, key: ki };
       const a = classifyAggregate(t.expr, from.alias, unit, ds.name);
       switch (a.kind) {
         case 'count': return { kind: 'count' as const, alias: t.alias, measure: addMeasure('rows', null) };
-        case 'countUnits': return { kind: 'count' as const, alias: t.alias, measure: unitsMeasure };
+        case 'countUnits': return { kind: 'count' as const, alias: t.alias, measure: unitsMeasure >= 0 ? unitsMeasure : addMeasure('units', null) };
         case 'countColumn': return { kind: 'count' as const, alias: t.alias, measure: addMeasure('nonNull', a.column) };
         case 'sum': return { kind: 'sum' as const, alias: t.alias, measure: addMeasure('sum', a.column) };
         case 'avg': return { kind: 'avg' as const, alias: t.alias, sum: addMeasure('sum', a.column), count: addMeasure('nonNull', a.column), bounds: ds.columns.find((c) => c.name === a.column)!.bounds };
@@ -249,8 +252,13 @@ export const differentialPrivacy: ObligationTransformer = {
         { expr: fn('least', [fn('count', [], { star: true }), num(C)]), alias: '__gh_rows' },
         ...valueColumns.map((c) => ({ expr: fn('least', [fn('count', [col(B, v(c))]), num(C)]), alias: `${v(c)}_n` })),
         ...valueColumns.map((c) => {
+          // A unit with n > C values counts as C values at its own mean: sum · C / n. The sum
+          // and the count then describe the same C rows (an unbiased mean per unit), and
+          // |sum| ≤ C · max(|lo|, |hi|) still holds; the clamp below is a second guard.
           const b = ds.columns.find((x) => x.name === c)!.bounds ?? [0, 0];
-          return { expr: fn('greatest', [fn('least', [fn('coalesce', [fn('sum', [col(B, v(c))]), num(0)]), num(Math.max(0, C * b[1]))]), num(Math.min(0, C * b[0]))]), alias: `${v(c)}_s` };
+          const n = fn('count', [col(B, v(c))]);
+          const scaled: Expr = { kind: 'case', operand: null, whens: [{ when: { kind: 'binary', op: '>', left: n, right: num(C) }, then: { kind: 'binary', op: '/', left: { kind: 'binary', op: '*', left: fn('sum', [col(B, v(c))]), right: num(C) }, right: n } }], else: fn('coalesce', [fn('sum', [col(B, v(c))]), num(0)]) };
+          return { expr: fn('greatest', [fn('least', [scaled, num(Math.max(0, C * b[1]))]), num(Math.min(0, C * b[0]))]), alias: `${v(c)}_s` };
         }),
         ...histograms.flatMap((m) => Array.from({ length: HISTOGRAM_BUCKETS }, (_, i) => ({
           alias: `${v(m.column!)}_h${i}`,
