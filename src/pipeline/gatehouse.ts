@@ -18,7 +18,7 @@ import { asGatehouseError, GatehouseError } from '../errors.ts';
 import type { Decision, RequestContext } from '../policy/engine.ts';
 import { bindQuery, referencedDatasets, type BoundQuery } from '../query/bind.ts';
 import type { Select } from '../query/ir.ts';
-import { govern } from '../query/govern/index.ts';
+import { govern, type GovernedQuery } from '../query/govern/index.ts';
 import { describeMask } from '../query/govern/mask.ts';
 import { parseSql } from '../query/parse.ts';
 import { renderSelect } from '../query/render/sql.ts';
@@ -233,6 +233,38 @@ export class Gatehouse {
     return bound;
   }
 
+  /**
+   * authenticate → context → decide → plan → enforce, shared by query and estimate.
+   * Datasets are decided before any column is bound, so a denied caller learns nothing
+   * about a dataset's columns from binding errors. Fills the audit entry as it goes.
+   */
+  #plan(state: State, req: QueryRequest, entry: Mutable<AuditRecord>): { principal: PrincipalDef; decisions: Decision[]; bound: BoundQuery; governed: GovernedQuery } {
+    const ws = state.loaded.workspace;
+    const principal = this.#authenticate(state, req.credential);
+    entry.principal = principal.id;
+    if (typeof req.purpose !== 'string' || !PURPOSE.test(req.purpose)) {
+      throw new GatehouseError('REQUEST_INVALID', 'a purpose is required: lower-case letters, digits, _ . - (at most 64 characters)', { hint: 'declare why you query, e.g. purpose "research"' });
+    }
+    const parsed = this.#parse(req.sql);
+    const names = referencedDatasets(parsed, { dataset: (n) => ws.datasets.get(n) });
+    entry.datasets = names;
+    const ctx = this.#context(req);
+    const decisions = names.map((n) => state.loaded.policy.decide(principal, ws.datasets.get(n)!, ctx));
+    const denied = decisions.filter((d) => !d.allowed);
+    if (denied.length > 0) {
+      entry.decision = 'deny';
+      throw new GatehouseError('POLICY_DENIED', `access denied to ${denied.map((d) => `"${d.dataset}"`).join(', ')}`, { reasons: denied.flatMap((d) => d.reasons) });
+    }
+    const bound = this.#bind(state, req.sql, parsed);
+    entry.columns = bound.columns;
+    const governed = govern(bound, {
+      principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: state.loaded.rowFilters,
+      obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])), columnsUsed: new Set(bound.columns),
+    });
+    entry.obligations = governed.obligationsApplied;
+    return { principal, decisions, bound, governed };
+  }
+
   /** Governed SQL: the whole path for one query. */
   async query(req: QueryRequest): Promise<QueryResponse> {
     const state = this.#state;
@@ -245,30 +277,7 @@ export class Gatehouse {
     };
     let response: QueryResponse;
     try {
-      const principal = this.#authenticate(state, req.credential);
-      entry.principal = principal.id;
-      if (typeof req.purpose !== 'string' || !PURPOSE.test(req.purpose)) {
-        throw new GatehouseError('REQUEST_INVALID', 'a purpose is required: lower-case letters, digits, _ . - (at most 64 characters)', { hint: 'declare why you query, e.g. purpose "research"' });
-      }
-      const parsed = this.#parse(req.sql);
-      // Decide on the datasets before binding any column, so a denied caller learns
-      // nothing about a dataset's columns from binding errors.
-      const names = referencedDatasets(parsed, { dataset: (n) => ws.datasets.get(n) });
-      entry.datasets = names;
-      const ctx = this.#context(req);
-      const decisions = names.map((n) => state.loaded.policy.decide(principal, ws.datasets.get(n)!, ctx));
-      const denied = decisions.filter((d) => !d.allowed);
-      if (denied.length > 0) {
-        entry.decision = 'deny';
-        throw new GatehouseError('POLICY_DENIED', `access denied to ${denied.map((d) => `"${d.dataset}"`).join(', ')}`, { reasons: denied.flatMap((d) => d.reasons) });
-      }
-      const bound = this.#bind(state, req.sql, parsed);
-      entry.columns = bound.columns;
-      const governed = govern(bound, {
-        principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: state.loaded.rowFilters,
-        obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])), columnsUsed: new Set(bound.columns),
-      });
-      entry.obligations = governed.obligationsApplied;
+      const { principal, decisions, bound, governed } = this.#plan(state, req, entry);
       const sql = renderSelect(governed.query, state.engine.dialect);
       const governance = {
         policyVersion: ws.policyVersion, decision: 'allow' as const, datasets: bound.datasets,
@@ -406,26 +415,7 @@ export class Gatehouse {
     entry.sqlFingerprint = typeof req.sql === 'string' ? sqlFingerprint(req.sql) : null;
     let out: Omit<QueryEstimate, 'auditId'>;
     try {
-      const principal = this.#authenticate(state, req.credential);
-      entry.principal = principal.id;
-      if (typeof req.purpose !== 'string' || !PURPOSE.test(req.purpose)) throw new GatehouseError('REQUEST_INVALID', 'a purpose is required: lower-case letters, digits, _ . - (at most 64 characters)');
-      const parsed = this.#parse(req.sql);
-      const names = referencedDatasets(parsed, { dataset: (n) => ws.datasets.get(n) });
-      entry.datasets = names;
-      const ctx = this.#context(req);
-      const decisions = names.map((n) => state.loaded.policy.decide(principal, ws.datasets.get(n)!, ctx));
-      const denied = decisions.filter((d) => !d.allowed);
-      if (denied.length > 0) {
-        entry.decision = 'deny';
-        throw new GatehouseError('POLICY_DENIED', `access denied to ${denied.map((d) => `"${d.dataset}"`).join(', ')}`, { reasons: denied.flatMap((d) => d.reasons) });
-      }
-      const bound = this.#bind(state, req.sql, parsed);
-      entry.columns = bound.columns;
-      const governed = govern(bound, {
-        principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: state.loaded.rowFilters,
-        obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])), columnsUsed: new Set(bound.columns),
-      });
-      entry.obligations = governed.obligationsApplied;
+      const { principal, bound, governed } = this.#plan(state, req, entry);
       let privacy: QueryEstimate['privacy'] = null;
       if (governed.dp) {
         const noise = planNoise(governed.dp);
