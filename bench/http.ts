@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import type { AddressInfo } from 'node:net';
-import { CACHE_DIR, isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
+import { CACHE_DIR, freshDemoWorkspace, isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
 
 const NAME = 'http';
 export const SMALL_SQL = "SELECT count(*) AS n FROM patients WHERE region = 'us-east'";
@@ -134,7 +134,6 @@ async function timeRaw(conn: DuckDBConnection, sql: string): Promise<number> {
 
 export async function runHttpBench(quick: boolean): Promise<BenchResult> {
   const { openTransparencyLog } = await import('../src/audit/index.ts');
-  const { createDemoWorkspace } = await import('../src/demo/workspace.ts');
   const { Gatehouse } = await import('../src/pipeline/gatehouse.ts');
   const { buildApp } = await import('../src/server/app.ts');
   const { loadWorkspace } = await import('../src/workspace/validate.ts');
@@ -152,7 +151,7 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
   const concurrency = 16;
 
   const wsDir = join(CACHE_DIR, `demo-${patients}x5`);
-  const demo = await createDemoWorkspace(wsDir, { patients, encountersPerPatient: 5 });
+  const demo = await freshDemoWorkspace(wsDir, { patients, encountersPerPatient: 5 });
   const key = demo.keys.ada;
   const auditDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-http-audit-'));
   const auditLog = openTransparencyLog(auditDir, { demo: true });
@@ -176,7 +175,7 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
   const bound = bindQuery(parseSql(SMALL_SQL), { dataset: (n) => ws.datasets.get(n) });
   const ctx = { purpose: PURPOSE, sourceIp: '127.0.0.1', channel: 'bench', time: new Date() };
   const decisions = bound.datasets.map((n) => loaded.policy.decide(principal, ws.datasets.get(n)!, ctx));
-  const governedQuery = govern(bound, { principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: loaded.rowFilters, obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])) });
+  const governedQuery = govern(bound, { principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: loaded.rowFilters, obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])), columnsUsed: new Set(bound.columns) });
   const rendered = renderSelect(governedQuery.query, duckdbDialect({ hashKey: ws.hashKey, sourceOf: (n) => quoteIdent(n) }));
 
   const client = new Client({ port, key });

@@ -1,18 +1,33 @@
 /**
- * Benchmark (1): a governed aggregation over 10M rows divided by the same query run
- * directly on DuckDB, in the same run (goal ≤ 1.05×).
+ * Benchmark (1), issue 2: a governed aggregation over 10M rows divided by the same query
+ * run directly on DuckDB, in the same run (goal ≤ 1.05×).
+ * Benchmark, issue 5: the same 10M-row aggregation under differential privacy divided by
+ * the same query without it, in the same run (goal ≤ 1.1×).
  *
  * Data: the demo workspace generated at 2,000,000 patients × 5 encounters (10M encounter
- * rows), cached in .gatehouse/bench/ and reused. Governed path: `Gatehouse.query` (the one
- * request path: authenticate, decide, plan, enforce, render, DuckDB, release, audit with
- * fsync) as `ada` (row-level access, purpose operations) and as `rhea` (aggregation-only
- * research contractor). Raw path: a separate in-memory DuckDB instance with the same table
- * (same casts, same threads and memory limit), same SQL, `runAndReadAll` + `getRowsJS`.
- * Runs are interleaved (alternating order), after warm-up; medians over ≥ 15 runs.
+ * rows, 6M claims), cached in .gatehouse/bench/ and reused; its owner files (gatehouse.yaml,
+ * policies, schema) are regenerated from the current demo code each run. Governed path:
+ * `Gatehouse.query` (the one request path: authenticate, decide, plan, enforce, render,
+ * DuckDB, release, DLP, audit with fsync). Variants:
+ *   analyst            `ada` (row-level access, purpose operations) on encounters;
+ *   differentialPrivacy `rhea` (purpose research) on encounters, obligation research-dp:
+ *                      contribution bounding in SQL, noise in Node; compared with `ada`'s
+ *                      identical query (non-DP), interleaved in the same loop;
+ *   aggregationOnly    `rhea` on claims (6M rows; rhea's encounters access is DP now, so
+ *                      the aggregation-only obligation is measured on the largest dataset
+ *                      rhea reaches through it): hidden count(DISTINCT unit), disclosure
+ *                      control in Node.
+ * The bench workspace's DP budget is raised to ε = 1,000,000 (gatehouse.yaml edited after
+ * generation) and its budget state lives in a fresh temporary directory, because every DP
+ * query charges the budget and the demo's ε = 10 per month would run out after ten queries.
  *
- * To split the ratio into "what the rewrite costs DuckDB" and "what the pipeline costs",
- * the SQL Gatehouse renders is also run on the raw instance, and the audit append is timed
- * by wrapping the audit sink.
+ * Raw path: a separate in-memory DuckDB instance with the same tables (same casts, same
+ * threads and memory limit), same SQL, `runAndReadAll` + `getRowsJS`. Runs are interleaved
+ * (alternating order), after warm-up; medians over ≥ 15 runs.
+ *
+ * To split a ratio into "what the rewrite costs DuckDB" and "what the pipeline costs", the
+ * SQL Gatehouse renders is also run on the raw instance and through a second engine built
+ * like Gatehouse's, and the audit append is timed by wrapping the audit sink.
  *
  *   node bench/query.ts [--quick]
  */
@@ -22,29 +37,35 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openTransparencyLog } from '../src/audit/index.ts';
 import type { AuditRecord, AuditSink } from '../src/audit/types.ts';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
 import { DuckDbEngine } from '../src/engine/duckdb.ts';
-import { Gatehouse } from '../src/pipeline/gatehouse.ts';
+import { Gatehouse, type QueryResponse } from '../src/pipeline/gatehouse.ts';
 import { bindQuery } from '../src/query/bind.ts';
 import { govern } from '../src/query/govern/index.ts';
 import { parseSql } from '../src/query/parse.ts';
 import { duckdbDialect } from '../src/query/render/duckdb.ts';
 import { quoteIdent, quoteString, renderSelect } from '../src/query/render/sql.ts';
 import { loadWorkspace } from '../src/workspace/validate.ts';
-import { CACHE_DIR, isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
+import { CACHE_DIR, freshDemoWorkspace, isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
 
 const NAME = 'query';
 export const AGG_SQL = 'SELECT department, count(*) AS n, avg(cost) AS avg_cost FROM encounters GROUP BY department';
+export const CLAIMS_SQL = 'SELECT payer, count(*) AS n, avg(amount_billed) AS avg_billed FROM claims GROUP BY payer';
+/** The bench workspace's DP budget (the demo's is ε = 10 per calendar month). */
+export const BENCH_DP_BUDGET_EPSILON = 1_000_000;
 
-interface Variant {
+interface Who { readonly principal: 'ada' | 'rhea'; readonly purpose: string }
+
+interface Variant extends Who {
   readonly label: string;
-  readonly principal: 'ada' | 'rhea';
-  readonly purpose: string;
+  readonly sql: string;
+  /** The same SQL through Gatehouse as someone without this obligation, interleaved. */
+  readonly nonDp?: Who;
 }
 
 const VARIANTS: readonly Variant[] = [
-  { label: 'analyst', principal: 'ada', purpose: 'operations' },
-  { label: 'researchContractor', principal: 'rhea', purpose: 'research' },
+  { label: 'analyst', principal: 'ada', purpose: 'operations', sql: AGG_SQL },
+  { label: 'differentialPrivacy', principal: 'rhea', purpose: 'research', sql: AGG_SQL, nonDp: { principal: 'ada', purpose: 'operations' } },
+  { label: 'aggregationOnly', principal: 'rhea', purpose: 'research', sql: CLAIMS_SQL },
 ];
 
 /** An audit sink that times each append of the real log (the append is part of the path). */
@@ -85,7 +106,8 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
 
   const wsDir = join(CACHE_DIR, `demo-${patients}x${perPatient}`);
   let t = performance.now();
-  const demo = await createDemoWorkspace(wsDir, { patients, encountersPerPatient: perPatient });
+  const demo = await freshDemoWorkspace(wsDir, { patients, encountersPerPatient: perPatient }, (yaml) =>
+    yaml.replace(/budget: \{ epsilon: [0-9.e+-]+,/g, `budget: { epsilon: ${BENCH_DP_BUDGET_EPSILON},`));
   const generateS = (performance.now() - t) / 1000;
   log(NAME, `workspace ${wsDir} ready in ${generateS.toFixed(1)} s (${rows.toLocaleString('en')} encounter rows)`);
 
@@ -93,23 +115,26 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
   const auditLog = openTransparencyLog(auditDir, { demo: true });
   const sink = new TimedSink(auditLog);
   t = performance.now();
-  const gh = await Gatehouse.open({ workspaceDir: wsDir, audit: sink, engineOptions: { threads } });
+  const stateDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-state-'));
+  const gh = await Gatehouse.open({ workspaceDir: wsDir, audit: sink, engineOptions: { threads }, stateDir });
   const openS = (performance.now() - t) / 1000;
   log(NAME, `Gatehouse.open (loads all demo datasets into DuckDB) in ${openS.toFixed(1)} s`);
 
   // The raw comparator: its own in-memory DuckDB, loaded exactly as the engine loads the dataset.
   const loaded = await loadWorkspace(wsDir);
   const ws = loaded.workspace;
-  const enc = ws.datasets.get('encounters')!;
-  if (enc.source.kind !== 'parquet') throw new Error('expected a Parquet source for encounters');
   t = performance.now();
   const raw = await DuckDBInstance.create(':memory:', { threads: String(threads) });
   const conn = await raw.connect();
   await conn.run(`SET memory_limit = ${quoteString(ws.defaults.memoryLimit)}`);
-  const cols = enc.columns.map((c) => `CAST(${quoteIdent(c.name)} AS ${c.type === 'DECIMAL' ? 'DOUBLE' : c.type}) AS ${quoteIdent(c.name)}`).join(', ');
-  await conn.run(`CREATE TABLE encounters AS SELECT ${cols} FROM read_parquet(${quoteString(enc.source.path)})`);
+  for (const name of ['encounters', 'claims']) {
+    const ds = ws.datasets.get(name)!;
+    if (ds.source.kind !== 'parquet') throw new Error(`expected a Parquet source for ${name}`);
+    const cols = ds.columns.map((c) => `CAST(${quoteIdent(c.name)} AS ${c.type === 'DECIMAL' ? 'DOUBLE' : c.type}) AS ${quoteIdent(c.name)}`).join(', ');
+    await conn.run(`CREATE TABLE ${quoteIdent(name)} AS SELECT ${cols} FROM read_parquet(${quoteString(ds.source.path)})`);
+  }
   const rawLoadS = (performance.now() - t) / 1000;
-  log(NAME, `raw DuckDB loaded encounters in ${rawLoadS.toFixed(1)} s`);
+  log(NAME, `raw DuckDB loaded encounters and claims in ${rawLoadS.toFixed(1)} s`);
 
   // A second engine exactly like Gatehouse's (all datasets, locked down, same pool): the
   // rendered SQL run through it isolates the engine wrapper from the rest of the path.
@@ -121,67 +146,76 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
   const dialect = duckdbDialect({ hashKey: ws.hashKey, sourceOf: (n) => quoteIdent(n) });
   const renderedFor = (v: Variant, d = dialect): string => {
     const principal = ws.principals.get(v.principal)!;
-    const bound = bindQuery(parseSql(AGG_SQL), { dataset: (n) => ws.datasets.get(n) });
+    const bound = bindQuery(parseSql(v.sql), { dataset: (n) => ws.datasets.get(n) });
     const ctx = { purpose: v.purpose, sourceIp: '127.0.0.1', channel: 'bench', time: new Date() };
     const decisions = bound.datasets.map((n) => loaded.policy.decide(principal, ws.datasets.get(n)!, ctx));
     if (!decisions.every((d) => d.allowed)) throw new Error(`${v.principal} is not allowed: ${decisions.flatMap((d) => d.reasons).join('; ')}`);
-    const g = govern(bound, { principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: loaded.rowFilters, obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])) });
+    const g = govern(bound, { principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: loaded.rowFilters, obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])), columnsUsed: new Set(bound.columns) });
     return renderSelect(g.query, d);
   };
 
   const figures: Record<string, unknown> = {
-    rows, query: AGG_SQL, threads, runsPerPath: runs, warmupPerPath: warmup,
+    rows, claimsRows: Math.round(rows * 0.6), query: AGG_SQL, claimsQuery: CLAIMS_SQL, threads, benchDpBudgetEpsilon: BENCH_DP_BUDGET_EPSILON, runsPerPath: runs, warmupPerPath: warmup,
     setup: { generateOrReuseS: round(generateS, 1), gatehouseOpenS: round(openS, 1), rawLoadS: round(rawLoadS, 1), engineTwinOpenS: round(twinLoadS, 1) },
   };
   const notes: string[] = [];
+  type Timed = { ms: number; rows: unknown[][]; response?: QueryResponse };
+  const viaGatehouse = (who: Who, sql: string) => async (): Promise<Timed> => {
+    const t0 = performance.now();
+    const res = await gh.query({ credential: demo.keys[who.principal], sql, purpose: who.purpose, source: '127.0.0.1', channel: 'bench' });
+    return { ms: performance.now() - t0, rows: res.rows as unknown[][], response: res };
+  };
   try {
     for (const v of VARIANTS) {
-      const key = demo.keys[v.principal];
       const rendered = renderedFor(v);
-      const governed = async (): Promise<{ ms: number; rows: unknown[][] }> => {
-        const t0 = performance.now();
-        const res = await gh.query({ credential: key, sql: AGG_SQL, purpose: v.purpose, source: '127.0.0.1', channel: 'bench' });
-        return { ms: performance.now() - t0, rows: res.rows as unknown[][] };
-      };
-      const plain = () => timeRaw(conn, AGG_SQL);
+      const governed = viaGatehouse(v, v.sql);
+      const nonDp = v.nonDp ? viaGatehouse(v.nonDp, v.sql) : null;
+      const plain = () => timeRaw(conn, v.sql);
       const rewritten = () => timeRaw(conn, rendered);
       const renderedTwin = renderedFor(v, twin.dialect);
-      const viaEngine = async (): Promise<{ ms: number; rows: unknown[][] }> => {
+      const viaEngine = async (): Promise<Timed> => {
         const t0 = performance.now();
         const res = await twin.run(renderedTwin, { timeoutMs: ws.defaults.statementTimeoutMs });
         return { ms: performance.now() - t0, rows: res.rows as unknown[][] };
       };
-      const paths = [governed, plain, rewritten, viaEngine];
+      // The paths whose ratio is the goal run back to back, in alternating order.
+      const paired: (() => Promise<Timed>)[] = [governed, nonDp ?? plain];
+      const paths = [governed, ...(nonDp ? [nonDp] : []), plain, rewritten, viaEngine];
       for (let i = 0; i < warmup; i++) for (const p of paths) await p();
       const g: number[] = [];
+      const n: number[] = [];
       const r: number[] = [];
       const w: number[] = [];
       const e: number[] = [];
       const ratios: number[] = [];
       sink.samples.length = 0;
-      let check = { governed: [] as unknown[][], raw: [] as unknown[][] };
+      let last = { governed: null as Timed | null, raw: null as Timed | null };
       for (let i = 0; i < runs; i++) {
         // Alternate the order so neither path always runs on a warmer cache.
-        let gi: { ms: number; rows: unknown[][] };
-        let ri: { ms: number; rows: unknown[][] };
-        if (i % 2 === 0) { gi = await governed(); ri = await plain(); } else { ri = await plain(); gi = await governed(); }
+        const order = i % 2 === 0 ? paired : [...paired].reverse();
+        const first = await order[0]!();
+        const second = await order[1]!();
+        const [gi, bi] = i % 2 === 0 ? [first, second] : [second, first];
+        const ri = nonDp ? await plain() : bi;
         const wi = await rewritten();
         const ei = await viaEngine();
-        g.push(gi.ms); r.push(ri.ms); w.push(wi.ms); e.push(ei.ms); ratios.push(gi.ms / ri.ms);
-        check = { governed: gi.rows, raw: ri.rows };
+        g.push(gi.ms); r.push(ri.ms); w.push(wi.ms); e.push(ei.ms);
+        if (nonDp) n.push(bi.ms);
+        ratios.push(gi.ms / bi.ms);
+        last = { governed: gi, raw: ri };
       }
       const gs = summarize(g);
       const rs = summarize(r);
       const ws2 = summarize(w);
       const es = summarize(e);
       const audit = summarize(sink.samples);
-      const same = sameAggregate(check.governed, check.raw);
+      const same = sameAggregate(last.governed!.rows, last.raw!.rows);
       if (!same && v.principal === 'ada') notes.push(`${v.label}: governed and raw results differ (unexpected for row-level access)`);
-      figures[v.label] = {
-        principal: v.principal, purpose: v.purpose,
+      const fig: Record<string, unknown> = {
+        principal: v.principal, purpose: v.purpose, sql: v.sql,
+        obligationsApplied: last.governed!.response?.governance.obligationsApplied,
         governedMs: gs, rawMs: rs,
         ratioOfMedians: round(gs.p50 / rs.p50, 3),
-        medianOfPairedRatios: round(summarize(ratios, 4).p50, 3),
         renderedSql: rendered,
         renderedSqlOnRawMs: ws2,
         engineRewriteRatio: round(ws2.p50 / rs.p50, 3),
@@ -190,8 +224,23 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
         pipelineOverheadMsP50: round(gs.p50 - es.p50, 3),
         auditAppendMs: audit,
         resultsMatchRaw: same,
+        rowsReturned: last.governed!.rows.length,
       };
-      log(NAME, `${v.label}: governed p50 ${gs.p50} ms, raw p50 ${rs.p50} ms, ratio ${(gs.p50 / rs.p50).toFixed(3)}; rendered SQL on raw p50 ${ws2.p50} ms, via engine ${es.p50} ms; audit append p50 ${audit.p50} ms`);
+      if (nonDp) {
+        const ns = summarize(n);
+        Object.assign(fig, {
+          nonDp: { principal: v.nonDp!.principal, purpose: v.nonDp!.purpose },
+          nonDpGovernedMs: ns,
+          dpOverNonDp: round(gs.p50 / ns.p50, 3),
+          medianOfPairedDpOverNonDp: round(summarize(ratios, 4).p50, 3),
+          privacy: last.governed!.response?.governance.privacy,
+        });
+        log(NAME, `${v.label}: DP governed p50 ${gs.p50} ms, non-DP governed p50 ${ns.p50} ms, ratio ${(gs.p50 / ns.p50).toFixed(3)}; raw p50 ${rs.p50} ms; rendered DP SQL on raw p50 ${ws2.p50} ms, via engine ${es.p50} ms`);
+      } else {
+        fig.medianOfPairedRatios = round(summarize(ratios, 4).p50, 3);
+        log(NAME, `${v.label}: governed p50 ${gs.p50} ms, raw p50 ${rs.p50} ms, ratio ${(gs.p50 / rs.p50).toFixed(3)}; rendered SQL on raw p50 ${ws2.p50} ms, via engine ${es.p50} ms; audit append p50 ${audit.p50} ms`);
+      }
+      figures[v.label] = fig;
     }
   } finally {
     conn.closeSync();
@@ -200,15 +249,19 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
     await gh.close();
     await auditLog.close();
     rmSync(auditDir, { recursive: true, force: true });
+    rmSync(stateDir, { recursive: true, force: true });
   }
 
-  const a = figures.analyst as { ratioOfMedians: number };
-  const rc = figures.researchContractor as { ratioOfMedians: number; engineRewriteRatio: number };
+  const a = figures.analyst as { ratioOfMedians: number; medianOfPairedRatios: number };
+  const dp = figures.differentialPrivacy as { dpOverNonDp: number; medianOfPairedDpOverNonDp: number; engineRewriteRatio: number };
+  const ao = figures.aggregationOnly as { ratioOfMedians: number; engineRewriteRatio: number };
+  const q = quick ? ` [quick: ${rows.toLocaleString('en')} rows]` : '';
   return {
     name: NAME, date: new Date().toISOString(), quick, machine: machineInfo(), figures, notes,
     goals: {
-      governedOverRaw10M: { goal: '≤ 1.05× (aggregation over 10M rows, governed ÷ raw DuckDB)', measured: `${a.ratioOfMedians}× (analyst, row-level access)${quick ? ' [quick: 100k rows]' : ''}`, met: a.ratioOfMedians <= 1.05 },
-      governedOverRaw10MAggregationOnly: { goal: '(reported separately) aggregation-only research contractor', measured: `${rc.ratioOfMedians}× vs the plain query; the min-group-size rewrite alone costs DuckDB ${rc.engineRewriteRatio}×`, met: rc.ratioOfMedians <= 1.05 },
+      governedOverRaw10M: { goal: '≤ 1.05× (aggregation over 10M rows, governed ÷ raw DuckDB)', measured: `${a.ratioOfMedians}× ratio of medians, ${a.medianOfPairedRatios}× median paired ratio (analyst, row-level access)${q}`, met: a.ratioOfMedians <= 1.05 },
+      dpOverNonDp10M: { goal: '≤ 1.1× (DP query ÷ same non-DP query, 10M-row aggregation)', measured: `${dp.dpOverNonDp}× ratio of medians, ${dp.medianOfPairedDpOverNonDp}× median paired ratio (rhea DP ÷ ada); the DP rewrite alone costs DuckDB ${dp.engineRewriteRatio}× the plain query${q}`, met: dp.dpOverNonDp <= 1.1 },
+      aggregationOnlyOverRaw: { goal: '(reported, no goal of its own) aggregation-only research contractor, claims 6M rows', measured: `${ao.ratioOfMedians}× vs the plain query on raw DuckDB; the rewrite alone costs DuckDB ${ao.engineRewriteRatio}×${q}`, met: ao.ratioOfMedians <= 1.05 },
     },
   };
 }
