@@ -6,7 +6,7 @@
  * a memory limit, and the configuration locked so no query can change any of it
  * (invariant 4). Queries run on a small pool of connections with a statement timeout.
  */
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api';
 import { GatehouseError } from '../errors.ts';
 import { duckdbDialect } from '../query/render/duckdb.ts';
 import { quoteIdent, quoteString, type Dialect } from '../query/render/sql.ts';
@@ -35,6 +35,8 @@ const LOCKDOWN = [
  * Where a dataset lives inside the engine. Fully qualified (catalog.schema.table) so no
  * name a query defines — a CTE, an alias — can shadow it.
  */
+const PREPARED_PER_CONNECTION = 256;
+
 export function tableFor(dataset: string): string {
   return `${quoteIdent('memory')}.${quoteIdent('main')}.${quoteIdent(`gh_ds_${dataset}`)}`;
 }
@@ -45,6 +47,8 @@ export class DuckDbEngine implements Engine {
   readonly #idle: DuckDBConnection[];
   readonly #waiting: ((c: DuckDBConnection) => void)[] = [];
   readonly #sources: ReadonlyMap<string, string>;
+  /** Prepared statements per connection, by SQL text (LRU): planning is most of a small query's cost. */
+  readonly #prepared = new Map<DuckDBConnection, Map<string, DuckDBPreparedStatement>>();
   #closed = false;
 
   private constructor(instance: DuckDBInstance, pool: DuckDBConnection[], sources: Map<string, string>, hashKey: Buffer) {
@@ -106,7 +110,7 @@ export class DuckDbEngine implements Engine {
     let timedOut = false;
     const timer = setTimeout(() => { timedOut = true; conn.interrupt(); }, options.timeoutMs);
     try {
-      const reader = await conn.runAndReadAll(sql);
+      const reader = await (await this.#prepare(conn, sql)).runAndReadAll();
       const names = reader.columnNames();
       const types = reader.columnTypes().map((t) => t.toString());
       const rows = reader.getRowsJS().map((row) => row.map((v, i) => toCell(v, types[i]!)));
@@ -119,8 +123,29 @@ export class DuckDbEngine implements Engine {
     }
   }
 
+  async #prepare(conn: DuckDBConnection, sql: string): Promise<DuckDBPreparedStatement> {
+    let cache = this.#prepared.get(conn);
+    if (!cache) { cache = new Map(); this.#prepared.set(conn, cache); }
+    const hit = cache.get(sql);
+    if (hit) {
+      cache.delete(sql);
+      cache.set(sql, hit);
+      return hit;
+    }
+    const prepared = await conn.prepare(sql);
+    cache.set(sql, prepared);
+    if (cache.size > PREPARED_PER_CONNECTION) {
+      const [oldest, stmt] = cache.entries().next().value!;
+      cache.delete(oldest);
+      stmt.destroySync();
+    }
+    return prepared;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
+    for (const cache of this.#prepared.values()) for (const stmt of cache.values()) stmt.destroySync();
+    this.#prepared.clear();
     for (const c of this.#idle.splice(0)) c.closeSync();
     this.#instance.closeSync();
   }
