@@ -1,0 +1,695 @@
+/**
+ * Built-in users of the embedded identity provider, in SQLite (node:sqlite, WAL), keyed by
+ * principal id.
+ *
+ * Per user: an scrypt password hash (password.ts), the TOTP secret sealed with
+ * AES-256-GCM (secret-box.ts; a pending one during enrolment), whether MFA is enrolled,
+ * the last TOTP step accepted (replay protection), SHA-256 hashes of the recovery codes
+ * (recovery-codes.ts), `disabled`, and timestamps. Failed-attempt counters and lock state
+ * (lockout.ts) live in `login_failures`, keyed by the principal id *as typed*, so an
+ * unknown account is counted and locked exactly like a real one and a caller cannot tell
+ * them apart (same error, same scrypt work, same writes). The per-address token bucket is
+ * in memory, per store instance.
+ *
+ * Every state change is one `BEGIN IMMEDIATE` transaction, and the two "use once" steps
+ * are compare-and-set updates (`... WHERE totp_last_step < ?`, `... WHERE used_at IS
+ * NULL`), so two verifications racing — in one process or in two processes on one file —
+ * cannot both accept the same TOTP step or recovery code.
+ *
+ * Every method that changes state returns (or, on failure, attaches to the thrown
+ * IdentityError as `audit`) a small `IdentityAuditEvent` for the audit log: never a
+ * password, code or secret. Authorisation of the *caller* (is `by` an admin?) is not this
+ * module's job: the pipeline asks Cedar before calling the admin operations.
+ */
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import {
+  IdentityError, checkPasswordPolicy, hashPassword, needsRehash, verifyPassword as verifyPasswordHash,
+  verifyPasswordDecoy, prepareDecoy, type IdentityErrorOptions, type IdentityAuditEvent,
+} from './password.ts';
+import { IdentityInputInvalid, IdentityStoreUnavailable } from './session.ts';
+import {
+  AccountLocked, DEFAULT_LOCKOUT, EMPTY_LOCKOUT, RateLimited, TokenBucketLimiter, currentLockout, lockRemainingMs,
+  recordFailure, type LockoutPolicy, type LockoutState, type RateLimitPolicy,
+} from './lockout.ts';
+import { SecretBox, resolveSecretPassphrase, type SecretBoxParams } from './secret-box.ts';
+import { generateTotpSecret, otpauthUri, verifyTotp } from './totp.ts';
+import { RECOVERY_CODE_COUNT, generateRecoveryCodes, hashRecoveryCode } from './recovery-codes.ts';
+
+// ---- errors ---------------------------------------------------------------------------------
+
+type ErrorOptions = IdentityErrorOptions;
+
+/** Wrong password, unknown account or malformed id: one error for all, by design. */
+export class CredentialsInvalid extends IdentityError {
+  constructor(options: ErrorOptions = {}) { super('IDENTITY_CREDENTIALS_INVALID', 'invalid principal or password', 401, options); }
+}
+/** The password was right but the account is disabled. */
+export class AccountDisabled extends IdentityError {
+  constructor(options: ErrorOptions = {}) { super('IDENTITY_ACCOUNT_DISABLED', 'this account is disabled: ask an administrator', 403, options); }
+}
+/** Wrong, replayed, out-of-window or already used second factor. */
+export class MfaCodeInvalid extends IdentityError {
+  constructor(options: ErrorOptions = {}) { super('IDENTITY_MFA_CODE_INVALID', 'invalid authentication code', 401, options); }
+}
+/** A second factor was asked of an account that has not enrolled one. */
+export class MfaNotEnrolled extends IdentityError {
+  constructor(options: ErrorOptions = {}) { super('IDENTITY_MFA_NOT_ENROLLED', 'no authenticator enrolled: enrol TOTP first', 403, options); }
+}
+/** Enrolment while an authenticator is active (replacing it needs an MFA reset). */
+export class MfaAlreadyEnrolled extends IdentityError {
+  constructor() { super('IDENTITY_MFA_ALREADY_ENROLLED', 'an authenticator is already enrolled: an MFA reset (two administrators) replaces it', 409); }
+}
+/** Confirmation without a pending enrolment (none begun, or it expired). */
+export class MfaEnrolmentNotPending extends IdentityError {
+  constructor() { super('IDENTITY_MFA_ENROLMENT_NOT_PENDING', 'no TOTP enrolment in progress (or it expired): begin again', 409); }
+}
+/** Two-person rule broken: self-request, self-approval, or approval by the requester. */
+export class MfaResetForbidden extends IdentityError {
+  constructor(message: string, options: ErrorOptions = {}) { super('IDENTITY_MFA_RESET_FORBIDDEN', message, 403, options); }
+}
+/** Approval without a pending (unexpired) request. */
+export class MfaResetNotRequested extends IdentityError {
+  constructor() { super('IDENTITY_MFA_RESET_NOT_REQUESTED', 'no pending MFA reset request for this account (or it expired)', 409); }
+}
+export class UserExists extends IdentityError {
+  constructor() { super('IDENTITY_USER_EXISTS', 'a user with this principal id already exists', 409); }
+}
+/** Admin operations only; logins never say whether an account exists. */
+export class UserNotFound extends IdentityError {
+  constructor() { super('IDENTITY_USER_NOT_FOUND', 'no such user', 404); }
+}
+
+// ---- types ------------------------------------------------------------------------------------
+
+export interface UserStoreOptions {
+  /** Seals TOTP secrets; default GATEHOUSE_KEY_PASSPHRASE. */
+  readonly passphrase?: string;
+  /** Use the published demo passphrase when none is configured (demo workspaces only). */
+  readonly allowDemoPassphrase?: boolean;
+  /** Issuer shown in authenticator apps. Default "Gatehouse". */
+  readonly issuer?: string;
+  readonly lockout?: Partial<LockoutPolicy>;
+  readonly rateLimit?: Partial<RateLimitPolicy>;
+  /** Time source (tests); each call may also pass `now`. */
+  readonly clock?: () => Date;
+  /** How long a begun TOTP enrolment may be confirmed. Default 10 min. */
+  readonly enrolmentTtlMs?: number;
+  /** How long an MFA reset request waits for approval. Default 24 h. */
+  readonly mfaResetTtlMs?: number;
+  /** SQLite busy timeout. Default 5 s. */
+  readonly busyTimeoutMs?: number;
+}
+
+export interface Now { readonly now?: Date }
+export interface ByAdmin extends Now { readonly by: string }
+
+export interface PasswordVerified {
+  readonly principalId: string;
+  /** When true the login is not complete until `verifySecondFactor` succeeds. */
+  readonly mfaEnrolled: boolean;
+  readonly audit: IdentityAuditEvent;
+}
+
+export interface SecondFactorVerified {
+  readonly principalId: string;
+  readonly method: 'totp' | 'recovery_code';
+  /** Unused recovery codes left (tell the user when it runs low). */
+  readonly recoveryCodesLeft: number;
+  readonly audit: IdentityAuditEvent;
+}
+
+export interface UserStatus {
+  readonly principalId: string;
+  readonly disabled: boolean;
+  readonly mfaEnrolled: boolean;
+  readonly mfaEnrolmentPending: boolean;
+  readonly recoveryCodesLeft: number;
+  readonly failedAttempts: number;
+  readonly lockedUntil: string | null;
+  readonly mfaResetRequest: { readonly requestedBy: string; readonly requestedAt: string; readonly expiresAt: string } | null;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly passwordChangedAt: string;
+  readonly lastLoginAt: string | null;
+  readonly mfaEnrolledAt: string | null;
+}
+
+interface UserRow {
+  principal_id: string;
+  password_hash: string;
+  totp_secret_sealed: string | null;
+  totp_pending_sealed: string | null;
+  totp_pending_expires_ms: number | null;
+  mfa_enrolled: number;
+  mfa_enrolled_at: string | null;
+  totp_last_step: number | null;
+  disabled: number;
+  created_at: string;
+  updated_at: string;
+  password_changed_at: string;
+  last_login_at: string | null;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS users (
+  principal_id TEXT PRIMARY KEY,
+  password_hash TEXT NOT NULL,
+  totp_secret_sealed TEXT,
+  totp_pending_sealed TEXT,
+  totp_pending_expires_ms INTEGER,
+  mfa_enrolled INTEGER NOT NULL DEFAULT 0 CHECK (mfa_enrolled IN (0, 1)),
+  mfa_enrolled_at TEXT,
+  totp_last_step INTEGER,
+  disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  password_changed_at TEXT NOT NULL,
+  last_login_at TEXT
+) STRICT;
+CREATE TABLE IF NOT EXISTS recovery_codes (
+  principal_id TEXT NOT NULL REFERENCES users(principal_id) ON DELETE CASCADE,
+  code_hash TEXT NOT NULL,
+  used_at TEXT,
+  PRIMARY KEY (principal_id, code_hash)
+) STRICT;
+CREATE TABLE IF NOT EXISTS login_failures (
+  principal_id TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  locked_until_ms INTEGER NOT NULL,
+  last_failure_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS login_failures_by_time ON login_failures (last_failure_ms);
+CREATE TABLE IF NOT EXISTS mfa_reset_requests (
+  principal_id TEXT PRIMARY KEY REFERENCES users(principal_id) ON DELETE CASCADE,
+  requested_by TEXT NOT NULL,
+  requested_at TEXT NOT NULL,
+  expires_ms INTEGER NOT NULL
+) STRICT;
+`;
+
+const MAX_PRINCIPAL_ID = 256;
+/** Rows in login_failures for accounts that are quiet and unlocked are pruned past this many. */
+const MAX_FAILURE_ROWS = 100_000;
+
+function validPrincipalId(id: unknown): id is string {
+  // eslint-disable-next-line no-control-regex
+  return typeof id === 'string' && id.length > 0 && id.length <= MAX_PRINCIPAL_ID && !/[\u0000-\u001f\u007f]/.test(id);
+}
+
+function requirePrincipalId(id: unknown, what = 'principal id'): string {
+  if (!validPrincipalId(id)) throw new IdentityInputInvalid(`${what} must be 1…${MAX_PRINCIPAL_ID} characters without control characters`);
+  return id;
+}
+
+/** Words of an id worth keeping out of its password ("user:alice@example.org" → alice, example, …). */
+function idWords(id: string): string[] {
+  return [id, ...id.split(/[^\p{L}\p{N}]+/u).filter((w) => w.length >= 4)];
+}
+
+// ---- the store ------------------------------------------------------------------------------
+
+export class UserStore {
+  readonly path: string;
+  readonly issuer: string;
+  readonly #db: DatabaseSync;
+  readonly #box: SecretBox;
+  readonly #clock: () => Date;
+  readonly #lockout: LockoutPolicy;
+  readonly #limiter: TokenBucketLimiter;
+  readonly #enrolmentTtlMs: number;
+  readonly #mfaResetTtlMs: number;
+  readonly #stmts = new Map<string, StatementSync>();
+  #closed = false;
+
+  private constructor(path: string, db: DatabaseSync, box: SecretBox, options: UserStoreOptions) {
+    this.path = path;
+    this.#db = db;
+    this.#box = box;
+    this.issuer = options.issuer ?? 'Gatehouse';
+    this.#clock = options.clock ?? (() => new Date());
+    this.#lockout = { ...DEFAULT_LOCKOUT, ...options.lockout };
+    this.#limiter = new TokenBucketLimiter(options.rateLimit, () => this.#clock().getTime());
+    this.#enrolmentTtlMs = options.enrolmentTtlMs ?? 10 * 60_000;
+    this.#mfaResetTtlMs = options.mfaResetTtlMs ?? 24 * 3_600_000;
+  }
+
+  /**
+   * Opens (creating if needed) the store at `path`. The first open creates the secret-box
+   * parameters; later opens with a different passphrase throw IDENTITY_SECRET_KEY_WRONG.
+   */
+  static async open(path: string, options: UserStoreOptions = {}): Promise<UserStore> {
+    const passphrase = resolveSecretPassphrase(options.passphrase, options.allowDemoPassphrase ?? false);
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 5000 });
+      db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA synchronous = FULL');
+      db.exec('PRAGMA foreign_keys = ON');
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        db.exec(SCHEMA);
+        db.exec('COMMIT');
+      } catch (err) {
+        if (db.isTransaction) db.exec('ROLLBACK');
+        throw err;
+      }
+    } catch (err) {
+      throw new IdentityStoreUnavailable('cannot open the user store', { cause: err });
+    }
+    try {
+      const box = UserStore.#openBox(db, passphrase);
+      await prepareDecoy();
+      return new UserStore(path, db, box, options);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  static #openBox(db: DatabaseSync, passphrase: string): SecretBox {
+    const row = db.prepare("SELECT value FROM meta WHERE key = 'secret_box'").get() as { value: string } | undefined;
+    if (row) return SecretBox.open(JSON.parse(row.value) as SecretBoxParams, passphrase);
+    const fresh = SecretBox.create(passphrase);
+    db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('secret_box', ?)").run(JSON.stringify(fresh.params));
+    // Another process may have created the parameters first: use whatever is stored.
+    const stored = (db.prepare("SELECT value FROM meta WHERE key = 'secret_box'").get() as { value: string }).value;
+    if (stored === JSON.stringify(fresh.params)) return fresh;
+    fresh.close();
+    return SecretBox.open(JSON.parse(stored) as SecretBoxParams, passphrase);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#box.close();
+    this.#db.close();
+  }
+
+  // ---- users ----------------------------------------------------------------------------------
+
+  /** Creates a user with a password that passes the policy. MFA is not enrolled yet. */
+  async createUser(principalId: string, password: string, options: Partial<ByAdmin> = {}): Promise<IdentityAuditEvent> {
+    requirePrincipalId(principalId);
+    checkPasswordPolicy(password, idWords(principalId));
+    const hash = await hashPassword(password);
+    const at = this.#iso(options.now);
+    this.#write(() => {
+      if (this.#user(principalId)) throw new UserExists();
+      this.#stmt(`INSERT INTO users (principal_id, password_hash, created_at, updated_at, password_changed_at) VALUES (?, ?, ?, ?, ?)`)
+        .run(principalId, hash, at, at, at);
+    });
+    return this.#event('identity.user.create', principalId, at, { actor: options.by });
+  }
+
+  /** Replaces the password (policy applies) and clears the account's lockout. */
+  async setPassword(principalId: string, password: string, options: Partial<ByAdmin> = {}): Promise<IdentityAuditEvent> {
+    requirePrincipalId(principalId);
+    checkPasswordPolicy(password, idWords(principalId));
+    const hash = await hashPassword(password);
+    const at = this.#iso(options.now);
+    this.#write(() => {
+      const r = this.#stmt('UPDATE users SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE principal_id = ?').run(hash, at, at, principalId);
+      if (r.changes !== 1) throw new UserNotFound();
+      this.#stmt('DELETE FROM login_failures WHERE principal_id = ?').run(principalId);
+    });
+    return this.#event('identity.password.set', principalId, at, { actor: options.by });
+  }
+
+  async disableUser(principalId: string, options: ByAdmin): Promise<IdentityAuditEvent> {
+    return this.#setDisabled(principalId, true, options);
+  }
+
+  async enableUser(principalId: string, options: ByAdmin): Promise<IdentityAuditEvent> {
+    return this.#setDisabled(principalId, false, options);
+  }
+
+  #setDisabled(principalId: string, disabled: boolean, options: ByAdmin): IdentityAuditEvent {
+    requirePrincipalId(principalId);
+    requirePrincipalId(options?.by, 'by');
+    const at = this.#iso(options.now);
+    this.#write(() => {
+      const r = this.#stmt('UPDATE users SET disabled = ?, updated_at = ? WHERE principal_id = ?').run(disabled ? 1 : 0, at, principalId);
+      if (r.changes !== 1) throw new UserNotFound();
+    });
+    return this.#event(disabled ? 'identity.user.disable' : 'identity.user.enable', principalId, at, { actor: options.by });
+  }
+
+  // ---- login: password --------------------------------------------------------------------------
+
+  /**
+   * Checks a password, applying the per-address rate limit and the per-account lockout.
+   * Unknown accounts, malformed ids and wrong passwords all throw CredentialsInvalid after
+   * the same scrypt work and the same failure bookkeeping. A correct password for a
+   * disabled account throws AccountDisabled (which reveals only what the password holder
+   * knows). With MFA enrolled, the failure count is reset only by `verifySecondFactor`, so
+   * knowing the password does not buy fresh guesses at the code.
+   */
+  async verifyPassword(principalId: string, password: string, options: { address?: string } & Now = {}): Promise<PasswordVerified> {
+    const now = this.#nowMs(options.now);
+    const id = typeof principalId === 'string' ? principalId : '';
+    const known = validPrincipalId(id);
+    this.#rateLimit('identity.password.verify', id, options.address, now);
+    if (known) this.#checkLock('identity.password.verify', id, now);
+    const user = known ? this.#read(() => this.#user(id)) : undefined;
+    const ok = user ? await verifyPasswordHash(password, user.password_hash) : await verifyPasswordDecoy(typeof password === 'string' ? password : '');
+    if (!ok) {
+      const state = known ? this.#write(() => this.#fail(id, now)) : EMPTY_LOCKOUT;
+      throw new CredentialsInvalid({ audit: this.#failure('identity.password.verify', id, now, user ? 'wrong_password' : 'unknown_account', state) });
+    }
+    const u = user!;
+    if (u.disabled === 1) {
+      throw new AccountDisabled({ audit: this.#failure('identity.password.verify', id, now, 'disabled', null) });
+    }
+    const mfaEnrolled = u.mfa_enrolled === 1;
+    const rehash = needsRehash(u.password_hash) ? await hashPassword(password) : null;
+    const at = new Date(now).toISOString();
+    this.#write(() => {
+      if (!mfaEnrolled) {
+        this.#stmt('DELETE FROM login_failures WHERE principal_id = ?').run(id);
+        this.#stmt('UPDATE users SET last_login_at = ? WHERE principal_id = ?').run(at, id);
+      }
+      if (rehash) this.#stmt('UPDATE users SET password_hash = ? WHERE principal_id = ? AND password_hash = ?').run(rehash, id, u.password_hash);
+    });
+    return {
+      principalId: id,
+      mfaEnrolled,
+      audit: this.#event('identity.password.verify', id, at, { details: { mfaRequired: mfaEnrolled, rehashed: rehash !== null } }),
+    };
+  }
+
+  // ---- login: second factor ------------------------------------------------------------------------
+
+  /**
+   * Checks a TOTP code (6 digits; the current step ±1, each step accepted once) or a
+   * recovery code (consumed). Call only after `verifyPassword` succeeded for this login.
+   * Failures count towards the account's lockout.
+   */
+  async verifySecondFactor(principalId: string, codeOrRecoveryCode: string, options: { address?: string } & Now = {}): Promise<SecondFactorVerified> {
+    const action = 'identity.mfa.verify';
+    const now = this.#nowMs(options.now);
+    const id = typeof principalId === 'string' ? principalId : '';
+    this.#rateLimit(action, id, options.address, now);
+    if (!validPrincipalId(id)) throw new CredentialsInvalid({ audit: this.#failure(action, id, now, 'unknown_account', null) });
+    this.#checkLock(action, id, now);
+    const user = this.#read(() => this.#user(id));
+    if (!user || user.disabled === 1) throw new CredentialsInvalid({ audit: this.#failure(action, id, now, user ? 'disabled' : 'unknown_account', null) });
+    if (user.mfa_enrolled !== 1 || user.totp_secret_sealed === null) throw new MfaNotEnrolled({ audit: this.#failure(action, id, now, 'not_enrolled', null) });
+    const code = typeof codeOrRecoveryCode === 'string' ? codeOrRecoveryCode.trim() : '';
+    const at = new Date(now).toISOString();
+
+    if (/^[0-9]{6}$/.test(code)) {
+      const sealed = user.totp_secret_sealed;
+      const secret = this.#box.open(`totp:${id}`, sealed);
+      let result: Awaited<ReturnType<typeof verifyTotp>>;
+      try {
+        result = await verifyTotp(secret.toString('utf8'), code, { lastUsedStep: user.totp_last_step, now });
+      } finally {
+        secret.fill(0);
+      }
+      if (result.valid) {
+        // Compare-and-set: only the first verification to store this step wins.
+        const won = this.#write(() => {
+          const r = this.#stmt('UPDATE users SET totp_last_step = ?, last_login_at = ? WHERE principal_id = ? AND mfa_enrolled = 1 AND totp_secret_sealed = ? AND (totp_last_step IS NULL OR totp_last_step < ?)')
+            .run(result.step, at, id, sealed, result.step);
+          if (r.changes !== 1) return { won: false, state: this.#fail(id, now) };
+          this.#stmt('DELETE FROM login_failures WHERE principal_id = ?').run(id);
+          return { won: true, state: EMPTY_LOCKOUT };
+        });
+        if (won.won) return { principalId: id, method: 'totp', recoveryCodesLeft: this.#recoveryCodesLeft(id), audit: this.#event(action, id, at, { details: { method: 'totp', delta: result.delta } }) };
+        throw new MfaCodeInvalid({ audit: this.#failure(action, id, now, 'totp_replayed', won.state) });
+      }
+      const state = this.#write(() => this.#fail(id, now));
+      throw new MfaCodeInvalid({ audit: this.#failure(action, id, now, `totp_${result.reason}`, state) });
+    }
+
+    const hash = hashRecoveryCode(id, code);
+    const outcome = this.#write(() => {
+      if (hash !== null) {
+        const r = this.#stmt('UPDATE recovery_codes SET used_at = ? WHERE principal_id = ? AND code_hash = ? AND used_at IS NULL').run(at, id, hash);
+        if (r.changes === 1) {
+          this.#stmt('DELETE FROM login_failures WHERE principal_id = ?').run(id);
+          this.#stmt('UPDATE users SET last_login_at = ? WHERE principal_id = ?').run(at, id);
+          return { ok: true as const };
+        }
+      }
+      const used = hash !== null && this.#stmt('SELECT 1 FROM recovery_codes WHERE principal_id = ? AND code_hash = ?').get(id, hash) !== undefined;
+      return { ok: false as const, reason: hash === null ? 'code_malformed' : used ? 'recovery_code_used' : 'recovery_code_unknown', state: this.#fail(id, now) };
+    });
+    if (!outcome.ok) throw new MfaCodeInvalid({ audit: this.#failure(action, id, now, outcome.reason, outcome.state) });
+    const left = this.#recoveryCodesLeft(id);
+    return { principalId: id, method: 'recovery_code', recoveryCodesLeft: left, audit: this.#event(action, id, at, { details: { method: 'recovery_code', recoveryCodesLeft: left } }) };
+  }
+
+  // ---- TOTP enrolment --------------------------------------------------------------------------------
+
+  /**
+   * Starts enrolment: a fresh secret, sealed as *pending*; it becomes active only when
+   * `confirmTotpEnrolment` sees a valid code from it. Show `secret`/`otpauthUri` (as a QR
+   * code) once. Refused while an authenticator is active: replacing one is an MFA reset.
+   */
+  async beginTotpEnrolment(principalId: string, options: Now = {}): Promise<{ secret: string; otpauthUri: string; audit: IdentityAuditEvent }> {
+    requirePrincipalId(principalId);
+    const now = this.#nowMs(options.now);
+    const secret = generateTotpSecret();
+    const uri = otpauthUri(this.issuer, principalId, secret);
+    const sealed = this.#box.seal(`totp-pending:${principalId}`, Buffer.from(secret, 'utf8'));
+    const at = new Date(now).toISOString();
+    this.#write(() => {
+      const user = this.#user(principalId);
+      if (!user) throw new UserNotFound();
+      if (user.mfa_enrolled === 1) throw new MfaAlreadyEnrolled();
+      this.#stmt('UPDATE users SET totp_pending_sealed = ?, totp_pending_expires_ms = ?, updated_at = ? WHERE principal_id = ?')
+        .run(sealed, now + this.#enrolmentTtlMs, at, principalId);
+    });
+    return { secret, otpauthUri: uri, audit: this.#event('identity.mfa.enrol.begin', principalId, at) };
+  }
+
+  /**
+   * Activates the pending secret if `code` is valid for it (its step becomes the last
+   * used one, so the confirmation code cannot also log in), and issues fresh recovery
+   * codes, returned once in display form.
+   */
+  async confirmTotpEnrolment(principalId: string, code: string, options: Now = {}): Promise<{ recoveryCodes: string[]; audit: IdentityAuditEvent }> {
+    const action = 'identity.mfa.enrol.confirm';
+    requirePrincipalId(principalId);
+    const now = this.#nowMs(options.now);
+    const user = this.#read(() => this.#user(principalId));
+    if (!user) throw new UserNotFound();
+    if (user.mfa_enrolled === 1) throw new MfaAlreadyEnrolled();
+    const pending = user.totp_pending_sealed;
+    if (pending === null || (user.totp_pending_expires_ms ?? 0) <= now) throw new MfaEnrolmentNotPending();
+    const secret = this.#box.open(`totp-pending:${principalId}`, pending);
+    try {
+      const result = await verifyTotp(secret.toString('utf8'), typeof code === 'string' ? code.trim() : '', { now });
+      if (!result.valid) throw new MfaCodeInvalid({ audit: this.#failure(action, principalId, now, `totp_${result.reason}`, null) });
+      const active = this.#box.seal(`totp:${principalId}`, secret);
+      const recoveryCodes = generateRecoveryCodes(RECOVERY_CODE_COUNT);
+      const hashes = recoveryCodes.map((c) => hashRecoveryCode(principalId, c)!);
+      const at = new Date(now).toISOString();
+      this.#write(() => {
+        const r = this.#stmt(`UPDATE users SET totp_secret_sealed = ?, mfa_enrolled = 1, mfa_enrolled_at = ?, totp_last_step = ?,
+            totp_pending_sealed = NULL, totp_pending_expires_ms = NULL, updated_at = ?
+          WHERE principal_id = ? AND mfa_enrolled = 0 AND totp_pending_sealed = ?`).run(active, at, result.step, at, principalId, pending);
+        if (r.changes !== 1) throw new MfaEnrolmentNotPending();
+        this.#stmt('DELETE FROM recovery_codes WHERE principal_id = ?').run(principalId);
+        const insert = this.#stmt('INSERT INTO recovery_codes (principal_id, code_hash) VALUES (?, ?)');
+        for (const h of hashes) insert.run(principalId, h);
+      });
+      return { recoveryCodes, audit: this.#event(action, principalId, at, { details: { recoveryCodesIssued: recoveryCodes.length } }) };
+    } finally {
+      secret.fill(0);
+    }
+  }
+
+  // ---- MFA reset (two-person rule) ---------------------------------------------------------------
+
+  /** An administrator (not the user) asks for the account's MFA to be reset. */
+  async requestMfaReset(principalId: string, requestedBy: string, options: Now = {}): Promise<IdentityAuditEvent> {
+    const action = 'identity.mfa.reset.request';
+    requirePrincipalId(principalId);
+    requirePrincipalId(requestedBy, 'requestedBy');
+    const now = this.#nowMs(options.now);
+    const at = new Date(now).toISOString();
+    if (requestedBy === principalId) {
+      throw new MfaResetForbidden('a user cannot request their own MFA reset: another administrator must', { audit: this.#failure(action, principalId, now, 'self_request', null, requestedBy) });
+    }
+    this.#write(() => {
+      if (!this.#user(principalId)) throw new UserNotFound();
+      this.#stmt('INSERT OR REPLACE INTO mfa_reset_requests (principal_id, requested_by, requested_at, expires_ms) VALUES (?, ?, ?, ?)')
+        .run(principalId, requestedBy, at, now + this.#mfaResetTtlMs);
+    });
+    return this.#event(action, principalId, at, { actor: requestedBy, details: { expiresAt: new Date(now + this.#mfaResetTtlMs).toISOString() } });
+  }
+
+  /**
+   * A second administrator — neither the requester nor the user — approves; the TOTP
+   * secret (active and pending), the last used step and every recovery code are erased,
+   * and the user must enrol again.
+   */
+  async approveMfaReset(principalId: string, approvedBy: string, options: Now = {}): Promise<IdentityAuditEvent> {
+    const action = 'identity.mfa.reset.approve';
+    requirePrincipalId(principalId);
+    requirePrincipalId(approvedBy, 'approvedBy');
+    const now = this.#nowMs(options.now);
+    const at = new Date(now).toISOString();
+    const requestedBy = this.#write(() => {
+      if (!this.#user(principalId)) throw new UserNotFound();
+      const req = this.#stmt('SELECT requested_by, expires_ms FROM mfa_reset_requests WHERE principal_id = ?').get(principalId) as { requested_by: string; expires_ms: number } | undefined;
+      if (!req || req.expires_ms <= now) throw new MfaResetNotRequested();
+      if (approvedBy === principalId) {
+        throw new MfaResetForbidden('a user cannot approve their own MFA reset', { audit: this.#failure(action, principalId, now, 'self_approval', null, approvedBy) });
+      }
+      if (approvedBy === req.requested_by) {
+        throw new MfaResetForbidden('the administrator who requested an MFA reset cannot approve it: a second administrator must', { audit: this.#failure(action, principalId, now, 'requester_approval', null, approvedBy) });
+      }
+      this.#stmt(`UPDATE users SET totp_secret_sealed = NULL, totp_pending_sealed = NULL, totp_pending_expires_ms = NULL,
+          mfa_enrolled = 0, mfa_enrolled_at = NULL, totp_last_step = NULL, updated_at = ? WHERE principal_id = ?`).run(at, principalId);
+      this.#stmt('DELETE FROM recovery_codes WHERE principal_id = ?').run(principalId);
+      this.#stmt('DELETE FROM mfa_reset_requests WHERE principal_id = ?').run(principalId);
+      return req.requested_by;
+    });
+    return this.#event(action, principalId, at, { actor: approvedBy, details: { requestedBy } });
+  }
+
+  // ---- status ----------------------------------------------------------------------------------------
+
+  /** The account's state for administrators (no secrets); null if there is no such user. */
+  async status(principalId: string, options: Now = {}): Promise<UserStatus | null> {
+    requirePrincipalId(principalId);
+    const now = this.#nowMs(options.now);
+    return this.#read(() => {
+      const u = this.#user(principalId);
+      if (!u) return null;
+      const lock = currentLockout(this.#lockState(principalId), now, this.#lockout);
+      const req = this.#stmt('SELECT requested_by, requested_at, expires_ms FROM mfa_reset_requests WHERE principal_id = ? AND expires_ms > ?').get(principalId, now) as
+        { requested_by: string; requested_at: string; expires_ms: number } | undefined;
+      return {
+        principalId,
+        disabled: u.disabled === 1,
+        mfaEnrolled: u.mfa_enrolled === 1,
+        mfaEnrolmentPending: u.totp_pending_sealed !== null && (u.totp_pending_expires_ms ?? 0) > now,
+        recoveryCodesLeft: this.#recoveryCodesLeft(principalId),
+        failedAttempts: lock.failures,
+        lockedUntil: lock.lockedUntil > now ? new Date(lock.lockedUntil).toISOString() : null,
+        mfaResetRequest: req ? { requestedBy: req.requested_by, requestedAt: req.requested_at, expiresAt: new Date(req.expires_ms).toISOString() } : null,
+        createdAt: u.created_at,
+        updatedAt: u.updated_at,
+        passwordChangedAt: u.password_changed_at,
+        lastLoginAt: u.last_login_at,
+        mfaEnrolledAt: u.mfa_enrolled_at,
+      };
+    });
+  }
+
+  // ---- internals -------------------------------------------------------------------------------------
+
+  #rateLimit(action: string, id: string, address: string | undefined, now: number): void {
+    if (address === undefined) return;
+    const d = this.#limiter.take(`addr:${address}`, now);
+    if (!d.allowed) throw new RateLimited(d.retryAfterMs, { audit: this.#failure(action, id, now, 'rate_limited', null, undefined, { address }) });
+  }
+
+  #checkLock(action: string, id: string, now: number): void {
+    const remaining = lockRemainingMs(this.#read(() => this.#lockState(id)), now, this.#lockout);
+    if (remaining > 0) throw new AccountLocked(remaining, { audit: this.#failure(action, id, now, 'locked', null) });
+  }
+
+  /** Records one failure for `id` (known or not); runs inside a write transaction. */
+  #fail(id: string, now: number): LockoutState {
+    const next = recordFailure(this.#lockState(id), now, this.#lockout);
+    this.#stmt(`INSERT INTO login_failures (principal_id, failures, locked_until_ms, last_failure_ms) VALUES (?, ?, ?, ?)
+      ON CONFLICT (principal_id) DO UPDATE SET failures = excluded.failures, locked_until_ms = excluded.locked_until_ms, last_failure_ms = excluded.last_failure_ms`)
+      .run(id, next.failures, next.lockedUntil, next.lastFailureAt);
+    // Bound the table: forget quiet, unlocked entries (they would reset anyway) beyond the cap.
+    const { n } = this.#stmt('SELECT count(*) AS n FROM login_failures').get() as { n: number };
+    if (n > MAX_FAILURE_ROWS) {
+      this.#stmt(`DELETE FROM login_failures WHERE principal_id IN (SELECT principal_id FROM login_failures
+        WHERE locked_until_ms <= ? ORDER BY last_failure_ms LIMIT ?)`).run(now, n - MAX_FAILURE_ROWS);
+    }
+    return next;
+  }
+
+  #lockState(id: string): LockoutState {
+    const row = this.#stmt('SELECT failures, locked_until_ms, last_failure_ms FROM login_failures WHERE principal_id = ?').get(id) as
+      { failures: number; locked_until_ms: number; last_failure_ms: number } | undefined;
+    return row ? { failures: row.failures, lockedUntil: row.locked_until_ms, lastFailureAt: row.last_failure_ms } : EMPTY_LOCKOUT;
+  }
+
+  #user(id: string): UserRow | undefined {
+    return this.#stmt('SELECT * FROM users WHERE principal_id = ?').get(id) as UserRow | undefined;
+  }
+
+  #recoveryCodesLeft(id: string): number {
+    return (this.#stmt('SELECT count(*) AS n FROM recovery_codes WHERE principal_id = ? AND used_at IS NULL').get(id) as { n: number }).n;
+  }
+
+  #event(action: string, principalId: string, at: string, extra: { actor?: string; details?: IdentityAuditEvent['details'] } = {}): IdentityAuditEvent {
+    return { action, outcome: 'success', principalId, at, ...(extra.actor !== undefined ? { actor: extra.actor } : {}), ...(extra.details ? { details: extra.details } : {}) };
+  }
+
+  #failure(action: string, principalId: string, now: number, reason: string, state: LockoutState | null, actor?: string, details: Record<string, string | number | boolean | null> = {}): IdentityAuditEvent {
+    const d: Record<string, string | number | boolean | null> = { ...details };
+    if (state) {
+      d.failures = state.failures;
+      d.lockedUntil = state.lockedUntil > now ? new Date(state.lockedUntil).toISOString() : null;
+    }
+    return {
+      action, outcome: 'failure', principalId: principalId.slice(0, MAX_PRINCIPAL_ID), reason, at: new Date(now).toISOString(),
+      ...(actor !== undefined ? { actor } : {}), ...(Object.keys(d).length > 0 ? { details: d } : {}),
+    };
+  }
+
+  #nowMs(now: Date | undefined): number {
+    const t = (now ?? this.#clock()).getTime();
+    if (!Number.isFinite(t)) throw new IdentityInputInvalid('now must be a valid date');
+    return t;
+  }
+
+  #iso(now: Date | undefined): string {
+    return new Date(this.#nowMs(now)).toISOString();
+  }
+
+  #stmt(sql: string): StatementSync {
+    this.#live();
+    let s = this.#stmts.get(sql);
+    if (!s) {
+      s = this.#db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  #live(): void {
+    if (this.#closed) throw new IdentityStoreUnavailable('the user store is closed');
+  }
+
+  /** One BEGIN IMMEDIATE transaction (SQLite's busy timeout waits for other writers). */
+  #write<T>(fn: () => T): T {
+    this.#live();
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+    } catch (err) {
+      throw new IdentityStoreUnavailable('the user store is busy or unavailable', { cause: err });
+    }
+    try {
+      const result = fn();
+      this.#db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      if (err instanceof IdentityError) throw err;
+      throw new IdentityStoreUnavailable('user store error', { cause: err });
+    }
+  }
+
+  #read<T>(fn: () => T): T {
+    this.#live();
+    this.#db.exec('BEGIN');
+    try {
+      return fn();
+    } finally {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+    }
+  }
+}
