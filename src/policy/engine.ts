@@ -48,6 +48,7 @@ interface SchemaShape {
 }
 
 let nextSetId = 0;
+const MEMO_LIMIT = 4096;
 
 export class PolicyEngine {
   readonly version: string;
@@ -56,6 +57,7 @@ export class PolicyEngine {
   readonly #schemaId: string;
   readonly #shape: SchemaShape;
   readonly #workspace: Workspace;
+  readonly #memo = new Map<string, Decision>();
 
   private constructor(workspace: Workspace, policies: Map<string, CompiledPolicy>, shape: SchemaShape, setId: string, schemaId: string) {
     this.version = workspace.policyVersion;
@@ -129,10 +131,30 @@ export class PolicyEngine {
     return { engine: new PolicyEngine(workspace, policies, shape, setId, schemaId), problems };
   }
 
-  /** Decides whether `principal` may query `dataset` in `context`. Never throws for a deny. */
+  /**
+   * Decides whether `principal` may query `dataset` in `context`. Never throws for a deny.
+   *
+   * Memoised by the exact inputs Cedar sees — principal entity (with its attributes and
+   * groups), dataset and the whole context (time to the second) — within this compiled
+   * policy version. A decision is a pure function of those inputs, so the memo never
+   * answers for a changed policy, principal or context: a reload builds a new engine, and a
+   * revoked credential fails before any decision (invariant 6).
+   */
   decide(principal: PrincipalDef, dataset: DatasetDef, context: RequestContext): Decision {
+    const principalJson = principalEntity(principal, this.#shape);
+    const contextJson = contextRecord(context, this.#shape);
+    const key = JSON.stringify([principalJson, principal.groups, dataset.name, contextJson]);
+    const hit = this.#memo.get(key);
+    if (hit) return hit;
+    const decision = this.#evaluate(principal, principalJson, dataset, contextJson, context);
+    if (this.#memo.size >= MEMO_LIMIT) this.#memo.delete(this.#memo.keys().next().value!);
+    this.#memo.set(key, decision);
+    return decision;
+  }
+
+  #evaluate(principal: PrincipalDef, principalJson: cedar.EntityJson, dataset: DatasetDef, contextJson: Record<string, cedar.CedarValueJson>, context: RequestContext): Decision {
     const entities = [
-      principalEntity(principal, this.#shape),
+      principalJson,
       ...principal.groups.map((g) => ({ uid: { type: 'Group', id: g }, attrs: {}, parents: [] })),
       datasetEntity(dataset, this.#shape),
     ];
@@ -140,7 +162,7 @@ export class PolicyEngine {
       principal: { type: 'Principal', id: principal.id },
       action: { type: 'Action', id: QUERY_ACTION },
       resource: { type: 'Dataset', id: dataset.name },
-      context: contextRecord(context, this.#shape),
+      context: contextJson,
       preparsedPolicySetId: `${this.#setId}/${dataset.name}`,
       preparsedSchemaName: this.#schemaId,
       validateRequest: true,
