@@ -60,9 +60,13 @@ export function seal(kek: Buffer, purpose: string, plain: Buffer): SealedSecret 
 
 export function unseal(kek: Buffer, purpose: string, s: SealedSecret): Buffer {
   try {
-    const d = createDecipheriv('aes-256-gcm', kek, Buffer.from(s.iv, 'base64'));
+    const iv = Buffer.from(s.iv, 'base64');
+    const tag = Buffer.from(s.tag, 'base64');
+    // GCM would accept a truncated tag (down to 4 bytes): insist on the full 16.
+    if (iv.length !== 12 || tag.length !== 16) throw new Error('bad iv or tag length');
+    const d = createDecipheriv('aes-256-gcm', kek, iv, { authTagLength: 16 });
     d.setAAD(Buffer.from(purpose, 'utf8'));
-    d.setAuthTag(Buffer.from(s.tag, 'base64'));
+    d.setAuthTag(tag);
     return Buffer.concat([d.update(Buffer.from(s.ct, 'base64')), d.final()]);
   } catch {
     // Deliberately vague: wrong passphrase and tampered file look the same.
