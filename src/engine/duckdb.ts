@@ -110,7 +110,10 @@ export class DuckDbEngine implements Engine {
     let timedOut = false;
     const timer = setTimeout(() => { timedOut = true; conn.interrupt(); }, options.timeoutMs);
     try {
-      const reader = await (await this.#prepare(conn, sql)).runAndReadAll();
+      // Statements with CTEs are not kept prepared: DuckDB can hold their materialised CTE
+      // results with the statement (measured: memory exhausted after a few DP queries on
+      // 10M rows); they are usually one-off (a DP query carries a fresh seed) anyway.
+      const reader = sql.startsWith('WITH ') ? await conn.runAndReadAll(sql) : await (await this.#prepare(conn, sql)).runAndReadAll();
       const names = reader.columnNames();
       const types = reader.columnTypes().map((t) => t.toString());
       const rows = reader.getRowsJS().map((row) => row.map((v, i) => toCell(v, types[i]!)));

@@ -269,7 +269,9 @@ export function describeNoise(noise: NoisePlan): Omit<PrivacyGovernance, 'budget
     guarantee: `user-level (${unit.maxGroupsPerUnit} group(s) and ${unit.maxRowsPerUnitPerGroup} row(s) per group per privacy unit of "${plan.dataset}")`,
     epsilon: noise.epsilon, delta: noise.delta, rho: noise.rho,
     noise: plan.outputs.filter((o) => o.kind !== 'key').map((o) => {
-      if (o.kind === 'avg') return { output: o.alias, scale: noise.measures[o.sum]!.scale, ci95: noise.measures[o.sum]!.ci95 };
+      // A mean's error depends on its group's count: per-value intervals only (ci95 null);
+      // scale is the noise on the bounded sum it divides.
+      if (o.kind === 'avg') return { output: o.alias, scale: noise.measures[o.sum]!.scale, ci95: null };
       // Quantiles: noise is on each histogram bucket's count; per-value intervals are in `intervals`.
       if (o.kind === 'quantile') return { output: o.alias, scale: noise.measures[o.measure]!.scale, ci95: null };
       const m = noise.measures[(o as { measure: number }).measure]!;
