@@ -333,7 +333,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   };
   let timer: NodeJS.Timeout | null = null;
   const watcher = watch(resolve(dir), { recursive: true }, (_e, file) => {
-    if (!file || file.startsWith('audit') || file.startsWith('data')) return;
+    if (!file || /^(audit|data|state)([\/]|$)/.test(file) || file.startsWith('.')) return;
     if (timer) clearTimeout(timer);
     timer = setTimeout(reload, 200);
   });
