@@ -80,7 +80,7 @@ async function inProcess<T>(workspace: string, auditDir: string | undefined, fn:
   const { openTransparencyLog } = await import('../audit/index.ts');
   const dir = resolve(workspace);
   const log = openTransparencyLog(auditDir ?? join(dir, 'audit'), { demo: isDemo(dir) });
-  const gh = await Gatehouse.open({ workspaceDir: dir, audit: log }).catch(async (e) => { await log.close(); throw e; });
+  const gh = await Gatehouse.open({ workspaceDir: dir, audit: log, demo: isDemo(dir) }).catch(async (e) => { await log.close(); throw e; });
   try {
     return await fn(gh);
   } finally {
@@ -299,7 +299,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   const auditLog = openTransparencyLog(values['audit-dir'] ?? join(resolve(dir), 'audit'), { demo: values.demo === true || isDemo(dir) });
   let gh: import('../pipeline/gatehouse.ts').Gatehouse;
   try {
-    gh = await Gatehouse.open({ workspaceDir: dir, audit: auditLog });
+    gh = await Gatehouse.open({ workspaceDir: dir, audit: auditLog, demo: values.demo === true || isDemo(dir) });
   } catch (err) {
     await auditLog.close();
     throw err;

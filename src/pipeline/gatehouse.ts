@@ -25,6 +25,8 @@ import { renderSelect } from '../query/render/sql.ts';
 import type { DifferentialPrivacyDef, ObligationDef, PrincipalDef } from '../workspace/types.ts';
 import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
 import { apiKeyDigest, resultDigest, sqlFingerprint } from './digest.ts';
+import { IdentityService, looksLikeJwt } from '../identity/service.ts';
+import { IdentityError } from '../identity/password.ts';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -100,8 +102,10 @@ export interface GatehouseOptions {
   readonly workspaceDir: string;
   readonly audit: AuditSink;
   readonly engineOptions?: { readonly poolSize?: number; readonly threads?: number };
-  /** Where Gatehouse keeps its own state (privacy budgets). Default: <workspace>/state. */
+  /** Where Gatehouse keeps its own state (privacy budgets, users, sessions). Default: <workspace>/state. */
   readonly stateDir?: string;
+  /** A demo workspace: the published demo passphrase may seal identity secrets. */
+  readonly demo?: boolean;
   readonly now?: () => Date;
 }
 
@@ -135,6 +139,18 @@ export class Gatehouse {
   readonly #parseCache = new Map<string, Select>();
   #retiredEngines: Engine[] = [];
   #budgets!: BudgetStore;
+  #stateDir!: string;
+  #identityOpen: Promise<IdentityService> | null = null;
+
+  /** Users and sessions open on first use, so deployments without them need no key passphrase. */
+  #ids(): Promise<IdentityService> {
+    this.#identityOpen ??= IdentityService.open({
+      stateDir: this.#stateDir, demo: this.#options.demo ?? false,
+      sessionTtlSec: (this.#state.loaded.workspace.identity?.sessionTtlMinutes ?? 15) * 60,
+    });
+    this.#identityOpen.catch(() => { this.#identityOpen = null; });
+    return this.#identityOpen;
+  }
   readonly #differencing = new DifferencingMonitor();
 
   private constructor(state: State, options: GatehouseOptions) {
@@ -152,6 +168,7 @@ export class Gatehouse {
       const engine = await DuckDbEngine.open(loaded.workspace, options.engineOptions);
       const gh = new Gatehouse({ loaded, engine, sensitive: new SensitiveIndexCache(engine, (d) => engine.dialect.source(d)), engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) }, options);
       gh.#budgets = budgets;
+      gh.#stateDir = stateDir;
       return gh;
     } catch (err) {
       await budgets.close();
@@ -190,21 +207,159 @@ export class Gatehouse {
     for (const e of [this.#state.engine, ...this.#retiredEngines]) await e.close();
     this.#retiredEngines = [];
     await this.#budgets.close();
+    if (this.#identityOpen) (await this.#identityOpen.catch(() => null))?.close();
   }
 
-  /** Authentication: an API key maps to a principal by its SHA-256 digest. */
-  #authenticate(state: State, credential: string | null): PrincipalDef {
+  /**
+   * Authentication. A session token (built-in users: password + TOTP) or an API key from
+   * the workspace (matched by its SHA-256 digest) yields the principal. Members of the
+   * workspace's `identity.mfa.requiredForGroups` reach nothing without an MFA session.
+   * Re-evaluated on every request: a revoked session, key or disabled user fails at once.
+   */
+  async #authenticate(state: State, credential: string | null): Promise<PrincipalDef> {
     if (credential === null || credential.length === 0) {
-      throw new GatehouseError('AUTH_REQUIRED', 'authentication required', { hint: 'send your API key as "Authorization: Bearer <key>"' });
+      throw new GatehouseError('AUTH_REQUIRED', 'authentication required', { hint: 'send your API key or session token as "Authorization: Bearer <credential>"' });
     }
-    if (credential.length > 512) throw new GatehouseError('AUTH_INVALID', 'the credential is not valid');
+    if (credential.length > 4096) throw new GatehouseError('AUTH_INVALID', 'the credential is not valid');
+    const ws = state.loaded.workspace;
+    if (looksLikeJwt(credential)) {
+      let who;
+      try {
+        who = await (await this.#ids()).verify(credential);
+      } catch (err) {
+        throw identityError(err, 'the session token is not valid');
+      }
+      const p = ws.principals.get(who.principalId);
+      if (!p) throw new GatehouseError('AUTH_INVALID', 'the session belongs to no principal of this workspace', { hint: 'sign in again' });
+      if (this.#mfaRequired(state, p) && !who.amr.includes('otp')) throw mfaRequired(p.id);
+      return p;
+    }
     const digest = apiKeyDigest(credential);
     const p = state.keyIndex.get(digest);
     // The map lookup is by digest of a high-entropy key; compare once more in constant time.
     if (!p || !p.apiKeySha256.some((k) => timingSafeEqual(Buffer.from(k, 'hex'), Buffer.from(digest, 'hex')))) {
       throw new GatehouseError('AUTH_INVALID', 'the credential is not valid', { hint: 'check the API key; revoked keys stop working at once' });
     }
+    if (this.#mfaRequired(state, p)) throw mfaRequired(p.id);
     return p;
+  }
+
+  #mfaRequired(state: State, p: PrincipalDef): boolean {
+    const groups = state.loaded.workspace.identity?.mfaRequiredForGroups ?? [];
+    return p.groups.some((g) => groups.includes(g));
+  }
+
+  /** Audited identity operations: the entry names the principal claimed, never a secret. */
+  async #identityOp<T>(meta: RequestMeta, action: string, principalId: string | null, op: () => Promise<T>): Promise<T> {
+    const entry = this.#baseEntry(meta, action);
+    entry.principal = principalId;
+    let out: T;
+    try {
+      out = await op();
+      entry.decision = 'allow';
+    } catch (err) {
+      const e = err instanceof GatehouseError ? err : identityError(err, 'the request was refused');
+      entry.decision = e.code === 'INTERNAL' ? 'error' : 'deny';
+      entry.errorCode = e.code;
+      entry.reasons = [e.message];
+      await this.#record(entry);
+      throw e;
+    }
+    await this.#record(entry);
+    return out;
+  }
+
+  #knownPrincipal(principalId: unknown): string {
+    if (typeof principalId !== 'string' || !this.#state.loaded.workspace.principals.has(principalId)) {
+      // Same answer as a wrong password: which principals exist is not disclosed.
+      throw new GatehouseError('AUTH_INVALID', 'the credentials are not valid');
+    }
+    return principalId;
+  }
+
+  /** POST /v1/auth/login: password (+ TOTP when enrolled) → session tokens. */
+  login(meta: RequestMeta, body: { principal: string; password: string; code?: string | null }) {
+    return this.#identityOp(meta, 'auth.login', typeof body.principal === 'string' ? body.principal : null, async () => {
+      const id = this.#knownPrincipal(body.principal);
+      const p = this.#state.loaded.workspace.principals.get(id)!;
+      const status = await (await this.#ids()).users.status(id);
+      if (this.#mfaRequired(this.#state, p) && status && !status.mfaEnrolled && !status.mfaEnrolmentPending) {
+        // Check the password before telling the caller anything about enrolment.
+        await (await this.#ids()).users.verifyPassword(id, body.password, { address: meta.source }).catch((err: unknown) => { throw identityError(err, 'the credentials are not valid'); });
+        throw new GatehouseError('MFA_REQUIRED', 'this account must enrol an authenticator before its first sign-in', { hint: 'POST /v1/auth/totp/enrol, then /v1/auth/totp/confirm (gatehouse mfa enrol / confirm)' });
+      }
+      try {
+        const t = await (await this.#ids()).login(id, body.password, body.code ?? null, meta.source);
+        return { accessToken: t.accessToken, refreshToken: t.refreshToken, expiresAt: t.expiresAt, mfa: t.mfa };
+      } catch (err) {
+        throw identityError(err, 'the credentials are not valid');
+      }
+    });
+  }
+
+  /** POST /v1/auth/totp/enrol: begins TOTP enrolment (password required). */
+  enrolTotp(meta: RequestMeta, body: { principal: string; password: string }) {
+    return this.#identityOp(meta, 'auth.totp.enrol', typeof body.principal === 'string' ? body.principal : null, async () => {
+      const id = this.#knownPrincipal(body.principal);
+      try {
+        await (await this.#ids()).users.verifyPassword(id, body.password, { address: meta.source });
+        const e = await (await this.#ids()).users.beginTotpEnrolment(id);
+        return { otpauthUri: e.otpauthUri, secret: e.secret };
+      } catch (err) {
+        throw identityError(err, 'the credentials are not valid');
+      }
+    });
+  }
+
+  /** POST /v1/auth/totp/confirm: a first code activates TOTP; recovery codes are shown once. */
+  confirmTotp(meta: RequestMeta, body: { principal: string; password: string; code: string }) {
+    return this.#identityOp(meta, 'auth.totp.confirm', typeof body.principal === 'string' ? body.principal : null, async () => {
+      const id = this.#knownPrincipal(body.principal);
+      try {
+        await (await this.#ids()).users.verifyPassword(id, body.password, { address: meta.source });
+        const r = await (await this.#ids()).users.confirmTotpEnrolment(id, body.code);
+        return { recoveryCodes: r.recoveryCodes };
+      } catch (err) {
+        throw identityError(err, 'the code or credentials are not valid');
+      }
+    });
+  }
+
+  /** POST /v1/auth/refresh: a refresh token (single use, rotating) → new tokens. */
+  refresh(meta: RequestMeta, body: { refreshToken: string }) {
+    return this.#identityOp(meta, 'auth.refresh', null, async () => {
+      try {
+        const t = await (await this.#ids()).sessions.refresh(body.refreshToken);
+        return { accessToken: t.accessToken, refreshToken: t.refreshToken, expiresAt: t.expiresAt };
+      } catch (err) {
+        throw identityError(err, 'the refresh token is not valid');
+      }
+    });
+  }
+
+  /** POST /v1/auth/logout: revokes the caller's session; its tokens fail from the next request. */
+  logout(meta: RequestMeta) {
+    return this.#identityOp(meta, 'auth.logout', null, async () => {
+      if (!meta.credential || !looksLikeJwt(meta.credential)) throw new GatehouseError('AUTH_REQUIRED', 'log out with the session token you signed in with');
+      let who;
+      try { who = await (await this.#ids()).verify(meta.credential); } catch (err) { throw identityError(err, 'the session token is not valid'); }
+      (await this.#ids()).sessions.revokeSession(who.sessionId, { reason: 'logout' });
+      return { revoked: true };
+    });
+  }
+
+  /** Creates a built-in user for a workspace principal (an administrator's act; audited). */
+  createUser(meta: RequestMeta & { admin: string }, principalId: string, password: string) {
+    return this.#identityOp(meta, 'admin.user.create', principalId, async () => {
+      this.#knownPrincipal(principalId);
+      try { await (await this.#ids()).users.createUser(principalId, password, { by: meta.admin }); } catch (err) { throw identityError(err, 'the user could not be created'); }
+      return { created: principalId };
+    });
+  }
+
+  /** Whether a built-in user exists for a principal (demo set-up). */
+  async hasUser(principalId: string): Promise<boolean> {
+    return (await (await this.#ids()).users.status(principalId)) !== null;
   }
 
   #context(req: RequestMeta & { purpose: string }): RequestContext {
@@ -238,9 +393,9 @@ export class Gatehouse {
    * Datasets are decided before any column is bound, so a denied caller learns nothing
    * about a dataset's columns from binding errors. Fills the audit entry as it goes.
    */
-  #plan(state: State, req: QueryRequest, entry: Mutable<AuditRecord>): { principal: PrincipalDef; decisions: Decision[]; bound: BoundQuery; governed: GovernedQuery } {
+  async #plan(state: State, req: QueryRequest, entry: Mutable<AuditRecord>): Promise<{ principal: PrincipalDef; decisions: Decision[]; bound: BoundQuery; governed: GovernedQuery }> {
     const ws = state.loaded.workspace;
-    const principal = this.#authenticate(state, req.credential);
+    const principal = await this.#authenticate(state, req.credential);
     entry.principal = principal.id;
     if (typeof req.purpose !== 'string' || !PURPOSE.test(req.purpose)) {
       throw new GatehouseError('REQUEST_INVALID', 'a purpose is required: lower-case letters, digits, _ . - (at most 64 characters)', { hint: 'declare why you query, e.g. purpose "research"' });
@@ -277,7 +432,7 @@ export class Gatehouse {
     };
     let response: QueryResponse;
     try {
-      const { principal, decisions, bound, governed } = this.#plan(state, req, entry);
+      const { principal, decisions, bound, governed } = await this.#plan(state, req, entry);
       const sql = renderSelect(governed.query, state.engine.dialect);
       const governance = {
         policyVersion: ws.policyVersion, decision: 'allow' as const, datasets: bound.datasets,
@@ -341,7 +496,7 @@ export class Gatehouse {
       }
     } catch (err) {
       const e = asGatehouseError(err);
-      if (entry.decision !== 'deny') entry.decision = e.code === 'POLICY_DENIED' || e.code === 'OBLIGATION_VIOLATION' || e.code === 'ROW_CAP_EXCEEDED' || e.code === 'BUDGET_EXHAUSTED' || e.code === 'DLP_BLOCKED' || e.code === 'DIFFERENCING_DETECTED' || e.code === 'AUTH_INVALID' || e.code === 'AUTH_REQUIRED' ? 'deny' : 'error';
+      if (entry.decision !== 'deny') entry.decision = e.code === 'POLICY_DENIED' || e.code === 'OBLIGATION_VIOLATION' || e.code === 'ROW_CAP_EXCEEDED' || e.code === 'BUDGET_EXHAUSTED' || e.code === 'DLP_BLOCKED' || e.code === 'DIFFERENCING_DETECTED' || e.code === 'AUTH_INVALID' || e.code === 'AUTH_REQUIRED' || e.code === 'MFA_REQUIRED' || e.code === 'RATE_LIMITED' ? 'deny' : 'error';
       entry.errorCode = e.code;
       // Keep the ledger lines (charge, refund, denial) next to the user-facing reasons.
       entry.reasons = [...(e.reasons.length ? e.reasons : [e.message]), ...entry.reasons.filter((r) => r.startsWith('dp-budget'))];
@@ -415,7 +570,7 @@ export class Gatehouse {
     entry.sqlFingerprint = typeof req.sql === 'string' ? sqlFingerprint(req.sql) : null;
     let out: Omit<QueryEstimate, 'auditId'>;
     try {
-      const { principal, bound, governed } = this.#plan(state, req, entry);
+      const { principal, bound, governed } = await this.#plan(state, req, entry);
       let privacy: QueryEstimate['privacy'] = null;
       if (governed.dp) {
         const noise = planNoise(governed.dp);
@@ -450,7 +605,7 @@ export class Gatehouse {
     };
     let views: DatasetView[];
     try {
-      const principal = this.#authenticate(state, req.credential);
+      const principal = await this.#authenticate(state, req.credential);
       entry.principal = principal.id;
       if (req.purpose !== null && !PURPOSE.test(req.purpose)) throw new GatehouseError('REQUEST_INVALID', 'purpose must be lower-case letters, digits, _ . -');
       views = [];
@@ -469,7 +624,7 @@ export class Gatehouse {
       entry.rowsReturned = views.length;
     } catch (err) {
       const e = asGatehouseError(err);
-      entry.decision = e.code.startsWith('AUTH') ? 'deny' : 'error';
+      entry.decision = e.code.startsWith('AUTH') || e.code === 'MFA_REQUIRED' ? 'deny' : 'error';
       entry.errorCode = e.code;
       entry.reasons = [e.message];
       await this.#record(entry);
@@ -511,7 +666,7 @@ export class Gatehouse {
     const state = this.#state;
     const entry = this.#baseEntry(meta, `audit.read.${what}`);
     try {
-      const principal = this.#authenticate(state, meta.credential);
+      const principal = await this.#authenticate(state, meta.credential);
       entry.principal = principal.id;
       if (what === 'entries' && !principal.groups.includes('auditors')) {
         entry.decision = 'deny';
@@ -557,6 +712,25 @@ export class Gatehouse {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+function mfaRequired(principalId: string): GatehouseError {
+  return new GatehouseError('MFA_REQUIRED', `${principalId} must sign in with multi-factor authentication; API keys and password-only sessions are refused`, {
+    hint: 'POST /v1/auth/login with password and TOTP code (gatehouse login), and use the session token',
+  });
+}
+
+/** Identity library errors → the API's codes, without passing on any secret. */
+function identityError(err: unknown, message: string): GatehouseError {
+  if (err instanceof GatehouseError) return err;
+  if (err instanceof IdentityError) {
+    if (err.status === 429) return new GatehouseError('RATE_LIMITED', `too many attempts; try again in ${err.retryAfterSeconds ?? 60} s`, { hint: 'wait, then retry' });
+    if (err.code === 'IDENTITY_MFA_CODE_REQUIRED') return new GatehouseError('MFA_REQUIRED', err.message, { hint: 'send the current code from your authenticator as "code"' });
+    if (err.status === 401 || err.status === 403 || err.status === 404) return new GatehouseError('AUTH_INVALID', message, { reasons: [err.code] });
+    if (err.status === 400) return new GatehouseError('REQUEST_INVALID', err.message);
+    if (err.status === 409) return new GatehouseError('REQUEST_INVALID', err.message);
+  }
+  return new GatehouseError('INTERNAL', 'identity service error; the request was not completed', { cause: err });
+}
 
 function normaliseIp(source: string): string {
   const s = source.startsWith('::ffff:') ? source.slice(7) : source;

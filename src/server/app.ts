@@ -65,6 +65,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return gatehouse.query({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose });
   });
 
+  app.post<{ Body: { principal: string; password: string; code?: string | null } }>('/v1/auth/login', { schema: routeSchemas.login }, async (request) => gatehouse.login(metaOf(request), request.body));
+  app.post<{ Body: { principal: string; password: string } }>('/v1/auth/totp/enrol', { schema: routeSchemas.totpEnrol }, async (request) => gatehouse.enrolTotp(metaOf(request), request.body));
+  app.post<{ Body: { principal: string; password: string; code: string } }>('/v1/auth/totp/confirm', { schema: routeSchemas.totpConfirm }, async (request) => gatehouse.confirmTotp(metaOf(request), request.body));
+  app.post<{ Body: { refreshToken: string } }>('/v1/auth/refresh', { schema: routeSchemas.refresh }, async (request) => gatehouse.refresh(metaOf(request), request.body));
+  app.post('/v1/auth/logout', { schema: routeSchemas.logout }, async (request) => gatehouse.logout(metaOf(request)));
+
   app.post<{ Body: { sql: string; purpose: string } }>('/v1/query/estimate', { schema: routeSchemas.estimate }, async (request) => {
     return gatehouse.estimate({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose });
   });

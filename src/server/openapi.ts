@@ -18,7 +18,7 @@ const errorBody = {
   },
 } as const;
 
-const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 408: errorBody, 422: errorBody, 500: errorBody, 503: errorBody };
+const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 408: errorBody, 422: errorBody, 429: errorBody, 500: errorBody, 503: errorBody };
 
 const governance = {
   type: 'object',
@@ -69,6 +69,31 @@ export const routeSchemas = {
       },
       ...errors,
     },
+  },
+  login: {
+    summary: 'Sign in a built-in user: password, plus the current TOTP code once enrolled → session tokens',
+    body: { type: 'object', additionalProperties: false, required: ['principal', 'password'], properties: { principal: { type: 'string', maxLength: 200 }, password: { type: 'string', maxLength: 1024 }, code: { type: ['string', 'null'], maxLength: 64 } } },
+    response: { 200: { type: 'object', properties: { accessToken: { type: 'string' }, refreshToken: { type: 'string' }, expiresAt: { type: 'integer' }, mfa: { type: 'boolean' } } }, ...errors },
+  },
+  totpEnrol: {
+    summary: 'Begin TOTP enrolment (password required): returns the otpauth URI and secret for an authenticator app',
+    body: { type: 'object', additionalProperties: false, required: ['principal', 'password'], properties: { principal: { type: 'string', maxLength: 200 }, password: { type: 'string', maxLength: 1024 } } },
+    response: { 200: { type: 'object', properties: { otpauthUri: { type: 'string' }, secret: { type: 'string' } } }, ...errors },
+  },
+  totpConfirm: {
+    summary: 'Confirm TOTP enrolment with a first code; returns single-use recovery codes (shown once)',
+    body: { type: 'object', additionalProperties: false, required: ['principal', 'password', 'code'], properties: { principal: { type: 'string', maxLength: 200 }, password: { type: 'string', maxLength: 1024 }, code: { type: 'string', maxLength: 64 } } },
+    response: { 200: { type: 'object', properties: { recoveryCodes: { type: 'array', items: { type: 'string' } } } }, ...errors },
+  },
+  refresh: {
+    summary: 'Exchange a refresh token (single use, rotating) for new tokens',
+    body: { type: 'object', additionalProperties: false, required: ['refreshToken'], properties: { refreshToken: { type: 'string', maxLength: 512 } } },
+    response: { 200: { type: 'object', properties: { accessToken: { type: 'string' }, refreshToken: { type: 'string' }, expiresAt: { type: 'integer' } } }, ...errors },
+  },
+  logout: {
+    summary: 'Revoke the calling session: its tokens fail from the next request',
+    security: auth,
+    response: { 200: { type: 'object', properties: { revoked: { type: 'boolean' } } }, ...errors },
   },
   estimate: {
     summary: 'What a governed query would cost and how accurate it would be, without running it',

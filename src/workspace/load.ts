@@ -11,7 +11,7 @@ import { DlpConfigInvalid } from '../privacy/dlp/errors.ts';
 import { parseDlpConfig, type DlpConfig } from '../privacy/dlp/policy.ts';
 import {
   CLASSIFICATIONS, COLUMN_TYPES,
-  type AttributeValue, type BudgetWindow, type Classification, type DifferentialPrivacyDef, type ColumnDef, type ColumnType, type DatasetDef, type DatasetSource,
+  type AttributeValue, type BudgetWindow, type IdentityConfig, type Classification, type DifferentialPrivacyDef, type ColumnDef, type ColumnType, type DatasetDef, type DatasetSource,
   type MaskSpec, type ObligationDef, type PrincipalDef, type Workspace, type WorkspaceDefaults,
 } from './types.ts';
 
@@ -430,7 +430,22 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
     return { workspace: null, problems: [{ file: WORKSPACE_FILE, line: null, message: 'YAML anchors and aliases (&x / *x) are not allowed: write each value out' }] };
   }
   if (!isObject(root)) return { workspace: null, problems: [{ file: WORKSPACE_FILE, line: 1, message: 'the file must be a YAML mapping' }] };
-  allowedKeys(r, [], root, ['version', 'name', 'defaults', 'secrets', 'policies', 'schema', 'datasets', 'obligations', 'principals', 'dlp']);
+  allowedKeys(r, [], root, ['version', 'name', 'defaults', 'secrets', 'policies', 'schema', 'datasets', 'obligations', 'principals', 'dlp', 'identity']);
+  let identity: IdentityConfig | undefined;
+  if (root.identity !== undefined) {
+    const id = root.identity;
+    if (!isObject(id)) r.problem(['identity'], 'must be a mapping: {mfa: {requiredForGroups: [...]}, sessions: {ttlMinutes: N}}');
+    else {
+      allowedKeys(r, ['identity'], id, ['mfa', 'sessions']);
+      const mfa = isObject(id.mfa) ? id.mfa : {};
+      if (id.mfa !== undefined) allowedKeys(r, ['identity', 'mfa'], mfa, ['requiredForGroups']);
+      const sessions = isObject(id.sessions) ? id.sessions : {};
+      if (id.sessions !== undefined) allowedKeys(r, ['identity', 'sessions'], sessions, ['ttlMinutes']);
+      const ttl = positiveInt(r, ['identity', 'sessions', 'ttlMinutes'], sessions.ttlMinutes, 15)!;
+      if (ttl > 24 * 60) r.problem(['identity', 'sessions', 'ttlMinutes'], 'must be at most 1440 (a day)');
+      identity = { mfaRequiredForGroups: strList(r, ['identity', 'mfa', 'requiredForGroups'], mfa.requiredForGroups), sessionTtlMinutes: ttl };
+    }
+  }
   const dlp = root.dlp === undefined ? null : parseDlp(r, ['dlp'], root.dlp);
   if (root.version !== 1) r.problem(['version'], 'must be 1');
   const name = str(r, ['name'], root.name, true) ?? 'workspace';
@@ -483,7 +498,7 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
   const policyVersion = `sha256:${h.digest('hex')}`;
 
   return {
-    workspace: { dir, name, defaults, datasets, obligations, principals, policyFiles, cedarSchema, hashKey, policyVersion, dlp },
+    workspace: { dir, name, defaults, datasets, obligations, principals, policyFiles, cedarSchema, hashKey, policyVersion, dlp, ...(identity ? { identity } : {}) },
     problems: [],
   };
 }

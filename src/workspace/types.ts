@@ -82,6 +82,12 @@ export interface ObligationDef {
   readonly dlp?: DlpConfig | null;
 }
 
+export interface IdentityConfig {
+  /** Members of these groups can reach nothing without an MFA session (API keys refused). */
+  readonly mfaRequiredForGroups: readonly string[];
+  readonly sessionTtlMinutes: number;
+}
+
 export type BudgetWindow = { readonly kind: 'calendar-month' } | { readonly kind: 'rolling-days'; readonly days: number } | null;
 
 /**
@@ -139,6 +145,8 @@ export interface Workspace {
   readonly cedarSchema: string;
   /** Secret for keyed-hash masks (never logged, never returned). */
   readonly hashKey: Buffer;
+  /** Who must sign in with MFA, and how long sessions last. */
+  readonly identity?: IdentityConfig;
   /** Baseline data-loss prevention for every result (obligations may add stricter). */
   readonly dlp?: DlpConfig | null;
   /** Content hash of everything that shapes decisions: "sha256:<hex>". */

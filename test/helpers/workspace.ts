@@ -26,7 +26,7 @@ export async function demoFixture(options: { patients?: number; audit?: AuditSin
   await createDemoWorkspace(wsDir, { patients: options.patients ?? 2000, keys: KEYS });
   options.edit?.(wsDir);
   const log = openTransparencyLog(join(dir, 'audit'), { demo: true });
-  const gh = await Gatehouse.open({ workspaceDir: wsDir, audit: options.audit ?? log, engineOptions: { poolSize: 2 } });
+  const gh = await Gatehouse.open({ workspaceDir: wsDir, audit: options.audit ?? log, engineOptions: { poolSize: 2 }, demo: true });
   return {
     dir, wsDir, log, gh,
     query: (who, sql, purpose) => gh.query({ credential: KEYS[who], sql, purpose: purpose ?? PURPOSE[who], source: '127.0.0.1', channel: 'test' }),

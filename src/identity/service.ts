@@ -1,0 +1,81 @@
+/**
+ * The identity service the request path uses: built-in users (password + TOTP) and
+ * session tokens, kept in the deployment's state directory. It turns credentials into a
+ * principal id plus how it was authenticated; the pipeline decides what that may do.
+ */
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { IdentityError } from './password.ts';
+import { SessionService, type IssuedTokens } from './session.ts';
+import { UserStore } from './user-store.ts';
+
+export interface IdentityServiceOptions {
+  readonly stateDir: string;
+  /** The workspace is a demo: the published demo passphrase may seal secrets. */
+  readonly demo: boolean;
+  readonly sessionTtlSec: number;
+  readonly issuer?: string;
+}
+
+export interface SessionIdentity {
+  readonly principalId: string;
+  readonly sessionId: string;
+  readonly amr: readonly string[];
+  /** Epoch seconds of the last MFA event, or null. */
+  readonly mfaAt: number | null;
+}
+
+/** A JWT has three base64url parts; API keys never do. */
+export function looksLikeJwt(credential: string): boolean {
+  return /^[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}$/.test(credential);
+}
+
+export class IdentityService {
+  readonly users: UserStore;
+  readonly sessions: SessionService;
+
+  private constructor(users: UserStore, sessions: SessionService) {
+    this.users = users;
+    this.sessions = sessions;
+  }
+
+  static async open(o: IdentityServiceOptions): Promise<IdentityService> {
+    mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
+    const users = await UserStore.open(join(o.stateDir, 'users.sqlite'), { allowDemoPassphrase: o.demo, issuer: o.issuer ?? 'Gatehouse' });
+    try {
+      const sessions = SessionService.open({
+        path: join(o.stateDir, 'sessions.sqlite'), keyDir: join(o.stateDir, 'session-keys'), allowDemoPassphrase: o.demo,
+        issuer: o.issuer ?? 'gatehouse', audience: 'gatehouse', accessTtlSec: o.sessionTtlSec,
+      });
+      return new IdentityService(users, sessions);
+    } catch (err) {
+      users.close();
+      throw err;
+    }
+  }
+
+  /** Password and, when enrolled, a TOTP or recovery code → session tokens. */
+  async login(principalId: string, password: string, code: string | null, address: string): Promise<IssuedTokens & { mfa: boolean }> {
+    const pw = await this.users.verifyPassword(principalId, password, { address });
+    if (!pw.mfaEnrolled) {
+      const tokens = await this.sessions.issue(principalId, { amr: ['pwd'] });
+      return { ...tokens, mfa: false };
+    }
+    if (!code) throw new IdentityError('IDENTITY_MFA_CODE_REQUIRED', 'this account signs in with a TOTP code: send "code"', 401);
+    await this.users.verifySecondFactor(principalId, code, { address });
+    const tokens = await this.sessions.issue(principalId, { amr: ['pwd', 'otp'], mfaAt: Math.floor(Date.now() / 1000) });
+    return { ...tokens, mfa: true };
+  }
+
+  async verify(token: string): Promise<SessionIdentity> {
+    const v = await this.sessions.verify(token);
+    const status = await this.users.status(v.principalId);
+    if (!status || status.disabled) throw new IdentityError('IDENTITY_ACCOUNT_DISABLED', 'this account is disabled', 401);
+    return { principalId: v.principalId, sessionId: v.sessionId, amr: v.amr, mfaAt: v.mfaAt };
+  }
+
+  close(): void {
+    this.sessions.close();
+    this.users.close();
+  }
+}
