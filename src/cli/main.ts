@@ -41,6 +41,16 @@ Usage: gatehouse <command> [options]
              List the policies, their obligations and the policy version.
   policy test DIR --principal ID --dataset NAME --purpose P [--source IP] [--time ISO]
              Show the decision, the determining policies, reasons and obligations.
+  login --principal ID --password PW [--code CODE] [--token-only]
+             Sign in a built-in user (password, plus a TOTP code once enrolled); prints the
+             session token to use as --key (or GATEHOUSE_API_KEY). logout --key TOKEN revokes it.
+  mfa enrol|confirm --principal ID --password PW [--code CODE]
+             Enrol an authenticator (TOTP): enrol prints the secret and otpauth URI; confirm
+             activates it with a first code and prints single-use recovery codes.
+  mfa code --secret SECRET [--next]
+             The current (or next) TOTP code for a secret, like oathtool (for demos and tests).
+  user create --workspace DIR --principal ID --password PW
+             Create a built-in user for a workspace principal (an administrator's act; audited).
   audit <tail|keys|export|proof|verify|verify-receipt|receipt>
              Read and verify the transparency log; see docs/audit.md.
   witness    Run a witness that cosigns consistent checkpoints; see docs/audit.md.
@@ -218,8 +228,86 @@ async function cmdDemo(argv: string[], out: Out): Promise<number> {
   const [sub, dir] = argv;
   if (sub !== 'init') { out.write('gatehouse demo init [DIR]\n'); return 2; }
   const { createDemoWorkspace } = await import('../demo/workspace.ts');
-  const demo = await createDemoWorkspace(dir ?? DEMO_DIR);
-  out.write(`demo workspace in ${demo.dir}\n${Object.entries(demo.keys).map(([p, k]) => `  ${p.padEnd(7)} ${k}`).join('\n')}\n`);
+  const demo = await createDemoWorkspace(dir ?? DEMO_DIR, { identity: true });
+  out.write(`demo workspace in ${demo.dir}\n${Object.entries(demo.keys).map(([p, k]) => `  ${p.padEnd(7)} ${k}${demo.passwords[p] ? `   password ${demo.passwords[p]} (MFA required; the user is created by serve or "gatehouse user create")` : ''}`).join('\n')}\n`);
+  return 0;
+}
+
+const AUTH_OPTIONS = {
+  url: { type: 'string' }, workspace: { type: 'string' }, principal: { type: 'string' }, password: { type: 'string' },
+  code: { type: 'string' }, key: { type: 'string' }, secret: { type: 'string' }, next: { type: 'boolean' }, 'token-only': { type: 'boolean' }, json: { type: 'boolean' },
+} as const;
+
+function passwordOf(values: Record<string, any>): string {
+  const pw = values.password ?? process.env.GATEHOUSE_PASSWORD;
+  if (!pw) throw new GatehouseError('REQUEST_INVALID', 'give --password (or GATEHOUSE_PASSWORD)');
+  return pw;
+}
+
+async function authCall<T>(values: Record<string, any>, path: string, body: unknown, inProc: (gh: import('../pipeline/gatehouse.ts').Gatehouse) => Promise<T>, key?: string): Promise<T> {
+  if (values.workspace) return inProcess(values.workspace, undefined, inProc);
+  return http<T>(values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`, path, key, { method: 'POST', body });
+}
+
+const CLI_META = { credential: null, source: '127.0.0.1', channel: 'cli' } as const;
+
+async function cmdLogin(argv: string[], out: Out): Promise<number> {
+  const { values } = parse(argv, AUTH_OPTIONS);
+  if (values.help) { out.write('gatehouse login --principal ID --password PW [--code CODE] [--token-only] [--url URL | --workspace DIR]\n'); return 0; }
+  if (!values.principal) throw new GatehouseError('REQUEST_INVALID', 'give --principal');
+  const body = { principal: values.principal, password: passwordOf(values), ...(values.code ? { code: values.code } : {}) };
+  const t = await authCall<{ accessToken: string; refreshToken: string; expiresAt: number; mfa: boolean }>(values, '/v1/auth/login', body, (gh) => gh.login(CLI_META, body));
+  if (values['token-only']) { out.write(`${t.accessToken}\n`); return 0; }
+  if (values.json) { out.write(`${JSON.stringify(t, null, 2)}\n`); return 0; }
+  out.write(`signed in as ${values.principal}${t.mfa ? ' with MFA' : ' (password only)'}; the session token expires at ${new Date(t.expiresAt * 1000).toISOString()}\n`);
+  out.write(`export GATEHOUSE_API_KEY=${t.accessToken}\n`);
+  return 0;
+}
+
+async function cmdLogout(argv: string[], out: Out): Promise<number> {
+  const { values } = parse(argv, AUTH_OPTIONS);
+  const key = values.key ?? process.env.GATEHOUSE_API_KEY;
+  if (!key) throw new GatehouseError('REQUEST_INVALID', 'give the session token with --key (or GATEHOUSE_API_KEY)');
+  await authCall(values, '/v1/auth/logout', {}, (gh) => gh.logout({ ...CLI_META, credential: key }), key);
+  out.write('session revoked\n');
+  return 0;
+}
+
+async function cmdMfa(argv: string[], out: Out): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values } = parse(rest, AUTH_OPTIONS);
+  if (sub === 'code') {
+    if (!values.secret) throw new GatehouseError('REQUEST_INVALID', 'give --secret (the Base32 secret from "mfa enrol")');
+    const { generateTotp, totpStep } = await import('../identity/totp.ts');
+    out.write(`${await generateTotp(values.secret, { now: (totpStep() + (values.next ? 1 : 0)) * 30_000 })}\n`);
+    return 0;
+  }
+  if (!values.principal) throw new GatehouseError('REQUEST_INVALID', 'give --principal');
+  if (sub === 'enrol') {
+    const body = { principal: values.principal, password: passwordOf(values) };
+    const e = await authCall<{ otpauthUri: string; secret: string }>(values, '/v1/auth/totp/enrol', body, (gh) => gh.enrolTotp(CLI_META, body));
+    if (values.json) { out.write(`${JSON.stringify(e, null, 2)}\n`); return 0; }
+    out.write(`Add this to your authenticator app (or scan it as a QR code):\n  ${e.otpauthUri}\nsecret: ${e.secret}\nThen: gatehouse mfa confirm --principal ${values.principal} --password … --code <current code>\n`);
+    return 0;
+  }
+  if (sub === 'confirm') {
+    if (!values.code) throw new GatehouseError('REQUEST_INVALID', 'give --code (the current code from your authenticator)');
+    const body = { principal: values.principal, password: passwordOf(values), code: values.code };
+    const r = await authCall<{ recoveryCodes: string[] }>(values, '/v1/auth/totp/confirm', body, (gh) => gh.confirmTotp(CLI_META, body));
+    out.write(`MFA is on. Recovery codes (each works once; store them safely — they are not shown again):\n${r.recoveryCodes.map((c) => `  ${c}`).join('\n')}\n`);
+    return 0;
+  }
+  out.write('gatehouse mfa enrol|confirm|code — see gatehouse --help\n');
+  return 2;
+}
+
+async function cmdUser(argv: string[], out: Out): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values } = parse(rest, AUTH_OPTIONS);
+  if (sub !== 'create' || !values.workspace || !values.principal) { out.write('gatehouse user create --workspace DIR --principal ID --password PW\n'); return 2; }
+  const pw = passwordOf(values);
+  await inProcess(values.workspace, undefined, (gh) => gh.createUser({ ...CLI_META, admin: `cli:${process.env.USER ?? 'admin'}` }, values.principal, pw));
+  out.write(`created built-in user ${values.principal}\n`);
   return 0;
 }
 
@@ -282,12 +370,14 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GatehouseError('REQUEST_INVALID', '--port must be 0-65535');
   let dir: string;
   let keys: Record<string, string> | null = null;
+  let passwords: Readonly<Record<string, string>> = {};
   if (values.demo) {
     const { createDemoWorkspace } = await import('../demo/workspace.ts');
     if (!existsSync(join(DEMO_DIR, 'data'))) out.write('creating the demo workspace (100,000 synthetic patients; first run only)…\n');
-    const demo = await createDemoWorkspace(DEMO_DIR);
+    const demo = await createDemoWorkspace(DEMO_DIR, { identity: true });
     dir = demo.dir;
     keys = demo.keys;
+    passwords = demo.passwords;
   } else if (values.workspace) {
     dir = values.workspace;
   } else {
@@ -304,16 +394,25 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
     await auditLog.close();
     throw err;
   }
+  for (const [p, pw] of Object.entries(passwords)) {
+    if (!(await gh.hasUser(p))) await gh.createUser({ ...CLI_META, admin: 'demo-setup' }, p, pw);
+  }
   const app = await buildApp({ gatehouse: gh, auditLog, version: VERSION });
   const address = await app.listen({ host, port });
   const url = address.replace('[::1]', 'localhost');
   out.write(`Gatehouse ${VERSION} serving ${gh.workspace.workspace.name} at ${url}\npolicy version ${gh.policyVersion}\n`);
   if (keys) {
-    out.write(`\nDemo principals (API keys are stored in ${DEMO_DIR}/demo-keys.json):\n`);
-    const roles: Record<string, string> = { rhea: 'research contractor — purpose research: DP on encounters, aggregates only elsewhere', ivan: 'insurer (us-east) — own region, SSNs masked, purpose claims-processing', ada: 'internal analyst — row level, identifiers masked, purpose operations', audrey: 'auditor — reads the audit log' };
-    for (const [p, k] of Object.entries(keys)) out.write(`  ${p.padEnd(7)} ${k}   ${roles[p] ?? ''}\n`);
-    out.write(`\nTry it:\n  curl -s ${url}/v1/query -H "Authorization: Bearer ${keys.rhea}" -H 'content-type: application/json' \\\n    -d '{"sql":"SELECT diagnosis, count(*) AS encounters, avg(cost) AS avg_cost FROM encounters GROUP BY diagnosis ORDER BY encounters DESC","purpose":"research"}'\n`);
-    out.write(`  npx gatehouse query --key ${keys.ivan} --purpose claims-processing "SELECT name, ssn, region FROM patients LIMIT 5"\n`);
+    out.write(`\nDemo principals (API keys in ${DEMO_DIR}/demo-keys.json, passwords in ${DEMO_DIR}/demo-passwords.json):\n`);
+    const roles: Record<string, string> = { rhea: 'research contractor — must sign in with MFA; purpose research: DP on encounters, aggregates only elsewhere', ivan: 'insurer (us-east) — own region, SSNs masked, purpose claims-processing', ada: 'internal analyst — row level, identifiers masked, purpose operations', audrey: 'auditor — reads the audit log' };
+    for (const [p, k] of Object.entries(keys)) out.write(`  ${p.padEnd(7)} ${passwords[p] ? `password ${passwords[p]} (API key refused: MFA required)` : k}   ${roles[p] ?? ''}\n`);
+    out.write(`\nTry it:\n  npx gatehouse query --key ${keys.ivan} --purpose claims-processing "SELECT name, ssn, region FROM patients LIMIT 5"\n`);
+    if (passwords.rhea) {
+      out.write(`  # the contractor enrols an authenticator, then signs in with password + code:\n`);
+      out.write(`  SECRET=$(npx gatehouse mfa enrol --principal rhea --password ${passwords.rhea} --json | npx node -e 'process.stdin.on("data",d=>console.log(JSON.parse(d).secret))')\n`);
+      out.write(`  npx gatehouse mfa confirm --principal rhea --password ${passwords.rhea} --code $(npx gatehouse mfa code --secret $SECRET)\n`);
+      out.write(`  export GATEHOUSE_API_KEY=$(npx gatehouse login --principal rhea --password ${passwords.rhea} --code $(npx gatehouse mfa code --secret $SECRET --next) --token-only)\n`);
+      out.write(`  npx gatehouse query --purpose research "SELECT diagnosis, count(*) AS encounters, avg(cost) AS avg_cost FROM encounters GROUP BY diagnosis ORDER BY encounters DESC"\n`);
+    }
   }
   out.write('\nEditing the workspace reloads it; Ctrl-C stops.\n');
 
@@ -361,6 +460,10 @@ export async function main(argv: string[], out: Out = process.stdout): Promise<n
       case 'policy': return await cmdPolicy(rest, out);
       case 'audit': return await cmdAudit(rest, out);
       case 'witness': return await cmdWitness(rest, out);
+      case 'login': return await cmdLogin(rest, out);
+      case 'logout': return await cmdLogout(rest, out);
+      case 'mfa': return await cmdMfa(rest, out);
+      case 'user': return await cmdUser(rest, out);
       case 'demo': return await cmdDemo(rest, out);
       case undefined: case '--help': case '-h': case 'help': out.write(`${HELP}\n`); return 0;
       case '--version': case '-v': out.write(`${VERSION}\n`); return 0;

@@ -21,6 +21,8 @@ export interface DemoOptions {
   readonly encountersPerPatient?: number;
   /** Fixed API keys (tests); random for any principal not given. */
   readonly keys?: Readonly<Partial<Record<DemoPrincipal, string>>>;
+  /** The served demo: the research contractor must sign in with a password and TOTP (MFA). */
+  readonly identity?: boolean;
 }
 
 export type DemoPrincipal = 'rhea' | 'ivan' | 'ada' | 'audrey';
@@ -29,6 +31,8 @@ export const DEMO_PRINCIPALS: readonly DemoPrincipal[] = ['rhea', 'ivan', 'ada',
 export interface DemoWorkspace {
   readonly dir: string;
   readonly keys: Readonly<Record<DemoPrincipal, string>>;
+  /** Built-in users' initial passwords (identity demos only), by principal. */
+  readonly passwords: Readonly<Record<string, string>>;
 }
 
 const FIRST = ['Ava', 'Liam', 'Olivia', 'Noah', 'Emma', 'Oliver', 'Sophia', 'Elijah', 'Isabella', 'Lucas', 'Mia', 'Mateo', 'Amelia', 'Levi', 'Harper', 'Ezra', 'Evelyn', 'Kai', 'Aaliyah', 'Yusuf', 'Mei', 'Aarav', 'Zoe', 'Diego', 'Fatima', 'Hiro', 'Chloe', 'Omar', 'Priya', 'Jonah'];
@@ -171,7 +175,19 @@ when { resource.classification == "regulated" && context.purpose == "marketing" 
 `,
 };
 
-function yamlText(keys: Record<DemoPrincipal, string>): string {
+const IDENTITY_YAML = `
+# Contractors reach nothing without multi-factor authentication: API keys are refused for
+# them; they sign in with a password and a TOTP code (docs/identity.md).
+identity:
+  mfa: { requiredForGroups: [research-contractors] }
+  sessions: { ttlMinutes: 15 }
+`;
+
+function yamlText(keys: Record<DemoPrincipal, string>, identity = false): string {
+  return baseYaml(keys) + (identity ? IDENTITY_YAML : '');
+}
+
+function baseYaml(keys: Record<DemoPrincipal, string>): string {
   return `# St Avery Health — Gatehouse demo workspace (synthetic data; no real person).
 # Format: docs/workspace.md · JSON Schema: docs/workspace.schema.json
 version: 1
@@ -335,7 +351,13 @@ export async function createDemoWorkspace(dir: string, options: DemoOptions = {}
   const writeOnce = (file: string, text: string): void => { if (!existsSync(file)) writeFileSync(file, text); };
   writeOnce(join(dir, 'schema.cedarschema'), SCHEMA);
   for (const [f, t] of Object.entries(POLICIES)) writeOnce(join(dir, 'policies', f), t);
-  writeOnce(join(dir, 'gatehouse.yaml'), yamlText(keys));
+  writeOnce(join(dir, 'gatehouse.yaml'), yamlText(keys, options.identity ?? false));
   writeFileSync(keysFile, JSON.stringify(keys, null, 2), { mode: 0o600 });
-  return { dir, keys };
+  let passwords: Record<string, string> = {};
+  if (options.identity) {
+    const pwFile = join(dir, 'demo-passwords.json');
+    passwords = existsSync(pwFile) ? JSON.parse(readFileSync(pwFile, 'utf8')) as Record<string, string> : { rhea: `demo-${randomBytes(9).toString('base64url')}` };
+    writeFileSync(pwFile, JSON.stringify(passwords, null, 2), { mode: 0o600 });
+  }
+  return { dir, keys, passwords };
 }
