@@ -73,6 +73,15 @@ describe('gatehouse CLI', () => {
     assert.match(show.out, /obligation insurer-patients: rowFilter: region = principal.region/);
   });
 
+  it('prints an access review with effective access and unused grants', async () => {
+    await run('query', '--workspace', ws, '--key', KEYS.ivan, '--purpose', 'claims-processing', 'SELECT count(*) FROM claims');
+    const { code, out } = await run('access', 'review', '--workspace', ws, '--days', '30');
+    assert.equal(code, 0, out);
+    assert.match(out, /ivan\s+│ claims\s+│ claims-processing .*│ region = principal.region │ ≤ 1000 rows\s+│ 0d ago/);
+    assert.match(out, /rhea\s+│ claims .*never · UNUSED/);
+    assert.match(out, /no data access: audrey/);
+  });
+
   it('runs as a real process through the package bin', () => {
     const out = execFileSync(process.execPath, ['bin/gatehouse.ts', 'datasets', '--workspace', ws, '--key', KEYS.rhea, '--purpose', 'research'], { encoding: 'utf8' });
     assert.match(out, /aggregates only \(groups ≥ 11 patient_id\)/);

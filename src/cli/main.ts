@@ -49,6 +49,11 @@ Usage: gatehouse <command> [options]
              activates it with a first code and prints single-use recovery codes.
   mfa code --secret SECRET [--next]
              The current (or next) TOTP code for a secret, like oathtool (for demos and tests).
+  access review --workspace DIR [--days 90] [--json]
+             Each principal's effective access (datasets, purposes, columns seen unmasked,
+             row filters, aggregation-only / DP / join-only) and grants unused for N days,
+             from the policies and the audit log (run it where the log lives; not while a
+             server holds the log).
   user create --workspace DIR --principal ID --password PW
              Create a built-in user for a workspace principal (an administrator's act; audited).
   audit <tail|keys|export|proof|verify|verify-receipt|receipt>
@@ -311,6 +316,42 @@ async function cmdUser(argv: string[], out: Out): Promise<number> {
   return 0;
 }
 
+async function cmdAccess(argv: string[], out: Out): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values } = parse(rest, { workspace: { type: 'string' }, days: { type: 'string' }, json: { type: 'boolean' }, 'audit-dir': { type: 'string' } });
+  if (sub !== 'review' || !values.workspace) { out.write('gatehouse access review --workspace DIR [--days 90] [--json]\n'); return values.help ? 0 : 2; }
+  const { loadWorkspace } = await import('../workspace/validate.ts');
+  const { openTransparencyLog } = await import('../audit/index.ts');
+  const { accessReview, renderAccessReview } = await import('../identity/access-review.ts');
+  const l = await loadWorkspace(values.workspace);
+  const dir = resolve(values.workspace);
+  const log = openTransparencyLog(values['audit-dir'] ?? join(dir, 'audit'), { demo: isDemo(dir) });
+  try {
+    // Usage: the newest allowed query per principal and dataset, from the audit log (the log
+    // stores pseudonyms; the pseudonym keys map each principal to its own).
+    const usage: { principalId: string; dataset: string; lastUsedAt: string; purpose: string | null }[] = [];
+    for (const p of l.workspace.principals.keys()) {
+      const last = new Map<string, { at: string; purpose: string | null }>();
+      for (const hit of await log.search({ principal: p, decision: 'allow', action: 'query', limit: 100_000 })) {
+        for (const ds of hit.entry.datasets) {
+          const prev = last.get(ds);
+          if (!prev || prev.at < hit.entry.time) last.set(ds, { at: hit.entry.time, purpose: hit.entry.purpose });
+        }
+      }
+      for (const [dataset, u] of last) usage.push({ principalId: p, dataset, lastUsedAt: u.at, purpose: u.purpose });
+    }
+    const report = accessReview({
+      principals: l.workspace.principals.values(), datasets: l.workspace.datasets.values(),
+      decide: (p, d, ctx) => l.policy.decide(p, d, ctx), usage, unusedAfterDays: Number(values.days ?? 90), now: new Date(),
+      defaultRowCap: l.workspace.defaults.rowCap, policyVersion: l.workspace.policyVersion,
+    });
+    out.write(values.json ? `${JSON.stringify(report, null, 2)}\n` : `${renderAccessReview(report)}\n`);
+    return 0;
+  } finally {
+    await log.close();
+  }
+}
+
 async function cmdAudit(argv: string[], out: Out): Promise<number> {
   const [sub, ...rest] = argv;
   const cli = await import('../audit/cli.ts');
@@ -464,6 +505,7 @@ export async function main(argv: string[], out: Out = process.stdout): Promise<n
       case 'logout': return await cmdLogout(rest, out);
       case 'mfa': return await cmdMfa(rest, out);
       case 'user': return await cmdUser(rest, out);
+      case 'access': return await cmdAccess(rest, out);
       case 'demo': return await cmdDemo(rest, out);
       case undefined: case '--help': case '-h': case 'help': out.write(`${HELP}\n`); return 0;
       case '--version': case '-v': out.write(`${VERSION}\n`); return 0;
