@@ -23,6 +23,9 @@ Usage: gatehouse <command> [options]
                --demo                 create (first run) and serve the demo workspace in ${DEMO_DIR}
                --workspace DIR        serve a workspace directory (gatehouse.yaml + policies + schema)
                --host 127.0.0.1       plain HTTP is only allowed on a loopback address
+               --tls-cert F --tls-key F   serve HTTPS (TLS 1.2+); --tls-client-ca F requires client
+                                      certificates signed by that CA (mTLS); --insecure-http forces
+                                      plain HTTP off loopback (behind a TLS-terminating proxy only)
                --port ${DEFAULT_PORT}
                --audit-dir DIR        transparency log directory (default DIR/audit)
              The workspace is re-read when its files change (or on SIGHUP); a valid change
@@ -403,11 +406,22 @@ function isLoopback(host: string): boolean {
 }
 
 async function cmdServe(argv: string[], out: Out): Promise<number> {
-  const { values } = parse(argv, { demo: { type: 'boolean' }, workspace: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'audit-dir': { type: 'string' }, quiet: { type: 'boolean' } });
+  const { values } = parse(argv, {
+    demo: { type: 'boolean' }, workspace: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'audit-dir': { type: 'string' }, quiet: { type: 'boolean' },
+    'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'tls-client-ca': { type: 'string' }, 'insecure-http': { type: 'boolean' },
+  });
   if (values.help) { out.write(HELP.split('\n').slice(4, 13).join('\n') + '\n'); return 0; }
   const host = values.host ?? '127.0.0.1';
   const port = Number(values.port ?? process.env.GATEHOUSE_PORT ?? DEFAULT_PORT);
-  if (!isLoopback(host)) throw new GatehouseError('REQUEST_INVALID', `refusing to serve plain HTTP on ${host}: plain HTTP is allowed only on loopback`, { hint: 'bind 127.0.0.1 and put a TLS-terminating proxy in front' });
+  if (!!values['tls-cert'] !== !!values['tls-key']) throw new GatehouseError('REQUEST_INVALID', 'give both --tls-cert and --tls-key');
+  if (values['tls-client-ca'] && !values['tls-cert']) throw new GatehouseError('REQUEST_INVALID', '--tls-client-ca (mTLS) needs --tls-cert and --tls-key');
+  const tls = values['tls-cert'] ? {
+    cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']),
+    ...(values['tls-client-ca'] ? { ca: readFileSync(values['tls-client-ca']) } : {}),
+  } : null;
+  if (!tls && !isLoopback(host) && !values['insecure-http']) {
+    throw new GatehouseError('REQUEST_INVALID', `refusing to serve plain HTTP on ${host}: plain HTTP is allowed only on loopback`, { hint: 'serve HTTPS with --tls-cert and --tls-key (add --tls-client-ca for mTLS), or force plain HTTP with --insecure-http behind a TLS-terminating proxy' });
+  }
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GatehouseError('REQUEST_INVALID', '--port must be 0-65535');
   let dir: string;
   let keys: Record<string, string> | null = null;
@@ -438,7 +452,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   for (const [p, pw] of Object.entries(passwords)) {
     if (!(await gh.hasUser(p))) await gh.createUser({ ...CLI_META, admin: 'demo-setup' }, p, pw);
   }
-  const app = await buildApp({ gatehouse: gh, auditLog, version: VERSION });
+  const app = await buildApp({ gatehouse: gh, auditLog, version: VERSION, ...(tls ? { https: tls } : {}) });
   const address = await app.listen({ host, port });
   const url = address.replace('[::1]', 'localhost');
   out.write(`Gatehouse ${VERSION} serving ${gh.workspace.workspace.name} at ${url}\npolicy version ${gh.policyVersion}\n`);

@@ -11,6 +11,8 @@ import type { Gatehouse, RequestMeta } from '../pipeline/gatehouse.ts';
 import { buildOpenApi, routeSchemas, type RouteInfo } from './openapi.ts';
 
 export interface AppOptions {
+  /** Serve HTTPS with this certificate and key (PEM); with `ca`, clients must present a certificate it signed (mTLS). */
+  readonly https?: { readonly key: string | Buffer; readonly cert: string | Buffer; readonly ca?: string | Buffer };
   readonly gatehouse: Gatehouse;
   readonly auditLog: TransparencyLog;
   readonly logger?: boolean;
@@ -31,6 +33,12 @@ export function metaOf(request: FastifyRequest): RequestMeta {
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const { gatehouse } = options;
   const app = Fastify({
+    ...(options.https ? {
+      https: {
+        key: options.https.key, cert: options.https.cert, minVersion: 'TLSv1.2' as const,
+        ...(options.https.ca ? { ca: options.https.ca, requestCert: true, rejectUnauthorized: true } : {}),
+      },
+    } : {}),
     logger: options.logger ? { level: 'info', redact: ['req.headers.authorization'] } : false,
     bodyLimit: 256 * 1024,
     trustProxy: false,

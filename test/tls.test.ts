@@ -1,0 +1,71 @@
+/** HTTPS and mTLS on the real server, with certificates made by openssl for the test. */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../src/server/app.ts';
+import { main } from '../src/cli/main.ts';
+import { PassThrough } from 'node:stream';
+import { demoFixture, KEYS, type Fixture } from './helpers/workspace.ts';
+
+let dir: string;
+let fx: Fixture;
+const pem = (name: string): Buffer => readFileSync(join(dir, name));
+
+function openssl(...args: string[]): void {
+  execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'gh-tls-'));
+  openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=test-ca');
+  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
+  execFileSync('sh', ['-c', 'printf "subjectAltName=IP:127.0.0.1,DNS:localhost" > san.ext'], { cwd: dir });
+  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'san.ext');
+  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=svc-reporting');
+  openssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '1');
+  fx = await demoFixture({ patients: 300 });
+});
+after(async () => { await fx.close(); rmSync(dir, { recursive: true, force: true }); });
+
+function get(port: number, options: { cert?: Buffer; key?: Buffer } = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/v1/datasets', ca: pem('ca.pem'), headers: { authorization: `Bearer ${KEYS.ada}` }, ...options }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function listen(https: { key: Buffer; cert: Buffer; ca?: Buffer }): Promise<{ app: FastifyInstance; port: number }> {
+  const app = await buildApp({ gatehouse: fx.gh, auditLog: fx.log, version: 'test', https });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return { app, port: (app.server.address() as { port: number }).port };
+}
+
+describe('TLS', () => {
+  it('serves the API over HTTPS with the given certificate', async () => {
+    const { app, port } = await listen({ key: pem('server.key'), cert: pem('server.pem') });
+    try { assert.equal(await get(port), 200); } finally { await app.close(); }
+  });
+
+  it('with a client CA, refuses clients without a certificate and serves those with one (mTLS)', async () => {
+    const { app, port } = await listen({ key: pem('server.key'), cert: pem('server.pem'), ca: pem('ca.pem') });
+    try {
+      await assert.rejects(get(port));
+      assert.equal(await get(port, { cert: pem('client.pem'), key: pem('client.key') }), 200);
+    } finally { await app.close(); }
+  });
+
+  it('refuses plain HTTP on a non-loopback address unless forced', async () => {
+    const s = new PassThrough();
+    let out = '';
+    s.on('data', (c) => { out += String(c); });
+    const code = await main(['serve', '--workspace', fx.wsDir, '--host', '0.0.0.0', '--port', '0'], s);
+    assert.equal(code, 1);
+    assert.match(out, /refusing to serve plain HTTP on 0\.0\.0\.0/);
+  });
+});
