@@ -79,7 +79,7 @@ describe('gatehouse CLI', () => {
     assert.equal(code, 0, out);
     assert.match(out, /ivan\s+│ claims\s+│ claims-processing .*│ region = principal.region │ ≤ 1000 rows\s+│ 0d ago/);
     assert.match(out, /rhea\s+│ claims .*never · UNUSED/);
-    assert.match(out, /no data access: audrey/);
+    assert.match(out, /no data access: audrey, olivia/);
   });
 
   it('runs as a real process through the package bin', () => {

@@ -7,7 +7,8 @@
  *   rhea  — Northwind Research, a research contractor: aggregates only, purpose research;
  *   ivan  — Keystone Mutual, an insurer in us-east: its region's rows, SSNs masked;
  *   ada   — St Avery's internal analyst: row-level access, direct identifiers masked or hashed;
- *   audrey — a compliance auditor: reads the audit log, no data.
+ *   audrey — a compliance auditor: reads the audit log, no data;
+ *   olivia — St Avery's data owner: approves privileged-access (elevation) requests.
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import { randomBytes } from 'node:crypto';
@@ -25,8 +26,8 @@ export interface DemoOptions {
   readonly identity?: boolean;
 }
 
-export type DemoPrincipal = 'rhea' | 'ivan' | 'ada' | 'audrey';
-export const DEMO_PRINCIPALS: readonly DemoPrincipal[] = ['rhea', 'ivan', 'ada', 'audrey'];
+export type DemoPrincipal = 'rhea' | 'ivan' | 'ada' | 'audrey' | 'olivia';
+export const DEMO_PRINCIPALS: readonly DemoPrincipal[] = ['rhea', 'ivan', 'ada', 'audrey', 'olivia'];
 
 export interface DemoWorkspace {
   readonly dir: string;
@@ -156,6 +157,13 @@ when { context.purpose == "research" && resource.purposes.contains("research") &
 permit (principal in Group::"insurers", action == Action::"query", resource == Dataset::"claims")
 when { context.purpose == "claims-processing" };
 
+// With a time-boxed elevation (role claims-auditor, approved by a data owner), the insurer
+// may audit its region's encounters.
+@id("insurer-claims-audit")
+@obligations("insurer-encounters")
+permit (principal in Group::"elevated:claims-auditor", action == Action::"query", resource == Dataset::"encounters")
+when { context.purpose == "claims-audit" };
+
 @id("insurer-patients")
 @obligations("insurer-patients")
 permit (principal in Group::"insurers", action == Action::"query", resource == Dataset::"patients")
@@ -181,6 +189,9 @@ const IDENTITY_YAML = `
 identity:
   mfa: { requiredForGroups: [research-contractors] }
   sessions: { ttlMinutes: 15 }
+  elevation:
+    roles:
+      claims-auditor: { approvers: [data-owners], maxMinutes: 120 }
 `;
 
 function yamlText(keys: Record<DemoPrincipal, string>, identity = false): string {
@@ -229,7 +240,7 @@ datasets:
     owner: st-avery
     region: us
     privacyUnit: patient_id
-    purposes: [research, operations, quality]
+    purposes: [research, operations, quality, claims-audit]
     tags: [phi]
     columns:
       encounter_id:        { type: BIGINT,  classification: internal }
@@ -286,6 +297,10 @@ obligations:
     rowFilter: "region = principal.region"
     rowCap: 1000
     dlp: { actions: { regulated: block, confidential: redact, internal: alert } }
+  insurer-encounters:
+    rowFilter: "facility_region = principal.region"
+    rowCap: 1000
+    dlp: { actions: { regulated: block, confidential: redact, internal: alert } }
   insurer-patients:
     rowFilter: "region = principal.region"
     unmask: [name, date_of_birth]
@@ -316,6 +331,11 @@ principals:
     groups: [auditors]
     attributes: { org: st-avery, region: us-east }
     apiKeySha256: [${apiKeyDigest(keys.audrey)}]
+  olivia:
+    displayName: Olivia Hart (St Avery Health data owner)
+    groups: [data-owners]
+    attributes: { org: st-avery, region: us-east }
+    apiKeySha256: [${apiKeyDigest(keys.olivia)}]
 `;
 }
 
@@ -337,6 +357,7 @@ export async function createDemoWorkspace(dir: string, options: DemoOptions = {}
   const given = options.keys ?? saved;
   const keys: Record<DemoPrincipal, string> = {
     rhea: given.rhea ?? newApiKey(), ivan: given.ivan ?? newApiKey(), ada: given.ada ?? newApiKey(), audrey: given.audrey ?? newApiKey(),
+    olivia: given.olivia ?? newApiKey(),
   };
   mkdirSync(join(dir, 'policies'), { recursive: true });
   mkdirSync(join(dir, 'secrets'), { recursive: true, mode: 0o700 });

@@ -43,9 +43,9 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('access review of the demo workspace', () => {
   it('lists every principal; the auditor has no data access', () => {
-    assert.deepEqual(report.principals.map((p) => p.principalId), ['ada', 'audrey', 'ivan', 'rhea']);
+    assert.deepEqual(report.principals.map((p) => p.principalId), ['ada', 'audrey', 'ivan', 'olivia', 'rhea']);
     assert.deepEqual(principal(report, 'audrey').grants, []);
-    assert.deepEqual(report.summary.principalsWithoutAccess, ['audrey']);
+    assert.deepEqual(report.summary.principalsWithoutAccess, ['audrey', 'olivia']);
   });
 
   it('shows the research contractor\'s encounters under differential privacy with patient_id join-only', () => {
@@ -107,7 +107,7 @@ describe('access review of the demo workspace', () => {
     assert.match(text, /rhea\s+│ encounters\s+│ research\s+│.*DP ε=1\/query.*join-only: patient_id/);
     assert.match(text, /ivan\s+│ patients\s+│ claims-processing .*region = principal\.region/);
     assert.match(text, /audrey\s+│ \(no access\)/);
-    assert.match(text, /4 principals · \d+ grants · \d+ unused for more than 30 days · no data access: audrey/);
+    assert.match(text, /5 principals · \d+ grants · \d+ unused for more than 30 days · no data access: audrey, olivia/);
     assert.ok(!text.includes('…'), 'nothing is truncated');
   });
 

@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { IdentityError } from './password.ts';
 import { SessionService, type IssuedTokens } from './session.ts';
 import { UserStore } from './user-store.ts';
+import { ElevationStore } from './elevation.ts';
 
 export interface IdentityServiceOptions {
   readonly stateDir: string;
@@ -30,13 +31,34 @@ export function looksLikeJwt(credential: string): boolean {
   return /^[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}$/.test(credential);
 }
 
+export interface ElevationPolicy {
+  readonly roles: readonly string[];
+  isApprover(approverId: string, role: string): boolean;
+  canBreakGlass(principalId: string, role: string): boolean;
+  maxMinutes: number;
+}
+
 export class IdentityService {
   readonly users: UserStore;
   readonly sessions: SessionService;
+  readonly #stateDir: string;
+  #elevation: ElevationStore | null = null;
 
-  private constructor(users: UserStore, sessions: SessionService) {
+  private constructor(users: UserStore, sessions: SessionService, stateDir: string) {
     this.users = users;
     this.sessions = sessions;
+    this.#stateDir = stateDir;
+  }
+
+  /** Privileged-access elevations; the policy (who approves what) is read on every call. */
+  elevation(policy: () => ElevationPolicy): ElevationStore {
+    this.#elevation ??= ElevationStore.open({
+      path: join(this.#stateDir, 'elevation.sqlite'),
+      isApprover: (a, r) => policy().isApprover(a, r),
+      canBreakGlass: (p, r) => policy().canBreakGlass(p, r),
+      maxDurationMinutes: 10080,
+    });
+    return this.#elevation;
   }
 
   static async open(o: IdentityServiceOptions): Promise<IdentityService> {
@@ -47,7 +69,7 @@ export class IdentityService {
         path: join(o.stateDir, 'sessions.sqlite'), keyDir: join(o.stateDir, 'session-keys'), allowDemoPassphrase: o.demo,
         issuer: o.issuer ?? 'gatehouse', audience: 'gatehouse', accessTtlSec: o.sessionTtlSec,
       });
-      return new IdentityService(users, sessions);
+      return new IdentityService(users, sessions, o.stateDir);
     } catch (err) {
       users.close();
       throw err;
@@ -75,6 +97,7 @@ export class IdentityService {
   }
 
   close(): void {
+    this.#elevation?.close();
     this.sessions.close();
     this.users.close();
   }

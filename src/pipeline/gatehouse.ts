@@ -27,6 +27,7 @@ import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
 import { apiKeyDigest, resultDigest, sqlFingerprint } from './digest.ts';
 import { IdentityService, looksLikeJwt } from '../identity/service.ts';
 import { IdentityError } from '../identity/password.ts';
+import { ElevationError, type ElevationStore } from '../identity/elevation.ts';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -232,7 +233,7 @@ export class Gatehouse {
       const p = ws.principals.get(who.principalId);
       if (!p) throw new GatehouseError('AUTH_INVALID', 'the session belongs to no principal of this workspace', { hint: 'sign in again' });
       if (this.#mfaRequired(state, p) && !who.amr.includes('otp')) throw mfaRequired(p.id);
-      return p;
+      return this.#withElevations(state, p);
     }
     const digest = apiKeyDigest(credential);
     const p = state.keyIndex.get(digest);
@@ -241,7 +242,110 @@ export class Gatehouse {
       throw new GatehouseError('AUTH_INVALID', 'the credential is not valid', { hint: 'check the API key; revoked keys stop working at once' });
     }
     if (this.#mfaRequired(state, p)) throw mfaRequired(p.id);
-    return p;
+    return this.#withElevations(state, p);
+  }
+
+  /** Active privileged-role grants join the principal to Cedar group `elevated:<role>`. */
+  async #withElevations(state: State, p: PrincipalDef): Promise<PrincipalDef> {
+    if (Object.keys(state.loaded.workspace.identity?.elevationRoles ?? {}).length === 0) return p;
+    const active = (await this.#elevations()).activeElevations(p.id);
+    return active.length === 0 ? p : { ...p, groups: [...p.groups, ...active.map((g) => `elevated:${g.role}`)] };
+  }
+
+  async #elevations(): Promise<ElevationStore> {
+    return (await this.#ids()).elevation(() => {
+      const ws = this.#state.loaded.workspace;
+      const roles = ws.identity?.elevationRoles ?? {};
+      return {
+        roles: Object.keys(roles),
+        maxMinutes: 10080,
+        isApprover: (approverId, role) => {
+          const a = ws.principals.get(approverId);
+          return !!a && !!roles[role] && a.groups.some((g) => roles[role]!.approvers.includes(g));
+        },
+        canBreakGlass: (_p, role) => roles[role]?.breakGlass === true,
+      };
+    });
+  }
+
+  #role(role: unknown): { name: string; maxMinutes: number } {
+    const roles = this.#state.loaded.workspace.identity?.elevationRoles ?? {};
+    if (typeof role !== 'string' || !roles[role]) {
+      throw new GatehouseError('REQUEST_INVALID', `there is no privileged role "${String(role)}"`, { hint: `roles: ${Object.keys(roles).join(', ') || '(none configured)'}` });
+    }
+    return { name: role, maxMinutes: roles[role]!.maxMinutes };
+  }
+
+  /** POST /v1/elevation/requests: ask for a privileged role for a purpose and a time window. */
+  requestElevation(meta: RequestMeta, body: { role: string; purpose: string; minutes: number; justification: string }) {
+    return this.#identityOp(meta, 'elevation.request', null, async (entry) => {
+      const who = await this.#authenticate(this.#state, meta.credential);
+      entry.principal = who.id;
+      const role = this.#role(body.role);
+      if (!Number.isInteger(body.minutes) || body.minutes < 1 || body.minutes > role.maxMinutes) {
+        throw new GatehouseError('REQUEST_INVALID', `"${role.name}" may be granted for 1 to ${role.maxMinutes} minutes`);
+      }
+      try {
+        const r = (await this.#elevations()).request({ principalId: who.id, role: role.name, purpose: body.purpose, durationMinutes: body.minutes, justification: body.justification });
+        entry.reasons = [`elevation requested: ${role.name} for ${body.minutes} min, purpose ${body.purpose}`];
+        return { requestId: r.request.id, status: r.request.status };
+      } catch (err) { throw identityError(err, 'the elevation request was refused'); }
+    });
+  }
+
+  /** POST /v1/elevation/requests/:id/approve — by an approver of the role, never the requester. */
+  approveElevation(meta: RequestMeta, requestId: string) {
+    return this.#identityOp(meta, 'elevation.approve', null, async (entry) => {
+      const who = await this.#authenticate(this.#state, meta.credential);
+      entry.principal = who.id;
+      try {
+        const g = (await this.#elevations()).approve(requestId, who.id);
+        entry.reasons = [`elevation approved: ${g.grant.role} for ${g.grant.principalId} until ${g.grant.expiresAt}`];
+        return { grantId: g.grant.id, principal: g.grant.principalId, role: g.grant.role, expiresAt: g.grant.expiresAt };
+      } catch (err) { throw identityError(err, 'the approval was refused'); }
+    });
+  }
+
+  /** POST /v1/elevation/requests/:id/deny */
+  denyElevation(meta: RequestMeta, requestId: string, reason: string) {
+    return this.#identityOp(meta, 'elevation.deny', null, async (entry) => {
+      const who = await this.#authenticate(this.#state, meta.credential);
+      entry.principal = who.id;
+      try {
+        (await this.#elevations()).deny(requestId, who.id, reason);
+        return { denied: true };
+      } catch (err) { throw identityError(err, 'the denial was refused'); }
+    });
+  }
+
+  /** POST /v1/elevation/break-glass: immediate, time-boxed, needs a written justification, raises an alert. */
+  breakGlass(meta: RequestMeta, body: { role: string; justification: string }) {
+    return this.#identityOp(meta, 'elevation.break-glass', null, async (entry) => {
+      const who = await this.#authenticate(this.#state, meta.credential);
+      entry.principal = who.id;
+      const role = this.#role(body.role);
+      try {
+        const g = (await this.#elevations()).breakGlass({ principalId: who.id, role: role.name, justification: body.justification });
+        entry.reasons = [`alert: break-glass into ${role.name} until ${g.grant.expiresAt}`];
+        return { grantId: g.grant.id, role: g.grant.role, expiresAt: g.grant.expiresAt, alert: true };
+      } catch (err) {
+        entry.reasons = [`alert: refused break-glass into ${role.name}`];
+        throw identityError(err, 'break-glass was refused');
+      }
+    });
+  }
+
+  /** GET /v1/elevation: the caller's active grants and the requests waiting for approval. */
+  listElevations(meta: RequestMeta) {
+    return this.#identityOp(meta, 'elevation.list', null, async (entry) => {
+      const who = await this.#authenticate(this.#state, meta.credential);
+      entry.principal = who.id;
+      const store = await this.#elevations();
+      return {
+        active: store.activeElevations(who.id).map((g) => ({ grantId: g.id, role: g.role, purpose: g.purpose, expiresAt: g.expiresAt, breakGlass: g.breakGlass })),
+        pending: store.pendingRequests().map((r) => ({ requestId: r.id, principal: r.principalId, role: r.role, purpose: r.purpose, minutes: r.durationMinutes, requestedAt: r.requestedAt })),
+      };
+    });
   }
 
   #mfaRequired(state: State, p: PrincipalDef): boolean {
@@ -250,18 +354,18 @@ export class Gatehouse {
   }
 
   /** Audited identity operations: the entry names the principal claimed, never a secret. */
-  async #identityOp<T>(meta: RequestMeta, action: string, principalId: string | null, op: () => Promise<T>): Promise<T> {
+  async #identityOp<T>(meta: RequestMeta, action: string, principalId: string | null, op: (entry: Mutable<AuditRecord>) => Promise<T>): Promise<T> {
     const entry = this.#baseEntry(meta, action);
     entry.principal = principalId;
     let out: T;
     try {
-      out = await op();
+      out = await op(entry);
       entry.decision = 'allow';
     } catch (err) {
       const e = err instanceof GatehouseError ? err : identityError(err, 'the request was refused');
       entry.decision = e.code === 'INTERNAL' ? 'error' : 'deny';
       entry.errorCode = e.code;
-      entry.reasons = [e.message];
+      entry.reasons = [...entry.reasons, e.message];
       await this.#record(entry);
       throw e;
     }
@@ -722,6 +826,11 @@ function mfaRequired(principalId: string): GatehouseError {
 /** Identity library errors → the API's codes, without passing on any secret. */
 function identityError(err: unknown, message: string): GatehouseError {
   if (err instanceof GatehouseError) return err;
+  if (err instanceof ElevationError) {
+    if (err.status === 403) return new GatehouseError('POLICY_DENIED', err.message, { reasons: [err.code] });
+    if (err.status === 404) return new GatehouseError('NOT_FOUND', err.message);
+    return new GatehouseError('REQUEST_INVALID', err.message, { reasons: [err.code] });
+  }
   if (err instanceof IdentityError) {
     if (err.status === 429) return new GatehouseError('RATE_LIMITED', `too many attempts; try again in ${err.retryAfterSeconds ?? 60} s`, { hint: 'wait, then retry' });
     if (err.code === 'IDENTITY_MFA_CODE_REQUIRED') return new GatehouseError('MFA_REQUIRED', err.message, { hint: 'send the current code from your authenticator as "code"' });

@@ -79,6 +79,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.post<{ Body: { refreshToken: string } }>('/v1/auth/refresh', { schema: routeSchemas.refresh }, async (request) => gatehouse.refresh(metaOf(request), request.body));
   app.post('/v1/auth/logout', { schema: routeSchemas.logout }, async (request) => gatehouse.logout(metaOf(request)));
 
+  app.post<{ Body: { role: string; purpose: string; minutes: number; justification: string } }>('/v1/elevation/requests', { schema: routeSchemas.elevationRequest }, async (request) => gatehouse.requestElevation(metaOf(request), request.body));
+  app.post<{ Params: { id: string } }>('/v1/elevation/requests/:id/approve', { schema: routeSchemas.elevationApprove }, async (request) => gatehouse.approveElevation(metaOf(request), request.params.id));
+  app.post<{ Params: { id: string }; Body: { reason: string } }>('/v1/elevation/requests/:id/deny', { schema: routeSchemas.elevationDeny }, async (request) => gatehouse.denyElevation(metaOf(request), request.params.id, request.body.reason));
+  app.post<{ Body: { role: string; justification: string } }>('/v1/elevation/break-glass', { schema: routeSchemas.breakGlass }, async (request) => gatehouse.breakGlass(metaOf(request), request.body));
+  app.get('/v1/elevation', { schema: routeSchemas.elevationList }, async (request) => gatehouse.listElevations(metaOf(request)));
+
   app.post<{ Body: { sql: string; purpose: string } }>('/v1/query/estimate', { schema: routeSchemas.estimate }, async (request) => {
     return gatehouse.estimate({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose });
   });

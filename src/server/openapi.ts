@@ -95,6 +95,36 @@ export const routeSchemas = {
     security: auth,
     response: { 200: { type: 'object', properties: { revoked: { type: 'boolean' } } }, ...errors },
   },
+  elevationRequest: {
+    summary: 'Request a privileged role for a purpose and a time window (another principal approves)',
+    security: auth,
+    body: { type: 'object', additionalProperties: false, required: ['role', 'purpose', 'minutes', 'justification'], properties: { role: { type: 'string', maxLength: 64 }, purpose: { type: 'string', maxLength: 64 }, minutes: { type: 'integer', minimum: 1, maximum: 10080 }, justification: { type: 'string', minLength: 1, maxLength: 2000 } } },
+    response: { 200: { type: 'object', properties: { requestId: { type: 'string' }, status: { type: 'string' } } }, ...errors },
+  },
+  elevationApprove: {
+    summary: 'Approve an elevation request (approvers of the role only; never the requester)',
+    security: auth,
+    params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 100 } } },
+    response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, principal: { type: 'string' }, role: { type: 'string' }, expiresAt: { type: 'string' } } }, ...errors },
+  },
+  elevationDeny: {
+    summary: 'Deny an elevation request',
+    security: auth,
+    params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 100 } } },
+    body: { type: 'object', additionalProperties: false, required: ['reason'], properties: { reason: { type: 'string', minLength: 1, maxLength: 2000 } } },
+    response: { 200: { type: 'object', properties: { denied: { type: 'boolean' } } }, ...errors },
+  },
+  breakGlass: {
+    summary: 'Break-glass: immediate, time-boxed elevation with a written justification; raises an alert',
+    security: auth,
+    body: { type: 'object', additionalProperties: false, required: ['role', 'justification'], properties: { role: { type: 'string', maxLength: 64 }, justification: { type: 'string', minLength: 1, maxLength: 2000 } } },
+    response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, role: { type: 'string' }, expiresAt: { type: 'string' }, alert: { type: 'boolean' } } }, ...errors },
+  },
+  elevationList: {
+    summary: "The caller's active privileged grants and the requests waiting for approval",
+    security: auth,
+    response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+  },
   estimate: {
     summary: 'What a governed query would cost and how accurate it would be, without running it',
     description: 'Decided and planned exactly like POST /v1/query; nothing runs and no privacy budget is spent. For differentially private queries: ε, δ, ρ, the noise scale and 95 % half-width of each output, and the remaining budget.',

@@ -436,14 +436,32 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
     const id = root.identity;
     if (!isObject(id)) r.problem(['identity'], 'must be a mapping: {mfa: {requiredForGroups: [...]}, sessions: {ttlMinutes: N}}');
     else {
-      allowedKeys(r, ['identity'], id, ['mfa', 'sessions']);
+      allowedKeys(r, ['identity'], id, ['mfa', 'sessions', 'elevation']);
+      const elevationRoles: Record<string, { approvers: string[]; maxMinutes: number; breakGlass: boolean }> = {};
+      if (id.elevation !== undefined) {
+        const el = isObject(id.elevation) ? id.elevation : {};
+        allowedKeys(r, ['identity', 'elevation'], el, ['roles']);
+        if (!isObject(el.roles)) r.problem(['identity', 'elevation', 'roles'], 'must map role names to {approvers: [groups], maxMinutes, breakGlass}');
+        else for (const [role, def] of Object.entries(el.roles)) {
+          const path = ['identity', 'elevation', 'roles', role];
+          if (!/^[a-z][a-z0-9_-]{0,63}$/.test(role)) r.problem(path, 'role names are lower-case letters, digits, _ and -');
+          if (!isObject(def)) { r.problem(path, 'must be a mapping'); continue; }
+          allowedKeys(r, path, def, ['approvers', 'maxMinutes', 'breakGlass']);
+          const approvers = strList(r, [...path, 'approvers'], def.approvers);
+          if (approvers.length === 0) r.problem([...path, 'approvers'], 'name at least one group whose members may approve');
+          const maxMinutes = positiveInt(r, [...path, 'maxMinutes'], def.maxMinutes, 60)!;
+          if (maxMinutes > 10080) r.problem([...path, 'maxMinutes'], 'must be at most 10080 (a week)');
+          if (def.breakGlass !== undefined && typeof def.breakGlass !== 'boolean') r.problem([...path, 'breakGlass'], 'must be true or false');
+          elevationRoles[role] = { approvers, maxMinutes, breakGlass: def.breakGlass === true };
+        }
+      }
       const mfa = isObject(id.mfa) ? id.mfa : {};
       if (id.mfa !== undefined) allowedKeys(r, ['identity', 'mfa'], mfa, ['requiredForGroups']);
       const sessions = isObject(id.sessions) ? id.sessions : {};
       if (id.sessions !== undefined) allowedKeys(r, ['identity', 'sessions'], sessions, ['ttlMinutes']);
       const ttl = positiveInt(r, ['identity', 'sessions', 'ttlMinutes'], sessions.ttlMinutes, 15)!;
       if (ttl > 24 * 60) r.problem(['identity', 'sessions', 'ttlMinutes'], 'must be at most 1440 (a day)');
-      identity = { mfaRequiredForGroups: strList(r, ['identity', 'mfa', 'requiredForGroups'], mfa.requiredForGroups), sessionTtlMinutes: ttl };
+      identity = { mfaRequiredForGroups: strList(r, ['identity', 'mfa', 'requiredForGroups'], mfa.requiredForGroups), sessionTtlMinutes: ttl, elevationRoles };
     }
   }
   const dlp = root.dlp === undefined ? null : parseDlp(r, ['dlp'], root.dlp);

@@ -86,6 +86,11 @@ export interface IdentityConfig {
   /** Members of these groups can reach nothing without an MFA session (API keys refused). */
   readonly mfaRequiredForGroups: readonly string[];
   readonly sessionTtlMinutes: number;
+  /**
+   * Privileged roles a principal may request for a time window. An active grant puts the
+   * principal in Cedar group `elevated:<role>` for its duration.
+   */
+  readonly elevationRoles: Readonly<Record<string, { readonly approvers: readonly string[]; readonly maxMinutes: number; readonly breakGlass: boolean }>>;
 }
 
 export type BudgetWindow = { readonly kind: 'calendar-month' } | { readonly kind: 'rolling-days'; readonly days: number } | null;
