@@ -57,6 +57,12 @@ Usage: gatehouse <command> [options]
              row filters, aggregation-only / DP / join-only) and grants unused for N days,
              from the policies and the audit log (run it where the log lives; not while a
              server holds the log).
+  elevation request --role R --purpose P --minutes N --justification TEXT
+  elevation approve|deny ID [--reason TEXT]   elevation break-glass --role R --justification TEXT
+  elevation list
+             Privileged access: request a role for a time window; an approver of the role
+             (never the requester) approves; break-glass is immediate, needs a written
+             justification and raises an alert. Same --key/--url/--workspace as query.
   user create --workspace DIR --principal ID --password PW
              Create a built-in user for a workspace principal (an administrator's act; audited).
   audit <tail|keys|export|proof|verify|verify-receipt|receipt>
@@ -309,6 +315,51 @@ async function cmdMfa(argv: string[], out: Out): Promise<number> {
   return 2;
 }
 
+async function cmdElevation(argv: string[], out: Out): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parse(rest, {
+    url: { type: 'string' }, workspace: { type: 'string' }, key: { type: 'string' }, role: { type: 'string' }, purpose: { type: 'string' },
+    minutes: { type: 'string' }, justification: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean' },
+  });
+  const key = values.key ?? process.env.GATEHOUSE_API_KEY;
+  const meta = { ...CLI_META, credential: key ?? null };
+  const url = values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`;
+  const call = <T>(method: 'GET' | 'POST', path: string, body: unknown, inProc: (gh: import('../pipeline/gatehouse.ts').Gatehouse) => Promise<T>): Promise<T> =>
+    values.workspace ? inProcess(values.workspace, undefined, inProc) : http<T>(url, path, key, method === 'POST' ? { method, body } : {});
+  let res: unknown;
+  switch (sub) {
+    case 'request': {
+      const body = { role: values.role ?? '', purpose: values.purpose ?? '', minutes: Number(values.minutes ?? 60), justification: values.justification ?? '' };
+      res = await call('POST', '/v1/elevation/requests', body, (gh) => gh.requestElevation(meta, body));
+      break;
+    }
+    case 'approve': {
+      const id = positionals[0] ?? '';
+      res = await call('POST', `/v1/elevation/requests/${encodeURIComponent(id)}/approve`, {}, (gh) => gh.approveElevation(meta, id));
+      break;
+    }
+    case 'deny': {
+      const id = positionals[0] ?? '';
+      const body = { reason: values.reason ?? '' };
+      res = await call('POST', `/v1/elevation/requests/${encodeURIComponent(id)}/deny`, body, (gh) => gh.denyElevation(meta, id, body.reason));
+      break;
+    }
+    case 'break-glass': {
+      const body = { role: values.role ?? '', justification: values.justification ?? '' };
+      res = await call('POST', '/v1/elevation/break-glass', body, (gh) => gh.breakGlass(meta, body));
+      break;
+    }
+    case 'list':
+      res = await call('GET', '/v1/elevation', null, (gh) => gh.listElevations(meta));
+      break;
+    default:
+      out.write('gatehouse elevation request|approve|deny|break-glass|list — see gatehouse --help\n');
+      return 2;
+  }
+  out.write(`${JSON.stringify(res, null, 2)}\n`);
+  return 0;
+}
+
 async function cmdUser(argv: string[], out: Out): Promise<number> {
   const [sub, ...rest] = argv;
   const { values } = parse(rest, AUTH_OPTIONS);
@@ -458,7 +509,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   out.write(`Gatehouse ${VERSION} serving ${gh.workspace.workspace.name} at ${url}\npolicy version ${gh.policyVersion}\n`);
   if (keys) {
     out.write(`\nDemo principals (API keys in ${DEMO_DIR}/demo-keys.json, passwords in ${DEMO_DIR}/demo-passwords.json):\n`);
-    const roles: Record<string, string> = { rhea: 'research contractor — must sign in with MFA; purpose research: DP on encounters, aggregates only elsewhere', ivan: 'insurer (us-east) — own region, SSNs masked, purpose claims-processing', ada: 'internal analyst — row level, identifiers masked, purpose operations', audrey: 'auditor — reads the audit log' };
+    const roles: Record<string, string> = { rhea: 'research contractor — must sign in with MFA; purpose research: DP on encounters, aggregates only elsewhere', ivan: 'insurer (us-east) — own region, SSNs masked, purpose claims-processing', ada: 'internal analyst — row level, identifiers masked, purpose operations', audrey: 'auditor — reads the audit log', olivia: 'data owner — approves elevation requests' };
     for (const [p, k] of Object.entries(keys)) out.write(`  ${p.padEnd(7)} ${passwords[p] ? `password ${passwords[p]} (API key refused: MFA required)` : k}   ${roles[p] ?? ''}\n`);
     out.write(`\nTry it:\n  npx gatehouse query --key ${keys.ivan} --purpose claims-processing "SELECT name, ssn, region FROM patients LIMIT 5"\n`);
     if (passwords.rhea) {
@@ -520,6 +571,7 @@ export async function main(argv: string[], out: Out = process.stdout): Promise<n
       case 'mfa': return await cmdMfa(rest, out);
       case 'user': return await cmdUser(rest, out);
       case 'access': return await cmdAccess(rest, out);
+      case 'elevation': return await cmdElevation(rest, out);
       case 'demo': return await cmdDemo(rest, out);
       case undefined: case '--help': case '-h': case 'help': out.write(`${HELP}\n`); return 0;
       case '--version': case '-v': out.write(`${VERSION}\n`); return 0;
