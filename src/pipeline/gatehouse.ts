@@ -28,6 +28,7 @@ import { apiKeyDigest, resultDigest, sqlFingerprint } from './digest.ts';
 import { IdentityService, looksLikeJwt } from '../identity/service.ts';
 import { IdentityError } from '../identity/password.ts';
 import { ElevationError, type ElevationStore } from '../identity/elevation.ts';
+import { evaluatePosture, postureContext } from '../identity/posture.ts';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,8 +42,10 @@ import { describeNoise, planNoise, release, spentEpsilon, type NoisePlan, type P
 import type { DpReleasePlan } from '../query/govern/index.ts';
 
 export interface RequestMeta {
-  /** The caller's credential (an API key), exactly as presented; null if none was. */
+  /** The caller's credential (an API key or session token), exactly as presented; null if none was. */
   readonly credential: string | null;
+  /** A signed device-posture token (header `Gatehouse-Posture`), when the client sends one. */
+  readonly posture?: string | null;
   readonly source: string;
   readonly channel: string;
 }
@@ -218,6 +221,10 @@ export class Gatehouse {
    * Re-evaluated on every request: a revoked session, key or disabled user fails at once.
    */
   async #authenticate(state: State, credential: string | null): Promise<PrincipalDef> {
+    return (await this.#authenticateFull(state, credential)).principal;
+  }
+
+  async #authenticateFull(state: State, credential: string | null): Promise<{ principal: PrincipalDef; mfaAt: number | null }> {
     if (credential === null || credential.length === 0) {
       throw new GatehouseError('AUTH_REQUIRED', 'authentication required', { hint: 'send your API key or session token as "Authorization: Bearer <credential>"' });
     }
@@ -233,7 +240,7 @@ export class Gatehouse {
       const p = ws.principals.get(who.principalId);
       if (!p) throw new GatehouseError('AUTH_INVALID', 'the session belongs to no principal of this workspace', { hint: 'sign in again' });
       if (this.#mfaRequired(state, p) && !who.amr.includes('otp')) throw mfaRequired(p.id);
-      return this.#withElevations(state, p);
+      return { principal: await this.#withElevations(state, p), mfaAt: who.amr.includes('otp') ? who.mfaAt : null };
     }
     const digest = apiKeyDigest(credential);
     const p = state.keyIndex.get(digest);
@@ -242,7 +249,7 @@ export class Gatehouse {
       throw new GatehouseError('AUTH_INVALID', 'the credential is not valid', { hint: 'check the API key; revoked keys stop working at once' });
     }
     if (this.#mfaRequired(state, p)) throw mfaRequired(p.id);
-    return this.#withElevations(state, p);
+    return { principal: await this.#withElevations(state, p), mfaAt: null };
   }
 
   /** Active privileged-role grants join the principal to Cedar group `elevated:<role>`. */
@@ -429,6 +436,22 @@ export class Gatehouse {
     });
   }
 
+  /** POST /v1/auth/step-up: a current TOTP code refreshes the session's MFA time (new access token). */
+  stepUp(meta: RequestMeta, body: { code: string }) {
+    return this.#identityOp(meta, 'auth.step-up', null, async (entry) => {
+      if (!meta.credential || !looksLikeJwt(meta.credential)) throw new GatehouseError('AUTH_REQUIRED', 'step up with the session token you signed in with');
+      const ids = await this.#ids();
+      let who;
+      try { who = await ids.verify(meta.credential); } catch (err) { throw identityError(err, 'the session token is not valid'); }
+      entry.principal = who.principalId;
+      try {
+        await ids.users.verifySecondFactor(who.principalId, body.code, { address: meta.source });
+        const t = await ids.sessions.stepUp(who.sessionId, Math.floor(Date.now() / 1000), { amr: ['pwd', 'otp'] });
+        return { accessToken: t.accessToken, expiresAt: t.expiresAt };
+      } catch (err) { throw identityError(err, 'the code is not valid'); }
+    });
+  }
+
   /** POST /v1/auth/refresh: a refresh token (single use, rotating) → new tokens. */
   refresh(meta: RequestMeta, body: { refreshToken: string }) {
     return this.#identityOp(meta, 'auth.refresh', null, async () => {
@@ -466,6 +489,18 @@ export class Gatehouse {
     return (await (await this.#ids()).users.status(principalId)) !== null;
   }
 
+  /** The request context plus what identity knows: MFA age, device posture, network zone. */
+  async #identityContext(state: State, req: RequestMeta & { purpose: string }, principal: PrincipalDef, mfaAt: number | null): Promise<RequestContext> {
+    const base = this.#context(req);
+    const now = base.time.getTime();
+    const mfaAgeSeconds = mfaAt === null ? null : Math.max(0, Math.floor(now / 1000) - mfaAt);
+    const posture = state.loaded.workspace.identity?.posture ?? null;
+    if (!posture) return { ...base, mfaAgeSeconds };
+    const r = await evaluatePosture({ principalId: principal.id, token: req.posture ?? null, sourceIp: base.sourceIp, now: base.time }, posture);
+    const pc = postureContext(r);
+    return { ...base, mfaAgeSeconds, deviceCompliant: pc.deviceCompliant, networkZone: pc.networkZone };
+  }
+
   #context(req: RequestMeta & { purpose: string }): RequestContext {
     return { purpose: req.purpose, sourceIp: normaliseIp(req.source), channel: req.channel, time: (this.#options.now ?? (() => new Date()))() };
   }
@@ -499,7 +534,7 @@ export class Gatehouse {
    */
   async #plan(state: State, req: QueryRequest, entry: Mutable<AuditRecord>): Promise<{ principal: PrincipalDef; decisions: Decision[]; bound: BoundQuery; governed: GovernedQuery }> {
     const ws = state.loaded.workspace;
-    const principal = await this.#authenticate(state, req.credential);
+    const { principal, mfaAt } = await this.#authenticateFull(state, req.credential);
     entry.principal = principal.id;
     if (typeof req.purpose !== 'string' || !PURPOSE.test(req.purpose)) {
       throw new GatehouseError('REQUEST_INVALID', 'a purpose is required: lower-case letters, digits, _ . - (at most 64 characters)', { hint: 'declare why you query, e.g. purpose "research"' });
@@ -507,7 +542,14 @@ export class Gatehouse {
     const parsed = this.#parse(req.sql);
     const names = referencedDatasets(parsed, { dataset: (n) => ws.datasets.get(n) });
     entry.datasets = names;
-    const ctx = this.#context(req);
+    const ctx = await this.#identityContext(state, req, principal, mfaAt);
+    // Step-up: regulated data needs a recent MFA event from those who must use MFA.
+    const stepUp = ws.identity?.stepUpMinutes ?? null;
+    if (stepUp !== null && this.#mfaRequired(state, principal) && names.some((n) => ws.datasets.get(n)!.classification === 'regulated')) {
+      if (ctx.mfaAgeSeconds === null || ctx.mfaAgeSeconds === undefined || ctx.mfaAgeSeconds > stepUp * 60) {
+        throw new GatehouseError('MFA_REQUIRED', `regulated data needs a multi-factor check within the last ${stepUp} minutes`, { hint: 'POST /v1/auth/step-up with a current TOTP code (gatehouse mfa step-up), then retry' });
+      }
+    }
     const decisions = names.map((n) => state.loaded.policy.decide(principal, ws.datasets.get(n)!, ctx));
     const denied = decisions.filter((d) => !d.allowed);
     if (denied.length > 0) {

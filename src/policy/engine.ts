@@ -17,6 +17,11 @@ export interface RequestContext {
   readonly sourceIp: string;
   readonly channel: string;
   readonly time: Date;
+  /** Seconds since the caller's last MFA event; null without MFA (API keys, password-only). */
+  readonly mfaAgeSeconds?: number | null;
+  /** Device posture from a signed posture token (identity.posture); false when absent or stale. */
+  readonly deviceCompliant?: boolean;
+  readonly networkZone?: string;
 }
 
 export interface Decision {
@@ -257,7 +262,7 @@ function schemaShape(json: SchemaJson, problems: WorkspaceProblem[]): SchemaShap
   return { principalAttrs: attrNames(ns.entityTypes.Principal), datasetAttrs, contextAttrs };
 }
 
-const CONTEXT_KEYS = new Set(['purpose', 'sourceIp', 'channel', 'time', 'hour', 'weekday']);
+const CONTEXT_KEYS = new Set(['purpose', 'sourceIp', 'channel', 'time', 'hour', 'weekday', 'mfa', 'mfaAgeSeconds', 'deviceCompliant', 'networkZone']);
 const DATASET_KEYS = new Set(['classification', 'region', 'owner', 'purposes', 'tags']);
 
 function principalEntity(p: PrincipalDef, shape: SchemaShape): cedar.EntityJson {
@@ -287,6 +292,10 @@ function contextRecord(c: RequestContext, shape: SchemaShape): Record<string, ce
     time: Math.floor(c.time.getTime() / 1000),
     hour: c.time.getUTCHours(),
     weekday: c.time.getUTCDay(),
+    mfa: c.mfaAgeSeconds !== undefined && c.mfaAgeSeconds !== null,
+    mfaAgeSeconds: c.mfaAgeSeconds ?? -1,
+    deviceCompliant: c.deviceCompliant ?? false,
+    networkZone: c.networkZone ?? 'unknown',
   };
   const ctx: Record<string, cedar.CedarValueJson> = {};
   for (const k of shape.contextAttrs) ctx[k] = all[k]!;

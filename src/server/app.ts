@@ -27,7 +27,8 @@ export function credentialOf(request: FastifyRequest): string | null {
 }
 
 export function metaOf(request: FastifyRequest): RequestMeta {
-  return { credential: credentialOf(request), source: request.ip, channel: 'http' };
+  const posture = request.headers['gatehouse-posture'];
+  return { credential: credentialOf(request), source: request.ip, channel: 'http', ...(typeof posture === 'string' ? { posture } : {}) };
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -76,6 +77,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.post<{ Body: { principal: string; password: string; code?: string | null } }>('/v1/auth/login', { schema: routeSchemas.login }, async (request) => gatehouse.login(metaOf(request), request.body));
   app.post<{ Body: { principal: string; password: string } }>('/v1/auth/totp/enrol', { schema: routeSchemas.totpEnrol }, async (request) => gatehouse.enrolTotp(metaOf(request), request.body));
   app.post<{ Body: { principal: string; password: string; code: string } }>('/v1/auth/totp/confirm', { schema: routeSchemas.totpConfirm }, async (request) => gatehouse.confirmTotp(metaOf(request), request.body));
+  app.post<{ Body: { code: string } }>('/v1/auth/step-up', { schema: routeSchemas.stepUp }, async (request) => gatehouse.stepUp(metaOf(request), request.body));
   app.post<{ Body: { refreshToken: string } }>('/v1/auth/refresh', { schema: routeSchemas.refresh }, async (request) => gatehouse.refresh(metaOf(request), request.body));
   app.post('/v1/auth/logout', { schema: routeSchemas.logout }, async (request) => gatehouse.logout(metaOf(request)));
 

@@ -85,6 +85,12 @@ export const routeSchemas = {
     body: { type: 'object', additionalProperties: false, required: ['principal', 'password', 'code'], properties: { principal: { type: 'string', maxLength: 200 }, password: { type: 'string', maxLength: 1024 }, code: { type: 'string', maxLength: 64 } } },
     response: { 200: { type: 'object', properties: { recoveryCodes: { type: 'array', items: { type: 'string' } } } }, ...errors },
   },
+  stepUp: {
+    summary: 'Step up: a current TOTP code refreshes the session\'s MFA time (regulated data needs a recent one)',
+    security: auth,
+    body: { type: 'object', additionalProperties: false, required: ['code'], properties: { code: { type: 'string', maxLength: 64 } } },
+    response: { 200: { type: 'object', properties: { accessToken: { type: 'string' }, expiresAt: { type: 'integer' } } }, ...errors },
+  },
   refresh: {
     summary: 'Exchange a refresh token (single use, rotating) for new tokens',
     body: { type: 'object', additionalProperties: false, required: ['refreshToken'], properties: { refreshToken: { type: 'string', maxLength: 512 } } },

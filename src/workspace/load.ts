@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { join, relative, resolve, isAbsolute } from 'node:path';
 import { parseDocument, LineCounter, isMap, isSeq, isScalar, type Document, type Node as YamlNode } from 'yaml';
 import { DlpConfigInvalid } from '../privacy/dlp/errors.ts';
+import { parsePostureConfig, PostureConfigInvalid, type PostureConfig } from '../identity/posture.ts';
 import { parseDlpConfig, type DlpConfig } from '../privacy/dlp/policy.ts';
 import {
   CLASSIFICATIONS, COLUMN_TYPES,
@@ -436,7 +437,14 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
     const id = root.identity;
     if (!isObject(id)) r.problem(['identity'], 'must be a mapping: {mfa: {requiredForGroups: [...]}, sessions: {ttlMinutes: N}}');
     else {
-      allowedKeys(r, ['identity'], id, ['mfa', 'sessions', 'elevation']);
+      allowedKeys(r, ['identity'], id, ['mfa', 'sessions', 'elevation', 'posture']);
+      let posture: PostureConfig | null = null;
+      if (id.posture !== undefined) {
+        try { posture = parsePostureConfig(id.posture); } catch (err) {
+          if (err instanceof PostureConfigInvalid) for (const m of err.problems) r.problems.push({ file: r.file, line: r.lineOf(['identity', 'posture']), message: `identity.${m}` });
+          else throw err;
+        }
+      }
       const elevationRoles: Record<string, { approvers: string[]; maxMinutes: number; breakGlass: boolean }> = {};
       if (id.elevation !== undefined) {
         const el = isObject(id.elevation) ? id.elevation : {};
@@ -456,12 +464,13 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
         }
       }
       const mfa = isObject(id.mfa) ? id.mfa : {};
-      if (id.mfa !== undefined) allowedKeys(r, ['identity', 'mfa'], mfa, ['requiredForGroups']);
+      if (id.mfa !== undefined) allowedKeys(r, ['identity', 'mfa'], mfa, ['requiredForGroups', 'stepUpMinutes']);
+      const stepUpMinutes = mfa.stepUpMinutes === undefined ? null : positiveInt(r, ['identity', 'mfa', 'stepUpMinutes'], mfa.stepUpMinutes, null);
       const sessions = isObject(id.sessions) ? id.sessions : {};
       if (id.sessions !== undefined) allowedKeys(r, ['identity', 'sessions'], sessions, ['ttlMinutes']);
       const ttl = positiveInt(r, ['identity', 'sessions', 'ttlMinutes'], sessions.ttlMinutes, 15)!;
       if (ttl > 24 * 60) r.problem(['identity', 'sessions', 'ttlMinutes'], 'must be at most 1440 (a day)');
-      identity = { mfaRequiredForGroups: strList(r, ['identity', 'mfa', 'requiredForGroups'], mfa.requiredForGroups), sessionTtlMinutes: ttl, elevationRoles };
+      identity = { mfaRequiredForGroups: strList(r, ['identity', 'mfa', 'requiredForGroups'], mfa.requiredForGroups), stepUpMinutes, sessionTtlMinutes: ttl, elevationRoles, posture };
     }
   }
   const dlp = root.dlp === undefined ? null : parseDlp(r, ['dlp'], root.dlp);

@@ -85,7 +85,11 @@ export interface ObligationDef {
 export interface IdentityConfig {
   /** Members of these groups can reach nothing without an MFA session (API keys refused). */
   readonly mfaRequiredForGroups: readonly string[];
+  /** For those groups, regulated datasets need an MFA event this recent (step-up); null: no step-up. */
+  readonly stepUpMinutes: number | null;
   readonly sessionTtlMinutes: number;
+  /** Device posture and network zones (src/identity/posture.ts); null: every device non-compliant, zone from defaults. */
+  readonly posture: import('../identity/posture.ts').PostureConfig | null;
   /**
    * Privileged roles a principal may request for a time window. An active grant puts the
    * principal in Cedar group `elevated:<role>` for its duration.
