@@ -6,7 +6,8 @@
  * Modules: query.ts (governed vs raw aggregation over 10M rows; DP vs non-DP; aggregation-
  * only), http.ts (added latency and throughput over HTTP), policy.ts (Cedar decision
  * latency), audit.ts (transparency-log appends, checkpoint lag, proofs; its JSON has no
- * `goals`, so the runner derives them) and privacy.ts (exact noise sampler throughput). Each module also runs on its
+ * `goals`, so the runner derives them), privacy.ts (exact noise sampler throughput) and
+ * identity.ts (per-request identity overhead: API keys, session tokens). Each module also runs on its
  * own: `node bench/query.ts [--quick]`.
  *
  * This file also holds the helpers the modules share (statistics, machine facts, result
@@ -149,6 +150,7 @@ const MODULES: readonly ModuleSpec[] = [
   { name: 'query', file: 'query.ts', timeoutMs: 15 * 60_000 },
   { name: 'audit', file: 'audit.ts', timeoutMs: 8 * 60_000 },
   { name: 'privacy', file: 'privacy.ts', timeoutMs: 8 * 60_000 },
+  { name: 'identity', file: 'identity.ts', timeoutMs: 5 * 60_000 },
 ];
 
 function runChild(spec: ModuleSpec, quick: boolean): Promise<{ code: number | null; signal: string | null; ms: number }> {
