@@ -22,7 +22,8 @@ import { govern, type GovernedQuery } from '../query/govern/index.ts';
 import { describeMask } from '../query/govern/mask.ts';
 import { parseSql } from '../query/parse.ts';
 import { renderSelect } from '../query/render/sql.ts';
-import type { DifferentialPrivacyDef, ObligationDef, PrincipalDef } from '../workspace/types.ts';
+import type { AttributeValue, DifferentialPrivacyDef, ObligationDef, PrincipalDef } from '../workspace/types.ts';
+import type { OidcVerifier } from '../identity/oidc.ts';
 import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
 import { apiKeyDigest, resultDigest, sqlFingerprint } from './digest.ts';
 import { IdentityService, looksLikeJwt } from '../identity/service.ts';
@@ -231,6 +232,8 @@ export class Gatehouse {
     if (credential.length > 4096) throw new GatehouseError('AUTH_INVALID', 'the credential is not valid');
     const ws = state.loaded.workspace;
     if (looksLikeJwt(credential)) {
+      const oidc = state.loaded.oidc.get(unverifiedIssuer(credential) ?? '');
+      if (oidc) return this.#oidcPrincipal(state, oidc, credential);
       let who;
       try {
         who = await (await this.#ids()).verify(credential);
@@ -353,6 +356,31 @@ export class Gatehouse {
         pending: store.pendingRequests().map((r) => ({ requestId: r.id, principal: r.principalId, role: r.role, purpose: r.purpose, minutes: r.durationMinutes, requestedAt: r.requestedAt })),
       };
     });
+  }
+
+  /**
+   * A token from an external OpenID Connect provider: verified against its JWKS (issuer,
+   * audience, expiry, algorithm allowlist); the principal is the workspace's if it exists,
+   * else one built from the mapped claims (org, groups, clearance, region, ...).
+   */
+  async #oidcPrincipal(state: State, verifier: OidcVerifier, token: string): Promise<{ principal: PrincipalDef; mfaAt: number | null }> {
+    let who;
+    try {
+      who = await verifier.verify(token);
+    } catch (err) {
+      throw identityError(err, 'the identity token is not valid');
+    }
+    const known = state.loaded.workspace.principals.get(who.principalId);
+    const attributes: Record<string, AttributeValue> = {};
+    for (const [k, v] of Object.entries(who.attributes)) {
+      if (k === 'groups') continue;
+      if (typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isSafeInteger(v))) attributes[k] = v;
+      else if (Array.isArray(v) && v.every((x) => typeof x === 'string')) attributes[k] = v as string[];
+    }
+    const p: PrincipalDef = known ?? { id: who.principalId, kind: 'user', displayName: null, groups: [...who.attributes.groups], attributes, apiKeySha256: [] };
+    const mfa = who.amr.some((m) => m === 'mfa' || m === 'otp' || m === 'hwk' || m === 'swk');
+    if (this.#mfaRequired(state, p) && !mfa) throw mfaRequired(p.id);
+    return { principal: await this.#withElevations(state, p), mfaAt: mfa ? (who.authTime ?? Math.floor(Date.now() / 1000)) : null };
   }
 
   #mfaRequired(state: State, p: PrincipalDef): boolean {
@@ -858,6 +886,16 @@ export class Gatehouse {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** The `iss` claim of a JWT, read without verifying (only to choose the verifier). */
+function unverifiedIssuer(token: string): string | null {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as { iss?: unknown };
+    return typeof payload.iss === 'string' ? payload.iss : null;
+  } catch {
+    return null;
+  }
+}
 
 function mfaRequired(principalId: string): GatehouseError {
   return new GatehouseError('MFA_REQUIRED', `${principalId} must sign in with multi-factor authentication; API keys and password-only sessions are refused`, {

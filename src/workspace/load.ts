@@ -9,6 +9,7 @@ import { join, relative, resolve, isAbsolute } from 'node:path';
 import { parseDocument, LineCounter, isMap, isSeq, isScalar, type Document, type Node as YamlNode } from 'yaml';
 import { DlpConfigInvalid } from '../privacy/dlp/errors.ts';
 import { parsePostureConfig, PostureConfigInvalid, type PostureConfig } from '../identity/posture.ts';
+import type { OidcVerifierOptions } from '../identity/oidc.ts';
 import { parseDlpConfig, type DlpConfig } from '../privacy/dlp/policy.ts';
 import {
   CLASSIFICATIONS, COLUMN_TYPES,
@@ -437,7 +438,20 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
     const id = root.identity;
     if (!isObject(id)) r.problem(['identity'], 'must be a mapping: {mfa: {requiredForGroups: [...]}, sessions: {ttlMinutes: N}}');
     else {
-      allowedKeys(r, ['identity'], id, ['mfa', 'sessions', 'elevation', 'posture']);
+      allowedKeys(r, ['identity'], id, ['mfa', 'sessions', 'elevation', 'posture', 'oidc']);
+      const oidc: OidcVerifierOptions[] = [];
+      if (id.oidc !== undefined) {
+        if (!Array.isArray(id.oidc)) r.problem(['identity', 'oidc'], 'must be a list of providers: {issuer, audience, jwksUri | jwks, claimMapping, ...}');
+        else id.oidc.forEach((o, i) => {
+          const path = ['identity', 'oidc', i];
+          if (!isObject(o)) { r.problem(path, 'must be a mapping'); return; }
+          allowedKeys(r, path, o, ['issuer', 'audience', 'jwksUri', 'jwks', 'algorithms', 'clockToleranceSec', 'claimMapping', 'principalPrefix', 'requireVerifiedEmail', 'typ']);
+          if (typeof o.issuer !== 'string' || !o.issuer) r.problem([...path, 'issuer'], 'is required');
+          if (typeof o.audience !== 'string' && !Array.isArray(o.audience)) r.problem([...path, 'audience'], 'is required (Gatehouse\'s client id at the provider)');
+          if (o.jwksUri === undefined && o.jwks === undefined) r.problem(path, 'give jwksUri (from the provider\'s discovery document) or an inline jwks');
+          oidc.push(o as unknown as OidcVerifierOptions);
+        });
+      }
       let posture: PostureConfig | null = null;
       if (id.posture !== undefined) {
         try { posture = parsePostureConfig(id.posture); } catch (err) {
@@ -470,7 +484,7 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
       if (id.sessions !== undefined) allowedKeys(r, ['identity', 'sessions'], sessions, ['ttlMinutes']);
       const ttl = positiveInt(r, ['identity', 'sessions', 'ttlMinutes'], sessions.ttlMinutes, 15)!;
       if (ttl > 24 * 60) r.problem(['identity', 'sessions', 'ttlMinutes'], 'must be at most 1440 (a day)');
-      identity = { mfaRequiredForGroups: strList(r, ['identity', 'mfa', 'requiredForGroups'], mfa.requiredForGroups), stepUpMinutes, sessionTtlMinutes: ttl, elevationRoles, posture };
+      identity = { mfaRequiredForGroups: strList(r, ['identity', 'mfa', 'requiredForGroups'], mfa.requiredForGroups), stepUpMinutes, sessionTtlMinutes: ttl, elevationRoles, posture, oidc };
     }
   }
   const dlp = root.dlp === undefined ? null : parseDlp(r, ['dlp'], root.dlp);

@@ -88,6 +88,8 @@ export interface IdentityConfig {
   /** For those groups, regulated datasets need an MFA event this recent (step-up); null: no step-up. */
   readonly stepUpMinutes: number | null;
   readonly sessionTtlMinutes: number;
+  /** External OpenID Connect providers whose tokens authenticate principals (src/identity/oidc.ts). */
+  readonly oidc: readonly import('../identity/oidc.ts').OidcVerifierOptions[];
   /** Device posture and network zones (src/identity/posture.ts); null: every device non-compliant, zone from defaults. */
   readonly posture: import('../identity/posture.ts').PostureConfig | null;
   /**

@@ -5,6 +5,7 @@
  * `serve` refuses a workspace with any problem; `gatehouse validate` prints them all.
  */
 import { GatehouseError } from '../errors.ts';
+import { OidcVerifier } from '../identity/oidc.ts';
 import { cedarProblems, PolicyEngine } from '../policy/engine.ts';
 import { bindRowFilter } from '../query/govern/row-filter.ts';
 import type { Expr } from '../query/ir.ts';
@@ -15,6 +16,8 @@ import type { DatasetDef, ObligationDef, Workspace } from './types.ts';
 export interface LoadedWorkspace {
   readonly workspace: Workspace;
   readonly policy: PolicyEngine;
+  /** Verifiers of the external OIDC providers, by issuer. */
+  readonly oidc: ReadonlyMap<string, OidcVerifier>;
   /** Parsed (unbound) row filter per obligation name. */
   readonly rowFilters: ReadonlyMap<string, Expr>;
 }
@@ -87,6 +90,14 @@ export async function loadWorkspace(dir: string): Promise<LoadedWorkspace> {
       }
     }
   }
+  const oidc = new Map<string, OidcVerifier>();
+  for (const [i, o] of (workspace.identity?.oidc ?? []).entries()) {
+    try {
+      oidc.set(o.issuer, new OidcVerifier(o));
+    } catch (err) {
+      all.push({ file: 'gatehouse.yaml', line: null, message: `identity.oidc[${i}]: ${(err as Error).message}` });
+    }
+  }
   if (all.length > 0 || !engine) throw new WorkspaceInvalid(all);
-  return { workspace, policy: engine, rowFilters };
+  return { workspace, policy: engine, rowFilters, oidc };
 }
