@@ -333,7 +333,7 @@ principals:
     apiKeySha256: [${apiKeyDigest(keys.audrey)}]
   olivia:
     displayName: Olivia Hart (St Avery Health data owner)
-    groups: [data-owners]
+    groups: [data-owners, admins]
     attributes: { org: st-avery, region: us-east }
     apiKeySha256: [${apiKeyDigest(keys.olivia)}]
 `;

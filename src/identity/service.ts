@@ -10,6 +10,7 @@ import { IdentityError } from './password.ts';
 import { SessionService, type IssuedTokens } from './session.ts';
 import { UserStore } from './user-store.ts';
 import { ElevationStore } from './elevation.ts';
+import { ApiKeyStore } from './api-keys.ts';
 
 export interface IdentityServiceOptions {
   readonly stateDir: string;
@@ -44,6 +45,13 @@ export class IdentityService {
   readonly sessions: SessionService;
   readonly #stateDir: string;
   #elevation: ElevationStore | null = null;
+  #apiKeys: ApiKeyStore | null = null;
+
+  /** Service API keys issued by administrators (scoped, expiring, revocable). */
+  get apiKeys(): ApiKeyStore {
+    this.#apiKeys ??= ApiKeyStore.open(join(this.#stateDir, 'api-keys.sqlite'));
+    return this.#apiKeys;
+  }
   readonly #verified = new Map<string, SessionIdentity & { readonly expiresAt: number }>();
 
   private constructor(users: UserStore, sessions: SessionService, stateDir: string) {
@@ -117,6 +125,7 @@ export class IdentityService {
 
   close(): void {
     this.#elevation?.close();
+    this.#apiKeys?.close();
     this.sessions.close();
     this.users.close();
   }

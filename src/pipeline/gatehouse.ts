@@ -30,6 +30,8 @@ import { IdentityService, looksLikeJwt } from '../identity/service.ts';
 import { IdentityError } from '../identity/password.ts';
 import { ElevationError, type ElevationStore } from '../identity/elevation.ts';
 import { evaluatePosture, postureContext } from '../identity/posture.ts';
+import { scopesPermit, type ApiKeyScopes } from '../identity/api-keys.ts';
+import { TokenBucketLimiter } from '../identity/lockout.ts';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -115,6 +117,7 @@ export interface GatehouseOptions {
 }
 
 interface State {
+  readonly limiters: { readonly perAddress: TokenBucketLimiter | null; readonly perPrincipal: TokenBucketLimiter | null };
   readonly loaded: LoadedWorkspace;
   readonly engine: Engine;
   readonly sensitive: SensitiveIndexCache;
@@ -129,6 +132,15 @@ function engineKeyOf(l: LoadedWorkspace): string {
   const ws = l.workspace;
   return createHash('sha256').update(JSON.stringify([...ws.datasets.values()])).update(ws.hashKey).update(ws.defaults.memoryLimit).digest('hex');
 }
+
+function limitersOf(l: LoadedWorkspace): State['limiters'] {
+  const rl = l.workspace.identity?.rateLimits;
+  const make = (b: { burst: number; perMinute: number } | null | undefined): TokenBucketLimiter | null => (b ? new TokenBucketLimiter({ burst: b.burst, perMinute: b.perMinute, maxKeys: 100_000 }) : null);
+  return { perAddress: make(rl?.perAddress), perPrincipal: make(rl?.perPrincipal) };
+}
+
+/** Store-issued service keys: "gh_" and 32 random bytes, base64url. */
+const STORE_KEY = /^gh_[A-Za-z0-9_-]{43}$/;
 
 function indexKeys(l: LoadedWorkspace): Map<string, PrincipalDef> {
   const m = new Map<string, PrincipalDef>();
@@ -171,7 +183,7 @@ export class Gatehouse {
     const budgets = await BudgetStore.open(join(stateDir, 'budgets.sqlite'));
     try {
       const engine = await DuckDbEngine.open(loaded.workspace, options.engineOptions);
-      const gh = new Gatehouse({ loaded, engine, sensitive: new SensitiveIndexCache(engine, (d) => engine.dialect.source(d)), engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) }, options);
+      const gh = new Gatehouse({ limiters: limitersOf(loaded), loaded, engine, sensitive: new SensitiveIndexCache(engine, (d) => engine.dialect.source(d)), engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) }, options);
       gh.#budgets = budgets;
       gh.#stateDir = stateDir;
       return gh;
@@ -202,7 +214,7 @@ export class Gatehouse {
       this.#retiredEngines.push(old.engine);
       old.sensitive.dispose();
     }
-    this.#state = { loaded, engine, sensitive, engineKey: key, keyIndex: indexKeys(loaded) };
+    this.#state = { limiters: limitersOf(loaded), loaded, engine, sensitive, engineKey: key, keyIndex: indexKeys(loaded) };
     this.#bindCache.clear();
     return { policyVersion: loaded.workspace.policyVersion, changed: true };
   }
@@ -225,7 +237,22 @@ export class Gatehouse {
     return (await this.#authenticateFull(state, credential)).principal;
   }
 
-  async #authenticateFull(state: State, credential: string | null): Promise<{ principal: PrincipalDef; mfaAt: number | null }> {
+  async #authenticateFull(state: State, credential: string | null, source = ''): Promise<{ principal: PrincipalDef; mfaAt: number | null; scopes?: ApiKeyScopes }> {
+    this.#limit(state, 'perAddress', source);
+    const r = await this.#authenticateCredential(state, credential);
+    this.#limit(state, 'perPrincipal', r.principal.id);
+    return r;
+  }
+
+  /** Token buckets per source address and per principal (identity.rateLimits), on every request. */
+  #limit(state: State, kind: 'perAddress' | 'perPrincipal', key: string): void {
+    const limiter = state.limiters[kind];
+    if (!limiter || key === '') return;
+    const d = limiter.take(key);
+    if (!d.allowed) throw new GatehouseError('RATE_LIMITED', `too many requests; retry in ${Math.ceil(d.retryAfterMs / 1000)} s`, { hint: 'slow down; the limits are per source address and per principal' });
+  }
+
+  async #authenticateCredential(state: State, credential: string | null): Promise<{ principal: PrincipalDef; mfaAt: number | null; scopes?: ApiKeyScopes }> {
     if (credential === null || credential.length === 0) {
       throw new GatehouseError('AUTH_REQUIRED', 'authentication required', { hint: 'send your API key or session token as "Authorization: Bearer <credential>"' });
     }
@@ -248,11 +275,20 @@ export class Gatehouse {
     const digest = apiKeyDigest(credential);
     const p = state.keyIndex.get(digest);
     // The map lookup is by digest of a high-entropy key; compare once more in constant time.
-    if (!p || !p.apiKeySha256.some((k) => timingSafeEqual(Buffer.from(k, 'hex'), Buffer.from(digest, 'hex')))) {
-      throw new GatehouseError('AUTH_INVALID', 'the credential is not valid', { hint: 'check the API key; revoked keys stop working at once' });
+    if (p && p.apiKeySha256.some((k) => timingSafeEqual(Buffer.from(k, 'hex'), Buffer.from(digest, 'hex')))) {
+      if (this.#mfaRequired(state, p)) throw mfaRequired(p.id);
+      return { principal: await this.#withElevations(state, p), mfaAt: null };
     }
-    if (this.#mfaRequired(state, p)) throw mfaRequired(p.id);
-    return { principal: await this.#withElevations(state, p), mfaAt: null };
+    if (STORE_KEY.test(credential)) {
+      // A service key issued by an administrator: scoped, expiring, revocable.
+      let v;
+      try { v = (await this.#ids()).apiKeys.verify(credential); } catch (err) { throw identityError(err, 'the credential is not valid'); }
+      const owner = ws.principals.get(v.principalId);
+      if (!owner) throw new GatehouseError('AUTH_INVALID', 'the key belongs to no principal of this workspace');
+      if (this.#mfaRequired(state, owner)) throw mfaRequired(owner.id);
+      return { principal: await this.#withElevations(state, owner), mfaAt: null, scopes: v.scopes };
+    }
+    throw new GatehouseError('AUTH_INVALID', 'the credential is not valid', { hint: 'check the API key; revoked keys stop working at once' });
   }
 
   /** Active privileged-role grants join the principal to Cedar group `elevated:<role>`. */
@@ -503,6 +539,84 @@ export class Gatehouse {
     });
   }
 
+  /** The caller, who must be in one of identity.adminGroups. */
+  async #admin(meta: RequestMeta, entry: Mutable<AuditRecord>): Promise<PrincipalDef> {
+    const who = await this.#authenticate(this.#state, meta.credential);
+    entry.principal = who.id;
+    const admins = this.#state.loaded.workspace.identity?.adminGroups ?? ['admins'];
+    if (!who.groups.some((g) => admins.includes(g))) throw new GatehouseError('POLICY_DENIED', 'identity administration is reserved to the administrator groups', { reasons: [`not a member of ${admins.join(', ')}`] });
+    return who;
+  }
+
+  /** POST /v1/admin/users — create a built-in user for a workspace principal. */
+  adminCreateUser(meta: RequestMeta, body: { principal: string; password: string }) {
+    return this.#identityOp(meta, 'admin.user.create', null, async (entry) => {
+      const admin = await this.#admin(meta, entry);
+      this.#knownPrincipal(body.principal);
+      try { await (await this.#ids()).users.createUser(body.principal, body.password, { by: admin.id }); } catch (err) { throw identityError(err, 'the user could not be created'); }
+      entry.reasons = [`user created for ${body.principal}`];
+      return { created: body.principal };
+    });
+  }
+
+  /** POST /v1/admin/users/:id/disable|enable — takes effect on the user's next request. */
+  adminSetUserEnabled(meta: RequestMeta, principalId: string, enabled: boolean) {
+    return this.#identityOp(meta, enabled ? 'admin.user.enable' : 'admin.user.disable', null, async (entry) => {
+      const admin = await this.#admin(meta, entry);
+      const users = (await this.#ids()).users;
+      try {
+        if (enabled) await users.enableUser(principalId, { by: admin.id }); else await users.disableUser(principalId, { by: admin.id });
+        if (!enabled) (await this.#ids()).sessions.revokeAllFor(principalId, { reason: 'user disabled' });
+      } catch (err) { throw identityError(err, 'the change was refused'); }
+      entry.reasons = [`user ${principalId} ${enabled ? 'enabled' : 'disabled'}`];
+      return { principal: principalId, enabled };
+    });
+  }
+
+  /** POST /v1/admin/users/:id/mfa-reset (request) and /mfa-reset/approve (a second administrator). */
+  adminMfaReset(meta: RequestMeta, principalId: string, step: 'request' | 'approve') {
+    return this.#identityOp(meta, `admin.mfa-reset.${step}`, null, async (entry) => {
+      const admin = await this.#admin(meta, entry);
+      const users = (await this.#ids()).users;
+      try {
+        if (step === 'request') await users.requestMfaReset(principalId, admin.id); else await users.approveMfaReset(principalId, admin.id);
+      } catch (err) { throw identityError(err, 'the MFA reset was refused'); }
+      entry.reasons = [`MFA reset for ${principalId} ${step === 'request' ? 'requested' : 'approved'}`];
+      return { principal: principalId, step };
+    });
+  }
+
+  /** POST /v1/admin/keys — a scoped, optionally expiring service key, shown once. */
+  adminCreateKey(meta: RequestMeta, body: { principal: string; datasets: string[]; actions?: string[]; expiresAt?: string | null }) {
+    return this.#identityOp(meta, 'admin.key.create', null, async (entry) => {
+      await this.#admin(meta, entry);
+      this.#knownPrincipal(body.principal);
+      try {
+        const k = (await this.#ids()).apiKeys.create({ principalId: body.principal, scopes: { datasets: body.datasets, actions: body.actions ?? ['query'] }, expiresAt: body.expiresAt ? new Date(body.expiresAt) : null });
+        entry.reasons = [`service key ${k.id} for ${body.principal}, datasets ${body.datasets.join(', ')}`];
+        return { id: k.id, key: k.key };
+      } catch (err) { throw identityError(err, 'the key could not be created'); }
+    });
+  }
+
+  /** DELETE /v1/admin/keys/:id — the key fails from the next request. */
+  adminRevokeKey(meta: RequestMeta, id: string) {
+    return this.#identityOp(meta, 'admin.key.revoke', null, async (entry) => {
+      await this.#admin(meta, entry);
+      try { (await this.#ids()).apiKeys.revoke(id); } catch (err) { throw identityError(err, 'the key could not be revoked'); }
+      entry.reasons = [`service key ${id} revoked`];
+      return { revoked: id };
+    });
+  }
+
+  /** GET /v1/admin/keys?principal= — metadata only, never the key. */
+  adminListKeys(meta: RequestMeta, principalId: string) {
+    return this.#identityOp(meta, 'admin.key.list', null, async (entry) => {
+      await this.#admin(meta, entry);
+      return { keys: (await this.#ids()).apiKeys.list(principalId) };
+    });
+  }
+
   /** Creates a built-in user for a workspace principal (an administrator's act; audited). */
   createUser(meta: RequestMeta & { admin: string }, principalId: string, password: string) {
     return this.#identityOp(meta, 'admin.user.create', principalId, async () => {
@@ -562,7 +676,7 @@ export class Gatehouse {
    */
   async #plan(state: State, req: QueryRequest, entry: Mutable<AuditRecord>): Promise<{ principal: PrincipalDef; decisions: Decision[]; bound: BoundQuery; governed: GovernedQuery }> {
     const ws = state.loaded.workspace;
-    const { principal, mfaAt } = await this.#authenticateFull(state, req.credential);
+    const { principal, mfaAt, scopes } = await this.#authenticateFull(state, req.credential, req.source);
     entry.principal = principal.id;
     if (typeof req.purpose !== 'string' || !PURPOSE.test(req.purpose)) {
       throw new GatehouseError('REQUEST_INVALID', 'a purpose is required: lower-case letters, digits, _ . - (at most 64 characters)', { hint: 'declare why you query, e.g. purpose "research"' });
@@ -570,6 +684,13 @@ export class Gatehouse {
     const parsed = this.#parse(req.sql);
     const names = referencedDatasets(parsed, { dataset: (n) => ws.datasets.get(n) });
     entry.datasets = names;
+    if (scopes) {
+      const outside = names.filter((n) => !scopesPermit(scopes, { dataset: n, action: 'query' }));
+      if (outside.length > 0) {
+        entry.decision = 'deny';
+        throw new GatehouseError('POLICY_DENIED', `this service key is not scoped for ${outside.map((n) => `"${n}"`).join(', ')}`, { reasons: ['API key scope'], hint: 'ask an administrator for a key scoped to the datasets and action you need' });
+      }
+    }
     const ctx = await this.#identityContext(state, req, principal, mfaAt);
     // Step-up: regulated data needs a recent MFA event from those who must use MFA.
     const stepUp = ws.identity?.stepUpMinutes ?? null;
@@ -914,6 +1035,7 @@ function identityError(err: unknown, message: string): GatehouseError {
   if (err instanceof IdentityError) {
     if (err.status === 429) return new GatehouseError('RATE_LIMITED', `too many attempts; try again in ${err.retryAfterSeconds ?? 60} s`, { hint: 'wait, then retry' });
     if (err.code === 'IDENTITY_MFA_CODE_REQUIRED') return new GatehouseError('MFA_REQUIRED', err.message, { hint: 'send the current code from your authenticator as "code"' });
+    if (err.status === 403 && err.code !== 'IDENTITY_ACCOUNT_DISABLED') return new GatehouseError('POLICY_DENIED', err.message, { reasons: [err.code] });
     if (err.status === 401 || err.status === 403 || err.status === 404) return new GatehouseError('AUTH_INVALID', message, { reasons: [err.code] });
     if (err.status === 400) return new GatehouseError('REQUEST_INVALID', err.message);
     if (err.status === 409) return new GatehouseError('REQUEST_INVALID', err.message);

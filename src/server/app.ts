@@ -87,6 +87,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.post<{ Body: { role: string; justification: string } }>('/v1/elevation/break-glass', { schema: routeSchemas.breakGlass }, async (request) => gatehouse.breakGlass(metaOf(request), request.body));
   app.get('/v1/elevation', { schema: routeSchemas.elevationList }, async (request) => gatehouse.listElevations(metaOf(request)));
 
+  app.post<{ Body: { principal: string; password: string } }>('/v1/admin/users', { schema: routeSchemas.adminUserCreate }, async (request) => gatehouse.adminCreateUser(metaOf(request), request.body));
+  app.post<{ Params: { id: string } }>('/v1/admin/users/:id/disable', { schema: routeSchemas.adminUserAction }, async (request) => gatehouse.adminSetUserEnabled(metaOf(request), request.params.id, false));
+  app.post<{ Params: { id: string } }>('/v1/admin/users/:id/enable', { schema: routeSchemas.adminUserAction }, async (request) => gatehouse.adminSetUserEnabled(metaOf(request), request.params.id, true));
+  app.post<{ Params: { id: string } }>('/v1/admin/users/:id/mfa-reset', { schema: routeSchemas.adminUserAction }, async (request) => gatehouse.adminMfaReset(metaOf(request), request.params.id, 'request'));
+  app.post<{ Params: { id: string } }>('/v1/admin/users/:id/mfa-reset/approve', { schema: routeSchemas.adminUserAction }, async (request) => gatehouse.adminMfaReset(metaOf(request), request.params.id, 'approve'));
+  app.post<{ Body: { principal: string; datasets: string[]; actions?: string[]; expiresAt?: string | null } }>('/v1/admin/keys', { schema: routeSchemas.adminKeyCreate }, async (request) => gatehouse.adminCreateKey(metaOf(request), request.body));
+  app.delete<{ Params: { id: string } }>('/v1/admin/keys/:id', { schema: routeSchemas.adminKeyRevoke }, async (request) => gatehouse.adminRevokeKey(metaOf(request), request.params.id));
+  app.get<{ Querystring: { principal: string } }>('/v1/admin/keys', { schema: routeSchemas.adminKeyList }, async (request) => gatehouse.adminListKeys(metaOf(request), request.query.principal));
+
   app.post<{ Body: { sql: string; purpose: string } }>('/v1/query/estimate', { schema: routeSchemas.estimate }, async (request) => {
     return gatehouse.estimate({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose });
   });

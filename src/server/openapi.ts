@@ -131,6 +131,36 @@ export const routeSchemas = {
     security: auth,
     response: { 200: { type: 'object', additionalProperties: true }, ...errors },
   },
+  adminUserCreate: {
+    summary: 'Administrators: create a built-in user for a workspace principal',
+    security: auth,
+    body: { type: 'object', additionalProperties: false, required: ['principal', 'password'], properties: { principal: { type: 'string', maxLength: 200 }, password: { type: 'string', maxLength: 1024 } } },
+    response: { 200: { type: 'object', properties: { created: { type: 'string' } } }, ...errors },
+  },
+  adminUserAction: {
+    summary: 'Administrators: disable or enable a user (disabling revokes their sessions), or request / approve an MFA reset (two administrators)',
+    security: auth,
+    params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 200 } } },
+    response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+  },
+  adminKeyCreate: {
+    summary: 'Administrators: issue a scoped, optionally expiring service key (shown once)',
+    security: auth,
+    body: { type: 'object', additionalProperties: false, required: ['principal', 'datasets'], properties: { principal: { type: 'string', maxLength: 200 }, datasets: { type: 'array', items: { type: 'string', maxLength: 200 }, maxItems: 1000 }, actions: { type: 'array', items: { type: 'string', maxLength: 64 } }, expiresAt: { type: ['string', 'null'], format: 'date-time' } } },
+    response: { 200: { type: 'object', properties: { id: { type: 'string' }, key: { type: 'string' } } }, ...errors },
+  },
+  adminKeyRevoke: {
+    summary: 'Administrators: revoke a service key (it fails from the next request)',
+    security: auth,
+    params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 200 } } },
+    response: { 200: { type: 'object', properties: { revoked: { type: 'string' } } }, ...errors },
+  },
+  adminKeyList: {
+    summary: "Administrators: a principal's service keys (metadata, never the key)",
+    security: auth,
+    querystring: { type: 'object', additionalProperties: false, required: ['principal'], properties: { principal: { type: 'string', maxLength: 200 } } },
+    response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+  },
   estimate: {
     summary: 'What a governed query would cost and how accurate it would be, without running it',
     description: 'Decided and planned exactly like POST /v1/query; nothing runs and no privacy budget is spent. For differentially private queries: ε, δ, ρ, the noise scale and 95 % half-width of each output, and the remaining budget.',

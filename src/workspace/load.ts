@@ -438,7 +438,20 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
     const id = root.identity;
     if (!isObject(id)) r.problem(['identity'], 'must be a mapping: {mfa: {requiredForGroups: [...]}, sessions: {ttlMinutes: N}}');
     else {
-      allowedKeys(r, ['identity'], id, ['mfa', 'sessions', 'elevation', 'posture', 'oidc']);
+      allowedKeys(r, ['identity'], id, ['mfa', 'sessions', 'elevation', 'posture', 'oidc', 'adminGroups', 'rateLimits']);
+      const adminGroups = id.adminGroups === undefined ? ['admins'] : strList(r, ['identity', 'adminGroups'], id.adminGroups);
+      const bucket = (key: 'perAddress' | 'perPrincipal'): { burst: number; perMinute: number } | null => {
+        const rl = isObject(id.rateLimits) ? id.rateLimits[key] : undefined;
+        if (rl === undefined) return null;
+        if (!isObject(rl)) { r.problem(['identity', 'rateLimits', key], 'must be {burst: N, perMinute: N}'); return null; }
+        allowedKeys(r, ['identity', 'rateLimits', key], rl, ['burst', 'perMinute']);
+        return { burst: positiveInt(r, ['identity', 'rateLimits', key, 'burst'], rl.burst, 100)!, perMinute: positiveInt(r, ['identity', 'rateLimits', key, 'perMinute'], rl.perMinute, 6000)! };
+      };
+      if (id.rateLimits !== undefined) {
+        if (!isObject(id.rateLimits)) r.problem(['identity', 'rateLimits'], 'must be {perAddress?: {burst, perMinute}, perPrincipal?: {burst, perMinute}}');
+        else allowedKeys(r, ['identity', 'rateLimits'], id.rateLimits, ['perAddress', 'perPrincipal']);
+      }
+      const rateLimits = { perAddress: bucket('perAddress'), perPrincipal: bucket('perPrincipal') };
       const oidc: OidcVerifierOptions[] = [];
       if (id.oidc !== undefined) {
         if (!Array.isArray(id.oidc)) r.problem(['identity', 'oidc'], 'must be a list of providers: {issuer, audience, jwksUri | jwks, claimMapping, ...}');
@@ -484,7 +497,7 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
       if (id.sessions !== undefined) allowedKeys(r, ['identity', 'sessions'], sessions, ['ttlMinutes']);
       const ttl = positiveInt(r, ['identity', 'sessions', 'ttlMinutes'], sessions.ttlMinutes, 15)!;
       if (ttl > 24 * 60) r.problem(['identity', 'sessions', 'ttlMinutes'], 'must be at most 1440 (a day)');
-      identity = { mfaRequiredForGroups: strList(r, ['identity', 'mfa', 'requiredForGroups'], mfa.requiredForGroups), stepUpMinutes, sessionTtlMinutes: ttl, elevationRoles, posture, oidc };
+      identity = { mfaRequiredForGroups: strList(r, ['identity', 'mfa', 'requiredForGroups'], mfa.requiredForGroups), stepUpMinutes, sessionTtlMinutes: ttl, elevationRoles, posture, oidc, adminGroups, rateLimits };
     }
   }
   const dlp = root.dlp === undefined ? null : parseDlp(r, ['dlp'], root.dlp);

@@ -88,6 +88,10 @@ export interface IdentityConfig {
   /** For those groups, regulated datasets need an MFA event this recent (step-up); null: no step-up. */
   readonly stepUpMinutes: number | null;
   readonly sessionTtlMinutes: number;
+  /** Members of these groups administer identity (users, service keys, MFA resets). Default [admins]. */
+  readonly adminGroups: readonly string[];
+  /** Token buckets per source address and per principal on every request; null: none. */
+  readonly rateLimits: { readonly perAddress: { readonly burst: number; readonly perMinute: number } | null; readonly perPrincipal: { readonly burst: number; readonly perMinute: number } | null };
   /** External OpenID Connect providers whose tokens authenticate principals (src/identity/oidc.ts). */
   readonly oidc: readonly import('../identity/oidc.ts').OidcVerifierOptions[];
   /** Device posture and network zones (src/identity/posture.ts); null: every device non-compliant, zone from defaults. */
