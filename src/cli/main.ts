@@ -64,6 +64,9 @@ Usage: gatehouse <command> [options]
              (never the requester) approves; break-glass is immediate, needs a written
              justification and raises an alert. Same --key/--url/--workspace as query.
   user create --workspace DIR --principal ID --password PW
+  admin user-create|user-disable|user-enable|mfa-reset|mfa-reset-approve --principal ID [--password PW]
+  admin key-create --principal ID --datasets a,b [--expires ISO] | key-revoke KEY_ID | key-list --principal ID
+             Identity administration over the API (--key of an administrator, --url); audited.
              Create a built-in user for a workspace principal (an administrator's act; audited).
   audit <tail|keys|export|proof|verify|verify-receipt|receipt>
              Read and verify the transparency log; see docs/audit.md.
@@ -360,6 +363,28 @@ async function cmdElevation(argv: string[], out: Out): Promise<number> {
   return 0;
 }
 
+async function cmdAdmin(argv: string[], out: Out): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parse(rest, { url: { type: 'string' }, key: { type: 'string' }, principal: { type: 'string' }, password: { type: 'string' }, datasets: { type: 'string' }, expires: { type: 'string' } });
+  const key = values.key ?? process.env.GATEHOUSE_API_KEY;
+  const url = values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`;
+  const p = encodeURIComponent(values.principal ?? '');
+  let res: unknown;
+  switch (sub) {
+    case 'user-create': res = await http(url, '/v1/admin/users', key, { method: 'POST', body: { principal: values.principal, password: passwordOf(values) } }); break;
+    case 'user-disable': res = await http(url, `/v1/admin/users/${p}/disable`, key, { method: 'POST', body: {} }); break;
+    case 'user-enable': res = await http(url, `/v1/admin/users/${p}/enable`, key, { method: 'POST', body: {} }); break;
+    case 'mfa-reset': res = await http(url, `/v1/admin/users/${p}/mfa-reset`, key, { method: 'POST', body: {} }); break;
+    case 'mfa-reset-approve': res = await http(url, `/v1/admin/users/${p}/mfa-reset/approve`, key, { method: 'POST', body: {} }); break;
+    case 'key-create': res = await http(url, '/v1/admin/keys', key, { method: 'POST', body: { principal: values.principal, datasets: (values.datasets ?? '').split(',').filter(Boolean), ...(values.expires ? { expiresAt: values.expires } : {}) } }); break;
+    case 'key-revoke': res = await http(url, `/v1/admin/keys/${encodeURIComponent(positionals[0] ?? '')}`, key, { method: 'DELETE' }); break;
+    case 'key-list': res = await http(url, `/v1/admin/keys?principal=${p}`, key); break;
+    default: out.write('gatehouse admin user-create|user-disable|user-enable|mfa-reset|mfa-reset-approve|key-create|key-revoke|key-list — see gatehouse --help\n'); return 2;
+  }
+  out.write(`${JSON.stringify(res, null, 2)}\n`);
+  return 0;
+}
+
 async function cmdUser(argv: string[], out: Out): Promise<number> {
   const [sub, ...rest] = argv;
   const { values } = parse(rest, AUTH_OPTIONS);
@@ -572,6 +597,7 @@ export async function main(argv: string[], out: Out = process.stdout): Promise<n
       case 'user': return await cmdUser(rest, out);
       case 'access': return await cmdAccess(rest, out);
       case 'elevation': return await cmdElevation(rest, out);
+      case 'admin': return await cmdAdmin(rest, out);
       case 'demo': return await cmdDemo(rest, out);
       case undefined: case '--help': case '-h': case 'help': out.write(`${HELP}\n`); return 0;
       case '--version': case '-v': out.write(`${VERSION}\n`); return 0;
