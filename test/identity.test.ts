@@ -38,6 +38,7 @@ async function freshCode(secret: string, offsetSteps: number): Promise<string> {
 describe('MFA on the request path', () => {
   let secret = '';
   let access = '';
+  let usedCode = '';
 
   it('refuses the contractor\'s API key: the account needs an MFA session', async () => {
     assert.equal(await codeOf(fx.query('rhea', 'SELECT count(*) FROM claims')), 'MFA_REQUIRED');
@@ -56,7 +57,8 @@ describe('MFA on the request path', () => {
   });
 
   it('signs in with password and code, and the session token queries under the same policy', async () => {
-    const t = await fx.gh.login(meta, { principal: 'rhea', password: PASSWORD, code: await freshCode(secret, 0) });
+    usedCode = await freshCode(secret, 1);
+    const t = await fx.gh.login(meta, { principal: 'rhea', password: PASSWORD, code: usedCode });
     assert.equal(t.mfa, true);
     access = t.accessToken;
     const r = await fx.gh.query({ credential: access, sql: 'SELECT status, count(*) FROM claims GROUP BY status', purpose: 'research', source: '127.0.0.1', channel: 'test' });
@@ -65,7 +67,9 @@ describe('MFA on the request path', () => {
 
   it('refuses a replayed code and a wrong password, and audits both', async () => {
     const before = fx.log.size;
-    assert.equal(await codeOf(fx.gh.login(meta, { principal: 'rhea', password: PASSWORD, code: await freshCode(secret, 0) })), 'AUTH_INVALID');
+    // The very code that signed in before (a 30 s boundary may have passed since: the code
+    // itself, not "the current step", is what is replayed).
+    assert.equal(await codeOf(fx.gh.login(meta, { principal: 'rhea', password: PASSWORD, code: usedCode })), 'AUTH_INVALID');
     assert.equal(await codeOf(fx.gh.login(meta, { principal: 'rhea', password: 'not the password at all', code: '000000' })), 'AUTH_INVALID');
     assert.equal(fx.log.size, before + 2);
     assert.equal(fx.log.leaf(before).entry.decision, 'deny');
