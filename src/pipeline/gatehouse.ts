@@ -381,6 +381,23 @@ export class Gatehouse {
     });
   }
 
+  /** POST /v1/elevation/grants/:id/revoke — by an approver of the role or the holder; effective at once. */
+  revokeElevation(meta: RequestMeta, grantId: string) {
+    return this.#identityOp(meta, 'elevation.revoke', null, async (entry) => {
+      const who = await this.#authenticate(this.#state, meta.credential);
+      entry.principal = who.id;
+      const store = await this.#elevations();
+      const grant = store.getGrant(grantId);
+      if (!grant) throw new GatehouseError('NOT_FOUND', 'no such grant');
+      const roles = this.#state.loaded.workspace.identity?.elevationRoles ?? {};
+      const approver = who.groups.some((g) => roles[grant.role]?.approvers.includes(g));
+      if (grant.principalId !== who.id && !approver) throw new GatehouseError('POLICY_DENIED', 'only the holder or an approver of the role may revoke a grant');
+      try { store.revoke(grantId, who.id); } catch (err) { throw identityError(err, 'the grant could not be revoked'); }
+      entry.reasons = [`elevation ${grant.role} of ${grant.principalId} revoked`];
+      return { revoked: grantId };
+    });
+  }
+
   /** GET /v1/elevation: the caller's active grants and the requests waiting for approval. */
   listElevations(meta: RequestMeta) {
     return this.#identityOp(meta, 'elevation.list', null, async (entry) => {

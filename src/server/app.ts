@@ -85,6 +85,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.post<{ Params: { id: string } }>('/v1/elevation/requests/:id/approve', { schema: routeSchemas.elevationApprove }, async (request) => gatehouse.approveElevation(metaOf(request), request.params.id));
   app.post<{ Params: { id: string }; Body: { reason: string } }>('/v1/elevation/requests/:id/deny', { schema: routeSchemas.elevationDeny }, async (request) => gatehouse.denyElevation(metaOf(request), request.params.id, request.body.reason));
   app.post<{ Body: { role: string; justification: string } }>('/v1/elevation/break-glass', { schema: routeSchemas.breakGlass }, async (request) => gatehouse.breakGlass(metaOf(request), request.body));
+  app.post<{ Params: { id: string } }>('/v1/elevation/grants/:id/revoke', { schema: routeSchemas.elevationRevoke }, async (request) => gatehouse.revokeElevation(metaOf(request), request.params.id));
   app.get('/v1/elevation', { schema: routeSchemas.elevationList }, async (request) => gatehouse.listElevations(metaOf(request)));
 
   app.post<{ Body: { principal: string; password: string } }>('/v1/admin/users', { schema: routeSchemas.adminUserCreate }, async (request) => gatehouse.adminCreateUser(metaOf(request), request.body));

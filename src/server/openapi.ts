@@ -126,6 +126,12 @@ export const routeSchemas = {
     body: { type: 'object', additionalProperties: false, required: ['role', 'justification'], properties: { role: { type: 'string', maxLength: 64 }, justification: { type: 'string', minLength: 1, maxLength: 2000 } } },
     response: { 200: { type: 'object', properties: { grantId: { type: 'string' }, role: { type: 'string' }, expiresAt: { type: 'string' }, alert: { type: 'boolean' } } }, ...errors },
   },
+  elevationRevoke: {
+    summary: 'Revoke an elevation grant (the holder or an approver of the role); effective on the next request',
+    security: auth,
+    params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 100 } } },
+    response: { 200: { type: 'object', properties: { revoked: { type: 'string' } } }, ...errors },
+  },
   elevationList: {
     summary: "The caller's active privileged grants and the requests waiting for approval",
     security: auth,
