@@ -2,7 +2,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,13 +28,13 @@ before(async () => {
   openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'san.ext');
   openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'client.key', '-out', 'client.csr', '-subj', '/CN=svc-reporting');
   openssl('x509', '-req', '-in', 'client.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'client.pem', '-days', '1');
-  fx = await demoFixture({ patients: 300 });
+  fx = await demoFixture({ patients: 300, edit: (ws) => appendFileSync(join(ws, 'gatehouse.yaml'), '\nidentity:\n  mtls:\n    principals: { svc-reporting: ada }\n') });
 });
 after(async () => { await fx.close(); rmSync(dir, { recursive: true, force: true }); });
 
-function get(port: number, options: { cert?: Buffer; key?: Buffer } = {}): Promise<number> {
+function get(port: number, options: { cert?: Buffer; key?: Buffer } = {}, auth: string | null = `Bearer ${KEYS.ada}`): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/v1/datasets', ca: pem('ca.pem'), headers: { authorization: `Bearer ${KEYS.ada}` }, ...options }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+    const req = request({ host: '127.0.0.1', port, path: '/v1/datasets', ca: pem('ca.pem'), headers: auth ? { authorization: auth } : {}, ...options }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
     req.on('error', reject);
     req.end();
   });
@@ -57,6 +57,15 @@ describe('TLS', () => {
     try {
       await assert.rejects(get(port));
       assert.equal(await get(port, { cert: pem('client.pem'), key: pem('client.key') }), 200);
+    } finally { await app.close(); }
+  });
+
+  it('maps a verified client certificate to a service principal, and a forged header form to nothing', async () => {
+    const { app, port } = await listen({ key: pem('server.key'), cert: pem('server.pem'), ca: pem('ca.pem') });
+    try {
+      const client = { cert: pem('client.pem'), key: pem('client.key') };
+      assert.equal(await get(port, client, null), 200, 'CN=svc-reporting is mapped to a principal');
+      assert.equal(await get(port, client, 'Bearer mtls-0000:svc-reporting'), 401, 'the mTLS form cannot come from a header');
     } finally { await app.close(); }
   });
 

@@ -32,6 +32,7 @@ import { ElevationError, type ElevationStore } from '../identity/elevation.ts';
 import { evaluatePosture, postureContext } from '../identity/posture.ts';
 import { scopesPermit, type ApiKeyScopes } from '../identity/api-keys.ts';
 import { TokenBucketLimiter } from '../identity/lockout.ts';
+import { MTLS_CREDENTIAL_PREFIX } from '../identity/mtls.ts';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -271,6 +272,14 @@ export class Gatehouse {
       if (!p) throw new GatehouseError('AUTH_INVALID', 'the session belongs to no principal of this workspace', { hint: 'sign in again' });
       if (this.#mfaRequired(state, p) && !who.amr.includes('otp')) throw mfaRequired(p.id);
       return { principal: await this.#withElevations(state, p), mfaAt: who.amr.includes('otp') ? who.mfaAt : null };
+    }
+    if (credential.startsWith(MTLS_CREDENTIAL_PREFIX)) {
+      // Set by the server from a client certificate verified by the TLS layer (never from a header).
+      const pid = ws.identity?.mtlsPrincipals[credential.slice(MTLS_CREDENTIAL_PREFIX.length)];
+      const svc = pid ? ws.principals.get(pid) : undefined;
+      if (!svc) throw new GatehouseError('AUTH_INVALID', 'the client certificate maps to no principal', { hint: 'an administrator maps certificate subjects in identity.mtls.principals' });
+      if (this.#mfaRequired(state, svc)) throw mfaRequired(svc.id);
+      return { principal: await this.#withElevations(state, svc), mfaAt: null };
     }
     const digest = apiKeyDigest(credential);
     const p = state.keyIndex.get(digest);

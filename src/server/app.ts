@@ -9,6 +9,7 @@ import type { TransparencyLog } from '../audit/log.ts';
 import { asGatehouseError, GatehouseError } from '../errors.ts';
 import type { Gatehouse, RequestMeta } from '../pipeline/gatehouse.ts';
 import { buildOpenApi, routeSchemas, type RouteInfo } from './openapi.ts';
+import { MTLS_CREDENTIAL_PREFIX } from '../identity/mtls.ts';
 
 export interface AppOptions {
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, clients must present a certificate it signed (mTLS). */
@@ -21,10 +22,22 @@ export interface AppOptions {
 
 export function credentialOf(request: FastifyRequest): string | null {
   const h = request.headers.authorization;
-  if (typeof h !== 'string') return null;
+  if (typeof h !== 'string') {
+    // No header: a client certificate the TLS layer verified (mTLS) identifies a service.
+    const socket = request.raw.socket as import('node:tls').TLSSocket;
+    if (socket.encrypted && socket.authorized) {
+      const cn = socket.getPeerCertificate()?.subject?.CN;
+      if (typeof cn === 'string' && cn.length > 0) return `${MTLS_PREFIX}${cn}`;
+    }
+    return null;
+  }
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
+  // The mTLS form can only come from the socket, never from a header.
+  if (m && m[1]!.startsWith('mtls-')) return '';
   return m ? m[1]! : '';
 }
+
+const MTLS_PREFIX = MTLS_CREDENTIAL_PREFIX;
 
 export function metaOf(request: FastifyRequest): RequestMeta {
   const posture = request.headers['gatehouse-posture'];

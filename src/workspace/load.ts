@@ -438,7 +438,17 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
     const id = root.identity;
     if (!isObject(id)) r.problem(['identity'], 'must be a mapping: {mfa: {requiredForGroups: [...]}, sessions: {ttlMinutes: N}}');
     else {
-      allowedKeys(r, ['identity'], id, ['mfa', 'sessions', 'elevation', 'posture', 'oidc', 'adminGroups', 'rateLimits']);
+      allowedKeys(r, ['identity'], id, ['mfa', 'sessions', 'elevation', 'posture', 'oidc', 'adminGroups', 'rateLimits', 'mtls']);
+      const mtlsPrincipals: Record<string, string> = {};
+      if (id.mtls !== undefined) {
+        const m = isObject(id.mtls) ? id.mtls : {};
+        allowedKeys(r, ['identity', 'mtls'], m, ['principals']);
+        if (!isObject(m.principals)) r.problem(['identity', 'mtls', 'principals'], 'must map certificate subject CNs to principal ids');
+        else for (const [cn, pid] of Object.entries(m.principals)) {
+          if (typeof pid !== 'string') r.problem(['identity', 'mtls', 'principals', cn], 'must be a principal id');
+          else mtlsPrincipals[cn] = pid;
+        }
+      }
       const adminGroups = id.adminGroups === undefined ? ['admins'] : strList(r, ['identity', 'adminGroups'], id.adminGroups);
       const bucket = (key: 'perAddress' | 'perPrincipal'): { burst: number; perMinute: number } | null => {
         const rl = isObject(id.rateLimits) ? id.rateLimits[key] : undefined;
@@ -497,7 +507,7 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
       if (id.sessions !== undefined) allowedKeys(r, ['identity', 'sessions'], sessions, ['ttlMinutes']);
       const ttl = positiveInt(r, ['identity', 'sessions', 'ttlMinutes'], sessions.ttlMinutes, 15)!;
       if (ttl > 24 * 60) r.problem(['identity', 'sessions', 'ttlMinutes'], 'must be at most 1440 (a day)');
-      identity = { mfaRequiredForGroups: strList(r, ['identity', 'mfa', 'requiredForGroups'], mfa.requiredForGroups), stepUpMinutes, sessionTtlMinutes: ttl, elevationRoles, posture, oidc, adminGroups, rateLimits };
+      identity = { mfaRequiredForGroups: strList(r, ['identity', 'mfa', 'requiredForGroups'], mfa.requiredForGroups), stepUpMinutes, sessionTtlMinutes: ttl, elevationRoles, posture, oidc, adminGroups, rateLimits, mtlsPrincipals };
     }
   }
   const dlp = root.dlp === undefined ? null : parseDlp(r, ['dlp'], root.dlp);

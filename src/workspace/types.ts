@@ -88,6 +88,8 @@ export interface IdentityConfig {
   /** For those groups, regulated datasets need an MFA event this recent (step-up); null: no step-up. */
   readonly stepUpMinutes: number | null;
   readonly sessionTtlMinutes: number;
+  /** mTLS service identities: client-certificate subject CN → principal id (the TLS layer verified the chain). */
+  readonly mtlsPrincipals: Readonly<Record<string, string>>;
   /** Members of these groups administer identity (users, service keys, MFA resets). Default [admins]. */
   readonly adminGroups: readonly string[];
   /** Token buckets per source address and per principal on every request; null: none. */
