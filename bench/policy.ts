@@ -17,34 +17,11 @@ import { createHash } from 'node:crypto';
 import { PolicyEngine, type RequestContext } from '../src/policy/engine.ts';
 import type { Classification, DatasetDef, ObligationDef, PrincipalDef, Workspace } from '../src/workspace/types.ts';
 import { isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
+import { DEMO_CEDAR_SCHEMA } from '../src/demo/workspace.ts';
 
 const NAME = 'policy';
 
-const SCHEMA = `entity Group;
-entity Principal in [Group] {
-  kind: String,
-  org: String,
-  region: String,
-};
-entity Dataset {
-  classification: String,
-  region: String,
-  owner: String,
-  purposes: Set<String>,
-  tags: Set<String>,
-};
-action query appliesTo {
-  principal: Principal,
-  resource: Dataset,
-  context: {
-    purpose: String,
-    sourceIp: ipaddr,
-    channel: String,
-    time: Long,
-    hour: Long,
-  },
-};
-`;
+const SCHEMA = DEMO_CEDAR_SCHEMA;
 
 const ORGS = ['st-avery', 'northwind-research', 'keystone-mutual', 'harbor-health', 'medicore-labs'];
 const REGIONS = ['us-east', 'us-west', 'us-central'];

@@ -108,7 +108,8 @@ async function writeData(dataDir: string, patients: number, perPatient: number):
   db.closeSync();
 }
 
-const SCHEMA = `// Cedar schema for the St Avery Health demo. Gatehouse supplies these attributes.
+/** The demo's Cedar schema (also used by bench/policy.ts). */
+export const DEMO_CEDAR_SCHEMA = `// Cedar schema for the St Avery Health demo. Gatehouse supplies these attributes.
 entity Group;
 entity Principal in [Group] {
   kind: String,
@@ -370,7 +371,7 @@ export async function createDemoWorkspace(dir: string, options: DemoOptions = {}
   if (!existsSync(hashKey)) writeFileSync(hashKey, randomBytes(32).toString('hex'), { mode: 0o600 });
   // The owner's files are written once; later edits (a revoked policy, a new mask) are kept.
   const writeOnce = (file: string, text: string): void => { if (!existsSync(file)) writeFileSync(file, text); };
-  writeOnce(join(dir, 'schema.cedarschema'), SCHEMA);
+  writeOnce(join(dir, 'schema.cedarschema'), DEMO_CEDAR_SCHEMA);
   for (const [f, t] of Object.entries(POLICIES)) writeOnce(join(dir, 'policies', f), t);
   writeOnce(join(dir, 'gatehouse.yaml'), yamlText(keys, options.identity ?? false));
   writeFileSync(keysFile, JSON.stringify(keys, null, 2), { mode: 0o600 });
