@@ -47,6 +47,9 @@ Usage: gatehouse <command> [options]
   login --principal ID --password PW [--code CODE] [--token-only]
              Sign in a built-in user (password, plus a TOTP code once enrolled); prints the
              session token to use as --key (or GATEHOUSE_API_KEY). logout --key TOKEN revokes it.
+  pg-password [--key CREDENTIAL]
+             A password for psql/JDBC/BI tools on the wire-protocol port (serve --pg-port);
+             shown once, valid 8 hours, carries your session's MFA; logout revokes it.
   mfa enrol|confirm --principal ID --password PW [--code CODE]
              Enrol an authenticator (TOTP): enrol prints the secret and otpauth URI; confirm
              activates it with a first code and prints single-use recovery codes.
@@ -278,6 +281,18 @@ async function cmdLogin(argv: string[], out: Out): Promise<number> {
   if (values.json) { out.write(`${JSON.stringify(t, null, 2)}\n`); return 0; }
   out.write(`signed in as ${values.principal}${t.mfa ? ' with MFA' : ' (password only)'}; the session token expires at ${new Date(t.expiresAt * 1000).toISOString()}\n`);
   out.write(`export GATEHOUSE_API_KEY=${t.accessToken}\n`);
+  return 0;
+}
+
+async function cmdPgPassword(argv: string[], out: Out): Promise<number> {
+  const { values } = parse(argv, AUTH_OPTIONS);
+  if (values.help) { out.write('gatehouse pg-password [--key CREDENTIAL] [--url URL | --workspace DIR] [--json]\n  a password for psql/JDBC on the wire-protocol port (serve --pg-port); shown once\n'); return 0; }
+  const key = values.key ?? process.env.GATEHOUSE_API_KEY;
+  if (!key) throw new GatehouseError('REQUEST_INVALID', 'give your session token or API key with --key (or GATEHOUSE_API_KEY)', { hint: 'sign in first: gatehouse login' });
+  const r = await authCall<{ username: string; password: string; expiresAt: string }>(values, '/v1/auth/connection-password', {}, (gh) => gh.issueConnectionPassword({ ...CLI_META, credential: key }), key);
+  if (values.json) { out.write(`${JSON.stringify(r, null, 2)}\n`); return 0; }
+  out.write(`user ${r.username}, valid until ${r.expiresAt} (issuing another revokes this one)\n`);
+  out.write(`export PGUSER=${r.username} PGPASSWORD=${r.password}\n`);
   return 0;
 }
 
@@ -593,6 +608,7 @@ export async function main(argv: string[], out: Out = process.stdout): Promise<n
       case 'witness': return await cmdWitness(rest, out);
       case 'login': return await cmdLogin(rest, out);
       case 'logout': return await cmdLogout(rest, out);
+      case 'pg-password': return await cmdPgPassword(rest, out);
       case 'mfa': return await cmdMfa(rest, out);
       case 'user': return await cmdUser(rest, out);
       case 'access': return await cmdAccess(rest, out);

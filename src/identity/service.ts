@@ -3,6 +3,7 @@
  * session tokens, kept in the deployment's state directory. It turns credentials into a
  * principal id plus how it was authenticated; the pipeline decides what that may do.
  */
+import { ConnectionPasswordStore } from './connection-passwords.ts';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
@@ -46,6 +47,13 @@ export class IdentityService {
   readonly #stateDir: string;
   #elevation: ElevationStore | null = null;
   #apiKeys: ApiKeyStore | null = null;
+  #connectionPasswords: ConnectionPasswordStore | null = null;
+
+  /** Connection passwords for the PostgreSQL wire protocol (SCRAM verifiers). */
+  get connectionPasswords(): ConnectionPasswordStore {
+    this.#connectionPasswords ??= ConnectionPasswordStore.open(join(this.#stateDir, 'connection-passwords.sqlite'));
+    return this.#connectionPasswords;
+  }
 
   /** Service API keys issued by administrators (scoped, expiring, revocable). */
   get apiKeys(): ApiKeyStore {
@@ -126,6 +134,7 @@ export class IdentityService {
   close(): void {
     this.#elevation?.close();
     this.#apiKeys?.close();
+    this.#connectionPasswords?.close();
     this.sessions.close();
     this.users.close();
   }

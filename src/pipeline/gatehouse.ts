@@ -33,6 +33,7 @@ import { evaluatePosture, postureContext } from '../identity/posture.ts';
 import { scopesPermit, type ApiKeyScopes } from '../identity/api-keys.ts';
 import { TokenBucketLimiter } from '../identity/lockout.ts';
 import { MTLS_CREDENTIAL_PREFIX } from '../identity/mtls.ts';
+import { CONNECTION_CREDENTIAL_PREFIX, type ScramVerifier } from '../identity/connection-passwords.ts';
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -57,6 +58,8 @@ export interface RequestMeta {
 export interface QueryRequest extends RequestMeta {
   readonly sql: string;
   readonly purpose: string;
+  /** Text values of $1..$n (PostgreSQL wire protocol Bind); absent elsewhere, where $n is refused. */
+  readonly params?: readonly (string | null)[];
 }
 
 export interface Governance {
@@ -127,6 +130,8 @@ interface State {
 }
 
 const PURPOSE = /^[a-z][a-z0-9_.-]{0,63}$/;
+/** Lifetime of a connection password for the PostgreSQL wire protocol. */
+const CONNECTION_PASSWORD_HOURS = 8;
 const BIND_CACHE_LIMIT = 2_000;
 
 function engineKeyOf(l: LoadedWorkspace): string {
@@ -272,6 +277,15 @@ export class Gatehouse {
       if (!p) throw new GatehouseError('AUTH_INVALID', 'the session belongs to no principal of this workspace', { hint: 'sign in again' });
       if (this.#mfaRequired(state, p) && !who.amr.includes('otp')) throw mfaRequired(p.id);
       return { principal: await this.#withElevations(state, p), mfaAt: who.amr.includes('otp') ? who.mfaAt : null };
+    }
+    if (credential.startsWith(CONNECTION_CREDENTIAL_PREFIX)) {
+      // Set by the wire front after SCRAM with a connection password (never from a client).
+      let c;
+      try { c = (await this.#ids()).connectionPasswords.resolve(credential.slice(CONNECTION_CREDENTIAL_PREFIX.length)); } catch (err) { throw identityError(err, 'the connection password is no longer valid'); }
+      const p = ws.principals.get(c.principalId);
+      if (!p) throw new GatehouseError('AUTH_INVALID', 'the connection belongs to no principal of this workspace');
+      if (this.#mfaRequired(state, p) && c.mfaAt === null) throw mfaRequired(p.id);
+      return { principal: await this.#withElevations(state, p), mfaAt: c.mfaAt };
     }
     if (credential.startsWith(MTLS_CREDENTIAL_PREFIX)) {
       // Set by the server from a client certificate verified by the TLS layer (never from a header).
@@ -554,6 +568,35 @@ export class Gatehouse {
     });
   }
 
+  /**
+   * POST /v1/auth/connection-password: a password for psql and other PostgreSQL clients
+   * (src/identity/connection-passwords.ts). The caller authenticates as for a query (an
+   * MFA session when their group requires one); the password carries that MFA time,
+   * lasts at most CONNECTION_PASSWORD_HOURS, and replaces the caller's previous one.
+   */
+  issueConnectionPassword(meta: RequestMeta): Promise<{ username: string; password: string; expiresAt: string }> {
+    return this.#identityOp(meta, 'auth.connection-password', null, async (entry) => {
+      if (meta.credential?.startsWith(CONNECTION_CREDENTIAL_PREFIX)) throw new GatehouseError('POLICY_DENIED', 'a wire connection cannot issue connection passwords', { hint: 'ask over HTTPS or the CLI' });
+      const { principal, mfaAt } = await this.#authenticateFull(this.#state, meta.credential, meta.source);
+      entry.principal = principal.id;
+      const expiresAt = Math.floor(Date.now() / 1000) + CONNECTION_PASSWORD_HOURS * 3600;
+      const issued = (await this.#ids()).connectionPasswords.issue(principal.id, { mfaAt, expiresAt });
+      entry.reasons = [`connection password ${issued.id} issued until ${issued.expiresAt}; earlier ones revoked`];
+      return { username: issued.username, password: issued.password, expiresAt: issued.expiresAt };
+    });
+  }
+
+  /**
+   * The SCRAM verifier of a principal's current connection password, and the credential
+   * the wire front passes for that connection; null when there is none (the caller must
+   * fail SCRAM exactly as for a wrong password).
+   */
+  async connectionVerifier(username: string): Promise<{ verifier: ScramVerifier; credential: string } | null> {
+    if (typeof username !== 'string' || !this.#state.loaded.workspace.principals.has(username)) return null;
+    const v = (await this.#ids()).connectionPasswords.verifier(username);
+    return v ? { verifier: v.verifier, credential: CONNECTION_CREDENTIAL_PREFIX + v.id } : null;
+  }
+
   /** POST /v1/auth/logout: revokes the caller's session; its tokens fail from the next request. */
   logout(meta: RequestMeta) {
     return this.#identityOp(meta, 'auth.logout', null, async () => {
@@ -561,6 +604,7 @@ export class Gatehouse {
       let who;
       try { who = await (await this.#ids()).verify(meta.credential); } catch (err) { throw identityError(err, 'the session token is not valid'); }
       (await this.#ids()).sessions.revokeSession(who.sessionId, { reason: 'logout' });
+      (await this.#ids()).connectionPasswords.revokeAll(who.principalId);
       return { revoked: true };
     });
   }
@@ -592,7 +636,10 @@ export class Gatehouse {
       const users = (await this.#ids()).users;
       try {
         if (enabled) await users.enableUser(principalId, { by: admin.id }); else await users.disableUser(principalId, { by: admin.id });
-        if (!enabled) (await this.#ids()).sessions.revokeAllFor(principalId, { reason: 'user disabled' });
+        if (!enabled) {
+          (await this.#ids()).sessions.revokeAllFor(principalId, { reason: 'user disabled' });
+          (await this.#ids()).connectionPasswords.revokeAll(principalId);
+        }
       } catch (err) { throw identityError(err, 'the change was refused'); }
       entry.reasons = [`user ${principalId} ${enabled ? 'enabled' : 'disabled'}`];
       return { principal: principalId, enabled };
@@ -707,7 +754,7 @@ export class Gatehouse {
     if (typeof req.purpose !== 'string' || !PURPOSE.test(req.purpose)) {
       throw new GatehouseError('REQUEST_INVALID', 'a purpose is required: lower-case letters, digits, _ . - (at most 64 characters)', { hint: 'declare why you query, e.g. purpose "research"' });
     }
-    const parsed = this.#parse(req.sql);
+    const parsed = req.params !== undefined ? parseSql(req.sql, req.params) : this.#parse(req.sql);
     const names = referencedDatasets(parsed, { dataset: (n) => ws.datasets.get(n) });
     entry.datasets = names;
     if (scopes) {
@@ -731,7 +778,8 @@ export class Gatehouse {
       entry.decision = 'deny';
       throw new GatehouseError('POLICY_DENIED', `access denied to ${denied.map((d) => `"${d.dataset}"`).join(', ')}`, { reasons: denied.flatMap((d) => d.reasons) });
     }
-    const bound = this.#bind(state, req.sql, parsed);
+    // Bound values make the tree differ per execution: only parameter-free SQL is cached.
+    const bound = req.params !== undefined ? bindQuery(parsed, { dataset: (n) => ws.datasets.get(n) }) : this.#bind(state, req.sql, parsed);
     entry.columns = bound.columns;
     const governed = govern(bound, {
       principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: state.loaded.rowFilters,

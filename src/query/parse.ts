@@ -36,8 +36,15 @@ const STATEMENT_NAMES: Record<string, string> = {
   NotifyStmt: 'NOTIFY', TruncateStmt: 'TRUNCATE', DeclareCursorStmt: 'DECLARE CURSOR', LockStmt: 'LOCK',
 };
 
-/** Parses one SELECT statement into IR. Throws GatehouseError with a precise code. */
-export function parseSql(sql: string): Select {
+/**
+ * Parses one SELECT statement into IR. Throws GatehouseError with a precise code.
+ *
+ * `params` are the text values of `$1..$n` (the PostgreSQL wire protocol's Bind message).
+ * Each becomes a string literal (NULL for null) where it appears, exactly as PostgreSQL
+ * treats an untyped parameter: the value is data, never SQL. Without `params`, a `$n`
+ * is refused.
+ */
+export function parseSql(sql: string, params?: readonly (string | null)[]): Select {
   if (loaded === null) throw new Error('parser not loaded: await loadParser() first');
   if (typeof sql !== 'string' || sql.trim().length === 0) throw new GatehouseError('SQL_SYNTAX', 'the query is empty', { hint: 'send one SELECT statement' });
   if (sql.length > MAX_SQL_LENGTH) throw new GatehouseError('SQL_SYNTAX', `the query is longer than ${MAX_SQL_LENGTH} characters`);
@@ -58,8 +65,17 @@ export function parseSql(sql: string): Select {
     const name = STATEMENT_NAMES[kind!] ?? kind!.replace(/Stmt$/, '');
     throw new GatehouseError('SQL_UNSUPPORTED', `${name} statements are refused; only SELECT is allowed`, { hint: 'Gatehouse is read-only: query with SELECT' });
   }
-  return new Converter().select(stmts[0]!.stmt.SelectStmt, 0);
+  if (params !== undefined) {
+    if (params.length > MAX_PARAMS) throw new GatehouseError('SQL_INVALID', `at most ${MAX_PARAMS} parameters may be bound`);
+    for (const v of params) {
+      if (v !== null && typeof v !== 'string') throw new GatehouseError('SQL_INVALID', 'parameter values must be text or NULL');
+      if (v !== null && v.includes('\u0000')) throw new GatehouseError('SQL_INVALID', 'a parameter value contains a NUL character');
+    }
+  }
+  return new Converter(params ?? null).select(stmts[0]!.stmt.SelectStmt, 0);
 }
+
+const MAX_PARAMS = 1000;
 
 function only(node: Node, name: string, allowed: readonly string[]): void {
   for (const [k, v] of Object.entries(node)) {
@@ -96,6 +112,17 @@ const CAST_TYPES: Record<string, CastType['name']> = {
 };
 
 class Converter {
+  readonly params: readonly (string | null)[] | null;
+  constructor(params: readonly (string | null)[] | null) { this.params = params; }
+
+  /** The value bound to $n, as a literal. */
+  param(n: number): Expr {
+    if (this.params === null) unsupported(`the parameter $${n}`, 'write the value into the query; parameters are bound only by the PostgreSQL wire protocol');
+    const v = this.params[n - 1];
+    if (v === undefined) throw new GatehouseError('SQL_INVALID', `parameter $${n} has no value: ${this.params.length} were bound`, { hint: 'bind one value per $n placeholder' });
+    return v === null ? { kind: 'literal', type: 'null', value: null } : { kind: 'literal', type: 'string', value: v };
+  }
+
   select(s: Node, depth: number): Select {
     if (depth > MAX_DEPTH) throw new GatehouseError('SQL_UNSUPPORTED', 'the query nests too deeply');
     if (s.op && s.op !== 'SETOP_NONE') unsupported(s.op.replace('SETOP_', ''), 'UNION, INTERSECT and EXCEPT are not available; run the parts as separate queries');
@@ -152,6 +179,13 @@ class Converter {
 
   count(n: Node, what: string): number | null {
     const [k, v] = unwrap(n);
+    if (k === 'ParamRef') {
+      const p = this.param(Number(v.number));
+      if (p.kind === 'literal' && p.type === 'null') return null;
+      const text = p.kind === 'literal' && p.type === 'string' ? p.value.trim() : '';
+      if (!/^\d{1,15}$/.test(text)) throw new GatehouseError('SQL_INVALID', `${what} parameter $${String(v.number)} must be a whole number`);
+      return Number(text);
+    }
     if (k === 'A_Const') {
       if (v.isnull) return null;
       if (v.ival !== undefined) {
@@ -226,7 +260,7 @@ class Converter {
         return parts.length === 2 ? { kind: 'ref', qualifier: parts[0]!, name: parts[1]! } : { kind: 'ref', qualifier: null, name: parts[0]! };
       }
       case 'A_Const': return this.constant(v);
-      case 'ParamRef': unsupported(`the parameter $${v.number}`, 'write the value into the query; parameters are bound only by the PostgreSQL wire protocol');
+      case 'ParamRef': return this.param(Number(v.number));
       case 'TypeCast': return this.cast(v, d);
       case 'A_Expr': return this.aExpr(v, d);
       case 'BoolExpr': {

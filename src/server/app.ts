@@ -33,7 +33,7 @@ export function credentialOf(request: FastifyRequest): string | null {
   }
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
   // The mTLS form can only come from the socket, never from a header.
-  if (m && m[1]!.startsWith('mtls-')) return '';
+  if (m && (m[1]!.startsWith('mtls-') || m[1]!.startsWith('pgwire-'))) return '';
   return m ? m[1]! : '';
 }
 
@@ -92,6 +92,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.post<{ Body: { principal: string; password: string; code: string } }>('/v1/auth/totp/confirm', { schema: routeSchemas.totpConfirm }, async (request) => gatehouse.confirmTotp(metaOf(request), request.body));
   app.post<{ Body: { code: string } }>('/v1/auth/step-up', { schema: routeSchemas.stepUp }, async (request) => gatehouse.stepUp(metaOf(request), request.body));
   app.post<{ Body: { refreshToken: string } }>('/v1/auth/refresh', { schema: routeSchemas.refresh }, async (request) => gatehouse.refresh(metaOf(request), request.body));
+  app.post('/v1/auth/connection-password', { schema: routeSchemas.connectionPassword }, async (request) => gatehouse.issueConnectionPassword(metaOf(request)));
   app.post('/v1/auth/logout', { schema: routeSchemas.logout }, async (request) => gatehouse.logout(metaOf(request)));
 
   app.post<{ Body: { role: string; purpose: string; minutes: number; justification: string } }>('/v1/elevation/requests', { schema: routeSchemas.elevationRequest }, async (request) => gatehouse.requestElevation(metaOf(request), request.body));

@@ -96,6 +96,11 @@ export const routeSchemas = {
     body: { type: 'object', additionalProperties: false, required: ['refreshToken'], properties: { refreshToken: { type: 'string', maxLength: 512 } } },
     response: { 200: { type: 'object', properties: { accessToken: { type: 'string' }, refreshToken: { type: 'string' }, expiresAt: { type: 'integer' } } }, ...errors },
   },
+  connectionPassword: {
+    summary: 'Issue a password for PostgreSQL clients (psql, JDBC, BI tools) on the wire-protocol port; shown once, replaces the previous one',
+    security: auth,
+    response: { 200: { type: 'object', properties: { username: { type: 'string' }, password: { type: 'string' }, expiresAt: { type: 'string' } } }, ...errors },
+  },
   logout: {
     summary: 'Revoke the calling session: its tokens fail from the next request',
     security: auth,
