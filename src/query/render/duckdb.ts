@@ -32,6 +32,7 @@ export function duckdbDialect(options: { sourceOf: (dataset: string) => string; 
     source: options.sourceOf,
     typeName,
     functionName: (n) => n,
+    guard: (sql) => `TRY(${sql})`,
     cast: (arg, t) => `TRY_CAST(${arg} AS ${castTypeSql(t)})`,
     mask(mask: MaskSpec, x: string, type: ColumnType): string {
       switch (mask.kind) {

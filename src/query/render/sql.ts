@@ -6,16 +6,37 @@
  */
 import type { ColumnType, MaskSpec } from '../../workspace/types.ts';
 import { lookupFunction } from '../functions.ts';
-import { forEachExpr, type CastType, type Expr, type FromItem, type GovernedScan, type OrderItem, type Select } from '../ir.ts';
+import { forEachExpr, type BinaryOp, type CastType, type Expr, type FromItem, type GovernedScan, type Literal, type OrderItem, type Select } from '../ir.ts';
 
 export interface Dialect {
   readonly name: string;
   /** The quoted relation a dataset is read from. */
   source(dataset: string): string;
+  /** A cast that yields NULL instead of failing (TRY_CAST, or an equivalent guarded form). */
   cast(arg: string, type: CastType): string;
   mask(mask: MaskSpec, arg: string, type: ColumnType): string;
   typeName(type: ColumnType): string;
   functionName(name: string): string;
+  /**
+   * Wraps a user expression that may fail on some data so it yields NULL instead (DuckDB
+   * `TRY(…)`, Trino `try(…)`). Engines without such a construct return `sql` unchanged and
+   * make each failure-prone operation safe on its own in the hooks below (PostgreSQL).
+   */
+  guard(sql: string): string;
+  /** Optional: renders a binary operator (e.g. division with a zero guard); undefined → `(l op r)`. */
+  binary?(op: BinaryOp, left: string, right: string): string | undefined;
+  /** Optional: renders LIKE / ILIKE; undefined → the standard form. */
+  like?(arg: string, pattern: string, negated: boolean, caseInsensitive: boolean): string | undefined;
+  /**
+   * Optional: renders an allowlisted function call (name is its `engineName`); `args` are
+   * rendered, `ir` the same arguments as IR (to inspect literals). undefined → `name(args)`.
+   * May throw a GatehouseError for a call the engine cannot evaluate safely.
+   */
+  func?(name: string, args: readonly string[], ir: readonly Expr[], distinct: boolean): string | undefined;
+  /** Optional: renders a literal; undefined → the standard form. */
+  literal?(lit: Literal): string | undefined;
+  /** Optional: renders LIMIT/OFFSET (already validated integers); undefined → `LIMIT n OFFSET m`. */
+  limitOffset?(limit: string | null, offset: string | null): string | undefined;
 }
 
 export function quoteIdent(name: string): string {
@@ -75,7 +96,7 @@ class Renderer {
   expr(e: Expr): string {
     if (this.#guard && !trivial(e) && guardable(e)) {
       this.#guard = false;
-      try { return `TRY(${this.node(e)})`; } finally { this.#guard = true; }
+      try { return this.d.guard(this.node(e)); } finally { this.#guard = true; }
     }
     return this.node(e);
   }
@@ -101,8 +122,14 @@ class Renderer {
       try { parts.push(`HAVING ${this.expr(q.having)}`); } finally { this.#guard = true; }
     }
     if (q.orderBy.length) parts.push(`ORDER BY ${q.orderBy.map((o) => this.order(o)).join(', ')}`);
-    if (q.limit !== null) parts.push(`LIMIT ${int(q.limit)}`);
-    if (q.offset !== null) parts.push(`OFFSET ${int(q.offset)}`);
+    const limit = q.limit === null ? null : int(q.limit);
+    const offset = q.offset === null ? null : int(q.offset);
+    const custom = limit === null && offset === null ? undefined : this.d.limitOffset?.(limit, offset);
+    if (custom !== undefined) parts.push(custom);
+    else {
+      if (limit !== null) parts.push(`LIMIT ${limit}`);
+      if (offset !== null) parts.push(`OFFSET ${offset}`);
+    }
     return parts.join(' ');
   }
 
@@ -142,7 +169,9 @@ class Renderer {
       case 'param': throw new Error('refusing to render an unbound parameter');
       case 'column': return `${quoteIdent(e.relation)}.${quoteIdent(e.name)}`;
       case 'raw': return quoteIdent(e.name);
-      case 'literal':
+      case 'literal': {
+        const custom = this.d.literal?.(e);
+        if (custom !== undefined) return custom;
         switch (e.type) {
           case 'null': return 'NULL';
           case 'boolean': return e.value ? 'TRUE' : 'FALSE';
@@ -152,12 +181,19 @@ class Renderer {
           case 'timestamp': return `TIMESTAMP ${quoteString(e.value)}`;
           case 'interval': return `INTERVAL ${quoteString(e.value)}`;
         }
+      }
       // falls through (exhaustive above)
       case 'unary': return e.op === 'NOT' ? `(NOT ${this.expr(e.arg)})` : `(${e.op} ${this.expr(e.arg)})`;
-      case 'binary': return `(${this.expr(e.left)} ${e.op} ${this.expr(e.right)})`;
+      case 'binary': {
+        const l = this.expr(e.left), r = this.expr(e.right);
+        return this.d.binary?.(e.op, l, r) ?? `(${l} ${e.op} ${r})`;
+      }
       case 'isNull': return `(${this.expr(e.arg)} IS ${e.negated ? 'NOT ' : ''}NULL)`;
       case 'isBool': return `(${this.expr(e.arg)} IS ${e.negated ? 'NOT ' : ''}${e.value ? 'TRUE' : 'FALSE'})`;
-      case 'like': return `(${this.expr(e.arg)} ${e.negated ? 'NOT ' : ''}${e.caseInsensitive ? 'ILIKE' : 'LIKE'} ${this.expr(e.pattern)})`;
+      case 'like': {
+        const a = this.expr(e.arg), p = this.expr(e.pattern);
+        return this.d.like?.(a, p, e.negated, e.caseInsensitive) ?? `(${a} ${e.negated ? 'NOT ' : ''}${e.caseInsensitive ? 'ILIKE' : 'LIKE'} ${p})`;
+      }
       case 'between': return `(${this.expr(e.arg)} ${e.negated ? 'NOT ' : ''}BETWEEN ${this.expr(e.low)} AND ${this.expr(e.high)})`;
       case 'inList': return `(${this.expr(e.arg)} ${e.negated ? 'NOT ' : ''}IN (${e.list.map((x) => this.expr(x)).join(', ')}))`;
       case 'inQuery': return `(${this.expr(e.arg)} ${e.negated ? 'NOT ' : ''}IN (${this.select(e.query)}))`;
@@ -172,8 +208,9 @@ class Renderer {
       case 'func': {
         const info = lookupFunction(e.name);
         if (!info) throw new Error(`refusing to render function ${e.name} outside the allowlist`);
-        const args = e.star ? '*' : `${e.distinct ? 'DISTINCT ' : ''}${e.args.map((a) => this.expr(a)).join(', ')}`;
-        let out = `${this.d.functionName(info.engineName)}(${args})`;
+        const rendered = e.star ? [] : e.args.map((a) => this.expr(a));
+        const custom = e.star ? undefined : this.d.func?.(info.engineName, rendered, e.args, e.distinct);
+        let out = custom ?? `${this.d.functionName(info.engineName)}(${e.star ? '*' : `${e.distinct ? 'DISTINCT ' : ''}${rendered.join(', ')}`})`;
         if (e.filter) out += ` FILTER (WHERE ${this.expr(e.filter)})`;
         if (e.over) {
           const parts: string[] = [];
