@@ -1,0 +1,377 @@
+/**
+ * Data keys: one random AES-256 key per subject (a dataset, a saved result, an export, a
+ * secret), stored only wrapped by a key-encryption key (keyring.ts), in one node:sqlite
+ * file in the state directory (WAL, `PRAGMA secure_delete = ON`).
+ *
+ * The wrap context binds each wrapped key to its row: "data-key\n<key id>\n<kind>\n<subject>",
+ * so a wrapped key copied onto another row does not unwrap.
+ *
+ * Destroying a key (crypto-shredding) deletes its row in one transaction with a tombstone
+ * (when, why, the SHA-256 of the wrapped key bytes), then checkpoints the WAL with
+ * TRUNCATE: secure_delete overwrites the freed cell with zeros in the database file and the
+ * truncated WAL no longer holds the old page images. Whatever the key encrypted, in every
+ * copy, can no longer be decrypted. (Copies of the key store in backups still hold the
+ * wrapped key: rotate the KEK and retire the old version — rewrapAll({ retire: true }) —
+ * to make those useless too.)
+ *
+ * Unwrapped keys are cached (small LRU) to spare the key service, but every unwrap still
+ * checks that the row exists, so a key destroyed by another process is refused at once.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { DataKeyDestroyed, DataKeyNotFound, KeyInputInvalid, KeyStoreUnavailable } from './errors.ts';
+import { decodeWrappedKey, encodeWrappedKey, type KeyEncryptionService, type RotatableKeyService } from './keyring.ts';
+
+export type DataKeyKind = 'dataset' | 'result' | 'export' | 'secret';
+export const DATA_KEY_KINDS: readonly DataKeyKind[] = ['dataset', 'result', 'export', 'secret'];
+
+export interface DataKeyInfo {
+  readonly keyId: string;
+  readonly subject: string;
+  readonly kind: DataKeyKind;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly kekVersion: string;
+  readonly createdAt: string;
+}
+
+/** What remains of a destroyed key: enough to prove which key went, when and why. */
+export interface DestructionRecord {
+  readonly keyId: string;
+  readonly subject: string;
+  readonly kind: DataKeyKind;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly createdAt: string;
+  readonly destroyedAt: string;
+  readonly reason: string;
+  /** hex SHA-256 of the wrapped key as it was stored (its encoded bytes). */
+  readonly wrappedKeyDigest: string;
+  readonly kekVersion: string;
+}
+
+export interface DataKeyStatus {
+  readonly live: number;
+  readonly destroyed: number;
+  readonly byKekVersion: Readonly<Record<string, number>>;
+  readonly byKind: Readonly<Record<string, number>>;
+  readonly activeKekVersion: string;
+}
+
+export interface RewrapReport {
+  readonly rewrapped: number;
+  readonly skipped: number;
+  readonly activeKekVersion: string;
+  readonly retired: readonly string[];
+}
+
+export interface DataKeyStoreOptions {
+  readonly now?: () => Date;
+  /** Unwrapped keys kept in memory (default 256). */
+  readonly cacheSize?: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS data_keys (
+  key_id TEXT PRIMARY KEY,
+  subject TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  wrapped TEXT NOT NULL,
+  kek_version TEXT NOT NULL,
+  created_at TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS data_keys_kek ON data_keys (kek_version);
+CREATE TABLE IF NOT EXISTS destroyed_keys (
+  key_id TEXT PRIMARY KEY,
+  subject TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  labels TEXT NOT NULL,
+  kek_version TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  destroyed_at TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  wrapped_key_digest TEXT NOT NULL
+) STRICT;
+`;
+
+const LABEL_KEY = /^[a-z][a-z0-9_.-]{0,63}$/;
+
+function checkLabels(labels: Record<string, string> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(labels ?? {})) {
+    if (!LABEL_KEY.test(k)) throw new KeyInputInvalid(`label name ${JSON.stringify(k)} must be lower-case letters, digits, _ . - (up to 64)`);
+    if (typeof v !== 'string' || v.length > 512) throw new KeyInputInvalid(`label ${k} must be a string of at most 512 characters`);
+    out[k] = v;
+  }
+  return out;
+}
+
+export function wrapContext(keyId: string, kind: string, subject: string): string {
+  return `data-key\n${keyId}\n${kind}\n${subject}`;
+}
+
+interface Row { key_id: string; subject: string; kind: string; labels: string; wrapped: string; kek_version: string; created_at: string }
+interface Tomb { key_id: string; subject: string; kind: string; labels: string; kek_version: string; created_at: string; destroyed_at: string; reason: string; wrapped_key_digest: string }
+
+export class DataKeyStore {
+  readonly path: string;
+  readonly #db: DatabaseSync;
+  readonly #kms: KeyEncryptionService;
+  readonly #now: () => Date;
+  readonly #cacheSize: number;
+  readonly #cache = new Map<string, Buffer>();
+  readonly #st: Record<'insert' | 'get' | 'exists' | 'tomb' | 'del' | 'insTomb' | 'cas', StatementSync>;
+  #closed = false;
+
+  private constructor(path: string, db: DatabaseSync, kms: KeyEncryptionService, options: DataKeyStoreOptions) {
+    this.path = path;
+    this.#db = db;
+    this.#kms = kms;
+    this.#now = options.now ?? (() => new Date());
+    this.#cacheSize = options.cacheSize ?? 256;
+    this.#st = {
+      insert: db.prepare('INSERT INTO data_keys (key_id, subject, kind, labels, wrapped, kek_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      get: db.prepare('SELECT * FROM data_keys WHERE key_id = ?'),
+      exists: db.prepare('SELECT 1 AS x FROM data_keys WHERE key_id = ?'),
+      tomb: db.prepare('SELECT * FROM destroyed_keys WHERE key_id = ?'),
+      del: db.prepare('DELETE FROM data_keys WHERE key_id = ?'),
+      insTomb: db.prepare('INSERT INTO destroyed_keys (key_id, subject, kind, labels, kek_version, created_at, destroyed_at, reason, wrapped_key_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
+      cas: db.prepare('UPDATE data_keys SET wrapped = ?, kek_version = ? WHERE key_id = ? AND wrapped = ?'),
+    };
+  }
+
+  /** Opens (creating if needed) the key store at `path`, wrapping with `kms`. */
+  static open(path: string, kms: KeyEncryptionService, options: DataKeyStoreOptions = {}): DataKeyStore {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path);
+      db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA secure_delete = ON');
+      db.exec('PRAGMA synchronous = FULL');
+      db.exec('PRAGMA busy_timeout = 5000');
+      db.exec(SCHEMA);
+    } catch (e) {
+      throw new KeyStoreUnavailable(`cannot open the data key store ${path}`, { cause: e });
+    }
+    return new DataKeyStore(path, db, kms, options);
+  }
+
+  /** A fresh random AES-256 data key for `subject`, stored wrapped by the active KEK. */
+  async create(input: { subject: string; kind: DataKeyKind; labels?: Record<string, string> }): Promise<{ keyId: string; createdAt: string; kekVersion: string }> {
+    this.#live();
+    if (typeof input?.subject !== 'string' || input.subject.length === 0 || input.subject.length > 512) throw new KeyInputInvalid('a data key needs a subject (1-512 characters)');
+    if (!DATA_KEY_KINDS.includes(input.kind)) throw new KeyInputInvalid(`kind must be one of ${DATA_KEY_KINDS.join(', ')}`);
+    const labels = checkLabels(input.labels);
+    const keyId = `dk_${randomBytes(16).toString('base64url')}`;
+    const dek = randomBytes(32);
+    const w = await this.#kms.wrap(dek, wrapContext(keyId, input.kind, input.subject));
+    const createdAt = this.#now().toISOString();
+    this.#live();
+    this.#st.insert.run(keyId, input.subject, input.kind, JSON.stringify(labels), encodeWrappedKey(w), w.kekVersion, createdAt);
+    this.#remember(keyId, dek);
+    return { keyId, createdAt, kekVersion: w.kekVersion };
+  }
+
+  /** The plaintext data key (a copy: wipe it with fill(0) when done). */
+  async unwrap(keyId: string): Promise<Buffer> {
+    this.#live();
+    const cached = this.#cache.get(keyId);
+    if (cached) {
+      // Still there? (another process may have destroyed it)
+      if (this.#st.exists.get(keyId)) {
+        this.#cache.delete(keyId);
+        this.#cache.set(keyId, cached);
+        return Buffer.from(cached);
+      }
+      this.#forget(keyId);
+    }
+    const row = this.#st.get.get(keyId) as Row | undefined;
+    if (!row) throw this.#missing(keyId);
+    const dek = await this.#kms.unwrap(decodeWrappedKey(row.wrapped), wrapContext(row.key_id, row.kind, row.subject));
+    // Destroyed while the key service was answering?
+    if (!this.#st.exists.get(keyId)) { dek.fill(0); throw this.#missing(keyId); }
+    const copy = Buffer.from(dek);
+    this.#remember(keyId, dek);
+    return copy;
+  }
+
+  info(keyId: string): DataKeyInfo {
+    this.#live();
+    const row = this.#st.get.get(keyId) as Row | undefined;
+    if (!row) throw this.#missing(keyId);
+    return toInfo(row);
+  }
+
+  /** The tombstone of a destroyed key, or null if it was never destroyed. */
+  destruction(keyId: string): DestructionRecord | null {
+    this.#live();
+    const t = this.#st.tomb.get(keyId) as Tomb | undefined;
+    return t ? toRecord(t) : null;
+  }
+
+  /**
+   * Crypto-shreds a data key: its wrapped form is deleted (secure_delete, WAL truncated)
+   * and a tombstone remembers it. Throws DataKeyDestroyed if it already was.
+   */
+  destroy(keyId: string, reason: string): DestructionRecord {
+    this.#live();
+    if (typeof reason !== 'string' || reason.trim() === '') throw new KeyInputInvalid('destroying a data key needs a reason');
+    let record: DestructionRecord;
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const row = this.#st.get.get(keyId) as Row | undefined;
+      if (!row) throw this.#missing(keyId);
+      const digest = createHash('sha256').update(row.wrapped, 'utf8').digest('hex');
+      const destroyedAt = this.#now().toISOString();
+      this.#st.del.run(keyId);
+      this.#st.insTomb.run(row.key_id, row.subject, row.kind, row.labels, row.kek_version, row.created_at, destroyedAt, reason, digest);
+      this.#db.exec('COMMIT');
+      record = { keyId, subject: row.subject, kind: row.kind as DataKeyKind, labels: JSON.parse(row.labels), createdAt: row.created_at, destroyedAt, reason, wrappedKeyDigest: digest, kekVersion: row.kek_version };
+    } catch (e) {
+      this.#db.exec('ROLLBACK');
+      throw e;
+    }
+    this.#forget(keyId);
+    this.#scrubWal();
+    return record;
+  }
+
+  list(filter: { kind?: DataKeyKind; label?: Record<string, string>; subject?: string } = {}): DataKeyInfo[] {
+    this.#live();
+    const rows = this.#db.prepare('SELECT * FROM data_keys ORDER BY created_at, key_id').all() as unknown as Row[];
+    return rows.map(toInfo).filter((k) =>
+      (filter.kind === undefined || k.kind === filter.kind)
+      && (filter.subject === undefined || k.subject === filter.subject)
+      && Object.entries(filter.label ?? {}).every(([n, v]) => k.labels[n] === v));
+  }
+
+  listDestroyed(filter: { kind?: DataKeyKind } = {}): DestructionRecord[] {
+    this.#live();
+    const rows = this.#db.prepare('SELECT * FROM destroyed_keys ORDER BY destroyed_at, key_id').all() as unknown as Tomb[];
+    return rows.map(toRecord).filter((r) => filter.kind === undefined || r.kind === filter.kind);
+  }
+
+  /**
+   * Rewraps every data key not under the active KEK version, in small batches, without
+   * locking readers out: each batch is unwrapped and rewrapped outside any transaction,
+   * then written with compare-and-set (a key destroyed meanwhile is simply skipped).
+   * With `retire`, KEK versions no longer used by any key are then retired (erased) when
+   * the key service supports it.
+   */
+  async rewrapAll(options: { batchSize?: number; retire?: boolean } = {}): Promise<RewrapReport> {
+    this.#live();
+    const batchSize = options.batchSize ?? 100;
+    const active = this.#kms.activeVersion();
+    const pick = this.#db.prepare('SELECT * FROM data_keys WHERE kek_version <> ? ORDER BY key_id LIMIT ?');
+    let rewrapped = 0;
+    let skipped = 0;
+    const seen = new Set<string>();
+    for (;;) {
+      const batch = (pick.all(active, batchSize + seen.size) as unknown as Row[]).filter((r) => !seen.has(r.key_id)).slice(0, batchSize);
+      if (batch.length === 0) break;
+      const updates: [string, string, string, string][] = [];
+      for (const row of batch) {
+        seen.add(row.key_id);
+        const ctx = wrapContext(row.key_id, row.kind, row.subject);
+        const dek = await this.#kms.unwrap(decodeWrappedKey(row.wrapped), ctx);
+        const w = await this.#kms.wrap(dek, ctx);
+        dek.fill(0);
+        updates.push([encodeWrappedKey(w), w.kekVersion, row.key_id, row.wrapped]);
+      }
+      this.#live();
+      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        for (const u of updates) {
+          const r = this.#st.cas.run(...u);
+          if (Number(r.changes) === 1) rewrapped++; else skipped++;
+        }
+        this.#db.exec('COMMIT');
+      } catch (e) {
+        this.#db.exec('ROLLBACK');
+        throw e;
+      }
+      // Let readers in between batches.
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    this.#scrubWal();
+    const retired: string[] = [];
+    const svc = this.#kms as Partial<RotatableKeyService>;
+    if (options.retire && typeof svc.retire === 'function' && typeof svc.versions === 'function') {
+      const used = new Set(Object.keys(this.status().byKekVersion));
+      for (const v of svc.versions()) {
+        if (!v.active && v.retiredAt === null && !used.has(v.version)) {
+          await svc.retire(v.version);
+          retired.push(v.version);
+        }
+      }
+    }
+    return { rewrapped, skipped, activeKekVersion: active, retired };
+  }
+
+  status(): DataKeyStatus {
+    this.#live();
+    const byKek: Record<string, number> = {};
+    for (const r of this.#db.prepare('SELECT kek_version AS v, count(*) AS n FROM data_keys GROUP BY kek_version').all() as { v: string; n: number }[]) byKek[r.v] = Number(r.n);
+    const byKind: Record<string, number> = {};
+    for (const r of this.#db.prepare('SELECT kind AS k, count(*) AS n FROM data_keys GROUP BY kind').all() as { k: string; n: number }[]) byKind[r.k] = Number(r.n);
+    const destroyed = Number((this.#db.prepare('SELECT count(*) AS n FROM destroyed_keys').get() as { n: number }).n);
+    const live = Object.values(byKind).reduce((a, b) => a + b, 0);
+    return { live, destroyed, byKekVersion: byKek, byKind, activeKekVersion: this.#kms.activeVersion() };
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const k of this.#cache.values()) k.fill(0);
+    this.#cache.clear();
+    try { this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)'); } catch { /* best effort */ }
+    this.#db.close();
+  }
+
+  #scrubWal(): void {
+    // Old page images (with the wrapped key) live in the WAL until it is checkpointed and truncated.
+    const r = this.#db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number } | undefined;
+    if (r && Number(r.busy) !== 0) {
+      // A reader in another connection holds an old snapshot: retry once it is gone.
+      for (let i = 0; i < 50; i++) {
+        const again = this.#db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number };
+        if (Number(again.busy) === 0) return;
+      }
+      throw new KeyStoreUnavailable('the key was deleted but the write-ahead log could not be truncated (another reader is active); retry the destruction to finish scrubbing');
+    }
+  }
+
+  #missing(keyId: string): Error {
+    const t = this.#st.tomb.get(keyId) as Tomb | undefined;
+    return t ? new DataKeyDestroyed(keyId, t.destroyed_at) : new DataKeyNotFound(keyId);
+  }
+
+  #remember(keyId: string, dek: Buffer): void {
+    this.#cache.set(keyId, Buffer.from(dek));
+    dek.fill(0);
+    while (this.#cache.size > this.#cacheSize) {
+      const [oldest, k] = this.#cache.entries().next().value!;
+      k.fill(0);
+      this.#cache.delete(oldest);
+    }
+  }
+
+  #forget(keyId: string): void {
+    this.#cache.get(keyId)?.fill(0);
+    this.#cache.delete(keyId);
+  }
+
+  #live(): void {
+    if (this.#closed) throw new KeyStoreUnavailable('the data key store is closed');
+  }
+}
+
+function toInfo(r: Row): DataKeyInfo {
+  return { keyId: r.key_id, subject: r.subject, kind: r.kind as DataKeyKind, labels: JSON.parse(r.labels), kekVersion: r.kek_version, createdAt: r.created_at };
+}
+
+function toRecord(t: Tomb): DestructionRecord {
+  return { keyId: t.key_id, subject: t.subject, kind: t.kind as DataKeyKind, labels: JSON.parse(t.labels), createdAt: t.created_at, destroyedAt: t.destroyed_at, reason: t.reason, wrappedKeyDigest: t.wrapped_key_digest, kekVersion: t.kek_version };
+}
