@@ -1,0 +1,124 @@
+/**
+ * Findings: remediation tracking for audits and reviews. A finding has an owner, a due
+ * date and a status (open → in-progress → closed; closed can be reopened). It is overdue
+ * when it is not closed and its due date has passed. Reports list findings until closed.
+ */
+import {
+  FINDING_STATUSES, SEVERITIES, event, iso, newId, parseEnd, parseName, parseOneOf, parseText, requireObject,
+  GovernanceError, type Core, type FindingStatus, type GovernanceEvent, type Row, type Severity,
+} from './types.ts';
+
+export const FINDING_SCHEMA = `
+CREATE TABLE IF NOT EXISTS gov_findings (
+  id TEXT PRIMARY KEY,
+  title TEXT NOT NULL,
+  severity TEXT NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+  owner TEXT NOT NULL,
+  due_date TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('open', 'in-progress', 'closed')),
+  created_at TEXT NOT NULL,
+  created_by TEXT NOT NULL,
+  closed_at TEXT,
+  CHECK ((status = 'closed') = (closed_at IS NOT NULL))
+);
+CREATE TABLE IF NOT EXISTS gov_finding_notes (
+  finding_id TEXT NOT NULL REFERENCES gov_findings(id),
+  at TEXT NOT NULL,
+  by TEXT NOT NULL,
+  text TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS gov_finding_notes_finding ON gov_finding_notes (finding_id);
+`;
+
+export interface Finding {
+  readonly id: string;
+  readonly title: string;
+  readonly severity: Severity;
+  readonly owner: string;
+  /** Exclusive deadline (a date-only due date means the end of that day). */
+  readonly dueDate: string;
+  readonly status: FindingStatus;
+  readonly notes: readonly { readonly at: string; readonly by: string; readonly text: string }[];
+  readonly createdAt: string;
+  readonly createdBy: string;
+  readonly closedAt: string | null;
+  /** At the time read. */
+  readonly overdue: boolean;
+}
+
+const ALLOWED: Readonly<Record<FindingStatus, readonly FindingStatus[]>> = { open: ['in-progress', 'closed'], 'in-progress': ['open', 'closed'], closed: ['open'] };
+
+export class Findings {
+  readonly #core: Core;
+  constructor(core: Core) {
+    this.#core = core;
+  }
+
+  create(input: { title: string; severity: Severity; owner: string; dueDate: string | Date; notes?: string; by: string }, at: Date = this.#core.now()): { finding: Finding; event: GovernanceEvent } {
+    const o = requireObject(input, 'finding');
+    const title = parseText(o.title, 'title', 300);
+    const severity = parseOneOf(o.severity, SEVERITIES, 'severity');
+    const owner = parseName(o.owner, 'owner');
+    const due = parseEnd(o.dueDate, 'dueDate');
+    const note = o.notes === undefined ? null : parseText(o.notes, 'notes', 4000);
+    const by = parseName(o.by, 'by');
+    const id = newId('fnd');
+    this.#core.tx(() => {
+      this.#core.stmt(`INSERT INTO gov_findings (id, title, severity, owner, due_date, status, created_at, created_by) VALUES (?, ?, ?, ?, ?, 'open', ?, ?)`).run(id, title, severity, owner, iso(due), iso(at), by);
+      if (note) this.#core.stmt('INSERT INTO gov_finding_notes (finding_id, at, by, text) VALUES (?, ?, ?, ?)').run(id, iso(at), by, note);
+    });
+    return { finding: this.get(id, at)!, event: event({ action: 'finding.create', actor: by, time: iso(at), subject: id, outcome: 'created', refs: { findingId: id }, detail: `${by} opened a ${severity} finding owned by ${owner}, due ${iso(due)}` }) };
+  }
+
+  get(id: string, at: Date = this.#core.now()): Finding | null {
+    const r = this.#core.stmt('SELECT * FROM gov_findings WHERE id = ?').get(String(id)) as Row | undefined;
+    return r ? this.#toFinding(r, at) : null;
+  }
+
+  #toFinding(r: Row, at: Date): Finding {
+    const notes = (this.#core.stmt('SELECT at, by, text FROM gov_finding_notes WHERE finding_id = ? ORDER BY rowid').all(r.id as string) as Row[])
+      .map((n) => ({ at: n.at as string, by: n.by as string, text: n.text as string }));
+    const status = r.status as FindingStatus;
+    return {
+      id: r.id as string, title: r.title as string, severity: r.severity as Severity, owner: r.owner as string, dueDate: r.due_date as string, status, notes,
+      createdAt: r.created_at as string, createdBy: r.created_by as string, closedAt: r.closed_at as string | null,
+      overdue: status !== 'closed' && (r.due_date as string) <= iso(at),
+    };
+  }
+
+  /** Moves the finding to `status` (with an optional note, required to close). */
+  setStatus(id: string, input: { status: FindingStatus; by: string; note?: string }, at: Date = this.#core.now()): { finding: Finding; event: GovernanceEvent } {
+    const o = requireObject(input, 'status change');
+    const status = parseOneOf(o.status, FINDING_STATUSES, 'status');
+    const by = parseName(o.by, 'by');
+    const note = o.note === undefined ? null : parseText(o.note, 'note', 4000);
+    if (status === 'closed' && note === null) throw new GovernanceError('GOV_INVALID', 'closing a finding needs a note saying how it was remediated', 'add --note "what was done"');
+    return this.#core.tx(() => {
+      const f = this.get(id, at);
+      if (!f) throw new GovernanceError('GOV_NOT_FOUND', `no finding "${String(id).slice(0, 64)}"`, 'list findings with: gatehouse finding list');
+      if (!ALLOWED[f.status].includes(status)) throw new GovernanceError('GOV_BAD_TRANSITION', `a ${f.status} finding cannot move to ${status}`, `allowed from ${f.status}: ${ALLOWED[f.status].join(', ')}`);
+      this.#core.stmt('UPDATE gov_findings SET status = ?, closed_at = ? WHERE id = ?').run(status, status === 'closed' ? iso(at) : null, f.id);
+      if (note) this.#core.stmt('INSERT INTO gov_finding_notes (finding_id, at, by, text) VALUES (?, ?, ?, ?)').run(f.id, iso(at), by, note);
+      return { finding: this.get(f.id, at)!, event: event({ action: 'finding.status', actor: by, time: iso(at), subject: f.id, outcome: status === 'closed' ? 'closed' : 'updated', refs: { findingId: f.id }, detail: `${by} moved finding ${f.id} from ${f.status} to ${status}` }) };
+    });
+  }
+
+  addNote(id: string, input: { by: string; text: string }, at: Date = this.#core.now()): Finding {
+    const o = requireObject(input, 'note');
+    const by = parseName(o.by, 'by');
+    const text = parseText(o.text, 'text', 4000);
+    return this.#core.tx(() => {
+      if (!this.get(id, at)) throw new GovernanceError('GOV_NOT_FOUND', `no finding "${String(id).slice(0, 64)}"`, 'list findings with: gatehouse finding list');
+      this.#core.stmt('INSERT INTO gov_finding_notes (finding_id, at, by, text) VALUES (?, ?, ?, ?)').run(id, iso(at), by, text);
+      return this.get(id, at)!;
+    });
+  }
+
+  list(filter: { status?: FindingStatus; overdue?: boolean; owner?: string; includeClosed?: boolean } = {}, at: Date = this.#core.now()): Finding[] {
+    const rows = this.#core.stmt('SELECT * FROM gov_findings ORDER BY due_date, id').all() as Row[];
+    return rows.map((r) => this.#toFinding(r, at)).filter((f) =>
+      (filter.status === undefined ? (filter.includeClosed || f.status !== 'closed') : f.status === filter.status)
+      && (filter.overdue === undefined || f.overdue === filter.overdue)
+      && (filter.owner === undefined || f.owner === filter.owner));
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The governance store: one node:sqlite database (WAL) holding every governance record —
+ * partner organisations and vendor risk, agreements, grants and access requests,
+ * acknowledgement documents and signatures, training, retention rules and legal holds,
+ * findings, classification decisions, and the gate's settings.
+ *
+ *   const gov = GovernanceStore.open('state/governance.db');
+ *   gov.vendors.register({ name: 'northwind-research', by: 'olivia' });
+ *   const { agreement } = gov.agreements.create({ kind: 'DPA', … }, { knownDatasets });
+ *   gov.grants.approve(requestId, { approverId: 'olivia', isOwner });
+ *   gov.evaluate({ principal, dataset, purpose: 'research' })   // on every request
+ *
+ * Every multi-row change is one `BEGIN IMMEDIATE` transaction: nothing is half-applied, and
+ * read-check-write sequences cannot interleave with another connection. Times are ISO
+ * strings; ids are random and readable (`agr_…`, `grt_…`, `req_…`). The store never writes
+ * the audit log: each change returns a `GovernanceEvent` that the caller records.
+ */
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { ACK_SCHEMA, Acknowledgements } from './acknowledgements.ts';
+import { AGREEMENT_SCHEMA, Agreements } from './agreements.ts';
+import { CLASSIFICATION_SCHEMA, ClassificationDecisions } from './classification.ts';
+import { FINDING_SCHEMA, Findings } from './findings.ts';
+import { GATE_SCHEMA, Gate, type GateInput, type GateResult } from './gate.ts';
+import { GRANT_SCHEMA, Grants } from './grants.ts';
+import { RETENTION_SCHEMA, Retention } from './retention.ts';
+import { TRAINING_SCHEMA, Training } from './training.ts';
+import { GovernanceError, type Core } from './types.ts';
+import { VENDOR_SCHEMA, Vendors } from './vendors.ts';
+
+export interface GovernanceStoreOptions {
+  /** Clock for operations that take no explicit time (default: the system clock). */
+  readonly now?: () => Date;
+}
+
+const SCHEMA_VERSION = 1;
+
+class SqliteCore implements Core {
+  readonly db: DatabaseSync;
+  readonly #stmts = new Map<string, StatementSync>();
+  readonly #clock: () => Date;
+  #depth = 0;
+
+  constructor(db: DatabaseSync, clock: () => Date) {
+    this.db = db;
+    this.#clock = clock;
+  }
+
+  stmt(sql: string): StatementSync {
+    let s = this.#stmts.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  tx<T>(fn: () => T): T {
+    if (this.#depth > 0) return fn(); // already inside this connection's transaction
+    this.db.exec('BEGIN IMMEDIATE');
+    this.#depth++;
+    try {
+      const out = fn();
+      this.db.exec('COMMIT');
+      return out;
+    } catch (err) {
+      this.db.exec('ROLLBACK');
+      throw err;
+    } finally {
+      this.#depth--;
+    }
+  }
+
+  now(): Date {
+    return this.#clock();
+  }
+}
+
+export class GovernanceStore {
+  readonly vendors: Vendors;
+  readonly agreements: Agreements;
+  readonly grants: Grants;
+  readonly acknowledgements: Acknowledgements;
+  readonly training: Training;
+  readonly retention: Retention;
+  readonly findings: Findings;
+  readonly classification: ClassificationDecisions;
+  readonly gate: Gate;
+  readonly #core: SqliteCore;
+
+  private constructor(core: SqliteCore) {
+    this.#core = core;
+    this.vendors = new Vendors(core);
+    this.retention = new Retention(core);
+    // Agreements end their grants and look up holds through these, inside their own transaction.
+    let grants: Grants | null = null;
+    this.agreements = new Agreements(core, {
+      revokeGrantsOf: (id, by, at, reason) => grants!.revokeAllOf(id, by, at, reason),
+      granteesOf: (id) => grants!.granteesOf(id),
+      holdsOn: (subjects, at) => this.retention.holdsOn(subjects, at).map((h) => ({ id: h.id, subjectKind: h.subject.kind, subject: h.subject.id, reason: h.reason })),
+    });
+    grants = new Grants(core, this.agreements);
+    this.grants = grants;
+    this.acknowledgements = new Acknowledgements(core);
+    this.training = new Training(core);
+    this.findings = new Findings(core);
+    this.classification = new ClassificationDecisions(core);
+    this.gate = new Gate(core, { vendors: this.vendors, acknowledgements: this.acknowledgements, training: this.training });
+  }
+
+  /** Opens (and creates) the store at `path` (a file, or ':memory:' for tests). */
+  static open(path: string, options: GovernanceStoreOptions = {}): GovernanceStore {
+    if (typeof path !== 'string' || path.length === 0) throw new GovernanceError('GOV_INVALID', 'the governance store needs a file path (or ":memory:")', 'pass e.g. state/governance.db');
+    const db = new DatabaseSync(path);
+    try {
+      db.exec('PRAGMA busy_timeout = 5000');
+      if (path !== ':memory:') {
+        db.exec('PRAGMA journal_mode = WAL');
+        db.exec('PRAGMA synchronous = FULL');
+      }
+      db.exec('PRAGMA foreign_keys = ON');
+      const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
+      if (version > SCHEMA_VERSION) {
+        throw new GovernanceError('GOV_INVALID', `the governance store ${path} was written by a newer Gatehouse (schema ${version})`, 'upgrade Gatehouse, or open a store of this version');
+      }
+      db.exec('BEGIN IMMEDIATE');
+      try {
+        for (const ddl of [VENDOR_SCHEMA, AGREEMENT_SCHEMA, GRANT_SCHEMA, ACK_SCHEMA, TRAINING_SCHEMA, RETENTION_SCHEMA, FINDING_SCHEMA, CLASSIFICATION_SCHEMA, GATE_SCHEMA]) db.exec(ddl);
+        db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+        db.exec('COMMIT');
+      } catch (err) {
+        db.exec('ROLLBACK');
+        throw err;
+      }
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return new GovernanceStore(new SqliteCore(db, options.now ?? (() => new Date())));
+  }
+
+  /** The gate (gate.ts) — what the request path calls before the Cedar decision. */
+  evaluate(input: GateInput): GateResult {
+    return this.gate.evaluate(input);
+  }
+
+  now(): Date {
+    return this.#core.now();
+  }
+
+  close(): void {
+    this.#core.db.close();
+  }
+}
