@@ -1,0 +1,37 @@
+/**
+ * Typed errors of the PostgreSQL state backend. Callers match on `code`. Messages never
+ * carry the connection password or the full connection URL.
+ */
+export class StateError extends Error {
+  readonly code: string;
+  /** HTTP status the API maps this error to. */
+  readonly status: number;
+  constructor(code: string, message: string, status: number, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+  }
+}
+
+/** The database's Gatehouse schema was written by a newer Gatehouse: refuse to touch it. */
+export class StateSchemaTooNew extends StateError {
+  readonly found: number;
+  readonly known: number;
+  constructor(schema: string, found: number, known: number) {
+    super('STATE_SCHEMA_TOO_NEW',
+      `PostgreSQL schema "${schema}" is at version ${found}, but this Gatehouse knows versions up to ${known}: upgrade Gatehouse on this node (nothing was changed)`, 503);
+    this.found = found;
+    this.known = known;
+  }
+}
+
+/** The state configuration (URL, schema name, pool size) is malformed. */
+export class StateConfigInvalid extends StateError {
+  constructor(message: string) { super('STATE_CONFIG_INVALID', message, 500); }
+}
+
+/** PostgreSQL cannot be reached or refused the operation: the request fails closed. */
+export class StateUnavailable extends StateError {
+  constructor(message: string, options?: { cause?: unknown }) { super('STATE_UNAVAILABLE', message, 503, options); }
+}
