@@ -74,6 +74,7 @@ export class DuckDbEngine implements Engine {
     try {
       await setup.run(`SET memory_limit = ${quoteString(ws.defaults.memoryLimit)}`);
       for (const ds of ws.datasets.values()) {
+        if (ds.source.kind === 'postgres') continue; // pushed down to PostgreSQL (engine/postgres.ts)
         try {
           sources.set(ds.name, await loadDataset(setup, ds));
         } catch (err) {
@@ -165,6 +166,7 @@ async function loadDataset(conn: DuckDBConnection, ds: DatasetDef): Promise<stri
     await conn.run(`DETACH ${alias}`);
     return tableFor(ds.name);
   }
+  if (src.kind === 'postgres') throw new Error('a PostgreSQL dataset is not loaded into DuckDB');
   const reader = src.kind === 'parquet' ? `read_parquet(${quoteString(src.path)})` : `read_csv(${quoteString(src.path)}, header = true)`;
   await conn.run(`CREATE TABLE ${tableFor(ds.name)} AS SELECT ${cols} FROM ${reader}`);
   return tableFor(ds.name);

@@ -173,9 +173,10 @@ function checkMaskType(r: Reader, path: (string | number)[], mask: MaskSpec, typ
 
 function parseSource(r: Reader, path: (string | number)[], v: Json | undefined, dir: string): DatasetSource | null {
   if (!isObject(v)) {
-    r.problem(path, 'is required: {parquet: FILE}, {csv: FILE} or {duckdb: FILE, table: NAME}');
+    r.problem(path, 'is required: {parquet: FILE}, {csv: FILE}, {duckdb: FILE, table: NAME} or {postgres: {url, table, passwordEnv}}');
     return null;
   }
+  if (Object.keys(v).length === 1 && 'postgres' in v) return parsePostgresSource(r, [...path, 'postgres'], v.postgres);
   const keys = Object.keys(v);
   const fileOf = (key: string): string | null => {
     const p = str(r, [...path, key], v[key], true);
@@ -191,8 +192,49 @@ function parseSource(r: Reader, path: (string | number)[], v: Json | undefined, 
     const t = str(r, [...path, 'table'], v.table, true);
     return p && t ? { kind: 'duckdb', path: p, table: t } : null;
   }
-  r.problem(path, 'must be exactly one of {parquet: FILE}, {csv: FILE} or {duckdb: FILE, table: NAME}');
+  r.problem(path, 'must be exactly one of {parquet: FILE}, {csv: FILE}, {duckdb: FILE, table: NAME} or {postgres: {url, table, passwordEnv}}');
   return null;
+}
+
+const PG_TABLE = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/;
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** `{postgres: {url, table, passwordEnv?}}`: the URL names server, database and role; never a password. */
+function parsePostgresSource(r: Reader, path: (string | number)[], v: Json | undefined): DatasetSource | null {
+  if (!isObject(v)) {
+    r.problem(path, 'must be {url: "postgres://ROLE@HOST:PORT/DATABASE", table: "schema.table", passwordEnv: "ENV_VAR"}');
+    return null;
+  }
+  allowedKeys(r, path, v, ['url', 'table', 'passwordEnv']);
+  const url = str(r, [...path, 'url'], v.url, true);
+  const table = str(r, [...path, 'table'], v.table, true);
+  const passwordEnv = str(r, [...path, 'passwordEnv'], v.passwordEnv, false);
+  let ok = url !== null && table !== null;
+  if (url !== null) {
+    let u: URL | null = null;
+    try { u = new URL(url); } catch { /* reported below */ }
+    if (!u || (u.protocol !== 'postgres:' && u.protocol !== 'postgresql:') || !u.hostname) {
+      r.problem([...path, 'url'], 'must be a URL like postgres://ROLE@HOST:PORT/DATABASE');
+      ok = false;
+    } else {
+      if (u.password || [...u.searchParams.keys()].some((k) => k.toLowerCase() === 'password')) {
+        // Never echo the URL: it holds the secret.
+        r.problem([...path, 'url'], 'contains a password: secrets never live in the workspace. Remove it from the URL and put it in an environment variable named by passwordEnv (e.g. passwordEnv: GATEHOUSE_PG_PASSWORD)');
+        ok = false;
+      }
+      if (!u.username) { r.problem([...path, 'url'], 'must name the role to connect as (postgres://ROLE@HOST/DATABASE): a read-only role, see docs/postgres.md'); ok = false; }
+      if (u.pathname.replace(/^\//, '') === '') { r.problem([...path, 'url'], 'must name the database (postgres://ROLE@HOST:PORT/DATABASE)'); ok = false; }
+    }
+  }
+  if (table !== null && !PG_TABLE.test(table)) {
+    r.problem([...path, 'table'], 'must be a table name, optionally schema-qualified: schema.table (letters, digits, _ and $)');
+    ok = false;
+  }
+  if (passwordEnv !== null && !ENV_NAME.test(passwordEnv)) {
+    r.problem([...path, 'passwordEnv'], 'must be the name of an environment variable (letters, digits and _), e.g. GATEHOUSE_PG_PASSWORD');
+    ok = false;
+  }
+  return ok ? { kind: 'postgres', url: url!, table: table!, passwordEnv } : null;
 }
 
 function parseDataset(r: Reader, name: string, v: Json, dir: string): DatasetDef | null {

@@ -42,7 +42,13 @@ export interface ColumnDef {
 export type DatasetSource =
   | { readonly kind: 'csv'; readonly path: string }
   | { readonly kind: 'parquet'; readonly path: string }
-  | { readonly kind: 'duckdb'; readonly path: string; readonly table: string };
+  | { readonly kind: 'duckdb'; readonly path: string; readonly table: string }
+  /**
+   * A table in a PostgreSQL server; queries are pushed down to it (docs/postgres.md). The URL
+   * never holds the password: it is read from the environment variable `passwordEnv` (or the
+   * usual libpq sources: PGPASSWORD, ~/.pgpass) when the engine connects.
+   */
+  | { readonly kind: 'postgres'; readonly url: string; readonly table: string; readonly passwordEnv: string | null };
 
 export interface DatasetDef {
   readonly name: string;
