@@ -1,0 +1,192 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GovernanceStore } from './store.ts';
+import { GovernanceError } from './types.ts';
+import type { AgreementInput } from './agreements.ts';
+
+const DATASETS = new Set(['patients', 'encounters', 'claims']);
+
+function setup(start = '2026-03-01T00:00:00Z') {
+  const clock = { t: new Date(start) };
+  const gov = GovernanceStore.open(':memory:', { now: () => clock.t });
+  gov.vendors.register({ name: 'northwind-research', by: 'olivia' });
+  gov.vendors.register({ name: 'keystone-mutual', by: 'olivia' });
+  return { gov, clock };
+}
+
+function dpa(over: Partial<AgreementInput> = {}): AgreementInput {
+  return {
+    kind: 'DPA', title: 'Northwind research DPA', parties: { ours: 'st-avery', partner: 'northwind-research' },
+    effectiveFrom: '2026-01-01', endsOn: '2026-12-31', datasets: ['patients', 'encounters'], purposes: ['research'],
+    clauses: { ip: 'Results belong to St Avery', termination: { destruction: 'required', withinDays: 30 }, resultRetentionDays: 90 },
+    by: 'olivia', ...over,
+  };
+}
+
+function refuses(fn: () => unknown, code: string, match?: RegExp): GovernanceError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof GovernanceError, `expected a GovernanceError ${code}, got ${String(caught)}`);
+  assert.equal(caught.code, code, caught.message);
+  assert.ok(caught.hint.length > 0, 'every refusal says what to do next');
+  if (match) assert.match(caught.message, match);
+  return caught;
+}
+
+test('an agreement is recorded with its clauses and its status follows the dates', () => {
+  const { gov, clock } = setup();
+  const { agreement, event } = gov.agreements.create(dpa(), { knownDatasets: DATASETS });
+  assert.match(agreement.id, /^agr_[a-z2-9]{16}$/);
+  assert.equal(agreement.status, 'active');
+  assert.equal(agreement.endsOn, '2027-01-01T00:00:00.000Z', 'a date-only end means the end of that day');
+  assert.deepEqual(agreement.clauses.termination, { destruction: 'required', withinDays: 30 });
+  assert.equal(event.action, 'agreement.create');
+  assert.equal(event.refs.agreementId, agreement.id);
+  assert.equal(gov.agreements.get(agreement.id, new Date('2025-12-31T23:59:59Z'))!.status, 'pending');
+  assert.equal(gov.agreements.get(agreement.id, new Date('2026-12-31T23:59:59Z'))!.status, 'active');
+  clock.t = new Date('2027-01-01T00:00:00Z');
+  assert.equal(gov.agreements.get(agreement.id)!.status, 'expired');
+});
+
+test('inverted or equal agreement dates are refused and nothing is stored', () => {
+  const { gov } = setup();
+  refuses(() => gov.agreements.create(dpa({ effectiveFrom: '2026-12-31T00:00:00Z', endsOn: '2026-01-01T00:00:00Z' }), { knownDatasets: DATASETS }), 'GOV_AGREEMENT_DATES', /not after effectiveFrom/);
+  refuses(() => gov.agreements.create(dpa({ effectiveFrom: '2026-05-01T00:00:00Z', endsOn: '2026-05-01T00:00:00Z' }), { knownDatasets: DATASETS }), 'GOV_AGREEMENT_DATES');
+  assert.deepEqual(gov.agreements.list(), []);
+});
+
+test('an overlapping agreement of the same kind, partner and dataset is refused, naming the one in force', () => {
+  const { gov } = setup();
+  const first = gov.agreements.create(dpa(), { knownDatasets: DATASETS }).agreement;
+  const err = refuses(() => gov.agreements.create(dpa({ effectiveFrom: '2026-06-01', endsOn: '2027-06-30', datasets: ['encounters'] }), { knownDatasets: DATASETS }), 'GOV_AGREEMENT_OVERLAP');
+  assert.ok(err.message.includes(first.id));
+  assert.ok(err.hint.includes(`gatehouse agreement terminate ${first.id}`));
+  // An open-ended agreement overlaps everything after its start.
+  refuses(() => gov.agreements.create(dpa({ effectiveFrom: '2025-01-01', endsOn: null, datasets: ['patients'] }), { knownDatasets: DATASETS }), 'GOV_AGREEMENT_OVERLAP');
+  assert.equal(gov.agreements.list().length, 1);
+});
+
+test('agreements that do not overlap in time, kind, partner or datasets are accepted', () => {
+  const { gov } = setup();
+  gov.agreements.create(dpa(), { knownDatasets: DATASETS });
+  // Back to back: the first ends (exclusive) exactly when the next begins.
+  gov.agreements.create(dpa({ effectiveFrom: '2027-01-01', endsOn: '2027-12-31' }), { knownDatasets: DATASETS });
+  gov.agreements.create(dpa({ kind: 'NDA' }), { knownDatasets: DATASETS });
+  gov.agreements.create(dpa({ datasets: ['claims'] }), { knownDatasets: DATASETS });
+  gov.agreements.create(dpa({ parties: { ours: 'st-avery', partner: 'keystone-mutual' } }), { knownDatasets: DATASETS });
+  assert.equal(gov.agreements.list().length, 5);
+});
+
+test('a terminated agreement no longer blocks a new one from the termination onwards', () => {
+  const { gov, clock } = setup();
+  const first = gov.agreements.create(dpa(), { knownDatasets: DATASETS }).agreement;
+  clock.t = new Date('2026-04-01T00:00:00Z');
+  gov.agreements.terminate(first.id, { by: 'olivia', reason: 'renegotiated' });
+  gov.agreements.create(dpa({ effectiveFrom: '2026-04-01T00:00:00Z', endsOn: '2027-03-31' }), { knownDatasets: DATASETS });
+  refuses(() => gov.agreements.create(dpa({ effectiveFrom: '2026-03-15', endsOn: '2026-03-20' }), { knownDatasets: DATASETS }), 'GOV_AGREEMENT_OVERLAP');
+});
+
+test('unknown datasets, an unregistered partner and identical parties are refused', () => {
+  const { gov } = setup();
+  const err = refuses(() => gov.agreements.create(dpa({ datasets: ['patients', 'payroll', 'x'] }), { knownDatasets: DATASETS }), 'GOV_UNKNOWN_DATASET');
+  assert.match(err.message, /"payroll", "x"/);
+  refuses(() => gov.agreements.create(dpa({ parties: { ours: 'st-avery', partner: 'umbrella-corp' } }), { knownDatasets: DATASETS }), 'GOV_UNKNOWN_ORG');
+  refuses(() => gov.agreements.create(dpa({ parties: { ours: 'northwind-research', partner: 'northwind-research' } }), { knownDatasets: DATASETS }), 'GOV_INVALID');
+  assert.deepEqual(gov.agreements.list(), []);
+});
+
+test('malformed agreement input gets a precise error: bad dates, empty names, unknown kinds, bad clauses', () => {
+  const { gov } = setup();
+  const bad: [Partial<AgreementInput> | Record<string, unknown>, RegExp][] = [
+    [{ kind: 'LOI' as never }, /kind must be one of NDA, DPA, SLA, MSA/],
+    [{ title: '   ' }, /title is required/],
+    [{ effectiveFrom: '2026-02-30' }, /not a real date/],
+    [{ effectiveFrom: '01/03/2026' }, /ISO 8601/],
+    [{ endsOn: '2026-12-31T25:00:00Z' }, /impossible time/],
+    [{ endsOn: undefined }, /endsOn is required/],
+    [{ effectiveFrom: '2026-03-01T00:00:00' }, /ISO 8601/],
+    [{ datasets: ['patients', 'patients'] }, /twice/],
+    [{ datasets: [''] }, /required/],
+    [{ purposes: ['Research!'] }, /lower-case/],
+    [{ parties: { ours: '', partner: 'northwind-research' } }, /parties.ours is required/],
+    [{ by: '../etc' }, /by must start/],
+    [{ clauses: { termination: { destruction: 'required' } } }, /withinDays must be a whole number/],
+    [{ clauses: { termination: { destruction: 'maybe' } } } as never, /destruction must be one of/],
+    [{ clauses: { resultRetentionDays: -1 } }, /resultRetentionDays/],
+  ];
+  for (const [over, msg] of bad) {
+    refuses(() => gov.agreements.create({ ...dpa(), ...over } as AgreementInput, { knownDatasets: DATASETS }), 'GOV_INVALID', msg);
+  }
+  refuses(() => gov.agreements.create(null as never, { knownDatasets: DATASETS }), 'GOV_INVALID');
+  assert.deepEqual(gov.agreements.list(), []);
+});
+
+test('terminate revokes every grant citing the agreement in one step and says what must be destroyed by when', () => {
+  const { gov, clock } = setup();
+  const a = gov.agreements.create(dpa(), { knownDatasets: DATASETS }).agreement;
+  const g1 = gov.grants.create({ grantee: { kind: 'principal', id: 'rhea', org: 'northwind-research' }, dataset: 'patients', purpose: 'research', agreementId: a.id, until: '2026-06-01', by: 'olivia' }).grant;
+  const g2 = gov.grants.create({ grantee: { kind: 'org', org: 'northwind-research' }, dataset: 'encounters', purpose: 'research', agreementId: a.id, until: '2026-06-01', by: 'olivia' }).grant;
+  gov.retention.placeHold({ subject: { kind: 'dataset', id: 'encounters' }, reason: 'litigation 2026-17', placedBy: 'counsel' });
+  clock.t = new Date('2026-04-10T12:00:00Z');
+  const end = gov.agreements.terminate(a.id, { by: 'olivia', reason: 'contract breach' });
+  assert.equal(end.agreement.status, 'terminated');
+  assert.deepEqual(end.revokedGrants.map((g) => g.id).sort(), [g1.id, g2.id].sort());
+  assert.equal(gov.grants.get(g1.id)!.revoked!.at, '2026-04-10T12:00:00.000Z');
+  assert.equal(gov.grants.list({ org: 'northwind-research' }).length, 0);
+  assert.deepEqual(end.destruction, {
+    agreementId: a.id, required: true, dueBy: '2026-05-10T12:00:00.000Z', partnerOrg: 'northwind-research', datasets: ['encounters', 'patients'], principals: ['rhea'],
+    holds: [{ id: end.destruction.holds[0]!.id, subjectKind: 'dataset', subject: 'encounters', reason: 'litigation 2026-17' }],
+    match: { agreement: a.id, org: 'northwind-research', datasets: ['encounters', 'patients'] },
+  });
+  assert.deepEqual(end.events.map((e) => e.action), ['agreement.terminate', 'grant.revoke', 'grant.revoke']);
+  refuses(() => gov.agreements.terminate(a.id, { by: 'olivia', reason: 'again' }), 'GOV_AGREEMENT_ALREADY_ENDED');
+});
+
+test('a failed termination changes nothing: the agreement and its grants stay as they were', () => {
+  const { gov } = setup();
+  const a = gov.agreements.create(dpa(), { knownDatasets: DATASETS }).agreement;
+  gov.grants.create({ grantee: { kind: 'principal', id: 'rhea', org: 'northwind-research' }, dataset: 'patients', purpose: 'research', agreementId: a.id, until: '2026-06-01', by: 'olivia' });
+  refuses(() => gov.agreements.terminate(a.id, { by: 'olivia', reason: '' }), 'GOV_INVALID');
+  refuses(() => gov.agreements.terminate(a.id, { by: 'olivia', reason: 'later', at: '2030-01-01' }), 'GOV_INVALID', /future/);
+  refuses(() => gov.agreements.terminate('agr_nope', { by: 'olivia', reason: 'x' }), 'GOV_NOT_FOUND');
+  assert.equal(gov.agreements.get(a.id)!.status, 'active');
+  assert.equal(gov.grants.list().length, 1);
+});
+
+test('closing out expired agreements revokes their grants once and is idempotent', () => {
+  const { gov, clock } = setup();
+  const a = gov.agreements.create(dpa({ endsOn: '2026-03-31' }), { knownDatasets: DATASETS }).agreement;
+  gov.grants.create({ grantee: { kind: 'principal', id: 'rhea', org: 'northwind-research' }, dataset: 'patients', purpose: 'research', agreementId: a.id, until: '2026-03-31', by: 'olivia' });
+  assert.deepEqual(gov.agreements.closeOutEnded('scheduler'), []);
+  clock.t = new Date('2026-04-02T00:00:00Z');
+  const ended = gov.agreements.closeOutEnded('scheduler');
+  assert.equal(ended.length, 1);
+  assert.equal(ended[0]!.revokedGrants.length, 1);
+  assert.equal(ended[0]!.destruction.dueBy, '2026-05-01T00:00:00.000Z', 'due 30 days after the end date');
+  assert.deepEqual(gov.agreements.closeOutEnded('scheduler'), []);
+  refuses(() => gov.agreements.terminate(a.id, { by: 'olivia', reason: 'x' }), 'GOV_AGREEMENT_ALREADY_ENDED', /expired/);
+});
+
+test('the store survives reopening from a file (WAL) with every agreement intact', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gov-'));
+  try {
+    const path = join(dir, 'governance.db');
+    const now = () => new Date('2026-03-01T00:00:00Z');
+    const gov = GovernanceStore.open(path, { now });
+    gov.vendors.register({ name: 'northwind-research', by: 'olivia' });
+    const a = gov.agreements.create(dpa(), { knownDatasets: DATASETS }).agreement;
+    gov.close();
+    const again = GovernanceStore.open(path, { now });
+    assert.deepEqual(again.agreements.get(a.id), a);
+    again.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
