@@ -1,0 +1,613 @@
+/**
+ * The PostgreSQL wire-protocol front (protocol v3, on pg-gateway 0.3.0-beta.4).
+ *
+ * psql, node-postgres, JDBC and BI tools connect, authenticate with SCRAM-SHA-256 against a
+ * Gatehouse connection password (or a TLS client certificate mapped to a principal), and
+ * every statement goes through the one request path: governed SELECTs to `query`, catalog
+ * introspection to a data-free view built from `datasets` (src/wire/catalog.ts). Session
+ * commands (SET/SHOW of an allowlist, BEGIN/COMMIT/ROLLBACK as no-ops) are answered here;
+ * refused ones are audited with `rejectRequest`. Errors reach the client as ErrorResponse
+ * with SQLSTATE codes (src/wire/sqlstate.ts) and the connection stays usable.
+ *
+ * pg-gateway does the start-up, TLS negotiation and SCRAM exchange; everything after
+ * authentication is decoded and answered here (src/wire/protocol.ts), because beta.4
+ * never calls onQuery. Framing is checked before pg-gateway buffers anything
+ * (src/wire/framing.ts).
+ */
+import { createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
+import { PostgresConnection, type DuplexStream, type TlsInfo } from 'pg-gateway';
+import { asGatehouseError, GatehouseError } from '../errors.ts';
+import { MTLS_CREDENTIAL_PREFIX } from '../identity/mtls.ts';
+import type { RequestMeta } from '../pipeline/gatehouse.ts';
+import type { CellValue } from '../engine/engine.ts';
+import type { ScramVerifier, WireBackend } from './backend.ts';
+import { CatalogCache, rewriteCatalogSql, SERVER_VERSION } from './catalog.ts';
+import { classify, loadParser, type Classified } from './classify.ts';
+import { FrameGuard, guardedDuplex } from './framing.ts';
+import { decodeFrontend, enc, ProtocolViolation, Reader, STARTUP, type FieldDescription, type Frontend } from './protocol.ts';
+import { parseStartupOptions, SessionSettings } from './settings.ts';
+import { WireRefusal, wireError } from './sqlstate.ts';
+import { binaryParamText, binarySupported, binaryValue, OID, pgTypeOf, textValue, type PgType } from './types.ts';
+
+export interface WireServerOptions {
+  readonly gatehouse: WireBackend;
+  readonly host: string;
+  readonly port: number;
+  /** TLS (PEM). With `requestClientCert`, clients may authenticate with a certificate signed by `ca`. */
+  readonly tls?: { readonly key: string | Buffer; readonly cert: string | Buffer; readonly ca?: string | Buffer; readonly requestClientCert?: boolean };
+  /** Refuse start-up without TLS. Default: true when `tls` is given (TLS, when configured, is always required). */
+  readonly requireTls?: boolean;
+  /** Largest frontend message accepted (bytes); larger ones end the connection before they are read. Default 1 MiB. */
+  readonly maxMessageBytes?: number;
+  readonly maxConnections?: number;
+  /** Time allowed from connect to authenticated. Default 30 s. */
+  readonly authTimeoutMs?: number;
+}
+
+export interface WireServer {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const CHANNEL = 'pgwire';
+const DATABASE = 'gatehouse';
+/** Per-process key for the decoy SCRAM salts of unknown users (stable per name, so probing learns nothing). */
+const DECOY_KEY = randomBytes(32);
+
+export async function startWireServer(options: WireServerOptions): Promise<WireServer> {
+  if (options.requireTls && !options.tls) throw new Error('requireTls needs tls: a certificate and key');
+  if (options.tls && options.requireTls === false) throw new Error('when TLS is configured the wire front requires it; omit requireTls or set it to true');
+  await loadParser();
+  const secureContext = options.tls ? createSecureContext({ key: options.tls.key, cert: options.tls.cert, ...(options.tls.ca ? { ca: options.tls.ca } : {}), minVersion: 'TLSv1.2' }) : null;
+  const catalogs = new CatalogCache();
+  const sockets = new Set<Socket>();
+  const server: Server = createServer({ noDelay: true }, (socket) => {
+    if (sockets.size >= (options.maxConnections ?? 100)) {
+      socket.end(enc.error({ severity: 'FATAL', code: '53300', message: 'too many connections to the Gatehouse wire front', hint: 'retry later' }));
+      return;
+    }
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    socket.setNoDelay(true);
+    new WireConnection(socket, options, secureContext, catalogs);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => { server.off('error', reject); resolve(); });
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  return {
+    port,
+    async close() {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of sockets) s.destroy();
+      await closed;
+      await catalogs.close();
+    },
+  };
+}
+
+interface Prepared {
+  readonly sql: string;
+  readonly route: Classified;
+  readonly paramTypes: readonly number[];
+}
+
+interface Outcome {
+  readonly tag: string;
+  readonly columns?: readonly { readonly name: string; readonly type: PgType }[];
+  readonly rows?: readonly (readonly CellValue[])[];
+  readonly status?: readonly [string, string][];
+  readonly empty?: boolean;
+}
+
+interface Portal {
+  readonly stmt: Prepared;
+  readonly params: readonly (string | null)[];
+  readonly resultFormats: readonly number[];
+  outcome: Outcome | null;
+  cursor: number;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+class WireConnection {
+  readonly #socket: Socket;
+  readonly #opts: WireServerOptions;
+  readonly #gh: WireBackend;
+  readonly #catalogs: CatalogCache;
+  readonly #source: string;
+  readonly #secure: SecureContext | null;
+  readonly #pg: PostgresConnection;
+  #user = '';
+  #credential: string | null = null;
+  #settings: SessionSettings | null = null;
+  #tls: { authorized: boolean; cn: string | null } | null = null;
+  #authMessages = 0;
+  #verifier: ScramVerifier | null = null;
+  #inTransaction = false;
+  #skipToSync = false;
+  readonly #statements = new Map<string, Prepared>();
+  readonly #portals = new Map<string, Portal>();
+  readonly #authTimer: NodeJS.Timeout;
+  #closing = false;
+
+  constructor(socket: Socket, opts: WireServerOptions, secure: SecureContext | null, catalogs: CatalogCache) {
+    this.#socket = socket;
+    this.#opts = opts;
+    this.#gh = opts.gatehouse;
+    this.#catalogs = catalogs;
+    this.#secure = secure;
+    this.#source = socket.remoteAddress ?? '';
+    this.#authTimer = setTimeout(() => this.#fatal('08006', 'authentication was not completed in time'), opts.authTimeoutMs ?? 30_000);
+    this.#authTimer.unref();
+    socket.once('close', () => clearTimeout(this.#authTimer));
+    const duplex = this.#guard(socket, !!secure);
+    this.#pg = new PostgresConnection(duplex, {
+      auth: {
+        method: 'scram-sha-256',
+        getScramSha256Data: async ({ username }) => this.#scramData(username),
+        validateCredentials: async ({ authMessage, clientProof }) => this.#validateScram(authMessage, clientProof),
+      },
+      ...(secure ? { tls: { key: new ArrayBuffer(0), cert: new ArrayBuffer(0) } } : {}),
+      onMessage: (data, state) => this.#onMessage(Buffer.from(data.buffer, data.byteOffset, data.byteLength), state.step, !!state.tlsInfo),
+    }, {
+      upgradeTls: async () => this.#upgradeTls(),
+    });
+  }
+
+  #guard(sock: Socket, allowSsl: boolean): DuplexStream<Uint8Array> {
+    const guard = new FrameGuard({ maxMessageBytes: this.#opts.maxMessageBytes ?? 1024 * 1024, allowSsl });
+    return guardedDuplex(sock, guard, {
+      onViolation: (why) => {
+        void this.#audit('pgwire.protocol', new GatehouseError('REQUEST_INVALID', `protocol violation: ${why}`));
+        this.#fatal(why.includes('exceeds') ? '54000' : '08P01', `protocol violation: ${why}`);
+      },
+      onHandoff: () => undefined,
+    });
+  }
+
+  /** Writes a FATAL ErrorResponse on the raw socket and ends the connection. */
+  #fatal(code: string, message: string, hint?: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    const target = this.#tlsSocket ?? this.#socket;
+    try { target.end(enc.error({ severity: 'FATAL', code, message, hint: hint ?? null })); } catch { /* gone */ }
+    setTimeout(() => { target.destroy(); this.#socket.destroy(); }, 200).unref();
+  }
+
+  #tlsSocket: TLSSocket | null = null;
+
+  async #upgradeTls(): Promise<{ duplex: DuplexStream<Uint8Array>; tlsInfo: TlsInfo }> {
+    const t = this.#opts.tls!;
+    const sock = new TLSSocket(this.#socket, {
+      isServer: true, secureContext: this.#secure!, requestCert: !!t.requestClientCert && !!t.ca, rejectUnauthorized: false,
+    });
+    this.#tlsSocket = sock;
+    sock.on('error', () => undefined);
+    await new Promise<void>((resolve, reject) => {
+      sock.once('secure', resolve);
+      sock.once('error', reject);
+      sock.once('close', () => reject(new Error('closed during the TLS handshake')));
+    });
+    // A server-side TLSSocket made by hand does not set `authorized`; read the verification result.
+    const handle = (sock as unknown as { _handle?: { verifyError?: () => Error | null } })._handle;
+    const cert = sock.getPeerCertificate();
+    const hasCert = !!cert && Object.keys(cert).length > 0;
+    const authorized = hasCert && !!handle?.verifyError && !handle.verifyError();
+    const cn = hasCert && typeof cert.subject?.CN === 'string' ? cert.subject.CN : null;
+    this.#tls = { authorized, cn };
+    const tlsInfo: TlsInfo = {};
+    if (hasCert && cert.raw) tlsInfo.clientCertificate = new Uint8Array(cert.raw);
+    return { duplex: this.#guard(sock, false), tlsInfo };
+  }
+
+  #meta(): RequestMeta { return { credential: this.#credential, source: this.#source, channel: CHANNEL }; }
+
+  async #audit(action: string, err: GatehouseError): Promise<void> {
+    try { await this.#gh.rejectRequest(this.#meta(), action, err); } catch { /* the refusal stands either way */ }
+  }
+
+  // ---- start-up and authentication ------------------------------------------------------
+
+  async #scramData(username: string): Promise<ScramVerifier> {
+    const found = await this.#gh.connectionVerifier(username).catch(() => null);
+    if (found) {
+      this.#verifier = found.verifier;
+      this.#credential = found.credential;
+      return found.verifier;
+    }
+    this.#verifier = null;
+    this.#credential = null;
+    // A decoy with a salt stable per name: an unknown user looks exactly like a wrong password.
+    const salt = createHmac('sha256', DECOY_KEY).update(username).digest().subarray(0, 16).toString('base64');
+    return { salt, iterations: 4096, storedKey: randomBytes(32).toString('base64'), serverKey: randomBytes(32).toString('base64') };
+  }
+
+  /** RFC 5802: ClientKey = proof XOR HMAC(StoredKey, AuthMessage); H(ClientKey) must equal StoredKey. */
+  async #validateScram(authMessage: string, clientProof: string): Promise<boolean> {
+    const v = this.#verifier;
+    let ok = false;
+    const stored = Buffer.from(v?.storedKey ?? randomBytes(32).toString('base64'), 'base64');
+    const proof = Buffer.from(clientProof, 'base64');
+    const signature = createHmac('sha256', stored).update(authMessage).digest();
+    if (proof.length === signature.length) {
+      const clientKey = Buffer.alloc(proof.length);
+      for (let i = 0; i < proof.length; i++) clientKey[i] = proof[i]! ^ signature[i]!;
+      const h = createHash('sha256').update(clientKey).digest();
+      ok = h.length === stored.length && timingSafeEqual(h, stored) && v !== null;
+    }
+    if (!ok) {
+      this.#credential = null;
+      await this.#audit('pgwire.auth', new GatehouseError('AUTH_INVALID', `password authentication failed for user "${this.#user.slice(0, 64)}"`));
+    }
+    return ok;
+  }
+
+  async *#refuseStartup(code: string, err: GatehouseError, action = 'pgwire.startup'): AsyncGenerator<Uint8Array> {
+    await this.#audit(action, err);
+    this.#closing = true;
+    yield enc.error({ severity: 'FATAL', code, message: err.message, hint: err.hint });
+    (this.#tlsSocket ?? this.#socket).end();
+  }
+
+  #onMessage(msg: Buffer, step: string, tls: boolean): AsyncGenerator<Uint8Array> | Uint8Array | undefined {
+    if (this.#closing) return EMPTY;
+    if (step === 'AwaitingInitialMessage') return this.#onStartup(msg, tls);
+    if (step === 'PerformingAuthentication') {
+      if (msg[0] !== 0x70 /* p */ || !this.#validAuthMessage(msg)) {
+        this.#fatal('08P01', 'invalid authentication message');
+        return EMPTY;
+      }
+      this.#authMessages++;
+      return undefined; // pg-gateway runs the SCRAM exchange
+    }
+    return this.#handle(msg);
+  }
+
+  #validAuthMessage(msg: Buffer): boolean {
+    try {
+      const r = new Reader(msg, 5);
+      if (msg.readInt32BE(1) !== msg.length - 1) return false;
+      if (this.#authMessages === 0) {
+        r.cstring();
+        const n = r.int32();
+        if (n < 0 || n !== r.remaining) return false;
+      }
+      return true;
+    } catch { return false; }
+  }
+
+  #onStartup(msg: Buffer, tls: boolean): AsyncGenerator<Uint8Array> | Uint8Array | undefined {
+    const code = msg.length >= 8 ? msg.readInt32BE(4) : 0;
+    if (code === STARTUP.ssl) return undefined; // pg-gateway answers S (TLS configured) or N
+    if (code === STARTUP.gssenc) return Buffer.from('N');
+    if (code === STARTUP.cancel) { this.#closing = true; this.#socket.end(); return EMPTY; }
+    if (code !== STARTUP.protocol3) return this.#refuseStartup('08P01', new GatehouseError('REQUEST_INVALID', `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}`, { hint: 'the wire front speaks protocol 3.0' }));
+    let params: Map<string, string>;
+    try {
+      const r = new Reader(msg, 8);
+      params = new Map();
+      for (;;) {
+        const k = r.cstring('a parameter name');
+        if (k === '') break;
+        params.set(k, r.cstring('a parameter value'));
+      }
+      r.end('StartupMessage');
+    } catch (err) {
+      return this.#refuseStartup('08P01', new GatehouseError('REQUEST_INVALID', `invalid start-up packet: ${(err as Error).message}`));
+    }
+    this.#user = params.get('user') ?? '';
+    if ((this.#opts.requireTls ?? !!this.#opts.tls) && !tls) {
+      return this.#refuseStartup('28000', new GatehouseError('AUTH_REQUIRED', 'this Gatehouse wire front accepts only TLS connections', { hint: 'connect with sslmode=require (or verify-full with the server\'s CA)' }));
+    }
+    if (!this.#user) return this.#refuseStartup('28000', new GatehouseError('AUTH_REQUIRED', 'no user name was given', { hint: 'connect as your principal id with your connection password' }));
+    if (params.has('replication') && params.get('replication') !== 'false') {
+      return this.#refuseStartup('42501', new GatehouseError('POLICY_DENIED', 'replication connections are refused', { hint: 'connect for queries only' }));
+    }
+    const settings = new SessionSettings(this.#user, this.#gh.workspace.workspace.defaults.statementTimeoutMs);
+    try {
+      for (const [k, v] of params) {
+        const name = k.toLowerCase();
+        if (name === 'user' || name === 'database' || name === 'replication') continue;
+        if (name === 'options') { for (const [n, val] of parseStartupOptions(v)) settings.set(n, val); continue; }
+        settings.set(name, v);
+      }
+    } catch (err) {
+      const e = asGatehouseError(err);
+      return this.#refuseStartup(e.code === 'POLICY_DENIED' ? '42501' : '22023', e);
+    }
+    this.#settings = settings;
+    // A verified client certificate authenticates without a password (CN = user name).
+    if (this.#tls?.cn) {
+      const cn = this.#tls.cn;
+      if (!this.#tls.authorized) return this.#refuseStartup('28000', new GatehouseError('AUTH_INVALID', 'the client certificate is not trusted', { hint: 'present a certificate signed by the CA the server was configured with' }), 'pgwire.auth');
+      if (cn !== this.#user) return this.#refuseStartup('28000', new GatehouseError('AUTH_INVALID', `the client certificate is for "${cn.slice(0, 64)}", not "${this.#user.slice(0, 64)}"`, { hint: 'connect with the user name in your certificate\'s CN' }), 'pgwire.auth');
+      this.#credential = MTLS_CREDENTIAL_PREFIX + cn;
+      this.#pg.options.auth = { method: 'cert', validateCredentials: async () => true };
+    }
+    return this.#afterStartup();
+  }
+
+  /** Lets pg-gateway authenticate, then sends the session's parameters before the first ReadyForQuery. */
+  #afterStartup(): undefined {
+    const pg = this.#pg as unknown as { completeAuthentication: () => AsyncGenerator<Uint8Array> };
+    const original = pg.completeAuthentication.bind(this.#pg);
+    pg.completeAuthentication = async function* (this: WireConnection) {
+      for await (const m of original()) {
+        if (m[0] === 0x5a /* ReadyForQuery */) {
+          clearTimeout(this.#authTimer);
+          yield Buffer.concat(this.#startupStatus());
+        }
+        yield m;
+      }
+    }.bind(this);
+    return undefined;
+  }
+
+  #startupStatus(): Buffer[] {
+    const s = this.#settings!;
+    const names = ['server_version', 'server_encoding', 'client_encoding', 'DateStyle', 'IntervalStyle', 'TimeZone', 'integer_datetimes', 'standard_conforming_strings', 'is_superuser', 'session_authorization', 'application_name'];
+    return [...names.map((n) => enc.parameterStatus(n, s.get(n.toLowerCase()))), enc.backendKeyData(process.pid, randomInt(0, 2 ** 31 - 1))];
+  }
+
+  // ---- after authentication ---------------------------------------------------------------
+
+  async *#handle(raw: Buffer): AsyncGenerator<Uint8Array> {
+    let m: Frontend;
+    try {
+      m = decodeFrontend(raw);
+    } catch (err) {
+      const why = err instanceof ProtocolViolation ? err.message : 'malformed message';
+      await this.#audit('pgwire.protocol', new GatehouseError('REQUEST_INVALID', `protocol violation: ${why}`));
+      this.#closing = true;
+      yield enc.error({ severity: 'FATAL', code: '08P01', message: `protocol violation: ${why}`, hint: null });
+      (this.#tlsSocket ?? this.#socket).end();
+      return;
+    }
+    if (m.type === 'Terminate') { this.#closing = true; (this.#tlsSocket ?? this.#socket).end(); yield EMPTY; return; }
+    if (m.type === 'Unsupported') {
+      const err = new GatehouseError('SQL_UNSUPPORTED', m.code === 'F' ? 'the function-call protocol is not supported' : m.code === 'd' || m.code === 'c' || m.code === 'f' ? 'COPY is not supported' : `message type "${m.code.replace(/[^\x20-\x7e]/g, '?')}" is not supported`);
+      await this.#audit('pgwire.protocol', err);
+      yield enc.error(wireError(err));
+      if (!this.#skipToSync) yield enc.readyForQuery(this.#status());
+      return;
+    }
+    if (m.type === 'Query') {
+      this.#skipToSync = false;
+      yield* this.#simpleQuery(m.sql);
+      yield enc.readyForQuery(this.#status());
+      return;
+    }
+    if (m.type === 'Sync') {
+      this.#skipToSync = false;
+      if (!this.#inTransaction) this.#portals.clear();
+      yield enc.readyForQuery(this.#status());
+      return;
+    }
+    if (m.type === 'Flush') { yield EMPTY; return; }
+    if (this.#skipToSync) { yield EMPTY; return; }
+    try {
+      const out = await this.#extended(m);
+      yield out.length ? Buffer.concat(out) : EMPTY;
+    } catch (err) {
+      this.#skipToSync = true;
+      yield enc.error(wireError(err));
+    }
+  }
+
+  #status(): 'I' | 'T' { return this.#inTransaction ? 'T' : 'I'; }
+
+  async *#simpleQuery(sql: string): AsyncGenerator<Uint8Array> {
+    const route = classify(sql);
+    try {
+      const o = await this.#execute(sql, route, []);
+      if (o.empty) { yield enc.emptyQuery(); return; }
+      const out: Buffer[] = [];
+      if (o.columns) out.push(enc.rowDescription(this.#fields(o.columns, [])));
+      yield* this.#rows(o, [], 0, 0, out);
+    } catch (err) {
+      yield enc.error(wireError(err));
+    }
+  }
+
+  /** DataRows (batched) and CommandComplete or PortalSuspended; returns the new cursor via the portal. */
+  async *#rows(o: Outcome, formats: readonly number[], from: number, max: number, out: Buffer[], portal?: Portal): AsyncGenerator<Uint8Array> {
+    const rows = o.rows ?? [];
+    const end = max > 0 ? Math.min(rows.length, from + max) : rows.length;
+    let size = out.reduce((n, b) => n + b.length, 0);
+    const types = (o.columns ?? []).map((c) => c.type);
+    for (let i = from; i < end; i++) {
+      const row = rows[i]!;
+      const cells = row.map((v, j) => {
+        const t = types[j]!;
+        if (formatOf(formats, j) === 1) return binaryValue(v, t);
+        const s = textValue(v, t);
+        return s === null ? null : Buffer.from(s, 'utf8');
+      });
+      const b = enc.dataRow(cells);
+      out.push(b);
+      size += b.length;
+      if (size > 64 * 1024) { yield Buffer.concat(out); out.length = 0; size = 0; }
+    }
+    if (portal) portal.cursor = end;
+    if (o.status) for (const [n, v] of o.status) out.push(enc.parameterStatus(n, v));
+    out.push(o.columns && end < rows.length ? enc.portalSuspended() : enc.commandComplete(o.tag));
+    yield Buffer.concat(out);
+  }
+
+  #fields(columns: readonly { name: string; type: PgType }[], formats: readonly number[]): FieldDescription[] {
+    return columns.map((c, i) => {
+      const format = formatOf(formats, i);
+      if (format === 1 && !binarySupported(c.type)) {
+        throw new WireRefusal('0A000', new GatehouseError('SQL_UNSUPPORTED', `binary results are not supported for column "${c.name}" of type ${c.type.name}`, { hint: 'request text format for this column (the default)' }));
+      }
+      return { name: c.name, typeOid: c.type.oid, typeSize: c.type.size, format };
+    });
+  }
+
+  async #extended(m: Frontend): Promise<Buffer[]> {
+    switch (m.type) {
+      case 'Parse': {
+        if (m.name !== '' && this.#statements.has(m.name)) throw new WireRefusal('42P05', new GatehouseError('REQUEST_INVALID', `prepared statement "${m.name.slice(0, 64)}" already exists`, { hint: 'close it first or use another name' }));
+        if (this.#statements.size > 1000) throw new WireRefusal('53400', new GatehouseError('RATE_LIMITED', 'too many prepared statements on this connection', { hint: 'close statements you no longer use' }));
+        const route = classify(m.sql);
+        if (route.kind === 'multi') {
+          const err = new GatehouseError('SQL_UNSUPPORTED', 'cannot insert multiple commands into a prepared statement', { hint: 'prepare one statement at a time' });
+          await this.#audit('pgwire.parse', err);
+          throw new WireRefusal('42601', err);
+        }
+        this.#statements.set(m.name, { sql: m.sql, route, paramTypes: m.paramTypes });
+        return [enc.parseComplete()];
+      }
+      case 'Bind': {
+        const stmt = this.#statements.get(m.statement);
+        if (!stmt) throw new WireRefusal('26000', new GatehouseError('NOT_FOUND', `prepared statement "${m.statement.slice(0, 64)}" does not exist`));
+        if (m.portal !== '' && this.#portals.has(m.portal)) throw new WireRefusal('42P03', new GatehouseError('REQUEST_INVALID', `portal "${m.portal.slice(0, 64)}" already exists`));
+        const params = m.params.map((p, i) => {
+          if (p === null) return null;
+          if (formatOf(m.paramFormats, i) === 0) return p.toString('utf8');
+          const text = binaryParamText(p, stmt.paramTypes[i] ?? 0);
+          if (text === null) throw new WireRefusal('0A000', new GatehouseError('SQL_UNSUPPORTED', `binary parameter $${i + 1} of type ${stmt.paramTypes[i] ?? 0} is not supported`, { hint: 'send parameters in text format' }));
+          return text;
+        });
+        if (params.some((p) => p !== null && p.includes('\u0000'))) throw new WireRefusal('22021', new GatehouseError('REQUEST_INVALID', 'a parameter contains a NUL character'));
+        this.#portals.set(m.portal, { stmt, params, resultFormats: m.resultFormats, outcome: null, cursor: 0 });
+        return [enc.bindComplete()];
+      }
+      case 'Describe': {
+        if (m.kind === 'S') {
+          const stmt = this.#statements.get(m.name);
+          if (!stmt) throw new WireRefusal('26000', new GatehouseError('NOT_FOUND', `prepared statement "${m.name.slice(0, 64)}" does not exist`));
+          const n = 'params' in stmt.route ? stmt.route.params : 0;
+          const oids = Array.from({ length: Math.max(n, stmt.paramTypes.length) }, (_, i) => stmt.paramTypes[i] || OID.text);
+          const cols = await this.#describeStatement(stmt);
+          return [enc.parameterDescription(oids), cols ? enc.rowDescription(this.#fields(cols, [])) : enc.noData()];
+        }
+        const portal = this.#portal(m.name);
+        portal.outcome ??= await this.#execute(portal.stmt.sql, portal.stmt.route, portal.params);
+        return [portal.outcome.columns ? enc.rowDescription(this.#fields(portal.outcome.columns, portal.resultFormats)) : enc.noData()];
+      }
+      case 'Execute': {
+        const portal = this.#portal(m.portal);
+        portal.outcome ??= await this.#execute(portal.stmt.sql, portal.stmt.route, portal.params);
+        if (portal.outcome.empty) return [enc.emptyQuery()];
+        if (portal.outcome.columns) this.#fields(portal.outcome.columns, portal.resultFormats);
+        const out: Buffer[] = [];
+        for await (const b of this.#rows(portal.outcome, portal.resultFormats, portal.cursor, m.maxRows, [], portal)) out.push(b as Buffer);
+        return out;
+      }
+      case 'Close': {
+        if (m.kind === 'S') this.#statements.delete(m.name); else this.#portals.delete(m.name);
+        return [enc.closeComplete()];
+      }
+      default: return [];
+    }
+  }
+
+  #portal(name: string): Portal {
+    const p = this.#portals.get(name);
+    if (!p) throw new WireRefusal('34000', new GatehouseError('NOT_FOUND', `portal "${name.slice(0, 64)}" does not exist`, { hint: 'Bind before Describe or Execute' }));
+    return p;
+  }
+
+  /** Result columns of a prepared statement before it runs: from the data-free catalog view. */
+  async #describeStatement(stmt: Prepared): Promise<{ name: string; type: PgType }[] | null> {
+    const r = stmt.route;
+    if (r.kind === 'show') return [{ name: r.name === 'all' ? 'name' : r.name, type: pgTypeOf('VARCHAR') }];
+    if (r.kind !== 'catalog' && r.kind !== 'governed') return null;
+    try {
+      const { datasets } = await this.#gh.datasets({ ...this.#meta(), purpose: this.#settings!.purpose });
+      const db = await this.#catalogs.get(datasets);
+      const sql = r.kind === 'catalog' ? rewriteCatalogSql(stmt.sql, { user: this.#user, database: DATABASE }) : stmt.sql;
+      const cols = await db.describe(sql);
+      return cols ? cols.map((c) => ({ name: c.name, type: pgTypeOf(c.type) })) : null;
+    } catch { return null; }
+  }
+
+  // ---- executing one statement ----------------------------------------------------------
+
+  async #execute(sql: string, route: Classified, params: readonly (string | null)[]): Promise<Outcome> {
+    const s = this.#settings!;
+    switch (route.kind) {
+      case 'empty': return { tag: '', empty: true };
+      case 'multi': {
+        const err = new GatehouseError('SQL_UNSUPPORTED', `${route.count} statements were sent in one query; nothing was executed`, { hint: 'send one statement per query (psql: run them one by one)' });
+        await this.#audit('pgwire.query', err);
+        throw new WireRefusal('0A000', err);
+      }
+      case 'transaction': {
+        if (route.tag === 'BEGIN') this.#inTransaction = true;
+        if (route.tag === 'COMMIT' || route.tag === 'ROLLBACK') this.#inTransaction = false;
+        return { tag: route.tag };
+      }
+      case 'set': {
+        try {
+          if (route.resetAll) return { tag: 'RESET', status: s.resetAll().filter((c) => c.report).map((c) => [c.name, c.value]) };
+          const c = s.set(route.name, route.value);
+          return { tag: route.value === null ? 'RESET' : 'SET', status: c.report ? [[c.name, c.value]] : [] };
+        } catch (err) {
+          const e = asGatehouseError(err);
+          await this.#audit('pgwire.set', e);
+          throw new WireRefusal(e.code === 'POLICY_DENIED' ? '42501' : '22023', e);
+        }
+      }
+      case 'set-unsupported': {
+        const err = new GatehouseError('POLICY_DENIED', `${route.what.slice(0, 80)} is not allowed on a governed connection`, { hint: 'only harmless session settings may be set (docs/wire-protocol.md)' });
+        await this.#audit('pgwire.set', err);
+        throw new WireRefusal('42501', err);
+      }
+      case 'show': {
+        if (route.name === 'all') return { tag: 'SHOW', columns: [{ name: 'name', type: pgTypeOf('VARCHAR') }, { name: 'setting', type: pgTypeOf('VARCHAR') }], rows: s.all() };
+        const v = route.name === 'gatehouse.policy_version' ? this.#gh.policyVersion : s.show(route.name);
+        if (v === null) throw new WireRefusal('42704', new GatehouseError('NOT_FOUND', `unrecognized configuration parameter "${route.name.slice(0, 64)}"`));
+        return { tag: 'SHOW', columns: [{ name: route.name, type: pgTypeOf('VARCHAR') }], rows: [[v]] };
+      }
+      case 'catalog-reads-data': {
+        const err = new GatehouseError('POLICY_DENIED', `a catalog query cannot read datasets (${route.relations.slice(0, 5).join(', ')}); nothing was executed`, { hint: 'query pg_catalog/information_schema alone, and datasets with a governed SELECT' });
+        await this.#audit('pgwire.catalog', err);
+        throw new WireRefusal('42501', err);
+      }
+      case 'catalog': {
+        const { datasets } = await this.#gh.datasets({ ...this.#meta(), purpose: s.purpose });
+        const db = await this.#catalogs.get(datasets);
+        const r = await db.run(rewriteCatalogSql(sql, { user: this.#user, database: DATABASE }), params, Math.min(s.timeoutMs, 5_000));
+        return { tag: `SELECT ${r.rows.length}`, columns: r.columns.map((c) => ({ name: c.name, type: pgTypeOf(c.type) })), rows: r.rows };
+      }
+      case 'governed': {
+        const purpose = s.purpose;
+        const req = { ...this.#meta(), sql, purpose: purpose ?? '', ...(params.length || route.params > 0 ? { params } : {}) };
+        let r;
+        try {
+          r = await withTimeout(this.#gh.query(req), s.timeoutMs, this.#gh.workspace.workspace.defaults.statementTimeoutMs);
+        } catch (err) {
+          const e = asGatehouseError(err);
+          if (purpose === null && e.code === 'REQUEST_INVALID' && /purpose/.test(e.message)) {
+            throw new GatehouseError('REQUEST_INVALID', 'no purpose is declared for this connection', { hint: "connect with options='-c gatehouse.purpose=research' or run SET gatehouse.purpose = 'research'" });
+          }
+          throw e;
+        }
+        return { tag: `SELECT ${r.rows.length}`, columns: r.columns.map((c) => ({ name: c.name, type: pgTypeOf(c.type) })), rows: r.rows };
+      }
+    }
+  }
+}
+
+function formatOf(formats: readonly number[], i: number): 0 | 1 {
+  const f = formats.length === 0 ? 0 : formats.length === 1 ? formats[0]! : (formats[i] ?? 0);
+  return f === 1 ? 1 : 0;
+}
+
+/** The session's own statement timeout, when lower than the workspace's (which the engine enforces). */
+async function withTimeout<T>(p: Promise<T>, ms: number, workspaceMs: number): Promise<T> {
+  if (ms >= workspaceMs) return p;
+  let timer!: NodeJS.Timeout;
+  const t = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new GatehouseError('QUERY_TIMEOUT', `the query ran longer than this session's statement_timeout of ${ms} ms`, { hint: 'raise statement_timeout (up to the workspace limit) or narrow the query' })), ms);
+  });
+  try { return await Promise.race([p, t]); } finally { clearTimeout(timer); }
+}
