@@ -148,7 +148,7 @@ export class Grants {
       throw new GovernanceError('GOV_SELF_APPROVAL', 'a principal cannot grant access to itself', 'ask an owner of the dataset to approve an access request (gatehouse grant request …)');
     }
     return this.#core.tx(() => {
-      const grant = this.#insert({ grantee, dataset, purpose, agreementId: typeof o.agreementId === 'string' ? o.agreementId : '', from, until, by, requestId: null }, at);
+      const grant = this.#insert({ grantee, dataset, purpose, agreementId: parseName(o.agreementId, 'agreementId'), from, until, by, requestId: null }, at);
       return { grant, event: event({ action: 'grant.create', actor: by, time: iso(at), subject: granteeLabel(grantee), outcome: 'created', refs: { grantId: grant.id, agreementId: grant.agreementId }, detail: `${by} granted ${granteeLabel(grantee)} "${dataset}" for "${purpose}" until ${grant.until} under ${grant.agreementId}` }) };
     });
   }
