@@ -297,7 +297,7 @@ export function proposeClassifications(dataset: DatasetDef, samples: ReadonlyMap
     if (RANK[level] > RANK[strictest]) { strictest = level; strictestFrom = column.name; }
     if (level === column.classification && tags.length === 0) continue;
     const evidence = hits.flatMap((h) => h.evidence.map((e) => `${h.rule.tag}: ${e}`));
-    if (RANK[level] > RANK[column.classification]) evidence.push(`declared level "${column.classification}" is lower than the "${level}" a ${hits.find((h) => h.rule.level === level)!.rule.label} needs`);
+    if (RANK[level] > RANK[column.classification]) evidence.push(`declared level "${column.classification}" is lower than "${level}", the level for ${hits.find((h) => h.rule.level === level)!.rule.label} values`);
     out.push({ dataset: dataset.name, column: column.name, level, tags: tags.sort(), confidence: hits[0]!.confidence, evidence, declared: { level: column.classification, tags: [...column.tags] } });
   }
   if (strictestFrom !== null) {
