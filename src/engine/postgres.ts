@@ -111,8 +111,15 @@ export class PostgresEngine implements Engine {
       throw new WorkspaceInvalid(problems);
     }
     const poolSize = Math.max(1, Math.min(options.poolSize ?? 4, 64));
+    // Explicit fields, not connectionString: pg lets the URL's (absent) password override an explicit one.
+    const u = new URL(src.url);
+    const sslmode = u.searchParams.get('sslmode');
     const pool = new pg.Pool({
-      connectionString: src.url,
+      host: decodeURIComponent(u.hostname).replace(/^\[(.*)\]$/, '$1'),
+      port: u.port ? Number(u.port) : 5432,
+      user: decodeURIComponent(u.username),
+      database: decodeURIComponent(u.pathname.slice(1)),
+      ...(sslmode === 'require' || sslmode === 'verify-full' || sslmode === 'verify-ca' ? { ssl: { rejectUnauthorized: sslmode !== 'require' } } : {}),
       ...(password !== undefined ? { password } : {}),
       max: poolSize,
       connectionTimeoutMillis: options.connectTimeoutMs ?? 30_000,
