@@ -159,6 +159,8 @@ const COL_GAP = 230;
 const MARGIN_X = 24;
 const TOP = 64;
 const LABEL_CHARS = 26;
+/** Vertical distance between the lines leaving (or entering) one node. */
+const PORT_GAP = 15;
 
 const COLOURS: Record<FlowNodeKind, { fill: string; stroke: string }> = {
   dataset: { fill: '#e8f0fb', stroke: '#2f5d9e' },
@@ -186,25 +188,15 @@ function widthFor(rows: number, maxRows: number): number {
 /**
  * A self-contained SVG of the map. Each dataset → interface and interface → partner
  * segment aggregates the edges it carries and is labelled "N queries · M rows"
- * (plus "K denied" when any); a segment that only carried denied attempts is dashed red.
+ * (plus "K denied" when any) where it leaves its node; every line has its own port on
+ * each node (nodes grow to fit), so labels do not overlap. A segment that only carried
+ * denied attempts is dashed red.
  */
 export function renderFlowSvg(map: FlowMap): string {
-  const columns: Record<FlowNodeKind, FlowNode[]> = { dataset: [], interface: [], partner: [] };
-  for (const n of map.nodes) columns[n.kind].push(n);
-  const pos = new Map<string, { x: number; y: number }>();
-  const maxRowsInColumn = Math.max(1, columns.dataset.length, columns.interface.length, columns.partner.length);
-  const innerHeight = maxRowsInColumn * (NODE_H + ROW_GAP) - ROW_GAP;
-  (['dataset', 'interface', 'partner'] as const).forEach((kind, col) => {
-    const list = columns[kind];
-    const h = list.length * (NODE_H + ROW_GAP) - ROW_GAP;
-    const y0 = TOP + Math.max(0, (innerHeight - h) / 2);
-    list.forEach((n, i) => pos.set(n.id, { x: MARGIN_X + col * (NODE_W + COL_GAP), y: y0 + i * (NODE_H + ROW_GAP) }));
-  });
-  const width = MARGIN_X * 2 + 3 * NODE_W + 2 * COL_GAP;
-  const height = TOP + innerHeight + 56;
-
+  const known = new Set(map.nodes.map((n) => n.id));
   const segments = new Map<string, Segment>();
   const add = (a: string, b: string, e: FlowEdge): void => {
+    if (!known.has(a) || !known.has(b)) return; // an edge naming no node (hand-edited JSON): not drawn
     const key = JSON.stringify([a, b]);
     const s = segments.get(key) ?? { a, b, queries: 0, rows: 0, denied: 0 };
     s.queries += e.queries; s.rows += e.rowsReleased; s.denied += e.denied;
@@ -213,6 +205,38 @@ export function renderFlowSvg(map: FlowMap): string {
   for (const e of map.edges) { add(e.from, e.interface, e); add(e.interface, e.to, e); }
   const segs = [...segments.values()].sort((x, y) => compare(x.a, y.a) || compare(x.b, y.b));
   const maxRows = Math.max(0, ...segs.map((s) => s.rows));
+
+  // Each node is tall enough to give every line leaving or entering it its own port, so the
+  // labels (written where a line leaves its node) never sit on top of each other.
+  const outs = new Map<string, Segment[]>(), ins = new Map<string, Segment[]>();
+  for (const sg of segs) {
+    outs.set(sg.a, [...(outs.get(sg.a) ?? []), sg]);
+    ins.set(sg.b, [...(ins.get(sg.b) ?? []), sg]);
+  }
+  const heightOf = (id: string): number => Math.max(NODE_H, PORT_GAP * Math.max(outs.get(id)?.length ?? 0, ins.get(id)?.length ?? 0) + 10);
+  const columns: Record<FlowNodeKind, FlowNode[]> = { dataset: [], interface: [], partner: [] };
+  for (const n of map.nodes) columns[n.kind].push(n);
+  const pos = new Map<string, { x: number; y: number; h: number }>();
+  const columnHeight = (list: FlowNode[]): number => list.reduce((t, n) => t + heightOf(n.id), 0) + Math.max(0, list.length - 1) * ROW_GAP;
+  const innerHeight = Math.max(NODE_H, columnHeight(columns.dataset), columnHeight(columns.interface), columnHeight(columns.partner));
+  (['dataset', 'interface', 'partner'] as const).forEach((kind, col) => {
+    const list = columns[kind];
+    let y = TOP + (innerHeight - columnHeight(list)) / 2;
+    for (const n of list) {
+      const h = heightOf(n.id);
+      pos.set(n.id, { x: MARGIN_X + col * (NODE_W + COL_GAP), y, h });
+      y += h + ROW_GAP;
+    }
+  });
+  const width = MARGIN_X * 2 + 3 * NODE_W + 2 * COL_GAP;
+  const height = TOP + innerHeight + 56;
+  // Ports: a node's lines in the order of the node at their other end, spread over its height.
+  const portY = (id: string, list: Segment[] | undefined, sg: Segment, other: (x: Segment) => string): number => {
+    const p = pos.get(id)!;
+    const sorted = [...(list ?? [])].sort((x, y) => pos.get(other(x))!.y - pos.get(other(y))!.y || compare(other(x), other(y)));
+    const i = sorted.indexOf(sg);
+    return p.y + (p.h - PORT_GAP * (sorted.length - 1)) / 2 + i * PORT_GAP;
+  };
 
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-labelledby="flow-title flow-desc" font-family="Helvetica, Arial, sans-serif" font-size="12">`);
@@ -228,27 +252,25 @@ export function renderFlowSvg(map: FlowMap): string {
     out.push(`<text x="${width / 2}" y="${TOP + 20}" text-anchor="middle" fill="#555555">No data left through any interface in this period.</text>`);
   }
   const labelOf = new Map(map.nodes.map((n) => [n.id, n.label]));
-  for (const s of segs) {
-    const p = pos.get(s.a);
-    const q = pos.get(s.b);
-    if (p === undefined || q === undefined) continue; // an edge naming no node (hand-edited JSON): not drawn
-    const x1 = p.x + NODE_W, y1 = p.y + NODE_H / 2, x2 = q.x, y2 = q.y + NODE_H / 2;
+  for (const sg of segs) {
+    const p = pos.get(sg.a)!;
+    const q = pos.get(sg.b)!;
+    const x1 = p.x + NODE_W, y1 = portY(sg.a, outs.get(sg.a), sg, (x) => x.b), x2 = q.x, y2 = portY(sg.b, ins.get(sg.b), sg, (x) => x.a);
     const mx = (x1 + x2) / 2;
-    const deniedOnly = s.queries === 0 && s.denied > 0;
+    const deniedOnly = sg.queries === 0 && sg.denied > 0;
     const stroke = deniedOnly ? '#c0392b' : '#4a78b5';
     const dash = deniedOnly ? ' stroke-dasharray="6 4"' : '';
-    const label = `${plural(s.queries, 'query', 'queries')} · ${plural(s.rows, 'row', 'rows')}${s.denied > 0 ? ` · ${formatCount(s.denied)} denied` : ''}`;
-    const a = labelOf.get(s.a)!, b = labelOf.get(s.b)!;
-    out.push(`<g><title>${escapeXml(`${a} → ${b}: ${label}`)}</title>`);
-    out.push(`<path d="M ${x1} ${y1} C ${mx} ${y1}, ${mx} ${y2}, ${x2} ${y2}" fill="none" stroke="${stroke}" stroke-opacity="0.55" stroke-width="${widthFor(s.rows, maxRows).toFixed(2)}"${dash}/>`);
-    out.push(`<text x="${mx}" y="${((y1 + y2) / 2 - 4).toFixed(1)}" text-anchor="middle" font-size="10" fill="${deniedOnly ? '#c0392b' : '#333333'}" paint-order="stroke" stroke="#ffffff" stroke-width="3">${escapeXml(label)}</text></g>`);
+    const label = `${plural(sg.queries, 'query', 'queries')} · ${plural(sg.rows, 'row', 'rows')}${sg.denied > 0 ? ` · ${formatCount(sg.denied)} denied` : ''}`;
+    out.push(`<g><title>${escapeXml(`${labelOf.get(sg.a)!} → ${labelOf.get(sg.b)!}: ${label}`)}</title>`);
+    out.push(`<path d="M ${x1} ${y1.toFixed(1)} C ${mx} ${y1.toFixed(1)}, ${mx} ${y2.toFixed(1)}, ${x2} ${y2.toFixed(1)}" fill="none" stroke="${stroke}" stroke-opacity="0.55" stroke-width="${widthFor(sg.rows, maxRows).toFixed(2)}"${dash}/>`);
+    out.push(`<text x="${x1 + 6}" y="${(y1 - 3).toFixed(1)}" font-size="10" fill="${deniedOnly ? '#c0392b' : '#333333'}" paint-order="stroke" stroke="#ffffff" stroke-width="3">${escapeXml(label)}</text></g>`);
   }
   for (const n of map.nodes) {
     const p = pos.get(n.id)!;
     const c = COLOURS[n.kind];
     out.push(`<g><title>${escapeXml(`${n.kind}: ${n.label}`)}</title>`);
-    out.push(`<rect x="${p.x}" y="${p.y}" width="${NODE_W}" height="${NODE_H}" rx="6" fill="${c.fill}" stroke="${c.stroke}"/>`);
-    out.push(`<text x="${p.x + NODE_W / 2}" y="${p.y + NODE_H / 2 + 4}" text-anchor="middle" fill="#111111">${escapeXml(truncate(n.label, LABEL_CHARS))}</text></g>`);
+    out.push(`<rect x="${p.x}" y="${p.y}" width="${NODE_W}" height="${p.h}" rx="6" fill="${c.fill}" stroke="${c.stroke}"/>`);
+    out.push(`<text x="${p.x + NODE_W / 2}" y="${p.y + p.h / 2 + 4}" text-anchor="middle" fill="#111111">${escapeXml(truncate(n.label, LABEL_CHARS))}</text></g>`);
   }
   out.push(`<text x="${MARGIN_X}" y="${height - 20}" font-size="11" fill="#555555">${escapeXml('Line thickness grows with rows released (log scale); dashed red lines carried only denied attempts. A join counts towards every dataset it read.')}</text>`);
   out.push('</svg>');
