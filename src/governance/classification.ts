@@ -25,6 +25,7 @@ CREATE TABLE IF NOT EXISTS gov_classification_proposals (
   decided_by TEXT,
   decided_at TEXT,
   decision_reason TEXT,
+  decision_seq INTEGER UNIQUE,
   CHECK ((status = 'pending') = (decided_by IS NULL))
 );
 CREATE INDEX IF NOT EXISTS gov_classification_target ON gov_classification_proposals (dataset, column_name, status);
@@ -107,16 +108,17 @@ export class ClassificationDecisions {
     return this.#core.tx(() => {
       const p = this.get(id);
       if (!p) throw new GovernanceError('GOV_NOT_FOUND', `no classification proposal "${String(id).slice(0, 64)}"`, 'list proposals with: gatehouse classify list');
-      const changed = this.#core.stmt(`UPDATE gov_classification_proposals SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ? WHERE id = ? AND status = 'pending'`).run(status, actor, iso(at), reason, p.id);
+      const changed = this.#core.stmt(`UPDATE gov_classification_proposals SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?,
+        decision_seq = (SELECT COALESCE(MAX(decision_seq), 0) + 1 FROM gov_classification_proposals) WHERE id = ? AND status = 'pending'`).run(status, actor, iso(at), reason, p.id);
       if (changed.changes !== 1) throw new GovernanceError('GOV_ALREADY_DECIDED', `this proposal has already been ${p.status}`, 'nothing to do; the classifier may propose again');
       const target = p.column ? `${p.dataset}.${p.column}` : p.dataset;
       return { proposal: this.get(p.id)!, event: event({ action: `classification.${status === 'confirmed' ? 'confirm' : 'reject'}`, actor, time: iso(at), subject: target, outcome: status, refs: { proposalId: p.id }, detail: `${actor} ${status} ${p.level} for ${target}` }) };
     });
   }
 
-  /** The latest confirmed decision for a dataset (column null) or column, if any. */
+  /** The latest confirmed decision (in the order decisions were taken) for a dataset (column null) or column, if any. */
   confirmed(dataset: string, column: string | null): ClassificationProposal | null {
-    const r = this.#core.stmt(`SELECT * FROM gov_classification_proposals WHERE dataset = ? AND column_name = ? AND status = 'confirmed' ORDER BY decided_at DESC, id DESC LIMIT 1`).get(dataset, column ?? '') as Row | undefined;
+    const r = this.#core.stmt(`SELECT * FROM gov_classification_proposals WHERE dataset = ? AND column_name = ? AND status = 'confirmed' ORDER BY decision_seq DESC LIMIT 1`).get(dataset, column ?? '') as Row | undefined;
     return r ? toProposal(r) : null;
   }
 
