@@ -190,3 +190,29 @@ test('the store survives reopening from a file (WAL) with every agreement intact
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a fault half-way through a termination leaves nothing half-applied: the agreement is still active and its grants intact', async () => {
+  const { DatabaseSync } = await import('node:sqlite');
+  const dir = mkdtempSync(join(tmpdir(), 'gov-'));
+  try {
+    const path = join(dir, 'governance.db');
+    const gov = GovernanceStore.open(path, { now: () => new Date('2026-03-01T00:00:00Z') });
+    gov.vendors.register({ name: 'northwind-research', by: 'olivia' });
+    const a = gov.agreements.create(dpa(), { knownDatasets: DATASETS }).agreement;
+    const g = gov.grants.create({ grantee: { kind: 'principal', id: 'rhea', org: 'northwind-research' }, dataset: 'patients', purpose: 'research', agreementId: a.id, until: '2026-06-01', by: 'olivia' }).grant;
+    // A real fault injected from outside: revoking grants (after the agreement row changed) fails.
+    const other = new DatabaseSync(path);
+    other.exec(`CREATE TRIGGER fault BEFORE UPDATE OF revoked_at ON gov_grants BEGIN SELECT RAISE(ABORT, 'simulated disk fault'); END`);
+    assert.throws(() => gov.agreements.terminate(a.id, { by: 'olivia', reason: 'breach' }), /simulated disk fault/);
+    assert.equal(gov.agreements.get(a.id)!.status, 'active');
+    assert.equal(gov.agreements.get(a.id)!.termination, null);
+    assert.equal(gov.grants.get(g.id)!.revoked, null);
+    other.exec('DROP TRIGGER fault');
+    other.close();
+    const end = gov.agreements.terminate(a.id, { by: 'olivia', reason: 'breach' });
+    assert.deepEqual(end.revokedGrants.map((x) => x.id), [g.id]);
+    gov.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
