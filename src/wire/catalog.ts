@@ -74,10 +74,8 @@ export class CatalogDb {
       await conn.run(`CREATE MACRO pg_encoding_to_char(id) AS 'UTF8'`);
       await conn.run(`CREATE MACRO pg_get_function_result(id) AS NULL`);
       await conn.run(`CREATE MACRO pg_get_function_arguments(id) AS NULL`);
-      await conn.run(`CREATE MACRO pg_get_expr(e, r) AS NULL`);
-      await conn.run(`CREATE MACRO pg_get_expr(e, r, p) AS NULL`);
+      await conn.run(`CREATE MACRO pg_get_expr(e, r, p := NULL) AS NULL`);
       await conn.run(`CREATE MACRO pg_relation_is_publishable(id) AS false`);
-      await conn.run(`CREATE MACRO array_to_string(a, s) AS array_to_string(a, s)`).catch(() => undefined);
       await conn.run(`SET search_path = 'public,main'`);
       for (const s of LOCKDOWN) await conn.run(s);
     } catch (err) {
@@ -201,6 +199,7 @@ export function rewriteCatalogSql(sql: string, session: { user: string; database
       .replace(/\b(current_user|session_user|current_role)\b(?!\s*\()/gi, quoteString(session.user))
       .replace(/\bcurrent_schema\b(?!\s*\()/gi, "'public'")
       .replace(/\bpg_catalog\s*\.\s*(?=[a-z_]+\s*\()/gi, '')
+      .replace(/::\s*pg_catalog\s*\.\s*/gi, '::')
       .replace(/::\s*regclass\b/gi, '')
       .replace(/::\s*regtype\b/gi, '')
       .replace(/::\s*"?char"?\b/gi, '::varchar');
