@@ -7,7 +7,8 @@
  * operation reachable from allowlisted syntax that can fail on *data* is rendered in a form
  * that yields NULL instead:
  *
- *   - `/` and `%`, mod(): divisor through NULLIF(…, 0); `/` is float division like DuckDB's
+ *   - `/` is float division like DuckDB's, and like DuckDB over rows x/0 is ±Infinity and 0/0 NaN;
+ *     `%` and mod(): divisor through NULLIF(…, 0)
  *   - CAST: the value's text is checked by a regular expression and a range test inside a
  *     CASE before it is converted (text → number, date, timestamp, boolean)
  *   - sqrt, ln, log, log10, power, exp: domain checked in a CASE first
@@ -91,13 +92,15 @@ export function pgSafeCast(arg: string, t: CastType): string {
     case 'BIGINT': return numeric(`${num} > -9223372036854775808.5 AND ${num} < 9223372036854775807.5`, 'BIGINT');
     case 'INTEGER': return numeric(`${num} > -2147483648.5 AND ${num} < 2147483647.5`, 'INTEGER');
     case 'SMALLINT': return numeric(`${num} > -32768.5 AND ${num} < 32767.5`, 'SMALLINT');
-    case 'DOUBLE': return numeric(`${num} = 0 OR abs(${num}) BETWEEN 1e-307 AND 1e308`, 'DOUBLE PRECISION');
-    case 'REAL': return numeric(`${num} = 0 OR abs(${num}) BETWEEN 1e-37 AND 3.4e38`, 'REAL');
+    // Below the smallest normal value PostgreSQL raises an underflow error where DuckDB gives 0: render 0.
+    case 'DOUBLE': return numeric(`abs(${num}) <= 1e308`, 'DOUBLE PRECISION').replace(`CAST(${num} AS DOUBLE PRECISION)`, `CAST((CASE WHEN abs(${num}) >= 1e-307 THEN ${num} ELSE 0 END) AS DOUBLE PRECISION)`);
+    case 'REAL': return numeric(`abs(${num}) <= 3.4e38`, 'REAL').replace(`CAST(${num} AS REAL)`, `CAST((CASE WHEN abs(${num}) >= 1e-37 THEN ${num} ELSE 0 END) AS REAL)`);
     case 'DECIMAL': {
       if (!Number.isInteger(t.precision) || !Number.isInteger(t.scale) || t.precision < 1 || t.precision > 1000 || t.scale < 0 || t.scale > t.precision) {
         throw unsupported('DECIMAL precision and scale are out of range', 'use DECIMAL(p, s) with 1 ≤ p ≤ 1000 and 0 ≤ s ≤ p');
       }
-      return numeric(`abs(round(${num}, ${t.scale})) < 1e${t.precision - t.scale}`, `NUMERIC(${t.precision}, ${t.scale})`);
+      // The outer CAST keeps the precision and scale on the result column (a CASE drops the typmod); it cannot fail.
+      return `CAST(${numeric(`abs(round(${num}, ${t.scale})) < 1e${t.precision - t.scale}`, `NUMERIC(${t.precision}, ${t.scale})`)} AS NUMERIC(${t.precision}, ${t.scale}))`;
     }
     case 'DATE': case 'TIMESTAMP': {
       const s = `trim(${txt})`;
@@ -159,7 +162,11 @@ export function postgresDialect(options: { sourceOf: (dataset: string) => string
     guard: (sql) => sql,
     cast: pgSafeCast,
     binary(op, l, r) {
-      if (op === '/') return `(CAST(${l} AS DOUBLE PRECISION) / NULLIF(CAST(${r} AS DOUBLE PRECISION), 0))`;
+      if (op === '/') {
+        // IEEE semantics, as DuckDB evaluates `/` over rows: x/0 is ±Infinity, 0/0 NaN (PostgreSQL would raise).
+        const dl = `CAST(${l} AS DOUBLE PRECISION)`, dr = `CAST(${checkSize(r)} AS DOUBLE PRECISION)`;
+        return `(CASE WHEN ${dr} = 0 THEN CAST((CASE WHEN ${dl} > 0 THEN 'Infinity' WHEN ${dl} < 0 THEN '-Infinity' WHEN ${dl} = 0 THEN 'NaN' END) AS DOUBLE PRECISION) ELSE ${dl} / ${dr} END)`;
+      }
       if (op === '%') return `(${l} % NULLIF(${r}, 0))`;
       return undefined;
     },
