@@ -19,9 +19,9 @@ import { once } from 'node:events';
 import type { AuditAppendResult, AuditRecord, AuditSink } from './types.ts';
 import { canonicalAuditEntry } from './canonical.ts';
 import { EntryNotFound, InconsistentCheckpoint, InputInvalid, LogUnavailable, ProofRangeInvalid, RecordInvalid } from './errors.ts';
-import { consistencyProof, inclusionProof, verifyConsistency, type SubtreeSource } from './merkle.ts';
+import { consistencyProof, hashEquals, inclusionProof, verifyConsistency, type SubtreeSource } from './merkle.ts';
 import { formatCheckpoint, openCheckpoint, parseCheckpoint, parseNote, signNote, type NoteVerifier } from './note.ts';
-import { FileStore, type LogStorage } from './store.ts';
+import { FileStore, type FileStoreOptions, type LogStorage } from './store.ts';
 import { LogKeyring, PseudonymKeyring, epochOf, resolvePassphrase, type PseudonymEpoch, type SigningKeyRecord } from './keys.ts';
 
 export const EXPORT_FORMAT = 'gatehouse-audit-export/v1';
@@ -43,6 +43,12 @@ export interface TransparencyLogOptions {
   readonly checkpointIntervalMs?: number;
   /** Largest batch one fsync covers. Default 16384. */
   readonly maxBatch?: number;
+}
+
+/** Options for a log opened on a given storage: where the keys live must be said explicitly. */
+export interface OpenOnOptions extends TransparencyLogOptions {
+  readonly keyDir: string;
+  readonly pseudonymKeyDir: string;
 }
 
 /** What a caller may pass as one entry's extra personal identifiers (pseudonymised like principal). */
@@ -142,6 +148,22 @@ function checkIndex(name: string, v: number): void {
   if (!Number.isSafeInteger(v) || v < 0) throw new ProofRangeInvalid(`${name} must be a non-negative integer`);
 }
 
+/** Leaf-index and checkpoint parsers the storage uses to check what it loads. */
+function storageParsers(keys: LogKeyring, origin: string): FileStoreOptions {
+  return {
+    indexOf: (payload) => {
+      const leaf = JSON.parse(payload.toString('utf8')) as Leaf;
+      if (!Number.isSafeInteger(leaf.index)) throw new Error('no index');
+      return leaf.index;
+    },
+    checkpointSizeRoot: (note) => {
+      // The keyring as it is now: a rotation on this node adds its new key.
+      const cp = openCheckpoint(note, keys.verifiers(), origin);
+      return { size: cp.size, root: cp.root };
+    },
+  };
+}
+
 /** Memoises subtree hashes while generating many neighbouring proofs (export). */
 class CachingSource implements SubtreeSource {
   readonly #inner: SubtreeSource;
@@ -204,18 +226,7 @@ export class TransparencyLog implements AuditSink {
     let pseudonyms: PseudonymKeyring | null = null;
     try {
       pseudonyms = PseudonymKeyring.open(options.pseudonymKeyDir ?? join(dir, 'pseudonym-keys'), passphrase, options.pseudonymEpoch ?? 'month');
-      const verifiers = keys.verifiers();
-      const store = FileStore.open(dir, {
-        indexOf: (payload) => {
-          const leaf = JSON.parse(payload.toString('utf8')) as Leaf;
-          if (!Number.isSafeInteger(leaf.index)) throw new Error('no index');
-          return leaf.index;
-        },
-        checkpointSizeRoot: (note) => {
-          const cp = openCheckpoint(note, verifiers, origin);
-          return { size: cp.size, root: cp.root };
-        },
-      });
+      const store = FileStore.open(dir, storageParsers(keys, origin));
       const log = new TransparencyLog(dir, origin, store, keys, pseudonyms, options);
       if (store.size > (log.#last?.size ?? 0)) log.#scheduleCheckpoint();
       return log;
@@ -226,8 +237,54 @@ export class TransparencyLog implements AuditSink {
     }
   }
 
-  /** Number of durable entries. */
+  /**
+   * Opens the log on a given storage — e.g. PostgreSQL shared by several nodes
+   * (src/state/pg-log-storage.ts). Keys and pseudonym keys stay in local directories; every
+   * node writing to the same storage must hold the same key files (docs/state-postgres.md).
+   */
+  static async openOn(storage: LogStorage, options: OpenOnOptions): Promise<TransparencyLog> {
+    if (typeof options?.keyDir !== 'string' || typeof options.pseudonymKeyDir !== 'string') {
+      throw new InputInvalid('openOn needs keyDir and pseudonymKeyDir');
+    }
+    const origin = options.origin ?? 'gatehouse.local/audit';
+    const passphrase = resolvePassphrase(options.passphrase, options.demo ?? false);
+    const keys = LogKeyring.open(options.keyDir, origin, passphrase);
+    let pseudonyms: PseudonymKeyring | null = null;
+    try {
+      pseudonyms = PseudonymKeyring.open(options.pseudonymKeyDir, passphrase, options.pseudonymEpoch ?? 'month');
+      await storage.attach?.(storageParsers(keys, origin));
+      const log = new TransparencyLog(options.keyDir, origin, storage, keys, pseudonyms, options);
+      if (storage.size > (log.#last?.size ?? 0)) log.#scheduleCheckpoint();
+      return log;
+    } catch (e) {
+      keys.close();
+      pseudonyms?.close();
+      throw e;
+    }
+  }
+
+  /** Number of durable entries (on shared storage: those this node has seen, see refresh()). */
   get size(): number { return this.#store.size; }
+
+  /**
+   * On storage shared with other nodes: catches up with the entries and the checkpoint they
+   * stored, so size, proofs and roots cover them. A no-op on the file store.
+   */
+  async refresh(): Promise<void> {
+    if (!this.#store.refresh) return;
+    await this.#store.refresh();
+    const note = this.#store.latestCheckpoint();
+    if (!note || note === this.#last?.note) return;
+    // The storage checked that the note verifies and signs the tree it holds; adopt it if
+    // it is newer than ours. Our next checkpoint is then checked for consistency with it.
+    const cp = openCheckpoint(note, this.#keys.verifiers(), this.origin);
+    if (this.#last && cp.size <= this.#last.size) return;
+    if (!hashEquals(this.#store.root(cp.size), cp.root)) {
+      this.#halted = new InconsistentCheckpoint(`a stored checkpoint of size ${cp.size} does not match this node's tree`);
+      throw this.#halted;
+    }
+    this.#last = { size: cp.size, root: cp.root, note, at: this.#last?.at ?? Date.now() };
+  }
 
   // ---- AuditSink ----------------------------------------------------------------------
 
@@ -302,13 +359,18 @@ export class TransparencyLog implements AuditSink {
           resolves = this.#pendingResolve.splice(0, this.#maxBatch);
           rejects = this.#pendingReject.splice(0, this.#maxBatch);
         }
-        const base = this.#store.size;
         // The leaf: RFC 8785 canonical JSON of {"entry", "index", "v"} (members in that order).
-        const payloads = new Array<string>(json.length);
-        for (let i = 0; i < json.length; i++) payloads[i] = '{"entry":' + json[i] + ',"index":' + (base + i) + ',"v":1}';
+        const leaves = (from: number): string[] => {
+          const payloads = new Array<string>(json.length);
+          for (let i = 0; i < json.length; i++) payloads[i] = '{"entry":' + json[i] + ',"index":' + (from + i) + ',"v":1}';
+          return payloads;
+        };
+        let base = this.#store.size;
         try {
           this.#batches++;
-          await this.#store.appendBatch(payloads);
+          // Shared storage assigns the index under its writer lock; the file store has one writer.
+          if (this.#store.appendSequenced) base = await this.#store.appendSequenced(leaves);
+          else await this.#store.appendBatch(leaves(base));
         } catch (e) {
           for (const reject of rejects) reject(e);
           continue;
@@ -381,6 +443,7 @@ export class TransparencyLog implements AuditSink {
   /** The latest signed checkpoint, after waiting for in-flight appends and signing if the log grew. */
   async checkpoint(): Promise<string> {
     await this.#drain();
+    await this.refresh();
     return this.#signAndStore();
   }
 
@@ -431,11 +494,14 @@ export class TransparencyLog implements AuditSink {
     if (typeof auditId !== 'string' || !/^(0|[1-9][0-9]{0,15})$/.test(auditId)) throw new EntryNotFound(String(auditId));
     const index = Number(auditId);
     if (index >= this.#store.size) await this.#drain();
+    if (index >= this.#store.size) await this.refresh();
     if (index >= this.#store.size) throw new EntryNotFound(auditId);
     const note = this.#last && this.#last.size > index ? this.#last.note : await this.checkpoint();
     const size = parseCheckpoint(parseNote(note).text).size;
     const p = this.inclusionProof(index, size);
-    return { type: RECEIPT_FORMAT, origin: this.origin, index, leaf: this.leaf(index), proof: p.proof, checkpoint: note };
+    const bytes = this.#store.readEntryAsync ? await this.#store.readEntryAsync(index) : this.#store.readEntry(index);
+    const leaf = JSON.parse(bytes.toString('utf8')) as Leaf;
+    return { type: RECEIPT_FORMAT, origin: this.origin, index, leaf, proof: p.proof, checkpoint: note };
   }
 
   // ---- Keys and pseudonyms --------------------------------------------------------------
@@ -453,7 +519,7 @@ export class TransparencyLog implements AuditSink {
     // Re-sign the current head with the new key so the latest checkpoint uses it.
     if (this.#last) {
       const note = signNote(parseNote(this.#last.note).text, [this.#keys.signer]);
-      this.#store.saveCheckpoint(note);
+      await this.#store.saveCheckpointAsync(note);
       this.#last = { ...this.#last, note };
     }
     return rec;
@@ -507,6 +573,7 @@ export class TransparencyLog implements AuditSink {
   async search(filter: SearchFilter = {}): Promise<SearchHit[]> {
     const limit = filter.limit ?? 1000;
     if (!Number.isSafeInteger(limit) || limit < 1) throw new InputInvalid('limit must be a positive integer');
+    await this.refresh();
     const hits: SearchHit[] = [];
     for await (const { index, leaf } of this.scan(filter)) {
       hits.push({ auditId: String(index), index, entry: leaf.entry });

@@ -55,6 +55,29 @@ export interface LogStorage extends SubtreeSource {
   saveCheckpointAsync(note: string): Promise<void>;
   diskUsage(): number;
   close(): Promise<void>;
+
+  // ---- Storage shared by several writers (e.g. PostgreSQL behind several nodes) ----------
+  // A storage that other processes append to implements these; the file store does not.
+
+  /**
+   * Binds the leaf and checkpoint parsers and loads the current state (entries appended by
+   * any writer, the latest stored checkpoint, checked against the entries). Called once by
+   * TransparencyLog.openOn before anything else.
+   */
+  attach?(options: FileStoreOptions): Promise<void>;
+  /**
+   * Catches up with entries and the checkpoint other writers stored since the last call, so
+   * the synchronous reads (size, root, leafHash, subtreeHash) cover them.
+   */
+  refresh?(): Promise<void>;
+  /**
+   * Appends a batch at the next free index of the shared log, one writer at a time: `build`
+   * receives that index (every payload carries its own index) and returns the payloads.
+   * Resolves with the index of the first payload once the batch is durable.
+   */
+  appendSequenced?(build: (base: number) => readonly (Buffer | string)[]): Promise<number>;
+  /** Reads one entry asynchronously (storage whose readEntry only serves a cache). */
+  readEntryAsync?(index: number): Promise<Buffer>;
 }
 
 /** Reads the index a leaf payload claims, without a full parse when possible. */

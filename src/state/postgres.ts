@@ -1,0 +1,140 @@
+/**
+ * Gatehouse's own state in PostgreSQL: the production option beside the embedded default
+ * (node:sqlite budgets, file-backed audit log). Several Gatehouse nodes pointed at the same
+ * database and schema share one budget ledger and one transparency log.
+ *
+ *   const state = await openPostgresState({ url: 'postgres://gatehouse@db:5432/gatehouse', password });
+ *   state.budgets       // BudgetLedger (PgBudgetStore)
+ *   state.auditStorage  // LogStorage (PgLogStorage): TransparencyLog.openOn(state.auditStorage, { keyDir, pseudonymKeyDir })
+ *   await state.close();
+ *
+ * Opening creates or upgrades the schema (versioned, idempotent migrations, see
+ * migrations.ts) and refuses a schema newer than this code knows. The pool is bounded.
+ * See docs/state-postgres.md.
+ */
+import pg from 'pg';
+import type { BudgetLedger } from './budget-ledger.ts';
+import { StateConfigInvalid, StateError, StateUnavailable } from './errors.ts';
+import { migrate, quoteSchema, SCHEMA_VERSION } from './migrations.ts';
+import { PgBudgetStore } from './pg-budget-store.ts';
+import { PgLogStorage } from './pg-log-storage.ts';
+
+export interface PostgresStateOptions {
+  /** postgres://user@host:port/database (a password in the URL works, but prefer `password`). */
+  readonly url: string;
+  /** The password, kept out of the URL (and out of every message). */
+  readonly password?: string;
+  /** Schema holding Gatehouse's tables. Default "gatehouse". */
+  readonly schema?: string;
+  /** Largest number of connections this node opens (default 10, at most 100). */
+  readonly maxConnections?: number;
+  /** Longest wait for a connection, ms (default 5000): after it the request fails closed. */
+  readonly connectTimeoutMs?: number;
+  /** Server-side statement timeout, ms (default 15000). */
+  readonly statementTimeoutMs?: number;
+  /** Clock for budget charges (tests). */
+  readonly clock?: () => Date;
+  /** Budget row-lock wait per attempt, ms (default 2000), and retries (default 20). */
+  readonly budgetLockTimeoutMs?: number;
+  readonly budgetMaxRetries?: number;
+}
+
+export interface PostgresState {
+  readonly schema: string;
+  readonly schemaVersion: number;
+  readonly budgets: BudgetLedger;
+  readonly auditStorage: PgLogStorage;
+  /** The bounded pool (for health checks); do not end it yourself: call close(). */
+  readonly pool: pg.Pool;
+  close(): Promise<void>;
+}
+
+/** "host:port/database" of a URL, for messages (never the user's password). */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.hostname}${u.port ? `:${u.port}` : ''}${u.pathname}`;
+  } catch {
+    return '(unparseable URL)';
+  }
+}
+
+export async function openPostgresState(options: PostgresStateOptions): Promise<PostgresState> {
+  if (typeof options !== 'object' || options === null) throw new StateConfigInvalid('options must be an object');
+  const { url } = options;
+  if (typeof url !== 'string' || !/^postgres(ql)?:\/\//.test(url)) throw new StateConfigInvalid('url must be a postgres:// or postgresql:// URL');
+  try { new URL(url); } catch { throw new StateConfigInvalid('url is not a valid URL'); }
+  const schema = options.schema ?? 'gatehouse';
+  quoteSchema(schema);
+  const max = options.maxConnections ?? 10;
+  if (!Number.isInteger(max) || max < 1 || max > 100) throw new StateConfigInvalid('maxConnections must be an integer in [1, 100]');
+  const connectTimeout = options.connectTimeoutMs ?? 5000;
+  const statementTimeout = options.statementTimeoutMs ?? 15_000;
+  for (const [k, v] of [['connectTimeoutMs', connectTimeout], ['statementTimeoutMs', statementTimeout]] as const) {
+    if (!Number.isInteger(v) || v < 1) throw new StateConfigInvalid(`${k} must be a positive integer`);
+  }
+  if (options.password !== undefined && typeof options.password !== 'string') throw new StateConfigInvalid('password must be a string');
+
+  const pool = new pg.Pool({
+    connectionString: url,
+    ...(options.password !== undefined ? { password: options.password } : {}),
+    max,
+    connectionTimeoutMillis: connectTimeout,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: statementTimeout,
+    application_name: 'gatehouse',
+  });
+  // An idle connection dropped by the server must not crash the node: the next request
+  // simply gets a new connection, or fails closed if PostgreSQL is gone.
+  pool.on('error', () => undefined);
+
+  let version: number;
+  try {
+    let client: pg.PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (e) {
+      throw new StateUnavailable(`cannot connect to PostgreSQL at ${describeUrl(url)}: ${safeReason(e)}`);
+    }
+    try {
+      version = (await migrate(client, schema)).to;
+    } catch (e) {
+      if (e instanceof StateError) throw e;
+      throw new StateUnavailable(`cannot prepare schema "${schema}" in PostgreSQL at ${describeUrl(url)}: ${safeReason(e)}`, { cause: e });
+    } finally {
+      client.release();
+    }
+  } catch (e) {
+    await pool.end().catch(() => undefined);
+    throw e;
+  }
+
+  const budgets = new PgBudgetStore(pool, {
+    schema,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.budgetLockTimeoutMs !== undefined ? { lockTimeoutMs: options.budgetLockTimeoutMs } : {}),
+    ...(options.budgetMaxRetries !== undefined ? { maxRetries: options.budgetMaxRetries } : {}),
+  });
+  const auditStorage = new PgLogStorage(pool, { schema });
+  let closed = false;
+  return {
+    schema, schemaVersion: version, budgets, auditStorage, pool,
+    async close(): Promise<void> {
+      if (closed) return;
+      closed = true;
+      await budgets.close();
+      await auditStorage.close();
+      await pool.end();
+    },
+  };
+}
+
+export { SCHEMA_VERSION };
+
+/** A pg error's message, or its code, with nothing that could hold a secret. */
+function safeReason(e: unknown): string {
+  const err = e as { code?: unknown; message?: unknown } | null;
+  const code = typeof err?.code === 'string' ? err.code : null;
+  const message = typeof err?.message === 'string' ? err.message.replace(/postgres(ql)?:\/\/\S+/g, '(url)') : 'unknown error';
+  return code ? `${message} (${code})` : message;
+}
