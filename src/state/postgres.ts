@@ -75,9 +75,15 @@ export async function openPostgresState(options: PostgresStateOptions): Promise<
   }
   if (options.password !== undefined && typeof options.password !== 'string') throw new StateConfigInvalid('password must be a string');
 
+  // node-postgres lets the connection string win over a separate `password`: put it in the URL.
+  let connectionString = url;
+  if (options.password !== undefined) {
+    const u = new URL(url);
+    u.password = encodeURIComponent(options.password);
+    connectionString = u.toString();
+  }
   const pool = new pg.Pool({
-    connectionString: url,
-    ...(options.password !== undefined ? { password: options.password } : {}),
+    connectionString,
     max,
     connectionTimeoutMillis: connectTimeout,
     idleTimeoutMillis: 30_000,
