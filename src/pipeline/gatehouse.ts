@@ -21,7 +21,7 @@ import type { Select } from '../query/ir.ts';
 import { govern, type GovernedQuery } from '../query/govern/index.ts';
 import { describeMask } from '../query/govern/mask.ts';
 import { parseSql } from '../query/parse.ts';
-import { renderSelect } from '../query/render/sql.ts';
+import { quoteIdent, renderSelect } from '../query/render/sql.ts';
 import type { AttributeValue, DifferentialPrivacyDef, ObligationDef, PrincipalDef } from '../workspace/types.ts';
 import type { OidcVerifier } from '../identity/oidc.ts';
 import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
@@ -45,6 +45,11 @@ import { DifferencingMonitor, type DifferencingProbe } from '../privacy/differen
 import { applyDlp, indexedColumns, mergeDlp, SensitiveIndexCache } from '../privacy/dlp-release.ts';
 import { describeNoise, planNoise, release, spentEpsilon, type NoisePlan, type PrivacyGovernance } from '../privacy/release.ts';
 import type { DpReleasePlan } from '../query/govern/index.ts';
+import { GovernanceRuntime } from './governance-runtime.ts';
+import { governanceOp as findGovernanceOp, type AuditReader, type OpContext } from '../governance/service.ts';
+import { GovernanceError } from '../governance/types.ts';
+import type { GateResult } from '../governance/gate.ts';
+import type { StoredAuditEntry } from '../audit/log.ts';
 
 export interface RequestMeta {
   /** The caller's credential (an API key or session token), exactly as presented; null if none was. */
@@ -58,6 +63,8 @@ export interface RequestMeta {
 export interface QueryRequest extends RequestMeta {
   readonly sql: string;
   readonly purpose: string;
+  /** Keep the released result as an encrypted artefact (GET /v1/results/:id); destroyed with its agreement. */
+  readonly save?: boolean;
   /** Text values of $1..$n (PostgreSQL wire protocol Bind); absent elsewhere, where $n is refused. */
   readonly params?: readonly (string | null)[];
 }
@@ -74,6 +81,8 @@ export interface Governance {
   readonly auditId: string;
   /** Present when the result was released with differential privacy. */
   readonly privacy?: PrivacyGovernance;
+  /** Present when the request asked to save the result. */
+  readonly resultId?: string;
 }
 
 export interface QueryResponse {
@@ -118,6 +127,8 @@ export interface GatehouseOptions {
   /** A demo workspace: the published demo passphrase may seal identity secrets. */
   readonly demo?: boolean;
   readonly now?: () => Date;
+  /** Read access to the audit log (flows and compliance reports); the log itself when it is a TransparencyLog. */
+  readonly auditReader?: { scan(filter: { from?: string; to?: string }): AsyncGenerator<{ leaf: { entry: StoredAuditEntry } }>; pseudonymsOf(principal: string): string[] };
 }
 
 interface State {
@@ -164,6 +175,7 @@ export class Gatehouse {
   #budgets!: BudgetStore;
   #stateDir!: string;
   #identityOpen: Promise<IdentityService> | null = null;
+  #governance!: GovernanceRuntime;
 
   /** Users and sessions open on first use, so deployments without them need no key passphrase. */
   #ids(): Promise<IdentityService> {
@@ -192,6 +204,7 @@ export class Gatehouse {
       const gh = new Gatehouse({ limiters: limitersOf(loaded), loaded, engine, sensitive: new SensitiveIndexCache(engine, (d) => engine.dialect.source(d)), engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) }, options);
       gh.#budgets = budgets;
       gh.#stateDir = stateDir;
+      gh.#governance = new GovernanceRuntime(stateDir, { demo: options.demo ?? false });
       return gh;
     } catch (err) {
       await budgets.close();
@@ -230,6 +243,7 @@ export class Gatehouse {
     for (const e of [this.#state.engine, ...this.#retiredEngines]) await e.close();
     this.#retiredEngines = [];
     await this.#budgets.close();
+    await this.#governance.close();
     if (this.#identityOpen) (await this.#identityOpen.catch(() => null))?.close();
   }
 
@@ -747,7 +761,7 @@ export class Gatehouse {
    * Datasets are decided before any column is bound, so a denied caller learns nothing
    * about a dataset's columns from binding errors. Fills the audit entry as it goes.
    */
-  async #plan(state: State, req: QueryRequest, entry: Mutable<AuditRecord>): Promise<{ principal: PrincipalDef; decisions: Decision[]; bound: BoundQuery; governed: GovernedQuery }> {
+  async #plan(state: State, req: QueryRequest, entry: Mutable<AuditRecord>): Promise<{ principal: PrincipalDef; decisions: Decision[]; bound: BoundQuery; governed: GovernedQuery; gates: GateResult[] }> {
     const ws = state.loaded.workspace;
     const { principal, mfaAt, scopes } = await this.#authenticateFull(state, req.credential, req.source);
     entry.principal = principal.id;
@@ -772,7 +786,15 @@ export class Gatehouse {
         throw new GatehouseError('MFA_REQUIRED', `regulated data needs a multi-factor check within the last ${stepUp} minutes`, { hint: 'POST /v1/auth/step-up with a current TOTP code (gatehouse mfa step-up), then retry' });
       }
     }
-    const decisions = names.map((n) => state.loaded.policy.decide(principal, ws.datasets.get(n)!, ctx));
+    // Contractor governance (agreements, grants, acknowledgements, training, vendor risk):
+    // checked before Cedar, and its attributes join the Cedar context per dataset.
+    const gates = names.map((n) => this.#gate(principal, ws.datasets.get(n)!, req.purpose, ctx.time));
+    const refused = gates.flatMap((g) => g.denials);
+    if (refused.length > 0) {
+      entry.decision = 'deny';
+      throw new GatehouseError('POLICY_DENIED', `access denied by contractor governance: ${refused[0]!.message}`, { reasons: refused.map((d) => `${d.code}: ${d.message}`), hint: refused[0]!.hint });
+    }
+    const decisions = names.map((n, i) => state.loaded.policy.decide(principal, ws.datasets.get(n)!, { ...ctx, governance: gates[i]!.context }));
     const denied = decisions.filter((d) => !d.allowed);
     if (denied.length > 0) {
       entry.decision = 'deny';
@@ -786,7 +808,11 @@ export class Gatehouse {
       obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])), columnsUsed: new Set(bound.columns),
     });
     entry.obligations = governed.obligationsApplied;
-    return { principal, decisions, bound, governed };
+    return { principal, decisions, bound, governed, gates };
+  }
+
+  #gate(principal: PrincipalDef, dataset: import('../workspace/types.ts').DatasetDef, purpose: string, now: Date): GateResult {
+    return this.#governance.store.evaluate({ principal, dataset, purpose, now });
   }
 
   /** Governed SQL: the whole path for one query. */
@@ -801,7 +827,7 @@ export class Gatehouse {
     };
     let response: QueryResponse;
     try {
-      const { principal, decisions, bound, governed } = await this.#plan(state, req, entry);
+      const { principal, decisions, bound, governed, gates } = await this.#plan(state, req, entry);
       const sql = renderSelect(governed.query, state.engine.dialect);
       const governance = {
         policyVersion: ws.policyVersion, decision: 'allow' as const, datasets: bound.datasets,
@@ -863,6 +889,11 @@ export class Gatehouse {
         entry.resultDigest = resultDigest(response.columns, out.rows);
         response = { ...response, rows: out.rows, governance: { ...response.governance, obligationsApplied: [...response.governance.obligationsApplied, ...out.labels] } };
       }
+      if (req.save === true) {
+        const resultId = await this.#saveResult(principal, req.purpose, gates, bound.datasets, response);
+        entry.reasons = [...entry.reasons, `result saved encrypted as ${resultId}`];
+        response = { ...response, governance: { ...response.governance, resultId } };
+      }
     } catch (err) {
       const e = asGatehouseError(err);
       if (entry.decision !== 'deny') entry.decision = e.code === 'POLICY_DENIED' || e.code === 'OBLIGATION_VIOLATION' || e.code === 'ROW_CAP_EXCEEDED' || e.code === 'BUDGET_EXHAUSTED' || e.code === 'DLP_BLOCKED' || e.code === 'DIFFERENCING_DETECTED' || e.code === 'AUTH_INVALID' || e.code === 'AUTH_REQUIRED' || e.code === 'MFA_REQUIRED' || e.code === 'RATE_LIMITED' ? 'deny' : 'error';
@@ -874,6 +905,156 @@ export class Gatehouse {
     }
     const { auditId } = await this.#record(entry);
     return { ...response, governance: { ...response.governance, auditId } };
+  }
+
+  /**
+   * Keeps a released result as an encrypted artefact under its own data key, labelled with
+   * the agreement that allowed it, so ending that agreement crypto-shreds it. Results kept
+   * under an agreement with a result-retention clause expire after that many days.
+   */
+  async #saveResult(principal: PrincipalDef, purpose: string, gates: readonly GateResult[], datasets: readonly string[], response: QueryResponse): Promise<string> {
+    const agreements = [...new Set(gates.map((g) => String(g.context.agreementId ?? '')).filter((a) => a !== ''))];
+    if (agreements.length > 1) throw new GatehouseError('REQUEST_INVALID', 'this result draws on datasets shared under different agreements, so it cannot be kept as one artefact', { hint: 'run it without saving, or save one query per agreement' });
+    const agreement = agreements[0] ?? null;
+    const days = agreement ? this.#governance.store.agreements.get(agreement)?.clauses.resultRetentionDays ?? null : null;
+    const org = typeof principal.attributes.org === 'string' ? principal.attributes.org : '';
+    const { artefacts } = await this.#governance.vault();
+    const content = Buffer.from(JSON.stringify({ columns: response.columns, rows: response.rows, ...(response.intervals ? { intervals: response.intervals } : {}), governance: { ...response.governance, auditId: undefined } }));
+    const put = await artefacts.put({
+      kind: 'result', owner: principal.id, mediaType: 'application/json', content,
+      labels: { purpose, datasets: datasets.join(','), ...(datasets.length === 1 ? { dataset: datasets[0]! } : {}), ...(agreement ? { agreement } : {}), ...(org ? { org } : {}) },
+      retainUntil: days !== null && days !== undefined ? new Date(Date.now() + days * 86_400_000).toISOString() : null,
+    });
+    return put.id;
+  }
+
+  /**
+   * GET /v1/results/:id — a saved result, to its owner only, and only while the governance
+   * that allowed it still holds (the agreement active, the grant current).
+   */
+  async getResult(meta: RequestMeta, id: string): Promise<{ id: string; createdAt: string; content: unknown }> {
+    return this.#identityOp(meta, 'result.get', null, async (entry) => {
+      const state = this.#state;
+      const { principal } = await this.#authenticateFull(state, meta.credential, meta.source);
+      entry.principal = principal.id;
+      const { artefacts } = await this.#governance.vault();
+      let meta2;
+      try { meta2 = artefacts.meta(String(id)); } catch { meta2 = null; }
+      if (!meta2 || meta2.owner !== principal.id || meta2.kind !== 'result') throw new GatehouseError('NOT_FOUND', 'no saved result with this id is yours', { hint: 'list your saved results with GET /v1/results' });
+      if (meta2.destroyedAt !== null) throw new GatehouseError('NOT_FOUND', `result ${meta2.id} was destroyed at ${meta2.destroyedAt} (${meta2.destroyReason ?? 'retention'})`, { hint: 'its data key was destroyed; the certificate is in the audit log' });
+      const ws = state.loaded.workspace;
+      const names = (meta2.labels.datasets ?? '').split(',').filter((n) => n !== '');
+      entry.datasets = names;
+      for (const n of names) {
+        const ds = ws.datasets.get(n);
+        if (!ds) throw new GatehouseError('POLICY_DENIED', `dataset "${n}" of this result is no longer shared`);
+        const g = this.#gate(principal, ds, meta2.labels.purpose ?? '', new Date());
+        if (g.denials.length > 0) throw new GatehouseError('POLICY_DENIED', g.denials[0]!.message, { reasons: g.denials.map((d) => `${d.code}: ${d.message}`), hint: g.denials[0]!.hint });
+        if (meta2.labels.agreement && g.context.governed === true && g.context.agreementId !== meta2.labels.agreement) {
+          throw new GatehouseError('POLICY_DENIED', `the agreement this result was shared under (${meta2.labels.agreement}) is no longer in force`);
+        }
+      }
+      const { content } = await artefacts.get(meta2.id);
+      entry.rowsReturned = null;
+      entry.reasons = [`saved result ${meta2.id} read`];
+      return { id: meta2.id, createdAt: meta2.createdAt, content: JSON.parse(content.toString('utf8')) as unknown };
+    });
+  }
+
+  /** GET /v1/results — the caller's saved results (metadata only). */
+  async listResults(meta: RequestMeta): Promise<{ results: { id: string; createdAt: string; datasets: string[]; agreement: string | null; retainUntil: string | null; destroyedAt: string | null; bytes: number }[] }> {
+    return this.#identityOp(meta, 'result.list', null, async (entry) => {
+      const { principal } = await this.#authenticateFull(this.#state, meta.credential, meta.source);
+      entry.principal = principal.id;
+      const { artefacts } = await this.#governance.vault();
+      const results = artefacts.list({ owner: principal.id, kind: 'result', includeDestroyed: true }).map((a) => ({
+        id: a.id, createdAt: a.createdAt, datasets: (a.labels.datasets ?? '').split(',').filter((x) => x), agreement: a.labels.agreement ?? null,
+        retainUntil: a.retainUntil, destroyedAt: a.destroyedAt, bytes: a.bytes,
+      }));
+      return { results };
+    });
+  }
+
+  /**
+   * One contractor-governance operation (src/governance/service.ts lists them): the caller
+   * is authenticated, `who` enforced, and the op audited as `governance.<name>` with the
+   * events it caused; each destruction certificate becomes its own audit entry.
+   */
+  async governanceOp(meta: RequestMeta, name: string, args: unknown): Promise<unknown> {
+    const op = findGovernanceOp(name);
+    const entry = this.#baseEntry(meta, `governance.${op ? op.name : 'unknown'}`);
+    let out: unknown;
+    const certificates: import('../keys/artefacts.ts').DestructionCertificate[] = [];
+    try {
+      if (!op) throw new GatehouseError('NOT_FOUND', `there is no governance operation "${String(name).slice(0, 64)}"`);
+      const state = this.#state;
+      const { principal } = await this.#authenticateFull(state, meta.credential, meta.source);
+      entry.principal = principal.id;
+      const ws = state.loaded.workspace;
+      const adminGroups = ws.identity?.adminGroups ?? ['admins'];
+      const isAdmin = principal.groups.some((g) => adminGroups.includes(g));
+      if (op.who === 'admin' && !isAdmin) throw new GatehouseError('POLICY_DENIED', `${op.name} is for administrators (${adminGroups.join(', ')})`, { hint: 'ask an administrator' });
+      const r = await op.run(this.#opContext(state, principal, isAdmin), (args ?? {}) as never);
+      certificates.push(...(r.certificates ?? []));
+      entry.decision = 'allow';
+      entry.reasons = (r.events ?? []).map((e) => `${e.action} ${e.outcome}: ${e.detail}`);
+      out = r.result;
+    } catch (err) {
+      const e = err instanceof GovernanceError ? new GatehouseError(err.status === 404 ? 'NOT_FOUND' : err.status === 403 ? 'POLICY_DENIED' : 'REQUEST_INVALID', err.message, { hint: err.hint, reasons: [err.code] }) : asGatehouseError(err);
+      entry.decision = e.code === 'INTERNAL' ? 'error' : 'deny';
+      entry.errorCode = e.code;
+      entry.reasons = [...e.reasons, e.message];
+      await this.#record(entry);
+      throw e;
+    }
+    await this.#record(entry);
+    for (const c of certificates) {
+      const ce = this.#baseEntry(meta, 'governance.destruction');
+      ce.principal = entry.principal;
+      ce.decision = 'allow';
+      ce.reasons = [`destruction certificate ${c.certificateId}: ${c.count} artefact(s), ${c.totalBytes} bytes, ${c.method}; reason: ${c.reason}`, JSON.stringify({ certificateId: c.certificateId, digest: c.digest, destroyedAt: c.destroyedAt, artefacts: c.artefacts.map((a) => ({ id: a.id, owner: a.owner, ciphertextSha256: a.ciphertextSha256, keyId: a.keyId, wrappedKeyDigest: a.wrappedKeyDigest })) })];
+      await this.#record(ce);
+    }
+    return out;
+  }
+
+  #opContext(state: State, principal: PrincipalDef, isAdmin: boolean): OpContext {
+    const ws = state.loaded.workspace;
+    const rt = this.#governance;
+    const reader = this.#options.auditReader;
+    let reverse: Map<string, string> | null = null;
+    const audit: AuditReader | null = reader ? {
+      async *entries(filter) { for await (const { leaf } of reader.scan(filter)) yield leaf.entry; },
+      principalOf(pseudonym) {
+        if (!reverse) {
+          reverse = new Map();
+          for (const id of ws.principals.keys()) for (const ps of reader.pseudonymsOf(id)) reverse.set(ps, id);
+        }
+        return reverse.get(pseudonym) ?? null;
+      },
+    } : null;
+    return {
+      caller: principal, isAdmin, workspace: ws, store: rt.store, vault: () => rt.vault(), now: new Date(), audit,
+      isOwner: (principalId, dataset) => {
+        const p = ws.principals.get(principalId);
+        const ds = ws.datasets.get(dataset);
+        if (!p || !ds) return false;
+        const admins = ws.identity?.adminGroups ?? ['admins'];
+        return p.groups.some((g) => admins.includes(g)) || (p.groups.includes('data-owners') && ds.owner !== null && p.attributes.org === ds.owner);
+      },
+      sample: async (dataset, columns, limit) => {
+        const ds = ws.datasets.get(dataset);
+        if (!ds) throw new GatehouseError('NOT_FOUND', `no dataset "${dataset}"`);
+        const cols = columns.filter((c) => ds.columns.some((d) => d.name === c));
+        const out = new Map<string, CellValue[]>();
+        if (cols.length === 0) return out;
+        const n = Math.max(1, Math.min(10_000, Math.floor(limit)));
+        const sql = `SELECT ${cols.map((c) => quoteIdent(c)).join(', ')} FROM ${state.engine.dialect.source(dataset)} LIMIT ${n}`;
+        const r = await state.engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
+        cols.forEach((c, i) => out.set(c, r.rows.map((row) => row[i] ?? null)));
+        return out;
+      },
+    };
   }
 
   /** Refuses a query whose filter differs from a recent one by fewer than k units (tracker attack). */
@@ -982,7 +1163,10 @@ export class Gatehouse {
         const purposes = req.purpose !== null ? [req.purpose] : ds.purposes;
         const allowed: { purpose: string; d: Decision }[] = [];
         for (const p of purposes) {
-          const d = state.loaded.policy.decide(principal, ds, this.#context({ ...req, purpose: p }));
+          const ctx = this.#context({ ...req, purpose: p });
+          const g = this.#gate(principal, ds, p, ctx.time);
+          if (!g.allowed) continue;
+          const d = state.loaded.policy.decide(principal, ds, { ...ctx, governance: g.context });
           if (d.allowed) allowed.push({ purpose: p, d });
         }
         if (allowed.length === 0) continue;

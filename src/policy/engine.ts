@@ -22,6 +22,8 @@ export interface RequestContext {
   /** Device posture from a signed posture token (identity.posture); false when absent or stale. */
   readonly deviceCompliant?: boolean;
   readonly networkZone?: string;
+  /** Contractor-governance attributes of this principal for this dataset (src/governance/gate.ts). */
+  readonly governance?: Readonly<Record<string, string | number | boolean>>;
 }
 
 export interface Decision {
@@ -262,7 +264,13 @@ function schemaShape(json: SchemaJson, problems: WorkspaceProblem[]): SchemaShap
   return { principalAttrs: attrNames(ns.entityTypes.Principal), datasetAttrs, contextAttrs };
 }
 
-const CONTEXT_KEYS = new Set(['purpose', 'sourceIp', 'channel', 'time', 'hour', 'weekday', 'mfa', 'mfaAgeSeconds', 'deviceCompliant', 'networkZone']);
+/** What the governance gate supplies (src/governance/gate.ts); these defaults when it did not run. */
+const GOVERNANCE_DEFAULTS: Readonly<Record<string, string | number | boolean>> = {
+  governed: false, governanceAllowed: true, purposePermitted: true, vendorRiskTier: 0, maxVendorTier: 4,
+  agreementActive: false, agreementId: '', agreementKind: '', grantId: '', grantActive: false, grantUntil: '',
+  acknowledged: false, trainingCurrent: false,
+};
+const CONTEXT_KEYS = new Set(['purpose', 'sourceIp', 'channel', 'time', 'hour', 'weekday', 'mfa', 'mfaAgeSeconds', 'deviceCompliant', 'networkZone', ...Object.keys(GOVERNANCE_DEFAULTS)]);
 const DATASET_KEYS = new Set(['classification', 'region', 'owner', 'purposes', 'tags']);
 
 function principalEntity(p: PrincipalDef, shape: SchemaShape): cedar.EntityJson {
@@ -296,6 +304,8 @@ function contextRecord(c: RequestContext, shape: SchemaShape): Record<string, ce
     mfaAgeSeconds: c.mfaAgeSeconds ?? -1,
     deviceCompliant: c.deviceCompliant ?? false,
     networkZone: c.networkZone ?? 'unknown',
+    ...GOVERNANCE_DEFAULTS,
+    ...(c.governance ?? {}),
   };
   const ctx: Record<string, cedar.CedarValueJson> = {};
   for (const k of shape.contextAttrs) ctx[k] = all[k]!;

@@ -1,0 +1,68 @@
+/**
+ * What contractor governance needs at run time, opened lazily on first use from the state
+ * directory: the governance records (src/governance/store.ts), the keyring and data keys
+ * (src/keys/), and the encrypted artefact store for saved results and exports.
+ *
+ *   <state>/governance.sqlite     agreements, grants, vendors, acknowledgements, retention, findings…
+ *   <state>/keyring.json          passphrase-protected key-encryption keys (GATEHOUSE_KEY_PASSPHRASE)
+ *   <state>/data-keys.sqlite      per-artefact / per-dataset data keys, wrapped by the keyring
+ *   <state>/artefacts/            saved results and exports, each under its own data key
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolvePassphrase } from '../audit/keys.ts';
+import { GovernanceStore } from '../governance/store.ts';
+import { ArtefactStore } from '../keys/artefacts.ts';
+import { DataKeyStore } from '../keys/data-keys.ts';
+import { LocalKeyring } from '../keys/keyring.ts';
+
+export interface Vault {
+  readonly keyring: LocalKeyring;
+  readonly dataKeys: DataKeyStore;
+  readonly artefacts: ArtefactStore;
+}
+
+export class GovernanceRuntime {
+  readonly #stateDir: string;
+  readonly #demo: boolean;
+  #store: GovernanceStore | null = null;
+  #vault: Promise<Vault> | null = null;
+
+  constructor(stateDir: string, options: { demo: boolean }) {
+    this.#stateDir = stateDir;
+    this.#demo = options.demo;
+  }
+
+  /** The governance records; synchronous (node:sqlite), opened on first use. */
+  get store(): GovernanceStore {
+    this.#store ??= GovernanceStore.open(join(this.#stateDir, 'governance.sqlite'));
+    return this.#store;
+  }
+
+  /** Keyring, data keys and artefacts; needs the key passphrase (the demo may use the published one). */
+  vault(): Promise<Vault> {
+    this.#vault ??= (async () => {
+      const passphrase = resolvePassphrase(undefined, this.#demo);
+      const keyring = await LocalKeyring.openOrCreate(join(this.#stateDir, 'keyring.json'), passphrase);
+      const dataKeys = DataKeyStore.open(join(this.#stateDir, 'data-keys.sqlite'), keyring);
+      const dir = join(this.#stateDir, 'artefacts');
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const artefacts = ArtefactStore.open({ dir, keys: dataKeys });
+      return { keyring, dataKeys, artefacts };
+    })();
+    this.#vault.catch(() => { this.#vault = null; });
+    return this.#vault;
+  }
+
+  async close(): Promise<void> {
+    this.#store?.close();
+    this.#store = null;
+    if (this.#vault) {
+      const v = await this.#vault.catch(() => null);
+      v?.artefacts.close();
+      v?.dataKeys.close();
+      v?.keyring.close();
+      this.#vault = null;
+    }
+  }
+}
