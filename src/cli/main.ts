@@ -13,6 +13,8 @@ import { formatTable } from './table.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 export const DEFAULT_PORT = 7480;
+/** The demo's PostgreSQL wire-protocol port (psql -h 127.0.0.1 -p 7432). */
+export const DEFAULT_PG_PORT = 7432;
 export const DEMO_DIR = '.gatehouse/demo';
 
 const HELP = `gatehouse ${VERSION} — governed data sharing: partners query, never copy.
@@ -47,6 +49,8 @@ Usage: gatehouse <command> [options]
   login --principal ID --password PW [--code CODE] [--token-only]
              Sign in a built-in user (password, plus a TOTP code once enrolled); prints the
              session token to use as --key (or GATEHOUSE_API_KEY). logout --key TOKEN revokes it.
+  results list | get ID
+             Your saved results (query --save), encrypted at rest under their own keys.
   pg-password [--key CREDENTIAL]
              A password for psql/JDBC/BI tools on the wire-protocol port (serve --pg-port);
              shown once, valid 8 hours, carries your session's MFA; logout revokes it.
@@ -102,7 +106,7 @@ function parse(argv: string[], options: ParseArgsConfig['options']): { values: R
 
 const CLIENT_OPTIONS = {
   url: { type: 'string' }, key: { type: 'string' }, workspace: { type: 'string' }, purpose: { type: 'string' },
-  json: { type: 'boolean' }, 'audit-dir': { type: 'string' }, estimate: { type: 'boolean' },
+  json: { type: 'boolean' }, 'audit-dir': { type: 'string' }, estimate: { type: 'boolean' }, save: { type: 'boolean' },
 } as const;
 
 async function inProcess<T>(workspace: string, auditDir: string | undefined, fn: (gh: import('../pipeline/gatehouse.ts').Gatehouse) => Promise<T>): Promise<T> {
@@ -147,7 +151,7 @@ async function http<T>(url: string, path: string, key: string | undefined, init:
 
 async function cmdQuery(argv: string[], out: Out): Promise<number> {
   const { values, positionals } = parse(argv, CLIENT_OPTIONS);
-  if (values.help) { out.write('gatehouse query "SQL" --purpose P [--key KEY] [--url URL | --workspace DIR] [--json] [--estimate]\n'); return 0; }
+  if (values.help) { out.write('gatehouse query "SQL" --purpose P [--key KEY] [--url URL | --workspace DIR] [--json] [--estimate] [--save]\n  --save keeps the result encrypted (gatehouse results get ID); ending the agreement destroys it\n'); return 0; }
   const sql = positionals.join(' ');
   if (!sql) throw new GatehouseError('REQUEST_INVALID', 'give the SQL to run, e.g. gatehouse query --purpose research "SELECT 1"');
   if (!values.purpose) throw new GatehouseError('REQUEST_INVALID', 'give a purpose with --purpose (why you query, e.g. research)');
@@ -167,13 +171,14 @@ async function cmdQuery(argv: string[], out: Out): Promise<number> {
     return 0;
   }
   const res = values.workspace
-    ? await inProcess(values.workspace, values['audit-dir'], (gh) => gh.query({ credential: key ?? null, source: '127.0.0.1', channel: 'cli', sql, purpose: values.purpose }))
-    : await http<import('../pipeline/gatehouse.ts').QueryResponse>(values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`, '/v1/query', key, { method: 'POST', body: { sql, purpose: values.purpose } });
+    ? await inProcess(values.workspace, values['audit-dir'], (gh) => gh.query({ credential: key ?? null, source: '127.0.0.1', channel: 'cli', sql, purpose: values.purpose, ...(values.save ? { save: true } : {}) }))
+    : await http<import('../pipeline/gatehouse.ts').QueryResponse>(values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`, '/v1/query', key, { method: 'POST', body: { sql, purpose: values.purpose, ...(values.save ? { save: true } : {}) } });
   if (values.json) { out.write(`${JSON.stringify(res, null, 2)}\n`); return 0; }
   out.write(`${formatTable(res.columns.map((c) => c.name), res.rows)}\n`);
   const g = res.governance;
   out.write(`\n${res.rows.length} row${res.rows.length === 1 ? '' : 's'}${g.truncated ? ` (truncated at the row cap of ${g.rowCap})` : ''} · audit #${g.auditId} · policy ${g.policyVersion.slice(0, 19)}\n`);
   if (g.obligationsApplied.length) out.write(`obligations: ${g.obligationsApplied.join(', ')}\n`);
+  if (g.resultId) out.write(`saved encrypted as ${g.resultId} (gatehouse results get ${g.resultId})\n`);
   if (g.privacy) {
     const p = g.privacy;
     out.write(`differential privacy: ε=${p.epsilon}, δ=${p.delta} spent; 95% intervals: ${p.noise.map((n) => (n.ci95 === null ? `${n.output} per value (--json)` : `${n.output} ±${n.ci95.toPrecision(3)}`)).join(', ')}\n`);
@@ -281,6 +286,30 @@ async function cmdLogin(argv: string[], out: Out): Promise<number> {
   if (values.json) { out.write(`${JSON.stringify(t, null, 2)}\n`); return 0; }
   out.write(`signed in as ${values.principal}${t.mfa ? ' with MFA' : ' (password only)'}; the session token expires at ${new Date(t.expiresAt * 1000).toISOString()}\n`);
   out.write(`export GATEHOUSE_API_KEY=${t.accessToken}\n`);
+  return 0;
+}
+
+async function cmdResults(argv: string[], out: Out): Promise<number> {
+  const [sub, ...rest] = argv;
+  const { values, positionals } = parse(rest, CLIENT_OPTIONS);
+  if (values.help || (sub !== 'list' && sub !== 'get')) { out.write('gatehouse results list | get ID [--key KEY] [--url URL | --workspace DIR] [--json]\n  your saved results (query --save), readable while the agreement they were shared under is in force\n'); return sub ? 2 : 0; }
+  const key = values.key ?? process.env.GATEHOUSE_API_KEY ?? null;
+  const base = values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`;
+  const meta = { credential: key, source: '127.0.0.1', channel: 'cli' };
+  if (sub === 'list') {
+    type L = Awaited<ReturnType<import('../pipeline/gatehouse.ts').Gatehouse['listResults']>>;
+    const r: L = values.workspace ? await inProcess(values.workspace, values['audit-dir'], (gh) => gh.listResults(meta)) : await http<L>(base, '/v1/results', key ?? undefined, { method: 'GET' });
+    if (values.json) { out.write(`${JSON.stringify(r, null, 2)}\n`); return 0; }
+    out.write(`${formatTable(['id', 'created', 'datasets', 'agreement', 'retain until', 'destroyed'], r.results.map((x) => [x.id, x.createdAt, x.datasets.join(','), x.agreement ?? '', x.retainUntil ?? '', x.destroyedAt ?? '']))}\n`);
+    return 0;
+  }
+  const id = positionals[0];
+  if (!id) throw new GatehouseError('REQUEST_INVALID', 'give the result id: gatehouse results get ID');
+  type G = Awaited<ReturnType<import('../pipeline/gatehouse.ts').Gatehouse['getResult']>>;
+  const r: G = values.workspace ? await inProcess(values.workspace, values['audit-dir'], (gh) => gh.getResult(meta, id)) : await http<G>(base, `/v1/results/${encodeURIComponent(id)}`, key ?? undefined, { method: 'GET' });
+  if (values.json) { out.write(`${JSON.stringify(r, null, 2)}\n`); return 0; }
+  const c = r.content as { columns: { name: string }[]; rows: unknown[][] };
+  out.write(`${formatTable(c.columns.map((x) => x.name), c.rows as never)}\n\nsaved result ${r.id} from ${r.createdAt}\n`);
   return 0;
 }
 
@@ -500,6 +529,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   const { values } = parse(argv, {
     demo: { type: 'boolean' }, workspace: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'audit-dir': { type: 'string' }, quiet: { type: 'boolean' },
     'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'tls-client-ca': { type: 'string' }, 'insecure-http': { type: 'boolean' },
+    'pg-port': { type: 'string' },
   });
   if (values.help) { out.write(HELP.split('\n').slice(4, 13).join('\n') + '\n'); return 0; }
   const host = values.host ?? '127.0.0.1';
@@ -535,7 +565,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   const auditLog = openTransparencyLog(values['audit-dir'] ?? join(resolve(dir), 'audit'), { demo: values.demo === true || isDemo(dir) });
   let gh: import('../pipeline/gatehouse.ts').Gatehouse;
   try {
-    gh = await Gatehouse.open({ workspaceDir: dir, audit: auditLog, demo: values.demo === true || isDemo(dir) });
+    gh = await Gatehouse.open({ workspaceDir: dir, audit: auditLog, auditReader: auditLog, demo: values.demo === true || isDemo(dir) });
   } catch (err) {
     await auditLog.close();
     throw err;
@@ -547,6 +577,19 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   const address = await app.listen({ host, port });
   const url = address.replace('[::1]', 'localhost');
   out.write(`Gatehouse ${VERSION} serving ${gh.workspace.workspace.name} at ${url}\npolicy version ${gh.policyVersion}\n`);
+  // The PostgreSQL wire protocol (psql, JDBC, BI tools): the same path, the same decisions.
+  let wire: { port: number; close(): Promise<void> } | null = null;
+  const pgPort = values['pg-port'] ?? process.env.GATEHOUSE_PG_PORT ?? (values.demo ? String(DEFAULT_PG_PORT) : undefined);
+  if (pgPort !== undefined) {
+    const n = Number(pgPort);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new GatehouseError('REQUEST_INVALID', '--pg-port must be 0-65535');
+    const { startWireServer } = await import('../wire/server.ts');
+    wire = await startWireServer({
+      gatehouse: gh, host, port: n, requireTls: !isLoopback(host),
+      ...(tls ? { tls: { key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestClientCert: true } : {}) } } : {}),
+    });
+    out.write(`PostgreSQL wire protocol on ${host}:${wire.port} (psql: see README "Connect psql")\n`);
+  }
   if (keys) {
     out.write(`\nDemo principals (API keys in ${DEMO_DIR}/demo-keys.json, passwords in ${DEMO_DIR}/demo-passwords.json):\n`);
     const roles: Record<string, string> = { rhea: 'research contractor — must sign in with MFA; purpose research: DP on encounters, aggregates only elsewhere', ivan: 'insurer (us-east) — own region, SSNs masked, purpose claims-processing', ada: 'internal analyst — row level, identifiers masked, purpose operations', audrey: 'auditor — reads the audit log', olivia: 'data owner — approves elevation requests' };
@@ -589,6 +632,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
     process.once('SIGTERM', stop);
   });
   watcher.close();
+  await wire?.close();
   await app.close();
   await gh.close();
   await auditLog.close();
@@ -609,6 +653,7 @@ export async function main(argv: string[], out: Out = process.stdout): Promise<n
       case 'login': return await cmdLogin(rest, out);
       case 'logout': return await cmdLogout(rest, out);
       case 'pg-password': return await cmdPgPassword(rest, out);
+      case 'results': return await cmdResults(rest, out);
       case 'mfa': return await cmdMfa(rest, out);
       case 'user': return await cmdUser(rest, out);
       case 'access': return await cmdAccess(rest, out);

@@ -83,9 +83,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   app.get('/v1/health', { schema: routeSchemas.health }, async () => ({ status: 'ok', version: options.version, policyVersion: gatehouse.policyVersion }));
 
-  app.post<{ Body: { sql: string; purpose: string } }>('/v1/query', { schema: routeSchemas.query }, async (request) => {
-    return gatehouse.query({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose });
+  app.post<{ Body: { sql: string; purpose: string; save?: boolean } }>('/v1/query', { schema: routeSchemas.query }, async (request) => {
+    return gatehouse.query({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose, ...(request.body.save === true ? { save: true } : {}) });
   });
+  app.get('/v1/results', { schema: routeSchemas.resultList }, async (request) => gatehouse.listResults(metaOf(request)));
+  app.get<{ Params: { id: string } }>('/v1/results/:id', { schema: routeSchemas.resultGet }, async (request) => gatehouse.getResult(metaOf(request), request.params.id));
 
   app.post<{ Body: { principal: string; password: string; code?: string | null } }>('/v1/auth/login', { schema: routeSchemas.login }, async (request) => gatehouse.login(metaOf(request), request.body));
   app.post<{ Body: { principal: string; password: string } }>('/v1/auth/totp/enrol', { schema: routeSchemas.totpEnrol }, async (request) => gatehouse.enrolTotp(metaOf(request), request.body));

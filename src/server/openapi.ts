@@ -33,6 +33,7 @@ const governance = {
     rowCap: { type: 'integer' },
     auditId: { type: 'string' },
     privacy: { type: 'object', additionalProperties: true, description: 'differential privacy: mechanism, ε, δ, noise per output, budget' },
+    resultId: { type: 'string', description: 'present when the request asked to save the result' },
   },
   required: ['policyVersion', 'decision', 'obligationsApplied', 'rowsSuppressed', 'auditId'],
 } as const;
@@ -55,6 +56,7 @@ export const routeSchemas = {
       properties: {
         sql: { type: 'string', minLength: 1, maxLength: 100000 },
         purpose: { type: 'string', minLength: 1, maxLength: 64 },
+        save: { type: 'boolean', description: 'keep the released result encrypted (GET /v1/results/{id}); ending the agreement destroys it' },
       },
     },
     response: {
@@ -95,6 +97,17 @@ export const routeSchemas = {
     summary: 'Exchange a refresh token (single use, rotating) for new tokens',
     body: { type: 'object', additionalProperties: false, required: ['refreshToken'], properties: { refreshToken: { type: 'string', maxLength: 512 } } },
     response: { 200: { type: 'object', properties: { accessToken: { type: 'string' }, refreshToken: { type: 'string' }, expiresAt: { type: 'integer' } } }, ...errors },
+  },
+  resultList: {
+    summary: 'Your saved results (metadata; destroyed ones show when and why)',
+    security: auth,
+    response: { 200: { type: 'object', additionalProperties: true }, ...errors },
+  },
+  resultGet: {
+    summary: 'A saved result, while the agreement it was shared under is in force',
+    security: auth,
+    params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 100 } } },
+    response: { 200: { type: 'object', additionalProperties: true }, ...errors },
   },
   connectionPassword: {
     summary: 'Issue a password for PostgreSQL clients (psql, JDBC, BI tools) on the wire-protocol port; shown once, replaces the previous one',
