@@ -12,7 +12,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { AuditDecision, AuditRecord, AuditSink } from '../audit/types.ts';
-import { DuckDbEngine } from '../engine/duckdb.ts';
+import { openEngines, type EngineRouter } from '../engine/router.ts';
 import type { CellValue, Engine, ResultColumn } from '../engine/engine.ts';
 import { asGatehouseError, GatehouseError } from '../errors.ts';
 import type { Decision, RequestContext } from '../policy/engine.ts';
@@ -134,7 +134,8 @@ export interface GatehouseOptions {
 interface State {
   readonly limiters: { readonly perAddress: TokenBucketLimiter | null; readonly perPrincipal: TokenBucketLimiter | null };
   readonly loaded: LoadedWorkspace;
-  readonly engine: Engine;
+  /** The engines holding the workspace's datasets (embedded DuckDB, PostgreSQL connections). */
+  readonly engines: EngineRouter;
   readonly sensitive: SensitiveIndexCache;
   readonly engineKey: string;
   readonly keyIndex: ReadonlyMap<string, PrincipalDef>;
@@ -171,7 +172,7 @@ export class Gatehouse {
   readonly #options: GatehouseOptions;
   readonly #bindCache = new Map<string, BoundQuery>();
   readonly #parseCache = new Map<string, Select>();
-  #retiredEngines: Engine[] = [];
+  #retiredEngines: EngineRouter[] = [];
   #budgets!: BudgetStore;
   #stateDir!: string;
   #identityOpen: Promise<IdentityService> | null = null;
@@ -200,8 +201,8 @@ export class Gatehouse {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     const budgets = await BudgetStore.open(join(stateDir, 'budgets.sqlite'));
     try {
-      const engine = await DuckDbEngine.open(loaded.workspace, options.engineOptions);
-      const gh = new Gatehouse({ limiters: limitersOf(loaded), loaded, engine, sensitive: new SensitiveIndexCache(engine, (d) => engine.dialect.source(d)), engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) }, options);
+      const engines = await openEngines(loaded.workspace, { duckdb: options.engineOptions ?? {} });
+      const gh = new Gatehouse({ limiters: limitersOf(loaded), loaded, engines, sensitive: new SensitiveIndexCache((d) => engines.engineOf(d)), engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) }, options);
       gh.#budgets = budgets;
       gh.#stateDir = stateDir;
       gh.#governance = new GovernanceRuntime(stateDir, { demo: options.demo ?? false });
@@ -224,23 +225,23 @@ export class Gatehouse {
     const old = this.#state;
     if (loaded.workspace.policyVersion === old.loaded.workspace.policyVersion) return { policyVersion: old.loaded.workspace.policyVersion, changed: false };
     const key = engineKeyOf(loaded);
-    let engine = old.engine;
+    let engines = old.engines;
     let sensitive = old.sensitive;
     if (key !== old.engineKey) {
-      const fresh = await DuckDbEngine.open(loaded.workspace, this.#options.engineOptions);
-      engine = fresh;
-      sensitive = new SensitiveIndexCache(fresh, (d) => fresh.dialect.source(d));
-      this.#retiredEngines.push(old.engine);
+      const fresh = await openEngines(loaded.workspace, { duckdb: this.#options.engineOptions ?? {} });
+      engines = fresh;
+      sensitive = new SensitiveIndexCache((d) => fresh.engineOf(d));
+      this.#retiredEngines.push(old.engines);
       old.sensitive.dispose();
     }
-    this.#state = { limiters: limitersOf(loaded), loaded, engine, sensitive, engineKey: key, keyIndex: indexKeys(loaded) };
+    this.#state = { limiters: limitersOf(loaded), loaded, engines, sensitive, engineKey: key, keyIndex: indexKeys(loaded) };
     this.#bindCache.clear();
     return { policyVersion: loaded.workspace.policyVersion, changed: true };
   }
 
   async close(): Promise<void> {
     this.#state.sensitive.dispose();
-    for (const e of [this.#state.engine, ...this.#retiredEngines]) await e.close();
+    for (const e of [this.#state.engines, ...this.#retiredEngines]) await e.close();
     this.#retiredEngines = [];
     await this.#budgets.close();
     await this.#governance.close();
@@ -828,7 +829,9 @@ export class Gatehouse {
     let response: QueryResponse;
     try {
       const { principal, decisions, bound, governed, gates } = await this.#plan(state, req, entry);
-      const sql = renderSelect(governed.query, state.engine.dialect);
+      // The one engine holding every dataset of the query (a mix of engines is refused).
+      const engine = state.engines.forDatasets(bound.datasets);
+      const sql = renderSelect(governed.query, engine.dialect);
       const governance = {
         policyVersion: ws.policyVersion, decision: 'allow' as const, datasets: bound.datasets,
         policies: [...new Set(decisions.flatMap((d) => d.policies))],
@@ -840,7 +843,7 @@ export class Gatehouse {
         const charge = await this.#chargeBudget(principal, governed.dp, noise, entry);
         let result;
         try {
-          result = await state.engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
+          result = await engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
         } catch (err) {
           const refund = await this.#budgets.refund(charge.chargeId, 'the query failed before any result was released');
           entry.reasons = [...entry.reasons, ...budgetAuditReasons(refund)];
@@ -860,7 +863,7 @@ export class Gatehouse {
       } else if (governed.disclosure) {
         const probe = governed.disclosure.probe;
         if (probe) await this.#checkDifferencing(state, principal, probe, entry);
-        const result = await state.engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
+        const result = await engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
         if (probe) this.#differencing.remember(principal.id, probe);
         const out = protectRelease(governed.disclosure, result, governed.rowLimit, governed.rowCap - (bound.query.offset ?? 0));
         entry.decision = 'allow';
@@ -870,7 +873,7 @@ export class Gatehouse {
         entry.resultDigest = resultDigest(out.columns, out.rows);
         response = { columns: out.columns, rows: out.rows, governance: { ...governance, obligationsApplied: entry.obligations, rowsSuppressed: out.withheld, truncated: out.truncated } };
       } else {
-        const result = await state.engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
+        const result = await engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
         const truncated = result.rows.length > governed.rowLimit;
         const rows = truncated ? result.rows.slice(0, governed.rowLimit) : result.rows;
         entry.decision = 'allow';
@@ -1049,8 +1052,9 @@ export class Gatehouse {
         const out = new Map<string, CellValue[]>();
         if (cols.length === 0) return out;
         const n = Math.max(1, Math.min(10_000, Math.floor(limit)));
-        const sql = `SELECT ${cols.map((c) => quoteIdent(c)).join(', ')} FROM ${state.engine.dialect.source(dataset)} LIMIT ${n}`;
-        const r = await state.engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
+        const engine = state.engines.engineOf(dataset);
+        const sql = `SELECT ${cols.map((c) => quoteIdent(c)).join(', ')} FROM ${engine.dialect.source(dataset)} LIMIT ${n}`;
+        const r = await engine.run(sql, { timeoutMs: ws.defaults.statementTimeoutMs });
         cols.forEach((c, i) => out.set(c, r.rows.map((row) => row[i] ?? null)));
         return out;
       },
@@ -1061,8 +1065,9 @@ export class Gatehouse {
   async #checkDifferencing(state: State, principal: PrincipalDef, probe: DifferencingProbe, entry: Mutable<AuditRecord>): Promise<void> {
     const previous = this.#differencing.recent(principal.id, probe);
     if (previous.length === 0) return;
-    const check = renderSelect(this.#differencing.checkQuery(probe, previous), state.engine.dialect);
-    const r = await state.engine.run(check, { timeoutMs: state.loaded.workspace.defaults.statementTimeoutMs });
+    const engine = state.engines.engineOf(probe.dataset);
+    const check = renderSelect(this.#differencing.checkQuery(probe, previous), engine.dialect);
+    const r = await engine.run(check, { timeoutMs: state.loaded.workspace.defaults.statementTimeoutMs });
     const counts = (r.rows[0] ?? []).map((v) => Number(v ?? 0));
     const hit = counts.findIndex((n) => n > 0 && n < probe.threshold);
     if (hit >= 0) {

@@ -47,12 +47,11 @@ export function indexedColumns(datasets: readonly DatasetDef[], obligations: Rea
 
 /** Fingerprint indexes, built once per set of columns and engine, from the engine itself. */
 export class SensitiveIndexCache {
-  readonly #engine: Engine;
-  readonly #sourceOf: (dataset: string) => string;
+  /** The engine holding a dataset (each dataset's values are read where they live). */
+  readonly #engineOf: (dataset: string) => Engine;
   readonly #cache = new Map<string, Promise<SensitiveValueIndex>>();
-  constructor(engine: Engine, sourceOf: (dataset: string) => string) {
-    this.#engine = engine;
-    this.#sourceOf = sourceOf;
+  constructor(engineOf: (dataset: string) => Engine) {
+    this.#engineOf = engineOf;
   }
 
   get(columns: ReturnType<typeof indexedColumns>): Promise<SensitiveValueIndex> | null {
@@ -70,7 +69,8 @@ export class SensitiveIndexCache {
   async #build(columns: ReturnType<typeof indexedColumns>): Promise<SensitiveValueIndex> {
     const index = new SensitiveValueIndex();
     for (const c of columns) {
-      const r = await this.#engine.run(`SELECT DISTINCT CAST(${quoteIdent(c.column)} AS VARCHAR) FROM ${this.#sourceOf(c.dataset)} WHERE ${quoteIdent(c.column)} IS NOT NULL`, { timeoutMs: 120_000 });
+      const engine = this.#engineOf(c.dataset);
+      const r = await engine.run(`SELECT DISTINCT CAST(${quoteIdent(c.column)} AS VARCHAR) FROM ${engine.dialect.source(c.dataset)} WHERE ${quoteIdent(c.column)} IS NOT NULL`, { timeoutMs: 120_000 });
       for (const row of r.rows) index.add({ value: row[0] ?? null, tag: c.tag, classification: c.classification });
     }
     index.seal();
