@@ -529,7 +529,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   const { values } = parse(argv, {
     demo: { type: 'boolean' }, workspace: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'audit-dir': { type: 'string' }, quiet: { type: 'boolean' },
     'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'tls-client-ca': { type: 'string' }, 'insecure-http': { type: 'boolean' },
-    'pg-port': { type: 'string' },
+    'pg-port': { type: 'string' }, 'state-url': { type: 'string' },
   });
   if (values.help) { out.write(HELP.split('\n').slice(4, 13).join('\n') + '\n'); return 0; }
   const host = values.host ?? '127.0.0.1';
@@ -562,14 +562,34 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   const { Gatehouse } = await import('../pipeline/gatehouse.ts');
   const { openTransparencyLog } = await import('../audit/index.ts');
   const { buildApp } = await import('../server/app.ts');
-  const auditLog = openTransparencyLog(values['audit-dir'] ?? join(resolve(dir), 'audit'), { demo: values.demo === true || isDemo(dir) });
-  let gh: import('../pipeline/gatehouse.ts').Gatehouse;
+  const demoMode = values.demo === true || isDemo(dir);
+  const auditDir = values['audit-dir'] ?? join(resolve(dir), 'audit');
+  // Production option: audit log and privacy budgets in PostgreSQL, shared by several nodes
+  // (docs/state-postgres.md). Default: files and node:sqlite beside the workspace.
+  const stateUrl = values['state-url'] ?? process.env.GATEHOUSE_STATE_URL;
+  let sharedState: Awaited<ReturnType<typeof import('../state/postgres.ts').openPostgresState>> | null = null;
+  if (stateUrl) {
+    const { openPostgresState } = await import('../state/postgres.ts');
+    sharedState = await openPostgresState({ url: stateUrl, ...(process.env.GATEHOUSE_STATE_PASSWORD ? { password: process.env.GATEHOUSE_STATE_PASSWORD } : {}) });
+  }
+  let auditLog: import('../audit/log.ts').TransparencyLog;
   try {
-    gh = await Gatehouse.open({ workspaceDir: dir, audit: auditLog, auditReader: auditLog, demo: values.demo === true || isDemo(dir) });
+    auditLog = sharedState
+      ? await (await import('../audit/log.ts')).TransparencyLog.openOn(sharedState.auditStorage, { keyDir: join(auditDir, 'keys'), pseudonymKeyDir: join(auditDir, 'pseudonym-keys'), demo: demoMode })
+      : openTransparencyLog(auditDir, { demo: demoMode });
   } catch (err) {
-    await auditLog.close();
+    await sharedState?.close();
     throw err;
   }
+  let gh: import('../pipeline/gatehouse.ts').Gatehouse;
+  try {
+    gh = await Gatehouse.open({ workspaceDir: dir, audit: auditLog, auditReader: auditLog, demo: demoMode, ...(sharedState ? { budgets: sharedState.budgets } : {}) });
+  } catch (err) {
+    await auditLog.close();
+    await sharedState?.close();
+    throw err;
+  }
+  if (sharedState) out.write(`shared state in PostgreSQL (schema ${sharedState.schema}, version ${sharedState.schemaVersion}): audit log and privacy budgets\n`);
   for (const [p, pw] of Object.entries(passwords)) {
     if (!(await gh.hasUser(p))) await gh.createUser({ ...CLI_META, admin: 'demo-setup' }, p, pw);
   }
@@ -636,6 +656,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   await app.close();
   await gh.close();
   await auditLog.close();
+  await sharedState?.close();
   return 0;
 }
 

@@ -38,6 +38,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { BudgetStore, type ChargeAccepted } from '../privacy/accounting/budget-store.ts';
+import type { BudgetLedger } from '../state/budget-ledger.ts';
 import { budgetAuditReasons, describeDenial } from '../privacy/accounting/describe.ts';
 import { rhoForEpsilonDelta } from '../privacy/accounting/zcdp.ts';
 import { protectRelease } from '../privacy/disclosure.ts';
@@ -127,6 +128,11 @@ export interface GatehouseOptions {
   /** A demo workspace: the published demo passphrase may seal identity secrets. */
   readonly demo?: boolean;
   readonly now?: () => Date;
+  /**
+   * Privacy budgets kept elsewhere — PostgreSQL shared by several nodes (src/state/postgres.ts).
+   * The caller closes it. Default: node:sqlite in the state directory.
+   */
+  readonly budgets?: BudgetLedger;
   /** Read access to the audit log (flows and compliance reports); the log itself when it is a TransparencyLog. */
   readonly auditReader?: { scan(filter: { from?: string; to?: string }): AsyncGenerator<{ leaf: { entry: StoredAuditEntry } }>; pseudonymsOf(principal: string): string[] };
 }
@@ -173,7 +179,8 @@ export class Gatehouse {
   readonly #bindCache = new Map<string, BoundQuery>();
   readonly #parseCache = new Map<string, Select>();
   #retiredEngines: EngineRouter[] = [];
-  #budgets!: BudgetStore;
+  #budgets!: BudgetLedger;
+  #ownsBudgets = true;
   #stateDir!: string;
   #identityOpen: Promise<IdentityService> | null = null;
   #governance!: GovernanceRuntime;
@@ -199,11 +206,12 @@ export class Gatehouse {
     const loaded = await loadWorkspace(options.workspaceDir);
     const stateDir = options.stateDir ?? join(loaded.workspace.dir, 'state');
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    const budgets = await BudgetStore.open(join(stateDir, 'budgets.sqlite'));
+    const budgets: BudgetLedger = options.budgets ?? await BudgetStore.open(join(stateDir, 'budgets.sqlite'));
     try {
       const engines = await openEngines(loaded.workspace, { duckdb: options.engineOptions ?? {} });
       const gh = new Gatehouse({ limiters: limitersOf(loaded), loaded, engines, sensitive: new SensitiveIndexCache((d) => engines.engineOf(d)), engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) }, options);
       gh.#budgets = budgets;
+      gh.#ownsBudgets = options.budgets === undefined;
       gh.#stateDir = stateDir;
       gh.#governance = new GovernanceRuntime(stateDir, { demo: options.demo ?? false });
       return gh;
@@ -243,7 +251,7 @@ export class Gatehouse {
     this.#state.sensitive.dispose();
     for (const e of [this.#state.engines, ...this.#retiredEngines]) await e.close();
     this.#retiredEngines = [];
-    await this.#budgets.close();
+    if (this.#ownsBudgets) await this.#budgets.close();
     await this.#governance.close();
     if (this.#identityOpen) (await this.#identityOpen.catch(() => null))?.close();
   }
