@@ -151,6 +151,9 @@ const MODULES: readonly ModuleSpec[] = [
   { name: 'audit', file: 'audit.ts', timeoutMs: 8 * 60_000 },
   { name: 'privacy', file: 'privacy.ts', timeoutMs: 8 * 60_000 },
   { name: 'identity', file: 'identity.ts', timeoutMs: 5 * 60_000 },
+  { name: 'encryption', file: 'encryption.ts', timeoutMs: 10 * 60_000 },
+  { name: 'postgres', file: 'postgres.ts', timeoutMs: 5 * 60_000 },
+  { name: 'wire', file: 'wire.ts', timeoutMs: 5 * 60_000 },
 ];
 
 function runChild(spec: ModuleSpec, quick: boolean): Promise<{ code: number | null; signal: string | null; ms: number }> {
