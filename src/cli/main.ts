@@ -593,6 +593,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   for (const [p, pw] of Object.entries(passwords)) {
     if (!(await gh.hasUser(p))) await gh.createUser({ ...CLI_META, admin: 'demo-setup' }, p, pw);
   }
+  if (values.demo) await gh.setupDemoGovernance();
   const app = await buildApp({ gatehouse: gh, auditLog, version: VERSION, ...(tls ? { https: tls } : {}) });
   const address = await app.listen({ host, port });
   const url = address.replace('[::1]', 'localhost');

@@ -132,6 +132,9 @@ action query appliesTo {
     channel: String,
     time: Long,
     hour: Long,
+    // From contractor governance (src/governance/gate.ts): usable in policies.
+    vendorRiskTier: Long,
+    agreementActive: Bool,
   },
 };
 `;

@@ -221,6 +221,9 @@ export class Gatehouse {
     }
   }
 
+  /** The contractor-governance records (agreements, grants, vendors, …) this node enforces. */
+  get governanceStore(): import('../governance/store.ts').GovernanceStore { return this.#governance.store; }
+
   get policyVersion(): string { return this.#state.loaded.workspace.policyVersion; }
   get workspace(): LoadedWorkspace { return this.#state.loaded; }
 
@@ -720,6 +723,23 @@ export class Gatehouse {
       try { await (await this.#ids()).users.createUser(principalId, password, { by: meta.admin }); } catch (err) { throw identityError(err, 'the user could not be created'); }
       return { created: principalId };
     });
+  }
+
+  /**
+   * Seeds the demo's partners, agreements, grants, acknowledgements and training into an
+   * empty governance store (src/demo/governance.ts); audited as one governance entry.
+   */
+  async setupDemoGovernance(): Promise<number> {
+    const { seedDemoGovernance } = await import('../demo/governance.ts');
+    const events = seedDemoGovernance(this.#governance.store, { datasets: [...this.#state.loaded.workspace.datasets.keys()] });
+    if (events.length > 0) {
+      const entry = this.#baseEntry({ credential: null, source: 'cli', channel: 'cli' }, 'governance.demo-setup');
+      entry.principal = 'demo-setup';
+      entry.decision = 'allow';
+      entry.reasons = events.map((e) => `${e.action} ${e.outcome}: ${e.detail}`);
+      await this.#record(entry);
+    }
+    return events.length;
   }
 
   /** Whether a built-in user exists for a principal (demo set-up). */

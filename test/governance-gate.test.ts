@@ -1,0 +1,84 @@
+/**
+ * Contractor governance on the one request path: the demo's agreements, grants,
+ * acknowledgements, training and vendor risk decide before Cedar, and ending an agreement
+ * stops the partner at once and crypto-shreds what was shared with it.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { demoFixture, KEYS, codeOf, type Fixture } from './helpers/workspace.ts';
+import { decryptFile } from '../src/keys/blob.ts';
+
+const META = { source: '127.0.0.1', channel: 'test' } as const;
+const rheaQuery = (f: Fixture, sql = 'SELECT region, count(*) AS n FROM patients GROUP BY region') => f.gh.query({ credential: KEYS.rhea, sql, purpose: 'research', ...META });
+
+describe('the governance gate', () => {
+  let f: Fixture;
+  before(async () => { f = await demoFixture({ patients: 600, governance: true }); });
+  after(async () => { await f.close(); });
+
+  it('lets a partner with an active agreement, a grant, a signed acknowledgement and current training query', async () => {
+    const r = await rheaQuery(f);
+    assert.ok(r.rows.length > 0);
+    const ivan = await f.gh.query({ credential: KEYS.ivan, sql: 'SELECT count(*) AS n FROM claims', purpose: 'claims-processing', ...META });
+    assert.equal(ivan.rows.length, 1);
+  });
+
+  it('refuses a purpose the partner\'s agreement does not cover, naming what is missing', async () => {
+    const err = await f.gh.query({ credential: KEYS.ivan, sql: 'SELECT count(*) AS n FROM claims', purpose: 'research', ...META }).then(() => null, (e: unknown) => e as { code: string; reasons: string[] });
+    assert.ok(err);
+    assert.equal(err.code, 'POLICY_DENIED');
+    assert.ok(err.reasons.some((r) => r.startsWith('GOV_')), err.reasons.join('; '));
+  });
+
+  it('requires re-acknowledgement when the policy text changes, and accepts the new signature', async () => {
+    const store = f.gh.governanceStore;
+    const doc = store.acknowledgements.publish({ name: 'acceptable-use', text: 'Version 2: also no screenshots of results.\n', by: 'olivia' }).document;
+    const err = await rheaQuery(f).then(() => null, (e: unknown) => e as { code: string; reasons: string[] });
+    assert.ok(err && err.reasons.some((r) => r.startsWith('GOV_ACK_STALE')), err?.reasons.join('; '));
+    const entries = await f.log.search({ action: 'query', decision: 'deny' });
+    assert.ok(entries.some((h) => h.entry.reasons.some((r) => r.startsWith('GOV_ACK_STALE'))), 'the refusal is audited with its governance reason');
+    store.acknowledgements.sign({ principalId: 'rhea', document: 'acceptable-use', sha256: doc.sha256 });
+    assert.ok((await rheaQuery(f)).rows.length > 0);
+  });
+
+  it('narrows access automatically when a partner\'s certification expires', async () => {
+    const store = f.gh.governanceStore;
+    const risk = store.vendors.risk('keystone-mutual');
+    assert.ok(risk.tier <= 2);
+    store.vendors.addIncident({ org: 'keystone-mutual', date: new Date(Date.now() - 3600_000).toISOString(), severity: 'critical', summary: 'credential leak under investigation', by: 'olivia' });
+    assert.ok(store.vendors.risk('keystone-mutual').tier > 2);
+    assert.equal(await codeOf(f.gh.query({ credential: KEYS.ivan, sql: 'SELECT count(*) AS n FROM patients', purpose: 'claims-processing', ...META })), 'POLICY_DENIED');
+    const listed = await f.gh.datasets({ credential: KEYS.ivan, purpose: null, ...META });
+    assert.ok(!listed.datasets.some((d) => d.name === 'patients'), 'a dataset the gate refuses is not listed');
+  });
+
+  it('terminating the contractor\'s agreement denies its next query, shreds its saved results and certifies it in the audit log', async () => {
+    const saved = await f.gh.query({ credential: KEYS.rhea, sql: 'SELECT region, count(*) AS n FROM patients GROUP BY region', purpose: 'research', save: true, ...META });
+    const id = saved.governance.resultId!;
+    assert.match(id, /\S/);
+    assert.ok(await f.gh.getResult({ credential: KEYS.rhea, ...META }, id));
+    const file = readdirFileOf(f, id);
+    const ciphertext = readFileSync(file);
+
+    const listed = await f.gh.governanceOp({ credential: KEYS.olivia, ...META }, 'agreement.list', { partner: 'northwind-research' }) as { agreements: { id: string }[] };
+    const dpa = listed.agreements[0]!.id;
+    assert.equal(await codeOf(f.gh.governanceOp({ credential: KEYS.audrey, ...META }, 'agreement.terminate', { id: dpa, reason: 'not mine to end' })), 'POLICY_DENIED', 'only administrators terminate agreements');
+    assert.ok((await rheaQuery(f)).rows.length > 0, 'a refused termination changes nothing');
+    await f.gh.governanceOp({ credential: KEYS.olivia, ...META }, 'agreement.terminate', { id: dpa, reason: 'contract ended early' });
+
+    const err = await rheaQuery(f).then(() => null, (e: unknown) => e as { code: string; reasons: string[] });
+    assert.ok(err && err.code === 'POLICY_DENIED' && err.reasons.some((r) => r.includes('GOV_')), err?.reasons.join('; '));
+    assert.equal(await codeOf(f.gh.getResult({ credential: KEYS.rhea, ...META }, id)), 'NOT_FOUND');
+    await assert.rejects(decryptFile(file, Buffer.alloc(32)), 'the ciphertext on disk is unreadable without its destroyed key');
+    assert.ok(ciphertext.length > 0);
+    const certs = await f.log.search({ action: 'governance.destruction' });
+    assert.equal(certs.length, 1);
+    assert.ok(certs[0]!.entry.reasons.some((r) => r.includes(id)), 'the certificate names the destroyed artefact');
+  });
+});
+
+function readdirFileOf(f: Fixture, id: string): string {
+  return join(f.wsDir, 'state', 'artefacts', 'blobs', `${id}.ghb`);
+}
