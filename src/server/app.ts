@@ -10,6 +10,7 @@ import { asGatehouseError, GatehouseError } from '../errors.ts';
 import type { Gatehouse, RequestMeta } from '../pipeline/gatehouse.ts';
 import { buildOpenApi, routeSchemas, type RouteInfo } from './openapi.ts';
 import { MTLS_CREDENTIAL_PREFIX } from '../identity/mtls.ts';
+import { registerGovernanceRoutes } from './governance-routes.ts';
 
 export interface AppOptions {
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, clients must present a certificate it signed (mTLS). */
@@ -120,6 +121,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.get<{ Querystring: { purpose?: string } }>('/v1/datasets', { schema: routeSchemas.datasets }, async (request) => {
     return gatehouse.datasets({ ...metaOf(request), purpose: request.query.purpose ?? null });
   });
+
+  await registerGovernanceRoutes(app, gatehouse);
 
   await app.register(auditHttpPlugin, {
     log: options.auditLog,
