@@ -1,0 +1,81 @@
+/**
+ * Several Gatehouse nodes behind a load balancer, sharing one PostgreSQL for their state
+ * (issue 7): one audit log that both append to and that verifies as a whole, and one
+ * privacy budget that requests spread over both nodes can never overspend.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startPostgres, type PgCluster } from './support/postgres.ts';
+import { openPostgresState, type PostgresState } from '../src/state/postgres.ts';
+import { TransparencyLog } from '../src/audit/log.ts';
+import { verifyExport } from '../src/audit/verify.ts';
+import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { Gatehouse } from '../src/pipeline/gatehouse.ts';
+import { KEYS } from './helpers/workspace.ts';
+import { PassThrough } from 'node:stream';
+
+interface Node { state: PostgresState; log: TransparencyLog; gh: Gatehouse }
+
+describe('two nodes sharing PostgreSQL state', () => {
+  let pg: PgCluster;
+  let dir: string;
+  const nodes: Node[] = [];
+
+  before(async () => {
+    pg = await startPostgres();
+    dir = mkdtempSync(join(tmpdir(), 'gh-multinode-'));
+    await createDemoWorkspace(join(dir, 'ws'), { patients: 400, keys: KEYS });
+    for (const name of ['a', 'b']) {
+      const state = await openPostgresState({ url: pg.superuserUrl, maxConnections: 4 });
+      // Both nodes sign with the same log keys (shared, like any secret of the deployment).
+      const log = await TransparencyLog.openOn(state.auditStorage, { keyDir: join(dir, 'audit-keys'), pseudonymKeyDir: join(dir, 'pseudonym-keys'), demo: true });
+      const gh = await Gatehouse.open({ workspaceDir: join(dir, 'ws'), stateDir: join(dir, `state-${name}`), audit: log, auditReader: log, budgets: state.budgets, engineOptions: { poolSize: 2 }, demo: true });
+      nodes.push({ state, log, gh });
+    }
+  });
+
+  after(async () => {
+    for (const n of nodes) { await n.gh.close(); await n.log.close(); await n.state.close(); }
+    await pg?.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('spends one organisation budget across both nodes and never overspends it', async () => {
+    // research-dp: ε = 1 per query against ε = 10 a month per organisation, accounted in zCDP.
+    const sql = 'SELECT department, count(*) AS n FROM encounters GROUP BY department';
+    const first = await nodes[0]!.gh.estimate({ credential: KEYS.rhea, sql, purpose: 'research', source: '127.0.0.1', channel: 'test' });
+    const affordable = Math.floor(first.privacy!.budget!.capRho / first.privacy!.rho + 1e-9);
+    assert.ok(affordable > 1);
+    const outcomes = await Promise.all(Array.from({ length: affordable + 6 }, (_, i) => nodes[i % 2]!.gh.query({ credential: KEYS.rhea, sql, purpose: 'research', source: '127.0.0.1', channel: `node-${i % 2 ? 'b' : 'a'}` })
+      .then(() => 'ok', (e: { code?: string }) => e.code ?? 'error')));
+    assert.equal(outcomes.filter((o) => o === 'ok').length, affordable, outcomes.join(','));
+    assert.equal(outcomes.filter((o) => o === 'BUDGET_EXHAUSTED').length, 6, outcomes.join(','));
+    for (const n of nodes) {
+      const est = await n.gh.estimate({ credential: KEYS.rhea, sql, purpose: 'research', source: '127.0.0.1', channel: 'test' });
+      assert.equal(est.privacy?.affordable, false, 'both nodes see the same exhausted budget');
+    }
+  });
+
+  it('writes one audit log that both nodes append to and that verifies as a whole', async () => {
+    await nodes[0]!.gh.query({ credential: KEYS.ivan, sql: 'SELECT count(*) AS n FROM claims', purpose: 'claims-processing', source: '127.0.0.1', channel: 'node-a' });
+    await nodes[1]!.gh.query({ credential: KEYS.ivan, sql: 'SELECT count(*) AS n FROM claims', purpose: 'claims-processing', source: '127.0.0.1', channel: 'node-b' });
+    for (const n of nodes) {
+      const hits = await n.log.search({ action: 'query', limit: 10_000 });
+      const channels = new Set(hits.map((h) => h.entry.channel));
+      assert.ok(channels.has('node-a') && channels.has('node-b'), `node sees entries of both nodes: ${[...channels].join(',')}`);
+      assert.ok(hits.length >= 10);
+    }
+    const out = new PassThrough();
+    const chunks: Buffer[] = [];
+    out.on('data', (c: Buffer) => chunks.push(c));
+    await nodes[1]!.log.export(out);
+    out.end();
+    const lines = Buffer.concat(chunks).toString('utf8').split('\n').filter((l) => l !== '');
+    const report = await verifyExport(lines, { verifiers: nodes[0]!.log.verifiers() });
+    assert.equal(report.ok, true, JSON.stringify(report.problems.slice(0, 3)));
+    assert.equal(report.complete, true);
+  });
+});
