@@ -75,6 +75,13 @@ Usage: gatehouse <command> [options]
   admin key-create --principal ID --datasets a,b [--expires ISO] | key-revoke KEY_ID | key-list --principal ID
              Identity administration over the API (--key of an administrator, --url); audited.
              Create a built-in user for a workspace principal (an administrator's act; audited).
+  vendor|agreement|grant|acknowledge|training|gate|keys|retention|classify|finding <sub> [--flags]
+  flows [--svg] [--from D --to D] [--out FILE]    report [--format html|csv|json] [--out FILE]
+             Contractor governance: partners and vendor risk, agreements (terminate shreds what
+             was shared), access requests and grants, acknowledgements, training, key rotation,
+             retention and legal holds, classification proposals, the data-flow map, compliance
+             reports and findings. Same --key/--url/--workspace as query; "gatehouse <cmd> --help"
+             lists each sub-command; see docs/contractor-governance.md.
   audit <tail|keys|export|proof|verify|verify-receipt|receipt>
              Read and verify the transparency log; see docs/audit.md.
   witness    Run a witness that cosigns consistent checkpoints; see docs/audit.md.
@@ -682,6 +689,9 @@ export async function main(argv: string[], out: Out = process.stdout): Promise<n
       case 'elevation': return await cmdElevation(rest, out);
       case 'admin': return await cmdAdmin(rest, out);
       case 'demo': return await cmdDemo(rest, out);
+      case 'vendor': case 'agreement': case 'grant': case 'acknowledge': case 'training': case 'gate': case 'keys':
+      case 'retention': case 'classify': case 'finding': case 'flows': case 'report':
+        return await (await import('./governance.ts')).governanceCommand(cmd, rest, out);
       case undefined: case '--help': case '-h': case 'help': out.write(`${HELP}\n`); return 0;
       case '--version': case '-v': out.write(`${VERSION}\n`); return 0;
       default: out.write(`unknown command "${cmd}"\n\n${HELP}\n`); return 2;
