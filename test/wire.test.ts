@@ -42,7 +42,7 @@ async function psql(who: Who, sql: string, opts: { purpose?: string | null; pass
   const purpose = opts.purpose === undefined ? PURPOSE[who] : opts.purpose;
   try {
     const r = await run('/usr/bin/psql', ['-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(wire.port), '-U', who, '-d', 'gatehouse', '-c', sql], {
-      env: { PATH: process.env.PATH ?? '/usr/bin', PGPASSWORD: opts.password ?? passwords[who]!, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10', ...(purpose ? { PGOPTIONS: `-c gatehouse.purpose=${purpose}` } : {}) },
+      env: { PATH: process.env.PATH ?? '/usr/bin', PGPASSWORD: opts.password ?? passwords[who]!, PGSSLMODE: 'prefer', PGCONNECT_TIMEOUT: '10', ...(purpose ? { PGOPTIONS: `-c gatehouse.purpose=${purpose}` } : {}) },
       timeout: 20_000,
     });
     return { code: 0, stdout: r.stdout, stderr: r.stderr };

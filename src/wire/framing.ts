@@ -24,15 +24,19 @@ export interface FeedResult {
 export class FrameGuard {
   readonly #max: number;
   readonly #allowSsl: boolean;
+  /** Without TLS configured, an SSLRequest is declined ('N', by the connection) and start-up goes on in plain text, as PostgreSQL does. */
+  readonly #declineSsl: boolean;
+  #sslDeclined = false;
   #startup = true;
   #header = Buffer.alloc(0);
   #need = 0;
   #code = 0;
   #done = false;
 
-  constructor(options: { maxMessageBytes: number; allowSsl: boolean }) {
+  constructor(options: { maxMessageBytes: number; allowSsl: boolean; declineSsl?: boolean }) {
     this.#max = options.maxMessageBytes;
     this.#allowSsl = options.allowSsl;
+    this.#declineSsl = options.declineSsl ?? false;
   }
 
   feed(chunk: Buffer): FeedResult {
@@ -58,7 +62,7 @@ export class FrameGuard {
         const len = this.#header.readInt32BE(0);
         this.#code = this.#header.readInt32BE(4);
         if (len < 8 || len > MAX_STARTUP_BYTES) return this.#fail(chunk, i - take, `invalid start-up packet length ${len}`);
-        if (this.#code === STARTUP.ssl && !this.#allowSsl) return this.#fail(chunk, i - take, 'SSLRequest is not allowed here');
+        if (this.#code === STARTUP.ssl && !this.#allowSsl && (!this.#declineSsl || this.#sslDeclined)) return this.#fail(chunk, i - take, 'SSLRequest is not allowed here');
         this.#need = len - 8;
       } else {
         const len = this.#header.readInt32BE(1);
@@ -84,6 +88,11 @@ export class FrameGuard {
   #end(chunk: Buffer, at: number): FeedResult | null {
     if (!this.#startup) return null;
     if (this.#code === STARTUP.protocol3) { this.#startup = false; return null; }
+    if (this.#code === STARTUP.ssl && !this.#allowSsl) {
+      // Declined: the client goes on with a plain start-up packet (only once).
+      this.#sslDeclined = true;
+      return null;
+    }
     if (this.#code === STARTUP.ssl && this.#allowSsl) {
       this.#done = true;
       if (at < chunk.length) return { pass: Buffer.from(chunk.subarray(0, at)), violation: 'data sent before the TLS handshake', handoff: false };

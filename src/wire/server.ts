@@ -146,7 +146,7 @@ class WireConnection {
     this.#authTimer = setTimeout(() => this.#fatal('08006', 'authentication was not completed in time'), opts.authTimeoutMs ?? 30_000);
     this.#authTimer.unref();
     socket.once('close', () => clearTimeout(this.#authTimer));
-    const duplex = this.#guard(socket, !!secure);
+    const duplex = this.#guard(socket, !!secure, !secure);
     this.#pg = new PostgresConnection(duplex, {
       auth: {
         method: 'scram-sha-256',
@@ -160,8 +160,8 @@ class WireConnection {
     });
   }
 
-  #guard(sock: Socket, allowSsl: boolean): DuplexStream<Uint8Array> {
-    const guard = new FrameGuard({ maxMessageBytes: this.#opts.maxMessageBytes ?? 1024 * 1024, allowSsl });
+  #guard(sock: Socket, allowSsl: boolean, declineSsl = false): DuplexStream<Uint8Array> {
+    const guard = new FrameGuard({ maxMessageBytes: this.#opts.maxMessageBytes ?? 1024 * 1024, allowSsl, declineSsl });
     return guardedDuplex(sock, guard, {
       onViolation: (why) => {
         void this.#audit('pgwire.protocol', new GatehouseError('REQUEST_INVALID', `protocol violation: ${why}`));
