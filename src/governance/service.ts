@@ -596,7 +596,7 @@ const retentionRelease: GovernanceOp<{ id: string }> = {
   async run(ctx, a) {
     const { hold, event } = ctx.store.retention.releaseHold(a.id, ctx.caller.id);
     if (hold.subject.kind === 'artefact') {
-      const still = ctx.store.retention.holdsOn([{ kind: 'artefact', id: hold.subject.id }], ctx.now);
+      const still = ctx.store.retention.holdsOn([{ kind: 'artefact', id: hold.subject.id }]).filter((h) => h.id !== hold.id);
       const { artefacts } = await ctx.vault();
       try {
         const meta = artefacts.meta(hold.subject.id);
@@ -746,7 +746,8 @@ const reportBuild: GovernanceOp<{ from?: string; to?: string; format?: 'html' | 
       let cert: { certificateId?: string; artefacts?: { id: string }[] } = {};
       try { cert = JSON.parse(e.reasons[1] ?? '{}') as typeof cert; } catch { /* an older entry */ }
       const reason = /; reason: (.*)$/s.exec(e.reasons[0] ?? '')?.[1] ?? (e.reasons[0] ?? '');
-      return { at: e.time, subject: `certificate ${cert.certificateId ?? '?'}`, artefacts: (cert.artefacts ?? []).map((x) => x.id), reason };
+      const ids = (cert.artefacts ?? []).map((x) => x.id);
+      return { at: e.time, subject: `certificate ${cert.certificateId ?? '?'}${ids.length ? ` for ${ids.slice(0, 3).join(', ')}${ids.length > 3 ? ` and ${ids.length - 3} more` : ''}` : ''}`, artefacts: ids, reason };
     });
     const soon = ctx.now.getTime() + 60 * 86_400_000;
     const report = buildReport({
