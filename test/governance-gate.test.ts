@@ -82,3 +82,26 @@ describe('the governance gate', () => {
 function readdirFileOf(f: Fixture, id: string): string {
   return join(f.wsDir, 'state', 'artefacts', 'blobs', `${id}.ghb`);
 }
+
+describe('the governance scheduler', () => {
+  it('enforces retention as gatehouse-scheduler and writes yesterday\'s compliance report once', async () => {
+    const f = await demoFixture({ patients: 300, governance: true });
+    try {
+      await f.gh.query({ credential: KEYS.ivan, sql: 'SELECT count(*) AS n FROM claims', purpose: 'claims-processing', ...META });
+      const reportsDir = join(f.dir, 'reports');
+      const tomorrow = new Date(Date.now() + 86_400_000);
+      const first = await f.gh.runScheduledGovernance({ reportsDir, now: tomorrow });
+      assert.ok(first.report, 'a report was written');
+      const html = readFileSync(first.report, 'utf8');
+      assert.match(html, /<html/i);
+      assert.match(html, /keystone-mutual|Keystone/);
+      const again = await f.gh.runScheduledGovernance({ reportsDir, now: tomorrow });
+      assert.equal(again.report, null, 'the same day\'s report is not written twice');
+      const runs = await f.log.search({ action: 'governance.retention.run' });
+      assert.equal(runs.length, 2);
+      assert.ok(runs.every((h) => h.entry.decision === 'allow' && h.entry.channel === 'scheduler'));
+    } finally {
+      await f.close();
+    }
+  });
+});

@@ -633,6 +633,21 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   }
   out.write('\nEditing the workspace reloads it; Ctrl-C stops.\n');
 
+  // Governance scheduler: ended agreements closed out, retention enforced by crypto-shredding
+  // (legal holds respected), yesterday's compliance report written once — all audited.
+  const schedulerSeconds = Number(process.env.GATEHOUSE_SCHEDULER_SECONDS ?? 300);
+  const reportsDir = join(resolve(dir), 'state', 'reports');
+  let scheduled: Promise<void> | null = null;
+  const tick = (): void => {
+    scheduled ??= gh.runScheduledGovernance({ reportsDir }).then((r) => {
+      if (r.report) out.write(`compliance report written: ${r.report}\n`);
+    }, (err: unknown) => { out.write('governance scheduler round failed (retried next round):\n'); fail(out, err); }).finally(() => { scheduled = null; });
+  };
+  const schedulerTimer = Number.isFinite(schedulerSeconds) && schedulerSeconds > 0 ? setInterval(tick, schedulerSeconds * 1000) : null;
+  schedulerTimer?.unref();
+  const firstTick = setTimeout(tick, 2_000);
+  firstTick.unref();
+
   let reloading: Promise<void> | null = null;
   const reload = (): void => {
     reloading ??= (async () => {
@@ -660,6 +675,9 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
     process.once('SIGTERM', stop);
   });
   watcher.close();
+  if (schedulerTimer) clearInterval(schedulerTimer);
+  clearTimeout(firstTick);
+  await scheduled;
   await wire?.close();
   await app.close();
   await gh.close();

@@ -35,7 +35,7 @@ import { TokenBucketLimiter } from '../identity/lockout.ts';
 import { MTLS_CREDENTIAL_PREFIX } from '../identity/mtls.ts';
 import { CONNECTION_CREDENTIAL_PREFIX, type ScramVerifier } from '../identity/connection-passwords.ts';
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BudgetStore, type ChargeAccepted } from '../privacy/accounting/budget-store.ts';
 import type { BudgetLedger } from '../state/budget-ledger.ts';
@@ -148,6 +148,8 @@ interface State {
 }
 
 const PURPOSE = /^[a-z][a-z0-9_.-]{0,63}$/;
+/** The principal the governance scheduler acts as (retention, close-out, daily reports). */
+const SCHEDULER: PrincipalDef = { id: 'gatehouse-scheduler', kind: 'service', displayName: 'Gatehouse scheduler', groups: [], attributes: {}, apiKeySha256: [] };
 /** Lifetime of a connection password for the PostgreSQL wire protocol. */
 const CONNECTION_PASSWORD_HOURS = 8;
 const BIND_CACHE_LIMIT = 2_000;
@@ -1012,6 +1014,40 @@ export class Gatehouse {
    * events it caused; each destruction certificate becomes its own audit entry.
    */
   async governanceOp(meta: RequestMeta, name: string, args: unknown): Promise<unknown> {
+    return this.#runGovernanceOp(meta, name, args, async () => {
+      const { principal } = await this.#authenticateFull(this.#state, meta.credential, meta.source);
+      const adminGroups = this.#state.loaded.workspace.identity?.adminGroups ?? ['admins'];
+      return { principal, isAdmin: principal.groups.some((g) => adminGroups.includes(g)) };
+    });
+  }
+
+  /**
+   * The scheduler's round (every few minutes while serving): close out ended agreements and
+   * shred what retention says must go (never what is under legal hold), as the principal
+   * `gatehouse-scheduler`, audited like any governance op. With `reportsDir`, also writes
+   * the previous day's compliance report there once (HTML, for the compliance officer).
+   */
+  async runScheduledGovernance(options: { reportsDir?: string; now?: Date } = {}): Promise<{ retention: unknown; report: string | null }> {
+    const meta: RequestMeta = { credential: null, source: 'scheduler', channel: 'scheduler' };
+    const system = async () => ({ principal: SCHEDULER, isAdmin: true });
+    const retention = await this.#runGovernanceOp(meta, 'retention.run', {}, system);
+    let report: string | null = null;
+    if (options.reportsDir) {
+      const now = options.now ?? new Date();
+      const day = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate()));
+      const from = new Date(day.getTime() - 86_400_000);
+      const file = join(options.reportsDir, `compliance-${from.toISOString().slice(0, 10)}.html`);
+      if (!existsSync(file)) {
+        const r = await this.#runGovernanceOp(meta, 'report.build', { from: from.toISOString(), to: day.toISOString(), format: 'html' }, system) as { body: string };
+        mkdirSync(options.reportsDir, { recursive: true, mode: 0o700 });
+        writeFileSync(file, r.body, { mode: 0o600 });
+        report = file;
+      }
+    }
+    return { retention, report };
+  }
+
+  async #runGovernanceOp(meta: RequestMeta, name: string, args: unknown, who: () => Promise<{ principal: PrincipalDef; isAdmin: boolean }>): Promise<unknown> {
     const op = findGovernanceOp(name);
     const entry = this.#baseEntry(meta, `governance.${op ? op.name : 'unknown'}`);
     let out: unknown;
@@ -1019,11 +1055,9 @@ export class Gatehouse {
     try {
       if (!op) throw new GatehouseError('NOT_FOUND', `there is no governance operation "${String(name).slice(0, 64)}"`);
       const state = this.#state;
-      const { principal } = await this.#authenticateFull(state, meta.credential, meta.source);
+      const { principal, isAdmin } = await who();
       entry.principal = principal.id;
-      const ws = state.loaded.workspace;
-      const adminGroups = ws.identity?.adminGroups ?? ['admins'];
-      const isAdmin = principal.groups.some((g) => adminGroups.includes(g));
+      const adminGroups = state.loaded.workspace.identity?.adminGroups ?? ['admins'];
       if (op.who === 'admin' && !isAdmin) throw new GatehouseError('POLICY_DENIED', `${op.name} is for administrators (${adminGroups.join(', ')})`, { hint: 'ask an administrator' });
       const r = await op.run(this.#opContext(state, principal, isAdmin), (args ?? {}) as never);
       certificates.push(...(r.certificates ?? []));
