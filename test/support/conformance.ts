@@ -102,6 +102,8 @@ export interface Observed {
   readonly entry: StoredAuditEntry;
   /** Every audit entry the request appended. */
   readonly entries: readonly StoredAuditEntry[];
+  /** The principal the entry names (the log stores it pseudonymised; resolved with that log's key), or null. */
+  readonly principal: string | null;
 }
 
 export interface Driver {
@@ -114,13 +116,16 @@ export interface Driver {
  * The request's audit entries since `before`: exactly one `query` entry, or else exactly one
  * entry of another action (the wire front's own decisions: pgwire.query, pgwire.set, datasets.list).
  */
-function auditedOnce(log: TransparencyLog, before: number, channel: string): { entry: StoredAuditEntry; entries: StoredAuditEntry[] } {
+function auditedOnce(log: TransparencyLog, before: number, channel: string): { entry: StoredAuditEntry; entries: StoredAuditEntry[]; principal: string | null } {
   const entries: StoredAuditEntry[] = [];
   for (let i = before; i < log.size; i++) entries.push(log.leaf(i).entry);
   const queries = entries.filter((e) => e.action === 'query');
-  if (queries.length === 0 && entries.length === 1) return { entry: entries[0]!, entries };
-  assert.equal(queries.length, 1, `${channel}: expected exactly one query audit entry, got ${queries.length} (${entries.map((e) => e.action).join(', ')})`);
-  return { entry: queries[0]!, entries };
+  if (!(queries.length === 0 && entries.length === 1)) {
+    assert.equal(queries.length, 1, `${channel}: expected exactly one query audit entry, got ${queries.length} (${entries.map((e) => e.action).join(', ')})`);
+  }
+  const entry = queries[0] ?? entries[0]!;
+  const principal = entry.principal === null ? null : (Object.keys(KEYS) as Who[]).find((w) => log.pseudonymsOf(w).includes(entry.principal!)) ?? `unresolved ${entry.principal}`;
+  return { entry, entries, principal };
 }
 
 function answerOf(res: QueryResponse): Answer {
