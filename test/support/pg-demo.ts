@@ -34,6 +34,8 @@ export interface PgDemo {
   /** postgres://<role>@127.0.0.1:<port>/<database> (no password: it is in process.env[passwordEnv]). */
   readonly url: string;
   readonly passwordEnv: string;
+  /** The role's password (also in process.env[passwordEnv] until Gatehouse reads it). */
+  readonly password: string;
   /** Datasets now served by PostgreSQL, with their row counts. */
   readonly rows: Readonly<Record<string, number>>;
   /** A superuser connection string to the demo database (for tests that inspect it). */
@@ -134,5 +136,5 @@ export async function createPgDemo(cluster: PgCluster, wsDir: string, options: P
   }
   process.env[passwordEnv] = password;
   writeFileSync(yamlPath, stringify(doc, { lineWidth: 0 }));
-  return { database, role, url: `postgres://${role}@127.0.0.1:${cluster.port}/${database}`, passwordEnv, rows, adminUrl };
+  return { database, role, url: `postgres://${role}@127.0.0.1:${cluster.port}/${database}`, passwordEnv, password, rows, adminUrl };
 }
