@@ -4,8 +4,8 @@
  * (--workspace), never straight to an engine.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { existsSync, watch } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, watch } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { GatehouseError } from '../errors.ts';
 import { formatProblem, WorkspaceInvalid } from '../workspace/load.ts';
@@ -49,6 +49,8 @@ Usage: gatehouse <command> [options]
   login --principal ID --password PW [--code CODE] [--token-only]
              Sign in a built-in user (password, plus a TOTP code once enrolled); prints the
              session token to use as --key (or GATEHOUSE_API_KEY). logout --key TOKEN revokes it.
+  ingest --workspace DIR --dataset NAME FILE
+             Store a CSV/Parquet file encrypted under its own data key (source: {encrypted: PATH}).
   results list | get ID
              Your saved results (query --save), encrypted at rest under their own keys.
   pg-password [--key CREDENTIAL]
@@ -318,6 +320,40 @@ async function cmdResults(argv: string[], out: Out): Promise<number> {
   const c = r.content as { columns: { name: string }[]; rows: unknown[][] };
   out.write(`${formatTable(c.columns.map((x) => x.name), c.rows as never)}\n\nsaved result ${r.id} from ${r.createdAt}\n`);
   return 0;
+}
+
+async function cmdIngest(argv: string[], out: Out): Promise<number> {
+  const { values, positionals } = parse(argv, { workspace: { type: 'string' }, dataset: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } });
+  if (values.help || !values.workspace || !values.dataset || positionals.length !== 1) {
+    out.write('gatehouse ingest --workspace DIR --dataset NAME FILE.csv|FILE.parquet [--out PATH]\n  stores the data encrypted under a new data key of the workspace\'s state directory;\n  point the dataset at it with source: { encrypted: PATH } (crypto-shred with gatehouse keys shred-dataset)\n');
+    return values.help ? 0 : 2;
+  }
+  if (!/^[a-z][a-z0-9_]{0,62}$/.test(values.dataset)) throw new GatehouseError('REQUEST_INVALID', 'the dataset name must be lower-case letters, digits and _');
+  const dir = resolve(values.workspace);
+  const target = resolve(values.out ?? join(dir, 'datasets', `${values.dataset}.ghd`));
+  const { GovernanceRuntime, datasetKeySubject } = await import('../pipeline/governance-runtime.ts');
+  const { ingestEncrypted } = await import('../keys/datasets.ts');
+  const { ENCRYPTED_DATASET_TABLE } = await import('../engine/duckdb.ts');
+  const { openTransparencyLog } = await import('../audit/index.ts');
+  const runtime = new GovernanceRuntime(join(dir, 'state'), { demo: isDemo(dir) });
+  const log = openTransparencyLog(join(dir, 'audit'), { demo: isDemo(dir) });
+  try {
+    const { dataKeys } = await runtime.vault();
+    const { keyId } = await dataKeys.create({ subject: datasetKeySubject(values.dataset), kind: 'dataset', labels: { dataset: values.dataset } });
+    mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+    const r = await ingestEncrypted({ source: positionals[0]!, table: ENCRYPTED_DATASET_TABLE, target, dataKey: await dataKeys.unwrap(keyId), keyId });
+    const { auditId } = await log.append({
+      time: new Date().toISOString(), principal: null, source: 'cli', channel: 'cli', action: 'dataset.ingest', purpose: null, datasets: [values.dataset], columns: [],
+      decision: 'allow', reasons: [`dataset "${values.dataset}" ingested encrypted (${r.format}) under data key ${keyId}: ${r.rows} rows, ${r.bytes} bytes`], policyVersion: null,
+      obligations: [], sqlFingerprint: null, rowsReturned: null, resultDigest: null, errorCode: null,
+    });
+    out.write(`ingested ${r.rows} rows into ${target} (${r.format}, ${r.bytes} bytes, data key ${keyId}; audit #${auditId})\n`);
+    out.write(`in gatehouse.yaml:\n  ${values.dataset}:\n    source: { encrypted: ${relative(dir, target)} }\n`);
+    return 0;
+  } finally {
+    await runtime.close();
+    await log.close();
+  }
 }
 
 async function cmdPgPassword(argv: string[], out: Out): Promise<number> {
@@ -701,6 +737,7 @@ export async function main(argv: string[], out: Out = process.stdout): Promise<n
       case 'logout': return await cmdLogout(rest, out);
       case 'pg-password': return await cmdPgPassword(rest, out);
       case 'results': return await cmdResults(rest, out);
+      case 'ingest': return await cmdIngest(rest, out);
       case 'mfa': return await cmdMfa(rest, out);
       case 'user': return await cmdUser(rest, out);
       case 'access': return await cmdAccess(rest, out);

@@ -17,7 +17,12 @@ import type { CellValue, Engine, EngineResult, RunOptions } from './engine.ts';
 export interface DuckDbEngineOptions {
   readonly poolSize?: number;
   readonly threads?: number;
+  /** The data key of an encrypted dataset (`source: {encrypted: FILE}`), from the key store. */
+  readonly dataKeyOf?: (dataset: string) => Promise<Buffer>;
 }
+
+/** The table inside an encrypted dataset file written by `gatehouse ingest`. */
+export const ENCRYPTED_DATASET_TABLE = 'data';
 
 const LOCKDOWN = [
   // DuckDB's common-subexpression optimizer hoists a repeated expression out of TRY(...),
@@ -76,7 +81,7 @@ export class DuckDbEngine implements Engine {
       for (const ds of ws.datasets.values()) {
         if (ds.source.kind === 'postgres') continue; // pushed down to PostgreSQL (engine/postgres.ts)
         try {
-          sources.set(ds.name, await loadDataset(setup, ds));
+          sources.set(ds.name, await loadDataset(setup, ds, options));
         } catch (err) {
           problems.push({ file: 'gatehouse.yaml', line: null, message: `datasets.${ds.name}: cannot load the source: ${scrub(String((err as Error).message))}` });
         }
@@ -155,9 +160,21 @@ export class DuckDbEngine implements Engine {
   }
 }
 
-async function loadDataset(conn: DuckDBConnection, ds: DatasetDef): Promise<string> {
+async function loadDataset(conn: DuckDBConnection, ds: DatasetDef, options: DuckDbEngineOptions): Promise<string> {
   const cols = ds.columns.map((c) => `CAST(${quoteIdent(c.name)} AS ${c.type === 'DECIMAL' ? 'DOUBLE' : c.type}) AS ${quoteIdent(c.name)}`).join(', ');
   const src = ds.source;
+  if (src.kind === 'encrypted') {
+    if (!options.dataKeyOf) throw new Error('an encrypted dataset needs the key store (state directory and key passphrase)');
+    const { loadEncryptedDataset } = await import('../keys/datasets.ts');
+    const staging = `${quoteIdent('memory')}.${quoteIdent('main')}.${quoteIdent(`gh_stage_${ds.name}`)}`;
+    await loadEncryptedDataset(conn, { path: src.path, table: ENCRYPTED_DATASET_TABLE, intoTable: staging, dataKey: await options.dataKeyOf(ds.name) });
+    try {
+      await conn.run(`CREATE TABLE ${tableFor(ds.name)} AS SELECT ${cols} FROM ${staging}`);
+    } finally {
+      await conn.run(`DROP TABLE IF EXISTS ${staging}`);
+    }
+    return tableFor(ds.name);
+  }
   if (src.kind === 'duckdb') {
     const alias = quoteIdent(`gh_src_${ds.name}`);
     await conn.run(`ATTACH ${quoteString(src.path)} AS ${alias} (READ_ONLY)`);

@@ -551,6 +551,27 @@ const keysRotate: GovernanceOp<Record<string, never>> = {
   },
 };
 
+/** Crypto-shreds an encrypted dataset: every data key of `dataset:<name>` is destroyed, so every copy of its file is unreadable. */
+const keysShredDataset: GovernanceOp<{ dataset: string; reason: string }> = {
+  name: 'keys.shred-dataset', who: 'admin',
+  summary: 'Crypto-shred an encrypted dataset (gatehouse ingest): its data keys are destroyed, so every copy of the file becomes unreadable; refused under a legal hold',
+  http: { method: 'POST', path: '/v1/governance/keys/shred-dataset' },
+  args: obj(['dataset', 'reason'], { dataset: str, reason: { type: 'string', minLength: 1, maxLength: 1000 } }),
+  async run(ctx, a) {
+    const holds = ctx.store.retention.holdsOn([{ kind: 'dataset', id: a.dataset }], ctx.now);
+    if (holds.length > 0) throw new GovernanceError('GOV_LEGAL_HOLD', `dataset "${a.dataset}" is under legal hold ${holds.map((h) => h.id).join(', ')}: nothing was destroyed`, 'release the hold first (gatehouse retention release HOLD_ID), if the matter allows');
+    const { dataKeys } = await ctx.vault();
+    const keys = dataKeys.list({ kind: 'dataset', subject: `dataset:${a.dataset}` });
+    if (keys.length === 0) throw new GovernanceError('GOV_NOT_FOUND', `no live data key for dataset "${a.dataset}"`, 'only datasets ingested with gatehouse ingest are encrypted under a data key');
+    const records = keys.map((k) => dataKeys.destroy(k.keyId, a.reason));
+    const detail = `dataset "${a.dataset}" crypto-shredded: ${records.length} data key(s) destroyed (${records.map((r) => `${r.keyId} wrapped-key sha256 ${r.wrappedKeyDigest}`).join('; ')}); reason: ${a.reason}`;
+    return {
+      result: { dataset: a.dataset, destroyed: records, next: 'remove the dataset from gatehouse.yaml: its file can no longer be decrypted' },
+      events: [{ action: 'keys.shred-dataset', actor: ctx.caller.id, time: ctx.now.toISOString(), subject: `dataset:${a.dataset}`, outcome: 'revoked', refs: { dataset: a.dataset }, detail }],
+    };
+  },
+};
+
 // ───────────────────────────── retention ─────────────────────────────
 
 const retentionRules: GovernanceOp<Record<string, never>> = {
@@ -866,7 +887,7 @@ export const GOVERNANCE_OPS: readonly GovernanceOp[] = [
   agreementCreate, agreementList, agreementShow, agreementTerminate, agreementCloseOut,
   grantRequest, grantApprove, grantDeny, grantList, grantRequests, grantRevoke, grantCreate,
   ackPublish, ackShow, ackSign, trainingRecord, trainingShow, gateShow, gateSet,
-  keysStatus, keysRotate,
+  keysStatus, keysRotate, keysShredDataset,
   retentionRules, retentionSetRule, retentionHold, retentionRelease, retentionRun,
   classifyRun, classifyList, classifyConfirm, classifyReject,
   flowsMap, flowsSvg, reportBuild,

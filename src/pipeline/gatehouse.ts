@@ -210,12 +210,13 @@ export class Gatehouse {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     const budgets: BudgetLedger = options.budgets ?? await BudgetStore.open(join(stateDir, 'budgets.sqlite'));
     try {
-      const engines = await openEngines(loaded.workspace, { duckdb: options.engineOptions ?? {} });
+      const governance = new GovernanceRuntime(stateDir, { demo: options.demo ?? false });
+      const engines = await openEngines(loaded.workspace, { duckdb: { ...(options.engineOptions ?? {}), dataKeyOf: (d) => governance.datasetKey(d) } });
       const gh = new Gatehouse({ limiters: limitersOf(loaded), loaded, engines, sensitive: new SensitiveIndexCache((d) => engines.engineOf(d)), engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) }, options);
       gh.#budgets = budgets;
       gh.#ownsBudgets = options.budgets === undefined;
       gh.#stateDir = stateDir;
-      gh.#governance = new GovernanceRuntime(stateDir, { demo: options.demo ?? false });
+      gh.#governance = governance;
       return gh;
     } catch (err) {
       await budgets.close();
@@ -241,7 +242,7 @@ export class Gatehouse {
     let engines = old.engines;
     let sensitive = old.sensitive;
     if (key !== old.engineKey) {
-      const fresh = await openEngines(loaded.workspace, { duckdb: this.#options.engineOptions ?? {} });
+      const fresh = await openEngines(loaded.workspace, { duckdb: { ...(this.#options.engineOptions ?? {}), dataKeyOf: (d) => this.#governance.datasetKey(d) } });
       engines = fresh;
       sensitive = new SensitiveIndexCache((d) => fresh.engineOf(d));
       this.#retiredEngines.push(old.engines);

@@ -16,6 +16,10 @@ import { ArtefactStore } from '../keys/artefacts.ts';
 import { DataKeyStore } from '../keys/data-keys.ts';
 import { LocalKeyring } from '../keys/keyring.ts';
 
+export function datasetKeySubject(dataset: string): string {
+  return `dataset:${dataset}`;
+}
+
 export interface Vault {
   readonly keyring: LocalKeyring;
   readonly dataKeys: DataKeyStore;
@@ -52,6 +56,23 @@ export class GovernanceRuntime {
     })();
     this.#vault.catch(() => { this.#vault = null; });
     return this.#vault;
+  }
+
+  /**
+   * The data key of an encrypted dataset (subject `dataset:<name>`, the newest live one).
+   * A destroyed key means the dataset was crypto-shredded: say so, and what to do.
+   */
+  async datasetKey(dataset: string): Promise<Buffer> {
+    const { dataKeys } = await this.vault();
+    const live = dataKeys.list({ kind: 'dataset', subject: datasetKeySubject(dataset) });
+    const newest = live[live.length - 1];
+    if (!newest) {
+      const gone = dataKeys.listDestroyed({ kind: 'dataset' }).filter((r) => r.subject === datasetKeySubject(dataset)).pop();
+      throw new Error(gone
+        ? `its data key was destroyed at ${gone.destroyedAt} (${gone.reason}): the dataset is crypto-shredded; remove it from gatehouse.yaml`
+        : `no data key for it in this state directory: ingest it with gatehouse ingest, on this node's state directory`);
+    }
+    return dataKeys.unwrap(newest.keyId);
   }
 
   async close(): Promise<void> {

@@ -173,7 +173,7 @@ function checkMaskType(r: Reader, path: (string | number)[], mask: MaskSpec, typ
 
 function parseSource(r: Reader, path: (string | number)[], v: Json | undefined, dir: string): DatasetSource | null {
   if (!isObject(v)) {
-    r.problem(path, 'is required: {parquet: FILE}, {csv: FILE}, {duckdb: FILE, table: NAME} or {postgres: {url, table, passwordEnv}}');
+    r.problem(path, 'is required: {parquet: FILE}, {csv: FILE}, {duckdb: FILE, table: NAME}, {postgres: {url, table, passwordEnv}} or {encrypted: FILE}');
     return null;
   }
   if (Object.keys(v).length === 1 && 'postgres' in v) return parsePostgresSource(r, [...path, 'postgres'], v.postgres);
@@ -187,12 +187,13 @@ function parseSource(r: Reader, path: (string | number)[], v: Json | undefined, 
   };
   if (keys.length === 1 && keys[0] === 'parquet') { const p = fileOf('parquet'); return p ? { kind: 'parquet', path: p } : null; }
   if (keys.length === 1 && keys[0] === 'csv') { const p = fileOf('csv'); return p ? { kind: 'csv', path: p } : null; }
+  if (keys.length === 1 && keys[0] === 'encrypted') { const p = fileOf('encrypted'); return p ? { kind: 'encrypted', path: p } : null; }
   if (keys.length === 2 && keys.includes('duckdb') && keys.includes('table')) {
     const p = fileOf('duckdb');
     const t = str(r, [...path, 'table'], v.table, true);
     return p && t ? { kind: 'duckdb', path: p, table: t } : null;
   }
-  r.problem(path, 'must be exactly one of {parquet: FILE}, {csv: FILE}, {duckdb: FILE, table: NAME} or {postgres: {url, table, passwordEnv}}');
+  r.problem(path, 'must be exactly one of {parquet: FILE}, {csv: FILE}, {duckdb: FILE, table: NAME}, {postgres: {url, table, passwordEnv}} or {encrypted: FILE}');
   return null;
 }
 

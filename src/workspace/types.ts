@@ -43,6 +43,8 @@ export type DatasetSource =
   | { readonly kind: 'csv'; readonly path: string }
   | { readonly kind: 'parquet'; readonly path: string }
   | { readonly kind: 'duckdb'; readonly path: string; readonly table: string }
+  /** A dataset file encrypted under its own data key (`gatehouse ingest`; src/keys/datasets.ts). */
+  | { readonly kind: 'encrypted'; readonly path: string }
   /**
    * A table in a PostgreSQL server; queries are pushed down to it (docs/postgres.md). The URL
    * never holds the password: it is read from the environment variable `passwordEnv` (or the
