@@ -423,7 +423,7 @@ export const CASES: readonly Case[] = [
 
   // ---- 7. row caps
   { group: 'row caps', name: 'OFFSET at the row cap is refused', as: 'ivan', sql: () => `SELECT claim_id FROM claims ORDER BY claim_id OFFSET ${IVAN_ROW_CAP}`, refuse: 'ROW_CAP_EXCEEDED' },
-  { group: 'row caps', name: 'a LIMIT over the cap is truncated to the cap', as: 'ivan', sql: () => 'SELECT claim_id FROM claims ORDER BY claim_id LIMIT 5000', check: (a) => { assert.equal(a.rows.length, IVAN_ROW_CAP); if (a.truncated !== undefined) assert.equal(a.truncated, true); }, compare: 'ordered' },
+  { group: 'row caps', name: 'a LIMIT over the cap is truncated to the cap', as: 'ivan', sql: () => 'SELECT claim_id FROM claims ORDER BY claim_id LIMIT 5000', check: (a) => { assert.equal(a.rows.length, IVAN_ROW_CAP); if (a.truncated !== undefined) assert.equal(a.truncated, true); }, compare: 'ordered', cli: true },
   { group: 'row caps', name: 'OFFSET plus LIMIT crossing the cap stops at the cap', as: 'ivan', sql: () => `SELECT claim_id FROM claims ORDER BY claim_id LIMIT 50 OFFSET ${IVAN_ROW_CAP - 5}`, check: (a) => assert.equal(a.rows.length, 5), compare: 'ordered' },
 
   // ---- 8. aggregation-only
