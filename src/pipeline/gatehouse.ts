@@ -1308,7 +1308,7 @@ export class Gatehouse {
   /** Audits a request an interface refused before it reached the path (malformed body, unknown route). */
   async rejectRequest(meta: RequestMeta, action: string, error: GatehouseError): Promise<void> {
     const entry = this.#baseEntry(meta, action);
-    entry.decision = error.code.startsWith('AUTH') ? 'deny' : 'error';
+    entry.decision = error.code.startsWith('AUTH') || error.code === 'POLICY_DENIED' || error.code === 'MFA_REQUIRED' || error.code === 'RATE_LIMITED' ? 'deny' : 'error';
     entry.errorCode = error.code;
     entry.reasons = [error.message];
     await this.#record(entry);

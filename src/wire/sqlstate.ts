@@ -43,10 +43,12 @@ export interface WireError {
 
 /** The ErrorResponse fields for a GatehouseError: message, reasons as detail, hint. */
 export function wireError(err: unknown, severity: 'ERROR' | 'FATAL' = 'ERROR'): WireError {
-  if (err instanceof WireRefusal) return { severity, code: err.sqlstate, message: err.message, detail: null, hint: err.hint };
+  if (err instanceof WireRefusal) return { severity, code: err.sqlstate, message: err.message, detail: `gatehouse code ${err.audit.code}`, hint: err.hint };
   const g = err instanceof GatehouseError ? err : new GatehouseError('INTERNAL', 'internal error; the request was not completed');
   const reasons = g.reasons.filter((r) => r !== g.message);
-  return { severity, code: SQLSTATE[g.code], message: g.message, detail: reasons.length ? reasons.join('; ') : null, hint: g.hint };
+  // Several Gatehouse codes share a SQLSTATE (42501: policy, obligation, DLP, differencing):
+  // the detail field names the exact one first, so clients can tell them apart.
+  return { severity, code: SQLSTATE[g.code], message: g.message, detail: [`gatehouse code ${g.code}`, ...reasons].join('; '), hint: g.hint };
 }
 
 /** A refusal decided by the wire front itself, with its own SQLSTATE, plus the GatehouseError audited for it. */
