@@ -88,6 +88,7 @@ describe('the governance scheduler', () => {
     const f = await demoFixture({ patients: 300, governance: true });
     try {
       await f.gh.query({ credential: KEYS.ivan, sql: 'SELECT count(*) AS n FROM claims', purpose: 'claims-processing', ...META });
+      await f.gh.query({ credential: KEYS.rhea, sql: 'SELECT department, count(*) AS n FROM encounters GROUP BY department', purpose: 'research', ...META });
       const reportsDir = join(f.dir, 'reports');
       const tomorrow = new Date(Date.now() + 86_400_000);
       const first = await f.gh.runScheduledGovernance({ reportsDir, now: tomorrow });
@@ -95,6 +96,7 @@ describe('the governance scheduler', () => {
       const html = readFileSync(first.report, 'utf8');
       assert.match(html, /<html/i);
       assert.match(html, /keystone-mutual|Keystone/);
+      assert.match(html, /org:northwind-research/, 'the privacy budget the contractor spent is in the report');
       const again = await f.gh.runScheduledGovernance({ reportsDir, now: tomorrow });
       assert.equal(again.report, null, 'the same day\'s report is not written twice');
       const runs = await f.log.search({ action: 'governance.retention.run' });

@@ -42,6 +42,8 @@ export interface OpContext {
   readonly audit: AuditReader | null;
   /** Data owners: members of a group named like the dataset's `owner` org's owners, or admins (see Gatehouse). */
   isOwner(principalId: string, dataset: string): boolean;
+  /** Privacy budgets in use (from the ledger), in ε at each budget's δ, for reports. */
+  budgetUse(): Promise<readonly { subject: string; dataset: string; spentEpsilon: number; capEpsilon: number }[]>;
   /** Up to `limit` raw values per column, read inside Gatehouse for the classifier; never returned to the caller. */
   sample(dataset: string, columns: readonly string[], limit: number): Promise<ReadonlyMap<string, readonly CellValue[]>>;
 }
@@ -784,6 +786,7 @@ const reportBuild: GovernanceOp<{ from?: string; to?: string; format?: 'html' | 
         return { org: v.name, tier: `${risk.tier}${risk.factors.length ? ` (${risk.factors.join('; ')})` : ''}`, expiringCertificates: s.vendors.certifications(v.name).filter((c) => Date.parse(c.validUntil) <= soon).map((c) => ({ name: c.name, validUntil: c.validUntil })) };
       }),
       destructions,
+      budgets: await ctx.budgetUse(),
     });
     const format = a.format ?? 'json';
     const body = format === 'html' ? renderReportHtml(report) : format === 'csv' ? renderReportCsv(report, a.section ? { section: a.section } : {}) : report;

@@ -1101,6 +1101,20 @@ export class Gatehouse {
     } : null;
     return {
       caller: principal, isAdmin, workspace: ws, store: rt.store, vault: () => rt.vault(), now: new Date(), audit,
+      budgetUse: async () => {
+        const pairs = new Map<string, { subject: string; dataset: string }>();
+        for (const e of await this.#budgets.history({ limit: 100_000 })) pairs.set(`${e.subject}\u0000${e.dataset}`, { subject: e.subject, dataset: e.dataset });
+        const out: { subject: string; dataset: string; spentEpsilon: number; capEpsilon: number }[] = [];
+        for (const { subject, dataset } of pairs.values()) {
+          const st = await this.#budgets.status(subject, dataset);
+          // ε at the smallest budget δ of the workspace's DP obligations (the conservative reading).
+          const deltas = [...ws.obligations.values()].flatMap((o) => (o.differentialPrivacy ? [o.differentialPrivacy.budget.delta] : []));
+          if (!st || deltas.length === 0) continue;
+          const delta = Math.min(...deltas);
+          out.push({ subject, dataset, spentEpsilon: spentEpsilon(st.spentRho, delta), capEpsilon: spentEpsilon(st.capRho, delta) });
+        }
+        return out;
+      },
       isOwner: (principalId, dataset) => {
         const p = ws.principals.get(principalId);
         const ds = ws.datasets.get(dataset);
