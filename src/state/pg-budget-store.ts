@@ -34,7 +34,7 @@ import type { BudgetLedger } from './budget-ledger.ts';
 import {
   MAX_ID, MAX_REASON, iso, nanoToRho, objectOf, publicWindow, rhoAmount, subjectOf, text, timeOf, windowContaining, windowOf,
   type WindowKind,
-} from './budget-rules.ts';
+} from '../privacy/accounting/budget-rules.ts';
 import { quoteSchema } from './migrations.ts';
 
 export interface PgBudgetStoreOptions {

@@ -1,11 +1,22 @@
 /**
- * Input validation and window arithmetic shared with the embedded BudgetStore. These are
- * copies of the private helpers of src/privacy/accounting/budget-store.ts (which does not
- * export them); the shared contract test (test/state-budget-contract.test.ts) runs the
- * same hostile inputs through both stores so the two copies cannot drift silently.
+ * Input validation, exact units and window arithmetic of privacy budgets, shared by the
+ * embedded BudgetStore (node:sqlite) and the PostgreSQL one (src/state/pg-budget-store.ts),
+ * so both stores accept and refuse exactly the same inputs (test/state-budget-contract.test.ts
+ * runs the same hostile inputs through both).
  */
-import { MAX_RHO, MAX_WINDOW_DAYS, RHO_UNIT, rhoToNano, type BudgetWindow } from '../privacy/accounting/budget-store.ts';
-import { BudgetArgumentInvalid, BudgetRhoInvalid, BudgetWindowInvalid } from '../privacy/accounting/errors.ts';
+import { BudgetArgumentInvalid, BudgetRhoInvalid, BudgetWindowInvalid } from './errors.ts';
+
+/** ρ is accounted in integer multiples of this unit. */
+export const RHO_UNIT = 1e-9;
+/** Largest cap or single charge, in ρ (keeps nano-ρ integers exact in a double). */
+export const MAX_RHO = 1e6;
+/** Longest rolling window, in days (ten years). */
+export const MAX_WINDOW_DAYS = 3660;
+
+export type BudgetWindow =
+  | { readonly kind: 'calendar-month' }
+  | { readonly kind: 'rolling-days'; readonly days: number }
+  | null;
 
 export const MAX_ID = 256;
 export const MAX_REASON = 500;
@@ -38,6 +49,33 @@ export function timeOf(name: string, value: unknown): number {
 
 export function objectOf(name: string, value: unknown): void {
   if (typeof value !== 'object' || value === null) throw new BudgetArgumentInvalid(`${name} must be an object`);
+}
+
+/**
+ * Converts a double ρ to nano-ρ, rounding up (charges) or down (caps).
+ *
+ * A ρ that is the double nearest to a decimal with at most nine decimals (0.1, 0.25,
+ * 1e-9 …) is read as that decimal: the caller meant 0.1, not 0.1000000000000000055….
+ * Any other double is rounded exactly: a double is m·2^e, and the integer arithmetic
+ * below has no rounding error. So the only imprecision is at most half an ulp of ρ (one
+ * part in 10¹⁶) in the first case, and rounding never loosens a cap in the second.
+ */
+export function rhoToNano(rho: number, mode: 'ceil' | 'floor'): number {
+  const nearest = Math.round(rho * 1e9);
+  if (nearest / 1e9 === rho) return nearest;
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, rho);
+  const bits = view.getBigUint64(0);
+  const biased = Number((bits >> 52n) & 0x7ffn);
+  let mantissa = bits & ((1n << 52n) - 1n);
+  let exponent: number;
+  if (biased === 0) exponent = -1074;
+  else { mantissa |= 1n << 52n; exponent = biased - 1075; }
+  const scaled = mantissa * 1_000_000_000n;
+  if (exponent >= 0) return Number(scaled << BigInt(exponent));
+  const divisor = 1n << BigInt(-exponent);
+  const q = scaled / divisor;
+  return Number(mode === 'ceil' && q * divisor !== scaled ? q + 1n : q);
 }
 
 export const nanoToRho = (n: number): number => n / 1e9;
