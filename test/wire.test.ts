@@ -123,6 +123,18 @@ describe('wire protocol with psql', () => {
       assert.equal(r2.rows.length, 1);
     } finally { await c.end(); }
   });
+
+  it('answers psql\'s \\dt and \\d from the catalog with only what the principal may see', async () => {
+    const dt = await psql('ivan', '\\dt');
+    assert.equal(dt.code, 0, dt.stderr);
+    assert.match(dt.stdout, /patients/);
+    assert.doesNotMatch(dt.stdout, /encounters/, 'the insurer is not granted encounters');
+    const d = await psql('ivan', '\\d patients');
+    assert.equal(d.code, 0, d.stderr);
+    for (const col of ['patient_id', 'ssn', 'region']) assert.match(d.stdout, new RegExp(`^${col}\\|`, 'm'));
+    const hidden = await psql('ivan', '\\d encounters');
+    assert.match(hidden.stderr + hidden.stdout, /Did not find any relation named "encounters"/);
+  });
 });
 
 describe('wire protocol with the pg driver', () => {

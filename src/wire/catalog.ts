@@ -76,6 +76,14 @@ export class CatalogDb {
       await conn.run(`CREATE MACRO pg_get_function_arguments(id) AS NULL`);
       await conn.run(`CREATE MACRO pg_get_expr(e, r, p := NULL) AS NULL`);
       await conn.run(`CREATE MACRO pg_relation_is_publishable(id) AS false`);
+      await conn.run(`CREATE MACRO pg_get_statisticsobjdef_columns(id) AS NULL`);
+      await conn.run(`CREATE MACRO array_upper(a, d) AS len(a)`);
+      await conn.run(`CREATE MACRO pg_get_triggerdef(id, pretty := false) AS NULL`);
+      await conn.run(`CREATE MACRO pg_get_constraintdef(id, pretty := false) AS NULL`);
+      await conn.run(`CREATE MACRO pg_get_indexdef(id, col := 0, pretty := false) AS NULL`);
+      // What psql's \d asks of pg_catalog that DuckDB's views lack: no row security, no
+      // inheritance, policies, extended statistics, publications or triggers exist here.
+      for (const ddl of PSQL_COMPAT) await conn.run(ddl);
       await conn.run(`SET search_path = 'public,main'`);
       for (const s of LOCKDOWN) await conn.run(s);
     } catch (err) {
@@ -186,11 +194,28 @@ export class CatalogCache {
  * `COLLATE pg_catalog.default` dropped, `version()` and the session functions answered as
  * PostgreSQL would for this session. Text outside string literals only.
  */
+const PSQL_COMPAT = [
+  'CREATE VIEW main.gh_pg_class AS SELECT *, false AS relforcerowsecurity FROM pg_catalog.pg_class',
+  'CREATE TABLE main.gh_pg_inherits (inhrelid BIGINT, inhparent BIGINT, inhseqno INTEGER, inhdetachpending BOOLEAN)',
+  'CREATE TABLE main.gh_pg_policy (oid BIGINT, polname VARCHAR, polrelid BIGINT, polcmd VARCHAR, polpermissive BOOLEAN, polroles BIGINT[], polqual VARCHAR, polwithcheck VARCHAR)',
+  'CREATE TABLE main.gh_pg_statistic_ext (oid BIGINT, stxrelid BIGINT, stxname VARCHAR, stxnamespace BIGINT, stxowner BIGINT, stxstattarget INTEGER, stxkeys INTEGER[], stxkind VARCHAR[], stxexprs VARCHAR)',
+  'CREATE TABLE main.gh_pg_publication (oid BIGINT, pubname VARCHAR, pubowner BIGINT, puballtables BOOLEAN, pubinsert BOOLEAN, pubupdate BOOLEAN, pubdelete BOOLEAN, pubtruncate BOOLEAN, pubviaroot BOOLEAN)',
+  'CREATE TABLE main.gh_pg_publication_rel (oid BIGINT, prpubid BIGINT, prrelid BIGINT, prqual VARCHAR, prattrs INTEGER[])',
+  'CREATE TABLE main.gh_pg_publication_namespace (oid BIGINT, pnpubid BIGINT, pnnspid BIGINT)',
+  'CREATE TABLE main.gh_pg_trigger (oid BIGINT, tgrelid BIGINT, tgparentid BIGINT, tgname VARCHAR, tgfoid BIGINT, tgtype INTEGER, tgenabled VARCHAR, tgisinternal BOOLEAN)',
+  'CREATE TABLE main.gh_pg_partitioned_table (partrelid BIGINT, partstrat VARCHAR, partnatts INTEGER)',
+  "CREATE TABLE main.gh_pg_roles (oid BIGINT, rolname VARCHAR)",
+];
+const PSQL_COMPAT_RELATIONS = /\bpg_catalog\s*\.\s*(pg_class|pg_inherits|pg_policy|pg_statistic_ext|pg_publication|pg_publication_rel|pg_publication_namespace|pg_trigger|pg_partitioned_table|pg_roles)\b/gi;
+
 export function rewriteCatalogSql(sql: string, session: { user: string; database: string }): string {
   const parts = sql.split(/('(?:[^']|'')*')/);
   return parts.map((p, i) => {
     if (i % 2 === 1) return p;
     return p
+      .replace(PSQL_COMPAT_RELATIONS, (_m, rel: string) => `main.gh_${rel.toLowerCase()}`)
+      // A set-returning function aliased `f(...) s` exposes its value as column s in PostgreSQL.
+      .replace(/(generate_series\s*\((?:[^()]|\([^()]*\))*\))\s+(?:AS\s+)?([a-z_]+)\s*(?=,|\bWHERE\b|$)/gi, '$1 AS $2($2) ')
       .replace(/OPERATOR\s*\(\s*pg_catalog\s*\.\s*([~!=<>*]+)\s*\)/gi, ' $1 ')
       .replace(/COLLATE\s+pg_catalog\s*\.\s*"?default"?/gi, '')
       .replace(/\b(?:pg_catalog\s*\.\s*)?version\s*\(\s*\)/gi, quoteString(VERSION_STRING))
@@ -202,6 +227,8 @@ export function rewriteCatalogSql(sql: string, session: { user: string; database
       .replace(/::\s*pg_catalog\s*\.\s*/gi, '::')
       .replace(/::\s*regclass\b/gi, '')
       .replace(/::\s*regtype\b/gi, '')
+      .replace(/::\s*regnamespace\b/gi, '')
+      .replace(/::\s*regproc\b/gi, '')
       .replace(/::\s*"?char"?\b/gi, '::varchar');
   }).join('');
 }
