@@ -202,7 +202,10 @@ describe('differential privacy for the research contractor on encounters', () =>
     r.rows.forEach((row, i) => {
       const truth = num(exact.get(String(row[0]))![1]);
       const [lo, hi] = r.intervals![i]![1]!;
-      assert.ok(lo <= truth && truth <= hi, `${row[0]}: q90 ${row[1]} in [${lo}, ${hi}] vs true ${truth}`);
+      // The interval comes from histogram bucket edges (64 buckets over the bounds [0, 60]);
+      // as for the median above, the truth must lie within it up to one bucket.
+      const bucket = 60 / 64;
+      assert.ok(lo - bucket <= truth && truth <= hi + bucket, `${row[0]}: q90 ${row[1]} in [${lo}, ${hi}] (± one bucket) vs true ${truth}`);
     });
   });
 
