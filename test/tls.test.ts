@@ -11,6 +11,8 @@ import { buildApp } from '../src/server/app.ts';
 import { main } from '../src/cli/main.ts';
 import { PassThrough } from 'node:stream';
 import { demoFixture, KEYS, type Fixture } from './helpers/workspace.ts';
+import pg from 'pg';
+import { startWireServer } from '../src/wire/server.ts';
 
 let dir: string;
 let fx: Fixture;
@@ -76,5 +78,23 @@ describe('TLS', () => {
     const code = await main(['serve', '--workspace', fx.wsDir, '--host', '0.0.0.0', '--port', '0'], s);
     assert.equal(code, 1);
     assert.match(out, /refusing to serve plain HTTP on 0\.0\.0\.0/);
+  });
+
+  it('lets a PostgreSQL client authenticate on the wire port with a verified certificate mapped to its principal', async () => {
+    const wire = await startWireServer({ gatehouse: fx.gh, host: '127.0.0.1', port: 0, tls: { key: pem('server.key'), cert: pem('server.pem'), ca: pem('ca.pem'), requestClientCert: true } });
+    const connect = async (user: string, ssl: Record<string, unknown>): Promise<pg.Client> => {
+      const c = new pg.Client({ host: '127.0.0.1', port: wire.port, user, database: 'gatehouse', options: '-c gatehouse.purpose=operations', ssl: { ca: pem('ca.pem'), servername: 'localhost', ...ssl } });
+      await c.connect();
+      return c;
+    };
+    try {
+      const c = await connect('svc-reporting', { cert: pem('client.pem'), key: pem('client.key') });
+      try {
+        const r = await c.query('SELECT count(*) AS n FROM patients');
+        assert.equal(Number(r.rows[0].n), 300, 'CN=svc-reporting acts as ada, who sees every patient');
+      } finally { await c.end(); }
+      await assert.rejects(connect('ada', { cert: pem('client.pem'), key: pem('client.key') }), /certificate is for "svc-reporting"/);
+      await assert.rejects(connect('svc-reporting', {}), /password|authentication|SASL/i, 'no certificate and no password: refused');
+    } finally { await wire.close(); }
   });
 });
