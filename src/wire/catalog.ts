@@ -194,17 +194,20 @@ export class CatalogCache {
  * `COLLATE pg_catalog.default` dropped, `version()` and the session functions answered as
  * PostgreSQL would for this session. Text outside string literals only.
  */
+/** Table macros, not tables: they stay out of information_schema.tables and pg_class. */
+const empty = (name: string, cols: string): string =>
+  `CREATE MACRO main.gh_${name}() AS TABLE SELECT ${cols.split(', ').map((c) => { const [n, t] = c.split(' '); return `CAST(NULL AS ${t}) AS ${n}`; }).join(', ')} WHERE false`;
 const PSQL_COMPAT = [
-  'CREATE VIEW main.gh_pg_class AS SELECT *, false AS relforcerowsecurity FROM pg_catalog.pg_class',
-  'CREATE TABLE main.gh_pg_inherits (inhrelid BIGINT, inhparent BIGINT, inhseqno INTEGER, inhdetachpending BOOLEAN)',
-  'CREATE TABLE main.gh_pg_policy (oid BIGINT, polname VARCHAR, polrelid BIGINT, polcmd VARCHAR, polpermissive BOOLEAN, polroles BIGINT[], polqual VARCHAR, polwithcheck VARCHAR)',
-  'CREATE TABLE main.gh_pg_statistic_ext (oid BIGINT, stxrelid BIGINT, stxname VARCHAR, stxnamespace BIGINT, stxowner BIGINT, stxstattarget INTEGER, stxkeys INTEGER[], stxkind VARCHAR[], stxexprs VARCHAR)',
-  'CREATE TABLE main.gh_pg_publication (oid BIGINT, pubname VARCHAR, pubowner BIGINT, puballtables BOOLEAN, pubinsert BOOLEAN, pubupdate BOOLEAN, pubdelete BOOLEAN, pubtruncate BOOLEAN, pubviaroot BOOLEAN)',
-  'CREATE TABLE main.gh_pg_publication_rel (oid BIGINT, prpubid BIGINT, prrelid BIGINT, prqual VARCHAR, prattrs INTEGER[])',
-  'CREATE TABLE main.gh_pg_publication_namespace (oid BIGINT, pnpubid BIGINT, pnnspid BIGINT)',
-  'CREATE TABLE main.gh_pg_trigger (oid BIGINT, tgrelid BIGINT, tgparentid BIGINT, tgname VARCHAR, tgfoid BIGINT, tgtype INTEGER, tgenabled VARCHAR, tgisinternal BOOLEAN)',
-  'CREATE TABLE main.gh_pg_partitioned_table (partrelid BIGINT, partstrat VARCHAR, partnatts INTEGER)',
-  "CREATE TABLE main.gh_pg_roles (oid BIGINT, rolname VARCHAR)",
+  'CREATE MACRO main.gh_pg_class() AS TABLE SELECT *, false AS relforcerowsecurity FROM pg_catalog.pg_class',
+  empty('pg_inherits', 'inhrelid BIGINT, inhparent BIGINT, inhseqno INTEGER, inhdetachpending BOOLEAN'),
+  empty('pg_policy', 'oid BIGINT, polname VARCHAR, polrelid BIGINT, polcmd VARCHAR, polpermissive BOOLEAN, polroles BIGINT[], polqual VARCHAR, polwithcheck VARCHAR'),
+  empty('pg_statistic_ext', 'oid BIGINT, stxrelid BIGINT, stxname VARCHAR, stxnamespace BIGINT, stxowner BIGINT, stxstattarget INTEGER, stxkeys INTEGER[], stxkind VARCHAR[], stxexprs VARCHAR'),
+  empty('pg_publication', 'oid BIGINT, pubname VARCHAR, pubowner BIGINT, puballtables BOOLEAN, pubinsert BOOLEAN, pubupdate BOOLEAN, pubdelete BOOLEAN, pubtruncate BOOLEAN, pubviaroot BOOLEAN'),
+  empty('pg_publication_rel', 'oid BIGINT, prpubid BIGINT, prrelid BIGINT, prqual VARCHAR, prattrs INTEGER[]'),
+  empty('pg_publication_namespace', 'oid BIGINT, pnpubid BIGINT, pnnspid BIGINT'),
+  empty('pg_trigger', 'oid BIGINT, tgrelid BIGINT, tgparentid BIGINT, tgname VARCHAR, tgfoid BIGINT, tgtype INTEGER, tgenabled VARCHAR, tgisinternal BOOLEAN'),
+  empty('pg_partitioned_table', 'partrelid BIGINT, partstrat VARCHAR, partnatts INTEGER'),
+  empty('pg_roles', 'oid BIGINT, rolname VARCHAR'),
 ];
 const PSQL_COMPAT_RELATIONS = /\bpg_catalog\s*\.\s*(pg_class|pg_inherits|pg_policy|pg_statistic_ext|pg_publication|pg_publication_rel|pg_publication_namespace|pg_trigger|pg_partitioned_table|pg_roles)\b/gi;
 
@@ -213,7 +216,7 @@ export function rewriteCatalogSql(sql: string, session: { user: string; database
   return parts.map((p, i) => {
     if (i % 2 === 1) return p;
     return p
-      .replace(PSQL_COMPAT_RELATIONS, (_m, rel: string) => `main.gh_${rel.toLowerCase()}`)
+      .replace(PSQL_COMPAT_RELATIONS, (_m, rel: string) => `main.gh_${rel.toLowerCase()}()`)
       // A set-returning function aliased `f(...) s` exposes its value as column s in PostgreSQL.
       .replace(/(generate_series\s*\((?:[^()]|\([^()]*\))*\))\s+(?:AS\s+)?([a-z_]+)\s*(?=,|\bWHERE\b|$)/gi, '$1 AS $2($2) ')
       .replace(/OPERATOR\s*\(\s*pg_catalog\s*\.\s*([~!=<>*]+)\s*\)/gi, ' $1 ')
