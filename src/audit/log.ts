@@ -434,7 +434,9 @@ export class TransparencyLog implements AuditSink {
     // making it durable does not push the next one back.
     const at = Date.now();
     await this.#store.saveCheckpointAsync(note);
-    this.#last = { size, root, note, at };
+    // Another node's newer checkpoint may have been adopted (refresh) while this one was
+    // being stored: never move back to a smaller tree.
+    if (!this.#last || this.#last.size <= size) this.#last = { size, root, note, at };
     return note;
   }
 
