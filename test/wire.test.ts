@@ -138,6 +138,16 @@ describe('wire protocol with psql', () => {
 });
 
 describe('wire protocol with the pg driver', () => {
+  it('answers SELECT version() with a PostgreSQL version in a column named version', async () => {
+    const c = client('ada');
+    await c.connect();
+    try {
+      const r = await c.query('SELECT version()');
+      assert.deepEqual(r.fields.map((f) => f.name), ['version']);
+      assert.match(String(r.rows[0].version), /^PostgreSQL 15\./);
+    } finally { await c.end(); }
+  });
+
   it('runs simple and parameterised queries with PostgreSQL types and the same rows', async () => {
     const c = client('ada');
     await c.connect();

@@ -212,6 +212,8 @@ const PSQL_COMPAT = [
 const PSQL_COMPAT_RELATIONS = /\bpg_catalog\s*\.\s*(pg_class|pg_inherits|pg_policy|pg_statistic_ext|pg_publication|pg_publication_rel|pg_publication_namespace|pg_trigger|pg_partitioned_table|pg_roles)\b/gi;
 
 export function rewriteCatalogSql(sql: string, session: { user: string; database: string }): string {
+  // The probe every client sends: the column is named "version", as PostgreSQL names it.
+  if (/^\s*select\s+(?:pg_catalog\s*\.\s*)?version\s*\(\s*\)\s*;?\s*$/i.test(sql)) return `SELECT ${quoteString(VERSION_STRING)} AS "version"`;
   const parts = sql.split(/('(?:[^']|'')*')/);
   return parts.map((p, i) => {
     if (i % 2 === 1) return p;
