@@ -659,6 +659,10 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
     const roles: Record<string, string> = { rhea: 'research contractor — must sign in with MFA; purpose research: DP on encounters, aggregates only elsewhere', ivan: 'insurer (us-east) — own region, SSNs masked, purpose claims-processing', ada: 'internal analyst — row level, identifiers masked, purpose operations', audrey: 'auditor — reads the audit log', olivia: 'data owner — approves elevation requests' };
     for (const [p, k] of Object.entries(keys)) out.write(`  ${p.padEnd(7)} ${passwords[p] ? `password ${passwords[p]} (API key refused: MFA required)` : k}   ${roles[p] ?? ''}\n`);
     out.write(`\nTry it:\n  npx gatehouse query --key ${keys.ivan} --purpose claims-processing "SELECT name, ssn, region FROM patients LIMIT 5"\n`);
+    if (wire) {
+      out.write(`  # the same through psql: a connection password, then the purpose as a connection option\n`);
+      out.write(`  eval "$(npx gatehouse pg-password --key ${keys.ivan} | grep ^export)"; PGOPTIONS="-c gatehouse.purpose=claims-processing" psql -h 127.0.0.1 -p ${wire.port} -d gatehouse\n`);
+    }
     if (passwords.rhea) {
       out.write(`  # the contractor enrols an authenticator, then signs in with password + code:\n`);
       out.write(`  SECRET=$(npx gatehouse mfa enrol --principal rhea --password ${passwords.rhea} --json | npx node -e 'process.stdin.on("data",d=>console.log(JSON.parse(d).secret))')\n`);
