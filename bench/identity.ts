@@ -140,9 +140,9 @@ export async function runIdentityBench(quick: boolean): Promise<BenchResult> {
     type P = NonNullable<ReturnType<typeof ws.principals.get>>;
     const mfaRequired = (p: P): boolean => p.groups.some((g) => mfaGroups.includes(g));
     // #withElevations, as the path runs it when the workspace configures elevation roles.
-    const withElevations = (p: P): P => {
+    const withElevations = async (p: P): Promise<P> => {
       if (Object.keys(ws.identity?.elevationRoles ?? {}).length === 0) return p;
-      const active = elevations.activeElevations(p.id);
+      const active = await elevations.activeElevations(p.id);
       return active.length === 0 ? p : { ...p, groups: [...p.groups, ...active.map((g) => `elevated:${g.role}`)] };
     };
     const apiKeyAuth = (credential: string): P => {
@@ -194,7 +194,7 @@ export async function runIdentityBench(quick: boolean): Promise<BenchResult> {
       sessionMfa: () => sessionAuth(rheaToken, false),
       sessionMfaWithElevations: () => sessionAuth(rheaToken, true),
       sessionPasswordOnlyWithElevations: () => sessionAuth(adaToken, true),
-    }, { ...micro, async: ['sessionMfa', 'sessionMfaWithElevations', 'sessionPasswordOnlyWithElevations'] }, 'identity step');
+    }, { ...micro, async: ['apiKeyWithElevations', 'sessionMfa', 'sessionMfaWithElevations', 'sessionPasswordOnlyWithElevations'] }, 'identity step');
     figures.identityStepUs = step;
 
     // ---- 2. its parts ------------------------------------------------------------------

@@ -14,7 +14,8 @@
  * a preimage); the full 32-byte digests are then compared with `timingSafeEqual`.
  *
  * Verification reads the row on every call, so a revocation — in this process or in any
- * other sharing the database — refuses the very next request. Refused keys change
+ * other sharing the database (the sqlite file, or PostgreSQL for several nodes) — refuses
+ * the very next request. Refused keys change
  * nothing in the store; accepted ones update `last_used_at` (at most once per
  * `lastUsedResolutionSec`, so access reviews see usage without a write per request).
  *
@@ -22,7 +23,7 @@
  * A dimension that is absent or empty permits nothing; "*" permits everything in it.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { SqliteIdentitySql, type IdentitySql } from './sql.ts';
 import { IdentityError } from './password.ts';
 import { IdentityConfigInvalid, IdentityInputInvalid, IdentityStoreUnavailable } from './session.ts';
 
@@ -125,45 +126,36 @@ export function assertScope(key: VerifiedApiKey, request: { dataset?: string; ac
 }
 
 export class ApiKeyStore {
-  #db: DatabaseSync;
-  #clock: () => Date;
-  #resolution: number;
+  readonly #sql: IdentitySql;
+  readonly #clock: () => Date;
+  readonly #resolution: number;
   #closed = false;
-  #st: { insert: StatementSync; byLookup: StatementSync; byId: StatementSync; revoke: StatementSync; touch: StatementSync; list: StatementSync };
 
-  private constructor(db: DatabaseSync, options: ApiKeyStoreOptions) {
-    this.#db = db;
+  private constructor(sql: IdentitySql, options: ApiKeyStoreOptions) {
+    this.#sql = sql;
     this.#clock = options.clock ?? (() => new Date());
     this.#resolution = options.lastUsedResolutionSec ?? 60;
-    this.#st = {
-      insert: db.prepare('INSERT INTO identity_api_keys (id, lookup, hash, principal_id, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      byLookup: db.prepare('SELECT * FROM identity_api_keys WHERE lookup = ?'),
-      byId: db.prepare('SELECT * FROM identity_api_keys WHERE id = ?'),
-      revoke: db.prepare('UPDATE identity_api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
-      touch: db.prepare('UPDATE identity_api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)'),
-      list: db.prepare('SELECT * FROM identity_api_keys WHERE principal_id = ? ORDER BY created_at, id'),
-    };
+  }
+
+  static #check(options: ApiKeyStoreOptions): void {
+    const res = options.lastUsedResolutionSec;
+    if (res !== undefined && (!Number.isSafeInteger(res) || res < 0)) throw new IdentityConfigInvalid('lastUsedResolutionSec must be a non-negative integer');
   }
 
   /** Opens (creating if needed) the key table in the sqlite file at `path`. */
   static open(path: string, options: ApiKeyStoreOptions = {}): ApiKeyStore {
-    const res = options.lastUsedResolutionSec;
-    if (res !== undefined && (!Number.isSafeInteger(res) || res < 0)) throw new IdentityConfigInvalid('lastUsedResolutionSec must be a non-negative integer');
-    let db: DatabaseSync;
-    try {
-      db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 5000 });
-    } catch (err) {
-      throw new IdentityStoreUnavailable('cannot open the API key store', { cause: err });
-    }
-    try {
-      db.exec('PRAGMA journal_mode = WAL');
-      db.exec('PRAGMA synchronous = FULL');
-      db.exec(SCHEMA);
-    } catch (err) {
-      db.close();
-      throw new IdentityStoreUnavailable('cannot initialise the API key store', { cause: err });
-    }
-    return new ApiKeyStore(db, options);
+    ApiKeyStore.#check(options);
+    const sql = SqliteIdentitySql.open(path, SCHEMA, {
+      busyTimeoutMs: options.busyTimeoutMs,
+      unavailable: (what, cause) => new IdentityStoreUnavailable(`the API key store: ${what}`, { cause }),
+    });
+    return new ApiKeyStore(sql, options);
+  }
+
+  /** The store on shared storage (PostgreSQL: src/state/identity.ts); its tables exist already. */
+  static openOn(sql: IdentitySql, options: ApiKeyStoreOptions = {}): ApiKeyStore {
+    ApiKeyStore.#check(options);
+    return new ApiKeyStore(sql, options);
   }
 
   #assertOpen(): void {
@@ -171,7 +163,7 @@ export class ApiKeyStore {
   }
 
   /** Creates a key. `key` is returned this once and never stored; keep `id` to manage it. */
-  create(input: { principalId: string; scopes: ApiKeyScopes; expiresAt?: Date | number | null; now?: Date }): { key: string; id: string } {
+  async create(input: { principalId: string; scopes: ApiKeyScopes; expiresAt?: Date | number | null; now?: Date }): Promise<{ key: string; id: string }> {
     this.#assertOpen();
     const { principalId } = input;
     if (typeof principalId !== 'string' || principalId === '' || principalId.length > 256) throw new IdentityInputInvalid('principalId must be a non-empty string of at most 256 characters');
@@ -192,19 +184,20 @@ export class ApiKeyStore {
     secret.fill(0);
     const hash = createHash('sha256').update(key, 'utf8').digest();
     const id = 'key_' + randomBytes(12).toString('base64url');
-    this.#st.insert.run(id, hash.subarray(0, 8), hash, principalId, JSON.stringify(scopes), now, expiresAt);
+    await this.#sql.run('INSERT INTO {api_keys} (id, lookup, hash, principal_id, scopes, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      [id, hash.subarray(0, 8), hash, principalId, JSON.stringify(scopes), now, expiresAt]);
     return { key, id };
   }
 
   /**
    * Verifies a presented key: format, digest (constant-time), revocation, expiry.
-   * Refusals change nothing; success records the last use.
+   * Refusals change nothing; success records the last use. Reads the row every time.
    */
-  verify(key: string, options: { now?: Date } = {}): VerifiedApiKey {
+  async verify(key: string, options: { now?: Date } = {}): Promise<VerifiedApiKey> {
     this.#assertOpen();
     if (typeof key !== 'string' || !KEY_RE.test(key)) throw new ApiKeyInvalid();
     const hash = createHash('sha256').update(key, 'utf8').digest();
-    const rows = this.#st.byLookup.all(hash.subarray(0, 8)) as unknown as KeyRow[];
+    const rows = await this.#sql.all<KeyRow>('SELECT * FROM {api_keys} WHERE lookup = ?', [hash.subarray(0, 8)]);
     let row: KeyRow | undefined;
     for (const r of rows) {
       // Compare every candidate (normally one) so the time does not depend on which matched.
@@ -215,36 +208,37 @@ export class ApiKeyStore {
     if (row.revoked_at !== null) throw new ApiKeyRevoked();
     if (row.expires_at !== null && row.expires_at <= now) throw new ApiKeyExpired();
     if (row.last_used_at === null || row.last_used_at <= now - this.#resolution) {
-      this.#st.touch.run(now, row.id, now - this.#resolution);
+      await this.#sql.run('UPDATE {api_keys} SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)', [now, row.id, now - this.#resolution]);
     }
     return { id: row.id, principalId: row.principal_id, scopes: JSON.parse(row.scopes) as ApiKeyScopes };
   }
 
   /** Revokes a key; the next verify refuses it. Returns false if it was already revoked. */
-  revoke(id: string, options: { now?: Date } = {}): boolean {
+  async revoke(id: string, options: { now?: Date } = {}): Promise<boolean> {
     this.#assertOpen();
-    if (!this.#st.byId.get(id)) throw new ApiKeyNotFound();
-    return Number(this.#st.revoke.run(epoch(options.now ?? this.#clock()), id).changes) > 0;
+    if (!(await this.#sql.get('SELECT id FROM {api_keys} WHERE id = ?', [id]))) throw new ApiKeyNotFound();
+    return (await this.#sql.run('UPDATE {api_keys} SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [epoch(options.now ?? this.#clock()), id])) > 0;
   }
 
   /** One key's metadata (never the key or its digest). */
-  get(id: string): ApiKeyInfo {
+  async get(id: string): Promise<ApiKeyInfo> {
     this.#assertOpen();
-    const row = this.#st.byId.get(id) as KeyRow | undefined;
+    const row = await this.#sql.get<KeyRow>('SELECT * FROM {api_keys} WHERE id = ?', [id]);
     if (!row) throw new ApiKeyNotFound();
     return toInfo(row);
   }
 
   /** A principal's keys, revoked and expired included, with last use (for access reviews). */
-  list(principalId: string): ApiKeyInfo[] {
+  async list(principalId: string): Promise<ApiKeyInfo[]> {
     this.#assertOpen();
-    return (this.#st.list.all(principalId) as unknown as KeyRow[]).map(toInfo);
+    return (await this.#sql.all<KeyRow>('SELECT * FROM {api_keys} WHERE principal_id = ? ORDER BY created_at, id', [principalId])).map(toInfo);
   }
 
-  close(): void {
+  /** Closes the store (and its sqlite file; shared storage is closed by its owner). */
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#db.close();
+    if (this.#sql.dialect === 'sqlite') await this.#sql.close();
   }
 }
 

@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConnectionPasswordStore, scramVerifier } from './connection-passwords.ts';
 
-test('the SCRAM-SHA-256 verifier reproduces the RFC 7677 example exchange', () => {
+test('the SCRAM-SHA-256 verifier reproduces the RFC 7677 example exchange', async () => {
   const v = scramVerifier('pencil', Buffer.from('W22ZaJ0SNY7soEsUEjb6gQ==', 'base64'), 4096);
   const clientFirstBare = 'n=user,r=rOprNGfwEbeRWgbNEkqO';
   const serverFirst = 'r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096';
@@ -20,34 +20,34 @@ test('the SCRAM-SHA-256 verifier reproduces the RFC 7677 example exchange', () =
   assert.equal(serverSignature, '6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=');
 });
 
-test('a connection password is stored only as a verifier, replaces the previous one and stops at expiry or revocation', () => {
+test('a connection password is stored only as a verifier, replaces the previous one and stops at expiry or revocation', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'gh-cp-'));
   let now = new Date('2026-11-22T10:00:00Z');
   const store = ConnectionPasswordStore.open(join(dir, 'cp.sqlite'), { clock: () => now });
   try {
     const t0 = Math.floor(now.getTime() / 1000);
-    const first = store.issue('rhea', { mfaAt: t0 - 30, expiresAt: t0 + 3600 });
+    const first = await store.issue('rhea', { mfaAt: t0 - 30, expiresAt: t0 + 3600 });
     assert.equal(first.username, 'rhea');
     assert.ok(first.password.length >= 43);
-    const v1 = store.verifier('rhea')!;
+    const v1 = (await store.verifier('rhea'))!;
     assert.deepEqual(v1.verifier, scramVerifier(first.password, Buffer.from(v1.verifier.salt, 'base64')));
-    assert.deepEqual(store.resolve(first.id), { id: first.id, principalId: 'rhea', mfaAt: t0 - 30 });
+    assert.deepEqual(await store.resolve(first.id), { id: first.id, principalId: 'rhea', mfaAt: t0 - 30 });
 
-    const second = store.issue('rhea', { mfaAt: null, expiresAt: t0 + 3600 });
-    assert.equal(store.verifier('rhea')!.id, second.id);
-    assert.throws(() => store.resolve(first.id), /no longer valid/);
-    assert.equal(store.verifier('nobody'), null);
+    const second = await store.issue('rhea', { mfaAt: null, expiresAt: t0 + 3600 });
+    assert.equal((await store.verifier('rhea'))!.id, second.id);
+    await assert.rejects(async () => store.resolve(first.id), /no longer valid/);
+    assert.equal(await store.verifier('nobody'), null);
 
     now = new Date(now.getTime() + 3601_000);
-    assert.equal(store.verifier('rhea'), null);
-    assert.throws(() => store.resolve(second.id), /no longer valid/);
+    assert.equal(await store.verifier('rhea'), null);
+    await assert.rejects(async () => store.resolve(second.id), /no longer valid/);
 
-    const third = store.issue('rhea', { mfaAt: null, expiresAt: Math.floor(now.getTime() / 1000) + 60 });
-    assert.equal(store.revokeAll('rhea'), 1);
-    assert.throws(() => store.resolve(third.id), /no longer valid/);
-    assert.throws(() => store.resolve('cp_forged'), /no longer valid/);
+    const third = await store.issue('rhea', { mfaAt: null, expiresAt: Math.floor(now.getTime() / 1000) + 60 });
+    assert.equal(await store.revokeAll('rhea'), 1);
+    await assert.rejects(async () => store.resolve(third.id), /no longer valid/);
+    await assert.rejects(async () => store.resolve('cp_forged'), /no longer valid/);
   } finally {
-    store.close();
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -21,7 +21,7 @@
  * protects nothing a guess could find; it is kept for client compatibility.
  */
 import { createHash, createHmac, pbkdf2Sync, randomBytes } from 'node:crypto';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { SqliteIdentitySql, type IdentitySql } from './sql.ts';
 import { IdentityError } from './password.ts';
 import { IdentityStoreUnavailable } from './session.ts';
 
@@ -91,73 +91,64 @@ interface Row {
 }
 
 export class ConnectionPasswordStore {
-  readonly #db: DatabaseSync;
+  readonly #sql: IdentitySql;
   readonly #clock: () => Date;
-  readonly #st: Record<'insert' | 'revokeAll' | 'current' | 'byId', StatementSync>;
 
-  private constructor(db: DatabaseSync, clock: () => Date) {
-    this.#db = db;
+  private constructor(sql: IdentitySql, clock: () => Date) {
+    this.#sql = sql;
     this.#clock = clock;
-    this.#st = {
-      insert: db.prepare('INSERT INTO connection_passwords (id, principal_id, salt, iterations, stored_key, server_key, mfa_at, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-      revokeAll: db.prepare('UPDATE connection_passwords SET revoked_at = ? WHERE principal_id = ? AND revoked_at IS NULL'),
-      current: db.prepare('SELECT * FROM connection_passwords WHERE principal_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id LIMIT 1'),
-      byId: db.prepare('SELECT * FROM connection_passwords WHERE id = ?'),
-    };
   }
 
   static open(path: string, options: { clock?: () => Date } = {}): ConnectionPasswordStore {
-    let db: DatabaseSync;
-    try {
-      db = new DatabaseSync(path, { timeout: 5000 });
-      db.exec('PRAGMA journal_mode = WAL');
-      db.exec('PRAGMA synchronous = FULL');
-      db.exec(SCHEMA);
-    } catch (err) {
-      throw new IdentityStoreUnavailable('cannot open the connection-password store', { cause: err });
-    }
-    return new ConnectionPasswordStore(db, options.clock ?? (() => new Date()));
+    const sql = SqliteIdentitySql.open(path, SCHEMA, {
+      unavailable: (what, cause) => new IdentityStoreUnavailable(`the connection-password store: ${what}`, { cause }),
+    });
+    return new ConnectionPasswordStore(sql, options.clock ?? (() => new Date()));
+  }
+
+  /** The store on shared storage (PostgreSQL: src/state/identity.ts); its tables exist already. */
+  static openOn(sql: IdentitySql, options: { clock?: () => Date } = {}): ConnectionPasswordStore {
+    return new ConnectionPasswordStore(sql, options.clock ?? (() => new Date()));
   }
 
   #now(): number { return Math.floor(this.#clock().getTime() / 1000); }
 
   /** Issues a new password for `principalId` (revoking the previous one), valid until `expiresAt`. */
-  issue(principalId: string, options: { mfaAt: number | null; expiresAt: number }): ConnectionPassword {
+  async issue(principalId: string, options: { mfaAt: number | null; expiresAt: number }): Promise<ConnectionPassword> {
     const now = this.#now();
     if (!(options.expiresAt > now)) throw new ConnectionPasswordInvalid();
     const password = randomBytes(32).toString('base64url');
     const v = scramVerifier(password);
     const id = `cp_${randomBytes(12).toString('base64url')}`;
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      this.#st.revokeAll.run(now, principalId);
-      this.#st.insert.run(id, principalId, v.salt, v.iterations, v.storedKey, v.serverKey, options.mfaAt, now, options.expiresAt);
-      this.#db.exec('COMMIT');
-    } catch (err) {
-      this.#db.exec('ROLLBACK');
-      throw err;
-    }
+    await this.#sql.write(async (q) => {
+      await q.run('UPDATE {connection_passwords} SET revoked_at = ? WHERE principal_id = ? AND revoked_at IS NULL', [now, principalId]);
+      await q.run('INSERT INTO {connection_passwords} (id, principal_id, salt, iterations, stored_key, server_key, mfa_at, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        [id, principalId, v.salt, v.iterations, v.storedKey, v.serverKey, options.mfaAt, now, options.expiresAt]);
+    });
     return { id, username: principalId, password, expiresAt: new Date(options.expiresAt * 1000).toISOString() };
   }
 
   /** The verifier SCRAM needs for a user name, or null (unknown, expired, revoked). */
-  verifier(username: string): { id: string; verifier: ScramVerifier } | null {
-    const r = this.#st.current.get(username, this.#now()) as Row | undefined;
+  async verifier(username: string): Promise<{ id: string; verifier: ScramVerifier } | null> {
+    const r = await this.#sql.get<Row>('SELECT * FROM {connection_passwords} WHERE principal_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC, id LIMIT 1', [username, this.#now()]);
     if (!r) return null;
     return { id: r.id, verifier: { salt: r.salt, iterations: r.iterations, storedKey: r.stored_key, serverKey: r.server_key } };
   }
 
-  /** Checked on every request of a wire connection. */
-  resolve(id: string): ResolvedConnection {
-    const r = this.#st.byId.get(id) as Row | undefined;
+  /** Checked on every request of a wire connection (reads the row every time). */
+  async resolve(id: string): Promise<ResolvedConnection> {
+    const r = await this.#sql.get<Row>('SELECT * FROM {connection_passwords} WHERE id = ?', [id]);
     if (!r || r.revoked_at !== null || r.expires_at <= this.#now()) throw new ConnectionPasswordInvalid();
     return { id: r.id, principalId: r.principal_id, mfaAt: r.mfa_at };
   }
 
   /** Revokes every connection password of a principal (sign-out, disable). Returns how many. */
-  revokeAll(principalId: string): number {
-    return Number(this.#st.revokeAll.run(this.#now(), principalId).changes);
+  async revokeAll(principalId: string): Promise<number> {
+    return this.#sql.run('UPDATE {connection_passwords} SET revoked_at = ? WHERE principal_id = ? AND revoked_at IS NULL', [this.#now(), principalId]);
   }
 
-  close(): void { this.#db.close(); }
+  /** Closes the store (and its sqlite file; shared storage is closed by its owner). */
+  async close(): Promise<void> {
+    if (this.#sql.dialect === 'sqlite') await this.#sql.close();
+  }
 }

@@ -6,10 +6,11 @@
  *   breakGlass → grant at once, flagged `alert: true`, with a written justification
  *   revoke (any time) · expiry (by itself: a grant is active while now < expiresAt)
  *
- * Storage is node:sqlite (`DatabaseSync`, WAL). Every state change is one `BEGIN
- * IMMEDIATE` transaction with a conditional UPDATE (`WHERE status = 'pending'`), and a
- * grant's `request_id` is UNIQUE: an approval cannot be applied twice, even by two
- * processes sharing the file. Nothing runs in the background; expiry is computed.
+ * Storage is node:sqlite (WAL) or PostgreSQL shared by several nodes (src/identity/sql.ts).
+ * Every state change is one transaction (`BEGIN IMMEDIATE`, or SERIALIZABLE) with a
+ * conditional UPDATE (`WHERE status = 'pending'`), and a grant's `request_id` is UNIQUE: an
+ * approval cannot be applied twice, even by two processes or nodes. Nothing runs in the
+ * background; expiry is computed, and active grants are read on every call.
  *
  * Every operation, refused or not, yields an `ElevationAudit` (who, what, when, outcome)
  * for the caller to append to the audit log. Refusals throw an `ElevationError` whose
@@ -17,7 +18,8 @@
  * justification text (free text, possibly sensitive; kept in the store for reviewers).
  */
 import { randomBytes } from 'node:crypto';
-import { DatabaseSync } from 'node:sqlite';
+import { SqliteIdentitySql, type IdentitySql, type SqlQueries } from './sql.ts';
+import { IdentityStoreUnavailable } from './session.ts';
 
 export type ElevationErrorCode =
   | 'ELEVATION_INVALID'
@@ -114,9 +116,13 @@ export interface ElevationGrant {
   readonly revokedBy: string | null;
 }
 
-export interface ElevationOptions {
+export interface ElevationOptions extends ElevationStoreSettings {
   /** SQLite file, or ':memory:' (tests). */
   readonly path: string;
+}
+
+/** Everything but where the store lives (`openOn` takes shared storage instead of a path). */
+export interface ElevationStoreSettings {
   /** Whether `approverId` may approve elevations to `role` (e.g. membership of an admin group). */
   readonly isApprover: (approverId: string, role: string) => boolean;
   /** Whether `principalId` may break glass into `role`; default: anyone (it alerts). */
@@ -201,7 +207,7 @@ function toGrant(r: Row): ElevationGrant {
 }
 
 export class ElevationStore {
-  readonly #db: DatabaseSync;
+  readonly #sql: IdentitySql;
   readonly #isApprover: ElevationOptions['isApprover'];
   readonly #canBreakGlass: NonNullable<ElevationOptions['canBreakGlass']>;
   readonly #maxMinutes: number;
@@ -210,8 +216,8 @@ export class ElevationStore {
   readonly #roles: ReadonlySet<string> | null;
   readonly #clock: () => Date;
 
-  private constructor(db: DatabaseSync, o: ElevationOptions) {
-    this.#db = db;
+  private constructor(sql: IdentitySql, o: ElevationOptions) {
+    this.#sql = sql;
     this.#isApprover = o.isApprover;
     this.#canBreakGlass = o.canBreakGlass ?? (() => true);
     this.#maxMinutes = o.maxDurationMinutes ?? 60;
@@ -221,45 +227,37 @@ export class ElevationStore {
     this.#clock = o.clock ?? (() => new Date());
   }
 
-  /** Opens (and creates) the store. Throws `ElevationError('ELEVATION_INVALID')` for bad options. */
-  static open(options: ElevationOptions): ElevationStore {
+  static #check(options: ElevationStoreSettings): void {
     const bad = (m: string): never => { throw new ElevationError('ELEVATION_INVALID', m, blankAudit('elevation.request', 'system', new Date())); };
     const max = options.maxDurationMinutes ?? 60;
     if (!Number.isInteger(max) || max < 1 || max > 7 * 24 * 60) bad('maxDurationMinutes must be an integer from 1 to 10080');
     if (options.breakGlassMinutes !== undefined && (!Number.isInteger(options.breakGlassMinutes) || options.breakGlassMinutes < 1)) bad('breakGlassMinutes must be a positive integer');
     if (options.requestTtlMinutes !== undefined && (!Number.isInteger(options.requestTtlMinutes) || options.requestTtlMinutes < 1)) bad('requestTtlMinutes must be a positive integer');
     if (typeof options.isApprover !== 'function') bad('isApprover must be a function (approverId, role) => boolean');
-    const db = new DatabaseSync(options.path);
-    db.exec('PRAGMA busy_timeout = 5000');
-    if (options.path !== ':memory:') db.exec('PRAGMA journal_mode = WAL');
-    db.exec('PRAGMA foreign_keys = ON');
-    db.exec(SCHEMA);
-    return new ElevationStore(db, options);
   }
 
-  close(): void {
-    this.#db.close();
+  /** Opens (and creates) the sqlite store. Throws `ElevationError('ELEVATION_INVALID')` for bad options. */
+  static open(options: ElevationOptions): ElevationStore {
+    ElevationStore.#check(options);
+    const sql = SqliteIdentitySql.open(options.path, SCHEMA, {
+      unavailable: (what, cause) => new IdentityStoreUnavailable(`the elevation store: ${what}`, { cause }),
+    });
+    return new ElevationStore(sql, options);
   }
 
-  /** BEGIN IMMEDIATE takes the write lock up front, so read-check-write cannot interleave across connections. */
-  #tx<T>(fn: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      const out = fn();
-      this.#db.exec('COMMIT');
-      return out;
-    } catch (err) {
-      this.#db.exec('ROLLBACK');
-      throw err;
-    }
+  /** The store on shared storage (PostgreSQL: src/state/identity.ts); its tables exist already. */
+  static openOn(sql: IdentitySql, options: ElevationStoreSettings): ElevationStore {
+    ElevationStore.#check(options);
+    return new ElevationStore(sql, { ...options, path: '' });
   }
 
-  #requestRow(id: string): Row | undefined {
-    return this.#db.prepare('SELECT * FROM elevation_requests WHERE id = ?').get(id) as Row | undefined;
+  /** Closes the store (and its sqlite file; shared storage is closed by its owner). */
+  async close(): Promise<void> {
+    if (this.#sql.dialect === 'sqlite') await this.#sql.close();
   }
 
   /** A principal asks for `role` for `purpose`, for `durationMinutes` once approved. */
-  request(input: { principalId: string; role: string; purpose: string; durationMinutes?: number; justification: string }, now: Date = this.#clock()): { request: ElevationRequest; audit: ElevationAudit } {
+  async request(input: { principalId: string; role: string; purpose: string; durationMinutes?: number; justification: string }, now: Date = this.#clock()): Promise<{ request: ElevationRequest; audit: ElevationAudit }> {
     const base = { ...blankAudit('elevation.request', String(input?.principalId), now), subject: String(input?.principalId), role: str(input?.role), purpose: str(input?.purpose) };
     const refuse = (code: ElevationErrorCode, m: string): never => { throw new ElevationError(code, m, base); };
     if (!input || typeof input.principalId !== 'string' || !ID.test(input.principalId)) refuse('ELEVATION_INVALID', 'principalId is missing or malformed');
@@ -270,11 +268,12 @@ export class ElevationStore {
     if (typeof input.justification !== 'string' || input.justification.trim().length === 0) refuse('ELEVATION_JUSTIFICATION_REQUIRED', 'an elevation request needs a justification');
     if (input.justification.length > 4000) refuse('ELEVATION_INVALID', 'justification is limited to 4000 characters');
     const id = newId('elr');
-    this.#tx(() => {
-      this.#db.prepare(`INSERT INTO elevation_requests (id, principal_id, role, purpose, justification, duration_minutes, requested_at, status)
-        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')`).run(id, input.principalId, input.role, input.purpose, input.justification.trim(), duration, now.getTime());
+    const row = await this.#sql.write(async (q) => {
+      await q.run(`INSERT INTO {elevation_requests} (id, principal_id, role, purpose, justification, duration_minutes, requested_at, status)
+        VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')`, [id, input.principalId, input.role, input.purpose, input.justification.trim(), duration, now.getTime()]);
+      return q.get<Row>('SELECT * FROM {elevation_requests} WHERE id = ?', [id]);
     });
-    const request = toRequest(this.#requestRow(id)!);
+    const request = toRequest(row!);
     return {
       request,
       audit: { ...base, requestId: id, outcome: 'requested', errorCode: null, detail: `${input.principalId} requested role "${input.role}" for purpose "${input.purpose}" for ${duration} min; awaiting approval` },
@@ -284,19 +283,20 @@ export class ElevationStore {
   /**
    * A different principal, who is an approver for the role, approves a pending request; the
    * grant runs from `now` for the requested duration. Refused: self-approval, a non-approver,
-   * a request already decided (including a concurrent second approval), an expired request.
+   * a request already decided (including a concurrent second approval, on any node), an
+   * expired request.
    */
-  approve(requestId: string, approverId: string, now: Date = this.#clock()): { grant: ElevationGrant; audit: ElevationAudit } {
-    return this.#tx(() => {
-      const { row, base } = this.#decidable(requestId, approverId, 'elevation.approve', now);
+  async approve(requestId: string, approverId: string, now: Date = this.#clock()): Promise<{ grant: ElevationGrant; audit: ElevationAudit }> {
+    return this.#sql.write(async (q) => {
+      const { row, base } = await this.#decidable(q, requestId, approverId, 'elevation.approve', now);
       const grantId = newId('elg');
       const expires = now.getTime() + (row.duration_minutes as number) * 60_000;
       // The conditional UPDATE is the guard: a second approval finds no pending row.
-      const changed = this.#db.prepare(`UPDATE elevation_requests SET status = 'approved', decided_by = ?, decided_at = ? WHERE id = ? AND status = 'pending'`).run(approverId, now.getTime(), requestId);
-      if (changed.changes !== 1) throw new ElevationError('ELEVATION_ALREADY_DECIDED', 'this request has already been decided', base);
-      this.#db.prepare(`INSERT INTO elevation_grants (id, request_id, principal_id, role, purpose, granted_by, break_glass, justification, starts_at, expires_at)
-        VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`).run(grantId, requestId, row.principal_id, row.role, row.purpose, approverId, row.justification, now.getTime(), expires);
-      const grant = toGrant(this.#db.prepare('SELECT * FROM elevation_grants WHERE id = ?').get(grantId) as Row);
+      const changed = await q.run(`UPDATE {elevation_requests} SET status = 'approved', decided_by = ?, decided_at = ? WHERE id = ? AND status = 'pending'`, [approverId, now.getTime(), requestId]);
+      if (changed !== 1) throw new ElevationError('ELEVATION_ALREADY_DECIDED', 'this request has already been decided', base);
+      await q.run(`INSERT INTO {elevation_grants} (id, request_id, principal_id, role, purpose, granted_by, break_glass, justification, starts_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`, [grantId, requestId, row.principal_id, row.role, row.purpose, approverId, row.justification, now.getTime(), expires]);
+      const grant = toGrant((await q.get<Row>('SELECT * FROM {elevation_grants} WHERE id = ?', [grantId]))!);
       return {
         grant,
         audit: { ...base, grantId, outcome: 'approved' as const, errorCode: null, expiresAt: grant.expiresAt, detail: `${approverId} approved role "${grant.role}" for ${grant.principalId} until ${grant.expiresAt}` },
@@ -305,22 +305,22 @@ export class ElevationStore {
   }
 
   /** An approver denies a pending request, with a reason. Same refusals as `approve`. */
-  deny(requestId: string, approverId: string, reason: string, now: Date = this.#clock()): { request: ElevationRequest; audit: ElevationAudit } {
-    return this.#tx(() => {
-      const { base } = this.#decidable(requestId, approverId, 'elevation.deny', now);
+  async deny(requestId: string, approverId: string, reason: string, now: Date = this.#clock()): Promise<{ request: ElevationRequest; audit: ElevationAudit }> {
+    return this.#sql.write(async (q) => {
+      const { base } = await this.#decidable(q, requestId, approverId, 'elevation.deny', now);
       if (typeof reason !== 'string' || reason.trim().length === 0) throw new ElevationError('ELEVATION_INVALID', 'a denial needs a reason the requester can read', base);
-      const changed = this.#db.prepare(`UPDATE elevation_requests SET status = 'denied', decided_by = ?, decided_at = ?, decision_reason = ? WHERE id = ? AND status = 'pending'`)
-        .run(approverId, now.getTime(), reason.trim().slice(0, 1000), requestId);
-      if (changed.changes !== 1) throw new ElevationError('ELEVATION_ALREADY_DECIDED', 'this request has already been decided', base);
-      const request = toRequest(this.#requestRow(requestId)!);
+      const changed = await q.run(`UPDATE {elevation_requests} SET status = 'denied', decided_by = ?, decided_at = ?, decision_reason = ? WHERE id = ? AND status = 'pending'`,
+        [approverId, now.getTime(), reason.trim().slice(0, 1000), requestId]);
+      if (changed !== 1) throw new ElevationError('ELEVATION_ALREADY_DECIDED', 'this request has already been decided', base);
+      const request = toRequest((await q.get<Row>('SELECT * FROM {elevation_requests} WHERE id = ?', [requestId]))!);
       return { request, audit: { ...base, outcome: 'denied' as const, errorCode: null, detail: `${approverId} denied role "${request.role}" for ${request.principalId}` } };
     });
   }
 
-  #decidable(requestId: string, approverId: string, action: ElevationAction, now: Date): { row: Row; base: Omit<ElevationAudit, 'outcome' | 'errorCode' | 'detail'> } {
+  async #decidable(q: SqlQueries, requestId: string, approverId: string, action: ElevationAction, now: Date): Promise<{ row: Row; base: Omit<ElevationAudit, 'outcome' | 'errorCode' | 'detail'> }> {
     const base0 = { ...blankAudit(action, String(approverId), now), requestId: str(requestId) };
     if (typeof approverId !== 'string' || !ID.test(approverId)) throw new ElevationError('ELEVATION_INVALID', 'approverId is missing or malformed', base0);
-    const row = typeof requestId === 'string' ? this.#requestRow(requestId) : undefined;
+    const row = typeof requestId === 'string' ? await q.get<Row>('SELECT * FROM {elevation_requests} WHERE id = ?', [requestId]) : undefined;
     if (!row) throw new ElevationError('ELEVATION_NOT_FOUND', 'no such elevation request', base0);
     const base = { ...base0, subject: row.principal_id as string, role: row.role as string, purpose: row.purpose as string };
     if (approverId === row.principal_id) throw new ElevationError('ELEVATION_SELF_APPROVAL', 'an elevation must be decided by someone other than the requester', base);
@@ -335,7 +335,7 @@ export class ElevationStore {
    * `alert: true` so the caller pages the security team. Requires a written justification of
    * at least 20 characters. Refused attempts are audited with `alert: true` as well.
    */
-  breakGlass(input: { principalId: string; role: string; purpose?: string; justification: string }, now: Date = this.#clock()): { grant: ElevationGrant; audit: ElevationAudit } {
+  async breakGlass(input: { principalId: string; role: string; purpose?: string; justification: string }, now: Date = this.#clock()): Promise<{ grant: ElevationGrant; audit: ElevationAudit }> {
     const purpose = input?.purpose ?? 'break-glass';
     const base = { ...blankAudit('elevation.break-glass', String(input?.principalId), now), subject: String(input?.principalId), role: str(input?.role), purpose: str(purpose), alert: true };
     const refuse = (code: ElevationErrorCode, m: string): never => { throw new ElevationError(code, m, base); };
@@ -350,11 +350,12 @@ export class ElevationStore {
     if (!this.#canBreakGlass(input.principalId, input.role)) refuse('ELEVATION_BREAK_GLASS_NOT_ALLOWED', `${input.principalId} may not break glass into role "${input.role}"`);
     const grantId = newId('elg');
     const expires = now.getTime() + this.#breakGlassMinutes * 60_000;
-    this.#tx(() => {
-      this.#db.prepare(`INSERT INTO elevation_grants (id, request_id, principal_id, role, purpose, granted_by, break_glass, justification, starts_at, expires_at)
-        VALUES (?, NULL, ?, ?, ?, ?, 1, ?, ?, ?)`).run(grantId, input.principalId, input.role, purpose, input.principalId, justification, now.getTime(), expires);
+    const row = await this.#sql.write(async (q) => {
+      await q.run(`INSERT INTO {elevation_grants} (id, request_id, principal_id, role, purpose, granted_by, break_glass, justification, starts_at, expires_at)
+        VALUES (?, NULL, ?, ?, ?, ?, 1, ?, ?, ?)`, [grantId, input.principalId, input.role, purpose, input.principalId, justification, now.getTime(), expires]);
+      return q.get<Row>('SELECT * FROM {elevation_grants} WHERE id = ?', [grantId]);
     });
-    const grant = toGrant(this.#db.prepare('SELECT * FROM elevation_grants WHERE id = ?').get(grantId) as Row);
+    const grant = toGrant(row!);
     return {
       grant,
       audit: { ...base, grantId, outcome: 'granted', errorCode: null, expiresAt: grant.expiresAt, detail: `BREAK-GLASS: ${input.principalId} took role "${input.role}" without approval until ${grant.expiresAt}; review the justification on grant ${grantId}` },
@@ -362,48 +363,48 @@ export class ElevationStore {
   }
 
   /** Ends a grant now. Whoever may call this is the caller's policy (the grantee, an approver, an admin). */
-  revoke(grantId: string, by: string, reason: string | null = null, now: Date = this.#clock()): { grant: ElevationGrant; audit: ElevationAudit } {
-    return this.#tx(() => {
+  async revoke(grantId: string, by: string, reason: string | null = null, now: Date = this.#clock()): Promise<{ grant: ElevationGrant; audit: ElevationAudit }> {
+    return this.#sql.write(async (q) => {
       const base0 = { ...blankAudit('elevation.revoke', String(by), now), grantId: str(grantId) };
       if (typeof by !== 'string' || !ID.test(by)) throw new ElevationError('ELEVATION_INVALID', 'the revoker id is missing or malformed', base0);
-      const row = typeof grantId === 'string' ? this.#db.prepare('SELECT * FROM elevation_grants WHERE id = ?').get(grantId) as Row | undefined : undefined;
+      const row = typeof grantId === 'string' ? await q.get<Row>('SELECT * FROM {elevation_grants} WHERE id = ?', [grantId]) : undefined;
       if (!row) throw new ElevationError('ELEVATION_NOT_FOUND', 'no such elevation grant', base0);
       const base = { ...base0, subject: row.principal_id as string, role: row.role as string, purpose: row.purpose as string, requestId: row.request_id as string | null, expiresAt: iso(row.expires_at as number) };
-      const changed = this.#db.prepare('UPDATE elevation_grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL')
-        .run(now.getTime(), by, reason === null ? null : String(reason).slice(0, 1000), grantId);
-      if (changed.changes !== 1) throw new ElevationError('ELEVATION_ALREADY_REVOKED', 'this grant has already been revoked', base);
-      const grant = toGrant(this.#db.prepare('SELECT * FROM elevation_grants WHERE id = ?').get(grantId) as Row);
+      const changed = await q.run('UPDATE {elevation_grants} SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL',
+        [now.getTime(), by, reason === null ? null : String(reason).slice(0, 1000), grantId]);
+      if (changed !== 1) throw new ElevationError('ELEVATION_ALREADY_REVOKED', 'this grant has already been revoked', base);
+      const grant = toGrant((await q.get<Row>('SELECT * FROM {elevation_grants} WHERE id = ?', [grantId]))!);
       const expired = (row.expires_at as number) <= now.getTime();
       return { grant, audit: { ...base, outcome: 'revoked' as const, errorCode: null, detail: `${by} revoked role "${grant.role}" for ${grant.principalId}${expired ? ' (it had already expired)' : ''}` } };
     });
   }
 
-  /** Grants in force for the principal at `now`: started, not expired, not revoked. */
-  activeElevations(principalId: string, now: Date = this.#clock()): ElevationGrant[] {
+  /** Grants in force for the principal at `now`: started, not expired, not revoked (read every call). */
+  async activeElevations(principalId: string, now: Date = this.#clock()): Promise<ElevationGrant[]> {
     const t = now.getTime();
-    return (this.#db.prepare('SELECT * FROM elevation_grants WHERE principal_id = ? AND revoked_at IS NULL AND starts_at <= ? AND expires_at > ? ORDER BY starts_at, id')
-      .all(principalId, t, t) as Row[]).map(toGrant);
+    return (await this.#sql.all<Row>('SELECT * FROM {elevation_grants} WHERE principal_id = ? AND revoked_at IS NULL AND starts_at <= ? AND expires_at > ? ORDER BY starts_at, id',
+      [principalId, t, t])).map(toGrant);
   }
 
   /** Whether the principal holds `role` at `now` (for the request path: re-evaluated on every request). */
-  hasRole(principalId: string, role: string, now: Date = this.#clock()): boolean {
-    return this.activeElevations(principalId, now).some((g) => g.role === role);
+  async hasRole(principalId: string, role: string, now: Date = this.#clock()): Promise<boolean> {
+    return (await this.activeElevations(principalId, now)).some((g) => g.role === role);
   }
 
-  getRequest(requestId: string): ElevationRequest | null {
-    const row = this.#requestRow(requestId);
+  async getRequest(requestId: string): Promise<ElevationRequest | null> {
+    const row = await this.#sql.get<Row>('SELECT * FROM {elevation_requests} WHERE id = ?', [requestId]);
     return row ? toRequest(row) : null;
   }
 
-  getGrant(grantId: string): ElevationGrant | null {
-    const row = this.#db.prepare('SELECT * FROM elevation_grants WHERE id = ?').get(grantId) as Row | undefined;
+  async getGrant(grantId: string): Promise<ElevationGrant | null> {
+    const row = await this.#sql.get<Row>('SELECT * FROM {elevation_grants} WHERE id = ?', [grantId]);
     return row ? toGrant(row) : null;
   }
 
   /** Pending requests an approver can still decide (oldest first). */
-  pendingRequests(now: Date = this.#clock()): ElevationRequest[] {
-    return (this.#db.prepare(`SELECT * FROM elevation_requests WHERE status = 'pending' AND requested_at >= ? ORDER BY requested_at, id`)
-      .all(now.getTime() - this.#requestTtlMs) as Row[]).map(toRequest);
+  async pendingRequests(now: Date = this.#clock()): Promise<ElevationRequest[]> {
+    return (await this.#sql.all<Row>(`SELECT * FROM {elevation_requests} WHERE status = 'pending' AND requested_at >= ? ORDER BY requested_at, id`,
+      [now.getTime() - this.#requestTtlMs])).map(toRequest);
   }
 
   #checkRole(role: unknown, refuse: (code: ElevationErrorCode, m: string) => never): void {

@@ -1,7 +1,12 @@
 /**
  * The identity service the request path uses: built-in users (password + TOTP) and
- * session tokens, kept in the deployment's state directory. It turns credentials into a
- * principal id plus how it was authenticated; the pipeline decides what that may do.
+ * session tokens, API keys, connection passwords and elevations. It turns credentials into
+ * a principal id plus how it was authenticated; the pipeline decides what that may do.
+ *
+ * Storage: node:sqlite files in the deployment's state directory (one node), or — with
+ * `storage` — shared storage such as PostgreSQL (`openPostgresIdentity`,
+ * src/state/identity.ts), so several nodes behind a load balancer share users, sessions,
+ * signing keys, keys and elevations. Every store has the same semantics on both.
  */
 import { ConnectionPasswordStore } from './connection-passwords.ts';
 import { createHash } from 'node:crypto';
@@ -12,6 +17,7 @@ import { SessionService, type IssuedTokens } from './session.ts';
 import { UserStore } from './user-store.ts';
 import { ElevationStore } from './elevation.ts';
 import { ApiKeyStore } from './api-keys.ts';
+import type { IdentitySql } from './sql.ts';
 
 export interface IdentityServiceOptions {
   readonly stateDir: string;
@@ -19,6 +25,13 @@ export interface IdentityServiceOptions {
   readonly demo: boolean;
   readonly sessionTtlSec: number;
   readonly issuer?: string;
+  /** Key passphrase (default GATEHOUSE_KEY_PASSPHRASE); with shared storage every node needs the same one. */
+  readonly passphrase?: string;
+  /**
+   * Shared identity storage (PostgreSQL: `(await openPostgresIdentity(state)).storage`,
+   * src/state/identity.ts). Absent: node:sqlite files in `stateDir`.
+   */
+  readonly storage?: IdentitySql;
 }
 
 export interface SessionIdentity {
@@ -45,51 +58,63 @@ export class IdentityService {
   readonly users: UserStore;
   readonly sessions: SessionService;
   readonly #stateDir: string;
+  readonly #storage: IdentitySql | null;
   #elevation: ElevationStore | null = null;
   #apiKeys: ApiKeyStore | null = null;
   #connectionPasswords: ConnectionPasswordStore | null = null;
 
   /** Connection passwords for the PostgreSQL wire protocol (SCRAM verifiers). */
   get connectionPasswords(): ConnectionPasswordStore {
-    this.#connectionPasswords ??= ConnectionPasswordStore.open(join(this.#stateDir, 'connection-passwords.sqlite'));
+    this.#connectionPasswords ??= this.#storage
+      ? ConnectionPasswordStore.openOn(this.#storage)
+      : ConnectionPasswordStore.open(join(this.#stateDir, 'connection-passwords.sqlite'));
     return this.#connectionPasswords;
   }
 
   /** Service API keys issued by administrators (scoped, expiring, revocable). */
   get apiKeys(): ApiKeyStore {
-    this.#apiKeys ??= ApiKeyStore.open(join(this.#stateDir, 'api-keys.sqlite'));
+    this.#apiKeys ??= this.#storage ? ApiKeyStore.openOn(this.#storage) : ApiKeyStore.open(join(this.#stateDir, 'api-keys.sqlite'));
     return this.#apiKeys;
   }
   readonly #verified = new Map<string, SessionIdentity & { readonly expiresAt: number }>();
 
-  private constructor(users: UserStore, sessions: SessionService, stateDir: string) {
+  private constructor(users: UserStore, sessions: SessionService, stateDir: string, storage: IdentitySql | null) {
     this.users = users;
     this.sessions = sessions;
     this.#stateDir = stateDir;
+    this.#storage = storage;
   }
+
+  /** Which storage this service runs on ('sqlite' files or shared 'postgres'). */
+  get backend(): 'sqlite' | 'postgres' { return this.#storage?.dialect ?? 'sqlite'; }
 
   /** Privileged-access elevations; the policy (who approves what) is read on every call. */
   elevation(policy: () => ElevationPolicy): ElevationStore {
-    this.#elevation ??= ElevationStore.open({
-      path: join(this.#stateDir, 'elevation.sqlite'),
-      isApprover: (a, r) => policy().isApprover(a, r),
-      canBreakGlass: (p, r) => policy().canBreakGlass(p, r),
+    const settings = {
+      isApprover: (a: string, r: string) => policy().isApprover(a, r),
+      canBreakGlass: (p: string, r: string) => policy().canBreakGlass(p, r),
       maxDurationMinutes: 10080,
-    });
+    };
+    this.#elevation ??= this.#storage
+      ? ElevationStore.openOn(this.#storage, settings)
+      : ElevationStore.open({ path: join(this.#stateDir, 'elevation.sqlite'), ...settings });
     return this.#elevation;
   }
 
   static async open(o: IdentityServiceOptions): Promise<IdentityService> {
-    mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
-    const users = await UserStore.open(join(o.stateDir, 'users.sqlite'), { allowDemoPassphrase: o.demo, issuer: o.issuer ?? 'Gatehouse' });
+    const storage = o.storage ?? null;
+    if (!storage) mkdirSync(o.stateDir, { recursive: true, mode: 0o700 });
+    const userOptions = { allowDemoPassphrase: o.demo, issuer: o.issuer ?? 'Gatehouse', ...(o.passphrase !== undefined ? { passphrase: o.passphrase } : {}) };
+    const users = storage ? await UserStore.openOn(storage, userOptions) : await UserStore.open(join(o.stateDir, 'users.sqlite'), userOptions);
     try {
-      const sessions = SessionService.open({
-        path: join(o.stateDir, 'sessions.sqlite'), keyDir: join(o.stateDir, 'session-keys'), allowDemoPassphrase: o.demo,
+      const sessions = await SessionService.open({
+        ...(storage ? { storage } : { path: join(o.stateDir, 'sessions.sqlite'), keyDir: join(o.stateDir, 'session-keys') }),
+        allowDemoPassphrase: o.demo, ...(o.passphrase !== undefined ? { passphrase: o.passphrase } : {}),
         issuer: o.issuer ?? 'gatehouse', audience: 'gatehouse', accessTtlSec: o.sessionTtlSec,
       });
-      return new IdentityService(users, sessions, o.stateDir);
+      return new IdentityService(users, sessions, o.stateDir, storage);
     } catch (err) {
-      users.close();
+      await users.close();
       throw err;
     }
   }
@@ -110,15 +135,16 @@ export class IdentityService {
   /**
    * Verifies a session token. The signature check (~100 µs of Ed25519) is done once per
    * token and remembered by the token's SHA-256 until it expires; revocation, session
-   * expiry and the user's status are still read on every call, so a logout, a revocation or
-   * a disabled account takes effect on the very next request (zero trust).
+   * expiry and the user's status are still read from the store on every call, so a logout,
+   * a revocation or a disabled account — on this node or any other sharing the store —
+   * takes effect on the very next request (zero trust).
    */
   async verify(token: string): Promise<SessionIdentity> {
     const key = createHash('sha256').update(token).digest('base64url');
     const now = Math.floor(Date.now() / 1000);
     let v = this.#verified.get(key);
     if (v && v.expiresAt > now) {
-      const info = this.sessions.session(v.sessionId);
+      const info = await this.sessions.session(v.sessionId);
       if (!info || info.revokedAt !== null || info.expiresAt <= now) throw new IdentityError('SESSION_REVOKED', 'the session was revoked or has ended', 401);
     } else {
       const fresh = await this.sessions.verify(token);
@@ -131,11 +157,12 @@ export class IdentityService {
     return { principalId: v.principalId, sessionId: v.sessionId, amr: v.amr, mfaAt: v.mfaAt };
   }
 
-  close(): void {
-    this.#elevation?.close();
-    this.#apiKeys?.close();
-    this.#connectionPasswords?.close();
-    this.sessions.close();
-    this.users.close();
+  /** Closes the stores (sqlite files; shared storage is closed by its owner). */
+  async close(): Promise<void> {
+    await this.#elevation?.close();
+    await this.#apiKeys?.close();
+    await this.#connectionPasswords?.close();
+    await this.sessions.close();
+    await this.users.close();
   }
 }

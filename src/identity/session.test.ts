@@ -14,14 +14,14 @@ const T0 = new Date('2030-01-01T00:00:00Z');
 const t0 = Math.floor(T0.getTime() / 1000);
 const at = (sec: number): Date => new Date((t0 + sec) * 1000);
 
-function setup(t: { after: (fn: () => void) => void }, extra: Partial<SessionServiceOptions> = {}) {
+async function setup(t: { after: (fn: () => void) => void }, extra: Partial<SessionServiceOptions> = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'gh-session-'));
   const options: SessionServiceOptions = { path: join(dir, 'identity.db'), keyDir: join(dir, 'keys'), passphrase: 'test-passphrase', issuer: ISS, audience: AUD, clock: () => T0, ...extra };
-  const svc = SessionService.open(options);
-  t.after(() => { svc.close(); rmSync(dir, { recursive: true, force: true }); });
+  const svc = await SessionService.open(options);
+  t.after(async () => { await svc.close(); rmSync(dir, { recursive: true, force: true }); });
   /** Every row of the session tables, read through a second connection. */
   const snapshot = (): string => {
-    const db = new DatabaseSync(options.path, { readOnly: true });
+    const db = new DatabaseSync(options.path!, { readOnly: true });
     try {
       return JSON.stringify([db.prepare('SELECT * FROM identity_sessions ORDER BY sid').all(), db.prepare('SELECT hex(hash) h, sid, issued_at, expires_at, used_at FROM identity_refresh_tokens ORDER BY h').all()]);
     } finally { db.close(); }
@@ -44,7 +44,7 @@ async function rejects(p: Promise<unknown>, code: string, status = 401): Promise
 }
 
 test('an issued access token verifies to its principal, session, amr and MFA time, with the documented claims', async (t) => {
-  const { svc, dir } = setup(t);
+  const { svc, dir } = await setup(t);
   const tokens = await svc.issue('alice', { amr: ['pwd', 'otp'], mfaAt: t0 - 10 });
   assert.match(tokens.refreshToken, /^ghr_[A-Za-z0-9_-]{43}$/);
   assert.equal(tokens.expiresAt, t0 + 900);
@@ -62,14 +62,14 @@ test('an issued access token verifies to its principal, session, amr and MFA tim
 });
 
 test('a session without MFA carries no mfa_at and reports mfaAt null', async (t) => {
-  const { svc } = setup(t);
+  const { svc } = await setup(t);
   const tokens = await svc.issue('bob', { amr: ['pwd'] });
   assert.equal(parts(tokens.accessToken).payload['mfa_at'], undefined);
   assert.equal((await svc.verify(tokens.accessToken)).mfaAt, null);
 });
 
 test('hostile access tokens are each refused with their own code and change nothing in the store', async (t) => {
-  const { svc, snapshot, options } = setup(t);
+  const { svc, snapshot, options } = await setup(t);
   const good = await svc.issue('alice', { amr: ['pwd', 'otp'], mfaAt: t0 });
   const { h, p, s, payload } = parts(good.accessToken);
   const before = snapshot();
@@ -100,9 +100,9 @@ test('hostile access tokens are each refused with their own code and change noth
   await rejects(svc.verify(good.accessToken, { now: at(900 + 6) }), 'TOKEN_EXPIRED');
   await rejects(svc.verify(good.accessToken, { now: at(-6) }), 'TOKEN_NOT_YET_VALID');
   // Wrong issuer, wrong audience, wrong typ: the same keys, another deployment's config.
-  const other = SessionService.open({ ...options, issuer: 'https://evil.test' });
-  const otherAud = SessionService.open({ ...options, audience: 'another-app' });
-  t.after(() => { other.close(); otherAud.close(); });
+  const other = await SessionService.open({ ...options, issuer: 'https://evil.test' });
+  const otherAud = await SessionService.open({ ...options, audience: 'another-app' });
+  t.after(async () => { await other.close(); await otherAud.close(); });
   await rejects(other.verify(good.accessToken), 'TOKEN_ISSUER_INVALID');
   await rejects(otherAud.verify(good.accessToken), 'TOKEN_AUDIENCE_INVALID');
   // Not a JWT at all.
@@ -114,37 +114,37 @@ test('hostile access tokens are each refused with their own code and change noth
 });
 
 test('a revoked session is refused on the very next verify, also through another connection to the database (as another process would)', async (t) => {
-  const { svc, options } = setup(t);
+  const { svc, options } = await setup(t);
   const a = await svc.issue('alice', { amr: ['pwd', 'otp'], mfaAt: t0 });
   const b = await svc.issue('alice', { amr: ['pwd', 'otp'], mfaAt: t0 });
   const c = await svc.issue('carol', { amr: ['pwd', 'otp'], mfaAt: t0 });
-  const peer = SessionService.open(options);
+  const peer = await SessionService.open(options);
   t.after(() => peer.close());
   await peer.verify(a.accessToken);
 
-  assert.equal(svc.revokeSession(a.sessionId), true);
-  assert.equal(svc.revokeSession(a.sessionId), false, 'revoking twice reports no change');
+  assert.equal(await svc.revokeSession(a.sessionId), true);
+  assert.equal(await svc.revokeSession(a.sessionId), false, 'revoking twice reports no change');
   await rejects(svc.verify(a.accessToken), 'SESSION_REVOKED');
   await rejects(peer.verify(a.accessToken), 'SESSION_REVOKED');
   await rejects(svc.refresh(a.refreshToken), 'SESSION_REVOKED');
   await rejects(svc.stepUp(a.sessionId, t0), 'SESSION_REVOKED');
 
   // A disabled or deleted user: every session goes, other principals' stay.
-  assert.equal(peer.revokeAllFor('alice'), 1);
+  assert.equal(await peer.revokeAllFor('alice'), 1);
   await rejects(svc.verify(b.accessToken), 'SESSION_REVOKED');
   assert.equal((await svc.verify(c.accessToken)).principalId, 'carol');
-  assert.deepEqual(svc.sessionsOf('alice'), []);
+  assert.deepEqual(await svc.sessionsOf('alice'), []);
 
   // Revocations survive a restart.
-  svc.close();
-  const reopened = SessionService.open(options);
+  await svc.close();
+  const reopened = await SessionService.open(options);
   t.after(() => reopened.close());
   await rejects(reopened.verify(a.accessToken), 'SESSION_REVOKED');
   await rejects(reopened.verify(b.accessToken), 'SESSION_REVOKED');
 });
 
 test('refresh rotates the refresh token, and reusing a spent one revokes the whole session family', async (t) => {
-  const { svc, snapshot } = setup(t);
+  const { svc, snapshot } = await setup(t);
   const first = await svc.issue('alice', { amr: ['pwd', 'otp'], mfaAt: t0 });
   const second = await svc.refresh(first.refreshToken, { now: at(600) });
   assert.notEqual(second.refreshToken, first.refreshToken);
@@ -158,7 +158,7 @@ test('refresh rotates the refresh token, and reusing a spent one revokes the who
   await rejects(svc.refresh(first.refreshToken, { now: at(800) }), 'REFRESH_TOKEN_REUSED');
   await rejects(svc.verify(third.accessToken, { now: at(801) }), 'SESSION_REVOKED');
   await rejects(svc.refresh(third.refreshToken, { now: at(802) }), 'SESSION_REVOKED');
-  assert.equal(svc.session(first.sessionId)!.revokedReason, 'refresh token reused');
+  assert.equal((await svc.session(first.sessionId))!.revokedReason, 'refresh token reused');
 
   // Unknown, malformed and expired refresh tokens change nothing.
   const fresh = await svc.issue('bob', { amr: ['pwd'] });
@@ -170,7 +170,7 @@ test('refresh rotates the refresh token, and reusing a spent one revokes the who
 });
 
 test('no token outlives the absolute session lifetime', async (t) => {
-  const { svc } = setup(t, { sessionTtlSec: 1000, refreshTtlSec: 800 });
+  const { svc } = await setup(t, { sessionTtlSec: 1000, refreshTtlSec: 800 });
   const a = await svc.issue('alice', { amr: ['pwd'] });
   const b = await svc.refresh(a.refreshToken, { now: at(700) });
   assert.equal(b.expiresAt, t0 + 1000, 'capped at the session end');
@@ -179,7 +179,7 @@ test('no token outlives the absolute session lifetime', async (t) => {
 });
 
 test('step-up records a new MFA event and issues a token with the fresh mfa_at; later refreshes keep it', async (t) => {
-  const { svc } = setup(t);
+  const { svc } = await setup(t);
   const a = await svc.issue('alice', { amr: ['pwd'] });
   assert.equal((await svc.verify(a.accessToken)).mfaAt, null);
   const up = await svc.stepUp(a.sessionId, t0 + 100, { amr: ['pwd', 'otp'], now: at(100) });
@@ -192,14 +192,14 @@ test('step-up records a new MFA event and issues a token with the fresh mfa_at; 
 });
 
 test('after key rotation new tokens use the new key, old tokens still verify, and the old private key is erased', async (t) => {
-  const { svc, options } = setup(t);
+  const { svc, options } = await setup(t);
   const old = await svc.issue('alice', { amr: ['pwd'] });
   const oldKid = parts(old.accessToken).header['kid'];
-  const peer = SessionService.open(options);
+  const peer = await SessionService.open(options);
   t.after(() => peer.close());
-  const newKid = svc.rotateSigningKey();
+  const newKid = await svc.rotateSigningKey();
   assert.notEqual(newKid, oldKid);
-  assert.equal(existsSync(join(options.keyDir, `session-signing-${oldKid}.json`)), false);
+  assert.equal(existsSync(join(options.keyDir!, `session-signing-${oldKid}.json`)), false);
   const fresh = await svc.issue('alice', { amr: ['pwd'] });
   assert.equal(parts(fresh.accessToken).header['kid'], newKid);
   assert.equal((await svc.verify(old.accessToken)).principalId, 'alice');
@@ -209,16 +209,16 @@ test('after key rotation new tokens use the new key, old tokens still verify, an
 });
 
 test('a wrong passphrase or a missing private key refuses to open instead of minting a new key', async (t) => {
-  const { svc, options } = setup(t);
-  svc.close();
-  assert.throws(() => SessionService.open({ ...options, passphrase: 'wrong' }), { code: 'IDENTITY_KEY_UNAVAILABLE' });
+  const { svc, options } = await setup(t);
+  await svc.close();
+  await assert.rejects(async () => SessionService.open({ ...options, passphrase: 'wrong' }), { code: 'IDENTITY_KEY_UNAVAILABLE' });
   const kid = svc.jwks().keys[0]!.kid!;
-  rmSync(join(options.keyDir, `session-signing-${kid}.json`));
-  assert.throws(() => SessionService.open(options), { code: 'IDENTITY_KEY_UNAVAILABLE' });
+  rmSync(join(options.keyDir!, `session-signing-${kid}.json`));
+  await assert.rejects(async () => SessionService.open(options), { code: 'IDENTITY_KEY_UNAVAILABLE' });
 });
 
 test('the public JWKS verifies a session token with nothing but node:crypto and the published Ed25519 public key', async (t) => {
-  const { svc } = setup(t);
+  const { svc } = await setup(t);
   const a = await svc.issue('alice', { amr: ['pwd'] });
   const { h, p, s } = parts(a.accessToken);
   const pub = createPublicKey({ key: svc.jwks().keys[0] as never, format: 'jwk' });

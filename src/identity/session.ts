@@ -13,13 +13,14 @@
  *   Each use returns a new one and marks the old one used; presenting a used one again
  *   is treated as theft and revokes the whole session ("refresh token rotation" with
  *   reuse detection, OAuth 2.0 Security BCP, RFC 9700 §4.14.2).
- * - Revocation is checked on every verify against an in-memory set of revoked session
- *   ids that mirrors the sqlite table. Another process's revocation is noticed through
- *   `PRAGMA data_version` (one cheap read per verify), so a revoked session is refused on
- *   the very next call in every process that shares the database.
+ * - Revocation is read from the store on every verify (one indexed row), so a revoked
+ *   session is refused on the very next call in every process — or node, on PostgreSQL —
+ *   that shares the store.
  * - Signing keys are sealed at rest exactly like the audit log's (scrypt + AES-256-GCM,
- *   src/audit/keys.ts). Rotation erases the old private half; its public half stays so
- *   tokens signed before the rotation keep verifying until they expire.
+ *   src/audit/keys.ts): in files beside the sqlite store, or as the same sealed document in
+ *   PostgreSQL (every node needs the same passphrase). Rotation erases the old private half;
+ *   its public half stays so tokens signed before the rotation keep verifying until they
+ *   expire.
  *
  * This file also holds the typed token errors (TOKEN_*) shared by every identity token
  * check (sessions, OIDC), all subclasses of `IdentityError` (./password.ts): callers
@@ -29,7 +30,8 @@
 import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { SqliteIdentitySql, type IdentitySql, type SqlQueries } from './sql.ts';
+import { createSealedEd25519, openSealedEd25519 } from './sealed-key.ts';
 import {
   SignJWT, errors as joseErrors, jwtVerify, type JWK, type JWTPayload, type JWTHeaderParameters,
 } from 'jose';
@@ -156,114 +158,231 @@ const INDEX_FILE = 'session-keys.json';
 const privateFile = (kid: string): string => `session-signing-${kid}.json`;
 const purposeOf = (kid: string): string => `session-signing-key:${kid}`;
 
+/** Where the session signing keys live: files beside the sqlite store, or the shared database. */
+interface SessionKeyStorage {
+  /** Creates the first key when there is none (safe against another node doing the same). */
+  ensure(now: Date): Promise<void>;
+  index(): Promise<SessionKeyRecord[]>;
+  /** The private key of `kid`, unsealed; IdentityKeyUnavailable when missing or undecryptable. */
+  privateKey(kid: string): Promise<KeyObject>;
+  /** Retires the active key (erasing its private half) and makes a new one active. */
+  rotate(now: Date): Promise<string>;
+  close(): void;
+}
+
+function publicJwk(kid: string, key: KeyObject): JWK {
+  const jwk = createPublicKey(key).export({ format: 'jwk' }) as JWK;
+  return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, kid, alg: 'EdDSA', use: 'sig' };
+}
+
 /**
- * The session signing keys in `dir`: `session-keys.json` lists every key's public half;
+ * Files in `dir`: `session-keys.json` lists every key's public half;
  * `session-signing-<kid>.json` holds the active private key sealed with the passphrase
  * (the format of src/audit/keys.ts `loadOrCreateSealedEd25519`, purpose bound to the kid).
  */
-class SessionKeyring {
-  readonly dir: string;
+class FileSessionKeys implements SessionKeyStorage {
+  readonly #dir: string;
   #passphrase: string;
-  #index: SessionKeyIndex;
-  #active: { kid: string; key: KeyObject };
-  #public = new Map<string, KeyObject>();
-  #lastReload = 0;
 
   constructor(dir: string, passphrase: string) {
-    this.dir = dir;
+    this.#dir = dir;
     this.#passphrase = passphrase;
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const path = join(dir, INDEX_FILE);
-    if (existsSync(path)) {
-      this.#index = readIndex(path);
-    } else {
-      const rec = this.#createKey(new Date());
-      this.#index = { version: 1, keys: [rec] };
-      writeFileAtomicSync(path, JSON.stringify(this.#index, null, 2) + '\n', 0o600);
-    }
-    this.#active = this.#loadActive();
-    this.#loadPublic();
   }
 
-  get activeKid(): string { return this.#active.kid; }
-  get activeKey(): KeyObject { return this.#active.key; }
-
-  #createKey(now: Date): SessionKeyRecord {
+  #create(now: Date): SessionKeyRecord {
     const kid = randomBytes(12).toString('base64url');
-    const key = loadOrCreateSealedEd25519(join(this.dir, privateFile(kid)), this.#passphrase, purposeOf(kid));
-    const jwk = createPublicKey(key).export({ format: 'jwk' }) as JWK;
-    return { kid, jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, kid, alg: 'EdDSA', use: 'sig' }, createdAt: now.toISOString(), retiredAt: null };
+    const key = loadOrCreateSealedEd25519(join(this.#dir, privateFile(kid)), this.#passphrase, purposeOf(kid));
+    return { kid, jwk: publicJwk(kid, key), createdAt: now.toISOString(), retiredAt: null };
   }
 
-  #loadActive(): { kid: string; key: KeyObject } {
-    const active = this.#index.keys.find((k) => k.retiredAt === null);
-    if (!active) throw new IdentityKeyUnavailable('no active session signing key');
-    const path = join(this.dir, privateFile(active.kid));
+  async ensure(now: Date): Promise<void> {
+    const path = join(this.#dir, INDEX_FILE);
+    if (existsSync(path)) return;
+    const index: SessionKeyIndex = { version: 1, keys: [this.#create(now)] };
+    writeFileAtomicSync(path, JSON.stringify(index, null, 2) + '\n', 0o600);
+  }
+
+  async index(): Promise<SessionKeyRecord[]> {
+    return readIndex(join(this.#dir, INDEX_FILE)).keys;
+  }
+
+  async privateKey(kid: string): Promise<KeyObject> {
+    const path = join(this.#dir, privateFile(kid));
     // loadOrCreate would silently make a new key if the file were missing: refuse instead.
     if (!existsSync(path)) throw new IdentityKeyUnavailable('the active session signing key file is missing');
-    let key: KeyObject;
     try {
-      key = loadOrCreateSealedEd25519(path, this.#passphrase, purposeOf(active.kid));
+      return loadOrCreateSealedEd25519(path, this.#passphrase, purposeOf(kid));
     } catch (err) {
       throw new IdentityKeyUnavailable('cannot decrypt the session signing key: wrong passphrase or damaged key file', { cause: err });
     }
+  }
+
+  async rotate(now: Date): Promise<string> {
+    const current = await this.index();
+    const fresh = this.#create(now);
+    const old = current.filter((k) => k.retiredAt === null).map((k) => k.kid);
+    const keys = current.map((k) => (k.retiredAt === null ? { ...k, retiredAt: now.toISOString() } : k));
+    keys.push(fresh);
+    writeFileAtomicSync(join(this.#dir, INDEX_FILE), JSON.stringify({ version: 1, keys } satisfies SessionKeyIndex, null, 2) + '\n', 0o600);
+    // Erase the retired private half only once the index no longer calls it active.
+    for (const kid of old) rmSync(join(this.#dir, privateFile(kid)), { force: true });
+    return fresh.kid;
+  }
+
+  close(): void { this.#passphrase = ''; }
+}
+
+/**
+ * Rows of `{session_keys}` in shared storage (PostgreSQL): the public JWK of every key and
+ * the active private key as the very document a `session-signing-<kid>.json` file holds
+ * (sealed-key.ts), so every node given the same passphrase signs and verifies with the same
+ * keys. At most one row is active (a unique index); rotation erases the old private half.
+ */
+class SqlSessionKeys implements SessionKeyStorage {
+  readonly #sql: IdentitySql;
+  #passphrase: string;
+
+  constructor(sql: IdentitySql, passphrase: string) {
+    this.#sql = sql;
+    this.#passphrase = passphrase;
+  }
+
+  #create(now: Date): { rec: SessionKeyRecord; sealed: string } {
+    const kid = randomBytes(12).toString('base64url');
+    const { key, document } = createSealedEd25519(this.#passphrase, purposeOf(kid));
+    return { rec: { kid, jwk: publicJwk(kid, key), createdAt: now.toISOString(), retiredAt: null }, sealed: document };
+  }
+
+  async ensure(now: Date): Promise<void> {
+    if (await this.#sql.get('SELECT kid FROM {session_keys} WHERE retired_at IS NULL')) return;
+    const { rec, sealed } = this.#create(now);
+    // Two nodes starting at once: the unique index on the active row lets one insert win.
+    await this.#sql.run('INSERT INTO {session_keys} (kid, jwk, sealed, created_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      [rec.kid, JSON.stringify(rec.jwk), sealed, rec.createdAt]);
+  }
+
+  async index(): Promise<SessionKeyRecord[]> {
+    const rows = await this.#sql.all<{ kid: string; jwk: string; created_at: string; retired_at: string | null }>(
+      'SELECT kid, jwk, created_at, retired_at FROM {session_keys} ORDER BY created_at, kid');
+    try {
+      return rows.map((r) => ({ kid: r.kid, jwk: JSON.parse(r.jwk) as JWK, createdAt: r.created_at, retiredAt: r.retired_at }));
+    } catch (err) {
+      throw new IdentityKeyUnavailable('the session key index is unreadable', { cause: err });
+    }
+  }
+
+  async privateKey(kid: string): Promise<KeyObject> {
+    const row = await this.#sql.get<{ sealed: string | null }>('SELECT sealed FROM {session_keys} WHERE kid = ?', [kid]);
+    if (!row || row.sealed === null) throw new IdentityKeyUnavailable('the active session signing key is missing');
+    try {
+      return openSealedEd25519(row.sealed, this.#passphrase, purposeOf(kid));
+    } catch (err) {
+      throw new IdentityKeyUnavailable('cannot decrypt the session signing key: wrong passphrase (every node needs the same one) or damaged key', { cause: err });
+    }
+  }
+
+  async rotate(now: Date): Promise<string> {
+    const { rec, sealed } = this.#create(now);
+    await this.#sql.write(async (q) => {
+      await q.run('UPDATE {session_keys} SET retired_at = ?, sealed = NULL WHERE retired_at IS NULL', [now.toISOString()]);
+      await q.run('INSERT INTO {session_keys} (kid, jwk, sealed, created_at) VALUES (?, ?, ?, ?)', [rec.kid, JSON.stringify(rec.jwk), sealed, rec.createdAt]);
+    });
+    return rec.kid;
+  }
+
+  close(): void { this.#passphrase = ''; }
+}
+
+/**
+ * The signing keys in memory: the active private key and every public key. An unknown kid
+ * re-reads the index once a second at most, so a rotation done by another process or node
+ * is picked up without letting random kids turn every request into a read; signing checks
+ * for a new active key at most once a second too.
+ */
+class SessionKeyring {
+  readonly #storage: SessionKeyStorage;
+  #index: SessionKeyRecord[] = [];
+  #active!: { kid: string; key: KeyObject };
+  #public = new Map<string, KeyObject>();
+  #lastReload = 0;
+
+  private constructor(storage: SessionKeyStorage) {
+    this.#storage = storage;
+  }
+
+  static async open(storage: SessionKeyStorage, now: Date): Promise<SessionKeyring> {
+    const ring = new SessionKeyring(storage);
+    await storage.ensure(now);
+    ring.#index = await storage.index();
+    ring.#active = await ring.#loadActive();
+    ring.#loadPublic();
+    return ring;
+  }
+
+  get activeKid(): string { return this.#active.kid; }
+
+  async #loadActive(): Promise<{ kid: string; key: KeyObject }> {
+    const active = this.#index.find((k) => k.retiredAt === null);
+    if (!active) throw new IdentityKeyUnavailable('no active session signing key');
+    const key = await this.#storage.privateKey(active.kid);
     const x = (createPublicKey(key).export({ format: 'jwk' }) as JWK).x;
     if (x !== active.jwk.x) throw new IdentityKeyUnavailable('the session signing key does not match its recorded public key');
     return { kid: active.kid, key };
   }
 
   #loadPublic(): void {
-    this.#public.clear();
-    for (const k of this.#index.keys) {
+    const next = new Map<string, KeyObject>();
+    for (const k of this.#index) {
       if (k.jwk.kty !== 'OKP' || k.jwk.crv !== 'Ed25519' || typeof k.jwk.x !== 'string') throw new IdentityKeyUnavailable('a session public key is not an Ed25519 JWK');
-      this.#public.set(k.kid, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: k.jwk.x }, format: 'jwk' }));
+      next.set(k.kid, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: k.jwk.x }, format: 'jwk' }));
     }
+    this.#public = next;
   }
 
-  /**
-   * The public key for `kid`. An unknown kid re-reads the index once a second at most, so
-   * a rotation done by another process is picked up without letting random kids turn
-   * every request into a file read.
-   */
-  publicKey(kid: string): KeyObject | undefined {
-    const hit = this.#public.get(kid);
-    if (hit) return hit;
+  /** Re-reads the index (at most once a second unless forced); true if it changed. */
+  async #reload(force = false): Promise<boolean> {
     const now = Date.now();
-    if (now - this.#lastReload < 1000) return undefined;
+    if (!force && now - this.#lastReload < 1000) return false;
     this.#lastReload = now;
-    const index = readIndex(join(this.dir, INDEX_FILE));
-    if (index.keys.length === this.#index.keys.length) return undefined;
+    const index = await this.#storage.index();
+    const same = index.length === this.#index.length && index.every((k, i) => k.kid === this.#index[i]!.kid && k.retiredAt === this.#index[i]!.retiredAt);
+    if (same) return false;
     this.#index = index;
     this.#loadPublic();
-    const active = index.keys.find((k) => k.retiredAt === null);
-    if (active && active.kid !== this.#active.kid && existsSync(join(this.dir, privateFile(active.kid)))) this.#active = this.#loadActive();
+    const active = index.find((k) => k.retiredAt === null);
+    if (active && active.kid !== this.#active.kid) this.#active = await this.#loadActive();
+    return true;
+  }
+
+  async publicKey(kid: string): Promise<KeyObject | undefined> {
+    const hit = this.#public.get(kid);
+    if (hit) return hit;
+    if (!(await this.#reload())) return undefined;
     return this.#public.get(kid);
   }
 
+  /** The active signing key, after checking (once a second) whether another node rotated. */
+  async signingKey(): Promise<{ kid: string; key: KeyObject }> {
+    await this.#reload();
+    return this.#active;
+  }
+
   jwks(): { keys: JWK[] } {
-    return { keys: this.#index.keys.map((k) => ({ ...k.jwk })) };
+    return { keys: this.#index.map((k) => ({ ...k.jwk })) };
   }
 
   history(): readonly { kid: string; createdAt: string; retiredAt: string | null }[] {
-    return this.#index.keys.map(({ kid, createdAt, retiredAt }) => ({ kid, createdAt, retiredAt }));
+    return this.#index.map(({ kid, createdAt, retiredAt }) => ({ kid, createdAt, retiredAt }));
   }
 
-  rotate(now: Date): string {
-    const fresh = this.#createKey(now);
-    const old = this.#active.kid;
-    const keys = this.#index.keys.map((k) => (k.retiredAt === null ? { ...k, retiredAt: now.toISOString() } : k));
-    keys.push(fresh);
-    const index: SessionKeyIndex = { version: 1, keys };
-    writeFileAtomicSync(join(this.dir, INDEX_FILE), JSON.stringify(index, null, 2) + '\n', 0o600);
-    this.#index = index;
-    // Erase the retired private half only once the index no longer calls it active.
-    rmSync(join(this.dir, privateFile(old)), { force: true });
-    this.#active = this.#loadActive();
-    this.#loadPublic();
-    return fresh.kid;
+  async rotate(now: Date): Promise<string> {
+    const kid = await this.#storage.rotate(now);
+    await this.#reload(true);
+    return kid;
   }
 
-  close(): void { this.#passphrase = ''; }
+  close(): void { this.#storage.close(); }
 }
 
 function readIndex(path: string): SessionKeyIndex {
@@ -280,9 +399,14 @@ function readIndex(path: string): SessionKeyIndex {
 
 export interface SessionServiceOptions {
   /** sqlite database file (may be shared with other identity tables, e.g. api keys). */
-  readonly path: string;
+  readonly path?: string;
   /** Directory for the sealed signing keys (created 0700). */
-  readonly keyDir: string;
+  readonly keyDir?: string;
+  /**
+   * Shared storage instead of `path` and `keyDir` (PostgreSQL, src/state/identity.ts):
+   * sessions, refresh tokens and the sealed signing keys, for several nodes.
+   */
+  readonly storage?: IdentitySql;
   /** Passphrase sealing the private key; defaults to GATEHOUSE_KEY_PASSPHRASE. */
   readonly passphrase?: string;
   /** Allow the public demo passphrase when none is configured (`--demo` only). */
@@ -393,19 +517,12 @@ export class SessionService {
   readonly sessionTtlSec: number;
   #tolerance: number;
   #clock: () => Date;
-  #db: DatabaseSync;
+  #sql: IdentitySql;
   #keys: SessionKeyring;
-  #revoked = new Set<string>();
-  #dataVersion = -1;
   #closed = false;
-  #st: {
-    dataVersion: StatementSync; revokedLive: StatementSync; insertSession: StatementSync; insertRefresh: StatementSync;
-    session: StatementSync; refresh: StatementSync; useRefresh: StatementSync; revoke: StatementSync;
-    revokeAll: StatementSync; stepUp: StatementSync; list: StatementSync;
-  };
 
-  private constructor(db: DatabaseSync, keys: SessionKeyring, o: SessionServiceOptions) {
-    this.#db = db;
+  private constructor(sql: IdentitySql, keys: SessionKeyring, o: SessionServiceOptions) {
+    this.#sql = sql;
     this.#keys = keys;
     this.issuer = o.issuer;
     this.audience = o.audience;
@@ -414,52 +531,41 @@ export class SessionService {
     this.sessionTtlSec = positiveInt('sessionTtlSec', o.sessionTtlSec, 24 * 3600);
     this.#tolerance = o.clockToleranceSec ?? 5;
     this.#clock = o.clock ?? (() => new Date());
-    this.#st = {
-      dataVersion: db.prepare('PRAGMA data_version'),
-      revokedLive: db.prepare('SELECT sid FROM identity_sessions WHERE revoked_at IS NOT NULL AND expires_at > ?'),
-      insertSession: db.prepare('INSERT INTO identity_sessions (sid, principal_id, amr, mfa_at, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)'),
-      insertRefresh: db.prepare('INSERT INTO identity_refresh_tokens (hash, sid, issued_at, expires_at) VALUES (?, ?, ?, ?)'),
-      session: db.prepare('SELECT * FROM identity_sessions WHERE sid = ?'),
-      refresh: db.prepare('SELECT * FROM identity_refresh_tokens WHERE hash = ?'),
-      useRefresh: db.prepare('UPDATE identity_refresh_tokens SET used_at = ? WHERE hash = ? AND used_at IS NULL'),
-      revoke: db.prepare('UPDATE identity_sessions SET revoked_at = ?, revoked_reason = ? WHERE sid = ? AND revoked_at IS NULL'),
-      revokeAll: db.prepare('UPDATE identity_sessions SET revoked_at = ?, revoked_reason = ? WHERE principal_id = ? AND revoked_at IS NULL AND expires_at > ? RETURNING sid'),
-      stepUp: db.prepare('UPDATE identity_sessions SET mfa_at = ?, amr = ? WHERE sid = ?'),
-      list: db.prepare('SELECT * FROM identity_sessions WHERE principal_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at'),
-    };
-    this.#syncRevoked(true);
   }
 
-  /** Opens (creating if needed) the session tables and the signing keys. */
-  static open(options: SessionServiceOptions): SessionService {
+  /**
+   * Opens (creating if needed) the session tables and the signing keys: the sqlite file at
+   * `path` with keys in `keyDir`, or — with `storage` — shared storage (PostgreSQL), keys
+   * included, so that every node verifies every other node's tokens.
+   */
+  static async open(options: SessionServiceOptions): Promise<SessionService> {
     if (typeof options.issuer !== 'string' || options.issuer === '') throw new IdentityConfigInvalid('issuer must be a non-empty string');
     if (typeof options.audience !== 'string' || options.audience === '') throw new IdentityConfigInvalid('audience must be a non-empty string');
     const tol = options.clockToleranceSec;
     if (tol !== undefined && (!Number.isSafeInteger(tol) || tol < 0 || tol > 300)) throw new IdentityConfigInvalid('clockToleranceSec must be an integer in [0, 300]');
+    for (const k of ['accessTtlSec', 'refreshTtlSec', 'sessionTtlSec'] as const) positiveInt(k, options[k], 1);
     let passphrase: string;
     try {
       passphrase = resolvePassphrase(options.passphrase, options.allowDemoPassphrase ?? false);
     } catch (err) {
       throw new IdentityKeyUnavailable('no key passphrase: set GATEHOUSE_KEY_PASSPHRASE or pass the passphrase option', { cause: err });
     }
-    const keys = new SessionKeyring(options.keyDir, passphrase);
-    let db: DatabaseSync;
-    try {
-      db = new DatabaseSync(options.path, { timeout: options.busyTimeoutMs ?? 5000 });
-    } catch (err) {
-      throw new IdentityStoreUnavailable('cannot open the session store', { cause: err });
+    const now = (options.clock ?? (() => new Date()))();
+    if (options.storage) {
+      const keys = await SessionKeyring.open(new SqlSessionKeys(options.storage, passphrase), now);
+      return new SessionService(options.storage, keys, options);
     }
+    if (typeof options.path !== 'string' || typeof options.keyDir !== 'string') throw new IdentityConfigInvalid('path and keyDir (or storage) are required');
+    const keys = await SessionKeyring.open(new FileSessionKeys(options.keyDir, passphrase), now);
     try {
-      db.exec('PRAGMA journal_mode = WAL');
-      // Revocations are security decisions: durable before they are acknowledged.
-      db.exec('PRAGMA synchronous = FULL');
-      db.exec('PRAGMA foreign_keys = ON');
-      db.exec(SCHEMA);
-      return new SessionService(db, keys, options);
+      const sql = SqliteIdentitySql.open(options.path, SCHEMA, {
+        busyTimeoutMs: options.busyTimeoutMs,
+        unavailable: (what, cause) => new IdentityStoreUnavailable(`the session store: ${what}`, { cause }),
+      });
+      return new SessionService(sql, keys, options);
     } catch (err) {
-      db.close();
-      if (err instanceof IdentityError) throw err;
-      throw new IdentityStoreUnavailable('cannot initialise the session store', { cause: err });
+      keys.close();
+      throw err;
     }
   }
 
@@ -471,49 +577,26 @@ export class SessionService {
     if (this.#closed) throw new IdentityStoreUnavailable('the session service is closed');
   }
 
-  /**
-   * Reloads the revoked-session set when another connection committed since the last
-   * look (`data_version` changes only on other connections' commits, SQLite docs).
-   */
-  #syncRevoked(force = false): void {
-    const v = (this.#st.dataVersion.get() as { data_version: number }).data_version;
-    if (!force && v === this.#dataVersion) return;
-    this.#dataVersion = v;
-    const rows = this.#st.revokedLive.all(epoch(this.#clock())) as { sid: string }[];
-    this.#revoked = new Set(rows.map((r) => r.sid));
-  }
-
-  #tx<T>(fn: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      const out = fn();
-      this.#db.exec('COMMIT');
-      return out;
-    } catch (err) {
-      try { this.#db.exec('ROLLBACK'); } catch { /* already rolled back */ }
-      throw err;
-    }
-  }
-
   async #sign(s: { sid: string; principal_id: string; amr: string; mfa_at: number | null; expires_at: number }, iat: number): Promise<{ accessToken: string; expiresAt: number }> {
     const exp = Math.min(iat + this.accessTtlSec, s.expires_at);
     const claims: JWTPayload = { sid: s.sid, amr: JSON.parse(s.amr) as string[] };
     if (s.mfa_at !== null) claims['mfa_at'] = s.mfa_at;
+    const { kid, key } = await this.#keys.signingKey();
     const accessToken = await new SignJWT(claims)
-      .setProtectedHeader({ alg: 'EdDSA', typ: ACCESS_TYP, kid: this.#keys.activeKid })
+      .setProtectedHeader({ alg: 'EdDSA', typ: ACCESS_TYP, kid })
       .setIssuer(this.issuer)
       .setAudience(this.audience)
       .setSubject(s.principal_id)
       .setIssuedAt(iat)
       .setNotBefore(iat)
       .setExpirationTime(exp)
-      .sign(this.#keys.activeKey);
+      .sign(key);
     return { accessToken, expiresAt: exp };
   }
 
-  #newRefresh(sid: string, now: number, sessionExpiresAt: number): string {
+  async #newRefresh(q: SqlQueries, sid: string, now: number, sessionExpiresAt: number): Promise<string> {
     const token = REFRESH_PREFIX + randomBytes(32).toString('base64url');
-    this.#st.insertRefresh.run(sha256(token), sid, now, Math.min(now + this.refreshTtlSec, sessionExpiresAt));
+    await q.run('INSERT INTO {refresh_tokens} (hash, sid, issued_at, expires_at) VALUES (?, ?, ?, ?)', [sha256(token), sid, now, Math.min(now + this.refreshTtlSec, sessionExpiresAt)]);
     return token;
   }
 
@@ -526,9 +609,9 @@ export class SessionService {
     const mfaAt = options.mfaAt ?? null;
     if (mfaAt !== null && (!Number.isSafeInteger(mfaAt) || mfaAt < 0 || mfaAt > now + this.#tolerance)) throw new IdentityInputInvalid('mfaAt must be epoch seconds, not in the future');
     const row = { sid: randomBytes(16).toString('base64url'), principal_id: principalId, amr: JSON.stringify(amr), mfa_at: mfaAt, expires_at: now + this.sessionTtlSec };
-    const refreshToken = this.#tx(() => {
-      this.#st.insertSession.run(row.sid, row.principal_id, row.amr, row.mfa_at, now, row.expires_at);
-      return this.#newRefresh(row.sid, now, row.expires_at);
+    const refreshToken = await this.#sql.write(async (q) => {
+      await q.run('INSERT INTO {sessions} (sid, principal_id, amr, mfa_at, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)', [row.sid, row.principal_id, row.amr, row.mfa_at, now, row.expires_at]);
+      return this.#newRefresh(q, row.sid, now, row.expires_at);
     });
     const { accessToken, expiresAt } = await this.#sign(row, now);
     return { accessToken, refreshToken, expiresAt, sessionId: row.sid };
@@ -536,7 +619,8 @@ export class SessionService {
 
   /**
    * Verifies an access token: signature (EdDSA only, known kid), typ, iss, aud, exp, nbf,
-   * claim types, then that its session is not revoked. Never writes to the store.
+   * claim types, then that its session is not revoked — read from the store on every call,
+   * so a revocation by any process or node refuses the very next request. Never writes.
    */
   async verify(accessToken: string, options: { now?: Date } = {}): Promise<VerifiedSession> {
     this.#assertOpen();
@@ -544,9 +628,9 @@ export class SessionService {
     const now = this.#now(options.now);
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(accessToken, (header: JWTHeaderParameters) => {
+      ({ payload } = await jwtVerify(accessToken, async (header: JWTHeaderParameters) => {
         if (typeof header.kid !== 'string') throw new TokenKeyUnknown();
-        const key = this.#keys.publicKey(header.kid);
+        const key = await this.#keys.publicKey(header.kid);
         if (!key) throw new TokenKeyUnknown();
         return key;
       }, {
@@ -566,61 +650,59 @@ export class SessionService {
     if (typeof sid !== 'string' || sid === '') throw new TokenClaimInvalid('sid');
     if (!Array.isArray(amr) || !amr.every((a) => typeof a === 'string')) throw new TokenClaimInvalid('amr');
     if (mfaAt !== undefined && !Number.isSafeInteger(mfaAt)) throw new TokenClaimInvalid('mfa_at');
-    this.#syncRevoked();
-    if (this.#revoked.has(sid)) throw new SessionRevoked();
+    const s = await this.#sql.get<{ revoked_at: number | null }>('SELECT revoked_at FROM {sessions} WHERE sid = ?', [sid]);
+    if (s && s.revoked_at !== null) throw new SessionRevoked();
     return { principalId: sub, sessionId: sid, amr: amr as string[], mfaAt: (mfaAt as number | undefined) ?? null, expiresAt: exp as number };
   }
 
   /**
    * Exchanges a refresh token for a new access token and a new refresh token; the old
-   * one is spent. Presenting a spent token revokes the session (theft detection).
+   * one is spent (atomically: on PostgreSQL, two nodes racing with one token cannot both
+   * win). Presenting a spent token revokes the session (theft detection).
    */
   async refresh(refreshToken: string, options: { now?: Date } = {}): Promise<IssuedTokens> {
     this.#assertOpen();
     if (typeof refreshToken !== 'string' || !REFRESH_RE.test(refreshToken)) throw new RefreshTokenInvalid();
     const now = epoch(this.#now(options.now));
     const hash = sha256(refreshToken);
-    const out = this.#tx((): { reusedBy: string } | { session: SessionRow; refreshToken: string } => {
-      const rt = this.#st.refresh.get(hash) as RefreshRow | undefined;
+    const out = await this.#sql.write(async (q): Promise<{ reusedBy: string } | { session: SessionRow; refreshToken: string }> => {
+      const rt = await q.get<RefreshRow>('SELECT * FROM {refresh_tokens} WHERE hash = ?', [hash]);
       if (!rt) throw new RefreshTokenInvalid();
-      const s = this.#st.session.get(rt.sid) as SessionRow | undefined;
+      const s = await q.get<SessionRow>('SELECT * FROM {sessions} WHERE sid = ?', [rt.sid]);
       if (!s) throw new RefreshTokenInvalid();
       if (s.revoked_at !== null) throw new SessionRevoked();
       if (rt.used_at !== null) {
         // Theft detection: commit the revocation, then refuse (below, outside the transaction).
-        this.#st.revoke.run(now, 'refresh token reused', s.sid);
+        await q.run('UPDATE {sessions} SET revoked_at = ?, revoked_reason = ? WHERE sid = ? AND revoked_at IS NULL', [now, 'refresh token reused', s.sid]);
         return { reusedBy: s.sid };
       }
       if (s.expires_at <= now) throw new SessionExpired();
       if (rt.expires_at <= now) throw new RefreshTokenExpired();
-      this.#st.useRefresh.run(now, hash);
-      return { session: s, refreshToken: this.#newRefresh(s.sid, now, s.expires_at) };
+      // Compare-and-set: the token is spent by exactly one caller.
+      if (await q.run('UPDATE {refresh_tokens} SET used_at = ? WHERE hash = ? AND used_at IS NULL', [now, hash]) !== 1) throw new RefreshTokenReused();
+      return { session: s, refreshToken: await this.#newRefresh(q, s.sid, now, s.expires_at) };
     });
-    if ('reusedBy' in out) {
-      this.#revoked.add(out.reusedBy);
-      throw new RefreshTokenReused();
-    }
+    if ('reusedBy' in out) throw new RefreshTokenReused();
     const { accessToken, expiresAt } = await this.#sign(out.session, now);
     return { accessToken, refreshToken: out.refreshToken, expiresAt, sessionId: out.session.sid };
   }
 
   /** Revokes one session: its access tokens fail on the next verify, its refresh tokens at once. */
-  revokeSession(sessionId: string, options: { reason?: string; now?: Date } = {}): boolean {
+  async revokeSession(sessionId: string, options: { reason?: string; now?: Date } = {}): Promise<boolean> {
     this.#assertOpen();
     if (typeof sessionId !== 'string' || sessionId === '') throw new IdentityInputInvalid('sessionId must be a non-empty string');
-    const changed = this.#tx(() => this.#st.revoke.run(epoch(this.#now(options.now)), options.reason ?? 'revoked', sessionId).changes);
-    if (Number(changed) > 0) this.#revoked.add(sessionId);
-    return Number(changed) > 0;
+    const changed = await this.#sql.run('UPDATE {sessions} SET revoked_at = ?, revoked_reason = ? WHERE sid = ? AND revoked_at IS NULL',
+      [epoch(this.#now(options.now)), options.reason ?? 'revoked', sessionId]);
+    return changed > 0;
   }
 
   /** Revokes every live session of a principal (logout everywhere, disabled or deleted user). */
-  revokeAllFor(principalId: string, options: { reason?: string; now?: Date } = {}): number {
+  async revokeAllFor(principalId: string, options: { reason?: string; now?: Date } = {}): Promise<number> {
     this.#assertOpen();
     if (typeof principalId !== 'string' || principalId === '') throw new IdentityInputInvalid('principalId must be a non-empty string');
     const now = epoch(this.#now(options.now));
-    const rows = this.#tx(() => this.#st.revokeAll.all(now, options.reason ?? 'all sessions revoked', principalId, now) as { sid: string }[]);
-    for (const r of rows) this.#revoked.add(r.sid);
-    return rows.length;
+    return this.#sql.run('UPDATE {sessions} SET revoked_at = ?, revoked_reason = ? WHERE principal_id = ? AND revoked_at IS NULL AND expires_at > ?',
+      [now, options.reason ?? 'all sessions revoked', principalId, now]);
   }
 
   /**
@@ -632,28 +714,29 @@ export class SessionService {
     const now = epoch(this.#now(options.now));
     if (!Number.isSafeInteger(mfaAt) || mfaAt < 0 || mfaAt > now + this.#tolerance) throw new IdentityInputInvalid('mfaAt must be epoch seconds, not in the future');
     const amr = options.amr === undefined ? undefined : checkAmr(options.amr);
-    const s = this.#tx(() => {
-      const row = this.#st.session.get(sessionId) as SessionRow | undefined;
+    const s = await this.#sql.write(async (q) => {
+      const row = await q.get<SessionRow>('SELECT * FROM {sessions} WHERE sid = ?', [sessionId]);
       if (!row) throw new SessionNotFound();
       if (row.revoked_at !== null) throw new SessionRevoked();
       if (row.expires_at <= now) throw new SessionExpired();
       const updated = { ...row, mfa_at: Math.max(row.mfa_at ?? 0, mfaAt), amr: amr ? JSON.stringify(amr) : row.amr };
-      this.#st.stepUp.run(updated.mfa_at, updated.amr, sessionId);
+      await q.run('UPDATE {sessions} SET mfa_at = ?, amr = ? WHERE sid = ?', [updated.mfa_at, updated.amr, sessionId]);
       return updated;
     });
     return this.#sign(s, now);
   }
 
   /** Live (unrevoked, unexpired) sessions of a principal, for "where am I logged in" and reviews. */
-  sessionsOf(principalId: string, options: { now?: Date } = {}): SessionInfo[] {
+  async sessionsOf(principalId: string, options: { now?: Date } = {}): Promise<SessionInfo[]> {
     this.#assertOpen();
-    const rows = this.#st.list.all(principalId, epoch(this.#now(options.now))) as unknown as SessionRow[];
+    const rows = await this.#sql.all<SessionRow>('SELECT * FROM {sessions} WHERE principal_id = ? AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at',
+      [principalId, epoch(this.#now(options.now))]);
     return rows.map(toInfo);
   }
 
-  session(sessionId: string): SessionInfo | null {
+  async session(sessionId: string): Promise<SessionInfo | null> {
     this.#assertOpen();
-    const row = this.#st.session.get(sessionId) as SessionRow | undefined;
+    const row = await this.#sql.get<SessionRow>('SELECT * FROM {sessions} WHERE sid = ?', [sessionId]);
     return row ? toInfo(row) : null;
   }
 
@@ -663,32 +746,31 @@ export class SessionService {
   keyHistory(): readonly { kid: string; createdAt: string; retiredAt: string | null }[] { return this.#keys.history(); }
 
   /** Makes a new signing key active, erasing the old private key; old tokens keep verifying. */
-  rotateSigningKey(options: { now?: Date } = {}): string {
+  async rotateSigningKey(options: { now?: Date } = {}): Promise<string> {
     this.#assertOpen();
     return this.#keys.rotate(this.#now(options.now));
   }
 
   /**
    * Deletes refresh tokens and sessions past their absolute lifetime (they can no longer
-   * yield a valid token) and drops them from the revoked set. Call it periodically.
+   * yield a valid token). Call it periodically (from one node is enough).
    */
-  prune(options: { now?: Date } = {}): { sessions: number; refreshTokens: number } {
+  async prune(options: { now?: Date } = {}): Promise<{ sessions: number; refreshTokens: number }> {
     this.#assertOpen();
     const now = epoch(this.#now(options.now));
-    const out = this.#tx(() => {
-      const r = this.#db.prepare('DELETE FROM identity_refresh_tokens WHERE sid IN (SELECT sid FROM identity_sessions WHERE expires_at <= ?) OR expires_at <= ?').run(now, now);
-      const s = this.#db.prepare('DELETE FROM identity_sessions WHERE expires_at <= ?').run(now);
-      return { sessions: Number(s.changes), refreshTokens: Number(r.changes) };
+    return this.#sql.write(async (q) => {
+      const refreshTokens = await q.run('DELETE FROM {refresh_tokens} WHERE sid IN (SELECT sid FROM {sessions} WHERE expires_at <= ?) OR expires_at <= ?', [now, now]);
+      const sessions = await q.run('DELETE FROM {sessions} WHERE expires_at <= ?', [now]);
+      return { sessions, refreshTokens };
     });
-    this.#syncRevoked(true);
-    return out;
   }
 
-  close(): void {
+  /** Closes the service (and its sqlite file; shared storage is closed by its owner). */
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#keys.close();
-    this.#db.close();
+    if (this.#sql.dialect === 'sqlite') await this.#sql.close();
   }
 }
 

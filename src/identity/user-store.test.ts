@@ -53,7 +53,7 @@ test('a user is created, logs in with the password, and every step returns an au
   assert.equal((await refusal(f.store.createUser('analyst:cy', 'password2024'))).code, 'IDENTITY_PASSWORD_POLICY');
   await f.store.setPassword('analyst:bo', 'new-tidal-orbit-velvet', { by: 'admin:olu' });
   assert.equal((await refusal(f.store.verifyPassword('analyst:bo', PASSWORD))).code, 'IDENTITY_CREDENTIALS_INVALID');
-  f.store.close();
+  await f.store.close();
 });
 
 test('an unknown user is indistinguishable from a wrong password: same error, similar time, same lockout', async () => {
@@ -82,7 +82,7 @@ test('an unknown user is indistinguishable from a wrong password: same error, si
   const b = await refusal(f.store.verifyPassword('analyst:zz', PASSWORD));
   assert.deepEqual(a.toJSON(), b.toJSON());
   assert.equal(a.code, 'IDENTITY_ACCOUNT_LOCKED');
-  f.store.close();
+  await f.store.close();
 });
 
 test('a brute-force burst locks the account and the lock backs off exponentially; a success resets it', async () => {
@@ -107,7 +107,7 @@ test('a brute-force burst locks the account and the lock backs off exponentially
   const st = await f.store.status('analyst:bo');
   assert.equal(st?.failedAttempts, 0);
   assert.equal(st?.lockedUntil, null);
-  f.store.close();
+  await f.store.close();
 });
 
 test('one address trying many accounts is rate-limited', async () => {
@@ -118,7 +118,7 @@ test('one address trying many accounts is rate-limited', async () => {
   assert.equal(e.retryAfterSeconds, 60);
   assert.equal(e.audit?.details?.address, '198.51.100.9');
   assert.equal((await refusal(f.store.verifyPassword('a:4', 'spray-password-2024', { address: '198.51.100.10' }))).code, 'IDENTITY_CREDENTIALS_INVALID');
-  f.store.close();
+  await f.store.close();
 });
 
 test('a disabled user is refused even with the right password, and enabled again', async () => {
@@ -131,7 +131,7 @@ test('a disabled user is refused even with the right password, and enabled again
   await f.store.enableUser('analyst:bo', { by: 'admin:olu' });
   await f.store.verifyPassword('analyst:bo', PASSWORD);
   assert.equal((await refusal(f.store.disableUser('nobody', { by: 'admin:olu' }))).code, 'IDENTITY_USER_NOT_FOUND');
-  f.store.close();
+  await f.store.close();
 });
 
 test('TOTP enrolment is inactive until confirmed; the confirming code cannot be replayed; each step is accepted once', async () => {
@@ -162,7 +162,7 @@ test('TOTP enrolment is inactive until confirmed; the confirming code cannot be 
   const far = await generateTotp(secret, { now: f.clock.now + 60_000 });
   assert.equal((await refusal(f.store.verifySecondFactor('contractor:ana', far))).audit?.reason, 'totp_mismatch');
   assert.equal((await refusal(f.store.beginTotpEnrolment('contractor:ana'))).code, 'IDENTITY_MFA_ALREADY_ENROLLED');
-  f.store.close();
+  await f.store.close();
 });
 
 test('a TOTP enrolment not confirmed in time expires', async () => {
@@ -172,7 +172,7 @@ test('a TOTP enrolment not confirmed in time expires', async () => {
   f.clock.now += 11 * 60_000;
   const code = await generateTotp(secret, { now: f.clock.now });
   assert.equal((await refusal(f.store.confirmTotpEnrolment('contractor:ana', code))).code, 'IDENTITY_MFA_ENROLMENT_NOT_PENDING');
-  f.store.close();
+  await f.store.close();
 });
 
 test('recovery codes work once each, in any typed form', async () => {
@@ -186,7 +186,7 @@ test('recovery codes work once each, in any typed form', async () => {
   assert.equal(again.audit?.reason, 'recovery_code_used');
   assert.equal((await refusal(f.store.verifySecondFactor(id, 'AAAA-BBBB-CCCC-DDDD'))).audit?.reason, 'recovery_code_unknown');
   assert.equal((await f.store.verifySecondFactor(id, recoveryCodes[1]!)).recoveryCodesLeft, 8);
-  f.store.close();
+  await f.store.close();
 });
 
 test('second-factor failures lock the account, and a correct password does not reset them', async () => {
@@ -199,7 +199,7 @@ test('second-factor failures lock the account, and a correct password does not r
   for (let i = 0; i < 2; i++) await refusal(f.store.verifySecondFactor(id, bad));
   const e = await refusal(f.store.verifySecondFactor(id, good));
   assert.equal(e.code, 'IDENTITY_ACCOUNT_LOCKED');
-  f.store.close();
+  await f.store.close();
 });
 
 test('concurrent verifications of one TOTP code accept it exactly once (one store, and two stores on one file)', async () => {
@@ -217,8 +217,8 @@ test('concurrent verifications of one TOTP code accept it exactly once (one stor
   const both = await Promise.allSettled([f.store, other, f.store, other].map((s) => s.verifySecondFactor(id, code2)));
   assert.equal(both.filter((r) => r.status === 'fulfilled').length, 1);
   for (const r of both) if (r.status === 'rejected') assert.equal((r.reason as IdentityError).code, 'IDENTITY_MFA_CODE_INVALID');
-  other.close();
-  f.store.close();
+  await other.close();
+  await f.store.close();
 });
 
 test('concurrent uses of one recovery code succeed once', async () => {
@@ -227,8 +227,8 @@ test('concurrent uses of one recovery code succeed once', async () => {
   const other = await f.open();
   const rs = await Promise.allSettled([f.store, other, f.store, other].map((s) => s.verifySecondFactor(id, recoveryCodes[3]!)));
   assert.equal(rs.filter((r) => r.status === 'fulfilled').length, 1);
-  other.close();
-  f.store.close();
+  await other.close();
+  await f.store.close();
 });
 
 test('an MFA reset needs a second administrator: self-requests, self-approval and user approval are refused', async () => {
@@ -257,7 +257,7 @@ test('an MFA reset needs a second administrator: self-requests, self-approval an
   // The user enrols again with a new secret.
   const again = await f.store.beginTotpEnrolment(id);
   assert.notEqual(again.secret, secret);
-  f.store.close();
+  await f.store.close();
 });
 
 test('an MFA reset request expires after a day', async () => {
@@ -266,7 +266,7 @@ test('an MFA reset request expires after a day', async () => {
   await f.store.requestMfaReset(id, 'admin:olu');
   f.clock.now += 24 * 3_600_000;
   assert.equal((await refusal(f.store.approveMfaReset(id, 'admin:kim'))).code, 'IDENTITY_MFA_RESET_NOT_REQUESTED');
-  f.store.close();
+  await f.store.close();
 });
 
 test('TOTP secrets are sealed on disk; tampering is detected; a wrong passphrase is a typed error', async () => {
@@ -281,7 +281,7 @@ test('TOTP secrets are sealed on disk; tampering is detected; a wrong passphrase
       assert.ok(!bytes.includes(Buffer.from(s).toString('base64')), `${s} (base64) in ${file}`);
     }
   }
-  f.store.close();
+  await f.store.close();
   await assert.rejects(f.open({ passphrase: 'not the passphrase' }), { code: 'IDENTITY_SECRET_KEY_WRONG' });
   // Flip one ciphertext byte in the row.
   const db = new DatabaseSync(f.path);
@@ -296,21 +296,21 @@ test('TOTP secrets are sealed on disk; tampering is detected; a wrong passphrase
   const store = await f.open();
   const code = await generateTotp(secret, { now: f.clock.now + 30_000 });
   assert.equal((await refusal(store.verifySecondFactor(id, code))).code, 'IDENTITY_SECRET_TAMPERED');
-  store.close();
+  await store.close();
 });
 
 test('a sealed secret moved to another user\'s row does not open', async () => {
   const f = await fixture();
   await enrolled(f, 'contractor:ana');
   const { secret: eveSecret } = await enrolled(f, 'contractor:eve');
-  f.store.close();
+  await f.store.close();
   const db = new DatabaseSync(f.path);
   db.exec("UPDATE users SET totp_secret_sealed = (SELECT totp_secret_sealed FROM users WHERE principal_id = 'contractor:eve') WHERE principal_id = 'contractor:ana'");
   db.close();
   const store = await f.open();
   const code = await generateTotp(eveSecret, { now: f.clock.now + 30_000 });
   assert.equal((await refusal(store.verifySecondFactor('contractor:ana', code))).code, 'IDENTITY_SECRET_TAMPERED');
-  store.close();
+  await store.close();
 });
 
 test('audit descriptions never contain passwords, codes or secrets', async () => {
@@ -325,5 +325,5 @@ test('audit descriptions never contain passwords, codes or secrets', async () =>
   ];
   const text = JSON.stringify(events);
   for (const s of [PASSWORD, 'a-wrong-password-77', secret, recoveryCodes[0]!, recoveryCodes[0]!.replaceAll('-', ''), '123456', PASSPHRASE]) assert.ok(!text.includes(s), s);
-  f.store.close();
+  await f.store.close();
 });

@@ -1,6 +1,6 @@
 /**
- * Built-in users of the embedded identity provider, in SQLite (node:sqlite, WAL), keyed by
- * principal id.
+ * Built-in users of the embedded identity provider, keyed by principal id, in SQLite
+ * (node:sqlite, WAL) or — for several nodes — PostgreSQL (src/identity/sql.ts).
  *
  * Per user: an scrypt password hash (password.ts), the TOTP secret sealed with
  * AES-256-GCM (secret-box.ts; a pending one during enrolment), whether MFA is enrolled,
@@ -11,17 +11,19 @@
  * them apart (same error, same scrypt work, same writes). The per-address token bucket is
  * in memory, per store instance.
  *
- * Every state change is one `BEGIN IMMEDIATE` transaction, and the two "use once" steps
- * are compare-and-set updates (`... WHERE totp_last_step < ?`, `... WHERE used_at IS
- * NULL`), so two verifications racing — in one process or in two processes on one file —
- * cannot both accept the same TOTP step or recovery code.
+ * Every state change is one transaction (`BEGIN IMMEDIATE`; SERIALIZABLE on PostgreSQL),
+ * and the two "use once" steps are compare-and-set updates (`... WHERE totp_last_step < ?`,
+ * `... WHERE used_at IS NULL`), so two verifications racing — in one process, in two
+ * processes on one file, or on two nodes on one database — cannot both accept the same
+ * TOTP step or recovery code, and failure counters never lose an increment. The
+ * per-address token bucket is in memory, per node.
  *
  * Every method that changes state returns (or, on failure, attaches to the thrown
  * IdentityError as `audit`) a small `IdentityAuditEvent` for the audit log: never a
  * password, code or secret. Authorisation of the *caller* (is `by` an admin?) is not this
  * module's job: the pipeline asks Cedar before calling the admin operations.
  */
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { SqliteIdentitySql, type IdentitySql, type SqlQueries } from './sql.ts';
 import {
   IdentityError, checkPasswordPolicy, hashPassword, needsRehash, verifyPassword as verifyPasswordHash,
   verifyPasswordDecoy, prepareDecoy, type IdentityErrorOptions, type IdentityAuditEvent,
@@ -212,19 +214,18 @@ function idWords(id: string): string[] {
 export class UserStore {
   readonly path: string;
   readonly issuer: string;
-  readonly #db: DatabaseSync;
+  readonly #sql: IdentitySql;
   readonly #box: SecretBox;
   readonly #clock: () => Date;
   readonly #lockout: LockoutPolicy;
   readonly #limiter: TokenBucketLimiter;
   readonly #enrolmentTtlMs: number;
   readonly #mfaResetTtlMs: number;
-  readonly #stmts = new Map<string, StatementSync>();
   #closed = false;
 
-  private constructor(path: string, db: DatabaseSync, box: SecretBox, options: UserStoreOptions) {
+  private constructor(path: string, sql: IdentitySql, box: SecretBox, options: UserStoreOptions) {
     this.path = path;
-    this.#db = db;
+    this.#sql = sql;
     this.#box = box;
     this.issuer = options.issuer ?? 'Gatehouse';
     this.#clock = options.clock ?? (() => new Date());
@@ -240,50 +241,57 @@ export class UserStore {
    */
   static async open(path: string, options: UserStoreOptions = {}): Promise<UserStore> {
     const passphrase = resolveSecretPassphrase(options.passphrase, options.allowDemoPassphrase ?? false);
-    let db: DatabaseSync;
+    const sql = SqliteIdentitySql.open(path, SCHEMA, {
+      busyTimeoutMs: options.busyTimeoutMs,
+      unavailable: (what, cause) => new IdentityStoreUnavailable(what === 'closed' ? 'the user store is closed' : 'cannot open the user store', { cause }),
+    });
     try {
-      db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 5000 });
-      db.exec('PRAGMA journal_mode = WAL');
-      db.exec('PRAGMA synchronous = FULL');
-      db.exec('PRAGMA foreign_keys = ON');
-      db.exec('BEGIN IMMEDIATE');
-      try {
-        db.exec(SCHEMA);
-        db.exec('COMMIT');
-      } catch (err) {
-        if (db.isTransaction) db.exec('ROLLBACK');
-        throw err;
-      }
+      return await UserStore.#openWith(path, sql, passphrase, options);
     } catch (err) {
-      throw new IdentityStoreUnavailable('cannot open the user store', { cause: err });
-    }
-    try {
-      const box = UserStore.#openBox(db, passphrase);
-      await prepareDecoy();
-      return new UserStore(path, db, box, options);
-    } catch (err) {
-      db.close();
+      await sql.close();
       throw err;
     }
   }
 
-  static #openBox(db: DatabaseSync, passphrase: string): SecretBox {
-    const row = db.prepare("SELECT value FROM meta WHERE key = 'secret_box'").get() as { value: string } | undefined;
+  /**
+   * The store on shared storage (PostgreSQL, src/state/identity.ts: its tables exist). Every
+   * node must be given the same passphrase: the first one to open creates the secret-box
+   * parameters, the others check theirs against them (IDENTITY_SECRET_KEY_WRONG).
+   */
+  static async openOn(sql: IdentitySql, options: UserStoreOptions = {}): Promise<UserStore> {
+    const passphrase = resolveSecretPassphrase(options.passphrase, options.allowDemoPassphrase ?? false);
+    return UserStore.#openWith(`${sql.dialect}:identity`, sql, passphrase, options);
+  }
+
+  static async #openWith(path: string, sql: IdentitySql, passphrase: string, options: UserStoreOptions): Promise<UserStore> {
+    const box = await UserStore.#openBox(sql, passphrase);
+    try {
+      await prepareDecoy();
+      return new UserStore(path, sql, box, options);
+    } catch (err) {
+      box.close();
+      throw err;
+    }
+  }
+
+  static async #openBox(sql: IdentitySql, passphrase: string): Promise<SecretBox> {
+    const row = await sql.get<{ value: string }>("SELECT value FROM {meta} WHERE key = 'secret_box'");
     if (row) return SecretBox.open(JSON.parse(row.value) as SecretBoxParams, passphrase);
     const fresh = SecretBox.create(passphrase);
-    db.prepare("INSERT OR IGNORE INTO meta (key, value) VALUES ('secret_box', ?)").run(JSON.stringify(fresh.params));
-    // Another process may have created the parameters first: use whatever is stored.
-    const stored = (db.prepare("SELECT value FROM meta WHERE key = 'secret_box'").get() as { value: string }).value;
+    await sql.run("INSERT INTO {meta} (key, value) VALUES ('secret_box', ?) ON CONFLICT DO NOTHING", [JSON.stringify(fresh.params)]);
+    // Another process or node may have created the parameters first: use whatever is stored.
+    const stored = (await sql.get<{ value: string }>("SELECT value FROM {meta} WHERE key = 'secret_box'"))!.value;
     if (stored === JSON.stringify(fresh.params)) return fresh;
     fresh.close();
     return SecretBox.open(JSON.parse(stored) as SecretBoxParams, passphrase);
   }
 
-  close(): void {
+  /** Closes the store (and its sqlite file; shared storage is closed by its owner). */
+  async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     this.#box.close();
-    this.#db.close();
+    if (this.#sql.dialect === 'sqlite') await this.#sql.close();
   }
 
   // ---- users ----------------------------------------------------------------------------------
@@ -294,10 +302,10 @@ export class UserStore {
     checkPasswordPolicy(password, idWords(principalId));
     const hash = await hashPassword(password);
     const at = this.#iso(options.now);
-    this.#write(() => {
-      if (this.#user(principalId)) throw new UserExists();
-      this.#stmt(`INSERT INTO users (principal_id, password_hash, created_at, updated_at, password_changed_at) VALUES (?, ?, ?, ?, ?)`)
-        .run(principalId, hash, at, at, at);
+    await this.#write(async (q) => {
+      if (await this.#user(q, principalId)) throw new UserExists();
+      await q.run(`INSERT INTO {users} (principal_id, password_hash, created_at, updated_at, password_changed_at) VALUES (?, ?, ?, ?, ?)`,
+        [principalId, hash, at, at, at]);
     });
     return this.#event('identity.user.create', principalId, at, { actor: options.by });
   }
@@ -308,10 +316,10 @@ export class UserStore {
     checkPasswordPolicy(password, idWords(principalId));
     const hash = await hashPassword(password);
     const at = this.#iso(options.now);
-    this.#write(() => {
-      const r = this.#stmt('UPDATE users SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE principal_id = ?').run(hash, at, at, principalId);
-      if (r.changes !== 1) throw new UserNotFound();
-      this.#stmt('DELETE FROM login_failures WHERE principal_id = ?').run(principalId);
+    await this.#write(async (q) => {
+      const r = await q.run('UPDATE {users} SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE principal_id = ?', [hash, at, at, principalId]);
+      if (r !== 1) throw new UserNotFound();
+      await q.run('DELETE FROM {login_failures} WHERE principal_id = ?', [principalId]);
     });
     return this.#event('identity.password.set', principalId, at, { actor: options.by });
   }
@@ -324,13 +332,13 @@ export class UserStore {
     return this.#setDisabled(principalId, false, options);
   }
 
-  #setDisabled(principalId: string, disabled: boolean, options: ByAdmin): IdentityAuditEvent {
+  async #setDisabled(principalId: string, disabled: boolean, options: ByAdmin): Promise<IdentityAuditEvent> {
     requirePrincipalId(principalId);
     requirePrincipalId(options?.by, 'by');
     const at = this.#iso(options.now);
-    this.#write(() => {
-      const r = this.#stmt('UPDATE users SET disabled = ?, updated_at = ? WHERE principal_id = ?').run(disabled ? 1 : 0, at, principalId);
-      if (r.changes !== 1) throw new UserNotFound();
+    await this.#write(async (q) => {
+      const r = await q.run('UPDATE {users} SET disabled = ?, updated_at = ? WHERE principal_id = ?', [disabled ? 1 : 0, at, principalId]);
+      if (r !== 1) throw new UserNotFound();
     });
     return this.#event(disabled ? 'identity.user.disable' : 'identity.user.enable', principalId, at, { actor: options.by });
   }
@@ -350,11 +358,11 @@ export class UserStore {
     const id = typeof principalId === 'string' ? principalId : '';
     const known = validPrincipalId(id);
     this.#rateLimit('identity.password.verify', id, options.address, now);
-    if (known) this.#checkLock('identity.password.verify', id, now);
-    const user = known ? this.#read(() => this.#user(id)) : undefined;
+    if (known) await this.#checkLock('identity.password.verify', id, now);
+    const user = known ? await this.#read((q) => this.#user(q, id)) : undefined;
     const ok = user ? await verifyPasswordHash(password, user.password_hash) : await verifyPasswordDecoy(typeof password === 'string' ? password : '');
     if (!ok) {
-      const state = known ? this.#write(() => this.#fail(id, now)) : EMPTY_LOCKOUT;
+      const state = known ? await this.#write((q) => this.#fail(q, id, now)) : EMPTY_LOCKOUT;
       throw new CredentialsInvalid({ audit: this.#failure('identity.password.verify', id, now, user ? 'wrong_password' : 'unknown_account', state) });
     }
     const u = user!;
@@ -364,12 +372,12 @@ export class UserStore {
     const mfaEnrolled = u.mfa_enrolled === 1;
     const rehash = needsRehash(u.password_hash) ? await hashPassword(password) : null;
     const at = new Date(now).toISOString();
-    this.#write(() => {
+    await this.#write(async (q) => {
       if (!mfaEnrolled) {
-        this.#stmt('DELETE FROM login_failures WHERE principal_id = ?').run(id);
-        this.#stmt('UPDATE users SET last_login_at = ? WHERE principal_id = ?').run(at, id);
+        await q.run('DELETE FROM {login_failures} WHERE principal_id = ?', [id]);
+        await q.run('UPDATE {users} SET last_login_at = ? WHERE principal_id = ?', [at, id]);
       }
-      if (rehash) this.#stmt('UPDATE users SET password_hash = ? WHERE principal_id = ? AND password_hash = ?').run(rehash, id, u.password_hash);
+      if (rehash) await q.run('UPDATE {users} SET password_hash = ? WHERE principal_id = ? AND password_hash = ?', [rehash, id, u.password_hash]);
     });
     return {
       principalId: id,
@@ -391,8 +399,8 @@ export class UserStore {
     const id = typeof principalId === 'string' ? principalId : '';
     this.#rateLimit(action, id, options.address, now);
     if (!validPrincipalId(id)) throw new CredentialsInvalid({ audit: this.#failure(action, id, now, 'unknown_account', null) });
-    this.#checkLock(action, id, now);
-    const user = this.#read(() => this.#user(id));
+    await this.#checkLock(action, id, now);
+    const user = await this.#read((q) => this.#user(q, id));
     if (!user || user.disabled === 1) throw new CredentialsInvalid({ audit: this.#failure(action, id, now, user ? 'disabled' : 'unknown_account', null) });
     if (user.mfa_enrolled !== 1 || user.totp_secret_sealed === null) throw new MfaNotEnrolled({ audit: this.#failure(action, id, now, 'not_enrolled', null) });
     const code = typeof codeOrRecoveryCode === 'string' ? codeOrRecoveryCode.trim() : '';
@@ -408,36 +416,36 @@ export class UserStore {
         secret.fill(0);
       }
       if (result.valid) {
-        // Compare-and-set: only the first verification to store this step wins.
-        const won = this.#write(() => {
-          const r = this.#stmt('UPDATE users SET totp_last_step = ?, last_login_at = ? WHERE principal_id = ? AND mfa_enrolled = 1 AND totp_secret_sealed = ? AND (totp_last_step IS NULL OR totp_last_step < ?)')
-            .run(result.step, at, id, sealed, result.step);
-          if (r.changes !== 1) return { won: false, state: this.#fail(id, now) };
-          this.#stmt('DELETE FROM login_failures WHERE principal_id = ?').run(id);
+        // Compare-and-set: only the first verification to store this step wins (on any node).
+        const won = await this.#write(async (q) => {
+          const r = await q.run('UPDATE {users} SET totp_last_step = ?, last_login_at = ? WHERE principal_id = ? AND mfa_enrolled = 1 AND totp_secret_sealed = ? AND (totp_last_step IS NULL OR totp_last_step < ?)',
+            [result.step, at, id, sealed, result.step]);
+          if (r !== 1) return { won: false, state: await this.#fail(q, id, now) };
+          await q.run('DELETE FROM {login_failures} WHERE principal_id = ?', [id]);
           return { won: true, state: EMPTY_LOCKOUT };
         });
-        if (won.won) return { principalId: id, method: 'totp', recoveryCodesLeft: this.#recoveryCodesLeft(id), audit: this.#event(action, id, at, { details: { method: 'totp', delta: result.delta } }) };
+        if (won.won) return { principalId: id, method: 'totp', recoveryCodesLeft: await this.#read((q) => this.#recoveryCodesLeft(q, id)), audit: this.#event(action, id, at, { details: { method: 'totp', delta: result.delta } }) };
         throw new MfaCodeInvalid({ audit: this.#failure(action, id, now, 'totp_replayed', won.state) });
       }
-      const state = this.#write(() => this.#fail(id, now));
+      const state = await this.#write((q) => this.#fail(q, id, now));
       throw new MfaCodeInvalid({ audit: this.#failure(action, id, now, `totp_${result.reason}`, state) });
     }
 
     const hash = hashRecoveryCode(id, code);
-    const outcome = this.#write(() => {
+    const outcome = await this.#write(async (q) => {
       if (hash !== null) {
-        const r = this.#stmt('UPDATE recovery_codes SET used_at = ? WHERE principal_id = ? AND code_hash = ? AND used_at IS NULL').run(at, id, hash);
-        if (r.changes === 1) {
-          this.#stmt('DELETE FROM login_failures WHERE principal_id = ?').run(id);
-          this.#stmt('UPDATE users SET last_login_at = ? WHERE principal_id = ?').run(at, id);
+        const r = await q.run('UPDATE {recovery_codes} SET used_at = ? WHERE principal_id = ? AND code_hash = ? AND used_at IS NULL', [at, id, hash]);
+        if (r === 1) {
+          await q.run('DELETE FROM {login_failures} WHERE principal_id = ?', [id]);
+          await q.run('UPDATE {users} SET last_login_at = ? WHERE principal_id = ?', [at, id]);
           return { ok: true as const };
         }
       }
-      const used = hash !== null && this.#stmt('SELECT 1 FROM recovery_codes WHERE principal_id = ? AND code_hash = ?').get(id, hash) !== undefined;
-      return { ok: false as const, reason: hash === null ? 'code_malformed' : used ? 'recovery_code_used' : 'recovery_code_unknown', state: this.#fail(id, now) };
+      const used = hash !== null && (await q.get('SELECT 1 AS one FROM {recovery_codes} WHERE principal_id = ? AND code_hash = ?', [id, hash])) !== undefined;
+      return { ok: false as const, reason: hash === null ? 'code_malformed' : used ? 'recovery_code_used' : 'recovery_code_unknown', state: await this.#fail(q, id, now) };
     });
     if (!outcome.ok) throw new MfaCodeInvalid({ audit: this.#failure(action, id, now, outcome.reason, outcome.state) });
-    const left = this.#recoveryCodesLeft(id);
+    const left = await this.#read((q) => this.#recoveryCodesLeft(q, id));
     return { principalId: id, method: 'recovery_code', recoveryCodesLeft: left, audit: this.#event(action, id, at, { details: { method: 'recovery_code', recoveryCodesLeft: left } }) };
   }
 
@@ -455,12 +463,12 @@ export class UserStore {
     const uri = otpauthUri(this.issuer, principalId, secret);
     const sealed = this.#box.seal(`totp-pending:${principalId}`, Buffer.from(secret, 'utf8'));
     const at = new Date(now).toISOString();
-    this.#write(() => {
-      const user = this.#user(principalId);
+    await this.#write(async (q) => {
+      const user = await this.#user(q, principalId);
       if (!user) throw new UserNotFound();
       if (user.mfa_enrolled === 1) throw new MfaAlreadyEnrolled();
-      this.#stmt('UPDATE users SET totp_pending_sealed = ?, totp_pending_expires_ms = ?, updated_at = ? WHERE principal_id = ?')
-        .run(sealed, now + this.#enrolmentTtlMs, at, principalId);
+      await q.run('UPDATE {users} SET totp_pending_sealed = ?, totp_pending_expires_ms = ?, updated_at = ? WHERE principal_id = ?',
+        [sealed, now + this.#enrolmentTtlMs, at, principalId]);
     });
     return { secret, otpauthUri: uri, audit: this.#event('identity.mfa.enrol.begin', principalId, at) };
   }
@@ -474,7 +482,7 @@ export class UserStore {
     const action = 'identity.mfa.enrol.confirm';
     requirePrincipalId(principalId);
     const now = this.#nowMs(options.now);
-    const user = this.#read(() => this.#user(principalId));
+    const user = await this.#read((q) => this.#user(q, principalId));
     if (!user) throw new UserNotFound();
     if (user.mfa_enrolled === 1) throw new MfaAlreadyEnrolled();
     const pending = user.totp_pending_sealed;
@@ -487,14 +495,13 @@ export class UserStore {
       const recoveryCodes = generateRecoveryCodes(RECOVERY_CODE_COUNT);
       const hashes = recoveryCodes.map((c) => hashRecoveryCode(principalId, c)!);
       const at = new Date(now).toISOString();
-      this.#write(() => {
-        const r = this.#stmt(`UPDATE users SET totp_secret_sealed = ?, mfa_enrolled = 1, mfa_enrolled_at = ?, totp_last_step = ?,
+      await this.#write(async (q) => {
+        const r = await q.run(`UPDATE {users} SET totp_secret_sealed = ?, mfa_enrolled = 1, mfa_enrolled_at = ?, totp_last_step = ?,
             totp_pending_sealed = NULL, totp_pending_expires_ms = NULL, updated_at = ?
-          WHERE principal_id = ? AND mfa_enrolled = 0 AND totp_pending_sealed = ?`).run(active, at, result.step, at, principalId, pending);
-        if (r.changes !== 1) throw new MfaEnrolmentNotPending();
-        this.#stmt('DELETE FROM recovery_codes WHERE principal_id = ?').run(principalId);
-        const insert = this.#stmt('INSERT INTO recovery_codes (principal_id, code_hash) VALUES (?, ?)');
-        for (const h of hashes) insert.run(principalId, h);
+          WHERE principal_id = ? AND mfa_enrolled = 0 AND totp_pending_sealed = ?`, [active, at, result.step, at, principalId, pending]);
+        if (r !== 1) throw new MfaEnrolmentNotPending();
+        await q.run('DELETE FROM {recovery_codes} WHERE principal_id = ?', [principalId]);
+        for (const h of hashes) await q.run('INSERT INTO {recovery_codes} (principal_id, code_hash) VALUES (?, ?)', [principalId, h]);
       });
       return { recoveryCodes, audit: this.#event(action, principalId, at, { details: { recoveryCodesIssued: recoveryCodes.length } }) };
     } finally {
@@ -514,10 +521,11 @@ export class UserStore {
     if (requestedBy === principalId) {
       throw new MfaResetForbidden('a user cannot request their own MFA reset: another administrator must', { audit: this.#failure(action, principalId, now, 'self_request', null, requestedBy) });
     }
-    this.#write(() => {
-      if (!this.#user(principalId)) throw new UserNotFound();
-      this.#stmt('INSERT OR REPLACE INTO mfa_reset_requests (principal_id, requested_by, requested_at, expires_ms) VALUES (?, ?, ?, ?)')
-        .run(principalId, requestedBy, at, now + this.#mfaResetTtlMs);
+    await this.#write(async (q) => {
+      if (!(await this.#user(q, principalId))) throw new UserNotFound();
+      await q.run(`INSERT INTO {mfa_reset_requests} (principal_id, requested_by, requested_at, expires_ms) VALUES (?, ?, ?, ?)
+        ON CONFLICT (principal_id) DO UPDATE SET requested_by = excluded.requested_by, requested_at = excluded.requested_at, expires_ms = excluded.expires_ms`,
+      [principalId, requestedBy, at, now + this.#mfaResetTtlMs]);
     });
     return this.#event(action, principalId, at, { actor: requestedBy, details: { expiresAt: new Date(now + this.#mfaResetTtlMs).toISOString() } });
   }
@@ -533,9 +541,9 @@ export class UserStore {
     requirePrincipalId(approvedBy, 'approvedBy');
     const now = this.#nowMs(options.now);
     const at = new Date(now).toISOString();
-    const requestedBy = this.#write(() => {
-      if (!this.#user(principalId)) throw new UserNotFound();
-      const req = this.#stmt('SELECT requested_by, expires_ms FROM mfa_reset_requests WHERE principal_id = ?').get(principalId) as { requested_by: string; expires_ms: number } | undefined;
+    const requestedBy = await this.#write(async (q) => {
+      if (!(await this.#user(q, principalId))) throw new UserNotFound();
+      const req = await q.get<{ requested_by: string; expires_ms: number }>('SELECT requested_by, expires_ms FROM {mfa_reset_requests} WHERE principal_id = ?', [principalId]);
       if (!req || req.expires_ms <= now) throw new MfaResetNotRequested();
       if (approvedBy === principalId) {
         throw new MfaResetForbidden('a user cannot approve their own MFA reset', { audit: this.#failure(action, principalId, now, 'self_approval', null, approvedBy) });
@@ -543,10 +551,10 @@ export class UserStore {
       if (approvedBy === req.requested_by) {
         throw new MfaResetForbidden('the administrator who requested an MFA reset cannot approve it: a second administrator must', { audit: this.#failure(action, principalId, now, 'requester_approval', null, approvedBy) });
       }
-      this.#stmt(`UPDATE users SET totp_secret_sealed = NULL, totp_pending_sealed = NULL, totp_pending_expires_ms = NULL,
-          mfa_enrolled = 0, mfa_enrolled_at = NULL, totp_last_step = NULL, updated_at = ? WHERE principal_id = ?`).run(at, principalId);
-      this.#stmt('DELETE FROM recovery_codes WHERE principal_id = ?').run(principalId);
-      this.#stmt('DELETE FROM mfa_reset_requests WHERE principal_id = ?').run(principalId);
+      await q.run(`UPDATE {users} SET totp_secret_sealed = NULL, totp_pending_sealed = NULL, totp_pending_expires_ms = NULL,
+          mfa_enrolled = 0, mfa_enrolled_at = NULL, totp_last_step = NULL, updated_at = ? WHERE principal_id = ?`, [at, principalId]);
+      await q.run('DELETE FROM {recovery_codes} WHERE principal_id = ?', [principalId]);
+      await q.run('DELETE FROM {mfa_reset_requests} WHERE principal_id = ?', [principalId]);
       return req.requested_by;
     });
     return this.#event(action, principalId, at, { actor: approvedBy, details: { requestedBy } });
@@ -558,18 +566,18 @@ export class UserStore {
   async status(principalId: string, options: Now = {}): Promise<UserStatus | null> {
     requirePrincipalId(principalId);
     const now = this.#nowMs(options.now);
-    return this.#read(() => {
-      const u = this.#user(principalId);
+    return this.#read(async (q) => {
+      const u = await this.#user(q, principalId);
       if (!u) return null;
-      const lock = currentLockout(this.#lockState(principalId), now, this.#lockout);
-      const req = this.#stmt('SELECT requested_by, requested_at, expires_ms FROM mfa_reset_requests WHERE principal_id = ? AND expires_ms > ?').get(principalId, now) as
-        { requested_by: string; requested_at: string; expires_ms: number } | undefined;
+      const lock = currentLockout(await this.#lockState(q, principalId), now, this.#lockout);
+      const req = await q.get<{ requested_by: string; requested_at: string; expires_ms: number }>(
+        'SELECT requested_by, requested_at, expires_ms FROM {mfa_reset_requests} WHERE principal_id = ? AND expires_ms > ?', [principalId, now]);
       return {
         principalId,
         disabled: u.disabled === 1,
         mfaEnrolled: u.mfa_enrolled === 1,
         mfaEnrolmentPending: u.totp_pending_sealed !== null && (u.totp_pending_expires_ms ?? 0) > now,
-        recoveryCodesLeft: this.#recoveryCodesLeft(principalId),
+        recoveryCodesLeft: await this.#recoveryCodesLeft(q, principalId),
         failedAttempts: lock.failures,
         lockedUntil: lock.lockedUntil > now ? new Date(lock.lockedUntil).toISOString() : null,
         mfaResetRequest: req ? { requestedBy: req.requested_by, requestedAt: req.requested_at, expiresAt: new Date(req.expires_ms).toISOString() } : null,
@@ -590,38 +598,38 @@ export class UserStore {
     if (!d.allowed) throw new RateLimited(d.retryAfterMs, { audit: this.#failure(action, id, now, 'rate_limited', null, undefined, { address }) });
   }
 
-  #checkLock(action: string, id: string, now: number): void {
-    const remaining = lockRemainingMs(this.#read(() => this.#lockState(id)), now, this.#lockout);
+  async #checkLock(action: string, id: string, now: number): Promise<void> {
+    const remaining = lockRemainingMs(await this.#read((q) => this.#lockState(q, id)), now, this.#lockout);
     if (remaining > 0) throw new AccountLocked(remaining, { audit: this.#failure(action, id, now, 'locked', null) });
   }
 
   /** Records one failure for `id` (known or not); runs inside a write transaction. */
-  #fail(id: string, now: number): LockoutState {
-    const next = recordFailure(this.#lockState(id), now, this.#lockout);
-    this.#stmt(`INSERT INTO login_failures (principal_id, failures, locked_until_ms, last_failure_ms) VALUES (?, ?, ?, ?)
-      ON CONFLICT (principal_id) DO UPDATE SET failures = excluded.failures, locked_until_ms = excluded.locked_until_ms, last_failure_ms = excluded.last_failure_ms`)
-      .run(id, next.failures, next.lockedUntil, next.lastFailureAt);
+  async #fail(q: SqlQueries, id: string, now: number): Promise<LockoutState> {
+    const next = recordFailure(await this.#lockState(q, id), now, this.#lockout);
+    await q.run(`INSERT INTO {login_failures} (principal_id, failures, locked_until_ms, last_failure_ms) VALUES (?, ?, ?, ?)
+      ON CONFLICT (principal_id) DO UPDATE SET failures = excluded.failures, locked_until_ms = excluded.locked_until_ms, last_failure_ms = excluded.last_failure_ms`,
+    [id, next.failures, next.lockedUntil, next.lastFailureAt]);
     // Bound the table: forget quiet, unlocked entries (they would reset anyway) beyond the cap.
-    const { n } = this.#stmt('SELECT count(*) AS n FROM login_failures').get() as { n: number };
+    const { n } = (await q.get<{ n: number }>('SELECT count(*) AS n FROM {login_failures}'))!;
     if (n > MAX_FAILURE_ROWS) {
-      this.#stmt(`DELETE FROM login_failures WHERE principal_id IN (SELECT principal_id FROM login_failures
-        WHERE locked_until_ms <= ? ORDER BY last_failure_ms LIMIT ?)`).run(now, n - MAX_FAILURE_ROWS);
+      await q.run(`DELETE FROM {login_failures} WHERE principal_id IN (SELECT principal_id FROM {login_failures}
+        WHERE locked_until_ms <= ? ORDER BY last_failure_ms LIMIT ?)`, [now, n - MAX_FAILURE_ROWS]);
     }
     return next;
   }
 
-  #lockState(id: string): LockoutState {
-    const row = this.#stmt('SELECT failures, locked_until_ms, last_failure_ms FROM login_failures WHERE principal_id = ?').get(id) as
-      { failures: number; locked_until_ms: number; last_failure_ms: number } | undefined;
+  async #lockState(q: SqlQueries, id: string): Promise<LockoutState> {
+    const row = await q.get<{ failures: number; locked_until_ms: number; last_failure_ms: number }>(
+      'SELECT failures, locked_until_ms, last_failure_ms FROM {login_failures} WHERE principal_id = ?', [id]);
     return row ? { failures: row.failures, lockedUntil: row.locked_until_ms, lastFailureAt: row.last_failure_ms } : EMPTY_LOCKOUT;
   }
 
-  #user(id: string): UserRow | undefined {
-    return this.#stmt('SELECT * FROM users WHERE principal_id = ?').get(id) as UserRow | undefined;
+  #user(q: SqlQueries, id: string): Promise<UserRow | undefined> {
+    return q.get<UserRow>('SELECT * FROM {users} WHERE principal_id = ?', [id]);
   }
 
-  #recoveryCodesLeft(id: string): number {
-    return (this.#stmt('SELECT count(*) AS n FROM recovery_codes WHERE principal_id = ? AND used_at IS NULL').get(id) as { n: number }).n;
+  async #recoveryCodesLeft(q: SqlQueries, id: string): Promise<number> {
+    return (await q.get<{ n: number }>('SELECT count(*) AS n FROM {recovery_codes} WHERE principal_id = ? AND used_at IS NULL', [id]))!.n;
   }
 
   #event(action: string, principalId: string, at: string, extra: { actor?: string; details?: IdentityAuditEvent['details'] } = {}): IdentityAuditEvent {
@@ -650,46 +658,31 @@ export class UserStore {
     return new Date(this.#nowMs(now)).toISOString();
   }
 
-  #stmt(sql: string): StatementSync {
-    this.#live();
-    let s = this.#stmts.get(sql);
-    if (!s) {
-      s = this.#db.prepare(sql);
-      this.#stmts.set(sql, s);
-    }
-    return s;
-  }
-
   #live(): void {
     if (this.#closed) throw new IdentityStoreUnavailable('the user store is closed');
   }
 
-  /** One BEGIN IMMEDIATE transaction (SQLite's busy timeout waits for other writers). */
-  #write<T>(fn: () => T): T {
+  /**
+   * One write transaction (sqlite: BEGIN IMMEDIATE, its busy timeout waits for other
+   * writers; PostgreSQL: SERIALIZABLE, re-run on a conflict with another node).
+   */
+  async #write<T>(fn: (q: SqlQueries) => Promise<T>): Promise<T> {
     this.#live();
     try {
-      this.#db.exec('BEGIN IMMEDIATE');
+      return await this.#sql.write(fn);
     } catch (err) {
-      throw new IdentityStoreUnavailable('the user store is busy or unavailable', { cause: err });
-    }
-    try {
-      const result = fn();
-      this.#db.exec('COMMIT');
-      return result;
-    } catch (err) {
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
       if (err instanceof IdentityError) throw err;
       throw new IdentityStoreUnavailable('user store error', { cause: err });
     }
   }
 
-  #read<T>(fn: () => T): T {
+  async #read<T>(fn: (q: SqlQueries) => Promise<T>): Promise<T> {
     this.#live();
-    this.#db.exec('BEGIN');
     try {
-      return fn();
-    } finally {
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      return await this.#sql.read(fn);
+    } catch (err) {
+      if (err instanceof IdentityError) throw err;
+      throw new IdentityStoreUnavailable('user store error', { cause: err });
     }
   }
 }

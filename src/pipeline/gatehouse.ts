@@ -27,6 +27,7 @@ import type { OidcVerifier } from '../identity/oidc.ts';
 import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
 import { apiKeyDigest, resultDigest, sqlFingerprint } from './digest.ts';
 import { IdentityService, looksLikeJwt } from '../identity/service.ts';
+import type { IdentitySql } from '../identity/sql.ts';
 import { IdentityError } from '../identity/password.ts';
 import { ElevationError, type ElevationStore } from '../identity/elevation.ts';
 import { evaluatePosture, postureContext } from '../identity/posture.ts';
@@ -133,6 +134,13 @@ export interface GatehouseOptions {
    * The caller closes it. Default: node:sqlite in the state directory.
    */
   readonly budgets?: BudgetLedger;
+  /**
+   * Identity state kept elsewhere — PostgreSQL shared by several nodes
+   * (`(await openPostgresIdentity(state)).storage`, src/state/identity.ts): users, sessions,
+   * session signing keys, API keys, connection passwords, elevations. The caller closes it.
+   * Default: node:sqlite files in the state directory.
+   */
+  readonly identityStorage?: IdentitySql;
   /** Read access to the audit log (flows and compliance reports); the log itself when it is a TransparencyLog. */
   readonly auditReader?: { scan(filter: { from?: string; to?: string }): AsyncGenerator<{ leaf: { entry: StoredAuditEntry } }>; pseudonymsOf(principal: string): string[] };
 }
@@ -192,6 +200,7 @@ export class Gatehouse {
     this.#identityOpen ??= IdentityService.open({
       stateDir: this.#stateDir, demo: this.#options.demo ?? false,
       sessionTtlSec: (this.#state.loaded.workspace.identity?.sessionTtlMinutes ?? 15) * 60,
+      ...(this.#options.identityStorage ? { storage: this.#options.identityStorage } : {}),
     });
     this.#identityOpen.catch(() => { this.#identityOpen = null; });
     return this.#identityOpen;
@@ -259,7 +268,7 @@ export class Gatehouse {
     this.#retiredEngines = [];
     if (this.#ownsBudgets) await this.#budgets.close();
     await this.#governance.close();
-    if (this.#identityOpen) (await this.#identityOpen.catch(() => null))?.close();
+    if (this.#identityOpen) await (await this.#identityOpen.catch(() => null))?.close();
   }
 
   /**
@@ -310,7 +319,7 @@ export class Gatehouse {
     if (credential.startsWith(CONNECTION_CREDENTIAL_PREFIX)) {
       // Set by the wire front after SCRAM with a connection password (never from a client).
       let c;
-      try { c = (await this.#ids()).connectionPasswords.resolve(credential.slice(CONNECTION_CREDENTIAL_PREFIX.length)); } catch (err) { throw identityError(err, 'the connection password is no longer valid'); }
+      try { c = await (await this.#ids()).connectionPasswords.resolve(credential.slice(CONNECTION_CREDENTIAL_PREFIX.length)); } catch (err) { throw identityError(err, 'the connection password is no longer valid'); }
       const p = ws.principals.get(c.principalId);
       if (!p) throw new GatehouseError('AUTH_INVALID', 'the connection belongs to no principal of this workspace');
       if (this.#mfaRequired(state, p) && c.mfaAt === null) throw mfaRequired(p.id);
@@ -334,7 +343,7 @@ export class Gatehouse {
     if (STORE_KEY.test(credential)) {
       // A service key issued by an administrator: scoped, expiring, revocable.
       let v;
-      try { v = (await this.#ids()).apiKeys.verify(credential); } catch (err) { throw identityError(err, 'the credential is not valid'); }
+      try { v = await (await this.#ids()).apiKeys.verify(credential); } catch (err) { throw identityError(err, 'the credential is not valid'); }
       const owner = ws.principals.get(v.principalId);
       if (!owner) throw new GatehouseError('AUTH_INVALID', 'the key belongs to no principal of this workspace');
       if (this.#mfaRequired(state, owner)) throw mfaRequired(owner.id);
@@ -346,7 +355,7 @@ export class Gatehouse {
   /** Active privileged-role grants join the principal to Cedar group `elevated:<role>`. */
   async #withElevations(state: State, p: PrincipalDef): Promise<PrincipalDef> {
     if (Object.keys(state.loaded.workspace.identity?.elevationRoles ?? {}).length === 0) return p;
-    const active = (await this.#elevations()).activeElevations(p.id);
+    const active = await (await this.#elevations()).activeElevations(p.id);
     return active.length === 0 ? p : { ...p, groups: [...p.groups, ...active.map((g) => `elevated:${g.role}`)] };
   }
 
@@ -384,7 +393,7 @@ export class Gatehouse {
         throw new GatehouseError('REQUEST_INVALID', `"${role.name}" may be granted for 1 to ${role.maxMinutes} minutes`);
       }
       try {
-        const r = (await this.#elevations()).request({ principalId: who.id, role: role.name, purpose: body.purpose, durationMinutes: body.minutes, justification: body.justification });
+        const r = await (await this.#elevations()).request({ principalId: who.id, role: role.name, purpose: body.purpose, durationMinutes: body.minutes, justification: body.justification });
         entry.reasons = [`elevation requested: ${role.name} for ${body.minutes} min, purpose ${body.purpose}`];
         return { requestId: r.request.id, status: r.request.status };
       } catch (err) { throw identityError(err, 'the elevation request was refused'); }
@@ -397,7 +406,7 @@ export class Gatehouse {
       const who = await this.#authenticate(this.#state, meta.credential);
       entry.principal = who.id;
       try {
-        const g = (await this.#elevations()).approve(requestId, who.id);
+        const g = await (await this.#elevations()).approve(requestId, who.id);
         entry.reasons = [`elevation approved: ${g.grant.role} for ${g.grant.principalId} until ${g.grant.expiresAt}`];
         return { grantId: g.grant.id, principal: g.grant.principalId, role: g.grant.role, expiresAt: g.grant.expiresAt };
       } catch (err) { throw identityError(err, 'the approval was refused'); }
@@ -410,7 +419,7 @@ export class Gatehouse {
       const who = await this.#authenticate(this.#state, meta.credential);
       entry.principal = who.id;
       try {
-        (await this.#elevations()).deny(requestId, who.id, reason);
+        await (await this.#elevations()).deny(requestId, who.id, reason);
         return { denied: true };
       } catch (err) { throw identityError(err, 'the denial was refused'); }
     });
@@ -423,7 +432,7 @@ export class Gatehouse {
       entry.principal = who.id;
       const role = this.#role(body.role);
       try {
-        const g = (await this.#elevations()).breakGlass({ principalId: who.id, role: role.name, justification: body.justification });
+        const g = await (await this.#elevations()).breakGlass({ principalId: who.id, role: role.name, justification: body.justification });
         entry.reasons = [`alert: break-glass into ${role.name} until ${g.grant.expiresAt}`];
         return { grantId: g.grant.id, role: g.grant.role, expiresAt: g.grant.expiresAt, alert: true };
       } catch (err) {
@@ -439,12 +448,12 @@ export class Gatehouse {
       const who = await this.#authenticate(this.#state, meta.credential);
       entry.principal = who.id;
       const store = await this.#elevations();
-      const grant = store.getGrant(grantId);
+      const grant = await store.getGrant(grantId);
       if (!grant) throw new GatehouseError('NOT_FOUND', 'no such grant');
       const roles = this.#state.loaded.workspace.identity?.elevationRoles ?? {};
       const approver = who.groups.some((g) => roles[grant.role]?.approvers.includes(g));
       if (grant.principalId !== who.id && !approver) throw new GatehouseError('POLICY_DENIED', 'only the holder or an approver of the role may revoke a grant');
-      try { store.revoke(grantId, who.id); } catch (err) { throw identityError(err, 'the grant could not be revoked'); }
+      try { await store.revoke(grantId, who.id); } catch (err) { throw identityError(err, 'the grant could not be revoked'); }
       entry.reasons = [`elevation ${grant.role} of ${grant.principalId} revoked`];
       return { revoked: grantId };
     });
@@ -457,8 +466,8 @@ export class Gatehouse {
       entry.principal = who.id;
       const store = await this.#elevations();
       return {
-        active: store.activeElevations(who.id).map((g) => ({ grantId: g.id, role: g.role, purpose: g.purpose, expiresAt: g.expiresAt, breakGlass: g.breakGlass })),
-        pending: store.pendingRequests().map((r) => ({ requestId: r.id, principal: r.principalId, role: r.role, purpose: r.purpose, minutes: r.durationMinutes, requestedAt: r.requestedAt })),
+        active: (await store.activeElevations(who.id)).map((g) => ({ grantId: g.id, role: g.role, purpose: g.purpose, expiresAt: g.expiresAt, breakGlass: g.breakGlass })),
+        pending: (await store.pendingRequests()).map((r) => ({ requestId: r.id, principal: r.principalId, role: r.role, purpose: r.purpose, minutes: r.durationMinutes, requestedAt: r.requestedAt })),
       };
     });
   }
@@ -609,7 +618,7 @@ export class Gatehouse {
       const { principal, mfaAt } = await this.#authenticateFull(this.#state, meta.credential, meta.source);
       entry.principal = principal.id;
       const expiresAt = Math.floor(Date.now() / 1000) + CONNECTION_PASSWORD_HOURS * 3600;
-      const issued = (await this.#ids()).connectionPasswords.issue(principal.id, { mfaAt, expiresAt });
+      const issued = await (await this.#ids()).connectionPasswords.issue(principal.id, { mfaAt, expiresAt });
       entry.reasons = [`connection password ${issued.id} issued until ${issued.expiresAt}; earlier ones revoked`];
       return { username: issued.username, password: issued.password, expiresAt: issued.expiresAt };
     });
@@ -622,7 +631,7 @@ export class Gatehouse {
    */
   async connectionVerifier(username: string): Promise<{ verifier: ScramVerifier; credential: string } | null> {
     if (typeof username !== 'string' || !this.#state.loaded.workspace.principals.has(username)) return null;
-    const v = (await this.#ids()).connectionPasswords.verifier(username);
+    const v = await (await this.#ids()).connectionPasswords.verifier(username);
     return v ? { verifier: v.verifier, credential: CONNECTION_CREDENTIAL_PREFIX + v.id } : null;
   }
 
@@ -632,8 +641,8 @@ export class Gatehouse {
       if (!meta.credential || !looksLikeJwt(meta.credential)) throw new GatehouseError('AUTH_REQUIRED', 'log out with the session token you signed in with');
       let who;
       try { who = await (await this.#ids()).verify(meta.credential); } catch (err) { throw identityError(err, 'the session token is not valid'); }
-      (await this.#ids()).sessions.revokeSession(who.sessionId, { reason: 'logout' });
-      (await this.#ids()).connectionPasswords.revokeAll(who.principalId);
+      await (await this.#ids()).sessions.revokeSession(who.sessionId, { reason: 'logout' });
+      await (await this.#ids()).connectionPasswords.revokeAll(who.principalId);
       return { revoked: true };
     });
   }
@@ -666,8 +675,8 @@ export class Gatehouse {
       try {
         if (enabled) await users.enableUser(principalId, { by: admin.id }); else await users.disableUser(principalId, { by: admin.id });
         if (!enabled) {
-          (await this.#ids()).sessions.revokeAllFor(principalId, { reason: 'user disabled' });
-          (await this.#ids()).connectionPasswords.revokeAll(principalId);
+          await (await this.#ids()).sessions.revokeAllFor(principalId, { reason: 'user disabled' });
+          await (await this.#ids()).connectionPasswords.revokeAll(principalId);
         }
       } catch (err) { throw identityError(err, 'the change was refused'); }
       entry.reasons = [`user ${principalId} ${enabled ? 'enabled' : 'disabled'}`];
@@ -694,7 +703,7 @@ export class Gatehouse {
       await this.#admin(meta, entry);
       this.#knownPrincipal(body.principal);
       try {
-        const k = (await this.#ids()).apiKeys.create({ principalId: body.principal, scopes: { datasets: body.datasets, actions: body.actions ?? ['query'] }, expiresAt: body.expiresAt ? new Date(body.expiresAt) : null });
+        const k = await (await this.#ids()).apiKeys.create({ principalId: body.principal, scopes: { datasets: body.datasets, actions: body.actions ?? ['query'] }, expiresAt: body.expiresAt ? new Date(body.expiresAt) : null });
         entry.reasons = [`service key ${k.id} for ${body.principal}, datasets ${body.datasets.join(', ')}`];
         return { id: k.id, key: k.key };
       } catch (err) { throw identityError(err, 'the key could not be created'); }
@@ -705,7 +714,7 @@ export class Gatehouse {
   adminRevokeKey(meta: RequestMeta, id: string) {
     return this.#identityOp(meta, 'admin.key.revoke', null, async (entry) => {
       await this.#admin(meta, entry);
-      try { (await this.#ids()).apiKeys.revoke(id); } catch (err) { throw identityError(err, 'the key could not be revoked'); }
+      try { await (await this.#ids()).apiKeys.revoke(id); } catch (err) { throw identityError(err, 'the key could not be revoked'); }
       entry.reasons = [`service key ${id} revoked`];
       return { revoked: id };
     });
@@ -715,7 +724,7 @@ export class Gatehouse {
   adminListKeys(meta: RequestMeta, principalId: string) {
     return this.#identityOp(meta, 'admin.key.list', null, async (entry) => {
       await this.#admin(meta, entry);
-      return { keys: (await this.#ids()).apiKeys.list(principalId) };
+      return { keys: await (await this.#ids()).apiKeys.list(principalId) };
     });
   }
 

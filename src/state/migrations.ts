@@ -104,6 +104,132 @@ CREATE TABLE ${S}.audit_checkpoint (
   stored_at  timestamptz NOT NULL DEFAULT now()
 );
 `,
+  // 3: identity (the PostgreSQL twins of the node:sqlite tables in src/identity/*.ts, plus
+  // the session signing keys, which live in files beside the sqlite stores).
+  (S) => `
+CREATE TABLE ${S}.identity_meta (key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE ${S}.identity_users (
+  principal_id            text    PRIMARY KEY,
+  password_hash           text    NOT NULL,
+  totp_secret_sealed      text,
+  totp_pending_sealed     text,
+  totp_pending_expires_ms bigint,
+  mfa_enrolled            integer NOT NULL DEFAULT 0 CHECK (mfa_enrolled IN (0, 1)),
+  mfa_enrolled_at         text,
+  totp_last_step          bigint,
+  disabled                integer NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
+  created_at              text    NOT NULL,
+  updated_at              text    NOT NULL,
+  password_changed_at     text    NOT NULL,
+  last_login_at           text
+);
+CREATE TABLE ${S}.identity_recovery_codes (
+  principal_id text NOT NULL REFERENCES ${S}.identity_users (principal_id) ON DELETE CASCADE,
+  code_hash    text NOT NULL,
+  used_at      text,
+  PRIMARY KEY (principal_id, code_hash)
+);
+CREATE TABLE ${S}.identity_login_failures (
+  principal_id    text    PRIMARY KEY,
+  failures        integer NOT NULL,
+  locked_until_ms bigint  NOT NULL,
+  last_failure_ms bigint  NOT NULL
+);
+CREATE INDEX identity_login_failures_by_time ON ${S}.identity_login_failures (last_failure_ms);
+CREATE TABLE ${S}.identity_mfa_reset_requests (
+  principal_id text   PRIMARY KEY REFERENCES ${S}.identity_users (principal_id) ON DELETE CASCADE,
+  requested_by text   NOT NULL,
+  requested_at text   NOT NULL,
+  expires_ms   bigint NOT NULL
+);
+CREATE TABLE ${S}.identity_sessions (
+  sid            text   PRIMARY KEY,
+  principal_id   text   NOT NULL,
+  amr            text   NOT NULL,
+  mfa_at         bigint,
+  created_at     bigint NOT NULL,
+  expires_at     bigint NOT NULL,
+  revoked_at     bigint,
+  revoked_reason text
+);
+CREATE INDEX identity_sessions_principal ON ${S}.identity_sessions (principal_id);
+CREATE TABLE ${S}.identity_refresh_tokens (
+  hash       bytea  PRIMARY KEY,
+  sid        text   NOT NULL REFERENCES ${S}.identity_sessions (sid),
+  issued_at  bigint NOT NULL,
+  expires_at bigint NOT NULL,
+  used_at    bigint
+);
+CREATE INDEX identity_refresh_tokens_sid ON ${S}.identity_refresh_tokens (sid);
+-- Session signing keys: the public JWK of every key; the private key of the active one,
+-- sealed under the key passphrase exactly like a session-signing-<kid>.json file
+-- (scrypt + AES-256-GCM, purpose "session-signing-key:<kid>"); erased on rotation.
+CREATE TABLE ${S}.identity_session_keys (
+  kid        text PRIMARY KEY,
+  jwk        text NOT NULL,
+  sealed     text,
+  created_at text NOT NULL,
+  retired_at text,
+  CHECK (retired_at IS NOT NULL OR sealed IS NOT NULL)
+);
+CREATE UNIQUE INDEX identity_session_keys_one_active ON ${S}.identity_session_keys ((true)) WHERE retired_at IS NULL;
+CREATE TABLE ${S}.identity_api_keys (
+  id           text   PRIMARY KEY,
+  lookup       bytea  NOT NULL,
+  hash         bytea  NOT NULL,
+  principal_id text   NOT NULL,
+  scopes       text   NOT NULL,
+  created_at   bigint NOT NULL,
+  expires_at   bigint,
+  revoked_at   bigint,
+  last_used_at bigint
+);
+CREATE INDEX identity_api_keys_lookup ON ${S}.identity_api_keys (lookup);
+CREATE INDEX identity_api_keys_principal ON ${S}.identity_api_keys (principal_id);
+CREATE TABLE ${S}.identity_connection_passwords (
+  id           text    PRIMARY KEY,
+  principal_id text    NOT NULL,
+  salt         text    NOT NULL,
+  iterations   integer NOT NULL,
+  stored_key   text    NOT NULL,
+  server_key   text    NOT NULL,
+  mfa_at       bigint,
+  created_at   bigint  NOT NULL,
+  expires_at   bigint  NOT NULL,
+  revoked_at   bigint
+);
+CREATE INDEX identity_connection_passwords_principal ON ${S}.identity_connection_passwords (principal_id);
+CREATE TABLE ${S}.identity_elevation_requests (
+  id               text    PRIMARY KEY,
+  principal_id     text    NOT NULL,
+  role             text    NOT NULL,
+  purpose          text    NOT NULL,
+  justification    text    NOT NULL,
+  duration_minutes integer NOT NULL CHECK (duration_minutes > 0),
+  requested_at     bigint  NOT NULL,
+  status           text    NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),
+  decided_by       text,
+  decided_at       bigint,
+  decision_reason  text,
+  CHECK (decided_by IS NULL OR decided_by <> principal_id)
+);
+CREATE TABLE ${S}.identity_elevation_grants (
+  id            text    PRIMARY KEY,
+  request_id    text    UNIQUE REFERENCES ${S}.identity_elevation_requests (id),
+  principal_id  text    NOT NULL,
+  role          text    NOT NULL,
+  purpose       text    NOT NULL,
+  granted_by    text    NOT NULL,
+  break_glass   integer NOT NULL CHECK (break_glass IN (0, 1)),
+  justification text    NOT NULL,
+  starts_at     bigint  NOT NULL,
+  expires_at    bigint  NOT NULL CHECK (expires_at > starts_at),
+  revoked_at    bigint,
+  revoked_by    text,
+  revoke_reason text
+);
+CREATE INDEX identity_elevation_grants_active ON ${S}.identity_elevation_grants (principal_id, expires_at);
+`,
 ];
 
 /** The newest schema version this code knows. */
