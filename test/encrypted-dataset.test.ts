@@ -52,10 +52,10 @@ describe('an encrypted dataset', () => {
     const log = openTransparencyLog(join(dir, 'audit'), { demo: true });
     const gh = await Gatehouse.open({ workspaceDir: ws, audit: log, demo: true });
     try {
-      const { hold } = gh.governanceStore.retention.placeHold({ subject: { kind: 'dataset', id: 'patients' }, reason: 'litigation LIT-7', placedBy: 'olivia' });
+      const { hold } = await gh.governanceStore.retention.placeHold({ subject: { kind: 'dataset', id: 'patients' }, reason: 'litigation LIT-7', placedBy: 'olivia' });
       assert.equal(await codeOf(gh.governanceOp({ credential: KEYS.olivia, ...META }, 'keys.shred-dataset', { dataset: 'patients', reason: 'retention ended' })), 'REQUEST_INVALID');
       assert.ok((await gh.query({ credential: KEYS.ada, sql: 'SELECT count(*) FROM patients', purpose: 'operations', ...META })).rows.length === 1, 'nothing was destroyed');
-      gh.governanceStore.retention.releaseHold(hold.id, 'olivia');
+      await gh.governanceStore.retention.releaseHold(hold.id, 'olivia');
       const r = await gh.governanceOp({ credential: KEYS.olivia, ...META }, 'keys.shred-dataset', { dataset: 'patients', reason: 'retention ended' }) as { destroyed: { keyId: string }[] };
       assert.equal(r.destroyed.length, 1);
       const audited = await log.search({ action: 'governance.keys.shred-dataset', decision: 'allow' });

@@ -34,21 +34,21 @@ describe('the governance gate', () => {
 
   it('requires re-acknowledgement when the policy text changes, and accepts the new signature', async () => {
     const store = f.gh.governanceStore;
-    const doc = store.acknowledgements.publish({ name: 'acceptable-use', text: 'Version 2: also no screenshots of results.\n', by: 'olivia' }).document;
+    const doc = (await store.acknowledgements.publish({ name: 'acceptable-use', text: 'Version 2: also no screenshots of results.\n', by: 'olivia' })).document;
     const err = await rheaQuery(f).then(() => null, (e: unknown) => e as { code: string; reasons: string[] });
     assert.ok(err && err.reasons.some((r) => r.startsWith('GOV_ACK_STALE')), err?.reasons.join('; '));
     const entries = await f.log.search({ action: 'query', decision: 'deny' });
     assert.ok(entries.some((h) => h.entry.reasons.some((r) => r.startsWith('GOV_ACK_STALE'))), 'the refusal is audited with its governance reason');
-    store.acknowledgements.sign({ principalId: 'rhea', document: 'acceptable-use', sha256: doc.sha256 });
+    await store.acknowledgements.sign({ principalId: 'rhea', document: 'acceptable-use', sha256: doc.sha256 });
     assert.ok((await rheaQuery(f)).rows.length > 0);
   });
 
   it('narrows access automatically when a partner\'s certification expires', async () => {
     const store = f.gh.governanceStore;
-    const risk = store.vendors.risk('keystone-mutual');
+    const risk = await store.vendors.risk('keystone-mutual');
     assert.ok(risk.tier <= 2);
-    store.vendors.addIncident({ org: 'keystone-mutual', date: new Date(Date.now() - 3600_000).toISOString(), severity: 'critical', summary: 'credential leak under investigation', by: 'olivia' });
-    assert.ok(store.vendors.risk('keystone-mutual').tier > 2);
+    await store.vendors.addIncident({ org: 'keystone-mutual', date: new Date(Date.now() - 3600_000).toISOString(), severity: 'critical', summary: 'credential leak under investigation', by: 'olivia' });
+    assert.ok((await store.vendors.risk('keystone-mutual')).tier > 2);
     assert.equal(await codeOf(f.gh.query({ credential: KEYS.ivan, sql: 'SELECT count(*) AS n FROM patients', purpose: 'claims-processing', ...META })), 'POLICY_DENIED');
     const listed = await f.gh.datasets({ credential: KEYS.ivan, purpose: null, ...META });
     assert.ok(!listed.datasets.some((d) => d.name === 'patients'), 'a dataset the gate refuses is not listed');

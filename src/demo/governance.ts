@@ -26,40 +26,40 @@ export const DEMO_ACCEPTABLE_USE = `St Avery Health — acceptable use of shared
 const DAY = 86_400_000;
 
 /** Seeds the demo's partners, agreements, grants, acknowledgements and training once. Returns the events (for the audit log). */
-export function seedDemoGovernance(store: GovernanceStore, options: { datasets: readonly string[]; now?: Date; by?: string }): GovernanceEvent[] {
-  if (store.vendors.list().length > 0) return [];
+export async function seedDemoGovernance(store: GovernanceStore, options: { datasets: readonly string[]; now?: Date; by?: string }): Promise<GovernanceEvent[]> {
+  if ((await store.vendors.list()).length > 0) return [];
   const now = options.now ?? new Date();
   const by = options.by ?? 'demo-setup';
   const inDays = (d: number): string => new Date(now.getTime() + d * DAY).toISOString();
   const known = new Set(options.datasets);
   const events: GovernanceEvent[] = [];
-  const on = <T extends { event: GovernanceEvent | null }>(r: T): T => { if (r.event) events.push(r.event); return r; };
+  const on = async <T extends { event: GovernanceEvent | null }>(p: Promise<T>): Promise<T> => { const r = await p; if (r.event) events.push(r.event); return r; };
 
-  on(store.gate.setRequirements('regulated', { maxVendorTier: 2, courses: ['hipaa-privacy'], documents: ['acceptable-use'], by }, now));
-  on(store.gate.setRequirements('confidential', { maxVendorTier: 3, courses: [], documents: ['acceptable-use'], by }, now));
-  const aup = on(store.acknowledgements.publish({ name: 'acceptable-use', text: DEMO_ACCEPTABLE_USE, by }, now)).document;
+  await on(store.gate.setRequirements('regulated', { maxVendorTier: 2, courses: ['hipaa-privacy'], documents: ['acceptable-use'], by }, now));
+  await on(store.gate.setRequirements('confidential', { maxVendorTier: 3, courses: [], documents: ['acceptable-use'], by }, now));
+  const aup = (await on(store.acknowledgements.publish({ name: 'acceptable-use', text: DEMO_ACCEPTABLE_USE, by }, now))).document;
 
   const partners = [
     { org: 'northwind-research', display: 'Northwind Research', principal: 'rhea', cert: { name: 'ISO/IEC 27001', issuer: 'BSI' }, kind: 'DPA' as const, title: 'Data processing agreement: de-identified research', datasets: ['patients', 'encounters', 'claims'], purposes: ['research'], retention: 90 },
     { org: 'keystone-mutual', display: 'Keystone Mutual', principal: 'ivan', cert: { name: 'SOC 2 Type II', issuer: 'Prescient Assurance' }, kind: 'MSA' as const, title: 'Master services agreement: claims processing', datasets: ['patients', 'claims'], purposes: ['claims-processing'], retention: 30 },
   ];
   for (const p of partners) {
-    on(store.vendors.register({ name: p.org, displayName: p.display, by }, now));
-    on(store.vendors.addCertification({ org: p.org, name: p.cert.name, issuer: p.cert.issuer, validUntil: inDays(300), by }, now));
-    on(store.vendors.addAuditReport({ org: p.org, title: `${p.cert.name} surveillance audit`, date: inDays(-60), outcome: 'pass', by }, now));
+    await on(store.vendors.register({ name: p.org, displayName: p.display, by }, now));
+    await on(store.vendors.addCertification({ org: p.org, name: p.cert.name, issuer: p.cert.issuer, validUntil: inDays(300), by }, now));
+    await on(store.vendors.addAuditReport({ org: p.org, title: `${p.cert.name} surveillance audit`, date: inDays(-60), outcome: 'pass', by }, now));
     const datasets = p.datasets.filter((d) => known.has(d));
-    const { agreement } = on(store.agreements.create({
+    const { agreement } = await on(store.agreements.create({
       kind: p.kind, title: p.title, parties: { ours: 'st-avery', partner: p.org },
       effectiveFrom: inDays(-30), endsOn: inDays(335), datasets, purposes: p.purposes,
       clauses: { ip: 'St Avery owns the data; the partner owns its aggregate findings', termination: { destruction: 'required', withinDays: 0 }, resultRetentionDays: p.retention },
       by,
     }, { knownDatasets: known }, now));
     for (const d of datasets) for (const purpose of p.purposes) {
-      on(store.grants.create({ grantee: { kind: 'org', org: p.org }, dataset: d, purpose, agreementId: agreement.id, until: inDays(335), by }, now));
+      await on(store.grants.create({ grantee: { kind: 'org', org: p.org }, dataset: d, purpose, agreementId: agreement.id, until: inDays(335), by }, now));
     }
-    on(store.acknowledgements.sign({ principalId: p.principal, document: 'acceptable-use', sha256: aup.sha256 }, now));
-    on(store.training.record({ principalId: p.principal, course: 'hipaa-privacy', completedAt: inDays(-10), expiresAt: inDays(355), by }, now));
+    await on(store.acknowledgements.sign({ principalId: p.principal, document: 'acceptable-use', sha256: aup.sha256 }, now));
+    await on(store.training.record({ principalId: p.principal, course: 'hipaa-privacy', completedAt: inDays(-10), expiresAt: inDays(355), by }, now));
   }
-  on(store.findings.create({ title: 'Keystone Mutual: SOC 2 bridge letter for Q4 not yet received', severity: 'medium', owner: 'olivia', dueDate: inDays(21), by }, now));
+  await on(store.findings.create({ title: 'Keystone Mutual: SOC 2 bridge letter for Q4 not yet received', severity: 'medium', owner: 'olivia', dueDate: inDays(21), by }, now));
   return events;
 }

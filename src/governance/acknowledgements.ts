@@ -73,56 +73,56 @@ export class Acknowledgements {
   }
 
   /** Publishes `text` as the next version of `name` (unchanged text: returns the current version, `changed: false`). */
-  publish(input: { name: string; text: string; by: string }, at: Date = this.#core.now()): { document: DocumentVersion; changed: boolean; event: GovernanceEvent | null } {
+  async publish(input: { name: string; text: string; by: string }, at: Date = this.#core.now()): Promise<{ document: DocumentVersion; changed: boolean; event: GovernanceEvent | null }> {
     const o = requireObject(input, 'document');
     const name = parseName(o.name, 'document name');
     const text = parseText(o.text, 'text', 200_000);
     const by = parseName(o.by, 'by');
     const hash = sha256Hex(o.text as string);
-    return this.#core.tx(() => {
-      const cur = this.current(name);
+    return this.#core.tx(async () => {
+      const cur = await this.current(name);
       if (cur && cur.sha256 === hash) return { document: cur, changed: false, event: null };
       const version = (cur?.version ?? 0) + 1;
-      this.#core.stmt('INSERT INTO gov_documents (name, version, sha256, text, published_at, published_by) VALUES (?, ?, ?, ?, ?, ?)').run(name, version, hash, o.text as string, iso(at), by);
+      await this.#core.stmt('INSERT INTO gov_documents (name, version, sha256, text, published_at, published_by) VALUES (?, ?, ?, ?, ?, ?)').run(name, version, hash, o.text as string, iso(at), by);
       void text;
       return {
-        document: this.current(name)!, changed: true,
+        document: (await this.current(name))!, changed: true,
         event: event({ action: 'acknowledgement.publish', actor: by, time: iso(at), subject: `document:${name}`, outcome: 'published', refs: { document: name, sha256: hash },
           detail: `${by} published version ${version} of "${name}" (sha256 ${hash.slice(0, 16)}…)${version > 1 ? '; earlier acknowledgements are now stale' : ''}` }),
       };
     });
   }
 
-  current(name: string): DocumentVersion | null {
-    const r = this.#core.stmt('SELECT * FROM gov_documents WHERE name = ? ORDER BY version DESC LIMIT 1').get(String(name)) as Row | undefined;
+  async current(name: string): Promise<DocumentVersion | null> {
+    const r = await this.#core.stmt('SELECT * FROM gov_documents WHERE name = ? ORDER BY version DESC LIMIT 1').get(String(name)) as Row | undefined;
     return r ? toDoc(r) : null;
   }
 
-  documents(): DocumentVersion[] {
-    return (this.#core.stmt('SELECT d.* FROM gov_documents d WHERE version = (SELECT MAX(version) FROM gov_documents e WHERE e.name = d.name) ORDER BY name').all() as Row[]).map(toDoc);
+  async documents(): Promise<DocumentVersion[]> {
+    return (await this.#core.stmt('SELECT d.* FROM gov_documents d WHERE version = (SELECT MAX(version) FROM gov_documents e WHERE e.name = d.name) ORDER BY name').all() as Row[]).map(toDoc);
   }
 
   /** The principal acknowledges the current version, identified by the hash of the text they read. */
-  sign(input: { principalId: string; document: string; sha256: string }, at: Date = this.#core.now()): { signature: Signature; event: GovernanceEvent } {
+  async sign(input: { principalId: string; document: string; sha256: string }, at: Date = this.#core.now()): Promise<{ signature: Signature; event: GovernanceEvent }> {
     const o = requireObject(input, 'signature');
     const principalId = parseName(o.principalId, 'principalId');
     const name = parseName(o.document, 'document');
     if (typeof o.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(o.sha256)) invalid('sha256 must be the 64-hex-digit SHA-256 of the text being acknowledged', `read the text and its hash with: gatehouse acknowledge show ${name}`);
-    return this.#core.tx(() => {
-      const cur = this.current(name);
+    return this.#core.tx(async () => {
+      const cur = await this.current(name);
       if (!cur) throw new GovernanceError('GOV_NOT_FOUND', `no document "${name}" has been published`, 'an administrator publishes it first');
       if (cur.sha256 !== o.sha256) {
         throw new GovernanceError('GOV_ACK_HASH_MISMATCH', `the text you acknowledged is not the current version of "${name}" (version ${cur.version})`, `read the current text and acknowledge it: gatehouse acknowledge show ${name}, then gatehouse acknowledge sign ${name} --sha256 ${cur.sha256}`);
       }
-      this.#core.stmt('INSERT OR IGNORE INTO gov_signatures (principal_id, document, version, sha256, signed_at) VALUES (?, ?, ?, ?, ?)').run(principalId, name, cur.version, cur.sha256, iso(at));
-      const signature = toSig(this.#core.stmt('SELECT * FROM gov_signatures WHERE principal_id = ? AND document = ? AND version = ?').get(principalId, name, cur.version) as Row);
+      await this.#core.stmt('INSERT INTO gov_signatures (principal_id, document, version, sha256, signed_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING').run(principalId, name, cur.version, cur.sha256, iso(at));
+      const signature = toSig(await this.#core.stmt('SELECT * FROM gov_signatures WHERE principal_id = ? AND document = ? AND version = ?').get(principalId, name, cur.version) as Row);
       return { signature, event: event({ action: 'acknowledgement.sign', actor: principalId, time: iso(at), subject: principalId, outcome: 'signed', refs: { document: name, sha256: cur.sha256 }, detail: `${principalId} acknowledged version ${cur.version} of "${name}"` }) };
     });
   }
 
   /** Whether the principal's latest signature is of the current version (one indexed query). */
-  state(principalId: string, name: string): AckState {
-    const r = this.#core.stmt(`SELECT d.version AS cur_version, d.sha256 AS cur_sha, s.version AS s_version, s.sha256 AS s_sha, s.signed_at AS s_at
+  async state(principalId: string, name: string): Promise<AckState> {
+    const r = await this.#core.stmt(`SELECT d.version AS cur_version, d.sha256 AS cur_sha, s.version AS s_version, s.sha256 AS s_sha, s.signed_at AS s_at
       FROM (SELECT version, sha256 FROM gov_documents WHERE name = ?1 ORDER BY version DESC LIMIT 1) d
       LEFT JOIN (SELECT version, sha256, signed_at FROM gov_signatures WHERE principal_id = ?2 AND document = ?1 ORDER BY version DESC LIMIT 1) s ON 1 = 1`).get(name, principalId) as Row | undefined;
     if (!r) return { state: 'unpublished' };
@@ -132,7 +132,7 @@ export class Acknowledgements {
     return r.s_sha === current.sha256 ? { state: 'current', signature } : { state: 'stale', signature, current };
   }
 
-  signatures(principalId: string): Signature[] {
-    return (this.#core.stmt('SELECT * FROM gov_signatures WHERE principal_id = ? ORDER BY document, version').all(principalId) as Row[]).map(toSig);
+  async signatures(principalId: string): Promise<Signature[]> {
+    return (await this.#core.stmt('SELECT * FROM gov_signatures WHERE principal_id = ? ORDER BY document, version').all(principalId) as Row[]).map(toSig);
   }
 }

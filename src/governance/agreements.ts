@@ -137,11 +137,11 @@ export interface AgreementEnd {
 /** What the agreements part needs from the rest of the store (wired by store.ts). */
 export interface AgreementDeps {
   /** Revokes every unrevoked grant citing the agreement, inside the caller's transaction. */
-  revokeGrantsOf(agreementId: string, by: string, at: Date, reason: string): RevokedGrantSummary[];
+  revokeGrantsOf(agreementId: string, by: string, at: Date, reason: string): Promise<RevokedGrantSummary[]>;
   /** Principals who ever held a grant under the agreement. */
-  granteesOf(agreementId: string): string[];
+  granteesOf(agreementId: string): Promise<string[]>;
   /** Active legal holds on any of these subjects. */
-  holdsOn(subjects: readonly { kind: 'dataset' | 'agreement' | 'principal'; id: string }[], at: Date): DestructionPlan['holds'];
+  holdsOn(subjects: readonly { kind: 'dataset' | 'agreement' | 'principal'; id: string }[], at: Date): Promise<DestructionPlan['holds']>;
 }
 
 /** Status at time `t` (ISO), from the stored fields. Exported for the gate's hot path. */
@@ -173,7 +173,7 @@ export class Agreements {
    * Records an agreement. `knownDatasets`: the workspace's datasets (an agreement may not
    * cover a dataset that does not exist). Refusals change nothing.
    */
-  create(input: AgreementInput, opts: { knownDatasets: ReadonlySet<string> | readonly string[] }, at: Date = this.#core.now()): { agreement: Agreement; event: GovernanceEvent } {
+  async create(input: AgreementInput, opts: { knownDatasets: ReadonlySet<string> | readonly string[] }, at: Date = this.#core.now()): Promise<{ agreement: Agreement; event: GovernanceEvent }> {
     const o = requireObject(input, 'agreement');
     const kind = parseOneOf(o.kind, AGREEMENT_KINDS, 'kind');
     const title = parseText(o.title, 'title', 200);
@@ -200,18 +200,18 @@ export class Agreements {
     const resultRetentionDays = c.resultRetentionDays === undefined || c.resultRetentionDays === null ? null : parseWhole(c.resultRetentionDays, 'clauses.resultRetentionDays', 0, MAX_DAYS);
     const by = parseName(o.by, 'by');
 
-    return this.#core.tx(() => {
-      if (!this.#core.stmt('SELECT 1 AS x FROM gov_orgs WHERE name = ?').get(partner)) {
+    return this.#core.tx(async () => {
+      if (!await this.#core.stmt('SELECT 1 AS x FROM gov_orgs WHERE name = ?').get(partner)) {
         throw new GovernanceError('GOV_UNKNOWN_ORG', `partner organisation "${partner}" is not registered`, `register it first: gatehouse vendor register ${partner}`);
       }
       const start = iso(from);
       const end = ends === null ? null : iso(ends);
-      const candidates = this.#core.stmt('SELECT id, effective_from, ends_on, terminated_at FROM gov_agreements WHERE partner_org = ? AND kind = ?').all(partner, kind) as Row[];
+      const candidates = await this.#core.stmt('SELECT id, effective_from, ends_on, terminated_at FROM gov_agreements WHERE partner_org = ? AND kind = ?').all(partner, kind) as Row[];
       for (const other of candidates) {
         const otherEnd = effectiveEnd(other.ends_on as string | null, other.terminated_at as string | null);
         const overlaps = (end === null || (other.effective_from as string) < end) && (otherEnd === null || start < otherEnd);
         if (!overlaps) continue;
-        const otherDatasets = this.#datasetsOf(other.id as string);
+        const otherDatasets = await this.#datasetsOf(other.id as string);
         const shared = datasets.filter((d) => otherDatasets.includes(d));
         if (shared.length > 0 || (datasets.length === 0 && otherDatasets.length === 0)) {
           throw new GovernanceError('GOV_AGREEMENT_OVERLAP',
@@ -220,12 +220,12 @@ export class Agreements {
         }
       }
       const id = newId('agr');
-      this.#core.stmt(`INSERT INTO gov_agreements (id, kind, title, our_org, partner_org, effective_from, ends_on, ip_clause, destruction_required, destruction_within_days, result_retention_days, created_at, created_by)
+      await this.#core.stmt(`INSERT INTO gov_agreements (id, kind, title, our_org, partner_org, effective_from, ends_on, ip_clause, destruction_required, destruction_within_days, result_retention_days, created_at, created_by)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, kind, title, ours, partner, start, end, ip,
         termination.destruction === 'required' ? 1 : 0, termination.destruction === 'required' ? termination.withinDays : null, resultRetentionDays, iso(at), by);
-      for (const d of datasets) this.#core.stmt('INSERT INTO gov_agreement_datasets (agreement_id, dataset) VALUES (?, ?)').run(id, d);
-      for (const p of purposes) this.#core.stmt('INSERT INTO gov_agreement_purposes (agreement_id, purpose) VALUES (?, ?)').run(id, p);
-      const agreement = this.get(id, at)!;
+      for (const d of datasets) await this.#core.stmt('INSERT INTO gov_agreement_datasets (agreement_id, dataset) VALUES (?, ?)').run(id, d);
+      for (const p of purposes) await this.#core.stmt('INSERT INTO gov_agreement_purposes (agreement_id, purpose) VALUES (?, ?)').run(id, p);
+      const agreement = (await this.get(id, at))!;
       return {
         agreement,
         event: event({ action: 'agreement.create', actor: by, time: iso(at), subject: `org:${partner}`, outcome: 'created', refs: { agreementId: id, org: partner },
@@ -234,21 +234,21 @@ export class Agreements {
     });
   }
 
-  #datasetsOf(id: string): string[] {
-    return (this.#core.stmt('SELECT dataset FROM gov_agreement_datasets WHERE agreement_id = ? ORDER BY dataset').all(id) as Row[]).map((r) => r.dataset as string);
+  async #datasetsOf(id: string): Promise<string[]> {
+    return (await this.#core.stmt('SELECT dataset FROM gov_agreement_datasets WHERE agreement_id = ? ORDER BY dataset').all(id) as Row[]).map((r) => r.dataset as string);
   }
 
-  #purposesOf(id: string): string[] {
-    return (this.#core.stmt('SELECT purpose FROM gov_agreement_purposes WHERE agreement_id = ? ORDER BY purpose').all(id) as Row[]).map((r) => r.purpose as string);
+  async #purposesOf(id: string): Promise<string[]> {
+    return (await this.#core.stmt('SELECT purpose FROM gov_agreement_purposes WHERE agreement_id = ? ORDER BY purpose').all(id) as Row[]).map((r) => r.purpose as string);
   }
 
-  #toAgreement(r: Row, at: Date): Agreement {
+  async #toAgreement(r: Row, at: Date): Promise<Agreement> {
     const id = r.id as string;
     return {
       id, kind: r.kind as AgreementKind, title: r.title as string,
       parties: { ours: r.our_org as string, partner: r.partner_org as string },
       effectiveFrom: r.effective_from as string, endsOn: r.ends_on as string | null,
-      datasets: this.#datasetsOf(id), purposes: this.#purposesOf(id),
+      datasets: await this.#datasetsOf(id), purposes: await this.#purposesOf(id),
       clauses: {
         ip: r.ip_clause as string | null,
         termination: r.destruction_required === 1 ? { destruction: 'required', withinDays: r.destruction_within_days as number } : { destruction: 'not-required' },
@@ -261,27 +261,31 @@ export class Agreements {
   }
 
   /** The agreement with its status at `at`; null if there is none with that id. */
-  get(id: string, at: Date = this.#core.now()): Agreement | null {
-    const r = this.#core.stmt('SELECT * FROM gov_agreements WHERE id = ?').get(String(id)) as Row | undefined;
-    return r ? this.#toAgreement(r, at) : null;
+  async get(id: string, at: Date = this.#core.now()): Promise<Agreement | null> {
+    const r = await this.#core.stmt('SELECT * FROM gov_agreements WHERE id = ?').get(String(id)) as Row | undefined;
+    return r ? await this.#toAgreement(r, at) : null;
   }
 
-  list(filter: { partner?: string; status?: AgreementStatus } = {}, at: Date = this.#core.now()): Agreement[] {
+  async list(filter: { partner?: string; status?: AgreementStatus } = {}, at: Date = this.#core.now()): Promise<Agreement[]> {
     const rows = (filter.partner === undefined
-      ? this.#core.stmt('SELECT * FROM gov_agreements ORDER BY effective_from, id').all()
-      : this.#core.stmt('SELECT * FROM gov_agreements WHERE partner_org = ? ORDER BY effective_from, id').all(filter.partner)) as Row[];
-    return rows.map((r) => this.#toAgreement(r, at)).filter((a) => filter.status === undefined || a.status === filter.status);
+      ? await this.#core.stmt('SELECT * FROM gov_agreements ORDER BY effective_from, id').all()
+      : await this.#core.stmt('SELECT * FROM gov_agreements WHERE partner_org = ? ORDER BY effective_from, id').all(filter.partner)) as Row[];
+    const all: Agreement[] = [];
+    for (const r of rows) all.push(await this.#toAgreement(r, at));
+    return all.filter((a) => filter.status === undefined || a.status === filter.status);
   }
 
   /** Active agreements with `partner` that cover dataset and purpose at `at`, longest-running first. */
-  activeCovering(partner: string, dataset: string, purpose: string, at: Date = this.#core.now()): Agreement[] {
+  async activeCovering(partner: string, dataset: string, purpose: string, at: Date = this.#core.now()): Promise<Agreement[]> {
     const t = iso(at);
-    const rows = this.#core.stmt(`SELECT a.* FROM gov_agreements a
+    const rows = await this.#core.stmt(`SELECT a.* FROM gov_agreements a
       WHERE a.partner_org = ? AND a.effective_from <= ? AND (a.ends_on IS NULL OR a.ends_on > ?) AND (a.terminated_at IS NULL OR a.terminated_at > ?)
         AND EXISTS (SELECT 1 FROM gov_agreement_datasets d WHERE d.agreement_id = a.id AND d.dataset = ?)
         AND EXISTS (SELECT 1 FROM gov_agreement_purposes p WHERE p.agreement_id = a.id AND p.purpose = ?)
       ORDER BY a.ends_on IS NULL DESC, a.ends_on DESC, a.id`).all(partner, t, t, t, dataset, purpose) as Row[];
-    return rows.map((r) => this.#toAgreement(r, at));
+    const out: Agreement[] = [];
+    for (const r of rows) out.push(await this.#toAgreement(r, at));
+    return out;
   }
 
   /**
@@ -289,25 +293,25 @@ export class Agreements {
    * terminated, every grant citing it is revoked, and the destruction plan says what must
    * be destroyed by when. Refused for an agreement that has already ended.
    */
-  terminate(id: string, input: { by: string; reason: string; at?: Date | string }): AgreementEnd {
+  async terminate(id: string, input: { by: string; reason: string; at?: Date | string }): Promise<AgreementEnd> {
     const o = requireObject(input, 'termination');
     const by = parseName(o.by, 'by');
     const reason = parseText(o.reason, 'reason', 1000);
     const now = this.#core.now();
     const at = o.at === undefined ? now : parseInstant(o.at, 'at');
     if (at.getTime() > now.getTime() + 1000) invalid('a termination cannot be dated in the future', 'terminate on the day it takes effect; until then the agreement stays in force');
-    return this.#core.tx(() => {
-      const r = this.#core.stmt('SELECT * FROM gov_agreements WHERE id = ?').get(String(id)) as Row | undefined;
+    return this.#core.tx(async () => {
+      const r = await this.#core.stmt('SELECT * FROM gov_agreements WHERE id = ?').get(String(id)) as Row | undefined;
       if (!r) throw new GovernanceError('GOV_NOT_FOUND', `no agreement "${String(id).slice(0, 64)}"`, 'list agreements with: gatehouse agreement list');
       if (r.terminated_at !== null) throw new GovernanceError('GOV_AGREEMENT_ALREADY_ENDED', `agreement ${r.id} was already terminated at ${r.terminated_at}`, 'nothing to do; its grants were revoked then');
       if (r.ends_on !== null && (r.ends_on as string) <= iso(at)) {
         throw new GovernanceError('GOV_AGREEMENT_ALREADY_ENDED', `agreement ${r.id} already expired at ${r.ends_on}`, 'close out expired agreements with: gatehouse agreement close-out');
       }
       // Conditional update: a concurrent termination finds nothing to change.
-      const changed = this.#core.stmt('UPDATE gov_agreements SET terminated_at = ?, terminated_by = ?, termination_reason = ?, closed_out_at = ? WHERE id = ? AND terminated_at IS NULL')
+      const changed = await this.#core.stmt('UPDATE gov_agreements SET terminated_at = ?, terminated_by = ?, termination_reason = ?, closed_out_at = ? WHERE id = ? AND terminated_at IS NULL')
         .run(iso(at), by, reason, iso(now), r.id as string);
       if (changed.changes !== 1) throw new GovernanceError('GOV_AGREEMENT_ALREADY_ENDED', `agreement ${r.id} was already terminated`, 'nothing to do');
-      return this.#end(r.id as string, by, at, 'terminated', `agreement ${r.id} terminated`);
+      return await this.#end(r.id as string, by, at, 'terminated', `agreement ${r.id} terminated`);
     });
   }
 
@@ -315,25 +319,27 @@ export class Agreements {
    * For the scheduler: every agreement that reached its end date (or was terminated) and
    * has not been closed out yet gets its grants revoked and a destruction plan. Idempotent.
    */
-  closeOutEnded(by: string, at: Date = this.#core.now()): AgreementEnd[] {
+  async closeOutEnded(by: string, at: Date = this.#core.now()): Promise<AgreementEnd[]> {
     const actor = parseName(by, 'by');
-    return this.#core.tx(() => {
+    return this.#core.tx(async () => {
       const t = iso(at);
-      const due = this.#core.stmt('SELECT id FROM gov_agreements WHERE closed_out_at IS NULL AND ((ends_on IS NOT NULL AND ends_on <= ?) OR (terminated_at IS NOT NULL AND terminated_at <= ?)) ORDER BY id').all(t, t) as Row[];
-      return due.map((d) => {
-        this.#core.stmt('UPDATE gov_agreements SET closed_out_at = ? WHERE id = ?').run(t, d.id as string);
-        return this.#end(d.id as string, actor, at, 'closed', `agreement ${d.id} reached its end`);
-      });
+      const due = await this.#core.stmt('SELECT id FROM gov_agreements WHERE closed_out_at IS NULL AND ((ends_on IS NOT NULL AND ends_on <= ?) OR (terminated_at IS NOT NULL AND terminated_at <= ?)) ORDER BY id').all(t, t) as Row[];
+      const ends: AgreementEnd[] = [];
+      for (const d of due) {
+        await this.#core.stmt('UPDATE gov_agreements SET closed_out_at = ? WHERE id = ?').run(t, d.id as string);
+        ends.push(await this.#end(d.id as string, actor, at, 'closed', `agreement ${d.id} reached its end`));
+      }
+      return ends;
     });
   }
 
-  #end(id: string, by: string, at: Date, how: 'terminated' | 'closed', why: string): AgreementEnd {
-    const agreement = this.get(id, at)!;
-    const revokedGrants = this.#deps.revokeGrantsOf(id, by, at, why);
+  async #end(id: string, by: string, at: Date, how: 'terminated' | 'closed', why: string): Promise<AgreementEnd> {
+    const agreement = (await this.get(id, at))!;
+    const revokedGrants = await this.#deps.revokeGrantsOf(id, by, at, why);
     const endAt = agreement.termination?.at ?? agreement.endsOn ?? iso(at);
     const t = agreement.clauses.termination;
-    const principals = this.#deps.granteesOf(id);
-    const holds = this.#deps.holdsOn([
+    const principals = await this.#deps.granteesOf(id);
+    const holds = await this.#deps.holdsOn([
       { kind: 'agreement', id }, ...agreement.datasets.map((d) => ({ kind: 'dataset' as const, id: d })), ...principals.map((p) => ({ kind: 'principal' as const, id: p })),
     ], at);
     const destruction: DestructionPlan = {

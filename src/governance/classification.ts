@@ -63,7 +63,7 @@ export class ClassificationDecisions {
   }
 
   /** Records a proposal (an identical pending one is returned instead of a duplicate). */
-  propose(input: { dataset: string; column: string | null; level: Classification; tags: readonly string[]; evidence: readonly string[]; confidence: number; proposedBy: string }, at: Date = this.#core.now()): { proposal: ClassificationProposal; created: boolean; event: GovernanceEvent | null } {
+  async propose(input: { dataset: string; column: string | null; level: Classification; tags: readonly string[]; evidence: readonly string[]; confidence: number; proposedBy: string }, at: Date = this.#core.now()): Promise<{ proposal: ClassificationProposal; created: boolean; event: GovernanceEvent | null }> {
     const o = requireObject(input, 'proposal');
     const dataset = parseName(o.dataset, 'dataset');
     const column = o.column === null || o.column === undefined ? '' : parseName(o.column, 'column');
@@ -75,56 +75,56 @@ export class ClassificationDecisions {
     const evidence = parseList(o.evidence, 'evidence', (v, f) => parseText(v, f, 500), { max: 50 });
     if (typeof o.confidence !== 'number' || !(o.confidence >= 0 && o.confidence <= 1)) invalid('confidence must be a number from 0 to 1');
     const by = parseName(o.proposedBy, 'proposedBy');
-    return this.#core.tx(() => {
-      const same = this.#core.stmt(`SELECT * FROM gov_classification_proposals WHERE dataset = ? AND column_name = ? AND level = ? AND tags = ? AND status = 'pending'`).get(dataset, column, level, JSON.stringify(tags)) as Row | undefined;
+    return this.#core.tx(async () => {
+      const same = await this.#core.stmt(`SELECT * FROM gov_classification_proposals WHERE dataset = ? AND column_name = ? AND level = ? AND tags = ? AND status = 'pending'`).get(dataset, column, level, JSON.stringify(tags)) as Row | undefined;
       if (same) return { proposal: toProposal(same), created: false, event: null };
       const id = newId('cls');
-      this.#core.stmt(`INSERT INTO gov_classification_proposals (id, dataset, column_name, level, tags, evidence, confidence, proposed_by, proposed_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`)
+      await this.#core.stmt(`INSERT INTO gov_classification_proposals (id, dataset, column_name, level, tags, evidence, confidence, proposed_by, proposed_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')`)
         .run(id, dataset, column, level, JSON.stringify(tags), JSON.stringify(evidence), o.confidence as number, by, iso(at));
       const target = column ? `${dataset}.${column}` : dataset;
-      return { proposal: this.get(id)!, created: true, event: event({ action: 'classification.propose', actor: by, time: iso(at), subject: target, outcome: 'requested', refs: { proposalId: id }, detail: `${by} proposed ${level}${tags.length ? ` [${tags.join(', ')}]` : ''} for ${target}; awaiting confirmation` }) };
+      return { proposal: (await this.get(id))!, created: true, event: event({ action: 'classification.propose', actor: by, time: iso(at), subject: target, outcome: 'requested', refs: { proposalId: id }, detail: `${by} proposed ${level}${tags.length ? ` [${tags.join(', ')}]` : ''} for ${target}; awaiting confirmation` }) };
     });
   }
 
-  get(id: string): ClassificationProposal | null {
-    const r = this.#core.stmt('SELECT * FROM gov_classification_proposals WHERE id = ?').get(String(id)) as Row | undefined;
+  async get(id: string): Promise<ClassificationProposal | null> {
+    const r = await this.#core.stmt('SELECT * FROM gov_classification_proposals WHERE id = ?').get(String(id)) as Row | undefined;
     return r ? toProposal(r) : null;
   }
 
-  list(filter: { status?: ClassificationProposal['status']; dataset?: string } = {}): ClassificationProposal[] {
-    return (this.#core.stmt('SELECT * FROM gov_classification_proposals WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR dataset = ?2) ORDER BY proposed_at, id').all(filter.status ?? null, filter.dataset ?? null) as Row[]).map(toProposal);
+  async list(filter: { status?: ClassificationProposal['status']; dataset?: string } = {}): Promise<ClassificationProposal[]> {
+    return (await this.#core.stmt('SELECT * FROM gov_classification_proposals WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR dataset = ?2) ORDER BY proposed_at, id').all(filter.status ?? null, filter.dataset ?? null) as Row[]).map(toProposal);
   }
 
-  confirm(id: string, by: string, at: Date = this.#core.now()): { proposal: ClassificationProposal; event: GovernanceEvent } {
-    return this.#decide(id, by, 'confirmed', null, at);
+  async confirm(id: string, by: string, at: Date = this.#core.now()): Promise<{ proposal: ClassificationProposal; event: GovernanceEvent }> {
+    return await this.#decide(id, by, 'confirmed', null, at);
   }
 
-  reject(id: string, by: string, reason: string, at: Date = this.#core.now()): { proposal: ClassificationProposal; event: GovernanceEvent } {
-    return this.#decide(id, by, 'rejected', parseText(reason, 'reason', 1000), at);
+  async reject(id: string, by: string, reason: string, at: Date = this.#core.now()): Promise<{ proposal: ClassificationProposal; event: GovernanceEvent }> {
+    return await this.#decide(id, by, 'rejected', parseText(reason, 'reason', 1000), at);
   }
 
-  #decide(id: string, by: string, status: 'confirmed' | 'rejected', reason: string | null, at: Date): { proposal: ClassificationProposal; event: GovernanceEvent } {
+  async #decide(id: string, by: string, status: 'confirmed' | 'rejected', reason: string | null, at: Date): Promise<{ proposal: ClassificationProposal; event: GovernanceEvent }> {
     const actor = parseName(by, 'by');
-    return this.#core.tx(() => {
-      const p = this.get(id);
+    return this.#core.tx(async () => {
+      const p = await this.get(id);
       if (!p) throw new GovernanceError('GOV_NOT_FOUND', `no classification proposal "${String(id).slice(0, 64)}"`, 'list proposals with: gatehouse classify list');
-      const changed = this.#core.stmt(`UPDATE gov_classification_proposals SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?,
+      const changed = await this.#core.stmt(`UPDATE gov_classification_proposals SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?,
         decision_seq = (SELECT COALESCE(MAX(decision_seq), 0) + 1 FROM gov_classification_proposals) WHERE id = ? AND status = 'pending'`).run(status, actor, iso(at), reason, p.id);
       if (changed.changes !== 1) throw new GovernanceError('GOV_ALREADY_DECIDED', `this proposal has already been ${p.status}`, 'nothing to do; the classifier may propose again');
       const target = p.column ? `${p.dataset}.${p.column}` : p.dataset;
-      return { proposal: this.get(p.id)!, event: event({ action: `classification.${status === 'confirmed' ? 'confirm' : 'reject'}`, actor, time: iso(at), subject: target, outcome: status, refs: { proposalId: p.id }, detail: `${actor} ${status} ${p.level} for ${target}` }) };
+      return { proposal: (await this.get(p.id))!, event: event({ action: `classification.${status === 'confirmed' ? 'confirm' : 'reject'}`, actor, time: iso(at), subject: target, outcome: status, refs: { proposalId: p.id }, detail: `${actor} ${status} ${p.level} for ${target}` }) };
     });
   }
 
   /** The latest confirmed decision (in the order decisions were taken) for a dataset (column null) or column, if any. */
-  confirmed(dataset: string, column: string | null): ClassificationProposal | null {
-    const r = this.#core.stmt(`SELECT * FROM gov_classification_proposals WHERE dataset = ? AND column_name = ? AND status = 'confirmed' ORDER BY decision_seq DESC LIMIT 1`).get(dataset, column ?? '') as Row | undefined;
+  async confirmed(dataset: string, column: string | null): Promise<ClassificationProposal | null> {
+    const r = await this.#core.stmt(`SELECT * FROM gov_classification_proposals WHERE dataset = ? AND column_name = ? AND status = 'confirmed' ORDER BY decision_seq DESC LIMIT 1`).get(dataset, column ?? '') as Row | undefined;
     return r ? toProposal(r) : null;
   }
 
   /** The stricter of the declared level and the latest confirmed decision; tags are the union. */
-  effectiveClassification(dataset: string, column: string | null, declared: Classification, declaredTags: readonly string[] = []): { level: Classification; tags: readonly string[]; decision: string | null } {
-    const c = this.confirmed(dataset, column);
+  async effectiveClassification(dataset: string, column: string | null, declared: Classification, declaredTags: readonly string[] = []): Promise<{ level: Classification; tags: readonly string[]; decision: string | null }> {
+    const c = await this.confirmed(dataset, column);
     if (!c) return { level: declared, tags: [...declaredTags], decision: null };
     return { level: stricter(declared, c.level), tags: [...new Set([...declaredTags, ...c.tags])].sort(), decision: c.id };
   }

@@ -116,12 +116,12 @@ export class Gate {
   }
 
   /** The requirements per classification (defaults where none were set). */
-  requirements(classification: Classification): Requirements {
-    const r = this.#core.stmt('SELECT value FROM gov_settings WHERE key = ?').get(`requirements.${classification}`) as Row | undefined;
+  async requirements(classification: Classification): Promise<Requirements> {
+    const r = await this.#core.stmt('SELECT value FROM gov_settings WHERE key = ?').get(`requirements.${classification}`) as Row | undefined;
     return r ? JSON.parse(r.value as string) as Requirements : DEFAULT_REQUIREMENTS[classification];
   }
 
-  setRequirements(classification: Classification, input: Requirements & { by: string }, at: Date = this.#core.now()): { requirements: Requirements; event: GovernanceEvent } {
+  async setRequirements(classification: Classification, input: Requirements & { by: string }, at: Date = this.#core.now()): Promise<{ requirements: Requirements; event: GovernanceEvent }> {
     if (!(CLASSIFICATIONS as readonly string[]).includes(classification)) invalid(`classification must be one of ${CLASSIFICATIONS.join(', ')}`);
     const o = requireObject(input, 'requirements');
     const requirements: Requirements = {
@@ -130,7 +130,7 @@ export class Gate {
       documents: parseList(o.documents, 'documents', parseName, { max: 50 }),
     };
     const by = parseName(o.by, 'by');
-    this.#core.stmt('INSERT INTO gov_settings (key, value, set_at, set_by) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, set_at = excluded.set_at, set_by = excluded.set_by')
+    await this.#core.stmt('INSERT INTO gov_settings (key, value, set_at, set_by) VALUES (?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value, set_at = excluded.set_at, set_by = excluded.set_by')
       .run(`requirements.${classification}`, JSON.stringify(requirements), iso(at), by);
     return {
       requirements,
@@ -139,13 +139,13 @@ export class Gate {
     };
   }
 
-  evaluate(input: GateInput): GateResult {
+  async evaluate(input: GateInput): Promise<GateResult> {
     const { principal, dataset, purpose } = input;
     const now = input.now ?? this.#core.now();
     const t = iso(now);
     const org = typeof principal.attributes.org === 'string' ? principal.attributes.org : '';
-    const governed = org !== '' && this.#vendors.isPartner(org);
-    const req = this.requirements(dataset.classification);
+    const governed = org !== '' && await this.#vendors.isPartner(org);
+    const req = await this.requirements(dataset.classification);
     const owner = dataset.owner ?? 'the data owner';
     const denials: Denial[] = [];
     const context: Record<string, string | number | boolean> = {
@@ -156,7 +156,7 @@ export class Gate {
     // Acknowledgements and training matter for everyone's context; they only deny partners.
     const ackDenials: Denial[] = [];
     for (const doc of req.documents) {
-      const s = this.#acks.state(principal.id, doc);
+      const s = await this.#acks.state(principal.id, doc);
       if (s.state === 'current') continue;
       if (s.state === 'unpublished') {
         ackDenials.push({ code: 'GOV_ACK_UNPUBLISHED', message: `${dataset.classification} data requires acknowledging "${doc}", which has not been published`, hint: `an administrator of ${owner} publishes it: gatehouse acknowledge publish ${doc} --file <text>` });
@@ -169,7 +169,7 @@ export class Gate {
     context.acknowledged = ackDenials.length === 0;
     const trainingDenials: Denial[] = [];
     for (const course of req.courses) {
-      const s = this.#training.state(principal.id, course, now);
+      const s = await this.#training.state(principal.id, course, now);
       if (s.state === 'current') continue;
       trainingDenials.push(s.state === 'expired'
         ? { code: 'GOV_TRAINING_EXPIRED', message: `your "${course}" training expired at ${s.expiredAt}; ${dataset.classification} data requires it to be current`, hint: `retake "${course}"; your organisation's training coordinator then records it: gatehouse training record ${principal.id} ${course} --completed <date> --expires <date>` }
@@ -185,7 +185,7 @@ export class Gate {
     }
 
     // 2. vendor risk
-    const risk = this.#vendors.risk(org, now);
+    const risk = await this.#vendors.risk(org, now);
     context.vendorRiskTier = risk.tier;
     if (risk.tier > req.maxVendorTier) {
       const certExpired = risk.factors.some((f) => f.startsWith('certification expired'));
@@ -199,7 +199,7 @@ export class Gate {
     }
 
     // 3. grant + agreement, read fresh
-    const rows = this.#core.stmt(`SELECT g.id, g.valid_from, g.valid_until, g.revoked_at, g.agreement_id, a.kind, a.effective_from, a.ends_on, a.terminated_at,
+    const rows = await this.#core.stmt(`SELECT g.id, g.valid_from, g.valid_until, g.revoked_at, g.agreement_id, a.kind, a.effective_from, a.ends_on, a.terminated_at,
         EXISTS (SELECT 1 FROM gov_agreement_datasets d WHERE d.agreement_id = a.id AND d.dataset = g.dataset) AS covers_dataset,
         EXISTS (SELECT 1 FROM gov_agreement_purposes p WHERE p.agreement_id = a.id AND p.purpose = g.purpose) AS covers_purpose
       FROM gov_grants g JOIN gov_agreements a ON a.id = g.agreement_id

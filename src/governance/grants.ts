@@ -135,7 +135,7 @@ export class Grants {
    * active at `at`, be with the grantee's org and cover dataset and purpose; `until` must not
    * pass the agreement's end.
    */
-  create(input: { grantee: Grantee; dataset: string; purpose: string; agreementId: string; from?: string | Date; until: string | Date; by: string }, at: Date = this.#core.now()): { grant: Grant; event: GovernanceEvent } {
+  async create(input: { grantee: Grantee; dataset: string; purpose: string; agreementId: string; from?: string | Date; until: string | Date; by: string }, at: Date = this.#core.now()): Promise<{ grant: Grant; event: GovernanceEvent }> {
     const o = requireObject(input, 'grant');
     const grantee = parseGrantee(o.grantee);
     const dataset = parseName(o.dataset, 'dataset');
@@ -147,14 +147,14 @@ export class Grants {
     if (grantee.kind === 'principal' && grantee.id === by) {
       throw new GovernanceError('GOV_SELF_APPROVAL', 'a principal cannot grant access to itself', 'ask an owner of the dataset to approve an access request (gatehouse grant request …)');
     }
-    return this.#core.tx(() => {
-      const grant = this.#insert({ grantee, dataset, purpose, agreementId: parseName(o.agreementId, 'agreementId'), from, until, by, requestId: null }, at);
+    return this.#core.tx(async () => {
+      const grant = await this.#insert({ grantee, dataset, purpose, agreementId: parseName(o.agreementId, 'agreementId'), from, until, by, requestId: null }, at);
       return { grant, event: event({ action: 'grant.create', actor: by, time: iso(at), subject: granteeLabel(grantee), outcome: 'created', refs: { grantId: grant.id, agreementId: grant.agreementId }, detail: `${by} granted ${granteeLabel(grantee)} "${dataset}" for "${purpose}" until ${grant.until} under ${grant.agreementId}` }) };
     });
   }
 
-  #insert(g: { grantee: Grantee; dataset: string; purpose: string; agreementId: string; from: Date; until: Date; by: string; requestId: string | null }, at: Date): Grant {
-    const agreement = this.#agreements.get(g.agreementId, at);
+  async #insert(g: { grantee: Grantee; dataset: string; purpose: string; agreementId: string; from: Date; until: Date; by: string; requestId: string | null }, at: Date): Promise<Grant> {
+    const agreement = await this.#agreements.get(g.agreementId, at);
     if (!agreement) throw new GovernanceError('GOV_NOT_FOUND', `no agreement "${g.agreementId.slice(0, 64)}"`, 'cite an agreement id from: gatehouse agreement list');
     if (agreement.status !== 'active') {
       throw new GovernanceError('GOV_AGREEMENT_NOT_ACTIVE', `agreement ${agreement.id} is ${agreement.status}; a grant must cite an active agreement`,
@@ -172,21 +172,21 @@ export class Grants {
       throw new GovernanceError('GOV_GRANT_BEYOND_AGREEMENT', `until (${iso(g.until)}) is after agreement ${agreement.id} ends (${agreement.endsOn})`, `choose an end on or before ${agreement.endsOn}`);
     }
     const id = newId('grt');
-    this.#core.stmt(`INSERT INTO gov_grants (id, grantee_kind, principal_id, org, dataset, purpose, agreement_id, valid_from, valid_until, created_at, created_by, request_id)
+    await this.#core.stmt(`INSERT INTO gov_grants (id, grantee_kind, principal_id, org, dataset, purpose, agreement_id, valid_from, valid_until, created_at, created_by, request_id)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, g.grantee.kind, g.grantee.kind === 'principal' ? g.grantee.id : null, g.grantee.org, g.dataset, g.purpose, agreement.id,
       iso(g.from), iso(g.until), iso(at), g.by, g.requestId);
-    return this.get(id)!;
+    return (await this.get(id))!;
   }
 
-  get(id: string): Grant | null {
-    const r = this.#core.stmt('SELECT * FROM gov_grants WHERE id = ?').get(String(id)) as Row | undefined;
+  async get(id: string): Promise<Grant | null> {
+    const r = await this.#core.stmt('SELECT * FROM gov_grants WHERE id = ?').get(String(id)) as Row | undefined;
     return r ? toGrant(r) : null;
   }
 
   /** Grants in force at `at` (started, not expired, not revoked, agreement active), or all with `all: true`. */
-  list(filter: { org?: string; principalId?: string; dataset?: string; all?: boolean } = {}, at: Date = this.#core.now()): Grant[] {
+  async list(filter: { org?: string; principalId?: string; dataset?: string; all?: boolean } = {}, at: Date = this.#core.now()): Promise<Grant[]> {
     const t = iso(at);
-    const rows = this.#core.stmt(`SELECT g.* FROM gov_grants g JOIN gov_agreements a ON a.id = g.agreement_id
+    const rows = await this.#core.stmt(`SELECT g.* FROM gov_grants g JOIN gov_agreements a ON a.id = g.agreement_id
       WHERE (?1 IS NULL OR g.org = ?1) AND (?2 IS NULL OR g.principal_id = ?2) AND (?3 IS NULL OR g.dataset = ?3)
         AND (?4 = 1 OR (g.revoked_at IS NULL AND g.valid_from <= ?5 AND g.valid_until > ?5
              AND a.effective_from <= ?5 AND (a.ends_on IS NULL OR a.ends_on > ?5) AND (a.terminated_at IS NULL OR a.terminated_at > ?5)))
@@ -194,35 +194,35 @@ export class Grants {
     return rows.map(toGrant);
   }
 
-  revoke(id: string, input: { by: string; reason: string }, at: Date = this.#core.now()): { grant: Grant; event: GovernanceEvent } {
+  async revoke(id: string, input: { by: string; reason: string }, at: Date = this.#core.now()): Promise<{ grant: Grant; event: GovernanceEvent }> {
     const o = requireObject(input, 'revocation');
     const by = parseName(o.by, 'by');
     const reason = parseText(o.reason, 'reason', 1000);
-    return this.#core.tx(() => {
-      const g = this.get(id);
+    return this.#core.tx(async () => {
+      const g = await this.get(id);
       if (!g) throw new GovernanceError('GOV_NOT_FOUND', `no grant "${String(id).slice(0, 64)}"`, 'list grants with: gatehouse grant list');
-      const changed = this.#core.stmt('UPDATE gov_grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL').run(iso(at), by, reason, g.id);
+      const changed = await this.#core.stmt('UPDATE gov_grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE id = ? AND revoked_at IS NULL').run(iso(at), by, reason, g.id);
       if (changed.changes !== 1) throw new GovernanceError('GOV_GRANT_ALREADY_REVOKED', `grant ${g.id} was already revoked`, 'nothing to do');
-      const grant = this.get(g.id)!;
+      const grant = (await this.get(g.id))!;
       return { grant, event: event({ action: 'grant.revoke', actor: by, time: iso(at), subject: granteeLabel(grant.grantee), outcome: 'revoked', refs: { grantId: grant.id, agreementId: grant.agreementId }, detail: `${by} revoked grant ${grant.id} on "${grant.dataset}" for "${grant.purpose}"` }) };
     });
   }
 
   /** Used by agreement termination, inside its transaction. */
-  revokeAllOf(agreementId: string, by: string, at: Date, reason: string): RevokedGrantSummary[] {
-    const rows = this.#core.stmt('SELECT * FROM gov_grants WHERE agreement_id = ? AND revoked_at IS NULL ORDER BY id').all(agreementId) as Row[];
-    this.#core.stmt('UPDATE gov_grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE agreement_id = ? AND revoked_at IS NULL').run(iso(at), by, reason, agreementId);
+  async revokeAllOf(agreementId: string, by: string, at: Date, reason: string): Promise<RevokedGrantSummary[]> {
+    const rows = await this.#core.stmt('SELECT * FROM gov_grants WHERE agreement_id = ? AND revoked_at IS NULL ORDER BY id').all(agreementId) as Row[];
+    await this.#core.stmt('UPDATE gov_grants SET revoked_at = ?, revoked_by = ?, revoke_reason = ? WHERE agreement_id = ? AND revoked_at IS NULL').run(iso(at), by, reason, agreementId);
     return rows.map(toGrant).map((g) => ({ id: g.id, grantee: granteeLabel(g.grantee), dataset: g.dataset, purpose: g.purpose }));
   }
 
-  granteesOf(agreementId: string): string[] {
-    return (this.#core.stmt(`SELECT DISTINCT principal_id FROM gov_grants WHERE agreement_id = ? AND principal_id IS NOT NULL ORDER BY principal_id`).all(agreementId) as Row[]).map((r) => r.principal_id as string);
+  async granteesOf(agreementId: string): Promise<string[]> {
+    return (await this.#core.stmt(`SELECT DISTINCT principal_id FROM gov_grants WHERE agreement_id = ? AND principal_id IS NOT NULL ORDER BY principal_id`).all(agreementId) as Row[]).map((r) => r.principal_id as string);
   }
 
   // ───────────── access requests ─────────────
 
   /** A partner principal asks for `days` of access to a dataset for a purpose. */
-  request(input: { principalId: string; org: string; dataset: string; purpose: string; days: number; justification: string; knownDatasets?: ReadonlySet<string> }, at: Date = this.#core.now()): { request: AccessRequest; event: GovernanceEvent } {
+  async request(input: { principalId: string; org: string; dataset: string; purpose: string; days: number; justification: string; knownDatasets?: ReadonlySet<string> }, at: Date = this.#core.now()): Promise<{ request: AccessRequest; event: GovernanceEvent }> {
     const o = requireObject(input, 'access request');
     const principalId = parseName(o.principalId, 'principalId');
     const org = parseName(o.org, 'org');
@@ -231,25 +231,25 @@ export class Grants {
     const days = parseWhole(o.days, 'days', 1, MAX_GRANT_DAYS);
     const justification = parseText(o.justification, 'justification', 4000);
     if (o.knownDatasets instanceof Set && !o.knownDatasets.has(dataset)) throw new GovernanceError('GOV_UNKNOWN_DATASET', `unknown dataset "${dataset}"`, 'gatehouse datasets lists the datasets');
-    if (!this.#core.stmt('SELECT 1 AS x FROM gov_orgs WHERE name = ?').get(org)) {
+    if (!await this.#core.stmt('SELECT 1 AS x FROM gov_orgs WHERE name = ?').get(org)) {
       throw new GovernanceError('GOV_UNKNOWN_ORG', `organisation "${org}" is not a registered partner`, 'principals of unregistered organisations are not gated by grants; their access is decided by policy alone');
     }
     const id = newId('req');
-    this.#core.tx(() => {
-      this.#core.stmt(`INSERT INTO gov_access_requests (id, principal_id, org, dataset, purpose, days, justification, requested_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')`)
+    await this.#core.tx(async () => {
+      await this.#core.stmt(`INSERT INTO gov_access_requests (id, principal_id, org, dataset, purpose, days, justification, requested_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')`)
         .run(id, principalId, org, dataset, purpose, days, justification, iso(at));
     });
-    const request = this.getRequest(id)!;
+    const request = (await this.getRequest(id))!;
     return { request, event: event({ action: 'grant.request', actor: principalId, time: iso(at), subject: principalId, outcome: 'requested', refs: { requestId: id }, detail: `${principalId} (${org}) requested ${days} day(s) of "${dataset}" for "${purpose}"; awaiting an owner's approval` }) };
   }
 
-  getRequest(id: string): AccessRequest | null {
-    const r = this.#core.stmt('SELECT * FROM gov_access_requests WHERE id = ?').get(String(id)) as Row | undefined;
+  async getRequest(id: string): Promise<AccessRequest | null> {
+    const r = await this.#core.stmt('SELECT * FROM gov_access_requests WHERE id = ?').get(String(id)) as Row | undefined;
     return r ? toRequest(r) : null;
   }
 
-  pendingRequests(filter: { dataset?: string } = {}): AccessRequest[] {
-    return (this.#core.stmt(`SELECT * FROM gov_access_requests WHERE status = 'pending' AND (?1 IS NULL OR dataset = ?1) ORDER BY requested_at, id`).all(filter.dataset ?? null) as Row[]).map(toRequest);
+  async pendingRequests(filter: { dataset?: string } = {}): Promise<AccessRequest[]> {
+    return (await this.#core.stmt(`SELECT * FROM gov_access_requests WHERE status = 'pending' AND (?1 IS NULL OR dataset = ?1) ORDER BY requested_at, id`).all(filter.dataset ?? null) as Row[]).map(toRequest);
   }
 
   /**
@@ -257,27 +257,27 @@ export class Grants {
    * the requested days, cut at the cited agreement's end. Without `agreementId` the active
    * agreement with the requester's org covering dataset and purpose that runs longest is cited.
    */
-  approve(requestId: string, input: { approverId: string; isOwner: IsOwner; agreementId?: string }, at: Date = this.#core.now()): { request: AccessRequest; grant: Grant; events: GovernanceEvent[] } {
-    return this.#core.tx(() => {
-      const { row, approverId, refuse } = this.#decidable(requestId, input, 'grant.approve', at);
-      const agreementId = input.agreementId === undefined ? this.#agreements.activeCovering(row.org, row.dataset, row.purpose, at)[0]?.id : input.agreementId;
+  async approve(requestId: string, input: { approverId: string; isOwner: IsOwner; agreementId?: string }, at: Date = this.#core.now()): Promise<{ request: AccessRequest; grant: Grant; events: GovernanceEvent[] }> {
+    return this.#core.tx(async () => {
+      const { row, approverId, refuse } = await this.#decidable(requestId, input, 'grant.approve', at);
+      const agreementId = input.agreementId === undefined ? (await this.#agreements.activeCovering(row.org, row.dataset, row.purpose, at))[0]?.id : input.agreementId;
       if (agreementId === undefined) {
         refuse('GOV_AGREEMENT_NOT_ACTIVE', `no active agreement with ${row.org} covers "${row.dataset}" for "${row.purpose}"`, `record one first (gatehouse agreement create --partner ${row.org} --dataset ${row.dataset} --purpose ${row.purpose} …), then approve again`);
       }
-      const agreement = this.#agreements.get(agreementId!, at);
+      const agreement = await this.#agreements.get(agreementId!, at);
       let until = new Date(at.getTime() + row.days * DAY_MS);
       if (agreement?.endsOn && iso(until) > agreement.endsOn) until = new Date(agreement.endsOn);
       // The conditional UPDATE is the guard against a second approval (UNIQUE request_id is the backstop).
-      const changed = this.#core.stmt(`UPDATE gov_access_requests SET status = 'approved', decided_by = ?, decided_at = ? WHERE id = ? AND status = 'pending'`).run(approverId, iso(at), row.id);
+      const changed = await this.#core.stmt(`UPDATE gov_access_requests SET status = 'approved', decided_by = ?, decided_at = ? WHERE id = ? AND status = 'pending'`).run(approverId, iso(at), row.id);
       if (changed.changes !== 1) refuse('GOV_ALREADY_DECIDED', 'this request has already been decided', 'nothing to do; see it with: gatehouse grant requests');
       let grant: Grant;
       try {
-        grant = this.#insert({ grantee: { kind: 'principal', id: row.principalId, org: row.org }, dataset: row.dataset, purpose: row.purpose, agreementId: agreementId!, from: at, until, by: approverId, requestId: row.id }, at);
+        grant = await this.#insert({ grantee: { kind: 'principal', id: row.principalId, org: row.org }, dataset: row.dataset, purpose: row.purpose, agreementId: agreementId!, from: at, until, by: approverId, requestId: row.id }, at);
       } catch (err) {
         if (err instanceof GovernanceError) refuse(err.code, err.message, err.hint);
         throw err;
       }
-      const request = this.getRequest(row.id)!;
+      const request = (await this.getRequest(row.id))!;
       return {
         request, grant,
         events: [event({ action: 'grant.approve', actor: approverId, time: iso(at), subject: row.principalId, outcome: 'approved', refs: { requestId: row.id, grantId: grant.id, agreementId: grant.agreementId }, detail: `${approverId} approved "${row.dataset}" for "${row.purpose}" for ${row.principalId} until ${grant.until} under ${grant.agreementId}` })],
@@ -285,23 +285,23 @@ export class Grants {
     });
   }
 
-  deny(requestId: string, input: { approverId: string; isOwner: IsOwner; reason: string }, at: Date = this.#core.now()): { request: AccessRequest; event: GovernanceEvent } {
-    return this.#core.tx(() => {
-      const { row, approverId, refuse } = this.#decidable(requestId, input, 'grant.deny', at);
+  async deny(requestId: string, input: { approverId: string; isOwner: IsOwner; reason: string }, at: Date = this.#core.now()): Promise<{ request: AccessRequest; event: GovernanceEvent }> {
+    return this.#core.tx(async () => {
+      const { row, approverId, refuse } = await this.#decidable(requestId, input, 'grant.deny', at);
       if (typeof input.reason !== 'string' || input.reason.trim() === '') refuse('GOV_INVALID', 'a denial needs a reason the requester can read', 'say why, e.g. --reason "purpose not covered by the DPA"');
-      const changed = this.#core.stmt(`UPDATE gov_access_requests SET status = 'denied', decided_by = ?, decided_at = ?, decision_reason = ? WHERE id = ? AND status = 'pending'`)
+      const changed = await this.#core.stmt(`UPDATE gov_access_requests SET status = 'denied', decided_by = ?, decided_at = ?, decision_reason = ? WHERE id = ? AND status = 'pending'`)
         .run(approverId, iso(at), input.reason.trim().slice(0, 1000), row.id);
       if (changed.changes !== 1) refuse('GOV_ALREADY_DECIDED', 'this request has already been decided', 'nothing to do');
-      return { request: this.getRequest(row.id)!, event: event({ action: 'grant.deny', actor: approverId, time: iso(at), subject: row.principalId, outcome: 'denied', refs: { requestId: row.id }, detail: `${approverId} denied "${row.dataset}" for "${row.purpose}" to ${row.principalId}` }) };
+      return { request: (await this.getRequest(row.id))!, event: event({ action: 'grant.deny', actor: approverId, time: iso(at), subject: row.principalId, outcome: 'denied', refs: { requestId: row.id }, detail: `${approverId} denied "${row.dataset}" for "${row.purpose}" to ${row.principalId}` }) };
     });
   }
 
-  #decidable(requestId: string, input: { approverId: string; isOwner: IsOwner }, action: string, at: Date): { row: AccessRequest; approverId: string; refuse: (code: GovernanceError['code'], m: string, hint: string) => never } {
+  async #decidable(requestId: string, input: { approverId: string; isOwner: IsOwner }, action: string, at: Date): Promise<{ row: AccessRequest; approverId: string; refuse: (code: GovernanceError['code'], m: string, hint: string) => never }> {
     const o = requireObject(input, 'decision');
     const approverId = parseName(o.approverId, 'approverId');
     if (typeof o.isOwner !== 'function') invalid('isOwner must be a function (approverId, dataset) => boolean');
     const base = { action, actor: approverId, time: iso(at), outcome: 'refused' as const };
-    const row = this.getRequest(requestId);
+    const row = await this.getRequest(requestId);
     if (!row) throw new GovernanceError('GOV_NOT_FOUND', `no access request "${String(requestId).slice(0, 64)}"`, 'list pending requests with: gatehouse grant requests', event({ ...base, subject: null, refs: {}, detail: `${approverId} tried to decide an unknown access request` }));
     const refuse = (code: GovernanceError['code'], m: string, hint: string): never => {
       throw new GovernanceError(code, m, hint, event({ ...base, subject: row.principalId, refs: { requestId: row.id }, detail: `refused: ${m}` }));

@@ -87,23 +87,23 @@ export class Retention {
   }
 
   /** Sets (or replaces) the rule for (kind, scope). */
-  setRule(input: { kind: RetentionKind; scope: string; days: number; by: string }, at: Date = this.#core.now()): { rule: RetentionRule; event: GovernanceEvent } {
+  async setRule(input: { kind: RetentionKind; scope: string; days: number; by: string }, at: Date = this.#core.now()): Promise<{ rule: RetentionRule; event: GovernanceEvent }> {
     const o = requireObject(input, 'retention rule');
     const kind = parseOneOf(o.kind, RETENTION_KINDS, 'kind');
     const scope = o.scope === '*' ? '*' : parseName(o.scope, 'scope');
     const days = parseWhole(o.days, 'days', 0, 36_600);
     const by = parseName(o.by, 'by');
-    this.#core.stmt(`INSERT INTO gov_retention_rules (kind, scope, days, set_at, set_by) VALUES (?, ?, ?, ?, ?)
+    await this.#core.stmt(`INSERT INTO gov_retention_rules (kind, scope, days, set_at, set_by) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (kind, scope) DO UPDATE SET days = excluded.days, set_at = excluded.set_at, set_by = excluded.set_by`).run(kind, scope, days, iso(at), by);
-    const rule = toRule(this.#core.stmt('SELECT * FROM gov_retention_rules WHERE kind = ? AND scope = ?').get(kind, scope) as Row);
+    const rule = toRule(await this.#core.stmt('SELECT * FROM gov_retention_rules WHERE kind = ? AND scope = ?').get(kind, scope) as Row);
     return { rule, event: event({ action: 'retention.rule', actor: by, time: iso(at), subject: `${kind}:${scope}`, outcome: 'updated', refs: {}, detail: `${by} set retention of ${kind} (${scope === '*' ? 'all datasets' : scope}) to ${days} day(s)` }) };
   }
 
-  rules(): RetentionRule[] {
-    return (this.#core.stmt('SELECT * FROM gov_retention_rules ORDER BY kind, scope').all() as Row[]).map(toRule);
+  async rules(): Promise<RetentionRule[]> {
+    return (await this.#core.stmt('SELECT * FROM gov_retention_rules ORDER BY kind, scope').all() as Row[]).map(toRule);
   }
 
-  placeHold(input: { subject: { kind: HoldSubjectKind; id: string }; reason: string; placedBy: string }, at: Date = this.#core.now()): { hold: LegalHold; event: GovernanceEvent } {
+  async placeHold(input: { subject: { kind: HoldSubjectKind; id: string }; reason: string; placedBy: string }, at: Date = this.#core.now()): Promise<{ hold: LegalHold; event: GovernanceEvent }> {
     const o = requireObject(input, 'legal hold');
     const s = requireObject(o.subject, 'subject');
     const kind = parseOneOf(s.kind, HOLD_SUBJECT_KINDS, 'subject.kind');
@@ -111,39 +111,39 @@ export class Retention {
     const reason = parseText(o.reason, 'reason', 1000);
     const by = parseName(o.placedBy, 'placedBy');
     const id = newId('hld');
-    this.#core.stmt('INSERT INTO gov_legal_holds (id, subject_kind, subject, reason, placed_by, placed_at) VALUES (?, ?, ?, ?, ?, ?)').run(id, kind, subject, reason, by, iso(at));
-    return { hold: this.hold(id)!, event: event({ action: 'retention.hold', actor: by, time: iso(at), subject: `${kind}:${subject}`, outcome: 'placed', refs: { holdId: id }, detail: `${by} placed legal hold ${id} on ${kind} ${subject}` }) };
+    await this.#core.stmt('INSERT INTO gov_legal_holds (id, subject_kind, subject, reason, placed_by, placed_at) VALUES (?, ?, ?, ?, ?, ?)').run(id, kind, subject, reason, by, iso(at));
+    return { hold: (await this.hold(id))!, event: event({ action: 'retention.hold', actor: by, time: iso(at), subject: `${kind}:${subject}`, outcome: 'placed', refs: { holdId: id }, detail: `${by} placed legal hold ${id} on ${kind} ${subject}` }) };
   }
 
-  releaseHold(id: string, by: string, at: Date = this.#core.now()): { hold: LegalHold; event: GovernanceEvent } {
+  async releaseHold(id: string, by: string, at: Date = this.#core.now()): Promise<{ hold: LegalHold; event: GovernanceEvent }> {
     const actor = parseName(by, 'by');
-    return this.#core.tx(() => {
-      const h = this.hold(id);
+    return this.#core.tx(async () => {
+      const h = await this.hold(id);
       if (!h) throw new GovernanceError('GOV_NOT_FOUND', `no legal hold "${String(id).slice(0, 64)}"`, 'list holds with: gatehouse retention holds');
-      const changed = this.#core.stmt('UPDATE gov_legal_holds SET released_at = ?, released_by = ? WHERE id = ? AND released_at IS NULL').run(iso(at), actor, h.id);
+      const changed = await this.#core.stmt('UPDATE gov_legal_holds SET released_at = ?, released_by = ? WHERE id = ? AND released_at IS NULL').run(iso(at), actor, h.id);
       if (changed.changes !== 1) throw new GovernanceError('GOV_HOLD_ALREADY_RELEASED', `legal hold ${h.id} was already released`, 'nothing to do');
-      return { hold: this.hold(h.id)!, event: event({ action: 'retention.release', actor, time: iso(at), subject: `${h.subject.kind}:${h.subject.id}`, outcome: 'released', refs: { holdId: h.id }, detail: `${actor} released legal hold ${h.id} on ${h.subject.kind} ${h.subject.id}` }) };
+      return { hold: (await this.hold(h.id))!, event: event({ action: 'retention.release', actor, time: iso(at), subject: `${h.subject.kind}:${h.subject.id}`, outcome: 'released', refs: { holdId: h.id }, detail: `${actor} released legal hold ${h.id} on ${h.subject.kind} ${h.subject.id}` }) };
     });
   }
 
-  hold(id: string): LegalHold | null {
-    const r = this.#core.stmt('SELECT * FROM gov_legal_holds WHERE id = ?').get(String(id)) as Row | undefined;
+  async hold(id: string): Promise<LegalHold | null> {
+    const r = await this.#core.stmt('SELECT * FROM gov_legal_holds WHERE id = ?').get(String(id)) as Row | undefined;
     return r ? toHold(r) : null;
   }
 
   /** Holds in force (placed, not released) at `at`. */
-  activeHolds(at: Date = this.#core.now()): LegalHold[] {
+  async activeHolds(at: Date = this.#core.now()): Promise<LegalHold[]> {
     const t = iso(at);
-    return (this.#core.stmt('SELECT * FROM gov_legal_holds WHERE placed_at <= ?1 AND (released_at IS NULL OR released_at > ?1) ORDER BY placed_at, id').all(t) as Row[]).map(toHold);
+    return (await this.#core.stmt('SELECT * FROM gov_legal_holds WHERE placed_at <= ?1 AND (released_at IS NULL OR released_at > ?1) ORDER BY placed_at, id').all(t) as Row[]).map(toHold);
   }
 
   /** Active holds on any of the given subjects. */
-  holdsOn(subjects: readonly { kind: HoldSubjectKind; id: string }[], at: Date = this.#core.now()): LegalHold[] {
+  async holdsOn(subjects: readonly { kind: HoldSubjectKind; id: string }[], at: Date = this.#core.now()): Promise<LegalHold[]> {
     const t = iso(at);
     const out: LegalHold[] = [];
     const seen = new Set<string>();
     for (const s of subjects) {
-      for (const r of this.#core.stmt('SELECT * FROM gov_legal_holds WHERE subject_kind = ? AND subject = ? AND placed_at <= ? AND (released_at IS NULL OR released_at > ?) ORDER BY placed_at, id').all(s.kind, s.id, t, t) as Row[]) {
+      for (const r of await this.#core.stmt('SELECT * FROM gov_legal_holds WHERE subject_kind = ? AND subject = ? AND placed_at <= ? AND (released_at IS NULL OR released_at > ?) ORDER BY placed_at, id').all(s.kind, s.id, t, t) as Row[]) {
         if (!seen.has(r.id as string)) {
           seen.add(r.id as string);
           out.push(toHold(r));
@@ -154,28 +154,28 @@ export class Retention {
   }
 
   /** Holds that cover this candidate: on it, its dataset, its agreement or its principal. */
-  holdsFor(c: RetentionCandidate, at: Date = this.#core.now()): LegalHold[] {
+  async holdsFor(c: RetentionCandidate, at: Date = this.#core.now()): Promise<LegalHold[]> {
     const subjects: { kind: HoldSubjectKind; id: string }[] = [{ kind: 'artefact', id: c.subject }];
     if (c.kind === 'dataset') subjects.push({ kind: 'dataset', id: c.subject });
     if (c.labels.dataset) subjects.push({ kind: 'dataset', id: c.labels.dataset });
     if (c.labels.agreement) subjects.push({ kind: 'agreement', id: c.labels.agreement });
     if (c.labels.principal) subjects.push({ kind: 'principal', id: c.labels.principal });
-    return this.holdsOn(subjects, at);
+    return await this.holdsOn(subjects, at);
   }
 
   /** Sorts candidates into destroy / held / keep at `now`. Reads only; changes nothing. */
-  plan(now: Date, candidates: readonly RetentionCandidate[]): RetentionPlan {
+  async plan(now: Date, candidates: readonly RetentionCandidate[]): Promise<RetentionPlan> {
     const list = parseList(candidates, 'candidates', parseCandidate, { max: 100_000 });
     const destroy: RetentionPlan['destroy'][number][] = [];
     const held: RetentionPlan['held'][number][] = [];
     const keep: RetentionPlan['keep'][number][] = [];
     for (const c of list) {
-      const due = this.#dueAt(c);
+      const due = await this.#dueAt(c);
       if (due === null || due.at > iso(now)) {
         keep.push({ subject: c.subject, kind: c.kind, dueAt: due?.at ?? null });
         continue;
       }
-      const holds = this.holdsFor(c, now);
+      const holds = await this.holdsFor(c, now);
       if (holds.length > 0) held.push({ subject: c.subject, kind: c.kind, dueAt: due.at, holds });
       else destroy.push({ subject: c.subject, kind: c.kind, dueAt: due.at, because: due.because });
     }
@@ -187,12 +187,12 @@ export class Retention {
    * `GOV_LEGAL_HOLD` naming the hold(s) when anything covers the candidate; otherwise the
    * returned event authorises the caller to destroy it.
    */
-  authorizeDestruction(candidate: RetentionCandidate, input: { by: string; reason: string }, at: Date = this.#core.now()): { event: GovernanceEvent } {
+  async authorizeDestruction(candidate: RetentionCandidate, input: { by: string; reason: string }, at: Date = this.#core.now()): Promise<{ event: GovernanceEvent }> {
     const c = parseCandidate(candidate, 'candidate');
     const o = requireObject(input, 'destruction');
     const by = parseName(o.by, 'by');
     const reason = parseText(o.reason, 'reason', 1000);
-    const holds = this.holdsFor(c, at);
+    const holds = await this.holdsFor(c, at);
     if (holds.length > 0) {
       throw new GovernanceError('GOV_LEGAL_HOLD', `${c.kind} ${c.subject} is under legal hold ${holds.map((h) => `${h.id} (on ${h.subject.kind} ${h.subject.id}, placed by ${h.placedBy})`).join(', ')}; nothing was destroyed`,
         `it can be destroyed once the hold is released by counsel: gatehouse retention release ${holds[0]!.id}`,
@@ -201,14 +201,14 @@ export class Retention {
     return { event: event({ action: 'retention.destroy', actor: by, time: iso(at), subject: c.subject, outcome: 'approved', refs: c.labels.agreement ? { agreementId: c.labels.agreement } : {}, detail: `${by} authorised destruction of ${c.kind} ${c.subject}: ${reason.slice(0, 200)}` }) };
   }
 
-  #dueAt(c: RetentionCandidate & { createdAt: string }): { at: string; because: string } | null {
+  async #dueAt(c: RetentionCandidate & { createdAt: string }): Promise<{ at: string; because: string } | null> {
     const scope = c.kind === 'dataset' ? c.subject : c.labels.dataset ?? null;
-    const rule = (scope !== null ? this.#core.stmt('SELECT days FROM gov_retention_rules WHERE kind = ? AND scope = ?').get(c.kind, scope) as Row | undefined : undefined)
-      ?? this.#core.stmt(`SELECT days FROM gov_retention_rules WHERE kind = ? AND scope = '*'`).get(c.kind) as Row | undefined;
+    const rule = (scope !== null ? await this.#core.stmt('SELECT days FROM gov_retention_rules WHERE kind = ? AND scope = ?').get(c.kind, scope) as Row | undefined : undefined)
+      ?? await this.#core.stmt(`SELECT days FROM gov_retention_rules WHERE kind = ? AND scope = '*'`).get(c.kind) as Row | undefined;
     let days = rule ? (rule.days as number) : null;
     let because = rule ? `${c.kind} retention of ${days} day(s)${scope && rule ? '' : ''}` : '';
     if (c.kind === 'result' && c.labels.agreement) {
-      const a = this.#core.stmt('SELECT result_retention_days AS d FROM gov_agreements WHERE id = ?').get(c.labels.agreement) as Row | undefined;
+      const a = await this.#core.stmt('SELECT result_retention_days AS d FROM gov_agreements WHERE id = ?').get(c.labels.agreement) as Row | undefined;
       if (a && a.d !== null && (days === null || (a.d as number) < days)) {
         days = a.d as number;
         because = `agreement ${c.labels.agreement} keeps results ${days} day(s)`;

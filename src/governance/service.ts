@@ -136,12 +136,12 @@ async function shred(ctx: OpContext, artefacts: readonly ArtefactMeta[], reason:
     if (a.destroyedAt !== null) continue;
     if (a.legalHold !== null) { held.push({ artefact: a.id, holds: [a.legalHold] }); continue; }
     try {
-      events.push(ctx.store.retention.authorizeDestruction(candidateOf(a), { by: ctx.caller.id, reason }).event);
+      events.push((await ctx.store.retention.authorizeDestruction(candidateOf(a), { by: ctx.caller.id, reason })).event);
       ok.push(a.id);
     } catch (err) {
       if (err instanceof GovernanceError && err.code === 'GOV_LEGAL_HOLD') {
         if (err.event) events.push(err.event);
-        held.push({ artefact: a.id, holds: ctx.store.retention.holdsFor(candidateOf(a)).map((h) => h.id) });
+        held.push({ artefact: a.id, holds: (await ctx.store.retention.holdsFor(candidateOf(a))).map((h) => h.id) });
       } else throw err;
     }
   }
@@ -158,7 +158,7 @@ async function shredAgreement(ctx: OpContext, end: AgreementEnd, why: string): P
   if (!end.destruction.required) return { certificates: [], events: [], destroyed: [], held: [] };
   const { artefacts } = await ctx.vault();
   const m = end.destruction.match;
-  const inScope = artefacts.list().filter((a) => a.labels.agreement === m.agreement
+  const inScope = (await artefacts.list()).filter((a) => a.labels.agreement === m.agreement
     || (a.labels.agreement === undefined && a.labels.org === m.org && a.labels.dataset !== undefined && m.datasets.includes(a.labels.dataset)));
   return shred(ctx, inScope, `agreement ${end.agreement.id} ${why}`.slice(0, 1000));
 }
@@ -205,8 +205,8 @@ const vendorRegister: GovernanceOp<{ name: string; displayName?: string }> = {
   summary: 'Register a partner organisation: from now on every request of its principals is gated',
   http: { method: 'POST', path: '/v1/governance/vendors' },
   args: obj(['name'], { name: str, displayName: str }),
-  run(ctx, a) {
-    const { org, event } = ctx.store.vendors.register({ name: a.name, ...(a.displayName !== undefined ? { displayName: a.displayName } : {}), by: ctx.caller.id });
+  async run(ctx, a) {
+    const { org, event } = await ctx.store.vendors.register({ name: a.name, ...(a.displayName !== undefined ? { displayName: a.displayName } : {}), by: ctx.caller.id });
     return { result: { org }, events: [event] };
   },
 };
@@ -216,9 +216,9 @@ const vendorCertify: GovernanceOp<{ org: string; name: string; issuer: string; v
   summary: 'Record a certification of a partner (e.g. ISO 27001) with its expiry',
   http: { method: 'POST', path: '/v1/governance/vendors/certifications' },
   args: obj(['org', 'name', 'issuer', 'validUntil'], { org: str, name: str, issuer: str, validUntil: isoTime }),
-  run(ctx, a) {
-    const { certification, event } = ctx.store.vendors.addCertification({ ...a, by: ctx.caller.id });
-    return { result: { certification, risk: ctx.store.vendors.risk(a.org, ctx.now) }, events: [event] };
+  async run(ctx, a) {
+    const { certification, event } = await ctx.store.vendors.addCertification({ ...a, by: ctx.caller.id });
+    return { result: { certification, risk: await ctx.store.vendors.risk(a.org, ctx.now) }, events: [event] };
   },
 };
 
@@ -227,9 +227,9 @@ const vendorAuditReport: GovernanceOp<{ org: string; title: string; date: string
   summary: 'Record an audit report of a partner (pass, pass-with-findings, fail)',
   http: { method: 'POST', path: '/v1/governance/vendors/audit-reports' },
   args: obj(['org', 'title', 'date', 'outcome'], { org: str, title: str, date: isoTime, outcome: { type: 'string', enum: [...AUDIT_OUTCOMES] } }),
-  run(ctx, a) {
-    const { report, event } = ctx.store.vendors.addAuditReport({ org: a.org, title: a.title, date: a.date, outcome: a.outcome as AuditOutcome, by: ctx.caller.id });
-    return { result: { report, risk: ctx.store.vendors.risk(a.org, ctx.now) }, events: [event] };
+  async run(ctx, a) {
+    const { report, event } = await ctx.store.vendors.addAuditReport({ org: a.org, title: a.title, date: a.date, outcome: a.outcome as AuditOutcome, by: ctx.caller.id });
+    return { result: { report, risk: await ctx.store.vendors.risk(a.org, ctx.now) }, events: [event] };
   },
 };
 
@@ -238,9 +238,9 @@ const vendorIncident: GovernanceOp<{ org: string; date: string; severity: string
   summary: 'Record a security incident at a partner (an open high or critical incident raises its risk tier)',
   http: { method: 'POST', path: '/v1/governance/vendors/incidents' },
   args: obj(['org', 'date', 'severity', 'summary'], { org: str, date: isoTime, severity: { type: 'string', enum: [...SEVERITIES] }, summary: text(1000), resolvedAt: { type: ['string', 'null'], maxLength: 40 } }),
-  run(ctx, a) {
-    const { incident, event } = ctx.store.vendors.addIncident({ org: a.org, date: a.date, severity: a.severity as Severity, summary: a.summary, resolvedAt: a.resolvedAt ?? null, by: ctx.caller.id });
-    return { result: { incident, risk: ctx.store.vendors.risk(a.org, ctx.now) }, events: [event] };
+  async run(ctx, a) {
+    const { incident, event } = await ctx.store.vendors.addIncident({ org: a.org, date: a.date, severity: a.severity as Severity, summary: a.summary, resolvedAt: a.resolvedAt ?? null, by: ctx.caller.id });
+    return { result: { incident, risk: await ctx.store.vendors.risk(a.org, ctx.now) }, events: [event] };
   },
 };
 
@@ -249,9 +249,9 @@ const vendorResolveIncident: GovernanceOp<{ id: string }> = {
   summary: 'Mark a partner incident resolved',
   http: { method: 'POST', path: '/v1/governance/vendors/incidents/resolve' },
   args: obj(['id'], { id: str }),
-  run(ctx, a) {
-    const { incident, event } = ctx.store.vendors.resolveIncident(a.id, ctx.caller.id);
-    return { result: { incident, risk: ctx.store.vendors.risk(incident.org, ctx.now) }, events: [event] };
+  async run(ctx, a) {
+    const { incident, event } = await ctx.store.vendors.resolveIncident(a.id, ctx.caller.id);
+    return { result: { incident, risk: await ctx.store.vendors.risk(incident.org, ctx.now) }, events: [event] };
   },
 };
 
@@ -260,12 +260,12 @@ const vendorShow: GovernanceOp<{ org: string }> = {
   summary: 'A partner organisation: risk tier with its factors, certifications, audit reports, incidents (partners see their own)',
   http: { method: 'GET', path: '/v1/governance/vendors/show' },
   args: obj(['org'], { org: str }),
-  run(ctx, a) {
+  async run(ctx, a) {
     requireOwnOrg(ctx, a.org, 'the vendor record');
-    const org = ctx.store.vendors.get(a.org);
+    const org = await ctx.store.vendors.get(a.org);
     if (!org) throw new GovernanceError('GOV_UNKNOWN_ORG', `"${a.org.slice(0, 64)}" is not a registered partner`, 'register it with: gatehouse vendor register --name ORG');
     const v = ctx.store.vendors;
-    return { result: { org, risk: v.risk(a.org, ctx.now), certifications: v.certifications(a.org), auditReports: v.auditReports(a.org), incidents: v.incidents(a.org) } };
+    return { result: { org, risk: await v.risk(a.org, ctx.now), certifications: await v.certifications(a.org), auditReports: await v.auditReports(a.org), incidents: await v.incidents(a.org) } };
   },
 };
 
@@ -274,8 +274,10 @@ const vendorList: GovernanceOp<Record<string, never>> = {
   summary: 'Registered partner organisations with their risk tiers',
   http: { method: 'GET', path: '/v1/governance/vendors' },
   args: obj([], {}),
-  run(ctx) {
-    return { result: { vendors: ctx.store.vendors.list().map((org) => ({ ...org, risk: ctx.store.vendors.risk(org.name, ctx.now) })) } };
+  async run(ctx) {
+    const vendors = [];
+    for (const org of await ctx.store.vendors.list()) vendors.push({ ...org, risk: await ctx.store.vendors.risk(org.name, ctx.now) });
+    return { result: { vendors } };
   },
 };
 
@@ -297,11 +299,11 @@ const agreementCreate: GovernanceOp<AgreementCreateArgs> = {
     destruction: { type: 'string', enum: ['required', 'not-required'], description: 'destroy what was shared when it ends (default: required)' },
     destroyWithinDays: { type: 'integer', minimum: 0, maximum: 3650 }, resultRetentionDays: { type: ['integer', 'null'], minimum: 1, maximum: 36600 },
   }),
-  run(ctx, a) {
+  async run(ctx, a) {
     const ours = a.ours ?? orgOfPrincipal(ctx.caller);
     if (!ours) throw new GovernanceError('GOV_INVALID', 'give our organisation (ours): your principal has no org attribute', 'pass --ours ORG');
     const termination = (a.destruction ?? 'required') === 'required' ? { destruction: 'required' as const, withinDays: a.destroyWithinDays ?? 30 } : { destruction: 'not-required' as const };
-    const { agreement, event } = ctx.store.agreements.create({
+    const { agreement, event } = await ctx.store.agreements.create({
       kind: a.kind as AgreementKind, title: a.title, parties: { ours, partner: a.partner }, effectiveFrom: a.effectiveFrom, endsOn: a.endsOn ?? null,
       datasets: a.datasets, purposes: a.purposes, clauses: { ip: a.ip ?? null, termination, resultRetentionDays: a.resultRetentionDays ?? null }, by: ctx.caller.id,
     }, { knownDatasets: new Set(ctx.workspace.datasets.keys()) });
@@ -314,12 +316,12 @@ const agreementShow: GovernanceOp<{ id: string }> = {
   summary: 'One agreement with its status and the grants citing it (partners see their own)',
   http: { method: 'GET', path: '/v1/governance/agreements/show' },
   args: obj(['id'], { id: str }),
-  run(ctx, a) {
-    const agreement = ctx.store.agreements.get(a.id, ctx.now);
+  async run(ctx, a) {
+    const agreement = await ctx.store.agreements.get(a.id, ctx.now);
     if (!agreement || (!ctx.isAdmin && orgOfPrincipal(ctx.caller) !== agreement.parties.partner)) {
       throw new GovernanceError('GOV_NOT_FOUND', `no agreement "${a.id.slice(0, 64)}" that you may see`, 'list agreements with: gatehouse agreement list');
     }
-    const grants = ctx.store.grants.list({ org: agreement.parties.partner, all: true }, ctx.now).filter((g) => g.agreementId === agreement.id);
+    const grants = (await ctx.store.grants.list({ org: agreement.parties.partner, all: true }, ctx.now)).filter((g) => g.agreementId === agreement.id);
     return { result: { agreement, grants } };
   },
 };
@@ -330,7 +332,7 @@ const agreementCloseOut: GovernanceOp<Record<string, never>> = {
   http: { method: 'POST', path: '/v1/governance/agreements/close-out' },
   args: obj([], {}),
   async run(ctx) {
-    const ended = ctx.store.agreements.closeOutEnded(ctx.caller.id, ctx.now);
+    const ended = await ctx.store.agreements.closeOutEnded(ctx.caller.id, ctx.now);
     const certificates: DestructionCertificate[] = [];
     const events: GovernanceEvent[] = [];
     const closed = [];
@@ -351,10 +353,10 @@ const grantRequest: GovernanceOp<{ dataset: string; purpose: string; days: numbe
   summary: 'Ask for time-boxed access to a dataset for a purpose (for yourself); a dataset owner decides',
   http: { method: 'POST', path: '/v1/governance/grants/requests' },
   args: obj(['dataset', 'purpose', 'days', 'justification'], { dataset: str, purpose: str, days: { type: 'integer', minimum: 1, maximum: 366 }, justification: text(2000) }),
-  run(ctx, a) {
+  async run(ctx, a) {
     const org = orgOfPrincipal(ctx.caller);
     if (!org) throw new GovernanceError('GOV_INVALID', 'your principal has no organisation (org attribute), so there is no agreement to grant under', 'ask an administrator');
-    const { request, event } = ctx.store.grants.request({ principalId: ctx.caller.id, org, dataset: a.dataset, purpose: a.purpose, days: a.days, justification: a.justification, knownDatasets: new Set(ctx.workspace.datasets.keys()) });
+    const { request, event } = await ctx.store.grants.request({ principalId: ctx.caller.id, org, dataset: a.dataset, purpose: a.purpose, days: a.days, justification: a.justification, knownDatasets: new Set(ctx.workspace.datasets.keys()) });
     return { result: { request }, events: [event] };
   },
 };
@@ -364,8 +366,8 @@ const grantApprove: GovernanceOp<{ id: string; agreementId?: string }> = {
   summary: 'Approve an access request (dataset owners; never your own): a grant under the active agreement',
   http: { method: 'POST', path: '/v1/governance/grants/requests/approve' },
   args: obj(['id'], { id: str, agreementId: str }),
-  run(ctx, a) {
-    const { request, grant, events } = ctx.store.grants.approve(a.id, { approverId: ctx.caller.id, isOwner: (p, d) => ctx.isOwner(p, d), ...(a.agreementId ? { agreementId: a.agreementId } : {}) });
+  async run(ctx, a) {
+    const { request, grant, events } = await ctx.store.grants.approve(a.id, { approverId: ctx.caller.id, isOwner: (p, d) => ctx.isOwner(p, d), ...(a.agreementId ? { agreementId: a.agreementId } : {}) });
     return { result: { request, grant }, events };
   },
 };
@@ -375,8 +377,8 @@ const grantDeny: GovernanceOp<{ id: string; reason: string }> = {
   summary: 'Deny an access request (dataset owners; never your own)',
   http: { method: 'POST', path: '/v1/governance/grants/requests/deny' },
   args: obj(['id', 'reason'], { id: str, reason: text(1000) }),
-  run(ctx, a) {
-    const { request, event } = ctx.store.grants.deny(a.id, { approverId: ctx.caller.id, isOwner: (p, d) => ctx.isOwner(p, d), reason: a.reason });
+  async run(ctx, a) {
+    const { request, event } = await ctx.store.grants.deny(a.id, { approverId: ctx.caller.id, isOwner: (p, d) => ctx.isOwner(p, d), reason: a.reason });
     return { result: { request }, events: [event] };
   },
 };
@@ -386,13 +388,13 @@ const grantList: GovernanceOp<{ org?: string; principal?: string; dataset?: stri
   summary: 'Grants in force (all: true for revoked and expired too); partners see their own',
   http: { method: 'GET', path: '/v1/governance/grants' },
   args: obj([], { org: str, principal: str, dataset: str, all: { type: 'boolean' } }),
-  run(ctx, a) {
+  async run(ctx, a) {
     if (ctx.isAdmin) {
-      return { result: { grants: ctx.store.grants.list({ ...(a.org ? { org: a.org } : {}), ...(a.principal ? { principalId: a.principal } : {}), ...(a.dataset ? { dataset: a.dataset } : {}), ...(a.all ? { all: true } : {}) }, ctx.now) } };
+      return { result: { grants: await ctx.store.grants.list({ ...(a.org ? { org: a.org } : {}), ...(a.principal ? { principalId: a.principal } : {}), ...(a.dataset ? { dataset: a.dataset } : {}), ...(a.all ? { all: true } : {}) }, ctx.now) } };
     }
     const org = orgOfPrincipal(ctx.caller);
     if (!org) return { result: { grants: [] } };
-    const mine = ctx.store.grants.list({ org, ...(a.dataset ? { dataset: a.dataset } : {}), ...(a.all ? { all: true } : {}) }, ctx.now)
+    const mine = (await ctx.store.grants.list({ org, ...(a.dataset ? { dataset: a.dataset } : {}), ...(a.all ? { all: true } : {}) }, ctx.now))
       .filter((g) => g.grantee.kind === 'org' || g.grantee.id === ctx.caller.id);
     return { result: { grants: mine } };
   },
@@ -403,8 +405,8 @@ const grantRequests: GovernanceOp<{ dataset?: string }> = {
   summary: 'Pending access requests: those you may decide (owners, administrators) and your own',
   http: { method: 'GET', path: '/v1/governance/grants/requests' },
   args: obj([], { dataset: str }),
-  run(ctx, a) {
-    const pending = ctx.store.grants.pendingRequests(a.dataset ? { dataset: a.dataset } : {});
+  async run(ctx, a) {
+    const pending = await ctx.store.grants.pendingRequests(a.dataset ? { dataset: a.dataset } : {});
     const visible = pending.filter((r) => ctx.isAdmin || r.principalId === ctx.caller.id || ctx.isOwner(ctx.caller.id, r.dataset));
     return { result: { requests: visible.map((r) => ({ ...r, canDecide: r.principalId !== ctx.caller.id && ctx.isOwner(ctx.caller.id, r.dataset) })) } };
   },
@@ -415,8 +417,8 @@ const grantRevoke: GovernanceOp<{ id: string; reason: string }> = {
   summary: 'Revoke a grant; the next request under it is denied',
   http: { method: 'POST', path: '/v1/governance/grants/revoke' },
   args: obj(['id', 'reason'], { id: str, reason: text(1000) }),
-  run(ctx, a) {
-    const { grant, event } = ctx.store.grants.revoke(a.id, { by: ctx.caller.id, reason: a.reason });
+  async run(ctx, a) {
+    const { grant, event } = await ctx.store.grants.revoke(a.id, { by: ctx.caller.id, reason: a.reason });
     return { result: { grant }, events: [event] };
   },
 };
@@ -426,7 +428,7 @@ const grantCreate: GovernanceOp<{ principal?: string; org?: string; dataset: str
   summary: 'Grant a principal (or every principal of a partner org) a dataset for a purpose, citing an active agreement',
   http: { method: 'POST', path: '/v1/governance/grants' },
   args: obj(['dataset', 'purpose', 'agreementId', 'until'], { principal: str, org: str, dataset: str, purpose: str, agreementId: str, from: isoTime, until: isoTime }),
-  run(ctx, a) {
+  async run(ctx, a) {
     if ((a.principal === undefined) === (a.org === undefined)) throw new GovernanceError('GOV_INVALID', 'give exactly one grantee: principal or org', 'e.g. --principal rhea, or --org northwind-research');
     let grantee: Grantee;
     if (a.principal !== undefined) {
@@ -435,7 +437,7 @@ const grantCreate: GovernanceOp<{ principal?: string; org?: string; dataset: str
       if (!p || !org) throw new GovernanceError('GOV_INVALID', `"${a.principal.slice(0, 64)}" is not a workspace principal with an org attribute`, 'grant to a principal of a registered partner');
       grantee = { kind: 'principal', id: p.id, org };
     } else grantee = { kind: 'org', org: a.org! };
-    const { grant, event } = ctx.store.grants.create({ grantee, dataset: a.dataset, purpose: a.purpose, agreementId: a.agreementId, ...(a.from ? { from: a.from } : {}), until: a.until, by: ctx.caller.id });
+    const { grant, event } = await ctx.store.grants.create({ grantee, dataset: a.dataset, purpose: a.purpose, agreementId: a.agreementId, ...(a.from ? { from: a.from } : {}), until: a.until, by: ctx.caller.id });
     return { result: { grant }, events: [event] };
   },
 };
@@ -447,8 +449,8 @@ const ackPublish: GovernanceOp<{ name: string; text: string }> = {
   summary: 'Publish a document to acknowledge (a new version when the text changed: earlier signatures become stale)',
   http: { method: 'POST', path: '/v1/governance/acknowledgements' },
   args: obj(['name', 'text'], { name: str, text: text(100_000) }),
-  run(ctx, a) {
-    const { document, changed, event } = ctx.store.acknowledgements.publish({ name: a.name, text: a.text, by: ctx.caller.id });
+  async run(ctx, a) {
+    const { document, changed, event } = await ctx.store.acknowledgements.publish({ name: a.name, text: a.text, by: ctx.caller.id });
     return { result: { document, changed }, events: event ? [event] : [] };
   },
 };
@@ -458,10 +460,10 @@ const ackShow: GovernanceOp<{ name: string }> = {
   summary: 'The current text of a document, its SHA-256 (what you sign) and whether you have signed it',
   http: { method: 'GET', path: '/v1/governance/acknowledgements' },
   args: obj(['name'], { name: str }),
-  run(ctx, a) {
-    const document = ctx.store.acknowledgements.current(a.name);
+  async run(ctx, a) {
+    const document = await ctx.store.acknowledgements.current(a.name);
     if (!document) throw new GovernanceError('GOV_NOT_FOUND', `no published document "${a.name.slice(0, 64)}"`, 'an administrator publishes it: gatehouse acknowledge publish');
-    return { result: { document, yours: ctx.store.acknowledgements.state(ctx.caller.id, a.name) } };
+    return { result: { document, yours: await ctx.store.acknowledgements.state(ctx.caller.id, a.name) } };
   },
 };
 
@@ -470,8 +472,8 @@ const ackSign: GovernanceOp<{ name: string; sha256: string }> = {
   summary: 'Sign the current version of a document: give the SHA-256 of the text you read',
   http: { method: 'POST', path: '/v1/governance/acknowledgements/sign' },
   args: obj(['name', 'sha256'], { name: str, sha256: { type: 'string', pattern: '^[0-9a-fA-F]{64}$' } }),
-  run(ctx, a) {
-    const { signature, event } = ctx.store.acknowledgements.sign({ principalId: ctx.caller.id, document: a.name, sha256: a.sha256.toLowerCase() });
+  async run(ctx, a) {
+    const { signature, event } = await ctx.store.acknowledgements.sign({ principalId: ctx.caller.id, document: a.name, sha256: a.sha256.toLowerCase() });
     return { result: { signature }, events: [event] };
   },
 };
@@ -481,9 +483,9 @@ const trainingRecord: GovernanceOp<{ principal: string; course: string; complete
   summary: 'Record a completed training course with its expiry',
   http: { method: 'POST', path: '/v1/governance/training' },
   args: obj(['principal', 'course', 'completedAt', 'expiresAt'], { principal: str, course: str, completedAt: isoTime, expiresAt: isoTime }),
-  run(ctx, a) {
+  async run(ctx, a) {
     if (!ctx.workspace.principals.has(a.principal)) throw new GovernanceError('GOV_INVALID', `"${a.principal.slice(0, 64)}" is not a workspace principal`, 'check the principal id');
-    const { record, event } = ctx.store.training.record({ principalId: a.principal, course: a.course, completedAt: a.completedAt, expiresAt: a.expiresAt, by: ctx.caller.id });
+    const { record, event } = await ctx.store.training.record({ principalId: a.principal, course: a.course, completedAt: a.completedAt, expiresAt: a.expiresAt, by: ctx.caller.id });
     return { result: { record }, events: [event] };
   },
 };
@@ -493,11 +495,14 @@ const trainingShow: GovernanceOp<{ principal?: string }> = {
   summary: 'Training records of a principal (yours unless you are an administrator) and the courses the gate requires',
   http: { method: 'GET', path: '/v1/governance/training' },
   args: obj([], { principal: str }),
-  run(ctx, a) {
+  async run(ctx, a) {
     const who = a.principal ?? ctx.caller.id;
     if (who !== ctx.caller.id && !ctx.isAdmin) forbidden('you may only see your own training records', 'ask an administrator');
-    const required = [...new Set(CLASSIFICATIONS.flatMap((c) => ctx.store.gate.requirements(c).courses))];
-    return { result: { principal: who, records: ctx.store.training.records(who), required: required.map((course) => ({ course, ...ctx.store.training.state(who, course, ctx.now) })) } };
+    const courses: string[] = [];
+    for (const c of CLASSIFICATIONS) courses.push(...(await ctx.store.gate.requirements(c)).courses);
+    const required = [];
+    for (const course of new Set(courses)) required.push({ course, ...(await ctx.store.training.state(who, course, ctx.now)) });
+    return { result: { principal: who, records: await ctx.store.training.records(who), required } };
   },
 };
 
@@ -506,8 +511,10 @@ const gateShow: GovernanceOp<Record<string, never>> = {
   summary: 'What the gate requires per classification: maximum vendor tier, courses, documents',
   http: { method: 'GET', path: '/v1/governance/gate' },
   args: obj([], {}),
-  run(ctx) {
-    return { result: { requirements: Object.fromEntries(CLASSIFICATIONS.map((c) => [c, ctx.store.gate.requirements(c)])) } };
+  async run(ctx) {
+    const requirements: Record<string, unknown> = {};
+    for (const c of CLASSIFICATIONS) requirements[c] = await ctx.store.gate.requirements(c);
+    return { result: { requirements } };
   },
 };
 
@@ -516,8 +523,8 @@ const gateSet: GovernanceOp<{ classification: string; maxVendorTier: number; cou
   summary: 'Set what the gate requires for a classification',
   http: { method: 'POST', path: '/v1/governance/gate' },
   args: obj(['classification', 'maxVendorTier'], { classification: { type: 'string', enum: [...CLASSIFICATIONS] }, maxVendorTier: { type: 'integer', minimum: 1, maximum: 4 }, courses: strList, documents: strList }),
-  run(ctx, a) {
-    const { requirements, event } = ctx.store.gate.setRequirements(a.classification as Classification, { maxVendorTier: a.maxVendorTier as RiskTier, courses: a.courses ?? [], documents: a.documents ?? [], by: ctx.caller.id });
+  async run(ctx, a) {
+    const { requirements, event } = await ctx.store.gate.setRequirements(a.classification as Classification, { maxVendorTier: a.maxVendorTier as RiskTier, courses: a.courses ?? [], documents: a.documents ?? [], by: ctx.caller.id });
     return { result: { classification: a.classification, requirements }, events: [event] };
   },
 };
@@ -531,7 +538,7 @@ const keysStatus: GovernanceOp<Record<string, never>> = {
   args: obj([], {}),
   async run(ctx) {
     const { keyring, dataKeys } = await ctx.vault();
-    return { result: { activeVersion: keyring.activeVersion(), versions: keyring.versions(), dataKeys: dataKeys.status() } };
+    return { result: { activeVersion: keyring.activeVersion(), versions: keyring.versions(), dataKeys: await dataKeys.status() } };
   },
 };
 
@@ -547,7 +554,7 @@ const keysRotate: GovernanceOp<Record<string, never>> = {
     const rewrap = await dataKeys.rewrapAll({ retire: true });
     const detail = `key-encryption key rotated from ${previous} to ${activeVersion}; ${rewrap.rewrapped} data key(s) re-wrapped, ${rewrap.retired.length} version(s) retired`;
     return {
-      result: { previousVersion: previous, activeVersion, rewrap, status: dataKeys.status() },
+      result: { previousVersion: previous, activeVersion, rewrap, status: await dataKeys.status() },
       events: [{ action: 'keys.rotate', actor: ctx.caller.id, time: ctx.now.toISOString(), subject: null, outcome: 'updated', refs: { kekVersion: activeVersion }, detail }],
     };
   },
@@ -560,12 +567,13 @@ const keysShredDataset: GovernanceOp<{ dataset: string; reason: string }> = {
   http: { method: 'POST', path: '/v1/governance/keys/shred-dataset' },
   args: obj(['dataset', 'reason'], { dataset: str, reason: { type: 'string', minLength: 1, maxLength: 1000 } }),
   async run(ctx, a) {
-    const holds = ctx.store.retention.holdsOn([{ kind: 'dataset', id: a.dataset }], ctx.now);
+    const holds = await ctx.store.retention.holdsOn([{ kind: 'dataset', id: a.dataset }], ctx.now);
     if (holds.length > 0) throw new GovernanceError('GOV_LEGAL_HOLD', `dataset "${a.dataset}" is under legal hold ${holds.map((h) => h.id).join(', ')}: nothing was destroyed`, 'release the hold first (gatehouse retention release HOLD_ID), if the matter allows');
     const { dataKeys } = await ctx.vault();
-    const keys = dataKeys.list({ kind: 'dataset', subject: `dataset:${a.dataset}` });
+    const keys = await dataKeys.list({ kind: 'dataset', subject: `dataset:${a.dataset}` });
     if (keys.length === 0) throw new GovernanceError('GOV_NOT_FOUND', `no live data key for dataset "${a.dataset}"`, 'only datasets ingested with gatehouse ingest are encrypted under a data key');
-    const records = keys.map((k) => dataKeys.destroy(k.keyId, a.reason));
+    const records = [];
+    for (const k of keys) records.push(await dataKeys.destroy(k.keyId, a.reason));
     const detail = `dataset "${a.dataset}" crypto-shredded: ${records.length} data key(s) destroyed (${records.map((r) => `${r.keyId} wrapped-key sha256 ${r.wrappedKeyDigest}`).join('; ')}); reason: ${a.reason}`;
     return {
       result: { dataset: a.dataset, destroyed: records, next: 'remove the dataset from gatehouse.yaml: its file can no longer be decrypted' },
@@ -581,8 +589,8 @@ const retentionRules: GovernanceOp<Record<string, never>> = {
   summary: 'Retention rules and active legal holds',
   http: { method: 'GET', path: '/v1/governance/retention' },
   args: obj([], {}),
-  run(ctx) {
-    return { result: { rules: ctx.store.retention.rules(), holds: ctx.store.retention.activeHolds(ctx.now) } };
+  async run(ctx) {
+    return { result: { rules: await ctx.store.retention.rules(), holds: await ctx.store.retention.activeHolds(ctx.now) } };
   },
 };
 
@@ -591,8 +599,8 @@ const retentionSetRule: GovernanceOp<{ kind: string; scope: string; days: number
   summary: 'Set how many days results, exports, grants or datasets are kept (scope: a dataset, or * for all)',
   http: { method: 'POST', path: '/v1/governance/retention/rules' },
   args: obj(['kind', 'scope', 'days'], { kind: { type: 'string', enum: [...RETENTION_KINDS] }, scope: str, days: { type: 'integer', minimum: 0, maximum: 36600 } }),
-  run(ctx, a) {
-    const { rule, event } = ctx.store.retention.setRule({ kind: a.kind as RetentionKind, scope: a.scope, days: a.days, by: ctx.caller.id });
+  async run(ctx, a) {
+    const { rule, event } = await ctx.store.retention.setRule({ kind: a.kind as RetentionKind, scope: a.scope, days: a.days, by: ctx.caller.id });
     return { result: { rule }, events: [event] };
   },
 };
@@ -604,9 +612,9 @@ const retentionHold: GovernanceOp<{ kind: string; subject: string; reason: strin
   args: obj(['kind', 'subject', 'reason'], { kind: { type: 'string', enum: [...HOLD_SUBJECT_KINDS] }, subject: str, reason: text(1000) }),
   async run(ctx, a) {
     const artefacts = a.kind === 'artefact' ? (await ctx.vault()).artefacts : null;
-    if (artefacts) { try { artefacts.meta(a.subject); } catch (err) { keyRefusal(err); } }
-    const { hold, event } = ctx.store.retention.placeHold({ subject: { kind: a.kind as HoldSubjectKind, id: a.subject }, reason: a.reason, placedBy: ctx.caller.id });
-    if (artefacts) { try { artefacts.setLegalHold(a.subject, hold.id); } catch (err) { ctx.store.retention.releaseHold(hold.id, ctx.caller.id); keyRefusal(err); } }
+    if (artefacts) { try { await artefacts.meta(a.subject); } catch (err) { keyRefusal(err); } }
+    const { hold, event } = await ctx.store.retention.placeHold({ subject: { kind: a.kind as HoldSubjectKind, id: a.subject }, reason: a.reason, placedBy: ctx.caller.id });
+    if (artefacts) { try { await artefacts.setLegalHold(a.subject, hold.id); } catch (err) { await ctx.store.retention.releaseHold(hold.id, ctx.caller.id); keyRefusal(err); } }
     return { result: { hold }, events: [event] };
   },
 };
@@ -617,13 +625,13 @@ const retentionRelease: GovernanceOp<{ id: string }> = {
   http: { method: 'POST', path: '/v1/governance/retention/holds/release' },
   args: obj(['id'], { id: str }),
   async run(ctx, a) {
-    const { hold, event } = ctx.store.retention.releaseHold(a.id, ctx.caller.id);
+    const { hold, event } = await ctx.store.retention.releaseHold(a.id, ctx.caller.id);
     if (hold.subject.kind === 'artefact') {
-      const still = ctx.store.retention.holdsOn([{ kind: 'artefact', id: hold.subject.id }]).filter((h) => h.id !== hold.id);
+      const still = (await ctx.store.retention.holdsOn([{ kind: 'artefact', id: hold.subject.id }])).filter((h) => h.id !== hold.id);
       const { artefacts } = await ctx.vault();
       try {
-        const meta = artefacts.meta(hold.subject.id);
-        if (meta.destroyedAt === null && meta.legalHold === hold.id) artefacts.setLegalHold(hold.subject.id, still[0]?.id ?? null);
+        const meta = await artefacts.meta(hold.subject.id);
+        if (meta.destroyedAt === null && meta.legalHold === hold.id) await artefacts.setLegalHold(hold.subject.id, still[0]?.id ?? null);
       } catch { /* the artefact is gone: nothing held any more */ }
     }
     return { result: { hold }, events: [event] };
@@ -637,9 +645,9 @@ const retentionRun: GovernanceOp<{ dryRun?: boolean }> = {
   args: obj([], { dryRun: { type: 'boolean' } }),
   async run(ctx, a) {
     const { artefacts } = await ctx.vault();
-    const live = artefacts.list();
-    const plan = ctx.store.retention.plan(ctx.now, live.map(candidateOf));
-    const expired = new Set(artefacts.expired(ctx.now).map((x) => x.id));
+    const live = await artefacts.list();
+    const plan = await ctx.store.retention.plan(ctx.now, live.map(candidateOf));
+    const expired = new Set((await artefacts.expired(ctx.now)).map((x) => x.id));
     const due = new Set([...plan.destroy.map((d) => d.subject), ...expired]);
     for (const h of plan.held) due.delete(h.subject);
     const heldReport = plan.held.map((h) => ({ artefact: h.subject, dueAt: h.dueAt, holds: h.holds.map((x) => x.id) }));
@@ -650,13 +658,13 @@ const retentionRun: GovernanceOp<{ dryRun?: boolean }> = {
     const events: GovernanceEvent[] = [];
     const certificates: DestructionCertificate[] = [];
     const closed = [];
-    for (const end of ctx.store.agreements.closeOutEnded(ctx.caller.id, ctx.now)) {
+    for (const end of await ctx.store.agreements.closeOutEnded(ctx.caller.id, ctx.now)) {
       const s = await shredAgreement(ctx, end, 'ended');
       certificates.push(...s.certificates);
       events.push(...end.events, ...s.events);
       closed.push({ agreement: end.agreement.id, revokedGrants: end.revokedGrants.length, destroyed: s.destroyed, held: s.held });
     }
-    const fresh = artefacts.list().filter((x) => due.has(x.id));
+    const fresh = (await artefacts.list()).filter((x) => due.has(x.id));
     const s = await shred(ctx, fresh, 'retention period ended');
     certificates.push(...s.certificates);
     events.push(...s.events);
@@ -679,11 +687,12 @@ const classifyRun: GovernanceOp<{ dataset: string }> = {
     const samples = await ctx.sample(ds.name, plan.columns, plan.limit);
     const proposals = proposeClassifications(ds, samples, { now: ctx.now });
     const events: GovernanceEvent[] = [];
-    const stored = proposals.map((p) => {
-      const r = ctx.store.classification.propose({ dataset: p.dataset, column: p.column, level: p.level, tags: p.tags, evidence: p.evidence, confidence: p.confidence, proposedBy: 'classifier' });
+    const stored = [];
+    for (const p of proposals) {
+      const r = await ctx.store.classification.propose({ dataset: p.dataset, column: p.column, level: p.level, tags: p.tags, evidence: p.evidence, confidence: p.confidence, proposedBy: 'classifier' });
       if (r.event) events.push(r.event);
-      return { ...r.proposal, declared: p.declared, created: r.created };
-    });
+      stored.push({ ...r.proposal, declared: p.declared, created: r.created });
+    }
     return { result: { dataset: ds.name, sampling: plan.description, proposals: stored }, events };
   },
 };
@@ -693,9 +702,9 @@ const classifyList: GovernanceOp<{ dataset?: string; status?: string }> = {
   summary: 'Classification proposals (pending by default)',
   http: { method: 'GET', path: '/v1/governance/classify' },
   args: obj([], { dataset: str, status: { type: 'string', enum: ['pending', 'confirmed', 'rejected', 'all'] } }),
-  run(ctx, a) {
+  async run(ctx, a) {
     const status = a.status ?? 'pending';
-    return { result: { proposals: ctx.store.classification.list({ ...(a.dataset ? { dataset: a.dataset } : {}), ...(status !== 'all' ? { status: status as ClassificationProposal['status'] } : {}) }) } };
+    return { result: { proposals: await ctx.store.classification.list({ ...(a.dataset ? { dataset: a.dataset } : {}), ...(status !== 'all' ? { status: status as ClassificationProposal['status'] } : {}) }) } };
   },
 };
 
@@ -704,8 +713,8 @@ const classifyConfirm: GovernanceOp<{ id: string }> = {
   summary: 'Confirm a classification proposal (it can only make a column stricter than declared)',
   http: { method: 'POST', path: '/v1/governance/classify/confirm' },
   args: obj(['id'], { id: str }),
-  run(ctx, a) {
-    const { proposal, event } = ctx.store.classification.confirm(a.id, ctx.caller.id);
+  async run(ctx, a) {
+    const { proposal, event } = await ctx.store.classification.confirm(a.id, ctx.caller.id);
     return { result: { proposal }, events: [event] };
   },
 };
@@ -715,8 +724,8 @@ const classifyReject: GovernanceOp<{ id: string; reason: string }> = {
   summary: 'Reject a classification proposal',
   http: { method: 'POST', path: '/v1/governance/classify/reject' },
   args: obj(['id', 'reason'], { id: str, reason: text(1000) }),
-  run(ctx, a) {
-    const { proposal, event } = ctx.store.classification.reject(a.id, ctx.caller.id, a.reason);
+  async run(ctx, a) {
+    const { proposal, event } = await ctx.store.classification.reject(a.id, ctx.caller.id, a.reason);
     return { result: { proposal }, events: [event] };
   },
 };
@@ -775,16 +784,16 @@ const reportBuild: GovernanceOp<{ from?: string; to?: string; format?: 'html' | 
     const soon = ctx.now.getTime() + 60 * 86_400_000;
     const report = buildReport({
       period, generatedAt: ctx.now.toISOString(), workspace: ctx.workspace.name, entries, orgOf: orgOfPseudonym(ctx, audit),
-      findings: s.findings.list({ includeClosed: false }, ctx.now).map((f) => ({ id: f.id, title: f.title, severity: f.severity, owner: f.owner, dueDate: f.dueDate, status: f.overdue ? `${f.status} (overdue)` : f.status })),
-      agreements: s.agreements.list({}, ctx.now).map((x) => ({ id: x.id, kind: x.kind, partner: x.parties.partner, status: x.status, effectiveFrom: x.effectiveFrom, endsOn: x.endsOn })),
-      grants: s.grants.list({ all: true }, ctx.now).map((g) => ({
+      findings: (await s.findings.list({ includeClosed: false }, ctx.now)).map((f) => ({ id: f.id, title: f.title, severity: f.severity, owner: f.owner, dueDate: f.dueDate, status: f.overdue ? `${f.status} (overdue)` : f.status })),
+      agreements: (await s.agreements.list({}, ctx.now)).map((x) => ({ id: x.id, kind: x.kind, partner: x.parties.partner, status: x.status, effectiveFrom: x.effectiveFrom, endsOn: x.endsOn })),
+      grants: (await s.grants.list({ all: true }, ctx.now)).map((g) => ({
         id: g.id, principal: g.grantee.kind === 'principal' ? g.grantee.id : null, org: g.grantee.org, dataset: g.dataset, purpose: g.purpose, until: g.until,
         status: g.revoked ? 'revoked' : g.until <= ctx.now.toISOString() ? 'expired' : g.from > ctx.now.toISOString() ? 'not yet valid' : 'active',
       })),
-      vendors: s.vendors.list().map((v) => {
-        const risk = s.vendors.risk(v.name, ctx.now);
-        return { org: v.name, tier: `${risk.tier}${risk.factors.length ? ` (${risk.factors.join('; ')})` : ''}`, expiringCertificates: s.vendors.certifications(v.name).filter((c) => Date.parse(c.validUntil) <= soon).map((c) => ({ name: c.name, validUntil: c.validUntil })) };
-      }),
+      vendors: await Promise.all((await s.vendors.list()).map(async (v) => {
+        const risk = await s.vendors.risk(v.name, ctx.now);
+        return { org: v.name, tier: `${risk.tier}${risk.factors.length ? ` (${risk.factors.join('; ')})` : ''}`, expiringCertificates: (await s.vendors.certifications(v.name)).filter((c) => Date.parse(c.validUntil) <= soon).map((c) => ({ name: c.name, validUntil: c.validUntil })) };
+      })),
       destructions,
       budgets: await ctx.budgetUse(),
     });
@@ -801,8 +810,8 @@ const findingCreate: GovernanceOp<{ title: string; severity: string; owner: stri
   summary: 'Open a finding (remediation tracking) with an owner and a due date; reports list it until closed',
   http: { method: 'POST', path: '/v1/governance/findings' },
   args: obj(['title', 'severity', 'owner', 'dueDate'], { title: text(300), severity: { type: 'string', enum: [...SEVERITIES] }, owner: str, dueDate: isoTime, notes: text(4000) }),
-  run(ctx, a) {
-    const { finding, event } = ctx.store.findings.create({ title: a.title, severity: a.severity as Severity, owner: a.owner, dueDate: a.dueDate, ...(a.notes ? { notes: a.notes } : {}), by: ctx.caller.id });
+  async run(ctx, a) {
+    const { finding, event } = await ctx.store.findings.create({ title: a.title, severity: a.severity as Severity, owner: a.owner, dueDate: a.dueDate, ...(a.notes ? { notes: a.notes } : {}), by: ctx.caller.id });
     return { result: { finding }, events: [event] };
   },
 };
@@ -812,9 +821,9 @@ const findingList: GovernanceOp<{ status?: string; overdue?: boolean; owner?: st
   summary: 'Findings: open and in progress by default (administrators, auditors)',
   http: { method: 'GET', path: '/v1/governance/findings' },
   args: obj([], { status: { type: 'string', enum: [...FINDING_STATUSES] }, overdue: { type: 'boolean' }, owner: str, all: { type: 'boolean' } }),
-  run(ctx, a) {
+  async run(ctx, a) {
     requireAdminOrAuditor(ctx, 'the findings list');
-    return { result: { findings: ctx.store.findings.list({ ...(a.status ? { status: a.status as FindingStatus } : {}), ...(a.overdue ? { overdue: true } : {}), ...(a.owner ? { owner: a.owner } : {}), ...(a.all || a.status === 'closed' ? { includeClosed: true } : {}) }, ctx.now) } };
+    return { result: { findings: await ctx.store.findings.list({ ...(a.status ? { status: a.status as FindingStatus } : {}), ...(a.overdue ? { overdue: true } : {}), ...(a.owner ? { owner: a.owner } : {}), ...(a.all || a.status === 'closed' ? { includeClosed: true } : {}) }, ctx.now) } };
   },
 };
 
@@ -823,17 +832,17 @@ const findingUpdate: GovernanceOp<{ id: string; status?: string; note?: string }
   summary: 'Move a finding (open ⇄ in-progress → closed) and/or add a note',
   http: { method: 'POST', path: '/v1/governance/findings/update' },
   args: obj(['id'], { id: str, status: { type: 'string', enum: [...FINDING_STATUSES] }, note: text(4000) }),
-  run(ctx, a) {
+  async run(ctx, a) {
     if (a.status === undefined && a.note === undefined) throw new GovernanceError('GOV_INVALID', 'give a new status, a note, or both', 'e.g. --status in-progress --note "vendor contacted"');
     const events: GovernanceEvent[] = [];
-    let finding = ctx.store.findings.get(a.id, ctx.now);
+    let finding = await ctx.store.findings.get(a.id, ctx.now);
     if (!finding) throw new GovernanceError('GOV_NOT_FOUND', `no finding "${a.id.slice(0, 64)}"`, 'list findings with: gatehouse finding list');
     if (a.status !== undefined) {
-      const r = ctx.store.findings.setStatus(a.id, { status: a.status as FindingStatus, by: ctx.caller.id, ...(a.note !== undefined ? { note: a.note } : {}) });
+      const r = await ctx.store.findings.setStatus(a.id, { status: a.status as FindingStatus, by: ctx.caller.id, ...(a.note !== undefined ? { note: a.note } : {}) });
       finding = r.finding;
       events.push(r.event);
     } else {
-      finding = ctx.store.findings.addNote(a.id, { by: ctx.caller.id, text: a.note! });
+      finding = await ctx.store.findings.addNote(a.id, { by: ctx.caller.id, text: a.note! });
       events.push({ action: 'finding.note', actor: ctx.caller.id, time: ctx.now.toISOString(), subject: a.id, outcome: 'updated', refs: { findingId: a.id }, detail: `note added to finding ${a.id}` });
     }
     return { result: { finding }, events };
@@ -845,8 +854,8 @@ const findingClose: GovernanceOp<{ id: string; note: string }> = {
   summary: 'Close a finding with a note saying how it was remediated',
   http: { method: 'POST', path: '/v1/governance/findings/close' },
   args: obj(['id', 'note'], { id: str, note: text(4000) }),
-  run(ctx, a) {
-    const { finding, event } = ctx.store.findings.setStatus(a.id, { status: 'closed', by: ctx.caller.id, note: a.note });
+  async run(ctx, a) {
+    const { finding, event } = await ctx.store.findings.setStatus(a.id, { status: 'closed', by: ctx.caller.id, note: a.note });
     return { result: { finding }, events: [event] };
   },
 };
@@ -859,7 +868,7 @@ const agreementTerminate: GovernanceOp<{ id: string; reason: string }> = {
   http: { method: 'POST', path: '/v1/governance/agreements/terminate' },
   args: { type: 'object', additionalProperties: false, required: ['id', 'reason'], properties: { id: str, reason: { type: 'string', minLength: 1, maxLength: 1000 } } },
   async run(ctx, args) {
-    const end = ctx.store.agreements.terminate(args.id, { by: ctx.caller.id, reason: args.reason });
+    const end = await ctx.store.agreements.terminate(args.id, { by: ctx.caller.id, reason: args.reason });
     const s = await shredAgreement(ctx, end, `terminated: ${args.reason}`);
     return {
       result: { agreement: end.agreement, revokedGrants: end.revokedGrants, destruction: end.destruction, destroyed: s.destroyed, held: s.held, certificates: summaryOfCertificates(s.certificates) },
@@ -875,13 +884,13 @@ const agreementList: GovernanceOp<{ partner?: string }> = {
   summary: 'List agreements with their current status (partners see their own)',
   http: { method: 'GET', path: '/v1/governance/agreements' },
   args: { type: 'object', additionalProperties: false, properties: { partner: str } },
-  run(ctx, args) {
+  async run(ctx, args) {
     if (!ctx.isAdmin) {
       const org = orgOfPrincipal(ctx.caller);
       if (args.partner && args.partner !== org) forbidden('you may only see the agreements of your own organisation', 'ask an administrator');
-      return { result: { agreements: org ? ctx.store.agreements.list({ partner: org }, ctx.now) : [] } };
+      return { result: { agreements: org ? await ctx.store.agreements.list({ partner: org }, ctx.now) : [] } };
     }
-    return { result: { agreements: ctx.store.agreements.list(args.partner ? { partner: args.partner } : {}, ctx.now) } };
+    return { result: { agreements: await ctx.store.agreements.list(args.partner ? { partner: args.partner } : {}, ctx.now) } };
   },
 };
 

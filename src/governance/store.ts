@@ -5,17 +5,22 @@
  * findings, classification decisions, and the gate's settings.
  *
  *   const gov = GovernanceStore.open('state/governance.db');
- *   gov.vendors.register({ name: 'northwind-research', by: 'olivia' });
- *   const { agreement } = gov.agreements.create({ kind: 'DPA', … }, { knownDatasets });
- *   gov.grants.approve(requestId, { approverId: 'olivia', isOwner });
- *   gov.evaluate({ principal, dataset, purpose: 'research' })   // on every request
+ *   await gov.vendors.register({ name: 'northwind-research', by: 'olivia' });
+ *   const { agreement } = await gov.agreements.create({ kind: 'DPA', … }, { knownDatasets });
+ *   await gov.grants.approve(requestId, { approverId: 'olivia', isOwner });
+ *   await gov.evaluate({ principal, dataset, purpose: 'research' })   // on every request
  *
- * Every multi-row change is one `BEGIN IMMEDIATE` transaction: nothing is half-applied, and
- * read-check-write sequences cannot interleave with another connection. Times are ISO
+ * Every method is asynchronous: the same store runs on node:sqlite (`open`, the embedded
+ * default) or on PostgreSQL (`onCore` with src/state/governance-pg.ts), where several
+ * Gatehouse nodes share it. Every multi-row change is one transaction (SQLite: `BEGIN
+ * IMMEDIATE`; PostgreSQL: SERIALIZABLE, retried): nothing is half-applied, and read-check-write
+ * sequences (double approval, overlapping agreements, termination) cannot interleave with
+ * another connection or node. Times are ISO
  * strings; ids are random and readable (`agr_…`, `grt_…`, `req_…`). The store never writes
  * the audit log: each change returns a `GovernanceEvent` that the caller records.
  */
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { DatabaseSync } from 'node:sqlite';
+import { SqliteCore } from './core-sqlite.ts';
 import { ACK_SCHEMA, Acknowledgements } from './acknowledgements.ts';
 import { AGREEMENT_SCHEMA, Agreements } from './agreements.ts';
 import { CLASSIFICATION_SCHEMA, ClassificationDecisions } from './classification.ts';
@@ -34,47 +39,6 @@ export interface GovernanceStoreOptions {
 
 const SCHEMA_VERSION = 1;
 
-class SqliteCore implements Core {
-  readonly db: DatabaseSync;
-  readonly #stmts = new Map<string, StatementSync>();
-  readonly #clock: () => Date;
-  #depth = 0;
-
-  constructor(db: DatabaseSync, clock: () => Date) {
-    this.db = db;
-    this.#clock = clock;
-  }
-
-  stmt(sql: string): StatementSync {
-    let s = this.#stmts.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.#stmts.set(sql, s);
-    }
-    return s;
-  }
-
-  tx<T>(fn: () => T): T {
-    if (this.#depth > 0) return fn(); // already inside this connection's transaction
-    this.db.exec('BEGIN IMMEDIATE');
-    this.#depth++;
-    try {
-      const out = fn();
-      this.db.exec('COMMIT');
-      return out;
-    } catch (err) {
-      this.db.exec('ROLLBACK');
-      throw err;
-    } finally {
-      this.#depth--;
-    }
-  }
-
-  now(): Date {
-    return this.#clock();
-  }
-}
-
 export class GovernanceStore {
   readonly vendors: Vendors;
   readonly agreements: Agreements;
@@ -85,9 +49,9 @@ export class GovernanceStore {
   readonly findings: Findings;
   readonly classification: ClassificationDecisions;
   readonly gate: Gate;
-  readonly #core: SqliteCore;
+  readonly #core: Core;
 
-  private constructor(core: SqliteCore) {
+  private constructor(core: Core) {
     this.#core = core;
     this.vendors = new Vendors(core);
     this.retention = new Retention(core);
@@ -96,7 +60,7 @@ export class GovernanceStore {
     this.agreements = new Agreements(core, {
       revokeGrantsOf: (id, by, at, reason) => grants!.revokeAllOf(id, by, at, reason),
       granteesOf: (id) => grants!.granteesOf(id),
-      holdsOn: (subjects, at) => this.retention.holdsOn(subjects, at).map((h) => ({ id: h.id, subjectKind: h.subject.kind, subject: h.subject.id, reason: h.reason })),
+      holdsOn: async (subjects, at) => (await this.retention.holdsOn(subjects, at)).map((h) => ({ id: h.id, subjectKind: h.subject.kind, subject: h.subject.id, reason: h.reason })),
     });
     grants = new Grants(core, this.agreements);
     this.grants = grants;
@@ -138,8 +102,21 @@ export class GovernanceStore {
     return new GovernanceStore(new SqliteCore(db, options.now ?? (() => new Date())));
   }
 
+  /**
+   * A store over any Core: the PostgreSQL one (src/state/governance-pg.ts), shared by several
+   * nodes. The core's tables must exist (PostgreSQL: migrations.ts creates them).
+   */
+  static onCore(core: Core): GovernanceStore {
+    return new GovernanceStore(core);
+  }
+
+  /** 'sqlite' (the embedded file) or 'postgres' (shared by every node on the database). */
+  get backend(): 'sqlite' | 'postgres' {
+    return this.#core.dialect;
+  }
+
   /** The gate (gate.ts) — what the request path calls before the Cedar decision. */
-  evaluate(input: GateInput): GateResult {
+  evaluate(input: GateInput): Promise<GateResult> {
     return this.gate.evaluate(input);
   }
 
@@ -147,7 +124,8 @@ export class GovernanceStore {
     return this.#core.now();
   }
 
-  close(): void {
-    this.#core.db.close();
+  /** Closes the SQLite file (after a running transaction); the PostgreSQL pool belongs to its state. */
+  close(): Promise<void> {
+    return this.#core.close();
   }
 }

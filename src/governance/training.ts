@@ -40,7 +40,7 @@ export class Training {
     this.#core = core;
   }
 
-  record(input: { principalId: string; course: string; completedAt: string | Date; expiresAt: string | Date; by: string }, at: Date = this.#core.now()): { record: TrainingRecord; event: GovernanceEvent } {
+  async record(input: { principalId: string; course: string; completedAt: string | Date; expiresAt: string | Date; by: string }, at: Date = this.#core.now()): Promise<{ record: TrainingRecord; event: GovernanceEvent }> {
     const o = requireObject(input, 'training record');
     const principalId = parseName(o.principalId, 'principalId');
     const course = parseName(o.course, 'course');
@@ -50,16 +50,16 @@ export class Training {
     if (expires.getTime() <= completed.getTime()) invalid(`expiresAt (${iso(expires)}) must be after completedAt (${iso(completed)})`, 'check the two dates are not swapped');
     if (completed.getTime() > at.getTime() + 60_000) invalid('completedAt is in the future', 'record training once it has been completed');
     const id = newId('trn');
-    this.#core.stmt('INSERT INTO gov_training (id, principal_id, course, completed_at, expires_at, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    await this.#core.stmt('INSERT INTO gov_training (id, principal_id, course, completed_at, expires_at, recorded_at, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?)')
       .run(id, principalId, course, iso(completed), iso(expires), iso(at), by);
-    const record = toRecord(this.#core.stmt('SELECT * FROM gov_training WHERE id = ?').get(id) as Row);
+    const record = toRecord(await this.#core.stmt('SELECT * FROM gov_training WHERE id = ?').get(id) as Row);
     return { record, event: event({ action: 'training.record', actor: by, time: iso(at), subject: principalId, outcome: 'created', refs: { trainingId: id, course }, detail: `${by} recorded "${course}" for ${principalId}, valid until ${record.expiresAt}` }) };
   }
 
   /** The principal's standing in a course at `at` (one indexed query). */
-  state(principalId: string, course: string, at: Date = this.#core.now()): TrainingState {
+  async state(principalId: string, course: string, at: Date = this.#core.now()): Promise<TrainingState> {
     const t = iso(at);
-    const r = this.#core.stmt(`SELECT MAX(CASE WHEN completed_at <= ?3 AND expires_at > ?3 THEN expires_at END) AS current_until,
+    const r = await this.#core.stmt(`SELECT MAX(CASE WHEN completed_at <= ?3 AND expires_at > ?3 THEN expires_at END) AS current_until,
         MAX(CASE WHEN expires_at <= ?3 THEN expires_at END) AS expired_at
       FROM gov_training WHERE principal_id = ?1 AND course = ?2`).get(principalId, course, t) as Row;
     if (r.current_until !== null) return { state: 'current', expiresAt: r.current_until as string };
@@ -67,7 +67,7 @@ export class Training {
     return { state: 'missing' };
   }
 
-  records(principalId: string): TrainingRecord[] {
-    return (this.#core.stmt('SELECT * FROM gov_training WHERE principal_id = ? ORDER BY course, completed_at').all(principalId) as Row[]).map(toRecord);
+  async records(principalId: string): Promise<TrainingRecord[]> {
+    return (await this.#core.stmt('SELECT * FROM gov_training WHERE principal_id = ? ORDER BY course, completed_at').all(principalId) as Row[]).map(toRecord);
   }
 }

@@ -7,7 +7,6 @@
  * (`2026-03-01T00:00:00.000Z`), so comparing two stored times as strings orders them.
  */
 import { randomBytes } from 'node:crypto';
-import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { CLASSIFICATIONS, type Classification } from '../workspace/types.ts';
 
 export { CLASSIFICATIONS, type Classification };
@@ -145,14 +144,38 @@ export function event(e: Omit<GovernanceEvent, 'refs'> & { refs?: Record<string,
 
 // ───────────────────────────── the shared core ─────────────────────────────
 
-/** What every part of the store shares: one connection, cached prepared statements, one clock. */
+/** A value bound to a statement parameter (`?`). */
+export type SqlValue = string | number | bigint | null | Uint8Array;
+
+/** One prepared statement of a Core: the same three calls on either backend. */
+export interface Statement {
+  get(...params: SqlValue[]): Promise<Row | undefined>;
+  all(...params: SqlValue[]): Promise<Row[]>;
+  run(...params: SqlValue[]): Promise<{ changes: number }>;
+}
+
+/**
+ * What every part of the store shares: statements, transactions and one clock. Two
+ * implementations: node:sqlite (core-sqlite.ts, the embedded default) and PostgreSQL
+ * (src/state/governance-pg.ts, several nodes on one database). SQL is written once, in the
+ * common subset (`?` parameters, `ON CONFLICT`, text times); the PostgreSQL core rewrites
+ * parameters and qualifies `gov_*` tables with its schema.
+ */
 export interface Core {
-  readonly db: DatabaseSync;
-  /** A prepared statement, prepared once per SQL text. */
-  stmt(sql: string): StatementSync;
-  /** Runs `fn` in one `BEGIN IMMEDIATE` transaction: all of it or none of it. */
-  tx<T>(fn: () => T): T;
+  /** 'sqlite' or 'postgres' (for the rare statement that differs). */
+  readonly dialect: 'sqlite' | 'postgres';
+  /** A prepared statement, prepared once per SQL text (named statements on PostgreSQL). */
+  stmt(sql: string): Statement;
+  /**
+   * Runs `fn` in one transaction: all of it or none of it, and no read-check-write inside it
+   * interleaves with another writer (SQLite: BEGIN IMMEDIATE, one at a time; PostgreSQL:
+   * SERIALIZABLE on one client, retried on serialization failures, so `fn` may run again).
+   * Statements issued by `fn` (through any part of the store) join the transaction; a nested
+   * `tx` joins the outer one.
+   */
+  tx<T>(fn: () => Promise<T>): Promise<T>;
   now(): Date;
+  close(): Promise<void>;
 }
 
 export type Row = Record<string, string | number | null | bigint | Uint8Array>;

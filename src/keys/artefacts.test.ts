@@ -37,8 +37,8 @@ test('a stored result is encrypted under its own data key and reads back intact'
   const got = await store.get(a.id);
   assert.deepEqual(got.content, CSV('SECRETPATIENT'));
   assert.deepEqual([got.meta.owner, got.meta.labels, got.meta.retainUntil, got.meta.mediaType, got.meta.bytes], ['rhea', { agreement: 'agr-1', dataset: 'claims' }, '2030-01-01T00:00:00.000Z', 'text/csv', a.bytes]);
-  assert.deepEqual(store.list({ labels: { agreement: 'agr-1' } }).map((m) => m.id), [a.id]);
-  assert.deepEqual(store.list({ kind: 'export' }).map((m) => m.id), [b.id]);
+  assert.deepEqual((await store.list({ labels: { agreement: 'agr-1' } })).map((m) => m.id), [a.id]);
+  assert.deepEqual((await store.list({ kind: 'export' })).map((m) => m.id), [b.id]);
   await assert.rejects(store.get('art_doesnotexist0000000'), { code: 'ARTEFACT_NOT_FOUND' });
   await assert.rejects(store.get('../../etc/passwd'), { code: 'ARTEFACT_NOT_FOUND' });
   await assert.rejects(store.put({ kind: 'result', owner: '', retainUntil: null, content: Buffer.alloc(1), mediaType: 'text/csv' }), { code: 'KEY_INPUT_INVALID' });
@@ -92,7 +92,7 @@ test('crypto-shredding: after destroy, a copy of the ciphertext taken from disk 
   assert.equal(existsSync(join(dir, 'artefacts', 'blobs', `${victim.id}.ghb`)), false);
   assert.equal(keyStoreBytes(dir).includes(Buffer.from(decodeWrappedKey(stolenWrapped).ciphertext)), false);
   // 3. No data key left in the store opens the stolen ciphertext.
-  for (const k of keys.list()) {
+  for (const k of await keys.list()) {
     const key = await keys.unwrap(k.keyId);
     assert.throws(() => openBlob(stolenCiphertext, key), { code: 'CIPHERTEXT_TAMPERED' });
   }
@@ -112,10 +112,10 @@ test('destruction under legal hold is refused whole; retention lists what is pas
   const held = await store.put({ kind: 'export', owner: 'ivan', labels: { agreement: 'agr-3' }, retainUntil: '2026-02-01T00:00:00Z', content: CSV('HELD'), mediaType: 'text/csv' });
   const later = await store.put({ kind: 'result', owner: 'ivan', labels: { agreement: 'agr-3' }, retainUntil: '2027-01-01T00:00:00Z', content: CSV('LATER'), mediaType: 'text/csv' });
   await store.put({ kind: 'result', owner: 'ivan', retainUntil: null, content: CSV('FOREVER'), mediaType: 'text/csv' });
-  assert.deepEqual(store.expired(), []);
+  assert.deepEqual(await store.expired(), []);
   now = new Date('2026-03-01T00:00:00Z');
-  assert.deepEqual(store.expired().map((m) => m.id).sort(), [old.id, held.id].sort());
-  store.setLegalHold(held.id, 'matter 2026-17');
+  assert.deepEqual((await store.expired()).map((m) => m.id).sort(), [old.id, held.id].sort());
+  await store.setLegalHold(held.id, 'matter 2026-17');
   await assert.rejects(store.destroy({ labels: { agreement: 'agr-3' } }, 'agreement agr-3 terminated'), (e: any) => {
     assert.equal(e.code, 'LEGAL_HOLD_ACTIVE');
     assert.deepEqual(e.held, [held.id]);
@@ -126,7 +126,7 @@ test('destruction under legal hold is refused whole; retention lists what is pas
   await assert.rejects(store.destroy(['art_doesnotexist0000000', old.id], 'x'), { code: 'ARTEFACT_NOT_FOUND' });
   assert.equal((await store.get(old.id)).meta.destroyedAt, null);
   // Release the hold: the whole agreement's artefacts go, with one certificate.
-  store.setLegalHold(held.id, null);
+  await store.setLegalHold(held.id, null);
   const cert = await store.destroy({ labels: { agreement: 'agr-3' } }, 'agreement agr-3 terminated');
   assert.deepEqual(cert.artefacts.map((a) => a.id).sort(), [old.id, held.id, later.id].sort());
   assert.deepEqual(cert.selector, { filter: { labels: { agreement: 'agr-3' } } });
@@ -134,6 +134,6 @@ test('destruction under legal hold is refused whole; retention lists what is pas
   // Destroying again by id is a no-op that says so.
   const again = await store.destroy([old.id], 'again');
   assert.deepEqual([again.count, again.alreadyDestroyed], [0, [old.id]]);
-  assert.equal(store.list().length, 1);
-  assert.equal(store.list({ includeDestroyed: true }).length, 4);
+  assert.equal((await store.list()).length, 1);
+  assert.equal((await store.list({ includeDestroyed: true })).length, 4);
 });

@@ -8,6 +8,12 @@
  * meant for the audit log. Metadata rows stay (marked destroyed) so a later `get` says
  * clearly that the artefact was destroyed, when and why. Artefacts under legal hold are
  * never destroyed: a destruction that selects one is refused whole.
+ *
+ * Where metadata and ciphertext live is an `ArtefactBackend`: this file's local one
+ * (`ArtefactStore.open`: SQLite metadata, one file per blob), or PostgreSQL
+ * (src/state/keys-pg.ts: metadata and the ciphertext as bytea, `ArtefactStore.onBackend`),
+ * so a result saved on one node is readable on another and destroyed everywhere by
+ * destroying its key.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -120,27 +126,103 @@ CREATE TABLE IF NOT EXISTS artefacts (
 CREATE INDEX IF NOT EXISTS artefacts_retain ON artefacts (retain_until) WHERE destroyed_at IS NULL;
 `;
 
-interface Row {
+export interface ArtefactRow {
   id: string; kind: string; owner: string; labels: string; media_type: string; retain_until: string | null; key_id: string;
   sha256: string; ciphertext_sha256: string; bytes: number; created_at: string; legal_hold: string | null; destroyed_at: string | null; destroy_reason: string | null;
+}
+type Row = ArtefactRow;
+
+/** Where artefact metadata and ciphertext are kept. */
+export interface ArtefactBackend {
+  readonly kind: 'local' | 'postgres';
+  /** Stores the encrypted blob of `id` (before its metadata row is inserted). */
+  putBlob(id: string, blob: Buffer): Promise<void>;
+  /** The encrypted blob's content, decrypted with `key` (CiphertextTampered if it is missing or altered). */
+  openBlob(id: string, key: Buffer, keyId: string): Promise<Buffer>;
+  removeBlob(id: string): Promise<void>;
+  insert(row: Omit<ArtefactRow, 'legal_hold' | 'destroyed_at' | 'destroy_reason'>): Promise<void>;
+  get(id: string): Promise<ArtefactRow | undefined>;
+  list(): Promise<ArtefactRow[]>;
+  setHold(id: string, hold: string | null): Promise<void>;
+  markDestroyed(id: string, at: string, reason: string): Promise<void>;
+  close(): void;
 }
 
 const ID = /^art_[A-Za-z0-9_-]{16,64}$/;
 
-export class ArtefactStore {
-  readonly dir: string;
+/** The local backend: metadata in `<dir>/artefacts.sqlite`, blobs in `<dir>/blobs/<id>.ghb`. */
+class LocalArtefactBackend implements ArtefactBackend {
+  readonly kind = 'local' as const;
+  readonly #dir: string;
   readonly #db: DatabaseSync;
+  readonly #get: StatementSync;
+
+  constructor(dir: string, db: DatabaseSync) {
+    this.#dir = dir;
+    this.#db = db;
+    this.#get = db.prepare('SELECT * FROM artefacts WHERE id = ?');
+  }
+
+  #file(id: string): string {
+    return join(this.#dir, 'blobs', `${id}.ghb`);
+  }
+
+  async putBlob(id: string, blob: Buffer): Promise<void> {
+    await writeFileAtomic(this.#file(id), blob, 0o600);
+  }
+
+  async openBlob(id: string, key: Buffer, keyId: string): Promise<Buffer> {
+    try {
+      return await decryptFile(this.#file(id), key, { expectedKeyId: keyId });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CiphertextTampered(`${id}.ghb`, null, 'the encrypted file is missing');
+      throw e;
+    }
+  }
+
+  async removeBlob(id: string): Promise<void> {
+    await rm(this.#file(id), { force: true });
+  }
+
+  async insert(r: Omit<Row, 'legal_hold' | 'destroyed_at' | 'destroy_reason'>): Promise<void> {
+    this.#db.prepare(`INSERT INTO artefacts (id, kind, owner, labels, media_type, retain_until, key_id, sha256, ciphertext_sha256, bytes, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(r.id, r.kind, r.owner, r.labels, r.media_type, r.retain_until, r.key_id, r.sha256, r.ciphertext_sha256, r.bytes, r.created_at);
+  }
+
+  async get(id: string): Promise<Row | undefined> {
+    return this.#get.get(id) as Row | undefined;
+  }
+
+  async list(): Promise<Row[]> {
+    return this.#db.prepare('SELECT * FROM artefacts ORDER BY created_at, id').all() as unknown as Row[];
+  }
+
+  async setHold(id: string, hold: string | null): Promise<void> {
+    this.#db.prepare('UPDATE artefacts SET legal_hold = ? WHERE id = ?').run(hold, id);
+  }
+
+  async markDestroyed(id: string, at: string, reason: string): Promise<void> {
+    this.#db.prepare('UPDATE artefacts SET destroyed_at = ?, destroy_reason = ? WHERE id = ? AND destroyed_at IS NULL').run(at, reason, id);
+  }
+
+  close(): void {
+    this.#db.close();
+  }
+}
+
+export class ArtefactStore {
+  /** The local directory, or `postgres:<schema>` for the shared store. */
+  readonly dir: string;
+  readonly #b: ArtefactBackend;
   readonly #keys: DataKeyStore;
   readonly #now: () => Date;
-  readonly #get: StatementSync;
   #closed = false;
 
-  private constructor(dir: string, db: DatabaseSync, keys: DataKeyStore, now: () => Date) {
+  private constructor(dir: string, backend: ArtefactBackend, keys: DataKeyStore, now: () => Date) {
     this.dir = dir;
-    this.#db = db;
+    this.#b = backend;
     this.#keys = keys;
     this.#now = now;
-    this.#get = db.prepare('SELECT * FROM artefacts WHERE id = ?');
   }
 
   static open(options: { dir: string; keys: DataKeyStore; now?: () => Date }): ArtefactStore {
@@ -155,11 +237,17 @@ export class ArtefactStore {
     } catch (e) {
       throw new KeyStoreUnavailable(`cannot open the artefact store in ${options.dir}`, { cause: e });
     }
-    return new ArtefactStore(options.dir, db, options.keys, options.now ?? (() => new Date()));
+    return new ArtefactStore(options.dir, new LocalArtefactBackend(options.dir, db), options.keys, options.now ?? (() => new Date()));
   }
 
-  #file(id: string): string {
-    return join(this.dir, 'blobs', `${id}.ghb`);
+  /** An artefact store over another backend (PostgreSQL: src/state/keys-pg.ts `openPgArtefacts`). */
+  static onBackend(name: string, backend: ArtefactBackend, keys: DataKeyStore, now: () => Date = () => new Date()): ArtefactStore {
+    return new ArtefactStore(name, backend, keys, now);
+  }
+
+  /** 'local' or 'postgres'. */
+  get backend(): 'local' | 'postgres' {
+    return this.#b.kind;
   }
 
   /** Stores `content` encrypted under a fresh data key of its own. */
@@ -175,36 +263,34 @@ export class ArtefactStore {
     const retainUntil = input.retainUntil === null ? null : new Date(input.retainUntil).toISOString();
     const id = `art_${randomBytes(16).toString('base64url')}`;
     const { keyId } = await this.#keys.create({ subject: `${input.kind}:${id}`, kind: input.kind, labels: { ...labels, owner: input.owner } });
-    const path = this.#file(id);
     try {
       const key = await this.#keys.unwrap(keyId);
       let blob: Buffer;
       try { blob = seal(input.content, key, keyId); } finally { key.fill(0); }
-      await writeFileAtomic(path, blob, 0o600);
+      await this.#b.putBlob(id, blob);
       const sha256 = createHash('sha256').update(input.content).digest('hex');
       const ciphertextSha256 = createHash('sha256').update(blob).digest('hex');
       this.#live();
-      this.#db.prepare(`INSERT INTO artefacts (id, kind, owner, labels, media_type, retain_until, key_id, sha256, ciphertext_sha256, bytes, created_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(id, input.kind, input.owner, JSON.stringify(labels), input.mediaType, retainUntil, keyId, sha256, ciphertextSha256, input.content.length, this.#now().toISOString());
+      await this.#b.insert({ id, kind: input.kind, owner: input.owner, labels: JSON.stringify(labels), media_type: input.mediaType, retain_until: retainUntil, key_id: keyId, sha256, ciphertext_sha256: ciphertextSha256, bytes: input.content.length, created_at: this.#now().toISOString() });
       return { id, keyId, sha256, ciphertextSha256, bytes: input.content.length };
     } catch (e) {
-      // Nothing half-stored: no file, and the unused key is shredded.
-      await rm(path, { force: true }).catch(() => {});
-      try { this.#keys.destroy(keyId, 'artefact store: put failed, unused key'); } catch { /* best effort */ }
+      // Nothing half-stored: no blob, and the unused key is shredded.
+      await this.#b.removeBlob(id).catch(() => {});
+      await this.#keys.destroy(keyId, 'artefact store: put failed, unused key').catch(() => { /* best effort */ });
       throw e;
     }
   }
 
-  meta(id: string): ArtefactMeta {
+  async meta(id: string): Promise<ArtefactMeta> {
     this.#live();
-    const row = typeof id === 'string' && ID.test(id) ? this.#get.get(id) as Row | undefined : undefined;
+    const row = typeof id === 'string' && ID.test(id) ? await this.#b.get(id) : undefined;
     if (!row) throw new ArtefactNotFound(String(id).slice(0, 80));
     return toMeta(row);
   }
 
   /** The decrypted content; refuses destroyed artefacts with ARTEFACT_DESTROYED. */
   async get(id: string): Promise<{ meta: ArtefactMeta; content: Buffer }> {
-    const meta = this.meta(id);
+    const meta = await this.meta(id);
     if (meta.destroyedAt) throw new ArtefactDestroyed(id, meta.destroyedAt, meta.destroyReason);
     let key: Buffer;
     try {
@@ -214,23 +300,20 @@ export class ArtefactStore {
       throw e;
     }
     try {
-      const content = await decryptFile(this.#file(id), key, { expectedKeyId: meta.keyId });
+      const content = await this.#b.openBlob(id, key, meta.keyId);
       if (createHash('sha256').update(content).digest('hex') !== meta.sha256) {
         content.fill(0);
         throw new CiphertextTampered(`${id}.ghb`, null, 'content does not match the digest recorded when it was stored');
       }
       return { meta, content };
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CiphertextTampered(`${id}.ghb`, null, 'the encrypted file is missing');
-      throw e;
     } finally {
       key.fill(0);
     }
   }
 
-  list(filter: ArtefactFilter = {}): ArtefactMeta[] {
+  async list(filter: ArtefactFilter = {}): Promise<ArtefactMeta[]> {
     this.#live();
-    const rows = this.#db.prepare('SELECT * FROM artefacts ORDER BY created_at, id').all() as unknown as Row[];
+    const rows = await this.#b.list();
     const at = filter.expiredAt?.getTime();
     return rows.map(toMeta).filter((m) =>
       (filter.includeDestroyed || m.destroyedAt === null)
@@ -241,22 +324,22 @@ export class ArtefactStore {
   }
 
   /** Live artefacts whose retainUntil has passed (the retention scheduler destroys them). */
-  expired(now: Date = this.#now()): ArtefactMeta[] {
+  expired(now: Date = this.#now()): Promise<ArtefactMeta[]> {
     return this.list({ expiredAt: now });
   }
 
   /** Places (reason) or releases (null) a legal hold: a held artefact cannot be destroyed. */
-  setLegalHold(id: string, hold: string | null): ArtefactMeta {
-    const meta = this.meta(id);
+  async setLegalHold(id: string, hold: string | null): Promise<ArtefactMeta> {
+    const meta = await this.meta(id);
     if (meta.destroyedAt) throw new ArtefactDestroyed(id, meta.destroyedAt, meta.destroyReason);
     if (hold !== null && (typeof hold !== 'string' || hold.trim() === '')) throw new KeyInputInvalid('a legal hold needs a reason (e.g. the matter number)');
-    this.#db.prepare('UPDATE artefacts SET legal_hold = ? WHERE id = ?').run(hold, id);
+    await this.#b.setHold(id, hold);
     return this.meta(id);
   }
 
   /**
    * Crypto-shreds the selected artefacts: destroys each one's data key, marks it destroyed
-   * and deletes its file. Refused whole (nothing changes) if an id is unknown or any
+   * and deletes its blob. Refused whole (nothing changes) if an id is unknown or any
    * selected artefact is under legal hold.
    */
   async destroy(selector: readonly string[] | ArtefactFilter, reason: string): Promise<DestructionCertificate> {
@@ -265,30 +348,30 @@ export class ArtefactStore {
     let targets: ArtefactMeta[];
     const already: string[] = [];
     if (Array.isArray(selector)) {
-      const metas = (selector as readonly string[]).map((id) => this.meta(id));
+      const metas: ArtefactMeta[] = [];
+      for (const id of selector as readonly string[]) metas.push(await this.meta(id));
       targets = metas.filter((m) => m.destroyedAt === null);
       already.push(...metas.filter((m) => m.destroyedAt !== null).map((m) => m.id));
     } else {
-      targets = this.list({ ...(selector as ArtefactFilter), includeDestroyed: false });
+      targets = await this.list({ ...(selector as ArtefactFilter), includeDestroyed: false });
     }
     const held = targets.filter((m) => m.legalHold !== null).map((m) => m.id);
     if (held.length > 0) throw new LegalHoldActive(held);
 
     const destroyedAt = this.#now().toISOString();
     const entries: CertificateEntry[] = [];
-    const mark = this.#db.prepare('UPDATE artefacts SET destroyed_at = ?, destroy_reason = ? WHERE id = ? AND destroyed_at IS NULL');
     for (const m of targets) {
       let rec: DestructionRecord;
       try {
-        rec = this.#keys.destroy(m.keyId, reason);
+        rec = await this.#keys.destroy(m.keyId, reason);
       } catch (e) {
-        // Destroyed earlier (e.g. a crash between key and metadata): finish the job.
-        const prior = e instanceof DataKeyDestroyed ? this.#keys.destruction(m.keyId) : null;
+        // Destroyed earlier (e.g. a crash between key and metadata, or by another node): finish the job.
+        const prior = e instanceof DataKeyDestroyed ? await this.#keys.destruction(m.keyId) : null;
         if (!prior) throw e;
         rec = prior;
       }
-      mark.run(destroyedAt, reason, m.id);
-      await rm(this.#file(m.id), { force: true });
+      await this.#b.markDestroyed(m.id, destroyedAt, reason);
+      await this.#b.removeBlob(m.id);
       entries.push({
         id: m.id, kind: m.kind, owner: m.owner, labels: m.labels, bytes: m.bytes, contentSha256: m.sha256, ciphertextSha256: m.ciphertextSha256,
         keyId: m.keyId, wrappedKeyDigest: rec.wrappedKeyDigest, kekVersion: rec.kekVersion, keyDestroyedAt: rec.destroyedAt,
@@ -313,7 +396,7 @@ export class ArtefactStore {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#db.close();
+    this.#b.close();
   }
 
   #live(): void {

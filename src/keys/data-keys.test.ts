@@ -39,9 +39,9 @@ test('each subject gets its own random AES-256 key, stored only wrapped, listed 
   assert.notDeepEqual(ka, kb);
   // The plaintext key is nowhere in the store's files.
   assert.equal(storedBytes(dbPath).includes(ka), false);
-  assert.deepEqual(store.list({ kind: 'result' }).map((k) => k.keyId), [b.keyId]);
-  assert.deepEqual(store.list({ label: { dataset: 'claims' } }).map((k) => k.keyId).sort(), [a.keyId, b.keyId].sort());
-  assert.deepEqual(store.list({ label: { agreement: 'agr-7' } }).map((k) => k.subject), ['result:r1']);
+  assert.deepEqual((await store.list({ kind: 'result' })).map((k) => k.keyId), [b.keyId]);
+  assert.deepEqual((await store.list({ label: { dataset: 'claims' } })).map((k) => k.keyId).sort(), [a.keyId, b.keyId].sort());
+  assert.deepEqual((await store.list({ label: { agreement: 'agr-7' } })).map((k) => k.subject), ['result:r1']);
   await assert.rejects(store.create({ subject: '', kind: 'dataset' }), { code: 'KEY_INPUT_INVALID' });
   await assert.rejects(store.create({ subject: 'x', kind: 'bogus' as 'dataset' }), { code: 'KEY_INPUT_INVALID' });
   await assert.rejects(store.unwrap('dk_nope'), { code: 'DATA_KEY_NOT_FOUND' });
@@ -69,7 +69,7 @@ test('destroying a key deletes its wrapped bytes from the database file and the 
   const wrapped = wrappedOf(dbPath, k.keyId);
   const ct = decodeWrappedKey(wrapped).ciphertext;
   assert.ok(storedBytes(dbPath).includes(Buffer.from(ct)), 'before: the wrapped key is on disk');
-  const rec = store.destroy(k.keyId, 'agreement agr-1 terminated');
+  const rec = await store.destroy(k.keyId, 'agreement agr-1 terminated');
   assert.equal(rec.wrappedKeyDigest, createHash('sha256').update(wrapped).digest('hex'));
   assert.deepEqual([rec.subject, rec.kind, rec.labels, rec.reason], ['export:e1', 'export', { agreement: 'agr-1' }, 'agreement agr-1 terminated']);
   const after = storedBytes(dbPath);
@@ -77,10 +77,10 @@ test('destroying a key deletes its wrapped bytes from the database file and the 
   assert.equal(after.includes(Buffer.from(ct.slice(0, 16))), false);
   await assert.rejects(store.unwrap(k.keyId), (e: any) => e.code === 'DATA_KEY_DESTROYED' && e.destroyedAt === rec.destroyedAt);
   await assert.rejects(other.unwrap(k.keyId), { code: 'DATA_KEY_DESTROYED' });
-  assert.throws(() => store.destroy(k.keyId, 'again'), { code: 'DATA_KEY_DESTROYED' });
-  assert.throws(() => store.destroy('dk_unknown', 'x'), { code: 'DATA_KEY_NOT_FOUND' });
-  assert.deepEqual(store.destruction(k.keyId), rec);
-  const s = store.status();
+  await assert.rejects(async () => await store.destroy(k.keyId, 'again'), { code: 'DATA_KEY_DESTROYED' });
+  await assert.rejects(async () => await store.destroy('dk_unknown', 'x'), { code: 'DATA_KEY_NOT_FOUND' });
+  assert.deepEqual(await store.destruction(k.keyId), rec);
+  const s = await store.status();
   assert.deepEqual([s.live, s.destroyed, s.byKind], [1, 1, { export: 1 }]);
 });
 
@@ -95,7 +95,7 @@ test('after a KEK rotation, rewrapAll moves every key to the new version while r
   }
   const oldWrapped = wrappedOf(dbPath, ids[0]!);
   await keyring.rotate();
-  assert.deepEqual(store.status().byKekVersion, { v1: 250 });
+  assert.deepEqual((await store.status()).byKekVersion, { v1: 250 });
   const reader = DataKeyStore.open(dbPath, keyring, { cacheSize: 0 });
   t.after(() => reader.close());
   let reads = 0;
@@ -114,7 +114,7 @@ test('after a KEK rotation, rewrapAll moves every key to the new version while r
   assert.equal(report.rewrapped, 250);
   assert.deepEqual(report.retired, ['v1']);
   assert.ok(reads > 10, `readers ran during the rewrap (${reads} reads)`);
-  assert.deepEqual(store.status().byKekVersion, { v2: 250 });
+  assert.deepEqual((await store.status()).byKekVersion, { v2: 250 });
   for (const id of ids) assert.deepEqual(await reader.unwrap(id), keys.get(id));
   // A copy of the store from before the rotation (a backup) is now useless.
   await assert.rejects(keyring.unwrap(decodeWrappedKey(oldWrapped), `data-key\n${ids[0]}\nresult\nresult:0`), { code: 'KEK_VERSION_RETIRED' });

@@ -16,6 +16,11 @@
  *
  * Unwrapped keys are cached (small LRU) to spare the key service, but every unwrap still
  * checks that the row exists, so a key destroyed by another process is refused at once.
+ *
+ * Where the rows live is a `DataKeyBackend`: this file's node:sqlite one (`DataKeyStore.open`),
+ * or PostgreSQL (src/state/keys-pg.ts, `DataKeyStore.onBackend`) so that several Gatehouse
+ * nodes share one set of keys: a key destroyed on one node is gone for all of them (the
+ * next unwrap anywhere is refused), because the cache never answers without the row.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
@@ -111,25 +116,42 @@ export function wrapContext(keyId: string, kind: string, subject: string): strin
   return `data-key\n${keyId}\n${kind}\n${subject}`;
 }
 
-interface Row { key_id: string; subject: string; kind: string; labels: string; wrapped: string; kek_version: string; created_at: string }
-interface Tomb { key_id: string; subject: string; kind: string; labels: string; kek_version: string; created_at: string; destroyed_at: string; reason: string; wrapped_key_digest: string }
+export interface DataKeyRow { key_id: string; subject: string; kind: string; labels: string; wrapped: string; kek_version: string; created_at: string }
+export interface DataKeyTomb { key_id: string; subject: string; kind: string; labels: string; kek_version: string; created_at: string; destroyed_at: string; reason: string; wrapped_key_digest: string }
+type Row = DataKeyRow;
+type Tomb = DataKeyTomb;
 
-export class DataKeyStore {
-  readonly path: string;
+/**
+ * Where wrapped data keys and tombstones are kept. Every method is one atomic step; `destroy`
+ * deletes the row and writes its tombstone in one transaction (null when there is no row).
+ */
+export interface DataKeyBackend {
+  readonly kind: 'sqlite' | 'postgres';
+  insert(row: DataKeyRow): Promise<void>;
+  get(keyId: string): Promise<DataKeyRow | undefined>;
+  exists(keyId: string): Promise<boolean>;
+  tomb(keyId: string): Promise<DataKeyTomb | undefined>;
+  destroy(keyId: string, make: (row: DataKeyRow) => DataKeyTomb): Promise<DataKeyTomb | null>;
+  list(): Promise<DataKeyRow[]>;
+  listDestroyed(): Promise<DataKeyTomb[]>;
+  /** Up to `limit` keys not wrapped under `kekVersion`, by key id. */
+  notUnder(kekVersion: string, limit: number): Promise<DataKeyRow[]>;
+  /** Compare-and-set rewraps in one transaction: [wrapped, kekVersion, keyId, oldWrapped]; returns how many applied. */
+  rewrap(updates: readonly (readonly [string, string, string, string])[]): Promise<number>;
+  counts(): Promise<{ byKek: Record<string, number>; byKind: Record<string, number>; destroyed: number }>;
+  /** After a destruction or a rewrap: scrub what the storage still holds of old wrapped keys. */
+  scrub(): Promise<void>;
+  close(): void;
+}
+
+/** The embedded backend: one node:sqlite file (WAL, secure_delete, WAL truncated after shredding). */
+class SqliteDataKeyBackend implements DataKeyBackend {
+  readonly kind = 'sqlite' as const;
   readonly #db: DatabaseSync;
-  readonly #kms: KeyEncryptionService;
-  readonly #now: () => Date;
-  readonly #cacheSize: number;
-  readonly #cache = new Map<string, Buffer>();
-  readonly #st: Record<'insert' | 'get' | 'exists' | 'tomb' | 'del' | 'insTomb' | 'cas', StatementSync>;
-  #closed = false;
+  readonly #st: Record<'insert' | 'get' | 'exists' | 'tomb' | 'del' | 'insTomb' | 'cas' | 'all' | 'allTombs' | 'pick', StatementSync>;
 
-  private constructor(path: string, db: DatabaseSync, kms: KeyEncryptionService, options: DataKeyStoreOptions) {
-    this.path = path;
+  constructor(db: DatabaseSync) {
     this.#db = db;
-    this.#kms = kms;
-    this.#now = options.now ?? (() => new Date());
-    this.#cacheSize = options.cacheSize ?? 256;
     this.#st = {
       insert: db.prepare('INSERT INTO data_keys (key_id, subject, kind, labels, wrapped, kek_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       get: db.prepare('SELECT * FROM data_keys WHERE key_id = ?'),
@@ -138,7 +160,91 @@ export class DataKeyStore {
       del: db.prepare('DELETE FROM data_keys WHERE key_id = ?'),
       insTomb: db.prepare('INSERT INTO destroyed_keys (key_id, subject, kind, labels, kek_version, created_at, destroyed_at, reason, wrapped_key_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
       cas: db.prepare('UPDATE data_keys SET wrapped = ?, kek_version = ? WHERE key_id = ? AND wrapped = ?'),
+      all: db.prepare('SELECT * FROM data_keys ORDER BY created_at, key_id'),
+      allTombs: db.prepare('SELECT * FROM destroyed_keys ORDER BY destroyed_at, key_id'),
+      pick: db.prepare('SELECT * FROM data_keys WHERE kek_version <> ? ORDER BY key_id LIMIT ?'),
     };
+  }
+
+  async insert(r: Row): Promise<void> {
+    this.#st.insert.run(r.key_id, r.subject, r.kind, r.labels, r.wrapped, r.kek_version, r.created_at);
+  }
+  async get(keyId: string): Promise<Row | undefined> { return this.#st.get.get(keyId) as Row | undefined; }
+  async exists(keyId: string): Promise<boolean> { return this.#st.exists.get(keyId) !== undefined; }
+  async tomb(keyId: string): Promise<Tomb | undefined> { return this.#st.tomb.get(keyId) as Tomb | undefined; }
+  async destroy(keyId: string, make: (row: Row) => Tomb): Promise<Tomb | null> {
+    // Synchronous from BEGIN to COMMIT: nothing else on this connection runs in between.
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      const row = this.#st.get.get(keyId) as Row | undefined;
+      if (!row) { this.#db.exec('ROLLBACK'); return null; }
+      const t = make(row);
+      this.#st.del.run(keyId);
+      this.#st.insTomb.run(t.key_id, t.subject, t.kind, t.labels, t.kek_version, t.created_at, t.destroyed_at, t.reason, t.wrapped_key_digest);
+      this.#db.exec('COMMIT');
+      return t;
+    } catch (e) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      throw e;
+    }
+  }
+  async list(): Promise<Row[]> { return this.#st.all.all() as unknown as Row[]; }
+  async listDestroyed(): Promise<Tomb[]> { return this.#st.allTombs.all() as unknown as Tomb[]; }
+  async notUnder(kekVersion: string, limit: number): Promise<Row[]> { return this.#st.pick.all(kekVersion, limit) as unknown as Row[]; }
+  async rewrap(updates: readonly (readonly [string, string, string, string])[]): Promise<number> {
+    let n = 0;
+    this.#db.exec('BEGIN IMMEDIATE');
+    try {
+      for (const u of updates) if (Number(this.#st.cas.run(...u).changes) === 1) n++;
+      this.#db.exec('COMMIT');
+    } catch (e) {
+      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+      throw e;
+    }
+    return n;
+  }
+  async counts(): Promise<{ byKek: Record<string, number>; byKind: Record<string, number>; destroyed: number }> {
+    const byKek: Record<string, number> = {};
+    for (const r of this.#db.prepare('SELECT kek_version AS v, count(*) AS n FROM data_keys GROUP BY kek_version').all() as { v: string; n: number }[]) byKek[r.v] = Number(r.n);
+    const byKind: Record<string, number> = {};
+    for (const r of this.#db.prepare('SELECT kind AS k, count(*) AS n FROM data_keys GROUP BY kind').all() as { k: string; n: number }[]) byKind[r.k] = Number(r.n);
+    const destroyed = Number((this.#db.prepare('SELECT count(*) AS n FROM destroyed_keys').get() as { n: number }).n);
+    return { byKek, byKind, destroyed };
+  }
+  async scrub(): Promise<void> {
+    // Old page images (with the wrapped key) live in the WAL until it is checkpointed and truncated.
+    const r = this.#db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number } | undefined;
+    if (r && Number(r.busy) !== 0) {
+      // A reader in another connection holds an old snapshot: retry once it is gone.
+      for (let i = 0; i < 50; i++) {
+        const again = this.#db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number };
+        if (Number(again.busy) === 0) return;
+      }
+      throw new KeyStoreUnavailable('the key was deleted but the write-ahead log could not be truncated (another reader is active); retry the destruction to finish scrubbing');
+    }
+  }
+  close(): void {
+    try { this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)'); } catch { /* best effort */ }
+    this.#db.close();
+  }
+}
+
+export class DataKeyStore {
+  /** The SQLite file, or `postgres:<schema>` for the shared store. */
+  readonly path: string;
+  readonly #b: DataKeyBackend;
+  readonly #kms: KeyEncryptionService;
+  readonly #now: () => Date;
+  readonly #cacheSize: number;
+  readonly #cache = new Map<string, Buffer>();
+  #closed = false;
+
+  private constructor(path: string, backend: DataKeyBackend, kms: KeyEncryptionService, options: DataKeyStoreOptions) {
+    this.path = path;
+    this.#b = backend;
+    this.#kms = kms;
+    this.#now = options.now ?? (() => new Date());
+    this.#cacheSize = options.cacheSize ?? 256;
   }
 
   /** Opens (creating if needed) the key store at `path`, wrapping with `kms`. */
@@ -155,7 +261,17 @@ export class DataKeyStore {
     } catch (e) {
       throw new KeyStoreUnavailable(`cannot open the data key store ${path}`, { cause: e });
     }
-    return new DataKeyStore(path, db, kms, options);
+    return new DataKeyStore(path, new SqliteDataKeyBackend(db), kms, options);
+  }
+
+  /** A key store over another backend (PostgreSQL: src/state/keys-pg.ts `openPgDataKeys`). */
+  static onBackend(name: string, backend: DataKeyBackend, kms: KeyEncryptionService, options: DataKeyStoreOptions = {}): DataKeyStore {
+    return new DataKeyStore(name, backend, kms, options);
+  }
+
+  /** 'sqlite' or 'postgres'. */
+  get backend(): 'sqlite' | 'postgres' {
+    return this.#b.kind;
   }
 
   /** A fresh random AES-256 data key for `subject`, stored wrapped by the active KEK. */
@@ -169,7 +285,7 @@ export class DataKeyStore {
     const w = await this.#kms.wrap(dek, wrapContext(keyId, input.kind, input.subject));
     const createdAt = this.#now().toISOString();
     this.#live();
-    this.#st.insert.run(keyId, input.subject, input.kind, JSON.stringify(labels), encodeWrappedKey(w), w.kekVersion, createdAt);
+    await this.#b.insert({ key_id: keyId, subject: input.subject, kind: input.kind, labels: JSON.stringify(labels), wrapped: encodeWrappedKey(w), kek_version: w.kekVersion, created_at: createdAt });
     this.#remember(keyId, dek);
     return { keyId, createdAt, kekVersion: w.kekVersion };
   }
@@ -179,77 +295,73 @@ export class DataKeyStore {
     this.#live();
     const cached = this.#cache.get(keyId);
     if (cached) {
-      // Still there? (another process may have destroyed it)
-      if (this.#st.exists.get(keyId)) {
-        this.#cache.delete(keyId);
-        this.#cache.set(keyId, cached);
-        return Buffer.from(cached);
+      // Still there? (another process or node may have destroyed it)
+      if (await this.#b.exists(keyId)) {
+        const still = this.#cache.get(keyId);
+        if (still) {
+          this.#cache.delete(keyId);
+          this.#cache.set(keyId, still);
+          return Buffer.from(still);
+        }
+      } else {
+        this.#forget(keyId);
       }
-      this.#forget(keyId);
     }
-    const row = this.#st.get.get(keyId) as Row | undefined;
-    if (!row) throw this.#missing(keyId);
+    const row = await this.#b.get(keyId);
+    if (!row) throw await this.#missing(keyId);
     const dek = await this.#kms.unwrap(decodeWrappedKey(row.wrapped), wrapContext(row.key_id, row.kind, row.subject));
     // Destroyed while the key service was answering?
-    if (!this.#st.exists.get(keyId)) { dek.fill(0); throw this.#missing(keyId); }
+    if (!(await this.#b.exists(keyId))) { dek.fill(0); throw await this.#missing(keyId); }
     const copy = Buffer.from(dek);
     this.#remember(keyId, dek);
     return copy;
   }
 
-  info(keyId: string): DataKeyInfo {
+  async info(keyId: string): Promise<DataKeyInfo> {
     this.#live();
-    const row = this.#st.get.get(keyId) as Row | undefined;
-    if (!row) throw this.#missing(keyId);
+    const row = await this.#b.get(keyId);
+    if (!row) throw await this.#missing(keyId);
     return toInfo(row);
   }
 
   /** The tombstone of a destroyed key, or null if it was never destroyed. */
-  destruction(keyId: string): DestructionRecord | null {
+  async destruction(keyId: string): Promise<DestructionRecord | null> {
     this.#live();
-    const t = this.#st.tomb.get(keyId) as Tomb | undefined;
+    const t = await this.#b.tomb(keyId);
     return t ? toRecord(t) : null;
   }
 
   /**
-   * Crypto-shreds a data key: its wrapped form is deleted (secure_delete, WAL truncated)
-   * and a tombstone remembers it. Throws DataKeyDestroyed if it already was.
+   * Crypto-shreds a data key: its wrapped form is deleted (SQLite: secure_delete, WAL
+   * truncated; PostgreSQL: DELETE) and a tombstone remembers it. Throws DataKeyDestroyed if
+   * it already was (on any node).
    */
-  destroy(keyId: string, reason: string): DestructionRecord {
+  async destroy(keyId: string, reason: string): Promise<DestructionRecord> {
     this.#live();
     if (typeof reason !== 'string' || reason.trim() === '') throw new KeyInputInvalid('destroying a data key needs a reason');
-    let record: DestructionRecord;
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      const row = this.#st.get.get(keyId) as Row | undefined;
-      if (!row) throw this.#missing(keyId);
-      const digest = createHash('sha256').update(row.wrapped, 'utf8').digest('hex');
-      const destroyedAt = this.#now().toISOString();
-      this.#st.del.run(keyId);
-      this.#st.insTomb.run(row.key_id, row.subject, row.kind, row.labels, row.kek_version, row.created_at, destroyedAt, reason, digest);
-      this.#db.exec('COMMIT');
-      record = { keyId, subject: row.subject, kind: row.kind as DataKeyKind, labels: JSON.parse(row.labels), createdAt: row.created_at, destroyedAt, reason, wrappedKeyDigest: digest, kekVersion: row.kek_version };
-    } catch (e) {
-      this.#db.exec('ROLLBACK');
-      throw e;
-    }
+    const destroyedAt = this.#now().toISOString();
+    const t = await this.#b.destroy(keyId, (row) => ({
+      key_id: row.key_id, subject: row.subject, kind: row.kind, labels: row.labels, kek_version: row.kek_version, created_at: row.created_at,
+      destroyed_at: destroyedAt, reason, wrapped_key_digest: createHash('sha256').update(row.wrapped, 'utf8').digest('hex'),
+    }));
     this.#forget(keyId);
-    this.#scrubWal();
-    return record;
+    if (!t) throw await this.#missing(keyId);
+    await this.#b.scrub();
+    return toRecord(t);
   }
 
-  list(filter: { kind?: DataKeyKind; label?: Record<string, string>; subject?: string } = {}): DataKeyInfo[] {
+  async list(filter: { kind?: DataKeyKind; label?: Record<string, string>; subject?: string } = {}): Promise<DataKeyInfo[]> {
     this.#live();
-    const rows = this.#db.prepare('SELECT * FROM data_keys ORDER BY created_at, key_id').all() as unknown as Row[];
+    const rows = await this.#b.list();
     return rows.map(toInfo).filter((k) =>
       (filter.kind === undefined || k.kind === filter.kind)
       && (filter.subject === undefined || k.subject === filter.subject)
       && Object.entries(filter.label ?? {}).every(([n, v]) => k.labels[n] === v));
   }
 
-  listDestroyed(filter: { kind?: DataKeyKind } = {}): DestructionRecord[] {
+  async listDestroyed(filter: { kind?: DataKeyKind } = {}): Promise<DestructionRecord[]> {
     this.#live();
-    const rows = this.#db.prepare('SELECT * FROM destroyed_keys ORDER BY destroyed_at, key_id').all() as unknown as Tomb[];
+    const rows = await this.#b.listDestroyed();
     return rows.map(toRecord).filter((r) => filter.kind === undefined || r.kind === filter.kind);
   }
 
@@ -264,12 +376,11 @@ export class DataKeyStore {
     this.#live();
     const batchSize = options.batchSize ?? 100;
     const active = this.#kms.activeVersion();
-    const pick = this.#db.prepare('SELECT * FROM data_keys WHERE kek_version <> ? ORDER BY key_id LIMIT ?');
     let rewrapped = 0;
     let skipped = 0;
     const seen = new Set<string>();
     for (;;) {
-      const batch = (pick.all(active, batchSize + seen.size) as unknown as Row[]).filter((r) => !seen.has(r.key_id)).slice(0, batchSize);
+      const batch = (await this.#b.notUnder(active, batchSize + seen.size)).filter((r) => !seen.has(r.key_id)).slice(0, batchSize);
       if (batch.length === 0) break;
       const updates: [string, string, string, string][] = [];
       for (const row of batch) {
@@ -281,25 +392,17 @@ export class DataKeyStore {
         updates.push([encodeWrappedKey(w), w.kekVersion, row.key_id, row.wrapped]);
       }
       this.#live();
-      this.#db.exec('BEGIN IMMEDIATE');
-      try {
-        for (const u of updates) {
-          const r = this.#st.cas.run(...u);
-          if (Number(r.changes) === 1) rewrapped++; else skipped++;
-        }
-        this.#db.exec('COMMIT');
-      } catch (e) {
-        this.#db.exec('ROLLBACK');
-        throw e;
-      }
+      const n = await this.#b.rewrap(updates);
+      rewrapped += n;
+      skipped += updates.length - n;
       // Let readers in between batches.
       await new Promise<void>((r) => setImmediate(r));
     }
-    this.#scrubWal();
+    await this.#b.scrub();
     const retired: string[] = [];
     const svc = this.#kms as Partial<RotatableKeyService>;
     if (options.retire && typeof svc.retire === 'function' && typeof svc.versions === 'function') {
-      const used = new Set(Object.keys(this.status().byKekVersion));
+      const used = new Set(Object.keys((await this.status()).byKekVersion));
       for (const v of svc.versions()) {
         if (!v.active && v.retiredAt === null && !used.has(v.version)) {
           await svc.retire(v.version);
@@ -310,13 +413,9 @@ export class DataKeyStore {
     return { rewrapped, skipped, activeKekVersion: active, retired };
   }
 
-  status(): DataKeyStatus {
+  async status(): Promise<DataKeyStatus> {
     this.#live();
-    const byKek: Record<string, number> = {};
-    for (const r of this.#db.prepare('SELECT kek_version AS v, count(*) AS n FROM data_keys GROUP BY kek_version').all() as { v: string; n: number }[]) byKek[r.v] = Number(r.n);
-    const byKind: Record<string, number> = {};
-    for (const r of this.#db.prepare('SELECT kind AS k, count(*) AS n FROM data_keys GROUP BY kind').all() as { k: string; n: number }[]) byKind[r.k] = Number(r.n);
-    const destroyed = Number((this.#db.prepare('SELECT count(*) AS n FROM destroyed_keys').get() as { n: number }).n);
+    const { byKek, byKind, destroyed } = await this.#b.counts();
     const live = Object.values(byKind).reduce((a, b) => a + b, 0);
     return { live, destroyed, byKekVersion: byKek, byKind, activeKekVersion: this.#kms.activeVersion() };
   }
@@ -326,25 +425,11 @@ export class DataKeyStore {
     this.#closed = true;
     for (const k of this.#cache.values()) k.fill(0);
     this.#cache.clear();
-    try { this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)'); } catch { /* best effort */ }
-    this.#db.close();
+    this.#b.close();
   }
 
-  #scrubWal(): void {
-    // Old page images (with the wrapped key) live in the WAL until it is checkpointed and truncated.
-    const r = this.#db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number } | undefined;
-    if (r && Number(r.busy) !== 0) {
-      // A reader in another connection holds an old snapshot: retry once it is gone.
-      for (let i = 0; i < 50; i++) {
-        const again = this.#db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number };
-        if (Number(again.busy) === 0) return;
-      }
-      throw new KeyStoreUnavailable('the key was deleted but the write-ahead log could not be truncated (another reader is active); retry the destruction to finish scrubbing');
-    }
-  }
-
-  #missing(keyId: string): Error {
-    const t = this.#st.tomb.get(keyId) as Tomb | undefined;
+  async #missing(keyId: string): Promise<Error> {
+    const t = await this.#b.tomb(keyId);
     return t ? new DataKeyDestroyed(keyId, t.destroyed_at) : new DataKeyNotFound(keyId);
   }
 

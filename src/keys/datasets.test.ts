@@ -98,10 +98,10 @@ test('once its data key is destroyed, an encrypted dataset cannot be opened by a
   const target = join(dir, 'patients.ghds');
   await ingestEncrypted({ source: src, table: 'patients', target, dataKey: await keys.unwrap(keyId), keyId });
   const copy = readFileSync(target); // a backup taken before destruction
-  keys.destroy(keyId, 'dataset retired');
+  await keys.destroy(keyId, 'dataset retired');
   await assert.rejects(keys.unwrap(keyId), { code: 'DATA_KEY_DESTROYED' });
   writeFileSync(join(dir, 'backup.ghds'), copy);
-  for (const k of keys.list()) {
+  for (const k of await keys.list()) {
     assert.equal(k.keyId, other.keyId);
     await assert.rejects(query(async (c) => {
       await loadEncryptedDataset(c, { path: join(dir, 'backup.ghds'), table: 'patients', intoTable: 'memory.main.p', dataKey: await keys.unwrap(k.keyId) });

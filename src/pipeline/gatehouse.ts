@@ -743,7 +743,7 @@ export class Gatehouse {
    */
   async setupDemoGovernance(): Promise<number> {
     const { seedDemoGovernance } = await import('../demo/governance.ts');
-    const events = seedDemoGovernance(this.#governance.store, { datasets: [...this.#state.loaded.workspace.datasets.keys()] });
+    const events = await seedDemoGovernance(this.#governance.store, { datasets: [...this.#state.loaded.workspace.datasets.keys()] });
     if (events.length > 0) {
       const entry = this.#baseEntry({ credential: null, source: 'cli', channel: 'cli' }, 'governance.demo-setup');
       entry.principal = 'demo-setup';
@@ -829,7 +829,7 @@ export class Gatehouse {
     }
     // Contractor governance (agreements, grants, acknowledgements, training, vendor risk):
     // checked before Cedar, and its attributes join the Cedar context per dataset.
-    const gates = names.map((n) => this.#gate(principal, ws.datasets.get(n)!, req.purpose, ctx.time));
+    const gates = await Promise.all(names.map((n) => this.#gate(principal, ws.datasets.get(n)!, req.purpose, ctx.time)));
     const refused = gates.flatMap((g) => g.denials);
     if (refused.length > 0) {
       entry.decision = 'deny';
@@ -852,7 +852,7 @@ export class Gatehouse {
     return { principal, decisions, bound, governed, gates };
   }
 
-  #gate(principal: PrincipalDef, dataset: import('../workspace/types.ts').DatasetDef, purpose: string, now: Date): GateResult {
+  #gate(principal: PrincipalDef, dataset: import('../workspace/types.ts').DatasetDef, purpose: string, now: Date): Promise<GateResult> {
     return this.#governance.store.evaluate({ principal, dataset, purpose, now });
   }
 
@@ -959,7 +959,7 @@ export class Gatehouse {
     const agreements = [...new Set(gates.map((g) => String(g.context.agreementId ?? '')).filter((a) => a !== ''))];
     if (agreements.length > 1) throw new GatehouseError('REQUEST_INVALID', 'this result draws on datasets shared under different agreements, so it cannot be kept as one artefact', { hint: 'run it without saving, or save one query per agreement' });
     const agreement = agreements[0] ?? null;
-    const days = agreement ? this.#governance.store.agreements.get(agreement)?.clauses.resultRetentionDays ?? null : null;
+    const days = agreement ? (await this.#governance.store.agreements.get(agreement))?.clauses.resultRetentionDays ?? null : null;
     const org = typeof principal.attributes.org === 'string' ? principal.attributes.org : '';
     const { artefacts } = await this.#governance.vault();
     const content = Buffer.from(JSON.stringify({ columns: response.columns, rows: response.rows, ...(response.intervals ? { intervals: response.intervals } : {}), governance: { ...response.governance, auditId: undefined } }));
@@ -982,7 +982,7 @@ export class Gatehouse {
       entry.principal = principal.id;
       const { artefacts } = await this.#governance.vault();
       let meta2;
-      try { meta2 = artefacts.meta(String(id)); } catch { meta2 = null; }
+      try { meta2 = await artefacts.meta(String(id)); } catch { meta2 = null; }
       if (!meta2 || meta2.owner !== principal.id || meta2.kind !== 'result') throw new GatehouseError('NOT_FOUND', 'no saved result with this id is yours', { hint: 'list your saved results with GET /v1/results' });
       if (meta2.destroyedAt !== null) throw new GatehouseError('NOT_FOUND', `result ${meta2.id} was destroyed at ${meta2.destroyedAt} (${meta2.destroyReason ?? 'retention'})`, { hint: 'its data key was destroyed; the certificate is in the audit log' });
       const ws = state.loaded.workspace;
@@ -991,7 +991,7 @@ export class Gatehouse {
       for (const n of names) {
         const ds = ws.datasets.get(n);
         if (!ds) throw new GatehouseError('POLICY_DENIED', `dataset "${n}" of this result is no longer shared`);
-        const g = this.#gate(principal, ds, meta2.labels.purpose ?? '', new Date());
+        const g = await this.#gate(principal, ds, meta2.labels.purpose ?? '', new Date());
         if (g.denials.length > 0) throw new GatehouseError('POLICY_DENIED', g.denials[0]!.message, { reasons: g.denials.map((d) => `${d.code}: ${d.message}`), hint: g.denials[0]!.hint });
         if (meta2.labels.agreement && g.context.governed === true && g.context.agreementId !== meta2.labels.agreement) {
           throw new GatehouseError('POLICY_DENIED', `the agreement this result was shared under (${meta2.labels.agreement}) is no longer in force`);
@@ -1010,7 +1010,7 @@ export class Gatehouse {
       const { principal } = await this.#authenticateFull(this.#state, meta.credential, meta.source);
       entry.principal = principal.id;
       const { artefacts } = await this.#governance.vault();
-      const results = artefacts.list({ owner: principal.id, kind: 'result', includeDestroyed: true }).map((a) => ({
+      const results = (await artefacts.list({ owner: principal.id, kind: 'result', includeDestroyed: true })).map((a) => ({
         id: a.id, createdAt: a.createdAt, datasets: (a.labels.datasets ?? '').split(',').filter((x) => x), agreement: a.labels.agreement ?? null,
         retainUntil: a.retainUntil, destroyedAt: a.destroyedAt, bytes: a.bytes,
       }));
@@ -1255,7 +1255,7 @@ export class Gatehouse {
         const allowed: { purpose: string; d: Decision }[] = [];
         for (const p of purposes) {
           const ctx = this.#context({ ...req, purpose: p });
-          const g = this.#gate(principal, ds, p, ctx.time);
+          const g = await this.#gate(principal, ds, p, ctx.time);
           if (!g.allowed) continue;
           const d = state.loaded.policy.decide(principal, ds, { ...ctx, governance: g.context });
           if (d.allowed) allowed.push({ purpose: p, d });

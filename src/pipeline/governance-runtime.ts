@@ -7,6 +7,11 @@
  *   <state>/keyring.json          passphrase-protected key-encryption keys (GATEHOUSE_KEY_PASSPHRASE)
  *   <state>/data-keys.sqlite      per-artefact / per-dataset data keys, wrapped by the keyring
  *   <state>/artefacts/            saved results and exports, each under its own data key
+ *
+ * With `postgres` (a PostgresState from src/state/postgres.ts, or just its pool and schema),
+ * the governance records, data keys and artefacts (metadata and ciphertext) live in that
+ * database instead, shared by every node pointed at it; only the keyring stays a local file,
+ * and it must be the same on every node (copy keyring.json, and again after a rotation).
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +20,9 @@ import { GovernanceStore } from '../governance/store.ts';
 import { ArtefactStore } from '../keys/artefacts.ts';
 import { DataKeyStore } from '../keys/data-keys.ts';
 import { LocalKeyring } from '../keys/keyring.ts';
+import { openPgGovernance } from '../state/governance-pg.ts';
+import { openPgArtefacts, openPgDataKeys } from '../state/keys-pg.ts';
+import type { PostgresState } from '../state/postgres.ts';
 
 export function datasetKeySubject(dataset: string): string {
   return `dataset:${dataset}`;
@@ -29,17 +37,28 @@ export interface Vault {
 export class GovernanceRuntime {
   readonly #stateDir: string;
   readonly #demo: boolean;
+  readonly #pg: Pick<PostgresState, 'pool' | 'schema'> | null;
   #store: GovernanceStore | null = null;
   #vault: Promise<Vault> | null = null;
 
-  constructor(stateDir: string, options: { demo: boolean }) {
+  /**
+   * `postgres`: keep governance records, data keys and artefacts in this PostgreSQL state
+   * (its pool is used, never ended here: close the state after the runtime).
+   */
+  constructor(stateDir: string, options: { demo: boolean; postgres?: Pick<PostgresState, 'pool' | 'schema'> | null }) {
     this.#stateDir = stateDir;
     this.#demo = options.demo;
+    this.#pg = options.postgres ?? null;
   }
 
-  /** The governance records; synchronous (node:sqlite), opened on first use. */
+  /** 'sqlite' (files in the state directory) or 'postgres' (shared by every node on the database). */
+  get backend(): 'sqlite' | 'postgres' {
+    return this.#pg ? 'postgres' : 'sqlite';
+  }
+
+  /** The governance records (asynchronous methods), opened on first use. */
   get store(): GovernanceStore {
-    this.#store ??= GovernanceStore.open(join(this.#stateDir, 'governance.sqlite'));
+    this.#store ??= this.#pg ? openPgGovernance(this.#pg) : GovernanceStore.open(join(this.#stateDir, 'governance.sqlite'));
     return this.#store;
   }
 
@@ -48,6 +67,10 @@ export class GovernanceRuntime {
     this.#vault ??= (async () => {
       const passphrase = resolvePassphrase(undefined, this.#demo);
       const keyring = await LocalKeyring.openOrCreate(join(this.#stateDir, 'keyring.json'), passphrase);
+      if (this.#pg) {
+        const dataKeys = openPgDataKeys(this.#pg, keyring);
+        return { keyring, dataKeys, artefacts: openPgArtefacts(this.#pg, dataKeys) };
+      }
       const dataKeys = DataKeyStore.open(join(this.#stateDir, 'data-keys.sqlite'), keyring);
       const dir = join(this.#stateDir, 'artefacts');
       mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -64,19 +87,21 @@ export class GovernanceRuntime {
    */
   async datasetKey(dataset: string): Promise<Buffer> {
     const { dataKeys } = await this.vault();
-    const live = dataKeys.list({ kind: 'dataset', subject: datasetKeySubject(dataset) });
+    const live = await dataKeys.list({ kind: 'dataset', subject: datasetKeySubject(dataset) });
     const newest = live[live.length - 1];
     if (!newest) {
-      const gone = dataKeys.listDestroyed({ kind: 'dataset' }).filter((r) => r.subject === datasetKeySubject(dataset)).pop();
+      const gone = (await dataKeys.listDestroyed({ kind: 'dataset' })).filter((r) => r.subject === datasetKeySubject(dataset)).pop();
       throw new Error(gone
         ? `its data key was destroyed at ${gone.destroyedAt} (${gone.reason}): the dataset is crypto-shredded; remove it from gatehouse.yaml`
-        : `no data key for it in this state directory: ingest it with gatehouse ingest, on this node's state directory`);
+        : this.#pg
+          ? 'no data key for it in the shared PostgreSQL state: ingest it with gatehouse ingest against the same state'
+          : `no data key for it in this state directory: ingest it with gatehouse ingest, on this node's state directory`);
     }
     return dataKeys.unwrap(newest.keyId);
   }
 
   async close(): Promise<void> {
-    this.#store?.close();
+    await this.#store?.close();
     this.#store = null;
     if (this.#vault) {
       const v = await this.#vault.catch(() => null);

@@ -230,6 +230,258 @@ CREATE TABLE ${S}.identity_elevation_grants (
 );
 CREATE INDEX identity_elevation_grants_active ON ${S}.identity_elevation_grants (principal_id, expires_at);
 `,
+  // 4: contractor governance (src/governance/*: the twin of their SQLite schemas, text in the
+  //    "C" collation so ISO times and ids compare as in SQLite), data keys, artefacts and their
+  //    ciphertext (src/keys/data-keys.ts, artefacts.ts; src/state/governance-pg.ts, keys-pg.ts).
+  (S) => `
+CREATE TABLE ${S}.gov_orgs (
+  name text COLLATE "C" PRIMARY KEY,
+  display_name text COLLATE "C" NOT NULL,
+  registered_at text COLLATE "C" NOT NULL,
+  registered_by text COLLATE "C" NOT NULL
+);
+CREATE TABLE ${S}.gov_certifications (
+  id text COLLATE "C" PRIMARY KEY,
+  org text COLLATE "C" NOT NULL REFERENCES ${S}.gov_orgs(name),
+  name text COLLATE "C" NOT NULL,
+  issuer text COLLATE "C" NOT NULL,
+  valid_until text COLLATE "C" NOT NULL,
+  recorded_at text COLLATE "C" NOT NULL
+);
+CREATE INDEX gov_certifications_org ON ${S}.gov_certifications (org);
+CREATE TABLE ${S}.gov_audit_reports (
+  id text COLLATE "C" PRIMARY KEY,
+  org text COLLATE "C" NOT NULL REFERENCES ${S}.gov_orgs(name),
+  title text COLLATE "C" NOT NULL,
+  date text COLLATE "C" NOT NULL,
+  outcome text COLLATE "C" NOT NULL CHECK (outcome IN ('pass', 'pass-with-findings', 'fail')),
+  recorded_at text COLLATE "C" NOT NULL
+);
+CREATE INDEX gov_audit_reports_org ON ${S}.gov_audit_reports (org, date);
+CREATE TABLE ${S}.gov_incidents (
+  id text COLLATE "C" PRIMARY KEY,
+  org text COLLATE "C" NOT NULL REFERENCES ${S}.gov_orgs(name),
+  date text COLLATE "C" NOT NULL,
+  severity text COLLATE "C" NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+  summary text COLLATE "C" NOT NULL,
+  resolved_at text COLLATE "C",
+  CHECK (resolved_at IS NULL OR resolved_at >= date)
+);
+CREATE INDEX gov_incidents_org ON ${S}.gov_incidents (org);
+CREATE TABLE ${S}.gov_agreements (
+  id text COLLATE "C" PRIMARY KEY,
+  kind text COLLATE "C" NOT NULL CHECK (kind IN ('NDA', 'DPA', 'SLA', 'MSA')),
+  title text COLLATE "C" NOT NULL,
+  our_org text COLLATE "C" NOT NULL,
+  partner_org text COLLATE "C" NOT NULL REFERENCES ${S}.gov_orgs(name),
+  effective_from text COLLATE "C" NOT NULL,
+  ends_on text COLLATE "C",
+  ip_clause text COLLATE "C",
+  destruction_required integer NOT NULL CHECK (destruction_required IN (0, 1)),
+  destruction_within_days integer,
+  result_retention_days integer CHECK (result_retention_days IS NULL OR result_retention_days >= 0),
+  created_at text COLLATE "C" NOT NULL,
+  created_by text COLLATE "C" NOT NULL,
+  terminated_at text COLLATE "C",
+  terminated_by text COLLATE "C",
+  termination_reason text COLLATE "C",
+  closed_out_at text COLLATE "C",
+  CHECK (our_org <> partner_org),
+  CHECK (ends_on IS NULL OR ends_on > effective_from),
+  CHECK ((destruction_required = 0 AND destruction_within_days IS NULL) OR (destruction_required = 1 AND destruction_within_days >= 0))
+);
+CREATE INDEX gov_agreements_partner ON ${S}.gov_agreements (partner_org, kind);
+CREATE TABLE ${S}.gov_agreement_datasets (
+  agreement_id text COLLATE "C" NOT NULL REFERENCES ${S}.gov_agreements(id),
+  dataset text COLLATE "C" NOT NULL,
+  PRIMARY KEY (agreement_id, dataset)
+);
+CREATE TABLE ${S}.gov_agreement_purposes (
+  agreement_id text COLLATE "C" NOT NULL REFERENCES ${S}.gov_agreements(id),
+  purpose text COLLATE "C" NOT NULL,
+  PRIMARY KEY (agreement_id, purpose)
+);
+CREATE TABLE ${S}.gov_access_requests (
+  id text COLLATE "C" PRIMARY KEY,
+  principal_id text COLLATE "C" NOT NULL,
+  org text COLLATE "C" NOT NULL,
+  dataset text COLLATE "C" NOT NULL,
+  purpose text COLLATE "C" NOT NULL,
+  days integer NOT NULL CHECK (days > 0),
+  justification text COLLATE "C" NOT NULL,
+  requested_at text COLLATE "C" NOT NULL,
+  status text COLLATE "C" NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),
+  decided_by text COLLATE "C",
+  decided_at text COLLATE "C",
+  decision_reason text COLLATE "C",
+  CHECK (decided_by IS NULL OR decided_by <> principal_id)
+);
+CREATE INDEX gov_access_requests_status ON ${S}.gov_access_requests (status, requested_at);
+CREATE TABLE ${S}.gov_grants (
+  id text COLLATE "C" PRIMARY KEY,
+  grantee_kind text COLLATE "C" NOT NULL CHECK (grantee_kind IN ('principal', 'org')),
+  principal_id text COLLATE "C",
+  org text COLLATE "C" NOT NULL,
+  dataset text COLLATE "C" NOT NULL,
+  purpose text COLLATE "C" NOT NULL,
+  agreement_id text COLLATE "C" NOT NULL REFERENCES ${S}.gov_agreements(id),
+  valid_from text COLLATE "C" NOT NULL,
+  valid_until text COLLATE "C" NOT NULL,
+  created_at text COLLATE "C" NOT NULL,
+  created_by text COLLATE "C" NOT NULL,
+  request_id text COLLATE "C" UNIQUE REFERENCES ${S}.gov_access_requests(id),
+  revoked_at text COLLATE "C",
+  revoked_by text COLLATE "C",
+  revoke_reason text COLLATE "C",
+  CHECK (valid_until > valid_from),
+  CHECK ((grantee_kind = 'principal') = (principal_id IS NOT NULL))
+);
+CREATE INDEX gov_grants_lookup ON ${S}.gov_grants (dataset, purpose, org);
+CREATE INDEX gov_grants_agreement ON ${S}.gov_grants (agreement_id);
+CREATE TABLE ${S}.gov_documents (
+  name text COLLATE "C" NOT NULL,
+  version integer NOT NULL CHECK (version >= 1),
+  sha256 text COLLATE "C" NOT NULL,
+  text text COLLATE "C" NOT NULL,
+  published_at text COLLATE "C" NOT NULL,
+  published_by text COLLATE "C" NOT NULL,
+  PRIMARY KEY (name, version)
+);
+CREATE TABLE ${S}.gov_signatures (
+  principal_id text COLLATE "C" NOT NULL,
+  document text COLLATE "C" NOT NULL,
+  version integer NOT NULL,
+  sha256 text COLLATE "C" NOT NULL,
+  signed_at text COLLATE "C" NOT NULL,
+  PRIMARY KEY (principal_id, document, version),
+  FOREIGN KEY (document, version) REFERENCES ${S}.gov_documents(name, version)
+);
+CREATE TABLE ${S}.gov_training (
+  id text COLLATE "C" PRIMARY KEY,
+  principal_id text COLLATE "C" NOT NULL,
+  course text COLLATE "C" NOT NULL,
+  completed_at text COLLATE "C" NOT NULL,
+  expires_at text COLLATE "C" NOT NULL,
+  recorded_at text COLLATE "C" NOT NULL,
+  recorded_by text COLLATE "C" NOT NULL,
+  CHECK (expires_at > completed_at)
+);
+CREATE INDEX gov_training_principal ON ${S}.gov_training (principal_id, course, expires_at);
+CREATE TABLE ${S}.gov_retention_rules (
+  kind text COLLATE "C" NOT NULL CHECK (kind IN ('dataset', 'grant', 'result', 'export')),
+  scope text COLLATE "C" NOT NULL,
+  days integer NOT NULL CHECK (days >= 0),
+  set_at text COLLATE "C" NOT NULL,
+  set_by text COLLATE "C" NOT NULL,
+  PRIMARY KEY (kind, scope)
+);
+CREATE TABLE ${S}.gov_legal_holds (
+  id text COLLATE "C" PRIMARY KEY,
+  subject_kind text COLLATE "C" NOT NULL CHECK (subject_kind IN ('dataset', 'agreement', 'principal', 'artefact')),
+  subject text COLLATE "C" NOT NULL,
+  reason text COLLATE "C" NOT NULL,
+  placed_by text COLLATE "C" NOT NULL,
+  placed_at text COLLATE "C" NOT NULL,
+  released_at text COLLATE "C",
+  released_by text COLLATE "C"
+);
+CREATE INDEX gov_legal_holds_subject ON ${S}.gov_legal_holds (subject_kind, subject);
+CREATE TABLE ${S}.gov_findings (
+  id text COLLATE "C" PRIMARY KEY,
+  title text COLLATE "C" NOT NULL,
+  severity text COLLATE "C" NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
+  owner text COLLATE "C" NOT NULL,
+  due_date text COLLATE "C" NOT NULL,
+  status text COLLATE "C" NOT NULL CHECK (status IN ('open', 'in-progress', 'closed')),
+  created_at text COLLATE "C" NOT NULL,
+  created_by text COLLATE "C" NOT NULL,
+  closed_at text COLLATE "C",
+  CHECK ((status = 'closed') = (closed_at IS NOT NULL))
+);
+CREATE TABLE ${S}.gov_finding_notes (
+  finding_id text COLLATE "C" NOT NULL REFERENCES ${S}.gov_findings(id),
+  at text COLLATE "C" NOT NULL,
+  by text COLLATE "C" NOT NULL,
+  text text COLLATE "C" NOT NULL
+);
+CREATE INDEX gov_finding_notes_finding ON ${S}.gov_finding_notes (finding_id);
+CREATE TABLE ${S}.gov_classification_proposals (
+  id text COLLATE "C" PRIMARY KEY,
+  dataset text COLLATE "C" NOT NULL,
+  column_name text COLLATE "C" NOT NULL,
+  level text COLLATE "C" NOT NULL CHECK (level IN ('public', 'internal', 'confidential', 'regulated')),
+  tags text COLLATE "C" NOT NULL,
+  evidence text COLLATE "C" NOT NULL,
+  confidence double precision NOT NULL CHECK (confidence >= 0 AND confidence <= 1),
+  proposed_by text COLLATE "C" NOT NULL,
+  proposed_at text COLLATE "C" NOT NULL,
+  status text COLLATE "C" NOT NULL CHECK (status IN ('pending', 'confirmed', 'rejected')),
+  decided_by text COLLATE "C",
+  decided_at text COLLATE "C",
+  decision_reason text COLLATE "C",
+  decision_seq integer UNIQUE,
+  CHECK ((status = 'pending') = (decided_by IS NULL))
+);
+CREATE INDEX gov_classification_target ON ${S}.gov_classification_proposals (dataset, column_name, status);
+CREATE TABLE ${S}.gov_settings (
+  key text COLLATE "C" PRIMARY KEY,
+  value text COLLATE "C" NOT NULL,
+  set_at text COLLATE "C" NOT NULL,
+  set_by text COLLATE "C" NOT NULL
+);
+-- Data keys (src/keys/data-keys.ts): wrapped by the keyring's KEK, never plaintext.
+CREATE TABLE ${S}.data_keys (
+  key_id text COLLATE "C" PRIMARY KEY,
+  subject text COLLATE "C" NOT NULL,
+  kind text COLLATE "C" NOT NULL CHECK (kind IN ('dataset', 'result', 'export', 'secret')),
+  labels text NOT NULL,
+  wrapped text NOT NULL,
+  kek_version text COLLATE "C" NOT NULL,
+  created_at text COLLATE "C" NOT NULL
+);
+CREATE INDEX data_keys_kek ON ${S}.data_keys (kek_version);
+CREATE INDEX data_keys_subject ON ${S}.data_keys (subject);
+-- Tombstones of destroyed (crypto-shredded) keys: evidence, append-only.
+CREATE TABLE ${S}.destroyed_keys (
+  key_id text COLLATE "C" PRIMARY KEY,
+  subject text COLLATE "C" NOT NULL,
+  kind text COLLATE "C" NOT NULL,
+  labels text NOT NULL,
+  kek_version text COLLATE "C" NOT NULL,
+  created_at text COLLATE "C" NOT NULL,
+  destroyed_at text COLLATE "C" NOT NULL,
+  reason text NOT NULL,
+  wrapped_key_digest text NOT NULL
+);
+CREATE TRIGGER destroyed_keys_append_only BEFORE UPDATE OR DELETE ON ${S}.destroyed_keys
+  FOR EACH ROW EXECUTE FUNCTION ${S}.append_only();
+CREATE TRIGGER destroyed_keys_no_truncate BEFORE TRUNCATE ON ${S}.destroyed_keys
+  FOR EACH STATEMENT EXECUTE FUNCTION ${S}.append_only();
+-- Saved results and exports (src/keys/artefacts.ts) and their ciphertext.
+CREATE TABLE ${S}.artefacts (
+  id text COLLATE "C" PRIMARY KEY,
+  kind text COLLATE "C" NOT NULL CHECK (kind IN ('result', 'export')),
+  owner text COLLATE "C" NOT NULL,
+  labels text NOT NULL,
+  media_type text NOT NULL,
+  retain_until text COLLATE "C",
+  key_id text COLLATE "C" NOT NULL,
+  sha256 text NOT NULL,
+  ciphertext_sha256 text NOT NULL,
+  bytes bigint NOT NULL,
+  created_at text COLLATE "C" NOT NULL,
+  legal_hold text,
+  destroyed_at text COLLATE "C",
+  destroy_reason text
+);
+CREATE INDEX artefacts_retain ON ${S}.artefacts (retain_until) WHERE destroyed_at IS NULL;
+CREATE INDEX artefacts_owner ON ${S}.artefacts (owner);
+CREATE TABLE ${S}.artefact_blobs (
+  id text COLLATE "C" PRIMARY KEY,
+  ciphertext bytea NOT NULL
+);
+ALTER TABLE ${S}.artefact_blobs ALTER COLUMN ciphertext SET STORAGE EXTERNAL;
+`,
 ];
 
 /** The newest schema version this code knows. */
