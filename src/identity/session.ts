@@ -167,6 +167,8 @@ interface SessionKeyStorage {
   privateKey(kid: string): Promise<KeyObject>;
   /** Retires the active key (erasing its private half) and makes a new one active. */
   rotate(now: Date): Promise<string>;
+  /** Whether `kid` exists, by one indexed read (storages where that is cheap). */
+  has?(kid: string): Promise<boolean>;
   close(): void;
 }
 
@@ -264,12 +266,16 @@ class SqlSessionKeys implements SessionKeyStorage {
 
   async index(): Promise<SessionKeyRecord[]> {
     const rows = await this.#sql.all<{ kid: string; jwk: string; created_at: string; retired_at: string | null }>(
-      'SELECT kid, jwk, created_at, retired_at FROM {session_keys} ORDER BY created_at, kid');
+      'SELECT kid, jwk, created_at, retired_at FROM {session_keys} ORDER BY seq');
     try {
       return rows.map((r) => ({ kid: r.kid, jwk: JSON.parse(r.jwk) as JWK, createdAt: r.created_at, retiredAt: r.retired_at }));
     } catch (err) {
       throw new IdentityKeyUnavailable('the session key index is unreadable', { cause: err });
     }
+  }
+
+  async has(kid: string): Promise<boolean> {
+    return (await this.#sql.get('SELECT kid FROM {session_keys} WHERE kid = ?', [kid])) !== undefined;
   }
 
   async privateKey(kid: string): Promise<KeyObject> {
@@ -296,9 +302,11 @@ class SqlSessionKeys implements SessionKeyStorage {
 
 /**
  * The signing keys in memory: the active private key and every public key. An unknown kid
- * re-reads the index once a second at most, so a rotation done by another process or node
- * is picked up without letting random kids turn every request into a read; signing checks
- * for a new active key at most once a second too.
+ * re-reads the key files once a second at most, so a rotation done by another process is
+ * picked up without letting random kids turn every request into a file read; on shared
+ * storage an unknown kid is looked up by one indexed read, and the index is re-read only
+ * when it exists (a token from a node that just rotated verifies at once). Signing checks
+ * for a new active key at most once a second.
  */
 class SessionKeyring {
   readonly #storage: SessionKeyStorage;
@@ -358,7 +366,14 @@ class SessionKeyring {
   async publicKey(kid: string): Promise<KeyObject | undefined> {
     const hit = this.#public.get(kid);
     if (hit) return hit;
-    if (!(await this.#reload())) return undefined;
+    if (this.#storage.has) {
+      // Shared storage: a key rotated in by another node is found at once (one indexed read
+      // per unknown kid, like the revocation read every request makes anyway).
+      if (!(await this.#storage.has(kid))) return undefined;
+      await this.#reload(true);
+    } else if (!(await this.#reload())) {
+      return undefined;
+    }
     return this.#public.get(kid);
   }
 

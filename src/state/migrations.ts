@@ -165,6 +165,7 @@ CREATE INDEX identity_refresh_tokens_sid ON ${S}.identity_refresh_tokens (sid);
 -- sealed under the key passphrase exactly like a session-signing-<kid>.json file
 -- (scrypt + AES-256-GCM, purpose "session-signing-key:<kid>"); erased on rotation.
 CREATE TABLE ${S}.identity_session_keys (
+  seq        bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
   kid        text PRIMARY KEY,
   jwk        text NOT NULL,
   sealed     text,
