@@ -92,7 +92,7 @@ export class ClassificationDecisions {
   }
 
   async list(filter: { status?: ClassificationProposal['status']; dataset?: string } = {}): Promise<ClassificationProposal[]> {
-    return (await this.#core.stmt('SELECT * FROM gov_classification_proposals WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR dataset = ?2) ORDER BY proposed_at, id').all(filter.status ?? null, filter.dataset ?? null) as Row[]).map(toProposal);
+    return (await this.#core.stmt('SELECT * FROM gov_classification_proposals WHERE (CAST(?1 AS TEXT) IS NULL OR status = ?1) AND (CAST(?2 AS TEXT) IS NULL OR dataset = ?2) ORDER BY proposed_at, id').all(filter.status ?? null, filter.dataset ?? null) as Row[]).map(toProposal);
   }
 
   async confirm(id: string, by: string, at: Date = this.#core.now()): Promise<{ proposal: ClassificationProposal; event: GovernanceEvent }> {

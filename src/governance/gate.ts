@@ -144,8 +144,15 @@ export class Gate {
     const now = input.now ?? this.#core.now();
     const t = iso(now);
     const org = typeof principal.attributes.org === 'string' ? principal.attributes.org : '';
-    const governed = org !== '' && await this.#vendors.isPartner(org);
-    const req = await this.requirements(dataset.classification);
+    // Every read is independent: issue them together (on PostgreSQL they run on several
+    // pooled connections at once, so an evaluation costs about two round trips, not ten).
+    const [governed, req] = await Promise.all([org !== '' ? this.#vendors.isPartner(org) : false, this.requirements(dataset.classification)]);
+    const [ackStates, trainingStates, risk, rows] = await Promise.all([
+      Promise.all(req.documents.map((doc) => this.#acks.state(principal.id, doc))),
+      Promise.all(req.courses.map((course) => this.#training.state(principal.id, course, now))),
+      governed ? this.#vendors.risk(org, now) : null,
+      governed ? this.#grantRows(dataset.name, purpose, org, principal.id) : [],
+    ]);
     const owner = dataset.owner ?? 'the data owner';
     const denials: Denial[] = [];
     const context: Record<string, string | number | boolean> = {
@@ -155,8 +162,8 @@ export class Gate {
 
     // Acknowledgements and training matter for everyone's context; they only deny partners.
     const ackDenials: Denial[] = [];
-    for (const doc of req.documents) {
-      const s = await this.#acks.state(principal.id, doc);
+    for (const [i, doc] of req.documents.entries()) {
+      const s = ackStates[i]!;
       if (s.state === 'current') continue;
       if (s.state === 'unpublished') {
         ackDenials.push({ code: 'GOV_ACK_UNPUBLISHED', message: `${dataset.classification} data requires acknowledging "${doc}", which has not been published`, hint: `an administrator of ${owner} publishes it: gatehouse acknowledge publish ${doc} --file <text>` });
@@ -168,8 +175,8 @@ export class Gate {
     }
     context.acknowledged = ackDenials.length === 0;
     const trainingDenials: Denial[] = [];
-    for (const course of req.courses) {
-      const s = await this.#training.state(principal.id, course, now);
+    for (const [i, course] of req.courses.entries()) {
+      const s = trainingStates[i]!;
       if (s.state === 'current') continue;
       trainingDenials.push(s.state === 'expired'
         ? { code: 'GOV_TRAINING_EXPIRED', message: `your "${course}" training expired at ${s.expiredAt}; ${dataset.classification} data requires it to be current`, hint: `retake "${course}"; your organisation's training coordinator then records it: gatehouse training record ${principal.id} ${course} --completed <date> --expires <date>` }
@@ -184,8 +191,8 @@ export class Gate {
       denials.push({ code: 'GOV_PURPOSE_NOT_PERMITTED', message: `dataset "${dataset.name}" may not be used for purpose "${purpose}"${dataset.purposes.length ? `; permitted: ${dataset.purposes.join(', ')}` : '; it lists no permitted purposes'}`, hint: `declare a permitted purpose, or ask ${owner} to add "${purpose}" to the dataset's purposes in gatehouse.yaml` });
     }
 
-    // 2. vendor risk
-    const risk = await this.#vendors.risk(org, now);
+    // 2. vendor risk (read above: governed, so present)
+    if (risk === null) throw new Error('unreachable: a governed principal without a risk assessment');
     context.vendorRiskTier = risk.tier;
     if (risk.tier > req.maxVendorTier) {
       const certExpired = risk.factors.some((f) => f.startsWith('certification expired'));
@@ -198,13 +205,7 @@ export class Gate {
       });
     }
 
-    // 3. grant + agreement, read fresh
-    const rows = await this.#core.stmt(`SELECT g.id, g.valid_from, g.valid_until, g.revoked_at, g.agreement_id, a.kind, a.effective_from, a.ends_on, a.terminated_at,
-        EXISTS (SELECT 1 FROM gov_agreement_datasets d WHERE d.agreement_id = a.id AND d.dataset = g.dataset) AS covers_dataset,
-        EXISTS (SELECT 1 FROM gov_agreement_purposes p WHERE p.agreement_id = a.id AND p.purpose = g.purpose) AS covers_purpose
-      FROM gov_grants g JOIN gov_agreements a ON a.id = g.agreement_id
-      WHERE g.dataset = ? AND g.purpose = ? AND g.org = ? AND a.partner_org = g.org AND (g.principal_id IS NULL OR g.principal_id = ?)
-      ORDER BY g.valid_until DESC, g.id`).all(dataset.name, purpose, org, principal.id) as Row[];
+    // 3. grant + agreement, read fresh (above)
     let best: { row: Row; issue: GrantIssue } | null = null;
     for (const row of rows) {
       const issue = grantIssue(row, t);
@@ -232,6 +233,15 @@ export class Gate {
     denials.push(...ackDenials, ...trainingDenials);
     context.governanceAllowed = denials.length === 0;
     return { allowed: denials.length === 0, denials, context };
+  }
+  /** Grants for dataset and purpose held by the principal or its org, with their agreement's state. */
+  #grantRows(dataset: string, purpose: string, org: string, principalId: string): Promise<Row[]> {
+    return this.#core.stmt(`SELECT g.id, g.valid_from, g.valid_until, g.revoked_at, g.agreement_id, a.kind, a.effective_from, a.ends_on, a.terminated_at,
+        EXISTS (SELECT 1 FROM gov_agreement_datasets d WHERE d.agreement_id = a.id AND d.dataset = g.dataset) AS covers_dataset,
+        EXISTS (SELECT 1 FROM gov_agreement_purposes p WHERE p.agreement_id = a.id AND p.purpose = g.purpose) AS covers_purpose
+      FROM gov_grants g JOIN gov_agreements a ON a.id = g.agreement_id
+      WHERE g.dataset = ? AND g.purpose = ? AND g.org = ? AND a.partner_org = g.org AND (g.principal_id IS NULL OR g.principal_id = ?)
+      ORDER BY g.valid_until DESC, g.id`).all(dataset, purpose, org, principalId);
   }
 }
 

@@ -187,7 +187,7 @@ export class Grants {
   async list(filter: { org?: string; principalId?: string; dataset?: string; all?: boolean } = {}, at: Date = this.#core.now()): Promise<Grant[]> {
     const t = iso(at);
     const rows = await this.#core.stmt(`SELECT g.* FROM gov_grants g JOIN gov_agreements a ON a.id = g.agreement_id
-      WHERE (?1 IS NULL OR g.org = ?1) AND (?2 IS NULL OR g.principal_id = ?2) AND (?3 IS NULL OR g.dataset = ?3)
+      WHERE (CAST(?1 AS TEXT) IS NULL OR g.org = ?1) AND (CAST(?2 AS TEXT) IS NULL OR g.principal_id = ?2) AND (CAST(?3 AS TEXT) IS NULL OR g.dataset = ?3)
         AND (?4 = 1 OR (g.revoked_at IS NULL AND g.valid_from <= ?5 AND g.valid_until > ?5
              AND a.effective_from <= ?5 AND (a.ends_on IS NULL OR a.ends_on > ?5) AND (a.terminated_at IS NULL OR a.terminated_at > ?5)))
       ORDER BY g.created_at, g.id`).all(filter.org ?? null, filter.principalId ?? null, filter.dataset ?? null, filter.all ? 1 : 0, t) as Row[];
@@ -249,7 +249,7 @@ export class Grants {
   }
 
   async pendingRequests(filter: { dataset?: string } = {}): Promise<AccessRequest[]> {
-    return (await this.#core.stmt(`SELECT * FROM gov_access_requests WHERE status = 'pending' AND (?1 IS NULL OR dataset = ?1) ORDER BY requested_at, id`).all(filter.dataset ?? null) as Row[]).map(toRequest);
+    return (await this.#core.stmt(`SELECT * FROM gov_access_requests WHERE status = 'pending' AND (CAST(?1 AS TEXT) IS NULL OR dataset = ?1) ORDER BY requested_at, id`).all(filter.dataset ?? null) as Row[]).map(toRequest);
   }
 
   /**

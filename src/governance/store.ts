@@ -13,7 +13,7 @@
  * Every method is asynchronous: the same store runs on node:sqlite (`open`, the embedded
  * default) or on PostgreSQL (`onCore` with src/state/governance-pg.ts), where several
  * Gatehouse nodes share it. Every multi-row change is one transaction (SQLite: `BEGIN
- * IMMEDIATE`; PostgreSQL: SERIALIZABLE, retried): nothing is half-applied, and read-check-write
+ * IMMEDIATE`; PostgreSQL: the schema's advisory lock, one writer across all nodes): nothing is half-applied, and read-check-write
  * sequences (double approval, overlapping agreements, termination) cannot interleave with
  * another connection or node. Times are ISO
  * strings; ids are random and readable (`agr_…`, `grt_…`, `req_…`). The store never writes

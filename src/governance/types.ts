@@ -168,8 +168,9 @@ export interface Core {
   stmt(sql: string): Statement;
   /**
    * Runs `fn` in one transaction: all of it or none of it, and no read-check-write inside it
-   * interleaves with another writer (SQLite: BEGIN IMMEDIATE, one at a time; PostgreSQL:
-   * SERIALIZABLE on one client, retried on serialization failures, so `fn` may run again).
+   * interleaves with another writer (SQLite: BEGIN IMMEDIATE, one at a time; PostgreSQL: one
+   * client holding the schema's advisory lock, one writer at a time across every node; a
+   * deadlock is retried, so `fn` may run again).
    * Statements issued by `fn` (through any part of the store) join the transaction; a nested
    * `tx` joins the outer one.
    */

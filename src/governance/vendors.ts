@@ -226,7 +226,13 @@ export class Vendors {
     const factors: string[] = [];
     let tier = 1;
     // Per certification name, its latest validity: expired names and whether any is current.
-    const certs = await this.#core.stmt('SELECT name, MAX(valid_until) AS until FROM gov_certifications WHERE org = ? GROUP BY name').all(org) as Row[];
+    // The three reads are independent: issued together (on PostgreSQL, on separate connections).
+    const [certs, last, open] = await Promise.all([
+      this.#core.stmt('SELECT name, MAX(valid_until) AS until FROM gov_certifications WHERE org = ? GROUP BY name ORDER BY name').all(org),
+      this.#core.stmt('SELECT outcome FROM gov_audit_reports WHERE org = ? AND date <= ? ORDER BY date DESC, recorded_at DESC LIMIT 1').get(org, t),
+      this.#core.stmt(`SELECT severity, COUNT(*) AS n FROM gov_incidents WHERE org = ? AND date <= ? AND (resolved_at IS NULL OR resolved_at > ?)
+      AND severity IN ('high', 'critical') GROUP BY severity`).all(org, t, t),
+    ]);
     const expired = certs.filter((c) => (c.until as string) <= t).map((c) => c.name as string);
     if (expired.length > 0) {
       tier += 1;
@@ -236,13 +242,10 @@ export class Vendors {
       tier += 1;
       factors.push('no currently valid security certification');
     }
-    const last = await this.#core.stmt('SELECT outcome FROM gov_audit_reports WHERE org = ? AND date <= ? ORDER BY date DESC, recorded_at DESC LIMIT 1').get(org, t) as Row | undefined;
     if (last?.outcome === 'fail') {
       tier += 1;
       factors.push('the latest audit report failed');
     }
-    const open = await this.#core.stmt(`SELECT severity, COUNT(*) AS n FROM gov_incidents WHERE org = ? AND date <= ? AND (resolved_at IS NULL OR resolved_at > ?)
-      AND severity IN ('high', 'critical') GROUP BY severity`).all(org, t, t) as Row[];
     const openOf = (s: string): number => Number(open.find((r) => r.severity === s)?.n ?? 0);
     if (openOf('high') > 0) {
       tier += 1;

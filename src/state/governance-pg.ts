@@ -13,11 +13,15 @@
  * booleans as 1/0 (as node:sqlite returns them). Text columns use the "C" collation, so
  * ISO times and ids compare and sort as in SQLite.
  *
- * Transactions run on one pooled client at SERIALIZABLE: the read-check-write sequences of
- * the store (double approval of a request, overlapping agreements, termination, a classification
- * decision) behave as if run one at a time across every node. A serialization failure or a
- * deadlock rolls back and runs the whole body again (jittered backoff, `maxRetries`); a
- * refusal thrown by the body (GovernanceError) is final. If PostgreSQL cannot be reached the
+ * Transactions run on one pooled client and first take a transaction-scoped advisory lock
+ * for the schema (`pg_advisory_xact_lock`): governance writers run one at a time across every
+ * node, exactly like SQLite's `BEGIN IMMEDIATE`, so the read-check-write sequences of the store
+ * (double approval of a request, overlapping agreements, termination, a classification decision)
+ * cannot interleave; each statement then reads what earlier writers committed (READ COMMITTED).
+ * (SERIALIZABLE alone was tried: on these small tables its predicate locks made concurrent
+ * approvals fail each other over and over.) A deadlock or serialization failure rolls back and
+ * runs the whole body again (jittered backoff, `maxRetries`); a refusal thrown by the body
+ * (GovernanceError) is final. Reads outside a transaction (the gate) take no lock. If PostgreSQL cannot be reached the
  * call fails with STATE_UNAVAILABLE (the request fails closed; nothing was changed).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
@@ -64,6 +68,7 @@ export class PgCore implements Core {
   readonly #clock: () => Date;
   readonly #maxRetries: number;
   readonly #stmts = new Map<string, Statement>();
+  readonly #lockKey: string;
 
   constructor(pool: Pool, options: PgGovernanceOptions = {}) {
     this.#pool = pool;
@@ -71,6 +76,7 @@ export class PgCore implements Core {
     this.#S = quoteSchema(this.schema);
     this.#clock = options.now ?? (() => new Date());
     this.#maxRetries = options.maxRetries ?? 30;
+    this.#lockKey = `gatehouse-governance:${this.schema}`;
   }
 
   /** SQLite-style SQL as PostgreSQL: `?` → `$n`, `?N` → `$N`, `gov_x` → "schema".gov_x (outside string literals). */
@@ -139,7 +145,11 @@ export class PgCore implements Core {
       }
       let broken = false;
       try {
-        await client.query('BEGIN ISOLATION LEVEL SERIALIZABLE');
+        await client.query('BEGIN');
+        // One writer at a time across every node, as SQLite's BEGIN IMMEDIATE: every statement
+        // after the lock sees what earlier writers committed (READ COMMITTED), so read-check-write
+        // sequences cannot interleave. Governance writes are rare; the gate only reads.
+        await client.query({ name: 'gh_gov_lock', text: 'SELECT pg_advisory_xact_lock(hashtext($1))', values: [this.#lockKey] });
         const out = await inTx.run({ core: this, client }, fn);
         await client.query('COMMIT');
         return out;

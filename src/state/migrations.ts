@@ -400,6 +400,8 @@ CREATE TABLE ${S}.gov_findings (
   CHECK ((status = 'closed') = (closed_at IS NOT NULL))
 );
 CREATE TABLE ${S}.gov_finding_notes (
+  -- SQLite's implicit rowid, which the notes are ordered by.
+  rowid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   finding_id text COLLATE "C" NOT NULL REFERENCES ${S}.gov_findings(id),
   at text COLLATE "C" NOT NULL,
   by text COLLATE "C" NOT NULL,
