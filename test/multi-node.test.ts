@@ -16,6 +16,10 @@ import { createDemoWorkspace } from '../src/demo/workspace.ts';
 import { Gatehouse } from '../src/pipeline/gatehouse.ts';
 import { KEYS } from './helpers/workspace.ts';
 import { PassThrough } from 'node:stream';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { identityStorageOf } from '../src/state/identity.ts';
+import { LocalKeyring } from '../src/keys/keyring.ts';
+import { DEMO_PASSPHRASE } from '../src/audit/keys.ts';
 
 interface Node { state: PostgresState; log: TransparencyLog; gh: Gatehouse }
 
@@ -28,11 +32,18 @@ describe('two nodes sharing PostgreSQL state', () => {
     pg = await startPostgres();
     dir = mkdtempSync(join(tmpdir(), 'gh-multinode-'));
     await createDemoWorkspace(join(dir, 'ws'), { patients: 400, keys: KEYS });
+    // Every node is given the same keyring file (and passphrase), like any deployment secret.
+    for (const name of ['a', 'b']) mkdirSync(join(dir, `state-${name}`), { recursive: true });
+    (await LocalKeyring.create(join(dir, 'state-a', 'keyring.json'), DEMO_PASSPHRASE)).close();
+    copyFileSync(join(dir, 'state-a', 'keyring.json'), join(dir, 'state-b', 'keyring.json'));
     for (const name of ['a', 'b']) {
       const state = await openPostgresState({ url: pg.superuserUrl, maxConnections: 4 });
       // Both nodes sign with the same log keys (shared, like any secret of the deployment).
       const log = await TransparencyLog.openOn(state.auditStorage, { keyDir: join(dir, 'audit-keys'), pseudonymKeyDir: join(dir, 'pseudonym-keys'), demo: true });
-      const gh = await Gatehouse.open({ workspaceDir: join(dir, 'ws'), stateDir: join(dir, `state-${name}`), audit: log, auditReader: log, budgets: state.budgets, engineOptions: { poolSize: 2 }, demo: true });
+      const gh = await Gatehouse.open({
+        workspaceDir: join(dir, 'ws'), stateDir: join(dir, `state-${name}`), audit: log, auditReader: log, engineOptions: { poolSize: 2 }, demo: true,
+        budgets: state.budgets, identityStorage: identityStorageOf(state), governanceState: state,
+      });
       nodes.push({ state, log, gh });
     }
   });
@@ -77,5 +88,31 @@ describe('two nodes sharing PostgreSQL state', () => {
     const report = await verifyExport(lines, { verifiers: nodes[0]!.log.verifiers() });
     assert.equal(report.ok, true, JSON.stringify(report.problems.slice(0, 3)));
     assert.equal(report.complete, true);
+  });
+
+  it('shares identity: a session signed in on one node works on the other, and logout on one refuses on the other', async () => {
+    const [a, b] = [nodes[0]!.gh, nodes[1]!.gh];
+    await a.createUser({ credential: null, source: 'cli', channel: 'cli', admin: 'test' }, 'ada', 'correct horse battery staple 9');
+    const login = await b.login({ credential: null, source: '127.0.0.1', channel: 'http' }, { principal: 'ada', password: 'correct horse battery staple 9' }) as { accessToken: string };
+    const meta = { credential: login.accessToken, source: '127.0.0.1', channel: 'http' };
+    const q = { ...meta, sql: 'SELECT count(*) AS n FROM patients', purpose: 'operations' };
+    assert.equal((await a.query(q)).rows.length, 1, 'a token from node b works on node a');
+    await a.logout(meta);
+    await assert.rejects(b.query(q), (e: { code?: string }) => e.code === 'AUTH_INVALID', 'logout on a refuses the next request on b');
+  });
+
+  it('shares governance: ending an agreement on one node denies the partner on the other and shreds what it saved there', async () => {
+    const [a, b] = [nodes[0]!.gh, nodes[1]!.gh];
+    await a.setupDemoGovernance();
+    const meta = { credential: KEYS.ivan, source: '127.0.0.1', channel: 'http' };
+    const q = { ...meta, sql: 'SELECT count(*) AS n FROM claims', purpose: 'claims-processing' };
+    const saved = await b.query({ ...q, save: true });
+    const id = saved.governance.resultId!;
+    assert.ok(await a.getResult(meta, id), 'a result saved on b is readable on a');
+    const olivia = { credential: KEYS.olivia, source: '127.0.0.1', channel: 'http' };
+    const { agreements } = await a.governanceOp(olivia, 'agreement.list', { partner: 'keystone-mutual' }) as { agreements: { id: string }[] };
+    await a.governanceOp(olivia, 'agreement.terminate', { id: agreements[0]!.id, reason: 'contract ended' });
+    await assert.rejects(b.query(q), (e: { code?: string; reasons?: string[] }) => e.code === 'POLICY_DENIED' && !!e.reasons?.some((r) => r.startsWith('GOV_AGREEMENT_TERMINATED')));
+    await assert.rejects(b.getResult(meta, id), (e: { code?: string }) => e.code === 'NOT_FOUND', 'the result saved on b was shredded by the termination on a');
   });
 });

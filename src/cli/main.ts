@@ -626,13 +626,16 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   }
   let gh: import('../pipeline/gatehouse.ts').Gatehouse;
   try {
-    gh = await Gatehouse.open({ workspaceDir: dir, audit: auditLog, auditReader: auditLog, demo: demoMode, ...(sharedState ? { budgets: sharedState.budgets } : {}) });
+    const shared = sharedState
+      ? { budgets: sharedState.budgets, identityStorage: (await import('../state/identity.ts')).identityStorageOf(sharedState), governanceState: sharedState }
+      : {};
+    gh = await Gatehouse.open({ workspaceDir: dir, audit: auditLog, auditReader: auditLog, demo: demoMode, ...shared });
   } catch (err) {
     await auditLog.close();
     await sharedState?.close();
     throw err;
   }
-  if (sharedState) out.write(`shared state in PostgreSQL (schema ${sharedState.schema}, version ${sharedState.schemaVersion}): audit log and privacy budgets\n`);
+  if (sharedState) out.write(`shared state in PostgreSQL (schema ${sharedState.schema}, version ${sharedState.schemaVersion}): audit log, privacy budgets, identity, governance, data keys and saved results (every node needs the same keyring.json and GATEHOUSE_KEY_PASSPHRASE)\n`);
   for (const [p, pw] of Object.entries(passwords)) {
     if (!(await gh.hasUser(p))) await gh.createUser({ ...CLI_META, admin: 'demo-setup' }, p, pw);
   }

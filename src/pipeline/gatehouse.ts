@@ -141,6 +141,11 @@ export interface GatehouseOptions {
    * Default: node:sqlite files in the state directory.
    */
   readonly identityStorage?: IdentitySql;
+  /**
+   * Contractor governance, data keys and saved results in PostgreSQL (several nodes share
+   * them; src/state/governance-pg.ts). Every node needs the same keyring.json and passphrase.
+   */
+  readonly governanceState?: Pick<import('../state/postgres.ts').PostgresState, 'pool' | 'schema'>;
   /** Read access to the audit log (flows and compliance reports); the log itself when it is a TransparencyLog. */
   readonly auditReader?: { scan(filter: { from?: string; to?: string }): AsyncGenerator<{ leaf: { entry: StoredAuditEntry } }>; pseudonymsOf(principal: string): string[] };
 }
@@ -219,7 +224,7 @@ export class Gatehouse {
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     const budgets: BudgetLedger = options.budgets ?? await BudgetStore.open(join(stateDir, 'budgets.sqlite'));
     try {
-      const governance = new GovernanceRuntime(stateDir, { demo: options.demo ?? false });
+      const governance = new GovernanceRuntime(stateDir, { demo: options.demo ?? false, ...(options.governanceState ? { postgres: options.governanceState } : {}) });
       const engines = await openEngines(loaded.workspace, { duckdb: { ...(options.engineOptions ?? {}), dataKeyOf: (d) => governance.datasetKey(d) } });
       const gh = new Gatehouse({ limiters: limitersOf(loaded), loaded, engines, sensitive: new SensitiveIndexCache((d) => engines.engineOf(d)), engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) }, options);
       gh.#budgets = budgets;
