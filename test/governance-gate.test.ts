@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { demoFixture, KEYS, codeOf, type Fixture } from './helpers/workspace.ts';
 import { decryptFile } from '../src/keys/blob.ts';
@@ -102,6 +102,42 @@ describe('the governance scheduler', () => {
       const runs = await f.log.search({ action: 'governance.retention.run' });
       assert.equal(runs.length, 2);
       assert.ok(runs.every((h) => h.entry.decision === 'allow' && h.entry.channel === 'scheduler'));
+    } finally {
+      await f.close();
+    }
+  });
+});
+
+describe('confirmed classifications', () => {
+  it('bind decisions once an administrator confirms them: a stricter column makes the dataset stricter for the gate and Cedar', async () => {
+    const f = await demoFixture({
+      patients: 300, governance: true,
+      edit: (ws) => {
+        const file = join(ws, 'gatehouse.yaml');
+        const yaml = readFileSync(file, 'utf8');
+        const at = yaml.indexOf('\n  claims:');
+        const fixed = yaml.slice(0, at) + yaml.slice(at).replace('    classification: regulated', '    classification: confidential');
+        writeFileSync(file, fixed);
+      },
+    });
+    try {
+      const store = f.gh.governanceStore;
+      // Keystone's posture slips to tier 3: allowed for confidential data (≤ 3), not for regulated (≤ 2).
+      await store.vendors.addAuditReport({ org: 'keystone-mutual', title: 'Q4 audit', date: new Date().toISOString(), outcome: 'fail', by: 'olivia' });
+      await store.vendors.addIncident({ org: 'keystone-mutual', date: new Date(Date.now() - 3600_000).toISOString(), severity: 'high', summary: 'phishing under investigation', by: 'olivia' });
+      assert.equal((await store.vendors.risk('keystone-mutual')).tier, 3);
+      const q = () => f.gh.query({ credential: KEYS.ivan, sql: 'SELECT count(*) AS n FROM claims', purpose: 'claims-processing', ...META });
+      assert.equal((await q()).rows.length, 1);
+
+      const { proposal } = await store.classification.propose({ dataset: 'claims', column: 'amount_paid', level: 'regulated', tags: ['phi.financial'], evidence: ['name: amount_paid'], confidence: 0.8, proposedBy: 'classifier' });
+      assert.equal((await q()).rows.length, 1, 'a proposal changes nothing until it is confirmed');
+      await store.classification.confirm(proposal.id, 'olivia');
+      const err = await q().then(() => null, (e: unknown) => e as { code: string; reasons: string[] });
+      assert.ok(err && err.code === 'POLICY_DENIED' && err.reasons.some((r) => r.startsWith('GOV_VENDOR_RISK_TOO_HIGH')), err?.reasons.join('; '));
+      const listed = await f.gh.datasets({ credential: KEYS.ada, purpose: null, ...META });
+      const claims = listed.datasets.find((d) => d.name === 'claims')!;
+      assert.equal(claims.classification, 'regulated');
+      assert.equal(claims.columns.find((c) => c.name === 'amount_paid')!.classification, 'regulated');
     } finally {
       await f.close();
     }

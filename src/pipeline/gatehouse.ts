@@ -22,7 +22,7 @@ import { govern, type GovernedQuery } from '../query/govern/index.ts';
 import { describeMask } from '../query/govern/mask.ts';
 import { parseSql } from '../query/parse.ts';
 import { quoteIdent, renderSelect } from '../query/render/sql.ts';
-import type { AttributeValue, DifferentialPrivacyDef, ObligationDef, PrincipalDef } from '../workspace/types.ts';
+import { CLASSIFICATIONS, type AttributeValue, type DatasetDef, type DifferentialPrivacyDef, type ObligationDef, type PrincipalDef } from '../workspace/types.ts';
 import type { OidcVerifier } from '../identity/oidc.ts';
 import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
 import { apiKeyDigest, resultDigest, sqlFingerprint } from './digest.ts';
@@ -825,22 +825,25 @@ export class Gatehouse {
       }
     }
     const ctx = await this.#identityContext(state, req, principal, mfaAt);
+    // Classifications an administrator confirmed (gatehouse classify confirm) are as binding
+    // as the declared ones: the stricter of the two decides from here on.
+    const effective = await Promise.all(names.map((n) => this.#effectiveDataset(ws.datasets.get(n)!)));
     // Step-up: regulated data needs a recent MFA event from those who must use MFA.
     const stepUp = ws.identity?.stepUpMinutes ?? null;
-    if (stepUp !== null && this.#mfaRequired(state, principal) && names.some((n) => ws.datasets.get(n)!.classification === 'regulated')) {
+    if (stepUp !== null && this.#mfaRequired(state, principal) && effective.some((d) => d.classification === 'regulated')) {
       if (ctx.mfaAgeSeconds === null || ctx.mfaAgeSeconds === undefined || ctx.mfaAgeSeconds > stepUp * 60) {
         throw new GatehouseError('MFA_REQUIRED', `regulated data needs a multi-factor check within the last ${stepUp} minutes`, { hint: 'POST /v1/auth/step-up with a current TOTP code (gatehouse mfa step-up), then retry' });
       }
     }
     // Contractor governance (agreements, grants, acknowledgements, training, vendor risk):
     // checked before Cedar, and its attributes join the Cedar context per dataset.
-    const gates = await Promise.all(names.map((n) => this.#gate(principal, ws.datasets.get(n)!, req.purpose, ctx.time)));
+    const gates = await Promise.all(effective.map((d) => this.#gate(principal, d, req.purpose, ctx.time)));
     const refused = gates.flatMap((g) => g.denials);
     if (refused.length > 0) {
       entry.decision = 'deny';
       throw new GatehouseError('POLICY_DENIED', `access denied by contractor governance: ${refused[0]!.message}`, { reasons: refused.map((d) => `${d.code}: ${d.message}`), hint: refused[0]!.hint });
     }
-    const decisions = names.map((n, i) => state.loaded.policy.decide(principal, ws.datasets.get(n)!, { ...ctx, governance: gates[i]!.context }));
+    const decisions = effective.map((d, i) => state.loaded.policy.decide(principal, d, { ...ctx, governance: gates[i]!.context }));
     const denied = decisions.filter((d) => !d.allowed);
     if (denied.length > 0) {
       entry.decision = 'deny';
@@ -855,6 +858,24 @@ export class Gatehouse {
     });
     entry.obligations = governed.obligationsApplied;
     return { principal, decisions, bound, governed, gates };
+  }
+
+  /**
+   * The dataset as decisions see it: each column at the stricter of its declared and its
+   * confirmed classification (tags merged), and the dataset at least as strict as its
+   * strictest column and its own confirmed level.
+   */
+  async #effectiveDataset(ds: DatasetDef): Promise<DatasetDef> {
+    const confirmed = await this.#governance.store.classification.list({ status: 'confirmed', dataset: ds.name });
+    if (confirmed.length === 0) return ds;
+    const cls = this.#governance.store.classification;
+    const columns = await Promise.all(ds.columns.map(async (c) => {
+      const e = await cls.effectiveClassification(ds.name, c.name, c.classification, c.tags);
+      return e.decision === null ? c : { ...c, classification: e.level, tags: e.tags };
+    }));
+    const own = await cls.effectiveClassification(ds.name, null, ds.classification, ds.tags);
+    const level = columns.reduce((l, c) => (CLASSIFICATIONS.indexOf(c.classification) > CLASSIFICATIONS.indexOf(l) ? c.classification : l), own.level);
+    return { ...ds, classification: level, tags: own.tags, columns };
   }
 
   #gate(principal: PrincipalDef, dataset: import('../workspace/types.ts').DatasetDef, purpose: string, now: Date): Promise<GateResult> {
@@ -1255,7 +1276,8 @@ export class Gatehouse {
       entry.principal = principal.id;
       if (req.purpose !== null && !PURPOSE.test(req.purpose)) throw new GatehouseError('REQUEST_INVALID', 'purpose must be lower-case letters, digits, _ . -');
       views = [];
-      for (const ds of ws.datasets.values()) {
+      for (const declared of ws.datasets.values()) {
+        const ds = await this.#effectiveDataset(declared);
         const purposes = req.purpose !== null ? [req.purpose] : ds.purposes;
         const allowed: { purpose: string; d: Decision }[] = [];
         for (const p of purposes) {
@@ -1266,7 +1288,7 @@ export class Gatehouse {
           if (d.allowed) allowed.push({ purpose: p, d });
         }
         if (allowed.length === 0) continue;
-        views.push(this.#view(ds.name, allowed.map((a) => a.purpose), allowed[0]!.d.obligations, state));
+        views.push(this.#view(ds, allowed.map((a) => a.purpose), allowed[0]!.d.obligations, state));
       }
       entry.decision = 'allow';
       entry.datasets = views.map((v) => v.name);
@@ -1283,8 +1305,8 @@ export class Gatehouse {
     return { datasets: views, auditId, policyVersion: ws.policyVersion };
   }
 
-  #view(name: string, purposes: string[], obligations: readonly ObligationDef[], state: State): DatasetView {
-    const ds = state.loaded.workspace.datasets.get(name)!;
+  #view(ds: DatasetDef, purposes: string[], obligations: readonly ObligationDef[], state: State): DatasetView {
+    const name = ds.name;
     const unmask = new Set(obligations.flatMap((o) => o.unmask));
     const joinOnly = new Set(obligations.flatMap((o) => o.joinOnly));
     const agg = obligations.filter((o) => o.aggregationOnly).map((o) => o.aggregationOnly!.minGroupSize);
