@@ -44,7 +44,16 @@ test('opening creates the gatehouse schema at the current version; opening again
   assert.deepEqual(versions.rows.map((r) => r.version), Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
   const tables = await admin.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'gatehouse' ORDER BY 1");
   assert.deepEqual(tables.rows.map((r) => r.table_name), [
-    'audit_checkpoint', 'audit_entries', 'audit_head', 'budget_charges', 'budget_ledger', 'budget_windows', 'budgets', 'schema_version',
+    'artefact_blobs', 'artefacts',
+    'audit_checkpoint', 'audit_entries', 'audit_head', 'budget_charges', 'budget_ledger', 'budget_windows', 'budgets',
+    'data_keys', 'destroyed_keys',
+    'gov_access_requests', 'gov_agreement_datasets', 'gov_agreement_purposes', 'gov_agreements', 'gov_audit_reports', 'gov_certifications',
+    'gov_classification_proposals', 'gov_documents', 'gov_finding_notes', 'gov_findings', 'gov_grants', 'gov_incidents', 'gov_legal_holds',
+    'gov_orgs', 'gov_retention_rules', 'gov_settings', 'gov_signatures', 'gov_training',
+    'identity_api_keys', 'identity_connection_passwords', 'identity_elevation_grants', 'identity_elevation_requests', 'identity_login_failures',
+    'identity_meta', 'identity_mfa_reset_requests', 'identity_recovery_codes', 'identity_refresh_tokens', 'identity_session_keys',
+    'identity_sessions', 'identity_users',
+    'schema_version',
   ]);
 });
 
