@@ -4,34 +4,10 @@
  * 0A feature not supported, 53 insufficient resources, 57 operator intervention.
  */
 import type { ErrorCode } from '../errors.ts';
-import { GatehouseError } from '../errors.ts';
+import { ERRORS, GatehouseError } from '../errors.ts';
 
-export const SQLSTATE: Record<ErrorCode, string> = {
-  AUTH_REQUIRED: '28000',         // invalid_authorization_specification
-  AUTH_INVALID: '28P01',          // invalid_password
-  MFA_REQUIRED: '28000',
-  RATE_LIMITED: '53400',          // configuration_limit_exceeded
-  POLICY_DENIED: '42501',         // insufficient_privilege
-  OBLIGATION_VIOLATION: '42501',
-  ROW_CAP_EXCEEDED: '54000',      // program_limit_exceeded
-  BUDGET_EXHAUSTED: '53400',
-  DLP_BLOCKED: '42501',
-  DIFFERENCING_DETECTED: '42501',
-  SQL_SYNTAX: '42601',            // syntax_error
-  SQL_UNSUPPORTED: '0A000',       // feature_not_supported
-  SQL_FUNCTION_NOT_ALLOWED: '42883', // undefined_function
-  SQL_UNKNOWN_DATASET: '42P01',   // undefined_table
-  SQL_UNKNOWN_COLUMN: '42703',    // undefined_column
-  SQL_AMBIGUOUS_COLUMN: '42702',  // ambiguous_column
-  SQL_INVALID: '42000',           // syntax_error_or_access_rule_violation
-  REQUEST_INVALID: '22023',       // invalid_parameter_value
-  NOT_FOUND: '42704',             // undefined_object
-  QUERY_TIMEOUT: '57014',         // query_canceled
-  ENGINE_ERROR: '22000',          // data_exception
-  AUDIT_UNAVAILABLE: '58000',     // system_error
-  WORKSPACE_INVALID: 'XX000',     // internal_error
-  INTERNAL: 'XX000',
-};
+/** The SQLSTATE of each code: one table with the HTTP status and the audit outcome (src/errors.ts). */
+export const SQLSTATE: Record<ErrorCode, string> = Object.fromEntries(Object.entries(ERRORS).map(([k, v]) => [k, v.sqlstate])) as Record<ErrorCode, string>;
 
 export interface WireError {
   readonly severity: 'ERROR' | 'FATAL';
