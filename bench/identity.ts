@@ -87,7 +87,7 @@ export async function runIdentityBench(quick: boolean): Promise<BenchResult> {
   const { openTransparencyLog } = await import('../src/audit/index.ts');
   const { Gatehouse } = await import('../src/pipeline/gatehouse.ts');
   const { loadWorkspace } = await import('../src/workspace/validate.ts');
-  const { apiKeyDigest } = await import('../src/pipeline/digest.ts');
+  const { apiKeyDigest } = await import('../src/identity/digest.ts');
   const { IdentityService, looksLikeJwt } = await import('../src/identity/service.ts');
   const { generateTotp, totpStep } = await import('../src/identity/totp.ts');
   const { jwtVerify } = await import('jose');

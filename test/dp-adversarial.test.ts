@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { openTransparencyLog, type TransparencyLog } from '../src/audit/index.ts';
-import { apiKeyDigest } from '../src/pipeline/digest.ts';
+import { apiKeyDigest } from '../src/identity/digest.ts';
 import { Gatehouse } from '../src/pipeline/gatehouse.ts';
 
 const KEY = 'k-analyst-dp-adversarial-0123456789';

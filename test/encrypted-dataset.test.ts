@@ -53,7 +53,7 @@ describe('an encrypted dataset', () => {
     const gh = await Gatehouse.open({ workspaceDir: ws, audit: log, demo: true });
     try {
       const { hold } = await gh.governanceStore.retention.placeHold({ subject: { kind: 'dataset', id: 'patients' }, reason: 'litigation LIT-7', placedBy: 'olivia' });
-      assert.equal(await codeOf(gh.governanceOp({ credential: KEYS.olivia, ...META }, 'keys.shred-dataset', { dataset: 'patients', reason: 'retention ended' })), 'REQUEST_INVALID');
+      assert.equal(await codeOf(gh.governanceOp({ credential: KEYS.olivia, ...META }, 'keys.shred-dataset', { dataset: 'patients', reason: 'retention ended' })), 'CONFLICT');
       assert.ok((await gh.query({ credential: KEYS.ada, sql: 'SELECT count(*) FROM patients', purpose: 'operations', ...META })).rows.length === 1, 'nothing was destroyed');
       await gh.governanceStore.retention.releaseHold(hold.id, 'olivia');
       const r = await gh.governanceOp({ credential: KEYS.olivia, ...META }, 'keys.shred-dataset', { dataset: 'patients', reason: 'retention ended' }) as { destroyed: { keyId: string }[] };

@@ -14,7 +14,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { apiKeyDigest } from '../pipeline/digest.ts';
+import { apiKeyDigest } from '../identity/digest.ts';
 import { quoteString } from '../query/render/sql.ts';
 
 export interface DemoOptions {

@@ -17,6 +17,8 @@ export interface EngineResult {
 
 export interface RunOptions {
   readonly timeoutMs: number;
+  /** Interrupts the running statement (a wire CancelRequest, a client that went away). */
+  readonly signal?: AbortSignal;
 }
 
 export interface Engine {

@@ -16,6 +16,7 @@
  */
 import type { Decision, RequestContext } from '../policy/engine.ts';
 import { describeMask } from '../query/govern/mask.ts';
+import { effectiveAccess } from '../query/govern/effective-access.ts';
 import type { DatasetDef, MaskSpec, ObligationDef, PrincipalDef } from '../workspace/types.ts';
 
 export class AccessReviewInvalid extends Error {
@@ -121,28 +122,17 @@ interface Effect {
 
 /** What a set of obligations does to a dataset, as the governance transformers apply it. */
 export function effectOf(ds: DatasetDef, obligations: readonly ObligationDef[], policies: readonly string[], defaultRowCap: number | null): Effect {
-  const unmasked = new Set(obligations.flatMap((o) => o.unmask));
-  const joinOnly = new Set(obligations.flatMap((o) => o.joinOnly));
-  const columns = ds.columns.map((c): ColumnAccess => {
-    const extra = obligations.map((o) => o.masks[c.name]).filter((m): m is MaskSpec => m !== undefined);
-    let mask: MaskSpec | null = unmasked.has(c.name) ? null : c.mask;
-    if (extra.length > 0) mask = extra.every((m) => sameMask(m, extra[0]!)) ? extra[0]! : { kind: 'null' };
-    return { column: c.name, mask: mask ? describeMask(mask) : null, joinOnly: joinOnly.has(c.name) };
-  });
-  const agg = obligations.filter((o) => o.aggregationOnly).map((o) => o.aggregationOnly!.minGroupSize);
-  const dp = obligations.map((o) => o.differentialPrivacy).filter((d) => d !== null && d !== undefined);
-  const caps = [...(defaultRowCap !== null ? [defaultRowCap] : []), ...obligations.map((o) => o.rowCap).filter((c): c is number => c !== null)];
+  const access = effectiveAccess(ds, obligations, defaultRowCap);
+  const dp = access.differentialPrivacy;
   return {
     policies: [...policies].sort(),
     obligations: obligations.map((o) => o.name).sort(),
-    columns,
+    columns: [...access.columns.values()].map((c): ColumnAccess => ({ column: c.name, mask: c.mask ? describeMask(c.mask) : null, joinOnly: c.joinOnly })),
     rowFilters: obligations.map((o) => o.rowFilter).filter((f): f is string => f !== null),
-    aggregationOnly: agg.length ? { minGroupSize: Math.max(...agg) } : null,
+    aggregationOnly: access.aggregationOnly,
     // Several DP obligations: report the strictest per-query ε (the release uses one mechanism).
-    differentialPrivacy: dp.length
-      ? dp.map((d) => ({ epsilon: d.epsilon, delta: d.delta, budgetEpsilon: d.budget.epsilon, budgetPer: d.budget.per })).sort((a, b) => a.epsilon - b.epsilon)[0]!
-      : null,
-    rowCap: caps.length ? Math.min(...caps) : null,
+    differentialPrivacy: dp ? { epsilon: dp.epsilon, delta: dp.delta, budgetEpsilon: dp.budget.epsilon, budgetPer: dp.budget.per } : null,
+    rowCap: access.rowCap,
   };
 }
 

@@ -10,7 +10,7 @@
  * to the principal, to the MFA time of the session that asked for it, and to an expiry no
  * later than that session's. Issuing a new one revokes the previous one.
  *
- * The pipeline sees a connection as `CONNECTION_CREDENTIAL_PREFIX + id` and resolves it
+ * The pipeline sees a connection as the typed credential `{ kind: 'connection-password', id }` and resolves it
  * here on every request, so revocation and expiry act on the very next query.
  *
  *   SaltedPassword = PBKDF2-HMAC-SHA-256(password, salt, iterations)
@@ -26,7 +26,6 @@ import { IdentityError } from './password.ts';
 import { IdentityStoreUnavailable } from './session.ts';
 
 /** Prefix of the credential the wire front passes on; random per process, so no client can send it. */
-export const CONNECTION_CREDENTIAL_PREFIX = `pgwire-${randomBytes(16).toString('hex')}:`;
 
 export const SCRAM_ITERATIONS = 4096;
 

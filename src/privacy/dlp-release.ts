@@ -6,9 +6,8 @@
  * redacts or raises an alert by policy; the audit entry names the detector and column,
  * never the value.
  */
-import type { CellValue, Engine, ResultColumn } from '../engine/engine.ts';
+import type { CellValue, EngineResult, ResultColumn } from '../engine/engine.ts';
 import { GatehouseError } from '../errors.ts';
-import { quoteIdent } from '../query/render/sql.ts';
 import type { DatasetDef, ObligationDef } from '../workspace/types.ts';
 import { createDlpPolicy, isIndexableTag, scanResult, SensitiveValueIndex, summariseFindings, type DlpConfig } from './dlp/index.ts';
 
@@ -47,11 +46,14 @@ export function indexedColumns(datasets: readonly DatasetDef[], obligations: Rea
 
 /** Fingerprint indexes, built once per set of columns and engine, from the engine itself. */
 export class SensitiveIndexCache {
-  /** The engine holding a dataset (each dataset's values are read where they live). */
-  readonly #engineOf: (dataset: string) => Engine;
+  /**
+   * Reads the distinct non-null values of one column as text where the dataset lives
+   * (an internal IR query through the one executor: src/kernel/internal-queries.ts).
+   */
+  readonly #read: (dataset: string, column: string) => Promise<EngineResult>;
   readonly #cache = new Map<string, Promise<SensitiveValueIndex>>();
-  constructor(engineOf: (dataset: string) => Engine) {
-    this.#engineOf = engineOf;
+  constructor(read: (dataset: string, column: string) => Promise<EngineResult>) {
+    this.#read = read;
   }
 
   get(columns: ReturnType<typeof indexedColumns>): Promise<SensitiveValueIndex> | null {
@@ -69,8 +71,7 @@ export class SensitiveIndexCache {
   async #build(columns: ReturnType<typeof indexedColumns>): Promise<SensitiveValueIndex> {
     const index = new SensitiveValueIndex();
     for (const c of columns) {
-      const engine = this.#engineOf(c.dataset);
-      const r = await engine.run(`SELECT DISTINCT CAST(${quoteIdent(c.column)} AS VARCHAR) FROM ${engine.dialect.source(c.dataset)} WHERE ${quoteIdent(c.column)} IS NOT NULL`, { timeoutMs: 120_000 });
+      const r = await this.#read(c.dataset, c.column);
       for (const row of r.rows) index.add({ value: row[0] ?? null, tag: c.tag, classification: c.classification });
     }
     index.seal();

@@ -9,7 +9,7 @@ import type { TransparencyLog } from '../audit/log.ts';
 import { asGatehouseError, GatehouseError } from '../errors.ts';
 import type { Gatehouse, RequestMeta } from '../pipeline/gatehouse.ts';
 import { buildOpenApi, routeSchemas, type RouteInfo } from './openapi.ts';
-import { MTLS_CREDENTIAL_PREFIX } from '../identity/mtls.ts';
+import type { Credential } from '../identity/credentials.ts';
 import { registerGovernanceRoutes } from './governance-routes.ts';
 
 export interface AppOptions {
@@ -21,24 +21,24 @@ export interface AppOptions {
   readonly version: string;
 }
 
-export function credentialOf(request: FastifyRequest): string | null {
+/**
+ * The credential an HTTP request presents: a bearer string from the Authorization header,
+ * or, with no header, the subject of a client certificate the TLS layer verified (mTLS).
+ * The kind is set here, so no header can pass for a certificate or a wire connection.
+ */
+export function credentialOf(request: FastifyRequest): Credential | null {
   const h = request.headers.authorization;
   if (typeof h !== 'string') {
-    // No header: a client certificate the TLS layer verified (mTLS) identifies a service.
     const socket = request.raw.socket as import('node:tls').TLSSocket;
     if (socket.encrypted && socket.authorized) {
       const cn = socket.getPeerCertificate()?.subject?.CN;
-      if (typeof cn === 'string' && cn.length > 0) return `${MTLS_PREFIX}${cn}`;
+      if (typeof cn === 'string' && cn.length > 0) return { kind: 'client-certificate', subject: cn };
     }
     return null;
   }
   const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
-  // The mTLS form can only come from the socket, never from a header.
-  if (m && (m[1]!.startsWith('mtls-') || m[1]!.startsWith('pgwire-'))) return '';
-  return m ? m[1]! : '';
+  return m ? { kind: 'bearer', value: m[1]! } : null;
 }
-
-const MTLS_PREFIX = MTLS_CREDENTIAL_PREFIX;
 
 export function metaOf(request: FastifyRequest): RequestMeta {
   const posture = request.headers['gatehouse-posture'];

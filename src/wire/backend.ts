@@ -4,6 +4,7 @@
  * a store or the policy engine directly.
  */
 import type { GatehouseError } from '../errors.ts';
+import type { Credential } from '../identity/credentials.ts';
 import type { DatasetView, QueryRequest, QueryResponse, RequestMeta } from '../pipeline/gatehouse.ts';
 
 /** SCRAM-SHA-256 verifier (RFC 5802/7677), every field but `iterations` base64. */
@@ -19,7 +20,7 @@ export interface WireBackend {
   /** The workspace's statement timeout (ms): a session may lower it, never raise it. */
   readonly workspace: { readonly workspace: { readonly defaults: { readonly statementTimeoutMs: number } } };
   /** Null for an unknown or expired user: SCRAM then runs to the end and fails the same way. */
-  connectionVerifier(username: string): Promise<{ verifier: ScramVerifier; credential: string } | null>;
+  connectionVerifier(username: string): Promise<{ verifier: ScramVerifier; credential: Credential } | null>;
   query(req: QueryRequest): Promise<QueryResponse>;
   datasets(req: RequestMeta & { purpose: string | null }): Promise<{ datasets: DatasetView[]; auditId: string; policyVersion: string }>;
   rejectRequest(meta: RequestMeta, action: string, error: GatehouseError): Promise<void>;

@@ -19,7 +19,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { PostgresConnection, type DuplexStream, type TlsInfo } from 'pg-gateway';
 import { asGatehouseError, GatehouseError } from '../errors.ts';
-import { MTLS_CREDENTIAL_PREFIX } from '../identity/mtls.ts';
+import type { Credential } from '../identity/credentials.ts';
 import type { RequestMeta } from '../pipeline/gatehouse.ts';
 import type { CellValue } from '../engine/engine.ts';
 import type { ScramVerifier, WireBackend } from './backend.ts';
@@ -124,7 +124,7 @@ class WireConnection {
   readonly #secure: SecureContext | null;
   readonly #pg: PostgresConnection;
   #user = '';
-  #credential: string | null = null;
+  #credential: Credential | null = null;
   #settings: SessionSettings | null = null;
   #tls: { authorized: boolean; cn: string | null } | null = null;
   #authMessages = 0;
@@ -327,7 +327,7 @@ class WireConnection {
       const cn = this.#tls.cn;
       if (!this.#tls.authorized) return this.#refuseStartup('28000', new GatehouseError('AUTH_INVALID', 'the client certificate is not trusted', { hint: 'present a certificate signed by the CA the server was configured with' }), 'pgwire.auth');
       if (cn !== this.#user) return this.#refuseStartup('28000', new GatehouseError('AUTH_INVALID', `the client certificate is for "${cn.slice(0, 64)}", not "${this.#user.slice(0, 64)}"`, { hint: 'connect with the user name in your certificate\'s CN' }), 'pgwire.auth');
-      this.#credential = MTLS_CREDENTIAL_PREFIX + cn;
+      this.#credential = { kind: 'client-certificate', subject: cn };
       this.#pg.options.auth = { method: 'cert', validateCredentials: async () => true };
     }
     return this.#afterStartup();

@@ -20,7 +20,3 @@ export function resultDigest(columns: readonly { name: string }[], rows: readonl
   for (const r of rows) { h.update('\n'); h.update(canonicalJson(r)); }
   return `sha256:${h.digest('hex')}`;
 }
-
-export function apiKeyDigest(key: string): string {
-  return createHash('sha256').update(key, 'utf8').digest('hex');
-}

@@ -1,0 +1,98 @@
+/**
+ * The one audited request envelope. Every operation — query, estimate, datasets, identity,
+ * elevation, administration, saved results, governance, audit reads, and whatever comes
+ * next (clean rooms, jobs, training rounds, airlock reviews) — runs inside `audited`:
+ *
+ *   build the entry → (authenticate) → run the operation → classify the outcome → record
+ *   exactly one entry → answer
+ *
+ * The outcome of a failure comes from the one error table (src/errors.ts): the same code
+ * gives the audit decision, the HTTP status and the SQLSTATE. If the entry cannot be
+ * written, the request fails (invariant 7); every request leaves exactly one entry
+ * (invariant 8).
+ */
+import type { AuditRecord } from '../audit/types.ts';
+import { asGatehouseError, GatehouseError } from '../errors.ts';
+import { authenticate, type Authenticated } from './authenticate.ts';
+import type { Runtime, WorkspaceState } from './runtime.ts';
+import type { Mutable, RequestMeta } from './types.ts';
+
+export type AuditDraft = Mutable<AuditRecord>;
+
+export interface Envelope {
+  readonly state: WorkspaceState;
+  readonly entry: AuditDraft;
+  /** A reason that stays in the entry whatever the outcome (ledger lines, alerts). */
+  keep(reason: string): void;
+}
+
+export interface AuthenticatedEnvelope extends Envelope {
+  readonly auth: Authenticated;
+}
+
+export interface AuditedOptions {
+  /** The principal the request claims before it is verified (sign-in). */
+  readonly principal?: string | null;
+  readonly purpose?: string | null;
+  readonly sqlFingerprint?: string | null;
+}
+
+export interface AuditedResult<T> {
+  readonly value: T;
+  readonly auditId: string;
+}
+
+export function draftEntry(rt: Runtime, state: WorkspaceState, meta: Pick<RequestMeta, 'source' | 'channel'>, action: string): AuditDraft {
+  return {
+    time: rt.now().toISOString(), principal: null, source: meta.source, channel: meta.channel, action,
+    purpose: null, datasets: [], columns: [], decision: 'error', reasons: [], policyVersion: state.loaded.workspace.policyVersion,
+    obligations: [], sqlFingerprint: null, rowsReturned: null, resultDigest: null, errorCode: null,
+  };
+}
+
+/** Writes an entry; if it cannot be written the request fails (fail closed). */
+export async function record(rt: Runtime, entry: AuditRecord): Promise<{ auditId: string }> {
+  try {
+    return await rt.audit.append(entry);
+  } catch (err) {
+    throw new GatehouseError('AUDIT_UNAVAILABLE', 'the audit log could not record this request, so it was not completed', { hint: 'retry later; operators: check the audit log storage', cause: err });
+  }
+}
+
+async function envelope<T>(rt: Runtime, meta: RequestMeta, action: string, options: AuditedOptions, run: (env: Envelope) => Promise<T>): Promise<AuditedResult<T>> {
+  const state = rt.state;
+  const entry = draftEntry(rt, state, meta, action);
+  entry.principal = options.principal ?? null;
+  entry.purpose = options.purpose ?? null;
+  entry.sqlFingerprint = options.sqlFingerprint ?? null;
+  const kept: string[] = [];
+  let value: T;
+  try {
+    value = await run({ state, entry, keep: (r) => { kept.push(r); } });
+    entry.decision = 'allow';
+    entry.reasons = [...entry.reasons, ...kept];
+  } catch (err) {
+    const e = asGatehouseError(err);
+    entry.decision = e.outcome;
+    entry.errorCode = e.code;
+    entry.reasons = [...(e.reasons.length ? e.reasons : []), ...(e.reasons.includes(e.message) ? [] : [e.message]), ...kept];
+    await record(rt, entry);
+    throw e;
+  }
+  const { auditId } = await record(rt, entry);
+  return { value, auditId };
+}
+
+/** An operation open to anyone (sign-in, refresh): the entry names the principal claimed. */
+export function auditedOpen<T>(rt: Runtime, meta: RequestMeta, action: string, options: AuditedOptions, run: (env: Envelope) => Promise<T>): Promise<AuditedResult<T>> {
+  return envelope(rt, meta, action, options, run);
+}
+
+/** An operation for an authenticated principal: authentication runs inside the envelope. */
+export function audited<T>(rt: Runtime, meta: RequestMeta, action: string, options: AuditedOptions, run: (env: AuthenticatedEnvelope) => Promise<T>): Promise<AuditedResult<T>> {
+  return envelope(rt, meta, action, options, async (env) => {
+    const auth = await authenticate(rt, env.state, meta.credential, meta.source);
+    env.entry.principal = auth.principal.id;
+    return run({ ...env, auth });
+  });
+}

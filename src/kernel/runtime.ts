@@ -1,0 +1,214 @@
+/**
+ * What a running node holds for the one path: the loaded workspace (swapped whole on
+ * reload), its engines, the audit sink, the state stores (budgets, identity, governance),
+ * parse and bind caches, and the clock. Operation modules receive a Runtime; none of them
+ * keeps state of its own.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AuditSink } from '../audit/types.ts';
+import type { StoredAuditEntry } from '../audit/log.ts';
+import { openEngines, type EngineRouter } from '../engine/router.ts';
+import type { ElevationStore } from '../identity/elevation.ts';
+import { TokenBucketLimiter } from '../identity/lockout.ts';
+import { IdentityService } from '../identity/service.ts';
+import type { IdentitySql } from '../identity/sql.ts';
+import { BudgetStore } from '../privacy/accounting/budget-store.ts';
+import { DifferencingMonitor } from '../privacy/differencing.ts';
+import { SensitiveIndexCache } from '../privacy/dlp-release.ts';
+import type { BudgetLedger } from '../state/budget-ledger.ts';
+import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
+import type { PrincipalDef } from '../workspace/types.ts';
+import type { Select } from '../query/ir.ts';
+import type { BoundQuery } from '../query/bind.ts';
+import { GovernanceRuntime } from '../pipeline/governance-runtime.ts';
+import type { PostgresState } from '../state/postgres.ts';
+import { internalRead } from './execute.ts';
+import { distinctTextQuery } from './internal-queries.ts';
+
+export interface GatehouseOptions {
+  readonly workspaceDir: string;
+  readonly audit: AuditSink;
+  readonly engineOptions?: { readonly poolSize?: number; readonly threads?: number };
+  /** Where Gatehouse keeps its own state (privacy budgets, users, sessions). Default: <workspace>/state. */
+  readonly stateDir?: string;
+  /** A demo workspace: the published demo passphrase may seal identity secrets. */
+  readonly demo?: boolean;
+  /** The clock every decision, token and audit entry reads (tests inject one). */
+  readonly now?: () => Date;
+  /** Privacy budgets kept elsewhere (PostgreSQL shared by several nodes). The caller closes it. */
+  readonly budgets?: BudgetLedger;
+  /** Identity state kept elsewhere (PostgreSQL shared by several nodes). The caller closes it. */
+  readonly identityStorage?: IdentitySql;
+  /** Contractor governance, data keys and saved results in PostgreSQL (several nodes share them). */
+  readonly governanceState?: Pick<PostgresState, 'pool' | 'schema'>;
+  /** Read access to the audit log (flows and compliance reports). */
+  readonly auditReader?: { scan(filter: { from?: string; to?: string }): AsyncGenerator<{ leaf: { entry: StoredAuditEntry } }>; pseudonymsOf(principal: string): string[] };
+}
+
+/** One consistent view of the workspace: a request reads it once and uses it throughout. */
+export interface WorkspaceState {
+  readonly limiters: { readonly perAddress: TokenBucketLimiter | null; readonly perPrincipal: TokenBucketLimiter | null };
+  readonly loaded: LoadedWorkspace;
+  /** The engines holding the workspace's datasets (embedded DuckDB, PostgreSQL connections). */
+  readonly engines: EngineRouter;
+  readonly sensitive: SensitiveIndexCache;
+  readonly engineKey: string;
+  readonly keyIndex: ReadonlyMap<string, PrincipalDef>;
+}
+
+const CACHE_LIMIT = 2_000;
+
+function engineKeyOf(l: LoadedWorkspace): string {
+  const ws = l.workspace;
+  return createHash('sha256').update(JSON.stringify([...ws.datasets.values()])).update(ws.hashKey).update(ws.defaults.memoryLimit).digest('hex');
+}
+
+function limitersOf(l: LoadedWorkspace): WorkspaceState['limiters'] {
+  const rl = l.workspace.identity?.rateLimits;
+  const make = (b: { burst: number; perMinute: number } | null | undefined): TokenBucketLimiter | null => (b ? new TokenBucketLimiter({ burst: b.burst, perMinute: b.perMinute, maxKeys: 100_000 }) : null);
+  return { perAddress: make(rl?.perAddress), perPrincipal: make(rl?.perPrincipal) };
+}
+
+function indexKeys(l: LoadedWorkspace): Map<string, PrincipalDef> {
+  const m = new Map<string, PrincipalDef>();
+  for (const p of l.workspace.principals.values()) for (const k of p.apiKeySha256) m.set(k, p);
+  return m;
+}
+
+/** DLP's index of sensitive catalog values, read through the executor as internal IR queries. */
+function sensitiveIndex(l: LoadedWorkspace, engines: EngineRouter): SensitiveIndexCache {
+  return new SensitiveIndexCache((dataset, column) => internalRead(engines, distinctTextQuery(l.workspace.datasets.get(dataset)!, column), dataset, INDEX_TIMEOUT_MS));
+}
+
+/** The DLP index reads every distinct value of a column once; it may take longer than a query. */
+const INDEX_TIMEOUT_MS = 120_000;
+
+/** A bounded map that forgets its oldest entry first. */
+export class BoundedCache<V> {
+  readonly #m = new Map<string, V>();
+  get(k: string): V | undefined { return this.#m.get(k); }
+  set(k: string, v: V): void {
+    if (this.#m.size >= CACHE_LIMIT) this.#m.delete(this.#m.keys().next().value!);
+    this.#m.set(k, v);
+  }
+  clear(): void { this.#m.clear(); }
+}
+
+export class Runtime {
+  #state: WorkspaceState;
+  readonly options: GatehouseOptions;
+  readonly audit: AuditSink;
+  readonly budgets: BudgetLedger;
+  readonly governance: GovernanceRuntime;
+  readonly stateDir: string;
+  readonly parseCache = new BoundedCache<Select>();
+  readonly bindCache = new BoundedCache<BoundQuery>();
+  readonly differencing = new DifferencingMonitor();
+  readonly #ownsBudgets: boolean;
+  #retiredEngines: EngineRouter[] = [];
+  #identityOpen: Promise<IdentityService> | null = null;
+
+  private constructor(state: WorkspaceState, options: GatehouseOptions, parts: { budgets: BudgetLedger; ownsBudgets: boolean; governance: GovernanceRuntime; stateDir: string }) {
+    this.#state = state;
+    this.options = options;
+    this.audit = options.audit;
+    this.budgets = parts.budgets;
+    this.#ownsBudgets = parts.ownsBudgets;
+    this.governance = parts.governance;
+    this.stateDir = parts.stateDir;
+  }
+
+  static async open(options: GatehouseOptions): Promise<Runtime> {
+    const loaded = await loadWorkspace(options.workspaceDir);
+    const stateDir = options.stateDir ?? join(loaded.workspace.dir, 'state');
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    const budgets: BudgetLedger = options.budgets ?? await BudgetStore.open(join(stateDir, 'budgets.sqlite'));
+    try {
+      const governance = new GovernanceRuntime(stateDir, { demo: options.demo ?? false, ...(options.governanceState ? { postgres: options.governanceState } : {}) });
+      const engines = await openEngines(loaded.workspace, { duckdb: { ...(options.engineOptions ?? {}), dataKeyOf: (d) => governance.datasetKey(d) } });
+      const state: WorkspaceState = { limiters: limitersOf(loaded), loaded, engines, sensitive: sensitiveIndex(loaded, engines), engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) };
+      return new Runtime(state, options, { budgets, ownsBudgets: options.budgets === undefined, governance, stateDir });
+    } catch (err) {
+      await budgets.close();
+      throw err;
+    }
+  }
+
+  /** The current workspace state; a request reads this once. */
+  get state(): WorkspaceState { return this.#state; }
+
+  now(): Date {
+    return (this.options.now ?? (() => new Date()))();
+  }
+
+  /**
+   * Re-reads the workspace. On any problem the running version stays in force and the
+   * problems are thrown (nothing half-applied). The next request uses the new version.
+   */
+  async reload(): Promise<{ policyVersion: string; changed: boolean }> {
+    const loaded = await loadWorkspace(this.options.workspaceDir);
+    const old = this.#state;
+    if (loaded.workspace.policyVersion === old.loaded.workspace.policyVersion) return { policyVersion: old.loaded.workspace.policyVersion, changed: false };
+    const key = engineKeyOf(loaded);
+    let engines = old.engines;
+    let sensitive = old.sensitive;
+    if (key !== old.engineKey) {
+      const fresh = await openEngines(loaded.workspace, { duckdb: { ...(this.options.engineOptions ?? {}), dataKeyOf: (d) => this.governance.datasetKey(d) } });
+      engines = fresh;
+      sensitive = sensitiveIndex(loaded, fresh);
+      this.#retiredEngines.push(old.engines);
+      old.sensitive.dispose();
+    }
+    this.#state = { limiters: limitersOf(loaded), loaded, engines, sensitive, engineKey: key, keyIndex: indexKeys(loaded) };
+    this.bindCache.clear();
+    return { policyVersion: loaded.workspace.policyVersion, changed: true };
+  }
+
+  async close(): Promise<void> {
+    this.#state.sensitive.dispose();
+    for (const e of [this.#state.engines, ...this.#retiredEngines]) await e.close();
+    this.#retiredEngines = [];
+    if (this.#ownsBudgets) await this.budgets.close();
+    await this.governance.close();
+    if (this.#identityOpen) await (await this.#identityOpen.catch(() => null))?.close();
+  }
+
+  /** Users and sessions open on first use, so deployments without them need no key passphrase. */
+  identity(): Promise<IdentityService> {
+    this.#identityOpen ??= IdentityService.open({
+      stateDir: this.stateDir, demo: this.options.demo ?? false,
+      sessionTtlSec: (this.#state.loaded.workspace.identity?.sessionTtlMinutes ?? 15) * 60,
+      ...(this.options.identityStorage ? { storage: this.options.identityStorage } : {}),
+    });
+    this.#identityOpen.catch(() => { this.#identityOpen = null; });
+    return this.#identityOpen;
+  }
+
+  async elevations(): Promise<ElevationStore> {
+    return (await this.identity()).elevation(() => {
+      const ws = this.#state.loaded.workspace;
+      const roles = ws.identity?.elevationRoles ?? {};
+      return {
+        roles: Object.keys(roles),
+        maxMinutes: 10080,
+        isApprover: (approverId, role) => {
+          const a = ws.principals.get(approverId);
+          return !!a && !!roles[role] && a.groups.some((g) => roles[role]!.approvers.includes(g));
+        },
+        canBreakGlass: (_p, role) => roles[role]?.breakGlass === true,
+      };
+    });
+  }
+
+  /** Members of identity.adminGroups (default `admins`). */
+  adminGroups(): readonly string[] {
+    return this.#state.loaded.workspace.identity?.adminGroups ?? ['admins'];
+  }
+
+  isAdmin(p: PrincipalDef): boolean {
+    const admins = this.adminGroups();
+    return p.groups.some((g) => admins.includes(g));
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Governed SQL: the whole path for one query, inside the audited envelope.
+ *
+ *   authenticate → plan (decide, bind, obligations) → execute (protections before, one
+ *   engine run, protections after) → optionally save → one audit entry → respond
+ */
+import { audited } from '../../kernel/audited.ts';
+import { resultDigest, sqlFingerprint } from '../../kernel/digest.ts';
+import { execute, executionContext } from '../../kernel/execute.ts';
+import type { Runtime } from '../../kernel/runtime.ts';
+import type { QueryRequest, QueryResponse } from '../../kernel/types.ts';
+import { plan } from './plan.ts';
+import { protectionsFor } from './protections.ts';
+import { saveResult } from './save-result.ts';
+
+export function auditedQueryOptions(req: QueryRequest): { purpose: string | null; sqlFingerprint: string | null } {
+  return {
+    purpose: typeof req.purpose === 'string' ? req.purpose.slice(0, 64) : null,
+    sqlFingerprint: typeof req.sql === 'string' ? sqlFingerprint(req.sql) : null,
+  };
+}
+
+/** The statement timeout: the workspace's, or the caller's own when it is shorter. */
+function timeoutOf(req: QueryRequest, workspaceMs: number): number {
+  const own = req.timeoutMs;
+  return typeof own === 'number' && Number.isFinite(own) && own > 0 ? Math.min(own, workspaceMs) : workspaceMs;
+}
+
+export async function query(rt: Runtime, req: QueryRequest): Promise<QueryResponse> {
+  const { value, auditId } = await audited(rt, req, 'query', auditedQueryOptions(req), async (env) => {
+    const { state, entry } = env;
+    const ws = state.loaded.workspace;
+    const p = await plan(rt, env, req);
+    // The one engine holding every dataset of the query (a mix of engines is refused).
+    const engine = state.engines.forDatasets(p.bound.datasets);
+    const released = await execute(
+      { query: p.governed.query, engine, timeoutMs: timeoutOf(req, ws.defaults.statementTimeoutMs), ...(req.signal ? { signal: req.signal } : {}), protections: protectionsFor(rt, state, p) },
+      executionContext(entry, env.keep, state.engines, ws.defaults.statementTimeoutMs),
+    );
+    const obligationsApplied = [...p.governed.obligationsApplied, ...released.labels];
+    entry.reasons = p.decisions.flatMap((d) => d.reasons);
+    entry.obligations = obligationsApplied;
+    entry.rowsReturned = released.rows.length;
+    entry.resultDigest = resultDigest(released.columns, released.rows);
+    let response: QueryResponse = {
+      columns: released.columns, rows: released.rows,
+      ...(released.intervals ? { intervals: released.intervals } : {}),
+      governance: {
+        policyVersion: ws.policyVersion, decision: 'allow', datasets: p.bound.datasets,
+        policies: [...new Set(p.decisions.flatMap((d) => d.policies))],
+        obligationsApplied, rowsSuppressed: released.rowsSuppressed, truncated: released.truncated, rowCap: p.governed.rowCap, auditId: '',
+        ...(released.privacy ? { privacy: released.privacy } : {}),
+      },
+    };
+    if (req.save === true) {
+      const resultId = await saveResult(rt, p.principal, req.purpose, p.gates, p.bound.datasets, response);
+      entry.reasons = [...entry.reasons, `result saved encrypted as ${resultId}`];
+      response = { ...response, governance: { ...response.governance, resultId } };
+    }
+    return response;
+  });
+  return { ...value, governance: { ...value.governance, auditId } };
+}
