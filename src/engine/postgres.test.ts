@@ -16,6 +16,7 @@ import { GatehouseError } from '../errors.ts';
 import { bindQuery } from '../query/bind.ts';
 import { govern } from '../query/govern/index.ts';
 import { loadParser, parseSql } from '../query/parse.ts';
+import { renderMask } from '../query/masks/registry.ts';
 import { renderSelect } from '../query/render/sql.ts';
 import { parseRowFilter } from '../workspace/validate.ts';
 import { WorkspaceInvalid } from '../workspace/load.ts';
@@ -203,7 +204,7 @@ describe('the same governed query on DuckDB and on PostgreSQL', () => {
     for (const [type, literal, text] of values) {
       const sqlFor = (e: Engine): string => {
         const cast = e === duck ? `CAST(${literal} AS ${type})` : `CAST(${literal} AS ${e.dialect.typeName(type)})`;
-        return `SELECT ${e.dialect.mask({ kind: 'hash' }, '"v"', type)} AS h FROM (SELECT ${cast} AS "v") AS t`;
+        return `SELECT ${renderMask({ kind: 'hash' }, '"v"', type, e.dialect)} AS h FROM (SELECT ${cast} AS "v") AS t`;
       };
       const [a, b] = await Promise.all([duck.run(sqlFor(duck), { timeoutMs: 5000 }), pgEngine.run(sqlFor(pgEngine), { timeoutMs: 5000 })]);
       const expected = createHmac('sha256', HASH_KEY).update(text, 'utf8').digest('hex');

@@ -11,6 +11,7 @@ import { DlpConfigInvalid } from '../privacy/dlp/errors.ts';
 import { parsePostureConfig, PostureConfigInvalid, type PostureConfig } from '../identity/posture.ts';
 import type { OidcVerifierOptions } from '../identity/oidc.ts';
 import { parseDlpConfig, type DlpConfig } from '../privacy/dlp/policy.ts';
+import { maskTypeProblem, parseMaskYaml, unknownMaskMessage } from '../query/masks/registry.ts';
 import {
   CLASSIFICATIONS, COLUMN_TYPES,
   type AttributeValue, type BudgetWindow, type IdentityConfig, type Classification, type DifferentialPrivacyDef, type ColumnDef, type ColumnType, type DatasetDef, type DatasetSource,
@@ -40,16 +41,6 @@ export function formatProblem(p: WorkspaceProblem): string {
 
 const IDENT = /^[a-z_][a-z0-9_]*$/;
 const NAME = /^[A-Za-z0-9_.@-]+$/;
-const MASK_TYPES: Record<string, readonly ColumnType[] | 'any'> = {
-  null: 'any',
-  redact: ['VARCHAR'],
-  hash: 'any',
-  last4: ['VARCHAR'],
-  email_domain: ['VARCHAR'],
-  truncate: ['DATE', 'TIMESTAMP'],
-  round: ['BIGINT', 'INTEGER', 'DOUBLE', 'DECIMAL'],
-  bucket: ['BIGINT', 'INTEGER', 'DOUBLE', 'DECIMAL'],
-};
 const NUMERIC: readonly ColumnType[] = ['BIGINT', 'INTEGER', 'DOUBLE', 'DECIMAL'];
 
 /** Reads YAML with line information and collects problems instead of throwing on the first. */
@@ -136,35 +127,13 @@ export function parseMask(r: Reader, path: (string | number)[], v: Json | undefi
     r.problem(path, 'is empty: to null the column write mask: "null" (quoted); to show the value, omit mask');
     return null;
   }
-  if (typeof v === 'string') {
-    switch (v) {
-      case 'null': return { kind: 'null' };
-      case 'redact': return { kind: 'redact' };
-      case 'hash': return { kind: 'hash' };
-      case 'last4': return { kind: 'last4' };
-      case 'email_domain': return { kind: 'email_domain' };
-      case 'year': return { kind: 'truncate', unit: 'year' };
-      case 'month': return { kind: 'truncate', unit: 'month' };
-    }
-  } else if (isObject(v) && Object.keys(v).length === 1) {
-    const [k, arg] = Object.entries(v)[0]!;
-    if ((k === 'round' || k === 'bucket') && typeof arg === 'number' && Number.isFinite(arg) && arg > 0) {
-      return k === 'round' ? { kind: 'round', step: arg } : { kind: 'bucket', width: arg };
-    }
-    if (k === 'truncate' && (arg === 'year' || arg === 'month')) return { kind: 'truncate', unit: arg };
-  }
-  r.problem(path, 'unknown mask: use null, redact, hash, last4, email_domain, year, month, {round: N}, {bucket: N} or {truncate: year|month}');
-  return null;
+  const mask = parseMaskYaml(v);
+  if (!mask) r.problem(path, unknownMaskMessage());
+  return mask;
 }
 
-/** Why a mask cannot apply to a column type, or null if it can. */
-export function maskTypeProblem(mask: MaskSpec, type: ColumnType): string | null {
-  const allowed = MASK_TYPES[mask.kind];
-  if (allowed !== 'any' && allowed !== undefined && !allowed.includes(type)) {
-    return `mask "${mask.kind}" cannot apply to a ${type} column (it applies to ${allowed.join(', ')})`;
-  }
-  return null;
-}
+/** Why a mask cannot apply to a column type, or null if it can (the kind's own list of types). */
+export { maskTypeProblem };
 
 function checkMaskType(r: Reader, path: (string | number)[], mask: MaskSpec, type: ColumnType): void {
   const problem = maskTypeProblem(mask, type);

@@ -14,18 +14,10 @@ export const COLUMN_TYPES = ['VARCHAR', 'BIGINT', 'INTEGER', 'DOUBLE', 'DECIMAL'
 export type ColumnType = (typeof COLUMN_TYPES)[number];
 
 /**
- * How a column's value is transformed before anything else in a query can see it.
- * One variant per mask kind; the kinds are documented in docs/workspace.md.
+ * How a column's value is transformed before anything else in a query can see it. One
+ * member per mask kind; the kinds are listed in src/query/masks/registry.ts (docs/masks.md).
  */
-export type MaskSpec =
-  | { readonly kind: 'null' }
-  | { readonly kind: 'redact' }
-  | { readonly kind: 'hash' }
-  | { readonly kind: 'last4' }
-  | { readonly kind: 'email_domain' }
-  | { readonly kind: 'truncate'; readonly unit: 'year' | 'month' }
-  | { readonly kind: 'round'; readonly step: number }
-  | { readonly kind: 'bucket'; readonly width: number };
+export type MaskSpec = import('../query/masks/registry.ts').MaskSpec;
 
 export interface ColumnDef {
   readonly name: string;

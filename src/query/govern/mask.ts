@@ -1,23 +1,19 @@
 /**
  * Column masks. A column's declared mask applies unless an obligation of a determining
  * policy lists it in `unmask`; obligation `masks` add or replace masks. When two
- * obligations mask one column differently, the column is nulled (fail closed).
+ * obligations mask one column differently, the column is nulled (fail closed). Which mask
+ * becomes which expression is each kind's own business (src/query/masks/registry.ts); this
+ * transformer only decides which mask a column gets and puts it at the source.
  */
 import type { MaskSpec } from '../../workspace/types.ts';
 import { mapQuery } from '../ir.ts';
+import { describeMask, lowerMask } from '../masks/registry.ts';
 import { obligationsFor, type ObligationTransformer } from './context.ts';
+
+export { describeMask };
 
 function sameMask(a: MaskSpec, b: MaskSpec): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
-}
-
-export function describeMask(m: MaskSpec): string {
-  switch (m.kind) {
-    case 'truncate': return `truncate(${m.unit})`;
-    case 'round': return `round(${m.step})`;
-    case 'bucket': return `bucket(${m.width})`;
-    default: return m.kind;
-  }
 }
 
 export const columnMasks: ObligationTransformer = {
@@ -36,7 +32,7 @@ export const columnMasks: ObligationTransformer = {
           if (extra.length > 0) mask = extra.every((m) => sameMask(m, extra[0]!)) ? extra[0]! : { kind: 'null' };
           if (!mask) return c;
           applied.add(`mask:${ds.name}.${c.name}=${describeMask(mask)}`);
-          return { name: c.name, expr: { kind: 'mask' as const, mask, arg: c.expr, type: def.type } };
+          return { name: c.name, expr: lowerMask(mask, c.expr, { type: def.type, principal: ctx.principal.id, dataset: ds.name, column: c.name }) };
         });
         return { ...d, scan: { ...d.scan!, columns } };
       },

@@ -1,13 +1,13 @@
 /**
  * DuckDB dialect. Casts render as TRY_CAST so a failed conversion yields NULL instead of an
  * error — errors would otherwise be a side channel (and DuckDB's messages quote values).
- * The keyed-hash mask is HMAC-SHA-256 (RFC 2104) composed from DuckDB's sha256 over the
+ * The keyed hash (the `hash` mask, src/query/masks/keyed-hash.ts) is HMAC-SHA-256 (RFC 2104) composed from DuckDB's sha256 over the
  * workspace key, so equal values hash equally across datasets and joins still work.
  */
 import { createHash } from 'node:crypto';
-import type { ColumnType, MaskSpec } from '../../workspace/types.ts';
+import type { ColumnType } from '../../workspace/types.ts';
 import type { CastType } from '../ir.ts';
-import { quoteString, type Dialect } from './sql.ts';
+import type { Dialect } from './sql.ts';
 
 const HMAC_BLOCK = 64;
 
@@ -34,20 +34,8 @@ export function duckdbDialect(options: { sourceOf: (dataset: string) => string; 
     functionName: (n) => n,
     guard: (sql) => `TRY(${sql})`,
     cast: (arg, t) => `TRY_CAST(${arg} AS ${castTypeSql(t)})`,
-    mask(mask: MaskSpec, x: string, type: ColumnType): string {
-      switch (mask.kind) {
-        case 'null': return `CAST(NULL AS ${typeName(type)})`;
-        case 'redact': return `(CASE WHEN ${x} IS NULL THEN NULL ELSE '[REDACTED]' END)`;
-        case 'hash':
-          return `sha256(unhex('${pads.opad}') || unhex(sha256(unhex('${pads.ipad}') || encode(CAST(${x} AS VARCHAR)))))`;
-        case 'last4':
-          return `(CASE WHEN length(${x}) <= 4 THEN repeat('*', length(${x})) ELSE repeat('*', length(${x}) - 4) || right(${x}, 4) END)`;
-        case 'email_domain':
-          return `(CASE WHEN ${x} IS NULL THEN NULL WHEN strpos(${x}, '@') = 0 THEN '***' ELSE '***@' || split_part(${x}, '@', 2) END)`;
-        case 'truncate': return `CAST(date_trunc(${quoteString(mask.unit)}, ${x}) AS ${typeName(type)})`;
-        case 'round': return `CAST(round(${x} / ${mask.step}) * ${mask.step} AS ${typeName(type)})`;
-        case 'bucket': return `CAST(floor(${x} / ${mask.width}) * ${mask.width} AS ${typeName(type)})`;
-      }
+    keyedHash(x: string): string {
+      return `sha256(unhex('${pads.opad}') || unhex(sha256(unhex('${pads.ipad}') || encode(CAST(${x} AS VARCHAR)))))`;
     },
   };
 }

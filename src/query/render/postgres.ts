@@ -23,11 +23,11 @@
  * listed in docs/postgres.md. Errors that depend only on the query text (type errors, a
  * constant division by zero folded at plan time) carry no information about data.
  *
- * The keyed-hash mask is HMAC-SHA-256 over the same text as DuckDB's (built-in sha256 on
+ * The keyed hash (the `hash` mask, src/query/masks/keyed-hash.ts) is HMAC-SHA-256 over the same text as DuckDB's (built-in sha256 on
  * bytea, RFC 2104 pads from hmacPads), so values hash identically on both engines.
  */
 import { GatehouseError } from '../../errors.ts';
-import type { ColumnType, MaskSpec } from '../../workspace/types.ts';
+import type { ColumnType } from '../../workspace/types.ts';
 import type { CastType, Expr } from '../ir.ts';
 import { hmacPads } from './duckdb.ts';
 import { quoteString, type Dialect } from './sql.ts';
@@ -114,7 +114,7 @@ export function pgSafeCast(arg: string, t: CastType): string {
   }
 }
 
-/** The same text DuckDB's CAST(x AS VARCHAR) gives for a column of this type (hash mask input). */
+/** The same text DuckDB's CAST(x AS VARCHAR) gives for a column of this type (keyed hash input). */
 function duckdbText(x: string, type: ColumnType): string {
   if (type === 'DOUBLE' || type === 'DECIMAL') {
     // DuckDB prints integral doubles below 1e16 as "3.0"; otherwise both print the shortest round-trip form.
@@ -235,24 +235,8 @@ export function postgresDialect(options: { sourceOf: (dataset: string) => string
         default: return undefined;
       }
     },
-    mask(mask: MaskSpec, x: string, type: ColumnType): string {
-      switch (mask.kind) {
-        case 'null': return `CAST(NULL AS ${typeName(type)})`;
-        case 'redact': return `(CASE WHEN ${x} IS NULL THEN NULL ELSE '[REDACTED]' END)`;
-        case 'hash':
-          return `encode(sha256(decode('${pads.opad}', 'hex') || sha256(decode('${pads.ipad}', 'hex') || convert_to(${duckdbText(x, type)}, 'UTF8'))), 'hex')`;
-        case 'last4':
-          return `(CASE WHEN length(${x}) <= 4 THEN repeat('*', length(${x})) ELSE repeat('*', length(${x}) - 4) || right(${x}, 4) END)`;
-        case 'email_domain':
-          return `(CASE WHEN ${x} IS NULL THEN NULL WHEN strpos(${x}, '@') = 0 THEN '***' ELSE '***@' || split_part(${x}, '@', 2) END)`;
-        case 'truncate': return `CAST(date_trunc(${quoteString(mask.unit)}, ${x}) AS ${typeName(type)})`;
-        case 'round': {
-          // DuckDB's round() is half away from zero on the double quotient; PostgreSQL's round(double) is half-even.
-          const q = `(CAST(${x} AS DOUBLE PRECISION) / ${mask.step})`;
-          return `CAST(sign(${q}) * floor(abs(${q}) + 0.5) * ${mask.step} AS ${typeName(type)})`;
-        }
-        case 'bucket': return `CAST(floor(CAST(${x} AS DOUBLE PRECISION) / ${mask.width}) * ${mask.width} AS ${typeName(type)})`;
-      }
+    keyedHash(x: string, type: ColumnType): string {
+      return `encode(sha256(decode('${pads.opad}', 'hex') || sha256(decode('${pads.ipad}', 'hex') || convert_to(${duckdbText(x, type)}, 'UTF8'))), 'hex')`;
     },
   };
 }

@@ -2,9 +2,11 @@
  * Renders governed IR to SQL text for one engine. Identifiers are always quoted,
  * literals always escaped, every composite expression parenthesised; the only SQL an
  * engine runs is what this file produces (invariant 2). Dialect differences (casts,
- * masks, sources) live in small Dialect objects.
+ * the keyed hash, sources) live in small Dialect objects; each mask kind renders itself
+ * (src/query/masks/).
  */
-import type { ColumnType, MaskSpec } from '../../workspace/types.ts';
+import type { ColumnType } from '../../workspace/types.ts';
+import { renderMask } from '../masks/registry.ts';
 import { lookupFunction } from '../functions.ts';
 import { forEachExpr, type BinaryOp, type CastType, type Expr, type FromItem, type GovernedScan, type Literal, type OrderItem, type Select } from '../ir.ts';
 
@@ -14,7 +16,11 @@ export interface Dialect {
   source(dataset: string): string;
   /** A cast that yields NULL instead of failing (TRY_CAST, or an equivalent guarded form). */
   cast(arg: string, type: CastType): string;
-  mask(mask: MaskSpec, arg: string, type: ColumnType): string;
+  /**
+   * The workspace's keyed hash (HMAC-SHA-256 under the hash key) of `arg`'s text form, as
+   * lower-case hex: the same digest on every engine. Masks build on it (src/query/masks/).
+   */
+  keyedHash(arg: string, type: ColumnType): string;
   typeName(type: ColumnType): string;
   functionName(name: string): string;
   /**
@@ -204,7 +210,7 @@ class Renderer {
         return `(CASE${e.operand ? ` ${this.expr(e.operand)}` : ''} ${whens}${e.else ? ` ELSE ${this.expr(e.else)}` : ''} END)`;
       }
       case 'cast': return this.d.cast(this.expr(e.arg), e.type);
-      case 'mask': return this.d.mask(e.mask, this.expr(e.arg), e.type);
+      case 'mask': return renderMask(e.mask, this.expr(e.arg), e.type, this.d);
       case 'func': {
         const info = lookupFunction(e.name);
         if (!info) throw new Error(`refusing to render function ${e.name} outside the allowlist`);

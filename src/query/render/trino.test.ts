@@ -40,7 +40,7 @@ describe('the Trino dialect', () => {
   });
 
   it('renders the keyed hash as Trino hmac_sha256 over the UTF-8 text with the workspace key', () => {
-    assert.equal(dialect.mask({ kind: 'hash' }, '"v"', 'VARCHAR'), `lower(to_hex(hmac_sha256(to_utf8(CAST("v" AS VARCHAR)), from_hex('${Buffer.from('k3y').toString('hex')}'))))`);
+    assert.equal(dialect.keyedHash('"v"', 'VARCHAR'), `lower(to_hex(hmac_sha256(to_utf8(CAST("v" AS VARCHAR)), from_hex('${Buffer.from('k3y').toString('hex')}'))))`);
   });
 
   it('refuses what Trino cannot evaluate the same way, with a hint', () => {

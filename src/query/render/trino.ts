@@ -3,10 +3,10 @@
  * is verified). Trino has TRY(...) and TRY_CAST like DuckDB, so the renderer's guards carry
  * over; what differs is spelling: no ILIKE, integer `/` is integer division, OFFSET precedes
  * LIMIT, interval literals name their unit, and a few functions have other names. The
- * keyed-hash mask is Trino's own hmac_sha256 over the same UTF-8 text DuckDB hashes.
+ * keyed hash (the `hash` mask) is Trino's own hmac_sha256 over the same UTF-8 text DuckDB hashes.
  */
 import { GatehouseError } from '../../errors.ts';
-import type { ColumnType, MaskSpec } from '../../workspace/types.ts';
+import type { ColumnType } from '../../workspace/types.ts';
 import type { CastType } from '../ir.ts';
 import { quoteString, type Dialect } from './sql.ts';
 
@@ -78,19 +78,8 @@ export function trinoDialect(options: { sourceOf: (dataset: string) => string; h
         default: return undefined;
       }
     },
-    mask(mask: MaskSpec, x: string, type: ColumnType): string {
-      switch (mask.kind) {
-        case 'null': return `CAST(NULL AS ${typeName(type)})`;
-        case 'redact': return `(CASE WHEN ${x} IS NULL THEN NULL ELSE '[REDACTED]' END)`;
-        case 'hash': return `lower(to_hex(hmac_sha256(to_utf8(CAST(${x} AS VARCHAR)), from_hex('${key}'))))`;
-        case 'last4':
-          return `(CASE WHEN length(${x}) <= 4 THEN rpad('', length(${x}), '*') ELSE rpad('', length(${x}) - 4, '*') || substr(${x}, length(${x}) - 3) END)`;
-        case 'email_domain':
-          return `(CASE WHEN ${x} IS NULL THEN NULL WHEN strpos(${x}, '@') = 0 THEN '***' ELSE '***@' || split_part(${x}, '@', 2) END)`;
-        case 'truncate': return `CAST(date_trunc(${quoteString(mask.unit)}, ${x}) AS ${typeName(type)})`;
-        case 'round': return `CAST(round(CAST(${x} AS DOUBLE) / ${mask.step}) * ${mask.step} AS ${typeName(type)})`;
-        case 'bucket': return `CAST(floor(CAST(${x} AS DOUBLE) / ${mask.width}) * ${mask.width} AS ${typeName(type)})`;
-      }
+    keyedHash(x: string): string {
+      return `lower(to_hex(hmac_sha256(to_utf8(CAST(${x} AS VARCHAR)), from_hex('${key}'))))`;
     },
   };
 }
