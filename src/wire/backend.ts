@@ -14,13 +14,23 @@ export interface ScramVerifier {
   readonly serverKey: string;
 }
 
+/**
+ * A governed query as the wire sends it: the request plus its own bound. `timeoutMs` is the
+ * session's statement_timeout (never above the workspace's) and `signal` aborts on a
+ * CancelRequest, on that timeout or at shutdown; the executor passes both to the engine
+ * (its interrupt), so the query really stops and its audit entry says QUERY_TIMEOUT.
+ * Until QueryRequest declares them the governed path ignores them, and the wire still
+ * answers 57014 (see `cancelGraceMs` in src/wire/server.ts).
+ */
+export type WireQueryRequest = QueryRequest & { readonly signal?: AbortSignal; readonly timeoutMs?: number };
+
 export interface WireBackend {
   readonly policyVersion: string;
   /** The workspace's statement timeout (ms): a session may lower it, never raise it. */
   readonly workspace: { readonly workspace: { readonly defaults: { readonly statementTimeoutMs: number } } };
   /** Null for an unknown or expired user: SCRAM then runs to the end and fails the same way. */
   connectionVerifier(username: string): Promise<{ verifier: ScramVerifier; credential: string } | null>;
-  query(req: QueryRequest): Promise<QueryResponse>;
+  query(req: WireQueryRequest): Promise<QueryResponse>;
   datasets(req: RequestMeta & { purpose: string | null }): Promise<{ datasets: DatasetView[]; auditId: string; policyVersion: string }>;
   rejectRequest(meta: RequestMeta, action: string, error: GatehouseError): Promise<void>;
 }
