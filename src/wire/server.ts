@@ -256,6 +256,7 @@ class WireConnection {
   #fatal(code: string, message: string, hint?: string): void {
     if (this.#closing) return;
     this.#closing = true;
+    this.#ticket.release(); // an ending connection no longer holds a slot
     const target = this.#tlsSocket ?? this.#socket;
     try { target.end(enc.error({ severity: 'FATAL', code, message, hint: hint ?? null })); } catch { /* gone */ }
     setTimeout(() => { target.destroy(); this.#socket.destroy(); }, 200).unref();
@@ -359,6 +360,7 @@ class WireConnection {
   async *#refuseStartup(code: string, err: GatehouseError, action = 'pgwire.startup'): AsyncGenerator<Uint8Array> {
     await this.#audit(action, err);
     this.#closing = true;
+    this.#ticket.release();
     yield enc.error({ severity: 'FATAL', code, message: err.message, hint: err.hint });
     (this.#tlsSocket ?? this.#socket).end();
   }
