@@ -7,6 +7,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AuditRecord, AuditSink } from '../src/audit/types.ts';
@@ -82,6 +83,21 @@ describe('CancelRequest on the wire front', () => {
       const next = await s.raw.until('Z');
       assert.deepEqual(next.map((m) => m.type), ['T', 'D', 'C', 'Z'], 'the same connection answers the next query');
     } finally { s.raw.end(); }
+  });
+
+  it("cancels psql's query on Ctrl-C (libpq PQcancel) and psql reports 57014", async () => {
+    const child = spawn('/usr/bin/psql', ['-X', '-A', '-t', '-v', 'VERBOSITY=verbose', '-h', '127.0.0.1', '-p', String(wire.port), '-U', 'ada', '-d', 'gatehouse', '-c', slow('psql')], {
+      env: { ...process.env, PGPASSWORD: password, PGOPTIONS: `-c gatehouse.purpose=${PURPOSE.ada}`, PGCONNECT_TIMEOUT: '5' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, 700));
+    child.kill('SIGINT');
+    const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    assert.ok(Date.now() - t0 < WORKSPACE_TIMEOUT_MS, 'psql returned before the workspace timeout');
+    assert.notEqual(code, 0);
+    assert.match(stderr, /57014.*canceling statement due to user request/s);
   });
 
   it('does nothing for a cancel with a wrong secret key or an unknown process id, and audits each', async () => {
