@@ -114,7 +114,11 @@ export class DuckDbEngine implements Engine {
   async run(sql: string, options: RunOptions): Promise<EngineResult> {
     const conn = await this.#acquire();
     let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; conn.interrupt(); }, options.timeoutMs);
+    const stop = (): void => { timedOut = true; conn.interrupt(); };
+    const timer = setTimeout(stop, options.timeoutMs);
+    // A cancel (wire CancelRequest, shutdown, a client gone) interrupts the engine like the timeout does.
+    if (options.signal?.aborted) stop();
+    options.signal?.addEventListener('abort', stop, { once: true });
     try {
       // Statements with CTEs are not kept prepared: DuckDB can hold their materialised CTE
       // results with the statement (measured: memory exhausted after a few DP queries on
@@ -125,9 +129,11 @@ export class DuckDbEngine implements Engine {
       const rows = reader.getRowsJS().map((row) => row.map((v, i) => toCell(v, types[i]!)));
       return { columns: names.map((name, i) => ({ name, type: types[i]! })), rows };
     } catch (err) {
+      if (options.signal?.aborted) throw new GatehouseError('QUERY_TIMEOUT', 'the query was cancelled and stopped', { hint: 'run it again when you need it; narrow it if it was too slow' });
       throw engineError(err, timedOut, options.timeoutMs);
     } finally {
       clearTimeout(timer);
+      options.signal?.removeEventListener('abort', stop);
       this.#release(conn);
     }
   }

@@ -5,7 +5,7 @@
  * session, key or disabled user fails at once (invariant 6).
  */
 import { GatehouseError } from '../errors.ts';
-import { toCredential, verifyCredential, type PresentedCredential } from '../identity/credentials.ts';
+import { toCredential, verifyCredential, type PresentedCredential, type VerifierDeps } from '../identity/credentials.ts';
 import type { ApiKeyScopes } from '../identity/api-keys.ts';
 import type { PrincipalDef } from '../workspace/types.ts';
 import type { Runtime, WorkspaceState } from './runtime.ts';
@@ -23,14 +23,28 @@ export async function authenticate(rt: Runtime, state: WorkspaceState, presented
   if (credential === null) {
     throw new GatehouseError('AUTH_REQUIRED', 'authentication required', { hint: 'send your API key or session token as "Authorization: Bearer <credential>"' });
   }
-  const ws = state.loaded.workspace;
-  const v = await verifyCredential({
-    principals: ws.principals, keyIndex: state.keyIndex, oidc: state.loaded.oidc,
-    mtlsPrincipals: ws.identity?.mtlsPrincipals ?? {}, identity: () => rt.identity(), now: () => rt.now(),
-  }, credential);
+  const v = await verifyCredential(verifierDeps(rt, state), credential);
   if (mfaRequired(state, v.principal) && v.mfaAt === null) throw mfaMissing(v.principal.id);
   limit(state, 'perPrincipal', v.principal.id);
   return { principal: await withElevations(rt, state, v.principal), mfaAt: v.mfaAt, ...(v.scopes ? { scopes: v.scopes } : {}) };
+}
+
+export function verifierDeps(rt: Runtime, state: WorkspaceState): VerifierDeps {
+  const ws = state.loaded.workspace;
+  return {
+    principals: ws.principals, keyIndex: state.keyIndex, oidc: state.loaded.oidc,
+    mtlsPrincipals: ws.identity?.mtlsPrincipals ?? {}, identity: () => rt.identity(), now: () => rt.now(),
+  };
+}
+
+/**
+ * The principal a credential names, or null — for audit entries of requests a front refused
+ * (no rate limit is spent, nothing is granted by it).
+ */
+export async function claimedPrincipal(rt: Runtime, state: WorkspaceState, presented: PresentedCredential): Promise<string | null> {
+  const c = toCredential(presented);
+  if (c === null) return null;
+  try { return (await verifyCredential(verifierDeps(rt, state), c)).principal.id; } catch { return null; }
 }
 
 /** Token buckets per source address and per principal (identity.rateLimits), on every request. */

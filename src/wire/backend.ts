@@ -21,6 +21,7 @@ export interface WireBackend {
   readonly workspace: { readonly workspace: { readonly defaults: { readonly statementTimeoutMs: number } } };
   /** Null for an unknown or expired user: SCRAM then runs to the end and fails the same way. */
   connectionVerifier(username: string): Promise<{ verifier: ScramVerifier; credential: Credential } | null>;
+  /** `timeoutMs` (the session's statement_timeout) and `signal` (CancelRequest, shutdown) reach the engine's interrupt. */
   query(req: QueryRequest): Promise<QueryResponse>;
   datasets(req: RequestMeta & { purpose: string | null }): Promise<{ datasets: DatasetView[]; auditId: string; policyVersion: string }>;
   rejectRequest(meta: RequestMeta, action: string, error: GatehouseError): Promise<void>;

@@ -129,7 +129,7 @@ export function guardedDuplex(sock: Socket, guard: FrameGuard, hooks: { onViolat
   sock.on('error', () => finish());
   const writable = new WritableStream<Uint8Array>({
     async write(chunk) {
-      if (sock.destroyed) throw new Error('socket closed');
+      if (sock.destroyed) return; // the connection is gone (shutdown, client left): the answer has no reader
       if (chunk.byteLength === 0) return;
       if (!sock.write(chunk)) await new Promise<void>((resolve) => { sock.once('drain', resolve); sock.once('close', resolve); });
     },

@@ -145,7 +145,7 @@ export interface FieldDescription {
 export const enc = {
   authenticationOk: (): Buffer => message('R', i32(0)),
   parameterStatus: (name: string, value: string): Buffer => message('S', Buffer.concat([cstr(name), cstr(value)])),
-  backendKeyData: (pid: number, key: number): Buffer => message('K', Buffer.concat([i32(pid), i32(key)])),
+  backendKeyData: (pid: number, secret: Buffer): Buffer => message('K', Buffer.concat([i32(pid), secret])),
   readyForQuery: (status: 'I' | 'T' | 'E'): Buffer => message('Z', Buffer.from(status)),
   parseComplete: (): Buffer => message('1', Buffer.alloc(0)),
   bindComplete: (): Buffer => message('2', Buffer.alloc(0)),

@@ -14,7 +14,7 @@
  * never calls onQuery. Framing is checked before pg-gateway buffers anything
  * (src/wire/framing.ts).
  */
-import { createHash, createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { createSecureContext, TLSSocket, type SecureContext } from 'node:tls';
 import { PostgresConnection, type DuplexStream, type TlsInfo } from 'pg-gateway';
@@ -22,7 +22,10 @@ import { asGatehouseError, GatehouseError } from '../errors.ts';
 import type { Credential } from '../identity/credentials.ts';
 import type { RequestMeta } from '../pipeline/gatehouse.ts';
 import type { CellValue } from '../engine/engine.ts';
+import { Admission, type AdmissionTicket } from './admission.ts';
 import type { ScramVerifier, WireBackend } from './backend.ts';
+import type { QueryRequest } from '../kernel/types.ts';
+import { CancelKeys, parseCancelRequest, type CancelKey } from './cancel.ts';
 import { CatalogCache, rewriteCatalogSql, SERVER_VERSION } from './catalog.ts';
 import { classify, loadParser, type Classified } from './classify.ts';
 import { FrameGuard, guardedDuplex } from './framing.ts';
@@ -41,13 +44,30 @@ export interface WireServerOptions {
   readonly requireTls?: boolean;
   /** Largest frontend message accepted (bytes); larger ones end the connection before they are read. Default 1 MiB. */
   readonly maxMessageBytes?: number;
+  /** Authenticated sessions open at once; one more is refused with FATAL 53300. Default 100. */
   readonly maxConnections?: number;
-  /** Time allowed from connect to authenticated. Default 30 s. */
+  /** Connections waiting to authenticate, in all; one more is refused with FATAL 53300. Default 64. */
+  readonly maxUnauthenticated?: number;
+  /** Connections waiting to authenticate from one address (an IPv6 /64 counts as one). Default 8. */
+  readonly maxUnauthenticatedPerAddress?: number;
+  /** Time allowed from connect to authenticated; then FATAL 08006 and the slot is free. Default 10 s. */
   readonly authTimeoutMs?: number;
+  /**
+   * After a CancelRequest, a statement timeout or a shutdown, how long the front waits for the
+   * governed path to stop the query before it answers 57014 anyway. Default 2 s.
+   */
+  readonly cancelGraceMs?: number;
+  /** close(): how long running requests may finish before every socket is destroyed. Default 5 s. */
+  readonly closeTimeoutMs?: number;
 }
 
 export interface WireServer {
   readonly port: number;
+  /**
+   * Stops accepting, ends idle and unauthenticated connections at once (FATAL 57P01), lets
+   * running requests finish for at most `closeTimeoutMs`, then cancels them and destroys
+   * every socket. Resolves within about `closeTimeoutMs` whatever the clients do.
+   */
   close(): Promise<void>;
 }
 
@@ -62,17 +82,24 @@ export async function startWireServer(options: WireServerOptions): Promise<WireS
   await loadParser();
   const secureContext = options.tls ? createSecureContext({ key: options.tls.key, cert: options.tls.cert, ...(options.tls.ca ? { ca: options.tls.ca } : {}), minVersion: 'TLSv1.2' }) : null;
   const catalogs = new CatalogCache();
+  const admission = new Admission({
+    maxSessions: options.maxConnections ?? 100,
+    maxUnauthenticated: options.maxUnauthenticated ?? 64,
+    maxUnauthenticatedPerAddress: options.maxUnauthenticatedPerAddress ?? 8,
+  });
+  const cancelKeys = new CancelKeys();
   const sockets = new Set<Socket>();
+  const connections = new Set<WireConnection>();
   const server: Server = createServer({ noDelay: true }, (socket) => {
-    if (sockets.size >= (options.maxConnections ?? 100)) {
-      socket.end(enc.error({ severity: 'FATAL', code: '53300', message: 'too many connections to the Gatehouse wire front', hint: 'retry later' }));
-      return;
-    }
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
     socket.setNoDelay(true);
-    new WireConnection(socket, options, secureContext, catalogs);
+    const ticket = admission.admit(socket.remoteAddress ?? '');
+    if (typeof ticket === 'string') { refuseConnection(socket, options.gatehouse, ticket); return; }
+    const conn = new WireConnection(socket, options, secureContext, catalogs, { ticket, cancelKeys });
+    connections.add(conn);
+    socket.once('close', () => { connections.delete(conn); ticket.release(); });
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -80,15 +107,41 @@ export async function startWireServer(options: WireServerOptions): Promise<WireS
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : options.port;
+  let closing: Promise<void> | null = null;
   return {
     port,
-    async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const s of sockets) s.destroy();
-      await closed;
-      await catalogs.close();
+    close() {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        for (const c of connections) c.shutdown();
+        await drained(sockets, options.closeTimeoutMs ?? 5_000);
+        for (const c of connections) c.abortRunningQuery(new GatehouseError('UNAVAILABLE', 'terminating connection due to administrator command'));
+        for (const s of sockets) s.destroy();
+        await closed;
+        await catalogs.close();
+      })();
+      return closing;
     },
   };
+}
+
+/** Admission refused: FATAL 53300 (PostgreSQL's too_many_connections), audited, socket closed. */
+function refuseConnection(socket: Socket, gh: WireBackend, why: string): void {
+  const err = new GatehouseError('RATE_LIMITED', why, { hint: 'retry later, or authenticate the connections already open' });
+  const answer = (): void => {
+    try { socket.end(enc.error({ severity: 'FATAL', code: '53300', message: err.message, hint: err.hint })); } catch { /* gone */ }
+    setTimeout(() => socket.destroy(), 200).unref();
+  };
+  gh.rejectRequest({ credential: null, source: socket.remoteAddress ?? '', channel: CHANNEL }, 'pgwire.connect', err).then(answer, answer);
+}
+
+/** Resolves once every socket has closed, or after `ms`. */
+function drained(sockets: Set<Socket>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const deadline = Date.now() + ms;
+    const check = (): void => { if (sockets.size === 0 || Date.now() >= deadline) resolve(); else setTimeout(check, Math.min(25, Math.max(1, deadline - Date.now()))); };
+    check();
+  });
 }
 
 interface Prepared {
@@ -135,17 +188,46 @@ class WireConnection {
   readonly #portals = new Map<string, Portal>();
   readonly #authTimer: NodeJS.Timeout;
   #closing = false;
+  readonly #ticket: AdmissionTicket;
+  readonly #cancelKeys: CancelKeys;
+  #cancelKey: CancelKey | null = null;
+  #authenticated = false;
+  /** Before authentication the whole connection is one request: it leaves exactly one audit entry. */
+  #preAuthAudited = false;
+  /** A CancelRequest connection: it is answered by nothing and audited only when the key is wrong. */
+  #cancelConnection = false;
+  /** Refusals already audited (so the one catch that audits refusals never writes a second entry). */
+  readonly #audited = new WeakSet<GatehouseError>();
+  /** The governed query in flight: aborted by a CancelRequest, the statement timeout, a disconnect or shutdown. */
+  #running: AbortController | null = null;
+  #busy = false;
+  #draining = false;
 
-  constructor(socket: Socket, opts: WireServerOptions, secure: SecureContext | null, catalogs: CatalogCache) {
+  constructor(socket: Socket, opts: WireServerOptions, secure: SecureContext | null, catalogs: CatalogCache, session: { ticket: AdmissionTicket; cancelKeys: CancelKeys }) {
     this.#socket = socket;
     this.#opts = opts;
     this.#gh = opts.gatehouse;
     this.#catalogs = catalogs;
     this.#secure = secure;
+    this.#ticket = session.ticket;
+    this.#cancelKeys = session.cancelKeys;
     this.#source = socket.remoteAddress ?? '';
-    this.#authTimer = setTimeout(() => this.#fatal('08006', 'authentication was not completed in time'), opts.authTimeoutMs ?? 30_000);
+    const authMs = opts.authTimeoutMs ?? 10_000;
+    this.#authTimer = setTimeout(() => {
+      if (this.#closing) return;
+      const err = new GatehouseError('AUTH_REQUIRED', `authentication was not completed within ${authMs} ms`, { hint: 'authenticate right after connecting; the connection was closed' });
+      void this.#audit('pgwire.auth', err);
+      this.#fatal('08006', err.message, err.hint ?? undefined);
+    }, authMs);
     this.#authTimer.unref();
-    socket.once('close', () => clearTimeout(this.#authTimer));
+    socket.once('close', () => {
+      clearTimeout(this.#authTimer);
+      this.#cancelKey?.revoke();
+      this.abortRunningQuery(new GatehouseError('QUERY_TIMEOUT', 'canceling statement because the client closed the connection'));
+      if (!this.#authenticated && !this.#preAuthAudited && !this.#cancelConnection && socket.bytesRead > 0) {
+        void this.#audit('pgwire.auth', new GatehouseError('AUTH_REQUIRED', 'the connection closed before authentication completed'));
+      }
+    });
     const duplex = this.#guard(socket, !!secure, !secure);
     this.#pg = new PostgresConnection(duplex, {
       auth: {
@@ -175,6 +257,7 @@ class WireConnection {
   #fatal(code: string, message: string, hint?: string): void {
     if (this.#closing) return;
     this.#closing = true;
+    this.#ticket.release(); // an ending connection no longer holds a slot
     const target = this.#tlsSocket ?? this.#socket;
     try { target.end(enc.error({ severity: 'FATAL', code, message, hint: hint ?? null })); } catch { /* gone */ }
     setTimeout(() => { target.destroy(); this.#socket.destroy(); }, 200).unref();
@@ -209,7 +292,34 @@ class WireConnection {
   #meta(): RequestMeta { return { credential: this.#credential, source: this.#source, channel: CHANNEL }; }
 
   async #audit(action: string, err: GatehouseError): Promise<void> {
+    this.#audited.add(err);
+    if (!this.#authenticated) this.#preAuthAudited = true;
     try { await this.#gh.rejectRequest(this.#meta(), action, err); } catch { /* the refusal stands either way */ }
+  }
+
+  /** Audits a refusal the front decided (a WireRefusal) unless it already was. */
+  async #auditRefusal(action: string, err: unknown): Promise<void> {
+    if (err instanceof WireRefusal && !this.#audited.has(err.audit)) await this.#audit(action, err.audit);
+  }
+
+  // ---- cancellation and shutdown ----------------------------------------------------------
+
+  /** CancelRequest with this session's key (src/wire/cancel.ts). */
+  cancelRunningQuery(): void {
+    this.abortRunningQuery(new GatehouseError('QUERY_TIMEOUT', 'canceling statement due to user request'));
+  }
+
+  abortRunningQuery(reason: GatehouseError): void {
+    if (this.#running && !this.#running.signal.aborted) this.#running.abort(reason);
+  }
+
+  /** Server shutdown: idle and unauthenticated connections end now, a running request first finishes. */
+  shutdown(): void {
+    this.#draining = true;
+    if (!this.#authenticated && !this.#preAuthAudited && !this.#cancelConnection && !this.#closing && this.#socket.bytesRead > 0) {
+      void this.#audit('pgwire.auth', new GatehouseError('UNAVAILABLE', 'terminating connection due to administrator command'));
+    }
+    if (!this.#busy) this.#fatal('57P01', 'terminating connection due to administrator command');
   }
 
   // ---- start-up and authentication ------------------------------------------------------
@@ -251,6 +361,7 @@ class WireConnection {
   async *#refuseStartup(code: string, err: GatehouseError, action = 'pgwire.startup'): AsyncGenerator<Uint8Array> {
     await this.#audit(action, err);
     this.#closing = true;
+    this.#ticket.release();
     yield enc.error({ severity: 'FATAL', code, message: err.message, hint: err.hint });
     (this.#tlsSocket ?? this.#socket).end();
   }
@@ -260,6 +371,7 @@ class WireConnection {
     if (step === 'AwaitingInitialMessage') return this.#onStartup(msg, tls);
     if (step === 'PerformingAuthentication') {
       if (msg[0] !== 0x70 /* p */ || !this.#validAuthMessage(msg)) {
+        void this.#audit('pgwire.auth', new GatehouseError('REQUEST_INVALID', 'invalid authentication message'));
         this.#fatal('08P01', 'invalid authentication message');
         return EMPTY;
       }
@@ -274,7 +386,7 @@ class WireConnection {
       const r = new Reader(msg, 5);
       if (msg.readInt32BE(1) !== msg.length - 1) return false;
       if (this.#authMessages === 0) {
-        r.cstring();
+        if (r.cstring() !== 'SCRAM-SHA-256') return false;
         const n = r.int32();
         if (n < 0 || n !== r.remaining) return false;
       }
@@ -286,7 +398,7 @@ class WireConnection {
     const code = msg.length >= 8 ? msg.readInt32BE(4) : 0;
     if (code === STARTUP.ssl) return undefined; // pg-gateway answers S (TLS configured) or N
     if (code === STARTUP.gssenc) return Buffer.from('N');
-    if (code === STARTUP.cancel) { this.#closing = true; this.#socket.end(); return EMPTY; }
+    if (code === STARTUP.cancel) return this.#onCancelRequest(msg);
     if (code !== STARTUP.protocol3) return this.#refuseStartup('08P01', new GatehouseError('REQUEST_INVALID', `unsupported frontend protocol ${code >>> 16}.${code & 0xffff}`, { hint: 'the wire front speaks protocol 3.0' }));
     let params: Map<string, string>;
     try {
@@ -333,7 +445,24 @@ class WireConnection {
     return this.#afterStartup();
   }
 
-  /** Lets pg-gateway authenticate, then sends the session's parameters before the first ReadyForQuery. */
+  /**
+   * CancelRequest on a new connection: cancels the running query of the session whose key it
+   * carries, answers nothing and closes (PostgreSQL protocol). A wrong key changes nothing
+   * and is audited; a right one shows in the cancelled query's own audit entry.
+   */
+  #onCancelRequest(msg: Buffer): Uint8Array {
+    this.#cancelConnection = true;
+    this.#closing = true;
+    clearTimeout(this.#authTimer);
+    const req = parseCancelRequest(msg);
+    if (!req || !this.#cancelKeys.cancel(req.pid, req.secret)) {
+      void this.#audit('pgwire.cancel', new GatehouseError('AUTH_INVALID', req ? 'the cancel request matched no session (wrong process id or secret key); nothing was cancelled' : 'malformed cancel request; nothing was cancelled'));
+    }
+    (this.#tlsSocket ?? this.#socket).end();
+    return EMPTY;
+  }
+
+  /** Lets pg-gateway authenticate, then takes a session slot and sends the session's parameters before the first ReadyForQuery. */
   #afterStartup(): undefined {
     const pg = this.#pg as unknown as { completeAuthentication: () => AsyncGenerator<Uint8Array> };
     const original = pg.completeAuthentication.bind(this.#pg);
@@ -341,7 +470,18 @@ class WireConnection {
       for await (const m of original()) {
         if (m[0] === 0x5a /* ReadyForQuery */) {
           clearTimeout(this.#authTimer);
-          yield Buffer.concat(this.#startupStatus());
+          const full = this.#ticket.authenticated();
+          if (full) {
+            const err = new GatehouseError('RATE_LIMITED', full, { hint: 'retry later' });
+            await this.#audit('pgwire.connect', err);
+            this.#closing = true;
+            yield enc.error({ severity: 'FATAL', code: '53300', message: err.message, hint: err.hint });
+            (this.#tlsSocket ?? this.#socket).end();
+            return;
+          }
+          this.#authenticated = true;
+          this.#cancelKey = this.#cancelKeys.issue(this);
+          yield Buffer.concat(this.#startupStatus(this.#cancelKey));
         }
         yield m;
       }
@@ -349,15 +489,26 @@ class WireConnection {
     return undefined;
   }
 
-  #startupStatus(): Buffer[] {
+  #startupStatus(key: CancelKey): Buffer[] {
     const s = this.#settings!;
     const names = ['server_version', 'server_encoding', 'client_encoding', 'DateStyle', 'IntervalStyle', 'TimeZone', 'integer_datetimes', 'standard_conforming_strings', 'is_superuser', 'session_authorization', 'application_name'];
-    return [...names.map((n) => enc.parameterStatus(n, s.get(n.toLowerCase()))), enc.backendKeyData(process.pid, randomInt(0, 2 ** 31 - 1))];
+    return [...names.map((n) => enc.parameterStatus(n, s.get(n.toLowerCase()))), enc.backendKeyData(key.pid, key.secret)];
   }
 
   // ---- after authentication ---------------------------------------------------------------
 
+  /** One frontend message; at shutdown the session ends once its running request has answered. */
   async *#handle(raw: Buffer): AsyncGenerator<Uint8Array> {
+    this.#busy = true;
+    try {
+      yield* this.#dispatch(raw);
+    } finally {
+      this.#busy = false;
+      if (this.#draining) this.#fatal('57P01', 'terminating connection due to administrator command');
+    }
+  }
+
+  async *#dispatch(raw: Buffer): AsyncGenerator<Uint8Array> {
     let m: Frontend;
     try {
       m = decodeFrontend(raw);
@@ -396,6 +547,7 @@ class WireConnection {
       yield out.length ? Buffer.concat(out) : EMPTY;
     } catch (err) {
       this.#skipToSync = true;
+      await this.#auditRefusal(`pgwire.${m.type.toLowerCase()}`, err);
       yield enc.error(wireError(err));
     }
   }
@@ -457,9 +609,7 @@ class WireConnection {
         if (this.#statements.size > 1000) throw new WireRefusal('53400', new GatehouseError('RATE_LIMITED', 'too many prepared statements on this connection', { hint: 'close statements you no longer use' }));
         const route = classify(m.sql);
         if (route.kind === 'multi') {
-          const err = new GatehouseError('SQL_UNSUPPORTED', 'cannot insert multiple commands into a prepared statement', { hint: 'prepare one statement at a time' });
-          await this.#audit('pgwire.parse', err);
-          throw new WireRefusal('42601', err);
+          throw new WireRefusal('42601', new GatehouseError('SQL_UNSUPPORTED', 'cannot insert multiple commands into a prepared statement', { hint: 'prepare one statement at a time' }));
         }
         this.#statements.set(m.name, { sql: m.sql, route, paramTypes: m.paramTypes });
         return [enc.parseComplete()];
@@ -531,15 +681,22 @@ class WireConnection {
 
   // ---- executing one statement ----------------------------------------------------------
 
+  /** Runs one statement; a refusal the front decides is audited here, under the statement's kind. */
   async #execute(sql: string, route: Classified, params: readonly (string | null)[]): Promise<Outcome> {
+    try {
+      return await this.#run(sql, route, params);
+    } catch (err) {
+      await this.#auditRefusal(actionOf(route), err);
+      throw err;
+    }
+  }
+
+  async #run(sql: string, route: Classified, params: readonly (string | null)[]): Promise<Outcome> {
     const s = this.#settings!;
     switch (route.kind) {
       case 'empty': return { tag: '', empty: true };
-      case 'multi': {
-        const err = new GatehouseError('SQL_UNSUPPORTED', `${route.count} statements were sent in one query; nothing was executed`, { hint: 'send one statement per query (psql: run them one by one)' });
-        await this.#audit('pgwire.query', err);
-        throw new WireRefusal('0A000', err);
-      }
+      case 'multi':
+        throw new WireRefusal('0A000', new GatehouseError('SQL_UNSUPPORTED', `${route.count} statements were sent in one query; nothing was executed`, { hint: 'send one statement per query (psql: run them one by one)' }));
       case 'transaction': {
         if (route.tag === 'BEGIN') this.#inTransaction = true;
         if (route.tag === 'COMMIT' || route.tag === 'ROLLBACK') this.#inTransaction = false;
@@ -552,15 +709,11 @@ class WireConnection {
           return { tag: route.value === null ? 'RESET' : 'SET', status: c.report ? [[c.name, c.value]] : [] };
         } catch (err) {
           const e = asGatehouseError(err);
-          await this.#audit('pgwire.set', e);
           throw new WireRefusal(e.code === 'POLICY_DENIED' ? '42501' : '22023', e);
         }
       }
-      case 'set-unsupported': {
-        const err = new GatehouseError('POLICY_DENIED', `${route.what.slice(0, 80)} is not allowed on a governed connection`, { hint: 'only harmless session settings may be set (docs/wire-protocol.md)' });
-        await this.#audit('pgwire.set', err);
-        throw new WireRefusal('42501', err);
-      }
+      case 'set-unsupported':
+        throw new WireRefusal('42501', new GatehouseError('POLICY_DENIED', `${route.what.slice(0, 80)} is not allowed on a governed connection`, { hint: 'only harmless session settings may be set (docs/wire-protocol.md)' }));
       case 'show': {
         if (route.name === 'all') return { tag: 'SHOW', columns: [{ name: 'name', type: pgTypeOf('VARCHAR') }, { name: 'setting', type: pgTypeOf('VARCHAR') }], rows: s.all() };
         const v = route.name === 'gatehouse.policy_version' ? this.#gh.policyVersion : s.show(route.name);
@@ -580,20 +733,38 @@ class WireConnection {
       }
       case 'governed': {
         const purpose = s.purpose;
-        const req = { ...this.#meta(), sql, purpose: purpose ?? '', ...(params.length || route.params > 0 ? { params } : {}) };
+        // The session's statement_timeout bounds the query: passed down as the request's own
+        // timeout and, with CancelRequest, disconnect and shutdown, through one abort signal.
+        const running = new AbortController();
+        const timer = setTimeout(() => running.abort(new GatehouseError('QUERY_TIMEOUT', `canceling statement due to statement timeout (statement_timeout is ${s.timeoutMs} ms)`, { hint: 'raise statement_timeout (up to the workspace limit) or narrow the query' })), s.timeoutMs);
+        const req: QueryRequest = { ...this.#meta(), sql, purpose: purpose ?? '', ...(params.length || route.params > 0 ? { params } : {}), signal: running.signal, timeoutMs: s.timeoutMs };
+        this.#running = running;
         let r;
         try {
-          r = await withTimeout(this.#gh.query(req), s.timeoutMs, this.#gh.workspace.workspace.defaults.statementTimeoutMs);
+          r = await stoppedOrAbandoned(this.#gh.query(req), running.signal, this.#opts.cancelGraceMs ?? 2_000);
         } catch (err) {
           const e = asGatehouseError(err);
           if (purpose === null && e.code === 'REQUEST_INVALID' && /purpose/.test(e.message)) {
             throw new GatehouseError('REQUEST_INVALID', 'no purpose is declared for this connection', { hint: "connect with options='-c gatehouse.purpose=research' or run SET gatehouse.purpose = 'research'" });
           }
           throw e;
+        } finally {
+          clearTimeout(timer);
+          this.#running = null;
         }
         return { tag: `SELECT ${r.rows.length}`, columns: r.columns.map((c) => ({ name: c.name, type: pgTypeOf(c.type) })), rows: r.rows };
       }
     }
+  }
+}
+
+/** The audit action of a refused statement. */
+function actionOf(route: Classified): string {
+  switch (route.kind) {
+    case 'set': case 'set-unsupported': return 'pgwire.set';
+    case 'show': return 'pgwire.show';
+    case 'catalog': case 'catalog-reads-data': return 'pgwire.catalog';
+    default: return 'pgwire.query';
   }
 }
 
@@ -602,12 +773,22 @@ function formatOf(formats: readonly number[], i: number): 0 | 1 {
   return f === 1 ? 1 : 0;
 }
 
-/** The session's own statement timeout, when lower than the workspace's (which the engine enforces). */
-async function withTimeout<T>(p: Promise<T>, ms: number, workspaceMs: number): Promise<T> {
-  if (ms >= workspaceMs) return p;
-  let timer!: NodeJS.Timeout;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new GatehouseError('QUERY_TIMEOUT', `the query ran longer than this session's statement_timeout of ${ms} ms`, { hint: 'raise statement_timeout (up to the workspace limit) or narrow the query' })), ms);
+/**
+ * The governed query's answer. Once `signal` aborts, the path is given `graceMs` to stop the
+ * engine and settle (its audit entry then says QUERY_TIMEOUT, and the client gets the
+ * abort's reason, 57014); past that the client gets the reason anyway, so a path that does
+ * not honour the signal cannot hold the session. A query that finished before it noticed
+ * the abort is answered with its result, as PostgreSQL does.
+ */
+function stoppedOrAbandoned<T>(p: Promise<T>, signal: AbortSignal, graceMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let grace: NodeJS.Timeout | undefined;
+    const onAbort = (): void => { grace = setTimeout(() => reject(signal.reason), graceMs); };
+    if (signal.aborted) onAbort(); else signal.addEventListener('abort', onAbort, { once: true });
+    const done = (): void => { clearTimeout(grace); signal.removeEventListener('abort', onAbort); };
+    p.then((v) => { done(); resolve(v); }, (err: unknown) => {
+      done();
+      reject(signal.aborted && asGatehouseError(err).code === 'QUERY_TIMEOUT' ? signal.reason : err);
+    });
   });
-  try { return await Promise.race([p, t]); } finally { clearTimeout(timer); }
 }

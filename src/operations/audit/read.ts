@@ -6,6 +6,7 @@
  */
 import { GatehouseError } from '../../errors.ts';
 import { audited, auditedOpen } from '../../kernel/audited.ts';
+import { claimedPrincipal } from '../../kernel/authenticate.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
 import type { RequestMeta } from '../../kernel/types.ts';
 
@@ -29,7 +30,8 @@ export async function authorizeAuditRead(rt: Runtime, meta: RequestMeta, what: '
 
 /** Audits a request an interface refused before it reached the path (malformed body, unknown route). */
 export async function rejectRequest(rt: Runtime, meta: RequestMeta, action: string, error: GatehouseError): Promise<void> {
-  await auditedOpen(rt, meta, action, {}, async () => { throw error; }).catch((e: unknown) => {
+  const principal = await claimedPrincipal(rt, rt.state, meta.credential);
+  await auditedOpen(rt, meta, action, { principal }, async () => { throw error; }).catch((e: unknown) => {
     if (e !== error) throw e;
   });
 }
