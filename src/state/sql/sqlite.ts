@@ -13,7 +13,7 @@
 import { resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { StateUnavailable } from '../errors.ts';
-import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.ts';
+import { DEFAULT_RETRY, isRetryable, withRetry, type RetryPolicy } from './retry.ts';
 import { mapTables, type Dialect, type SqlDriver, type SqlQueries, type SqlRow, type SqlValue, type TxOptions } from './driver.ts';
 
 export interface SqliteDriverOptions {
@@ -82,27 +82,55 @@ export class SqliteDriver implements SqlDriver {
     this.#gate = gateFor(path);
   }
 
-  /** Opens (creating if needed) the file at `path` (':memory:' for tests). Throws StateUnavailable. */
+  /** Opens (creating if needed) the file at `path` (':memory:' for tests). Throws StateUnavailable (StateBusy if locked throughout). */
   static async open(path: string, options: SqliteDriverOptions = {}): Promise<SqliteDriver> {
+    const policy = { ...DEFAULT_RETRY, ...options.retry };
+    return withRetry(policy, async () => SqliteDriver.#open(path, options, true), { what: 'the state file' });
+  }
+
+  /**
+   * The same, synchronously (for stores whose open is synchronous): another process's lock is
+   * waited out by the busy timeout only. `schema` (idempotent DDL) is applied in one write
+   * transaction.
+   */
+  static openSync(path: string, options: SqliteDriverOptions & { schema?: string } = {}): SqliteDriver {
+    const driver = SqliteDriver.#open(path, options, false);
+    if (options.schema !== undefined) {
+      try {
+        driver.db.exec('BEGIN IMMEDIATE');
+        try {
+          driver.db.exec(mapTables(options.schema, driver.dialect.table));
+          driver.db.exec('COMMIT');
+        } catch (err) {
+          if (driver.db.isTransaction) driver.db.exec('ROLLBACK');
+          throw err;
+        }
+      } catch (err) {
+        driver.db.close();
+        releaseGate(path, driver.#gate);
+        throw new StateUnavailable('cannot initialise the state file', { cause: err });
+      }
+    }
+    return driver;
+  }
+
+  static #open(path: string, options: SqliteDriverOptions, passBusy: boolean): SqliteDriver {
     let db: DatabaseSync;
     try {
       db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 1000 });
     } catch (err) {
       throw new StateUnavailable('cannot open the state file (check the state directory: permissions, disk space)', { cause: err });
     }
-    const driver = new SqliteDriver(db, path, options);
     try {
-      await withRetry(driver.retry, async () => {
-        if (!isMemory(path)) db.exec('PRAGMA journal_mode = WAL');
-        db.exec('PRAGMA synchronous = FULL');
-        db.exec(`PRAGMA foreign_keys = ${options.foreignKeys === false ? 'OFF' : 'ON'}`);
-      }, { what: 'the state file' });
+      if (!isMemory(path)) db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA synchronous = FULL');
+      db.exec(`PRAGMA foreign_keys = ${options.foreignKeys === false ? 'OFF' : 'ON'}`);
     } catch (err) {
       db.close();
-      releaseGate(path, driver.#gate);
-      throw err instanceof StateUnavailable ? err : new StateUnavailable('cannot initialise the state file', { cause: err });
+      if (passBusy && isRetryable(err)) throw err;
+      throw new StateUnavailable('cannot initialise the state file', { cause: err });
     }
-    return driver;
+    return new SqliteDriver(db, path, options);
   }
 
   #stmt(sql: string): StatementSync {
