@@ -7,8 +7,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
-import { rhoToNano, type ChargeAccepted, type ChargeOutcome } from '../src/privacy/accounting/budget-store.ts';
-import { PgBudgetStore } from '../src/state/pg-budget-store.ts';
+import { BudgetStore, rhoToNano, type ChargeAccepted, type ChargeOutcome } from '../src/privacy/accounting/budget-store.ts';
+import { PgDriver } from '../src/state/sql/postgres.ts';
 import { migrate } from '../src/state/migrations.ts';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
 
@@ -23,14 +23,14 @@ after(async () => {
 });
 
 /** Two "nodes": their own pools and stores, on one fresh schema. */
-async function twoNodes(): Promise<[PgBudgetStore, PgBudgetStore]> {
+async function twoNodes(): Promise<[BudgetStore, BudgetStore]> {
   const schema = `conc_${++schemas}`;
   const a = new pg.Pool({ connectionString: cluster.superuserUrl, max: 6 });
   const b = new pg.Pool({ connectionString: cluster.superuserUrl, max: 6 });
   pools.push(a, b);
   const c = await a.connect();
   try { await migrate(c, schema); } finally { c.release(); }
-  return [new PgBudgetStore(a, { schema, maxRetries: 100 }), new PgBudgetStore(b, { schema, maxRetries: 100 })];
+  return [BudgetStore.on(new PgDriver(a, { schema }), { maxRetries: 100 }), BudgetStore.on(new PgDriver(b, { schema }), { maxRetries: 100 })];
 }
 
 const ACME = 'org:acme';
@@ -61,7 +61,7 @@ test('concurrent charges, refunds and releases from two pools never overspend, a
   const CAP = 0.5;
   await n1.defineBudget({ subject: ACME, dataset: 'd', capRho: CAP, window: null });
   const SIZES = [0.003, 0.005, 0.007, 0.011];
-  const worker = async (node: PgBudgetStore, w: number) => {
+  const worker = async (node: BudgetStore, w: number) => {
     const accepted: { nano: number; refunded: boolean }[] = [];
     let denied = 0;
     for (let i = 0; i < 60; i++) {

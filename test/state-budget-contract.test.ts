@@ -1,7 +1,7 @@
 /**
- * The budget-ledger contract: every case runs against the embedded BudgetStore (node:sqlite)
- * and against PgBudgetStore on a real PostgreSQL server, and must give the same outcomes,
- * numbers and error codes. Ported from src/privacy/accounting/budget-store.test.ts.
+ * The budget-ledger contract: every case runs against the one BudgetStore on both SQL drivers
+ * — the embedded file (node:sqlite) and a real PostgreSQL server — and must give the same
+ * outcomes, numbers and error codes. Ported from src/privacy/accounting/budget-store.test.ts.
  */
 import { after, before, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,7 +13,7 @@ import { BudgetStore, MAX_RHO, type ChargeAccepted, type ChargeDenied, type Char
 import { AccountingError } from '../src/privacy/accounting/errors.ts';
 import { describeDenial } from '../src/privacy/accounting/describe.ts';
 import type { BudgetLedger } from '../src/state/budget-ledger.ts';
-import { PgBudgetStore } from '../src/state/pg-budget-store.ts';
+import { PgDriver } from '../src/state/sql/postgres.ts';
 import { migrate } from '../src/state/migrations.ts';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
 
@@ -38,7 +38,7 @@ interface Impl {
 
 const IMPLS: Impl[] = [
   {
-    name: 'sqlite (BudgetStore)',
+    name: 'sqlite (BudgetStore on SqliteDriver)',
     async open(t, shared) {
       let path = shared?.token;
       if (!path) {
@@ -53,7 +53,7 @@ const IMPLS: Impl[] = [
     },
   },
   {
-    name: 'postgres (PgBudgetStore)',
+    name: 'postgres (BudgetStore on PgDriver)',
     async open(_t, shared) {
       let schema = shared?.token;
       if (!schema) {
@@ -62,7 +62,7 @@ const IMPLS: Impl[] = [
         try { await migrate(c, schema); } finally { c.release(); }
         if (shared) shared.token = schema;
       }
-      return new PgBudgetStore(pool, { schema });
+      return BudgetStore.on(new PgDriver(pool, { schema }));
     },
   },
 ];
@@ -328,11 +328,11 @@ for (const impl of IMPLS) {
 }
 
 describe('postgres only', () => {
-  async function fresh(): Promise<{ store: PgBudgetStore; schema: string }> {
+  async function fresh(): Promise<{ store: BudgetStore; schema: string }> {
     const schema = `contract_${++schemas}`;
     const c = await pool.connect();
     try { await migrate(c, schema); } finally { c.release(); }
-    return { store: new PgBudgetStore(pool, { schema, lockTimeoutMs: 20, maxRetries: 2 }), schema };
+    return { store: BudgetStore.on(new PgDriver(pool, { schema, lockTimeoutMs: 20 }), { maxRetries: 2 }), schema };
   }
 
   test('the ledger cannot be edited, deleted or truncated, even by a client with table rights', async () => {
@@ -365,7 +365,7 @@ describe('postgres only', () => {
     const dead = new pg.Pool({ connectionString: 'postgres://nobody:wrong@127.0.0.1:1/none', connectionTimeoutMillis: 500, max: 1 });
     dead.on('error', () => undefined);
     try {
-      const store = new PgBudgetStore(dead, { schema: 'gatehouse' });
+      const store = BudgetStore.on(new PgDriver(dead, { schema: 'gatehouse' }));
       await rejectsWith(store.charge({ subject: ACME, dataset: 'd', rho: 0.1, queryId: 'q' }), 'BUDGET_STORE_UNAVAILABLE');
       await rejectsWith(store.status(ACME, 'd'), 'BUDGET_STORE_UNAVAILABLE');
       await assert.rejects(store.charge({ subject: ACME, dataset: 'd', rho: 0.1, queryId: 'q' }), (e: Error) => !/wrong/.test(e.message));

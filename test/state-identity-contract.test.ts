@@ -1,6 +1,6 @@
 /**
  * The identity stores' contract: the key cases of src/identity/*.test.ts run against the
- * embedded node:sqlite storage and against PostgreSQL (PgIdentitySql on a real server), and
+ * embedded node:sqlite storage and against PostgreSQL (the same DriverIdentitySql on PgDriver, a real server), and
  * must give the same outcomes and error codes. "Another instance" is a second connection to
  * the same sqlite file, or a second pool on the same PostgreSQL schema (another node).
  */

@@ -11,7 +11,8 @@
  *   await gov.evaluate({ principal, dataset, purpose: 'research' })   // on every request
  *
  * Every method is asynchronous: the same store runs on node:sqlite (`open`, the embedded
- * default) or on PostgreSQL (`onCore` with src/state/governance-pg.ts), where several
+ * default) or on PostgreSQL (`on(driver)`: the one Core, src/state/governance-core.ts, on the
+ * state SQL driver), where several
  * Gatehouse nodes share it. Every multi-row change is one transaction (SQLite: `BEGIN
  * IMMEDIATE`; PostgreSQL: the schema's advisory lock, one writer across all nodes): nothing is half-applied, and read-check-write
  * sequences (double approval, overlapping agreements, termination) cannot interleave with
@@ -19,8 +20,9 @@
  * strings; ids are random and readable (`agr_…`, `grt_…`, `req_…`). The store never writes
  * the audit log: each change returns a `GovernanceEvent` that the caller records.
  */
-import { DatabaseSync } from 'node:sqlite';
-import { SqliteCore } from './core-sqlite.ts';
+import { DriverCore } from '../state/governance-core.ts';
+import type { SqlDriver } from '../state/sql/driver.ts';
+import { SqliteDriver } from '../state/sql/sqlite.ts';
 import { ACK_SCHEMA, Acknowledgements } from './acknowledgements.ts';
 import { AGREEMENT_SCHEMA, Agreements } from './agreements.ts';
 import { CLASSIFICATION_SCHEMA, ClassificationDecisions } from './classification.ts';
@@ -74,14 +76,9 @@ export class GovernanceStore {
   /** Opens (and creates) the store at `path` (a file, or ':memory:' for tests). */
   static open(path: string, options: GovernanceStoreOptions = {}): GovernanceStore {
     if (typeof path !== 'string' || path.length === 0) throw new GovernanceError('GOV_INVALID', 'the governance store needs a file path (or ":memory:")', 'pass e.g. state/governance.db');
-    const db = new DatabaseSync(path);
+    const driver = SqliteDriver.openSync(path, { busyTimeoutMs: 5000 });
+    const db = driver.db;
     try {
-      db.exec('PRAGMA busy_timeout = 5000');
-      if (path !== ':memory:') {
-        db.exec('PRAGMA journal_mode = WAL');
-        db.exec('PRAGMA synchronous = FULL');
-      }
-      db.exec('PRAGMA foreign_keys = ON');
       const version = (db.prepare('PRAGMA user_version').get() as { user_version: number }).user_version;
       if (version > SCHEMA_VERSION) {
         throw new GovernanceError('GOV_INVALID', `the governance store ${path} was written by a newer Gatehouse (schema ${version})`, 'upgrade Gatehouse, or open a store of this version');
@@ -96,10 +93,15 @@ export class GovernanceStore {
         throw err;
       }
     } catch (err) {
-      db.close();
+      void driver.close();
       throw err;
     }
-    return new GovernanceStore(new SqliteCore(db, options.now ?? (() => new Date())));
+    return new GovernanceStore(new DriverCore(driver, { ...(options.now ? { now: options.now } : {}), lockKey: 'gatehouse-governance', owns: true }));
+  }
+
+  /** A store on a shared state SQL driver (PostgreSQL: src/state/backend.ts; its tables migrated). */
+  static on(driver: SqlDriver, options: GovernanceStoreOptions & { lockKey: string }): GovernanceStore {
+    return new GovernanceStore(new DriverCore(driver, { ...(options.now ? { now: options.now } : {}), lockKey: options.lockKey, owns: false }));
   }
 
   /**

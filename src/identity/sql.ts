@@ -1,25 +1,25 @@
 /**
- * The storage the identity stores run on: a small SQL interface that both node:sqlite (one
- * file per store, the embedded default) and PostgreSQL (src/state/identity-sql.ts, shared
- * by several Gatehouse nodes) implement. Each store (users, sessions, API keys, connection
- * passwords, elevation) holds its logic once and runs it on either backend, so both have
- * the same semantics and the same error classes by construction.
+ * The storage the identity stores run on: the state SQL driver (src/state/sql/driver.ts) seen
+ * through the identity stores' small interface. Each store (users, sessions, API keys,
+ * connection passwords, elevation) holds its logic once and runs it on either backend —
+ * node:sqlite (one file per store, the embedded default) or PostgreSQL (shared by several
+ * Gatehouse nodes) — so both have the same semantics and the same error classes by construction.
  *
- * SQL is written once, in the dialect both share:
- * - `?` placeholders (PostgreSQL's backend numbers them `$1`, `$2`, …);
- * - table names in braces, `{users}`, which each backend maps to its own names (the
- *   sqlite files keep their historical names; PostgreSQL prefixes them `identity_` inside
- *   Gatehouse's schema);
- * - integers for booleans and epoch times, text for JSON, blobs for digests;
- * - `ON CONFLICT … DO UPDATE/NOTHING` and `RETURNING`, which both understand.
+ * SQL is the driver's: `?` placeholders and table names in braces. The identity stores name
+ * their tables without a prefix (`{users}`); this adapter names them `identity_users` for the
+ * driver, which on PostgreSQL is the table in Gatehouse's schema and in an embedded file is
+ * the name the file has always had (SQLITE_TABLES).
  *
- * `write(fn)` runs `fn` as one transaction with the isolation the stores' read-check-write
- * steps need: `BEGIN IMMEDIATE` on sqlite (one writer per file), SERIALIZABLE on
- * PostgreSQL. On PostgreSQL, `fn` is re-run when the transaction loses a serialization
- * conflict with another node, so it must do nothing but SQL and pure computation.
+ * `write(fn)` is the driver's 'serializable' transaction: `BEGIN IMMEDIATE` on sqlite (one
+ * writer per file), SERIALIZABLE on PostgreSQL; a transaction that loses a conflict with
+ * another node is re-run by the driver's one retry policy, so `fn` must do nothing but SQL and
+ * pure computation. Any storage failure (including a retry policy that gave up) becomes the
+ * store's own "unavailable" error (IDENTITY_STORE_UNAVAILABLE): the request fails closed.
  */
-import { resolve } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { StateError } from '../state/errors.ts';
+import { mapTables, type SqlDriver, type SqlQueries as DriverQueries } from '../state/sql/driver.ts';
+import { SqliteDriver } from '../state/sql/sqlite.ts';
+import { IdentityStoreUnavailable } from './session.ts';
 
 export type SqlValue = string | number | null | Uint8Array;
 
@@ -39,7 +39,7 @@ export interface IdentitySql extends SqlQueries {
   close(): Promise<void>;
 }
 
-/** The stores' table names (keys) and their names in the sqlite files (values). */
+/** The stores' table names (keys) and their names in the embedded sqlite files (values). */
 export const SQLITE_TABLES: Readonly<Record<string, string>> = {
   users: 'users', meta: 'meta', recovery_codes: 'recovery_codes', login_failures: 'login_failures',
   mfa_reset_requests: 'mfa_reset_requests', sessions: 'identity_sessions', refresh_tokens: 'identity_refresh_tokens',
@@ -47,170 +47,99 @@ export const SQLITE_TABLES: Readonly<Record<string, string>> = {
   elevation_requests: 'elevation_requests', elevation_grants: 'elevation_grants', session_keys: 'identity_session_keys',
 };
 
-/** Replaces `{name}` with `table(name)`; an unknown name is a programming error. */
-export function mapTables(sql: string, table: (name: string) => string): string {
-  return sql.replace(/\{([a-z_]+)\}/g, (_, n: string) => table(n));
-}
+/** The driver's logical names (identity_*) → the embedded files' names. */
+const SQLITE_ALIASES: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(SQLITE_TABLES).map(([k, v]) => [`identity_${k}`, v]));
 
-/**
- * One per database file in this process: the promise-chain lock that keeps one transaction
- * at a time on the file, and whether one is open. Connections to one file in one process
- * must share it: sqlite's busy wait is synchronous, so a second connection waiting for a
- * lock held across an `await` by the first would block the very event loop the first
- * needs to finish (other processes simply wait out the busy timeout).
- */
-interface FileGate { lock: Promise<unknown>; inTx: boolean; users: number }
-const GATES = new Map<string, FileGate>();
+const KNOWN = new Set(Object.keys(SQLITE_TABLES));
+const prefixed = (sql: string): string => mapTables(sql, (n) => {
+  if (!KNOWN.has(n)) throw new Error(`unknown identity table {${n}}`);
+  return `{identity_${n}}`;
+});
 
-function gateFor(path: string): FileGate {
-  if (path === ':memory:' || path === '') return { lock: Promise.resolve(), inTx: false, users: 1 };
-  const key = resolve(path);
-  let g = GATES.get(key);
-  if (!g) GATES.set(key, g = { lock: Promise.resolve(), inTx: false, users: 0 });
-  g.users++;
-  return g;
-}
+export type Unavailable = (what: 'cannot open' | 'closed' | 'busy or unavailable', cause: unknown) => Error;
 
-function releaseGate(path: string, g: FileGate): void {
-  if (--g.users === 0 && path !== ':memory:' && path !== '') GATES.delete(resolve(path));
-}
-
-/**
- * node:sqlite behind the interface. The connection is synchronous; a promise-chain lock per
- * file keeps one transaction at a time on it (an `await` inside `write` must not let another
- * caller's statement run inside the open transaction, nor another connection's wait block).
- */
-export class SqliteIdentitySql implements IdentitySql {
-  readonly dialect = 'sqlite' as const;
-  readonly #db: DatabaseSync;
-  readonly #stmts = new Map<string, StatementSync>();
-  readonly #unavailable: (message: string, cause: unknown) => Error;
-  readonly #path: string;
-  readonly #gate: FileGate;
+/** The identity stores' interface on a state SQL driver. */
+export class DriverIdentitySql implements IdentitySql {
+  readonly dialect: 'sqlite' | 'postgres';
+  readonly #driver: SqlDriver;
+  readonly #owns: boolean;
+  readonly #unavailable: Unavailable;
+  readonly #texts = new Map<string, string>();
   #closed = false;
 
-  private constructor(db: DatabaseSync, path: string, unavailable: (message: string, cause: unknown) => Error) {
-    this.#db = db;
-    this.#path = path;
-    this.#gate = gateFor(path);
-    this.#unavailable = unavailable;
+  /** `owns`: close() closes the driver (an embedded store's own file); otherwise its owner does. */
+  constructor(driver: SqlDriver, options: { unavailable?: Unavailable; owns?: boolean } = {}) {
+    this.#driver = driver;
+    this.dialect = driver.dialect.name;
+    this.#owns = options.owns ?? false;
+    this.#unavailable = options.unavailable ?? ((what, cause) => new IdentityStoreUnavailable(`the identity store: ${what}`, { cause }));
   }
 
   /**
-   * Opens (creating if needed) the file and applies `schema` (idempotent DDL) in one
-   * transaction. `unavailable` builds the store's own "cannot open / closed" error.
+   * Opens (creating if needed) an embedded store's file and applies `schema` (idempotent DDL).
+   * `unavailable` builds the store's own "cannot open / closed" error.
    */
-  static open(path: string, schema: string, options: { busyTimeoutMs?: number; unavailable: (message: string, cause: unknown) => Error; foreignKeys?: boolean }): SqliteIdentitySql {
-    let db: DatabaseSync;
+  static open(path: string, schema: string, options: { busyTimeoutMs?: number | undefined; unavailable: Unavailable; foreignKeys?: boolean }): DriverIdentitySql {
+    let driver: SqliteDriver;
     try {
-      db = new DatabaseSync(path, { timeout: options.busyTimeoutMs ?? 5000 });
+      driver = SqliteDriver.openSync(path, {
+        tables: SQLITE_ALIASES, busyTimeoutMs: options.busyTimeoutMs ?? 5000, schema: prefixed(schema),
+        ...(options.foreignKeys !== undefined ? { foreignKeys: options.foreignKeys } : {}),
+      });
     } catch (err) {
       throw options.unavailable('cannot open', err);
     }
-    try {
-      if (path !== ':memory:') db.exec('PRAGMA journal_mode = WAL');
-      // Revocations and counters are security decisions: durable before they are acknowledged.
-      db.exec('PRAGMA synchronous = FULL');
-      if (options.foreignKeys !== false) db.exec('PRAGMA foreign_keys = ON');
-      db.exec('BEGIN IMMEDIATE');
-      try {
-        db.exec(schema);
-        db.exec('COMMIT');
-      } catch (err) {
-        if (db.isTransaction) db.exec('ROLLBACK');
-        throw err;
-      }
-    } catch (err) {
-      db.close();
-      throw options.unavailable('cannot initialise', err);
-    }
-    return new SqliteIdentitySql(db, path, options.unavailable);
+    return new DriverIdentitySql(driver, { unavailable: options.unavailable, owns: true });
   }
 
-  #stmt(sql: string): StatementSync {
+  #text(sql: string): string {
+    let t = this.#texts.get(sql);
+    if (t === undefined) this.#texts.set(sql, t = prefixed(sql));
+    return t;
+  }
+
+  #q(q: DriverQueries): SqlQueries {
+    return {
+      run: (sql, params) => q.run(this.#text(sql), params),
+      get: <T>(sql: string, params?: readonly SqlValue[]) => q.get<T>(this.#text(sql), params),
+      all: <T>(sql: string, params?: readonly SqlValue[]) => q.query<T>(this.#text(sql), params),
+    };
+  }
+
+  async #guard<T>(f: () => Promise<T>): Promise<T> {
     if (this.#closed) throw this.#unavailable('closed', null);
-    let s = this.#stmts.get(sql);
-    if (!s) {
-      s = this.#db.prepare(mapTables(sql, (n) => {
-        const t = SQLITE_TABLES[n];
-        if (!t) throw new Error(`unknown identity table {${n}}`);
-        return t;
-      }));
-      this.#stmts.set(sql, s);
-    }
-    return s;
-  }
-
-  readonly #q: SqlQueries = {
-    run: async (sql, params = []) => Number(this.#stmt(sql).run(...params).changes),
-    get: async <T>(sql: string, params: readonly SqlValue[] = []) => this.#stmt(sql).get(...params) as T | undefined,
-    all: async <T>(sql: string, params: readonly SqlValue[] = []) => this.#stmt(sql).all(...params) as T[],
-  };
-
-  /** Runs `fn` alone on the connection (queued behind whatever runs now). */
-  async #exclusive<T>(fn: () => Promise<T>): Promise<T> {
-    const prev = this.#gate.lock;
-    let release!: () => void;
-    this.#gate.lock = new Promise<void>((r) => { release = r; });
-    await prev;
     try {
-      return await fn();
-    } finally {
-      release();
+      return await f();
+    } catch (err) {
+      throw this.#classify(err);
     }
   }
 
-  run(sql: string, params?: readonly SqlValue[]): Promise<number> {
-    // A statement outside a transaction runs synchronously when no transaction is open.
-    if (!this.#gate.inTx) return this.#q.run(sql, params);
-    return this.#exclusive(() => this.#q.run(sql, params));
+  /** Storage failures become the store's "unavailable"; what the store's own code threw passes. */
+  #classify(err: unknown): unknown {
+    const e = err as { errcode?: unknown; severity?: unknown } | null;
+    const fromStorage = err instanceof StateError || (e !== null && typeof e === 'object' && (typeof e.errcode === 'number' || e.severity !== undefined));
+    return fromStorage ? this.#unavailable('busy or unavailable', err) : err;
   }
-  get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
-    if (!this.#gate.inTx) return this.#q.get<T>(sql, params);
-    return this.#exclusive(() => this.#q.get<T>(sql, params));
-  }
-  all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    if (!this.#gate.inTx) return this.#q.all<T>(sql, params);
-    return this.#exclusive(() => this.#q.all<T>(sql, params));
-  }
+
+  run(sql: string, params?: readonly SqlValue[]): Promise<number> { return this.#guard(() => this.#driver.run(this.#text(sql), params)); }
+  get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> { return this.#guard(() => this.#driver.get<T>(this.#text(sql), params)); }
+  all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]> { return this.#guard(() => this.#driver.query<T>(this.#text(sql), params)); }
 
   write<T>(fn: (q: SqlQueries) => Promise<T>): Promise<T> {
-    return this.#tx('BEGIN IMMEDIATE', fn);
+    return this.#guard(() => this.#driver.transaction((q) => fn(this.#q(q)), { mode: 'serializable' }));
   }
 
   read<T>(fn: (q: SqlQueries) => Promise<T>): Promise<T> {
-    return this.#tx('BEGIN', fn);
-  }
-
-  #tx<T>(begin: string, fn: (q: SqlQueries) => Promise<T>): Promise<T> {
-    return this.#exclusive(async () => {
-      if (this.#closed) throw this.#unavailable('closed', null);
-      try {
-        this.#db.exec(begin);
-      } catch (err) {
-        throw this.#unavailable('busy or unavailable', err);
-      }
-      this.#gate.inTx = true;
-      try {
-        const out = await fn(this.#q);
-        this.#db.exec(begin === 'BEGIN' ? 'ROLLBACK' : 'COMMIT');
-        return out;
-      } catch (err) {
-        if (this.#db.isOpen && this.#db.isTransaction) this.#db.exec('ROLLBACK');
-        throw err;
-      } finally {
-        this.#gate.inTx = false;
-      }
-    });
+    return this.#guard(() => this.#driver.transaction((q) => fn(this.#q(q)), { mode: 'read' }));
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    await this.#exclusive(async () => {
-      this.#closed = true;
-      this.#stmts.clear();
-      this.#db.close();
-    });
-    releaseGate(this.#path, this.#gate);
+    this.#closed = true;
+    if (this.#owns) await this.#driver.close();
   }
 }
+
+/** The embedded stores' name for opening their file (kept for their call sites). */
+export const SqliteIdentitySql = DriverIdentitySql;

@@ -23,6 +23,7 @@ import { LocalKeyring } from '../keys/keyring.ts';
 import { openPgGovernance } from '../state/governance-pg.ts';
 import { openPgArtefacts, openPgDataKeys } from '../state/keys-pg.ts';
 import type { PostgresState } from '../state/postgres.ts';
+import type { StateBackend } from '../state/backend.ts';
 
 export function datasetKeySubject(dataset: string): string {
   return `dataset:${dataset}`;
@@ -38,6 +39,7 @@ export class GovernanceRuntime {
   readonly #stateDir: string;
   readonly #demo: boolean;
   readonly #pg: Pick<PostgresState, 'pool' | 'schema'> | null;
+  readonly #state: Pick<StateBackend, 'kind' | 'governance' | 'keys'> | null;
   #store: GovernanceStore | null = null;
   #vault: Promise<Vault> | null = null;
 
@@ -45,19 +47,26 @@ export class GovernanceRuntime {
    * `postgres`: keep governance records, data keys and artefacts in this PostgreSQL state
    * (its pool is used, never ended here: close the state after the runtime).
    */
-  constructor(stateDir: string, options: { demo: boolean; postgres?: Pick<PostgresState, 'pool' | 'schema'> | null }) {
+  /**
+   * `state`: the node's StateBackend (src/state/backend.ts): its governance store and keys are
+   * used, and closed by the state, not here. Takes precedence over `postgres`.
+   */
+  constructor(stateDir: string, options: { demo: boolean; postgres?: Pick<PostgresState, 'pool' | 'schema'> | null; state?: Pick<StateBackend, 'kind' | 'governance' | 'keys'> | null }) {
     this.#stateDir = stateDir;
     this.#demo = options.demo;
-    this.#pg = options.postgres ?? null;
+    this.#state = options.state ?? null;
+    this.#pg = this.#state ? null : options.postgres ?? null;
   }
 
   /** 'sqlite' (files in the state directory) or 'postgres' (shared by every node on the database). */
   get backend(): 'sqlite' | 'postgres' {
+    if (this.#state) return this.#state.kind === 'postgres' ? 'postgres' : 'sqlite';
     return this.#pg ? 'postgres' : 'sqlite';
   }
 
   /** The governance records (asynchronous methods), opened on first use. */
   get store(): GovernanceStore {
+    if (this.#state) return this.#state.governance;
     this.#store ??= this.#pg ? openPgGovernance(this.#pg) : GovernanceStore.open(join(this.#stateDir, 'governance.sqlite'));
     return this.#store;
   }
@@ -67,6 +76,10 @@ export class GovernanceRuntime {
     this.#vault ??= (async () => {
       const passphrase = resolvePassphrase(undefined, this.#demo);
       const keyring = await LocalKeyring.openOrCreate(join(this.#stateDir, 'keyring.json'), passphrase);
+      if (this.#state) {
+        const dataKeys = this.#state.keys.dataKeys(keyring);
+        return { keyring, dataKeys, artefacts: this.#state.keys.artefacts(dataKeys) };
+      }
       if (this.#pg) {
         const dataKeys = openPgDataKeys(this.#pg, keyring);
         return { keyring, dataKeys, artefacts: openPgArtefacts(this.#pg, dataKeys) };
@@ -93,7 +106,7 @@ export class GovernanceRuntime {
       const gone = (await dataKeys.listDestroyed({ kind: 'dataset' })).filter((r) => r.subject === datasetKeySubject(dataset)).pop();
       throw new Error(gone
         ? `its data key was destroyed at ${gone.destroyedAt} (${gone.reason}): the dataset is crypto-shredded; remove it from gatehouse.yaml`
-        : this.#pg
+        : this.backend === 'postgres'
           ? 'no data key for it in the shared PostgreSQL state: ingest it with gatehouse ingest against the same state'
           : `no data key for it in this state directory: ingest it with gatehouse ingest, on this node's state directory`);
     }

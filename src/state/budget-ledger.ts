@@ -1,7 +1,7 @@
 /**
- * The privacy-budget ledger as the pipeline sees it: satisfied by the embedded default
- * (BudgetStore, node:sqlite) and by PgBudgetStore (PostgreSQL, shared by several nodes).
- * Same methods, same semantics, same typed errors (src/privacy/accounting/errors.ts).
+ * The privacy-budget ledger as the pipeline sees it: BudgetStore (src/privacy/accounting/
+ * budget-store.ts), written once on the state SQL driver, embedded (node:sqlite) or shared
+ * by several nodes (PostgreSQL). Kept as an interface so callers can be given a ledger.
  */
 import type {
   BudgetDefinition, BudgetStatus, ChargeOutcome, ChargeRecord, ChargeRequest, HistoryQuery, LedgerEntry, RefundOutcome,

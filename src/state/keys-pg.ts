@@ -28,6 +28,7 @@ import { DataKeyStore, type DataKeyBackend, type DataKeyRow, type DataKeyStoreOp
 import { CiphertextTampered, KeyStoreUnavailable } from '../keys/errors.ts';
 import type { KeyEncryptionService } from '../keys/keyring.ts';
 import { quoteSchema } from './migrations.ts';
+import { DEFAULT_RETRY, withRetry } from './sql/retry.ts';
 import type { PostgresState } from './postgres.ts';
 
 type Q = Pick<Pool, 'query'>;
@@ -48,7 +49,12 @@ async function guard<T>(what: string, f: () => Promise<T>): Promise<T> {
   }
 }
 
-async function inTx<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+/** One transaction; a lost race is re-run by the state's one retry policy (src/state/sql/retry.ts). */
+function inTx<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  return withRetry(DEFAULT_RETRY, () => inTxOnce(pool, fn), { what: 'the key store' });
+}
+
+async function inTxOnce<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
   const c = await pool.connect();
   let broken = false;
   try {

@@ -9,6 +9,9 @@
  */
 import type { PoolClient } from 'pg';
 import { StateConfigInvalid, StateSchemaTooNew } from './errors.ts';
+import type { Dialect } from './sql/driver.ts';
+import { pgDialect } from './sql/postgres.ts';
+import { budgetTables } from './tables/budgets.ts';
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -20,66 +23,31 @@ export function quoteSchema(schema: string): string {
   return `"${schema}"`;
 }
 
-/** Migration i (1-based) brings the schema to version i. `S` is the quoted schema name. */
-const MIGRATIONS: readonly ((S: string) => string)[] = [
-  // 1: privacy budgets (the PostgreSQL twin of budget-store.ts's SQLite schema).
-  (S) => `
-CREATE TABLE ${S}.budgets (
-  subject      text    NOT NULL,
-  dataset      text    NOT NULL,
-  cap_nano     bigint  NOT NULL CHECK (cap_nano > 0),
-  window_kind  text    NOT NULL CHECK (window_kind IN ('none', 'calendar-month', 'rolling-days')),
-  window_days  integer CHECK ((window_kind = 'rolling-days') = (window_days IS NOT NULL)),
-  anchor_ms    bigint  NOT NULL,
-  updated_ms   bigint  NOT NULL,
-  PRIMARY KEY (subject, dataset)
-);
-CREATE TABLE ${S}.budget_windows (
-  subject      text    NOT NULL,
-  dataset      text    NOT NULL,
-  start_ms     bigint  NOT NULL,
-  end_ms       bigint,
-  spent_nano   bigint  NOT NULL DEFAULT 0 CHECK (spent_nano >= 0),
-  PRIMARY KEY (subject, dataset, start_ms)
-);
-CREATE TABLE ${S}.budget_charges (
-  charge_id      text    PRIMARY KEY,
-  subject        text    NOT NULL,
-  dataset        text    NOT NULL,
-  query_id       text    NOT NULL,
-  nano           bigint  NOT NULL CHECK (nano > 0),
-  at_ms          bigint  NOT NULL,
-  window_start   bigint  NOT NULL,
-  state          text    NOT NULL CHECK (state IN ('charged', 'released', 'refunded')),
-  released_ms    bigint,
-  refunded_ms    bigint,
-  refund_reason  text,
-  UNIQUE (subject, dataset, query_id)
-);
-CREATE TABLE ${S}.budget_ledger (
-  seq          bigint  GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  kind         text    NOT NULL CHECK (kind IN ('charge', 'refund')),
-  charge_id    text    NOT NULL REFERENCES ${S}.budget_charges (charge_id),
-  subject      text    NOT NULL,
-  dataset      text    NOT NULL,
-  query_id     text    NOT NULL,
-  nano         bigint  NOT NULL CHECK (nano > 0),
-  at_ms        bigint  NOT NULL,
-  window_start bigint  NOT NULL,
-  reason       text,
-  UNIQUE (charge_id, kind)
-);
-CREATE INDEX budget_ledger_by_budget ON ${S}.budget_ledger (subject, dataset, seq);
-CREATE INDEX budget_ledger_by_time ON ${S}.budget_ledger (at_ms);
-CREATE FUNCTION ${S}.append_only() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;
-CREATE TRIGGER budget_ledger_append_only BEFORE UPDATE OR DELETE ON ${S}.budget_ledger
-  FOR EACH ROW EXECUTE FUNCTION ${S}.append_only();
-CREATE TRIGGER budget_ledger_no_truncate BEFORE TRUNCATE ON ${S}.budget_ledger
-  FOR EACH STATEMENT EXECUTE FUNCTION ${S}.append_only();
-`,
-  // 2: the transparency log (entries, their leaf hashes, the head and the latest checkpoint).
-  (S) => `
+/**
+ * One migration list for both backends. Migration i (1-based) brings a PostgreSQL schema to
+ * version i; `ddl` gets the dialect (src/state/sql/driver.ts) and, for the PostgreSQL-only
+ * parts still written as PostgreSQL text, the quoted schema `S`. An embedded sqlite file
+ * applies the migrations of its `part` whose DDL is dialect-neutral (`sqlite: true`),
+ * idempotently (`IF NOT EXISTS`), so files written by earlier versions open as they are.
+ */
+export interface Migration {
+  readonly part: StatePart;
+  /** The DDL works on sqlite too (written through the dialect). */
+  readonly sqlite: boolean;
+  ddl(d: Dialect, S: string): string;
+}
+
+export type StatePart = 'budgets' | 'audit' | 'identity' | 'governance';
+
+export const MIGRATIONS: readonly Migration[] = [
+  // 1: privacy budgets (src/state/tables/budgets.ts), and the append-only trigger function.
+  {
+    part: 'budgets', sqlite: true,
+    ddl: (d, S) => `${d.name === 'postgres' ? `CREATE FUNCTION ${S}.append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$;` : ''}
+${budgetTables(d)}`,
+  },
+  { part: 'audit', sqlite: false, ddl: (_d, S) => `
 CREATE TABLE ${S}.audit_entries (
   idx        bigint NOT NULL PRIMARY KEY CHECK (idx >= 0),
   payload    bytea  NOT NULL,
@@ -103,10 +71,10 @@ CREATE TABLE ${S}.audit_checkpoint (
   note       text    NOT NULL,
   stored_at  timestamptz NOT NULL DEFAULT now()
 );
-`,
+`, },
   // 3: identity (the PostgreSQL twins of the node:sqlite tables in src/identity/*.ts, plus
   // the session signing keys, which live in files beside the sqlite stores).
-  (S) => `
+  { part: 'identity', sqlite: false, ddl: (_d, S) => `
 CREATE TABLE ${S}.identity_meta (key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE ${S}.identity_users (
   principal_id            text    PRIMARY KEY,
@@ -230,11 +198,11 @@ CREATE TABLE ${S}.identity_elevation_grants (
   revoke_reason text
 );
 CREATE INDEX identity_elevation_grants_active ON ${S}.identity_elevation_grants (principal_id, expires_at);
-`,
+`, },
   // 4: contractor governance (src/governance/*: the twin of their SQLite schemas, text in the
   //    "C" collation so ISO times and ids compare as in SQLite), data keys, artefacts and their
   //    ciphertext (src/keys/data-keys.ts, artefacts.ts; src/state/governance-pg.ts, keys-pg.ts).
-  (S) => `
+  { part: 'governance', sqlite: false, ddl: (_d, S) => `
 CREATE TABLE ${S}.gov_orgs (
   name text COLLATE "C" PRIMARY KEY,
   display_name text COLLATE "C" NOT NULL,
@@ -484,7 +452,7 @@ CREATE TABLE ${S}.artefact_blobs (
   ciphertext bytea NOT NULL
 );
 ALTER TABLE ${S}.artefact_blobs ALTER COLUMN ciphertext SET STORAGE EXTERNAL;
-`,
+`, },
 ];
 
 /** The newest schema version this code knows. */
@@ -507,7 +475,7 @@ export async function migrate(client: PoolClient, schema: string): Promise<{ fro
     const from = r.rows[0]?.v ?? 0;
     if (from > SCHEMA_VERSION) throw new StateSchemaTooNew(schema, from, SCHEMA_VERSION);
     for (let v = from + 1; v <= SCHEMA_VERSION; v++) {
-      await client.query(MIGRATIONS[v - 1]!(S));
+      await client.query(MIGRATIONS[v - 1]!.ddl(pgDialect(schema), S));
       await client.query(`INSERT INTO ${S}.schema_version (version) VALUES ($1)`, [v]);
     }
     await client.query('COMMIT');
@@ -516,4 +484,12 @@ export async function migrate(client: PoolClient, schema: string): Promise<{ fro
     await client.query('ROLLBACK').catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * Brings an embedded sqlite file of `part` up to date: the part's dialect-neutral migrations,
+ * each idempotent (`IF NOT EXISTS`), so a file written by any earlier version opens as it is.
+ */
+export async function migrateFile(driver: { readonly dialect: Dialect; exec(ddl: string): Promise<void> }, part: StatePart): Promise<void> {
+  for (const m of MIGRATIONS) if (m.part === part && m.sqlite) await driver.exec(m.ddl(driver.dialect, ''));
 }

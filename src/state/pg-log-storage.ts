@@ -38,6 +38,8 @@ import { hashEquals, HASH_SIZE, sha256 } from '../audit/merkle.ts';
 import type { FileStoreOptions, LogStorage, StoredEntry } from '../audit/store.ts';
 import { quoteSchema } from './migrations.ts';
 import { PackedTree } from './packed-tree.ts';
+import { StateBusy } from './errors.ts';
+import { DEFAULT_RETRY, isRetryable, withRetry } from './sql/retry.ts';
 
 export interface PgLogStorageOptions {
   /** Schema holding the tables (default "gatehouse"). */
@@ -158,7 +160,14 @@ export class PgLogStorage implements LogStorage {
   }
 
   async appendSequenced(build: (base: number) => readonly (Buffer | string)[]): Promise<number> {
-    return this.#serial(async () => {
+    // A lost race (deadlock, serialization failure) is re-run by the state's one retry policy
+    // (src/state/sql/retry.ts); `build` is a pure function of the base index.
+    return this.#serial(() => withRetry(DEFAULT_RETRY, () => this.#appendOnce(build), { what: 'the audit log' })
+      .catch((e: unknown) => { throw e instanceof StateBusy ? this.#wrap(e, 'audit log write to PostgreSQL failed') : e; }));
+  }
+
+  async #appendOnce(build: (base: number) => readonly (Buffer | string)[]): Promise<number> {
+    {
       this.#requireAttached();
       const c = await this.#connect();
       let broken = false;
@@ -190,11 +199,11 @@ export class PgLogStorage implements LogStorage {
         return base;
       } catch (e) {
         try { await c.query('ROLLBACK'); } catch { broken = true; }
-        throw this.#wrap(e, 'audit log write to PostgreSQL failed');
+        throw isRetryable(e) ? e : this.#wrap(e, 'audit log write to PostgreSQL failed');
       } finally {
         c.release(broken);
       }
-    });
+    }
   }
 
   /** For a single writer only: the payloads must carry the indexes size, size+1, …. */

@@ -4,7 +4,7 @@
  * database and schema share one budget ledger and one transparency log.
  *
  *   const state = await openPostgresState({ url: 'postgres://gatehouse@db:5432/gatehouse', password });
- *   state.budgets       // BudgetLedger (PgBudgetStore)
+ *   state.budgets       // BudgetLedger (BudgetStore on the state's PgDriver)
  *   state.auditStorage  // LogStorage (PgLogStorage): TransparencyLog.openOn(state.auditStorage, { keyDir, pseudonymKeyDir })
  *   await state.close();
  *
@@ -16,7 +16,8 @@ import pg from 'pg';
 import type { BudgetLedger } from './budget-ledger.ts';
 import { StateConfigInvalid, StateError, StateUnavailable } from './errors.ts';
 import { migrate, quoteSchema, SCHEMA_VERSION } from './migrations.ts';
-import { PgBudgetStore } from './pg-budget-store.ts';
+import { BudgetStore } from '../privacy/accounting/budget-store.ts';
+import { PgDriver } from './sql/postgres.ts';
 import { PgLogStorage } from './pg-log-storage.ts';
 
 export interface PostgresStateOptions {
@@ -44,6 +45,8 @@ export interface PostgresState {
   readonly schemaVersion: number;
   readonly budgets: BudgetLedger;
   readonly auditStorage: PgLogStorage;
+  /** The SQL driver every store of this state runs on (src/state/sql/postgres.ts). */
+  readonly driver: PgDriver;
   /** The bounded pool (for health checks); do not end it yourself: call close(). */
   readonly pool: pg.Pool;
   close(): Promise<void>;
@@ -115,21 +118,25 @@ export async function openPostgresState(options: PostgresStateOptions): Promise<
     throw e;
   }
 
-  const budgets = new PgBudgetStore(pool, {
-    schema,
+  if (options.budgetLockTimeoutMs !== undefined && (!Number.isInteger(options.budgetLockTimeoutMs) || options.budgetLockTimeoutMs < 1)) {
+    await pool.end().catch(() => undefined);
+    throw new StateConfigInvalid('budgetLockTimeoutMs must be a positive integer');
+  }
+  const driver = new PgDriver(pool, { schema, ...(options.budgetLockTimeoutMs !== undefined ? { lockTimeoutMs: options.budgetLockTimeoutMs } : {}) });
+  const budgets = BudgetStore.on(driver, {
     ...(options.clock ? { clock: options.clock } : {}),
-    ...(options.budgetLockTimeoutMs !== undefined ? { lockTimeoutMs: options.budgetLockTimeoutMs } : {}),
-    ...(options.budgetMaxRetries !== undefined ? { maxRetries: options.budgetMaxRetries } : {}),
+    maxRetries: options.budgetMaxRetries ?? 20,
   });
   const auditStorage = new PgLogStorage(pool, { schema });
   let closed = false;
   return {
-    schema, schemaVersion: version, budgets, auditStorage, pool,
+    schema, schemaVersion: version, budgets, auditStorage, pool, driver,
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
       await budgets.close();
       await auditStorage.close();
+      await driver.close();
       await pool.end();
     },
   };

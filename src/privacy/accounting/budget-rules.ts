@@ -1,8 +1,7 @@
 /**
- * Input validation, exact units and window arithmetic of privacy budgets, shared by the
- * embedded BudgetStore (node:sqlite) and the PostgreSQL one (src/state/pg-budget-store.ts),
- * so both stores accept and refuse exactly the same inputs (test/state-budget-contract.test.ts
- * runs the same hostile inputs through both).
+ * Input validation, exact units and window arithmetic of privacy budgets: the pure rules of
+ * BudgetStore (budget-store.ts), kept apart from its storage so they are read and tested on
+ * their own (test/state-budget-contract.test.ts runs the same hostile inputs on both backends).
  */
 import { BudgetArgumentInvalid, BudgetRhoInvalid, BudgetWindowInvalid } from './errors.ts';
 

@@ -1,43 +1,51 @@
 /**
- * Durable privacy-budget ledger (the embedded default, on node:sqlite).
+ * Durable privacy-budget ledger, written once on the state SQL driver (src/state/sql/driver.ts):
+ * node:sqlite for the embedded default (`BudgetStore.open(path)`), PostgreSQL shared by every
+ * node of a deployment (`BudgetStore.on(driver)`, opened by src/state/backend.ts).
  *
  * A budget is keyed by (subject, dataset) — subject is a principal id or `org:<name>` —
  * and caps the zCDP ρ that may be spent on the dataset per window (docs/privacy-budgets.md).
  *
- * Hard caps. Every charge runs in a `BEGIN IMMEDIATE` transaction, which takes SQLite's
- * single write lock before reading anything, so charges from any number of connections,
- * threads or processes are serialised; inside it the spend is applied with a conditional
- * `UPDATE ... WHERE spent + ρ <= cap`, so the check and the write are one statement.
- * SQLITE_BUSY is retried with bounded, jittered backoff; if the lock never comes, the
- * charge fails with BUDGET_STORE_BUSY and nothing is spent (fail closed).
+ * Hard caps. Every charge runs in one 'write' transaction of the driver. On sqlite that is
+ * `BEGIN IMMEDIATE`: SQLite's single write lock is taken before anything is read, so charges
+ * from any number of connections or processes are serialised. On PostgreSQL it is READ
+ * COMMITTED and the charge first locks the budget rows it touches (`SELECT … FOR UPDATE`,
+ * the dialect's `forUpdate`), in one global order (subject, dataset) so two batches cannot
+ * deadlock: while the lock is held nothing on any node can charge, refund or redefine that
+ * budget. Either way the spend is a conditional `UPDATE … WHERE spent + ρ <= cap`, so the
+ * check and the write are one statement. A lost race (SQLITE_BUSY, lock timeout, deadlock,
+ * serialization failure) is retried by the driver's one retry policy (src/state/sql/retry.ts);
+ * when it gives up the charge fails with BUDGET_STORE_BUSY and nothing is spent; any other
+ * store failure is BUDGET_STORE_UNAVAILABLE (fail closed).
  *
  * Exact arithmetic. ρ is stored as an integer number of nano-ρ (10⁻⁹ ρ). A charge is
  * rounded *up* from the exact binary value of the double, a cap is rounded *down*, so
  * rounding can only make the accounting stricter, and sums in SQLite are exact integers
  * (≤ 10¹⁵ < 2⁵³, hence also exact as JS numbers).
  *
- * Durability. WAL with `synchronous = FULL`: a charge is acknowledged only after its
- * commit reached the disk.
+ * Durability. sqlite: WAL with `synchronous = FULL`; PostgreSQL: after COMMIT returned. A
+ * charge is acknowledged only once it is durable.
  *
  * The store never writes the audit log: every outcome it returns is plain data describing
  * the charge or refund, which the caller records (see audit.ts).
  */
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  BudgetArgumentInvalid, BudgetChargeNotFound, BudgetChargeRefunded, BudgetQueryIdReused, BudgetRefundAfterRelease,
-  BudgetRhoInvalid, BudgetStoreBusy, BudgetStoreUnavailable, BudgetWindowInvalid, BudgetWindowLocked,
+  AccountingError, BudgetArgumentInvalid, BudgetChargeNotFound, BudgetChargeRefunded, BudgetQueryIdReused, BudgetRefundAfterRelease,
+  BudgetStoreBusy, BudgetStoreUnavailable, BudgetWindowLocked,
 } from './errors.ts';
 import {
   iso, MAX_ID, MAX_REASON, nanoToRho, objectOf, publicWindow, rhoAmount, subjectOf, text, timeOf, windowContaining, windowOf,
-  type BudgetWindow,
+  type BudgetWindow, type WindowKind,
 } from './budget-rules.ts';
+import { StateBusy } from '../../state/errors.ts';
+import { migrateFile } from '../../state/migrations.ts';
+import type { SqlDriver, SqlQueries, SqlValue } from '../../state/sql/driver.ts';
+import { SqliteDriver } from '../../state/sql/sqlite.ts';
+import { BUDGET_SQLITE_NAMES } from '../../state/tables/budgets.ts';
 
 export { RHO_UNIT, MAX_RHO, MAX_WINDOW_DAYS, rhoToNano } from './budget-rules.ts';
 export type { BudgetWindow } from './budget-rules.ts';
-const SQLITE_BUSY = 5;
-const SQLITE_LOCKED = 6;
 
 export interface BudgetDefinition {
   /** A principal id, or `org:<name>` for an organisation-wide budget. */
@@ -169,86 +177,24 @@ export interface HistoryQuery {
 }
 
 export interface BudgetStoreOptions {
-  /** SQLite busy timeout per attempt, ms (default 200). */
+  /** sqlite (open): SQLite's busy timeout per attempt, ms (default 200). */
   readonly busyTimeoutMs?: number;
-  /** Attempts after the first when the database is locked (default 40). */
+  /** Re-runs of a charge that lost a race with another writer (default 40). */
   readonly maxRetries?: number;
   /** Default time for charges, refunds and status (default: the system clock). */
   readonly clock?: () => Date;
 }
 
 // ---------------------------------------------------------------------------------------
-// Windows
 
 interface BudgetRow {
   subject: string;
   dataset: string;
   cap_nano: number;
-  window_kind: 'none' | 'calendar-month' | 'rolling-days';
+  window_kind: WindowKind;
   window_days: number | null;
   anchor_ms: number;
 }
-
-
-
-function isBusy(err: unknown): boolean {
-  const code = (err as { errcode?: unknown } | null)?.errcode;
-  return typeof code === 'number' && ((code & 0xff) === SQLITE_BUSY || (code & 0xff) === SQLITE_LOCKED);
-}
-
-// ---------------------------------------------------------------------------------------
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS budgets (
-  subject      TEXT    NOT NULL,
-  dataset      TEXT    NOT NULL,
-  cap_nano     INTEGER NOT NULL CHECK (cap_nano > 0),
-  window_kind  TEXT    NOT NULL CHECK (window_kind IN ('none', 'calendar-month', 'rolling-days')),
-  window_days  INTEGER CHECK ((window_kind = 'rolling-days') = (window_days IS NOT NULL)),
-  anchor_ms    INTEGER NOT NULL,
-  updated_ms   INTEGER NOT NULL,
-  PRIMARY KEY (subject, dataset)
-) STRICT;
-CREATE TABLE IF NOT EXISTS windows (
-  subject      TEXT    NOT NULL,
-  dataset      TEXT    NOT NULL,
-  start_ms     INTEGER NOT NULL,
-  end_ms       INTEGER,
-  spent_nano   INTEGER NOT NULL DEFAULT 0 CHECK (spent_nano >= 0),
-  PRIMARY KEY (subject, dataset, start_ms)
-) STRICT;
-CREATE TABLE IF NOT EXISTS charges (
-  charge_id      TEXT    PRIMARY KEY,
-  subject        TEXT    NOT NULL,
-  dataset        TEXT    NOT NULL,
-  query_id       TEXT    NOT NULL,
-  nano           INTEGER NOT NULL CHECK (nano > 0),
-  at_ms          INTEGER NOT NULL,
-  window_start   INTEGER NOT NULL,
-  state          TEXT    NOT NULL CHECK (state IN ('charged', 'released', 'refunded')),
-  released_ms    INTEGER,
-  refunded_ms    INTEGER,
-  refund_reason  TEXT,
-  UNIQUE (subject, dataset, query_id)
-) STRICT;
-CREATE TABLE IF NOT EXISTS ledger (
-  seq          INTEGER PRIMARY KEY AUTOINCREMENT,
-  kind         TEXT    NOT NULL CHECK (kind IN ('charge', 'refund')),
-  charge_id    TEXT    NOT NULL REFERENCES charges (charge_id),
-  subject      TEXT    NOT NULL,
-  dataset      TEXT    NOT NULL,
-  query_id     TEXT    NOT NULL,
-  nano         INTEGER NOT NULL CHECK (nano > 0),
-  at_ms        INTEGER NOT NULL,
-  window_start INTEGER NOT NULL,
-  reason       TEXT,
-  UNIQUE (charge_id, kind)
-) STRICT;
-CREATE INDEX IF NOT EXISTS ledger_by_budget ON ledger (subject, dataset, seq);
--- The ledger is append-only: rows are evidence for audits and reports.
-CREATE TRIGGER IF NOT EXISTS ledger_no_update BEFORE UPDATE ON ledger BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS ledger_no_delete BEFORE DELETE ON ledger BEGIN SELECT RAISE(ABORT, 'ledger is append-only'); END;
-`;
 
 interface ChargeRow {
   charge_id: string;
@@ -264,47 +210,60 @@ interface ChargeRow {
   refund_reason: string | null;
 }
 
-export class BudgetStore {
-  readonly path: string;
-  #db: DatabaseSync;
-  #clock: () => Date;
-  #maxRetries: number;
-  #closed = false;
-  #stmts = new Map<string, StatementSync>();
+type Win = { start: number; end: number | null };
+type Parsed = { subject: string; dataset: string; queryId: string; nano: number; atMs: number };
 
-  private constructor(path: string, db: DatabaseSync, options: BudgetStoreOptions) {
+export class BudgetStore {
+  /** The file (embedded) or `postgres:<schema>`. */
+  readonly path: string;
+  readonly #driver: SqlDriver;
+  readonly #ownsDriver: boolean;
+  readonly #clock: () => Date;
+  readonly #maxRetries: number | undefined;
+  readonly #forUpdate: string;
+  #closed = false;
+
+  private constructor(path: string, driver: SqlDriver, owns: boolean, options: BudgetStoreOptions) {
+    if (options.maxRetries !== undefined && (!Number.isInteger(options.maxRetries) || options.maxRetries < 0)) {
+      throw new BudgetArgumentInvalid('maxRetries must be a non-negative integer');
+    }
     this.path = path;
-    this.#db = db;
+    this.#driver = driver;
+    this.#ownsDriver = owns;
     this.#clock = options.clock ?? (() => new Date());
-    this.#maxRetries = options.maxRetries ?? 40;
+    this.#maxRetries = options.maxRetries;
+    this.#forUpdate = driver.dialect.forUpdate;
   }
 
-  /** Opens (creating if needed) the ledger at `path`. Safe to call from many processes at once. */
+  /** Opens (creating if needed) the embedded ledger file at `path`. Safe to call from many processes at once. */
   static async open(path: string, options: BudgetStoreOptions = {}): Promise<BudgetStore> {
     const busy = options.busyTimeoutMs ?? 200;
     if (!Number.isInteger(busy) || busy < 0) throw new BudgetArgumentInvalid('busyTimeoutMs must be a non-negative integer');
     if (options.maxRetries !== undefined && (!Number.isInteger(options.maxRetries) || options.maxRetries < 0)) {
       throw new BudgetArgumentInvalid('maxRetries must be a non-negative integer');
     }
-    let db: DatabaseSync;
+    let driver: SqliteDriver;
     try {
-      db = new DatabaseSync(path, { timeout: busy });
+      driver = await SqliteDriver.open(path, { tables: BUDGET_SQLITE_NAMES, busyTimeoutMs: busy, retry: { maxRetries: options.maxRetries ?? 40 } });
     } catch (err) {
-      throw new BudgetStoreUnavailable('cannot open the budget store', { cause: err });
+      throw storeError(err, 'cannot open the budget store');
     }
-    const store = new BudgetStore(path, db, options);
     try {
-      await store.#retrying(() => {
-        db.exec('PRAGMA journal_mode = WAL');
-        db.exec('PRAGMA synchronous = FULL');
-        db.exec('PRAGMA foreign_keys = ON');
-      });
-      await store.#write(() => db.exec(SCHEMA));
+      await migrateFile(driver, 'budgets');
     } catch (err) {
-      db.close();
-      throw err;
+      await driver.close();
+      throw storeError(err, 'cannot initialise the budget store');
     }
-    return store;
+    return new BudgetStore(path, driver, true, { maxRetries: 40, ...options });
+  }
+
+  /**
+   * The ledger on a shared driver (PostgreSQL: the state backend's, its tables migrated).
+   * close() leaves the driver to its owner.
+   */
+  static on(driver: SqlDriver, options: BudgetStoreOptions = {}): BudgetStore {
+    const where = driver.dialect.name === 'postgres' ? `postgres:${(driver as { schema?: string }).schema ?? ''}` : 'sqlite';
+    return new BudgetStore(where, driver, false, options);
   }
 
   // ------------------------------------------------------------------ budgets
@@ -322,21 +281,19 @@ export class BudgetStore {
     const w = windowOf(def.window);
     const now = this.#now();
     const anchor = def.anchor === undefined ? now : timeOf('anchor', def.anchor);
-    await this.#write(() => {
-      const old = this.#budget(subject, dataset);
-      if (old) {
-        const sameWindow = old.window_kind === w.kind && old.window_days === w.days && (w.kind !== 'rolling-days' || def.anchor === undefined || old.anchor_ms === anchor);
-        if (!sameWindow && this.#stmt('SELECT 1 FROM ledger WHERE subject = ? AND dataset = ? LIMIT 1').get(subject, dataset)) {
-          throw new BudgetWindowLocked();
-        }
-        const keepAnchor = sameWindow || def.anchor === undefined ? old.anchor_ms : anchor;
-        this.#stmt('UPDATE budgets SET cap_nano = ?, window_kind = ?, window_days = ?, anchor_ms = ?, updated_ms = ? WHERE subject = ? AND dataset = ?')
-          .run(capNano, w.kind, w.days, keepAnchor, now, subject, dataset);
-        if (!sameWindow) this.#stmt('DELETE FROM windows WHERE subject = ? AND dataset = ?').run(subject, dataset);
-      } else {
-        this.#stmt('INSERT INTO budgets (subject, dataset, cap_nano, window_kind, window_days, anchor_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?)')
-          .run(subject, dataset, capNano, w.kind, w.days, anchor, now);
+    await this.#write(async (q) => {
+      const inserted = await q.run(`INSERT INTO {budgets} (subject, dataset, cap_nano, window_kind, window_days, anchor_ms, updated_ms)
+          VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (subject, dataset) DO NOTHING`, [subject, dataset, capNano, w.kind, w.days, anchor, now]);
+      if (inserted === 1) return;
+      const old = (await this.#lockBudgets(q, [[subject, dataset]])).get(key(subject, dataset))!;
+      const sameWindow = old.window_kind === w.kind && old.window_days === w.days && (w.kind !== 'rolling-days' || def.anchor === undefined || old.anchor_ms === anchor);
+      if (!sameWindow && await q.get('SELECT 1 AS used FROM {budget_ledger} WHERE subject = ? AND dataset = ? LIMIT 1', [subject, dataset])) {
+        throw new BudgetWindowLocked();
       }
+      const keepAnchor = sameWindow || def.anchor === undefined ? old.anchor_ms : anchor;
+      await q.run('UPDATE {budgets} SET cap_nano = ?, window_kind = ?, window_days = ?, anchor_ms = ?, updated_ms = ? WHERE subject = ? AND dataset = ?',
+        [capNano, w.kind, w.days, keepAnchor, now, subject, dataset]);
+      if (!sameWindow) await q.run('DELETE FROM {budget_windows} WHERE subject = ? AND dataset = ?', [subject, dataset]);
     });
     return (await this.status(subject, dataset))!;
   }
@@ -346,11 +303,11 @@ export class BudgetStore {
     subjectOf(subject);
     text('dataset', dataset, MAX_ID);
     const atMs = at === undefined ? this.#now() : timeOf('at', at);
-    return this.#read(() => {
-      const b = this.#budget(subject, dataset);
+    return this.#read(async (q) => {
+      const b = await this.#budget(q, subject, dataset);
       if (!b) return null;
-      const win = this.#currentWindow(b, atMs);
-      return { subject, dataset, window: publicWindow(b), ...this.#numbers(b, win) };
+      const win = await this.#currentWindow(q, b, atMs);
+      return { subject, dataset, window: publicWindow(b), ...(await this.#numbers(q, b, win)) };
     });
   }
 
@@ -375,75 +332,66 @@ export class BudgetStore {
    */
   async chargeAll(reqs: readonly ChargeRequest[]): Promise<ChargeOutcome[]> {
     if (!Array.isArray(reqs) || reqs.length === 0) throw new BudgetArgumentInvalid('chargeAll needs at least one request');
-    const parsed = reqs.map((r) => {
+    const parsed: Parsed[] = reqs.map((r) => {
       objectOf('charge request', r);
       return {
-      subject: subjectOf(r.subject),
-      dataset: text('dataset', r.dataset, MAX_ID),
-      queryId: text('queryId', r.queryId, MAX_ID),
-      nano: rhoAmount('rho', r.rho, 'ceil'),
-      atMs: r.at === undefined ? this.#now() : timeOf('at', r.at),
+        subject: subjectOf(r.subject),
+        dataset: text('dataset', r.dataset, MAX_ID),
+        queryId: text('queryId', r.queryId, MAX_ID),
+        nano: rhoAmount('rho', r.rho, 'ceil'),
+        atMs: r.at === undefined ? this.#now() : timeOf('at', r.at),
       };
     });
-    const keys = new Set(parsed.map((p) => JSON.stringify([p.subject, p.dataset])));
+    const keys = new Set(parsed.map((p) => key(p.subject, p.dataset)));
     if (keys.size !== parsed.length) throw new BudgetArgumentInvalid('chargeAll got the same (subject, dataset) twice');
 
-    return this.#write(() => {
+    return this.#write(async (q) => {
+      const budgets = await this.#lockBudgets(q, parsed.map((p) => [p.subject, p.dataset]));
       const outcomes: ChargeOutcome[] = [];
       let denied = false;
       for (const p of parsed) {
-        const outcome = this.#chargeOne(p);
+        const outcome = await this.#chargeOne(q, budgets.get(key(p.subject, p.dataset)), p);
         outcomes.push(outcome);
         if (!outcome.ok) denied = true;
       }
       if (!denied) return outcomes;
       // All-or-nothing: undo by throwing out of the transaction, then report.
-      throw new BatchDenied(outcomes.map((o) => (o.ok && !o.replayed ? this.#asUnspent(o) : o)));
+      throw new BatchDenied(outcomes.map((o) => (o.ok && !o.replayed ? asUnspent(o) : o)));
     }).catch((err: unknown) => {
       if (err instanceof BatchDenied) return err.outcomes;
       throw err;
     });
   }
 
-  #chargeOne(p: { subject: string; dataset: string; queryId: string; nano: number; atMs: number }): ChargeOutcome {
+  async #chargeOne(q: SqlQueries, b: BudgetRow | undefined, p: Parsed): Promise<ChargeOutcome> {
     const base = { subject: p.subject, dataset: p.dataset, queryId: p.queryId, rho: nanoToRho(p.nano), at: iso(p.atMs) };
-    const b = this.#budget(p.subject, p.dataset);
     if (!b) {
       return { ok: false, ...base, reason: 'no-budget', capRho: 0, spentRho: 0, remainingRho: 0, windowStart: null, resetsAt: null };
     }
-    const prior = this.#stmt('SELECT * FROM charges WHERE subject = ? AND dataset = ? AND query_id = ?').get(p.subject, p.dataset, p.queryId) as ChargeRow | undefined;
+    const prior = await q.get<ChargeRow>('SELECT * FROM {budget_charges} WHERE subject = ? AND dataset = ? AND query_id = ?', [p.subject, p.dataset, p.queryId]);
     if (prior) {
       if (prior.nano !== p.nano) throw new BudgetQueryIdReused('this queryId was already charged with a different rho');
       if (prior.state === 'refunded') throw new BudgetQueryIdReused('this queryId was charged and refunded; a new attempt needs a new queryId');
-      const win = this.#windowAt(b, prior.window_start);
-      return { ok: true, ...base, at: iso(prior.at_ms), chargeId: prior.charge_id, replayed: true, ...this.#numbers(b, win) };
+      const win = windowContaining(b, prior.window_start);
+      return { ok: true, ...base, at: iso(prior.at_ms), chargeId: prior.charge_id, replayed: true, ...(await this.#numbers(q, b, win)) };
     }
-    const win = this.#currentWindow(b, p.atMs);
-    this.#stmt('INSERT OR IGNORE INTO windows (subject, dataset, start_ms, end_ms, spent_nano) VALUES (?, ?, ?, ?, 0)')
-      .run(p.subject, p.dataset, win.start, win.end);
+    const win = await this.#currentWindow(q, b, p.atMs);
+    await q.run(`INSERT INTO {budget_windows} (subject, dataset, start_ms, end_ms, spent_nano) VALUES (?, ?, ?, ?, 0)
+        ON CONFLICT (subject, dataset, start_ms) DO NOTHING`, [p.subject, p.dataset, win.start, win.end]);
     // The check and the spend are one statement: spent + ρ ≤ cap or nothing changes.
-    const applied = this.#stmt(`UPDATE windows SET spent_nano = spent_nano + :nano
-        WHERE subject = :subject AND dataset = :dataset AND start_ms = :start
-          AND spent_nano + :nano <= (SELECT cap_nano FROM budgets WHERE subject = :subject AND dataset = :dataset)`)
-      .run({ nano: p.nano, subject: p.subject, dataset: p.dataset, start: win.start });
-    if (applied.changes !== 1) {
-      return { ok: false, ...base, reason: 'insufficient-budget', ...this.#numbers(b, win) };
+    const applied = await q.run(`UPDATE {budget_windows} SET spent_nano = spent_nano + ?1
+        WHERE subject = ?2 AND dataset = ?3 AND start_ms = ?4
+          AND spent_nano + ?1 <= (SELECT cap_nano FROM {budgets} WHERE subject = ?2 AND dataset = ?3)`,
+      [p.nano, p.subject, p.dataset, win.start]);
+    if (applied !== 1) {
+      return { ok: false, ...base, reason: 'insufficient-budget', ...(await this.#numbers(q, b, win)) };
     }
     const chargeId = `chg_${randomUUID()}`;
-    this.#stmt(`INSERT INTO charges (charge_id, subject, dataset, query_id, nano, at_ms, window_start, state)
-        VALUES (?, ?, ?, ?, ?, ?, ?, 'charged')`).run(chargeId, p.subject, p.dataset, p.queryId, p.nano, p.atMs, win.start);
-    this.#stmt(`INSERT INTO ledger (kind, charge_id, subject, dataset, query_id, nano, at_ms, window_start, reason)
-        VALUES ('charge', ?, ?, ?, ?, ?, ?, ?, NULL)`).run(chargeId, p.subject, p.dataset, p.queryId, p.nano, p.atMs, win.start);
-    return { ok: true, ...base, chargeId, replayed: false, ...this.#numbers(b, win) };
-  }
-
-  /** The numbers of an accepted charge as they stand after the batch was rolled back. */
-  #asUnspent(o: ChargeAccepted): ChargeDenied {
-    const spent = o.spentRho - o.rho;
-    return {
-      ok: false, subject: o.subject, dataset: o.dataset, queryId: o.queryId, rho: o.rho, at: o.at, reason: 'batch-denied',
-      capRho: o.capRho, spentRho: spent, remainingRho: Math.max(0, o.capRho - spent), windowStart: o.windowStart, resetsAt: o.resetsAt,
-    };
+    await q.run(`INSERT INTO {budget_charges} (charge_id, subject, dataset, query_id, nano, at_ms, window_start, state)
+        VALUES (?, ?, ?, ?, ?, ?, ?, 'charged')`, [chargeId, p.subject, p.dataset, p.queryId, p.nano, p.atMs, win.start]);
+    await q.run(`INSERT INTO {budget_ledger} (kind, charge_id, subject, dataset, query_id, nano, at_ms, window_start, reason)
+        VALUES ('charge', ?, ?, ?, ?, ?, ?, ?, NULL)`, [chargeId, p.subject, p.dataset, p.queryId, p.nano, p.atMs, win.start]);
+    return { ok: true, ...base, chargeId, replayed: false, ...(await this.#numbers(q, b, win)) };
   }
 
   /**
@@ -454,13 +402,13 @@ export class BudgetStore {
   async markReleased(chargeId: string, at?: Date): Promise<ChargeRecord> {
     text('chargeId', chargeId, MAX_ID);
     const atMs = at === undefined ? this.#now() : timeOf('at', at);
-    return this.#write(() => {
-      const c = this.#charge(chargeId);
+    return this.#write(async (q) => {
+      const c = await this.#charge(q, chargeId, true);
       if (c.state === 'refunded') throw new BudgetChargeRefunded();
       if (c.state === 'charged') {
-        this.#stmt("UPDATE charges SET state = 'released', released_ms = ? WHERE charge_id = ? AND state = 'charged'").run(atMs, chargeId);
+        await q.run("UPDATE {budget_charges} SET state = 'released', released_ms = ? WHERE charge_id = ? AND state = 'charged'", [atMs, chargeId]);
       }
-      return this.#chargeRecord(this.#charge(chargeId));
+      return this.#chargeRecord(q, await this.#charge(q, chargeId, false));
     });
   }
 
@@ -476,86 +424,97 @@ export class BudgetStore {
     text('chargeId', chargeId, MAX_ID);
     text('reason', reason, MAX_REASON);
     const atMs = at === undefined ? this.#now() : timeOf('at', at);
-    return this.#write(() => {
-      const c = this.#charge(chargeId);
+    return this.#write(async (q) => {
+      // Lock order everywhere: budget rows first, then the charge row.
+      const peek = await this.#charge(q, chargeId, false);
+      const b = (await this.#lockBudgets(q, [[peek.subject, peek.dataset]])).get(key(peek.subject, peek.dataset));
+      const c = await this.#charge(q, chargeId, true);
       if (c.state === 'released') throw new BudgetRefundAfterRelease();
-      const b = this.#budget(c.subject, c.dataset);
       if (!b) throw new BudgetStoreUnavailable('a charge refers to a budget that does not exist');
       const base = { ok: true as const, chargeId, subject: c.subject, dataset: c.dataset, queryId: c.query_id, rho: nanoToRho(c.nano) };
+      const win = windowContaining(b, c.window_start);
       if (c.state === 'refunded') {
-        return { ...base, refundedAt: iso(c.refunded_ms!), reason: c.refund_reason!, alreadyRefunded: true, ...this.#numbers(b, this.#windowAt(b, c.window_start)) };
+        return { ...base, refundedAt: iso(c.refunded_ms!), reason: c.refund_reason!, alreadyRefunded: true, ...(await this.#numbers(q, b, win)) };
       }
-      const credited = this.#stmt('UPDATE windows SET spent_nano = spent_nano - ? WHERE subject = ? AND dataset = ? AND start_ms = ? AND spent_nano >= ?')
-        .run(c.nano, c.subject, c.dataset, c.window_start, c.nano);
-      if (credited.changes !== 1) throw new BudgetStoreUnavailable('budget store is inconsistent: the charged window cannot be credited');
-      this.#stmt("UPDATE charges SET state = 'refunded', refunded_ms = ?, refund_reason = ? WHERE charge_id = ? AND state = 'charged'").run(atMs, reason, chargeId);
-      this.#stmt(`INSERT INTO ledger (kind, charge_id, subject, dataset, query_id, nano, at_ms, window_start, reason)
-          VALUES ('refund', ?, ?, ?, ?, ?, ?, ?, ?)`).run(chargeId, c.subject, c.dataset, c.query_id, c.nano, atMs, c.window_start, reason);
-      return { ...base, refundedAt: iso(atMs), reason, alreadyRefunded: false, ...this.#numbers(b, this.#windowAt(b, c.window_start)) };
+      const credited = await q.run('UPDATE {budget_windows} SET spent_nano = spent_nano - ?1 WHERE subject = ?2 AND dataset = ?3 AND start_ms = ?4 AND spent_nano >= ?1',
+        [c.nano, c.subject, c.dataset, c.window_start]);
+      if (credited !== 1) throw new BudgetStoreUnavailable('budget store is inconsistent: the charged window cannot be credited');
+      await q.run("UPDATE {budget_charges} SET state = 'refunded', refunded_ms = ?, refund_reason = ? WHERE charge_id = ? AND state = 'charged'", [atMs, reason, chargeId]);
+      await q.run(`INSERT INTO {budget_ledger} (kind, charge_id, subject, dataset, query_id, nano, at_ms, window_start, reason)
+          VALUES ('refund', ?, ?, ?, ?, ?, ?, ?, ?)`, [chargeId, c.subject, c.dataset, c.query_id, c.nano, atMs, c.window_start, reason]);
+      return { ...base, refundedAt: iso(atMs), reason, alreadyRefunded: false, ...(await this.#numbers(q, b, win)) };
     });
   }
 
   /** One charge and its state. */
   async getCharge(chargeId: string): Promise<ChargeRecord> {
     text('chargeId', chargeId, MAX_ID);
-    return this.#read(() => this.#chargeRecord(this.#charge(chargeId)));
+    return this.#read(async (q) => this.#chargeRecord(q, await this.#charge(q, chargeId, false)));
   }
 
   /** Ledger rows (charges and refunds), oldest first. */
   async history(query: HistoryQuery = {}): Promise<LedgerEntry[]> {
     objectOf('history query', query);
     const where: string[] = [];
-    const args: (string | number)[] = [];
-    if (query.subject !== undefined) { where.push('subject = ?'); args.push(subjectOf(query.subject)); }
-    if (query.dataset !== undefined) { where.push('dataset = ?'); args.push(text('dataset', query.dataset, MAX_ID)); }
-    if (query.from !== undefined) { where.push('at_ms >= ?'); args.push(timeOf('from', query.from)); }
-    if (query.to !== undefined) { where.push('at_ms < ?'); args.push(timeOf('to', query.to)); }
+    const args: SqlValue[] = [];
+    if (query.subject !== undefined) { where.push('l.subject = ?'); args.push(subjectOf(query.subject)); }
+    if (query.dataset !== undefined) { where.push('l.dataset = ?'); args.push(text('dataset', query.dataset, MAX_ID)); }
+    if (query.from !== undefined) { where.push('l.at_ms >= ?'); args.push(timeOf('from', query.from)); }
+    if (query.to !== undefined) { where.push('l.at_ms < ?'); args.push(timeOf('to', query.to)); }
     const limit = query.limit ?? 1000;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new BudgetArgumentInvalid('limit must be an integer in [1, 100000]');
-    const sql = `SELECT * FROM ledger ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq LIMIT ${limit}`;
-    return this.#read(() => {
-      const rows = this.#db.prepare(sql).all(...args) as unknown as {
+    args.push(limit);
+    const sql = `SELECT l.*, b.window_kind FROM {budget_ledger} l
+        LEFT JOIN {budgets} b ON b.subject = l.subject AND b.dataset = l.dataset
+        ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY l.seq LIMIT ?`;
+    return this.#read(async (q) => {
+      const rows = await q.query<{
         seq: number; kind: 'charge' | 'refund'; charge_id: string; subject: string; dataset: string; query_id: string;
-        nano: number; at_ms: number; window_start: number; reason: string | null;
-      }[];
-      return rows.map((r) => {
-        const b = this.#budget(r.subject, r.dataset);
-        return {
-          seq: r.seq, kind: r.kind, chargeId: r.charge_id, subject: r.subject, dataset: r.dataset, queryId: r.query_id,
-          rho: nanoToRho(r.nano), nanoRho: r.nano, at: iso(r.at_ms),
-          windowStart: b && b.window_kind !== 'none' ? iso(r.window_start) : null, reason: r.reason,
-        };
-      });
+        nano: number; at_ms: number; window_start: number; reason: string | null; window_kind: WindowKind | null;
+      }>(sql, args);
+      return rows.map((r) => ({
+        seq: r.seq, kind: r.kind, chargeId: r.charge_id, subject: r.subject, dataset: r.dataset, queryId: r.query_id,
+        rho: nanoToRho(r.nano), nanoRho: r.nano, at: iso(r.at_ms),
+        windowStart: r.window_kind !== null && r.window_kind !== 'none' ? iso(r.window_start) : null, reason: r.reason,
+      }));
     });
   }
 
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#stmts.clear();
-    this.#db.close();
+    if (this.#ownsDriver) await this.#driver.close();
   }
 
   // ------------------------------------------------------------------ internals
 
-  #stmt(sql: string): StatementSync {
-    let s = this.#stmts.get(sql);
-    if (!s) { s = this.#db.prepare(sql); this.#stmts.set(sql, s); }
-    return s;
+  /**
+   * Locks the budget rows of `keys` for the rest of the transaction (PostgreSQL: FOR UPDATE,
+   * in one global order so batches cannot deadlock; sqlite: the write lock already covers
+   * them) and returns those that exist.
+   */
+  async #lockBudgets(q: SqlQueries, keys: readonly (readonly [string, string])[]): Promise<Map<string, BudgetRow>> {
+    const sorted = [...keys].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0));
+    const out = new Map<string, BudgetRow>();
+    for (const [subject, dataset] of sorted) {
+      const r = await q.get<BudgetRow>(`SELECT * FROM {budgets} WHERE subject = ? AND dataset = ?${this.#forUpdate}`, [subject, dataset]);
+      if (r) out.set(key(subject, dataset), r);
+    }
+    return out;
   }
 
-  #budget(subject: string, dataset: string): BudgetRow | undefined {
-    return this.#stmt('SELECT * FROM budgets WHERE subject = ? AND dataset = ?').get(subject, dataset) as BudgetRow | undefined;
+  #budget(q: SqlQueries, subject: string, dataset: string): Promise<BudgetRow | undefined> {
+    return q.get<BudgetRow>('SELECT * FROM {budgets} WHERE subject = ? AND dataset = ?', [subject, dataset]);
   }
 
-  #charge(chargeId: string): ChargeRow {
-    const c = this.#stmt('SELECT * FROM charges WHERE charge_id = ?').get(chargeId) as ChargeRow | undefined;
+  async #charge(q: SqlQueries, chargeId: string, lock: boolean): Promise<ChargeRow> {
+    const c = await q.get<ChargeRow>(`SELECT * FROM {budget_charges} WHERE charge_id = ?${lock ? this.#forUpdate : ''}`, [chargeId]);
     if (!c) throw new BudgetChargeNotFound();
     return c;
   }
 
-  #chargeRecord(c: ChargeRow): ChargeRecord {
-    const b = this.#budget(c.subject, c.dataset);
+  async #chargeRecord(q: SqlQueries, c: ChargeRow): Promise<ChargeRecord> {
+    const b = await this.#budget(q, c.subject, c.dataset);
     return {
       chargeId: c.charge_id, subject: c.subject, dataset: c.dataset, queryId: c.query_id, rho: nanoToRho(c.nano), at: iso(c.at_ms),
       windowStart: b && b.window_kind !== 'none' ? iso(c.window_start) : null, state: c.state,
@@ -565,23 +524,19 @@ export class BudgetStore {
   }
 
   /**
-   * The window a charge at `at` goes to. Windows only move forward: if another process
-   * (with a clock slightly ahead) already opened a later window, a charge stamped earlier
+   * The window a charge at `at` goes to. Windows only move forward: if another process or
+   * node (with a clock slightly ahead) already opened a later window, a charge stamped earlier
    * goes to that later window, so leftovers of an ended window can never be spent.
    */
-  #currentWindow(b: BudgetRow, at: number): { start: number; end: number | null } {
+  async #currentWindow(q: SqlQueries, b: BudgetRow, at: number): Promise<Win> {
     const win = windowContaining(b, at);
-    const latest = this.#stmt('SELECT MAX(start_ms) AS s FROM windows WHERE subject = ? AND dataset = ?').get(b.subject, b.dataset) as { s: number | null };
-    if (latest.s !== null && latest.s > win.start) return this.#windowAt(b, latest.s);
+    const latest = await q.get<{ s: number | null }>('SELECT MAX(start_ms) AS s FROM {budget_windows} WHERE subject = ? AND dataset = ?', [b.subject, b.dataset]);
+    if (latest && latest.s !== null && latest.s > win.start) return windowContaining(b, latest.s);
     return win;
   }
 
-  #windowAt(b: BudgetRow, start: number): { start: number; end: number | null } {
-    return windowContaining(b, start);
-  }
-
-  #numbers(b: BudgetRow, win: { start: number; end: number | null }): WindowNumbers {
-    const row = this.#stmt('SELECT spent_nano FROM windows WHERE subject = ? AND dataset = ? AND start_ms = ?').get(b.subject, b.dataset, win.start) as { spent_nano: number } | undefined;
+  async #numbers(q: SqlQueries, b: BudgetRow, win: Win): Promise<WindowNumbers> {
+    const row = await q.get<{ spent_nano: number }>('SELECT spent_nano FROM {budget_windows} WHERE subject = ? AND dataset = ? AND start_ms = ?', [b.subject, b.dataset, win.start]);
     const spent = row?.spent_nano ?? 0;
     return {
       capRho: nanoToRho(b.cap_nano),
@@ -596,55 +551,42 @@ export class BudgetStore {
     return timeOf('clock()', this.#clock());
   }
 
-  #open(): void {
+  #write<T>(fn: (q: SqlQueries) => Promise<T>): Promise<T> {
+    return this.#tx(fn, 'write');
+  }
+
+  /** One consistent snapshot for reads. */
+  #read<T>(fn: (q: SqlQueries) => Promise<T>): Promise<T> {
+    return this.#tx(fn, 'read');
+  }
+
+  async #tx<T>(fn: (q: SqlQueries) => Promise<T>, mode: 'read' | 'write'): Promise<T> {
     if (this.#closed) throw new BudgetStoreUnavailable('the budget store is closed');
-  }
-
-  /** Runs `fn` in a BEGIN IMMEDIATE transaction (write lock first), retrying SQLITE_BUSY. */
-  async #write<T>(fn: () => T): Promise<T> {
-    return this.#retrying(() => {
-      this.#db.exec('BEGIN IMMEDIATE');
-      try {
-        const result = fn();
-        this.#db.exec('COMMIT');
-        return result;
-      } catch (err) {
-        if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
-        throw err;
-      }
-    });
-  }
-
-  /** Runs `fn` in a read transaction: one consistent snapshot (WAL readers never block). */
-  async #read<T>(fn: () => T): Promise<T> {
-    return this.#retrying(() => {
-      this.#db.exec('BEGIN');
-      try {
-        return fn();
-      } finally {
-        if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
-      }
-    });
-  }
-
-  async #retrying<T>(attempt: () => T): Promise<T> {
-    this.#open();
-    for (let i = 0; ; i++) {
-      try {
-        return attempt();
-      } catch (err) {
-        if (!isBusy(err)) {
-          if (err instanceof Error && 'errcode' in err) throw new BudgetStoreUnavailable('budget store error', { cause: err });
-          throw err;
-        }
-        if (i >= this.#maxRetries) throw new BudgetStoreBusy({ cause: err });
-        // Jittered exponential backoff (2 ms … 100 ms) between attempts; SQLite's own busy
-        // handler already waited busyTimeoutMs inside the attempt.
-        await sleep(Math.random() * Math.min(100, 2 * 2 ** i));
-        this.#open();
-      }
+    try {
+      return await this.#driver.transaction(fn, { mode, ...(this.#maxRetries !== undefined ? { maxRetries: this.#maxRetries } : {}) });
+    } catch (err) {
+      if (err instanceof AccountingError || err instanceof BatchDenied) throw err;
+      throw storeError(err, 'budget store error; nothing was charged');
     }
   }
+}
+
+const key = (subject: string, dataset: string): string => JSON.stringify([subject, dataset]);
+
+/** The driver's failures as the ledger's own typed errors (nothing was charged). */
+function storeError(err: unknown, message: string): AccountingError {
+  if (err instanceof AccountingError) return err;
+  if (err instanceof StateBusy) return new BudgetStoreBusy({ cause: err });
+  return new BudgetStoreUnavailable(message, { cause: err });
+}
+
+/** The numbers of an accepted charge as they stand after the batch was rolled back. */
+function asUnspent(o: ChargeAccepted): ChargeDenied {
+  const spent = o.spentRho - o.rho;
+  return {
+    ok: false, subject: o.subject, dataset: o.dataset, queryId: o.queryId, rho: o.rho, at: o.at, reason: 'batch-denied',
+    capRho: o.capRho, spentRho: spent, remainingRho: Math.max(0, o.capRho - spent), windowStart: o.windowStart, resetsAt: o.resetsAt,
+  };
 }
 
 /** Carries a denied batch's outcomes out of the transaction so it rolls back. */
