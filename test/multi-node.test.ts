@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
-import { openPostgresState, type PostgresState } from '../src/state/postgres.ts';
+import { openPostgresState } from '../src/state/backend.ts';
 import { TransparencyLog } from '../src/audit/log.ts';
 import { verifyExport } from '../src/audit/verify.ts';
 import { createDemoWorkspace } from '../src/demo/workspace.ts';
@@ -17,11 +17,10 @@ import { Gatehouse } from '../src/pipeline/gatehouse.ts';
 import { KEYS } from './helpers/workspace.ts';
 import { PassThrough } from 'node:stream';
 import { copyFileSync, mkdirSync } from 'node:fs';
-import { identityStorageOf } from '../src/state/identity.ts';
 import { LocalKeyring } from '../src/keys/keyring.ts';
 import { DEMO_PASSPHRASE } from '../src/audit/keys.ts';
 
-interface Node { state: PostgresState; log: TransparencyLog; gh: Gatehouse }
+interface Node { state: Awaited<ReturnType<typeof openPostgresState>>; log: TransparencyLog; gh: Gatehouse }
 
 describe('two nodes sharing PostgreSQL state', () => {
   let pg: PgCluster;
@@ -39,10 +38,10 @@ describe('two nodes sharing PostgreSQL state', () => {
     for (const name of ['a', 'b']) {
       const state = await openPostgresState({ url: pg.superuserUrl, maxConnections: 4 });
       // Both nodes sign with the same log keys (shared, like any secret of the deployment).
-      const log = await TransparencyLog.openOn(state.auditStorage, { keyDir: join(dir, 'audit-keys'), pseudonymKeyDir: join(dir, 'pseudonym-keys'), demo: true });
+      const log = await TransparencyLog.openOn(state.logStorage!, { keyDir: join(dir, 'audit-keys'), pseudonymKeyDir: join(dir, 'pseudonym-keys'), demo: true });
       const gh = await Gatehouse.open({
         workspaceDir: join(dir, 'ws'), stateDir: join(dir, `state-${name}`), audit: log, auditReader: log, engineOptions: { poolSize: 2 }, demo: true,
-        budgets: state.budgets, identityStorage: identityStorageOf(state), governanceState: state,
+        state,
       });
       nodes.push({ state, log, gh });
     }

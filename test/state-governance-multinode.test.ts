@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { governanceOp, type OpContext } from '../src/governance/service.ts';
-import { GovernanceRuntime } from '../src/pipeline/governance-runtime.ts';
+import { GovernanceRuntime } from '../src/kernel/governance-runtime.ts';
 import { LocalKeyring } from '../src/keys/keyring.ts';
 import { openPostgresState, type PostgresState } from '../src/state/postgres.ts';
 import type { DatasetDef, PrincipalDef, Workspace } from '../src/workspace/types.ts';

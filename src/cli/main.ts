@@ -331,7 +331,7 @@ async function cmdIngest(argv: string[], out: Out): Promise<number> {
   if (!/^[a-z][a-z0-9_]{0,62}$/.test(values.dataset)) throw new GatehouseError('REQUEST_INVALID', 'the dataset name must be lower-case letters, digits and _');
   const dir = resolve(values.workspace);
   const target = resolve(values.out ?? join(dir, 'datasets', `${values.dataset}.ghd`));
-  const { GovernanceRuntime, datasetKeySubject } = await import('../pipeline/governance-runtime.ts');
+  const { GovernanceRuntime, datasetKeySubject } = await import('../kernel/governance-runtime.ts');
   const { ingestEncrypted } = await import('../keys/datasets.ts');
   const { ENCRYPTED_DATASET_TABLE } = await import('../engine/duckdb.ts');
   const { openTransparencyLog } = await import('../audit/index.ts');
@@ -610,15 +610,15 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   // Production option: audit log and privacy budgets in PostgreSQL, shared by several nodes
   // (docs/state-postgres.md). Default: files and node:sqlite beside the workspace.
   const stateUrl = values['state-url'] ?? process.env.GATEHOUSE_STATE_URL;
-  let sharedState: Awaited<ReturnType<typeof import('../state/postgres.ts').openPostgresState>> | null = null;
+  let sharedState: Awaited<ReturnType<typeof import('../state/backend.ts').openPostgresState>> | null = null;
   if (stateUrl) {
-    const { openPostgresState } = await import('../state/postgres.ts');
+    const { openPostgresState } = await import('../state/backend.ts');
     sharedState = await openPostgresState({ url: stateUrl, ...(process.env.GATEHOUSE_STATE_PASSWORD ? { password: process.env.GATEHOUSE_STATE_PASSWORD } : {}) });
   }
   let auditLog: import('../audit/log.ts').TransparencyLog;
   try {
     auditLog = sharedState
-      ? await (await import('../audit/log.ts')).TransparencyLog.openOn(sharedState.auditStorage, { keyDir: join(auditDir, 'keys'), pseudonymKeyDir: join(auditDir, 'pseudonym-keys'), demo: demoMode })
+      ? await (await import('../audit/log.ts')).TransparencyLog.openOn(sharedState.logStorage!, { keyDir: join(auditDir, 'keys'), pseudonymKeyDir: join(auditDir, 'pseudonym-keys'), demo: demoMode })
       : openTransparencyLog(auditDir, { demo: demoMode });
   } catch (err) {
     await sharedState?.close();
@@ -626,16 +626,14 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   }
   let gh: import('../pipeline/gatehouse.ts').Gatehouse;
   try {
-    const shared = sharedState
-      ? { budgets: sharedState.budgets, identityStorage: (await import('../state/identity.ts')).identityStorageOf(sharedState), governanceState: sharedState }
-      : {};
+    const shared = sharedState ? { state: sharedState } : {};
     gh = await Gatehouse.open({ workspaceDir: dir, audit: auditLog, auditReader: auditLog, demo: demoMode, ...shared });
   } catch (err) {
     await auditLog.close();
     await sharedState?.close();
     throw err;
   }
-  if (sharedState) out.write(`shared state in PostgreSQL (schema ${sharedState.schema}, version ${sharedState.schemaVersion}): audit log, privacy budgets, identity, governance, data keys and saved results (every node needs the same keyring.json and GATEHOUSE_KEY_PASSPHRASE)\n`);
+  if (sharedState) out.write(`shared state in PostgreSQL (schema ${sharedState.schema}): audit log, privacy budgets, identity, governance, data keys and saved results (every node needs the same keyring.json and GATEHOUSE_KEY_PASSPHRASE)\n`);
   for (const [p, pw] of Object.entries(passwords)) {
     if (!(await gh.hasUser(p))) await gh.createUser({ ...CLI_META, admin: 'demo-setup' }, p, pw);
   }

@@ -9,7 +9,7 @@ import type { CellValue } from '../engine/engine.ts';
 import type { StoredAuditEntry } from '../audit/log.ts';
 import { GatehouseError } from '../errors.ts';
 import type { ArtefactMeta, DestructionCertificate } from '../keys/artefacts.ts';
-import type { Vault } from '../pipeline/governance-runtime.ts';
+import type { Vault } from '../kernel/governance-runtime.ts';
 import type { PrincipalDef, Workspace } from '../workspace/types.ts';
 import type { AgreementEnd } from './agreements.ts';
 import type { ClassificationProposal } from './classification.ts';

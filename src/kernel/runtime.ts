@@ -13,8 +13,6 @@ import { openEngines, type EngineRouter } from '../engine/router.ts';
 import type { ElevationStore } from '../identity/elevation.ts';
 import { TokenBucketLimiter } from '../identity/lockout.ts';
 import { IdentityService } from '../identity/service.ts';
-import type { IdentitySql } from '../identity/sql.ts';
-import { BudgetStore } from '../privacy/accounting/budget-store.ts';
 import { DifferencingMonitor } from '../privacy/differencing.ts';
 import { SensitiveIndexCache } from '../privacy/dlp-release.ts';
 import type { BudgetLedger } from '../state/budget-ledger.ts';
@@ -22,8 +20,8 @@ import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
 import type { PrincipalDef } from '../workspace/types.ts';
 import type { Select } from '../query/ir.ts';
 import type { BoundQuery } from '../query/bind.ts';
-import { GovernanceRuntime } from '../pipeline/governance-runtime.ts';
-import type { PostgresState } from '../state/postgres.ts';
+import { GovernanceRuntime } from '../kernel/governance-runtime.ts';
+import { openEmbeddedState, type StateBackend } from '../state/backend.ts';
 import { internalRead } from './execute.ts';
 import { distinctTextQuery } from './internal-queries.ts';
 
@@ -37,12 +35,12 @@ export interface GatehouseOptions {
   readonly demo?: boolean;
   /** The clock every decision, token and audit entry reads (tests inject one). */
   readonly now?: () => Date;
-  /** Privacy budgets kept elsewhere (PostgreSQL shared by several nodes). The caller closes it. */
-  readonly budgets?: BudgetLedger;
-  /** Identity state kept elsewhere (PostgreSQL shared by several nodes). The caller closes it. */
-  readonly identityStorage?: IdentitySql;
-  /** Contractor governance, data keys and saved results in PostgreSQL (several nodes share them). */
-  readonly governanceState?: Pick<PostgresState, 'pool' | 'schema'>;
+  /**
+   * Where the node keeps its state — privacy budgets, identity, governance, data keys and
+   * saved results (src/state/backend.ts): `openPostgresState(...)` to share it between nodes.
+   * The caller closes it. Default: the embedded state in the state directory, closed here.
+   */
+  readonly state?: StateBackend;
   /** Read access to the audit log (flows and compliance reports). */
   readonly auditReader?: { scan(filter: { from?: string; to?: string }): AsyncGenerator<{ leaf: { entry: StoredAuditEntry } }>; pseudonymsOf(principal: string): string[] };
 }
@@ -106,16 +104,18 @@ export class Runtime {
   readonly parseCache = new BoundedCache<Select>();
   readonly bindCache = new BoundedCache<BoundQuery>();
   readonly differencing = new DifferencingMonitor();
-  readonly #ownsBudgets: boolean;
+  readonly backend: StateBackend;
+  readonly #ownsBackend: boolean;
   #retiredEngines: EngineRouter[] = [];
   #identityOpen: Promise<IdentityService> | null = null;
 
-  private constructor(state: WorkspaceState, options: GatehouseOptions, parts: { budgets: BudgetLedger; ownsBudgets: boolean; governance: GovernanceRuntime; stateDir: string }) {
+  private constructor(state: WorkspaceState, options: GatehouseOptions, parts: { backend: StateBackend; ownsBackend: boolean; governance: GovernanceRuntime; stateDir: string }) {
     this.#state = state;
     this.options = options;
     this.audit = options.audit;
-    this.budgets = parts.budgets;
-    this.#ownsBudgets = parts.ownsBudgets;
+    this.backend = parts.backend;
+    this.budgets = parts.backend.budgets;
+    this.#ownsBackend = parts.ownsBackend;
     this.governance = parts.governance;
     this.stateDir = parts.stateDir;
   }
@@ -124,14 +124,14 @@ export class Runtime {
     const loaded = await loadWorkspace(options.workspaceDir);
     const stateDir = options.stateDir ?? join(loaded.workspace.dir, 'state');
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-    const budgets: BudgetLedger = options.budgets ?? await BudgetStore.open(join(stateDir, 'budgets.sqlite'));
+    const backend = options.state ?? await openEmbeddedState({ dir: stateDir, ...(options.now ? { clock: options.now } : {}) });
     try {
-      const governance = new GovernanceRuntime(stateDir, { demo: options.demo ?? false, ...(options.governanceState ? { postgres: options.governanceState } : {}) });
+      const governance = new GovernanceRuntime(stateDir, { demo: options.demo ?? false, state: backend });
       const engines = await openEngines(loaded.workspace, { duckdb: { ...(options.engineOptions ?? {}), dataKeyOf: (d) => governance.datasetKey(d) } });
       const state: WorkspaceState = { limiters: limitersOf(loaded), loaded, engines, sensitive: sensitiveIndex(loaded, engines), engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) };
-      return new Runtime(state, options, { budgets, ownsBudgets: options.budgets === undefined, governance, stateDir });
+      return new Runtime(state, options, { backend, ownsBackend: options.state === undefined, governance, stateDir });
     } catch (err) {
-      await budgets.close();
+      if (options.state === undefined) await backend.close();
       throw err;
     }
   }
@@ -170,9 +170,9 @@ export class Runtime {
     this.#state.sensitive.dispose();
     for (const e of [this.#state.engines, ...this.#retiredEngines]) await e.close();
     this.#retiredEngines = [];
-    if (this.#ownsBudgets) await this.budgets.close();
     await this.governance.close();
     if (this.#identityOpen) await (await this.#identityOpen.catch(() => null))?.close();
+    if (this.#ownsBackend) await this.backend.close();
   }
 
   /** Users and sessions open on first use, so deployments without them need no key passphrase. */
@@ -180,7 +180,7 @@ export class Runtime {
     this.#identityOpen ??= IdentityService.open({
       stateDir: this.stateDir, demo: this.options.demo ?? false,
       sessionTtlSec: (this.#state.loaded.workspace.identity?.sessionTtlMinutes ?? 15) * 60,
-      ...(this.options.identityStorage ? { storage: this.options.identityStorage } : {}),
+      ...(this.backend.identity ? { storage: this.backend.identity } : {}),
     });
     this.#identityOpen.catch(() => { this.#identityOpen = null; });
     return this.#identityOpen;
