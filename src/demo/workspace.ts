@@ -59,7 +59,7 @@ function pick(n: number, expr: string, salt: number): string {
 
 async function writeData(dataDir: string, patients: number, perPatient: number): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
-  const db = await DuckDBInstance.create(':memory:');
+  const db = await DuckDBInstance.create(':memory:', { temp_directory: '' }); // never spill to disk (docs/engines.md)
   const c = await db.connect();
   const encounters = patients * perPatient;
   await c.run(`CREATE TABLE patients AS

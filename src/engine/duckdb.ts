@@ -5,6 +5,16 @@
  * external access off (no files, no network), extensions neither installed nor loaded,
  * a memory limit, and the configuration locked so no query can change any of it
  * (invariant 4). Queries run on a small pool of connections with a statement timeout.
+ *
+ * Spilling is OFF (invariant 11, docs/engines.md). DuckDB's default temp directory is
+ * `.tmp/` under the working directory; under memory pressure it writes plaintext blocks of
+ * the base tables and of intermediate results there (measured with 1.5.5), the files
+ * outlive a crash, and the directory counts as an allowed directory even with external
+ * access off. DuckDB 1.5.5 can encrypt temp files (`temp_file_encryption`) only with the
+ * httpfs extension's crypto module (offline it refuses: "read-only crypto module"), and
+ * `max_temp_directory_size = '0KiB'` does not stop it writing (measured). What does stop
+ * it is an empty `temp_directory` given when the instance is created: a query that needs
+ * more memory than the limit then fails and is refused as QUERY_TOO_COSTLY.
  */
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api';
 import { GatehouseError } from '../errors.ts';
@@ -16,6 +26,11 @@ import type { CellValue, Engine, EngineResult, RunOptions } from './engine.ts';
 
 export interface DuckDbEngineOptions {
   readonly poolSize?: number;
+  /**
+   * Memory the queries may use, on top of the loaded datasets (DuckDB syntax, e.g. '512MB').
+   * Default: the workspace's `defaults.memoryLimit`. Connections of the pool share it.
+   */
+  readonly queryMemory?: string;
   readonly threads?: number;
   /** The data key of an encrypted dataset (`source: {encrypted: FILE}`), from the key store. */
   readonly dataKeyOf?: (dataset: string) => Promise<Buffer>;
@@ -35,6 +50,13 @@ const LOCKDOWN = [
   "SET enable_external_access = false",
   "SET lock_configuration = true",
 ];
+
+/**
+ * Given when the instance is created, before any block exists: with no temp directory
+ * DuckDB never writes a temp file (it cannot be switched later, and lock_configuration
+ * keeps anyone from trying).
+ */
+export const NO_SPILL_CONFIG: Readonly<Record<string, string>> = { temp_directory: '' };
 
 /**
  * Where a dataset lives inside the engine. Fully qualified (catalog.schema.table) so no
@@ -72,12 +94,11 @@ export class DuckDbEngine implements Engine {
 
   /** Loads the workspace's datasets and locks the engine down. Problems name the dataset. */
   static async open(ws: Workspace, options: DuckDbEngineOptions = {}): Promise<DuckDbEngine> {
-    const instance = await DuckDBInstance.create(':memory:', { threads: String(options.threads ?? 2) });
+    const instance = await DuckDBInstance.create(':memory:', { threads: String(options.threads ?? 2), ...NO_SPILL_CONFIG });
     const setup = await instance.connect();
     const problems: WorkspaceProblem[] = [];
     const sources = new Map<string, string>();
     try {
-      await setup.run(`SET memory_limit = ${quoteString(ws.defaults.memoryLimit)}`);
       for (const ds of ws.datasets.values()) {
         if (ds.source.kind === 'postgres') continue; // pushed down to PostgreSQL (engine/postgres.ts)
         try {
@@ -90,6 +111,11 @@ export class DuckDbEngine implements Engine {
         const { WorkspaceInvalid } = await import('../workspace/load.ts');
         throw new WorkspaceInvalid(problems);
       }
+      // The datasets stay in memory (nothing may be evicted to disk), so the limit is what
+      // they hold plus what queries may use: the workspace's memoryLimit is the query budget.
+      const held = await datasetBytes(setup);
+      const budget = parseBytes(options.queryMemory ?? ws.defaults.memoryLimit);
+      await setup.run(`SET memory_limit = ${quoteString(`${Math.ceil((held + budget) / 1024)}KiB`)}`);
       for (const s of LOCKDOWN) await setup.run(s);
     } finally {
       setup.closeSync();
@@ -195,6 +221,20 @@ async function loadDataset(conn: DuckDBConnection, ds: DatasetDef, options: Duck
   return tableFor(ds.name);
 }
 
+/** Bytes the loaded tables hold in DuckDB's buffer manager. */
+async function datasetBytes(conn: DuckDBConnection): Promise<number> {
+  const r = await conn.runAndReadAll('SELECT coalesce(sum(memory_usage_bytes), 0)::BIGINT FROM duckdb_memory()');
+  return Number(r.getRowsJS()[0]?.[0] ?? 0);
+}
+
+/** '4GB', '512MB', '1.5GiB' → bytes (the workspace schema admits MB, GB, MiB, GiB). */
+export function parseBytes(limit: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(KB|MB|GB|KiB|MiB|GiB)$/.exec(limit.trim());
+  if (!m) throw new Error(`not a memory size: ${limit}`);
+  const unit = { KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[2] as 'KB'];
+  return Math.round(Number(m[1]) * unit);
+}
+
 function toCell(v: unknown, type: string): CellValue {
   if (v === null || v === undefined) return null;
   if (typeof v === 'bigint') return Number.isSafeInteger(Number(v)) ? Number(v) : v.toString();
@@ -228,7 +268,10 @@ function classifyEngineError(err: unknown, timedOut: boolean, timeoutMs: number)
   if (timedOut || /^INTERRUPT/i.test(message)) {
     return new GatehouseError('QUERY_TIMEOUT', `the query ran longer than the ${timeoutMs} ms statement timeout and was stopped`, { hint: 'narrow it with WHERE, aggregate earlier or avoid cross joins' });
   }
-  if (/out of memory/i.test(message)) return new GatehouseError('ENGINE_ERROR', 'the query needs more memory than the engine allows', { hint: 'aggregate or filter earlier' });
+  if (/out of memory/i.test(message)) {
+    // Spilling is off (docs/engines.md): a query that outgrows the memory budget is refused.
+    return new GatehouseError('QUERY_TOO_COSTLY', 'the query needs more memory than the engine allows queries (intermediate results are never written to disk)', { hint: 'aggregate or filter earlier, select fewer columns, or avoid sorting or grouping by high-cardinality text' });
+  }
   if (/^(Conversion|Invalid Input|Out of Range) Error/i.test(message)) {
     return new GatehouseError('ENGINE_ERROR', 'a value could not be converted or was out of range while evaluating the query (details are withheld: errors never carry data values)', { hint: 'use CAST to convert explicitly; a failed CAST yields NULL' });
   }

@@ -14,6 +14,7 @@
 import type { AuditRecord } from '../audit/types.ts';
 import { asGatehouseError, GatehouseError } from '../errors.ts';
 import { authenticate, type Authenticated } from './authenticate.ts';
+import { sqlFingerprint } from './digest.ts';
 import type { Runtime, WorkspaceState } from './runtime.ts';
 import type { Mutable, RequestMeta } from './types.ts';
 
@@ -64,7 +65,7 @@ async function envelope<T>(rt: Runtime, meta: RequestMeta, action: string, optio
   const entry = draftEntry(rt, state, meta, action);
   entry.principal = options.principal ?? null;
   entry.purpose = options.purpose ?? null;
-  entry.sqlFingerprint = options.sqlFingerprint ?? null;
+  entry.sqlFingerprint = options.sqlFingerprint ?? (typeof meta.sql === 'string' ? sqlFingerprint(meta.sql) : null);
   const kept: string[] = [];
   let value: T;
   try {

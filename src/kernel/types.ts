@@ -17,6 +17,8 @@ export interface RequestMeta {
   readonly posture?: string | null;
   readonly source: string;
   readonly channel: string;
+  /** The statement a request carried (wire catalog queries, refused messages): its fingerprint is audited. */
+  readonly sql?: string;
 }
 
 export interface QueryRequest extends RequestMeta {

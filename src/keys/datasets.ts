@@ -29,6 +29,9 @@ import { open as openFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { decryptFileTo, encryptFile } from './blob.ts';
+
+/** DuckDB never spills plaintext to a temp directory (docs/engines.md: encrypted spill is not available offline). */
+const NO_SPILL: Readonly<Record<string, string>> = { temp_directory: '' };
 import { CiphertextTampered, DatasetEncryptionUnavailable, DatasetKeyWrong, KeyInputInvalid } from './errors.ts';
 
 export type EncryptedDatasetFormat = 'duckdb-native' | 'sealed-duckdb';
@@ -102,7 +105,7 @@ let secureWriterProbe: Promise<boolean> | null = null;
 /** True when DuckDB can write natively encrypted databases securely (its OpenSSL module via a locally installed httpfs). */
 export function duckdbSecureNativeWriter(): Promise<boolean> {
   secureWriterProbe ??= (async () => {
-    const inst = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' });
+    const inst = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false', ...NO_SPILL });
     const c = await inst.connect();
     try {
       await c.run('LOAD httpfs');

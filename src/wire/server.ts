@@ -26,7 +26,7 @@ import { Admission, type AdmissionTicket } from './admission.ts';
 import type { ScramVerifier, WireBackend } from './backend.ts';
 import type { QueryRequest } from '../kernel/types.ts';
 import { CancelKeys, parseCancelRequest, type CancelKey } from './cancel.ts';
-import { CatalogCache, rewriteCatalogSql, SERVER_VERSION } from './catalog.ts';
+import { CatalogCache, renderCatalogQuery, SERVER_VERSION, type CatalogSession } from './catalog.ts';
 import { classify, loadParser, type Classified } from './classify.ts';
 import { FrameGuard, guardedDuplex } from './framing.ts';
 import { decodeFrontend, enc, ProtocolViolation, Reader, STARTUP, type FieldDescription, type Frontend } from './protocol.ts';
@@ -81,7 +81,7 @@ export async function startWireServer(options: WireServerOptions): Promise<WireS
   if (options.tls && options.requireTls === false) throw new Error('when TLS is configured the wire front requires it; omit requireTls or set it to true');
   await loadParser();
   const secureContext = options.tls ? createSecureContext({ key: options.tls.key, cert: options.tls.cert, ...(options.tls.ca ? { ca: options.tls.ca } : {}), minVersion: 'TLSv1.2' }) : null;
-  const catalogs = new CatalogCache();
+  const catalogs = new CatalogCache(DATABASE);
   const admission = new Admission({
     maxSessions: options.maxConnections ?? 100,
     maxUnauthenticated: options.maxUnauthenticated ?? 64,
@@ -198,6 +198,8 @@ class WireConnection {
   #cancelConnection = false;
   /** Refusals already audited (so the one catch that audits refusals never writes a second entry). */
   readonly #audited = new WeakSet<GatehouseError>();
+  /** The statement a refusal was about, so its audit entry carries the SQL fingerprint. */
+  readonly #sqlOf = new WeakMap<GatehouseError, string>();
   /** The governed query in flight: aborted by a CancelRequest, the statement timeout, a disconnect or shutdown. */
   #running: AbortController | null = null;
   #busy = false;
@@ -294,7 +296,8 @@ class WireConnection {
   async #audit(action: string, err: GatehouseError): Promise<void> {
     this.#audited.add(err);
     if (!this.#authenticated) this.#preAuthAudited = true;
-    try { await this.#gh.rejectRequest(this.#meta(), action, err); } catch { /* the refusal stands either way */ }
+    const sql = this.#sqlOf.get(err);
+    try { await this.#gh.rejectRequest(sql === undefined ? this.#meta() : { ...this.#meta(), sql }, action, err); } catch { /* the refusal stands either way */ }
   }
 
   /** Audits a refusal the front decided (a WireRefusal) unless it already was. */
@@ -665,18 +668,26 @@ class WireConnection {
     return p;
   }
 
-  /** Result columns of a prepared statement before it runs: from the data-free catalog view. */
+  /**
+   * Result columns of a prepared statement before it runs. A catalog query is rendered by
+   * Gatehouse (./catalog/render.ts) and described on the catalog rows; a governed query is
+   * not described before Execute (NoData): its text reaches no engine outside the path.
+   */
   async #describeStatement(stmt: Prepared): Promise<{ name: string; type: PgType }[] | null> {
     const r = stmt.route;
     if (r.kind === 'show') return [{ name: r.name === 'all' ? 'name' : r.name, type: pgTypeOf('VARCHAR') }];
-    if (r.kind !== 'catalog' && r.kind !== 'governed') return null;
+    if (r.kind !== 'catalog') return null;
     try {
-      const { datasets } = await this.#gh.datasets({ ...this.#meta(), purpose: this.#settings!.purpose });
-      const db = await this.#catalogs.get(datasets);
-      const sql = r.kind === 'catalog' ? rewriteCatalogSql(stmt.sql, { user: this.#user, database: DATABASE }) : stmt.sql;
-      const cols = await db.describe(sql);
+      const rendered = renderCatalogQuery(stmt.sql, this.#catalogSession(), null);
+      const { datasets } = await this.#gh.datasets(Object.assign(this.#meta(), { purpose: this.#settings!.purpose, sql: stmt.sql }));
+      const cols = await (await this.#catalogs.get(datasets)).describe(rendered);
       return cols ? cols.map((c) => ({ name: c.name, type: pgTypeOf(c.type) })) : null;
     } catch { return null; }
+  }
+
+  #catalogSession(): CatalogSession {
+    const s = this.#settings!;
+    return { user: this.#user, database: DATABASE, setting: (name) => s.show(name) };
   }
 
   // ---- executing one statement ----------------------------------------------------------
@@ -722,13 +733,23 @@ class WireConnection {
       }
       case 'catalog-reads-data': {
         const err = new GatehouseError('POLICY_DENIED', `a catalog query cannot read datasets (${route.relations.slice(0, 5).join(', ')}); nothing was executed`, { hint: 'query pg_catalog/information_schema alone, and datasets with a governed SELECT' });
-        await this.#audit('pgwire.catalog', err);
+        this.#sqlOf.set(err, sql);
         throw new WireRefusal('42501', err);
       }
       case 'catalog': {
-        const { datasets } = await this.#gh.datasets({ ...this.#meta(), purpose: s.purpose });
+        // The meta carries the SQL so the audit entry can hold its fingerprint (see RequestMeta.sql).
+        const meta = Object.assign(this.#meta(), { sql });
+        let rendered;
+        try {
+          rendered = renderCatalogQuery(sql, this.#catalogSession(), params);
+        } catch (err) {
+          const e = asGatehouseError(err);
+          await this.#gh.rejectRequest(meta, 'pgwire.catalog', e).catch(() => undefined);
+          throw e;
+        }
+        const { datasets } = await this.#gh.datasets(Object.assign(meta, { purpose: s.purpose }));
         const db = await this.#catalogs.get(datasets);
-        const r = await db.run(rewriteCatalogSql(sql, { user: this.#user, database: DATABASE }), params, Math.min(s.timeoutMs, 5_000));
+        const r = await db.run(rendered, Math.min(s.timeoutMs, 5_000));
         return { tag: `SELECT ${r.rows.length}`, columns: r.columns.map((c) => ({ name: c.name, type: pgTypeOf(c.type) })), rows: r.rows };
       }
       case 'governed': {
