@@ -40,7 +40,9 @@ export const ERRORS = {
   SQL_AMBIGUOUS_COLUMN: { status: 400, outcome: 'error', sqlstate: '42702', when: 'A column name that several tables of the query have.', next: 'Qualify it with the table name or alias.' },
   SQL_INVALID: { status: 400, outcome: 'error', sqlstate: '42000', when: 'The SQL parses but is not valid: a type mismatch found at bind time, a misplaced aggregate, a bad parameter.', next: 'Fix the query as the message says.' },
   REQUEST_INVALID: { status: 400, outcome: 'error', sqlstate: '22023', when: 'The request is malformed: a missing or invalid field, an oversized body or message.', next: 'Fix the request as the message says.' },
+  PROTOCOL_VIOLATION: { status: 400, outcome: 'error', sqlstate: '08P01', when: 'A PostgreSQL wire-protocol client sent a truncated, inconsistent or out-of-order message; the connection is closed.', next: 'Use a PostgreSQL client or driver that speaks protocol 3.0.' },
   NOT_FOUND: { status: 404, outcome: 'deny', sqlstate: '42704', when: 'No such object that you may see (route, result, grant, request).', next: 'Check the id; list what you may see first.' },
+  GONE: { status: 410, outcome: 'deny', sqlstate: '42704', when: 'The object was destroyed on purpose (crypto-shredded, or its key retired) and cannot be recovered.', next: 'Read the destruction certificate in the audit log; run the query again if you are still entitled to the data.' },
   CONFLICT: { status: 409, outcome: 'deny', sqlstate: '55000', when: 'The change conflicts with the current state: already decided, overlapping, under legal hold, already exists.', next: 'Read the current state, then decide again.' },
   QUERY_TIMEOUT: { status: 408, outcome: 'error', sqlstate: '57014', when: 'The query ran past its statement timeout or was cancelled.', next: 'Narrow the query, or aggregate.' },
   QUERY_TOO_COSTLY: { status: 422, outcome: 'error', sqlstate: '54000', when: 'The query is refused before it runs: its expressions are too large or deeply nested, or its estimated cost exceeds the limit.', next: 'Simplify the expressions, filter earlier, or join on declared keys.' },
@@ -67,18 +69,33 @@ export function outcomeOf(code: ErrorCode): AuditOutcome {
   return ERRORS[code].outcome;
 }
 
+export interface GatehouseErrorOptions {
+  readonly hint?: string | null;
+  readonly reasons?: readonly string[];
+  readonly cause?: unknown;
+  readonly retryAfterSeconds?: number | null;
+  /** The part's own, more precise code (`IDENTITY_ACCOUNT_LOCKED`, `GOV_ALREADY_DECIDED`). */
+  readonly detail?: string | null;
+}
+
 export class GatehouseError extends Error {
   readonly code: ErrorCode;
+  /**
+   * The part's own code when a part raised it (identity, governance, keys, audit, ...), for
+   * operators, tests and audit entries; null for errors raised with a union code only.
+   */
+  readonly detail: string | null;
   readonly hint: string | null;
   /** Reasons a user can act on (policy denials list them); never data values. */
   readonly reasons: readonly string[];
   /** Seconds before a retry may succeed (RATE_LIMITED, UNAVAILABLE); null otherwise. */
   readonly retryAfterSeconds: number | null;
 
-  constructor(code: ErrorCode, message: string, options: { hint?: string | null; reasons?: readonly string[]; cause?: unknown; retryAfterSeconds?: number } = {}) {
+  constructor(code: ErrorCode, message: string, options: GatehouseErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = 'GatehouseError';
+    this.name = new.target.name;
     this.code = code;
+    this.detail = options.detail ?? null;
     this.hint = options.hint ?? null;
     this.reasons = options.reasons ?? [];
     this.retryAfterSeconds = options.retryAfterSeconds ?? null;
@@ -106,8 +123,38 @@ export class GatehouseError extends Error {
   }
 }
 
-/** Wraps anything thrown into a GatehouseError without leaking its message. */
+/**
+ * The union code of a part's error when the part's own table does not name its detailed
+ * code: the HTTP status the part gave it decides. Each part keeps a small table (detailed
+ * code → union code) for the cases a status cannot tell apart (a 401 that means "send
+ * your MFA code", a 403 that is a disabled account).
+ */
+export const CODE_BY_STATUS: Readonly<Record<number, ErrorCode>> = {
+  400: 'REQUEST_INVALID',
+  401: 'AUTH_INVALID',
+  403: 'POLICY_DENIED',
+  404: 'NOT_FOUND',
+  408: 'QUERY_TIMEOUT',
+  409: 'CONFLICT',
+  410: 'GONE',
+  429: 'RATE_LIMITED',
+  502: 'UNAVAILABLE',
+  503: 'UNAVAILABLE',
+};
+
+/** A part's detailed code → the union code: the part's table first, then the status it gave, else INTERNAL. */
+export function codeFor(detail: string, table: Readonly<Record<string, ErrorCode>>, status?: number): ErrorCode {
+  return (Object.hasOwn(table, detail) ? table[detail] : undefined) ?? (status === undefined ? undefined : CODE_BY_STATUS[status]) ?? 'INTERNAL';
+}
+
+/**
+ * Wraps anything thrown into a GatehouseError without leaking its message. A part's
+ * INTERNAL error (a damaged keyring, a misconfigured store) keeps its detailed code but not
+ * its message, which is for operators (file paths, configuration): the original stays the
+ * `cause`, for the server log.
+ */
 export function asGatehouseError(err: unknown): GatehouseError {
-  if (err instanceof GatehouseError) return err;
-  return new GatehouseError('INTERNAL', 'internal error; the request was not completed', { cause: err });
+  if (err instanceof GatehouseError && !(err.code === 'INTERNAL' && err.detail !== null)) return err;
+  const detail = err instanceof GatehouseError ? err.detail : null;
+  return new GatehouseError('INTERNAL', 'internal error; the request was not completed', { cause: err, detail, reasons: detail === null ? [] : [detail] });
 }

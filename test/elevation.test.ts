@@ -53,7 +53,7 @@ describe('privileged-access elevation', () => {
     const r = await fx.query('ivan', 'SELECT facility_region, count(*) FROM encounters GROUP BY facility_region', 'claims-audit');
     assert.deepEqual(r.rows.map((x) => x[0]), ['us-east']);
     assert.ok(r.governance.policies.includes('insurer-claims-audit'));
-    assert.equal(await codeOf(fx.gh.approveElevation(as(olivia), requestId)), 'CONFLICT', 'an already decided request is a conflict (409)');
+    assert.equal(await codeOf(fx.gh.approveElevation(as(olivia), requestId)), 'CONFLICT');
   });
 
   it('refuses break-glass where the role does not allow it, and alerts either way', async () => {

@@ -122,7 +122,7 @@ describe('contractor governance over HTTP: the research contractor, from onboard
     const approved = await c.op('olivia', 'grant.approve', { id: requestId });
     assert.equal(approved.status, 200, JSON.stringify(approved.body));
     assert.equal(approved.body.grant.agreementId, agreementId, 'the grant cites the active agreement');
-    assert.equal((await c.op('olivia', 'grant.approve', { id: requestId })).status, 409, 'a decided request cannot be approved twice');
+    assert.equal((await c.op('olivia', 'grant.approve', { id: requestId })).status, 409, 'a decided request cannot be approved twice (CONFLICT)');
 
     const stillDenied = await c.query('rhea', RHEA_SQL, 'research');
     assert.equal(stillDenied.status, 403);
@@ -134,7 +134,7 @@ describe('contractor governance over HTTP: the research contractor, from onboard
     const shown = await c.op('rhea', 'acknowledge.show', { name: 'acceptable-use' });
     assert.equal(shown.body.document.text, text);
     assert.equal(shown.body.yours.state, 'missing');
-    assert.equal((await c.op('rhea', 'acknowledge.sign', { name: 'acceptable-use', sha256: '0'.repeat(64) })).status, 409, 'signing a text you did not read is refused');
+    assert.equal((await c.op('rhea', 'acknowledge.sign', { name: 'acceptable-use', sha256: '0'.repeat(64) })).status, 409, 'signing a text you did not read is refused (CONFLICT: not the current version)');
     assert.equal((await c.op('rhea', 'acknowledge.sign', { name: 'acceptable-use', sha256: shown.body.document.sha256 })).status, 200);
     assert.equal((await c.op('rhea', 'training.record', { principal: 'rhea', course: 'hipaa-privacy', completedAt: from, expiresAt: '2099-01-01' })).status, 403, 'nobody records their own training');
     assert.equal((await c.op('olivia', 'training.record', { principal: 'rhea', course: 'hipaa-privacy', completedAt: from, expiresAt: '2099-01-01' })).status, 200);
@@ -190,7 +190,7 @@ describe('contractor governance over HTTP: the research contractor, from onboard
       keys.close();
       keyring.close();
     }
-    assert.equal((await c.op('olivia', 'agreement.terminate', { id: agreementId, reason: 'again' })).status, 409, 'a second termination changes nothing');
+    assert.equal((await c.op('olivia', 'agreement.terminate', { id: agreementId, reason: 'again' })).status, 409, 'a second termination changes nothing (CONFLICT)');
   });
 
   it('retention run shreds what is past retention but never what is under legal hold', async () => {

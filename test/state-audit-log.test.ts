@@ -174,7 +174,7 @@ test('rows cannot be altered through the table without disabling its triggers; a
   const dirC = tempDir(t);
   cpSync(join(a.dir, 'keys'), join(dirC, 'keys'), { recursive: true });
   cpSync(join(a.dir, 'pseudonym-keys'), join(dirC, 'pseudonym-keys'), { recursive: true });
-  await assert.rejects(openNode(t, schema, dirC), { code: 'AUDIT_STORE_CORRUPT', message: /entry 7 does not match its stored leaf hash/ });
+  await assert.rejects(openNode(t, schema, dirC), { detail: 'AUDIT_STORE_CORRUPT', message: /entry 7 does not match its stored leaf hash/ });
 
   // Rewriting the leaf hash too does not help: the signed checkpoint's root no longer matches.
   const c2 = await admin.connect();
@@ -185,7 +185,7 @@ test('rows cannot be altered through the table without disabling its triggers; a
     await c2.query('RESET session_replication_role');
     c2.release();
   }
-  await assert.rejects(openNode(t, schema, dirC), { code: 'AUDIT_STORE_CORRUPT', message: /do not match the signed checkpoint/ });
+  await assert.rejects(openNode(t, schema, dirC), { detail: 'AUDIT_STORE_CORRUPT', message: /do not match the signed checkpoint/ });
 });
 
 test('a node whose key files differ from the log\'s refuses to open the shared log', async (t) => {
@@ -209,8 +209,8 @@ test('a deleted row (gap) and a leaf stored at the wrong index are refused when 
   const dirC = tempDir(t);
   cpSync(join(a.dir, 'keys'), join(dirC, 'keys'), { recursive: true });
   cpSync(join(a.dir, 'pseudonym-keys'), join(dirC, 'pseudonym-keys'), { recursive: true });
-  await assert.rejects(openNode(t, schema, dirC), { code: 'AUDIT_STORE_CORRUPT', message: /entry 5 is missing/ });
+  await assert.rejects(openNode(t, schema, dirC), { detail: 'AUDIT_STORE_CORRUPT', message: /entry 5 is missing/ });
   // The node that was running refuses too: its next refresh meets the stray row (a leaf
   // claiming index 5 stored at 1000).
-  await assert.rejects(exportLines(a.log), { code: 'AUDIT_STORE_CORRUPT', message: /entry 11 is missing \(next row is 1000\)/ });
+  await assert.rejects(exportLines(a.log), { detail: 'AUDIT_STORE_CORRUPT', message: /entry 11 is missing \(next row is 1000\)/ });
 });

@@ -76,7 +76,7 @@ function denied(o: ChargeOutcome): ChargeDenied {
   return o as ChargeDenied;
 }
 async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
-  await assert.rejects(p, (err: unknown) => err instanceof AccountingError && err.code === code || assert.fail(`expected ${code}, got ${String((err as Error)?.stack ?? err)}`));
+  await assert.rejects(p, (err: unknown) => err instanceof AccountingError && err.detail === code || assert.fail(`expected ${code}, got ${String((err as Error)?.stack ?? err)}`));
 }
 
 const JAN = (day: number, h = 12): Date => new Date(Date.UTC(2025, 0, day, h));

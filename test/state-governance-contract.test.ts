@@ -67,7 +67,7 @@ const IMPLS: Impl[] = [
 ];
 
 async function code(p: Promise<unknown>, expected: string): Promise<void> {
-  await assert.rejects(p, (e: unknown) => (e as { code?: string }).code === expected || assert.fail(`expected ${expected}, got ${String((e as Error)?.stack ?? e)}`));
+  await assert.rejects(p, (e: unknown) => (e as { detail?: string }).detail === expected || assert.fail(`expected ${expected}, got ${String((e as Error)?.stack ?? e)}`));
 }
 
 const principal = (id: string, org: string): PrincipalDef => ({ id, groups: [], attributes: { org } } as unknown as PrincipalDef);

@@ -76,7 +76,7 @@ test('an access request approved on node A grants on node B at once, and a doubl
   const reqs = [];
   for (let i = 0; i < 20; i++) reqs.push((await A.store.grants.request({ principalId: `p${i}`, org: 'northwind-research', dataset: 'patients', purpose: 'research', days: 5, justification: 'x' })).request.id);
   const outcomes = await Promise.all(reqs.flatMap((id) => [A, B].map(async (n) => {
-    try { return (await n.store.grants.approve(id, { approverId: 'olivia', isOwner })).grant.id; } catch (e) { return (e as { code: string }).code; }
+    try { return (await n.store.grants.approve(id, { approverId: 'olivia', isOwner })).grant.id; } catch (e) { return (e as { detail: string }).detail; }
   })));
   assert.equal(outcomes.filter((o) => o.startsWith('grt_')).length, 20, outcomes.join(' '));
   assert.equal(outcomes.filter((o) => o === 'GOV_ALREADY_DECIDED').length, 20, outcomes.join(' '));
@@ -101,8 +101,8 @@ test('an agreement terminated on node A denies the next evaluation on node B and
 
   const next = await B.store.evaluate({ principal: rhea, dataset: claims, purpose: 'research' });
   assert.deepEqual(next.denials.map((d) => d.code), ['GOV_AGREEMENT_TERMINATED']);
-  await assert.rejects(vb.artefacts.get(saved.id), { code: 'ARTEFACT_DESTROYED' });
-  await assert.rejects(vb.dataKeys.unwrap(saved.keyId), { code: 'DATA_KEY_DESTROYED' });
+  await assert.rejects(vb.artefacts.get(saved.id), { detail: 'ARTEFACT_DESTROYED' });
+  await assert.rejects(vb.dataKeys.unwrap(saved.keyId), { detail: 'DATA_KEY_DESTROYED' });
   assert.equal((await vb.dataKeys.destruction(saved.keyId))?.reason, `agreement ${agr} terminated: breach of the DPA`);
 });
 

@@ -103,7 +103,7 @@ async function code(p: Promise<unknown> | (() => unknown)): Promise<string> {
   try {
     await (typeof p === 'function' ? p() : p);
   } catch (err) {
-    return (err as { code?: string }).code ?? String(err);
+    return (err as { detail?: string }).detail ?? String(err);
   }
   return 'ok';
 }

@@ -25,7 +25,7 @@ async function code(p: Promise<unknown>): Promise<string> {
   try {
     await p;
   } catch (err) {
-    return (err as { code?: string }).code ?? String(err);
+    return (err as { detail?: string }).detail ?? String(err);
   }
   return 'ok';
 }
@@ -143,7 +143,7 @@ describe('two nodes sharing identity state in PostgreSQL', () => {
     const ea = a.ids.elevation(() => POLICY);
     const eb = b.ids.elevation(() => POLICY);
     const { request } = await eb.request({ principalId: 'rhea', role: 'claims-auditor', purpose: 'audit', durationMinutes: 30, justification: 'quarterly claims audit' });
-    const approvals = await Promise.all([ea, eb].map((s) => s.approve(request.id, 'olga').then(() => 'ok', (e: { code: string }) => e.code)));
+    const approvals = await Promise.all([ea, eb].map((s) => s.approve(request.id, 'olga').then(() => 'ok', (e: { detail: string }) => e.detail)));
     assert.deepEqual(approvals.sort(), ['ELEVATION_ALREADY_DECIDED', 'ok']);
     const active = await eb.activeElevations('rhea');
     assert.deepEqual(active.map((g) => g.role), ['claims-auditor']);
@@ -174,7 +174,7 @@ describe('two nodes sharing identity state in PostgreSQL', () => {
       const err = await IdentityService.open({ stateDir: join(dir, 'c'), demo: false, sessionTtlSec: 900, passphrase: 'another passphrase', storage: identityStorageOf(state) })
         .then(() => null, (e: unknown) => e);
       assert.ok(err instanceof IdentityError, String(err));
-      assert.match(err.code, /^IDENTITY_(SECRET_KEY_WRONG|KEY_UNAVAILABLE)$/);
+      assert.match(err.detail, /^IDENTITY_(SECRET_KEY_WRONG|KEY_UNAVAILABLE)$/);
       assert.ok(!String(err.message).includes('another passphrase'));
     } finally {
       await state.close();

@@ -69,8 +69,8 @@ test('a schema written by a newer Gatehouse is refused with a clear error, and n
   await admin.query('CREATE SCHEMA future');
   await admin.query('CREATE TABLE future.schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())');
   await admin.query('INSERT INTO future.schema_version (version) VALUES (1), ($1)', [SCHEMA_VERSION + 1]);
-  await assert.rejects(openPostgresState({ url: cluster.superuserUrl, schema: 'future' }), (e: Error & { code?: string }) => {
-    assert.equal(e.code, 'STATE_SCHEMA_TOO_NEW');
+  await assert.rejects(openPostgresState({ url: cluster.superuserUrl, schema: 'future' }), (e: Error & { code?: string; detail?: string | null }) => {
+    assert.equal(e.detail, 'STATE_SCHEMA_TOO_NEW');
     assert.match(e.message, new RegExp(`version ${SCHEMA_VERSION + 1}, but this Gatehouse knows versions up to ${SCHEMA_VERSION}: upgrade Gatehouse`));
     return true;
   });
@@ -88,20 +88,20 @@ test('malformed configuration is refused before connecting', async () => {
     [{ url: cluster.superuserUrl, maxConnections: 1000 }, /maxConnections/],
     [{ url: cluster.superuserUrl, statementTimeoutMs: -1 }, /statementTimeoutMs/],
   ] as const) {
-    await assert.rejects(openPostgresState(opts as never), (e: Error & { code?: string }) => e.code === 'STATE_CONFIG_INVALID' && pattern.test(e.message));
+    await assert.rejects(openPostgresState(opts as never), (e: Error & { code?: string; detail?: string | null }) => e.detail === 'STATE_CONFIG_INVALID' && pattern.test(e.message));
   }
 });
 
 test('an unreachable server or a wrong password fails with STATE_UNAVAILABLE, naming the server but never the password', async () => {
   const secret = 'hunter2-very-secret';
-  await assert.rejects(openPostgresState({ url: `postgres://postgres:${secret}@127.0.0.1:1/postgres`, connectTimeoutMs: 1000 }), (e: Error & { code?: string }) => {
-    assert.equal(e.code, 'STATE_UNAVAILABLE');
+  await assert.rejects(openPostgresState({ url: `postgres://postgres:${secret}@127.0.0.1:1/postgres`, connectTimeoutMs: 1000 }), (e: Error & { code?: string; detail?: string | null }) => {
+    assert.equal(e.detail, 'STATE_UNAVAILABLE');
     assert.match(e.message, /127\.0\.0\.1:1\/postgres/);
     assert.ok(!e.message.includes(secret) && !String(e.stack).includes(secret));
     return true;
   });
-  await assert.rejects(openPostgresState({ url: urlWithoutPassword(cluster), password: secret }), (e: Error & { code?: string }) => {
-    assert.equal(e.code, 'STATE_UNAVAILABLE');
+  await assert.rejects(openPostgresState({ url: urlWithoutPassword(cluster), password: secret }), (e: Error & { code?: string; detail?: string | null }) => {
+    assert.equal(e.detail, 'STATE_UNAVAILABLE');
     assert.match(e.message, /password authentication failed/);
     assert.ok(!e.message.includes(secret));
     return true;
@@ -144,7 +144,7 @@ test('when PostgreSQL goes away, audit appends and budget charges fail closed, a
   assert.equal((await log.append(record(1))).auditId, '0');
   await own.stop();
   await assert.rejects(log.append(record(2)), { code: 'AUDIT_UNAVAILABLE' });
-  await assert.rejects(state.budgets.charge({ subject: 'org:acme', dataset: 'd', rho: 0.1, queryId: 'q' }), { code: 'BUDGET_STORE_UNAVAILABLE' });
+  await assert.rejects(state.budgets.charge({ subject: 'org:acme', dataset: 'd', rho: 0.1, queryId: 'q' }), { detail: 'BUDGET_STORE_UNAVAILABLE' });
   await assert.rejects(log.checkpoint(), { code: 'AUDIT_UNAVAILABLE' });
   assert.equal(log.size, 1);
   await log.close().catch(() => undefined);

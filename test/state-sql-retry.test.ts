@@ -65,7 +65,7 @@ test('with no retries allowed the same PostgreSQL race fails with STATE_BUSY and
   const schema = await counterSchema();
   const driver = new PgDriver(pool, { schema, retry: { maxRetries: 0 } });
   const attempts = { n: 0 };
-  await assert.rejects(raceOnce(driver, schema, attempts), (e: unknown) => e instanceof StateBusy && e.code === 'STATE_BUSY' && (e.cause as { code?: string }).code === '40001');
+  await assert.rejects(raceOnce(driver, schema, attempts), (e: unknown) => e instanceof StateBusy && e.detail === 'STATE_BUSY' && (e.cause as { code?: string }).code === '40001');
   assert.equal(attempts.n, 1);
   assert.equal(Number((await pool.query(`SELECT n FROM ${schema}.counters`)).rows[0].n), 100, 'only the concurrent update is there');
 });

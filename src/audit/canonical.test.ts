@@ -74,9 +74,9 @@ test('arrays that JSON.stringify would treat differently take the explicit path'
 test('canonicalAuditEntry rejects what canonicalize() rejects instead of encoding it differently', () => {
   // eslint-disable-next-line no-sparse-arrays
   const holes = entry({ datasets: [, 'a'] as unknown as string[] });
-  assert.throws(() => canonicalize(holes), { code: 'AUDIT_INPUT_INVALID' });
-  assert.throws(() => canonicalAuditEntry(holes), { code: 'AUDIT_INPUT_INVALID' });
-  assert.throws(() => canonicalAuditEntry(entry({ subjects: [1] as unknown as string[] })), { code: 'AUDIT_INPUT_INVALID' });
-  assert.throws(() => canonicalAuditEntry(entry({ rowsReturned: Number.NaN })), { code: 'AUDIT_INPUT_INVALID' });
-  assert.throws(() => canonicalAuditEntry(entry({ principal: undefined as unknown as string })), { code: 'AUDIT_INPUT_INVALID' });
+  assert.throws(() => canonicalize(holes), { detail: 'AUDIT_INPUT_INVALID' });
+  assert.throws(() => canonicalAuditEntry(holes), { detail: 'AUDIT_INPUT_INVALID' });
+  assert.throws(() => canonicalAuditEntry(entry({ subjects: [1] as unknown as string[] })), { detail: 'AUDIT_INPUT_INVALID' });
+  assert.throws(() => canonicalAuditEntry(entry({ rowsReturned: Number.NaN })), { detail: 'AUDIT_INPUT_INVALID' });
+  assert.throws(() => canonicalAuditEntry(entry({ principal: undefined as unknown as string })), { detail: 'AUDIT_INPUT_INVALID' });
 });

@@ -41,7 +41,7 @@ export interface SourceArgs { readonly dir?: string; readonly url?: string; read
 function print(out: Writable, s: string): void { out.write(s.endsWith('\n') ? s : s + '\n'); }
 
 function fail(out: Writable, e: unknown): number {
-  if (e instanceof AuditError) { print(out, `error ${e.code}: ${e.message}`); return 2; }
+  if (e instanceof AuditError) { print(out, `error ${e.detail}: ${e.message}`); return 2; }
   print(out, `error: ${(e as Error).message ?? String(e)}`);
   return 2;
 }
@@ -190,8 +190,8 @@ export async function auditVerifyReceipt(args: { receipt?: string; publicKey?: s
       else print(out, `OK: entry ${r.index} is included in ${r.checkpoint.origin} at tree size ${r.checkpoint.size} (checkpoint signed by ${r.checkpoint.signedBy.map((v) => v.vkey.split('+')[1]).join(', ')})`);
       return 0;
     } catch (e) {
-      if (e instanceof AuditError && e.code !== 'AUDIT_INPUT_INVALID') {
-        print(out, args.json ? JSON.stringify({ ok: false, code: e.code, message: e.message }) : `FAILED ${e.code}: ${e.message}`);
+      if (e instanceof AuditError && e.detail !== 'AUDIT_INPUT_INVALID') {
+        print(out, args.json ? JSON.stringify({ ok: false, code: e.detail, message: e.message }) : `FAILED ${e.detail}: ${e.message}`);
         return 1;
       }
       throw e;

@@ -1,19 +1,39 @@
 /**
- * Typed errors for the audit log. Every failure has its own class and a stable
- * `code` that callers (the HTTP API, the CLI, the pipeline) match on and the docs list
- * (docs/audit.md, "Error codes"). Messages never carry secrets: no passphrases, key
- * material or principal identifiers (only pseudonyms and indices).
+ * Typed errors for the audit log. Every failure has its own class and a stable detailed
+ * `detail` code (`AUDIT_PROOF_RANGE`, ...) that the audit endpoints return as their body's
+ * `code`, the CLI prints and the docs list (docs/audit.md, "Error codes"); `code` is the
+ * union code of src/errors.ts that AUDIT_CODES (or the status given) picks, so the HTTP
+ * status, audit outcome and SQLSTATE come from the one table. Messages never carry secrets:
+ * no passphrases, key material or principal identifiers (only pseudonyms and indices).
+ *
+ * src/errors.ts is the only module outside src/audit this part imports; it imports nothing.
  */
+import { codeFor, GatehouseError, type ErrorCode } from '../errors.ts';
 
-export class AuditError extends Error {
-  readonly code: string;
-  /** HTTP status the API maps this error to. */
-  readonly status: number;
+/**
+ * Audit codes whose union code the status they are raised with does not give: a proof that
+ * does not verify (422) or a note no trusted key signed (403) is a bad input the caller sent
+ * or relies on; a log that cannot record is AUDIT_UNAVAILABLE (fail closed). Every other
+ * code follows CODE_BY_STATUS (404 → NOT_FOUND, 409 → CONFLICT, 410 → GONE, 503 → UNAVAILABLE).
+ * The witness answers the statuses of its own protocol (C2SP tlog-witness) from `detail`.
+ */
+export const AUDIT_CODES: Readonly<Record<string, ErrorCode>> = {
+  AUDIT_PROOF_INVALID: 'REQUEST_INVALID',
+  AUDIT_PROOF_LENGTH: 'REQUEST_INVALID',
+  AUDIT_NOTE_SIGNATURE_INVALID: 'REQUEST_INVALID',
+  AUDIT_NOTE_UNVERIFIED: 'REQUEST_INVALID',
+  AUDIT_UNAVAILABLE: 'AUDIT_UNAVAILABLE',
+};
+
+/**
+ * `code` is the union code, `detail` the audit code. `status` (the constructor argument)
+ * only chooses the union code for codes AUDIT_CODES does not list; the status a caller
+ * sees is the union code's.
+ */
+export class AuditError extends GatehouseError {
+  declare readonly detail: string;
   constructor(code: string, message: string, status = 500, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-    this.status = status;
+    super(codeFor(code, AUDIT_CODES, status), message, { detail: code, reasons: [code], cause: options?.cause });
   }
 }
 

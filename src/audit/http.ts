@@ -12,10 +12,12 @@
  * Every route declares its schema. The caller decides who may read the log: the plugin
  * calls `authorize(request, 'audit.read', reply)` in a preHandler; it may throw (an error
  * with statusCode) or send a reply itself. Errors are returned as
- * {"error": {"code", "message"}} with the status of the typed AuditError.
+ * {"error": {"code", "message"}}: the AUDIT_* code of an AuditError (docs/audit.md) with the
+ * HTTP status of its union code (src/errors.ts), and Retry-After when the error gives one.
  */
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { asGatehouseError, GatehouseError } from '../errors.ts';
 import { AuditError } from './errors.ts';
 import type { SearchFilter, TransparencyLog } from './log.ts';
 import { parseCheckpoint, parseNote } from './note.ts';
@@ -30,7 +32,7 @@ const errorSchema = {
   type: 'object',
   properties: { error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' } }, required: ['code', 'message'] } },
 } as const;
-const errors = { 400: errorSchema, 403: errorSchema, 404: errorSchema, 422: errorSchema, 500: errorSchema, 503: errorSchema };
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema, 410: errorSchema, 429: errorSchema, 500: errorSchema, 503: errorSchema };
 const nonNegInt = { type: 'integer', minimum: 0, maximum: Number.MAX_SAFE_INTEGER } as const;
 
 const filterQuery = {
@@ -74,9 +76,15 @@ export async function auditHttpPlugin(app: FastifyInstance, options: AuditHttpOp
     await authorize(request, 'audit.read', reply);
   });
 
+  // The status (and Retry-After) of a GatehouseError come from the one table (src/errors.ts);
+  // the body's `code` is the audit part's own AUDIT_* code (docs/audit.md), else the union code.
   app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown; code?: string }, _request, reply) => {
-    if (err instanceof AuditError) return reply.status(err.status).send({ error: { code: err.code, message: err.message } });
     if (err.validation) return reply.status(400).send({ error: { code: 'AUDIT_INPUT_INVALID', message: err.message } });
+    if (err instanceof GatehouseError) {
+      const g = err instanceof AuditError ? err : asGatehouseError(err);
+      if (g.retryAfterSeconds !== null) void reply.header('retry-after', String(g.retryAfterSeconds));
+      return reply.status(g.status).send({ error: { code: g instanceof AuditError ? g.detail : g.code, message: g.message } });
+    }
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     return reply.status(status).send({ error: { code: status === 500 ? 'INTERNAL' : (err.code ?? 'REQUEST_REJECTED'), message: status === 500 ? 'internal error' : err.message } });
   });

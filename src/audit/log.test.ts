@@ -72,20 +72,20 @@ test('proof requests with index >= size or first > second are rejected', async (
   const log = open(dir);
   await Promise.all(Array.from({ length: 5 }, (_, i) => log.append(record(i))));
   await log.checkpoint();
-  assert.throws(() => log.inclusionProof(5), { code: 'AUDIT_PROOF_RANGE' });
-  assert.throws(() => log.inclusionProof(0, 6), { code: 'AUDIT_PROOF_RANGE' });
-  assert.throws(() => log.consistencyProof(4, 3), { code: 'AUDIT_PROOF_RANGE' });
-  assert.throws(() => log.consistencyProof(1, 9), { code: 'AUDIT_PROOF_RANGE' });
-  assert.throws(() => log.inclusionProof(-1), { code: 'AUDIT_PROOF_RANGE' });
+  assert.throws(() => log.inclusionProof(5), { detail: 'AUDIT_PROOF_RANGE' });
+  assert.throws(() => log.inclusionProof(0, 6), { detail: 'AUDIT_PROOF_RANGE' });
+  assert.throws(() => log.consistencyProof(4, 3), { detail: 'AUDIT_PROOF_RANGE' });
+  assert.throws(() => log.consistencyProof(1, 9), { detail: 'AUDIT_PROOF_RANGE' });
+  assert.throws(() => log.inclusionProof(-1), { detail: 'AUDIT_PROOF_RANGE' });
   await log.close();
 });
 
 test('a malformed record is rejected with AUDIT_RECORD_INVALID and nothing is appended', async (t) => {
   const { dir, cleanup } = tempDir(); t.after(cleanup);
   const log = open(dir);
-  await assert.rejects(log.append({ ...record(0), decision: 'maybe' as 'allow' }), { code: 'AUDIT_RECORD_INVALID' });
-  await assert.rejects(log.append({ ...record(0), time: 'yesterday' }), { code: 'AUDIT_RECORD_INVALID' });
-  await assert.rejects(log.append({ ...record(0), rowsReturned: -1 }), { code: 'AUDIT_RECORD_INVALID' });
+  await assert.rejects(log.append({ ...record(0), decision: 'maybe' as 'allow' }), { detail: 'AUDIT_RECORD_INVALID' });
+  await assert.rejects(log.append({ ...record(0), time: 'yesterday' }), { detail: 'AUDIT_RECORD_INVALID' });
+  await assert.rejects(log.append({ ...record(0), rowsReturned: -1 }), { detail: 'AUDIT_RECORD_INVALID' });
   assert.equal(log.size, 0);
   await log.close();
 });
@@ -107,11 +107,11 @@ test('a receipt verifies offline and a tampered receipt does not', async (t) => 
   const tampered = JSON.parse(JSON.stringify(receipt));
   tampered.leaf.entry.decision = 'allow';
   tampered.leaf.entry.rowsReturned = 1_000_000;
-  assert.throws(() => verifyReceipt(tampered, vkeys.map(parseVkey)), { code: 'AUDIT_PROOF_INVALID' });
+  assert.throws(() => verifyReceipt(tampered, vkeys.map(parseVkey)), { detail: 'AUDIT_PROOF_INVALID' });
   const moved = { ...JSON.parse(JSON.stringify(receipt)), index: 12 };
   assert.throws(() => verifyReceipt(moved, vkeys.map(parseVkey)));
-  await assert.rejects(log.receipt('999'), { code: 'AUDIT_ENTRY_NOT_FOUND' });
-  await assert.rejects(log.receipt('01'), { code: 'AUDIT_ENTRY_NOT_FOUND' });
+  await assert.rejects(log.receipt('999'), { detail: 'AUDIT_ENTRY_NOT_FOUND' });
+  await assert.rejects(log.receipt('01'), { detail: 'AUDIT_ENTRY_NOT_FOUND' });
   await log.close();
 });
 
@@ -130,7 +130,7 @@ test('after key rotation old checkpoints and receipts still verify with the key 
   const [oldKey, newKey] = keys.vkeys.map(parseVkey) as [ReturnType<typeof parseVkey>, ReturnType<typeof parseVkey>];
   assert.equal(openCheckpoint(oldNote, [oldKey]).size, 8);
   assert.equal(openCheckpoint(newNote, [newKey]).size, 16);
-  assert.throws(() => openCheckpoint(newNote, [oldKey]), { code: 'AUDIT_NOTE_UNVERIFIED' });
+  assert.throws(() => openCheckpoint(newNote, [oldKey]), { detail: 'AUDIT_NOTE_UNVERIFIED' });
   verifyReceipt(oldReceipt, keys.vkeys.map(parseVkey));
   // Retired private keys are erased from the key file.
   const file = JSON.parse(readFileSync(join(dir, 'keys', 'log-signing-keys.json'), 'utf8'));
@@ -154,10 +154,10 @@ test('private keys are encrypted at rest and a wrong passphrase fails without re
     TransparencyLog.open(dir, { passphrase: secret });
     assert.fail('opened with a wrong passphrase');
   } catch (e) {
-    assert.equal((e as { code: string }).code, 'AUDIT_KEY_UNAVAILABLE');
+    assert.equal((e as { detail: string | null }).detail, 'AUDIT_KEY_UNAVAILABLE');
     assert.doesNotMatch(String((e as Error).message) + String((e as Error).stack), new RegExp(secret));
   }
-  assert.throws(() => TransparencyLog.open(dir, { passphrase: undefined, demo: false }), (e: { code?: string }) => e.code === 'AUDIT_KEY_UNAVAILABLE' || e.code === undefined);
+  assert.throws(() => TransparencyLog.open(dir, { passphrase: undefined, demo: false }), (e: { code?: string; detail?: string | null }) => e.detail === 'AUDIT_KEY_UNAVAILABLE' || e.code === undefined);
 });
 
 test('principals are stored as keyed pseudonyms, searchable with the key, unlinkable once it is destroyed', async (t) => {
@@ -196,7 +196,7 @@ test('search filters by dataset, decision, purpose, action and time range', asyn
   assert.deepEqual(window.map((h) => h.index), [10, 11, 12, 13, 14]);
   assert.equal((await log.search({ action: 'login' })).length, 0);
   assert.equal((await log.search({ limit: 7 })).length, 7);
-  await assert.rejects(log.search({ from: 'not-a-time' }), { code: 'AUDIT_INPUT_INVALID' });
+  await assert.rejects(log.search({ from: 'not-a-time' }), { detail: 'AUDIT_INPUT_INVALID' });
   await log.close();
 });
 
@@ -232,7 +232,7 @@ test('a corrupted record followed by valid ones refuses to open instead of dropp
   bytes[40] = bytes[40]! ^ 0xff;
   writeFileSync(join(dir, 'entries.dat'), bytes);
   for (const f of readdirSync(dir)) if (f === 'checkpoint.note') writeFileSync(join(dir, f), '');
-  assert.throws(() => open(dir), (e: { code?: string }) => e.code === 'AUDIT_STORE_CORRUPT' || e.code === 'AUDIT_NOTE_MALFORMED');
+  assert.throws(() => open(dir), (e: { code?: string; detail?: string | null }) => e.detail === 'AUDIT_STORE_CORRUPT' || e.detail === 'AUDIT_NOTE_MALFORMED');
 });
 
 test('the log refuses to open when stored data no longer matches its last signed checkpoint', async (t) => {
@@ -244,12 +244,12 @@ test('the log refuses to open when stored data no longer matches its last signed
   // Rewrite a stored tree node: the recomputed root would differ from the signed one.
   const p = join(dir, 'tree-04.dat'); // the stored root node of the 16-leaf tree
   const b = readFileSync(p); b[0] = b[0]! ^ 1; writeFileSync(p, b);
-  assert.throws(() => open(dir), { code: 'AUDIT_STORE_CORRUPT' });
+  assert.throws(() => open(dir), { detail: 'AUDIT_STORE_CORRUPT' });
   // Truncating entries below the signed size is caught too.
   b[0] = b[0]! ^ 1; writeFileSync(p, b);
   const e = readFileSync(join(dir, 'entries.dat'));
   writeFileSync(join(dir, 'entries.dat'), e.subarray(0, 100));
-  assert.throws(() => open(dir), { code: 'AUDIT_STORE_CORRUPT' });
+  assert.throws(() => open(dir), { detail: 'AUDIT_STORE_CORRUPT' });
 });
 
 test('a full export verifies, and the verifier names modified entries tampered in storage', async (t) => {

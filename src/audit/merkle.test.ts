@@ -94,7 +94,7 @@ test('every inclusion and consistency proof of trees up to 40 leaves verifies an
 });
 
 function codeOf(fn: () => unknown): string | undefined {
-  try { fn(); return undefined; } catch (e) { return (e as { code?: string }).code; }
+  try { fn(); return undefined; } catch (e) { return (e as { detail?: string }).detail; }
 }
 
 test('corrupted inclusion proofs are rejected: wrong index, size, leaf, root, extra, missing or flipped hashes', () => {

@@ -30,18 +30,18 @@ test('a witness cosigns only consistent growth and answers a stale old size with
   assert.equal(verifyCosignedCheckpoint(addSignatures(note5, [sig]), log.publicKeys().vkeys, [w.vkey], 1).size, 5);
   const note9 = await grow(log, 4);
   const proof = log.consistencyProof(5, 9).proof.map((p) => Buffer.from(p, 'base64'));
-  await assert.rejects(w.addCheckpoint(0, [], note9), { code: 'AUDIT_WITNESS_CONFLICT', latestSize: 5 });
-  await assert.rejects(w.addCheckpoint(5, proof.slice(1), note9), (e: { code: string }) => e.code === 'AUDIT_PROOF_LENGTH' || e.code === 'AUDIT_PROOF_INVALID');
+  await assert.rejects(w.addCheckpoint(0, [], note9), { detail: 'AUDIT_WITNESS_CONFLICT', latestSize: 5 });
+  await assert.rejects(w.addCheckpoint(5, proof.slice(1), note9), (e: { detail: string | null }) => e.detail === 'AUDIT_PROOF_LENGTH' || e.detail === 'AUDIT_PROOF_INVALID');
   const flipped = proof.map((p) => Buffer.from(p)); flipped[0]![0]! ^= 1;
-  await assert.rejects(w.addCheckpoint(5, flipped, note9), { code: 'AUDIT_PROOF_INVALID' });
+  await assert.rejects(w.addCheckpoint(5, flipped, note9), { detail: 'AUDIT_PROOF_INVALID' });
   await w.addCheckpoint(5, proof, note9);
   assert.equal(w.latest(log.origin)!.size, 9);
   // A note whose known-key signature is bad is rejected outright.
   const bad = note9.replace(/(— \S+ )(.)/, (_m, p: string, c: string) => p + (c === 'A' ? 'B' : 'A'));
-  await assert.rejects(w.addCheckpoint(9, [], bad), (e: { code: string }) => e.code === 'AUDIT_NOTE_SIGNATURE_INVALID' || e.code === 'AUDIT_NOTE_MALFORMED' || e.code === 'AUDIT_NOTE_UNVERIFIED');
+  await assert.rejects(w.addCheckpoint(9, [], bad), (e: { detail: string | null }) => e.detail === 'AUDIT_NOTE_SIGNATURE_INVALID' || e.detail === 'AUDIT_NOTE_MALFORMED' || e.detail === 'AUDIT_NOTE_UNVERIFIED');
   // An unknown log is refused.
   const other = openLog(join(d.dir, 'other'));
-  await assert.rejects(w.addCheckpoint(0, [], await grow(other, 1)), (e: { code: string }) => e.code === 'AUDIT_WITNESS_UNKNOWN_LOG' || e.code === 'AUDIT_NOTE_UNVERIFIED');
+  await assert.rejects(w.addCheckpoint(0, [], await grow(other, 1)), (e: { detail: string | null }) => e.detail === 'AUDIT_WITNESS_UNKNOWN_LOG' || e.detail === 'AUDIT_NOTE_UNVERIFIED');
   w.close(); await log.close(); await other.close();
 });
 
@@ -58,7 +58,7 @@ test('concurrent check-and-store never rolls the witness back', async (t) => {
     const attempts = notes.map((note, i) => {
       const size = sizes[i]!;
       const proof = size >= held && held > 0 ? log.consistencyProof(held, size).proof.map((p) => Buffer.from(p, 'base64')) : [];
-      return w.addCheckpoint(held, proof, note).then(() => size, (e: { code: string }) => e.code);
+      return w.addCheckpoint(held, proof, note).then(() => size, (e: { detail: string }) => e.detail);
     });
     const results = await Promise.all(attempts);
     const accepted = results.filter((r): r is number => typeof r === 'number');
@@ -84,16 +84,16 @@ test('the owner publishes only with k-of-n cosignatures', async (t) => {
   const published = await publishCheckpoint(log, { witnesses: [clients[0]!, clients[1]!, offline], quorum: 2 });
   const vkeys = ws.map((w) => w.vkey);
   assert.equal(verifyCosignedCheckpoint(published, log.publicKeys().vkeys, vkeys, 2).size, 10);
-  assert.throws(() => verifyCosignedCheckpoint(published, log.publicKeys().vkeys, vkeys, 3), { code: 'AUDIT_WITNESS_QUORUM' });
+  assert.throws(() => verifyCosignedCheckpoint(published, log.publicKeys().vkeys, vkeys, 3), { detail: 'AUDIT_WITNESS_QUORUM' });
   await grow(log, 5);
-  await assert.rejects(publishCheckpoint(log, { witnesses: [clients[0]!, offline, offline], quorum: 2 }), { code: 'AUDIT_WITNESS_QUORUM' });
+  await assert.rejects(publishCheckpoint(log, { witnesses: [clients[0]!, offline, offline], quorum: 2 }), { detail: 'AUDIT_WITNESS_QUORUM' });
   // The third witness joins late: its first checkpoint needs no proof, later ones do.
   const again = await publishCheckpoint(log, { witnesses: clients, quorum: 3 });
   assert.equal(parseNote(again).signatures.length, 4);
   // A witness that lies (signs with another key) does not count.
   const liar: WitnessClient = { name: ws[0]!.name, vkey: ws[0]!.vkey, addCheckpoint: async (o, p, n) => (await clients[1]!.addCheckpoint(o, p, n)).map((s) => ({ ...s, name: ws[0]!.name, keyId: Buffer.from(parseNote(again).signatures[1]!.keyId) })) };
   await grow(log, 1);
-  await assert.rejects(publishCheckpoint(log, { witnesses: [liar, clients[1]!], quorum: 2 }), { code: 'AUDIT_WITNESS_QUORUM' });
+  await assert.rejects(publishCheckpoint(log, { witnesses: [liar, clients[1]!], quorum: 2 }), { detail: 'AUDIT_WITNESS_QUORUM' });
   for (const w of ws) w.close();
   await log.close();
 });
@@ -109,7 +109,7 @@ test('unknown signatures on a note are ignored and a bad signature from a known 
   const both = addSignatures(note, [s2, s1]);
   assert.equal(verifyCosignedCheckpoint(both, log.publicKeys().vkeys, [w1.vkey], 1).size, 3);
   const forgedSig: NoteSignature = { ...s1, sig: Buffer.from(s1.sig.map((b, i) => (i === 20 ? b ^ 1 : b))) };
-  assert.throws(() => verifyCosignedCheckpoint(addSignatures(note, [forgedSig]), log.publicKeys().vkeys, [w1.vkey], 1), { code: 'AUDIT_NOTE_SIGNATURE_INVALID' });
+  assert.throws(() => verifyCosignedCheckpoint(addSignatures(note, [forgedSig]), log.publicKeys().vkeys, [w1.vkey], 1), { detail: 'AUDIT_NOTE_SIGNATURE_INVALID' });
   w1.close(); stranger.close(); await log.close();
 });
 
@@ -131,16 +131,16 @@ test('a log that shows two different histories to two witnesses is caught', asyn
   // Each view gets one cosignature; neither reaches a 2-of-2 quorum.
   const viewA = await publishCheckpoint(a, { witnesses: [c1], quorum: 1 });
   const viewB = await publishCheckpoint(b, { witnesses: [c2], quorum: 1 });
-  await assert.rejects(publishCheckpoint(a, { witnesses: [c1, c2], quorum: 2 }), { code: 'AUDIT_WITNESS_QUORUM' });
-  await assert.rejects(publishCheckpoint(b, { witnesses: [c1, c2], quorum: 2 }), { code: 'AUDIT_WITNESS_QUORUM' });
+  await assert.rejects(publishCheckpoint(a, { witnesses: [c1, c2], quorum: 2 }), { detail: 'AUDIT_WITNESS_QUORUM' });
+  await assert.rejects(publishCheckpoint(b, { witnesses: [c1, c2], quorum: 2 }), { detail: 'AUDIT_WITNESS_QUORUM' });
   // Comparing what the two witnesses hold exposes the fork.
-  assert.throws(() => detectSplitView(w1.latest(a.origin)!.checkpoint, w2.latest(a.origin)!.checkpoint, a.publicKeys().vkeys), { code: 'AUDIT_SPLIT_VIEW' });
-  assert.throws(() => detectSplitView(viewA, viewB, a.publicKeys().vkeys), { code: 'AUDIT_SPLIT_VIEW' });
+  assert.throws(() => detectSplitView(w1.latest(a.origin)!.checkpoint, w2.latest(a.origin)!.checkpoint, a.publicKeys().vkeys), { detail: 'AUDIT_SPLIT_VIEW' });
+  assert.throws(() => detectSplitView(viewA, viewB, a.publicKeys().vkeys), { detail: 'AUDIT_SPLIT_VIEW' });
   // Once B grows, no consistency proof from A's view exists.
   const noteB = await grow(b, 4);
-  assert.throws(() => detectSplitView(viewA, noteB, a.publicKeys().vkeys, b.consistencyProof(8, 12).proof), { code: 'AUDIT_SPLIT_VIEW' });
+  assert.throws(() => detectSplitView(viewA, noteB, a.publicKeys().vkeys, b.consistencyProof(8, 12).proof), { detail: 'AUDIT_SPLIT_VIEW' });
   detectSplitView(viewB, noteB, a.publicKeys().vkeys, b.consistencyProof(8, 12).proof);
-  await assert.rejects(w1.addCheckpoint(8, b.consistencyProof(8, 12).proof.map((p) => Buffer.from(p, 'base64')), noteB), { code: 'AUDIT_PROOF_INVALID' });
+  await assert.rejects(w1.addCheckpoint(8, b.consistencyProof(8, 12).proof.map((p) => Buffer.from(p, 'base64')), noteB), { detail: 'AUDIT_PROOF_INVALID' });
   w1.close(); w2.close(); await a.close(); await b.close();
 });
 

@@ -173,10 +173,10 @@ export async function startWitnessServer(witness: Witness, options: { host?: str
         } catch (e) {
           if (e instanceof WitnessConflict) { res.writeHead(409, { 'content-type': 'text/x.tlog.size' }).end(`${e.latestSize}\n`); return; }
           const status = e instanceof WitnessUnknownLog ? 404
-            : e instanceof AuditError && (e.code === 'AUDIT_NOTE_SIGNATURE_INVALID' || e.code === 'AUDIT_NOTE_UNVERIFIED') ? 403
-              : e instanceof AuditError && (e.code === 'AUDIT_PROOF_INVALID' || e.code === 'AUDIT_PROOF_LENGTH' || e.code === 'AUDIT_PROOF_RANGE') ? 422
+            : e instanceof AuditError && (e.detail === 'AUDIT_NOTE_SIGNATURE_INVALID' || e.detail === 'AUDIT_NOTE_UNVERIFIED') ? 403
+              : e instanceof AuditError && (e.detail === 'AUDIT_PROOF_INVALID' || e.detail === 'AUDIT_PROOF_LENGTH' || e.detail === 'AUDIT_PROOF_RANGE') ? 422
                 : e instanceof AuditError && e.status < 500 ? 400 : 500;
-          res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${e instanceof AuditError ? e.code : 'INTERNAL'}: ${e instanceof AuditError ? e.message : 'internal error'}\n`);
+          res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8' }).end(`${e instanceof AuditError ? e.detail : 'INTERNAL'}: ${e instanceof AuditError ? e.message : 'internal error'}\n`);
         }
       })();
     });
@@ -269,7 +269,7 @@ export async function publishCheckpoint(log: PublishableLog, policy: WitnessPoli
         return mine;
       } catch (e) {
         if (e instanceof WitnessConflict && attempt === 0 && e.latestSize <= cp.size) { knownSizes.set(w, e.latestSize); continue; }
-        failures.push(`${w.name}: ${e instanceof AuditError ? e.code : 'error'}${e instanceof WitnessConflict && e.latestSize > cp.size ? ' (witness has seen a larger tree: split view or rollback)' : ''}`);
+        failures.push(`${w.name}: ${e instanceof AuditError ? e.detail : 'error'}${e instanceof WitnessConflict && e.latestSize > cp.size ? ' (witness has seen a larger tree: split view or rollback)' : ''}`);
         return null;
       }
     }

@@ -94,19 +94,31 @@ Run "gatehouse <command> --help" for a command's options. Docs: README.md, docs/
 
 type Out = NodeJS.WritableStream;
 
-function fail(out: Out, err: unknown): number {
-  if (err instanceof WorkspaceInvalid) {
-    out.write(`workspace invalid:\n${err.problems.map(formatProblem).join('\n')}\n`);
+/**
+ * Prints an error where errors go: stderr (or the stream a caller passed to `main`, so
+ * in-process callers capture it), as `{"error": {code, message, hint, reasons}}` under
+ * `--json`, else as `error CODE: message` with reasons and hint. Exit status: 3 for a
+ * refusal of who you are or what you may do, 1 for other errors, 2 for anything unexpected.
+ */
+function fail(out: Out, err: unknown, json = false): number {
+  const to = out === process.stdout ? process.stderr : out;
+  if (err instanceof WorkspaceInvalid && !json) {
+    to.write(`workspace invalid:\n${err.problems.map(formatProblem).join('\n')}\n`);
     return 1;
   }
-  if (err instanceof GatehouseError) {
-    out.write(`error ${err.code}: ${err.message}\n`);
-    for (const r of err.reasons) out.write(`  reason: ${r}\n`);
-    if (err.hint) out.write(`  hint: ${err.hint}\n`);
-    return err.code === 'POLICY_DENIED' || err.code.startsWith('AUTH') ? 3 : 1;
+  const g = err instanceof GatehouseError ? err : null;
+  if (json) {
+    const body = g ? g.toJSON() : { code: 'INTERNAL', message: (err as Error)?.message ?? String(err), hint: null, reasons: [] };
+    to.write(`${JSON.stringify({ error: { ...body, ...(g && g.detail !== null ? { detail: g.detail } : {}) } })}\n`);
+  } else if (g) {
+    to.write(`error ${g.code}: ${g.message}\n`);
+    for (const r of g.reasons) to.write(`  reason: ${r}\n`);
+    if (g.hint) to.write(`  hint: ${g.hint}\n`);
+  } else {
+    to.write(`error: ${(err as Error).message ?? String(err)}\n`);
   }
-  out.write(`error: ${(err as Error).message ?? String(err)}\n`);
-  return 2;
+  if (!g) return 2;
+  return g.code === 'POLICY_DENIED' || g.code.startsWith('AUTH') ? 3 : 1;
 }
 
 function parse(argv: string[], options: ParseArgsConfig['options']): { values: Record<string, any>; positionals: string[] } {
@@ -761,6 +773,6 @@ export async function main(argv: string[], out: Out = process.stdout): Promise<n
       out.write(`${(err as Error).message}\nRun "gatehouse ${cmd} --help".\n`);
       return 2;
     }
-    return fail(out, err);
+    return fail(out, err, argv.includes('--json'));
   }
 }

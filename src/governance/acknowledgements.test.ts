@@ -32,7 +32,7 @@ test('publishing changed text creates a new version and makes earlier signatures
 test('signing a hash that is not the current text, a malformed hash or an unpublished document is refused', async () => {
   const gov = GovernanceStore.open(':memory:');
   await gov.acknowledgements.publish({ name: 'aup', text: 'v1', by: 'olivia' });
-  const code = (c: string) => (e: unknown) => e instanceof GovernanceError && e.code === c;
+  const code = (c: string) => (e: unknown) => e instanceof GovernanceError && e.detail === c;
   await assert.rejects(async () => await gov.acknowledgements.sign({ principalId: 'rhea', document: 'aup', sha256: hash('something else') }), code('GOV_ACK_HASH_MISMATCH'));
   await assert.rejects(async () => await gov.acknowledgements.sign({ principalId: 'rhea', document: 'aup', sha256: hash('v1').toUpperCase() }), code('GOV_INVALID'));
   await assert.rejects(async () => await gov.acknowledgements.sign({ principalId: 'rhea', document: 'nda-text', sha256: hash('v1') }), code('GOV_NOT_FOUND'));

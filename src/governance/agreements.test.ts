@@ -34,7 +34,7 @@ async function refuses(fn: () => unknown, code: string, match?: RegExp): Promise
     caught = err;
   }
   assert.ok(caught instanceof GovernanceError, `expected a GovernanceError ${code}, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
+  assert.equal(caught.detail, code, caught.message);
   assert.ok(caught.hint.length > 0, 'every refusal says what to do next');
   if (match) assert.match(caught.message, match);
   return caught;

@@ -32,7 +32,7 @@ test('a rejected proposal never applies and cannot be decided twice', async () =
   const p = (await gov.classification.propose(proposal)).proposal;
   await gov.classification.reject(p.id, 'olivia', 'these are synthetic test addresses');
   assert.equal((await gov.classification.effectiveClassification('claims', 'member_email', 'internal')).level, 'internal');
-  await assert.rejects(async () => await gov.classification.confirm(p.id, 'olivia'), (e: unknown) => e instanceof GovernanceError && e.code === 'GOV_ALREADY_DECIDED');
+  await assert.rejects(async () => await gov.classification.confirm(p.id, 'olivia'), (e: unknown) => e instanceof GovernanceError && e.detail === 'GOV_ALREADY_DECIDED');
 });
 
 test('the same pending proposal is not duplicated when the classifier runs again', async () => {

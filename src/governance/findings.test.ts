@@ -33,10 +33,10 @@ test('a finding becomes overdue after its due date unless it is closed', async (
 test('closing needs a note, transitions are checked, and malformed findings are refused', async () => {
   const { gov } = await setup();
   const { finding } = await gov.findings.create({ title: 'x', severity: 'low', owner: 'olivia', dueDate: '2026-04-01', by: 'audrey' });
-  await assert.rejects(async () => await gov.findings.setStatus(finding.id, { status: 'closed', by: 'olivia' }), (e: unknown) => e instanceof GovernanceError && e.code === 'GOV_INVALID');
+  await assert.rejects(async () => await gov.findings.setStatus(finding.id, { status: 'closed', by: 'olivia' }), (e: unknown) => e instanceof GovernanceError && e.detail === 'GOV_INVALID');
   await assert.rejects(async () => await gov.findings.setStatus(finding.id, { status: 'done' as never, by: 'olivia' }), /status must be one of open, in-progress, closed/);
-  await assert.rejects(async () => await gov.findings.setStatus(finding.id, { status: 'open', by: 'olivia' }), (e: unknown) => e instanceof GovernanceError && e.code === 'GOV_BAD_TRANSITION');
-  await assert.rejects(async () => await gov.findings.setStatus('fnd_nope', { status: 'open', by: 'olivia' }), (e: unknown) => e instanceof GovernanceError && e.code === 'GOV_NOT_FOUND');
+  await assert.rejects(async () => await gov.findings.setStatus(finding.id, { status: 'open', by: 'olivia' }), (e: unknown) => e instanceof GovernanceError && e.detail === 'GOV_BAD_TRANSITION');
+  await assert.rejects(async () => await gov.findings.setStatus('fnd_nope', { status: 'open', by: 'olivia' }), (e: unknown) => e instanceof GovernanceError && e.detail === 'GOV_NOT_FOUND');
   await assert.rejects(async () => await gov.findings.create({ title: '', severity: 'low', owner: 'olivia', dueDate: '2026-04-01', by: 'audrey' }), /title is required/);
   await assert.rejects(async () => await gov.findings.create({ title: 't', severity: 'urgent' as never, owner: 'olivia', dueDate: '2026-04-01', by: 'audrey' }), /severity must be one of low, medium, high, critical/);
   await assert.rejects(async () => await gov.findings.create({ title: 't', severity: 'low', owner: 'olivia', dueDate: '2026-13-01', by: 'audrey' }), /not a real date/);

@@ -163,7 +163,7 @@ test('a changed acknowledgement text requires re-signing before access (GOV_ACK_
   assert.deepEqual(codes(r), ['GOV_ACK_STALE']);
   assert.ok(r.denials[0]!.hint.includes(sha256Hex(v2)));
   assert.equal(r.context.acknowledged, false);
-  await assert.rejects(async () => await gov.acknowledgements.sign({ principalId: 'rhea', document: 'acceptable-use', sha256: sha256Hex(AUP) }), (e: unknown) => e instanceof GovernanceError && e.code === 'GOV_ACK_HASH_MISMATCH');
+  await assert.rejects(async () => await gov.acknowledgements.sign({ principalId: 'rhea', document: 'acceptable-use', sha256: sha256Hex(AUP) }), (e: unknown) => e instanceof GovernanceError && e.detail === 'GOV_ACK_HASH_MISMATCH');
   await gov.acknowledgements.sign({ principalId: 'rhea', document: 'acceptable-use', sha256: sha256Hex(v2) });
   assert.equal((await gov.evaluate({ principal: rhea, dataset: patients, purpose: 'research' })).allowed, true);
 });
@@ -216,7 +216,7 @@ test('internal staff (an org that is not a registered partner) are not gated but
 
 test('requirements are validated: unknown classifications, tiers out of range', async () => {
   const { gov } = await setup();
-  await assert.rejects(async () => await gov.gate.setRequirements('secret' as never, { maxVendorTier: 2, courses: [], documents: [], by: 'olivia' }), (e: unknown) => e instanceof GovernanceError && e.code === 'GOV_INVALID');
+  await assert.rejects(async () => await gov.gate.setRequirements('secret' as never, { maxVendorTier: 2, courses: [], documents: [], by: 'olivia' }), (e: unknown) => e instanceof GovernanceError && e.detail === 'GOV_INVALID');
   await assert.rejects(async () => await gov.gate.setRequirements('regulated', { maxVendorTier: 5 as never, courses: [], documents: [], by: 'olivia' }), /maxVendorTier/);
   await assert.rejects(async () => await gov.gate.setRequirements('regulated', { maxVendorTier: 2, courses: [''], documents: [], by: 'olivia' }), /required/);
   assert.deepEqual(await gov.gate.requirements('regulated'), { maxVendorTier: 2, courses: ['hipaa-privacy'], documents: ['acceptable-use'] });

@@ -30,7 +30,7 @@ async function refuses(fn: () => unknown, code: string, match?: RegExp): Promise
     caught = err;
   }
   assert.ok(caught instanceof GovernanceError, `expected ${code}, got ${String(caught)}`);
-  assert.equal(caught.code, code, caught.message);
+  assert.equal(caught.detail, code, caught.message);
   assert.ok(caught.hint.length > 0);
   if (match) assert.match(caught.message, match);
   return caught;
@@ -148,7 +148,7 @@ test('a second connection approving the same request finds it decided: exactly o
       try {
         return (await s.grants.approve(request.id, { approverId: 'olivia', isOwner })).grant.id;
       } catch (err) {
-        return (err as GovernanceError).code;
+        return (err as GovernanceError).detail;
       }
     }));
     assert.equal(outcomes.filter((o) => o.startsWith('grt_')).length, 1);

@@ -274,7 +274,7 @@ export class Grants {
       try {
         grant = await this.#insert({ grantee: { kind: 'principal', id: row.principalId, org: row.org }, dataset: row.dataset, purpose: row.purpose, agreementId: agreementId!, from: at, until, by: approverId, requestId: row.id }, at);
       } catch (err) {
-        if (err instanceof GovernanceError) refuse(err.code, err.message, err.hint);
+        if (err instanceof GovernanceError) refuse(err.detail, err.message, err.hint);
         throw err;
       }
       const request = (await this.getRequest(row.id))!;
@@ -296,14 +296,14 @@ export class Grants {
     });
   }
 
-  async #decidable(requestId: string, input: { approverId: string; isOwner: IsOwner }, action: string, at: Date): Promise<{ row: AccessRequest; approverId: string; refuse: (code: GovernanceError['code'], m: string, hint: string) => never }> {
+  async #decidable(requestId: string, input: { approverId: string; isOwner: IsOwner }, action: string, at: Date): Promise<{ row: AccessRequest; approverId: string; refuse: (code: GovernanceError['detail'], m: string, hint: string) => never }> {
     const o = requireObject(input, 'decision');
     const approverId = parseName(o.approverId, 'approverId');
     if (typeof o.isOwner !== 'function') invalid('isOwner must be a function (approverId, dataset) => boolean');
     const base = { action, actor: approverId, time: iso(at), outcome: 'refused' as const };
     const row = await this.getRequest(requestId);
     if (!row) throw new GovernanceError('GOV_NOT_FOUND', `no access request "${String(requestId).slice(0, 64)}"`, 'list pending requests with: gatehouse grant requests', event({ ...base, subject: null, refs: {}, detail: `${approverId} tried to decide an unknown access request` }));
-    const refuse = (code: GovernanceError['code'], m: string, hint: string): never => {
+    const refuse = (code: GovernanceError['detail'], m: string, hint: string): never => {
       throw new GovernanceError(code, m, hint, event({ ...base, subject: row.principalId, refs: { requestId: row.id }, detail: `refused: ${m}` }));
     };
     if (approverId === row.principalId) refuse('GOV_SELF_APPROVAL', 'an access request must be decided by someone other than the requester', `ask an owner of "${row.dataset}" to decide it: gatehouse grant approve ${row.id}`);

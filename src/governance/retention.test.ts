@@ -51,7 +51,7 @@ test('retention under a legal hold is held and the hold is named; releasing it m
   clock.t = new Date('2026-06-02T00:00:00Z');
   await gov.retention.releaseHold(hold.id, 'counsel');
   assert.deepEqual((await gov.retention.plan(clock.t, candidates)).destroy.map((d) => d.subject), ['res_a', 'res_b']);
-  await assert.rejects(async () => await gov.retention.releaseHold(hold.id, 'counsel'), (e: unknown) => e instanceof GovernanceError && e.code === 'GOV_HOLD_ALREADY_RELEASED');
+  await assert.rejects(async () => await gov.retention.releaseHold(hold.id, 'counsel'), (e: unknown) => e instanceof GovernanceError && e.detail === 'GOV_HOLD_ALREADY_RELEASED');
 });
 
 test('an explicit destruction request for something under hold is refused with the hold named, by dataset, agreement or artefact', async () => {
@@ -72,7 +72,7 @@ test('an explicit destruction request for something under hold is refused with t
     } catch (err) {
       caught = err;
     }
-    assert.ok(caught instanceof GovernanceError && caught.code === 'GOV_LEGAL_HOLD', String(caught));
+    assert.ok(caught instanceof GovernanceError && caught.detail === 'GOV_LEGAL_HOLD', String(caught));
     assert.ok(caught.message.includes(holdId) && caught.message.includes('nothing was destroyed'));
     assert.match(caught.hint, new RegExp(`gatehouse retention release ${holdId}`));
     assert.equal(caught.event?.outcome, 'refused');
@@ -83,7 +83,7 @@ test('an explicit destruction request for something under hold is refused with t
 
 test('malformed retention input is refused: unknown kinds, negative days, bad dates, unknown labels', async () => {
   const { gov } = await setup();
-  const bad = (fn: () => unknown, msg: RegExp) => assert.rejects(async () => fn(), (e: unknown) => e instanceof GovernanceError && e.code === 'GOV_INVALID' && msg.test(e.message));
+  const bad = (fn: () => unknown, msg: RegExp) => assert.rejects(async () => fn(), (e: unknown) => e instanceof GovernanceError && e.detail === 'GOV_INVALID' && msg.test(e.message));
   await bad(async () => await gov.retention.setRule({ kind: 'backup' as never, scope: '*', days: 1, by: 'o' }), /kind must be one of dataset, grant, result, export/);
   await bad(async () => await gov.retention.setRule({ kind: 'result', scope: '*', days: -1, by: 'o' }), /days/);
   await bad(async () => await gov.retention.placeHold({ subject: { kind: 'planet' as never, id: 'x' }, reason: 'r', placedBy: 'o' }), /subject.kind/);

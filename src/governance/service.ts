@@ -101,10 +101,10 @@ function requireOwnOrg(ctx: OpContext, org: string, what: string): void {
 
 /** Key-store refusals (unknown artefact, legal hold) as governance refusals; anything else propagates. */
 function keyRefusal(err: unknown): never {
-  const e = err as { code?: string; message?: string; hint?: string | null };
-  if (e.code === 'ARTEFACT_NOT_FOUND') throw new GovernanceError('GOV_NOT_FOUND', e.message ?? 'no such artefact', 'list saved results with: gatehouse results list');
-  if (e.code === 'LEGAL_HOLD_ACTIVE') throw new GovernanceError('GOV_LEGAL_HOLD', e.message ?? 'under legal hold; nothing was destroyed', e.hint ?? 'release the hold first: gatehouse retention release ID');
-  if (e.code === 'ARTEFACT_DESTROYED') throw new GovernanceError('GOV_INVALID', e.message ?? 'the artefact was destroyed', 'nothing to do');
+  const e = err as { detail?: string | null; message?: string; hint?: string | null };
+  if (e.detail === 'ARTEFACT_NOT_FOUND') throw new GovernanceError('GOV_NOT_FOUND', e.message ?? 'no such artefact', 'list saved results with: gatehouse results list');
+  if (e.detail === 'LEGAL_HOLD_ACTIVE') throw new GovernanceError('GOV_LEGAL_HOLD', e.message ?? 'under legal hold; nothing was destroyed', e.hint ?? 'release the hold first: gatehouse retention release ID');
+  if (e.detail === 'ARTEFACT_DESTROYED') throw new GovernanceError('GOV_INVALID', e.message ?? 'the artefact was destroyed', 'nothing to do');
   throw err;
 }
 
@@ -139,7 +139,7 @@ async function shred(ctx: OpContext, artefacts: readonly ArtefactMeta[], reason:
       events.push((await ctx.store.retention.authorizeDestruction(candidateOf(a), { by: ctx.caller.id, reason })).event);
       ok.push(a.id);
     } catch (err) {
-      if (err instanceof GovernanceError && err.code === 'GOV_LEGAL_HOLD') {
+      if (err instanceof GovernanceError && err.detail === 'GOV_LEGAL_HOLD') {
         if (err.event) events.push(err.event);
         held.push({ artefact: a.id, holds: (await ctx.store.retention.holdsFor(candidateOf(a))).map((h) => h.id) });
       } else throw err;

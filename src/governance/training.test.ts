@@ -19,7 +19,7 @@ test('training is current between completion and expiry, then expired, and a ren
 test('inverted, future or malformed training records are refused and nothing is stored', async () => {
   const gov = GovernanceStore.open(':memory:', { now: () => new Date('2026-03-01T00:00:00Z') });
   const bad = (input: Record<string, unknown>, msg: RegExp) => assert.rejects(async () => await gov.training.record({ principalId: 'rhea', course: 'hipaa', completedAt: '2026-01-01', expiresAt: '2027-01-01', by: 'olivia', ...input } as never),
-    (e: unknown) => e instanceof GovernanceError && e.code === 'GOV_INVALID' && msg.test(e.message));
+    (e: unknown) => e instanceof GovernanceError && e.detail === 'GOV_INVALID' && msg.test(e.message));
   await bad({ expiresAt: '2025-01-01' }, /must be after completedAt/);
   await bad({ completedAt: '2026-06-01', expiresAt: '2027-06-01' }, /future/);
   await bad({ completedAt: '2026-02-29' }, /not a real date/);

@@ -8,6 +8,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CLASSIFICATIONS, type Classification } from '../workspace/types.ts';
+import { GatehouseError, type ErrorCode } from '../errors.ts';
 
 export { CLASSIFICATIONS, type Classification };
 
@@ -65,49 +66,48 @@ export type GovernanceErrorCode =
   | 'GOV_HOLD_ALREADY_RELEASED'
   | 'GOV_BAD_TRANSITION';
 
-export const GOVERNANCE_ERROR_STATUS: Readonly<Record<GovernanceErrorCode, number>> = {
-  GOV_INVALID: 400,
-  GOV_NOT_FOUND: 404,
-  GOV_UNKNOWN_ORG: 400,
-  GOV_UNKNOWN_DATASET: 400,
-  GOV_DUPLICATE: 409,
-  GOV_AGREEMENT_DATES: 400,
-  GOV_AGREEMENT_OVERLAP: 409,
-  GOV_AGREEMENT_NOT_ACTIVE: 409,
-  GOV_AGREEMENT_NOT_COVERING: 409,
-  GOV_AGREEMENT_ALREADY_ENDED: 409,
-  GOV_GRANT_BEYOND_AGREEMENT: 400,
-  GOV_GRANT_ALREADY_REVOKED: 409,
-  GOV_SELF_APPROVAL: 403,
-  GOV_NOT_OWNER: 403,
-  GOV_ALREADY_DECIDED: 409,
-  GOV_ACK_HASH_MISMATCH: 409,
-  GOV_LEGAL_HOLD: 409,
-  GOV_HOLD_ALREADY_RELEASED: 409,
-  GOV_BAD_TRANSITION: 409,
+/**
+ * Governance code → union code. Bad input is REQUEST_INVALID (400); the two-person and
+ * ownership rules POLICY_DENIED (403); anything that contradicts the current state —
+ * a duplicate, an overlapping agreement, a request already decided, a legal hold, a
+ * transition the record cannot make — CONFLICT (409), so a caller can tell "fix your
+ * request" from "read the current state and decide again".
+ */
+export const GOVERNANCE_CODES: Readonly<Record<GovernanceErrorCode, ErrorCode>> = {
+  GOV_INVALID: 'REQUEST_INVALID',
+  GOV_NOT_FOUND: 'NOT_FOUND',
+  GOV_UNKNOWN_ORG: 'REQUEST_INVALID',
+  GOV_UNKNOWN_DATASET: 'REQUEST_INVALID',
+  GOV_DUPLICATE: 'CONFLICT',
+  GOV_AGREEMENT_DATES: 'REQUEST_INVALID',
+  GOV_AGREEMENT_OVERLAP: 'CONFLICT',
+  GOV_AGREEMENT_NOT_ACTIVE: 'CONFLICT',
+  GOV_AGREEMENT_NOT_COVERING: 'CONFLICT',
+  GOV_AGREEMENT_ALREADY_ENDED: 'CONFLICT',
+  GOV_GRANT_BEYOND_AGREEMENT: 'REQUEST_INVALID',
+  GOV_GRANT_ALREADY_REVOKED: 'CONFLICT',
+  GOV_SELF_APPROVAL: 'POLICY_DENIED',
+  GOV_NOT_OWNER: 'POLICY_DENIED',
+  GOV_ALREADY_DECIDED: 'CONFLICT',
+  GOV_ACK_HASH_MISMATCH: 'CONFLICT',
+  GOV_LEGAL_HOLD: 'CONFLICT',
+  GOV_HOLD_ALREADY_RELEASED: 'CONFLICT',
+  GOV_BAD_TRANSITION: 'CONFLICT',
 };
 
 /**
- * Every refusal of the governance store. Nothing was changed when one is thrown (each
- * change is one transaction). `hint` says what to do next; `event` (workflow refusals such
- * as self-approval) is the audit description of the refused attempt.
+ * Every refusal of the governance store: `code` from GOVERNANCE_CODES, `detail` the
+ * governance code (also the first reason, so the audit entry keeps it). Nothing was changed
+ * when one is thrown (each change is one transaction). `hint` says what to do next; `event`
+ * (workflow refusals such as self-approval) is the audit description of the refused attempt.
  */
-export class GovernanceError extends Error {
-  readonly code: GovernanceErrorCode;
-  readonly status: number;
-  readonly hint: string;
+export class GovernanceError extends GatehouseError {
+  declare readonly detail: GovernanceErrorCode;
+  declare readonly hint: string;
   readonly event: GovernanceEvent | null;
   constructor(code: GovernanceErrorCode, message: string, hint: string, event: GovernanceEvent | null = null) {
-    super(message);
-    this.name = 'GovernanceError';
-    this.code = code;
-    this.status = GOVERNANCE_ERROR_STATUS[code];
-    this.hint = hint;
+    super(GOVERNANCE_CODES[code], message, { detail: code, hint, reasons: [code] });
     this.event = event;
-  }
-
-  toJSON(): { code: GovernanceErrorCode; message: string; hint: string } {
-    return { code: this.code, message: this.message, hint: this.hint };
   }
 }
 

@@ -29,12 +29,12 @@ test('the risk tier follows certifications, audits and incidents at the time ask
   clock.t = new Date('2026-03-02T00:00:00Z');
   await gov.vendors.resolveIncident(high.id, 'olivia');
   assert.equal((await gov.vendors.risk('northwind-research')).tier, 2);
-  await assert.rejects(async () => await gov.vendors.resolveIncident(high.id, 'olivia'), (e: unknown) => e instanceof GovernanceError && e.code === 'GOV_BAD_TRANSITION');
+  await assert.rejects(async () => await gov.vendors.resolveIncident(high.id, 'olivia'), (e: unknown) => e instanceof GovernanceError && e.detail === 'GOV_BAD_TRANSITION');
 });
 
 test('vendor records refuse unknown orgs, duplicates, future-dated reports, bad severities and inverted incident dates', async () => {
   const { gov } = await setup();
-  const code = (c: string) => (e: unknown) => e instanceof GovernanceError && e.code === c;
+  const code = (c: string) => (e: unknown) => e instanceof GovernanceError && e.detail === c;
   await assert.rejects(async () => await gov.vendors.register({ name: 'northwind-research', by: 'olivia' }), code('GOV_DUPLICATE'));
   await assert.rejects(async () => await gov.vendors.register({ name: '', by: 'olivia' }), code('GOV_INVALID'));
   await assert.rejects(async () => await gov.vendors.addCertification({ org: 'acme', name: 'ISO 27001', issuer: 'BSI', validUntil: '2027-01-01', by: 'olivia' }), code('GOV_UNKNOWN_ORG'));

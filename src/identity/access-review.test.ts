@@ -113,6 +113,6 @@ describe('access review of the demo workspace', () => {
 
   it('refuses malformed input with a typed error', () => {
     assert.throws(() => review({ unusedAfterDays: 0 }), AccessReviewInvalid);
-    assert.throws(() => review({ usage: [{ principalId: 'rhea', dataset: 'patients', lastUsedAt: 'yesterday' }] }), (e: unknown) => e instanceof AccessReviewInvalid && e.code === 'ACCESS_REVIEW_INVALID' && e.status === 400);
+    assert.throws(() => review({ usage: [{ principalId: 'rhea', dataset: 'patients', lastUsedAt: 'yesterday' }] }), (e: unknown) => e instanceof AccessReviewInvalid && e.detail === 'ACCESS_REVIEW_INVALID' && e.status === 400);
   });
 });

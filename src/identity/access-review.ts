@@ -14,17 +14,17 @@
  * lastUsedAt, purpose? }`. A grant is unused when no use of that dataset (for one of the
  * grant's purposes, when the usage record names one) falls in the last N days.
  */
+import { GatehouseError } from '../errors.ts';
 import type { Decision, RequestContext } from '../policy/engine.ts';
 import { describeMask } from '../query/govern/mask.ts';
 import { effectiveAccess } from '../query/govern/effective-access.ts';
 import type { DatasetDef, MaskSpec, ObligationDef, PrincipalDef } from '../workspace/types.ts';
 
-export class AccessReviewInvalid extends Error {
-  readonly code = 'ACCESS_REVIEW_INVALID';
-  readonly status = 400;
+/** Malformed review input: REQUEST_INVALID, detail ACCESS_REVIEW_INVALID. */
+export class AccessReviewInvalid extends GatehouseError {
+  declare readonly detail: 'ACCESS_REVIEW_INVALID';
   constructor(message: string) {
-    super(message);
-    this.name = 'AccessReviewInvalid';
+    super('REQUEST_INVALID', message, { detail: 'ACCESS_REVIEW_INVALID', reasons: ['ACCESS_REVIEW_INVALID'] });
   }
 }
 

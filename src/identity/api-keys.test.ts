@@ -28,8 +28,8 @@ function setup(t: { after: (fn: () => void) => void }) {
 }
 
 async function refused(fn: () => unknown, code: string, status = 401): Promise<void> {
-  await assert.rejects(async () => fn(), (err: { code?: string; status?: number }) => {
-    assert.equal(err.code, code);
+  await assert.rejects(async () => fn(), (err: { detail?: string | null; status?: number }) => {
+    assert.equal(err.detail, code);
     assert.equal(err.status, status);
     return true;
   });

@@ -18,7 +18,7 @@ async function refused(fn: () => unknown, code: string): Promise<ElevationError>
     await fn();
   } catch (err) {
     assert.ok(err instanceof ElevationError, `expected ElevationError, got ${String(err)}`);
-    assert.equal(err.code, code);
+    assert.equal(err.detail, code);
     assert.equal(err.audit.outcome, 'refused');
     assert.equal(err.audit.errorCode, code);
     return err;
@@ -97,7 +97,7 @@ describe('elevation by request and approval', () => {
     const { request } = await requestFor(a);
     const outcomes: string[] = [];
     for (const [store, who] of [[a, 'olga'], [b, 'ada']] as const) {
-      try { await store.approve(request.id, who, at(1)); outcomes.push('approved'); } catch (err) { outcomes.push((err as ElevationError).code); }
+      try { await store.approve(request.id, who, at(1)); outcomes.push('approved'); } catch (err) { outcomes.push((err as ElevationError).detail); }
     }
     assert.deepEqual(outcomes, ['approved', 'ELEVATION_ALREADY_DECIDED']);
     assert.equal((await b.activeElevations('rhea', at(2))).length, 1);

@@ -20,6 +20,7 @@
 import { randomBytes } from 'node:crypto';
 import { SqliteIdentitySql, type IdentitySql, type SqlQueries } from './sql.ts';
 import { IdentityStoreUnavailable } from './session.ts';
+import { GatehouseError, type ErrorCode } from '../errors.ts';
 
 export type ElevationErrorCode =
   | 'ELEVATION_INVALID'
@@ -31,18 +32,6 @@ export type ElevationErrorCode =
   | 'ELEVATION_REQUEST_EXPIRED'
   | 'ELEVATION_NOT_FOUND'
   | 'ELEVATION_ALREADY_REVOKED';
-
-export const ELEVATION_ERROR_STATUS: Readonly<Record<ElevationErrorCode, number>> = {
-  ELEVATION_INVALID: 400,
-  ELEVATION_JUSTIFICATION_REQUIRED: 400,
-  ELEVATION_SELF_APPROVAL: 403,
-  ELEVATION_NOT_APPROVER: 403,
-  ELEVATION_BREAK_GLASS_NOT_ALLOWED: 403,
-  ELEVATION_ALREADY_DECIDED: 409,
-  ELEVATION_REQUEST_EXPIRED: 409,
-  ELEVATION_NOT_FOUND: 404,
-  ELEVATION_ALREADY_REVOKED: 409,
-};
 
 export type ElevationAction = 'elevation.request' | 'elevation.approve' | 'elevation.deny' | 'elevation.break-glass' | 'elevation.revoke';
 
@@ -68,22 +57,31 @@ export interface ElevationAudit {
   readonly detail: string;
 }
 
-export class ElevationError extends Error {
-  readonly code: ElevationErrorCode;
-  readonly status: number;
+/**
+ * A refused elevation step: `code` from ELEVATION_CODES, `detail` the elevation code (also
+ * the first reason, so the audit entry keeps it), `audit` the entry to record.
+ */
+export class ElevationError extends GatehouseError {
+  declare readonly detail: ElevationErrorCode;
   readonly audit: ElevationAudit;
   constructor(code: ElevationErrorCode, message: string, audit: Omit<ElevationAudit, 'outcome' | 'errorCode' | 'detail'>) {
-    super(message);
-    this.name = 'ElevationError';
-    this.code = code;
-    this.status = ELEVATION_ERROR_STATUS[code];
+    super(ELEVATION_CODES[code], message, { detail: code, reasons: [code] });
     this.audit = { ...audit, outcome: 'refused', errorCode: code, detail: message };
   }
-
-  toJSON(): { code: ElevationErrorCode; message: string } {
-    return { code: this.code, message: this.message };
-  }
 }
+
+/** Elevation code → union code: bad input 400, two-person and role rules 403, a request already decided or expired 409. */
+export const ELEVATION_CODES: Readonly<Record<ElevationErrorCode, ErrorCode>> = {
+  ELEVATION_INVALID: 'REQUEST_INVALID',
+  ELEVATION_JUSTIFICATION_REQUIRED: 'REQUEST_INVALID',
+  ELEVATION_SELF_APPROVAL: 'POLICY_DENIED',
+  ELEVATION_NOT_APPROVER: 'POLICY_DENIED',
+  ELEVATION_BREAK_GLASS_NOT_ALLOWED: 'POLICY_DENIED',
+  ELEVATION_ALREADY_DECIDED: 'CONFLICT',
+  ELEVATION_REQUEST_EXPIRED: 'CONFLICT',
+  ELEVATION_NOT_FOUND: 'NOT_FOUND',
+  ELEVATION_ALREADY_REVOKED: 'CONFLICT',
+};
 
 export interface ElevationRequest {
   readonly id: string;

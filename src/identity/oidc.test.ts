@@ -38,8 +38,8 @@ async function jwksServer(t: { after: (fn: () => Promise<void>) => void }, initi
 }
 
 async function rejects(p: Promise<unknown>, code: string, status = 401): Promise<void> {
-  await assert.rejects(p, (err: { code?: string; status?: number }) => {
-    assert.equal(err.code, code);
+  await assert.rejects(p, (err: { detail?: string | null; status?: number }) => {
+    assert.equal(err.detail, code);
     assert.equal(err.status, status);
     return true;
   });
@@ -157,6 +157,6 @@ test('configuration that would weaken verification is refused up front', () => {
     { issuer: '' }, { audience: [] }, { clockToleranceSec: 3600 }, { claimMapping: { principal: '' } },
   ];
   for (const b of bad) {
-    assert.throws(() => new OidcVerifier({ issuer: ISS, audience: AUD, jwks, ...b } as OidcVerifierOptions), { code: 'IDENTITY_CONFIG_INVALID' }, JSON.stringify(b));
+    assert.throws(() => new OidcVerifier({ issuer: ISS, audience: AUD, jwks, ...b } as OidcVerifierOptions), { detail: 'IDENTITY_CONFIG_INVALID' }, JSON.stringify(b));
   }
 });

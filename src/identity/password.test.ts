@@ -30,7 +30,7 @@ test('a hash made with a lower cost needs a rehash; the default does not', async
 
 test('malformed or absurd stored hashes are refused with a typed error', async () => {
   for (const bad of ['', 'bcrypt$x', 'scrypt$32768$8$1$salt', 'scrypt$1048577$8$1$AAAAAAAAAAAAAAAAAAAAAA$' + 'A'.repeat(43), `scrypt$${2 ** 30}$8$1$AAAAAAAAAAAAAAAAAAAAAA$${'A'.repeat(43)}`, 'scrypt$32768$8$1$AAAA$' + 'A'.repeat(43)]) {
-    await assert.rejects(verifyPassword('whatever-password', bad), (e: unknown) => e instanceof PasswordHashInvalid && e.code === 'IDENTITY_PASSWORD_HASH_INVALID' && e.status === 500);
+    await assert.rejects(verifyPassword('whatever-password', bad), (e: unknown) => e instanceof PasswordHashInvalid && e.detail === 'IDENTITY_PASSWORD_HASH_INVALID' && e.status === 500);
   }
 });
 
@@ -50,7 +50,7 @@ test('common passwords, their decorated stems, repeats and sequences are rejecte
   for (const p of ['password1234', 'Password2024!', '!!letmein!!2024', '123456789012', 'qwertyuiop12', 'aaaaaaaaaaaa', 'abcdefghijklm', 'monkeymonkeymonkey', '123qwe123qwe', 'correcthorsebatterystaple']) {
     assert.notDeepEqual(passwordPolicyViolations(p), [], p);
   }
-  assert.throws(() => checkPasswordPolicy('Password2024!'), (e: unknown) => e instanceof PasswordPolicyViolation && e instanceof IdentityError && e.code === 'IDENTITY_PASSWORD_POLICY' && e.status === 400 && !e.message.includes('Password2024'));
+  assert.throws(() => checkPasswordPolicy('Password2024!'), (e: unknown) => e instanceof PasswordPolicyViolation && e instanceof IdentityError && e.detail === 'IDENTITY_PASSWORD_POLICY' && e.status === 400 && !e.message.includes('Password2024'));
 });
 
 test('a password containing the account name is rejected', () => {

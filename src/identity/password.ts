@@ -22,9 +22,10 @@
  * provider (OIDC) in front.
  *
  * `IdentityError`, the base of every identity error, lives here because every identity
- * module (and this one first) depends on it, and this module depends on nothing.
+ * module (and this one first) depends on it, and this module depends only on src/errors.ts.
  */
 import { randomBytes, scrypt as scryptCb, timingSafeEqual, type ScryptOptions } from 'node:crypto';
+import { codeFor, GatehouseError, type ErrorCode } from '../errors.ts';
 
 // ---- errors shared by src/identity/* --------------------------------------------------------------
 
@@ -45,40 +46,41 @@ export interface IdentityAuditEvent {
 
 /**
  * Base of every identity error in src/identity (sessions, OIDC, API keys and the built-in
- * users): a stable `code` callers match on and the HTTP `status` the API answers with.
- * Messages never contain passwords, codes, tokens, secrets or whether an account exists.
- * `audit`, when present, is the entry the caller should record for a refused attempt;
- * its `reason` is for operators only and is left out of `toJSON`. `retryAfterSeconds`
- * is set by lockouts and rate limits (send it as Retry-After).
+ * users): a GatehouseError whose `code` comes from IDENTITY_CODES (or the HTTP status the
+ * error was raised with) and whose `detail` is the identity part's own code
+ * (`IDENTITY_ACCOUNT_LOCKED`, `TOKEN_EXPIRED`), also the first of its `reasons` so audit
+ * entries keep it. Messages never contain passwords, codes, tokens, secrets or whether an
+ * account exists. `audit`, when present, is the entry the caller should record for a
+ * refused attempt; its `reason` is for operators only and never leaves in `toJSON`.
+ * `retryAfterSeconds` is set by lockouts and rate limits (sent as Retry-After).
  */
-export class IdentityError extends Error {
-  readonly code: string;
-  readonly status: number;
+export class IdentityError extends GatehouseError {
+  declare readonly detail: string;
   readonly audit: IdentityAuditEvent | null;
-  readonly retryAfterSeconds: number | null;
   constructor(code: string, message: string, status: number, options: IdentityErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = new.target.name;
-    this.code = code;
-    this.status = status;
+    super(codeFor(code, IDENTITY_CODES, status), message, {
+      detail: code, reasons: options.reasons ?? [code], cause: options.cause, retryAfterSeconds: options.retryAfterSeconds ?? null,
+    });
     this.audit = options.audit ?? null;
-    this.retryAfterSeconds = options.retryAfterSeconds ?? null;
-  }
-
-  /** What the API sends: never the audit reason. */
-  toJSON(): { code: string; message: string; retryAfterSeconds: number | null } {
-    return { code: this.code, message: this.message, retryAfterSeconds: this.retryAfterSeconds };
   }
 }
 
-export interface IdentityErrorOptions { readonly audit?: IdentityAuditEvent; readonly retryAfterSeconds?: number; readonly cause?: unknown }
+/**
+ * Identity codes whose union code the HTTP status alone would get wrong; every other code
+ * follows CODE_BY_STATUS (401 → AUTH_INVALID, 409 → CONFLICT, 429 → RATE_LIMITED, 503 → UNAVAILABLE).
+ */
+export const IDENTITY_CODES: Readonly<Record<string, ErrorCode>> = {
+  IDENTITY_MFA_CODE_REQUIRED: 'MFA_REQUIRED',
+  // A disabled account is answered like any invalid credential (401 or 403 when raised).
+  IDENTITY_ACCOUNT_DISABLED: 'AUTH_INVALID',
+};
+
+export interface IdentityErrorOptions { readonly audit?: IdentityAuditEvent; readonly retryAfterSeconds?: number; readonly cause?: unknown; readonly reasons?: readonly string[] }
 
 /** The password breaks the policy; `reasons` says which rule, never echoing the password. */
 export class PasswordPolicyViolation extends IdentityError {
-  readonly reasons: readonly string[];
   constructor(reasons: readonly string[]) {
-    super('IDENTITY_PASSWORD_POLICY', `password rejected: ${reasons.join('; ')}`, 400);
-    this.reasons = reasons;
+    super('IDENTITY_PASSWORD_POLICY', `password rejected: ${reasons.join('; ')}`, 400, { reasons: ['IDENTITY_PASSWORD_POLICY', ...reasons] });
   }
 }
 

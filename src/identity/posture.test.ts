@@ -294,7 +294,7 @@ describe('posture configuration', () => {
       assert.fail('expected PostureConfigInvalid');
     } catch (err) {
       assert.ok(err instanceof PostureConfigInvalid);
-      assert.equal(err.code, 'POSTURE_CONFIG_INVALID');
+      assert.equal(err.detail, 'POSTURE_CONFIG_INVALID');
       const text = err.problems.join('\n');
       for (const want of ['posture.colour', 'algorithms[1]', 'algorithms[2]', 'issuers[0].issuer', 'issuers[0].keys[0]', 'issuers[0].keys[1].pem: this is a private key', 'zones[0].name', 'zones[0].cidrs[0]', 'zones[0].cidrs[1]', 'trustedIssuers[0]', 'maxAgeSec']) {
         assert.ok(text.includes(want), `missing problem ${want} in:\n${text}`);

@@ -21,6 +21,7 @@ import { createHash, createPublicKey, type KeyObject, X509Certificate } from 'no
 import { BlockList, isIP, isIPv4 } from 'node:net';
 import type { PeerCertificate } from 'node:tls';
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWK } from 'jose';
+import { GatehouseError } from '../errors.ts';
 
 /** Posture claims an endpoint agent attests; anything but the boolean `true` counts as false. */
 export const POSTURE_CHECKS = ['disk_encrypted', 'os_patched', 'edr_running', 'screen_lock', 'managed'] as const;
@@ -56,14 +57,13 @@ export type PostureReasonCode =
   | 'POSTURE_CHECK_FAILED';
 
 /** Thrown by `parsePostureConfig` only; the request path never throws. */
-export class PostureConfigInvalid extends Error {
-  readonly code = 'POSTURE_CONFIG_INVALID';
-  readonly status = 500;
+/** The `identity.posture` section of the workspace: WORKSPACE_INVALID, detail POSTURE_CONFIG_INVALID. */
+export class PostureConfigInvalid extends GatehouseError {
+  declare readonly detail: 'POSTURE_CONFIG_INVALID';
   /** Every problem found, each naming the config path (`issuers[0].keys[1]`). */
   readonly problems: readonly string[];
   constructor(problems: readonly string[]) {
-    super(`posture configuration is invalid:\n  - ${problems.join('\n  - ')}`);
-    this.name = 'PostureConfigInvalid';
+    super('WORKSPACE_INVALID', `posture configuration is invalid:\n  - ${problems.join('\n  - ')}`, { detail: 'POSTURE_CONFIG_INVALID', reasons: ['POSTURE_CONFIG_INVALID'] });
     this.problems = problems;
   }
 }

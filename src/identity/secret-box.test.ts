@@ -20,32 +20,32 @@ test('a tampered ciphertext, tag, IV or a truncated tag is detected', () => {
   for (const i of [2, 3, 4]) {
     const p = [...parts];
     p[i] = flip(p[i]!);
-    assert.throws(() => box.open('totp:alice', p.join('.')), { code: 'IDENTITY_SECRET_TAMPERED', status: 500 });
+    assert.throws(() => box.open('totp:alice', p.join('.')), { detail: 'IDENTITY_SECRET_TAMPERED', status: 500 });
   }
   const truncated = [...parts];
   truncated[3] = Buffer.from(parts[3]!, 'base64url').subarray(0, 4).toString('base64url');
-  assert.throws(() => box.open('totp:alice', truncated.join('.')), { code: 'IDENTITY_SECRET_TAMPERED' });
-  assert.throws(() => box.open('totp:alice', 'garbage'), { code: 'IDENTITY_SECRET_TAMPERED' });
+  assert.throws(() => box.open('totp:alice', truncated.join('.')), { detail: 'IDENTITY_SECRET_TAMPERED' });
+  assert.throws(() => box.open('totp:alice', 'garbage'), { detail: 'IDENTITY_SECRET_TAMPERED' });
 });
 
 test('a sealed secret cannot be moved to another purpose (another user)', () => {
   const sealed = box.seal('totp:alice', plain);
-  assert.throws(() => box.open('totp:mallory', sealed), { code: 'IDENTITY_SECRET_TAMPERED' });
+  assert.throws(() => box.open('totp:mallory', sealed), { detail: 'IDENTITY_SECRET_TAMPERED' });
 });
 
 test('reopening with the right passphrase works; a wrong passphrase is a typed error', () => {
   const sealed = box.seal('totp:alice', plain);
   assert.deepEqual(SecretBox.open(box.params, 'correct passphrase for tests').open('totp:alice', sealed), plain);
-  assert.throws(() => SecretBox.open(box.params, 'wrong passphrase'), { code: 'IDENTITY_SECRET_KEY_WRONG', status: 500 });
+  assert.throws(() => SecretBox.open(box.params, 'wrong passphrase'), { detail: 'IDENTITY_SECRET_KEY_WRONG', status: 500 });
   const other = SecretBox.create('another passphrase');
-  assert.throws(() => other.open('totp:alice', sealed), { code: 'IDENTITY_SECRET_KEY_WRONG' });
+  assert.throws(() => other.open('totp:alice', sealed), { detail: 'IDENTITY_SECRET_KEY_WRONG' });
 });
 
 test('without a passphrase there is no key, unless the demo passphrase is allowed', () => {
   const saved = process.env.GATEHOUSE_KEY_PASSPHRASE;
   delete process.env.GATEHOUSE_KEY_PASSPHRASE;
   try {
-    assert.throws(() => resolveSecretPassphrase(undefined), { code: 'IDENTITY_SECRET_KEY_UNAVAILABLE' });
+    assert.throws(() => resolveSecretPassphrase(undefined), { detail: 'IDENTITY_SECRET_KEY_UNAVAILABLE' });
     assert.match(resolveSecretPassphrase(undefined, true), /NOT-SECRET/);
     assert.equal(resolveSecretPassphrase('given'), 'given');
   } finally {
@@ -56,5 +56,5 @@ test('without a passphrase there is no key, unless the demo passphrase is allowe
 test('a closed box refuses to work', () => {
   const b = SecretBox.create('to be closed');
   b.close();
-  assert.throws(() => b.seal('totp:x', plain), { code: 'IDENTITY_STORE_UNAVAILABLE' });
+  assert.throws(() => b.seal('totp:x', plain), { detail: 'IDENTITY_STORE_UNAVAILABLE' });
 });

@@ -36,8 +36,8 @@ const parts = (jwt: string) => {
 };
 
 async function rejects(p: Promise<unknown>, code: string, status = 401): Promise<void> {
-  await assert.rejects(p, (err: { code?: string; status?: number }) => {
-    assert.equal(err.code, code);
+  await assert.rejects(p, (err: { detail?: string | null; status?: number }) => {
+    assert.equal(err.detail, code);
     assert.equal(err.status, status);
     return true;
   });
@@ -211,10 +211,10 @@ test('after key rotation new tokens use the new key, old tokens still verify, an
 test('a wrong passphrase or a missing private key refuses to open instead of minting a new key', async (t) => {
   const { svc, options } = await setup(t);
   await svc.close();
-  await assert.rejects(async () => SessionService.open({ ...options, passphrase: 'wrong' }), { code: 'IDENTITY_KEY_UNAVAILABLE' });
+  await assert.rejects(async () => SessionService.open({ ...options, passphrase: 'wrong' }), { detail: 'IDENTITY_KEY_UNAVAILABLE' });
   const kid = svc.jwks().keys[0]!.kid!;
   rmSync(join(options.keyDir!, `session-signing-${kid}.json`));
-  await assert.rejects(async () => SessionService.open(options), { code: 'IDENTITY_KEY_UNAVAILABLE' });
+  await assert.rejects(async () => SessionService.open(options), { detail: 'IDENTITY_KEY_UNAVAILABLE' });
 });
 
 test('the public JWKS verifies a session token with nothing but node:crypto and the published Ed25519 public key', async (t) => {

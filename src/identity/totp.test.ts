@@ -84,5 +84,5 @@ test('the otpauth URI names issuer, account and all parameters', () => {
   assert.equal(uri.searchParams.get('algorithm'), 'SHA1');
   assert.equal(uri.searchParams.get('digits'), '6');
   assert.equal(uri.searchParams.get('period'), '30');
-  assert.throws(() => otpauthUri('Gate:house', 'a', 'JBSWY3DPEHPK3PXP'), { code: 'IDENTITY_INPUT_INVALID' });
+  assert.throws(() => otpauthUri('Gate:house', 'a', 'JBSWY3DPEHPK3PXP'), { detail: 'IDENTITY_INPUT_INVALID' });
 });

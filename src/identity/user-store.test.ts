@@ -49,10 +49,10 @@ test('a user is created, logs in with the password, and every step returns an au
   const st = await f.store.status('analyst:bo');
   assert.equal(st?.lastLoginAt, new Date(T0).toISOString());
   assert.equal(await f.store.status('nobody'), null);
-  assert.equal((await refusal(f.store.createUser('analyst:bo', PASSWORD))).code, 'IDENTITY_USER_EXISTS');
-  assert.equal((await refusal(f.store.createUser('analyst:cy', 'password2024'))).code, 'IDENTITY_PASSWORD_POLICY');
+  assert.equal((await refusal(f.store.createUser('analyst:bo', PASSWORD))).detail, 'IDENTITY_USER_EXISTS');
+  assert.equal((await refusal(f.store.createUser('analyst:cy', 'password2024'))).detail, 'IDENTITY_PASSWORD_POLICY');
   await f.store.setPassword('analyst:bo', 'new-tidal-orbit-velvet', { by: 'admin:olu' });
-  assert.equal((await refusal(f.store.verifyPassword('analyst:bo', PASSWORD))).code, 'IDENTITY_CREDENTIALS_INVALID');
+  assert.equal((await refusal(f.store.verifyPassword('analyst:bo', PASSWORD))).detail, 'IDENTITY_CREDENTIALS_INVALID');
   await f.store.close();
 });
 
@@ -67,7 +67,7 @@ test('an unknown user is indistinguishable from a wrong password: same error, si
   const known = [await time('analyst:bo'), await time('analyst:bo')];
   const unknown = [await time('analyst:zz'), await time('analyst:zz')];
   for (const { e } of [...known, ...unknown]) {
-    assert.deepEqual(e.toJSON(), { code: 'IDENTITY_CREDENTIALS_INVALID', message: 'invalid principal or password', retryAfterSeconds: null });
+    assert.deepEqual(e.toJSON(), { code: 'AUTH_INVALID', message: 'invalid principal or password', hint: null, reasons: ['IDENTITY_CREDENTIALS_INVALID'] });
     assert.equal(e.status, 401);
   }
   const avg = (xs: { ms: number }[]) => xs.reduce((a, x) => a + x.ms, 0) / xs.length;
@@ -81,7 +81,7 @@ test('an unknown user is indistinguishable from a wrong password: same error, si
   const a = await refusal(f.store.verifyPassword('analyst:bo', PASSWORD));
   const b = await refusal(f.store.verifyPassword('analyst:zz', PASSWORD));
   assert.deepEqual(a.toJSON(), b.toJSON());
-  assert.equal(a.code, 'IDENTITY_ACCOUNT_LOCKED');
+  assert.equal(a.detail, 'IDENTITY_ACCOUNT_LOCKED');
   await f.store.close();
 });
 
@@ -90,12 +90,12 @@ test('a brute-force burst locks the account and the lock backs off exponentially
   await f.store.createUser('analyst:bo', PASSWORD);
   for (let i = 1; i <= 5; i++) {
     const e = await refusal(f.store.verifyPassword('analyst:bo', `guess-number-${i}-xx`));
-    assert.equal(e.code, 'IDENTITY_CREDENTIALS_INVALID');
+    assert.equal(e.detail, 'IDENTITY_CREDENTIALS_INVALID');
     assert.equal(e.audit?.details?.failures, i);
   }
   // Locked: even the right password is refused, without being checked, for a minute.
   const locked = await refusal(f.store.verifyPassword('analyst:bo', PASSWORD));
-  assert.equal(locked.code, 'IDENTITY_ACCOUNT_LOCKED');
+  assert.equal(locked.detail, 'IDENTITY_ACCOUNT_LOCKED');
   assert.equal(locked.status, 429);
   assert.equal(locked.retryAfterSeconds, 60);
   assert.equal((await f.store.status('analyst:bo'))?.lockedUntil, new Date(T0 + 60_000).toISOString());
@@ -114,10 +114,10 @@ test('one address trying many accounts is rate-limited', async () => {
   const f = await fixture({ rateLimit: { burst: 3, perMinute: 1 } });
   for (const id of ['a:1', 'a:2', 'a:3']) await refusal(f.store.verifyPassword(id, 'spray-password-2024', { address: '198.51.100.9' }));
   const e = await refusal(f.store.verifyPassword('a:4', 'spray-password-2024', { address: '198.51.100.9' }));
-  assert.equal(e.code, 'IDENTITY_RATE_LIMITED');
+  assert.equal(e.detail, 'IDENTITY_RATE_LIMITED');
   assert.equal(e.retryAfterSeconds, 60);
   assert.equal(e.audit?.details?.address, '198.51.100.9');
-  assert.equal((await refusal(f.store.verifyPassword('a:4', 'spray-password-2024', { address: '198.51.100.10' }))).code, 'IDENTITY_CREDENTIALS_INVALID');
+  assert.equal((await refusal(f.store.verifyPassword('a:4', 'spray-password-2024', { address: '198.51.100.10' }))).detail, 'IDENTITY_CREDENTIALS_INVALID');
   await f.store.close();
 });
 
@@ -126,11 +126,11 @@ test('a disabled user is refused even with the right password, and enabled again
   await f.store.createUser('analyst:bo', PASSWORD);
   assert.equal((await f.store.disableUser('analyst:bo', { by: 'admin:olu' })).action, 'identity.user.disable');
   const e = await refusal(f.store.verifyPassword('analyst:bo', PASSWORD));
-  assert.equal(e.code, 'IDENTITY_ACCOUNT_DISABLED');
-  assert.equal((await refusal(f.store.verifyPassword('analyst:bo', 'wrong-password-123'))).code, 'IDENTITY_CREDENTIALS_INVALID');
+  assert.equal(e.detail, 'IDENTITY_ACCOUNT_DISABLED');
+  assert.equal((await refusal(f.store.verifyPassword('analyst:bo', 'wrong-password-123'))).detail, 'IDENTITY_CREDENTIALS_INVALID');
   await f.store.enableUser('analyst:bo', { by: 'admin:olu' });
   await f.store.verifyPassword('analyst:bo', PASSWORD);
-  assert.equal((await refusal(f.store.disableUser('nobody', { by: 'admin:olu' }))).code, 'IDENTITY_USER_NOT_FOUND');
+  assert.equal((await refusal(f.store.disableUser('nobody', { by: 'admin:olu' }))).detail, 'IDENTITY_USER_NOT_FOUND');
   await f.store.close();
 });
 
@@ -141,17 +141,17 @@ test('TOTP enrolment is inactive until confirmed; the confirming code cannot be 
   assert.match(otpauthUri, /^otpauth:\/\/totp\/Gatehouse:contractor%3Aana\?|^otpauth:\/\/totp\/Gatehouse:contractor:ana\?/);
   assert.equal((await f.store.status('contractor:ana'))?.mfaEnrolmentPending, true);
   const code = await generateTotp(secret, { now: f.clock.now });
-  assert.equal((await refusal(f.store.verifySecondFactor('contractor:ana', code))).code, 'IDENTITY_MFA_NOT_ENROLLED');
+  assert.equal((await refusal(f.store.verifySecondFactor('contractor:ana', code))).detail, 'IDENTITY_MFA_NOT_ENROLLED');
   assert.equal((await f.store.verifyPassword('contractor:ana', PASSWORD)).mfaEnrolled, false);
   const wrong = code === '000000' ? '111111' : '000000';
-  assert.equal((await refusal(f.store.confirmTotpEnrolment('contractor:ana', wrong))).code, 'IDENTITY_MFA_CODE_INVALID');
+  assert.equal((await refusal(f.store.confirmTotpEnrolment('contractor:ana', wrong))).detail, 'IDENTITY_MFA_CODE_INVALID');
   const { recoveryCodes, audit } = await f.store.confirmTotpEnrolment('contractor:ana', code);
   assert.equal(recoveryCodes.length, 10);
   assert.ok(!JSON.stringify(audit).includes(secret) && !JSON.stringify(audit).includes(recoveryCodes[0]!));
   assert.equal((await f.store.verifyPassword('contractor:ana', PASSWORD)).mfaEnrolled, true);
   // The code used to confirm is spent.
   const replay = await refusal(f.store.verifySecondFactor('contractor:ana', code));
-  assert.equal(replay.code, 'IDENTITY_MFA_CODE_INVALID');
+  assert.equal(replay.detail, 'IDENTITY_MFA_CODE_INVALID');
   assert.equal(replay.audit?.reason, 'totp_replayed');
   // The next step's code works once.
   f.clock.now += 30_000;
@@ -161,7 +161,7 @@ test('TOTP enrolment is inactive until confirmed; the confirming code cannot be 
   // A code two steps ahead is outside the window.
   const far = await generateTotp(secret, { now: f.clock.now + 60_000 });
   assert.equal((await refusal(f.store.verifySecondFactor('contractor:ana', far))).audit?.reason, 'totp_mismatch');
-  assert.equal((await refusal(f.store.beginTotpEnrolment('contractor:ana'))).code, 'IDENTITY_MFA_ALREADY_ENROLLED');
+  assert.equal((await refusal(f.store.beginTotpEnrolment('contractor:ana'))).detail, 'IDENTITY_MFA_ALREADY_ENROLLED');
   await f.store.close();
 });
 
@@ -171,7 +171,7 @@ test('a TOTP enrolment not confirmed in time expires', async () => {
   const { secret } = await f.store.beginTotpEnrolment('contractor:ana');
   f.clock.now += 11 * 60_000;
   const code = await generateTotp(secret, { now: f.clock.now });
-  assert.equal((await refusal(f.store.confirmTotpEnrolment('contractor:ana', code))).code, 'IDENTITY_MFA_ENROLMENT_NOT_PENDING');
+  assert.equal((await refusal(f.store.confirmTotpEnrolment('contractor:ana', code))).detail, 'IDENTITY_MFA_ENROLMENT_NOT_PENDING');
   await f.store.close();
 });
 
@@ -182,7 +182,7 @@ test('recovery codes work once each, in any typed form', async () => {
   assert.equal(first.method, 'recovery_code');
   assert.equal(first.recoveryCodesLeft, 9);
   const again = await refusal(f.store.verifySecondFactor(id, recoveryCodes[0]!));
-  assert.equal(again.code, 'IDENTITY_MFA_CODE_INVALID');
+  assert.equal(again.detail, 'IDENTITY_MFA_CODE_INVALID');
   assert.equal(again.audit?.reason, 'recovery_code_used');
   assert.equal((await refusal(f.store.verifySecondFactor(id, 'AAAA-BBBB-CCCC-DDDD'))).audit?.reason, 'recovery_code_unknown');
   assert.equal((await f.store.verifySecondFactor(id, recoveryCodes[1]!)).recoveryCodesLeft, 8);
@@ -198,7 +198,7 @@ test('second-factor failures lock the account, and a correct password does not r
   await f.store.verifyPassword(id, PASSWORD);
   for (let i = 0; i < 2; i++) await refusal(f.store.verifySecondFactor(id, bad));
   const e = await refusal(f.store.verifySecondFactor(id, good));
-  assert.equal(e.code, 'IDENTITY_ACCOUNT_LOCKED');
+  assert.equal(e.detail, 'IDENTITY_ACCOUNT_LOCKED');
   await f.store.close();
 });
 
@@ -216,7 +216,7 @@ test('concurrent verifications of one TOTP code accept it exactly once (one stor
   const code2 = await generateTotp(secret, { now: f.clock.now });
   const both = await Promise.allSettled([f.store, other, f.store, other].map((s) => s.verifySecondFactor(id, code2)));
   assert.equal(both.filter((r) => r.status === 'fulfilled').length, 1);
-  for (const r of both) if (r.status === 'rejected') assert.equal((r.reason as IdentityError).code, 'IDENTITY_MFA_CODE_INVALID');
+  for (const r of both) if (r.status === 'rejected') assert.equal((r.reason as IdentityError).detail, 'IDENTITY_MFA_CODE_INVALID');
   await other.close();
   await f.store.close();
 });
@@ -234,15 +234,15 @@ test('concurrent uses of one recovery code succeed once', async () => {
 test('an MFA reset needs a second administrator: self-requests, self-approval and user approval are refused', async () => {
   const f = await fixture();
   const { id, secret } = await enrolled(f);
-  assert.equal((await refusal(f.store.approveMfaReset(id, 'admin:kim'))).code, 'IDENTITY_MFA_RESET_NOT_REQUESTED');
+  assert.equal((await refusal(f.store.approveMfaReset(id, 'admin:kim'))).detail, 'IDENTITY_MFA_RESET_NOT_REQUESTED');
   const self = await refusal(f.store.requestMfaReset(id, id));
-  assert.equal(self.code, 'IDENTITY_MFA_RESET_FORBIDDEN');
+  assert.equal(self.detail, 'IDENTITY_MFA_RESET_FORBIDDEN');
   assert.equal(self.status, 403);
   const req = await f.store.requestMfaReset(id, 'admin:olu');
   assert.equal(req.actor, 'admin:olu');
   assert.equal((await f.store.status(id))?.mfaResetRequest?.requestedBy, 'admin:olu');
   const selfApproved = await refusal(f.store.approveMfaReset(id, 'admin:olu'));
-  assert.equal(selfApproved.code, 'IDENTITY_MFA_RESET_FORBIDDEN');
+  assert.equal(selfApproved.detail, 'IDENTITY_MFA_RESET_FORBIDDEN');
   assert.equal(selfApproved.audit?.reason, 'requester_approval');
   assert.equal((await refusal(f.store.approveMfaReset(id, id))).audit?.reason, 'self_approval');
   assert.equal((await f.store.status(id))?.mfaEnrolled, true, 'nothing changed');
@@ -253,7 +253,7 @@ test('an MFA reset needs a second administrator: self-requests, self-approval an
   assert.equal(st?.recoveryCodesLeft, 0);
   assert.equal(st?.mfaResetRequest, null);
   const code = await generateTotp(secret, { now: f.clock.now + 30_000 });
-  assert.equal((await refusal(f.store.verifySecondFactor(id, code))).code, 'IDENTITY_MFA_NOT_ENROLLED');
+  assert.equal((await refusal(f.store.verifySecondFactor(id, code))).detail, 'IDENTITY_MFA_NOT_ENROLLED');
   // The user enrols again with a new secret.
   const again = await f.store.beginTotpEnrolment(id);
   assert.notEqual(again.secret, secret);
@@ -265,7 +265,7 @@ test('an MFA reset request expires after a day', async () => {
   const { id } = await enrolled(f);
   await f.store.requestMfaReset(id, 'admin:olu');
   f.clock.now += 24 * 3_600_000;
-  assert.equal((await refusal(f.store.approveMfaReset(id, 'admin:kim'))).code, 'IDENTITY_MFA_RESET_NOT_REQUESTED');
+  assert.equal((await refusal(f.store.approveMfaReset(id, 'admin:kim'))).detail, 'IDENTITY_MFA_RESET_NOT_REQUESTED');
   await f.store.close();
 });
 
@@ -282,7 +282,7 @@ test('TOTP secrets are sealed on disk; tampering is detected; a wrong passphrase
     }
   }
   await f.store.close();
-  await assert.rejects(f.open({ passphrase: 'not the passphrase' }), { code: 'IDENTITY_SECRET_KEY_WRONG' });
+  await assert.rejects(f.open({ passphrase: 'not the passphrase' }), { detail: 'IDENTITY_SECRET_KEY_WRONG' });
   // Flip one ciphertext byte in the row.
   const db = new DatabaseSync(f.path);
   const { totp_secret_sealed: sealed } = db.prepare('SELECT totp_secret_sealed FROM users WHERE principal_id = ?').get(id) as { totp_secret_sealed: string };
@@ -295,7 +295,7 @@ test('TOTP secrets are sealed on disk; tampering is detected; a wrong passphrase
   db.close();
   const store = await f.open();
   const code = await generateTotp(secret, { now: f.clock.now + 30_000 });
-  assert.equal((await refusal(store.verifySecondFactor(id, code))).code, 'IDENTITY_SECRET_TAMPERED');
+  assert.equal((await refusal(store.verifySecondFactor(id, code))).detail, 'IDENTITY_SECRET_TAMPERED');
   await store.close();
 });
 
@@ -309,7 +309,7 @@ test('a sealed secret moved to another user\'s row does not open', async () => {
   db.close();
   const store = await f.open();
   const code = await generateTotp(eveSecret, { now: f.clock.now + 30_000 });
-  assert.equal((await refusal(store.verifySecondFactor('contractor:ana', code))).code, 'IDENTITY_SECRET_TAMPERED');
+  assert.equal((await refusal(store.verifySecondFactor('contractor:ana', code))).detail, 'IDENTITY_SECRET_TAMPERED');
   await store.close();
 });
 

@@ -39,10 +39,10 @@ test('a stored result is encrypted under its own data key and reads back intact'
   assert.deepEqual([got.meta.owner, got.meta.labels, got.meta.retainUntil, got.meta.mediaType, got.meta.bytes], ['rhea', { agreement: 'agr-1', dataset: 'claims' }, '2030-01-01T00:00:00.000Z', 'text/csv', a.bytes]);
   assert.deepEqual((await store.list({ labels: { agreement: 'agr-1' } })).map((m) => m.id), [a.id]);
   assert.deepEqual((await store.list({ kind: 'export' })).map((m) => m.id), [b.id]);
-  await assert.rejects(store.get('art_doesnotexist0000000'), { code: 'ARTEFACT_NOT_FOUND' });
-  await assert.rejects(store.get('../../etc/passwd'), { code: 'ARTEFACT_NOT_FOUND' });
-  await assert.rejects(store.put({ kind: 'result', owner: '', retainUntil: null, content: Buffer.alloc(1), mediaType: 'text/csv' }), { code: 'KEY_INPUT_INVALID' });
-  await assert.rejects(store.put({ kind: 'result', owner: 'x', retainUntil: 'next tuesday', content: Buffer.alloc(1), mediaType: 'text/csv' }), { code: 'KEY_INPUT_INVALID' });
+  await assert.rejects(store.get('art_doesnotexist0000000'), { detail: 'ARTEFACT_NOT_FOUND' });
+  await assert.rejects(store.get('../../etc/passwd'), { detail: 'ARTEFACT_NOT_FOUND' });
+  await assert.rejects(store.put({ kind: 'result', owner: '', retainUntil: null, content: Buffer.alloc(1), mediaType: 'text/csv' }), { detail: 'KEY_INPUT_INVALID' });
+  await assert.rejects(store.put({ kind: 'result', owner: 'x', retainUntil: 'next tuesday', content: Buffer.alloc(1), mediaType: 'text/csv' }), { detail: 'KEY_INPUT_INVALID' });
 });
 
 test('a tampered or swapped artefact file is refused with a clear error, never returned', async (t) => {
@@ -54,13 +54,13 @@ test('a tampered or swapped artefact file is refused with a clear error, never r
   // Swap: b's file where a's should be — encrypted under another key.
   const original = readFileSync(pa);
   writeFileSync(pa, readFileSync(pb));
-  await assert.rejects(store.get(a.id), { code: 'CIPHERTEXT_KEY_MISMATCH' });
+  await assert.rejects(store.get(a.id), { detail: 'CIPHERTEXT_KEY_MISMATCH' });
   const bad = Buffer.from(original);
   bad[bad.length - 20]! ^= 1;
   writeFileSync(pa, bad);
-  await assert.rejects(store.get(a.id), (e: any) => e.code === 'CIPHERTEXT_TAMPERED' && e.message.includes(`${a.id}.ghb`));
+  await assert.rejects(store.get(a.id), (e: any) => e.detail === 'CIPHERTEXT_TAMPERED' && e.message.includes(`${a.id}.ghb`));
   rmSync(pa);
-  await assert.rejects(store.get(a.id), { code: 'CIPHERTEXT_TAMPERED' });
+  await assert.rejects(store.get(a.id), { detail: 'CIPHERTEXT_TAMPERED' });
 });
 
 test('crypto-shredding: after destroy, a copy of the ciphertext taken from disk can no longer be decrypted by anything in the store, the keyring or any KEK', async (t) => {
@@ -86,21 +86,21 @@ test('crypto-shredding: after destroy, a copy of the ciphertext taken from disk 
   assert.equal(verifyCertificateDigest({ ...cert, reason: 'something else' }), false);
 
   // 1. The store refuses, clearly.
-  await assert.rejects(store.get(victim.id), (e: any) => e.code === 'ARTEFACT_DESTROYED' && /agr-9 terminated/.test(e.message));
-  await assert.rejects(keys.unwrap(victim.keyId), { code: 'DATA_KEY_DESTROYED' });
+  await assert.rejects(store.get(victim.id), (e: any) => e.detail === 'ARTEFACT_DESTROYED' && /agr-9 terminated/.test(e.message));
+  await assert.rejects(keys.unwrap(victim.keyId), { detail: 'DATA_KEY_DESTROYED' });
   // 2. The file is gone, and the wrapped key is in neither the key database nor its WAL.
   assert.equal(existsSync(join(dir, 'artefacts', 'blobs', `${victim.id}.ghb`)), false);
   assert.equal(keyStoreBytes(dir).includes(Buffer.from(decodeWrappedKey(stolenWrapped).ciphertext)), false);
   // 3. No data key left in the store opens the stolen ciphertext.
   for (const k of await keys.list()) {
     const key = await keys.unwrap(k.keyId);
-    assert.throws(() => openBlob(stolenCiphertext, key), { code: 'CIPHERTEXT_TAMPERED' });
+    assert.throws(() => openBlob(stolenCiphertext, key), { detail: 'CIPHERTEXT_TAMPERED' });
   }
   // 4. Even the stolen wrapped key (a backup) stops working once the KEK is rotated and the old version retired.
   await keyring.rotate();
   const report = await keys.rewrapAll({ retire: true });
   assert.deepEqual(report.retired, ['v1']);
-  await assert.rejects(keyring.unwrap(decodeWrappedKey(stolenWrapped), wrapContext(victim.keyId, 'result', `result:${victim.id}`)), { code: 'KEK_VERSION_RETIRED' });
+  await assert.rejects(keyring.unwrap(decodeWrappedKey(stolenWrapped), wrapContext(victim.keyId, 'result', `result:${victim.id}`)), { detail: 'KEK_VERSION_RETIRED' });
   // The other artefact is untouched throughout.
   assert.deepEqual((await store.get(keep.id)).content, CSV('KEEP'));
 });
@@ -117,13 +117,13 @@ test('destruction under legal hold is refused whole; retention lists what is pas
   assert.deepEqual((await store.expired()).map((m) => m.id).sort(), [old.id, held.id].sort());
   await store.setLegalHold(held.id, 'matter 2026-17');
   await assert.rejects(store.destroy({ labels: { agreement: 'agr-3' } }, 'agreement agr-3 terminated'), (e: any) => {
-    assert.equal(e.code, 'LEGAL_HOLD_ACTIVE');
+    assert.equal(e.detail, 'LEGAL_HOLD_ACTIVE');
     assert.deepEqual(e.held, [held.id]);
     return true;
   });
   // Nothing was destroyed.
   for (const id of [old.id, held.id, later.id]) assert.equal((await store.get(id)).meta.destroyedAt, null);
-  await assert.rejects(store.destroy(['art_doesnotexist0000000', old.id], 'x'), { code: 'ARTEFACT_NOT_FOUND' });
+  await assert.rejects(store.destroy(['art_doesnotexist0000000', old.id], 'x'), { detail: 'ARTEFACT_NOT_FOUND' });
   assert.equal((await store.get(old.id)).meta.destroyedAt, null);
   // Release the hold: the whole agreement's artefacts go, with one certificate.
   await store.setLegalHold(held.id, null);

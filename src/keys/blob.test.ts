@@ -51,16 +51,16 @@ test('every kind of tampering is a clear CIPHERTEXT_TAMPERED error naming the ch
   cases.push(['chunk 1 spliced from another blob', spliced, 1]);
   for (const [label, bad, idx] of cases) {
     assert.throws(() => open(bad, KEY, { name: 'r1.ghb' }), (e: any) => {
-      assert.equal(e.code, 'CIPHERTEXT_TAMPERED', label);
+      assert.equal(e.detail, 'CIPHERTEXT_TAMPERED', label);
       assert.equal(e.chunk, idx, label);
       assert.match(e.message, /^r1\.ghb: /);
       return true;
     }, label);
   }
-  assert.throws(() => open(blob, randomBytes(32)), { code: 'CIPHERTEXT_TAMPERED' });
-  assert.throws(() => open(Buffer.from('PAR1 not a blob at all, sorry'), KEY), { code: 'CIPHERTEXT_MALFORMED' });
-  assert.throws(() => open(blob, KEY, { expectedKeyId: 'dk_b' }), { code: 'CIPHERTEXT_KEY_MISMATCH' });
-  assert.throws(() => open(blob, Buffer.alloc(16)), { code: 'KEY_INPUT_INVALID' });
+  assert.throws(() => open(blob, randomBytes(32)), { detail: 'CIPHERTEXT_TAMPERED' });
+  assert.throws(() => open(Buffer.from('PAR1 not a blob at all, sorry'), KEY), { detail: 'CIPHERTEXT_MALFORMED' });
+  assert.throws(() => open(blob, KEY, { expectedKeyId: 'dk_b' }), { detail: 'CIPHERTEXT_KEY_MISMATCH' });
+  assert.throws(() => open(blob, Buffer.alloc(16)), { detail: 'KEY_INPUT_INVALID' });
 });
 
 test('files are encrypted in chunks to a 0600 file and decrypted back; a tampered file leaves no plaintext behind', async (t) => {
@@ -89,10 +89,10 @@ test('files are encrypted in chunks to a 0600 file and decrypted back; a tampere
   bad[Math.floor(bad.length / 2)]! ^= 0x80;
   writeFileSync(enc, bad);
   const out2 = join(d, 'out2.csv');
-  await assert.rejects(decryptFileTo(enc, out2, KEY), (e: any) => e.code === 'CIPHERTEXT_TAMPERED' && e.file === 'result.ghb' && typeof e.chunk === 'number');
+  await assert.rejects(decryptFileTo(enc, out2, KEY), (e: any) => e.detail === 'CIPHERTEXT_TAMPERED' && e.file === 'result.ghb' && typeof e.chunk === 'number');
   assert.equal(existsSync(out2), false);
   assert.deepEqual(readdirSync(d).filter((f) => f.endsWith('.tmp')), []);
-  await assert.rejects(decryptFile(enc, KEY), { code: 'CIPHERTEXT_TAMPERED' });
+  await assert.rejects(decryptFile(enc, KEY), { detail: 'CIPHERTEXT_TAMPERED' });
 });
 
 test('an empty file encrypts to an authenticated empty blob', async (t) => {
@@ -103,5 +103,5 @@ test('an empty file encrypts to an authenticated empty blob', async (t) => {
   // Dropping the only (final) chunk is detected as truncation.
   const blob = readFileSync(join(d, 'empty.ghb'));
   writeFileSync(join(d, 'empty.ghb'), blob.subarray(0, parseHeader(blob).length));
-  await assert.rejects(decryptFile(join(d, 'empty.ghb'), KEY), { code: 'CIPHERTEXT_TAMPERED' });
+  await assert.rejects(decryptFile(join(d, 'empty.ghb'), KEY), { detail: 'CIPHERTEXT_TAMPERED' });
 });

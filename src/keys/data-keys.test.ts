@@ -42,9 +42,9 @@ test('each subject gets its own random AES-256 key, stored only wrapped, listed 
   assert.deepEqual((await store.list({ kind: 'result' })).map((k) => k.keyId), [b.keyId]);
   assert.deepEqual((await store.list({ label: { dataset: 'claims' } })).map((k) => k.keyId).sort(), [a.keyId, b.keyId].sort());
   assert.deepEqual((await store.list({ label: { agreement: 'agr-7' } })).map((k) => k.subject), ['result:r1']);
-  await assert.rejects(store.create({ subject: '', kind: 'dataset' }), { code: 'KEY_INPUT_INVALID' });
-  await assert.rejects(store.create({ subject: 'x', kind: 'bogus' as 'dataset' }), { code: 'KEY_INPUT_INVALID' });
-  await assert.rejects(store.unwrap('dk_nope'), { code: 'DATA_KEY_NOT_FOUND' });
+  await assert.rejects(store.create({ subject: '', kind: 'dataset' }), { detail: 'KEY_INPUT_INVALID' });
+  await assert.rejects(store.create({ subject: 'x', kind: 'bogus' as 'dataset' }), { detail: 'KEY_INPUT_INVALID' });
+  await assert.rejects(store.unwrap('dk_nope'), { detail: 'DATA_KEY_NOT_FOUND' });
 });
 
 test('a wrapped key copied onto another row (an attacker editing the store) does not unwrap', async (t) => {
@@ -56,7 +56,7 @@ test('a wrapped key copied onto another row (an attacker editing the store) does
   const db = new DatabaseSync(dbPath);
   db.prepare('UPDATE data_keys SET wrapped = ? WHERE key_id = ?').run(wrappedOf(dbPath, victim.keyId), mine.keyId);
   db.close();
-  await assert.rejects(fresh.unwrap(mine.keyId), { code: 'WRAPPED_KEY_INVALID' });
+  await assert.rejects(fresh.unwrap(mine.keyId), { detail: 'WRAPPED_KEY_INVALID' });
 });
 
 test('destroying a key deletes its wrapped bytes from the database file and the WAL, leaves a tombstone, and every store refuses it at once', async (t) => {
@@ -75,10 +75,10 @@ test('destroying a key deletes its wrapped bytes from the database file and the 
   const after = storedBytes(dbPath);
   assert.equal(after.includes(Buffer.from(ct)), false, 'after: no copy of the wrapped key in the db or WAL');
   assert.equal(after.includes(Buffer.from(ct.slice(0, 16))), false);
-  await assert.rejects(store.unwrap(k.keyId), (e: any) => e.code === 'DATA_KEY_DESTROYED' && e.destroyedAt === rec.destroyedAt);
-  await assert.rejects(other.unwrap(k.keyId), { code: 'DATA_KEY_DESTROYED' });
-  await assert.rejects(async () => await store.destroy(k.keyId, 'again'), { code: 'DATA_KEY_DESTROYED' });
-  await assert.rejects(async () => await store.destroy('dk_unknown', 'x'), { code: 'DATA_KEY_NOT_FOUND' });
+  await assert.rejects(store.unwrap(k.keyId), (e: any) => e.detail === 'DATA_KEY_DESTROYED' && e.destroyedAt === rec.destroyedAt);
+  await assert.rejects(other.unwrap(k.keyId), { detail: 'DATA_KEY_DESTROYED' });
+  await assert.rejects(async () => await store.destroy(k.keyId, 'again'), { detail: 'DATA_KEY_DESTROYED' });
+  await assert.rejects(async () => await store.destroy('dk_unknown', 'x'), { detail: 'DATA_KEY_NOT_FOUND' });
   assert.deepEqual(await store.destruction(k.keyId), rec);
   const s = await store.status();
   assert.deepEqual([s.live, s.destroyed, s.byKind], [1, 1, { export: 1 }]);
@@ -117,5 +117,5 @@ test('after a KEK rotation, rewrapAll moves every key to the new version while r
   assert.deepEqual((await store.status()).byKekVersion, { v2: 250 });
   for (const id of ids) assert.deepEqual(await reader.unwrap(id), keys.get(id));
   // A copy of the store from before the rotation (a backup) is now useless.
-  await assert.rejects(keyring.unwrap(decodeWrappedKey(oldWrapped), `data-key\n${ids[0]}\nresult\nresult:0`), { code: 'KEK_VERSION_RETIRED' });
+  await assert.rejects(keyring.unwrap(decodeWrappedKey(oldWrapped), `data-key\n${ids[0]}\nresult\nresult:0`), { detail: 'KEK_VERSION_RETIRED' });
 });

@@ -75,16 +75,16 @@ test('the wrong key does not open an encrypted dataset, in either format', async
   assert.deepEqual(leaks(native), []);
   for (const path of [sealed, native]) {
     await assert.rejects(query(async (c) => { await loadEncryptedDataset(c, { path, table: 'patients', intoTable: 'memory.main.p', dataKey: randomBytes(32) }); }, 'SELECT 1'),
-      { code: 'DATASET_KEY_WRONG' }, path);
+      { detail: 'DATASET_KEY_WRONG' }, path);
   }
   // Native format: the ATTACH statement works with the right key, fails with the wrong one or none.
   const rows = await query(async (c) => { await attachEncrypted(c, native, 'ds', key); }, 'SELECT count(*) FROM ds.main.patients');
   assert.deepEqual(rows, [[5000n]]);
-  await assert.rejects(query(async (c) => { await attachEncrypted(c, native, 'ds', randomBytes(32)); }, 'SELECT 1'), { code: 'DATASET_KEY_WRONG' });
+  await assert.rejects(query(async (c) => { await attachEncrypted(c, native, 'ds', randomBytes(32)); }, 'SELECT 1'), { detail: 'DATASET_KEY_WRONG' });
   await assert.rejects(query(async (c) => { await c.run(`ATTACH '${native}' AS ds (READ_ONLY)`); }, 'SELECT 1'), /without a key/);
   // The statement is read-only and quotes what it is given.
   assert.match(attachEncryptedSql("/tmp/it's.duckdb", 'ds', key), /^ATTACH '\/tmp\/it''s\.duckdb' AS "ds" \(ENCRYPTION_KEY '[A-Za-z0-9+/=]+', READ_ONLY\)$/);
-  assert.throws(() => attachEncryptedSql(native, 'ds; DROP TABLE x', key), { code: 'KEY_INPUT_INVALID' });
+  assert.throws(() => attachEncryptedSql(native, 'ds; DROP TABLE x', key), { detail: 'KEY_INPUT_INVALID' });
 });
 
 test('once its data key is destroyed, an encrypted dataset cannot be opened by anything left', async (t) => {
@@ -99,13 +99,13 @@ test('once its data key is destroyed, an encrypted dataset cannot be opened by a
   await ingestEncrypted({ source: src, table: 'patients', target, dataKey: await keys.unwrap(keyId), keyId });
   const copy = readFileSync(target); // a backup taken before destruction
   await keys.destroy(keyId, 'dataset retired');
-  await assert.rejects(keys.unwrap(keyId), { code: 'DATA_KEY_DESTROYED' });
+  await assert.rejects(keys.unwrap(keyId), { detail: 'DATA_KEY_DESTROYED' });
   writeFileSync(join(dir, 'backup.ghds'), copy);
   for (const k of await keys.list()) {
     assert.equal(k.keyId, other.keyId);
     await assert.rejects(query(async (c) => {
       await loadEncryptedDataset(c, { path: join(dir, 'backup.ghds'), table: 'patients', intoTable: 'memory.main.p', dataKey: await keys.unwrap(k.keyId) });
-    }, 'SELECT 1'), { code: 'DATASET_KEY_WRONG' });
+    }, 'SELECT 1'), { detail: 'DATASET_KEY_WRONG' });
   }
 });
 
@@ -114,11 +114,11 @@ test('native encryption without a secure DuckDB writer is refused with a clear e
   const dir = await withDir(t);
   const src = makeCsv(dir);
   await assert.rejects(ingestEncrypted({ source: src, table: 'patients', target: join(dir, 'x.duckdb'), dataKey: randomBytes(32), format: 'duckdb-native' }), (e: any) => {
-    assert.equal(e.code, 'DATASET_ENCRYPTION_UNAVAILABLE');
+    assert.equal(e.detail, 'DATASET_ENCRYPTION_UNAVAILABLE');
     assert.match(e.hint, /sealed-duckdb|httpfs/);
     return true;
   });
   assert.deepEqual(readdirSync(dir).sort(), ['patients.csv']);
-  await assert.rejects(ingestEncrypted({ source: join(dir, 'nope.csv'), table: 'p', target: join(dir, 'x'), dataKey: randomBytes(32) }), { code: 'KEY_INPUT_INVALID' });
-  await assert.rejects(ingestEncrypted({ source: src, table: 'p; drop', target: join(dir, 'x'), dataKey: randomBytes(32) }), { code: 'KEY_INPUT_INVALID' });
+  await assert.rejects(ingestEncrypted({ source: join(dir, 'nope.csv'), table: 'p', target: join(dir, 'x'), dataKey: randomBytes(32) }), { detail: 'KEY_INPUT_INVALID' });
+  await assert.rejects(ingestEncrypted({ source: src, table: 'p; drop', target: join(dir, 'x'), dataKey: randomBytes(32) }), { detail: 'KEY_INPUT_INVALID' });
 });

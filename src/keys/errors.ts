@@ -1,26 +1,48 @@
 /**
  * Typed errors of the key hierarchy (keyring, data keys, encrypted blobs, artefacts,
- * encrypted datasets). Each has a stable `code` callers match on, an HTTP `status` the
- * API maps it to, and a `hint` telling the operator what to do next.
+ * encrypted datasets): GatehouseErrors whose `detail` is the stable key code callers match
+ * on, whose `code` KEY_CODES gives (so the HTTP status comes from the one table), with a
+ * `hint` telling the operator what to do next.
  *
  * Messages and hints never contain passphrases, key material, plaintext or ciphertext:
  * only identifiers (key ids, KEK versions, artefact ids, file names, chunk indices).
  */
+import { codeFor, GatehouseError, type ErrorCode } from '../errors.ts';
 
-export class KeyError extends Error {
-  readonly code: string;
-  readonly status: number;
-  readonly hint: string | null;
+/**
+ * Key code → union code. A damaged or wrong keyring, key store or ciphertext is the
+ * operator's to fix, so the caller sees INTERNAL (500, nothing decrypted); crypto-shredded
+ * keys and artefacts are GONE (410); a legal hold or an existing keyring is a CONFLICT (409).
+ */
+export const KEY_CODES: Readonly<Record<string, ErrorCode>> = {
+  KEYRING_PASSPHRASE_MISSING: 'INTERNAL',
+  KEYRING_PASSPHRASE_WRONG: 'INTERNAL',
+  KEYRING_CORRUPT: 'INTERNAL',
+  KEYRING_NOT_FOUND: 'INTERNAL',
+  KEYRING_EXISTS: 'CONFLICT',
+  KEK_VERSION_UNKNOWN: 'INTERNAL',
+  KEK_VERSION_RETIRED: 'GONE',
+  KEYRING_MISMATCH: 'INTERNAL',
+  WRAPPED_KEY_INVALID: 'INTERNAL',
+  DATA_KEY_NOT_FOUND: 'NOT_FOUND',
+  DATA_KEY_DESTROYED: 'GONE',
+  KEY_STORE_UNAVAILABLE: 'UNAVAILABLE',
+  CIPHERTEXT_TAMPERED: 'INTERNAL',
+  CIPHERTEXT_MALFORMED: 'INTERNAL',
+  CIPHERTEXT_KEY_MISMATCH: 'INTERNAL',
+  ARTEFACT_NOT_FOUND: 'NOT_FOUND',
+  ARTEFACT_DESTROYED: 'GONE',
+  LEGAL_HOLD_ACTIVE: 'CONFLICT',
+  DATASET_ENCRYPTION_UNAVAILABLE: 'INTERNAL',
+  DATASET_KEY_WRONG: 'INTERNAL',
+  KEY_INPUT_INVALID: 'REQUEST_INVALID',
+};
+
+export class KeyError extends GatehouseError {
+  declare readonly detail: string;
+  /** `status` chooses the union code only for a code KEY_CODES does not list. */
   constructor(code: string, message: string, status: number, hint: string | null = null, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-    this.status = status;
-    this.hint = hint;
-  }
-
-  toJSON(): { code: string; message: string; hint: string | null } {
-    return { code: this.code, message: this.message, hint: this.hint };
+    super(codeFor(code, KEY_CODES, status), message, { detail: code, hint, reasons: [code], cause: options?.cause });
   }
 }
 

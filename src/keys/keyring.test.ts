@@ -27,7 +27,7 @@ test('a new keyring is a 0600 file protected by argon2id whose KEK wraps and unw
   assert.equal(w.kekVersion, 'v1');
   assert.deepEqual(await kr.unwrap(w, 'dataset:claims'), dek);
   // Moved to another subject: authentication fails.
-  await assert.rejects(kr.unwrap(w, 'dataset:patients'), { code: 'WRAPPED_KEY_INVALID' });
+  await assert.rejects(kr.unwrap(w, 'dataset:patients'), { detail: 'WRAPPED_KEY_INVALID' });
   // Encoded form round-trips.
   assert.deepEqual(decodeWrappedKey(encodeWrappedKey(w)), w);
   kr.close();
@@ -42,7 +42,7 @@ test('a wrong passphrase is reported as a wrong passphrase, not as damage', asyn
   const path = join(dir, 'keyring.json');
   (await LocalKeyring.create(path, PASS)).close();
   await assert.rejects(LocalKeyring.open(path, 'Correct horse battery staple'), (e: any) => {
-    assert.equal(e.code, 'KEYRING_PASSPHRASE_WRONG');
+    assert.equal(e.detail, 'KEYRING_PASSPHRASE_WRONG');
     assert.ok(!e.message.includes('Correct horse'), 'the passphrase never appears in an error');
     assert.match(e.hint, /passphrase/);
     return true;
@@ -84,7 +84,7 @@ test('a truncated, emptied or edited keyring file is reported as damaged, with a
   for (const [label, text] of cases) {
     writeFileSync(path, text);
     await assert.rejects(LocalKeyring.open(path, PASS), (e: any) => {
-      assert.equal(e.code, 'KEYRING_CORRUPT', label);
+      assert.equal(e.detail, 'KEYRING_CORRUPT', label);
       assert.match(e.hint, /backup/);
       return true;
     }, label);
@@ -97,9 +97,9 @@ test('a missing keyring and an existing one are distinct clear errors, and openO
   const dir = tmp();
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'sub', 'keyring.json');
-  await assert.rejects(LocalKeyring.open(path, PASS), { code: 'KEYRING_NOT_FOUND' });
+  await assert.rejects(LocalKeyring.open(path, PASS), { detail: 'KEYRING_NOT_FOUND' });
   const a = await LocalKeyring.openOrCreate(path, PASS);
-  await assert.rejects(LocalKeyring.create(path, PASS), { code: 'KEYRING_EXISTS' });
+  await assert.rejects(LocalKeyring.create(path, PASS), { detail: 'KEYRING_EXISTS' });
   const b = await LocalKeyring.openOrCreate(path, PASS);
   assert.equal(a.id, b.id);
   a.close();
@@ -118,11 +118,11 @@ test('rotation makes a new KEK active while old versions keep unwrapping; a reti
   const fresh = await kr.wrap(dek, 'ctx');
   assert.equal(fresh.kekVersion, 'v2');
   assert.deepEqual(await kr.unwrap(old, 'ctx'), dek);
-  await assert.rejects(kr.retire('v2'), { code: 'KEY_INPUT_INVALID' });
+  await assert.rejects(kr.retire('v2'), { detail: 'KEY_INPUT_INVALID' });
   await kr.retire('v1');
-  await assert.rejects(kr.unwrap(old, 'ctx'), { code: 'KEK_VERSION_RETIRED' });
-  await assert.rejects(kr.unwrap({ ...old, kekVersion: 'v9' }, 'ctx'), { code: 'KEK_VERSION_UNKNOWN' });
-  await assert.rejects(kr.unwrap({ ...old, kekId: 'kr_someoneelse000' }, 'ctx'), { code: 'KEYRING_MISMATCH' });
+  await assert.rejects(kr.unwrap(old, 'ctx'), { detail: 'KEK_VERSION_RETIRED' });
+  await assert.rejects(kr.unwrap({ ...old, kekVersion: 'v9' }, 'ctx'), { detail: 'KEK_VERSION_UNKNOWN' });
+  await assert.rejects(kr.unwrap({ ...old, kekId: 'kr_someoneelse000' }, 'ctx'), { detail: 'KEYRING_MISMATCH' });
   // The retired KEK's material is gone from the file.
   const file = JSON.parse(readFileSync(path, 'utf8'));
   assert.equal(file.keks.find((k: any) => k.version === 'v1').sealed, null);
@@ -151,7 +151,7 @@ test('changing the passphrase keeps every wrapped key readable and locks out the
   const w = await kr.wrap(Buffer.alloc(32, 7), 'ctx');
   await kr.changePassphrase('a new and longer passphrase');
   kr.close();
-  await assert.rejects(LocalKeyring.open(path, PASS), { code: 'KEYRING_PASSPHRASE_WRONG' });
+  await assert.rejects(LocalKeyring.open(path, PASS), { detail: 'KEYRING_PASSPHRASE_WRONG' });
   const again = await LocalKeyring.open(path, 'a new and longer passphrase');
   assert.deepEqual(await again.unwrap(w, 'ctx'), Buffer.alloc(32, 7));
   again.close();

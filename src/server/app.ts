@@ -1,6 +1,7 @@
 /**
  * The HTTP API (Fastify). Routes validate input with JSON schemas, call the one request
- * path (Gatehouse) and map its typed errors to HTTP statuses. The OpenAPI document at
+ * path (Gatehouse) and answer its errors with the status the one error table gives
+ * (src/errors.ts), plus Retry-After when an error says when to retry. The OpenAPI document at
  * /openapi.json is built from the same route schemas.
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -75,6 +76,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
       g = asGatehouseError(err);
     }
     if (g.code === 'INTERNAL') request.log.error({ err }, 'internal error');
+    // Status from the one table (409 and 503 reach the caller as such); Retry-After when the error says when.
+    if (g.retryAfterSeconds !== null) void reply.header('retry-after', String(g.retryAfterSeconds));
     return reply.status(g.status).send({ error: g.toJSON() });
   });
 

@@ -11,6 +11,7 @@
  *   GET /v1/governance/flows/svg?format=svg     → image/svg+xml (default: { svg })
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { ERRORS } from '../errors.ts';
 import { GOVERNANCE_OPS, type GovernanceOp } from '../governance/service.ts';
 import type { Gatehouse } from '../pipeline/gatehouse.ts';
 import { metaOf } from './app.ts';
@@ -26,7 +27,8 @@ const errorBody = {
   },
 } as const;
 
-const errors = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 409: errorBody, 429: errorBody, 500: errorBody, 503: errorBody };
+/** One error body per status the error table (src/errors.ts) can answer with, 409 and 503 among them. */
+const errors = Object.fromEntries([...new Set(Object.values(ERRORS).map((e) => e.status))].sort().map((status) => [status, errorBody]));
 
 /** Raw documents (HTML report, SVG) are served inert: no scripts, no sniffing, no framing. */
 const RAW_HEADERS = {

@@ -1,16 +1,22 @@
 /**
- * Typed errors of the PostgreSQL state backend. Callers match on `code`. Messages never
- * carry the connection password or the full connection URL.
+ * Typed errors of the PostgreSQL state backend: GatehouseErrors whose `code` STATE_CODES
+ * gives and whose `detail` is the state code callers match on. Messages never carry the
+ * connection password or the full connection URL.
  */
-export class StateError extends Error {
-  readonly code: string;
-  /** HTTP status the API maps this error to. */
-  readonly status: number;
+import { codeFor, GatehouseError, type ErrorCode } from '../errors.ts';
+
+/** State code → union code: a database that cannot serve now (unreachable, too new a schema) is UNAVAILABLE (503). */
+export const STATE_CODES: Readonly<Record<string, ErrorCode>> = {
+  STATE_SCHEMA_TOO_NEW: 'UNAVAILABLE',
+  STATE_CONFIG_INVALID: 'INTERNAL',
+  STATE_UNAVAILABLE: 'UNAVAILABLE',
+};
+
+export class StateError extends GatehouseError {
+  declare readonly detail: string;
+  /** `status` chooses the union code only for a code STATE_CODES does not list. */
   constructor(code: string, message: string, status: number, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-    this.status = status;
+    super(codeFor(code, STATE_CODES, status), message, { detail: code, reasons: [code], cause: options?.cause });
   }
 }
 

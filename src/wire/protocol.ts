@@ -6,11 +6,13 @@
  *
  * https://www.postgresql.org/docs/current/protocol-message-formats.html
  */
+import { GatehouseError } from '../errors.ts';
 
-export class ProtocolViolation extends Error {
+/** PROTOCOL_VIOLATION: its SQLSTATE (08P01) comes from the one table in src/errors.ts. */
+export class ProtocolViolation extends GatehouseError {
+  declare readonly code: 'PROTOCOL_VIOLATION';
   constructor(message: string) {
-    super(message);
-    this.name = 'ProtocolViolation';
+    super('PROTOCOL_VIOLATION', message);
   }
 }
 

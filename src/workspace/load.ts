@@ -7,6 +7,7 @@ import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, relative, resolve, isAbsolute } from 'node:path';
 import { parseDocument, LineCounter, isMap, isSeq, isScalar, type Document, type Node as YamlNode } from 'yaml';
+import { GatehouseError } from '../errors.ts';
 import { DlpConfigInvalid } from '../privacy/dlp/errors.ts';
 import { parsePostureConfig, PostureConfigInvalid, type PostureConfig } from '../identity/posture.ts';
 import type { OidcVerifierOptions } from '../identity/oidc.ts';
@@ -24,13 +25,13 @@ export interface WorkspaceProblem {
   readonly message: string;
 }
 
-export class WorkspaceInvalid extends Error {
-  readonly code = 'WORKSPACE_INVALID';
+/** Every problem of a workspace at once, each with file:line (WORKSPACE_INVALID). */
+export class WorkspaceInvalid extends GatehouseError {
+  declare readonly code: 'WORKSPACE_INVALID';
   readonly problems: readonly WorkspaceProblem[];
   constructor(problems: readonly WorkspaceProblem[]) {
-    super(`workspace is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
-      problems.map(formatProblem).join('\n'));
-    this.name = 'WorkspaceInvalid';
+    super('WORKSPACE_INVALID', `workspace is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
+      problems.map(formatProblem).join('\n'), { hint: 'run `gatehouse validate` and fix each problem at the file and line it gives' });
     this.problems = problems;
   }
 }

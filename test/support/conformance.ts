@@ -267,9 +267,10 @@ export function cliDriver(wsDir: string, auditDir: string): Driver {
           const res = JSON.parse(text) as QueryResponse;
           return { channel: 'cli', answer: answerOf(res), code: null, message: null, ...audit };
         }
-        const m = /^error ([A-Z_]+): (.*)$/m.exec(text);
-        assert.ok(m, `cli: exit ${status} without "error CODE: message": ${text.slice(0, 300)}`);
-        return { channel: 'cli', answer: null, code: m[1] as ErrorCode, message: m[2]!, ...audit };
+        // Under --json the CLI prints {"error": {code, message, ...}}.
+        const e = (JSON.parse(text) as { error?: { code: ErrorCode; message: string } }).error;
+        assert.ok(e, `cli: exit ${status} without {"error": {code, message}}: ${text.slice(0, 300)}`);
+        return { channel: 'cli', answer: null, code: e.code, message: e.message, ...audit };
       } finally {
         await log.close();
       }

@@ -8,7 +8,6 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatehouseError } from '../../errors.ts';
 import { governanceOp as findGovernanceOp, type AuditReader, type OpContext } from '../../governance/service.ts';
-import { GovernanceError } from '../../governance/types.ts';
 import type { DestructionCertificate } from '../../keys/artefacts.ts';
 import { spentEpsilon } from '../../privacy/release.ts';
 import type { PrincipalDef } from '../../workspace/types.ts';
@@ -25,13 +24,6 @@ const SCHEDULER: PrincipalDef = { id: 'gatehouse-scheduler', kind: 'service', di
 
 type Caller = () => Promise<{ principal: PrincipalDef; isAdmin: boolean }>;
 
-/** Governance module errors → the one error model (409 conflicts and 404s survive). */
-function governanceError(err: unknown): unknown {
-  if (!(err instanceof GovernanceError) || (err as unknown) instanceof GatehouseError) return err;
-  const code = err.status === 404 ? 'NOT_FOUND' : err.status === 403 ? 'POLICY_DENIED' : err.status === 409 ? 'CONFLICT' : err.status === 503 ? 'UNAVAILABLE' : 'REQUEST_INVALID';
-  return new GatehouseError(code, err.message, { hint: err.hint, reasons: [err.code] });
-}
-
 async function runOp(rt: Runtime, meta: RequestMeta, name: string, args: unknown, who: Caller): Promise<unknown> {
   const op = findGovernanceOp(name);
   const certificates: DestructionCertificate[] = [];
@@ -41,8 +33,8 @@ async function runOp(rt: Runtime, meta: RequestMeta, name: string, args: unknown
     const caller = await who();
     entry.principal = principal = caller.principal.id;
     if (op.who === 'admin' && !caller.isAdmin) throw new GatehouseError('POLICY_DENIED', `${op.name} is for administrators (${rt.adminGroups().join(', ')})`, { hint: 'ask an administrator' });
-    let r;
-    try { r = await op.run(opContext(rt, state, caller.principal, caller.isAdmin), (args ?? {}) as never); } catch (err) { throw governanceError(err); }
+    // Governance errors are GatehouseErrors: a conflict stays 409, a missing record 404.
+    const r = await op.run(opContext(rt, state, caller.principal, caller.isAdmin), (args ?? {}) as never);
     certificates.push(...(r.certificates ?? []));
     entry.reasons = (r.events ?? []).map((e) => `${e.action} ${e.outcome}: ${e.detail}`);
     return r.result;

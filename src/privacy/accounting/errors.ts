@@ -1,22 +1,40 @@
 /**
- * Typed errors for privacy-budget accounting. Callers (the pipeline, the HTTP API, the
- * CLI) match on the stable `code`, never on the message; docs/privacy-budgets.md lists
- * them. Messages carry parameter names and ρ values, never data values or secrets.
+ * Typed errors for privacy-budget accounting: GatehouseErrors whose `detail` is the stable
+ * accounting code callers (the pipeline, the HTTP API, the CLI) match on, never the message
+ * (docs/privacy-budgets.md lists them), and whose `code` ACCOUNTING_CODES gives. Messages
+ * carry parameter names and ρ values, never data values or secrets.
  *
  * A charge that does not fit the budget is *not* an error: `charge` returns
  * `{ ok: false, reason }` so the caller can explain the denial. Errors are for invalid
  * input, misuse of the refund protocol and an unavailable store.
  */
 
-export class AccountingError extends Error {
-  readonly code: string;
-  /** HTTP status the API maps this error to. */
-  readonly status: number;
-  constructor(code: string, message: string, status: number, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-    this.code = code;
-    this.status = status;
+import { codeFor, GatehouseError, type ErrorCode } from '../../errors.ts';
+
+/**
+ * Accounting code → union code: malformed parameters are REQUEST_INVALID; misuse of the
+ * charge/refund protocol against the ledger's state is a CONFLICT (409); a busy or closed
+ * store is UNAVAILABLE (503), and nothing was charged.
+ */
+export const ACCOUNTING_CODES: Readonly<Record<string, ErrorCode>> = {
+  DP_PARAMETER_INVALID: 'REQUEST_INVALID',
+  BUDGET_RHO_INVALID: 'REQUEST_INVALID',
+  BUDGET_WINDOW_INVALID: 'REQUEST_INVALID',
+  BUDGET_ARGUMENT_INVALID: 'REQUEST_INVALID',
+  BUDGET_WINDOW_LOCKED: 'CONFLICT',
+  BUDGET_QUERY_ID_REUSED: 'CONFLICT',
+  BUDGET_CHARGE_NOT_FOUND: 'NOT_FOUND',
+  BUDGET_REFUND_AFTER_RELEASE: 'CONFLICT',
+  BUDGET_CHARGE_REFUNDED: 'CONFLICT',
+  BUDGET_STORE_BUSY: 'UNAVAILABLE',
+  BUDGET_STORE_UNAVAILABLE: 'UNAVAILABLE',
+};
+
+export class AccountingError extends GatehouseError {
+  declare readonly detail: string;
+  /** `status` chooses the union code only for a code ACCOUNTING_CODES does not list. */
+  constructor(code: string, message: string, status: number, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(codeFor(code, ACCOUNTING_CODES, status), message, { detail: code, reasons: [code], cause: options?.cause, retryAfterSeconds: options?.retryAfterSeconds ?? null });
   }
 }
 
@@ -67,7 +85,7 @@ export class BudgetChargeRefunded extends AccountingError {
 
 /** The database stayed locked by other writers through every retry. Nothing was charged. */
 export class BudgetStoreBusy extends AccountingError {
-  constructor(options?: { cause?: unknown }) { super('BUDGET_STORE_BUSY', 'the budget store is busy; nothing was charged, retry later', 503, options); }
+  constructor(options?: { cause?: unknown }) { super('BUDGET_STORE_BUSY', 'the budget store is busy; nothing was charged, retry later', 503, { ...options, retryAfterSeconds: 1 }); }
 }
 
 /** The store is closed, or its contents break an invariant (never silently repaired). */

@@ -150,6 +150,6 @@ test('NaN, ±Infinity, negative and out-of-range parameters are refused with DP_
     () => epsilonForDelta('1' as unknown as number, 1e-6),
   ];
   for (const f of bad) {
-    assert.throws(f, (err: unknown) => err instanceof DpParameterInvalid && err.code === 'DP_PARAMETER_INVALID' && err.status === 400, f.toString());
+    assert.throws(f, (err: unknown) => err instanceof DpParameterInvalid && err.detail === 'DP_PARAMETER_INVALID' && err.status === 400, f.toString());
   }
 });

@@ -1,20 +1,26 @@
 /**
- * Typed errors for data-loss prevention, each with a stable `code` callers match on and
- * docs/dlp.md lists. Messages name detectors, column names, configuration paths and value
- * *types* only — never a cell value, a catalog value or the fingerprint key.
+ * Typed errors for data-loss prevention: GatehouseErrors whose `detail` is the stable DLP
+ * code docs/dlp.md lists and whose `code` DLP_CODES gives. Messages name detectors, column
+ * names, configuration paths and value *types* only — never a cell value, a catalog value
+ * or the fingerprint key.
  */
+import { codeFor, GatehouseError, type ErrorCode } from '../../errors.ts';
 import type { Classification } from '../../workspace/types.ts';
 import type { DetectorId, DlpAction } from './types.ts';
 
-export class DlpError extends Error {
-  readonly code: string;
-  /** HTTP status the API maps this error to. */
-  readonly status: number;
-  constructor(code: string, message: string, status: number) {
-    super(message);
-    this.name = new.target.name;
-    this.code = code;
-    this.status = status;
+/** DLP code → union code: the `dlp:` section is part of the workspace; a blocked result is DLP_BLOCKED. */
+export const DLP_CODES: Readonly<Record<string, ErrorCode>> = {
+  DLP_CONFIG_INVALID: 'WORKSPACE_INVALID',
+  DLP_INPUT_INVALID: 'REQUEST_INVALID',
+  DLP_INDEX_DISPOSED: 'INTERNAL',
+  DLP_BLOCKED: 'DLP_BLOCKED',
+};
+
+export class DlpError extends GatehouseError {
+  declare readonly detail: string;
+  /** `status` chooses the union code only for a code DLP_CODES does not list. */
+  constructor(code: string, message: string, status: number, reasons: readonly string[] = [code]) {
+    super(codeFor(code, DLP_CODES, status), message, { detail: code, reasons });
   }
 }
 
@@ -46,15 +52,14 @@ export interface BlockedReason {
 }
 
 /**
- * A result the DLP policy blocks. `reasons` (detector, column, classification, number of
- * rows) is what the audit entry records; the message says the same in words.
+ * A result the DLP policy blocks. `blocked` (detector, column, classification, number of
+ * rows) is what the audit entry records; `reasons` and the message say the same in words.
  */
 export class DlpResultBlocked extends DlpError {
-  readonly reasons: readonly BlockedReason[];
-  constructor(reasons: readonly BlockedReason[]) {
-    const blocking = reasons.filter((r) => r.action === 'block');
-    const parts = blocking.map((r) => `${r.detector} in column ${JSON.stringify(r.column)} (${r.rows} row${r.rows === 1 ? '' : 's'})`);
-    super('DLP_BLOCKED', `result blocked by data-loss prevention: ${parts.join(', ')}`, 403);
-    this.reasons = reasons;
+  readonly blocked: readonly BlockedReason[];
+  constructor(blocked: readonly BlockedReason[]) {
+    const parts = blocked.filter((r) => r.action === 'block').map((r) => `${r.detector} in column ${JSON.stringify(r.column)} (${r.rows} row${r.rows === 1 ? '' : 's'})`);
+    super('DLP_BLOCKED', `result blocked by data-loss prevention: ${parts.join(', ')}`, 403, parts);
+    this.blocked = blocked;
   }
 }

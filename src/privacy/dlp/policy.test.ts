@@ -37,7 +37,7 @@ test('every problem in a malformed configuration is reported with its path', () 
   const raw = { actions: { secret: 'block', regulated: 'shred' }, detectors: ['emial', { id: 'ipv4', level: 2 }, 'email', 'email'], extra: 1 };
   assert.throws(() => parseDlpConfig(raw), (e: unknown) => {
     assert.ok(e instanceof DlpConfigInvalid);
-    assert.equal(e.code, 'DLP_CONFIG_INVALID');
+    assert.equal(e.detail, 'DLP_CONFIG_INVALID');
     assert.deepEqual(e.problems, [
       'dlp.extra: unknown key (expected actions, detectors)',
       'dlp.actions.secret: unknown classification (expected public, internal, confidential, regulated)',

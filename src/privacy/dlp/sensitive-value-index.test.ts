@@ -78,7 +78,7 @@ test('after dispose the key is gone and every use throws DLP_INDEX_DISPOSED', ()
   index.add(PATIENTS[0]!);
   index.dispose();
   assert.throws(() => index.has('jane.doe@example.com'), DlpIndexDisposed);
-  assert.throws(() => index.add(PATIENTS[0]!), (e: unknown) => e instanceof DlpIndexDisposed && e.code === 'DLP_INDEX_DISPOSED');
+  assert.throws(() => index.add(PATIENTS[0]!), (e: unknown) => e instanceof DlpIndexDisposed && e.detail === 'DLP_INDEX_DISPOSED');
 });
 
 test('malformed entries are refused with messages that describe the type, never the value', () => {

@@ -20,8 +20,8 @@ test('Bernoulli(p) hits p for rational p, including 0 and 1', () => {
   assertFrequency(() => sampleBernoulli({ num: 1n, den: (1n << 60n) / 3n }), 3 / 2 ** 60, 1000, 'tiny p, BigInt path');
   assertFrequency(() => sampleBernoulli(0), 0, 1000, '0');
   assertFrequency(() => sampleBernoulli(1), 1, 1000, '1');
-  assert.throws(() => sampleBernoulli('3/2'), { code: 'DP_PARAMETER_OUT_OF_RANGE' });
-  assert.throws(() => sampleBernoulli(NaN), { code: 'DP_PARAMETER_INVALID' });
+  assert.throws(() => sampleBernoulli('3/2'), { detail: 'DP_PARAMETER_OUT_OF_RANGE' });
+  assert.throws(() => sampleBernoulli(NaN), { detail: 'DP_PARAMETER_INVALID' });
 });
 
 test('Bernoulli(exp(−γ)) (Algorithm 1) hits exp(−γ) for γ below, at and above 1', () => {
@@ -29,8 +29,8 @@ test('Bernoulli(exp(−γ)) (Algorithm 1) hits exp(−γ) for γ below, at and a
     assertFrequency(() => sampleBernoulliExpNeg(g), Math.exp(-gamma), 400_000, `γ = ${g}`);
   }
   assertFrequency(() => bernoulliExpNegUnchecked(5, 3, false), Math.exp(-5 / 3), 400_000, 'reference path γ = 5/3');
-  assert.throws(() => sampleBernoulliExpNeg(-1), { code: 'DP_PARAMETER_OUT_OF_RANGE' });
-  assert.throws(() => sampleBernoulliExpNeg('1e20'), { code: 'DP_PARAMETER_OUT_OF_RANGE' });
+  assert.throws(() => sampleBernoulliExpNeg(-1), { detail: 'DP_PARAMETER_OUT_OF_RANGE' });
+  assert.throws(() => sampleBernoulliExpNeg('1e20'), { detail: 'DP_PARAMETER_OUT_OF_RANGE' });
 });
 
 test('Bernoulli(exp(−1)) by digit comparison and by Algorithm 1 both hit 1/e', () => {

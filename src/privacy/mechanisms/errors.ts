@@ -1,18 +1,23 @@
 /**
- * Typed errors for the noise mechanisms. Callers match on `code` (stable, listed in
- * docs/privacy-mechanisms.md, "Error codes"), never on the message. Messages name the
+ * Typed errors for the noise mechanisms: GatehouseErrors whose `detail` is the stable
+ * mechanism code (listed in docs/privacy-mechanisms.md, "Error codes") callers match on,
+ * never the message; `code` is the union code MECHANISM_CODES gives. Messages name the
  * parameter that was refused, never a data value.
  */
+import { codeFor, GatehouseError, type ErrorCode } from '../../errors.ts';
 
-export class MechanismError extends Error {
-  readonly code: string;
-  /** HTTP status the API maps this error to. */
-  readonly status: number;
+/** Mechanism code → union code: every refusal is a parameter the caller (or the workspace) set. */
+export const MECHANISM_CODES: Readonly<Record<string, ErrorCode>> = {
+  DP_PARAMETER_INVALID: 'REQUEST_INVALID',
+  DP_PARAMETER_OUT_OF_RANGE: 'REQUEST_INVALID',
+  DP_FIXED_POINT_OVERFLOW: 'REQUEST_INVALID',
+};
+
+export class MechanismError extends GatehouseError {
+  declare readonly detail: string;
+  /** `status` chooses the union code only for a code MECHANISM_CODES does not list. */
   constructor(code: string, message: string, status = 400) {
-    super(message);
-    this.name = new.target.name;
-    this.code = code;
-    this.status = status;
+    super(codeFor(code, MECHANISM_CODES, status), message, { detail: code, reasons: [code] });
   }
 }
 

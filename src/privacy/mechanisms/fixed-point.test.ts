@@ -28,17 +28,17 @@ test('sensitivity scales with 1/granularity: max(|lower|, |upper|) for add/remov
 
 test('NaN, infinities, bad granularity, inverted bounds and overflow are refused', () => {
   for (const v of [NaN, Infinity, -Infinity]) {
-    assert.throws(() => toFixedPoint(v, 1), { code: 'DP_PARAMETER_INVALID' });
-    assert.throws(() => clampToFixedPoint(v, cents), { code: 'DP_PARAMETER_INVALID' });
-    assert.throws(() => fixedPointSum([1, v], cents), { code: 'DP_PARAMETER_INVALID' });
+    assert.throws(() => toFixedPoint(v, 1), { detail: 'DP_PARAMETER_INVALID' });
+    assert.throws(() => clampToFixedPoint(v, cents), { detail: 'DP_PARAMETER_INVALID' });
+    assert.throws(() => fixedPointSum([1, v], cents), { detail: 'DP_PARAMETER_INVALID' });
   }
-  for (const g of [0, -1, NaN, Infinity]) assert.throws(() => toFixedPoint(1, g), { code: 'DP_PARAMETER_INVALID' });
-  assert.throws(() => fixedPointSensitivity({ lower: 1, upper: 0, granularity: 1 }), { code: 'DP_PARAMETER_INVALID' });
-  assert.throws(() => toFixedPoint(2 ** 60, 1), { code: 'DP_FIXED_POINT_OVERFLOW' });
-  assert.throws(() => toFixedPoint(1, 1e-300), { code: 'DP_FIXED_POINT_OVERFLOW' });
+  for (const g of [0, -1, NaN, Infinity]) assert.throws(() => toFixedPoint(1, g), { detail: 'DP_PARAMETER_INVALID' });
+  assert.throws(() => fixedPointSensitivity({ lower: 1, upper: 0, granularity: 1 }), { detail: 'DP_PARAMETER_INVALID' });
+  assert.throws(() => toFixedPoint(2 ** 60, 1), { detail: 'DP_FIXED_POINT_OVERFLOW' });
+  assert.throws(() => toFixedPoint(1, 1e-300), { detail: 'DP_FIXED_POINT_OVERFLOW' });
   // int64-sized sums: 10^6 rows of a 2^40 bound would pass 2^53.
   const big = { lower: 0, upper: 2 ** 40, granularity: 1 };
-  assert.throws(() => fixedPointSum(new Array(1_000_000).fill(2 ** 40), big), { code: 'DP_FIXED_POINT_OVERFLOW' });
+  assert.throws(() => fixedPointSum(new Array(1_000_000).fill(2 ** 40), big), { detail: 'DP_FIXED_POINT_OVERFLOW' });
 });
 
 test('one privacy unit with 10^6 rows contributes no more than its clamped bound per row', () => {

@@ -17,22 +17,22 @@ test('decimal strings and numbers convert exactly, in lowest terms', () => {
 });
 
 test('NaN, infinities and malformed strings are refused', () => {
-  for (const bad of [NaN, Infinity, -Infinity]) assert.throws(() => rational(bad), { code: 'DP_PARAMETER_INVALID' });
+  for (const bad of [NaN, Infinity, -Infinity]) assert.throws(() => rational(bad), { detail: 'DP_PARAMETER_INVALID' });
   for (const bad of ['', ' ', 'abc', '1..2', '0x10', '1/0', 'Infinity', 'NaN', '.', 'e5', '1e']) {
-    assert.throws(() => rational(bad), { code: 'DP_PARAMETER_INVALID' }, bad);
+    assert.throws(() => rational(bad), { detail: 'DP_PARAMETER_INVALID' }, bad);
   }
-  assert.throws(() => rational('1e999999'), { code: 'DP_PARAMETER_OUT_OF_RANGE' });
-  assert.throws(() => rational('1'.repeat(1000)), { code: 'DP_PARAMETER_INVALID' });
+  assert.throws(() => rational('1e999999'), { detail: 'DP_PARAMETER_OUT_OF_RANGE' });
+  assert.throws(() => rational('1'.repeat(1000)), { detail: 'DP_PARAMETER_INVALID' });
 });
 
 test('positive parameters refuse zero, negatives, -0, forged objects and absurd sizes', () => {
   for (const bad of [0, '0', -1, '-0.5', { num: 0n, den: 1n }, { num: -1n, den: 2n }, { num: (1n << 70n) + 1n, den: 1n << 69n }]) {
-    assert.throws(() => positiveRational(bad, 'scale', 1n << 40n), { code: 'DP_PARAMETER_OUT_OF_RANGE' });
+    assert.throws(() => positiveRational(bad, 'scale', 1n << 40n), { detail: 'DP_PARAMETER_OUT_OF_RANGE' });
   }
-  assert.throws(() => positiveRational(-0, 'scale', 10n), { code: 'DP_PARAMETER_INVALID' });
-  assert.throws(() => positiveRational({ num: 1, den: 2 } as never, 'scale', 10n), { code: 'DP_PARAMETER_INVALID' });
-  assert.throws(() => positiveRational({ num: 1n, den: 0n }, 'scale', 10n), { code: 'DP_PARAMETER_INVALID' });
-  assert.throws(() => positiveRational(11, 'scale', 10n), { code: 'DP_PARAMETER_OUT_OF_RANGE' });
+  assert.throws(() => positiveRational(-0, 'scale', 10n), { detail: 'DP_PARAMETER_INVALID' });
+  assert.throws(() => positiveRational({ num: 1, den: 2 } as never, 'scale', 10n), { detail: 'DP_PARAMETER_INVALID' });
+  assert.throws(() => positiveRational({ num: 1n, den: 0n }, 'scale', 10n), { detail: 'DP_PARAMETER_INVALID' });
+  assert.throws(() => positiveRational(11, 'scale', 10n), { detail: 'DP_PARAMETER_OUT_OF_RANGE' });
   assert.deepEqual(positiveRational({ num: 6n, den: -4n * -1n }, 'scale', 10n), { num: 3n, den: 2n });
 });
 

@@ -44,8 +44,8 @@ test('uniformBelow accepts a bigint bound of any size and stays below it', () =>
 });
 
 test('uniformBelow refuses bounds that are not positive integers', () => {
-  for (const bad of [0, -1, 1.5, NaN, Infinity, 2 ** 53 + 2]) assert.throws(() => uniformBelow(bad), { code: 'DP_PARAMETER_INVALID' });
-  assert.throws(() => uniformBelow(0n), { code: 'DP_PARAMETER_INVALID' });
+  for (const bad of [0, -1, 1.5, NaN, Infinity, 2 ** 53 + 2]) assert.throws(() => uniformBelow(bad), { detail: 'DP_PARAMETER_INVALID' });
+  assert.throws(() => uniformBelow(0n), { detail: 'DP_PARAMETER_INVALID' });
 });
 
 test('random words and bits are balanced', () => {

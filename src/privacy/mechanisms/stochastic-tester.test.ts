@@ -61,8 +61,8 @@ test('a sum that forgets to clamp is caught even with correctly scaled noise', (
 
 test('the tester refuses nonsense options', () => {
   const m = countMechanism();
-  assert.throws(() => stochasticPrivacyTest(m, d1, d2, { epsilon: 0 }), { code: 'DP_PARAMETER_INVALID' });
-  assert.throws(() => stochasticPrivacyTest(m, d1, d2, { epsilon: 1, runs: 0 }), { code: 'DP_PARAMETER_INVALID' });
-  assert.throws(() => stochasticPrivacyTest(m, d1, d2, { epsilon: 1, delta: 1 }), { code: 'DP_PARAMETER_INVALID' });
-  assert.throws(() => stochasticPrivacyTest(() => NaN, d1, d2, { epsilon: 1, runs: 10 }), { code: 'DP_PARAMETER_INVALID' });
+  assert.throws(() => stochasticPrivacyTest(m, d1, d2, { epsilon: 0 }), { detail: 'DP_PARAMETER_INVALID' });
+  assert.throws(() => stochasticPrivacyTest(m, d1, d2, { epsilon: 1, runs: 0 }), { detail: 'DP_PARAMETER_INVALID' });
+  assert.throws(() => stochasticPrivacyTest(m, d1, d2, { epsilon: 1, delta: 1 }), { detail: 'DP_PARAMETER_INVALID' });
+  assert.throws(() => stochasticPrivacyTest(() => NaN, d1, d2, { epsilon: 1, runs: 10 }), { detail: 'DP_PARAMETER_INVALID' });
 });

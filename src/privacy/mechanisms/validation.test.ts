@@ -5,8 +5,8 @@ import {
   sampleDiscreteGaussian, sampleDiscreteLaplace,
 } from './index.ts';
 
-const invalid = { code: 'DP_PARAMETER_INVALID' };
-const outOfRange = { code: 'DP_PARAMETER_OUT_OF_RANGE' };
+const invalid = { detail: 'DP_PARAMETER_INVALID' };
+const outOfRange = { detail: 'DP_PARAMETER_OUT_OF_RANGE' };
 
 test('samplers refuse NaN, ±Infinity and −0 as invalid parameters', () => {
   for (const bad of [NaN, Infinity, -Infinity, -0, 'NaN', 'abc', null, undefined, {}, { num: 1, den: 2 }]) {

@@ -1,19 +1,22 @@
 /**
- * Typed errors for statistical disclosure control. Callers match on `code`; the docs
- * list the codes (docs/disclosure-control.md, "Errors"). Messages name rows by index
- * and columns by name, never a data value (invariant 9): an SDC error must not itself
- * disclose the cell it was protecting.
+ * Typed errors for statistical disclosure control: GatehouseErrors whose `detail` is the
+ * SDC code the docs list (docs/disclosure-control.md, "Errors") and whose `code` SDC_CODES
+ * gives. Messages name rows by index and columns by name, never a data value (invariant 9):
+ * an SDC error must not itself disclose the cell it was protecting.
  */
+import { codeFor, GatehouseError, type ErrorCode } from '../../errors.ts';
 
-export class SdcError extends Error {
-  readonly code: string;
-  /** HTTP status the API maps this error to. */
-  readonly status: number;
+/** SDC code → union code: a table that cannot be published safely breaks the query's obligation. */
+export const SDC_CODES: Readonly<Record<string, ErrorCode>> = {
+  SDC_INPUT_INVALID: 'INTERNAL',
+  SDC_UNPROTECTABLE: 'OBLIGATION_VIOLATION',
+};
+
+export class SdcError extends GatehouseError {
+  declare readonly detail: string;
+  /** `status` chooses the union code only for a code SDC_CODES does not list. */
   constructor(code: string, message: string, status: number) {
-    super(message);
-    this.name = new.target.name;
-    this.code = code;
-    this.status = status;
+    super(codeFor(code, SDC_CODES, status), message, { detail: code, reasons: [code] });
   }
 }
 

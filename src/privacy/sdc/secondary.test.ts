@@ -82,7 +82,7 @@ test('one-way: a line covering fewer units than the threshold needs no complemen
 test('one-way: a suppressed cell whose line total is already public and has no other cell to hide is refused', () => {
   assert.throws(
     () => protectOneWay({ measures: COUNT, cells: [c(5), c(0), c(0)], total: { ...c(5), publishedElsewhere: true } }),
-    (e: unknown) => e instanceof SdcUnprotectable && e.code === 'SDC_UNPROTECTABLE',
+    (e: unknown) => e instanceof SdcUnprotectable && e.detail === 'SDC_UNPROTECTABLE',
   );
 });
 

@@ -69,7 +69,7 @@ test('error messages name the cell and measure but never a value', () => {
     assert.fail('expected a throw');
   } catch (e) {
     assert.ok(e instanceof SdcInputInvalid);
-    assert.equal(e.code, 'SDC_INPUT_INVALID');
+    assert.equal(e.detail, 'SDC_INPUT_INVALID');
     assert.match(e.message, /cell 1, measure "cost"/);
     assert.doesNotMatch(e.message, /1234567|NaN/);
   }
