@@ -7,8 +7,8 @@
  * It asks the same `decide` the request path uses (Cedar over the workspace), once per
  * principal × dataset × purpose, in one evaluation context (`evaluatedAs`). Policies that
  * depend on the source address or the time are reported as they decide for that context;
- * the report says so. Column effects follow the mask transformer (src/query/govern/mask.ts):
- * an obligation's `masks` win over `unmask`; two different extra masks null the column.
+ * the report says so. Column effects are the effective-access function the mask transformer
+ * and the dataset listing use (src/query/govern/effective-access.ts).
  *
  * Usage comes from the caller (derived from the audit log): `{ principalId, dataset,
  * lastUsedAt, purpose? }`. A grant is unused when no use of that dataset (for one of the
@@ -18,7 +18,7 @@ import { GatehouseError } from '../errors.ts';
 import type { Decision, RequestContext } from '../policy/engine.ts';
 import { describeMask } from '../query/govern/mask.ts';
 import { effectiveAccess } from '../query/govern/effective-access.ts';
-import type { DatasetDef, MaskSpec, ObligationDef, PrincipalDef } from '../workspace/types.ts';
+import type { DatasetDef, ObligationDef, PrincipalDef } from '../workspace/types.ts';
 
 /** Malformed review input: REQUEST_INVALID, detail ACCESS_REVIEW_INVALID. */
 export class AccessReviewInvalid extends GatehouseError {
@@ -106,9 +106,6 @@ export interface AccessReport {
 
 const DAY_MS = 86_400_000;
 
-function sameMask(a: MaskSpec, b: MaskSpec): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
 
 interface Effect {
   readonly policies: readonly string[];

@@ -1,20 +1,16 @@
 /**
- * Column masks. A column's declared mask applies unless an obligation of a determining
- * policy lists it in `unmask`; obligation `masks` add or replace masks. When two
- * obligations mask one column differently, the column is nulled (fail closed). Which mask
- * becomes which expression is each kind's own business (src/query/masks/registry.ts); this
- * transformer only decides which mask a column gets and puts it at the source.
+ * Column masks at the source. Which mask a column gets is the effective-access rule
+ * (src/query/govern/effective-access.ts: declared mask, `unmask`, obligation masks, null on
+ * conflict), the same function the dataset listing and the access review read; which
+ * expression a mask becomes is each kind's own business (src/query/masks/registry.ts).
+ * This transformer only puts the mask where every reference reads the column.
  */
-import type { MaskSpec } from '../../workspace/types.ts';
 import { mapQuery } from '../ir.ts';
 import { describeMask, lowerMask } from '../masks/registry.ts';
 import { obligationsFor, type ObligationTransformer } from './context.ts';
+import { effectiveAccess } from './effective-access.ts';
 
 export { describeMask };
-
-function sameMask(a: MaskSpec, b: MaskSpec): boolean {
-  return JSON.stringify(a) === JSON.stringify(b);
-}
 
 export const columnMasks: ObligationTransformer = {
   name: 'mask',
@@ -23,13 +19,10 @@ export const columnMasks: ObligationTransformer = {
     const out = mapQuery(query, {
       dataset: (d) => {
         const ds = ctx.datasets.get(d.dataset)!;
-        const obligations = obligationsFor(ctx, ds.name);
-        const unmasked = new Set(obligations.flatMap((o) => o.unmask));
+        const access = effectiveAccess(ds, obligationsFor(ctx, ds.name), ctx.defaultRowCap);
         const columns = d.scan!.columns.map((c) => {
           const def = ds.columns.find((x) => x.name === c.name)!;
-          const extra = obligations.map((o) => o.masks[c.name]).filter((m): m is MaskSpec => m !== undefined);
-          let mask: MaskSpec | null = unmasked.has(c.name) ? null : def.mask;
-          if (extra.length > 0) mask = extra.every((m) => sameMask(m, extra[0]!)) ? extra[0]! : { kind: 'null' };
+          const mask = access.columns.get(c.name)!.mask;
           if (!mask) return c;
           applied.add(`mask:${ds.name}.${c.name}=${describeMask(mask)}`);
           return { name: c.name, expr: lowerMask(mask, c.expr, { type: def.type, principal: ctx.principal.id, dataset: ds.name, column: c.name }) };
