@@ -22,6 +22,7 @@ import type { Select } from '../query/ir.ts';
 import type { BoundQuery } from '../query/bind.ts';
 import { GovernanceRuntime } from '../kernel/governance-runtime.ts';
 import { openEmbeddedState, type StateBackend } from '../state/backend.ts';
+import { Admission } from './admission.ts';
 import { internalRead } from './execute.ts';
 import { distinctTextQuery } from './internal-queries.ts';
 
@@ -104,6 +105,8 @@ export class Runtime {
   readonly parseCache = new BoundedCache<Select>();
   readonly bindCache = new BoundedCache<BoundQuery>();
   readonly differencing = new DifferencingMonitor();
+  /** Fair admission of queries to the engines (defaults.concurrency). */
+  admission: Admission;
   readonly backend: StateBackend;
   readonly #ownsBackend: boolean;
   #retiredEngines: EngineRouter[] = [];
@@ -111,6 +114,7 @@ export class Runtime {
 
   private constructor(state: WorkspaceState, options: GatehouseOptions, parts: { backend: StateBackend; ownsBackend: boolean; governance: GovernanceRuntime; stateDir: string }) {
     this.#state = state;
+    this.admission = new Admission(state.loaded.workspace.defaults.concurrency ?? {});
     this.options = options;
     this.audit = options.audit;
     this.backend = parts.backend;
@@ -162,6 +166,10 @@ export class Runtime {
       old.sensitive.dispose();
     }
     this.#state = { limiters: limitersOf(loaded), loaded, engines, sensitive, engineKey: key, keyIndex: indexKeys(loaded) };
+    if (JSON.stringify(loaded.workspace.defaults.concurrency) !== JSON.stringify(old.loaded.workspace.defaults.concurrency)) {
+      // Queries admitted under the old limits release their slots into the old admission.
+      this.admission = new Admission(loaded.workspace.defaults.concurrency ?? {});
+    }
     this.bindCache.clear();
     return { policyVersion: loaded.workspace.policyVersion, changed: true };
   }

@@ -528,11 +528,12 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
   const name = str(r, ['name'], root.name, true) ?? 'workspace';
 
   const d = isObject(root.defaults) ? root.defaults : {};
-  if (root.defaults !== undefined) allowedKeys(r, ['defaults'], d, ['rowCap', 'statementTimeoutMs', 'memoryLimit']);
+  if (root.defaults !== undefined) allowedKeys(r, ['defaults'], d, ['rowCap', 'statementTimeoutMs', 'memoryLimit', 'concurrency']);
   const defaults: WorkspaceDefaults = {
     rowCap: positiveInt(r, ['defaults', 'rowCap'], d.rowCap, 10_000)!,
     statementTimeoutMs: positiveInt(r, ['defaults', 'statementTimeoutMs'], d.statementTimeoutMs, 30_000)!,
     memoryLimit: typeof d.memoryLimit === 'string' && /^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$/.test(d.memoryLimit) ? d.memoryLimit : '4GB',
+    concurrency: parseConcurrency(r, d.concurrency),
   };
   if (d.memoryLimit !== undefined && defaults.memoryLimit !== d.memoryLimit) r.problem(['defaults', 'memoryLimit'], 'must look like "4GB" or "512MB"');
 
@@ -585,4 +586,17 @@ export function lineAt(text: string, offset: number): number {
   let line = 1;
   for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
   return line;
+}
+
+/** `defaults.concurrency`: fair admission of queries (src/kernel/admission.ts). */
+function parseConcurrency(r: Parameters<typeof positiveInt>[0], v: unknown): WorkspaceDefaults['concurrency'] {
+  const c = isObject(v) ? v : {};
+  if (v !== undefined && !isObject(v)) r.problem(['defaults', 'concurrency'], 'must be a mapping: total, perPrincipal, perOrganisation, queuePerPrincipal');
+  if (isObject(v)) allowedKeys(r, ['defaults', 'concurrency'], c, ['total', 'perPrincipal', 'perOrganisation', 'queuePerPrincipal']);
+  return {
+    total: positiveInt(r, ['defaults', 'concurrency', 'total'], c.total, 8)!,
+    perPrincipal: positiveInt(r, ['defaults', 'concurrency', 'perPrincipal'], c.perPrincipal, 4)!,
+    perOrganisation: positiveInt(r, ['defaults', 'concurrency', 'perOrganisation'], c.perOrganisation, 6)!,
+    queuePerPrincipal: positiveInt(r, ['defaults', 'concurrency', 'queuePerPrincipal'], c.queuePerPrincipal, 8)!,
+  };
 }

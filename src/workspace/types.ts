@@ -148,6 +148,8 @@ export interface WorkspaceDefaults {
   readonly rowCap: number;
   readonly statementTimeoutMs: number;
   readonly memoryLimit: string;
+  /** Fair admission of queries to the engines (src/kernel/admission.ts). */
+  readonly concurrency?: { readonly total: number; readonly perPrincipal: number; readonly perOrganisation: number; readonly queuePerPrincipal: number };
 }
 
 export interface Workspace {

@@ -33,10 +33,18 @@ export async function query(rt: Runtime, req: QueryRequest): Promise<QueryRespon
     const p = await plan(rt, env, req);
     // The one engine holding every dataset of the query (a mix of engines is refused).
     const engine = state.engines.forDatasets(p.bound.datasets);
-    const released = await execute(
-      { query: p.governed.query, engine, timeoutMs: timeoutOf(req, ws.defaults.statementTimeoutMs), ...(req.signal ? { signal: req.signal } : {}), protections: protectionsFor(rt, state, p) },
-      executionContext(entry, env.keep, state.engines, ws.defaults.statementTimeoutMs),
-    );
+    // Fair admission: one partner's flood waits its turn instead of starving everyone else.
+    const org = typeof p.principal.attributes.org === 'string' ? p.principal.attributes.org : null;
+    const slot = await rt.admission.acquire(p.principal.id, org, req.signal);
+    let released;
+    try {
+      released = await execute(
+        { query: p.governed.query, engine, timeoutMs: timeoutOf(req, ws.defaults.statementTimeoutMs), ...(req.signal ? { signal: req.signal } : {}), protections: protectionsFor(rt, state, p) },
+        executionContext(entry, env.keep, state.engines, ws.defaults.statementTimeoutMs),
+      );
+    } finally {
+      slot.release();
+    }
     const obligationsApplied = [...p.governed.obligationsApplied, ...released.labels];
     entry.reasons = p.decisions.flatMap((d) => d.reasons);
     entry.obligations = obligationsApplied;
