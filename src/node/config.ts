@@ -94,7 +94,13 @@ export function checkConfig(config: NodeConfig): void {
       throw new GatehouseError('REQUEST_INVALID', `refusing to serve plain HTTP on ${host}: plain HTTP is allowed only on loopback`, { hint: 'serve HTTPS with --tls-cert and --tls-key (add --tls-client-ca for mTLS), or force plain HTTP with --insecure-http behind a TLS-terminating proxy' });
     }
   }
-  if (config.wire) checkPort(config.wire.port, '--pg-port');
+  if (config.wire) {
+    checkPort(config.wire.port, '--pg-port');
+    const host = config.wire.host ?? config.http?.host ?? '127.0.0.1';
+    if (!config.tls && !isLoopback(host)) {
+      throw new GatehouseError('REQUEST_INVALID', `refusing to serve the PostgreSQL wire protocol without TLS on ${host}: only loopback may go without TLS`, { hint: 'give --tls-cert and --tls-key (clients connect with sslmode=require or stricter)' });
+    }
+  }
   if (config.scheduler && !(Number.isFinite(config.scheduler.intervalMs) && config.scheduler.intervalMs > 0)) {
     throw new GatehouseError('REQUEST_INVALID', 'the scheduler interval must be a positive number of milliseconds', { hint: 'set GATEHOUSE_SCHEDULER_SECONDS to a positive number, or 0 to turn the scheduler off' });
   }

@@ -20,7 +20,7 @@ import type { TransparencyLog } from '../audit/log.ts';
 import { Gatehouse } from '../pipeline/gatehouse.ts';
 import { startWireServer, type WireServer } from '../wire/server.ts';
 import { Closers } from './closers.ts';
-import { checkConfig, isLoopback, type HttpConfig, type NodeConfig, type WireConfig } from './config.ts';
+import { checkConfig, type HttpConfig, type NodeConfig, type WireConfig } from './config.ts';
 import { DEFAULT_DRAIN_MS, startHttp, type NodeHttp } from './http.ts';
 import { reloader, watchWorkspace } from './reload.ts';
 import { startScheduler, type Scheduler } from './scheduler.ts';
@@ -86,8 +86,9 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
       const wireHost = config.wire.host ?? host;
       const tls = config.tls;
       const w = await startWireServer({
-        gatehouse, host: wireHost, port: config.wire.port, requireTls: !isLoopback(wireHost),
-        ...(tls ? { tls: { key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestClientCert: true } : {}) } } : {}),
+        gatehouse, host: wireHost, port: config.wire.port,
+        // With TLS configured the wire front always requires it; without, only loopback is served (checkConfig).
+        ...(tls ? { tls: { key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestClientCert: true } : {}) } } : { requireTls: false }),
       });
       wire = w;
       closers.push('wire', () => w.close());
