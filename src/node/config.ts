@@ -35,6 +35,11 @@ export interface WireConfig {
   readonly host?: string;
   /** 0 picks a free port. */
   readonly port: number;
+  /** Largest frontend message (bytes); default 1 MiB. */
+  readonly maxMessageBytes?: number;
+  readonly maxConnections?: number;
+  /** From connect to authenticated; default 30 s. */
+  readonly authTimeoutMs?: number;
 }
 
 export interface SchedulerConfig {

@@ -87,6 +87,9 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
       const tls = config.tls;
       const w = await startWireServer({
         gatehouse, host: wireHost, port: config.wire.port,
+        ...(config.wire.maxMessageBytes !== undefined ? { maxMessageBytes: config.wire.maxMessageBytes } : {}),
+        ...(config.wire.maxConnections !== undefined ? { maxConnections: config.wire.maxConnections } : {}),
+        ...(config.wire.authTimeoutMs !== undefined ? { authTimeoutMs: config.wire.authTimeoutMs } : {}),
         // With TLS configured the wire front always requires it; without, only loopback is served (checkConfig).
         ...(tls ? { tls: { key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestClientCert: true } : {}) } } : { requireTls: false }),
       });

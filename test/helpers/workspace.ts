@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { TransparencyLog } from '../../src/audit/index.ts';
 import type { AuditSink } from '../../src/audit/types.ts';
 import { createDemoWorkspace } from '../../src/demo/workspace.ts';
-import type { TlsConfig } from '../../src/node/config.ts';
+import type { TlsConfig, WireConfig } from '../../src/node/config.ts';
 import { startNode, type GatehouseNode, type NodeHttp } from '../../src/node/start.ts';
 import type { Gatehouse, QueryResponse } from '../../src/pipeline/gatehouse.ts';
 import type { WireServer } from '../../src/wire/server.ts';
@@ -26,8 +26,8 @@ export interface FixtureOptions {
   readonly governance?: boolean;
   /** Also listen for HTTP on a free loopback port. */
   readonly http?: boolean;
-  /** Also serve the PostgreSQL wire protocol on a free loopback port. */
-  readonly wire?: boolean;
+  /** Also serve the PostgreSQL wire protocol on a free loopback port (with these limits). */
+  readonly wire?: boolean | Omit<WireConfig, 'port' | 'host'>;
   /** HTTPS and TLS on the wire front. */
   readonly tls?: TlsConfig;
 }
@@ -48,7 +48,7 @@ export interface Fixture<H extends NodeHttp | null = NodeHttp | null, W extends 
 export type ServerFixture = Fixture<NodeHttp>;
 
 type HttpOf<O> = O extends { http: true } ? NodeHttp : null;
-type WireOf<O> = O extends { wire: true } ? WireServer : null;
+type WireOf<O> = O extends { wire: true | Omit<WireConfig, 'port' | 'host'> } ? WireServer : null;
 
 export async function demoFixture<O extends FixtureOptions>(options: O = {} as O): Promise<Fixture<HttpOf<O>, WireOf<O>>> {
   const dir = mkdtempSync(join(tmpdir(), 'gh-test-'));
@@ -60,7 +60,7 @@ export async function demoFixture<O extends FixtureOptions>(options: O = {} as O
       workspaceDir: wsDir, auditDir: join(dir, 'audit'), demo: true, engineOptions: { poolSize: 2 },
       ...(options.audit ? { auditSink: () => options.audit! } : {}),
       http: options.http ? { port: 0, version: 'test' } : null,
-      wire: options.wire ? { port: 0 } : null,
+      wire: options.wire ? { ...(options.wire === true ? {} : options.wire), port: 0 } : null,
       tls: options.tls ?? null,
       setup: { demoGovernance: options.governance === true },
     });
