@@ -9,19 +9,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
-import { openPostgresState, type PostgresState } from '../src/state/postgres.ts';
-import { TransparencyLog } from '../src/audit/log.ts';
 import { verifyExport } from '../src/audit/verify.ts';
 import { createDemoWorkspace } from '../src/demo/workspace.ts';
-import { Gatehouse } from '../src/pipeline/gatehouse.ts';
+import { startNode, type GatehouseNode } from '../src/node/start.ts';
 import { KEYS } from './helpers/workspace.ts';
 import { PassThrough } from 'node:stream';
 import { copyFileSync, mkdirSync } from 'node:fs';
-import { identityStorageOf } from '../src/state/identity.ts';
 import { LocalKeyring } from '../src/keys/keyring.ts';
 import { DEMO_PASSPHRASE } from '../src/audit/keys.ts';
 
-interface Node { state: PostgresState; log: TransparencyLog; gh: Gatehouse }
+type Node = GatehouseNode & { readonly gh: GatehouseNode['gatehouse']; readonly log: GatehouseNode['audit'] };
 
 describe('two nodes sharing PostgreSQL state', () => {
   let pg: PgCluster;
@@ -37,19 +34,17 @@ describe('two nodes sharing PostgreSQL state', () => {
     (await LocalKeyring.create(join(dir, 'state-a', 'keyring.json'), DEMO_PASSPHRASE)).close();
     copyFileSync(join(dir, 'state-a', 'keyring.json'), join(dir, 'state-b', 'keyring.json'));
     for (const name of ['a', 'b']) {
-      const state = await openPostgresState({ url: pg.superuserUrl, maxConnections: 4 });
-      // Both nodes sign with the same log keys (shared, like any secret of the deployment).
-      const log = await TransparencyLog.openOn(state.auditStorage, { keyDir: join(dir, 'audit-keys'), pseudonymKeyDir: join(dir, 'pseudonym-keys'), demo: true });
-      const gh = await Gatehouse.open({
-        workspaceDir: join(dir, 'ws'), stateDir: join(dir, `state-${name}`), audit: log, auditReader: log, engineOptions: { poolSize: 2 }, demo: true,
-        budgets: state.budgets, identityStorage: identityStorageOf(state), governanceState: state,
+      // Both nodes sign with the same log keys (shared, like any secret of the deployment): <auditDir>/keys.
+      const node = await startNode({
+        workspaceDir: join(dir, 'ws'), auditDir: join(dir, 'audit'), engineOptions: { poolSize: 2 }, demo: true,
+        state: { kind: 'postgres', url: pg.superuserUrl, maxConnections: 4, dir: join(dir, `state-${name}`) },
       });
-      nodes.push({ state, log, gh });
+      nodes.push(Object.assign(node, { gh: node.gatehouse, log: node.audit }));
     }
   });
 
   after(async () => {
-    for (const n of nodes) { await n.gh.close(); await n.log.close(); await n.state.close(); }
+    for (const n of nodes) await n.close();
     await pg?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

@@ -17,7 +17,16 @@ export interface TlsConfig {
 /** Where the node keeps its own state: files beside the workspace (default) or shared PostgreSQL. */
 export type StateConfig =
   | { readonly kind: 'files'; /** Default <workspace>/state. */ readonly dir?: string }
-  | { readonly kind: 'postgres'; readonly url: string; /** Kept out of the URL and every message. */ readonly password?: string };
+  | {
+    readonly kind: 'postgres';
+    readonly url: string;
+    /** Kept out of the URL and every message. */
+    readonly password?: string;
+    /** Connections this node may open (default 10). */
+    readonly maxConnections?: number;
+    /** What stays on the node's own disk (the data-key keyring file); default <workspace>/state. */
+    readonly dir?: string;
+  };
 
 export interface HttpConfig {
   /** Default 127.0.0.1. Plain HTTP is refused off loopback unless `insecureHttp`. */

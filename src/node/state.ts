@@ -34,13 +34,13 @@ export async function openState(options: { readonly state: StateConfig; readonly
     return { log, pipeline: state.dir ? { stateDir: state.dir } : {}, description: null, close: () => log.close() };
   }
   const { openPostgresState } = await import('../state/postgres.ts');
-  const shared = await openPostgresState({ url: state.url, ...(state.password ? { password: state.password } : {}) });
+  const shared = await openPostgresState({ url: state.url, ...(state.password ? { password: state.password } : {}), ...(state.maxConnections ? { maxConnections: state.maxConnections } : {}) });
   try {
     const log = await TransparencyLog.openOn(shared.auditStorage, { keyDir: join(auditDir, 'keys'), pseudonymKeyDir: join(auditDir, 'pseudonym-keys'), demo });
     const { identityStorageOf } = await import('../state/identity.ts');
     return {
       log,
-      pipeline: { budgets: shared.budgets, identityStorage: identityStorageOf(shared), governanceState: shared },
+      pipeline: { budgets: shared.budgets, identityStorage: identityStorageOf(shared), governanceState: shared, ...(state.dir ? { stateDir: state.dir } : {}) },
       description: `shared state in PostgreSQL (schema ${shared.schema}, version ${shared.schemaVersion}): audit log, privacy budgets, identity, governance, data keys and saved results (every node needs the same keyring.json and GATEHOUSE_KEY_PASSPHRASE)`,
       async close() {
         try { await log.close(); } finally { await shared.close(); }
