@@ -122,17 +122,15 @@ const CLIENT_OPTIONS = {
   json: { type: 'boolean' }, 'audit-dir': { type: 'string' }, estimate: { type: 'boolean' }, save: { type: 'boolean' },
 } as const;
 
+/** A node without listeners for one command (`--workspace`): the same wiring as `serve`. */
 async function inProcess<T>(workspace: string, auditDir: string | undefined, fn: (gh: import('../pipeline/gatehouse.ts').Gatehouse) => Promise<T>): Promise<T> {
-  const { Gatehouse } = await import('../pipeline/gatehouse.ts');
-  const { openTransparencyLog } = await import('../audit/index.ts');
+  const { startNode } = await import('../node/start.ts');
   const dir = resolve(workspace);
-  const log = openTransparencyLog(auditDir ?? join(dir, 'audit'), { demo: isDemo(dir) });
-  const gh = await Gatehouse.open({ workspaceDir: dir, audit: log, demo: isDemo(dir) }).catch(async (e) => { await log.close(); throw e; });
+  const node = await startNode({ workspaceDir: dir, ...(auditDir ? { auditDir } : {}), demo: isDemo(dir) });
   try {
-    return await fn(gh);
+    return await fn(node.gatehouse);
   } finally {
-    await gh.close();
-    await log.close();
+    await node.close();
   }
 }
 
