@@ -41,10 +41,17 @@ interface Served {
   stdout(): string;
 }
 
+/** This process's environment without settings that would change what `serve` starts; no scheduler rounds. */
+function serveEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, GATEHOUSE_SCHEDULER_SECONDS: '0' };
+  for (const k of ['GATEHOUSE_PORT', 'GATEHOUSE_PG_PORT', 'GATEHOUSE_STATE_URL', 'GATEHOUSE_STATE_PASSWORD']) delete env[k];
+  return env;
+}
+
 async function serve(auditDir: string, shutdownSeconds: number): Promise<Served> {
   const child = spawn(process.execPath, [BIN, 'serve', '--workspace', ws, '--audit-dir', auditDir, '--port', '0', '--shutdown-timeout', String(shutdownSeconds)], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, GATEHOUSE_SCHEDULER_SECONDS: '0', GATEHOUSE_PORT: '', GATEHOUSE_PG_PORT: '', GATEHOUSE_STATE_URL: '' },
+    env: serveEnv(),
   });
   let text = '';
   const waiters: { re: RegExp; done: (l: string) => void }[] = [];

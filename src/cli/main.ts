@@ -583,7 +583,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   });
   if (values.help) { out.write(HELP.split('\n').slice(4, 19).join('\n') + '\n'); return 0; }
   const host = values.host ?? '127.0.0.1';
-  const port = Number(values.port ?? process.env.GATEHOUSE_PORT ?? DEFAULT_PORT);
+  const port = Number(values.port ?? (process.env.GATEHOUSE_PORT || undefined) ?? DEFAULT_PORT);
   if (!!values['tls-cert'] !== !!values['tls-key']) throw new GatehouseError('REQUEST_INVALID', 'give both --tls-cert and --tls-key');
   if (values['tls-client-ca'] && !values['tls-cert']) throw new GatehouseError('REQUEST_INVALID', '--tls-client-ca (mTLS) needs --tls-cert and --tls-key');
   const tls = values['tls-cert'] ? {
@@ -591,8 +591,9 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
     ...(values['tls-client-ca'] ? { ca: readFileSync(values['tls-client-ca']) } : {}),
   } : null;
   const drainMs = seconds(values['shutdown-timeout'], '--shutdown-timeout', 10) * 1000;
-  const schedulerSeconds = seconds(process.env.GATEHOUSE_SCHEDULER_SECONDS, 'GATEHOUSE_SCHEDULER_SECONDS', 300);
-  const pgPort = values['pg-port'] ?? process.env.GATEHOUSE_PG_PORT ?? (values.demo ? String(DEFAULT_PG_PORT) : undefined);
+  const schedulerSeconds = seconds(process.env.GATEHOUSE_SCHEDULER_SECONDS || undefined, 'GATEHOUSE_SCHEDULER_SECONDS', 300);
+  // An empty environment variable counts as unset.
+  const pgPort = values['pg-port'] ?? (process.env.GATEHOUSE_PG_PORT || undefined) ?? (values.demo ? String(DEFAULT_PG_PORT) : undefined);
   let dir: string;
   let keys: Record<string, string> | null = null;
   let passwords: Readonly<Record<string, string>> = {};
@@ -610,7 +611,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   }
   // Production option: audit log and privacy budgets in PostgreSQL, shared by several nodes
   // (docs/state-postgres.md). Default: files and node:sqlite beside the workspace.
-  const stateUrl = values['state-url'] ?? process.env.GATEHOUSE_STATE_URL;
+  const stateUrl = values['state-url'] ?? (process.env.GATEHOUSE_STATE_URL || undefined);
   const { startNode } = await import('../node/start.ts');
   const { serveUntilSignal } = await import('../node/signals.ts');
   const node = await startNode({
