@@ -4,7 +4,7 @@
  *
  * A small demo workspace (2,000 patients) with the served demo's `identity:` section (MFA
  * required for the research contractors, elevation role claims-auditor), opened as
- * `Gatehouse.open({ workspaceDir, audit, demo: true })`. Built-in users `rhea` (contractor:
+ * a node by `startNode({ workspaceDir, auditDir, demo: true })` (src/node/start.ts). Built-in users `rhea` (contractor:
  * TOTP enrolled, session with amr pwd+otp) and `ada` (analyst: password session, and her
  * workspace API key) are set up through the Gatehouse's own routes (createUser, enrolTotp,
  * confirmTotp, login).
