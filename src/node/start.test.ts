@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -97,6 +97,53 @@ describe('startNode', () => {
       return true;
     });
     assert.equal(existsSync(auditDir), false, 'no audit log was created');
+  });
+
+  it('runs scheduled governance rounds one at a time, reports the compliance report, and runs none once closed', async () => {
+    const lines: string[] = [];
+    const reportsDir = join(dir, 'reports');
+    const node = await startNode({
+      workspaceDir: ws, auditDir: join(dir, 'audit-scheduler'), demo: true,
+      scheduler: { intervalMs: 3_600_000, firstRunMs: 3_600_000, reportsDir }, notify: (l) => lines.push(l),
+    });
+    const { scheduler } = node;
+    assert.ok(scheduler, 'a scheduler was started');
+    try {
+      const first = scheduler.runNow();
+      assert.equal(scheduler.runNow(), first, 'a second tick joins the round in progress');
+      await first;
+      assert.equal(lines.filter((l) => l.startsWith('compliance report written: ')).length, 1, lines.join('\n'));
+      assert.ok(readdirSync(reportsDir).some((f) => /^compliance-\d{4}-\d{2}-\d{2}\.html$/.test(f)));
+    } finally {
+      await node.close();
+    }
+    const before = lines.length;
+    await scheduler.runNow();
+    assert.equal(lines.length, before, 'no round after close');
+  });
+
+  it('reloads the workspace when a policy file changes, and keeps the version in force when the change is invalid', async () => {
+    const copy = join(dir, 'ws-reload');
+    cpSync(ws, copy, { recursive: true });
+    const lines: string[] = [];
+    let seen: (line: string) => void = () => {};
+    const node = await startNode({ workspaceDir: copy, auditDir: join(dir, 'audit-reload'), demo: true, reloadOnChange: true, notify: (l) => { lines.push(l); seen(l); } });
+    const next = (): Promise<string> => new Promise((done) => { seen = done; });
+    try {
+      const v0 = node.gatehouse.policyVersion;
+      const policy = join(copy, 'policies', readdirSync(join(copy, 'policies')).find((f) => f.endsWith('.cedar'))!);
+      let reloaded = next();
+      appendFileSync(policy, '\n// a comment changes the policy version\n');
+      assert.match(await reloaded, /^workspace reloaded: policy version sha256:/);
+      const v1 = node.gatehouse.policyVersion;
+      assert.notEqual(v1, v0);
+      reloaded = next();
+      appendFileSync(policy, '\npermit (principal, action, resource) when { this is not cedar };\n');
+      assert.match(await reloaded, /^workspace change ignored/);
+      assert.equal(node.gatehouse.policyVersion, v1, 'the valid version stays in force');
+    } finally {
+      await node.close();
+    }
   });
 
   it('drains on close: a request in flight finishes before the pipeline closes', async () => {
