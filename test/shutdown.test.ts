@@ -48,8 +48,8 @@ function serveEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-async function serve(auditDir: string, shutdownSeconds: number): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--workspace', ws, '--audit-dir', auditDir, '--port', '0', '--shutdown-timeout', String(shutdownSeconds)], {
+async function serve(auditDir: string, shutdownSeconds: number, extra: readonly string[] = []): Promise<Served> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--workspace', ws, '--audit-dir', auditDir, '--port', '0', '--shutdown-timeout', String(shutdownSeconds), ...extra], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: serveEnv(),
   });
@@ -150,18 +150,20 @@ describe('gatehouse serve shuts down cleanly', () => {
     assert.deepEqual([logged[0]!.action, logged[0]!.channel, logged[0]!.decision, logged[0]!.datasets], ['query', 'http', 'allow', ['claims']]);
   });
 
-  it('on SIGTERM with an idle keep-alive connection open, closes it and exits promptly', async () => {
+  it('on SIGTERM with an idle keep-alive connection and an idle wire connection open, closes both and exits promptly', async () => {
     const auditDir = join(dir, 'audit-idle');
-    const s = await serve(auditDir, 60);
+    const s = await serve(auditDir, 60, ['--pg-port', '0']);
+    const wirePort = Number(/PostgreSQL wire protocol on 127\.0\.0\.1:(\d+)/.exec(await s.line(/PostgreSQL wire protocol on/))![1]);
+    const idleWire = await raw(wirePort);
     const c = await raw(s.port);
     c.socket.write('GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n');
     await c.next(/"status":"ok"/);
     assert.match(c.received(), /Connection: keep-alive/i, 'the connection is kept alive');
     kill(s, 'SIGTERM');
-    await c.closed;
+    await Promise.all([c.closed, idleWire.closed]);
     const { code, ms } = await s.exit;
     assert.equal(code, 0, s.stdout());
-    assert.ok(ms < 10_000, `an idle connection does not hold the process for the 60 s deadline (${Math.round(ms)} ms)`);
+    assert.ok(ms < 10_000, `idle connections do not hold the process for the 60 s deadline (${Math.round(ms)} ms)`);
     assert.equal((await verifyLog(auditDir)).code, 0);
   });
 
