@@ -6,7 +6,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { appendFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,7 +55,7 @@ describe('startNode', () => {
     }
     const opened = events.filter((e) => e.startsWith('opened ')).map((e) => e.slice(7));
     const closed = events.filter((e) => e.startsWith('closed ')).map((e) => e.slice(7));
-    assert.deepEqual(opened, ['state', 'pipeline', 'http', 'wire', 'scheduler', 'reload watch']);
+    assert.deepEqual(opened, ['state', 'pipeline', 'requests in flight', 'http', 'wire', 'scheduler', 'reload watch']);
     assert.deepEqual(closed, [...opened].reverse());
     await node.close(); // idempotent
     assert.equal(events.filter((e) => e.startsWith('closed ')).length, opened.length);
@@ -71,7 +71,7 @@ describe('startNode', () => {
     const events: string[] = [];
     try {
       await assert.rejects(startNode({ workspaceDir: ws, auditDir, demo: true, http: { port: httpPort }, wire: { port: taken }, trace: (e) => events.push(e) }), /EADDRINUSE/);
-      assert.deepEqual(events, ['opened state', 'opened pipeline', 'opened http', 'closed http', 'closed pipeline', 'closed state']);
+      assert.deepEqual(events, ['opened state', 'opened pipeline', 'opened requests in flight', 'opened http', 'closed http', 'closed requests in flight', 'closed pipeline', 'closed state']);
       await closeServer(await bind(httpPort)); // rejects with EADDRINUSE if the HTTP listener leaked
       const log = openTransparencyLog(auditDir, { demo: true }); // throws "already open in this process" if the lock leaked
       await log.close();
@@ -143,6 +143,31 @@ describe('startNode', () => {
       assert.equal(node.gatehouse.policyVersion, v1, 'the valid version stays in force');
     } finally {
       await node.close();
+    }
+  });
+
+  it('after the drain deadline cuts a connection, waits for its request to leave the pipeline, so its audit entry is written', async () => {
+    const slow = join(dir, 'ws-slow');
+    cpSync(ws, slow, { recursive: true });
+    const yaml = join(slow, 'gatehouse.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace(/statementTimeoutMs: \d+/, 'statementTimeoutMs: 1500'));
+    const lines: string[] = [];
+    const node = await startNode({ workspaceDir: slow, auditDir: join(dir, 'audit-cut'), demo: true, http: { port: 0 }, notify: (l) => lines.push(l) });
+    // A self-join far too large to finish: it runs until the 1.5 s statement timeout stops it.
+    const sql = 'SELECT count(*) AS n FROM encounters a JOIN encounters b ON a.department = b.department JOIN encounters c ON c.department = a.department JOIN encounters d ON d.department = a.department';
+    const client = fetch(`${node.http.url}/v1/query`, { method: 'POST', headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' }, body: JSON.stringify({ sql, purpose: 'operations' }) })
+      .then((r) => `answered ${r.status}`, () => 'connection cut');
+    await once(node.http.app.server, 'request');
+    await node.close({ drainMs: 1 });
+    assert.equal(await client, 'connection cut', 'the client was not kept waiting past the deadline');
+    assert.ok(lines.some((l) => /^waiting for 1 request\(s\) still inside the pipeline/.test(l)), lines.join('\n'));
+    const log = openTransparencyLog(join(dir, 'audit-cut'), { demo: true });
+    try {
+      assert.equal(log.size, 1, 'the cut request still left its audit entry');
+      const entry = log.leaf(0).entry;
+      assert.deepEqual([entry.action, entry.errorCode], ['query', 'QUERY_TIMEOUT']);
+    } finally {
+      await log.close();
     }
   });
 

@@ -22,6 +22,7 @@ import { startWireServer, type WireServer } from '../wire/server.ts';
 import { Closers } from './closers.ts';
 import { checkConfig, type HttpConfig, type NodeConfig, type WireConfig } from './config.ts';
 import { DEFAULT_DRAIN_MS, startHttp, type NodeHttp } from './http.ts';
+import { trackInFlight } from './in-flight.ts';
 import { reloader, watchWorkspace } from './reload.ts';
 import { startScheduler, type Scheduler } from './scheduler.ts';
 import { openState } from './state.ts';
@@ -67,6 +68,13 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
       ...(config.now ? { now: config.now } : {}),
     });
     closers.push('pipeline', () => gatehouse.close());
+    // The faces get a counted view: once they are closed, requests still inside the
+    // pipeline finish (and are audited) before the engines and the log close.
+    const inFlight = trackInFlight(gatehouse);
+    closers.push('requests in flight', async () => {
+      if (inFlight.count > 0) notify(`waiting for ${inFlight.count} request(s) still inside the pipeline (each ends by its statement timeout)`);
+      await inFlight.settle();
+    });
 
     for (const [principal, password] of Object.entries(config.setup?.users ?? {})) {
       if (!(await gatehouse.hasUser(principal))) await gatehouse.createUser(SETUP_META, principal, password);
@@ -76,7 +84,7 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
     const host = config.http?.host ?? '127.0.0.1';
     let http: NodeHttp | null = null;
     if (config.http) {
-      const h = await startHttp({ gatehouse, auditLog: state.log, host, port: config.http.port, tls: config.tls ?? null, version: config.http.version ?? VERSION });
+      const h = await startHttp({ gatehouse: inFlight.view, auditLog: state.log, host, port: config.http.port, tls: config.tls ?? null, version: config.http.version ?? VERSION });
       http = h;
       closers.push('http', () => h.close(drainMs));
     }
@@ -86,7 +94,7 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
       const wireHost = config.wire.host ?? host;
       const tls = config.tls;
       const w = await startWireServer({
-        gatehouse, host: wireHost, port: config.wire.port,
+        gatehouse: inFlight.view, host: wireHost, port: config.wire.port,
         ...(config.wire.maxMessageBytes !== undefined ? { maxMessageBytes: config.wire.maxMessageBytes } : {}),
         ...(config.wire.maxConnections !== undefined ? { maxConnections: config.wire.maxConnections } : {}),
         ...(config.wire.authTimeoutMs !== undefined ? { authTimeoutMs: config.wire.authTimeoutMs } : {}),
