@@ -2,7 +2,7 @@
  * Benchmark (2): added latency of a small governed query over HTTP (p50/p99; goal p50 ≤ 1 ms
  * added) and throughput at concurrency 16 (goal ≥ 3,000 queries/s) on this machine.
  *
- * The real server (`buildApp` + the file-backed transparency log with fsync) listens on
+ * The real server (a node from `startNode`: the file-backed transparency log with fsync) listens on
  * 127.0.0.1 on an ephemeral port, serving the demo workspace (20,000 patients). The load
  * generator runs in a worker thread (its own event loop, so it does not queue behind the
  * server's) and talks over keep-alive `node:http` connections. The raw comparator is the same
@@ -20,7 +20,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import type { AddressInfo } from 'node:net';
 import { CACHE_DIR, freshDemoWorkspace, isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
 
 const NAME = 'http';
@@ -133,9 +132,7 @@ async function timeRaw(conn: DuckDBConnection, sql: string): Promise<number> {
 }
 
 export async function runHttpBench(quick: boolean): Promise<BenchResult> {
-  const { openTransparencyLog } = await import('../src/audit/index.ts');
-  const { Gatehouse } = await import('../src/pipeline/gatehouse.ts');
-  const { buildApp } = await import('../src/server/app.ts');
+  const { startNode } = await import('../src/node/start.ts');
   const { loadWorkspace } = await import('../src/workspace/validate.ts');
   const { bindQuery } = await import('../src/query/bind.ts');
   const { govern } = await import('../src/query/govern/index.ts');
@@ -154,11 +151,9 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
   const demo = await freshDemoWorkspace(wsDir, { patients, encountersPerPatient: 5 });
   const key = demo.keys.ada;
   const auditDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-http-audit-'));
-  const auditLog = openTransparencyLog(auditDir, { demo: true });
-  const gh = await Gatehouse.open({ workspaceDir: wsDir, audit: auditLog });
-  const app = await buildApp({ gatehouse: gh, auditLog, version: 'bench' });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const port = (app.server.address() as AddressInfo).port;
+  const node = await startNode({ workspaceDir: wsDir, auditDir, demo: true, http: { port: 0, version: 'bench' } });
+  const auditLog = node.audit;
+  const port = node.http.port;
   log(NAME, `server on 127.0.0.1:${port}, demo workspace ${patients.toLocaleString('en')} patients`);
 
   const loaded = await loadWorkspace(wsDir);
@@ -189,7 +184,7 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
     figures.resultsMatchRaw = httpCount === rawCount;
     figures.count = rawCount;
 
-    const inproc = () => gh.query({ credential: key, sql: SMALL_SQL, purpose: PURPOSE, source: '127.0.0.1', channel: 'bench' });
+    const inproc = () => node.gatehouse.query({ credential: key, sql: SMALL_SQL, purpose: PURPOSE, source: '127.0.0.1', channel: 'bench' });
     // Warm-up of every path.
     for (let i = 0; i < warmup; i++) { await timeRaw(conn, SMALL_SQL); await timeRaw(conn, rendered); await inproc(); }
     await client.call<SeqReply>({ type: 'seq', path: '/v1/query', n: warmup, maxMs: 30_000 }, 60_000);
@@ -251,11 +246,9 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
     figures.auditEntries = auditLog.size;
   } finally {
     await client.close();
-    await app.close();
     conn.closeSync();
     raw.closeSync();
-    await gh.close();
-    await auditLog.close();
+    await node.close();
     rmSync(auditDir, { recursive: true, force: true });
   }
   const added = figures.addedLatencyMs as { p50: number; p99: number };

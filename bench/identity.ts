@@ -4,7 +4,7 @@
  *
  * A small demo workspace (2,000 patients) with the served demo's `identity:` section (MFA
  * required for the research contractors, elevation role claims-auditor), opened as
- * `Gatehouse.open({ workspaceDir, audit, demo: true })`. Built-in users `rhea` (contractor:
+ * a node by `startNode({ workspaceDir, auditDir, demo: true })` (src/node/start.ts). Built-in users `rhea` (contractor:
  * TOTP enrolled, session with amr pwd+otp) and `ada` (analyst: password session, and her
  * workspace API key) are set up through the Gatehouse's own routes (createUser, enrolTotp,
  * confirmTotp, login).
@@ -84,8 +84,7 @@ async function measure(cases: Record<string, Sync | Async>, o: { warmup: number;
 export async function runIdentityBench(quick: boolean): Promise<BenchResult> {
   const started = performance.now();
   const { createDemoWorkspace } = await import('../src/demo/workspace.ts');
-  const { openTransparencyLog } = await import('../src/audit/index.ts');
-  const { Gatehouse } = await import('../src/pipeline/gatehouse.ts');
+  const { startNode } = await import('../src/node/start.ts');
   const { loadWorkspace } = await import('../src/workspace/validate.ts');
   const { apiKeyDigest } = await import('../src/identity/digest.ts');
   const { IdentityService, looksLikeJwt } = await import('../src/identity/service.ts');
@@ -99,8 +98,8 @@ export async function runIdentityBench(quick: boolean): Promise<BenchResult> {
   const wsDir = join(dir, 'ws');
   const stateDir = join(wsDir, 'state');
   const demo = await createDemoWorkspace(wsDir, { patients: 2_000, encountersPerPatient: 2, identity: true });
-  const audit = openTransparencyLog(join(dir, 'audit'), { demo: true });
-  const gh = await Gatehouse.open({ workspaceDir: wsDir, audit, demo: true });
+  const node = await startNode({ workspaceDir: wsDir, auditDir: join(dir, 'audit'), demo: true });
+  const gh = node.gatehouse;
   let svc: Awaited<ReturnType<typeof IdentityService.open>> | null = null;
   let side: DatabaseSync | null = null;
   let usersDb: DatabaseSync | null = null;
@@ -224,14 +223,14 @@ export async function runIdentityBench(quick: boolean): Promise<BenchResult> {
       await q(adaKey, 'operations'); await q(rheaToken, 'research');
     }
     figures.e2eSql = sql;
-    const auditBefore = audit.size;
+    const auditBefore = node.audit.size;
     const endToEnd = await measure({
       adaApiKey: () => q(adaKey, 'operations'),
       adaSession: () => q(adaToken, 'operations'),
       rheaMfaSession: () => q(rheaToken, 'research'),
     }, { ...e2e, async: ['adaApiKey', 'adaSession', 'rheaMfaSession'] }, 'gh.query');
     figures.endToEndUs = endToEnd;
-    figures.endToEndAuditEntries = audit.size - auditBefore;
+    figures.endToEndAuditEntries = node.audit.size - auditBefore;
     figures.endToEndSessionMinusApiKeyUs = {
       p50: round(endToEnd.adaSession!.p50 - endToEnd.adaApiKey!.p50, 2),
       p99: round(endToEnd.adaSession!.p99 - endToEnd.adaApiKey!.p99, 2),
@@ -245,8 +244,7 @@ export async function runIdentityBench(quick: boolean): Promise<BenchResult> {
     side?.close();
     usersDb?.close();
     svc?.close();
-    await gh.close();
-    await audit.close();
+    await node.close();
     rmSync(dir, { recursive: true, force: true });
   }
   figures.elapsedS = round((performance.now() - started) / 1000, 1);

@@ -35,10 +35,10 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openTransparencyLog } from '../src/audit/index.ts';
 import type { AuditRecord, AuditSink } from '../src/audit/types.ts';
 import { DuckDbEngine } from '../src/engine/duckdb.ts';
-import { Gatehouse, type QueryResponse } from '../src/pipeline/gatehouse.ts';
+import { startNode } from '../src/node/start.ts';
+import type { QueryResponse } from '../src/pipeline/gatehouse.ts';
 import { bindQuery } from '../src/query/bind.ts';
 import { govern } from '../src/query/govern/index.ts';
 import { parseSql } from '../src/query/parse.ts';
@@ -113,13 +113,16 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
   log(NAME, `workspace ${wsDir} ready in ${generateS.toFixed(1)} s (${rows.toLocaleString('en')} encounter rows)`);
 
   const auditDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-audit-'));
-  const auditLog = openTransparencyLog(auditDir, { demo: true });
-  const sink = new TimedSink(auditLog);
-  t = performance.now();
   const stateDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-state-'));
-  const gh = await Gatehouse.open({ workspaceDir: wsDir, audit: sink, engineOptions: { threads }, stateDir });
+  let sink!: TimedSink;
+  t = performance.now();
+  const node = await startNode({
+    workspaceDir: wsDir, auditDir, state: { kind: 'files', dir: stateDir }, demo: true, engineOptions: { threads },
+    auditSink: (auditLog) => (sink = new TimedSink(auditLog)),
+  });
+  const gh = node.gatehouse;
   const openS = (performance.now() - t) / 1000;
-  log(NAME, `Gatehouse.open (loads all demo datasets into DuckDB) in ${openS.toFixed(1)} s`);
+  log(NAME, `startNode (opens the log; loads all demo datasets into DuckDB) in ${openS.toFixed(1)} s`);
 
   // The raw comparator: its own in-memory DuckDB, loaded exactly as the engine loads the dataset.
   const loaded = await loadWorkspace(wsDir);
@@ -258,8 +261,7 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
     conn.closeSync();
     raw.closeSync();
     await twin.close();
-    await gh.close();
-    await auditLog.close();
+    await node.close();
     rmSync(auditDir, { recursive: true, force: true });
     rmSync(stateDir, { recursive: true, force: true });
   }

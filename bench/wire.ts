@@ -11,7 +11,6 @@ import { Agent, request as httpRequest } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import pg from 'pg';
 import { CACHE_DIR, freshDemoWorkspace, isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
@@ -81,10 +80,7 @@ function call(w: Worker, cmd: Cmd): Promise<Reply> {
 }
 
 export async function runWireBench(quick: boolean): Promise<BenchResult> {
-  const { openTransparencyLog } = await import('../src/audit/index.ts');
-  const { Gatehouse } = await import('../src/pipeline/gatehouse.ts');
-  const { buildApp } = await import('../src/server/app.ts');
-  const { startWireServer } = await import('../src/wire/server.ts');
+  const { startNode } = await import('../src/node/start.ts');
 
   const patients = quick ? 5_000 : 20_000;
   const seqMs = quick ? 1_500 : 4_000;
@@ -93,13 +89,11 @@ export async function runWireBench(quick: boolean): Promise<BenchResult> {
   const wsDir = join(CACHE_DIR, `demo-${patients}x5`);
   const demo = await freshDemoWorkspace(wsDir, { patients, encountersPerPatient: 5 });
   const auditDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-wire-audit-'));
-  const auditLog = openTransparencyLog(auditDir, { demo: true });
-  const gh = await Gatehouse.open({ workspaceDir: wsDir, audit: auditLog, stateDir: join(auditDir, 'state'), demo: true });
-  const app = await buildApp({ gatehouse: gh, auditLog, version: 'bench' });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const wire = await startWireServer({ gatehouse: gh, host: '127.0.0.1', port: 0 });
+  const node = await startNode({ workspaceDir: wsDir, auditDir, state: { kind: 'files', dir: join(auditDir, 'state') }, demo: true, http: { port: 0, version: 'bench' }, wire: { port: 0 } });
+  const gh = node.gatehouse;
+  const wire = node.wire;
   const cp = await gh.issueConnectionPassword({ credential: demo.keys.ada, source: '127.0.0.1', channel: 'bench' });
-  const cfg: Cfg = { httpPort: (app.server.address() as AddressInfo).port, wirePort: wire.port, key: demo.keys.ada, user: cp.username, password: cp.password };
+  const cfg: Cfg = { httpPort: node.http.port, wirePort: wire.port, key: demo.keys.ada, user: cp.username, password: cp.password };
   const w = new Worker(new URL(import.meta.url), { workerData: { role: 'wire-bench-client', cfg } });
   w.unref();
   const figures: Record<string, unknown> = { patients, query: SQL, preparedQuery: PARAM_SQL, principal: 'ada', purpose: PURPOSE };
@@ -124,14 +118,11 @@ export async function runWireBench(quick: boolean): Promise<BenchResult> {
     figures.sequentialLatencyMs = Object.fromEntries(kinds.map((k) => [k, summarize(seq[k], 4)]));
     figures.throughputC16 = Object.fromEntries(kinds.map((k) => [k, { queriesPerSecond: round(Math.max(...load[k].qps), 1), rounds: load[k].qps.map((q) => round(q, 1)), errors: load[k].errors, firstError: load[k].firstError }]));
     figures.wireOverHttpThroughput = round(Math.max(...load['wire-simple'].qps) / Math.max(...load.http.qps), 3);
-    figures.auditEntries = auditLog.size;
+    figures.auditEntries = node.audit.size;
   } finally {
     w.postMessage({ kind: 'stop' });
     await w.terminate();
-    await wire.close();
-    await app.close();
-    await gh.close();
-    await auditLog.close();
+    await node.close();
     rmSync(auditDir, { recursive: true, force: true });
   }
   const ratio = figures.wireOverHttpThroughput as number;

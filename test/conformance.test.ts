@@ -18,12 +18,8 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
-import { openTransparencyLog, type TransparencyLog } from '../src/audit/index.ts';
 import { createDemoWorkspace } from '../src/demo/workspace.ts';
-import { Gatehouse } from '../src/pipeline/gatehouse.ts';
-import { buildApp } from '../src/server/app.ts';
-import { startWireServer, type WireServer } from '../src/wire/server.ts';
+import { startNode, type GatehouseNode, type NodeConfig } from '../src/node/start.ts';
 import {
   auditShape, CASES, cliDriver, httpDriver, inProcessDriver, KEYS, PATIENTS, readTruth, wireDriver,
   type Answer, type Case, type Driver, type Observed, type Truth,
@@ -34,17 +30,14 @@ import { startPostgres, type PgCluster } from './support/postgres.ts';
 let dir: string;
 let cluster: PgCluster;
 let truth: Truth;
-const opened: { gh: Gatehouse; log: TransparencyLog }[] = [];
-let app: FastifyInstance;
-let wire: WireServer;
+const opened: GatehouseNode[] = [];
 let duck: Driver, postgres: Driver, http: Driver, pgwire: Driver, cli: Driver;
 
-async function open(name: string, wsDir: string): Promise<{ gh: Gatehouse; log: TransparencyLog }> {
-  const log = openTransparencyLog(join(dir, `audit-${name}`), { demo: true });
-  const gh = await Gatehouse.open({ workspaceDir: wsDir, audit: log, auditReader: log, stateDir: join(dir, `state-${name}`), engineOptions: { poolSize: 2 }, demo: true });
-  const o = { gh, log };
-  opened.push(o);
-  return o;
+/** A node of its own: its own transparency log and state directory, and the listeners asked for. */
+async function open<C extends Pick<NodeConfig, 'http' | 'wire'>>(name: string, wsDir: string, listeners: C = {} as C) {
+  const node = await startNode({ workspaceDir: wsDir, auditDir: join(dir, `audit-${name}`), state: { kind: 'files', dir: join(dir, `state-${name}`) }, engineOptions: { poolSize: 2 }, demo: true, ...listeners });
+  opened.push(node);
+  return { node, gh: node.gatehouse, log: node.audit };
 }
 
 before(async () => {
@@ -57,23 +50,19 @@ before(async () => {
   await createPgDemo(cluster, pgWs);
   const d = await open('duckdb', duckWs);
   const p = await open('postgres', pgWs);
-  const h = await open('http', duckWs);
-  const w = await open('pgwire', duckWs);
+  const h = await open('http', duckWs, { http: { port: 0, version: 'conformance' } });
+  const w = await open('pgwire', duckWs, { wire: { port: 0 } });
   duck = inProcessDriver('duckdb', d.gh, d.log);
   postgres = inProcessDriver('postgres', p.gh, p.log);
-  app = await buildApp({ gatehouse: h.gh, auditLog: h.log, version: 'conformance' });
-  http = httpDriver(app, h.log);
-  wire = await startWireServer({ gatehouse: w.gh, host: '127.0.0.1', port: 0 });
-  pgwire = wireDriver(w.gh, wire.port, w.log);
+  http = httpDriver(h.node.http.app, h.log);
+  pgwire = wireDriver(w.gh, w.node.wire.port, w.log);
   // The CLI opens the workspace itself (state in <workspace>/state, unused by the others).
   cli = cliDriver(duckWs, join(dir, 'audit-cli'));
 });
 
 after(async () => {
   await pgwire?.close();
-  await wire?.close();
-  await app?.close();
-  for (const { gh, log } of opened) { await gh.close(); await log.close(); }
+  for (const node of opened) await node.close();
   await cluster?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });

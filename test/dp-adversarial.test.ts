@@ -10,13 +10,13 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { openTransparencyLog, type TransparencyLog } from '../src/audit/index.ts';
 import { apiKeyDigest } from '../src/identity/digest.ts';
-import { Gatehouse } from '../src/pipeline/gatehouse.ts';
+import { startNode, type GatehouseNode } from '../src/node/start.ts';
+import type { Gatehouse } from '../src/pipeline/gatehouse.ts';
 
 const KEY = 'k-analyst-dp-adversarial-0123456789';
 let dir: string;
-let log: TransparencyLog;
+let node: GatehouseNode;
 let gh: Gatehouse;
 
 async function workspace(root: string, rows: string): Promise<void> {
@@ -69,12 +69,11 @@ before(async () => {
       CASE i % 6 WHEN 0 THEN 'NaN'::DOUBLE WHEN 1 THEN 'Infinity'::DOUBLE WHEN 2 THEN '-Infinity'::DOUBLE
                  WHEN 3 THEN -0.0::DOUBLE WHEN 4 THEN 1e300 ELSE -1e300 END AS value
     FROM range(1000000) r(i)`);
-  log = openTransparencyLog(join(dir, 'audit'), { demo: true });
-  gh = await Gatehouse.open({ workspaceDir: dir, audit: log, engineOptions: { poolSize: 2 } });
+  node = await startNode({ workspaceDir: dir, auditDir: join(dir, 'audit'), demo: true, engineOptions: { poolSize: 2 } });
+  gh = node.gatehouse;
 });
 after(async () => {
-  await gh.close();
-  await log.close();
+  await node.close();
   rmSync(dir, { recursive: true, force: true });
 });
 

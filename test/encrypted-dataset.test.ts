@@ -7,10 +7,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openTransparencyLog } from '../src/audit/index.ts';
 import { main } from '../src/cli/main.ts';
 import { createDemoWorkspace } from '../src/demo/workspace.ts';
-import { Gatehouse } from '../src/pipeline/gatehouse.ts';
+import { startNode } from '../src/node/start.ts';
 import { WorkspaceInvalid } from '../src/workspace/load.ts';
 import { KEYS, codeOf } from './helpers/workspace.ts';
 
@@ -35,22 +34,21 @@ describe('an encrypted dataset', () => {
   it('holds no plaintext on disk and answers governed queries like the Parquet original', async () => {
     const bytes = readFileSync(join(ws, 'datasets', 'patients.ghd'));
     for (const needle of ['us-east', 'eu-west', '.example', 'patient_id', 'date_of_birth']) assert.equal(bytes.includes(Buffer.from(needle)), false, `"${needle}" appears in the encrypted file`);
-    const log = openTransparencyLog(join(dir, 'audit'), { demo: true });
-    const gh = await Gatehouse.open({ workspaceDir: ws, audit: log, demo: true });
+    const node = await startNode({ workspaceDir: ws, auditDir: join(dir, 'audit'), demo: true });
+    const gh = node.gatehouse;
     try {
       const r = await gh.query({ credential: KEYS.ada, sql: 'SELECT region, count(*) AS n FROM patients GROUP BY region ORDER BY region', purpose: 'operations', ...META });
       assert.equal(r.rows.reduce((n, row) => n + Number(row[1]), 0), 500);
       const ivan = await gh.query({ credential: KEYS.ivan, sql: 'SELECT ssn FROM patients LIMIT 5', purpose: 'claims-processing', ...META });
       for (const [ssn] of ivan.rows) assert.match(String(ssn), /^\*+\d{4}$/, 'masks apply as to any dataset');
     } finally {
-      await gh.close();
-      await log.close();
+      await node.close();
     }
   });
 
   it('refuses to shred under a legal hold, then crypto-shreds: the workspace can no longer read it', async () => {
-    const log = openTransparencyLog(join(dir, 'audit'), { demo: true });
-    const gh = await Gatehouse.open({ workspaceDir: ws, audit: log, demo: true });
+    const node = await startNode({ workspaceDir: ws, auditDir: join(dir, 'audit'), demo: true });
+    const gh = node.gatehouse;
     try {
       const { hold } = await gh.governanceStore.retention.placeHold({ subject: { kind: 'dataset', id: 'patients' }, reason: 'litigation LIT-7', placedBy: 'olivia' });
       assert.equal(await codeOf(gh.governanceOp({ credential: KEYS.olivia, ...META }, 'keys.shred-dataset', { dataset: 'patients', reason: 'retention ended' })), 'CONFLICT');
@@ -58,17 +56,11 @@ describe('an encrypted dataset', () => {
       await gh.governanceStore.retention.releaseHold(hold.id, 'olivia');
       const r = await gh.governanceOp({ credential: KEYS.olivia, ...META }, 'keys.shred-dataset', { dataset: 'patients', reason: 'retention ended' }) as { destroyed: { keyId: string }[] };
       assert.equal(r.destroyed.length, 1);
-      const audited = await log.search({ action: 'governance.keys.shred-dataset', decision: 'allow' });
+      const audited = await node.audit.search({ action: 'governance.keys.shred-dataset', decision: 'allow' });
       assert.equal(audited.length, 1);
     } finally {
-      await gh.close();
-      await log.close();
+      await node.close();
     }
-    const log2 = openTransparencyLog(join(dir, 'audit'), { demo: true });
-    try {
-      await assert.rejects(Gatehouse.open({ workspaceDir: ws, audit: log2, demo: true }), (e: unknown) => e instanceof WorkspaceInvalid && /crypto-shredded/.test(e.message + JSON.stringify(e.problems)));
-    } finally {
-      await log2.close();
-    }
+    await assert.rejects(startNode({ workspaceDir: ws, auditDir: join(dir, 'audit'), demo: true }), (e: unknown) => e instanceof WorkspaceInvalid && /crypto-shredded/.test(e.message + JSON.stringify(e.problems)));
   });
 });

@@ -1,5 +1,5 @@
 /**
- * Contractor governance over HTTP (buildApp + inject) and the CLI, against a real demo
+ * Contractor governance over HTTP (the node's Fastify app + inject) and the CLI, against a real demo
  * Gatehouse: onboarding the research contractor end to end, terminating its agreement
  * (next query denied, saved result destroyed and undecryptable, certificate in the audit
  * log), and the attacks: non-admins on admin ops, self-approval, retention vs legal holds,
@@ -11,11 +11,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../src/server/app.ts';
 import { main } from '../src/cli/main.ts';
 import { GOVERNANCE_OPS } from '../src/governance/service.ts';
 import { decryptFile } from '../src/keys/blob.ts';
-import { demoFixture, KEYS, type Fixture, type Who } from './helpers/workspace.ts';
+import { demoFixture, KEYS, type ServerFixture, type Who } from './helpers/workspace.ts';
 
 type Json = Record<string, any>;
 
@@ -38,18 +37,18 @@ function client(app: FastifyInstance) {
 const RHEA_SQL = 'SELECT region, count(*) AS n FROM patients GROUP BY region';
 
 describe('contractor governance over HTTP: the research contractor, from onboarding to termination', () => {
-  let f: Fixture;
+  let f: ServerFixture;
   let app: FastifyInstance;
   let c: ReturnType<typeof client>;
   let agreementId = '';
   let resultId = '';
 
   before(async () => {
-    f = await demoFixture({ patients: 600 });
-    app = await buildApp({ gatehouse: f.gh, auditLog: f.log, version: 'test' });
+    f = await demoFixture({ patients: 600, http: true });
+    app = f.http.app;
     c = client(app);
   });
-  after(async () => { await app.close(); await f.close(); });
+  after(async () => { await f.close(); });
 
   it('lists every governance operation in /openapi.json with its schema and bearer auth', async () => {
     const doc = (await app.inject({ url: '/openapi.json' })).json() as Json;
@@ -281,7 +280,7 @@ describe('contractor governance over HTTP: the research contractor, from onboard
   });
 
   it('runs as a CLI against the server: agreement list, report --out, flows --svg --out', async () => {
-    const url = await app.listen({ host: '127.0.0.1', port: 0 });
+    const url = f.http.url;
     const run = async (...argv: string[]) => {
       const s = new PassThrough();
       let out = '';
@@ -312,21 +311,22 @@ describe('contractor governance over HTTP: the research contractor, from onboard
 });
 
 describe('the data-flow map escapes hostile names', () => {
-  let f: Fixture;
+  let f: ServerFixture;
   let app: FastifyInstance;
   const evil = `<script>alert('x')</script>&co`;
 
   before(async () => {
     f = await demoFixture({
       patients: 300,
+      http: true,
       edit: (ws) => {
         const p = join(ws, 'gatehouse.yaml');
         writeFileSync(p, readFileSync(p, 'utf8').replace('org: keystone-mutual', `org: "${evil}"`));
       },
     });
-    app = await buildApp({ gatehouse: f.gh, auditLog: f.log, version: 'test' });
+    app = f.http.app;
   });
-  after(async () => { await app.close(); await f.close(); });
+  after(async () => { await f.close(); });
 
   it('serves the SVG with every label XML-escaped, and the JSON map with the name as it is', async () => {
     await app.inject({ method: 'POST', url: '/v1/query', headers: { authorization: `Bearer ${KEYS.ivan}` }, payload: { sql: 'SELECT count(*) AS n FROM claims', purpose: 'claims-processing' } });

@@ -7,17 +7,16 @@ import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../src/server/app.ts';
-import { demoFixture, KEYS, PURPOSE, type Fixture, type Who } from './helpers/workspace.ts';
+import { demoFixture, KEYS, PURPOSE, type ServerFixture, type Who } from './helpers/workspace.ts';
 
-let fx: Fixture;
+let fx: ServerFixture;
 let app: FastifyInstance;
 
 before(async () => {
-  fx = await demoFixture({ patients: 3000 });
-  app = await buildApp({ gatehouse: fx.gh, auditLog: fx.log, version: 'test' });
+  fx = await demoFixture({ patients: 3000, http: true });
+  app = fx.http.app;
 });
-after(async () => { await app.close(); await fx.close(); });
+after(async () => { await fx.close(); });
 
 function query(who: Who | null, sql: string, purpose?: string) {
   return app.inject({
@@ -111,10 +110,9 @@ describe('HTTP API', () => {
 
 describe('HTTP API over a socket', () => {
   it('denies the next request on the same keep-alive connection after revocation', async () => {
-    const local = await demoFixture({ patients: 300 });
-    const server = await buildApp({ gatehouse: local.gh, auditLog: local.log, version: 'test' });
+    const local = await demoFixture({ patients: 300, http: true });
     try {
-      const url = await server.listen({ host: '127.0.0.1', port: 0 });
+      const url = local.http.url;
       const ask = () => fetch(`${url}/v1/query`, {
         method: 'POST', keepalive: true,
         headers: { authorization: `Bearer ${KEYS.ivan}`, 'content-type': 'application/json', connection: 'keep-alive' },
@@ -127,7 +125,6 @@ describe('HTTP API over a socket', () => {
       assert.equal(denied.status, 403);
       assert.equal(((await denied.json()) as { error: { code: string } }).error.code, 'POLICY_DENIED');
     } finally {
-      await server.close();
       await local.close();
     }
   });

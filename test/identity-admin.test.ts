@@ -8,21 +8,20 @@ import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../src/server/app.ts';
-import { codeOf, demoFixture, KEYS, type Fixture } from './helpers/workspace.ts';
+import { codeOf, demoFixture, KEYS, type ServerFixture } from './helpers/workspace.ts';
 
-let fx: Fixture;
+let fx: ServerFixture;
 let app: FastifyInstance;
 let olivia = '';
 const as = (credential: string) => ({ credential, source: '127.0.0.1', channel: 'test' });
 const PW = 'a long enough passphrase 2026';
 
 before(async () => {
-  fx = await demoFixture({ patients: 300, edit: (ws) => appendFileSync(join(ws, 'gatehouse.yaml'), '\nidentity:\n  adminGroups: [admins]\n  rateLimits: { perPrincipal: { burst: 40, perMinute: 60 } }\n') });
+  fx = await demoFixture({ patients: 300, http: true, edit: (ws) => appendFileSync(join(ws, 'gatehouse.yaml'), '\nidentity:\n  adminGroups: [admins]\n  rateLimits: { perPrincipal: { burst: 40, perMinute: 60 } }\n') });
   olivia = JSON.parse(readFileSync(join(fx.wsDir, 'demo-keys.json'), 'utf8')).olivia;
-  app = await buildApp({ gatehouse: fx.gh, auditLog: fx.log, version: 'test' });
+  app = fx.http.app;
 });
-after(async () => { await app.close(); await fx.close(); });
+after(async () => { await fx.close(); });
 
 describe('identity administration', () => {
   let key = '';

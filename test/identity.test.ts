@@ -7,12 +7,11 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { codeOf, demoFixture, KEYS, type Fixture } from './helpers/workspace.ts';
+import { codeOf, demoFixture, KEYS, type ServerFixture } from './helpers/workspace.ts';
 import { generateTotp, totpStep } from '../src/identity/totp.ts';
-import { buildApp } from '../src/server/app.ts';
 import type { FastifyInstance } from 'fastify';
 
-let fx: Fixture;
+let fx: ServerFixture;
 let app: FastifyInstance;
 const meta = { credential: null, source: '127.0.0.1', channel: 'test' } as const;
 const PASSWORD = 'correct horse battery staple 42';
@@ -20,15 +19,16 @@ const PASSWORD = 'correct horse battery staple 42';
 before(async () => {
   fx = await demoFixture({
     patients: 400,
+    http: true,
     edit: (ws) => {
       const y = join(ws, 'gatehouse.yaml');
       writeFileSync(y, `${readFileSync(y, 'utf8')}\nidentity:\n  mfa: { requiredForGroups: [research-contractors] }\n  sessions: { ttlMinutes: 15 }\n`);
     },
   });
-  app = await buildApp({ gatehouse: fx.gh, auditLog: fx.log, version: 'test' });
+  app = fx.http.app;
   await fx.gh.createUser({ ...meta, admin: 'test-admin' }, 'rhea', PASSWORD);
 });
-after(async () => { await app.close(); await fx.close(); });
+after(async () => { await fx.close(); });
 
 /** A code for a step the store has not seen yet (TOTP codes are single use). */
 async function freshCode(secret: string, offsetSteps: number): Promise<string> {

@@ -9,18 +9,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
-import { openPostgresState } from '../src/state/backend.ts';
-import { TransparencyLog } from '../src/audit/log.ts';
 import { verifyExport } from '../src/audit/verify.ts';
 import { createDemoWorkspace } from '../src/demo/workspace.ts';
-import { Gatehouse } from '../src/pipeline/gatehouse.ts';
+import { startNode, type GatehouseNode } from '../src/node/start.ts';
 import { KEYS } from './helpers/workspace.ts';
 import { PassThrough } from 'node:stream';
-import { copyFileSync, mkdirSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { LocalKeyring } from '../src/keys/keyring.ts';
 import { DEMO_PASSPHRASE } from '../src/audit/keys.ts';
 
-interface Node { state: Awaited<ReturnType<typeof openPostgresState>>; log: TransparencyLog; gh: Gatehouse }
+type Node = GatehouseNode & { readonly gh: GatehouseNode['gatehouse']; readonly log: GatehouseNode['audit'] };
 
 describe('two nodes sharing PostgreSQL state', () => {
   let pg: PgCluster;
@@ -31,24 +29,25 @@ describe('two nodes sharing PostgreSQL state', () => {
     pg = await startPostgres();
     dir = mkdtempSync(join(tmpdir(), 'gh-multinode-'));
     await createDemoWorkspace(join(dir, 'ws'), { patients: 400, keys: KEYS });
+    // The budget test fires its whole burst at once: admit it all, so only the budget decides.
+    const yaml = join(dir, 'ws', 'gatehouse.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('defaults:\n', 'defaults:\n  concurrency: { total: 200, perPrincipal: 200, perOrganisation: 200, queuePerPrincipal: 200 }\n'));
     // Every node is given the same keyring file (and passphrase), like any deployment secret.
     for (const name of ['a', 'b']) mkdirSync(join(dir, `state-${name}`), { recursive: true });
     (await LocalKeyring.create(join(dir, 'state-a', 'keyring.json'), DEMO_PASSPHRASE)).close();
     copyFileSync(join(dir, 'state-a', 'keyring.json'), join(dir, 'state-b', 'keyring.json'));
     for (const name of ['a', 'b']) {
-      const state = await openPostgresState({ url: pg.superuserUrl, maxConnections: 4 });
-      // Both nodes sign with the same log keys (shared, like any secret of the deployment).
-      const log = await TransparencyLog.openOn(state.logStorage!, { keyDir: join(dir, 'audit-keys'), pseudonymKeyDir: join(dir, 'pseudonym-keys'), demo: true });
-      const gh = await Gatehouse.open({
-        workspaceDir: join(dir, 'ws'), stateDir: join(dir, `state-${name}`), audit: log, auditReader: log, engineOptions: { poolSize: 2 }, demo: true,
-        state,
+      // Both nodes sign with the same log keys (shared, like any secret of the deployment): <auditDir>/keys.
+      const node = await startNode({
+        workspaceDir: join(dir, 'ws'), auditDir: join(dir, 'audit'), engineOptions: { poolSize: 2 }, demo: true,
+        state: { kind: 'postgres', url: pg.superuserUrl, maxConnections: 4, dir: join(dir, `state-${name}`) },
       });
-      nodes.push({ state, log, gh });
+      nodes.push(Object.assign(node, { gh: node.gatehouse, log: node.audit }));
     }
   });
 
   after(async () => {
-    for (const n of nodes) { await n.gh.close(); await n.log.close(); await n.state.close(); }
+    for (const n of nodes) await n.close();
     await pg?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });

@@ -12,15 +12,16 @@ import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { openTransparencyLog, type StoredAuditEntry, type TransparencyLog } from '../src/audit/index.ts';
+import type { StoredAuditEntry, TransparencyLog } from '../src/audit/index.ts';
 import { createDemoWorkspace } from '../src/demo/workspace.ts';
 import { GatehouseError } from '../src/errors.ts';
-import { Gatehouse, type QueryResponse } from '../src/pipeline/gatehouse.ts';
+import { startNode } from '../src/node/start.ts';
+import type { Gatehouse, QueryResponse } from '../src/pipeline/gatehouse.ts';
 import { auditShape, IVAN_REGION, IVAN_ROW_CAP, KEYS, PATIENTS, PURPOSE, readTruth, RHEA_MIN_GROUP, type Truth, type Who } from './support/conformance.ts';
 import { createPgDemo, type PgDemo } from './support/pg-demo.ts';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
 
-interface Side { readonly gh: Gatehouse; readonly log: TransparencyLog }
+interface Side { readonly gh: Gatehouse; readonly log: TransparencyLog; close(): Promise<void> }
 
 let dir: string;
 let cluster: PgCluster;
@@ -30,9 +31,8 @@ let duck: Side, pgSide: Side, mixed: Side;
 const sides: Side[] = [];
 
 async function open(name: string, wsDir: string): Promise<Side> {
-  const log = openTransparencyLog(join(dir, `audit-${name}`), { demo: true });
-  const gh = await Gatehouse.open({ workspaceDir: wsDir, audit: log, auditReader: log, stateDir: join(dir, `state-${name}`), engineOptions: { poolSize: 2 }, demo: true });
-  const s = { gh, log };
+  const node = await startNode({ workspaceDir: wsDir, auditDir: join(dir, `audit-${name}`), state: { kind: 'files', dir: join(dir, `state-${name}`) }, engineOptions: { poolSize: 2 }, demo: true });
+  const s = { gh: node.gatehouse, log: node.audit, close: () => node.close() };
   sides.push(s);
   return s;
 }
@@ -76,7 +76,7 @@ before(async () => {
 });
 
 after(async () => {
-  for (const s of sides) { await s.gh.close(); await s.log.close(); }
+  for (const s of sides) await s.close();
   await cluster?.stop();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });

@@ -13,14 +13,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { openTransparencyLog } from '../src/audit/index.ts';
 import { createDemoWorkspace } from '../src/demo/workspace.ts';
 import type { CellValue } from '../src/engine/engine.ts';
-import { Gatehouse, type QueryEstimate, type QueryResponse } from '../src/pipeline/gatehouse.ts';
+import { startNode } from '../src/node/start.ts';
+import type { QueryEstimate, QueryResponse } from '../src/pipeline/gatehouse.ts';
 import { rhoToNano } from '../src/privacy/accounting/budget-store.ts';
 import { epsilonForDelta, rhoForEpsilonDelta } from '../src/privacy/accounting/zcdp.ts';
-import { buildApp } from '../src/server/app.ts';
-import { demoFixture, KEYS, type Fixture, type Who } from './helpers/workspace.ts';
+import { demoFixture, KEYS, type Fixture, type ServerFixture, type Who } from './helpers/workspace.ts';
 
 const DEPARTMENTS = ['emergency', 'cardiology', 'oncology', 'primary-care', 'orthopedics', 'obstetrics', 'nephrology', 'psychiatry'];
 const REGIONS = ['us-east', 'us-west', 'us-central'];
@@ -95,8 +94,8 @@ const ci = (n: { readonly output: string; readonly ci95: number | null } | undef
 };
 const byKey = (rows: readonly (readonly CellValue[])[]): Map<string, readonly CellValue[]> => new Map(rows.map((r) => [String(r[0]), r]));
 
-let fx: Fixture;
-before(async () => { fx = await demoFixture({ patients: 3000 }); });
+let fx: ServerFixture;
+before(async () => { fx = await demoFixture({ patients: 3000, http: true }); });
 after(async () => { await fx.close(); });
 
 describe('differential privacy for the research contractor on encounters', () => {
@@ -370,7 +369,9 @@ describe('privacy budget', () => {
   });
 
   it('never spends more than the cap under 40 concurrent queries', async () => {
-    const local = await demoFixture({ patients: 300, edit: withBudgetEpsilon(3) });
+    // All 40 are admitted at once (defaults.concurrency), so only the budget decides.
+    const admitAll = (ws: string): void => editYaml(ws, (t) => t.replace('defaults:\n', 'defaults:\n  concurrency: { total: 40, perPrincipal: 40, perOrganisation: 40, queuePerPrincipal: 40 }\n'));
+    const local = await demoFixture({ patients: 300, edit: (ws) => { withBudgetEpsilon(3)(ws); admitAll(ws); } });
     try {
       const capNano = rhoToNano(rhoForEpsilonDelta(3, 1e-6), 'floor');
       const rhoNano = rhoToNano(QUERY_RHO, 'ceil');
@@ -400,9 +401,9 @@ describe('privacy budget', () => {
     const wsDir = join(dir, 'ws');
     await createDemoWorkspace(wsDir, { patients: 300, keys: KEYS });
     const open = async (n: number) => {
-      const log = openTransparencyLog(join(dir, `audit-${n}`), { demo: true });
-      const gh = await Gatehouse.open({ workspaceDir: wsDir, audit: log, engineOptions: { poolSize: 1 } });
-      const f = { dir, wsDir, log, gh, query: (who: Who, sql: string) => gh.query({ credential: KEYS[who], sql, purpose: 'research', source: '127.0.0.1', channel: 'test' }), close: async () => { await gh.close(); await log.close(); } } as Fixture;
+      const node = await startNode({ workspaceDir: wsDir, auditDir: join(dir, `audit-${n}`), demo: true, engineOptions: { poolSize: 1 } });
+      const gh = node.gatehouse;
+      const f: Fixture = { dir, wsDir, log: node.audit, gh, node, http: node.http, wire: node.wire, query: (who: Who, sql: string) => gh.query({ credential: KEYS[who], sql, purpose: 'research', source: '127.0.0.1', channel: 'test' }), close: () => node.close() };
       return f;
     };
     try {
@@ -430,8 +431,7 @@ describe('privacy budget', () => {
 
 describe('estimating a query before running it', () => {
   let app: FastifyInstance;
-  before(async () => { app = await buildApp({ gatehouse: fx.gh, auditLog: fx.log, version: 'test' }); });
-  after(async () => { await app.close(); });
+  before(() => { app = fx.http.app; });
 
   const post = (url: string, who: Who, sql: string, purpose: string) =>
     once(fx, () => app.inject({ method: 'POST', url, headers: { authorization: `Bearer ${KEYS[who]}` }, payload: { sql, purpose } }));

@@ -23,18 +23,18 @@ class RecordingSink implements AuditSink {
   async close() {}
 }
 
-let fx: Fixture;
+let fx: Fixture<null, WireServer>;
 let wire: WireServer;
 const audit = new RecordingSink();
 const passwords: Partial<Record<Who, string>> = {};
 const MAX = 64 * 1024;
 
 before(async () => {
-  fx = await demoFixture({ patients: 300, audit });
-  wire = await startWireServer({ gatehouse: fx.gh, host: '127.0.0.1', port: 0, maxMessageBytes: MAX });
+  fx = await demoFixture({ patients: 300, audit, wire: { maxMessageBytes: MAX } });
+  wire = fx.wire;
   for (const who of ['ivan', 'ada'] as const) passwords[who] = (await fx.gh.issueConnectionPassword({ credential: KEYS[who], source: '127.0.0.1', channel: 'test' })).password;
 });
-after(async () => { await wire.close(); await fx.close(); });
+after(async () => { await fx.close(); });
 
 // ---- a raw client: start-up packet, SCRAM-SHA-256 (RFC 5802) with node:crypto ---------------
 

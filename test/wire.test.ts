@@ -9,7 +9,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import type { AuditRecord, AuditSink } from '../src/audit/types.ts';
-import { startWireServer, type WireServer } from '../src/wire/server.ts';
+import type { WireServer } from '../src/wire/server.ts';
 import { demoFixture, KEYS, PURPOSE, type Fixture, type Who } from './helpers/workspace.ts';
 
 const run = promisify(execFile);
@@ -22,21 +22,21 @@ export class RecordingSink implements AuditSink {
   since(n: number): AuditRecord[] { return this.entries.slice(n); }
 }
 
-let fx: Fixture;
+let fx: Fixture<null, WireServer>;
 let wire: WireServer;
 const audit = new RecordingSink();
 const passwords: Partial<Record<Who, string>> = {};
 
 before(async () => {
-  fx = await demoFixture({ patients: 1500, audit });
-  wire = await startWireServer({ gatehouse: fx.gh, host: '127.0.0.1', port: 0 });
+  fx = await demoFixture({ patients: 1500, audit, wire: true });
+  wire = fx.wire;
   for (const who of ['ada', 'ivan', 'rhea'] as const) {
     const p = await fx.gh.issueConnectionPassword({ credential: KEYS[who], source: '127.0.0.1', channel: 'test' });
     assert.equal(p.username, who);
     passwords[who] = p.password;
   }
 });
-after(async () => { await wire.close(); await fx.close(); });
+after(async () => { await fx.close(); });
 
 async function psql(who: Who, sql: string, opts: { purpose?: string | null; password?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const purpose = opts.purpose === undefined ? PURPOSE[who] : opts.purpose;

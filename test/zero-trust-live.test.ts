@@ -7,12 +7,9 @@ import assert from 'node:assert/strict';
 import { appendFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
-import type { FastifyInstance } from 'fastify';
-import { buildApp } from '../src/server/app.ts';
-import { demoFixture, KEYS, type Fixture } from './helpers/workspace.ts';
+import { demoFixture, KEYS, type ServerFixture } from './helpers/workspace.ts';
 
-let fx: Fixture;
-let app: FastifyInstance;
+let fx: ServerFixture;
 let port = 0;
 let olivia = '';
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
@@ -34,13 +31,11 @@ function call(method: string, path: string, credential: string, body?: unknown):
 const query = (credential: string, sql: string, purpose: string) => call('POST', '/v1/query', credential, { sql, purpose });
 
 before(async () => {
-  fx = await demoFixture({ patients: 300, edit: (ws) => appendFileSync(join(ws, 'gatehouse.yaml'), '\nidentity:\n  elevation:\n    roles:\n      claims-auditor: { approvers: [data-owners], maxMinutes: 120 }\n') });
+  fx = await demoFixture({ patients: 300, http: true, edit: (ws) => appendFileSync(join(ws, 'gatehouse.yaml'), '\nidentity:\n  elevation:\n    roles:\n      claims-auditor: { approvers: [data-owners], maxMinutes: 120 }\n') });
   olivia = JSON.parse(readFileSync(join(fx.wsDir, 'demo-keys.json'), 'utf8')).olivia;
-  app = await buildApp({ gatehouse: fx.gh, auditLog: fx.log, version: 'test' });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  port = (app.server.address() as { port: number }).port;
+  port = fx.http.port;
 });
-after(async () => { agent.destroy(); await app.close(); await fx.close(); });
+after(async () => { agent.destroy(); await fx.close(); });
 
 describe('revocation over one live connection', () => {
   it('logout: the session token fails on the next request', async () => {

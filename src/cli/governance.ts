@@ -132,18 +132,14 @@ export function argsFor(op: GovernanceOp, argv: string[]): { args: Record<string
 }
 
 async function inProcess<T>(workspace: string, auditDir: string | undefined, fn: (gh: import('../pipeline/gatehouse.ts').Gatehouse) => Promise<T>): Promise<T> {
-  const { Gatehouse } = await import('../pipeline/gatehouse.ts');
-  const { openTransparencyLog } = await import('../audit/index.ts');
+  const { startNode } = await import('../node/start.ts');
   const dir = resolve(workspace);
-  const demo = existsSync(join(dir, 'demo-keys.json'));
-  const log = openTransparencyLog(auditDir ?? join(dir, 'audit'), { demo });
-  // The log is also the audit reader, so flows and reports work in-process too.
-  const gh = await Gatehouse.open({ workspaceDir: dir, audit: log, auditReader: log, demo }).catch(async (e) => { await log.close(); throw e; });
+  // The node's log is also the audit reader, so flows and reports work in-process too.
+  const node = await startNode({ workspaceDir: dir, ...(auditDir ? { auditDir } : {}), demo: existsSync(join(dir, 'demo-keys.json')) });
   try {
-    return await fn(gh);
+    return await fn(node.gatehouse);
   } finally {
-    await gh.close();
-    await log.close();
+    await node.close();
   }
 }
 

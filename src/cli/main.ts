@@ -4,7 +4,7 @@
  * (--workspace), never straight to an engine.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { existsSync, mkdirSync, watch } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { GatehouseError } from '../errors.ts';
@@ -30,6 +30,10 @@ Usage: gatehouse <command> [options]
                                       plain HTTP off loopback (behind a TLS-terminating proxy only)
                --port ${DEFAULT_PORT}
                --audit-dir DIR        transparency log directory (default DIR/audit)
+               --pg-port N            also serve the PostgreSQL wire protocol (default 7432 with --demo)
+               --state-url URL        shared state in PostgreSQL (or GATEHOUSE_STATE_URL)
+               --shutdown-timeout 10  SIGTERM/SIGINT: seconds to let requests in flight finish;
+                                      a second signal exits at once
              The workspace is re-read when its files change (or on SIGHUP); a valid change
              takes effect on the next request, an invalid one is reported and ignored.
   validate DIR
@@ -130,17 +134,15 @@ const CLIENT_OPTIONS = {
   json: { type: 'boolean' }, 'audit-dir': { type: 'string' }, estimate: { type: 'boolean' }, save: { type: 'boolean' },
 } as const;
 
+/** A node without listeners for one command (`--workspace`): the same wiring as `serve`. */
 async function inProcess<T>(workspace: string, auditDir: string | undefined, fn: (gh: import('../pipeline/gatehouse.ts').Gatehouse) => Promise<T>): Promise<T> {
-  const { Gatehouse } = await import('../pipeline/gatehouse.ts');
-  const { openTransparencyLog } = await import('../audit/index.ts');
+  const { startNode } = await import('../node/start.ts');
   const dir = resolve(workspace);
-  const log = openTransparencyLog(auditDir ?? join(dir, 'audit'), { demo: isDemo(dir) });
-  const gh = await Gatehouse.open({ workspaceDir: dir, audit: log, demo: isDemo(dir) }).catch(async (e) => { await log.close(); throw e; });
+  const node = await startNode({ workspaceDir: dir, ...(auditDir ? { auditDir } : {}), demo: isDemo(dir) });
   try {
-    return await fn(gh);
+    return await fn(node.gatehouse);
   } finally {
-    await gh.close();
-    await log.close();
+    await node.close();
   }
 }
 
@@ -576,29 +578,34 @@ async function cmdWitness(argv: string[], out: Out): Promise<number> {
   return cli.witnessCommand({ stateDir: values['state-dir'], name: values.name, logKey: values['log-key'], keyFile: values['key-file'], host: values.host, port: values.port ? Number(values.port) : undefined, signal: ac.signal, demo: values.demo }, out as never);
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+/** Seconds from an option or environment variable; `what` names it in the error. */
+function seconds(value: string | undefined, what: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new GatehouseError('REQUEST_INVALID', `${what} must be a number of seconds (0 or more)`);
+  return n;
 }
 
+/** `gatehouse serve`: the options become a NodeConfig, src/node/start.ts starts the node, this prints. */
 async function cmdServe(argv: string[], out: Out): Promise<number> {
   const { values } = parse(argv, {
     demo: { type: 'boolean' }, workspace: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'audit-dir': { type: 'string' }, quiet: { type: 'boolean' },
     'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'tls-client-ca': { type: 'string' }, 'insecure-http': { type: 'boolean' },
-    'pg-port': { type: 'string' }, 'state-url': { type: 'string' },
+    'pg-port': { type: 'string' }, 'state-url': { type: 'string' }, 'shutdown-timeout': { type: 'string' },
   });
-  if (values.help) { out.write(HELP.split('\n').slice(4, 13).join('\n') + '\n'); return 0; }
+  if (values.help) { out.write(HELP.split('\n').slice(4, 19).join('\n') + '\n'); return 0; }
   const host = values.host ?? '127.0.0.1';
-  const port = Number(values.port ?? process.env.GATEHOUSE_PORT ?? DEFAULT_PORT);
+  const port = Number(values.port ?? (process.env.GATEHOUSE_PORT || undefined) ?? DEFAULT_PORT);
   if (!!values['tls-cert'] !== !!values['tls-key']) throw new GatehouseError('REQUEST_INVALID', 'give both --tls-cert and --tls-key');
   if (values['tls-client-ca'] && !values['tls-cert']) throw new GatehouseError('REQUEST_INVALID', '--tls-client-ca (mTLS) needs --tls-cert and --tls-key');
   const tls = values['tls-cert'] ? {
     cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']),
     ...(values['tls-client-ca'] ? { ca: readFileSync(values['tls-client-ca']) } : {}),
   } : null;
-  if (!tls && !isLoopback(host) && !values['insecure-http']) {
-    throw new GatehouseError('REQUEST_INVALID', `refusing to serve plain HTTP on ${host}: plain HTTP is allowed only on loopback`, { hint: 'serve HTTPS with --tls-cert and --tls-key (add --tls-client-ca for mTLS), or force plain HTTP with --insecure-http behind a TLS-terminating proxy' });
-  }
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new GatehouseError('REQUEST_INVALID', '--port must be 0-65535');
+  const drainMs = seconds(values['shutdown-timeout'], '--shutdown-timeout', 10) * 1000;
+  const schedulerSeconds = seconds(process.env.GATEHOUSE_SCHEDULER_SECONDS || undefined, 'GATEHOUSE_SCHEDULER_SECONDS', 300);
+  // An empty environment variable counts as unset.
+  const pgPort = values['pg-port'] ?? (process.env.GATEHOUSE_PG_PORT || undefined) ?? (values.demo ? String(DEFAULT_PG_PORT) : undefined);
   let dir: string;
   let keys: Record<string, string> | null = null;
   let passwords: Readonly<Record<string, string>> = {};
@@ -614,59 +621,30 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   } else {
     throw new GatehouseError('REQUEST_INVALID', 'give --workspace DIR or --demo');
   }
-  const { Gatehouse } = await import('../pipeline/gatehouse.ts');
-  const { openTransparencyLog } = await import('../audit/index.ts');
-  const { buildApp } = await import('../server/app.ts');
-  const demoMode = values.demo === true || isDemo(dir);
-  const auditDir = values['audit-dir'] ?? join(resolve(dir), 'audit');
   // Production option: audit log and privacy budgets in PostgreSQL, shared by several nodes
   // (docs/state-postgres.md). Default: files and node:sqlite beside the workspace.
-  const stateUrl = values['state-url'] ?? process.env.GATEHOUSE_STATE_URL;
-  let sharedState: Awaited<ReturnType<typeof import('../state/backend.ts').openPostgresState>> | null = null;
-  if (stateUrl) {
-    const { openPostgresState } = await import('../state/backend.ts');
-    sharedState = await openPostgresState({ url: stateUrl, ...(process.env.GATEHOUSE_STATE_PASSWORD ? { password: process.env.GATEHOUSE_STATE_PASSWORD } : {}) });
-  }
-  let auditLog: import('../audit/log.ts').TransparencyLog;
-  try {
-    auditLog = sharedState
-      ? await (await import('../audit/log.ts')).TransparencyLog.openOn(sharedState.logStorage!, { keyDir: join(auditDir, 'keys'), pseudonymKeyDir: join(auditDir, 'pseudonym-keys'), demo: demoMode })
-      : openTransparencyLog(auditDir, { demo: demoMode });
-  } catch (err) {
-    await sharedState?.close();
-    throw err;
-  }
-  let gh: import('../pipeline/gatehouse.ts').Gatehouse;
-  try {
-    const shared = sharedState ? { state: sharedState } : {};
-    gh = await Gatehouse.open({ workspaceDir: dir, audit: auditLog, auditReader: auditLog, demo: demoMode, ...shared });
-  } catch (err) {
-    await auditLog.close();
-    await sharedState?.close();
-    throw err;
-  }
-  if (sharedState) out.write(`shared state in PostgreSQL (schema ${sharedState.schema}): audit log, privacy budgets, identity, governance, data keys and saved results (every node needs the same keyring.json and GATEHOUSE_KEY_PASSPHRASE)\n`);
-  for (const [p, pw] of Object.entries(passwords)) {
-    if (!(await gh.hasUser(p))) await gh.createUser({ ...CLI_META, admin: 'demo-setup' }, p, pw);
-  }
-  if (values.demo) await gh.setupDemoGovernance();
-  const app = await buildApp({ gatehouse: gh, auditLog, version: VERSION, ...(tls ? { https: tls } : {}) });
-  const address = await app.listen({ host, port });
-  const url = address.replace('[::1]', 'localhost');
-  out.write(`Gatehouse ${VERSION} serving ${gh.workspace.workspace.name} at ${url}\npolicy version ${gh.policyVersion}\n`);
+  const stateUrl = values['state-url'] ?? (process.env.GATEHOUSE_STATE_URL || undefined);
+  const { startNode } = await import('../node/start.ts');
+  const { serveUntilSignal } = await import('../node/signals.ts');
+  const node = await startNode({
+    workspaceDir: dir,
+    state: stateUrl ? { kind: 'postgres', url: stateUrl, ...(process.env.GATEHOUSE_STATE_PASSWORD ? { password: process.env.GATEHOUSE_STATE_PASSWORD } : {}) } : { kind: 'files' },
+    ...(values['audit-dir'] ? { auditDir: values['audit-dir'] } : {}),
+    http: { host, port, insecureHttp: values['insecure-http'] === true, version: VERSION },
+    wire: pgPort === undefined ? null : { port: Number(pgPort) },
+    tls,
+    demo: values.demo === true || isDemo(dir),
+    setup: { users: passwords, demoGovernance: values.demo === true },
+    scheduler: schedulerSeconds > 0 ? { intervalMs: schedulerSeconds * 1000 } : null,
+    reloadOnChange: true,
+    notify: (line, err) => { out.write(`${line}\n`); if (err !== undefined) fail(out, err); },
+  });
+  const gh = node.gatehouse;
+  if (node.stateDescription) out.write(`${node.stateDescription}\n`);
+  out.write(`Gatehouse ${VERSION} serving ${gh.workspace.workspace.name} at ${node.http.url}\npolicy version ${gh.policyVersion}\n`);
   // The PostgreSQL wire protocol (psql, JDBC, BI tools): the same path, the same decisions.
-  let wire: { port: number; close(): Promise<void> } | null = null;
-  const pgPort = values['pg-port'] ?? process.env.GATEHOUSE_PG_PORT ?? (values.demo ? String(DEFAULT_PG_PORT) : undefined);
-  if (pgPort !== undefined) {
-    const n = Number(pgPort);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new GatehouseError('REQUEST_INVALID', '--pg-port must be 0-65535');
-    const { startWireServer } = await import('../wire/server.ts');
-    wire = await startWireServer({
-      gatehouse: gh, host, port: n, requireTls: !isLoopback(host),
-      ...(tls ? { tls: { key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestClientCert: true } : {}) } } : {}),
-    });
-    out.write(`PostgreSQL wire protocol on ${host}:${wire.port} (psql: see README "Connect psql")\n`);
-  }
+  const wire = node.wire;
+  if (wire) out.write(`PostgreSQL wire protocol on ${host}:${wire.port} (psql: see README "Connect psql")\n`);
   if (keys) {
     out.write(`\nDemo principals (API keys in ${DEMO_DIR}/demo-keys.json, passwords in ${DEMO_DIR}/demo-passwords.json):\n`);
     const roles: Record<string, string> = { rhea: 'research contractor — must sign in with MFA; purpose research: DP on encounters, aggregates only elsewhere', ivan: 'insurer (us-east) — own region, SSNs masked, purpose claims-processing', ada: 'internal analyst — row level, identifiers masked, purpose operations', audrey: 'auditor — reads the audit log', olivia: 'data owner — approves elevation requests' };
@@ -684,58 +662,9 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
       out.write(`  npx gatehouse query --purpose research "SELECT diagnosis, count(*) AS encounters, avg(cost) AS avg_cost FROM encounters GROUP BY diagnosis ORDER BY encounters DESC"\n`);
     }
   }
-  out.write('\nEditing the workspace reloads it; Ctrl-C stops.\n');
-
-  // Governance scheduler: ended agreements closed out, retention enforced by crypto-shredding
-  // (legal holds respected), yesterday's compliance report written once — all audited.
-  const schedulerSeconds = Number(process.env.GATEHOUSE_SCHEDULER_SECONDS ?? 300);
-  const reportsDir = join(resolve(dir), 'state', 'reports');
-  let scheduled: Promise<void> | null = null;
-  const tick = (): void => {
-    scheduled ??= gh.runScheduledGovernance({ reportsDir }).then((r) => {
-      if (r.report) out.write(`compliance report written: ${r.report}\n`);
-    }, (err: unknown) => { out.write('governance scheduler round failed (retried next round):\n'); fail(out, err); }).finally(() => { scheduled = null; });
-  };
-  const schedulerTimer = Number.isFinite(schedulerSeconds) && schedulerSeconds > 0 ? setInterval(tick, schedulerSeconds * 1000) : null;
-  schedulerTimer?.unref();
-  const firstTick = setTimeout(tick, 2_000);
-  firstTick.unref();
-
-  let reloading: Promise<void> | null = null;
-  const reload = (): void => {
-    reloading ??= (async () => {
-      try {
-        const r = await gh.reload();
-        if (r.changed) out.write(`workspace reloaded: policy version ${r.policyVersion}\n`);
-      } catch (err) {
-        out.write(`workspace change ignored (the previous version stays in force):\n`);
-        fail(out, err);
-      } finally {
-        reloading = null;
-      }
-    })();
-  };
-  let timer: NodeJS.Timeout | null = null;
-  const watcher = watch(resolve(dir), { recursive: true }, (_e, file) => {
-    if (!file || /^(audit|data|state)([\/]|$)/.test(file) || file.startsWith('.')) return;
-    if (timer) clearTimeout(timer);
-    timer = setTimeout(reload, 200);
-  });
-  process.on('SIGHUP', reload);
-  await new Promise<void>((done) => {
-    const stop = (): void => { done(); };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
-  watcher.close();
-  if (schedulerTimer) clearInterval(schedulerTimer);
-  clearTimeout(firstTick);
-  await scheduled;
-  await wire?.close();
-  await app.close();
-  await gh.close();
-  await auditLog.close();
-  await sharedState?.close();
+  out.write('\nEditing the workspace reloads it; Ctrl-C (or SIGTERM) drains requests in flight and stops.\n');
+  await serveUntilSignal(node, { drainMs, notify: (line) => out.write(`${line}\n`) });
+  out.write('stopped\n');
   return 0;
 }
 

@@ -1,6 +1,6 @@
 /**
- * Fixture for the attack suite: a small demo workspace in a temp dir, a real transparency
- * log, a Gatehouse opened in-process, and the ground truth read straight from the Parquet
+ * Fixture for the attack suite: a small demo workspace in a temp dir, started in-process as a
+ * node (src/node/start.ts: a real transparency log and a Gatehouse), and the ground truth read straight from the Parquet
  * files with a separate DuckDB connection (never through Gatehouse), so every hostile
  * query can be checked against the real protected values.
  *
@@ -16,10 +16,11 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { openTransparencyLog, type TransparencyLog, type StoredAuditEntry } from '../../src/audit/index.ts';
+import type { TransparencyLog, StoredAuditEntry } from '../../src/audit/index.ts';
 import { createDemoWorkspace } from '../../src/demo/workspace.ts';
 import { GatehouseError, type ErrorCode } from '../../src/errors.ts';
-import { Gatehouse, type QueryResponse } from '../../src/pipeline/gatehouse.ts';
+import { startNode, type GatehouseNode } from '../../src/node/start.ts';
+import type { Gatehouse, QueryResponse } from '../../src/pipeline/gatehouse.ts';
 
 export type Who = 'rhea' | 'ivan' | 'ada';
 export type Decision = 'allow' | 'deny' | 'error';
@@ -135,11 +136,13 @@ export class AttackKit {
   readonly audit: TransparencyLog;
   readonly truth: GroundTruth;
   readonly #secrets: readonly string[];
+  readonly #node: GatehouseNode;
 
-  private constructor(dir: string, gh: Gatehouse, audit: TransparencyLog, truth: GroundTruth, secrets: string[]) {
+  private constructor(dir: string, node: GatehouseNode, truth: GroundTruth, secrets: string[]) {
     this.dir = dir;
-    this.gh = gh;
-    this.audit = audit;
+    this.#node = node;
+    this.gh = node.gatehouse;
+    this.audit = node.audit;
     this.truth = truth;
     this.#secrets = secrets;
   }
@@ -153,16 +156,19 @@ export class AttackKit {
     const yaml = readFileSync(yamlPath, 'utf8');
     assert.match(yaml, /statementTimeoutMs: \d+/);
     writeFileSync(yamlPath, yaml.replace(/statementTimeoutMs: \d+/, `statementTimeoutMs: ${STATEMENT_TIMEOUT_MS}`));
-    const audit = openTransparencyLog(join(dir, 'audit'), { demo: true });
-    const gh = await Gatehouse.open({ workspaceDir: ws, audit });
-    const truth = await readGroundTruth(join(ws, 'data'));
-    const hashKey = readFileSync(join(ws, 'secrets', 'hash.key'), 'utf8').trim();
-    return new AttackKit(dir, gh, audit, truth, [...Object.values(KEYS), hashKey]);
+    const node = await startNode({ workspaceDir: ws, auditDir: join(dir, 'audit'), demo: true });
+    try {
+      const truth = await readGroundTruth(join(ws, 'data'));
+      const hashKey = readFileSync(join(ws, 'secrets', 'hash.key'), 'utf8').trim();
+      return new AttackKit(dir, node, truth, [...Object.values(KEYS), hashKey]);
+    } catch (err) {
+      await node.close();
+      throw err;
+    }
   }
 
   async close(): Promise<void> {
-    await this.gh.close();
-    await this.audit.close();
+    await this.#node.close();
     rmSync(this.dir, { recursive: true, force: true });
   }
 

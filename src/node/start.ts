@@ -1,0 +1,141 @@
+/**
+ * The composition root: the one place that turns a `NodeConfig` into a running node.
+ *
+ * Opened in dependency order, each part's closer pushed as soon as it is open (closers.ts):
+ *
+ *   state + audit log ─▶ pipeline (Gatehouse: workspace, engines, identity, governance)
+ *     ─▶ setup (demo users, demo governance) ─▶ HTTP ─▶ wire front ─▶ scheduler ─▶ reload watch
+ *
+ * `close()` runs the stack in reverse: stop watching and scheduling (a round in progress
+ * finishes), close the wire front, drain HTTP (requests in flight finish within the
+ * deadline, idle keep-alive connections close), close the engines and the pipeline's
+ * stores, then flush and close the audit log and the shared state. A start-up step that
+ * fails closes what the earlier steps opened before the error is rethrown, so nothing leaks.
+ *
+ * The CLI's `serve`, the tests' fixtures and the benchmarks all start nodes here.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { TransparencyLog } from '../audit/log.ts';
+import { Gatehouse } from '../pipeline/gatehouse.ts';
+import { startWireServer, type WireServer } from '../wire/server.ts';
+import { Closers } from './closers.ts';
+import { checkConfig, type HttpConfig, type NodeConfig, type WireConfig } from './config.ts';
+import { DEFAULT_DRAIN_MS, startHttp, type NodeHttp } from './http.ts';
+import { trackInFlight } from './in-flight.ts';
+import { reloader, watchWorkspace } from './reload.ts';
+import { startScheduler, type Scheduler } from './scheduler.ts';
+import { openState } from './state.ts';
+
+export type { NodeConfig } from './config.ts';
+export type { NodeHttp } from './http.ts';
+
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const SETUP_META = { credential: null, source: '127.0.0.1', channel: 'cli', admin: 'demo-setup' } as const;
+
+export interface GatehouseNode<H extends NodeHttp | null = NodeHttp | null, W extends WireServer | null = WireServer | null> {
+  readonly gatehouse: Gatehouse;
+  /** The transparency log (the pipeline writes to it, or to `config.auditSink(log)`). */
+  readonly audit: TransparencyLog;
+  readonly http: H;
+  readonly wire: W;
+  readonly scheduler: Scheduler | null;
+  /** Where shared state lives (for the operator), or null for files beside the workspace. */
+  readonly stateDescription: string | null;
+  /** Re-reads the workspace now (SIGHUP); an invalid workspace is reported through `notify` and ignored. */
+  reload(): Promise<void>;
+  /** Stops the node; HTTP requests in flight get up to `drainMs` (default 10 s) to finish. Idempotent. */
+  close(options?: { drainMs?: number }): Promise<void>;
+}
+
+type HttpOf<C> = C extends { http: HttpConfig } ? NodeHttp : NodeHttp | null;
+type WireOf<C> = C extends { wire: WireConfig } ? WireServer : WireServer | null;
+
+export async function startNode<C extends NodeConfig>(config: C): Promise<GatehouseNode<HttpOf<C>, WireOf<C>>> {
+  checkConfig(config);
+  const notify = config.notify ?? (() => {});
+  const workspaceDir = resolve(config.workspaceDir);
+  const closers = new Closers(config.trace);
+  let drainMs = DEFAULT_DRAIN_MS;
+  try {
+    const state = await openState({ state: config.state ?? { kind: 'files' }, auditDir: config.auditDir ?? join(workspaceDir, 'audit'), demo: config.demo ?? false });
+    closers.push('state', () => state.close());
+
+    const gatehouse = await Gatehouse.open({
+      workspaceDir, audit: config.auditSink ? config.auditSink(state.log) : state.log, auditReader: state.log,
+      demo: config.demo ?? false, ...state.pipeline,
+      ...(config.engineOptions ? { engineOptions: config.engineOptions } : {}),
+      ...(config.now ? { now: config.now } : {}),
+    });
+    closers.push('pipeline', () => gatehouse.close());
+    // The faces get a counted view: once they are closed, requests still inside the
+    // pipeline finish (and are audited) before the engines and the log close.
+    const inFlight = trackInFlight(gatehouse);
+    closers.push('requests in flight', async () => {
+      if (inFlight.count > 0) notify(`waiting for ${inFlight.count} request(s) still inside the pipeline (each ends by its statement timeout)`);
+      await inFlight.settle();
+    });
+
+    for (const [principal, password] of Object.entries(config.setup?.users ?? {})) {
+      if (!(await gatehouse.hasUser(principal))) await gatehouse.createUser(SETUP_META, principal, password);
+    }
+    if (config.setup?.demoGovernance) await gatehouse.setupDemoGovernance();
+
+    const host = config.http?.host ?? '127.0.0.1';
+    let http: NodeHttp | null = null;
+    if (config.http) {
+      const h = await startHttp({ gatehouse: inFlight.view, auditLog: state.log, host, port: config.http.port, tls: config.tls ?? null, version: config.http.version ?? VERSION });
+      http = h;
+      closers.push('http', () => h.close(drainMs));
+    }
+
+    let wire: WireServer | null = null;
+    if (config.wire) {
+      const wireHost = config.wire.host ?? host;
+      const tls = config.tls;
+      const w = await startWireServer({
+        gatehouse: inFlight.view, host: wireHost, port: config.wire.port,
+        ...(config.wire.maxMessageBytes !== undefined ? { maxMessageBytes: config.wire.maxMessageBytes } : {}),
+        ...(config.wire.maxConnections !== undefined ? { maxConnections: config.wire.maxConnections } : {}),
+        ...(config.wire.authTimeoutMs !== undefined ? { authTimeoutMs: config.wire.authTimeoutMs } : {}),
+        // With TLS configured the wire front always requires it; without, only loopback is served (checkConfig).
+        ...(tls ? { tls: { key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestClientCert: true } : {}) } } : { requireTls: false }),
+      });
+      wire = w;
+      closers.push('wire', () => w.close());
+    }
+
+    let scheduler: Scheduler | null = null;
+    if (config.scheduler) {
+      const s = startScheduler(gatehouse, {
+        intervalMs: config.scheduler.intervalMs, firstRunMs: config.scheduler.firstRunMs ?? 2_000,
+        reportsDir: config.scheduler.reportsDir ?? join(workspaceDir, 'state', 'reports'),
+        ...(config.now ? { now: config.now } : {}), notify,
+      });
+      scheduler = s;
+      closers.push('scheduler', () => s.stop());
+    }
+
+    let reload: () => Promise<void>;
+    if (config.reloadOnChange) {
+      const watch = watchWorkspace(workspaceDir, gatehouse, notify);
+      reload = watch.reload;
+      closers.push('reload watch', () => watch.close());
+    } else {
+      reload = reloader(gatehouse, notify).reload;
+    }
+
+    return {
+      gatehouse, audit: state.log, http: http as HttpOf<C>, wire: wire as WireOf<C>, scheduler,
+      stateDescription: state.description,
+      reload,
+      close(options = {}) {
+        drainMs = options.drainMs ?? drainMs;
+        return closers.close();
+      },
+    };
+  } catch (err) {
+    await closers.close().catch(() => {});
+    throw err;
+  }
+}
