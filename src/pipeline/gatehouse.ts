@@ -12,6 +12,7 @@
  * request against the current policy version and never cached (invariant 6).
  */
 import type { GovernanceStore } from '../governance/store.ts';
+import type { ResultColumn } from '../engine/engine.ts';
 import type { GatehouseError } from '../errors.ts';
 import type { LoadedWorkspace } from '../workspace/validate.ts';
 import { Runtime, type GatehouseOptions } from '../kernel/runtime.ts';
@@ -22,6 +23,7 @@ import { governanceOp, runScheduledGovernance, setupDemoGovernance } from '../op
 import * as admin from '../operations/identity/admin.ts';
 import * as auth from '../operations/identity/auth.ts';
 import * as elevation from '../operations/identity/elevation.ts';
+import { describe } from '../operations/query/describe.ts';
 import { estimate } from '../operations/query/estimate.ts';
 import { query } from '../operations/query/query.ts';
 import { getResult, listResults } from '../operations/results/results.ts';
@@ -54,6 +56,8 @@ export class Gatehouse {
   // Governed SQL and the catalog.
   query(req: QueryRequest): Promise<QueryResponse> { return query(this.#rt, req); }
   estimate(req: QueryRequest): Promise<QueryEstimate> { return estimate(this.#rt, req); }
+  /** The result columns a query would return (names and types after every protection), without a row. */
+  describe(req: QueryRequest): Promise<{ columns: readonly ResultColumn[]; auditId: string }> { return describe(this.#rt, req); }
   datasets(req: RequestMeta & { purpose: string | null }): Promise<{ datasets: DatasetView[]; auditId: string; policyVersion: string }> { return listDatasets(this.#rt, req); }
 
   // Signing in and out.
