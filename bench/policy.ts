@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { PolicyEngine, type RequestContext } from '../src/policy/engine.ts';
-import type { Classification, DatasetDef, ObligationDef, PrincipalDef, Workspace } from '../src/workspace/types.ts';
+import type { Classification, DatasetDef, ObligationDef, PrincipalDef, Workspace } from '../src/model/types.ts';
 import { isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
 import { DEMO_CEDAR_SCHEMA } from '../src/demo/workspace.ts';
 

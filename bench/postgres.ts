@@ -21,7 +21,7 @@ import { govern } from '../src/query/govern/index.ts';
 import { loadParser, parseSql } from '../src/query/parse.ts';
 import { renderSelect } from '../src/query/render/sql.ts';
 import { parseRowFilter } from '../src/workspace/validate.ts';
-import type { ColumnDef, ColumnType, ObligationDef, Workspace } from '../src/workspace/types.ts';
+import type { ColumnDef, ColumnType, ObligationDef, Workspace } from '../src/model/types.ts';
 import { isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
 
 const NAME = 'postgres';

@@ -22,7 +22,7 @@ import type { AuditRecord, AuditSink } from '../src/audit/types.ts';
 import { DuckDbEngine } from '../src/engine/duckdb.ts';
 import { sqlFingerprint } from '../src/kernel/digest.ts';
 import { SQLSTATE } from '../src/wire/sqlstate.ts';
-import type { ColumnDef, Workspace } from '../src/workspace/types.ts';
+import type { ColumnDef, Workspace } from '../src/model/types.ts';
 import { startWireServer, type WireServer } from '../src/wire/server.ts';
 import { codeOf, demoFixture, KEYS, type Fixture } from './helpers/workspace.ts';
 

@@ -16,7 +16,7 @@ import { LocalKeyring } from '../src/keys/keyring.ts';
 import { openPgGovernance } from '../src/state/governance-pg.ts';
 import { openPgArtefacts, openPgDataKeys } from '../src/state/keys-pg.ts';
 import { openPostgresState, type PostgresState } from '../src/state/postgres.ts';
-import type { DatasetDef, PrincipalDef } from '../src/workspace/types.ts';
+import type { DatasetDef, PrincipalDef } from '../src/model/types.ts';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
 
 const PASSPHRASE = 'contract-test passphrase, not a secret';

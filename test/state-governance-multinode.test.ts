@@ -11,7 +11,7 @@ import { governanceOp, type OpContext } from '../src/governance/service.ts';
 import { GovernanceRuntime } from '../src/kernel/governance-runtime.ts';
 import { LocalKeyring } from '../src/keys/keyring.ts';
 import { openPostgresState, type PostgresState } from '../src/state/postgres.ts';
-import type { DatasetDef, PrincipalDef, Workspace } from '../src/workspace/types.ts';
+import type { DatasetDef, PrincipalDef, Workspace } from '../src/model/types.ts';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
 
 let cluster: PgCluster;

@@ -8,7 +8,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { GatehouseError } from '../errors.ts';
-import { formatProblem, WorkspaceInvalid } from '../workspace/load.ts';
+import { formatProblem, WorkspaceInvalid } from '../model/problems.ts';
 import { formatTable } from './table.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -345,29 +345,13 @@ async function cmdIngest(argv: string[], out: Out): Promise<number> {
   if (!/^[a-z][a-z0-9_]{0,62}$/.test(values.dataset)) throw new GatehouseError('REQUEST_INVALID', 'the dataset name must be lower-case letters, digits and _');
   const dir = resolve(values.workspace);
   const target = resolve(values.out ?? join(dir, 'datasets', `${values.dataset}.ghd`));
-  const { GovernanceRuntime, datasetKeySubject } = await import('../kernel/governance-runtime.ts');
-  const { ingestEncrypted } = await import('../keys/datasets.ts');
-  const { ENCRYPTED_DATASET_TABLE } = await import('../engine/duckdb.ts');
-  const { openTransparencyLog } = await import('../audit/index.ts');
-  const runtime = new GovernanceRuntime(join(dir, 'state'), { demo: isDemo(dir) });
-  const log = openTransparencyLog(join(dir, 'audit'), { demo: isDemo(dir) });
-  try {
-    const { dataKeys } = await runtime.vault();
-    const { keyId } = await dataKeys.create({ subject: datasetKeySubject(values.dataset), kind: 'dataset', labels: { dataset: values.dataset } });
-    mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
-    const r = await ingestEncrypted({ source: positionals[0]!, table: ENCRYPTED_DATASET_TABLE, target, dataKey: await dataKeys.unwrap(keyId), keyId });
-    const { auditId } = await log.append({
-      time: new Date().toISOString(), principal: null, source: 'cli', channel: 'cli', action: 'dataset.ingest', purpose: null, datasets: [values.dataset], columns: [],
-      decision: 'allow', reasons: [`dataset "${values.dataset}" ingested encrypted (${r.format}) under data key ${keyId}: ${r.rows} rows, ${r.bytes} bytes`], policyVersion: null,
-      obligations: [], sqlFingerprint: null, rowsReturned: null, resultDigest: null, errorCode: null,
-    });
-    out.write(`ingested ${r.rows} rows into ${target} (${r.format}, ${r.bytes} bytes, data key ${keyId}; audit #${auditId})\n`);
+  // Through the one path: the node's state and audit log, audited as dataset.ingest.
+  return inProcess(dir, undefined, async (gh) => {
+    const r = await gh.ingestDataset(CLI_META, { dataset: values.dataset, source: positionals[0]!, target });
+    out.write(`ingested ${r.rows} rows into ${target} (${r.format}, ${r.bytes} bytes, data key ${r.keyId}; audit #${r.auditId})\n`);
     out.write(`in gatehouse.yaml:\n  ${values.dataset}:\n    source: { encrypted: ${relative(dir, target)} }\n`);
     return 0;
-  } finally {
-    await runtime.close();
-    await log.close();
-  }
+  });
 }
 
 async function cmdPgPassword(argv: string[], out: Out): Promise<number> {

@@ -20,8 +20,8 @@ import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement } f
 import { GatehouseError } from '../errors.ts';
 import { duckdbDialect } from '../query/render/duckdb.ts';
 import { quoteIdent, quoteString, type Dialect } from '../query/render/sql.ts';
-import type { DatasetDef, Workspace } from '../workspace/types.ts';
-import type { WorkspaceProblem } from '../workspace/load.ts';
+import type { DatasetDef, Workspace } from '../model/types.ts';
+import type { WorkspaceProblem } from '../model/problems.ts';
 import type { CellValue, Engine, EngineResult, RunOptions } from './engine.ts';
 
 export interface DuckDbEngineOptions {

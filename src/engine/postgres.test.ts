@@ -20,7 +20,7 @@ import { renderMask } from '../query/masks/registry.ts';
 import { renderSelect } from '../query/render/sql.ts';
 import { parseRowFilter } from '../workspace/validate.ts';
 import { WorkspaceInvalid } from '../workspace/load.ts';
-import type { ColumnDef, ColumnType, DatasetDef, DatasetSource, MaskSpec, ObligationDef, PrincipalDef, Workspace } from '../workspace/types.ts';
+import type { ColumnDef, ColumnType, DatasetDef, DatasetSource, MaskSpec, ObligationDef, PrincipalDef, Workspace } from '../model/types.ts';
 import { DuckDbEngine } from './duckdb.ts';
 import type { CellValue, Engine } from './engine.ts';
 import { PostgresEngine } from './postgres.ts';

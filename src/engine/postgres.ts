@@ -18,8 +18,8 @@ import pg from 'pg';
 import { GatehouseError } from '../errors.ts';
 import { postgresDialect } from '../query/render/postgres.ts';
 import { quoteIdent, type Dialect } from '../query/render/sql.ts';
-import type { WorkspaceProblem } from '../workspace/load.ts';
-import type { ColumnType, DatasetDef, Workspace } from '../workspace/types.ts';
+import type { WorkspaceProblem } from '../model/problems.ts';
+import type { ColumnType, DatasetDef, Workspace } from '../model/types.ts';
 import type { CellValue, Engine, EngineResult, ResultColumn, RunOptions } from './engine.ts';
 
 export interface PostgresEngineOptions {

@@ -7,7 +7,7 @@
  * engine's locked-down, read-only, time-limited execution (docs/postgres.md).
  */
 import { GatehouseError } from '../errors.ts';
-import type { Workspace } from '../workspace/types.ts';
+import type { Workspace } from '../model/types.ts';
 import { DuckDbEngine, type DuckDbEngineOptions } from './duckdb.ts';
 import type { Engine } from './engine.ts';
 import { connectionKey, describeConnection, PostgresEngine, type PostgresEngineOptions } from './postgres.ts';
@@ -29,7 +29,7 @@ export interface EngineRouter {
 
 /** Opens DuckDB and one PostgresEngine per distinct connection; on any failure closes what it opened. */
 export async function openEngines(ws: Workspace, options: EngineRouterOptions = {}): Promise<EngineRouter> {
-  const groups = new Map<string, { label: string; datasets: import('../workspace/types.ts').DatasetDef[] }>();
+  const groups = new Map<string, { label: string; datasets: import('../model/types.ts').DatasetDef[] }>();
   for (const ds of ws.datasets.values()) {
     if (ds.source.kind !== 'postgres') continue;
     const key = connectionKey(ds.source);

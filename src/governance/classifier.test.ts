@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { CellValue } from '../engine/engine.ts';
-import type { ColumnDef, DatasetDef } from '../workspace/types.ts';
+import type { ColumnDef, DatasetDef } from '../model/types.ts';
 import { luhnValid } from '../privacy/dlp/luhn.ts';
 import { ibanChecksumValid } from '../privacy/dlp/detectors/iban.ts';
 import { MAX_VALUE_CHARS, SAMPLE_SIZE, looksLikePersonName, normaliseColumnName, proposeClassifications, samplesFromRows, samplingPlan, type Proposal } from './classifier.ts';

@@ -16,7 +16,7 @@
  * - Evidence is counts, ratios and rule names — never a sampled value.
  */
 import type { CellValue } from '../engine/engine.ts';
-import { CLASSIFICATIONS, type Classification, type ColumnDef, type DatasetDef } from '../workspace/types.ts';
+import { CLASSIFICATIONS, type Classification, type ColumnDef, type DatasetDef } from '../model/types.ts';
 import { caSin } from '../privacy/dlp/detectors/ca-sin.ts';
 import { email } from '../privacy/dlp/detectors/email.ts';
 import { iban } from '../privacy/dlp/detectors/iban.ts';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { GovernanceStore } from './store.ts';
 import { sha256Hex } from './acknowledgements.ts';
 import { GovernanceError } from './types.ts';
-import type { DatasetDef, PrincipalDef } from '../workspace/types.ts';
+import type { DatasetDef, PrincipalDef } from '../model/types.ts';
 
 const DATASETS = new Set(['patients', 'encounters', 'claims']);
 const isOwner = (who: string): boolean => who === 'olivia';

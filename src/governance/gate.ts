@@ -21,7 +21,7 @@
  * queries), so a termination, revocation, expired certificate or new document version
  * takes effect on the very next request.
  */
-import type { DatasetDef, PrincipalDef } from '../workspace/types.ts';
+import type { DatasetDef, PrincipalDef } from '../model/types.ts';
 import { statusAt } from './agreements.ts';
 import type { Acknowledgements } from './acknowledgements.ts';
 import type { Training } from './training.ts';

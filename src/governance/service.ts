@@ -10,7 +10,7 @@ import type { StoredAuditEntry } from '../audit/log.ts';
 import { GatehouseError } from '../errors.ts';
 import type { ArtefactMeta, DestructionCertificate } from '../keys/artefacts.ts';
 import type { Vault } from '../kernel/governance-runtime.ts';
-import type { PrincipalDef, Workspace } from '../workspace/types.ts';
+import type { PrincipalDef, Workspace } from '../model/types.ts';
 import type { AgreementEnd } from './agreements.ts';
 import type { ClassificationProposal } from './classification.ts';
 import { proposeClassifications, samplingPlan } from './classifier.ts';

@@ -7,7 +7,7 @@
  * (`2026-03-01T00:00:00.000Z`), so comparing two stored times as strings orders them.
  */
 import { randomBytes } from 'node:crypto';
-import { CLASSIFICATIONS, type Classification } from '../workspace/types.ts';
+import { CLASSIFICATIONS, type Classification } from '../model/types.ts';
 import { GatehouseError, type ErrorCode } from '../errors.ts';
 
 export { CLASSIFICATIONS, type Classification };

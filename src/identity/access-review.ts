@@ -18,7 +18,7 @@ import { GatehouseError } from '../errors.ts';
 import type { Decision, RequestContext } from '../policy/engine.ts';
 import { describeMask } from '../query/govern/mask.ts';
 import { effectiveAccess } from '../query/govern/effective-access.ts';
-import type { DatasetDef, ObligationDef, PrincipalDef } from '../workspace/types.ts';
+import type { DatasetDef, ObligationDef, PrincipalDef } from '../model/types.ts';
 
 /** Malformed review input: REQUEST_INVALID, detail ACCESS_REVIEW_INVALID. */
 export class AccessReviewInvalid extends GatehouseError {

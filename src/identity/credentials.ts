@@ -9,7 +9,7 @@
  * the kind is a field the front sets, not a prefix inside the value.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { AttributeValue, PrincipalDef } from '../workspace/types.ts';
+import type { AttributeValue, PrincipalDef } from '../model/types.ts';
 import type { ApiKeyScopes } from './api-keys.ts';
 import type { IdentityService } from './service.ts';
 import { looksLikeJwt } from './service.ts';

@@ -7,7 +7,7 @@
 import { GatehouseError } from '../errors.ts';
 import { toCredential, verifyCredential, type PresentedCredential, type VerifierDeps } from '../identity/credentials.ts';
 import type { ApiKeyScopes } from '../identity/api-keys.ts';
-import type { PrincipalDef } from '../workspace/types.ts';
+import type { PrincipalDef } from '../model/types.ts';
 import type { Runtime, WorkspaceState } from './runtime.ts';
 
 export interface Authenticated {

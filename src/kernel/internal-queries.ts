@@ -2,7 +2,7 @@
  * The reads Gatehouse itself makes of a dataset (never on a partner's behalf): built as IR
  * over the raw columns and rendered by the same renderer as every governed query.
  */
-import type { DatasetDef } from '../workspace/types.ts';
+import type { DatasetDef } from '../model/types.ts';
 import type { Expr, Select } from '../query/ir.ts';
 
 const ALIAS = 't';

@@ -17,7 +17,7 @@ import { DifferencingMonitor } from '../privacy/differencing.ts';
 import { SensitiveIndexCache } from '../privacy/dlp-release.ts';
 import type { BudgetLedger } from '../state/budget-ledger.ts';
 import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
-import type { PrincipalDef } from '../workspace/types.ts';
+import type { PrincipalDef } from '../model/types.ts';
 import type { Select } from '../query/ir.ts';
 import type { BoundQuery } from '../query/bind.ts';
 import { GovernanceRuntime } from '../kernel/governance-runtime.ts';

@@ -18,6 +18,7 @@ import type { LoadedWorkspace } from '../workspace/validate.ts';
 import { Runtime, type GatehouseOptions } from '../kernel/runtime.ts';
 import type { DatasetView, QueryEstimate, QueryRequest, QueryResponse, RequestMeta } from '../kernel/types.ts';
 import { authorizeAuditRead, rejectRequest, type AuditReadGrant } from '../operations/audit/read.ts';
+import { ingestDataset, type Ingested, type IngestRequest } from '../operations/datasets/ingest.ts';
 import { listDatasets } from '../operations/datasets/list.ts';
 import { governanceOp, runScheduledGovernance, setupDemoGovernance } from '../operations/governance/run.ts';
 import * as admin from '../operations/identity/admin.ts';
@@ -59,6 +60,9 @@ export class Gatehouse {
   /** The result columns a query would return (names and types after every protection), without a row. */
   describe(req: QueryRequest): Promise<{ columns: readonly ResultColumn[]; auditId: string }> { return describe(this.#rt, req); }
   datasets(req: RequestMeta & { purpose: string | null }): Promise<{ datasets: DatasetView[]; auditId: string; policyVersion: string }> { return listDatasets(this.#rt, req); }
+
+  /** Stores a file encrypted under a new data key (`gatehouse ingest`). */
+  ingestDataset(meta: RequestMeta, req: IngestRequest): Promise<Ingested> { return ingestDataset(this.#rt, meta, req); }
 
   // Signing in and out.
   login(meta: RequestMeta, body: { principal: string; password: string; code?: string | null }) { return auth.login(this.#rt, meta, body); }

@@ -7,8 +7,8 @@
  * returned; an unknown name denies (fail closed).
  */
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import type { DatasetDef, ObligationDef, PrincipalDef, Workspace } from '../workspace/types.ts';
-import { lineAt, type WorkspaceProblem } from '../workspace/load.ts';
+import type { DatasetDef, ObligationDef, PrincipalDef, Workspace } from '../model/types.ts';
+import { lineAt, type WorkspaceProblem } from '../model/problems.ts';
 
 export const QUERY_ACTION = 'query';
 

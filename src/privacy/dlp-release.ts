@@ -8,7 +8,7 @@
  */
 import type { CellValue, EngineResult, ResultColumn } from '../engine/engine.ts';
 import { GatehouseError } from '../errors.ts';
-import type { DatasetDef, ObligationDef } from '../workspace/types.ts';
+import type { DatasetDef, ObligationDef } from '../model/types.ts';
 import { createDlpPolicy, isIndexableTag, scanResult, SensitiveValueIndex, summariseFindings, type DlpConfig } from './dlp/index.ts';
 
 const STRICTNESS = { alert: 0, redact: 1, block: 2 } as const;

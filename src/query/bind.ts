@@ -5,7 +5,7 @@
  * to the declared columns, so no `*` ever reaches an engine except in count(*).
  */
 import { GatehouseError } from '../errors.ts';
-import type { DatasetDef } from '../workspace/types.ts';
+import type { DatasetDef } from '../model/types.ts';
 import { lookupFunction } from './functions.ts';
 import { mapExpr, selectExprs, subqueriesOf, type Expr, type FromItem, type Lineage, type OrderItem, type Select, type Target } from './ir.ts';
 

@@ -4,7 +4,7 @@
  * each policy obligation is one transformer over it (transform/), and SQL for an engine is
  * rendered from it (render/). Nothing else ever reaches an engine.
  */
-import type { ColumnType, MaskSpec } from '../workspace/types.ts';
+import type { ColumnType, MaskSpec } from '../model/types.ts';
 
 export type BinaryOp =
   | '=' | '<>' | '<' | '>' | '<=' | '>='

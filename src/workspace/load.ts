@@ -17,28 +17,10 @@ import {
   CLASSIFICATIONS, COLUMN_TYPES,
   type AttributeValue, type BudgetWindow, type IdentityConfig, type Classification, type DifferentialPrivacyDef, type ColumnDef, type ColumnType, type DatasetDef, type DatasetSource,
   type MaskSpec, type ObligationDef, type PrincipalDef, type Workspace, type WorkspaceDefaults,
-} from './types.ts';
+} from '../model/types.ts';
 
-export interface WorkspaceProblem {
-  readonly file: string;
-  readonly line: number | null;
-  readonly message: string;
-}
-
-/** Every problem of a workspace at once, each with file:line (WORKSPACE_INVALID). */
-export class WorkspaceInvalid extends GatehouseError {
-  declare readonly code: 'WORKSPACE_INVALID';
-  readonly problems: readonly WorkspaceProblem[];
-  constructor(problems: readonly WorkspaceProblem[]) {
-    super('WORKSPACE_INVALID', `workspace is invalid (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n` +
-      problems.map(formatProblem).join('\n'), { hint: 'run `gatehouse validate` and fix each problem at the file and line it gives' });
-    this.problems = problems;
-  }
-}
-
-export function formatProblem(p: WorkspaceProblem): string {
-  return `  ${p.file}${p.line === null ? '' : `:${p.line}`}: ${p.message}`;
-}
+export { formatProblem, lineAt, WorkspaceInvalid, type WorkspaceProblem } from '../model/problems.ts';
+import { formatProblem, lineAt, WorkspaceInvalid, type WorkspaceProblem } from '../model/problems.ts';
 
 const IDENT = /^[a-z_][a-z0-9_]*$/;
 const NAME = /^[A-Za-z0-9_.@-]+$/;
@@ -582,11 +564,6 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
 }
 
 /** Line (1-based) of a character offset in a text. */
-export function lineAt(text: string, offset: number): number {
-  let line = 1;
-  for (let i = 0; i < offset && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
-  return line;
-}
 
 /** `defaults.concurrency`: fair admission of queries (src/kernel/admission.ts). */
 function parseConcurrency(r: Parameters<typeof positiveInt>[0], v: unknown): WorkspaceDefaults['concurrency'] {

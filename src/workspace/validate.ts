@@ -11,7 +11,7 @@ import { bindRowFilter } from '../query/govern/row-filter.ts';
 import type { Expr } from '../query/ir.ts';
 import { loadParser, parseSql } from '../query/parse.ts';
 import { maskTypeProblem, readWorkspaceFiles, WorkspaceInvalid, type WorkspaceProblem } from './load.ts';
-import type { DatasetDef, ObligationDef, Workspace } from './types.ts';
+import type { DatasetDef, ObligationDef, Workspace } from '../model/types.ts';
 
 export interface LoadedWorkspace {
   readonly workspace: Workspace;

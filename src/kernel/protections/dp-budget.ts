@@ -11,7 +11,7 @@ import { rhoForEpsilonDelta } from '../../privacy/accounting/zcdp.ts';
 import { describeNoise, spentEpsilon, type NoisePlan, type PrivacyGovernance } from '../../privacy/release.ts';
 import type { DpReleasePlan } from '../../query/govern/index.ts';
 import type { BudgetLedger } from '../../state/budget-ledger.ts';
-import type { DifferentialPrivacyDef, PrincipalDef } from '../../workspace/types.ts';
+import type { DifferentialPrivacyDef, PrincipalDef } from '../../model/types.ts';
 import type { Protection } from '../execute.ts';
 
 /** Whose budget a query spends: the principal's, or its organisation's. */

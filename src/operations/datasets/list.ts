@@ -8,7 +8,7 @@ import { GatehouseError } from '../../errors.ts';
 import type { Decision } from '../../policy/engine.ts';
 import { effectiveAccess } from '../../query/govern/effective-access.ts';
 import { describeMask } from '../../query/govern/mask.ts';
-import type { DatasetDef, ObligationDef } from '../../workspace/types.ts';
+import type { DatasetDef, ObligationDef } from '../../model/types.ts';
 import { audited } from '../../kernel/audited.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
 import type { DatasetView, RequestMeta } from '../../kernel/types.ts';

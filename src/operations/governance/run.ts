@@ -10,7 +10,7 @@ import { GatehouseError } from '../../errors.ts';
 import { governanceOp as findGovernanceOp, type AuditReader, type OpContext } from '../../governance/service.ts';
 import type { DestructionCertificate } from '../../keys/artefacts.ts';
 import { spentEpsilon } from '../../privacy/release.ts';
-import type { PrincipalDef } from '../../workspace/types.ts';
+import type { PrincipalDef } from '../../model/types.ts';
 import { auditedOpen, draftEntry, record } from '../../kernel/audited.ts';
 import { authenticate } from '../../kernel/authenticate.ts';
 import { internalRead } from '../../kernel/execute.ts';

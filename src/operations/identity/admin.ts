@@ -5,7 +5,7 @@
  */
 import { GatehouseError } from '../../errors.ts';
 import { identityError } from '../../identity/to-gatehouse-error.ts';
-import type { PrincipalDef } from '../../workspace/types.ts';
+import type { PrincipalDef } from '../../model/types.ts';
 import { audited, auditedOpen, type AuthenticatedEnvelope } from '../../kernel/audited.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
 import type { RequestMeta } from '../../kernel/types.ts';

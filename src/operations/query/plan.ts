@@ -16,7 +16,7 @@ import { bindQuery, referencedDatasets, type BoundQuery } from '../../query/bind
 import { govern, type GovernedQuery } from '../../query/govern/index.ts';
 import type { Select } from '../../query/ir.ts';
 import { parseSql } from '../../query/parse.ts';
-import { CLASSIFICATIONS, type DatasetDef, type PrincipalDef } from '../../workspace/types.ts';
+import { CLASSIFICATIONS, type DatasetDef, type PrincipalDef } from '../../model/types.ts';
 import type { AuthenticatedEnvelope } from '../../kernel/audited.ts';
 import { mfaRequired } from '../../kernel/authenticate.ts';
 import type { Runtime, WorkspaceState } from '../../kernel/runtime.ts';

@@ -5,7 +5,7 @@
  */
 import { GatehouseError } from '../../errors.ts';
 import type { GateResult } from '../../governance/gate.ts';
-import type { PrincipalDef } from '../../workspace/types.ts';
+import type { PrincipalDef } from '../../model/types.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
 import type { QueryResponse } from '../../kernel/types.ts';
 

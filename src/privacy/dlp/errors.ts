@@ -5,7 +5,7 @@
  * or the fingerprint key.
  */
 import { codeFor, GatehouseError, type ErrorCode } from '../../errors.ts';
-import type { Classification } from '../../workspace/types.ts';
+import type { Classification } from '../../model/types.ts';
 import type { DetectorId, DlpAction } from './types.ts';
 
 /** DLP code → union code: the `dlp:` section is part of the workspace; a blocked result is DLP_BLOCKED. */

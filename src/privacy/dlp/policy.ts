@@ -8,7 +8,7 @@
  *     actions: { regulated: block, confidential: redact, internal: alert }
  *     detectors: [email, phone, us_ssn, { id: ipv4, classification: internal }, { id: iban, action: redact }]
  */
-import { CLASSIFICATIONS, type Classification } from '../../workspace/types.ts';
+import { CLASSIFICATIONS, type Classification } from '../../model/types.ts';
 import { DETECTORS, DETECTORS_BY_ID } from './detectors/all.ts';
 import { DlpConfigInvalid } from './errors.ts';
 import { DLP_ACTIONS, type Detector, type DetectorId, type DlpAction } from './types.ts';

@@ -14,7 +14,7 @@
  * mostly produce noise there.
  */
 import type { CellValue, EngineResult } from '../../engine/engine.ts';
-import type { Classification } from '../../workspace/types.ts';
+import type { Classification } from '../../model/types.ts';
 import { DlpInputInvalid, DlpResultBlocked, type BlockedReason } from './errors.ts';
 import type { DlpPolicy } from './policy.ts';
 import type { SensitiveValueIndex } from './sensitive-value-index.ts';

@@ -23,9 +23,9 @@
  * heap snapshots, logs and core dumps being *read*, not against a live attacker in-process.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import type { Classification } from '../../workspace/types.ts';
+import type { Classification } from '../../model/types.ts';
 import type { CellValue } from '../../engine/engine.ts';
-import { CLASSIFICATIONS } from '../../workspace/types.ts';
+import { CLASSIFICATIONS } from '../../model/types.ts';
 import { DlpIndexDisposed, DlpInputInvalid } from './errors.ts';
 import { hmacSha256, hmacSha256Pads, wipePads, type HmacPads } from './hmac.ts';
 import { NORMALISER_KINDS, normalise, normaliserForTag, type NormaliserKind } from './normalise.ts';

@@ -3,7 +3,7 @@
  * result scanner share. A finding names *where* something sensitive is (detector, column,
  * row) and never *what* it is: no type here has a field that could carry a cell value.
  */
-import type { Classification } from '../../workspace/types.ts';
+import type { Classification } from '../../model/types.ts';
 
 /** Every detector Gatehouse ships, plus `catalog_value` for exact catalog values. */
 export const DETECTOR_IDS = [

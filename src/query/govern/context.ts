@@ -2,7 +2,7 @@
  * What obligation transformers receive: the decision's obligations per dataset, as data.
  * The query layer knows nothing of Cedar, HTTP or engines.
  */
-import type { DatasetDef, ObligationDef, PrincipalDef } from '../../workspace/types.ts';
+import type { DatasetDef, ObligationDef, PrincipalDef } from '../../model/types.ts';
 import type { Expr, Select } from '../ir.ts';
 
 export interface GovernContext {

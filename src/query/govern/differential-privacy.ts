@@ -19,7 +19,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { GatehouseError } from '../../errors.ts';
-import type { DifferentialPrivacyDef } from '../../workspace/types.ts';
+import type { DifferentialPrivacyDef } from '../../model/types.ts';
 import { lookupFunction } from '../functions.ts';
 import { datasetItems, forEachExpr, forEachSelect, type Expr, type FromItem, type Select } from '../ir.ts';
 import { exprKey, UNIT_COLUMN } from './aggregation-only.ts';

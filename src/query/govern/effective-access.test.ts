@@ -14,7 +14,7 @@ import { datasetView } from '../../operations/datasets/list.ts';
 import { effectOf } from '../../identity/access-review.ts';
 import { bindQuery } from '../bind.ts';
 import { loadParser, parseSql } from '../parse.ts';
-import type { DatasetDef, MaskSpec, ObligationDef } from '../../workspace/types.ts';
+import type { DatasetDef, MaskSpec, ObligationDef } from '../../model/types.ts';
 import type { Expr } from '../ir.ts';
 
 const HASH: MaskSpec = { kind: 'hash' } as MaskSpec;

@@ -11,7 +11,7 @@
  * the workspace default and every obligation's cap; aggregation-only takes the largest
  * minimum group size.
  */
-import type { DatasetDef, DifferentialPrivacyDef, MaskSpec, ObligationDef } from '../../workspace/types.ts';
+import type { DatasetDef, DifferentialPrivacyDef, MaskSpec, ObligationDef } from '../../model/types.ts';
 
 export interface ColumnAccess {
   readonly name: string;

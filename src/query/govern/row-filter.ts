@@ -5,7 +5,7 @@
  * filter sits inside the governed scan, so no OR in the user's WHERE can widen it.
  */
 import { GatehouseError } from '../../errors.ts';
-import type { AttributeValue, DatasetDef, PrincipalDef } from '../../workspace/types.ts';
+import type { AttributeValue, DatasetDef, PrincipalDef } from '../../model/types.ts';
 import { mapExpr, mapQuery, type Expr } from '../ir.ts';
 import { obligationsFor, type ObligationTransformer } from './context.ts';
 

@@ -7,7 +7,7 @@
  * renderers, `describeMask`, the JSON Schema and docs/masks.md all read that list.
  * Adding a kind is one file, its test and one line in registry.ts.
  */
-import type { ColumnType } from '../../workspace/types.ts';
+import type { ColumnType } from '../../model/types.ts';
 import type { Expr } from '../ir.ts';
 import type { Dialect } from '../render/sql.ts';
 

@@ -4,7 +4,7 @@
  * registry.test.ts fails when the committed files differ from what this produces, so the
  * schema and the docs cannot drift from the code.
  */
-import { COLUMN_TYPES, type ColumnType } from '../../workspace/types.ts';
+import { COLUMN_TYPES, type ColumnType } from '../../model/types.ts';
 import { maskJsonSchema, MASK_KINDS, unknownMaskMessage } from './registry.ts';
 
 export const SCHEMA_PATH = 'docs/workspace.schema.json';

@@ -4,7 +4,7 @@
  * Schema's mask definition (scripts/workspace-schema.ts) and the table in docs/masks.md are
  * derived from this list. A kind not listed here does not exist anywhere.
  */
-import type { ColumnType } from '../../workspace/types.ts';
+import type { ColumnType } from '../../model/types.ts';
 import type { Expr } from '../ir.ts';
 import type { Dialect } from '../render/sql.ts';
 import type { JsonSchema, MaskKind, MaskScope, MaskYaml } from './kind.ts';

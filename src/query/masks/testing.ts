@@ -11,7 +11,7 @@ import pg from 'pg';
 import { parse, stringify } from 'yaml';
 import { demoFixture, type Fixture } from '../../../test/helpers/workspace.ts';
 import { startPostgres, type PgCluster } from '../../../test/support/postgres.ts';
-import type { ColumnType } from '../../workspace/types.ts';
+import type { ColumnType } from '../../model/types.ts';
 import { duckdbDialect } from '../render/duckdb.ts';
 import { postgresDialect } from '../render/postgres.ts';
 import { lowerMask, parseMaskYaml, renderMask } from './registry.ts';

@@ -5,7 +5,7 @@
  * workspace key, so equal values hash equally across datasets and joins still work.
  */
 import { createHash } from 'node:crypto';
-import type { ColumnType } from '../../workspace/types.ts';
+import type { ColumnType } from '../../model/types.ts';
 import type { CastType } from '../ir.ts';
 import type { Dialect } from './sql.ts';
 

@@ -27,7 +27,7 @@
  * bytea, RFC 2104 pads from hmacPads), so values hash identically on both engines.
  */
 import { GatehouseError } from '../../errors.ts';
-import type { ColumnType } from '../../workspace/types.ts';
+import type { ColumnType } from '../../model/types.ts';
 import type { CastType, Expr } from '../ir.ts';
 import { hmacPads } from './duckdb.ts';
 import { quoteString, type Dialect } from './sql.ts';

@@ -5,7 +5,7 @@
  * the keyed hash, sources) live in small Dialect objects; each mask kind renders itself
  * (src/query/masks/).
  */
-import type { ColumnType } from '../../workspace/types.ts';
+import type { ColumnType } from '../../model/types.ts';
 import { renderMask } from '../masks/registry.ts';
 import { lookupFunction } from '../functions.ts';
 import { forEachExpr, type BinaryOp, type CastType, type Expr, type FromItem, type GovernedScan, type Literal, type OrderItem, type Select } from '../ir.ts';

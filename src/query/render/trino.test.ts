@@ -5,7 +5,7 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { GatehouseError } from '../../errors.ts';
-import type { ColumnDef, ColumnType, DatasetDef, MaskSpec } from '../../workspace/types.ts';
+import type { ColumnDef, ColumnType, DatasetDef, MaskSpec } from '../../model/types.ts';
 import { bindQuery } from '../bind.ts';
 import { govern } from '../govern/index.ts';
 import { loadParser, parseSql } from '../parse.ts';

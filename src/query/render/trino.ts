@@ -6,7 +6,7 @@
  * keyed hash (the `hash` mask) is Trino's own hmac_sha256 over the same UTF-8 text DuckDB hashes.
  */
 import { GatehouseError } from '../../errors.ts';
-import type { ColumnType } from '../../workspace/types.ts';
+import type { ColumnType } from '../../model/types.ts';
 import type { CastType } from '../ir.ts';
 import { quoteString, type Dialect } from './sql.ts';
 
