@@ -128,7 +128,12 @@ export class PostgresEngine implements Engine {
       options: SESSION,
       types: rawText,
     });
-    pool.on('error', () => undefined); // an idle connection dropped by the server: the pool replaces it
+    // A connection the server drops must not crash the node: pg reports it as an 'error'
+    // event on the pool (idle) or on the client (lent out: pg-pool has no listener on it then,
+    // and an unheard 'error' is an uncaught exception). The query in flight rejects (the
+    // request fails closed), the pool replaces the connection for the next request.
+    pool.on('error', () => undefined);
+    pool.on('connect', (client) => { client.on('error', () => undefined); });
     const sources = new Map<string, string>();
     try {
       const client = await pool.connect().catch((err: unknown) => {

@@ -9,9 +9,10 @@
  * clearly that the artefact was destroyed, when and why. Artefacts under legal hold are
  * never destroyed: a destruction that selects one is refused whole.
  *
- * Where metadata and ciphertext live is an `ArtefactBackend`: this file's local one
- * (`ArtefactStore.open`: SQLite metadata, one file per blob), or PostgreSQL
- * (src/state/keys-pg.ts: metadata and the ciphertext as bytea, `ArtefactStore.onBackend`),
+ * Metadata is kept by one implementation on the state SQL driver (SqlArtefactBackend; tables
+ * declared once in src/state/tables/keys.ts); only the ciphertext's place differs: one file per
+ * blob on an embedded node (`ArtefactStore.open`), a bytea row where the artefacts are shared in
+ * PostgreSQL (src/state/keys-pg.ts, `ArtefactStore.onBackend`),
  * so a result saved on one node is readable on another and destroyed everywhere by
  * destroying its key.
  */
@@ -19,10 +20,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { SqlDriver } from '../state/sql/driver.ts';
+import { SqliteDriver, sqliteDialect } from '../state/sql/sqlite.ts';
+import { artefactTables } from '../state/tables/keys.ts';
 import { writeFileAtomic } from '../audit/fsutil.ts';
-import { decryptFile, seal } from './blob.ts';
-import type { DataKeyStore, DestructionRecord } from './data-keys.ts';
+import { decryptFile, open as openBlob, seal } from './blob.ts';
+import { guard, type DataKeyStore, type DestructionRecord } from './data-keys.ts';
 import {
   ArtefactDestroyed, ArtefactNotFound, CiphertextTampered, DataKeyDestroyed, KeyInputInvalid, KeyStoreUnavailable, LegalHoldActive,
 } from './errors.ts';
@@ -106,25 +109,6 @@ export interface DestructionCertificate {
   readonly digest: string;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS artefacts (
-  id TEXT PRIMARY KEY,
-  kind TEXT NOT NULL,
-  owner TEXT NOT NULL,
-  labels TEXT NOT NULL,
-  media_type TEXT NOT NULL,
-  retain_until TEXT,
-  key_id TEXT NOT NULL,
-  sha256 TEXT NOT NULL,
-  ciphertext_sha256 TEXT NOT NULL,
-  bytes INTEGER NOT NULL,
-  created_at TEXT NOT NULL,
-  legal_hold TEXT,
-  destroyed_at TEXT,
-  destroy_reason TEXT
-) STRICT;
-CREATE INDEX IF NOT EXISTS artefacts_retain ON artefacts (retain_until) WHERE destroyed_at IS NULL;
-`;
 
 export interface ArtefactRow {
   id: string; kind: string; owner: string; labels: string; media_type: string; retain_until: string | null; key_id: string;
@@ -150,28 +134,21 @@ export interface ArtefactBackend {
 
 const ID = /^art_[A-Za-z0-9_-]{16,64}$/;
 
-/** The local backend: metadata in `<dir>/artefacts.sqlite`, blobs in `<dir>/blobs/<id>.ghb`. */
-class LocalArtefactBackend implements ArtefactBackend {
-  readonly kind = 'local' as const;
+/** Where each artefact's ciphertext lives: a file per artefact (embedded) or a table (shared). */
+export interface BlobPlace {
+  put(id: string, blob: Buffer): Promise<void>;
+  /** Decrypted with `key`; CiphertextTampered if the blob is missing or altered. */
+  open(id: string, key: Buffer, keyId: string): Promise<Buffer>;
+  remove(id: string): Promise<void>;
+}
+
+/** `<dir>/blobs/<id>.ghb`, written atomically. */
+export class FileBlobs implements BlobPlace {
   readonly #dir: string;
-  readonly #db: DatabaseSync;
-  readonly #get: StatementSync;
-
-  constructor(dir: string, db: DatabaseSync) {
-    this.#dir = dir;
-    this.#db = db;
-    this.#get = db.prepare('SELECT * FROM artefacts WHERE id = ?');
-  }
-
-  #file(id: string): string {
-    return join(this.#dir, 'blobs', `${id}.ghb`);
-  }
-
-  async putBlob(id: string, blob: Buffer): Promise<void> {
-    await writeFileAtomic(this.#file(id), blob, 0o600);
-  }
-
-  async openBlob(id: string, key: Buffer, keyId: string): Promise<Buffer> {
+  constructor(dir: string) { this.#dir = dir; }
+  #file(id: string): string { return join(this.#dir, 'blobs', `${id}.ghb`); }
+  async put(id: string, blob: Buffer): Promise<void> { await writeFileAtomic(this.#file(id), blob, 0o600); }
+  async open(id: string, key: Buffer, keyId: string): Promise<Buffer> {
     try {
       return await decryptFile(this.#file(id), key, { expectedKeyId: keyId });
     } catch (e) {
@@ -179,35 +156,61 @@ class LocalArtefactBackend implements ArtefactBackend {
       throw e;
     }
   }
+  async remove(id: string): Promise<void> { await rm(this.#file(id), { force: true }); }
+}
 
-  async removeBlob(id: string): Promise<void> {
-    await rm(this.#file(id), { force: true });
+/** The artefact_blobs table (src/state/tables/keys.ts) on the state SQL driver. */
+export class SqlBlobs implements BlobPlace {
+  readonly #d: SqlDriver;
+  constructor(driver: SqlDriver) { this.#d = driver; }
+  async put(id: string, blob: Buffer): Promise<void> {
+    await guard('storing an artefact', () => this.#d.run('INSERT INTO {artefact_blobs} (id, ciphertext) VALUES (?, ?)', [id, blob]));
   }
+  async open(id: string, key: Buffer, keyId: string): Promise<Buffer> {
+    const r = await guard('reading an artefact', () => this.#d.get<{ ciphertext: Uint8Array }>('SELECT ciphertext FROM {artefact_blobs} WHERE id = ?', [id]));
+    if (!r) throw new CiphertextTampered(`${id}.ghb`, null, 'the encrypted blob is missing');
+    const blob = Buffer.isBuffer(r.ciphertext) ? r.ciphertext : Buffer.from(r.ciphertext);
+    return openBlob(blob, key, { name: `${id}.ghb`, expectedKeyId: keyId });
+  }
+  async remove(id: string): Promise<void> {
+    await guard('removing an artefact', () => this.#d.run('DELETE FROM {artefact_blobs} WHERE id = ?', [id]));
+  }
+}
+
+/**
+ * The one artefact backend: metadata on the state SQL driver (tables declared once in
+ * src/state/tables/keys.ts), ciphertext in a BlobPlace.
+ */
+export class SqlArtefactBackend implements ArtefactBackend {
+  readonly kind: 'local' | 'postgres';
+  readonly #d: SqlDriver;
+  readonly #blobs: BlobPlace;
+  readonly #close: () => void;
+
+  constructor(driver: SqlDriver, blobs: BlobPlace, options: { close?: () => void } = {}) {
+    this.#d = driver;
+    this.#blobs = blobs;
+    this.kind = driver.dialect.name === 'postgres' ? 'postgres' : 'local';
+    this.#close = options.close ?? (() => undefined);
+  }
+
+  putBlob(id: string, blob: Buffer): Promise<void> { return this.#blobs.put(id, blob); }
+  openBlob(id: string, key: Buffer, keyId: string): Promise<Buffer> { return this.#blobs.open(id, key, keyId); }
+  removeBlob(id: string): Promise<void> { return this.#blobs.remove(id); }
 
   async insert(r: Omit<Row, 'legal_hold' | 'destroyed_at' | 'destroy_reason'>): Promise<void> {
-    this.#db.prepare(`INSERT INTO artefacts (id, kind, owner, labels, media_type, retain_until, key_id, sha256, ciphertext_sha256, bytes, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(r.id, r.kind, r.owner, r.labels, r.media_type, r.retain_until, r.key_id, r.sha256, r.ciphertext_sha256, r.bytes, r.created_at);
+    await guard('storing an artefact', () => this.#d.run(`INSERT INTO {artefacts} (id, kind, owner, labels, media_type, retain_until, key_id, sha256, ciphertext_sha256, bytes, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, [r.id, r.kind, r.owner, r.labels, r.media_type, r.retain_until, r.key_id, r.sha256, r.ciphertext_sha256, r.bytes, r.created_at]));
   }
-
-  async get(id: string): Promise<Row | undefined> {
-    return this.#get.get(id) as Row | undefined;
-  }
-
-  async list(): Promise<Row[]> {
-    return this.#db.prepare('SELECT * FROM artefacts ORDER BY created_at, id').all() as unknown as Row[];
-  }
-
+  get(id: string): Promise<Row | undefined> { return guard('reading an artefact', () => this.#d.get<Row>('SELECT * FROM {artefacts} WHERE id = ?', [id])); }
+  list(): Promise<Row[]> { return guard('listing artefacts', () => this.#d.query<Row>('SELECT * FROM {artefacts} ORDER BY created_at, id')); }
   async setHold(id: string, hold: string | null): Promise<void> {
-    this.#db.prepare('UPDATE artefacts SET legal_hold = ? WHERE id = ?').run(hold, id);
+    await guard('setting a legal hold', () => this.#d.run('UPDATE {artefacts} SET legal_hold = ? WHERE id = ?', [hold, id]));
   }
-
   async markDestroyed(id: string, at: string, reason: string): Promise<void> {
-    this.#db.prepare('UPDATE artefacts SET destroyed_at = ?, destroy_reason = ? WHERE id = ? AND destroyed_at IS NULL').run(at, reason, id);
+    await guard('marking an artefact destroyed', () => this.#d.run('UPDATE {artefacts} SET destroyed_at = ?, destroy_reason = ? WHERE id = ? AND destroyed_at IS NULL', [at, reason, id]));
   }
-
-  close(): void {
-    this.#db.close();
-  }
+  close(): void { this.#close(); }
 }
 
 export class ArtefactStore {
@@ -227,17 +230,14 @@ export class ArtefactStore {
 
   static open(options: { dir: string; keys: DataKeyStore; now?: () => Date }): ArtefactStore {
     mkdirSync(join(options.dir, 'blobs'), { recursive: true, mode: 0o700 });
-    let db: DatabaseSync;
+    let driver: SqliteDriver;
     try {
-      db = new DatabaseSync(join(options.dir, 'artefacts.sqlite'));
-      db.exec('PRAGMA journal_mode = WAL');
-      db.exec('PRAGMA synchronous = FULL');
-      db.exec('PRAGMA busy_timeout = 5000');
-      db.exec(SCHEMA);
+      driver = SqliteDriver.openSync(join(options.dir, 'artefacts.sqlite'), { busyTimeoutMs: 5000, schema: artefactTables(sqliteDialect()) });
     } catch (e) {
       throw new KeyStoreUnavailable(`cannot open the artefact store in ${options.dir}`, { cause: e });
     }
-    return new ArtefactStore(options.dir, new LocalArtefactBackend(options.dir, db), options.keys, options.now ?? (() => new Date()));
+    const backend = new SqlArtefactBackend(driver, new FileBlobs(options.dir), { close: () => { void driver.close(); } });
+    return new ArtefactStore(options.dir, backend, options.keys, options.now ?? (() => new Date()));
   }
 
   /** An artefact store over another backend (PostgreSQL: src/state/keys-pg.ts `openPgArtefacts`). */

@@ -1,7 +1,9 @@
 /**
  * Data keys: one random AES-256 key per subject (a dataset, a saved result, an export, a
- * secret), stored only wrapped by a key-encryption key (keyring.ts), in one node:sqlite
- * file in the state directory (WAL, `PRAGMA secure_delete = ON`).
+ * secret), stored only wrapped by a key-encryption key (keyring.ts): in one node:sqlite
+ * file in the state directory (WAL, `PRAGMA secure_delete = ON`), or in PostgreSQL shared by
+ * every node. One implementation (SqlDataKeyBackend) on the state SQL driver serves both; the
+ * tables are declared once in src/state/tables/keys.ts.
  *
  * The wrap context binds each wrapped key to its row: "data-key\n<key id>\n<kind>\n<subject>",
  * so a wrapped key copied onto another row does not unwrap.
@@ -17,15 +19,18 @@
  * Unwrapped keys are cached (small LRU) to spare the key service, but every unwrap still
  * checks that the row exists, so a key destroyed by another process is refused at once.
  *
- * Where the rows live is a `DataKeyBackend`: this file's node:sqlite one (`DataKeyStore.open`),
- * or PostgreSQL (src/state/keys-pg.ts, `DataKeyStore.onBackend`) so that several Gatehouse
+ * `DataKeyStore.open` opens the embedded file; src/state/keys-pg.ts (`DataKeyStore.onBackend`)
+ * puts the same backend on the PostgreSQL state, so that several Gatehouse
  * nodes share one set of keys: a key destroyed on one node is gone for all of them (the
  * next unwrap anywhere is refused), because the cache never answers without the row.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { StateError } from '../state/errors.ts';
+import type { SqlDriver } from '../state/sql/driver.ts';
+import { SqliteDriver, sqliteDialect } from '../state/sql/sqlite.ts';
+import { dataKeyTables } from '../state/tables/keys.ts';
 import { DataKeyDestroyed, DataKeyNotFound, KeyInputInvalid, KeyStoreUnavailable } from './errors.ts';
 import { decodeWrappedKey, encodeWrappedKey, type KeyEncryptionService, type RotatableKeyService } from './keyring.ts';
 
@@ -76,29 +81,6 @@ export interface DataKeyStoreOptions {
   readonly cacheSize?: number;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS data_keys (
-  key_id TEXT PRIMARY KEY,
-  subject TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  labels TEXT NOT NULL,
-  wrapped TEXT NOT NULL,
-  kek_version TEXT NOT NULL,
-  created_at TEXT NOT NULL
-) STRICT;
-CREATE INDEX IF NOT EXISTS data_keys_kek ON data_keys (kek_version);
-CREATE TABLE IF NOT EXISTS destroyed_keys (
-  key_id TEXT PRIMARY KEY,
-  subject TEXT NOT NULL,
-  kind TEXT NOT NULL,
-  labels TEXT NOT NULL,
-  kek_version TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  destroyed_at TEXT NOT NULL,
-  reason TEXT NOT NULL,
-  wrapped_key_digest TEXT NOT NULL
-) STRICT;
-`;
 
 const LABEL_KEY = /^[a-z][a-z0-9_.-]{0,63}$/;
 
@@ -144,89 +126,88 @@ export interface DataKeyBackend {
   close(): void;
 }
 
-/** The embedded backend: one node:sqlite file (WAL, secure_delete, WAL truncated after shredding). */
-class SqliteDataKeyBackend implements DataKeyBackend {
-  readonly kind = 'sqlite' as const;
-  readonly #db: DatabaseSync;
-  readonly #st: Record<'insert' | 'get' | 'exists' | 'tomb' | 'del' | 'insTomb' | 'cas' | 'all' | 'allTombs' | 'pick', StatementSync>;
+/**
+ * The one data-key backend, on the state SQL driver (src/state/sql/driver.ts): node:sqlite
+ * (data-keys.sqlite) or PostgreSQL (shared by every node), tables declared once in
+ * src/state/tables/keys.ts. `scrub` is what the storage does after a destruction or a rewrap
+ * (sqlite: truncate the WAL; PostgreSQL: nothing, see src/state/keys-pg.ts).
+ */
+export class SqlDataKeyBackend implements DataKeyBackend {
+  readonly kind: 'sqlite' | 'postgres';
+  readonly #d: SqlDriver;
+  readonly #scrub: () => Promise<void>;
+  readonly #close: () => void;
 
-  constructor(db: DatabaseSync) {
-    this.#db = db;
-    this.#st = {
-      insert: db.prepare('INSERT INTO data_keys (key_id, subject, kind, labels, wrapped, kek_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      get: db.prepare('SELECT * FROM data_keys WHERE key_id = ?'),
-      exists: db.prepare('SELECT 1 AS x FROM data_keys WHERE key_id = ?'),
-      tomb: db.prepare('SELECT * FROM destroyed_keys WHERE key_id = ?'),
-      del: db.prepare('DELETE FROM data_keys WHERE key_id = ?'),
-      insTomb: db.prepare('INSERT INTO destroyed_keys (key_id, subject, kind, labels, kek_version, created_at, destroyed_at, reason, wrapped_key_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)'),
-      cas: db.prepare('UPDATE data_keys SET wrapped = ?, kek_version = ? WHERE key_id = ? AND wrapped = ?'),
-      all: db.prepare('SELECT * FROM data_keys ORDER BY created_at, key_id'),
-      allTombs: db.prepare('SELECT * FROM destroyed_keys ORDER BY destroyed_at, key_id'),
-      pick: db.prepare('SELECT * FROM data_keys WHERE kek_version <> ? ORDER BY key_id LIMIT ?'),
-    };
+  constructor(driver: SqlDriver, options: { scrub?: () => Promise<void>; close?: () => void } = {}) {
+    this.#d = driver;
+    this.kind = driver.dialect.name;
+    this.#scrub = options.scrub ?? (async () => undefined);
+    this.#close = options.close ?? (() => undefined);
   }
 
   async insert(r: Row): Promise<void> {
-    this.#st.insert.run(r.key_id, r.subject, r.kind, r.labels, r.wrapped, r.kek_version, r.created_at);
+    await guard('storing a data key', () => this.#d.run('INSERT INTO {data_keys} (key_id, subject, kind, labels, wrapped, kek_version, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      [r.key_id, r.subject, r.kind, r.labels, r.wrapped, r.kek_version, r.created_at]));
   }
-  async get(keyId: string): Promise<Row | undefined> { return this.#st.get.get(keyId) as Row | undefined; }
-  async exists(keyId: string): Promise<boolean> { return this.#st.exists.get(keyId) !== undefined; }
-  async tomb(keyId: string): Promise<Tomb | undefined> { return this.#st.tomb.get(keyId) as Tomb | undefined; }
-  async destroy(keyId: string, make: (row: Row) => Tomb): Promise<Tomb | null> {
-    // Synchronous from BEGIN to COMMIT: nothing else on this connection runs in between.
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      const row = this.#st.get.get(keyId) as Row | undefined;
-      if (!row) { this.#db.exec('ROLLBACK'); return null; }
+  get(keyId: string): Promise<Row | undefined> { return guard('reading a data key', () => this.#d.get<Row>('SELECT * FROM {data_keys} WHERE key_id = ?', [keyId])); }
+  async exists(keyId: string): Promise<boolean> { return (await guard('reading a data key', () => this.#d.get('SELECT 1 AS x FROM {data_keys} WHERE key_id = ?', [keyId]))) !== undefined; }
+  tomb(keyId: string): Promise<Tomb | undefined> { return guard('reading a tombstone', () => this.#d.get<Tomb>('SELECT * FROM {destroyed_keys} WHERE key_id = ?', [keyId])); }
+  destroy(keyId: string, make: (row: Row) => Tomb): Promise<Tomb | null> {
+    return guard('destroying a data key', () => this.#d.transaction(async (q) => {
+      // DELETE … RETURNING takes the row lock: of two nodes destroying the same key, one gets the row.
+      const row = await q.get<Row>('DELETE FROM {data_keys} WHERE key_id = ? RETURNING *', [keyId]);
+      if (!row) return null;
       const t = make(row);
-      this.#st.del.run(keyId);
-      this.#st.insTomb.run(t.key_id, t.subject, t.kind, t.labels, t.kek_version, t.created_at, t.destroyed_at, t.reason, t.wrapped_key_digest);
-      this.#db.exec('COMMIT');
+      await q.run('INSERT INTO {destroyed_keys} (key_id, subject, kind, labels, kek_version, created_at, destroyed_at, reason, wrapped_key_digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        [t.key_id, t.subject, t.kind, t.labels, t.kek_version, t.created_at, t.destroyed_at, t.reason, t.wrapped_key_digest]);
       return t;
-    } catch (e) {
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
-      throw e;
-    }
+    }, { mode: 'write' }));
   }
-  async list(): Promise<Row[]> { return this.#st.all.all() as unknown as Row[]; }
-  async listDestroyed(): Promise<Tomb[]> { return this.#st.allTombs.all() as unknown as Tomb[]; }
-  async notUnder(kekVersion: string, limit: number): Promise<Row[]> { return this.#st.pick.all(kekVersion, limit) as unknown as Row[]; }
-  async rewrap(updates: readonly (readonly [string, string, string, string])[]): Promise<number> {
-    let n = 0;
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      for (const u of updates) if (Number(this.#st.cas.run(...u).changes) === 1) n++;
-      this.#db.exec('COMMIT');
-    } catch (e) {
-      if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
-      throw e;
-    }
-    return n;
+  list(): Promise<Row[]> { return guard('listing data keys', () => this.#d.query<Row>('SELECT * FROM {data_keys} ORDER BY created_at, key_id')); }
+  listDestroyed(): Promise<Tomb[]> { return guard('listing tombstones', () => this.#d.query<Tomb>('SELECT * FROM {destroyed_keys} ORDER BY destroyed_at, key_id')); }
+  notUnder(kekVersion: string, limit: number): Promise<Row[]> {
+    return guard('listing data keys', () => this.#d.query<Row>('SELECT * FROM {data_keys} WHERE kek_version <> ? ORDER BY key_id LIMIT ?', [kekVersion, limit]));
   }
-  async counts(): Promise<{ byKek: Record<string, number>; byKind: Record<string, number>; destroyed: number }> {
-    const byKek: Record<string, number> = {};
-    for (const r of this.#db.prepare('SELECT kek_version AS v, count(*) AS n FROM data_keys GROUP BY kek_version').all() as { v: string; n: number }[]) byKek[r.v] = Number(r.n);
-    const byKind: Record<string, number> = {};
-    for (const r of this.#db.prepare('SELECT kind AS k, count(*) AS n FROM data_keys GROUP BY kind').all() as { k: string; n: number }[]) byKind[r.k] = Number(r.n);
-    const destroyed = Number((this.#db.prepare('SELECT count(*) AS n FROM destroyed_keys').get() as { n: number }).n);
-    return { byKek, byKind, destroyed };
+  rewrap(updates: readonly (readonly [string, string, string, string])[]): Promise<number> {
+    return guard('rewrapping data keys', () => this.#d.transaction(async (q) => {
+      let n = 0;
+      for (const u of updates) if (await q.run('UPDATE {data_keys} SET wrapped = ?, kek_version = ? WHERE key_id = ? AND wrapped = ?', [...u]) === 1) n++;
+      return n;
+    }, { mode: 'write' }));
   }
-  async scrub(): Promise<void> {
-    // Old page images (with the wrapped key) live in the WAL until it is checkpointed and truncated.
-    const r = this.#db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number } | undefined;
-    if (r && Number(r.busy) !== 0) {
-      // A reader in another connection holds an old snapshot: retry once it is gone.
-      for (let i = 0; i < 50; i++) {
-        const again = this.#db.prepare('PRAGMA wal_checkpoint(TRUNCATE)').get() as { busy: number };
-        if (Number(again.busy) === 0) return;
-      }
-      throw new KeyStoreUnavailable('the key was deleted but the write-ahead log could not be truncated (another reader is active); retry the destruction to finish scrubbing');
-    }
+  counts(): Promise<{ byKek: Record<string, number>; byKind: Record<string, number>; destroyed: number }> {
+    return guard('counting data keys', () => this.#d.transaction(async (q) => {
+      const byKek: Record<string, number> = {};
+      for (const r of await q.query<{ v: string; n: number }>('SELECT kek_version AS v, count(*) AS n FROM {data_keys} GROUP BY kek_version')) byKek[r.v] = Number(r.n);
+      const byKind: Record<string, number> = {};
+      for (const r of await q.query<{ k: string; n: number }>('SELECT kind AS k, count(*) AS n FROM {data_keys} GROUP BY kind')) byKind[r.k] = Number(r.n);
+      const destroyed = Number((await q.get<{ n: number }>('SELECT count(*) AS n FROM {destroyed_keys}'))!.n);
+      return { byKek, byKind, destroyed };
+    }, { mode: 'read' }));
   }
-  close(): void {
-    try { this.#db.exec('PRAGMA wal_checkpoint(TRUNCATE)'); } catch { /* best effort */ }
-    this.#db.close();
+  scrub(): Promise<void> { return this.#scrub(); }
+  close(): void { this.#close(); }
+}
+
+/** Storage failures (unreachable, busy, closed) as the key store's own typed error; nothing was changed. */
+export async function guard<T>(what: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    if (e instanceof StateError) throw new KeyStoreUnavailable(`${what}: the key store is unavailable (${e.detail})`, { cause: e });
+    throw e;
   }
+}
+
+/** SQLite keeps a freed page's old image in the WAL until it is checkpointed and truncated. */
+async function truncateWal(driver: SqliteDriver): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    const r = await driver.get<{ busy: number }>('PRAGMA wal_checkpoint(TRUNCATE)');
+    if (!r || Number(r.busy) === 0) return;
+    // A reader in another connection holds an old snapshot: retry once it is gone.
+    await new Promise<void>((res) => setImmediate(res));
+  }
+  throw new KeyStoreUnavailable('the key was deleted but the write-ahead log could not be truncated (another reader is active); retry the destruction to finish scrubbing');
 }
 
 export class DataKeyStore {
@@ -250,18 +231,19 @@ export class DataKeyStore {
   /** Opens (creating if needed) the key store at `path`, wrapping with `kms`. */
   static open(path: string, kms: KeyEncryptionService, options: DataKeyStoreOptions = {}): DataKeyStore {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    let db: DatabaseSync;
+    let driver: SqliteDriver;
     try {
-      db = new DatabaseSync(path);
-      db.exec('PRAGMA journal_mode = WAL');
-      db.exec('PRAGMA secure_delete = ON');
-      db.exec('PRAGMA synchronous = FULL');
-      db.exec('PRAGMA busy_timeout = 5000');
-      db.exec(SCHEMA);
+      driver = SqliteDriver.openSync(path, { busyTimeoutMs: 5000, schema: dataKeyTables(sqliteDialect()) });
+      // A deleted wrapped key is overwritten with zeros in the file, not just unlinked from the b-tree.
+      driver.db.exec('PRAGMA secure_delete = ON');
     } catch (e) {
       throw new KeyStoreUnavailable(`cannot open the data key store ${path}`, { cause: e });
     }
-    return new DataKeyStore(path, new SqliteDataKeyBackend(db), kms, options);
+    const backend = new SqlDataKeyBackend(driver, {
+      scrub: () => truncateWal(driver),
+      close: () => { void truncateWal(driver).catch(() => undefined).finally(() => driver.close()); },
+    });
+    return new DataKeyStore(path, backend, kms, options);
   }
 
   /** A key store over another backend (PostgreSQL: src/state/keys-pg.ts `openPgDataKeys`). */

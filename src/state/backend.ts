@@ -9,6 +9,7 @@
  *   state.governance    // the GovernanceStore (what GovernanceRuntime runs on)
  *   state.keys          // opens data keys and artefacts on this state
  *   state.logStorage    // the audit log's LogStorage (PostgreSQL), or null: the file log in its own directory
+ *   await state.health()  // { ready, reason }: for the readiness route
  *   await state.close();                                                    // after everything that uses it
  *
  * Every store is written once on the SQL driver (src/state/sql/driver.ts); the two
@@ -26,6 +27,7 @@ import type { KeyEncryptionService } from '../keys/keyring.ts';
 import { BudgetStore } from '../privacy/accounting/budget-store.ts';
 import type { BudgetLedger } from './budget-ledger.ts';
 import { StateConfigInvalid } from './errors.ts';
+import type { Health } from './pg-health.ts';
 import { identityStorageOf } from './identity.ts';
 import { openPgArtefacts, openPgDataKeys } from './keys-pg.ts';
 import { openPgGovernance } from './governance-pg.ts';
@@ -46,6 +48,12 @@ export interface StateBackend {
   readonly keys: KeysBackend;
   /** The audit log's storage (PostgreSQL); null when the log keeps its append-only files (embedded). */
   readonly logStorage: LogStorage | null;
+  /**
+   * Readiness for the HTTP readiness route: cheap (the last known state, or one ping bounded
+   * to about a second). `ready: false` while PostgreSQL is unreachable; requests then fail
+   * closed with 503, and succeed again once it is back (no restart needed).
+   */
+  health(): Promise<Health>;
   close(): Promise<void>;
 }
 
@@ -85,6 +93,8 @@ export async function openEmbeddedState(options: EmbeddedStateOptions): Promise<
         return ArtefactStore.open({ dir: at, keys, ...(now ? { now } : {}) });
       },
     },
+    // Embedded files: ready while open (a failing disk shows up as STATE_UNAVAILABLE on use).
+    health: async () => (closed ? { ready: false, reason: 'the state backend is closed' } : { ready: true, reason: null }),
     async close() {
       if (closed) return;
       closed = true;
@@ -109,6 +119,7 @@ export async function openPostgresState(options: PostgresStateOptions): Promise<
       dataKeys: (kms, o) => openPgDataKeys(pg, kms, o),
       artefacts: (keys, now) => openPgArtefacts(pg, keys, now),
     },
+    health: () => pg.health(),
     async close() {
       if (closed) return;
       closed = true;

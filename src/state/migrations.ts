@@ -12,6 +12,7 @@ import { StateConfigInvalid, StateSchemaTooNew } from './errors.ts';
 import type { Dialect } from './sql/driver.ts';
 import { pgDialect } from './sql/postgres.ts';
 import { budgetTables } from './tables/budgets.ts';
+import { artefactBlobTable, artefactTables, dataKeyTables } from './tables/keys.ts';
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 
@@ -202,7 +203,7 @@ CREATE INDEX identity_elevation_grants_active ON ${S}.identity_elevation_grants 
   // 4: contractor governance (src/governance/*: the twin of their SQLite schemas, text in the
   //    "C" collation so ISO times and ids compare as in SQLite), data keys, artefacts and their
   //    ciphertext (src/keys/data-keys.ts, artefacts.ts; src/state/governance-pg.ts, keys-pg.ts).
-  { part: 'governance', sqlite: false, ddl: (_d, S) => `
+  { part: 'governance', sqlite: false, ddl: (d, S) => `
 CREATE TABLE ${S}.gov_orgs (
   name text COLLATE "C" PRIMARY KEY,
   display_name text COLLATE "C" NOT NULL,
@@ -400,58 +401,9 @@ CREATE TABLE ${S}.gov_settings (
   set_at text COLLATE "C" NOT NULL,
   set_by text COLLATE "C" NOT NULL
 );
--- Data keys (src/keys/data-keys.ts): wrapped by the keyring's KEK, never plaintext.
-CREATE TABLE ${S}.data_keys (
-  key_id text COLLATE "C" PRIMARY KEY,
-  subject text COLLATE "C" NOT NULL,
-  kind text COLLATE "C" NOT NULL CHECK (kind IN ('dataset', 'result', 'export', 'secret')),
-  labels text NOT NULL,
-  wrapped text NOT NULL,
-  kek_version text COLLATE "C" NOT NULL,
-  created_at text COLLATE "C" NOT NULL
-);
-CREATE INDEX data_keys_kek ON ${S}.data_keys (kek_version);
-CREATE INDEX data_keys_subject ON ${S}.data_keys (subject);
--- Tombstones of destroyed (crypto-shredded) keys: evidence, append-only.
-CREATE TABLE ${S}.destroyed_keys (
-  key_id text COLLATE "C" PRIMARY KEY,
-  subject text COLLATE "C" NOT NULL,
-  kind text COLLATE "C" NOT NULL,
-  labels text NOT NULL,
-  kek_version text COLLATE "C" NOT NULL,
-  created_at text COLLATE "C" NOT NULL,
-  destroyed_at text COLLATE "C" NOT NULL,
-  reason text NOT NULL,
-  wrapped_key_digest text NOT NULL
-);
-CREATE TRIGGER destroyed_keys_append_only BEFORE UPDATE OR DELETE ON ${S}.destroyed_keys
-  FOR EACH ROW EXECUTE FUNCTION ${S}.append_only();
-CREATE TRIGGER destroyed_keys_no_truncate BEFORE TRUNCATE ON ${S}.destroyed_keys
-  FOR EACH STATEMENT EXECUTE FUNCTION ${S}.append_only();
--- Saved results and exports (src/keys/artefacts.ts) and their ciphertext.
-CREATE TABLE ${S}.artefacts (
-  id text COLLATE "C" PRIMARY KEY,
-  kind text COLLATE "C" NOT NULL CHECK (kind IN ('result', 'export')),
-  owner text COLLATE "C" NOT NULL,
-  labels text NOT NULL,
-  media_type text NOT NULL,
-  retain_until text COLLATE "C",
-  key_id text COLLATE "C" NOT NULL,
-  sha256 text NOT NULL,
-  ciphertext_sha256 text NOT NULL,
-  bytes bigint NOT NULL,
-  created_at text COLLATE "C" NOT NULL,
-  legal_hold text,
-  destroyed_at text COLLATE "C",
-  destroy_reason text
-);
-CREATE INDEX artefacts_retain ON ${S}.artefacts (retain_until) WHERE destroyed_at IS NULL;
-CREATE INDEX artefacts_owner ON ${S}.artefacts (owner);
-CREATE TABLE ${S}.artefact_blobs (
-  id text COLLATE "C" PRIMARY KEY,
-  ciphertext bytea NOT NULL
-);
-ALTER TABLE ${S}.artefact_blobs ALTER COLUMN ciphertext SET STORAGE EXTERNAL;
+${dataKeyTables(d)}
+${artefactTables(d)}
+${artefactBlobTable(d)}
 `, },
 ];
 

@@ -26,6 +26,9 @@
  * over altered rows. (Rows already mirrored are re-read for exports; the offline verifier
  * recomputes their hashes, so a row altered later is caught there.)
  *
+ * Durability. Appends and checkpoints commit with synchronous_commit = on (SET LOCAL), so an
+ * entry acknowledged to its request is on disk even where the server's default is off.
+ *
  * Failure. Every PostgreSQL error is LogUnavailable; the append's promise rejects and the
  * request that wanted the audit entry fails closed. An append whose COMMIT outcome is
  * unknown (connection lost during COMMIT) is reported as failed even if PostgreSQL kept
@@ -40,6 +43,7 @@ import { quoteSchema } from './migrations.ts';
 import { PackedTree } from './packed-tree.ts';
 import { StateBusy } from './errors.ts';
 import { DEFAULT_RETRY, isRetryable, withRetry } from './sql/retry.ts';
+import { DURABLE } from './sql/postgres.ts';
 
 export interface PgLogStorageOptions {
   /** Schema holding the tables (default "gatehouse"). */
@@ -172,7 +176,9 @@ export class PgLogStorage implements LogStorage {
       const c = await this.#connect();
       let broken = false;
       try {
-        await c.query('BEGIN');
+        // Durable whatever the server's synchronous_commit: an acknowledged audit entry must
+        // survive a crash of PostgreSQL (see DURABLE in sql/postgres.ts).
+        await c.query(`BEGIN; ${DURABLE}`);
         const head = await c.query<{ next_index: string }>(`SELECT next_index FROM ${this.#S}.audit_head WHERE id = 1 FOR UPDATE`);
         if (!head.rowCount) throw new StoreCorrupt('audit_head is missing');
         const base = Number(head.rows[0]!.next_index);
@@ -273,14 +279,21 @@ export class PgLogStorage implements LogStorage {
   async saveCheckpointAsync(note: string): Promise<void> {
     const { size } = this.#requireAttached().checkpointSizeRoot(note);
     let r;
+    const c = await this.#connect();
+    let broken = false;
     try {
-      r = await this.#pool.query<{ note: string }>(
+      await c.query(`BEGIN; ${DURABLE}`);
+      r = await c.query<{ note: string }>(
         `INSERT INTO ${this.#S}.audit_checkpoint AS cp (id, size, note) VALUES (1, $1, $2)
          ON CONFLICT (id) DO UPDATE SET size = excluded.size, note = excluded.note, stored_at = now()
            WHERE cp.size <= excluded.size
          RETURNING note`, [size, note]);
+      await c.query('COMMIT');
     } catch (e) {
+      try { await c.query('ROLLBACK'); } catch { broken = true; }
       throw this.#wrap(e, 'cannot store the audit checkpoint in PostgreSQL');
+    } finally {
+      c.release(broken);
     }
     if (r.rowCount) { this.#checkpoint = note; this.#checkpointChecked = note; }
   }

@@ -9,7 +9,9 @@
  *   await state.close();
  *
  * Opening creates or upgrades the schema (versioned, idempotent migrations, see
- * migrations.ts) and refuses a schema newer than this code knows. The pool is bounded.
+ * migrations.ts) and refuses a schema newer than this code knows, and a server whose settings
+ * make a durable commit impossible (fsync or full_page_writes off). The pool is bounded, and a
+ * lost connection fails the request in flight (503) without taking the node down.
  * See docs/state-postgres.md.
  */
 import pg from 'pg';
@@ -19,6 +21,7 @@ import { migrate, quoteSchema, SCHEMA_VERSION } from './migrations.ts';
 import { BudgetStore } from '../privacy/accounting/budget-store.ts';
 import { PgDriver } from './sql/postgres.ts';
 import { PgLogStorage } from './pg-log-storage.ts';
+import { guardPool, PgHealth, safeReason, type Health } from './pg-health.ts';
 
 export interface PostgresStateOptions {
   /** postgres://user@host:port/database (a password in the URL works, but prefer `password`). */
@@ -38,6 +41,11 @@ export interface PostgresStateOptions {
   /** Budget row-lock wait per attempt, ms (default 2000), and retries (default 20). */
   readonly budgetLockTimeoutMs?: number;
   readonly budgetMaxRetries?: number;
+  /**
+   * Open even when the server cannot keep a commit through a crash (fsync or
+   * full_page_writes off). Only for tests that say so; never in production.
+   */
+  readonly allowUnsafeDurability?: boolean;
 }
 
 export interface PostgresState {
@@ -49,7 +57,35 @@ export interface PostgresState {
   readonly driver: PgDriver;
   /** The bounded pool (for health checks); do not end it yourself: call close(). */
   readonly pool: pg.Pool;
+  /** Readiness: the last known state of the connection, or a bounded ping (pg-health.ts). */
+  health(): Promise<Health>;
   close(): Promise<void>;
+}
+
+/**
+ * Server settings with which no commit survives a crash of the machine, whatever Gatehouse
+ * asks per transaction: fsync=off loses or corrupts committed data on an OS crash or power
+ * loss, full_page_writes=off leaves torn pages that WAL replay cannot repair (PostgreSQL
+ * manual, §20.5.1 "Settings"). synchronous_commit is not here: Gatehouse overrides it per
+ * transaction (DURABLE in sql/postgres.ts).
+ */
+export const UNSAFE_SETTINGS: readonly { readonly name: string; readonly unsafe: string }[] = [
+  { name: 'fsync', unsafe: 'off' },
+  { name: 'full_page_writes', unsafe: 'off' },
+];
+
+/** Refuses a server whose settings make durability impossible (see UNSAFE_SETTINGS). */
+async function checkDurability(client: pg.PoolClient, where: string): Promise<void> {
+  const r = await client.query<{ name: string; setting: string }>(
+    'SELECT name, setting FROM pg_catalog.pg_settings WHERE name = ANY($1::text[])', [UNSAFE_SETTINGS.map((u) => u.name)]);
+  for (const u of UNSAFE_SETTINGS) {
+    const found = r.rows.find((row) => row.name === u.name)?.setting;
+    if (found === u.unsafe) {
+      throw new StateConfigInvalid(
+        `PostgreSQL at ${where} runs with ${u.name}=${u.unsafe}: a crash could lose or corrupt committed audit entries and budget charges, so Gatehouse will not store its state there. ` +
+        `Set ${u.name} = on in postgresql.conf (or ALTER SYSTEM SET ${u.name} = on; SELECT pg_reload_conf()) and start Gatehouse again`);
+    }
+  }
 }
 
 /** "host:port/database" of a URL, for messages (never the user's password). */
@@ -87,15 +123,18 @@ export async function openPostgresState(options: PostgresStateOptions): Promise<
   }
   const pool = new pg.Pool({
     connectionString,
+    // Session default as well as SET LOCAL in every write (DURABLE): covers single statements.
+    options: '-c synchronous_commit=on',
     max,
     connectionTimeoutMillis: connectTimeout,
     idleTimeoutMillis: 30_000,
     statement_timeout: statementTimeout,
     application_name: 'gatehouse',
   });
-  // An idle connection dropped by the server must not crash the node: the next request
-  // simply gets a new connection, or fails closed if PostgreSQL is gone.
-  pool.on('error', () => undefined);
+  // A connection dropped by the server (idle or in use) must not crash the node: the
+  // request in flight fails closed, the next one gets a new connection (pg-health.ts).
+  const health = new PgHealth(pool);
+  guardPool(pool, (err) => health.lost(err));
 
   let version: number;
   try {
@@ -106,6 +145,7 @@ export async function openPostgresState(options: PostgresStateOptions): Promise<
       throw new StateUnavailable(`cannot connect to PostgreSQL at ${describeUrl(url)}: ${safeReason(e)}`);
     }
     try {
+      if (options.allowUnsafeDurability !== true) await checkDurability(client, describeUrl(url));
       version = (await migrate(client, schema)).to;
     } catch (e) {
       if (e instanceof StateError) throw e;
@@ -131,9 +171,11 @@ export async function openPostgresState(options: PostgresStateOptions): Promise<
   let closed = false;
   return {
     schema, schemaVersion: version, budgets, auditStorage, pool, driver,
+    health: () => health.health(),
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
+      health.close();
       await budgets.close();
       await auditStorage.close();
       await driver.close();
@@ -143,11 +185,3 @@ export async function openPostgresState(options: PostgresStateOptions): Promise<
 }
 
 export { SCHEMA_VERSION };
-
-/** A pg error's message, or its code, with nothing that could hold a secret. */
-function safeReason(e: unknown): string {
-  const err = e as { code?: unknown; message?: unknown } | null;
-  const code = typeof err?.code === 'string' ? err.code : null;
-  const message = typeof err?.message === 'string' ? err.message.replace(/postgres(ql)?:\/\/\S+/g, '(url)') : 'unknown error';
-  return code ? `${message} (${code})` : message;
-}

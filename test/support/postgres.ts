@@ -27,6 +27,10 @@ export interface PgCluster {
   /** postgres://postgres:<password>@127.0.0.1:<port>/postgres */
   readonly superuserUrl: string;
   readonly superuserPassword: string;
+  /** Kills the server as a crash would (`pg_ctl stop -m immediate`), keeping its data directory. */
+  crash(): Promise<void>;
+  /** Starts a crashed server again on the same port (it replays its WAL, as after a real crash). */
+  restart(): Promise<void>;
   /** Stops the server immediately and removes the directory. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -129,8 +133,13 @@ function installExitHook(): void {
 
 /**
  * Starts a fresh cluster: superuser `postgres` with a random password (SCRAM-SHA-256 over
- * TCP; trust only on the socket inside the private data directory). Durability is off
- * (fsync, synchronous_commit, full_page_writes): it is thrown away.
+ * TCP; trust only on the socket inside the private data directory).
+ *
+ * fsync and full_page_writes stay on: Gatehouse refuses a server without them (src/state/
+ * postgres.ts), and a crash test must see what a real server would keep. synchronous_commit is
+ * off, as on many tuned servers, so tests prove that Gatehouse makes its own commits durable
+ * (SET LOCAL synchronous_commit = on) rather than relying on the server's default. Pass
+ * `settings` to change any of these (a test of the refusal turns fsync off).
  */
 export async function startPostgres(options: PgInstallOptions & { readonly settings?: Readonly<Record<string, string>> } = {}): Promise<PgCluster> {
   const bin = ensurePostgresBinaries(options);
@@ -158,7 +167,7 @@ export async function startPostgres(options: PgInstallOptions & { readonly setti
     installExitHook();
     const settings: Record<string, string> = {
       listen_addresses: '127.0.0.1', unix_socket_directories: dir,
-      fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off',
+      synchronous_commit: 'off',
       max_connections: '50', shared_buffers: '128MB', ...options.settings,
     };
     let lastError = '';
@@ -175,6 +184,13 @@ export async function startPostgres(options: PgInstallOptions & { readonly setti
       const superuserUrl = `postgres://${SYSTEM_USER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
       return {
         host: '127.0.0.1', port, dir, superuserUrl, superuserPassword: password,
+        async crash(): Promise<void> {
+          const [cmd, args] = command(bin, 'pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']);
+          await run(cmd, args, { cwd: dir });
+        },
+        async restart(): Promise<void> {
+          await run(ctlCmd, ctlArgs, { cwd: dir });
+        },
         async stop(): Promise<void> {
           if (c.stopped) return;
           c.stopped = true;

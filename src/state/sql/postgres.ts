@@ -9,6 +9,7 @@
  * - Transactions run on one pooled client: see driver.ts for the modes. A lost race (retry.ts)
  *   is rolled back and re-run; COMMIT itself may report a serialization failure and is
  *   retried like any other statement.
+ * - Every write transaction commits durably (DURABLE), whatever synchronous_commit says.
  * - A connection that cannot be had, or is lost, is StateUnavailable (the request fails
  *   closed); errors the server reports (constraints, triggers) are passed on unchanged for the
  *   store to classify; errors the body throws pass unchanged. Messages never carry the URL.
@@ -63,6 +64,16 @@ export function toPgText(sql: string, dialect: Dialect): string {
     return num !== undefined ? `$${num}` : `$${++n}`;
   });
 }
+
+/**
+ * Every change commits only once its WAL is flushed, whatever the server's or the role's
+ * default: a budget charge or a grant acknowledged to a caller must survive a crash of
+ * PostgreSQL. `synchronous_commit = off` (a common tuning, and the throwaway test cluster's
+ * setting) acknowledges a commit up to 3 × wal_writer_delay before it is durable (PostgreSQL
+ * manual, §28.4 "Asynchronous Commit"); SET LOCAL overrides it for this transaction only, and
+ * survives a transaction-pooling proxy (unlike a session setting).
+ */
+export const DURABLE = 'SET LOCAL synchronous_commit = on';
 
 interface Prepared { readonly name: string; readonly text: string }
 
@@ -139,10 +150,13 @@ export class PgDriver implements SqlDriver {
     let broken = false;
     try {
       if (options.mode === 'read') await this.#run(client, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY', []);
-      else if (options.mode === 'serializable') await this.#run(client, 'BEGIN ISOLATION LEVEL SERIALIZABLE', []);
-      else {
+      else if (options.mode === 'serializable') {
+        await this.#run(client, 'BEGIN ISOLATION LEVEL SERIALIZABLE', []);
+        await this.#run(client, DURABLE, []);
+      } else {
         await this.#run(client, 'BEGIN', []);
-        await this.#run(client, `SET LOCAL lock_timeout = ${this.#lockTimeoutMs}`, []);
+        // lock_timeout and DURABLE in one round trip (set_config(…, true) is SET LOCAL).
+        await this.#run(client, `SELECT set_config('lock_timeout', '${this.#lockTimeoutMs}', true), set_config('synchronous_commit', 'on', true)`, []);
         // One writer per key across every node, as SQLite's BEGIN IMMEDIATE: every statement
         // after it sees what earlier writers committed (READ COMMITTED).
         if (options.lock !== undefined) await this.#run(client, 'SELECT pg_advisory_xact_lock(hashtext(?))', [options.lock]);
@@ -171,7 +185,7 @@ export class PgDriver implements SqlDriver {
       }
       let broken = false;
       try {
-        await client.query(`BEGIN; ${text}; COMMIT`);
+        await client.query(`BEGIN; ${DURABLE}; ${text}; COMMIT`);
       } catch (err) {
         try { await client.query('ROLLBACK'); } catch { broken = true; }
         throw classify(err);
