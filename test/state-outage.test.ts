@@ -39,8 +39,11 @@ describe('a PostgreSQL outage under load', { timeout: 180_000 }, () => {
   }
 
   async function health(): Promise<{ ready: boolean; reason: string | null }> {
-    const r = await fetch(`http://127.0.0.1:${port}/test/state-health`, { signal: AbortSignal.timeout(5000) });
-    return await r.json() as { ready: boolean; reason: string | null };
+    // The readiness route: 200 when ready, 503 with each part's reason when not.
+    const r = await fetch(`http://127.0.0.1:${port}/v1/ready`, { signal: AbortSignal.timeout(5000) });
+    const body = await r.json() as { ready: boolean; parts: Record<string, { ready: boolean; reason: string | null }> };
+    assert.equal(r.status, body.ready ? 200 : 503);
+    return { ready: body.ready, reason: body.parts.state!.reason };
   }
 
   before(async () => {

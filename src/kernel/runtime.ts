@@ -210,6 +210,15 @@ export class Runtime {
     });
   }
 
+  /** Readiness of what every request needs: the state backend and the audit log (when it reports health). */
+  async readiness(): Promise<{ ready: boolean; parts: Record<string, { ready: boolean; reason: string | null }> }> {
+    const parts: Record<string, { ready: boolean; reason: string | null }> = {};
+    parts.state = await this.backend.health().catch((err: unknown) => ({ ready: false, reason: (err as Error)?.message ?? 'health check failed' }));
+    const audit = this.audit as { health?: () => { ready: boolean; reason: string | null } | Promise<{ ready: boolean; reason: string | null }> };
+    if (typeof audit.health === 'function') parts.audit = await Promise.resolve(audit.health()).catch((err: unknown) => ({ ready: false, reason: (err as Error)?.message ?? 'health check failed' }));
+    return { ready: Object.values(parts).every((p) => p.ready), parts };
+  }
+
   /** Members of identity.adminGroups (default `admins`). */
   adminGroups(): readonly string[] {
     return this.#state.loaded.workspace.identity?.adminGroups ?? ['admins'];

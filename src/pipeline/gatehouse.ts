@@ -50,6 +50,9 @@ export class Gatehouse {
   /** The contractor-governance records (agreements, grants, vendors, …) this node enforces. */
   get governanceStore(): GovernanceStore { return this.#rt.governance.store; }
 
+  /** Whether the node can serve: its state backend and its audit log, each with a reason when not. */
+  readiness(): Promise<{ ready: boolean; parts: Record<string, { ready: boolean; reason: string | null }> }> { return this.#rt.readiness(); }
+
   /** Re-reads the workspace; on any problem the running version stays in force. */
   reload(): Promise<{ policyVersion: string; changed: boolean }> { return this.#rt.reload(); }
   close(): Promise<void> { return this.#rt.close(); }

@@ -86,6 +86,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.get('/v1/health', { schema: routeSchemas.health }, async () => ({ status: 'ok', version: options.version, policyVersion: gatehouse.policyVersion }));
+  // Liveness (/v1/health) says the process answers; readiness says it can serve: a load
+  // balancer takes a node out while its state or audit log is unreachable (fail closed).
+  app.get('/v1/ready', { schema: routeSchemas.ready }, async (_req, reply) => {
+    const r = await gatehouse.readiness();
+    return reply.code(r.ready ? 200 : 503).send(r);
+  });
 
   app.post<{ Body: { sql: string; purpose: string; save?: boolean } }>('/v1/query', { schema: routeSchemas.query }, async (request) => {
     return gatehouse.query({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose, ...(request.body.save === true ? { save: true } : {}) });

@@ -45,6 +45,13 @@ export const routeSchemas = {
     summary: 'Liveness and the policy version in force',
     response: { 200: { type: 'object', properties: { status: { type: 'string' }, version: { type: 'string' }, policyVersion: { type: 'string' } } } },
   },
+  ready: {
+    summary: 'Readiness: 200 when the node can serve requests (state and audit log reachable), 503 with the reason otherwise',
+    response: {
+      200: { type: 'object', properties: { ready: { type: 'boolean' }, parts: { type: 'object', additionalProperties: { type: 'object', properties: { ready: { type: 'boolean' }, reason: { type: ['string', 'null'] } } } } } },
+      503: { type: 'object', properties: { ready: { type: 'boolean' }, parts: { type: 'object', additionalProperties: { type: 'object', properties: { ready: { type: 'boolean' }, reason: { type: ['string', 'null'] } } } } } },
+    },
+  },
   query: {
     summary: 'Run a governed SQL query',
     description: 'One SELECT statement, decided by policy for the declared purpose and rewritten by its obligations (masks, row filters, aggregation rules, row caps).',

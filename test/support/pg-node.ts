@@ -3,8 +3,7 @@
  * (test/state-outage.test.ts) runs it as a child so it can see whether losing PostgreSQL
  * kills the process. It opens the state (audit log, budgets, identity, governance, keys) at
  * GH_STATE_URL, the demo workspace at GH_WORKSPACE, listens on a free loopback port and prints
- * one JSON line `{"port": n}` on stdout. It also serves `GET /test/state-health` with
- * `StateBackend.health()`, standing in for the readiness route the server will wire.
+ * one JSON line `{"port": n}` on stdout. Its readiness is the server's own `GET /v1/ready`.
  * It stops on SIGTERM.
  */
 import { join } from 'node:path';
@@ -22,7 +21,6 @@ const state = await openPostgresState({ url, maxConnections: 4, connectTimeoutMs
 const log = await TransparencyLog.openOn(state.logStorage!, { keyDir: join(dir, 'audit-keys'), pseudonymKeyDir: join(dir, 'pseudonym-keys'), demo: true });
 const gh = await Gatehouse.open({ workspaceDir: ws, stateDir: join(dir, 'state'), audit: log, auditReader: log, engineOptions: { poolSize: 2 }, demo: true, state });
 const app = await buildApp({ gatehouse: gh, auditLog: log, version: 'test' });
-app.get('/test/state-health', async () => state.health());
 await app.listen({ host: '127.0.0.1', port: 0 });
 const address = app.server.address();
 process.stdout.write(`${JSON.stringify({ port: typeof address === 'object' && address ? address.port : 0 })}\n`);
