@@ -15,8 +15,8 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startPostgres } from '../test/support/postgres.ts';
 import { BudgetStore } from '../src/privacy/accounting/budget-store.ts';
-import { migrate } from '../src/state/migrations.ts';
-import { PgDriver } from '../src/state/sql/postgres.ts';
+import { migrate } from '../src/sql/migrations.ts';
+import { PgDriver } from '../src/sql/postgres.ts';
 import type { BudgetLedger } from '../src/state/budget-ledger.ts';
 import { isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
 

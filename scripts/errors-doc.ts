@@ -20,7 +20,7 @@ import { ACCOUNTING_CODES } from '../src/privacy/accounting/errors.ts';
 import { DLP_CODES } from '../src/privacy/dlp/errors.ts';
 import { MECHANISM_CODES } from '../src/privacy/mechanisms/errors.ts';
 import { SDC_CODES } from '../src/privacy/sdc/errors.ts';
-import { STATE_CODES } from '../src/state/errors.ts';
+import { STATE_CODES } from '../src/sql/errors.ts';
 
 export const DOC_PATH = fileURLToPath(new URL('../docs/errors.md', import.meta.url));
 

@@ -21,7 +21,7 @@ import { AccountingError, BudgetStoreBusy } from './privacy/accounting/errors.ts
 import { DlpError, DlpResultBlocked } from './privacy/dlp/errors.ts';
 import { MechanismError } from './privacy/mechanisms/errors.ts';
 import { SdcError } from './privacy/sdc/errors.ts';
-import { StateError, StateUnavailable } from './state/errors.ts';
+import { StateError, StateUnavailable } from './sql/errors.ts';
 import { ProtocolViolation } from './wire/protocol.ts';
 import { WireRefusal, wireError } from './wire/sqlstate.ts';
 import { WorkspaceInvalid } from './workspace/load.ts';

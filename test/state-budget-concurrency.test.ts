@@ -8,8 +8,8 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pg from 'pg';
 import { BudgetStore, rhoToNano, type ChargeAccepted, type ChargeOutcome } from '../src/privacy/accounting/budget-store.ts';
-import { PgDriver } from '../src/state/sql/postgres.ts';
-import { migrate } from '../src/state/migrations.ts';
+import { PgDriver } from '../src/sql/postgres.ts';
+import { migrate } from '../src/sql/migrations.ts';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
 
 let cluster: PgCluster;

@@ -13,8 +13,8 @@ import { BudgetStore, MAX_RHO, type ChargeAccepted, type ChargeDenied, type Char
 import { AccountingError } from '../src/privacy/accounting/errors.ts';
 import { describeDenial } from '../src/privacy/accounting/describe.ts';
 import type { BudgetLedger } from '../src/state/budget-ledger.ts';
-import { PgDriver } from '../src/state/sql/postgres.ts';
-import { migrate } from '../src/state/migrations.ts';
+import { PgDriver } from '../src/sql/postgres.ts';
+import { migrate } from '../src/sql/migrations.ts';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
 
 let cluster: PgCluster;

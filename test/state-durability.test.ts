@@ -13,7 +13,7 @@ import pg from 'pg';
 import { TransparencyLog } from '../src/audit/log.ts';
 import { TEST_PASSPHRASE, record } from '../src/audit/testing/fixtures.ts';
 import { openPostgresState } from '../src/state/postgres.ts';
-import { PgDriver } from '../src/state/sql/postgres.ts';
+import { PgDriver } from '../src/sql/postgres.ts';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
 
 let cluster: PgCluster;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
-import { migrate } from '../src/state/migrations.ts';
+import { migrate } from '../src/sql/migrations.ts';
 import { PgIdentitySql } from '../src/state/identity-sql.ts';
 import { ApiKeyStore } from '../src/identity/api-keys.ts';
 import { ConnectionPasswordStore } from '../src/identity/connection-passwords.ts';

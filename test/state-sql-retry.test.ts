@@ -11,10 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import pg from 'pg';
-import { StateBusy } from '../src/state/errors.ts';
-import { PgDriver } from '../src/state/sql/postgres.ts';
-import { SqliteDriver } from '../src/state/sql/sqlite.ts';
-import { backoffMs, DEFAULT_RETRY, isRetryable } from '../src/state/sql/retry.ts';
+import { StateBusy } from '../src/sql/errors.ts';
+import { PgDriver } from '../src/sql/postgres.ts';
+import { SqliteDriver } from '../src/sql/sqlite.ts';
+import { backoffMs, DEFAULT_RETRY, isRetryable } from '../src/sql/retry.ts';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
 
 let cluster: PgCluster;

@@ -16,7 +16,7 @@ import { ArtefactStore } from '../src/keys/artefacts.ts';
 import { DataKeyStore } from '../src/keys/data-keys.ts';
 import { LocalKeyring } from '../src/keys/keyring.ts';
 import { openPostgresState } from '../src/state/backend.ts';
-import { SCHEMA_VERSION } from '../src/state/migrations.ts';
+import { SCHEMA_VERSION } from '../src/sql/migrations.ts';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
 
 const FIXTURES = new URL('./fixtures/state-v4/', import.meta.url).pathname;

@@ -20,9 +20,9 @@
  * strings; ids are random and readable (`agr_…`, `grt_…`, `req_…`). The store never writes
  * the audit log: each change returns a `GovernanceEvent` that the caller records.
  */
-import { DriverCore } from '../state/governance-core.ts';
-import type { SqlDriver } from '../state/sql/driver.ts';
-import { SqliteDriver } from '../state/sql/sqlite.ts';
+import { DriverCore } from './core.ts';
+import type { SqlDriver } from '../sql/driver.ts';
+import { SqliteDriver } from '../sql/sqlite.ts';
 import { ACK_SCHEMA, Acknowledgements } from './acknowledgements.ts';
 import { AGREEMENT_SCHEMA, Agreements } from './agreements.ts';
 import { CLASSIFICATION_SCHEMA, ClassificationDecisions } from './classification.ts';

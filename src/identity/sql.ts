@@ -16,9 +16,9 @@
  * pure computation. Any storage failure (including a retry policy that gave up) becomes the
  * store's own "unavailable" error (IDENTITY_STORE_UNAVAILABLE): the request fails closed.
  */
-import { StateError } from '../state/errors.ts';
-import { mapTables, type SqlDriver, type SqlQueries as DriverQueries } from '../state/sql/driver.ts';
-import { SqliteDriver } from '../state/sql/sqlite.ts';
+import { StateError } from '../sql/errors.ts';
+import { mapTables, type SqlDriver, type SqlQueries as DriverQueries } from '../sql/driver.ts';
+import { SqliteDriver } from '../sql/sqlite.ts';
 import { IdentityStoreUnavailable } from './session.ts';
 
 export type SqlValue = string | number | null | Uint8Array;

@@ -20,6 +20,13 @@ import type { Mutable, RequestMeta } from './types.ts';
 
 export type AuditDraft = Mutable<AuditRecord>;
 
+/** Errors whose request already has its audit entry, so a front never records a second one. */
+const AUDITED = new WeakSet<object>();
+
+export function wasAudited(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && AUDITED.has(err);
+}
+
 export interface Envelope {
   readonly state: WorkspaceState;
   readonly entry: AuditDraft;
@@ -78,6 +85,7 @@ async function envelope<T>(rt: Runtime, meta: RequestMeta, action: string, optio
     entry.errorCode = e.code;
     entry.reasons = [...(e.reasons.length ? e.reasons : []), ...(e.reasons.includes(e.message) ? [] : [e.message]), ...kept];
     await record(rt, entry);
+    AUDITED.add(e);
     throw e;
   }
   const { auditId } = await record(rt, entry);

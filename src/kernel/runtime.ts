@@ -20,7 +20,7 @@ import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
 import type { PrincipalDef } from '../model/types.ts';
 import type { Select } from '../query/ir.ts';
 import type { BoundQuery } from '../query/bind.ts';
-import { GovernanceRuntime } from '../kernel/governance-runtime.ts';
+import { GovernanceRuntime } from './governance-runtime.ts';
 import { openEmbeddedState, type StateBackend } from '../state/backend.ts';
 import { Admission } from './admission.ts';
 import { internalRead } from './execute.ts';

@@ -27,10 +27,10 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { StateError } from '../state/errors.ts';
-import type { SqlDriver } from '../state/sql/driver.ts';
-import { SqliteDriver, sqliteDialect } from '../state/sql/sqlite.ts';
-import { dataKeyTables } from '../state/tables/keys.ts';
+import { StateError } from '../sql/errors.ts';
+import type { SqlDriver } from '../sql/driver.ts';
+import { SqliteDriver, sqliteDialect } from '../sql/sqlite.ts';
+import { dataKeyTables } from '../sql/tables/keys.ts';
 import { DataKeyDestroyed, DataKeyNotFound, KeyInputInvalid, KeyStoreUnavailable } from './errors.ts';
 import { decodeWrappedKey, encodeWrappedKey, type KeyEncryptionService, type RotatableKeyService } from './keyring.ts';
 

@@ -16,6 +16,7 @@ import type { ResultColumn } from '../engine/engine.ts';
 import type { GatehouseError } from '../errors.ts';
 import type { LoadedWorkspace } from '../workspace/validate.ts';
 import { Runtime, type GatehouseOptions } from '../kernel/runtime.ts';
+import { wasAudited } from '../kernel/audited.ts';
 import type { DatasetView, QueryEstimate, QueryRequest, QueryResponse, RequestMeta } from '../kernel/types.ts';
 import { authorizeAuditRead, rejectRequest, type AuditReadGrant } from '../operations/audit/read.ts';
 import { ingestDataset, type Ingested, type IngestRequest } from '../operations/datasets/ingest.ts';
@@ -110,4 +111,6 @@ export class Gatehouse {
   // The audit log.
   authorizeAuditRead(meta: RequestMeta, what: 'proofs' | 'entries' | 'own-entries'): Promise<AuditReadGrant> { return authorizeAuditRead(this.#rt, meta, what); }
   rejectRequest(meta: RequestMeta, action: string, error: GatehouseError): Promise<void> { return rejectRequest(this.#rt, meta, action, error); }
+  /** Whether a thrown error's request already has its audit entry (a front then records nothing more). */
+  wasAudited(err: unknown): boolean { return wasAudited(err); }
 }

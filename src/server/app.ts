@@ -64,17 +64,28 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   const routes: RouteInfo[] = [];
   app.addHook('onRoute', (r) => { routes.push({ method: r.method, url: r.url, schema: r.schema as Record<string, unknown> | undefined }); });
 
+  // Every request leaves exactly one audit entry (invariant 8): a refusal the path already
+  // recorded is not recorded again; anything the front refused itself (malformed or oversized
+  // body, wrong media type, unknown route) is recorded here with what the client receives.
+  const refuse = async (request: FastifyRequest, g: GatehouseError): Promise<GatehouseError> => {
+    try {
+      await gatehouse.rejectRequest(metaOf(request), `http ${request.method} ${request.routeOptions.url ?? 'unknown'}`, g);
+      return g;
+    } catch {
+      return new GatehouseError('AUDIT_UNAVAILABLE', 'the audit log could not record this request, so it was not completed', { hint: 'retry later' });
+    }
+  };
   app.setErrorHandler(async (err, request, reply) => {
     const e = err as { validation?: unknown; statusCode?: number; code?: string; message: string };
     let g: GatehouseError;
-    if (e.validation || e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || (e.statusCode === 400 && !(err instanceof GatehouseError))) {
-      g = new GatehouseError('REQUEST_INVALID', `the request is malformed: ${e.message}`, { hint: 'see /openapi.json for the request format' });
-      try { await gatehouse.rejectRequest(metaOf(request), `http ${request.method} ${request.routeOptions.url ?? 'unknown'}`, g); } catch { g = new GatehouseError('AUDIT_UNAVAILABLE', 'the audit log could not record this request'); }
-    } else if (e.statusCode === 413) {
+    if (e.statusCode === 413 || e.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
       g = new GatehouseError('REQUEST_INVALID', 'the request body is too large', { hint: 'queries are limited to 256 KiB' });
+    } else if (e.validation || e.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || e.code === 'FST_ERR_CTP_EMPTY_JSON_BODY' || (typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 500 && !(err instanceof GatehouseError))) {
+      g = new GatehouseError('REQUEST_INVALID', `the request is malformed: ${e.message}`, { hint: 'see /openapi.json for the request format' });
     } else {
       g = asGatehouseError(err);
     }
+    if (!gatehouse.wasAudited(err)) g = await refuse(request, g);
     if (g.code === 'INTERNAL') request.log.error({ err }, 'internal error');
     // Status from the one table (409 and 503 reach the caller as such); Retry-After when the error says when.
     if (g.retryAfterSeconds !== null) void reply.header('retry-after', String(g.retryAfterSeconds));
@@ -82,7 +93,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.setNotFoundHandler(async (request, reply) => {
-    return reply.status(404).send({ error: { code: 'NOT_FOUND', message: `no route ${request.method} ${request.url.split('?')[0]}`, hint: 'see /openapi.json', reasons: [] } });
+    const g = await refuse(request, new GatehouseError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]!.slice(0, 200)}`, { hint: 'see /openapi.json' }));
+    return reply.status(g.status).send({ error: g.toJSON() });
   });
 
   app.get('/v1/health', { schema: routeSchemas.health }, async () => ({ status: 'ok', version: options.version, policyVersion: gatehouse.policyVersion }));

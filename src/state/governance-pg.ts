@@ -14,9 +14,9 @@
  */
 import type { Pool } from 'pg';
 import { GovernanceStore } from '../governance/store.ts';
-import { DriverCore } from './governance-core.ts';
+import { DriverCore } from '../governance/core.ts';
 import type { PostgresState } from './postgres.ts';
-import { PgDriver } from './sql/postgres.ts';
+import { PgDriver } from '../sql/postgres.ts';
 
 export interface PgGovernanceOptions {
   /** Schema holding the gov_* tables (created by openPostgresState / migrate). Default "gatehouse". */

@@ -8,7 +8,7 @@
 import type pg from 'pg';
 import { DriverIdentitySql } from '../identity/sql.ts';
 import { IdentityStoreUnavailable } from '../identity/session.ts';
-import { PgDriver } from './sql/postgres.ts';
+import { PgDriver } from '../sql/postgres.ts';
 
 export interface PgIdentitySqlOptions {
   readonly schema: string;

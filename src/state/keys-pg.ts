@@ -23,7 +23,7 @@ import { ArtefactStore, SqlArtefactBackend, SqlBlobs } from '../keys/artefacts.t
 import { DataKeyStore, SqlDataKeyBackend, type DataKeyStoreOptions } from '../keys/data-keys.ts';
 import type { KeyEncryptionService } from '../keys/keyring.ts';
 import type { PostgresState } from './postgres.ts';
-import { PgDriver } from './sql/postgres.ts';
+import { PgDriver } from '../sql/postgres.ts';
 
 /** The data keys of every node on this database, wrapped by `kms` (the same keyring on every node). */
 export function openPgDataKeys(state: Pick<PostgresState, 'pool' | 'schema'>, kms: KeyEncryptionService, options: DataKeyStoreOptions = {}): DataKeyStore {

@@ -39,11 +39,11 @@ import type { Pool, PoolClient } from 'pg';
 import { LogUnavailable, StoreCorrupt } from '../audit/errors.ts';
 import { hashEquals, HASH_SIZE, sha256 } from '../audit/merkle.ts';
 import type { FileStoreOptions, LogStorage, StoredEntry } from '../audit/store.ts';
-import { quoteSchema } from './migrations.ts';
+import { quoteSchema } from '../sql/migrations.ts';
 import { PackedTree } from './packed-tree.ts';
-import { StateBusy } from './errors.ts';
-import { DEFAULT_RETRY, isRetryable, withRetry } from './sql/retry.ts';
-import { DURABLE } from './sql/postgres.ts';
+import { StateBusy } from '../sql/errors.ts';
+import { DEFAULT_RETRY, isRetryable, withRetry } from '../sql/retry.ts';
+import { DURABLE } from '../sql/postgres.ts';
 
 export interface PgLogStorageOptions {
   /** Schema holding the tables (default "gatehouse"). */

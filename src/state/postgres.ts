@@ -16,12 +16,12 @@
  */
 import pg from 'pg';
 import type { BudgetLedger } from './budget-ledger.ts';
-import { StateConfigInvalid, StateError, StateUnavailable } from './errors.ts';
-import { migrate, quoteSchema, SCHEMA_VERSION } from './migrations.ts';
+import { StateConfigInvalid, StateError, StateUnavailable } from '../sql/errors.ts';
+import { migrate, quoteSchema, SCHEMA_VERSION } from '../sql/migrations.ts';
 import { BudgetStore } from '../privacy/accounting/budget-store.ts';
-import { PgDriver } from './sql/postgres.ts';
+import { PgDriver } from '../sql/postgres.ts';
 import { PgLogStorage } from './pg-log-storage.ts';
-import { guardPool, PgHealth, safeReason, type Health } from './pg-health.ts';
+import { guardPool, PgHealth, safeReason, type Health } from '../sql/pg-health.ts';
 
 export interface PostgresStateOptions {
   /** postgres://user@host:port/database (a password in the URL works, but prefer `password`). */

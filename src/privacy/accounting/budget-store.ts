@@ -38,11 +38,11 @@ import {
   iso, MAX_ID, MAX_REASON, nanoToRho, objectOf, publicWindow, rhoAmount, subjectOf, text, timeOf, windowContaining, windowOf,
   type BudgetWindow, type WindowKind,
 } from './budget-rules.ts';
-import { StateBusy } from '../../state/errors.ts';
-import { migrateFile } from '../../state/migrations.ts';
-import type { SqlDriver, SqlQueries, SqlValue } from '../../state/sql/driver.ts';
-import { SqliteDriver } from '../../state/sql/sqlite.ts';
-import { BUDGET_SQLITE_NAMES } from '../../state/tables/budgets.ts';
+import { StateBusy } from '../../sql/errors.ts';
+import { migrateFile } from '../../sql/migrations.ts';
+import type { SqlDriver, SqlQueries, SqlValue } from '../../sql/driver.ts';
+import { SqliteDriver } from '../../sql/sqlite.ts';
+import { BUDGET_SQLITE_NAMES } from '../../sql/tables/budgets.ts';
 
 export { RHO_UNIT, MAX_RHO, MAX_WINDOW_DAYS, rhoToNano } from './budget-rules.ts';
 export type { BudgetWindow } from './budget-rules.ts';

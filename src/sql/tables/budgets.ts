@@ -6,7 +6,7 @@
  *
  * Amounts are integer nano-ρ, times integer epoch milliseconds: exact on both engines.
  */
-import type { Dialect } from '../sql/driver.ts';
+import type { Dialect } from '../driver.ts';
 
 /** The real names in an embedded budgets file (budgets.sqlite). */
 export const BUDGET_SQLITE_NAMES: Readonly<Record<string, string>> = { budget_windows: 'windows', budget_charges: 'charges', budget_ledger: 'ledger' };

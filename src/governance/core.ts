@@ -17,8 +17,8 @@
  *   a nested `tx` joins the outer one. Reads outside a transaction (the gate) take no lock.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Core, Row, SqlValue, Statement } from '../governance/types.ts';
-import type { SqlDriver, SqlQueries } from './sql/driver.ts';
+import type { Core, Row, SqlValue, Statement } from './types.ts';
+import type { SqlDriver, SqlQueries } from '../sql/driver.ts';
 
 interface TxState { readonly core: DriverCore; readonly q: SqlQueries }
 const inTx = new AsyncLocalStorage<TxState>();

@@ -18,7 +18,7 @@
  * The body of a retried transaction must therefore do nothing but SQL and pure computation.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { StateBusy } from '../errors.ts';
+import { StateBusy } from './errors.ts';
 
 export interface RetryPolicy {
   /** Re-runs after the first attempt (default 30). */

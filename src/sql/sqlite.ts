@@ -12,7 +12,7 @@
  */
 import { resolve } from 'node:path';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
-import { StateUnavailable } from '../errors.ts';
+import { StateUnavailable } from './errors.ts';
 import { DEFAULT_RETRY, isRetryable, withRetry, type RetryPolicy } from './retry.ts';
 import { mapTables, type Dialect, type SqlDriver, type SqlQueries, type SqlRow, type SqlValue, type TxOptions } from './driver.ts';
 

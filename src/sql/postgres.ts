@@ -16,8 +16,8 @@
  */
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { StateUnavailable } from '../errors.ts';
-import { quoteSchema } from '../migrations.ts';
+import { StateUnavailable } from './errors.ts';
+import { quoteSchema } from './migrations.ts';
 import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry.ts';
 import { mapTables, type Dialect, type SqlDriver, type SqlQueries, type SqlRow, type SqlValue, type TxOptions } from './driver.ts';
 

@@ -9,8 +9,8 @@
  */
 import type { PoolClient } from 'pg';
 import { StateConfigInvalid, StateSchemaTooNew } from './errors.ts';
-import type { Dialect } from './sql/driver.ts';
-import { pgDialect } from './sql/postgres.ts';
+import type { Dialect } from './driver.ts';
+import { pgDialect } from './postgres.ts';
 import { budgetTables } from './tables/budgets.ts';
 import { artefactBlobTable, artefactTables, dataKeyTables } from './tables/keys.ts';
 

@@ -12,7 +12,7 @@
  * artefacts/artefacts.sqlite, as they always have; the tables keep their names. Text compared
  * or sorted (ids, times) is `textC`: bytewise, as SQLite compares it.
  */
-import type { Dialect } from '../sql/driver.ts';
+import type { Dialect } from '../driver.ts';
 
 export function dataKeyTables(d: Dialect): string {
   const X = d.ifNotExists, T = d.table.bind(d), C = d.textC, S = d.text;
