@@ -46,3 +46,23 @@ describe('every HTTP request leaves exactly one truthful audit entry', () => {
     });
   }
 });
+
+describe('observers of recorded entries', () => {
+  it('see every recorded entry exactly once, after it is durable, and a failing observer fails no request', async () => {
+    const seen: string[] = [];
+    const stop = f.gh.onRecorded((entry, auditId) => { seen.push(`${auditId}:${entry.action}`); });
+    const stopBad = f.gh.onRecorded(() => { throw new Error('a broken observer'); });
+    try {
+      const before = f.log.size;
+      const ok = await fetch(`${f.http.url}/v1/query`, { method: 'POST', headers: ivan, body: JSON.stringify({ sql: 'SELECT count(*) AS n FROM claims', purpose: 'claims-processing' }) });
+      assert.equal(ok.status, 200);
+      const missing = await fetch(`${f.http.url}/v1/nowhere`, { headers: ivan });
+      assert.equal(missing.status, 404);
+      assert.equal(f.log.size - before, 2);
+      assert.equal(seen.length, 2);
+      assert.deepEqual(seen.map((s) => s.split(':')[1]), ['query', 'http GET unknown']);
+    } finally {
+      stop(); stopBad();
+    }
+  });
+});

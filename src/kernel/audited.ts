@@ -58,13 +58,16 @@ export function draftEntry(rt: Runtime, state: WorkspaceState, meta: Pick<Reques
   };
 }
 
-/** Writes an entry; if it cannot be written the request fails (fail closed). */
+/** Writes an entry; if it cannot be written the request fails (fail closed). Observers see it once recorded. */
 export async function record(rt: Runtime, entry: AuditRecord): Promise<{ auditId: string }> {
+  let r: { auditId: string };
   try {
-    return await rt.audit.append(entry);
+    r = await rt.audit.append(entry);
   } catch (err) {
     throw new GatehouseError('AUDIT_UNAVAILABLE', 'the audit log could not record this request, so it was not completed', { hint: 'retry later; operators: check the audit log storage', cause: err });
   }
+  rt.observe(entry, r.auditId);
+  return r;
 }
 
 async function envelope<T>(rt: Runtime, meta: RequestMeta, action: string, options: AuditedOptions, run: (env: Envelope) => Promise<T>): Promise<AuditedResult<T>> {

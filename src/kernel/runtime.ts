@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AuditSink } from '../audit/types.ts';
+import type { AuditRecord, AuditSink } from '../audit/types.ts';
 import type { StoredAuditEntry } from '../audit/log.ts';
 import { openEngines, type EngineRouter } from '../engine/router.ts';
 import type { ElevationStore } from '../identity/elevation.ts';
@@ -45,6 +45,9 @@ export interface GatehouseOptions {
   /** Read access to the audit log (flows and compliance reports). */
   readonly auditReader?: { scan(filter: { from?: string; to?: string }): AsyncGenerator<{ leaf: { entry: StoredAuditEntry } }>; pseudonymsOf(principal: string): string[] };
 }
+
+/** Sees each audit entry once it is recorded. */
+export type RecordObserver = (entry: AuditRecord, auditId: string) => void;
 
 /** One consistent view of the workspace: a request reads it once and uses it throughout. */
 export interface WorkspaceState {
@@ -208,6 +211,24 @@ export class Runtime {
         canBreakGlass: (_p, role) => roles[role]?.breakGlass === true,
       };
     });
+  }
+
+  readonly #observers = new Set<RecordObserver>();
+
+  /**
+   * Watches every recorded audit entry (monitoring, live activity). Observers run after the
+   * entry is durable, synchronously and must be cheap; one that throws is isolated.
+   * Returns the function that stops watching.
+   */
+  onRecorded(observer: RecordObserver): () => void {
+    this.#observers.add(observer);
+    return () => { this.#observers.delete(observer); };
+  }
+
+  observe(entry: AuditRecord, auditId: string): void {
+    for (const o of this.#observers) {
+      try { o(entry, auditId); } catch { /* an observer never fails a request that is already recorded */ }
+    }
   }
 
   /** Readiness of what every request needs: the state backend and the audit log (when it reports health). */

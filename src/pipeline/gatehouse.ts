@@ -15,7 +15,7 @@ import type { GovernanceStore } from '../governance/store.ts';
 import type { ResultColumn } from '../engine/engine.ts';
 import type { GatehouseError } from '../errors.ts';
 import type { LoadedWorkspace } from '../workspace/validate.ts';
-import { Runtime, type GatehouseOptions } from '../kernel/runtime.ts';
+import { Runtime, type GatehouseOptions, type RecordObserver } from '../kernel/runtime.ts';
 import { wasAudited } from '../kernel/audited.ts';
 import type { DatasetView, QueryEstimate, QueryRequest, QueryResponse, RequestMeta } from '../kernel/types.ts';
 import { authorizeAuditRead, rejectRequest, type AuditReadGrant } from '../operations/audit/read.ts';
@@ -50,6 +50,9 @@ export class Gatehouse {
   get workspace(): LoadedWorkspace { return this.#rt.state.loaded; }
   /** The contractor-governance records (agreements, grants, vendors, …) this node enforces. */
   get governanceStore(): GovernanceStore { return this.#rt.governance.store; }
+
+  /** Watches every recorded audit entry (monitoring, live activity); returns the function that stops watching. */
+  onRecorded(observer: RecordObserver): () => void { return this.#rt.onRecorded(observer); }
 
   /** Whether the node can serve: its state backend and its audit log, each with a reason when not. */
   readiness(): Promise<{ ready: boolean; parts: Record<string, { ready: boolean; reason: string | null }> }> { return this.#rt.readiness(); }
