@@ -21,13 +21,14 @@
  * in the last record) is truncated; damage followed by valid records is corruption and
  * refuses to open. Every record carries its index, so a reused index or a gap is caught.
  */
-import { unlinkSync, closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, writeSync, existsSync, read as fsRead } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, writeSync, existsSync, read as fsRead } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { promisify } from 'node:util';
 import { LogUnavailable, StoreCorrupt } from './errors.ts';
 import { HASH_SIZE, EMPTY_ROOT, hashChildren, hashEquals, sha256, type SubtreeSource } from './merkle.ts';
 import { writeFileAtomic, writeFileAtomicSync } from './fsutil.ts';
+import { acquireDirLock, type ProcessLock } from './process-lock.ts';
 
 const HEADER = 8;
 const MAX_RECORD = 16 * 1024 * 1024;
@@ -108,16 +109,25 @@ export class FileStore implements LogStorage {
   /** Batch encoding buffer, reused across batches (appendBatch calls never overlap). */
   #batchBuf: Buffer = Buffer.allocUnsafe(1 << 20);
 
-  private constructor(dir: string) {
+  readonly #lock: ProcessLock;
+
+  private constructor(dir: string, lock: ProcessLock) {
     this.dir = dir;
+    this.#lock = lock;
     this.#entriesFd = openSync(join(dir, 'entries.dat'), existsSync(join(dir, 'entries.dat')) ? 'r+' : 'w+');
     this.#offsetsFd = openSync(join(dir, 'offsets.dat'), existsSync(join(dir, 'offsets.dat')) ? 'r+' : 'w+');
   }
 
   static open(dir: string, options: FileStoreOptions): FileStore {
     mkdirSync(dir, { recursive: true });
-    acquireLock(join(dir, 'LOCK'));
-    const store = new FileStore(dir);
+    const lock = acquireDirLock(dir);
+    let store: FileStore;
+    try {
+      store = new FileStore(dir, lock);
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
     try {
       store.#recover(options);
     } catch (e) {
@@ -483,8 +493,8 @@ export class FileStore implements LogStorage {
   }
 
   #closeFds(): void {
-    releaseLock(join(this.dir, 'LOCK'));
     for (const fd of [this.#entriesFd, this.#offsetsFd, ...this.#levelFds]) { try { closeSync(fd); } catch { /* already closed */ } }
+    this.#lock.release();
   }
 
   async close(): Promise<void> {
@@ -519,29 +529,4 @@ function leafHashesInPlace(buf: Buffer, starts: Float64Array, count: number): Bu
 function writeAll(fd: number, buf: Buffer, position: number): void {
   let written = 0;
   while (written < buf.length) written += writeSync(fd, buf, written, buf.length - written, position + written);
-}
-
-/** One process per log directory: a pid lock file, taken over when its owner is dead. */
-function acquireLock(path: string): void {
-  try {
-    const fd = openSync(path, 'wx');
-    writeSync(fd, String(process.pid));
-    closeSync(fd);
-    return;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-  }
-  const pid = Number(readFileSync(path, 'utf8'));
-  if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid) {
-    let alive = true;
-    try { process.kill(pid, 0); } catch (e) { alive = (e as NodeJS.ErrnoException).code === 'EPERM'; }
-    if (alive) throw new LogUnavailable(`audit log directory is in use by process ${pid}`);
-  } else if (pid === process.pid) {
-    throw new LogUnavailable('audit log directory is already open in this process');
-  }
-  writeFileAtomicSync(path, String(process.pid));
-}
-
-function releaseLock(path: string): void {
-  try { if (readFileSync(path, 'utf8') === String(process.pid)) unlinkSync(path); } catch { /* already gone */ }
 }

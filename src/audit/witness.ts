@@ -18,7 +18,8 @@
  * verifyCosignedCheckpoint() is the client check; detectSplitView() compares two views.
  */
 import { createServer, type Server } from 'node:http';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { acquireDirLock, type ProcessLock } from './process-lock.ts';
 import { join } from 'node:path';
 import { createHash, type KeyObject } from 'node:crypto';
 import { AuditError, InputInvalid, NoteMalformed, ProofVerificationFailed, SplitViewDetected, WitnessConflict, WitnessQuorumNotReached, WitnessUnknownLog } from './errors.ts';
@@ -50,7 +51,7 @@ export class Witness {
   readonly #dir: string;
   readonly #logs = new Map<string, NoteVerifier[]>();
   readonly #locks = new Map<string, Promise<unknown>>();
-  readonly #lockPath: string;
+  readonly #lock: ProcessLock;
 
   constructor(options: WitnessOptions) {
     this.name = options.name;
@@ -59,18 +60,7 @@ export class Witness {
     this.#dir = options.stateDir;
     for (const l of options.logs) this.#logs.set(l.origin, l.vkeys.map(parseVkey));
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
-    this.#lockPath = join(this.#dir, 'witness.lock');
-    try {
-      const fd = openSync(this.#lockPath, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-    } catch {
-      const pid = Number(readFileSync(this.#lockPath, 'utf8'));
-      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new AuditError('AUDIT_WITNESS_LOCKED', `witness state ${this.#dir} is in use by process ${pid}`, 500);
-      }
-      writeFileAtomicSync(this.#lockPath, String(process.pid));
-    }
+    this.#lock = acquireDirLock(this.#dir, 'witness state');
   }
 
   #statePath(origin: string): string {
@@ -120,12 +110,8 @@ export class Witness {
   }
 
   close(): void {
-    try { if (readFileSync(this.#lockPath, 'utf8') === String(process.pid)) unlinkSync(this.#lockPath); } catch { /* gone */ }
+    this.#lock.release();
   }
-}
-
-function isAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 
 export function parseAddCheckpointBody(body: string): { oldSize: number; proof: Buffer[]; note: string } {
