@@ -110,6 +110,7 @@ export class FileStore implements LogStorage {
   #batchBuf: Buffer = Buffer.allocUnsafe(1 << 20);
 
   readonly #lock: ProcessLock;
+  #options: FileStoreOptions | null = null;
 
   private constructor(dir: string, lock: ProcessLock) {
     this.dir = dir;
@@ -129,6 +130,7 @@ export class FileStore implements LogStorage {
       throw e;
     }
     try {
+      store.#options = options;
       store.#recover(options);
     } catch (e) {
       store.#closeFds();
@@ -389,7 +391,7 @@ export class FileStore implements LogStorage {
 
   async appendBatch(payloads: readonly (Buffer | string)[]): Promise<void> {
     if (this.#closed) throw new LogUnavailable('audit log is closed');
-    if (this.#broken) throw new LogUnavailable('audit log storage failed earlier; restart to recover', { cause: this.#broken });
+    if (this.#broken) this.#reload();
     if (this.#writing) throw new LogUnavailable('concurrent appendBatch calls are not allowed');
     if (payloads.length === 0) return;
     this.#writing = true;
@@ -454,6 +456,21 @@ export class FileStore implements LogStorage {
       }
     } finally {
       this.#writing = false;
+    }
+  }
+
+  /**
+   * After a failed write left the store unsure of its state: rereads it from disk exactly as
+   * open does (verify the signed prefix, rebuild derived files, cut a torn tail), so the
+   * log recovers without a restart once storage works again.
+   */
+  #reload(): void {
+    try {
+      this.#dirty.clear();
+      this.#recover(this.#options!);
+      this.#broken = null;
+    } catch (e) {
+      throw new LogUnavailable('audit storage is still failing (check the audit directory, disk space and permissions); the next write retries', { cause: e });
     }
   }
 

@@ -184,6 +184,8 @@ export interface WitnessClient {
   /** The witness's cosignature vkey (type 0x04). */
   readonly vkey: string;
   addCheckpoint(oldSize: number, proof: readonly Buffer[], note: string): Promise<NoteSignature[]>;
+  /** The latest checkpoint the witness cosigned for `origin` (as the log signed it), or null. */
+  latest?(origin: string): Promise<string | null>;
 }
 
 export class LocalWitnessClient implements WitnessClient {
@@ -194,6 +196,7 @@ export class LocalWitnessClient implements WitnessClient {
   async addCheckpoint(oldSize: number, proof: readonly Buffer[], note: string): Promise<NoteSignature[]> {
     return [await this.#w.addCheckpoint(oldSize, proof, note)];
   }
+  async latest(origin: string): Promise<string | null> { return this.#w.latest(origin)?.checkpoint ?? null; }
 }
 
 export class HttpWitnessClient implements WitnessClient {
@@ -211,6 +214,13 @@ export class HttpWitnessClient implements WitnessClient {
     if (res.status === 409) throw new WitnessConflict(Number(text.trim()));
     if (res.status !== 200) throw new AuditError('AUDIT_WITNESS_REJECTED', `witness ${this.name} answered ${res.status}: ${text.trim().slice(0, 200)}`, 502);
     return parseSignatureLines(text);
+  }
+  async latest(origin: string): Promise<string | null> {
+    const res = await fetch(`${this.url}/latest?origin=${encodeURIComponent(origin)}`, { signal: AbortSignal.timeout(10_000) });
+    const text = await res.text();
+    if (res.status === 404) return null;
+    if (res.status !== 200) throw new AuditError('AUDIT_WITNESS_REJECTED', `witness ${this.name} answered ${res.status} for its latest checkpoint`, 502);
+    return text;
   }
 }
 
@@ -236,18 +246,35 @@ const knownSizes = new WeakMap<WitnessClient, number>();
  * Throws WitnessQuorumNotReached otherwise: the owner must not publish it.
  */
 export async function publishCheckpoint(log: PublishableLog, policy: WitnessPolicy): Promise<string> {
+  checkQuorum(policy);
+  const note = await log.checkpoint();
+  return cosignCheckpoint(note, log.verifiers(), (first, second) => log.consistencyProof(first, second).proof.map((p) => Buffer.from(p, 'base64')), policy);
+}
+
+export function checkQuorum(policy: WitnessPolicy): void {
   if (!Number.isSafeInteger(policy.quorum) || policy.quorum < 1 || policy.quorum > policy.witnesses.length) {
     throw new InputInvalid('witness quorum must be between 1 and the number of witnesses');
   }
-  const note = await log.checkpoint();
-  const cp = openCheckpoint(note, log.verifiers());
+}
+
+/** Tells the publisher the size a witness is known to hold (e.g. from its latest checkpoint at start). */
+export function rememberWitnessSize(w: WitnessClient, size: number): void { knownSizes.set(w, size); }
+
+/**
+ * Sends a signed checkpoint to every witness with a consistency proof from the size that
+ * witness holds (`proofOf(old, size)`), and returns the note with the k-of-n valid
+ * cosignatures added. Throws WitnessQuorumNotReached otherwise: it must not be published.
+ */
+export async function cosignCheckpoint(note: string, logVerifiers: readonly NoteVerifier[], proofOf: (first: number, second: number) => Buffer[], policy: WitnessPolicy): Promise<string> {
+  checkQuorum(policy);
+  const cp = openCheckpoint(note, [...logVerifiers]);
   const failures: string[] = [];
   const results = await Promise.all(policy.witnesses.map(async (w) => {
     const verifier = parseVkey(w.vkey);
     for (let attempt = 0; attempt < 2; attempt++) {
       const old = Math.min(knownSizes.get(w) ?? 0, cp.size);
       try {
-        const proof = old === 0 ? [] : log.consistencyProof(old, cp.size).proof.map((p) => Buffer.from(p, 'base64'));
+        const proof = old === 0 || old === cp.size ? [] : proofOf(old, cp.size);
         const sigs = await w.addCheckpoint(old, proof, note);
         const mine = sigs.filter((s) => s.name === verifier.name && s.keyId.equals(verifier.keyId));
         openNote(addSignatures(note, mine), [verifier]);
@@ -255,7 +282,7 @@ export async function publishCheckpoint(log: PublishableLog, policy: WitnessPoli
         return mine;
       } catch (e) {
         if (e instanceof WitnessConflict && attempt === 0 && e.latestSize <= cp.size) { knownSizes.set(w, e.latestSize); continue; }
-        failures.push(`${w.name}: ${e instanceof AuditError ? e.detail : 'error'}${e instanceof WitnessConflict && e.latestSize > cp.size ? ' (witness has seen a larger tree: split view or rollback)' : ''}`);
+        failures.push(`${w.name}: ${e instanceof AuditError ? e.detail : 'unreachable'}${e instanceof WitnessConflict && e.latestSize > cp.size ? ' (witness has seen a larger tree: split view or rollback)' : ''}`);
         return null;
       }
     }
