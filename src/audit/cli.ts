@@ -18,7 +18,10 @@
  *   audit verify        { export? (file) | url, token?, publicKey: string | string[] (vkeys or
  *                         files of vkeys), trusted? (file with a checkpoint note),
  *                         saveCheckpoint? (file to store the verified checkpoint), json? }
- *   audit verify-receipt { receipt (file), publicKey, json? }
+ *   audit verify-receipt { receipt (file, or an auditId fetched from `url` with the caller's own
+ *                         `token`: a partner needs no auditor rights for its own entries),
+ *                         publicKey? (pinned vkeys; without it the server's /v1/audit/keys are
+ *                         used and the output says so), output? (file to keep the receipt), json? }
  *   witness             { stateDir, name, logKey: vkey(s) of the log(s) to witness,
  *                         keyFile? (default <stateDir>/witness-key.json), host = 127.0.0.1,
  *                         port = 7380, signal? (AbortSignal to stop) }
@@ -178,16 +181,29 @@ export async function auditVerify(args: { export?: string; url?: string; token?:
   } catch (e) { return fail(out, e); }
 }
 
-export async function auditVerifyReceipt(args: { receipt?: string; publicKey?: string | string[]; json?: boolean }, out: Writable): Promise<number> {
+export async function auditVerifyReceipt(args: SourceArgs & { receipt?: string; publicKey?: string | string[]; output?: string; json?: boolean }, out: Writable): Promise<number> {
   try {
-    if (!args.receipt) throw new InputInvalid('give the receipt file');
-    const verifiers = loadVerifiers(args.publicKey);
+    if (!args.receipt) throw new InputInvalid('give the receipt file, or an audit id and the server url');
     let receipt: unknown;
-    try { receipt = JSON.parse(readFileSync(args.receipt, 'utf8')); } catch { throw new InputInvalid('receipt is not a readable JSON file'); }
+    let pinned = true;
+    let verifiers: NoteVerifier[];
+    if (existsSync(args.receipt)) {
+      verifiers = loadVerifiers(args.publicKey);
+      try { receipt = JSON.parse(readFileSync(args.receipt, 'utf8')); } catch { throw new InputInvalid('receipt is not a readable JSON file'); }
+    } else if (/^(0|[1-9][0-9]{0,15})$/.test(args.receipt) && args.url) {
+      // The partner's own credential fetches its own receipt; verification below is offline.
+      receipt = await getJson<unknown>(args, `/v1/audit/receipt/${args.receipt}`);
+      if (args.output) writeFileSync(args.output, JSON.stringify(receipt, null, 2) + '\n');
+      pinned = args.publicKey !== undefined;
+      verifiers = pinned ? loadVerifiers(args.publicKey) : (await getJson<{ vkeys: string[] }>(args, '/v1/audit/keys')).vkeys.map(parseVkey);
+    } else {
+      throw new InputInvalid(`no receipt file ${JSON.stringify(args.receipt)}; to fetch one give an audit id and the server url`);
+    }
     try {
       const r = verifyReceipt(receipt, verifiers);
-      if (args.json) print(out, JSON.stringify({ ok: true, index: r.index, size: r.checkpoint.size, origin: r.checkpoint.origin }));
-      else print(out, `OK: entry ${r.index} is included in ${r.checkpoint.origin} at tree size ${r.checkpoint.size} (checkpoint signed by ${r.checkpoint.signedBy.map((v) => v.vkey.split('+')[1]).join(', ')})`);
+      const note = pinned ? '' : ' — log key taken from the server: pin it with --public-key to rule out a false server';
+      if (args.json) print(out, JSON.stringify({ ok: true, index: r.index, size: r.checkpoint.size, origin: r.checkpoint.origin, pinnedKey: pinned }));
+      else print(out, `OK: entry ${r.index} is included in ${r.checkpoint.origin} at tree size ${r.checkpoint.size} (checkpoint signed by ${r.checkpoint.signedBy.map((v) => v.vkey.split('+')[1]).join(', ')})${note}`);
       return 0;
     } catch (e) {
       if (e instanceof AuditError && e.detail !== 'AUDIT_INPUT_INVALID') {

@@ -117,6 +117,11 @@ export interface SearchFilter {
   readonly principal?: string;
   /** A pseudonym as stored in the log. */
   readonly pseudonym?: string;
+  /**
+   * Only entries whose principal is this raw principal id (any of its pseudonyms): how a
+   * partner's reads are narrowed to its own entries. Combines with every other filter.
+   */
+  readonly owner?: string;
   readonly dataset?: string;
   readonly decision?: string;
   readonly purpose?: string;
@@ -674,18 +679,26 @@ export class TransparencyLog implements AuditSink {
     return JSON.parse(this.#store.readEntry(index).toString('utf8')) as Leaf;
   }
 
-  /** entry + inclusion proof + signed checkpoint, verifiable offline with the log's public key. */
-  async receipt(auditId: string): Promise<Receipt> {
+  /**
+   * entry + inclusion proof + signed checkpoint, verifiable offline with the log's public
+   * key. With `owner`, an entry whose principal is not that principal is answered exactly
+   * like one that does not exist (EntryNotFound), before any checkpoint is signed for it.
+   */
+  async receipt(auditId: string, options: { readonly owner?: string } = {}): Promise<Receipt> {
     if (typeof auditId !== 'string' || !/^(0|[1-9][0-9]{0,15})$/.test(auditId)) throw new EntryNotFound(String(auditId));
     const index = Number(auditId);
     if (index >= this.#store.size) await this.#drain();
     if (index >= this.#store.size) await this.refresh();
     if (index >= this.#store.size) throw new EntryNotFound(auditId);
+    const bytes = this.#store.readEntryAsync ? await this.#store.readEntryAsync(index) : this.#store.readEntry(index);
+    const leaf = JSON.parse(bytes.toString('utf8')) as Leaf;
+    if (options.owner !== undefined) {
+      const principal = leaf.entry.principal;
+      if (principal === null || !this.pseudonymsOf(options.owner).includes(principal)) throw new EntryNotFound(auditId);
+    }
     const note = this.#last && this.#last.size > index ? this.#last.note : await this.checkpoint();
     const size = parseCheckpoint(parseNote(note).text).size;
     const p = this.inclusionProof(index, size);
-    const bytes = this.#store.readEntryAsync ? await this.#store.readEntryAsync(index) : this.#store.readEntry(index);
-    const leaf = JSON.parse(bytes.toString('utf8')) as Leaf;
     return { type: RECEIPT_FORMAT, origin: this.origin, index, leaf, proof: p.proof, checkpoint: note };
   }
 
@@ -724,6 +737,8 @@ export class TransparencyLog implements AuditSink {
     checkIndex('fromIndex', start);
     const pseudonyms = filter.principal !== undefined ? new Set(this.pseudonymsOf(filter.principal)) : null;
     if (pseudonyms && pseudonyms.size === 0) return;
+    const owned = filter.owner !== undefined ? new Set(this.pseudonymsOf(filter.owner)) : null;
+    if (owned && owned.size === 0) return;
     const needles: string[] = [];
     if (filter.pseudonym) needles.push(JSON.stringify(filter.pseudonym));
     if (filter.dataset) needles.push(JSON.stringify(filter.dataset));
@@ -740,6 +755,7 @@ export class TransparencyLog implements AuditSink {
       const leaf = JSON.parse(bytes.toString('utf8')) as Leaf;
       const e = leaf.entry;
       if (pseudonyms && (e.principal === null || !pseudonyms.has(e.principal))) continue;
+      if (owned && (e.principal === null || !owned.has(e.principal))) continue;
       if (filter.pseudonym && e.principal !== filter.pseudonym && !e.subjects.includes(filter.pseudonym)) continue;
       if (filter.dataset && !e.datasets.includes(filter.dataset)) continue;
       if (filter.decision && e.decision !== filter.decision) continue;
