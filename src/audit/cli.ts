@@ -35,8 +35,9 @@ import { AuditError, InputInvalid } from './errors.ts';
 import { TransparencyLog, type SearchFilter } from './log.ts';
 import { parseVkey, parseCheckpoint, parseNote, type NoteVerifier } from './note.ts';
 import { verifyExport, verifyExportFile, verifyReceipt, type VerifyReport } from './verify.ts';
-import { Witness, startWitnessServer } from './witness.ts';
-import { loadOrCreateSealedEd25519, resolvePassphrase } from './keys.ts';
+import { HttpWitnessClient, Witness, startWitnessServer } from './witness.ts';
+import { LogKeyring, loadOrCreateSealedEd25519, resolvePassphrase } from './keys.ts';
+import type { TransparencyLogOptions } from './log.ts';
 import { createInterface } from 'node:readline';
 
 export interface SourceArgs { readonly dir?: string; readonly url?: string; readonly token?: string; readonly demo?: boolean }
@@ -238,6 +239,53 @@ export async function witnessCommand(args: { stateDir?: string; name?: string; l
     witness.close();
     return 0;
   } catch (e) { return fail(out, e); }
+}
+
+/**
+ * `serve --witness URL --witness-key VKEY [--witness URL --witness-key VKEY ...] [--witness-quorum K]`
+ * as TransparencyLog options (pass them to TransparencyLog.start). Witnesses and keys pair up
+ * in order; the key is the witness's cosignature vkey (`gatehouse witness` prints it), pinned
+ * by the operator, never fetched. Quorum defaults to every witness.
+ */
+export function witnessOptions(urls: readonly string[] = [], keys: readonly string[] = [], quorum?: string | number): Pick<TransparencyLogOptions, 'witnesses' | 'witnessQuorum'> {
+  if (urls.length !== keys.length) throw new InputInvalid('give one --witness-key (the witness vkey) per --witness URL, in the same order');
+  if (urls.length === 0) {
+    if (quorum !== undefined) throw new InputInvalid('--witness-quorum needs at least one --witness');
+    return {};
+  }
+  for (const u of urls) if (!/^https?:\/\//.test(u)) throw new InputInvalid('--witness must be an http(s) URL');
+  const k = quorum === undefined ? urls.length : Number(quorum);
+  if (!Number.isSafeInteger(k) || k < 1 || k > urls.length) throw new InputInvalid(`--witness-quorum must be between 1 and ${urls.length}`);
+  return { witnesses: urls.map((url, i) => ({ url, key: parseVkey(keys[i]!).vkey })), witnessQuorum: k };
+}
+
+/**
+ * The demo's one local witness: a `gatehouse witness` server in this process on 127.0.0.1,
+ * with its own state directory and sealed key, configured for the log in `auditDir` (whose
+ * signing key it reads, creating it on first run). Returns the TransparencyLog options that
+ * make the log publish only checkpoints this witness cosigned.
+ */
+export async function startLocalWitness(args: { auditDir: string; stateDir: string; demo?: boolean; passphrase?: string; origin?: string; port?: number }): Promise<{ url: string; vkey: string; options: Pick<TransparencyLogOptions, 'witnesses' | 'witnessQuorum'>; close(): Promise<void> }> {
+  const origin = args.origin ?? 'gatehouse.local/audit';
+  const passphrase = resolvePassphrase(args.passphrase, args.demo ?? false);
+  mkdirSync(args.auditDir, { recursive: true });
+  const keyring = LogKeyring.open(join(args.auditDir, 'keys'), origin, passphrase);
+  const vkeys = keyring.verifiers().map((v) => v.vkey);
+  keyring.close();
+  mkdirSync(args.stateDir, { recursive: true, mode: 0o700 });
+  const key = loadOrCreateSealedEd25519(join(args.stateDir, 'witness-key.json'), passphrase, 'witness-key');
+  const witness = new Witness({ name: 'witness.local/demo', privateKey: key, stateDir: args.stateDir, logs: [{ origin, vkeys }] });
+  try {
+    const server = await startWitnessServer(witness, { host: '127.0.0.1', port: args.port ?? 0 });
+    return {
+      url: server.url, vkey: witness.vkey,
+      options: { witnesses: [new HttpWitnessClient(server.url, witness.vkey)], witnessQuorum: 1 },
+      close: async () => { await server.close(); witness.close(); },
+    };
+  } catch (e) {
+    witness.close();
+    throw e;
+  }
 }
 
 export { parseCheckpoint, parseNote };
