@@ -1,5 +1,5 @@
 /**
- * The state SQL driver's one retry policy (src/state/sql/retry.ts), provoked for real: a
+ * The state SQL driver's one retry policy (src/sql/retry.ts), provoked for real: a
  * PostgreSQL serialization failure (40001) from a concurrent committed update, and SQLITE_BUSY
  * from another connection holding the write lock. Each is retried and the transaction then
  * succeeds; with retries turned off the same race surfaces as STATE_BUSY and changes nothing.

@@ -1,5 +1,5 @@
 /**
- * Tables declared once (src/state/tables/) must not change what earlier code wrote: a
+ * Tables declared once (src/sql/tables/) must not change what earlier code wrote: a
  * PostgreSQL schema and embedded state files created by the DDL of schema version 4 (frozen in
  * test/fixtures/state-v4/, exactly the text that version of Gatehouse ran) still open and work,
  * and a schema the current code creates has the same tables, columns, types, collations,

@@ -18,7 +18,10 @@
  *   audit verify        { export? (file) | url, token?, publicKey: string | string[] (vkeys or
  *                         files of vkeys), trusted? (file with a checkpoint note),
  *                         saveCheckpoint? (file to store the verified checkpoint), json? }
- *   audit verify-receipt { receipt (file), publicKey, json? }
+ *   audit verify-receipt { receipt (file, or an auditId fetched from `url` with the caller's own
+ *                         `token`: a partner needs no auditor rights for its own entries),
+ *                         publicKey? (pinned vkeys; without it the server's /v1/audit/keys are
+ *                         used and the output says so), output? (file to keep the receipt), json? }
  *   witness             { stateDir, name, logKey: vkey(s) of the log(s) to witness,
  *                         keyFile? (default <stateDir>/witness-key.json), host = 127.0.0.1,
  *                         port = 7380, signal? (AbortSignal to stop) }
@@ -32,8 +35,9 @@ import { AuditError, InputInvalid } from './errors.ts';
 import { TransparencyLog, type SearchFilter } from './log.ts';
 import { parseVkey, parseCheckpoint, parseNote, type NoteVerifier } from './note.ts';
 import { verifyExport, verifyExportFile, verifyReceipt, type VerifyReport } from './verify.ts';
-import { Witness, startWitnessServer } from './witness.ts';
-import { loadOrCreateSealedEd25519, resolvePassphrase } from './keys.ts';
+import { HttpWitnessClient, Witness, startWitnessServer } from './witness.ts';
+import { LogKeyring, loadOrCreateSealedEd25519, resolvePassphrase } from './keys.ts';
+import type { TransparencyLogOptions } from './log.ts';
 import { createInterface } from 'node:readline';
 
 export interface SourceArgs { readonly dir?: string; readonly url?: string; readonly token?: string; readonly demo?: boolean }
@@ -178,16 +182,29 @@ export async function auditVerify(args: { export?: string; url?: string; token?:
   } catch (e) { return fail(out, e); }
 }
 
-export async function auditVerifyReceipt(args: { receipt?: string; publicKey?: string | string[]; json?: boolean }, out: Writable): Promise<number> {
+export async function auditVerifyReceipt(args: SourceArgs & { receipt?: string; publicKey?: string | string[]; output?: string; json?: boolean }, out: Writable): Promise<number> {
   try {
-    if (!args.receipt) throw new InputInvalid('give the receipt file');
-    const verifiers = loadVerifiers(args.publicKey);
+    if (!args.receipt) throw new InputInvalid('give the receipt file, or an audit id and the server url');
     let receipt: unknown;
-    try { receipt = JSON.parse(readFileSync(args.receipt, 'utf8')); } catch { throw new InputInvalid('receipt is not a readable JSON file'); }
+    let pinned = true;
+    let verifiers: NoteVerifier[];
+    if (existsSync(args.receipt)) {
+      verifiers = loadVerifiers(args.publicKey);
+      try { receipt = JSON.parse(readFileSync(args.receipt, 'utf8')); } catch { throw new InputInvalid('receipt is not a readable JSON file'); }
+    } else if (/^(0|[1-9][0-9]{0,15})$/.test(args.receipt) && args.url) {
+      // The partner's own credential fetches its own receipt; verification below is offline.
+      receipt = await getJson<unknown>(args, `/v1/audit/receipt/${args.receipt}`);
+      if (args.output) writeFileSync(args.output, JSON.stringify(receipt, null, 2) + '\n');
+      pinned = args.publicKey !== undefined;
+      verifiers = pinned ? loadVerifiers(args.publicKey) : (await getJson<{ vkeys: string[] }>(args, '/v1/audit/keys')).vkeys.map(parseVkey);
+    } else {
+      throw new InputInvalid(`no receipt file ${JSON.stringify(args.receipt)}; to fetch one give an audit id and the server url`);
+    }
     try {
       const r = verifyReceipt(receipt, verifiers);
-      if (args.json) print(out, JSON.stringify({ ok: true, index: r.index, size: r.checkpoint.size, origin: r.checkpoint.origin }));
-      else print(out, `OK: entry ${r.index} is included in ${r.checkpoint.origin} at tree size ${r.checkpoint.size} (checkpoint signed by ${r.checkpoint.signedBy.map((v) => v.vkey.split('+')[1]).join(', ')})`);
+      const note = pinned ? '' : ' — log key taken from the server: pin it with --public-key to rule out a false server';
+      if (args.json) print(out, JSON.stringify({ ok: true, index: r.index, size: r.checkpoint.size, origin: r.checkpoint.origin, pinnedKey: pinned }));
+      else print(out, `OK: entry ${r.index} is included in ${r.checkpoint.origin} at tree size ${r.checkpoint.size} (checkpoint signed by ${r.checkpoint.signedBy.map((v) => v.vkey.split('+')[1]).join(', ')})${note}`);
       return 0;
     } catch (e) {
       if (e instanceof AuditError && e.detail !== 'AUDIT_INPUT_INVALID') {
@@ -222,6 +239,53 @@ export async function witnessCommand(args: { stateDir?: string; name?: string; l
     witness.close();
     return 0;
   } catch (e) { return fail(out, e); }
+}
+
+/**
+ * `serve --witness URL --witness-key VKEY [--witness URL --witness-key VKEY ...] [--witness-quorum K]`
+ * as TransparencyLog options (pass them to TransparencyLog.start). Witnesses and keys pair up
+ * in order; the key is the witness's cosignature vkey (`gatehouse witness` prints it), pinned
+ * by the operator, never fetched. Quorum defaults to every witness.
+ */
+export function witnessOptions(urls: readonly string[] = [], keys: readonly string[] = [], quorum?: string | number): Pick<TransparencyLogOptions, 'witnesses' | 'witnessQuorum'> {
+  if (urls.length !== keys.length) throw new InputInvalid('give one --witness-key (the witness vkey) per --witness URL, in the same order');
+  if (urls.length === 0) {
+    if (quorum !== undefined) throw new InputInvalid('--witness-quorum needs at least one --witness');
+    return {};
+  }
+  for (const u of urls) if (!/^https?:\/\//.test(u)) throw new InputInvalid('--witness must be an http(s) URL');
+  const k = quorum === undefined ? urls.length : Number(quorum);
+  if (!Number.isSafeInteger(k) || k < 1 || k > urls.length) throw new InputInvalid(`--witness-quorum must be between 1 and ${urls.length}`);
+  return { witnesses: urls.map((url, i) => ({ url, key: parseVkey(keys[i]!).vkey })), witnessQuorum: k };
+}
+
+/**
+ * The demo's one local witness: a `gatehouse witness` server in this process on 127.0.0.1,
+ * with its own state directory and sealed key, configured for the log in `auditDir` (whose
+ * signing key it reads, creating it on first run). Returns the TransparencyLog options that
+ * make the log publish only checkpoints this witness cosigned.
+ */
+export async function startLocalWitness(args: { auditDir: string; stateDir: string; demo?: boolean; passphrase?: string; origin?: string; port?: number }): Promise<{ url: string; vkey: string; options: Pick<TransparencyLogOptions, 'witnesses' | 'witnessQuorum'>; close(): Promise<void> }> {
+  const origin = args.origin ?? 'gatehouse.local/audit';
+  const passphrase = resolvePassphrase(args.passphrase, args.demo ?? false);
+  mkdirSync(args.auditDir, { recursive: true });
+  const keyring = LogKeyring.open(join(args.auditDir, 'keys'), origin, passphrase);
+  const vkeys = keyring.verifiers().map((v) => v.vkey);
+  keyring.close();
+  mkdirSync(args.stateDir, { recursive: true, mode: 0o700 });
+  const key = loadOrCreateSealedEd25519(join(args.stateDir, 'witness-key.json'), passphrase, 'witness-key');
+  const witness = new Witness({ name: 'witness.local/demo', privateKey: key, stateDir: args.stateDir, logs: [{ origin, vkeys }] });
+  try {
+    const server = await startWitnessServer(witness, { host: '127.0.0.1', port: args.port ?? 0 });
+    return {
+      url: server.url, vkey: witness.vkey,
+      options: { witnesses: [new HttpWitnessClient(server.url, witness.vkey)], witnessQuorum: 1 },
+      close: async () => { await server.close(); witness.close(); },
+    };
+  } catch (e) {
+    witness.close();
+    throw e;
+  }
 }
 
 export { parseCheckpoint, parseNote };

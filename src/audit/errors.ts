@@ -136,3 +136,21 @@ export class WitnessQuorumNotReached extends AuditError {
 export class SplitViewDetected extends AuditError {
   constructor(message: string) { super('AUDIT_SPLIT_VIEW', message, 409); }
 }
+
+/** Another live process (or this one) holds the log or witness directory's lock. */
+export class DirLocked extends AuditError {
+  constructor(what: string, dir: string) {
+    super('AUDIT_LOCKED', `${what} directory ${dir} is in use by another process (or already open in this one): stop it first; the lock is released by the kernel when that process exits, even after kill -9`, 503);
+  }
+}
+
+/**
+ * The stored log does not extend the latest checkpoint this node anchored (state backend)
+ * or a witness cosigned: entries were rewritten, or the directory was rolled back to an
+ * older copy. The node refuses to start rather than sign the rewritten history.
+ */
+export class LogRollbackDetected extends AuditError {
+  constructor(message: string) {
+    super('AUDIT_ROLLBACK_DETECTED', `${message}; the node will not sign this history: restore the audit directory from a backup that extends the anchored checkpoint (or investigate the tampering), then start again`, 500);
+  }
+}

@@ -1,6 +1,6 @@
 /** Small durable-file helpers: write-to-temp, fsync, rename, fsync the directory. */
 import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
-import { open, rename } from 'node:fs/promises';
+import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -27,12 +27,18 @@ export async function writeFileAtomic(path: string, data: string | Buffer, mode 
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   const file = await open(tmp, 'w', mode);
   try {
-    await file.writeFile(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
-    await file.sync();
-  } finally {
-    await file.close();
+    try {
+      await file.writeFile(typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(tmp, path);
+  } catch (e) {
+    // A full or failing disk must not also collect half-written temporary files.
+    await unlink(tmp).catch(() => {});
+    throw e;
   }
-  await rename(tmp, path);
   const dir = await open(dirname(path), 'r');
   try { await dir.sync(); } finally { await dir.close(); }
 }

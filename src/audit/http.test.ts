@@ -16,6 +16,7 @@ async function setup(t: import('node:test').TestContext) {
     log,
     authorize: (request) => {
       if (request.headers.authorization !== 'Bearer auditor') throw Object.assign(new Error('not allowed to read the audit log'), { statusCode: 403, code: 'FORBIDDEN' });
+      return { principal: 'audrey', auditor: true };
     },
   });
   t.after(async () => { await app.close(); await log.close(); d.cleanup(); });

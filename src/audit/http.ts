@@ -10,10 +10,20 @@
  *   GET /v1/audit/export?...same filters              JSON lines with proofs (application/x-ndjson)
  *
  * Every route declares its schema. The caller decides who may read the log: the plugin
- * calls `authorize(request, 'audit.read', reply)` in a preHandler; it may throw (an error
- * with statusCode) or send a reply itself. Errors are returned as
- * {"error": {"code", "message"}}: the AUDIT_* code of an AuditError (docs/audit.md) with the
- * HTTP status of its union code (src/errors.ts), and Retry-After when the error gives one.
+ * calls `authorize(request, scope, reply)` in a preHandler, with scope 'proofs' for the
+ * checkpoint, keys and proofs (open to every authenticated principal: they are hashes) and
+ * 'own-entries' for receipts, entries and exports, where it must return the caller's grant
+ * `{ principal, auditor }` (src/operations/audit/read.ts). An auditor reads every entry; any
+ * other principal only entries whose (pseudonymised) principal is theirs: another
+ * partner's entry answers exactly like one that does not exist (AUDIT_ENTRY_NOT_FOUND),
+ * and searches and exports are narrowed to the caller's own entries. Without a grant the
+ * entry routes answer AUDIT_READ_DENIED (fail closed).
+ *
+ * Errors are returned as {"error": {"code", "message"}}: the AUDIT_* code of an AuditError
+ * (docs/audit.md) with the HTTP status of its union code (src/errors.ts), and Retry-After
+ * when the error gives one. A failure of the audit storage itself (an I/O error that
+ * escaped the log) is AUDIT_UNAVAILABLE (503), anything else AUDIT_INTERNAL (500): no
+ * route answers a bare 500.
  */
 import { PassThrough } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -22,10 +32,29 @@ import { AuditError } from './errors.ts';
 import type { SearchFilter, TransparencyLog } from './log.ts';
 import { parseCheckpoint, parseNote } from './note.ts';
 
+/** What a route reveals: hashes only ('proofs'), or entries, filtered to the caller's own unless an auditor. */
+export type AuditReadScope = 'proofs' | 'own-entries';
+
+/** Who is reading: the principal id (pseudonymised by the log to find its entries) and whether they are an auditor. */
+export interface AuditReadGrant { readonly principal: string; readonly auditor: boolean }
+
 export interface AuditHttpOptions {
   readonly log: TransparencyLog;
-  readonly authorize: (request: FastifyRequest, action: 'audit.read', reply: FastifyReply) => unknown | Promise<unknown>;
+  /** Authenticates and authorises (and audits) the read; returns the grant for 'own-entries'. May throw. */
+  readonly authorize: (request: FastifyRequest, scope: AuditReadScope, reply: FastifyReply) => Promise<AuditReadGrant | void> | AuditReadGrant | void;
 }
+
+const grants = new WeakMap<FastifyRequest, AuditReadGrant>();
+
+/** The caller's grant, or AUDIT_READ_DENIED: entry routes never run without knowing whose entries to show. */
+function grantOf(request: FastifyRequest): AuditReadGrant {
+  const g = grants.get(request);
+  if (!g) throw new AuditError('AUDIT_READ_DENIED', 'reading audit entries needs a signed-in principal; checkpoints and proofs stay open', 403);
+  return g;
+}
+
+/** The filter narrowed to the caller's own entries, unless an auditor. */
+function ownerOf(grant: AuditReadGrant): string | undefined { return grant.auditor ? undefined : grant.principal; }
 
 const hashes = { type: 'array', items: { type: 'string' } } as const;
 const errorSchema = {
@@ -73,7 +102,9 @@ export async function auditHttpPlugin(app: FastifyInstance, options: AuditHttpOp
   if (typeof authorize !== 'function') throw new TypeError('auditHttpPlugin needs an authorize(request, action, reply) option');
 
   app.addHook('preHandler', async (request, reply) => {
-    await authorize(request, 'audit.read', reply);
+    const scope: AuditReadScope = (request.routeOptions.config as { auditScope?: AuditReadScope } | undefined)?.auditScope ?? 'own-entries';
+    const grant = await authorize(request, scope, reply);
+    if (grant && typeof grant === 'object' && typeof grant.principal === 'string' && typeof grant.auditor === 'boolean') grants.set(request, grant);
   });
 
   // The status (and Retry-After) of a GatehouseError come from the one table (src/errors.ts);
@@ -85,11 +116,19 @@ export async function auditHttpPlugin(app: FastifyInstance, options: AuditHttpOp
       if (g.retryAfterSeconds !== null) void reply.header('retry-after', String(g.retryAfterSeconds));
       return reply.status(g.status).send({ error: { code: g instanceof AuditError ? g.detail : g.code, message: g.message } });
     }
-    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
-    return reply.status(status).send({ error: { code: status === 500 ? 'INTERNAL' : (err.code ?? 'REQUEST_REJECTED'), message: status === 500 ? 'internal error' : err.message } });
+    if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) return reply.status(err.statusCode).send({ error: { code: err.code ?? 'REQUEST_REJECTED', message: err.message } });
+    // A system error (EIO, ENOSPC, EACCES ...) that escaped the log is its storage failing.
+    if (typeof err.code === 'string' && /^E[A-Z]+$/.test(err.code)) {
+      return reply.status(503).send({ error: { code: 'AUDIT_UNAVAILABLE', message: 'audit storage is failing; retry later' } });
+    }
+    return reply.status(500).send({ error: { code: 'AUDIT_INTERNAL', message: 'internal error in the audit log' } });
   });
 
+  const proofs = { auditScope: 'proofs' as AuditReadScope };
+  const entries = { auditScope: 'own-entries' as AuditReadScope };
+
   app.get('/v1/audit/checkpoint', {
+    config: proofs,
     schema: {
       response: { 200: { type: 'object', properties: { origin: { type: 'string' }, size: { type: 'integer' }, checkpoint: { type: 'string' } }, required: ['origin', 'size', 'checkpoint'] }, ...errors },
     },
@@ -99,6 +138,7 @@ export async function auditHttpPlugin(app: FastifyInstance, options: AuditHttpOp
   });
 
   app.get('/v1/audit/keys', {
+    config: proofs,
     schema: { response: { 200: { type: 'object', properties: { origin: { type: 'string' }, vkeys: { type: 'array', items: { type: 'string' } } } }, ...errors } },
   }, async () => {
     const k = log.publicKeys();
@@ -106,6 +146,7 @@ export async function auditHttpPlugin(app: FastifyInstance, options: AuditHttpOp
   });
 
   app.get<{ Querystring: { index: number; size?: number } }>('/v1/audit/proof/inclusion', {
+    config: proofs,
     schema: {
       querystring: { type: 'object', additionalProperties: false, required: ['index'], properties: { index: nonNegInt, size: nonNegInt } },
       response: { 200: { type: 'object', properties: { index: { type: 'integer' }, size: { type: 'integer' }, leafHash: { type: 'string' }, proof: hashes } }, ...errors },
@@ -116,6 +157,7 @@ export async function auditHttpPlugin(app: FastifyInstance, options: AuditHttpOp
   });
 
   app.get<{ Querystring: { first: number; second?: number } }>('/v1/audit/proof/consistency', {
+    config: proofs,
     schema: {
       querystring: { type: 'object', additionalProperties: false, required: ['first'], properties: { first: nonNegInt, second: nonNegInt } },
       response: { 200: { type: 'object', properties: { first: { type: 'integer' }, second: { type: 'integer' }, proof: hashes } }, ...errors },
@@ -126,6 +168,7 @@ export async function auditHttpPlugin(app: FastifyInstance, options: AuditHttpOp
   });
 
   app.get<{ Params: { auditId: string } }>('/v1/audit/receipt/:auditId', {
+    config: entries,
     schema: {
       params: { type: 'object', properties: { auditId: { type: 'string', pattern: '^(0|[1-9][0-9]{0,15})$' } }, required: ['auditId'] },
       response: {
@@ -137,9 +180,13 @@ export async function auditHttpPlugin(app: FastifyInstance, options: AuditHttpOp
         ...errors,
       },
     },
-  }, async (request) => log.receipt(request.params.auditId));
+  }, async (request) => {
+    const owner = ownerOf(grantOf(request));
+    return log.receipt(request.params.auditId, owner === undefined ? {} : { owner });
+  });
 
   app.get<{ Querystring: SearchFilter }>('/v1/audit/entries', {
+    config: entries,
     schema: {
       querystring: filterQuery,
       response: {
@@ -150,19 +197,25 @@ export async function auditHttpPlugin(app: FastifyInstance, options: AuditHttpOp
         ...errors,
       },
     },
-  }, async (request) => ({ entries: await log.search(request.query) }));
+  }, async (request) => {
+    const owner = ownerOf(grantOf(request));
+    return { entries: await log.search(owner === undefined ? request.query : { ...request.query, owner }) };
+  });
 
   app.get<{ Querystring: FilterQuery }>('/v1/audit/export', {
+    config: entries,
     schema: {
       querystring: { ...filterQuery, properties: { ...filterQuery.properties, proofs: { type: 'boolean' } } },
     },
   }, async (request, reply) => {
-    const { proofs, limit: _limit, ...filter } = request.query;
+    const owner = ownerOf(grantOf(request));
+    const { proofs: withProofs, limit: _limit, ...asked } = request.query;
+    const filter: SearchFilter = owner === undefined ? asked : { ...asked, owner };
     const hasFilter = Object.keys(filter).length > 0;
     const out = new PassThrough();
     // Sign the checkpoint before streaming so errors still become a proper JSON reply.
     await log.checkpoint();
-    log.export(out, { ...(hasFilter ? { filter } : {}), proofs: proofs ?? true }).then(() => out.end(), (e: unknown) => out.destroy(e as Error));
+    log.export(out, { ...(hasFilter ? { filter } : {}), proofs: withProofs ?? true }).then(() => out.end(), (e: unknown) => out.destroy(e as Error));
     return reply.type('application/x-ndjson').send(out);
   });
 }

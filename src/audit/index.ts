@@ -10,14 +10,15 @@ export {
   TransparencyLog, EXPORT_FORMAT, RECEIPT_FORMAT,
   type TransparencyLogOptions, type Receipt, type SearchFilter, type SearchHit, type ExportOptions,
   type InclusionProofResult, type ConsistencyProofResult, type PublicKeyInfo, type Leaf, type StoredAuditEntry,
-  type AuditRecordWithSubjects,
+  type AuditRecordWithSubjects, type LogHealth,
 } from './log.ts';
+export { SqliteCheckpointAnchor, type CheckpointAnchor, type AnchoredCheckpoint } from './anchor.ts';
 export { verifyReceipt, verifyExport, verifyExportFile, type VerifyReport, type Problem } from './verify.ts';
 export {
   Witness, startWitnessServer, HttpWitnessClient, LocalWitnessClient, publishCheckpoint,
   verifyCosignedCheckpoint, detectSplitView, type WitnessClient, type WitnessPolicy,
 } from './witness.ts';
-export { auditHttpPlugin, type AuditHttpOptions } from './http.ts';
+export { auditHttpPlugin, type AuditHttpOptions, type AuditReadScope, type AuditReadGrant } from './http.ts';
 export { DEMO_PASSPHRASE, PASSPHRASE_ENV } from './keys.ts';
 export { parseVkey, openCheckpoint } from './note.ts';
 

@@ -63,7 +63,7 @@ test('entries, proofs and the signed checkpoint survive a reopen', async (t) => 
 test('a second process cannot open a log directory that is in use', async (t) => {
   const { dir, cleanup } = tempDir(); t.after(cleanup);
   const log = open(dir);
-  assert.throws(() => open(dir), { code: 'AUDIT_UNAVAILABLE' });
+  assert.throws(() => open(dir), { detail: 'AUDIT_LOCKED' });
   await log.close();
 });
 
@@ -235,18 +235,20 @@ test('a corrupted record followed by valid ones refuses to open instead of dropp
   assert.throws(() => open(dir), (e: { code?: string; detail?: string | null }) => e.detail === 'AUDIT_STORE_CORRUPT' || e.detail === 'AUDIT_NOTE_MALFORMED');
 });
 
-test('the log refuses to open when stored data no longer matches its last signed checkpoint', async (t) => {
+test('the log refuses to open when stored entries no longer match its last signed checkpoint, and rebuilds a damaged derived tree', async (t) => {
   const { dir, cleanup } = tempDir(); t.after(cleanup);
   const log = open(dir);
   await Promise.all(Array.from({ length: 16 }, (_, i) => log.append(record(i))));
+  const signedRoot = log.rootAt(16);
   await log.checkpoint();
   await log.close();
-  // Rewrite a stored tree node: the recomputed root would differ from the signed one.
+  // Rewrite a stored tree node: derived data, recomputed from the verified entries on open.
   const p = join(dir, 'tree-04.dat'); // the stored root node of the 16-leaf tree
   const b = readFileSync(p); b[0] = b[0]! ^ 1; writeFileSync(p, b);
-  assert.throws(() => open(dir), { detail: 'AUDIT_STORE_CORRUPT' });
-  // Truncating entries below the signed size is caught too.
-  b[0] = b[0]! ^ 1; writeFileSync(p, b);
+  const repaired = open(dir);
+  assert.ok(repaired.rootAt(16).equals(signedRoot));
+  await repaired.close();
+  // Truncating entries below the signed size is caught.
   const e = readFileSync(join(dir, 'entries.dat'));
   writeFileSync(join(dir, 'entries.dat'), e.subarray(0, 100));
   assert.throws(() => open(dir), { detail: 'AUDIT_STORE_CORRUPT' });
@@ -275,11 +277,14 @@ test('a full export verifies, and the verifier names modified entries tampered i
   const { crc32 } = await import('node:zlib');
   data.writeUInt32BE(crc32(data.subarray(pos + 8, pos + 8 + data.readUInt32BE(pos))), pos + 4);
   writeFileSync(path, data);
-  const reopened = open(dir);
-  const report = await verifyExport(await exportLines(reopened), { verifiers });
+  // The log itself refuses to open (and so to serve) the edited store.
+  assert.throws(() => open(dir), { detail: 'AUDIT_STORE_CORRUPT' });
+  // An export edited the same way in transit is caught by the offline verifier.
+  const edited = good.map((l) => (l.startsWith('{"index":7,') ? l.replace('"decision":"allow"', '"decision":"deny!"') : l));
+  assert.notDeepEqual(edited, good);
+  const report = await verifyExport(edited, { verifiers });
   assert.equal(report.ok, false);
   assert.deepEqual(report.problems.map((p) => [p.kind, p.index]), [['modified', 7]]);
-  await reopened.close();
 });
 
 test('the verifier names deleted, reordered, inserted and truncated entries in an export', async (t) => {

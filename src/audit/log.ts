@@ -22,6 +22,9 @@ import { EntryNotFound, InconsistentCheckpoint, InputInvalid, LogUnavailable, Pr
 import { consistencyProof, hashEquals, inclusionProof, verifyConsistency, type SubtreeSource } from './merkle.ts';
 import { formatCheckpoint, openCheckpoint, parseCheckpoint, parseNote, signNote, type NoteVerifier } from './note.ts';
 import { FileStore, type FileStoreOptions, type LogStorage } from './store.ts';
+import { SqliteCheckpointAnchor, noteHash, type AnchoredCheckpoint, type CheckpointAnchor } from './anchor.ts';
+import { HttpWitnessClient, cosignCheckpoint, checkQuorum, rememberWitnessSize, type WitnessClient, type WitnessPolicy } from './witness.ts';
+import { AuditError, LogRollbackDetected } from './errors.ts';
 import { LogKeyring, PseudonymKeyring, epochOf, resolvePassphrase, type PseudonymEpoch, type SigningKeyRecord } from './keys.ts';
 
 export const EXPORT_FORMAT = 'gatehouse-audit-export/v1';
@@ -43,7 +46,25 @@ export interface TransparencyLogOptions {
   readonly checkpointIntervalMs?: number;
   /** Largest batch one fsync covers. Default 16384. */
   readonly maxBatch?: number;
+  /**
+   * Where the latest signed checkpoint is anchored outside the log's files (anchor.ts): the
+   * node's state (src/sql/tables/checkpoints.ts). Default for a log directory: a
+   * SqliteCheckpointAnchor in `<dir>/checkpoints.sqlite`; null turns anchoring off.
+   * An anchor whose latest() is asynchronous needs TransparencyLog.start or openOn.
+   */
+  readonly anchor?: CheckpointAnchor | null;
+  /**
+   * Witnesses (C2SP tlog-witness) every new checkpoint is sent to; only checkpoints
+   * cosigned by `witnessQuorum` of them are published. `{url, key}`: a `gatehouse witness`
+   * server and its cosignature vkey.
+   */
+  readonly witnesses?: readonly (WitnessClient | { readonly url: string; readonly key: string })[];
+  /** k of the n witnesses that must cosign (default: all of them). */
+  readonly witnessQuorum?: number;
 }
+
+/** Readiness of the log for a /ready route: ready false says why (no secrets, no paths). */
+export interface LogHealth { readonly ready: boolean; readonly reason: string | null }
 
 /** Options for a log opened on a given storage: where the keys live must be said explicitly. */
 export interface OpenOnOptions extends TransparencyLogOptions {
@@ -96,6 +117,11 @@ export interface SearchFilter {
   readonly principal?: string;
   /** A pseudonym as stored in the log. */
   readonly pseudonym?: string;
+  /**
+   * Only entries whose principal is this raw principal id (any of its pseudonyms): how a
+   * partner's reads are narrowed to its own entries. Combines with every other filter.
+   */
+  readonly owner?: string;
   readonly dataset?: string;
   readonly decision?: string;
   readonly purpose?: string;
@@ -203,11 +229,22 @@ export class TransparencyLog implements AuditSink {
   #signing: Promise<string> | null = null;
   #closed = false;
   #batches = 0;
+  readonly #anchor: CheckpointAnchor | null;
+  /** The log opened the anchor itself (the default file) and closes it. */
+  #ownsAnchor = false;
+  readonly #witnesses: WitnessPolicy | null;
+  /** The last storage or witness failure, cleared by the next success (health()). */
+  #fault: string | null = null;
 
-  private constructor(dir: string, origin: string, store: LogStorage, keys: LogKeyring, pseudonyms: PseudonymKeyring, options: TransparencyLogOptions) {
+  private constructor(dir: string, origin: string, store: LogStorage, keys: LogKeyring, pseudonyms: PseudonymKeyring, options: TransparencyLogOptions, anchor: CheckpointAnchor | null) {
     this.dir = dir;
     this.origin = origin;
     this.#store = store;
+    this.#anchor = anchor;
+    const ws = (options.witnesses ?? []).map((w) => ('addCheckpoint' in w ? w : new HttpWitnessClient(w.url, w.key)));
+    this.#witnesses = ws.length > 0 ? { witnesses: ws, quorum: options.witnessQuorum ?? ws.length } : null;
+    if (this.#witnesses) checkQuorum(this.#witnesses);
+    else if (options.witnessQuorum !== undefined) throw new InputInvalid('witnessQuorum needs witnesses');
     this.#keys = keys;
     this.#pseudonyms = pseudonyms;
     this.#interval = options.checkpointIntervalMs ?? 500;
@@ -219,22 +256,128 @@ export class TransparencyLog implements AuditSink {
     }
   }
 
+  /**
+   * Opens (creating if needed) the file log in `dir`, checked against its anchored
+   * checkpoint (synchronous anchors only). A server with witnesses or an asynchronous
+   * anchor uses `start`, which also checks the witnesses' latest cosigned checkpoints.
+   */
   static open(dir: string, options: TransparencyLogOptions = {}): TransparencyLog {
+    const log = TransparencyLog.#openFiles(dir, options);
+    try {
+      const anchored = log.#anchor?.latest() ?? null;
+      if (anchored instanceof Promise) {
+        anchored.catch(() => {});
+        throw new InputInvalid('this checkpoint anchor is asynchronous: open the log with TransparencyLog.start');
+      }
+      const advance = log.#checkAnchored(anchored);
+      if (advance) {
+        const r = log.#anchor!.advance(advance);
+        if (r instanceof Promise) { r.catch(() => {}); throw new InputInvalid('this checkpoint anchor is asynchronous: open the log with TransparencyLog.start'); }
+      }
+    } catch (e) {
+      log.#abandon();
+      throw e;
+    }
+    if (log.#store.size > (log.#last?.size ?? 0)) log.#scheduleCheckpoint();
+    return log;
+  }
+
+  /**
+   * What a server uses: opens the file log and refuses to start (LogRollbackDetected) unless
+   * the stored tree extends both the checkpoint anchored in the node's state and the latest
+   * checkpoint each reachable witness cosigned.
+   */
+  static async start(dir: string, options: TransparencyLogOptions = {}): Promise<TransparencyLog> {
+    const log = TransparencyLog.#openFiles(dir, options);
+    try {
+      await log.#verifyHistory();
+    } catch (e) {
+      log.#abandon();
+      throw e;
+    }
+    if (log.#store.size > (log.#last?.size ?? 0)) log.#scheduleCheckpoint();
+    return log;
+  }
+
+  static #openFiles(dir: string, options: TransparencyLogOptions): TransparencyLog {
     const origin = options.origin ?? 'gatehouse.local/audit';
     const passphrase = resolvePassphrase(options.passphrase, options.demo ?? false);
     const keys = LogKeyring.open(options.keyDir ?? join(dir, 'keys'), origin, passphrase);
     let pseudonyms: PseudonymKeyring | null = null;
+    let store: FileStore | null = null;
+    let anchor: CheckpointAnchor | null = null;
     try {
       pseudonyms = PseudonymKeyring.open(options.pseudonymKeyDir ?? join(dir, 'pseudonym-keys'), passphrase, options.pseudonymEpoch ?? 'month');
-      const store = FileStore.open(dir, storageParsers(keys, origin));
-      const log = new TransparencyLog(dir, origin, store, keys, pseudonyms, options);
-      if (store.size > (log.#last?.size ?? 0)) log.#scheduleCheckpoint();
+      store = FileStore.open(dir, storageParsers(keys, origin));
+      anchor = options.anchor === undefined ? SqliteCheckpointAnchor.open(join(dir, 'checkpoints.sqlite'), origin) : options.anchor;
+      const log = new TransparencyLog(dir, origin, store, keys, pseudonyms, options, anchor);
+      log.#ownsAnchor = options.anchor === undefined;
       return log;
     } catch (e) {
+      if (options.anchor === undefined) void anchor?.close?.();
+      void store?.close();
       keys.close();
       pseudonyms?.close();
       throw e;
     }
+  }
+
+  /** Releases everything after a failed open (the anchor too when the log opened it). */
+  #abandon(): void {
+    this.#closed = true;
+    if (this.#timer) { clearTimeout(this.#timer); this.#timer = null; }
+    void this.#store.close();
+    if (this.#ownsAnchor) void this.#anchor?.close?.();
+    this.#keys.close();
+    this.#pseudonyms.close();
+  }
+
+  /**
+   * The stored tree must extend the anchored checkpoint: at least its size, and the same
+   * root at that size. A disk checkpoint older than the anchor is replaced by the anchored
+   * one (its signature checked); a disk checkpoint newer than the anchor (a crash between
+   * the two writes) is returned to be anchored.
+   */
+  #checkAnchored(anchored: AnchoredCheckpoint | null): AnchoredCheckpoint | null {
+    if (anchored) {
+      this.#checkExtends(anchored.note, 'anchored in the node state');
+      if (noteHash(anchored.note) !== anchored.noteHash) throw new LogRollbackDetected('the anchored checkpoint does not match its recorded hash');
+      if (!this.#last || this.#last.size < anchored.size) {
+        const cp = openCheckpoint(anchored.note, this.#keys.verifiers(), this.origin);
+        this.#last = { size: cp.size, root: cp.root, note: anchored.note, at: Date.now() };
+      }
+    }
+    if (this.#last && (!anchored || anchored.size < this.#last.size)) return this.#anchorRecord(this.#last.note, this.#last.size, this.#last.root);
+    return null;
+  }
+
+  /** Throws LogRollbackDetected unless the stored tree extends the signed checkpoint `note`. */
+  #checkExtends(note: string, where: string): void {
+    const cp = openCheckpoint(note, this.#keys.verifiers(), this.origin);
+    if (cp.size > this.#store.size) {
+      throw new LogRollbackDetected(`the log holds ${this.#store.size} entries but a checkpoint of size ${cp.size} was ${where}: entries were removed or the directory was rolled back`);
+    }
+    if (!hashEquals(this.#store.root(cp.size), cp.root)) {
+      throw new LogRollbackDetected(`the stored entries do not hash to the checkpoint of size ${cp.size} ${where}: the log was rewritten`);
+    }
+  }
+
+  #anchorRecord(note: string, size: number, root: Buffer): AnchoredCheckpoint {
+    return { size, rootHash: root.toString('base64'), noteHash: noteHash(note), note };
+  }
+
+  /** Anchor and witnesses, asynchronously (start and openOn). */
+  async #verifyHistory(): Promise<void> {
+    const advance = this.#checkAnchored(this.#anchor ? await this.#anchor.latest() : null);
+    for (const w of this.#witnesses?.witnesses ?? []) {
+      if (!w.latest) continue;
+      let note: string | null;
+      try { note = await w.latest(this.origin); } catch { continue; /* unreachable now: publishing will need its quorum */ }
+      if (note === null) continue;
+      this.#checkExtends(note, `cosigned by witness ${w.name}`);
+      rememberWitnessSize(w, openCheckpoint(note, this.#keys.verifiers(), this.origin).size);
+    }
+    if (advance && this.#anchor) await this.#anchor.advance(advance);
   }
 
   /**
@@ -253,7 +396,13 @@ export class TransparencyLog implements AuditSink {
     try {
       pseudonyms = PseudonymKeyring.open(options.pseudonymKeyDir, passphrase, options.pseudonymEpoch ?? 'month');
       await storage.attach?.(storageParsers(keys, origin));
-      const log = new TransparencyLog(options.keyDir, origin, storage, keys, pseudonyms, options);
+      const log = new TransparencyLog(options.keyDir, origin, storage, keys, pseudonyms, options, options.anchor ?? null);
+      try {
+        await log.#verifyHistory();
+      } catch (e) {
+        log.#closed = true;
+        throw e;
+      }
       if (storage.size > (log.#last?.size ?? 0)) log.#scheduleCheckpoint();
       return log;
     } catch (e) {
@@ -372,9 +521,12 @@ export class TransparencyLog implements AuditSink {
           if (this.#store.appendSequenced) base = await this.#store.appendSequenced(leaves);
           else await this.#store.appendBatch(leaves(base));
         } catch (e) {
-          for (const reject of rejects) reject(e);
+          const err = e instanceof AuditError ? e : new LogUnavailable('audit log write failed', { cause: e });
+          this.#fault = err.detail;
+          for (const reject of rejects) reject(err);
           continue;
         }
+        if (this.#fault === 'AUDIT_UNAVAILABLE') this.#fault = null;
         for (let i = 0; i < resolves.length; i++) resolves[i]!({ auditId: String(base + i) });
         this.#scheduleCheckpoint();
       }
@@ -429,15 +581,51 @@ export class TransparencyLog implements AuditSink {
         throw this.#halted;
       }
     }
-    const note = signNote(formatCheckpoint({ origin: this.origin, size, root, extensions: [] }), [this.#keys.signer]);
     // The interval counts from when this checkpoint's size was taken, so the time spent
     // making it durable does not push the next one back.
     const at = Date.now();
-    await this.#store.saveCheckpointAsync(note);
+    const note = await this.#publishable(signNote(formatCheckpoint({ origin: this.origin, size, root, extensions: [] }), [this.#keys.signer]), size, root);
     // Another node's newer checkpoint may have been adopted (refresh) while this one was
     // being stored: never move back to a smaller tree.
     if (!this.#last || this.#last.size <= size) this.#last = { size, root, note, at };
     return note;
+  }
+
+  /**
+   * Cosigns a freshly signed note with the witness quorum (if any), stores it on disk and
+   * in the anchor, in that order: a checkpoint is published only once it is cosigned and
+   * anchored. Any failure is coded (503) and recorded for health() until the next success.
+   */
+  async #publishable(signed: string, size: number, root: Buffer): Promise<string> {
+    try {
+      const note = this.#witnesses
+        ? await cosignCheckpoint(signed, this.#keys.verifiers(), (a, b) => consistencyProof(this.#store, a, b), this.#witnesses)
+        : signed;
+      try {
+        await this.#store.saveCheckpointAsync(note);
+        await this.#anchor?.advance(this.#anchorRecord(note, size, root));
+      } catch (e) {
+        if (e instanceof AuditError) throw e;
+        throw new LogUnavailable('cannot store the signed checkpoint (audit storage failing: check the audit directory, disk space and permissions)', { cause: e });
+      }
+      this.#fault = null;
+      return note;
+    } catch (e) {
+      this.#fault = e instanceof AuditError ? e.detail : 'AUDIT_UNAVAILABLE';
+      throw e;
+    }
+  }
+
+  /**
+   * Readiness for a /ready route: false while the log cannot record or publish (storage
+   * failing, witness quorum lost, closed, or halted on an inconsistency), with the code.
+   * It turns true again by itself once the next append or checkpoint succeeds.
+   */
+  health(): LogHealth {
+    if (this.#closed) return { ready: false, reason: 'AUDIT_UNAVAILABLE: the log is closed' };
+    if (this.#halted) return { ready: false, reason: `${(this.#halted as AuditError).detail ?? 'AUDIT_CHECKPOINT_INCONSISTENT'}: the log halted; it needs an operator` };
+    if (this.#fault) return { ready: false, reason: `${this.#fault}: the last write or checkpoint failed; retrying on the next request` };
+    return { ready: true, reason: null };
   }
 
   // ---- Checkpoints and proofs -----------------------------------------------------------
@@ -491,18 +679,26 @@ export class TransparencyLog implements AuditSink {
     return JSON.parse(this.#store.readEntry(index).toString('utf8')) as Leaf;
   }
 
-  /** entry + inclusion proof + signed checkpoint, verifiable offline with the log's public key. */
-  async receipt(auditId: string): Promise<Receipt> {
+  /**
+   * entry + inclusion proof + signed checkpoint, verifiable offline with the log's public
+   * key. With `owner`, an entry whose principal is not that principal is answered exactly
+   * like one that does not exist (EntryNotFound), before any checkpoint is signed for it.
+   */
+  async receipt(auditId: string, options: { readonly owner?: string } = {}): Promise<Receipt> {
     if (typeof auditId !== 'string' || !/^(0|[1-9][0-9]{0,15})$/.test(auditId)) throw new EntryNotFound(String(auditId));
     const index = Number(auditId);
     if (index >= this.#store.size) await this.#drain();
     if (index >= this.#store.size) await this.refresh();
     if (index >= this.#store.size) throw new EntryNotFound(auditId);
+    const bytes = this.#store.readEntryAsync ? await this.#store.readEntryAsync(index) : this.#store.readEntry(index);
+    const leaf = JSON.parse(bytes.toString('utf8')) as Leaf;
+    if (options.owner !== undefined) {
+      const principal = leaf.entry.principal;
+      if (principal === null || !this.pseudonymsOf(options.owner).includes(principal)) throw new EntryNotFound(auditId);
+    }
     const note = this.#last && this.#last.size > index ? this.#last.note : await this.checkpoint();
     const size = parseCheckpoint(parseNote(note).text).size;
     const p = this.inclusionProof(index, size);
-    const bytes = this.#store.readEntryAsync ? await this.#store.readEntryAsync(index) : this.#store.readEntry(index);
-    const leaf = JSON.parse(bytes.toString('utf8')) as Leaf;
     return { type: RECEIPT_FORMAT, origin: this.origin, index, leaf, proof: p.proof, checkpoint: note };
   }
 
@@ -520,8 +716,7 @@ export class TransparencyLog implements AuditSink {
     const rec = this.#keys.rotate();
     // Re-sign the current head with the new key so the latest checkpoint uses it.
     if (this.#last) {
-      const note = signNote(parseNote(this.#last.note).text, [this.#keys.signer]);
-      await this.#store.saveCheckpointAsync(note);
+      const note = await this.#publishable(signNote(parseNote(this.#last.note).text, [this.#keys.signer]), this.#last.size, this.#last.root);
       this.#last = { ...this.#last, note };
     }
     return rec;
@@ -542,6 +737,8 @@ export class TransparencyLog implements AuditSink {
     checkIndex('fromIndex', start);
     const pseudonyms = filter.principal !== undefined ? new Set(this.pseudonymsOf(filter.principal)) : null;
     if (pseudonyms && pseudonyms.size === 0) return;
+    const owned = filter.owner !== undefined ? new Set(this.pseudonymsOf(filter.owner)) : null;
+    if (owned && owned.size === 0) return;
     const needles: string[] = [];
     if (filter.pseudonym) needles.push(JSON.stringify(filter.pseudonym));
     if (filter.dataset) needles.push(JSON.stringify(filter.dataset));
@@ -558,6 +755,7 @@ export class TransparencyLog implements AuditSink {
       const leaf = JSON.parse(bytes.toString('utf8')) as Leaf;
       const e = leaf.entry;
       if (pseudonyms && (e.principal === null || !pseudonyms.has(e.principal))) continue;
+      if (owned && (e.principal === null || !owned.has(e.principal))) continue;
       if (filter.pseudonym && e.principal !== filter.pseudonym && !e.subjects.includes(filter.pseudonym)) continue;
       if (filter.dataset && !e.datasets.includes(filter.dataset)) continue;
       if (filter.decision && e.decision !== filter.decision) continue;
@@ -620,9 +818,13 @@ export class TransparencyLog implements AuditSink {
     if (this.#timer) { clearTimeout(this.#timer); this.#timer = null; }
     try {
       while (this.#signing) await this.#signing.catch(() => {});
-      if (!this.#halted && this.#store.size > (this.#last?.size ?? 0)) await this.#signAndStore();
+      // Entries are durable; without the witness quorum the next start signs their checkpoint.
+      if (!this.#halted && this.#store.size > (this.#last?.size ?? 0)) {
+        await this.#signAndStore().catch((e: unknown) => { if (!(e instanceof AuditError && e.detail === 'AUDIT_WITNESS_QUORUM')) throw e; });
+      }
     } finally {
       await this.#store.close();
+      if (this.#ownsAnchor) await this.#anchor?.close?.();
       this.#keys.close();
       this.#pseudonyms.close();
     }

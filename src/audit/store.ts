@@ -21,13 +21,14 @@
  * in the last record) is truncated; damage followed by valid records is corruption and
  * refuses to open. Every record carries its index, so a reused index or a gap is caught.
  */
-import { unlinkSync, closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, writeSync, existsSync, read as fsRead } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, readSync, writeSync, existsSync, read as fsRead } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { promisify } from 'node:util';
 import { LogUnavailable, StoreCorrupt } from './errors.ts';
-import { HASH_SIZE, EMPTY_ROOT, hashChildren, hashEquals, sha256, type SubtreeSource } from './merkle.ts';
+import { HASH_SIZE, EMPTY_ROOT, hashChildren, hashEquals, hashLeaf, sha256, type SubtreeSource } from './merkle.ts';
 import { writeFileAtomic, writeFileAtomicSync } from './fsutil.ts';
+import { acquireDirLock, type ProcessLock } from './process-lock.ts';
 
 const HEADER = 8;
 const MAX_RECORD = 16 * 1024 * 1024;
@@ -108,17 +109,28 @@ export class FileStore implements LogStorage {
   /** Batch encoding buffer, reused across batches (appendBatch calls never overlap). */
   #batchBuf: Buffer = Buffer.allocUnsafe(1 << 20);
 
-  private constructor(dir: string) {
+  readonly #lock: ProcessLock;
+  #options: FileStoreOptions | null = null;
+
+  private constructor(dir: string, lock: ProcessLock) {
     this.dir = dir;
+    this.#lock = lock;
     this.#entriesFd = openSync(join(dir, 'entries.dat'), existsSync(join(dir, 'entries.dat')) ? 'r+' : 'w+');
     this.#offsetsFd = openSync(join(dir, 'offsets.dat'), existsSync(join(dir, 'offsets.dat')) ? 'r+' : 'w+');
   }
 
   static open(dir: string, options: FileStoreOptions): FileStore {
     mkdirSync(dir, { recursive: true });
-    acquireLock(join(dir, 'LOCK'));
-    const store = new FileStore(dir);
+    const lock = acquireDirLock(dir);
+    let store: FileStore;
     try {
+      store = new FileStore(dir, lock);
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+    try {
+      store.#options = options;
       store.#recover(options);
     } catch (e) {
       store.#closeFds();
@@ -147,8 +159,11 @@ export class FileStore implements LogStorage {
       cpSize = size;
       cpRoot = root;
     }
-    // Derived files are trusted up to the checkpoint size when they are long enough.
+    // The entries the checkpoint covers must hash to its root: an edited byte or swapped
+    // records are refused here, not served. Derived files that disagree are rebuilt.
     let trusted = cpSize;
+    if (cpRoot && cpSize > 0 && !this.#verifyPrefix(cpSize, cpRoot)) trusted = 0;
+    // Derived files are trusted up to the checkpoint size when they are long enough.
     if (fstatSync(this.#offsetsFd).size < trusted * 8) trusted = 0;
     for (let level = 0; 2 ** level <= trusted; level++) {
       if (fstatSync(this.#levelFd(level)).size < Math.floor(trusted / 2 ** level) * HASH_SIZE) { trusted = 0; break; }
@@ -209,6 +224,80 @@ export class FileStore implements LogStorage {
     if (cpRoot && !hashEquals(this.root(cpSize), cpRoot)) throw new StoreCorrupt(`stored tree does not match the last signed checkpoint (size ${cpSize})`);
   }
 
+  /**
+   * Streams the first `size` records of entries.dat, recomputes every leaf and node hash
+   * and the root, and compares them with the checkpoint root and with the stored derived
+   * files (offsets.dat, tree-LL.dat). O(size) sequential reads and one hash per node: about
+   * about 5 s per million entries. Throws StoreCorrupt naming the first entry that does not
+   * match the signed log; returns false when only derived files are wrong (rebuilt from
+   * entries.dat by the caller), true when everything matches.
+   */
+  #verifyPrefix(size: number, root: Buffer): boolean {
+    const fileSize = fstatSync(this.#entriesFd).size;
+    let derivedOk = true;
+    let firstLeafMismatch = -1;
+    let range: { level: number; hash: Buffer }[] = [];
+    let done = 0;
+    let offset = 0;
+    let chunk = Buffer.alloc(0);
+    let chunkAt = 0;
+    const header = (at: number, n: number): Buffer => {
+      if (at < chunkAt || at + n > chunkAt + chunk.length) {
+        const want = Math.max(n, 1 << 20);
+        chunk = Buffer.allocUnsafe(Math.min(want, Math.max(n, fileSize - at)));
+        chunkAt = at;
+        const got = chunk.length === 0 ? 0 : readSync(this.#entriesFd, chunk, 0, chunk.length, at);
+        if (got < n) throw new StoreCorrupt(`entries.dat ends before entry ${done}, but the last signed checkpoint covers ${size} entries`);
+      }
+      return chunk.subarray(at - chunkAt, at - chunkAt + n);
+    };
+    const BATCH = 4096;
+    while (done < size) {
+      const count = Math.min(BATCH, size - done);
+      const leafHashes = Buffer.allocUnsafe(count * HASH_SIZE);
+      const offsets = Buffer.allocUnsafe(count * 8);
+      for (let i = 0; i < count; i++) {
+        const index = done + i;
+        const h = header(offset, HEADER);
+        const len = h.readUInt32BE(0);
+        const crc = h.readUInt32BE(4);
+        if (len === 0 || len > MAX_RECORD || offset + HEADER + len > fileSize) throw new StoreCorrupt(`entries.dat: entry ${index} has an invalid record length: the file was damaged or edited`);
+        const payload = header(offset + HEADER, len);
+        if (crc32(payload) !== crc) throw new StoreCorrupt(`entries.dat: entry ${index} fails its checksum: the file was damaged or edited`);
+        hashLeaf(payload).copy(leafHashes, i * HASH_SIZE);
+        writeOffset(offsets, i * 8, offset);
+        offset += HEADER + len;
+      }
+      const ext = extendTree(done, range, leafHashes, count);
+      if (derivedOk || firstLeafMismatch < 0) {
+        for (let level = 0; level < ext.levels.length; level++) {
+          const mine = ext.levels[level]!;
+          const stored = Buffer.alloc(mine.length);
+          const at = Math.floor(done / 2 ** level) * HASH_SIZE;
+          const got = mine.length === 0 ? 0 : readSync(this.#levelFd(level), stored, 0, stored.length, at);
+          if (got === mine.length && stored.equals(mine)) continue;
+          derivedOk = false;
+          if (level === 0 && firstLeafMismatch < 0) {
+            for (let i = 0; i < count; i++) {
+              const a = mine.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
+              if (got < (i + 1) * HASH_SIZE) break;
+              if (!a.equals(stored.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE))) { firstLeafMismatch = done + i; break; }
+            }
+          }
+        }
+        const storedOffsets = Buffer.alloc(offsets.length);
+        if (readSync(this.#offsetsFd, storedOffsets, 0, offsets.length, done * 8) !== offsets.length || !storedOffsets.equals(offsets)) derivedOk = false;
+      }
+      range = ext.range;
+      done += count;
+    }
+    if (!hashEquals(rootOfRange(range), root)) {
+      if (firstLeafMismatch >= 0) throw new StoreCorrupt(`entries.dat: entry ${firstLeafMismatch} does not match the signed log (its hash differs from the stored leaf hash and the entries do not hash to the checkpoint root of size ${size}): the file was edited or records were swapped`);
+      throw new StoreCorrupt(`entries.dat does not hash to the last signed checkpoint (size ${size}) and the stored tree was rewritten to match: the log was edited`);
+    }
+    return derivedOk;
+  }
+
   #applyRecovered(payloads: readonly Buffer[], offsets: readonly number[]): void {
     if (payloads.length === 0) return;
     const leafHashes = Buffer.allocUnsafe(payloads.length * HASH_SIZE);
@@ -262,28 +351,7 @@ export class FileStore implements LogStorage {
    * hashes), and the compact range after them. Pure: nothing is written or committed.
    */
   #extend(leafHashes: Buffer, count: number): Extension {
-    const size = this.#size;
-    const range = this.#range.slice();
-    const levels: Buffer[] = [leafHashes];
-    for (let level = 1; 2 ** level <= size + count; level++) {
-      const n = Math.floor((size + count) / 2 ** level) - Math.floor(size / 2 ** level);
-      if (n === 0) break;
-      levels.push(Buffer.allocUnsafe(n * HASH_SIZE));
-    }
-    const fill = new Array<number>(levels.length).fill(0);
-    for (let i = 0; i < count; i++) {
-      let level = 0;
-      let hash: Buffer = leafHashes.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
-      while (range.length > 0 && range[range.length - 1]!.level === level) {
-        const left = range.pop()!;
-        hash = hashChildren(left.hash, hash);
-        level++;
-        hash.copy(levels[level]!, fill[level]! * HASH_SIZE);
-        fill[level]!++;
-      }
-      range.push({ level, hash });
-    }
-    return { levels, range, count };
+    return extendTree(this.#size, this.#range, leafHashes, count);
   }
 
   /** Writes derived files for an extension (at the current size) and advances the size. */
@@ -320,7 +388,7 @@ export class FileStore implements LogStorage {
 
   async appendBatch(payloads: readonly (Buffer | string)[]): Promise<void> {
     if (this.#closed) throw new LogUnavailable('audit log is closed');
-    if (this.#broken) throw new LogUnavailable('audit log storage failed earlier; restart to recover', { cause: this.#broken });
+    if (this.#broken) this.#reload();
     if (this.#writing) throw new LogUnavailable('concurrent appendBatch calls are not allowed');
     if (payloads.length === 0) return;
     this.#writing = true;
@@ -385,6 +453,21 @@ export class FileStore implements LogStorage {
       }
     } finally {
       this.#writing = false;
+    }
+  }
+
+  /**
+   * After a failed write left the store unsure of its state: rereads it from disk exactly as
+   * open does (verify the signed prefix, rebuild derived files, cut a torn tail), so the
+   * log recovers without a restart once storage works again.
+   */
+  #reload(): void {
+    try {
+      this.#dirty.clear();
+      this.#recover(this.#options!);
+      this.#broken = null;
+    } catch (e) {
+      throw new LogUnavailable('audit storage is still failing (check the audit directory, disk space and permissions); the next write retries', { cause: e });
     }
   }
 
@@ -483,8 +566,8 @@ export class FileStore implements LogStorage {
   }
 
   #closeFds(): void {
-    releaseLock(join(this.dir, 'LOCK'));
     for (const fd of [this.#entriesFd, this.#offsetsFd, ...this.#levelFds]) { try { closeSync(fd); } catch { /* already closed */ } }
+    this.#lock.release();
   }
 
   async close(): Promise<void> {
@@ -495,6 +578,42 @@ export class FileStore implements LogStorage {
 }
 
 interface Extension { readonly levels: Buffer[]; readonly range: { level: number; hash: Buffer }[]; readonly count: number }
+
+/**
+ * Completed subtree nodes for `count` new leaves (hashes packed in `leafHashes`) appended
+ * to a tree of `size` leaves whose compact range is `range`: per level, the new nodes
+ * packed in one buffer (level 0 = the leaf hashes; the first lands at index
+ * floor(size / 2^level)), and the compact range after them. Pure.
+ */
+function extendTree(size: number, rangeBefore: readonly { level: number; hash: Buffer }[], leafHashes: Buffer, count: number): Extension {
+  const range = rangeBefore.slice();
+  const levels: Buffer[] = [leafHashes];
+  for (let level = 1; 2 ** level <= size + count; level++) {
+    const n = Math.floor((size + count) / 2 ** level) - Math.floor(size / 2 ** level);
+    if (n === 0) break;
+    levels.push(Buffer.allocUnsafe(n * HASH_SIZE));
+  }
+  const fill = new Array<number>(levels.length).fill(0);
+  for (let i = 0; i < count; i++) {
+    let level = 0;
+    let hash: Buffer = leafHashes.subarray(i * HASH_SIZE, (i + 1) * HASH_SIZE);
+    while (range.length > 0 && range[range.length - 1]!.level === level) {
+      const left = range.pop()!;
+      hash = hashChildren(left.hash, hash);
+      level++;
+      hash.copy(levels[level]!, fill[level]! * HASH_SIZE);
+      fill[level]!++;
+    }
+    range.push({ level, hash });
+  }
+  return { levels, range, count };
+}
+
+function rootOfRange(range: readonly { hash: Buffer }[]): Buffer {
+  let h: Buffer | null = null;
+  for (let i = range.length - 1; i >= 0; i--) h = h ? hashChildren(range[i]!.hash, h) : range[i]!.hash;
+  return h ?? EMPTY_ROOT;
+}
 
 function writeOffset(buf: Buffer, at: number, offset: number): void {
   buf.writeUInt32BE(Math.floor(offset / 2 ** 32), at);
@@ -519,29 +638,4 @@ function leafHashesInPlace(buf: Buffer, starts: Float64Array, count: number): Bu
 function writeAll(fd: number, buf: Buffer, position: number): void {
   let written = 0;
   while (written < buf.length) written += writeSync(fd, buf, written, buf.length - written, position + written);
-}
-
-/** One process per log directory: a pid lock file, taken over when its owner is dead. */
-function acquireLock(path: string): void {
-  try {
-    const fd = openSync(path, 'wx');
-    writeSync(fd, String(process.pid));
-    closeSync(fd);
-    return;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-  }
-  const pid = Number(readFileSync(path, 'utf8'));
-  if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid) {
-    let alive = true;
-    try { process.kill(pid, 0); } catch (e) { alive = (e as NodeJS.ErrnoException).code === 'EPERM'; }
-    if (alive) throw new LogUnavailable(`audit log directory is in use by process ${pid}`);
-  } else if (pid === process.pid) {
-    throw new LogUnavailable('audit log directory is already open in this process');
-  }
-  writeFileAtomicSync(path, String(process.pid));
-}
-
-function releaseLock(path: string): void {
-  try { if (readFileSync(path, 'utf8') === String(process.pid)) unlinkSync(path); } catch { /* already gone */ }
 }

@@ -18,7 +18,8 @@
  * verifyCosignedCheckpoint() is the client check; detectSplitView() compares two views.
  */
 import { createServer, type Server } from 'node:http';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { acquireDirLock, type ProcessLock } from './process-lock.ts';
 import { join } from 'node:path';
 import { createHash, type KeyObject } from 'node:crypto';
 import { AuditError, InputInvalid, NoteMalformed, ProofVerificationFailed, SplitViewDetected, WitnessConflict, WitnessQuorumNotReached, WitnessUnknownLog } from './errors.ts';
@@ -50,7 +51,7 @@ export class Witness {
   readonly #dir: string;
   readonly #logs = new Map<string, NoteVerifier[]>();
   readonly #locks = new Map<string, Promise<unknown>>();
-  readonly #lockPath: string;
+  readonly #lock: ProcessLock;
 
   constructor(options: WitnessOptions) {
     this.name = options.name;
@@ -59,18 +60,7 @@ export class Witness {
     this.#dir = options.stateDir;
     for (const l of options.logs) this.#logs.set(l.origin, l.vkeys.map(parseVkey));
     mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
-    this.#lockPath = join(this.#dir, 'witness.lock');
-    try {
-      const fd = openSync(this.#lockPath, 'wx');
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-    } catch {
-      const pid = Number(readFileSync(this.#lockPath, 'utf8'));
-      if (Number.isSafeInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new AuditError('AUDIT_WITNESS_LOCKED', `witness state ${this.#dir} is in use by process ${pid}`, 500);
-      }
-      writeFileAtomicSync(this.#lockPath, String(process.pid));
-    }
+    this.#lock = acquireDirLock(this.#dir, 'witness state');
   }
 
   #statePath(origin: string): string {
@@ -120,12 +110,8 @@ export class Witness {
   }
 
   close(): void {
-    try { if (readFileSync(this.#lockPath, 'utf8') === String(process.pid)) unlinkSync(this.#lockPath); } catch { /* gone */ }
+    this.#lock.release();
   }
-}
-
-function isAlive(pid: number): boolean {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
 }
 
 export function parseAddCheckpointBody(body: string): { oldSize: number; proof: Buffer[]; note: string } {
@@ -198,6 +184,8 @@ export interface WitnessClient {
   /** The witness's cosignature vkey (type 0x04). */
   readonly vkey: string;
   addCheckpoint(oldSize: number, proof: readonly Buffer[], note: string): Promise<NoteSignature[]>;
+  /** The latest checkpoint the witness cosigned for `origin` (as the log signed it), or null. */
+  latest?(origin: string): Promise<string | null>;
 }
 
 export class LocalWitnessClient implements WitnessClient {
@@ -208,6 +196,7 @@ export class LocalWitnessClient implements WitnessClient {
   async addCheckpoint(oldSize: number, proof: readonly Buffer[], note: string): Promise<NoteSignature[]> {
     return [await this.#w.addCheckpoint(oldSize, proof, note)];
   }
+  async latest(origin: string): Promise<string | null> { return this.#w.latest(origin)?.checkpoint ?? null; }
 }
 
 export class HttpWitnessClient implements WitnessClient {
@@ -225,6 +214,13 @@ export class HttpWitnessClient implements WitnessClient {
     if (res.status === 409) throw new WitnessConflict(Number(text.trim()));
     if (res.status !== 200) throw new AuditError('AUDIT_WITNESS_REJECTED', `witness ${this.name} answered ${res.status}: ${text.trim().slice(0, 200)}`, 502);
     return parseSignatureLines(text);
+  }
+  async latest(origin: string): Promise<string | null> {
+    const res = await fetch(`${this.url}/latest?origin=${encodeURIComponent(origin)}`, { signal: AbortSignal.timeout(10_000) });
+    const text = await res.text();
+    if (res.status === 404) return null;
+    if (res.status !== 200) throw new AuditError('AUDIT_WITNESS_REJECTED', `witness ${this.name} answered ${res.status} for its latest checkpoint`, 502);
+    return text;
   }
 }
 
@@ -250,18 +246,35 @@ const knownSizes = new WeakMap<WitnessClient, number>();
  * Throws WitnessQuorumNotReached otherwise: the owner must not publish it.
  */
 export async function publishCheckpoint(log: PublishableLog, policy: WitnessPolicy): Promise<string> {
+  checkQuorum(policy);
+  const note = await log.checkpoint();
+  return cosignCheckpoint(note, log.verifiers(), (first, second) => log.consistencyProof(first, second).proof.map((p) => Buffer.from(p, 'base64')), policy);
+}
+
+export function checkQuorum(policy: WitnessPolicy): void {
   if (!Number.isSafeInteger(policy.quorum) || policy.quorum < 1 || policy.quorum > policy.witnesses.length) {
     throw new InputInvalid('witness quorum must be between 1 and the number of witnesses');
   }
-  const note = await log.checkpoint();
-  const cp = openCheckpoint(note, log.verifiers());
+}
+
+/** Tells the publisher the size a witness is known to hold (e.g. from its latest checkpoint at start). */
+export function rememberWitnessSize(w: WitnessClient, size: number): void { knownSizes.set(w, size); }
+
+/**
+ * Sends a signed checkpoint to every witness with a consistency proof from the size that
+ * witness holds (`proofOf(old, size)`), and returns the note with the k-of-n valid
+ * cosignatures added. Throws WitnessQuorumNotReached otherwise: it must not be published.
+ */
+export async function cosignCheckpoint(note: string, logVerifiers: readonly NoteVerifier[], proofOf: (first: number, second: number) => Buffer[], policy: WitnessPolicy): Promise<string> {
+  checkQuorum(policy);
+  const cp = openCheckpoint(note, [...logVerifiers]);
   const failures: string[] = [];
   const results = await Promise.all(policy.witnesses.map(async (w) => {
     const verifier = parseVkey(w.vkey);
     for (let attempt = 0; attempt < 2; attempt++) {
       const old = Math.min(knownSizes.get(w) ?? 0, cp.size);
       try {
-        const proof = old === 0 ? [] : log.consistencyProof(old, cp.size).proof.map((p) => Buffer.from(p, 'base64'));
+        const proof = old === 0 || old === cp.size ? [] : proofOf(old, cp.size);
         const sigs = await w.addCheckpoint(old, proof, note);
         const mine = sigs.filter((s) => s.name === verifier.name && s.keyId.equals(verifier.keyId));
         openNote(addSignatures(note, mine), [verifier]);
@@ -269,7 +282,7 @@ export async function publishCheckpoint(log: PublishableLog, policy: WitnessPoli
         return mine;
       } catch (e) {
         if (e instanceof WitnessConflict && attempt === 0 && e.latestSize <= cp.size) { knownSizes.set(w, e.latestSize); continue; }
-        failures.push(`${w.name}: ${e instanceof AuditError ? e.detail : 'error'}${e instanceof WitnessConflict && e.latestSize > cp.size ? ' (witness has seen a larger tree: split view or rollback)' : ''}`);
+        failures.push(`${w.name}: ${e instanceof AuditError ? e.detail : 'unreachable'}${e instanceof WitnessConflict && e.latestSize > cp.size ? ' (witness has seen a larger tree: split view or rollback)' : ''}`);
         return null;
       }
     }

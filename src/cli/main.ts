@@ -538,7 +538,8 @@ async function cmdAudit(argv: string[], out: Out): Promise<number> {
     case 'export': return cli.auditExport({ ...s, output: values.output, principal: values.principal, dataset: values.dataset, decision: values.decision, purpose: values.purpose, from: values.from, to: values.to }, out as never);
     case 'proof': return cli.auditProof({ ...s, index: num(values.index), size: num(values.size), first: num(values.first), second: num(values.second), json: values.json }, out as never);
     case 'verify': return cli.auditVerify({ export: exportFile, ...(exportFile ? {} : { url: s.url }), token, publicKey: values['public-key'], trusted: values.trusted, saveCheckpoint: values['save-checkpoint'], json: values.json }, out as never);
-    case 'verify-receipt': return cli.auditVerifyReceipt({ receipt: positionals[0], publicKey: values['public-key'], json: values.json }, out as never);
+    // A receipt file, or an audit id fetched with the partner's own credential and verified offline.
+    case 'verify-receipt': return cli.auditVerifyReceipt({ ...s, receipt: positionals[0], publicKey: values['public-key'], output: values.output, json: values.json }, out as never);
     case 'receipt': {
       if (!positionals[0]) throw new GatehouseError('REQUEST_INVALID', 'gatehouse audit receipt AUDIT_ID [--output FILE]');
       const r = await http<unknown>(s.url ?? `http://127.0.0.1:${DEFAULT_PORT}`, `/v1/audit/receipt/${encodeURIComponent(positionals[0])}`, token);
@@ -576,6 +577,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
     demo: { type: 'boolean' }, workspace: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'audit-dir': { type: 'string' }, quiet: { type: 'boolean' },
     'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'tls-client-ca': { type: 'string' }, 'insecure-http': { type: 'boolean' },
     'pg-port': { type: 'string' }, 'state-url': { type: 'string' }, 'shutdown-timeout': { type: 'string' },
+    witness: { type: 'string', multiple: true }, 'witness-key': { type: 'string', multiple: true }, 'witness-quorum': { type: 'string' },
   });
   if (values.help) { out.write(HELP.split('\n').slice(4, 19).join('\n') + '\n'); return 0; }
   const host = values.host ?? '127.0.0.1';
@@ -613,6 +615,12 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   const node = await startNode({
     workspaceDir: dir,
     state: stateUrl ? { kind: 'postgres', url: stateUrl, ...(process.env.GATEHOUSE_STATE_PASSWORD ? { password: process.env.GATEHOUSE_STATE_PASSWORD } : {}) } : { kind: 'files' },
+    // Checkpoints are published only with the witnesses' cosignatures; the demo runs one witness of its own.
+    witnesses: {
+      remote: ((values.witness ?? []) as string[]).map((url, i) => ({ url, key: ((values['witness-key'] ?? []) as string[])[i] ?? '' })),
+      ...(values['witness-quorum'] !== undefined ? { quorum: Number(values['witness-quorum']) } : {}),
+      local: values.demo === true,
+    },
     ...(values['audit-dir'] ? { auditDir: values['audit-dir'] } : {}),
     http: { host, port, insecureHttp: values['insecure-http'] === true, version: VERSION },
     wire: pgPort === undefined ? null : { port: Number(pgPort) },

@@ -1,5 +1,5 @@
 /**
- * The storage the identity stores run on: the state SQL driver (src/state/sql/driver.ts) seen
+ * The storage the identity stores run on: the state SQL driver (src/sql/driver.ts) seen
  * through the identity stores' small interface. Each store (users, sessions, API keys,
  * connection passwords, elevation) holds its logic once and runs it on either backend —
  * node:sqlite (one file per store, the embedded default) or PostgreSQL (shared by several

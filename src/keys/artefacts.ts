@@ -10,7 +10,7 @@
  * never destroyed: a destruction that selects one is refused whole.
  *
  * Metadata is kept by one implementation on the state SQL driver (SqlArtefactBackend; tables
- * declared once in src/state/tables/keys.ts); only the ciphertext's place differs: one file per
+ * declared once in src/sql/tables/keys.ts); only the ciphertext's place differs: one file per
  * blob on an embedded node (`ArtefactStore.open`), a bytea row where the artefacts are shared in
  * PostgreSQL (src/state/keys-pg.ts, `ArtefactStore.onBackend`),
  * so a result saved on one node is readable on another and destroyed everywhere by
@@ -159,7 +159,7 @@ export class FileBlobs implements BlobPlace {
   async remove(id: string): Promise<void> { await rm(this.#file(id), { force: true }); }
 }
 
-/** The artefact_blobs table (src/state/tables/keys.ts) on the state SQL driver. */
+/** The artefact_blobs table (src/sql/tables/keys.ts) on the state SQL driver. */
 export class SqlBlobs implements BlobPlace {
   readonly #d: SqlDriver;
   constructor(driver: SqlDriver) { this.#d = driver; }
@@ -179,7 +179,7 @@ export class SqlBlobs implements BlobPlace {
 
 /**
  * The one artefact backend: metadata on the state SQL driver (tables declared once in
- * src/state/tables/keys.ts), ciphertext in a BlobPlace.
+ * src/sql/tables/keys.ts), ciphertext in a BlobPlace.
  */
 export class SqlArtefactBackend implements ArtefactBackend {
   readonly kind: 'local' | 'postgres';

@@ -3,7 +3,7 @@
  * secret), stored only wrapped by a key-encryption key (keyring.ts): in one node:sqlite
  * file in the state directory (WAL, `PRAGMA secure_delete = ON`), or in PostgreSQL shared by
  * every node. One implementation (SqlDataKeyBackend) on the state SQL driver serves both; the
- * tables are declared once in src/state/tables/keys.ts.
+ * tables are declared once in src/sql/tables/keys.ts.
  *
  * The wrap context binds each wrapped key to its row: "data-key\n<key id>\n<kind>\n<subject>",
  * so a wrapped key copied onto another row does not unwrap.
@@ -127,9 +127,9 @@ export interface DataKeyBackend {
 }
 
 /**
- * The one data-key backend, on the state SQL driver (src/state/sql/driver.ts): node:sqlite
+ * The one data-key backend, on the state SQL driver (src/sql/driver.ts): node:sqlite
  * (data-keys.sqlite) or PostgreSQL (shared by every node), tables declared once in
- * src/state/tables/keys.ts. `scrub` is what the storage does after a destruction or a rewrap
+ * src/sql/tables/keys.ts. `scrub` is what the storage does after a destruction or a rewrap
  * (sqlite: truncate the WAL; PostgreSQL: nothing, see src/state/keys-pg.ts).
  */
 export class SqlDataKeyBackend implements DataKeyBackend {

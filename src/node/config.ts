@@ -28,6 +28,16 @@ export type StateConfig =
     readonly dir?: string;
   };
 
+/** Witnesses that must cosign each checkpoint before it is published (docs/audit.md). */
+export interface WitnessConfig {
+  /** Remote witnesses: URL and the pinned cosignature vkey (`gatehouse witness` prints it). */
+  readonly remote?: readonly { readonly url: string; readonly key: string }[];
+  /** Cosignatures needed; default every witness. */
+  readonly quorum?: number;
+  /** Run one witness in this process (the demo's). */
+  readonly local?: boolean;
+}
+
 export interface HttpConfig {
   /** Default 127.0.0.1. Plain HTTP is refused off loopback unless `insecureHttp`. */
   readonly host?: string;
@@ -64,6 +74,8 @@ export interface NodeConfig {
   readonly workspaceDir: string;
   /** Default: files beside the workspace. */
   readonly state?: StateConfig;
+  /** Witnesses of the audit log: checkpoints are published only with their cosignatures. */
+  readonly witnesses?: WitnessConfig;
   /** The transparency log's directory (with PostgreSQL state: its keys). Default <workspace>/audit. */
   readonly auditDir?: string;
   /** null or absent: no HTTP listener (an in-process node, as the tests' fixtures use). */

@@ -58,7 +58,7 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
   const closers = new Closers(config.trace);
   let drainMs = DEFAULT_DRAIN_MS;
   try {
-    const state = await openState({ state: config.state ?? { kind: 'files' }, auditDir: config.auditDir ?? join(workspaceDir, 'audit'), demo: config.demo ?? false });
+    const state = await openState({ state: config.state ?? { kind: 'files' }, workspaceDir, auditDir: config.auditDir ?? join(workspaceDir, 'audit'), demo: config.demo ?? false, witnesses: config.witnesses ?? {} });
     closers.push('state', () => state.close());
 
     const gatehouse = await Gatehouse.open({

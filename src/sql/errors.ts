@@ -42,7 +42,7 @@ export class StateUnavailable extends StateError {
   constructor(message: string, options?: { cause?: unknown }) { super('STATE_UNAVAILABLE', message, 503, options); }
 }
 
-/** A change lost the race with other writers more often than the retry policy allows (src/state/sql/retry.ts): nothing was changed; retry. */
+/** A change lost the race with other writers more often than the retry policy allows (src/sql/retry.ts): nothing was changed; retry. */
 export class StateBusy extends StateError {
   constructor(message: string, options?: { cause?: unknown }) { super('STATE_BUSY', message, 503, options); }
 }

@@ -26,7 +26,7 @@ export function quoteSchema(schema: string): string {
 
 /**
  * One migration list for both backends. Migration i (1-based) brings a PostgreSQL schema to
- * version i; `ddl` gets the dialect (src/state/sql/driver.ts) and, for the PostgreSQL-only
+ * version i; `ddl` gets the dialect (src/sql/driver.ts) and, for the PostgreSQL-only
  * parts still written as PostgreSQL text, the quoted schema `S`. An embedded sqlite file
  * applies the migrations of its `part` whose DDL is dialect-neutral (`sqlite: true`),
  * idempotently (`IF NOT EXISTS`), so files written by earlier versions open as they are.
@@ -41,7 +41,7 @@ export interface Migration {
 export type StatePart = 'budgets' | 'audit' | 'identity' | 'governance';
 
 export const MIGRATIONS: readonly Migration[] = [
-  // 1: privacy budgets (src/state/tables/budgets.ts), and the append-only trigger function.
+  // 1: privacy budgets (src/sql/tables/budgets.ts), and the append-only trigger function.
   {
     part: 'budgets', sqlite: true,
     ddl: (d, S) => `${d.name === 'postgres' ? `CREATE FUNCTION ${S}.append_only() RETURNS trigger LANGUAGE plpgsql AS $$

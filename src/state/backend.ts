@@ -12,7 +12,7 @@
  *   await state.health()  // { ready, reason }: for the readiness route
  *   await state.close();                                                    // after everything that uses it
  *
- * Every store is written once on the SQL driver (src/state/sql/driver.ts); the two
+ * Every store is written once on the SQL driver (src/sql/driver.ts); the two
  * functions differ only in which driver they open and where the tables live. Per-node memory
  * that is deliberately *not* here (login token buckets) is listed in docs/state-postgres.md.
  */
@@ -108,13 +108,13 @@ export async function openEmbeddedState(options: EmbeddedStateOptions): Promise<
  * The PostgreSQL state (src/state/postgres.ts opens the pool and migrates the schema) as a
  * StateBackend: every store on the one pool and driver.
  */
-export async function openPostgresState(options: PostgresStateOptions): Promise<StateBackend & { readonly schema: string; readonly pool: import('pg').Pool }> {
+export async function openPostgresState(options: PostgresStateOptions): Promise<StateBackend & { readonly schema: string; readonly pool: import('pg').Pool; readonly driver: import('../sql/driver.ts').SqlDriver }> {
   const pg = await openPostgresStateRaw(options);
   const identity = identityStorageOf(pg);
   const governance = openPgGovernance(pg, options.clock ? { now: options.clock } : {});
   let closed = false;
   return {
-    kind: 'postgres', schema: pg.schema, pool: pg.pool, budgets: pg.budgets, identity, governance, logStorage: pg.auditStorage,
+    kind: 'postgres', schema: pg.schema, pool: pg.pool, driver: pg.driver, budgets: pg.budgets, identity, governance, logStorage: pg.auditStorage,
     keys: {
       dataKeys: (kms, o) => openPgDataKeys(pg, kms, o),
       artefacts: (keys, now) => openPgArtefacts(pg, keys, now),

@@ -1,7 +1,7 @@
 /**
  * Identity state in PostgreSQL: the identity stores' interface (src/identity/sql.ts) on the
  * state's PostgreSQL driver, for several Gatehouse nodes sharing users, sessions, signing keys,
- * API keys, connection passwords and elevations (tables of migration 3, src/state/migrations.ts).
+ * API keys, connection passwords and elevations (tables of migration 3, src/sql/migrations.ts).
  * Transactions, retries and error mapping are the driver's and the adapter's: there is no
  * PostgreSQL-specific identity code left.
  */

@@ -2,7 +2,7 @@
  * Data keys and artefacts on PostgreSQL, shared by every Gatehouse node on the database: the
  * one implementation of each (SqlDataKeyBackend in src/keys/data-keys.ts, SqlArtefactBackend in
  * src/keys/artefacts.ts) on the state's PostgreSQL driver, tables declared once in
- * src/state/tables/keys.ts, ciphertext in the artefact_blobs table.
+ * src/sql/tables/keys.ts, ciphertext in the artefact_blobs table.
  *
  *   const keys = openPgDataKeys(state, keyring);          // DataKeyStore
  *   const artefacts = openPgArtefacts(state, keys);       // ArtefactStore

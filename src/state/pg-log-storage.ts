@@ -165,7 +165,7 @@ export class PgLogStorage implements LogStorage {
 
   async appendSequenced(build: (base: number) => readonly (Buffer | string)[]): Promise<number> {
     // A lost race (deadlock, serialization failure) is re-run by the state's one retry policy
-    // (src/state/sql/retry.ts); `build` is a pure function of the base index.
+    // (src/sql/retry.ts); `build` is a pure function of the base index.
     return this.#serial(() => withRetry(DEFAULT_RETRY, () => this.#appendOnce(build), { what: 'the audit log' })
       .catch((e: unknown) => { throw e instanceof StateBusy ? this.#wrap(e, 'audit log write to PostgreSQL failed') : e; }));
   }

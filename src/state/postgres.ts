@@ -53,7 +53,7 @@ export interface PostgresState {
   readonly schemaVersion: number;
   readonly budgets: BudgetLedger;
   readonly auditStorage: PgLogStorage;
-  /** The SQL driver every store of this state runs on (src/state/sql/postgres.ts). */
+  /** The SQL driver every store of this state runs on (src/sql/postgres.ts). */
   readonly driver: PgDriver;
   /** The bounded pool (for health checks); do not end it yourself: call close(). */
   readonly pool: pg.Pool;

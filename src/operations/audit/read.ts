@@ -1,8 +1,10 @@
 /**
- * Reading the audit log: checkpoints and proofs are open to every authenticated principal
- * (partners verify the log themselves); entries, receipts and exports to the group
- * `auditors`, and a partner to its own. Each read is itself audited. Requests a front
- * refused before they reached the path are audited here too.
+ * Reading the audit log: checkpoints and proofs ('proofs') are open to every authenticated
+ * principal (partners verify the log themselves; they are hashes). Receipts, entries and
+ * exports ('own-entries') return the grant { principal, auditor }: the audit HTTP plugin
+ * (src/audit/http.ts) shows an auditor (group `auditors`) every entry and anyone else only
+ * entries whose principal is theirs. 'entries' is reserved to auditors outright. Each read
+ * is itself audited. Requests a front refused before they reached the path are audited here too.
  */
 import { GatehouseError } from '../../errors.ts';
 import { audited, auditedOpen } from '../../kernel/audited.ts';

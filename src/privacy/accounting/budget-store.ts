@@ -1,5 +1,5 @@
 /**
- * Durable privacy-budget ledger, written once on the state SQL driver (src/state/sql/driver.ts):
+ * Durable privacy-budget ledger, written once on the state SQL driver (src/sql/driver.ts):
  * node:sqlite for the embedded default (`BudgetStore.open(path)`), PostgreSQL shared by every
  * node of a deployment (`BudgetStore.on(driver)`, opened by src/state/backend.ts).
  *
@@ -14,7 +14,7 @@
  * deadlock: while the lock is held nothing on any node can charge, refund or redefine that
  * budget. Either way the spend is a conditional `UPDATE … WHERE spent + ρ <= cap`, so the
  * check and the write are one statement. A lost race (SQLITE_BUSY, lock timeout, deadlock,
- * serialization failure) is retried by the driver's one retry policy (src/state/sql/retry.ts);
+ * serialization failure) is retried by the driver's one retry policy (src/sql/retry.ts);
  * when it gives up the charge fails with BUDGET_STORE_BUSY and nothing is spent; any other
  * store failure is BUDGET_STORE_UNAVAILABLE (fail closed).
  *

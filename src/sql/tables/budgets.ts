@@ -1,6 +1,6 @@
 /**
  * The privacy-budget tables (src/privacy/accounting/budget-store.ts), declared once for both
- * backends; the dialect (src/state/sql/driver.ts) supplies what differs. Files written before
+ * backends; the dialect (src/sql/driver.ts) supplies what differs. Files written before
  * the names were unified call the last three `windows`, `charges` and `ledger`
  * (BUDGET_SQLITE_NAMES), and they keep those names.
  *

@@ -1,6 +1,6 @@
 /**
  * The data-key and artefact tables (src/keys/data-keys.ts, src/keys/artefacts.ts), declared
- * once for both backends; the dialect (src/state/sql/driver.ts) supplies what differs.
+ * once for both backends; the dialect (src/sql/driver.ts) supplies what differs.
  *
  *   data_keys        one row per live data key, wrapped by the keyring's KEK (never plaintext)
  *   destroyed_keys   tombstones of crypto-shredded keys (when, why, SHA-256 of the wrapped key): append-only

@@ -1,0 +1,119 @@
+/**
+ * Where a node remembers the latest checkpoint it signed, outside the log's own files, so
+ * that rolling the log directory back (an older checkpoint.note, edited entries behind it)
+ * is detected at start instead of being re-signed.
+ *
+ * The anchor only ever moves forward: `advance` with a smaller size is ignored, the same
+ * size with another root is refused (two different trees were signed: a fork). The log
+ * refuses to start when its stored tree does not extend the anchored checkpoint
+ * (LogRollbackDetected). Witness cosignatures (witness.ts) protect the same property
+ * against an attacker who can also rewrite the anchor.
+ *
+ * Two implementations: SqliteCheckpointAnchor below (node:sqlite, synchronous, the
+ * embedded default, kept in the node's state directory or beside the log) and the state
+ * backend's table (src/sql/tables/checkpoints.ts, on SQLite or PostgreSQL).
+ */
+import { createHash } from 'node:crypto';
+import { DatabaseSync } from 'node:sqlite';
+import { AuditError, LogUnavailable } from './errors.ts';
+
+export interface AnchoredCheckpoint {
+  readonly size: number;
+  /** Base64 RFC 6962 root hash of the first `size` entries. */
+  readonly rootHash: string;
+  /** Hex SHA-256 of the signed note as published. */
+  readonly noteHash: string;
+  /** The signed note itself (log signature and any witness cosignatures). */
+  readonly note: string;
+}
+
+type MaybePromise<T> = T | Promise<T>;
+
+export interface CheckpointAnchor {
+  latest(): MaybePromise<AnchoredCheckpoint | null>;
+  /** Records a newer checkpoint durably before the log publishes it. */
+  advance(cp: AnchoredCheckpoint): MaybePromise<void>;
+  close?(): MaybePromise<void>;
+}
+
+export function noteHash(note: string): string {
+  return createHash('sha256').update(note, 'utf8').digest('hex');
+}
+
+/** The same size anchored with two different roots: two trees were signed. */
+export class AnchorForked extends AuditError {
+  constructor(size: number) {
+    super('AUDIT_CHECKPOINT_INCONSISTENT', `a different root for size ${size} is already anchored: refusing to record a fork`, 500);
+  }
+}
+
+/** The table both implementations use (SQLite dialect; checkpoints.ts declares it for both). */
+export const ANCHOR_DDL = `CREATE TABLE IF NOT EXISTS audit_checkpoints (
+  origin      TEXT NOT NULL,
+  size        INTEGER NOT NULL CHECK (size >= 0),
+  root_hash   TEXT NOT NULL,
+  note_hash   TEXT NOT NULL,
+  note        TEXT NOT NULL,
+  anchored_ms INTEGER NOT NULL,
+  PRIMARY KEY (origin, size)
+) STRICT;
+CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints BEGIN SELECT RAISE(ABORT, 'audit_checkpoints is append-only'); END;`;
+
+interface Row { size: number; root_hash: string; note_hash: string; note: string }
+
+/** A synchronous anchor in one node:sqlite file (WAL, synchronous = FULL). */
+export class SqliteCheckpointAnchor implements CheckpointAnchor {
+  readonly path: string;
+  readonly #db: DatabaseSync;
+  readonly #origin: string;
+
+  private constructor(path: string, db: DatabaseSync, origin: string) {
+    this.path = path;
+    this.#db = db;
+    this.#origin = origin;
+  }
+
+  static open(path: string, origin: string): SqliteCheckpointAnchor {
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path, { timeout: 1000 });
+      db.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;');
+      db.exec(ANCHOR_DDL);
+    } catch (e) {
+      throw new LogUnavailable(`cannot open the checkpoint anchor ${path} (check the directory's permissions and disk)`, { cause: e });
+    }
+    return new SqliteCheckpointAnchor(path, db, origin);
+  }
+
+  latest(): AnchoredCheckpoint | null {
+    const r = this.#db.prepare('SELECT size, root_hash, note_hash, note FROM audit_checkpoints WHERE origin = ? ORDER BY size DESC LIMIT 1').get(this.#origin) as Row | undefined;
+    return r ? { size: Number(r.size), rootHash: r.root_hash, noteHash: r.note_hash, note: r.note } : null;
+  }
+
+  advance(cp: AnchoredCheckpoint): void {
+    try {
+      this.#db.exec('BEGIN IMMEDIATE');
+      try {
+        const same = this.#db.prepare('SELECT root_hash FROM audit_checkpoints WHERE origin = ? AND size = ?').get(this.#origin, cp.size) as { root_hash: string } | undefined;
+        if (same && same.root_hash !== cp.rootHash) throw new AnchorForked(cp.size);
+        const top = this.latest();
+        if (!same && (!top || top.size < cp.size)) {
+          this.#db.prepare('INSERT INTO audit_checkpoints (origin, size, root_hash, note_hash, note, anchored_ms) VALUES (?, ?, ?, ?, ?, ?)')
+            .run(this.#origin, cp.size, cp.rootHash, cp.noteHash, cp.note, Date.now());
+        }
+        this.#db.exec('COMMIT');
+      } catch (e) {
+        if (this.#db.isTransaction) this.#db.exec('ROLLBACK');
+        throw e;
+      }
+    } catch (e) {
+      if (e instanceof AuditError) throw e;
+      throw new LogUnavailable('cannot record the checkpoint in the anchor (check the state directory: permissions, disk space)', { cause: e });
+    }
+  }
+
+  close(): void {
+    try { this.#db.close(); } catch { /* closed */ }
+  }
+}
