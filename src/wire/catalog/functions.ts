@@ -122,6 +122,15 @@ export const CATALOG_FUNCTIONS: ReadonlyMap<string, CatalogFunction> = new Map<s
   ['abs', fn(1, 1, same('abs'))],
   // information_schema._pg_expandarray(array): one (x, n) record per element, as a DuckDB struct
   ['_pg_expandarray', fn(1, 1, (a) => `unnest(list_transform(generate_series(1, len(${a.sql[0]})), gh_ord -> {'x': (${a.sql[0]})[gh_ord], 'n': gh_ord}))`)],
+  // set-returning functions in the select list (pgcli's foreign-key and function queries)
+  ['unnest', fn(1, 1, (a) => `unnest(${a.sql[0]})`)],
+  ['generate_subscripts', fn(2, 2, (a) => `unnest(generate_series(1, len(${a.sql[0]})))`)],
+  // JSON built from catalog values (SQLAlchemy's column reflection builds identity options this way)
+  ['json_build_object', fn(0, 40, (a) => {
+    if (a.sql.length % 2 !== 0) throw new GatehouseError('SQL_UNSUPPORTED', 'json_build_object() takes key/value pairs', { hint: 'pass an even number of arguments' });
+    return `json_object(${a.sql.join(', ')})`;
+  })],
+  ['json_build_array', fn(0, 40, (a) => `json_array(${a.sql.join(', ')})`)],
   // window functions (OVER is rendered by the caller)
   ['row_number', { min: 0, max: 0, window: true, render: constant('row_number()') }],
   ['rank', { min: 0, max: 0, window: true, render: constant('rank()') }],

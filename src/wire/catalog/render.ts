@@ -71,6 +71,34 @@ function names(list: Node[] | undefined): string[] {
   });
 }
 
+/** A one-dimensional array in PostgreSQL's text form (`{a,"b c",NULL}`) → its elements. */
+export function parseArrayText(text: string): (string | null)[] {
+  const t = text.trim();
+  if (!t.startsWith('{') || !t.endsWith('}')) throw new GatehouseError('REQUEST_INVALID', 'an array parameter must be written {a,b,…}', { hint: 'send the array in PostgreSQL text form' });
+  const body = t.slice(1, -1);
+  const out: (string | null)[] = [];
+  if (body.trim() === '') return out;
+  let i = 0;
+  while (i <= body.length) {
+    let item = '';
+    let quoted = false;
+    while (i < body.length && body[i] === ' ') i++;
+    if (body[i] === '"') {
+      quoted = true;
+      i++;
+      while (i < body.length && body[i] !== '"') { if (body[i] === '\\') i++; item += body[i] ?? ''; i++; }
+      i++;
+    } else {
+      while (i < body.length && body[i] !== ',') { if (body[i] === '{') unsupported('a nested array parameter'); item += body[i]; i++; }
+      item = item.trim();
+    }
+    out.push(!quoted && item.toUpperCase() === 'NULL' ? null : item);
+    while (i < body.length && body[i] !== ',') i++;
+    i++;
+  }
+  return out;
+}
+
 /** PostgreSQL's rule for the name of an unnamed result column (FigureColnameInternal). */
 function figureColname(n: Node | undefined): string {
   if (!n) return '?column?';
@@ -290,6 +318,8 @@ class Renderer {
             ? `(SELECT r.oid FROM ${table} AS r WHERE r.${quoteIdent(reg.key)} = ${inner})`
             : `coalesce((SELECT r.${quoteIdent(reg.key)} FROM ${table} AS r WHERE r.oid = ${inner}), CAST(${inner} AS VARCHAR))`;
         }
+        // reg*[] (pgcli's function listing): the catalog holds no function, so the OIDs are shown as text.
+        if (array && (REG_TEXT.has(type) || REG_CASTS[type])) return `CAST(${e(v.arg)} AS VARCHAR[])`;
         if (REG_TEXT.has(type) && !array) {
           if (v.arg?.A_Const?.sval !== undefined) return quoteString(String(v.arg.A_Const.sval.sval ?? '').replace(/^pg_catalog\./, ''));
           return `CAST(${e(v.arg)} AS VARCHAR)`;
@@ -388,7 +418,7 @@ class Renderer {
       case 'AEXPR_OP_ANY':
       case 'AEXPR_OP_ALL': {
         const l = e(v.lexpr);
-        const r = e(v.rexpr);
+        const r = v.rexpr?.ParamRef ? this.arrayParam(v.rexpr.ParamRef) : e(v.rexpr);
         if (v.kind === 'AEXPR_OP_ANY' && op === '=') return `coalesce(list_contains(${r}, ${l}), false)`;
         if (v.kind === 'AEXPR_OP_ALL' && (op === '<>' || op === '!=')) return `(NOT coalesce(list_contains(${r}, ${l}), false))`;
         unsupported(`${op.slice(0, 8)} ${v.kind === 'AEXPR_OP_ANY' ? 'ANY' : 'ALL'} (array)`);
@@ -424,6 +454,17 @@ class Renderer {
     if ((w2.partitionClause as Node[] | undefined)?.length) parts.push(`PARTITION BY ${(w2.partitionClause as Node[]).map((x) => this.expr(x, ctes, depth + 1)).join(', ')}`);
     if ((w2.orderClause as Node[] | undefined)?.length) parts.push(`ORDER BY ${(w2.orderClause as Node[]).map((o) => this.sortBy(o, ctes, depth + 1)).join(', ')}`);
     return `OVER (${parts.join(' ')})`;
+  }
+
+  /** `= ANY($1)` with $1 an array sent in PostgreSQL's text form (`{r,p,f}`, psycopg 3, pgcli): a list literal. */
+  arrayParam(p: Node): string {
+    const i = Number(p.number ?? 0);
+    if (this.#params === null) return 'CAST(NULL AS VARCHAR[])';
+    if (i < 1 || i > this.#params.length) throw new GatehouseError('REQUEST_INVALID', `parameter $${i} has no value`, { hint: 'bind a value for every $n' });
+    const text = this.#params[i - 1];
+    if (text === null || text === undefined) return 'CAST(NULL AS VARCHAR[])';
+    const items = parseArrayText(text);
+    return `[${items.map((x) => (x === null ? 'NULL' : quoteString(x))).join(', ')}]::VARCHAR[]`;
   }
 
   funcCall(v: Node, ctes: ReadonlySet<string>, depth: number): string {
