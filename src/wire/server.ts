@@ -178,6 +178,9 @@ interface Portal {
 
 const EMPTY = Buffer.alloc(0);
 
+/** One connection password's keys, and the credential a connection made with it carries. */
+interface ScramCandidate { readonly storedKey: string; readonly serverKey: string; readonly credential: Credential | null }
+
 class WireConnection {
   readonly #socket: Socket;
   readonly #opts: WireServerOptions;
@@ -191,7 +194,8 @@ class WireConnection {
   #settings: SessionSettings | null = null;
   #tls: { authorized: boolean; cn: string | null } | null = null;
   #authMessages = 0;
-  #verifier: ScramVerifier | null = null;
+  #verifier: { salt: string; iterations: number; storedKey: string; serverKey: string } | null = null;
+  #candidates: readonly ScramCandidate[] = [];
   #inTransaction = false;
   #skipToSync = false;
   readonly #statements = new Map<string, Prepared>();
@@ -340,30 +344,44 @@ class WireConnection {
 
   async #scramData(username: string): Promise<ScramVerifier> {
     const found = await this.#gh.connectionVerifier(username).catch(() => null);
-    if (found) {
-      this.#verifier = found.verifier;
-      this.#credential = found.credential;
-      return found.verifier;
-    }
-    this.#verifier = null;
     this.#credential = null;
+    if (found && found.candidates.length > 0) {
+      this.#candidates = found.candidates;
+      // pg-gateway signs the server-final message with this object's serverKey after
+      // validateCredentials: #validateScram sets it to the key of the password that matched.
+      this.#verifier = { salt: found.salt, iterations: found.iterations, storedKey: found.candidates[0]!.storedKey, serverKey: found.candidates[0]!.serverKey };
+      return this.#verifier;
+    }
+    this.#candidates = [];
     // A decoy with a salt stable per name: an unknown user looks exactly like a wrong password.
     const salt = createHmac('sha256', DECOY_KEY).update(username).digest().subarray(0, 16).toString('base64');
-    return { salt, iterations: 4096, storedKey: randomBytes(32).toString('base64'), serverKey: randomBytes(32).toString('base64') };
+    this.#verifier = { salt, iterations: 4096, storedKey: randomBytes(32).toString('base64'), serverKey: randomBytes(32).toString('base64') };
+    return this.#verifier;
   }
 
-  /** RFC 5802: ClientKey = proof XOR HMAC(StoredKey, AuthMessage); H(ClientKey) must equal StoredKey. */
+  /**
+   * RFC 5802: ClientKey = proof XOR HMAC(StoredKey, AuthMessage); H(ClientKey) must equal
+   * StoredKey. Checked against every active connection password of the principal (they
+   * share the salt), all of them every time, so the time taken does not say which matched.
+   */
   async #validateScram(authMessage: string, clientProof: string): Promise<boolean> {
-    const v = this.#verifier;
-    let ok = false;
-    const stored = Buffer.from(v?.storedKey ?? randomBytes(32).toString('base64'), 'base64');
     const proof = Buffer.from(clientProof, 'base64');
-    const signature = createHmac('sha256', stored).update(authMessage).digest();
-    if (proof.length === signature.length) {
+    let match: ScramCandidate | null = null;
+    const candidates = this.#candidates.length ? this.#candidates : [{ storedKey: randomBytes(32).toString('base64'), serverKey: '', credential: null }];
+    for (const c of candidates) {
+      const stored = Buffer.from(c.storedKey, 'base64');
+      const signature = createHmac('sha256', stored).update(authMessage).digest();
+      if (proof.length !== signature.length) continue;
       const clientKey = Buffer.alloc(proof.length);
       for (let i = 0; i < proof.length; i++) clientKey[i] = proof[i]! ^ signature[i]!;
       const h = createHash('sha256').update(clientKey).digest();
-      ok = h.length === stored.length && timingSafeEqual(h, stored) && v !== null;
+      if (h.length === stored.length && timingSafeEqual(h, stored) && c.credential !== null && match === null) match = c;
+    }
+    const ok = match !== null && this.#verifier !== null;
+    if (ok) {
+      this.#verifier!.storedKey = match!.storedKey;
+      this.#verifier!.serverKey = match!.serverKey;
+      this.#credential = match!.credential;
     }
     if (!ok) {
       this.#credential = null;

@@ -72,9 +72,11 @@ export const CATALOG_FUNCTIONS: ReadonlyMap<string, CatalogFunction> = new Map<s
     if (name === null || name === undefined) return NULL_TEXT;
     const v = a.session.setting(name.toLowerCase()) ?? SERVER_CONSTANTS[name.toLowerCase()] ?? null;
     if (v !== null) return quoteString(v);
-    // PostgreSQL: an unknown parameter is an error (42704) unless missing_ok is true.
-    if (a.sql[1] === 'true') return NULL_TEXT;
-    throw new GatehouseError('NOT_FOUND', `unrecognized configuration parameter "${name.slice(0, 64)}"`, { hint: 'SHOW ALL lists the parameters of this session; current_setting(name, true) answers NULL for an unknown one' });
+    // A server parameter Gatehouse does not disclose answers NULL (nothing of the host). A
+    // gatehouse.* name is Gatehouse's own: unknown, it is PostgreSQL's error for an unset
+    // custom parameter (42704) unless missing_ok is true.
+    if (a.sql[1] === 'true' || !name.toLowerCase().startsWith('gatehouse.')) return NULL_TEXT;
+    throw new GatehouseError('NOT_FOUND', `unrecognized configuration parameter "${name.slice(0, 64)}"`, { hint: 'SHOW ALL lists the gatehouse.* parameters of this session; current_setting(name, true) answers NULL for an unknown one' });
   })],
   ['pg_backend_pid', fn(0, 0, constant('CAST(0 AS INTEGER)'))],
   ['pg_is_in_recovery', fn(0, 0, constant('false'))],
