@@ -804,13 +804,12 @@ class WireConnection {
           rendered = renderCatalogQuery(sql, this.#catalogSession(), params);
         } catch (err) {
           const e = asGatehouseError(err);
-          if (process.env.CW_TRACE) console.error('CATALOG-FAIL', e.message, '\n', sql, '\n');
           await this.#gh.rejectRequest(meta, 'pgwire.catalog', e).catch(() => undefined);
           throw e;
         }
         const { datasets } = await this.#gh.datasets(Object.assign(meta, { purpose: s.purpose }));
         const db = await this.#catalogs.get(datasets);
-        const r = await db.run(rendered, Math.min(s.timeoutMs, 5_000)).catch((e) => { if (process.env.CW_TRACE) console.error('CATALOG-RUN-FAIL', e.message, '\n', sql, '\n', rendered.sql); throw e; });
+        const r = await db.run(rendered, Math.min(s.timeoutMs, 5_000));
         return { tag: `SELECT ${r.rows.length}`, columns: r.columns.map((c) => ({ name: c.name, type: pgTypeOf(c.type) })), rows: r.rows };
       }
       case 'governed': {
