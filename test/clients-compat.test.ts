@@ -404,6 +404,21 @@ describe('psql backslash commands and information_schema', () => {
     assert.deepEqual(r.stdout.trim().split('\n'), ['claim_id|bigint', 'payer|character varying', 'amount_paid|double precision', 'NO']);
   });
 
+  it('a schema-qualified name is the same dataset under the same governance; another schema names nothing', async () => {
+    const r = await psql('ivan', ['SELECT count(*) FROM public.claims', 'SELECT count(*) FROM claims', 'SELECT ssn FROM "public"."patients" LIMIT 1'], { tuples: true });
+    assert.equal(r.code, 0, r.stderr);
+    const [qualified, plain, ssn] = r.stdout.trim().split('\n');
+    assert.equal(qualified, plain);
+    assert.match(ssn!, /^\*+\d{4}$/, 'the mask applies through the qualified name');
+    for (const sql of ['SELECT * FROM main.claims', 'SELECT * FROM information_schema.claims', 'SELECT * FROM gatehouse.public.claims']) {
+      const bad = await psql('ivan', [sql]);
+      assert.notEqual(bad.code, 0, sql);
+      assert.doesNotMatch(bad.stdout, /\d/, sql);
+    }
+    const other = await psql('ivan', ['SELECT * FROM main.claims']);
+    assert.match(other.stderr, /there is no dataset "main\.claims"/);
+  });
+
   it('SELECT current_user answers a column named current_user', async () => {
     const r = await psql('ivan', ['SELECT current_user']);
     assert.equal(r.code, 0, r.stderr);
