@@ -868,7 +868,7 @@ class WireConnection {
     if (this.#cursors.has(route.name)) throw new WireRefusal('42P03', new GatehouseError('REQUEST_INVALID', `cursor "${route.name.slice(0, 64)}" already exists`, { hint: 'CLOSE it first or use another name' }));
     if (this.#cursors.size >= 100) throw new WireRefusal('53400', new GatehouseError('RATE_LIMITED', 'too many open cursors on this connection', { hint: 'CLOSE cursors you no longer read' }));
     const inner = route.route;
-    if (inner.kind !== 'governed' && inner.kind !== 'catalog') {
+    if (inner.kind !== 'governed' && inner.kind !== 'catalog' && inner.kind !== 'catalog-reads-data') {
       throw new WireRefusal('42601', new GatehouseError('SQL_UNSUPPORTED', 'a cursor must be declared for one SELECT', { hint: 'DECLARE name CURSOR FOR SELECT …' }));
     }
     const outcome = await this.#run(route.query, inner, params);
