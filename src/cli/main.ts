@@ -355,13 +355,41 @@ async function cmdIngest(argv: string[], out: Out): Promise<number> {
 }
 
 async function cmdPgPassword(argv: string[], out: Out): Promise<number> {
-  const { values } = parse(argv, AUTH_OPTIONS);
-  if (values.help) { out.write('gatehouse pg-password [--key CREDENTIAL] [--url URL | --workspace DIR] [--json]\n  a password for psql/JDBC on the wire-protocol port (serve --pg-port); shown once\n'); return 0; }
+  const { values } = parse(argv, { ...AUTH_OPTIONS, name: { type: 'string' }, list: { type: 'boolean' }, revoke: { type: 'string' } });
+  if (values.help) {
+    out.write('gatehouse pg-password [--name NAME] [--key CREDENTIAL] [--url URL | --workspace DIR] [--json]\n'
+      + '  a password for psql/JDBC on the wire-protocol port (serve --pg-port); shown once. One per tool:\n'
+      + '  issuing --name NAME again replaces only that one (default name: default)\n'
+      + 'gatehouse pg-password --list      your active connection passwords (names and expiry)\n'
+      + 'gatehouse pg-password --revoke NAME   revoke one; the tool using it fails from its next query\n');
+    return 0;
+  }
   const key = values.key ?? process.env.GATEHOUSE_API_KEY;
   if (!key) throw new GatehouseError('REQUEST_INVALID', 'give your session token or API key with --key (or GATEHOUSE_API_KEY)', { hint: 'sign in first: gatehouse login' });
-  const r = await authCall<{ username: string; password: string; expiresAt: string }>(values, '/v1/auth/connection-password', {}, (gh) => gh.issueConnectionPassword({ ...CLI_META, credential: key }), key);
+  const meta = { ...CLI_META, credential: key };
+  const base = values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`;
+  if (values.list) {
+    const r = values.workspace
+      ? await inProcess(values.workspace, undefined, (gh) => gh.listConnectionPasswords(meta))
+      : await http<{ passwords: { name: string; id: string; createdAt: string; expiresAt: string }[] }>(base, '/v1/auth/connection-passwords', key);
+    if (values.json) { out.write(`${JSON.stringify(r, null, 2)}\n`); return 0; }
+    if (r.passwords.length === 0) { out.write('no active connection passwords\n'); return 0; }
+    for (const p of r.passwords) out.write(`${p.name}\tissued ${p.createdAt}\tvalid until ${p.expiresAt}\n`);
+    return 0;
+  }
+  if (values.revoke !== undefined) {
+    const name = values.revoke;
+    const r = values.workspace
+      ? await inProcess(values.workspace, undefined, (gh) => gh.revokeConnectionPassword(meta, name))
+      : await http<{ name: string; revoked: boolean }>(base, `/v1/auth/connection-passwords/${encodeURIComponent(name)}`, key, { method: 'DELETE' });
+    if (values.json) { out.write(`${JSON.stringify(r, null, 2)}\n`); return 0; }
+    out.write(`connection password ${r.name} revoked\n`);
+    return 0;
+  }
+  const body = values.name !== undefined ? { name: values.name } : {};
+  const r = await authCall<{ name: string; username: string; password: string; expiresAt: string }>(values, '/v1/auth/connection-password', body, (gh) => gh.issueConnectionPassword(meta, body), key);
   if (values.json) { out.write(`${JSON.stringify(r, null, 2)}\n`); return 0; }
-  out.write(`user ${r.username}, valid until ${r.expiresAt} (issuing another revokes this one)\n`);
+  out.write(`user ${r.username}, password "${r.name}", valid until ${r.expiresAt} (issuing --name ${r.name} again replaces it; other names keep working)\n`);
   out.write(`export PGUSER=${r.username} PGPASSWORD=${r.password}\n`);
   return 0;
 }

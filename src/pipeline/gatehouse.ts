@@ -78,7 +78,9 @@ export class Gatehouse {
   stepUp(meta: RequestMeta, body: { code: string }) { return auth.stepUp(this.#rt, meta, body); }
   refresh(meta: RequestMeta, body: { refreshToken: string }) { return auth.refresh(this.#rt, meta, body); }
   logout(meta: RequestMeta) { return auth.logout(this.#rt, meta); }
-  issueConnectionPassword(meta: RequestMeta) { return auth.issueConnectionPassword(this.#rt, meta); }
+  issueConnectionPassword(meta: RequestMeta, options: { name?: string } = {}) { return auth.issueConnectionPassword(this.#rt, meta, options); }
+  listConnectionPasswords(meta: RequestMeta) { return auth.listConnectionPasswords(this.#rt, meta); }
+  revokeConnectionPassword(meta: RequestMeta, name: string) { return auth.revokeConnectionPassword(this.#rt, meta, name); }
   connectionVerifier(username: string) { return auth.connectionVerifier(this.#rt, username); }
 
   // Privileged access.

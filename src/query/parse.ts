@@ -214,7 +214,13 @@ class Converter {
     switch (k) {
       case 'RangeVar': {
         only(v, 'table reference', ['relname', 'inh', 'relpersistence', 'alias', 'schemaname']);
-        if (v.schemaname) unsupported(`a schema-qualified name ("${v.schemaname}.${v.relname}")`, 'name datasets without a schema, as GET /v1/datasets lists them');
+        // BI tools qualify every name with the schema the catalog lists (`public`, see
+        // docs/wire-protocol.md): `public.x` names dataset x; the system catalogs are not
+        // queried here (the wire front answers them); any other schema names nothing.
+        if (v.schemaname === 'pg_catalog' || v.schemaname === 'information_schema') unsupported(`a system catalog ("${v.schemaname}.${String(v.relname).slice(0, 64)}") in a governed query`, 'list datasets with GET /v1/datasets; PostgreSQL clients read pg_catalog and information_schema on the wire port');
+        if (v.schemaname && v.schemaname !== 'public') {
+          throw new GatehouseError('SQL_UNKNOWN_DATASET', `there is no dataset "${String(v.schemaname).slice(0, 64)}.${String(v.relname).slice(0, 64)}" you can query`, { hint: 'datasets are in the schema public (or unqualified), as GET /v1/datasets lists them' });
+        }
         if (v.alias?.colnames?.length) unsupported('column aliases on a table', 'alias columns in the select list instead');
         return { kind: 'dataset', dataset: v.relname, alias: v.alias?.aliasname ?? v.relname, scan: null };
       }

@@ -116,7 +116,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   app.post<{ Body: { principal: string; password: string; code: string } }>('/v1/auth/totp/confirm', { schema: routeSchemas.totpConfirm }, async (request) => gatehouse.confirmTotp(metaOf(request), request.body));
   app.post<{ Body: { code: string } }>('/v1/auth/step-up', { schema: routeSchemas.stepUp }, async (request) => gatehouse.stepUp(metaOf(request), request.body));
   app.post<{ Body: { refreshToken: string } }>('/v1/auth/refresh', { schema: routeSchemas.refresh }, async (request) => gatehouse.refresh(metaOf(request), request.body));
-  app.post('/v1/auth/connection-password', { schema: routeSchemas.connectionPassword }, async (request) => gatehouse.issueConnectionPassword(metaOf(request)));
+  app.post<{ Body: { name?: string } | null }>('/v1/auth/connection-password', { schema: routeSchemas.connectionPassword }, async (request) => gatehouse.issueConnectionPassword(metaOf(request), request.body?.name !== undefined ? { name: request.body.name } : {}));
+  app.get('/v1/auth/connection-passwords', { schema: routeSchemas.connectionPasswordList }, async (request) => gatehouse.listConnectionPasswords(metaOf(request)));
+  app.delete<{ Params: { name: string } }>('/v1/auth/connection-passwords/:name', { schema: routeSchemas.connectionPasswordRevoke }, async (request) => gatehouse.revokeConnectionPassword(metaOf(request), request.params.name));
   app.post('/v1/auth/logout', { schema: routeSchemas.logout }, async (request) => gatehouse.logout(metaOf(request)));
 
   app.post<{ Body: { role: string; purpose: string; minutes: number; justification: string } }>('/v1/elevation/requests', { schema: routeSchemas.elevationRequest }, async (request) => gatehouse.requestElevation(metaOf(request), request.body));

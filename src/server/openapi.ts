@@ -117,9 +117,21 @@ export const routeSchemas = {
     response: { 200: { type: 'object', additionalProperties: true }, ...errors },
   },
   connectionPassword: {
-    summary: 'Issue a password for PostgreSQL clients (psql, JDBC, BI tools) on the wire-protocol port; shown once, replaces the previous one',
+    summary: 'Issue a named password for PostgreSQL clients (psql, JDBC, BI tools) on the wire-protocol port; shown once, replaces only the password of the same name',
     security: auth,
-    response: { 200: { type: 'object', properties: { username: { type: 'string' }, password: { type: 'string' }, expiresAt: { type: 'string' } } }, ...errors },
+    body: { type: ['object', 'null'], additionalProperties: false, properties: { name: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,31}$' } } },
+    response: { 200: { type: 'object', properties: { name: { type: 'string' }, username: { type: 'string' }, password: { type: 'string' }, expiresAt: { type: 'string' } } }, ...errors },
+  },
+  connectionPasswordList: {
+    summary: 'Your active connection passwords: names and times, never a secret',
+    security: auth,
+    response: { 200: { type: 'object', properties: { passwords: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, id: { type: 'string' }, createdAt: { type: 'string' }, expiresAt: { type: 'string' } } } } } }, ...errors },
+  },
+  connectionPasswordRevoke: {
+    summary: 'Revoke one of your connection passwords by name: the tool using it fails from its next request',
+    security: auth,
+    params: { type: 'object', required: ['name'], properties: { name: { type: 'string', pattern: '^[a-z0-9][a-z0-9-]{0,31}$' } } },
+    response: { 200: { type: 'object', properties: { name: { type: 'string' }, revoked: { type: 'boolean' } } }, ...errors },
   },
   logout: {
     summary: 'Revoke the calling session: its tokens fail from the next request',

@@ -5,6 +5,7 @@
  */
 import type { GatehouseError } from '../errors.ts';
 import type { Credential } from '../identity/credentials.ts';
+import type { ResultColumn } from '../engine/engine.ts';
 import type { DatasetView, QueryRequest, QueryResponse, RequestMeta } from '../pipeline/gatehouse.ts';
 
 /** SCRAM-SHA-256 verifier (RFC 5802/7677), every field but `iterations` base64. */
@@ -20,9 +21,16 @@ export interface WireBackend {
   /** The workspace's statement timeout (ms): a session may lower it, never raise it. */
   readonly workspace: { readonly workspace: { readonly defaults: { readonly statementTimeoutMs: number } } };
   /** Null for an unknown or expired user: SCRAM then runs to the end and fails the same way. */
-  connectionVerifier(username: string): Promise<{ verifier: ScramVerifier; credential: Credential } | null>;
+  connectionVerifier(username: string): Promise<{
+    readonly salt: string;
+    readonly iterations: number;
+    /** One per active connection password of the principal; the client proof is checked against each. */
+    readonly candidates: readonly { readonly storedKey: string; readonly serverKey: string; readonly credential: Credential }[];
+  } | null>;
   /** `timeoutMs` (the session's statement_timeout) and `signal` (CancelRequest, shutdown) reach the engine's interrupt. */
   query(req: QueryRequest): Promise<QueryResponse>;
+  /** A governed query's result columns (after masks and protections) without a row; audited as query.describe. */
+  describe(req: QueryRequest): Promise<{ columns: readonly ResultColumn[]; auditId: string }>;
   datasets(req: RequestMeta & { purpose: string | null }): Promise<{ datasets: DatasetView[]; auditId: string; policyVersion: string }>;
   rejectRequest(meta: RequestMeta, action: string, error: GatehouseError): Promise<void>;
 }

@@ -87,10 +87,10 @@ describe('the catalog allowlist', () => {
   });
 
   it('refuses relations outside the catalog, and constructs it does not know', () => {
-    for (const sql of ['SELECT * FROM pg_settings', 'SELECT * FROM pg_stat_activity', 'SELECT * FROM pg_catalog.duckdb_settings', 'SELECT * FROM information_schema.pg_class',
+    for (const sql of ['SELECT * FROM pg_file_settings', 'SELECT * FROM pg_stat_activity', 'SELECT * FROM pg_catalog.duckdb_settings', 'SELECT * FROM information_schema.pg_class',
       'SELECT * FROM memory.main.pg_class', 'SELECT * FROM gatehouse.pg_catalog.pg_class', 'SELECT * FROM pg_class, patients', 'SELECT 1 FROM pg_class FOR UPDATE',
-      'WITH RECURSIVE r(n) AS (SELECT 1 UNION SELECT n + 1 FROM r) SELECT * FROM r, pg_class', 'SELECT row_number() OVER () FROM pg_class',
-      'SELECT relname::regproc FROM pg_class', 'SELECT * FROM (VALUES (1)) v, pg_class', 'SELECT relname FROM pg_class; SELECT 1', 'DELETE FROM pg_class']) {
+      'WITH RECURSIVE r(n) AS (SELECT 1 UNION SELECT n + 1 FROM r) SELECT * FROM r, pg_class', 'SELECT row_number() FROM pg_class',
+      'SELECT count(*) OVER (ROWS BETWEEN 1 PRECEDING AND CURRENT ROW) FROM pg_class', 'SELECT lower(relname) OVER () FROM pg_class', 'SELECT * FROM (VALUES (1)) v, pg_class', 'SELECT relname FROM pg_class; SELECT 1', 'DELETE FROM pg_class']) {
       assert.ok(['SQL_UNSUPPORTED', 'SQL_FUNCTION_NOT_ALLOWED'].includes(refusal(sql)), sql);
     }
   });
@@ -108,6 +108,12 @@ describe('the catalog allowlist', () => {
     await assert.rejects(run('SELECT "relname"" FROM read_blob(\'x\') --" FROM pg_class'), (e: { code?: string }) => e.code === 'SQL_UNSUPPORTED');
     await assert.rejects(run('SELECT 1 AS "a"" FROM read_blob(\'x\')--" FROM pg_class').then((r) => { throw Object.assign(new Error('ran'), { code: r.columns[0]!.name }); }),
       (e: { code?: string }) => e.code === 'a" FROM read_blob(\'x\')--');
+  });
+
+  it('answers pg_settings with compiled-in constants only, never the server configuration', async () => {
+    const r = await run('SELECT name, setting FROM pg_settings ORDER BY name');
+    assert.deepEqual(r.rows.map((x) => x[0]), ['block_size', 'max_identifier_length', 'max_index_keys', 'server_version_num']);
+    assert.deepEqual((await run("SELECT setting FROM pg_catalog.pg_settings WHERE name = 'data_directory'")).rows, []);
   });
 
   it('answers nothing of the host: unknown settings are NULL, no function list, no row counts', async () => {

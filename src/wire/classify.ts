@@ -5,7 +5,7 @@
  * — every other SELECT, every refused statement kind, every syntax error — for the
  * governed path, which parses, decides, audits and refuses on its own.
  */
-import { parseSync } from 'libpg-query';
+import { parseSync, scanSync } from 'libpg-query';
 import { loadParser } from '../query/parse.ts';
 
 export { loadParser };
@@ -21,7 +21,29 @@ export type Classified =
   | { readonly kind: 'transaction'; readonly tag: string }
   | { readonly kind: 'catalog'; readonly params: number }
   | { readonly kind: 'catalog-reads-data'; readonly relations: readonly string[] }
-  | { readonly kind: 'governed'; readonly params: number };
+  | { readonly kind: 'governed'; readonly params: number }
+  /** DECLARE name CURSOR FOR <query>: `query` is the client's text of the inner SELECT, routed on its own. */
+  | { readonly kind: 'declare'; readonly name: string; readonly query: string; readonly route: Classified; readonly hold: boolean; readonly binary: boolean; readonly scroll: boolean; readonly params: number }
+  /** FETCH/MOVE forward `count` rows (null: ALL) of a cursor; `backward` is refused by the front. */
+  | { readonly kind: 'fetch'; readonly name: string; readonly count: number | null; readonly move: boolean; readonly direction: string }
+  | { readonly kind: 'close-cursor'; readonly name: string | null };
+
+/** PostgreSQL's DECLARE options bits (nodes/parsenodes.h CURSOR_OPT_*). */
+const CURSOR_OPT = { binary: 0x1, scroll: 0x2, hold: 0x20 } as const;
+const FETCH_ALL = 2147483647;
+
+/** The text of DECLARE's query: everything after the first FOR keyword that follows CURSOR. */
+function declaredQuery(sql: string): string | null {
+  const bytes = Buffer.from(sql, 'utf8');
+  const tokens = (scanSync(sql) as { tokens: { start: number; end: number; text: string; keywordKind: number }[] }).tokens;
+  let cursorSeen = false;
+  for (const t of tokens) {
+    const word = t.keywordKind > 0 ? t.text.toUpperCase() : '';
+    if (word === 'CURSOR') cursorSeen = true;
+    else if (cursorSeen && word === 'FOR') return bytes.subarray(t.end).toString('utf8');
+  }
+  return null;
+}
 
 const CATALOG_SCHEMAS = new Set(['pg_catalog', 'information_schema']);
 const CATALOG_FUNCTIONS = new Set([
@@ -102,6 +124,22 @@ export function classify(sql: string): Classified {
       }
       return { kind: 'set-unsupported', what: `SET ${name || kind}` };
     }
+    case 'DeclareCursorStmt': {
+      const query = declaredQuery(sql);
+      if (query === null || !body.query?.SelectStmt) return { kind: 'governed', params: 0 };
+      const options = Number(body.options ?? 0);
+      const inner = classify(query);
+      return {
+        kind: 'declare', name: String(body.portalname ?? ''), query, route: inner,
+        hold: (options & CURSOR_OPT.hold) !== 0, binary: (options & CURSOR_OPT.binary) !== 0, scroll: (options & CURSOR_OPT.scroll) !== 0,
+        params: 'params' in inner ? inner.params : 0,
+      };
+    }
+    case 'FetchStmt': {
+      const n = Number(body.howMany ?? 0);
+      return { kind: 'fetch', name: String(body.portalname ?? ''), count: n >= FETCH_ALL ? null : n, move: !!body.ismove, direction: String(body.direction ?? 'FETCH_FORWARD') };
+    }
+    case 'ClosePortalStmt': return { kind: 'close-cursor', name: body.portalname ? String(body.portalname) : null };
     case 'VariableShowStmt': return { kind: 'show', name: String(body.name ?? '').toLowerCase() };
     case 'TransactionStmt': {
       const k = String(body.kind);

@@ -32,6 +32,7 @@ import { FrameGuard, guardedDuplex } from './framing.ts';
 import { decodeFrontend, enc, ProtocolViolation, Reader, STARTUP, type FieldDescription, type Frontend } from './protocol.ts';
 import { parseStartupOptions, SessionSettings } from './settings.ts';
 import { WireRefusal, wireError } from './sqlstate.ts';
+import { protectionReport, type ProtectionNotice } from './protections.ts';
 import { binaryParamText, binarySupported, binaryValue, OID, pgTypeOf, textValue, type PgType } from './types.ts';
 
 export interface WireServerOptions {
@@ -156,6 +157,15 @@ interface Outcome {
   readonly rows?: readonly (readonly CellValue[])[];
   readonly status?: readonly [string, string][];
   readonly empty?: boolean;
+  /** NoticeResponses sent after the rows, before CommandComplete (./protections.ts). */
+  readonly notices?: readonly ProtectionNotice[];
+}
+
+/** A cursor (DECLARE … CURSOR FOR): the one released result of its query, read forward in FETCH-sized chunks. */
+interface Cursor {
+  readonly outcome: Outcome;
+  readonly hold: boolean;
+  position: number;
 }
 
 interface Portal {
@@ -167,6 +177,9 @@ interface Portal {
 }
 
 const EMPTY = Buffer.alloc(0);
+
+/** One connection password's keys, and the credential a connection made with it carries. */
+interface ScramCandidate { readonly storedKey: string; readonly serverKey: string; readonly credential: Credential | null }
 
 class WireConnection {
   readonly #socket: Socket;
@@ -181,11 +194,13 @@ class WireConnection {
   #settings: SessionSettings | null = null;
   #tls: { authorized: boolean; cn: string | null } | null = null;
   #authMessages = 0;
-  #verifier: ScramVerifier | null = null;
+  #verifier: { salt: string; iterations: number; storedKey: string; serverKey: string } | null = null;
+  #candidates: readonly ScramCandidate[] = [];
   #inTransaction = false;
   #skipToSync = false;
   readonly #statements = new Map<string, Prepared>();
   readonly #portals = new Map<string, Portal>();
+  readonly #cursors = new Map<string, Cursor>();
   readonly #authTimer: NodeJS.Timeout;
   #closing = false;
   readonly #ticket: AdmissionTicket;
@@ -329,30 +344,44 @@ class WireConnection {
 
   async #scramData(username: string): Promise<ScramVerifier> {
     const found = await this.#gh.connectionVerifier(username).catch(() => null);
-    if (found) {
-      this.#verifier = found.verifier;
-      this.#credential = found.credential;
-      return found.verifier;
-    }
-    this.#verifier = null;
     this.#credential = null;
+    if (found && found.candidates.length > 0) {
+      this.#candidates = found.candidates;
+      // pg-gateway signs the server-final message with this object's serverKey after
+      // validateCredentials: #validateScram sets it to the key of the password that matched.
+      this.#verifier = { salt: found.salt, iterations: found.iterations, storedKey: found.candidates[0]!.storedKey, serverKey: found.candidates[0]!.serverKey };
+      return this.#verifier;
+    }
+    this.#candidates = [];
     // A decoy with a salt stable per name: an unknown user looks exactly like a wrong password.
     const salt = createHmac('sha256', DECOY_KEY).update(username).digest().subarray(0, 16).toString('base64');
-    return { salt, iterations: 4096, storedKey: randomBytes(32).toString('base64'), serverKey: randomBytes(32).toString('base64') };
+    this.#verifier = { salt, iterations: 4096, storedKey: randomBytes(32).toString('base64'), serverKey: randomBytes(32).toString('base64') };
+    return this.#verifier;
   }
 
-  /** RFC 5802: ClientKey = proof XOR HMAC(StoredKey, AuthMessage); H(ClientKey) must equal StoredKey. */
+  /**
+   * RFC 5802: ClientKey = proof XOR HMAC(StoredKey, AuthMessage); H(ClientKey) must equal
+   * StoredKey. Checked against every active connection password of the principal (they
+   * share the salt), all of them every time, so the time taken does not say which matched.
+   */
   async #validateScram(authMessage: string, clientProof: string): Promise<boolean> {
-    const v = this.#verifier;
-    let ok = false;
-    const stored = Buffer.from(v?.storedKey ?? randomBytes(32).toString('base64'), 'base64');
     const proof = Buffer.from(clientProof, 'base64');
-    const signature = createHmac('sha256', stored).update(authMessage).digest();
-    if (proof.length === signature.length) {
+    let match: ScramCandidate | null = null;
+    const candidates = this.#candidates.length ? this.#candidates : [{ storedKey: randomBytes(32).toString('base64'), serverKey: '', credential: null }];
+    for (const c of candidates) {
+      const stored = Buffer.from(c.storedKey, 'base64');
+      const signature = createHmac('sha256', stored).update(authMessage).digest();
+      if (proof.length !== signature.length) continue;
       const clientKey = Buffer.alloc(proof.length);
       for (let i = 0; i < proof.length; i++) clientKey[i] = proof[i]! ^ signature[i]!;
       const h = createHash('sha256').update(clientKey).digest();
-      ok = h.length === stored.length && timingSafeEqual(h, stored) && v !== null;
+      if (h.length === stored.length && timingSafeEqual(h, stored) && c.credential !== null && match === null) match = c;
+    }
+    const ok = match !== null && this.#verifier !== null;
+    if (ok) {
+      this.#verifier!.storedKey = match!.storedKey;
+      this.#verifier!.serverKey = match!.serverKey;
+      this.#credential = match!.credential;
     }
     if (!ok) {
       this.#credential = null;
@@ -591,7 +620,9 @@ class WireConnection {
     }
     if (portal) portal.cursor = end;
     if (o.status) for (const [n, v] of o.status) out.push(enc.parameterStatus(n, v));
-    out.push(o.columns && end < rows.length ? enc.portalSuspended() : enc.commandComplete(o.tag));
+    const suspended = !!o.columns && end < rows.length;
+    if (!suspended) for (const n of o.notices ?? []) out.push(enc.error({ severity: 'NOTICE', code: '01000', message: n.message, detail: n.detail }, true));
+    out.push(suspended ? enc.portalSuspended() : enc.commandComplete(o.tag));
     yield Buffer.concat(out);
   }
 
@@ -676,6 +707,8 @@ class WireConnection {
   async #describeStatement(stmt: Prepared): Promise<{ name: string; type: PgType }[] | null> {
     const r = stmt.route;
     if (r.kind === 'show') return [{ name: r.name === 'all' ? 'name' : r.name, type: pgTypeOf('VARCHAR') }];
+    if (r.kind === 'fetch') return this.#cursors.get(r.name)?.outcome.columns?.slice() ?? null;
+    if (r.kind === 'governed') return this.#describeGoverned(stmt.sql, r.params);
     if (r.kind !== 'catalog') return null;
     try {
       const rendered = renderCatalogQuery(stmt.sql, this.#catalogSession(), null);
@@ -683,6 +716,30 @@ class WireConnection {
       const cols = await (await this.#catalogs.get(datasets)).describe(rendered);
       return cols ? cols.map((c) => ({ name: c.name, type: pgTypeOf(c.type) })) : null;
     } catch { return null; }
+  }
+
+  /**
+   * A governed statement's result columns through the one path (`describe`: names and
+   * engine types after masks, no row, audited as query.describe). Each $n is described as
+   * NULL. A refusal is the statement's error, as PostgreSQL reports an unknown table at Describe.
+   */
+  async #describeGoverned(sql: string, params: number): Promise<{ name: string; type: PgType }[]> {
+    const s = this.#settings!;
+    const req: QueryRequest = { ...this.#meta(), sql, purpose: s.purpose ?? '', ...(params > 0 ? { params: Array.from({ length: params }, () => null) } : {}), timeoutMs: s.timeoutMs };
+    try {
+      const r = await this.#gh.describe(req);
+      return r.columns.map((c) => ({ name: c.name, type: pgTypeOf(c.type) }));
+    } catch (err) {
+      throw this.#purposeHint(asGatehouseError(err), s.purpose);
+    }
+  }
+
+  /** The path's "purpose required" refusal, said the wire way (how to declare one on a connection). */
+  #purposeHint(e: GatehouseError, purpose: string | null): GatehouseError {
+    if (purpose === null && e.code === 'REQUEST_INVALID' && /purpose/.test(e.message)) {
+      return new GatehouseError('REQUEST_INVALID', 'no purpose is declared for this connection', { hint: "connect with options='-c gatehouse.purpose=research' or run SET gatehouse.purpose = 'research'" });
+    }
+    return e;
   }
 
   #catalogSession(): CatalogSession {
@@ -710,7 +767,10 @@ class WireConnection {
         throw new WireRefusal('0A000', new GatehouseError('SQL_UNSUPPORTED', `${route.count} statements were sent in one query; nothing was executed`, { hint: 'send one statement per query (psql: run them one by one)' }));
       case 'transaction': {
         if (route.tag === 'BEGIN') this.#inTransaction = true;
-        if (route.tag === 'COMMIT' || route.tag === 'ROLLBACK') this.#inTransaction = false;
+        if (route.tag === 'COMMIT' || route.tag === 'ROLLBACK') {
+          this.#inTransaction = false;
+          for (const [name, c] of this.#cursors) if (!c.hold) this.#cursors.delete(name);
+        }
         return { tag: route.tag };
       }
       case 'set': {
@@ -764,18 +824,56 @@ class WireConnection {
         try {
           r = await stoppedOrAbandoned(this.#gh.query(req), running.signal, this.#opts.cancelGraceMs ?? 2_000);
         } catch (err) {
-          const e = asGatehouseError(err);
-          if (purpose === null && e.code === 'REQUEST_INVALID' && /purpose/.test(e.message)) {
-            throw new GatehouseError('REQUEST_INVALID', 'no purpose is declared for this connection', { hint: "connect with options='-c gatehouse.purpose=research' or run SET gatehouse.purpose = 'research'" });
-          }
-          throw e;
+          throw this.#purposeHint(asGatehouseError(err), purpose);
         } finally {
           clearTimeout(timer);
           this.#running = null;
         }
-        return { tag: `SELECT ${r.rows.length}`, columns: r.columns.map((c) => ({ name: c.name, type: pgTypeOf(c.type) })), rows: r.rows };
+        const report = protectionReport(r);
+        s.recordResult(report.settings);
+        return { tag: `SELECT ${r.rows.length}`, columns: r.columns.map((c) => ({ name: c.name, type: pgTypeOf(c.type) })), rows: r.rows, notices: report.notices };
+      }
+      case 'declare': return this.#declare(route, params);
+      case 'fetch': {
+        const c = this.#cursors.get(route.name);
+        if (!c) throw new WireRefusal('34000', new GatehouseError('NOT_FOUND', `cursor "${route.name.slice(0, 64)}" does not exist`, { hint: 'DECLARE it first, inside the same transaction' }));
+        if (route.direction !== 'FETCH_FORWARD' || (route.count !== null && route.count < 0)) {
+          throw new WireRefusal('55000', new GatehouseError('SQL_UNSUPPORTED', 'cursors on a governed connection read forward only', { hint: 'use FETCH n or FETCH ALL (NEXT, FORWARD)' }));
+        }
+        const rows = c.outcome.rows ?? [];
+        const end = route.count === null ? rows.length : Math.min(rows.length, c.position + route.count);
+        const chunk = rows.slice(c.position, end);
+        c.position = end;
+        if (route.move) return { tag: `MOVE ${chunk.length}` };
+        return { tag: `FETCH ${chunk.length}`, columns: c.outcome.columns ?? [], rows: chunk };
+      }
+      case 'close-cursor': {
+        if (route.name === null) { this.#cursors.clear(); return { tag: 'CLOSE CURSOR ALL' }; }
+        if (!this.#cursors.delete(route.name)) throw new WireRefusal('34000', new GatehouseError('NOT_FOUND', `cursor "${route.name.slice(0, 64)}" does not exist`));
+        return { tag: 'CLOSE CURSOR' };
       }
     }
+  }
+
+  /**
+   * DECLARE name CURSOR FOR <query>: the query runs once through the one path (one audit
+   * entry, one release with its protections and budget charge), and FETCH then reads that
+   * released result in chunks — what pandas read_sql(chunksize=…), SQLAlchemy
+   * stream_results and Django .iterator() ask for. Without WITH HOLD the cursor ends with
+   * its transaction, as in PostgreSQL.
+   */
+  async #declare(route: Extract<Classified, { kind: 'declare' }>, params: readonly (string | null)[]): Promise<Outcome> {
+    if (!this.#inTransaction && !route.hold) throw new WireRefusal('25P01', new GatehouseError('REQUEST_INVALID', 'DECLARE CURSOR can only be used in transaction blocks', { hint: 'BEGIN first, or DECLARE … CURSOR WITH HOLD' }));
+    if (route.binary) throw new WireRefusal('0A000', new GatehouseError('SQL_UNSUPPORTED', 'binary cursors are not supported', { hint: 'declare the cursor without BINARY' }));
+    if (this.#cursors.has(route.name)) throw new WireRefusal('42P03', new GatehouseError('REQUEST_INVALID', `cursor "${route.name.slice(0, 64)}" already exists`, { hint: 'CLOSE it first or use another name' }));
+    if (this.#cursors.size >= 100) throw new WireRefusal('53400', new GatehouseError('RATE_LIMITED', 'too many open cursors on this connection', { hint: 'CLOSE cursors you no longer read' }));
+    const inner = route.route;
+    if (inner.kind !== 'governed' && inner.kind !== 'catalog' && inner.kind !== 'catalog-reads-data') {
+      throw new WireRefusal('42601', new GatehouseError('SQL_UNSUPPORTED', 'a cursor must be declared for one SELECT', { hint: 'DECLARE name CURSOR FOR SELECT …' }));
+    }
+    const outcome = await this.#run(route.query, inner, params);
+    this.#cursors.set(route.name, { outcome, hold: route.hold, position: 0 });
+    return { tag: 'DECLARE CURSOR', ...(outcome.notices ? { notices: outcome.notices } : {}) };
   }
 }
 
@@ -785,6 +883,8 @@ function actionOf(route: Classified): string {
     case 'set': case 'set-unsupported': return 'pgwire.set';
     case 'show': return 'pgwire.show';
     case 'catalog': case 'catalog-reads-data': return 'pgwire.catalog';
+    case 'fetch': case 'close-cursor': return 'pgwire.cursor';
+    case 'declare': return actionOf(route.route);
     default: return 'pgwire.query';
   }
 }

@@ -7,6 +7,7 @@
  */
 import { GatehouseError } from '../errors.ts';
 import { SERVER_VERSION } from './catalog.ts';
+import { LAST_RESULT_SETTINGS } from './protections.ts';
 
 const PURPOSE = /^[a-z][a-z0-9_.-]{0,63}$/;
 
@@ -32,6 +33,7 @@ function timeoutMs(v: string): number | null {
 
 export class SessionSettings {
   readonly #values = new Map<string, string>();
+  readonly #results = new Map<string, string>();
   readonly #defaults: Map<string, string>;
   readonly #maxTimeoutMs: number;
 
@@ -45,6 +47,7 @@ export class SessionSettings {
       ['transaction_isolation', 'read committed'], ['default_transaction_isolation', 'read committed'], ['transaction_read_only', 'on'],
       ['default_transaction_read_only', 'on'], ['max_identifier_length', '63'], ['bytea_output', 'hex'], ['lc_messages', 'C'],
       ['lock_timeout', '0'], ['idle_in_transaction_session_timeout', '0'], ['gatehouse.purpose', ''],
+      ...LAST_RESULT_SETTINGS.map((n) => [n, n === 'gatehouse.last_truncated' ? 'off' : n === 'gatehouse.last_rows_suppressed' ? '0' : ''] as [string, string]),
     ]);
   }
 
@@ -52,7 +55,7 @@ export class SessionSettings {
   /** The statement timeout this session asked for (never above the workspace's). */
   get timeoutMs(): number { return Number(this.get('statement_timeout')); }
 
-  get(name: string): string { return this.#values.get(name) ?? this.#defaults.get(name) ?? ''; }
+  get(name: string): string { return this.#results.get(name) ?? this.#values.get(name) ?? this.#defaults.get(name) ?? ''; }
 
   /** SHOW: a known parameter's value, or null. */
   show(name: string): string | null {
@@ -81,6 +84,14 @@ export class SessionSettings {
       this.#values.set(name, allowed(value, this.#maxTimeoutMs, name));
     }
     return { name: REPORTED[name] ?? name, value: this.get(name), report: name in REPORTED };
+  }
+
+  /**
+   * What the last released result's protections did (./protections.ts): read-only, so SET
+   * refuses these names like any other setting outside the allowlist.
+   */
+  recordResult(values: readonly (readonly [string, string])[]): void {
+    for (const [n, v] of values) this.#results.set(n, v);
   }
 
   resetAll(): SettingChange[] {

@@ -5,7 +5,7 @@
  */
 import { GatehouseError } from '../../errors.ts';
 import { toCredential } from '../../identity/credentials.ts';
-import type { ScramVerifier } from '../../identity/connection-passwords.ts';
+import type { ConnectionPasswordInfo, ScramVerifier } from '../../identity/connection-passwords.ts';
 import { looksLikeJwt } from '../../identity/service.ts';
 import { identityError } from '../../identity/to-gatehouse-error.ts';
 import type { Credential } from '../../identity/credentials.ts';
@@ -133,25 +133,68 @@ export function logout(rt: Runtime, meta: RequestMeta) {
  * POST /v1/auth/connection-password: a password for psql and other PostgreSQL clients
  * (src/identity/connection-passwords.ts). The caller authenticates as for a query (an MFA
  * session when their group requires one); the password carries that MFA time, lasts at
- * most CONNECTION_PASSWORD_HOURS, and replaces the caller's previous one.
+ * most CONNECTION_PASSWORD_HOURS, and replaces only the caller's password of the same
+ * name (default `default`): one per tool, each revocable on its own.
  */
-export function issueConnectionPassword(rt: Runtime, meta: RequestMeta): Promise<{ username: string; password: string; expiresAt: string }> {
+export function issueConnectionPassword(rt: Runtime, meta: RequestMeta, options: { name?: string } = {}): Promise<{ name: string; username: string; password: string; expiresAt: string }> {
   return value(audited(rt, meta, 'auth.connection-password', {}, async ({ entry, auth }) => {
-    if (toCredential(meta.credential)?.kind === 'connection-password') throw new GatehouseError('POLICY_DENIED', 'a wire connection cannot issue connection passwords', { hint: 'ask over HTTPS or the CLI' });
+    refuseFromWire(meta);
     const expiresAt = Math.floor(rt.now().getTime() / 1000) + CONNECTION_PASSWORD_HOURS * 3600;
-    const issued = await (await rt.identity()).connectionPasswords.issue(auth.principal.id, { mfaAt: auth.mfaAt, expiresAt });
-    entry.reasons = [`connection password ${issued.id} issued until ${issued.expiresAt}; earlier ones revoked`];
-    return { username: issued.username, password: issued.password, expiresAt: issued.expiresAt };
+    const issued = await (await rt.identity()).connectionPasswords.issue(auth.principal.id, { ...(options.name !== undefined ? { name: options.name } : {}), mfaAt: auth.mfaAt, expiresAt });
+    entry.reasons = [`connection password ${issued.id} (${issued.name}) issued until ${issued.expiresAt}; an earlier one of that name is revoked`];
+    return { name: issued.name, username: issued.username, password: issued.password, expiresAt: issued.expiresAt };
+  }));
+}
+
+/** A wire connection authenticated by a connection password cannot manage connection passwords. */
+function refuseFromWire(meta: RequestMeta): void {
+  if (toCredential(meta.credential)?.kind === 'connection-password') throw new GatehouseError('POLICY_DENIED', 'a wire connection cannot manage connection passwords', { hint: 'ask over HTTPS or the CLI' });
+}
+
+/** GET /v1/auth/connection-passwords: the caller's active connection passwords (names and times, never a secret). */
+export function listConnectionPasswords(rt: Runtime, meta: RequestMeta): Promise<{ passwords: ConnectionPasswordInfo[] }> {
+  return value(audited(rt, meta, 'auth.connection-password.list', {}, async ({ entry, auth }) => {
+    refuseFromWire(meta);
+    const passwords = await (await rt.identity()).connectionPasswords.list(auth.principal.id);
+    entry.rowsReturned = passwords.length;
+    return { passwords };
+  }));
+}
+
+/** DELETE /v1/auth/connection-passwords/:name: revokes one; the tool using it fails from its next request. */
+export function revokeConnectionPassword(rt: Runtime, meta: RequestMeta, name: string): Promise<{ name: string; revoked: boolean }> {
+  return value(audited(rt, meta, 'auth.connection-password.revoke', {}, async ({ entry, auth }) => {
+    refuseFromWire(meta);
+    const n = await (await rt.identity()).connectionPasswords.revoke(auth.principal.id, name);
+    if (n === 0) throw new GatehouseError('NOT_FOUND', 'you have no active connection password of that name', { hint: 'gatehouse pg-password --list shows the names' });
+    entry.reasons = [`connection password ${name.slice(0, 32)} revoked`];
+    return { name, revoked: true };
   }));
 }
 
 /**
- * The SCRAM verifier of a principal's current connection password, and the credential the
- * wire front passes for that connection; null when there is none (the caller must fail
- * SCRAM exactly as for a wrong password).
+ * What SCRAM needs to check a principal's connection passwords: their shared salt and
+ * iterations, and per active password its keys and the credential the wire front passes
+ * for a connection made with it; null when there is none (the caller must fail SCRAM
+ * exactly as for a wrong password).
  */
-export async function connectionVerifier(rt: Runtime, username: string): Promise<{ verifier: ScramVerifier; credential: Credential } | null> {
+export async function connectionVerifier(rt: Runtime, username: string): Promise<ConnectionVerifiers | null> {
   if (typeof username !== 'string' || !rt.state.loaded.workspace.principals.has(username)) return null;
   const v = await (await rt.identity()).connectionPasswords.verifier(username);
-  return v ? { verifier: v.verifier, credential: { kind: 'connection-password', id: v.id } } : null;
+  if (!v) return null;
+  const credential = (id: string): Credential => ({ kind: 'connection-password', id });
+  return {
+    salt: v.salt, iterations: v.iterations,
+    candidates: v.candidates.map((c) => ({ storedKey: c.storedKey, serverKey: c.serverKey, credential: credential(c.id) })),
+    verifier: v.verifier, credential: credential(v.id),
+  };
+}
+
+export interface ConnectionVerifiers {
+  readonly salt: string;
+  readonly iterations: number;
+  readonly candidates: readonly { readonly storedKey: string; readonly serverKey: string; readonly credential: Credential }[];
+  /** The newest password's verifier and credential. */
+  readonly verifier: ScramVerifier;
+  readonly credential: Credential;
 }

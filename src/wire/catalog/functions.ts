@@ -11,6 +11,7 @@
  * harmless parameters (src/wire/settings.ts) and NULL for every other name.
  */
 import { quoteIdent, quoteString } from '../../query/render/sql.ts';
+import { GatehouseError } from '../../errors.ts';
 import { TYPE_FORMAT_TABLE } from './tables.ts';
 
 export const CATALOG_SCHEMA = 'gh';
@@ -41,10 +42,14 @@ interface CatalogFunction {
   readonly min: number;
   readonly max: number;
   readonly aggregate?: boolean;
+  /** A window function: only with OVER (…). */
+  readonly window?: boolean;
   readonly render: (a: FunctionArgs) => string;
 }
 
 const NULL_TEXT = 'CAST(NULL AS VARCHAR)';
+/** Server constants clients read with current_setting() (PostgreSQL 15's compiled-in values). */
+const SERVER_CONSTANTS: Record<string, string> = { max_index_keys: '32', block_size: '8192', max_function_args: '100', server_version_num: '150000' };
 const constant = (sql: string) => (): string => sql;
 const same = (name: string) => (a: FunctionArgs): string => `${name}(${a.sql.join(', ')})`;
 const fn = (min: number, max: number, render: (a: FunctionArgs) => string): CatalogFunction => ({ min, max, render });
@@ -64,8 +69,14 @@ export const CATALOG_FUNCTIONS: ReadonlyMap<string, CatalogFunction> = new Map<s
   ['current_schemas', fn(1, 1, (a) => `CASE WHEN ${a.sql[0]} THEN ['pg_catalog', 'public'] ELSE ['public'] END`)],
   ['current_setting', fn(1, 2, (a) => {
     const name = a.constants[0];
-    const v = name === null || name === undefined ? null : a.session.setting(name.toLowerCase());
-    return v === null ? NULL_TEXT : quoteString(v);
+    if (name === null || name === undefined) return NULL_TEXT;
+    const v = a.session.setting(name.toLowerCase()) ?? SERVER_CONSTANTS[name.toLowerCase()] ?? null;
+    if (v !== null) return quoteString(v);
+    // A server parameter Gatehouse does not disclose answers NULL (nothing of the host). A
+    // gatehouse.* name is Gatehouse's own: unknown, it is PostgreSQL's error for an unset
+    // custom parameter (42704) unless missing_ok is true.
+    if (a.sql[1] === 'true' || !name.toLowerCase().startsWith('gatehouse.')) return NULL_TEXT;
+    throw new GatehouseError('NOT_FOUND', `unrecognized configuration parameter "${name.slice(0, 64)}"`, { hint: 'SHOW ALL lists the gatehouse.* parameters of this session; current_setting(name, true) answers NULL for an unknown one' });
   })],
   ['pg_backend_pid', fn(0, 0, constant('CAST(0 AS INTEGER)'))],
   ['pg_is_in_recovery', fn(0, 0, constant('false'))],
@@ -111,6 +122,21 @@ export const CATALOG_FUNCTIONS: ReadonlyMap<string, CatalogFunction> = new Map<s
   ['right', fn(2, 2, same('right'))], ['concat', fn(1, 20, same('concat'))], ['split_part', fn(3, 3, same('split_part'))],
   ['quote_ident', fn(1, 1, (a) => `('"' || replace(${a.sql[0]}, '"', '""') || '"')`)],
   ['abs', fn(1, 1, same('abs'))],
+  // information_schema._pg_expandarray(array): one (x, n) record per element, as a DuckDB struct
+  ['_pg_expandarray', fn(1, 1, (a) => `unnest(list_transform(generate_series(1, len(${a.sql[0]})), gh_ord -> {'x': (${a.sql[0]})[gh_ord], 'n': gh_ord}))`)],
+  // set-returning functions in the select list (pgcli's foreign-key and function queries)
+  ['unnest', fn(1, 1, (a) => `unnest(${a.sql[0]})`)],
+  ['generate_subscripts', fn(2, 2, (a) => `unnest(generate_series(1, len(${a.sql[0]})))`)],
+  // JSON built from catalog values (SQLAlchemy's column reflection builds identity options this way)
+  ['json_build_object', fn(0, 40, (a) => {
+    if (a.sql.length % 2 !== 0) throw new GatehouseError('SQL_UNSUPPORTED', 'json_build_object() takes key/value pairs', { hint: 'pass an even number of arguments' });
+    return `json_object(${a.sql.join(', ')})`;
+  })],
+  ['json_build_array', fn(0, 40, (a) => `json_array(${a.sql.join(', ')})`)],
+  // window functions (OVER is rendered by the caller)
+  ['row_number', { min: 0, max: 0, window: true, render: constant('row_number()') }],
+  ['rank', { min: 0, max: 0, window: true, render: constant('rank()') }],
+  ['dense_rank', { min: 0, max: 0, window: true, render: constant('dense_rank()') }],
   // aggregates
   ['count', agg(0, 1, 'count')], ['sum', agg(1, 1, 'sum')], ['min', agg(1, 1, 'min')], ['max', agg(1, 1, 'max')],
   ['avg', agg(1, 1, 'avg')], ['bool_and', agg(1, 1, 'bool_and')], ['bool_or', agg(1, 1, 'bool_or')],

@@ -50,7 +50,7 @@ const SESSION_VALUES: Record<string, (s: CatalogSession) => string> = {
 };
 
 const COMPARISON = new Set(['=', '<>', '!=', '<', '>', '<=', '>=']);
-const ARITHMETIC = new Set(['+', '-', '*', '/', '%', '||']);
+const ARITHMETIC = new Set(['+', '-', '*', '/', '%', '||', '&', '|']);
 
 /** Casts a catalog query may use → DuckDB type. reg* casts are resolved against the catalog rows. */
 const CASTS: Record<string, string> = {
@@ -58,6 +58,8 @@ const CASTS: Record<string, string> = {
   int2: 'SMALLINT', smallint: 'SMALLINT', int4: 'INTEGER', int: 'INTEGER', integer: 'INTEGER', int8: 'BIGINT', bigint: 'BIGINT', oid: 'BIGINT',
   bool: 'BOOLEAN', boolean: 'BOOLEAN', float4: 'REAL', real: 'REAL', float8: 'DOUBLE', numeric: 'DOUBLE', decimal: 'DOUBLE', date: 'DATE',
 };
+/** regproc names a function: the catalog knows no function, so a name stays its text (schema dropped). */
+const REG_TEXT = new Set(['regproc', 'regprocedure']);
 const REG_CASTS: Record<string, { table: string; key: string }> = {
   regclass: { table: 'pg_class', key: 'relname' }, regtype: { table: 'pg_type', key: 'typname' }, regnamespace: { table: 'pg_namespace', key: 'nspname' },
 };
@@ -67,6 +69,34 @@ function names(list: Node[] | undefined): string[] {
     if (n.String) return String(n.String.sval ?? '');
     unsupported('a name that is not a plain identifier');
   });
+}
+
+/** A one-dimensional array in PostgreSQL's text form (`{a,"b c",NULL}`) → its elements. */
+export function parseArrayText(text: string): (string | null)[] {
+  const t = text.trim();
+  if (!t.startsWith('{') || !t.endsWith('}')) throw new GatehouseError('REQUEST_INVALID', 'an array parameter must be written {a,b,…}', { hint: 'send the array in PostgreSQL text form' });
+  const body = t.slice(1, -1);
+  const out: (string | null)[] = [];
+  if (body.trim() === '') return out;
+  let i = 0;
+  while (i <= body.length) {
+    let item = '';
+    let quoted = false;
+    while (i < body.length && body[i] === ' ') i++;
+    if (body[i] === '"') {
+      quoted = true;
+      i++;
+      while (i < body.length && body[i] !== '"') { if (body[i] === '\\') i++; item += body[i] ?? ''; i++; }
+      i++;
+    } else {
+      while (i < body.length && body[i] !== ',') { if (body[i] === '{') unsupported('a nested array parameter'); item += body[i]; i++; }
+      item = item.trim();
+    }
+    out.push(!quoted && item.toUpperCase() === 'NULL' ? null : item);
+    while (i < body.length && body[i] !== ',') i++;
+    i++;
+  }
+  return out;
 }
 
 /** PostgreSQL's rule for the name of an unnamed result column (FigureColnameInternal). */
@@ -288,6 +318,12 @@ class Renderer {
             ? `(SELECT r.oid FROM ${table} AS r WHERE r.${quoteIdent(reg.key)} = ${inner})`
             : `coalesce((SELECT r.${quoteIdent(reg.key)} FROM ${table} AS r WHERE r.oid = ${inner}), CAST(${inner} AS VARCHAR))`;
         }
+        // reg*[] (pgcli's function listing): the catalog holds no function, so the OIDs are shown as text.
+        if (array && (REG_TEXT.has(type) || REG_CASTS[type])) return `CAST(${e(v.arg)} AS VARCHAR[])`;
+        if (REG_TEXT.has(type) && !array) {
+          if (v.arg?.A_Const?.sval !== undefined) return quoteString(String(v.arg.A_Const.sval.sval ?? '').replace(/^pg_catalog\./, ''));
+          return `CAST(${e(v.arg)} AS VARCHAR)`;
+        }
         const target = CASTS[type];
         if (!target) unsupported(`a cast to ${type.slice(0, 64)}`);
         if ((tn.typmods as Node[] | undefined)?.length && target !== 'VARCHAR') unsupported(`a cast to ${type}(…)`);
@@ -318,6 +354,8 @@ class Renderer {
       case 'A_Indirection': {
         let out = e(v.arg);
         for (const ind of v.indirection as Node[]) {
+          // (record).field — the fields of _pg_expandarray()'s (x, n) record.
+          if (ind.String) { out = `struct_extract(${out}, ${quoteString(String(ind.String.sval))})`; continue; }
           if (!ind.A_Indices || ind.A_Indices.is_slice) unsupported('this subscript');
           out = `${out}[${e(ind.A_Indices.uidx)}]`;
         }
@@ -380,7 +418,7 @@ class Renderer {
       case 'AEXPR_OP_ANY':
       case 'AEXPR_OP_ALL': {
         const l = e(v.lexpr);
-        const r = e(v.rexpr);
+        const r = v.rexpr?.ParamRef ? this.arrayParam(v.rexpr.ParamRef) : e(v.rexpr);
         if (v.kind === 'AEXPR_OP_ANY' && op === '=') return `coalesce(list_contains(${r}, ${l}), false)`;
         if (v.kind === 'AEXPR_OP_ALL' && (op === '<>' || op === '!=')) return `(NOT coalesce(list_contains(${r}, ${l}), false))`;
         unsupported(`${op.slice(0, 8)} ${v.kind === 'AEXPR_OP_ANY' ? 'ANY' : 'ALL'} (array)`);
@@ -408,16 +446,42 @@ class Renderer {
     }
   }
 
+  /** OVER (PARTITION BY … ORDER BY …) with the default frame: JDBC numbers columns with row_number(). */
+  over(w: Node, ctes: ReadonlySet<string>, depth: number): string {
+    const w2 = (w.WindowDef ?? w) as Node;
+    if (w2.name || w2.refname || (w2.frameOptions !== undefined && w2.frameOptions !== 1058)) unsupported('this window definition');
+    const parts: string[] = [];
+    if ((w2.partitionClause as Node[] | undefined)?.length) parts.push(`PARTITION BY ${(w2.partitionClause as Node[]).map((x) => this.expr(x, ctes, depth + 1)).join(', ')}`);
+    if ((w2.orderClause as Node[] | undefined)?.length) parts.push(`ORDER BY ${(w2.orderClause as Node[]).map((o) => this.sortBy(o, ctes, depth + 1)).join(', ')}`);
+    return `OVER (${parts.join(' ')})`;
+  }
+
+  /** `= ANY($1)` with $1 an array sent in PostgreSQL's text form (`{r,p,f}`, psycopg 3, pgcli): a list literal. */
+  arrayParam(p: Node): string {
+    const i = Number(p.number ?? 0);
+    if (this.#params === null) return 'CAST(NULL AS VARCHAR[])';
+    if (i < 1 || i > this.#params.length) throw new GatehouseError('REQUEST_INVALID', `parameter $${i} has no value`, { hint: 'bind a value for every $n' });
+    const text = this.#params[i - 1];
+    if (text === null || text === undefined) return 'CAST(NULL AS VARCHAR[])';
+    const items = parseArrayText(text);
+    return `[${items.map((x) => (x === null ? 'NULL' : quoteString(x))).join(', ')}]::VARCHAR[]`;
+  }
+
   funcCall(v: Node, ctes: ReadonlySet<string>, depth: number): string {
     const parts = names(v.funcname).map((x) => x.toLowerCase());
     const shown = parts.join('.').slice(0, 64);
-    const f = parts.length === 1 || (parts.length === 2 && parts[0] === 'pg_catalog') ? CATALOG_FUNCTIONS.get(parts.at(-1)!) : undefined;
+    const qualified = parts.length === 2 && (parts[0] === 'pg_catalog' || (parts[0] === 'information_schema' && parts[1] === '_pg_expandarray'));
+    const f = parts.length === 1 || qualified ? CATALOG_FUNCTIONS.get(parts.at(-1)!) : undefined;
     if (!f) {
       throw new GatehouseError('SQL_FUNCTION_NOT_ALLOWED', `function ${shown}() is not allowed in a catalog query`, {
         hint: 'catalog queries may call the PostgreSQL catalog functions clients need (version(), current_schema(), format_type(), pg_get_userbyid(), …; docs/wire-protocol.md); files, settings and engine functions are never reachable',
       });
     }
-    if (v.over) unsupported('a window function');
+    if (v.over) {
+      if (!f.window) unsupported(`${shown}() as a window function`);
+      return `${f.render({ sql: [], constants: [], session: this.#session })} ${this.over(v.over as Node, ctes, depth + 1)}`;
+    }
+    if (f.window) unsupported(`${shown}() without OVER`);
     if (v.agg_within_group || v.func_variadic) unsupported(`${shown}() in this form`);
     const rawArgs = (v.args as Node[] | undefined) ?? [];
     const args = rawArgs.map((a) => this.expr(a, ctes, depth + 1));

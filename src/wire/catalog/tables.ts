@@ -46,6 +46,8 @@ export const PG_TYPES: readonly (readonly [number, string, string, number, strin
   [2205, 'regclass', 'regclass', 4, 'N'], [2206, 'regtype', 'regtype', 4, 'N'],
 ];
 const TYPE_BY_OID = new Map(PG_TYPES.map((t) => [t[0], t]));
+/** Element type → its array type (pg_type.typarray). */
+const ARRAY_OF = new Map(PG_TYPES.filter((t) => t[4] === 'A').map((t) => [PG_TYPES.find((e) => e[1] === t[1].slice(1))?.[0] ?? 0, t[0]] as const));
 const COLLATABLE = new Set([18, 19, 25, 1043]);
 
 /** The rows every catalog relation is built from: the principal's datasets, in name order, with stable OIDs. */
@@ -101,8 +103,13 @@ export const CATALOG_TABLES: readonly CatalogTable[] = [
   },
   {
     name: 'pg_type',
-    columns: cols('oid BIGINT, typname VARCHAR, typnamespace BIGINT, typowner BIGINT, typlen SMALLINT, typbyval BOOLEAN, typtype VARCHAR, typcategory VARCHAR, typispreferred BOOLEAN, typisdefined BOOLEAN, typdelim VARCHAR, typrelid BIGINT, typelem BIGINT, typarray BIGINT, typnotnull BOOLEAN, typbasetype BIGINT, typtypmod INTEGER, typndims INTEGER, typcollation BIGINT, typdefault VARCHAR'),
-    rows: () => PG_TYPES.map(([oid, name, , len, cat]) => [oid, name, NS.pg_catalog, OWNER, len, len > 0 && len <= 8, 'b', cat, false, true, ',', 0, 0, 0, false, 0, -1, 0, COLLATABLE.has(oid) ? DEFAULT_COLLATION : 0, null]),
+    columns: cols('oid BIGINT, typname VARCHAR, typnamespace BIGINT, typowner BIGINT, typlen SMALLINT, typbyval BOOLEAN, typtype VARCHAR, typcategory VARCHAR, typispreferred BOOLEAN, typisdefined BOOLEAN, typdelim VARCHAR, typrelid BIGINT, typelem BIGINT, typarray BIGINT, typnotnull BOOLEAN, typbasetype BIGINT, typtypmod INTEGER, typndims INTEGER, typcollation BIGINT, typdefault VARCHAR, typinput VARCHAR, typoutput VARCHAR, typreceive VARCHAR, typsend VARCHAR'),
+    // typinput: JDBC's getTypeInfo and type cache tell array types by typinput = 'array_in'.
+    rows: () => PG_TYPES.map(([oid, name, , len, cat]) => {
+      const elem = cat === 'A' ? (PG_TYPES.find((t) => t[1] === name.slice(1))?.[0] ?? 0) : 0;
+      const io = cat === 'A' ? 'array' : name;
+      return [oid, name, NS.pg_catalog, OWNER, len, len > 0 && len <= 8, 'b', cat, false, true, ',', 0, elem, ARRAY_OF.get(oid) ?? 0, false, 0, -1, 0, COLLATABLE.has(oid) ? DEFAULT_COLLATION : 0, null, `${io}_in`, `${io}_out`, `${io}_recv`, `${io}_send`];
+    }),
   },
   {
     name: 'pg_description', columns: cols('objoid BIGINT, classoid BIGINT, objsubid INTEGER, description VARCHAR'),
@@ -125,7 +132,15 @@ export const CATALOG_TABLES: readonly CatalogTable[] = [
     name: 'pg_user', columns: cols('usename VARCHAR, usesysid BIGINT, usecreatedb BOOLEAN, usesuper BOOLEAN, userepl BOOLEAN, usebypassrls BOOLEAN, passwd VARCHAR, valuntil TIMESTAMP, useconfig VARCHAR[]'),
     rows: () => [['gatehouse', OWNER, false, false, false, false, '********', null, null]],
   },
-  { name: 'pg_am', columns: cols('oid BIGINT, amname VARCHAR, amhandler BIGINT, amtype VARCHAR'), rows: () => [[2, 'heap', 0, 't']] },
+  { name: 'pg_am', columns: cols('oid BIGINT, amname VARCHAR, amhandler BIGINT, amtype VARCHAR'), rows: () => [[2, 'heap', 0, 't'], [403, 'btree', 0, 'i'], [405, 'hash', 0, 'i']] },
+  {
+    // Compiled-in constants only (what JDBC's getImportedKeys/getIndexInfo read): no server configuration.
+    name: 'pg_settings', columns: cols('name VARCHAR, setting VARCHAR, unit VARCHAR, category VARCHAR, short_desc VARCHAR, context VARCHAR, vartype VARCHAR, source VARCHAR'),
+    rows: () => [['max_index_keys', '32', null, 'Preset Options', 'Shows the maximum number of index keys.', 'internal', 'integer', 'default'],
+      ['max_identifier_length', '63', null, 'Preset Options', 'Shows the maximum identifier length.', 'internal', 'integer', 'default'],
+      ['server_version_num', '150000', null, 'Preset Options', 'Shows the server version as an integer.', 'internal', 'integer', 'default'],
+      ['block_size', '8192', null, 'Preset Options', 'Shows the size of a disk block.', 'internal', 'integer', 'default']],
+  },
   {
     name: 'pg_collation', columns: cols('oid BIGINT, collname VARCHAR, collnamespace BIGINT, collowner BIGINT, collprovider VARCHAR, collisdeterministic BOOLEAN, collencoding INTEGER, collcollate VARCHAR, collctype VARCHAR'),
     rows: () => [[DEFAULT_COLLATION, 'default', NS.pg_catalog, OWNER, 'd', true, -1, null, null]],
@@ -135,7 +150,7 @@ export const CATALOG_TABLES: readonly CatalogTable[] = [
     rows: (c) => c.tables.map((t) => ['public', t.view.name, 'gatehouse', null, false, false, false, false]),
   },
   { name: 'pg_attrdef', columns: cols('oid BIGINT, adrelid BIGINT, adnum SMALLINT, adbin VARCHAR'), rows: none },
-  { name: 'pg_index', columns: cols('indexrelid BIGINT, indrelid BIGINT, indnatts SMALLINT, indnkeyatts SMALLINT, indisunique BOOLEAN, indisprimary BOOLEAN, indisexclusion BOOLEAN, indimmediate BOOLEAN, indisclustered BOOLEAN, indisvalid BOOLEAN, indisreplident BOOLEAN, indkey SMALLINT[], indexprs VARCHAR, indpred VARCHAR'), rows: none },
+  { name: 'pg_index', columns: cols('indexrelid BIGINT, indrelid BIGINT, indnatts SMALLINT, indnkeyatts SMALLINT, indisunique BOOLEAN, indisprimary BOOLEAN, indisexclusion BOOLEAN, indimmediate BOOLEAN, indisclustered BOOLEAN, indisvalid BOOLEAN, indisreplident BOOLEAN, indkey SMALLINT[], indcollation BIGINT[], indclass BIGINT[], indoption SMALLINT[], indexprs VARCHAR, indpred VARCHAR'), rows: none },
   { name: 'pg_constraint', columns: cols('oid BIGINT, conname VARCHAR, connamespace BIGINT, contype VARCHAR, condeferrable BOOLEAN, condeferred BOOLEAN, convalidated BOOLEAN, conrelid BIGINT, contypid BIGINT, conindid BIGINT, conparentid BIGINT, confrelid BIGINT, confupdtype VARCHAR, confdeltype VARCHAR, confmatchtype VARCHAR, conislocal BOOLEAN, coninhcount INTEGER, connoinherit BOOLEAN, conkey SMALLINT[], confkey SMALLINT[], conbin VARCHAR'), rows: none },
   { name: 'pg_inherits', columns: cols('inhrelid BIGINT, inhparent BIGINT, inhseqno INTEGER, inhdetachpending BOOLEAN'), rows: none },
   { name: 'pg_policy', columns: cols('oid BIGINT, polname VARCHAR, polrelid BIGINT, polcmd VARCHAR, polpermissive BOOLEAN, polroles BIGINT[], polqual VARCHAR, polwithcheck VARCHAR'), rows: none },
@@ -145,7 +160,8 @@ export const CATALOG_TABLES: readonly CatalogTable[] = [
   { name: 'pg_publication_namespace', columns: cols('oid BIGINT, pnpubid BIGINT, pnnspid BIGINT'), rows: none },
   { name: 'pg_trigger', columns: cols('oid BIGINT, tgrelid BIGINT, tgparentid BIGINT, tgname VARCHAR, tgfoid BIGINT, tgtype INTEGER, tgenabled VARCHAR, tgisinternal BOOLEAN'), rows: none },
   { name: 'pg_partitioned_table', columns: cols('partrelid BIGINT, partstrat VARCHAR, partnatts SMALLINT'), rows: none },
-  { name: 'pg_proc', columns: cols('oid BIGINT, proname VARCHAR, pronamespace BIGINT, proowner BIGINT, prokind VARCHAR, proretset BOOLEAN, prorettype BIGINT, pronargs SMALLINT, proargtypes BIGINT[]'), rows: none },
+  { name: 'pg_proc', columns: cols('oid BIGINT, proname VARCHAR, pronamespace BIGINT, proowner BIGINT, prolang BIGINT, prokind VARCHAR, prosecdef BOOLEAN, proretset BOOLEAN, provolatile VARCHAR, prorettype BIGINT, pronargs SMALLINT, pronargdefaults SMALLINT, proargtypes BIGINT[], proallargtypes BIGINT[], proargmodes VARCHAR[], proargnames VARCHAR[], proargdefaults VARCHAR, prosrc VARCHAR, proacl VARCHAR[]'), rows: none },
+  { name: 'pg_depend', columns: cols('classid BIGINT, objid BIGINT, objsubid INTEGER, refclassid BIGINT, refobjid BIGINT, refobjsubid INTEGER, deptype VARCHAR'), rows: none },
   { name: 'pg_views', columns: cols('schemaname VARCHAR, viewname VARCHAR, viewowner VARCHAR, definition VARCHAR'), rows: none },
   { name: 'pg_matviews', columns: cols('schemaname VARCHAR, matviewname VARCHAR, matviewowner VARCHAR, tablespace VARCHAR, hasindexes BOOLEAN, ispopulated BOOLEAN, definition VARCHAR'), rows: none },
   { name: 'pg_enum', columns: cols('oid BIGINT, enumtypid BIGINT, enumsortorder REAL, enumlabel VARCHAR'), rows: none },
