@@ -455,7 +455,7 @@ describe('catalog introspection and engine internals', () => {
     { name: 'an insurer reading encounters with * is denied', as: 'ivan', sql: () => 'SELECT * FROM encounters', refuse: 'POLICY_DENIED' },
     { name: 'an insurer hiding encounters in a subquery is denied', as: 'ivan', sql: () => 'SELECT count(*) FROM claims WHERE EXISTS (SELECT 1 FROM encounters e WHERE e.encounter_id = claims.encounter_id)', refuse: 'POLICY_DENIED' },
     { name: 'an unknown dataset is refused', as: 'ivan', sql: () => 'SELECT * FROM salaries', refuse: 'SQL_UNKNOWN_DATASET' },
-    { name: 'a schema-qualified dataset name is refused', as: 'ivan', sql: () => 'SELECT * FROM main.patients', refuse: 'SQL_UNSUPPORTED' },
+    { name: 'a schema-qualified dataset name is refused', as: 'ivan', sql: () => 'SELECT * FROM main.patients', refuse: 'SQL_UNKNOWN_DATASET' },
     { name: 'a catalog-qualified engine table is refused', as: 'ivan', sql: () => 'SELECT * FROM memory.main.gh_ds_patients', refuse: 'SQL_UNSUPPORTED' },
     { name: 'the engine table name is not a dataset', as: 'ivan', sql: () => 'SELECT * FROM gh_ds_patients', refuse: 'SQL_UNKNOWN_DATASET' },
     { name: 'the quoted engine table name is not a dataset', as: 'ivan', sql: () => 'SELECT ssn FROM "gh_ds_patients"', refuse: 'SQL_UNKNOWN_DATASET' },

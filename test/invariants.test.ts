@@ -98,7 +98,7 @@ describe('invariant 2: no raw SQL reaches an engine', () => {
 
   it('cannot reach the engine\'s own table names', async () => {
     assert.equal(await codeOf(fx.query('ada', 'SELECT * FROM gh_ds_patients')), 'SQL_UNKNOWN_DATASET');
-    assert.equal(await codeOf(fx.query('ada', 'SELECT * FROM main.gh_ds_patients')), 'SQL_UNSUPPORTED');
+    assert.equal(await codeOf(fx.query('ada', 'SELECT * FROM main.gh_ds_patients')), 'SQL_UNKNOWN_DATASET', 'only the public schema names datasets');
   });
 });
 

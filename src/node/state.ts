@@ -12,7 +12,7 @@
  * that opens it for a node.
  */
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SqliteCheckpointAnchor } from '../audit/anchor.ts';
 import { startLocalWitness, witnessOptions } from '../audit/cli.ts';
 import { TransparencyLog, type TransparencyLogOptions } from '../audit/log.ts';
@@ -54,7 +54,9 @@ export async function openState(options: { readonly state: StateConfig; readonly
     if (state.kind === 'files') {
       // The latest checkpoint is anchored in the state directory as well as in the log's own
       // files, and the log refuses to start unless it extends it (and every witness's).
-      const log = await TransparencyLog.start(auditDir, { demo, ...w.options, anchor: SqliteCheckpointAnchor.open(join(stateDir, 'checkpoints.sqlite'), ORIGIN) });
+      // Keyed by the log's directory: pointing a node at another directory is the operator's
+      // explicit act; replacing or rolling back the files of this one is refused.
+      const log = await TransparencyLog.start(auditDir, { demo, ...w.options, anchor: SqliteCheckpointAnchor.open(join(stateDir, 'checkpoints.sqlite'), `${ORIGIN} ${resolve(auditDir)}`) });
       return { log, pipeline: state.dir ? { stateDir: state.dir } : {}, description: null, close: async () => { try { await log.close(); } finally { await w.close(); } } };
     }
     return await openShared(state, auditDir, demo, w);

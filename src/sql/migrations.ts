@@ -12,6 +12,7 @@ import { StateConfigInvalid, StateSchemaTooNew } from './errors.ts';
 import type { Dialect } from './driver.ts';
 import { pgDialect } from './postgres.ts';
 import { budgetTables } from './tables/budgets.ts';
+import { checkpointTables } from './tables/checkpoints.ts';
 import { artefactBlobTable, artefactTables, dataKeyTables } from './tables/keys.ts';
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -405,6 +406,9 @@ ${dataKeyTables(d)}
 ${artefactTables(d)}
 ${artefactBlobTable(d)}
 `, },
+  // 5: the audit log's checkpoint anchor (src/sql/tables/checkpoints.ts): the latest
+  // checkpoint kept outside the log, so a rolled-back log is refused at start.
+  { part: 'audit', sqlite: true, ddl: (d) => checkpointTables(d) },
 ];
 
 /** The newest schema version this code knows. */

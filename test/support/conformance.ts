@@ -465,7 +465,7 @@ export const CASES: readonly Case[] = [
   { group: 'catalog probes', name: 'an insurer hiding encounters in a subquery is denied', as: 'ivan', sql: () => 'SELECT count(*) FROM claims WHERE EXISTS (SELECT 1 FROM encounters e WHERE e.encounter_id = claims.encounter_id)', refuse: 'POLICY_DENIED' },
   { group: 'catalog probes', name: 'an unknown dataset is refused', as: 'ivan', sql: () => 'SELECT * FROM salaries', refuse: 'SQL_UNKNOWN_DATASET' },
   { group: 'catalog probes', name: 'the engine table name is not a dataset', as: 'ivan', sql: () => 'SELECT * FROM gh_ds_patients', refuse: 'SQL_UNKNOWN_DATASET' },
-  { group: 'catalog probes', name: 'a schema-qualified dataset name is refused', as: 'ivan', sql: () => 'SELECT * FROM main.patients', refuse: 'SQL_UNSUPPORTED' },
+  { group: 'catalog probes', name: 'a schema-qualified dataset name is refused', as: 'ivan', sql: () => 'SELECT * FROM main.patients', refuse: 'SQL_UNKNOWN_DATASET' },
   { group: 'catalog probes', name: 'information_schema introspection is refused in a governed query', as: 'ada', sql: () => 'SELECT table_name FROM information_schema.tables', refuse: 'SQL_UNSUPPORTED',
     wireDiffers: { why: INTROSPECTION, expect: (o) => { wireCatalogAnswer(o); assert.deepEqual(o.answer!.rows, [['claims'], ['encounters'], ['patients']]); } } },
   { group: 'catalog probes', name: 'an insurer listing tables sees no dataset it is not granted', as: 'ivan', sql: () => 'SELECT table_name FROM information_schema.tables ORDER BY table_name', refuse: 'SQL_UNSUPPORTED',

@@ -51,7 +51,7 @@ export function datasetView(ds: DatasetDef, purposes: readonly string[], obligat
     columns: ds.columns.map((c) => {
       const a = access.columns.get(c.name)!;
       return {
-        name: c.name, type: c.type, classification: c.classification, tags: c.tags, description: c.description,
+        name: c.name, type: a.type, classification: c.classification, tags: c.tags, description: c.description,
         masked: a.mask ? describeMask(a.mask) : null, joinOnly: a.joinOnly,
       };
     }),

@@ -94,6 +94,7 @@ for (const c of CASES) {
     const view = datasetView(ds, ['research'], obligations, DEFAULT_CAP);
     const col = view.columns.find((x) => x.name === 'ssn')!;
     assert.equal(col.masked, described, 'what the listing (and the wire catalog) says');
+    if (!c.joinOnly) assert.equal(col.type, ssn.type, 'the listing gives the type a query returns');
     assert.equal(col.joinOnly, c.joinOnly ?? false);
     assert.equal(view.rowCap, c.rowCap ?? DEFAULT_CAP);
     const review = effectOf(ds, obligations, [], DEFAULT_CAP).columns.find((x) => x.column === 'ssn')!;

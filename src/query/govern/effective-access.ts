@@ -11,10 +11,13 @@
  * the workspace default and every obligation's cap; aggregation-only takes the largest
  * minimum group size.
  */
-import type { DatasetDef, DifferentialPrivacyDef, MaskSpec, ObligationDef } from '../../model/types.ts';
+import type { ColumnType, DatasetDef, DifferentialPrivacyDef, MaskSpec, ObligationDef } from '../../model/types.ts';
+import { maskResultType } from '../masks/registry.ts';
 
 export interface ColumnAccess {
   readonly name: string;
+  /** The type a query returns: the declared type, or the mask's result type (a hashed key is text). */
+  readonly type: ColumnType;
   /** The mask applied at every reference, or null when the column is returned as stored. */
   readonly mask: MaskSpec | null;
   /** Usable to join only: never returned, never in ORDER BY. */
@@ -46,7 +49,10 @@ export function effectiveMask(declared: MaskSpec | null, column: string, obligat
 export function effectiveAccess(ds: DatasetDef, obligations: readonly ObligationDef[], defaultRowCap: number | null): DatasetAccess {
   const joinOnly = new Set(obligations.flatMap((o) => o.joinOnly));
   const columns = new Map<string, ColumnAccess>();
-  for (const c of ds.columns) columns.set(c.name, { name: c.name, mask: effectiveMask(c.mask, c.name, obligations), joinOnly: joinOnly.has(c.name) });
+  for (const c of ds.columns) {
+    const mask = effectiveMask(c.mask, c.name, obligations);
+    columns.set(c.name, { name: c.name, type: mask ? maskResultType(mask, c.type) : c.type, mask, joinOnly: joinOnly.has(c.name) });
+  }
   const agg = obligations.filter((o) => o.aggregationOnly).map((o) => o.aggregationOnly!.minGroupSize);
   const dp = obligations.map((o) => o.differentialPrivacy).filter((d): d is DifferentialPrivacyDef => d !== null && d !== undefined);
   const caps = [...(defaultRowCap !== null ? [defaultRowCap] : []), ...obligations.map((o) => o.rowCap).filter((c): c is number => c !== null)];
