@@ -11,14 +11,23 @@
  *
  * Detected: pairs of single-dataset queries whose filters differ by a small set of units
  * (including through row filters and masks, which apply inside the governed scan).
- * Not detected (docs/privacy.md): differences spread over three or more queries
- * (Q1 − Q2 − Q3), differences between groups of GROUP BY rather than filters, queries
- * with joins or subqueries in WHERE (skipped), history older than the window or lost at
- * restart (it is kept in memory), and colluding principals. Differential privacy is the
- * general answer; this is a tripwire for the obvious attack.
+ * Queries with joins or correlated subqueries are compared as "the units the query
+ * selects" (aggregation-only.ts builds `unit IN (SELECT unit FROM ... WHERE ...)`), so a
+ * join or a `NOT IN (SELECT ...)` does not step around the check. The history is kept
+ * behind `DifferencingHistory` (node:sqlite survives restarts), is bounded by refusing new
+ * filters rather than evicting old ones (so it cannot be flushed), and a filter is
+ * recorded before its query runs (so a failed query counts).
+ *
+ * Not detected here (docs/privacy.md): differences spread over three or more queries
+ * (Q1 − Q2 − Q3) and differences between GROUP BY cells — release-audit.ts audits released
+ * cells for those — and colluding principals. The refusal itself is one bit about the
+ * data, so refusals are rationed (`maxRefusals`). Differential privacy is the general
+ * answer; this is a tripwire.
  */
+import { GatehouseError } from '../errors.ts';
 import type { Expr, FromItem, Select } from '../query/ir.ts';
-import { mapExpr } from '../query/ir.ts';
+import { mapExpr, subqueriesOf } from '../query/ir.ts';
+import { MemoryDifferencingHistory, type DifferencingHistory } from './differencing-history.ts';
 
 export const PROBE_ALIAS = '__gh_d';
 
@@ -32,17 +41,17 @@ export interface DifferencingProbe {
   readonly threshold: number;
 }
 
-interface Remembered { readonly predicate: Expr; readonly key: string; readonly at: number }
-
 const TRUE: Expr = { kind: 'literal', type: 'boolean', value: true };
 const FALSE: Expr = { kind: 'literal', type: 'boolean', value: false };
 
-/** Rebinds a predicate from the query's alias to the probe alias; null if it reads anything else. */
+/**
+ * Rebinds a predicate from the query's alias to the probe alias; null if it reads anything
+ * else. Uncorrelated subqueries (the caller checks) move as they are.
+ */
 export function probePredicate(where: Expr | null, alias: string): Expr | null {
   if (where === null) return TRUE;
   let foreign = false;
   const out = mapExpr(where, (x) => {
-    if (x.kind === 'inQuery' || x.kind === 'exists' || x.kind === 'scalarQuery') foreign = true;
     if (x.kind === 'column') {
       if (x.relation !== alias) foreign = true;
       return { ...x, relation: PROBE_ALIAS };
@@ -52,33 +61,78 @@ export function probePredicate(where: Expr | null, alias: string): Expr | null {
   return foreign ? null : out;
 }
 
+export interface DifferencingOptions {
+  /** Where filters and refusals are kept (default: in memory, lost at restart). */
+  readonly history?: DifferencingHistory;
+  /** Distinct filters per principal and dataset in the window; past it, new filters are refused (not evicted). */
+  readonly capacity?: number;
+  /** How long a filter is remembered (default 90 days). */
+  readonly windowMs?: number;
+  /** Refusals per principal and dataset in the window after which every further query there is refused. */
+  readonly maxRefusals?: number;
+}
+
+export const DEFAULT_CAPACITY = 500;
+export const DEFAULT_WINDOW_MS = 90 * 86_400_000;
+export const DEFAULT_MAX_REFUSALS = 5;
+
+function predicateKey(p: Expr): string {
+  return JSON.stringify(p, (key, v) => (key === 'lineage' ? undefined : v));
+}
+
 export class DifferencingMonitor {
-  readonly #history = new Map<string, Remembered[]>();
-  readonly #depth: number;
+  readonly #history: DifferencingHistory;
+  readonly #capacity: number;
   readonly #windowMs: number;
+  readonly #maxRefusals: number;
 
-  constructor(options: { depth?: number; windowMs?: number } = {}) {
-    this.#depth = options.depth ?? 20;
-    this.#windowMs = options.windowMs ?? 30 * 86_400_000;
+  constructor(options: DifferencingOptions = {}) {
+    this.#history = options.history ?? new MemoryDifferencingHistory();
+    this.#capacity = options.capacity ?? DEFAULT_CAPACITY;
+    this.#windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
+    this.#maxRefusals = options.maxRefusals ?? DEFAULT_MAX_REFUSALS;
   }
 
-  #key(subject: string, dataset: string): string {
-    return `${subject}\u0000${dataset}`;
+  /**
+   * Admits a query's filter before it runs and returns the remembered filters to compare
+   * it with. The filter is recorded *now*, so a query that later fails or times out still
+   * counts (a failure must not be a free probe). Refuses when the principal's history on
+   * the dataset is full (it is never flushed to make room) or when the check has already
+   * refused too many of the principal's queries there (each refusal tells one bit).
+   */
+  admit(subject: string, probe: DifferencingProbe, now = Date.now()): Expr[] {
+    const since = now - this.#windowMs;
+    const days = Math.round(this.#windowMs / 86_400_000);
+    if (this.#history.refusals(subject, probe.dataset, since) >= this.#maxRefusals) {
+      throw new GatehouseError('DIFFERENCING_DETECTED', `refused: differencing detection has refused ${this.#maxRefusals} of your queries on "${probe.dataset}" in the last ${days} days, so no further queries on it are accepted in that window`, {
+        hint: 'ask the data owner for differentially private access', reasons: [`alert: differencing — refusal limit reached on "${probe.dataset}"`],
+      });
+    }
+    const key = predicateKey(probe.predicate);
+    const entries = this.#history.recent(subject, probe.dataset, since);
+    const known = entries.some((e) => e.key === key);
+    if (!known && entries.length >= this.#capacity) {
+      throw new GatehouseError('DIFFERENCING_DETECTED', `refused: you have used ${entries.length} distinct filters on "${probe.dataset}" in the last ${days} days, the most differencing detection can keep`, {
+        hint: 'repeat a filter you used before, or ask the data owner for differentially private access', reasons: [`alert: differencing — filter history full on "${probe.dataset}"`],
+      });
+    }
+    this.#history.record(subject, { dataset: probe.dataset, key, predicate: probe.predicate, at: now });
+    return entries.filter((e) => e.key !== key).map((e) => e.predicate);
   }
 
-  /** The remembered predicates to compare a new one with (distinct, recent, not identical). */
+  /** The pipeline's current call: same as `admit` (records before the query runs). */
   recent(subject: string, probe: DifferencingProbe, now = Date.now()): Expr[] {
-    const k = JSON.stringify(probe.predicate, (key, v) => (key === 'lineage' ? undefined : v));
-    return (this.#history.get(this.#key(subject, probe.dataset)) ?? []).filter((r) => now - r.at <= this.#windowMs && r.key !== k).map((r) => r.predicate);
+    return this.admit(subject, probe, now);
   }
 
   /** One query counting, per remembered predicate, the distinct units where the two disagree. */
   checkQuery(probe: DifferencingProbe, previous: readonly Expr[]): Select {
     const unit: Expr = { kind: 'column', relation: PROBE_ALIAS, name: probe.unitColumn, lineage: { sources: new Set() } };
     // Each predicate as the query itself applies it: errors become NULL, NULL is false.
+    // TRY cannot hold a subquery; the renderer guards the parts around and inside one.
     const truth = (p: Expr): Expr => ({
       kind: 'func', name: 'coalesce', star: false, distinct: false, filter: null, over: null,
-      args: [{ kind: 'func', name: 'try', args: [p], star: false, distinct: false, filter: null, over: null }, FALSE],
+      args: [subqueriesOf(p).length > 0 ? p : { kind: 'func', name: 'try', args: [p], star: false, distinct: false, filter: null, over: null }, FALSE],
     });
     return {
       kind: 'select', with: [], distinct: false, from: { ...probe.scan, alias: PROBE_ALIAS },
@@ -93,11 +147,18 @@ export class DifferencingMonitor {
     };
   }
 
+  /** Index of the first remembered filter that differs from this one by 1 to threshold−1 units, or −1. */
+  static firstHit(probe: DifferencingProbe, counts: readonly unknown[]): number {
+    return counts.map((v) => Number(v ?? 0)).findIndex((n) => n > 0 && n < probe.threshold);
+  }
+
+  /** Counts a refusal against the principal (see `admit`). */
+  refused(subject: string, probe: DifferencingProbe, now = Date.now()): void {
+    this.#history.recordRefusal(subject, probe.dataset, now);
+  }
+
+  /** Refreshes the filter's time after a successful run (admit already recorded it). */
   remember(subject: string, probe: DifferencingProbe, now = Date.now()): void {
-    const key = this.#key(subject, probe.dataset);
-    const k = JSON.stringify(probe.predicate, (kk, v) => (kk === 'lineage' ? undefined : v));
-    const list = (this.#history.get(key) ?? []).filter((r) => r.key !== k && now - r.at <= this.#windowMs);
-    list.unshift({ predicate: probe.predicate, key: k, at: now });
-    this.#history.set(key, list.slice(0, this.#depth));
+    this.#history.record(subject, { dataset: probe.dataset, key: predicateKey(probe.predicate), predicate: probe.predicate, at: now });
   }
 }
