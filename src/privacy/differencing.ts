@@ -39,6 +39,12 @@ export interface DifferencingProbe {
   readonly predicate: Expr;
   readonly unitColumn: string;
   readonly threshold: number;
+  /**
+   * The row predicate (over PROBE_ALIAS) of one released cell, from the values of the
+   * result's group-key columns in order; null when the cell cannot be written back as a
+   * filter (a group key that is not selected, or a value with no literal form).
+   */
+  readonly cell?: (keyValues: readonly unknown[]) => Expr | null;
 }
 
 const TRUE: Expr = { kind: 'literal', type: 'boolean', value: true };

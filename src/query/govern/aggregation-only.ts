@@ -186,14 +186,43 @@ export interface SdcPlan {
  */
 function probeFor(item: Extract<FromItem, { kind: 'dataset' }>, from: FromItem, query: Select, k: number): DifferencingProbe {
   const scan = { ...item, alias: PROBE_ALIAS };
-  const direct = from.kind === 'dataset' && !correlated(query.where, item.alias) ? probePredicate(query.where, item.alias) : null;
-  if (direct !== null) return { dataset: item.dataset, scan, predicate: direct, unitColumn: UNIT_COLUMN, threshold: k };
   const unit = (relation: string): Expr => ({ kind: 'column', relation, name: UNIT_COLUMN, lineage: { sources: new Set() } });
-  const selected: Select = {
-    kind: 'select', with: [], distinct: false, targets: [{ expr: unit(item.alias), alias: UNIT_COLUMN }], from, where: query.where,
-    groupBy: [], having: null, orderBy: [], limit: null, offset: null,
+  const simple = from.kind === 'dataset' && !correlated(query.where, item.alias);
+  const wrapped = (where: Expr | null): Expr => ({
+    kind: 'inQuery', arg: unit(PROBE_ALIAS), negated: false,
+    query: { kind: 'select', with: [], distinct: false, targets: [{ expr: unit(item.alias), alias: UNIT_COLUMN }], from, where, groupBy: [], having: null, orderBy: [], limit: null, offset: null },
+  });
+  const rowPredicate = (where: Expr | null): Expr => (simple ? probePredicate(where, item.alias) : null) ?? wrapped(where);
+  // Group keys in the order of the visible key columns; a GROUP BY key that is not selected
+  // makes cells impossible to name (the audit then withholds them).
+  const keyTargets = query.targets.filter((t) => query.groupBy.some((g) => exprKey(g) === exprKey(t.expr))).map((t) => t.expr);
+  const allKeysVisible = query.groupBy.every((g) => keyTargets.some((t) => exprKey(t) === exprKey(g)));
+  const cell = (values: readonly unknown[]): Expr | null => {
+    if (!allKeysVisible || values.length !== keyTargets.length) return null;
+    let where: Expr | null = query.where;
+    for (let i = 0; i < keyTargets.length; i++) {
+      const lit = valueLiteral(values[i]);
+      if (lit === null) return null;
+      const eq: Expr = lit.kind === 'literal' && lit.type === 'null'
+        ? { kind: 'isNull', arg: keyTargets[i]!, negated: false }
+        : { kind: 'binary', op: '=', left: keyTargets[i]!, right: lit };
+      where = where === null ? eq : { kind: 'binary', op: 'AND', left: where, right: eq };
+    }
+    return rowPredicate(where);
   };
-  return { dataset: item.dataset, scan, predicate: { kind: 'inQuery', arg: unit(PROBE_ALIAS), query: selected, negated: false }, unitColumn: UNIT_COLUMN, threshold: k };
+  return { dataset: item.dataset, scan, predicate: rowPredicate(query.where), unitColumn: UNIT_COLUMN, threshold: k, cell };
+}
+
+/** A released group-key value written back as a literal (null when it has no literal form). */
+function valueLiteral(v: unknown): Expr | null {
+  if (v === null || v === undefined) return { kind: 'literal', type: 'null', value: null };
+  if (typeof v === 'boolean') return { kind: 'literal', type: 'boolean', value: v };
+  if (typeof v === 'string') return { kind: 'literal', type: 'string', value: v };
+  if (typeof v === 'number' && Number.isFinite(v)) {
+    const lit: Expr = { kind: 'literal', type: 'number', value: String(Math.abs(v)) };
+    return v < 0 ? { kind: 'unary', op: '-', arg: lit } : lit;
+  }
+  return null;
 }
 
 /** Does a subquery in `where` refer to the outer alias (so it cannot be moved onto the probe alias)? */

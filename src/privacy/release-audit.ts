@@ -1,0 +1,242 @@
+/**
+ * Release auditing for aggregation-only results: audit what was *released*, not only what
+ * was asked. A threshold on each cell does not stop an analyst from combining cells across
+ * queries — "all claims" minus the published payer cells is the suppressed payer; the
+ * Medicare cell minus "Medicare, except patients born on D" is one patient.
+ *
+ * Model (query auditing for sums, Kenthapadi, Mishra, Nissim, "Simulatable auditing",
+ * PODS 2005; Chin & Özsoyoglu, "Auditing and inference control in statistical databases",
+ * IEEE TSE 1982; and the τ-ARGUS audit of linked tables, Hundepool et al., "Statistical
+ * Disclosure Control", Wiley 2012, §4.4): every released cell — a count or a sum over the
+ * rows its filter and group key select — is a linear constraint over *atoms*, the classes
+ * of rows that every remembered cell predicate classifies the same way. Counts and sums are
+ * linear in the atoms alike, so one constraint matrix serves both. A set of releases
+ * discloses an atom (or a small combination of atoms) when that combination lies in the
+ * row space of the matrix: then its exact value follows from published numbers. We
+ * compute the reduced row echelon form over GF(p), p = 2^26 − 5 (membership over the
+ * rationals implies membership mod p, so nothing is missed; a false alarm needs p to
+ * divide a pivot, negligible for 0/1 rows), and refuse any new cell whose release would
+ * make a pivot row's support cover fewer than `threshold` distinct units. Such cells are
+ * withheld (suppressed further); the others are released and remembered.
+ *
+ * The atoms come from the engine in one grouped scan of the dataset (`auditQuery`); the
+ * algebra runs here. Limits, stated in docs/privacy.md: the decision depends on the data
+ * (it is not simulatable in the sense of Kenthapadi et al., so a withheld cell tells that a
+ * small combination exists); only pivot rows are tested, not every vector of the row
+ * space; rounding of published counts is ignored (treated as exact, which is
+ * conservative); and the ledger is bounded per principal and dataset by refusing rather
+ * than forgetting. Differential privacy is the general answer.
+ */
+import { GatehouseError } from '../errors.ts';
+import type { CellValue } from '../engine/engine.ts';
+import type { Expr, Select } from '../query/ir.ts';
+import { deserialisePredicate, serialisePredicate } from './differencing-history.ts';
+import { PROBE_ALIAS, type DifferencingProbe } from './differencing.ts';
+import { DatabaseSync } from 'node:sqlite';
+
+export const AUDIT_PRIME = 67_108_859; // 2^26 − 5: products of two residues stay below 2^53
+
+/** A released cell as remembered: its row predicate over the protected dataset's scan. */
+export interface LedgerCell {
+  readonly dataset: string;
+  readonly key: string;
+  readonly predicate: Expr;
+  readonly at: number;
+}
+
+/** Storage of released cells, per principal (narrow, so it can move into the state layer). */
+export interface ReleaseLedger {
+  cells(principal: string, dataset: string, since: number): LedgerCell[];
+  add(principal: string, cells: readonly LedgerCell[]): void;
+}
+
+export class MemoryReleaseLedger implements ReleaseLedger {
+  readonly #cells = new Map<string, Map<string, LedgerCell>>();
+  cells(principal: string, dataset: string, since: number): LedgerCell[] {
+    return [...(this.#cells.get(`${principal}\u0000${dataset}`)?.values() ?? [])].filter((c) => c.at >= since);
+  }
+  add(principal: string, cells: readonly LedgerCell[]): void {
+    for (const c of cells) {
+      const k = `${principal}\u0000${c.dataset}`;
+      const m = this.#cells.get(k) ?? new Map<string, LedgerCell>();
+      m.set(c.key, c);
+      this.#cells.set(k, m);
+    }
+  }
+}
+
+export class SqliteReleaseLedger implements ReleaseLedger {
+  readonly #db: DatabaseSync;
+  constructor(target: string | DatabaseSync) {
+    this.#db = typeof target === 'string' ? new DatabaseSync(target) : target;
+    this.#db.exec(`CREATE TABLE IF NOT EXISTS released_cells (
+      principal TEXT NOT NULL, dataset TEXT NOT NULL, key TEXT NOT NULL, predicate TEXT NOT NULL, at INTEGER NOT NULL,
+      PRIMARY KEY (principal, dataset, key)) WITHOUT ROWID`);
+  }
+  cells(principal: string, dataset: string, since: number): LedgerCell[] {
+    const rows = this.#db.prepare('SELECT key, predicate, at FROM released_cells WHERE principal = ? AND dataset = ? AND at >= ? ORDER BY at')
+      .all(principal, dataset, since) as { key: string; predicate: string; at: number }[];
+    return rows.map((r) => ({ dataset, key: r.key, predicate: deserialisePredicate(r.predicate), at: Number(r.at) }));
+  }
+  add(principal: string, cells: readonly LedgerCell[]): void {
+    const st = this.#db.prepare(`INSERT INTO released_cells (principal, dataset, key, predicate, at) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (principal, dataset, key) DO UPDATE SET at = max(at, excluded.at)`);
+    for (const c of cells) st.run(principal, c.dataset, c.key, serialisePredicate(c.predicate), c.at);
+  }
+}
+
+// ---- the algebra --------------------------------------------------------------------------
+
+function mulmod(a: number, b: number): number { return (a * b) % AUDIT_PRIME; }
+
+function inverse(a: number): number {
+  // Fermat: a^(p−2) mod p, by squaring (each product < 2^52).
+  let result = 1, base = a % AUDIT_PRIME, e = AUDIT_PRIME - 2;
+  while (e > 0) {
+    if (e & 1) result = mulmod(result, base);
+    base = mulmod(base, base);
+    e = Math.floor(e / 2);
+  }
+  return result;
+}
+
+/** Reduced row echelon form over GF(p) of 0/1 rows (modified in place); returns the pivot rows. */
+export function rref(rows: number[][], width: number): number[][] {
+  const out: number[][] = [];
+  let r = 0;
+  for (let col = 0; col < width && r < rows.length; col++) {
+    let pivot = -1;
+    for (let i = r; i < rows.length; i++) if (rows[i]![col] !== 0) { pivot = i; break; }
+    if (pivot < 0) continue;
+    [rows[r], rows[pivot]] = [rows[pivot]!, rows[r]!];
+    const pr = rows[r]!;
+    const inv = inverse(pr[col]!);
+    if (inv !== 1) for (let j = col; j < width; j++) pr[j] = mulmod(pr[j]!, inv);
+    for (let i = 0; i < rows.length; i++) {
+      if (i === r) continue;
+      const row = rows[i]!;
+      const f = row[col]!;
+      if (f === 0) continue;
+      for (let j = col; j < width; j++) if (pr[j] !== 0) row[j] = (row[j]! - mulmod(f, pr[j]!) + AUDIT_PRIME) % AUDIT_PRIME;
+    }
+    r++;
+  }
+  for (let i = 0; i < r; i++) out.push(rows[i]!);
+  return out;
+}
+
+/**
+ * Does the set of cells (each a 0/1 membership row over the atoms) pin some combination of
+ * atoms that together cover fewer than `threshold` units? `units[a]` is atom a's count of
+ * distinct units.
+ */
+export function disclosesSmallCombination(cells: readonly (readonly number[])[], units: readonly number[], threshold: number): boolean {
+  const rows = cells.map((c) => [...c]);
+  for (const row of rref(rows, units.length)) {
+    let covered = 0;
+    for (let a = 0; a < units.length; a++) if (row[a] !== 0) covered += units[a]!;
+    if (covered > 0 && covered < threshold) return true;
+  }
+  return false;
+}
+
+/**
+ * Which new cells can be released: old cells are taken as released; new cells are added in
+ * order, each only if, together with everything accepted so far, it discloses no small
+ * combination.
+ */
+export function auditCells(atoms: readonly { readonly member: readonly boolean[]; readonly units: number }[], oldCount: number, newCount: number, threshold: number): boolean[] {
+  const units = atoms.map((a) => a.units);
+  const column = (i: number): number[] => atoms.map((a) => (a.member[i] ? 1 : 0));
+  const accepted: number[][] = Array.from({ length: oldCount }, (_, i) => column(i));
+  const keep: boolean[] = [];
+  for (let j = 0; j < newCount; j++) {
+    const candidate = column(oldCount + j);
+    if (disclosesSmallCombination([...accepted, candidate], units, threshold)) keep.push(false);
+    else { accepted.push(candidate); keep.push(true); }
+  }
+  return keep;
+}
+
+// ---- the engine side ------------------------------------------------------------------------
+
+const FALSE: Expr = { kind: 'literal', type: 'boolean', value: false };
+const fn = (name: string, args: Expr[]): Expr => ({ kind: 'func', name, args, star: false, distinct: false, filter: null, over: null });
+
+function keyOf(p: Expr): string {
+  return JSON.stringify(p, (k, v) => (k === 'lineage' ? undefined : v));
+}
+
+/** SELECT b0 … bm, count(DISTINCT unit) FROM scan WHERE b0 OR … GROUP BY b0 … bm: the atoms. */
+export function auditQuery(probe: DifferencingProbe, predicates: readonly Expr[]): Select {
+  const unit: Expr = { kind: 'column', relation: PROBE_ALIAS, name: probe.unitColumn, lineage: { sources: new Set() } };
+  const truth = (p: Expr): Expr => fn('coalesce', [containsSubquery(p) ? p : fn('try', [p]), FALSE]);
+  const bits = predicates.map(truth);
+  return {
+    kind: 'select', with: [], distinct: false, from: { ...probe.scan, alias: PROBE_ALIAS },
+    targets: [...bits.map((b, i) => ({ expr: b, alias: `b${i}` })), { expr: { kind: 'func', name: 'count', args: [unit], star: false, distinct: true, filter: null, over: null }, alias: 'units' }],
+    where: bits.reduce((l, r) => ({ kind: 'binary', op: 'OR', left: l, right: r })),
+    groupBy: bits, having: null, orderBy: [], limit: null, offset: null,
+  };
+}
+
+function containsSubquery(e: Expr): boolean {
+  return JSON.stringify(e, (k, v) => (k === 'lineage' ? undefined : v)).includes('"kind":"select"');
+}
+
+export interface AuditOptions {
+  readonly ledger?: ReleaseLedger;
+  /** Cells remembered per principal and dataset in the window; past it, releases are refused. */
+  readonly capacity?: number;
+  readonly windowMs?: number;
+}
+
+/** One audit in progress: run `query`, hand its rows to `finish`. */
+export interface AuditStep {
+  readonly query: Select;
+  /** Per new cell (in the order given): may it be released? Records the released ones. */
+  finish(rows: readonly (readonly CellValue[])[]): boolean[];
+}
+
+export class ReleaseAuditor {
+  readonly #ledger: ReleaseLedger;
+  readonly #capacity: number;
+  readonly #windowMs: number;
+
+  constructor(options: AuditOptions = {}) {
+    this.#ledger = options.ledger ?? new MemoryReleaseLedger();
+    this.#capacity = options.capacity ?? 1000;
+    this.#windowMs = options.windowMs ?? 90 * 86_400_000;
+  }
+
+  /**
+   * Starts auditing the release of `cells` (row predicates over the probe's scan, one per
+   * released group; null for a group whose key cannot be written back as a filter — it is
+   * withheld). Returns null when there is nothing to audit.
+   */
+  begin(subject: string, probe: DifferencingProbe, cells: readonly (Expr | null)[], now = Date.now()): AuditStep | null {
+    if (cells.length === 0) return null;
+    const old = this.#ledger.cells(subject, probe.dataset, now - this.#windowMs);
+    const oldKeys = new Set(old.map((c) => c.key));
+    const fresh = cells.map((c) => (c === null ? null : { predicate: c, key: keyOf(c) }));
+    const novel = fresh.filter((c): c is { predicate: Expr; key: string } => c !== null && !oldKeys.has(c.key));
+    if (old.length + novel.length > this.#capacity) {
+      throw new GatehouseError('DIFFERENCING_DETECTED', `refused: releasing these cells would take the cells published to you from "${probe.dataset}" past ${this.#capacity}, the most release auditing can keep`, {
+        hint: 'ask the data owner for differentially private access', reasons: [`alert: release audit — ledger full on "${probe.dataset}"`],
+      });
+    }
+    const predicates = [...old.map((c) => c.predicate), ...novel.map((c) => c.predicate)];
+    const ledger = this.#ledger;
+    return {
+      query: auditQuery(probe, predicates),
+      finish(rows) {
+        const m = predicates.length;
+        const atoms = rows.map((r) => ({ member: r.slice(0, m).map((v) => v === true), units: Number(r[m] ?? 0) }));
+        const keepNovel = auditCells(atoms, old.length, novel.length, probe.threshold);
+        const released = new Map(novel.map((c, i) => [c.key, keepNovel[i]!]));
+        ledger.add(subject, novel.filter((_, i) => keepNovel[i]).map((c) => ({ dataset: probe.dataset, key: c.key, predicate: c.predicate, at: now })));
+        return fresh.map((c) => c !== null && (oldKeys.has(c.key) || released.get(c.key) === true));
+      },
+    };
+  }
+}
