@@ -240,3 +240,26 @@ export class ReleaseAuditor {
     };
   }
 }
+
+/**
+ * The release step as one result transformer: audits the rows disclosure control is about
+ * to publish against everything this principal was published before, per protected
+ * dataset of the query, and withholds the rows that would pin a small combination.
+ * `run` executes an audit query on the engine that holds the dataset.
+ */
+export async function auditRelease(
+  auditor: ReleaseAuditor, run: (query: Select) => Promise<{ readonly rows: readonly (readonly CellValue[])[] }>,
+  subject: string, plan: { readonly groupKeys: readonly number[]; readonly probes: readonly DifferencingProbe[] },
+  rows: readonly (readonly CellValue[])[], now = Date.now(),
+): Promise<{ rows: (readonly CellValue[])[]; withheld: number }> {
+  let keep = rows.map(() => true);
+  for (const probe of plan.probes) {
+    const cells = rows.map((r) => probe.cell?.(plan.groupKeys.map((i) => r[i])) ?? null);
+    const step = auditor.begin(subject, probe, cells, now);
+    if (!step) continue;
+    const verdict = step.finish((await run(step.query)).rows);
+    keep = keep.map((k, i) => k && verdict[i]!);
+  }
+  const out = rows.filter((_, i) => keep[i]);
+  return { rows: out, withheld: rows.length - out.length };
+}
