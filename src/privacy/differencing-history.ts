@@ -24,6 +24,8 @@ export interface DifferencingEntry {
 export interface DifferencingHistory {
   /** Adds the entry, or refreshes `at` of an entry with the same principal, dataset and key. */
   record(principal: string, entry: DifferencingEntry): void;
+  /** Drops one entry (a refused query released nothing, so its filter need not be compared). */
+  remove(principal: string, dataset: string, key: string): void;
   /** Entries of the principal on the dataset asked for at or after `since` (ms), newest first. */
   recent(principal: string, dataset: string, since: number): DifferencingEntry[];
   /** Remembers that the check refused one of the principal's queries on the dataset. */
@@ -51,6 +53,10 @@ export class MemoryDifferencingHistory implements DifferencingHistory {
     const m = this.#entries.get(k) ?? new Map<string, DifferencingEntry>();
     m.set(entry.key, entry);
     this.#entries.set(k, m);
+  }
+
+  remove(principal: string, dataset: string, key: string): void {
+    this.#entries.get(`${principal}\u0000${dataset}`)?.delete(key);
   }
 
   recent(principal: string, dataset: string, since: number): DifferencingEntry[] {
@@ -93,6 +99,10 @@ export class SqliteDifferencingHistory implements DifferencingHistory {
     this.#db.prepare(`INSERT INTO differencing_history (principal, dataset, key, predicate, at) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (principal, dataset, key) DO UPDATE SET at = max(at, excluded.at)`)
       .run(principal, entry.dataset, entry.key, serialisePredicate(entry.predicate), entry.at);
+  }
+
+  remove(principal: string, dataset: string, key: string): void {
+    this.#db.prepare('DELETE FROM differencing_history WHERE principal = ? AND dataset = ? AND key = ?').run(principal, dataset, key);
   }
 
   recent(principal: string, dataset: string, since: number): DifferencingEntry[] {

@@ -158,9 +158,13 @@ export class DifferencingMonitor {
     return counts.map((v) => Number(v ?? 0)).findIndex((n) => n > 0 && n < probe.threshold);
   }
 
-  /** Counts a refusal against the principal (see `admit`). */
+  /**
+   * Counts a refusal against the principal (see `admit`) and drops the refused filter from
+   * the history: it released nothing, and keeping it would refuse later honest queries.
+   */
   refused(subject: string, probe: DifferencingProbe, now = Date.now()): void {
     this.#history.recordRefusal(subject, probe.dataset, now);
+    this.#history.remove(subject, probe.dataset, predicateKey(probe.predicate));
   }
 
   /** Refreshes the filter's time after a successful run (admit already recorded it). */
