@@ -17,6 +17,8 @@ export interface DifferencingEntry {
   /** Structural key of the predicate (identical filters are one entry). */
   readonly key: string;
   readonly predicate: Expr;
+  /** The query's group keys over the probe alias ([] ungrouped, null unknown). */
+  readonly keys: readonly Expr[] | null;
   /** Milliseconds since the epoch: the last time this filter was asked for. */
   readonly at: number;
 }
@@ -41,6 +43,15 @@ export function serialisePredicate(e: Expr): string {
 
 export function deserialisePredicate(text: string): Expr {
   return JSON.parse(text, (_k, v: unknown) => (v !== null && typeof v === 'object' && '__set' in v ? new Set((v as { __set: string[] }).__set) : v)) as Expr;
+}
+
+function serialiseFilter(predicate: Expr, keys: readonly Expr[] | null): string {
+  return JSON.stringify({ p: JSON.parse(serialisePredicate(predicate)), k: keys === null ? null : keys.map((x) => JSON.parse(serialisePredicate(x))) });
+}
+
+function deserialiseFilter(text: string): { predicate: Expr; keys: Expr[] | null } {
+  const o = JSON.parse(text) as { p: unknown; k: unknown[] | null };
+  return { predicate: deserialisePredicate(JSON.stringify(o.p)), keys: o.k === null ? null : o.k.map((x) => deserialisePredicate(JSON.stringify(x))) };
 }
 
 /** In memory: for tests and single-process demos (lost at restart). */
@@ -98,7 +109,7 @@ export class SqliteDifferencingHistory implements DifferencingHistory {
   record(principal: string, entry: DifferencingEntry): void {
     this.#db.prepare(`INSERT INTO differencing_history (principal, dataset, key, predicate, at) VALUES (?, ?, ?, ?, ?)
       ON CONFLICT (principal, dataset, key) DO UPDATE SET at = max(at, excluded.at)`)
-      .run(principal, entry.dataset, entry.key, serialisePredicate(entry.predicate), entry.at);
+      .run(principal, entry.dataset, entry.key, serialiseFilter(entry.predicate, entry.keys), entry.at);
   }
 
   remove(principal: string, dataset: string, key: string): void {
@@ -108,7 +119,7 @@ export class SqliteDifferencingHistory implements DifferencingHistory {
   recent(principal: string, dataset: string, since: number): DifferencingEntry[] {
     const rows = this.#db.prepare('SELECT key, predicate, at FROM differencing_history WHERE principal = ? AND dataset = ? AND at >= ? ORDER BY at DESC')
       .all(principal, dataset, since) as { key: string; predicate: string; at: number }[];
-    return rows.map((r) => ({ dataset, key: r.key, predicate: deserialisePredicate(r.predicate), at: Number(r.at) }));
+    return rows.map((r) => ({ dataset, key: r.key, ...deserialiseFilter(r.predicate), at: Number(r.at) }));
   }
 
   recordRefusal(principal: string, dataset: string, at: number): void {

@@ -18,9 +18,15 @@
  * filters rather than evicting old ones (so it cannot be flushed), and a filter is
  * recorded before its query runs (so a failed query counts).
  *
+ * Cells are compared as well as whole filters: a grouped query publishes one cell per key
+ * value, and "the Medicare cell" minus "Medicare, except one patient" is as bad as two
+ * filters. For a remembered grouped filter P with keys K and the new filter Q (and the
+ * other way round, with the new query's keys), the check counts, per key value v on which
+ * both select rows, the units where P and Q disagree; 1..k−1 is a hit.
+ *
  * Not detected here (docs/privacy.md): differences spread over three or more queries
- * (Q1 − Q2 − Q3) and differences between GROUP BY cells — release-audit.ts audits released
- * cells for those — and colluding principals. The refusal itself is one bit about the
+ * (Q1 − Q2 − Q3) — release-audit.ts audits released cells for those — and colluding
+ * principals. The refusal itself is one bit about the
  * data, so refusals are rationed (`maxRefusals`). Differential privacy is the general
  * answer; this is a tripwire.
  */
@@ -37,6 +43,12 @@ export interface DifferencingProbe {
   readonly scan: Extract<FromItem, { kind: 'dataset' }>;
   /** The query's WHERE over PROBE_ALIAS (TRUE when absent). */
   readonly predicate: Expr;
+  /**
+   * The query's GROUP BY keys over PROBE_ALIAS ([] when it does not group; null when they
+   * cannot be moved onto the probe, e.g. with joins): each released cell is the predicate
+   * and one value of the keys, and cells are compared too (see `checkQuery`).
+   */
+  readonly keys?: readonly Expr[] | null;
   readonly unitColumn: string;
   readonly threshold: number;
   /**
@@ -55,9 +67,14 @@ const FALSE: Expr = { kind: 'literal', type: 'boolean', value: false };
  * else. Uncorrelated subqueries (the caller checks) move as they are.
  */
 export function probePredicate(where: Expr | null, alias: string): Expr | null {
-  if (where === null) return TRUE;
+  return where === null ? TRUE : probeExpr(where, alias);
+}
+
+/** Rebinds any expression (a predicate, a group key) from the query's alias to the probe alias; null if it reads anything else. */
+export function probeExpr(e: Expr, alias: string): Expr | null {
   let foreign = false;
-  const out = mapExpr(where, (x) => {
+  if (subqueriesOf(e).some((q) => JSON.stringify(q, (k, v) => (k === 'lineage' ? undefined : v)).includes(`"relation":${JSON.stringify(alias)}`))) return null;
+  const out = mapExpr(e, (x) => {
     if (x.kind === 'column') {
       if (x.relation !== alias) foreign = true;
       return { ...x, relation: PROBE_ALIAS };
@@ -82,8 +99,27 @@ export const DEFAULT_CAPACITY = 500;
 export const DEFAULT_WINDOW_MS = 90 * 86_400_000;
 export const DEFAULT_MAX_REFUSALS = 5;
 
-function predicateKey(p: Expr): string {
-  return JSON.stringify(p, (key, v) => (key === 'lineage' ? undefined : v));
+function predicateKey(p: Expr, keys: readonly Expr[] | null | undefined = []): string {
+  return JSON.stringify({ p, k: keys ?? null }, (key, v) => (key === 'lineage' ? undefined : v));
+}
+
+/** A remembered filter as the check compares it: its predicate and its group keys. */
+export interface RememberedFilter {
+  readonly predicate: Expr;
+  readonly keys: readonly Expr[] | null;
+}
+
+const fn = (name: string, args: Expr[]): Expr => ({ kind: 'func', name, args, star: false, distinct: false, filter: null, over: null });
+const countDistinct = (arg: Expr): Expr => ({ kind: 'func', name: 'count', args: [arg], star: false, distinct: true, filter: null, over: null });
+const num = (n: number): Expr => ({ kind: 'literal', type: 'number', value: String(n) });
+const col = (relation: string, name: string): Expr => ({ kind: 'column', relation, name, lineage: { sources: new Set() } });
+const and = (l: Expr, r: Expr): Expr => ({ kind: 'binary', op: 'AND', left: l, right: r });
+const cmp = (op: '<>' | '>' | '<', l: Expr, r: Expr): Expr => ({ kind: 'binary', op, left: l, right: r });
+const when = (c: Expr, then: Expr): Expr => ({ kind: 'case', operand: null, whens: [{ when: c, then }], else: null });
+
+/** A predicate as the query itself applies it: errors become NULL, NULL is false. TRY cannot hold a subquery; the renderer guards the parts around and inside one. */
+function truth(p: Expr): Expr {
+  return fn('coalesce', [subqueriesOf(p).length > 0 ? p : fn('try', [p]), FALSE]);
 }
 
 export class DifferencingMonitor {
@@ -106,7 +142,7 @@ export class DifferencingMonitor {
    * the dataset is full (it is never flushed to make room) or when the check has already
    * refused too many of the principal's queries there (each refusal tells one bit).
    */
-  admit(subject: string, probe: DifferencingProbe, now = Date.now()): Expr[] {
+  admit(subject: string, probe: DifferencingProbe, now = Date.now()): RememberedFilter[] {
     const since = now - this.#windowMs;
     const days = Math.round(this.#windowMs / 86_400_000);
     if (this.#history.refusals(subject, probe.dataset, since) >= this.#maxRefusals) {
@@ -114,7 +150,7 @@ export class DifferencingMonitor {
         hint: 'ask the data owner for differentially private access', reasons: [`alert: differencing — refusal limit reached on "${probe.dataset}"`],
       });
     }
-    const key = predicateKey(probe.predicate);
+    const key = predicateKey(probe.predicate, probe.keys);
     const entries = this.#history.recent(subject, probe.dataset, since);
     const known = entries.some((e) => e.key === key);
     if (!known && entries.length >= this.#capacity) {
@@ -122,34 +158,74 @@ export class DifferencingMonitor {
         hint: 'repeat a filter you used before, or ask the data owner for differentially private access', reasons: [`alert: differencing — filter history full on "${probe.dataset}"`],
       });
     }
-    this.#history.record(subject, { dataset: probe.dataset, key, predicate: probe.predicate, at: now });
-    return entries.filter((e) => e.key !== key).map((e) => e.predicate);
+    this.#history.record(subject, { dataset: probe.dataset, key, predicate: probe.predicate, keys: probe.keys ?? null, at: now });
+    return entries.filter((e) => e.key !== key).map((e) => ({ predicate: e.predicate, keys: e.keys }));
   }
 
   /** The pipeline's current call: same as `admit` (records before the query runs). */
-  recent(subject: string, probe: DifferencingProbe, now = Date.now()): Expr[] {
+  recent(subject: string, probe: DifferencingProbe, now = Date.now()): RememberedFilter[] {
     return this.admit(subject, probe, now);
   }
 
-  /** One query counting, per remembered predicate, the distinct units where the two disagree. */
-  checkQuery(probe: DifferencingProbe, previous: readonly Expr[]): Select {
-    const unit: Expr = { kind: 'column', relation: PROBE_ALIAS, name: probe.unitColumn, lineage: { sources: new Set() } };
-    // Each predicate as the query itself applies it: errors become NULL, NULL is false.
-    // TRY cannot hold a subquery; the renderer guards the parts around and inside one.
-    const truth = (p: Expr): Expr => ({
-      kind: 'func', name: 'coalesce', star: false, distinct: false, filter: null, over: null,
-      args: [subqueriesOf(p).length > 0 ? p : { kind: 'func', name: 'try', args: [p], star: false, distinct: false, filter: null, over: null }, FALSE],
-    });
-    return {
-      kind: 'select', with: [], distinct: false, from: { ...probe.scan, alias: PROBE_ALIAS },
-      where: null, groupBy: [], having: null, orderBy: [], limit: null, offset: null,
-      targets: previous.map((p, i) => ({
-        alias: `d${i}`,
-        expr: {
-          kind: 'func', name: 'count', star: false, distinct: true, filter: null, over: null,
-          args: [{ kind: 'case', operand: null, whens: [{ when: { kind: 'binary', op: '<>', left: truth(probe.predicate), right: truth(p) }, then: unit }], else: null }],
+  /**
+   * One query that returns, per remembered filter, a number that lies in 1..k−1 exactly
+   * when the new filter differs from it (or from one of its cells, or one of the new
+   * query's cells differs from it) by fewer than k units and more than none.
+   * Whole filters: distinct units over rows where the two predicates disagree. Cells: for a
+   * key set K, one grouped pass (a CTE) counts per key value the units where the predicates
+   * disagree and the units both select; the scalar subquery keeps the smallest hit.
+   */
+  checkQuery(probe: DifferencingProbe, previous: readonly RememberedFilter[]): Select {
+    const unit = col(PROBE_ALIAS, probe.unitColumn);
+    const q = truth(probe.predicate);
+    const k = probe.threshold;
+    const withs: Select['with'][number][] = [];
+    // Cell comparisons per key set: [cte name, index of x/s columns per previous filter].
+    const cellHits: Expr[][] = previous.map(() => []);
+    const byKeys = new Map<string, { keys: readonly Expr[]; members: number[] }>();
+    const addKeys = (keys: readonly Expr[] | null | undefined, i: number): void => {
+      if (!keys || keys.length === 0) return;
+      const id = JSON.stringify(keys, (kk, v) => (kk === 'lineage' ? undefined : v));
+      const g = byKeys.get(id) ?? { keys, members: [] };
+      if (!g.members.includes(i)) g.members.push(i);
+      byKeys.set(id, g);
+    };
+    previous.forEach((p, i) => { addKeys(p.keys, i); addKeys(probe.keys, i); });
+    for (const { keys, members } of byKeys.values()) {
+      const name = `__gh_cells${withs.length}`;
+      withs.push({
+        name,
+        query: {
+          kind: 'select', with: [], distinct: false, from: { ...probe.scan, alias: PROBE_ALIAS }, where: null,
+          groupBy: [...keys], having: null, orderBy: [], limit: null, offset: null,
+          targets: members.flatMap((i) => {
+            const p = truth(previous[i]!.predicate);
+            return [
+              { alias: `x${i}`, expr: countDistinct(when(cmp('<>', q, p), unit)) },
+              { alias: `s${i}`, expr: countDistinct(when(and(q, p), unit)) },
+            ];
+          }),
         },
-      })),
+      });
+      for (const i of members) {
+        const x = col(name, `x${i}`), sel = col(name, `s${i}`);
+        cellHits[i]!.push({
+          kind: 'scalarQuery',
+          query: {
+            kind: 'select', with: [], distinct: false, from: { kind: 'cteRef', name, alias: name }, where: null, groupBy: [], having: null, orderBy: [], limit: null, offset: null,
+            targets: [{ alias: 'hit', expr: fn('min', [when(and(cmp('>', sel, num(0)), and(cmp('>', x, num(0)), cmp('<', x, num(k)))), x)]) }],
+          },
+        });
+      }
+    }
+    return {
+      kind: 'select', with: withs, distinct: false, from: { ...probe.scan, alias: PROBE_ALIAS },
+      where: null, groupBy: [], having: null, orderBy: [], limit: null, offset: null,
+      targets: previous.map((p, i) => {
+        const whole = countDistinct(when(cmp('<>', q, truth(p.predicate)), unit));
+        // A whole-filter hit, else the first cell hit, else the whole-filter count (no hit).
+        return { alias: `d${i}`, expr: cellHits[i]!.length === 0 ? whole : fn('coalesce', [...cellHits[i]!, whole]) };
+      }),
     };
   }
 
@@ -164,11 +240,11 @@ export class DifferencingMonitor {
    */
   refused(subject: string, probe: DifferencingProbe, now = Date.now()): void {
     this.#history.recordRefusal(subject, probe.dataset, now);
-    this.#history.remove(subject, probe.dataset, predicateKey(probe.predicate));
+    this.#history.remove(subject, probe.dataset, predicateKey(probe.predicate, probe.keys));
   }
 
   /** Refreshes the filter's time after a successful run (admit already recorded it). */
   remember(subject: string, probe: DifferencingProbe, now = Date.now()): void {
-    this.#history.record(subject, { dataset: probe.dataset, key: predicateKey(probe.predicate), predicate: probe.predicate, at: now });
+    this.#history.record(subject, { dataset: probe.dataset, key: predicateKey(probe.predicate, probe.keys), predicate: probe.predicate, keys: probe.keys ?? null, at: now });
   }
 }

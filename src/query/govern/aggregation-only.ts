@@ -23,7 +23,7 @@ import { GatehouseError } from '../../errors.ts';
 import { lookupFunction } from '../functions.ts';
 import { childExprs, datasetItems, forEachExpr, forEachSelect, selectExprs, subqueriesOf, type Expr, type FromItem, type Select } from '../ir.ts';
 import { obligationsFor, type GovernContext, type ObligationTransformer } from './context.ts';
-import { PROBE_ALIAS, probePredicate, type DifferencingProbe } from '../../privacy/differencing.ts';
+import { PROBE_ALIAS, probeExpr, probePredicate, type DifferencingProbe } from '../../privacy/differencing.ts';
 
 export const UNIT_COLUMN = '__gh_unit';
 
@@ -210,7 +210,11 @@ function probeFor(item: Extract<FromItem, { kind: 'dataset' }>, from: FromItem, 
     }
     return rowPredicate(where);
   };
-  return { dataset: item.dataset, scan, predicate: rowPredicate(query.where), unitColumn: UNIT_COLUMN, threshold: k, cell };
+  const keys = simple ? query.groupBy.map((g) => probeExpr(g, item.alias)) : null;
+  return {
+    dataset: item.dataset, scan, predicate: rowPredicate(query.where), unitColumn: UNIT_COLUMN, threshold: k, cell,
+    keys: keys && keys.every((x): x is Expr => x !== null) ? keys : null,
+  };
 }
 
 /** A released group-key value written back as a literal (null when it has no literal form). */
