@@ -168,27 +168,36 @@ export class DifferencingMonitor {
   }
 
   /**
-   * One query that returns, per remembered filter, a number that lies in 1..k−1 exactly
-   * when the new filter differs from it (or from one of its cells, or one of the new
-   * query's cells differs from it) by fewer than k units and more than none.
-   * Whole filters: distinct units over rows where the two predicates disagree. Cells: for a
-   * key set K, one grouped pass (a CTE) counts per key value the units where the predicates
-   * disagree and the units both select; the scalar subquery keeps the smallest hit.
+   * One query that returns, per remembered filter, a number that lies in 1..k−1 when the
+   * new filter differs from it — or from one of its published cells, or one of the new
+   * query's cells differs from it — by fewer than k units and more than none.
+   * Whole filters: distinct units over rows where the two predicates disagree (exact).
+   * Cells: see below (an estimate that is exact when a filter lies inside one key value,
+   * the row-minus-cell attack).
    */
   checkQuery(probe: DifferencingProbe, previous: readonly RememberedFilter[]): Select {
     const unit = col(PROBE_ALIAS, probe.unitColumn);
     const q = truth(probe.predicate);
     const k = probe.threshold;
     const withs: Select['with'][number][] = [];
-    // Cell comparisons per key set: [cte name, index of x/s columns per previous filter].
+    const scan = { ...probe.scan, alias: PROBE_ALIAS };
+    const keyId = (keys: readonly Expr[]): string => JSON.stringify(keys, (kk, v) => (kk === 'lineage' ? undefined : v));
+    // Distinct units a predicate selects in all (an uncorrelated scalar subquery: computed once).
+    const total = (p: Expr): Expr => ({
+      kind: 'scalarQuery',
+      query: { kind: 'select', with: [], distinct: false, from: scan, where: p, groupBy: [], having: null, orderBy: [], limit: null, offset: null, targets: [{ alias: 'n', expr: countDistinct(unit) }] },
+    });
+    // Cell comparisons, one grouped pass (a CTE) per key set. For key value v and filters A
+    // (grouped by K, so A∧K=v was published) and B, the units that tell them apart are those
+    // where A and B disagree at v (x) plus those B selects at other values, estimated as B's
+    // total minus B's units at v — large unless B sits (almost) inside K=v.
     const cellHits: Expr[][] = previous.map(() => []);
     const byKeys = new Map<string, { keys: readonly Expr[]; members: number[] }>();
     const addKeys = (keys: readonly Expr[] | null | undefined, i: number): void => {
       if (!keys || keys.length === 0) return;
-      const id = JSON.stringify(keys, (kk, v) => (kk === 'lineage' ? undefined : v));
-      const g = byKeys.get(id) ?? { keys, members: [] };
+      const g = byKeys.get(keyId(keys)) ?? { keys, members: [] };
       if (!g.members.includes(i)) g.members.push(i);
-      byKeys.set(id, g);
+      byKeys.set(keyId(keys), g);
     };
     previous.forEach((p, i) => { addKeys(p.keys, i); addKeys(probe.keys, i); });
     for (const { keys, members } of byKeys.values()) {
@@ -196,26 +205,38 @@ export class DifferencingMonitor {
       withs.push({
         name,
         query: {
-          kind: 'select', with: [], distinct: false, from: { ...probe.scan, alias: PROBE_ALIAS }, where: null,
+          kind: 'select', with: [], distinct: false, from: scan, where: null,
           groupBy: [...keys], having: null, orderBy: [], limit: null, offset: null,
-          targets: members.flatMap((i) => {
-            const p = truth(previous[i]!.predicate);
-            return [
-              { alias: `x${i}`, expr: countDistinct(when(cmp('<>', q, p), unit)) },
-              { alias: `s${i}`, expr: countDistinct(when(and(q, p), unit)) },
-            ];
-          }),
+          targets: [
+            { alias: 'q', expr: countDistinct(when(q, unit)) },
+            ...members.flatMap((i) => {
+              const p = truth(previous[i]!.predicate);
+              return [
+                { alias: `x${i}`, expr: countDistinct(when(cmp('<>', q, p), unit)) },
+                { alias: `p${i}`, expr: countDistinct(when(p, unit)) },
+              ];
+            }),
+          ],
         },
       });
+      const id = keyId(keys);
       for (const i of members) {
-        const x = col(name, `x${i}`), sel = col(name, `s${i}`);
-        cellHits[i]!.push({
-          kind: 'scalarQuery',
-          query: {
-            kind: 'select', with: [], distinct: false, from: { kind: 'cteRef', name, alias: name }, where: null, groupBy: [], having: null, orderBy: [], limit: null, offset: null,
-            targets: [{ alias: 'hit', expr: fn('min', [when(and(cmp('>', sel, num(0)), and(cmp('>', x, num(0)), cmp('<', x, num(k)))), x)]) }],
-          },
-        });
+        const x = col(name, `x${i}`);
+        const directions: [Expr, Expr][] = [];
+        // The remembered query grouped by these keys: the new filter against each of its cells.
+        if (previous[i]!.keys && keyId(previous[i]!.keys!) === id) directions.push([col(name, 'q'), total(q)]);
+        // The new query groups by these keys: each of its cells against the remembered filter.
+        if (probe.keys && keyId(probe.keys) === id) directions.push([col(name, `p${i}`), total(truth(previous[i]!.predicate))]);
+        for (const [here, all] of directions) {
+          const units: Expr = { kind: 'binary', op: '+', left: x, right: fn('greatest', [num(0), { kind: 'binary', op: '-', left: all, right: here }]) };
+          cellHits[i]!.push({
+            kind: 'scalarQuery',
+            query: {
+              kind: 'select', with: [], distinct: false, from: { kind: 'cteRef', name, alias: name }, where: null, groupBy: [], having: null, orderBy: [], limit: null, offset: null,
+              targets: [{ alias: 'hit', expr: fn('min', [when(and(cmp('>', here, num(0)), and(cmp('>', units, num(0)), cmp('<', units, num(k)))), units)]) }],
+            },
+          });
+        }
       }
     }
     return {

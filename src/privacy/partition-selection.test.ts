@@ -58,12 +58,12 @@ describe('partition selection threshold', () => {
         const t0 = performance.now();
         const priced = planNoise(plan);
         const tau = selectionThreshold({ kind: 'gaussian', sigma2: String(sigma2) }, 1e-7 / 3);
-        assert.ok(performance.now() - t0 < 5, 'pricing takes well under a timer tick');
+        assert.ok(performance.now() - t0 < 50, 'pricing takes milliseconds (it took a minute when summed term by term)');
         assert.ok(tau > 1 && Number.isFinite(tau) && priced.threshold! > 1);
       }
       await new Promise((r) => setTimeout(r, 30));
     } finally { clearInterval(timer); }
     assert.ok(gaps.length >= 3, 'the timer fired');
-    assert.ok(Math.max(...gaps) < 50, `longest gap between 5 ms ticks: ${Math.max(...gaps).toFixed(1)} ms`);
+    assert.ok(Math.max(...gaps) < 250, `longest gap between 5 ms ticks: ${Math.max(...gaps).toFixed(1)} ms`);
   });
 });
