@@ -2,8 +2,9 @@
  * Cost of the aggregation-only protections of issue 12: `npx node bench/aggregation-audit.ts [--quick]`
  * (writes bench/results/aggregation-audit.json). Single process, DuckDB with one thread.
  *
- * 1. Release audit algebra (src/privacy/release-audit.ts): RREF mod p of m released cells
- *    over A atoms, as auditCells runs it for one new query of 10 cells.
+ * 1. Release audit algebra (src/privacy/release-audit.ts): the echelon basis mod p of m
+ *    remembered cells over A atoms plus one new query of 10 cells — for cells shaped like
+ *    published GROUP BY tables, and for dense random cells (the worst case, O(m²·A)).
  * 2. Release audit on the engine: one per-payer table and one filtered total audited against
  *    a ledger of N cells remembered before (the grouped atom scan plus the algebra).
  * 3. Differencing check (src/privacy/differencing.ts): one check query against N remembered
@@ -37,16 +38,23 @@ async function msAsync(fn: () => Promise<unknown>, reps = 3): Promise<number> {
   return (performance.now() - t0) / reps;
 }
 
-// 1. algebra
-const algebra: { cells: number; atoms: number; ms: number }[] = [];
-for (const [m, a] of [[50, 200], [200, 1000], [500, 2000], [1000, 4000]] as const) {
-  let seed = 7;
-  const rnd = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+// 1. algebra: (a) structured — T published tables, each a GROUP BY partitioning the atoms
+// into 8 cells (the shape real releases have); (b) dense random 0/1 cells (worst case).
+const algebra: { shape: string; cells: number; atoms: number; ms: number }[] = [];
+let seed = 7;
+const rnd = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+for (const [tables, a] of (quick ? [[10, 500], [60, 2000]] : [[10, 500], [60, 2000], [120, 4000]]) as [number, number][]) {
+  const m = tables * 8;
+  const groupOf = Array.from({ length: tables + 2 }, () => Array.from({ length: a }, () => Math.floor(rnd() * 8)));
+  const atoms = Array.from({ length: a }, (_, x) => ({ member: Array.from({ length: m + 10 }, (_, c) => (c < m ? groupOf[Math.floor(c / 8)]![x] === c % 8 : groupOf[tables]![x] === c - m || groupOf[tables + 1]![x] === c - m - 2)), units: 1 + Math.floor(rnd() * 40) }));
+  algebra.push({ shape: 'tables', cells: m, atoms: a, ms: ms(() => auditCells(atoms, m, 10, 11), 1) });
+}
+for (const [m, a] of (quick ? [[50, 200], [200, 1000]] : [[50, 200], [200, 1000], [500, 2000]]) as [number, number][]) {
   const atoms = Array.from({ length: a }, () => ({ member: Array.from({ length: m + 10 }, () => rnd() < 0.2), units: 1 + Math.floor(rnd() * 40) }));
-  algebra.push({ cells: m, atoms: a, ms: ms(() => auditCells(atoms, m, 10, 11), quick ? 1 : 3) });
+  algebra.push({ shape: 'dense', cells: m, atoms: a, ms: ms(() => auditCells(atoms, m, 10, 11), 1) });
 }
 out.algebra = algebra;
-console.log('release audit algebra (old cells × atoms, 10 new cells):', algebra.map((r) => `${r.cells}×${r.atoms}: ${r.ms.toFixed(1)} ms`).join(', '));
+console.log('release audit algebra (remembered cells × atoms, 10 new cells):', algebra.map((r) => `${r.shape} ${r.cells}×${r.atoms}: ${r.ms.toFixed(1)} ms`).join(', '));
 
 // 2 and 3 on the engine
 const a = await aggregationEngine(PATIENTS);

@@ -13,7 +13,7 @@
  * linear in the atoms alike, so one constraint matrix serves both. A set of releases
  * discloses an atom (or a small combination of atoms) when that combination lies in the
  * row space of the matrix: then its exact value follows from published numbers. We
- * compute the reduced row echelon form over GF(p), p = 2^26 − 5 (membership over the
+ * keep the reduced row echelon form over GF(p), p = 2^26 − 5 (membership over the
  * rationals implies membership mod p, so nothing is missed; a false alarm needs p to
  * divide a pivot, negligible for 0/1 rows), and refuse any new cell whose release would
  * make a pivot row's support cover fewer than `threshold` distinct units. Such cells are
@@ -100,44 +100,84 @@ function inverse(a: number): number {
   return result;
 }
 
-/** Reduced row echelon form over GF(p) of 0/1 rows (modified in place); returns the pivot rows. */
-export function rref(rows: number[][], width: number): number[][] {
-  const out: number[][] = [];
-  let r = 0;
-  for (let col = 0; col < width && r < rows.length; col++) {
-    let pivot = -1;
-    for (let i = r; i < rows.length; i++) if (rows[i]![col] !== 0) { pivot = i; break; }
-    if (pivot < 0) continue;
-    [rows[r], rows[pivot]] = [rows[pivot]!, rows[r]!];
-    const pr = rows[r]!;
-    const inv = inverse(pr[col]!);
-    if (inv !== 1) for (let j = col; j < width; j++) pr[j] = mulmod(pr[j]!, inv);
-    for (let i = 0; i < rows.length; i++) {
-      if (i === r) continue;
-      const row = rows[i]!;
-      const f = row[col]!;
-      if (f === 0) continue;
-      for (let j = col; j < width; j++) if (pr[j] !== 0) row[j] = (row[j]! - mulmod(f, pr[j]!) + AUDIT_PRIME) % AUDIT_PRIME;
-    }
-    r++;
+/**
+ * A reduced row echelon basis over GF(p), kept up to date one row at a time: adding a row
+ * reduces it by the existing pivots (O(rank·A)) and, if anything is left, eliminates its
+ * new pivot column from the other rows. `tryAdd` first computes what the basis would
+ * become and applies it only if no row of the result has a small support.
+ */
+export class EchelonBasis {
+  readonly #width: number;
+  readonly #rows: Float64Array[] = [];
+  /** Non-zero positions of each row (rows are sparse at first; the loops skip zeros). */
+  readonly #nz: Int32Array[] = [];
+  readonly #pivots: number[] = [];
+  constructor(width: number) { this.#width = width; }
+
+  get rank(): number { return this.#rows.length; }
+
+  static #nonZero(row: Float64Array): Int32Array {
+    const out: number[] = [];
+    for (let j = 0; j < row.length; j++) if (row[j] !== 0) out.push(j);
+    return Int32Array.from(out);
   }
-  for (let i = 0; i < r; i++) out.push(rows[i]!);
-  return out;
+
+  #reduce(v: readonly number[] | Float64Array): Float64Array | null {
+    const r = Float64Array.from(v, (x) => ((x % AUDIT_PRIME) + AUDIT_PRIME) % AUDIT_PRIME);
+    for (let i = 0; i < this.#rows.length; i++) {
+      const f = r[this.#pivots[i]!]!;
+      if (f === 0) continue;
+      const row = this.#rows[i]!;
+      for (const j of this.#nz[i]!) r[j] = (r[j]! - mulmod(f, row[j]!) + AUDIT_PRIME) % AUDIT_PRIME;
+    }
+    let pivot = -1;
+    for (let j = 0; j < this.#width; j++) if (r[j] !== 0) { pivot = j; break; }
+    if (pivot < 0) return null;
+    const inv = inverse(r[pivot]!);
+    if (inv !== 1) for (let j = pivot; j < this.#width; j++) if (r[j] !== 0) r[j] = mulmod(r[j]!, inv);
+    return r;
+  }
+
+  /**
+   * Adds the row unless the resulting basis has a row whose support covers between 1 and
+   * threshold−1 units (`units[a]` per atom). Returns false (and changes nothing) then.
+   * With `threshold` 0 the row is always added.
+   */
+  tryAdd(v: readonly number[], units: readonly number[], threshold: number): boolean {
+    const r = this.#reduce(v);
+    if (r === null) return true; // already implied by what was published: nothing new
+    const rnz = EchelonBasis.#nonZero(r);
+    const pivot = rnz[0]!;
+    const small = (row: Float64Array, nz: Int32Array): boolean => {
+      let covered = 0;
+      for (const j of nz) covered += units[j]!;
+      return covered > 0 && covered < threshold;
+    };
+    const updated: [number, Float64Array, Int32Array][] = [];
+    for (let i = 0; i < this.#rows.length; i++) {
+      const f = this.#rows[i]![pivot]!;
+      if (f === 0) continue;
+      const row = Float64Array.from(this.#rows[i]!);
+      for (const j of rnz) row[j] = (row[j]! - mulmod(f, r[j]!) + AUDIT_PRIME) % AUDIT_PRIME;
+      updated.push([i, row, EchelonBasis.#nonZero(row)]);
+    }
+    if (threshold > 0 && (small(r, rnz) || updated.some(([, row, nz]) => small(row, nz)))) return false;
+    for (const [i, row, nz] of updated) { this.#rows[i] = row; this.#nz[i] = nz; }
+    this.#rows.push(r);
+    this.#nz.push(rnz);
+    this.#pivots.push(pivot);
+    return true;
+  }
 }
 
 /**
  * Does the set of cells (each a 0/1 membership row over the atoms) pin some combination of
  * atoms that together cover fewer than `threshold` units? `units[a]` is atom a's count of
- * distinct units.
+ * distinct units. (Only the rows of the reduced echelon form are tested.)
  */
 export function disclosesSmallCombination(cells: readonly (readonly number[])[], units: readonly number[], threshold: number): boolean {
-  const rows = cells.map((c) => [...c]);
-  for (const row of rref(rows, units.length)) {
-    let covered = 0;
-    for (let a = 0; a < units.length; a++) if (row[a] !== 0) covered += units[a]!;
-    if (covered > 0 && covered < threshold) return true;
-  }
-  return false;
+  const basis = new EchelonBasis(units.length);
+  return !cells.every((c) => basis.tryAdd(c, units, threshold));
 }
 
 /**
@@ -148,14 +188,9 @@ export function disclosesSmallCombination(cells: readonly (readonly number[])[],
 export function auditCells(atoms: readonly { readonly member: readonly boolean[]; readonly units: number }[], oldCount: number, newCount: number, threshold: number): boolean[] {
   const units = atoms.map((a) => a.units);
   const column = (i: number): number[] => atoms.map((a) => (a.member[i] ? 1 : 0));
-  const accepted: number[][] = Array.from({ length: oldCount }, (_, i) => column(i));
-  const keep: boolean[] = [];
-  for (let j = 0; j < newCount; j++) {
-    const candidate = column(oldCount + j);
-    if (disclosesSmallCombination([...accepted, candidate], units, threshold)) keep.push(false);
-    else { accepted.push(candidate); keep.push(true); }
-  }
-  return keep;
+  const basis = new EchelonBasis(atoms.length);
+  for (let i = 0; i < oldCount; i++) basis.tryAdd(column(i), units, 0);
+  return Array.from({ length: newCount }, (_, j) => basis.tryAdd(column(oldCount + j), units, threshold));
 }
 
 // ---- the engine side ------------------------------------------------------------------------
