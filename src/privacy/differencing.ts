@@ -179,14 +179,28 @@ export class DifferencingMonitor {
     const unit = col(PROBE_ALIAS, probe.unitColumn);
     const q = truth(probe.predicate);
     const k = probe.threshold;
-    const withs: Select['with'][number][] = [];
     const scan = { ...probe.scan, alias: PROBE_ALIAS };
+    const ps = previous.map((p) => truth(p.predicate));
     const keyId = (keys: readonly Expr[]): string => JSON.stringify(keys, (kk, v) => (kk === 'lineage' ? undefined : v));
-    // Distinct units a predicate selects in all (an uncorrelated scalar subquery: computed once).
-    const total = (p: Expr): Expr => ({
-      kind: 'scalarQuery',
-      query: { kind: 'select', with: [], distinct: false, from: scan, where: p, groupBy: [], having: null, orderBy: [], limit: null, offset: null, targets: [{ alias: 'n', expr: countDistinct(unit) }] },
+    const boolOr = (e: Expr): Expr => fn('bool_or', [e]);
+    const ones = (flag: Expr): Expr => fn('sum', [{ kind: 'case', operand: null, whens: [{ when: flag, then: num(1) }], else: num(0) }]);
+    const block = (from: FromItem, targets: { alias: string; expr: Expr }[], groupBy: Expr[] = []): Select => ({
+      kind: 'select', with: [], distinct: false, from, where: null, groupBy, having: null, orderBy: [], limit: null, offset: null, targets,
     });
+    // Counting distinct units with one hash aggregate per unit (flags), not one DISTINCT set
+    // per remembered filter: memory grows with units × filters bits, not sets × groups.
+    const UNITS = '__gh_units', TOTALS = '__gh_totals';
+    const withs: Select['with'][number][] = [
+      {
+        name: UNITS,
+        query: block(scan, [
+          { alias: 'q', expr: boolOr(q) },
+          ...ps.flatMap((p, i) => [{ alias: `p${i}`, expr: boolOr(p) }, { alias: `d${i}`, expr: boolOr(cmp('<>', q, p)) }]),
+        ], [unit]),
+      },
+    ];
+    const u = (name: string): Expr => col(UNITS, name);
+    withs.push({ name: TOTALS, query: block({ kind: 'cteRef', name: UNITS, alias: UNITS }, [{ alias: 'tq', expr: ones(u('q')) }, ...ps.map((_, i) => ({ alias: `tp${i}`, expr: ones(u(`p${i}`)) }))]) });
     // Cell comparisons, one grouped pass (a CTE) per key set. For key value v and filters A
     // (grouped by K, so A∧K=v was published) and B, the units that tell them apart are those
     // where A and B disagree at v (x) plus those B selects at other values, estimated as B's
@@ -200,53 +214,51 @@ export class DifferencingMonitor {
       byKeys.set(keyId(keys), g);
     };
     previous.forEach((p, i) => { addKeys(p.keys, i); addKeys(probe.keys, i); });
+    const hitTables: string[] = [];
     for (const { keys, members } of byKeys.values()) {
-      const name = `__gh_cells${withs.length}`;
+      const name = `__gh_cells${withs.length}`, inner = `__gh_cu${withs.length}`;
+      const perUnit = block(scan, [
+        ...keys.map((key, j) => ({ alias: `k${j}`, expr: key })),
+        { alias: 'q', expr: boolOr(q) },
+        ...members.flatMap((i) => [{ alias: `x${i}`, expr: boolOr(cmp('<>', q, ps[i]!)) }, { alias: `p${i}`, expr: boolOr(ps[i]!) }]),
+      ], [...keys, unit]);
+      const c = (n: string): Expr => col(inner, n);
       withs.push({
         name,
-        query: {
-          kind: 'select', with: [], distinct: false, from: scan, where: null,
-          groupBy: [...keys], having: null, orderBy: [], limit: null, offset: null,
-          targets: [
-            { alias: 'q', expr: countDistinct(when(q, unit)) },
-            ...members.flatMap((i) => {
-              const p = truth(previous[i]!.predicate);
-              return [
-                { alias: `x${i}`, expr: countDistinct(when(cmp('<>', q, p), unit)) },
-                { alias: `p${i}`, expr: countDistinct(when(p, unit)) },
-              ];
-            }),
-          ],
-        },
+        query: block({ kind: 'derived', query: perUnit, alias: inner }, [
+          { alias: 'q', expr: ones(c('q')) },
+          ...members.flatMap((i) => [{ alias: `x${i}`, expr: ones(c(`x${i}`)) }, { alias: `p${i}`, expr: ones(c(`p${i}`)) }]),
+        ], keys.map((_, j) => c(`k${j}`))),
       });
       const id = keyId(keys);
+      // One row per key set: the smallest hit of each member and direction.
+      const hits: { alias: string; expr: Expr }[] = [];
       for (const i of members) {
         const x = col(name, `x${i}`);
-        const directions: [Expr, Expr][] = [];
+        const directions: [string, Expr, Expr][] = [];
         // The remembered query grouped by these keys: the new filter against each of its cells.
-        if (previous[i]!.keys && keyId(previous[i]!.keys!) === id) directions.push([col(name, 'q'), total(q)]);
+        if (previous[i]!.keys && keyId(previous[i]!.keys!) === id) directions.push(['o', col(name, 'q'), col(TOTALS, 'tq')]);
         // The new query groups by these keys: each of its cells against the remembered filter.
-        if (probe.keys && keyId(probe.keys) === id) directions.push([col(name, `p${i}`), total(truth(previous[i]!.predicate))]);
-        for (const [here, all] of directions) {
+        if (probe.keys && keyId(probe.keys) === id) directions.push(['n', col(name, `p${i}`), col(TOTALS, `tp${i}`)]);
+        for (const [dir, here, all] of directions) {
           const units: Expr = { kind: 'binary', op: '+', left: x, right: fn('greatest', [num(0), { kind: 'binary', op: '-', left: all, right: here }]) };
-          cellHits[i]!.push({
-            kind: 'scalarQuery',
-            query: {
-              kind: 'select', with: [], distinct: false, from: { kind: 'cteRef', name, alias: name }, where: null, groupBy: [], having: null, orderBy: [], limit: null, offset: null,
-              targets: [{ alias: 'hit', expr: fn('min', [when(and(cmp('>', here, num(0)), and(cmp('>', units, num(0)), cmp('<', units, num(k)))), units)]) }],
-            },
-          });
+          hits.push({ alias: `h${dir}${i}`, expr: fn('min', [when(and(cmp('>', here, num(0)), and(cmp('>', units, num(0)), cmp('<', units, num(k)))), units)]) });
+          cellHits[i]!.push(col(`${name}h`, `h${dir}${i}`));
         }
       }
+      withs.push({ name: `${name}h`, query: block({ kind: 'join', type: 'cross', left: { kind: 'cteRef', name, alias: name }, right: { kind: 'cteRef', name: TOTALS, alias: TOTALS }, on: null }, hits) });
+      hitTables.push(`${name}h`);
     }
+    const WHOLE = '__gh_whole';
+    withs.push({ name: WHOLE, query: block({ kind: 'cteRef', name: UNITS, alias: UNITS }, previous.map((_, i) => ({ alias: `w${i}`, expr: ones(u(`d${i}`)) }))) });
+    // Every table joined here has exactly one row.
+    const from = hitTables.reduce<FromItem>((l, t) => ({ kind: 'join', type: 'cross', left: l, right: { kind: 'cteRef', name: t, alias: t }, on: null }), { kind: 'cteRef', name: WHOLE, alias: WHOLE });
     return {
-      kind: 'select', with: withs, distinct: false, from: { ...probe.scan, alias: PROBE_ALIAS },
+      kind: 'select', with: withs, distinct: false, from,
       where: null, groupBy: [], having: null, orderBy: [], limit: null, offset: null,
-      targets: previous.map((p, i) => {
-        const whole = countDistinct(when(cmp('<>', q, truth(p.predicate)), unit));
-        // A whole-filter hit, else the first cell hit, else the whole-filter count (no hit).
-        return { alias: `d${i}`, expr: cellHits[i]!.length === 0 ? whole : fn('coalesce', [...cellHits[i]!, whole]) };
-      }),
+      // Whole filters: the units on whose rows the two predicates disagree (exact). A cell
+      // hit, if any, else the whole-filter count (a hit or not).
+      targets: previous.map((_, i) => ({ alias: `d${i}`, expr: fn('coalesce', [...cellHits[i]!, col(WHOLE, `w${i}`)]) })),
     };
   }
 
