@@ -76,7 +76,7 @@ try {
   console.log('release audit on the engine (cells remembered → ms per audited query):', engineAudit.map((r) => `${r.remembered}: ${r.ms.toFixed(0)} ms`).join(', '));
 
   const diff: { remembered: number; ms: number }[] = [];
-  for (const n of quick ? [20, 100] : [20, 100, 500]) {
+  for (const n of quick ? [20, 100, 300] : [20, 100, 500]) {
     const m = new DifferencingMonitor({ capacity: 10_000, maxRefusals: 10_000 });
     for (let i = 0; i < n; i++) m.admit('bench', a.plan(i % 2 ? `SELECT count(*) AS c FROM claims WHERE amount_billed > ${i * 41}` : `SELECT region, count(*) AS c FROM claims WHERE amount_paid > ${i * 29} GROUP BY region`).disclosure!.probe!);
     const probe = a.plan("SELECT payer, count(*) AS c FROM claims WHERE status = 'paid' GROUP BY payer").disclosure!.probe!;

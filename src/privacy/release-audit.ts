@@ -36,6 +36,9 @@ import { DatabaseSync } from 'node:sqlite';
 
 export const AUDIT_PRIME = 67_108_859; // 2^26 − 5: products of two residues stay below 2^53
 
+/** Cells × atoms above which an audit withholds every new cell instead of computing (≈ 1 s of algebra, bench/aggregation-audit.ts). */
+export const MAX_AUDIT_WORK = 250_000;
+
 /** A released cell as remembered: its row predicate over the protected dataset's scan. */
 export interface LedgerCell {
   readonly dataset: string;
@@ -240,7 +243,7 @@ export class ReleaseAuditor {
 
   constructor(options: AuditOptions = {}) {
     this.#ledger = options.ledger ?? new MemoryReleaseLedger();
-    this.#capacity = options.capacity ?? 1000;
+    this.#capacity = options.capacity ?? 300;
     this.#windowMs = options.windowMs ?? 90 * 86_400_000;
   }
 
@@ -267,7 +270,9 @@ export class ReleaseAuditor {
       finish(rows) {
         const m = predicates.length;
         const atoms = rows.map((r) => ({ member: r.slice(0, m).map((v) => v === true), units: Number(r[m] ?? 0) }));
-        const keepNovel = auditCells(atoms, old.length, novel.length, probe.threshold);
+        // Bounded work (the algebra is O(cells² · atoms) at worst): past the bound, nothing
+        // new is released (fail closed) rather than stalling the process.
+        const keepNovel = m * atoms.length > MAX_AUDIT_WORK ? novel.map(() => false) : auditCells(atoms, old.length, novel.length, probe.threshold);
         const released = new Map(novel.map((c, i) => [c.key, keepNovel[i]!]));
         ledger.add(subject, novel.filter((_, i) => keepNovel[i]).map((c) => ({ dataset: probe.dataset, key: c.key, predicate: c.predicate, at: now })));
         return fresh.map((c) => c !== null && (oldKeys.has(c.key) || released.get(c.key) === true));
