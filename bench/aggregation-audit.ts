@@ -43,13 +43,13 @@ async function msAsync(fn: () => Promise<unknown>, reps = 3): Promise<number> {
 const algebra: { shape: string; cells: number; atoms: number; ms: number }[] = [];
 let seed = 7;
 const rnd = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
-for (const [tables, a] of (quick ? [[10, 500], [60, 2000]] : [[10, 500], [60, 2000], [120, 4000]]) as [number, number][]) {
+for (const [tables, a] of (quick ? [[10, 500], [30, 1000]] : [[10, 500], [30, 1000], [60, 2000]]) as [number, number][]) {
   const m = tables * 8;
   const groupOf = Array.from({ length: tables + 2 }, () => Array.from({ length: a }, () => Math.floor(rnd() * 8)));
   const atoms = Array.from({ length: a }, (_, x) => ({ member: Array.from({ length: m + 10 }, (_, c) => (c < m ? groupOf[Math.floor(c / 8)]![x] === c % 8 : groupOf[tables]![x] === c - m || groupOf[tables + 1]![x] === c - m - 2)), units: 1 + Math.floor(rnd() * 40) }));
   algebra.push({ shape: 'tables', cells: m, atoms: a, ms: ms(() => auditCells(atoms, m, 10, 11), 1) });
 }
-for (const [m, a] of (quick ? [[50, 200], [200, 1000]] : [[50, 200], [200, 1000], [500, 2000]]) as [number, number][]) {
+for (const [m, a] of [[50, 200], [200, 1000]] as [number, number][]) {
   const atoms = Array.from({ length: a }, () => ({ member: Array.from({ length: m + 10 }, () => rnd() < 0.2), units: 1 + Math.floor(rnd() * 40) }));
   algebra.push({ shape: 'dense', cells: m, atoms: a, ms: ms(() => auditCells(atoms, m, 10, 11), 1) });
 }
@@ -60,7 +60,7 @@ console.log('release audit algebra (remembered cells × atoms, 10 new cells):', 
 const a = await aggregationEngine(PATIENTS);
 try {
   const engineAudit: { remembered: number; ms: number }[] = [];
-  for (const n of quick ? [10, 100] : [10, 100, 400]) {
+  for (const n of quick ? [10, 100] : [10, 50, 100]) {
     const auditor = new ReleaseAuditor({ capacity: 10_000 });
     for (let i = 0; i < n; i++) {
       const { plan, rows } = await a.released(`SELECT status, count(*) AS c FROM claims WHERE amount_billed > ${i * 37} GROUP BY status`);
@@ -76,7 +76,7 @@ try {
   console.log('release audit on the engine (cells remembered → ms per audited query):', engineAudit.map((r) => `${r.remembered}: ${r.ms.toFixed(0)} ms`).join(', '));
 
   const diff: { remembered: number; ms: number }[] = [];
-  for (const n of quick ? [20, 100, 300] : [20, 100, 500]) {
+  for (const n of quick ? [20, 100, 300] : [20, 100, 300]) {
     const m = new DifferencingMonitor({ capacity: 10_000, maxRefusals: 10_000 });
     for (let i = 0; i < n; i++) m.admit('bench', a.plan(i % 2 ? `SELECT count(*) AS c FROM claims WHERE amount_billed > ${i * 41}` : `SELECT region, count(*) AS c FROM claims WHERE amount_paid > ${i * 29} GROUP BY region`).disclosure!.probe!);
     const probe = a.plan("SELECT payer, count(*) AS c FROM claims WHERE status = 'paid' GROUP BY payer").disclosure!.probe!;

@@ -95,7 +95,7 @@ export interface DifferencingOptions {
   readonly maxRefusals?: number;
 }
 
-export const DEFAULT_CAPACITY = 500;
+export const DEFAULT_CAPACITY = 200;
 export const DEFAULT_WINDOW_MS = 90 * 86_400_000;
 export const DEFAULT_MAX_REFUSALS = 5;
 
