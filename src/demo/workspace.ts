@@ -4,7 +4,8 @@
  * as Parquet by DuckDB, plus the workspace files a data owner would write by hand.
  *
  * Principals:
- *   rhea  — Northwind Research, a research contractor: aggregates only, purpose research;
+ *   rhea  — Northwind Research, a research contractor: differentially private aggregates
+ *           (or, in fixtures that test the rule, threshold-only aggregates), purpose research;
  *   ivan  — Keystone Mutual, an insurer in us-east: its region's rows, SSNs masked;
  *   ada   — St Avery's internal analyst: row-level access, direct identifiers masked or hashed;
  *   audrey — a compliance auditor: reads the audit log, no data;
@@ -24,6 +25,13 @@ export interface DemoOptions {
   readonly keys?: Readonly<Partial<Record<DemoPrincipal, string>>>;
   /** The served demo: the research contractor must sign in with a password and TOTP (MFA). */
   readonly identity?: boolean;
+  /**
+   * How the research contractor sees patients and claims. Differential privacy is the only
+   * protection that survives any number of queries (docs/privacy.md, "What aggregation-only
+   * without DP can and cannot promise"), so the served demo (`identity: true`) uses it for
+   * every dataset; test fixtures that exercise the aggregation-only rule keep it there.
+   */
+  readonly researchPrivacy?: 'differential-privacy' | 'aggregation-only';
 }
 
 export type DemoPrincipal = 'rhea' | 'ivan' | 'ada' | 'audrey' | 'olivia';
@@ -139,8 +147,7 @@ action query appliesTo {
 };
 `;
 
-const POLICIES: Record<string, string> = {
-  'research.cedar': `// Northwind Research (contractor), for research only:
+const RESEARCH_AGGREGATES = `// Northwind Research (contractor), for research only:
 // encounters through differential privacy (noisy answers, error bars, a monthly budget);
 // patients and claims as aggregates over groups of at least 11 patients.
 @id("research-dp")
@@ -154,7 +161,42 @@ when { context.purpose == "research" };
 @reason("research contractors may run aggregate queries for research")
 permit (principal in Group::"research-contractors", action == Action::"query", resource)
 when { context.purpose == "research" && resource.purposes.contains("research") && resource != Dataset::"encounters" };
-`,
+`;
+
+/**
+ * Differential privacy wherever it applies: every demo dataset the contractor may read is
+ * released with noise and a budget. Aggregation-only stays only for datasets added later
+ * without a DP obligation (it cannot promise anything across many queries).
+ */
+const RESEARCH_DP = `// Northwind Research (contractor), for research only: every dataset through differential
+// privacy (noisy answers, error bars, a monthly budget per organisation and dataset).
+// Threshold-only aggregates cannot hold up against many queries (docs/privacy.md).
+@id("research-dp")
+@obligations("research-dp")
+@reason("research contractors query encounters with differential privacy")
+permit (principal in Group::"research-contractors", action == Action::"query", resource == Dataset::"encounters")
+when { context.purpose == "research" };
+
+@id("research-dp-claims")
+@obligations("research-dp-claims")
+@reason("research contractors query claims with differential privacy")
+permit (principal in Group::"research-contractors", action == Action::"query", resource == Dataset::"claims")
+when { context.purpose == "research" };
+
+@id("research-dp-patients")
+@obligations("research-dp-patients")
+@reason("research contractors query patients with differential privacy")
+permit (principal in Group::"research-contractors", action == Action::"query", resource == Dataset::"patients")
+when { context.purpose == "research" };
+
+@id("research-aggregates")
+@obligations("research-aggregates")
+@reason("research contractors may run aggregate queries for research on datasets without a DP release")
+permit (principal in Group::"research-contractors", action == Action::"query", resource)
+when { context.purpose == "research" && resource.purposes.contains("research") && resource != Dataset::"encounters" && resource != Dataset::"claims" && resource != Dataset::"patients" };
+`;
+
+const POLICIES: Record<string, string> = {
   'insurer.cedar': `// Keystone Mutual (insurer): its own region's claims and patients, SSNs masked.
 @id("insurer-claims")
 @obligations("insurer-claims")
@@ -292,6 +334,35 @@ obligations:
     joinOnly: [patient_id]
     rowCap: 5000
     dlp: { actions: { regulated: block, confidential: block, internal: alert } }
+  research-dp-claims:
+    differentialPrivacy:
+      mechanism: gaussian
+      epsilon: 1
+      delta: 1.0e-7
+      maxGroupsPerUnit: 3
+      maxRowsPerUnitPerGroup: 3
+      publicGroups:
+        payer: [${PAYERS.join(', ')}]
+        region: [${REGIONS.join(', ')}]
+        status: [paid, pending, denied]
+      budget: { epsilon: 10, delta: 1.0e-6, window: calendar-month, per: org }
+    joinOnly: [patient_id]
+    rowCap: 5000
+    dlp: { actions: { regulated: block, confidential: block, internal: alert } }
+  research-dp-patients:
+    differentialPrivacy:
+      mechanism: gaussian
+      epsilon: 1
+      delta: 1.0e-7
+      maxGroupsPerUnit: 3
+      maxRowsPerUnitPerGroup: 1
+      publicGroups:
+        region: [${REGIONS.join(', ')}]
+        sex: [F, M]
+      budget: { epsilon: 10, delta: 1.0e-6, window: calendar-month, per: org }
+    joinOnly: [patient_id]
+    rowCap: 5000
+    dlp: { actions: { regulated: block, confidential: block, internal: alert } }
   research-aggregates:
     aggregationOnly: { minGroupSize: 11 }
     joinOnly: [patient_id]
@@ -376,6 +447,8 @@ export async function createDemoWorkspace(dir: string, options: DemoOptions = {}
   const writeOnce = (file: string, text: string): void => { if (!existsSync(file)) writeFileSync(file, text); };
   writeOnce(join(dir, 'schema.cedarschema'), DEMO_CEDAR_SCHEMA);
   for (const [f, t] of Object.entries(POLICIES)) writeOnce(join(dir, 'policies', f), t);
+  const research = options.researchPrivacy ?? (options.identity ? 'differential-privacy' : 'aggregation-only');
+  writeOnce(join(dir, 'policies', 'research.cedar'), research === 'differential-privacy' ? RESEARCH_DP : RESEARCH_AGGREGATES);
   writeOnce(join(dir, 'gatehouse.yaml'), yamlText(keys, options.identity ?? false));
   writeFileSync(keysFile, JSON.stringify(keys, null, 2), { mode: 0o600 });
   let passwords: Record<string, string> = {};

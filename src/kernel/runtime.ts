@@ -14,6 +14,9 @@ import type { ElevationStore } from '../identity/elevation.ts';
 import { TokenBucketLimiter } from '../identity/lockout.ts';
 import { IdentityService } from '../identity/service.ts';
 import { DifferencingMonitor } from '../privacy/differencing.ts';
+import { SqliteDifferencingHistory } from '../privacy/differencing-history.ts';
+import { ReleaseAuditor, SqliteReleaseLedger } from '../privacy/release-audit.ts';
+import { DatabaseSync } from 'node:sqlite';
 import { SensitiveIndexCache } from '../privacy/dlp-release.ts';
 import type { BudgetLedger } from '../state/budget-ledger.ts';
 import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
@@ -107,7 +110,14 @@ export class Runtime {
   readonly stateDir: string;
   readonly parseCache = new BoundedCache<Select>();
   readonly bindCache = new BoundedCache<BoundQuery>();
-  readonly differencing = new DifferencingMonitor();
+  /**
+   * The differencing history and the release-audit ledger (issue 12): persistent in the
+   * node's state directory, so neither restarts nor filler queries flush them. Per node: a
+   * partner spreading queries over several nodes is checked per node (docs/privacy.md).
+   */
+  readonly differencing: DifferencingMonitor;
+  readonly releaseAuditor: ReleaseAuditor;
+  readonly #privacyDb: DatabaseSync;
   /** Fair admission of queries to the engines (defaults.concurrency). */
   admission: Admission;
   readonly backend: StateBackend;
@@ -121,6 +131,10 @@ export class Runtime {
     this.options = options;
     this.audit = options.audit;
     this.backend = parts.backend;
+    this.#privacyDb = new DatabaseSync(join(parts.stateDir, 'privacy.sqlite'), { timeout: 5000 });
+    this.#privacyDb.exec('PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;');
+    this.differencing = new DifferencingMonitor({ history: new SqliteDifferencingHistory(this.#privacyDb) });
+    this.releaseAuditor = new ReleaseAuditor({ ledger: new SqliteReleaseLedger(this.#privacyDb) });
     this.budgets = parts.backend.budgets;
     this.#ownsBackend = parts.ownsBackend;
     this.governance = parts.governance;
@@ -184,6 +198,7 @@ export class Runtime {
     await this.governance.close();
     if (this.#identityOpen) await (await this.#identityOpen.catch(() => null))?.close();
     if (this.#ownsBackend) await this.backend.close();
+    try { this.#privacyDb.close(); } catch { /* closed */ }
   }
 
   /** Users and sessions open on first use, so deployments without them need no key passphrase. */

@@ -11,14 +11,29 @@
  *
  * Detected: pairs of single-dataset queries whose filters differ by a small set of units
  * (including through row filters and masks, which apply inside the governed scan).
- * Not detected (docs/privacy.md): differences spread over three or more queries
- * (Q1 − Q2 − Q3), differences between groups of GROUP BY rather than filters, queries
- * with joins or subqueries in WHERE (skipped), history older than the window or lost at
- * restart (it is kept in memory), and colluding principals. Differential privacy is the
- * general answer; this is a tripwire for the obvious attack.
+ * Queries with joins or correlated subqueries are compared as "the units the query
+ * selects" (aggregation-only.ts builds `unit IN (SELECT unit FROM ... WHERE ...)`), so a
+ * join or a `NOT IN (SELECT ...)` does not step around the check. The history is kept
+ * behind `DifferencingHistory` (node:sqlite survives restarts), is bounded by refusing new
+ * filters rather than evicting old ones (so it cannot be flushed), and a filter is
+ * recorded before its query runs (so a failed query counts).
+ *
+ * Cells are compared as well as whole filters: a grouped query publishes one cell per key
+ * value, and "the Medicare cell" minus "Medicare, except one patient" is as bad as two
+ * filters. For a remembered grouped filter P with keys K and the new filter Q (and the
+ * other way round, with the new query's keys), the check counts, per key value v on which
+ * both select rows, the units where P and Q disagree; 1..k−1 is a hit.
+ *
+ * Not detected here (docs/privacy.md): differences spread over three or more queries
+ * (Q1 − Q2 − Q3) — release-audit.ts audits released cells for those — and colluding
+ * principals. The refusal itself is one bit about the
+ * data, so refusals are rationed (`maxRefusals`). Differential privacy is the general
+ * answer; this is a tripwire.
  */
+import { GatehouseError } from '../errors.ts';
 import type { Expr, FromItem, Select } from '../query/ir.ts';
-import { mapExpr } from '../query/ir.ts';
+import { mapExpr, subqueriesOf } from '../query/ir.ts';
+import { MemoryDifferencingHistory, type DifferencingHistory } from './differencing-history.ts';
 
 export const PROBE_ALIAS = '__gh_d';
 
@@ -28,21 +43,38 @@ export interface DifferencingProbe {
   readonly scan: Extract<FromItem, { kind: 'dataset' }>;
   /** The query's WHERE over PROBE_ALIAS (TRUE when absent). */
   readonly predicate: Expr;
+  /**
+   * The query's GROUP BY keys over PROBE_ALIAS ([] when it does not group; null when they
+   * cannot be moved onto the probe, e.g. with joins): each released cell is the predicate
+   * and one value of the keys, and cells are compared too (see `checkQuery`).
+   */
+  readonly keys?: readonly Expr[] | null;
   readonly unitColumn: string;
   readonly threshold: number;
+  /**
+   * The row predicate (over PROBE_ALIAS) of one released cell, from the values of the
+   * result's group-key columns in order; null when the cell cannot be written back as a
+   * filter (a group key that is not selected, or a value with no literal form).
+   */
+  readonly cell?: (keyValues: readonly unknown[]) => Expr | null;
 }
-
-interface Remembered { readonly predicate: Expr; readonly key: string; readonly at: number }
 
 const TRUE: Expr = { kind: 'literal', type: 'boolean', value: true };
 const FALSE: Expr = { kind: 'literal', type: 'boolean', value: false };
 
-/** Rebinds a predicate from the query's alias to the probe alias; null if it reads anything else. */
+/**
+ * Rebinds a predicate from the query's alias to the probe alias; null if it reads anything
+ * else. Uncorrelated subqueries (the caller checks) move as they are.
+ */
 export function probePredicate(where: Expr | null, alias: string): Expr | null {
-  if (where === null) return TRUE;
+  return where === null ? TRUE : probeExpr(where, alias);
+}
+
+/** Rebinds any expression (a predicate, a group key) from the query's alias to the probe alias; null if it reads anything else. */
+export function probeExpr(e: Expr, alias: string): Expr | null {
   let foreign = false;
-  const out = mapExpr(where, (x) => {
-    if (x.kind === 'inQuery' || x.kind === 'exists' || x.kind === 'scalarQuery') foreign = true;
+  if (subqueriesOf(e).some((q) => JSON.stringify(q, (k, v) => (k === 'lineage' ? undefined : v)).includes(`"relation":${JSON.stringify(alias)}`))) return null;
+  const out = mapExpr(e, (x) => {
     if (x.kind === 'column') {
       if (x.relation !== alias) foreign = true;
       return { ...x, relation: PROBE_ALIAS };
@@ -52,52 +84,200 @@ export function probePredicate(where: Expr | null, alias: string): Expr | null {
   return foreign ? null : out;
 }
 
+export interface DifferencingOptions {
+  /** Where filters and refusals are kept (default: in memory, lost at restart). */
+  readonly history?: DifferencingHistory;
+  /** Distinct filters per principal and dataset in the window; past it, new filters are refused (not evicted). */
+  readonly capacity?: number;
+  /** How long a filter is remembered (default 90 days). */
+  readonly windowMs?: number;
+  /** Refusals per principal and dataset in the window after which every further query there is refused. */
+  readonly maxRefusals?: number;
+}
+
+export const DEFAULT_CAPACITY = 200;
+export const DEFAULT_WINDOW_MS = 90 * 86_400_000;
+export const DEFAULT_MAX_REFUSALS = 5;
+
+function predicateKey(p: Expr, keys: readonly Expr[] | null | undefined = []): string {
+  return JSON.stringify({ p, k: keys ?? null }, (key, v) => (key === 'lineage' ? undefined : v));
+}
+
+/** A remembered filter as the check compares it: its predicate and its group keys. */
+export interface RememberedFilter {
+  readonly predicate: Expr;
+  readonly keys: readonly Expr[] | null;
+}
+
+const fn = (name: string, args: Expr[]): Expr => ({ kind: 'func', name, args, star: false, distinct: false, filter: null, over: null });
+const countDistinct = (arg: Expr): Expr => ({ kind: 'func', name: 'count', args: [arg], star: false, distinct: true, filter: null, over: null });
+const num = (n: number): Expr => ({ kind: 'literal', type: 'number', value: String(n) });
+const col = (relation: string, name: string): Expr => ({ kind: 'column', relation, name, lineage: { sources: new Set() } });
+const and = (l: Expr, r: Expr): Expr => ({ kind: 'binary', op: 'AND', left: l, right: r });
+const cmp = (op: '<>' | '>' | '<', l: Expr, r: Expr): Expr => ({ kind: 'binary', op, left: l, right: r });
+const when = (c: Expr, then: Expr): Expr => ({ kind: 'case', operand: null, whens: [{ when: c, then }], else: null });
+
+/** A predicate as the query itself applies it: errors become NULL, NULL is false. TRY cannot hold a subquery; the renderer guards the parts around and inside one. */
+function truth(p: Expr): Expr {
+  return fn('coalesce', [subqueriesOf(p).length > 0 ? p : fn('try', [p]), FALSE]);
+}
+
 export class DifferencingMonitor {
-  readonly #history = new Map<string, Remembered[]>();
-  readonly #depth: number;
+  readonly #history: DifferencingHistory;
+  readonly #capacity: number;
   readonly #windowMs: number;
+  readonly #maxRefusals: number;
 
-  constructor(options: { depth?: number; windowMs?: number } = {}) {
-    this.#depth = options.depth ?? 20;
-    this.#windowMs = options.windowMs ?? 30 * 86_400_000;
+  constructor(options: DifferencingOptions = {}) {
+    this.#history = options.history ?? new MemoryDifferencingHistory();
+    this.#capacity = options.capacity ?? DEFAULT_CAPACITY;
+    this.#windowMs = options.windowMs ?? DEFAULT_WINDOW_MS;
+    this.#maxRefusals = options.maxRefusals ?? DEFAULT_MAX_REFUSALS;
   }
 
-  #key(subject: string, dataset: string): string {
-    return `${subject}\u0000${dataset}`;
+  /**
+   * Admits a query's filter before it runs and returns the remembered filters to compare
+   * it with. The filter is recorded *now*, so a query that later fails or times out still
+   * counts (a failure must not be a free probe). Refuses when the principal's history on
+   * the dataset is full (it is never flushed to make room) or when the check has already
+   * refused too many of the principal's queries there (each refusal tells one bit).
+   */
+  admit(subject: string, probe: DifferencingProbe, now = Date.now()): RememberedFilter[] {
+    const since = now - this.#windowMs;
+    const days = Math.round(this.#windowMs / 86_400_000);
+    if (this.#history.refusals(subject, probe.dataset, since) >= this.#maxRefusals) {
+      throw new GatehouseError('DIFFERENCING_DETECTED', `refused: differencing detection has refused ${this.#maxRefusals} of your queries on "${probe.dataset}" in the last ${days} days, so no further queries on it are accepted in that window`, {
+        hint: 'ask the data owner for differentially private access', reasons: [`alert: differencing — refusal limit reached on "${probe.dataset}"`],
+      });
+    }
+    const key = predicateKey(probe.predicate, probe.keys);
+    const entries = this.#history.recent(subject, probe.dataset, since);
+    const known = entries.some((e) => e.key === key);
+    if (!known && entries.length >= this.#capacity) {
+      throw new GatehouseError('DIFFERENCING_DETECTED', `refused: you have used ${entries.length} distinct filters on "${probe.dataset}" in the last ${days} days, the most differencing detection can keep`, {
+        hint: 'repeat a filter you used before, or ask the data owner for differentially private access', reasons: [`alert: differencing — filter history full on "${probe.dataset}"`],
+      });
+    }
+    this.#history.record(subject, { dataset: probe.dataset, key, predicate: probe.predicate, keys: probe.keys ?? null, at: now });
+    return entries.filter((e) => e.key !== key).map((e) => ({ predicate: e.predicate, keys: e.keys }));
   }
 
-  /** The remembered predicates to compare a new one with (distinct, recent, not identical). */
-  recent(subject: string, probe: DifferencingProbe, now = Date.now()): Expr[] {
-    const k = JSON.stringify(probe.predicate, (key, v) => (key === 'lineage' ? undefined : v));
-    return (this.#history.get(this.#key(subject, probe.dataset)) ?? []).filter((r) => now - r.at <= this.#windowMs && r.key !== k).map((r) => r.predicate);
+  /** The pipeline's current call: same as `admit` (records before the query runs). */
+  recent(subject: string, probe: DifferencingProbe, now = Date.now()): RememberedFilter[] {
+    return this.admit(subject, probe, now);
   }
 
-  /** One query counting, per remembered predicate, the distinct units where the two disagree. */
-  checkQuery(probe: DifferencingProbe, previous: readonly Expr[]): Select {
-    const unit: Expr = { kind: 'column', relation: PROBE_ALIAS, name: probe.unitColumn, lineage: { sources: new Set() } };
-    // Each predicate as the query itself applies it: errors become NULL, NULL is false.
-    const truth = (p: Expr): Expr => ({
-      kind: 'func', name: 'coalesce', star: false, distinct: false, filter: null, over: null,
-      args: [{ kind: 'func', name: 'try', args: [p], star: false, distinct: false, filter: null, over: null }, FALSE],
+  /**
+   * One query that returns, per remembered filter, a number that lies in 1..k−1 when the
+   * new filter differs from it — or from one of its published cells, or one of the new
+   * query's cells differs from it — by fewer than k units and more than none.
+   * Whole filters: distinct units over rows where the two predicates disagree (exact).
+   * Cells: see below (an estimate that is exact when a filter lies inside one key value,
+   * the row-minus-cell attack).
+   */
+  checkQuery(probe: DifferencingProbe, previous: readonly RememberedFilter[]): Select {
+    const unit = col(PROBE_ALIAS, probe.unitColumn);
+    const q = truth(probe.predicate);
+    const k = probe.threshold;
+    const scan = { ...probe.scan, alias: PROBE_ALIAS };
+    const ps = previous.map((p) => truth(p.predicate));
+    const keyId = (keys: readonly Expr[]): string => JSON.stringify(keys, (kk, v) => (kk === 'lineage' ? undefined : v));
+    const boolOr = (e: Expr): Expr => fn('bool_or', [e]);
+    const ones = (flag: Expr): Expr => fn('sum', [{ kind: 'case', operand: null, whens: [{ when: flag, then: num(1) }], else: num(0) }]);
+    const block = (from: FromItem, targets: { alias: string; expr: Expr }[], groupBy: Expr[] = []): Select => ({
+      kind: 'select', with: [], distinct: false, from, where: null, groupBy, having: null, orderBy: [], limit: null, offset: null, targets,
     });
+    // Counting distinct units with one hash aggregate per unit (flags), not one DISTINCT set
+    // per remembered filter: memory grows with units × filters bits, not sets × groups.
+    const UNITS = '__gh_units', TOTALS = '__gh_totals';
+    const withs: Select['with'][number][] = [
+      {
+        name: UNITS,
+        query: block(scan, [
+          { alias: 'q', expr: boolOr(q) },
+          ...ps.flatMap((p, i) => [{ alias: `p${i}`, expr: boolOr(p) }, { alias: `d${i}`, expr: boolOr(cmp('<>', q, p)) }]),
+        ], [unit]),
+      },
+    ];
+    const u = (name: string): Expr => col(UNITS, name);
+    withs.push({ name: TOTALS, query: block({ kind: 'cteRef', name: UNITS, alias: UNITS }, [{ alias: 'tq', expr: ones(u('q')) }, ...ps.map((_, i) => ({ alias: `tp${i}`, expr: ones(u(`p${i}`)) }))]) });
+    // Cell comparisons, one grouped pass (a CTE) per key set. For key value v and filters A
+    // (grouped by K, so A∧K=v was published) and B, the units that tell them apart are those
+    // where A and B disagree at v (x) plus those B selects at other values, estimated as B's
+    // total minus B's units at v — large unless B sits (almost) inside K=v.
+    const cellHits: Expr[][] = previous.map(() => []);
+    const byKeys = new Map<string, { keys: readonly Expr[]; members: number[] }>();
+    const addKeys = (keys: readonly Expr[] | null | undefined, i: number): void => {
+      if (!keys || keys.length === 0) return;
+      const g = byKeys.get(keyId(keys)) ?? { keys, members: [] };
+      if (!g.members.includes(i)) g.members.push(i);
+      byKeys.set(keyId(keys), g);
+    };
+    previous.forEach((p, i) => { addKeys(p.keys, i); addKeys(probe.keys, i); });
+    const hitTables: string[] = [];
+    for (const { keys, members } of byKeys.values()) {
+      const name = `__gh_cells${withs.length}`, inner = `__gh_cu${withs.length}`;
+      const perUnit = block(scan, [
+        ...keys.map((key, j) => ({ alias: `k${j}`, expr: key })),
+        { alias: 'q', expr: boolOr(q) },
+        ...members.flatMap((i) => [{ alias: `x${i}`, expr: boolOr(cmp('<>', q, ps[i]!)) }, { alias: `p${i}`, expr: boolOr(ps[i]!) }]),
+      ], [...keys, unit]);
+      const c = (n: string): Expr => col(inner, n);
+      withs.push({
+        name,
+        query: block({ kind: 'derived', query: perUnit, alias: inner }, [
+          { alias: 'q', expr: ones(c('q')) },
+          ...members.flatMap((i) => [{ alias: `x${i}`, expr: ones(c(`x${i}`)) }, { alias: `p${i}`, expr: ones(c(`p${i}`)) }]),
+        ], keys.map((_, j) => c(`k${j}`))),
+      });
+      const id = keyId(keys);
+      // One row per key set: the smallest hit of each member and direction.
+      const hits: { alias: string; expr: Expr }[] = [];
+      for (const i of members) {
+        const x = col(name, `x${i}`);
+        const directions: [string, Expr, Expr][] = [];
+        // The remembered query grouped by these keys: the new filter against each of its cells.
+        if (previous[i]!.keys && keyId(previous[i]!.keys!) === id) directions.push(['o', col(name, 'q'), col(TOTALS, 'tq')]);
+        // The new query groups by these keys: each of its cells against the remembered filter.
+        if (probe.keys && keyId(probe.keys) === id) directions.push(['n', col(name, `p${i}`), col(TOTALS, `tp${i}`)]);
+        for (const [dir, here, all] of directions) {
+          const units: Expr = { kind: 'binary', op: '+', left: x, right: fn('greatest', [num(0), { kind: 'binary', op: '-', left: all, right: here }]) };
+          hits.push({ alias: `h${dir}${i}`, expr: fn('min', [when(and(cmp('>', here, num(0)), and(cmp('>', units, num(0)), cmp('<', units, num(k)))), units)]) });
+          cellHits[i]!.push(col(`${name}h`, `h${dir}${i}`));
+        }
+      }
+      withs.push({ name: `${name}h`, query: block({ kind: 'join', type: 'cross', left: { kind: 'cteRef', name, alias: name }, right: { kind: 'cteRef', name: TOTALS, alias: TOTALS }, on: null }, hits) });
+      hitTables.push(`${name}h`);
+    }
+    const WHOLE = '__gh_whole';
+    withs.push({ name: WHOLE, query: block({ kind: 'cteRef', name: UNITS, alias: UNITS }, previous.map((_, i) => ({ alias: `w${i}`, expr: ones(u(`d${i}`)) }))) });
+    // Every table joined here has exactly one row.
+    const from = hitTables.reduce<FromItem>((l, t) => ({ kind: 'join', type: 'cross', left: l, right: { kind: 'cteRef', name: t, alias: t }, on: null }), { kind: 'cteRef', name: WHOLE, alias: WHOLE });
     return {
-      kind: 'select', with: [], distinct: false, from: { ...probe.scan, alias: PROBE_ALIAS },
+      kind: 'select', with: withs, distinct: false, from,
       where: null, groupBy: [], having: null, orderBy: [], limit: null, offset: null,
-      targets: previous.map((p, i) => ({
-        alias: `d${i}`,
-        expr: {
-          kind: 'func', name: 'count', star: false, distinct: true, filter: null, over: null,
-          args: [{ kind: 'case', operand: null, whens: [{ when: { kind: 'binary', op: '<>', left: truth(probe.predicate), right: truth(p) }, then: unit }], else: null }],
-        },
-      })),
+      // Whole filters: the units on whose rows the two predicates disagree (exact). A cell
+      // hit, if any, else the whole-filter count (a hit or not).
+      targets: previous.map((_, i) => ({ alias: `d${i}`, expr: fn('coalesce', [...cellHits[i]!, col(WHOLE, `w${i}`)]) })),
     };
   }
 
+  /** Index of the first remembered filter that differs from this one by 1 to threshold−1 units, or −1. */
+  static firstHit(probe: DifferencingProbe, counts: readonly unknown[]): number {
+    return counts.map((v) => Number(v ?? 0)).findIndex((n) => n > 0 && n < probe.threshold);
+  }
+
+  /**
+   * Counts a refusal against the principal (see `admit`) and drops the refused filter from
+   * the history: it released nothing, and keeping it would refuse later honest queries.
+   */
+  refused(subject: string, probe: DifferencingProbe, now = Date.now()): void {
+    this.#history.recordRefusal(subject, probe.dataset, now);
+    this.#history.remove(subject, probe.dataset, predicateKey(probe.predicate, probe.keys));
+  }
+
+  /** Refreshes the filter's time after a successful run (admit already recorded it). */
   remember(subject: string, probe: DifferencingProbe, now = Date.now()): void {
-    const key = this.#key(subject, probe.dataset);
-    const k = JSON.stringify(probe.predicate, (kk, v) => (kk === 'lineage' ? undefined : v));
-    const list = (this.#history.get(key) ?? []).filter((r) => r.key !== k && now - r.at <= this.#windowMs);
-    list.unshift({ predicate: probe.predicate, key: k, at: now });
-    this.#history.set(key, list.slice(0, this.#depth));
+    this.#history.record(subject, { dataset: probe.dataset, key: predicateKey(probe.predicate, probe.keys), predicate: probe.predicate, keys: probe.keys ?? null, at: now });
   }
 }

@@ -17,10 +17,8 @@
 import type { EngineResult, CellValue, ResultColumn } from '../engine/engine.ts';
 import type { DpMeasure, DpReleasePlan } from '../query/govern/differential-privacy.ts';
 import { rhoForEpsilonDelta, sigma2ForRho, toEpsilonDelta } from './accounting/zcdp.ts';
-import {
-  confidenceInterval, discreteGaussian, discreteGaussianPmf, discreteLaplace, discreteLaplaceTail,
-  type NoiseMechanism,
-} from './mechanisms/index.ts';
+import { confidenceInterval, discreteGaussian, discreteLaplace, type NoiseMechanism } from './mechanisms/index.ts';
+import { selectionThreshold } from './partition-selection.ts';
 
 export interface MeasureNoise {
   readonly measure: DpMeasure;
@@ -80,27 +78,6 @@ export function planNoise(plan: DpReleasePlan): NoisePlan {
   const threshold = needsSelection ? selectionThreshold(measures[plan.unitsMeasure]!.mechanism, def.delta / def.maxGroupsPerUnit) : null;
   const delta = def.mechanism === 'gaussian' ? def.delta * (needsSelection ? 2 : 1) : needsSelection ? def.delta : 0;
   return { plan, rho: rhoQuery, epsilon: def.epsilon, delta, measures, threshold };
-}
-
-/** Smallest τ with P(1 + noise ≥ τ) ≤ target: a group of one unit is almost never released. */
-function selectionThreshold(mechanism: NoiseMechanism, target: number): number {
-  if (mechanism.kind === 'laplace') {
-    let h = 0;
-    while (discreteLaplaceTail(h, mechanism.scale) / 2 > target) h++;
-    return 1 + h + 1;
-  }
-  // P(noise ≥ h) summed from the exact pmf, walking h up from the 95 % half-width.
-  const sigma2 = mechanism.sigma2;
-  const pmf = (k: number): number => discreteGaussianPmf(k, sigma2);
-  const sigma = Math.sqrt(Number(sigma2));
-  let h = Math.max(1, Math.floor(confidenceInterval(mechanism)));
-  const tailFrom = (start: number): number => {
-    let s = 0;
-    for (let k = start; k < start + 40 * sigma + 50; k++) { const p = pmf(k); s += p; if (p < 1e-300) break; }
-    return s;
-  };
-  while (tailFrom(h) > target) h++;
-  return 1 + h;
 }
 
 export interface ReleasedCell {

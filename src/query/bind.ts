@@ -6,7 +6,9 @@
  */
 import { GatehouseError } from '../errors.ts';
 import type { DatasetDef } from '../model/types.ts';
+import { checkExpressionCost } from './cost.ts';
 import { lookupFunction } from './functions.ts';
+import { typecheckQuery } from './typecheck.ts';
 import { mapExpr, selectExprs, subqueriesOf, type Expr, type FromItem, type Lineage, type OrderItem, type Select, type Target } from './ir.ts';
 
 export interface Catalog {
@@ -111,6 +113,10 @@ export function bindQuery(parsed: Select, catalog: Catalog): BoundQuery {
   const columns = new Set<string>();
   const binder = new Binder(catalog, datasets, columns);
   const query = binder.block(parsed, null, new Map());
+  // Cost and types are settled here, from the query text and the catalog alone, so nothing
+  // that fails later can depend on data (invariant 11).
+  checkExpressionCost(query);
+  typecheckQuery(query, catalog);
   return { query, datasets, columns: [...columns] };
 }
 

@@ -1,7 +1,7 @@
 /**
  * The output protections a governed plan carries, in the order they fold over the result:
  * differential privacy (noise, then the budget marked spent), or disclosure control
- * (differencing probe, then suppression), or plain truncation at the row cap — then DLP,
+ * (differencing probe, then suppression, then release audit), or plain truncation at the row cap — then DLP,
  * the last look at what leaves. Adding a protection is one file in src/kernel/protections/
  * and one line here.
  */
@@ -10,6 +10,7 @@ import { planNoise } from '../../privacy/release.ts';
 import type { Protection } from '../../kernel/execute.ts';
 import { differencing } from '../../kernel/protections/differencing.ts';
 import { disclosureControl } from '../../kernel/protections/disclosure.ts';
+import { releaseAudit } from '../../kernel/protections/release-audit.ts';
 import { dlp } from '../../kernel/protections/dlp.ts';
 import { dpBudget } from '../../kernel/protections/dp-budget.ts';
 import { dpNoise } from '../../kernel/protections/dp-release.ts';
@@ -26,8 +27,10 @@ export function protectionsFor(rt: Runtime, state: WorkspaceState, p: Plan): Pro
     const noise = planNoise(governed.dp);
     out.push(dpNoise(noise, governed.rowLimit, capAfterOffset), dpBudget(rt.budgets, principal, governed.dp, noise));
   } else if (governed.disclosure) {
-    if (governed.disclosure.probe) out.push(differencing(rt.differencing, principal.id, governed.disclosure.probe));
+    const now = (): number => rt.now().getTime();
+    if (governed.disclosure.probes.length > 0) out.push(differencing(rt.differencing, principal.id, governed.disclosure.probes, now));
     out.push(disclosureControl(governed.disclosure, governed.rowLimit, capAfterOffset));
+    out.push(releaseAudit(rt.releaseAuditor, principal.id, governed.disclosure, now));
   } else {
     out.push(truncate(governed.rowLimit));
   }

@@ -77,19 +77,23 @@ function guardable(e: Expr): boolean {
   return ok;
 }
 
-function trivial(e: Expr): boolean {
+function trivial(e: Expr, joinKeys: boolean): boolean {
   if (e.kind === 'column' || e.kind === 'raw' || e.kind === 'literal') return true;
   if (e.kind === 'unary' && e.arg.kind === 'literal') return true;
-  if (e.kind === 'isNull') return trivial(e.arg);
-  // A comparison of plain columns and literals (join keys, `region = 'x'`). Left unguarded
-  // so engines keep pushing them down (and DuckDB 1.5 mis-binds TRY around such a HAVING
-  // predicate). Residual channel: an implicit cast between mismatched types can still fail;
-  // documented in docs/sql.md.
+  if (e.kind === 'isNull') return trivial(e.arg, joinKeys);
+  // A comparison of a plain column with a literal (`region = 'x'`) is left unguarded so
+  // engines keep pushing it down (and DuckDB 1.5 mis-binds TRY around such a HAVING
+  // predicate); the literal is converted once at plan time, never per row. A comparison of
+  // two columns is guarded everywhere except as a join key in JOIN ... ON (where TRY would
+  // turn a hash join into a nested loop); bind.ts refuses mismatched types before that, so
+  // no implicit per-row cast remains to fail (typecheck.ts).
   if (e.kind === 'binary' && ['=', '<>', '<', '>', '<=', '>=', 'IS DISTINCT FROM', 'IS NOT DISTINCT FROM'].includes(e.op)) {
-    const plain = (x: Expr): boolean => x.kind === 'column' || x.kind === 'raw' || x.kind === 'literal';
-    return plain(e.left) && plain(e.right);
+    const column = (x: Expr): boolean => x.kind === 'column' || x.kind === 'raw';
+    const literal = (x: Expr): boolean => x.kind === 'literal';
+    if (literal(e.left) || literal(e.right)) return (column(e.left) || literal(e.left)) && (column(e.right) || literal(e.right));
+    return joinKeys && e.op === '=' && column(e.left) && column(e.right);
   }
-  if (e.kind === 'binary' && (e.op === 'AND' || e.op === 'OR')) return trivial(e.left) && trivial(e.right);
+  if (e.kind === 'binary' && (e.op === 'AND' || e.op === 'OR')) return trivial(e.left, joinKeys) && trivial(e.right, joinKeys);
   return false;
 }
 
@@ -97,10 +101,12 @@ class Renderer {
   readonly d: Dialect;
   /** True while rendering user expressions (outside governed scans). */
   #guard = true;
+  /** True while rendering a JOIN ... ON condition. */
+  #joinOn = false;
   constructor(d: Dialect) { this.d = d; }
 
   expr(e: Expr): string {
-    if (this.#guard && !trivial(e) && guardable(e)) {
+    if (this.#guard && !trivial(e, this.#joinOn) && guardable(e)) {
       this.#guard = false;
       try { return this.d.guard(this.node(e)); } finally { this.#guard = true; }
     }
@@ -108,9 +114,10 @@ class Renderer {
   }
 
   select(q: Select): string {
-    const saved = this.#guard;
+    const saved = this.#guard, savedOn = this.#joinOn;
     this.#guard = true;
-    try { return this.selectBody(q); } finally { this.#guard = saved; }
+    this.#joinOn = false;
+    try { return this.selectBody(q); } finally { this.#guard = saved; this.#joinOn = savedOn; }
   }
 
   selectBody(q: Select): string {
@@ -164,7 +171,14 @@ class Renderer {
       case 'cteRef': return `${quoteIdent(f.name)} AS ${quoteIdent(f.alias)}`;
       case 'join': {
         const kw = { inner: 'INNER JOIN', left: 'LEFT JOIN', right: 'RIGHT JOIN', full: 'FULL JOIN', cross: 'CROSS JOIN' }[f.type];
-        return `(${this.from(f.left)} ${kw} ${this.from(f.right)}${f.on ? ` ON ${this.expr(f.on)}` : ''})`;
+        const left = this.from(f.left), right = this.from(f.right);
+        let on = '';
+        if (f.on) {
+          const saved = this.#joinOn;
+          this.#joinOn = true;
+          try { on = ` ON ${this.expr(f.on)}`; } finally { this.#joinOn = saved; }
+        }
+        return `(${left} ${kw} ${right}${on})`;
       }
     }
   }
