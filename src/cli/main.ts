@@ -652,6 +652,8 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   // Production option: audit log and privacy budgets in PostgreSQL, shared by several nodes
   // (docs/state-postgres.md). Default: files and node:sqlite beside the workspace.
   const stateUrl = values['state-url'] ?? (process.env.GATEHOUSE_STATE_URL || undefined);
+  // Validate before anything is created: an invalid workspace leaves no audit/ or state/ behind.
+  await (await import('../workspace/validate.ts')).loadWorkspace(dir);
   const { startNode } = await import('../node/start.ts');
   const { serveUntilSignal } = await import('../node/signals.ts');
   const node = await startNode({
