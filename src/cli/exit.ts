@@ -16,7 +16,6 @@
  * results. Under `--json` an error is one line `{"error":{code,message,hint,reasons[,detail]}}`.
  */
 import { ERRORS, GatehouseError, isErrorCode, type GatehouseErrorOptions } from '../errors.ts';
-import { formatProblem, WorkspaceInvalid } from '../workspace/load.ts';
 
 export const EXIT = { ok: 0, error: 1, usage: 2, refused: 3 } as const;
 
@@ -66,8 +65,11 @@ export function reportError(out: Out, err: unknown, options: { json: boolean; co
     to.write(`${JSON.stringify({ error: { ...body, ...(g && g.detail !== null ? { detail: g.detail } : {}) } })}\n`);
     return code;
   }
-  if (err instanceof WorkspaceInvalid) {
-    to.write(`workspace invalid:\n${err.problems.map(formatProblem).join('\n')}\n`);
+  // WorkspaceInvalid (src/workspace/load.ts) carries its problems; matched by shape so that
+  // every command need not load the workspace reader just to print errors.
+  const problems = (g as { problems?: readonly { file: string; line: number | null; message: string }[] } | null)?.problems;
+  if (g?.code === 'WORKSPACE_INVALID' && Array.isArray(problems)) {
+    to.write(`workspace invalid:\n${problems.map((p) => `  ${p.file}${p.line === null ? '' : `:${p.line}`}: ${p.message}`).join('\n')}\n`);
     return code;
   }
   if (g) {
