@@ -60,7 +60,7 @@ function listenFailure(err: unknown, what: string, flag: string, host: string, p
   const code = (err as NodeJS.ErrnoException | null)?.code;
   if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') return err;
   const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'may not be used by this user' : 'is not an address of this machine';
-  return new GatehouseError('UNAVAILABLE', `cannot serve ${what} on ${host}:${port}: the ${code === 'EADDRNOTAVAIL' ? 'address' : 'port'} ${why}; nothing was started`, {
+  return new GatehouseError('UNAVAILABLE', `cannot serve ${what} on ${host}:${port}: the ${code === 'EADDRNOTAVAIL' ? 'address' : 'port'} ${why} (${code}); nothing was started`, {
     hint: `stop what uses it, or choose another with ${flag} (0 picks a free port)`, cause: err,
   });
 }
