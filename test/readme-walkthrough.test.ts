@@ -108,6 +108,28 @@ it('npx --no gatehouse runs the checkout\'s own command line', () => {
   assert.match(r.stdout, /--format table\|csv\|tsv\|json/);
 });
 
+it('the README\'s minimal workspace (gatehouse.yaml, Cedar schema, policy) validates as written', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const block = (lang: string, first: string): string => {
+    const m = new RegExp('```' + lang + '\\n(' + first.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&') + '[\\s\\S]*?)```').exec(readme);
+    assert.ok(m, `README has a ${lang} block starting "${first}"`);
+    return m[1]!;
+  };
+  const ws = join(work, 'minimal');
+  mkdirSync(join(ws, 'policies'), { recursive: true });
+  mkdirSync(join(ws, 'secrets'));
+  mkdirSync(join(ws, 'data'));
+  // What the reader supplies: a hash key, the data file (its header as declared), a key digest.
+  writeFileSync(join(ws, 'secrets', 'hash.key'), 'ab'.repeat(32));
+  writeFileSync(join(ws, 'data', 'visits.csv'), 'patient_id,email,cost\n1,a@mail.example,10\n');
+  writeFileSync(join(ws, 'gatehouse.yaml'), block('yaml', '# gatehouse.yaml').replace('<sha256 of the key>', 'c'.repeat(64)));
+  writeFileSync(join(ws, 'schema.cedarschema'), block('cedar', '// schema.cedarschema'));
+  writeFileSync(join(ws, 'policies', 'research.cedar'), block('cedar', '// policies/research.cedar'));
+  const r = gatehouse('validate', ws);
+  assert.equal(r.status, 0, r.out);
+  assert.match(r.out, /^OK: clinic — 1 datasets, 1 policies/);
+});
+
 for (const [n, doc] of DOCS.entries()) {
   describe(`the shell blocks of ${doc}`, () => {
     const state = (): string => join(work, `.state-${n}`);
