@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GatehouseError } from '../errors.ts';
 import { GOVERNANCE_OPS, type GovernanceOp } from '../governance/service.ts';
+import { errorFromBody, EXIT_CODES_HELP, UsageError } from './exit.ts';
 import { formatTable } from './table.ts';
 
 type Out = NodeJS.WritableStream;
@@ -118,14 +119,14 @@ export function argsFor(op: GovernanceOp, argv: string[]): { args: Record<string
     if (t === 'array') args[k] = [...((args[k] as string[] | undefined) ?? []), ...(v as string[]).flatMap((x) => x.split(',')).map((x) => x.trim()).filter((x) => x !== '')];
     else if (t === 'integer' || t === 'number') {
       const n = Number(v);
-      if (!Number.isFinite(n) || (t === 'integer' && !Number.isInteger(n))) throw new GatehouseError('REQUEST_INVALID', `--${flag} must be ${t === 'integer' ? 'a whole number' : 'a number'}, not "${String(v).slice(0, 40)}"`);
+      if (!Number.isFinite(n) || (t === 'integer' && !Number.isInteger(n))) throw new UsageError( `--${flag} must be ${t === 'integer' ? 'a whole number' : 'a number'}, not "${String(v).slice(0, 40)}"`);
       args[k] = n;
     } else if (Array.isArray(props[k]!.type) && props[k]!.type.includes('null') && v === 'none') args[k] = null;
     else args[k] = v;
   }
   if (positionals.length > 0) {
     const key = POSITIONAL_KEYS.find((k) => props[k] !== undefined && args[k] === undefined);
-    if (!key || positionals.length > 1) throw new GatehouseError('REQUEST_INVALID', `unexpected argument "${positionals[key ? 1 : 0]!.slice(0, 60)}"`, { hint: `gatehouse ${op.name.replace('.', ' ')} --help` });
+    if (!key || positionals.length > 1) throw new UsageError( `unexpected argument "${positionals[key ? 1 : 0]!.slice(0, 60)}"`, { hint: `gatehouse ${op.name.replace('.', ' ')} --help` });
     args[key] = positionals[0];
   }
   return { args, common: values };
@@ -159,16 +160,12 @@ async function call(url: string, op: GovernanceOp, key: string | undefined, args
       signal: AbortSignal.timeout(120_000),
     });
   } catch (err) {
-    throw new Error(`cannot reach ${url}: ${(err as Error).message}. Start the server with "npm start" (or "gatehouse serve"), or pass --workspace DIR to run in-process`);
+    throw new GatehouseError('UNAVAILABLE', `cannot reach ${url}: ${(err as Error).message}`, { hint: 'start the server ("npm start" or "gatehouse serve"), set --url (or GATEHOUSE_URL), or pass --workspace DIR to run in-process' });
   }
   const type = res.headers.get('content-type') ?? '';
   if (res.ok && !type.includes('json')) return { raw: await res.text(), mediaType: type };
   const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string; hint?: string | null; reasons?: string[] } };
-  if (!res.ok) {
-    const e = body.error;
-    if (e && typeof e.code === 'string') throw new GatehouseError(e.code as never, e.message, { hint: e.hint ?? undefined, reasons: e.reasons ?? [] });
-    throw new Error(`the server answered ${res.status}`);
-  }
+  if (!res.ok) throw errorFromBody(body.error, res.status);
   return body;
 }
 
@@ -219,13 +216,14 @@ function headline(op: GovernanceOp, r: Record<string, any>): string | null {
 // ───────────────────────────── command ─────────────────────────────
 
 export async function governanceCommand(group: string, argv: string[], out: Out): Promise<number> {
-  if (argv.length === 0 && group !== 'flows' && group !== 'report') { out.write(helpOf(group)); return 2; }
-  if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') { out.write(helpOf(group)); return 0; }
+  if (argv.length === 0 && group !== 'flows' && group !== 'report') throw new UsageError(`give a sub-command: gatehouse ${group} <sub-command>`, { hint: `gatehouse ${group} --help lists them` });
+  if (argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') { out.write(`${helpOf(group)}\n${EXIT_CODES_HELP}\n`); return 0; }
   const r = resolveOp(group, argv);
-  if (!r) { out.write(`unknown sub-command "gatehouse ${group} ${argv[0] ?? ''}"\n\n${helpOf(group)}`); return 2; }
+  if (!r) throw new UsageError(`unknown sub-command "gatehouse ${group} ${argv[0] ?? ''}"`, { hint: `gatehouse ${group} --help lists them` });
   const { op } = r;
+  // --help before parsing, so a sub-command's help never depends on its other arguments.
+  if (r.rest.includes('--help') || r.rest.includes('-h')) { out.write(`${usageOf(group, op)}\n\n${EXIT_CODES_HELP}\n`); return 0; }
   const { args, common } = argsFor(op, r.rest);
-  if (common.help) { out.write(`${usageOf(group, op)}\n`); return 0; }
   const key: string | undefined = common.key ?? process.env.GATEHOUSE_API_KEY;
   // The envelope: report formats and the SVG are fetched raw over HTTP.
   const format = op.name === 'report.build' ? (args.format as string | undefined) : op.name === 'flows.svg' ? 'svg' : undefined;

@@ -8,131 +8,48 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { readFileSync } from 'node:fs';
 import { GatehouseError } from '../errors.ts';
-import { formatProblem, WorkspaceInvalid } from '../model/problems.ts';
+import { COMMANDS, commandHelp, DEFAULT_PG_PORT, DEFAULT_PORT, DEMO_DIR, parseOptions } from './commands.ts';
+import { errorFromBody, errorStream, EXIT, EXIT_CODES_HELP, reportError, UsageError } from './exit.ts';
 import { formatTable } from './table.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-export const DEFAULT_PORT = 7480;
-/** The demo's PostgreSQL wire-protocol port (psql -h 127.0.0.1 -p 7432). */
-export const DEFAULT_PG_PORT = 7432;
-export const DEMO_DIR = '.gatehouse/demo';
+export { DEFAULT_PORT, DEFAULT_PG_PORT, DEMO_DIR } from './commands.ts';
+
+const GOVERNANCE_GROUPS = ['vendor', 'agreement', 'grant', 'acknowledge', 'training', 'gate', 'keys', 'retention', 'classify', 'finding', 'flows', 'report'] as const;
 
 const HELP = `gatehouse ${VERSION} — governed data sharing: partners query, never copy.
 
-Usage: gatehouse <command> [options]
+Usage: gatehouse <command> [<sub-command>] [options]
+       (in the checkout: npx --no gatehouse …; the --no never fetches a package from npm)
 
-  serve      Run the HTTP API.
-               --demo                 create (first run) and serve the demo workspace in ${DEMO_DIR}
-               --workspace DIR        serve a workspace directory (gatehouse.yaml + policies + schema)
-               --host 127.0.0.1       plain HTTP is only allowed on a loopback address
-               --tls-cert F --tls-key F   serve HTTPS (TLS 1.2+); --tls-client-ca F requires client
-                                      certificates signed by that CA (mTLS); --insecure-http forces
-                                      plain HTTP off loopback (behind a TLS-terminating proxy only)
-               --port ${DEFAULT_PORT}
-               --audit-dir DIR        transparency log directory (default DIR/audit)
-               --pg-port N            also serve the PostgreSQL wire protocol (default 7432 with --demo)
-               --state-url URL        shared state in PostgreSQL (or GATEHOUSE_STATE_URL)
-               --shutdown-timeout 10  SIGTERM/SIGINT: seconds to let requests in flight finish;
-                                      a second signal exits at once
-             The workspace is re-read when its files change (or on SIGHUP); a valid change
-             takes effect on the next request, an invalid one is reported and ignored.
-  validate DIR
-             Check a workspace: YAML, datasets and columns, masks, obligations, Cedar policies
-             against the Cedar schema, row filters. Prints every problem with file:line; exit 1 if any.
-  query "SQL" --purpose P
-             Run a governed query. --key KEY (or GATEHOUSE_API_KEY) authenticates;
-             --url URL (default http://127.0.0.1:${DEFAULT_PORT}, or GATEHOUSE_URL) or
-             --workspace DIR to run in-process; --json prints the full response;
-             --estimate shows what it would cost (privacy budget) and how accurate it
-             would be, without running it.
-  datasets   List the datasets you may query (same --key/--url/--workspace; --purpose P).
-  policy show DIR
-             List the policies, their obligations and the policy version.
-  policy test DIR --principal ID --dataset NAME --purpose P [--source IP] [--time ISO]
-             Show the decision, the determining policies, reasons and obligations.
-  login --principal ID --password PW [--code CODE] [--token-only]
-             Sign in a built-in user (password, plus a TOTP code once enrolled); prints the
-             session token to use as --key (or GATEHOUSE_API_KEY). logout --key TOKEN revokes it.
-  ingest --workspace DIR --dataset NAME FILE
-             Store a CSV/Parquet file encrypted under its own data key (source: {encrypted: PATH}).
-  results list | get ID
-             Your saved results (query --save), encrypted at rest under their own keys.
-  pg-password [--key CREDENTIAL]
-             A password for psql/JDBC/BI tools on the wire-protocol port (serve --pg-port);
-             shown once, valid 8 hours, carries your session's MFA; logout revokes it.
-  mfa enrol|confirm --principal ID --password PW [--code CODE]
-             Enrol an authenticator (TOTP): enrol prints the secret and otpauth URI; confirm
-             activates it with a first code and prints single-use recovery codes.
-  mfa code --secret SECRET [--next]
-             The current (or next) TOTP code for a secret, like oathtool (for demos and tests).
-  access review --workspace DIR [--days 90] [--json]
-             Each principal's effective access (datasets, purposes, columns seen unmasked,
-             row filters, aggregation-only / DP / join-only) and grants unused for N days,
-             from the policies and the audit log (run it where the log lives; not while a
-             server holds the log).
-  elevation request --role R --purpose P --minutes N --justification TEXT
-  elevation approve|deny ID [--reason TEXT]   elevation break-glass --role R --justification TEXT
-  elevation list
-             Privileged access: request a role for a time window; an approver of the role
-             (never the requester) approves; break-glass is immediate, needs a written
-             justification and raises an alert. Same --key/--url/--workspace as query.
-  user create --workspace DIR --principal ID --password PW
-  admin user-create|user-disable|user-enable|mfa-reset|mfa-reset-approve --principal ID [--password PW]
-  admin key-create --principal ID --datasets a,b [--expires ISO] | key-revoke KEY_ID | key-list --principal ID
-             Identity administration over the API (--key of an administrator, --url); audited.
-             Create a built-in user for a workspace principal (an administrator's act; audited).
-  vendor|agreement|grant|acknowledge|training|gate|keys|retention|classify|finding <sub> [--flags]
-  flows [--svg] [--from D --to D] [--out FILE]    report [--format html|csv|json] [--out FILE]
-             Contractor governance: partners and vendor risk, agreements (terminate shreds what
-             was shared), access requests and grants, acknowledgements, training, key rotation,
-             retention and legal holds, classification proposals, the data-flow map, compliance
-             reports and findings. Same --key/--url/--workspace as query; "gatehouse <cmd> --help"
-             lists each sub-command; see docs/contractor-governance.md.
-  audit <tail|keys|export|proof|verify|verify-receipt|receipt>
-             Read and verify the transparency log; see docs/audit.md.
-  witness    Run a witness that cosigns consistent checkpoints; see docs/audit.md.
-  demo init [DIR]
-             Create the demo workspace (default ${DEMO_DIR}) and print its API keys.
+${Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`).join('\n')}
+  ${GOVERNANCE_GROUPS.join('|')}
+               Contractor governance: partners and vendor risk, agreements, grants,
+               acknowledgements, training, key rotation, retention, classification, the
+               data-flow map, compliance reports and findings (docs/contractor-governance.md).
 
-Run "gatehouse <command> --help" for a command's options. Docs: README.md, docs/.`;
+Run "gatehouse <command> --help" (or "gatehouse <command> <sub-command> --help") for its options.
+Data commands call a server (--url, default http://127.0.0.1:${DEFAULT_PORT}, or GATEHOUSE_URL) with
+--key (or GATEHOUSE_API_KEY), or run in-process on a workspace (--workspace DIR): the same request path.
+
+${EXIT_CODES_HELP}
+Docs: README.md, docs/cli.md.`;
 
 type Out = NodeJS.WritableStream;
 
-/**
- * Prints an error where errors go: stderr (or the stream a caller passed to `main`, so
- * in-process callers capture it), as `{"error": {code, message, hint, reasons}}` under
- * `--json`, else as `error CODE: message` with reasons and hint. Exit status: 3 for a
- * refusal of who you are or what you may do, 1 for other errors, 2 for anything unexpected.
- */
-function fail(out: Out, err: unknown, json = false): number {
-  const to = out === process.stdout ? process.stderr : out;
-  if (err instanceof WorkspaceInvalid && !json) {
-    to.write(`workspace invalid:\n${err.problems.map(formatProblem).join('\n')}\n`);
-    return 1;
-  }
-  const g = err instanceof GatehouseError ? err : null;
-  if (json) {
-    const body = g ? g.toJSON() : { code: 'INTERNAL', message: (err as Error)?.message ?? String(err), hint: null, reasons: [] };
-    to.write(`${JSON.stringify({ error: { ...body, ...(g && g.detail !== null ? { detail: g.detail } : {}) } })}\n`);
-  } else if (g) {
-    to.write(`error ${g.code}: ${g.message}\n`);
-    for (const r of g.reasons) to.write(`  reason: ${r}\n`);
-    if (g.hint) to.write(`  hint: ${g.hint}\n`);
-  } else {
-    to.write(`error: ${(err as Error).message ?? String(err)}\n`);
-  }
-  if (!g) return 2;
-  return g.code === 'POLICY_DENIED' || g.code.startsWith('AUTH') ? 3 : 1;
+/** Parses a command's arguments with its option table (src/cli/commands.ts). */
+function parse(argv: string[], command: string | ParseArgsConfig['options']): { values: Record<string, any>; positionals: string[] } {
+  const options = typeof command === 'string' ? parseOptions(COMMANDS[command]!.options) : command;
+  return parseArgs({ args: argv, options, allowPositionals: true, strict: true }) as { values: Record<string, any>; positionals: string[] };
 }
 
-function parse(argv: string[], options: ParseArgsConfig['options']): { values: Record<string, any>; positionals: string[] } {
-  return parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' }, ...options }, allowPositionals: true, strict: true }) as { values: Record<string, any>; positionals: string[] };
-}
+/** The options of the built-in-user commands (login, mfa, pg-password). */
+const AUTH_OPTIONS = parseOptions({ ...COMMANDS.mfa!.options, ...COMMANDS.login!.options });
 
-const CLIENT_OPTIONS = {
-  url: { type: 'string' }, key: { type: 'string' }, workspace: { type: 'string' }, purpose: { type: 'string' },
-  json: { type: 'boolean' }, 'audit-dir': { type: 'string' }, estimate: { type: 'boolean' }, save: { type: 'boolean' },
-} as const;
+/** A command line missing something it needs: exit 2, with the command's usage as the hint. */
+function usage(command: string, message: string): UsageError {
+  return new UsageError(message, { hint: `gatehouse ${command} --help` });
+}
 
 /** A node without listeners for one command (`--workspace`): the same wiring as `serve`. */
 async function inProcess<T>(workspace: string, auditDir: string | undefined, fn: (gh: import('../pipeline/gatehouse.ts').Gatehouse) => Promise<T>): Promise<T> {
@@ -151,6 +68,14 @@ function isDemo(dir: string): boolean {
   return existsSync(join(resolve(dir), 'demo-keys.json'));
 }
 
+function unreachable(url: string, err: unknown): GatehouseError {
+  return new GatehouseError('UNAVAILABLE', `cannot reach ${url}: ${(err as Error).message}`, { hint: 'start the server ("npm start" or "gatehouse serve"), set --url (or GATEHOUSE_URL), or pass --workspace DIR to run in-process' });
+}
+
+function serverUrl(values: Record<string, any>): string {
+  return values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`;
+}
+
 async function http<T>(url: string, path: string, key: string | undefined, init: { method?: string; body?: unknown } = {}): Promise<T> {
   let res: Response;
   try {
@@ -161,58 +86,117 @@ async function http<T>(url: string, path: string, key: string | undefined, init:
       signal: AbortSignal.timeout(120_000),
     });
   } catch (err) {
-    throw new Error(`cannot reach ${url}: ${(err as Error).message}. Start the server with "npm start" (or "gatehouse serve"), or pass --workspace DIR to run in-process`);
+    throw unreachable(url, err);
   }
   const body = (await res.json().catch(() => ({}))) as { error?: { code: string; message: string; hint?: string | null; reasons?: string[] } };
-  if (!res.ok) {
-    const e = body.error;
-    if (e && typeof e.code === 'string') throw new GatehouseError(e.code as never, e.message, { hint: e.hint ?? undefined, reasons: e.reasons ?? [] });
-    throw new Error(`the server answered ${res.status}`);
-  }
+  if (!res.ok) throw errorFromBody(body.error, res.status);
   return body as T;
 }
 
+/** The SQL of `query`: the arguments, a file (-f FILE) or stdin (-f - or a lone "-"). */
+async function sqlOf(values: Record<string, any>, positionals: string[]): Promise<string> {
+  const fromStdin = values.file === '-' || (positionals.length === 1 && positionals[0] === '-');
+  if (values.file !== undefined && positionals.length > 0 && !fromStdin) throw usage('query', 'give the SQL either as an argument or with -f FILE, not both');
+  let sql: string;
+  if (fromStdin) {
+    const chunks: Buffer[] = [];
+    for await (const c of process.stdin) chunks.push(Buffer.from(c as Buffer));
+    sql = Buffer.concat(chunks).toString('utf8');
+  } else if (values.file !== undefined) {
+    try {
+      sql = readFileSync(values.file, 'utf8');
+    } catch (err) {
+      throw usage('query', `cannot read the SQL file ${values.file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+    }
+  } else {
+    sql = positionals.join(' ');
+  }
+  sql = sql.trim().replace(/;\s*$/, '');
+  if (!sql) throw usage('query', 'give the SQL to run, e.g. gatehouse query --purpose research "SELECT 1" (or -f FILE, or - for stdin)');
+  return sql;
+}
+
+/** Two significant digits: how an interval's half-width is shown (precision.ts). */
+const twoDigits = (x: number): string => (x >= 10 ? String(Math.round(Number(x.toPrecision(2)))) : x.toPrecision(2));
+
+/**
+ * Adds "did you mean" to an unknown dataset or a purpose no dataset allows, from the caller's
+ * own dataset listing (so it never names a dataset the caller may not see).
+ */
+async function withSuggestion(err: unknown, purpose: string, list: () => Promise<{ datasets: readonly { name: string; purposes: readonly string[] }[] }>): Promise<unknown> {
+  if (!(err instanceof GatehouseError) || (err.code !== 'SQL_UNKNOWN_DATASET' && err.code !== 'POLICY_DENIED')) return err;
+  const { closest } = await import('./suggest.ts');
+  let visible: readonly { name: string; purposes: readonly string[] }[];
+  try {
+    visible = (await list()).datasets;
+  } catch {
+    return err;
+  }
+  let hint: string | null = null;
+  if (err.code === 'SQL_UNKNOWN_DATASET') {
+    const name = /"([^"]+)"/.exec(err.message)?.[1] ?? /unknown dataset (\S+)/.exec(err.message)?.[1];
+    const near = name ? closest(name, visible.map((d) => d.name)) : null;
+    if (near) hint = `did you mean "${near}"? (gatehouse datasets lists yours)`;
+  } else {
+    const purposes = new Set(visible.flatMap((d) => d.purposes));
+    const near = purposes.has(purpose) ? null : closest(purpose, purposes);
+    if (near) hint = `did you mean --purpose ${near}? (your purposes: ${[...purposes].sort().join(', ')})`;
+  }
+  if (!hint) return err;
+  return new GatehouseError(err.code, err.message, { hint: err.hint ? `${hint}; ${err.hint}` : hint, reasons: err.reasons, detail: err.detail, retryAfterSeconds: err.retryAfterSeconds });
+}
+
 async function cmdQuery(argv: string[], out: Out): Promise<number> {
-  const { values, positionals } = parse(argv, CLIENT_OPTIONS);
-  if (values.help) { out.write('gatehouse query "SQL" --purpose P [--key KEY] [--url URL | --workspace DIR] [--json] [--estimate] [--save]\n  --save keeps the result encrypted (gatehouse results get ID); ending the agreement destroys it\n'); return 0; }
-  const sql = positionals.join(' ');
-  if (!sql) throw new GatehouseError('REQUEST_INVALID', 'give the SQL to run, e.g. gatehouse query --purpose research "SELECT 1"');
-  if (!values.purpose) throw new GatehouseError('REQUEST_INVALID', 'give a purpose with --purpose (why you query, e.g. research)');
+  const { values, positionals } = parse(argv, 'query');
+  const sql = await sqlOf(values, positionals);
+  if (!values.purpose) throw usage('query', 'give a purpose with --purpose (why you query, e.g. research)');
+  const { ROW_FORMATS, formatRows } = await import('./rows.ts');
+  const format = (values.format ?? 'table') as import('./rows.ts').RowFormat;
+  if (!ROW_FORMATS.includes(format)) throw usage('query', `--format must be one of ${ROW_FORMATS.join(', ')}`);
   const key = values.key ?? process.env.GATEHOUSE_API_KEY;
+  const meta = { credential: key ?? null, source: '127.0.0.1', channel: 'cli' } as const;
+  const suggest = (err: unknown): Promise<unknown> => withSuggestion(err, values.purpose, () => (values.workspace
+    ? inProcess(values.workspace, values['audit-dir'], (gh) => gh.datasets({ ...meta, purpose: null }))
+    : http(serverUrl(values), '/v1/datasets', key)));
   if (values.estimate) {
     type Est = import('../pipeline/gatehouse.ts').QueryEstimate;
-    const est: Est = values.workspace
-      ? await inProcess(values.workspace, values['audit-dir'], (gh) => gh.estimate({ credential: key ?? null, source: '127.0.0.1', channel: 'cli', sql, purpose: values.purpose }))
-      : await http<Est>(values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`, '/v1/query/estimate', key, { method: 'POST', body: { sql, purpose: values.purpose } });
-    if (values.json) { out.write(`${JSON.stringify(est, null, 2)}\n`); return 0; }
-    out.write(`allowed · policy ${est.policyVersion.slice(0, 19)} · audit #${est.auditId}\nobligations: ${est.obligationsApplied.join(', ')}\n`);
+    const est: Est = await (values.workspace
+      ? inProcess(values.workspace, values['audit-dir'], (gh) => gh.estimate({ ...meta, sql, purpose: values.purpose }))
+      : http<Est>(serverUrl(values), '/v1/query/estimate', key, { method: 'POST', body: { sql, purpose: values.purpose } })).catch(async (e) => { throw await suggest(e); });
     const p = est.privacy;
-    if (!p) { out.write('no differential privacy applies: the query spends no privacy budget\n'); return 0; }
+    // A query that does not fit the budget would be refused: the estimate says so in its status.
+    const status = p && !p.affordable ? EXIT.refused : EXIT.ok;
+    if (values.json) { out.write(`${JSON.stringify(est, null, 2)}\n`); return status; }
+    out.write(`allowed · policy ${est.policyVersion.slice(0, 19)} · audit #${est.auditId}\nobligations: ${est.obligationsApplied.join(', ')}\n`);
+    if (!p) { out.write('no differential privacy applies: the query spends no privacy budget\n'); return status; }
     out.write(`differential privacy (${p.mechanism}, ${p.guarantee}): this query costs ε=${p.epsilon}, δ=${p.delta} (ρ=${p.rho.toPrecision(3)})\n`);
-    for (const n of p.noise) out.write(n.ci95 === null ? `  ${n.output}: a quantile from a noisy histogram (noise scale ${n.scale.toPrecision(4)} per bucket); each value comes with its own 95% interval\n` : `  ${n.output}: noise scale ${n.scale.toPrecision(4)}, 95% of answers within ±${n.ci95.toPrecision(4)}\n`);
+    for (const n of p.noise) out.write(n.ci95 === null ? `  ${n.output}: a quantile from a noisy histogram (noise scale ${n.scale.toPrecision(3)} per bucket); each value comes with its own 95% interval\n` : `  ${n.output}: noise scale ${n.scale.toPrecision(3)}, 95% of answers within ±${twoDigits(n.ci95)}\n`);
     if (p.budget) out.write(`budget (${p.budget.subject}): ε=${p.budget.spentEpsilon.toFixed(3)} of ${p.budget.epsilon} spent at δ=${p.budget.delta}${p.budget.resetsAt ? `, resets ${p.budget.resetsAt}` : ''}; ${p.affordable ? 'this query fits' : 'this query does NOT fit the remaining budget'}\n`);
-    return 0;
+    if (status !== EXIT.ok) errorStream(out).write('refused: the query does not fit the remaining privacy budget (exit 3)\n');
+    return status;
   }
-  const res = values.workspace
-    ? await inProcess(values.workspace, values['audit-dir'], (gh) => gh.query({ credential: key ?? null, source: '127.0.0.1', channel: 'cli', sql, purpose: values.purpose, ...(values.save ? { save: true } : {}) }))
-    : await http<import('../pipeline/gatehouse.ts').QueryResponse>(values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`, '/v1/query', key, { method: 'POST', body: { sql, purpose: values.purpose, ...(values.save ? { save: true } : {}) } });
+  const body = { sql, purpose: values.purpose, ...(values.save ? { save: true } : {}) };
+  const res = await (values.workspace
+    ? inProcess(values.workspace, values['audit-dir'], (gh) => gh.query({ ...meta, ...body }))
+    : http<import('../pipeline/gatehouse.ts').QueryResponse>(serverUrl(values), '/v1/query', key, { method: 'POST', body })).catch(async (e) => { throw await suggest(e); });
   if (values.json) { out.write(`${JSON.stringify(res, null, 2)}\n`); return 0; }
-  out.write(`${formatTable(res.columns.map((c) => c.name), res.rows)}\n`);
+  out.write(formatRows(res, format));
+  // With a machine format, stdout holds only the rows; the governance summary goes to stderr.
+  const info = format === 'table' ? out : errorStream(out);
   const g = res.governance;
-  out.write(`\n${res.rows.length} row${res.rows.length === 1 ? '' : 's'}${g.truncated ? ` (truncated at the row cap of ${g.rowCap})` : ''} · audit #${g.auditId} · policy ${g.policyVersion.slice(0, 19)}\n`);
-  if (g.obligationsApplied.length) out.write(`obligations: ${g.obligationsApplied.join(', ')}\n`);
-  if (g.resultId) out.write(`saved encrypted as ${g.resultId} (gatehouse results get ${g.resultId})\n`);
+  info.write(`${format === 'table' ? '\n' : ''}${res.rows.length} row${res.rows.length === 1 ? '' : 's'}${g.truncated ? ` (truncated at the row cap of ${g.rowCap})` : ''} · audit #${g.auditId} · policy ${g.policyVersion.slice(0, 19)}\n`);
+  if (g.obligationsApplied.length) info.write(`obligations: ${g.obligationsApplied.join(', ')}\n`);
+  if (g.resultId) info.write(`saved encrypted as ${g.resultId} (gatehouse results get ${g.resultId})\n`);
   if (g.privacy) {
     const p = g.privacy;
-    out.write(`differential privacy: ε=${p.epsilon}, δ=${p.delta} spent; 95% intervals: ${p.noise.map((n) => (n.ci95 === null ? `${n.output} per value (--json)` : `${n.output} ±${n.ci95.toPrecision(3)}`)).join(', ')}\n`);
-    if (p.budget) out.write(`budget (${p.budget.subject}): ε=${p.budget.spentEpsilon.toFixed(3)} of ${p.budget.epsilon} spent${p.budget.resetsAt ? `, resets ${p.budget.resetsAt}` : ''}\n`);
+    info.write(`differential privacy: ε=${p.epsilon}, δ=${p.delta} spent; 95% intervals: ${p.noise.map((n) => (n.ci95 === null ? `${n.output} per value (--json)` : `${n.output} ±${twoDigits(n.ci95)}`)).join(', ')}\n`);
+    if (p.budget) info.write(`budget (${p.budget.subject}): ε=${p.budget.spentEpsilon.toFixed(3)} of ${p.budget.epsilon} spent${p.budget.resetsAt ? `, resets ${p.budget.resetsAt}` : ''}\n`);
   }
   return 0;
 }
 
 async function cmdDatasets(argv: string[], out: Out): Promise<number> {
-  const { values } = parse(argv, CLIENT_OPTIONS);
-  if (values.help) { out.write('gatehouse datasets [--purpose P] [--key KEY] [--url URL | --workspace DIR] [--json]\n'); return 0; }
+  const { values } = parse(argv, 'datasets');
   const key = values.key ?? process.env.GATEHOUSE_API_KEY;
   const purpose = values.purpose ?? null;
   type Res = Awaited<ReturnType<import('../pipeline/gatehouse.ts').Gatehouse['datasets']>>;
@@ -230,24 +214,44 @@ async function cmdDatasets(argv: string[], out: Out): Promise<number> {
 }
 
 async function cmdValidate(argv: string[], out: Out): Promise<number> {
-  const { values, positionals } = parse(argv, {});
-  if (values.help || positionals.length !== 1) { out.write('gatehouse validate DIR\n'); return values.help ? 0 : 2; }
+  const { values, positionals } = parse(argv, 'validate');
+  if (positionals.length !== 1) throw usage('validate', 'give the workspace directory: gatehouse validate DIR');
   const { loadWorkspace } = await import('../workspace/validate.ts');
-  const l = await loadWorkspace(positionals[0]!);
+  const { WorkspaceInvalid } = await import('../workspace/load.ts');
+  let l: Awaited<ReturnType<typeof loadWorkspace>>;
+  try {
+    l = await loadWorkspace(positionals[0]!);
+  } catch (err) {
+    // --json: the report is the answer (on stdout), problems included; exit 1 when invalid.
+    if (!values.json || !(err instanceof WorkspaceInvalid)) throw err;
+    out.write(`${JSON.stringify({ ok: false, problems: err.problems }, null, 2)}\n`);
+    return EXIT.error;
+  }
   const ws = l.workspace;
+  if (values.json) {
+    out.write(`${JSON.stringify({ ok: true, problems: [], name: ws.name, datasets: [...ws.datasets.keys()], policies: [...l.policy.policies.keys()], obligations: [...ws.obligations.keys()], principals: ws.principals.size, policyVersion: ws.policyVersion }, null, 2)}\n`);
+    return 0;
+  }
   out.write(`OK: ${ws.name} — ${ws.datasets.size} datasets, ${l.policy.policies.size} policies, ${ws.obligations.size} obligation sets, ${ws.principals.size} principals\npolicy version ${ws.policyVersion}\n`);
   return 0;
 }
 
 async function cmdPolicy(argv: string[], out: Out): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values, positionals } = parse(rest, { principal: { type: 'string' }, dataset: { type: 'string' }, purpose: { type: 'string' }, source: { type: 'string' }, time: { type: 'string' }, json: { type: 'boolean' } });
-  if (values.help || !sub || positionals.length !== 1 || (sub !== 'show' && sub !== 'test')) {
-    out.write('gatehouse policy show DIR\ngatehouse policy test DIR --principal ID --dataset NAME --purpose P [--source IP] [--time ISO]\n');
-    return values.help ? 0 : 2;
-  }
+  if (sub !== 'show' && sub !== 'test') throw usage('policy', sub === undefined ? 'give a sub-command: policy show DIR or policy test DIR …' : `unknown sub-command "policy ${sub}"`);
+  const { values, positionals } = parse(rest, 'policy');
+  if (positionals.length !== 1) throw usage(`policy ${sub}`, `give the workspace directory: gatehouse policy ${sub} DIR`);
   const { loadWorkspace } = await import('../workspace/validate.ts');
   const l = await loadWorkspace(positionals[0]!);
+  if (sub === 'show' && values.json) {
+    const policies = [...l.policy.policies.values()].map((p) => ({ id: p.id, effect: p.effect, file: p.file, dataset: p.dataset ?? null, obligations: p.obligationNames }));
+    const obligations = [...l.workspace.obligations.values()].map((o) => ({
+      name: o.name, rowFilter: o.rowFilter ?? null, aggregationOnly: o.aggregationOnly ?? null, rowCap: o.rowCap ?? null,
+      unmask: o.unmask, masks: Object.fromEntries(Object.entries(o.masks).map(([c, m]) => [c, m.kind])), joinOnly: o.joinOnly,
+    }));
+    out.write(`${JSON.stringify({ policyVersion: l.workspace.policyVersion, policies, obligations }, null, 2)}\n`);
+    return 0;
+  }
   if (sub === 'show') {
     out.write(`policy version ${l.workspace.policyVersion}\n\n`);
     out.write(`${formatTable(['policy', 'effect', 'file', 'dataset', 'obligations'], [...l.policy.policies.values()].map((p) => [p.id, p.effect, p.file, p.dataset ?? '(any)', p.obligationNames.join(', ')]))}\n\n`);
@@ -260,9 +264,11 @@ async function cmdPolicy(argv: string[], out: Out): Promise<number> {
   }
   const principal = l.workspace.principals.get(values.principal ?? '');
   const dataset = l.workspace.datasets.get(values.dataset ?? '');
-  if (!principal) throw new GatehouseError('REQUEST_INVALID', `no principal "${values.principal ?? ''}" in the workspace (--principal)`);
-  if (!dataset) throw new GatehouseError('REQUEST_INVALID', `no dataset "${values.dataset ?? ''}" in the workspace (--dataset)`);
-  if (!values.purpose) throw new GatehouseError('REQUEST_INVALID', 'give --purpose');
+  const { closest } = await import('./suggest.ts');
+  const near = (name: string, all: Iterable<string>): { hint?: string } => { const c = closest(name, all); return c ? { hint: `did you mean "${c}"?` } : {}; };
+  if (!principal) throw new UsageError(`no principal "${values.principal ?? ''}" in the workspace (--principal)`, near(values.principal ?? '', l.workspace.principals.keys()));
+  if (!dataset) throw new UsageError(`no dataset "${values.dataset ?? ''}" in the workspace (--dataset)`, near(values.dataset ?? '', l.workspace.datasets.keys()));
+  if (!values.purpose) throw usage('policy test', 'give --purpose');
   const d = l.policy.decide(principal, dataset, { purpose: values.purpose, sourceIp: values.source ?? '127.0.0.1', channel: 'cli', time: values.time ? new Date(values.time) : new Date() });
   if (values.json) { out.write(`${JSON.stringify({ ...d, obligations: d.obligations.map((o) => o.name) }, null, 2)}\n`); return d.allowed ? 0 : 3; }
   out.write(`${d.allowed ? 'ALLOW' : 'DENY'}: ${principal.id} → query ${dataset.name} for "${values.purpose}" (policy ${l.workspace.policyVersion.slice(0, 19)})\n`);
@@ -273,36 +279,41 @@ async function cmdPolicy(argv: string[], out: Out): Promise<number> {
 }
 
 async function cmdDemo(argv: string[], out: Out): Promise<number> {
-  const [sub, dir] = argv;
-  if (sub !== 'init') { out.write('gatehouse demo init [DIR]\n'); return 2; }
+  const [sub, ...rest] = argv;
+  if (sub !== 'init' && sub !== 'reset') throw usage('demo', sub === undefined ? 'give a sub-command: demo init or demo reset' : `unknown sub-command "demo ${sub}"`);
+  const { values, positionals } = parse(rest, 'demo');
+  const dir = positionals[0] ?? DEMO_DIR;
+  const passwordNote = '(MFA required; serve creates the user)';
+  if (sub === 'reset') {
+    const { resetDemoWorkspace } = await import('../demo/reset.ts');
+    const demo = await resetDemoWorkspace(dir);
+    out.write(`demo workspace ${demo.dir} reset (removed: ${demo.removed.join(', ') || 'nothing'}); the data and the keys are kept.\nStart it again with: npm start\n`);
+    return 0;
+  }
+  const patients = values.patients === undefined ? undefined : Number(values.patients);
+  if (patients !== undefined && (!Number.isInteger(patients) || patients < 100)) throw usage('demo init', '--patients must be a whole number of at least 100');
   const { createDemoWorkspace } = await import('../demo/workspace.ts');
-  const demo = await createDemoWorkspace(dir ?? DEMO_DIR, { identity: true });
-  out.write(`demo workspace in ${demo.dir}\n${Object.entries(demo.keys).map(([p, k]) => `  ${p.padEnd(7)} ${k}${demo.passwords[p] ? `   password ${demo.passwords[p]} (MFA required; the user is created by serve or "gatehouse user create")` : ''}`).join('\n')}\n`);
+  const demo = await createDemoWorkspace(dir, { identity: true, ...(patients !== undefined ? { patients } : {}) });
+  out.write(`demo workspace in ${demo.dir}\n${Object.entries(demo.keys).map(([p, k]) => `  ${p.padEnd(7)} ${k}${demo.passwords[p] ? `   password ${demo.passwords[p]} ${passwordNote}` : ''}`).join('\n')}\n`);
   return 0;
 }
 
-const AUTH_OPTIONS = {
-  url: { type: 'string' }, workspace: { type: 'string' }, principal: { type: 'string' }, password: { type: 'string' },
-  code: { type: 'string' }, key: { type: 'string' }, secret: { type: 'string' }, next: { type: 'boolean' }, 'token-only': { type: 'boolean' }, json: { type: 'boolean' },
-} as const;
-
 function passwordOf(values: Record<string, any>): string {
   const pw = values.password ?? process.env.GATEHOUSE_PASSWORD;
-  if (!pw) throw new GatehouseError('REQUEST_INVALID', 'give --password (or GATEHOUSE_PASSWORD)');
+  if (!pw) throw new UsageError('give --password (or GATEHOUSE_PASSWORD)');
   return pw;
 }
 
 async function authCall<T>(values: Record<string, any>, path: string, body: unknown, inProc: (gh: import('../pipeline/gatehouse.ts').Gatehouse) => Promise<T>, key?: string): Promise<T> {
   if (values.workspace) return inProcess(values.workspace, undefined, inProc);
-  return http<T>(values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`, path, key, { method: 'POST', body });
+  return http<T>(serverUrl(values), path, key, { method: 'POST', body });
 }
 
 const CLI_META = { credential: null, source: '127.0.0.1', channel: 'cli' } as const;
 
 async function cmdLogin(argv: string[], out: Out): Promise<number> {
-  const { values } = parse(argv, AUTH_OPTIONS);
-  if (values.help) { out.write('gatehouse login --principal ID --password PW [--code CODE] [--token-only] [--url URL | --workspace DIR]\n'); return 0; }
-  if (!values.principal) throw new GatehouseError('REQUEST_INVALID', 'give --principal');
+  const { values } = parse(argv, 'login');
+  if (!values.principal) throw usage('login', 'give --principal');
   const body = { principal: values.principal, password: passwordOf(values), ...(values.code ? { code: values.code } : {}) };
   const t = await authCall<{ accessToken: string; refreshToken: string; expiresAt: number; mfa: boolean }>(values, '/v1/auth/login', body, (gh) => gh.login(CLI_META, body));
   if (values['token-only']) { out.write(`${t.accessToken}\n`); return 0; }
@@ -314,8 +325,8 @@ async function cmdLogin(argv: string[], out: Out): Promise<number> {
 
 async function cmdResults(argv: string[], out: Out): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values, positionals } = parse(rest, CLIENT_OPTIONS);
-  if (values.help || (sub !== 'list' && sub !== 'get')) { out.write('gatehouse results list | get ID [--key KEY] [--url URL | --workspace DIR] [--json]\n  your saved results (query --save), readable while the agreement they were shared under is in force\n'); return sub ? 2 : 0; }
+  if (sub !== 'list' && sub !== 'get') throw usage('results', sub === undefined ? 'give a sub-command: results list or results get ID' : `unknown sub-command "results ${sub}"`);
+  const { values, positionals } = parse(rest, 'results');
   const key = values.key ?? process.env.GATEHOUSE_API_KEY ?? null;
   const base = values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`;
   const meta = { credential: key, source: '127.0.0.1', channel: 'cli' };
@@ -327,7 +338,7 @@ async function cmdResults(argv: string[], out: Out): Promise<number> {
     return 0;
   }
   const id = positionals[0];
-  if (!id) throw new GatehouseError('REQUEST_INVALID', 'give the result id: gatehouse results get ID');
+  if (!id) throw usage('results get', 'give the result id: gatehouse results get ID');
   type G = Awaited<ReturnType<import('../pipeline/gatehouse.ts').Gatehouse['getResult']>>;
   const r: G = values.workspace ? await inProcess(values.workspace, values['audit-dir'], (gh) => gh.getResult(meta, id)) : await http<G>(base, `/v1/results/${encodeURIComponent(id)}`, key ?? undefined, { method: 'GET' });
   if (values.json) { out.write(`${JSON.stringify(r, null, 2)}\n`); return 0; }
@@ -337,12 +348,9 @@ async function cmdResults(argv: string[], out: Out): Promise<number> {
 }
 
 async function cmdIngest(argv: string[], out: Out): Promise<number> {
-  const { values, positionals } = parse(argv, { workspace: { type: 'string' }, dataset: { type: 'string' }, out: { type: 'string' }, help: { type: 'boolean' } });
-  if (values.help || !values.workspace || !values.dataset || positionals.length !== 1) {
-    out.write('gatehouse ingest --workspace DIR --dataset NAME FILE.csv|FILE.parquet [--out PATH]\n  stores the data encrypted under a new data key of the workspace\'s state directory;\n  point the dataset at it with source: { encrypted: PATH } (crypto-shred with gatehouse keys shred-dataset)\n');
-    return values.help ? 0 : 2;
-  }
-  if (!/^[a-z][a-z0-9_]{0,62}$/.test(values.dataset)) throw new GatehouseError('REQUEST_INVALID', 'the dataset name must be lower-case letters, digits and _');
+  const { values, positionals } = parse(argv, 'ingest');
+  if (!values.workspace || !values.dataset || positionals.length !== 1) throw usage('ingest', 'give --workspace DIR, --dataset NAME and one FILE');
+  if (!/^[a-z][a-z0-9_]{0,62}$/.test(values.dataset)) throw usage('ingest', 'the dataset name must be lower-case letters, digits and _');
   const dir = resolve(values.workspace);
   const target = resolve(values.out ?? join(dir, 'datasets', `${values.dataset}.ghd`));
   // Through the one path: the node's state and audit log, audited as dataset.ingest.
@@ -395,9 +403,9 @@ async function cmdPgPassword(argv: string[], out: Out): Promise<number> {
 }
 
 async function cmdLogout(argv: string[], out: Out): Promise<number> {
-  const { values } = parse(argv, AUTH_OPTIONS);
+  const { values } = parse(argv, 'logout');
   const key = values.key ?? process.env.GATEHOUSE_API_KEY;
-  if (!key) throw new GatehouseError('REQUEST_INVALID', 'give the session token with --key (or GATEHOUSE_API_KEY)');
+  if (!key) throw usage('logout', 'give the session token with --key (or GATEHOUSE_API_KEY)');
   await authCall(values, '/v1/auth/logout', {}, (gh) => gh.logout({ ...CLI_META, credential: key }), key);
   out.write('session revoked\n');
   return 0;
@@ -405,14 +413,15 @@ async function cmdLogout(argv: string[], out: Out): Promise<number> {
 
 async function cmdMfa(argv: string[], out: Out): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values } = parse(rest, AUTH_OPTIONS);
+  if (sub !== 'code' && sub !== 'enrol' && sub !== 'confirm') throw usage('mfa', sub === undefined ? 'give a sub-command: mfa enrol, confirm or code' : `unknown sub-command "mfa ${sub}"`);
+  const { values } = parse(rest, 'mfa');
   if (sub === 'code') {
-    if (!values.secret) throw new GatehouseError('REQUEST_INVALID', 'give --secret (the Base32 secret from "mfa enrol")');
+    if (!values.secret) throw usage('mfa code', 'give --secret (the Base32 secret from "mfa enrol")');
     const { generateTotp, totpStep } = await import('../identity/totp.ts');
     out.write(`${await generateTotp(values.secret, { now: (totpStep() + (values.next ? 1 : 0)) * 30_000 })}\n`);
     return 0;
   }
-  if (!values.principal) throw new GatehouseError('REQUEST_INVALID', 'give --principal');
+  if (!values.principal) throw usage(`mfa ${sub}`, 'give --principal');
   if (sub === 'enrol') {
     const body = { principal: values.principal, password: passwordOf(values) };
     const e = await authCall<{ otpauthUri: string; secret: string }>(values, '/v1/auth/totp/enrol', body, (gh) => gh.enrolTotp(CLI_META, body));
@@ -421,25 +430,22 @@ async function cmdMfa(argv: string[], out: Out): Promise<number> {
     return 0;
   }
   if (sub === 'confirm') {
-    if (!values.code) throw new GatehouseError('REQUEST_INVALID', 'give --code (the current code from your authenticator)');
+    if (!values.code) throw usage('mfa confirm', 'give --code (the current code from your authenticator)');
     const body = { principal: values.principal, password: passwordOf(values), code: values.code };
     const r = await authCall<{ recoveryCodes: string[] }>(values, '/v1/auth/totp/confirm', body, (gh) => gh.confirmTotp(CLI_META, body));
+    if (values.json) { out.write(`${JSON.stringify(r, null, 2)}\n`); return 0; }
     out.write(`MFA is on. Recovery codes (each works once; store them safely — they are not shown again):\n${r.recoveryCodes.map((c) => `  ${c}`).join('\n')}\n`);
-    return 0;
   }
-  out.write('gatehouse mfa enrol|confirm|code — see gatehouse --help\n');
-  return 2;
+  return 0;
 }
 
 async function cmdElevation(argv: string[], out: Out): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values, positionals } = parse(rest, {
-    url: { type: 'string' }, workspace: { type: 'string' }, key: { type: 'string' }, role: { type: 'string' }, purpose: { type: 'string' },
-    minutes: { type: 'string' }, justification: { type: 'string' }, reason: { type: 'string' }, json: { type: 'boolean' },
-  });
+  if (sub === undefined || !COMMANDS.elevation!.subs![sub]) throw usage('elevation', sub === undefined ? 'give a sub-command: request, approve, deny, break-glass or list' : `unknown sub-command "elevation ${sub}"`);
+  const { values, positionals } = parse(rest, 'elevation');
   const key = values.key ?? process.env.GATEHOUSE_API_KEY;
   const meta = { ...CLI_META, credential: key ?? null };
-  const url = values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`;
+  const url = serverUrl(values);
   const call = <T>(method: 'GET' | 'POST', path: string, body: unknown, inProc: (gh: import('../pipeline/gatehouse.ts').Gatehouse) => Promise<T>): Promise<T> =>
     values.workspace ? inProcess(values.workspace, undefined, inProc) : http<T>(url, path, key, method === 'POST' ? { method, body } : {});
   let res: unknown;
@@ -469,8 +475,7 @@ async function cmdElevation(argv: string[], out: Out): Promise<number> {
       res = await call('GET', '/v1/elevation', null, (gh) => gh.listElevations(meta));
       break;
     default:
-      out.write('gatehouse elevation request|approve|deny|break-glass|list — see gatehouse --help\n');
-      return 2;
+      throw usage('elevation', `unknown sub-command "elevation ${sub}"`);
   }
   out.write(`${JSON.stringify(res, null, 2)}\n`);
   return 0;
@@ -478,9 +483,10 @@ async function cmdElevation(argv: string[], out: Out): Promise<number> {
 
 async function cmdAdmin(argv: string[], out: Out): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values, positionals } = parse(rest, { url: { type: 'string' }, key: { type: 'string' }, principal: { type: 'string' }, password: { type: 'string' }, datasets: { type: 'string' }, expires: { type: 'string' } });
+  if (sub === undefined || !COMMANDS.admin!.subs![sub]) throw usage('admin', sub === undefined ? 'give a sub-command (gatehouse admin --help lists them)' : `unknown sub-command "admin ${sub}"`);
+  const { values, positionals } = parse(rest, 'admin');
   const key = values.key ?? process.env.GATEHOUSE_API_KEY;
-  const url = values.url ?? process.env.GATEHOUSE_URL ?? `http://127.0.0.1:${DEFAULT_PORT}`;
+  const url = serverUrl(values);
   const p = encodeURIComponent(values.principal ?? '');
   let res: unknown;
   switch (sub) {
@@ -492,7 +498,7 @@ async function cmdAdmin(argv: string[], out: Out): Promise<number> {
     case 'key-create': res = await http(url, '/v1/admin/keys', key, { method: 'POST', body: { principal: values.principal, datasets: (values.datasets ?? '').split(',').filter(Boolean), ...(values.expires ? { expiresAt: values.expires } : {}) } }); break;
     case 'key-revoke': res = await http(url, `/v1/admin/keys/${encodeURIComponent(positionals[0] ?? '')}`, key, { method: 'DELETE' }); break;
     case 'key-list': res = await http(url, `/v1/admin/keys?principal=${p}`, key); break;
-    default: out.write('gatehouse admin user-create|user-disable|user-enable|mfa-reset|mfa-reset-approve|key-create|key-revoke|key-list — see gatehouse --help\n'); return 2;
+    default: throw usage('admin', `unknown sub-command "admin ${sub}"`);
   }
   out.write(`${JSON.stringify(res, null, 2)}\n`);
   return 0;
@@ -500,8 +506,9 @@ async function cmdAdmin(argv: string[], out: Out): Promise<number> {
 
 async function cmdUser(argv: string[], out: Out): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values } = parse(rest, AUTH_OPTIONS);
-  if (sub !== 'create' || !values.workspace || !values.principal) { out.write('gatehouse user create --workspace DIR --principal ID --password PW\n'); return 2; }
+  if (sub !== 'create') throw usage('user', sub === undefined ? 'give a sub-command: user create' : `unknown sub-command "user ${sub}"`);
+  const { values } = parse(rest, 'user');
+  if (!values.workspace || !values.principal) throw usage('user create', 'give --workspace DIR and --principal ID');
   const pw = passwordOf(values);
   await inProcess(values.workspace, undefined, (gh) => gh.createUser({ ...CLI_META, admin: `cli:${process.env.USER ?? 'admin'}` }, values.principal, pw));
   out.write(`created built-in user ${values.principal}\n`);
@@ -510,8 +517,9 @@ async function cmdUser(argv: string[], out: Out): Promise<number> {
 
 async function cmdAccess(argv: string[], out: Out): Promise<number> {
   const [sub, ...rest] = argv;
-  const { values } = parse(rest, { workspace: { type: 'string' }, days: { type: 'string' }, json: { type: 'boolean' }, 'audit-dir': { type: 'string' } });
-  if (sub !== 'review' || !values.workspace) { out.write('gatehouse access review --workspace DIR [--days 90] [--json]\n'); return values.help ? 0 : 2; }
+  if (sub !== 'review') throw usage('access', sub === undefined ? 'give a sub-command: access review' : `unknown sub-command "access ${sub}"`);
+  const { values } = parse(rest, 'access');
+  if (!values.workspace) throw usage('access review', 'give --workspace DIR');
   const { loadWorkspace } = await import('../workspace/validate.ts');
   const { openTransparencyLog } = await import('../audit/index.ts');
   const { accessReview, renderAccessReview } = await import('../identity/access-review.ts');
@@ -544,15 +552,41 @@ async function cmdAccess(argv: string[], out: Out): Promise<number> {
   }
 }
 
+/**
+ * Runs one of src/audit/cli.ts's commands. They print their own errors as `error CODE: message`
+ * on the stream they write results to and return 2; this keeps results on `out` and turns such
+ * a line back into a GatehouseError, so it reaches stderr (JSON under --json) with the exit
+ * status of its code, and `audit keys > log.vkey` never writes an error into the file.
+ */
+async function auditCall(out: Out, run: (to: NodeJS.WritableStream) => Promise<number>): Promise<number> {
+  const { PassThrough } = await import('node:stream');
+  const { AUDIT_CODES } = await import('../audit/errors.ts');
+  const { CODE_BY_STATUS, codeFor, isErrorCode } = await import('../errors.ts');
+  const sink = new PassThrough();
+  let error: string | null = null;
+  let pending = Promise.resolve();
+  sink.on('data', (chunk: Buffer) => {
+    const text = chunk.toString('utf8');
+    if (/^error[ :]/.test(text)) { error = text.trim(); return; }
+    if (!out.write(chunk)) pending = new Promise((r) => out.once('drain', () => r()));
+  });
+  const status = await run(sink);
+  sink.end();
+  await pending;
+  if (status === 0 || error === null) return status;
+  const m = /^error (\S+): ([\s\S]*)$/.exec(error as string);
+  const detail = m?.[1] ?? null;
+  const message = m?.[2] ?? (error as string).replace(/^error:\s*/, '');
+  const statusCode = /server answered (\d{3})/.exec(message)?.[1];
+  const code = detail && isErrorCode(detail) ? detail : statusCode && CODE_BY_STATUS[Number(statusCode)] ? CODE_BY_STATUS[Number(statusCode)]! : detail ? codeFor(detail, AUDIT_CODES) : 'INTERNAL';
+  throw new GatehouseError(code, message, { detail: detail && !isErrorCode(detail) ? detail : null });
+}
+
 async function cmdAudit(argv: string[], out: Out): Promise<number> {
   const [sub, ...rest] = argv;
+  if (sub === undefined || !COMMANDS.audit!.subs![sub]) throw usage('audit', sub === undefined ? 'give a sub-command (gatehouse audit --help lists them)' : `unknown sub-command "audit ${sub}"`);
   const cli = await import('../audit/cli.ts');
-  const { values, positionals } = parse(rest, {
-    dir: { type: 'string' }, url: { type: 'string' }, key: { type: 'string' }, token: { type: 'string' }, export: { type: 'string' }, limit: { type: 'string' }, json: { type: 'boolean' },
-    output: { type: 'string' }, principal: { type: 'string' }, dataset: { type: 'string' }, decision: { type: 'string' }, purpose: { type: 'string' },
-    from: { type: 'string' }, to: { type: 'string' }, index: { type: 'string' }, size: { type: 'string' }, first: { type: 'string' }, second: { type: 'string' },
-    'public-key': { type: 'string', multiple: true }, trusted: { type: 'string' }, 'save-checkpoint': { type: 'string' }, demo: { type: 'boolean' },
-  });
+  const { values, positionals } = parse(rest, 'audit');
   const num = (v: string | undefined): number | undefined => (v === undefined ? undefined : Number(v));
   if (values.token && !values.key) values.key = values.token;
   const src = { ...(values.dir ? { dir: values.dir } : {}), ...(values.url ? { url: values.url } : {}), ...(values.key ? { token: values.key } : {}), demo: values.demo ?? (values.dir ? resolve(values.dir).startsWith(resolve(DEMO_DIR)) : false) };
@@ -561,29 +595,27 @@ async function cmdAudit(argv: string[], out: Out): Promise<number> {
   const s = { ...dflt, ...src, ...(token ? { token } : {}) };
   const exportFile = values.export ?? positionals[0];
   switch (sub) {
-    case 'tail': return cli.auditTail({ ...s, limit: num(values.limit) ?? 20, json: values.json }, out as never);
-    case 'keys': return cli.auditKeys(s, out as never);
-    case 'export': return cli.auditExport({ ...s, output: values.output, principal: values.principal, dataset: values.dataset, decision: values.decision, purpose: values.purpose, from: values.from, to: values.to }, out as never);
-    case 'proof': return cli.auditProof({ ...s, index: num(values.index), size: num(values.size), first: num(values.first), second: num(values.second), json: values.json }, out as never);
-    case 'verify': return cli.auditVerify({ export: exportFile, ...(exportFile ? {} : { url: s.url }), token, publicKey: values['public-key'], trusted: values.trusted, saveCheckpoint: values['save-checkpoint'], json: values.json }, out as never);
+    case 'tail': return auditCall(out, (to) => cli.auditTail({ ...s, limit: num(values.limit) ?? 20, json: values.json }, to as never));
+    case 'keys': return auditCall(out, (to) => cli.auditKeys(s, to as never));
+    case 'export': return auditCall(out, (to) => cli.auditExport({ ...s, output: values.output, principal: values.principal, dataset: values.dataset, decision: values.decision, purpose: values.purpose, from: values.from, to: values.to }, to as never));
+    case 'proof': return auditCall(out, (to) => cli.auditProof({ ...s, index: num(values.index), size: num(values.size), first: num(values.first), second: num(values.second), json: values.json }, to as never));
+    case 'verify': return auditCall(out, (to) => cli.auditVerify({ export: exportFile, ...(exportFile ? {} : { url: s.url }), token, publicKey: values['public-key'], trusted: values.trusted, saveCheckpoint: values['save-checkpoint'], json: values.json }, to as never));
     // A receipt file, or an audit id fetched with the partner's own credential and verified offline.
-    case 'verify-receipt': return cli.auditVerifyReceipt({ ...s, receipt: positionals[0], publicKey: values['public-key'], output: values.output, json: values.json }, out as never);
+    case 'verify-receipt': return auditCall(out, (to) => cli.auditVerifyReceipt({ ...s, receipt: positionals[0], publicKey: values['public-key'], output: values.output, json: values.json }, to as never));
     case 'receipt': {
-      if (!positionals[0]) throw new GatehouseError('REQUEST_INVALID', 'gatehouse audit receipt AUDIT_ID [--output FILE]');
+      if (!positionals[0]) throw usage('audit receipt', 'give the audit id: gatehouse audit receipt AUDIT_ID [--output FILE]');
       const r = await http<unknown>(s.url ?? `http://127.0.0.1:${DEFAULT_PORT}`, `/v1/audit/receipt/${encodeURIComponent(positionals[0])}`, token);
       const text = `${JSON.stringify(r, null, 2)}\n`;
       if (values.output) { (await import('node:fs')).writeFileSync(values.output, text); out.write(`receipt written to ${values.output}\n`); } else out.write(text);
       return 0;
     }
     default:
-      out.write('gatehouse audit tail|keys|export|proof|verify|verify-receipt|receipt — see docs/audit.md\n');
-      return sub === undefined || sub === '--help' ? 0 : 2;
+      throw usage('audit', `unknown sub-command "audit ${sub}"`);
   }
 }
 
 async function cmdWitness(argv: string[], out: Out): Promise<number> {
-  const { values } = parse(argv, { 'state-dir': { type: 'string' }, name: { type: 'string' }, 'log-key': { type: 'string', multiple: true }, 'key-file': { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, demo: { type: 'boolean' } });
-  if (values.help) { out.write('gatehouse witness --state-dir DIR --name NAME --log-key VKEY [--port 7380] — see docs/audit.md\n'); return 0; }
+  const { values } = parse(argv, 'witness');
   const cli = await import('../audit/cli.ts');
   const ac = new AbortController();
   process.once('SIGINT', () => ac.abort());
@@ -601,17 +633,12 @@ function seconds(value: string | undefined, what: string, fallback: number): num
 
 /** `gatehouse serve`: the options become a NodeConfig, src/node/start.ts starts the node, this prints. */
 async function cmdServe(argv: string[], out: Out): Promise<number> {
-  const { values } = parse(argv, {
-    demo: { type: 'boolean' }, workspace: { type: 'string' }, host: { type: 'string' }, port: { type: 'string' }, 'audit-dir': { type: 'string' }, quiet: { type: 'boolean' },
-    'tls-cert': { type: 'string' }, 'tls-key': { type: 'string' }, 'tls-client-ca': { type: 'string' }, 'insecure-http': { type: 'boolean' },
-    'pg-port': { type: 'string' }, 'state-url': { type: 'string' }, 'shutdown-timeout': { type: 'string' },
-    witness: { type: 'string', multiple: true }, 'witness-key': { type: 'string', multiple: true }, 'witness-quorum': { type: 'string' },
-  });
-  if (values.help) { out.write(HELP.split('\n').slice(4, 19).join('\n') + '\n'); return 0; }
+  const { values } = parse(argv, 'serve');
   const host = values.host ?? '127.0.0.1';
   const port = Number(values.port ?? (process.env.GATEHOUSE_PORT || undefined) ?? DEFAULT_PORT);
-  if (!!values['tls-cert'] !== !!values['tls-key']) throw new GatehouseError('REQUEST_INVALID', 'give both --tls-cert and --tls-key');
-  if (values['tls-client-ca'] && !values['tls-cert']) throw new GatehouseError('REQUEST_INVALID', '--tls-client-ca (mTLS) needs --tls-cert and --tls-key');
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw usage('serve', '--port must be a port number (0 picks a free one)');
+  if (!!values['tls-cert'] !== !!values['tls-key']) throw usage('serve', 'give both --tls-cert and --tls-key');
+  if (values['tls-client-ca'] && !values['tls-cert']) throw usage('serve', '--tls-client-ca (mTLS) needs --tls-cert and --tls-key');
   const tls = values['tls-cert'] ? {
     cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']),
     ...(values['tls-client-ca'] ? { ca: readFileSync(values['tls-client-ca']) } : {}),
@@ -633,11 +660,13 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   } else if (values.workspace) {
     dir = values.workspace;
   } else {
-    throw new GatehouseError('REQUEST_INVALID', 'give --workspace DIR or --demo');
+    throw usage('serve', 'give --workspace DIR or --demo');
   }
   // Production option: audit log and privacy budgets in PostgreSQL, shared by several nodes
   // (docs/state-postgres.md). Default: files and node:sqlite beside the workspace.
   const stateUrl = values['state-url'] ?? (process.env.GATEHOUSE_STATE_URL || undefined);
+  // Validate before anything is created: an invalid workspace leaves no audit/ or state/ behind.
+  await (await import('../workspace/validate.ts')).loadWorkspace(dir);
   const { startNode } = await import('../node/start.ts');
   const { serveUntilSignal } = await import('../node/signals.ts');
   const node = await startNode({
@@ -657,7 +686,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
     setup: { users: passwords, demoGovernance: values.demo === true },
     scheduler: schedulerSeconds > 0 ? { intervalMs: schedulerSeconds * 1000 } : null,
     reloadOnChange: true,
-    notify: (line, err) => { out.write(`${line}\n`); if (err !== undefined) fail(out, err); },
+    notify: (line, err) => { out.write(`${line}\n`); if (err !== undefined) reportError(out, err, { json: false }); },
   });
   const gh = node.gatehouse;
   if (node.stateDescription) out.write(`${node.stateDescription}\n`);
@@ -665,63 +694,60 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   // The PostgreSQL wire protocol (psql, JDBC, BI tools): the same path, the same decisions.
   const wire = node.wire;
   if (wire) out.write(`PostgreSQL wire protocol on ${host}:${wire.port} (psql: see README "Connect psql")\n`);
-  if (keys) {
+  if (keys && !values.quiet) {
     out.write(`\nDemo principals (API keys in ${DEMO_DIR}/demo-keys.json, passwords in ${DEMO_DIR}/demo-passwords.json):\n`);
     const roles: Record<string, string> = { rhea: 'research contractor — must sign in with MFA; purpose research: DP on encounters, aggregates only elsewhere', ivan: 'insurer (us-east) — own region, SSNs masked, purpose claims-processing', ada: 'internal analyst — row level, identifiers masked, purpose operations', audrey: 'auditor — reads the audit log', olivia: 'data owner — approves elevation requests' };
     for (const [p, k] of Object.entries(keys)) out.write(`  ${p.padEnd(7)} ${passwords[p] ? `password ${passwords[p]} (API key refused: MFA required)` : k}   ${roles[p] ?? ''}\n`);
-    out.write(`\nTry it:\n  npx gatehouse query --key ${keys.ivan} --purpose claims-processing "SELECT name, ssn, region FROM patients LIMIT 5"\n`);
+    out.write(`\nTry it:\n  npx --no gatehouse query --key ${keys.ivan} --purpose claims-processing "SELECT name, ssn, region FROM patients LIMIT 5"\n`);
     if (wire) {
       out.write(`  # the same through psql: a connection password, then the purpose as a connection option\n`);
-      out.write(`  eval "$(npx gatehouse pg-password --key ${keys.ivan} | grep ^export)"; PGOPTIONS="-c gatehouse.purpose=claims-processing" psql -h 127.0.0.1 -p ${wire.port} -d gatehouse\n`);
+      out.write(`  eval "$(npx --no gatehouse pg-password --key ${keys.ivan} | grep ^export)"; PGOPTIONS="-c gatehouse.purpose=claims-processing" psql -h 127.0.0.1 -p ${wire.port} -d gatehouse\n`);
     }
     if (passwords.rhea) {
       out.write(`  # the contractor enrols an authenticator, then signs in with password + code:\n`);
-      out.write(`  SECRET=$(npx gatehouse mfa enrol --principal rhea --password ${passwords.rhea} --json | npx node -e 'process.stdin.on("data",d=>console.log(JSON.parse(d).secret))')\n`);
-      out.write(`  npx gatehouse mfa confirm --principal rhea --password ${passwords.rhea} --code $(npx gatehouse mfa code --secret $SECRET)\n`);
-      out.write(`  export GATEHOUSE_API_KEY=$(npx gatehouse login --principal rhea --password ${passwords.rhea} --code $(npx gatehouse mfa code --secret $SECRET --next) --token-only)\n`);
-      out.write(`  npx gatehouse query --purpose research "SELECT diagnosis, count(*) AS encounters, avg(cost) AS avg_cost FROM encounters GROUP BY diagnosis ORDER BY encounters DESC"\n`);
+      out.write(`  SECRET=$(npx --no gatehouse mfa enrol --principal rhea --password ${passwords.rhea} --json | npx node -e 'process.stdin.on("data",d=>console.log(JSON.parse(d).secret))')\n`);
+      out.write(`  npx --no gatehouse mfa confirm --principal rhea --password ${passwords.rhea} --code $(npx --no gatehouse mfa code --secret $SECRET)\n`);
+      out.write(`  export GATEHOUSE_API_KEY=$(npx --no gatehouse login --principal rhea --password ${passwords.rhea} --code $(npx --no gatehouse mfa code --secret $SECRET --next) --token-only)\n`);
+      out.write(`  npx --no gatehouse query --purpose research "SELECT diagnosis, count(*) AS encounters, avg(cost) AS avg_cost FROM encounters GROUP BY diagnosis ORDER BY encounters DESC"\n`);
     }
   }
-  out.write('\nEditing the workspace reloads it; Ctrl-C (or SIGTERM) drains requests in flight and stops.\n');
+  if (!values.quiet) out.write(`\n${keys ? 'Start over (server stopped): npx --no gatehouse demo reset. ' : ''}Editing the workspace reloads it; Ctrl-C (or SIGTERM) drains requests in flight and stops.\n`);
   await serveUntilSignal(node, { drainMs, notify: (line) => out.write(`${line}\n`) });
   out.write('stopped\n');
   return 0;
 }
 
+/** Each command's runner; the governance groups share one (src/cli/governance.ts). */
+const RUNNERS: Readonly<Record<string, (argv: string[], out: Out) => Promise<number>>> = {
+  serve: cmdServe, validate: cmdValidate, query: cmdQuery, datasets: cmdDatasets, policy: cmdPolicy, audit: cmdAudit,
+  witness: cmdWitness, login: cmdLogin, logout: cmdLogout, 'pg-password': cmdPgPassword, results: cmdResults, ingest: cmdIngest,
+  mfa: cmdMfa, user: cmdUser, access: cmdAccess, elevation: cmdElevation, admin: cmdAdmin, demo: cmdDemo,
+};
+
+const isHelpFlag = (a: string): boolean => a === '--help' || a === '-h';
+
 export async function main(argv: string[], out: Out = process.stdout): Promise<number> {
   const [cmd, ...rest] = argv;
+  // `--` ends the options: an SQL text or a value after it may contain "--help".
+  const flags = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  const json = flags.includes('--json');
   try {
-    switch (cmd) {
-      case 'serve': return await cmdServe(rest, out);
-      case 'validate': return await cmdValidate(rest, out);
-      case 'query': return await cmdQuery(rest, out);
-      case 'datasets': return await cmdDatasets(rest, out);
-      case 'policy': return await cmdPolicy(rest, out);
-      case 'audit': return await cmdAudit(rest, out);
-      case 'witness': return await cmdWitness(rest, out);
-      case 'login': return await cmdLogin(rest, out);
-      case 'logout': return await cmdLogout(rest, out);
-      case 'pg-password': return await cmdPgPassword(rest, out);
-      case 'results': return await cmdResults(rest, out);
-      case 'ingest': return await cmdIngest(rest, out);
-      case 'mfa': return await cmdMfa(rest, out);
-      case 'user': return await cmdUser(rest, out);
-      case 'access': return await cmdAccess(rest, out);
-      case 'elevation': return await cmdElevation(rest, out);
-      case 'admin': return await cmdAdmin(rest, out);
-      case 'demo': return await cmdDemo(rest, out);
-      case 'vendor': case 'agreement': case 'grant': case 'acknowledge': case 'training': case 'gate': case 'keys':
-      case 'retention': case 'classify': case 'finding': case 'flows': case 'report':
-        return await (await import('./governance.ts')).governanceCommand(cmd, rest, out);
-      case undefined: case '--help': case '-h': case 'help': out.write(`${HELP}\n`); return 0;
-      case '--version': case '-v': out.write(`${VERSION}\n`); return 0;
-      default: out.write(`unknown command "${cmd}"\n\n${HELP}\n`); return 2;
+    if (cmd === undefined || isHelpFlag(cmd) || cmd === 'help') { out.write(`${HELP}\n`); return EXIT.ok; }
+    if (cmd === '--version' || cmd === '-v') { out.write(`${VERSION}\n`); return EXIT.ok; }
+    if ((GOVERNANCE_GROUPS as readonly string[]).includes(cmd)) return await (await import('./governance.ts')).governanceCommand(cmd, rest, out);
+    const run = RUNNERS[cmd];
+    if (!run) {
+      const { closest } = await import('./suggest.ts');
+      const near = closest(cmd, [...Object.keys(RUNNERS), ...GOVERNANCE_GROUPS]);
+      throw new UsageError(`unknown command "${cmd}"`, { hint: near ? `did you mean "gatehouse ${near}"? (gatehouse --help lists the commands)` : 'gatehouse --help lists the commands' });
     }
+    if (flags.some(isHelpFlag)) {
+      const sub = rest[0] !== undefined && !rest[0].startsWith('-') ? rest[0] : undefined;
+      out.write(commandHelp(cmd, sub)!);
+      return EXIT.ok;
+    }
+    return await run(rest, out);
   } catch (err) {
-    if ((err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (err as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
-      out.write(`${(err as Error).message}\nRun "gatehouse ${cmd} --help".\n`);
-      return 2;
-    }
-    return fail(out, err, argv.includes('--json'));
+    return reportError(out, err, { json, command: cmd ?? '' });
   }
 }

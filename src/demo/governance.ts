@@ -4,7 +4,9 @@
  *
  *   northwind-research (rhea)  DPA for research on patients, encounters, claims; ISO 27001;
  *                              results kept at most 90 days; destruction on termination
- *   keystone-mutual (ivan)     MSA for claims-processing on patients and claims; SOC 2 Type II
+ *   keystone-mutual (ivan)     MSA for claims-processing on patients and claims, and for
+ *                              claims-audit on encounters (reached only through an approved
+ *                              claims-auditor elevation: README "Privileged access"); SOC 2 Type II
  *
  * Regulated datasets need the signed acceptable-use policy and current HIPAA privacy
  * training; confidential ones the acceptable-use policy. Both partners have signed and
@@ -40,8 +42,10 @@ export async function seedDemoGovernance(store: GovernanceStore, options: { data
   const aup = (await on(store.acknowledgements.publish({ name: 'acceptable-use', text: DEMO_ACCEPTABLE_USE, by }, now))).document;
 
   const partners = [
-    { org: 'northwind-research', display: 'Northwind Research', principal: 'rhea', cert: { name: 'ISO/IEC 27001', issuer: 'BSI' }, kind: 'DPA' as const, title: 'Data processing agreement: de-identified research', datasets: ['patients', 'encounters', 'claims'], purposes: ['research'], retention: 90 },
-    { org: 'keystone-mutual', display: 'Keystone Mutual', principal: 'ivan', cert: { name: 'SOC 2 Type II', issuer: 'Prescient Assurance' }, kind: 'MSA' as const, title: 'Master services agreement: claims processing', datasets: ['patients', 'claims'], purposes: ['claims-processing'], retention: 30 },
+    { org: 'northwind-research', display: 'Northwind Research', principal: 'rhea', cert: { name: 'ISO/IEC 27001', issuer: 'BSI' }, kind: 'DPA' as const, title: 'Data processing agreement: de-identified research', datasets: ['patients', 'encounters', 'claims'], purposes: ['research'], retention: 90,
+      grants: [['patients', 'research'], ['encounters', 'research'], ['claims', 'research']] as const },
+    { org: 'keystone-mutual', display: 'Keystone Mutual', principal: 'ivan', cert: { name: 'SOC 2 Type II', issuer: 'Prescient Assurance' }, kind: 'MSA' as const, title: 'Master services agreement: claims processing', datasets: ['patients', 'claims', 'encounters'], purposes: ['claims-processing', 'claims-audit'], retention: 30,
+      grants: [['patients', 'claims-processing'], ['claims', 'claims-processing'], ['encounters', 'claims-audit']] as const },
   ];
   for (const p of partners) {
     await on(store.vendors.register({ name: p.org, displayName: p.display, by }, now));
@@ -54,7 +58,8 @@ export async function seedDemoGovernance(store: GovernanceStore, options: { data
       clauses: { ip: 'St Avery owns the data; the partner owns its aggregate findings', termination: { destruction: 'required', withinDays: 0 }, resultRetentionDays: p.retention },
       by,
     }, { knownDatasets: known }, now));
-    for (const d of datasets) for (const purpose of p.purposes) {
+    for (const [d, purpose] of p.grants) {
+      if (!known.has(d)) continue;
       await on(store.grants.create({ grantee: { kind: 'org', org: p.org }, dataset: d, purpose, agreementId: agreement.id, until: inDays(335), by }, now));
     }
     await on(store.acknowledgements.sign({ principalId: p.principal, document: 'acceptable-use', sha256: aup.sha256 }, now));

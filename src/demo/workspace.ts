@@ -13,7 +13,7 @@
  */
 import { DuckDBInstance } from '@duckdb/node-api';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync, existsSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, writeFileSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { apiKeyDigest } from '../identity/digest.ts';
 import { quoteString } from '../query/render/sql.ts';
@@ -414,6 +414,16 @@ principals:
 `;
 }
 
+/** The size of the demo data already generated in `dir` (its completion marker), or null. */
+function completeDataOf(dir: string): { patients: number; perPatient: number } | null {
+  if (!existsSync(join(dir, 'data'))) return null;
+  for (const f of readdirSync(join(dir, 'data'))) {
+    const m = /^\.complete-(\d+)-(\d+)$/.exec(f);
+    if (m) return { patients: Number(m[1]), perPatient: Number(m[2]) };
+  }
+  return null;
+}
+
 export function newApiKey(): string {
   return `gh_${randomBytes(24).toString('base64url')}`;
 }
@@ -423,8 +433,10 @@ export function newApiKey(): string {
  * API keys are kept in `dir/demo-keys.json` (mode 0600) so restarts print the same keys.
  */
 export async function createDemoWorkspace(dir: string, options: DemoOptions = {}): Promise<DemoWorkspace> {
-  const patients = options.patients ?? 100_000;
-  const perPatient = options.encountersPerPatient ?? 5;
+  // Without an explicit size, data generated earlier (any size, e.g. `demo init --patients N`) is reused.
+  const existing = options.patients === undefined && options.encountersPerPatient === undefined ? completeDataOf(dir) : null;
+  const patients = options.patients ?? existing?.patients ?? 100_000;
+  const perPatient = options.encountersPerPatient ?? existing?.perPatient ?? 5;
   const marker = join(dir, 'data', `.complete-${patients}-${perPatient}`);
   const keysFile = join(dir, 'demo-keys.json');
   const saved: Partial<Record<DemoPrincipal, string>> = !options.keys && existsSync(keysFile) && existsSync(join(dir, 'gatehouse.yaml'))

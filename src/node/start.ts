@@ -17,6 +17,7 @@
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TransparencyLog } from '../audit/log.ts';
+import { GatehouseError } from '../errors.ts';
 import { Gatehouse } from '../pipeline/gatehouse.ts';
 import { startWireServer, type WireServer } from '../wire/server.ts';
 import { Closers } from './closers.ts';
@@ -51,6 +52,19 @@ export interface GatehouseNode<H extends NodeHttp | null = NodeHttp | null, W ex
 type HttpOf<C> = C extends { http: HttpConfig } ? NodeHttp : NodeHttp | null;
 type WireOf<C> = C extends { wire: WireConfig } ? WireServer : WireServer | null;
 
+/**
+ * A listener that cannot bind fails the whole start (the caller's catch closes what was
+ * opened), so a node never runs half-started: HTTP healthy while psql cannot connect.
+ */
+function listenFailure(err: unknown, what: string, flag: string, host: string, port: number): unknown {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  if (code !== 'EADDRINUSE' && code !== 'EACCES' && code !== 'EADDRNOTAVAIL') return err;
+  const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'may not be used by this user' : 'is not an address of this machine';
+  return new GatehouseError('UNAVAILABLE', `cannot serve ${what} on ${host}:${port}: the ${code === 'EADDRNOTAVAIL' ? 'address' : 'port'} ${why} (${code}); nothing was started`, {
+    hint: `stop what uses it, or choose another with ${flag} (0 picks a free port)`, cause: err,
+  });
+}
+
 export async function startNode<C extends NodeConfig>(config: C): Promise<GatehouseNode<HttpOf<C>, WireOf<C>>> {
   checkConfig(config);
   const notify = config.notify ?? (() => {});
@@ -84,7 +98,8 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
     const host = config.http?.host ?? '127.0.0.1';
     let http: NodeHttp | null = null;
     if (config.http) {
-      const h = await startHttp({ gatehouse: inFlight.view, auditLog: state.log, host, port: config.http.port, tls: config.tls ?? null, version: config.http.version ?? VERSION });
+      const h = await startHttp({ gatehouse: inFlight.view, auditLog: state.log, host, port: config.http.port, tls: config.tls ?? null, version: config.http.version ?? VERSION })
+        .catch((err: unknown) => { throw listenFailure(err, 'HTTP', '--port', host, config.http!.port); });
       http = h;
       closers.push('http', () => h.close(drainMs));
     }
@@ -100,7 +115,7 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
         ...(config.wire.authTimeoutMs !== undefined ? { authTimeoutMs: config.wire.authTimeoutMs } : {}),
         // With TLS configured the wire front always requires it; without, only loopback is served (checkConfig).
         ...(tls ? { tls: { key: tls.key, cert: tls.cert, ...(tls.ca ? { ca: tls.ca, requestClientCert: true } : {}) } } : { requireTls: false }),
-      });
+      }).catch((err: unknown) => { throw listenFailure(err, 'PostgreSQL wire-protocol', '--pg-port', wireHost, config.wire!.port); });
       wire = w;
       closers.push('wire', () => w.close());
     }

@@ -4,12 +4,14 @@
  * policies scope them to, and row filters (parsed by the same SQL parser as queries).
  * `serve` refuses a workspace with any problem; `gatehouse validate` prints them all.
  */
+import { relative, resolve } from 'node:path';
 import { GatehouseError } from '../errors.ts';
 import { OidcVerifier } from '../identity/oidc.ts';
 import { cedarProblems, PolicyEngine } from '../policy/engine.ts';
 import { bindRowFilter } from '../query/govern/row-filter.ts';
 import type { Expr } from '../query/ir.ts';
 import { loadParser, parseSql } from '../query/parse.ts';
+import { csvHeaderProblems } from './csv-header.ts';
 import { maskTypeProblem, readWorkspaceFiles, WorkspaceInvalid, type WorkspaceProblem } from './load.ts';
 import type { DatasetDef, ObligationDef, Workspace } from '../model/types.ts';
 
@@ -68,6 +70,7 @@ export async function loadWorkspace(dir: string): Promise<LoadedWorkspace> {
   const all: WorkspaceProblem[] = [];
   for (const ds of workspace.datasets.values()) {
     for (const c of ds.columns) if (c.name.startsWith('__gh')) all.push({ file: 'gatehouse.yaml', line: null, message: `datasets.${ds.name}.columns.${c.name}: names starting with "__gh" are reserved` });
+    if (ds.source.kind === 'csv') all.push(...csvHeaderProblems(ds, relative(resolve(dir), ds.source.path)));
   }
   const rowFilters = new Map<string, Expr>();
   for (const o of workspace.obligations.values()) {
