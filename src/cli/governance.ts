@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GatehouseError } from '../errors.ts';
 import { GOVERNANCE_OPS, type GovernanceOp } from '../governance/service.ts';
+import { bearerHeader } from '../identity/credentials.ts';
 import { formatTable } from './table.ts';
 
 type Out = NodeJS.WritableStream;
@@ -154,7 +155,7 @@ async function call(url: string, op: GovernanceOp, key: string | undefined, args
   try {
     res = await fetch(target, {
       method: op.http.method,
-      headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(op.http.method === 'POST' ? { 'content-type': 'application/json' } : {}) },
+      headers: { ...(key ? { authorization: bearerHeader(key) } : {}), ...(op.http.method === 'POST' ? { 'content-type': 'application/json' } : {}) },
       body: op.http.method === 'POST' ? JSON.stringify(args) : null,
       signal: AbortSignal.timeout(120_000),
     });
