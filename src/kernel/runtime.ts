@@ -25,6 +25,7 @@ import { openEmbeddedState, type StateBackend } from '../state/backend.ts';
 import { Admission } from './admission.ts';
 import { internalRead } from './execute.ts';
 import { distinctTextQuery } from './internal-queries.ts';
+import { reconcileBudgets } from './reconcile-budgets.ts';
 
 export interface GatehouseOptions {
   readonly workspaceDir: string;
@@ -129,15 +130,19 @@ export class Runtime {
     const stateDir = options.stateDir ?? join(loaded.workspace.dir, 'state');
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     const backend = options.state ?? await openEmbeddedState({ dir: stateDir, ...(options.now ? { clock: options.now } : {}) });
+    let rt: Runtime;
     try {
       const governance = new GovernanceRuntime(stateDir, { demo: options.demo ?? false, state: backend });
       const engines = await openEngines(loaded.workspace, { duckdb: { ...(options.engineOptions ?? {}), dataKeyOf: (d) => governance.datasetKey(d) } });
       const state: WorkspaceState = { limiters: limitersOf(loaded), loaded, engines, sensitive: sensitiveIndex(loaded, engines), engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) };
-      return new Runtime(state, options, { backend, ownsBackend: options.state === undefined, governance, stateDir });
+      rt = new Runtime(state, options, { backend, ownsBackend: options.state === undefined, governance, stateDir });
     } catch (err) {
       if (options.state === undefined) await backend.close();
       throw err;
     }
+    // Budget charges a crash left open are settled before the first request (reconcile-budgets.ts).
+    try { await reconcileBudgets(rt); } catch (err) { await rt.close().catch(() => {}); throw err; }
+    return rt;
   }
 
   /** The current workspace state; a request reads this once. */
