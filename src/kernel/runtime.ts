@@ -110,7 +110,11 @@ export class Runtime {
   admission: Admission;
   readonly backend: StateBackend;
   readonly #ownsBackend: boolean;
-  #retiredEngines: EngineRouter[] = [];
+  /** How many requests hold each engine set (through the WorkspaceState they read). */
+  readonly #engineHolds = new Map<EngineRouter, number>();
+  /** Engine sets a reload replaced, with their DLP index: closed when the last holder ends. */
+  readonly #retired = new Map<EngineRouter, SensitiveIndexCache>();
+  readonly #closing = new Set<Promise<void>>();
   #identityOpen: Promise<IdentityService> | null = null;
 
   private constructor(state: WorkspaceState, options: GatehouseOptions, parts: { backend: StateBackend; ownsBackend: boolean; governance: GovernanceRuntime; stateDir: string }) {
@@ -148,6 +152,46 @@ export class Runtime {
   /** The current workspace state; a request reads this once. */
   get state(): WorkspaceState { return this.#state; }
 
+  /**
+   * The current workspace state for one request, held until `release()`. A reload that
+   * replaces the engines retires the old ones; they close when the last request holding them
+   * ends, so a query running during a reload finishes on the engine it started on, and no
+   * reload leaves an engine (and its memory: ~110 MB for the demo) open for ever.
+   */
+  lease(): { readonly state: WorkspaceState; release(): void } {
+    const state = this.#state;
+    const engines = state.engines;
+    this.#engineHolds.set(engines, (this.#engineHolds.get(engines) ?? 0) + 1);
+    let released = false;
+    return {
+      state,
+      release: () => {
+        if (released) return;
+        released = true;
+        const n = (this.#engineHolds.get(engines) ?? 1) - 1;
+        if (n > 0) { this.#engineHolds.set(engines, n); return; }
+        this.#engineHolds.delete(engines);
+        if (this.#retired.has(engines)) this.#closeRetired(engines);
+      },
+    };
+  }
+
+  /** Engine sets open now: the current one and retired ones still held by a request (for operators and tests). */
+  get openEngineSets(): number { return 1 + this.#retired.size; }
+
+  #retire(engines: EngineRouter, sensitive: SensitiveIndexCache): void {
+    this.#retired.set(engines, sensitive);
+    if (!this.#engineHolds.has(engines)) this.#closeRetired(engines);
+  }
+
+  #closeRetired(engines: EngineRouter): void {
+    const sensitive = this.#retired.get(engines);
+    this.#retired.delete(engines);
+    sensitive?.dispose();
+    const closing = engines.close().catch(() => undefined).finally(() => { this.#closing.delete(closing); });
+    this.#closing.add(closing);
+  }
+
   now(): Date {
     return (this.options.now ?? (() => new Date()))();
   }
@@ -167,10 +211,9 @@ export class Runtime {
       const fresh = await openEngines(loaded.workspace, { duckdb: { ...(this.options.engineOptions ?? {}), dataKeyOf: (d) => this.governance.datasetKey(d) } });
       engines = fresh;
       sensitive = sensitiveIndex(loaded, fresh);
-      this.#retiredEngines.push(old.engines);
-      old.sensitive.dispose();
     }
     this.#state = { limiters: limitersOf(loaded), loaded, engines, sensitive, engineKey: key, keyIndex: indexKeys(loaded) };
+    if (engines !== old.engines) this.#retire(old.engines, old.sensitive);
     if (JSON.stringify(loaded.workspace.defaults.concurrency) !== JSON.stringify(old.loaded.workspace.defaults.concurrency)) {
       // Queries admitted under the old limits release their slots into the old admission.
       this.admission = new Admission(loaded.workspace.defaults.concurrency ?? {});
@@ -181,8 +224,10 @@ export class Runtime {
 
   async close(): Promise<void> {
     this.#state.sensitive.dispose();
-    for (const e of [this.#state.engines, ...this.#retiredEngines]) await e.close();
-    this.#retiredEngines = [];
+    // Shutdown drains requests first; whatever is still retired closes now.
+    for (const e of [...this.#retired.keys()]) this.#closeRetired(e);
+    await Promise.all([...this.#closing]);
+    await this.#state.engines.close();
     await this.governance.close();
     if (this.#identityOpen) await (await this.#identityOpen.catch(() => null))?.close();
     if (this.#ownsBackend) await this.backend.close();
