@@ -16,7 +16,8 @@ import { IdentityService } from '../identity/service.ts';
 import { DifferencingMonitor } from '../privacy/differencing.ts';
 import { SensitiveIndexCache } from '../privacy/dlp-release.ts';
 import type { BudgetLedger } from '../state/budget-ledger.ts';
-import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
+import { loadWorkspace, restrictingMerge, WorkspacePartlyApplied, type LoadedWorkspace } from '../workspace/validate.ts';
+import { WorkspaceInvalid } from '../model/problems.ts';
 import type { PrincipalDef } from '../model/types.ts';
 import type { Select } from '../query/ir.ts';
 import type { BoundQuery } from '../query/bind.ts';
@@ -197,11 +198,26 @@ export class Runtime {
   }
 
   /**
-   * Re-reads the workspace. On any problem the running version stays in force and the
-   * problems are thrown (nothing half-applied). The next request uses the new version.
+   * Re-reads the workspace; the next request uses the new version. If the workspace is
+   * invalid, the version in force stays except for the changes that only remove access
+   * (principals, API keys, datasets, mTLS mappings removed; a complete policy set), which
+   * apply at once (`restrictingMerge`); the problems are thrown either way, as
+   * WorkspacePartlyApplied when something was applied.
    */
   async reload(): Promise<{ policyVersion: string; changed: boolean }> {
-    const loaded = await loadWorkspace(this.options.workspaceDir);
+    let loaded: LoadedWorkspace;
+    try {
+      loaded = await loadWorkspace(this.options.workspaceDir);
+    } catch (err) {
+      if (!(err instanceof WorkspaceInvalid)) throw err;
+      const merged = await restrictingMerge(this.options.workspaceDir, this.#state.loaded, err.problems);
+      if (!merged) throw err;
+      // Same engines: a removed dataset is unreachable once the catalog lacks it.
+      const old = this.#state;
+      this.#state = { ...old, loaded: merged.loaded, keyIndex: indexKeys(merged.loaded) };
+      this.bindCache.clear();
+      throw new WorkspacePartlyApplied(err.problems, merged.applied);
+    }
     const old = this.#state;
     if (loaded.workspace.policyVersion === old.loaded.workspace.policyVersion) return { policyVersion: old.loaded.workspace.policyVersion, changed: false };
     const key = engineKeyOf(loaded);
