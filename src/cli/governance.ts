@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { GatehouseError } from '../errors.ts';
 import { GOVERNANCE_OPS, type GovernanceOp } from '../governance/service.ts';
 import { errorFromBody, EXIT_CODES_HELP, UsageError } from './exit.ts';
+import { bearerHeader } from '../identity/credentials.ts';
 import { formatTable } from './table.ts';
 
 type Out = NodeJS.WritableStream;
@@ -155,7 +156,7 @@ async function call(url: string, op: GovernanceOp, key: string | undefined, args
   try {
     res = await fetch(target, {
       method: op.http.method,
-      headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(op.http.method === 'POST' ? { 'content-type': 'application/json' } : {}) },
+      headers: { ...(key ? { authorization: bearerHeader(key) } : {}), ...(op.http.method === 'POST' ? { 'content-type': 'application/json' } : {}) },
       body: op.http.method === 'POST' ? JSON.stringify(args) : null,
       signal: AbortSignal.timeout(120_000),
     });

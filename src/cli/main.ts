@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { GatehouseError } from '../errors.ts';
 import { COMMANDS, commandHelp, DEFAULT_PG_PORT, DEFAULT_PORT, DEMO_DIR, parseOptions } from './commands.ts';
 import { errorFromBody, errorStream, EXIT, EXIT_CODES_HELP, reportError, UsageError } from './exit.ts';
+import { bearerHeader } from '../identity/credentials.ts';
 import { formatTable } from './table.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -81,7 +82,7 @@ async function http<T>(url: string, path: string, key: string | undefined, init:
   try {
     res = await fetch(new URL(path, url), {
       method: init.method ?? 'GET',
-      headers: { ...(key ? { authorization: `Bearer ${key}` } : {}), ...(init.body ? { 'content-type': 'application/json' } : {}) },
+      headers: { ...(key ? { authorization: bearerHeader(key) } : {}), ...(init.body ? { 'content-type': 'application/json' } : {}) },
       body: init.body ? JSON.stringify(init.body) : null,
       signal: AbortSignal.timeout(120_000),
     });

@@ -53,6 +53,29 @@ export interface VerifierDeps {
   now(): Date;
 }
 
+/**
+ * A bearer value is visible ASCII and nothing else (RFC 6750 §2.1 b64token is a subset).
+ * A key with a space, tab, non-breaking space or any other whitespace or control character
+ * around or inside it is not the key: it is refused before any lookup, never trimmed, so
+ * "KEY", " KEY", "KEY\t" and "KEY\u00a0" are not four spellings of one credential.
+ */
+const BEARER_VALUE = /^[\x21-\x7E]+$/;
+
+/** True when `value` can be a bearer credential exactly as given (no whitespace, no controls). */
+export function isExactBearerValue(value: string): boolean {
+  return typeof value === 'string' && value.length <= MAX_CREDENTIAL && BEARER_VALUE.test(value);
+}
+
+/**
+ * The Authorization header for a key given on a command line or in the environment. A key
+ * with surrounding whitespace is refused here rather than sent: HTTP clients strip leading
+ * and trailing whitespace from header values, which would turn "KEY " back into "KEY".
+ */
+export function bearerHeader(key: string): string {
+  if (!isExactBearerValue(key)) throw new GatehouseError('AUTH_INVALID', 'the API key contains whitespace or characters no key has', { hint: 'pass the key exactly as issued, without spaces, tabs or line breaks around it' });
+  return `Bearer ${key}`;
+}
+
 /** Store-issued service keys: "gh_" and 32 random bytes, base64url. */
 const STORE_KEY = /^gh_[A-Za-z0-9_-]{43}$/;
 const MAX_CREDENTIAL = 4096;
@@ -67,7 +90,7 @@ function principalOf(deps: VerifierDeps, id: string, what: string): PrincipalDef
 
 async function verifyBearer(deps: VerifierDeps, c: { value: string }): Promise<Verified> {
   const value = c.value;
-  if (value.length > MAX_CREDENTIAL) throw new GatehouseError('AUTH_INVALID', 'the credential is not valid');
+  if (!isExactBearerValue(value)) throw new GatehouseError('AUTH_INVALID', 'the credential is not valid', { hint: 'send the key exactly as issued: whitespace around or inside it is not accepted' });
   if (looksLikeJwt(value)) {
     const oidc = deps.oidc.get(unverifiedIssuer(value) ?? '');
     if (oidc) return verifyOidc(deps, oidc, value);

@@ -71,7 +71,16 @@ export async function record(rt: Runtime, entry: AuditRecord): Promise<{ auditId
 }
 
 async function envelope<T>(rt: Runtime, meta: RequestMeta, action: string, options: AuditedOptions, run: (env: Envelope) => Promise<T>): Promise<AuditedResult<T>> {
-  const state = rt.state;
+  // The state read here holds its engines until the request ends (a reload closes them after).
+  const lease = rt.lease();
+  try {
+    return await leased(rt, lease.state, meta, action, options, run);
+  } finally {
+    lease.release();
+  }
+}
+
+async function leased<T>(rt: Runtime, state: WorkspaceState, meta: RequestMeta, action: string, options: AuditedOptions, run: (env: Envelope) => Promise<T>): Promise<AuditedResult<T>> {
   const entry = draftEntry(rt, state, meta, action);
   entry.principal = options.principal ?? null;
   entry.purpose = options.purpose ?? null;

@@ -19,7 +19,8 @@ import { ReleaseAuditor, SqliteReleaseLedger } from '../privacy/release-audit.ts
 import { DatabaseSync } from 'node:sqlite';
 import { SensitiveIndexCache } from '../privacy/dlp-release.ts';
 import type { BudgetLedger } from '../state/budget-ledger.ts';
-import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
+import { loadWorkspace, restrictingMerge, WorkspacePartlyApplied, type LoadedWorkspace } from '../workspace/validate.ts';
+import { WorkspaceInvalid } from '../model/problems.ts';
 import type { PrincipalDef } from '../model/types.ts';
 import type { Select } from '../query/ir.ts';
 import type { BoundQuery } from '../query/bind.ts';
@@ -28,6 +29,7 @@ import { openEmbeddedState, type StateBackend } from '../state/backend.ts';
 import { Admission } from './admission.ts';
 import { internalRead } from './execute.ts';
 import { distinctTextQuery } from './internal-queries.ts';
+import { reconcileBudgets } from './reconcile-budgets.ts';
 
 export interface GatehouseOptions {
   readonly workspaceDir: string;
@@ -122,7 +124,11 @@ export class Runtime {
   admission: Admission;
   readonly backend: StateBackend;
   readonly #ownsBackend: boolean;
-  #retiredEngines: EngineRouter[] = [];
+  /** How many requests hold each engine set (through the WorkspaceState they read). */
+  readonly #engineHolds = new Map<EngineRouter, number>();
+  /** Engine sets a reload replaced, with their DLP index: closed when the last holder ends. */
+  readonly #retired = new Map<EngineRouter, SensitiveIndexCache>();
+  readonly #closing = new Set<Promise<void>>();
   #identityOpen: Promise<IdentityService> | null = null;
 
   private constructor(state: WorkspaceState, options: GatehouseOptions, parts: { backend: StateBackend; ownsBackend: boolean; governance: GovernanceRuntime; stateDir: string }) {
@@ -146,30 +152,89 @@ export class Runtime {
     const stateDir = options.stateDir ?? join(loaded.workspace.dir, 'state');
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     const backend = options.state ?? await openEmbeddedState({ dir: stateDir, ...(options.now ? { clock: options.now } : {}) });
+    let rt: Runtime;
     try {
       const governance = new GovernanceRuntime(stateDir, { demo: options.demo ?? false, state: backend });
       const engines = await openEngines(loaded.workspace, { duckdb: { ...(options.engineOptions ?? {}), dataKeyOf: (d) => governance.datasetKey(d) } });
       const state: WorkspaceState = { limiters: limitersOf(loaded), loaded, engines, sensitive: sensitiveIndex(loaded, engines), engineKey: engineKeyOf(loaded), keyIndex: indexKeys(loaded) };
-      return new Runtime(state, options, { backend, ownsBackend: options.state === undefined, governance, stateDir });
+      rt = new Runtime(state, options, { backend, ownsBackend: options.state === undefined, governance, stateDir });
     } catch (err) {
       if (options.state === undefined) await backend.close();
       throw err;
     }
+    // Budget charges a crash left open are settled before the first request (reconcile-budgets.ts).
+    try { await reconcileBudgets(rt); } catch (err) { await rt.close().catch(() => {}); throw err; }
+    return rt;
   }
 
   /** The current workspace state; a request reads this once. */
   get state(): WorkspaceState { return this.#state; }
+
+  /**
+   * The current workspace state for one request, held until `release()`. A reload that
+   * replaces the engines retires the old ones; they close when the last request holding them
+   * ends, so a query running during a reload finishes on the engine it started on, and no
+   * reload leaves an engine (and its memory: ~110 MB for the demo) open for ever.
+   */
+  lease(): { readonly state: WorkspaceState; release(): void } {
+    const state = this.#state;
+    const engines = state.engines;
+    this.#engineHolds.set(engines, (this.#engineHolds.get(engines) ?? 0) + 1);
+    let released = false;
+    return {
+      state,
+      release: () => {
+        if (released) return;
+        released = true;
+        const n = (this.#engineHolds.get(engines) ?? 1) - 1;
+        if (n > 0) { this.#engineHolds.set(engines, n); return; }
+        this.#engineHolds.delete(engines);
+        if (this.#retired.has(engines)) this.#closeRetired(engines);
+      },
+    };
+  }
+
+  /** Engine sets open now: the current one and retired ones still held by a request (for operators and tests). */
+  get openEngineSets(): number { return 1 + this.#retired.size; }
+
+  #retire(engines: EngineRouter, sensitive: SensitiveIndexCache): void {
+    this.#retired.set(engines, sensitive);
+    if (!this.#engineHolds.has(engines)) this.#closeRetired(engines);
+  }
+
+  #closeRetired(engines: EngineRouter): void {
+    const sensitive = this.#retired.get(engines);
+    this.#retired.delete(engines);
+    sensitive?.dispose();
+    const closing = engines.close().catch(() => undefined).finally(() => { this.#closing.delete(closing); });
+    this.#closing.add(closing);
+  }
 
   now(): Date {
     return (this.options.now ?? (() => new Date()))();
   }
 
   /**
-   * Re-reads the workspace. On any problem the running version stays in force and the
-   * problems are thrown (nothing half-applied). The next request uses the new version.
+   * Re-reads the workspace; the next request uses the new version. If the workspace is
+   * invalid, the version in force stays except for the changes that only remove access
+   * (principals, API keys, datasets, mTLS mappings removed; a complete policy set), which
+   * apply at once (`restrictingMerge`); the problems are thrown either way, as
+   * WorkspacePartlyApplied when something was applied.
    */
   async reload(): Promise<{ policyVersion: string; changed: boolean }> {
-    const loaded = await loadWorkspace(this.options.workspaceDir);
+    let loaded: LoadedWorkspace;
+    try {
+      loaded = await loadWorkspace(this.options.workspaceDir);
+    } catch (err) {
+      if (!(err instanceof WorkspaceInvalid)) throw err;
+      const merged = await restrictingMerge(this.options.workspaceDir, this.#state.loaded, err.problems);
+      if (!merged) throw err;
+      // Same engines: a removed dataset is unreachable once the catalog lacks it.
+      const old = this.#state;
+      this.#state = { ...old, loaded: merged.loaded, keyIndex: indexKeys(merged.loaded) };
+      this.bindCache.clear();
+      throw new WorkspacePartlyApplied(err.problems, merged.applied);
+    }
     const old = this.#state;
     if (loaded.workspace.policyVersion === old.loaded.workspace.policyVersion) return { policyVersion: old.loaded.workspace.policyVersion, changed: false };
     const key = engineKeyOf(loaded);
@@ -179,10 +244,9 @@ export class Runtime {
       const fresh = await openEngines(loaded.workspace, { duckdb: { ...(this.options.engineOptions ?? {}), dataKeyOf: (d) => this.governance.datasetKey(d) } });
       engines = fresh;
       sensitive = sensitiveIndex(loaded, fresh);
-      this.#retiredEngines.push(old.engines);
-      old.sensitive.dispose();
     }
     this.#state = { limiters: limitersOf(loaded), loaded, engines, sensitive, engineKey: key, keyIndex: indexKeys(loaded) };
+    if (engines !== old.engines) this.#retire(old.engines, old.sensitive);
     if (JSON.stringify(loaded.workspace.defaults.concurrency) !== JSON.stringify(old.loaded.workspace.defaults.concurrency)) {
       // Queries admitted under the old limits release their slots into the old admission.
       this.admission = new Admission(loaded.workspace.defaults.concurrency ?? {});
@@ -193,8 +257,10 @@ export class Runtime {
 
   async close(): Promise<void> {
     this.#state.sensitive.dispose();
-    for (const e of [this.#state.engines, ...this.#retiredEngines]) await e.close();
-    this.#retiredEngines = [];
+    // Shutdown drains requests first; whatever is still retired closes now.
+    for (const e of [...this.#retired.keys()]) this.#closeRetired(e);
+    await Promise.all([...this.#closing]);
+    await this.#state.engines.close();
     await this.governance.close();
     if (this.#identityOpen) await (await this.#identityOpen.catch(() => null))?.close();
     if (this.#ownsBackend) await this.backend.close();

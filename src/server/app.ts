@@ -37,8 +37,15 @@ export function credentialOf(request: FastifyRequest): Credential | null {
     }
     return null;
   }
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(h);
-  return m ? { kind: 'bearer', value: m[1]! } : null;
+  // RFC 6750 §2.1: "Bearer", one space, the token. No \s here: in JavaScript it also matches
+  // U+00A0 and other Unicode spaces, which would let "KEY\u00a0" or "  KEY" stand for "KEY".
+  // Anything else that follows "Bearer" is passed on as it is and refused by the verifier.
+  const m = /^Bearer(.*)$/is.exec(h);
+  if (!m) return null;
+  const rest = m[1]!;
+  if (rest.startsWith(' ')) return { kind: 'bearer', value: rest.slice(1) };
+  // "Bearer" followed by another kind of space, or by nothing: a bearer attempt that fails.
+  return rest === '' || /^\s/u.test(rest) ? { kind: 'bearer', value: rest } : null;
 }
 
 export function metaOf(request: FastifyRequest): RequestMeta {

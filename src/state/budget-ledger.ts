@@ -15,6 +15,8 @@ export interface BudgetLedger {
   markReleased(chargeId: string, at?: Date): Promise<ChargeRecord>;
   refund(chargeId: string, reason: string, at?: Date): Promise<RefundOutcome>;
   getCharge(chargeId: string): Promise<ChargeRecord>;
+  /** Charges neither released nor refunded (reconciliation after a crash). */
+  unreleasedCharges(limit?: number): Promise<ChargeRecord[]>;
   history(query?: HistoryQuery): Promise<LedgerEntry[]>;
   close(): Promise<void>;
 }

@@ -408,6 +408,48 @@ function readHashKey(dir: string, r: Reader, v: Json | undefined): Buffer {
 export const WORKSPACE_FILE = 'gatehouse.yaml';
 
 /**
+ * Who and what a workspace file still lists, read from the YAML even when the rest of the
+ * workspace is invalid: the principals with the API key digests listed for each, the dataset
+ * names, and the mTLS subject mappings. A reload uses it to apply revocations at once while
+ * another part is being fixed (src/workspace/validate.ts `restrictingMerge`). A section that
+ * cannot be read is null (nothing is inferred from it); an absent section lists nothing.
+ */
+export interface DeclaredAccess {
+  readonly principals: ReadonlyMap<string, ReadonlySet<string>> | null;
+  readonly datasets: ReadonlySet<string> | null;
+  readonly mtlsPrincipals: Readonly<Record<string, string>> | null;
+}
+
+export function readDeclaredAccess(dirArg: string): DeclaredAccess | null {
+  const file = join(resolve(dirArg), WORKSPACE_FILE);
+  if (!existsSync(file)) return null;
+  const r = new Reader(WORKSPACE_FILE, readFileSync(file, 'utf8'));
+  if (r.doc.errors.length > 0) return null;
+  let root: Json;
+  try { root = r.doc.toJS({ maxAliasCount: 0 }) as Json; } catch { return null; }
+  if (!isObject(root)) return null;
+  let principals: Map<string, Set<string>> | null = new Map();
+  if (root.principals !== undefined && root.principals !== null) {
+    if (!isObject(root.principals)) principals = null;
+    else for (const [id, v] of Object.entries(root.principals)) {
+      const keys = isObject(v) && Array.isArray(v.apiKeySha256) ? v.apiKeySha256.filter((k): k is string => typeof k === 'string') : [];
+      principals.set(id, new Set(keys));
+    }
+  }
+  const datasets = root.datasets === undefined || root.datasets === null ? new Set<string>() : isObject(root.datasets) ? new Set(Object.keys(root.datasets)) : null;
+  let mtlsPrincipals: Record<string, string> | null = {};
+  const id = root.identity;
+  if (id !== undefined && id !== null) {
+    if (!isObject(id)) mtlsPrincipals = null;
+    else if (id.mtls !== undefined && id.mtls !== null) {
+      if (!isObject(id.mtls) || !isObject(id.mtls.principals)) mtlsPrincipals = null;
+      else for (const [cn, pid] of Object.entries(id.mtls.principals)) if (typeof pid === 'string') mtlsPrincipals[cn] = pid;
+    }
+  }
+  return { principals, datasets, mtlsPrincipals };
+}
+
+/**
  * Parses the files of a workspace. Cross-checks that need the SQL parser and Cedar
  * (row filters, policy validation) happen in `validate.ts`, which callers use.
  */

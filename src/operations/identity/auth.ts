@@ -29,6 +29,27 @@ export function knownPrincipal(rt: Runtime, principalId: unknown): string {
   return principalId;
 }
 
+/**
+ * A sign-in with a password for a name the workspace does not list costs what a wrong
+ * password for a real principal costs, and counts the same: the user store verifies it
+ * against a decoy scrypt hash with the default parameters (src/identity/password.ts
+ * `verifyPasswordDecoy`), takes a token from the per-address bucket and records a failure
+ * against the name as typed, so unknown names lock out and rate-limit like known ones. Then
+ * the answer is the wrong-password answer, even if the store still has a user of that name
+ * (a principal removed from the workspace cannot sign in). Without this, an unknown name was
+ * answered in ~8 ms against ~200 ms for a real one: principals could be listed by timing.
+ */
+async function passwordPrincipal(rt: Runtime, meta: RequestMeta, principalId: unknown, password: unknown): Promise<string> {
+  if (typeof principalId === 'string' && rt.state.loaded.workspace.principals.has(principalId)) return principalId;
+  try {
+    const users = (await rt.identity()).users;
+    await users.verifyPassword(typeof principalId === 'string' ? principalId : '', typeof password === 'string' ? password : '', { address: meta.source });
+  } catch (err) {
+    throw identityError(err, 'the credentials are not valid');
+  }
+  throw new GatehouseError('AUTH_INVALID', 'the credentials are not valid');
+}
+
 async function value<T>(p: Promise<{ value: T }>): Promise<T> {
   return (await p).value;
 }
@@ -36,7 +57,7 @@ async function value<T>(p: Promise<{ value: T }>): Promise<T> {
 /** POST /v1/auth/login: password (+ TOTP when enrolled) → session tokens. */
 export function login(rt: Runtime, meta: RequestMeta, body: { principal: string; password: string; code?: string | null }) {
   return value(auditedOpen(rt, meta, 'auth.login', { principal: claimed(body.principal) }, async ({ state }) => {
-    const id = knownPrincipal(rt, body.principal);
+    const id = await passwordPrincipal(rt, meta, body.principal, body.password);
     const p = state.loaded.workspace.principals.get(id)!;
     const ids = await rt.identity();
     const status = await ids.users.status(id);
@@ -57,7 +78,7 @@ export function login(rt: Runtime, meta: RequestMeta, body: { principal: string;
 /** POST /v1/auth/totp/enrol: begins TOTP enrolment (password required). */
 export function enrolTotp(rt: Runtime, meta: RequestMeta, body: { principal: string; password: string }) {
   return value(auditedOpen(rt, meta, 'auth.totp.enrol', { principal: claimed(body.principal) }, async () => {
-    const id = knownPrincipal(rt, body.principal);
+    const id = await passwordPrincipal(rt, meta, body.principal, body.password);
     try {
       const users = (await rt.identity()).users;
       await users.verifyPassword(id, body.password, { address: meta.source });
@@ -72,7 +93,7 @@ export function enrolTotp(rt: Runtime, meta: RequestMeta, body: { principal: str
 /** POST /v1/auth/totp/confirm: a first code activates TOTP; recovery codes are shown once. */
 export function confirmTotp(rt: Runtime, meta: RequestMeta, body: { principal: string; password: string; code: string }) {
   return value(auditedOpen(rt, meta, 'auth.totp.confirm', { principal: claimed(body.principal) }, async () => {
-    const id = knownPrincipal(rt, body.principal);
+    const id = await passwordPrincipal(rt, meta, body.principal, body.password);
     try {
       const users = (await rt.identity()).users;
       await users.verifyPassword(id, body.password, { address: meta.source });

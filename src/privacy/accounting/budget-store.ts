@@ -446,6 +446,21 @@ export class BudgetStore {
     });
   }
 
+  /**
+   * Charges still in state "charged": neither released nor refunded, oldest first. After a
+   * crash these are the charges of queries that were cut off; reconciliation at start
+   * (src/kernel/reconcile-budgets.ts) refunds those no audit entry mentions.
+   */
+  async unreleasedCharges(limit = 100_000): Promise<ChargeRecord[]> {
+    if (!Number.isInteger(limit) || limit < 1 || limit > 100_000) throw new BudgetArgumentInvalid('limit must be an integer in [1, 100000]');
+    return this.#read(async (q) => {
+      const rows = await q.query<ChargeRow>("SELECT * FROM {budget_charges} WHERE state = 'charged' ORDER BY at_ms, charge_id LIMIT ?", [limit]);
+      const out: ChargeRecord[] = [];
+      for (const r of rows) out.push(await this.#chargeRecord(q, r));
+      return out;
+    });
+  }
+
   /** One charge and its state. */
   async getCharge(chargeId: string): Promise<ChargeRecord> {
     text('chargeId', chargeId, MAX_ID);

@@ -7,7 +7,7 @@
  * data values, and never a principal id (the record's `principal` field holds that,
  * possibly pseudonymised); organisation subjects are named because they are not people.
  */
-import type { ChargeDenied, ChargeOutcome, RefundOutcome } from './budget-store.ts';
+import type { ChargeDenied, ChargeOutcome, ChargeRecord, RefundOutcome } from './budget-store.ts';
 import { epsilonForDelta } from './zcdp.ts';
 
 /** δ at which budgets are displayed as (ε, δ) unless a dataset says otherwise. */
@@ -28,6 +28,21 @@ export function budgetAuditReasons(o: ChargeOutcome | RefundOutcome): string[] {
   }
   if (o.ok) return [`dp-budget charge charge=${o.chargeId} ${where} ${tail} replayed=${o.replayed}`];
   return [`dp-budget denied reason=${o.reason} ${where} ${tail}`];
+}
+
+/**
+ * The charge a request's audit entry names, read back from its `dp-budget charge` line
+ * (the line `budgetAuditReasons` writes for an accepted charge), or null for any other line.
+ * Reconciliation after a crash uses it: a charge some entry names was audited.
+ */
+export function auditedChargeId(reason: string): string | null {
+  const m = /^dp-budget charge charge=(\S+) /.exec(reason);
+  return m ? m[1]! : null;
+}
+
+/** The line a reconciliation entry keeps for a charge it refunds (no principal id, like the others). */
+export function reconcileAuditReason(c: ChargeRecord, reason: string): string {
+  return `dp-budget reconcile-refund charge=${c.chargeId} subject=${subjectLabel(c.subject)} dataset=${JSON.stringify(c.dataset)} query=${JSON.stringify(c.queryId)} rho=${num(c.rho)} charged=${c.at} reason=${JSON.stringify(reason)}`;
 }
 
 /** The message a user sees when a charge is denied: what it needed, what is left, when it resets. */
