@@ -7,10 +7,10 @@
  * protection whose `after` has not completed runs (a budget refund), and nothing is
  * released.
  *
- * This file is the only place that calls an engine: governed queries, and the internal
- * reads the path needs (the DLP value index, the classifier's sample, the differencing
- * check) — each an IR query rendered by the same renderer, with the same timeouts and an
- * audit label.
+ * This file is the only place that calls an engine: governed queries, the internal reads
+ * the path needs (the DLP value index, the classifier's sample, the differencing check, the
+ * release audit) — each an IR query rendered by the same renderer, with the same timeouts
+ * and an audit label — and catalog queries on the data-free catalog.
  */
 import type { CellValue, Engine, EngineResult, ResultColumn } from '../engine/engine.ts';
 import { asGatehouseError, type GatehouseError } from '../errors.ts';
@@ -18,6 +18,9 @@ import type { Select } from '../query/ir.ts';
 import { renderSelect } from '../query/render/sql.ts';
 import type { PrivacyGovernance } from '../privacy/release.ts';
 import type { AuditDraft } from './audited.ts';
+import type { CatalogCache, CatalogResult } from '../catalog/db.ts';
+import type { RenderedCatalogQuery } from '../catalog/render.ts';
+import type { DatasetView } from './types.ts';
 
 /** What leaves: the rows after every protection, and what was done to them. */
 export interface Release {
@@ -80,6 +83,18 @@ export function executionContext(entry: AuditDraft, keep: (r: string) => void, e
 /** An internal read outside a request's protections (the DLP value index, the classifier's sample). */
 export function internalRead(engines: Engines, query: Select, dataset: string, timeoutMs: number): Promise<EngineResult> {
   return run(engines.engineOf(dataset), query, timeoutMs);
+}
+
+/**
+ * A catalog query on the data-free catalog of what a principal may see (src/catalog/db.ts):
+ * Gatehouse-rendered SQL over catalog rows only — no dataset row is in that engine.
+ */
+export async function catalogRead(catalogs: CatalogCache, views: readonly DatasetView[], query: RenderedCatalogQuery, timeoutMs: number): Promise<CatalogResult> {
+  return (await catalogs.get(views)).run(query, timeoutMs);
+}
+
+export async function catalogDescribe(catalogs: CatalogCache, views: readonly DatasetView[], query: RenderedCatalogQuery): Promise<CatalogResult['columns'] | null> {
+  return (await catalogs.get(views)).describe(query);
 }
 
 export async function execute(plan: ExecutionPlan, ctx: ExecutionContext): Promise<Release> {

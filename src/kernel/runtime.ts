@@ -27,6 +27,7 @@ import type { BoundQuery } from '../query/bind.ts';
 import { GovernanceRuntime } from './governance-runtime.ts';
 import { openEmbeddedState, type StateBackend } from '../state/backend.ts';
 import { Admission } from './admission.ts';
+import { CatalogCache } from '../catalog/db.ts';
 import { internalRead } from './execute.ts';
 import { distinctTextQuery } from './internal-queries.ts';
 import { reconcileBudgets } from './reconcile-budgets.ts';
@@ -118,6 +119,8 @@ export class Runtime {
    * partner spreading queries over several nodes is checked per node (docs/privacy.md).
    */
   readonly differencing: DifferencingMonitor;
+  /** Data-free catalogs of what principals may see (wire clients' pg_catalog), by content. */
+  readonly catalogs = new CatalogCache('gatehouse');
   readonly releaseAuditor: ReleaseAuditor;
   readonly #privacyDb: DatabaseSync;
   /** Fair admission of queries to the engines (defaults.concurrency). */
@@ -265,6 +268,7 @@ export class Runtime {
     if (this.#identityOpen) await (await this.#identityOpen.catch(() => null))?.close();
     if (this.#ownsBackend) await this.backend.close();
     try { this.#privacyDb.close(); } catch { /* closed */ }
+    await this.catalogs.close();
   }
 
   /** Users and sessions open on first use, so deployments without them need no key passphrase. */

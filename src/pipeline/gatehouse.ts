@@ -21,6 +21,7 @@ import type { DatasetView, QueryEstimate, QueryRequest, QueryResponse, RequestMe
 import { authorizeAuditRead, rejectRequest, type AuditReadGrant } from '../operations/audit/read.ts';
 import { ingestDataset, type Ingested, type IngestRequest } from '../operations/datasets/ingest.ts';
 import { listDatasets } from '../operations/datasets/list.ts';
+import { catalogQuery, describeCatalogQuery, type CatalogAnswer, type CatalogRequest } from '../operations/catalog/query.ts';
 import { governanceOp, runScheduledGovernance, setupDemoGovernance } from '../operations/governance/run.ts';
 import * as admin from '../operations/identity/admin.ts';
 import * as auth from '../operations/identity/auth.ts';
@@ -34,6 +35,7 @@ export type { DatasetView, Governance, QueryEstimate, QueryRequest, QueryRespons
 export type { GatehouseOptions } from '../kernel/runtime.ts';
 export type { AuditDecision } from '../audit/types.ts';
 export type { AuditReadGrant } from '../operations/audit/read.ts';
+export type { CatalogAnswer, CatalogRequest } from '../operations/catalog/query.ts';
 
 export class Gatehouse {
   readonly #rt: Runtime;
@@ -70,6 +72,10 @@ export class Gatehouse {
 
   /** Stores a file encrypted under a new data key (`gatehouse ingest`). */
   ingestDataset(meta: RequestMeta, req: IngestRequest): Promise<Ingested> { return ingestDataset(this.#rt, meta, req); }
+
+  /** A PostgreSQL client's catalog query, answered from the data-free catalog of what the caller may see. */
+  catalogQuery(req: CatalogRequest): Promise<CatalogAnswer> { return catalogQuery(this.#rt, req); }
+  describeCatalogQuery(req: Omit<CatalogRequest, 'params' | 'timeoutMs'>) { return describeCatalogQuery(this.#rt, req); }
 
   // Signing in and out.
   login(meta: RequestMeta, body: { principal: string; password: string; code?: string | null }) { return auth.login(this.#rt, meta, body); }

@@ -6,7 +6,7 @@
 import type { GatehouseError } from '../errors.ts';
 import type { Credential } from '../identity/credentials.ts';
 import type { ResultColumn } from '../engine/engine.ts';
-import type { DatasetView, QueryRequest, QueryResponse, RequestMeta } from '../pipeline/gatehouse.ts';
+import type { CatalogAnswer, CatalogRequest, DatasetView, QueryRequest, QueryResponse, RequestMeta } from '../pipeline/gatehouse.ts';
 
 /** SCRAM-SHA-256 verifier (RFC 5802/7677), every field but `iterations` base64. */
 export interface ScramVerifier {
@@ -33,4 +33,7 @@ export interface WireBackend {
   describe(req: QueryRequest): Promise<{ columns: readonly ResultColumn[]; auditId: string }>;
   datasets(req: RequestMeta & { purpose: string | null }): Promise<{ datasets: DatasetView[]; auditId: string; policyVersion: string }>;
   rejectRequest(meta: RequestMeta, action: string, error: GatehouseError): Promise<void>;
+  /** A catalog query (pg_catalog, information_schema, version(), …), parsed, allowlisted and answered on the path. */
+  catalogQuery(req: CatalogRequest): Promise<CatalogAnswer>;
+  describeCatalogQuery(req: Omit<CatalogRequest, 'params' | 'timeoutMs'>): Promise<readonly { readonly name: string; readonly type: string }[] | null>;
 }

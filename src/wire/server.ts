@@ -4,7 +4,7 @@
  * psql, node-postgres, JDBC and BI tools connect, authenticate with SCRAM-SHA-256 against a
  * Gatehouse connection password (or a TLS client certificate mapped to a principal), and
  * every statement goes through the one request path: governed SELECTs to `query`, catalog
- * introspection to a data-free view built from `datasets` (src/wire/catalog.ts). Session
+ * introspection to `catalogQuery` (src/operations/catalog/: allowlisted, data-free). Session
  * commands (SET/SHOW of an allowlist, BEGIN/COMMIT/ROLLBACK as no-ops) are answered here;
  * refused ones are audited with `rejectRequest`. Errors reach the client as ErrorResponse
  * with SQLSTATE codes (src/wire/sqlstate.ts) and the connection stays usable.
@@ -26,7 +26,7 @@ import { Admission, type AdmissionTicket } from './admission.ts';
 import type { ScramVerifier, WireBackend } from './backend.ts';
 import type { QueryRequest } from '../kernel/types.ts';
 import { CancelKeys, parseCancelRequest, type CancelKey } from './cancel.ts';
-import { CatalogCache, renderCatalogQuery, SERVER_VERSION, type CatalogSession } from './catalog.ts';
+import { SERVER_VERSION, type CatalogSession } from '../catalog/functions.ts';
 import { classify, loadParser, type Classified } from './classify.ts';
 import { FrameGuard, guardedDuplex } from './framing.ts';
 import { decodeFrontend, enc, ProtocolViolation, Reader, STARTUP, type FieldDescription, type Frontend } from './protocol.ts';
@@ -82,7 +82,6 @@ export async function startWireServer(options: WireServerOptions): Promise<WireS
   if (options.tls && options.requireTls === false) throw new Error('when TLS is configured the wire front requires it; omit requireTls or set it to true');
   await loadParser();
   const secureContext = options.tls ? createSecureContext({ key: options.tls.key, cert: options.tls.cert, ...(options.tls.ca ? { ca: options.tls.ca } : {}), minVersion: 'TLSv1.2' }) : null;
-  const catalogs = new CatalogCache(DATABASE);
   const admission = new Admission({
     maxSessions: options.maxConnections ?? 100,
     maxUnauthenticated: options.maxUnauthenticated ?? 64,
@@ -98,7 +97,7 @@ export async function startWireServer(options: WireServerOptions): Promise<WireS
     socket.setNoDelay(true);
     const ticket = admission.admit(socket.remoteAddress ?? '');
     if (typeof ticket === 'string') { refuseConnection(socket, options.gatehouse, ticket); return; }
-    const conn = new WireConnection(socket, options, secureContext, catalogs, { ticket, cancelKeys });
+    const conn = new WireConnection(socket, options, secureContext, { ticket, cancelKeys });
     connections.add(conn);
     socket.once('close', () => { connections.delete(conn); ticket.release(); });
   });
@@ -119,7 +118,6 @@ export async function startWireServer(options: WireServerOptions): Promise<WireS
         for (const c of connections) c.abortRunningQuery(new GatehouseError('UNAVAILABLE', 'terminating connection due to administrator command'));
         for (const s of sockets) s.destroy();
         await closed;
-        await catalogs.close();
       })();
       return closing;
     },
@@ -185,7 +183,6 @@ class WireConnection {
   readonly #socket: Socket;
   readonly #opts: WireServerOptions;
   readonly #gh: WireBackend;
-  readonly #catalogs: CatalogCache;
   readonly #source: string;
   readonly #secure: SecureContext | null;
   readonly #pg: PostgresConnection;
@@ -220,11 +217,10 @@ class WireConnection {
   #busy = false;
   #draining = false;
 
-  constructor(socket: Socket, opts: WireServerOptions, secure: SecureContext | null, catalogs: CatalogCache, session: { ticket: AdmissionTicket; cancelKeys: CancelKeys }) {
+  constructor(socket: Socket, opts: WireServerOptions, secure: SecureContext | null, session: { ticket: AdmissionTicket; cancelKeys: CancelKeys }) {
     this.#socket = socket;
     this.#opts = opts;
     this.#gh = opts.gatehouse;
-    this.#catalogs = catalogs;
     this.#secure = secure;
     this.#ticket = session.ticket;
     this.#cancelKeys = session.cancelKeys;
@@ -711,9 +707,7 @@ class WireConnection {
     if (r.kind === 'governed') return this.#describeGoverned(stmt.sql, r.params);
     if (r.kind !== 'catalog') return null;
     try {
-      const rendered = renderCatalogQuery(stmt.sql, this.#catalogSession(), null);
-      const { datasets } = await this.#gh.datasets(Object.assign(this.#meta(), { purpose: this.#settings!.purpose, sql: stmt.sql }));
-      const cols = await (await this.#catalogs.get(datasets)).describe(rendered);
+      const cols = await this.#gh.describeCatalogQuery({ ...this.#meta(), sql: stmt.sql, purpose: this.#settings!.purpose, session: this.#catalogSession() });
       return cols ? cols.map((c) => ({ name: c.name, type: pgTypeOf(c.type) })) : null;
     } catch { return null; }
   }
@@ -797,19 +791,9 @@ class WireConnection {
         throw new WireRefusal('42501', err);
       }
       case 'catalog': {
-        // The meta carries the SQL so the audit entry can hold its fingerprint (see RequestMeta.sql).
-        const meta = Object.assign(this.#meta(), { sql });
-        let rendered;
-        try {
-          rendered = renderCatalogQuery(sql, this.#catalogSession(), params);
-        } catch (err) {
-          const e = asGatehouseError(err);
-          await this.#gh.rejectRequest(meta, 'pgwire.catalog', e).catch(() => undefined);
-          throw e;
-        }
-        const { datasets } = await this.#gh.datasets(Object.assign(meta, { purpose: s.purpose }));
-        const db = await this.#catalogs.get(datasets);
-        const r = await db.run(rendered, Math.min(s.timeoutMs, 5_000));
+        // One audited request on the path: parsed, allowlisted and rendered by Gatehouse, answered
+        // from the data-free catalog of what this principal may see.
+        const r = await this.#gh.catalogQuery({ ...this.#meta(), sql, purpose: s.purpose, session: this.#catalogSession(), params, timeoutMs: s.timeoutMs });
         return { tag: `SELECT ${r.rows.length}`, columns: r.columns.map((c) => ({ name: c.name, type: pgTypeOf(c.type) })), rows: r.rows };
       }
       case 'governed': {

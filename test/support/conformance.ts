@@ -114,7 +114,7 @@ export interface Driver {
 
 /**
  * The request's audit entries since `before`: exactly one `query` entry, or else exactly one
- * entry of another action (the wire front's own decisions: pgwire.query, pgwire.set, datasets.list).
+ * entry of another action (the wire front's own decisions: pgwire.query, pgwire.set, catalog.query).
  */
 function auditedOnce(log: TransparencyLog, before: number, channel: string): { entry: StoredAuditEntry; entries: StoredAuditEntry[]; principal: string | null } {
   const entries: StoredAuditEntry[] = [];
@@ -335,7 +335,7 @@ const LAST4 = /^\*+\d{4}$/;
 const HEX64 = /^[0-9a-f]{64}$/;
 const allLast4 = (name = 'ssn') => (a: Answer): void => { for (const s of col(a, name)) assert.match(String(s), LAST4); };
 
-const INTROSPECTION = 'the wire front answers pg_catalog/information_schema introspection itself, from a data-free catalog showing only what the principal may see (BI tools need it; audited as datasets.list); in a governed query through the path it is refused (docs/wire-protocol.md)';
+const INTROSPECTION = 'the wire front answers pg_catalog/information_schema introspection itself, from a data-free catalog showing only what the principal may see (BI tools need it; audited as catalog.query); in a governed query through the path it is refused (docs/wire-protocol.md)';
 
 function wireRefusal(o: Observed, code: ErrorCode, action: string): void {
   assert.equal(o.answer, null, 'the wire front must refuse it');
@@ -349,7 +349,7 @@ function wireRefusal(o: Observed, code: ErrorCode, action: string): void {
 function wireCatalogAnswer(o: Observed): void {
   assert.ok(o.answer, `the wire front answers it from its catalog, got ${o.code}: ${o.message}`);
   assert.equal(o.entries.length, 1);
-  assert.equal(o.entry.action, 'datasets.list');
+  assert.equal(o.entry.action, 'catalog.query');
   assert.equal(o.entry.decision, 'allow');
 }
 
@@ -385,9 +385,9 @@ export const CASES: readonly Case[] = [
   { group: 'table functions and files', name: 'FROM "/etc/passwd" (a quoted path) names no dataset', as: 'ada', sql: () => 'SELECT * FROM "/etc/passwd"', refuse: 'SQL_UNKNOWN_DATASET' },
   { group: 'table functions and files', name: 'query() running an SQL string is refused', as: 'ada', sql: () => "SELECT * FROM query('SELECT * FROM gh_ds_patients')", refuse: 'SQL_UNSUPPORTED' },
   { group: 'table functions and files', name: 'current_setting() is refused', as: 'ada', sql: () => "SELECT current_setting('enable_external_access')", refuse: 'SQL_FUNCTION_NOT_ALLOWED' ,
-    wireDiffers: { why: 'the wire front answers version(), current_setting() and the other session functions BI tools send from its data-free catalog engine (audited as datasets.list), never from a data engine (docs/wire-protocol.md)', expect: (o) => wireCatalogAnswer(o) } },
+    wireDiffers: { why: 'the wire front answers version(), current_setting() and the other session functions BI tools send from its data-free catalog engine (audited as catalog.query), never from a data engine (docs/wire-protocol.md)', expect: (o) => wireCatalogAnswer(o) } },
   { group: 'table functions and files', name: 'version() is refused', as: 'ada', sql: () => 'SELECT version()', refuse: 'SQL_FUNCTION_NOT_ALLOWED' ,
-    wireDiffers: { why: 'the wire front answers version(), current_setting() and the other session functions BI tools send from its data-free catalog engine (audited as datasets.list), never from a data engine (docs/wire-protocol.md)', expect: (o) => { wireCatalogAnswer(o); assert.match(String(o.answer!.rows[0]![0]), /Gatehouse/); } } },
+    wireDiffers: { why: 'the wire front answers version(), current_setting() and the other session functions BI tools send from its data-free catalog engine (audited as catalog.query), never from a data engine (docs/wire-protocol.md)', expect: (o) => { wireCatalogAnswer(o); assert.match(String(o.answer!.rows[0]![0]), /Gatehouse/); } } },
 
   // ---- 4. settings and statements
   { group: 'settings and statements', name: 'SET enable_external_access is refused', as: 'ada', sql: () => 'SET enable_external_access = true', refuse: 'SQL_UNSUPPORTED',

@@ -10,8 +10,8 @@
  * is refused as SQL_FUNCTION_NOT_ALLOWED. current_setting() answers only the session's own
  * harmless parameters (src/wire/settings.ts) and NULL for every other name.
  */
-import { quoteIdent, quoteString } from '../../query/render/sql.ts';
-import { GatehouseError } from '../../errors.ts';
+import { quoteIdent, quoteString } from '../query/render/sql.ts';
+import { GatehouseError } from '../errors.ts';
 import { TYPE_FORMAT_TABLE } from './tables.ts';
 
 export const CATALOG_SCHEMA = 'gh';

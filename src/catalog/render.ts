@@ -12,8 +12,8 @@
  * SQL_FUNCTION_NOT_ALLOWED, an unknown relation, node or construct SQL_UNSUPPORTED.
  */
 import { parseSync } from 'libpg-query';
-import { GatehouseError } from '../../errors.ts';
-import { quoteIdent, quoteString } from '../../query/render/sql.ts';
+import { GatehouseError } from '../errors.ts';
+import { quoteIdent, quoteString } from '../query/render/sql.ts';
 import { CATALOG_TABLE_BY_NAME } from './tables.ts';
 import { CATALOG_FUNCTIONS, CATALOG_TABLE_FUNCTIONS, catalogTableRef, type CatalogSession } from './functions.ts';
 
