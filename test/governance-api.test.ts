@@ -305,7 +305,7 @@ describe('contractor governance over HTTP: the research contractor, from onboard
     assert.equal(fl.code, 0, fl.out);
     assert.match(readFileSync(svg, 'utf8'), /^<svg|<\?xml/);
     const bad = await run('grant', 'request', '--dataset', 'patients', '--purpose', 'research', '--days', 'soon', '--justification', 'x', '--url', url, '--key', KEYS.rhea);
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 2, 'a bad flag value is a usage error');
     assert.match(bad.out, /--days must be a whole number/);
   });
 });
