@@ -154,6 +154,7 @@ const MODULES: readonly ModuleSpec[] = [
   { name: 'encryption', file: 'encryption.ts', timeoutMs: 10 * 60_000 },
   { name: 'postgres', file: 'postgres.ts', timeoutMs: 5 * 60_000 },
   { name: 'wire', file: 'wire.ts', timeoutMs: 5 * 60_000 },
+  { name: 'budget', file: 'budget.ts', timeoutMs: 5 * 60_000 },
 ];
 
 function runChild(spec: ModuleSpec, quick: boolean): Promise<{ code: number | null; signal: string | null; ms: number }> {
