@@ -32,6 +32,17 @@ export interface Envelope {
   readonly entry: AuditDraft;
   /** A reason that stays in the entry whatever the outcome (ledger lines, alerts). */
   keep(reason: string): void;
+  /**
+   * Bookkeeping that must follow the audit entry, never precede it: `recorded` runs once the
+   * entry is durable (a DP charge is marked released only then), `unrecorded` if it could
+   * not be written (the charge is refunded: nothing reached the caller).
+   */
+  onRecord(hook: RecordHook): void;
+}
+
+export interface RecordHook {
+  recorded(): Promise<void>;
+  unrecorded(): Promise<void>;
 }
 
 export interface AuthenticatedEnvelope extends Envelope {
@@ -86,9 +97,10 @@ async function leased<T>(rt: Runtime, state: WorkspaceState, meta: RequestMeta, 
   entry.purpose = options.purpose ?? null;
   entry.sqlFingerprint = options.sqlFingerprint ?? (typeof meta.sql === 'string' ? sqlFingerprint(meta.sql) : null);
   const kept: string[] = [];
+  const hooks: RecordHook[] = [];
   let value: T;
   try {
-    value = await run({ state, entry, keep: (r) => { kept.push(r); } });
+    value = await run({ state, entry, keep: (r) => { kept.push(r); }, onRecord: (h) => { hooks.push(h); } });
     entry.decision = 'allow';
     entry.reasons = [...entry.reasons, ...kept];
   } catch (err) {
@@ -96,12 +108,32 @@ async function leased<T>(rt: Runtime, state: WorkspaceState, meta: RequestMeta, 
     entry.decision = e.outcome;
     entry.errorCode = e.code;
     entry.reasons = [...(e.reasons.length ? e.reasons : []), ...(e.reasons.includes(e.message) ? [] : [e.message]), ...kept];
-    await record(rt, entry);
+    try {
+      await record(rt, entry);
+    } catch (recordErr) {
+      await settle(hooks, false);
+      throw recordErr;
+    }
+    await settle(hooks, true);
     AUDITED.add(e);
     throw e;
   }
-  const { auditId } = await record(rt, entry);
+  let auditId: string;
+  try {
+    ({ auditId } = await record(rt, entry));
+  } catch (err) {
+    await settle(hooks, false);
+    throw err;
+  }
+  await settle(hooks, true);
   return { value, auditId };
+}
+
+/** Runs the record hooks; a hook that fails leaves its bookkeeping to the start-up reconciliation. */
+async function settle(hooks: readonly RecordHook[], recorded: boolean): Promise<void> {
+  for (const h of hooks) {
+    try { await (recorded ? h.recorded() : h.unrecorded()); } catch { /* reconciled at the next start (src/kernel/reconcile-budgets.ts) */ }
+  }
 }
 
 /** An operation open to anyone (sign-in, refresh): the entry names the principal claimed. */

@@ -17,7 +17,7 @@ import { asGatehouseError, type GatehouseError } from '../errors.ts';
 import type { Select } from '../query/ir.ts';
 import { renderSelect } from '../query/render/sql.ts';
 import type { PrivacyGovernance } from '../privacy/release.ts';
-import type { AuditDraft } from './audited.ts';
+import type { AuditDraft, RecordHook } from './audited.ts';
 import type { CatalogCache, CatalogResult } from '../catalog/db.ts';
 import type { RenderedCatalogQuery } from '../catalog/render.ts';
 import type { DatasetView } from './types.ts';
@@ -41,6 +41,8 @@ export interface ExecutionContext {
   keep(reason: string): void;
   /** An internal read (IR built by Gatehouse, never user SQL) on the engine holding `dataset`. */
   internal(label: string, query: Select, dataset: string): Promise<EngineResult>;
+  /** Bookkeeping that must follow the request's audit entry (see Envelope.onRecord). */
+  onRecord(hook: RecordHook): void;
 }
 
 /** An output protection: one result transformer with before / after / onFailure hooks. */
@@ -70,9 +72,10 @@ function run(engine: Engine, query: Select, timeoutMs: number, signal?: AbortSig
 }
 
 /** The context protections see; internal reads are bounded by the statement timeout. */
-export function executionContext(entry: AuditDraft, keep: (r: string) => void, engines: Engines, timeoutMs: number): ExecutionContext {
+export function executionContext(env: { entry: AuditDraft; keep: (r: string) => void; onRecord: (h: RecordHook) => void }, engines: Engines, timeoutMs: number): ExecutionContext {
+  const { entry, keep } = env;
   return {
-    entry, keep,
+    entry, keep, onRecord: env.onRecord,
     internal: (label, query, dataset) => {
       keep(`internal read: ${label}`);
       return run(engines.engineOf(dataset), query, timeoutMs);

@@ -1,7 +1,8 @@
 /**
  * The privacy budget of a differentially private release: charged atomically before the
  * query runs (a denied charge stops it), refunded if nothing is released, and marked
- * released once the noisy result leaves. The ledger lines stay in the audit entry.
+ * released once the audit entry of the release is durable. The ledger lines stay in the
+ * audit entry.
  */
 import { randomUUID } from 'node:crypto';
 import { GatehouseError } from '../../errors.ts';
@@ -51,9 +52,16 @@ export function dpBudget(budgets: BudgetLedger, principal: PrincipalDef, plan: D
       }
       charge = outcome;
     },
-    async after(_ctx, r) {
-      await budgets.markReleased(charge!.chargeId);
-      return { ...r, privacy: { ...describeNoise(noise), budget: budgetView(charge!, plan) } };
+    after(ctx, r) {
+      const c = charge!;
+      // Released only once the audit entry is durable (responses follow the entry); if the
+      // entry cannot be written nothing reached the caller, and the charge is refunded. A crash
+      // in between leaves it charged: reconciled at the next start against the log.
+      ctx.onRecord({
+        recorded: () => budgets.markReleased(c.chargeId).then(() => undefined),
+        unrecorded: async () => { await budgets.refund(c.chargeId, 'the audit entry could not be written, so nothing was released'); },
+      });
+      return { ...r, privacy: { ...describeNoise(noise), budget: budgetView(c, plan) } };
     },
     async onFailure(ctx) {
       if (!charge) return;

@@ -31,7 +31,7 @@ export async function describe(rt: Runtime, req: QueryRequest): Promise<{ column
     try {
       const released = await execute(
         { query: { ...g.query, limit: 0 }, engine, timeoutMs: ws.defaults.statementTimeoutMs, ...(req.signal ? { signal: req.signal } : {}), protections: shape },
-        executionContext(entry, env.keep, state.engines, ws.defaults.statementTimeoutMs),
+        executionContext(env, state.engines, ws.defaults.statementTimeoutMs),
       );
       entry.reasons = p.decisions.flatMap((d) => d.reasons);
       entry.rowsReturned = 0;

@@ -40,7 +40,7 @@ export async function query(rt: Runtime, req: QueryRequest): Promise<QueryRespon
     try {
       released = await execute(
         { query: p.governed.query, engine, timeoutMs: timeoutOf(req, ws.defaults.statementTimeoutMs), ...(req.signal ? { signal: req.signal } : {}), protections: protectionsFor(rt, state, p) },
-        executionContext(entry, env.keep, state.engines, ws.defaults.statementTimeoutMs),
+        executionContext(env, state.engines, ws.defaults.statementTimeoutMs),
       );
     } finally {
       slot.release();
