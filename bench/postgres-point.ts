@@ -5,7 +5,7 @@
  *
  * Server: a throwaway cluster (test/support/postgres.ts) with the demo's claims (about 0.6 ×
  * 5 × patients rows; 1M+ without --quick) loaded by test/support/pg-demo.ts, indexed on
- * patient_id. The rest of the demo stays on DuckDB.
+ * claim_id. The rest of the demo stays on DuckDB.
  *
  * Paths, interleaved (alternating order), after warm-up, p50 over 300 runs each (60 with --quick):
  *   - gatehouse in process: `Gatehouse.query` as ivan (claims-processing): authentication,
@@ -26,6 +26,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import type { AuditRecord, AuditSink } from '../src/audit/types.ts';
 import { createDemoWorkspace } from '../src/demo/workspace.ts';
 import { startNode } from '../src/node/start.ts';
 import { PostgresEngine } from '../src/engine/postgres.ts';
@@ -39,6 +40,20 @@ import { startPostgres } from '../test/support/postgres.ts';
 import { isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
 
 const NAME = 'postgres-point';
+
+/** The audit sink, timed: how much of the in-process figure is the durable append. */
+class TimedSink implements AuditSink {
+  readonly samples: number[] = [];
+  readonly #inner: AuditSink;
+  constructor(inner: AuditSink) { this.#inner = inner; }
+  async append(r: AuditRecord) {
+    const t = performance.now();
+    const res = await this.#inner.append(r);
+    this.samples.push(performance.now() - t);
+    return res;
+  }
+  close() { return this.#inner.close(); }
+}
 const KEY_IVAN = 'bench-key-ivan-0123456789abcdef';
 const COLUMNS = 'claim_id, patient_id, payer, region, amount_billed, amount_paid, status, submitted_on';
 
@@ -56,30 +71,31 @@ export async function runPostgresPointBench(quick: boolean): Promise<BenchResult
     log(NAME, `claims on PostgreSQL: ${demo.rows.claims!.toLocaleString('en')} rows in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const admin = new pg.Client({ connectionString: demo.adminUrl });
     await admin.connect();
-    await admin.query('CREATE INDEX claims_patient ON public.claims (patient_id)');
+    await admin.query('CREATE UNIQUE INDEX claims_id ON public.claims (claim_id)');
     await admin.query('ANALYZE public.claims');
-    // The peer: RLS on the table, a masking view (security_invoker, so the caller's RLS applies).
-    await admin.query(`ALTER TABLE public.claims ENABLE ROW LEVEL SECURITY;
+    // The peer: the same rows in their own table (so RLS costs Gatehouse's path nothing), RLS
+    // on it, and a masking view (security_invoker, so the caller's RLS policy applies).
+    await admin.query(`CREATE TABLE public.claims_rls AS SELECT * FROM public.claims;
+      CREATE UNIQUE INDEX claims_rls_id ON public.claims_rls (claim_id);
+      ANALYZE public.claims_rls;
+      ALTER TABLE public.claims_rls ENABLE ROW LEVEL SECURITY;
       CREATE ROLE bench_rls LOGIN PASSWORD 'rls-pw';
+      GRANT CONNECT ON DATABASE "${demo.database}" TO bench_rls;
       GRANT USAGE ON SCHEMA public TO bench_rls;
-      GRANT SELECT ON public.claims TO bench_rls;
-      CREATE POLICY insurer_region ON public.claims FOR SELECT TO bench_rls USING (region = 'us-east');
-      CREATE VIEW public.claims_masked WITH (security_invoker = true, security_barrier = true) AS SELECT ${COLUMNS} FROM public.claims;
+      GRANT SELECT ON public.claims_rls TO bench_rls;
+      CREATE POLICY insurer_region ON public.claims_rls FOR SELECT TO bench_rls USING (region = 'us-east');
+      CREATE VIEW public.claims_masked WITH (security_invoker = true, security_barrier = true) AS SELECT ${COLUMNS} FROM public.claims_rls;
       GRANT SELECT ON public.claims_masked TO bench_rls`);
-    // 20 us-east rows by patient: the same ids in every path.
-    const ids: number[] = [];
-    let n = 0;
-    for (const r of (await admin.query(`SELECT patient_id, count(*)::int AS n FROM public.claims WHERE region = 'us-east' AND patient_id > ${Math.floor(patients / 2)} GROUP BY patient_id ORDER BY patient_id LIMIT 40`)).rows as { patient_id: string; n: number }[]) {
-      if (n + r.n > 20) continue;
-      ids.push(Number(r.patient_id)); n += r.n;
-      if (n === 20) break;
-    }
-    if (n !== 20) throw new Error(`could not pick patients for exactly 20 rows (got ${n})`);
+    // 20 us-east claims in one claim_id range: the same rows in every path (the range also
+    // holds other regions' claims, which the row filter or the RLS policy removes).
+    const picked = (await admin.query(`SELECT claim_id FROM public.claims WHERE region = 'us-east' AND claim_id > ${Math.floor(demo.rows.claims! / 2)} ORDER BY claim_id LIMIT 20`)).rows as { claim_id: string }[];
+    const lo = Number(picked[0]!.claim_id), hi = Number(picked[19]!.claim_id);
     await admin.end();
-    const pointSql = `SELECT ${COLUMNS} FROM claims WHERE patient_id IN (${ids.join(', ')}) ORDER BY claim_id`;
+    const pointSql = `SELECT ${COLUMNS} FROM claims WHERE claim_id BETWEEN ${lo} AND ${hi} ORDER BY claim_id`;
 
     t = performance.now();
-    const node = await startNode({ workspaceDir: wsDir, auditDir: join(root, 'audit'), state: { kind: 'files', dir: join(root, 'state') }, demo: true, http: { port: 0, version: 'bench' } });
+    let sink!: TimedSink;
+    const node = await startNode({ workspaceDir: wsDir, auditDir: join(root, 'audit'), state: { kind: 'files', dir: join(root, 'state') }, demo: true, http: { port: 0, version: 'bench' }, auditSink: (auditLog) => (sink = new TimedSink(auditLog)) });
     log(NAME, `node started in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     const gh = node.gatehouse;
     const port = node.http.port;
@@ -99,6 +115,7 @@ export async function runPostgresPointBench(quick: boolean): Promise<BenchResult
     });
     const inProcess = async (): Promise<number> => (await gh.query({ credential: KEY_IVAN, sql: pointSql, purpose: 'claims-processing', source: '127.0.0.1', channel: 'bench' })).rows.length;
     const rls = new pg.Client({ host: '127.0.0.1', port: cluster.port, user: 'bench_rls', password: 'rls-pw', database: demo.database });
+    rls.on('error', () => undefined);
     await rls.connect();
     const rlsSql = pointSql.replace('FROM claims', 'FROM public.claims_masked');
     const viaRls = async (): Promise<number> => (await rls.query(rlsSql)).rows.length;
@@ -114,6 +131,7 @@ export async function runPostgresPointBench(quick: boolean): Promise<BenchResult
     const rendered = renderSelect(governed.query, engine.dialect);
     const viaEngine = async (): Promise<number> => (await engine.run(rendered, { timeoutMs: 30_000 })).rows.length;
     const three = new pg.Client({ host: '127.0.0.1', port: cluster.port, user: demo.role, password: demo.password, database: demo.database, options: '-c search_path=pg_catalog' });
+    three.on('error', () => undefined);
     await three.connect();
     const viaThreeTrips = async (): Promise<number> => {
       await three.query('BEGIN READ ONLY; SET LOCAL statement_timeout = 30000; SET LOCAL search_path = pg_catalog');
@@ -127,10 +145,14 @@ export async function runPostgresPointBench(quick: boolean): Promise<BenchResult
     const paths: Record<string, () => Promise<number>> = { inProcess, http: viaHttp, rls: viaRls, engine: viaEngine, engineThreeTrips: viaThreeTrips };
     for (const [name, f] of Object.entries(paths)) {
       const got = await f();
-      if (got !== 20) throw new Error(`${name} returned ${got} rows, expected 20`);
+      if (got !== 20) {
+        if (name === 'inProcess') log(NAME, JSON.stringify(await gh.query({ credential: KEY_IVAN, sql: pointSql, purpose: 'claims-processing', source: '127.0.0.1', channel: 'bench' })).slice(0, 1500));
+        throw new Error(`${name} returned ${got} rows, expected 20`);
+      }
     }
     for (let i = 0; i < 20; i++) for (const f of Object.values(paths)) await f();
     const samples: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
+    sink.samples.length = 0;
     const order = Object.keys(paths);
     for (let i = 0; i < runs; i++) {
       for (const name of i % 2 === 0 ? order : [...order].reverse()) {
@@ -144,10 +166,10 @@ export async function runPostgresPointBench(quick: boolean): Promise<BenchResult
     await three.end();
     await engine.close();
     await node.close();
-    const s = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v)]));
+    const s = Object.fromEntries(Object.entries({ ...samples, auditAppend: sink.samples }).map(([k, v]) => [k, summarize(v)]));
     const ratio = round(s.inProcess!.p50 / s.rls!.p50);
     const httpRatio = round(s.http!.p50 / s.rls!.p50);
-    log(NAME, `p50 ms: in process ${s.inProcess!.p50}, HTTP ${s.http!.p50}, RLS ${s.rls!.p50}, engine ${s.engine!.p50} (three trips ${s.engineThreeTrips!.p50}); in process ÷ RLS ${ratio}×`);
+    log(NAME, `p50 ms: in process ${s.inProcess!.p50}, HTTP ${s.http!.p50}, RLS ${s.rls!.p50}, engine ${s.engine!.p50} (three trips ${s.engineThreeTrips!.p50}), audit append ${s.auditAppend!.p50}; in process ÷ RLS ${ratio}×`);
     notes.push('HTTP is measured with a keep-alive client in the same process as the server (one socket), so it includes the client\'s own cost');
     notes.push(`the rendered SQL for ivan: ${rendered.length} characters; the point query: ${pointSql}`);
     return {
