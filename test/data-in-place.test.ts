@@ -223,5 +223,40 @@ describe('partition pruning on governed queries, end to end', () => {
     for (const f of readdirSync(dir)) writeFileSync(join(dir, f), 'this is not a parquet file');
     const r = await node.gatehouse.query({ credential: KEYS.ivan, sql: `${IVAN_SQL} HAVING count(*) > 0`, purpose: 'claims-processing', source: '127.0.0.1', channel: 'test' });
     assert.deepEqual(r.rows.map((row) => row[0]), ['us-east']);
+    // The control: a query with no filter on region (ada, no row filter) must open that file, and fails.
+    assert.equal(await codeOf(node.gatehouse.query({ credential: KEYS.ada, sql: 'SELECT count(*) AS n FROM claims', purpose: 'operations', source: '127.0.0.1', channel: 'test' })), 'ENGINE_ERROR');
+  });
+});
+
+describe('declaring a glob source in gatehouse.yaml', () => {
+  let root: string;
+  before(async () => {
+    root = mkdtempSync(join(tmpdir(), 'gh-in-place-ws-'));
+    await createDemoWorkspace(join(root, 'demo'), { patients: 200, keys: KEYS });
+  });
+  after(() => { rmSync(root, { recursive: true, force: true }); });
+
+  async function problemsWith(source: string): Promise<string[]> {
+    const { cpSync, readFileSync } = await import('node:fs');
+    const dir = join(root, `trial-${Math.random().toString(36).slice(2)}`);
+    cpSync(join(root, 'demo'), dir, { recursive: true });
+    const yaml = join(dir, 'gatehouse.yaml');
+    writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('source: { parquet: data/claims.parquet }', `source: ${source}`));
+    try { await loadWorkspace(dir); return []; } catch (err) {
+      if (err instanceof WorkspaceInvalid) return err.problems.map((p) => p.message);
+      throw err;
+    }
+  }
+
+  it('accepts a glob that matches files, with hive partitioning on', async () => {
+    assert.deepEqual(await problemsWith('{ parquet: "data/*.parquet", hivePartitioning: true }'), []);
+  });
+
+  it('refuses a glob that matches no file, and a hivePartitioning that is not a boolean', async () => {
+    assert.deepEqual(await problemsWith('{ parquet: "data/claims/**/*.parquet" }'), [
+      'datasets.claims.source.parquet: no file matches data/claims/**/*.parquet (relative patterns are resolved against the workspace directory; * and ? match within a folder, ** across folders)',
+    ]);
+    assert.deepEqual(await problemsWith('{ parquet: "data/claims.parquet", hivePartitioning: "yes" }'), ['datasets.claims.source.hivePartitioning: must be true or false']);
+    assert.match((await problemsWith('{ csv: "data/*.csv", hivePartitioning: true }')).join('\n'), /must be exactly one of \{parquet: FILE_OR_GLOB, hivePartitioning\?: true\}/);
   });
 });

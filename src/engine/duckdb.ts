@@ -121,14 +121,15 @@ export class DuckDbEngine implements Engine {
       // the file's own WAL names to the list). Never a folder: DuckDB would let a query list,
       // read and write anything under it.
       const allowed = new Set<string>();
+      const unreadable = new Set<string>();
       for (const ds of ws.datasets.values()) {
         if (ds.source.kind !== 'parquet' && ds.source.kind !== 'csv' && ds.source.kind !== 'duckdb') continue;
-        try { for (const f of filesOf(ds.source)) allowed.add(f); } catch (err) { problem(ds.name, sourceMessage(err)); }
+        try { for (const f of filesOf(ds.source)) allowed.add(f); } catch (err) { problem(ds.name, sourceMessage(err)); unreadable.add(ds.name); }
       }
       await setup.run(`SET allowed_paths = [${[...allowed].map(quoteString).join(', ')}]`);
       await setup.run("SET allowed_directories = []");
       for (const ds of ws.datasets.values()) {
-        if (ds.source.kind === 'postgres') continue; // pushed down to PostgreSQL (engine/postgres.ts)
+        if (ds.source.kind === 'postgres' || unreadable.has(ds.name)) continue; // PostgreSQL: pushed down (engine/postgres.ts)
         try {
           if (ds.source.kind === 'encrypted') await loadEncrypted(setup, ds, options);
           else await defineSourceView(setup, ds, tableFor(ds.name));
@@ -149,9 +150,12 @@ export class DuckDbEngine implements Engine {
       const budget = parseBytes(options.queryMemory ?? ws.defaults.memoryLimit);
       await setup.run(`SET memory_limit = ${quoteString(`${Math.ceil((held + budget) / 1024)}KiB`)}`);
       for (const s of LOCKDOWN) await setup.run(s);
-    } finally {
+    } catch (err) {
       setup.closeSync();
+      instance.closeSync();
+      throw err;
     }
+    setup.closeSync();
     const pool: DuckDBConnection[] = [];
     for (let i = 0; i < (options.poolSize ?? 4); i++) pool.push(await instance.connect());
     return new DuckDbEngine(instance, pool, sources, csv, ws.hashKey);
