@@ -200,6 +200,15 @@ describe('partition pruning on governed queries, end to end', () => {
     assert.ok(Number(r.rows[0]![1]) > 0);
   });
 
+  it('refuses a governed query that names a declared file itself, which would bypass the row filter', async () => {
+    const dir = join(node.gatehouse.workspace.workspace.dir, 'data', 'claims');
+    const file = join(dir, 'region=us-west', readdirSync(join(dir, 'region=us-west'))[0]!);
+    for (const sql of [`SELECT * FROM read_parquet(${q(file)})`, `SELECT * FROM read_parquet(${q(join(dir, '*', '*.parquet'))})`, `SELECT count(*) FROM claims WHERE EXISTS (SELECT 1 FROM read_parquet(${q(file)}))`]) {
+      const code = await codeOf(node.gatehouse.query({ credential: KEYS.ivan, sql, purpose: 'claims-processing', source: '127.0.0.1', channel: 'test' }));
+      assert.ok(['SQL_UNSUPPORTED', 'SQL_FUNCTION_NOT_ALLOWED', 'SQL_UNKNOWN_DATASET'].includes(code), `${sql} → ${code}`);
+    }
+  });
+
   it('scans only the partition the row filter selects (EXPLAIN ANALYZE of the governed SQL)', async () => {
     const l = await loadWorkspace(node.gatehouse.workspace.workspace.dir);
     const ws = l.workspace;
