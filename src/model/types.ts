@@ -32,8 +32,14 @@ export interface ColumnDef {
 }
 
 export type DatasetSource =
+  /**
+   * Files queried where they lie (src/engine/duckdb-sources.ts). `path` is an absolute file
+   * or glob (`*`, `**` and `?`, as in docs/workspace.md); the engine reads exactly the files it matches
+   * when it opens. `hivePartitioning`: `key=value` folders become columns, and a filter on
+   * them skips whole files.
+   */
   | { readonly kind: 'csv'; readonly path: string }
-  | { readonly kind: 'parquet'; readonly path: string }
+  | { readonly kind: 'parquet'; readonly path: string; readonly hivePartitioning?: boolean }
   | { readonly kind: 'duckdb'; readonly path: string; readonly table: string }
   /** A dataset file encrypted under its own data key (`gatehouse ingest`; src/keys/datasets.ts). */
   | { readonly kind: 'encrypted'; readonly path: string }
@@ -43,6 +49,11 @@ export type DatasetSource =
    * usual libpq sources: PGPASSWORD, ~/.pgpass) when the engine connects.
    */
   | { readonly kind: 'postgres'; readonly url: string; readonly table: string; readonly passwordEnv: string | null };
+
+/** `*`, `?` and `[...]` make a source path a glob (the same characters for Node's fs.globSync and DuckDB). */
+export function isGlob(path: string): boolean {
+  return /[*?[]/.test(path);
+}
 
 export interface DatasetDef {
   readonly name: string;
