@@ -63,6 +63,12 @@ export interface DatasetDef {
   readonly tags: readonly string[];
   /** Column that identifies the person/entity protected (e.g. patient_id). */
   readonly privacyUnit: string | null;
+  /**
+   * The owner declares that the dataset holds at most one row per privacy unit (a patients
+   * table): aggregation-only then counts units with count(unit) and DP skips per-unit
+   * contribution bounding (docs/privacy.md). Absent means false.
+   */
+  readonly oneRowPerUnit?: boolean;
   readonly region: string | null;
   readonly owner: string | null;
   /** Purposes for which the data may be used at all (exposed to Cedar as resource.purposes). */

@@ -203,7 +203,7 @@ function parseDataset(r: Reader, name: string, v: Json, dir: string): DatasetDef
   const path = ['datasets', name];
   if (!IDENT.test(name)) r.problem(path, 'dataset names are lower-case identifiers (a-z, 0-9, _)');
   if (!isObject(v)) { r.problem(path, 'must be a mapping'); return null; }
-  allowedKeys(r, path, v, ['description', 'source', 'classification', 'tags', 'privacyUnit', 'region', 'owner', 'purposes', 'columns']);
+  allowedKeys(r, path, v, ['description', 'source', 'classification', 'tags', 'privacyUnit', 'oneRowPerUnit', 'region', 'owner', 'purposes', 'columns']);
   const source = parseSource(r, [...path, 'source'], v.source, dir);
   const columns: ColumnDef[] = [];
   if (!isObject(v.columns) || Object.keys(v.columns).length === 0) {
@@ -242,9 +242,12 @@ function parseDataset(r: Reader, name: string, v: Json, dir: string): DatasetDef
   if (privacyUnit && !columns.some((c) => c.name === privacyUnit)) {
     r.problem([...path, 'privacyUnit'], `names column "${privacyUnit}", which is not among the dataset's columns`);
   }
+  if (v.oneRowPerUnit !== undefined && typeof v.oneRowPerUnit !== 'boolean') r.problem([...path, 'oneRowPerUnit'], 'must be true or false');
+  if (v.oneRowPerUnit === true && !privacyUnit) r.problem([...path, 'oneRowPerUnit'], 'needs privacyUnit: it declares one row per privacy unit');
   if (!source) return null;
   return {
     name, source, columns, privacyUnit,
+    ...(v.oneRowPerUnit === true ? { oneRowPerUnit: true } : {}),
     description: typeof v.description === 'string' ? v.description : null,
     classification: classification(r, [...path, 'classification'], v.classification),
     tags: strList(r, [...path, 'tags'], v.tags),
