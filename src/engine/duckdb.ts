@@ -1,10 +1,16 @@
 /**
- * Embedded DuckDB engine (`@duckdb/node-api`). File datasets are loaded into an in-memory
- * database at start, with exactly the catalog's columns cast to their declared types;
- * DuckDB database files are attached read-only. Then the instance is locked down:
- * external access off (no files, no network), extensions neither installed nor loaded,
- * a memory limit, and the configuration locked so no query can change any of it
- * (invariant 4). Queries run on a small pool of connections with a statement timeout.
+ * Embedded DuckDB engine (`@duckdb/node-api`). File datasets (Parquet, CSV, DuckDB files)
+ * are queried where they lie: each is a view over its files (src/engine/duckdb-sources.ts),
+ * so opening does not grow with data size and nothing is copied. Encrypted datasets
+ * (`gatehouse ingest`) are the exception: they are decrypted only into the engine's memory
+ * (src/keys/datasets.ts). Then the instance is locked down (invariant 4): the engine may
+ * open exactly the declared files (`allowed_paths`, never a folder) and nothing else
+ * (`enable_external_access = false`: no other file, no network), extensions are neither
+ * installed nor loaded, a memory limit, and the configuration locked so no query can
+ * change any of it. DuckDB's allow list does not tell reading from writing, so the files
+ * are as safe as invariant 2 makes them: only Gatehouse-rendered SELECTs reach the engine,
+ * and no rendered query names a file (docs/engines.md). Queries run on a small pool of
+ * connections with a statement timeout.
  *
  * Spilling is OFF (invariant 11, docs/engines.md). DuckDB's default temp directory is
  * `.tmp/` under the working directory; under memory pressure it writes plaintext blocks of
@@ -14,20 +20,22 @@
  * httpfs extension's crypto module (offline it refuses: "read-only crypto module"), and
  * `max_temp_directory_size = '0KiB'` does not stop it writing (measured). What does stop
  * it is an empty `temp_directory` given when the instance is created: a query that needs
- * more memory than the limit then fails and is refused as QUERY_TOO_COSTLY.
+ * more memory than the limit then fails and is refused as QUERY_TOO_COSTLY. Data read from
+ * files is never spilled either way: DuckDB evicts it and reads the file again.
  */
 import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api';
 import { GatehouseError } from '../errors.ts';
 import { duckdbDialect } from '../query/render/duckdb.ts';
 import { quoteIdent, quoteString, type Dialect } from '../query/render/sql.ts';
 import type { DatasetDef, Workspace } from '../model/types.ts';
+import { csvParseError, defineSourceView, engineType, filesOf, SourceProblem } from './duckdb-sources.ts';
 import type { WorkspaceProblem } from '../model/problems.ts';
 import type { CellValue, Engine, EngineResult, RunOptions } from './engine.ts';
 
 export interface DuckDbEngineOptions {
   readonly poolSize?: number;
   /**
-   * Memory the queries may use, on top of the loaded datasets (DuckDB syntax, e.g. '512MB').
+   * Memory the queries may use, on top of decrypted (encrypted) datasets (DuckDB syntax, e.g. '512MB').
    * Default: the workspace's `defaults.memoryLimit`. Connections of the pool share it.
    */
   readonly queryMemory?: string;
@@ -47,6 +55,8 @@ const LOCKDOWN = [
   "SET autoinstall_known_extensions = false",
   "SET autoload_known_extensions = false",
   "SET allow_community_extensions = false",
+  // Parquet footers are read once, not per query (a point query over many files pays for it otherwise).
+  "SET parquet_metadata_cache = true",
   "SET enable_external_access = false",
   "SET lock_configuration = true",
 ];
@@ -74,12 +84,15 @@ export class DuckDbEngine implements Engine {
   readonly #idle: DuckDBConnection[];
   readonly #waiting: ((c: DuckDBConnection) => void)[] = [];
   readonly #sources: ReadonlyMap<string, string>;
+  /** CSV datasets: their conversion errors are reported as the source's fault (csvParseError). */
+  readonly #csv: readonly string[];
   /** Prepared statements per connection, by SQL text (LRU): planning is most of a small query's cost. */
   readonly #prepared = new Map<DuckDBConnection, Map<string, DuckDBPreparedStatement>>();
   #closed = false;
 
-  private constructor(instance: DuckDBInstance, pool: DuckDBConnection[], sources: Map<string, string>, hashKey: Buffer) {
+  private constructor(instance: DuckDBInstance, pool: DuckDBConnection[], sources: Map<string, string>, csv: readonly string[], hashKey: Buffer) {
     this.#instance = instance;
+    this.#csv = csv;
     this.#idle = pool;
     this.#sources = sources;
     this.dialect = duckdbDialect({
@@ -92,37 +105,60 @@ export class DuckDbEngine implements Engine {
     });
   }
 
-  /** Loads the workspace's datasets and locks the engine down. Problems name the dataset. */
+  /**
+   * Defines each file dataset as a view over its files, decrypts encrypted ones into memory,
+   * and locks the engine down. Problems name the dataset.
+   */
   static async open(ws: Workspace, options: DuckDbEngineOptions = {}): Promise<DuckDbEngine> {
     const instance = await DuckDBInstance.create(':memory:', { threads: String(options.threads ?? 2), ...NO_SPILL_CONFIG });
     const setup = await instance.connect();
     const problems: WorkspaceProblem[] = [];
+    const problem = (ds: string, message: string): void => { problems.push({ file: 'gatehouse.yaml', line: null, message: `datasets.${ds}: ${message}` }); };
     const sources = new Map<string, string>();
+    const csv: string[] = [];
     try {
+      // The exact files the engine may open, set before a DuckDB file is attached (ATTACH adds
+      // the file's own WAL names to the list). Never a folder: DuckDB would let a query list,
+      // read and write anything under it.
+      const allowed = new Set<string>();
+      const unreadable = new Set<string>();
       for (const ds of ws.datasets.values()) {
-        if (ds.source.kind === 'postgres') continue; // pushed down to PostgreSQL (engine/postgres.ts)
+        if (ds.source.kind !== 'parquet' && ds.source.kind !== 'csv' && ds.source.kind !== 'duckdb') continue;
+        try { for (const f of filesOf(ds.source)) allowed.add(f); } catch (err) { problem(ds.name, sourceMessage(err)); unreadable.add(ds.name); }
+      }
+      await setup.run(`SET allowed_paths = [${[...allowed].map(quoteString).join(', ')}]`);
+      await setup.run("SET allowed_directories = []");
+      for (const ds of ws.datasets.values()) {
+        if (ds.source.kind === 'postgres' || unreadable.has(ds.name)) continue; // PostgreSQL: pushed down (engine/postgres.ts)
         try {
-          sources.set(ds.name, await loadDataset(setup, ds, options));
+          if (ds.source.kind === 'encrypted') await loadEncrypted(setup, ds, options);
+          else await defineSourceView(setup, ds, tableFor(ds.name));
+          if (ds.source.kind === 'csv') csv.push(ds.name);
+          sources.set(ds.name, tableFor(ds.name));
         } catch (err) {
-          problems.push({ file: 'gatehouse.yaml', line: null, message: `datasets.${ds.name}: cannot load the source: ${scrub(String((err as Error).message))}` });
+          problem(ds.name, sourceMessage(err));
         }
       }
       if (problems.length > 0) {
         const { WorkspaceInvalid } = await import('../workspace/load.ts');
         throw new WorkspaceInvalid(problems);
       }
-      // The datasets stay in memory (nothing may be evicted to disk), so the limit is what
+      // Decrypted datasets stay in memory (nothing may be evicted to disk), so the limit is what
       // they hold plus what queries may use: the workspace's memoryLimit is the query budget.
+      // File data is read on demand and evicted when memory is short (then read again).
       const held = await datasetBytes(setup);
       const budget = parseBytes(options.queryMemory ?? ws.defaults.memoryLimit);
       await setup.run(`SET memory_limit = ${quoteString(`${Math.ceil((held + budget) / 1024)}KiB`)}`);
       for (const s of LOCKDOWN) await setup.run(s);
-    } finally {
+    } catch (err) {
       setup.closeSync();
+      instance.closeSync();
+      throw err;
     }
+    setup.closeSync();
     const pool: DuckDBConnection[] = [];
     for (let i = 0; i < (options.poolSize ?? 4); i++) pool.push(await instance.connect());
-    return new DuckDbEngine(instance, pool, sources, ws.hashKey);
+    return new DuckDbEngine(instance, pool, sources, csv, ws.hashKey);
   }
 
   async #acquire(): Promise<DuckDBConnection> {
@@ -156,7 +192,7 @@ export class DuckDbEngine implements Engine {
       return { columns: names.map((name, i) => ({ name, type: types[i]! })), rows };
     } catch (err) {
       if (options.signal?.aborted) throw new GatehouseError('QUERY_TIMEOUT', 'the query was cancelled and stopped', { hint: 'run it again when you need it; narrow it if it was too slow' });
-      throw engineError(err, timedOut, options.timeoutMs);
+      throw engineError(err, timedOut, options.timeoutMs, this.#csv.filter((d) => sql.includes(tableFor(d))));
     } finally {
       clearTimeout(timer);
       options.signal?.removeEventListener('abort', stop);
@@ -192,33 +228,26 @@ export class DuckDbEngine implements Engine {
   }
 }
 
-async function loadDataset(conn: DuckDBConnection, ds: DatasetDef, options: DuckDbEngineOptions): Promise<string> {
-  const cols = ds.columns.map((c) => `CAST(${quoteIdent(c.name)} AS ${c.type === 'DECIMAL' ? 'DOUBLE' : c.type}) AS ${quoteIdent(c.name)}`).join(', ');
+/** An encrypted dataset, decrypted into an in-memory table of exactly its declared columns. */
+async function loadEncrypted(conn: DuckDBConnection, ds: DatasetDef, options: DuckDbEngineOptions): Promise<void> {
   const src = ds.source;
-  if (src.kind === 'encrypted') {
-    if (!options.dataKeyOf) throw new Error('an encrypted dataset needs the key store (state directory and key passphrase)');
-    const { loadEncryptedDataset } = await import('../keys/datasets.ts');
-    const staging = `${quoteIdent('memory')}.${quoteIdent('main')}.${quoteIdent(`gh_stage_${ds.name}`)}`;
-    await loadEncryptedDataset(conn, { path: src.path, table: ENCRYPTED_DATASET_TABLE, intoTable: staging, dataKey: await options.dataKeyOf(ds.name) });
-    try {
-      await conn.run(`CREATE TABLE ${tableFor(ds.name)} AS SELECT ${cols} FROM ${staging}`);
-    } finally {
-      await conn.run(`DROP TABLE IF EXISTS ${staging}`);
-    }
-    return tableFor(ds.name);
+  if (src.kind !== 'encrypted') throw new Error(`${src.kind} is not an encrypted source`);
+  if (!options.dataKeyOf) throw new Error('an encrypted dataset needs the key store (state directory and key passphrase)');
+  const cols = ds.columns.map((c) => `CAST(${quoteIdent(c.name)} AS ${engineType(c.type)}) AS ${quoteIdent(c.name)}`).join(', ');
+  const { loadEncryptedDataset } = await import('../keys/datasets.ts');
+  const staging = `${quoteIdent('memory')}.${quoteIdent('main')}.${quoteIdent(`gh_stage_${ds.name}`)}`;
+  await loadEncryptedDataset(conn, { path: src.path, table: ENCRYPTED_DATASET_TABLE, intoTable: staging, dataKey: await options.dataKeyOf(ds.name) });
+  try {
+    await conn.run(`CREATE TABLE ${tableFor(ds.name)} AS SELECT ${cols} FROM ${staging}`);
+  } finally {
+    await conn.run(`DROP TABLE IF EXISTS ${staging}`);
   }
-  if (src.kind === 'duckdb') {
-    const alias = quoteIdent(`gh_src_${ds.name}`);
-    await conn.run(`ATTACH ${quoteString(src.path)} AS ${alias} (READ_ONLY)`);
-    const table = src.table.split('.').map(quoteIdent).join('.');
-    await conn.run(`CREATE TABLE ${tableFor(ds.name)} AS SELECT ${cols} FROM ${alias}.${table}`);
-    await conn.run(`DETACH ${alias}`);
-    return tableFor(ds.name);
-  }
-  if (src.kind === 'postgres') throw new Error('a PostgreSQL dataset is not loaded into DuckDB');
-  const reader = src.kind === 'parquet' ? `read_parquet(${quoteString(src.path)})` : `read_csv(${quoteString(src.path)}, header = true)`;
-  await conn.run(`CREATE TABLE ${tableFor(ds.name)} AS SELECT ${cols} FROM ${reader}`);
-  return tableFor(ds.name);
+}
+
+/** What went wrong with a source, for a workspace problem: our own text, or DuckDB's scrubbed. */
+function sourceMessage(err: unknown): string {
+  if (err instanceof SourceProblem) return err.message;
+  return `cannot read the source: ${scrub(String((err as Error).message))}`;
 }
 
 /** Bytes the loaded tables hold in DuckDB's buffer manager. */
@@ -256,15 +285,20 @@ function scrub(message: string): string {
   return message.split('\n')[0]!.replace(/'(?:[^']|'')*'/g, "'…'").replace(/"(?:[^"]|"")*"/g, (m) => (m.includes('gh_') ? '"…"' : m)).slice(0, 300);
 }
 
-export function engineError(err: unknown, timedOut: boolean, timeoutMs: number): GatehouseError {
-  const e = classifyEngineError(err, timedOut, timeoutMs);
+export function engineError(err: unknown, timedOut: boolean, timeoutMs: number, csvDatasets: readonly string[] = []): GatehouseError {
+  const e = classifyEngineError(err, timedOut, timeoutMs, csvDatasets);
   // The raw engine message stays server-side (cause); toJSON never includes it.
   Object.defineProperty(e, 'cause', { value: err, enumerable: false });
   return e;
 }
 
-function classifyEngineError(err: unknown, timedOut: boolean, timeoutMs: number): GatehouseError {
+function classifyEngineError(err: unknown, timedOut: boolean, timeoutMs: number, csvDatasets: readonly string[]): GatehouseError {
   const message = String((err as Error)?.message ?? err);
+  const csv = csvDatasets.length > 0 ? csvParseError(message, csvDatasets) : null;
+  if (csv !== null) {
+    // The owner's file is at fault, not the query: say so, without the line's text or the value.
+    return new GatehouseError('ENGINE_ERROR', csv, { hint: 'the data owner must fix the file or the column\'s declared type in gatehouse.yaml; the dataset cannot be queried until then' });
+  }
   if (timedOut || /^INTERRUPT/i.test(message)) {
     return new GatehouseError('QUERY_TIMEOUT', `the query ran longer than the ${timeoutMs} ms statement timeout and was stopped`, { hint: 'narrow it with WHERE, aggregate earlier or avoid cross joins' });
   }

@@ -294,6 +294,63 @@ describe('the PostgreSQL engine is locked down', () => {
   });
 });
 
+describe('each push-down is one round trip, with every guarantee of the transaction kept', () => {
+  /**
+   * A TCP relay between the engine and PostgreSQL that counts the client's turns: each time
+   * the client sends after the server last spoke is one round trip.
+   */
+  async function relay(): Promise<{ port: number; turns: () => number; close: () => Promise<void> }> {
+    const net = await import('node:net');
+    let turns = 0;
+    let clientSpoke = false;
+    const sockets = new Set<import('node:net').Socket>();
+    const server = net.createServer((c) => {
+      const s = net.connect(cluster.port, '127.0.0.1');
+      sockets.add(c); sockets.add(s);
+      c.on('data', (b) => { if (!clientSpoke) { turns++; clientSpoke = true; } s.write(b); });
+      s.on('data', (b) => { clientSpoke = false; c.write(b); });
+      c.on('close', () => s.destroy()); s.on('close', () => c.destroy());
+      c.on('error', () => undefined); s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    return { port, turns: () => turns, close: () => new Promise<void>((r) => { for (const x of sockets) x.destroy(); server.close(() => r()); }) };
+  }
+
+  it('sends the transaction set-up, the query and the rollback in one round trip', async () => {
+    const r = await relay();
+    const url = readerUrl.replace(`:${cluster.port}/`, `:${r.port}/`);
+    const ws = workspace({ patients: { kind: 'postgres', url, table: 'public.patients', passwordEnv: 'GH_TEST_PG_PASSWORD' }, visits: { kind: 'postgres', url, table: 'public.visits', passwordEnv: 'GH_TEST_PG_PASSWORD' } });
+    const engine = await PostgresEngine.open(ws, [...ws.datasets.values()], { poolSize: 1 });
+    try {
+      await engine.run('SELECT 1 AS warm', { timeoutMs: 5000 });
+      const before = r.turns();
+      const out = await engine.run('SELECT patient_id FROM public.patients ORDER BY patient_id LIMIT 20', { timeoutMs: 5000 });
+      assert.equal(out.rows.length, 20);
+      assert.equal(r.turns() - before, 1, 'one round trip per query');
+    } finally {
+      await engine.close();
+      await r.close();
+    }
+  });
+
+  it('runs the query read-only, with its own timeout and a pg_catalog search_path, and leaves nothing behind on the connection', async () => {
+    const engine = await PostgresEngine.open(wsPg, [...wsPg.datasets.values()], { poolSize: 1 });
+    try {
+      const settings = "SELECT pg_catalog.current_setting('transaction_read_only') AS ro, pg_catalog.current_setting('statement_timeout') AS t, pg_catalog.current_setting('search_path') AS sp, pg_catalog.txid_current_if_assigned() IS NULL AS no_xid";
+      assert.deepEqual((await engine.run(settings, { timeoutMs: 7000 })).rows, [['on', '7s', 'pg_catalog', true]]);
+      // A failed query leaves the transaction aborted until the rollback: the next query on the only connection must work.
+      assert.equal((await engine.run('SELECT 1 / 0 AS boom', { timeoutMs: 5000 }).catch((e: unknown) => e) as GatehouseError).code, 'ENGINE_ERROR');
+      assert.deepEqual((await engine.run(settings, { timeoutMs: 3000 })).rows, [['on', '3s', 'pg_catalog', true]]);
+      // Nothing outlives its transaction: no connection is left inside one.
+      const idle = await admin.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE usename = 'gatehouse_reader' AND state <> 'idle' AND pid <> pg_backend_pid()");
+      assert.equal(idle.rows[0].n, 0, 'no connection is left inside a transaction');
+    } finally {
+      await engine.close();
+    }
+  });
+});
+
 describe('opening the PostgreSQL engine checks the role and the catalog', () => {
   const open = async (url: string, table = 'public.patients', env: Record<string, string> = {}, columns = PATIENT_COLUMNS): Promise<string[]> => {
     const ws = workspace({ patients: { kind: 'postgres', url, table, passwordEnv: 'GH_PW' }, visits: { kind: 'postgres', url, table: 'public.visits', passwordEnv: 'GH_PW' } });

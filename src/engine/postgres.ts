@@ -5,9 +5,10 @@
  *
  *   - the role may not be a superuser, own a source table, or hold INSERT, UPDATE, DELETE
  *     or TRUNCATE on one: `open` refuses it and says what to change
- *   - every query runs in `BEGIN READ ONLY` with `SET LOCAL statement_timeout` and a
- *     search_path of pg_catalog only; sources are schema-qualified
- *   - the query is sent with the extended protocol, so it can only ever be one statement
+ *   - every query runs in `BEGIN READ ONLY` with a transaction-local statement_timeout and
+ *     a search_path of pg_catalog only; sources are schema-qualified
+ *   - the query is sent with the extended protocol, so it can only ever be one statement;
+ *     set-up, query and ROLLBACK are pipelined into one round trip (postgres-pipeline.ts)
  *   - the session pins standard_conforming_strings (the renderer's quoting relies on it),
  *     TimeZone UTC and DateStyle ISO (results and the hash mask's text do)
  *   - the pool is bounded; callers beyond it wait
@@ -21,6 +22,7 @@ import { quoteIdent, type Dialect } from '../query/render/sql.ts';
 import type { WorkspaceProblem } from '../model/problems.ts';
 import type { ColumnType, DatasetDef, Workspace } from '../model/types.ts';
 import type { CellValue, Engine, EngineResult, ResultColumn, RunOptions } from './engine.ts';
+import { runPipelined } from './postgres-pipeline.ts';
 
 export interface PostgresEngineOptions {
   /** Connections to this server at most (default 4). */
@@ -197,18 +199,18 @@ export class PostgresEngine implements Engine {
     }
     let broken = false;
     try {
-      // Our own constant text: one round trip for the transaction set-up.
-      await client.query(`BEGIN READ ONLY; SET LOCAL statement_timeout = ${timeout}; SET LOCAL search_path = pg_catalog`);
-      try {
-        // Extended protocol: a single statement, whatever the text.
-        const r = await client.query({ text: sql, queryMode: 'extended', rowMode: 'array', types: rawText } as pg.QueryConfig & { rowMode: 'array' });
-        const columns: ResultColumn[] = r.fields.map((f) => ({ name: f.name, type: typeName(f.dataTypeID, f.dataTypeModifier) }));
-        const oids = r.fields.map((f) => f.dataTypeID);
-        const rows = (r.rows as unknown as (string | null)[][]).map((row) => row.map((v, i) => toCell(v, oids[i]!)));
-        return { columns, rows };
-      } finally {
+      // One round trip: BEGIN READ ONLY, the transaction-local timeout and search_path, the
+      // query (one statement: extended protocol) and ROLLBACK, pipelined before one Sync.
+      const r = await runPipelined(client, sql, timeout).catch(async (err: unknown) => {
+        // The server skipped to Sync and left the transaction aborted (or the connection died).
         await client.query('ROLLBACK').catch(() => { broken = true; });
-      }
+        throw err;
+      });
+      if (r.status !== null && r.status !== 'I') broken = true;
+      const columns: ResultColumn[] = r.fields.map((f) => ({ name: f.name, type: typeName(f.dataTypeID, f.dataTypeModifier) }));
+      const oids = r.fields.map((f) => f.dataTypeID);
+      const rows = r.rows.map((row) => row.map((v, i) => toCell(v, oids[i]!)));
+      return { columns, rows };
     } catch (err) {
       throw pgEngineError(err, timeout);
     } finally {

@@ -32,8 +32,14 @@ export interface ColumnDef {
 }
 
 export type DatasetSource =
+  /**
+   * Files queried where they lie (src/engine/duckdb-sources.ts). `path` is an absolute file
+   * or glob (`*`, `**` and `?`, as in docs/workspace.md); the engine reads exactly the files it matches
+   * when it opens. `hivePartitioning`: `key=value` folders become columns, and a filter on
+   * them skips whole files.
+   */
   | { readonly kind: 'csv'; readonly path: string }
-  | { readonly kind: 'parquet'; readonly path: string }
+  | { readonly kind: 'parquet'; readonly path: string; readonly hivePartitioning?: boolean }
   | { readonly kind: 'duckdb'; readonly path: string; readonly table: string }
   /** A dataset file encrypted under its own data key (`gatehouse ingest`; src/keys/datasets.ts). */
   | { readonly kind: 'encrypted'; readonly path: string }
@@ -44,6 +50,11 @@ export type DatasetSource =
    */
   | { readonly kind: 'postgres'; readonly url: string; readonly table: string; readonly passwordEnv: string | null };
 
+/** `*`, `?` and `[...]` make a source path a glob (the same characters for Node's fs.globSync and DuckDB). */
+export function isGlob(path: string): boolean {
+  return /[*?[]/.test(path);
+}
+
 export interface DatasetDef {
   readonly name: string;
   readonly description: string | null;
@@ -52,6 +63,12 @@ export interface DatasetDef {
   readonly tags: readonly string[];
   /** Column that identifies the person/entity protected (e.g. patient_id). */
   readonly privacyUnit: string | null;
+  /**
+   * The owner declares that the dataset holds at most one row per privacy unit (a patients
+   * table): aggregation-only then counts units with count(unit) and DP skips per-unit
+   * contribution bounding (docs/privacy.md). Absent means false.
+   */
+  readonly oneRowPerUnit?: boolean;
   readonly region: string | null;
   readonly owner: string | null;
   /** Purposes for which the data may be used at all (exposed to Cedar as resource.purposes). */

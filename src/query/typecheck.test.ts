@@ -61,11 +61,13 @@ describe('the bind-time type check', () => {
 
 describe('the renderer guard', () => {
   const dialect = duckdbDialect({ sourceOf: () => '"t"', hashKey: Buffer.from('k') });
-  it('guards a column-to-column comparison in WHERE but leaves join keys in ON plain', () => {
-    const b = bind('SELECT count(*) FROM people a JOIN people b ON a.id = b.id WHERE a.v < b.v');
+  it('leaves join keys and same-typed column comparisons plain, and guards each conjunct that can fail on its own', () => {
+    const b = bind('SELECT count(*) FROM people a JOIN people b ON a.id = b.id WHERE a.v < b.v AND a.v + b.v > 3');
     const g = govern(b, { principal: { id: 'p', kind: 'user', displayName: null, groups: [], attributes: {}, apiKeySha256: [] }, datasets, obligations: new Map([['people', []]]), rowFilters: new Map(), defaultRowCap: 100 });
     const sql = renderSelect(g.query, dialect);
     assert.match(sql, /ON \("a"\."id" = "b"\."id"\)/);
-    assert.match(sql, /WHERE TRY\(\("a"\."v" < "b"\."v"\)\)/);
+    // Issue 15: an INTEGER compared with an INTEGER cannot fail, so it stays visible to the
+    // optimiser; the sum can overflow on some rows, so it alone is guarded.
+    assert.match(sql, /WHERE \("a"\."v" < "b"\."v"\) AND TRY\(\(\("a"\."v" \+ "b"\."v"\) > 3\)\)/);
   });
 });

@@ -3,7 +3,7 @@
  * with the file and line it comes from. Nothing is half-loaded: either all of it is valid
  * or `WorkspaceInvalid` lists what to fix.
  */
-import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, existsSync, globSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, relative, resolve, isAbsolute } from 'node:path';
 import { parseDocument, LineCounter, isMap, isSeq, isScalar, type Document, type Node as YamlNode } from 'yaml';
@@ -14,7 +14,7 @@ import type { OidcVerifierOptions } from '../identity/oidc.ts';
 import { parseDlpConfig, type DlpConfig } from '../privacy/dlp/policy.ts';
 import { maskTypeProblem, parseMaskYaml, unknownMaskMessage } from '../query/masks/registry.ts';
 import {
-  CLASSIFICATIONS, COLUMN_TYPES,
+  CLASSIFICATIONS, COLUMN_TYPES, isGlob,
   type AttributeValue, type BudgetWindow, type IdentityConfig, type Classification, type DifferentialPrivacyDef, type ColumnDef, type ColumnType, type DatasetDef, type DatasetSource,
   type MaskSpec, type ObligationDef, type PrincipalDef, type Workspace, type WorkspaceDefaults,
 } from '../model/types.ts';
@@ -123,29 +123,38 @@ function checkMaskType(r: Reader, path: (string | number)[], mask: MaskSpec, typ
   if (problem) r.problem(path, problem);
 }
 
+const SOURCE_FORMS = '{parquet: FILE_OR_GLOB, hivePartitioning?: true}, {csv: FILE_OR_GLOB}, {duckdb: FILE, table: NAME}, {postgres: {url, table, passwordEnv}} or {encrypted: FILE}';
+
 function parseSource(r: Reader, path: (string | number)[], v: Json | undefined, dir: string): DatasetSource | null {
   if (!isObject(v)) {
-    r.problem(path, 'is required: {parquet: FILE}, {csv: FILE}, {duckdb: FILE, table: NAME}, {postgres: {url, table, passwordEnv}} or {encrypted: FILE}');
+    r.problem(path, `is required: ${SOURCE_FORMS}`);
     return null;
   }
   if (Object.keys(v).length === 1 && 'postgres' in v) return parsePostgresSource(r, [...path, 'postgres'], v.postgres);
   const keys = Object.keys(v);
-  const fileOf = (key: string): string | null => {
+  const fileOf = (key: string, glob: boolean): string | null => {
     const p = str(r, [...path, key], v[key], true);
     if (p === null) return null;
     const full = isAbsolute(p) ? p : resolve(dir, p);
-    if (!existsSync(full)) r.problem([...path, key], `file not found: ${p} (relative paths are resolved against the workspace directory)`);
+    if (glob && isGlob(p)) {
+      if (!globSync(full).some((f) => statSync(f).isFile())) r.problem([...path, key], `no file matches ${p} (relative patterns are resolved against the workspace directory; * and ? match within a folder, ** across folders)`);
+    } else if (!existsSync(full)) r.problem([...path, key], `file not found: ${p} (relative paths are resolved against the workspace directory)`);
     return full;
   };
-  if (keys.length === 1 && keys[0] === 'parquet') { const p = fileOf('parquet'); return p ? { kind: 'parquet', path: p } : null; }
-  if (keys.length === 1 && keys[0] === 'csv') { const p = fileOf('csv'); return p ? { kind: 'csv', path: p } : null; }
-  if (keys.length === 1 && keys[0] === 'encrypted') { const p = fileOf('encrypted'); return p ? { kind: 'encrypted', path: p } : null; }
+  if (keys.includes('parquet') && keys.every((k) => k === 'parquet' || k === 'hivePartitioning')) {
+    const hive = v.hivePartitioning;
+    if (hive !== undefined && typeof hive !== 'boolean') r.problem([...path, 'hivePartitioning'], 'must be true or false');
+    const p = fileOf('parquet', true);
+    return p ? { kind: 'parquet', path: p, ...(hive === true ? { hivePartitioning: true } : {}) } : null;
+  }
+  if (keys.length === 1 && keys[0] === 'csv') { const p = fileOf('csv', true); return p ? { kind: 'csv', path: p } : null; }
+  if (keys.length === 1 && keys[0] === 'encrypted') { const p = fileOf('encrypted', false); return p ? { kind: 'encrypted', path: p } : null; }
   if (keys.length === 2 && keys.includes('duckdb') && keys.includes('table')) {
-    const p = fileOf('duckdb');
+    const p = fileOf('duckdb', false);
     const t = str(r, [...path, 'table'], v.table, true);
     return p && t ? { kind: 'duckdb', path: p, table: t } : null;
   }
-  r.problem(path, 'must be exactly one of {parquet: FILE}, {csv: FILE}, {duckdb: FILE, table: NAME}, {postgres: {url, table, passwordEnv}} or {encrypted: FILE}');
+  r.problem(path, `must be exactly one of ${SOURCE_FORMS}`);
   return null;
 }
 
@@ -194,7 +203,7 @@ function parseDataset(r: Reader, name: string, v: Json, dir: string): DatasetDef
   const path = ['datasets', name];
   if (!IDENT.test(name)) r.problem(path, 'dataset names are lower-case identifiers (a-z, 0-9, _)');
   if (!isObject(v)) { r.problem(path, 'must be a mapping'); return null; }
-  allowedKeys(r, path, v, ['description', 'source', 'classification', 'tags', 'privacyUnit', 'region', 'owner', 'purposes', 'columns']);
+  allowedKeys(r, path, v, ['description', 'source', 'classification', 'tags', 'privacyUnit', 'oneRowPerUnit', 'region', 'owner', 'purposes', 'columns']);
   const source = parseSource(r, [...path, 'source'], v.source, dir);
   const columns: ColumnDef[] = [];
   if (!isObject(v.columns) || Object.keys(v.columns).length === 0) {
@@ -233,9 +242,12 @@ function parseDataset(r: Reader, name: string, v: Json, dir: string): DatasetDef
   if (privacyUnit && !columns.some((c) => c.name === privacyUnit)) {
     r.problem([...path, 'privacyUnit'], `names column "${privacyUnit}", which is not among the dataset's columns`);
   }
+  if (v.oneRowPerUnit !== undefined && typeof v.oneRowPerUnit !== 'boolean') r.problem([...path, 'oneRowPerUnit'], 'must be true or false');
+  if (v.oneRowPerUnit === true && !privacyUnit) r.problem([...path, 'oneRowPerUnit'], 'needs privacyUnit: it declares one row per privacy unit');
   if (!source) return null;
   return {
     name, source, columns, privacyUnit,
+    ...(v.oneRowPerUnit === true ? { oneRowPerUnit: true } : {}),
     description: typeof v.description === 'string' ? v.description : null,
     classification: classification(r, [...path, 'classification'], v.classification),
     tags: strList(r, [...path, 'tags'], v.tags),

@@ -14,7 +14,9 @@
  *   aggregates, whose arguments are bare columns (no CASE/FILTER isolating one person);
  * - aggregates that return an input value (min, max, median, mode, quantiles, string_agg,
  *   array_agg, list, any_value, first, last) are refused;
- * - each group's count of distinct privacy units leaves the engine as a hidden column;
+ * - each group's count of distinct privacy units leaves the engine as a hidden column
+ *   (one count(DISTINCT unit) in the same grouped pass as the user's aggregates: no second
+ *   scan; count(unit) where the catalog declares one row per unit and nothing is joined);
  *   disclosure control (privacy/disclosure.ts) withholds groups below `minGroupSize`,
  *   adds secondary suppression so withheld groups cannot be recovered from totals, and
  *   optionally rounds counts. Withheld groups are dropped from the result.
@@ -115,7 +117,10 @@ export const aggregationOnly: ObligationTransformer = {
       if (!def.privacyUnit) throw new GatehouseError('POLICY_DENIED', `dataset "${f.dataset}" is aggregation-only but declares no privacy unit; access is denied until the owner declares one`);
       const unitType = def.columns.find((c) => c.name === def.privacyUnit)!.type;
       k = Math.max(k, sizes.get(f.dataset)!);
-      unitCounts.push({ kind: 'func', name: 'count', args: [{ kind: 'column', relation: f.alias, name: UNIT_COLUMN, lineage: { sources: new Set() } }], star: false, distinct: true, filter: null, over: null });
+      // One row per unit (declared by the owner) and no join that could repeat a row: the
+      // rows' non-null units are distinct already, and count(unit) needs no hash set.
+      const distinct = !(def.oneRowPerUnit === true && query.from!.kind === 'dataset');
+      unitCounts.push({ kind: 'func', name: 'count', args: [{ kind: 'column', relation: f.alias, name: UNIT_COLUMN, lineage: { sources: new Set() } }], star: false, distinct, filter: null, over: null });
       applied.push(`aggregationOnly:${f.dataset}(min ${sizes.get(f.dataset)!} distinct ${def.privacyUnit})`);
       return { ...f, scan: { ...f.scan!, columns: [...f.scan!.columns, { name: UNIT_COLUMN, expr: { kind: 'raw', name: def.privacyUnit, type: unitType } }] } };
     };

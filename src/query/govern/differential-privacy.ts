@@ -12,6 +12,12 @@
  *           to [min(0, C·lo), max(0, C·hi)];
  *   per unit: at most L groups, chosen by a per-query seeded hash (not data-adaptive);
  *   result  per group: distinct units, bounded rows, bounded non-null counts and sums.
+ * The stages run as one pipeline (each CTE is read once: one scan, one per-(unit, group)
+ * hash aggregate, one ranking window per unit, one group aggregate; bench/query.ts measures
+ * it against the same bounding written by hand). Where the catalog declares one row per
+ * unit (`oneRowPerUnit`), each unit already adds ≤ 1 row to ≤ 1 group, so the per-unit
+ * stages are skipped: the numbers are those the bounding would produce, and the
+ * sensitivities below (computed from L and C, which bound 1) still hold, conservatively.
  * Sensitivities then follow from L, C and the bounds (docs/privacy.md):
  *   units: L1 = L,      L2 = √L
  *   rows:  L1 = L·C,    L2 = √L·C
@@ -141,6 +147,7 @@ export const differentialPrivacy: ObligationTransformer = {
     if (query.groupBy.length > 8) refuse('at most 8 GROUP BY keys under differential privacy', 'group by fewer columns');
 
     const keys = query.groupBy;
+    const oneRow = ds.oneRowPerUnit === true;
     const keyIndex = new Map(keys.map((k, i) => [exprKey(k), i]));
     const L = def.maxGroupsPerUnit;
     const C = def.maxRowsPerUnitPerGroup;
@@ -239,11 +246,44 @@ export const differentialPrivacy: ObligationTransformer = {
         { expr: col(from.alias, UNIT_COLUMN), alias: '__gh_u' },
         ...valueColumns.map((c) => ({ expr: clamp(c), alias: v(c) })),
         ...histograms.map((m) => ({ expr: bucketOf(m), alias: `${v(m.column!)}_b` })),
-        ...(histograms.length ? [{ expr: rowRank, alias: '__gh_qr' }] : []),
+        ...(histograms.length && !oneRow ? [{ expr: rowRank, alias: '__gh_qr' }] : []),
       ],
       from: scan, where,
     });
     const B = '__gh_base', P = '__gh_pug', R = '__gh_ranked';
+    if (oneRow) {
+      // One row per unit (declared by the owner): every unit already adds at most one row to
+      // one group, so the per-unit stage would compute least(1, C), a value already inside
+      // [lo, hi] and one group ≤ L — the same numbers, without the per-unit hash aggregate
+      // and the ranking window. Rows without a unit belong to no one and are left out.
+      const b = (name: string): Expr => col(B, name);
+      const oneRowExprs = (m: DpMeasure): Expr[] => {
+        switch (m.kind) {
+          case 'units': case 'rows': return [fn('count', [], { star: true })];
+          case 'nonNull': return [fn('count', [b(v(m.column!))])];
+          case 'sum': return [fn('coalesce', [fn('sum', [b(v(m.column!))]), num(0)])];
+          case 'histogram': return Array.from({ length: HISTOGRAM_BUCKETS }, (_, i) => ({
+            kind: 'func' as const, name: 'count', args: [], star: true, distinct: false, over: null,
+            filter: { kind: 'binary' as const, op: '=' as const, left: b(`${v(m.column!)}_b`), right: num(i) },
+          }));
+        }
+      };
+      const single = sel({
+        with: [{ name: B, query: base }],
+        targets: [
+          ...keys.map((_, i) => ({ expr: b(g(i)), alias: g(i) })),
+          ...measures.flatMap((m, i) => oneRowExprs(m).map((expr, j) => ({ expr, alias: `__gh_m${i}_${j}` }))),
+        ],
+        from: { kind: 'cteRef', name: B, alias: B },
+        where: { kind: 'isNull', arg: b('__gh_u'), negated: true },
+        groupBy: keys.map((_, i) => b(g(i))),
+      });
+      return {
+        query: single,
+        applied: [`differentialPrivacy:${ds.name}(${def.mechanism}, ε=${def.epsilon}/query, one row per ${unit})`],
+        release: { dataset: ds.name, def, keyCount: keys.length, measures, unitsMeasure, outputs, publicDomains, orderBy, limit: query.limit, offset: query.offset ?? 0 },
+      };
+    }
     const keyCols = (rel: string): Expr[] => keys.map((_, i) => col(rel, g(i)));
     const perUnit = sel({
       targets: [

@@ -8,6 +8,7 @@
 import type { ColumnType } from '../../model/types.ts';
 import { renderMask } from '../masks/registry.ts';
 import { lookupFunction } from '../functions.ts';
+import { cannotFail, conjuncts, scopeOf, type Scope } from './guard.ts';
 import { forEachExpr, type BinaryOp, type CastType, type Expr, type FromItem, type GovernedScan, type Literal, type OrderItem, type Select } from '../ir.ts';
 
 export interface Dialect {
@@ -77,23 +78,23 @@ function guardable(e: Expr): boolean {
   return ok;
 }
 
-function trivial(e: Expr, joinKeys: boolean): boolean {
+function trivial(e: Expr): boolean {
   if (e.kind === 'column' || e.kind === 'raw' || e.kind === 'literal') return true;
   if (e.kind === 'unary' && e.arg.kind === 'literal') return true;
-  if (e.kind === 'isNull') return trivial(e.arg, joinKeys);
+  if (e.kind === 'isNull') return trivial(e.arg);
   // A comparison of a plain column with a literal (`region = 'x'`) is left unguarded so
   // engines keep pushing it down (and DuckDB 1.5 mis-binds TRY around such a HAVING
   // predicate); the literal is converted once at plan time, never per row. A comparison of
-  // two columns is guarded everywhere except as a join key in JOIN ... ON (where TRY would
-  // turn a hash join into a nested loop); bind.ts refuses mismatched types before that, so
-  // no implicit per-row cast remains to fail (typecheck.ts).
+  // two columns is left unguarded only as a whole conjunct of WHERE or ON whose column
+  // types are known to compare without a failing conversion (guard.ts), so that joins
+  // written in WHERE stay hash joins.
   if (e.kind === 'binary' && ['=', '<>', '<', '>', '<=', '>=', 'IS DISTINCT FROM', 'IS NOT DISTINCT FROM'].includes(e.op)) {
     const column = (x: Expr): boolean => x.kind === 'column' || x.kind === 'raw';
     const literal = (x: Expr): boolean => x.kind === 'literal';
     if (literal(e.left) || literal(e.right)) return (column(e.left) || literal(e.left)) && (column(e.right) || literal(e.right));
-    return joinKeys && e.op === '=' && column(e.left) && column(e.right);
+    return false;
   }
-  if (e.kind === 'binary' && (e.op === 'AND' || e.op === 'OR')) return trivial(e.left, joinKeys) && trivial(e.right, joinKeys);
+  if (e.kind === 'binary' && (e.op === 'AND' || e.op === 'OR')) return trivial(e.left) && trivial(e.right);
   return false;
 }
 
@@ -101,12 +102,14 @@ class Renderer {
   readonly d: Dialect;
   /** True while rendering user expressions (outside governed scans). */
   #guard = true;
-  /** True while rendering a JOIN ... ON condition. */
-  #joinOn = false;
+  /** The known column types of each enclosing SELECT's FROM, innermost last (guard.ts). */
+  readonly #scopes: Scope[] = [];
+  /** The CTEs visible at this point, by lower-case name. */
+  #ctes: ReadonlyMap<string, Select> = new Map();
   constructor(d: Dialect) { this.d = d; }
 
   expr(e: Expr): string {
-    if (this.#guard && !trivial(e, this.#joinOn) && guardable(e)) {
+    if (this.#guard && !trivial(e) && guardable(e)) {
       this.#guard = false;
       try { return this.d.guard(this.node(e)); } finally { this.#guard = true; }
     }
@@ -114,10 +117,25 @@ class Renderer {
   }
 
   select(q: Select): string {
-    const saved = this.#guard, savedOn = this.#joinOn;
+    const saved = this.#guard, savedCtes = this.#ctes;
     this.#guard = true;
-    this.#joinOn = false;
-    try { return this.selectBody(q); } finally { this.#guard = saved; this.#joinOn = savedOn; }
+    if (q.with.length) {
+      const ctes = new Map(this.#ctes);
+      for (const c of q.with) ctes.set(c.name.toLowerCase(), c.query);
+      this.#ctes = ctes;
+    }
+    this.#scopes.push(scopeOf(q.from, this.#ctes));
+    try { return this.selectBody(q); } finally { this.#guard = saved; this.#ctes = savedCtes; this.#scopes.pop(); }
+  }
+
+  /**
+   * A WHERE or ON condition, conjunct by conjunct: each conjunct that cannot fail is
+   * rendered bare (the optimiser sees join keys and pushes filters down); the others are
+   * guarded on their own. In a filter NULL and FALSE both drop the row, so this selects
+   * exactly what guarding the whole condition selected.
+   */
+  filter(e: Expr): string {
+    return conjuncts(e).map((c) => (cannotFail(c, this.#scopes) ? this.node(c) : this.expr(c))).join(' AND ');
   }
 
   selectBody(q: Select): string {
@@ -125,7 +143,7 @@ class Renderer {
     if (q.with.length) parts.push(`WITH ${q.with.map((c) => `${quoteIdent(c.name)} AS (${this.select(c.query)})`).join(', ')}`);
     parts.push(`SELECT ${q.distinct ? 'DISTINCT ' : ''}${q.targets.map((t) => `${this.expr(t.expr)} AS ${quoteIdent(t.alias)}`).join(', ')}`);
     if (q.from) parts.push(`FROM ${this.from(q.from)}`);
-    if (q.where) parts.push(`WHERE ${this.expr(q.where)}`);
+    if (q.where) parts.push(`WHERE ${this.filter(q.where)}`);
     if (q.groupBy.length) parts.push(`GROUP BY ${q.groupBy.map((e) => this.expr(e)).join(', ')}`);
     if (q.having) {
       // DuckDB 1.5 fails to bind TRY(...) around HAVING predicates over grouped columns, so
@@ -172,12 +190,7 @@ class Renderer {
       case 'join': {
         const kw = { inner: 'INNER JOIN', left: 'LEFT JOIN', right: 'RIGHT JOIN', full: 'FULL JOIN', cross: 'CROSS JOIN' }[f.type];
         const left = this.from(f.left), right = this.from(f.right);
-        let on = '';
-        if (f.on) {
-          const saved = this.#joinOn;
-          this.#joinOn = true;
-          try { on = ` ON ${this.expr(f.on)}`; } finally { this.#joinOn = saved; }
-        }
+        const on = f.on ? ` ON ${this.filter(f.on)}` : '';
         return `(${left} ${kw} ${right}${on})`;
       }
     }
