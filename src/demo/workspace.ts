@@ -266,6 +266,7 @@ datasets:
     owner: st-avery
     region: us
     privacyUnit: patient_id
+    oneRowPerUnit: true
     purposes: [research, operations, quality, claims-processing]
     tags: [phi]
     columns:

@@ -231,7 +231,8 @@ export interface AuditOptions {
 
 /** One audit in progress: run `query`, hand its rows to `finish`. */
 export interface AuditStep {
-  readonly query: Select;
+  /** The audit query to run, or null when every cell was already published (nothing new to audit). */
+  readonly query: Select | null;
   /** Per new cell (in the order given): may it be released? Records the released ones. */
   finish(rows: readonly (readonly CellValue[])[]): boolean[];
 }
@@ -263,6 +264,8 @@ export class ReleaseAuditor {
         hint: 'ask the data owner for differentially private access', reasons: [`alert: release audit — ledger full on "${probe.dataset}"`],
       });
     }
+    // Every cell already published (a repeated query): nothing new can be learnt, no scan.
+    if (novel.length === 0) return { query: null, finish: () => fresh.map((c) => c !== null) };
     const predicates = [...old.map((c) => c.predicate), ...novel.map((c) => c.predicate)];
     const ledger = this.#ledger;
     return {
@@ -297,7 +300,7 @@ export async function auditRelease(
     const cells = rows.map((r) => probe.cell?.(plan.groupKeys.map((i) => r[i])) ?? null);
     const step = auditor.begin(subject, probe, cells, now);
     if (!step) continue;
-    const verdict = step.finish((await run(step.query)).rows);
+    const verdict = step.finish(step.query === null ? [] : (await run(step.query)).rows);
     keep = keep.map((k, i) => k && verdict[i]!);
   }
   const out = rows.filter((_, i) => keep[i]);
