@@ -11,27 +11,6 @@
 import { createHash } from 'node:crypto';
 import { event, iso, parseName, parseText, requireObject, GovernanceError, invalid, type Core, type GovernanceEvent, type Row } from './types.ts';
 
-export const ACK_SCHEMA = `
-CREATE TABLE IF NOT EXISTS gov_documents (
-  name TEXT NOT NULL,
-  version INTEGER NOT NULL CHECK (version >= 1),
-  sha256 TEXT NOT NULL,
-  text TEXT NOT NULL,
-  published_at TEXT NOT NULL,
-  published_by TEXT NOT NULL,
-  PRIMARY KEY (name, version)
-);
-CREATE TABLE IF NOT EXISTS gov_signatures (
-  principal_id TEXT NOT NULL,
-  document TEXT NOT NULL,
-  version INTEGER NOT NULL,
-  sha256 TEXT NOT NULL,
-  signed_at TEXT NOT NULL,
-  PRIMARY KEY (principal_id, document, version),
-  FOREIGN KEY (document, version) REFERENCES gov_documents(name, version)
-);
-`;
-
 export interface DocumentVersion {
   readonly name: string;
   readonly version: number;

@@ -22,42 +22,6 @@ import {
   requireObject, GovernanceError, type AgreementKind, type AgreementStatus, type Core, type GovernanceEvent, type Row,
 } from './types.ts';
 
-export const AGREEMENT_SCHEMA = `
-CREATE TABLE IF NOT EXISTS gov_agreements (
-  id TEXT PRIMARY KEY,
-  kind TEXT NOT NULL CHECK (kind IN ('NDA', 'DPA', 'SLA', 'MSA')),
-  title TEXT NOT NULL,
-  our_org TEXT NOT NULL,
-  partner_org TEXT NOT NULL REFERENCES gov_orgs(name),
-  effective_from TEXT NOT NULL,
-  ends_on TEXT,
-  ip_clause TEXT,
-  destruction_required INTEGER NOT NULL CHECK (destruction_required IN (0, 1)),
-  destruction_within_days INTEGER,
-  result_retention_days INTEGER CHECK (result_retention_days IS NULL OR result_retention_days >= 0),
-  created_at TEXT NOT NULL,
-  created_by TEXT NOT NULL,
-  terminated_at TEXT,
-  terminated_by TEXT,
-  termination_reason TEXT,
-  closed_out_at TEXT,
-  CHECK (our_org <> partner_org),
-  CHECK (ends_on IS NULL OR ends_on > effective_from),
-  CHECK ((destruction_required = 0 AND destruction_within_days IS NULL) OR (destruction_required = 1 AND destruction_within_days >= 0))
-);
-CREATE INDEX IF NOT EXISTS gov_agreements_partner ON gov_agreements (partner_org, kind);
-CREATE TABLE IF NOT EXISTS gov_agreement_datasets (
-  agreement_id TEXT NOT NULL REFERENCES gov_agreements(id),
-  dataset TEXT NOT NULL,
-  PRIMARY KEY (agreement_id, dataset)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS gov_agreement_purposes (
-  agreement_id TEXT NOT NULL REFERENCES gov_agreements(id),
-  purpose TEXT NOT NULL,
-  PRIMARY KEY (agreement_id, purpose)
-) WITHOUT ROWID;
-`;
-
 /** What happens to shared data when the agreement ends: destroyed within N days, or not. */
 export type TerminationTerms = { readonly destruction: 'required'; readonly withinDays: number } | { readonly destruction: 'not-required' };
 

@@ -10,27 +10,6 @@ import {
   GovernanceError, type Classification, type Core, type GovernanceEvent, type Row,
 } from './types.ts';
 
-export const CLASSIFICATION_SCHEMA = `
-CREATE TABLE IF NOT EXISTS gov_classification_proposals (
-  id TEXT PRIMARY KEY,
-  dataset TEXT NOT NULL,
-  column_name TEXT NOT NULL,
-  level TEXT NOT NULL CHECK (level IN ('public', 'internal', 'confidential', 'regulated')),
-  tags TEXT NOT NULL,
-  evidence TEXT NOT NULL,
-  confidence REAL NOT NULL CHECK (confidence >= 0 AND confidence <= 1),
-  proposed_by TEXT NOT NULL,
-  proposed_at TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('pending', 'confirmed', 'rejected')),
-  decided_by TEXT,
-  decided_at TEXT,
-  decision_reason TEXT,
-  decision_seq INTEGER UNIQUE,
-  CHECK ((status = 'pending') = (decided_by IS NULL))
-);
-CREATE INDEX IF NOT EXISTS gov_classification_target ON gov_classification_proposals (dataset, column_name, status);
-`;
-
 /** column_name '' stands for the dataset itself in storage; the API uses null. */
 export interface ClassificationProposal {
   readonly id: string;

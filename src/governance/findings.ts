@@ -8,28 +8,6 @@ import {
   GovernanceError, type Core, type FindingStatus, type GovernanceEvent, type Row, type Severity,
 } from './types.ts';
 
-export const FINDING_SCHEMA = `
-CREATE TABLE IF NOT EXISTS gov_findings (
-  id TEXT PRIMARY KEY,
-  title TEXT NOT NULL,
-  severity TEXT NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
-  owner TEXT NOT NULL,
-  due_date TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('open', 'in-progress', 'closed')),
-  created_at TEXT NOT NULL,
-  created_by TEXT NOT NULL,
-  closed_at TEXT,
-  CHECK ((status = 'closed') = (closed_at IS NOT NULL))
-);
-CREATE TABLE IF NOT EXISTS gov_finding_notes (
-  finding_id TEXT NOT NULL REFERENCES gov_findings(id),
-  at TEXT NOT NULL,
-  by TEXT NOT NULL,
-  text TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS gov_finding_notes_finding ON gov_finding_notes (finding_id);
-`;
-
 export interface Finding {
   readonly id: string;
   readonly title: string;

@@ -31,15 +31,6 @@ import {
   type Classification, type Core, type GovernanceEvent, type RiskTier, type Row,
 } from './types.ts';
 
-export const GATE_SCHEMA = `
-CREATE TABLE IF NOT EXISTS gov_settings (
-  key TEXT PRIMARY KEY,
-  value TEXT NOT NULL,
-  set_at TEXT NOT NULL,
-  set_by TEXT NOT NULL
-) WITHOUT ROWID;
-`;
-
 /** What a classification demands of partner principals. */
 export interface Requirements {
   /** Highest vendor risk tier allowed (1 … 4). */

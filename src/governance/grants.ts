@@ -21,46 +21,6 @@ import {
   GovernanceError, type Core, type GovernanceEvent, type Row,
 } from './types.ts';
 
-export const GRANT_SCHEMA = `
-CREATE TABLE IF NOT EXISTS gov_access_requests (
-  id TEXT PRIMARY KEY,
-  principal_id TEXT NOT NULL,
-  org TEXT NOT NULL,
-  dataset TEXT NOT NULL,
-  purpose TEXT NOT NULL,
-  days INTEGER NOT NULL CHECK (days > 0),
-  justification TEXT NOT NULL,
-  requested_at TEXT NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),
-  decided_by TEXT,
-  decided_at TEXT,
-  decision_reason TEXT,
-  CHECK (decided_by IS NULL OR decided_by <> principal_id)
-);
-CREATE INDEX IF NOT EXISTS gov_access_requests_status ON gov_access_requests (status, requested_at);
-CREATE TABLE IF NOT EXISTS gov_grants (
-  id TEXT PRIMARY KEY,
-  grantee_kind TEXT NOT NULL CHECK (grantee_kind IN ('principal', 'org')),
-  principal_id TEXT,
-  org TEXT NOT NULL,
-  dataset TEXT NOT NULL,
-  purpose TEXT NOT NULL,
-  agreement_id TEXT NOT NULL REFERENCES gov_agreements(id),
-  valid_from TEXT NOT NULL,
-  valid_until TEXT NOT NULL,
-  created_at TEXT NOT NULL,
-  created_by TEXT NOT NULL,
-  request_id TEXT UNIQUE REFERENCES gov_access_requests(id),
-  revoked_at TEXT,
-  revoked_by TEXT,
-  revoke_reason TEXT,
-  CHECK (valid_until > valid_from),
-  CHECK ((grantee_kind = 'principal') = (principal_id IS NOT NULL))
-);
-CREATE INDEX IF NOT EXISTS gov_grants_lookup ON gov_grants (dataset, purpose, org);
-CREATE INDEX IF NOT EXISTS gov_grants_agreement ON gov_grants (agreement_id);
-`;
-
 /** A principal of a partner org, or the whole org. */
 export type Grantee = { readonly kind: 'principal'; readonly id: string; readonly org: string } | { readonly kind: 'org'; readonly org: string };
 

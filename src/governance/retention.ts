@@ -17,28 +17,6 @@ import {
   requireObject, GovernanceError, type Core, type GovernanceEvent, type HoldSubjectKind, type RetentionKind, type Row,
 } from './types.ts';
 
-export const RETENTION_SCHEMA = `
-CREATE TABLE IF NOT EXISTS gov_retention_rules (
-  kind TEXT NOT NULL CHECK (kind IN ('dataset', 'grant', 'result', 'export')),
-  scope TEXT NOT NULL,
-  days INTEGER NOT NULL CHECK (days >= 0),
-  set_at TEXT NOT NULL,
-  set_by TEXT NOT NULL,
-  PRIMARY KEY (kind, scope)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS gov_legal_holds (
-  id TEXT PRIMARY KEY,
-  subject_kind TEXT NOT NULL CHECK (subject_kind IN ('dataset', 'agreement', 'principal', 'artefact')),
-  subject TEXT NOT NULL,
-  reason TEXT NOT NULL,
-  placed_by TEXT NOT NULL,
-  placed_at TEXT NOT NULL,
-  released_at TEXT,
-  released_by TEXT
-);
-CREATE INDEX IF NOT EXISTS gov_legal_holds_subject ON gov_legal_holds (subject_kind, subject);
-`;
-
 export interface RetentionRule {
   readonly kind: RetentionKind;
   /** A dataset name, or "*" for every dataset. */

@@ -22,17 +22,18 @@
  */
 import { DriverCore } from './core.ts';
 import type { SqlDriver } from '../sql/driver.ts';
-import { SqliteDriver } from '../sql/sqlite.ts';
-import { ACK_SCHEMA, Acknowledgements } from './acknowledgements.ts';
-import { AGREEMENT_SCHEMA, Agreements } from './agreements.ts';
-import { CLASSIFICATION_SCHEMA, ClassificationDecisions } from './classification.ts';
-import { FINDING_SCHEMA, Findings } from './findings.ts';
-import { GATE_SCHEMA, Gate, type GateInput, type GateResult } from './gate.ts';
-import { GRANT_SCHEMA, Grants } from './grants.ts';
-import { RETENTION_SCHEMA, Retention } from './retention.ts';
-import { TRAINING_SCHEMA, Training } from './training.ts';
+import { SqliteDriver, sqliteDialect } from '../sql/sqlite.ts';
+import { governanceTables } from '../sql/tables/governance.ts';
+import { Acknowledgements } from './acknowledgements.ts';
+import { Agreements } from './agreements.ts';
+import { ClassificationDecisions } from './classification.ts';
+import { Findings } from './findings.ts';
+import { Gate, type GateInput, type GateResult } from './gate.ts';
+import { Grants } from './grants.ts';
+import { Retention } from './retention.ts';
+import { Training } from './training.ts';
 import { GovernanceError, type Core } from './types.ts';
-import { VENDOR_SCHEMA, Vendors } from './vendors.ts';
+import { Vendors } from './vendors.ts';
 
 export interface GovernanceStoreOptions {
   /** Clock for operations that take no explicit time (default: the system clock). */
@@ -85,7 +86,8 @@ export class GovernanceStore {
       }
       db.exec('BEGIN IMMEDIATE');
       try {
-        for (const ddl of [VENDOR_SCHEMA, AGREEMENT_SCHEMA, GRANT_SCHEMA, ACK_SCHEMA, TRAINING_SCHEMA, RETENTION_SCHEMA, FINDING_SCHEMA, CLASSIFICATION_SCHEMA, GATE_SCHEMA]) db.exec(ddl);
+        // The tables are declared once for both backends (src/sql/tables/governance.ts).
+        db.exec(governanceTables(sqliteDialect()));
         db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
         db.exec('COMMIT');
       } catch (err) {

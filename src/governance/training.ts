@@ -5,20 +5,6 @@
  */
 import { event, invalid, iso, newId, parseInstant, parseName, requireObject, type Core, type GovernanceEvent, type Row } from './types.ts';
 
-export const TRAINING_SCHEMA = `
-CREATE TABLE IF NOT EXISTS gov_training (
-  id TEXT PRIMARY KEY,
-  principal_id TEXT NOT NULL,
-  course TEXT NOT NULL,
-  completed_at TEXT NOT NULL,
-  expires_at TEXT NOT NULL,
-  recorded_at TEXT NOT NULL,
-  recorded_by TEXT NOT NULL,
-  CHECK (expires_at > completed_at)
-);
-CREATE INDEX IF NOT EXISTS gov_training_principal ON gov_training (principal_id, course, expires_at);
-`;
-
 export interface TrainingRecord {
   readonly id: string;
   readonly principalId: string;

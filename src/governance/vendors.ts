@@ -22,43 +22,6 @@ import {
   GovernanceError, type AuditOutcome, type Core, type GovernanceEvent, type RiskTier, type Row, type Severity,
 } from './types.ts';
 
-export const VENDOR_SCHEMA = `
-CREATE TABLE IF NOT EXISTS gov_orgs (
-  name TEXT PRIMARY KEY,
-  display_name TEXT NOT NULL,
-  registered_at TEXT NOT NULL,
-  registered_by TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS gov_certifications (
-  id TEXT PRIMARY KEY,
-  org TEXT NOT NULL REFERENCES gov_orgs(name),
-  name TEXT NOT NULL,
-  issuer TEXT NOT NULL,
-  valid_until TEXT NOT NULL,
-  recorded_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS gov_certifications_org ON gov_certifications (org);
-CREATE TABLE IF NOT EXISTS gov_audit_reports (
-  id TEXT PRIMARY KEY,
-  org TEXT NOT NULL REFERENCES gov_orgs(name),
-  title TEXT NOT NULL,
-  date TEXT NOT NULL,
-  outcome TEXT NOT NULL CHECK (outcome IN ('pass', 'pass-with-findings', 'fail')),
-  recorded_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS gov_audit_reports_org ON gov_audit_reports (org, date);
-CREATE TABLE IF NOT EXISTS gov_incidents (
-  id TEXT PRIMARY KEY,
-  org TEXT NOT NULL REFERENCES gov_orgs(name),
-  date TEXT NOT NULL,
-  severity TEXT NOT NULL CHECK (severity IN ('low', 'medium', 'high', 'critical')),
-  summary TEXT NOT NULL,
-  resolved_at TEXT,
-  CHECK (resolved_at IS NULL OR resolved_at >= date)
-);
-CREATE INDEX IF NOT EXISTS gov_incidents_org ON gov_incidents (org);
-`;
-
 export interface Organisation {
   readonly name: string;
   readonly displayName: string;

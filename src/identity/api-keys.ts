@@ -26,6 +26,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { SqliteIdentitySql, type IdentitySql } from './sql.ts';
 import { IdentityError } from './password.ts';
 import { IdentityConfigInvalid, IdentityInputInvalid, IdentityStoreUnavailable } from './session.ts';
+import { apiKeyTables } from '../sql/tables/identity.ts';
 
 /** Unknown, malformed or wrong key. Deliberately says nothing about which. */
 export class ApiKeyInvalid extends IdentityError {
@@ -75,22 +76,6 @@ export interface ApiKeyStoreOptions {
   readonly busyTimeoutMs?: number;
   readonly clock?: () => Date;
 }
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS identity_api_keys (
-  id            TEXT PRIMARY KEY,
-  lookup        BLOB NOT NULL,
-  hash          BLOB NOT NULL,
-  principal_id  TEXT NOT NULL,
-  scopes        TEXT NOT NULL,
-  created_at    INTEGER NOT NULL,
-  expires_at    INTEGER,
-  revoked_at    INTEGER,
-  last_used_at  INTEGER
-) STRICT;
-CREATE INDEX IF NOT EXISTS identity_api_keys_lookup ON identity_api_keys(lookup);
-CREATE INDEX IF NOT EXISTS identity_api_keys_principal ON identity_api_keys(principal_id);
-`;
 
 export const API_KEY_PREFIX = 'gh_';
 const KEY_RE = /^gh_[A-Za-z0-9_-]{43}$/;
@@ -145,7 +130,7 @@ export class ApiKeyStore {
   /** Opens (creating if needed) the key table in the sqlite file at `path`. */
   static open(path: string, options: ApiKeyStoreOptions = {}): ApiKeyStore {
     ApiKeyStore.#check(options);
-    const sql = SqliteIdentitySql.open(path, SCHEMA, {
+    const sql = SqliteIdentitySql.open(path, apiKeyTables, {
       busyTimeoutMs: options.busyTimeoutMs,
       unavailable: (what, cause) => new IdentityStoreUnavailable(`the API key store: ${what}`, { cause }),
     });

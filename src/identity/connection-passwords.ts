@@ -34,6 +34,7 @@ import { SqliteIdentitySql, type IdentitySql } from './sql.ts';
 import { GatehouseError } from '../errors.ts';
 import { IdentityError } from './password.ts';
 import { IdentityStoreUnavailable } from './session.ts';
+import { connectionPasswordTables } from '../sql/tables/identity.ts';
 
 /** Prefix of the credential the wire front passes on; random per process, so no client can send it. */
 
@@ -109,22 +110,6 @@ export function scramVerifier(password: string, salt: Buffer = randomBytes(16), 
   return { salt: salt.toString('base64'), iterations, storedKey: storedKey.toString('base64'), serverKey: serverKey.toString('base64') };
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS connection_passwords (
-  id           TEXT PRIMARY KEY,
-  principal_id TEXT NOT NULL,
-  salt         TEXT NOT NULL,
-  iterations   INTEGER NOT NULL,
-  stored_key   TEXT NOT NULL,
-  server_key   TEXT NOT NULL,
-  mfa_at       INTEGER,
-  created_at   INTEGER NOT NULL,
-  expires_at   INTEGER NOT NULL,
-  revoked_at   INTEGER
-) STRICT;
-CREATE INDEX IF NOT EXISTS connection_passwords_principal ON connection_passwords(principal_id);
-`;
-
 interface Row {
   id: string; principal_id: string; salt: string; iterations: number; stored_key: string; server_key: string;
   mfa_at: number | null; created_at: number; expires_at: number; revoked_at: number | null;
@@ -140,7 +125,7 @@ export class ConnectionPasswordStore {
   }
 
   static open(path: string, options: { clock?: () => Date } = {}): ConnectionPasswordStore {
-    const sql = SqliteIdentitySql.open(path, SCHEMA, {
+    const sql = SqliteIdentitySql.open(path, connectionPasswordTables, {
       unavailable: (what, cause) => new IdentityStoreUnavailable(`the connection-password store: ${what}`, { cause }),
     });
     return new ConnectionPasswordStore(sql, options.clock ?? (() => new Date()));

@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { SqliteIdentitySql, type IdentitySql, type SqlQueries } from './sql.ts';
 import { IdentityStoreUnavailable } from './session.ts';
 import { GatehouseError, type ErrorCode } from '../errors.ts';
+import { elevationTables } from '../sql/tables/identity.ts';
 
 export type ElevationErrorCode =
   | 'ELEVATION_INVALID'
@@ -142,39 +143,6 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,127}$/;
 const ROLE = /^[a-z][a-z0-9_.-]{0,63}$/;
 const PURPOSE = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS elevation_requests (
-  id TEXT PRIMARY KEY,
-  principal_id TEXT NOT NULL,
-  role TEXT NOT NULL,
-  purpose TEXT NOT NULL,
-  justification TEXT NOT NULL,
-  duration_minutes INTEGER NOT NULL CHECK (duration_minutes > 0),
-  requested_at INTEGER NOT NULL,
-  status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied')),
-  decided_by TEXT,
-  decided_at INTEGER,
-  decision_reason TEXT,
-  CHECK (decided_by IS NULL OR decided_by <> principal_id)
-);
-CREATE TABLE IF NOT EXISTS elevation_grants (
-  id TEXT PRIMARY KEY,
-  request_id TEXT UNIQUE REFERENCES elevation_requests(id),
-  principal_id TEXT NOT NULL,
-  role TEXT NOT NULL,
-  purpose TEXT NOT NULL,
-  granted_by TEXT NOT NULL,
-  break_glass INTEGER NOT NULL CHECK (break_glass IN (0, 1)),
-  justification TEXT NOT NULL,
-  starts_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL CHECK (expires_at > starts_at),
-  revoked_at INTEGER,
-  revoked_by TEXT,
-  revoke_reason TEXT
-);
-CREATE INDEX IF NOT EXISTS elevation_grants_active ON elevation_grants (principal_id, expires_at);
-`;
-
 type Row = Record<string, string | number | null>;
 
 function newId(prefix: string): string {
@@ -237,7 +205,7 @@ export class ElevationStore {
   /** Opens (and creates) the sqlite store. Throws `ElevationError('ELEVATION_INVALID')` for bad options. */
   static open(options: ElevationOptions): ElevationStore {
     ElevationStore.#check(options);
-    const sql = SqliteIdentitySql.open(options.path, SCHEMA, {
+    const sql = SqliteIdentitySql.open(options.path, elevationTables, {
       unavailable: (what, cause) => new IdentityStoreUnavailable(`the elevation store: ${what}`, { cause }),
     });
     return new ElevationStore(sql, options);

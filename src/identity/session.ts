@@ -38,6 +38,7 @@ import {
 import { loadOrCreateSealedEd25519, resolvePassphrase } from '../audit/keys.ts';
 import { writeFileAtomicSync } from '../audit/fsutil.ts';
 import { IdentityError } from './password.ts';
+import { sessionTables } from '../sql/tables/identity.ts';
 
 // ---- Errors ------------------------------------------------------------------------------
 
@@ -473,29 +474,6 @@ export interface SessionInfo {
   readonly revokedReason: string | null;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS identity_sessions (
-  sid            TEXT PRIMARY KEY,
-  principal_id   TEXT NOT NULL,
-  amr            TEXT NOT NULL,
-  mfa_at         INTEGER,
-  created_at     INTEGER NOT NULL,
-  expires_at     INTEGER NOT NULL,
-  revoked_at     INTEGER,
-  revoked_reason TEXT
-) STRICT;
-CREATE INDEX IF NOT EXISTS identity_sessions_principal ON identity_sessions(principal_id);
-CREATE INDEX IF NOT EXISTS identity_sessions_revoked ON identity_sessions(expires_at) WHERE revoked_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS identity_refresh_tokens (
-  hash       BLOB PRIMARY KEY,
-  sid        TEXT NOT NULL REFERENCES identity_sessions(sid),
-  issued_at  INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL,
-  used_at    INTEGER
-) STRICT;
-CREATE INDEX IF NOT EXISTS identity_refresh_tokens_sid ON identity_refresh_tokens(sid);
-`;
-
 const ACCESS_TYP = 'at+jwt';
 const REFRESH_PREFIX = 'ghr_';
 const REFRESH_RE = /^ghr_[A-Za-z0-9_-]{43}$/;
@@ -573,7 +551,7 @@ export class SessionService {
     if (typeof options.path !== 'string' || typeof options.keyDir !== 'string') throw new IdentityConfigInvalid('path and keyDir (or storage) are required');
     const keys = await SessionKeyring.open(new FileSessionKeys(options.keyDir, passphrase), now);
     try {
-      const sql = SqliteIdentitySql.open(options.path, SCHEMA, {
+      const sql = SqliteIdentitySql.open(options.path, sessionTables, {
         busyTimeoutMs: options.busyTimeoutMs,
         unavailable: (what, cause) => new IdentityStoreUnavailable(`the session store: ${what}`, { cause }),
       });

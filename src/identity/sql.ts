@@ -8,7 +8,8 @@
  * SQL is the driver's: `?` placeholders and table names in braces. The identity stores name
  * their tables without a prefix (`{users}`); this adapter names them `identity_users` for the
  * driver, which on PostgreSQL is the table in Gatehouse's schema and in an embedded file is
- * the name the file has always had (SQLITE_TABLES).
+ * the name the file has always had (IDENTITY_SQLITE_NAMES, src/sql/tables/identity.ts, where
+ * every identity table is declared once for both backends).
  *
  * `write(fn)` is the driver's 'serializable' transaction: `BEGIN IMMEDIATE` on sqlite (one
  * writer per file), SERIALIZABLE on PostgreSQL; a transaction that loses a conflict with
@@ -17,8 +18,9 @@
  * store's own "unavailable" error (IDENTITY_STORE_UNAVAILABLE): the request fails closed.
  */
 import { StateError } from '../sql/errors.ts';
-import { mapTables, type SqlDriver, type SqlQueries as DriverQueries } from '../sql/driver.ts';
-import { SqliteDriver } from '../sql/sqlite.ts';
+import { mapTables, type Dialect, type SqlDriver, type SqlQueries as DriverQueries } from '../sql/driver.ts';
+import { SqliteDriver, sqliteDialect } from '../sql/sqlite.ts';
+import { IDENTITY_SQLITE_NAMES } from '../sql/tables/identity.ts';
 import { IdentityStoreUnavailable } from './session.ts';
 
 export type SqlValue = string | number | null | Uint8Array;
@@ -39,22 +41,15 @@ export interface IdentitySql extends SqlQueries {
   close(): Promise<void>;
 }
 
-/** The stores' table names (keys) and their names in the embedded sqlite files (values). */
-export const SQLITE_TABLES: Readonly<Record<string, string>> = {
-  users: 'users', meta: 'meta', recovery_codes: 'recovery_codes', login_failures: 'login_failures',
-  mfa_reset_requests: 'mfa_reset_requests', sessions: 'identity_sessions', refresh_tokens: 'identity_refresh_tokens',
-  api_keys: 'identity_api_keys', connection_passwords: 'connection_passwords',
-  elevation_requests: 'elevation_requests', elevation_grants: 'elevation_grants', session_keys: 'identity_session_keys',
-};
-
-/** The driver's logical names (identity_*) → the embedded files' names. */
-const SQLITE_ALIASES: Readonly<Record<string, string>> = Object.fromEntries(Object.entries(SQLITE_TABLES).map(([k, v]) => [`identity_${k}`, v]));
-
-const KNOWN = new Set(Object.keys(SQLITE_TABLES));
+/** The stores' table names (`{users}`) → the driver's logical names (`{identity_users}`), declared in src/sql/tables/identity.ts. */
+const KNOWN = new Set(Object.keys(IDENTITY_SQLITE_NAMES).map((n) => n.slice('identity_'.length)));
 const prefixed = (sql: string): string => mapTables(sql, (n) => {
   if (!KNOWN.has(n)) throw new Error(`unknown identity table {${n}}`);
   return `{identity_${n}}`;
 });
+
+/** The dialect of an embedded identity file: the tables keep the names those files have always had. */
+const EMBEDDED = sqliteDialect(IDENTITY_SQLITE_NAMES);
 
 export type Unavailable = (what: 'cannot open' | 'closed' | 'busy or unavailable', cause: unknown) => Error;
 
@@ -76,14 +71,15 @@ export class DriverIdentitySql implements IdentitySql {
   }
 
   /**
-   * Opens (creating if needed) an embedded store's file and applies `schema` (idempotent DDL).
+   * Opens (creating if needed) an embedded store's file and applies its `tables` (a declaration
+   * from src/sql/tables/identity.ts, built for the embedded dialect: idempotent DDL).
    * `unavailable` builds the store's own "cannot open / closed" error.
    */
-  static open(path: string, schema: string, options: { busyTimeoutMs?: number | undefined; unavailable: Unavailable; foreignKeys?: boolean }): DriverIdentitySql {
+  static open(path: string, tables: (d: Dialect) => string, options: { busyTimeoutMs?: number | undefined; unavailable: Unavailable; foreignKeys?: boolean }): DriverIdentitySql {
     let driver: SqliteDriver;
     try {
       driver = SqliteDriver.openSync(path, {
-        tables: SQLITE_ALIASES, busyTimeoutMs: options.busyTimeoutMs ?? 5000, schema: prefixed(schema),
+        tables: IDENTITY_SQLITE_NAMES, busyTimeoutMs: options.busyTimeoutMs ?? 5000, schema: tables(EMBEDDED),
         ...(options.foreignKeys !== undefined ? { foreignKeys: options.foreignKeys } : {}),
       });
     } catch (err) {

@@ -36,6 +36,7 @@ import {
 import { SecretBox, resolveSecretPassphrase, type SecretBoxParams } from './secret-box.ts';
 import { generateTotpSecret, otpauthUri, verifyTotp } from './totp.ts';
 import { RECOVERY_CODE_COUNT, generateRecoveryCodes, hashRecoveryCode } from './recovery-codes.ts';
+import { userTables } from '../sql/tables/identity.ts';
 
 // ---- errors ---------------------------------------------------------------------------------
 
@@ -152,44 +153,6 @@ interface UserRow {
   last_login_at: string | null;
 }
 
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
-CREATE TABLE IF NOT EXISTS users (
-  principal_id TEXT PRIMARY KEY,
-  password_hash TEXT NOT NULL,
-  totp_secret_sealed TEXT,
-  totp_pending_sealed TEXT,
-  totp_pending_expires_ms INTEGER,
-  mfa_enrolled INTEGER NOT NULL DEFAULT 0 CHECK (mfa_enrolled IN (0, 1)),
-  mfa_enrolled_at TEXT,
-  totp_last_step INTEGER,
-  disabled INTEGER NOT NULL DEFAULT 0 CHECK (disabled IN (0, 1)),
-  created_at TEXT NOT NULL,
-  updated_at TEXT NOT NULL,
-  password_changed_at TEXT NOT NULL,
-  last_login_at TEXT
-) STRICT;
-CREATE TABLE IF NOT EXISTS recovery_codes (
-  principal_id TEXT NOT NULL REFERENCES users(principal_id) ON DELETE CASCADE,
-  code_hash TEXT NOT NULL,
-  used_at TEXT,
-  PRIMARY KEY (principal_id, code_hash)
-) STRICT;
-CREATE TABLE IF NOT EXISTS login_failures (
-  principal_id TEXT PRIMARY KEY,
-  failures INTEGER NOT NULL,
-  locked_until_ms INTEGER NOT NULL,
-  last_failure_ms INTEGER NOT NULL
-) STRICT;
-CREATE INDEX IF NOT EXISTS login_failures_by_time ON login_failures (last_failure_ms);
-CREATE TABLE IF NOT EXISTS mfa_reset_requests (
-  principal_id TEXT PRIMARY KEY REFERENCES users(principal_id) ON DELETE CASCADE,
-  requested_by TEXT NOT NULL,
-  requested_at TEXT NOT NULL,
-  expires_ms INTEGER NOT NULL
-) STRICT;
-`;
-
 const MAX_PRINCIPAL_ID = 256;
 /** Rows in login_failures for accounts that are quiet and unlocked are pruned past this many. */
 const MAX_FAILURE_ROWS = 100_000;
@@ -241,7 +204,7 @@ export class UserStore {
    */
   static async open(path: string, options: UserStoreOptions = {}): Promise<UserStore> {
     const passphrase = resolveSecretPassphrase(options.passphrase, options.allowDemoPassphrase ?? false);
-    const sql = SqliteIdentitySql.open(path, SCHEMA, {
+    const sql = SqliteIdentitySql.open(path, userTables, {
       busyTimeoutMs: options.busyTimeoutMs,
       unavailable: (what, cause) => new IdentityStoreUnavailable(what === 'closed' ? 'the user store is closed' : 'cannot open the user store', { cause }),
     });

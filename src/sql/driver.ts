@@ -66,6 +66,14 @@ export interface Dialect {
   readonly serialKey: string;
   /** What follows a CREATE TABLE's closing parenthesis (sqlite: STRICT). */
   readonly tableSuffix: string;
+  /** What follows the closing parenthesis of a table that is nothing but its primary key's index (sqlite: WITHOUT ROWID). */
+  readonly withoutRowid: string;
+  /**
+   * The first column of a table whose rows are read in insertion order: sqlite's implicit
+   * rowid is that order, so nothing there; PostgreSQL has no rowid, so an identity column
+   * named `rowid` (with its comma).
+   */
+  readonly rowidColumn: string;
   /** `IF NOT EXISTS` where DDL is re-applied to existing files (sqlite); nothing where migrations are versioned. */
   readonly ifNotExists: string;
   /** Appended to a SELECT that reads rows it will change (`FOR UPDATE` on PostgreSQL; sqlite's write lock covers it). */

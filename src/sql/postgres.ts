@@ -46,6 +46,8 @@ export function pgDialect(schema: string): Dialect {
     int: 'integer', bigint: 'bigint', real: 'double precision', text: 'text', textC: 'text COLLATE "C"', blob: 'bytea',
     serialKey: 'bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY',
     tableSuffix: '',
+    withoutRowid: '',
+    rowidColumn: 'rowid bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,',
     ifNotExists: '',
     forUpdate: ' FOR UPDATE',
     nowMs: '(extract(epoch from clock_timestamp()) * 1000)::bigint',

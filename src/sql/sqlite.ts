@@ -36,6 +36,8 @@ export function sqliteDialect(tables: Readonly<Record<string, string>> = {}): Di
     int: 'INTEGER', bigint: 'INTEGER', real: 'REAL', text: 'TEXT', textC: 'TEXT', blob: 'BLOB',
     serialKey: 'INTEGER PRIMARY KEY AUTOINCREMENT',
     tableSuffix: ' STRICT',
+    withoutRowid: ' WITHOUT ROWID',
+    rowidColumn: '',
     ifNotExists: 'IF NOT EXISTS ',
     forUpdate: '',
     nowMs: "CAST(unixepoch('subsec') * 1000 AS INTEGER)",
