@@ -155,6 +155,8 @@ const MODULES: readonly ModuleSpec[] = [
   { name: 'postgres', file: 'postgres.ts', timeoutMs: 5 * 60_000 },
   { name: 'wire', file: 'wire.ts', timeoutMs: 5 * 60_000 },
   { name: 'budget', file: 'budget.ts', timeoutMs: 5 * 60_000 },
+  { name: 'data-in-place', file: 'data-in-place.ts', timeoutMs: 10 * 60_000 },
+  { name: 'postgres-point', file: 'postgres-point.ts', timeoutMs: 5 * 60_000 },
 ];
 
 function runChild(spec: ModuleSpec, quick: boolean): Promise<{ code: number | null; signal: string | null; ms: number }> {
