@@ -120,3 +120,39 @@ describe('malformed set operations are refused before anything runs', () => {
     refused(await kit.attempt('ada', 'SELECT zip FROM patients UNION SELECT patient_id FROM patients'), 'SQL_INVALID', /text in one branch and number/);
   });
 });
+
+describe('the PostgreSQL rendering runs on PostgreSQL', () => {
+  test('UNION, EXCEPT ALL and INTERSECT with masks, outer ORDER BY and the row cap give PostgreSQL\'s answers', async () => {
+    const { startPostgres } = await import('./support/postgres.ts');
+    const { default: pg } = await import('pg');
+    const { loadParser, parseSql } = await import('../src/query/parse.ts');
+    const { bindQuery } = await import('../src/query/bind.ts');
+    const { govern } = await import('../src/query/govern/index.ts');
+    const { renderSelect } = await import('../src/query/render/sql.ts');
+    const { postgresDialect } = await import('../src/query/render/postgres.ts');
+    await loadParser();
+    const col = (name: string, type: 'BIGINT' | 'VARCHAR', mask: { kind: 'last4' } | null = null) => ({ name, type, classification: 'internal' as const, tags: [], mask, bounds: null, description: null });
+    const people = { name: 'people', description: null, source: { kind: 'csv' as const, path: '/x' }, classification: 'internal' as const, tags: [], privacyUnit: 'id', region: null, owner: null, purposes: [], columns: [col('id', 'BIGINT'), col('ssn', 'VARCHAR', { kind: 'last4' }), col('region', 'VARCHAR')] };
+    const datasets = new Map([['people', people]]);
+    const run = (sql: string): string => {
+      const b = bindQuery(parseSql(sql), { dataset: (n) => datasets.get(n) });
+      const g = govern(b, { principal: { id: 'p', kind: 'user', displayName: null, groups: [], attributes: {}, apiKeySha256: [] }, datasets, obligations: new Map([['people', [{ name: 'cap', rowFilter: null, aggregationOnly: null, rowCap: 3, unmask: [], masks: {}, joinOnly: [] }]]]), rowFilters: new Map(), defaultRowCap: 100, columnsUsed: new Set(b.columns) });
+      return renderSelect(g.query, postgresDialect({ sourceOf: () => '"people"', hashKey: Buffer.from('k') }));
+    };
+    const cluster = await startPostgres();
+    const client = new pg.Client({ connectionString: cluster.superuserUrl });
+    try {
+      await client.connect();
+      await client.query("CREATE TABLE people (id BIGINT, ssn TEXT, region TEXT); INSERT INTO people VALUES (1, '123-45-6789', 'east'), (2, '987-65-4321', 'west'), (3, '555-55-5555', 'east')");
+      const rows = async (sql: string) => (await client.query({ text: run(sql), rowMode: 'array' })).rows;
+      assert.deepEqual(await rows("SELECT ssn FROM people WHERE region = 'east' UNION SELECT ssn FROM people ORDER BY 1 DESC"), [['*******6789'], ['*******5555'], ['*******4321']].slice(0, 3));
+      assert.deepEqual(await rows("SELECT ssn FROM people INTERSECT SELECT '123-45-6789'"), []);
+      assert.deepEqual(await rows("SELECT region FROM people EXCEPT ALL SELECT 'east' ORDER BY region"), [['east'], ['west']]);
+      // Row cap 3: LIMIT 4 on the whole, so the executor sees the truncation.
+      assert.equal((await rows('SELECT id FROM people UNION ALL SELECT id FROM people')).length, 4);
+    } finally {
+      await client.end().catch(() => {});
+      await cluster.stop();
+    }
+  });
+});
