@@ -99,6 +99,7 @@ export function referencedDatasets(q: Select, catalog: Catalog): string[] {
         if (!ds) throw new GatehouseError('SQL_UNKNOWN_DATASET', `there is no dataset "${f.dataset}" you can query`, { hint: 'GET /v1/datasets (or gatehouse datasets) lists the datasets available to you' });
         if (!out.includes(ds.name)) out.push(ds.name);
       } else if (f.kind === 'derived') visit(f.query, inScope);
+      else if (f.kind === 'setOp') { visit(f.left, inScope); visit(f.right, inScope); }
       else if (f.kind === 'join') { from(f.left); from(f.right); if (f.on) for (const s of subqueriesOf(f.on)) visit(s, inScope); }
     };
     from(b.from);
@@ -157,6 +158,8 @@ class Binder {
       }
       targets.push({ expr: this.expr(t.expr, scope, ctes), alias: t.alias, fromStar: false });
     }
+    // A set operation's block returns every column of the set, named as the left branch names them.
+    if (from?.kind === 'setOp') for (const c of scope.relations[0]!.columns) targets.push({ expr: this.columnNode(scope.relations[0]!, c), alias: c.name, fromStar: false });
     const byAlias = (name: string): Expr | null => {
       const matches = targets.filter((t) => same(t.alias, name));
       return matches.length === 1 ? matches[0]!.expr : null;
@@ -206,6 +209,20 @@ class Binder {
         const q = this.block(f.query, scope.parent, scope.ctes);
         this.addRelation(scope, { alias: f.alias, columns: outputsOf(q) });
         return { ...f, query: q };
+      }
+      case 'setOp': {
+        // Branches are bound like derived tables (no lateral references to siblings); a
+        // column of the set derives from the matching column of every branch.
+        const left = this.block(f.left, scope.parent, scope.ctes);
+        const right = this.block(f.right, scope.parent, scope.ctes);
+        const word = f.op.toUpperCase();
+        if (left.targets.length !== right.targets.length) {
+          throw new GatehouseError('SQL_INVALID', `each branch of ${word} must select the same number of columns (here ${left.targets.length} and ${right.targets.length})`, { hint: 'select matching columns in every branch, in the same order' });
+        }
+        const columns = outputsOf(left).map((c, i) => ({ name: c.name, lineage: { sources: new Set([...c.lineage.sources, ...lineageOf(right.targets[i]!.expr).sources]) } }));
+        // The parser's own reserved alias: the only relation of its block, never a user name.
+        scope.relations.push({ alias: f.alias, columns });
+        return { ...f, left, right };
       }
       case 'join': {
         const left = this.from(f.left, scope);

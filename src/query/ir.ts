@@ -92,6 +92,13 @@ export type FromItem =
   | { readonly kind: 'dataset'; readonly dataset: string; readonly alias: string; readonly scan: GovernedScan | null }
   | { readonly kind: 'derived'; readonly query: Select; readonly alias: string }
   | { readonly kind: 'cteRef'; readonly name: string; readonly alias: string }
+  /**
+   * `left UNION [ALL] right` (or EXCEPT / INTERSECT) as a relation. A set operation in user
+   * SQL becomes a block that selects every column of this item (see SET_OPERATION_ALIAS), so
+   * ORDER BY / LIMIT / OFFSET, the row cap and every obligation act on the whole exactly as
+   * on a plain query, and each branch is an ordinary block every mapper walks.
+   */
+  | { readonly kind: 'setOp'; readonly op: SetOperator; readonly all: boolean; readonly left: Select; readonly right: Select; readonly alias: string }
   | {
       readonly kind: 'join';
       readonly type: 'inner' | 'left' | 'right' | 'full' | 'cross';
@@ -99,6 +106,11 @@ export type FromItem =
       readonly right: FromItem;
       readonly on: Expr | null;
     };
+
+export type SetOperator = 'union' | 'except' | 'intersect';
+
+/** The alias of the relation a set operation's wrapping block reads (gh_ names are reserved to Gatehouse). */
+export const SET_OPERATION_ALIAS = 'gh_set';
 
 export interface Cte {
   readonly name: string;
@@ -178,6 +190,7 @@ export function forEachSelect(q: Select, fn: (q: Select, depth: number) => void,
   const fromItems = (f: FromItem | null): void => {
     if (!f) return;
     if (f.kind === 'derived') forEachSelect(f.query, fn, depth + 1);
+    if (f.kind === 'setOp') { forEachSelect(f.left, fn, depth + 1); forEachSelect(f.right, fn, depth + 1); }
     if (f.kind === 'join') { fromItems(f.left); fromItems(f.right); if (f.on) for (const s of subqueriesOf(f.on)) forEachSelect(s, fn, depth + 1); }
   };
   fromItems(q.from);
@@ -223,6 +236,7 @@ export function mapQuery(
       case 'dataset': return fns.dataset ? fns.dataset(f) : f;
       case 'derived': return { ...f, query: inner(f.query) };
       case 'cteRef': return f;
+      case 'setOp': return { ...f, left: inner(f.left), right: inner(f.right) };
       case 'join': return { ...f, left: from(f.left), right: from(f.right), on: f.on ? exprs(f.on) : null };
     }
   };

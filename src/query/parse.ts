@@ -8,7 +8,7 @@
 import { loadModule, parseSync } from 'libpg-query';
 import { GatehouseError } from '../errors.ts';
 import { lookupFunction } from './functions.ts';
-import type { BinaryOp, CastType, Cte, Expr, FromItem, OrderItem, Select, Target, WindowSpec } from './ir.ts';
+import { SET_OPERATION_ALIAS, type BinaryOp, type CastType, type Cte, type Expr, type FromItem, type OrderItem, type Select, type SetOperator, type Target, type WindowSpec } from './ir.ts';
 
 let loaded: Promise<void> | null = null;
 /** Loads the parser's WebAssembly once; call before `parseSql`. */
@@ -125,7 +125,7 @@ class Converter {
 
   select(s: Node, depth: number): Select {
     if (depth > MAX_DEPTH) throw new GatehouseError('SQL_UNSUPPORTED', 'the query nests too deeply');
-    if (s.op && s.op !== 'SETOP_NONE') unsupported(s.op.replace('SETOP_', ''), 'UNION, INTERSECT and EXCEPT are not available; run the parts as separate queries');
+    if (s.op && s.op !== 'SETOP_NONE') return this.setOperation(s, depth);
     if (s.valuesLists?.length) unsupported('VALUES lists', 'select from datasets');
     only(s, 'SELECT', ['targetList', 'fromClause', 'whereClause', 'groupClause', 'havingClause', 'sortClause', 'limitCount', 'limitOffset', 'limitOption', 'withClause', 'distinctClause', 'op', 'groupDistinct']);
     if (s.limitOption && s.limitOption !== 'LIMIT_OPTION_DEFAULT' && s.limitOption !== 'LIMIT_OPTION_COUNT') unsupported('FETCH ... WITH TIES', 'use LIMIT n');
@@ -134,19 +134,7 @@ class Converter {
       if (s.distinctClause.length === 1 && Object.keys(s.distinctClause[0]).length === 0) distinct = true;
       else unsupported('DISTINCT ON', 'use DISTINCT or GROUP BY');
     }
-    const withClause: Cte[] = [];
-    if (s.withClause) {
-      only(s.withClause, 'WITH', ['ctes', 'recursive']);
-      if (s.withClause.recursive) unsupported('WITH RECURSIVE', 'use non-recursive common table expressions');
-      for (const c of s.withClause.ctes as Node[]) {
-        const [k, cte] = unwrap(c);
-        if (k !== 'CommonTableExpr') unsupported(k, 'use WITH name AS (SELECT ...)');
-        only(cte, 'WITH', ['ctename', 'ctequery', 'ctematerialized']);
-        const [qk, q] = unwrap(cte.ctequery);
-        if (qk !== 'SelectStmt') unsupported(`${STATEMENT_NAMES[qk] ?? qk} inside WITH`, 'common table expressions must be SELECT queries');
-        withClause.push({ name: cte.ctename, query: this.select(q, depth + 1) });
-      }
-    }
+    const withClause = this.withClause(s.withClause, depth);
     const targets: Target[] = (s.targetList ?? []).map((t: Node, i: number) => {
       const [k, rt] = unwrap(t);
       if (k !== 'ResTarget') unsupported(k, 'select expressions');
@@ -172,6 +160,57 @@ class Converter {
       groupBy,
       having: s.havingClause ? this.expr(s.havingClause, depth) : null,
       orderBy: (s.sortClause ?? []).map((o: Node) => this.sortBy(o, depth)),
+      limit: s.limitCount ? this.count(s.limitCount, 'LIMIT') : null,
+      offset: s.limitOffset ? this.count(s.limitOffset, 'OFFSET') : null,
+    };
+  }
+
+  withClause(w: Node | undefined, depth: number): Cte[] {
+    const out: Cte[] = [];
+    if (!w) return out;
+    only(w, 'WITH', ['ctes', 'recursive']);
+    if (w.recursive) unsupported('WITH RECURSIVE', 'use non-recursive common table expressions');
+    for (const c of w.ctes as Node[]) {
+      const [k, cte] = unwrap(c);
+      if (k !== 'CommonTableExpr') unsupported(k, 'use WITH name AS (SELECT ...)');
+      only(cte, 'WITH', ['ctename', 'ctequery', 'ctematerialized']);
+      const [qk, q] = unwrap(cte.ctequery);
+      if (qk !== 'SelectStmt') unsupported(`${STATEMENT_NAMES[qk] ?? qk} inside WITH`, 'common table expressions must be SELECT queries');
+      out.push({ name: cte.ctename, query: this.select(q, depth + 1) });
+    }
+    return out;
+  }
+
+  /**
+   * `a UNION [ALL] b`, `EXCEPT`, `INTERSECT` (the parser has already nested them by
+   * precedence). The result is a block over one `setOp` relation whose targets the binder
+   * fills with the left branch's columns; ORDER BY (an output column name or position),
+   * LIMIT and OFFSET belong to that block, never to a branch, so the row cap bounds the whole.
+   */
+  setOperation(s: Node, depth: number): Select {
+    only(s, 'set operation', ['op', 'all', 'larg', 'rarg', 'sortClause', 'limitCount', 'limitOffset', 'limitOption', 'withClause']);
+    if (s.limitOption && s.limitOption !== 'LIMIT_OPTION_DEFAULT' && s.limitOption !== 'LIMIT_OPTION_COUNT') unsupported('FETCH ... WITH TIES', 'use LIMIT n');
+    const op = ({ SETOP_UNION: 'union', SETOP_EXCEPT: 'except', SETOP_INTERSECT: 'intersect' } as const satisfies Record<string, SetOperator>)[s.op as string];
+    if (!op) unsupported(`the set operation ${String(s.op)}`, 'use UNION, EXCEPT or INTERSECT');
+    const withClause = this.withClause(s.withClause, depth);
+    const branch = (b: Node): Select => {
+      if (b.sortClause?.length || b.limitCount || b.limitOffset) {
+        unsupported(`ORDER BY, LIMIT or OFFSET inside one branch of ${op.toUpperCase()}`, 'order and limit the whole result: write ORDER BY / LIMIT once, after the last branch');
+      }
+      return this.select(b, depth + 1);
+    };
+    const left = branch(s.larg), right = branch(s.rarg);
+    const orderBy = ((s.sortClause ?? []) as Node[]).map((o) => {
+      const item = this.sortBy(o, depth);
+      const byName = item.expr.kind === 'ref' && item.expr.qualifier === null;
+      const byPosition = item.expr.kind === 'literal' && item.expr.type === 'number' && /^\d+$/.test(item.expr.value);
+      if (!byName && !byPosition) unsupported(`ORDER BY an expression on the result of ${op.toUpperCase()}`, 'order by an output column name or position, e.g. ORDER BY 1');
+      return item;
+    });
+    return {
+      kind: 'select', with: withClause, distinct: false, targets: [],
+      from: { kind: 'setOp', op, all: s.all === true, left, right, alias: SET_OPERATION_ALIAS },
+      where: null, groupBy: [], having: null, orderBy,
       limit: s.limitCount ? this.count(s.limitCount, 'LIMIT') : null,
       offset: s.limitOffset ? this.count(s.limitOffset, 'OFFSET') : null,
     };

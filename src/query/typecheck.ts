@@ -112,11 +112,26 @@ export class TypeChecker {
       }
       case 'cteRef': into.set(f.alias.toLowerCase(), env.ctes.get(f.name.toLowerCase()) ?? new Map()); return;
       case 'derived': into.set(f.alias.toLowerCase(), this.#outputs(f.query, this.select(f.query, env.parent, env.ctes))); return;
+      case 'setOp': into.set(f.alias.toLowerCase(), this.#setOperation(f, env)); return;
       case 'join':
         this.#from(f.left, env, into);
         this.#from(f.right, env, into);
         if (f.on) this.#boolean(f.on, env, 'JOIN ... ON');
     }
+  }
+
+  /**
+   * Each branch is checked on its own; the branches' columns must then be of one family
+   * pairwise, or the engine would convert one side per row (or refuse at run time).
+   */
+  #setOperation(f: Extract<FromItem, { kind: 'setOp' }>, env: Env): Columns {
+    const left = this.select(f.left, env.parent, env.ctes), right = this.select(f.right, env.parent, env.ctes);
+    const families = left.map((a, i) => {
+      const b = right[i] ?? 'unknown';
+      if (!comparable(a, b)) invalid(`column ${i + 1} ("${f.left.targets[i]!.alias}") of ${f.op.toUpperCase()} is ${a} in one branch and ${b} in the other`, `cast both branches to one type, e.g. CAST(x AS ${a === 'text' || b === 'text' ? 'VARCHAR' : 'DOUBLE'})`);
+      return a === 'unknown' ? b : a;
+    });
+    return this.#outputs(f.left, families);
   }
 
   #column(relation: string, name: string, env: Env): TypeFamily {

@@ -12,10 +12,11 @@ import { columnMasks } from './mask.ts';
 import { rowCap, rowCapFor } from './row-cap.ts';
 import { rowFilters } from './row-filter.ts';
 import { governedScan } from './scan.ts';
+import { setOperations } from './set-operation.ts';
 import { differentialPrivacy, type DpReleasePlan } from './differential-privacy.ts';
 import { GatehouseError } from '../../errors.ts';
 
-export const TRANSFORMERS: readonly ObligationTransformer[] = [governedScan, columnMasks, rowFilters, aggregationOnly, joinOnly, differentialPrivacy, rowCap];
+export const TRANSFORMERS: readonly ObligationTransformer[] = [governedScan, columnMasks, rowFilters, setOperations, aggregationOnly, joinOnly, differentialPrivacy, rowCap];
 
 export interface GovernedQuery {
   readonly query: Select;

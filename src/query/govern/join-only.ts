@@ -6,7 +6,7 @@
 import { GatehouseError } from '../../errors.ts';
 import type { BoundTarget } from '../bind.ts';
 import { lineageOf } from '../bind.ts';
-import type { Expr } from '../ir.ts';
+import { forEachSelect, type Expr, type Select } from '../ir.ts';
 import type { GovernContext, ObligationTransformer } from './context.ts';
 
 function joinOnlyColumns(ctx: GovernContext): Set<string> {
@@ -20,11 +20,28 @@ function tainted(e: Expr, cols: ReadonlySet<string>): string | null {
   return null;
 }
 
+/**
+ * Every column of a branch of UNION / EXCEPT / INTERSECT is output of the set (EXCEPT and
+ * INTERSECT compare whole rows, an equality test on every column), so a join-only column is
+ * refused in any branch, named or from a star (dropping it from one branch would shift the
+ * others' columns).
+ */
+function checkSetOperationBranches(query: Select, cols: ReadonlySet<string>): void {
+  forEachSelect(query, (b) => {
+    if (b.from?.kind !== 'setOp') return;
+    for (const branch of [b.from.left, b.from.right]) for (const t of branch.targets) {
+      const hit = tainted(t.expr, cols);
+      if (hit) throw new GatehouseError('OBLIGATION_VIOLATION', `"${hit}" may be used to join and filter but not returned, and every column of a ${b.from.op.toUpperCase()} branch is returned (output column "${t.alias}")`, { hint: 'name the columns of each branch without it; you can still use it in JOIN ... ON and WHERE' });
+    }
+  });
+}
+
 export const joinOnly: ObligationTransformer = {
   name: 'joinOnly',
   apply(query, ctx) {
     const cols = joinOnlyColumns(ctx);
     if (cols.size === 0) return { query, applied: [] };
+    checkSetOperationBranches(query, cols);
     const targets = (query.targets as readonly BoundTarget[]).filter((t) => {
       const hit = tainted(t.expr, cols);
       if (!hit) return true;

@@ -187,6 +187,7 @@ class Renderer {
         return `${this.scan(f.dataset, f.scan)} AS ${quoteIdent(f.alias)}`;
       case 'derived': return `(${this.select(f.query)}) AS ${quoteIdent(f.alias)}`;
       case 'cteRef': return `${quoteIdent(f.name)} AS ${quoteIdent(f.alias)}`;
+      case 'setOp': return `(${this.setOperation(f)}) AS ${quoteIdent(f.alias)}`;
       case 'join': {
         const kw = { inner: 'INNER JOIN', left: 'LEFT JOIN', right: 'RIGHT JOIN', full: 'FULL JOIN', cross: 'CROSS JOIN' }[f.type];
         const left = this.from(f.left), right = this.from(f.right);
@@ -194,6 +195,12 @@ class Renderer {
         return `(${left} ${kw} ${right}${on})`;
       }
     }
+  }
+
+  /** Each branch is a full block in parentheses, so it gets its own guards and the tree's nesting survives. */
+  setOperation(f: Extract<FromItem, { kind: 'setOp' }>): string {
+    const word = { union: 'UNION', except: 'EXCEPT', intersect: 'INTERSECT' }[f.op];
+    return `(${this.select(f.left)}) ${word}${f.all ? ' ALL' : ''} (${this.select(f.right)})`;
   }
 
   node(e: Expr): string {
