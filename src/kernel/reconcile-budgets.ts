@@ -30,6 +30,9 @@ import type { Runtime } from './runtime.ts';
 /** The ledger's refund reason for a stranded charge. */
 export const RECONCILE_REASON = 'reconciled at start: the node stopped before this query was audited, so no answer was released';
 
+/** On shared (PostgreSQL) state, how much older than the longest query a charge must be to be another node's no longer. */
+const SHARED_GRACE_MS = 60_000;
+
 /** How far before the oldest open charge the log is read (its entry was drafted before the charge). */
 const SCAN_MARGIN_MS = 3_600_000;
 
@@ -46,7 +49,11 @@ export async function reconcileBudgets(rt: Runtime): Promise<Reconciliation> {
   const reader = rt.options.auditReader;
   // Without read access to the log there is no witness: leave every charge as it is.
   if (!reader) return { refunded: [], audited: [], auditId: null };
-  const open = await rt.budgets.unreleasedCharges();
+  // On shared state another node may be answering one of these right now: only a charge older
+  // than any query can run (twice the statement timeout, plus a margin) is certainly stranded.
+  // Younger ones stay charged (counted, never overspent) until a later start.
+  const cutoff = rt.backend.kind === 'postgres' ? rt.now().getTime() - (2 * rt.state.loaded.workspace.defaults.statementTimeoutMs + SHARED_GRACE_MS) : Number.POSITIVE_INFINITY;
+  const open = (await rt.budgets.unreleasedCharges()).filter((c) => Date.parse(c.at) < cutoff);
   if (open.length === 0) return { refunded: [], audited: [], auditId: null };
   const audited = await chargesNamedInLog(reader, open);
   const stranded = open.filter((c) => !audited.has(c.chargeId));
