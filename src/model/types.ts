@@ -166,6 +166,8 @@ export interface WorkspaceDefaults {
   readonly rowCap: number;
   readonly statementTimeoutMs: number;
   readonly memoryLimit: string;
+  /** Largest estimated join output a query may have; refused before it runs (query/govern/cost-estimate.ts). */
+  readonly maxJoinRows?: number;
   /** Fair admission of queries to the engines (src/kernel/admission.ts). */
   readonly concurrency?: { readonly total: number; readonly perPrincipal: number; readonly perOrganisation: number; readonly queuePerPrincipal: number };
 }

@@ -565,10 +565,11 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
   const name = str(r, ['name'], root.name, true) ?? 'workspace';
 
   const d = isObject(root.defaults) ? root.defaults : {};
-  if (root.defaults !== undefined) allowedKeys(r, ['defaults'], d, ['rowCap', 'statementTimeoutMs', 'memoryLimit', 'concurrency']);
+  if (root.defaults !== undefined) allowedKeys(r, ['defaults'], d, ['rowCap', 'statementTimeoutMs', 'memoryLimit', 'concurrency', 'maxJoinRows']);
   const defaults: WorkspaceDefaults = {
     rowCap: positiveInt(r, ['defaults', 'rowCap'], d.rowCap, 10_000)!,
     statementTimeoutMs: positiveInt(r, ['defaults', 'statementTimeoutMs'], d.statementTimeoutMs, 30_000)!,
+    maxJoinRows: positiveInt(r, ['defaults', 'maxJoinRows'], d.maxJoinRows, 1_000_000_000)!,
     memoryLimit: typeof d.memoryLimit === 'string' && /^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$/.test(d.memoryLimit) ? d.memoryLimit : '4GB',
     concurrency: parseConcurrency(r, d.concurrency),
   };
