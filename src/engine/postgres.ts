@@ -178,8 +178,13 @@ export class PostgresEngine implements Engine {
           }
           sources.set(ds.name, t.sql);
           // The planner's row estimate (cost-estimate.ts): the statistics PostgreSQL keeps,
-          // read once here; -1 means never analysed, and then there is no estimate.
-          if (Number(p.tuples) >= 0) rowEstimates.set(ds.name, Number(p.tuples));
+          // read once here. -1 means never analysed (a new table, usually small): counted
+          // once instead, under the role's own read-only session, so every dataset has one.
+          if (p.sel === 'true') {
+            const tuples = Number(p.tuples) >= 0 ? Number(p.tuples)
+              : Number((await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.sql}`)).rows[0]?.n ?? 0);
+            rowEstimates.set(ds.name, tuples);
+          }
         }
       } finally {
         client.release();
