@@ -89,9 +89,11 @@ export class DuckDbEngine implements Engine {
   /** Prepared statements per connection, by SQL text (LRU): planning is most of a small query's cost. */
   readonly #prepared = new Map<DuckDBConnection, Map<string, DuckDBPreparedStatement>>();
   #closed = false;
+  readonly rowEstimates: ReadonlyMap<string, number>;
 
-  private constructor(instance: DuckDBInstance, pool: DuckDBConnection[], sources: Map<string, string>, csv: readonly string[], hashKey: Buffer) {
+  private constructor(instance: DuckDBInstance, pool: DuckDBConnection[], sources: Map<string, string>, csv: readonly string[], hashKey: Buffer, rowEstimates: ReadonlyMap<string, number>) {
     this.#instance = instance;
+    this.rowEstimates = rowEstimates;
     this.#csv = csv;
     this.#idle = pool;
     this.#sources = sources;
@@ -115,6 +117,7 @@ export class DuckDbEngine implements Engine {
     const problems: WorkspaceProblem[] = [];
     const problem = (ds: string, message: string): void => { problems.push({ file: 'gatehouse.yaml', line: null, message: `datasets.${ds}: ${message}` }); };
     const sources = new Map<string, string>();
+    const rowEstimates = new Map<string, number>();
     const csv: string[] = [];
     try {
       // The exact files the engine may open, set before a DuckDB file is attached (ATTACH adds
@@ -149,6 +152,11 @@ export class DuckDbEngine implements Engine {
       const held = await datasetBytes(setup);
       const budget = parseBytes(options.queryMemory ?? ws.defaults.memoryLimit);
       await setup.run(`SET memory_limit = ${quoteString(`${Math.ceil((held + budget) / 1024)}KiB`)}`);
+      // Row counts for the planner's cost bound (query/govern/cost-estimate.ts), once at start:
+      // Parquet answers count(*) from its footers, DuckDB files and decrypted data from
+      // table metadata; CSV is scanned once. Never recomputed per query, so no refusal
+      // depends on anything a caller's query could change.
+      for (const [name, table] of sources) rowEstimates.set(name, Number((await setup.runAndReadAll(`SELECT count(*) FROM ${table}`)).getRowsJS()[0]?.[0] ?? 0));
       for (const s of LOCKDOWN) await setup.run(s);
     } catch (err) {
       setup.closeSync();
@@ -158,7 +166,7 @@ export class DuckDbEngine implements Engine {
     setup.closeSync();
     const pool: DuckDBConnection[] = [];
     for (let i = 0; i < (options.poolSize ?? 4); i++) pool.push(await instance.connect());
-    return new DuckDbEngine(instance, pool, sources, csv, ws.hashKey);
+    return new DuckDbEngine(instance, pool, sources, csv, ws.hashKey, rowEstimates);
   }
 
   async #acquire(): Promise<DuckDBConnection> {

@@ -221,6 +221,12 @@ describe('the same governed query on DuckDB and on PostgreSQL', () => {
     assert.ok(r.rows.length <= 7);
   });
 
+  it('records each table\'s row count at open for the join cost bound (reltuples, or a count when never analysed)', async () => {
+    const [[n]] = (await pgEngine.run('SELECT count(*)::bigint FROM public.patients', { timeoutMs: 5000 })).rows as [number][];
+    assert.equal(pgEngine.rowEstimates.get('patients'), Number(n));
+    assert.equal(pgEngine.rowEstimates.get('patients'), duck.rowEstimates.get('patients'), 'the same data gives the same estimate on either engine');
+  });
+
   it('reports result column types with the names DuckDB uses', async () => {
     const r = await pgEngine.run(governed('SELECT patient_id, age, cost, zip, active, dob, admitted, CAST(cost AS DECIMAL(8, 2)) AS d FROM patients LIMIT 1', pgEngine), { timeoutMs: 5000 });
     assert.deepEqual(r.columns.map((c) => c.type), ['BIGINT', 'INTEGER', 'DOUBLE', 'VARCHAR', 'BOOLEAN', 'DATE', 'TIMESTAMP', 'DECIMAL(8,2)']);

@@ -74,10 +74,13 @@ export class PostgresEngine implements Engine {
   /** role@host:port/database, for messages. */
   readonly connection: string;
   readonly poolSize: number;
+  /** Rows per dataset from pg_class.reltuples at open (cost-estimate.ts). */
+  readonly rowEstimates: ReadonlyMap<string, number>;
   readonly #pool: pg.Pool;
   #closed = false;
 
-  private constructor(pool: pg.Pool, poolSize: number, connection: string, sources: Map<string, string>, hashKey: Buffer) {
+  private constructor(pool: pg.Pool, poolSize: number, connection: string, sources: Map<string, string>, hashKey: Buffer, rowEstimates: ReadonlyMap<string, number>) {
+    this.rowEstimates = rowEstimates;
     this.#pool = pool;
     this.poolSize = poolSize;
     this.connection = connection;
@@ -137,6 +140,7 @@ export class PostgresEngine implements Engine {
     pool.on('error', () => undefined);
     pool.on('connect', (client) => { client.on('error', () => undefined); });
     const sources = new Map<string, string>();
+    const rowEstimates = new Map<string, number>();
     try {
       const client = await pool.connect().catch((err: unknown) => {
         throw connectError(err, describeConnection(src), names);
@@ -153,8 +157,8 @@ export class PostgresEngine implements Engine {
           const rel = await client.query<{ oid: string | null }>('SELECT pg_catalog.to_regclass($1)::oid::text AS oid', [t.sql]);
           const oid = rel.rows[0]?.oid ?? null;
           if (oid === null) { problem(ds.name, `table ${t.schema}.${t.name} does not exist on ${describeConnection(s)} (or role "${roleName}" has no USAGE on schema ${t.schema})`); continue; }
-          const priv = await client.query<{ sel: string; write: string; owner: string }>(
-            `SELECT pg_catalog.has_table_privilege($1::oid, 'SELECT')::text AS sel,
+          const priv = await client.query<{ sel: string; write: string; owner: string; tuples: string }>(
+            `SELECT pg_catalog.has_table_privilege($1::oid, 'SELECT')::text AS sel, c.reltuples::text AS tuples,
                     pg_catalog.has_table_privilege($1::oid, 'INSERT, UPDATE, DELETE, TRUNCATE')::text AS write,
                     (c.relowner = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user))::text AS owner
                FROM pg_catalog.pg_class c WHERE c.oid = $1::oid`, [oid]);
@@ -173,6 +177,14 @@ export class PostgresEngine implements Engine {
             else if (a.sel !== 'true') problem(ds.name, `role "${roleName}" cannot read column ${c.name}: GRANT SELECT ON ${t.schema}.${t.name} TO ${roleName}`);
           }
           sources.set(ds.name, t.sql);
+          // The planner's row estimate (cost-estimate.ts): the statistics PostgreSQL keeps,
+          // read once here. -1 means never analysed (a new table, usually small): counted
+          // once instead, under the role's own read-only session, so every dataset has one.
+          if (p.sel === 'true') {
+            const tuples = Number(p.tuples) >= 0 ? Number(p.tuples)
+              : Number((await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${t.sql}`)).rows[0]?.n ?? 0);
+            rowEstimates.set(ds.name, tuples);
+          }
         }
       } finally {
         client.release();
@@ -185,7 +197,7 @@ export class PostgresEngine implements Engine {
       await pool.end().catch(() => undefined);
       throw err;
     }
-    return new PostgresEngine(pool, poolSize, describeConnection(src), sources, ws.hashKey);
+    return new PostgresEngine(pool, poolSize, describeConnection(src), sources, ws.hashKey, rowEstimates);
   }
 
   async run(sql: string, options: RunOptions): Promise<EngineResult> {

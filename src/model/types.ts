@@ -85,7 +85,8 @@ export interface ObligationDef {
   readonly name: string;
   /** SQL boolean expression over the dataset's columns and `principal.<attribute>`. */
   readonly rowFilter: string | null;
-  readonly aggregationOnly: { readonly minGroupSize: number; readonly rounding?: 'none' | 'nearest5' | 'midpoint6' } | null;
+  /** `maxRowsPerUnit`: rows one privacy unit may add to one group (default 50; docs/privacy.md). */
+  readonly aggregationOnly: { readonly minGroupSize: number; readonly rounding?: 'none' | 'nearest5' | 'midpoint6'; readonly maxRowsPerUnit?: number } | null;
   readonly rowCap: number | null;
   /** Columns whose declared mask is lifted. */
   readonly unmask: readonly string[];
@@ -165,6 +166,8 @@ export interface WorkspaceDefaults {
   readonly rowCap: number;
   readonly statementTimeoutMs: number;
   readonly memoryLimit: string;
+  /** Largest estimated join output a query may have; refused before it runs (query/govern/cost-estimate.ts). */
+  readonly maxJoinRows?: number;
   /** Fair admission of queries to the engines (src/kernel/admission.ts). */
   readonly concurrency?: { readonly total: number; readonly perPrincipal: number; readonly perOrganisation: number; readonly queuePerPrincipal: number };
 }

@@ -266,12 +266,13 @@ function parseObligation(r: Reader, name: string, v: Json): ObligationDef | null
   if (v.aggregationOnly !== undefined) {
     if (!isObject(v.aggregationOnly)) r.problem([...path, 'aggregationOnly'], 'must be {minGroupSize: N}');
     else {
-      allowedKeys(r, [...path, 'aggregationOnly'], v.aggregationOnly, ['minGroupSize', 'rounding']);
+      allowedKeys(r, [...path, 'aggregationOnly'], v.aggregationOnly, ['minGroupSize', 'rounding', 'maxRowsPerUnit']);
       const k = positiveInt(r, [...path, 'aggregationOnly', 'minGroupSize'], v.aggregationOnly.minGroupSize, null);
       const rounding = v.aggregationOnly.rounding ?? 'none';
       if (rounding !== 'none' && rounding !== 'nearest5' && rounding !== 'midpoint6') r.problem([...path, 'aggregationOnly', 'rounding'], 'must be none, nearest5 or midpoint6');
       if (k === null) r.problem([...path, 'aggregationOnly', 'minGroupSize'], 'is required');
-      else aggregationOnly = { minGroupSize: k, rounding: rounding === 'nearest5' || rounding === 'midpoint6' ? rounding : 'none' };
+      const maxRowsPerUnit = positiveInt(r, [...path, 'aggregationOnly', 'maxRowsPerUnit'], v.aggregationOnly.maxRowsPerUnit, 50)!;
+      if (k !== null) aggregationOnly = { minGroupSize: k, rounding: rounding === 'nearest5' || rounding === 'midpoint6' ? rounding : 'none', maxRowsPerUnit };
     }
   }
   const masks: Record<string, MaskSpec> = {};
@@ -564,10 +565,11 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
   const name = str(r, ['name'], root.name, true) ?? 'workspace';
 
   const d = isObject(root.defaults) ? root.defaults : {};
-  if (root.defaults !== undefined) allowedKeys(r, ['defaults'], d, ['rowCap', 'statementTimeoutMs', 'memoryLimit', 'concurrency']);
+  if (root.defaults !== undefined) allowedKeys(r, ['defaults'], d, ['rowCap', 'statementTimeoutMs', 'memoryLimit', 'concurrency', 'maxJoinRows']);
   const defaults: WorkspaceDefaults = {
     rowCap: positiveInt(r, ['defaults', 'rowCap'], d.rowCap, 10_000)!,
     statementTimeoutMs: positiveInt(r, ['defaults', 'statementTimeoutMs'], d.statementTimeoutMs, 30_000)!,
+    maxJoinRows: positiveInt(r, ['defaults', 'maxJoinRows'], d.maxJoinRows, 1_000_000_000)!,
     memoryLimit: typeof d.memoryLimit === 'string' && /^\d+(\.\d+)?\s*(MB|GB|MiB|GiB)$/.test(d.memoryLimit) ? d.memoryLimit : '4GB',
     concurrency: parseConcurrency(r, d.concurrency),
   };

@@ -7,6 +7,7 @@
  * Datasets are decided before any column is bound, so a denied caller learns nothing about
  * a dataset's columns from binding errors. Fills the audit entry as it goes.
  */
+import { rowEstimatesOf } from '../../engine/engine.ts';
 import { GatehouseError } from '../../errors.ts';
 import type { GateResult } from '../../governance/gate.ts';
 import { scopesPermit } from '../../identity/api-keys.ts';
@@ -82,6 +83,7 @@ export async function plan(rt: Runtime, env: AuthenticatedEnvelope, req: QueryRe
   const governed = govern(bound, {
     principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: state.loaded.rowFilters,
     obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])), columnsUsed: new Set(bound.columns),
+    rowEstimates: rowEstimatesOf(state.engines.engines()), ...(ws.defaults.maxJoinRows ? { maxJoinRows: ws.defaults.maxJoinRows } : {}),
   });
   entry.obligations = [...governed.obligationsApplied];
   return { principal, decisions, bound, governed, gates };

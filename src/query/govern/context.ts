@@ -15,6 +15,10 @@ export interface GovernContext {
   readonly defaultRowCap: number;
   /** "dataset.column" for every catalog column the query references (scans project only these). */
   readonly columnsUsed?: ReadonlySet<string>;
+  /** Rows per dataset, recorded when the engine opened (Engine.rowEstimates); absent: no join cost bound. */
+  readonly rowEstimates?: ReadonlyMap<string, number>;
+  /** Largest estimated join output a query may have (defaults.maxJoinRows; cost-estimate.ts). */
+  readonly maxJoinRows?: number;
 }
 
 export interface TransformResult {

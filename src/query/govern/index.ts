@@ -1,12 +1,14 @@
 /**
  * The obligation pipeline: one transformer per obligation kind, applied in a fixed order.
  * Scans first (every dataset reference becomes a governed scan), then what shapes values
- * (masks) and rows (row filters), then what constrains the query's shape.
+ * (masks) and rows (row filters), then what constrains the query's shape; the join cost
+ * bound (cost-estimate.ts) after aggregation-only, whose refusals name the rule broken.
  */
 import type { BoundQuery } from '../bind.ts';
 import { forEachSelect, type Select } from '../ir.ts';
 import { aggregationOnly, type SdcPlan } from './aggregation-only.ts';
 import type { GovernContext, ObligationTransformer } from './context.ts';
+import { costEstimate } from './cost-estimate.ts';
 import { joinOnly } from './join-only.ts';
 import { columnMasks } from './mask.ts';
 import { rowCap, rowCapFor } from './row-cap.ts';
@@ -16,7 +18,7 @@ import { setOperations } from './set-operation.ts';
 import { differentialPrivacy, type DpReleasePlan } from './differential-privacy.ts';
 import { GatehouseError } from '../../errors.ts';
 
-export const TRANSFORMERS: readonly ObligationTransformer[] = [governedScan, columnMasks, rowFilters, setOperations, aggregationOnly, joinOnly, differentialPrivacy, rowCap];
+export const TRANSFORMERS: readonly ObligationTransformer[] = [governedScan, columnMasks, rowFilters, setOperations, aggregationOnly, costEstimate, joinOnly, differentialPrivacy, rowCap];
 
 export interface GovernedQuery {
   readonly query: Select;
