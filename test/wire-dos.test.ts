@@ -28,7 +28,9 @@ const audit = new RecordingSink();
 before(async () => {
   fx = await demoFixture({
     patients: 300, audit,
-    edit: (ws) => { const f = join(ws, 'gatehouse.yaml'); writeFileSync(f, readFileSync(f, 'utf8').replace('statementTimeoutMs: 20000', `statementTimeoutMs: ${WORKSPACE_TIMEOUT_MS}`)); },
+    // These tests need a query that runs until it is stopped: a cross join this workspace admits
+    // (defaults.maxJoinRows raised; the default refuses it before it runs).
+    edit: (ws) => { const f = join(ws, 'gatehouse.yaml'); writeFileSync(f, readFileSync(f, 'utf8').replace('statementTimeoutMs: 20000', `statementTimeoutMs: ${WORKSPACE_TIMEOUT_MS}\n  maxJoinRows: 1000000000000000`)); },
   });
   password = (await fx.gh.issueConnectionPassword({ credential: KEYS.ivan, source: '127.0.0.1', channel: 'test' })).password;
 });
