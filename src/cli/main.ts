@@ -697,7 +697,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   if (wire) out.write(`PostgreSQL wire protocol on ${host}:${wire.port} (psql: see README "Connect psql")\n`);
   if (keys && !values.quiet) {
     out.write(`\nDemo principals (API keys in ${DEMO_DIR}/demo-keys.json, passwords in ${DEMO_DIR}/demo-passwords.json):\n`);
-    const roles: Record<string, string> = { rhea: 'research contractor — must sign in with MFA; purpose research: DP on encounters, aggregates only elsewhere', ivan: 'insurer (us-east) — own region, SSNs masked, purpose claims-processing', ada: 'internal analyst — row level, identifiers masked, purpose operations', audrey: 'auditor — reads the audit log', olivia: 'data owner — approves elevation requests' };
+    const roles: Record<string, string> = { rhea: 'research contractor — must sign in with MFA; purpose research: every dataset through differential privacy', ivan: 'insurer (us-east) — own region, SSNs masked, purpose claims-processing', ada: 'internal analyst — row level, identifiers masked, purpose operations', audrey: 'auditor — reads the audit log', olivia: 'data owner — approves elevation requests' };
     for (const [p, k] of Object.entries(keys)) out.write(`  ${p.padEnd(7)} ${passwords[p] ? `password ${passwords[p]} (API key refused: MFA required)` : k}   ${roles[p] ?? ''}\n`);
     out.write(`\nTry it:\n  npx --no gatehouse query --key ${keys.ivan} --purpose claims-processing "SELECT name, ssn, region FROM patients LIMIT 5"\n`);
     if (wire) {
