@@ -113,3 +113,20 @@ test('the faces (server, wire, cli) reach the path only through the façade, the
   }
   assert.deepEqual(bad, [], 'a face reaches an engine, a store, the policy engine or an operation directly');
 });
+
+test('only src/engine opens a query engine; the two writers of files are listed with why', () => {
+  /** Gatehouse's own fixed SQL that writes files, never a request's: no user SQL can reach them. */
+  const WRITERS: ReadonlyMap<string, string> = new Map([
+    ['demo/workspace.ts', 'generates the synthetic demo data set as Parquet files (gatehouse demo init)'],
+    ['keys/datasets.ts', 'ingests an operator\'s CSV/Parquet file into a dataset encrypted at rest (gatehouse ingest, an audited operation)'],
+  ]);
+  const opened: string[] = [];
+  for (const f of files(SRC)) {
+    const rel = relative(SRC, f);
+    // Engines hold data; src/state and src/sql open Gatehouse's own stores, not an engine.
+    if (rel.startsWith(`engine${sep}`) || rel.startsWith(`state${sep}`) || rel.startsWith(`sql${sep}`)) continue;
+    const text = readFileSync(f, 'utf8');
+    if (/DuckDBInstance\.create|new pg\.Pool|new Pool\(/.test(text)) opened.push(rel);
+  }
+  assert.deepEqual(opened.sort(), [...WRITERS.keys()].sort(), 'a query engine opened outside src/engine would be a second path beside the executor');
+});

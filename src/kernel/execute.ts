@@ -18,7 +18,7 @@ import type { Select } from '../query/ir.ts';
 import { renderSelect } from '../query/render/sql.ts';
 import type { PrivacyGovernance } from '../privacy/release.ts';
 import type { AuditDraft, RecordHook } from './audited.ts';
-import type { CatalogCache, CatalogResult } from '../catalog/db.ts';
+import type { CatalogCache, CatalogResult } from '../engine/catalog-db.ts';
 import type { RenderedCatalogQuery } from '../catalog/render.ts';
 import type { DatasetView } from './types.ts';
 
@@ -89,7 +89,7 @@ export function internalRead(engines: Engines, query: Select, dataset: string, t
 }
 
 /**
- * A catalog query on the data-free catalog of what a principal may see (src/catalog/db.ts):
+ * A catalog query on the data-free catalog of what a principal may see (src/engine/catalog-db.ts):
  * Gatehouse-rendered SQL over catalog rows only — no dataset row is in that engine.
  */
 export async function catalogRead(catalogs: CatalogCache, views: readonly DatasetView[], query: RenderedCatalogQuery, timeoutMs: number): Promise<CatalogResult> {

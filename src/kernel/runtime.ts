@@ -27,7 +27,7 @@ import type { BoundQuery } from '../query/bind.ts';
 import { GovernanceRuntime } from './governance-runtime.ts';
 import { openEmbeddedState, type StateBackend } from '../state/backend.ts';
 import { Admission } from './admission.ts';
-import { CatalogCache } from '../catalog/db.ts';
+import { CatalogCache } from '../engine/catalog-db.ts';
 import { internalRead } from './execute.ts';
 import { distinctTextQuery } from './internal-queries.ts';
 import { reconcileBudgets } from './reconcile-budgets.ts';

@@ -216,7 +216,7 @@ function reason(e: unknown): string {
 /**
  * Server errors (they carry a severity and a SQLSTATE) and errors the body threw pass unchanged;
  * a driver error without a severity (connection refused, reset, ended, timeout) or a server
- * error that means the connection is gone (08xxx, 57P0x) is StateUnavailable.
+ * error that means the connection is gone (SQLSTATE class 08, or 57P01–57P03) is StateUnavailable.
  */
 function classify(e: unknown): unknown {
   if (!(e instanceof Error)) return e;

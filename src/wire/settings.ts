@@ -6,7 +6,7 @@
  * none reaches an engine.
  */
 import { GatehouseError } from '../errors.ts';
-import { SERVER_VERSION } from '../catalog/db.ts';
+import { SERVER_VERSION } from '../catalog/functions.ts';
 import { LAST_RESULT_SETTINGS } from './protections.ts';
 
 const PURPOSE = /^[a-z][a-z0-9_.-]{0,63}$/;

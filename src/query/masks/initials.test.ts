@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Fixture } from '../../../test/helpers/workspace.ts';
-import { cellText, demoWithMasks, truth, twoEngines, type TwoEngines } from './testing.ts';
+import { cellText, demoWithMasks, truth, twoEngines, type TwoEngines } from '../../../test/support/mask-engines.ts';
 
 /** The mask's meaning, written independently of its SQL. */
 function initialsOf(name: string): string {

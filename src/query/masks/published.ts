@@ -17,7 +17,7 @@ export function schemaWithMasks(schemaText: string): string {
   const schema = JSON.parse(schemaText) as { $defs?: Record<string, unknown> };
   if (!schema.$defs || !('mask' in schema.$defs)) throw new Error(`${SCHEMA_PATH} has no $defs.mask to replace`);
   schema.$defs.mask = maskJsonSchema();
-  // Non-ASCII as \uXXXX escapes, as the file has always been written.
+  // Non-ASCII as JSON \u escapes (four hex digits), as the file has always been written.
   return `${JSON.stringify(schema, null, 2).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)}\n`;
 }
 

@@ -20,11 +20,11 @@ import { createHash } from 'node:crypto';
 import type { DatasetView } from '../kernel/types.ts';
 import { quoteIdent, quoteString } from '../query/render/sql.ts';
 import { GatehouseError } from '../errors.ts';
-import type { CellValue } from '../engine/engine.ts';
-import { NO_SPILL_CONFIG } from '../engine/duckdb.ts';
-import { CATALOG_TABLES, catalogContent, PG_TYPES, TYPE_FORMAT_TABLE, type CatalogCell } from './tables.ts';
-import { CATALOG_SCHEMA, catalogTableRef, SERVER_VERSION, VERSION_STRING, type CatalogSession } from './functions.ts';
-import { renderCatalogQuery, type RenderedCatalogQuery } from './render.ts';
+import type { CellValue } from './engine.ts';
+import { NO_SPILL_CONFIG } from './duckdb.ts';
+import { CATALOG_TABLES, catalogContent, PG_TYPES, TYPE_FORMAT_TABLE, type CatalogCell } from '../catalog/tables.ts';
+import { CATALOG_SCHEMA, catalogTableRef, SERVER_VERSION, VERSION_STRING, type CatalogSession } from '../catalog/functions.ts';
+import { renderCatalogQuery, type RenderedCatalogQuery } from '../catalog/render.ts';
 
 export { SERVER_VERSION, VERSION_STRING, renderCatalogQuery, type CatalogSession, type RenderedCatalogQuery };
 

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DatasetView } from '../pipeline/gatehouse.ts';
 import { loadParser } from '../query/parse.ts';
-import { CatalogDb, renderCatalogQuery, type CatalogSession } from './db.ts';
+import { CatalogDb, renderCatalogQuery, type CatalogSession } from './catalog-db.ts';
 
 const view = (name: string, columns: [string, string, string | null][], description: string | null = null): DatasetView => ({
   name, description, classification: 'internal', region: null, purposes: ['research'], privacyUnit: null, rowFilter: false, aggregationOnly: null, rowCap: 1000,

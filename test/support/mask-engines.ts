@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import pg from 'pg';
 import { parse, stringify } from 'yaml';
-import { demoFixture, type Fixture } from '../../../test/helpers/workspace.ts';
-import { startPostgres, type PgCluster } from '../../../test/support/postgres.ts';
-import type { ColumnType } from '../../model/types.ts';
-import { duckdbDialect } from '../render/duckdb.ts';
-import { postgresDialect } from '../render/postgres.ts';
-import { lowerMask, parseMaskYaml, renderMask } from './registry.ts';
+import { demoFixture, type Fixture } from '../helpers/workspace.ts';
+import { startPostgres, type PgCluster } from './postgres.ts';
+import type { ColumnType } from '../../src/model/types.ts';
+import { duckdbDialect } from '../../src/query/render/duckdb.ts';
+import { postgresDialect } from '../../src/query/render/postgres.ts';
+import { lowerMask, parseMaskYaml, renderMask } from '../../src/query/masks/registry.ts';
 
 /** A fixed workspace hash key, so keyed masks give the same values on every run. */
 export const TEST_HASH_KEY = Buffer.from('5f1c0d9e8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d', 'hex');
