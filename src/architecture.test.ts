@@ -1,6 +1,6 @@
 /**
  * The dependency rules of docs/architecture.md, checked on the source itself:
- * runtime imports between the top-level folders of src/ form no cycle, and the faces
+ * imports between the top-level folders of src/ (type imports too) form no cycle, and the faces
  * (server, wire, cli) reach the rest only through the façade and the shared types.
  */
 import { test } from 'node:test';
@@ -18,19 +18,17 @@ function files(dir: string): string[] {
   });
 }
 
-/** Runtime imports of a file (static and dynamic); `import type` and `export type` are erased and do not count. */
-export function runtimeImports(source: string): string[] {
+/**
+ * Every import of a file: static, dynamic and re-exports, and type-only ones too (`import
+ * type`, `import { type A }`, `import('…').T` in a type position). A type import is erased
+ * at run time but still ties the folders' designs together, so it counts.
+ */
+export function imports(source: string): string[] {
   const out: string[] = [];
   const text = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
-  for (const m of text.matchAll(/^\s*(import|export)\s+(type\s+)?([^;]*?)\s+from\s+'([^']+)'/gm)) {
-    if (m[2]) continue;
-    // `import { type A, type B } from` is erased too when every name is a type.
-    const names = /^\{([^}]*)\}$/.exec(m[3]!.trim());
-    if (names && names[1]!.split(',').map((x) => x.trim()).filter((x) => x).every((x) => x.startsWith('type '))) continue;
-    out.push(m[4]!);
-  }
+  for (const m of text.matchAll(/^\s*(?:import|export)\s[^;]*?\sfrom\s+'([^']+)'/gm)) out.push(m[1]!);
   for (const m of text.matchAll(/^\s*import\s+'([^']+)'/gm)) out.push(m[1]!);
-  for (const m of text.matchAll(/await\s+import\(\s*'([^']+)'\s*\)/g)) out.push(m[1]!);
+  for (const m of text.matchAll(/import\(\s*'([^']+)'\s*\)/g)) out.push(m[1]!);
   return out;
 }
 
@@ -42,7 +40,7 @@ export function folderGraph(): Map<string, Map<string, string>> {
   const graph = new Map<string, Map<string, string>>();
   for (const f of files(SRC)) {
     const from = topOf(f);
-    for (const spec of runtimeImports(readFileSync(f, 'utf8'))) {
+    for (const spec of imports(readFileSync(f, 'utf8'))) {
       if (!spec.startsWith('.')) continue;
       const to = topOf(resolve(dirname(f), spec));
       if (to === from || to.startsWith('..')) continue;
@@ -74,28 +72,15 @@ function cycles(graph: Map<string, Map<string, string>>): string[][] {
   return out;
 }
 
-/**
- * Edges still being removed (each names the work that removes it); the test fails on any
- * other cycle, and on these once they are gone from the code (so the list only shrinks).
- */
-const KNOWN_EDGES: ReadonlyMap<string, string> = new Map([
-  ['privacy → query', 'the differencing probe is built from IR in privacy/differencing.ts; it moves into query/govern with the persistent differencing history'],
-]);
-
-test('runtime imports between the top-level folders of src/ form no cycle', () => {
+test('imports between the top-level folders of src/, type imports included, form no cycle', () => {
   const graph = folderGraph();
-  for (const edge of KNOWN_EDGES.keys()) {
-    const [a, b] = edge.split(' → ') as [string, string];
-    assert.ok(graph.get(a)?.has(b), `the known edge ${edge} is gone: remove it from KNOWN_EDGES`);
-    graph.get(a)!.delete(b);
-  }
   const found = cycles(graph);
   const explain = found.map((scc) => scc.flatMap((a) => scc.filter((b) => graph.get(a)?.has(b)).map((b) => `  ${a} → ${b}: ${graph.get(a)!.get(b)}`)).join('\n'));
   assert.deepEqual(found, [], `import cycles between folders:\n${explain.join('\n\n')}`);
 });
 
-test('the cycle check sees a cycle when one is there (it reads static, dynamic and re-export imports, not type imports)', () => {
-  assert.deepEqual(runtimeImports("import { a } from './x.ts';\nimport type { B } from './y.ts';\nexport { c } from './z.ts';\nconst m = await import('./w.ts');\nimport { type D } from './v.ts';"), ['./x.ts', './z.ts', './w.ts']);
+test('the cycle check sees a cycle when one is there (it reads static, dynamic, re-export and type imports)', () => {
+  assert.deepEqual(imports("import { a } from './x.ts';\nimport type { B } from './y.ts';\nexport { c } from './z.ts';\nconst m = await import('./w.ts');\nimport { type D } from './v.ts';\ntype T = import('./u.ts').T;\nexport type { E } from './t.ts';"), ['./x.ts', './y.ts', './z.ts', './v.ts', './t.ts', './w.ts', './u.ts']);
   const g = new Map([['a', new Map([['b', 'a/x.ts → ../b/y.ts']])], ['b', new Map([['a', 'b/y.ts → ../a/x.ts']])]]);
   assert.deepEqual(cycles(g), [['a', 'b']]);
 });

@@ -12,7 +12,7 @@
  * (https://www.postgresql.org/docs/15/information-schema.html), trimmed to the columns
  * clients read.
  */
-import type { DatasetView } from '../pipeline/gatehouse.ts';
+import type { DatasetView } from '../model/dataset-view.ts';
 import { pgTypeOf } from './pg-types.ts';
 
 export type CatalogCell = string | number | boolean | null | readonly (string | number)[];

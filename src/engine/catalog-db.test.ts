@@ -5,7 +5,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { DatasetView } from '../pipeline/gatehouse.ts';
+import type { DatasetView } from '../model/dataset-view.ts';
 import { loadParser } from '../query/parse.ts';
 import { CatalogDb, renderCatalogQuery, type CatalogSession } from './catalog-db.ts';
 

@@ -17,7 +17,7 @@
  */
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { createHash } from 'node:crypto';
-import type { DatasetView } from '../kernel/types.ts';
+import type { DatasetView } from '../model/dataset-view.ts';
 import { quoteIdent, quoteString } from '../query/render/sql.ts';
 import { GatehouseError } from '../errors.ts';
 import type { CellValue } from './engine.ts';

@@ -143,7 +143,7 @@ export class DuckDbEngine implements Engine {
         }
       }
       if (problems.length > 0) {
-        const { WorkspaceInvalid } = await import('../workspace/load.ts');
+        const { WorkspaceInvalid } = await import('../model/problems.ts');
         throw new WorkspaceInvalid(problems);
       }
       // Decrypted datasets stay in memory (nothing may be evicted to disk), so the limit is what

@@ -3,17 +3,9 @@
  */
 import type { Dialect } from '../query/render/sql.ts';
 
-export type CellValue = null | boolean | number | string | CellValue[] | { [k: string]: CellValue };
+import type { CellValue, EngineResult, ResultColumn } from '../model/result.ts';
 
-export interface ResultColumn {
-  readonly name: string;
-  readonly type: string;
-}
-
-export interface EngineResult {
-  readonly columns: readonly ResultColumn[];
-  readonly rows: readonly (readonly CellValue[])[];
-}
+export type { CellValue, EngineResult, ResultColumn };
 
 export interface RunOptions {
   readonly timeoutMs: number;

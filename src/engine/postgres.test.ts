@@ -16,7 +16,7 @@ import { GatehouseError } from '../errors.ts';
 import { bindQuery } from '../query/bind.ts';
 import { govern } from '../query/govern/index.ts';
 import { loadParser, parseSql } from '../query/parse.ts';
-import { renderMask } from '../query/masks/registry.ts';
+import { renderMask, type KnownMaskSpec } from '../query/masks/registry.ts';
 import { renderSelect } from '../query/render/sql.ts';
 import { parseRowFilter } from '../workspace/validate.ts';
 import { WorkspaceInvalid } from '../workspace/load.ts';
@@ -38,7 +38,7 @@ let duck: DuckDbEngine;
 let wsPg: Workspace;
 let wsDuck: Workspace;
 
-const col = (name: string, type: ColumnType, mask: MaskSpec | null = null): ColumnDef => ({ name, type, classification: 'internal', tags: [], mask, bounds: null, description: null });
+const col = (name: string, type: ColumnType, mask: KnownMaskSpec | null = null): ColumnDef => ({ name, type, classification: 'internal', tags: [], mask, bounds: null, description: null });
 
 const PATIENT_COLUMNS = [
   col('patient_id', 'BIGINT'), col('name', 'VARCHAR', { kind: 'hash' }), col('ssn', 'VARCHAR', { kind: 'last4' }),

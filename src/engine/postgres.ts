@@ -112,7 +112,7 @@ export class PostgresEngine implements Engine {
     const password = src.passwordEnv ? env[src.passwordEnv] : undefined;
     if (src.passwordEnv && password === undefined) {
       for (const ds of datasets) problem(ds.name, `the environment variable ${src.passwordEnv} (source.postgres.passwordEnv) is not set: set it to the password of role "${new URL(src.url).username}"`);
-      const { WorkspaceInvalid } = await import('../workspace/load.ts');
+      const { WorkspaceInvalid } = await import('../model/problems.ts');
       throw new WorkspaceInvalid(problems);
     }
     const poolSize = Math.max(1, Math.min(options.poolSize ?? 4, 64));
@@ -190,7 +190,7 @@ export class PostgresEngine implements Engine {
         client.release();
       }
       if (problems.length > 0) {
-        const { WorkspaceInvalid } = await import('../workspace/load.ts');
+        const { WorkspaceInvalid } = await import('../model/problems.ts');
         throw new WorkspaceInvalid(problems);
       }
     } catch (err) {

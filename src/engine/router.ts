@@ -52,7 +52,7 @@ export async function openEngines(ws: Workspace, options: EngineRouterOptions = 
       } else failures.push(r.reason);
     }
     if (failures.length > 0) {
-      const { WorkspaceInvalid } = await import('../workspace/load.ts');
+      const { WorkspaceInvalid } = await import('../model/problems.ts');
       const problems = failures.flatMap((f) => (f instanceof WorkspaceInvalid ? f.problems : []));
       throw problems.length === failures.length || problems.length > 0 && failures.every((f) => f instanceof WorkspaceInvalid) ? new WorkspaceInvalid(problems) : failures[0];
     }

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { CellValue } from '../engine/engine.ts';
+import type { CellValue } from '../model/result.ts';
 import type { ColumnDef, DatasetDef } from '../model/types.ts';
 import { luhnValid } from '../privacy/dlp/luhn.ts';
 import { ibanChecksumValid } from '../privacy/dlp/detectors/iban.ts';

@@ -15,7 +15,7 @@
  *   or a tag it found is missing; it never proposes to lower a level or remove a tag.
  * - Evidence is counts, ratios and rule names — never a sampled value.
  */
-import type { CellValue } from '../engine/engine.ts';
+import type { CellValue } from '../model/result.ts';
 import { CLASSIFICATIONS, type Classification, type ColumnDef, type DatasetDef } from '../model/types.ts';
 import { caSin } from '../privacy/dlp/detectors/ca-sin.ts';
 import { email } from '../privacy/dlp/detectors/email.ts';

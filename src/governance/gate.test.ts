@@ -222,7 +222,7 @@ test('requirements are validated: unknown classifications, tiers out of range', 
   assert.deepEqual(await gov.gate.requirements('regulated'), { maxVendorTier: 2, courses: ['hipaa-privacy'], documents: ['acceptable-use'] });
 });
 
-test('an evaluation with 100 agreements on file stays well under a millisecond (prepared statements, no cache)', async (t) => {
+test('with 100 agreements on file, the evaluation finds the one grant that covers the request and refuses a purpose none covers', async (t) => {
   const { gov, clock } = await setup();
   const many = new Set([...DATASETS, ...Array.from({ length: 100 }, (_, i) => `ds${i}`)]);
   for (let i = 0; i < 100; i++) {
@@ -233,11 +233,10 @@ test('an evaluation with 100 agreements on file stays well under a millisecond (
     await gov.grants.create({ grantee: { kind: 'org', org }, dataset: 'patients', purpose: 'research', agreementId: a.id, until: '2026-12-31', by: 'olivia' });
   }
   const input = { principal: rhea, dataset: patients, purpose: 'research', now: clock.t };
-  for (let i = 0; i < 500; i++) await gov.evaluate(input);
-  const n = 5000;
+  // Its cost is a benchmark figure (npm run bench), not a timed test: only behaviour is asserted here.
+  const n = 200;
   const start = process.hrtime.bigint();
   for (let i = 0; i < n; i++) assert.equal((await gov.evaluate(input)).allowed, true);
-  const us = Number(process.hrtime.bigint() - start) / 1000 / n;
-  t.diagnostic(`gate.evaluate: ${us.toFixed(1)} µs per evaluation (100 agreements, 1 document, 1 course)`);
-  assert.ok(us < 1000, `${us} µs per evaluation`);
+  t.diagnostic(`gate.evaluate: ${(Number(process.hrtime.bigint() - start) / 1000 / n).toFixed(1)} µs per evaluation (100 agreements, 1 document, 1 course)`);
+  assert.equal((await gov.evaluate({ ...input, purpose: 'marketing' })).allowed, false);
 });

@@ -5,11 +5,11 @@
  * and writes one audit entry (plus one per destruction certificate) — so every
  * governance change is on the one path and in the one log.
  */
-import type { CellValue } from '../engine/engine.ts';
+import type { CellValue } from '../model/result.ts';
 import type { StoredAuditEntry } from '../audit/log.ts';
 import { GatehouseError } from '../errors.ts';
 import type { ArtefactMeta, DestructionCertificate } from '../keys/artefacts.ts';
-import type { Vault } from '../kernel/governance-runtime.ts';
+import type { Vault } from './vault.ts';
 import type { PrincipalDef, Workspace } from '../model/types.ts';
 import type { AgreementEnd } from './agreements.ts';
 import type { ClassificationProposal } from './classification.ts';

@@ -18,6 +18,9 @@ import {
   type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey,
 } from 'jose';
 import { IdentityError } from './password.ts';
+import type { ClaimMapping, OidcVerifierOptions } from '../model/oidc-config.ts';
+
+export type { ClaimMapping, OidcVerifierOptions };
 import { IdentityConfigInvalid, TokenClaimInvalid, TokenMalformed, fromJoseError } from './session.ts';
 
 /** The provider's JWK Set could not be fetched in time or is not a valid JWK Set. */
@@ -52,47 +55,6 @@ export class OidcEmailUnverified extends IdentityError {
 const ASYMMETRIC = new Set(['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519']);
 export const DEFAULT_OIDC_ALGORITHMS: readonly string[] = ['RS256', 'ES256', 'EdDSA'];
 
-/**
- * Claim names (dotted paths reach nested claims, e.g. "realm_access.roles") per attribute.
- * `principal` is required; org, groups, clearance and region are the attributes policies
- * use; any other key maps a further attribute under that name.
- */
-export interface ClaimMapping {
-  readonly principal: string;
-  readonly org?: string;
-  readonly groups?: string;
-  readonly clearance?: string;
-  readonly region?: string;
-  readonly [attribute: string]: string | undefined;
-}
-
-export interface OidcVerifierOptions {
-  /** Exact `iss` value the provider puts in its tokens. */
-  readonly issuer: string;
-  /** Accepted `aud` value(s): Gatehouse's client id at the provider. */
-  readonly audience: string | readonly string[];
-  /** The provider's `jwks_uri` (from its discovery document). One of jwksUri / jwks. */
-  readonly jwksUri?: string | URL;
-  /** An inline JWK Set (air-gapped deployments, tests). */
-  readonly jwks?: JSONWebKeySet;
-  /** Allowlist; default RS256, ES256, EdDSA. Symmetric algorithms and none are refused. */
-  readonly algorithms?: readonly string[];
-  /** Skew accepted on exp/nbf; default 30 s, at most 300 s. */
-  readonly clockToleranceSec?: number;
-  readonly claimMapping?: ClaimMapping;
-  /** Prefixed to the principal id so two providers' "alice" never collide (e.g. "okta:"). Default none. */
-  readonly principalPrefix?: string;
-  /** With `principal: 'email'`, require `email_verified: true` (default true). */
-  readonly requireVerifiedEmail?: boolean;
-  /** Expected `typ` header (e.g. "at+jwt" for RFC 9068 access tokens); default not checked. */
-  readonly typ?: string;
-  /** Remote JWKS: fetch timeout (default 5000 ms). */
-  readonly jwksTimeoutMs?: number;
-  /** Remote JWKS: minimum time between refetches triggered by unknown kids (default 30 s). */
-  readonly jwksCooldownMs?: number;
-  /** Remote JWKS: how long a fetched set is used before refetching (default 10 min). */
-  readonly jwksCacheMaxAgeMs?: number;
-}
 
 export interface PrincipalAttributes {
   readonly org: string | null;

@@ -29,11 +29,8 @@ export function datasetKeySubject(dataset: string): string {
   return `dataset:${dataset}`;
 }
 
-export interface Vault {
-  readonly keyring: LocalKeyring;
-  readonly dataKeys: DataKeyStore;
-  readonly artefacts: ArtefactStore;
-}
+export type { Vault } from '../governance/vault.ts';
+import type { Vault } from '../governance/vault.ts';
 
 export class GovernanceRuntime {
   readonly #stateDir: string;

@@ -2,7 +2,7 @@
  * The request and response shapes of the one path. The faces (HTTP, wire, CLI) and the
  * operation modules import these; none of them depends on an implementation.
  */
-import type { CellValue, ResultColumn } from '../engine/engine.ts';
+import type { CellValue, ResultColumn } from '../model/result.ts';
 import type { PresentedCredential } from '../identity/credentials.ts';
 import type { PrivacyGovernance } from '../privacy/release.ts';
 
@@ -67,20 +67,6 @@ export interface QueryEstimate {
   readonly auditId: string;
 }
 
-export interface DatasetView {
-  readonly name: string;
-  readonly description: string | null;
-  readonly classification: string;
-  readonly region: string | null;
-  readonly purposes: readonly string[];
-  readonly privacyUnit: string | null;
-  readonly rowFilter: boolean;
-  readonly aggregationOnly: { readonly minGroupSize: number } | null;
-  readonly rowCap: number;
-  readonly columns: readonly {
-    readonly name: string; readonly type: string; readonly classification: string; readonly tags: readonly string[];
-    readonly masked: string | null; readonly joinOnly: boolean; readonly description: string | null;
-  }[];
-}
+export type { DatasetView } from '../model/dataset-view.ts';
 
 export type Mutable<T> = { -readonly [K in keyof T]: T[K] };

@@ -4,20 +4,27 @@
  * The JSON Schema for the YAML file is `docs/workspace.schema.json`.
  */
 
-import type { DlpConfig } from '../privacy/dlp/policy.ts';
+import type { DlpConfig } from './dlp-config.ts';
+import type { OidcVerifierOptions } from './oidc-config.ts';
+import type { PostureConfig } from './posture-config.ts';
 
-export const CLASSIFICATIONS = ['public', 'internal', 'confidential', 'regulated'] as const;
-export type Classification = (typeof CLASSIFICATIONS)[number];
+import { CLASSIFICATIONS, type Classification } from './classification.ts';
+
+export { CLASSIFICATIONS, type Classification };
 
 /** Column types a workspace may declare; each maps to one engine type per dialect. */
 export const COLUMN_TYPES = ['VARCHAR', 'BIGINT', 'INTEGER', 'DOUBLE', 'DECIMAL', 'BOOLEAN', 'DATE', 'TIMESTAMP'] as const;
 export type ColumnType = (typeof COLUMN_TYPES)[number];
 
 /**
- * How a column's value is transformed before anything else in a query can see it. One
- * member per mask kind; the kinds are listed in src/query/masks/registry.ts (docs/masks.md).
+ * How a column's value is transformed before anything else in a query can see it, named by
+ * its kind. Each kind declares its own fields, YAML spelling, types and lowering in one file
+ * of src/query/masks/, and the registry there is the only list of kinds (docs/masks.md); the
+ * model carries a parsed mask without knowing the kinds, so adding one touches nothing here.
  */
-export type MaskSpec = import('../query/masks/registry.ts').MaskSpec;
+export interface MaskSpec {
+  readonly kind: string;
+}
 
 export interface ColumnDef {
   readonly name: string;
@@ -113,9 +120,9 @@ export interface IdentityConfig {
   /** Token buckets per source address and per principal on every request; null: none. */
   readonly rateLimits: { readonly perAddress: { readonly burst: number; readonly perMinute: number } | null; readonly perPrincipal: { readonly burst: number; readonly perMinute: number } | null };
   /** External OpenID Connect providers whose tokens authenticate principals (src/identity/oidc.ts). */
-  readonly oidc: readonly import('../identity/oidc.ts').OidcVerifierOptions[];
+  readonly oidc: readonly OidcVerifierOptions[];
   /** Device posture and network zones (src/identity/posture.ts); null: every device non-compliant, zone from defaults. */
-  readonly posture: import('../identity/posture.ts').PostureConfig | null;
+  readonly posture: PostureConfig | null;
   /**
    * Privileged roles a principal may request for a time window. An active grant puts the
    * principal in Cedar group `elevated:<role>` for its duration.

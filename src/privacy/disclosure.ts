@@ -7,7 +7,7 @@
  * docs/disclosure-control.md), rounds counts if the obligation asks, and drops withheld
  * groups from the result — so neither their values nor their existence leave.
  */
-import type { CellValue, EngineResult, ResultColumn } from '../engine/engine.ts';
+import type { CellValue, EngineResult, ResultColumn } from '../model/result.ts';
 import { GatehouseError } from '../errors.ts';
 import { MAX_GROUPS, type SdcPlan } from '../query/govern/aggregation-only.ts';
 import { protectAggregate, SdcUnprotectable } from './sdc/index.ts';

@@ -6,7 +6,7 @@
  * redacts or raises an alert by policy; the audit entry names the detector and column,
  * never the value.
  */
-import type { CellValue, EngineResult, ResultColumn } from '../engine/engine.ts';
+import type { CellValue, EngineResult, ResultColumn } from '../model/result.ts';
 import { GatehouseError } from '../errors.ts';
 import type { DatasetDef, ObligationDef } from '../model/types.ts';
 import { createDlpPolicy, isIndexableTag, scanResult, SensitiveValueIndex, summariseFindings, type DlpConfig } from './dlp/index.ts';

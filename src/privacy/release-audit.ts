@@ -28,7 +28,7 @@
  * than forgetting. Differential privacy is the general answer.
  */
 import { GatehouseError } from '../errors.ts';
-import type { CellValue } from '../engine/engine.ts';
+import type { CellValue } from '../model/result.ts';
 import type { Expr, Select } from '../query/ir.ts';
 import { deserialisePredicate, serialisePredicate } from './differencing-history.ts';
 import { PROBE_ALIAS, type DifferencingProbe } from './differencing.ts';

@@ -14,7 +14,7 @@
  * Sums are noised in fixed point at granularity γ (a power of two), with the rounding's
  * extra unit of sensitivity accounted for.
  */
-import type { EngineResult, CellValue, ResultColumn } from '../engine/engine.ts';
+import type { EngineResult, CellValue, ResultColumn } from '../model/result.ts';
 import type { DpMeasure, DpReleasePlan } from '../query/govern/differential-privacy.ts';
 import { rhoForEpsilonDelta, sigma2ForRho, toEpsilonDelta } from './accounting/zcdp.ts';
 import { confidenceInterval, discreteGaussian, discreteLaplace, type NoiseMechanism } from './mechanisms/index.ts';

@@ -5,7 +5,7 @@
  */
 import type { GatehouseError } from '../errors.ts';
 import type { Credential } from '../identity/credentials.ts';
-import type { ResultColumn } from '../engine/engine.ts';
+import type { ResultColumn } from '../model/result.ts';
 import type { CatalogAnswer, CatalogRequest, DatasetView, QueryRequest, QueryResponse, RequestMeta } from '../pipeline/gatehouse.ts';
 
 /** SCRAM-SHA-256 verifier (RFC 5802/7677), every field but `iterations` base64. */

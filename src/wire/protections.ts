@@ -9,7 +9,7 @@
  * Nothing here adds information: every figure is already in the governed response the
  * one path released to this principal.
  */
-import type { QueryResponse } from '../kernel/types.ts';
+import type { QueryResponse } from '../pipeline/gatehouse.ts';
 
 export interface ProtectionNotice {
   readonly message: string;

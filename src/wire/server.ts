@@ -21,10 +21,10 @@ import { PostgresConnection, type DuplexStream, type TlsInfo } from 'pg-gateway'
 import { asGatehouseError, GatehouseError } from '../errors.ts';
 import type { Credential } from '../identity/credentials.ts';
 import type { RequestMeta } from '../pipeline/gatehouse.ts';
-import type { CellValue } from '../engine/engine.ts';
+import type { CellValue } from '../model/result.ts';
 import { Admission, type AdmissionTicket } from './admission.ts';
 import type { ScramVerifier, WireBackend } from './backend.ts';
-import type { QueryRequest } from '../kernel/types.ts';
+import type { QueryRequest } from '../pipeline/gatehouse.ts';
 import { CancelKeys, parseCancelRequest, type CancelKey } from './cancel.ts';
 import { SERVER_VERSION, type CatalogSession } from '../catalog/functions.ts';
 import { classify, loadParser, type Classified } from './classify.ts';

@@ -4,7 +4,7 @@
  * in shortest form with a two-digit exponent, arrays as `{…}` literals). Binary output is
  * honoured for booleans, integers, floats and text; other types refuse a binary request.
  */
-import type { CellValue } from '../engine/engine.ts';
+import type { CellValue } from '../model/result.ts';
 
 export { OID, pgTypeOf, type PgType } from '../catalog/pg-types.ts';
 import { OID, type PgType } from '../catalog/pg-types.ts';

@@ -6,7 +6,7 @@
  * an e-mail, a phone number and a name, one in ten a card number), both with and without a
  * SensitiveValueIndex of 40,000 catalog values, and the catalog index alone.
  */
-import type { CellValue, EngineResult } from '../../engine/engine.ts';
+import type { CellValue, EngineResult } from '../../model/result.ts';
 import { createDlpPolicy } from './policy.ts';
 import { scanResult } from './scan.ts';
 import { SensitiveValueIndex, type SensitiveValue } from './sensitive-value-index.ts';

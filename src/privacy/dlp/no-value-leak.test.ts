@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
-import type { EngineResult } from '../../engine/engine.ts';
+import type { EngineResult } from '../../model/result.ts';
 import { DlpConfigInvalid } from './errors.ts';
 import { createDlpPolicy, parseDlpConfig } from './policy.ts';
 import { blockedError, scanResult, summariseFindings } from './scan.ts';

@@ -12,24 +12,9 @@ import { CLASSIFICATIONS, type Classification } from '../../model/types.ts';
 import { DETECTORS, DETECTORS_BY_ID } from './detectors/all.ts';
 import { DlpConfigInvalid } from './errors.ts';
 import { DLP_ACTIONS, type Detector, type DetectorId, type DlpAction } from './types.ts';
+import type { DetectorSetting, DlpConfig, PatternDetectorId } from '../../model/dlp-config.ts';
 
-export type PatternDetectorId = Exclude<DetectorId, 'catalog_value'>;
-
-export interface DetectorSetting {
-  readonly id: PatternDetectorId;
-  /** Classification given to this detector's findings (default: the detector's own). */
-  readonly classification?: Classification;
-  /** Action for this detector's findings, overriding the classification's action. */
-  readonly action?: DlpAction;
-}
-
-/** The `dlp:` block of gatehouse.yaml, as written. */
-export interface DlpConfig {
-  /** Action per classification; missing classifications take DEFAULT_ACTIONS. */
-  readonly actions?: Readonly<Partial<Record<Classification, DlpAction>>>;
-  /** Detectors to run; omitted means all of them, `[]` means none (catalog values only). */
-  readonly detectors?: readonly (PatternDetectorId | DetectorSetting)[];
-}
+export type { DetectorSetting, DlpConfig, PatternDetectorId } from '../../model/dlp-config.ts';
 
 export interface EnabledDetector {
   readonly detector: Detector;

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { EngineResult } from '../../engine/engine.ts';
+import type { EngineResult } from '../../model/result.ts';
 import { DlpInputInvalid, DlpResultBlocked } from './errors.ts';
 import { createDlpPolicy } from './policy.ts';
 import { blockedError, scanResult, summariseFindings } from './scan.ts';

@@ -13,7 +13,7 @@
  * number has no formatting to tell an SSN from a quantity, so pattern detectors would
  * mostly produce noise there.
  */
-import type { CellValue, EngineResult } from '../../engine/engine.ts';
+import type { CellValue, EngineResult } from '../../model/result.ts';
 import type { Classification } from '../../model/types.ts';
 import { DlpInputInvalid, DlpResultBlocked, type BlockedReason } from './errors.ts';
 import type { DlpPolicy } from './policy.ts';

@@ -24,7 +24,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Classification } from '../../model/types.ts';
-import type { CellValue } from '../../engine/engine.ts';
+import type { CellValue } from '../../model/result.ts';
 import { CLASSIFICATIONS } from '../../model/types.ts';
 import { DlpIndexDisposed, DlpInputInvalid } from './errors.ts';
 import { hmacSha256, hmacSha256Pads, wipePads, type HmacPads } from './hmac.ts';

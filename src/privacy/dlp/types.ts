@@ -5,25 +5,10 @@
  */
 import type { Classification } from '../../model/types.ts';
 
-/** Every detector Gatehouse ships, plus `catalog_value` for exact catalog values. */
-export const DETECTOR_IDS = [
-  'email',
-  'phone',
-  'us_ssn',
-  'uk_nhs_number',
-  'ca_sin',
-  'es_dni',
-  'payment_card',
-  'iban',
-  'ipv4',
-  'ipv6',
-  'catalog_value',
-] as const;
-export type DetectorId = (typeof DETECTOR_IDS)[number];
+import { DETECTOR_IDS, DLP_ACTIONS, type DetectorId, type DlpAction } from '../../model/dlp-config.ts';
 
-/** What the policy does with a finding: refuse the whole result, blank the cell, or only report. */
-export const DLP_ACTIONS = ['block', 'redact', 'alert'] as const;
-export type DlpAction = (typeof DLP_ACTIONS)[number];
+export { DETECTOR_IDS, DLP_ACTIONS };
+export type { DetectorId, DlpAction };
 
 /** One sensitive value found: detector, result column name, 0-based row index. Never the value. */
 export interface Finding {

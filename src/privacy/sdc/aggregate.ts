@@ -20,7 +20,7 @@
  * (e.g. with HAVING) makes an absent group ambiguous, and the two-way attacker model
  * assumes an absent group is an empty one.
  */
-import type { CellValue } from '../../engine/engine.ts';
+import type { CellValue } from '../../model/result.ts';
 import { SdcInputInvalid } from './errors.ts';
 import { oneWayModel, twoWayModel, type Node } from './model.ts';
 import { protect } from './secondary.ts';

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDemoWorkspace } from '../../demo/workspace.ts';
 import { DuckDbEngine } from '../../engine/duckdb.ts';
-import type { CellValue } from '../../engine/engine.ts';
+import type { CellValue } from '../../model/result.ts';
 import { bindQuery } from '../../query/bind.ts';
 import { govern, type GovernedQuery } from '../../query/govern/index.ts';
 import type { Select } from '../../query/ir.ts';

@@ -25,7 +25,7 @@ import { GatehouseError } from '../../errors.ts';
 import { lookupFunction } from '../functions.ts';
 import { childExprs, datasetItems, forEachExpr, forEachSelect, mapExpr, selectExprs, subqueriesOf, type Expr, type FromItem, type Select } from '../ir.ts';
 import { obligationsFor, type GovernContext, type ObligationTransformer } from './context.ts';
-import { PROBE_ALIAS, probeExpr, probePredicate, type DifferencingProbe } from '../../privacy/differencing.ts';
+import { PROBE_ALIAS, probeExpr, probePredicate, type DifferencingProbe } from './differencing-probe.ts';
 
 export const UNIT_COLUMN = '__gh_unit';
 

@@ -4,7 +4,7 @@
  * Schema's mask definition (scripts/workspace-schema.ts) and the table in docs/masks.md are
  * derived from this list. A kind not listed here does not exist anywhere.
  */
-import type { ColumnType } from '../../model/types.ts';
+import type { ColumnType, MaskSpec } from '../../model/types.ts';
 import type { Expr } from '../ir.ts';
 import type { Dialect } from '../render/sql.ts';
 import type { JsonSchema, MaskKind, MaskScope, MaskYaml } from './kind.ts';
@@ -22,15 +22,25 @@ import { truncate } from './truncate.ts';
 export const MASK_KINDS = [nullMask, redact, keyedHash, last4, emailDomain, truncate, round, bucket, initials, dateShift] as const;
 
 type SpecOf<K> = K extends MaskKind<infer S> ? S : never;
-/** A parsed mask: one member per kind in MASK_KINDS. */
-export type MaskSpec = SpecOf<(typeof MASK_KINDS)[number]>;
+/**
+ * A parsed mask with its kind's own fields: one member per kind in MASK_KINDS. The model
+ * carries masks as `MaskSpec` (a kind name); only this file narrows one to its kind's shape,
+ * and every spec it narrows was made by that kind's own `parse`.
+ */
+export type KnownMaskSpec = SpecOf<(typeof MASK_KINDS)[number]>;
+export type { MaskSpec };
 
-const BY_KIND = new Map<string, MaskKind<MaskSpec>>(MASK_KINDS.map((k) => [k.kind, k as unknown as MaskKind<MaskSpec>]));
+const BY_KIND = new Map<string, MaskKind<KnownMaskSpec>>(MASK_KINDS.map((k) => [k.kind, k as unknown as MaskKind<KnownMaskSpec>]));
 
-export function maskKind(spec: MaskSpec): MaskKind<MaskSpec> {
+export function maskKind(spec: MaskSpec): MaskKind<KnownMaskSpec> {
   const k = BY_KIND.get(spec.kind);
   if (!k) throw new Error(`unknown mask kind ${spec.kind}`);
   return k;
+}
+
+/** The spec as its kind declares it (the kind's `parse` made it, so the shape is the kind's). */
+function known(spec: MaskSpec): KnownMaskSpec {
+  return spec as KnownMaskSpec;
 }
 
 /** Every YAML spelling, in registry order: plain words first, then one-key mappings. */
@@ -63,7 +73,7 @@ export function parseMaskYaml(v: unknown): MaskSpec | null {
     yaml = { form: 'mapping', key, arg };
   } else return null;
   for (const k of MASK_KINDS) {
-    const spec = (k as unknown as MaskKind<MaskSpec>).parse(yaml);
+    const spec = (k as unknown as MaskKind<KnownMaskSpec>).parse(yaml);
     if (spec) return spec;
   }
   return null;
@@ -80,7 +90,7 @@ export function maskTypeProblem(spec: MaskSpec, type: ColumnType): string | null
 
 /** Short name for responses, audit entries and access reviews: `hash`, `truncate(year)`. */
 export function describeMask(spec: MaskSpec): string {
-  return maskKind(spec).describe(spec);
+  return maskKind(spec).describe(known(spec));
 }
 
 /** The type a masked column has. */
@@ -90,12 +100,12 @@ export function maskResultType(spec: MaskSpec, type: ColumnType): ColumnType {
 
 /** The IR expression that replaces the raw column inside the governed scan. */
 export function lowerMask(spec: MaskSpec, arg: Expr, scope: MaskScope): Expr {
-  return maskKind(spec).lower(spec, arg, scope);
+  return maskKind(spec).lower(known(spec), arg, scope);
 }
 
 /** SQL for a `mask` IR node in one dialect. */
 export function renderMask(spec: MaskSpec, x: string, type: ColumnType, dialect: Dialect): string {
-  return maskKind(spec).render(spec, x, type, dialect);
+  return maskKind(spec).render(known(spec), x, type, dialect);
 }
 
 /** `$defs.mask` of docs/workspace.schema.json. */

@@ -6,13 +6,14 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { GatehouseError } from '../../errors.ts';
 import type { ColumnDef, ColumnType, DatasetDef, MaskSpec } from '../../model/types.ts';
+import type { KnownMaskSpec } from '../masks/registry.ts';
 import { bindQuery } from '../bind.ts';
 import { govern } from '../govern/index.ts';
 import { loadParser, parseSql } from '../parse.ts';
 import { renderSelect } from './sql.ts';
 import { trinoDialect } from './trino.ts';
 
-const col = (name: string, type: ColumnType, mask: MaskSpec | null = null): ColumnDef => ({ name, type, classification: 'internal', tags: [], mask, bounds: null, description: null });
+const col = (name: string, type: ColumnType, mask: KnownMaskSpec | null = null): ColumnDef => ({ name, type, classification: 'internal', tags: [], mask, bounds: null, description: null });
 const ds: DatasetDef = {
   name: 'patients', description: null, source: { kind: 'csv', path: '/x' }, classification: 'internal', tags: [], privacyUnit: 'id', region: null, owner: null, purposes: [],
   columns: [col('id', 'BIGINT'), col('name', 'VARCHAR', { kind: 'hash' }), col('ssn', 'VARCHAR', { kind: 'last4' }), col('age', 'INTEGER'), col('dob', 'DATE', { kind: 'truncate', unit: 'year' })],
