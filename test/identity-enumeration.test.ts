@@ -13,8 +13,11 @@ const PASSWORD = 'correct horse battery staple 42';
 const KNOWN = ['rhea', 'ivan', 'ada', 'audrey'] as const;
 const admin = { credential: null, source: '127.0.0.1', channel: 'test', admin: 'test-admin' } as const;
 
+// The limits refill with time: the node's clock stands still, so a slow
+// machine cannot refill a bucket between two attempts.
+const clock = Date.parse('2026-06-01T09:00:00Z');
 before(async () => {
-  fx = await demoFixture({ patients: 50 });
+  fx = await demoFixture({ patients: 50, now: () => new Date(clock) });
   for (const p of [...KNOWN, 'olivia']) await fx.gh.createUser(admin, p, PASSWORD);
 });
 after(async () => { await fx.close(); });

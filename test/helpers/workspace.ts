@@ -30,6 +30,8 @@ export interface FixtureOptions {
   readonly wire?: boolean | Omit<WireConfig, 'port' | 'host'>;
   /** HTTPS and TLS on the wire front. */
   readonly tls?: TlsConfig;
+  /** The node's clock (tokens, limits, lockouts, audit times); the machine's by default. */
+  readonly now?: () => Date;
 }
 
 export interface Fixture<H extends NodeHttp | null = NodeHttp | null, W extends WireServer | null = WireServer | null> {
@@ -63,6 +65,7 @@ export async function demoFixture<O extends FixtureOptions>(options: O = {} as O
       wire: options.wire ? { ...(options.wire === true ? {} : options.wire), port: 0 } : null,
       tls: options.tls ?? null,
       setup: { demoGovernance: options.governance === true },
+      ...(options.now ? { now: options.now } : {}),
     });
     const gh = node.gatehouse;
     return {
