@@ -35,7 +35,7 @@ export function crossingBasis(released: Released, sql: string, params: readonly 
   for (const ds of released.datasets) {
     if (labels.some((l) => l.startsWith(`differentialPrivacy:${ds}(`))) { basis.push(`${ds}: differential privacy`); continue; }
     const agg = labels.find((l) => l.startsWith(`aggregationOnly:${ds}(`));
-    if (agg) { basis.push(`${ds}: ${agg.slice('aggregationOnly:'.length)}`); continue; }
+    if (agg) { basis.push(`${ds}: aggregation-only ${agg.slice(agg.indexOf('('))}`); continue; }
     const outs = outputs();
     const onlyMasked = outs.length > 0 && outs.every((s) => s.size > 0 && [...s].every((c) => !c.startsWith(`${ds}.`) || masked.has(c))) && outs.some((s) => [...s].some((c) => c.startsWith(`${ds}.`)));
     if (onlyMasked) { basis.push(`${ds}: masked columns only`); continue; }

@@ -4,7 +4,7 @@
  * a free loopback port) plus its residency node (the mutual-TLS node listener on the port
  * gatehouse.yaml gives). Prints one JSON line {"http": n, "federation": n, "node", "region"}
  * when ready, or {"error": {code, message}} and exits 2 when the workspace is refused.
- * Stops on SIGTERM.
+ * Stops on SIGTERM. GATEHOUSE_FEDERATION_TIMEOUT_MS bounds each forwarded call (default 30 s).
  *
  *   node src/residency/node-process.ts <workspace dir> [--demo]
  */
@@ -24,7 +24,8 @@ try {
   const node = await startNode({ workspaceDir: wsDir, auditDir: join(wsDir, 'audit'), demo, engineOptions: { poolSize: 2 }, http: { port: 0, version: 'residency' } });
   let residency: ResidencyNode;
   try {
-    residency = await ResidencyNode.start({ gatehouse: node.gatehouse, stateDir: join(wsDir, 'state') });
+    const timeoutMs = Number(process.env.GATEHOUSE_FEDERATION_TIMEOUT_MS);
+    residency = await ResidencyNode.start({ gatehouse: node.gatehouse, stateDir: join(wsDir, 'state'), ...(timeoutMs > 0 ? { timeoutMs } : {}) });
   } catch (err) {
     await node.close();
     throw err;

@@ -121,8 +121,9 @@ const DATASET = (file: string, description: string): string => `    description:
 export interface PeerInfo { readonly nodeId: string; readonly region: string; readonly jurisdiction: string; readonly port: number; readonly publicKey: string }
 
 /** gatehouse.yaml of one scenario node; `extra` is appended under datasets (the misconfiguration tests). */
-export function scenarioYaml(self: { nodeId: string; region: 'eu-west' | 'us-east'; jurisdiction: string; port: number }, peers: readonly PeerInfo[], extra: { datasets?: string; residency?: string } = {}): string {
+export function scenarioYaml(self: { nodeId: string; region: 'eu-west' | 'us-east'; jurisdiction: string; port: number }, peers: readonly PeerInfo[], extra: { datasets?: string; residency?: string; remote?: string } = {}): string {
   const eu = self.region === 'eu-west';
+  const remote = peers.length === 0 ? '' : `  remote:\n    patients: { regions: [${eu ? 'us-east' : 'eu-west'}] }\n${eu ? '' : '    eu_patients: { regions: [eu-west] }\n'}`;
   const principals = Object.entries(SCENARIO_KEYS).map(([id, key]) => {
     const group = id === 'carl' ? 'careless' : id === 'audrey' ? 'auditors' : 'analysts';
     const org = id === 'ursula' ? 'acme-us' : 'acme-eu';
@@ -142,14 +143,12 @@ region:
 
 federation:
   listen: { host: 127.0.0.1, port: ${self.port} }
-  peers:
+  peers:${peers.length === 0 ? ' []' : ''}
 ${peers.map((p) => `    - node: ${p.nodeId}\n      region: ${p.region}\n      jurisdiction: ${p.jurisdiction}\n      url: https://127.0.0.1:${p.port}\n      publicKey: ${p.publicKey}\n`).join('')}
 residency:
   datasets:
     patients: { storedIn: ${self.region}, processIn: [${self.region}] }
-${eu ? '    eu_patients: { storedIn: eu-west, processIn: [eu-west] }\n' : ''}${extra.residency ?? ''}  remote:
-    patients: { regions: [${eu ? 'us-east' : 'eu-west'}] }
-${eu ? '' : '    eu_patients: { regions: [eu-west] }\n'}
+${eu ? '    eu_patients: { storedIn: eu-west, processIn: [eu-west] }\n' : ''}${extra.residency ?? ''}${extra.remote ?? remote}
 datasets:
   patients:
 ${DATASET('data/patients.csv', `Patients of the ${self.region} region (one partition of patients)`)}${eu ? `  eu_patients:\n${DATASET('data/patients.csv', 'EU patients, stored and processed only in the EU')}` : ''}${extra.datasets ?? ''}
