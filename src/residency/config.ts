@@ -24,7 +24,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { isMap as isYamlMap, isScalar, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
 import { parseFederationSection, type FederationConfig } from '../federation/peers.ts';
 import { NODE_ID, REGION } from '../federation/keys.ts';
 import type { WorkspaceProblem } from '../model/problems.ts';
@@ -70,8 +70,15 @@ export function parseResidency(text: string): { config: ResidencyConfig | null; 
   try { root = doc.toJS({ maxAliasCount: 0 }); } catch { return { config: null, problems: [] }; }
   if (!isMap(root)) return { config: null, problems: [] };
   const problems: WorkspaceProblem[] = [];
+  // The line of the key itself (`eu_patients:`), not of the first line of its value.
   const lineOf = (path: readonly (string | number)[]): number | null => {
-    for (let i = path.length; i >= 0; i--) {
+    for (let i = path.length; i > 0; i--) {
+      const parent = doc.getIn(path.slice(0, i - 1), true);
+      if (isYamlMap(parent)) {
+        const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === path[i - 1]);
+        const key = pair?.key as YamlNode | undefined;
+        if (key?.range) return lines.linePos(key.range[0]).line;
+      }
       const node = doc.getIn(path.slice(0, i), true) as YamlNode | undefined;
       if (node && typeof node === 'object' && 'range' in node && node.range) return lines.linePos(node.range[0]).line;
     }
