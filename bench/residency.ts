@@ -9,11 +9,13 @@
  *   single   the same query on one node holding both regions' rows
  *
  * Goal: routed − local ≤ one round trip + 2 ms. Every node is its own process on loopback;
+ * `--in-process` also runs both nodes in this one process (no HTTP in front, one event loop),
+ * which takes process scheduling out of the difference and leaves the software's own cost;
  * the five kinds run interleaved, one request at a time, and medians are reported. Both
  * nodes run the same policy for local and forwarded requests (aggregates of ≥ 5), so
  * `routed` and `local` do the same governed work.
  *
- *   node bench/residency.ts [--quick]
+ *   node bench/residency.ts [--quick] [--in-process]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +25,8 @@ import { createInterface } from 'node:readline';
 import { randomUUID } from 'node:crypto';
 import { FederationClient, loadNodeIdentity, parseFederationSection, PeerRegistry } from '../src/federation/index.ts';
 import { createScenario, scenarioYaml, SCENARIO_KEYS } from '../src/residency/scenario.ts';
+import { startNode, type GatehouseNode } from '../src/node/start.ts';
+import { ResidencyNode } from '../src/residency/service.ts';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 25 : 300;
@@ -98,6 +102,30 @@ try {
   const overhead = m.routed! - m.local!;
   console.log(`  routed − local = ${fmt(overhead)}; one round trip = ${fmt(m.rtt!)}; overhead beyond the round trip = ${fmt(overhead - m.rtt!)} (goal ≤ 2 ms)`);
   console.log(`  split / single = ${(m.split! / m.single!).toFixed(2)}× (${fmt(m.split!)} vs ${fmt(m.single!)})`);
+
+  if (process.argv.includes('--in-process')) {
+    for (const n of nodes.splice(0)) { n.child.kill('SIGTERM'); await new Promise((r) => (n.child.exitCode !== null ? r(null) : n.child.once('exit', r))); }
+    const inProc: { node: GatehouseNode; r: ResidencyNode }[] = [];
+    for (const n of [eu, us]) {
+      const node = await startNode({ workspaceDir: n.wsDir, auditDir: join(n.wsDir, 'audit-in-process'), demo: true, engineOptions: { poolSize: 1 } });
+      inProc.push({ node, r: await ResidencyNode.start({ gatehouse: node.gatehouse, stateDir: n.stateDir }) });
+    }
+    const [E, U] = inProc as [{ node: GatehouseNode; r: ResidencyNode }, { node: GatehouseNode; r: ResidencyNode }];
+    const req = { credential: SCENARIO_KEYS.ursula, sql: ROUTED, purpose: 'research', source: '127.0.0.1', channel: 'bench' };
+    const time = async (f: () => Promise<unknown>): Promise<number> => { const t = performance.now(); await f(); return performance.now() - t; };
+    const ip: Record<string, number[]> = { local: [], routed: [], rtt: [] };
+    for (let i = 0; i < 5; i++) { await E.r.query(req); await U.r.query(req); }
+    for (let i = 0; i < ROUNDS; i++) {
+      ip.local!.push(await time(() => E.r.query(req)));
+      ip.routed!.push(await time(() => U.r.query(req)));
+      ip.rtt!.push(await time(() => U.r.status(true)));
+    }
+    for (const n of inProc) { await n.r.close(); await n.node.close(); }
+    const im = Object.fromEntries(Object.entries(ip).map(([k, v]) => [k, median(v)]));
+    console.log(`in one process (no HTTP in front; load ${loadavg()[0]!.toFixed(1)}):`);
+    for (const [k, v] of Object.entries(ip)) console.log(`  ${k.padEnd(7)} median ${fmt(median(v))}  p90 ${fmt(p90(v))}`);
+    console.log(`  routed − local = ${fmt(im.routed! - im.local!)}; one round trip = ${fmt(im.rtt!)}; beyond the round trip = ${fmt(im.routed! - im.local! - im.rtt!)}`);
+  }
 } finally {
   for (const n of nodes) n.child.kill('SIGTERM');
   await Promise.all(nodes.map((n) => new Promise((r) => (n.child.exitCode !== null ? r(null) : n.child.once('exit', r)))));
