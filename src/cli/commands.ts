@@ -232,6 +232,35 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
       host: { type: 'string', arg: 'ADDR', help: 'listen address' }, port: { type: 'string', arg: 'N', help: 'listen port (default 7380)' }, demo: { type: 'boolean', help: 'demo key passphrase' },
     },
   },
+  node: {
+    summary: 'This node\'s identity in a federation: create it, list the pinned peers, check them (docs/residency.md).',
+    usage: ['gatehouse node init --workspace DIR --id ID --region R --jurisdiction J [--force]', 'gatehouse node peers --workspace DIR', 'gatehouse node status --workspace DIR [--json]'],
+    subs: {
+      init: 'gatehouse node init --workspace DIR --id ID --region R --jurisdiction J [--force]\n  create the node key (Ed25519, mode 0600) and certificate in the state directory; print the pin for peers',
+      peers: 'gatehouse node peers --workspace DIR\n  list the peers gatehouse.yaml pins (node, region, jurisdiction, url, key)',
+      status: 'gatehouse node status --workspace DIR [--json]\n  this node\'s identity, whether it matches gatehouse.yaml, and whether each pinned peer answers over mTLS',
+    },
+    options: {
+      workspace: { type: 'string', arg: 'DIR', help: 'the workspace (gatehouse.yaml with region: and federation:)' },
+      'state-dir': { type: 'string', arg: 'DIR', help: 'where the node key lives (default DIR/state)' },
+      id: { type: 'string', arg: 'ID', help: 'init: the node id (lower-case letters, digits, dashes)' },
+      region: { type: 'string', arg: 'R', help: 'init: the region the node serves (eu-west, us-east, ...)' },
+      jurisdiction: { type: 'string', arg: 'J', help: 'init: the jurisdiction (EU, US, ...)' },
+      force: { type: 'boolean', help: 'init: replace an existing identity (every peer must re-pin the new key)' },
+      json: { type: 'boolean', help: 'machine-readable output' },
+    },
+  },
+  residency: {
+    summary: 'Scenario 4: start an eu-west and a us-east node locally and show what crosses the border.',
+    usage: ['gatehouse residency demo [--dir DIR] [--keep]'],
+    subs: {
+      demo: 'gatehouse residency demo [--dir DIR] [--keep]\n  create both workspaces, start both nodes as processes, run the scenario, stop them',
+    },
+    options: {
+      dir: { type: 'string', arg: 'DIR', help: 'where to create the two workspaces (default a fresh temporary directory)' },
+      keep: { type: 'boolean', help: 'keep the nodes running after the walk-through (stop with Ctrl-C)' },
+    },
+  },
   demo: {
     summary: 'Create the demo workspace, or reset it to a fresh start.',
     usage: ['gatehouse demo init [DIR] [--patients N]', 'gatehouse demo reset [DIR]'],

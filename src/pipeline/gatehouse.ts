@@ -30,6 +30,7 @@ import { describe } from '../operations/query/describe.ts';
 import { estimate } from '../operations/query/estimate.ts';
 import { query } from '../operations/query/query.ts';
 import { getResult, listResults } from '../operations/results/results.ts';
+import { crossRegion, type CrossRegionStep } from '../operations/residency/cross-region.ts';
 
 export type { DatasetView, Governance, QueryEstimate, QueryRequest, QueryResponse, RequestMeta } from '../kernel/types.ts';
 export type { GatehouseOptions } from '../kernel/runtime.ts';
@@ -76,6 +77,9 @@ export class Gatehouse {
   /** A PostgreSQL client's catalog query, answered from the data-free catalog of what the caller may see. */
   catalogQuery(req: CatalogRequest): Promise<CatalogAnswer> { return catalogQuery(this.#rt, req); }
   describeCatalogQuery(req: Omit<CatalogRequest, 'params' | 'timeoutMs'>) { return describeCatalogQuery(this.#rt, req); }
+
+  /** One step of a query across regions (residency.forward / residency.release), audited with the shared request id. */
+  crossRegion<T>(req: QueryRequest, step: CrossRegionStep<T>): Promise<{ value: T; auditId: string }> { return crossRegion(this.#rt, req, step); }
 
   // Signing in and out.
   login(meta: RequestMeta, body: { principal: string; password: string; code?: string | null }) { return auth.login(this.#rt, meta, body); }

@@ -9,6 +9,8 @@
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type { DatasetDef, ObligationDef, PrincipalDef, Workspace } from '../model/types.ts';
 import { lineAt, type WorkspaceProblem } from '../model/problems.ts';
+import { readResidency, type ResidencyConfig } from '../residency/config.ts';
+import { RESIDENCY_CONTEXT_KEYS, residencyContext } from '../residency/policy-context.ts';
 
 export const QUERY_ACTION = 'query';
 
@@ -65,9 +67,12 @@ export class PolicyEngine {
   readonly #shape: SchemaShape;
   readonly #workspace: Workspace;
   readonly #memo = new Map<string, Decision>();
+  /** This node's region and its datasets' residency (src/residency/config.ts); null when not federated. */
+  readonly residency: ResidencyConfig | null;
 
-  private constructor(workspace: Workspace, policies: Map<string, CompiledPolicy>, shape: SchemaShape, setId: string, schemaId: string) {
+  private constructor(workspace: Workspace, policies: Map<string, CompiledPolicy>, shape: SchemaShape, setId: string, schemaId: string, residency: ResidencyConfig | null) {
     this.version = workspace.policyVersion;
+    this.residency = residency;
     this.policies = policies;
     this.#shape = shape;
     this.#setId = setId;
@@ -77,7 +82,9 @@ export class PolicyEngine {
 
   /** Validates and pre-parses a workspace's policies; returns problems instead of throwing. */
   static compile(workspace: Workspace): { engine: PolicyEngine | null; problems: WorkspaceProblem[] } {
-    const problems: WorkspaceProblem[] = [];
+    // Residency is policy: a workspace that would store or process a dataset outside its regions is refused here.
+    const residency = readResidency(workspace.dir);
+    const problems: WorkspaceProblem[] = [...residency.problems];
     const schemaJson = cedar.schemaToJson(workspace.cedarSchema);
     if (schemaJson.type === 'failure') {
       for (const e of schemaJson.errors) problems.push({ file: 'schema.cedarschema', line: locLine(workspace.cedarSchema, e), message: `Cedar schema: ${e.message}` });
@@ -135,7 +142,7 @@ export class PolicyEngine {
       if (r.type === 'failure') for (const e of r.errors) problems.push({ file: 'policies', line: null, message: `Cedar: ${e.message}` });
     }
     if (problems.length > 0) return { engine: null, problems };
-    return { engine: new PolicyEngine(workspace, policies, shape, setId, schemaId), problems };
+    return { engine: new PolicyEngine(workspace, policies, shape, setId, schemaId, residency.config), problems };
   }
 
   /**
@@ -149,7 +156,7 @@ export class PolicyEngine {
    */
   decide(principal: PrincipalDef, dataset: DatasetDef, context: RequestContext): Decision {
     const principalJson = principalEntity(principal, this.#shape);
-    const contextJson = contextRecord(context, this.#shape);
+    const contextJson = contextRecord({ ...context, residency: residencyContext(this.residency, dataset.name, context.channel) }, this.#shape);
     const key = JSON.stringify([principalJson, principal.groups, dataset.name, contextJson]);
     const hit = this.#memo.get(key);
     if (hit) return hit;
@@ -270,7 +277,7 @@ const GOVERNANCE_DEFAULTS: Readonly<Record<string, string | number | boolean>> =
   agreementActive: false, agreementId: '', agreementKind: '', grantId: '', grantActive: false, grantUntil: '',
   acknowledged: false, trainingCurrent: false,
 };
-const CONTEXT_KEYS = new Set(['purpose', 'sourceIp', 'channel', 'time', 'hour', 'weekday', 'mfa', 'mfaAgeSeconds', 'deviceCompliant', 'networkZone', ...Object.keys(GOVERNANCE_DEFAULTS)]);
+const CONTEXT_KEYS = new Set(['purpose', 'sourceIp', 'channel', 'time', 'hour', 'weekday', 'mfa', 'mfaAgeSeconds', 'deviceCompliant', 'networkZone', ...Object.keys(GOVERNANCE_DEFAULTS), ...RESIDENCY_CONTEXT_KEYS]);
 const DATASET_KEYS = new Set(['classification', 'region', 'owner', 'purposes', 'tags']);
 
 function principalEntity(p: PrincipalDef, shape: SchemaShape): cedar.EntityJson {
@@ -292,7 +299,7 @@ function datasetEntity(d: DatasetDef, shape: SchemaShape): cedar.EntityJson {
   return { uid: { type: 'Dataset', id: d.name }, attrs, parents: [] };
 }
 
-function contextRecord(c: RequestContext, shape: SchemaShape): Record<string, cedar.CedarValueJson> {
+function contextRecord(c: RequestContext & { residency: Record<string, cedar.CedarValueJson> }, shape: SchemaShape): Record<string, cedar.CedarValueJson> {
   const all: Record<string, cedar.CedarValueJson> = {
     purpose: c.purpose,
     sourceIp: { __extn: { fn: 'ip', arg: c.sourceIp } },
@@ -306,6 +313,7 @@ function contextRecord(c: RequestContext, shape: SchemaShape): Record<string, ce
     networkZone: c.networkZone ?? 'unknown',
     ...GOVERNANCE_DEFAULTS,
     ...(c.governance ?? {}),
+    ...c.residency,
   };
   const ctx: Record<string, cedar.CedarValueJson> = {};
   for (const k of shape.contextAttrs) ctx[k] = all[k]!;
