@@ -51,6 +51,7 @@ export const ERRORS = {
   UNAVAILABLE: { status: 503, outcome: 'error', sqlstate: '57P03', when: 'A part the request needs is not available now (shutting down, a store unreachable).', next: 'Retry later.' },
   WORKSPACE_INVALID: { status: 500, outcome: 'error', sqlstate: 'XX000', when: 'The workspace configuration is invalid.', next: 'Operators: run `gatehouse validate`.' },
   INTERNAL: { status: 500, outcome: 'error', sqlstate: 'XX000', when: 'An unexpected failure; nothing was released.', next: 'Retry; operators: read the server log.' },
+  CSRF_REJECTED: { status: 403, outcome: 'deny', sqlstate: '42501', when: 'A console request relied on the session cookie without the matching X-Gatehouse-CSRF header, or came from another site (Origin).', next: 'Use the console at /console; API clients send `Authorization: Bearer` instead of the cookie.' },
 } as const satisfies Record<string, CodeSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;
