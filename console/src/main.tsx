@@ -56,7 +56,7 @@ function App() {
     <>
       <a className="skip" href="#main">Skip to content</a>
       <header>
-        <strong>Gatehouse</strong>
+        <h1 className="brand">Gatehouse</h1>
         <nav aria-label="Views">
           {['Partner', 'Auditor', 'Owner'].map((g) => (
             <div key={g} className="group"><span className="group-name">{g}</span>
