@@ -58,7 +58,10 @@ export async function rootFromInclusion(index: number, size: number, leafHash: U
 interface Vkey { readonly name: string; readonly keyId: string; readonly key: Uint8Array }
 
 async function parseVkey(vkey: string): Promise<Vkey> {
-  const [name, id, k] = vkey.split('+');
+  // name "+" keyid "+" base64: the base64 part may itself contain "+".
+  const a = vkey.indexOf('+');
+  const b = vkey.indexOf('+', a + 1);
+  const [name, id, k] = a > 0 && b > a ? [vkey.slice(0, a), vkey.slice(a + 1, b), vkey.slice(b + 1)] : [];
   if (!name || !id || !k) throw new Error('malformed vkey');
   const raw = b64(k);
   if (raw[0] !== 1 || raw.length !== 33) throw new Error('not an Ed25519 vkey');

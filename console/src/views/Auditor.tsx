@@ -63,7 +63,10 @@ export function ReportSections({ report, only }: { report: ReportJson; only?: (i
 }
 
 export function useReport() {
-  return useLoad(async () => JSON.parse((await get<{ body: string }>('/v1/governance/report', { format: 'json' })).body) as ReportJson, []);
+  return useLoad(async () => {
+    const r = await get<{ body: string | ReportJson }>('/v1/governance/report', { format: 'json' });
+    return (typeof r.body === 'string' ? JSON.parse(r.body) : r.body) as ReportJson;
+  }, []);
 }
 
 export function ComplianceView() {

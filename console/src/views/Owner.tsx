@@ -30,9 +30,9 @@ export function CatalogView() {
   );
 }
 
-function List({ title, path, pick }: { title: string; path: string; pick: string }) {
+function List({ title, path, pick }: { title: string; path: string; pick: string | null }) {
   const d = useLoad(() => get<Record<string, unknown>>(path), [path]);
-  const rows = (d.data?.[pick] ?? []) as Record<string, unknown>[];
+  const rows = (pick === null ? (d.data ?? {}) : (d.data?.[pick] ?? [])) as Record<string, unknown>[];
   return (
     <article className="card">
       <h3>{title}</h3>
@@ -47,7 +47,7 @@ export function GovernanceView() {
     <Section title="Agreements and grants">
       <List title="Agreements" path="/v1/governance/agreements" pick="agreements" />
       <List title="Grants" path="/v1/governance/grants" pick="grants" />
-      <List title="Acknowledgements" path="/v1/governance/acknowledgements" pick="acknowledgements" />
+      <List title="Acknowledgements and training required (gate)" path="/v1/governance/gate" pick={null} />
       <List title="Training" path="/v1/governance/training" pick="records" />
     </Section>
   );

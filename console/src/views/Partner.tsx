@@ -233,6 +233,7 @@ export function ReceiptsView(props: { query: URLSearchParams }) {
       </form>
       {shown && /^\d+$/.test(shown) && <ReceiptCheck id={shown} />}
       <ErrorBox error={mine.error instanceof ApiError && mine.error.status === 403 ? null : mine.error} />
+      {!mine.data && !mine.error && <Loading what="your recent queries" />}
       {mine.data && <RecordTable caption="My recent queries" rows={mine.data.entries.map((e) => ({ id: e.auditId, time: e.entry.time, decision: e.entry.decision, datasets: e.entry.datasets }))}
         actions={(r) => <button type="button" onClick={() => { setId(String(r.id)); setShown(String(r.id)); }}>Verify #{String(r.id)}</button>} empty="No queries yet." />}
     </Section>
