@@ -6,7 +6,7 @@ import { StrictMode, useEffect, useState, type ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { post, whenSessionExpires } from './api.ts';
 import { ComplianceView, LogExplorerView } from './views/Auditor.tsx';
-import { ApprovalsView, CatalogView, ChartsView, FlowsView, GovernanceView } from './views/Owner.tsx';
+import { ApprovalsView, CatalogView, ChartsView, FlowsView, GovernanceView, PoliciesView } from './views/Owner.tsx';
 import { DatasetsView, ReceiptsView, ResultsView, WorkbenchView } from './views/Partner.tsx';
 import { SignIn, type Session } from './views/SignIn.tsx';
 import './styles.css';
@@ -19,6 +19,7 @@ const VIEWS: readonly { group: string; path: string; label: string; render: (q: 
   { group: 'Auditor', path: 'audit', label: 'Audit log', render: () => <LogExplorerView /> },
   { group: 'Auditor', path: 'compliance', label: 'Compliance', render: () => <ComplianceView /> },
   { group: 'Owner', path: 'catalog', label: 'Catalog', render: () => <CatalogView /> },
+  { group: 'Owner', path: 'policies', label: 'Policies', render: () => <PoliciesView /> },
   { group: 'Owner', path: 'governance', label: 'Agreements', render: () => <GovernanceView /> },
   { group: 'Owner', path: 'approvals', label: 'Approvals', render: () => <ApprovalsView /> },
   { group: 'Owner', path: 'flows', label: 'Data flows', render: () => <FlowsView /> },

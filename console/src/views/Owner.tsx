@@ -177,3 +177,35 @@ export function ChartsView() {
     </Section>
   );
 }
+
+interface WhatIf { decision: string; code: string | null; reasons: string[]; policies: string[]; datasets: string[]; obligationsApplied: string[]; rewrittenSql: string | null; differentialPrivacy: boolean; policyVersion: string; auditId: string }
+
+/** Policies are code in the workspace (read-only here); the simulator shows how they answer. */
+export function PoliciesView() {
+  const [f, setF] = useState({ principal: 'ivan', purpose: 'claims-processing', sql: 'SELECT patient_id, ssn, region FROM patients LIMIT 10' });
+  const [answer, setAnswer] = useState<WhatIf | null>(null);
+  const [error, setError] = useState<Error | null>(null);
+  return (
+    <Section title="Policies: what-if simulator">
+      <p>Policies are code in the workspace (<code>policies/*.cedar</code>, <code>gatehouse.yaml</code>) and are read-only here. Ask how they would answer a request; nothing runs and no budget is spent.</p>
+      <form className="filters" aria-label="What-if" onSubmit={(e) => { e.preventDefault(); setError(null); post<WhatIf>('/v1/policy/what-if', f).then(setAnswer, (x: Error) => setError(x)); }}>
+        <label>As principal <input name="wi-principal" required value={f.principal} onChange={(e) => setF({ ...f, principal: e.target.value })} /></label>
+        <label>For purpose <input name="wi-purpose" required value={f.purpose} onChange={(e) => setF({ ...f, purpose: e.target.value })} /></label>
+        <label className="wide">SQL <input name="wi-sql" required size={60} value={f.sql} onChange={(e) => setF({ ...f, sql: e.target.value })} /></label>
+        <button type="submit">Simulate</button>
+      </form>
+      <ErrorBox error={error} />
+      {answer && (
+        <div className={answer.decision === 'allow' ? 'ok' : 'error'} role="status" data-testid="what-if">
+          <strong>Decision: {answer.decision}</strong>{answer.code ? ` (${answer.code})` : ''}{answer.differentialPrivacy ? ' — released with differential privacy' : ''}
+          <dl>
+            <dt>Reasons</dt><dd>{answer.reasons.join('; ') || '—'}</dd>
+            <dt>Policies</dt><dd>{answer.policies.join(', ') || '—'}</dd>
+            <dt>Obligations</dt><dd>{answer.obligationsApplied.join(', ') || '—'}</dd>
+            <dt>Rewritten SQL</dt><dd><pre className="sql">{answer.rewrittenSql ?? '—'}</pre></dd>
+          </dl>
+        </div>
+      )}
+    </Section>
+  );
+}
