@@ -41,6 +41,7 @@ const TYPES: Readonly<Record<string, string>> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
+const ROUTE = /^[A-Za-z0-9_-]{1,64}(?:\/[A-Za-z0-9_-]{1,64}){0,3}$/;
 /** Path segments: letters, digits, `-`, `_`, `.`, not starting with a dot. */
 const SAFE_PATH = /^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,127})(?:\/[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}){0,7}$/;
 
@@ -49,7 +50,8 @@ const SAFE_PATH = /^(?:[A-Za-z0-9_-][A-Za-z0-9._-]{0,127})(?:\/[A-Za-z0-9_-][A-Z
  * `rel` is the part after /console/ (already URL-decoded by nothing: the raw path).
  */
 export function resolveConsoleFile(root: string, rel: string): { file: string; type: string; immutable: boolean } | null {
-  if (rel === '' || !extname(rel)) return { file: resolve(root, 'index.html'), type: TYPES['.html']!, immutable: false };
+  // A client-side route (letters, digits, - and _ only: no dot anywhere) gets the page.
+  if (rel === '' || ROUTE.test(rel)) return { file: resolve(root, 'index.html'), type: TYPES['.html']!, immutable: false };
   if (!SAFE_PATH.test(rel) || rel.split('/').some((s) => s === '.' || s === '..')) return null;
   const type = TYPES[extname(rel).toLowerCase()];
   if (!type) return null;
