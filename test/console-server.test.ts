@@ -146,8 +146,8 @@ describe('the console session and CSRF', () => {
   });
 });
 
-describe('the what-if route', () => {
-  const ask = (key: string, body: object) => fetch(`${node.url}/v1/policy/what-if`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(body) });
+describe('the request simulator route', () => {
+  const ask = (key: string, body: object) => fetch(`${node.url}/v1/policy/simulate`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` }, body: JSON.stringify(body) });
 
   it('shows an owner the insurer\'s decision and the SQL with the SSN mask applied', async () => {
     const r = await ask(KEYS.olivia, { principal: 'ivan', purpose: 'claims-processing', sql: 'SELECT ssn FROM patients' });

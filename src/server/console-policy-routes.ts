@@ -1,5 +1,5 @@
 /**
- * POST /v1/policy/what-if — the owners' what-if simulator (src/operations/policy/what-if.ts):
+ * POST /v1/policy/simulate — the owners' what-if simulator (src/operations/policy/simulate-request.ts):
  * a principal + purpose + SQL → the decision, its reasons and the rewritten SQL. A public API
  * route (the console calls it like any client); administrators only; audited.
  */
@@ -31,6 +31,6 @@ const schema = {
   },
 } as const;
 
-export async function registerWhatIfRoute(app: FastifyInstance, gatehouse: Gatehouse): Promise<void> {
-  app.post<{ Body: { principal: string; purpose: string; sql: string } }>('/v1/policy/what-if', { schema: schema as unknown as FastifySchema }, async (request) => gatehouse.whatIf(metaOf(request), request.body));
+export async function registerSimulateRoute(app: FastifyInstance, gatehouse: Gatehouse): Promise<void> {
+  app.post<{ Body: { principal: string; purpose: string; sql: string } }>('/v1/policy/simulate', { schema: schema as unknown as FastifySchema }, async (request) => gatehouse.simulateRequest(metaOf(request), request.body));
 }

@@ -8,10 +8,10 @@ import type { Gatehouse } from '../pipeline/gatehouse.ts';
 import { metaOf } from './app.ts';
 import { registerConsoleSession } from './console-session.ts';
 import { registerConsoleStatic } from './console-static.ts';
-import { registerWhatIfRoute } from './console-policy-routes.ts';
+import { registerSimulateRoute } from './console-policy-routes.ts';
 
 export async function registerConsoleRoutes(app: FastifyInstance, gatehouse: Gatehouse): Promise<void> {
   await registerConsoleSession(app, { gatehouse, metaOf });
   await registerConsoleStatic(app);
-  await registerWhatIfRoute(app, gatehouse);
+  await registerSimulateRoute(app, gatehouse);
 }

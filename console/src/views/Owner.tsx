@@ -188,7 +188,7 @@ export function PoliciesView() {
   return (
     <Section title="Policies: what-if simulator">
       <p>Policies are code in the workspace (<code>policies/*.cedar</code>, <code>gatehouse.yaml</code>) and are read-only here. Ask how they would answer a request; nothing runs and no budget is spent.</p>
-      <form className="filters" aria-label="What-if" onSubmit={(e) => { e.preventDefault(); setError(null); post<WhatIf>('/v1/policy/what-if', f).then(setAnswer, (x: Error) => setError(x)); }}>
+      <form className="filters" aria-label="What-if" onSubmit={(e) => { e.preventDefault(); setError(null); post<WhatIf>('/v1/policy/simulate', f).then(setAnswer, (x: Error) => setError(x)); }}>
         <label>As principal <input name="wi-principal" required value={f.principal} onChange={(e) => setF({ ...f, principal: e.target.value })} /></label>
         <label>For purpose <input name="wi-purpose" required value={f.purpose} onChange={(e) => setF({ ...f, purpose: e.target.value })} /></label>
         <label className="wide">SQL <input name="wi-sql" required size={60} value={f.sql} onChange={(e) => setF({ ...f, sql: e.target.value })} /></label>

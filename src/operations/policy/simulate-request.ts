@@ -6,7 +6,7 @@
  * simulation cannot drift from enforcement. Nothing runs, no budget is charged.
  *
  * Reserved to the administrator groups (it reveals how another principal's requests are
- * shaped) and audited as `policy.what-if` under the caller, with the simulated principal in
+ * shaped) and audited as `policy.simulate` under the caller, with the simulated principal in
  * the reasons. MFA and device posture are assumed satisfied for the simulated principal:
  * the question is what the policy allows, not whether the person signed in well.
  */
@@ -17,9 +17,9 @@ import type { RequestMeta } from '../../kernel/types.ts';
 import { renderSelect } from '../../query/render/sql.ts';
 import { plan } from '../query/plan.ts';
 
-export interface WhatIfRequest { readonly principal: string; readonly purpose: string; readonly sql: string }
+export interface SimulateRequest { readonly principal: string; readonly purpose: string; readonly sql: string }
 
-export interface WhatIfAnswer {
+export interface SimulatedDecision {
   readonly decision: 'allow' | 'deny' | 'error';
   readonly code: string | null;
   readonly reasons: readonly string[];
@@ -33,8 +33,8 @@ export interface WhatIfAnswer {
   readonly auditId: string;
 }
 
-export async function whatIf(rt: Runtime, meta: RequestMeta, req: WhatIfRequest): Promise<WhatIfAnswer> {
-  const { value, auditId } = await audited(rt, meta, 'policy.what-if', { purpose: null }, async (env) => {
+export async function simulateRequest(rt: Runtime, meta: RequestMeta, req: SimulateRequest): Promise<SimulatedDecision> {
+  const { value, auditId } = await audited(rt, meta, 'policy.simulate', { purpose: null }, async (env) => {
     if (!rt.isAdmin(env.auth.principal)) {
       throw new GatehouseError('POLICY_DENIED', 'the what-if simulator is reserved to the administrator groups', { reasons: [`not a member of ${rt.adminGroups().join(', ')}`] });
     }
