@@ -163,7 +163,7 @@ describe('the web console in chromium', () => {
     const views: [Page, string][] = [
       [rhea, 'workbench'], [rhea, 'datasets'], [rhea, 'results'], [rhea, 'receipts'],
       [audrey, 'audit'], [audrey, 'compliance'],
-      [olivia, 'catalog'], [olivia, 'policies'], [olivia, 'governance'], [olivia, 'approvals'], [olivia, 'flows'], [olivia, 'charts'],
+      [olivia, 'catalog'], [olivia, 'policies'], [olivia, 'governance'], [olivia, 'approvals'], [olivia, 'flows'], [olivia, 'charts'], [audrey, 'charts'],
     ];
     for (const [page, view] of views) {
       await page.goto(`${node.url}/console/#/${view}`);

@@ -18,12 +18,12 @@ const VIEWS: readonly { group: string; path: string; label: string; render: (q: 
   { group: 'Partner', path: 'receipts', label: 'Receipts', render: (q) => <ReceiptsView query={q} /> },
   { group: 'Auditor', path: 'audit', label: 'Audit log', render: () => <LogExplorerView /> },
   { group: 'Auditor', path: 'compliance', label: 'Compliance', render: () => <ComplianceView /> },
+  { group: 'Auditor', path: 'charts', label: 'Charts', render: () => <ChartsView /> },
   { group: 'Owner', path: 'catalog', label: 'Catalog', render: () => <CatalogView /> },
   { group: 'Owner', path: 'policies', label: 'Policies', render: () => <PoliciesView /> },
   { group: 'Owner', path: 'governance', label: 'Agreements', render: () => <GovernanceView /> },
   { group: 'Owner', path: 'approvals', label: 'Approvals', render: () => <ApprovalsView /> },
   { group: 'Owner', path: 'flows', label: 'Data flows', render: () => <FlowsView /> },
-  { group: 'Owner', path: 'charts', label: 'Charts', render: () => <ChartsView /> },
 ];
 
 function route(): { path: string; query: URLSearchParams } {

@@ -50,14 +50,27 @@ export function LogExplorerView() {
   );
 }
 
-interface ReportJson { title: string; summary: string; figures: { label: string; value: number }[]; sections: { id: string; title: string; caption: string; columns: { key?: string; label?: string }[] | string[]; rows: Record<string, unknown>[]; empty: string }[] }
+export interface ReportSection { id: string; title: string; caption: string; columns: { key: string; label: string }[]; rows: { cells: unknown[] }[]; empty: string }
+export interface ReportJson { title: string; summary: string; figures: { label: string; value: number }[]; sections: ReportSection[] }
+
+/** A report section's rows as records keyed by its column labels. */
+export function sectionRecords(s: ReportSection): Record<string, unknown>[] {
+  return s.rows.map((r) => Object.fromEntries(s.columns.map((c, i) => [c.label, r.cells[i]])));
+}
+
+/** One column of a report section by key, as numbers or strings. */
+export function sectionColumn(s: ReportSection | undefined, key: string): unknown[] {
+  if (!s) return [];
+  const i = s.columns.findIndex((c) => c.key === key);
+  return i < 0 ? [] : s.rows.map((r) => r.cells[i]);
+}
 
 export function ReportSections({ report, only }: { report: ReportJson; only?: (id: string) => boolean }) {
   return <>{report.sections.filter((s) => !only || only(s.id)).map((s) => (
     <article key={s.id} className="card">
       <h3>{s.title}</h3>
       <p className="muted">{s.caption}</p>
-      <RecordTable caption={s.title} rows={s.rows} empty={s.empty} />
+      <RecordTable caption={s.title} rows={sectionRecords(s)} empty={s.empty} />
     </article>
   ))}</>;
 }

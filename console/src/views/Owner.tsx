@@ -8,7 +8,7 @@ import { useMemo, useState } from 'react';
 import { get, post } from '../api.ts';
 import { BarChart, LineChart } from '../charts.tsx';
 import { ErrorBox, Loading, RecordTable, Section, useLoad } from '../ui.tsx';
-import { useReport } from './Auditor.tsx';
+import { sectionColumn, useReport } from './Auditor.tsx';
 
 export function CatalogView() {
   const proposals = useLoad(() => get<{ proposals?: Record<string, unknown>[] }>('/v1/governance/classify'), []);
@@ -141,39 +141,56 @@ export function FlowsView() {
 
 interface Hit { entry: { time: string; action: string; decision: string; principal: string | null; obligations: string[]; datasets: string[] } }
 
+/** ε per query named by a differentialPrivacy obligation ("…ε=1/query…"), else 0. */
+function epsilonOf(obligations: readonly string[]): number {
+  for (const o of obligations) {
+    const m = /^differentialPrivacy:.*?ε=([0-9.]+)/.exec(o);
+    if (m) return Number(m[1]);
+  }
+  return 0;
+}
+
+/**
+ * Charts for owners and auditors. Aggregates come from the compliance report and the flow map
+ * (administrators and auditors); the time series come from the audit entries the caller may
+ * read (all of them for an auditor).
+ */
 export function ChartsView() {
   const flows = useLoad(() => get<FlowMap>('/v1/governance/flows'), []);
-  const entries = useLoad(() => get<{ entries: Hit[] }>('/v1/audit/entries', { limit: 5000 }), []);
+  const entries = useLoad(() => get<{ entries: Hit[] }>('/v1/audit/entries', { limit: 10000 }), []);
   const report = useReport();
   const es = entries.data?.entries ?? [];
-  const byDay = (pred: (h: Hit) => boolean) => {
-    const m = new Map<string, number>();
-    for (const h of es) { const d = h.entry.time.slice(0, 10); m.set(d, (m.get(d) ?? 0) + (pred(h) ? 1 : 0)); }
-    return [...m.entries()].sort().map(([label, value]) => ({ label, value }));
-  };
+  const days = [...new Set(es.map((h) => h.entry.time.slice(0, 10)))].sort();
+  const perDay = (pred: (h: Hit) => boolean) => days.map((d) => ({ label: d, value: es.filter((h) => h.entry.time.startsWith(d) && pred(h)).length }));
   const perPartner = new Map<string, number>();
-  for (const e of flows.data?.edges ?? []) perPartner.set(e.to.replace(/^partner:/, ''), (perPartner.get(e.to.replace(/^partner:/, '')) ?? 0) + e.queries);
-  const queries = es.filter((h) => h.entry.action === 'query' && h.entry.decision === 'allow');
-  const suppressedPerDataset = new Map<string, [number, number]>();
-  for (const h of queries) for (const d of h.entry.datasets) {
-    const v = suppressedPerDataset.get(d) ?? [0, 0];
-    v[1]++; if (h.entry.obligations.some((o) => /suppress|min-group|aggregation/.test(o))) v[0]++;
-    suppressedPerDataset.set(d, v);
+  for (const e of flows.data?.edges ?? []) { const p = e.to.replace(/^partner:/, ''); perPartner.set(p, (perPartner.get(p) ?? 0) + e.queries); }
+  let spent = 0;
+  const budgetOverTime = es.filter((h) => h.entry.decision === 'allow' && epsilonOf(h.entry.obligations) > 0)
+    .map((h) => { spent += epsilonOf(h.entry.obligations); return { label: h.entry.time.slice(0, 16).replace('T', ' '), value: spent }; });
+  const answers = es.filter((h) => h.entry.action === 'query' && h.entry.decision === 'allow');
+  const suppression = new Map<string, [number, number]>();
+  for (const h of answers) for (const d of h.entry.datasets) {
+    const v = suppression.get(d) ?? [0, 0];
+    v[1]++; if (h.entry.obligations.some((o) => /aggregat|suppress|minGroup|differentialPrivacy/i.test(o))) v[0]++;
+    suppression.set(d, v);
   }
-  let dp = 0;
-  const budget = queries.map((h) => { if (h.entry.obligations.some((o) => /dp|privacy|noise/i.test(o))) dp++; return { label: h.entry.time.slice(5, 16).replace('T', ' '), value: dp }; });
-  const budgetSection = report.data?.sections.find((s) => /budget/i.test(s.id + s.title));
+  const sections = report.data?.sections ?? [];
+  const budgets = sections.find((s) => s.id === 'budgets');
+  const denials = sections.find((s) => s.id === 'denials');
+  const subjects = sectionColumn(budgets, 'subject'); const bDatasets = sectionColumn(budgets, 'dataset'); const used = sectionColumn(budgets, 'used');
+  const codes = sectionColumn(denials, 'code'); const refused = sectionColumn(denials, 'requests');
   return (
     <Section title="Charts">
-      <ErrorBox error={flows.error ?? entries.error} />
-      {(!flows.data || !entries.data) && !flows.error && !entries.error && <Loading what="charts" />}
+      <ErrorBox error={flows.error ?? report.error ?? entries.error} />
+      {(!flows.data || !report.data || !entries.data) && !flows.error && !report.error && !entries.error && <Loading what="charts" />}
       <div className="grid">
-        <BarChart title="Accesses per partner" bars={[...perPartner.entries()].map(([label, value]) => ({ label, value }))} />
-        <LineChart title="Denials per day" points={byDay((h) => h.entry.decision === 'deny')} />
-        <LineChart title="Differentially private releases (cumulative budget use)" points={budget.slice(-60)} />
-        <BarChart title="Share of answers with small-group protection, per dataset (%)" bars={[...suppressedPerDataset.entries()].map(([label, [s, n]]) => ({ label, value: n ? (100 * s) / n : 0 }))} />
+        <BarChart title="Accesses per partner (queries)" bars={[...perPartner.entries()].map(([label, value]) => ({ label, value }))} />
+        <BarChart title="Privacy budget used (%)" bars={subjects.map((s, i) => ({ label: `${String(s).replace(/^org:/, '')} / ${String(bDatasets[i])}`, value: 100 * Number(used[i] ?? 0) }))} />
+        <LineChart title="Privacy budget spent over time (cumulative ε)" points={budgetOverTime.slice(-100)} />
+        <LineChart title="Denials per day" points={perDay((h) => h.entry.decision === 'deny')} />
+        <BarChart title="Refused requests by reason" bars={codes.map((c, i) => ({ label: String(c), value: Number(refused[i] ?? 0) }))} />
+        <BarChart title="Answers under suppression or noise rules, per dataset (%)" bars={[...suppression.entries()].map(([label, [s, n]]) => ({ label, value: n ? (100 * s) / n : 0 }))} />
       </div>
-      {budgetSection && <RecordTable caption="Privacy budgets" rows={budgetSection.rows} />}
     </Section>
   );
 }
