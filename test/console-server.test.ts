@@ -132,6 +132,19 @@ describe('the console session and CSRF', () => {
     assert.equal(api.status, 200);
   });
 
+  it('renews an expiring session once per refresh token (rotating, single use)', async () => {
+    const { setCookie } = await signIn('ivan');
+    const refresh = setCookie.find((c) => c.startsWith('gh_refresh='))!.split(';')[0]!;
+    const renew = () => fetch(`${node.url}/console/session/refresh`, { method: 'POST', headers: { cookie: refresh, 'x-gatehouse-csrf': 'sign-in', origin: node.url } });
+    const first = await renew();
+    assert.equal(first.status, 200);
+    const fresh = first.headers.getSetCookie().find((c) => c.startsWith('gh_session='))!.split(';')[0]!;
+    assert.equal((await fetch(`${node.url}/v1/datasets`, { headers: { cookie: fresh } })).status, 200, 'the renewed session works');
+    const replay = await renew();
+    assert.equal(replay.status, 401, 'a refresh token is single use');
+    assert.ok(replay.headers.getSetCookie().some((c) => /^gh_session=;/.test(c)), 'a failed renewal clears the cookies');
+  });
+
   it('logs out: the session token stops working at once', async () => {
     const { cookie, csrf } = await signIn('ivan');
     const r = await fetch(`${node.url}/console/session/logout`, { method: 'POST', headers: { cookie, 'x-gatehouse-csrf': csrf, origin: node.url } });
