@@ -22,7 +22,8 @@ export function SignIn(props: { onSignedIn: (s: Session) => void; notice: string
       sessionStorage.setItem('gh_principal', s.principal);
       props.onSignedIn(s);
     } catch (e) {
-      if (e instanceof ApiError && e.code === 'MFA_REQUIRED' && !code) {
+      // Only an account that has never enrolled is offered enrolment; an enrolled one is asked for its code.
+      if (e instanceof ApiError && e.code === 'MFA_REQUIRED' && /must enrol/.test(e.message) && !code) {
         try {
           const r = await post<{ otpauthUri: string; secret: string }>('/console/session/enrol', { principal, password });
           setEnrol({ uri: r.otpauthUri, secret: r.secret, qr: await QRCode.toDataURL(r.otpauthUri, { margin: 1, width: 200 }) });
