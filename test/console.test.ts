@@ -204,6 +204,20 @@ describe('the web console in chromium', () => {
     await ivan.getByText(/reserved to the administrator groups/).waitFor();
   });
 
+  it('sends the user back to sign-in when the session has expired and cannot be renewed', async () => {
+    const ivan = await newPage();
+    await signIn(ivan, 'ivan');
+    await ivan.getByTestId('principal').waitFor();
+    // What the browser holds once both tokens have expired: neither cookie is sent any more.
+    const keep = (await ivan.context().cookies()).filter((c) => c.name === 'gh_csrf');
+    await ivan.context().clearCookies();
+    await ivan.context().addCookies(keep);
+    await ivan.goto(`${node.url}/console/#/datasets`);
+    await ivan.reload();
+    await ivan.getByText('Your session expired: sign in again.').waitFor();
+    assert.equal(await ivan.getByRole('button', { name: 'Sign in' }).count(), 1);
+  });
+
   it('signs out: the cookies are cleared and the old session token is revoked', async () => {
     const token = (await rhea.context().cookies()).find((c) => c.name === 'gh_session')!.value;
     await rhea.getByRole('button', { name: 'Sign out' }).click();
