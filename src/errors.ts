@@ -54,6 +54,7 @@ export const ERRORS = {
   RESIDENCY_RAW_ROWS: { status: 403, outcome: 'deny', sqlstate: '42501', when: 'The result would carry rows of a dataset out of the region it must stay in: only aggregates released under aggregation-only (at least k units), differential-privacy releases and masked columns may cross.', next: 'Aggregate (`GROUP BY` with `count`/`sum`) so policy can release it across the border, or query from a node in the data\'s region.' },
   RESIDENCY_NOT_SPLITTABLE: { status: 403, outcome: 'deny', sqlstate: '0A000', when: 'The query reads data held in several regions and cannot be split into partial aggregates that may each cross: a join or set operation across regions, or an aggregate other than `count`/`sum`.', next: 'Query one region at a time, or ask for `count` and `sum` (divide for an average) grouped by columns you select.' },
   REGION_UNREACHABLE: { status: 503, outcome: 'error', sqlstate: '57P03', when: 'No node of a region the query needs answered (a partition between regions); no partial answer was given.', next: 'Retry when the region is reachable; `gatehouse node status` shows each pinned peer.' },
+  CSRF_REJECTED: { status: 403, outcome: 'deny', sqlstate: '42501', when: 'A console request relied on the session cookie without the matching X-Gatehouse-CSRF header, or came from another site (Origin).', next: 'Use the console at /console; API clients send `Authorization: Bearer` instead of the cookie.' },
 } as const satisfies Record<string, CodeSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

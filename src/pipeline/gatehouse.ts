@@ -31,6 +31,7 @@ import { estimate } from '../operations/query/estimate.ts';
 import { query } from '../operations/query/query.ts';
 import { getResult, listResults } from '../operations/results/results.ts';
 import { crossRegion, type CrossRegionStep } from '../operations/residency/cross-region.ts';
+import { simulateRequest, type SimulateRequest } from '../operations/policy/simulate-request.ts';
 
 export type { DatasetView, Governance, QueryEstimate, QueryRequest, QueryResponse, RequestMeta } from '../kernel/types.ts';
 export type { GatehouseOptions } from '../kernel/runtime.ts';
@@ -67,6 +68,7 @@ export class Gatehouse {
   // Governed SQL and the catalog.
   query(req: QueryRequest): Promise<QueryResponse> { return query(this.#rt, req); }
   estimate(req: QueryRequest): Promise<QueryEstimate> { return estimate(this.#rt, req); }
+  simulateRequest(meta: RequestMeta, req: SimulateRequest) { return simulateRequest(this.#rt, meta, req); }
   /** The result columns a query would return (names and types after every protection), without a row. */
   describe(req: QueryRequest): Promise<{ columns: readonly ResultColumn[]; auditId: string }> { return describe(this.#rt, req); }
   datasets(req: RequestMeta & { purpose: string | null }): Promise<{ datasets: DatasetView[]; auditId: string; policyVersion: string }> { return listDatasets(this.#rt, req); }

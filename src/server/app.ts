@@ -13,6 +13,8 @@ import { buildOpenApi, routeSchemas, type RouteInfo } from './openapi.ts';
 import type { Credential } from '../identity/credentials.ts';
 import { registerGovernanceRoutes } from './governance-routes.ts';
 import { registerFederationRoutes } from './federation-routes.ts';
+import { registerConsoleRoutes } from './console-routes.ts';
+import { sessionCookieCredential } from './console-session.ts';
 
 export interface AppOptions {
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, clients must present a certificate it signed (mTLS). */
@@ -36,7 +38,8 @@ export function credentialOf(request: FastifyRequest): Credential | null {
       const cn = socket.getPeerCertificate()?.subject?.CN;
       if (typeof cn === 'string' && cn.length > 0) return { kind: 'client-certificate', subject: cn };
     }
-    return null;
+    // The web console's httpOnly session cookie carries the same bearer session token.
+    return sessionCookieCredential(request);
   }
   // RFC 6750 §2.1: "Bearer", one space, the token. No \s here: in JavaScript it also matches
   // U+00A0 and other Unicode spaces, which would let "KEY\u00a0" or "  KEY" stand for "KEY".
@@ -155,6 +158,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
 
   await registerGovernanceRoutes(app, gatehouse);
   await registerFederationRoutes(app, gatehouse);
+  await registerConsoleRoutes(app, gatehouse);
 
   await app.register(auditHttpPlugin, {
     log: options.auditLog,
