@@ -32,7 +32,7 @@ const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 25 : 300;
 const EU_ROWS = quick ? 60 : 20_000;
 const US_ROWS = quick ? 90 : 30_000;
-const NODE_PROCESS = new URL('../src/residency/node-process.ts', import.meta.url).pathname;
+const NODE_PROCESS = new URL('../src/node/residency-process.ts', import.meta.url).pathname;
 
 const BENCH_POLICY = `@id("analysts-aggregates")
 @obligations("cross-border")

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseResidency } from '../src/residency/config.ts';
-import { forwardedChannel, residencyContext } from '../src/residency/policy-context.ts';
+import { parseResidency } from '../src/federation/residency-config.ts';
+import { forwardedChannel, residencyContext } from '../src/federation/residency-context.ts';
 import { createScenario, scenarioYaml, SCENARIO_KEYS, type ScenarioNode } from '../src/residency/scenario.ts';
 import { startNode, type GatehouseNode } from '../src/node/start.ts';
 

@@ -16,7 +16,7 @@ import { GatehouseError } from '../src/errors.ts';
 import { startNode } from '../src/node/start.ts';
 import { createScenario, scenarioYaml, SCENARIO_KEYS, type ScenarioNode } from '../src/residency/scenario.ts';
 
-const NODE_PROCESS = new URL('../src/residency/node-process.ts', import.meta.url).pathname;
+const NODE_PROCESS = new URL('../src/node/residency-process.ts', import.meta.url).pathname;
 
 interface Running { readonly child: ChildProcess; readonly http: number; readonly federation: number }
 

@@ -12,7 +12,7 @@ import { EXIT, UsageError } from './exit.ts';
 import { formatTable } from './table.ts';
 import { GatehouseError } from '../errors.ts';
 import { FederationClient, initNodeIdentity, loadNodeIdentity, PeerRegistry } from '../federation/index.ts';
-import { readResidency } from '../residency/config.ts';
+import { readResidency } from '../federation/residency-config.ts';
 import { WorkspaceInvalid } from '../model/problems.ts';
 
 type Out = NodeJS.WritableStream;

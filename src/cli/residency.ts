@@ -19,7 +19,7 @@ type Out = NodeJS.WritableStream;
 
 interface Started { readonly child: ChildProcess; readonly http: number; readonly federation: number }
 
-const NODE_PROCESS = new URL('../residency/node-process.ts', import.meta.url).pathname;
+const NODE_PROCESS = new URL('../node/residency-process.ts', import.meta.url).pathname;
 
 function start(wsDir: string): Promise<Started> {
   const child = spawn(process.execPath, [NODE_PROCESS, wsDir, '--demo'], { stdio: ['ignore', 'pipe', 'inherit'] });

@@ -9,8 +9,8 @@
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type { DatasetDef, ObligationDef, PrincipalDef, Workspace } from '../model/types.ts';
 import { lineAt, type WorkspaceProblem } from '../model/problems.ts';
-import { readResidency, type ResidencyConfig } from '../residency/config.ts';
-import { RESIDENCY_CONTEXT_KEYS, residencyContext } from '../residency/policy-context.ts';
+import { readResidency, type ResidencyConfig } from '../federation/residency-config.ts';
+import { RESIDENCY_CONTEXT_KEYS, residencyContext } from '../federation/residency-context.ts';
 
 export const QUERY_ACTION = 'query';
 
@@ -67,7 +67,7 @@ export class PolicyEngine {
   readonly #shape: SchemaShape;
   readonly #workspace: Workspace;
   readonly #memo = new Map<string, Decision>();
-  /** This node's region and its datasets' residency (src/residency/config.ts); null when not federated. */
+  /** This node's region and its datasets' residency (src/federation/residency-config.ts); null when not federated. */
   readonly residency: ResidencyConfig | null;
 
   private constructor(workspace: Workspace, policies: Map<string, CompiledPolicy>, shape: SchemaShape, setId: string, schemaId: string, residency: ResidencyConfig | null) {

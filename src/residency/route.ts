@@ -14,7 +14,7 @@ import { GatehouseError } from '../errors.ts';
 import type { DatasetDef } from '../model/types.ts';
 import { referencedDatasets } from '../query/bind.ts';
 import type { Select } from '../query/ir.ts';
-import type { ResidencyConfig } from './config.ts';
+import type { ResidencyConfig } from '../federation/residency-config.ts';
 
 export type Route =
   | { readonly kind: 'local'; readonly datasets: readonly string[] }

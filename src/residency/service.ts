@@ -24,9 +24,9 @@ import type { Gatehouse, QueryRequest, QueryResponse } from '../pipeline/gatehou
 import { parseSql } from '../query/parse.ts';
 import { FederationClient, loadNodeIdentity, PeerRegistry, startNodeListener, type NodeIdentity, type NodeListener, type PeerPin } from '../federation/index.ts';
 import { FederationError } from '../federation/errors.ts';
-import type { ResidencyConfig } from './config.ts';
+import type { ResidencyConfig } from '../federation/residency-config.ts';
 import { crossingBasis } from './border.ts';
-import { forwardedChannel } from './policy-context.ts';
+import { forwardedChannel } from '../federation/residency-context.ts';
 import { planRoute, type Route } from './route.ts';
 import { combine, splitShape, type Partial } from './split.ts';
 

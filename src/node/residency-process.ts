@@ -6,16 +6,16 @@
  * when ready, or {"error": {code, message}} and exits 2 when the workspace is refused.
  * Stops on SIGTERM. GATEHOUSE_FEDERATION_TIMEOUT_MS bounds each forwarded call (default 30 s).
  *
- *   node src/residency/node-process.ts <workspace dir> [--demo]
+ *   node src/node/residency-process.ts <workspace dir> [--demo]
  */
 import { join } from 'node:path';
-import { startNode } from '../node/start.ts';
+import { startNode } from './start.ts';
 import { GatehouseError } from '../errors.ts';
-import { ResidencyNode } from './service.ts';
+import { ResidencyNode } from '../residency/service.ts';
 
 const wsDir = process.argv[2];
 if (!wsDir) {
-  process.stderr.write('usage: node-process.ts <workspace dir> [--demo]\n');
+  process.stderr.write('usage: residency-process.ts <workspace dir> [--demo]\n');
   process.exit(64);
 }
 const demo = process.argv.includes('--demo');

@@ -25,8 +25,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMap as isYamlMap, isScalar, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
-import { parseFederationSection, type FederationConfig } from '../federation/peers.ts';
-import { NODE_ID, REGION } from '../federation/keys.ts';
+import { parseFederationSection, type FederationConfig } from './peers.ts';
+import { NODE_ID, REGION } from './keys.ts';
 import type { WorkspaceProblem } from '../model/problems.ts';
 
 export interface DatasetResidency {

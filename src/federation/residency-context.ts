@@ -14,7 +14,7 @@
  * request reaches the one pipeline with channel `federation:<origin region>`; only the
  * node listener sets that channel, from the peer's pin, never from the message.
  */
-import type { ResidencyConfig } from './config.ts';
+import type { ResidencyConfig } from './residency-config.ts';
 
 export const FEDERATION_CHANNEL_PREFIX = 'federation:';
 
