@@ -146,6 +146,7 @@ export function audited<T>(rt: Runtime, meta: RequestMeta, action: string, optio
   return envelope(rt, meta, action, options, async (env) => {
     const auth = await authenticate(rt, env.state, meta.credential, meta.source);
     env.entry.principal = auth.principal.id;
+    rt.checkGates(auth.principal.id, auth.mfaAt, action);
     return run({ ...env, auth });
   });
 }

@@ -30,6 +30,7 @@ import { describe } from '../operations/query/describe.ts';
 import { estimate } from '../operations/query/estimate.ts';
 import { query } from '../operations/query/query.ts';
 import { getResult, listResults } from '../operations/results/results.ts';
+import * as monitoring from '../operations/monitoring/index.ts';
 
 export type { DatasetView, Governance, QueryEstimate, QueryRequest, QueryResponse, RequestMeta } from '../kernel/types.ts';
 export type { GatehouseOptions } from '../kernel/runtime.ts';
@@ -118,6 +119,9 @@ export class Gatehouse {
     const { seedDemoGovernance } = await import('../demo/governance.ts');
     return setupDemoGovernance(this.#rt, seedDemoGovernance);
   }
+
+  // Monitoring: the four live questions, alerts, automatic responses (docs/monitoring.md).
+  monitoring() { return monitoring.facade(this.#rt); }
 
   // The audit log.
   authorizeAuditRead(meta: RequestMeta, what: 'proofs' | 'entries' | 'own-entries'): Promise<AuditReadGrant> { return authorizeAuditRead(this.#rt, meta, what); }

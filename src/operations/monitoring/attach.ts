@@ -1,0 +1,62 @@
+/**
+ * One monitor per running node, bound to its Runtime: it watches every recorded audit entry
+ * (Runtime.onRecorded), refuses principals under a hold after authentication (Runtime.gate),
+ * and applies its automatic responses as audited operations of their own (channel
+ * "monitor", so monitoring never scores its own entries). Escalation and webhook delivery
+ * run on an unref'd timer, off the request path.
+ *
+ * The monitor attaches on first use; the node attaches it at start (the HTTP routes call
+ * `monitorOf` when they are registered), so it sees every request from then on.
+ */
+import { auditedOpen } from '../../kernel/audited.ts';
+import type { Runtime } from '../../kernel/runtime.ts';
+import { loadMonitoringConfig } from '../../monitoring/config.ts';
+import { MONITOR_CHANNEL } from '../../monitoring/event.ts';
+import { Monitor, type Hold, type Responder } from '../../monitoring/monitor.ts';
+import type { Alert } from '../../monitoring/alerts.ts';
+
+const MONITORS = new WeakMap<Runtime, Monitor>();
+const TICK_MS = 1000;
+
+export const MONITOR_META = { credential: null, source: 'gatehouse-monitor', channel: MONITOR_CHANNEL } as const;
+
+export function monitorOf(rt: Runtime): Monitor {
+  let m = MONITORS.get(rt);
+  if (m) return m;
+  const monitor = new Monitor({
+    config: loadMonitoringConfig(rt.options.workspaceDir),
+    orgOf: (p) => {
+      const org = rt.state.loaded.workspace.principals.get(p)?.attributes.org;
+      return typeof org === 'string' ? org : null;
+    },
+    now: () => rt.now(),
+  });
+  m = monitor;
+  MONITORS.set(rt, monitor);
+  rt.onRecorded((entry, auditId) => { monitor.observe(entry, auditId); });
+  rt.gate((principal, mfaAt, action) => { monitor.checkAccess(principal, mfaAt, action); });
+  monitor.setResponder(responder(rt));
+  const timer = setInterval(() => { void monitor.tick().catch(() => undefined); }, TICK_MS);
+  timer.unref();
+  return monitor;
+}
+
+/** The automatic responses, each leaving its own audit entry (invariant 8). */
+function responder(rt: Runtime): Responder {
+  return {
+    async applied(hold: Hold, alert: Alert): Promise<void> {
+      await auditedOpen(rt, MONITOR_META, `monitoring.response.${hold.kind}`, { principal: hold.principal }, async (env) => {
+        env.entry.reasons = [`automatic response to alert ${alert.id} (rule ${alert.rule})`];
+        if (hold.kind === 'suspend-sessions') {
+          // The hold refuses every credential at once; ending the sessions means a lift needs a fresh sign-in.
+          const ids = await rt.identity();
+          const sessions = await ids.sessions.revokeAllFor(hold.principal, { reason: `suspended by alert ${alert.id}` });
+          const passwords = await ids.connectionPasswords.revokeAll(hold.principal);
+          env.keep(`${sessions} session(s) and ${passwords} connection password(s) revoked; the principal is refused until an administrator lifts the suspension`);
+        } else {
+          env.keep('the principal must step up with MFA before its next request is served');
+        }
+      });
+    },
+  };
+}

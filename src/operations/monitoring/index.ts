@@ -1,0 +1,39 @@
+/**
+ * The monitoring operations as one object for the façade (src/pipeline/gatehouse.ts adds a
+ * single method), so the faces — HTTP routes, the CLI, the drill — reach them through the
+ * one path without the façade growing a method per operation.
+ */
+import type { Runtime } from '../../kernel/runtime.ts';
+import type { RequestMeta } from '../../kernel/types.ts';
+import type { AlertState } from '../../monitoring/alerts.ts';
+import type { Monitor } from '../../monitoring/monitor.ts';
+import { activity, activityStream, inScope, type ActivityAnswer, type ActivityScope } from './activity.ts';
+import { changeAlert, deadLetters, liftHold, listAlerts } from './alerts.ts';
+import { monitorOf } from './attach.ts';
+
+export type { ActivityAnswer, ActivityScope } from './activity.ts';
+
+export interface MonitoringFacade {
+  /** The node's monitor (metrics, the live stream, tests); attaching it starts watching. */
+  readonly monitor: Monitor;
+  activity(meta: RequestMeta, options?: { minutes?: number }): Promise<ActivityAnswer>;
+  activityStream(meta: RequestMeta): Promise<ActivityScope>;
+  inScope(scope: ActivityScope): (principal: string) => boolean;
+  listAlerts(meta: RequestMeta, filter?: { state?: AlertState }): ReturnType<typeof listAlerts>;
+  changeAlert(meta: RequestMeta, id: string, change: 'acknowledge' | 'resolve' | 'confirm', note?: string | null): ReturnType<typeof changeAlert>;
+  liftHold(meta: RequestMeta, principal: string): ReturnType<typeof liftHold>;
+  deadLetters(meta: RequestMeta): ReturnType<typeof deadLetters>;
+}
+
+export function facade(rt: Runtime): MonitoringFacade {
+  return {
+    monitor: monitorOf(rt),
+    activity: (meta, options) => activity(rt, meta, options),
+    activityStream: (meta) => activityStream(rt, meta),
+    inScope,
+    listAlerts: (meta, filter) => listAlerts(rt, meta, filter),
+    changeAlert: (meta, id, change, note) => changeAlert(rt, meta, id, change, note ?? null),
+    liftHold: (meta, principal) => liftHold(rt, meta, principal),
+    deadLetters: (meta) => deadLetters(rt, meta),
+  };
+}
