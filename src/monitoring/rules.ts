@@ -4,9 +4,10 @@
  * sliding-window state it needs (timestamps and counts, never a value) and returns a
  * Detection when its condition is met:
  *
- *   slow-exfiltration  many small results (≤ maxRowsPerQuery rows each) from one dataset
- *                      adding up, within the window, to `share` of its rows (datasetRows)
- *                      or to `rows` — the pattern that stays under every per-query cap
+ *   slow-exfiltration  many small results (≤ maxRowsPerQuery rows each) of *different*
+ *                      queries on one dataset adding up, within the window, to `share` of
+ *                      its rows (datasetRows) or to `rows` — the pattern that stays under
+ *                      every per-query cap (re-running a report releases nothing new)
  *   enumeration        ≥ distinctQueries different queries of the same shape (datasets and
  *                      columns) each returning ≤ maxRows, within the window: a sweep of a
  *                      key range one value at a time
@@ -68,14 +69,25 @@ class SlowExfiltration implements Rule {
   readonly #c: RuleConfig;
   readonly #sizes: Readonly<Record<string, number>>;
   readonly #w = new Map<string, Window>();
+  /** Per principal × dataset: when each exact query last counted (a re-run releases the same rows again, not new ones). */
+  readonly #counted = new Map<string, Map<string, number>>();
   constructor(c: RuleConfig, sizes: Readonly<Record<string, number>>) { this.#c = c; this.#sizes = sizes; }
   observe(e: MonitorEvent): Detection | null {
-    if (e.decision !== 'allow' || e.rows === 0 || e.rows > this.#c.maxRowsPerQuery) return null;
+    if (e.decision !== 'allow' || e.rows === 0 || e.rows > this.#c.maxRowsPerQuery || e.action !== 'query') return null;
+    const from = e.at - minutes(this.#c.windowMinutes);
     for (const d of e.datasets) {
       const key = `${e.principal}\u0000${d}`;
       let w = this.#w.get(key);
       if (!w) { w = new Window(); this.#w.set(key, w); }
-      w.prune(e.at - minutes(this.#c.windowMinutes));
+      w.prune(from);
+      let counted = this.#counted.get(key);
+      if (!counted) { counted = new Map(); this.#counted.set(key, counted); }
+      if (e.fingerprint !== null) {
+        const last = counted.get(e.fingerprint);
+        if (last !== undefined && last >= from) continue;
+        if (counted.size >= 4096) for (const [fp, t] of counted) if (t < from) counted.delete(fp);
+        counted.set(e.fingerprint, e.at);
+      }
       w.push(e.at, e.rows, e.auditId);
       const size = this.#sizes[d];
       const limit = size !== undefined ? Math.ceil(size * this.#c.share) : this.#c.rows;
@@ -84,9 +96,10 @@ class SlowExfiltration implements Rule {
         const det: Detection = {
           rule: this.name, principal: e.principal, dataset: d,
           summary: `${e.principal} took ${w.sum} rows of ${d} in ${w.length} small queries within ${this.#c.windowMinutes} min${share}`,
-          reasons: [`${w.length} queries of at most ${this.#c.maxRowsPerQuery} rows each`, `${w.sum} rows ≥ limit ${limit}`], auditIds: w.ids(),
+          reasons: [`${w.length} different queries of at most ${this.#c.maxRowsPerQuery} rows each`, `${w.sum} rows ≥ limit ${limit}`], auditIds: w.ids(),
         };
         w.clear();
+        counted.clear();
         return det;
       }
     }
@@ -112,6 +125,7 @@ class Enumeration implements Rule {
       s.head++;
     }
     s.w.prune(from);
+    if (s.head > 64 && s.head * 2 > s.order.length) { s.order = s.order.slice(s.head); s.times = s.times.slice(s.head); s.head = 0; }
     s.order.push(e.fingerprint); s.times.push(e.at); s.fps.set(e.fingerprint, (s.fps.get(e.fingerprint) ?? 0) + 1);
     s.w.push(e.at, 1, e.auditId);
     if (s.fps.size >= this.#c.distinctQueries) {

@@ -6,19 +6,24 @@
  * The score is a sum of independent, bounded contributions, each explained, so a score of
  * 4 always decomposes into reasons a person can check against the audit log:
  *
- *   rows     max(0, z − 2), z the robust z-score of log(1 + rows) (sd floored at 0.5), at most 4
- *   column   +1 for each column never touched before (at most 3)
+ *   rows     max(0, z − 2), z the z-score of log(1 + rows) (sd floored at 0.5), at most 2.5
+ *   column   +1 for each column never touched before (at most 2)
  *   dataset  +1.5 for a dataset never touched before
- *   hour     +1 when under 2 % of past requests fell in this hour of the day
+ *   hour     +1 when under 2 % of past requests fell within an hour of this time of day
+ *            (judged once the baseline holds 30 requests)
  *   source   +0.75 for a source address never seen before
  *   familiar ×0.5 when the exact query ran at least 3 times before (a routine report)
  *
- * Contributions only count once a baseline holds `MIN_HISTORY` requests: a new principal is
- * not anomalous for being new (the new-dataset rule and the organisation baseline cover it).
+ * No single contribution reaches the default threshold (3) alone: an alert needs two signals
+ * that agree, which is what keeps a busy analyst's one large report from paging anyone.
+ * Contributions only count once a baseline holds `MIN_HISTORY` requests (an organisation's,
+ * `MIN_ORG_HISTORY`): a new principal is not anomalous for being new.
  */
 import type { Baseline } from './baseline.ts';
 
 export const MIN_HISTORY = 10;
+export const MIN_ORG_HISTORY = 50;
+const MIN_HOUR_HISTORY = 30;
 
 export interface Score {
   readonly score: number;
@@ -41,7 +46,7 @@ export interface Scored {
 const NONE: Score = { score: 0, reasons: [], against: 'none' };
 
 export function scoreRequest(e: Scored, principal: Baseline | undefined, org: Baseline | undefined): Score {
-  const b = principal && principal.n >= MIN_HISTORY ? principal : org && org.n >= MIN_HISTORY ? org : undefined;
+  const b = principal && principal.n >= MIN_HISTORY ? principal : org && org.n >= MIN_ORG_HISTORY ? org : undefined;
   if (!b) return NONE;
   const against = b === principal ? 'principal' : 'org';
   let score = 0;
@@ -49,13 +54,13 @@ export function scoreRequest(e: Scored, principal: Baseline | undefined, org: Ba
 
   const z = (Math.log1p(e.rows) - b.meanLogRows) / Math.max(b.sdLogRows, 0.5);
   if (z > 2) {
-    score += Math.min(z - 2, 4);
+    score += Math.min(z - 2, 2.5);
     reasons.push(`${((e.rows + 1) / (b.usualRows + 1)).toFixed(1)}× the usual rows`);
   }
   let newColumns = 0;
   for (const c of e.columns) {
     if (b.columns.has(c)) continue;
-    if (newColumns < 3) { score += 1; reasons.push(`first use of column ${c}`); }
+    if (newColumns < 2) { score += 1; reasons.push(`first use of column ${c}`); }
     newColumns++;
   }
   for (const d of e.datasets) {
@@ -63,7 +68,10 @@ export function scoreRequest(e: Scored, principal: Baseline | undefined, org: Ba
     score += 1.5;
     reasons.push(`first use of dataset ${d}`);
   }
-  if (b.hours[e.hour]! / b.n < 0.02) { score += 1; reasons.push(`${e.clock} local`); }
+  if (b.n >= MIN_HOUR_HISTORY && (b.hours[(e.hour + 23) % 24]! + b.hours[e.hour]! + b.hours[(e.hour + 1) % 24]!) / b.n < 0.02) {
+    score += 1;
+    reasons.push(`${e.clock} local`);
+  }
   if (!b.sources.has(e.source)) { score += 0.75; reasons.push(`first request from ${e.source}`); }
   if (score > 0 && e.fingerprint !== null && (b.fingerprints.get(e.fingerprint) ?? 0) >= 3) {
     score *= 0.5;
