@@ -72,6 +72,7 @@ export class Monitor {
   readonly orgBaselines = new Baselines();
   readonly #holds = new Map<string, Hold>();
   readonly #subscribers = new Set<(e: StreamEvent) => void>();
+  readonly #costs = new Set<(seconds: number) => void>();
   readonly #now: () => Date;
   readonly #orgOf: (principal: string) => string | null;
   readonly #secretOf: (name: string) => string | undefined;
@@ -119,6 +120,21 @@ export class Monitor {
 
   /** Inline, per recorded entry. Returns what was seen (tests, the drill), or null for entries without a principal. */
   observe(record: AuditRecord, auditId: string): Observed | null {
+    if (this.#costs.size === 0) return this.#observe(record, auditId);
+    const t0 = performance.now();
+    try { return this.#observe(record, auditId); } finally {
+      const s = (performance.now() - t0) / 1000;
+      for (const c of this.#costs) { try { c(s); } catch { /* metrics never break monitoring */ } }
+    }
+  }
+
+  /** Receives the inline cost of each observation, in seconds (the metrics histogram). */
+  onCost(listener: (seconds: number) => void): () => void {
+    this.#costs.add(listener);
+    return () => { this.#costs.delete(listener); };
+  }
+
+  #observe(record: AuditRecord, auditId: string): Observed | null {
     const e = toEvent(record, auditId, this.#orgOf);
     if (e === null) return null;
     const key = `${e.decision}\u0000${e.channel}`;

@@ -12,6 +12,8 @@ import type { Gatehouse, RequestMeta } from '../pipeline/gatehouse.ts';
 import { buildOpenApi, routeSchemas, type RouteInfo } from './openapi.ts';
 import type { Credential } from '../identity/credentials.ts';
 import { registerGovernanceRoutes } from './governance-routes.ts';
+import { registerActivityRoutes } from './activity-routes.ts';
+import { registerMetricsRoutes } from './metrics-routes.ts';
 
 export interface AppOptions {
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, clients must present a certificate it signed (mTLS). */
@@ -104,6 +106,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.status(g.status).send({ error: g.toJSON() });
   });
 
+  await registerMetricsRoutes(app, gatehouse, { auditLog: options.auditLog });
   app.get('/v1/health', { schema: routeSchemas.health }, async () => ({ status: 'ok', version: options.version, policyVersion: gatehouse.policyVersion }));
   // Liveness (/v1/health) says the process answers; readiness says it can serve: a load
   // balancer takes a node out while its state or audit log is unreachable (fail closed).
@@ -153,6 +156,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   await registerGovernanceRoutes(app, gatehouse);
+  await registerActivityRoutes(app, gatehouse);
 
   await app.register(auditHttpPlugin, {
     log: options.auditLog,

@@ -60,3 +60,19 @@ function responder(rt: Runtime): Responder {
     },
   };
 }
+
+/** Per dataset, the largest spent/cap of the budgets of the principals (and their organisations) seen reading it. */
+export async function budgetUse(rt: Runtime): Promise<{ dataset: string; ratio: number }[]> {
+  const monitor = monitorOf(rt);
+  const ws = rt.state.loaded.workspace;
+  const now = rt.now();
+  const worst = new Map<string, number>();
+  for (const x of monitor.activity.extraction(() => true)) {
+    const org = ws.principals.get(x.principal)?.attributes.org;
+    for (const subject of [x.principal, ...(typeof org === 'string' ? [`org:${org}`] : [])]) {
+      const s = await rt.budgets.status(subject, x.dataset, now).catch(() => null);
+      if (s && s.capRho > 0) worst.set(x.dataset, Math.max(worst.get(x.dataset) ?? 0, s.spentRho / s.capRho));
+    }
+  }
+  return [...worst].map(([dataset, ratio]) => ({ dataset, ratio }));
+}

@@ -9,7 +9,7 @@ import type { AlertState } from '../../monitoring/alerts.ts';
 import type { Monitor } from '../../monitoring/monitor.ts';
 import { activity, activityStream, inScope, type ActivityAnswer, type ActivityScope } from './activity.ts';
 import { changeAlert, deadLetters, liftHold, listAlerts } from './alerts.ts';
-import { monitorOf } from './attach.ts';
+import { budgetUse, monitorOf } from './attach.ts';
 
 export type { ActivityAnswer, ActivityScope } from './activity.ts';
 
@@ -23,6 +23,8 @@ export interface MonitoringFacade {
   changeAlert(meta: RequestMeta, id: string, change: 'acknowledge' | 'resolve' | 'confirm', note?: string | null): ReturnType<typeof changeAlert>;
   liftHold(meta: RequestMeta, principal: string): ReturnType<typeof liftHold>;
   deadLetters(meta: RequestMeta): ReturnType<typeof deadLetters>;
+  /** The largest share of a privacy budget spent per dataset, over the subjects monitoring has seen (metrics). */
+  budgetUse(): Promise<{ dataset: string; ratio: number }[]>;
 }
 
 export function facade(rt: Runtime): MonitoringFacade {
@@ -35,5 +37,6 @@ export function facade(rt: Runtime): MonitoringFacade {
     changeAlert: (meta, id, change, note) => changeAlert(rt, meta, id, change, note ?? null),
     liftHold: (meta, principal) => liftHold(rt, meta, principal),
     deadLetters: (meta) => deadLetters(rt, meta),
+    budgetUse: () => budgetUse(rt),
   };
 }
