@@ -40,7 +40,7 @@ export class GatehouseMetrics {
 
   constructor(s: MetricsSources) {
     const now = s.now ?? Date.now;
-    collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_process_' });
+    collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' });
     this.requests = new Counter({ name: 'gatehouse_requests_total', help: 'Requests recorded in the audit log, by outcome and channel', labelNames: ['outcome', 'channel'], registers: [this.registry] });
     this.duration = new Histogram({ name: 'gatehouse_request_duration_seconds', help: 'Latency by stage: http (whole request), monitor (inline monitoring per request)', labelNames: ['stage'], buckets: BUCKETS, registers: [this.registry] });
     const m = s.monitor;

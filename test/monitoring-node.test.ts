@@ -1,0 +1,149 @@
+/**
+ * Monitoring on a running demo node: the four live questions over HTTP (JSON and a real
+ * server-sent-events stream), scoped so a partner sees only itself; an automatic suspension
+ * written in the workspace refuses the partner at once, is audited, and only an
+ * administrator lifts it; /metrics exposes the request counters and latency histograms.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { codeOf, demoFixture, KEYS, type ServerFixture } from './helpers/workspace.ts';
+
+let fx: ServerFixture;
+let app: FastifyInstance;
+const auth = (who: keyof typeof KEYS) => ({ authorization: `Bearer ${KEYS[who]}` });
+
+before(async () => {
+  fx = await demoFixture({
+    patients: 300, http: true,
+    edit: (ws) => writeFileSync(join(ws, 'monitoring.yaml'), [
+      'monitoring:',
+      '  recentMinutes: 30',
+      '  rules:',
+      '    repeated-denials: { count: 3, windowMinutes: 10, respond: suspend-sessions }',
+      '',
+    ].join('\n')),
+  });
+  app = fx.http.app;
+});
+after(async () => { await fx.close(); });
+
+async function entries(action: string) {
+  return (await fx.log.search({})).filter((h) => h.entry.action === action);
+}
+
+describe('the four live questions', () => {
+  it('tells an auditor who queried, for what purpose, and how many rows of which columns they took', async () => {
+    await fx.query('ivan', 'SELECT payer, count(*) AS n FROM claims GROUP BY payer');
+    await fx.query('rhea', 'SELECT count(*) AS n FROM patients').catch(() => undefined);
+    const res = await app.inject({ url: '/v1/activity', headers: auth('audrey') });
+    assert.equal(res.statusCode, 200, res.body);
+    const a = res.json();
+    assert.equal(a.scope, 'all');
+    const ivan = a.who.recent.find((r: { principal: string }) => r.principal === 'ivan');
+    assert.ok(ivan, 'ivan queried in the last 30 minutes');
+    assert.equal(ivan.purpose, 'claims-processing');
+    assert.equal(ivan.org, 'keystone-mutual');
+    const x = a.extraction.find((e: { principal: string; dataset: string }) => e.principal === 'ivan' && e.dataset === 'claims');
+    assert.ok(x.rowsReleased > 0);
+    assert.deepEqual(x.purposes, ['claims-processing']);
+    assert.ok(x.columnsUnmasked.includes('payer'));
+    assert.ok(a.who.serviceKeys.some((k: { principal: string }) => k.principal === 'ivan'));
+    assert.ok(a.conditions.some((c: { principal: string }) => c.principal === 'rhea'));
+  });
+
+  it('shows a partner only its own activity, and audits every look', async () => {
+    const res = await app.inject({ url: '/v1/activity', headers: auth('ivan') });
+    assert.equal(res.statusCode, 200);
+    const a = res.json();
+    assert.equal(a.scope, 'self');
+    const principals = new Set([...a.who.recent, ...a.extraction, ...a.conditions, ...a.who.serviceKeys].map((r: { principal: string }) => r.principal));
+    assert.deepEqual([...principals], ['ivan']);
+    assert.ok((await entries('monitoring.activity')).length >= 2);
+    assert.equal((await app.inject({ url: '/v1/activity' })).statusCode, 401);
+  });
+
+  it('streams requests live to an auditor over server-sent events, and only its own to a partner', async () => {
+    const open = async (who: keyof typeof KEYS) => {
+      const ctl = new AbortController();
+      const res = await fetch(`${fx.http.url}/v1/activity`, { headers: { ...auth(who), accept: 'text/event-stream' }, signal: ctl.signal });
+      assert.equal(res.headers.get('content-type'), 'text/event-stream; charset=utf-8');
+      const reader = res.body!.getReader();
+      let text = '';
+      const until = async (pred: (t: string) => boolean, ms = 5000): Promise<string> => {
+        const deadline = Date.now() + ms;
+        while (!pred(text)) {
+          if (Date.now() > deadline) throw new Error(`stream did not show the event: ${text.slice(0, 500)}`);
+          const { value, done } = await reader.read();
+          if (done) break;
+          text += new TextDecoder().decode(value);
+        }
+        return text;
+      };
+      return { until, close: () => ctl.abort(), get text() { return text; } };
+    };
+    const audrey = await open('audrey');
+    const ivan = await open('ivan');
+    await audrey.until((t) => t.includes(': gatehouse activity stream'));
+    await ivan.until((t) => t.includes(': gatehouse activity stream'));
+    await fx.query('ada', 'SELECT count(*) AS n FROM claims');
+    await fx.query('ivan', 'SELECT count(*) AS n FROM claims');
+    const ivanQuery = /"principal":"ivan","at":"[^"]+","auditId":"[^"]+","action":"query"/;
+    const seen = await audrey.until((t) => ivanQuery.test(t) && t.includes('"principal":"ada"'));
+    const ev = seen.split('\n\n').find((b) => b.startsWith('event: request') && b.includes('"principal":"ivan"') && b.includes('"action":"query"'))!;
+    const data = JSON.parse(ev.split('\ndata: ')[1]!);
+    assert.equal(data.action, 'query');
+    assert.equal(data.decision, 'allow');
+    const own = await ivan.until((t) => ivanQuery.test(t));
+    assert.ok(!own.includes('"principal":"ada"'), 'a partner never sees another principal on its stream');
+    audrey.close(); ivan.close();
+  });
+});
+
+describe('automatic responses', () => {
+  it('suspends a partner after repeated denials, audits it, and only an administrator lifts it', async () => {
+    for (let i = 0; i < 3; i++) assert.equal(await codeOf(fx.query('ivan', `SELECT count(*) AS n FROM claims WHERE ${i} = ${i}`, 'marketing')), 'POLICY_DENIED');
+    // The hold is in force before the next request: ivan's permitted query is now refused.
+    const refused = fx.query('ivan', 'SELECT count(*) AS n FROM claims');
+    await assert.rejects(refused, (e: Error & { code?: string }) => e.code === 'POLICY_DENIED' && /suspended/.test(e.message));
+    const alerts = (await app.inject({ url: '/v1/alerts', headers: auth('audrey') })).json().alerts;
+    const alert = alerts.find((x: { rule: string; principal: string }) => x.rule === 'repeated-denials' && x.principal === 'ivan');
+    assert.equal(alert.responses[0].kind, 'suspend-sessions');
+    // The response is audited with its own entry, naming the alert.
+    let audited: Awaited<ReturnType<typeof entries>> = [];
+    for (let i = 0; i < 50 && audited.length === 0; i++) { audited = await entries('monitoring.response.suspend-sessions'); if (!audited.length) await new Promise((r) => setTimeout(r, 20)); }
+    assert.equal(audited.length, 1);
+    assert.ok(audited[0]!.entry.reasons.some((r) => r.includes(alert.id)));
+    // An auditor may see and acknowledge the alert but not lift the suspension.
+    assert.equal((await app.inject({ method: 'POST', url: `/v1/alerts/${alert.id}/acknowledge`, headers: auth('audrey') })).statusCode, 200);
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/monitoring/holds/ivan/lift', headers: auth('audrey') })).statusCode, 403);
+    assert.equal((await app.inject({ method: 'POST', url: '/v1/monitoring/holds/ivan/lift', headers: auth('ivan') })).statusCode, 403);
+    const lift = await app.inject({ method: 'POST', url: '/v1/monitoring/holds/ivan/lift', headers: auth('olivia') });
+    assert.equal(lift.statusCode, 200, lift.body);
+    assert.equal(lift.json().lifted, 'suspend-sessions');
+    await fx.query('ivan', 'SELECT count(*) AS n FROM claims');
+    const lifts = await entries('monitoring.response.lift');
+    assert.deepEqual(lifts.map((h) => h.entry.decision), ['deny', 'deny', 'allow'], 'the two refused attempts and the lift are all audited');
+    // The partner's own view of its alerts has it, and only it.
+    const mine = (await app.inject({ url: '/v1/alerts', headers: auth('ivan') })).json().alerts;
+    assert.ok(mine.length >= 1 && mine.every((x: { principal: string }) => x.principal === 'ivan'));
+  });
+});
+
+describe('operations', () => {
+  it('exposes Prometheus metrics: requests by outcome and channel, latency by stage, alerts and the audit log', async () => {
+    const res = await app.inject({ url: '/metrics' });
+    assert.equal(res.statusCode, 200);
+    assert.match(res.headers['content-type'] as string, /^text\/plain; version=0\.0\.4/);
+    const m = res.body;
+    assert.match(m, /gatehouse_requests_total\{outcome="allow",channel="test"\} \d+/);
+    assert.match(m, /gatehouse_requests_total\{outcome="deny",channel="test"\} \d+/);
+    assert.match(m, /gatehouse_request_duration_seconds_bucket\{le="[^"]+",stage="http"\} \d+/);
+    assert.match(m, /gatehouse_request_duration_seconds_count\{stage="monitor"\} [1-9]/);
+    assert.match(m, /gatehouse_alerts_total\{rule="repeated-denials"\} [1-9]/);
+    assert.match(m, /gatehouse_audit_log_entries [1-9]/);
+    assert.ok(!m.includes('ivan') && !m.includes(KEYS.ivan), 'no principal and no key in a metric');
+  });
+});
