@@ -8,7 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { main } from '../src/cli/main.ts';
 import { codeOf, demoFixture, KEYS, type ServerFixture } from './helpers/workspace.ts';
 
 let fx: ServerFixture;
@@ -129,6 +132,35 @@ describe('automatic responses', () => {
     // The partner's own view of its alerts has it, and only it.
     const mine = (await app.inject({ url: '/v1/alerts', headers: auth('ivan') })).json().alerts;
     assert.ok(mine.length >= 1 && mine.every((x: { principal: string }) => x.principal === 'ivan'));
+  });
+});
+
+describe('gatehouse activity', () => {
+  const sink = () => { let text = ''; const w = new Writable({ write(c, _e, cb) { text += String(c); cb(); } }); return { w, get text() { return text; } }; };
+
+  it('prints the four questions as tables for an auditor', async () => {
+    await fx.query('ivan', 'SELECT payer, count(*) AS n FROM claims GROUP BY payer');
+    const out = sink();
+    assert.equal(await main(['activity', '--url', fx.http.url, '--key', KEYS.audrey], out.w), 0, out.text);
+    for (const heading of ['WHO — requests in the last minutes', 'WHO — access held now', 'CONDITIONS', 'PURPOSE AND EXTRACTION', 'ALERTS —']) assert.ok(out.text.includes(heading), heading);
+    assert.match(out.text, /ivan\s+│ claims\s+│ claims-processing/);
+    const json = sink();
+    assert.equal(await main(['activity', '--url', fx.http.url, '--key', KEYS.ivan, '--json'], json.w), 0);
+    assert.equal(JSON.parse(json.text).scope, 'self');
+  });
+
+  it('--watch follows requests live until stopped', async () => {
+    const child = spawn(process.execPath, ['bin/gatehouse.ts', 'activity', '--watch', '--json', '--url', fx.http.url, '--key', KEYS.audrey], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let text = '';
+      child.stdout.on('data', (c) => { text += String(c); });
+      const wait = async (pred: () => boolean) => { for (let i = 0; i < 200 && !pred(); i++) await new Promise((r) => setTimeout(r, 25)); assert.ok(pred(), text.slice(0, 400)); };
+      await wait(() => text.includes('"scope":"all"'));
+      // The stream opens after the snapshot: query until the watcher shows a request live.
+      const shown = () => text.split('\n').some((l) => l.includes('"event":"request"') && l.includes('"principal":"ada"') && l.includes('"action":"query"'));
+      for (let i = 0; i < 50 && !shown(); i++) { await fx.query('ada', 'SELECT count(*) AS n FROM claims'); await new Promise((r) => setTimeout(r, 100)); }
+      assert.ok(shown(), text.slice(-400));
+    } finally { child.kill(); }
   });
 });
 
