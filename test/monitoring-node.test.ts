@@ -26,6 +26,9 @@ before(async () => {
       '  recentMinutes: 30',
       '  rules:',
       '    repeated-denials: { count: 3, windowMinutes: 10, respond: suspend-sessions }',
+      '  incidents:',
+      '    owner: security-team',
+      '    terms: { keystone-mutual: { responseMinutes: 60, remediationMinutes: 240 } }',
       '',
     ].join('\n')),
   });
@@ -177,5 +180,35 @@ describe('operations', () => {
     assert.match(m, /gatehouse_alerts_total\{rule="repeated-denials"\} [1-9]/);
     assert.match(m, /gatehouse_audit_log_entries [1-9]/);
     assert.ok(!m.includes('ivan') && !m.includes(KEYS.ivan), 'no principal and no key in a metric');
+  });
+});
+
+describe('incidents under the partner\'s SLA', () => {
+  // Last: registering the partner turns contractor governance on for it (grants are then required).
+  it('a confirmed alert opens an incident on the SLA clock; a missed deadline becomes an owned finding', async () => {
+    await fx.gh.governanceStore.vendors.register({ name: 'keystone-mutual', by: 'olivia' });
+    await fx.gh.governanceStore.agreements.create({
+      kind: 'SLA', title: 'Keystone service levels', parties: { ours: 'st-avery', partner: 'keystone-mutual' }, effectiveFrom: '2026-01-01', endsOn: null,
+      datasets: ['claims'], purposes: ['claims-processing'], by: 'olivia',
+    }, { knownDatasets: ['claims', 'patients'] });
+    const alert = (await app.inject({ url: '/v1/alerts', headers: auth('audrey') })).json().alerts.find((x: { rule: string; principal: string }) => x.rule === 'repeated-denials' && x.principal === 'ivan');
+    assert.equal((await app.inject({ method: 'POST', url: `/v1/alerts/${alert.id}/confirm`, headers: auth('ivan') })).statusCode, 403, 'the subject of an alert cannot confirm it');
+    assert.equal((await app.inject({ method: 'POST', url: `/v1/alerts/${alert.id}/confirm`, headers: auth('audrey') })).statusCode, 200);
+    assert.equal((await app.inject({ method: 'POST', url: `/v1/alerts/${alert.id}/confirm`, headers: auth('audrey') })).statusCode, 409);
+    const incident = (await app.inject({ url: '/v1/incidents', headers: auth('audrey') })).json().incidents.find((i: { alertId: string }) => i.alertId === alert.id);
+    assert.ok(incident.agreementId, 'the clock runs under the SLA agreement in force');
+    assert.equal(Date.parse(incident.respondBy) - Date.parse(incident.openedAt), 60 * 60_000);
+    const monitoring = fx.gh.monitoring();
+    const opened = Date.parse(incident.openedAt);
+    assert.equal(await monitoring.checkSlaDeadlines(new Date(opened + 59 * 60_000)), 0);
+    assert.equal(await monitoring.checkSlaDeadlines(new Date(opened + 61 * 60_000)), 1);
+    assert.equal(await monitoring.checkSlaDeadlines(new Date(opened + 62 * 60_000)), 0, 'a deadline is reported once');
+    const findings = await fx.gh.governanceStore.findings.list({});
+    const breach = findings.find((f) => f.title.includes(incident.id));
+    assert.ok(breach && breach.owner === 'security-team' && /missed its response deadline/.test(breach.title));
+    assert.equal((await entries('monitoring.incident.sla-breach')).length, 1);
+    // Remediated in time: no remediation breach.
+    assert.equal((await app.inject({ method: 'POST', url: `/v1/incidents/${incident.id}/remediate`, headers: auth('audrey'), payload: { note: 'keys rotated, contractor offboarded' } })).statusCode, 200);
+    assert.equal(await monitoring.checkSlaDeadlines(new Date(opened + 300 * 60_000)), 0);
   });
 });

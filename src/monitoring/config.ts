@@ -26,6 +26,10 @@
  *       impossible-travel: { maxKmh: 900 }
  *       repeated-denials:  { windowMinutes: 10, count: 5, respond: require-step-up }
  *       anomaly:           { }
+ *     incidents:                         # a confirmed alert opens an incident; an active SLA
+ *       owner: security-team             # agreement with the partner starts its clock
+ *       terms:
+ *         keystone-mutual: { responseMinutes: 60, remediationMinutes: 4320 }
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,6 +78,11 @@ export interface Contact {
   readonly secretEnv: string | null;
 }
 
+export interface SlaTerms {
+  readonly responseMinutes: number;
+  readonly remediationMinutes: number;
+}
+
 export interface MonitoringConfig {
   readonly recentMinutes: number;
   readonly anomalyThreshold: number;
@@ -83,6 +92,8 @@ export interface MonitoringConfig {
   readonly contacts: readonly Contact[];
   readonly escalateAfterMinutes: number;
   readonly rules: Readonly<Record<RuleName, RuleConfig>>;
+  /** Who owns the findings a missed SLA deadline opens, and the SLA terms per partner organisation. */
+  readonly incidents: { readonly owner: string; readonly terms: Readonly<Record<string, SlaTerms>> };
 }
 
 const RULE_DEFAULTS: Record<RuleName, RuleConfig> = {
@@ -103,6 +114,7 @@ function base(o: Partial<RuleConfig>): RuleConfig {
 
 export const DEFAULT_MONITORING: MonitoringConfig = {
   recentMinutes: 15, anomalyThreshold: 3, utcOffsetMinutes: 0, datasetRows: {}, zones: [], contacts: [], escalateAfterMinutes: 15, rules: RULE_DEFAULTS,
+  incidents: { owner: 'security-team', terms: {} },
 };
 
 export class MonitoringConfigInvalid extends GatehouseError {
@@ -132,7 +144,7 @@ export function parseMonitoringConfig(value: unknown): MonitoringConfig {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) { problems.push(`${path}.${k}: must be a number from ${min} to ${max}`); return dflt; }
     return v;
   };
-  keys(value, 'monitoring', ['recentMinutes', 'anomalyThreshold', 'utcOffsetMinutes', 'datasetRows', 'zones', 'contacts', 'escalateAfterMinutes', 'rules']);
+  keys(value, 'monitoring', ['recentMinutes', 'anomalyThreshold', 'utcOffsetMinutes', 'datasetRows', 'zones', 'contacts', 'escalateAfterMinutes', 'rules', 'incidents']);
 
   const datasetRows: Record<string, number> = {};
   if (value.datasetRows !== undefined) {
@@ -215,13 +227,33 @@ export function parseMonitoringConfig(value: unknown): MonitoringConfig {
     }
   }
 
+  let incidents = DEFAULT_MONITORING.incidents;
+  if (value.incidents !== undefined) {
+    const i = value.incidents;
+    if (!isObj(i)) problems.push('monitoring.incidents: must be {owner, terms: {partner: {responseMinutes, remediationMinutes}}}');
+    else {
+      keys(i, 'monitoring.incidents', ['owner', 'terms']);
+      const owner = i.owner === undefined ? incidents.owner : String(i.owner);
+      if (!/^[A-Za-z0-9_.@-]{1,100}$/.test(owner)) problems.push('monitoring.incidents.owner: must be a name (letters, digits, _ . @ -)');
+      const terms: Record<string, SlaTerms> = {};
+      if (i.terms !== undefined && !isObj(i.terms)) problems.push('monitoring.incidents.terms: must map partner organisations to {responseMinutes, remediationMinutes}');
+      else for (const [partner, t] of Object.entries(i.terms ?? {})) {
+        const path = `monitoring.incidents.terms.${partner}`;
+        if (!isObj(t)) { problems.push(`${path}: must be {responseMinutes, remediationMinutes}`); continue; }
+        keys(t, path, ['responseMinutes', 'remediationMinutes']);
+        terms[partner] = { responseMinutes: num(t, 'responseMinutes', path, 60, 1, 60 * 24 * 90), remediationMinutes: num(t, 'remediationMinutes', path, 4320, 1, 60 * 24 * 365) };
+      }
+      incidents = { owner, terms };
+    }
+  }
+
   const config: MonitoringConfig = {
     recentMinutes: num(value, 'recentMinutes', 'monitoring', DEFAULT_MONITORING.recentMinutes, 1, 24 * 60),
     anomalyThreshold: num(value, 'anomalyThreshold', 'monitoring', DEFAULT_MONITORING.anomalyThreshold, 0.5, 100),
     utcOffsetMinutes: num(value, 'utcOffsetMinutes', 'monitoring', 0, -14 * 60, 14 * 60),
     datasetRows, zones, contacts,
     escalateAfterMinutes: num(value, 'escalateAfterMinutes', 'monitoring', DEFAULT_MONITORING.escalateAfterMinutes, 1, 7 * 24 * 60),
-    rules,
+    rules, incidents,
   };
   if (problems.length > 0) throw new MonitoringConfigInvalid(problems);
   return config;

@@ -28,6 +28,7 @@ import { buildRules, type Detection, type Rule } from './rules.ts';
 import { localClock, scoreRequest } from './score.ts';
 import { WebhookSender } from './webhooks.ts';
 import { ZoneMap } from './zones.ts';
+import { IncidentBook } from './incidents.ts';
 
 const STEP_UP_ACTIONS: ReadonlySet<string> = new Set(['auth.step-up', 'auth.logout']);
 
@@ -68,6 +69,7 @@ export class Monitor {
   readonly alerts: AlertBook;
   readonly webhooks: WebhookSender;
   readonly activity = new LiveActivity();
+  readonly incidents = new IncidentBook();
   readonly principalBaselines = new Baselines();
   readonly orgBaselines = new Baselines();
   readonly #holds = new Map<string, Hold>();

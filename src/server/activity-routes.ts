@@ -8,6 +8,7 @@
  *   POST /v1/alerts/:id/acknowledge|resolve|confirm
  *   POST /v1/monitoring/holds/:principal/lift   an administrator reverses an automatic response
  *   GET  /v1/alerts/dead-letters            webhook deliveries that exhausted their retries
+ *   GET  /v1/incidents, POST /v1/incidents/:id/respond|remediate   incidents under SLA clocks
  *
  * Every call goes through the one path (audited, authorised there); the stream is authorised
  * once when it opens and filtered to the caller's scope for every event.
@@ -68,6 +69,24 @@ export async function registerActivityRoutes(app: FastifyInstance, gatehouse: Ga
       response: { 200: { type: 'object', additionalProperties: true }, 401: ERROR, 403: ERROR, 404: ERROR },
     }),
   }, async (request) => monitoring.liftHold(metaOf(request), request.params.principal));
+
+  app.get('/v1/incidents', {
+    schema: schema({
+      summary: 'Incidents opened from confirmed alerts, with their SLA deadlines and breaches',
+      response: { 200: { type: 'object', properties: { incidents: { type: 'array', items: ALERT } } }, 401: ERROR, 403: ERROR },
+    }),
+  }, async (request) => monitoring.listIncidents(metaOf(request)));
+
+  for (const step of ['respond', 'remediate'] as const) {
+    app.post<{ Params: { id: string }; Body: { note?: string } | null }>(`/v1/incidents/:id/${step}`, {
+      schema: schema({
+        summary: step === 'respond' ? 'Record the response to an incident (stops its response clock)' : 'Record an incident remediated (stops its remediation clock)',
+        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 100 } } },
+        body: { type: ['object', 'null'], additionalProperties: false, properties: { note: { type: 'string', maxLength: 1000 } } },
+        response: { 200: ALERT, 401: ERROR, 403: ERROR, 404: ERROR, 409: ERROR },
+      }),
+    }, async (request) => monitoring.workIncident(metaOf(request), request.params.id, step, request.body?.note ?? null));
+  }
 
   app.get('/v1/alerts/dead-letters', {
     schema: schema({

@@ -12,6 +12,7 @@ import type { Alert, AlertState } from '../../monitoring/alerts.ts';
 import type { Delivery } from '../../monitoring/webhooks.ts';
 import { inScope, scopeOf } from './activity.ts';
 import { monitorOf } from './attach.ts';
+import { openIncident } from './incidents.ts';
 
 function mustWatchAll(rt: Runtime, p: Parameters<typeof scopeOf>[1], what: string): void {
   if (!scopeOf(rt, p).all) {
@@ -33,10 +34,15 @@ export async function changeAlert(rt: Runtime, meta: RequestMeta, id: string, ch
     mustWatchAll(rt, auth.principal, 'working alerts');
     const book = monitorOf(rt).alerts;
     const now = rt.now();
-    const a = change === 'acknowledge' ? book.acknowledge(id, auth.principal.id, now)
-      : change === 'resolve' ? book.resolve(id, auth.principal.id, note, now)
-      : book.confirm(id, auth.principal.id, now);
-    entry.reasons = [`alert ${a.id} (${a.rule}, ${a.principal}) ${a.state}${change === 'confirm' ? ', confirmed as an incident' : ''}`];
+    if (change === 'confirm') {
+      const a = book.get(id);
+      const incident = await openIncident(rt, a, auth.principal.id);
+      book.confirm(id, auth.principal.id, now);
+      entry.reasons = [`alert ${a.id} (${a.rule}, ${a.principal}) confirmed: incident ${incident.id}${incident.agreementId ? ` under SLA agreement ${incident.agreementId}, respond by ${incident.respondBy}, remediate by ${incident.remediateBy}` : ' (no SLA agreement in force)'}`];
+      return a;
+    }
+    const a = change === 'acknowledge' ? book.acknowledge(id, auth.principal.id, now) : book.resolve(id, auth.principal.id, note, now);
+    entry.reasons = [`alert ${a.id} (${a.rule}, ${a.principal}) ${a.state}`];
     return a;
   })).value;
 }

@@ -36,7 +36,10 @@ export function monitorOf(rt: Runtime): Monitor {
   rt.onRecorded((entry, auditId) => { monitor.observe(entry, auditId); });
   rt.gate((principal, mfaAt, action) => { monitor.checkAccess(principal, mfaAt, action); });
   monitor.setResponder(responder(rt));
-  const timer = setInterval(() => { void monitor.tick().catch(() => undefined); }, TICK_MS);
+  const timer = setInterval(() => {
+    void monitor.tick().catch(() => undefined);
+    void import('./incidents.ts').then((m) => m.checkSlaDeadlines(rt)).catch(() => undefined);
+  }, TICK_MS);
   timer.unref();
   return monitor;
 }

@@ -10,6 +10,7 @@ import type { Monitor } from '../../monitoring/monitor.ts';
 import { activity, activityStream, inScope, type ActivityAnswer, type ActivityScope } from './activity.ts';
 import { changeAlert, deadLetters, liftHold, listAlerts } from './alerts.ts';
 import { budgetUse, monitorOf } from './attach.ts';
+import { checkSlaDeadlines, listIncidents, workIncident } from './incidents.ts';
 
 export type { ActivityAnswer, ActivityScope } from './activity.ts';
 
@@ -25,6 +26,10 @@ export interface MonitoringFacade {
   deadLetters(meta: RequestMeta): ReturnType<typeof deadLetters>;
   /** The largest share of a privacy budget spent per dataset, over the subjects monitoring has seen (metrics). */
   budgetUse(): Promise<{ dataset: string; ratio: number }[]>;
+  listIncidents(meta: RequestMeta): ReturnType<typeof listIncidents>;
+  workIncident(meta: RequestMeta, id: string, step: 'respond' | 'remediate', note?: string | null): ReturnType<typeof workIncident>;
+  /** Missed SLA deadlines → findings now (the node's timer calls this every second; tests and the drill call it directly). */
+  checkSlaDeadlines(now?: Date): Promise<number>;
 }
 
 export function facade(rt: Runtime): MonitoringFacade {
@@ -38,5 +43,8 @@ export function facade(rt: Runtime): MonitoringFacade {
     liftHold: (meta, principal) => liftHold(rt, meta, principal),
     deadLetters: (meta) => deadLetters(rt, meta),
     budgetUse: () => budgetUse(rt),
+    listIncidents: (meta) => listIncidents(rt, meta),
+    workIncident: (meta, id, step, note) => workIncident(rt, meta, id, step, note ?? null),
+    checkSlaDeadlines: (now) => checkSlaDeadlines(rt, now),
   };
 }
