@@ -102,6 +102,11 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     usage: ['gatehouse activity [--minutes N] [--watch] [--json] [--url URL] [--key KEY]'],
     options: { minutes: { type: 'string', arg: 'N', help: '"recent" means the last N minutes (default: the workspace\'s monitoring.recentMinutes)' }, watch: { type: 'boolean', help: 'then follow requests and alerts live (server-sent events)' }, key: CLIENT.key!, url: CLIENT.url!, json: CLIENT.json! },
   },
+  trace: {
+    summary: 'Name the partner, query and audit entry that most likely released a leaked extract (docs/monitoring.md).',
+    usage: ['gatehouse trace FILE [--json] [--url URL] [--key KEY]'],
+    options: { key: CLIENT.key!, url: CLIENT.url!, json: CLIENT.json! },
+  },
   datasets: {
     summary: 'List the datasets you may query and how you will see each column.',
     usage: ['gatehouse datasets [--purpose P] [options]'],

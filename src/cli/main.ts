@@ -724,6 +724,7 @@ const RUNNERS: Readonly<Record<string, (argv: string[], out: Out) => Promise<num
   witness: cmdWitness, login: cmdLogin, logout: cmdLogout, 'pg-password': cmdPgPassword, results: cmdResults, ingest: cmdIngest,
   mfa: cmdMfa, user: cmdUser, access: cmdAccess, elevation: cmdElevation, admin: cmdAdmin, demo: cmdDemo,
   activity: async (argv, out) => (await import('./activity.ts')).cmdActivity(argv, out),
+  trace: async (argv, out) => (await import('./trace.ts')).cmdTrace(argv, out),
 };
 
 const isHelpFlag = (a: string): boolean => a === '--help' || a === '-h';

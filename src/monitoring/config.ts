@@ -30,6 +30,8 @@
  *       owner: security-team             # agreement with the partner starts its clock
  *       terms:
  *         keystone-mutual: { responseMinutes: 60, remediationMinutes: 4320 }
+ *     leakTracing:                       # row-level results of these datasets are marked per partner
+ *       claims: { vary: [amount_billed, amount_paid], canaries: 2 }
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -94,6 +96,8 @@ export interface MonitoringConfig {
   readonly rules: Readonly<Record<RuleName, RuleConfig>>;
   /** Who owns the findings a missed SLA deadline opens, and the SLA terms per partner organisation. */
   readonly incidents: { readonly owner: string; readonly terms: Readonly<Record<string, SlaTerms>> };
+  /** Per dataset: the columns whose last digit may carry a watermark, and canary rows per plain scan. */
+  readonly leakTracing: Readonly<Record<string, { readonly vary: readonly string[]; readonly canaries: number }>>;
 }
 
 const RULE_DEFAULTS: Record<RuleName, RuleConfig> = {
@@ -115,6 +119,7 @@ function base(o: Partial<RuleConfig>): RuleConfig {
 export const DEFAULT_MONITORING: MonitoringConfig = {
   recentMinutes: 15, anomalyThreshold: 3, utcOffsetMinutes: 0, datasetRows: {}, zones: [], contacts: [], escalateAfterMinutes: 15, rules: RULE_DEFAULTS,
   incidents: { owner: 'security-team', terms: {} },
+  leakTracing: {},
 };
 
 export class MonitoringConfigInvalid extends GatehouseError {
@@ -144,7 +149,7 @@ export function parseMonitoringConfig(value: unknown): MonitoringConfig {
     if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max) { problems.push(`${path}.${k}: must be a number from ${min} to ${max}`); return dflt; }
     return v;
   };
-  keys(value, 'monitoring', ['recentMinutes', 'anomalyThreshold', 'utcOffsetMinutes', 'datasetRows', 'zones', 'contacts', 'escalateAfterMinutes', 'rules', 'incidents']);
+  keys(value, 'monitoring', ['recentMinutes', 'anomalyThreshold', 'utcOffsetMinutes', 'datasetRows', 'zones', 'contacts', 'escalateAfterMinutes', 'rules', 'incidents', 'leakTracing']);
 
   const datasetRows: Record<string, number> = {};
   if (value.datasetRows !== undefined) {
@@ -247,13 +252,28 @@ export function parseMonitoringConfig(value: unknown): MonitoringConfig {
     }
   }
 
+  const leakTracing: Record<string, { vary: string[]; canaries: number }> = {};
+  if (value.leakTracing !== undefined) {
+    if (!isObj(value.leakTracing)) problems.push('monitoring.leakTracing: must map datasets to {vary: [columns], canaries: N}');
+    else for (const [d, t] of Object.entries(value.leakTracing)) {
+      const path = `monitoring.leakTracing.${d}`;
+      if (!isObj(t)) { problems.push(`${path}: must be {vary: [columns], canaries: N}`); continue; }
+      keys(t, path, ['vary', 'canaries']);
+      const vary = t.vary === undefined ? [] : t.vary;
+      if (!Array.isArray(vary) || !vary.every((c) => typeof c === 'string' && /^[a-z_][a-z0-9_]*$/.test(c))) { problems.push(`${path}.vary: must be a list of column names`); continue; }
+      const canaries = num(t, 'canaries', path, 0, 0, 10);
+      if (!Number.isInteger(canaries)) problems.push(`${path}.canaries: must be a whole number from 0 to 10`);
+      leakTracing[d] = { vary: vary as string[], canaries };
+    }
+  }
+
   const config: MonitoringConfig = {
     recentMinutes: num(value, 'recentMinutes', 'monitoring', DEFAULT_MONITORING.recentMinutes, 1, 24 * 60),
     anomalyThreshold: num(value, 'anomalyThreshold', 'monitoring', DEFAULT_MONITORING.anomalyThreshold, 0.5, 100),
     utcOffsetMinutes: num(value, 'utcOffsetMinutes', 'monitoring', 0, -14 * 60, 14 * 60),
     datasetRows, zones, contacts,
     escalateAfterMinutes: num(value, 'escalateAfterMinutes', 'monitoring', DEFAULT_MONITORING.escalateAfterMinutes, 1, 7 * 24 * 60),
-    rules, incidents,
+    rules, incidents, leakTracing,
   };
   if (problems.length > 0) throw new MonitoringConfigInvalid(problems);
   return config;

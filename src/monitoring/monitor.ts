@@ -29,6 +29,8 @@ import { localClock, scoreRequest } from './score.ts';
 import { WebhookSender } from './webhooks.ts';
 import { ZoneMap } from './zones.ts';
 import { IncidentBook } from './incidents.ts';
+import { LeakLedger } from './leaks.ts';
+import { randomBytes } from 'node:crypto';
 
 const STEP_UP_ACTIONS: ReadonlySet<string> = new Set(['auth.step-up', 'auth.logout']);
 
@@ -56,6 +58,8 @@ export interface MonitorOptions {
   /** Resolves a contact's `secretEnv` (default: process.env). */
   readonly secretOf?: (name: string) => string | undefined;
   readonly fetch?: typeof fetch;
+  /** The node's secret watermark key (32 bytes; the node keeps it in its state directory). Default: a fresh one. */
+  readonly watermarkKey?: Buffer;
 }
 
 export interface Observed {
@@ -70,6 +74,8 @@ export class Monitor {
   readonly webhooks: WebhookSender;
   readonly activity = new LiveActivity();
   readonly incidents = new IncidentBook();
+  /** Release registry, watermarks and canaries for leak tracing (leaks.ts). */
+  readonly leaks: LeakLedger;
   readonly principalBaselines = new Baselines();
   readonly orgBaselines = new Baselines();
   readonly #holds = new Map<string, Hold>();
@@ -94,6 +100,7 @@ export class Monitor {
     this.#rules = buildRules(o.config);
     this.#zones = new ZoneMap(o.config.zones);
     this.alerts = new AlertBook(o.config);
+    this.leaks = new LeakLedger(o.watermarkKey ?? randomBytes(32), o.config.leakTracing);
     this.webhooks = new WebhookSender({ now: () => this.#now().getTime(), ...(o.fetch ? { fetch: o.fetch } : {}) });
     this.alerts.on((c) => this.#onAlert(c));
   }
@@ -107,6 +114,7 @@ export class Monitor {
     this.#rules = buildRules(config);
     this.#zones = new ZoneMap(config.zones);
     this.alerts.reconfigure(config);
+    this.leaks.reconfigure(config.leakTracing);
   }
 
   setResponder(r: Responder): void { this.#responder = r; }
@@ -137,6 +145,7 @@ export class Monitor {
   }
 
   #observe(record: AuditRecord, auditId: string): Observed | null {
+    if (record.rowsReturned !== null && record.rowsReturned > 0) this.leaks.bindAudit(record, auditId);
     const e = toEvent(record, auditId, this.#orgOf);
     if (e === null) return null;
     const key = `${e.decision}\u0000${e.channel}`;

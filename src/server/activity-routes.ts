@@ -9,6 +9,7 @@
  *   POST /v1/monitoring/holds/:principal/lift   an administrator reverses an automatic response
  *   GET  /v1/alerts/dead-letters            webhook deliveries that exhausted their retries
  *   GET  /v1/incidents, POST /v1/incidents/:id/respond|remediate   incidents under SLA clocks
+ *   POST /v1/trace                          a leaked extract → partner, query, audit entry, confidence
  *
  * Every call goes through the one path (audited, authorised there); the stream is authorised
  * once when it opens and filtered to the caller's scope for every event.
@@ -87,6 +88,14 @@ export async function registerActivityRoutes(app: FastifyInstance, gatehouse: Ga
       }),
     }, async (request) => monitoring.workIncident(metaOf(request), request.params.id, step, request.body?.note ?? null));
   }
+
+  app.post<{ Body: { extract: string } }>('/v1/trace', {
+    schema: schema({
+      summary: 'Trace a leaked extract (CSV or JSON text) to the partner, query and audit entry that most likely released it (auditors and administrators)',
+      body: { type: 'object', required: ['extract'], additionalProperties: false, properties: { extract: { type: 'string', minLength: 1, maxLength: 250_000 } } },
+      response: { 200: { type: 'object', additionalProperties: true }, 400: ERROR, 401: ERROR, 403: ERROR },
+    }),
+  }, async (request) => monitoring.trace(metaOf(request), request.body.extract));
 
   app.get('/v1/alerts/dead-letters', {
     schema: schema({

@@ -8,6 +8,10 @@
  * The monitor attaches on first use; the node attaches it at start (the HTTP routes call
  * `monitorOf` when they are registered), so it sees every request from then on.
  */
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GatehouseError } from '../../errors.ts';
 import { auditedOpen } from '../../kernel/audited.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
 import { loadMonitoringConfig } from '../../monitoring/config.ts';
@@ -16,6 +20,23 @@ import { Monitor, type Hold, type Responder } from '../../monitoring/monitor.ts'
 import type { Alert } from '../../monitoring/alerts.ts';
 
 const MONITORS = new WeakMap<Runtime, Monitor>();
+
+/**
+ * The node's watermark key: 32 random bytes in the state directory (mode 0600), created on
+ * first use. Whoever holds it can strip marks, so it never leaves the node; losing it makes
+ * past marks untraceable, not unsafe.
+ */
+function watermarkKey(stateDir: string): Buffer {
+  const path = join(stateDir, 'watermark.key');
+  try {
+    writeFileSync(path, randomBytes(32), { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+  }
+  const key = readFileSync(path);
+  if (key.length !== 32) throw new GatehouseError('UNAVAILABLE', 'the watermark key in the state directory is damaged', { hint: 'operators: restore state/watermark.key from backup, or remove it to start a new key (past marks become untraceable)' });
+  return key;
+}
 const TICK_MS = 1000;
 
 export const MONITOR_META = { credential: null, source: 'gatehouse-monitor', channel: MONITOR_CHANNEL } as const;
@@ -30,6 +51,7 @@ export function monitorOf(rt: Runtime): Monitor {
       return typeof org === 'string' ? org : null;
     },
     now: () => rt.now(),
+    watermarkKey: watermarkKey(rt.stateDir),
   });
   m = monitor;
   MONITORS.set(rt, monitor);

@@ -11,6 +11,7 @@ import { activity, activityStream, inScope, type ActivityAnswer, type ActivitySc
 import { changeAlert, deadLetters, liftHold, listAlerts } from './alerts.ts';
 import { budgetUse, monitorOf } from './attach.ts';
 import { checkSlaDeadlines, listIncidents, workIncident } from './incidents.ts';
+import { traceExtract } from './trace.ts';
 
 export type { ActivityAnswer, ActivityScope } from './activity.ts';
 
@@ -30,6 +31,7 @@ export interface MonitoringFacade {
   workIncident(meta: RequestMeta, id: string, step: 'respond' | 'remediate', note?: string | null): ReturnType<typeof workIncident>;
   /** Missed SLA deadlines → findings now (the node's timer calls this every second; tests and the drill call it directly). */
   checkSlaDeadlines(now?: Date): Promise<number>;
+  trace(meta: RequestMeta, extract: string): ReturnType<typeof traceExtract>;
 }
 
 export function facade(rt: Runtime): MonitoringFacade {
@@ -46,5 +48,6 @@ export function facade(rt: Runtime): MonitoringFacade {
     listIncidents: (meta) => listIncidents(rt, meta),
     workIncident: (meta, id, step, note) => workIncident(rt, meta, id, step, note ?? null),
     checkSlaDeadlines: (now) => checkSlaDeadlines(rt, now),
+    trace: (meta, extract) => traceExtract(rt, meta, extract),
   };
 }
