@@ -102,6 +102,11 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     usage: ['gatehouse activity [--minutes N] [--watch] [--json] [--url URL] [--key KEY]'],
     options: { minutes: { type: 'string', arg: 'N', help: '"recent" means the last N minutes (default: the workspace\'s monitoring.recentMinutes)' }, watch: { type: 'boolean', help: 'then follow requests and alerts live (server-sent events)' }, key: CLIENT.key!, url: CLIENT.url!, json: CLIENT.json! },
   },
+  drill: {
+    summary: 'Run an incident-response drill on a throwaway demo and print its timeline (docs/monitoring.md).',
+    usage: ['gatehouse drill exfiltration [--patients N] [--json]'],
+    options: { patients: { type: 'string', arg: 'N', help: 'size of the throwaway demo (default 400 patients)' }, json: CLIENT.json! },
+  },
   trace: {
     summary: 'Name the partner, query and audit entry that most likely released a leaked extract (docs/monitoring.md).',
     usage: ['gatehouse trace FILE [--json] [--url URL] [--key KEY]'],

@@ -725,6 +725,7 @@ const RUNNERS: Readonly<Record<string, (argv: string[], out: Out) => Promise<num
   mfa: cmdMfa, user: cmdUser, access: cmdAccess, elevation: cmdElevation, admin: cmdAdmin, demo: cmdDemo,
   activity: async (argv, out) => (await import('./activity.ts')).cmdActivity(argv, out),
   trace: async (argv, out) => (await import('./trace.ts')).cmdTrace(argv, out),
+  drill: async (argv, out) => (await import('./drill.ts')).cmdDrill(argv, out),
 };
 
 const isHelpFlag = (a: string): boolean => a === '--help' || a === '-h';
