@@ -212,3 +212,17 @@ describe('incidents under the partner\'s SLA', () => {
     assert.equal(await monitoring.checkSlaDeadlines(new Date(opened + 300 * 60_000)), 0);
   });
 });
+
+describe('reloading the monitoring section', () => {
+  it('applies an edited section within seconds, and keeps it when the next edit is invalid', async () => {
+    const file = join(fx.wsDir, 'monitoring.yaml');
+    const monitor = fx.gh.monitoring().monitor;
+    const waitFor = async (pred: () => boolean) => { for (let i = 0; i < 60 && !pred(); i++) await new Promise((r) => setTimeout(r, 100)); return pred(); };
+    writeFileSync(file, 'monitoring:\n  recentMinutes: 45\n  rules:\n    repeated-denials: { count: 4 }\n');
+    assert.ok(await waitFor(() => monitor.config.recentMinutes === 45), 'the edit was applied');
+    writeFileSync(file, 'monitoring:\n  recentMinutes: 45\n  rules:\n    repeated-denials: { count: 4, respond: delete-the-partner }\n');
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.equal(monitor.config.rules['repeated-denials'].count, 4);
+    assert.equal(monitor.config.rules['repeated-denials'].respond, null, 'an invalid edit changes nothing');
+  });
+});

@@ -9,7 +9,7 @@
  * `monitorOf` when they are registered), so it sees every request from then on.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GatehouseError } from '../../errors.ts';
 import { auditedOpen } from '../../kernel/audited.ts';
@@ -58,12 +58,30 @@ export function monitorOf(rt: Runtime): Monitor {
   rt.onRecorded((entry, auditId) => { monitor.observe(entry, auditId); });
   rt.gate((principal, mfaAt, action) => { monitor.checkAccess(principal, mfaAt, action); });
   monitor.setResponder(responder(rt));
+  const watched = configStamp(rt.options.workspaceDir);
   const timer = setInterval(() => {
+    reloadIfChanged(rt, monitor, watched);
     void monitor.tick().catch(() => undefined);
     void import('./incidents.ts').then((m) => m.checkSlaDeadlines(rt)).catch(() => undefined);
   }, TICK_MS);
   timer.unref();
   return monitor;
+}
+
+/** Modification times of the files the monitoring section lives in. */
+function configStamp(dir: string): { value: string } {
+  return { value: ['gatehouse.yaml', 'monitoring.yaml'].map((f) => { try { return String(statSync(join(dir, f)).mtimeMs); } catch { return '-'; } }).join('/') };
+}
+
+/**
+ * Picks up an edited monitoring section within a second. An invalid edit leaves the running
+ * configuration in force (like a workspace reload): rules never switch off by a typo.
+ */
+function reloadIfChanged(rt: Runtime, monitor: Monitor, watched: { value: string }): void {
+  const now = configStamp(rt.options.workspaceDir);
+  if (now.value === watched.value) return;
+  watched.value = now.value;
+  try { monitor.reconfigure(loadMonitoringConfig(rt.options.workspaceDir)); } catch { /* keep the configuration in force */ }
 }
 
 /** The automatic responses, each leaving its own audit entry (invariant 8). */
