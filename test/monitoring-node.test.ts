@@ -176,7 +176,7 @@ describe('operations', () => {
     assert.match(m, /gatehouse_requests_total\{outcome="allow",channel="test"\} \d+/);
     assert.match(m, /gatehouse_requests_total\{outcome="deny",channel="test"\} \d+/);
     assert.match(m, /gatehouse_request_duration_seconds_bucket\{le="[^"]+",stage="http"\} \d+/);
-    assert.match(m, /gatehouse_request_duration_seconds_count\{stage="monitor"\} [1-9]/);
+    for (const stage of ['monitor', 'authenticate', 'operation', 'audit']) assert.match(m, new RegExp(`gatehouse_request_duration_seconds_count\\{stage="${stage}"\\} [1-9]`), stage);
     assert.match(m, /gatehouse_alerts_total\{rule="repeated-denials"\} [1-9]/);
     assert.match(m, /gatehouse_audit_log_entries [1-9]/);
     assert.ok(!m.includes('ivan') && !m.includes(KEYS.ivan), 'no principal and no key in a metric');

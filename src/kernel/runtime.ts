@@ -328,6 +328,20 @@ export class Runtime {
     for (const g of this.#gates) g(principal, mfaAt, action);
   }
 
+  readonly #timings = new Set<(stage: string, seconds: number) => void>();
+
+  /** Watches how long each stage of a request took (metrics); returns the function that stops watching. */
+  onTiming(observer: (stage: string, seconds: number) => void): () => void {
+    this.#timings.add(observer);
+    return () => { this.#timings.delete(observer); };
+  }
+
+  timing(stage: string, startedAt: number): void {
+    if (this.#timings.size === 0) return;
+    const seconds = (performance.now() - startedAt) / 1000;
+    for (const t of this.#timings) { try { t(stage, seconds); } catch { /* metrics never fail a request */ } }
+  }
+
   observe(entry: AuditRecord, auditId: string): void {
     for (const o of this.#observers) {
       try { o(entry, auditId); } catch { /* an observer never fails a request that is already recorded */ }

@@ -4,7 +4,9 @@
  * channel, action, stage, rule, dataset — bounded sets an operator can alert on.
  *
  *   gatehouse_requests_total{outcome,channel}          one per audit entry
- *   gatehouse_request_duration_seconds{stage}          http (whole request), monitor (inline cost)
+ *   gatehouse_request_duration_seconds{stage}          http (whole request), authenticate, operation
+ *                                                      (authenticate → plan → execute → release),
+ *                                                      audit (the durable write), monitor (inline cost)
  *   gatehouse_alerts_total{rule}                       detections raised
  *   gatehouse_alerts{state}                            alerts by state now
  *   gatehouse_webhook_deliveries{state}                delivered, pending, dead-letter
@@ -42,7 +44,7 @@ export class GatehouseMetrics {
     const now = s.now ?? Date.now;
     collectDefaultMetrics({ register: this.registry, prefix: 'gatehouse_' });
     this.requests = new Counter({ name: 'gatehouse_requests_total', help: 'Requests recorded in the audit log, by outcome and channel', labelNames: ['outcome', 'channel'], registers: [this.registry] });
-    this.duration = new Histogram({ name: 'gatehouse_request_duration_seconds', help: 'Latency by stage: http (whole request), monitor (inline monitoring per request)', labelNames: ['stage'], buckets: BUCKETS, registers: [this.registry] });
+    this.duration = new Histogram({ name: 'gatehouse_request_duration_seconds', help: 'Latency by stage: http (whole request), authenticate, operation (everything before the audit write), audit (durable write), monitor (inline monitoring)', labelNames: ['stage'], buckets: BUCKETS, registers: [this.registry] });
     const m = s.monitor;
     new Gauge({
       name: 'gatehouse_alerts_total', help: 'Detections raised since start, by rule', labelNames: ['rule'], registers: [this.registry],

@@ -20,6 +20,7 @@ export async function registerMetricsRoutes(app: FastifyInstance, gatehouse: Gat
   const monitoring = gatehouse.monitoring();
   const metrics = new GatehouseMetrics({ monitor: monitoring.monitor, budgetUse: () => monitoring.budgetUse(), auditLog: options.auditLog ?? null });
   gatehouse.onRecorded((entry) => { metrics.recorded(entry); });
+  monitoring.onTiming((stage, seconds) => { metrics.duration.observe({ stage }, seconds); });
   const started = new WeakMap<object, bigint>();
   const log = options.requestLog === undefined ? (process.env.GATEHOUSE_REQUEST_LOG === '1' ? (l: string) => { process.stderr.write(`${l}\n`); } : null) : options.requestLog;
   // Traces: configured explicitly, or by the OpenTelemetry environment variables; none otherwise.

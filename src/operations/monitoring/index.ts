@@ -32,6 +32,8 @@ export interface MonitoringFacade {
   /** Missed SLA deadlines → findings now (the node's timer calls this every second; tests and the drill call it directly). */
   checkSlaDeadlines(now?: Date): Promise<number>;
   trace(meta: RequestMeta, extract: string): ReturnType<typeof traceExtract>;
+  /** Stage timings of every request (authenticate, operation, audit): the latency histograms. */
+  onTiming(observer: (stage: string, seconds: number) => void): () => void;
 }
 
 export function facade(rt: Runtime): MonitoringFacade {
@@ -49,5 +51,6 @@ export function facade(rt: Runtime): MonitoringFacade {
     workIncident: (meta, id, step, note) => workIncident(rt, meta, id, step, note ?? null),
     checkSlaDeadlines: (now) => checkSlaDeadlines(rt, now),
     trace: (meta, extract) => traceExtract(rt, meta, extract),
+    onTiming: (observer) => rt.onTiming(observer),
   };
 }
