@@ -29,9 +29,10 @@ function entryFor(principal: string): AuditRecord {
 
 function release(ledger: LeakLedger, principal: string, auditId: string, plainScan = true): CellValue[][] {
   const entry = entryFor(principal);
-  const rows = ledger.mark({ principal, datasets: ['claims'], plainScan, entry, at: new Date('2026-03-02T10:00:00Z'), columns: COLUMNS, rows: ORIGINAL })!;
+  const marked = ledger.mark({ principal, datasets: ['claims'], plainScan, entry, at: new Date('2026-03-02T10:00:00Z'), columns: COLUMNS, rows: ORIGINAL });
   ledger.bindAudit(entry, auditId);
-  return rows.map((r) => [...r]);
+  marked.commit();
+  return marked.rows!.map((r) => [...r]);
 }
 
 const shuffle = <T>(xs: T[]): T[] => { const a = [...xs]; for (let i = a.length - 1; i > 0; i--) { const j = Math.floor(rnd() * (i + 1)); [a[i], a[j]] = [a[j]!, a[i]!]; } return a; };
@@ -89,8 +90,17 @@ describe('watermarks and canaries', () => {
   it('adds no canary to a result the query filtered, ordered or limited (it could contradict it)', () => {
     const l = new LeakLedger(randomBytes(32), { claims: { vary: [], canaries: 3 } });
     const entry = entryFor('ivan');
-    const rows = l.mark({ principal: 'ivan', datasets: ['claims'], plainScan: false, entry, at: new Date(), columns: COLUMNS, rows: ORIGINAL })!;
+    const rows = l.mark({ principal: 'ivan', datasets: ['claims'], plainScan: false, entry, at: new Date(), columns: COLUMNS, rows: ORIGINAL }).rows!;
     assert.equal(rows.length, 200);
+  });
+
+  it('registers nothing until the release is committed (a later protection may refuse it)', () => {
+    const l = new LeakLedger(randomBytes(32), { claims: { vary: ['amount_billed'], canaries: 0 } });
+    const marked = l.mark({ principal: 'ivan', datasets: ['claims'], plainScan: false, entry: entryFor('ivan'), at: new Date(), columns: COLUMNS, rows: ORIGINAL });
+    const leak = parseExtract(csv(marked.rows!.slice(0, 20).map((r) => [...r])));
+    assert.equal(l.trace(leak).candidates.length, 0, 'refused: never released, so nothing to trace');
+    marked.commit();
+    assert.equal(l.trace(leak).candidates[0]!.principal, 'ivan');
   });
 
   it('computes the chance of agreeing marks exactly', () => {

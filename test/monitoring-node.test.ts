@@ -43,6 +43,8 @@ async function entries(action: string) {
 describe('the four live questions', () => {
   it('tells an auditor who queried, for what purpose, and how many rows of which columns they took', async () => {
     await fx.query('ivan', 'SELECT payer, count(*) AS n FROM claims GROUP BY payer');
+    const rowLevel = await fx.query('ivan', 'SELECT claim_id, patient_id, payer FROM claims');
+    const distinctPatients = new Set(rowLevel.rows.map((r) => r[1])).size;
     await fx.query('rhea', 'SELECT count(*) AS n FROM patients').catch(() => undefined);
     const res = await app.inject({ url: '/v1/activity', headers: auth('audrey') });
     assert.equal(res.statusCode, 200, res.body);
@@ -56,6 +58,8 @@ describe('the four live questions', () => {
     assert.ok(x.rowsReleased > 0);
     assert.deepEqual(x.purposes, ['claims-processing']);
     assert.ok(x.columnsUnmasked.includes('payer'));
+    assert.equal(x.unitsReleased, distinctPatients, 'distinct patients released in row-level results');
+    assert.ok(distinctPatients > 1 && distinctPatients <= x.rowsReleased);
     assert.ok(a.who.serviceKeys.some((k: { principal: string }) => k.principal === 'ivan'));
     assert.ok(a.conditions.some((c: { principal: string }) => c.principal === 'rhea'));
   });

@@ -42,8 +42,8 @@ export function renderActivity(a: ActivityAnswer): string {
     c.principal, c.org ?? '', age(c.mfaAgeSeconds), c.zone ?? '', c.agreements.join(', '), c.grants.map((g) => `${g.dataset}/${g.purpose}`).join(', '), c.hold ?? '',
   ])));
   parts.push('\nPURPOSE AND EXTRACTION — per principal and dataset');
-  parts.push(a.extraction.length === 0 ? '  nothing released yet' : formatTable(['principal', 'dataset', 'purposes', 'requests', 'rows released', 'columns seen unmasked', 'budget spent'], a.extraction.map((x) => [
-    x.principal, x.dataset, x.purposes.join(', '), x.requests, x.rowsReleased, x.columnsUnmasked.join(', '), x.budget ? `${Math.round((x.budget.spentRho / x.budget.capRho) * 100)} %` : '',
+  parts.push(a.extraction.length === 0 ? '  nothing released yet' : formatTable(['principal', 'dataset', 'purposes', 'requests', 'rows released', 'units released', 'columns seen unmasked', 'budget spent'], a.extraction.map((x) => [
+    x.principal, x.dataset, x.purposes.join(', '), x.requests, x.rowsReleased, x.unitsReleased === null ? '' : `${x.unitsAtLeast ? '≥ ' : ''}${x.unitsReleased}`, x.columnsUnmasked.join(', '), x.budget ? `${Math.round((x.budget.spentRho / x.budget.capRho) * 100)} %` : '',
   ])));
   parts.push(`\nALERTS — ${a.alerts.open} open, ${a.alerts.acknowledged} acknowledged, ${a.alerts.resolved} resolved`);
   if (a.alerts.active.length > 0) parts.push(formatTable(['id', 'rule', 'severity', 'principal', 'state', 'summary'], a.alerts.active.map((x) => [x.id, x.rule, x.severity, x.principal, x.state, x.summary])));

@@ -33,6 +33,24 @@ export interface Extraction {
   lastAt: number;
   readonly purposes: Set<string>;
   readonly columnsUnmasked: Set<string>;
+  /** 53-bit hashes of the privacy units seen in row-level results (null: none identifiable yet). */
+  units: Set<number> | null;
+}
+
+/** Distinct units counted per principal × dataset before the count is reported as "at least". */
+export const MAX_UNITS = 200_000;
+
+/** cyrb53 (bryc, public domain): a fast 53-bit string hash; a collision undercounts by one. */
+export function hash53(s: string): number {
+  let h1 = 0xdeadbeef, h2 = 0x41c6ce57;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
 export class LiveActivity {
@@ -55,7 +73,7 @@ export class LiveActivity {
       const key = `${e.principal}\u0000${d}`;
       let x = this.#extraction.get(key);
       if (!x) {
-        x = { principal: e.principal, dataset: d, requests: 0, rowsReleased: 0, firstAt: e.at, lastAt: e.at, purposes: new Set(), columnsUnmasked: new Set() };
+        x = { principal: e.principal, dataset: d, requests: 0, rowsReleased: 0, firstAt: e.at, lastAt: e.at, purposes: new Set(), columnsUnmasked: new Set(), units: null };
         this.#extraction.set(key, x);
       }
       x.requests++;
@@ -65,6 +83,21 @@ export class LiveActivity {
       const prefix = `${d}.`;
       for (const c of e.unmasked) if (c.startsWith(prefix) && x.columnsUnmasked.size < 512) x.columnsUnmasked.add(c.slice(prefix.length));
     }
+  }
+
+  /**
+   * Privacy units released in a row-level result (the unit column's values, hashed at once:
+   * only their count is kept). Called by the release marker before the audit entry exists.
+   */
+  releasedUnits(principal: string, dataset: string, values: readonly string[], at: number): void {
+    const key = `${principal}\u0000${dataset}`;
+    let x = this.#extraction.get(key);
+    if (!x) {
+      x = { principal, dataset, requests: 0, rowsReleased: 0, firstAt: at, lastAt: at, purposes: new Set(), columnsUnmasked: new Set(), units: null };
+      this.#extraction.set(key, x);
+    }
+    x.units ??= new Set();
+    for (const v of values) { if (x.units.size >= MAX_UNITS) break; x.units.add(hash53(v)); }
   }
 
   principals(filter: (principal: string) => boolean): PrincipalActivity[] {

@@ -22,7 +22,9 @@
  *    LIMIT, grouping or join). A leaked canary names its partner outright.
  *
  * The ledger is kept in memory, bounded (the newest MAX_RELEASES releases); entries are
- * tied to their audit id when the audit entry is recorded.
+ * tied to their audit id when the audit entry is recorded. Every row-level result (marked or
+ * not) also reports its privacy units to the live tallies, so "what can they extract" counts
+ * distinct individuals, not only rows.
  */
 import { createHmac } from 'node:crypto';
 import type { CellValue, ResultColumn } from '../engine/engine.ts';
@@ -43,6 +45,22 @@ interface Release {
   readonly marked: ReadonlyMap<string, number>;
   readonly rows: ReadonlySet<string>;
   readonly canaries: ReadonlySet<string>;
+}
+
+/**
+ * A marked result and the bookkeeping to run once it is known to be released (its audit
+ * entry recorded with decision "allow"): a later protection may still refuse it.
+ */
+export interface MarkedRelease {
+  /** The rows to release instead, or null when nothing was marked. */
+  readonly rows: (readonly CellValue[])[] | null;
+  commit(): void;
+}
+
+/** Where a release's privacy units are counted (every row-level result, marked or not). */
+export interface UnitHooks {
+  unitColumnOf(dataset: string): string | null;
+  released(principal: string, dataset: string, values: readonly string[], at: number): void;
 }
 
 export interface TraceCandidate {
@@ -90,10 +108,13 @@ export class LeakLedger {
   readonly #releases: Release[] = [];
   readonly #auditIds = new WeakMap<object, string>();
 
-  constructor(nodeKey: Buffer, config: LeakTracingConfig) {
+  readonly #units: UnitHooks | null;
+
+  constructor(nodeKey: Buffer, config: LeakTracingConfig, units: UnitHooks | null = null) {
     if (nodeKey.length < 32) throw new RangeError('the watermark node key must be at least 32 bytes');
     this.#nodeKey = nodeKey;
     this.#config = config;
+    this.#units = units;
   }
 
   reconfigure(config: LeakTracingConfig): void { this.#config = config; }
@@ -111,16 +132,24 @@ export class LeakLedger {
   }
 
   /** Watermarks (and, for plain scans, adds canaries to) one partner's row-level result, and remembers the release. */
-  mark(input: { principal: string; datasets: readonly string[]; plainScan: boolean; entry: object; at: Date; columns: readonly ResultColumn[]; rows: readonly (readonly CellValue[])[] }): (readonly CellValue[])[] | null {
-    const specs = input.datasets.map((d) => this.#config[d]).filter((s) => s !== undefined);
-    if (specs.length === 0 || input.rows.length === 0) return null;
+  mark(input: { principal: string; datasets: readonly string[]; plainScan: boolean; entry: object; at: Date; columns: readonly ResultColumn[]; rows: readonly (readonly CellValue[])[] }): MarkedRelease {
     const names = input.columns.map((c) => c.name);
+    const countUnits = (): void => {
+      if (!this.#units || input.rows.length === 0) return;
+      for (const d of input.datasets) {
+        const u = this.#units.unitColumnOf(d);
+        const j = u === null ? -1 : names.indexOf(u);
+        if (j >= 0) this.#units.released(input.principal, d, input.rows.map((r) => canonical(r[j])), input.at.getTime());
+      }
+    };
+    const specs = input.datasets.map((d) => this.#config[d]).filter((s) => s !== undefined);
+    if (specs.length === 0 || input.rows.length === 0) return { rows: null, commit: countUnits };
     const vary = new Set(specs.flatMap((s) => s.vary));
     const fractional = new Set(names.filter((_, j) => input.rows.some((r) => isFraction(r[j]!))));
     const marked = new Map<string, number>();
     for (const c of names) if (vary.has(c) && fractional.has(c)) marked.set(c, 10 ** -Math.max(1, ...input.rows.map((r) => (isFraction(r[names.indexOf(c)]!) ? decimalsOf(r[names.indexOf(c)] as number) : 0))));
     const stable = names.filter((c) => !fractional.has(c) && !vary.has(c)).sort();
-    if (stable.length === 0) return null;
+    if (stable.length === 0) return { rows: null, commit: countUnits };
     const key = this.#partnerKey(input.principal);
     const out: (readonly CellValue[])[] = input.rows.map((r) => this.#embed(key, names, stable, marked, r));
     const canaries = new Set<string>();
@@ -134,9 +163,14 @@ export class LeakLedger {
     }
     const rows = new Set<string>();
     for (const r of out) { if (rows.size >= MAX_ROWS_PER_RELEASE) break; rows.add(this.#rowHash(LeakLedger.#stableRaw(names, stable, r))); }
-    this.#releases.push({ principal: input.principal, datasets: input.datasets, entry: input.entry, at: input.at.toISOString(), stable, marked, rows, canaries });
-    if (this.#releases.length > MAX_RELEASES) this.#releases.shift();
-    return out;
+    return {
+      rows: out,
+      commit: () => {
+        countUnits();
+        this.#releases.push({ principal: input.principal, datasets: input.datasets, entry: input.entry, at: input.at.toISOString(), stable, marked, rows, canaries });
+        if (this.#releases.length > MAX_RELEASES) this.#releases.shift();
+      },
+    };
   }
 
   #bit(key: Buffer, column: string, stableRaw: string): number {
@@ -178,10 +212,9 @@ export class LeakLedger {
     });
   }
 
-  /** Ties a release to its audit id once the audit entry is recorded (Runtime.onRecorded sees the same entry). */
+  /** Ties a release to its audit id once the audit entry is recorded (Runtime.onRecorded sees the same entry object). */
   bindAudit(entry: AuditRecord, auditId: string): void {
-    if (this.#releases.length > 0 && this.#releases[this.#releases.length - 1]!.entry === entry) this.#auditIds.set(entry, auditId);
-    else for (let i = this.#releases.length - 1; i >= Math.max(0, this.#releases.length - 64); i--) if (this.#releases[i]!.entry === entry) { this.#auditIds.set(entry, auditId); break; }
+    this.#auditIds.set(entry, auditId);
   }
 
   /** Names the releases a leaked extract most likely came from, best first, with a confidence. */

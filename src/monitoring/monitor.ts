@@ -60,6 +60,8 @@ export interface MonitorOptions {
   readonly fetch?: typeof fetch;
   /** The node's secret watermark key (32 bytes; the node keeps it in its state directory). Default: a fresh one. */
   readonly watermarkKey?: Buffer;
+  /** The privacy-unit column of a dataset (distinct units released). */
+  readonly unitColumnOf?: (dataset: string) => string | null;
 }
 
 export interface Observed {
@@ -100,7 +102,10 @@ export class Monitor {
     this.#rules = buildRules(o.config);
     this.#zones = new ZoneMap(o.config.zones);
     this.alerts = new AlertBook(o.config);
-    this.leaks = new LeakLedger(o.watermarkKey ?? randomBytes(32), o.config.leakTracing);
+    const unitColumnOf = o.unitColumnOf ?? (() => null);
+    this.leaks = new LeakLedger(o.watermarkKey ?? randomBytes(32), o.config.leakTracing, {
+      unitColumnOf, released: (p, d, values, at) => { this.activity.releasedUnits(p, d, values, at); },
+    });
     this.webhooks = new WebhookSender({ now: () => this.#now().getTime(), ...(o.fetch ? { fetch: o.fetch } : {}) });
     this.alerts.on((c) => this.#onAlert(c));
   }

@@ -5,7 +5,9 @@
  *               who made a request in the last N minutes;
  *   conditions  MFA age, network zone, agreement and grants in force, any monitoring hold;
  *   purpose     the purposes each principal declared, per dataset;
- *   extraction  rows released per principal × dataset, columns seen unmasked, privacy budget spent.
+ *   extraction  rows and distinct privacy units released per principal × dataset (units: from
+ *               row-level results that carry the dataset's unit column), columns seen
+ *               unmasked, privacy budget spent.
  *
  * Authorised and audited like every read: auditors and administrators see every principal,
  * anyone else only themselves. The same scope filters the live stream (SSE).
@@ -16,6 +18,7 @@ import type { RequestMeta } from '../../kernel/types.ts';
 import type { PrincipalDef } from '../../model/types.ts';
 import type { Alert } from '../../monitoring/alerts.ts';
 import { monitorOf } from './attach.ts';
+import { MAX_UNITS } from '../../monitoring/activity.ts';
 
 export const AUDITORS = 'auditors';
 
@@ -43,7 +46,7 @@ export interface ActivityAnswer {
     readonly recent: readonly { principal: string; org: string | null; lastAt: string; source: string; zone: string | null; channel: string; action: string; purpose: string | null; requests: number; denials: number; score: number; reasons: readonly string[] }[];
   };
   readonly conditions: readonly { principal: string; org: string | null; mfaAgeSeconds: number | null; zone: string | null; hold: string | null; agreements: readonly string[]; grants: readonly { dataset: string; purpose: string; until: string }[] }[];
-  readonly extraction: readonly { principal: string; dataset: string; requests: number; rowsReleased: number; purposes: readonly string[]; columnsUnmasked: readonly string[]; budget: { spentRho: number; capRho: number; remainingRho: number } | null; lastAt: string }[];
+  readonly extraction: readonly { principal: string; dataset: string; requests: number; rowsReleased: number; unitsReleased: number | null; unitsAtLeast: boolean; purposes: readonly string[]; columnsUnmasked: readonly string[]; budget: { spentRho: number; capRho: number; remainingRho: number } | null; lastAt: string }[];
   readonly alerts: { readonly open: number; readonly acknowledged: number; readonly resolved: number; readonly active: readonly Alert[] };
 }
 
@@ -134,7 +137,8 @@ async function snapshot(rt: Runtime, scope: ActivityScope, minutes: number | und
       if (s) { budget = { spentRho: s.spentRho, capRho: s.capRho, remainingRho: s.remainingRho }; break; }
     }
     extraction.push({
-      principal: x.principal, dataset: x.dataset, requests: x.requests, rowsReleased: x.rowsReleased, purposes: [...x.purposes].sort(),
+      principal: x.principal, dataset: x.dataset, requests: x.requests, rowsReleased: x.rowsReleased,
+      unitsReleased: x.units === null ? null : x.units.size, unitsAtLeast: x.units !== null && x.units.size >= MAX_UNITS, purposes: [...x.purposes].sort(),
       columnsUnmasked: [...x.columnsUnmasked].sort(), budget, lastAt: iso(x.lastAt),
     });
   }

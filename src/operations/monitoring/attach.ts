@@ -52,6 +52,7 @@ export function monitorOf(rt: Runtime): Monitor {
     },
     now: () => rt.now(),
     watermarkKey: watermarkKey(rt.stateDir),
+    unitColumnOf: (d) => rt.state.loaded.workspace.datasets.get(d)?.privacyUnit ?? null,
   });
   m = monitor;
   MONITORS.set(rt, monitor);
