@@ -190,6 +190,14 @@ export class AlertBook {
     return changed;
   }
 
+  /** Alerts from a snapshot (start-up): open ones take their place again for de-duplication and escalation. */
+  restore(alerts: readonly Alert[]): void {
+    for (const a of alerts) {
+      this.#alerts.set(a.id, a);
+      if (a.state !== 'resolved') this.#openByKey.set(`${a.rule}\u0000${a.principal}`, a.id);
+    }
+  }
+
   list(filter: { state?: AlertState; principal?: string } = {}): Alert[] {
     return [...this.#alerts.values()]
       .filter((a) => (filter.state === undefined || a.state === filter.state) && (filter.principal === undefined || a.principal === filter.principal))

@@ -36,6 +36,12 @@ export interface Incident {
 
 export class IncidentBook {
   readonly #incidents = new Map<string, Incident>();
+  readonly #listeners = new Set<() => void>();
+
+  onChange(listener: () => void): void { this.#listeners.add(listener); }
+  #changed(): void { for (const l of this.#listeners) { try { l(); } catch { /* never breaks the book */ } } }
+
+  restore(incidents: readonly Incident[]): void { for (const i of incidents) this.#incidents.set(i.id, i); }
 
   open(input: { alertId: string; rule: string; principal: string; org: string | null; summary: string; by: string; agreementId: string | null; sla: SlaTerms | null }, now: Date): Incident {
     for (const i of this.#incidents.values()) {
@@ -51,6 +57,7 @@ export class IncidentBook {
       responded: null, remediated: null, breaches: [],
     };
     this.#incidents.set(incident.id, incident);
+    this.#changed();
     return incident;
   }
 
@@ -64,6 +71,7 @@ export class IncidentBook {
     const i = this.get(id);
     if (i.responded) throw new GatehouseError('CONFLICT', `incident ${id} was already responded to`, { hint: 'remediate it next' });
     i.responded = { by, at: now.toISOString() };
+    this.#changed();
     return i;
   }
 
@@ -72,6 +80,7 @@ export class IncidentBook {
     if (i.remediated) throw new GatehouseError('CONFLICT', `incident ${id} is already remediated`, { hint: 'a new alert opens a new incident' });
     i.responded ??= { by, at: now.toISOString() };
     i.remediated = { by, at: now.toISOString(), note };
+    this.#changed();
     return i;
   }
 
@@ -88,6 +97,7 @@ export class IncidentBook {
       check('response', i.respondBy, i.responded);
       check('remediation', i.remediateBy, i.remediated);
     }
+    if (out.length > 0) this.#changed();
     return out;
   }
 

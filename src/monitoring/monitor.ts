@@ -31,6 +31,7 @@ import { ZoneMap } from './zones.ts';
 import { IncidentBook } from './incidents.ts';
 import { LeakLedger } from './leaks.ts';
 import { randomBytes } from 'node:crypto';
+import type { MonitorSnapshot } from './persist.ts';
 
 const STEP_UP_ACTIONS: ReadonlySet<string> = new Set(['auth.step-up', 'auth.logout']);
 
@@ -107,7 +108,8 @@ export class Monitor {
       unitColumnOf, released: (p, d, values, at) => { this.activity.releasedUnits(p, d, values, at); },
     });
     this.webhooks = new WebhookSender({ now: () => this.#now().getTime(), ...(o.fetch ? { fetch: o.fetch } : {}) });
-    this.alerts.on((c) => this.#onAlert(c));
+    this.alerts.on((c) => { this.#onAlert(c); this.#changed(); });
+    this.incidents.onChange(() => { this.#changed(); });
   }
 
   get config(): MonitoringConfig { return this.#config; }
@@ -123,6 +125,28 @@ export class Monitor {
   }
 
   setResponder(r: Responder): void { this.#responder = r; }
+
+  readonly #changes = new Set<() => void>();
+
+  /** Called after any change to holds, alerts or incidents (persistence). */
+  onChange(listener: () => void): () => void {
+    this.#changes.add(listener);
+    return () => { this.#changes.delete(listener); };
+  }
+
+  #changed(): void { for (const c of this.#changes) { try { c(); } catch { /* persistence retries at the next change */ } } }
+
+  /** Holds, alerts and incidents, for persistence. */
+  snapshot(): MonitorSnapshot {
+    return { version: 1, holds: this.holds(), alerts: this.alerts.list(), incidents: this.incidents.list() };
+  }
+
+  /** Restores a snapshot at start-up (before the first request). */
+  restore(s: MonitorSnapshot): void {
+    for (const h of s.holds) this.#holds.set(h.principal, h);
+    this.alerts.restore(s.alerts);
+    this.incidents.restore(s.incidents);
+  }
 
   subscribe(listener: (e: StreamEvent) => void): () => void {
     this.#subscribers.add(listener);
@@ -196,6 +220,7 @@ export class Monitor {
     if (respond === null || alert.occurrences > 1 || this.#holds.get(d.principal)?.kind === 'suspend-sessions') return;
     const hold: Hold = { principal: d.principal, kind: respond, alertId: alert.id, since: this.#now().getTime() };
     this.#holds.set(d.principal, hold);
+    this.#changed();
     this.alerts.recordResponse(alert, respond, this.#now());
     const responder = this.#responder;
     // Applied and audited after the request that triggered it; the hold is in force already.
@@ -237,12 +262,14 @@ export class Monitor {
     }
     // Stepped up after the hold began: the hold has done its job.
     this.#holds.delete(principal);
+    this.#changed();
   }
 
   /** Lifts a principal's hold and marks its automatic responses reversed (an administrator's act, audited by the caller). */
   lift(principal: string, by: string): { lifted: Hold | null; alerts: Alert[] } {
     const h = this.#holds.get(principal) ?? null;
     this.#holds.delete(principal);
+    this.#changed();
     return { lifted: h, alerts: this.alerts.reverseResponses(principal, by, this.#now()) };
   }
 }

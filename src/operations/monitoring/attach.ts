@@ -6,7 +6,8 @@
  * run on an unref'd timer, off the request path.
  *
  * The monitor attaches on first use; the node attaches it at start (the HTTP routes call
- * `monitorOf` when they are registered), so it sees every request from then on.
+ * `monitorOf` when they are registered), so it sees every request from then on. Its holds,
+ * alerts and incidents are kept in state/monitoring.json (persist.ts) and restored here.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { loadMonitoringConfig } from '../../monitoring/config.ts';
 import { MONITOR_CHANNEL } from '../../monitoring/event.ts';
 import { Monitor, type Hold, type Responder } from '../../monitoring/monitor.ts';
 import type { Alert } from '../../monitoring/alerts.ts';
+import { debouncedWriter, readSnapshot, writeSnapshot } from '../../monitoring/persist.ts';
 
 const MONITORS = new WeakMap<Runtime, Monitor>();
 
@@ -54,6 +56,11 @@ export function monitorOf(rt: Runtime): Monitor {
     watermarkKey: watermarkKey(rt.stateDir),
     unitColumnOf: (d) => rt.state.loaded.workspace.datasets.get(d)?.privacyUnit ?? null,
   });
+  // Holds, alerts and incidents survive a restart: a suspension does not end because the node did.
+  const saved = join(rt.stateDir, 'monitoring.json');
+  const snapshot = readSnapshot(saved);
+  if (snapshot) monitor.restore(snapshot);
+  monitor.onChange(debouncedWriter(() => { writeSnapshot(saved, monitor.snapshot()); }));
   m = monitor;
   MONITORS.set(rt, monitor);
   rt.onRecorded((entry, auditId) => { monitor.observe(entry, auditId); });
