@@ -22,7 +22,7 @@ describe('the exfiltration drill', () => {
     assert.match(by.suspension!, /refused \(POLICY_DENIED\): automatic response "suspend-sessions"/);
     assert.match(by.webhook!, /signature verified/);
     assert.match(by.report!, /ivan took \d+ claims rows/);
-    assert.match(by.trace!, /most likely released to ivan \(audit entry \d+\), confidence 0\.99/);
+    assert.match(by.trace!, /most likely released to ivan \(audit entry \d+( and \d+ more)?\), confidence (0\.99\d*|1)$/);
     for (let i = 1; i < steps.length; i++) assert.ok(steps[i]!.atMs >= steps[i - 1]!.atMs, 'the timeline is in order');
   });
 

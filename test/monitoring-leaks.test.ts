@@ -94,6 +94,27 @@ describe('watermarks and canaries', () => {
     assert.equal(rows.length, 200);
   });
 
+  it('sums the evidence over many small results: two rows from each of ten queries still name their partner', () => {
+    const l = new LeakLedger(randomBytes(32), { claims: { vary: ['amount_billed'], canaries: 0 } });
+    const leaked: CellValue[][] = [];
+    for (let q = 0; q < 10; q++) {
+      const slice = ORIGINAL.slice(q * 20, q * 20 + 20);
+      for (const who of ['ivan', 'rhea']) {
+        const entry = entryFor(who);
+        const m = l.mark({ principal: who, datasets: ['claims'], plainScan: false, entry, at: new Date(), columns: COLUMNS, rows: slice });
+        l.bindAudit(entry, `${who}-${q}`);
+        m.commit();
+        if (who === 'ivan') leaked.push(...m.rows!.slice(0, 2).map((r) => [...r]));
+      }
+    }
+    const t = l.trace(parseExtract(csv(shuffle(leaked))));
+    assert.equal(t.candidates[0]!.principal, 'ivan');
+    assert.equal(t.candidates[0]!.releases.length, 10);
+    assert.ok(t.candidates[0]!.confidence >= 0.99, t.verdict);
+    assert.match(t.verdict, /and 9 more/);
+    assert.ok(t.candidates.find((c) => c.principal === 'rhea')!.confidence < 0.5);
+  });
+
   it('registers nothing until the release is committed (a later protection may refuse it)', () => {
     const l = new LeakLedger(randomBytes(32), { claims: { vary: ['amount_billed'], canaries: 0 } });
     const marked = l.mark({ principal: 'ivan', datasets: ['claims'], plainScan: false, entry: entryFor('ivan'), at: new Date(), columns: COLUMNS, rows: ORIGINAL });

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { CellValue } from '../engine/engine.ts';
 import { verifyWebhookSignature } from '../monitoring/webhooks.ts';
+import { mulberry32 } from '../monitoring/synthetic.ts';
 import { COMMANDS, parseOptions } from './commands.ts';
 
 export interface DrillStep {
@@ -117,12 +118,15 @@ export async function runExfiltrationDrill(options: { patients?: number; log?: (
     const incident = monitoring.monitor.incidents.list((i) => i.alertId === alert?.id)[0];
     step('incident', incident !== undefined, incident ? `auditor confirmed the alert: incident ${incident.id}${incident.agreementId ? '' : ' (no SLA agreement with keystone-mutual in the demo: no clock)'}` : 'no incident');
 
-    const rnd = Math.random;
-    const leaked = [...taken].sort(() => rnd() - 0.5).slice(0, Math.max(10, Math.ceil(taken.length / 10)));
+    // The leak: a shuffled subset — a tenth of what was taken, at least 20 rows (seeded, so a run is reproducible).
+    const rnd = mulberry32(21);
+    const shuffled = [...taken];
+    for (let i = shuffled.length - 1; i > 0; i--) { const j = Math.floor(rnd() * (i + 1)); [shuffled[i], shuffled[j]] = [shuffled[j]!, shuffled[i]!]; }
+    const leaked = shuffled.slice(0, Math.max(20, Math.ceil(taken.length / 10)));
     const csv = ['claim_id,payer,status,amount_billed,amount_paid', ...leaked.map((r) => r.map((c) => (c === null ? '' : String(c))).join(','))].join('\n');
     const trace = await monitoring.trace(as('audrey'), csv);
     const best = trace.candidates[0];
-    step('trace', best?.principal === 'ivan' && best.confidence >= 0.99 && auditIds.includes(best.auditId ?? ''), `a leaked CSV of ${leaked.length} rows (shuffled 10 % subset): ${trace.verdict}`);
+    step('trace', best?.principal === 'ivan' && best.confidence >= 0.99 && auditIds.includes(best.auditId ?? ''), `a leaked CSV of ${leaked.length} of the ${taken.length} rows, shuffled: ${trace.verdict}`);
 
     await monitoring.liftHold(as('olivia'), 'ivan');
     await ask('SELECT payer, count(*) AS n FROM claims GROUP BY payer');

@@ -17,7 +17,9 @@ export function renderTrace(t: TraceResult): string {
   if (t.candidates.length > 0) {
     lines.push(formatTable(['partner', 'confidence', 'audit entry', 'released at', 'datasets', 'rows matched', 'canaries', 'query fingerprint'],
       t.candidates.map((c) => [c.principal, c.confidence, c.auditId ?? '?', c.at, c.datasets.join(','), c.matchedRows, c.canaryRows, (c.sqlFingerprint ?? '').slice(0, 16)])));
-    lines.push(...t.candidates[0]!.evidence.map((e) => `  · ${e}`));
+    const best = t.candidates[0]!;
+    lines.push(...best.evidence.map((e) => `  · ${e}`));
+    if (best.releases.length > 1) lines.push(`  · found in: ${best.releases.map((r) => `audit entry ${r.auditId ?? '?'} (${r.matchedRows} rows)`).join(', ')}`);
   }
   return `${lines.join('\n')}\n`;
 }

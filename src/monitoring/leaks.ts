@@ -74,6 +74,8 @@ export interface TraceCandidate {
   readonly canaryRows: number;
   readonly watermark: { readonly checked: number; readonly agreeing: number };
   readonly confidence: number;
+  /** The partner's results the rows were found in, most rows first (the first is `auditId`). */
+  readonly releases: readonly { readonly auditId: string | null; readonly at: string; readonly matchedRows: number }[];
   readonly evidence: readonly string[];
 }
 
@@ -90,7 +92,7 @@ const NUMERIC = /^-?\d+(\.\d+)?(e[-+]?\d+)?$/i;
 /** The text a cell has in any faithful copy: numbers normalised, strings trimmed. */
 export function canonical(v: CellValue | undefined): string {
   if (v === null || v === undefined || v === '') return '\u0000';
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(v);
+  if (typeof v === 'number') return String(v);
   if (typeof v === 'string') {
     const s = v.trim();
     if (NUMERIC.test(s)) { const n = Number(s); if (Number.isInteger(n) && Math.abs(n) < 2 ** 53) return String(n); }
@@ -217,60 +219,73 @@ export class LeakLedger {
     this.#auditIds.set(entry, auditId);
   }
 
-  /** Names the releases a leaked extract most likely came from, best first, with a confidence. */
+  /**
+   * Names the partner a leaked extract most likely came from, with a confidence, and the
+   * releases (queries, audit entries) its rows were found in. Evidence is summed per partner
+   * over all its releases: a slow exfiltration leaks rows of many small results together.
+   */
   trace(extract: { columns: readonly string[]; rows: readonly (readonly CellValue[])[] }): TraceResult {
-    const candidates: TraceCandidate[] = [];
     const names = extract.columns;
+    const perPartner = new Map<string, { rows: Set<number>; canaryRows: number; checked: number; agreeing: number; releases: { r: Release; matched: number }[] }>();
     for (const r of this.#releases) {
       if (!r.stable.every((c) => names.includes(c))) continue;
-      let matched = 0;
-      let canaryRows = 0;
-      let checked = 0;
-      let agreeing = 0;
       const key = r.marked.size > 0 ? this.#partnerKey(r.principal) : null;
-      for (const row of extract.rows) {
+      let p = perPartner.get(r.principal);
+      let matched = 0;
+      extract.rows.forEach((row, index) => {
         const raw = LeakLedger.#stableRaw(names, r.stable, row);
         const h = this.#rowHash(raw);
-        if (!r.rows.has(h)) continue;
+        if (!r.rows.has(h)) return;
         matched++;
-        if (r.canaries.has(h)) canaryRows++;
-        if (!key) continue;
+        if (!p) { p = { rows: new Set(), canaryRows: 0, checked: 0, agreeing: 0, releases: [] }; perPartner.set(r.principal, p); }
+        // A row found in several releases of one partner counts once.
+        if (p.rows.has(index)) return;
+        p.rows.add(index);
+        if (r.canaries.has(h)) p.canaryRows++;
+        if (!key) return;
         for (const [c, q] of r.marked) {
           const j = names.indexOf(c);
           if (j < 0) continue;
-          const v = typeof row[j] === 'number' ? row[j] as number : typeof row[j] === 'string' && NUMERIC.test((row[j] as string).trim()) ? Number(row[j]) : NaN;
+          const cell = row[j];
+          const v = typeof cell === 'number' ? cell : typeof cell === 'string' && NUMERIC.test(cell.trim()) ? Number(cell) : NaN;
           if (!Number.isFinite(v)) continue;
-          checked++;
+          p.checked++;
           const k = Math.round(v / q);
-          if ((((k % 2) + 2) % 2) === this.#bit(key, c, raw)) agreeing++;
+          if ((((k % 2) + 2) % 2) === this.#bit(key, c, raw)) p.agreeing++;
         }
-      }
-      if (matched === 0) continue;
-      const evidence: string[] = [`${matched} of ${extract.rows.length} rows were released to ${r.principal} in this result`];
+      });
+      if (matched > 0) p!.releases.push({ r, matched });
+    }
+    const candidates: TraceCandidate[] = [];
+    for (const [principal, p] of perPartner) {
+      const evidence: string[] = [`${p.rows.size} of ${extract.rows.length} rows were released to ${principal}, in ${p.releases.length} result(s)`];
       let confidence: number;
-      if (canaryRows > 0) {
-        confidence = 1 - 2 ** (-40 * canaryRows);
-        evidence.push(`${canaryRows} canary row(s) made only for ${r.principal}`);
-      } else if (checked >= 4) {
-        const p = binomialTail(checked, agreeing);
-        confidence = agreeing / checked >= 0.9 ? 1 - p : 0;
-        evidence.push(`watermark: ${agreeing} of ${checked} values carry ${r.principal}'s mark (chance ${p < 1e-12 ? '< 1e-12' : p.toPrecision(2)})`);
+      if (p.canaryRows > 0) {
+        confidence = 1 - 2 ** (-40 * p.canaryRows);
+        evidence.push(`${p.canaryRows} canary row(s) made only for ${principal}`);
+      } else if (p.checked >= 4) {
+        const chance = binomialTail(p.checked, p.agreeing);
+        confidence = p.agreeing / p.checked >= 0.9 ? 1 - chance : 0;
+        evidence.push(`watermark: ${p.agreeing} of ${p.checked} values carry ${principal}'s mark (chance ${chance < 1e-12 ? '< 1e-12' : chance.toPrecision(2)})`);
       } else {
-        confidence = 0.5 * (matched / extract.rows.length);
+        confidence = 0.5 * (p.rows.size / extract.rows.length);
         evidence.push('no watermark or canary to tell partners apart: the rows alone');
       }
-      const entry = r.entry as Partial<AuditRecord>;
+      p.releases.sort((a, b) => b.matched - a.matched);
+      const top = p.releases[0]!.r;
+      const entry = top.entry as Partial<AuditRecord>;
       candidates.push({
-        principal: r.principal, auditId: this.#auditIds.get(r.entry) ?? null, at: r.at, datasets: r.datasets, sqlFingerprint: entry.sqlFingerprint ?? null,
-        matchedRows: matched, canaryRows, watermark: { checked, agreeing }, confidence: Math.round(confidence * 1e6) / 1e6, evidence,
+        principal, auditId: this.#auditIds.get(top.entry) ?? null, at: top.at, datasets: top.datasets, sqlFingerprint: entry.sqlFingerprint ?? null,
+        matchedRows: p.rows.size, canaryRows: p.canaryRows, watermark: { checked: p.checked, agreeing: p.agreeing }, confidence: Math.round(confidence * 1e6) / 1e6,
+        releases: p.releases.slice(0, 20).map((x) => ({ auditId: this.#auditIds.get(x.r.entry) ?? null, at: x.r.at, matchedRows: x.matched })),
+        evidence,
       });
     }
     candidates.sort((a, b) => b.confidence - a.confidence || b.matchedRows - a.matchedRows);
-    // Rows released to several partners without a mark cannot be pinned on one: share the confidence.
     const best = candidates[0];
     const verdict = !best ? 'no release matches this extract: it names nobody'
-      : best.confidence >= 0.99 ? `most likely released to ${best.principal} (audit entry ${best.auditId ?? 'unknown'}), confidence ${best.confidence}`
-      : `inconclusive: the rows match releases to ${[...new Set(candidates.map((c) => c.principal))].join(', ')} but no mark tells them apart`;
+      : best.confidence >= 0.99 ? `most likely released to ${best.principal} (audit entry ${best.auditId ?? 'unknown'}${best.releases.length > 1 ? ` and ${best.releases.length - 1} more` : ''}), confidence ${best.confidence}`
+      : `inconclusive: the rows match releases to ${candidates.map((c) => c.principal).join(', ')} but no mark tells them apart`;
     return { rows: extract.rows.length, verdict, candidates: candidates.slice(0, 10) };
   }
 }

@@ -17,10 +17,10 @@ import type { Runtime } from '../../kernel/runtime.ts';
 import type { RequestMeta } from '../../kernel/types.ts';
 import type { PrincipalDef } from '../../model/types.ts';
 import type { Alert } from '../../monitoring/alerts.ts';
+import { AUDITORS } from '../audit/read.ts';
 import { monitorOf } from './attach.ts';
 import { MAX_UNITS } from '../../monitoring/activity.ts';
 
-export const AUDITORS = 'auditors';
 
 /** Who may watch whom: everyone, or one principal. */
 export interface ActivityScope {
