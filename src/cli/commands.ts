@@ -97,6 +97,21 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
       json: { type: 'boolean', help: 'print the full response {columns, rows, intervals, governance}' },
     },
   },
+  activity: {
+    summary: 'Who is accessing data now, under what conditions, for what purpose, and what they took (docs/monitoring.md).',
+    usage: ['gatehouse activity [--minutes N] [--watch] [--json] [--url URL] [--key KEY]'],
+    options: { minutes: { type: 'string', arg: 'N', help: '"recent" means the last N minutes (default: the workspace\'s monitoring.recentMinutes)' }, watch: { type: 'boolean', help: 'then follow requests and alerts live (server-sent events)' }, key: CLIENT.key!, url: CLIENT.url!, json: CLIENT.json! },
+  },
+  drill: {
+    summary: 'Run an incident-response drill on a throwaway demo and print its timeline (docs/monitoring.md).',
+    usage: ['gatehouse drill exfiltration [--patients N] [--json]'],
+    options: { patients: { type: 'string', arg: 'N', help: 'size of the throwaway demo (default 400 patients)' }, json: CLIENT.json! },
+  },
+  trace: {
+    summary: 'Name the partner, query and audit entry that most likely released a leaked extract (docs/monitoring.md).',
+    usage: ['gatehouse trace FILE [--json] [--url URL] [--key KEY]'],
+    options: { key: CLIENT.key!, url: CLIENT.url!, json: CLIENT.json! },
+  },
   datasets: {
     summary: 'List the datasets you may query and how you will see each column.',
     usage: ['gatehouse datasets [--purpose P] [options]'],

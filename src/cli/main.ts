@@ -725,6 +725,9 @@ const RUNNERS: Readonly<Record<string, (argv: string[], out: Out) => Promise<num
   mfa: cmdMfa, user: cmdUser, access: cmdAccess, elevation: cmdElevation, admin: cmdAdmin, demo: cmdDemo,
   node: async (argv, out) => (await import('./node.ts')).nodeCommand(argv, out),
   residency: async (argv, out) => (await import('./residency.ts')).residencyCommand(argv, out),
+  activity: async (argv, out) => (await import('./activity.ts')).cmdActivity(argv, out),
+  trace: async (argv, out) => (await import('./trace.ts')).cmdTrace(argv, out),
+  drill: async (argv, out) => (await import('./drill.ts')).cmdDrill(argv, out),
 };
 
 const isHelpFlag = (a: string): boolean => a === '--help' || a === '-h';

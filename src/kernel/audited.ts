@@ -72,11 +72,13 @@ export function draftEntry(rt: Runtime, state: WorkspaceState, meta: Pick<Reques
 /** Writes an entry; if it cannot be written the request fails (fail closed). Observers see it once recorded. */
 export async function record(rt: Runtime, entry: AuditRecord): Promise<{ auditId: string }> {
   let r: { auditId: string };
+  const t0 = performance.now();
   try {
     r = await rt.audit.append(entry);
   } catch (err) {
     throw new GatehouseError('AUDIT_UNAVAILABLE', 'the audit log could not record this request, so it was not completed', { hint: 'retry later; operators: check the audit log storage', cause: err });
   }
+  rt.timing('audit', t0);
   rt.observe(entry, r.auditId);
   return r;
 }
@@ -99,10 +101,12 @@ async function leased<T>(rt: Runtime, state: WorkspaceState, meta: RequestMeta, 
   const kept: string[] = [];
   const hooks: RecordHook[] = [];
   let value: T;
+  const t0 = performance.now();
   try {
     value = await run({ state, entry, keep: (r) => { kept.push(r); }, onRecord: (h) => { hooks.push(h); } });
     entry.decision = 'allow';
     entry.reasons = [...entry.reasons, ...kept];
+    rt.timing('operation', t0);
   } catch (err) {
     const e = asGatehouseError(err);
     entry.decision = e.outcome;
@@ -144,8 +148,11 @@ export function auditedOpen<T>(rt: Runtime, meta: RequestMeta, action: string, o
 /** An operation for an authenticated principal: authentication runs inside the envelope. */
 export function audited<T>(rt: Runtime, meta: RequestMeta, action: string, options: AuditedOptions, run: (env: AuthenticatedEnvelope) => Promise<T>): Promise<AuditedResult<T>> {
   return envelope(rt, meta, action, options, async (env) => {
+    const t0 = performance.now();
     const auth = await authenticate(rt, env.state, meta.credential, meta.source);
+    rt.timing('authenticate', t0);
     env.entry.principal = auth.principal.id;
+    rt.checkGates(auth.principal.id, auth.mfaAt, action);
     return run({ ...env, auth });
   });
 }

@@ -52,6 +52,12 @@ export interface GatehouseOptions {
   readonly auditReader?: { scan(filter: { from?: string; to?: string }): AsyncGenerator<{ leaf: { entry: StoredAuditEntry } }>; pseudonymsOf(principal: string): string[] };
 }
 
+/**
+ * Refuses an authenticated principal before its operation runs (monitoring's automatic
+ * responses: a suspension, a required step-up); throws a GatehouseError to refuse.
+ */
+export type AccessGate = (principal: string, mfaAt: number | null, action: string) => void;
+
 /** Sees each audit entry once it is recorded. */
 export type RecordObserver = (entry: AuditRecord, auditId: string) => void;
 
@@ -308,6 +314,32 @@ export class Runtime {
   onRecorded(observer: RecordObserver): () => void {
     this.#observers.add(observer);
     return () => { this.#observers.delete(observer); };
+  }
+
+  readonly #gates = new Set<AccessGate>();
+
+  /** Adds a check every authenticated request passes (src/kernel/audited.ts); returns the function that removes it. */
+  gate(gate: AccessGate): () => void {
+    this.#gates.add(gate);
+    return () => { this.#gates.delete(gate); };
+  }
+
+  checkGates(principal: string, mfaAt: number | null, action: string): void {
+    for (const g of this.#gates) g(principal, mfaAt, action);
+  }
+
+  readonly #timings = new Set<(stage: string, seconds: number) => void>();
+
+  /** Watches how long each stage of a request took (metrics); returns the function that stops watching. */
+  onTiming(observer: (stage: string, seconds: number) => void): () => void {
+    this.#timings.add(observer);
+    return () => { this.#timings.delete(observer); };
+  }
+
+  timing(stage: string, startedAt: number): void {
+    if (this.#timings.size === 0) return;
+    const seconds = (performance.now() - startedAt) / 1000;
+    for (const t of this.#timings) { try { t(stage, seconds); } catch { /* metrics never fail a request */ } }
   }
 
   observe(entry: AuditRecord, auditId: string): void {

@@ -82,6 +82,8 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
       ...(config.now ? { now: config.now } : {}),
     });
     closers.push('pipeline', () => gatehouse.close());
+    // Monitoring watches every front from the first request (suspensions hold on the wire too).
+    gatehouse.monitoring();
     // The faces get a counted view: once they are closed, requests still inside the
     // pipeline finish (and are audited) before the engines and the log close.
     const inFlight = trackInFlight(gatehouse);

@@ -32,6 +32,7 @@ import { query } from '../operations/query/query.ts';
 import { getResult, listResults } from '../operations/results/results.ts';
 import { crossRegion, type CrossRegionStep } from '../operations/residency/cross-region.ts';
 import { simulateRequest, type SimulateRequest } from '../operations/policy/simulate-request.ts';
+import * as monitoring from '../operations/monitoring/index.ts';
 
 export type { DatasetView, Governance, QueryEstimate, QueryRequest, QueryResponse, RequestMeta } from '../kernel/types.ts';
 export type { GatehouseOptions } from '../kernel/runtime.ts';
@@ -124,6 +125,9 @@ export class Gatehouse {
     const { seedDemoGovernance } = await import('../demo/governance.ts');
     return setupDemoGovernance(this.#rt, seedDemoGovernance);
   }
+
+  // Monitoring: the four live questions, alerts, automatic responses (docs/monitoring.md).
+  monitoring() { return monitoring.facade(this.#rt); }
 
   // The audit log.
   authorizeAuditRead(meta: RequestMeta, what: 'proofs' | 'entries' | 'own-entries'): Promise<AuditReadGrant> { return authorizeAuditRead(this.#rt, meta, what); }

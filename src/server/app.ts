@@ -15,6 +15,8 @@ import { registerGovernanceRoutes } from './governance-routes.ts';
 import { registerFederationRoutes } from './federation-routes.ts';
 import { registerConsoleRoutes } from './console-routes.ts';
 import { sessionCookieCredential } from './console-session.ts';
+import { registerActivityRoutes } from './activity-routes.ts';
+import { registerMetricsRoutes } from './metrics-routes.ts';
 
 export interface AppOptions {
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, clients must present a certificate it signed (mTLS). */
@@ -108,6 +110,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.status(g.status).send({ error: g.toJSON() });
   });
 
+  await registerMetricsRoutes(app, gatehouse, { auditLog: options.auditLog });
   app.get('/v1/health', { schema: routeSchemas.health }, async () => ({ status: 'ok', version: options.version, policyVersion: gatehouse.policyVersion }));
   // Liveness (/v1/health) says the process answers; readiness says it can serve: a load
   // balancer takes a node out while its state or audit log is unreachable (fail closed).
@@ -159,6 +162,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerGovernanceRoutes(app, gatehouse);
   await registerFederationRoutes(app, gatehouse);
   await registerConsoleRoutes(app, gatehouse);
+  await registerActivityRoutes(app, gatehouse);
 
   await app.register(auditHttpPlugin, {
     log: options.auditLog,

@@ -15,6 +15,8 @@ import { dlp } from '../../kernel/protections/dlp.ts';
 import { dpBudget } from '../../kernel/protections/dp-budget.ts';
 import { dpNoise } from '../../kernel/protections/dp-release.ts';
 import { truncate } from '../../kernel/protections/truncate.ts';
+import { watermark } from '../../kernel/protections/watermark.ts';
+import { monitorOf } from '../monitoring/attach.ts';
 import type { Runtime, WorkspaceState } from '../../kernel/runtime.ts';
 import type { Plan } from './plan.ts';
 
@@ -32,7 +34,7 @@ export function protectionsFor(rt: Runtime, state: WorkspaceState, p: Plan): Pro
     out.push(disclosureControl(governed.disclosure, governed.rowLimit, capAfterOffset));
     out.push(releaseAudit(rt.releaseAuditor, principal.id, governed.disclosure, now));
   } else {
-    out.push(truncate(governed.rowLimit));
+    out.push(truncate(governed.rowLimit), watermark(monitorOf(rt).leaks, principal.id, bound.datasets, bound.query, () => rt.now()));
   }
   const dlpConfig = mergeDlp([ws.dlp, ...p.decisions.flatMap((d) => d.obligations.map((o) => o.dlp))]);
   if (dlpConfig) {
