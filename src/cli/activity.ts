@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { GatehouseError } from '../errors.ts';
 import { bearerHeader } from '../identity/credentials.ts';
-import type { ActivityAnswer } from '../operations/monitoring/activity.ts';
+import type { ActivityAnswer } from '../pipeline/gatehouse.ts';
 import { COMMANDS, DEFAULT_PORT, parseOptions } from './commands.ts';
 import { errorFromBody } from './exit.ts';
 import { formatTable } from './table.ts';

@@ -16,7 +16,7 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { CellValue } from '../engine/engine.ts';
+import type { CellValue } from '../model/result.ts';
 import { verifyWebhookSignature } from '../monitoring/webhooks.ts';
 import { mulberry32 } from '../monitoring/synthetic.ts';
 import { COMMANDS, parseOptions } from './commands.ts';

@@ -39,6 +39,7 @@ export type { GatehouseOptions } from '../kernel/runtime.ts';
 export type { AuditDecision } from '../audit/types.ts';
 export type { AuditReadGrant } from '../operations/audit/read.ts';
 export type { CatalogAnswer, CatalogRequest } from '../operations/catalog/query.ts';
+export type { ActivityAnswer } from '../operations/monitoring/activity.ts';
 
 export class Gatehouse {
   readonly #rt: Runtime;
