@@ -4,9 +4,13 @@
  * error bars. Pure with respect to the budget: `planNoise` prices a query, `release`
  * spends nothing — the pipeline charges the budget between the two.
  *
- * Accounting (zCDP, Bun & Steinke 2016): a query costs ρ_q — from (ε, δ) for the discrete
- * Gaussian (CKS 2020 conversion), or ε²/2 for pure ε-DP discrete Laplace — split evenly
- * across its m measures. Partition selection (keys without a public domain) releases a
+ * Calibration and accounting. A Gaussian query gets the analytic Gaussian's μ at its (ε, δ)
+ * (Balle & Wang 2018, Alg. 1), split evenly over its m measures (μᵢ² = μ²/m; Gaussians compose
+ * to μ² = Σ μᵢ², Dong–Roth–Su 2022), each σ² rounded *up* to a sampler-friendly rational
+ * (friendly-variance.ts) and charged at the discrete Gaussian's own μ-GDP (discrete-gaussian-gdp.ts).
+ * A Laplace query spends pure ε split over its measures, charged as one pure-ε release. The
+ * charge is a PrivacyLoss for the PLD accountant (accounting/pld.ts), plus partition
+ * selection's δ paid outright; ρ = μ²/2 (Gaussian) or ε²/2 (Laplace) is kept for display. Partition selection (keys without a public domain) releases a
  * group only if its noisy distinct-unit count reaches τ, where τ makes the chance that a
  * group one unit created appears at most δ/L per group (Desfontaines et al., "Differentially
  * private partition selection", PoPETs 2022, for the thresholding argument); so a query
@@ -16,7 +20,11 @@
  */
 import type { EngineResult, CellValue, ResultColumn } from '../engine/engine.ts';
 import type { DpMeasure, DpReleasePlan } from '../query/govern/differential-privacy.ts';
-import { rhoForEpsilonDelta, sigma2ForRho, toEpsilonDelta } from './accounting/zcdp.ts';
+import { toEpsilonDelta } from './accounting/zcdp.ts';
+import type { PrivacyLoss } from './accounting/pld.ts';
+import { analyticGaussianMu } from './mechanisms/analytic-gaussian.ts';
+import { discreteGaussianGdp, ETA } from './mechanisms/discrete-gaussian-gdp.ts';
+import { friendlySigma2 } from './mechanisms/friendly-variance.ts';
 import { confidenceInterval, discreteGaussian, discreteLaplace, type NoiseMechanism } from './mechanisms/index.ts';
 import { selectionThreshold } from './partition-selection.ts';
 
@@ -40,6 +48,8 @@ export interface NoisePlan {
   readonly measures: readonly MeasureNoise[];
   /** Distinct-unit threshold for partition selection; null when every key is public. */
   readonly threshold: number | null;
+  /** What the query spends, for the PLD accountant (accounting/pld.ts). */
+  readonly loss: PrivacyLoss;
 }
 
 function roundUpRational(x: number): string {
@@ -53,31 +63,59 @@ function powerOfTwoBelow(x: number): number {
   return 2 ** Math.floor(Math.log2(x));
 }
 
+/**
+ * σ² for one Gaussian measure of L2 sensitivity l2 (in noise units) that spends at most μ:
+ * σ = l2/μ, rounded up to a friendly rational, then widened until the discrete Gaussian's own
+ * μ-GDP (its lattice costs a factor 1.000x–1.01) fits.
+ */
+function gaussianSigma2(l2: number, mu: number): { sigma2: string; mu: number; delta: number } {
+  let s2 = (l2 / mu) ** 2;
+  for (let i = 0; i < 60; i++) {
+    const sigma2 = friendlySigma2(s2);
+    const exact = Number(sigma2.includes('/') ? Number(sigma2.split('/')[0]) / Number(sigma2.split('/')[1]) : sigma2);
+    const gdp = discreteGaussianGdp(exact);
+    const charged = (gdp.factor * l2) / Math.sqrt(exact);
+    if (charged <= mu) return { sigma2, mu: charged, delta: gdp.delta };
+    s2 = exact * (charged / mu) ** 2 * (1 + 1e-9);
+  }
+  throw new Error('cannot calibrate the discrete Gaussian');
+}
+
 export function planNoise(plan: DpReleasePlan): NoisePlan {
   const def = plan.def;
   const m = plan.measures.length;
-  const rhoQuery = def.mechanism === 'gaussian' ? rhoForEpsilonDelta(def.epsilon, def.delta) : (def.epsilon * def.epsilon) / 2;
-  const rhoEach = rhoQuery / m;
+  // The query's μ at (ε, δ), minus the η slack each discrete Gaussian pays outright.
+  const muQuery = def.mechanism === 'gaussian' ? analyticGaussianMu(def.epsilon, def.delta - 4 * m * ETA) : 0;
+  const muEach = muQuery / Math.sqrt(m);
+  let mu2 = 0, etaDelta = 0, pureEpsilon = 0;
   const measures = plan.measures.map((measure): MeasureNoise => {
     // Counts are integers already; sums go to fixed point with ~2^10 steps per unit contribution.
     const granularity = measure.kind === 'sum' ? powerOfTwoBelow(Math.max(measure.linf, 1e-6) / 1024) : 1;
     const extra = measure.kind === 'sum' ? 1 : 0; // rounding to the grid can add one step
     if (def.mechanism === 'gaussian') {
       const l2 = measure.l2 / granularity + extra * Math.sqrt(plan.def.maxGroupsPerUnit);
-      const sigma2 = Number(roundUpRational(sigma2ForRho(rhoEach, l2)));
-      const mechanism: NoiseMechanism = { kind: 'gaussian', sigma2: roundUpRational(sigma2) };
-      return { measure, granularity, mechanism, scale: Math.sqrt(sigma2) * granularity, ci95: confidenceInterval(mechanism) * granularity, rho: rhoEach };
+      const g = gaussianSigma2(l2, muEach);
+      mu2 += g.mu * g.mu;
+      etaDelta += g.delta;
+      const [num, den] = g.sigma2.split('/');
+      const sigma2 = Number(num) / Number(den ?? 1);
+      const mechanism: NoiseMechanism = { kind: 'gaussian', sigma2: g.sigma2 };
+      return { measure, granularity, mechanism, scale: Math.sqrt(sigma2) * granularity, ci95: confidenceInterval(mechanism) * granularity, rho: (g.mu * g.mu) / 2 };
     }
     const l1 = measure.l1 / granularity + extra * plan.def.maxGroupsPerUnit;
     const scale = Number(roundUpRational(l1 / (def.epsilon / m)));
     const mechanism: NoiseMechanism = { kind: 'laplace', scale: roundUpRational(scale) };
-    return { measure, granularity, mechanism, scale: scale * granularity, ci95: confidenceInterval(mechanism) * granularity, rho: rhoEach };
+    pureEpsilon += l1 / scale;
+    return { measure, granularity, mechanism, scale: scale * granularity, ci95: confidenceInterval(mechanism) * granularity, rho: ((l1 / scale) ** 2) / 2 };
   });
   const needsSelection = plan.keyCount > 0 && plan.publicDomains.some((d) => d === null);
   if (needsSelection && plan.unitsMeasure < 0) throw new Error('partition selection needs the distinct-unit measure');
   const threshold = needsSelection ? selectionThreshold(measures[plan.unitsMeasure]!.mechanism, def.delta / def.maxGroupsPerUnit) : null;
   const delta = def.mechanism === 'gaussian' ? def.delta * (needsSelection ? 2 : 1) : needsSelection ? def.delta : 0;
-  return { plan, rho: rhoQuery, epsilon: def.epsilon, delta, measures, threshold };
+  // Partition selection's δ is paid outright: a one-unit group appears with probability ≤ δ/L in each of its ≤ L groups.
+  const loss: PrivacyLoss = { pure: pureEpsilon > 0 ? [pureEpsilon] : [], mu2, delta: etaDelta + (needsSelection ? def.delta : 0) };
+  const rho = def.mechanism === 'gaussian' ? mu2 / 2 : (pureEpsilon * pureEpsilon) / 2;
+  return { plan, rho, epsilon: def.epsilon, delta, measures, threshold, loss };
 }
 
 export interface ReleasedCell {
