@@ -10,6 +10,7 @@ import { GatehouseError } from '../../errors.ts';
 import type { ChargeAccepted } from '../../privacy/accounting/budget-store.ts';
 import { budgetAuditReasons, describeDenial } from '../../privacy/accounting/describe.ts';
 import { rhoForEpsilonDelta } from '../../privacy/accounting/zcdp.ts';
+import { composeLosses, fitsBudget, type PrivacyLoss } from '../../privacy/accounting/pld.ts';
 import { describeNoise, spentEpsilon, type NoisePlan, type PrivacyGovernance } from '../../privacy/release.ts';
 import type { DpReleasePlan } from '../../query/govern/index.ts';
 import type { BudgetLedger } from '../../state/budget-ledger.ts';
@@ -36,6 +37,12 @@ export function budgetView(o: { subject: string; spentRho: number; remainingRho:
   // Tight accounting (PLD) when the ledger has it; the ρ view otherwise.
   const spent = o.tight ? o.tight.spentEpsilon : spentEpsilon(o.spentRho, b.delta);
   return { subject: o.subject, epsilon: b.epsilon, delta: b.delta, spentEpsilon: spent, remainingRho: o.remainingRho, capRho: o.capRho, resetsAt: o.resetsAt };
+}
+
+/** Whether a query would fit what remains: by composition when the ledger accounts tightly, by ρ otherwise. */
+export function fitsRemaining(status: { remainingRho: number; tight?: { epsilon: number; delta: number; spent: PrivacyLoss } | null }, noise: NoisePlan): boolean {
+  if (status.tight) return fitsBudget(composeLosses([status.tight.spent, noise.loss]), status.tight);
+  return status.remainingRho >= noise.rho;
 }
 
 export function dpBudget(budgets: BudgetLedger, principal: PrincipalDef, plan: DpReleasePlan, noise: NoisePlan): Protection {

@@ -91,7 +91,7 @@ interface WindowNumbers {
   /** ISO time the next window starts with the full cap (null: never resets). */
   readonly resetsAt: string | null;
   /** Tight accounting: the budget's target and the ε the window's live releases have spent at its δ; null without a target. */
-  readonly tight?: { readonly epsilon: number; readonly delta: number; readonly spentEpsilon: number } | null;
+  readonly tight?: { readonly epsilon: number; readonly delta: number; readonly spentEpsilon: number; readonly spent: PrivacyLoss } | null;
 }
 
 export interface ChargeAccepted extends WindowNumbers {
@@ -603,7 +603,8 @@ export class BudgetStore {
   async #numbers(q: SqlQueries, b: BudgetRow, win: Win): Promise<WindowNumbers> {
     const target = await this.#target(q, b);
     const losses = target ? await this.#windowLosses(q, b, win) : null;
-    const tight = target && losses ? { ...target, spentEpsilon: losses.length ? epsilonAt(composeLosses(losses), target.delta) : 0 } : null;
+    const spentLoss = losses ? composeLosses(losses) : null;
+    const tight = target && spentLoss ? { ...target, spentEpsilon: losses!.length ? epsilonAt(spentLoss, target.delta) : 0, spent: spentLoss } : null;
     const row = await q.get<{ spent_nano: number }>('SELECT spent_nano FROM {budget_windows} WHERE subject = ? AND dataset = ? AND start_ms = ?', [b.subject, b.dataset, win.start]);
     const spent = row?.spent_nano ?? 0;
     return {

@@ -24,7 +24,7 @@ import { discreteGaussianNormalizer } from './discrete-gaussian.ts';
 
 /** Additive slack in δ per discrete Gaussian release; paid outright by the accountant. */
 export const ETA = 1e-15;
-const EPS_STEPS = 500;
+const EPS_STEPS = 200;
 const REFINE = 16;
 
 /** P[Y > x] for Y ~ N_Z(0, σ²), x ≥ 0 real, from a precomputed upper-tail table. */
