@@ -24,8 +24,8 @@ import { discreteGaussianNormalizer } from './discrete-gaussian.ts';
 
 /** Additive slack in δ per discrete Gaussian release; paid outright by the accountant. */
 export const ETA = 1e-15;
-const EPS_STEPS = 200;
-const REFINE = 16;
+const EPS_STEPS = 100;
+const REFINE = 8;
 
 /** P[Y > x] for Y ~ N_Z(0, σ²), x ≥ 0 real, from a precomputed upper-tail table. */
 function tailTable(s2: number): (x: number) => number {
@@ -82,7 +82,7 @@ function computeGdp(sigma2: number, shift: number): DiscreteGaussianGdp {
   const epsMax = ((shift / 2 + Math.sqrt(2 * sigma2 * Math.log(1 / ETA))) * shift) / sigma2;
   const grid = Array.from({ length: EPS_STEPS + 1 }, (_, i) => (epsMax * i) / EPS_STEPS);
   const dzs = grid.map(dz);
-  // Bracket [a, b] holds if δ_Z(a) ≤ δ_G(b) + η; a failing bracket is split (up to 16² times) before giving up.
+  // Bracket [a, b] holds if δ_Z(a) ≤ δ_G(b) + η; a failing bracket is split (up to 8² times) before giving up.
   const holds = (a: number, da: number, b: number, mu: number, depth: number): boolean => {
     if (da <= gaussianDelta(b, mu) + ETA) return true;
     if (depth === 0) return false;
@@ -98,8 +98,8 @@ function computeGdp(sigma2: number, shift: number): DiscreteGaussianGdp {
     for (let i = 0; i < EPS_STEPS; i++) if (!holds(grid[i]!, dzs[i]!, grid[i + 1]!, mu, 2)) return false;
     return true;
   };
-  let lo = mu0, hi = mu0 * 1.001;
+  let lo = mu0, hi = mu0 * 1.003;
   while (!ok(hi)) { lo = hi; hi = mu0 + (hi - mu0) * 2; }
-  while ((hi - lo) / mu0 > 1e-5) { const mid = (lo + hi) / 2; if (ok(mid)) hi = mid; else lo = mid; }
+  while ((hi - lo) / mu0 > 1e-4) { const mid = (lo + hi) / 2; if (ok(mid)) hi = mid; else lo = mid; }
   return { mu: hi, factor: hi / mu0, delta: ETA / (1 - gaussianDelta(0, hi)) };
 }
