@@ -16,9 +16,9 @@ const quick = process.argv.includes('--quick');
 function plan(mechanism: 'gaussian' | 'laplace', epsilon: number, delta: number, L: number, R: number, l2: number, l1: number): DpReleasePlan {
   return {
     dataset: 'encounters', keyCount: 1, unitsMeasure: -1, publicDomains: [['a', 'b']], outputs: [], orderBy: [], limit: null, offset: 0,
-    measures: [{ kind: 'count', column: null, l1, l2, linf: R, resultIndex: 1 }],
+    measures: [{ kind: 'rows', column: null, l1, l2, linf: R, resultIndex: 1 }],
     def: { mechanism, epsilon, delta, maxGroupsPerUnit: L, maxRowsPerUnitPerGroup: R, publicGroups: {}, budget: { epsilon: 10, delta: 1e-6, window: null, per: 'principal' } },
-  } as DpReleasePlan;
+  } as unknown as DpReleasePlan;
 }
 const sigma2Of = (s: string): number => { const [a, b] = s.split('/'); return Number(a) / Number(b ?? 1); };
 

@@ -205,7 +205,9 @@ export function release(noise: NoisePlan, result: EngineResult, rowLimit: number
       const bounds = o.bounds;
       const avg = bounds ? Math.min(bounds[1], Math.max(bounds[0], s / denom)) : s / denom;
       const hs = noise.measures[o.sum]!.ci95, hc = noise.measures[o.count]!.ci95;
-      const h = (hs + Math.abs(avg) * hc) / denom; // first-order (delta-method) bound
+      // Delta method: the sum's and the count's noise are independent, so their contributions
+      // add in quadrature, not linearly (a linear sum overstates the half-width by up to √2).
+      const h = Math.sqrt(hs * hs + (avg * hc) ** 2) / denom;
       row.push(c < 1 ? null : avg);
       iv.push(c < 1 ? null : [avg - h, avg + h]);
     }
