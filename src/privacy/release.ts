@@ -26,6 +26,8 @@ import { analyticGaussianMu } from './mechanisms/analytic-gaussian.ts';
 import { discreteGaussianGdp, ETA } from './mechanisms/discrete-gaussian-gdp.ts';
 import { friendlySigma2 } from './mechanisms/friendly-variance.ts';
 import { confidenceInterval, discreteGaussian, discreteLaplace, type NoiseMechanism } from './mechanisms/index.ts';
+import { quantileWithInterval } from './mechanisms/quantile-posterior.ts';
+import { fiellerInterval } from './mechanisms/ratio-interval.ts';
 import { selectionThreshold } from './partition-selection.ts';
 
 export interface MeasureNoise {
@@ -181,38 +183,9 @@ export function release(noise: NoisePlan, result: EngineResult, rowLimit: number
   const rows: CellValue[][] = [];
   const intervals: (([number, number]) | null)[][] = [];
   for (const g of released) {
-    const row: CellValue[] = [];
-    const iv: (([number, number]) | null)[] = [];
-    for (const o of plan.outputs) {
-      if (o.kind === 'key') { row.push(g.key[o.key]!); iv.push(null); continue; }
-      if (o.kind === 'quantile') {
-        const m = noise.measures[o.measure]!;
-        const q = quantileFromHistogram(g.noisy[o.measure] as number[], m.measure.bounds!, o.q, m.ci95);
-        row.push(q === null ? null : q.value);
-        iv.push(q === null ? null : q.interval);
-        continue;
-      }
-      if (o.kind === 'count' || o.kind === 'sum') {
-        const v = g.noisy[o.measure] as number;
-        const h = noise.measures[o.measure]!.ci95;
-        row.push(o.kind === 'count' ? Math.max(0, Math.round(v)) : v);
-        iv.push([v - h, v + h]);
-        continue;
-      }
-      const s = g.noisy[o.sum] as number, c = g.noisy[o.count] as number;
-      const denom = Math.max(c, 1);
-      // Post-processing: a mean outside the declared bounds is clamped back into them.
-      const bounds = o.bounds;
-      const avg = bounds ? Math.min(bounds[1], Math.max(bounds[0], s / denom)) : s / denom;
-      const hs = noise.measures[o.sum]!.ci95, hc = noise.measures[o.count]!.ci95;
-      // Delta method: the sum's and the count's noise are independent, so their contributions
-      // add in quadrature, not linearly (a linear sum overstates the half-width by up to √2).
-      const h = Math.sqrt(hs * hs + (avg * hc) ** 2) / denom;
-      row.push(c < 1 ? null : avg);
-      iv.push(c < 1 ? null : [avg - h, avg + h]);
-    }
-    rows.push(row);
-    intervals.push(iv);
+    const out = outputsFor(noise, g.key, g.noisy);
+    rows.push(out.row);
+    intervals.push(out.intervals);
   }
   // Order, offset and cap after noise (post-processing keeps the guarantee).
   const order = plan.orderBy;
@@ -230,6 +203,53 @@ export function release(noise: NoisePlan, result: EngineResult, rowLimit: number
   // Truncated means the row cap (not the caller's own LIMIT) withheld rows.
   const truncated = idx.length - start > capAfterOffset && (plan.limit === null || plan.limit > capAfterOffset);
   return { columns, rows: picked.map((i) => rows[i]!), intervals: picked.map((i) => intervals[i]!), truncated };
+}
+
+/** The noise's standard deviation in the measure's own units (Gaussian σ·γ; Laplace √2·t·γ). */
+function noiseSd(m: MeasureNoise): number {
+  return m.mechanism.kind === 'gaussian' ? m.scale : Math.SQRT2 * m.scale;
+}
+
+/**
+ * One released row and its 95 % intervals from the group's noisy measures (post-processing only):
+ * counts and sums ± the exact noise half-width; a mean by Fieller's interval for the ratio of two
+ * noisy values (ratio-interval.ts); a quantile from the noisy histogram's posterior
+ * (quantile-posterior.ts).
+ */
+export function outputsFor(noise: NoisePlan, key: readonly CellValue[], noisy: readonly (number | number[])[]): { row: CellValue[]; intervals: (([number, number]) | null)[] } {
+  const row: CellValue[] = [];
+  const iv: (([number, number]) | null)[] = [];
+  for (const o of noise.plan.outputs) {
+    if (o.kind === 'key') { row.push(key[o.key]!); iv.push(null); continue; }
+    if (o.kind === 'quantile') {
+      const m = noise.measures[o.measure]!;
+      // The row count of the same rows, if the query noised one (count(*) over the same group).
+      const rowsAt = noise.measures.findIndex((x) => x.measure.kind === 'rows');
+      const rowCount = rowsAt >= 0 ? { value: noisy[rowsAt] as number, variance: noiseSd(noise.measures[rowsAt]!) ** 2 } : null;
+      const q = quantileWithInterval(noisy[o.measure] as number[], m.measure.bounds!, o.q, { kind: m.mechanism.kind, scale: m.scale }, rowCount);
+      row.push(q.value);
+      iv.push(q.interval);
+      continue;
+    }
+    if (o.kind === 'count' || o.kind === 'sum') {
+      const v = noisy[o.measure] as number;
+      const h = noise.measures[o.measure]!.ci95;
+      row.push(o.kind === 'count' ? Math.max(0, Math.round(v)) : v);
+      iv.push([v - h, v + h]);
+      continue;
+    }
+    const s = noisy[o.sum] as number, c = noisy[o.count] as number;
+    // Post-processing: a mean outside the declared bounds is clamped back into them.
+    const bounds = o.bounds;
+    const raw = s / Math.max(c, 1);
+    const avg = bounds ? Math.min(bounds[1], Math.max(bounds[0], raw)) : raw;
+    const fieller = fiellerInterval(s, c, noiseSd(noise.measures[o.sum]!), noiseSd(noise.measures[o.count]!), bounds);
+    // A count below one gives no mean (null), but still an honest interval: Fieller's set, which
+    // is then the whole declared range.
+    row.push(c < 1 ? null : avg);
+    iv.push(fieller === null ? null : c < 1 ? fieller : [Math.min(avg, fieller[0]), Math.max(avg, fieller[1])]);
+  }
+  return { row, intervals: iv };
 }
 
 /**
