@@ -25,10 +25,12 @@ import type { PrivacyLoss } from './accounting/pld.ts';
 import { analyticGaussianMu } from './mechanisms/analytic-gaussian.ts';
 import { discreteGaussianGdp, ETA } from './mechanisms/discrete-gaussian-gdp.ts';
 import { friendlySigma2 } from './mechanisms/friendly-variance.ts';
-import { confidenceInterval, discreteGaussian, discreteLaplace, type NoiseMechanism } from './mechanisms/index.ts';
+import { confidenceInterval, discreteGaussian, discreteLaplace, randomUint32, type NoiseMechanism } from './mechanisms/index.ts';
 import { quantileWithInterval } from './mechanisms/quantile-posterior.ts';
 import { fiellerInterval } from './mechanisms/ratio-interval.ts';
 import { selectionThreshold } from './partition-selection.ts';
+import { optimalKeepProbabilities, type SelectionStrategy } from './partition-selection-optimal.ts';
+import { discreteGaussianNormalizer } from './mechanisms/discrete-gaussian.ts';
 
 export interface MeasureNoise {
   readonly measure: DpMeasure;
@@ -48,10 +50,54 @@ export interface NoisePlan {
   readonly epsilon: number;
   readonly delta: number;
   readonly measures: readonly MeasureNoise[];
-  /** Distinct-unit threshold for partition selection; null when every key is public. */
+  /** Distinct-unit threshold for partition selection; null when every key is public or selection is 'optimal'. */
   readonly threshold: number | null;
+  /** Partition selection, when some key has no public domain. */
+  readonly selection: Selection | null;
   /** What the query spends, for the PLD accountant (accounting/pld.ts). */
   readonly loss: PrivacyLoss;
+}
+
+/**
+ * How groups of a key without a public domain are selected. 'optimal' (DVGM 2022, L = 1, pure-DP
+ * queries whose distinct-unit count is not an output) keeps a group of n units with probability
+ * πₙ, spending the unit count's own ε share and δ; otherwise the noisy unit count is thresholded.
+ */
+export interface Selection {
+  readonly strategy: SelectionStrategy;
+  readonly epsilon: number;
+  readonly delta: number;
+  /** πₙ for n = 0..keep.length − 1 (1 beyond); null for thresholding. */
+  readonly keep: Float64Array | null;
+}
+
+/** Keep probability of a group of n distinct units. */
+export function keepProbability(noise: NoisePlan, n: number): number {
+  const sel = noise.selection;
+  if (!sel) return 1;
+  if (sel.keep) return n >= sel.keep.length ? 1 : sel.keep[Math.max(0, n)]!;
+  const m = noise.measures[noise.plan.unitsMeasure]!;
+  return thresholdKeep(m, noise.threshold!, n);
+}
+
+function thresholdKeep(m: MeasureNoise, tau: number, n: number): number {
+  if (m.mechanism.kind === 'laplace') {
+    const t = Number(m.mechanism.scale);
+    const h = tau - n, r = Math.exp(-1 / t);
+    return h <= 0 ? 1 - Math.exp(-(1 - h) / t) / (1 + r) : Math.exp(-h / t) / (1 + r);
+  }
+  const [a, b] = String(m.mechanism.sigma2).split('/');
+  const s2 = Number(a) / Number(b ?? 1);
+  const z = discreteGaussianNormalizer(s2);
+  const lim = Math.ceil(Math.sqrt(s2) * 40) + 1;
+  let acc = 0;
+  for (let x = Math.max(tau - n, -lim); x <= lim; x++) acc += Math.exp(-(x * x) / (2 * s2));
+  return Math.min(1, acc / z);
+}
+
+/** A uniform double in [0, 1) with 53 random bits from the CSPRNG. */
+function uniform53(): number {
+  return (randomUint32() * 2097152 + (randomUint32() >>> 11)) / 9007199254740992;
 }
 
 function roundUpRational(x: number): string {
@@ -59,6 +105,18 @@ function roundUpRational(x: number): string {
   const digits = Math.max(0, 9 - Math.floor(Math.log10(x)) - 1);
   const f = 10 ** Math.min(digits, 15);
   return String(Math.ceil(x * f) / f);
+}
+
+/** π₀.. up to the first πₙ = 1 (at most 10⁶ entries). */
+function optimalKeepTable(epsilon: number, delta: number): Float64Array {
+  let max = 64;
+  for (;;) {
+    const pi = optimalKeepProbabilities(epsilon, delta, max);
+    const one = pi.indexOf(1);
+    if (one >= 0) return pi.slice(0, one + 1);
+    if (max >= 1_000_000) return pi;
+    max *= 4;
+  }
 }
 
 function powerOfTwoBelow(x: number): number {
@@ -112,12 +170,23 @@ export function planNoise(plan: DpReleasePlan): NoisePlan {
   });
   const needsSelection = plan.keyCount > 0 && plan.publicDomains.some((d) => d === null);
   if (needsSelection && plan.unitsMeasure < 0) throw new Error('partition selection needs the distinct-unit measure');
-  const threshold = needsSelection ? selectionThreshold(measures[plan.unitsMeasure]!.mechanism, def.delta / def.maxGroupsPerUnit) : null;
+  // The optimal mechanism replaces thresholding when it can spend the unit count's share alone.
+  const unitsIsOutput = plan.outputs.some((o) => (o.kind === 'count' && o.measure === plan.unitsMeasure) || (o.kind === 'avg' && o.count === plan.unitsMeasure));
+  const optimal = needsSelection && def.mechanism === 'laplace' && def.maxGroupsPerUnit === 1 && !unitsIsOutput;
+  let selection: Selection | null = null;
+  if (optimal) {
+    const u = measures[plan.unitsMeasure]!;
+    const eps = u.measure.l1 / Number(roundUpRational(Number((u.mechanism as { scale: string }).scale)));
+    selection = { strategy: 'optimal', epsilon: eps, delta: def.delta, keep: optimalKeepTable(eps, def.delta) };
+  } else if (needsSelection) {
+    selection = { strategy: def.mechanism === 'laplace' ? 'laplace-threshold' : 'gaussian-threshold', epsilon: def.epsilon, delta: def.delta, keep: null };
+  }
+  const threshold = needsSelection && !optimal ? selectionThreshold(measures[plan.unitsMeasure]!.mechanism, def.delta / def.maxGroupsPerUnit) : null;
   const delta = def.mechanism === 'gaussian' ? def.delta * (needsSelection ? 2 : 1) : needsSelection ? def.delta : 0;
   // Partition selection's δ is paid outright: a one-unit group appears with probability ≤ δ/L in each of its ≤ L groups.
   const loss: PrivacyLoss = { pure: pureEpsilon > 0 ? [pureEpsilon] : [], mu2, delta: etaDelta + (needsSelection ? def.delta : 0) };
   const rho = def.mechanism === 'gaussian' ? mu2 / 2 : (pureEpsilon * pureEpsilon) / 2;
-  return { plan, rho, epsilon: def.epsilon, delta, measures, threshold, loss };
+  return { plan, rho, epsilon: def.epsilon, delta, measures, threshold, selection, loss };
 }
 
 export interface ReleasedCell {
@@ -174,6 +243,8 @@ export function release(noise: NoisePlan, result: EngineResult, rowLimit: number
       return (Math.round(v / m.granularity) + samplers[i]!()) * m.granularity;
     });
     if (noise.threshold !== null && (noisy[plan.unitsMeasure] as number) < noise.threshold) continue;
+    // Optimal selection: keep with probability π_n of the group's true distinct-unit count.
+    if (noise.selection?.keep && !(uniform53() < keepProbability(noise, Math.round(g.values[plan.unitsMeasure] as number)))) continue;
     released.push({ key: g.key, noisy });
   }
   const columns: ResultColumn[] = plan.outputs.map((o) => ({
@@ -284,6 +355,8 @@ export interface PrivacyGovernance {
   readonly epsilon: number;
   readonly delta: number;
   readonly rho: number;
+  /** Partition selection: strategy and the probability that a group of n distinct units is kept (the expected kept fraction of such groups). */
+  readonly selection?: { readonly strategy: SelectionStrategy; readonly expectedKeptFraction: readonly { readonly units: number; readonly fraction: number }[] } | null;
   /** Per output: noise scale and 95 % half-width in the output's units; quantiles have
    *  per-value intervals only (ci95 null; scale is the noise on each histogram bucket). */
   readonly noise: readonly { readonly output: string; readonly scale: number; readonly ci95: number | null }[];
@@ -305,6 +378,7 @@ export function describeNoise(noise: NoisePlan): Omit<PrivacyGovernance, 'budget
     mechanism: plan.def.mechanism,
     guarantee: `user-level (${unit.maxGroupsPerUnit} group(s) and ${unit.maxRowsPerUnitPerGroup} row(s) per group per privacy unit of "${plan.dataset}")`,
     epsilon: noise.epsilon, delta: noise.delta, rho: noise.rho,
+    selection: noise.selection ? { strategy: noise.selection.strategy, expectedKeptFraction: [1, 2, 5, 10, 20, 50, 100, 200].map((units) => ({ units, fraction: keepProbability(noise, units) })) } : null,
     noise: plan.outputs.filter((o) => o.kind !== 'key').map((o) => {
       // A mean's error depends on its group's count: per-value intervals only (ci95 null);
       // scale is the noise on the bounded sum it divides.
