@@ -1,4 +1,5 @@
-import { test, type TestContext } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
+import pg from 'pg';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -7,6 +8,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BudgetStore } from './budget-store.ts';
 import { rhoForEpsilonDelta } from './zcdp.ts';
+import { PgDriver } from '../../sql/postgres.ts';
+import { migrate } from '../../sql/migrations.ts';
+import { startPostgres, type PgCluster } from '../../../test/support/postgres.ts';
+
+let cluster: PgCluster | undefined;
+before(async () => { cluster = await startPostgres(); });
+after(async () => { await cluster?.stop(); });
 
 const CHILD = fileURLToPath(new URL('./testing/tight-charge-child.ts', import.meta.url));
 const TARGET = { epsilon: 10, delta: 1e-6 };
@@ -69,4 +77,20 @@ test('never admits more than optimal composition allows when four processes char
   assert.equal(runs.reduce((s, r) => s + r.denied, 0), 14);
   const st = await store.status('org:acme', 'patients');
   assert.ok(st?.tight && st.tight.spentEpsilon <= 10 + 1e-9);
+});
+
+test('on PostgreSQL, two nodes charging one budget at once admit exactly what optimal composition allows', async () => {
+  const pools = [new pg.Pool({ connectionString: cluster!.superuserUrl, max: 4 }), new pg.Pool({ connectionString: cluster!.superuserUrl, max: 4 })];
+  try {
+    const c = await pools[0]!.connect();
+    try { await migrate(c, 'tight'); } finally { c.release(); }
+    const nodes = pools.map((p) => BudgetStore.on(new PgDriver(p, { schema: 'tight' }), { maxRetries: 200 }));
+    await nodes[0]!.defineBudget({ subject: 'org:acme', dataset: 'patients', capRho: rhoForEpsilonDelta(10, 1e-6), window: null, target: TARGET });
+    const outcomes = await Promise.all(Array.from({ length: 24 }, (_, i) => nodes[i % 2]!.charge({ subject: 'org:acme', dataset: 'patients', rho: 0.5, loss: LAPLACE_1, queryId: `pg${i}` })));
+    assert.equal(outcomes.filter((o) => o.ok).length, 10);
+    const st = await nodes[1]!.status('org:acme', 'patients');
+    assert.ok(st?.tight && st.tight.spentEpsilon <= 10);
+  } finally {
+    await Promise.all(pools.map((p) => p.end()));
+  }
 });
