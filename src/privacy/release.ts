@@ -176,7 +176,7 @@ export function planNoise(plan: DpReleasePlan): NoisePlan {
   let selection: Selection | null = null;
   if (optimal) {
     const u = measures[plan.unitsMeasure]!;
-    const eps = u.measure.l1 / Number(roundUpRational(Number((u.mechanism as { scale: string }).scale)));
+    const eps = u.measure.l1 / Number((u.mechanism as { scale: string }).scale);
     selection = { strategy: 'optimal', epsilon: eps, delta: def.delta, keep: optimalKeepTable(eps, def.delta) };
   } else if (needsSelection) {
     selection = { strategy: def.mechanism === 'laplace' ? 'laplace-threshold' : 'gaussian-threshold', epsilon: def.epsilon, delta: def.delta, keep: null };
@@ -321,32 +321,6 @@ export function outputsFor(noise: NoisePlan, key: readonly CellValue[], noisy: r
     iv.push(fieller === null ? null : c < 1 ? fieller : [Math.min(avg, fieller[0]), Math.max(avg, fieller[1])]);
   }
   return { row, intervals: iv };
-}
-
-/**
- * A quantile read off a noisy histogram of the bounded range: the first bucket whose
- * cumulative count reaches q·total, interpolated within the bucket. The interval takes
- * the quantiles at q ± Δq, where Δq is the 95 % noise on a cumulative count of half the
- * buckets relative to the total (an approximation, stated in docs/privacy.md), widened by
- * one bucket.
- */
-export function quantileFromHistogram(counts: readonly number[], bounds: readonly [number, number], q: number, bucketCi95: number): { value: number; interval: [number, number] } | null {
-  const total = counts.reduce((a, b) => a + b, 0);
-  if (total < 1) return null;
-  const [lo, hi] = bounds;
-  const width = (hi - lo) / counts.length;
-  const at = (p: number): number => {
-    const target = Math.min(1, Math.max(0, p)) * total;
-    let cum = 0;
-    for (let i = 0; i < counts.length; i++) {
-      const c = counts[i]!;
-      if (c > 0 && cum + c >= target) return lo + width * (i + Math.min(1, Math.max(0, (target - cum) / c)));
-      cum += c;
-    }
-    return hi;
-  };
-  const dq = (bucketCi95 * Math.sqrt(counts.length / 2)) / total;
-  return { value: at(q), interval: [Math.max(lo, at(q - dq) - width), Math.min(hi, at(q + dq) + width)] };
 }
 
 export interface PrivacyGovernance {
