@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BudgetStore } from './budget-store.ts';
 import { rhoForEpsilonDelta } from './zcdp.ts';
+import { describeDenial } from './describe.ts';
 import { PgDriver } from '../../sql/postgres.ts';
 import { migrate } from '../../sql/migrations.ts';
 import { startPostgres, type PgCluster } from '../../../test/support/postgres.ts';
@@ -93,4 +94,12 @@ test('on PostgreSQL, two nodes charging one budget at once admit exactly what op
   } finally {
     await Promise.all(pools.map((p) => p.end()));
   }
+});
+
+test('a denial under tight accounting says what was spent in ε at the budget’s δ, not in ρ', async (t) => {
+  const { store } = await openStore(t);
+  for (let i = 0; i < 10; i++) await store.charge({ subject: 'org:acme', dataset: 'patients', rho: 0.5, loss: LAPLACE_1, queryId: `d${i}` });
+  const out = await store.charge({ subject: 'org:acme', dataset: 'patients', rho: 0.5, loss: LAPLACE_1, queryId: 'd10' });
+  assert.equal(out.ok, false);
+  if (!out.ok) assert.match(describeDenial(out), /spent ε=10 of ε=10 at δ=0\.000001, and with this query their composition would exceed it/);
 });
