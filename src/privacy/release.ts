@@ -144,8 +144,11 @@ function gaussianSigma2(l2: number, mu: number): { sigma2: string; mu: number; d
 export function planNoise(plan: DpReleasePlan): NoisePlan {
   const def = plan.def;
   const m = plan.measures.length;
-  // The query's μ at (ε, δ), minus the η slack each discrete Gaussian pays outright.
-  const muQuery = def.mechanism === 'gaussian' ? analyticGaussianMu(def.epsilon, def.delta - 4 * m * ETA) : 0;
+  // Each discrete Gaussian coordinate a unit can move (L groups × buckets) pays its η slack outright
+  // (discrete-gaussian-gdp.ts); the query's μ is the analytic Gaussian's at (ε, δ − that slack).
+  const coordinates = (x: DpMeasure): number => def.maxGroupsPerUnit * (x.buckets ?? 1);
+  const slack = plan.measures.reduce((a, x) => a + coordinates(x), 0) * 2 * ETA;
+  const muQuery = def.mechanism === 'gaussian' ? analyticGaussianMu(def.epsilon, def.delta - slack) : 0;
   const muEach = muQuery / Math.sqrt(m);
   let mu2 = 0, etaDelta = 0, pureEpsilon = 0;
   const measures = plan.measures.map((measure): MeasureNoise => {
@@ -156,7 +159,7 @@ export function planNoise(plan: DpReleasePlan): NoisePlan {
       const l2 = measure.l2 / granularity + extra * Math.sqrt(plan.def.maxGroupsPerUnit);
       const g = gaussianSigma2(l2, muEach);
       mu2 += g.mu * g.mu;
-      etaDelta += g.delta;
+      etaDelta += g.delta * coordinates(measure);
       const [num, den] = g.sigma2.split('/');
       const sigma2 = Number(num) / Number(den ?? 1);
       const mechanism: NoiseMechanism = { kind: 'gaussian', sigma2: g.sigma2 };
