@@ -10,8 +10,9 @@
  * (friendly-variance.ts) and charged at the discrete Gaussian's own μ-GDP (discrete-gaussian-gdp.ts).
  * A Laplace query spends pure ε split over its measures, charged as one pure-ε release. The
  * charge is a PrivacyLoss for the PLD accountant (accounting/pld.ts), plus partition
- * selection's δ paid outright; ρ = μ²/2 (Gaussian) or ε²/2 (Laplace) is kept for display. Partition selection (keys without a public domain) releases a
- * group only if its noisy distinct-unit count reaches τ, where τ makes the chance that a
+ * selection's δ paid outright; ρ = μ²/2 (Gaussian) or ε²/2 (Laplace) is kept for display.
+ *
+ * Partition selection (keys without a public domain) releases a group only if its noisy distinct-unit count reaches τ, where τ makes the chance that a
  * group one unit created appears at most δ/L per group (Desfontaines et al., "Differentially
  * private partition selection", PoPETs 2022, for the thresholding argument); so a query
  * with selection is (ε, 2δ)-DP for the Gaussian and (ε, δ)-DP for the Laplace.
@@ -297,8 +298,8 @@ export function outputsFor(noise: NoisePlan, key: readonly CellValue[], noisy: r
     if (o.kind === 'key') { row.push(key[o.key]!); iv.push(null); continue; }
     if (o.kind === 'quantile') {
       const m = noise.measures[o.measure]!;
-      // The row count of the same rows, if the query noised one (count(*) over the same group).
-      const rowsAt = noise.measures.findIndex((x) => x.measure.kind === 'rows');
+      // The count of the same values, if the query noised one (count(column) of the histogram's column).
+      const rowsAt = noise.measures.findIndex((x) => x.measure.kind === 'nonNull' && x.measure.column === m.measure.column);
       const rowCount = rowsAt >= 0 ? { value: noisy[rowsAt] as number, variance: noiseSd(noise.measures[rowsAt]!) ** 2 } : null;
       const q = quantileWithInterval(noisy[o.measure] as number[], m.measure.bounds!, o.q, { kind: m.mechanism.kind, scale: m.scale }, rowCount);
       row.push(q.value);

@@ -37,7 +37,7 @@ export function coveragePlan(epsilon: number): DpReleasePlan {
   return {
     dataset: 'claims', keyCount: 0, unitsMeasure: -1, publicDomains: [], orderBy: [], limit: null, offset: 0,
     measures: [
-      { kind: 'rows', column: null, l1: 1, l2: 1, linf: 1, resultIndex: 0 },
+      { kind: 'nonNull', column: 'amount', l1: 1, l2: 1, linf: 1, resultIndex: 0 },
       { kind: 'sum', column: 'amount', l1: 1000, l2: 1000, linf: 1000, resultIndex: 1 },
       { kind: 'histogram', column: 'amount', l1: 1, l2: 1, linf: 1, resultIndex: 2, buckets: BUCKETS, bounds: BOUNDS },
     ],
