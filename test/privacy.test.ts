@@ -19,12 +19,14 @@ import { startNode } from '../src/node/start.ts';
 import type { QueryEstimate, QueryResponse } from '../src/pipeline/gatehouse.ts';
 import { rhoToNano } from '../src/privacy/accounting/budget-store.ts';
 import { epsilonForDelta, rhoForEpsilonDelta } from '../src/privacy/accounting/zcdp.ts';
+import { releasesThatFit } from '../src/privacy/accounting/pld.ts';
+import { analyticGaussianMu } from '../src/privacy/mechanisms/analytic-gaussian.ts';
 import { demoFixture, KEYS, type Fixture, type ServerFixture, type Who } from './helpers/workspace.ts';
 
 const DEPARTMENTS = ['emergency', 'cardiology', 'oncology', 'primary-care', 'orthopedics', 'obstetrics', 'nephrology', 'psychiatry'];
 const REGIONS = ['us-east', 'us-west', 'us-central'];
 /** The demo's research-dp obligation: ε = 1 and δ = 1e-7 per query; budget ε = 10, δ = 1e-6 per org and calendar month. */
-const QUERY_RHO = rhoForEpsilonDelta(1, 1e-7);
+const QUERY_RHO = analyticGaussianMu(1, 1e-7) ** 2 / 2;
 const ORG = 'org:northwind-research';
 
 /** An audit log entry as stored. */
@@ -112,7 +114,7 @@ describe('differential privacy for the research contractor on encounters', () =>
     assert.match(p.guarantee, /^user-level \(3 group\(s\) and 3 row\(s\) per group per privacy unit of "encounters"\)$/);
     assert.equal(p.epsilon, 1);
     assert.equal(p.delta, 1e-7, 'every key is public, so no partition selection and δ is not doubled');
-    assert.ok(Math.abs(p.rho - QUERY_RHO) < 1e-12, `ρ ${p.rho} is the per-query (ε, δ) in zCDP`);
+    assert.ok(p.rho <= QUERY_RHO && p.rho > QUERY_RHO * 0.99, `ρ ${p.rho} is μ²/2 of the analytic Gaussian at the per-query (ε, δ)`);
     assert.deepEqual(p.noise.map((n) => n.output), ['patients', 'encounters']);
     for (const n of p.noise) assert.ok(n.scale > 0 && ci(n) > n.scale, `${n.output}: scale ${n.scale}, ci95 ${n.ci95}`);
     r.rows.forEach((row, i) => {
@@ -130,9 +132,9 @@ describe('differential privacy for the research contractor on encounters', () =>
     assert.equal(b.epsilon, 10);
     assert.equal(b.delta, 1e-6);
     assert.equal(b.capRho, rhoToNano(rhoForEpsilonDelta(10, 1e-6), 'floor') * 1e-9);
-    assert.ok(Math.abs(b.remainingRho - (remainingBefore - QUERY_RHO)) < 2e-9, 'the query spent exactly its ρ');
+    assert.ok(Math.abs(b.remainingRho - (remainingBefore - p.rho)) < 2e-9, 'the query spent exactly its ρ');
     const spent = b.capRho - b.remainingRho;
-    assert.ok(Math.abs(b.spentEpsilon - epsilonForDelta(spent, 1e-6)) < 1e-6, 'spent ε is the spent ρ shown at the budget\'s δ');
+    assert.ok(b.spentEpsilon > 0 && b.spentEpsilon < epsilonForDelta(spent, 1e-6), 'spent ε is the tight (PLD) composition, below the ρ view at the budget\'s δ');
     assert.equal(b.resetsAt, nextMonthUtc(), 'a calendar-month budget resets at 00:00 UTC on the 1st of next month');
     assert.equal(r.entry.decision, 'allow');
     assert.ok(r.entry.obligations.some((o) => o.startsWith('differentialPrivacy:encounters(gaussian')));
@@ -374,21 +376,21 @@ describe('privacy budget', () => {
     const admitAll = (ws: string): void => editYaml(ws, (t) => t.replace('defaults:\n', 'defaults:\n  concurrency: { total: 40, perPrincipal: 40, perOrganisation: 40, queuePerPrincipal: 40 }\n'));
     const local = await demoFixture({ patients: 300, edit: (ws) => { withBudgetEpsilon(3)(ws); admitAll(ws); } });
     try {
-      const capNano = rhoToNano(rhoForEpsilonDelta(3, 1e-6), 'floor');
-      const rhoNano = rhoToNano(QUERY_RHO, 'ceil');
-      const fits = Math.floor(capNano / rhoNano);
-      assert.ok(fits >= 5 && fits < 40, `the test budget fits ${fits} queries`);
+      // The budget is (3, 1e-6) composed by the PLD accountant: each query is one Gaussian of μ² = 2ρ.
+      const probe = await ok(local, 'rhea', 'SELECT department, count(*) AS probe FROM encounters GROUP BY department');
+      const queryRho = probe.governance.privacy!.rho;
+      const fits = releasesThatFit({ pure: [], mu2: 2 * queryRho, delta: 2e-15 }, { epsilon: 3, delta: 1e-6 }) - 1;
+      assert.ok(fits >= 5 && fits < 40, `the test budget fits ${fits} more queries`);
       const start = local.log.size;
       const results = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => local.query('rhea', `SELECT department, count(*) AS n${i} FROM encounters GROUP BY department`)));
       assert.equal(local.log.size, start + 40, 'one audit entry per request');
       const accepted = results.filter((r): r is PromiseFulfilledResult<QueryResponse> => r.status === 'fulfilled');
       const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
       for (const r of rejected) assert.equal((r.reason as { code?: string }).code, 'BUDGET_EXHAUSTED', String(r.reason));
-      const spentNano = accepted.reduce((s, r) => s + rhoToNano(r.value.governance.privacy!.rho, 'ceil'), 0);
-      assert.ok(spentNano <= capNano, `spent ${spentNano} nano-ρ of a cap of ${capNano}`);
       assert.equal(accepted.length, fits, 'every query that fits is accepted, and no more');
-      const remaining = await remainingRho(local);
-      assert.ok(Math.abs(remaining - (capNano - fits * rhoNano) * 1e-9) < 1e-12, `remaining ρ ${remaining}`);
+      for (const r of accepted) assert.equal(r.value.governance.privacy!.rho, queryRho);
+      const last = accepted.map((r) => r.value.governance.privacy!.budget!.spentEpsilon).sort((a, b) => b - a)[0]!;
+      assert.ok(last <= 3, `the composed spend ${last} stays within ε = 3 at δ = 1e-6`);
       let denied = 0;
       for (let i = start; i < start + 40; i++) if (local.log.leaf(i).entry.errorCode === 'BUDGET_EXHAUSTED') denied++;
       assert.equal(denied, rejected.length, 'each refusal is audited as such');
@@ -420,7 +422,7 @@ describe('privacy budget', () => {
       try {
         assert.equal(await remainingRho(second), afterTwo, 'the spend survived the restart');
         const third = await ok(second, 'rhea', 'SELECT count(*) FROM encounters');
-        assert.ok(Math.abs(third.governance.privacy!.budget!.remainingRho - (afterTwo - QUERY_RHO)) < 2e-9);
+        assert.ok(Math.abs(third.governance.privacy!.budget!.remainingRho - (afterTwo - third.governance.privacy!.rho)) < 2e-9);
       } finally {
         await second.close();
       }
@@ -461,7 +463,7 @@ describe('estimating a query before running it', () => {
     assert.equal(dp.value!.statusCode, 200, dp.value!.body);
     const body = dp.value!.json();
     assert.equal(body.privacy.mechanism, 'gaussian');
-    assert.equal(body.privacy.rho, QUERY_RHO);
+    assert.ok(body.privacy.rho <= QUERY_RHO && body.privacy.rho > QUERY_RHO * 0.99, `ρ ${body.privacy.rho} is the analytic Gaussian's μ²/2`);
     assert.ok(body.privacy.noise[0].ci95 > 0);
     assert.equal(body.privacy.budget.resetsAt, nextMonthUtc());
     assert.equal(body.privacy.affordable, true);

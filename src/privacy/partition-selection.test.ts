@@ -58,7 +58,8 @@ describe('partition selection threshold', () => {
         const t0 = performance.now();
         const priced = planNoise(plan);
         const tau = selectionThreshold({ kind: 'gaussian', sigma2: String(sigma2) }, 1e-7 / 3);
-        assert.ok(performance.now() - t0 < 50, 'pricing takes milliseconds (it took a minute when summed term by term)');
+        // The first pricing of a σ² also finds the discrete Gaussian's μ-GDP (tens of ms, then cached).
+        assert.ok(performance.now() - t0 < (i === 0 ? 200 : 50), 'pricing takes milliseconds (it took a minute when summed term by term)');
         assert.ok(tau > 1 && Number.isFinite(tau) && priced.threshold! > 1);
       }
       await new Promise((r) => setTimeout(r, 30));

@@ -4,10 +4,15 @@
  * error bars. Pure with respect to the budget: `planNoise` prices a query, `release`
  * spends nothing — the pipeline charges the budget between the two.
  *
- * Accounting (zCDP, Bun & Steinke 2016): a query costs ρ_q — from (ε, δ) for the discrete
- * Gaussian (CKS 2020 conversion), or ε²/2 for pure ε-DP discrete Laplace — split evenly
- * across its m measures. Partition selection (keys without a public domain) releases a
- * group only if its noisy distinct-unit count reaches τ, where τ makes the chance that a
+ * Calibration and accounting. A Gaussian query gets the analytic Gaussian's μ at its (ε, δ)
+ * (Balle & Wang 2018, Alg. 1), split evenly over its m measures (μᵢ² = μ²/m; Gaussians compose
+ * to μ² = Σ μᵢ², Dong–Roth–Su 2022), each σ² rounded *up* to a sampler-friendly rational
+ * (friendly-variance.ts) and charged at the discrete Gaussian's own μ-GDP (discrete-gaussian-gdp.ts).
+ * A Laplace query spends pure ε split over its measures, charged as one pure-ε release. The
+ * charge is a PrivacyLoss for the PLD accountant (accounting/pld.ts), plus partition
+ * selection's δ paid outright; ρ = μ²/2 (Gaussian) or ε²/2 (Laplace) is kept for display.
+ *
+ * Partition selection (keys without a public domain) releases a group only if its noisy distinct-unit count reaches τ, where τ makes the chance that a
  * group one unit created appears at most δ/L per group (Desfontaines et al., "Differentially
  * private partition selection", PoPETs 2022, for the thresholding argument); so a query
  * with selection is (ε, 2δ)-DP for the Gaussian and (ε, δ)-DP for the Laplace.
@@ -16,9 +21,17 @@
  */
 import type { EngineResult, CellValue, ResultColumn } from '../model/result.ts';
 import type { DpMeasure, DpReleasePlan } from '../query/govern/differential-privacy.ts';
-import { rhoForEpsilonDelta, sigma2ForRho, toEpsilonDelta } from './accounting/zcdp.ts';
-import { confidenceInterval, discreteGaussian, discreteLaplace, type NoiseMechanism } from './mechanisms/index.ts';
+import { toEpsilonDelta } from './accounting/zcdp.ts';
+import type { PrivacyLoss } from './accounting/pld.ts';
+import { analyticGaussianMu } from './mechanisms/analytic-gaussian.ts';
+import { discreteGaussianGdp, ETA } from './mechanisms/discrete-gaussian-gdp.ts';
+import { friendlySigma2 } from './mechanisms/friendly-variance.ts';
+import { confidenceInterval, discreteGaussian, discreteLaplace, randomUint32, type NoiseMechanism } from './mechanisms/index.ts';
+import { quantileWithInterval } from './mechanisms/quantile-posterior.ts';
+import { fiellerInterval } from './mechanisms/ratio-interval.ts';
 import { selectionThreshold } from './partition-selection.ts';
+import { optimalKeepProbabilities, type SelectionStrategy } from './partition-selection-optimal.ts';
+import { discreteGaussianNormalizer } from './mechanisms/discrete-gaussian.ts';
 
 export interface MeasureNoise {
   readonly measure: DpMeasure;
@@ -38,8 +51,54 @@ export interface NoisePlan {
   readonly epsilon: number;
   readonly delta: number;
   readonly measures: readonly MeasureNoise[];
-  /** Distinct-unit threshold for partition selection; null when every key is public. */
+  /** Distinct-unit threshold for partition selection; null when every key is public or selection is 'optimal'. */
   readonly threshold: number | null;
+  /** Partition selection, when some key has no public domain. */
+  readonly selection: Selection | null;
+  /** What the query spends, for the PLD accountant (accounting/pld.ts). */
+  readonly loss: PrivacyLoss;
+}
+
+/**
+ * How groups of a key without a public domain are selected. 'optimal' (DVGM 2022, L = 1, pure-DP
+ * queries whose distinct-unit count is not an output) keeps a group of n units with probability
+ * πₙ, spending the unit count's own ε share and δ; otherwise the noisy unit count is thresholded.
+ */
+export interface Selection {
+  readonly strategy: SelectionStrategy;
+  readonly epsilon: number;
+  readonly delta: number;
+  /** πₙ for n = 0..keep.length − 1 (1 beyond); null for thresholding. */
+  readonly keep: Float64Array | null;
+}
+
+/** Keep probability of a group of n distinct units. */
+export function keepProbability(noise: NoisePlan, n: number): number {
+  const sel = noise.selection;
+  if (!sel) return 1;
+  if (sel.keep) return n >= sel.keep.length ? 1 : sel.keep[Math.max(0, n)]!;
+  const m = noise.measures[noise.plan.unitsMeasure]!;
+  return thresholdKeep(m, noise.threshold!, n);
+}
+
+function thresholdKeep(m: MeasureNoise, tau: number, n: number): number {
+  if (m.mechanism.kind === 'laplace') {
+    const t = Number(m.mechanism.scale);
+    const h = tau - n, r = Math.exp(-1 / t);
+    return h <= 0 ? 1 - Math.exp(-(1 - h) / t) / (1 + r) : Math.exp(-h / t) / (1 + r);
+  }
+  const [a, b] = String(m.mechanism.sigma2).split('/');
+  const s2 = Number(a) / Number(b ?? 1);
+  const z = discreteGaussianNormalizer(s2);
+  const lim = Math.ceil(Math.sqrt(s2) * 40) + 1;
+  let acc = 0;
+  for (let x = Math.max(tau - n, -lim); x <= lim; x++) acc += Math.exp(-(x * x) / (2 * s2));
+  return Math.min(1, acc / z);
+}
+
+/** A uniform double in [0, 1) with 53 random bits from the CSPRNG. */
+function uniform53(): number {
+  return (randomUint32() * 2097152 + (randomUint32() >>> 11)) / 9007199254740992;
 }
 
 function roundUpRational(x: number): string {
@@ -49,35 +108,89 @@ function roundUpRational(x: number): string {
   return String(Math.ceil(x * f) / f);
 }
 
+/** π₀.. up to the first πₙ = 1 (at most 10⁶ entries). */
+function optimalKeepTable(epsilon: number, delta: number): Float64Array {
+  let max = 64;
+  for (;;) {
+    const pi = optimalKeepProbabilities(epsilon, delta, max);
+    const one = pi.indexOf(1);
+    if (one >= 0) return pi.slice(0, one + 1);
+    if (max >= 1_000_000) return pi;
+    max *= 4;
+  }
+}
+
 function powerOfTwoBelow(x: number): number {
   return 2 ** Math.floor(Math.log2(x));
+}
+
+/**
+ * σ² for one Gaussian measure of L2 sensitivity l2 (in noise units) that spends at most μ:
+ * σ = l2/μ, rounded up to a friendly rational, then widened until the discrete Gaussian's own
+ * μ-GDP (its lattice costs a factor 1.000x–1.01) fits.
+ */
+function gaussianSigma2(l2: number, mu: number): { sigma2: string; mu: number; delta: number } {
+  let s2 = (l2 / mu) ** 2;
+  for (let i = 0; i < 60; i++) {
+    const sigma2 = friendlySigma2(s2);
+    const exact = Number(sigma2.includes('/') ? Number(sigma2.split('/')[0]) / Number(sigma2.split('/')[1]) : sigma2);
+    const gdp = discreteGaussianGdp(exact);
+    const charged = (gdp.factor * l2) / Math.sqrt(exact);
+    if (charged <= mu) return { sigma2, mu: charged, delta: gdp.delta };
+    s2 = exact * (charged / mu) ** 2 * (1 + 1e-9);
+  }
+  throw new Error('cannot calibrate the discrete Gaussian');
 }
 
 export function planNoise(plan: DpReleasePlan): NoisePlan {
   const def = plan.def;
   const m = plan.measures.length;
-  const rhoQuery = def.mechanism === 'gaussian' ? rhoForEpsilonDelta(def.epsilon, def.delta) : (def.epsilon * def.epsilon) / 2;
-  const rhoEach = rhoQuery / m;
+  // Each discrete Gaussian coordinate a unit can move (L groups × buckets) pays its η slack outright
+  // (discrete-gaussian-gdp.ts); the query's μ is the analytic Gaussian's at (ε, δ − that slack).
+  const coordinates = (x: DpMeasure): number => def.maxGroupsPerUnit * (x.buckets ?? 1);
+  const slack = plan.measures.reduce((a, x) => a + coordinates(x), 0) * 2 * ETA;
+  const muQuery = def.mechanism === 'gaussian' ? analyticGaussianMu(def.epsilon, def.delta - slack) : 0;
+  const muEach = muQuery / Math.sqrt(m);
+  let mu2 = 0, etaDelta = 0, pureEpsilon = 0;
   const measures = plan.measures.map((measure): MeasureNoise => {
     // Counts are integers already; sums go to fixed point with ~2^10 steps per unit contribution.
     const granularity = measure.kind === 'sum' ? powerOfTwoBelow(Math.max(measure.linf, 1e-6) / 1024) : 1;
     const extra = measure.kind === 'sum' ? 1 : 0; // rounding to the grid can add one step
     if (def.mechanism === 'gaussian') {
       const l2 = measure.l2 / granularity + extra * Math.sqrt(plan.def.maxGroupsPerUnit);
-      const sigma2 = Number(roundUpRational(sigma2ForRho(rhoEach, l2)));
-      const mechanism: NoiseMechanism = { kind: 'gaussian', sigma2: roundUpRational(sigma2) };
-      return { measure, granularity, mechanism, scale: Math.sqrt(sigma2) * granularity, ci95: confidenceInterval(mechanism) * granularity, rho: rhoEach };
+      const g = gaussianSigma2(l2, muEach);
+      mu2 += g.mu * g.mu;
+      etaDelta += g.delta * coordinates(measure);
+      const [num, den] = g.sigma2.split('/');
+      const sigma2 = Number(num) / Number(den ?? 1);
+      const mechanism: NoiseMechanism = { kind: 'gaussian', sigma2: g.sigma2 };
+      return { measure, granularity, mechanism, scale: Math.sqrt(sigma2) * granularity, ci95: confidenceInterval(mechanism) * granularity, rho: (g.mu * g.mu) / 2 };
     }
     const l1 = measure.l1 / granularity + extra * plan.def.maxGroupsPerUnit;
     const scale = Number(roundUpRational(l1 / (def.epsilon / m)));
     const mechanism: NoiseMechanism = { kind: 'laplace', scale: roundUpRational(scale) };
-    return { measure, granularity, mechanism, scale: scale * granularity, ci95: confidenceInterval(mechanism) * granularity, rho: rhoEach };
+    pureEpsilon += l1 / scale;
+    return { measure, granularity, mechanism, scale: scale * granularity, ci95: confidenceInterval(mechanism) * granularity, rho: ((l1 / scale) ** 2) / 2 };
   });
   const needsSelection = plan.keyCount > 0 && plan.publicDomains.some((d) => d === null);
   if (needsSelection && plan.unitsMeasure < 0) throw new Error('partition selection needs the distinct-unit measure');
-  const threshold = needsSelection ? selectionThreshold(measures[plan.unitsMeasure]!.mechanism, def.delta / def.maxGroupsPerUnit) : null;
+  // The optimal mechanism replaces thresholding when it can spend the unit count's share alone.
+  const unitsIsOutput = plan.outputs.some((o) => (o.kind === 'count' && o.measure === plan.unitsMeasure) || (o.kind === 'avg' && o.count === plan.unitsMeasure));
+  const optimal = needsSelection && def.mechanism === 'laplace' && def.maxGroupsPerUnit === 1 && !unitsIsOutput;
+  let selection: Selection | null = null;
+  if (optimal) {
+    const u = measures[plan.unitsMeasure]!;
+    const eps = u.measure.l1 / Number((u.mechanism as { scale: string }).scale);
+    selection = { strategy: 'optimal', epsilon: eps, delta: def.delta, keep: optimalKeepTable(eps, def.delta) };
+  } else if (needsSelection) {
+    selection = { strategy: def.mechanism === 'laplace' ? 'laplace-threshold' : 'gaussian-threshold', epsilon: def.epsilon, delta: def.delta, keep: null };
+  }
+  const threshold = needsSelection && !optimal ? selectionThreshold(measures[plan.unitsMeasure]!.mechanism, def.delta / def.maxGroupsPerUnit) : null;
   const delta = def.mechanism === 'gaussian' ? def.delta * (needsSelection ? 2 : 1) : needsSelection ? def.delta : 0;
-  return { plan, rho: rhoQuery, epsilon: def.epsilon, delta, measures, threshold };
+  // Partition selection's δ is paid outright: a one-unit group appears with probability ≤ δ/L in each of its ≤ L groups.
+  const loss: PrivacyLoss = { pure: pureEpsilon > 0 ? [pureEpsilon] : [], mu2, delta: etaDelta + (needsSelection ? def.delta : 0) };
+  const rho = def.mechanism === 'gaussian' ? mu2 / 2 : (pureEpsilon * pureEpsilon) / 2;
+  return { plan, rho, epsilon: def.epsilon, delta, measures, threshold, selection, loss };
 }
 
 export interface ReleasedCell {
@@ -134,6 +247,8 @@ export function release(noise: NoisePlan, result: EngineResult, rowLimit: number
       return (Math.round(v / m.granularity) + samplers[i]!()) * m.granularity;
     });
     if (noise.threshold !== null && (noisy[plan.unitsMeasure] as number) < noise.threshold) continue;
+    // Optimal selection: keep with probability π_n of the group's true distinct-unit count.
+    if (noise.selection?.keep && !(uniform53() < keepProbability(noise, Math.round(g.values[plan.unitsMeasure] as number)))) continue;
     released.push({ key: g.key, noisy });
   }
   const columns: ResultColumn[] = plan.outputs.map((o) => ({
@@ -143,36 +258,9 @@ export function release(noise: NoisePlan, result: EngineResult, rowLimit: number
   const rows: CellValue[][] = [];
   const intervals: (([number, number]) | null)[][] = [];
   for (const g of released) {
-    const row: CellValue[] = [];
-    const iv: (([number, number]) | null)[] = [];
-    for (const o of plan.outputs) {
-      if (o.kind === 'key') { row.push(g.key[o.key]!); iv.push(null); continue; }
-      if (o.kind === 'quantile') {
-        const m = noise.measures[o.measure]!;
-        const q = quantileFromHistogram(g.noisy[o.measure] as number[], m.measure.bounds!, o.q, m.ci95);
-        row.push(q === null ? null : q.value);
-        iv.push(q === null ? null : q.interval);
-        continue;
-      }
-      if (o.kind === 'count' || o.kind === 'sum') {
-        const v = g.noisy[o.measure] as number;
-        const h = noise.measures[o.measure]!.ci95;
-        row.push(o.kind === 'count' ? Math.max(0, Math.round(v)) : v);
-        iv.push([v - h, v + h]);
-        continue;
-      }
-      const s = g.noisy[o.sum] as number, c = g.noisy[o.count] as number;
-      const denom = Math.max(c, 1);
-      // Post-processing: a mean outside the declared bounds is clamped back into them.
-      const bounds = o.bounds;
-      const avg = bounds ? Math.min(bounds[1], Math.max(bounds[0], s / denom)) : s / denom;
-      const hs = noise.measures[o.sum]!.ci95, hc = noise.measures[o.count]!.ci95;
-      const h = (hs + Math.abs(avg) * hc) / denom; // first-order (delta-method) bound
-      row.push(c < 1 ? null : avg);
-      iv.push(c < 1 ? null : [avg - h, avg + h]);
-    }
-    rows.push(row);
-    intervals.push(iv);
+    const out = outputsFor(noise, g.key, g.noisy);
+    rows.push(out.row);
+    intervals.push(out.intervals);
   }
   // Order, offset and cap after noise (post-processing keeps the guarantee).
   const order = plan.orderBy;
@@ -192,30 +280,51 @@ export function release(noise: NoisePlan, result: EngineResult, rowLimit: number
   return { columns, rows: picked.map((i) => rows[i]!), intervals: picked.map((i) => intervals[i]!), truncated };
 }
 
+/** The noise's standard deviation in the measure's own units (Gaussian σ·γ; Laplace √2·t·γ). */
+function noiseSd(m: MeasureNoise): number {
+  return m.mechanism.kind === 'gaussian' ? m.scale : Math.SQRT2 * m.scale;
+}
+
 /**
- * A quantile read off a noisy histogram of the bounded range: the first bucket whose
- * cumulative count reaches q·total, interpolated within the bucket. The interval takes
- * the quantiles at q ± Δq, where Δq is the 95 % noise on a cumulative count of half the
- * buckets relative to the total (an approximation, stated in docs/privacy.md), widened by
- * one bucket.
+ * One released row and its 95 % intervals from the group's noisy measures (post-processing only):
+ * counts and sums ± the exact noise half-width; a mean by Fieller's interval for the ratio of two
+ * noisy values (ratio-interval.ts); a quantile from the noisy histogram's posterior
+ * (quantile-posterior.ts).
  */
-export function quantileFromHistogram(counts: readonly number[], bounds: readonly [number, number], q: number, bucketCi95: number): { value: number; interval: [number, number] } | null {
-  const total = counts.reduce((a, b) => a + b, 0);
-  if (total < 1) return null;
-  const [lo, hi] = bounds;
-  const width = (hi - lo) / counts.length;
-  const at = (p: number): number => {
-    const target = Math.min(1, Math.max(0, p)) * total;
-    let cum = 0;
-    for (let i = 0; i < counts.length; i++) {
-      const c = counts[i]!;
-      if (c > 0 && cum + c >= target) return lo + width * (i + Math.min(1, Math.max(0, (target - cum) / c)));
-      cum += c;
+export function outputsFor(noise: NoisePlan, key: readonly CellValue[], noisy: readonly (number | number[])[]): { row: CellValue[]; intervals: (([number, number]) | null)[] } {
+  const row: CellValue[] = [];
+  const iv: (([number, number]) | null)[] = [];
+  for (const o of noise.plan.outputs) {
+    if (o.kind === 'key') { row.push(key[o.key]!); iv.push(null); continue; }
+    if (o.kind === 'quantile') {
+      const m = noise.measures[o.measure]!;
+      // The count of the same values, if the query noised one (count(column) of the histogram's column).
+      const rowsAt = noise.measures.findIndex((x) => x.measure.kind === 'nonNull' && x.measure.column === m.measure.column);
+      const rowCount = rowsAt >= 0 ? { value: noisy[rowsAt] as number, variance: noiseSd(noise.measures[rowsAt]!) ** 2 } : null;
+      const q = quantileWithInterval(noisy[o.measure] as number[], m.measure.bounds!, o.q, { kind: m.mechanism.kind, scale: m.scale }, rowCount);
+      row.push(q.value);
+      iv.push(q.interval);
+      continue;
     }
-    return hi;
-  };
-  const dq = (bucketCi95 * Math.sqrt(counts.length / 2)) / total;
-  return { value: at(q), interval: [Math.max(lo, at(q - dq) - width), Math.min(hi, at(q + dq) + width)] };
+    if (o.kind === 'count' || o.kind === 'sum') {
+      const v = noisy[o.measure] as number;
+      const h = noise.measures[o.measure]!.ci95;
+      row.push(o.kind === 'count' ? Math.max(0, Math.round(v)) : v);
+      iv.push([v - h, v + h]);
+      continue;
+    }
+    const s = noisy[o.sum] as number, c = noisy[o.count] as number;
+    // Post-processing: a mean outside the declared bounds is clamped back into them.
+    const bounds = o.bounds;
+    const raw = s / Math.max(c, 1);
+    const avg = bounds ? Math.min(bounds[1], Math.max(bounds[0], raw)) : raw;
+    const fieller = fiellerInterval(s, c, noiseSd(noise.measures[o.sum]!), noiseSd(noise.measures[o.count]!), bounds);
+    // A count below one gives no mean (null), but still an honest interval: Fieller's set, which
+    // is then the whole declared range.
+    row.push(c < 1 ? null : avg);
+    iv.push(fieller === null ? null : c < 1 ? fieller : [Math.min(avg, fieller[0]), Math.max(avg, fieller[1])]);
+  }
+  return { row, intervals: iv };
 }
 
 export interface PrivacyGovernance {
@@ -224,6 +333,8 @@ export interface PrivacyGovernance {
   readonly epsilon: number;
   readonly delta: number;
   readonly rho: number;
+  /** Partition selection: strategy and the probability that a group of n distinct units is kept (the expected kept fraction of such groups). */
+  readonly selection?: { readonly strategy: SelectionStrategy; readonly expectedKeptFraction: readonly { readonly units: number; readonly fraction: number }[] } | null;
   /** Per output: noise scale and 95 % half-width in the output's units; quantiles have
    *  per-value intervals only (ci95 null; scale is the noise on each histogram bucket). */
   readonly noise: readonly { readonly output: string; readonly scale: number; readonly ci95: number | null }[];
@@ -245,6 +356,7 @@ export function describeNoise(noise: NoisePlan): Omit<PrivacyGovernance, 'budget
     mechanism: plan.def.mechanism,
     guarantee: `user-level (${unit.maxGroupsPerUnit} group(s) and ${unit.maxRowsPerUnitPerGroup} row(s) per group per privacy unit of "${plan.dataset}")`,
     epsilon: noise.epsilon, delta: noise.delta, rho: noise.rho,
+    selection: noise.selection ? { strategy: noise.selection.strategy, expectedKeptFraction: [1, 2, 5, 10, 20, 50, 100, 200].map((units) => ({ units, fraction: keepProbability(noise, units) })) } : null,
     noise: plan.outputs.filter((o) => o.kind !== 'key').map((o) => {
       // A mean's error depends on its group's count: per-value intervals only (ci95 null);
       // scale is the noise on the bounded sum it divides.

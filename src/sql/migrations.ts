@@ -11,7 +11,7 @@ import type { PoolClient } from 'pg';
 import { StateConfigInvalid, StateSchemaTooNew } from './errors.ts';
 import type { Dialect } from './driver.ts';
 import { pgDialect } from './postgres.ts';
-import { budgetTables } from './tables/budgets.ts';
+import { budgetLossTables, budgetTables } from './tables/budgets.ts';
 import { checkpointTables } from './tables/checkpoints.ts';
 import { governanceTables } from './tables/governance.ts';
 import { identityTables } from './tables/identity.ts';
@@ -94,6 +94,8 @@ ${artefactBlobTable(d)}
   // 5: the audit log's checkpoint anchor (src/sql/tables/checkpoints.ts): the latest
   // checkpoint kept outside the log, so a rolled-back log is refused at start.
   { part: 'audit', sqlite: true, ddl: (d) => checkpointTables(d) },
+  // 6: tight privacy accounting (src/sql/tables/budgets.ts): (ε, δ) targets and per-charge privacy losses.
+  { part: 'budgets', sqlite: true, ddl: (d) => budgetLossTables(d) },
 ];
 
 /** The newest schema version this code knows. */

@@ -1,7 +1,8 @@
 /**
  * The privacy budget of a differentially private release: charged atomically before the
  * query runs (a denied charge stops it), refunded if nothing is released, and marked
- * released once the audit entry of the release is durable. The ledger lines stay in the
+ * released once the audit entry of the release is durable. The charge carries the release's
+ * privacy loss and the budget its (ε, δ), so the ledger composes them tightly (accounting/pld.ts). The ledger lines stay in the
  * audit entry.
  */
 import { randomUUID } from 'node:crypto';
@@ -9,6 +10,7 @@ import { GatehouseError } from '../../errors.ts';
 import type { ChargeAccepted } from '../../privacy/accounting/budget-store.ts';
 import { budgetAuditReasons, describeDenial } from '../../privacy/accounting/describe.ts';
 import { rhoForEpsilonDelta } from '../../privacy/accounting/zcdp.ts';
+import { composeLosses, fitsBudget, type PrivacyLoss } from '../../privacy/accounting/pld.ts';
 import { describeNoise, spentEpsilon, type NoisePlan, type PrivacyGovernance } from '../../privacy/release.ts';
 import type { DpReleasePlan } from '../../query/govern/index.ts';
 import type { BudgetLedger } from '../../state/budget-ledger.ts';
@@ -27,12 +29,20 @@ export function budgetSubject(principal: PrincipalDef, def: DifferentialPrivacyD
 
 export async function defineBudget(budgets: BudgetLedger, subject: string, plan: DpReleasePlan): Promise<void> {
   const b = plan.def.budget;
-  await budgets.defineBudget({ subject, dataset: plan.dataset, capRho: rhoForEpsilonDelta(b.epsilon, b.delta), window: b.window });
+  await budgets.defineBudget({ subject, dataset: plan.dataset, capRho: rhoForEpsilonDelta(b.epsilon, b.delta), window: b.window, target: { epsilon: b.epsilon, delta: b.delta } });
 }
 
-export function budgetView(o: { subject: string; spentRho: number; remainingRho: number; capRho: number; resetsAt: string | null }, plan: DpReleasePlan): PrivacyGovernance['budget'] {
+export function budgetView(o: { subject: string; spentRho: number; remainingRho: number; capRho: number; resetsAt: string | null; tight?: { spentEpsilon: number } | null }, plan: DpReleasePlan): PrivacyGovernance['budget'] {
   const b = plan.def.budget;
-  return { subject: o.subject, epsilon: b.epsilon, delta: b.delta, spentEpsilon: spentEpsilon(o.spentRho, b.delta), remainingRho: o.remainingRho, capRho: o.capRho, resetsAt: o.resetsAt };
+  // Tight accounting (PLD) when the ledger has it; the ρ view otherwise.
+  const spent = o.tight ? o.tight.spentEpsilon : spentEpsilon(o.spentRho, b.delta);
+  return { subject: o.subject, epsilon: b.epsilon, delta: b.delta, spentEpsilon: spent, remainingRho: o.remainingRho, capRho: o.capRho, resetsAt: o.resetsAt };
+}
+
+/** Whether a query would fit what remains: by composition when the ledger accounts tightly, by ρ otherwise. */
+export function fitsRemaining(status: { remainingRho: number; tight?: { epsilon: number; delta: number; spent: PrivacyLoss } | null }, noise: NoisePlan): boolean {
+  if (status.tight) return fitsBudget(composeLosses([status.tight.spent, noise.loss]), status.tight);
+  return status.remainingRho >= noise.rho;
 }
 
 export function dpBudget(budgets: BudgetLedger, principal: PrincipalDef, plan: DpReleasePlan, noise: NoisePlan): Protection {
@@ -42,7 +52,7 @@ export function dpBudget(budgets: BudgetLedger, principal: PrincipalDef, plan: D
     async before(ctx) {
       const subject = budgetSubject(principal, plan.def);
       await defineBudget(budgets, subject, plan);
-      const outcome = await budgets.charge({ subject, dataset: plan.dataset, rho: noise.rho, queryId: randomUUID() });
+      const outcome = await budgets.charge({ subject, dataset: plan.dataset, rho: noise.rho, loss: noise.loss, queryId: randomUUID() });
       for (const r of budgetAuditReasons(outcome)) ctx.keep(r);
       if (!outcome.ok) {
         throw new GatehouseError('BUDGET_EXHAUSTED', describeDenial(outcome, plan.def.budget.delta), {

@@ -26,6 +26,13 @@
  * Durability. sqlite: WAL with `synchronous = FULL`; PostgreSQL: after COMMIT returned. A
  * charge is acknowledged only once it is durable.
  *
+ * Tight accounting. A budget defined with an (ε, δ) `target`, charged with the `loss` each
+ * release spends (pld.ts), is checked by composing every live (charged or released) loss of the
+ * window with the new one under the same lock and accepting iff the composition is still
+ * (ε, δ)-DP: Laplace releases compose as optimal composition allows, Gaussian ones exactly.
+ * ρ is still recorded (spent_nano) for display and history; the cap in ρ does not bind such a
+ * charge. A window holding any charge without a loss (written before migration 6) keeps the ρ rule.
+ *
  * The store never writes the audit log: every outcome it returns is plain data describing
  * the charge or refund, which the caller records (see audit.ts).
  */
@@ -43,6 +50,7 @@ import { migrateFile } from '../../sql/migrations.ts';
 import type { SqlDriver, SqlQueries, SqlValue } from '../../sql/driver.ts';
 import { SqliteDriver } from '../../sql/sqlite.ts';
 import { BUDGET_SQLITE_NAMES } from '../../sql/tables/budgets.ts';
+import { composeLosses, deltaAt, epsilonAt, type PrivacyLoss } from './pld.ts';
 
 export { RHO_UNIT, MAX_RHO, MAX_WINDOW_DAYS, rhoToNano } from './budget-rules.ts';
 export type { BudgetWindow } from './budget-rules.ts';
@@ -57,6 +65,8 @@ export interface BudgetDefinition {
   readonly window: BudgetWindow;
   /** Start of the first rolling-days window; defaults to the time the budget is first defined. Ignored otherwise. */
   readonly anchor?: Date;
+  /** (ε, δ) the composition of the window's releases must satisfy (tight accounting, pld.ts). */
+  readonly target?: { readonly epsilon: number; readonly delta: number };
 }
 
 export interface ChargeRequest {
@@ -68,6 +78,8 @@ export interface ChargeRequest {
   readonly queryId: string;
   /** Time of the query; chooses the window. Defaults to the store's clock. */
   readonly at?: Date;
+  /** The privacy loss of the release (pld.ts); with a budget target, the charge is checked by composition. */
+  readonly loss?: PrivacyLoss;
 }
 
 interface WindowNumbers {
@@ -78,6 +90,8 @@ interface WindowNumbers {
   readonly windowStart: string | null;
   /** ISO time the next window starts with the full cap (null: never resets). */
   readonly resetsAt: string | null;
+  /** Tight accounting: the budget's target and the ε the window's live releases have spent at its δ; null without a target. */
+  readonly tight?: { readonly epsilon: number; readonly delta: number; readonly spentEpsilon: number; readonly spent: PrivacyLoss } | null;
 }
 
 export interface ChargeAccepted extends WindowNumbers {
@@ -211,7 +225,7 @@ interface ChargeRow {
 }
 
 type Win = { start: number; end: number | null };
-type Parsed = { subject: string; dataset: string; queryId: string; nano: number; atMs: number };
+type Parsed = { subject: string; dataset: string; queryId: string; nano: number; atMs: number; loss: PrivacyLoss | null };
 
 export class BudgetStore {
   /** The file (embedded) or `postgres:<schema>`. */
@@ -278,6 +292,7 @@ export class BudgetStore {
     const subject = subjectOf(def.subject);
     const dataset = text('dataset', def.dataset, MAX_ID);
     const capNano = rhoAmount('capRho', def.capRho, 'floor');
+    const target = def.target === undefined ? null : targetOf(def.target);
     const w = windowOf(def.window);
     const now = this.#now();
     const anchor = def.anchor === undefined ? now : timeOf('anchor', def.anchor);
@@ -294,7 +309,10 @@ export class BudgetStore {
       await q.run('UPDATE {budgets} SET cap_nano = ?, window_kind = ?, window_days = ?, anchor_ms = ?, updated_ms = ? WHERE subject = ? AND dataset = ?',
         [capNano, w.kind, w.days, keepAnchor, now, subject, dataset]);
       if (!sameWindow) await q.run('DELETE FROM {budget_windows} WHERE subject = ? AND dataset = ?', [subject, dataset]);
-    });
+    }).then(() => target && this.#write(async (q) => {
+      await q.run(`INSERT INTO {budget_targets} (subject, dataset, epsilon, delta) VALUES (?, ?, ?, ?)
+          ON CONFLICT (subject, dataset) DO UPDATE SET epsilon = excluded.epsilon, delta = excluded.delta`, [subject, dataset, String(target.epsilon), String(target.delta)]);
+    }));
     return (await this.status(subject, dataset))!;
   }
 
@@ -340,6 +358,7 @@ export class BudgetStore {
         queryId: text('queryId', r.queryId, MAX_ID),
         nano: rhoAmount('rho', r.rho, 'ceil'),
         atMs: r.at === undefined ? this.#now() : timeOf('at', r.at),
+        loss: r.loss === undefined ? null : lossOf(r.loss),
       };
     });
     const keys = new Set(parsed.map((p) => key(p.subject, p.dataset)));
@@ -378,8 +397,15 @@ export class BudgetStore {
     const win = await this.#currentWindow(q, b, p.atMs);
     await q.run(`INSERT INTO {budget_windows} (subject, dataset, start_ms, end_ms, spent_nano) VALUES (?, ?, ?, ?, 0)
         ON CONFLICT (subject, dataset, start_ms) DO NOTHING`, [p.subject, p.dataset, win.start, win.end]);
-    // The check and the spend are one statement: spent + ρ ≤ cap or nothing changes.
-    const applied = await q.run(`UPDATE {budget_windows} SET spent_nano = spent_nano + ?1
+    const tight = p.loss ? await this.#tightCheck(q, b, win, p.loss) : null;
+    if (tight === false) {
+      return { ok: false, ...base, reason: 'insufficient-budget', ...(await this.#numbers(q, b, win)) };
+    }
+    // The check and the spend are one statement: spent + ρ ≤ cap or nothing changes. (Tight
+    // accounting checked the composition above, under the same lock.)
+    const applied = tight === true
+      ? await q.run('UPDATE {budget_windows} SET spent_nano = spent_nano + ? WHERE subject = ? AND dataset = ? AND start_ms = ?', [p.nano, p.subject, p.dataset, win.start])
+      : await q.run(`UPDATE {budget_windows} SET spent_nano = spent_nano + ?1
         WHERE subject = ?2 AND dataset = ?3 AND start_ms = ?4
           AND spent_nano + ?1 <= (SELECT cap_nano FROM {budgets} WHERE subject = ?2 AND dataset = ?3)`,
       [p.nano, p.subject, p.dataset, win.start]);
@@ -389,6 +415,7 @@ export class BudgetStore {
     const chargeId = `chg_${randomUUID()}`;
     await q.run(`INSERT INTO {budget_charges} (charge_id, subject, dataset, query_id, nano, at_ms, window_start, state)
         VALUES (?, ?, ?, ?, ?, ?, ?, 'charged')`, [chargeId, p.subject, p.dataset, p.queryId, p.nano, p.atMs, win.start]);
+    if (p.loss) await q.run('INSERT INTO {budget_losses} (charge_id, loss) VALUES (?, ?)', [chargeId, JSON.stringify(p.loss)]);
     await q.run(`INSERT INTO {budget_ledger} (kind, charge_id, subject, dataset, query_id, nano, at_ms, window_start, reason)
         VALUES ('charge', ?, ?, ?, ?, ?, ?, ?, NULL)`, [chargeId, p.subject, p.dataset, p.queryId, p.nano, p.atMs, win.start]);
     return { ok: true, ...base, chargeId, replayed: false, ...(await this.#numbers(q, b, win)) };
@@ -550,7 +577,34 @@ export class BudgetStore {
     return win;
   }
 
+  async #target(q: SqlQueries, b: BudgetRow): Promise<{ epsilon: number; delta: number } | null> {
+    const t = await q.get<{ epsilon: string; delta: string }>('SELECT epsilon, delta FROM {budget_targets} WHERE subject = ? AND dataset = ?', [b.subject, b.dataset]);
+    return t ? { epsilon: Number(t.epsilon), delta: Number(t.delta) } : null;
+  }
+
+  /** The losses of the window's live charges; null if one of them has none (a ρ-only charge). */
+  async #windowLosses(q: SqlQueries, b: BudgetRow, win: Win): Promise<PrivacyLoss[] | null> {
+    const rows = await q.query<{ loss: string | null }>(`SELECT l.loss AS loss FROM {budget_charges} c LEFT JOIN {budget_losses} l ON l.charge_id = c.charge_id
+        WHERE c.subject = ? AND c.dataset = ? AND c.window_start = ? AND c.state <> 'refunded'`, [b.subject, b.dataset, win.start]);
+    const out: PrivacyLoss[] = [];
+    for (const r of rows) { if (r.loss === null) return null; out.push(JSON.parse(r.loss) as PrivacyLoss); }
+    return out;
+  }
+
+  /** true: the composition with `loss` fits the target; false: it does not; null: the ρ rule applies. */
+  async #tightCheck(q: SqlQueries, b: BudgetRow, win: Win, loss: PrivacyLoss): Promise<boolean | null> {
+    const target = await this.#target(q, b);
+    if (!target) return null;
+    const prior = await this.#windowLosses(q, b, win);
+    if (prior === null) return null;
+    return deltaAt(composeLosses([...prior, loss]), target.epsilon) <= target.delta;
+  }
+
   async #numbers(q: SqlQueries, b: BudgetRow, win: Win): Promise<WindowNumbers> {
+    const target = await this.#target(q, b);
+    const losses = target ? await this.#windowLosses(q, b, win) : null;
+    const spentLoss = losses ? composeLosses(losses) : null;
+    const tight = target && spentLoss ? { ...target, spentEpsilon: losses!.length ? epsilonAt(spentLoss, target.delta) : 0, spent: spentLoss } : null;
     const row = await q.get<{ spent_nano: number }>('SELECT spent_nano FROM {budget_windows} WHERE subject = ? AND dataset = ? AND start_ms = ?', [b.subject, b.dataset, win.start]);
     const spent = row?.spent_nano ?? 0;
     return {
@@ -559,6 +613,7 @@ export class BudgetStore {
       remainingRho: nanoToRho(Math.max(0, b.cap_nano - spent)),
       windowStart: b.window_kind === 'none' ? null : iso(win.start),
       resetsAt: win.end === null ? null : iso(win.end),
+      tight,
     };
   }
 
@@ -587,6 +642,24 @@ export class BudgetStore {
 }
 
 const key = (subject: string, dataset: string): string => JSON.stringify([subject, dataset]);
+
+/** A privacy loss from the caller, validated and copied (what is stored is exactly what was checked). */
+function lossOf(x: unknown): PrivacyLoss {
+  objectOf('loss', x);
+  const l = x as PrivacyLoss;
+  if (!Array.isArray(l.pure) || l.pure.length > 10_000) throw new BudgetArgumentInvalid('loss.pure must be an array of at most 10000 epsilons');
+  const loss = { pure: l.pure.map((e) => e), mu2: l.mu2, delta: l.delta };
+  try { composeLosses([loss]); } catch { throw new BudgetArgumentInvalid('loss must have pure epsilons > 0, mu2 >= 0 and delta in [0, 1)'); }
+  return loss;
+}
+
+function targetOf(x: unknown): { epsilon: number; delta: number } {
+  objectOf('target', x);
+  const t = x as { epsilon: unknown; delta: unknown };
+  if (typeof t.epsilon !== 'number' || !(t.epsilon > 0) || !Number.isFinite(t.epsilon)) throw new BudgetArgumentInvalid('target.epsilon must be a finite number > 0');
+  if (typeof t.delta !== 'number' || !(t.delta > 0 && t.delta < 1)) throw new BudgetArgumentInvalid('target.delta must be in (0, 1)');
+  return { epsilon: t.epsilon, delta: t.delta };
+}
 
 /** The driver's failures as the ledger's own typed errors (nothing was charged). */
 function storeError(err: unknown, message: string): AccountingError {

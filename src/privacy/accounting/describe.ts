@@ -49,10 +49,16 @@ export function reconcileAuditReason(c: ChargeRecord, reason: string): string {
 export function describeDenial(d: ChargeDenied, displayDelta = DEFAULT_DISPLAY_DELTA): string {
   const ds = JSON.stringify(d.dataset);
   if (d.reason === 'no-budget') return `no privacy budget is defined for dataset ${ds}; differentially private queries on it are refused`;
+  const when0 = d.resetsAt === null ? 'this budget does not reset' : `the budget resets to the full cap at ${d.resetsAt}`;
+  if (d.tight) {
+    // Tight accounting: the composition of the window's releases with this one would exceed (ε, δ).
+    const t = d.tight;
+    return `privacy budget for dataset ${ds} is insufficient${d.reason === 'batch-denied' ? ' (another budget charged with it is exhausted)' : ''}: the releases so far have spent ε=${num(Number(t.spentEpsilon.toPrecision(4)))} of ε=${num(t.epsilon)} at δ=${num(t.delta)}, and with this query their composition would exceed it; ${when0}`;
+  }
   const eps = (rho: number): string => (rho > 0 ? num(Number(epsilonForDelta(rho, displayDelta).toPrecision(3))) : '0');
   const need = `this query needs ρ=${num(d.rho)} (ε≈${eps(d.rho)} at δ=${displayDelta})`;
   const left = `ρ=${num(d.remainingRho)} of ${num(d.capRho)} remains (ε≈${eps(d.remainingRho)})`;
-  const when = d.resetsAt === null ? 'this budget does not reset' : `the budget resets to the full cap at ${d.resetsAt}`;
+  const when = when0;
   const which = d.reason === 'batch-denied' ? ' (another budget charged with it is exhausted)' : '';
   return `privacy budget for dataset ${ds} is insufficient${which}: ${need}; ${left}; ${when}`;
 }

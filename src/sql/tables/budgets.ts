@@ -67,3 +67,29 @@ CREATE INDEX ${X}${d.bare('budget_ledger')}_by_time ON ${T('budget_ledger')} (at
 ${d.appendOnly('budget_ledger')}
 `;
 }
+
+/**
+ * Tight accounting (src/privacy/accounting/pld.ts), added by migration 6: a budget may carry
+ * an (ε, δ) target, and a charge the privacy loss it spends (JSON of a PrivacyLoss). When both
+ * are present the charge is checked by composing every live charge of the window under the
+ * budget row's lock, instead of by `spent + ρ ≤ cap`. ε and δ are stored as the shortest
+ * decimal of the double (exact round trip); the loss as JSON (numbers round-trip exactly).
+ */
+export function budgetLossTables(d: Dialect): string {
+  const X = d.ifNotExists;
+  const T = d.table.bind(d);
+  const S = d.text;
+  return `
+CREATE TABLE ${X}${T('budget_targets')} (
+  subject      ${S} NOT NULL,
+  dataset      ${S} NOT NULL,
+  epsilon      ${S} NOT NULL,
+  delta        ${S} NOT NULL,
+  PRIMARY KEY (subject, dataset)
+)${d.tableSuffix};
+CREATE TABLE ${X}${T('budget_losses')} (
+  charge_id    ${S} PRIMARY KEY REFERENCES ${T('budget_charges')} (charge_id),
+  loss         ${S} NOT NULL
+)${d.tableSuffix};
+`;
+}
