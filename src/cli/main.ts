@@ -172,6 +172,7 @@ async function cmdQuery(argv: string[], out: Out): Promise<number> {
     if (!p) { out.write('no differential privacy applies: the query spends no privacy budget\n'); return status; }
     out.write(`differential privacy (${p.mechanism}, ${p.guarantee}): this query costs ε=${p.epsilon}, δ=${p.delta} (ρ=${p.rho.toPrecision(3)})\n`);
     for (const n of p.noise) out.write(n.ci95 === null ? `  ${n.output}: a quantile from a noisy histogram (noise scale ${n.scale.toPrecision(3)} per bucket); each value comes with its own 95% interval\n` : `  ${n.output}: noise scale ${n.scale.toPrecision(3)}, 95% of answers within ±${twoDigits(n.ci95)}\n`);
+    if (p.selection) out.write(`partition selection (${p.selection.strategy}): a group is kept with probability ${p.selection.expectedKeptFraction.map((k) => `${k.units} unit${k.units === 1 ? '' : 's'} ${twoDigits(k.fraction * 100)}%`).join(', ')}\n`);
     if (p.budget) out.write(`budget (${p.budget.subject}): ε=${p.budget.spentEpsilon.toFixed(3)} of ${p.budget.epsilon} spent at δ=${p.budget.delta}${p.budget.resetsAt ? `, resets ${p.budget.resetsAt}` : ''}; ${p.affordable ? 'this query fits' : 'this query does NOT fit the remaining budget'}\n`);
     if (status !== EXIT.ok) errorStream(out).write('refused: the query does not fit the remaining privacy budget (exit 3)\n');
     return status;

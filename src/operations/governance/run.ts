@@ -122,7 +122,8 @@ function opContext(rt: Runtime, state: WorkspaceState, principal: PrincipalDef, 
         const st = await rt.budgets.status(subject, dataset);
         if (!st || deltas.length === 0) continue;
         const delta = Math.min(...deltas);
-        out.push({ subject, dataset, spentEpsilon: spentEpsilon(st.spentRho, delta), capEpsilon: spentEpsilon(st.capRho, delta) });
+        // Tight accounting (pld.ts) reports the composed ε at the budget's own δ; older budgets, through zCDP.
+        out.push({ subject, dataset, spentEpsilon: st.tight?.spentEpsilon ?? spentEpsilon(st.spentRho, delta), capEpsilon: st.tight?.epsilon ?? spentEpsilon(st.capRho, delta) });
       }
       return out;
     },

@@ -4,7 +4,7 @@
  */
 import { describeNoise as noiseView, planNoise } from '../../privacy/release.ts';
 import { audited } from '../../kernel/audited.ts';
-import { budgetSubject, budgetView, defineBudget } from '../../kernel/protections/dp-budget.ts';
+import { budgetSubject, budgetView, defineBudget, fitsRemaining } from '../../kernel/protections/dp-budget.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
 import type { QueryEstimate, QueryRequest } from '../../kernel/types.ts';
 import { plan } from './plan.ts';
@@ -20,7 +20,7 @@ export async function estimate(rt: Runtime, req: QueryRequest): Promise<QueryEst
       await defineBudget(rt.budgets, subject, governed.dp);
       const status = await rt.budgets.status(subject, governed.dp.dataset);
       const budget = status ? budgetView(status, governed.dp) : null;
-      privacy = { ...noiseView(noise), budget, affordable: status !== null && status.remainingRho >= noise.rho };
+      privacy = { ...noiseView(noise), budget, affordable: status !== null && fitsRemaining(status, noise) };
     }
     return { policyVersion: env.state.loaded.workspace.policyVersion, datasets: bound.datasets, obligationsApplied: governed.obligationsApplied, privacy };
   });
