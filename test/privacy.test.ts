@@ -348,9 +348,9 @@ describe('privacy budget', () => {
   });
 
   it('refunds a query that fails in the engine after it was charged', async () => {
-    // A 25 ms statement timeout and a query that takes hundreds of ms: the engine is
+    // A 1 ms statement timeout and a query that takes hundreds of ms: the engine is
     // interrupted after the charge, so the charge must be refunded.
-    const local = await demoFixture({ patients: 3000, edit: (ws) => editYaml(ws, (t) => t.replace('statementTimeoutMs: 20000', 'statementTimeoutMs: 25')) });
+    const local = await demoFixture({ patients: 3000, edit: (ws) => editYaml(ws, (t) => t.replace('statementTimeoutMs: 20000', 'statementTimeoutMs: 1')) });
     try {
       const before = await remainingRho(local);
       // (Within the expression cost bound of src/query/cost.ts: 240 copies of a column.)
