@@ -1,0 +1,67 @@
+/**
+ * The sandbox worker process. The host (worker-process.ts) starts it as
+ *
+ *   [unshare -n --] node --permission --allow-fs-read=<this folder, the QuickJS packages> worker.ts
+ *
+ * with an empty environment, so even if QuickJS were escaped the process could not write a
+ * file, read anything but its own code, start a process or a worker thread, load an addon,
+ * use WASI or the inspector (Node's permission model), and, where `unshare -n` is available,
+ * reach no network (a fresh network namespace holds only a downed loopback).
+ *
+ * It loads the QuickJS WebAssembly module once, then runs jobs one at a time, each in a
+ * fresh QuickJS runtime (quickjs-runner.ts). Messages are NDJSON on stdin/stdout (protocol.ts).
+ * Imports only files of this folder and the QuickJS packages (the permission grant).
+ */
+import { createInterface } from 'node:readline';
+import { pathToFileURL } from 'node:url';
+import type * as QuickJSCore from 'quickjs-emscripten-core';
+import type { RunMessage, WorkerMessage } from './protocol.ts';
+import { runJob } from './quickjs-runner.ts';
+
+const t0 = performance.now();
+// The host passes the QuickJS packages' real entry files (see workerArgs in worker-process.ts).
+const [coreEntry, variantEntry] = process.argv.slice(2);
+if (!coreEntry || !variantEntry) throw new Error('usage: worker.ts <quickjs-emscripten-core entry> <wasmfile variant entry>');
+const core = (await import(pathToFileURL(coreEntry).href)) as typeof QuickJSCore;
+const variant = (await import(pathToFileURL(variantEntry).href)) as { default: unknown };
+const module = await core.newQuickJSWASMModuleFromVariant(variant.default as never);
+
+function send(m: WorkerMessage): void {
+  process.stdout.write(`${JSON.stringify(m)}\n`);
+}
+
+const perm = (process as { permission?: { has(scope: string, ref?: string): boolean } }).permission;
+send({
+  type: 'ready',
+  loadMs: performance.now() - t0,
+  isolation: {
+    permissionModel: perm !== undefined,
+    fsWrite: perm ? perm.has('fs.write') : true,
+    childProcess: perm ? perm.has('child') : true,
+    worker: perm ? perm.has('worker') : true,
+    readsOutsideCode: perm ? perm.has('fs.read', '/etc/passwd') || perm.has('fs.read', process.cwd()) : true,
+    envVars: Object.keys(process.env).length,
+  },
+});
+
+const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
+for await (const line of lines) {
+  if (line.length === 0) continue;
+  let msg: RunMessage;
+  try {
+    msg = JSON.parse(line) as RunMessage;
+  } catch {
+    continue;
+  }
+  if (msg.type !== 'run') continue;
+  let lastProgress = 0;
+  const result = runJob(module, msg, {
+    progress(input, rows, fraction) {
+      const now = performance.now();
+      if (fraction === null && now - lastProgress < 50) return;
+      lastProgress = now;
+      send({ type: 'progress', id: msg.id, input, rows, fraction });
+    },
+  });
+  send({ type: 'done', id: msg.id, result });
+}
