@@ -13,8 +13,9 @@
  *    by `toJSON`, getters or queued promise jobs cannot continue either;
  *  - output and log size: counted here, in UTF-8 bytes.
  *
- * A fresh runtime per job (not a fresh context in a shared runtime) so one job's heap,
- * atoms and pending jobs can never be seen by the next.
+ * The worker gives every job a fresh WebAssembly instance of QuickJS (worker.ts), so one
+ * job's heap, atoms and pending jobs can never be seen by the next, and an engine abort
+ * (QuickJS asserts when a runtime is freed after some limits) ends that instance only.
  *
  * No file system, network, timers or module loader exist in this QuickJS build unless the
  * host installs them; this runner installs none, so `import`, `setTimeout`, `fetch`,
@@ -123,14 +124,17 @@ export function runJob(module: QuickJSWASMModule, msg: RunMessage, hooks: RunHoo
     if (outputBytes > msg.limits.outputBytes) return fail('output', limitMessage('output', msg));
     return { ok: true, output, outputBytes, logs, cpuMs: cpuMs(), coldStartMs, rowsRead };
   } catch (err) {
+    if (process.env.GATEHOUSE_SANDBOX_DEBUG) console.error(err);
     // Host-side failures (out of WebAssembly memory while marshalling, a limit inside a host call).
-    return fail(limit ?? (isOom(err) ? 'memory' : null), limit ? limitMessage(limit, msg) : 'the sandbox could not complete the job');
+    // The host's own stack can run out inside QuickJS's recursion before QuickJS's own check.
+    const kind = limit ?? (isOom(err) ? 'memory' : isHostStackOverflow(err) ? 'stack' : null);
+    return fail(kind, kind ? limitMessage(kind, msg) : 'the sandbox could not complete the job; nothing was released');
   } finally {
     try {
       for (const h of owned) if (h.alive) h.dispose();
       ctx?.dispose();
       runtime.dispose();
-    } catch { /* a runtime that cannot be freed is dropped with the worker's next restart */ }
+    } catch { /* the instance is dropped with this job (worker.ts): nothing more to free */ }
   }
 
   function failed(c: QuickJSContext, errH: QuickJSHandle): JobOutcome {
@@ -157,6 +161,10 @@ export function runJob(module: QuickJSWASMModule, msg: RunMessage, hooks: RunHoo
 
 function d0(name: string, message: string): LimitKind | null {
   return name === 'InternalError' && message === '' ? 'memory' : null;
+}
+
+function isHostStackOverflow(err: unknown): boolean {
+  return err instanceof RangeError && /call stack/i.test(err.message);
 }
 
 function isOom(err: unknown): boolean {

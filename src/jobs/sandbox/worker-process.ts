@@ -28,7 +28,7 @@ export const DEFAULT_LIMITS: SandboxLimits = {
   memoryBytes: 64 * 1024 * 1024,
   cpuMs: 2_000,
   outputBytes: 1024 * 1024,
-  stackBytes: 512 * 1024,
+  stackBytes: 256 * 1024,
   logBytes: 64 * 1024,
 };
 
@@ -41,6 +41,8 @@ export interface SandboxJob {
   readonly limits?: Partial<SandboxLimits>;
   readonly grants?: Partial<SandboxGrants>;
   readonly batchRows?: number;
+  /** Wall-clock backstop (ms) after which the worker is killed; default twice the CPU budget plus a second. */
+  readonly backstopMs?: number;
   /** Progress while the job runs (rows read per input, or the fraction the job reports). */
   readonly onProgress?: (p: { input: string | null; rows: number; fraction: number | null }) => void;
 }
@@ -82,30 +84,41 @@ function workerArgs(): { grants: string[]; entries: string[] } {
 }
 
 export class SandboxWorker {
-  #child: ChildProcessWithoutNullStreams;
+  #child!: ChildProcessWithoutNullStreams;
   #waiting = new Map<string, { resolve(o: JobOutcome): void; job: SandboxJob }>();
-  #ready: Promise<WorkerInfo>;
+  #ready!: Promise<WorkerInfo>;
+  /** How many worker processes were started (a killed worker is replaced for the next job). */
+  #starts = 0;
   #queue: Promise<unknown> = Promise.resolve();
   #exited = false;
   #stderr = '';
 
   private constructor() {
+    this.#spawn();
+  }
+
+  #spawn(): void {
+    this.#starts++;
+    this.#exited = false;
+    this.#stderr = '';
     const started = performance.now();
     const node = process.execPath;
     const { grants, entries } = workerArgs();
     const args = ['--permission', ...grants.map((p) => `--allow-fs-read=${p}`), '--max-old-space-size=256', WORKER, ...entries];
     const network = !canUnshareNetwork();
     const [cmd, argv] = network ? [node, args] : ['unshare', ['-n', '--', node, ...args]];
-    this.#child = spawn(cmd, argv, { env: {}, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, argv, { env: {}, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.#child = child;
     // Keep the end of the worker's stderr for start-up diagnostics (never shown to job authors).
-    this.#child.stderr.on('data', (d: Buffer) => { this.#stderr = (this.#stderr + d.toString('utf8')).slice(-2_000); });
+    child.stderr.on('data', (d: Buffer) => { this.#stderr = (this.#stderr + d.toString('utf8')).slice(-2_000); });
     this.#ready = new Promise<WorkerInfo>((resolve, reject) => {
-      const lines = createInterface({ input: this.#child.stdout, crlfDelay: Infinity });
+      const lines = createInterface({ input: child.stdout, crlfDelay: Infinity });
       lines.on('line', (line) => {
+        if (child !== this.#child) return; // a replaced worker's last words
         let m: WorkerMessage;
         try { m = JSON.parse(line) as WorkerMessage; } catch { return; }
         if (m.type === 'ready') {
-          resolve({ pid: this.#child.pid ?? -1, startMs: performance.now() - started, loadMs: m.loadMs, isolation: { ...m.isolation, network, emptyEnv: true } });
+          resolve({ pid: child.pid ?? -1, startMs: performance.now() - started, loadMs: m.loadMs, isolation: { ...m.isolation, network, emptyEnv: true } });
         } else if (m.type === 'progress') {
           this.#waiting.get(m.id)?.job.onProgress?.({ input: m.input, rows: m.rows, fraction: m.fraction });
         } else if (m.type === 'done') {
@@ -114,7 +127,8 @@ export class SandboxWorker {
           w?.resolve(m.result);
         }
       });
-      this.#child.once('exit', (code, signal) => {
+      child.once('exit', (code, signal) => {
+        if (child !== this.#child) return;
         this.#exited = true;
         reject(new Error(`the sandbox worker exited before it was ready (${signal ?? code}): ${this.#stderr}`));
         for (const [, w] of this.#waiting) w.resolve({ ok: false, limit: null, error: 'the sandbox worker stopped; nothing was released', logs: [], cpuMs: 0, rowsRead: 0 });
@@ -133,6 +147,8 @@ export class SandboxWorker {
 
   info(): Promise<WorkerInfo> { return this.#ready; }
   get alive(): boolean { return !this.#exited; }
+  /** Worker processes started so far (1 unless a stuck job forced a replacement). */
+  get starts(): number { return this.#starts; }
 
   /** Runs one job (jobs queue: one at a time per worker). */
   run(job: SandboxJob): Promise<JobOutcome> {
@@ -142,8 +158,8 @@ export class SandboxWorker {
   }
 
   async #runNow(job: SandboxJob): Promise<JobOutcome> {
+    if (this.#exited) this.#spawn();
     await this.#ready;
-    if (this.#exited) return { ok: false, limit: null, error: 'the sandbox worker is not running; nothing was released', logs: [], cpuMs: 0, rowsRead: 0 };
     const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...job.limits };
     const msg: RunMessage = {
       type: 'run', id: randomUUID(), code: job.code, inputs: job.inputs, params: job.params ?? null,
@@ -153,9 +169,10 @@ export class SandboxWorker {
       const backstop = setTimeout(() => {
         // Stuck between interrupt checks: end the worker; the next job needs a new one.
         this.#waiting.delete(msg.id);
+        this.#exited = true; // the next job starts a new worker; this one's exit is ignored
         this.#child.kill('SIGKILL');
         resolve({ ok: false, limit: 'cpu', error: `the job used its CPU budget of ${limits.cpuMs} ms and was stopped; nothing was released`, logs: [], cpuMs: limits.cpuMs, rowsRead: 0 });
-      }, limits.cpuMs * 2 + 1_000);
+      }, job.backstopMs ?? limits.cpuMs * 2 + 1_000);
       backstop.unref();
       this.#waiting.set(msg.id, { job, resolve: (o) => { clearTimeout(backstop); resolve(o); } });
       this.#child.stdin.write(`${JSON.stringify(msg)}\n`);
@@ -163,7 +180,7 @@ export class SandboxWorker {
   }
 
   async stop(): Promise<void> {
-    if (this.#exited) return;
+    if (this.#exited || this.#child.exitCode !== null) return;
     const exited = new Promise<void>((r) => this.#child.once('exit', () => r()));
     this.#child.stdin.end();
     const t = setTimeout(() => this.#child.kill('SIGKILL'), 2_000);

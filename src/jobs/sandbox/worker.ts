@@ -8,10 +8,12 @@
  * use WASI or the inspector (Node's permission model), and, where `unshare -n` is available,
  * reach no network (a fresh network namespace holds only a downed loopback).
  *
- * It loads the QuickJS WebAssembly module once, then runs jobs one at a time, each in a
- * fresh QuickJS runtime (quickjs-runner.ts). Messages are NDJSON on stdin/stdout (protocol.ts).
+ * It compiles the QuickJS WebAssembly module once, then runs jobs one at a time, each in a
+ * fresh instance of it (quickjs-runner.ts). Messages are NDJSON on stdin/stdout (protocol.ts).
  * Imports only files of this folder and the QuickJS packages (the permission grant).
  */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import type * as QuickJSCore from 'quickjs-emscripten-core';
@@ -24,7 +26,13 @@ const [coreEntry, variantEntry] = process.argv.slice(2);
 if (!coreEntry || !variantEntry) throw new Error('usage: worker.ts <quickjs-emscripten-core entry> <wasmfile variant entry>');
 const core = (await import(pathToFileURL(coreEntry).href)) as typeof QuickJSCore;
 const variant = (await import(pathToFileURL(variantEntry).href)) as { default: unknown };
-const module = await core.newQuickJSWASMModuleFromVariant(variant.default as never);
+// Compiled once; each job instantiates it afresh (about a millisecond), so every job has its
+// own WebAssembly memory: nothing of one job's heap survives into the next, and a QuickJS
+// abort (an engine assertion after a limit) ends that instance only, never the worker.
+const wasmFile = join(dirname(dirname(variantEntry)), 'dist', 'emscripten-module.wasm');
+const wasmModule: unknown = await (globalThis as unknown as { WebAssembly: { compile(b: Uint8Array): Promise<unknown> } }).WebAssembly.compile(readFileSync(wasmFile));
+const freshModule = () => core.newQuickJSWASMModuleFromVariant(core.newVariant(variant.default as never, { wasmModule }) as never);
+await freshModule();
 
 function send(m: WorkerMessage): void {
   process.stdout.write(`${JSON.stringify(m)}\n`);
@@ -55,7 +63,7 @@ for await (const line of lines) {
   }
   if (msg.type !== 'run') continue;
   let lastProgress = 0;
-  const result = runJob(module, msg, {
+  const result = runJob(await freshModule(), msg, {
     progress(input, rows, fraction) {
       const now = performance.now();
       if (fraction === null && now - lastProgress < 50) return;

@@ -1,0 +1,238 @@
+/**
+ * The job sandbox, attacked the way a hostile partner's job would: each test is a job that
+ * tries to escape (reach host objects, the file system, the environment, the clock), to
+ * outlive its limits, or to pollute the host through the row bridge. One worker process
+ * serves every test (as in production); each job gets a fresh QuickJS runtime.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SandboxWorker } from '../src/jobs/sandbox/worker-process.ts';
+import type { JobOutcome } from '../src/jobs/sandbox/protocol.ts';
+
+let worker: SandboxWorker;
+process.env.GATEHOUSE_SANDBOX_TEST_SECRET = 'do-not-leak-7f3a';
+
+before(async () => { worker = await SandboxWorker.start(); });
+after(async () => { await worker.stop(); });
+
+function output(o: JobOutcome): unknown {
+  assert.equal(o.ok, true, o.ok ? '' : o.error);
+  return JSON.parse((o as { output: string }).output);
+}
+
+function refused(o: JobOutcome, limit: string | null): string {
+  assert.equal(o.ok, false, 'the job should have been stopped');
+  assert.ok(!('output' in o), 'a stopped job releases nothing');
+  if (!o.ok) assert.equal(o.limit, limit, o.error);
+  return o.ok ? '' : o.error;
+}
+
+describe('a job in the sandbox', () => {
+  test('reads its rows through the bridge, logs, reports progress and returns an aggregate', async () => {
+    const rows = Array.from({ length: 2_000 }, (_, i) => ({ region: i % 2 ? 'north' : 'south', amount: i }));
+    const progress: number[] = [];
+    const o = await worker.run({
+      code: `export function run(inputs, params, job) {
+        const sums = {};
+        for (const r of inputs.sales) sums[r.region] = (sums[r.region] ?? 0) + r.amount * params.factor;
+        job.log('regions', Object.keys(sums).length);
+        job.progress(1);
+        return sums;
+      }`,
+      inputs: { sales: rows }, params: { factor: 2 }, batchRows: 100,
+      onProgress: (p) => { progress.push(p.rows); },
+    });
+    assert.deepEqual(output(o), { south: 2 * 999_000, north: 2 * 1_000_000 });
+    assert.deepEqual(o.logs, ['regions 2']);
+    assert.equal(o.rowsRead, 2_000);
+    assert.ok(progress.length >= 1, 'progress was reported while the job ran');
+  });
+
+  test('an async job settles through its own microtasks', async () => {
+    const o = await worker.run({ code: 'export async function run(inputs) { const rows = inputs.t.toArray(); await null; return rows.length; }', inputs: { t: [{ a: 1 }, { a: 2 }] } });
+    assert.equal(output(o), 2);
+  });
+
+  test('runs in a worker with no file access beyond its code, no child processes, no workers and an empty environment', async () => {
+    const info = await worker.info();
+    assert.equal(info.isolation.permissionModel, true);
+    assert.equal(info.isolation.fsWrite, false);
+    assert.equal(info.isolation.childProcess, false);
+    assert.equal(info.isolation.worker, false);
+    assert.equal(info.isolation.readsOutsideCode, false);
+    assert.equal(info.isolation.envVars, 0, 'the host environment (and its secrets) never reaches the worker');
+  });
+});
+
+describe('escapes', () => {
+  test('constructor walks from the bridge, the job API and rows reach only the guest, never the host', async () => {
+    const o = await worker.run({
+      code: `export function run(inputs, params, job) {
+        const walks = [
+          inputs.t.constructor.constructor('return this')(),
+          job.log.constructor('return this')(),
+          inputs.t.rows.constructor.constructor('return this')(),
+          (function(){ return this; }).constructor('return this')(),
+        ];
+        const found = [];
+        for (const g of walks) for (const name of ['process', 'require', 'module', 'Buffer', 'global', '__gh_next', '__gh_log', 'fetch', 'setTimeout', 'std', 'os', 'WebAssembly']) {
+          if (typeof g[name] !== 'undefined') found.push(name);
+        }
+        let viaError = 'none';
+        try { null.x } catch (e) { viaError = typeof e.constructor.constructor('return typeof process')(); }
+        return { found, viaError, globals: Object.getOwnPropertyNames(globalThis).filter((n) => n.startsWith('__gh')) };
+      }`,
+      inputs: { t: [{ a: 1 }] },
+    });
+    assert.deepEqual(output(o), { found: [], viaError: 'string', globals: [] });
+  });
+
+  test('import, dynamic import and require cannot load a host module', async () => {
+    const staticImport = await worker.run({ code: `import fs from 'fs'; export function run() { return fs.readFileSync('/etc/passwd', 'utf8'); }`, inputs: {} });
+    assert.equal(staticImport.ok, false);
+    const o = await worker.run({
+      code: `export async function run() {
+        const out = {};
+        for (const m of ['fs', 'node:fs', 'os', 'std', '/etc/passwd', 'child_process']) {
+          try { await import(m); out[m] = 'loaded'; } catch (e) { out[m] = 'refused'; }
+        }
+        out.require = typeof require;
+        return out;
+      }`,
+      inputs: {},
+    });
+    assert.deepEqual(output(o), { fs: 'refused', 'node:fs': 'refused', os: 'refused', std: 'refused', '/etc/passwd': 'refused', child_process: 'refused', require: 'undefined' });
+  });
+
+  test('the host environment and its secrets are unreachable', async () => {
+    const o = await worker.run({
+      code: `export function run() { return JSON.stringify(globalThis).includes('do-not-leak') || typeof process !== 'undefined' || typeof std !== 'undefined'; }`,
+      inputs: {},
+    });
+    assert.equal(output(o), false);
+  });
+
+  test('no timers exist, and a promise that never settles releases nothing', async () => {
+    const timers = await worker.run({ code: 'export function run() { return [typeof setTimeout, typeof setInterval, typeof queueMicrotask, typeof setImmediate]; }', inputs: {} });
+    assert.deepEqual(output(timers), ['undefined', 'undefined', 'undefined', 'undefined']);
+    const never = await worker.run({ code: 'export function run() { return new Promise(() => {}); }', inputs: {} });
+    assert.match(refused(never, null), /never settled/);
+  });
+
+  test('work queued in promises after run returns is still under the CPU budget, and its result is not released', async () => {
+    const o = await worker.run({
+      code: 'export function run() { const out = { done: true }; Promise.resolve().then(() => { for (;;) {} }); return out; }',
+      inputs: {}, limits: { cpuMs: 150 },
+    });
+    refused(o, 'cpu');
+    const chain = await worker.run({
+      code: 'export function run() { const spin = () => Promise.resolve().then(spin); spin(); return 1; }',
+      inputs: {}, limits: { cpuMs: 150 },
+    });
+    refused(chain, 'cpu');
+  });
+
+  test('a CPU interrupt cannot be caught by the job', async () => {
+    const o = await worker.run({
+      code: 'export function run() { for (;;) { try { for (;;) {} } catch (e) { /* swallow */ } } }',
+      inputs: {}, limits: { cpuMs: 150 },
+    });
+    refused(o, 'cpu');
+  });
+
+  test('memory bombs end the job at its memory limit', async () => {
+    const grow = await worker.run({ code: "export function run() { const a = []; for (;;) a.push({ i: a.length, s: 'x' + a.length }); }", inputs: {}, limits: { memoryBytes: 16 * 1024 * 1024 } });
+    assert.match(refused(grow, 'memory'), /memory limit/);
+    const big = await worker.run({ code: "export function run() { return 'x'.repeat(2 ** 29).length; }", inputs: {}, limits: { memoryBytes: 16 * 1024 * 1024 } });
+    refused(big, 'memory');
+    const arr = await worker.run({ code: 'export function run() { return new Array(2 ** 26).fill(1.5).length; }', inputs: {}, limits: { memoryBytes: 16 * 1024 * 1024 } });
+    refused(arr, 'memory');
+  });
+
+  test('deep recursion ends the job at its stack limit, not the host', async () => {
+    const o = await worker.run({ code: 'export function run() { const f = (n) => f(n + 1) + 1; return f(0); }', inputs: {} });
+    assert.match(refused(o, 'stack'), /stack/);
+  });
+
+  test('prototype pollution through the bridge stays an own property, inside and outside the sandbox', async () => {
+    const rows = JSON.parse('[{"__proto__": {"polluted": "yes"}, "constructor": {"prototype": {"polluted": "yes"}}, "v": 1}]') as never[];
+    const o = await worker.run({
+      code: `export function run(inputs) {
+        const [row] = inputs.t.toArray();
+        return {
+          insidePolluted: ({}).polluted ?? null,
+          protoIsOwn: Object.prototype.hasOwnProperty.call(row, '__proto__'),
+          rowPrototypeIsObject: Object.getPrototypeOf(row) === Object.prototype,
+          out: JSON.parse('{"__proto__": {"polluted": "host"}}'),
+        };
+      }`,
+      inputs: { t: rows },
+    });
+    const result = output(o) as Record<string, unknown>;
+    assert.equal(result.insidePolluted, null);
+    assert.equal(result.protoIsOwn, true);
+    assert.equal(result.rowPrototypeIsObject, true);
+    assert.equal(({} as Record<string, unknown>).polluted, undefined, 'the host Object.prototype is untouched');
+    assert.ok(Object.hasOwn(result.out as object, '__proto__'));
+  });
+
+  test('the clock and randomness are absent unless granted, and cannot be recovered by a prototype walk', async () => {
+    const o = await worker.run({
+      code: `export function run() {
+        const tries = {
+          now: () => Date.now(), newDate: () => new Date(), call: () => Date(), random: () => Math.random(),
+          walk: () => new (Object.getPrototypeOf(new Date(0)).constructor)(),
+          walkNow: () => Object.getPrototypeOf(new Date(0)).constructor.now(),
+          subclass: () => new (class extends Date {})(),
+          reflect: () => Reflect.construct(Date, []),
+        };
+        const out = {};
+        for (const [k, f] of Object.entries(tries)) { try { f(); out[k] = 'leaked'; } catch { out[k] = 'refused'; } }
+        out.fixed = new Date(0).toISOString();
+        return out;
+      }`,
+      inputs: {},
+    });
+    assert.deepEqual(output(o), { now: 'refused', newDate: 'refused', call: 'refused', random: 'refused', walk: 'refused', walkNow: 'refused', subclass: 'refused', reflect: 'refused', fixed: '1970-01-01T00:00:00.000Z' });
+    const granted = await worker.run({ code: 'export function run() { return [typeof Date.now(), typeof Math.random()]; }', inputs: {}, grants: { clock: true, randomness: true } });
+    assert.deepEqual(output(granted), ['number', 'number']);
+  });
+
+  test('an output over its cap is refused and nothing is released', async () => {
+    const o = await worker.run({ code: "export function run() { return 'y'.repeat(5000); }", inputs: {}, limits: { outputBytes: 1000 } });
+    assert.match(refused(o, 'output'), /cap of 1000 bytes/);
+    const multibyte = await worker.run({ code: "export function run() { return '€'.repeat(500); }", inputs: {}, limits: { outputBytes: 1000 } });
+    refused(multibyte, 'output');
+  });
+
+  test('a log flood ends the job', async () => {
+    const o = await worker.run({ code: "export function run(i, p, job) { for (;;) { try { job.log('z'.repeat(100)); } catch {} } }", inputs: {}, limits: { logBytes: 2000 } });
+    refused(o, 'log');
+  });
+
+  test('one job leaves nothing behind for the next', async () => {
+    await worker.run({ code: "export function run() { globalThis.stash = 'secret'; Object.prototype.leak = 1; return 1; }", inputs: {} });
+    const o = await worker.run({ code: 'export function run() { return [typeof stash, typeof ({}).leak]; }', inputs: {} });
+    assert.deepEqual(output(o), ['undefined', 'undefined']);
+  });
+
+  test('a worker that does not answer by the wall-clock backstop is killed and replaced for the next job', async () => {
+    const before = worker.starts;
+    const o = await worker.run({ code: 'export function run() { for (;;) {} }', inputs: {}, limits: { cpuMs: 60_000 }, backstopMs: 200 });
+    refused(o, 'cpu');
+    const next = await worker.run({ code: 'export function run() { return 42; }', inputs: {} });
+    assert.equal(output(next), 42);
+    assert.equal(worker.starts, before + 1);
+  });
+
+  test('a catastrophic regular expression is interrupted at the CPU budget', async () => {
+    const o = await worker.run({ code: "export function run() { return /(a+)+$/.test('a'.repeat(40) + 'b'); }", inputs: {}, limits: { cpuMs: 100 } });
+    refused(o, 'cpu');
+  });
+
+  test('the CPU budget ends a busy job within 10 % of the budget', async () => {
+    const o = await worker.run({ code: 'export function run() { let x = 0; for (;;) x++; }', inputs: {}, limits: { cpuMs: 300 } });
+    refused(o, 'cpu');
+    assert.ok(o.cpuMs >= 300 && o.cpuMs <= 330, `stopped after ${o.cpuMs} ms of CPU`);
+  });
+});
