@@ -50,6 +50,10 @@ export const ERRORS = {
   AUDIT_UNAVAILABLE: { status: 503, outcome: 'error', sqlstate: '58000', when: 'The audit log could not record the request, so it was not completed (fail closed).', next: 'Retry later; operators: check the audit log storage.' },
   UNAVAILABLE: { status: 503, outcome: 'error', sqlstate: '57P03', when: 'A part the request needs is not available now (shutting down, a store unreachable).', next: 'Retry later.' },
   WORKSPACE_INVALID: { status: 500, outcome: 'error', sqlstate: 'XX000', when: 'The workspace configuration is invalid.', next: 'Operators: run `gatehouse validate`.' },
+  ATTESTATION_REFUSED: { status: 403, outcome: 'deny', sqlstate: '28000', when: 'Enclave evidence did not verify (forged, malformed, expired chain, wrong root) or its appraisal refused it: a wrong, used or expired nonce, debug mode, an unapproved measurement or code hash, the sample TEE outside test mode.', next: 'Request a new challenge (`POST /v1/attestation/challenge`) and attest again from an approved, non-debug enclave.' },
+  JOB_LIMIT_EXCEEDED: { status: 422, outcome: 'error', sqlstate: '54000', when: 'A sandboxed job hit a limit (CPU, memory, stack, output or log size) and was stopped; nothing was released.', next: 'Make the job cheaper (stream rows, return aggregates) or ask the data owner for larger limits.' },
+  JOB_FAILED: { status: 422, outcome: 'error', sqlstate: '38000', when: 'A sandboxed job threw, returned nothing JSON can represent, or did not match its manifest; nothing was released.', next: 'Run the job against mock data (`gatehouse job mock`) and fix it; read its logs (`gatehouse job logs`).' },
+  BUNDLE_REJECTED: { status: 400, outcome: 'deny', sqlstate: '22023', when: 'An air-gapped bundle was refused: a bad signature or hash, a wrong recipient, a replayed or out-of-order sequence number; nothing was imported.', next: 'Ask the sender to export the bundle again; import bundles in sequence order.' },
   INTERNAL: { status: 500, outcome: 'error', sqlstate: 'XX000', when: 'An unexpected failure; nothing was released.', next: 'Retry; operators: read the server log.' },
 } as const satisfies Record<string, CodeSpec>;
 
