@@ -92,6 +92,7 @@ export class SandboxWorker {
   #queue: Promise<unknown> = Promise.resolve();
   #exited = false;
   #stderr = '';
+  #busy = 0;
 
   private constructor() {
     this.#spawn();
@@ -118,6 +119,7 @@ export class SandboxWorker {
         let m: WorkerMessage;
         try { m = JSON.parse(line) as WorkerMessage; } catch { return; }
         if (m.type === 'ready') {
+          if (this.#busy === 0) this.#hold(false);
           resolve({ pid: child.pid ?? -1, startMs: performance.now() - started, loadMs: m.loadMs, isolation: { ...m.isolation, network, emptyEnv: true } });
         } else if (m.type === 'progress') {
           this.#waiting.get(m.id)?.job.onProgress?.({ input: m.input, rows: m.rows, fraction: m.fraction });
@@ -157,8 +159,28 @@ export class SandboxWorker {
     return next;
   }
 
+  /**
+   * An idle worker does not keep the host process alive (it ends when the host does: its
+   * stdin closes); a worker with a job in flight does.
+   */
+  #hold(on: boolean): void {
+    const c = this.#child as unknown as { ref(): void; unref(): void; stdout: { ref?(): void; unref?(): void }; stderr: { ref?(): void; unref?(): void }; stdin: { ref?(): void; unref?(): void } };
+    for (const h of [c, c.stdout, c.stderr, c.stdin]) (on ? h.ref : h.unref)?.call(h);
+  }
+
   async #runNow(job: SandboxJob): Promise<JobOutcome> {
     if (this.#exited) this.#spawn();
+    this.#busy++;
+    this.#hold(true);
+    try {
+      return await this.#send(job);
+    } finally {
+      this.#busy--;
+      if (!this.#exited && this.#busy === 0) this.#hold(false);
+    }
+  }
+
+  async #send(job: SandboxJob): Promise<JobOutcome> {
     await this.#ready;
     const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...job.limits };
     const msg: RunMessage = {
