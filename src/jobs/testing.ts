@@ -1,0 +1,84 @@
+/**
+ * Test and demo support for code-to-data: adds to a demo workspace the job principal
+ * (`northwind-jobs`, a service principal in group `approved-jobs` that may read encounters
+ * row by row for research) and an output checker (`oscar`), and makes partner signing keys
+ * and signed bundles. Used by test/jobs*.test.ts, test/airlock*.test.ts and the demo walk-through
+ * in docs/code-to-data.md.
+ */
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { apiKeyDigest } from '../identity/digest.ts';
+import { signBundle, type CodeBundle, type Manifest } from './bundle.ts';
+
+export const JOB_PRINCIPAL = 'northwind-jobs';
+export const OSCAR_KEY = 'test-key-oscar-0123456789abcde';
+
+export const JOBS_POLICY = `// Approved code-to-data jobs read encounters row by row for research; the job's outputs
+// leave only through the airlock (docs/code-to-data.md).
+@id("approved-jobs-encounters")
+permit (principal in Group::"approved-jobs", action == Action::"query", resource == Dataset::"encounters")
+when { context.purpose == "research" };
+`;
+
+/** Adds the job principal, an output checker and the jobs policy to a demo workspace directory. */
+export function addJobPrincipals(wsDir: string, oscarKey = OSCAR_KEY): void {
+  const file = join(wsDir, 'gatehouse.yaml');
+  const yaml = readFileSync(file, 'utf8');
+  writeFileSync(file, yaml.replace(/^principals:\n/m, `principals:
+  ${JOB_PRINCIPAL}:
+    kind: service
+    displayName: Northwind Research approved jobs
+    groups: [approved-jobs]
+    attributes: { org: northwind-research, region: us-east }
+  oscar:
+    displayName: Oscar Reyes (St Avery Health output checker)
+    groups: [output-checkers]
+    attributes: { org: st-avery, region: us-east }
+    apiKeySha256: [${apiKeyDigest(oscarKey)}]
+`));
+  writeFileSync(join(wsDir, 'policies', 'jobs.cedar'), JOBS_POLICY);
+}
+
+export interface PartnerKey {
+  readonly keyId: string;
+  readonly privateKey: KeyObject;
+  readonly publicKeyPem: string;
+}
+
+export function partnerKey(keyId = 'northwind-2026'): PartnerKey {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return { keyId, privateKey, publicKeyPem: publicKey.export({ format: 'pem', type: 'spki' }).toString() };
+}
+
+/** A job that counts encounters and sums length of stay per department. */
+export const DEPARTMENT_STAYS_CODE = `export function run(inputs, params, job) {
+  const by = new Map();
+  let n = 0;
+  for (const r of inputs.stays) {
+    const k = r.department;
+    const cur = by.get(k) ?? { department: k, encounters: 0, total_days: 0 };
+    cur.encounters += 1;
+    cur.total_days += r.length_of_stay_days;
+    by.set(k, cur);
+    if (++n % 1000 === 0) job.progress(n / params.expected);
+  }
+  job.log('departments', by.size);
+  return { stays_by_department: [...by.values()].filter((x) => x.encounters >= params.min_count) };
+}
+`;
+
+export const DEPARTMENT_STAYS: Manifest = {
+  name: 'department-stays',
+  version: '1.0.0',
+  purpose: 'research',
+  datasets: ['encounters'],
+  inputs: { stays: { dataset: 'encounters', sql: 'SELECT department, length_of_stay_days FROM encounters' } },
+  parameters: { min_count: { type: 'number', default: 10 }, expected: { type: 'number', default: 10000 } },
+  outputs: { stays_by_department: { kind: 'table', columns: ['department', 'encounters', 'total_days'], countColumn: 'encounters' } },
+  limits: { cpuMs: 5_000 },
+};
+
+export function bundleOf(key: PartnerKey, manifest: Manifest = DEPARTMENT_STAYS, code = DEPARTMENT_STAYS_CODE): CodeBundle {
+  return signBundle(manifest, code, key.keyId, key.privateKey);
+}
