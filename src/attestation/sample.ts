@@ -70,9 +70,10 @@ export class SampleTee {
     this.debug = options.debug ?? false;
   }
 
-  attest(fields: { nonce: Uint8Array | null; publicKey: Uint8Array | null; userData: Uint8Array | null; issuedAt: Date }): Uint8Array {
+  /** Evidence from this platform; `debug` overrides the enclave's mode (an enclave started in debug mode). */
+  attest(fields: { nonce: Uint8Array | null; publicKey: Uint8Array | null; userData: Uint8Array | null; issuedAt: Date; debug?: boolean }): Uint8Array {
     const claims: SampleClaimsJson = {
-      measurement: this.measurement, debug: this.debug, issuedAt: fields.issuedAt.getTime(),
+      measurement: this.measurement, debug: fields.debug ?? this.debug, issuedAt: fields.issuedAt.getTime(),
       nonce: b64(fields.nonce), publicKey: b64(fields.publicKey), userData: b64(fields.userData),
     };
     const bytes = Buffer.from(JSON.stringify(claims));
