@@ -28,21 +28,15 @@ export async function attestChallenge(rt: Runtime, meta: RequestMeta, body: { jo
 }
 
 export async function attestRelease(rt: Runtime, meta: RequestMeta, body: { challengeId: string; jobId: string; dataset: string; evidence: string }) {
-  return (await audited(rt, meta, 'attest.release', {}, async ({ entry, keep }) => {
+  return (await audited(rt, meta, 'attest.release', {}, async ({ entry }) => {
     const ctx = jobsContext(rt);
     const job = ctx.jobs.job(body.jobId);
     if (!job) throw new GatehouseError('NOT_FOUND', 'no such job');
     entry.datasets = [body.dataset];
     entry.purpose = job.bundle.manifest.purpose;
     if (typeof body.evidence !== 'string' || body.evidence.length > 200_000) throw new GatehouseError('REQUEST_INVALID', 'evidence must be base64 of at most 150 kB');
-    let r;
-    try {
-      r = await ctx.broker.release({ challengeId: body.challengeId, jobId: job.id, codeHash: job.codeHash, dataset: body.dataset, evidence: new Uint8Array(Buffer.from(body.evidence, 'base64')) });
-    } catch (err) {
-      // The refusal's own code (ATTESTATION_WRONG_NONCE, ATTESTATION_DEBUG_MODE …) in the entry.
-      if (err instanceof GatehouseError && err.detail) keep(`refusal: ${err.detail}`);
-      throw err;
-    }
+    // A refusal's own code (ATTESTATION_WRONG_NONCE, ATTESTATION_DEBUG_MODE …) is its first reason, so the entry names it.
+    const r = await ctx.broker.release({ challengeId: body.challengeId, jobId: job.id, codeHash: job.codeHash, dataset: body.dataset, evidence: new Uint8Array(Buffer.from(body.evidence, 'base64')) });
     entry.reasons = [`data key of ${body.dataset} released to job ${job.id} (${r.format}, measurement ${r.measurement.slice(0, 16)}…, evidence ${Math.round(r.ageSeconds)} s old)`];
     return { jwe: r.jwe, format: r.format, measurement: r.measurement };
   })).value;
