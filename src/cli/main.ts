@@ -723,6 +723,9 @@ const RUNNERS: Readonly<Record<string, (argv: string[], out: Out) => Promise<num
   serve: cmdServe, validate: cmdValidate, query: cmdQuery, datasets: cmdDatasets, policy: cmdPolicy, audit: cmdAudit,
   witness: cmdWitness, login: cmdLogin, logout: cmdLogout, 'pg-password': cmdPgPassword, results: cmdResults, ingest: cmdIngest,
   mfa: cmdMfa, user: cmdUser, access: cmdAccess, elevation: cmdElevation, admin: cmdAdmin, demo: cmdDemo,
+  job: async (a, o) => (await import('./job.ts')).jobCommand(a, o),
+  airlock: async (a, o) => (await import('./airlock.ts')).airlockCommand(a, o),
+  bundle: async (a, o) => (await import('./bundle.ts')).bundleCommand(a, o),
 };
 
 const isHelpFlag = (a: string): boolean => a === '--help' || a === '-h';
