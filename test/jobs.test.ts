@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { addJobPrincipals, bundleOf, DEPARTMENT_STAYS, DEPARTMENT_STAYS_CODE, JOB_PRINCIPAL, partnerKey, type PartnerKey } from '../src/jobs/testing.ts';
 import { signBundle } from '../src/jobs/bundle.ts';
+import { runOnMock } from '../src/jobs/offline-mock.ts';
 import { GatehouseError } from '../src/errors.ts';
 import type { RequestMeta } from '../src/pipeline/gatehouse.ts';
 import { demoFixture, KEYS, type Fixture } from './helpers/workspace.ts';
@@ -173,4 +174,19 @@ describe('mock data', () => {
     const again = await fx.gh.mockJob(rhea, { manifest: DEPARTMENT_STAYS, code: DEPARTMENT_STAYS_CODE, params: { min_count: 1 }, rows: 300 });
     assert.deepEqual(again.ok && again.output, m.output, 'the same seed gives the same mock');
   });
+
+  test('a data owner publishes mock data from the catalog declaration, and a partner runs the job on it offline', async () => {
+    await code(fx.gh.publishMock(rhea, { datasets: ['encounters'] }), 'POLICY_DENIED');
+    const mock = await fx.gh.publishMock(olivia, { datasets: ['encounters'], rows: 400 });
+    const real = await fx.query('ada', 'SELECT DISTINCT diagnosis_code FROM encounters', 'research');
+    const realCodes = new Set(real.rows.map((r) => String(r[0])));
+    const enc = mock.datasets.encounters!;
+    assert.equal(enc.rows.length, 400);
+    assert.ok(enc.rows.every((r) => !realCodes.has(String(r.diagnosis_code))), 'no real diagnosis code in the mock');
+    assert.ok(enc.rows.every((r) => typeof r.cost === 'number' && (r.cost as number) >= 0 && (r.cost as number) <= 40_000), 'numbers follow the declared bounds');
+    const r = await runOnMock(JSON.parse(JSON.stringify(DEPARTMENT_STAYS)), DEPARTMENT_STAYS_CODE, JSON.parse(JSON.stringify(mock)), { min_count: 1 });
+    assert.equal(r.ok, true);
+    if (r.ok) assert.equal(r.shapeError, null);
+  });
 });
+

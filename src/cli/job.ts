@@ -15,7 +15,8 @@ import { signBundle, validateManifest } from '../jobs/bundle.ts';
 import type { Gatehouse } from '../pipeline/gatehouse.ts';
 import { bearerHeader } from '../identity/credentials.ts';
 import { GatehouseError } from '../errors.ts';
-import { COMMANDS, DEFAULT_PORT, parseOptions } from './commands.ts';
+import { COMMANDS, DEFAULT_PORT, DEMO_DIR, parseOptions } from './commands.ts';
+import { newApiKey } from '../demo/workspace.ts';
 import { errorFromBody, UsageError } from './exit.ts';
 
 type Out = NodeJS.WritableStream;
@@ -88,6 +89,18 @@ export async function jobCommand(argv: string[], out: Out): Promise<number> {
   const { values, positionals } = parseFor('job', rest);
   const print = (v: unknown) => { out.write(`${JSON.stringify(v, null, 2)}\n`); return 0; };
   switch (sub) {
+    case 'demo-setup': {
+      const dir = positionals[0] ?? DEMO_DIR;
+      if (!existsSync(join(dir, 'demo-keys.json'))) throw usage('job', `${dir} is not a demo workspace (gatehouse demo init first)`);
+      const keysFile = join(dir, 'code-to-data-keys.json');
+      if (existsSync(keysFile)) { out.write(readFileSync(keysFile, 'utf8')); return 0; }
+      const { addJobPrincipals } = await import('../jobs/testing.ts');
+      const keys = { oscar: newApiKey(), nadia: newApiKey() };
+      addJobPrincipals(dir, keys.oscar, keys.nadia);
+      writeFileSync(keysFile, `${JSON.stringify(keys, null, 2)}\n`, { mode: 0o600 });
+      out.write(`${JSON.stringify(keys, null, 2)}\n`);
+      return 0;
+    }
     case 'keygen': {
       const dir = values.out as string | undefined;
       if (!dir) throw usage('job', 'give --out DIR for the new signing key');
@@ -116,9 +129,21 @@ export async function jobCommand(argv: string[], out: Out): Promise<number> {
       const bundle = readJson(positionals[0], 'the bundle file (gatehouse job submit BUNDLE.json)');
       return print(await call(values, { method: 'POST', path: '/v1/jobs', body: bundle }, (gh, m) => gh.submitJob(m, bundle)));
     }
+    case 'mock-publish': {
+      if (!values.datasets || !values.out) throw usage('job', 'give --datasets a,b --out FILE');
+      const body = { datasets: String(values.datasets).split(',').filter(Boolean), ...(values.rows ? { rows: Number(values.rows) } : {}) };
+      const mock = await call(values, { method: 'POST', path: '/v1/jobs/mock/publish', body }, (gh, m) => gh.publishMock(m, body));
+      writeFileSync(values.out as string, `${JSON.stringify(mock)}\n`);
+      out.write(`mock data of ${body.datasets.join(', ')} → ${values.out}\n`);
+      return 0;
+    }
     case 'mock': {
       const manifest = readJson(values.manifest, '--manifest FILE.json');
       if (!values.code) throw usage('job', 'give --code FILE.js');
+      if (values['mock-data']) {
+        const { runOnMock } = await import('../jobs/offline-mock.ts');
+        return print(await runOnMock(manifest, readFileSync(values.code as string, 'utf8'), readJson(values['mock-data'] as string, '--mock-data FILE') as never, params(values), (p) => progressLine(out)({ phase: 'sandbox', ...p })));
+      }
       const body = { manifest, code: readFileSync(values.code as string, 'utf8'), params: params(values), ...(values.rows ? { rows: Number(values.rows) } : {}) };
       return print(await call(values, { method: 'POST', path: '/v1/jobs/mock', body }, (gh, m) => gh.mockJob(m, body as never, progressLine(out))));
     }

@@ -81,3 +81,25 @@ export function mockColumnsFor(result: readonly { name: string; type: string }[]
     return { name: c.name, type: c.type, tags: def?.tags ?? [], bounds: def?.bounds ?? null, unit: unit !== null && c.name === unit };
   });
 }
+
+/** Columns of `sql` that a dataset has (word match), or all of them: the shape a mock input takes. */
+export function referenced<C extends { readonly name: string }>(sql: string, columns: readonly C[]): C[] {
+  const words = new Set(sql.toLowerCase().match(/[a-z_][a-z0-9_]*/g) ?? []);
+  const hit = columns.filter((c) => words.has(c.name.toLowerCase()));
+  return hit.length > 0 ? hit : [...columns];
+}
+
+export const MOCK_FORMAT = 'gatehouse.mock.v1';
+
+export interface PublishedDataset {
+  readonly columns: readonly { readonly name: string; readonly type: string; readonly tags: readonly string[] }[];
+  readonly rows: readonly MockRow[];
+}
+
+/** Mock data a data owner publishes for offline development (`gatehouse job mock-publish`). */
+export interface PublishedMock {
+  readonly format: typeof MOCK_FORMAT;
+  readonly generatedAt: string;
+  readonly seed: string;
+  readonly datasets: Readonly<Record<string, PublishedDataset>>;
+}

@@ -13,6 +13,7 @@ import { signBundle, type CodeBundle, type Manifest } from './bundle.ts';
 
 export const JOB_PRINCIPAL = 'northwind-jobs';
 export const OSCAR_KEY = 'test-key-oscar-0123456789abcde';
+export const NADIA_KEY = 'test-key-nadia-0123456789abcde';
 
 export const JOBS_POLICY = `// Approved code-to-data jobs read encounters row by row for research; the job's outputs
 // leave only through the airlock (docs/code-to-data.md).
@@ -21,8 +22,11 @@ permit (principal in Group::"approved-jobs", action == Action::"query", resource
 when { context.purpose == "research" };
 `;
 
-/** Adds the job principal, an output checker and the jobs policy to a demo workspace directory. */
-export function addJobPrincipals(wsDir: string, oscarKey = OSCAR_KEY): void {
+/**
+ * Adds to a demo workspace directory: the job principal, an output checker (oscar), a
+ * Northwind engineer who submits bundles (nadia, no data access of her own) and the jobs policy.
+ */
+export function addJobPrincipals(wsDir: string, oscarKey = OSCAR_KEY, nadiaKey = NADIA_KEY): void {
   const file = join(wsDir, 'gatehouse.yaml');
   const yaml = readFileSync(file, 'utf8');
   writeFileSync(file, yaml.replace(/^principals:\n/m, `principals:
@@ -36,6 +40,11 @@ export function addJobPrincipals(wsDir: string, oscarKey = OSCAR_KEY): void {
     groups: [output-checkers]
     attributes: { org: st-avery, region: us-east }
     apiKeySha256: [${apiKeyDigest(oscarKey)}]
+  nadia:
+    displayName: Nadia Kim (Northwind Research engineer, submits job bundles)
+    groups: [partner-engineers]
+    attributes: { org: northwind-research, region: us-east }
+    apiKeySha256: [${apiKeyDigest(nadiaKey)}]
 `));
   writeFileSync(join(wsDir, 'policies', 'jobs.cedar'), JOBS_POLICY);
 }

@@ -32,7 +32,7 @@ import { query } from '../operations/query/query.ts';
 import { getResult, listResults } from '../operations/results/results.ts';
 import { addSigner, submitJob } from '../operations/jobs/submit.ts';
 import { approveJob, type ApproveBody } from '../operations/jobs/approve.ts';
-import { mockJob, type MockBody } from '../operations/jobs/mock.ts';
+import { mockJob, publishMock, type MockBody } from '../operations/jobs/mock.ts';
 import { runJob, type Progress, type RunBody } from '../operations/jobs/run.ts';
 import { jobLogs, jobStatus } from '../operations/jobs/status.ts';
 import { attestChallenge, attestRelease } from '../operations/jobs/attest.ts';
@@ -126,6 +126,7 @@ export class Gatehouse {
   submitJob(meta: RequestMeta, bundle: unknown) { return submitJob(this.#rt, meta, bundle); }
   approveJob(meta: RequestMeta, body: ApproveBody) { return approveJob(this.#rt, meta, body); }
   mockJob(meta: RequestMeta, body: MockBody, onProgress?: (p: Progress) => void) { return mockJob(this.#rt, meta, body, onProgress); }
+  publishMock(meta: RequestMeta, body: { datasets: readonly string[]; rows?: number; seed?: string }) { return publishMock(this.#rt, meta, body); }
   runJob(meta: RequestMeta, body: RunBody, onProgress?: (p: Progress) => void) { return runJob(this.#rt, meta, body, onProgress); }
   jobStatus(meta: RequestMeta, jobId: string | null) { return jobStatus(this.#rt, meta, jobId); }
   jobLogs(meta: RequestMeta, runId: string) { return jobLogs(this.#rt, meta, runId); }

@@ -6,6 +6,7 @@
  *   POST /v1/jobs/signers            register a partner signing key (data owners)
  *   POST /v1/jobs                    submit a signed bundle
  *   POST /v1/jobs/mock               run a bundle on generated mock rows
+ *   POST /v1/jobs/mock/publish       publish mock rows of datasets for offline development (data owners)
  *   GET  /v1/jobs                    jobs you may see
  *   GET  /v1/jobs/:id                one job, its approvals and runs
  *   POST /v1/jobs/:id/approve        approve the job's code hash (data owners)
@@ -48,6 +49,9 @@ export async function registerJobsRoutes(app: FastifyInstance, gatehouse: Gateho
   app.post('/v1/jobs/mock', { schema: route('Run a bundle in the sandbox on generated mock rows (no real data in, so the output comes back).', {
     body: { type: 'object', required: ['manifest', 'code'], additionalProperties: false, properties: { manifest: anyObject, code: { type: 'string', minLength: 1, maxLength: 600_000 }, params: anyObject, rows: { type: 'integer', minimum: 1, maximum: 10_000 }, seed: { type: 'string', maxLength: 100 } } },
   }) }, async (r) => gatehouse.mockJob(metaOf(r), r.body as never));
+  app.post('/v1/jobs/mock/publish', { schema: route('Publish mock rows of whole datasets from the catalog declaration, for partners developing offline (data owners).', {
+    body: { type: 'object', required: ['datasets'], additionalProperties: false, properties: { datasets: { type: 'array', minItems: 1, maxItems: 50, items: id }, rows: { type: 'integer', minimum: 1, maximum: 100_000 }, seed: { type: 'string', maxLength: 100 } } },
+  }) }, async (r) => gatehouse.publishMock(metaOf(r), r.body as { datasets: string[]; rows?: number; seed?: string }));
   app.get('/v1/jobs', { schema: route('The jobs you may see (data owners: all; partners: their own).') }, async (r) => gatehouse.jobStatus(metaOf(r), null));
   app.get<P>('/v1/jobs/:id', { schema: route('One job: manifest, code hash, approvals and runs.', { params: { type: 'object', properties: { id } } }) },
     async (r) => gatehouse.jobStatus(metaOf(r), r.params.id));

@@ -66,5 +66,5 @@ export interface WorkerIsolation {
 }
 
 export type JobOutcome =
-  | { readonly ok: true; readonly output: string; readonly outputBytes: number; readonly logs: readonly string[]; readonly cpuMs: number; readonly coldStartMs: number; readonly rowsRead: number }
+  | { readonly ok: true; readonly output: string; readonly outputBytes: number; readonly logs: readonly string[]; readonly cpuMs: number; /** A fresh QuickJS instance, runtime, context and prelude, before the job's module: the sandbox's cold start. */ readonly coldStartMs: number; readonly rowsRead: number }
   | { readonly ok: false; readonly limit: LimitKind | null; readonly error: string; readonly logs: readonly string[]; readonly cpuMs: number; readonly rowsRead: number };

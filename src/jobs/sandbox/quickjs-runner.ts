@@ -33,8 +33,9 @@ const cpuNow: () => number = typeof process.threadCpuUsage === 'function'
   ? () => { const u = process.threadCpuUsage(); return (u.user + u.system) / 1000; }
   : () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
 
-export function runJob(module: QuickJSWASMModule, msg: RunMessage, hooks: RunHooks): JobOutcome {
-  const t0 = performance.now();
+/** `startedAt`: when the worker began preparing this job (before instantiating QuickJS), for the cold-start figure. */
+export function runJob(module: QuickJSWASMModule, msg: RunMessage, hooks: RunHooks, startedAt = performance.now()): JobOutcome {
+  const t0 = startedAt;
   const cpu0 = cpuNow();
   const logs: string[] = [];
   let logBytes = 0;

@@ -63,6 +63,7 @@ for await (const line of lines) {
   }
   if (msg.type !== 'run') continue;
   let lastProgress = 0;
+  const startedAt = performance.now();
   const result = runJob(await freshModule(), msg, {
     progress(input, rows, fraction) {
       const now = performance.now();
@@ -70,6 +71,6 @@ for await (const line of lines) {
       lastProgress = now;
       send({ type: 'progress', id: msg.id, input, rows, fraction });
     },
-  });
+  }, startedAt);
   send({ type: 'done', id: msg.id, result });
 }

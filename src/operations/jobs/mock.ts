@@ -8,14 +8,15 @@
  */
 import { GatehouseError } from '../../errors.ts';
 import { validateManifest } from '../../jobs/bundle.ts';
-import { mockRows, type MockColumn } from '../../jobs/mock-data.ts';
+import { MOCK_FORMAT, mockRows, referenced, type MockColumn, type PublishedDataset, type PublishedMock } from '../../jobs/mock-data.ts';
 import { checkOutputs } from '../../jobs/outputs.ts';
 import { audited } from '../../kernel/audited.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
 import type { RequestMeta } from '../../kernel/types.ts';
 import { visibleDatasets } from '../datasets/list.ts';
-import { jobsContext } from './context.ts';
-import { sandboxOptions, type Progress } from './run.ts';
+import { jobsContext, requireOwner } from './context.ts';
+import { sandboxOptions } from '../../jobs/sandbox-options.ts';
+import type { Progress } from './run.ts';
 
 export interface MockBody {
   readonly manifest: unknown;
@@ -25,12 +26,6 @@ export interface MockBody {
   readonly seed?: string;
 }
 
-/** Columns of `sql` that the dataset view names (word match), or all visible columns. */
-function referenced(sql: string, columns: readonly MockColumn[]): MockColumn[] {
-  const words = new Set(sql.toLowerCase().match(/[a-z_][a-z0-9_]*/g) ?? []);
-  const hit = columns.filter((c) => words.has(c.name.toLowerCase()));
-  return hit.length > 0 ? hit : [...columns];
-}
 
 export async function mockJob(rt: Runtime, meta: RequestMeta, body: MockBody, onProgress?: (p: Progress) => void) {
   const manifest = validateManifest(body.manifest);
@@ -53,5 +48,31 @@ export async function mockJob(rt: Runtime, meta: RequestMeta, body: MockBody, on
     let shapeError: string | null = null;
     try { checkOutputs(manifest, outcome.output); } catch (err) { shapeError = (err as Error).message; }
     return { ok: true as const, output: JSON.parse(outcome.output) as unknown, shapeError, logs: outcome.logs, cpuMs: outcome.cpuMs, inputs: Object.fromEntries(Object.entries(inputs).map(([k, v]) => [k, v.slice(0, 3)])) };
+  })).value;
+}
+
+/**
+ * `gatehouse job mock-publish`: a data owner publishes mock rows of whole datasets, generated
+ * from the catalog declaration (every column's type, tags and declared bounds; never a
+ * value), for partners who cannot reach the node at all — the file travels to them on the
+ * bundle path (kind `mock-data`) and `gatehouse job mock --mock-data FILE` runs their job on
+ * it offline (src/jobs/offline-mock.ts).
+ */
+export async function publishMock(rt: Runtime, meta: RequestMeta, body: { datasets: readonly string[]; rows?: number; seed?: string }) {
+  return (await audited(rt, meta, 'job.mock.publish', {}, async ({ auth, state, entry }) => {
+    requireOwner(rt, auth.principal, 'publishing mock data');
+    const rows = Math.min(Math.max(Math.trunc(body.rows ?? 1_000), 1), 100_000);
+    const seed = body.seed ?? 'gatehouse-mock';
+    const datasets: Record<string, PublishedDataset> = {};
+    for (const name of body.datasets ?? []) {
+      const ds = state.loaded.workspace.datasets.get(name);
+      if (!ds) throw new GatehouseError('NOT_FOUND', `no dataset "${name}"`);
+      const columns: MockColumn[] = ds.columns.map((c) => ({ name: c.name, type: c.type, tags: c.tags, bounds: c.bounds, unit: ds.privacyUnit === c.name }));
+      datasets[name] = { columns: columns.map((c) => ({ name: c.name, type: c.type, tags: c.tags ?? [] })), rows: mockRows(columns, rows, `${seed}:${name}`) };
+    }
+    if (Object.keys(datasets).length === 0) throw new GatehouseError('REQUEST_INVALID', 'name at least one dataset');
+    entry.datasets = Object.keys(datasets);
+    entry.reasons = [`mock data of ${Object.keys(datasets).join(', ')} published (${rows} generated rows each, from the catalog declaration)`];
+    return { format: MOCK_FORMAT, generatedAt: rt.now().toISOString(), seed, datasets } satisfies PublishedMock;
   })).value;
 }

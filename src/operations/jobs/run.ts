@@ -19,10 +19,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { canonicalize } from '../../audit/canonical.ts';
 import { GatehouseError } from '../../errors.ts';
-import type { Manifest } from '../../jobs/bundle.ts';
 import { checkOutputs } from '../../jobs/outputs.ts';
-import type { Json, SandboxLimits } from '../../jobs/sandbox/protocol.ts';
-import type { SandboxJob } from '../../jobs/sandbox/worker-process.ts';
+import type { Json } from '../../jobs/sandbox/protocol.ts';
+import { checkParams, sandboxOptions } from '../../jobs/sandbox-options.ts';
 import { audited } from '../../kernel/audited.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
 import type { RequestMeta } from '../../kernel/types.ts';
@@ -32,39 +31,6 @@ import { isOwnerOrReviewer, jobsContext } from './context.ts';
 export type Progress =
   | { readonly phase: 'input'; readonly input: string; readonly rows: number }
   | { readonly phase: 'sandbox'; readonly input: string | null; readonly rows: number; readonly fraction: number | null };
-
-/** The most a manifest may ask for; larger requests are clamped. */
-export const MAX_LIMITS: SandboxLimits = { memoryBytes: 256 * 1024 * 1024, cpuMs: 60_000, outputBytes: 4 * 1024 * 1024, stackBytes: 1024 * 1024, logBytes: 256 * 1024 };
-const DEFAULT_LIMITS: SandboxLimits = { memoryBytes: 64 * 1024 * 1024, cpuMs: 10_000, outputBytes: 1024 * 1024, stackBytes: 256 * 1024, logBytes: 64 * 1024 };
-
-function clampLimits(asked: Partial<SandboxLimits> | undefined): SandboxLimits {
-  const out = { ...DEFAULT_LIMITS };
-  for (const k of Object.keys(DEFAULT_LIMITS) as (keyof SandboxLimits)[]) {
-    const v = asked?.[k];
-    if (typeof v === 'number' && Number.isFinite(v) && v > 0) out[k] = Math.min(v, MAX_LIMITS[k]);
-  }
-  return out;
-}
-
-/** Parameters as the manifest declares them: declared names only, declared types, defaults filled in. */
-export function checkParams(manifest: Manifest, given: Record<string, unknown>): Json {
-  const out: Record<string, Json> = {};
-  for (const k of Object.keys(given ?? {})) if (!Object.hasOwn(manifest.parameters, k)) throw new GatehouseError('REQUEST_INVALID', `parameter "${k.slice(0, 40)}" is not declared in the manifest`);
-  for (const [k, spec] of Object.entries(manifest.parameters)) {
-    const v = Object.hasOwn(given ?? {}, k) ? given[k] : spec.default;
-    if (v === undefined) throw new GatehouseError('REQUEST_INVALID', `parameter "${k}" is required`);
-    if (typeof v !== spec.type) throw new GatehouseError('REQUEST_INVALID', `parameter "${k}" must be a ${spec.type}`);
-    out[k] = v as Json;
-  }
-  return out;
-}
-
-export function sandboxOptions(manifest: Manifest, code: string, inputs: Record<string, Json[]>, params: Record<string, unknown>): SandboxJob {
-  return {
-    code, inputs, params: checkParams(manifest, params), limits: clampLimits(manifest.limits),
-    grants: { clock: manifest.grants?.clock === true, randomness: manifest.grants?.randomness === true },
-  };
-}
 
 export interface RunBody {
   readonly jobId: string;
