@@ -62,50 +62,57 @@ export async function runJob(rt: Runtime, meta: RequestMeta, body: RunBody, onPr
       ctx.jobs.setStatus(job.id, 'failed');
     };
 
-    const ids = await rt.identity();
-    const key = await ids.apiKeys.create({ principalId: principals[0]!, scopes: { datasets: [...m.datasets], actions: ['query'] }, expiresAt: new Date(rt.now().getTime() + 15 * 60_000) });
-    const inputs: Record<string, Json[]> = {};
     try {
-      for (const [name, spec] of Object.entries(m.inputs)) {
-        let res;
-        try {
-          res = await query(rt, { credential: key.key, sql: spec.sql, purpose: m.purpose, source: meta.source, channel: 'job' });
-        } catch (err) {
-          const e = err instanceof GatehouseError ? err : null;
-          fail('failed', `input "${name}" was refused: ${e?.code ?? 'INTERNAL'}`, null, [], null, null);
-          throw new GatehouseError('JOB_FAILED', `input "${name}" was refused by the governed query path (${e?.code ?? 'INTERNAL'}): ${e?.message ?? 'unexpected failure'}`, { detail: 'JOB_INPUT_REFUSED', reasons: e ? [...e.reasons] : [], hint: 'the job principal\'s policies decide what the job may read; ask the data owner' });
+      const ids = await rt.identity();
+      const key = await ids.apiKeys.create({ principalId: principals[0]!, scopes: { datasets: [...m.datasets], actions: ['query'] }, expiresAt: new Date(rt.now().getTime() + 15 * 60_000) });
+      const inputs: Record<string, Json[]> = {};
+      try {
+        for (const [name, spec] of Object.entries(m.inputs)) {
+          let res;
+          try {
+            res = await query(rt, { credential: key.key, sql: spec.sql, purpose: m.purpose, source: meta.source, channel: 'job' });
+          } catch (err) {
+            const e = err instanceof GatehouseError ? err : null;
+            fail('failed', `input "${name}" was refused: ${e?.code ?? 'INTERNAL'}`, null, [], null, null);
+            throw new GatehouseError('JOB_FAILED', `input "${name}" was refused by the governed query path (${e?.code ?? 'INTERNAL'}): ${e?.message ?? 'unexpected failure'}`, { detail: 'JOB_INPUT_REFUSED', reasons: e ? [...e.reasons] : [], hint: 'the job principal\'s policies decide what the job may read; ask the data owner' });
+          }
+          const cols = res.columns.map((c) => c.name);
+          inputs[name] = res.rows.map((r) => Object.fromEntries(cols.map((c, i) => [c, (r[i] ?? null) as Json])));
+          onProgress?.({ phase: 'input', input: name, rows: res.rows.length });
         }
-        const cols = res.columns.map((c) => c.name);
-        inputs[name] = res.rows.map((r) => Object.fromEntries(cols.map((c, i) => [c, (r[i] ?? null) as Json])));
-        onProgress?.({ phase: 'input', input: name, rows: res.rows.length });
+      } finally {
+        await ids.apiKeys.revoke(key.id).catch(() => undefined);
       }
-    } finally {
-      await ids.apiKeys.revoke(key.id).catch(() => undefined);
-    }
 
-    const worker = await ctx.worker();
-    const outcome = await worker.run({ ...sandboxOptions(m, job.bundle.code, inputs, params), onProgress: (p) => onProgress?.({ phase: 'sandbox', ...p }) });
-    if (!outcome.ok) {
-      fail('failed', outcome.error, outcome.limit, outcome.logs, outcome.cpuMs, outcome.rowsRead);
-      entry.reasons = [`run ${runId} of code hash ${job.codeHash} stopped${outcome.limit ? ` at its ${outcome.limit} limit` : ''}; nothing released`];
-      throw new GatehouseError(outcome.limit ? 'JOB_LIMIT_EXCEEDED' : 'JOB_FAILED', outcome.error, { detail: outcome.limit ? `JOB_LIMIT_${outcome.limit.toUpperCase()}` : 'JOB_THREW', reasons: [`run ${runId}`] });
-    }
-    let checked;
-    try {
-      checked = checkOutputs(m, outcome.output);
+      const worker = await ctx.worker();
+      const outcome = await worker.run({ ...sandboxOptions(m, job.bundle.code, inputs, params), onProgress: (p) => onProgress?.({ phase: 'sandbox', ...p }) });
+      if (!outcome.ok) {
+        fail('failed', outcome.error, outcome.limit, outcome.logs, outcome.cpuMs, outcome.rowsRead);
+        entry.reasons = [`run ${runId} of code hash ${job.codeHash} stopped${outcome.limit ? ` at its ${outcome.limit} limit` : ''}; nothing released`];
+        const detail = outcome.limit ? `JOB_LIMIT_${outcome.limit.toUpperCase()}` : 'JOB_THREW';
+        throw new GatehouseError(outcome.limit ? 'JOB_LIMIT_EXCEEDED' : 'JOB_FAILED', outcome.error, { detail, reasons: [detail, `run ${runId}`] });
+      }
+      let checked;
+      try {
+        checked = checkOutputs(m, outcome.output);
+      } catch (err) {
+        fail('failed', (err as Error).message, null, outcome.logs, outcome.cpuMs, outcome.rowsRead);
+        throw err;
+      }
+      const pinned = canonicalize(checked);
+      const sha = createHash('sha256').update(pinned).digest('hex');
+      ctx.jobs.endRun(runId, { status: 'completed', error: null, limit: null, logs: outcome.logs, outputs: pinned, outputsSha256: sha, cpuMs: outcome.cpuMs, rowsRead: outcome.rowsRead }, rt.now().toISOString());
+      ctx.jobs.setStatus(job.id, 'completed');
+      entry.resultDigest = sha;
+      entry.reasons = [`run ${runId} of code hash ${job.codeHash} as ${principals[0]} completed; outputs ${sha} held for the airlock`];
+      return {
+        jobId: job.id, runId, codeHash: job.codeHash, outputsSha256: sha, cpuMs: outcome.cpuMs, rowsRead: outcome.rowsRead,
+        outputs: checked.map((o) => ({ name: o.name, kind: o.kind, rows: o.rows.length })),
+      };
     } catch (err) {
-      fail('failed', (err as Error).message, null, outcome.logs, outcome.cpuMs, outcome.rowsRead);
+      // Whatever failed, the run ends failed and keeps nothing (a limit or refusal above already said so).
+      if (ctx.jobs.run(runId)?.status === 'running') fail('failed', 'the run failed unexpectedly; nothing was released', null, [], null, null);
       throw err;
     }
-    const pinned = canonicalize(checked);
-    const sha = createHash('sha256').update(pinned).digest('hex');
-    ctx.jobs.endRun(runId, { status: 'completed', error: null, limit: null, logs: outcome.logs, outputs: pinned, outputsSha256: sha, cpuMs: outcome.cpuMs, rowsRead: outcome.rowsRead }, rt.now().toISOString());
-    ctx.jobs.setStatus(job.id, 'completed');
-    entry.resultDigest = sha;
-    entry.reasons = [`run ${runId} of code hash ${job.codeHash} as ${principals[0]} completed; outputs ${sha} held for the airlock`];
-    return {
-      jobId: job.id, runId, codeHash: job.codeHash, outputsSha256: sha, cpuMs: outcome.cpuMs, rowsRead: outcome.rowsRead,
-      outputs: checked.map((o) => ({ name: o.name, kind: o.kind, rows: o.rows.length })),
-    };
   })).value;
 }
