@@ -6,7 +6,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SandboxWorker } from '../src/jobs/sandbox/worker-process.ts';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { canUnshareNetwork, SandboxWorker, workerCommand } from '../src/jobs/sandbox/worker-process.ts';
 import type { JobOutcome } from '../src/jobs/sandbox/protocol.ts';
 
 let worker: SandboxWorker;
@@ -236,3 +241,48 @@ describe('escapes', () => {
     assert.ok(o.cpuMs >= 300 && o.cpuMs <= 330, `stopped after ${o.cpuMs} ms of CPU`);
   });
 });
+
+/** Host code that escaped QuickJS would run as this probe does: under the worker's own process confinement. */
+const PROBE = `
+import fs from 'node:fs';
+import cp from 'node:child_process';
+const t = JSON.parse(fs.readFileSync(0, 'utf8'));
+const out = {};
+const tryIt = async (name, f) => { try { await f(); out[name] = 'allowed'; } catch (e) { out[name] = 'refused'; } };
+await tryIt('readEtcPasswd', () => fs.readFileSync('/etc/passwd'));
+await tryIt('readProject', () => fs.readFileSync(t.projectFile));
+await tryIt('write', () => fs.writeFileSync(t.writeTo, 'x'));
+await tryIt('spawn', () => { const r = cp.spawnSync('true'); if (r.error) throw r.error; });
+await tryIt('worker', async () => { const { Worker } = await import('node:worker_threads'); new Worker('1', { eval: true }).terminate(); });
+await tryIt('addon', () => process.dlopen({ exports: {} }, '/nonexistent.node'));
+await tryIt('network', async () => { await fetch(t.url, { signal: AbortSignal.timeout(2000) }); });
+out.env = Object.keys(process.env).length;
+process.stdout.write(JSON.stringify(out));
+`;
+
+describe('the worker process, if QuickJS were escaped', () => {
+  test('cannot read host files, write, start processes or threads, load addons, see the environment or reach the network', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-probe-'));
+    const server = createServer((_, res) => { res.end('reached'); });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      writeFileSync(join(dir, 'probe.mjs'), PROBE);
+      const { cmd, argv } = workerCommand({ file: join(dir, 'probe.mjs'), dir });
+      const child = spawn(cmd, argv, { env: {}, stdio: ['pipe', 'pipe', 'pipe'] });
+      const port = (server.address() as { port: number }).port;
+      child.stdin.end(JSON.stringify({ projectFile: join(import.meta.dirname, '..', 'package.json'), writeTo: join(dir, 'written'), url: `http://127.0.0.1:${port}/` }));
+      let text = '';
+      child.stdout.on('data', (c: Buffer) => { text += c.toString(); });
+      await new Promise((r) => child.once('exit', r));
+      const out = JSON.parse(text) as Record<string, unknown>;
+      assert.deepEqual({ ...out, network: undefined }, { readEtcPasswd: 'refused', readProject: 'refused', write: 'refused', spawn: 'refused', worker: 'refused', addon: 'refused', network: undefined, env: 0 });
+      assert.equal(existsSync(join(dir, 'written')), false);
+      if (canUnshareNetwork()) assert.equal(out.network, 'refused', 'in its own network namespace the worker reaches nothing');
+      else assert.equal(out.network, 'allowed', 'without unshare the network is open at the process level (documented); QuickJS has no socket API');
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+

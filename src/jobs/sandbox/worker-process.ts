@@ -83,6 +83,18 @@ function workerArgs(): { grants: string[]; entries: string[] } {
   };
 }
 
+/**
+ * The exact command line a worker starts with (spawned with an empty environment). `entry`
+ * replaces worker.ts with another script in a folder that is added to the read grants: the
+ * isolation tests start a probe under the very same confinement.
+ */
+export function workerCommand(entry?: { file: string; dir: string }): { cmd: string; argv: string[]; network: boolean } {
+  const { grants, entries } = workerArgs();
+  const args = ['--permission', ...[...grants, ...(entry ? [entry.dir] : [])].map((p) => `--allow-fs-read=${p}`), '--max-old-space-size=256', entry?.file ?? WORKER, ...entries];
+  const network = !canUnshareNetwork();
+  return network ? { cmd: process.execPath, argv: args, network } : { cmd: 'unshare', argv: ['-n', '--', process.execPath, ...args], network };
+}
+
 export class SandboxWorker {
   #child!: ChildProcessWithoutNullStreams;
   #waiting = new Map<string, { resolve(o: JobOutcome): void; job: SandboxJob }>();
@@ -103,11 +115,7 @@ export class SandboxWorker {
     this.#exited = false;
     this.#stderr = '';
     const started = performance.now();
-    const node = process.execPath;
-    const { grants, entries } = workerArgs();
-    const args = ['--permission', ...grants.map((p) => `--allow-fs-read=${p}`), '--max-old-space-size=256', WORKER, ...entries];
-    const network = !canUnshareNetwork();
-    const [cmd, argv] = network ? [node, args] : ['unshare', ['-n', '--', node, ...args]];
+    const { cmd, argv, network } = workerCommand();
     const child = spawn(cmd, argv, { env: {}, stdio: ['pipe', 'pipe', 'pipe'] });
     this.#child = child;
     // Keep the end of the worker's stderr for start-up diagnostics (never shown to job authors).
