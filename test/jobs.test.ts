@@ -44,7 +44,7 @@ async function approved(bundle = bundleOf(key)) {
 }
 
 before(async () => {
-  fx = await demoFixture({ patients: 500, edit: (ws) => addJobPrincipals(ws) });
+  fx = await demoFixture({ patients: 500, edit: (ws) => addJobPrincipals(ws, undefined, undefined, { rowCap: 2000 }) });
   key = partnerKey();
   await fx.gh.addJobSigner(olivia, { keyId: key.keyId, org: 'northwind-research', publicKeyPem: key.publicKeyPem });
 });
@@ -121,10 +121,29 @@ describe('bundle signatures', () => {
 });
 
 describe('governed reads and limits', () => {
-  test('a job whose input reaches beyond its principal\'s policy fails and keeps nothing', async () => {
-    const m = { ...DEPARTMENT_STAYS, version: '6.0.0', datasets: ['encounters', 'patients'], inputs: { stays: { dataset: 'patients', sql: 'SELECT name, ssn FROM patients' } } };
-    const s = await fx.gh.submitJob(rhea, bundleOf(key, m));
+  test('a job reads masked values, and at most the row cap of its principal\'s obligations', async () => {
+    const m = { ...DEPARTMENT_STAYS, version: '5.5.0', datasets: ['encounters', 'patients'], inputs: { stays: { dataset: 'patients', sql: 'SELECT ssn, name FROM patients' }, all: { dataset: 'encounters', sql: 'SELECT encounter_id FROM encounters' } } };
+    const peek = 'export function run(i, p, job) { let k = 0; for (const r of i.stays) { if (k++ < 5) job.log(r.ssn + "|" + r.name); } job.log("encounters " + i.all.toArray().length); return { stays_by_department: [] }; }';
+    const s = await fx.gh.submitJob(rhea, signBundle(m, peek, key.keyId, key.privateKey));
     await fx.gh.approveJob(olivia, { jobId: s.jobId, codeHash: s.codeHash, datasets: ['encounters', 'patients'], purpose: 'research', principal: JOB_PRINCIPAL });
+    const r = await fx.gh.runJob(olivia, { jobId: s.jobId });
+    const { logs } = await fx.gh.jobLogs(olivia, r.runId);
+    const people = logs.filter((l) => l.includes('|'));
+    assert.equal(people.length, 5);
+    for (const l of people) {
+      const [ssn, name] = l.split('|');
+      assert.match(ssn!, /^\*+\d{4}$/, `the SSN arrives through its last4 mask: ${ssn}`);
+      assert.doesNotMatch(name!, /^[A-Z][a-z]+ [A-Z][a-z]+$/, `the name arrives redacted: ${name}`);
+    }
+    const total = await fx.query('ada', 'SELECT count(*) FROM encounters', 'operations');
+    assert.ok(Number(total.rows[0]![0]) > 2000, 'the table is larger than the cap');
+    assert.ok(logs.includes('encounters 2000'), `the input stopped at the row cap: ${logs.at(-1)}`);
+  });
+
+  test('a job whose input reaches beyond its principal\'s policy fails and keeps nothing', async () => {
+    const m = { ...DEPARTMENT_STAYS, version: '6.0.0', datasets: ['encounters', 'claims'], inputs: { stays: { dataset: 'claims', sql: 'SELECT payer, amount_paid FROM claims' } } };
+    const s = await fx.gh.submitJob(rhea, bundleOf(key, m));
+    await fx.gh.approveJob(olivia, { jobId: s.jobId, codeHash: s.codeHash, datasets: ['encounters', 'claims'], purpose: 'research', principal: JOB_PRINCIPAL });
     await code(fx.gh.runJob(olivia, { jobId: s.jobId }), 'JOB_FAILED', 'JOB_INPUT_REFUSED');
     const denied = (await entries('query')).filter((e) => e.channel === 'job' && e.decision === 'deny');
     assert.ok(denied.some((e) => fx.log.pseudonymsOf(JOB_PRINCIPAL).includes(e.principal!)), 'the refused read is audited as the job principal');

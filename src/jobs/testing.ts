@@ -1,8 +1,8 @@
 /**
  * Test and demo support for code-to-data: adds to a demo workspace the job principal
- * (`northwind-jobs`, a service principal in group `approved-jobs` that may read encounters
- * row by row for research) and an output checker (`oscar`), and makes partner signing keys
- * and signed bundles. Used by test/jobs*.test.ts, test/airlock*.test.ts and the demo walk-through
+ * (`northwind-jobs`, a service principal in group `approved-jobs` that may read encounters and
+ * patients row by row, through the catalog's masks, for research), an output checker (`oscar`)
+ * and a partner engineer (`nadia`), and makes partner signing keys and signed bundles. Used by test/jobs*.test.ts, test/airlock*.test.ts and the demo walk-through
  * in docs/code-to-data.md.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
@@ -15,20 +15,29 @@ export const JOB_PRINCIPAL = 'northwind-jobs';
 export const OSCAR_KEY = 'test-key-oscar-0123456789abcde';
 export const NADIA_KEY = 'test-key-nadia-0123456789abcde';
 
-export const JOBS_POLICY = `// Approved code-to-data jobs read encounters row by row for research; the job's outputs
-// leave only through the airlock (docs/code-to-data.md).
+/** The jobs policy; with `obligations`, its permits carry that obligation set (a row cap in tests). */
+export function jobsPolicy(obligations: string | null = null): string {
+  const ob = obligations ? `@obligations("${obligations}")\n` : '';
+  return `// Approved code-to-data jobs read encounters and patients row by row for research, with the
+// catalog's masks; the job's outputs leave only through the airlock (docs/code-to-data.md).
 @id("approved-jobs-encounters")
-permit (principal in Group::"approved-jobs", action == Action::"query", resource == Dataset::"encounters")
+${ob}permit (principal in Group::"approved-jobs", action == Action::"query", resource == Dataset::"encounters")
+when { context.purpose == "research" };
+
+@id("approved-jobs-patients")
+${ob}permit (principal in Group::"approved-jobs", action == Action::"query", resource == Dataset::"patients")
 when { context.purpose == "research" };
 `;
+}
 
 /**
  * Adds to a demo workspace directory: the job principal, an output checker (oscar), a
  * Northwind engineer who submits bundles (nadia, no data access of her own) and the jobs policy.
  */
-export function addJobPrincipals(wsDir: string, oscarKey = OSCAR_KEY, nadiaKey = NADIA_KEY): void {
+export function addJobPrincipals(wsDir: string, oscarKey = OSCAR_KEY, nadiaKey = NADIA_KEY, options: { rowCap?: number } = {}): void {
   const file = join(wsDir, 'gatehouse.yaml');
-  const yaml = readFileSync(file, 'utf8');
+  let yaml = readFileSync(file, 'utf8');
+  if (options.rowCap !== undefined) yaml = yaml.replace(/^obligations:\n/m, `obligations:\n  approved-job:\n    rowCap: ${options.rowCap}\n`);
   writeFileSync(file, yaml.replace(/^principals:\n/m, `principals:
   ${JOB_PRINCIPAL}:
     kind: service
@@ -46,7 +55,7 @@ export function addJobPrincipals(wsDir: string, oscarKey = OSCAR_KEY, nadiaKey =
     attributes: { org: northwind-research, region: us-east }
     apiKeySha256: [${apiKeyDigest(nadiaKey)}]
 `));
-  writeFileSync(join(wsDir, 'policies', 'jobs.cedar'), JOBS_POLICY);
+  writeFileSync(join(wsDir, 'policies', 'jobs.cedar'), jobsPolicy(options.rowCap !== undefined ? 'approved-job' : null));
 }
 
 export interface PartnerKey {
