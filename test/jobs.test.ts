@@ -8,7 +8,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { addJobPrincipals, bundleOf, DEPARTMENT_STAYS, DEPARTMENT_STAYS_CODE, JOB_PRINCIPAL, partnerKey, type PartnerKey } from '../src/jobs/testing.ts';
+import { addJobPrincipals, bundleOf, DEPARTMENT_STAYS, DEPARTMENT_STAYS_CODE, JOB_PRINCIPAL, partnerKey, wasmDepartmentStays, type PartnerKey } from '../src/jobs/testing.ts';
 import { signBundle } from '../src/jobs/bundle.ts';
 import { runOnMock } from '../src/jobs/offline-mock.ts';
 import { GatehouseError } from '../src/errors.ts';
@@ -70,6 +70,13 @@ describe('a job from submission to held outputs', () => {
     const st = await fx.gh.jobStatus(rhea, s.jobId) as { job: { status: string; code?: string }; runs: { status: string }[] };
     assert.equal(st.job.status, 'completed');
     assert.equal(st.job.code, undefined, 'the partner status view does not echo code back');
+  });
+
+  test('a WebAssembly bundle goes the same way: approved by hash, governed reads, outputs held', async () => {
+    const s = await approved(signBundle({ ...DEPARTMENT_STAYS, version: '1.1.0', runtime: 'wasm' }, wasmDepartmentStays(), key.keyId, key.privateKey));
+    const r = await fx.gh.runJob(olivia, { jobId: s.jobId });
+    assert.ok(r.rowsRead > 0, 'the module read its input through the bridge');
+    assert.deepEqual(r.outputs, [{ name: 'stays_by_department', kind: 'table', rows: 0 }]);
   });
 
   test('the run-scoped key of the job principal is revoked when the run ends', async () => {

@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canUnshareNetwork, SandboxWorker, workerCommand } from '../src/jobs/sandbox/worker-process.ts';
 import type { JobOutcome } from '../src/jobs/sandbox/protocol.ts';
+import { fn, MEMORY, s32, TYPES, wasm } from '../src/jobs/testing.ts';
 
 let worker: SandboxWorker;
 process.env.GATEHOUSE_SANDBOX_TEST_SECRET = 'do-not-leak-7f3a';
@@ -283,6 +284,55 @@ describe('the worker process, if QuickJS were escaped', () => {
       server.close();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+// --- WebAssembly jobs, as hostile modules built with a minimal encoder (src/jobs/testing.ts) ---
+
+describe('WebAssembly jobs', () => {
+  test('read rows through the bridge and answer through it, with nothing else imported', async () => {
+    // run: n = input_next(0, 0, 60000); output(0, n)
+    const code = wasm({
+      types: TYPES, imports: [MEMORY, { module: 'gatehouse', name: 'input_next', desc: fn(1) }, { module: 'gatehouse', name: 'output', desc: fn(2) }],
+      funcs: [{ type: 0, locals: 1, body: [0x41, 0x00, 0x41, 0x00, 0x41, ...s32(60000), 0x10, 0x00, 0x21, 0x00, 0x41, 0x00, 0x20, 0x00, 0x10, 0x01] }], runIndex: 2,
+    });
+    const rows = [{ a: 1, b: 'x' }, { a: 2, b: '__proto__' }];
+    const o = await worker.run({ runtime: 'wasm', code, inputs: { t: rows } });
+    assert.deepEqual(output(o), rows);
+    assert.equal(o.rowsRead, 2);
+  });
+
+  test('a module that brings its own memory or imports anything but the bridge is refused before it runs', async () => {
+    const own = await worker.run({ runtime: 'wasm', code: wasm({ types: TYPES, funcs: [{ type: 0, body: [] }], ownMemory: true, runIndex: 0 }), inputs: {} });
+    assert.match(refused(own, null), /own memory/);
+    const wasi = await worker.run({ runtime: 'wasm', code: wasm({ types: TYPES, imports: [{ module: 'wasi_snapshot_preview1', name: 'fd_write', desc: fn(1) }], funcs: [{ type: 0, body: [] }], runIndex: 1 }), inputs: {} });
+    assert.match(refused(wasi, null), /only the Gatehouse row bridge/);
+    const garbage = await worker.run({ runtime: 'wasm', code: Buffer.from('not wasm').toString('base64'), inputs: {} });
+    refused(garbage, null);
+  });
+
+  test('memory.grow stops at the job\'s memory limit', async () => {
+    // run: if (memory.grow(10000) == -1) output(0, 8) else output(8, 7)
+    const code = wasm({
+      types: TYPES, imports: [MEMORY, { module: 'gatehouse', name: 'output', desc: fn(2) }],
+      funcs: [{ type: 0, body: [0x41, ...s32(10000), 0x40, 0x00, 0x41, ...s32(-1), 0x46, 0x04, 0x40, 0x41, 0x00, 0x41, 0x08, 0x10, 0x00, 0x05, 0x41, 0x08, 0x41, 0x07, 0x10, 0x00, 0x0b] }],
+      data: { offset: 0, bytes: '"capped""grew!"' }, runIndex: 1,
+    });
+    const o = await worker.run({ runtime: 'wasm', code, inputs: {}, limits: { memoryBytes: 16 * 1024 * 1024 } });
+    assert.equal(output(o), 'capped');
+  });
+
+  test('an endless loop is ended at its CPU budget by killing the worker, and the next job gets a new one', async () => {
+    const before = worker.starts;
+    const o = await worker.run({ runtime: 'wasm', code: wasm({ types: TYPES, funcs: [{ type: 0, body: [0x03, 0x40, 0x0c, 0x00, 0x0b] }], runIndex: 0 }), inputs: {}, limits: { cpuMs: 200 } });
+    refused(o, 'cpu');
+    assert.equal(output(await worker.run({ code: 'export function run() { return 1; }', inputs: {} })), 1);
+    assert.equal(worker.starts, before + 1);
+  });
+
+  test('endless recursion ends at the stack limit', async () => {
+    const o = await worker.run({ runtime: 'wasm', code: wasm({ types: TYPES, funcs: [{ type: 0, body: [0x10, 0x00] }], runIndex: 0 }), inputs: {} });
+    refused(o, 'stack');
   });
 });
 

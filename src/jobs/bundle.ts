@@ -49,6 +49,8 @@ export interface Manifest {
   readonly outputs: Readonly<Record<string, OutputSpec>>;
   readonly limits?: Partial<SandboxLimits>;
   readonly grants?: Partial<SandboxGrants>;
+  /** `javascript` (default): `code` is an ES module; `wasm`: `code` is base64 of a WebAssembly module using the row-bridge ABI (src/jobs/sandbox/wasm-runner.ts). */
+  readonly runtime?: 'javascript' | 'wasm';
 }
 
 export interface CodeBundle {
@@ -93,6 +95,7 @@ export function validateManifest(m: unknown): Manifest {
   }
   if (m.limits !== undefined && !isRecord(m.limits)) throw invalid('manifest.limits must be an object');
   if (m.grants !== undefined && !isRecord(m.grants)) throw invalid('manifest.grants must be an object');
+  if (m.runtime !== undefined && m.runtime !== 'javascript' && m.runtime !== 'wasm') throw invalid('manifest.runtime must be javascript or wasm');
   return m as unknown as Manifest;
 }
 

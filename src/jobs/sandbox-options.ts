@@ -37,6 +37,7 @@ export function checkParams(manifest: Manifest, given: Record<string, unknown>):
 
 export function sandboxOptions(manifest: Manifest, code: string, inputs: Record<string, Json[]>, params: Record<string, unknown>): SandboxJob {
   return {
+    runtime: manifest.runtime ?? 'javascript',
     code, inputs, params: checkParams(manifest, params), limits: clampLimits(manifest.limits),
     grants: { clock: manifest.grants?.clock === true, randomness: manifest.grants?.randomness === true },
   };

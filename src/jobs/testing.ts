@@ -100,3 +100,54 @@ export const DEPARTMENT_STAYS: Manifest = {
 export function bundleOf(key: PartnerKey, manifest: Manifest = DEPARTMENT_STAYS, code = DEPARTMENT_STAYS_CODE): CodeBundle {
   return signBundle(manifest, code, key.keyId, key.privateKey);
 }
+
+// --- WebAssembly test modules ---
+
+/** A minimal WebAssembly binary encoder (core spec §5) to build test modules without a toolchain. */
+const u32 = (n: number): number[] => { const out: number[] = []; do { let b = n & 0x7f; n >>>= 7; if (n !== 0) b |= 0x80; out.push(b); } while (n !== 0); return out; };
+export const s32 = (n: number): number[] => { const out: number[] = []; for (;;) { const b = n & 0x7f; n >>= 7; if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) { out.push(b); return out; } out.push(b | 0x80); } };
+const vec = (items: number[][]): number[] => [...u32(items.length), ...items.flat()];
+const str = (t: string): number[] => { const b = [...Buffer.from(t)]; return [...u32(b.length), ...b]; };
+const section = (id: number, body: number[]): number[] => [id, ...u32(body.length), ...body];
+const I32 = 0x7f;
+const functype = (params: number[], results: number[]): number[] => [0x60, ...vec(params.map((p) => [p])), ...vec(results.map((r) => [r]))];
+
+export interface WasmSpec {
+  types: number[][];
+  imports?: { module: string; name: string; desc: number[] }[];
+  funcs: { type: number; locals?: number; body: number[] }[];
+  ownMemory?: boolean;
+  data?: { offset: number; bytes: string };
+  runIndex: number;
+}
+
+export function wasm(m: WasmSpec): string {
+  const bytes = [0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, vec(m.types)),
+    ...(m.imports ? section(2, vec(m.imports.map((i) => [...str(i.module), ...str(i.name), ...i.desc]))) : []),
+    ...section(3, vec(m.funcs.map((f) => u32(f.type)))),
+    ...(m.ownMemory ? section(5, vec([[0x00, 0x01]])) : []),
+    ...section(7, vec([[...str('run'), 0x00, ...u32(m.runIndex)]])),
+    ...section(10, vec(m.funcs.map((f) => { const body = [...(f.locals ? vec([[...u32(f.locals), I32]]) : vec([])), ...f.body, 0x0b]; return [...u32(body.length), ...body]; }))),
+    ...(m.data ? section(11, vec([[0x00, 0x41, ...s32(m.data.offset), 0x0b, ...str(m.data.bytes)]])) : []),
+  ];
+  return Buffer.from(bytes).toString('base64');
+}
+
+export const MEMORY = { module: 'env', name: 'memory', desc: [0x02, 0x00, 0x01] };
+export const fn = (type: number) => [0x00, ...u32(type)];
+// types: 0 () → (); 1 (i32 i32 i32) → i32; 2 (i32 i32) → ()
+export const TYPES = [functype([], []), functype([I32, I32, I32], [I32]), functype([I32, I32], [])];
+
+/**
+ * A WebAssembly job for the department-stays manifest: reads one batch of its input through
+ * the bridge (so the governed read happens) and answers a constant, empty table.
+ */
+export function wasmDepartmentStays(): string {
+  const answer = '{"stays_by_department":[]}';
+  return wasm({
+    types: TYPES, imports: [MEMORY, { module: 'gatehouse', name: 'input_next', desc: fn(1) }, { module: 'gatehouse', name: 'output', desc: fn(2) }],
+    funcs: [{ type: 0, body: [0x41, 0x00, 0x41, ...s32(1024), 0x41, ...s32(60000), 0x10, 0x00, 0x1a, 0x41, 0x00, 0x41, ...s32(answer.length), 0x10, 0x01] }],
+    data: { offset: 0, bytes: answer }, runIndex: 2,
+  });
+}

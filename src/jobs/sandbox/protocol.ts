@@ -34,7 +34,8 @@ export interface SandboxGrants {
 export interface RunMessage {
   readonly type: 'run';
   readonly id: string;
-  /** An ES module exporting `run(inputs, params, job)`. */
+  /** `javascript` (default): an ES module exporting `run(inputs, params, job)`; `wasm`: base64 of a WebAssembly module (wasm-runner.ts). */
+  readonly runtime?: 'javascript' | 'wasm';
   readonly code: string;
   /** Rows per named input, already governed (decided, masked, capped) by the host. */
   readonly inputs: Readonly<Record<string, readonly Json[]>>;

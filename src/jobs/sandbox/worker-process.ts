@@ -35,6 +35,8 @@ export const DEFAULT_LIMITS: SandboxLimits = {
 export const NO_GRANTS: SandboxGrants = { clock: false, randomness: false };
 
 export interface SandboxJob {
+  /** `javascript` (default) runs in QuickJS; `wasm` (base64 code) under WebAssembly with only the bridge imported. */
+  readonly runtime?: 'javascript' | 'wasm';
   readonly code: string;
   readonly inputs: Readonly<Record<string, readonly Json[]>>;
   readonly params?: Json;
@@ -192,7 +194,7 @@ export class SandboxWorker {
     await this.#ready;
     const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...job.limits };
     const msg: RunMessage = {
-      type: 'run', id: randomUUID(), code: job.code, inputs: job.inputs, params: job.params ?? null,
+      type: 'run', id: randomUUID(), runtime: job.runtime ?? 'javascript', code: job.code, inputs: job.inputs, params: job.params ?? null,
       limits, grants: { ...NO_GRANTS, ...job.grants }, batchRows: job.batchRows ?? 512,
     };
     return new Promise<JobOutcome>((resolve) => {
@@ -202,7 +204,8 @@ export class SandboxWorker {
         this.#exited = true; // the next job starts a new worker; this one's exit is ignored
         this.#child.kill('SIGKILL');
         resolve({ ok: false, limit: 'cpu', error: `the job used its CPU budget of ${limits.cpuMs} ms and was stopped; nothing was released`, logs: [], cpuMs: limits.cpuMs, rowsRead: 0 });
-      }, job.backstopMs ?? limits.cpuMs * 2 + 1_000);
+        // WebAssembly cannot be interrupted in its own thread: its CPU budget is this wall-clock kill.
+      }, job.backstopMs ?? (msg.runtime === 'wasm' ? limits.cpuMs + 50 : limits.cpuMs * 2 + 1_000));
       backstop.unref();
       this.#waiting.set(msg.id, { job, resolve: (o) => { clearTimeout(backstop); resolve(o); } });
       this.#child.stdin.write(`${JSON.stringify(msg)}\n`);

@@ -19,6 +19,7 @@ import { pathToFileURL } from 'node:url';
 import type * as QuickJSCore from 'quickjs-emscripten-core';
 import type { RunMessage, WorkerMessage } from './protocol.ts';
 import { runJob } from './quickjs-runner.ts';
+import { runWasm } from './wasm-runner.ts';
 
 const t0 = performance.now();
 // The host passes the QuickJS packages' real entry files (see workerArgs in worker-process.ts).
@@ -64,7 +65,7 @@ for await (const line of lines) {
   if (msg.type !== 'run') continue;
   let lastProgress = 0;
   const startedAt = performance.now();
-  const result = runJob(await freshModule(), msg, {
+  const result = msg.runtime === 'wasm' ? runWasm(msg) : runJob(await freshModule(), msg, {
     progress(input, rows, fraction) {
       const now = performance.now();
       if (fraction === null && now - lastProgress < 50) return;
