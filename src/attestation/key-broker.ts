@@ -20,7 +20,7 @@ import { createHash, createPublicKey, randomBytes, randomUUID, type KeyObject } 
 import { CompactEncrypt } from 'jose';
 import { appraise, type AppraisalDecision } from './appraisal-policy.ts';
 import { jobBinding, sameBytes } from './binding.ts';
-import { AttestationInvalid, AttestationRefused } from './errors.ts';
+import { AttestationRefused } from './errors.ts';
 import type { AttestationMode, Claims, TeeFormat, Verifier } from './types.ts';
 
 export interface KeyBrokerOptions {
@@ -123,4 +123,3 @@ export class KeyBroker {
   }
 }
 
-export { AttestationInvalid };

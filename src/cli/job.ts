@@ -75,11 +75,11 @@ function passphrase(): string {
   return p;
 }
 
-function progressLine(out: Out): (p: { phase: string; input?: string | null; rows: number; fraction?: number | null }) => void {
+/** Progress while a job runs, on stderr (stdout keeps the JSON answer for scripts). */
+function progressLine(): (p: { phase: string; input?: string | null; rows: number; fraction?: number | null }) => void {
   return (p) => {
     const what = p.phase === 'input' ? `read ${p.rows} rows for input "${p.input}" (governed query)` : p.fraction !== null && p.fraction !== undefined ? `job reports ${Math.round(p.fraction * 100)} %` : `sandbox: ${p.rows} rows of "${p.input}" through the bridge`;
-    (process.stderr as Out).write(`  … ${what}\n`);
-    void out;
+    process.stderr.write(`  … ${what}\n`);
   };
 }
 
@@ -142,10 +142,10 @@ export async function jobCommand(argv: string[], out: Out): Promise<number> {
       if (!values.code) throw usage('job', 'give --code FILE.js');
       if (values['mock-data']) {
         const { runOnMock } = await import('../jobs/offline-mock.ts');
-        return print(await runOnMock(manifest, readFileSync(values.code as string, 'utf8'), readJson(values['mock-data'] as string, '--mock-data FILE') as never, params(values), (p) => progressLine(out)({ phase: 'sandbox', ...p })));
+        return print(await runOnMock(manifest, readFileSync(values.code as string, 'utf8'), readJson(values['mock-data'] as string, '--mock-data FILE') as never, params(values), (p) => progressLine()({ phase: 'sandbox', ...p })));
       }
       const body = { manifest, code: readFileSync(values.code as string, 'utf8'), params: params(values), ...(values.rows ? { rows: Number(values.rows) } : {}) };
-      return print(await call(values, { method: 'POST', path: '/v1/jobs/mock', body }, (gh, m) => gh.mockJob(m, body as never, progressLine(out))));
+      return print(await call(values, { method: 'POST', path: '/v1/jobs/mock', body }, (gh, m) => gh.mockJob(m, body as never, progressLine())));
     }
     case 'approve': {
       const jobId = positionals[0];
@@ -158,7 +158,7 @@ export async function jobCommand(argv: string[], out: Out): Promise<number> {
       if (!jobId) throw usage('job', 'give the job id (gatehouse job run JOB_ID)');
       const p = params(values);
       (process.stderr as Out).write(`running ${jobId} …\n`);
-      return print(await call(values, { method: 'POST', path: `/v1/jobs/${encodeURIComponent(jobId)}/run`, body: { params: p } }, (gh, m) => gh.runJob(m, { jobId, params: p }, progressLine(out))));
+      return print(await call(values, { method: 'POST', path: `/v1/jobs/${encodeURIComponent(jobId)}/run`, body: { params: p } }, (gh, m) => gh.runJob(m, { jobId, params: p }, progressLine())));
     }
     case 'status': {
       const jobId = positionals[0] ?? null;

@@ -150,7 +150,9 @@ export function runJob(module: QuickJSWASMModule, msg: RunMessage, hooks: RunHoo
       }
     } catch { message = 'the job failed'; }
     if (limit !== null) return fail(limit, limitMessage(limit, msg));
-    if (/out of memory/i.test(message) || (d0(name, message) === 'memory')) return fail('memory', limitMessage('memory', msg));
+    // QuickJS reports an exhausted heap as InternalError "out of memory" (or, when even that
+    // cannot be allocated, an InternalError with no message).
+    if (/out of memory/i.test(message) || (name === 'InternalError' && message === '')) return fail('memory', limitMessage('memory', msg));
     if (/stack overflow|Maximum call stack/i.test(message)) return fail('stack', limitMessage('stack', msg));
     return fail(null, `the job threw: ${name ? `${name}: ` : ''}${message}`.slice(0, 500));
   }
@@ -158,10 +160,6 @@ export function runJob(module: QuickJSWASMModule, msg: RunMessage, hooks: RunHoo
   function fail(kind: LimitKind | null, error: string): JobOutcome {
     return { ok: false, limit: kind, error, logs, cpuMs: cpuMs(), rowsRead };
   }
-}
-
-function d0(name: string, message: string): LimitKind | null {
-  return name === 'InternalError' && message === '' ? 'memory' : null;
 }
 
 function isHostStackOverflow(err: unknown): boolean {
