@@ -37,13 +37,21 @@ export interface RunMessage {
   /** `javascript` (default): an ES module exporting `run(inputs, params, job)`; `wasm`: base64 of a WebAssembly module (wasm-runner.ts). */
   readonly runtime?: 'javascript' | 'wasm';
   readonly code: string;
-  /** Rows per named input, already governed (decided, masked, capped) by the host. */
-  readonly inputs: Readonly<Record<string, readonly Json[]>>;
+  /**
+   * Rows per named input, already governed (decided, masked, capped) by the host, as batches:
+   * each batch is the JSON text of an array of rows, handed to the job by one bridge call as
+   * it is (serialised once, on the host; never turned into objects in the worker).
+   */
+  readonly inputs: Readonly<Record<string, readonly InputBatch[]>>;
   readonly params: Json;
   readonly limits: SandboxLimits;
   readonly grants: SandboxGrants;
-  /** Rows handed over per bridge call. */
-  readonly batchRows: number;
+}
+
+export interface InputBatch {
+  /** JSON text of an array of rows. */
+  readonly json: string;
+  readonly rows: number;
 }
 
 /** Which limit ended a job. */

@@ -63,15 +63,15 @@ export function runJob(module: QuickJSWASMModule, msg: RunMessage, hooks: RunHoo
 
     const nextFn = c.newFunction('__gh_next', (nameH) => {
       const name = c.getString(nameH);
-      const rows = Object.hasOwn(msg.inputs, name) ? msg.inputs[name]! : null;
-      if (rows === null) return c.newString('');
+      const batches = Object.hasOwn(msg.inputs, name) ? msg.inputs[name]! : null;
+      if (batches === null) return c.newString('');
       const at = cursors.get(name) ?? 0;
-      if (at >= rows.length) return c.newString('');
-      const batch = rows.slice(at, at + msg.batchRows);
-      cursors.set(name, at + batch.length);
-      rowsRead += batch.length;
-      hooks.progress(name, at + batch.length, null);
-      return c.newString(JSON.stringify(batch));
+      const batch = batches[at];
+      if (batch === undefined) return c.newString('');
+      cursors.set(name, at + 1);
+      rowsRead += batch.rows;
+      hooks.progress(name, rowsRead, null);
+      return c.newString(batch.json);
     });
     const logFn = c.newFunction('__gh_log', (lineH) => {
       const line = c.getString(lineH);

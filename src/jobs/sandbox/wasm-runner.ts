@@ -117,13 +117,11 @@ export function runWasm(msg: RunMessage): JobOutcome {
     env: { memory },
     gatehouse: {
       input_next(index: number, ptr: number, cap: number): number {
-        const rows = msg.inputs[names[index] ?? ''];
-        if (!rows) return 0;
-        const at = cursors[index]!;
-        if (at >= rows.length) return 0;
-        const batch = rows.slice(at, at + msg.batchRows);
-        const n = write(JSON.stringify(batch), ptr, cap);
-        if (n > 0) { cursors[index] = at + batch.length; rowsRead += batch.length; }
+        const batches = msg.inputs[names[index] ?? ''];
+        const batch = batches?.[cursors[index]!];
+        if (batch === undefined) return 0;
+        const n = write(batch.json, ptr, cap);
+        if (n > 0) { cursors[index]! += 1; rowsRead += batch.rows; }
         return n;
       },
       params(ptr: number, cap: number): number { return write(JSON.stringify(msg.params ?? null), ptr, cap); },

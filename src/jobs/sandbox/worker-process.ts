@@ -22,7 +22,7 @@ import { realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { JobOutcome, Json, RunMessage, SandboxGrants, SandboxLimits, WorkerIsolation, WorkerMessage } from './protocol.ts';
+import type { InputBatch, JobOutcome, Json, RunMessage, SandboxGrants, SandboxLimits, WorkerIsolation, WorkerMessage } from './protocol.ts';
 
 export const DEFAULT_LIMITS: SandboxLimits = {
   memoryBytes: 64 * 1024 * 1024,
@@ -95,6 +95,20 @@ export function workerCommand(entry?: { file: string; dir: string }): { cmd: str
   const args = ['--permission', ...[...grants, ...(entry ? [entry.dir] : [])].map((p) => `--allow-fs-read=${p}`), '--max-old-space-size=256', entry?.file ?? WORKER, ...entries];
   const network = !canUnshareNetwork();
   return network ? { cmd: process.execPath, argv: args, network } : { cmd: 'unshare', argv: ['-n', '--', process.execPath, ...args], network };
+}
+
+/** Serialises each input once, here, into bridge batches (the worker hands them on as they are). */
+function batched(inputs: Readonly<Record<string, readonly Json[]>>, size: number): Record<string, InputBatch[]> {
+  const n = Math.max(1, Math.trunc(size));
+  // fromEntries defines own properties, so even an input named "__proto__" stays a plain key.
+  return Object.fromEntries(Object.entries(inputs).map(([name, rows]) => {
+    const batches: InputBatch[] = [];
+    for (let i = 0; i < rows.length; i += n) {
+      const slice = rows.slice(i, i + n);
+      batches.push({ json: JSON.stringify(slice), rows: slice.length });
+    }
+    return [name, batches];
+  }));
 }
 
 export class SandboxWorker {
@@ -194,8 +208,8 @@ export class SandboxWorker {
     await this.#ready;
     const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...job.limits };
     const msg: RunMessage = {
-      type: 'run', id: randomUUID(), runtime: job.runtime ?? 'javascript', code: job.code, inputs: job.inputs, params: job.params ?? null,
-      limits, grants: { ...NO_GRANTS, ...job.grants }, batchRows: job.batchRows ?? 512,
+      type: 'run', id: randomUUID(), runtime: job.runtime ?? 'javascript', code: job.code, inputs: batched(job.inputs, job.batchRows ?? 512), params: job.params ?? null,
+      limits, grants: { ...NO_GRANTS, ...job.grants },
     };
     return new Promise<JobOutcome>((resolve) => {
       const backstop = setTimeout(() => {
