@@ -729,6 +729,9 @@ const RUNNERS: Readonly<Record<string, (argv: string[], out: Out) => Promise<num
   activity: async (argv, out) => (await import('./activity.ts')).cmdActivity(argv, out),
   trace: async (argv, out) => (await import('./trace.ts')).cmdTrace(argv, out),
   drill: async (argv, out) => (await import('./drill.ts')).cmdDrill(argv, out),
+  job: async (a, o) => (await import('./job.ts')).jobCommand(a, o),
+  airlock: async (a, o) => (await import('./airlock.ts')).airlockCommand(a, o),
+  bundle: async (a, o) => (await import('./bundle.ts')).bundleCommand(a, o),
 };
 
 const isHelpFlag = (a: string): boolean => a === '--help' || a === '-h';

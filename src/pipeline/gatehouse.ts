@@ -33,6 +33,15 @@ import { getResult, listResults } from '../operations/results/results.ts';
 import { crossRegion, type CrossRegionStep } from '../operations/residency/cross-region.ts';
 import { simulateRequest, type SimulateRequest } from '../operations/policy/simulate-request.ts';
 import * as monitoring from '../operations/monitoring/index.ts';
+import { addSigner, submitJob } from '../operations/jobs/submit.ts';
+import { approveJob, type ApproveBody } from '../operations/jobs/approve.ts';
+import { mockJob, publishMock, type MockBody } from '../operations/jobs/mock.ts';
+import { runJob, type Progress, type RunBody } from '../operations/jobs/run.ts';
+import { jobLogs, jobStatus } from '../operations/jobs/status.ts';
+import { attestChallenge, attestRelease } from '../operations/jobs/attest.ts';
+import { closeJobs, configureJobs, type JobsConfig } from '../operations/jobs/context.ts';
+import { airlockList, airlockRelease, airlockReview, airlockSubmit } from '../operations/airlock/airlock.ts';
+import type { TeeFormat } from '../attestation/types.ts';
 
 export type { DatasetView, Governance, QueryEstimate, QueryRequest, QueryResponse, RequestMeta } from '../kernel/types.ts';
 export type { GatehouseOptions } from '../kernel/runtime.ts';
@@ -65,7 +74,7 @@ export class Gatehouse {
 
   /** Re-reads the workspace; on any problem the running version stays in force. */
   reload(): Promise<{ policyVersion: string; changed: boolean }> { return this.#rt.reload(); }
-  close(): Promise<void> { return this.#rt.close(); }
+  close(): Promise<void> { return closeJobs(this.#rt).then(() => this.#rt.close()); }
 
   // Governed SQL and the catalog.
   query(req: QueryRequest): Promise<QueryResponse> { return query(this.#rt, req); }
@@ -118,6 +127,23 @@ export class Gatehouse {
   // Saved results.
   getResult(meta: RequestMeta, id: string) { return getResult(this.#rt, meta, id); }
   listResults(meta: RequestMeta) { return listResults(this.#rt, meta); }
+
+  // Code to data: jobs, attestation and key release, the airlock (docs/code-to-data.md).
+  configureJobs(config: JobsConfig): void { configureJobs(this.#rt, config); }
+  addJobSigner(meta: RequestMeta, body: { keyId: string; org: string; publicKeyPem: string }) { return addSigner(this.#rt, meta, body); }
+  submitJob(meta: RequestMeta, bundle: unknown) { return submitJob(this.#rt, meta, bundle); }
+  approveJob(meta: RequestMeta, body: ApproveBody) { return approveJob(this.#rt, meta, body); }
+  mockJob(meta: RequestMeta, body: MockBody, onProgress?: (p: Progress) => void) { return mockJob(this.#rt, meta, body, onProgress); }
+  publishMock(meta: RequestMeta, body: { datasets: readonly string[]; rows?: number; seed?: string }) { return publishMock(this.#rt, meta, body); }
+  runJob(meta: RequestMeta, body: RunBody, onProgress?: (p: Progress) => void) { return runJob(this.#rt, meta, body, onProgress); }
+  jobStatus(meta: RequestMeta, jobId: string | null) { return jobStatus(this.#rt, meta, jobId); }
+  jobLogs(meta: RequestMeta, runId: string) { return jobLogs(this.#rt, meta, runId); }
+  attestChallenge(meta: RequestMeta, body: { jobId: string; format: TeeFormat }) { return attestChallenge(this.#rt, meta, body); }
+  attestRelease(meta: RequestMeta, body: { challengeId: string; jobId: string; dataset: string; evidence: string }) { return attestRelease(this.#rt, meta, body); }
+  airlockSubmit(meta: RequestMeta, body: { runId: string }) { return airlockSubmit(this.#rt, meta, body); }
+  airlockReview(meta: RequestMeta, body: { id: string; decision: 'approve' | 'reject'; reason: string }) { return airlockReview(this.#rt, meta, body); }
+  airlockRelease(meta: RequestMeta, body: { id: string }) { return airlockRelease(this.#rt, meta, body); }
+  airlockList(meta: RequestMeta) { return airlockList(this.#rt, meta); }
 
   // Contractor governance.
   governanceOp(meta: RequestMeta, name: string, args: unknown): Promise<unknown> { return governanceOp(this.#rt, meta, name, args); }

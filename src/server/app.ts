@@ -17,6 +17,8 @@ import { registerConsoleRoutes } from './console-routes.ts';
 import { sessionCookieCredential } from './console-session.ts';
 import { registerActivityRoutes } from './activity-routes.ts';
 import { registerMetricsRoutes } from './metrics-routes.ts';
+import { registerJobsRoutes } from './jobs-routes.ts';
+import { registerAirlockRoutes } from './airlock-routes.ts';
 
 export interface AppOptions {
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, clients must present a certificate it signed (mTLS). */
@@ -163,6 +165,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerFederationRoutes(app, gatehouse);
   await registerConsoleRoutes(app, gatehouse);
   await registerActivityRoutes(app, gatehouse);
+  await registerJobsRoutes(app, gatehouse);
+  await registerAirlockRoutes(app, gatehouse);
 
   await app.register(auditHttpPlugin, {
     log: options.auditLog,
