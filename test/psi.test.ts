@@ -7,7 +7,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateRandomKeys, type KeyPair } from 'paillier-bigint';
 import { hashToCurve, decodeU, encodeU } from '../src/psi/hash-to-curve.ts';
-import { LOW_ORDER_U, pointProblem } from '../src/psi/point.ts';
+import { LOW_ORDER_U, jacobiSymbol, pointProblem } from '../src/psi/point.ts';
 import { prepareSet } from '../src/psi/prepared-set.ts';
 import { PsiClient, PsiServer } from '../src/psi/session.ts';
 import { decodeMessage, encodeMessage } from '../src/psi/wire.ts';
@@ -138,6 +138,18 @@ describe('a hostile PSI peer', () => {
       const s = server();
       assert.equal(code(() => s.receive(helloWithPoint(encodeU(u)))), 'PSI_POINT_INVALID');
       assert.equal(pointProblem(encodeU(u)), 'low-order');
+    }
+  });
+
+  it('tests squares exactly as Euler\'s criterion does', () => {
+    const euler = (a: bigint): number => {
+      let r = 1n, b = a % P, e = (P - 1n) / 2n;
+      while (e > 0n) { if (e & 1n) r = (r * b) % P; b = (b * b) % P; e >>= 1n; }
+      return r === 1n ? 1 : r === 0n ? 0 : -1;
+    };
+    for (let i = 0n; i < 200n; i++) {
+      const a = (i * 0x9e3779b97f4a7c15f39cc0605cedc834n + i * i) % P;
+      assert.equal(jacobiSymbol(a), euler(a));
     }
   });
 
