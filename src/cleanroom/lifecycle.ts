@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { CleanroomError } from './errors.ts';
-import { memberOf, parseRule, requireAbility, type Ability, type Collaboration, type ContributedColumn, type Contribution } from './model.ts';
+import { memberOf, parseRule, requireAbility, type Ability, type Collaboration, type ContributedColumn, type Contribution, type Member } from './model.ts';
 import { templateOf, findTemplate } from './templates.ts';
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -16,13 +16,13 @@ function bump(c: Collaboration, change: Partial<Collaboration>): Collaboration {
   return { ...c, ...change, version: c.version + 1 };
 }
 
-export function createCollaboration(input: { id?: string; name: string; purpose: string; creator: string; creatorKey: string; computeNode?: string }): Collaboration {
+export function createCollaboration(input: { id?: string; name: string; purpose: string; creator: string; creatorKey: string; computeNode?: string; sealingKey?: Member['sealingKey'] }): Collaboration {
   const id = input.id ?? `cr-${randomBytes(6).toString('hex')}`;
   if (!ID.test(id)) throw new CleanroomError('CLEANROOM_DEFINITION_INVALID', 'a collaboration id is lower-case letters, digits and dashes');
   if (!/^[a-z][a-z0-9_.-]{0,63}$/.test(input.purpose)) throw new CleanroomError('CLEANROOM_DEFINITION_INVALID', 'a purpose is lower-case letters, digits, _ . - (at most 64)');
   return {
     id, name: input.name.slice(0, 200), purpose: input.purpose, creator: input.creator, computeNode: input.computeNode ?? input.creator,
-    members: [{ nodeId: input.creator, publicKey: input.creatorKey, abilities: ['query', 'receive', 'approve'], status: 'active' }],
+    members: [{ nodeId: input.creator, publicKey: input.creatorKey, abilities: ['query', 'receive', 'approve'], status: 'active', sealingKey: input.sealingKey ?? null }],
     contributions: [], templates: [], status: 'active', version: 1,
   };
 }
@@ -40,11 +40,11 @@ export function addInvitee(c: Collaboration, by: string, invitee: { nodeId: stri
   return bump(c, { members: [...members, { ...invitee, abilities: [...abilities], status: 'invited' }] });
 }
 
-export function acceptInvitation(c: Collaboration, nodeId: string, publicKey: string): Collaboration {
+export function acceptInvitation(c: Collaboration, nodeId: string, publicKey: string, sealingKey: Member['sealingKey'] = null): Collaboration {
   active(c);
   const m = c.members.find((x) => x.nodeId === nodeId);
   if (!m || m.status !== 'invited' || m.publicKey !== publicKey) throw new CleanroomError('CLEANROOM_INVITATION_INVALID', `there is no open invitation for "${nodeId}"`);
-  return bump(c, { members: c.members.map((x) => (x.nodeId === nodeId ? { ...x, status: 'active' } : x)) });
+  return bump(c, { members: c.members.map((x) => (x.nodeId === nodeId ? { ...x, status: 'active', sealingKey } : x)) });
 }
 
 export function contribute(c: Collaboration, owner: string, input: { table: string; dataset: string; columns: readonly ContributedColumn[]; rule: unknown }): Collaboration {

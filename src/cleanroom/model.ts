@@ -24,6 +24,8 @@ export interface Member {
   readonly publicKey: string;
   readonly abilities: readonly Ability[];
   readonly status: 'invited' | 'active' | 'left';
+  /** The member's X25519 sealing key (JWK) when it can be a compute node (sealed-columns.ts). */
+  readonly sealingKey?: { readonly kty: string; readonly crv: string; readonly x: string } | null;
 }
 
 export type AggregateFunction = 'count' | 'count_distinct' | 'sum' | 'avg';
