@@ -29,6 +29,7 @@ interface Spec {
   readonly nodeId: string;
   readonly accounts: number;
   readonly offset: number;
+  readonly readDelayMs?: number;
 }
 
 const ENTRY = resolve(import.meta.dirname, 'node-process.ts');
@@ -46,7 +47,7 @@ export async function startCluster(dir: string, specs: readonly Spec[], options:
   };
   try {
     for (const [index, spec] of specs.entries()) {
-      const child = spawn(process.execPath, [ENTRY, JSON.stringify({ dir: join(dir, spec.nodeId), nodeId: spec.nodeId, index, accounts: spec.accounts, offset: spec.offset, ...(options.paillierBits ? { paillierBits: options.paillierBits } : {}) })], {
+      const child = spawn(process.execPath, [ENTRY, JSON.stringify({ dir: join(dir, spec.nodeId), nodeId: spec.nodeId, index, accounts: spec.accounts, offset: spec.offset, ...(spec.readDelayMs ? { readDelayMs: spec.readDelayMs } : {}), ...(options.paillierBits ? { paillierBits: options.paillierBits } : {}) })], {
         env: { ...process.env, GATEHOUSE_NODE_TOKEN: token }, stdio: ['pipe', 'pipe', 'pipe'],
       });
       const stderr: string[] = [];

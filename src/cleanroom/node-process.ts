@@ -26,7 +26,7 @@ import { transparencyLogAudit } from './audit-log.ts';
 import { writeBankWorkspace } from './demo-bank.ts';
 import { pipelineMemberData } from './member-data.ts';
 import { generateSealingKeys } from './sealed-columns.ts';
-import { CleanroomService } from './service.ts';
+import { CleanroomService, type MemberData } from './service.ts';
 import { FileCollaborationStore } from './store.ts';
 
 interface Args {
@@ -36,6 +36,8 @@ interface Args {
   readonly accounts: number;
   readonly offset: number;
   readonly paillierBits?: number;
+  /** Pacing for the walkthrough and the leave-mid-query test: each read of own data waits this long. */
+  readonly readDelayMs?: number;
 }
 
 const lines = createInterface({ input: process.stdin });
@@ -53,6 +55,11 @@ function pinsOf(list: unknown, urls: Record<string, string>, self: string): Peer
   return (list as { node: string; publicKey: string }[]).filter((p) => p.node !== self).map((p) => ({
     nodeId: p.node, region: 'eu', jurisdiction: 'EU', url: urls[p.node] ?? 'https://127.0.0.1:1', publicKey: p.publicKey, key: parsePublicKey(p.publicKey)!,
   }));
+}
+
+function paced(data: MemberData, ms: number): MemberData {
+  if (ms <= 0) return data;
+  return { read: async (...a) => { await new Promise((r) => setTimeout(r, ms)); return data.read(...a); } };
 }
 
 async function main(): Promise<void> {
@@ -87,7 +94,7 @@ async function main(): Promise<void> {
   const client = new FederationClient({ identity, peers, timeoutMs: 120_000 });
   service = new CleanroomService({
     identity, peers, client, sealing, store: new FileCollaborationStore(join(args.dir, 'cleanroom')),
-    audit: transparencyLogAudit(node.audit), data: pipelineMemberData(node.gatehouse, apiKey),
+    audit: transparencyLogAudit(node.audit), data: paced(pipelineMemberData(node.gatehouse, apiKey), args.readDelayMs ?? 0),
     ...(args.paillierBits ? { paillierBits: args.paillierBits } : {}),
   });
 

@@ -374,6 +374,10 @@ export class CleanroomService {
   async fetchReceipt(collaborationId: string, member: string, auditId: string): Promise<{ receipt: unknown; vkeys: readonly string[] }> {
     const c = this.#o.store.require(collaborationId);
     if (memberOf(c, this.nodeId) === null) throw new CleanroomError('CLEANROOM_NOT_MEMBER', 'only members fetch receipts');
+    if (member === this.nodeId) {
+      if (!this.#o.audit.reasonsOf(auditId).includes(`collaboration ${c.id}`)) throw new GatehouseError('NOT_FOUND', 'no such entry of this collaboration');
+      return { receipt: await this.#o.audit.receipt(auditId), vkeys: this.#o.audit.vkeys() };
+    }
     const { result } = await this.#o.client.call<{ receipt: unknown; vkeys: string[] }>(member, 'cleanroom-receipt', { collaborationId, auditId });
     return result;
   }
