@@ -22,6 +22,7 @@ import { canonicalize } from '../audit/canonical.ts';
 import type { CellValue } from '../engine/engine.ts';
 import { GatehouseError } from '../errors.ts';
 import type { FederationClient, NodeCall, NodeHandler, NodeIdentity, PeerRegistry } from '../federation/index.ts';
+import { generatePaillierKeys } from '../psi/paillier.ts';
 import { prepareSet, type PreparedSet } from '../psi/prepared-set.ts';
 import { PsiClient, PsiServer } from '../psi/session.ts';
 import { PsiRateLimiter, type PsiAllowance } from '../psi/rate-limit.ts';
@@ -386,8 +387,7 @@ export class CleanroomService {
 
   async #paillierKeys(): Promise<KeyPair> {
     if (this.#paillier === null) {
-      const { generateRandomKeys } = await import('paillier-bigint');
-      this.#paillier = generateRandomKeys(this.#o.paillierBits ?? 2048);
+      this.#paillier = generatePaillierKeys(this.#o.paillierBits ?? 2048);
     }
     return this.#paillier;
   }

@@ -21,6 +21,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { PublicKey, type KeyPair } from 'paillier-bigint';
+import { PaillierEncryptor } from './paillier.ts';
 import { BlindingKey } from './blind.ts';
 import { PsiError } from './errors.ts';
 import { assertPoints } from './point.ts';
@@ -179,7 +180,7 @@ export class PsiClient {
       const pub = new PublicKey(n, n + 1n);
       this.#paillier = pub;
       const n2 = n * n;
-      let sum = pub.encrypt(0n); // fresh randomness: the server cannot tell which ciphertexts were added
+      let sum = new PaillierEncryptor(pub).encrypt(0n); // fresh randomness: the server cannot tell which ciphertexts were added
       for (const j of matchedServer) {
         const c = bytesToBig(ciphertexts!.items.subarray(width * j, width * (j + 1)));
         if (c <= 0n || c >= n2) throw new PsiError('PSI_MESSAGE_MALFORMED', 'A Paillier ciphertext is out of range');
@@ -246,8 +247,8 @@ export class PsiServer {
   lastOutcome: PsiServerOutcome | null = null;
 
   constructor(set: PreparedSet, options: PsiServerOptions) {
-    if (options.modes.includes('sum') && (options.paillier === undefined || set.values === null)) {
-      throw new PsiError('PSI_MESSAGE_MALFORMED', 'Intersection-sum needs a Paillier key and values for every element');
+    if (options.modes.includes('sum') && (options.paillier === undefined || set.values === null || options.paillier.publicKey.g !== options.paillier.publicKey.n + 1n)) {
+      throw new PsiError('PSI_MESSAGE_MALFORMED', 'Intersection-sum needs a Paillier key with g = n + 1 (generatePaillierKeys) and values for every element');
     }
     this.#set = set;
     this.#options = options;
@@ -326,12 +327,13 @@ export class PsiServer {
       this.#end(s);
     } else {
       const { publicKey } = this.#options.paillier!;
+      const encryptor = new PaillierEncryptor(publicKey);
       const width = 2 * byteWidth(publicKey.n);
       const cts = new Uint8Array(width * padded);
       const values = own.values!;
       const tick = progress(this.#options, 'encrypt values', padded);
       for (let j = 0; j < padded; j++) {
-        cts.set(bigToBytes(publicKey.encrypt(j < own.size ? values[j]! : 0n), width), width * j);
+        cts.set(bigToBytes(encryptor.encrypt(j < own.size ? values[j]! : 0n), width), width * j);
         if ((j + 1) % 256 === 0) tick(j + 1);
       }
       tick(padded);
