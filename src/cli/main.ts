@@ -723,6 +723,7 @@ const RUNNERS: Readonly<Record<string, (argv: string[], out: Out) => Promise<num
   serve: cmdServe, validate: cmdValidate, query: cmdQuery, datasets: cmdDatasets, policy: cmdPolicy, audit: cmdAudit,
   witness: cmdWitness, login: cmdLogin, logout: cmdLogout, 'pg-password': cmdPgPassword, results: cmdResults, ingest: cmdIngest,
   mfa: cmdMfa, user: cmdUser, access: cmdAccess, elevation: cmdElevation, admin: cmdAdmin, demo: cmdDemo,
+  cleanroom: async (argv, out) => (await import('./cleanroom.ts')).cleanroomCommand(argv, out),
 };
 
 const isHelpFlag = (a: string): boolean => a === '--help' || a === '-h';
