@@ -160,7 +160,7 @@ async function demo(values: Record<string, any>, out: Out): Promise<number> {
   const { startCluster } = await import('../cleanroom/cluster.ts');
   const { ACCOUNT_COLUMNS } = await import('../cleanroom/demo-bank.ts');
   const accounts = Number(values.accounts ?? 2000);
-  if (!Number.isInteger(accounts) || accounts < 100 || accounts > 1_000_000) throw usage('--accounts is a whole number from 100 to 1,000,000');
+  if (!Number.isInteger(accounts) || accounts < 1000 || accounts > 1_000_000) throw usage('--accounts is a whole number from 1,000 to 1,000,000');
   const dir = values.dir ? resolve(values.dir) : mkdtempSync(join(tmpdir(), 'gatehouse-cleanroom-demo-'));
   const step = (s: string): void => { out.write(`\n▶ ${s}\n`); };
   const show = (v: unknown): void => { out.write(`${typeof v === 'string' ? v : JSON.stringify(v, null, 2)}\n`); };
@@ -194,8 +194,8 @@ async function demo(values: Record<string, any>, out: Out): Promise<number> {
     step('intersection-sum: bank-b\'s total exposure on those shared accounts (Paillier; bank-a never sees a single value)');
     const sum = await ok('bank-a', 'POST', '/v1/cleanrooms/fraud-ring/psi', { table: 'a_accounts', column: 'account_key', peerTable: 'b_accounts', mode: 'sum', valueColumn: 'exposure' });
     show(`shared accounts: ${sum.cardinality}, total exposure at bank-b: ${sum.sum}`);
-    step('an analysis on the compute node (bank-a): flagged exposure by segment across bank-a and bank-b');
-    const q = await ok('bank-a', 'POST', '/v1/cleanrooms/fraud-ring/queries', { sql: 'SELECT a.segment, b.flagged, count(*) AS accounts, sum(b.exposure) AS exposure FROM a_accounts a JOIN b_accounts b ON a.account_key = b.account_key GROUP BY a.segment, b.flagged ORDER BY a.segment, b.flagged' });
+    step('an analysis on the compute node (bank-a): exposure at bank-b of accounts bank-b flagged, by bank-a\'s segment');
+    const q = await ok('bank-a', 'POST', '/v1/cleanrooms/fraud-ring/queries', { sql: 'SELECT a.segment, count(*) AS accounts, sum(b.exposure) AS exposure FROM a_accounts a JOIN b_accounts b ON a.account_key = b.account_key WHERE b.flagged GROUP BY a.segment ORDER BY a.segment' });
     show(q.rows.map((r: unknown[]) => r.join('\t')).join('\n'));
     show(`groups withheld (fewer than 25 customers, or to protect them): ${q.rowsSuppressed}; result ${q.resultDigest}`);
     step('rules hold: projecting the join column, and a table alone');
