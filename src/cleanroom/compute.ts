@@ -13,8 +13,7 @@
  *   4. the engine is closed, the directory removed and the keys wiped — whatever happened —
  *      and a deletion record is returned for the audit log.
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';

@@ -134,7 +134,6 @@ export class CleanroomService {
   readonly #now: () => Date;
   readonly #psiLimiter: PsiRateLimiter;
   readonly #psiServers = new Map<string, PsiServer>();
-  readonly #pending = new Map<string, Invitation>();
   #paillier: Promise<KeyPair> | null = null;
 
   constructor(options: CleanroomServiceOptions) {
@@ -167,7 +166,7 @@ export class CleanroomService {
 
   list(): Collaboration[] { return this.#o.store.list(); }
   get(id: string): Collaboration { return this.#o.store.require(id); }
-  pendingInvitations(): Invitation[] { return [...this.#pending.values()]; }
+  pendingInvitations(): Invitation[] { return this.#o.store.invitations() as Invitation[]; }
 
   async create(input: { id?: string; name: string; purpose: string }): Promise<Collaboration> {
     const c = life.createCollaboration({ ...input, creator: this.nodeId, creatorKey: this.#o.identity.publicKey, sealingKey: this.#sealingJwk() });
@@ -204,12 +203,12 @@ export class CleanroomService {
 
   /** Accepts a received invitation: the coordinator activates this node and sends the collaboration. */
   async join(collaborationId: string): Promise<Collaboration> {
-    const inv = this.#pending.get(collaborationId);
+    const inv = this.#o.store.takeInvitation(collaborationId) as Invitation | null;
     if (!inv) throw new CleanroomError('CLEANROOM_NOT_FOUND', `no invitation to "${collaborationId}" has been received`, 'ask the creator to invite this node');
     return this.#audited({ action: 'cleanroom.join', collaborationId, principal: `node:${this.nodeId}`, purpose: inv.purpose, reasons: [`invited by ${inv.inviter}`, `abilities ${inv.abilities.join(',')}`] }, async () => {
       const { result } = await this.#o.client.call<{ collaboration: Collaboration }>(inv.inviter, 'cleanroom-join', { invitation: inv, sealingKey: this.#sealingJwk() });
       this.#acceptVersion(result.collaboration, inv.inviter);
-      this.#pending.delete(collaborationId);
+      this.#o.store.dropInvitation(collaborationId);
       return { value: result.collaboration };
     });
   }
@@ -487,7 +486,7 @@ export class CleanroomService {
         const { invitation } = body<{ invitation: unknown }>(call);
         const inv = verifyInvitation(invitation, call.peer.key, { nodeId: this.nodeId, publicKey: this.#o.identity.publicKey }, this.#now());
         if (inv.inviter !== call.peer.nodeId) throw new CleanroomError('CLEANROOM_INVITATION_INVALID', 'an invitation is delivered by the node that signed it');
-        this.#pending.set(inv.collaborationId, inv);
+        this.#o.store.putInvitation(inv.collaborationId, inv);
         await this.#audit({ action: 'cleanroom.invitation', collaborationId: inv.collaborationId, decision: 'allow', principal: `node:${call.peer.nodeId}`, purpose: inv.purpose, reasons: [`abilities ${inv.abilities.join(',')}`, `expires ${inv.expiresAt}`] });
         return { received: true };
       },

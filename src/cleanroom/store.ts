@@ -14,6 +14,11 @@ export interface CollaborationStore {
   list(): Collaboration[];
   /** Invitation nonces already accepted (the coordinator accepts each once). */
   useNonce(nonce: string): boolean;
+  /** Invitations this node received and has not accepted yet (verified before they are kept). */
+  putInvitation(collaborationId: string, invitation: unknown): void;
+  takeInvitation(collaborationId: string): unknown;
+  invitations(): unknown[];
+  dropInvitation(collaborationId: string): void;
 }
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
@@ -25,6 +30,29 @@ export class FileCollaborationStore implements CollaborationStore {
     this.#dir = dir;
     mkdirSync(join(dir, 'collaborations'), { recursive: true, mode: 0o700 });
     mkdirSync(join(dir, 'nonces'), { recursive: true, mode: 0o700 });
+    mkdirSync(join(dir, 'invitations'), { recursive: true, mode: 0o700 });
+  }
+
+  putInvitation(collaborationId: string, invitation: unknown): void {
+    if (!ID.test(collaborationId)) return;
+    writeFileSync(join(this.#dir, 'invitations', `${collaborationId}.json`), JSON.stringify(invitation), { mode: 0o600 });
+  }
+
+  takeInvitation(collaborationId: string): unknown {
+    if (!ID.test(collaborationId)) return null;
+    try {
+      return JSON.parse(readFileSync(join(this.#dir, 'invitations', `${collaborationId}.json`), 'utf8'));
+    } catch {
+      return null;
+    }
+  }
+
+  dropInvitation(collaborationId: string): void {
+    if (ID.test(collaborationId)) rmSync(join(this.#dir, 'invitations', `${collaborationId}.json`), { force: true });
+  }
+
+  invitations(): unknown[] {
+    return readdirSync(join(this.#dir, 'invitations')).filter((n) => n.endsWith('.json')).map((n) => this.takeInvitation(n.slice(0, -5))).filter((x) => x !== null);
   }
 
   get(id: string): Collaboration | null {
