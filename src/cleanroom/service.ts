@@ -219,7 +219,7 @@ export class CleanroomService {
     return this.#audited({ action, collaborationId, principal: `node:${this.nodeId}`, reasons }, async () => {
       if (c.creator === this.nodeId) return { value: await this.#apply(c, this.nodeId, change) };
       const { result } = await this.#o.client.call<{ collaboration: Collaboration }>(c.creator, 'cleanroom-change', { collaborationId, change });
-      this.#acceptVersion(result.collaboration, c.creator);
+      this.#acceptVersion(result.collaboration, c.creator, true);
       return { value: result.collaboration };
     });
   }
@@ -278,11 +278,33 @@ export class CleanroomService {
     }));
   }
 
-  #acceptVersion(c: Collaboration, from: string): void {
-    if (c.creator !== from) throw new CleanroomError('CLEANROOM_CONFLICT', 'only the coordinator sends collaboration versions');
-    const mine = this.#o.store.get(c.id);
-    if (mine && mine.version >= c.version) return;
-    this.#o.store.put(c);
+  /**
+   * Keeps a version the coordinator sent. The coordinator is trusted for the collaboration's
+   * shape, never for this node's own parts: unless this node asked for the change itself
+   * (`own`), its tables and rules and its template approvals must be as this node last had
+   * them — a table may only disappear (leaving narrows access, it never widens it).
+   */
+  #acceptVersion(c: unknown, from: string, own = false): void {
+    const next = c as Collaboration;
+    if (typeof next !== 'object' || next === null || typeof next.id !== 'string' || typeof next.version !== 'number' || !Array.isArray(next.members) || !Array.isArray(next.contributions) || !Array.isArray(next.templates)) {
+      throw new GatehouseError('REQUEST_INVALID', 'a collaboration version is malformed');
+    }
+    if (next.creator !== from) throw new CleanroomError('CLEANROOM_CONFLICT', 'only the coordinator sends collaboration versions');
+    const mine = this.#o.store.get(next.id);
+    if (mine && mine.creator !== from) throw new CleanroomError('CLEANROOM_CONFLICT', 'only the coordinator sends collaboration versions');
+    if (mine && mine.version >= next.version) return;
+    if (mine && !own) {
+      for (const t of next.contributions) {
+        if (t.owner !== this.nodeId) continue;
+        const before = mine.contributions.find((x) => x.table === t.table && x.owner === this.nodeId);
+        if (!before || canonicalize(before) !== canonicalize(t)) throw new CleanroomError('CLEANROOM_CONFLICT', `the coordinator sent a version that changes this node's table "${t.table}"`, 'only this node changes its own tables and rules');
+      }
+      for (const t of next.templates) {
+        const was = mine.templates.find((x) => x.name === t.name)?.approvals[this.nodeId];
+        if (t.approvals[this.nodeId] !== undefined && t.approvals[this.nodeId] !== was) throw new CleanroomError('CLEANROOM_CONFLICT', `the coordinator sent an approval of "${t.name}" this node did not give`);
+      }
+    }
+    this.#o.store.put(next);
   }
 
   /**
@@ -507,12 +529,20 @@ export class CleanroomService {
       },
       'cleanroom-sync': async (call) => {
         const { collaboration } = body<{ collaboration: Collaboration }>(call);
-        const before = this.#o.store.get(collaboration.id);
-        this.#acceptVersion(collaboration, call.peer.nodeId);
-        if (!before || before.version < collaboration.version) {
-          await this.#audit({ action: 'cleanroom.sync', collaborationId: collaboration.id, decision: 'allow', principal: `node:${call.peer.nodeId}`, reasons: [`version ${collaboration.version}`, `digest ${digest(collaboration)}`, `status ${collaboration.status}`] });
+        const id = typeof collaboration?.id === 'string' ? collaboration.id : '';
+        const before = this.#o.store.get(id)?.version ?? 0;
+        try {
+          this.#acceptVersion(collaboration, call.peer.nodeId);
+        } catch (err) {
+          const e = err instanceof GatehouseError ? err : new GatehouseError('INTERNAL', 'the version could not be kept', { cause: err });
+          if (id) await this.#audit({ action: 'cleanroom.sync', collaborationId: id, decision: e.outcome, principal: `node:${call.peer.nodeId}`, errorCode: e.detail ?? e.code, reasons: [e.message] });
+          throw e;
         }
-        return { version: this.#o.store.get(collaboration.id)?.version ?? 0 };
+        const after = this.#o.store.get(id)?.version ?? 0;
+        if (after > before) {
+          await this.#audit({ action: 'cleanroom.sync', collaborationId: id, decision: 'allow', principal: `node:${call.peer.nodeId}`, reasons: [`version ${after}`, `digest ${digest(collaboration)}`, `status ${collaboration.status}`] });
+        }
+        return { version: after };
       },
       'cleanroom-change': async (call) => {
         const b = body<{ collaborationId: string; change: Record<string, unknown> }>(call);
