@@ -21,7 +21,8 @@
  *                 injected clock), nonce (replay cache), Ed25519 over the body digest.
  *   errors.ts     FederationError (detail codes NODE_* → union codes).
  */
-export { initNodeIdentity, loadNodeIdentity, hasNodeIdentity, mintCertificate, publicKeyText, parsePublicKey, NODE_ID, REGION, type NodeIdentity, type InitOptions } from './identity.ts';
+export { initNodeIdentity, loadNodeIdentity, hasNodeIdentity, mintCertificate, type NodeIdentity, type InitOptions } from './identity.ts';
+export { publicKeyText, parsePublicKey, NODE_ID, REGION } from './keys.ts';
 export { parseFederationSection, PeerRegistry, type PeerPin, type FederationConfig, type SectionProblem } from './peers.ts';
 export { startNodeListener, FederationClient, peerKeyOf, type NodeCall, type NodeHandler, type NodeListener, type NodeListenerOptions, type CallResult, type FederationClientOptions } from './transport.ts';
 export { signRequest, verifyRequest, signResponse, verifyResponse, ReplayCache } from './envelope.ts';

@@ -21,7 +21,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { FederationError } from './errors.ts';
-import { NODE_ID, parsePublicKey, REGION } from './identity.ts';
+import { NODE_ID, parsePublicKey, REGION } from './keys.ts';
 
 export interface PeerPin {
   readonly nodeId: string;
