@@ -28,6 +28,7 @@ import { pipelineMemberData } from './member-data.ts';
 import { generateSealingKeys } from './sealed-columns.ts';
 import { CleanroomService, type MemberData } from './service.ts';
 import { FileCollaborationStore } from './store.ts';
+import { ProgressMeter, formatProgress } from '../psi/progress.ts';
 
 interface Args {
   readonly dir: string;
@@ -55,6 +56,18 @@ function pinsOf(list: unknown, urls: Record<string, string>, self: string): Peer
   return (list as { node: string; publicKey: string }[]).filter((p) => p.node !== self).map((p) => ({
     nodeId: p.node, region: 'eu', jurisdiction: 'EU', url: urls[p.node] ?? 'https://127.0.0.1:1', publicKey: p.publicKey, key: parsePublicKey(p.publicKey)!,
   }));
+}
+
+/** Long PSI phases as "elements done, rate, time left" lines on stderr (the operator's log). */
+function progressLine(nodeId: string): (phase: string, done: number, total: number) => void {
+  const meters = new Map<string, (done: number) => void>();
+  const sink = (r: Parameters<typeof formatProgress>[0]): void => { process.stderr.write(`[${nodeId}] psi ${formatProgress(r)}\n`); };
+  return (phase, done, total) => {
+    let tick = meters.get(phase);
+    if (!tick || done === 0) { tick = new ProgressMeter(sink, { intervalMs: 2000 }).start(phase, total); meters.set(phase, tick); }
+    tick(done);
+    if (done >= total) meters.delete(phase);
+  };
 }
 
 function paced(data: MemberData, ms: number): MemberData {
@@ -96,6 +109,7 @@ async function main(): Promise<void> {
     identity, peers, client, sealing, store: new FileCollaborationStore(join(args.dir, 'cleanroom')),
     audit: transparencyLogAudit(node.audit), data: paced(pipelineMemberData(node.gatehouse, apiKey), args.readDelayMs ?? 0),
     ...(args.paillierBits ? { paillierBits: args.paillierBits } : {}),
+    onProgress: progressLine(identity.nodeId),
   });
 
   const app = Fastify({ bodyLimit: 50 * 1024 * 1024 });
