@@ -28,7 +28,7 @@ import { BlindingKey } from '../src/psi/blind.ts';
 import { paddedSize, dummyPoints } from '../src/psi/padding.ts';
 import { ProgressMeter, formatProgress } from '../src/psi/progress.ts';
 import { loadParser } from '../src/query/parse.ts';
-import { runOnComputeNode, type TableColumns } from '../src/cleanroom/compute.ts';
+import { runOnComputeNode, toCsvTable, type TableColumns, type TablePayload } from '../src/cleanroom/compute.ts';
 import { parseRule, type Collaboration, type Contribution } from '../src/cleanroom/model.ts';
 import { collaborationCatalog, governAnalysis } from '../src/cleanroom/rules/govern-analysis.ts';
 import { generateSealingKeys, openColumns, sealColumns } from '../src/cleanroom/sealed-columns.ts';
@@ -200,9 +200,9 @@ async function aggregation(): Promise<Record<string, unknown>> {
     single.push(seconds(t0));
     // Clean room: seal at each member, open at the compute node, then the compute run.
     t0 = performance.now();
-    const opened = new Map<string, TableColumns>();
+    const opened = new Map<string, TablePayload>();
     for (const [name, t] of [['a_accounts', ta], ['b_accounts', tb]] as const) {
-      const jwe = await sealColumns(t, sealing.publicJwk, { collaborationId: 'bench', queryId: `q${r}`, table: name });
+      const jwe = await sealColumns(toCsvTable(COLS.map((x) => x.name), t), sealing.publicJwk, { collaborationId: 'bench', queryId: `q${r}`, table: name });
       opened.set(name, await openColumns(jwe, sealing, { collaborationId: 'bench', queryId: `q${r}`, table: name }));
     }
     sealOpen.push(seconds(t0));

@@ -27,10 +27,37 @@ import type { Workspace } from '../model/types.ts';
 import type { AuditDraft } from '../kernel/audited.ts';
 import { collaborationCatalog, governAnalysis } from './rules/govern-analysis.ts';
 import type { Collaboration, Template } from './model.ts';
+import { CleanroomError } from './errors.ts';
 
 export interface TableColumns {
   readonly columns: readonly string[];
   readonly rows: readonly (readonly CellValue[])[];
+}
+
+/**
+ * A table as it travels to the compute node: CSV text with a header of the contributed
+ * columns in their declared order (columns the analysis does not need are left empty), so
+ * the compute node writes it to tmpfs as it is, without decoding and re-encoding rows.
+ */
+export interface CsvTable {
+  readonly csv: string;
+  readonly rowCount: number;
+}
+
+export type TablePayload = TableColumns | CsvTable;
+
+function csvCellOf(v: CellValue): string {
+  if (v === null) return '';
+  const s = typeof v === 'object' ? JSON.stringify(v) : String(v);
+  return /[",\n\r]/.test(s) || s === '' ? `"${s.replaceAll('"', '""')}"` : s;
+}
+
+/** Encodes rows as the CSV the compute node loads: every declared column, in order. */
+export function toCsvTable(declared: readonly string[], data: TableColumns): CsvTable {
+  const index = declared.map((name) => data.columns.indexOf(name));
+  const lines: string[] = [declared.join(',')];
+  for (const row of data.rows) lines.push(index.map((i) => (i < 0 ? '' : csvCellOf(row[i] ?? null))).join(','));
+  return { csv: lines.join('\n') + '\n', rowCount: data.rows.length };
 }
 
 export interface DeletionRecord {
@@ -47,12 +74,6 @@ export interface ComputeOutcome {
   readonly deletion: DeletionRecord;
 }
 
-function csvCell(v: CellValue): string {
-  if (v === null) return '';
-  const s = typeof v === 'object' ? JSON.stringify(v) : String(v);
-  return /[",\n\r]/.test(s) || s === '' ? `"${s.replaceAll('"', '""')}"` : s;
-}
-
 function scratchRoot(): string {
   // Plaintext only ever on a memory-backed file system.
   return existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
@@ -64,7 +85,7 @@ export async function runOnComputeNode(input: {
   readonly params?: readonly string[];
   readonly template: Template | null;
   readonly querier: string;
-  readonly tables: ReadonlyMap<string, TableColumns>;
+  readonly tables: ReadonlyMap<string, TablePayload>;
   readonly timeoutMs: number;
   readonly now?: () => Date;
 }): Promise<ComputeOutcome> {
@@ -82,11 +103,11 @@ export async function runOnComputeNode(input: {
       if (!contribution) continue;
       const declared = contribution.columns.map((col) => col.name);
       // Columns the member did not send are empty: the analysis cannot read them anyway (it asked only for these).
-      const index = declared.map((name) => data.columns.indexOf(name));
+      const encoded = 'csv' in data ? data : toCsvTable(declared, data);
+      const header = encoded.csv.slice(0, encoded.csv.indexOf('\n'));
+      if (header !== declared.join(',')) throw new CleanroomError('CLEANROOM_DEFINITION_INVALID', `the columns received for table "${table}" are not the contributed ones`, 'the owner must send every contributed column, in order');
       const csv = join(dir, `${table}.csv`);
-      const lines = [declared.join(',')];
-      for (const row of data.rows) lines.push(index.map((i) => (i < 0 ? '' : csvCell(row[i] ?? null))).join(','));
-      const text = lines.join('\n') + '\n';
+      const text = encoded.csv;
       digests[table] = createHash('sha256').update(text).digest('hex');
       writeFileSync(csv, text, { mode: 0o600 });
       const key = randomBytes(32);
@@ -96,7 +117,7 @@ export async function runOnComputeNode(input: {
       } finally {
         rmSync(csv, { force: true });
       }
-      rows += data.rows.length;
+      rows += encoded.rowCount;
     }
     const analysis = governAnalysis(c, {
       sql: input.sql, ...(input.params ? { params: input.params } : {}), template: input.template, querier: input.querier,

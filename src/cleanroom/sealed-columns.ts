@@ -1,5 +1,6 @@
 /**
- * Columns sent to the designated compute node, encrypted to its X25519 sealing key with JWE
+ * Columns sent to the designated compute node (as the CSV the compute node loads,
+ * compute.ts toCsvTable), encrypted to its X25519 sealing key with JWE
  * (RFC 7516, compact form, via jose): ECDH-ES key agreement (RFC 7518 §4.6, X25519 per RFC
  * 8037) and A256GCM. The protected header names the collaboration, the query and the table,
  * so a sealed payload opened under any other query id is refused (the header is bound to the
@@ -8,7 +9,7 @@
 import { CompactEncrypt, compactDecrypt, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type { CryptoKey } from 'jose';
 import { CleanroomError } from './errors.ts';
-import type { TableColumns } from './compute.ts';
+import type { CsvTable } from './compute.ts';
 
 export interface SealingKeys {
   readonly publicJwk: JWK;
@@ -31,14 +32,14 @@ export interface SealContext {
   readonly table: string;
 }
 
-export async function sealColumns(data: TableColumns, to: JWK, ctx: SealContext): Promise<string> {
+export async function sealColumns(data: CsvTable, to: JWK, ctx: SealContext): Promise<string> {
   const key = await importJWK(to, 'ECDH-ES');
-  return new CompactEncrypt(Buffer.from(JSON.stringify(data), 'utf8'))
-    .setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM', 'gh-collab': ctx.collaborationId, 'gh-query': ctx.queryId, 'gh-table': ctx.table })
+  return new CompactEncrypt(Buffer.from(data.csv, 'utf8'))
+    .setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM', cty: 'text/csv', 'gh-collab': ctx.collaborationId, 'gh-query': ctx.queryId, 'gh-table': ctx.table, 'gh-rows': data.rowCount })
     .encrypt(key);
 }
 
-export async function openColumns(jwe: string, keys: SealingKeys, ctx: SealContext): Promise<TableColumns> {
+export async function openColumns(jwe: string, keys: SealingKeys, ctx: SealContext): Promise<CsvTable> {
   let plaintext: Uint8Array;
   let header: Record<string, unknown>;
   try {
@@ -49,8 +50,9 @@ export async function openColumns(jwe: string, keys: SealingKeys, ctx: SealConte
   if (header['gh-collab'] !== ctx.collaborationId || header['gh-query'] !== ctx.queryId || header['gh-table'] !== ctx.table) {
     throw new CleanroomError('CLEANROOM_CONFLICT', `sealed columns for table "${ctx.table}" belong to another query`, 'run the query again');
   }
-  const data = JSON.parse(Buffer.from(plaintext).toString('utf8')) as TableColumns;
+  const rowCount = header['gh-rows'];
+  if (header.cty !== 'text/csv' || typeof rowCount !== 'number' || !Number.isSafeInteger(rowCount) || rowCount < 0) throw new CleanroomError('CLEANROOM_DEFINITION_INVALID', 'sealed columns are malformed');
+  const csv = Buffer.from(plaintext).toString('utf8');
   plaintext.fill(0);
-  if (!Array.isArray(data.columns) || !Array.isArray(data.rows)) throw new CleanroomError('CLEANROOM_DEFINITION_INVALID', 'sealed columns are malformed');
-  return data;
+  return { csv, rowCount };
 }

@@ -27,7 +27,7 @@ import { prepareSet, type PreparedSet } from '../psi/prepared-set.ts';
 import { PsiClient, PsiServer } from '../psi/session.ts';
 import { PsiRateLimiter, type PsiAllowance } from '../psi/rate-limit.ts';
 import type { PsiMode } from '../psi/wire.ts';
-import { runOnComputeNode, type TableColumns } from './compute.ts';
+import { runOnComputeNode, toCsvTable, type TableColumns, type TablePayload } from './compute.ts';
 import { CleanroomError } from './errors.ts';
 import { verifyInvitation, signInvitation, type Invitation } from './invitation.ts';
 import * as life from './lifecycle.ts';
@@ -332,7 +332,7 @@ export class CleanroomService {
       requireAbility(c, querier, 'query');
       const analysis = governAnalysis(c, { sql, ...(input.params ? { params: input.params } : {}), template, querier });
       const receipts: Record<string, string> = {};
-      const tables = new Map<string, TableColumns>();
+      const tables = new Map<string, TablePayload>();
       // Ask every owner for its columns (its own checks run there), then run here.
       const owners = new Map<string, string[]>();
       for (const t of analysis.bound.datasets) {
@@ -384,7 +384,7 @@ export class CleanroomService {
         if (!contribution || contribution.owner !== this.nodeId) throw new CleanroomError('CLEANROOM_ABILITY_MISSING', `table "${t}" is not this node's contribution`);
         const needed = analysis.columnsNeeded.get(t) ?? [];
         const data = await this.#o.data.read(contribution.dataset, needed, c.purpose, { collaborationId: c.id, requestId: r.queryId });
-        sealed[t] = await sealColumns(data, compute.sealingKey as never, { collaborationId: c.id, queryId: r.queryId, table: t });
+        sealed[t] = await sealColumns(toCsvTable(contribution.columns.map((x) => x.name), data), compute.sealingKey as never, { collaborationId: c.id, queryId: r.queryId, table: t });
         columns.push(...needed.map((n) => `${t}.${n}`));
       }
       return { value: { sealed }, extra: { columns, datasets: r.tables } };
