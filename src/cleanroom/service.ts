@@ -333,7 +333,9 @@ export class CleanroomService {
       const analysis = governAnalysis(c, { sql, ...(input.params ? { params: input.params } : {}), template, querier });
       const receipts: Record<string, string> = {};
       const tables = new Map<string, TablePayload>();
-      // Ask every owner for its columns (its own checks run there), then run here.
+      // Ask every owner for its columns (its own checks run there), then run here. The query id
+      // is the request id of every node-to-node call it makes, so an auditor follows it through
+      // each member's log.
       const owners = new Map<string, string[]>();
       for (const t of analysis.bound.datasets) {
         const owner = c.contributions.find((x) => x.table === t)!.owner;
@@ -343,7 +345,7 @@ export class CleanroomService {
         const request = { collaborationId: c.id, version: c.version, queryId, sql, params: input.params ?? null, template: template?.name ?? null, querier, tables: ts };
         const r = owner === this.nodeId
           ? await this.#releaseColumns(this.nodeId, request)
-          : (await this.#o.client.call<{ sealed: Record<string, string>; auditId: string }>(owner, 'cleanroom-columns', request, randomUUID(), 120_000)).result;
+          : (await this.#o.client.call<{ sealed: Record<string, string>; auditId: string }>(owner, 'cleanroom-columns', request, queryId, 120_000)).result;
         receipts[owner] = r.auditId;
         for (const t of ts) tables.set(t, await openColumns(str(r.sealed[t], 'sealed columns'), this.#o.sealing, { collaborationId: c.id, queryId, table: t }));
       }));
@@ -359,7 +361,7 @@ export class CleanroomService {
       // Other receivers get the result; each checks its own copy of the abilities.
       const receivers = current.members.filter((m) => m.status === 'active' && m.abilities.includes('receive') && m.nodeId !== this.nodeId && m.nodeId !== querier);
       await Promise.all(receivers.map(async (m) => {
-        try { await this.#o.client.call(m.nodeId, 'cleanroom-result', { collaborationId: c.id, ...outcome }); } catch { /* logged by the receiver when it arrives */ }
+        try { await this.#o.client.call(m.nodeId, 'cleanroom-result', { collaborationId: c.id, ...outcome }, queryId); } catch { /* logged by the receiver when it arrives */ }
       }));
       return { value: outcome, extra: { resultDigest, rowsReturned: out.release.rows.length, obligations: out.applied, datasets: analysis.bound.datasets, columns: analysis.bound.columns } };
     });
