@@ -50,6 +50,10 @@ describe('three banks in a clean room', () => {
     ok(await b.call('POST', '/v1/cleanrooms/fraud-ring/join'));
     const joined = ok(await c.call('POST', '/v1/cleanrooms/fraud-ring/join')).collaboration;
     assert.deepEqual(joined.members.map((m: any) => `${m.nodeId}:${m.status}`).sort(), ['bank-a:active', 'bank-b:active', 'bank-c:active']);
+    // The routes validate their bodies and require the node's credential.
+    assert.equal(refused(await a.call('POST', '/v1/cleanrooms/fraud-ring/invitations', { node: 'bank-c', abilities: ['admin'] })).code, 'REQUEST_INVALID');
+    const anonymous = await fetch(`${a.controlUrl}/v1/cleanrooms`);
+    assert.equal(anonymous.status, 401);
     // A second acceptance of the same invitation is refused (each is used once).
     assert.equal(refused(await c.call('POST', '/v1/cleanrooms/fraud-ring/join')).code, 'NOT_FOUND');
   });
