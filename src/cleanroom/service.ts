@@ -386,7 +386,7 @@ export class CleanroomService {
         if (!contribution || contribution.owner !== this.nodeId) throw new CleanroomError('CLEANROOM_ABILITY_MISSING', `table "${t}" is not this node's contribution`);
         const needed = analysis.columnsNeeded.get(t) ?? [];
         const data = await this.#o.data.read(contribution.dataset, needed, c.purpose, { collaborationId: c.id, requestId: r.queryId });
-        sealed[t] = await sealColumns(toCsvTable(contribution.columns.map((x) => x.name), data), compute.sealingKey as never, { collaborationId: c.id, queryId: r.queryId, table: t });
+        sealed[t] = await sealColumns(toCsvTable(contribution.columns.map((x) => x.name), data), { ...compute.sealingKey }, { collaborationId: c.id, queryId: r.queryId, table: t });
         columns.push(...needed.map((n) => `${t}.${n}`));
       }
       return { value: { sealed }, extra: { columns, datasets: r.tables } };
