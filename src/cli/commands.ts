@@ -9,6 +9,7 @@
  */
 import type { ParseArgsConfig } from 'node:util';
 import { EXIT_CODES_HELP } from './exit.ts';
+import { CLEANROOM_COMMAND } from './cleanroom.ts';
 
 export const DEFAULT_PORT = 7480;
 /** The demo's PostgreSQL wire-protocol port (psql -h 127.0.0.1 -p 7432). */
@@ -360,6 +361,7 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
     },
     options: { patients: { type: 'string', arg: 'N', help: 'init: how many synthetic patients (default 100000)' } },
   },
+  cleanroom: CLEANROOM_COMMAND,
 };
 
 /** Strips help text: what node:util parseArgs takes. */

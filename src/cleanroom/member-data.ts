@@ -1,0 +1,27 @@
+/**
+ * A member's own data for its collaborations, read through its own Gatehouse pipeline: the
+ * collaboration acts as a service principal of the member's workspace, so the member's Cedar
+ * policy decides whether that principal may read the dataset for the collaboration's purpose,
+ * the member's obligations (masks, row filters) apply, and the read is one entry in the
+ * member's audit log with its result digest.
+ */
+import type { QueryRequest, QueryResponse } from '../kernel/types.ts';
+import type { MemberData } from './service.ts';
+import type { TableColumns } from './compute.ts';
+
+export interface GovernedQueries {
+  query(req: QueryRequest): Promise<QueryResponse>;
+}
+
+const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
+
+export function pipelineMemberData(gatehouse: GovernedQueries, credential: string): MemberData {
+  return {
+    async read(dataset, columns, purpose): Promise<TableColumns> {
+      for (const n of [dataset, ...columns]) if (!IDENT.test(n)) throw new Error(`invalid identifier ${JSON.stringify(n)}`);
+      const sql = `SELECT ${columns.map((c) => `"${c}"`).join(', ')} FROM "${dataset}"`;
+      const r = await gatehouse.query({ credential, sql, purpose, source: '127.0.0.1', channel: 'cleanroom' });
+      return { columns: r.columns.map((c) => c.name), rows: r.rows };
+    },
+  };
+}
