@@ -1,5 +1,5 @@
 /**
- * Starts several bank nodes (node-process.ts) as child processes on loopback ports, pins
+ * Starts several bank nodes (src/node/cleanroom-process.ts) as child processes on loopback ports, pins
  * each one's key at every other, and hands back a client per node. Used by
  * `gatehouse cleanroom demo` and the multi-node tests; every process is stopped by `stop()`.
  */
@@ -32,7 +32,7 @@ interface Spec {
   readonly readDelayMs?: number;
 }
 
-const ENTRY = resolve(import.meta.dirname, 'node-process.ts');
+const ENTRY = resolve(import.meta.dirname, '..', 'node', 'cleanroom-process.ts');
 
 export async function startCluster(dir: string, specs: readonly Spec[], options: { paillierBits?: number; log?: (line: string) => void } = {}): Promise<Cluster> {
   const token = randomBytes(24).toString('base64url');

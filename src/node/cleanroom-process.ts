@@ -19,15 +19,15 @@ import { timingSafeEqual } from 'node:crypto';
 import Fastify from 'fastify';
 import { GatehouseError } from '../errors.ts';
 import { FederationClient, PeerRegistry, initNodeIdentity, loadNodeIdentity, hasNodeIdentity, parsePublicKey, startNodeListener, type PeerPin } from '../federation/index.ts';
-import { startNode } from '../node/start.ts';
+import { startNode } from './start.ts';
 import { loadParser } from '../query/parse.ts';
 import { registerCleanroomRoutes } from '../server/cleanroom-routes.ts';
-import { transparencyLogAudit } from './audit-log.ts';
-import { writeBankWorkspace } from './demo-bank.ts';
-import { pipelineMemberData } from './member-data.ts';
-import { generateSealingKeys } from './sealed-columns.ts';
-import { CleanroomService, type MemberData } from './service.ts';
-import { FileCollaborationStore } from './store.ts';
+import { transparencyLogAudit } from '../cleanroom/audit-log.ts';
+import { writeBankWorkspace } from '../cleanroom/demo-bank.ts';
+import { pipelineMemberData } from '../cleanroom/member-data.ts';
+import { generateSealingKeys } from '../cleanroom/sealed-columns.ts';
+import { CleanroomService, type MemberData } from '../cleanroom/service.ts';
+import { FileCollaborationStore } from '../cleanroom/store.ts';
 import { ProgressMeter, formatProgress } from '../psi/progress.ts';
 
 interface Args {
