@@ -51,6 +51,7 @@ export const ERRORS = {
   UNAVAILABLE: { status: 503, outcome: 'error', sqlstate: '57P03', when: 'A part the request needs is not available now (shutting down, a store unreachable).', next: 'Retry later.' },
   WORKSPACE_INVALID: { status: 500, outcome: 'error', sqlstate: 'XX000', when: 'The workspace configuration is invalid.', next: 'Operators: run `gatehouse validate`.' },
   INTERNAL: { status: 500, outcome: 'error', sqlstate: 'XX000', when: 'An unexpected failure; nothing was released.', next: 'Retry; operators: read the server log.' },
+  POLICY_WIDENING_UNACKNOWLEDGED: { status: 409, outcome: 'deny', sqlstate: '55000', when: 'A workspace change would newly show a regulated column unmasked to some principal, and no second administrator signed an acknowledgement of it; the version in force stays.', next: 'Read the report (`gatehouse policy whatif --draft DIR`); if the widening is intended, an administrator signs it (`--acknowledge`), else fix the policy.' },
 } as const satisfies Record<string, CodeSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

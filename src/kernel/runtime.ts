@@ -31,6 +31,7 @@ import { CatalogCache } from '../engine/catalog-db.ts';
 import { internalRead } from './execute.ts';
 import { distinctTextQuery } from './internal-queries.ts';
 import { reconcileBudgets } from './reconcile-budgets.ts';
+import { guardPolicyReload } from '../governance/whatif/reload-guard.ts';
 
 export interface GatehouseOptions {
   readonly workspaceDir: string;
@@ -240,6 +241,7 @@ export class Runtime {
     }
     const old = this.#state;
     if (loaded.workspace.policyVersion === old.loaded.workspace.policyVersion) return { policyVersion: old.loaded.workspace.policyVersion, changed: false };
+    guardPolicyReload(old.loaded, loaded, { at: this.now() }); // a new regulated column unmasked needs a second admin's signed acknowledgement
     const key = engineKeyOf(loaded);
     let engines = old.engines;
     let sensitive = old.sensitive;

@@ -482,7 +482,7 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
     return { workspace: null, problems: [{ file: WORKSPACE_FILE, line: null, message: 'YAML anchors and aliases (&x / *x) are not allowed: write each value out' }] };
   }
   if (!isObject(root)) return { workspace: null, problems: [{ file: WORKSPACE_FILE, line: 1, message: 'the file must be a YAML mapping' }] };
-  allowedKeys(r, [], root, ['version', 'name', 'defaults', 'secrets', 'policies', 'schema', 'datasets', 'obligations', 'principals', 'dlp', 'identity']);
+  allowedKeys(r, [], root, ['version', 'name', 'defaults', 'secrets', 'policies', 'schema', 'datasets', 'obligations', 'principals', 'dlp', 'identity', 'audit']);
   let identity: IdentityConfig | undefined;
   if (root.identity !== undefined) {
     const id = root.identity;

@@ -12,6 +12,7 @@ import type { QueryRequest, QueryResponse } from '../../kernel/types.ts';
 import { plan } from './plan.ts';
 import { protectionsFor } from './protections.ts';
 import { saveResult } from './save-result.ts';
+import { keepQueryText } from '../../governance/whatif/query-texts.ts';
 
 export function auditedQueryOptions(req: QueryRequest): { purpose: string | null; sqlFingerprint: string | null } {
   return {
@@ -27,6 +28,7 @@ function timeoutOf(req: QueryRequest, workspaceMs: number): number {
 }
 
 export async function query(rt: Runtime, req: QueryRequest): Promise<QueryResponse> {
+  keepQueryText(rt, rt.state.loaded.workspace, req.sql); // opt-in (audit.keepSqlText): the what-if replay's text, by fingerprint
   const { value, auditId } = await audited(rt, req, 'query', auditedQueryOptions(req), async (env) => {
     const { state, entry } = env;
     const ws = state.loaded.workspace;
