@@ -187,6 +187,22 @@ when { principal.org == "no-such-organisation" };
     }
   });
 
+  test('a new principal in an existing role is reported as a membership widening and does not hold up the reload', async () => {
+    const gh = node.gatehouse;
+    const yaml = readFileSync(join(wsDir, 'gatehouse.yaml'), 'utf8');
+    const current = gh.workspace;
+    try {
+      writeFileSync(join(wsDir, 'gatehouse.yaml'), yaml.replace('principals:\n', 'principals:\n  nadia:\n    groups: [internal-analysts]\n    attributes: { org: st-avery, region: us-east }\n'));
+      const next = await loadWorkspace(wsDir);
+      const w = regulatedWidenings(current, next, { at: REPLAY_AT });
+      assert.ok(w.length > 0 && w.every((x) => x.kind === 'membership' && x.principal === 'nadia'), JSON.stringify(w));
+      assert.equal((await gh.reload()).changed, true);
+    } finally {
+      writeFileSync(join(wsDir, 'gatehouse.yaml'), yaml);
+      await gh.reload();
+    }
+  });
+
   test('only a valid acknowledgement by an administrator of the version in force lets the widening through', async () => {
     const gh = node.gatehouse;
     const yaml = readFileSync(join(wsDir, 'gatehouse.yaml'), 'utf8');
@@ -196,7 +212,7 @@ when { principal.org == "no-such-organisation" };
       writeFileSync(join(wsDir, 'gatehouse.yaml'), widen(yaml));
       const next = await loadWorkspace(wsDir);
       const w = regulatedWidenings(current, next, { at: REPLAY_AT });
-      assert.deepEqual(w.map((x) => `${x.principal}:${x.dataset}.${x.column}`), ['ivan:patients.ssn']);
+      assert.deepEqual(w.map((x) => `${x.kind}:${x.principal}:${x.dataset}.${x.column}`), ['policy:ivan:patients.ssn']);
       const fields = { from: current.workspace.policyVersion, to: next.workspace.policyVersion, widenings: wideningsDigest(w) };
       mkdirSync(ackDir, { recursive: true });
       // A non-administrator, an administrator with the wrong key, and a right signature over a

@@ -239,6 +239,7 @@ async function cmdValidate(argv: string[], out: Out): Promise<number> {
 
 async function cmdPolicy(argv: string[], out: Out): Promise<number> {
   const [sub, ...rest] = argv;
+  if (sub === 'whatif') return (await import('./policy-whatif.ts')).cmdPolicyWhatif(rest, out);
   if (sub !== 'show' && sub !== 'test') throw usage('policy', sub === undefined ? 'give a sub-command: policy show DIR or policy test DIR …' : `unknown sub-command "policy ${sub}"`);
   const { values, positionals } = parse(rest, 'policy');
   if (positionals.length !== 1) throw usage(`policy ${sub}`, `give the workspace directory: gatehouse policy ${sub} DIR`);

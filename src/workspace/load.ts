@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { join, relative, resolve, isAbsolute } from 'node:path';
 import { parseDocument, LineCounter, isMap, isSeq, isScalar, type Document, type Node as YamlNode } from 'yaml';
 import { GatehouseError } from '../errors.ts';
+import { auditSection } from '../governance/whatif/query-texts.ts';
 import { DlpConfigInvalid } from '../privacy/dlp/errors.ts';
 import { parsePostureConfig, PostureConfigInvalid, type PostureConfig } from '../identity/posture.ts';
 import type { OidcVerifierOptions } from '../identity/oidc.ts';
@@ -483,6 +484,7 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
   }
   if (!isObject(root)) return { workspace: null, problems: [{ file: WORKSPACE_FILE, line: 1, message: 'the file must be a YAML mapping' }] };
   allowedKeys(r, [], root, ['version', 'name', 'defaults', 'secrets', 'policies', 'schema', 'datasets', 'obligations', 'principals', 'dlp', 'identity', 'audit']);
+  if (root.audit !== undefined) try { auditSection(root.audit); } catch (err) { r.problem(['audit'], (err as Error).message.replace(/^gatehouse\.yaml audit\.?/, '')); }
   let identity: IdentityConfig | undefined;
   if (root.identity !== undefined) {
     const id = root.identity;

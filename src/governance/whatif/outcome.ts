@@ -25,7 +25,7 @@ import type { LoadedWorkspace } from '../../workspace/validate.ts';
 import type { LoggedRequest } from './logged-request.ts';
 
 /** Contractor-governance attributes for the Cedar context (GovernanceStore.evaluate), when replayed live. */
-export type GateContext = (principal: PrincipalDef, dataset: DatasetDef, purpose: string, now: Date) => Promise<Readonly<Record<string, string | number | boolean>> | null>;
+export type GateContext = (principal: PrincipalDef, dataset: DatasetDef, purpose: string, now: Date) => Promise<{ readonly context: Readonly<Record<string, string | number | boolean>>; readonly denials: readonly string[] } | null>;
 
 export interface DpCost {
   readonly epsilon: number;
@@ -66,6 +66,11 @@ export interface OutcomeOptions {
   readonly sql?: string | null;
   /** A cache of parsed statements by text (the replay parses each distinct text once). */
   readonly parsed?: Map<string, Select | GatehouseError>;
+  /**
+   * A cache of planned statements for THIS workspace version, by text, principal and the
+   * obligations decided: binding and governing depend on nothing else.
+   */
+  readonly plans?: Map<string, { columns: readonly string[]; refusal: GatehouseError | null }>;
 }
 
 /**
@@ -91,7 +96,16 @@ function budgetSubject(principal: PrincipalDef, def: DifferentialPrivacyDef): st
 
 /** ρ per query, as the release charges it (src/privacy/release.ts). */
 export function rhoPerQuery(def: DifferentialPrivacyDef): number {
-  return def.mechanism === 'gaussian' ? rhoForEpsilonDelta(def.epsilon, def.delta) : (def.epsilon * def.epsilon) / 2;
+  return def.mechanism === 'gaussian' ? rhoOf(def.epsilon, def.delta) : (def.epsilon * def.epsilon) / 2;
+}
+
+/** ρ(ε, δ) is a numerical inversion; a replay asks for the same few pairs again and again. */
+const RHO = new Map<string, number>();
+function rhoOf(epsilon: number, delta: number): number {
+  const k = `${epsilon}/${delta}`;
+  let v = RHO.get(k);
+  if (v === undefined) { v = rhoForEpsilonDelta(epsilon, delta); RHO.set(k, v); }
+  return v;
 }
 
 function denied(dataset: string, reasons: readonly string[], policies: readonly string[] = []): DatasetOutcome {
@@ -113,7 +127,7 @@ function accessOutcome(l: LoadedWorkspace, principal: PrincipalDef, ds: DatasetD
     dataset: ds.name, allowed: true, reasons: [], policies: [...policies].sort(), columns: cols,
     rowFilters: obligations.map((o) => o.rowFilter).filter((f): f is string => f !== null).sort(),
     rowCap: access.rowCap, aggregationOnly: access.aggregationOnly?.minGroupSize ?? null,
-    dp: dpDef ? { epsilon: dpDef.epsilon, delta: dpDef.delta, rho: rhoPerQuery(dpDef), subject: budgetSubject(principal, dpDef), capRho: rhoForEpsilonDelta(dpDef.budget.epsilon, dpDef.budget.delta), window: dpDef.budget.window } : null,
+    dp: dpDef ? { epsilon: dpDef.epsilon, delta: dpDef.delta, rho: rhoPerQuery(dpDef), subject: budgetSubject(principal, dpDef), capRho: rhoOf(dpDef.budget.epsilon, dpDef.budget.delta), window: dpDef.budget.window } : null,
   };
 }
 
@@ -129,8 +143,10 @@ export async function outcomeOf(l: LoadedWorkspace, r: LoggedRequest, options: O
   for (const name of r.datasets) {
     const ds = ws.datasets.get(name);
     if (!ds) { out.push(denied(name, [`dataset "${name}" is not declared in this version`])); continue; }
-    const governance = options.gate ? await options.gate(principal, ds, r.purpose, ctx.time) : null;
-    const d = l.policy.decide(principal, ds, governance ? { ...ctx, governance } : ctx);
+    const gated = options.gate ? await options.gate(principal, ds, r.purpose, ctx.time) : null;
+    // Contractor governance refuses before Cedar, under either version alike.
+    if (gated && gated.denials.length > 0) { out.push(denied(name, gated.denials)); continue; }
+    const d = l.policy.decide(principal, ds, gated ? { ...ctx, governance: gated.context } : ctx);
     if (!d.allowed) { out.push(denied(name, d.reasons, d.policies)); continue; }
     decided.push({ ds, obligations: d.obligations, policies: d.policies });
   }
@@ -141,23 +157,37 @@ export async function outcomeOf(l: LoadedWorkspace, r: LoggedRequest, options: O
   let refusal: GatehouseError | null = null;
   let columns = r.columns;
   if (options.sql) {
-    try {
-      const parsed = parsedOf(options.sql, options.parsed);
-      const bound = bindQuery(parsed, { dataset: (n) => ws.datasets.get(n) });
-      columns = bound.columns;
-      govern(bound, {
-        principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: l.rowFilters,
-        obligations: new Map(decided.map((x) => [x.ds.name, x.obligations])), columnsUsed: new Set(bound.columns),
-        ...(ws.defaults.maxJoinRows ? { maxJoinRows: ws.defaults.maxJoinRows } : {}),
-      });
-    } catch (err) {
-      if (!(err instanceof GatehouseError)) throw err;
-      refusal = err;
+    const key = `${options.sql}\u0000${principal.id}\u0000${decided.map((x) => `${x.ds.name}:${x.obligations.map((o) => o.name).join(',')}`).join(';')}`;
+    let planned = options.plans?.get(key);
+    if (!planned) {
+      planned = plan(l, principal, options.sql, decided, options.parsed);
+      options.plans?.set(key, planned);
     }
+    columns = planned.columns ?? columns;
+    refusal = planned.refusal;
   }
   const datasets = decided.map((x) => accessOutcome(l, principal, x.ds, x.obligations, x.policies, columns));
   if (refusal) return { allowed: false, mode, datasets: datasets.map((d) => ({ ...d, allowed: false, reasons: [`${refusal.code}: ${refusal.message}`] })) };
   return { allowed: true, mode, datasets };
+}
+
+/** parse → bind → govern, stopping before the engine: the columns touched, or the planner's refusal. */
+function plan(l: LoadedWorkspace, principal: PrincipalDef, sql: string, decided: readonly { ds: DatasetDef; obligations: readonly ObligationDef[] }[], parsed: Map<string, Select | GatehouseError> | undefined): { columns: readonly string[]; refusal: GatehouseError | null } {
+  const ws = l.workspace;
+  let columns: readonly string[] = [];
+  try {
+    const bound = bindQuery(parsedOf(sql, parsed), { dataset: (n) => ws.datasets.get(n) });
+    columns = bound.columns;
+    govern(bound, {
+      principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: l.rowFilters,
+      obligations: new Map(decided.map((x) => [x.ds.name, x.obligations])), columnsUsed: new Set(bound.columns),
+      ...(ws.defaults.maxJoinRows ? { maxJoinRows: ws.defaults.maxJoinRows } : {}),
+    });
+    return { columns, refusal: null };
+  } catch (err) {
+    if (!(err instanceof GatehouseError)) throw err;
+    return { columns, refusal: err };
+  }
 }
 
 function parsedOf(sql: string, cache: Map<string, Select | GatehouseError> | undefined): Select {

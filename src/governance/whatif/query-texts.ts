@@ -18,7 +18,7 @@
  * node that served the traffic, or each node's texts are merged (docs/policy-whatif.md).
  */
 import { DatabaseSync } from 'node:sqlite';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { sqlFingerprint } from '../../kernel/digest.ts';
@@ -47,7 +47,11 @@ export function sqlTextSetting(workspace: { readonly dir: string; readonly polic
 
 export function parseSqlTextSetting(yamlText: string): SqlTextSetting {
   const root = parse(yamlText, { maxAliasCount: 0 }) as { audit?: unknown } | null;
-  const a = root?.audit;
+  return auditSection(root?.audit);
+}
+
+/** The `audit:` section's value (the loader checks it with this too, so a bad one is refused at load). */
+export function auditSection(a: unknown): SqlTextSetting {
   if (a === undefined || a === null) return OFF;
   if (typeof a !== 'object' || Array.isArray(a)) throw new GatehouseError('WORKSPACE_INVALID', 'gatehouse.yaml audit: must be a mapping {keepSqlText: true|false, sqlTextDays: N}');
   const { keepSqlText, sqlTextDays, ...rest } = a as Record<string, unknown>;
@@ -68,7 +72,9 @@ export class QueryTextStore {
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
-    db.exec(`PRAGMA journal_mode = WAL;
+    // NORMAL, not FULL: no fsync on the query path; a text lost to a power cut only makes
+    // the replay of that one request fall back to its shape.
+    db.exec(`PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS query_texts (
   fingerprint TEXT PRIMARY KEY,
   sql         TEXT NOT NULL,
@@ -82,6 +88,7 @@ CREATE INDEX IF NOT EXISTS query_texts_last ON query_texts (last_ms);`);
 
   /** The store in a node's state directory (`query-texts.sqlite`, mode 0600 like the rest of the state). */
   static open(stateDir: string): QueryTextStore {
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     return new QueryTextStore(new DatabaseSync(join(stateDir, 'query-texts.sqlite'), { timeout: 5000 }));
   }
 

@@ -6,9 +6,12 @@
  * "Newly" is found over the probe grid of analysis.ts (every principal the new version
  * declares × dataset × purpose in play × MFA × governance × elevation): a widening is a
  * (principal, dataset, regulated column) that the new version returns as stored — allowed,
- * no mask, not join-only — in some probe where the version in force denied the dataset or
- * masked the column. The guard compares policy, not traffic, so a widening nobody has used
- * yet is caught too.
+ * no mask, not join-only — in some probe where the policies, obligations and catalog in
+ * force, applied to the same principal definition, denied the dataset or masked the column.
+ * The guard compares policy, not traffic, so a widening nobody has used yet is caught too.
+ * Membership changes (a new analyst in an existing group) are reported by the what-if
+ * replay but not refused here: onboarding is governed by grants and access reviews, and a
+ * reload must keep applying them (test/reload-revocation.test.ts).
  *
  * The acknowledgement (format gatehouse-policy-ack/v1) is a JSON file in the workspace's
  * `acknowledgements/` directory, signed with Ed25519 (RFC 8032) over its canonical JSON
@@ -42,6 +45,14 @@ export interface Widening {
   readonly column: string;
   /** One purpose under which the new version shows the column as stored. */
   readonly purpose: string;
+  /**
+   * 'policy': the principal, as the new version defines it, sees the column unmasked under
+   * the new policies, obligations and catalog but not under those in force — the drift the
+   * guard stops. 'membership': only because the principal is new or its groups or attributes
+   * changed (under the new policies alike): reported, and governed by grants and access
+   * reviews rather than by this guard.
+   */
+  readonly kind: 'policy' | 'membership';
 }
 
 export interface PolicyAcknowledgement {
@@ -85,10 +96,15 @@ export function regulatedWidenings(current: LoadedWorkspace, next: LoadedWorkspa
         for (const ds of next.workspace.datasets.keys()) {
           const now = visibleRegulated(next, withRole(p), ctx, ds);
           if (now.size === 0) continue;
+          // The same principal definition under the policies in force: what changed is policy.
+          const underOldPolicy = visibleRegulated(current, withRole(p), ctx, ds);
           const before = visibleRegulated(current, withRole(old), ctx, ds);
           for (const c of now) {
             const key = `${p.id}\u0000${ds}\u0000${c}`;
-            if (!before.has(c) && !found.has(key)) found.set(key, { principal: p.id, dataset: ds, column: c, purpose });
+            const kind = !underOldPolicy.has(c) ? 'policy' : !before.has(c) ? 'membership' : null;
+            if (kind === null) continue;
+            const had = found.get(key);
+            if (!had || (had.kind === 'membership' && kind === 'policy')) found.set(key, { principal: p.id, dataset: ds, column: c, purpose, kind });
           }
         }
       }
@@ -97,9 +113,9 @@ export function regulatedWidenings(current: LoadedWorkspace, next: LoadedWorkspa
   return [...found.values()].sort((a, b) => (a.principal + a.dataset + a.column < b.principal + b.dataset + b.column ? -1 : 1));
 }
 
-/** The digest an acknowledgement signs: of the (principal, dataset, column) triples only. */
+/** The digest an acknowledgement signs: of the policy widenings' (principal, dataset, column) triples. */
 export function wideningsDigest(w: readonly Widening[]): string {
-  const triples = w.map((x) => [x.principal, x.dataset, x.column]).sort();
+  const triples = w.filter((x) => x.kind === 'policy').map((x) => [x.principal, x.dataset, x.column]).sort();
   return `sha256:${createHash('sha256').update(canonicalJson(triples)).digest('hex')}`;
 }
 
@@ -168,7 +184,7 @@ export interface GuardVerdict {
  * a regulated column unmasked, unless a valid acknowledgement approves exactly that change.
  */
 export function guardPolicyReload(current: LoadedWorkspace, next: LoadedWorkspace, options: { at?: Date } = {}): GuardVerdict {
-  const widenings = regulatedWidenings(current, next, options);
+  const widenings = regulatedWidenings(current, next, options).filter((w) => w.kind === 'policy');
   const digest = wideningsDigest(widenings);
   if (widenings.length === 0) return { widenings, digest, acknowledgedBy: null };
   const problems: string[] = [];

@@ -5,11 +5,10 @@
  * would newly show unmasked (reload-guard.ts). Nothing is executed and nothing is charged:
  * the planner stops before the engine.
  *
- * Each distinct request shape is planned once per version: requests that agree on
- * principal, purpose, channel, source, the minute, datasets, columns and SQL text get the
- * same outcome (decisions read the time to the minute at finest: hour and weekday in the
- * demo schema, the epoch second only through `context.time`, which the replay rounds), so a
- * month of traffic from a few partners replays in seconds (bench/governance.ts).
+ * Work is shared where the inputs agree: a request shape (principal, purpose, channel,
+ * source, time as decisions read it, datasets, columns, SQL text) is decided once per
+ * version, and a statement is bound and governed once per version, principal and decided
+ * obligations — so 100k logged requests replay well inside a minute (bench/governance.ts).
  */
 import type { LoadedWorkspace } from '../../workspace/validate.ts';
 import { analysePolicies, type PolicyFinding } from './analysis.ts';
@@ -47,8 +46,21 @@ export interface ReplayOptions {
   readonly gate?: GateContext;
 }
 
-function shapeKey(r: LoggedRequest, sql: string | null): string {
-  return JSON.stringify([r.principal, r.purpose, r.channel, r.source, r.time.slice(0, 16), r.datasets, r.columns, sql ?? r.sqlFingerprint]);
+/**
+ * The time a decision reads: to the minute; to the hour when no policy of either version
+ * reads `context.time` (the demo schema's `hour` and `weekday` then still hold exactly), so
+ * the engines' decision memos answer a month of traffic from a few hundred contexts.
+ */
+function timeOf(iso: string, exactMinutes: boolean): string {
+  return exactMinutes ? `${iso.slice(0, 16)}:00.000Z` : `${iso.slice(0, 13)}:00:00.000Z`;
+}
+
+function readsTime(l: LoadedWorkspace): boolean {
+  return [...l.workspace.policyFiles.values()].some((t) => /context\s*\.\s*time\b|context\s*\[\s*"time"\s*\]/.test(t));
+}
+
+function shapeKey(r: LoggedRequest, time: string, sql: string | null): string {
+  return JSON.stringify([r.principal, r.purpose, r.channel, r.source, time, r.datasets, r.columns, sql ?? r.sqlFingerprint]);
 }
 
 export async function replay(current: LoadedWorkspace, draft: LoadedWorkspace, requests: readonly LoggedRequest[], options: ReplayOptions): Promise<WhatIfReport> {
@@ -59,6 +71,8 @@ export async function replay(current: LoadedWorkspace, draft: LoadedWorkspace, r
   const diff = new WhatIfDiff(regulated);
   const memo = { before: new Map<string, RequestOutcome>(), after: new Map<string, RequestOutcome>() };
   const parsed = new Map<string, Select | GatehouseError>();
+  const plans = { before: new Map(), after: new Map() };
+  const exactMinutes = readsTime(current) || readsTime(draft);
   const texts = new Map<string, string | null>();
   const modes = { sql: 0, shape: 0 };
   const ordered = [...requests].sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0));
@@ -69,13 +83,13 @@ export async function replay(current: LoadedWorkspace, draft: LoadedWorkspace, r
       sql = texts.get(r.sqlFingerprint) ?? null;
     }
     if (sql) modes.sql++; else modes.shape++;
-    const key = shapeKey(r, sql);
-    // The time the outcome reads is rounded to the minute, as its memo key is.
-    const at = { ...r, time: `${r.time.slice(0, 16)}:00.000Z` };
+    const time = timeOf(r.time, exactMinutes);
+    const key = shapeKey(r, time, sql);
+    const at = { ...r, time };
     let before = memo.before.get(key);
-    if (!before) { before = await outcomeOf(current, at, { sql, parsed, ...(options.gate ? { gate: options.gate } : {}) }); memo.before.set(key, before); }
+    if (!before) { before = await outcomeOf(current, at, { sql, parsed, plans: plans.before, ...(options.gate ? { gate: options.gate } : {}) }); memo.before.set(key, before); }
     let after = memo.after.get(key);
-    if (!after) { after = await outcomeOf(draft, at, { sql, parsed, ...(options.gate ? { gate: options.gate } : {}) }); memo.after.set(key, after); }
+    if (!after) { after = await outcomeOf(draft, at, { sql, parsed, plans: plans.after, ...(options.gate ? { gate: options.gate } : {}) }); memo.after.set(key, after); }
     diff.add(r, before, after);
   }
   const purposes = new Set(requests.map((r) => r.purpose));

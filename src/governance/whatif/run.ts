@@ -58,10 +58,17 @@ export function renderWhatIf(r: WhatIfReport): string {
   const fresh = r.analysis.filter((f) => f.new);
   out.push(`policy analysis of the draft: ${r.analysis.length} finding(s), ${fresh.length} new`);
   for (const f of r.analysis) out.push(`  ${f.new ? 'NEW ' : ''}${f.kind}: ${f.policy} — ${f.detail}`);
-  if (r.widenings.length > 0) {
+  const policy = r.widenings.filter((w) => w.kind === 'policy');
+  const membership = r.widenings.filter((w) => w.kind === 'membership');
+  if (policy.length > 0) {
     out.push('');
-    out.push(`regulated columns the draft newly shows unmasked (serve refuses this reload without a signed acknowledgement; widenings ${r.wideningsDigest.slice(0, 19)}):`);
-    for (const w of r.widenings) out.push(`  ${w.principal}: ${w.dataset}.${w.column} (e.g. purpose ${w.purpose})`);
+    out.push(`regulated columns the draft's policies newly show unmasked (serve refuses this reload without a signed acknowledgement; widenings ${r.wideningsDigest.slice(0, 19)}):`);
+    for (const w of policy) out.push(`  ${w.principal}: ${w.dataset}.${w.column} (e.g. purpose ${w.purpose})`);
+  }
+  if (membership.length > 0) {
+    out.push('');
+    out.push('regulated columns newly shown unmasked through membership (new principals, changed groups or attributes; governed by grants and access reviews):');
+    for (const w of membership) out.push(`  ${w.principal}: ${w.dataset}.${w.column} (e.g. purpose ${w.purpose})`);
   }
   return `${out.join('\n')}\n`;
 }
