@@ -32,6 +32,7 @@ import { internalRead } from './execute.ts';
 import { distinctTextQuery } from './internal-queries.ts';
 import { reconcileBudgets } from './reconcile-budgets.ts';
 import { guardPolicyReload } from '../governance/whatif/reload-guard.ts';
+import { closeErasureRegistry } from '../governance/erasure/registry.ts';
 
 export interface GatehouseOptions {
   readonly workspaceDir: string;
@@ -268,6 +269,7 @@ export class Runtime {
     await this.#state.engines.close();
     await this.governance.close();
     if (this.#identityOpen) await (await this.#identityOpen.catch(() => null))?.close();
+    await closeErasureRegistry(this);
     if (this.#ownsBackend) await this.backend.close();
     try { this.#privacyDb.close(); } catch { /* closed */ }
     await this.catalogs.close();

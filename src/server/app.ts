@@ -12,6 +12,7 @@ import type { Gatehouse, RequestMeta } from '../pipeline/gatehouse.ts';
 import { buildOpenApi, routeSchemas, type RouteInfo } from './openapi.ts';
 import type { Credential } from '../identity/credentials.ts';
 import { registerGovernanceRoutes } from './governance-routes.ts';
+import { registerErasureRoutes } from './erasure-routes.ts';
 
 export interface AppOptions {
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, clients must present a certificate it signed (mTLS). */
@@ -153,6 +154,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   await registerGovernanceRoutes(app, gatehouse);
+  await registerErasureRoutes(app, gatehouse);
 
   await app.register(auditHttpPlugin, {
     log: options.auditLog,

@@ -13,6 +13,7 @@ import type { Dialect } from './driver.ts';
 import { pgDialect } from './postgres.ts';
 import { budgetTables } from './tables/budgets.ts';
 import { checkpointTables } from './tables/checkpoints.ts';
+import { erasureTables } from './tables/erasure.ts';
 import { governanceTables } from './tables/governance.ts';
 import { identityTables } from './tables/identity.ts';
 import { artefactBlobTable, artefactTables, dataKeyTables } from './tables/keys.ts';
@@ -94,6 +95,8 @@ ${artefactBlobTable(d)}
   // 5: the audit log's checkpoint anchor (src/sql/tables/checkpoints.ts): the latest
   // checkpoint kept outside the log, so a rolled-back log is refused at start.
   { part: 'audit', sqlite: true, ddl: (d) => checkpointTables(d) },
+  // 6: erasures and consent withdrawals (src/sql/tables/erasure.ts, issue 23).
+  { part: 'governance', sqlite: false, ddl: (d) => erasureTables(d) },
 ];
 
 /** The newest schema version this code knows. */
