@@ -1,7 +1,8 @@
 /**
- * Policy what-if replay (issue 23): `npx node bench/governance.ts [--quick]`
+ * Governance benchmarks of issue 23: `npx node bench/governance.ts [--quick] [--only whatif|erasure]`
  * (writes bench/results/governance.json).
  *
+ * 1. Policy what-if replay.
  * A month of synthetic partner traffic — 100k query requests (5k with --quick) over the
  * demo's four data principals, 400 distinct statements whose literals vary, one request
  * every ~26 s — is appended to a real transparency log with the SQL texts kept, then
@@ -12,6 +13,13 @@
  *   replay      replay() alone over the requests already read.
  *
  * Target (issue 23): 100k logged requests replayed in ≤ 60 s.
+ *
+ * 2. The erasure transformer on a 10M-row aggregation (2M patients × 5 encounters, the demo
+ *    cached in .gatehouse/bench/ like bench/query.ts; --quick: 20k × 5) with 10,000 subjects
+ *    withdrawn: the same `Gatehouse.query` by the same analyst, once for purpose operations
+ *    (no exclusion) and once for purpose quality (10k opt-outs from quality: the scan gets
+ *    `patient_id IS NULL OR patient_id NOT IN (…10k…)`), interleaved in alternating order
+ *    after warm-up; medians and the median of paired ratios. Target: ≤ 1.05×.
  */
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -26,7 +34,16 @@ import { closeQueryTextStore, queryTextStore } from '../src/governance/whatif/qu
 import { replay } from '../src/governance/whatif/replay.ts';
 import { whatIf } from '../src/governance/whatif/run.ts';
 
+import { SqliteDriver, sqliteDialect } from '../src/sql/sqlite.ts';
+import { erasureTables } from '../src/sql/tables/erasure.ts';
+import { startNode } from '../src/node/start.ts';
+import { CACHE_DIR, freshDemoWorkspace } from './run.ts';
+
 const quick = process.argv.includes('--quick');
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : null;
+const results: Record<string, unknown> = { cpus: cpus().length };
+
+async function whatIfBench(): Promise<unknown> {
 const N = quick ? 5_000 : 100_000;
 const STATEMENTS = 400;
 const START = Date.parse('2026-11-01T00:00:00Z');
@@ -59,7 +76,7 @@ try {
     const k = kinds[i % kinds.length]!;
     const sql = k.sql(Math.floor(i / kinds.length) % (STATEMENTS / kinds.length));
     const time = new Date(START + i * step);
-    texts.keep(sql, time);
+    texts.keep(sqlFingerprint(sql), sql, time);
     pending.push(log.append({
       time: time.toISOString(), principal: k.principal, source: '127.0.0.1', channel: 'http', action: 'query', purpose: k.purpose,
       datasets: k.datasets, columns: k.columns, decision: 'allow', reasons: [], policyVersion: current.workspace.policyVersion,
@@ -81,17 +98,81 @@ try {
   const replayMs = performance.now() - t2;
 
   const result = {
-    cpus: cpus().length, requests: N, replayed: report.replayed, fromSqlText: report.modes.sql,
+    requests: N, replayed: report.replayed, fromSqlText: report.modes.sql,
     changes: report.changes.map((c) => `${c.principal}×${c.dataset}`),
     logWriteSeconds: +(writeMs / 1000).toFixed(1), endToEndSeconds: +(endToEndMs / 1000).toFixed(1), replayOnlySeconds: +(replayMs / 1000).toFixed(1),
     requestsPerSecond: Math.round(N / (endToEndMs / 1000)), targetSeconds: 60, met: endToEndMs / 1000 <= 60 * (N / 100_000),
   };
-  console.log(JSON.stringify(result, null, 2));
-  const here = dirname(fileURLToPath(import.meta.url));
-  mkdirSync(join(here, 'results'), { recursive: true });
-  writeFileSync(join(here, 'results', 'governance.json'), `${JSON.stringify(result, null, 2)}\n`);
   await log.close();
   closeQueryTextStore(join(ws, 'state'));
+  return result;
 } finally {
   rmSync(root, { recursive: true, force: true });
 }
+}
+
+const median = (xs: readonly number[]): number => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2; };
+
+async function erasureBench(): Promise<unknown> {
+  const patients = quick ? 20_000 : 2_000_000;
+  const erased = quick ? 1_000 : 10_000;
+  const runs = quick ? 7 : 21;
+  const wsDir = join(CACHE_DIR, `demo-${patients}x5`);
+  const demo = await freshDemoWorkspace(wsDir, { patients, encountersPerPatient: 5 });
+  const stateDir = mkdtempSync(join(tmpdir(), 'gh-bench-erasure-state-'));
+  const auditDir = mkdtempSync(join(tmpdir(), 'gh-bench-erasure-audit-'));
+  try {
+    // 10k opt-outs from purpose quality, written straight into the node's erasure table.
+    const driver = SqliteDriver.openSync(join(stateDir, 'erasures.sqlite'), { schema: erasureTables(sqliteDialect()) });
+    const step = Math.floor(patients / erased);
+    await driver.transaction(async (q) => {
+      for (let i = 0; i < erased; i++) {
+        await q.run('INSERT INTO {erasures} (id, unit, value, kind, purposes, recorded_ms, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?)', [`ers_bench${i}`, 'patient_id', String(1 + i * step), 'opt-out', '["quality"]', Date.now(), 'bench']);
+      }
+    }, { mode: 'write' });
+    await driver.close();
+    const node = await startNode({ workspaceDir: wsDir, auditDir, state: { kind: 'files', dir: stateDir }, demo: true, engineOptions: { threads: 2 } });
+    try {
+      const sql = 'SELECT department, count(*) AS n, avg(cost) AS avg_cost FROM encounters GROUP BY department';
+      const run = async (purpose: string): Promise<{ ms: number; total: number; applied: readonly string[] }> => {
+        const t = performance.now();
+        const r = await node.gatehouse.query({ credential: demo.keys.ada, sql, purpose, source: '127.0.0.1', channel: 'bench' });
+        return { ms: performance.now() - t, total: r.rows.reduce((a, row) => a + Number(row[1]), 0), applied: r.governance.obligationsApplied };
+      };
+      for (let i = 0; i < 3; i++) { await run('operations'); await run('quality'); }
+      const plain: number[] = [];
+      const withErasure: number[] = [];
+      const paired: number[] = [];
+      let check = { plain: 0, erased: 0, label: false };
+      for (let i = 0; i < runs; i++) {
+        const order = i % 2 === 0 ? ['operations', 'quality'] : ['quality', 'operations'];
+        const got: Record<string, { ms: number; total: number; applied: readonly string[] }> = {};
+        for (const p of order) got[p] = await run(p);
+        plain.push(got.operations!.ms);
+        withErasure.push(got.quality!.ms);
+        paired.push(got.quality!.ms / got.operations!.ms);
+        check = { plain: got.operations!.total, erased: got.quality!.total, label: got.quality!.applied.includes('erasure:encounters') && !got.operations!.applied.includes('erasure:encounters') };
+      }
+      const ratio = median(withErasure) / median(plain);
+      return {
+        rows: patients * 5, erasedSubjects: erased, runs,
+        medianMsWithout: +median(plain).toFixed(1), medianMsWithErasure: +median(withErasure).toFixed(1),
+        ratioOfMedians: +ratio.toFixed(3), medianPairedRatio: +median(paired).toFixed(3),
+        rowsCountedWithout: check.plain, rowsCountedWithErasure: check.erased, erasureApplied: check.label,
+        target: '≤ 1.05×', met: ratio <= 1.05,
+      };
+    } finally {
+      await node.close();
+    }
+  } finally {
+    rmSync(stateDir, { recursive: true, force: true });
+    rmSync(auditDir, { recursive: true, force: true });
+  }
+}
+
+if (only === null || only === 'whatif') results.whatIf = await whatIfBench();
+if (only === null || only === 'erasure') results.erasure = await erasureBench();
+console.log(JSON.stringify(results, null, 2));
+const here = dirname(fileURLToPath(import.meta.url));
+mkdirSync(join(here, 'results'), { recursive: true });
+writeFileSync(join(here, 'results', `governance${only ? `-${only}` : ''}${quick ? '-quick' : ''}.json`), `${JSON.stringify(results, null, 2)}\n`);

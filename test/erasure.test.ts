@@ -130,6 +130,17 @@ describe('erasure of one data subject', () => {
     assert.equal((await http('ada', `SELECT count(*) FROM patients WHERE patient_id = ${other}`, 'operations')).rows[0]![0], 1);
   });
 
+  test('a long list of withdrawn subjects is excluded exactly (rendered as one hash lookup per row)', async () => {
+    const ids = (await fx.gh.query({ ...meta('ada'), sql: 'SELECT patient_id FROM patients ORDER BY patient_id LIMIT 70 OFFSET 100', purpose: 'operations' })).rows.map((r) => String(r[0]));
+    const before = Number((await http('ada', 'SELECT count(*) FROM encounters', 'quality')).rows[0]![0]);
+    const theirs = Number((await http('ada', `SELECT count(*) FROM encounters WHERE patient_id IN (${ids.join(', ')})`, 'quality')).rows[0]![0]);
+    assert.ok(theirs > 0);
+    for (const id of ids) await fx.gh.recordErasure(meta('olivia'), { unit: 'patient_id', value: id, kind: 'opt-out', purposes: ['quality'] });
+    assert.equal(Number((await http('ada', 'SELECT count(*) FROM encounters', 'quality')).rows[0]![0]), before - theirs);
+    assert.equal(Number((await http('ada', `SELECT count(*) FROM encounters WHERE patient_id IN (${ids.join(', ')})`, 'quality')).rows[0]![0]), 0);
+    assert.deepEqual(await wire(`SELECT count(*)::bigint AS n FROM encounters WHERE patient_id IN (${ids.join(', ')})`), [{ n: String(theirs) }], 'operations is not affected');
+  });
+
   test('bad requests are refused with a clear error and record nothing', async () => {
     assert.equal(await codeOf(fx.gh.recordErasure(meta('olivia'), { unit: 'no_such_column', value: '1' })), 'REQUEST_INVALID');
     assert.equal(await codeOf(fx.gh.recordErasure(meta('olivia'), { unit: 'patient_id', value: '1', kind: 'opt-out' })), 'REQUEST_INVALID');

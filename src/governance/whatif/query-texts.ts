@@ -21,7 +21,6 @@ import { DatabaseSync } from 'node:sqlite';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { sqlFingerprint } from '../../kernel/digest.ts';
 import { GatehouseError } from '../../errors.ts';
 
 export interface SqlTextSetting {
@@ -92,11 +91,9 @@ CREATE INDEX IF NOT EXISTS query_texts_last ON query_texts (last_ms);`);
     return new QueryTextStore(new DatabaseSync(join(stateDir, 'query-texts.sqlite'), { timeout: 5000 }));
   }
 
-  /** Keeps one statement's text under its fingerprint; returns the fingerprint. */
-  keep(sql: string, now: Date): string {
-    const fp = sqlFingerprint(sql);
-    this.#put.run(fp, sql, now.getTime(), now.getTime());
-    return fp;
+  /** Keeps one statement's text under the fingerprint its audit entry carries (src/kernel/digest.ts). */
+  keep(fingerprint: string, sql: string, now: Date): void {
+    this.#put.run(fingerprint, sql, now.getTime(), now.getTime());
   }
 
   get(fingerprint: string): string | null {
@@ -138,10 +135,10 @@ export function closeQueryTextStore(stateDir: string): void {
  * the workspace opted in; otherwise does nothing. Never fails the request: losing a text
  * only makes the replay fall back to the shape.
  */
-export function keepQueryText(rt: { readonly stateDir: string; now(): Date }, workspace: { readonly dir: string; readonly policyVersion: string }, sql: unknown): void {
-  if (typeof sql !== 'string' || sql.length === 0 || sql.length > 1_000_000) return;
+export function keepQueryText(rt: { readonly stateDir: string; now(): Date }, workspace: { readonly dir: string; readonly policyVersion: string }, sql: unknown, fingerprint: string | null): void {
+  if (typeof sql !== 'string' || sql.length === 0 || sql.length > 1_000_000 || fingerprint === null) return;
   try {
     if (!sqlTextSetting(workspace).keepSqlText) return;
-    queryTextStore(rt.stateDir).keep(sql, rt.now());
+    queryTextStore(rt.stateDir).keep(fingerprint, sql, rt.now());
   } catch { /* the replay falls back to the bound query's shape */ }
 }

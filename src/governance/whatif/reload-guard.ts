@@ -15,7 +15,7 @@
  *
  * The acknowledgement (format gatehouse-policy-ack/v1) is a JSON file in the workspace's
  * `acknowledgements/` directory, signed with Ed25519 (RFC 8032) over its canonical JSON
- * (RFC 8785 via src/kernel/digest.ts) without the signature:
+ * (RFC 8785, src/audit/canonical.ts) without the signature:
  *
  *   { format, from: <policy version in force>, to: <new policy version>,
  *     widenings: "sha256:<digest of the widening list>", admin: <principal id>, signature }
@@ -28,7 +28,7 @@
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { canonicalJson } from '../../kernel/digest.ts';
+import { canonicalize } from '../../audit/canonical.ts';
 import { GatehouseError } from '../../errors.ts';
 import { effectiveAccess } from '../../query/govern/effective-access.ts';
 import type { PrincipalDef } from '../../model/types.ts';
@@ -116,11 +116,11 @@ export function regulatedWidenings(current: LoadedWorkspace, next: LoadedWorkspa
 /** The digest an acknowledgement signs: of the policy widenings' (principal, dataset, column) triples. */
 export function wideningsDigest(w: readonly Widening[]): string {
   const triples = w.filter((x) => x.kind === 'policy').map((x) => [x.principal, x.dataset, x.column]).sort();
-  return `sha256:${createHash('sha256').update(canonicalJson(triples)).digest('hex')}`;
+  return `sha256:${createHash('sha256').update(canonicalize(triples)).digest('hex')}`;
 }
 
 function signedBytes(a: Omit<PolicyAcknowledgement, 'signature'>): Buffer {
-  return Buffer.from(canonicalJson({ format: a.format, from: a.from, to: a.to, widenings: a.widenings, admin: a.admin }), 'utf8');
+  return Buffer.from(canonicalize({ format: a.format, from: a.from, to: a.to, widenings: a.widenings, admin: a.admin }), 'utf8');
 }
 
 /** Signs an acknowledgement with an administrator's Ed25519 private key (PEM or KeyObject). */

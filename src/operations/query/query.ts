@@ -28,10 +28,10 @@ function timeoutOf(req: QueryRequest, workspaceMs: number): number {
 }
 
 export async function query(rt: Runtime, req: QueryRequest): Promise<QueryResponse> {
-  keepQueryText(rt, rt.state.loaded.workspace, req.sql); // opt-in (audit.keepSqlText): the what-if replay's text, by fingerprint
   const { value, auditId } = await audited(rt, req, 'query', auditedQueryOptions(req), async (env) => {
     const { state, entry } = env;
     const ws = state.loaded.workspace;
+    keepQueryText(rt, ws, req.sql, entry.sqlFingerprint); // opt-in (audit.keepSqlText): the what-if replay's text, by the entry's fingerprint
     const p = await plan(rt, env, req);
     // The one engine holding every dataset of the query (a mix of engines is refused).
     const engine = state.engines.forDatasets(p.bound.datasets);

@@ -1,7 +1,7 @@
 /**
  * Erasure and consent withdrawal as an obligation: every governed scan of a dataset that
  * carries a privacy-unit column with recorded erasures (or opt-outs for this purpose) gets
- * the filter `unit IS NULL OR unit NOT IN (…subjects…)` at the source. Like a row filter it
+ * the filter `(unit IN (…subjects…)) IS NOT TRUE` at the source. Like a row filter it
  * sits inside the governed scan, so it holds in every reference, subquery, CTE, join and
  * aggregate, on every path that plans through `govern` (HTTP, wire, CLI, estimate, and the
  * ways in still to come) — without deleting source data Gatehouse does not own.
@@ -30,8 +30,10 @@ function literal(value: string, type: ColumnType): Expr | null {
 export function exclusion(column: string, type: ColumnType, values: readonly string[]): Expr | null {
   const list = values.map((v) => literal(v, type)).filter((x): x is Expr => x !== null);
   if (list.length === 0) return null;
-  const ref: Expr = { kind: 'raw', name: column, type };
-  return { kind: 'binary', op: 'OR', left: { kind: 'isNull', arg: ref, negated: false }, right: { kind: 'inList', arg: ref, list, negated: true } };
+  // `(unit IN (…)) IS NOT TRUE`: false for a listed subject, true for everyone else and for
+  // NULL units (rows of nobody stay). The positive IN is what engines turn into one hash
+  // lookup per row (DuckDB through its dialect's long-list form, PostgreSQL ≥ 14 hashes it).
+  return { kind: 'isBool', arg: { kind: 'inList', arg: { kind: 'raw', name: column, type }, list, negated: false }, value: true, negated: true };
 }
 
 export const erasure: ObligationTransformer = {
