@@ -62,6 +62,15 @@ describe('evidence mapped to controls', () => {
     assert.match(r.body, /href="\/v1\/audit\/entries\?action=query&amp;from=/);
   });
 
+  test('the lineage lists a saved result with its sources and the classification it inherits', async () => {
+    const saved = await fx.gh.query({ ...meta('ada'), sql: 'SELECT region, count(*) AS n FROM patients GROUP BY region', purpose: 'operations', save: true });
+    const l = (await fx.gh.governanceOp(meta('audrey'), 'lineage.list', {})) as { derivatives: { id: string; sources: string[]; classification: string }[]; edges: { from: string; to: string }[] };
+    const d = l.derivatives.find((x) => x.id === saved.governance.resultId);
+    assert.deepEqual([d?.sources, d?.classification], [['patients'], 'regulated']);
+    assert.ok(l.edges.some((e) => e.from === 'dataset:patients' && e.to === `derivative:${saved.governance.resultId}`));
+    assert.equal(await codeOf(fx.gh.governanceOp(meta('ivan'), 'lineage.list', {})), 'POLICY_DENIED');
+  });
+
   test('a partner cannot read the controls report, and an unknown framework is refused', async () => {
     assert.equal(await codeOf(fx.gh.governanceOp(meta('ivan'), 'report.build', { controls: 'nist-800-171' })), 'POLICY_DENIED');
     assert.equal(await codeOf(fx.gh.governanceOp(meta('audrey'), 'report.build', { controls: 'pci-dss' })), 'REQUEST_INVALID');

@@ -19,6 +19,7 @@ import type { Grantee } from './grants.ts';
 import { buildReport, renderReportCsv, renderReportHtml } from './report.ts';
 import type { RetentionCandidate } from './retention.ts';
 import type { GovernanceStore } from './store.ts';
+import { lineage } from './lineage.ts';
 import { FRAMEWORK_IDS, FRAMEWORKS } from './controls/catalog.ts';
 import { gatherEvidence } from './controls/evidence.ts';
 import { controlsReport, renderControlsHtml } from './controls/report.ts';
@@ -754,6 +755,20 @@ const flowsMap: GovernanceOp<{ from?: string; to?: string }> = {
   },
 };
 
+const lineageList: GovernanceOp<{ destroyed?: boolean }> = {
+  name: 'lineage.list', who: 'any',
+  summary: 'Derivatives (saved results, exports) with their sources and what they inherit: the strictest classification, the shortest retention, the agreement (administrators, auditors)',
+  http: { method: 'GET', path: '/v1/governance/lineage' },
+  args: obj([], { destroyed: { type: 'boolean', description: 'include crypto-shredded derivatives' } }),
+  async run(ctx, a) {
+    requireAdminOrAuditor(ctx, 'the lineage of derivatives');
+    const { artefacts } = await ctx.vault();
+    const all = await artefacts.list();
+    const l = lineage(ctx.workspace, a.destroyed ? all : all.filter((x) => x.destroyedAt === null), await ctx.store.retention.rules());
+    return { result: l };
+  },
+};
+
 const flowsSvg: GovernanceOp<{ from?: string; to?: string }> = {
   name: 'flows.svg', who: 'any',
   summary: 'The data-flow map rendered as SVG ({ svg }; ?format=svg serves image/svg+xml)',
@@ -913,7 +928,7 @@ export const GOVERNANCE_OPS: readonly GovernanceOp[] = [
   keysStatus, keysRotate, keysShredDataset,
   retentionRules, retentionSetRule, retentionHold, retentionRelease, retentionRun,
   classifyRun, classifyList, classifyConfirm, classifyReject,
-  flowsMap, flowsSvg, reportBuild,
+  flowsMap, flowsSvg, reportBuild, lineageList,
   findingCreate, findingList, findingUpdate, findingClose,
 ];
 
