@@ -59,6 +59,7 @@ export const ERRORS = {
   RESIDENCY_NOT_SPLITTABLE: { status: 403, outcome: 'deny', sqlstate: '0A000', when: 'The query reads data held in several regions and cannot be split into partial aggregates that may each cross: a join or set operation across regions, or an aggregate other than `count`/`sum`.', next: 'Query one region at a time, or ask for `count` and `sum` (divide for an average) grouped by columns you select.' },
   REGION_UNREACHABLE: { status: 503, outcome: 'error', sqlstate: '57P03', when: 'No node of a region the query needs answered (a partition between regions); no partial answer was given.', next: 'Retry when the region is reachable; `gatehouse node status` shows each pinned peer.' },
   CSRF_REJECTED: { status: 403, outcome: 'deny', sqlstate: '42501', when: 'A console request relied on the session cookie without the matching X-Gatehouse-CSRF header, or came from another site (Origin).', next: 'Use the console at /console; API clients send `Authorization: Bearer` instead of the cookie.' },
+  POLICY_WIDENING_UNACKNOWLEDGED: { status: 409, outcome: 'deny', sqlstate: '55000', when: 'A workspace change would newly show a regulated column unmasked to some principal, and no second administrator signed an acknowledgement of it; the version in force stays.', next: 'Read the report (`gatehouse policy whatif --draft DIR`); if the widening is intended, an administrator signs it (`--acknowledge`), else fix the policy.' },
 } as const satisfies Record<string, CodeSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

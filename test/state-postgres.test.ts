@@ -45,8 +45,8 @@ test('opening creates the gatehouse schema at the current version; opening again
   const tables = await admin.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'gatehouse' ORDER BY 1");
   assert.deepEqual(tables.rows.map((r) => r.table_name), [
     'artefact_blobs', 'artefacts',
-    'audit_checkpoint', 'audit_checkpoints', 'audit_entries', 'audit_head', 'budget_charges', 'budget_ledger', 'budget_windows', 'budgets',
-    'data_keys', 'destroyed_keys',
+    'audit_checkpoint', 'audit_checkpoints', 'audit_entries', 'audit_head', 'budget_charges', 'budget_ledger', 'budget_losses', 'budget_targets', 'budget_windows', 'budgets',
+    'data_keys', 'destroyed_keys', 'erasures',
     'gov_access_requests', 'gov_agreement_datasets', 'gov_agreement_purposes', 'gov_agreements', 'gov_audit_reports', 'gov_certifications',
     'gov_classification_proposals', 'gov_documents', 'gov_finding_notes', 'gov_findings', 'gov_grants', 'gov_incidents', 'gov_legal_holds',
     'gov_orgs', 'gov_retention_rules', 'gov_settings', 'gov_signatures', 'gov_training',

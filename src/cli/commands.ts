@@ -120,9 +120,16 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
   },
   policy: {
     summary: 'Show a workspace\'s policies, or test a decision.',
-    usage: ['gatehouse policy show DIR [--json]', 'gatehouse policy test DIR --principal ID --dataset NAME --purpose P [--source IP] [--time ISO] [--json]'],
-    subs: { show: 'gatehouse policy show DIR [--json]\n  the policies, their obligations and the policy version', test: 'gatehouse policy test DIR --principal ID --dataset NAME --purpose P [--source IP] [--time ISO] [--json]\n  the decision, determining policies, reasons and obligations; exit 3 on DENY' },
+    usage: ['gatehouse policy show DIR [--json]', 'gatehouse policy test DIR --principal ID --dataset NAME --purpose P [--source IP] [--time ISO] [--json]', 'gatehouse policy whatif --draft DIR [--workspace DIR] [--days N] [--json] [--acknowledge --as ADMIN --signing-key FILE]'],
+    subs: { show: 'gatehouse policy show DIR [--json]\n  the policies, their obligations and the policy version', test: 'gatehouse policy test DIR --principal ID --dataset NAME --purpose P [--source IP] [--time ISO] [--json]\n  the decision, determining policies, reasons and obligations; exit 3 on DENY', whatif: 'gatehouse policy whatif --draft DIR [--workspace DIR] [--audit-dir DIR] [--days N] [--json] [--acknowledge --as ADMIN --signing-key FILE]\n  replays the logged requests of the last N days under the draft: what changes per principal and dataset, policy analysis,\n  regulated columns newly unmasked (exit 3 when there are any); --acknowledge signs them as an administrator (docs/policy-whatif.md)' },
     options: {
+      draft: { type: 'string', arg: 'DIR', help: 'whatif: the draft workspace to replay under' },
+      workspace: { type: 'string', arg: 'DIR', help: `whatif: the workspace in force, not being served (default ${DEMO_DIR})` },
+      'audit-dir': { type: 'string', arg: 'DIR', help: 'whatif: its transparency log (default DIR/audit)' },
+      days: { type: 'string', arg: 'N', help: 'whatif: how many days of logged requests to replay (default 30)' },
+      acknowledge: { type: 'boolean', help: 'whatif: sign the draft\'s regulated widenings as intended (writes DRAFT/acknowledgements/)' },
+      as: { type: 'string', arg: 'ADMIN', help: 'whatif --acknowledge: the administrator signing' },
+      'signing-key': { type: 'string', arg: 'FILE', help: 'whatif --acknowledge: the administrator\'s Ed25519 private key (PEM)' },
       principal: { type: 'string', arg: 'ID', help: 'test: the principal' },
       dataset: { type: 'string', arg: 'NAME', help: 'test: the dataset' },
       purpose: { type: 'string', arg: 'P', help: 'test: the declared purpose' },

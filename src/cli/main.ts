@@ -16,7 +16,7 @@ import { formatTable } from './table.ts';
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 export { DEFAULT_PORT, DEFAULT_PG_PORT, DEMO_DIR } from './commands.ts';
 
-const GOVERNANCE_GROUPS = ['vendor', 'agreement', 'grant', 'acknowledge', 'training', 'gate', 'keys', 'retention', 'classify', 'finding', 'flows', 'report'] as const;
+const GOVERNANCE_GROUPS = ['vendor', 'agreement', 'grant', 'acknowledge', 'training', 'gate', 'keys', 'retention', 'classify', 'finding', 'flows', 'report', 'lineage'] as const;
 
 const HELP = `gatehouse ${VERSION} — governed data sharing: partners query, never copy.
 
@@ -240,6 +240,7 @@ async function cmdValidate(argv: string[], out: Out): Promise<number> {
 
 async function cmdPolicy(argv: string[], out: Out): Promise<number> {
   const [sub, ...rest] = argv;
+  if (sub === 'whatif') return (await import('./policy-whatif.ts')).cmdPolicyWhatif(rest, out);
   if (sub !== 'show' && sub !== 'test') throw usage('policy', sub === undefined ? 'give a sub-command: policy show DIR or policy test DIR …' : `unknown sub-command "policy ${sub}"`);
   const { values, positionals } = parse(rest, 'policy');
   if (positionals.length !== 1) throw usage(`policy ${sub}`, `give the workspace directory: gatehouse policy ${sub} DIR`);

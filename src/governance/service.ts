@@ -19,6 +19,10 @@ import type { Grantee } from './grants.ts';
 import { buildReport, renderReportCsv, renderReportHtml } from './report.ts';
 import type { RetentionCandidate } from './retention.ts';
 import type { GovernanceStore } from './store.ts';
+import { lineage } from './lineage.ts';
+import { FRAMEWORK_IDS, FRAMEWORKS } from './controls/catalog.ts';
+import { gatherEvidence } from './controls/evidence.ts';
+import { controlsReport, renderControlsHtml } from './controls/report.ts';
 import {
   AGREEMENT_KINDS, AUDIT_OUTCOMES, CLASSIFICATIONS, FINDING_STATUSES, GovernanceError, HOLD_SUBJECT_KINDS, RETENTION_KINDS, SEVERITIES,
   type AgreementKind, type AuditOutcome, type Classification, type FindingStatus, type GovernanceEvent, type HoldSubjectKind, type RetentionKind, type RiskTier, type Severity,
@@ -751,6 +755,20 @@ const flowsMap: GovernanceOp<{ from?: string; to?: string }> = {
   },
 };
 
+const lineageList: GovernanceOp<{ destroyed?: boolean }> = {
+  name: 'lineage.list', who: 'any',
+  summary: 'Derivatives (saved results, exports) with their sources and what they inherit: the strictest classification, the shortest retention, the agreement (administrators, auditors)',
+  http: { method: 'GET', path: '/v1/governance/lineage' },
+  args: obj([], { destroyed: { type: 'boolean', description: 'include crypto-shredded derivatives' } }),
+  async run(ctx, a) {
+    requireAdminOrAuditor(ctx, 'the lineage of derivatives');
+    const { artefacts } = await ctx.vault();
+    const all = await artefacts.list();
+    const l = lineage(ctx.workspace, a.destroyed ? all : all.filter((x) => x.destroyedAt === null), await ctx.store.retention.rules());
+    return { result: l };
+  },
+};
+
 const flowsSvg: GovernanceOp<{ from?: string; to?: string }> = {
   name: 'flows.svg', who: 'any',
   summary: 'The data-flow map rendered as SVG ({ svg }; ?format=svg serves image/svg+xml)',
@@ -763,16 +781,24 @@ const flowsSvg: GovernanceOp<{ from?: string; to?: string }> = {
 
 const MEDIA = { html: 'text/html; charset=utf-8', csv: 'text/csv; charset=utf-8', json: 'application/json' } as const;
 
-const reportBuild: GovernanceOp<{ from?: string; to?: string; format?: 'html' | 'csv' | 'json'; section?: string }> = {
+const reportBuild: GovernanceOp<{ from?: string; to?: string; format?: 'html' | 'csv' | 'json'; section?: string; controls?: string }> = {
   name: 'report.build', who: 'any',
-  summary: 'The compliance report for a period (default: the last 30 days) as html, csv or json: { mediaType, body } (administrators, auditors)',
+  summary: 'The compliance report for a period (default: the last 30 days) as html, csv or json: { mediaType, body } (administrators, auditors); with controls, the evidence mapped to a framework\'s controls (docs/controls.md)',
   http: { method: 'GET', path: '/v1/governance/report' },
-  args: obj([], { ...periodArgs, format: { type: 'string', enum: ['html', 'csv', 'json'] }, section: str }),
+  args: obj([], { ...periodArgs, format: { type: 'string', enum: ['html', 'csv', 'json'] }, section: str, controls: { type: 'string', enum: [...FRAMEWORK_IDS], description: 'map the evidence to the controls of nist-800-171, hipaa-security or iso27001' } }),
   async run(ctx, a) {
     requireAdminOrAuditor(ctx, 'the compliance report');
     const audit = requireAudit(ctx);
     const period = parsePeriod(ctx, a);
     const entries = await auditEntries(audit, period);
+    if (a.controls !== undefined) {
+      const framework = FRAMEWORKS[a.controls];
+      if (!framework) throw new GovernanceError('GOV_INVALID', `no control framework "${String(a.controls).slice(0, 40)}"`, `use one of ${FRAMEWORK_IDS.join(', ')}`);
+      if (a.format === 'csv') throw new GovernanceError('GOV_INVALID', 'the controls report is html or json', 'use --format html (printable) or json');
+      const evidence = await gatherEvidence({ workspace: ctx.workspace, store: ctx.store, entries, period, now: ctx.now });
+      const r = controlsReport(framework, evidence, { workspace: ctx.workspace.name, period, generatedAt: ctx.now.toISOString() });
+      return { result: a.format === 'html' ? { mediaType: MEDIA.html, body: renderControlsHtml(r) } : { mediaType: MEDIA.json, body: r } };
+    }
     const s = ctx.store;
     const destructions = entries.filter((e) => e.action === 'governance.destruction' && e.decision === 'allow').map((e) => {
       let cert: { certificateId?: string; artefacts?: { id: string }[] } = {};
@@ -902,7 +928,7 @@ export const GOVERNANCE_OPS: readonly GovernanceOp[] = [
   keysStatus, keysRotate, keysShredDataset,
   retentionRules, retentionSetRule, retentionHold, retentionRelease, retentionRun,
   classifyRun, classifyList, classifyConfirm, classifyReject,
-  flowsMap, flowsSvg, reportBuild,
+  flowsMap, flowsSvg, reportBuild, lineageList,
   findingCreate, findingList, findingUpdate, findingClose,
 ];
 

@@ -31,6 +31,8 @@ import { CatalogCache } from '../engine/catalog-db.ts';
 import { internalRead } from './execute.ts';
 import { distinctTextQuery } from './internal-queries.ts';
 import { reconcileBudgets } from './reconcile-budgets.ts';
+import { guardPolicyReload } from '../governance/whatif/reload-guard.ts';
+import { closeErasureRegistry } from '../governance/erasure/registry.ts';
 
 export interface GatehouseOptions {
   readonly workspaceDir: string;
@@ -246,6 +248,7 @@ export class Runtime {
     }
     const old = this.#state;
     if (loaded.workspace.policyVersion === old.loaded.workspace.policyVersion) return { policyVersion: old.loaded.workspace.policyVersion, changed: false };
+    guardPolicyReload(old.loaded, loaded, { at: this.now() }); // a new regulated column unmasked needs a second admin's signed acknowledgement
     const key = engineKeyOf(loaded);
     let engines = old.engines;
     let sensitive = old.sensitive;
@@ -272,6 +275,7 @@ export class Runtime {
     await this.#state.engines.close();
     await this.governance.close();
     if (this.#identityOpen) await (await this.#identityOpen.catch(() => null))?.close();
+    await closeErasureRegistry(this);
     if (this.#ownsBackend) await this.backend.close();
     try { this.#privacyDb.close(); } catch { /* closed */ }
     await this.catalogs.close();

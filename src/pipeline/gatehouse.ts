@@ -23,6 +23,7 @@ import { ingestDataset, type Ingested, type IngestRequest } from '../operations/
 import { listDatasets } from '../operations/datasets/list.ts';
 import { catalogQuery, describeCatalogQuery, type CatalogAnswer, type CatalogRequest } from '../operations/catalog/query.ts';
 import { governanceOp, runScheduledGovernance, setupDemoGovernance } from '../operations/governance/run.ts';
+import { recordErasure } from '../operations/governance/erasure.ts';
 import * as admin from '../operations/identity/admin.ts';
 import * as auth from '../operations/identity/auth.ts';
 import * as elevation from '../operations/identity/elevation.ts';
@@ -155,6 +156,8 @@ export class Gatehouse {
 
   // Monitoring: the four live questions, alerts, automatic responses (docs/monitoring.md).
   monitoring() { return monitoring.facade(this.#rt); }
+  /** Records an erasure or opt-out of one data subject (issue 23); returns the receipt. */
+  recordErasure(meta: RequestMeta, body: unknown) { return recordErasure(this.#rt, meta, body); }
 
   // The audit log.
   authorizeAuditRead(meta: RequestMeta, what: 'proofs' | 'entries' | 'own-entries'): Promise<AuditReadGrant> { return authorizeAuditRead(this.#rt, meta, what); }

@@ -19,6 +19,7 @@ import { registerActivityRoutes } from './activity-routes.ts';
 import { registerMetricsRoutes } from './metrics-routes.ts';
 import { registerJobsRoutes } from './jobs-routes.ts';
 import { registerAirlockRoutes } from './airlock-routes.ts';
+import { registerErasureRoutes } from './erasure-routes.ts';
 
 export interface AppOptions {
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, clients must present a certificate it signed (mTLS). */
@@ -167,6 +168,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerActivityRoutes(app, gatehouse);
   await registerJobsRoutes(app, gatehouse);
   await registerAirlockRoutes(app, gatehouse);
+  await registerErasureRoutes(app, gatehouse);
 
   await app.register(auditHttpPlugin, {
     log: options.auditLog,

@@ -13,6 +13,7 @@ import type { Dialect } from './driver.ts';
 import { pgDialect } from './postgres.ts';
 import { budgetLossTables, budgetTables } from './tables/budgets.ts';
 import { checkpointTables } from './tables/checkpoints.ts';
+import { erasureTables } from './tables/erasure.ts';
 import { governanceTables } from './tables/governance.ts';
 import { identityTables } from './tables/identity.ts';
 import { artefactBlobTable, artefactTables, dataKeyTables } from './tables/keys.ts';
@@ -96,6 +97,8 @@ ${artefactBlobTable(d)}
   { part: 'audit', sqlite: true, ddl: (d) => checkpointTables(d) },
   // 6: tight privacy accounting (src/sql/tables/budgets.ts): (ε, δ) targets and per-charge privacy losses.
   { part: 'budgets', sqlite: true, ddl: (d) => budgetLossTables(d) },
+  // 7: erasures and consent withdrawals (src/sql/tables/erasure.ts, issue 23).
+  { part: 'governance', sqlite: false, ddl: (d) => erasureTables(d) },
 ];
 
 /** The newest schema version this code knows. */

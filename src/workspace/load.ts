@@ -482,7 +482,17 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
     return { workspace: null, problems: [{ file: WORKSPACE_FILE, line: null, message: 'YAML anchors and aliases (&x / *x) are not allowed: write each value out' }] };
   }
   if (!isObject(root)) return { workspace: null, problems: [{ file: WORKSPACE_FILE, line: 1, message: 'the file must be a YAML mapping' }] };
-  allowedKeys(r, [], root, ['version', 'name', 'defaults', 'secrets', 'policies', 'schema', 'datasets', 'obligations', 'principals', 'dlp', 'identity', 'region', 'federation', 'residency', 'monitoring']);
+  allowedKeys(r, [], root, ['version', 'name', 'defaults', 'secrets', 'policies', 'schema', 'datasets', 'obligations', 'principals', 'dlp', 'identity', 'region', 'federation', 'residency', 'monitoring', 'audit']);
+  // What the audit trail keeps besides the log (src/governance/whatif/query-texts.ts reads it).
+  if (root.audit !== undefined && root.audit !== null) {
+    const a = root.audit;
+    if (!isObject(a)) r.problem(['audit'], 'must be a mapping: {keepSqlText: true|false, sqlTextDays: N}');
+    else {
+      allowedKeys(r, ['audit'], a, ['keepSqlText', 'sqlTextDays']);
+      if (a.keepSqlText !== undefined && typeof a.keepSqlText !== 'boolean') r.problem(['audit', 'keepSqlText'], 'must be true or false');
+      if (a.sqlTextDays !== undefined && (!Number.isInteger(a.sqlTextDays) || (a.sqlTextDays as number) < 1 || (a.sqlTextDays as number) > 3660)) r.problem(['audit', 'sqlTextDays'], 'must be a whole number of days from 1 to 3660');
+    }
+  }
   let identity: IdentityConfig | undefined;
   if (root.identity !== undefined) {
     const id = root.identity;

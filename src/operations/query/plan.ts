@@ -20,6 +20,7 @@ import { parseSql } from '../../query/parse.ts';
 import { CLASSIFICATIONS, type DatasetDef, type PrincipalDef } from '../../model/types.ts';
 import type { AuthenticatedEnvelope } from '../../kernel/audited.ts';
 import { mfaRequired } from '../../kernel/authenticate.ts';
+import { erasureRegistry } from '../../governance/erasure/registry.ts';
 import type { Runtime, WorkspaceState } from '../../kernel/runtime.ts';
 import type { QueryRequest, RequestMeta } from '../../kernel/types.ts';
 
@@ -84,6 +85,7 @@ export async function plan(rt: Runtime, env: AuthenticatedEnvelope, req: QueryRe
     principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: state.loaded.rowFilters,
     obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])), columnsUsed: new Set(bound.columns),
     rowEstimates: rowEstimatesOf(state.engines.engines()), ...(ws.defaults.maxJoinRows ? { maxJoinRows: ws.defaults.maxJoinRows } : {}),
+    erased: await erasureRegistry(rt).excludedFor(purpose), // erasures and opt-outs (src/query/govern/erasure.ts)
   });
   entry.obligations = [...governed.obligationsApplied];
   return { principal, decisions, bound, governed, gates };

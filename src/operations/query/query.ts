@@ -12,6 +12,7 @@ import type { QueryRequest, QueryResponse } from '../../kernel/types.ts';
 import { plan } from './plan.ts';
 import { protectionsFor } from './protections.ts';
 import { saveResult } from './save-result.ts';
+import { keepQueryText } from '../../governance/whatif/query-texts.ts';
 
 export function auditedQueryOptions(req: QueryRequest): { purpose: string | null; sqlFingerprint: string | null } {
   return {
@@ -30,6 +31,7 @@ export async function query(rt: Runtime, req: QueryRequest): Promise<QueryRespon
   const { value, auditId } = await audited(rt, req, 'query', auditedQueryOptions(req), async (env) => {
     const { state, entry } = env;
     const ws = state.loaded.workspace;
+    keepQueryText(rt, ws, req.sql, entry.sqlFingerprint); // opt-in (audit.keepSqlText): the what-if replay's text, by the entry's fingerprint
     const p = await plan(rt, env, req);
     // The one engine holding every dataset of the query (a mix of engines is refused).
     const engine = state.engines.forDatasets(p.bound.datasets);

@@ -19,6 +19,8 @@ export interface GovernContext {
   readonly rowEstimates?: ReadonlyMap<string, number>;
   /** Largest estimated join output a query may have (defaults.maxJoinRows; cost-estimate.ts). */
   readonly maxJoinRows?: number;
+  /** Erased or opted-out subject values per privacy-unit column, for this request (erasure.ts). */
+  readonly erased?: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface TransformResult {

@@ -44,6 +44,8 @@ export interface Dialect {
   literal?(lit: Literal): string | undefined;
   /** Optional: renders LIMIT/OFFSET (already validated integers); undefined → `LIMIT n OFFSET m`. */
   limitOffset?(limit: string | null, offset: string | null): string | undefined;
+  /** Optional: renders `arg [NOT] IN (items)` (items rendered, `ir` the same as IR); undefined → the standard form. */
+  inList?(arg: string, items: readonly string[], ir: readonly Expr[], negated: boolean): string | undefined;
 }
 
 export function quoteIdent(name: string): string {
@@ -102,6 +104,8 @@ class Renderer {
   readonly d: Dialect;
   /** True while rendering user expressions (outside governed scans). */
   #guard = true;
+  /** Inside a dialect guard (TRY): no subquery may be rendered there (the inList hook stays off). */
+  #inGuard = 0;
   /** The known column types of each enclosing SELECT's FROM, innermost last (guard.ts). */
   readonly #scopes: Scope[] = [];
   /** The CTEs visible at this point, by lower-case name. */
@@ -111,7 +115,8 @@ class Renderer {
   expr(e: Expr): string {
     if (this.#guard && !trivial(e) && guardable(e)) {
       this.#guard = false;
-      try { return this.d.guard(this.node(e)); } finally { this.#guard = true; }
+      this.#inGuard++;
+      try { return this.d.guard(this.node(e)); } finally { this.#guard = true; this.#inGuard--; }
     }
     return this.node(e);
   }
@@ -235,7 +240,10 @@ class Renderer {
         return this.d.like?.(a, p, e.negated, e.caseInsensitive) ?? `(${a} ${e.negated ? 'NOT ' : ''}${e.caseInsensitive ? 'ILIKE' : 'LIKE'} ${p})`;
       }
       case 'between': return `(${this.expr(e.arg)} ${e.negated ? 'NOT ' : ''}BETWEEN ${this.expr(e.low)} AND ${this.expr(e.high)})`;
-      case 'inList': return `(${this.expr(e.arg)} ${e.negated ? 'NOT ' : ''}IN (${e.list.map((x) => this.expr(x)).join(', ')}))`;
+      case 'inList': {
+        const a = this.expr(e.arg), items = e.list.map((x) => this.expr(x));
+        return (this.#inGuard === 0 ? this.d.inList?.(a, items, e.list, e.negated) : undefined) ?? `(${a} ${e.negated ? 'NOT ' : ''}IN (${items.join(', ')}))`;
+      }
       case 'inQuery': return `(${this.expr(e.arg)} ${e.negated ? 'NOT ' : ''}IN (${this.select(e.query)}))`;
       case 'exists': return `(EXISTS (${this.select(e.query)}))`;
       case 'scalarQuery': return `(${this.select(e.query)})`;
