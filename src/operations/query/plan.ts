@@ -22,6 +22,7 @@ import type { AuthenticatedEnvelope } from '../../kernel/audited.ts';
 import { mfaRequired } from '../../kernel/authenticate.ts';
 import type { Runtime, WorkspaceState } from '../../kernel/runtime.ts';
 import type { QueryRequest, RequestMeta } from '../../kernel/types.ts';
+import { planCacheOf } from './plan-cache.ts';
 
 export const PURPOSE = /^[a-z][a-z0-9_.-]{0,63}$/;
 
@@ -80,11 +81,13 @@ export async function plan(rt: Runtime, env: AuthenticatedEnvelope, req: QueryRe
   // Bound values make the tree differ per execution: only parameter-free SQL is cached.
   const bound = req.params !== undefined ? bindQuery(parsed, { dataset: (n) => ws.datasets.get(n) }) : bindCached(rt, state, req.sql, parsed);
   entry.columns = bound.columns;
-  const governed = govern(bound, {
+  const rewrite = (): GovernedQuery => govern(bound, {
     principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: state.loaded.rowFilters,
     obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])), columnsUsed: new Set(bound.columns),
     rowEstimates: rowEstimatesOf(state.engines.engines()), ...(ws.defaults.maxJoinRows ? { maxJoinRows: ws.defaults.maxJoinRows } : {}),
   });
+  // The rewrite is a pure function of these inputs (plan-cache.ts says what is never cached).
+  const governed = req.params !== undefined ? rewrite() : planCacheOf(rt).governed(state, { principal, purpose, decisions, sql: req.sql }, rewrite);
   entry.obligations = [...governed.obligationsApplied];
   return { principal, decisions, bound, governed, gates };
 }
