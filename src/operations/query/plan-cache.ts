@@ -24,6 +24,13 @@ import type { GovernedQuery } from '../../query/govern/index.ts';
 import type { PrincipalDef } from '../../model/types.ts';
 import { BoundedCache, type WorkspaceState } from '../../kernel/runtime.ts';
 
+const TOTALS = { hits: 0, misses: 0 };
+
+/** Hits and misses of every plan cache in this process (metrics, tests). */
+export function planCacheTotals(): { hits: number; misses: number } {
+  return { ...TOTALS };
+}
+
 export class PlanCache {
   readonly #byState = new WeakMap<WorkspaceState, BoundedCache<GovernedQuery>>();
   /** Obligations fingerprints by decision object (the policy engine hands back the same object for the same inputs). */
@@ -37,8 +44,9 @@ export class PlanCache {
     if (!cache) { cache = new BoundedCache<GovernedQuery>(); this.#byState.set(state, cache); }
     const key = `${JSON.stringify(inputs.principal)}\u0000${inputs.purpose}\u0000${inputs.decisions.map((d) => this.#obligationsKey(d)).join('\u0001')}\u0000${inputs.sql}`;
     const hit = cache.get(key);
-    if (hit) { this.#hits++; return hit; }
+    if (hit) { this.#hits++; TOTALS.hits++; return hit; }
     this.#misses++;
+    TOTALS.misses++;
     const governed = govern();
     cache.set(key, governed);
     return governed;
