@@ -21,8 +21,7 @@
  *
  *   npx node bench/postgres-point.ts [--quick]
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +37,7 @@ import { renderSelect } from '../src/query/render/sql.ts';
 import { loadWorkspace } from '../src/workspace/validate.ts';
 import { createPgDemo } from '../test/support/pg-demo.ts';
 import { startPostgres } from '../test/support/postgres.ts';
-import { isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
+import { isMain, isQuick, log, machineInfo, profilePath, round, summarize, writeResult, type BenchResult } from './run.ts';
 
 const NAME = 'postgres-point';
 
@@ -153,7 +152,7 @@ export async function runPostgresPointBench(quick: boolean): Promise<BenchResult
     }
     for (let i = 0; i < 20; i++) for (const f of Object.values(paths)) await f();
     // BENCH_PROFILE=<file.cpuprofile>: a CPU profile of the in-process path alone (2,000 runs).
-    if (process.env.BENCH_PROFILE) await profileInProcess(process.env.BENCH_PROFILE, inProcess);
+    if (process.env.BENCH_PROFILE) await profilePath(NAME, process.env.BENCH_PROFILE, inProcess);
     const samples: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
     sink.samples.length = 0;
     const order = Object.keys(paths);
@@ -186,21 +185,6 @@ export async function runPostgresPointBench(quick: boolean): Promise<BenchResult
     await cluster.stop();
     rmSync(root, { recursive: true, force: true });
   }
-}
-
-/** Samples the in-process path alone, so a profile shows where its time goes without the set-up. */
-async function profileInProcess(file: string, inProcess: () => Promise<number>): Promise<void> {
-  const session = new Session();
-  session.connect();
-  const post = (method: string, params?: object): Promise<unknown> => new Promise((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
-  await post('Profiler.enable');
-  await post('Profiler.setSamplingInterval', { interval: 50 });
-  await post('Profiler.start');
-  for (let i = 0; i < 2_000; i++) await inProcess();
-  const { profile } = await post('Profiler.stop') as { profile: unknown };
-  writeFileSync(file, JSON.stringify(profile));
-  session.disconnect();
-  log(NAME, `wrote a CPU profile of 2,000 in-process queries to ${file}`);
 }
 
 if (isMain(import.meta.url)) {
