@@ -181,15 +181,28 @@ describe('HTTP: a revocation acts on the next identical request', () => {
   });
 
   it('refuses the next query once the partner\'s agreement is terminated', async () => {
-    const sql = 'SELECT department, count(*) FROM encounters GROUP BY department';
-    // rhea's queries are differentially private: two releases, well inside the monthly budget.
+    await elevate();
+    const sql = 'SELECT facility_region, count(*) FROM encounters GROUP BY facility_region';
     await servedFromCache(async () => {
-      assert.equal((await overHttp(KEYS.rhea, sql, 'research')).status, 200);
-      assert.equal((await overHttp(KEYS.rhea, sql, 'research')).status, 200);
+      assert.equal((await overHttp(KEYS.ivan, sql, 'claims-audit')).status, 200);
+      assert.equal((await overHttp(KEYS.ivan, sql, 'claims-audit')).status, 200);
     });
-    const { agreements } = await fx.gh.governanceOp(as(KEYS.olivia), 'agreement.list', { partner: 'northwind-research' }) as { agreements: { id: string }[] };
+    const { agreements } = await fx.gh.governanceOp(as(KEYS.olivia), 'agreement.list', { partner: 'keystone-mutual' }) as { agreements: { id: string }[] };
+    assert.ok(agreements.length > 0);
     for (const a of agreements) await fx.gh.governanceOp(as(KEYS.olivia), 'agreement.terminate', { id: a.id, reason: 'test: ended between two cached requests' });
-    assert.equal((await overHttp(KEYS.rhea, sql, 'research')).code, 'POLICY_DENIED');
+    const r = await overHttp(KEYS.ivan, sql, 'claims-audit');
+    assert.equal(r.code, 'POLICY_DENIED');
+    assert.equal(r.rows.length, 0);
+  });
+
+  it('never reuses a differentially private plan: each query draws its own contribution-bounding seed', async () => {
+    const sql = 'SELECT department, count(*) FROM encounters GROUP BY department';
+    const before = planCacheTotals();
+    assert.equal((await overHttp(KEYS.rhea, sql, 'research')).status, 200);
+    assert.equal((await overHttp(KEYS.rhea, sql, 'research')).status, 200);
+    const after = planCacheTotals();
+    assert.equal(after.hits, before.hits);
+    assert.equal(after.misses, before.misses + 2);
   });
 
   it('refuses an API key the reloaded workspace no longer lists', async () => {

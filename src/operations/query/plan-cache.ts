@@ -18,6 +18,7 @@
  *   - the workspace: entries live under the WorkspaceState object a request leased, and a
  *     reload (or a restricting merge) installs a new one, so nothing made under the old
  *     policy version is reachable afterwards.
+ * Differentially private plans are not kept at all: each draws its own seed.
  */
 import type { Decision } from '../../policy/engine.ts';
 import type { GovernedQuery } from '../../query/govern/index.ts';
@@ -48,7 +49,9 @@ export class PlanCache {
     this.#misses++;
     TOTALS.misses++;
     const governed = govern();
-    cache.set(key, governed);
+    // A DP plan carries a fresh per-query seed for contribution bounding
+    // (differential-privacy.ts): it is made anew for every query, never reused.
+    if (governed.dp === null) cache.set(key, governed);
     return governed;
   }
 
