@@ -11,16 +11,19 @@
  * Latency is measured in interleaved rounds of: raw DuckDB, Gatehouse in-process
  * (`gh.query`, no HTTP), the SQL Gatehouse renders run on raw DuckDB, HTTP `GET /v1/health`
  * (the server's floor) and HTTP `POST /v1/query`, so the added latency can be attributed.
+ * Throughput at concurrency 16 is also measured against the peer issue 15 names: the same SQL
+ * on raw DuckDB behind a minimal Fastify handler, in alternating runs.
  *
  *   node bench/http.ts [--quick]
  */
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import Fastify from 'fastify';
 import { request as httpRequest, Agent } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { CACHE_DIR, freshDemoWorkspace, isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
+import { CACHE_DIR, freshDemoWorkspace, isMain, isQuick, log, machineInfo, profilePath, round, summarize, writeResult, type BenchResult } from './run.ts';
 
 const NAME = 'http';
 export const SMALL_SQL = "SELECT count(*) AS n FROM patients WHERE region = 'us-east'";
@@ -31,18 +34,18 @@ const PURPOSE = 'operations';
 interface ClientConfig { readonly port: number; readonly key: string }
 type Command =
   | { readonly type: 'seq'; readonly path: '/v1/query' | '/v1/health'; readonly n: number; readonly maxMs: number }
-  | { readonly type: 'load'; readonly concurrency: number; readonly durationMs: number; readonly maxRequests: number }
+  | { readonly type: 'load'; readonly concurrency: number; readonly durationMs: number; readonly maxRequests: number; readonly port?: number }
   | { readonly type: 'stop' };
 interface SeqReply { readonly samples: number[]; readonly errors: number; readonly lastBody: string }
 interface LoadReply { readonly completed: number; readonly errors: number; readonly elapsedMs: number; readonly samples: number[]; readonly statuses: Record<string, number> }
 
 function clientMain(cfg: ClientConfig): void {
   const body = JSON.stringify({ sql: SMALL_SQL, purpose: PURPOSE });
-  const send = (agent: Agent, path: string): Promise<{ status: number; body: string; ms: number }> => new Promise((resolve, reject) => {
+  const send = (agent: Agent, path: string, port = cfg.port): Promise<{ status: number; body: string; ms: number }> => new Promise((resolve, reject) => {
     const t = performance.now();
     const post = path === '/v1/query';
     const req = httpRequest({
-      host: '127.0.0.1', port: cfg.port, path, method: post ? 'POST' : 'GET', agent,
+      host: '127.0.0.1', port, path, method: post ? 'POST' : 'GET', agent,
       headers: post ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${cfg.key}` } : {},
     }, (res) => {
       const chunks: Buffer[] = [];
@@ -86,7 +89,7 @@ function clientMain(cfg: ClientConfig): void {
       while (performance.now() < until && issued < cmd.maxRequests) {
         issued++;
         try {
-          const r = await send(agent, '/v1/query');
+          const r = await send(agent, '/v1/query', cmd.port);
           statuses[r.status] = (statuses[r.status] ?? 0) + 1;
           if (r.status === 200) { completed++; samples.push(r.ms); } else errors++;
         } catch { errors++; }
@@ -148,7 +151,9 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
   const concurrency = 16;
 
   const wsDir = join(CACHE_DIR, `demo-${patients}x5`);
-  const demo = await freshDemoWorkspace(wsDir, { patients, encountersPerPatient: 5 });
+  // One principal at concurrency 16: its admission queue must hold all 16 (the default, 4
+  // running + 8 waiting, refuses the rest with 429 by design: one partner cannot flood).
+  const demo = await freshDemoWorkspace(wsDir, { patients, encountersPerPatient: 5 }, (y) => y.replace(/(\n  memoryLimit: \S+\n)/, '$1  concurrency: { queuePerPrincipal: 16 }\n'));
   const key = demo.keys.ada;
   const auditDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-http-audit-'));
   const node = await startNode({ workspaceDir: wsDir, auditDir, demo: true, http: { port: 0, version: 'bench' } });
@@ -189,6 +194,8 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
     for (let i = 0; i < warmup; i++) { await timeRaw(conn, SMALL_SQL); await timeRaw(conn, rendered); await inproc(); }
     await client.call<SeqReply>({ type: 'seq', path: '/v1/query', n: warmup, maxMs: 30_000 }, 60_000);
     await client.call<SeqReply>({ type: 'seq', path: '/v1/health', n: warmup, maxMs: 30_000 }, 60_000);
+    // BENCH_PROFILE=<file.cpuprofile>: a CPU profile of the in-process path alone.
+    if (process.env.BENCH_PROFILE) await profilePath(NAME, process.env.BENCH_PROFILE, inproc);
 
     const s = { raw: [] as number[], rendered: [] as number[], inProcess: [] as number[], health: [] as number[], http: [] as number[] };
     let httpErrors = 0;
@@ -226,6 +233,36 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
     };
     log(NAME, `throughput at concurrency ${concurrency}: ${qps.toFixed(0)} queries/s (${load.errors} errors)`);
 
+    // The peer the issue names: raw DuckDB served by a minimal Fastify handler (no schema, no
+    // auth, no policy, no audit), the same SQL and pool size, same client; measured in
+    // alternation with Gatehouse so both see the same load on the machine.
+    const minimal = Fastify();
+    const pool = [conn, ...(await Promise.all([1, 2, 3].map(() => raw.connect())))];
+    const idle = [...pool];
+    const queued: ((c: DuckDBConnection) => void)[] = [];
+    minimal.post('/v1/query', async () => {
+      const c = idle.pop() ?? await new Promise<DuckDBConnection>((r) => queued.push(r));
+      try {
+        return { rows: (await c.runAndReadAll(SMALL_SQL)).getRowsJS().map((row) => row.map((v) => (typeof v === 'bigint' ? Number(v) : v))) };
+      } finally { const w = queued.shift(); if (w) w(c); else idle.push(c); }
+    });
+    await minimal.listen({ host: '127.0.0.1', port: 0 });
+    const minimalPort = (minimal.server.address() as { port: number }).port;
+    const ghQps: number[] = [], minimalQps: number[] = [];
+    for (let r = 0; r < (quick ? 2 : 3); r++) {
+      for (const [into, p] of (r % 2 === 0 ? [[ghQps, port], [minimalQps, minimalPort]] : [[minimalQps, minimalPort], [ghQps, port]]) as [number[], number][]) {
+        const l = await client.call<LoadReply>({ type: 'load', concurrency, durationMs: Math.min(loadMs, 5_000), maxRequests: 2_000_000, port: p }, loadMs + 60_000);
+        // Only answered queries count; refusals (429 from fair admission) are reported.
+        if (l.errors > 0) log(NAME, `${l.errors} non-200 answers under load on port ${p}: ${JSON.stringify(l.statuses)}`);
+        into.push(l.completed / (l.elapsedMs / 1000));
+      }
+    }
+    await minimal.close();
+    for (const c of pool.slice(1)) c.closeSync();
+    const ghMed = summarize(ghQps, 1).p50, minMed = summarize(minimalQps, 1).p50;
+    figures.throughputVsMinimalFastify = { concurrency, gatehouseQps: ghQps.map((x) => round(x, 1)), minimalFastifyRawDuckdbQps: minimalQps.map((x) => round(x, 1)), ratioOfMedians: round(ghMed / minMed) };
+    log(NAME, `alternating at concurrency ${concurrency}: Gatehouse ${ghMed} q/s, minimal Fastify on raw DuckDB ${minMed} q/s (${round(ghMed / minMed)}×)`);
+
     // The engine's own ceiling on this machine: the same SQL straight on DuckDB, 16 callers
     // sharing 4 connections (the Gatehouse engine's pool size), for the same duration.
     const conns = [conn, ...(await Promise.all([1, 2, 3].map(() => raw.connect())))];
@@ -253,11 +290,13 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
   }
   const added = figures.addedLatencyMs as { p50: number; p99: number };
   const tp = figures.throughput as { queriesPerSecond: number; errors: number };
+  const vsMin = figures.throughputVsMinimalFastify as { gatehouseQps: number[]; minimalFastifyRawDuckdbQps: number[]; ratioOfMedians: number };
   return {
     name: NAME, date: new Date().toISOString(), quick, machine: machineInfo(), figures,
     goals: {
       addedLatencyP50: { goal: '≤ 1 ms added (HTTP governed − raw DuckDB, p50)', measured: `${added.p50} ms (p99 ${added.p99} ms)`, met: added.p50 <= 1 },
       throughputC16: { goal: '≥ 3,000 queries/s at concurrency 16', measured: `${tp.queriesPerSecond} queries/s (${tp.errors} errors)`, met: tp.queriesPerSecond >= 3000 && tp.errors === 0 },
+      throughputVsMinimalFastify: { goal: 'throughput at concurrency 16 ≥ 0.9× raw DuckDB served by a minimal Fastify handler (issue 15)', measured: `${vsMin.ratioOfMedians}× (medians of ${vsMin.gatehouseQps.length} alternating runs: ${summarize(vsMin.gatehouseQps, 1).p50} vs ${summarize(vsMin.minimalFastifyRawDuckdbQps, 1).p50} q/s)`, met: vsMin.ratioOfMedians >= 0.9 },
     },
   };
 }

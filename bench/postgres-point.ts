@@ -37,7 +37,7 @@ import { renderSelect } from '../src/query/render/sql.ts';
 import { loadWorkspace } from '../src/workspace/validate.ts';
 import { createPgDemo } from '../test/support/pg-demo.ts';
 import { startPostgres } from '../test/support/postgres.ts';
-import { isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
+import { isMain, isQuick, log, machineInfo, profilePath, round, summarize, writeResult, type BenchResult } from './run.ts';
 
 const NAME = 'postgres-point';
 
@@ -151,6 +151,8 @@ export async function runPostgresPointBench(quick: boolean): Promise<BenchResult
       }
     }
     for (let i = 0; i < 20; i++) for (const f of Object.values(paths)) await f();
+    // BENCH_PROFILE=<file.cpuprofile>: a CPU profile of the in-process path alone (2,000 runs).
+    if (process.env.BENCH_PROFILE) await profilePath(NAME, process.env.BENCH_PROFILE, inProcess);
     const samples: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
     sink.samples.length = 0;
     const order = Object.keys(paths);

@@ -65,9 +65,24 @@ export interface Engines {
   engineOf(dataset: string): Engine;
 }
 
+/**
+ * Rendered SQL by IR tree and dialect. The IR is immutable and rendering is a pure function
+ * of the tree and the engine's dialect object, so a tree the plan cache hands out again
+ * (src/operations/query/plan-cache.ts) is rendered once; both keys are held weakly.
+ */
+const RENDERED = new WeakMap<Select, WeakMap<Engine['dialect'], string>>();
+
+function rendered(query: Select, dialect: Engine['dialect']): string {
+  let byDialect = RENDERED.get(query);
+  if (!byDialect) { byDialect = new WeakMap(); RENDERED.set(query, byDialect); }
+  let sql = byDialect.get(dialect);
+  if (sql === undefined) { sql = renderSelect(query, dialect); byDialect.set(dialect, sql); }
+  return sql;
+}
+
 /** The only call into an engine. */
 function run(engine: Engine, query: Select, timeoutMs: number, signal?: AbortSignal): Promise<EngineResult> {
-  const sql = renderSelect(query, engine.dialect);
+  const sql = rendered(query, engine.dialect);
   return engine.run(sql, signal ? { timeoutMs, signal } : { timeoutMs });
 }
 

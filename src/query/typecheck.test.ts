@@ -70,4 +70,14 @@ describe('the renderer guard', () => {
     // optimiser; the sum can overflow on some rows, so it alone is guarded.
     assert.match(sql, /WHERE \("a"\."v" < "b"\."v"\) AND TRY\(\(\("a"\."v" \+ "b"\."v"\) > 3\)\)/);
   });
+
+  it('leaves IN lists and BETWEEN of a column with literals plain, so the engine can push them into the scan, but guards one whose comparand is computed', () => {
+    const b = bind('SELECT count(*) FROM people WHERE id IN (1, 2, 3) AND NOT (v BETWEEN 10 AND 20) AND v IN (1, 100 / id) AND id BETWEEN 1 AND v * 1000');
+    const g = govern(b, { principal: { id: 'p', kind: 'user', displayName: null, groups: [], attributes: {}, apiKeySha256: [] }, datasets, obligations: new Map([['people', []]]), rowFilters: new Map(), defaultRowCap: 100 });
+    const sql = renderSelect(g.query, dialect);
+    assert.match(sql, /WHERE \("people"\."id" IN \(1, 2, 3\)\) AND \(NOT \("people"\."v" BETWEEN 10 AND 20\)\) AND TRY\(/);
+    // A division by a value from the data and a product that may overflow can fail per row: still guarded.
+    assert.match(sql, /TRY\(\("people"\."v" IN \(1, /);
+    assert.match(sql, /TRY\(\("people"\."id" BETWEEN 1 AND /);
+  });
 });

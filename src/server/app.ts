@@ -20,6 +20,7 @@ import { registerMetricsRoutes } from './metrics-routes.ts';
 import { registerJobsRoutes } from './jobs-routes.ts';
 import { registerAirlockRoutes } from './airlock-routes.ts';
 import { registerErasureRoutes } from './erasure-routes.ts';
+import { queryResponseJson } from './query-json.ts';
 
 export interface AppOptions {
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, clients must present a certificate it signed (mTLS). */
@@ -122,8 +123,10 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.code(r.ready ? 200 : 503).send(r);
   });
 
-  app.post<{ Body: { sql: string; purpose: string; save?: boolean } }>('/v1/query', { schema: routeSchemas.query }, async (request) => {
-    return gatehouse.query({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose, ...(request.body.save === true ? { save: true } : {}) });
+  app.post<{ Body: { sql: string; purpose: string; save?: boolean } }>('/v1/query', { schema: routeSchemas.query }, async (request, reply) => {
+    const r = await gatehouse.query({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose, ...(request.body.save === true ? { save: true } : {}) });
+    // Written in one pass, byte-equal to the schema serializer's output (query-json.ts).
+    return reply.type('application/json; charset=utf-8').send(queryResponseJson(r));
   });
   app.get('/v1/results', { schema: routeSchemas.resultList }, async (request) => gatehouse.listResults(metaOf(request)));
   app.get<{ Params: { id: string } }>('/v1/results/:id', { schema: routeSchemas.resultGet }, async (request) => gatehouse.getResult(metaOf(request), request.params.id));

@@ -23,6 +23,7 @@ import { mfaRequired } from '../../kernel/authenticate.ts';
 import { erasureRegistry } from '../../governance/erasure/registry.ts';
 import type { Runtime, WorkspaceState } from '../../kernel/runtime.ts';
 import type { QueryRequest, RequestMeta } from '../../kernel/types.ts';
+import { planCacheOf } from './plan-cache.ts';
 
 export const PURPOSE = /^[a-z][a-z0-9_.-]{0,63}$/;
 
@@ -81,14 +82,28 @@ export async function plan(rt: Runtime, env: AuthenticatedEnvelope, req: QueryRe
   // Bound values make the tree differ per execution: only parameter-free SQL is cached.
   const bound = req.params !== undefined ? bindQuery(parsed, { dataset: (n) => ws.datasets.get(n) }) : bindCached(rt, state, req.sql, parsed);
   entry.columns = bound.columns;
-  const governed = govern(bound, {
+  // Erasures and opt-outs (src/query/govern/erasure.ts): the registry hands out one map per
+  // erasure generation and purpose, so a new erasure is a new cache key from the next request.
+  const erased = await erasureRegistry(rt).excludedFor(purpose);
+  const rewrite = (): GovernedQuery => govern(bound, {
     principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: state.loaded.rowFilters,
     obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])), columnsUsed: new Set(bound.columns),
     rowEstimates: rowEstimatesOf(state.engines.engines()), ...(ws.defaults.maxJoinRows ? { maxJoinRows: ws.defaults.maxJoinRows } : {}),
-    erased: await erasureRegistry(rt).excludedFor(purpose), // erasures and opt-outs (src/query/govern/erasure.ts)
+    erased,
   });
+  // The rewrite is a pure function of these inputs (plan-cache.ts says what is never cached).
+  const governed = req.params !== undefined ? rewrite() : planCacheOf(rt).governed(state, { principal, purpose, decisions, sql: req.sql, erasures: erasureGeneration(erased) }, rewrite);
   entry.obligations = [...governed.obligationsApplied];
   return { principal, decisions, bound, governed, gates };
+}
+
+const erasureIds = new WeakMap<object, number>();
+let nextErasureId = 0;
+/** A number that changes whenever the erasure set a request sees changes (one map per generation and purpose). */
+function erasureGeneration(erased: object): number {
+  let id = erasureIds.get(erased);
+  if (id === undefined) { id = nextErasureId++; erasureIds.set(erased, id); }
+  return id;
 }
 
 /** Parsed IR by SQL text (the IR is immutable and independent of policy). */

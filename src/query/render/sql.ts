@@ -96,6 +96,13 @@ function trivial(e: Expr): boolean {
     if (literal(e.left) || literal(e.right)) return (column(e.left) || literal(e.left)) && (column(e.right) || literal(e.right));
     return false;
   }
+  // The same for IN (...) and BETWEEN with literal comparands (typecheck.ts applies the
+  // comparison rules to each): `department IN ('a', 'b')` stays a filter the engine can push
+  // into the scan (Parquet statistics, partitions) instead of an opaque TRY(...).
+  const plainColumn = (x: Expr): boolean => x.kind === 'column' || x.kind === 'raw';
+  if (e.kind === 'inList') return plainColumn(e.arg) && e.list.every((x) => x.kind === 'literal');
+  if (e.kind === 'between') return plainColumn(e.arg) && e.low.kind === 'literal' && e.high.kind === 'literal';
+  if (e.kind === 'unary' && e.op === 'NOT') return trivial(e.arg);
   if (e.kind === 'binary' && (e.op === 'AND' || e.op === 'OR')) return trivial(e.left) && trivial(e.right);
   return false;
 }
