@@ -9,6 +9,7 @@ import { auditHttpPlugin } from '../audit/http.ts';
 import type { TransparencyLog } from '../audit/log.ts';
 import { asGatehouseError, GatehouseError } from '../errors.ts';
 import type { Gatehouse, RequestMeta } from '../pipeline/gatehouse.ts';
+import type { ResidencyNode } from '../residency/service.ts';
 import { buildOpenApi, routeSchemas, type RouteInfo } from './openapi.ts';
 import type { Credential } from '../identity/credentials.ts';
 import { registerGovernanceRoutes } from './governance-routes.ts';
@@ -20,6 +21,8 @@ export interface AppOptions {
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, clients must present a certificate it signed (mTLS). */
   readonly https?: { readonly key: string | Buffer; readonly cert: string | Buffer; readonly ca?: string | Buffer };
   readonly gatehouse: Gatehouse;
+  /** A federated node's residency node: governed queries are routed through it (docs/residency.md). */
+  readonly residency?: ResidencyNode;
   readonly auditLog: TransparencyLog;
   readonly logger?: boolean;
   readonly version: string;
@@ -117,7 +120,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.post<{ Body: { sql: string; purpose: string; save?: boolean } }>('/v1/query', { schema: routeSchemas.query }, async (request) => {
-    return gatehouse.query({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose, ...(request.body.save === true ? { save: true } : {}) });
+    return (options.residency ?? gatehouse).query({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose, ...(request.body.save === true ? { save: true } : {}) });
   });
   app.get('/v1/results', { schema: routeSchemas.resultList }, async (request) => gatehouse.listResults(metaOf(request)));
   app.get<{ Params: { id: string } }>('/v1/results/:id', { schema: routeSchemas.resultGet }, async (request) => gatehouse.getResult(metaOf(request), request.params.id));
@@ -157,7 +160,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   await registerGovernanceRoutes(app, gatehouse);
-  await registerFederationRoutes(app, gatehouse);
+  await registerFederationRoutes(app, gatehouse, options.residency ?? null);
   await registerConsoleRoutes(app, gatehouse);
 
   await app.register(auditHttpPlugin, {
