@@ -23,10 +23,11 @@ import { tmpdir, loadavg, cpus } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { randomUUID } from 'node:crypto';
-import { FederationClient, loadNodeIdentity, parseFederationSection, PeerRegistry } from '../src/federation/index.ts';
+import { FederationClient, loadNodeIdentity, parseFederationSection, PeerRegistry, ReplayCache, signRequest, signResponse, verifyRequest, verifyResponse } from '../src/federation/index.ts';
+import { parseSql } from '../src/query/parse.ts';
 import { createScenario, scenarioYaml, SCENARIO_KEYS } from '../src/residency/scenario.ts';
 import { startNode, type GatehouseNode } from '../src/node/start.ts';
-import { ResidencyNode } from '../src/residency/service.ts';
+import type { ResidencyNode } from '../src/residency/service.ts';
 
 const quick = process.argv.includes('--quick');
 const ROUNDS = quick ? 25 : 300;
@@ -108,22 +109,39 @@ try {
     const inProc: { node: GatehouseNode; r: ResidencyNode }[] = [];
     for (const n of [eu, us]) {
       const node = await startNode({ workspaceDir: n.wsDir, auditDir: join(n.wsDir, 'audit-in-process'), demo: true, engineOptions: { poolSize: 1 } });
-      inProc.push({ node, r: await ResidencyNode.start({ gatehouse: node.gatehouse, stateDir: n.stateDir }) });
+      inProc.push({ node, r: node.residency! });
     }
     const [E, U] = inProc as [{ node: GatehouseNode; r: ResidencyNode }, { node: GatehouseNode; r: ResidencyNode }];
-    const req = { credential: SCENARIO_KEYS.ursula, sql: ROUTED, purpose: 'research', source: '127.0.0.1', channel: 'bench' };
+    const req = { credential: SCENARIO_KEYS.ursula, sql: ROUTED, purpose: 'research', source: '127.0.0.1', channel: 'bench-request' };
     const time = async (f: () => Promise<unknown>): Promise<number> => { const t = performance.now(); await f(); return performance.now() - t; };
-    const ip: Record<string, number[]> = { local: [], routed: [], rtt: [] };
+    // The parts a routed query adds, each timed alone (the profile behind the overhead).
+    const noop = { action: 'residency.forward' as const, requestId: 'bench-request', datasets: [], why: 'bench-request', run: async () => ({ value: null, reasons: [], datasets: [], obligations: [], rowsReturned: null, resultDigest: null }) };
+    const sample = await E.r.query(req);
+    const parts: Record<string, () => Promise<unknown>> = {
+      'plan: parse': async () => parseSql(ROUTED),
+      'audited step (auth + entry)': () => U.node.gatehouse.crossRegion(req, noop),
+      'forwarded query on the data node': () => E.node.gatehouse.query({ ...req, channel: 'federation:us-east' }),
+      'sign + verify request and answer': async () => {
+        const body = JSON.stringify({ credential: SCENARIO_KEYS.ursula, sql: ROUTED, purpose: 'research', source: '127.0.0.1' });
+        const out = JSON.stringify({ result: { response: sample } });
+        const s1 = signRequest(U.r.identity, 'eu-west-1', 'POST', '/federation/v1/query', 'bench-request', body, Date.now());
+        verifyRequest({ self: E.r.identity, peers: E.r.peers, tlsKey: U.r.identity.publicKey, method: 'POST', path: '/federation/v1/query', headers: s1.headers, body: Buffer.from(body), replay: new ReplayCache(), now: Date.now(), skewMs: 30_000 });
+        const s2 = signResponse(E.r.identity, 'us-east-1', 'bench-request', s1.nonce, 200, out);
+        verifyResponse(U.r.peers.get('eu-west-1'), 'us-east-1', 'bench-request', s1.nonce, 200, s2, out);
+      },
+    };
+    const ip: Record<string, number[]> = { local: [], routed: [], rtt: [], ...Object.fromEntries(Object.keys(parts).map((k) => [k, []])) };
     for (let i = 0; i < 5; i++) { await E.r.query(req); await U.r.query(req); }
     for (let i = 0; i < ROUNDS; i++) {
       ip.local!.push(await time(() => E.r.query(req)));
       ip.routed!.push(await time(() => U.r.query(req)));
       ip.rtt!.push(await time(() => U.r.status(true)));
+      for (const [k, f] of Object.entries(parts)) ip[k]!.push(await time(f));
     }
-    for (const n of inProc) { await n.r.close(); await n.node.close(); }
+    for (const n of inProc) await n.node.close();
     const im = Object.fromEntries(Object.entries(ip).map(([k, v]) => [k, median(v)]));
     console.log(`in one process (no HTTP in front; load ${loadavg()[0]!.toFixed(1)}):`);
-    for (const [k, v] of Object.entries(ip)) console.log(`  ${k.padEnd(7)} median ${fmt(median(v))}  p90 ${fmt(p90(v))}`);
+    for (const [k, v] of Object.entries(ip)) console.log(`  ${k.padEnd(34)} median ${fmt(median(v))}  p90 ${fmt(p90(v))}`);
     console.log(`  routed − local = ${fmt(im.routed! - im.local!)}; one round trip = ${fmt(im.rtt!)}; beyond the round trip = ${fmt(im.routed! - im.local! - im.rtt!)}`);
   }
 } finally {

@@ -88,7 +88,9 @@ export interface ResidencyNodeOptions {
 function bearer(c: QueryRequest['credential']): string {
   if (typeof c === 'string' && c.length > 0) return c;
   if (c && typeof c === 'object' && c.kind === 'bearer') return c.value;
-  throw new GatehouseError('AUTH_REQUIRED', 'a query that travels to another region needs an API key or token the data\'s node can verify itself', { hint: 'send "Authorization: Bearer <API key>"' });
+  // A wire connection password or a client certificate was verified by this node's front;
+  // the data's node cannot verify it, and never takes this node's word for who asked.
+  throw new GatehouseError('AUTH_REQUIRED', 'a query that travels to another region needs an API key or token the data\'s node can verify itself; a wire connection password or client certificate is verified only by the node it was issued on', { hint: 'ask over HTTPS with "Authorization: Bearer <API key>", or query this region\'s datasets on this connection' });
 }
 
 function isForwardBody(b: unknown): b is ForwardBody {
