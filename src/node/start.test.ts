@@ -211,4 +211,24 @@ describe('startNode', () => {
       await plain.close();
     }
   });
+
+  it('refuses to start when the node-to-node port is taken, naming it, and leaves nothing open', async () => {
+    const { createScenario } = await import('../residency/scenario.ts');
+    const scenario = join(dir, 'residency-taken');
+    const { eu } = await createScenario(scenario);
+    const blocker = await bind(0);
+    const taken = (blocker.address() as AddressInfo).port;
+    const events: string[] = [];
+    try {
+      await assert.rejects(startNode({ workspaceDir: eu.wsDir, auditDir: join(scenario, 'audit'), demo: true, federation: { listen: { port: taken } }, trace: (e) => events.push(e) }), (e: Error) => {
+        assert.match(e.message, new RegExp(`cannot serve the node-to-node listener on 127\\.0\\.0\\.1:${taken}: the port is already in use`));
+        return true;
+      });
+    } finally {
+      await closeServer(blocker);
+    }
+    const opened = events.filter((e) => e.startsWith('opened ')).map((e) => e.slice(7));
+    const closed = events.filter((e) => e.startsWith('closed ')).map((e) => e.slice(7));
+    assert.deepEqual(closed, [...opened].reverse(), 'what was opened is closed');
+  });
 });

@@ -106,10 +106,11 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
     if (config.federation !== null && gatehouse.workspace.policy.residency) {
       const fed = config.federation ?? {};
       // Given the counted view, so a forwarded query in flight finishes before the engines close.
+      const listen = fed.listen ?? gatehouse.workspace.policy.residency.federation.listen ?? { port: 0 };
       const r = await ResidencyNode.start({
         gatehouse: inFlight.view, stateDir: fed.stateDir ?? join(workspaceDir, 'state'),
         ...(fed.listen ? { listen: fed.listen } : {}), ...(fed.timeoutMs !== undefined ? { timeoutMs: fed.timeoutMs } : {}),
-      });
+      }).catch((err: unknown) => { throw listenFailure(err, 'the node-to-node listener', 'federation.listen in gatehouse.yaml', listen.host ?? '127.0.0.1', listen.port); });
       residency = r;
       closers.push('residency', () => r.close());
     }

@@ -26,6 +26,7 @@ import { noteRequest } from '../kernel/audited.ts';
 import { resultDigest } from '../kernel/digest.ts';
 import type { Gatehouse, QueryRequest, QueryResponse } from '../pipeline/gatehouse.ts';
 import { parseSql } from '../query/parse.ts';
+import type { Select } from '../query/ir.ts';
 import { FederationClient, loadNodeIdentity, PeerRegistry, startNodeListener, type NodeIdentity, type NodeListener, type PeerPin } from '../federation/index.ts';
 import { FederationError } from '../federation/errors.ts';
 import type { ResidencyConfig } from '../federation/residency-config.ts';
@@ -212,8 +213,10 @@ export class ResidencyNode {
     if (![...config.remote.keys()].some((n) => text.includes(n))) return this.#local(await gh.query(req), requestId);
     const local = new Set(gh.workspace.workspace.datasets.keys());
     let route: Route;
+    let parsed: Select;
     try {
-      route = planRoute(config, local, parseSql(req.sql, req.params));
+      parsed = parseSql(req.sql, req.params);
+      route = planRoute(config, local, parsed);
     } catch (err) {
       // A refusal of the route itself is audited as this node's forward step; anything
       // else (syntax, unknown dataset) is the one path's to report and audit.
@@ -242,7 +245,7 @@ export class ResidencyNode {
       // The caller's receipt is this node's forward entry; each part names the entry on its node.
       return { ...res, governance: { ...res.governance, auditId }, residency: { requestId, route: 'remote', parts: [{ region: value.region, node: value.node, auditId: value.releaseAuditId, rowsSuppressed: res.governance.rowsSuppressed, obligationsApplied: res.governance.obligationsApplied }], complete: true } };
     }
-    return this.#split(route, req, requestId);
+    return this.#split(route, parsed, req, requestId);
   }
 
   /**
@@ -251,12 +254,12 @@ export class ResidencyNode {
    * added and records the combined answer. Otherwise the forward step is the entry. Any
    * failure fails the whole answer: nothing partial is released.
    */
-  async #split(route: Extract<Route, { kind: 'split' }>, req: QueryRequest, requestId: string): Promise<ResidencyAnswer> {
+  async #split(route: Extract<Route, { kind: 'split' }>, parsed: Select, req: QueryRequest, requestId: string): Promise<ResidencyAnswer> {
     const gh = this.gatehouse;
     const why = `${route.dataset} is held in ${route.regions.join(' and ')}: split into per-region partial aggregates`;
     let shape: ReturnType<typeof splitShape>;
     try {
-      shape = splitShape(parseSql(req.sql, req.params));
+      shape = splitShape(parsed);
     } catch (err) {
       if (err instanceof GatehouseError) await this.#refuse(req, requestId, why, err);
       throw err;
