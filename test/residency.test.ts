@@ -96,6 +96,17 @@ describe('residency across an eu-west and a us-east node', () => {
     assert.ok(forward.entry.reasons.includes(`released there as entry ${onEu[0]!.auditId}`), 'the forward entry links the data node\'s entry');
   });
 
+  test('a result answered in another region is not saved here: save is refused before anything travels', async () => {
+    const r = await fetch(`http://127.0.0.1:${usNode.http}/v1/query`, {
+      method: 'POST', headers: { authorization: `Bearer ${SCENARIO_KEYS.ursula}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ sql: 'SELECT condition, count(*) AS n FROM eu_patients GROUP BY condition', purpose: 'research', save: true }),
+    });
+    const body = await r.json() as { error: { code: string; message: string } };
+    assert.equal(r.status, 400);
+    assert.equal(body.error.code, 'REQUEST_INVALID');
+    assert.match(body.error.message, /cannot be saved here/);
+  });
+
   test('/v1/residency/query reports how the query travelled', async () => {
     const r = await post(usNode, SCENARIO_KEYS.ursula, 'SELECT condition, count(*) AS n FROM eu_patients GROUP BY condition');
     assert.equal(r.status, 200, JSON.stringify(r.body));
