@@ -5,7 +5,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import { parse } from 'yaml';
+import { schemaWithResidency } from '../src/federation/schema.ts';
+import { PolicyEngine } from '../src/policy/engine.ts';
+import { readWorkspaceFiles } from '../src/workspace/load.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseResidency } from '../src/federation/residency-config.ts';
@@ -72,6 +77,51 @@ describe('residency sections of gatehouse.yaml', () => {
       nodeRegion: 'eu-west', nodeJurisdiction: 'EU', originRegion: 'us-east', forwarded: true, datasetResidency: ['eu-west'], datasetStoredIn: 'eu-west',
     });
     assert.equal(residencyContext(config, 'eu_patients', 'http').originRegion, 'eu-west');
+  });
+});
+
+describe('docs/workspace.schema.json and the residency sections', () => {
+  const schemaText = readFileSync(new URL('../docs/workspace.schema.json', import.meta.url), 'utf8');
+  const validate = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }).compile(JSON.parse(schemaText) as object);
+
+  test('the committed schema lists region, federation and residency as scripts/workspace-schema.ts writes them', () => {
+    assert.equal(schemaWithResidency(schemaText), schemaText, 'run: npx node scripts/workspace-schema.ts');
+  });
+
+  test('a scenario workspace is valid for the schema, and misplaced keys and malformed pins are not', () => {
+    const doc = parse(scenarioYaml(EU, [PEER])) as Record<string, any>;
+    assert.ok(validate(doc), JSON.stringify(validate.errors));
+    for (const [what, spoil] of [
+      ['an unknown key under region', (d: Record<string, any>) => { d.region.zone = 'a'; }],
+      ['a peer key that is not an ed25519 pin', (d: Record<string, any>) => { d.federation.peers[0].publicKey = 'rsa:abc'; }],
+      ['a peer reached over plain http', (d: Record<string, any>) => { d.federation.peers[0].url = 'http://127.0.0.1:7001'; }],
+      ['a remote dataset without regions', (d: Record<string, any>) => { d.residency.remote.patients = {}; }],
+    ] as const) {
+      const bad = structuredClone(doc);
+      spoil(bad);
+      assert.equal(validate(bad), false, what);
+      assert.ok(parseResidency(JSON.stringify(bad)).problems.length > 0, `the loader refuses ${what} too`);
+    }
+  });
+});
+
+describe('a loaded workspace and its residency', () => {
+  test('the policy engine decides with the residency read from the same text as the rest of the workspace, not with the file as it is later', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gh-residency-race-'));
+    try {
+      const { eu } = await createScenario(dir);
+      const files = readWorkspaceFiles(eu.wsDir);
+      assert.ok(files.workspace, JSON.stringify(files.problems));
+      assert.equal(files.workspace.residency?.config?.region, 'eu-west');
+      // The file changes between the read and the compile (an edit during a reload).
+      const yamlFile = join(eu.wsDir, 'gatehouse.yaml');
+      writeFileSync(yamlFile, readFileSync(yamlFile, 'utf8').replace('  region: eu-west\n', '  region: ap-south\n'));
+      const { engine, problems } = PolicyEngine.compile(files.workspace);
+      assert.deepEqual(problems, []);
+      assert.equal(engine?.residency?.region, 'eu-west');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -32,8 +32,8 @@ function startProcess(wsDir: string, env: Record<string, string> = {}): Promise<
   });
 }
 
-async function post(node: Running, key: string, sql: string): Promise<{ status: number; body: any }> {
-  const r = await fetch(`http://127.0.0.1:${node.http}/v1/residency/query`, {
+async function post(node: Running, key: string, sql: string, path = '/v1/residency/query'): Promise<{ status: number; body: any }> {
+  const r = await fetch(`http://127.0.0.1:${node.http}${path}`, {
     method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify({ sql, purpose: 'research' }),
   });
   return { status: r.status, body: await r.json() };
@@ -43,6 +43,15 @@ async function auditEntries(node: Running, action: string): Promise<{ auditId: s
   const r = await fetch(`http://127.0.0.1:${node.http}/v1/audit/entries?action=${encodeURIComponent(action)}&limit=1000`, { headers: { authorization: `Bearer ${SCENARIO_KEYS.audrey}` } });
   assert.equal(r.status, 200);
   return ((await r.json()) as { entries: never[] }).entries;
+}
+
+type Entry = { auditId: string; entry: { action: string; decision: string; reasons: string[]; channel: string; datasets: string[]; errorCode: string | null } };
+
+/** Every entry of one node's log that carries this request id. */
+async function entriesOf(node: Running, requestId: string): Promise<Entry[]> {
+  const r = await fetch(`http://127.0.0.1:${node.http}/v1/audit/entries?limit=1000`, { headers: { authorization: `Bearer ${SCENARIO_KEYS.audrey}` } });
+  assert.equal(r.status, 200);
+  return ((await r.json()) as { entries: Entry[] }).entries.filter((e) => e.entry.reasons.includes(`request ${requestId}`));
 }
 
 const sorted = (rows: unknown[][]): string => JSON.stringify([...rows].map((r) => JSON.stringify(r)).sort());
@@ -56,6 +65,9 @@ describe('residency across an eu-west and a us-east node', () => {
     dir = mkdtempSync(join(tmpdir(), 'gh-residency-'));
     ({ eu, us } = await createScenario(dir));
     [euNode, usNode] = await Promise.all([startProcess(eu.wsDir), startProcess(us.wsDir, { GATEHOUSE_FEDERATION_TIMEOUT_MS: '1500' })]);
+    // The EU engine's first query is slow on a loaded machine; warm it so the forwarding
+    // timeout (short, for the partition test) measures the link, not a cold start.
+    assert.equal((await post(euNode, SCENARIO_KEYS.ursula, 'SELECT condition, count(*) AS n FROM eu_patients GROUP BY condition')).status, 200);
   });
 
   after(async () => {
@@ -64,25 +76,47 @@ describe('residency across an eu-west and a us-east node', () => {
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  test('a US analyst\'s aggregate over EU data runs on the EU node and both logs carry one request id', async () => {
+  test('a US analyst\'s aggregate over EU data sent to the ordinary /v1/query runs on the EU node, with one entry per node under one request id', async () => {
+    const r = await post(usNode, SCENARIO_KEYS.ursula, 'SELECT condition, count(*) AS n FROM eu_patients GROUP BY condition', '/v1/query');
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.ok(r.body.governance.obligationsApplied.some((o: string) => o.startsWith('aggregationOnly:eu_patients')), 'the EU policy for forwarded requests applied');
+    assert.equal(r.body.rows.reduce((n: number, row: [string, number]) => n + row[1], 0), 60);
+    // The caller's receipt is the entry node's forward entry; it names the request id.
+    const forward = (await auditEntries(usNode, 'residency.forward')).find((e) => e.auditId === r.body.governance.auditId);
+    assert.ok(forward, 'the entry node logged what it forwarded');
+    assert.equal(forward.entry.decision, 'allow');
+    assert.ok(forward.entry.reasons.some((x) => x.startsWith('forwarded to node eu-west-1 in eu-west')));
+    const id = forward.entry.reasons.find((x) => x.startsWith('request '))!.slice('request '.length);
+    const onUs = await entriesOf(usNode, id);
+    const onEu = await entriesOf(euNode, id);
+    assert.deepEqual(onUs.map((e) => e.entry.action), ['residency.forward'], 'one entry on the entry node');
+    assert.deepEqual(onEu.map((e) => e.entry.action), ['query'], 'one entry on the data node');
+    const executed = onEu[0]!.entry;
+    assert.equal(executed.channel, 'federation:us-east');
+    assert.equal(executed.decision, 'allow');
+    assert.ok(executed.reasons.includes('forwarded by node us-east-1 (us-east, pinned key)'), JSON.stringify(executed.reasons));
+    assert.ok(executed.reasons.some((x) => x.includes('released to node us-east-1 in us-east: eu_patients: aggregation-only (min 5 distinct patient_id)')), JSON.stringify(executed.reasons));
+    assert.ok(forward.entry.reasons.includes(`released there as entry ${onEu[0]!.auditId}`), 'the forward entry links the data node\'s entry');
+  });
+
+  test('a result answered in another region is not saved here: save is refused before anything travels', async () => {
+    const r = await fetch(`http://127.0.0.1:${usNode.http}/v1/query`, {
+      method: 'POST', headers: { authorization: `Bearer ${SCENARIO_KEYS.ursula}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ sql: 'SELECT condition, count(*) AS n FROM eu_patients GROUP BY condition', purpose: 'research', save: true }),
+    });
+    const body = await r.json() as { error: { code: string; message: string } };
+    assert.equal(r.status, 400);
+    assert.equal(body.error.code, 'REQUEST_INVALID');
+    assert.match(body.error.message, /cannot be saved here/);
+  });
+
+  test('/v1/residency/query reports how the query travelled', async () => {
     const r = await post(usNode, SCENARIO_KEYS.ursula, 'SELECT condition, count(*) AS n FROM eu_patients GROUP BY condition');
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.residency.route, 'remote');
     assert.deepEqual(r.body.residency.parts.map((p: { region: string }) => p.region), ['eu-west']);
-    assert.ok(r.body.governance.obligationsApplied.some((o: string) => o.startsWith('aggregationOnly:eu_patients')), 'the EU policy for forwarded requests applied');
-    assert.equal(r.body.rows.reduce((n: number, row: [string, number]) => n + row[1], 0), 60);
-    const id: string = r.body.residency.requestId;
-    const forward = (await auditEntries(usNode, 'residency.forward')).find((e) => e.entry.reasons.includes(`request ${id}`));
-    assert.ok(forward, 'the entry node logged what it forwarded');
-    assert.equal(forward.entry.decision, 'allow');
-    assert.ok(forward.entry.reasons.some((x) => x.startsWith('forwarded to node eu-west-1 in eu-west')));
-    const release = (await auditEntries(euNode, 'residency.release')).find((e) => e.entry.reasons.includes(`request ${id}`));
-    assert.ok(release, 'the data node logged what it sent out');
-    assert.equal(release.entry.channel, 'federation:us-east');
-    assert.ok(release.entry.reasons.some((x) => x.includes('released to node us-east-1 in us-east: eu_patients: aggregation-only (min 5 distinct patient_id)')), JSON.stringify(release.entry.reasons));
-    const executed = (await auditEntries(euNode, 'query')).find((e) => release.entry.reasons.includes(`executed as query entry ${e.auditId}`));
-    assert.ok(executed, 'the data node logged what it executed, linked from the release entry');
-    assert.equal(executed.entry.channel, 'federation:us-east');
+    const local = await post(euNode, SCENARIO_KEYS.ursula, 'SELECT condition, count(*) AS n FROM eu_patients GROUP BY condition');
+    assert.equal(local.body.residency?.route, 'local', JSON.stringify(local.body));
   });
 
   test('raw EU rows are refused by the policy for forwarded requests, naming the aggregation rule', async () => {
@@ -98,8 +132,9 @@ describe('residency across an eu-west and a us-east node', () => {
     assert.equal(r.body.error.code, 'RESIDENCY_RAW_ROWS');
     assert.match(r.body.error.message, /raw rows never leave their region/);
     assert.ok(!JSON.stringify(r.body).includes('100001') && !/"rows"/.test(JSON.stringify(r.body)));
-    const denied = (await auditEntries(euNode, 'residency.release')).filter((e) => e.entry.decision === 'deny' && e.entry.errorCode === 'RESIDENCY_RAW_ROWS');
+    const denied = (await auditEntries(euNode, 'query')).filter((e) => e.entry.decision === 'deny' && e.entry.errorCode === 'RESIDENCY_RAW_ROWS');
     assert.ok(denied.length >= 1, 'the EU node logged the refused release');
+    assert.ok(denied.every((e) => e.entry.channel === 'federation:us-east' && e.entry.reasons.includes('forwarded by node us-east-1 (us-east, pinned key)')));
     // Aggregating over the careless grant is still raw (no k threshold): refused too.
     const counts = await post(usNode, SCENARIO_KEYS.carl, 'SELECT country, count(*) AS n FROM eu_patients GROUP BY country');
     assert.equal(counts.body.error?.code, 'RESIDENCY_RAW_ROWS');
@@ -119,6 +154,13 @@ describe('residency across an eu-west and a us-east node', () => {
     assert.equal(split.body.residency.route, 'split');
     assert.deepEqual(split.body.residency.parts.map((p: { region: string }) => p.region).sort(), ['eu-west', 'us-east']);
     assert.equal(split.body.residency.complete, true);
+    // One entry on each node: here the US partial's query entry names the EU partial it added.
+    const id: string = split.body.residency.requestId;
+    const [onUs, onEu] = [await entriesOf(usNode, id), await entriesOf(euNode, id)];
+    assert.deepEqual(onUs.map((e) => e.entry.action), ['query']);
+    assert.deepEqual(onEu.map((e) => e.entry.action), ['query']);
+    assert.ok(onUs[0]!.entry.reasons.includes(`partial from eu-west (node eu-west-1, entry ${onEu[0]!.auditId})`), JSON.stringify(onUs[0]!.entry.reasons));
+    assert.equal(split.body.governance.auditId, onUs[0]!.auditId);
     // One node with both partitions' rows in one file, the same policy, no federation.
     const one = join(dir, 'one');
     const { cpSync } = await import('node:fs');
@@ -127,7 +169,7 @@ describe('residency across an eu-west and a us-east node', () => {
     const euRows = readFileSync(join(eu.wsDir, 'data', 'patients.csv'), 'utf8').split('\n').slice(1).join('\n');
     writeFileSync(join(one, 'data', 'patients.csv'), readFileSync(join(us.wsDir, 'data', 'patients.csv'), 'utf8') + euRows);
     writeFileSync(join(one, 'gatehouse.yaml'), scenarioYaml({ nodeId: 'us-east-9', region: 'us-east', jurisdiction: 'US', port: 0 }, []));
-    const single = await startNode({ workspaceDir: one, auditDir: join(one, 'audit'), demo: true, engineOptions: { poolSize: 1 } });
+    const single = await startNode({ workspaceDir: one, auditDir: join(one, 'audit'), demo: true, engineOptions: { poolSize: 1 }, federation: null });
     try {
       const expected = await single.gatehouse.query({ credential: SCENARIO_KEYS.ursula, sql, purpose: 'research', source: '127.0.0.1', channel: 'test' });
       assert.equal(sorted(split.body.rows), sorted(expected.rows as unknown[][]));
@@ -179,7 +221,8 @@ describe('residency across an eu-west and a us-east node', () => {
     assert.equal(r.body.error.code, 'REGION_UNREACHABLE');
     assert.match(r.body.error.message, /region eu-west cannot be reached.*patients/);
     assert.ok(!('rows' in r.body), 'no partial answer');
-    const failed = (await auditEntries(usNode, 'residency.forward')).filter((e) => e.entry.errorCode === 'REGION_UNREACHABLE');
+    // The US partial's entry is the request's one entry here, and it records the failure.
+    const failed = (await auditEntries(usNode, 'query')).filter((e) => e.entry.errorCode === 'REGION_UNREACHABLE');
     assert.ok(failed.some((e) => e.entry.reasons.some((x) => x.startsWith('request ')) && e.entry.reasons.some((x) => x.includes('eu-west'))));
     const healed = await post(usNode, SCENARIO_KEYS.ursula, sql);
     assert.equal(healed.status, 200, JSON.stringify(healed.body));

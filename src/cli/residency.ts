@@ -90,13 +90,12 @@ export async function residencyCommand(argv: string[], out: Out): Promise<number
       say(`\n▶ One request across two logs: request ${id}`);
       for (const [name, n] of [['us-east', usNode], ['eu-west', euNode]] as const) {
         const all = await entries(n.http);
-        const release = all.find((e) => e.entry.reasons.includes(`request ${id}`));
-        const linked = all.filter((e) => e.entry.reasons.includes(`request ${id}`) || (release && release.entry.reasons.includes(`executed as query entry ${e.auditId}`)));
-        for (const e of linked) say(`  ${name} #${e.auditId} ${e.entry.action} ${e.entry.decision} (${e.entry.channel}): ${e.entry.reasons.join(' · ')}`);
+        // One entry per node: the forward step here, the governed query there.
+        for (const e of all.filter((x) => x.entry.reasons.includes(`request ${id}`))) say(`  ${name} #${e.auditId} ${e.entry.action} ${e.entry.decision} (${e.entry.channel}): ${e.entry.reasons.join(' · ')}`);
       }
     }
     if (values.keep === true) {
-      say(`\nNodes keep running; query the us-east node with:\n  curl -s -H 'authorization: Bearer ${SCENARIO_KEYS.ursula}' -H 'content-type: application/json' -d '{"sql":"SELECT condition, count(*) AS n FROM eu_patients GROUP BY condition","purpose":"research"}' http://127.0.0.1:${usNode.http}/v1/residency/query\nStop with Ctrl-C.`);
+      say(`\nNodes keep running; query the us-east node with:\n  curl -s -H 'authorization: Bearer ${SCENARIO_KEYS.ursula}' -H 'content-type: application/json' -d '{"sql":"SELECT condition, count(*) AS n FROM eu_patients GROUP BY condition","purpose":"research"}' http://127.0.0.1:${usNode.http}/v1/query\n(/v1/residency/query answers the same and reports the route)\nStop with Ctrl-C.`);
       await new Promise<void>((r) => { process.once('SIGINT', () => r()); process.once('SIGTERM', () => r()); });
     }
   } finally {

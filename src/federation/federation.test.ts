@@ -130,6 +130,22 @@ describe('mutual TLS with pinned keys', () => {
     assert.equal(r.signature.length > 80, true);
   });
 
+  test('an idle node connection outlives Node\'s default (5 s, plus 1 s of grace), so the next forwarded call pays one round trip, not a new handshake', async () => {
+    let handshakes = 0;
+    const count = (): void => { handshakes++; };
+    listener.server.on('secureConnection', count);
+    const c = clientOf(us);
+    try {
+      await c.call('eu-west-1', 'echo', { q: 'first' }, 'req-keepalive-1');
+      await new Promise((r) => setTimeout(r, 7_000));
+      await c.call('eu-west-1', 'echo', { q: 'second' }, 'req-keepalive-2');
+    } finally {
+      c.close();
+      listener.server.off('secureConnection', count);
+    }
+    assert.equal(handshakes, 1);
+  });
+
   test('a node whose key is not pinned is refused and its request never reaches a handler', async () => {
     const before = calls.length;
     const c = clientOf(rogue);

@@ -24,7 +24,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { isMap as isYamlMap, isScalar, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { isMap as isYamlMap, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
 import { parseFederationSection, type FederationConfig } from './peers.ts';
 import { NODE_ID, REGION } from './keys.ts';
 import type { WorkspaceProblem } from '../model/problems.ts';
@@ -51,19 +51,30 @@ function isMap(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** The residency sections as read: `config` is null when not federated (no `region:`) or when there are problems. */
+export interface ResidencySection {
+  readonly config: ResidencyConfig | null;
+  readonly problems: readonly WorkspaceProblem[];
+}
+
 /**
- * Reads the residency sections of the workspace in `dir`. `config` is null when the node
- * is not federated (no `region:`) or when there are problems.
+ * Reads the residency sections of the workspace in `dir` (the `gatehouse node` commands,
+ * which run without loading the workspace). A loaded workspace carries the sections read
+ * from the same text as everything else (`Workspace.residency`), never re-read from disk.
  */
-export function readResidency(dir: string): { config: ResidencyConfig | null; problems: WorkspaceProblem[] } {
+export function readResidency(dir: string): ResidencySection {
   let text: string;
   try { text = readFileSync(join(dir, FILE), 'utf8'); } catch { return { config: null, problems: [] }; }
   return parseResidency(text);
 }
 
-export function parseResidency(text: string): { config: ResidencyConfig | null; problems: WorkspaceProblem[] } {
+export function parseResidency(text: string): ResidencySection {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  return residencySection(parseDocument(text, { lineCounter: lines, uniqueKeys: true }), lines);
+}
+
+/** The residency sections of a gatehouse.yaml document the workspace loader has already parsed (with its line counter). */
+export function residencySection(doc: Document, lines: LineCounter): ResidencySection {
   // YAML errors are the workspace loader's to report.
   if (doc.errors.length > 0) return { config: null, problems: [] };
   let root: unknown;

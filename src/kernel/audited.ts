@@ -49,6 +49,26 @@ export interface AuthenticatedEnvelope extends Envelope {
   readonly auth: Authenticated;
 }
 
+/**
+ * What a request forwarded by another node carries into its one entry (residency, issue 20).
+ * The data's node runs a forwarded query as one ordinary request; its entry must also say
+ * who forwarded it and what crossed the border, without a second entry. `reasons` stay in the
+ * entry whatever the outcome. `release` sees the answer before the entry is written: it
+ * returns more reasons, or throws to refuse the answer (the refusal is then the entry).
+ * The first envelope opened for the request takes the note, so exactly one entry carries it.
+ */
+export interface AuditNote {
+  readonly reasons: readonly string[];
+  readonly release?: (value: unknown, entry: AuditDraft) => Promise<readonly string[]>;
+}
+
+const NOTES = new WeakMap<object, AuditNote>();
+
+/** Attaches a note to a request before it enters the path (see AuditNote). */
+export function noteRequest(meta: RequestMeta, note: AuditNote): void {
+  NOTES.set(meta, note);
+}
+
 export interface AuditedOptions {
   /** The principal the request claims before it is verified (sign-in). */
   readonly principal?: string | null;
@@ -98,12 +118,15 @@ async function leased<T>(rt: Runtime, state: WorkspaceState, meta: RequestMeta, 
   entry.principal = options.principal ?? null;
   entry.purpose = options.purpose ?? null;
   entry.sqlFingerprint = options.sqlFingerprint ?? (typeof meta.sql === 'string' ? sqlFingerprint(meta.sql) : null);
-  const kept: string[] = [];
+  const note = NOTES.get(meta);
+  if (note) NOTES.delete(meta);
+  const kept: string[] = [...(note?.reasons ?? [])];
   const hooks: RecordHook[] = [];
   let value: T;
   const t0 = performance.now();
   try {
     value = await run({ state, entry, keep: (r) => { kept.push(r); }, onRecord: (h) => { hooks.push(h); } });
+    if (note?.release) kept.push(...(await note.release(value, entry)));
     entry.decision = 'allow';
     entry.reasons = [...entry.reasons, ...kept];
     rt.timing('operation', t0);

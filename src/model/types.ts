@@ -9,6 +9,7 @@ import type { OidcVerifierOptions } from './oidc-config.ts';
 import type { PostureConfig } from './posture-config.ts';
 
 import { CLASSIFICATIONS, type Classification } from './classification.ts';
+import type { ResidencySection } from '../federation/residency-config.ts';
 
 export { CLASSIFICATIONS, type Classification };
 
@@ -197,4 +198,6 @@ export interface Workspace {
   readonly dlp?: DlpConfig | null;
   /** Content hash of everything that shapes decisions: "sha256:<hex>". */
   readonly policyVersion: string;
+  /** region/federation/residency sections, read from the same text (src/federation/residency-config.ts); absent: not federated. */
+  readonly residency?: ResidencySection;
 }

@@ -70,6 +70,16 @@ export interface SchedulerConfig {
   readonly reportsDir?: string;
 }
 
+/** The residency node of a workspace with a `region:` section (docs/residency.md). */
+export interface FederationNodeConfig {
+  /** Overrides federation.listen of gatehouse.yaml (tests and the demo use port 0). */
+  readonly listen?: { readonly host?: string; readonly port: number };
+  /** Holds the node identity (<stateDir>/federation); default <workspace>/state. */
+  readonly stateDir?: string;
+  /** Bounds each forwarded call; default 30 s. */
+  readonly timeoutMs?: number;
+}
+
 export interface NodeConfig {
   readonly workspaceDir: string;
   /** Default: files beside the workspace. */
@@ -91,6 +101,11 @@ export interface NodeConfig {
   readonly now?: () => Date;
   /** null or absent: no scheduled governance rounds. */
   readonly scheduler?: SchedulerConfig | null;
+  /**
+   * A workspace with a `region:` section starts its residency node (the node-to-node
+   * listener) and routes queries through it; null keeps it off (a one-shot CLI command).
+   */
+  readonly federation?: FederationNodeConfig | null;
   /** Re-read the workspace when its files change. */
   readonly reloadOnChange?: boolean;
   readonly engineOptions?: { readonly poolSize?: number; readonly threads?: number };

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { TransparencyLog } from '../audit/log.ts';
 import type { Gatehouse } from '../pipeline/gatehouse.ts';
+import type { ResidencyNode } from '../residency/service.ts';
 import { buildApp } from '../server/app.ts';
 import type { TlsConfig } from './config.ts';
 
@@ -27,8 +28,8 @@ export interface NodeHttp {
   close(deadlineMs?: number): Promise<void>;
 }
 
-export async function startHttp(options: { gatehouse: Gatehouse; auditLog: TransparencyLog; host: string; port: number; tls: TlsConfig | null; version: string }): Promise<NodeHttp> {
-  const app = await buildApp({ gatehouse: options.gatehouse, auditLog: options.auditLog, version: options.version, ...(options.tls ? { https: options.tls } : {}) });
+export async function startHttp(options: { gatehouse: Gatehouse; residency?: ResidencyNode | null; auditLog: TransparencyLog; host: string; port: number; tls: TlsConfig | null; version: string }): Promise<NodeHttp> {
+  const app = await buildApp({ gatehouse: options.gatehouse, ...(options.residency ? { residency: options.residency } : {}), auditLog: options.auditLog, version: options.version, ...(options.tls ? { https: options.tls } : {}) });
   let draining = false;
   app.server.on('request', (_req, res) => {
     res.once('close', () => { if (draining) setImmediate(() => app.server.closeIdleConnections()); });

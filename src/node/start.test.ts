@@ -183,4 +183,52 @@ describe('startNode', () => {
     await closed;
     assert.equal(node.audit.size, 1);
   });
+
+  it('starts the residency node of a workspace with a region section, hands it to the faces, and closes it before the pipeline', async () => {
+    const { createScenario, SCENARIO_KEYS } = await import('../residency/scenario.ts');
+    const scenario = join(dir, 'residency');
+    const { eu } = await createScenario(scenario);
+    const events: string[] = [];
+    const node = await startNode({ workspaceDir: eu.wsDir, auditDir: join(scenario, 'audit'), demo: true, http: { port: 0 }, federation: { listen: { port: 0 } }, trace: (e) => events.push(e) });
+    try {
+      assert.ok(node.residency && node.residency.port > 0, 'the node-to-node listener is up');
+      assert.equal(node.residency.identity.region, 'eu-west');
+      // /v1/query is planned by the residency node: a dataset held in two regions is split, and the
+      // unreachable us-east partition fails the whole answer instead of passing off the EU part.
+      const r = await node.http.app.inject({ method: 'POST', url: '/v1/query', headers: { authorization: `Bearer ${SCENARIO_KEYS.ursula}` }, payload: { sql: 'SELECT condition, count(*) AS n FROM patients GROUP BY condition', purpose: 'research' } });
+      assert.equal(r.statusCode, 503, r.body);
+      assert.equal((JSON.parse(r.body) as { error: { code: string } }).error.code, 'REGION_UNREACHABLE');
+    } finally {
+      await node.close();
+    }
+    const closed = events.filter((e) => e.startsWith('closed ')).map((e) => e.slice(7));
+    assert.ok(closed.indexOf('residency') >= 0 && closed.indexOf('residency') < closed.indexOf('pipeline'), closed.join(', '));
+    assert.ok(closed.indexOf('http') < closed.indexOf('residency'), 'the faces close first');
+    const plain = await startNode({ workspaceDir: ws, auditDir: join(dir, 'audit-plain'), demo: true });
+    try {
+      assert.equal(plain.residency, null, 'a workspace without region: is not federated');
+    } finally {
+      await plain.close();
+    }
+  });
+
+  it('refuses to start when the node-to-node port is taken, naming it, and leaves nothing open', async () => {
+    const { createScenario } = await import('../residency/scenario.ts');
+    const scenario = join(dir, 'residency-taken');
+    const { eu } = await createScenario(scenario);
+    const blocker = await bind(0);
+    const taken = (blocker.address() as AddressInfo).port;
+    const events: string[] = [];
+    try {
+      await assert.rejects(startNode({ workspaceDir: eu.wsDir, auditDir: join(scenario, 'audit'), demo: true, federation: { listen: { port: taken } }, trace: (e) => events.push(e) }), (e: Error) => {
+        assert.match(e.message, new RegExp(`cannot serve the node-to-node listener on 127\\.0\\.0\\.1:${taken}: the port is already in use`));
+        return true;
+      });
+    } finally {
+      await closeServer(blocker);
+    }
+    const opened = events.filter((e) => e.startsWith('opened ')).map((e) => e.slice(7));
+    const closed = events.filter((e) => e.startsWith('closed ')).map((e) => e.slice(7));
+    assert.deepEqual(closed, [...opened].reverse(), 'what was opened is closed');
+  });
 });

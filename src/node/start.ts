@@ -4,7 +4,11 @@
  * Opened in dependency order, each part's closer pushed as soon as it is open (closers.ts):
  *
  *   state + audit log ─▶ pipeline (Gatehouse: workspace, engines, identity, governance)
- *     ─▶ setup (demo users, demo governance) ─▶ HTTP ─▶ wire front ─▶ scheduler ─▶ reload watch
+ *     ─▶ setup (demo users, demo governance) ─▶ residency node (when gatehouse.yaml has a
+ *     region: section) ─▶ HTTP ─▶ wire front ─▶ scheduler ─▶ reload watch
+ *
+ * The residency node is handed to the faces, which route every governed query through it:
+ * a query about another region's data travels there (docs/residency.md).
  *
  * `close()` runs the stack in reverse: stop watching and scheduling (a round in progress
  * finishes), close the wire front, drain HTTP (requests in flight finish within the
@@ -19,6 +23,7 @@ import { join, resolve } from 'node:path';
 import type { TransparencyLog } from '../audit/log.ts';
 import { GatehouseError } from '../errors.ts';
 import { Gatehouse } from '../pipeline/gatehouse.ts';
+import { ResidencyNode } from '../residency/service.ts';
 import { startWireServer, type WireServer } from '../wire/server.ts';
 import { Closers } from './closers.ts';
 import { checkConfig, type HttpConfig, type NodeConfig, type WireConfig } from './config.ts';
@@ -41,6 +46,8 @@ export interface GatehouseNode<H extends NodeHttp | null = NodeHttp | null, W ex
   readonly http: H;
   readonly wire: W;
   readonly scheduler: Scheduler | null;
+  /** The residency node (node-to-node listener, query routing), or null when the workspace has no region: section. */
+  readonly residency: ResidencyNode | null;
   /** Where shared state lives (for the operator), or null for files beside the workspace. */
   readonly stateDescription: string | null;
   /** Re-reads the workspace now (SIGHUP); an invalid workspace is reported through `notify` and ignored. */
@@ -97,10 +104,23 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
     }
     if (config.setup?.demoGovernance) await gatehouse.setupDemoGovernance();
 
+    let residency: ResidencyNode | null = null;
+    if (config.federation !== null && gatehouse.workspace.policy.residency) {
+      const fed = config.federation ?? {};
+      // Given the counted view, so a forwarded query in flight finishes before the engines close.
+      const listen = fed.listen ?? gatehouse.workspace.policy.residency.federation.listen ?? { port: 0 };
+      const r = await ResidencyNode.start({
+        gatehouse: inFlight.view, stateDir: fed.stateDir ?? join(workspaceDir, 'state'),
+        ...(fed.listen ? { listen: fed.listen } : {}), ...(fed.timeoutMs !== undefined ? { timeoutMs: fed.timeoutMs } : {}),
+      }).catch((err: unknown) => { throw listenFailure(err, 'the node-to-node listener', 'federation.listen in gatehouse.yaml', listen.host ?? '127.0.0.1', listen.port); });
+      residency = r;
+      closers.push('residency', () => r.close());
+    }
+
     const host = config.http?.host ?? '127.0.0.1';
     let http: NodeHttp | null = null;
     if (config.http) {
-      const h = await startHttp({ gatehouse: inFlight.view, auditLog: state.log, host, port: config.http.port, tls: config.tls ?? null, version: config.http.version ?? VERSION })
+      const h = await startHttp({ gatehouse: inFlight.view, residency, auditLog: state.log, host, port: config.http.port, tls: config.tls ?? null, version: config.http.version ?? VERSION })
         .catch((err: unknown) => { throw listenFailure(err, 'HTTP', '--port', host, config.http!.port); });
       http = h;
       closers.push('http', () => h.close(drainMs));
@@ -111,7 +131,7 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
       const wireHost = config.wire.host ?? host;
       const tls = config.tls;
       const w = await startWireServer({
-        gatehouse: inFlight.view, host: wireHost, port: config.wire.port,
+        gatehouse: inFlight.view, ...(residency ? { router: residency } : {}), host: wireHost, port: config.wire.port,
         ...(config.wire.maxMessageBytes !== undefined ? { maxMessageBytes: config.wire.maxMessageBytes } : {}),
         ...(config.wire.maxConnections !== undefined ? { maxConnections: config.wire.maxConnections } : {}),
         ...(config.wire.authTimeoutMs !== undefined ? { authTimeoutMs: config.wire.authTimeoutMs } : {}),
@@ -143,7 +163,7 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
     }
 
     return {
-      gatehouse, audit: state.log, http: http as HttpOf<C>, wire: wire as WireOf<C>, scheduler,
+      gatehouse, audit: state.log, http: http as HttpOf<C>, wire: wire as WireOf<C>, scheduler, residency,
       stateDescription: state.description,
       reload,
       close(options = {}) {

@@ -9,7 +9,7 @@
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type { DatasetDef, ObligationDef, PrincipalDef, Workspace } from '../model/types.ts';
 import { lineAt, type WorkspaceProblem } from '../model/problems.ts';
-import { readResidency, type ResidencyConfig } from '../federation/residency-config.ts';
+import type { ResidencyConfig } from '../federation/residency-config.ts';
 import { RESIDENCY_CONTEXT_KEYS, residencyContext } from '../federation/residency-context.ts';
 
 export const QUERY_ACTION = 'query';
@@ -83,7 +83,7 @@ export class PolicyEngine {
   /** Validates and pre-parses a workspace's policies; returns problems instead of throwing. */
   static compile(workspace: Workspace): { engine: PolicyEngine | null; problems: WorkspaceProblem[] } {
     // Residency is policy: a workspace that would store or process a dataset outside its regions is refused here.
-    const residency = readResidency(workspace.dir);
+    const residency = workspace.residency ?? { config: null, problems: [] };
     const problems: WorkspaceProblem[] = [...residency.problems];
     const schemaJson = cedar.schemaToJson(workspace.cedarSchema);
     if (schemaJson.type === 'failure') {

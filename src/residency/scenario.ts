@@ -118,10 +118,10 @@ const DATASET = (file: string, description: string): string => `    description:
       cost:       { type: DOUBLE,  classification: confidential, bounds: [0, 1000] }
 `;
 
-export interface PeerInfo { readonly nodeId: string; readonly region: string; readonly jurisdiction: string; readonly port: number; readonly publicKey: string }
+export interface PeerInfo { readonly nodeId: string; readonly region: string; readonly jurisdiction: string; readonly port: number; readonly publicKey: string; readonly host?: string }
 
 /** gatehouse.yaml of one scenario node; `extra` is appended under datasets (the misconfiguration tests). */
-export function scenarioYaml(self: { nodeId: string; region: 'eu-west' | 'us-east'; jurisdiction: string; port: number }, peers: readonly PeerInfo[], extra: { datasets?: string; residency?: string; remote?: string } = {}): string {
+export function scenarioYaml(self: { nodeId: string; region: 'eu-west' | 'us-east'; jurisdiction: string; port: number; host?: string }, peers: readonly PeerInfo[], extra: { datasets?: string; residency?: string; remote?: string } = {}): string {
   const eu = self.region === 'eu-west';
   const remote = peers.length === 0 ? '' : `  remote:\n    patients: { regions: [${eu ? 'us-east' : 'eu-west'}] }\n${eu ? '' : '    eu_patients: { regions: [eu-west] }\n'}`;
   const principals = Object.entries(SCENARIO_KEYS).map(([id, key]) => {
@@ -142,9 +142,9 @@ region:
   jurisdiction: ${self.jurisdiction}
 
 federation:
-  listen: { host: 127.0.0.1, port: ${self.port} }
+  listen: { host: ${self.host ?? '127.0.0.1'}, port: ${self.port} }
   peers:${peers.length === 0 ? ' []' : ''}
-${peers.map((p) => `    - node: ${p.nodeId}\n      region: ${p.region}\n      jurisdiction: ${p.jurisdiction}\n      url: https://127.0.0.1:${p.port}\n      publicKey: ${p.publicKey}\n`).join('')}
+${peers.map((p) => `    - node: ${p.nodeId}\n      region: ${p.region}\n      jurisdiction: ${p.jurisdiction}\n      url: https://${p.host ?? '127.0.0.1'}:${p.port}\n      publicKey: ${p.publicKey}\n`).join('')}
 residency:
   datasets:
     patients: { storedIn: ${self.region}, processIn: [${self.region}] }
@@ -163,6 +163,8 @@ ${principals}`;
 export interface ScenarioOptions {
   readonly euPatients?: number;
   readonly usPatients?: number;
+  /** Each node's own address (network namespaces); default both on 127.0.0.1. */
+  readonly hosts?: { readonly 'eu-west': string; readonly 'us-east': string };
 }
 
 /** Writes both workspaces under `dir`, with node identities and each pinning the other. */
@@ -183,10 +185,11 @@ export async function createScenario(dir: string, options: ScenarioOptions = {})
     const identity = await initNodeIdentity(stateDir, { nodeId: s.nodeId, region: s.region, jurisdiction: s.jurisdiction, force: true });
     nodes.push({ region: s.region, nodeId: s.nodeId, jurisdiction: s.jurisdiction, wsDir, stateDir, federationPort: await freePort(), identity });
   }
-  const info = (n: ScenarioNode): PeerInfo => ({ nodeId: n.nodeId, region: n.region, jurisdiction: n.jurisdiction, port: n.federationPort, publicKey: n.identity.publicKey });
+  const hostOf = (n: ScenarioNode): { host?: string } => (options.hosts ? { host: options.hosts[n.region] } : {});
+  const info = (n: ScenarioNode): PeerInfo => ({ nodeId: n.nodeId, region: n.region, jurisdiction: n.jurisdiction, port: n.federationPort, publicKey: n.identity.publicKey, ...hostOf(n) });
   for (const n of nodes) {
     const others = nodes.filter((o) => o !== n).map(info);
-    writeFileSync(join(n.wsDir, 'gatehouse.yaml'), scenarioYaml({ nodeId: n.nodeId, region: n.region, jurisdiction: n.jurisdiction, port: n.federationPort }, others));
+    writeFileSync(join(n.wsDir, 'gatehouse.yaml'), scenarioYaml({ nodeId: n.nodeId, region: n.region, jurisdiction: n.jurisdiction, port: n.federationPort, ...hostOf(n) }, others));
   }
   return { eu: nodes[0]!, us: nodes[1]! };
 }

@@ -10,8 +10,11 @@
  * came from — which authenticates the original principal itself, decides, governs and
  * executes there. Before the answer leaves, the border rule (border.ts) refuses raw rows.
  *
- * Audit: the entry node writes `residency.forward`, the data node `query` (what it executed)
- * and `residency.release` (what it sent out, under which rule), all with one request id.
+ * Audit: one entry per node, all with one request id. The entry node writes
+ * `residency.forward` (what it sent where, and why), or for a split that includes its own
+ * region, its own `query` entry naming the partials it added. The data node writes one `query`
+ * entry: what it executed, who forwarded it, and what it sent out under which rule (the
+ * audited envelope's request note, src/kernel/audited.ts).
  *
  * A region that cannot be reached fails the whole request with REGION_UNREACHABLE naming
  * the region and its datasets: no partial answer is ever passed off as complete.
@@ -19,9 +22,11 @@
 import { randomUUID } from 'node:crypto';
 import { GatehouseError } from '../errors.ts';
 import type { CellValue, ResultColumn } from '../engine/engine.ts';
+import { noteRequest } from '../kernel/audited.ts';
 import { resultDigest } from '../kernel/digest.ts';
 import type { Gatehouse, QueryRequest, QueryResponse } from '../pipeline/gatehouse.ts';
 import { parseSql } from '../query/parse.ts';
+import type { Select } from '../query/ir.ts';
 import { FederationClient, loadNodeIdentity, PeerRegistry, startNodeListener, type NodeIdentity, type NodeListener, type PeerPin } from '../federation/index.ts';
 import { FederationError } from '../federation/errors.ts';
 import type { ResidencyConfig } from '../federation/residency-config.ts';
@@ -57,6 +62,11 @@ interface ForwardBody {
   readonly params?: readonly (string | null)[];
 }
 
+interface Gathered {
+  readonly res: QueryResponse;
+  readonly part: RegionPart;
+}
+
 interface Forwarded {
   readonly response: QueryResponse;
   readonly releaseAuditId: string;
@@ -76,22 +86,12 @@ export interface ResidencyNodeOptions {
   readonly onRefused?: (e: FederationError) => void;
 }
 
-/**
- * Residency nodes by the pipeline they serve. Keyed by the pipeline's governance store, an
- * object that is the same through the counted view the faces are given (src/node/in-flight.ts)
- * and for the whole life of the pipeline.
- */
-const NODES = new WeakMap<object, ResidencyNode>();
-
-/** The residency node serving this pipeline, or null when the node is not federated. */
-export function residencyOf(gatehouse: Gatehouse): ResidencyNode | null {
-  return NODES.get(gatehouse.governanceStore) ?? null;
-}
-
 function bearer(c: QueryRequest['credential']): string {
   if (typeof c === 'string' && c.length > 0) return c;
   if (c && typeof c === 'object' && c.kind === 'bearer') return c.value;
-  throw new GatehouseError('AUTH_REQUIRED', 'a query that travels to another region needs an API key or token the data\'s node can verify itself', { hint: 'send "Authorization: Bearer <API key>"' });
+  // A wire connection password or a client certificate was verified by this node's front;
+  // the data's node cannot verify it, and never takes this node's word for who asked.
+  throw new GatehouseError('AUTH_REQUIRED', 'a query that travels to another region needs an API key or token the data\'s node can verify itself; a wire connection password or client certificate is verified only by the node it was issued on', { hint: 'ask over HTTPS with "Authorization: Bearer <API key>", or query this region\'s datasets on this connection' });
 }
 
 function isForwardBody(b: unknown): b is ForwardBody {
@@ -136,7 +136,6 @@ export class ResidencyNode {
         ping: async () => ({ node: identity.nodeId, region: identity.region, policyVersion: options.gatehouse.policyVersion }),
       },
     });
-    NODES.set(options.gatehouse.governanceStore, node);
     return node;
   }
 
@@ -145,7 +144,11 @@ export class ResidencyNode {
     return this.#listener?.port ?? 0;
   }
 
-  /** The data's node: the one path for the original principal, then the border rule. */
+  /**
+   * The data's node: the one path for the original principal, then the border rule. One
+   * entry: the ordinary `query` entry (channel federation:<origin>), which also names the
+   * request id, the forwarding node and what crossed under which rule, or the refusal.
+   */
   async #release(peer: PeerPin, requestId: string, body: unknown): Promise<Forwarded> {
     if (!isForwardBody(body)) throw new GatehouseError('REQUEST_INVALID', 'a forwarded query needs credential, sql, purpose and source');
     const req: QueryRequest = {
@@ -153,21 +156,15 @@ export class ResidencyNode {
       source: body.source, channel: forwardedChannel(peer.region), ...(body.params ? { params: body.params } : {}),
     };
     const gh = this.gatehouse;
-    const { value, auditId } = await gh.crossRegion(req, {
-      action: 'residency.release', requestId, datasets: [],
-      why: `forwarded by node ${peer.nodeId} (${peer.region}, pinned key)`,
-      run: async () => {
-        const res = await gh.query(req);
-        const basis = crossingBasis(res.governance, req.sql, req.params, gh.workspace.workspace.datasets, this.config.region, peer.region);
-        return {
-          value: res,
-          reasons: [`released to node ${peer.nodeId} in ${peer.region}: ${basis.join('; ')}`, `executed as query entry ${res.governance.auditId}`],
-          datasets: res.governance.datasets, obligations: res.governance.obligationsApplied,
-          rowsReturned: res.rows.length, resultDigest: resultDigest(res.columns, res.rows),
-        };
+    noteRequest(req, {
+      reasons: [`request ${requestId}`, `forwarded by node ${peer.nodeId} (${peer.region}, pinned key)`],
+      release: async (value) => {
+        const basis = crossingBasis((value as QueryResponse).governance, req.sql, req.params, gh.workspace.workspace.datasets, this.config.region, peer.region);
+        return [`released to node ${peer.nodeId} in ${peer.region}: ${basis.join('; ')}`];
       },
     });
-    return { response: value, releaseAuditId: auditId, node: this.identity.nodeId, region: this.identity.region };
+    const response = await gh.query(req);
+    return { response, releaseAuditId: response.governance.auditId, node: this.identity.nodeId, region: this.identity.region };
   }
 
   /** Sends the query to the first pinned node of `region`; a dead region is REGION_UNREACHABLE. */
@@ -190,26 +187,45 @@ export class ResidencyNode {
     }
   }
 
-  /** Plans and answers a query: here, in the data's region, or split across regions. */
+  /** The local answer with its travel report. */
+  #local(res: QueryResponse, requestId: string): ResidencyAnswer {
+    return { ...res, residency: { requestId, route: 'local', parts: [{ region: this.config.region, node: this.config.nodeId, auditId: res.governance.auditId, rowsSuppressed: res.governance.rowsSuppressed, obligationsApplied: res.governance.obligationsApplied }], complete: true } };
+  }
+
+  /** A refusal of this node's forward step (its one entry), before anything travels. */
+  async #refuse(req: QueryRequest, requestId: string, why: string, err: GatehouseError): Promise<never> {
+    await this.gatehouse.crossRegion(req, { action: 'residency.forward', requestId, datasets: [], why, run: () => Promise.reject(err) });
+    throw err;
+  }
+
+  /**
+   * Plans and answers a query: here, in the data's region, or split across regions. Every
+   * face routes governed queries here on a federated node (/v1/query, the wire protocol,
+   * /v1/residency/query), and each request leaves one entry on each node it touches.
+   */
   async query(req: QueryRequest, requestId: string = randomUUID()): Promise<ResidencyAnswer> {
     const gh = this.gatehouse;
     const config = this.config;
+    // A query that names no remote dataset is local; no second parse. Spelling a remote name
+    // another way (U&"..." escapes) cannot send anything away: the local path refuses names it
+    // does not hold.
+    const text = req.sql.toLowerCase();
+    if (![...config.remote.keys()].some((n) => text.includes(n))) return this.#local(await gh.query(req), requestId);
     const local = new Set(gh.workspace.workspace.datasets.keys());
     let route: Route;
+    let parsed: Select;
     try {
-      route = planRoute(config, local, parseSql(req.sql, req.params));
+      parsed = parseSql(req.sql, req.params);
+      route = planRoute(config, local, parsed);
     } catch (err) {
       // A refusal of the route itself is audited as this node's forward step; anything
       // else (syntax, unknown dataset) is the one path's to report and audit.
-      if (err instanceof GatehouseError && err.code === 'RESIDENCY_NOT_SPLITTABLE') {
-        await gh.crossRegion(req, { action: 'residency.forward', requestId, datasets: [], why: 'planning a query across regions', run: () => Promise.reject(err) });
-      }
-      const res = await gh.query(req);
-      return { ...res, residency: { requestId, route: 'local', parts: [{ region: config.region, node: config.nodeId, auditId: res.governance.auditId, rowsSuppressed: res.governance.rowsSuppressed, obligationsApplied: res.governance.obligationsApplied }], complete: true } };
+      if (err instanceof GatehouseError && err.code === 'RESIDENCY_NOT_SPLITTABLE') await this.#refuse(req, requestId, 'planning a query across regions', err);
+      return this.#local(await gh.query(req), requestId);
     }
-    if (route.kind === 'local') {
-      const res = await gh.query(req);
-      return { ...res, residency: { requestId, route: 'local', parts: [{ region: config.region, node: config.nodeId, auditId: res.governance.auditId, rowsSuppressed: res.governance.rowsSuppressed, obligationsApplied: res.governance.obligationsApplied }], complete: true } };
+    if (route.kind === 'local') return this.#local(await gh.query(req), requestId);
+    if (req.save === true) {
+      await this.#refuse(req, requestId, `saving the result of a query about ${route.kind === 'split' ? route.dataset : route.datasets.join(', ')}`, new GatehouseError('REQUEST_INVALID', 'a query answered in another region cannot be saved here: saved results stay on the node that holds the data', { hint: 'send it without "save"' }));
     }
     if (route.kind === 'remote') {
       const r = route;
@@ -221,7 +237,7 @@ export class ResidencyNode {
           const res = f.response;
           return {
             value: f, datasets: r.datasets, obligations: res.governance.obligationsApplied, rowsReturned: res.rows.length, resultDigest: resultDigest(res.columns, res.rows),
-            reasons: [`forwarded to node ${f.node} in ${f.region}`, `released there as entry ${f.releaseAuditId} (query entry ${res.governance.auditId})`],
+            reasons: [`forwarded to node ${f.node} in ${f.region}`, `released there as entry ${f.releaseAuditId}`],
           };
         },
       });
@@ -229,55 +245,92 @@ export class ResidencyNode {
       // The caller's receipt is this node's forward entry; each part names the entry on its node.
       return { ...res, governance: { ...res.governance, auditId }, residency: { requestId, route: 'remote', parts: [{ region: value.region, node: value.node, auditId: value.releaseAuditId, rowsSuppressed: res.governance.rowsSuppressed, obligationsApplied: res.governance.obligationsApplied }], complete: true } };
     }
-    return this.#split(route, req, requestId);
+    return this.#split(route, parsed, req, requestId);
   }
 
-  async #split(route: Extract<Route, { kind: 'split' }>, req: QueryRequest, requestId: string): Promise<ResidencyAnswer> {
+  /**
+   * Each region's governed partial at once, added here. When this region holds a partition,
+   * its own `query` entry is the request's one entry on this node: it names the partials it
+   * added and records the combined answer. Otherwise the forward step is the entry. Any
+   * failure fails the whole answer: nothing partial is released.
+   */
+  async #split(route: Extract<Route, { kind: 'split' }>, parsed: Select, req: QueryRequest, requestId: string): Promise<ResidencyAnswer> {
     const gh = this.gatehouse;
-    const { value, auditId } = await gh.crossRegion(req, {
-      action: 'residency.forward', requestId, datasets: [route.dataset],
-      why: `${route.dataset} is held in ${route.regions.join(' and ')}: split into per-region partial aggregates`,
-      run: async () => {
-        const shape = splitShape(parseSql(req.sql, req.params));
-        // Every region at once; any failure fails the whole answer (nothing partial is released).
-        const settled = await Promise.allSettled(route.regions.map(async (region): Promise<{ part: RegionPart; partial: Partial; res: QueryResponse }> => {
-          if (region === this.config.region) {
-            const res = await gh.query(req);
-            return { res, partial: { region, columns: res.columns, rows: res.rows }, part: { region, node: this.config.nodeId, auditId: res.governance.auditId, rowsSuppressed: res.governance.rowsSuppressed, obligationsApplied: res.governance.obligationsApplied } };
-          }
-          const f = await this.#forward(region, [route.dataset], req, requestId);
-          const res = f.response;
-          return { res, partial: { region, columns: res.columns, rows: res.rows }, part: { region, node: f.node, auditId: f.releaseAuditId, rowsSuppressed: res.governance.rowsSuppressed, obligationsApplied: res.governance.obligationsApplied } };
-        }));
-        const failed = settled.flatMap((s, i) => (s.status === 'rejected' ? [{ region: route.regions[i]!, err: s.reason as unknown }] : []));
-        if (failed.length > 0) {
-          const unreachable = failed.find((f) => f.err instanceof GatehouseError && f.err.code === 'REGION_UNREACHABLE');
-          throw (unreachable ?? failed[0]!).err;
-        }
-        const ok = settled.map((s) => (s as PromiseFulfilledResult<{ part: RegionPart; partial: Partial; res: QueryResponse }>).value);
-        const combined = combine(shape, ok.map((o) => o.partial));
-        const parts = ok.map((o) => o.part);
-        const complete = parts.every((p) => p.rowsSuppressed === 0);
-        const first = ok[0]!.res;
-        const response: ResidencyAnswer = {
-          columns: combined.columns as ResultColumn[], rows: combined.rows as CellValue[][],
-          governance: {
-            ...first.governance, datasets: [route.dataset], policies: [...new Set(ok.flatMap((o) => o.res.governance.policies))],
-            obligationsApplied: [...new Set(ok.flatMap((o) => o.res.governance.obligationsApplied))],
-            rowsSuppressed: parts.reduce((n, p) => n + p.rowsSuppressed, 0), truncated: ok.some((o) => o.res.governance.truncated), auditId: '',
-          },
-          residency: { requestId, route: 'split', parts, complete },
-        };
-        return {
-          value: response, datasets: [route.dataset], obligations: response.governance.obligationsApplied, rowsReturned: combined.rows.length, resultDigest: resultDigest(combined.columns, combined.rows),
-          reasons: [
-            ...parts.map((p) => `partial from ${p.region} (node ${p.node}, entry ${p.auditId})`),
-            complete ? 'combined count/sum over every region' : `incomplete: ${parts.filter((p) => p.rowsSuppressed > 0).map((p) => p.region).join(', ')} withheld small groups`,
-          ],
-        };
+    const why = `${route.dataset} is held in ${route.regions.join(' and ')}: split into per-region partial aggregates`;
+    let shape: ReturnType<typeof splitShape>;
+    try {
+      shape = splitShape(parsed);
+    } catch (err) {
+      if (err instanceof GatehouseError) await this.#refuse(req, requestId, why, err);
+      throw err;
+    }
+    const here = this.config.region;
+    const away = route.regions.filter((r) => r !== here);
+    // Started together; settled (never left unhandled) whatever happens here.
+    const remote = Promise.allSettled(away.map(async (region): Promise<Gathered> => {
+      const f = await this.#forward(region, [route.dataset], req, requestId);
+      const res = f.response;
+      return { res, part: { region, node: f.node, auditId: f.releaseAuditId, rowsSuppressed: res.governance.rowsSuppressed, obligationsApplied: res.governance.obligationsApplied } };
+    }));
+    const gather = async (mine: Gathered | null): Promise<{ answer: ResidencyAnswer; reasons: string[] }> => {
+      const settled = await remote;
+      const failed = settled.flatMap((s) => (s.status === 'rejected' ? [s.reason as unknown] : []));
+      if (failed.length > 0) throw failed.find((e) => e instanceof GatehouseError && e.code === 'REGION_UNREACHABLE') ?? failed[0];
+      const ok = [...(mine ? [mine] : []), ...settled.map((s) => (s as PromiseFulfilledResult<Gathered>).value)];
+      const combined = combine(shape, ok.map((o): Partial => ({ region: o.part.region, columns: o.res.columns, rows: o.res.rows })));
+      const parts = ok.map((o) => o.part);
+      const complete = parts.every((p) => p.rowsSuppressed === 0);
+      const first = ok[0]!.res;
+      const answer: ResidencyAnswer = {
+        columns: combined.columns as ResultColumn[], rows: combined.rows as CellValue[][],
+        governance: {
+          ...first.governance, datasets: [route.dataset], policies: [...new Set(ok.flatMap((o) => o.res.governance.policies))],
+          obligationsApplied: [...new Set(ok.flatMap((o) => o.res.governance.obligationsApplied))],
+          rowsSuppressed: parts.reduce((n, p) => n + p.rowsSuppressed, 0), truncated: ok.some((o) => o.res.governance.truncated), auditId: '',
+        },
+        residency: { requestId, route: 'split', parts, complete },
+      };
+      const reasons = [
+        ...parts.filter((p) => p.region !== here).map((p) => `partial from ${p.region} (node ${p.node}, entry ${p.auditId})`),
+        complete ? 'combined count/sum over every region' : `incomplete: ${parts.filter((p) => p.rowsSuppressed > 0).map((p) => p.region).join(', ')} withheld small groups`,
+      ];
+      return { answer, reasons };
+    };
+
+    if (away.length === route.regions.length) {
+      const { value, auditId } = await gh.crossRegion(req, {
+        action: 'residency.forward', requestId, datasets: [route.dataset], why,
+        run: async () => {
+          const { answer, reasons } = await gather(null);
+          return { value: answer, datasets: [route.dataset], obligations: answer.governance.obligationsApplied, rowsReturned: answer.rows.length, resultDigest: resultDigest(answer.columns, answer.rows), reasons };
+        },
+      });
+      return { ...value, governance: { ...value.governance, auditId } };
+    }
+
+    // This region's partial runs on the one path; its entry records the combined answer.
+    const mineReq: QueryRequest = { ...req };
+    let combined: ResidencyAnswer | null = null;
+    noteRequest(mineReq, {
+      reasons: [`request ${requestId}`, why],
+      release: async (value, entry) => {
+        const res = value as QueryResponse;
+        const { answer, reasons } = await gather({ res, part: { region: here, node: this.config.nodeId, auditId: '', rowsSuppressed: res.governance.rowsSuppressed, obligationsApplied: res.governance.obligationsApplied } });
+        entry.obligations = [...answer.governance.obligationsApplied];
+        entry.rowsReturned = answer.rows.length;
+        entry.resultDigest = resultDigest(answer.columns, answer.rows);
+        combined = answer;
+        return [`partial from ${here} computed here`, ...reasons];
       },
     });
-    return { ...value, governance: { ...value.governance, auditId } };
+    const mine = await gh.query(mineReq);
+    const answer = combined as ResidencyAnswer | null;
+    if (!answer) throw new GatehouseError('INTERNAL', 'the split answer was not combined');
+    const auditId = mine.governance.auditId;
+    return {
+      ...answer, governance: { ...answer.governance, auditId },
+      residency: { ...answer.residency, parts: answer.residency.parts.map((p) => (p.region === here ? { ...p, auditId } : p)) },
+    };
   }
 
   /** Identity, pins and, with `probe`, whether each peer answers (a signed ping over mTLS). */
@@ -292,7 +345,6 @@ export class ResidencyNode {
   }
 
   async close(): Promise<void> {
-    NODES.delete(this.gatehouse.governanceStore);
     this.#client.close();
     await this.#listener?.close();
     this.#listener = null;

@@ -9,6 +9,7 @@ import { auditHttpPlugin } from '../audit/http.ts';
 import type { TransparencyLog } from '../audit/log.ts';
 import { asGatehouseError, GatehouseError } from '../errors.ts';
 import type { Gatehouse, RequestMeta } from '../pipeline/gatehouse.ts';
+import type { ResidencyNode } from '../residency/service.ts';
 import { buildOpenApi, routeSchemas, type RouteInfo } from './openapi.ts';
 import type { Credential } from '../identity/credentials.ts';
 import { registerGovernanceRoutes } from './governance-routes.ts';
@@ -26,6 +27,8 @@ export interface AppOptions {
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, clients must present a certificate it signed (mTLS). */
   readonly https?: { readonly key: string | Buffer; readonly cert: string | Buffer; readonly ca?: string | Buffer };
   readonly gatehouse: Gatehouse;
+  /** A federated node's residency node: governed queries are routed through it (docs/residency.md). */
+  readonly residency?: ResidencyNode;
   readonly auditLog: TransparencyLog;
   readonly logger?: boolean;
   readonly version: string;
@@ -124,7 +127,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   app.post<{ Body: { sql: string; purpose: string; save?: boolean } }>('/v1/query', { schema: routeSchemas.query }, async (request, reply) => {
-    const r = await gatehouse.query({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose, ...(request.body.save === true ? { save: true } : {}) });
+    // On a federated node the residency node routes a query to the region of its data (docs/residency.md).
+    const r = await (options.residency ?? gatehouse).query({ ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose, ...(request.body.save === true ? { save: true } : {}) });
     // Written in one pass, byte-equal to the schema serializer's output (query-json.ts).
     return reply.type('application/json; charset=utf-8').send(queryResponseJson(r));
   });
@@ -166,7 +170,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
 
   await registerGovernanceRoutes(app, gatehouse);
-  await registerFederationRoutes(app, gatehouse);
+  await registerFederationRoutes(app, gatehouse, options.residency ?? null);
   await registerConsoleRoutes(app, gatehouse);
   await registerActivityRoutes(app, gatehouse);
   await registerJobsRoutes(app, gatehouse);

@@ -2,7 +2,8 @@
  * The partner-facing route of residency (issue 20): `POST /v1/residency/query` plans where
  * a query runs — here, in the data's region, or split across regions — and answers with the
  * result and how it travelled (`residency`: request id, route, each region's part). On a node
- * that is not federated it is the ordinary governed query.
+ * that is not federated it is the ordinary governed query. `/v1/query` routes the same way
+ * (src/server/app.ts); this route adds the travel report to the answer.
  *
  * Node-to-node traffic never comes here: it has its own mutual-TLS listener on its own port
  * (src/federation/transport.ts), so partners cannot reach node operations and nodes cannot
@@ -10,7 +11,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { Gatehouse } from '../pipeline/gatehouse.ts';
-import { residencyOf } from '../residency/service.ts';
+import type { ResidencyNode } from '../residency/service.ts';
 import { metaOf } from './app.ts';
 
 const querySchema = {
@@ -27,10 +28,9 @@ const querySchema = {
   },
 };
 
-export async function registerFederationRoutes(app: FastifyInstance, gatehouse: Gatehouse): Promise<void> {
+export async function registerFederationRoutes(app: FastifyInstance, gatehouse: Gatehouse, residency: ResidencyNode | null): Promise<void> {
   app.post<{ Body: { sql: string; purpose: string } }>('/v1/residency/query', { schema: querySchema }, async (request) => {
     const req = { ...metaOf(request), sql: request.body.sql, purpose: request.body.purpose };
-    const node = residencyOf(gatehouse);
-    return node ? node.query(req) : gatehouse.query(req);
+    return residency ? residency.query(req) : gatehouse.query(req);
   });
 }

@@ -24,7 +24,7 @@ import type { RequestMeta } from '../pipeline/gatehouse.ts';
 import type { CellValue } from '../model/result.ts';
 import { Admission, type AdmissionTicket } from './admission.ts';
 import type { ScramVerifier, WireBackend } from './backend.ts';
-import type { QueryRequest } from '../pipeline/gatehouse.ts';
+import type { QueryRequest, QueryResponse } from '../pipeline/gatehouse.ts';
 import { CancelKeys, parseCancelRequest, type CancelKey } from './cancel.ts';
 import { SERVER_VERSION, type CatalogSession } from '../catalog/functions.ts';
 import { classify, loadParser, type Classified } from './classify.ts';
@@ -37,6 +37,8 @@ import { binaryParamText, binarySupported, binaryValue, OID, pgTypeOf, textValue
 
 export interface WireServerOptions {
   readonly gatehouse: WireBackend;
+  /** A federated node's residency node: governed queries are routed through it (docs/residency.md). */
+  readonly router?: { query(req: QueryRequest): Promise<QueryResponse> };
   readonly host: string;
   readonly port: number;
   /** TLS (PEM). With `requestClientCert`, clients may authenticate with a certificate signed by `ca`. */
@@ -806,7 +808,7 @@ class WireConnection {
         this.#running = running;
         let r;
         try {
-          r = await stoppedOrAbandoned(this.#gh.query(req), running.signal, this.#opts.cancelGraceMs ?? 2_000);
+          r = await stoppedOrAbandoned((this.#opts.router ?? this.#gh).query(req), running.signal, this.#opts.cancelGraceMs ?? 2_000);
         } catch (err) {
           throw this.#purposeHint(asGatehouseError(err), purpose);
         } finally {

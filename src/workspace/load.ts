@@ -21,6 +21,7 @@ import {
 
 export { formatProblem, lineAt, WorkspaceInvalid, type WorkspaceProblem } from '../model/problems.ts';
 import { formatProblem, lineAt, WorkspaceInvalid, type WorkspaceProblem } from '../model/problems.ts';
+import { residencySection } from '../federation/residency-config.ts';
 
 const IDENT = /^[a-z_][a-z0-9_]*$/;
 const NAME = /^[A-Za-z0-9_.@-]+$/;
@@ -624,7 +625,7 @@ export function readWorkspaceFiles(dirArg: string): { workspace: Workspace | nul
   const policyVersion = `sha256:${h.digest('hex')}`;
 
   return {
-    workspace: { dir, name, defaults, datasets, obligations, principals, policyFiles, cedarSchema, hashKey, policyVersion, dlp, ...(identity ? { identity } : {}) },
+    workspace: { dir, name, defaults, datasets, obligations, principals, policyFiles, cedarSchema, hashKey, policyVersion, dlp, ...(identity ? { identity } : {}), residency: residencySection(r.doc, r.lines) },
     problems: [],
   };
 }
