@@ -23,21 +23,8 @@ import type { KeyObject } from 'node:crypto';
 import { FederationError } from './errors.ts';
 import { NODE_ID, parsePublicKey, REGION } from './keys.ts';
 
-export interface PeerPin {
-  readonly nodeId: string;
-  readonly region: string;
-  readonly jurisdiction: string;
-  /** https://host:port of the peer's node-to-node listener. */
-  readonly url: string;
-  readonly publicKey: string;
-  readonly key: KeyObject;
-}
-
-export interface FederationConfig {
-  readonly listen: { readonly host: string; readonly port: number } | null;
-  readonly clockSkewSeconds: number;
-  readonly peers: readonly PeerPin[];
-}
+export type { FederationConfig, PeerPin } from '../model/residency-config.ts';
+import type { FederationConfig, PeerPin } from '../model/residency-config.ts';
 
 export interface SectionProblem {
   /** Path inside the workspace file, starting at `federation`. */

@@ -25,36 +25,17 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMap as isYamlMap, isScalar, LineCounter, parseDocument, type Document, type Node as YamlNode } from 'yaml';
-import { parseFederationSection, type FederationConfig } from './peers.ts';
+import { parseFederationSection } from './peers.ts';
 import { NODE_ID, REGION } from './keys.ts';
 import type { WorkspaceProblem } from '../model/problems.ts';
 
-export interface DatasetResidency {
-  readonly storedIn: string;
-  readonly processIn: readonly string[];
-}
-
-export interface ResidencyConfig {
-  readonly nodeId: string;
-  readonly region: string;
-  readonly jurisdiction: string;
-  readonly federation: FederationConfig;
-  /** Datasets held here. */
-  readonly datasets: ReadonlyMap<string, DatasetResidency>;
-  /** Datasets (or partitions of them) held by other regions → those regions. */
-  readonly remote: ReadonlyMap<string, readonly string[]>;
-}
+export type { DatasetResidency, ResidencyConfig, ResidencySection } from '../model/residency-config.ts';
+import type { DatasetResidency, ResidencyConfig, ResidencySection } from '../model/residency-config.ts';
 
 const FILE = 'gatehouse.yaml';
 
 function isMap(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** The residency sections as read: `config` is null when not federated (no `region:`) or when there are problems. */
-export interface ResidencySection {
-  readonly config: ResidencyConfig | null;
-  readonly problems: readonly WorkspaceProblem[];
 }
 
 /**

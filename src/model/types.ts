@@ -9,7 +9,7 @@ import type { OidcVerifierOptions } from './oidc-config.ts';
 import type { PostureConfig } from './posture-config.ts';
 
 import { CLASSIFICATIONS, type Classification } from './classification.ts';
-import type { ResidencySection } from '../federation/residency-config.ts';
+import type { ResidencySection } from './residency-config.ts';
 
 export { CLASSIFICATIONS, type Classification };
 
