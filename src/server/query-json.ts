@@ -7,7 +7,7 @@
  * `routeSchemas.query`), in the serializer's order (a test holds the two byte-equal), with nothing else: what the schema would strip is
  * never written.
  */
-import type { QueryResponse } from '../kernel/types.ts';
+import type { QueryResponse } from '../pipeline/gatehouse.ts';
 
 const s = JSON.stringify;
 
