@@ -31,7 +31,10 @@ import { ZoneMap } from './zones.ts';
 import { IncidentBook } from './incidents.ts';
 import { LeakLedger } from './leaks.ts';
 import { randomBytes } from 'node:crypto';
-import type { MonitorSnapshot } from './persist.ts';
+import type { DetectionState, MonitorSnapshot } from './persist.ts';
+
+/** Events kept for replaying the rules' windows after a restart (detection state), at most. */
+const MAX_REPLAY_EVENTS = 20_000;
 
 const STEP_UP_ACTIONS: ReadonlySet<string> = new Set(['auth.step-up', 'auth.logout']);
 
@@ -141,6 +144,39 @@ export class Monitor {
     return { version: 1, holds: this.holds(), alerts: this.alerts.list(), incidents: this.incidents.list() };
   }
 
+  readonly #replay: MonitorEvent[] = [];
+  #detectionDirty = false;
+
+  /** True when baselines or rule windows changed since the last `detectionState()`. */
+  get detectionDirty(): boolean { return this.#detectionDirty; }
+
+  /**
+   * What detection has learnt, for the node's state: the baselines as they are, and the
+   * events still inside some rule's window. Windows are not serialised rule by rule: they are
+   * rebuilt at start by replaying those events through fresh rules (one mechanism for every
+   * rule, exact because each rule's state is a function of the events it saw).
+   */
+  detectionState(): DetectionState {
+    this.#detectionDirty = false;
+    const longest = Math.max(0, ...Object.values(this.#config.rules).filter((r) => r.enabled).map((r) => r.windowMinutes));
+    const from = this.#now().getTime() - longest * 60_000;
+    let drop = 0;
+    while (drop < this.#replay.length && this.#replay[drop]!.at < from) drop++;
+    if (drop > 0) this.#replay.splice(0, drop);
+    return { version: 1, principals: this.principalBaselines.toState(), orgs: this.orgBaselines.toState(), events: [...this.#replay] };
+  }
+
+  /** Restores detection at start-up (before the first request): baselines, then the rules' windows by replay. Replayed detections were raised before the restart and are not raised again. */
+  restoreDetection(s: DetectionState): void {
+    this.principalBaselines.restore(s.principals);
+    this.orgBaselines.restore(s.orgs);
+    const ctx = { baseline: undefined, zones: this.#zones };
+    for (const e of s.events.slice(-MAX_REPLAY_EVENTS)) {
+      for (const r of this.#rules) r.observe(e, { ...ctx, baseline: this.principalBaselines.get(e.principal) });
+      this.#replay.push(e);
+    }
+  }
+
   /** Restores a snapshot at start-up (before the first request). */
   restore(s: MonitorSnapshot): void {
     for (const h of s.holds) this.#holds.set(h.principal, h);
@@ -205,6 +241,10 @@ export class Monitor {
       this.principalBaselines.of(e.principal).add(b);
       if (e.org !== null) this.orgBaselines.of(e.org).add(b);
     }
+    this.#replay.push(e);
+    // Trimmed in batches, so the request path does not shift the array on every event.
+    if (this.#replay.length > MAX_REPLAY_EVENTS * 1.25) this.#replay.splice(0, this.#replay.length - MAX_REPLAY_EVENTS);
+    this.#detectionDirty = true;
     this.activity.record(e, this.#zones.zoneOf(e.source)?.name ?? null, score, reasons);
     if (this.#subscribers.size > 0) {
       this.#publish({ type: 'request', principal: e.principal, at: new Date(e.at).toISOString(), auditId, action: e.action, decision: e.decision, purpose: e.purpose, datasets: e.datasets, rows: e.rows, score, reasons });

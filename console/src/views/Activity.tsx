@@ -117,7 +117,7 @@ export function ActivityView() {
           </article>
           <article className="card">
             <h3>What they can extract</h3>
-            <RecordTable caption="Extraction" rows={d.extraction.map((x) => ({ principal: x.principal, dataset: x.dataset, requests: x.requests, rowsReleased: x.rowsReleased, unitsReleased: x.unitsReleased, columnsUnmasked: x.columnsUnmasked.join(', ') || null, budget: x.budget ? `ρ ${x.budget.spentRho.toFixed(3)} of ${x.budget.capRho}` : null, lastAt: x.lastAt }))} empty="Nothing released yet." />
+            <RecordTable caption="Extraction" rows={d.extraction.map((x) => ({ principal: x.principal, dataset: x.dataset, requests: x.requests, rowsReleased: x.rowsReleased, unitsReleased: x.unitsReleased, columnsUnmasked: x.columnsUnmasked.join(', ') || null, budget: x.budget ? `ρ ${x.budget.spentRho.toFixed(3)} of ${x.budget.capRho.toFixed(3)}` : null, lastAt: x.lastAt }))} empty="Nothing released yet." />
           </article>
         </>
       )}
