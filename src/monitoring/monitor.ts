@@ -22,7 +22,7 @@ import { GatehouseError } from '../errors.ts';
 import { AlertBook, type Alert, type AlertChange } from './alerts.ts';
 import { Baselines } from './baseline.ts';
 import type { MonitoringConfig, ResponseKind } from './config.ts';
-import { readsData, toEvent, type MonitorEvent } from './event.ts';
+import { readsData, toEvent, type MonitorEvent, type RequestFacts } from './event.ts';
 import { LiveActivity } from './activity.ts';
 import { buildRules, type Detection, type Rule } from './rules.ts';
 import { localClock, scoreRequest } from './score.ts';
@@ -30,6 +30,7 @@ import { WebhookSender } from './webhooks.ts';
 import { ZoneMap } from './zones.ts';
 import { IncidentBook } from './incidents.ts';
 import { LeakLedger } from './leaks.ts';
+import { PostureWatch } from './posture-watch.ts';
 import { randomBytes } from 'node:crypto';
 import type { DetectionState, MonitorSnapshot } from './persist.ts';
 
@@ -80,6 +81,8 @@ export class Monitor {
   readonly webhooks: WebhookSender;
   readonly activity = new LiveActivity();
   readonly incidents = new IncidentBook();
+  /** Each principal's device posture at its latest request, verified off the request path. */
+  readonly posture = new PostureWatch();
   /** Release registry, watermarks and canaries for leak tracing (leaks.ts). */
   readonly leaks: LeakLedger;
   readonly principalBaselines = new Baselines();
@@ -194,10 +197,10 @@ export class Monitor {
   }
 
   /** Inline, per recorded entry. Returns what was seen (tests, the drill), or null for entries without a principal. */
-  observe(record: AuditRecord, auditId: string): Observed | null {
-    if (this.#costs.size === 0) return this.#observe(record, auditId);
+  observe(record: AuditRecord, auditId: string, facts?: RequestFacts): Observed | null {
+    if (this.#costs.size === 0) return this.#observe(record, auditId, facts);
     const t0 = performance.now();
-    try { return this.#observe(record, auditId); } finally {
+    try { return this.#observe(record, auditId, facts); } finally {
       const s = (performance.now() - t0) / 1000;
       for (const c of this.#costs) { try { c(s); } catch { /* metrics never break monitoring */ } }
     }
@@ -209,9 +212,9 @@ export class Monitor {
     return () => { this.#costs.delete(listener); };
   }
 
-  #observe(record: AuditRecord, auditId: string): Observed | null {
+  #observe(record: AuditRecord, auditId: string, facts: RequestFacts | undefined): Observed | null {
     if (record.rowsReturned !== null && record.rowsReturned > 0) this.leaks.bindAudit(record, auditId);
-    const e = toEvent(record, auditId, this.#orgOf);
+    const e = toEvent(record, auditId, this.#orgOf, facts);
     if (e === null) return null;
     const key = `${e.decision}\u0000${e.channel}`;
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);

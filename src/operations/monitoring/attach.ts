@@ -66,7 +66,14 @@ export function monitorOf(rt: Runtime): Monitor {
   const flushLearning = persistLearning(rt.stateDir, monitor);
   m = monitor;
   MONITORS.set(rt, monitor);
-  rt.onRecorded((entry, auditId) => { monitor.observe(entry, auditId); });
+  rt.onRecorded((entry, auditId, meta) => {
+    monitor.observe(entry, auditId, meta ? { sql: meta.sql ?? null, posture: meta.posture ?? null } : undefined);
+    // Device posture: verified after the request (a signature check is not inline work).
+    const posture = rt.state.loaded.workspace.identity?.posture;
+    if (posture && meta && entry.principal !== null && entry.channel !== MONITOR_CHANNEL) {
+      void monitor.posture.seen({ principal: entry.principal, token: meta.posture ?? null, sourceIp: sourceIp(meta.source), at: Date.parse(entry.time) }, posture).catch(() => undefined);
+    }
+  });
   rt.gate((principal, mfaAt, action) => { monitor.checkAccess(principal, mfaAt, action); });
   monitor.setResponder(responder(rt));
   const watched = configStamp(rt.options.workspaceDir);
@@ -78,6 +85,12 @@ export function monitorOf(rt: Runtime): Monitor {
   }, TICK_MS);
   timer.unref();
   return monitor;
+}
+
+/** The address as the posture zones match it (as src/operations/query/plan.ts does for the policy). */
+function sourceIp(source: string): string {
+  const s = source.startsWith('::ffff:') ? source.slice(7) : source;
+  return /^[0-9.]+$/.test(s) || s.includes(':') ? s : '127.0.0.1';
 }
 
 const DETECTION_FLUSH_MS = 5000;
