@@ -94,6 +94,7 @@ try {
   await shot(audrey, 'audit');
   await shot(audrey, 'compliance');
   await shot(audrey, 'charts');
+  await shot(audrey, 'activity');
 
   const olivia = await open();
   await signIn(olivia, 'olivia');

@@ -162,7 +162,7 @@ describe('the web console in chromium', () => {
     await olivia.getByTestId('principal').waitFor();
     const views: [Page, string][] = [
       [rhea, 'workbench'], [rhea, 'datasets'], [rhea, 'results'], [rhea, 'receipts'],
-      [audrey, 'audit'], [audrey, 'compliance'],
+      [audrey, 'audit'], [audrey, 'compliance'], [audrey, 'activity'], [olivia, 'activity'],
       [olivia, 'catalog'], [olivia, 'policies'], [olivia, 'governance'], [olivia, 'approvals'], [olivia, 'flows'], [olivia, 'charts'], [audrey, 'charts'],
     ];
     for (const [page, view] of views) {
@@ -179,6 +179,43 @@ describe('the web console in chromium', () => {
       assert.deepEqual(await axe(page), [], `${view} passes axe-core`);
     }
     for (const [page] of views) assert.deepEqual(consoleErrors.get(page), [], 'no console errors');
+  });
+
+  it('shows an auditor live activity as it happens, raises an alert on repeated denials, and lets her acknowledge and resolve it', async () => {
+    const audrey = await newPage();
+    await signIn(audrey, 'audrey');
+    await audrey.getByTestId('principal').waitFor();
+    await audrey.goto(`${node.url}/console/#/activity`);
+    await audrey.getByText('Live: new requests and alert changes appear as they happen.').waitFor();
+    // Another user, over the API with his console cookies: five refused queries (a purpose he has no grant for).
+    const ivan = await newPage();
+    await signIn(ivan, 'ivan');
+    await ivan.getByTestId('principal').waitFor();
+    const jar = await ivan.context().cookies();
+    const cookie = jar.map((c) => `${c.name}=${c.value}`).join('; ');
+    const csrf = jar.find((c) => c.name === 'gh_csrf')!.value;
+    for (let i = 0; i < 5; i++) {
+      const r = await fetch(`${node.url}/v1/query`, { method: 'POST', headers: { cookie, 'x-gatehouse-csrf': csrf, 'content-type': 'application/json' }, body: JSON.stringify({ sql: 'SELECT count(*) FROM patients', purpose: 'marketing' }) });
+      assert.equal(r.status, 403, 'the query is refused');
+    }
+    const feed = audrey.getByTestId('feed');
+    await feed.getByText(/ivan query on .*: deny/).first().waitFor();
+    await feed.getByText(/alert opened: repeated-denials on ivan/).waitFor();
+    const alerts = audrey.getByRole('region', { name: 'Open alerts' });
+    await alerts.getByText('repeated-denials').waitFor();
+    const ack = alerts.getByRole('button', { name: /^Acknowledge / });
+    const id = (await ack.first().innerText()).replace('Acknowledge ', '');
+    await ack.first().click();
+    await audrey.getByText(`Alert ${id} acknowledged`).waitFor();
+    await feed.getByText(/alert acknowledged: repeated-denials on ivan/).waitFor();
+    await alerts.getByRole('button', { name: `Resolve ${id}` }).click();
+    await audrey.getByText(`Alert ${id} resolved`).waitFor();
+    await audrey.getByText('No open alerts.').waitFor();
+    assert.deepEqual(consoleErrors.get(audrey), [], 'no console errors');
+    // A partner watching sees only himself: the auditor's own activity is not in his stream or tables.
+    await ivan.goto(`${node.url}/console/#/activity`);
+    await ivan.getByText(/your own activity/).waitFor();
+    assert.doesNotMatch(await ivan.locator('main').innerText(), /audrey/);
   });
 
   it('lets a data owner simulate a request as another principal and see the decision, reasons and rewritten SQL', async () => {

@@ -214,6 +214,29 @@ describe('incidents under the partner\'s SLA', () => {
     // Remediated in time: no remediation breach.
     assert.equal((await app.inject({ method: 'POST', url: `/v1/incidents/${incident.id}/remediate`, headers: auth('audrey'), payload: { note: 'keys rotated, contractor offboarded' } })).statusCode, 200);
     assert.equal(await monitoring.checkSlaDeadlines(new Date(opened + 300 * 60_000)), 0);
+
+    // The compliance report lists the incident with its SLA clock and the missed deadline, in every form.
+    const report = (await app.inject({ url: '/v1/governance/report?format=json', headers: auth('audrey') })).json();
+    const body = typeof report.body === 'string' ? JSON.parse(report.body) : report.body;
+    const section = body.sections.find((x: { id: string }) => x.id === 'incidents');
+    const row = section.rows.find((r: { cells: unknown[] }) => r.cells[0] === incident.id);
+    assert.ok(row, 'the incident is in the report');
+    const cell = (key: string) => row.cells[section.columns.findIndex((c: { key: string }) => c.key === key)];
+    assert.equal(cell('rule'), 'repeated-denials');
+    assert.equal(cell('partner'), 'keystone-mutual');
+    assert.equal(cell('agreement'), incident.agreementId);
+    assert.equal(cell('respondBy'), incident.respondBy);
+    assert.equal(cell('remediateBy'), incident.remediateBy);
+    assert.equal(cell('status'), 'remediated');
+    assert.match(String(cell('breaches')), new RegExp(`response deadline missed: finding ${breach.id} \\(security-team\\)`));
+    assert.equal(row.flag, 'alert', 'a breached incident is highlighted');
+    assert.equal(body.figures.find((f: { label: string }) => f.label === 'SLA breaches').value, 1);
+    assert.match(body.summary, /1 security incident was opened or worked; 1 SLA deadline was missed/);
+    const csv = (await app.inject({ url: '/v1/governance/report?format=csv&section=incidents', headers: auth('audrey') })).body;
+    assert.match(csv.split('\r\n')[0]!, /^Incident,Detected by,Partner,Opened,SLA agreement,Respond by/);
+    assert.ok(csv.includes(incident.id) && csv.includes(incident.respondBy) && csv.includes(breach.id));
+    const html = (await app.inject({ url: '/v1/governance/report?format=html', headers: auth('audrey') })).body;
+    assert.ok(html.includes('Incidents and SLA clocks') && html.includes(incident.id) && html.includes(breach.id));
   });
 });
 

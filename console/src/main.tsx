@@ -5,6 +5,7 @@
 import { StrictMode, useEffect, useState, type ReactNode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { post, whenSessionExpires } from './api.ts';
+import { ActivityView } from './views/Activity.tsx';
 import { ComplianceView, LogExplorerView } from './views/Auditor.tsx';
 import { ApprovalsView, CatalogView, ChartsView, FlowsView, GovernanceView, PoliciesView } from './views/Owner.tsx';
 import { DatasetsView, ReceiptsView, ResultsView, WorkbenchView } from './views/Partner.tsx';
@@ -17,6 +18,7 @@ const VIEWS: readonly { group: string; path: string; label: string; render: (q: 
   { group: 'Partner', path: 'results', label: 'Saved results', render: () => <ResultsView /> },
   { group: 'Partner', path: 'receipts', label: 'Receipts', render: (q) => <ReceiptsView query={q} /> },
   { group: 'Auditor', path: 'audit', label: 'Audit log', render: () => <LogExplorerView /> },
+  { group: 'Auditor', path: 'activity', label: 'Live activity', render: () => <ActivityView /> },
   { group: 'Auditor', path: 'compliance', label: 'Compliance', render: () => <ComplianceView /> },
   { group: 'Auditor', path: 'charts', label: 'Charts', render: () => <ChartsView /> },
   { group: 'Owner', path: 'catalog', label: 'Catalog', render: () => <CatalogView /> },

@@ -260,3 +260,25 @@ test('large inputs are capped per table with an "and N more" note, and building 
   assert.equal(renderReportHtml(a), renderReportHtml(b));
   assert.equal(renderReportCsv(a), renderReportCsv(b));
 });
+
+test('lists an incident whose response deadline passed unanswered as overdue, and ignores incident lines forged into other entries', async () => {
+  const { incidentReason } = await import('./report-incidents.ts');
+  const opened = incidentReason({ kind: 'opened', incident: 'inc_1', alert: 'al_1', rule: 'slow-exfiltration', principal: 'cy', org: 'Acme Analytics', agreement: 'AG-7', respondBy: '2025-11-20T11:00:00.000Z', remediateBy: '2025-11-21T10:00:00.000Z' });
+  const forged = incidentReason({ kind: 'remediated', incident: 'inc_1' });
+  const r = buildReport(input({ entries: [
+    e({ action: 'monitoring.alert.confirm', principal: 'audrey', datasets: [], rowsReturned: null, reasons: ['alert al_1 confirmed', opened], time: '2025-11-20T10:00:00.000Z' }),
+    // A query's reasons are not the monitor's word: a remediation claimed there does not count.
+    e({ principal: 'cy', reasons: [forged], time: '2025-11-20T10:30:00.000Z' }),
+    e({ action: 'monitoring.incident.remediate', principal: 'cy', datasets: [], decision: 'deny', errorCode: 'POLICY_DENIED', rowsReturned: null, reasons: [forged], time: '2025-11-20T10:40:00.000Z' }),
+  ] }));
+  const s = r.sections.find((x) => x.id === 'incidents')!;
+  assert.equal(s.rows.length, 1);
+  const cell = (key: string) => s.rows[0]!.cells[s.columns.findIndex((c) => c.key === key)];
+  assert.equal(cell('status'), 'open');
+  assert.equal(cell('remediated'), null);
+  assert.equal(cell('agreement'), 'AG-7');
+  assert.equal(cell('breaches'), 'overdue');
+  assert.equal(s.rows[0]!.flag, 'warning');
+  assert.equal(r.figures.find((f) => f.label === 'Incidents')!.value, 1);
+  assert.match(renderReportCsv(r, { section: 'incidents' }), /inc_1,slow-exfiltration,Acme Analytics/);
+});

@@ -10,6 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { StoredAuditEntry } from '../audit/log.ts';
+import { INCIDENT_COLUMNS, incidentSummary } from './report-incidents.ts';
 import { buildFlowMap, formatCount, inPeriod, partnerOf, UNKNOWN_DATASET, type FlowMap } from './flows.ts';
 
 export { renderReportHtml } from './report-html.ts';
@@ -369,6 +370,9 @@ export function buildReport(input: ReportInput): Report {
     cells: [d.at, d.subject, typeof d.artefacts === 'number' ? d.artefacts : d.artefacts.length, d.reason],
   }));
 
+  // 12. Incidents under the agreements' SLAs (from their audit entries: report-incidents.ts).
+  const incidents = incidentSummary(entries, nowMs);
+
   const sections: ReportSection[] = [
     section('accesses', 'Access by partner and dataset', 'Every request to read data in the period, by who asked and which dataset: allowed, refused by policy, or failed for a technical reason.',
       [['partner', 'Partner', 'text'], ['dataset', 'Dataset', 'text'], ['allowed', 'Allowed', 'count'], ['refused', 'Refused', 'count'], ['failed', 'Failed', 'count']], accessRows, 'Nobody asked for data in this period.', max),
@@ -392,6 +396,8 @@ export function buildReport(input: ReportInput): Report {
       [['org', 'Organisation', 'text'], ['tier', 'Risk tier', 'text'], ['certificates', 'Certificates expiring', 'text'], ['expired', 'Expired', 'count']], vendorRows, 'No vendors are registered.', max),
     section('destructions', 'Data destroyed', 'Shared data destroyed in the period (by erasing its encryption key), each with a certificate in the audit log.',
       [['at', 'When', 'time'], ['subject', 'Subject', 'text'], ['artefacts', 'Items destroyed', 'count'], ['reason', 'Reason', 'text']], destructionRows, 'Nothing was destroyed in this period.', max),
+    section('incidents', 'Incidents and SLA clocks', 'Security incidents opened from confirmed monitoring alerts, with the response and remediation deadlines of the partner\'s SLA agreement; a missed deadline becomes a finding with an owner and is highlighted.',
+      INCIDENT_COLUMNS, incidents.rows, 'No incident was opened or worked in this period.', max),
   ];
 
   // Summary.
@@ -416,6 +422,7 @@ export function buildReport(input: ReportInput): Report {
   if (pastEnd > 0) sentences.push(`${plural(pastEnd, 'agreement has', 'agreements have')} passed ${pastEnd === 1 ? 'its' : 'their'} end date but ${pastEnd === 1 ? 'is' : 'are'} still marked active.`);
   const exhausted = budgetRows.filter((r) => r.flag === 'alert').length;
   if (exhausted > 0) sentences.push(`${plural(exhausted, 'privacy budget is', 'privacy budgets are')} used up.`);
+  if (incidents.incidents > 0) sentences.push(`${plural(incidents.incidents, 'security incident was', 'security incidents were')} opened or worked${incidents.breaches > 0 ? `; ${plural(incidents.breaches, 'SLA deadline was', 'SLA deadlines were')} missed` : ''}.`);
   if (destructionRows.length > 0) sentences.push(`${plural(destructionRows.length, 'destruction certificate was', 'destruction certificates were')} issued.`);
 
   const figures = [
@@ -426,6 +433,8 @@ export function buildReport(input: ReportInput): Report {
     { label: 'Failed sign-ins', value: failedLogins },
     { label: 'Open findings', value: openFindings.length },
     { label: 'Overdue findings', value: overdue },
+    { label: 'Incidents', value: incidents.incidents },
+    { label: 'SLA breaches', value: incidents.breaches },
   ];
 
   const body = { title: `Compliance report — ${input.workspace}`, workspace: input.workspace, period: { from: period.from, to: period.to }, generatedAt, summary: sentences.join(' '), figures, sections, flows };

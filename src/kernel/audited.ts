@@ -90,7 +90,7 @@ export function draftEntry(rt: Runtime, state: WorkspaceState, meta: Pick<Reques
 }
 
 /** Writes an entry; if it cannot be written the request fails (fail closed). Observers see it once recorded. */
-export async function record(rt: Runtime, entry: AuditRecord): Promise<{ auditId: string }> {
+export async function record(rt: Runtime, entry: AuditRecord, meta?: RequestMeta): Promise<{ auditId: string }> {
   let r: { auditId: string };
   const t0 = performance.now();
   try {
@@ -99,7 +99,7 @@ export async function record(rt: Runtime, entry: AuditRecord): Promise<{ auditId
     throw new GatehouseError('AUDIT_UNAVAILABLE', 'the audit log could not record this request, so it was not completed', { hint: 'retry later; operators: check the audit log storage', cause: err });
   }
   rt.timing('audit', t0);
-  rt.observe(entry, r.auditId);
+  rt.observe(entry, r.auditId, meta);
   return r;
 }
 
@@ -136,7 +136,7 @@ async function leased<T>(rt: Runtime, state: WorkspaceState, meta: RequestMeta, 
     entry.errorCode = e.code;
     entry.reasons = [...(e.reasons.length ? e.reasons : []), ...(e.reasons.includes(e.message) ? [] : [e.message]), ...kept];
     try {
-      await record(rt, entry);
+      await record(rt, entry, meta);
     } catch (recordErr) {
       await settle(hooks, false);
       throw recordErr;
@@ -147,7 +147,7 @@ async function leased<T>(rt: Runtime, state: WorkspaceState, meta: RequestMeta, 
   }
   let auditId: string;
   try {
-    ({ auditId } = await record(rt, entry));
+    ({ auditId } = await record(rt, entry, meta));
   } catch (err) {
     await settle(hooks, false);
     throw err;

@@ -22,6 +22,7 @@ import type { BudgetLedger } from '../state/budget-ledger.ts';
 import { loadWorkspace, restrictingMerge, WorkspacePartlyApplied, type LoadedWorkspace } from '../workspace/validate.ts';
 import { WorkspaceInvalid } from '../model/problems.ts';
 import type { PrincipalDef } from '../model/types.ts';
+import type { RequestMeta } from './types.ts';
 import type { Select } from '../query/ir.ts';
 import type { BoundQuery } from '../query/bind.ts';
 import { GovernanceRuntime } from './governance-runtime.ts';
@@ -61,7 +62,8 @@ export interface GatehouseOptions {
 export type AccessGate = (principal: string, mfaAt: number | null, action: string) => void;
 
 /** Sees each audit entry once it is recorded. */
-export type RecordObserver = (entry: AuditRecord, auditId: string) => void;
+/** `meta` is the request's (absent for entries written outside a request): what monitoring reads beyond the entry. */
+export type RecordObserver = (entry: AuditRecord, auditId: string, meta?: RequestMeta) => void;
 
 /** One consistent view of the workspace: a request reads it once and uses it throughout. */
 export interface WorkspaceState {
@@ -346,9 +348,9 @@ export class Runtime {
     for (const t of this.#timings) { try { t(stage, seconds); } catch { /* metrics never fail a request */ } }
   }
 
-  observe(entry: AuditRecord, auditId: string): void {
+  observe(entry: AuditRecord, auditId: string, meta?: RequestMeta): void {
     for (const o of this.#observers) {
-      try { o(entry, auditId); } catch { /* an observer never fails a request that is already recorded */ }
+      try { o(entry, auditId, meta); } catch { /* an observer never fails a request that is already recorded */ }
     }
   }
 

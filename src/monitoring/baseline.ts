@@ -15,6 +15,17 @@ const MAX_FINGERPRINTS = 512;
 const MAX_SOURCES = 64;
 const MAX_COLUMNS = 2048;
 
+export interface BaselineState {
+  readonly n: number;
+  readonly mean: number;
+  readonly m2: number;
+  readonly hours: readonly number[];
+  readonly columns: readonly string[];
+  readonly datasets: readonly string[];
+  readonly sources: readonly string[];
+  readonly fingerprints: readonly (readonly [string, number])[];
+}
+
 export class Baseline {
   /** Data requests observed (allowed ones: denials build no behaviour). */
   n = 0;
@@ -51,6 +62,22 @@ export class Baseline {
     }
   }
 
+  /** Everything the baseline has learnt, as plain JSON (persisted in the node's state: detection-state.ts). */
+  toState(): BaselineState {
+    return { n: this.n, mean: this.#mean, m2: this.#m2, hours: [...this.hours], columns: [...this.columns], datasets: [...this.datasets], sources: [...this.sources], fingerprints: [...this.fingerprints] };
+  }
+
+  static fromState(s: BaselineState): Baseline {
+    const b = new Baseline();
+    b.n = s.n; b.#mean = s.mean; b.#m2 = s.m2;
+    s.hours.slice(0, 24).forEach((h, i) => { b.hours[i] = h; });
+    for (const c of s.columns.slice(0, MAX_COLUMNS)) b.columns.add(c);
+    for (const d of s.datasets) b.datasets.add(d);
+    for (const x of s.sources.slice(0, MAX_SOURCES)) b.sources.add(x);
+    for (const [fp, n] of s.fingerprints.slice(-MAX_FINGERPRINTS)) b.fingerprints.set(fp, n);
+    return b;
+  }
+
   /** A JSON view for the activity answer: no values, only shapes of behaviour. */
   toJSON(): object {
     let busiest = 0;
@@ -71,4 +98,6 @@ export class Baselines {
     return b;
   }
   get size(): number { return this.#m.size; }
+  toState(): Record<string, BaselineState> { return Object.fromEntries([...this.#m].map(([k, b]) => [k, b.toState()])); }
+  restore(s: Readonly<Record<string, BaselineState>>): void { for (const [k, b] of Object.entries(s)) this.#m.set(k, Baseline.fromState(b)); }
 }

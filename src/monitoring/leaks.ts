@@ -22,7 +22,9 @@
  *    LIMIT, grouping or join). A leaked canary names its partner outright.
  *
  * The ledger is kept in memory, bounded (the newest MAX_RELEASES releases); entries are
- * tied to their audit id when the audit entry is recorded. Every row-level result (marked or
+ * tied to their audit id when the audit entry is recorded. Releases leave the ledger as
+ * `SavedRelease` records (keyed row hashes, never a value) that the node appends to its state
+ * directory and reloads at start (persist.ts), so a restart does not forget who received what. Every row-level result (marked or
  * not) also reports its privacy units to the live tallies, so "what can they extract" counts
  * distinct individuals, not only rows.
  */
@@ -33,6 +35,19 @@ import type { AuditRecord } from '../audit/types.ts';
 export interface LeakTracingConfig {
   /** Per dataset: columns whose last digit may carry the watermark, and canary rows per release. */
   readonly [dataset: string]: { readonly vary: readonly string[]; readonly canaries: number };
+}
+
+/** A release as the node's state keeps it: identifiers, keyed row hashes and canary hashes only. */
+export interface SavedRelease {
+  readonly principal: string;
+  readonly datasets: readonly string[];
+  readonly auditId: string | null;
+  readonly sqlFingerprint: string | null;
+  readonly at: string;
+  readonly stable: readonly string[];
+  readonly marked: readonly (readonly [string, number])[];
+  readonly rows: readonly string[];
+  readonly canaries: readonly string[];
 }
 
 interface Release {
@@ -121,6 +136,35 @@ export class LeakLedger {
 
   reconfigure(config: LeakTracingConfig): void { this.#config = config; }
 
+  readonly #unsaved: Release[] = [];
+
+  /** Releases committed since the last call, for the node's state (their audit ids are bound by then). */
+  takeUnsaved(): SavedRelease[] {
+    const out = this.#unsaved.splice(0).map((r) => this.#save(r));
+    return out;
+  }
+
+  /** Every release in the ledger, for compacting the saved registry. */
+  saved(): SavedRelease[] { return this.#releases.map((r) => this.#save(r)); }
+
+  #save(r: Release): SavedRelease {
+    const entry = r.entry as Partial<AuditRecord>;
+    return {
+      principal: r.principal, datasets: r.datasets, auditId: this.#auditIds.get(r.entry) ?? null, sqlFingerprint: entry.sqlFingerprint ?? null,
+      at: r.at, stable: r.stable, marked: [...r.marked], rows: [...r.rows], canaries: [...r.canaries],
+    };
+  }
+
+  /** Restores saved releases at start-up (oldest first), keeping the newest MAX_RELEASES. */
+  restore(saved: readonly SavedRelease[]): void {
+    for (const x of saved.slice(-MAX_RELEASES)) {
+      const entry = { sqlFingerprint: x.sqlFingerprint };
+      if (x.auditId !== null) this.#auditIds.set(entry, x.auditId);
+      this.#releases.push({ principal: x.principal, datasets: x.datasets, entry, at: x.at, stable: x.stable, marked: new Map(x.marked), rows: new Set(x.rows), canaries: new Set(x.canaries) });
+    }
+    while (this.#releases.length > MAX_RELEASES) this.#releases.shift();
+  }
+
   #partnerKey(principal: string): Buffer {
     return createHmac('sha256', this.#nodeKey).update('gatehouse-watermark-v1\u0000').update(principal).digest();
   }
@@ -169,7 +213,9 @@ export class LeakLedger {
       rows: out,
       commit: () => {
         countUnits();
-        this.#releases.push({ principal: input.principal, datasets: input.datasets, entry: input.entry, at: input.at.toISOString(), stable, marked, rows, canaries });
+        const release: Release = { principal: input.principal, datasets: input.datasets, entry: input.entry, at: input.at.toISOString(), stable, marked, rows, canaries };
+        this.#releases.push(release);
+        if (this.#unsaved.length < MAX_RELEASES) this.#unsaved.push(release);
         if (this.#releases.length > MAX_RELEASES) this.#releases.shift();
       },
     };

@@ -22,7 +22,7 @@ import { GatehouseError } from '../errors.ts';
 import { AlertBook, type Alert, type AlertChange } from './alerts.ts';
 import { Baselines } from './baseline.ts';
 import type { MonitoringConfig, ResponseKind } from './config.ts';
-import { readsData, toEvent, type MonitorEvent } from './event.ts';
+import { readsData, toEvent, type MonitorEvent, type RequestFacts } from './event.ts';
 import { LiveActivity } from './activity.ts';
 import { buildRules, type Detection, type Rule } from './rules.ts';
 import { localClock, scoreRequest } from './score.ts';
@@ -30,8 +30,12 @@ import { WebhookSender } from './webhooks.ts';
 import { ZoneMap } from './zones.ts';
 import { IncidentBook } from './incidents.ts';
 import { LeakLedger } from './leaks.ts';
+import { PostureWatch } from './posture-watch.ts';
 import { randomBytes } from 'node:crypto';
-import type { MonitorSnapshot } from './persist.ts';
+import type { DetectionState, MonitorSnapshot } from './persist.ts';
+
+/** Events kept for replaying the rules' windows after a restart (detection state), at most. */
+const MAX_REPLAY_EVENTS = 20_000;
 
 const STEP_UP_ACTIONS: ReadonlySet<string> = new Set(['auth.step-up', 'auth.logout']);
 
@@ -77,6 +81,8 @@ export class Monitor {
   readonly webhooks: WebhookSender;
   readonly activity = new LiveActivity();
   readonly incidents = new IncidentBook();
+  /** Each principal's device posture at its latest request, verified off the request path. */
+  readonly posture = new PostureWatch();
   /** Release registry, watermarks and canaries for leak tracing (leaks.ts). */
   readonly leaks: LeakLedger;
   readonly principalBaselines = new Baselines();
@@ -141,6 +147,39 @@ export class Monitor {
     return { version: 1, holds: this.holds(), alerts: this.alerts.list(), incidents: this.incidents.list() };
   }
 
+  readonly #replay: MonitorEvent[] = [];
+  #detectionDirty = false;
+
+  /** True when baselines or rule windows changed since the last `detectionState()`. */
+  get detectionDirty(): boolean { return this.#detectionDirty; }
+
+  /**
+   * What detection has learnt, for the node's state: the baselines as they are, and the
+   * events still inside some rule's window. Windows are not serialised rule by rule: they are
+   * rebuilt at start by replaying those events through fresh rules (one mechanism for every
+   * rule, exact because each rule's state is a function of the events it saw).
+   */
+  detectionState(): DetectionState {
+    this.#detectionDirty = false;
+    const longest = Math.max(0, ...Object.values(this.#config.rules).filter((r) => r.enabled).map((r) => r.windowMinutes));
+    const from = this.#now().getTime() - longest * 60_000;
+    let drop = 0;
+    while (drop < this.#replay.length && this.#replay[drop]!.at < from) drop++;
+    if (drop > 0) this.#replay.splice(0, drop);
+    return { version: 1, principals: this.principalBaselines.toState(), orgs: this.orgBaselines.toState(), events: [...this.#replay] };
+  }
+
+  /** Restores detection at start-up (before the first request): baselines, then the rules' windows by replay. Replayed detections were raised before the restart and are not raised again. */
+  restoreDetection(s: DetectionState): void {
+    this.principalBaselines.restore(s.principals);
+    this.orgBaselines.restore(s.orgs);
+    const ctx = { baseline: undefined, zones: this.#zones };
+    for (const e of s.events.slice(-MAX_REPLAY_EVENTS)) {
+      for (const r of this.#rules) r.observe(e, { ...ctx, baseline: this.principalBaselines.get(e.principal) });
+      this.#replay.push(e);
+    }
+  }
+
   /** Restores a snapshot at start-up (before the first request). */
   restore(s: MonitorSnapshot): void {
     for (const h of s.holds) this.#holds.set(h.principal, h);
@@ -158,10 +197,10 @@ export class Monitor {
   }
 
   /** Inline, per recorded entry. Returns what was seen (tests, the drill), or null for entries without a principal. */
-  observe(record: AuditRecord, auditId: string): Observed | null {
-    if (this.#costs.size === 0) return this.#observe(record, auditId);
+  observe(record: AuditRecord, auditId: string, facts?: RequestFacts): Observed | null {
+    if (this.#costs.size === 0) return this.#observe(record, auditId, facts);
     const t0 = performance.now();
-    try { return this.#observe(record, auditId); } finally {
+    try { return this.#observe(record, auditId, facts); } finally {
       const s = (performance.now() - t0) / 1000;
       for (const c of this.#costs) { try { c(s); } catch { /* metrics never break monitoring */ } }
     }
@@ -173,9 +212,9 @@ export class Monitor {
     return () => { this.#costs.delete(listener); };
   }
 
-  #observe(record: AuditRecord, auditId: string): Observed | null {
+  #observe(record: AuditRecord, auditId: string, facts: RequestFacts | undefined): Observed | null {
     if (record.rowsReturned !== null && record.rowsReturned > 0) this.leaks.bindAudit(record, auditId);
-    const e = toEvent(record, auditId, this.#orgOf);
+    const e = toEvent(record, auditId, this.#orgOf, facts);
     if (e === null) return null;
     const key = `${e.decision}\u0000${e.channel}`;
     this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
@@ -205,6 +244,10 @@ export class Monitor {
       this.principalBaselines.of(e.principal).add(b);
       if (e.org !== null) this.orgBaselines.of(e.org).add(b);
     }
+    this.#replay.push(e);
+    // Trimmed in batches, so the request path does not shift the array on every event.
+    if (this.#replay.length > MAX_REPLAY_EVENTS * 1.25) this.#replay.splice(0, this.#replay.length - MAX_REPLAY_EVENTS);
+    this.#detectionDirty = true;
     this.activity.record(e, this.#zones.zoneOf(e.source)?.name ?? null, score, reasons);
     if (this.#subscribers.size > 0) {
       this.#publish({ type: 'request', principal: e.principal, at: new Date(e.at).toISOString(), auditId, action: e.action, decision: e.decision, purpose: e.purpose, datasets: e.datasets, rows: e.rows, score, reasons });

@@ -8,9 +8,10 @@
  *                      queries on one dataset adding up, within the window, to `share` of
  *                      its rows (datasetRows) or to `rows` — the pattern that stays under
  *                      every per-query cap (re-running a report releases nothing new)
- *   enumeration        ≥ distinctQueries different queries of the same shape (datasets and
- *                      columns) each returning ≤ maxRows, within the window: a sweep of a
- *                      key range one value at a time
+ *   enumeration        ≥ distinctQueries different queries of the same literal-free shape
+ *                      (query-shape.ts; datasets and columns when the SQL is not known) each
+ *                      returning ≤ maxRows, within the window: a sweep of a key range one
+ *                      value at a time
  *   new-dataset        a principal with ≥ minHistory data requests reads a dataset it never read
  *   impossible-travel  two requests from zones farther apart than maxKmh allows in the time between
  *   repeated-denials   ≥ count denied requests within the window (probing the policy)
@@ -114,7 +115,9 @@ class Enumeration implements Rule {
   constructor(c: RuleConfig) { this.#c = c; }
   observe(e: MonitorEvent): Detection | null {
     if (e.decision !== 'allow' || e.action !== 'query' || e.rows > this.#c.maxRows || e.fingerprint === null || e.datasets.length === 0) return null;
-    const shape = `${e.principal}\u0000${e.datasets.join(',')}\u0000${e.columns.join(',')}`;
+    // Sharpest with the literal-free shape: the same query with different constants. Without
+    // it (no SQL in the request meta), the datasets and columns touched stand in for the shape.
+    const shape = e.shape ? `${e.principal}\u0000${e.shape}` : `${e.principal}\u0000${e.datasets.join(',')}\u0000${e.columns.join(',')}`;
     let s = this.#shapes.get(shape);
     if (!s) { s = { w: new Window(), fps: new Map(), order: [], head: 0, times: [] }; this.#shapes.set(shape, s); }
     const from = e.at - minutes(this.#c.windowMinutes);

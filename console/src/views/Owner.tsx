@@ -65,6 +65,7 @@ export function ApprovalsView() {
   return (
     <Section title="Approvals">
       <ErrorBox error={grants.error ?? elevations.error ?? error} />
+      <CodeApprovals onDone={(m) => setDone(m)} onError={setError} />
       {done && <p role="status" className="ok">{done}</p>}
       <RequestForm onDone={(m) => { setDone(m); grants.reload(); }} />
       {grants.data && <RecordTable caption="Access requests" rows={grants.data.requests.map((r) => ({ id: r.id, principal: r.principalId, dataset: r.dataset, purpose: r.purpose, days: r.days, justification: r.justification, canDecide: r.canDecide }))} empty="No pending access requests."
@@ -72,6 +73,39 @@ export function ApprovalsView() {
       {elevations.data && <RecordTable caption="Elevation requests" rows={pendingElev} empty="No pending elevation requests."
         actions={(r) => <><button type="button" onClick={() => act(post(`/v1/elevation/requests/${String(r.id)}/approve`), 'Elevation approved')}>Approve</button> <button type="button" onClick={() => act(post(`/v1/elevation/requests/${String(r.id)}/deny`, { reason: 'denied in the console' }), 'Elevation denied')}>Deny</button></>} />}
     </Section>
+  );
+}
+
+interface JobRow { id: string; name: string; codeHash: string; submitter: string; status: string; submittedAt: string }
+interface JobDetail { job: { id: string; purpose: string; datasets: string[]; codeHash: string; submitter: string } }
+interface AirlockRow { id: string; jobId: string; requester: string; state: string; outputsSha256: string; reviews: { reviewer: string; decision: string }[]; createdAt: string }
+
+/**
+ * Code-to-data approvals in the same inbox: submitted jobs awaiting a data owner's approval of
+ * their code hash (POST /v1/jobs/:id/approve, reading as the submitter for the manifest's
+ * datasets and purpose), and airlock requests in review (POST /v1/airlock/:id/review; two
+ * distinct reviewers, never the author). A caller who may not see them (a partner) gets an
+ * empty list from the server, not an error.
+ */
+function CodeApprovals({ onDone, onError }: { onDone: (m: string) => void; onError: (e: Error) => void }) {
+  const jobs = useLoad(() => get<{ jobs: JobRow[] }>('/v1/jobs'), []);
+  const airlock = useLoad(() => get<{ requests: AirlockRow[] }>('/v1/airlock'), []);
+  const act = (p: Promise<unknown>, msg: string) => p.then(() => { onDone(msg); jobs.reload(); airlock.reload(); }, onError);
+  const approveJob = async (id: string) => {
+    const { job } = await get<JobDetail>(`/v1/jobs/${encodeURIComponent(id)}`);
+    await post(`/v1/jobs/${encodeURIComponent(id)}/approve`, { codeHash: job.codeHash, datasets: job.datasets, purpose: job.purpose, principal: job.submitter });
+  };
+  const review = (id: string, decision: 'approve' | 'reject') => post(`/v1/airlock/${encodeURIComponent(id)}/review`, { decision, reason: `${decision === 'approve' ? 'approved' : 'rejected'} in the console` });
+  const pendingJobs = (jobs.data?.jobs ?? []).filter((j) => j.status === 'submitted');
+  const inReview = (airlock.data?.requests ?? []).filter((r) => r.state === 'in_review');
+  return (
+    <>
+      <ErrorBox error={jobs.error ?? airlock.error} />
+      {jobs.data && <RecordTable caption="Jobs awaiting approval" rows={pendingJobs.map((j) => ({ id: j.id, name: j.name, submitter: j.submitter, codeHash: `${j.codeHash.slice(0, 16)}…`, submittedAt: j.submittedAt }))} empty="No job awaits approval."
+        actions={(r) => <button type="button" onClick={() => act(approveJob(String(r.id)), `Job ${String(r.id)} approved`)}>Approve job {String(r.id)}</button>} />}
+      {airlock.data && <RecordTable caption="Airlock reviews" rows={inReview.map((r) => ({ id: r.id, job: r.jobId, requester: r.requester, state: r.state, reviews: r.reviews.map((v) => `${v.reviewer}: ${v.decision}`).join(', ') || null, outputs: `${r.outputsSha256.slice(0, 16)}…`, createdAt: r.createdAt }))} empty="No airlock request awaits review."
+        actions={(r) => <><button type="button" onClick={() => act(review(String(r.id), 'approve'), `Airlock request ${String(r.id)} approved`)}>Approve release {String(r.id)}</button> <button type="button" onClick={() => act(review(String(r.id), 'reject'), `Airlock request ${String(r.id)} rejected`)}>Reject</button></>} />}
+    </>
   );
 }
 

@@ -3,7 +3,8 @@
  *
  *   who         active sessions, connection passwords, elevations and service keys now, and
  *               who made a request in the last N minutes;
- *   conditions  MFA age, network zone, agreement and grants in force, any monitoring hold;
+ *   conditions  MFA age, device posture (verified off the request path: posture-watch.ts),
+ *               network zone, agreement and grants in force, any monitoring hold;
  *   purpose     the purposes each principal declared, per dataset;
  *   extraction  rows and distinct privacy units released per principal × dataset (units: from
  *               row-level results that carry the dataset's unit column), columns seen
@@ -20,6 +21,7 @@ import type { Alert } from '../../monitoring/alerts.ts';
 import { AUDITORS } from '../audit/read.ts';
 import { monitorOf } from './attach.ts';
 import { MAX_UNITS } from '../../monitoring/activity.ts';
+import { describePosture } from '../../monitoring/posture-watch.ts';
 
 
 /** Who may watch whom: everyone, or one principal. */
@@ -45,7 +47,7 @@ export interface ActivityAnswer {
     readonly serviceKeys: readonly { principal: string; id: string; datasets: readonly string[] | null; expiresAt: string | null; lastUsedAt: string | null }[];
     readonly recent: readonly { principal: string; org: string | null; lastAt: string; source: string; zone: string | null; channel: string; action: string; purpose: string | null; requests: number; denials: number; score: number; reasons: readonly string[] }[];
   };
-  readonly conditions: readonly { principal: string; org: string | null; mfaAgeSeconds: number | null; zone: string | null; hold: string | null; agreements: readonly string[]; grants: readonly { dataset: string; purpose: string; until: string }[] }[];
+  readonly conditions: readonly { principal: string; org: string | null; mfaAgeSeconds: number | null; posture: string | null; zone: string | null; hold: string | null; agreements: readonly string[]; grants: readonly { dataset: string; purpose: string; until: string }[] }[];
   readonly extraction: readonly { principal: string; dataset: string; requests: number; rowsReleased: number; unitsReleased: number | null; unitsAtLeast: boolean; purposes: readonly string[]; columnsUnmasked: readonly string[]; budget: { spentRho: number; capRho: number; remainingRho: number } | null; lastAt: string }[];
   readonly alerts: { readonly open: number; readonly acknowledged: number; readonly resolved: number; readonly active: readonly Alert[] };
 }
@@ -124,7 +126,7 @@ async function snapshot(rt: Runtime, scope: ActivityScope, minutes: number | und
     const agreements = org ? (await gov.agreements.list({ partner: org, status: 'active' }, now).catch(() => [])).map((a) => `${a.kind} ${a.id}`) : [];
     const grants = (await gov.grants.list({ principalId: p.id }, now).catch(() => [])).map((g) => ({ dataset: g.dataset, purpose: g.purpose, until: g.until }));
     const hold = monitor.holdOf(p.id);
-    conditions.push({ principal: p.id, org, mfaAgeSeconds: mfaAge.get(p.id) ?? null, zone: seen?.lastZone ?? null, hold: hold ? `${hold.kind} (alert ${hold.alertId})` : null, agreements, grants });
+    conditions.push({ principal: p.id, org, mfaAgeSeconds: mfaAge.get(p.id) ?? null, posture: describePosture(monitor.posture.of(p.id)), zone: seen?.lastZone ?? monitor.posture.of(p.id)?.zone ?? null, hold: hold ? `${hold.kind} (alert ${hold.alertId})` : null, agreements, grants });
   }
 
   const extraction: ActivityAnswer['extraction'][number][] = [];

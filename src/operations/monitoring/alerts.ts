@@ -13,6 +13,7 @@ import type { Delivery } from '../../monitoring/webhooks.ts';
 import { inScope, scopeOf } from './activity.ts';
 import { monitorOf } from './attach.ts';
 import { openIncident } from './incidents.ts';
+import { incidentReason } from '../../governance/report-incidents.ts';
 
 function mustWatchAll(rt: Runtime, p: Parameters<typeof scopeOf>[1], what: string): void {
   if (!scopeOf(rt, p).all) {
@@ -38,7 +39,10 @@ export async function changeAlert(rt: Runtime, meta: RequestMeta, id: string, ch
       const a = book.get(id);
       const incident = await openIncident(rt, a, auth.principal.id);
       book.confirm(id, auth.principal.id, now);
-      entry.reasons = [`alert ${a.id} (${a.rule}, ${a.principal}) confirmed: incident ${incident.id}${incident.agreementId ? ` under SLA agreement ${incident.agreementId}, respond by ${incident.respondBy}, remediate by ${incident.remediateBy}` : ' (no SLA agreement in force)'}`];
+      entry.reasons = [
+        `alert ${a.id} (${a.rule}, ${a.principal}) confirmed: incident ${incident.id}${incident.agreementId ? ` under SLA agreement ${incident.agreementId}, respond by ${incident.respondBy}, remediate by ${incident.remediateBy}` : ' (no SLA agreement in force)'}`,
+        incidentReason({ kind: 'opened', incident: incident.id, alert: a.id, rule: a.rule, principal: a.principal, org: a.org, agreement: incident.agreementId, respondBy: incident.respondBy, remediateBy: incident.remediateBy }),
+      ];
       return a;
     }
     const a = change === 'acknowledge' ? book.acknowledge(id, auth.principal.id, now) : book.resolve(id, auth.principal.id, note, now);

@@ -7,7 +7,9 @@
  *
  * The monitor attaches on first use; the node attaches it at start (the HTTP routes call
  * `monitorOf` when they are registered), so it sees every request from then on. Its holds,
- * alerts and incidents are kept in state/monitoring.json (persist.ts) and restored here.
+ * alerts and incidents (state/monitoring.json), its baselines and rule windows
+ * (state/monitoring-detection.json) and its leak registry (state/leak-registry.jsonl) are kept
+ * in the state directory (persist.ts) and restored here before the first request.
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -19,7 +21,7 @@ import { loadMonitoringConfig } from '../../monitoring/config.ts';
 import { MONITOR_CHANNEL } from '../../monitoring/event.ts';
 import { Monitor, type Hold, type Responder } from '../../monitoring/monitor.ts';
 import type { Alert } from '../../monitoring/alerts.ts';
-import { debouncedWriter, readSnapshot, writeSnapshot } from '../../monitoring/persist.ts';
+import { appendReleases, debouncedWriter, readDetectionState, readReleases, readSnapshot, writeJson, writeReleases, writeSnapshot } from '../../monitoring/persist.ts';
 
 const MONITORS = new WeakMap<Runtime, Monitor>();
 
@@ -61,19 +63,65 @@ export function monitorOf(rt: Runtime): Monitor {
   const snapshot = readSnapshot(saved);
   if (snapshot) monitor.restore(snapshot);
   monitor.onChange(debouncedWriter(() => { writeSnapshot(saved, monitor.snapshot()); }));
+  const flushLearning = persistLearning(rt.stateDir, monitor);
   m = monitor;
   MONITORS.set(rt, monitor);
-  rt.onRecorded((entry, auditId) => { monitor.observe(entry, auditId); });
+  rt.onRecorded((entry, auditId, meta) => {
+    monitor.observe(entry, auditId, meta ? { sql: meta.sql ?? null, posture: meta.posture ?? null } : undefined);
+    // Device posture: verified after the request (a signature check is not inline work).
+    const posture = rt.state.loaded.workspace.identity?.posture;
+    if (posture && meta && entry.principal !== null && entry.channel !== MONITOR_CHANNEL) {
+      void monitor.posture.seen({ principal: entry.principal, token: meta.posture ?? null, sourceIp: sourceIp(meta.source), at: Date.parse(entry.time) }, posture).catch(() => undefined);
+    }
+  });
   rt.gate((principal, mfaAt, action) => { monitor.checkAccess(principal, mfaAt, action); });
   monitor.setResponder(responder(rt));
   const watched = configStamp(rt.options.workspaceDir);
   const timer = setInterval(() => {
     reloadIfChanged(rt, monitor, watched);
+    try { flushLearning(); } catch { /* retried at the next tick */ }
     void monitor.tick().catch(() => undefined);
     void import('./incidents.ts').then((m) => m.checkSlaDeadlines(rt)).catch(() => undefined);
   }, TICK_MS);
   timer.unref();
   return monitor;
+}
+
+/** The address as the posture zones match it (as src/operations/query/plan.ts does for the policy). */
+function sourceIp(source: string): string {
+  const s = source.startsWith('::ffff:') ? source.slice(7) : source;
+  return /^[0-9.]+$/.test(s) || s.includes(':') ? s : '127.0.0.1';
+}
+
+const DETECTION_FLUSH_MS = 5000;
+/** The registry file is rewritten to the ledger's releases when it has this many lines or more. */
+const COMPACT_AT_LINES = 4000;
+
+/**
+ * Restores baselines, rule windows and the leak registry, and returns the flush the node's
+ * timer runs: releases are appended every tick, detection state written every few seconds
+ * when it changed (a restart loses at most that much learning; docs/monitoring.md).
+ */
+function persistLearning(stateDir: string, monitor: Monitor): () => void {
+  const detectionPath = join(stateDir, 'monitoring-detection.json');
+  const registryPath = join(stateDir, 'leak-registry.jsonl');
+  const detection = readDetectionState(detectionPath);
+  if (detection) monitor.restoreDetection(detection);
+  const releases = readReleases(registryPath);
+  monitor.leaks.restore(releases);
+  let lines = releases.length;
+  let lastDetection = 0;
+  return () => {
+    const fresh = monitor.leaks.takeUnsaved();
+    if (fresh.length > 0) {
+      if (lines + fresh.length >= COMPACT_AT_LINES) { writeReleases(registryPath, monitor.leaks.saved()); lines = monitor.leaks.saved().length; } else { appendReleases(registryPath, fresh); lines += fresh.length; }
+    }
+    const now = Date.now();
+    if (monitor.detectionDirty && now - lastDetection >= DETECTION_FLUSH_MS) {
+      lastDetection = now;
+      writeJson(detectionPath, monitor.detectionState());
+    }
+  };
 }
 
 /** Modification times of the files the monitoring section lives in. */

@@ -12,6 +12,7 @@ import type { RequestMeta } from '../../kernel/types.ts';
 import type { Alert } from '../../monitoring/alerts.ts';
 import type { Incident } from '../../monitoring/incidents.ts';
 import { GatehouseError } from '../../errors.ts';
+import { incidentReason } from '../../governance/report-incidents.ts';
 import { inScope, scopeOf } from './activity.ts';
 import { MONITOR_META, monitorOf } from './attach.ts';
 
@@ -43,7 +44,7 @@ export async function workIncident(rt: Runtime, meta: RequestMeta, id: string, s
     if (!scopeOf(rt, auth.principal).all) throw new GatehouseError('POLICY_DENIED', 'working incidents is reserved to auditors and administrators', { hint: 'ask your security team', reasons: ['not a member of group "auditors" or an admin group'] });
     const book = monitorOf(rt).incidents;
     const i = step === 'respond' ? book.respond(id, auth.principal.id, rt.now()) : book.remediate(id, auth.principal.id, note, rt.now());
-    entry.reasons = [`incident ${i.id} ${step === 'respond' ? 'responded to' : 'remediated'}`];
+    entry.reasons = [`incident ${i.id} ${step === 'respond' ? 'responded to' : 'remediated'}`, incidentReason({ kind: step === 'respond' ? 'responded' : 'remediated', incident: i.id })];
     return i;
   })).value;
 }
@@ -62,6 +63,7 @@ export async function checkSlaDeadlines(rt: Runtime, now: Date = rt.now()): Prom
       const breach = d.incident.breaches.find((b) => b.milestone === d.milestone);
       if (breach) breach.findingId = finding.id;
       env.keep(`incident ${d.incident.id} missed its ${d.milestone} deadline; finding ${finding.id} opened for ${owner}`);
+      env.keep(incidentReason({ kind: 'breach', incident: d.incident.id, milestone: d.milestone, deadline: d.deadline, finding: finding.id, owner }));
     });
   }
   return due.length;
