@@ -62,7 +62,7 @@ describe('secure aggregation: exact unmasking', () => {
   }
 
   test('dropouts spread over several stages in one session still give the exact sum of the survivors', async () => {
-    const p = params(ids(14), 13, 7);
+    const p = params(ids(14), 13, 8);
     const inputs = randomInputs(p.roster, p.length);
     const drops = new Map<string, Stage>([['bank-00', 'advertise'], ['bank-03', 'share'], ['bank-05', 'masked'], ['bank-09', 'masked'], ['bank-11', 'consistency'], ['bank-13', 'unmask']]);
     const r = await simulateSecAgg(p, inputs, drops);
@@ -85,7 +85,7 @@ describe('secure aggregation: exact unmasking', () => {
   });
 
   test('a masked input on its own looks uniform: a zero update is hidden', async () => {
-    const p = params(ids(4), 3, 2, 1 << 14);
+    const p = params(ids(4), 3, 3, 1 << 14);
     const { parts, coord } = setup(p);
     for (const [, u] of parts) coord.acceptAdvert(u.advertise());
     for (const [id, u] of parts) coord.acceptShares(await u.share(coord.advertsFor(id)));
@@ -114,7 +114,7 @@ describe('secure aggregation: the coordinator never holds both secrets of one pa
   });
 
   test('a participant answers the unmasking round once only', async () => {
-    const p = params(ids(4), 3, 2);
+    const p = params(ids(4), 3, 3);
     const { parts, coord } = setup(p);
     const inputs = randomInputs(p.roster, p.length);
     for (const [, u] of parts) coord.acceptAdvert(u.advertise());
@@ -130,7 +130,7 @@ describe('secure aggregation: the coordinator never holds both secrets of one pa
 
   test('the threshold must exceed half the neighbourhood, or the session is refused', () => {
     assert.throws(() => setup(params(ids(6), 4, 2)), detailOf('FL_PARAMETERS_INVALID'));
-    assert.throws(() => setup(params(ids(6), 4, 5)), detailOf('FL_PARAMETERS_INVALID'));
+    assert.throws(() => setup(params(ids(6), 4, 6)), detailOf('FL_PARAMETERS_INVALID'));
   });
 });
 
@@ -154,7 +154,7 @@ describe('secure aggregation: forged, replayed and borrowed messages', () => {
   });
 
   test('a participant that advertises another participant\'s public keys under its own name is refused', () => {
-    const p = params(ids(4), 3, 2);
+    const p = params(ids(4), 3, 3);
     const { parts, coord, keys } = setup(p);
     const bob = parts.get('bank-01')!.advertise();
     coord.acceptAdvert(bob);
@@ -163,7 +163,7 @@ describe('secure aggregation: forged, replayed and borrowed messages', () => {
   });
 
   test('a participant that signs as another participant with its own key is refused', () => {
-    const p = params(ids(4), 3, 2);
+    const p = params(ids(4), 3, 3);
     const { parts, coord, keys } = setup(p);
     const real = parts.get('bank-01')!.advertise();
     const body = { session: p.session, from: 'bank-01', cPk: randomBytes(32), sPk: randomBytes(32) };
@@ -173,7 +173,7 @@ describe('secure aggregation: forged, replayed and borrowed messages', () => {
 
   test('an advert replayed from an earlier session, or twice in one session, is refused', async () => {
     const roster = ids(4);
-    const old = params(roster, 3, 2);
+    const old = params(roster, 3, 3);
     const { keys, pins } = identities(roster);
     const oldAdvert = new SecAggParticipant('bank-01', old, keys.get('bank-01')!, pins).advertise();
     const fresh = { ...old, session: `${old.session}-next` };
@@ -189,7 +189,7 @@ describe('secure aggregation: forged, replayed and borrowed messages', () => {
   });
 
   test('a masked input sent twice, or altered after signing, is refused', async () => {
-    const p = params(ids(4), 3, 2);
+    const p = params(ids(4), 3, 3);
     const { parts, coord } = setup(p);
     const inputs = randomInputs(p.roster, p.length);
     for (const [, u] of parts) coord.acceptAdvert(u.advertise());
@@ -204,7 +204,7 @@ describe('secure aggregation: forged, replayed and borrowed messages', () => {
   });
 
   test('a share altered in transit does not open and the recipient refuses it', async () => {
-    const p = params(ids(4), 3, 2);
+    const p = params(ids(4), 3, 3);
     const { parts, coord } = setup(p);
     for (const [, u] of parts) coord.acceptAdvert(u.advertise());
     for (const [id, u] of parts) coord.acceptShares(await u.share(coord.advertsFor(id)));
@@ -216,7 +216,7 @@ describe('secure aggregation: forged, replayed and borrowed messages', () => {
   });
 
   test('a participant that reveals a corrupted share is caught by the commitment instead of corrupting the sum', async () => {
-    const p = params(ids(4), 3, 2);
+    const p = params(ids(4), 3, 3);
     const { parts, coord, keys } = setup(p);
     const inputs = randomInputs(p.roster, p.length);
     const channel = localChannel(parts, inputs);
@@ -269,7 +269,7 @@ describe('fixed-point quantisation: the modular sum cannot wrap', () => {
   test('n inputs all at +A, all at −A, or alternating, decode exactly through secure aggregation', async () => {
     const n = 6;
     const plan = planQuantiser(n, 2.5);
-    const p = params(ids(n), 5, 3, 3);
+    const p = params(ids(n), 5, 4, 3);
     const inputs = new Map(p.roster.map((id, i) => [id, quantise(plan, [2.5, -2.5, i % 2 === 0 ? 2.5 : -2.5])]));
     const r = await simulateSecAgg(p, inputs);
     const sum = dequantiseSum(plan, r.sum);

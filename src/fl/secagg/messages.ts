@@ -17,7 +17,7 @@ export interface SessionParams {
   readonly roster: readonly string[];
   /** Neighbourhood size k (SecAgg+); ≥ roster − 1 is the complete graph (SecAgg). */
   readonly degree: number;
-  /** Shamir threshold t: 2t > k (honest majority per neighbourhood) and t ≤ k. */
+  /** Shamir threshold t over the k + 1 holders (neighbours and self): 2t > k + 1 and t ≤ k + 1. */
   readonly threshold: number;
   /** Vector length d. */
   readonly length: number;

@@ -48,7 +48,7 @@ export class SecAggParticipant {
   #stage: Stage | 'new' | 'done' = 'new';
   /** Accepted adverts of neighbours (U1 ∩ N(u)). */
   readonly #adverts = new Map<string, AdvertiseMsg>();
-  /** Shares held for neighbours in U2 ∩ N(u): [share of s_v^SK, share of b_v]. */
+  /** Shares held for neighbours in U2 ∩ N(u) and for u itself: [share of s_v^SK, share of b_v]. */
   readonly #held = new Map<string, { s: Uint8Array; b: Uint8Array }>();
 
   constructor(id: string, params: SessionParams, identity: KeyObject, pins: IdentityKeys) {
@@ -98,11 +98,14 @@ export class SecAggParticipant {
       }
       this.#adverts.set(a.from, a);
     }
+    // As in Bonawitz et al. (shares go to all of U1, u included), u keeps one share of its own
+    // secrets: with n = 3 and t = 2 one dropout is then still recoverable.
     const recipients = [...this.#adverts.keys()].sort();
     const t = this.params.threshold;
-    if (recipients.length < t) throw new FlError('FL_TOO_FEW_PARTICIPANTS', `${this.id} has ${recipients.length} neighbours left, fewer than the threshold ${t}`);
-    const sShares = await split(this.#s.secret, recipients.length, t);
-    const bShares = await split(this.#b, recipients.length, t);
+    if (recipients.length + 1 < t) throw new FlError('FL_TOO_FEW_PARTICIPANTS', `${this.id} has ${recipients.length} neighbours left, too few for the threshold ${t}`);
+    const sShares = await split(this.#s.secret, recipients.length + 1, t);
+    const bShares = await split(this.#b, recipients.length + 1, t);
+    this.#held.set(this.id, { s: sShares[recipients.length]!, b: bShares[recipients.length]! });
     const shares = recipients.map((v, i) => {
       const key = agree(this.#c.secret, this.#adverts.get(v)!.cPk, this.params.session, 'share-key', this.id, v);
       return { to: v, ct: seal(key, transcript([this.id, v, sShares[i]!, bShares[i]!]), shareAad(this.params.session, this.id, v)) };
@@ -122,7 +125,7 @@ export class SecAggParticipant {
       if (e.to !== this.id) throw new FlError('FL_MESSAGE_FORGED', `a share addressed to ${e.to} was delivered to ${this.id}`);
       const adv = this.#adverts.get(e.from);
       if (!adv) continue; // not a neighbour whose keys u accepted
-      if (this.#held.has(e.from)) throw new FlError('FL_MESSAGE_REPLAYED', `${e.from}'s share was delivered twice`);
+      if (e.from === this.id || this.#held.has(e.from)) throw new FlError('FL_MESSAGE_REPLAYED', `${e.from}'s share was delivered twice`);
       const key = agree(this.#c.secret, adv.cPk, this.params.session, 'share-key', e.from, this.id);
       const plain = open(key, e.ct, shareAad(this.params.session, e.from, this.id));
       const fields = plain && parseSharePlain(plain);
@@ -135,6 +138,7 @@ export class SecAggParticipant {
     const y = Uint32Array.from(x);
     applyMask(y, this.#b, 'self', 1);
     for (const v of this.#held.keys()) {
+      if (v === this.id) continue;
       const seed = agree(this.#s.secret, this.#adverts.get(v)!.sPk, this.params.session, 'pair-mask', this.id, v);
       applyMask(y, seed, 'pair', this.id < v ? 1 : -1);
       seed.fill(0);
