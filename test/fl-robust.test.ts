@@ -58,7 +58,7 @@ describe('robust aggregators under attack', () => {
   test('each rule refuses a configuration it cannot defend', () => {
     assert.throws(() => krum(honest.slice(0, 4), 1), (e: any) => e.detail === 'FL_PARAMETERS_INVALID');
     assert.throws(() => trimmedMean(honest.slice(0, 4), 2), (e: any) => e.detail === 'FL_PARAMETERS_INVALID');
-    assert.throws(() => robustAggregate('median', []), (e: any) => e.detail === 'FL_TOO_FEW_PARTICIPANTS');
+    assert.throws(() => robustAggregate('median', [], 0), (e: any) => e.detail === 'FL_TOO_FEW_PARTICIPANTS');
   });
 });
 
