@@ -43,10 +43,13 @@ export class SecAggCoordinator {
   readonly #adverts = new Map<string, AdvertiseMsg>();
   readonly #keyOwner = new Map<string, string>();
   readonly #shares = new Map<string, ShareMsg>();
-  readonly #masked = new Map<string, Uint32Array>();
+  /** Who sent a masked input; the inputs themselves are added into #sum on arrival (O(d) memory). */
+  readonly #masked = new Set<string>();
+  readonly #sum: Uint32Array;
   readonly #consistency = new Map<string, ConsistencyMsg>();
   #survivors: string[] | null = null;
   readonly #unmasked = new Set<string>();
+  #finished = false;
   /** Revealed shares per participant and kind. */
   readonly #revealed = new Map<string, { b: Uint8Array[]; s: Uint8Array[] }>();
 
@@ -56,6 +59,7 @@ export class SecAggCoordinator {
     this.params = params;
     this.#pins = pins;
     this.graph = harary(params.roster, params.degree, params.graphSeed);
+    this.#sum = new Uint32Array(params.length);
   }
 
   #check(stage: string, m: { session: string; from: string; sig: Uint8Array }, fields: readonly (string | Uint8Array)[], seen: { has(id: string): boolean }, allowed: ReadonlySet<string> | readonly string[]): void {
@@ -104,7 +108,10 @@ export class SecAggCoordinator {
     if (m.y.length !== this.params.length) throw new FlError('FL_PARAMETERS_INVALID', `${m.from}'s input has ${m.y.length} coordinates; the session expects ${this.params.length}`);
     const yDigest = digest(new Uint8Array(m.y.buffer, m.y.byteOffset, m.y.byteLength));
     this.#check('masked', m, maskedFields({ session: m.session, from: m.from, yDigest }), this.#masked, new Set(this.#shares.keys()));
-    this.#masked.set(m.from, m.y);
+    this.#masked.add(m.from);
+    const sum = this.#sum;
+    const y = m.y;
+    for (let i = 0; i < sum.length; i++) sum[i] += y[i]!;
   }
 
   /** Closes input collection: U3. */
@@ -155,11 +162,9 @@ export class SecAggCoordinator {
   async finish(): Promise<AggregateResult> {
     const u3 = this.survivors();
     const t = this.params.threshold;
-    const sum = new Uint32Array(this.params.length);
-    for (const u of u3) {
-      const y = this.#masked.get(u)!;
-      for (let i = 0; i < sum.length; i++) sum[i] += y[i]!;
-    }
+    if (this.#finished) throw new FlError('FL_STAGE_OUT_OF_ORDER', 'this session was already unmasked');
+    this.#finished = true;
+    const sum = this.#sum;
     const need = async (v: string, kind: 'b' | 's'): Promise<Uint8Array> => {
       const got = this.#revealed.get(v)?.[kind] ?? [];
       if (got.length < t) throw new FlError('FL_TOO_FEW_PARTICIPANTS', `only ${got.length} shares of ${v}'s ${kind === 'b' ? 'self mask' : 'mask key'} arrived, fewer than the threshold ${t}`, 'retry the round when more participants are online');
