@@ -14,6 +14,7 @@ import type { Credential } from '../identity/credentials.ts';
 import { registerGovernanceRoutes } from './governance-routes.ts';
 import { registerFederationRoutes } from './federation-routes.ts';
 import { registerConsoleRoutes } from './console-routes.ts';
+import { registerFlRoutes } from './fl-routes.ts';
 import { sessionCookieCredential } from './console-session.ts';
 
 export interface AppOptions {
@@ -159,6 +160,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerGovernanceRoutes(app, gatehouse);
   await registerFederationRoutes(app, gatehouse);
   await registerConsoleRoutes(app, gatehouse);
+  await registerFlRoutes(app, gatehouse);
 
   await app.register(auditHttpPlugin, {
     log: options.auditLog,

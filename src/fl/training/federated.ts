@@ -33,8 +33,8 @@ export interface RoundProgress {
   readonly round: number;
   readonly participants: readonly string[];
   readonly dropouts: readonly string[];
-  /** Mean local training loss of the included participants. */
-  readonly trainLoss: number;
+  /** Mean local training loss of the participants (in process only: nodes do not release it). */
+  readonly trainLoss: number | null;
   /** Held-out accuracy and loss of the new global model, aggregated over participants. */
   readonly accuracy: number;
   readonly testLoss: number;

@@ -1,0 +1,189 @@
+/**
+ * The coordinator side of a federated job (issue 19): drives each round over the node
+ * layer (src/federation FederationClient: mutual TLS to pinned peers, signed envelopes,
+ * one request id per round that every node's audit entries carry) and runs the SecAgg+
+ * coordinator (src/fl/secagg/) on what comes back.
+ *
+ *   round r:  train session  → global += Σ ω·Δ / Σ ω   (or / |U3| under DP)
+ *             eval session   → accuracy and loss of the new global model on every held-out split
+ *             audit `fl.round` on this node; progress kept for `gatehouse fl status`
+ *   end:      model + model card → encrypted artefact labelled with the agreement (`fl.model`)
+ *
+ * A participant whose budget is exhausted refuses its release (BUDGET_EXHAUSTED): the round
+ * completes without it if enough others remain, and training then stops with
+ * FL_BUDGET_EXHAUSTED naming it. Cross-node charges cannot be one transaction; each node
+ * charges its own dataset all-or-nothing, before its own release.
+ */
+import { randomUUID } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import type { FederationClient, NodeHandler, PeerPin } from '../../federation/index.ts';
+import { GatehouseError } from '../../errors.ts';
+import type { Gatehouse, RequestMeta } from '../../pipeline/gatehouse.ts';
+import { toEpsilonDelta } from '../../privacy/accounting/zcdp.ts';
+import { FlError } from '../errors.ts';
+import { unwire, wire } from '../secagg/codec.ts';
+import { SecAggCoordinator } from '../secagg/coordinator.ts';
+import type { SessionParams } from '../secagg/messages.ts';
+import { dequantiseSum } from '../secagg/quantize.ts';
+import { runSecAgg, type SecAggChannel } from '../secagg/round.ts';
+import { modelOf } from '../training/config.ts';
+import type { RoundProgress } from '../training/federated.ts';
+import { checkJob, plansOf, type JobSpec, type Phase } from './job.ts';
+
+export type JobState = 'running' | 'finished' | 'failed';
+
+export interface JobStatus {
+  readonly job: string;
+  readonly state: JobState;
+  readonly startedBy: string;
+  readonly rounds: readonly RoundProgress[];
+  readonly error: { readonly code: string; readonly detail: string | null; readonly message: string } | null;
+  readonly model: { readonly artefactId: string; readonly sha256: string } | null;
+}
+
+export interface ModelCard {
+  readonly format: 'gatehouse-fl-model/1';
+  readonly job: string;
+  readonly agreement: string;
+  readonly model: JobSpec['config']['model'];
+  readonly features: readonly string[];
+  readonly weights: readonly number[];
+  readonly card: {
+    readonly rounds: number;
+    readonly participants: readonly string[];
+    readonly dropouts: readonly { readonly round: number; readonly nodes: readonly string[] }[];
+    readonly algorithm: string;
+    readonly aggregation: string;
+    readonly dp: null | { readonly noiseMultiplier: number; readonly clip: number; readonly rhoPerRound: number; readonly rho: number; readonly epsilon: number; readonly delta: number };
+    readonly accuracy: number | null;
+    readonly trainedAt: string;
+  };
+}
+
+export class FlCoordinatorRole {
+  readonly #gatehouse: Gatehouse;
+  readonly #client: FederationClient;
+  readonly #self: string;
+  readonly #pins: () => ReadonlyMap<string, KeyObject>;
+  readonly #local: Readonly<Record<string, NodeHandler>>;
+  readonly #selfPin: () => PeerPin;
+  readonly #jobs = new Map<string, { status: JobStatus; done: Promise<void> }>();
+
+  /** `local`: this node's own participant handlers, called directly when it is in the roster. */
+  constructor(o: { gatehouse: Gatehouse; client: FederationClient; self: string; pins: () => ReadonlyMap<string, KeyObject>; local: Readonly<Record<string, NodeHandler>>; selfPin: () => PeerPin }) {
+    this.#gatehouse = o.gatehouse;
+    this.#client = o.client;
+    this.#self = o.self;
+    this.#pins = o.pins;
+    this.#local = o.local;
+    this.#selfPin = o.selfPin;
+  }
+
+  status(job: string, principal: string): JobStatus {
+    const j = this.#jobs.get(job);
+    if (!j || j.status.startedBy !== principal) throw new GatehouseError('NOT_FOUND', `no job ${job} that you started on this node`, { hint: 'start one: gatehouse fl start' });
+    return j.status;
+  }
+
+  /** Resolves when the job ends (tests, the demo). */
+  async done(job: string): Promise<JobStatus> {
+    await this.#jobs.get(job)?.done;
+    return this.#jobs.get(job)!.status;
+  }
+
+  start(meta: RequestMeta, principal: string, input: Omit<JobSpec, 'coordinator'>): JobStatus {
+    const spec = checkJob({ ...input, coordinator: this.#self });
+    const pins = this.#pins();
+    for (const p of spec.participants) if (!pins.has(p)) throw new FlError('FL_PARTICIPANT_UNKNOWN', `${p} is not a pinned peer of this node`, 'add it to federation.peers in gatehouse.yaml');
+    const existing = this.#jobs.get(spec.job);
+    if (existing?.status.state === 'running') throw new FlError('FL_STAGE_OUT_OF_ORDER', `job ${spec.job} is already running`);
+    const status: JobStatus = { job: spec.job, state: 'running', startedBy: principal, rounds: [], error: null, model: null };
+    const entry = { status, done: Promise.resolve() };
+    this.#jobs.set(spec.job, entry);
+    entry.done = this.#run(meta, spec).then(
+      (model) => { entry.status = { ...entry.status, state: 'finished', model }; },
+      (err: GatehouseError) => { entry.status = { ...entry.status, state: 'failed', error: { code: err.code ?? 'INTERNAL', detail: err.detail ?? null, message: err.message } }; },
+    );
+    return status;
+  }
+
+  #call(id: string, op: string, body: unknown, requestId: string): Promise<any> {
+    if (id === this.#self) return this.#local[op]!({ operation: op, peer: this.#selfPin(), requestId, body });
+    return this.#client.call(id, op, body, requestId).then((r) => r.result);
+  }
+
+  async #session(spec: JobSpec, phase: Phase, round: number, weights: Float64Array, requestId: string, refusals: Map<string, GatehouseError>) {
+    const plans = plansOf(spec);
+    const cfg = spec.config;
+    const session = `${spec.job}-r${round}-${phase}-${randomUUID()}`;
+    const agg = cfg.aggregation.mode === 'secagg' ? cfg.aggregation : { degree: spec.participants.length - 1, threshold: spec.participants.length };
+    const length = phase === 'train' ? plans.train.length : plans.eval.length;
+    const params: SessionParams = { session, roster: spec.participants, degree: agg.degree, threshold: agg.threshold, length, graphSeed: session };
+    const coord = new SecAggCoordinator(params, this.#pins());
+    const note = (id: string) => (err: unknown) => { refusals.set(id, err as GatehouseError); throw err; };
+    const channel: SecAggChannel = {
+      advertise: (id) => this.#call(id, 'fl-begin', { spec, phase, round, session, weights: [...weights] }, requestId).then(unwire.advertise, note(id)),
+      share: (id, adverts) => this.#call(id, 'fl-share', { session, adverts: adverts.map(wire.advertise) }, requestId).then(unwire.share, note(id)),
+      masked: (id, shares) => this.#call(id, 'fl-masked', { session, shares: wire.incoming(shares) }, requestId).then((o) => unwire.masked(o, length), note(id)),
+      consistency: (id, survivors) => this.#call(id, 'fl-consistency', { session, survivors }, requestId).then(unwire.consistency, note(id)),
+      unmask: (id, req) => this.#call(id, 'fl-unmask', { session, ...wire.unmaskRequest(req) }, requestId).then(unwire.unmask, note(id)),
+    };
+    const r = await runSecAgg(coord, channel);
+    return { session, result: r, value: dequantiseSum(phase === 'train' ? plans.train.quantiser : plans.eval.quantiser, r.sum) };
+  }
+
+  async #run(meta: RequestMeta, spec: JobSpec): Promise<{ artefactId: string; sha256: string }> {
+    const cfg = spec.config;
+    const model = modelOf(cfg);
+    const plans = plansOf(spec);
+    let global = model.init(cfg.seed);
+    let rho = 0;
+    const history: RoundProgress[] = [];
+    const dropouts: { round: number; nodes: string[] }[] = [];
+    const entry = this.#jobs.get(spec.job)!;
+    for (let round = 1; round <= cfg.rounds; round++) {
+      const requestId = randomUUID();
+      const refusals = new Map<string, GatehouseError>();
+      const { value: progress } = await this.#gatehouse.flRound(meta, spec.job, round, async () => {
+        const train = await this.#session(spec, 'train', round, global, requestId, refusals);
+        const d = model.size;
+        const next = Float64Array.from(global);
+        const weight = plans.train.dp ? train.result.included.length : train.value[d]!;
+        if (weight > 0) for (let j = 0; j < d; j++) next[j] += train.value[j]! / weight;
+        global = next;
+        if (plans.train.dp) rho += plans.train.dp.rho;
+        const ev = await this.#session(spec, 'eval', round, global, requestId, new Map());
+        const dropped = spec.participants.filter((p) => !train.result.included.includes(p));
+        if (dropped.length) dropouts.push({ round, nodes: dropped });
+        const p: RoundProgress = {
+          round, participants: train.result.included, dropouts: dropped, trainLoss: null,
+          accuracy: ev.value[0]! / ev.value[1]!, testLoss: ev.value[2]! / ev.value[1]!, rho,
+          epsilon: cfg.dp && rho > 0 ? toEpsilonDelta(rho, cfg.dp.delta).epsilon : 0, clipped: 0,
+        };
+        return {
+          value: p,
+          outcome: {
+            job: spec.job, round, session: train.session, participants: train.result.included, dropouts: dropped,
+            reasons: [`request ${requestId}`, `eval session ${ev.session}`, `accuracy ${p.accuracy.toFixed(4)} loss ${p.testLoss.toFixed(4)}`, ...(cfg.dp ? [`rho ${rho} epsilon ${p.epsilon} delta ${cfg.dp.delta}`] : [])],
+          },
+        };
+      });
+      history.push(progress);
+      entry.status = { ...entry.status, rounds: [...history] };
+      const exhausted = [...refusals].find(([, e]) => e?.code === 'BUDGET_EXHAUSTED');
+      if (exhausted) throw new FlError('FL_BUDGET_EXHAUSTED', `training stopped after round ${round}: node ${exhausted[0]} has no privacy budget left for this job`, 'the model so far was not stored; ask that participant for more budget, or train with more noise');
+    }
+    const last = history.at(-1) ?? null;
+    const card: ModelCard = {
+      format: 'gatehouse-fl-model/1', job: spec.job, agreement: spec.agreement, model: cfg.model, features: cfg.features, weights: [...global],
+      card: {
+        rounds: history.length, participants: spec.participants, dropouts, algorithm: cfg.algorithm === 'fedprox' ? `FedProx μ=${cfg.proximalMu}` : 'FedAvg',
+        aggregation: `SecAgg+ (k=${cfg.aggregation.mode === 'secagg' ? cfg.aggregation.degree : '-'}, t=${cfg.aggregation.mode === 'secagg' ? cfg.aggregation.threshold : '-'})`,
+        dp: cfg.dp && plans.train.dp ? { noiseMultiplier: cfg.dp.noiseMultiplier, clip: cfg.clip, rhoPerRound: plans.train.dp.rho, rho, epsilon: last?.epsilon ?? 0, delta: cfg.dp.delta } : null,
+        accuracy: last?.accuracy ?? null, trainedAt: new Date().toISOString(),
+      },
+    };
+    const { value } = await this.#gatehouse.flStoreModel(meta, { job: spec.job, agreement: spec.agreement, content: Buffer.from(JSON.stringify(card)) });
+    return value;
+  }
+}

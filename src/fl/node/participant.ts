@@ -1,0 +1,159 @@
+/**
+ * The participant side of a federated job on its own node (issue 19). It answers the
+ * coordinator's calls on the node listener (src/federation: mutual TLS, pinned keys, signed
+ * envelopes), and only for a job its own admin joined naming that coordinator:
+ *
+ *   fl-begin        read the job's features through this node's own governed path
+ *                   (`gatehouse.query`, purpose `model-training`, audited; this node's policy
+ *                   decides which columns the model may see), train locally (train phase) or
+ *                   evaluate the global model on the held-out split (eval phase), and advertise
+ *                   this session's keys;
+ *   fl-share        Shamir shares of its secrets for its neighbours (encrypted to each);
+ *   fl-masked       the release: inside `gatehouse.flRelease` (audited `fl.release`, the DP
+ *                   charge on this node's ledger), quantise, add its noise share, mask, send;
+ *   fl-consistency  sign the survivor set;  fl-unmask  reveal one kind of share per neighbour.
+ *
+ * No row and no unmasked update ever leaves: what leaves is advertised keys, encrypted
+ * shares, the masked vector and shares the protocol allows.
+ */
+import { GatehouseError } from '../../errors.ts';
+import type { Gatehouse } from '../../pipeline/gatehouse.ts';
+import type { NodeHandler, PeerPin } from '../../federation/index.ts';
+import type { KeyObject } from 'node:crypto';
+import { FlError } from '../errors.ts';
+import { evaluationSums } from '../models/local-train.ts';
+import { splitHoldout, toDataset } from '../models/synthetic.ts';
+import type { Dataset } from '../models/types.ts';
+import { unwire, wire } from '../secagg/codec.ts';
+import type { SessionParams } from '../secagg/messages.ts';
+import { SecAggParticipant } from '../secagg/participant.ts';
+import { encodeForSecAgg, localStep } from '../training/participant-step.ts';
+import { modelOf } from '../training/config.ts';
+import { checkJob, MAX_EVAL_ROWS, plansOf, type JobSpec, type Phase } from './job.ts';
+
+export interface Participation {
+  readonly job: string;
+  readonly coordinator: string;
+  readonly dataset: string;
+  readonly label: string;
+  /** The admin's credential: every read and release runs as them, on this node. */
+  readonly credential: string;
+  readonly budgetSubject: string;
+  readonly holdout: number;
+}
+
+interface Session {
+  readonly spec: JobSpec;
+  readonly phase: Phase;
+  readonly round: number;
+  readonly secagg: SecAggParticipant;
+  readonly vector: Float64Array;
+  readonly participation: Participation;
+}
+
+const MAX_SESSIONS = 16;
+
+export class FlParticipantRole {
+  readonly #gatehouse: Gatehouse;
+  readonly #identity: KeyObject;
+  readonly #pins: () => ReadonlyMap<string, KeyObject>;
+  readonly #self: string;
+  readonly #joined = new Map<string, Participation>();
+  readonly #sessions = new Map<string, Session>();
+  readonly #data = new Map<string, { train: Dataset; test: Dataset }>();
+
+  constructor(gatehouse: Gatehouse, self: string, identity: KeyObject, pins: () => ReadonlyMap<string, KeyObject>) {
+    this.#gatehouse = gatehouse;
+    this.#self = self;
+    this.#identity = identity;
+    this.#pins = pins;
+  }
+
+  join(p: Participation): void { this.#joined.set(p.job, p); }
+  joined(job: string): Participation | null { return this.#joined.get(job) ?? null; }
+
+  #meta(p: Participation, coordinator: PeerPin) {
+    return { credential: p.credential, source: `node:${coordinator.nodeId}`, channel: `federation:${coordinator.region}` };
+  }
+
+  #session(peer: PeerPin, body: any): Session {
+    const s = typeof body?.session === 'string' ? this.#sessions.get(body.session) : undefined;
+    if (!s || s.spec.coordinator !== peer.nodeId) throw new FlError('FL_STAGE_OUT_OF_ORDER', 'no such session of a job this node joined', 'the coordinator must begin the round first');
+    return s;
+  }
+
+  /** Reads the job's features and label through this node's own governed path. */
+  async #read(p: Participation, spec: JobSpec, coordinator: PeerPin): Promise<{ train: Dataset; test: Dataset }> {
+    const cols = [...spec.config.features, p.label].map((c) => `"${c}"`).join(', ');
+    const res = await this.#gatehouse.query({ ...this.#meta(p, coordinator), sql: `SELECT ${cols} FROM "${p.dataset}"`, purpose: 'model-training' });
+    if (res.governance.truncated) throw new FlError('FL_PARAMETERS_INVALID', `the governed read of ${p.dataset} was truncated by its row cap`, 'raise the row cap for purpose model-training, or train on a sample');
+    const rows: number[][] = [];
+    const labels: number[] = [];
+    for (const r of res.rows) {
+      const xs = r.slice(0, -1).map(Number);
+      const y = Number(r[r.length - 1]);
+      if (xs.some((v) => !Number.isFinite(v)) || (y !== 0 && y !== 1)) throw new FlError('FL_PARAMETERS_INVALID', `a row of ${p.dataset} has a non-numeric feature or a label other than 0/1 (a masked column reads as text)`, 'ask the data owner which columns policy releases for model-training');
+      rows.push(xs);
+      labels.push(y);
+    }
+    if (rows.length < 10) throw new FlError('FL_PARAMETERS_INVALID', `${p.dataset} has fewer than 10 rows this node may train on`);
+    const d = splitHoldout(toDataset(rows, labels), p.holdout);
+    if (d.test.n > MAX_EVAL_ROWS) throw new FlError('FL_PARAMETERS_INVALID', 'the held-out split is larger than the evaluation plan allows');
+    return d;
+  }
+
+  handlers(): Record<string, NodeHandler> {
+    return {
+      'fl-begin': async ({ peer, body }) => {
+        const b = body as any;
+        const spec = checkJob(b?.spec);
+        const p = this.#joined.get(spec.job);
+        if (!p || p.coordinator !== peer.nodeId || spec.coordinator !== peer.nodeId) throw new GatehouseError('POLICY_DENIED', `this node has not joined job ${spec.job} under coordinator ${peer.nodeId}`, { hint: 'the participant\'s admin runs: gatehouse fl join' });
+        if (!spec.participants.includes(this.#self)) throw new FlError('FL_PARTICIPANT_UNKNOWN', 'this node is not in the job\'s roster');
+        const phase: Phase = b.phase === 'eval' ? 'eval' : 'train';
+        const round = Number(b.round);
+        if (!Number.isInteger(round) || round < 1) throw new FlError('FL_PARAMETERS_INVALID', 'round must be a positive integer');
+        const model = modelOf(spec.config);
+        const weights = Float64Array.from(Array.isArray(b.weights) ? b.weights : [], Number);
+        if (weights.length !== model.size || weights.some((w) => !Number.isFinite(w))) throw new FlError('FL_PARAMETERS_INVALID', `the global model must have ${model.size} finite parameters`);
+        if (phase === 'train' || !this.#data.has(spec.job)) this.#data.set(spec.job, await this.#read(p, spec, peer));
+        const data = this.#data.get(spec.job)!;
+        const plans = plansOf(spec);
+        const vector = phase === 'train' ? localStep(spec.config, model, weights, data.train, round, spec.participants.indexOf(this.#self)).vector : evaluationSums(model, weights, data.test);
+        const cfg = spec.config;
+        const params: SessionParams = {
+          session: String(b.session), roster: spec.participants, degree: cfg.aggregation.mode === 'secagg' ? cfg.aggregation.degree : spec.participants.length - 1,
+          threshold: cfg.aggregation.mode === 'secagg' ? cfg.aggregation.threshold : spec.participants.length, length: phase === 'train' ? plans.train.length : plans.eval.length, graphSeed: String(b.session),
+        };
+        if (this.#sessions.has(params.session)) throw new FlError('FL_MESSAGE_REPLAYED', 'this session has already begun');
+        const secagg = new SecAggParticipant(this.#self, params, this.#identity, this.#pins());
+        if (this.#sessions.size >= MAX_SESSIONS) this.#sessions.delete(this.#sessions.keys().next().value!);
+        this.#sessions.set(params.session, { spec, phase, round, secagg, vector, participation: p });
+        return wire.advertise(secagg.advertise());
+      },
+      'fl-share': async ({ peer, body }) => wire.share(await this.#session(peer, body).secagg.share(unwire.advertiseList(body))),
+      'fl-masked': async ({ peer, body }) => {
+        const s = this.#session(peer, body);
+        const plans = plansOf(s.spec);
+        const incoming = unwire.incoming(body);
+        const dp = s.phase === 'train' ? plans.train.dp : null;
+        const { value } = await this.#gatehouse.flRelease(this.#meta(s.participation, peer), {
+          job: s.spec.job, round: s.round, session: s.secagg.params.session, coordinator: peer.nodeId, dataset: s.participation.dataset,
+          rho: dp ? dp.rho : null, budgetSubject: s.participation.budgetSubject,
+          run: async () => {
+            const x = encodeForSecAgg(s.vector, s.phase === 'train' ? plans.train.quantiser : plans.eval.quantiser, dp);
+            return wire.masked(s.secagg.masked(incoming, x));
+          },
+        });
+        return value;
+      },
+      'fl-consistency': async ({ peer, body }) => wire.consistency(this.#session(peer, body).secagg.consistency(unwire.survivors(body))),
+      'fl-unmask': async ({ peer, body }) => {
+        const s = this.#session(peer, body);
+        const out = wire.unmask(s.secagg.unmask(unwire.unmaskRequest(body)));
+        this.#sessions.delete(s.secagg.params.session);
+        return out;
+      },
+    };
+  }
+}

@@ -1,0 +1,148 @@
+/**
+ * The audit entries of federated learning, inside the one audited envelope (issue 19).
+ *
+ *   fl.release  on a participant: its masked (and, under DP, noised) update leaves the node.
+ *               Before it leaves, the round's ρ is charged to the participant dataset's
+ *               budget all-or-nothing (rt.budgets.chargeAll); the charge is marked released
+ *               once this entry is durable and refunded if it cannot be written. An exhausted
+ *               budget refuses the release (BUDGET_EXHAUSTED) and training stops.
+ *   fl.round    on the coordinator: one round's outcome (participants, dropouts, loss,
+ *               accuracy, ε), with the session id every participant's entry carries.
+ *   fl.model    on the coordinator: the trained model stored as an encrypted artefact
+ *               labelled with the collaboration's agreement (terminating it shreds the model).
+ *
+ * Each entry authenticates its own principal on its own node: a participant's admin who
+ * joined the job, the coordinator's operator who started it. The features themselves are
+ * read by the ordinary `query` operation (its own entry, purpose `model-training`).
+ */
+import { GatehouseError } from '../../errors.ts';
+import { audited } from '../../kernel/audited.ts';
+import type { Runtime } from '../../kernel/runtime.ts';
+import type { RequestMeta } from '../../kernel/types.ts';
+import { chargeRound } from '../../fl/dp/budget.ts';
+
+export const FL_PURPOSE = 'model-training';
+/** Only members of this group may join, start or read federated jobs on a node (default deny). */
+export const FL_OPERATORS = 'fl-operators';
+
+function requireOperator(groups: readonly string[]): void {
+  if (!groups.includes(FL_OPERATORS)) throw new GatehouseError('POLICY_DENIED', `federated learning is run by members of group ${FL_OPERATORS} on this node`, { hint: 'ask this node\'s admin to add you to the group', reasons: [`not a member of ${FL_OPERATORS}`] });
+}
+
+export interface FlReleaseStep<T> {
+  readonly job: string;
+  readonly round: number;
+  readonly session: string;
+  readonly coordinator: string;
+  readonly dataset: string;
+  /** ρ this round costs the dataset (null without DP). */
+  readonly rho: number | null;
+  /** The budget subject (`org:<consortium>` or a principal id). */
+  readonly budgetSubject: string | null;
+  readonly run: () => Promise<T>;
+}
+
+export async function flRelease<T>(rt: Runtime, meta: RequestMeta, step: FlReleaseStep<T>): Promise<{ value: T; auditId: string }> {
+  return audited(rt, meta, 'fl.release', { purpose: FL_PURPOSE }, async (env) => {
+    env.entry.datasets = [step.dataset];
+    env.keep(`federated job ${step.job} round ${step.round} session ${step.session} coordinator ${step.coordinator}`);
+    if (step.rho !== null) {
+      const charges = await chargeRound(rt.budgets, step.budgetSubject ?? env.auth.principal.id, [step.dataset], step.rho, step.session, rt.now());
+      for (const c of charges) {
+        env.keep(`dp-budget charge=${c.chargeId} dataset=${JSON.stringify(c.dataset)} rho=${c.rho} remaining=${c.remainingRho}`);
+        env.onRecord({ recorded: async () => { await rt.budgets.markReleased(c.chargeId); }, unrecorded: async () => { await rt.budgets.refund(c.chargeId, 'the release was not recorded'); } });
+      }
+      env.entry.obligations = ['distributed-discrete-gaussian', 'secure-aggregation'];
+    } else env.entry.obligations = ['secure-aggregation'];
+    return step.run();
+  });
+}
+
+export interface FlRoundOutcome {
+  readonly job: string;
+  readonly round: number;
+  readonly session: string;
+  readonly participants: readonly string[];
+  readonly dropouts: readonly string[];
+  readonly reasons: readonly string[];
+}
+
+export async function flRound<T>(rt: Runtime, meta: RequestMeta, job: string, round: number, run: () => Promise<{ value: T; outcome: FlRoundOutcome }>): Promise<{ value: T; auditId: string }> {
+  return audited(rt, meta, 'fl.round', { purpose: FL_PURPOSE }, async (env) => {
+    requireOperator(env.auth.principal.groups);
+    env.keep(`federated job ${job} round ${round}`);
+    const { value, outcome } = await run();
+    env.entry.reasons = [`session ${outcome.session}`, `participants ${outcome.participants.join(',') || 'none'}`, `dropouts ${outcome.dropouts.join(',') || 'none'}`, ...outcome.reasons];
+    return value;
+  });
+}
+
+export interface FlModelExport {
+  readonly job: string;
+  readonly agreement: string;
+  readonly content: Buffer;
+}
+
+/** Stores the trained model (weights + model card) as an encrypted artefact labelled with the agreement. */
+export async function flStoreModel(rt: Runtime, meta: RequestMeta, m: FlModelExport): Promise<{ value: { artefactId: string; sha256: string }; auditId: string }> {
+  return audited(rt, meta, 'fl.model', { purpose: FL_PURPOSE }, async (env) => {
+    requireOperator(env.auth.principal.groups);
+    const { artefacts } = await rt.governance.vault();
+    const put = await artefacts.put({
+      kind: 'export', owner: env.auth.principal.id, mediaType: 'application/vnd.gatehouse.fl-model+json', content: m.content, retainUntil: null,
+      labels: { agreement: m.agreement, purpose: FL_PURPOSE, job: m.job },
+    });
+    env.keep(`model of federated job ${m.job} stored as artefact ${put.id} under agreement ${m.agreement}`);
+    env.entry.resultDigest = put.sha256;
+    return { artefactId: put.id, sha256: put.sha256 };
+  });
+}
+
+/** Reads a stored model back (audited); a shredded model is GONE. */
+export async function flReadModel(rt: Runtime, meta: RequestMeta, artefactId: string): Promise<{ value: Buffer; auditId: string }> {
+  return audited(rt, meta, 'fl.model.read', { purpose: FL_PURPOSE }, async (env) => {
+    const { artefacts } = await rt.governance.vault();
+    const { meta: m, content } = await artefacts.get(artefactId);
+    if (m.owner !== env.auth.principal.id || m.labels.purpose !== FL_PURPOSE) throw new GatehouseError('NOT_FOUND', 'no such model that you may read', { hint: 'list the jobs you started: gatehouse fl status' });
+    env.keep(`model artefact ${artefactId} of federated job ${m.labels.job ?? '?'}`);
+    return content;
+  });
+}
+
+export interface FlJoinRequest {
+  readonly job: string;
+  readonly coordinator: string;
+  readonly dataset: string;
+  /** The participant dataset's lifetime privacy budget for this collaboration (null: no DP). */
+  readonly budget: { readonly epsilon: number; readonly delta: number } | null;
+}
+
+/**
+ * A participant's admin joins a job on its own node: audited `fl.join`. The budget of the
+ * participant dataset (subject `org:<the admin's org>`, or the admin when it has none) is
+ * defined here, by the data owner, as a lifetime cap (window null): DP guarantees compose.
+ */
+export async function flJoin(rt: Runtime, meta: RequestMeta, req: FlJoinRequest): Promise<{ value: { subject: string; capRho: number | null }; auditId: string }> {
+  return audited(rt, meta, 'fl.join', { purpose: FL_PURPOSE }, async (env) => {
+    requireOperator(env.auth.principal.groups);
+    env.entry.datasets = [req.dataset];
+    env.keep(`joined federated job ${req.job} coordinated by node ${req.coordinator}`);
+    const org = env.auth.principal.attributes.org;
+    const subject = typeof org === 'string' && org.length > 0 ? `org:${org}` : env.auth.principal.id;
+    if (!req.budget) return { subject, capRho: null };
+    const { rhoForEpsilonDelta } = await import('../../privacy/accounting/zcdp.ts');
+    const capRho = rhoForEpsilonDelta(req.budget.epsilon, req.budget.delta);
+    await rt.budgets.defineBudget({ subject, dataset: req.dataset, capRho, window: null });
+    env.keep(`privacy budget for ${req.dataset}: ε=${req.budget.epsilon} δ=${req.budget.delta} (ρ=${capRho}) for ${subject}, lifetime`);
+    return { subject, capRho };
+  });
+}
+
+/** Any other FL control step (start, status): authenticated and audited like the rest. */
+export async function flControl<T>(rt: Runtime, meta: RequestMeta, action: 'fl.start' | 'fl.status', why: string, run: (principal: string) => Promise<T>): Promise<{ value: T; auditId: string }> {
+  return audited(rt, meta, action, { purpose: FL_PURPOSE }, async (env) => {
+    requireOperator(env.auth.principal.groups);
+    env.keep(why);
+    return run(env.auth.principal.id);
+  });
+}
