@@ -21,9 +21,9 @@ export const BANKS = [
   { nodeId: 'bank-c', region: 'us-east', jurisdiction: 'US', org: 'bank-c' },
 ] as const;
 
-/** Each bank's FL operator (group fl-operators, fl-trainers) and auditor. */
-export const BANK_KEYS: Record<string, { operator: string; auditor: string }> = Object.fromEntries(
-  BANKS.map((b) => [b.nodeId, { operator: `fl-key-${b.nodeId}-operator-0123456789abcdef`, auditor: `fl-key-${b.nodeId}-auditor-0123456789abcdef` }]),
+/** Each bank's FL operator (groups fl-operators, fl-trainers), administrator (agreements) and auditor. */
+export const BANK_KEYS: Record<string, { operator: string; admin: string; auditor: string }> = Object.fromEntries(
+  BANKS.map((b) => [b.nodeId, { operator: `fl-key-${b.nodeId}-operator-0123456789abcdef`, admin: `fl-key-${b.nodeId}-admin-0123456789abcdef00`, auditor: `fl-key-${b.nodeId}-auditor-0123456789abcdef` }]),
 );
 
 export const BANK_SCHEMA = `// Gatehouse supplies the residency attributes of a federated node (docs/residency.md).
@@ -114,6 +114,10 @@ principals:
     groups: [fl-operators, fl-trainers]
     attributes: { org: ${self.org} }
     apiKeySha256: [${apiKeyDigest(keys.operator)}]
+  admin:
+    groups: [admins]
+    attributes: { org: ${self.org} }
+    apiKeySha256: [${apiKeyDigest(keys.admin)}]
   auditor:
     groups: [auditors]
     attributes: { org: ${self.org} }
