@@ -144,6 +144,8 @@ describe('federated learning across three bank nodes', { timeout: 120_000 }, () 
     assert.equal(s.error.detail, 'FL_BUDGET_EXHAUSTED');
     assert.match(s.error.message, /node bank-c has no privacy budget left/);
     assert.equal(s.rounds.length, 1, 'training stopped after the round in which the budget ran out');
+    assert.deepEqual(s.rounds[0].participants, ['bank-a', 'bank-b']);
+    assert.ok(s.model, 'the model of the completed round is kept');
     const denied = (await entries(2)).filter((e) => e.action === 'fl.release' && e.errorCode === 'BUDGET_EXHAUSTED');
     assert.equal(denied.length, 1);
   });

@@ -725,6 +725,7 @@ const RUNNERS: Readonly<Record<string, (argv: string[], out: Out) => Promise<num
   mfa: cmdMfa, user: cmdUser, access: cmdAccess, elevation: cmdElevation, admin: cmdAdmin, demo: cmdDemo,
   node: async (argv, out) => (await import('./node.ts')).nodeCommand(argv, out),
   residency: async (argv, out) => (await import('./residency.ts')).residencyCommand(argv, out),
+  fl: async (argv, out) => (await import('./fl.ts')).flCommand(argv, out),
 };
 
 const isHelpFlag = (a: string): boolean => a === '--help' || a === '-h';

@@ -100,9 +100,10 @@ export class FlCoordinatorRole {
     const status: JobStatus = { job: spec.job, state: 'running', startedBy: principal, rounds: [], error: null, model: null };
     const entry = { status, done: Promise.resolve() };
     this.#jobs.set(spec.job, entry);
+    const failure = (err: GatehouseError) => ({ code: err.code ?? 'INTERNAL', detail: err.detail ?? null, message: err.message });
     entry.done = this.#run(meta, spec).then(
-      (model) => { entry.status = { ...entry.status, state: 'finished', model }; },
-      (err: GatehouseError) => { entry.status = { ...entry.status, state: 'failed', error: { code: err.code ?? 'INTERNAL', detail: err.detail ?? null, message: err.message } }; },
+      ({ model, stopped }) => { entry.status = { ...entry.status, state: stopped ? 'failed' : 'finished', model, error: stopped ? failure(stopped) : null }; },
+      (err: GatehouseError) => { entry.status = { ...entry.status, state: 'failed', error: failure(err) }; },
     );
     return status;
   }
@@ -132,7 +133,8 @@ export class FlCoordinatorRole {
     return { session, result: r, value: dequantiseSum(phase === 'train' ? plans.train.quantiser : plans.eval.quantiser, r.sum) };
   }
 
-  async #run(meta: RequestMeta, spec: JobSpec): Promise<{ artefactId: string; sha256: string }> {
+  /** Runs every round; an exhausted budget stops training and the model so far is still stored (`stopped`). */
+  async #run(meta: RequestMeta, spec: JobSpec): Promise<{ model: { artefactId: string; sha256: string }; stopped: FlError | null }> {
     const cfg = spec.config;
     const model = modelOf(cfg);
     const plans = plansOf(spec);
@@ -141,10 +143,18 @@ export class FlCoordinatorRole {
     const history: RoundProgress[] = [];
     const dropouts: { round: number; nodes: string[] }[] = [];
     const entry = this.#jobs.get(spec.job)!;
-    for (let round = 1; round <= cfg.rounds; round++) {
+    let stopped: FlError | null = null;
+    const budgetStop = (round: number, refusals: ReadonlyMap<string, GatehouseError>, completed: boolean): FlError | null => {
+      const out = [...refusals].filter(([, e]) => e?.code === 'BUDGET_EXHAUSTED').map(([id]) => id).sort();
+      if (out.length === 0) return null;
+      return new FlError('FL_BUDGET_EXHAUSTED', `training stopped ${completed ? 'after' : 'in'} round ${round}: ${out.map((id) => `node ${id}`).join(', ')} ${out.length === 1 ? 'has' : 'have'} no privacy budget left for this job`, `the model of the ${completed ? round : round - 1} completed round${(completed ? round : round - 1) === 1 ? '' : 's'} is stored; ask for more budget, or train with more noise`);
+    };
+    for (let round = 1; round <= cfg.rounds && !stopped; round++) {
       const requestId = randomUUID();
       const refusals = new Map<string, GatehouseError>();
-      const { value: progress } = await this.#gatehouse.flRound(meta, spec.job, round, async () => {
+      let progress: RoundProgress;
+      try {
+        ({ value: progress } = await this.#gatehouse.flRound(meta, spec.job, round, async () => {
         const train = await this.#session(spec, 'train', round, global, requestId, refusals);
         const d = model.size;
         const next = Float64Array.from(global);
@@ -167,11 +177,16 @@ export class FlCoordinatorRole {
             reasons: [`request ${requestId}`, `eval session ${ev.session}`, `accuracy ${p.accuracy.toFixed(4)} loss ${p.testLoss.toFixed(4)}`, ...(cfg.dp ? [`rho ${rho} epsilon ${p.epsilon} delta ${cfg.dp.delta}`] : [])],
           },
         };
-      });
+        }));
+      } catch (err) {
+        // A round that could not finish because budgets ran out stops training; the earlier rounds' model is kept.
+        stopped = budgetStop(round, refusals, false);
+        if (!stopped || history.length === 0) throw stopped ?? err;
+        break;
+      }
       history.push(progress);
       entry.status = { ...entry.status, rounds: [...history] };
-      const exhausted = [...refusals].find(([, e]) => e?.code === 'BUDGET_EXHAUSTED');
-      if (exhausted) throw new FlError('FL_BUDGET_EXHAUSTED', `training stopped after round ${round}: node ${exhausted[0]} has no privacy budget left for this job`, 'the model so far was not stored; ask that participant for more budget, or train with more noise');
+      stopped = budgetStop(round, refusals, true);
     }
     const last = history.at(-1) ?? null;
     const card: ModelCard = {
@@ -184,6 +199,6 @@ export class FlCoordinatorRole {
       },
     };
     const { value } = await this.#gatehouse.flStoreModel(meta, { job: spec.job, agreement: spec.agreement, content: Buffer.from(JSON.stringify(card)) });
-    return value;
+    return { model: value, stopped };
   }
 }
