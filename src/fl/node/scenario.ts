@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { apiKeyDigest } from '../../identity/digest.ts';
 import { initNodeIdentity, type NodeIdentity } from '../../federation/identity.ts';
-import { freePort } from '../../residency/scenario.ts';
+import { createServer } from 'node:net';
 import { FRAUD_FEATURES, fraudRows } from '../models/synthetic.ts';
 
 export const BANKS = [
@@ -52,6 +52,15 @@ export const BANK_POLICY = `// Training reads behavioural features and the label
 permit (principal in Group::"fl-trainers", action == Action::"query", resource)
 when { context.purpose == "model-training" };
 `;
+
+/** A free loopback port (the node listener opens it again a moment later). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => { const a = s.address(); const port = typeof a === 'object' && a ? a.port : 0; s.close(() => resolve(port)); });
+  });
+}
 
 export interface BankNode {
   readonly nodeId: string;

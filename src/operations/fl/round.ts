@@ -19,7 +19,7 @@ import { GatehouseError } from '../../errors.ts';
 import { audited } from '../../kernel/audited.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
 import type { RequestMeta } from '../../kernel/types.ts';
-import { chargeRound } from '../../fl/dp/budget.ts';
+import { describeDenial, type ChargeAccepted } from '../../privacy/accounting/index.ts';
 
 export const FL_PURPOSE = 'model-training';
 /** Only members of this group may join, start or read federated jobs on a node (default deny). */
@@ -47,7 +47,13 @@ export async function flRelease<T>(rt: Runtime, meta: RequestMeta, step: FlRelea
     env.entry.datasets = [step.dataset];
     env.keep(`federated job ${step.job} round ${step.round} session ${step.session} coordinator ${step.coordinator}`);
     if (step.rho !== null) {
-      const charges = await chargeRound(rt.budgets, step.budgetSubject ?? env.auth.principal.id, [step.dataset], step.rho, step.session, rt.now());
+      const subject = step.budgetSubject ?? env.auth.principal.id;
+      const outcomes = await rt.budgets.chargeAll([{ subject, dataset: step.dataset, rho: step.rho, queryId: `fl:${step.session}`, at: rt.now() }]);
+      const denied = outcomes.find((o) => !o.ok);
+      if (denied && !denied.ok) {
+        throw new GatehouseError('BUDGET_EXHAUSTED', `this node's privacy budget for ${step.dataset} cannot pay for federated round ${step.round}: ${describeDenial(denied)}`, { hint: 'the data owner may raise the budget (gatehouse fl join --epsilon) or the job may train with more noise', reasons: [describeDenial(denied)] });
+      }
+      const charges = outcomes as ChargeAccepted[];
       for (const c of charges) {
         env.keep(`dp-budget charge=${c.chargeId} dataset=${JSON.stringify(c.dataset)} rho=${c.rho} remaining=${c.remainingRho}`);
         env.onRecord({ recorded: async () => { await rt.budgets.markReleased(c.chargeId); }, unrecorded: async () => { await rt.budgets.refund(c.chargeId, 'the release was not recorded'); } });

@@ -1,20 +1,21 @@
 /**
- * One bank node as its own process, for `gatehouse fl demo`, the tests and docs: the ordinary
- * node (src/node/start.ts: pipeline, audit log, partner HTTP on a free loopback port, with the
+ * One federated-learning node as its own process, for `gatehouse fl demo`, the tests and the
+ * docs (it lives beside the CLI that spawns it, so src/fl imports no node or server code and
+ * the folder graph keeps no cycle): the ordinary node (src/node/start.ts: pipeline, audit log, partner HTTP on a free loopback port, with the
  * /v1/fl routes) plus its federated-learning service on the node listener gatehouse.yaml
  * gives. Prints one JSON line {"http", "federation", "node"} when ready, or {"error"} and
  * exits 2. Stops on SIGTERM.
  *
- *   node src/fl/node/process.ts <workspace dir> [--demo]
+ *   node src/cli/fl-node.ts <workspace dir> [--demo]
  */
 import { join } from 'node:path';
-import { startNode } from '../../node/start.ts';
-import { GatehouseError } from '../../errors.ts';
-import { FlNode } from './service.ts';
+import { startNode } from '../node/start.ts';
+import { GatehouseError } from '../errors.ts';
+import { FlNode } from '../fl/node/service.ts';
 
 const wsDir = process.argv[2];
 if (!wsDir) {
-  process.stderr.write('usage: process.ts <workspace dir> [--demo]\n');
+  process.stderr.write('usage: fl-node.ts <workspace dir> [--demo]\n');
   process.exit(64);
 }
 
