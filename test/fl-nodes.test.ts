@@ -150,6 +150,19 @@ describe('federated learning across three bank nodes', { timeout: 120_000 }, () 
     assert.equal(denied.length, 1);
   });
 
+  test('only fl-operators join or start jobs, and malformed requests are refused by the route schemas', async () => {
+    const byAuditor = await call(1, 'auditor', 'POST', '/v1/fl/participations', { job: 'fraud-2026', coordinator: 'bank-a', dataset: 'transactions', label: 'is_fraud' });
+    assert.equal(byAuditor.status, 403);
+    assert.equal(byAuditor.body.error.code, 'POLICY_DENIED');
+    assert.equal((await call(0, 'auditor', 'POST', '/v1/fl/jobs', { job: 'fraud-x', participants: ['bank-a', 'bank-b'], agreement, config: config() })).status, 403);
+    const bad = await call(0, 'operator', 'POST', '/v1/fl/jobs', { job: 'fraud-x', participants: ['bank-a'], agreement, config: config({ features: ['DROP TABLE'] }) });
+    assert.equal(bad.status, 400);
+    const weak = await call(0, 'operator', 'POST', '/v1/fl/jobs', { job: 'fraud-weak', participants: ['bank-a', 'bank-b', 'bank-c'], agreement, config: config({ aggregation: { mode: 'secagg', degree: 2, threshold: 1 } }) });
+    assert.equal(weak.status, 400);
+    assert.equal((await call(0, 'operator', 'GET', '/v1/fl/jobs/no-such-job')).status, 404);
+    assert.equal((await call(1, 'operator', 'GET', '/v1/fl/jobs/fraud-2026')).status, 404, 'a job is visible only on its coordinator, to who started it');
+  });
+
   test('terminating the agreement crypto-shreds the trained model', async () => {
     const t = await call(0, 'admin', 'POST', '/v1/governance/agreements/terminate', { id: agreement, reason: 'consortium dissolved' });
     assert.equal(t.status, 200, JSON.stringify(t.body));
