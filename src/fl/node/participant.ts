@@ -61,6 +61,12 @@ export class FlParticipantRole {
   readonly #joined = new Map<string, Participation>();
   readonly #sessions = new Map<string, Session>();
   readonly #data = new Map<string, { train: Dataset; test: Dataset }>();
+  /**
+   * The last round released per job and phase. A round is released at most once: a
+   * coordinator that re-ran a round with a different survivor set could subtract the two
+   * sums and recover one participant's update (without DP, exactly), so it may not.
+   */
+  readonly #released = new Map<string, { train: number; eval: number }>();
 
   constructor(gatehouse: Gatehouse, self: string, identity: KeyObject, pins: () => ReadonlyMap<string, KeyObject>) {
     this.#gatehouse = gatehouse;
@@ -102,6 +108,11 @@ export class FlParticipantRole {
     return d;
   }
 
+  #checkFresh(job: string, phase: Phase, round: number): void {
+    const last = this.#released.get(job)?.[phase] ?? 0;
+    if (round <= last) throw new FlError('FL_MESSAGE_REPLAYED', `round ${round} of job ${job} (${phase}) was already released; a round is never released twice`, 'the coordinator starts the next round instead of repeating one');
+  }
+
   handlers(): Record<string, NodeHandler> {
     return {
       'fl-begin': async ({ peer, body }) => {
@@ -113,6 +124,7 @@ export class FlParticipantRole {
         const phase: Phase = b.phase === 'eval' ? 'eval' : 'train';
         const round = Number(b.round);
         if (!Number.isInteger(round) || round < 1) throw new FlError('FL_PARAMETERS_INVALID', 'round must be a positive integer');
+        this.#checkFresh(spec.job, phase, round);
         const model = modelOf(spec.config);
         const weights = Float64Array.from(Array.isArray(b.weights) ? b.weights : [], Number);
         if (weights.length !== model.size || weights.some((w) => !Number.isFinite(w))) throw new FlError('FL_PARAMETERS_INVALID', `the global model must have ${model.size} finite parameters`);
@@ -141,6 +153,9 @@ export class FlParticipantRole {
           job: s.spec.job, round: s.round, session: s.secagg.params.session, coordinator: peer.nodeId, dataset: s.participation.dataset,
           rho: dp ? dp.rho : null, budgetSubject: s.participation.budgetSubject,
           run: async () => {
+            this.#checkFresh(s.spec.job, s.phase, s.round);
+            const released = this.#released.get(s.spec.job) ?? { train: 0, eval: 0 };
+            this.#released.set(s.spec.job, { ...released, [s.phase]: s.round });
             const x = encodeForSecAgg(s.vector, s.phase === 'train' ? plans.train.quantiser : plans.eval.quantiser, dp);
             return wire.masked(s.secagg.masked(incoming, x));
           },
