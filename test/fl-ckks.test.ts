@@ -53,3 +53,18 @@ describe('CKKS aggregation with a designated key authority', () => {
     await assert.rejects(CkksKeyAuthority.create('coordinator', 'coordinator', pins), (e: any) => e.detail === 'FL_PARAMETERS_INVALID');
   });
 });
+
+describe('training with CKKS aggregation', () => {
+  test('a model trained with CKKS aggregation matches the one trained with secure aggregation to within 1e-5 per weight', async () => {
+    const { inProcessCkks } = await import('../src/fl/ckks/in-process.ts');
+    const { trainFederated } = await import('../src/fl/training/federated.ts');
+    const { DEFAULTS } = await import('../src/fl/training/config.ts');
+    const { FRAUD_FEATURES, fraudRows, splitHoldout, toDataset } = await import('../src/fl/models/synthetic.ts');
+    const parties = [0, 1, 2].map((b) => { const { rows, labels } = fraudRows(300, b, 5); return { id: `bank-${b}`, ...splitHoldout(toDataset(rows, labels), 0.25) }; });
+    const cfg = { ...DEFAULTS, features: [...FRAUD_FEATURES], rounds: 3, batchSize: 100_000, clip: 100 };
+    const viaCkks = await trainFederated({ ...cfg, aggregation: { mode: 'ckks' } }, parties, { ckks: await inProcessCkks(3) });
+    const viaSecAgg = await trainFederated({ ...cfg, aggregation: { mode: 'secagg', degree: 2, threshold: 2 } }, parties);
+    for (let j = 0; j < viaCkks.weights.length; j++) assert.ok(Math.abs(viaCkks.weights[j]! - viaSecAgg.weights[j]!) < 1e-5, `weight ${j}: ${viaCkks.weights[j]} vs ${viaSecAgg.weights[j]}`);
+    assert.ok(Math.abs(viaCkks.history.at(-1)!.accuracy - viaSecAgg.history.at(-1)!.accuracy) < 1e-9);
+  });
+});
