@@ -55,7 +55,7 @@ describe('CKKS aggregation with a designated key authority', () => {
 });
 
 describe('training with CKKS aggregation', () => {
-  test('a model trained with CKKS aggregation matches the one trained with secure aggregation to within 1e-5 per weight', async () => {
+  test('a model trained with CKKS aggregation matches the one trained with secure aggregation to within their fixed-point precision', async () => {
     const { inProcessCkks } = await import('../src/fl/ckks/in-process.ts');
     const { trainFederated } = await import('../src/fl/training/federated.ts');
     const { DEFAULTS } = await import('../src/fl/training/config.ts');
@@ -64,7 +64,8 @@ describe('training with CKKS aggregation', () => {
     const cfg = { ...DEFAULTS, features: [...FRAUD_FEATURES], rounds: 3, batchSize: 100_000, clip: 100 };
     const viaCkks = await trainFederated({ ...cfg, aggregation: { mode: 'ckks' } }, parties, { ckks: await inProcessCkks(3) });
     const viaSecAgg = await trainFederated({ ...cfg, aggregation: { mode: 'secagg', degree: 2, threshold: 2 } }, parties);
-    for (let j = 0; j < viaCkks.weights.length; j++) assert.ok(Math.abs(viaCkks.weights[j]! - viaSecAgg.weights[j]!) < 1e-5, `weight ${j}: ${viaCkks.weights[j]} vs ${viaSecAgg.weights[j]}`);
+    // SecAgg's resolution here is 2^-22 on ω·Δ and on ω ≈ 225/100000, so ≈ 1e-4 relative per step; CKKS ≈ 1e-7.
+    for (let j = 0; j < viaCkks.weights.length; j++) assert.ok(Math.abs(viaCkks.weights[j]! - viaSecAgg.weights[j]!) < 2e-4, `weight ${j}: ${viaCkks.weights[j]} vs ${viaSecAgg.weights[j]}`);
     assert.ok(Math.abs(viaCkks.history.at(-1)!.accuracy - viaSecAgg.history.at(-1)!.accuracy) < 1e-9);
   });
 });
