@@ -40,7 +40,7 @@ async function call(i: number, who: 'operator' | 'admin' | 'auditor', method: st
   });
   return { status: r.status, body: await r.json() };
 }
-const entries = async (i: number) => ((await call(i, 'auditor', 'GET', '/v1/audit/entries?limit=5000')).body.entries as { entry: { action: string; decision: string; purpose: string | null; reasons: string[]; datasets: string[]; errorCode: string | null } }[]).map((e) => e.entry);
+const entries = async (i: number) => ((await call(i, 'auditor', 'GET', '/v1/audit/entries?limit=5000')).body.entries as { entry: { action: string; decision: string; purpose: string | null; reasons: string[]; datasets: string[]; errorCode: string | null; obligations: string[] } }[]).map((e) => e.entry);
 const join3 = async (job: string, budget: { epsilon: number; delta: number } | null, who = [0, 1, 2]) => {
   for (const i of who) assert.equal((await call(i, 'operator', 'POST', '/v1/fl/participations', { job, coordinator: 'bank-a', dataset: 'transactions', label: 'is_fraud', ...(budget ? { budget } : {}) })).status, 200);
 };
@@ -148,6 +148,23 @@ describe('federated learning across three bank nodes', { timeout: 120_000 }, () 
     assert.ok(s.model, 'the model of the completed round is kept');
     const denied = (await entries(2)).filter((e) => e.action === 'fl.release' && e.errorCode === 'BUDGET_EXHAUSTED');
     assert.equal(denied.length, 1);
+  });
+
+  test('with secure aggregation off, only banks whose operator chose to trust the coordinator send updates, and a robust rule aggregates them', async () => {
+    for (const i of [0, 1]) assert.equal((await call(i, 'operator', 'POST', '/v1/fl/participations', { job: 'fraud-robust', coordinator: 'bank-a', dataset: 'transactions', label: 'is_fraud', trustCoordinator: true })).status, 200);
+    await join3('fraud-robust', null, [2]);
+    const r = await call(0, 'operator', 'POST', '/v1/fl/jobs', { job: 'fraud-robust', participants: ['bank-a', 'bank-b', 'bank-c'], agreement, config: config({ rounds: 2, aggregation: { mode: 'robust', rule: 'median', byzantine: 0 } }) });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const s = await finished('fraud-robust');
+    assert.equal(s.state, 'finished', JSON.stringify(s.error));
+    assert.deepEqual(s.rounds[0].participants, ['bank-a', 'bank-b']);
+    assert.deepEqual(s.rounds[0].dropouts, ['bank-c']);
+    for (const i of [0, 1]) {
+      const plain = (await entries(i)).filter((e) => e.action === 'fl.release' && e.reasons.some((x) => x.includes('fraud-robust')));
+      assert.equal(plain.length, 4);
+      assert.ok(plain.every((e) => e.obligations.includes('plain-to-trusted-coordinator')));
+    }
+    assert.equal((await entries(2)).filter((e) => e.action === 'fl.release' && e.reasons.some((x) => x.includes('fraud-robust'))).length, 0, 'bank-c never agreed to send updates in the clear');
   });
 
   test('only fl-operators join or start jobs, and malformed requests are refused by the route schemas', async () => {

@@ -26,6 +26,7 @@ const joinSchema = {
     properties: {
       job: NAME, coordinator: NODE, dataset: { type: 'string', minLength: 1, maxLength: 128 }, label: COLUMN,
       holdout: { type: 'number', minimum: 0.05, maximum: 0.5 },
+      trustCoordinator: { type: 'boolean', description: 'send this job\'s updates in the clear to its coordinator, for robust aggregation (default false: secure aggregation only)' },
       budget: { type: 'object', additionalProperties: false, required: ['epsilon', 'delta'], properties: { epsilon: { type: 'number', exclusiveMinimum: 0, maximum: 1000 }, delta: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 } } },
     },
   },
@@ -40,7 +41,12 @@ const configSchema = {
     learningRate: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 100 }, batchSize: { type: 'integer', minimum: 1 },
     algorithm: { enum: ['fedavg', 'fedprox'] }, proximalMu: { type: 'number', minimum: 0 }, clip: { type: 'number', exclusiveMinimum: 0 },
     maxExamples: { type: 'integer', minimum: 1 }, seed: { type: 'integer' },
-    aggregation: { type: 'object', additionalProperties: false, required: ['mode', 'degree', 'threshold'], properties: { mode: { const: 'secagg' }, degree: { type: 'integer', minimum: 1 }, threshold: { type: 'integer', minimum: 2 } } },
+    aggregation: {
+      oneOf: [
+        { type: 'object', additionalProperties: false, required: ['mode', 'degree', 'threshold'], properties: { mode: { const: 'secagg' }, degree: { type: 'integer', minimum: 1 }, threshold: { type: 'integer', minimum: 2 } } },
+        { type: 'object', additionalProperties: false, required: ['mode', 'rule', 'byzantine'], properties: { mode: { const: 'robust' }, rule: { enum: ['krum', 'trimmed-mean', 'median'] }, byzantine: { type: 'integer', minimum: 0, maximum: 100 } } },
+      ],
+    },
     dp: { anyOf: [{ type: 'null' }, { type: 'object', additionalProperties: false, required: ['noiseMultiplier', 'delta'], properties: { noiseMultiplier: { type: 'number', exclusiveMinimum: 0 }, delta: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 } } }] },
   },
   required: ['features'],
@@ -69,12 +75,12 @@ function bearerOf(request: FastifyRequest): string {
 }
 
 export async function registerFlRoutes(app: FastifyInstance, gatehouse: Gatehouse): Promise<void> {
-  app.post<{ Body: { job: string; coordinator: string; dataset: string; label: string; holdout?: number; budget?: { epsilon: number; delta: number } } }>('/v1/fl/participations', { schema: joinSchema }, async (request) => {
+  app.post<{ Body: { job: string; coordinator: string; dataset: string; label: string; holdout?: number; trustCoordinator?: boolean; budget?: { epsilon: number; delta: number } } }>('/v1/fl/participations', { schema: joinSchema }, async (request) => {
     const node = nodeOf(gatehouse);
     const b = request.body;
     const credential = bearerOf(request);
-    const { value, auditId } = await gatehouse.flJoin(metaOf(request), { job: b.job, coordinator: b.coordinator, dataset: b.dataset, budget: b.budget ?? null });
-    node.participant.join({ job: b.job, coordinator: b.coordinator, dataset: b.dataset, label: b.label, credential, budgetSubject: value.subject, holdout: b.holdout ?? 0.25 });
+    const { value, auditId } = await gatehouse.flJoin(metaOf(request), { job: b.job, coordinator: b.coordinator, dataset: b.dataset, budget: b.budget ?? null, trustCoordinator: b.trustCoordinator === true });
+    node.participant.join({ job: b.job, coordinator: b.coordinator, dataset: b.dataset, label: b.label, credential, budgetSubject: value.subject, holdout: b.holdout ?? 0.25, trustCoordinator: b.trustCoordinator === true });
     return { job: b.job, coordinator: b.coordinator, node: node.identity.nodeId, budgetSubject: value.subject, capRho: value.capRho, auditId };
   });
 

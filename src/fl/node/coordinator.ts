@@ -27,6 +27,7 @@ import type { SessionParams } from '../secagg/messages.ts';
 import { dequantiseSum } from '../secagg/quantize.ts';
 import { runSecAgg, type SecAggChannel } from '../secagg/round.ts';
 import { modelOf } from '../training/config.ts';
+import { robustAggregate } from '../robust/aggregators.ts';
 import type { RoundProgress } from '../training/federated.ts';
 import { checkJob, plansOf, type JobSpec, type Phase } from './job.ts';
 
@@ -113,6 +114,21 @@ export class FlCoordinatorRole {
     return this.#client.call(id, op, body, requestId).then((r) => r.result);
   }
 
+  /** Plain updates from every participant that answers (robust mode); refusals are dropouts. */
+  async #plain(spec: JobSpec, phase: Phase, round: number, weights: Float64Array, length: number, requestId: string, refusals: Map<string, GatehouseError>): Promise<Map<string, Float64Array>> {
+    const answers = await Promise.allSettled(spec.participants.map((id) => this.#call(id, 'fl-update', { spec, phase, round, weights: [...weights] }, requestId)));
+    const out = new Map<string, Float64Array>();
+    answers.forEach((a, i) => {
+      const id = spec.participants[i]!;
+      if (a.status === 'rejected') { refusals.set(id, a.reason as GatehouseError); return; }
+      const v = a.value as { from?: unknown; vector?: unknown };
+      if (v?.from !== id || !Array.isArray(v.vector) || v.vector.length !== length || v.vector.some((x) => typeof x !== 'number' || !Number.isFinite(x))) return;
+      out.set(id, Float64Array.from(v.vector as number[]));
+    });
+    if (out.size < 2) throw new FlError('FL_TOO_FEW_PARTICIPANTS', `${out.size} participants sent updates; robust aggregation needs at least two`);
+    return out;
+  }
+
   async #session(spec: JobSpec, phase: Phase, round: number, weights: Float64Array, requestId: string, refusals: Map<string, GatehouseError>) {
     const plans = plansOf(spec);
     const cfg = spec.config;
@@ -155,14 +171,30 @@ export class FlCoordinatorRole {
       let progress: RoundProgress;
       try {
         ({ value: progress } = await this.#gatehouse.flRound(meta, spec.job, round, async () => {
-        const train = await this.#session(spec, 'train', round, global, requestId, refusals);
         const d = model.size;
         const next = Float64Array.from(global);
-        const weight = plans.train.dp ? train.result.included.length : train.value[d]!;
-        if (weight > 0) for (let j = 0; j < d; j++) next[j] += train.value[j]! / weight;
-        global = next;
-        if (plans.train.dp) rho += plans.train.dp.rho;
-        const ev = await this.#session(spec, 'eval', round, global, requestId, new Map());
+        let train: { session: string; result: { included: readonly string[] }; value: Float64Array };
+        let ev: { session: string; value: Float64Array };
+        if (cfg.aggregation.mode === 'robust') {
+          // Secure aggregation off: a robust rule over updates sent in the clear by consenting participants.
+          const rule = cfg.aggregation;
+          const updates = await this.#plain(spec, 'train', round, global, d, requestId, refusals);
+          train = { session: `${spec.job}-r${round}-train-plain`, result: { included: [...updates.keys()] }, value: robustAggregate(rule.rule, [...updates.values()], rule.byzantine) };
+          for (let j = 0; j < d; j++) next[j] += train.value[j]!;
+          global = next;
+          const evals = await this.#plain(spec, 'eval', round, global, 3, requestId, new Map());
+          const sum = new Float64Array(3);
+          for (const v of evals.values()) for (let j = 0; j < 3; j++) sum[j] += v[j]!;
+          ev = { session: `${spec.job}-r${round}-eval-plain`, value: sum };
+        } else {
+          const t = await this.#session(spec, 'train', round, global, requestId, refusals);
+          train = t;
+          const weight = plans.train.dp ? t.result.included.length : t.value[d]!;
+          if (weight > 0) for (let j = 0; j < d; j++) next[j] += t.value[j]! / weight;
+          global = next;
+          if (plans.train.dp) rho += plans.train.dp.rho;
+          ev = await this.#session(spec, 'eval', round, global, requestId, new Map());
+        }
         const dropped = spec.participants.filter((p) => !train.result.included.includes(p));
         if (dropped.length) dropouts.push({ round, nodes: dropped });
         const p: RoundProgress = {
@@ -193,7 +225,7 @@ export class FlCoordinatorRole {
       format: 'gatehouse-fl-model/1', job: spec.job, agreement: spec.agreement, model: cfg.model, features: cfg.features, weights: [...global],
       card: {
         rounds: history.length, participants: spec.participants, dropouts, algorithm: cfg.algorithm === 'fedprox' ? `FedProx μ=${cfg.proximalMu}` : 'FedAvg',
-        aggregation: `SecAgg+ (k=${cfg.aggregation.mode === 'secagg' ? cfg.aggregation.degree : '-'}, t=${cfg.aggregation.mode === 'secagg' ? cfg.aggregation.threshold : '-'})`,
+        aggregation: cfg.aggregation.mode === 'secagg' ? `SecAgg+ (k=${cfg.aggregation.degree}, t=${cfg.aggregation.threshold})` : cfg.aggregation.mode === 'robust' ? `${cfg.aggregation.rule} (f=${cfg.aggregation.byzantine}), trusted coordinator, no masking` : cfg.aggregation.mode,
         dp: cfg.dp && plans.train.dp ? { noiseMultiplier: cfg.dp.noiseMultiplier, clip: cfg.clip, rhoPerRound: plans.train.dp.rho, rho, epsilon: last?.epsilon ?? 0, delta: cfg.dp.delta } : null,
         accuracy: last?.accuracy ?? null, trainedAt: new Date().toISOString(),
       },

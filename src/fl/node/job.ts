@@ -27,7 +27,7 @@ export function checkJob(spec: JobSpec): JobSpec {
   if (!Array.isArray(spec.participants) || spec.participants.length < 2 || new Set(spec.participants).size !== spec.participants.length) throw new FlError('FL_PARAMETERS_INVALID', 'a job needs at least two distinct participant nodes');
   if (typeof spec.agreement !== 'string' || spec.agreement.length === 0) throw new FlError('FL_PARAMETERS_INVALID', 'a job runs under an agreement: give its id');
   const cfg = checkConfig({ ...DEFAULTS, ...spec.config });
-  if (cfg.aggregation.mode !== 'secagg') throw new FlError('FL_PARAMETERS_INVALID', 'between nodes, updates are aggregated with secure aggregation (robust rules and CKKS run in process: docs/federated.md)');
+  if (cfg.aggregation.mode !== 'secagg' && cfg.aggregation.mode !== 'robust') throw new FlError('FL_PARAMETERS_INVALID', 'between nodes, updates are aggregated with secure aggregation, or with a robust rule by a coordinator every participant chose to trust (CKKS runs in process: docs/federated.md)');
   return { ...spec, config: cfg };
 }
 
@@ -43,7 +43,7 @@ export function plansOf(spec: JobSpec): RoundPlans {
   const threshold = cfg.aggregation.mode === 'secagg' ? cfg.aggregation.threshold : n;
   const dp = cfg.dp ? planDp({ clip: cfg.clip, noiseMultiplier: cfg.dp.noiseMultiplier }, n, threshold, size) : null;
   return {
-    train: { quantiser: dp?.quantiser ?? planQuantiser(n, Math.max(cfg.clip, 1)), dp, length: dp ? size : size + 1 },
+    train: { quantiser: dp?.quantiser ?? planQuantiser(n, Math.max(cfg.clip, 1)), dp, length: dp || cfg.aggregation.mode === 'robust' ? size : size + 1 },
     eval: { quantiser: planQuantiser(n, 30 * MAX_EVAL_ROWS, 2), length: 3 },
   };
 }

@@ -40,6 +40,11 @@ export interface Participation {
   readonly credential: string;
   readonly budgetSubject: string;
   readonly holdout: number;
+  /**
+   * The operator agreed to send this job's updates in the clear to its coordinator, for a
+   * robust rule (Krum, trimmed mean, median) that cannot run on masked updates. Default false.
+   */
+  readonly trustCoordinator?: boolean;
 }
 
 interface Session {
@@ -108,6 +113,31 @@ export class FlParticipantRole {
     return d;
   }
 
+  /** The common start of a round: the job was joined under this coordinator, the round is fresh, the data read, the vector computed. */
+  async #prepare(peer: PeerPin, b: any): Promise<{ spec: JobSpec; p: Participation; phase: Phase; round: number; vector: Float64Array }> {
+    const spec = checkJob(b?.spec);
+    const p = this.#joined.get(spec.job);
+    if (!p || p.coordinator !== peer.nodeId || spec.coordinator !== peer.nodeId) throw new GatehouseError('POLICY_DENIED', `this node has not joined job ${spec.job} under coordinator ${peer.nodeId}`, { hint: 'the participant\'s admin runs: gatehouse fl join' });
+    if (!spec.participants.includes(this.#self)) throw new FlError('FL_PARTICIPANT_UNKNOWN', 'this node is not in the job\'s roster');
+    const phase: Phase = b.phase === 'eval' ? 'eval' : 'train';
+    const round = Number(b.round);
+    if (!Number.isInteger(round) || round < 1) throw new FlError('FL_PARAMETERS_INVALID', 'round must be a positive integer');
+    this.#checkFresh(spec.job, phase, round);
+    const model = modelOf(spec.config);
+    const weights = Float64Array.from(Array.isArray(b.weights) ? b.weights : [], Number);
+    if (weights.length !== model.size || weights.some((w) => !Number.isFinite(w))) throw new FlError('FL_PARAMETERS_INVALID', `the global model must have ${model.size} finite parameters`);
+    if (phase === 'train' || !this.#data.has(spec.job)) this.#data.set(spec.job, await this.#read(p, spec, peer));
+    const data = this.#data.get(spec.job)!;
+    const vector = phase === 'train' ? localStep(spec.config, model, weights, data.train, round, spec.participants.indexOf(this.#self)).vector : evaluationSums(model, weights, data.test);
+    return { spec, p, phase, round, vector };
+  }
+
+  #markReleased(job: string, phase: Phase, round: number): void {
+    this.#checkFresh(job, phase, round);
+    const released = this.#released.get(job) ?? { train: 0, eval: 0 };
+    this.#released.set(job, { ...released, [phase]: round });
+  }
+
   #checkFresh(job: string, phase: Phase, round: number): void {
     const last = this.#released.get(job)?.[phase] ?? 0;
     if (round <= last) throw new FlError('FL_MESSAGE_REPLAYED', `round ${round} of job ${job} (${phase}) was already released; a round is never released twice`, 'the coordinator starts the next round instead of repeating one');
@@ -117,21 +147,9 @@ export class FlParticipantRole {
     return {
       'fl-begin': async ({ peer, body }) => {
         const b = body as any;
-        const spec = checkJob(b?.spec);
-        const p = this.#joined.get(spec.job);
-        if (!p || p.coordinator !== peer.nodeId || spec.coordinator !== peer.nodeId) throw new GatehouseError('POLICY_DENIED', `this node has not joined job ${spec.job} under coordinator ${peer.nodeId}`, { hint: 'the participant\'s admin runs: gatehouse fl join' });
-        if (!spec.participants.includes(this.#self)) throw new FlError('FL_PARTICIPANT_UNKNOWN', 'this node is not in the job\'s roster');
-        const phase: Phase = b.phase === 'eval' ? 'eval' : 'train';
-        const round = Number(b.round);
-        if (!Number.isInteger(round) || round < 1) throw new FlError('FL_PARAMETERS_INVALID', 'round must be a positive integer');
-        this.#checkFresh(spec.job, phase, round);
-        const model = modelOf(spec.config);
-        const weights = Float64Array.from(Array.isArray(b.weights) ? b.weights : [], Number);
-        if (weights.length !== model.size || weights.some((w) => !Number.isFinite(w))) throw new FlError('FL_PARAMETERS_INVALID', `the global model must have ${model.size} finite parameters`);
-        if (phase === 'train' || !this.#data.has(spec.job)) this.#data.set(spec.job, await this.#read(p, spec, peer));
-        const data = this.#data.get(spec.job)!;
+        const { spec, p, phase, round, vector } = await this.#prepare(peer, b);
+        if (spec.config.aggregation.mode !== 'secagg') throw new FlError('FL_PARAMETERS_INVALID', 'this job does not use secure aggregation');
         const plans = plansOf(spec);
-        const vector = phase === 'train' ? localStep(spec.config, model, weights, data.train, round, spec.participants.indexOf(this.#self)).vector : evaluationSums(model, weights, data.test);
         const cfg = spec.config;
         const params: SessionParams = {
           session: String(b.session), roster: spec.participants, degree: cfg.aggregation.mode === 'secagg' ? cfg.aggregation.degree : spec.participants.length - 1,
@@ -153,12 +171,21 @@ export class FlParticipantRole {
           job: s.spec.job, round: s.round, session: s.secagg.params.session, coordinator: peer.nodeId, dataset: s.participation.dataset,
           rho: dp ? dp.rho : null, budgetSubject: s.participation.budgetSubject,
           run: async () => {
-            this.#checkFresh(s.spec.job, s.phase, s.round);
-            const released = this.#released.get(s.spec.job) ?? { train: 0, eval: 0 };
-            this.#released.set(s.spec.job, { ...released, [s.phase]: s.round });
+            this.#markReleased(s.spec.job, s.phase, s.round);
             const x = encodeForSecAgg(s.vector, s.phase === 'train' ? plans.train.quantiser : plans.eval.quantiser, dp);
             return wire.masked(s.secagg.masked(incoming, x));
           },
+        });
+        return value;
+      },
+      // Secure aggregation off: the update goes in the clear to a coordinator this node's operator chose to trust.
+      'fl-update': async ({ peer, body }) => {
+        const { spec, p, phase, round, vector } = await this.#prepare(peer, body);
+        if (spec.config.aggregation.mode !== 'robust') throw new FlError('FL_PARAMETERS_INVALID', 'plain updates are sent only for robust aggregation');
+        if (!p.trustCoordinator) throw new GatehouseError('POLICY_DENIED', `this node did not agree to send job ${spec.job}'s updates to ${peer.nodeId} in the clear`, { hint: 'the operator joins with --trust-coordinator to allow robust aggregation, or the job uses secure aggregation', reasons: ['no trust-coordinator consent'] });
+        const { value } = await this.#gatehouse.flRelease(this.#meta(p, peer), {
+          job: spec.job, round, session: `${spec.job}-r${round}-${phase}-plain`, coordinator: peer.nodeId, dataset: p.dataset, rho: null, budgetSubject: p.budgetSubject, mode: 'plain-to-trusted-coordinator',
+          run: async () => { this.#markReleased(spec.job, phase, round); return { from: this.#self, vector: [...vector] }; },
         });
         return value;
       },

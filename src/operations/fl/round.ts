@@ -39,6 +39,8 @@ export interface FlReleaseStep<T> {
   readonly rho: number | null;
   /** The budget subject (`org:<consortium>` or a principal id). */
   readonly budgetSubject: string | null;
+  /** How the update leaves: masked for secure aggregation, or in the clear to a coordinator this node's operator chose to trust. */
+  readonly mode?: 'secure-aggregation' | 'plain-to-trusted-coordinator';
   readonly run: () => Promise<T>;
 }
 
@@ -59,7 +61,7 @@ export async function flRelease<T>(rt: Runtime, meta: RequestMeta, step: FlRelea
         env.onRecord({ recorded: async () => { await rt.budgets.markReleased(c.chargeId); }, unrecorded: async () => { await rt.budgets.refund(c.chargeId, 'the release was not recorded'); } });
       }
       env.entry.obligations = ['distributed-discrete-gaussian', 'secure-aggregation'];
-    } else env.entry.obligations = ['secure-aggregation'];
+    } else env.entry.obligations = [step.mode ?? 'secure-aggregation'];
     return step.run();
   });
 }
@@ -121,6 +123,8 @@ export interface FlJoinRequest {
   readonly dataset: string;
   /** The participant dataset's lifetime privacy budget for this collaboration (null: no DP). */
   readonly budget: { readonly epsilon: number; readonly delta: number } | null;
+  /** The operator lets this job's updates go in the clear to its coordinator (robust aggregation). */
+  readonly trustCoordinator?: boolean;
 }
 
 /**
@@ -133,6 +137,7 @@ export async function flJoin(rt: Runtime, meta: RequestMeta, req: FlJoinRequest)
     requireOperator(env.auth.principal.groups);
     env.entry.datasets = [req.dataset];
     env.keep(`joined federated job ${req.job} coordinated by node ${req.coordinator}`);
+    if (req.trustCoordinator) env.keep(`updates of job ${req.job} may go in the clear to node ${req.coordinator} (robust aggregation, no masking)`);
     const org = env.auth.principal.attributes.org;
     const subject = typeof org === 'string' && org.length > 0 ? `org:${org}` : env.auth.principal.id;
     if (!req.budget) return { subject, capRho: null };
