@@ -167,6 +167,31 @@ describe('federated learning across three bank nodes', { timeout: 120_000 }, () 
     assert.equal((await entries(2)).filter((e) => e.action === 'fl.release' && e.reasons.some((x) => x.includes('fraud-robust'))).length, 0, 'bank-c never agreed to send updates in the clear');
   });
 
+  test('with CKKS, participants encrypt under the designated key authority\'s signed key and only that node decrypts, verified sums only', async () => {
+    assert.equal((await call(2, 'operator', 'POST', '/v1/fl/participations', { job: 'fraud-ckks', coordinator: 'bank-a', keyAuthority: true })).status, 200);
+    await join3('fraud-ckks', null, [0, 1]);
+    const selfKa = await call(0, 'operator', 'POST', '/v1/fl/jobs', { job: 'fraud-ckks', participants: ['bank-a', 'bank-b'], agreement, config: config({ aggregation: { mode: 'ckks', keyAuthority: 'bank-a' } }) });
+    assert.equal(selfKa.status, 400, 'the coordinator may not be its own key authority');
+    const undesignated = await call(0, 'operator', 'POST', '/v1/fl/jobs', { job: 'fraud-ckks', participants: ['bank-a', 'bank-c'], agreement, config: config({ rounds: 1, aggregation: { mode: 'ckks', keyAuthority: 'bank-b' } }) });
+    assert.equal(undesignated.status, 202);
+    const u = await finished('fraud-ckks');
+    assert.equal(u.state, 'failed');
+    assert.equal(u.error.code, 'POLICY_DENIED', 'bank-b was never designated key authority');
+    const r = await call(0, 'operator', 'POST', '/v1/fl/jobs', { job: 'fraud-ckks', participants: ['bank-a', 'bank-b'], agreement, config: config({ rounds: 2, aggregation: { mode: 'ckks', keyAuthority: 'bank-c' } }) });
+    assert.equal(r.status, 202, JSON.stringify(r.body));
+    const s = await finished('fraud-ckks');
+    assert.equal(s.state, 'finished', JSON.stringify(s.error));
+    assert.deepEqual(s.rounds[1].participants, ['bank-a', 'bank-b']);
+    assert.ok(s.rounds[1].accuracy > 0.5);
+    for (const i of [0, 1]) {
+      const rel = (await entries(i)).filter((e) => e.action === 'fl.release' && e.decision === 'allow' && e.reasons.some((x) => x.includes('fraud-ckks')));
+      assert.equal(rel.length, 4);
+      assert.ok(rel.every((e) => e.obligations.includes('ckks-to-key-authority')));
+    }
+    const decrypts = (await entries(2)).filter((e) => e.action === 'fl.decrypt' && e.decision === 'allow');
+    assert.equal(decrypts.length, 4, 'one audited decryption per session on the key authority');
+  });
+
   test('only fl-operators join or start jobs, and malformed requests are refused by the route schemas', async () => {
     const byAuditor = await call(1, 'auditor', 'POST', '/v1/fl/participations', { job: 'fraud-2026', coordinator: 'bank-a', dataset: 'transactions', label: 'is_fraud' });
     assert.equal(byAuditor.status, 403);

@@ -59,6 +59,7 @@ function configOf(v: Record<string, any>): Record<string, unknown> {
   if (v.algorithm) c.algorithm = v.algorithm;
   if (v.clip) c.clip = num('clip');
   if (v.degree || v.threshold) c.aggregation = { mode: 'secagg', degree: num('degree') ?? 2, threshold: num('threshold') ?? 2 };
+  if (v.ckks) c.aggregation = { mode: 'ckks', keyAuthority: v.ckks };
   if (v.robust) c.aggregation = { mode: 'robust', rule: v.robust, byzantine: num('byzantine') ?? 1 };
   if (v['dp-noise']) c.dp = { noiseMultiplier: num('dp-noise'), delta: num('dp-delta') ?? 1e-6 };
   if (!c.features) throw new UsageError('give the features the model reads: --features a,b,c (or --config FILE)', { hint: 'gatehouse fl start --help' });
@@ -137,6 +138,11 @@ export async function flCommand(argv: string[], out: Out): Promise<number> {
     case 'demo': return demo(v, out);
     case 'join': {
       const budget = v.epsilon ? { epsilon: Number(v.epsilon), delta: Number(v.delta ?? 1e-6) } : undefined;
+      if (v['key-authority']) {
+        const r = await api<any>(url, key, 'POST', '/v1/fl/participations', { job: need('job'), coordinator: need('coordinator'), keyAuthority: true });
+        out.write(v.json ? `${JSON.stringify(r)}\n` : `${r.node} is the CKKS key authority of ${r.job} (coordinator ${r.coordinator})\n`);
+        return 0;
+      }
       const r = await api<any>(url, key, 'POST', '/v1/fl/participations', { job: need('job'), coordinator: need('coordinator'), dataset: need('dataset'), label: need('label'), ...(v.holdout ? { holdout: Number(v.holdout) } : {}), ...(v['trust-coordinator'] ? { trustCoordinator: true } : {}), ...(budget ? { budget } : {}) });
       out.write(v.json ? `${JSON.stringify(r)}\n` : `joined ${r.job} (coordinator ${r.coordinator}) as ${r.node}; budget subject ${r.budgetSubject}${r.capRho ? `, ρ cap ${r.capRho}` : ''}\n`);
       return 0;

@@ -90,7 +90,7 @@ export class Gatehouse {
   flStoreModel(meta: RequestMeta, m: fl.FlModelExport) { return fl.flStoreModel(this.#rt, meta, m); }
   flReadModel(meta: RequestMeta, artefactId: string) { return fl.flReadModel(this.#rt, meta, artefactId); }
   flJoin(meta: RequestMeta, req: fl.FlJoinRequest) { return fl.flJoin(this.#rt, meta, req); }
-  flControl<T>(meta: RequestMeta, action: 'fl.start' | 'fl.status', why: string, run: (principal: string) => Promise<T>) { return fl.flControl(this.#rt, meta, action, why, run); }
+  flControl<T>(meta: RequestMeta, action: fl.FlControlAction, why: string, run: (principal: string) => Promise<T>) { return fl.flControl(this.#rt, meta, action, why, run); }
 
   // Signing in and out.
   login(meta: RequestMeta, body: { principal: string; password: string; code?: string | null }) { return auth.login(this.#rt, meta, body); }

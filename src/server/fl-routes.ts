@@ -22,10 +22,11 @@ const joinSchema = {
   summary: 'Join a federated-learning job as a participant: this node trains on its own dataset, read through its own policy',
   tags: ['federated'],
   body: {
-    type: 'object', additionalProperties: false, required: ['job', 'coordinator', 'dataset', 'label'],
+    type: 'object', additionalProperties: false, required: ['job', 'coordinator'],
     properties: {
       job: NAME, coordinator: NODE, dataset: { type: 'string', minLength: 1, maxLength: 128 }, label: COLUMN,
       holdout: { type: 'number', minimum: 0.05, maximum: 0.5 },
+      keyAuthority: { type: 'boolean', description: 'join as the job\'s CKKS key authority (no dataset): decrypt verified sums for the coordinator, never single updates' },
       trustCoordinator: { type: 'boolean', description: 'send this job\'s updates in the clear to its coordinator, for robust aggregation (default false: secure aggregation only)' },
       budget: { type: 'object', additionalProperties: false, required: ['epsilon', 'delta'], properties: { epsilon: { type: 'number', exclusiveMinimum: 0, maximum: 1000 }, delta: { type: 'number', exclusiveMinimum: 0, exclusiveMaximum: 1 } } },
     },
@@ -44,6 +45,7 @@ const configSchema = {
     aggregation: {
       oneOf: [
         { type: 'object', additionalProperties: false, required: ['mode', 'degree', 'threshold'], properties: { mode: { const: 'secagg' }, degree: { type: 'integer', minimum: 1 }, threshold: { type: 'integer', minimum: 2 } } },
+        { type: 'object', additionalProperties: false, required: ['mode', 'keyAuthority'], properties: { mode: { const: 'ckks' }, keyAuthority: NODE } },
         { type: 'object', additionalProperties: false, required: ['mode', 'rule', 'byzantine'], properties: { mode: { const: 'robust' }, rule: { enum: ['krum', 'trimmed-mean', 'median'] }, byzantine: { type: 'integer', minimum: 0, maximum: 100 } } },
       ],
     },
@@ -75,12 +77,21 @@ function bearerOf(request: FastifyRequest): string {
 }
 
 export async function registerFlRoutes(app: FastifyInstance, gatehouse: Gatehouse): Promise<void> {
-  app.post<{ Body: { job: string; coordinator: string; dataset: string; label: string; holdout?: number; trustCoordinator?: boolean; budget?: { epsilon: number; delta: number } } }>('/v1/fl/participations', { schema: joinSchema }, async (request) => {
+  app.post<{ Body: { job: string; coordinator: string; dataset?: string; label?: string; holdout?: number; keyAuthority?: boolean; trustCoordinator?: boolean; budget?: { epsilon: number; delta: number } } }>('/v1/fl/participations', { schema: joinSchema }, async (request) => {
     const node = nodeOf(gatehouse);
     const b = request.body;
     const credential = bearerOf(request);
+    if (b.keyAuthority) {
+      if (b.dataset || b.label || b.budget || b.trustCoordinator) throw new GatehouseError('REQUEST_INVALID', 'a key authority joins without a dataset, label, budget or trust-coordinator: it holds no data for the job');
+      const { value, auditId } = await gatehouse.flJoin(metaOf(request), { job: b.job, coordinator: b.coordinator, dataset: null, budget: null });
+      node.keyAuthority.designate({ job: b.job, coordinator: b.coordinator, credential });
+      return { job: b.job, coordinator: b.coordinator, node: node.identity.nodeId, budgetSubject: value.subject, capRho: null, auditId };
+    }
+    if (!b.dataset || !b.label) throw new GatehouseError('REQUEST_INVALID', 'a participant joins with the dataset it trains on and the label column', { hint: 'gatehouse fl join --dataset D --label COL' });
     const { value, auditId } = await gatehouse.flJoin(metaOf(request), { job: b.job, coordinator: b.coordinator, dataset: b.dataset, budget: b.budget ?? null, trustCoordinator: b.trustCoordinator === true });
-    node.participant.join({ job: b.job, coordinator: b.coordinator, dataset: b.dataset, label: b.label, credential, budgetSubject: value.subject, holdout: b.holdout ?? 0.25, trustCoordinator: b.trustCoordinator === true });
+    const dataset = b.dataset;
+    const label = b.label;
+    node.participant.join({ job: b.job, coordinator: b.coordinator, dataset, label, credential, budgetSubject: value.subject, holdout: b.holdout ?? 0.25, trustCoordinator: b.trustCoordinator === true });
     return { job: b.job, coordinator: b.coordinator, node: node.identity.nodeId, budgetSubject: value.subject, capRho: value.capRho, auditId };
   });
 

@@ -69,6 +69,7 @@ export class FlCoordinatorRole {
   readonly #local: Readonly<Record<string, NodeHandler>>;
   readonly #selfPin: () => PeerPin;
   readonly #jobs = new Map<string, { status: JobStatus; done: Promise<void> }>();
+  readonly #ckksKeys = new Map<string, { publicKey: string; sig: string }>();
 
   /** `local`: this node's own participant handlers, called directly when it is in the roster. */
   constructor(o: { gatehouse: Gatehouse; client: FederationClient; self: string; pins: () => ReadonlyMap<string, KeyObject>; local: Readonly<Record<string, NodeHandler>>; selfPin: () => PeerPin }) {
@@ -112,6 +113,32 @@ export class FlCoordinatorRole {
   #call(id: string, op: string, body: unknown, requestId: string): Promise<any> {
     if (id === this.#self) return this.#local[op]!({ operation: op, peer: this.#selfPin(), requestId, body });
     return this.#client.call(id, op, body, requestId).then((r) => r.result);
+  }
+
+  /**
+   * CKKS: the key authority's signed public key (fetched once per job), each participant's
+   * encrypted update, and the key authority's decryption of the verified sum. This node never
+   * holds a key that decrypts anything.
+   */
+  async #ckks(spec: JobSpec, phase: Phase, round: number, weights: Float64Array, requestId: string, refusals: Map<string, GatehouseError>) {
+    const a = spec.config.aggregation;
+    if (a.mode !== 'ckks' || !a.keyAuthority) throw new FlError('FL_PARAMETERS_INVALID', 'this job names no CKKS key authority');
+    const key = this.#ckksKeys.get(spec.job) ?? await this.#call(a.keyAuthority, 'fl-ckks-key', { spec }, requestId) as { publicKey: string; sig: string };
+    this.#ckksKeys.set(spec.job, key);
+    const session = `${spec.job}-r${round}-${phase}-${randomUUID()}`;
+    const answers = await Promise.allSettled(spec.participants.map((id) => this.#call(id, 'fl-ckks', { spec, phase, round, session, weights: [...weights], publicKey: key.publicKey, keySig: key.sig }, requestId)));
+    const contributions: unknown[] = [];
+    const included: string[] = [];
+    answers.forEach((x, i) => {
+      const id = spec.participants[i]!;
+      if (x.status === 'rejected') { refusals.set(id, x.reason as GatehouseError); return; }
+      if ((x.value as { from?: unknown })?.from !== id) return;
+      contributions.push(x.value);
+      included.push(id);
+    });
+    const r = await this.#call(a.keyAuthority, 'fl-ckks-decrypt', { spec, session, contributions }, requestId) as { sum: number[] };
+    if (!Array.isArray(r?.sum) || r.sum.some((v) => typeof v !== 'number' || !Number.isFinite(v))) throw new FlError('FL_PARAMETERS_INVALID', 'the key authority answered with a malformed sum');
+    return { session, result: { included }, value: Float64Array.from(r.sum) };
   }
 
   /** Plain updates from every participant that answers (robust mode); refusals are dropouts. */
@@ -175,7 +202,14 @@ export class FlCoordinatorRole {
         const next = Float64Array.from(global);
         let train: { session: string; result: { included: readonly string[] }; value: Float64Array };
         let ev: { session: string; value: Float64Array };
-        if (cfg.aggregation.mode === 'robust') {
+        if (cfg.aggregation.mode === 'ckks') {
+          const t = await this.#ckks(spec, 'train', round, global, requestId, refusals);
+          train = t;
+          const weight = t.value[d]!;
+          if (weight > 0) for (let j = 0; j < d; j++) next[j] += t.value[j]! / weight;
+          global = next;
+          ev = await this.#ckks(spec, 'eval', round, global, requestId, new Map());
+        } else if (cfg.aggregation.mode === 'robust') {
           // Secure aggregation off: a robust rule over updates sent in the clear by consenting participants.
           const rule = cfg.aggregation;
           const updates = await this.#plain(spec, 'train', round, global, d, requestId, refusals);
@@ -225,7 +259,7 @@ export class FlCoordinatorRole {
       format: 'gatehouse-fl-model/1', job: spec.job, agreement: spec.agreement, model: cfg.model, features: cfg.features, weights: [...global],
       card: {
         rounds: history.length, participants: spec.participants, dropouts, algorithm: cfg.algorithm === 'fedprox' ? `FedProx μ=${cfg.proximalMu}` : 'FedAvg',
-        aggregation: cfg.aggregation.mode === 'secagg' ? `SecAgg+ (k=${cfg.aggregation.degree}, t=${cfg.aggregation.threshold})` : cfg.aggregation.mode === 'robust' ? `${cfg.aggregation.rule} (f=${cfg.aggregation.byzantine}), trusted coordinator, no masking` : cfg.aggregation.mode,
+        aggregation: cfg.aggregation.mode === 'secagg' ? `SecAgg+ (k=${cfg.aggregation.degree}, t=${cfg.aggregation.threshold})` : cfg.aggregation.mode === 'robust' ? `${cfg.aggregation.rule} (f=${cfg.aggregation.byzantine}), trusted coordinator, no masking` : cfg.aggregation.mode === 'ckks' ? `CKKS, key authority ${cfg.aggregation.keyAuthority}` : cfg.aggregation.mode,
         dp: cfg.dp && plans.train.dp ? { noiseMultiplier: cfg.dp.noiseMultiplier, clip: cfg.clip, rhoPerRound: plans.train.dp.rho, rho, epsilon: last?.epsilon ?? 0, delta: cfg.dp.delta } : null,
         accuracy: last?.accuracy ?? null, trainedAt: new Date().toISOString(),
       },

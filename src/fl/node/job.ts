@@ -27,7 +27,9 @@ export function checkJob(spec: JobSpec): JobSpec {
   if (!Array.isArray(spec.participants) || spec.participants.length < 2 || new Set(spec.participants).size !== spec.participants.length) throw new FlError('FL_PARAMETERS_INVALID', 'a job needs at least two distinct participant nodes');
   if (typeof spec.agreement !== 'string' || spec.agreement.length === 0) throw new FlError('FL_PARAMETERS_INVALID', 'a job runs under an agreement: give its id');
   const cfg = checkConfig({ ...DEFAULTS, ...spec.config });
-  if (cfg.aggregation.mode !== 'secagg' && cfg.aggregation.mode !== 'robust') throw new FlError('FL_PARAMETERS_INVALID', 'between nodes, updates are aggregated with secure aggregation, or with a robust rule by a coordinator every participant chose to trust (CKKS runs in process: docs/federated.md)');
+  const a = cfg.aggregation;
+  if (a.mode === 'plain') throw new FlError('FL_PARAMETERS_INVALID', 'between nodes, updates are aggregated with secure aggregation, CKKS with a key authority, or a robust rule by a coordinator every participant chose to trust');
+  if (a.mode === 'ckks' && (typeof a.keyAuthority !== 'string' || a.keyAuthority === spec.coordinator)) throw new FlError('FL_PARAMETERS_INVALID', 'CKKS aggregation names a key authority node that is not the coordinator', 'set aggregation.keyAuthority');
   return { ...spec, config: cfg };
 }
 

@@ -30,6 +30,8 @@ import { SecAggParticipant } from '../secagg/participant.ts';
 import { encodeForSecAgg, localStep } from '../training/participant-step.ts';
 import { modelOf } from '../training/config.ts';
 import { checkJob, MAX_EVAL_ROWS, plansOf, type JobSpec, type Phase } from './job.ts';
+import { contributionWire, verifyAuthorityKey } from './key-authority.ts';
+import { encryptUpdate } from '../ckks/ckks.ts';
 
 export interface Participation {
   readonly job: string;
@@ -186,6 +188,24 @@ export class FlParticipantRole {
         const { value } = await this.#gatehouse.flRelease(this.#meta(p, peer), {
           job: spec.job, round, session: `${spec.job}-r${round}-${phase}-plain`, coordinator: peer.nodeId, dataset: p.dataset, rho: null, budgetSubject: p.budgetSubject, mode: 'plain-to-trusted-coordinator',
           run: async () => { this.#markReleased(spec.job, phase, round); return { from: this.#self, vector: [...vector] }; },
+        });
+        return value;
+      },
+      // CKKS: the update leaves encrypted under the designated key authority's public key, which this node checks against that authority's pin.
+      'fl-ckks': async ({ peer, body }) => {
+        const b = body as any;
+        const { spec, p, phase, round, vector } = await this.#prepare(peer, b);
+        if (spec.config.aggregation.mode !== 'ckks') throw new FlError('FL_PARAMETERS_INVALID', 'this job does not use CKKS');
+        const publicKey = new Uint8Array(Buffer.from(String(b.publicKey ?? ''), 'base64url'));
+        verifyAuthorityKey(spec, this.#pins(), publicKey, new Uint8Array(Buffer.from(String(b.keySig ?? ''), 'base64url')));
+        const session = String(b.session ?? '');
+        if (session.length < 8 || session.length > 200) throw new FlError('FL_PARAMETERS_INVALID', 'a session id is 8–200 characters');
+        const { value } = await this.#gatehouse.flRelease(this.#meta(p, peer), {
+          job: spec.job, round, session, coordinator: peer.nodeId, dataset: p.dataset, rho: null, budgetSubject: p.budgetSubject, mode: 'ckks-to-key-authority',
+          run: async () => {
+            this.#markReleased(spec.job, phase, round);
+            return contributionWire.to(await encryptUpdate(publicKey, session, this.#self, this.#identity, vector));
+          },
         });
         return value;
       },

@@ -14,6 +14,7 @@ import type { Gatehouse } from '../../pipeline/gatehouse.ts';
 import { createPublicKey, type KeyObject } from 'node:crypto';
 import { FlCoordinatorRole } from './coordinator.ts';
 import { FlParticipantRole } from './participant.ts';
+import { FlKeyAuthorityRole } from './key-authority.ts';
 
 const NODES = new WeakMap<object, FlNode>();
 
@@ -35,12 +36,14 @@ export class FlNode {
   readonly identity: NodeIdentity;
   readonly participant: FlParticipantRole;
   readonly coordinator: FlCoordinatorRole;
+  readonly keyAuthority: FlKeyAuthorityRole;
   readonly #listener: NodeListener;
 
-  private constructor(identity: NodeIdentity, participant: FlParticipantRole, coordinator: FlCoordinatorRole, listener: NodeListener) {
+  private constructor(identity: NodeIdentity, participant: FlParticipantRole, coordinator: FlCoordinatorRole, keyAuthority: FlKeyAuthorityRole, listener: NodeListener) {
     this.identity = identity;
     this.participant = participant;
     this.coordinator = coordinator;
+    this.keyAuthority = keyAuthority;
     this.#listener = listener;
   }
 
@@ -57,7 +60,8 @@ export class FlNode {
     };
     const selfPin = (): PeerPin => ({ nodeId: identity.nodeId, region: identity.region, jurisdiction: identity.jurisdiction, url: 'local', publicKey: identity.publicKey, key: createPublicKey(identity.privateKey) });
     const participant = new FlParticipantRole(o.gatehouse, identity.nodeId, identity.privateKey, pins);
-    const handlers = participant.handlers();
+    const keyAuthority = new FlKeyAuthorityRole(o.gatehouse, identity.nodeId, identity.privateKey, pins);
+    const handlers = { ...participant.handlers(), ...keyAuthority.handlers() };
     const client = new FederationClient({ identity, peers, ...(o.now ? { now: o.now } : {}), timeoutMs: o.timeoutMs ?? 60_000 });
     const coordinator = new FlCoordinatorRole({ gatehouse: o.gatehouse, client, self: identity.nodeId, pins, local: handlers, selfPin });
     const listen = o.listen ?? config.federation.listen ?? { host: '127.0.0.1', port: 0 };
@@ -66,7 +70,7 @@ export class FlNode {
       maxBodyBytes: 64 << 20, ...(o.now ? { now: o.now } : {}),
       handlers: { ...handlers, ping: async () => ({ node: identity.nodeId, region: identity.region }) },
     });
-    const node = new FlNode(identity, participant, coordinator, listener);
+    const node = new FlNode(identity, participant, coordinator, keyAuthority, listener);
     NODES.set(o.gatehouse.governanceStore, node);
     return node;
   }

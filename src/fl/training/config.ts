@@ -11,7 +11,8 @@ import type { RobustRule } from '../robust/aggregators.ts';
 
 export type Aggregation =
   | { readonly mode: 'secagg'; readonly degree: number; readonly threshold: number }
-  | { readonly mode: 'ckks' }
+  /** keyAuthority: between nodes, the node that decrypts verified sums (never the coordinator). */
+  | { readonly mode: 'ckks'; readonly keyAuthority?: string }
   | { readonly mode: 'robust'; readonly rule: RobustRule; readonly byzantine: number }
   | { readonly mode: 'plain' };
 

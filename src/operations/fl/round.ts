@@ -40,7 +40,7 @@ export interface FlReleaseStep<T> {
   /** The budget subject (`org:<consortium>` or a principal id). */
   readonly budgetSubject: string | null;
   /** How the update leaves: masked for secure aggregation, or in the clear to a coordinator this node's operator chose to trust. */
-  readonly mode?: 'secure-aggregation' | 'plain-to-trusted-coordinator';
+  readonly mode?: 'secure-aggregation' | 'plain-to-trusted-coordinator' | 'ckks-to-key-authority';
   readonly run: () => Promise<T>;
 }
 
@@ -120,7 +120,8 @@ export async function flReadModel(rt: Runtime, meta: RequestMeta, artefactId: st
 export interface FlJoinRequest {
   readonly job: string;
   readonly coordinator: string;
-  readonly dataset: string;
+  /** null: the node joins as the job's CKKS key authority, not as a data holder. */
+  readonly dataset: string | null;
   /** The participant dataset's lifetime privacy budget for this collaboration (null: no DP). */
   readonly budget: { readonly epsilon: number; readonly delta: number } | null;
   /** The operator lets this job's updates go in the clear to its coordinator (robust aggregation). */
@@ -135,12 +136,12 @@ export interface FlJoinRequest {
 export async function flJoin(rt: Runtime, meta: RequestMeta, req: FlJoinRequest): Promise<{ value: { subject: string; capRho: number | null }; auditId: string }> {
   return audited(rt, meta, 'fl.join', { purpose: FL_PURPOSE }, async (env) => {
     requireOperator(env.auth.principal.groups);
-    env.entry.datasets = [req.dataset];
-    env.keep(`joined federated job ${req.job} coordinated by node ${req.coordinator}`);
+    env.entry.datasets = req.dataset ? [req.dataset] : [];
+    env.keep(req.dataset ? `joined federated job ${req.job} coordinated by node ${req.coordinator}` : `designated CKKS key authority of federated job ${req.job} coordinated by node ${req.coordinator}`);
     if (req.trustCoordinator) env.keep(`updates of job ${req.job} may go in the clear to node ${req.coordinator} (robust aggregation, no masking)`);
     const org = env.auth.principal.attributes.org;
     const subject = typeof org === 'string' && org.length > 0 ? `org:${org}` : env.auth.principal.id;
-    if (!req.budget) return { subject, capRho: null };
+    if (!req.budget || !req.dataset) return { subject, capRho: null };
     const { rhoForEpsilonDelta } = await import('../../privacy/accounting/zcdp.ts');
     const capRho = rhoForEpsilonDelta(req.budget.epsilon, req.budget.delta);
     await rt.budgets.defineBudget({ subject, dataset: req.dataset, capRho, window: null });
@@ -150,7 +151,9 @@ export async function flJoin(rt: Runtime, meta: RequestMeta, req: FlJoinRequest)
 }
 
 /** Any other FL control step (start, status): authenticated and audited like the rest. */
-export async function flControl<T>(rt: Runtime, meta: RequestMeta, action: 'fl.start' | 'fl.status', why: string, run: (principal: string) => Promise<T>): Promise<{ value: T; auditId: string }> {
+export type FlControlAction = 'fl.start' | 'fl.status' | 'fl.decrypt';
+
+export async function flControl<T>(rt: Runtime, meta: RequestMeta, action: FlControlAction, why: string, run: (principal: string) => Promise<T>): Promise<{ value: T; auditId: string }> {
   return audited(rt, meta, action, { purpose: FL_PURPOSE }, async (env) => {
     requireOperator(env.auth.principal.groups);
     env.keep(why);
