@@ -6,7 +6,6 @@
  * columns), merchant risk, distance from home, transactions in the last hour.
  */
 import { normal, seeded } from './rng.ts';
-import type { Dataset } from './types.ts';
 
 export const FRAUD_FEATURES = ['amount_z', 'hour_sin', 'hour_cos', 'merchant_risk', 'distance_z', 'velocity_1h'] as const;
 
@@ -25,18 +24,4 @@ export function fraudRows(n: number, bank: number, seed: number): { rows: number
   return { rows, labels };
 }
 
-export function toDataset(rows: readonly (readonly number[])[], labels: readonly number[]): Dataset {
-  const d = rows[0]?.length ?? 0;
-  const x = new Float64Array(rows.length * d);
-  rows.forEach((r, i) => x.set(r, i * d));
-  return { x, y: Uint8Array.from(labels), n: rows.length, d };
-}
-
-export function splitHoldout(data: Dataset, fraction: number): { train: Dataset; test: Dataset } {
-  const nTest = Math.floor(data.n * fraction);
-  const nTrain = data.n - nTest;
-  return {
-    train: { x: data.x.subarray(0, nTrain * data.d), y: data.y.subarray(0, nTrain), n: nTrain, d: data.d },
-    test: { x: data.x.subarray(nTrain * data.d), y: data.y.subarray(nTrain), n: nTest, d: data.d },
-  };
-}
+export { splitHoldout, toDataset } from './dataset.ts';

@@ -258,7 +258,7 @@ export class FlCoordinatorRole {
     const card: ModelCard = {
       format: 'gatehouse-fl-model/1', job: spec.job, agreement: spec.agreement, model: cfg.model, features: cfg.features, weights: [...global],
       card: {
-        rounds: history.length, participants: spec.participants, dropouts, algorithm: cfg.algorithm === 'fedprox' ? `FedProx μ=${cfg.proximalMu}` : 'FedAvg',
+        rounds: history.length, participants: spec.participants.filter((id) => history.some((h) => h.participants.includes(id))), dropouts, algorithm: cfg.algorithm === 'fedprox' ? `FedProx μ=${cfg.proximalMu}` : 'FedAvg',
         aggregation: cfg.aggregation.mode === 'secagg' ? `SecAgg+ (k=${cfg.aggregation.degree}, t=${cfg.aggregation.threshold})` : cfg.aggregation.mode === 'robust' ? `${cfg.aggregation.rule} (f=${cfg.aggregation.byzantine}), trusted coordinator, no masking` : cfg.aggregation.mode === 'ckks' ? `CKKS, key authority ${cfg.aggregation.keyAuthority}` : cfg.aggregation.mode,
         dp: cfg.dp && plans.train.dp ? { noiseMultiplier: cfg.dp.noiseMultiplier, clip: cfg.clip, rhoPerRound: plans.train.dp.rho, rho, epsilon: last?.epsilon ?? 0, delta: cfg.dp.delta } : null,
         accuracy: last?.accuracy ?? null, trainedAt: new Date().toISOString(),

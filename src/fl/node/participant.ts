@@ -22,7 +22,7 @@ import type { NodeHandler, PeerPin } from '../../federation/index.ts';
 import type { KeyObject } from 'node:crypto';
 import { FlError } from '../errors.ts';
 import { evaluationSums } from '../models/local-train.ts';
-import { splitHoldout, toDataset } from '../models/synthetic.ts';
+import { splitHoldout, toDataset } from '../models/dataset.ts';
 import type { Dataset } from '../models/types.ts';
 import { unwire, wire } from '../secagg/codec.ts';
 import type { SessionParams } from '../secagg/messages.ts';
