@@ -62,9 +62,9 @@ describe('a participant facing a malicious coordinator', { timeout: 60_000 }, ()
       nodes.push(node);
       roles.set(b.nodeId, new FlParticipantRole(node.gatehouse, b.nodeId, b.identity.privateKey, () => pins));
     }
-    for (const job of ['job-rerun', 'job-columns']) {
+    for (const job of ['job-rerun', 'job-columns', 'job-changed', 'job-dp']) {
       for (const b of banks.slice(0, 2)) {
-        roles.get(b.nodeId)!.join({ job, coordinator: 'bank-c', dataset: 'transactions', label: 'is_fraud', credential: BANK_KEYS[b.nodeId]!.operator, budgetSubject: 'org:x', holdout: 0.25 });
+        roles.get(b.nodeId)!.join({ job, coordinator: 'bank-c', dataset: 'transactions', label: 'is_fraud', credential: BANK_KEYS[b.nodeId]!.operator, budgetSubject: 'org:x', holdout: 0.25, requireDp: job === 'job-dp' });
       }
     }
   });
@@ -82,6 +82,20 @@ describe('a participant facing a malicious coordinator', { timeout: 60_000 }, ()
     await assert.rejects(h['fl-begin']!({ operation: 'fl-begin', peer: attacker(), requestId: 'x', body: { spec: s, phase: 'train', round: 1, session: `again-${randomUUID()}`, weights: [...modelOf(s.config).init(1)] } }), (e: any) => e.detail === 'FL_MESSAGE_REPLAYED');
     const next = await session(s, 2);
     assert.deepEqual(next.included, ['bank-a', 'bank-b'], 'the next round goes ahead');
+  });
+
+  test('a coordinator may not change a job mid-way (say, drop the noise or shrink the roster)', async () => {
+    const s = spec('job-changed');
+    await session(s, 1);
+    const h = roles.get('bank-a')!.handlers();
+    const changed = { ...s, config: { ...s.config, learningRate: 5 } };
+    await assert.rejects(h['fl-begin']!({ operation: 'fl-begin', peer: attacker(), requestId: 'x', body: { spec: changed, phase: 'train', round: 2, session: `chg-${randomUUID()}`, weights: [...modelOf(s.config).init(1)] } }), (e: any) => e.detail === 'FL_PARAMETERS_INVALID' && /changed its configuration/.test(e.message));
+  });
+
+  test('a bank that joined with a privacy budget refuses a job without DP noise', async () => {
+    const h = roles.get('bank-a')!.handlers();
+    const s = spec('job-dp');
+    await assert.rejects(h['fl-begin']!({ operation: 'fl-begin', peer: attacker(), requestId: 'x', body: { spec: s, phase: 'train', round: 1, session: `dp-${randomUUID()}`, weights: [...modelOf(s.config).init(1)] } }), (e: any) => e.code === 'POLICY_DENIED' && /only with DP noise/.test(e.message));
   });
 
   test('a bank will not train on a column its policy does not release for model-training', async () => {

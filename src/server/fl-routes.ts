@@ -91,7 +91,7 @@ export async function registerFlRoutes(app: FastifyInstance, gatehouse: Gatehous
     const { value, auditId } = await gatehouse.flJoin(metaOf(request), { job: b.job, coordinator: b.coordinator, dataset: b.dataset, budget: b.budget ?? null, trustCoordinator: b.trustCoordinator === true });
     const dataset = b.dataset;
     const label = b.label;
-    node.participant.join({ job: b.job, coordinator: b.coordinator, dataset, label, credential, budgetSubject: value.subject, holdout: b.holdout ?? 0.25, trustCoordinator: b.trustCoordinator === true });
+    node.participant.join({ job: b.job, coordinator: b.coordinator, dataset, label, credential, budgetSubject: value.subject, holdout: b.holdout ?? 0.25, trustCoordinator: b.trustCoordinator === true, requireDp: b.budget !== undefined });
     return { job: b.job, coordinator: b.coordinator, node: node.identity.nodeId, budgetSubject: value.subject, capRho: value.capRho, auditId };
   });
 

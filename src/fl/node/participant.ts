@@ -47,6 +47,8 @@ export interface Participation {
    * robust rule (Krum, trimmed mean, median) that cannot run on masked updates. Default false.
    */
   readonly trustCoordinator?: boolean;
+  /** The operator gave the dataset a privacy budget: the job must train with DP noise. */
+  readonly requireDp?: boolean;
 }
 
 interface Session {
@@ -74,6 +76,8 @@ export class FlParticipantRole {
    * sums and recover one participant's update (without DP, exactly), so it may not.
    */
   readonly #released = new Map<string, { train: number; eval: number }>();
+  /** The job spec as first seen: a coordinator may not change features, roster, noise or aggregation mid-job. */
+  readonly #specs = new Map<string, string>();
 
   constructor(gatehouse: Gatehouse, self: string, identity: KeyObject, pins: () => ReadonlyMap<string, KeyObject>) {
     this.#gatehouse = gatehouse;
@@ -121,6 +125,10 @@ export class FlParticipantRole {
     const p = this.#joined.get(spec.job);
     if (!p || p.coordinator !== peer.nodeId || spec.coordinator !== peer.nodeId) throw new GatehouseError('POLICY_DENIED', `this node has not joined job ${spec.job} under coordinator ${peer.nodeId}`, { hint: 'the participant\'s admin runs: gatehouse fl join' });
     if (!spec.participants.includes(this.#self)) throw new FlError('FL_PARTICIPANT_UNKNOWN', 'this node is not in the job\'s roster');
+    if (p.requireDp && !spec.config.dp) throw new GatehouseError('POLICY_DENIED', `this node joined job ${spec.job} with a privacy budget, so it trains only with DP noise`, { hint: 'the coordinator sets config.dp', reasons: ['dp required by the participant'] });
+    const canonical = JSON.stringify(spec);
+    const first = this.#specs.get(spec.job);
+    if (first !== undefined && first !== canonical) throw new FlError('FL_PARAMETERS_INVALID', `job ${spec.job} changed its configuration, roster or agreement after it began`, 'start a new job (and have participants join it) to change them');
     const phase: Phase = b.phase === 'eval' ? 'eval' : 'train';
     const round = Number(b.round);
     if (!Number.isInteger(round) || round < 1) throw new FlError('FL_PARAMETERS_INVALID', 'round must be a positive integer');
@@ -130,6 +138,7 @@ export class FlParticipantRole {
     if (weights.length !== model.size || weights.some((w) => !Number.isFinite(w))) throw new FlError('FL_PARAMETERS_INVALID', `the global model must have ${model.size} finite parameters`);
     if (phase === 'train' || !this.#data.has(spec.job)) this.#data.set(spec.job, await this.#read(p, spec, peer));
     const data = this.#data.get(spec.job)!;
+    this.#specs.set(spec.job, canonical);
     const vector = phase === 'train' ? localStep(spec.config, model, weights, data.train, round, spec.participants.indexOf(this.#self)).vector : evaluationSums(model, weights, data.test);
     return { spec, p, phase, round, vector };
   }
