@@ -27,7 +27,7 @@
  * 10^{−31} per coordinate, so the clamp that guarantees no modular wrap essentially never acts.
  */
 import { discreteGaussian } from '../../privacy/mechanisms/discrete-gaussian.ts';
-import { rhoDiscreteGaussian } from '../../privacy/accounting/zcdp.ts';
+import { rhoDiscreteGaussian } from '../../privacy/accounting/index.ts';
 import { FlError } from '../errors.ts';
 import { planQuantiser, type QuantiserPlan } from '../secagg/quantize.ts';
 

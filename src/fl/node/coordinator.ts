@@ -19,7 +19,7 @@ import type { KeyObject } from 'node:crypto';
 import type { FederationClient, NodeHandler, PeerPin } from '../../federation/index.ts';
 import { GatehouseError } from '../../errors.ts';
 import type { Gatehouse, RequestMeta } from '../../pipeline/gatehouse.ts';
-import { toEpsilonDelta } from '../../privacy/accounting/zcdp.ts';
+import { toEpsilonDelta } from '../../privacy/accounting/index.ts';
 import { FlError } from '../errors.ts';
 import { unwire, wire } from '../secagg/codec.ts';
 import { SecAggCoordinator } from '../secagg/coordinator.ts';

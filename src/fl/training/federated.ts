@@ -10,7 +10,7 @@
  */
 import { chargeRound, type RoundLedger } from '../dp/budget.ts';
 import { planDp, type DpPlan } from '../dp/distributed-gaussian.ts';
-import { toEpsilonDelta } from '../../privacy/accounting/zcdp.ts';
+import { toEpsilonDelta } from '../../privacy/accounting/index.ts';
 import { FlError } from '../errors.ts';
 import { evaluationSums } from '../models/local-train.ts';
 import type { Dataset } from '../models/types.ts';

@@ -19,7 +19,7 @@ import { GatehouseError } from '../../errors.ts';
 import { audited } from '../../kernel/audited.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
 import type { RequestMeta } from '../../kernel/types.ts';
-import { describeDenial, type ChargeAccepted } from '../../privacy/accounting/index.ts';
+import { describeDenial, rhoForEpsilonDelta, type ChargeAccepted } from '../../privacy/accounting/index.ts';
 
 export const FL_PURPOSE = 'model-training';
 /** Only members of this group may join, start or read federated jobs on a node (default deny). */
@@ -142,7 +142,6 @@ export async function flJoin(rt: Runtime, meta: RequestMeta, req: FlJoinRequest)
     const org = env.auth.principal.attributes.org;
     const subject = typeof org === 'string' && org.length > 0 ? `org:${org}` : env.auth.principal.id;
     if (!req.budget || !req.dataset) return { subject, capRho: null };
-    const { rhoForEpsilonDelta } = await import('../../privacy/accounting/zcdp.ts');
     const capRho = rhoForEpsilonDelta(req.budget.epsilon, req.budget.delta);
     await rt.budgets.defineBudget({ subject, dataset: req.dataset, capRho, window: null });
     env.keep(`privacy budget for ${req.dataset}: ε=${req.budget.epsilon} δ=${req.budget.delta} (ρ=${capRho}) for ${subject}, lifetime`);
