@@ -734,6 +734,7 @@ const RUNNERS: Readonly<Record<string, (argv: string[], out: Out) => Promise<num
   airlock: async (a, o) => (await import('./airlock.ts')).airlockCommand(a, o),
   bundle: async (a, o) => (await import('./bundle.ts')).bundleCommand(a, o),
   cleanroom: async (argv, out) => (await import('./cleanroom.ts')).cleanroomCommand(argv, out),
+  fl: async (argv, out) => (await import('./fl.ts')).flCommand(argv, out),
 };
 
 const isHelpFlag = (a: string): boolean => a === '--help' || a === '-h';

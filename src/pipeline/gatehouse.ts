@@ -43,6 +43,7 @@ import { attestChallenge, attestRelease } from '../operations/jobs/attest.ts';
 import { closeJobs, configureJobs, type JobsConfig } from '../operations/jobs/context.ts';
 import { airlockList, airlockRelease, airlockReview, airlockSubmit } from '../operations/airlock/airlock.ts';
 import type { TeeFormat } from '../attestation/types.ts';
+import * as fl from '../operations/fl/round.ts';
 
 export type { DatasetView, Governance, QueryEstimate, QueryRequest, QueryResponse, RequestMeta } from '../kernel/types.ts';
 export type { GatehouseOptions } from '../kernel/runtime.ts';
@@ -94,6 +95,14 @@ export class Gatehouse {
 
   /** One step of a query across regions (residency.forward / residency.release), audited with the shared request id. */
   crossRegion<T>(req: QueryRequest, step: CrossRegionStep<T>): Promise<{ value: T; auditId: string }> { return crossRegion(this.#rt, req, step); }
+
+  // Federated learning (issue 19): a participant's release, a coordinator's round, the stored model.
+  flRelease<T>(meta: RequestMeta, step: fl.FlReleaseStep<T>) { return fl.flRelease(this.#rt, meta, step); }
+  flRound<T>(meta: RequestMeta, job: string, round: number, run: () => Promise<{ value: T; outcome: fl.FlRoundOutcome }>) { return fl.flRound(this.#rt, meta, job, round, run); }
+  flStoreModel(meta: RequestMeta, m: fl.FlModelExport) { return fl.flStoreModel(this.#rt, meta, m); }
+  flReadModel(meta: RequestMeta, artefactId: string) { return fl.flReadModel(this.#rt, meta, artefactId); }
+  flJoin(meta: RequestMeta, req: fl.FlJoinRequest) { return fl.flJoin(this.#rt, meta, req); }
+  flControl<T>(meta: RequestMeta, action: fl.FlControlAction, why: string, run: (principal: string) => Promise<T>) { return fl.flControl(this.#rt, meta, action, why, run); }
 
   // Signing in and out.
   login(meta: RequestMeta, body: { principal: string; password: string; code?: string | null }) { return auth.login(this.#rt, meta, body); }

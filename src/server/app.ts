@@ -15,6 +15,7 @@ import type { Credential } from '../identity/credentials.ts';
 import { registerGovernanceRoutes } from './governance-routes.ts';
 import { registerFederationRoutes } from './federation-routes.ts';
 import { registerConsoleRoutes } from './console-routes.ts';
+import { registerFlRoutes } from './fl-routes.ts';
 import { sessionCookieCredential } from './console-session.ts';
 import { registerActivityRoutes } from './activity-routes.ts';
 import { registerMetricsRoutes } from './metrics-routes.ts';
@@ -176,6 +177,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerJobsRoutes(app, gatehouse);
   await registerAirlockRoutes(app, gatehouse);
   await registerErasureRoutes(app, gatehouse);
+  await registerFlRoutes(app, gatehouse);
 
   await app.register(auditHttpPlugin, {
     log: options.auditLog,
