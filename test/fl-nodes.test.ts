@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { BANK_KEYS, createBanks, type BankNode } from '../src/fl/node/scenario.ts';
 import { FRAUD_FEATURES } from '../src/fl/models/synthetic.ts';
 
-const PROCESS = new URL('../src/cli/fl-node.ts', import.meta.url).pathname;
+const PROCESS = new URL('../src/node/fl-process.ts', import.meta.url).pathname;
 interface Running { readonly child: ChildProcess; readonly http: number }
 
 function startProcess(wsDir: string): Promise<Running> {

@@ -19,7 +19,7 @@ import { BANK_KEYS, createBanks } from '../fl/node/scenario.ts';
 import { FRAUD_FEATURES } from '../fl/models/synthetic.ts';
 
 type Out = NodeJS.WritableStream;
-const NODE_PROCESS = new URL('./fl-node.ts', import.meta.url).pathname;
+const NODE_PROCESS = new URL('../node/fl-process.ts', import.meta.url).pathname;
 
 async function api<T>(url: string, key: string | undefined, method: string, path: string, body?: unknown): Promise<T> {
   let res: Response;

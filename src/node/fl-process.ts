@@ -6,16 +6,16 @@
  * gives. Prints one JSON line {"http", "federation", "node"} when ready, or {"error"} and
  * exits 2. Stops on SIGTERM.
  *
- *   node src/cli/fl-node.ts <workspace dir> [--demo]
+ *   node src/node/fl-process.ts <workspace dir> [--demo]
  */
 import { join } from 'node:path';
-import { startNode } from '../node/start.ts';
+import { startNode } from './start.ts';
 import { GatehouseError } from '../errors.ts';
 import { FlNode } from '../fl/node/service.ts';
 
 const wsDir = process.argv[2];
 if (!wsDir) {
-  process.stderr.write('usage: fl-node.ts <workspace dir> [--demo]\n');
+  process.stderr.write('usage: fl-process.ts <workspace dir> [--demo]\n');
   process.exit(64);
 }
 
