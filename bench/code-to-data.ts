@@ -115,7 +115,7 @@ export async function runCodeToDataBench(quick: boolean): Promise<BenchResult> {
   const spki = new Uint8Array(generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' }));
   const release: number[] = [];
   for (let i = 0; i < (quick ? 30 : 300); i++) {
-    const ch = broker.challenge('job-1', 'sample');
+    const ch = await broker.challenge('job-1', 'sample');
     const evidence = tee.attest({ nonce: new Uint8Array(Buffer.from(ch.nonce, 'base64url')), publicKey: spki, userData: jobBinding('job-1', 'cd'.repeat(32)), issuedAt: now });
     const t = performance.now();
     await broker.release({ challengeId: ch.challengeId, jobId: 'job-1', codeHash: 'cd'.repeat(32), dataset: 'd', evidence });
