@@ -85,8 +85,8 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
     closers.push('pipeline', () => gatehouse.close());
     // Code to data (docs/code-to-data.md): key release hands out the datasets' own data keys
     // (the governance vault); the sample TEE only where this config says the node is a test node.
-    const sample = config.attestation?.allowSample === true;
-    gatehouse.configureJobs({ allowSample: sample, ...(sample ? { samplePlatformKey: config.attestation?.samplePlatformKey ?? demoSampleTee('').platformKey } : {}) });
+    const sampleKey = config.attestation?.samplePlatformKey ?? (config.attestation?.allowSample ? demoSampleTee('').platformKey : null);
+    gatehouse.configureJobs({ allowSample: config.attestation?.allowSample === true, ...(sampleKey ? { samplePlatformKey: sampleKey } : {}) });
     // Monitoring watches every front from the first request (suspensions hold on the wire too).
     gatehouse.monitoring();
     // The faces get a counted view: once they are closed, requests still inside the
