@@ -20,7 +20,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { canonicalize } from '../../audit/canonical.ts';
 import { GatehouseError } from '../../errors.ts';
 import { checkOutputs } from '../../jobs/outputs.ts';
-import type { Json } from '../../jobs/sandbox/protocol.ts';
+import type { SandboxInput } from '../../jobs/sandbox/worker-process.ts';
 import { checkParams, sandboxOptions } from '../../jobs/sandbox-options.ts';
 import { audited } from '../../kernel/audited.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
@@ -65,7 +65,7 @@ export async function runJob(rt: Runtime, meta: RequestMeta, body: RunBody, onPr
     try {
       const ids = await rt.identity();
       const key = await ids.apiKeys.create({ principalId: principals[0]!, scopes: { datasets: [...m.datasets], actions: ['query'] }, expiresAt: new Date(rt.now().getTime() + 15 * 60_000) });
-      const inputs: Record<string, Json[]> = {};
+      const inputs: Record<string, SandboxInput> = {};
       try {
         for (const [name, spec] of Object.entries(m.inputs)) {
           let res;
@@ -76,8 +76,9 @@ export async function runJob(rt: Runtime, meta: RequestMeta, body: RunBody, onPr
             await fail('failed', `input "${name}" was refused: ${e?.code ?? 'INTERNAL'}`, null, [], null, null);
             throw new GatehouseError('JOB_FAILED', `input "${name}" was refused by the governed query path (${e?.code ?? 'INTERNAL'}): ${e?.message ?? 'unexpected failure'}`, { detail: 'JOB_INPUT_REFUSED', reasons: e ? [...e.reasons] : [], hint: 'the job principal\'s policies decide what the job may read; ask the data owner' });
           }
-          const cols = res.columns.map((c) => c.name);
-          inputs[name] = res.rows.map((r) => Object.fromEntries(cols.map((c, i) => [c, (r[i] ?? null) as Json])));
+          // Rows stay as the governed path returned them; the sandbox host turns each batch into
+          // row objects as it streams it to the worker (src/jobs/sandbox/feed.ts).
+          inputs[name] = { columns: res.columns.map((c) => c.name), rows: res.rows as readonly (readonly unknown[])[] };
           onProgress?.({ phase: 'input', input: name, rows: res.rows.length });
         }
       } finally {
