@@ -54,6 +54,8 @@ export interface SandboxJob {
   readonly batchRows?: number;
   /** Wall-clock backstop (ms) after which the worker is killed; default twice the CPU budget plus a second. */
   readonly backstopMs?: number;
+  /** Each batch as the host sends it (after the job's start, as the job's credits allow). */
+  readonly onBatch?: (input: string, rows: number) => void;
   /** Progress while the job runs (rows read per input, or the fraction the job reports). */
   readonly onProgress?: (p: { input: string | null; rows: number; fraction: number | null }) => void;
 }
@@ -253,7 +255,9 @@ export class SandboxWorker {
     let live = true;
     const sendNext = (input: string) => {
       const b = live ? streams.get(input)?.() : null;
-      if (b) this.#write(`${JSON.stringify(b)}\n`);
+      if (!b) return;
+      this.#write(`${JSON.stringify(b)}\n`);
+      if (b.json !== null) job.onBatch?.(input, b.rows);
     };
     return new Promise<JobOutcome>((resolve) => {
       const settle = (o: JobOutcome) => { live = false; clearTimeout(backstop); resolve(o); };
