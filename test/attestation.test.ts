@@ -15,7 +15,7 @@ import { compactDecrypt } from 'jose';
 import 'reflect-metadata';
 import * as px509 from '@peculiar/x509';
 import { NitroVerifier, NITRO_ROOT_G1_SHA256 } from '../src/attestation/nitro.ts';
-import { SampleTee, SampleVerifier } from '../src/attestation/sample.ts';
+import { demoSampleTee, SampleTee, SampleVerifier } from '../src/attestation/sample.ts';
 import { KeyBroker } from '../src/attestation/key-broker.ts';
 import { jobBinding } from '../src/attestation/binding.ts';
 import { sha256Hex } from '../src/attestation/x509-chain.ts';
@@ -184,6 +184,17 @@ describe('the key broker', () => {
     const { broker, evidence } = setup({ mode: 'production' });
     const ch = await broker.challenge('job-1', 'sample');
     await refusal(broker.release({ challengeId: ch.challengeId, jobId: 'job-1', codeHash: CODE_HASH, dataset: 'telemetry', evidence: evidence(ch.nonce) }), /SAMPLE_IN_PRODUCTION/);
+  });
+
+  test('the demo platform key is reproducible, verifies only the demo enclave, and is still refused in production', async () => {
+    const demo = demoSampleTee(MEASUREMENT);
+    const verifier = new SampleVerifier(demoSampleTee('').platformKey);
+    const at = new Date('2026-03-01T10:00:00Z');
+    const doc = demo.attest({ nonce: null, publicKey: null, userData: null, issuedAt: at });
+    assert.equal(verifier.verify(doc, { at, mode: 'test' }).measurement, MEASUREMENT);
+    const other = new SampleTee({ measurement: MEASUREMENT }).attest({ nonce: null, publicKey: null, userData: null, issuedAt: at });
+    assert.throws(() => verifier.verify(other, { at, mode: 'test' }), (e: GatehouseError) => e.detail === 'ATTESTATION_BAD_SIGNATURE');
+    assert.throws(() => verifier.verify(doc, { at, mode: 'production' }), (e: GatehouseError) => e.detail === 'ATTESTATION_SAMPLE_IN_PRODUCTION');
   });
 
   test('refuses replayed evidence, on the same challenge and on a new one', async () => {
