@@ -155,6 +155,9 @@ export class SandboxWorker {
     const { cmd, argv, network } = workerCommand();
     const child = spawn(cmd, argv, { env: {}, stdio: ['pipe', 'pipe', 'pipe'] });
     this.#child = child;
+    // A worker that dies while batches are being written (killed, out of memory) makes the next
+    // write fail with EPIPE; its exit handler below already fails the job, so the error is no news.
+    child.stdin.on('error', () => {});
     // Keep the end of the worker's stderr for start-up diagnostics (never shown to job authors).
     child.stderr.on('data', (d: Buffer) => { this.#stderr = (this.#stderr + d.toString('utf8')).slice(-2_000); });
     this.#ready = new Promise<WorkerInfo>((resolve, reject) => {
