@@ -15,6 +15,7 @@ import { addJobPrincipals, bundleOf, DEPARTMENT_STAYS, JOB_PRINCIPAL, OSCAR_KEY,
 import { signBundle, type Manifest } from '../src/jobs/bundle.ts';
 import { SampleTee } from '../src/attestation/sample.ts';
 import { jobBinding } from '../src/attestation/binding.ts';
+import { decryptFileTo } from '../src/keys/blob.ts';
 import { GatehouseError } from '../src/errors.ts';
 import type { RequestMeta } from '../src/pipeline/gatehouse.ts';
 import { demoFixture, KEYS, type Fixture } from './helpers/workspace.ts';
@@ -22,6 +23,7 @@ import { demoFixture, KEYS, type Fixture } from './helpers/workspace.ts';
 let fx: Fixture;
 let key: PartnerKey;
 let version = 0;
+let sealed: { format: string };
 const as = (k: string): RequestMeta => ({ credential: k, source: '127.0.0.1', channel: 'test' });
 const rhea = as(KEYS.rhea);
 const olivia = as(KEYS.olivia);
@@ -56,7 +58,10 @@ async function runOf(code?: string, manifest: Partial<Manifest> = {}) {
 
 before(async () => {
   fx = await demoFixture({ patients: 500, edit: (ws) => addJobPrincipals(ws) });
-  fx.gh.configureJobs({ samplePlatformKey: tee.platformKey });
+  // A test node, said explicitly: the demo workspace alone does not admit the sample TEE.
+  fx.gh.configureJobs({ allowSample: true, samplePlatformKey: tee.platformKey });
+  // Key release hands out a dataset's own data key: store encounters encrypted (a key in the vault).
+  sealed = await fx.gh.ingestDataset({ credential: null, source: '127.0.0.1', channel: 'cli' }, { dataset: 'encounters', source: join(fx.wsDir, 'data', 'encounters.parquet'), target: join(fx.dir, 'sealed', 'encounters.ghd') });
   key = partnerKey();
   await fx.gh.addJobSigner(olivia, { keyId: key.keyId, org: 'northwind-research', publicKeyPem: key.publicKeyPem });
 });
@@ -124,9 +129,9 @@ describe('the airlock', () => {
     const sub = await fx.gh.airlockSubmit(rhea, { runId: run.runId });
     await fx.gh.airlockReview(olivia, { id: sub.id, decision: 'approve', reason: 'ok' });
     await fx.gh.airlockReview(oscar, { id: sub.id, decision: 'approve', reason: 'ok' });
-    const db = new DatabaseSync(join(fx.wsDir, 'state', 'jobs', 'airlock.sqlite'));
+    const db = new DatabaseSync(join(fx.wsDir, 'state', 'code-to-data.sqlite'));
     const forged = JSON.stringify([{ name: 'stays_by_department', kind: 'table', columns: ['department', 'encounters', 'total_days'], rows: [['all', 1, 1]], value: null }]);
-    db.prepare('UPDATE requests SET outputs = ? WHERE id = ?').run(forged, sub.id);
+    db.prepare('UPDATE airlock_requests SET outputs = ? WHERE id = ?').run(forged, sub.id);
     db.close();
     await code(fx.gh.airlockRelease(rhea, { id: sub.id }), 'CONFLICT', 'AIRLOCK_OUTPUT_CHANGED');
     const list = await fx.gh.airlockList(olivia);
@@ -147,6 +152,11 @@ describe('key release through the node', () => {
     const ok = await fx.gh.attestRelease(olivia, { challengeId: ch.challengeId, jobId: run.jobId, dataset: 'encounters', evidence: ev });
     const { plaintext } = await compactDecrypt(ok.jwe, enclave.privateKey);
     assert.equal(plaintext.length, 32);
+    // It is the dataset's real key: it opens the file the vault's key sealed (a wrong key fails the AES-GCM tag).
+    assert.equal(sealed.format, 'sealed-duckdb');
+    const opened = await decryptFileTo(join(fx.dir, 'sealed', 'encounters.ghd'), join(fx.dir, 'sealed', 'plain.duckdb'), Buffer.from(plaintext));
+    assert.ok(opened.bytes > 0);
+    await assert.rejects(decryptFileTo(join(fx.dir, 'sealed', 'encounters.ghd'), join(fx.dir, 'sealed', 'wrong.duckdb'), Buffer.alloc(32, 1)));
 
     await code(fx.gh.attestRelease(olivia, { challengeId: ch.challengeId, jobId: run.jobId, dataset: 'encounters', evidence: ev }), 'ATTESTATION_REFUSED', 'ATTESTATION_REPLAYED');
     const ch2 = await fx.gh.attestChallenge(olivia, { jobId: run.jobId, format: 'sample' });

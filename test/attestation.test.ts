@@ -15,7 +15,7 @@ import { compactDecrypt } from 'jose';
 import 'reflect-metadata';
 import * as px509 from '@peculiar/x509';
 import { NitroVerifier, NITRO_ROOT_G1_SHA256 } from '../src/attestation/nitro.ts';
-import { SampleTee, SampleVerifier } from '../src/attestation/sample.ts';
+import { demoSampleTee, SampleTee, SampleVerifier } from '../src/attestation/sample.ts';
 import { KeyBroker } from '../src/attestation/key-broker.ts';
 import { jobBinding } from '../src/attestation/binding.ts';
 import { sha256Hex } from '../src/attestation/x509-chain.ts';
@@ -172,7 +172,7 @@ async function refusal(p: Promise<unknown>, detail: RegExp): Promise<GatehouseEr
 describe('the key broker', () => {
   test('releases the data key wrapped to the enclave key, which only that key opens', async () => {
     const { broker, evidence, enclave } = setup();
-    const ch = broker.challenge('job-1', 'sample');
+    const ch = await broker.challenge('job-1', 'sample');
     const r = await broker.release({ challengeId: ch.challengeId, jobId: 'job-1', codeHash: CODE_HASH, dataset: 'telemetry', evidence: evidence(ch.nonce) });
     const { plaintext, protectedHeader } = await compactDecrypt(r.jwe, enclave);
     assert.deepEqual(new Uint8Array(plaintext), DATA_KEY);
@@ -182,56 +182,67 @@ describe('the key broker', () => {
 
   test('refuses the sample TEE in production mode', async () => {
     const { broker, evidence } = setup({ mode: 'production' });
-    const ch = broker.challenge('job-1', 'sample');
+    const ch = await broker.challenge('job-1', 'sample');
     await refusal(broker.release({ challengeId: ch.challengeId, jobId: 'job-1', codeHash: CODE_HASH, dataset: 'telemetry', evidence: evidence(ch.nonce) }), /SAMPLE_IN_PRODUCTION/);
+  });
+
+  test('the demo platform key is reproducible, verifies only the demo enclave, and is still refused in production', async () => {
+    const demo = demoSampleTee(MEASUREMENT);
+    const verifier = new SampleVerifier(demoSampleTee('').platformKey);
+    const at = new Date('2026-03-01T10:00:00Z');
+    const doc = demo.attest({ nonce: null, publicKey: null, userData: null, issuedAt: at });
+    assert.equal(verifier.verify(doc, { at, mode: 'test' }).measurement, MEASUREMENT);
+    const other = new SampleTee({ measurement: MEASUREMENT }).attest({ nonce: null, publicKey: null, userData: null, issuedAt: at });
+    assert.throws(() => verifier.verify(other, { at, mode: 'test' }), (e: GatehouseError) => e.detail === 'ATTESTATION_BAD_SIGNATURE');
+    assert.throws(() => verifier.verify(doc, { at, mode: 'production' }), (e: GatehouseError) => e.detail === 'ATTESTATION_SAMPLE_IN_PRODUCTION');
   });
 
   test('refuses replayed evidence, on the same challenge and on a new one', async () => {
     const { broker, evidence } = setup();
-    const ch = broker.challenge('job-1', 'sample');
+    const ch = await broker.challenge('job-1', 'sample');
     const ev = evidence(ch.nonce);
     await broker.release({ challengeId: ch.challengeId, jobId: 'job-1', codeHash: CODE_HASH, dataset: 'telemetry', evidence: ev });
     await refusal(broker.release({ challengeId: ch.challengeId, jobId: 'job-1', codeHash: CODE_HASH, dataset: 'telemetry', evidence: ev }), /REPLAYED/);
-    const ch2 = broker.challenge('job-1', 'sample');
+    const ch2 = await broker.challenge('job-1', 'sample');
     await refusal(broker.release({ challengeId: ch2.challengeId, jobId: 'job-1', codeHash: CODE_HASH, dataset: 'telemetry', evidence: ev }), /WRONG_NONCE/);
   });
 
   test('refuses evidence carrying another nonce, and consumes the challenge anyway', async () => {
     const { broker, evidence } = setup();
-    const ch = broker.challenge('job-1', 'sample');
-    const other = broker.challenge('job-1', 'sample');
+    const ch = await broker.challenge('job-1', 'sample');
+    const other = await broker.challenge('job-1', 'sample');
     await refusal(broker.release({ challengeId: ch.challengeId, jobId: 'job-1', codeHash: CODE_HASH, dataset: 'telemetry', evidence: evidence(other.nonce) }), /WRONG_NONCE/);
     await refusal(broker.release({ challengeId: ch.challengeId, jobId: 'job-1', codeHash: CODE_HASH, dataset: 'telemetry', evidence: evidence(ch.nonce) }), /REPLAYED/);
   });
 
   test('refuses debug-mode evidence', async () => {
     const { broker, evidence } = setup({ debug: true });
-    const ch = broker.challenge('job-1', 'sample');
+    const ch = await broker.challenge('job-1', 'sample');
     const e = await refusal(broker.release({ challengeId: ch.challengeId, jobId: 'job-1', codeHash: CODE_HASH, dataset: 'telemetry', evidence: evidence(ch.nonce) }), /DEBUG_MODE/);
     assert.ok(e.reasons.some((r) => /debug mode/.test(r)));
   });
 
   test('refuses an unapproved measurement and an unapproved code hash', async () => {
     const bad = setup({ measurement: 'ef'.repeat(48) });
-    const ch = bad.broker.challenge('job-1', 'sample');
+    const ch = await bad.broker.challenge('job-1', 'sample');
     await refusal(bad.broker.release({ challengeId: ch.challengeId, jobId: 'job-1', codeHash: CODE_HASH, dataset: 'telemetry', evidence: bad.evidence(ch.nonce) }), /UNAPPROVED_MEASUREMENT/);
     const good = setup();
-    const ch2 = good.broker.challenge('job-1', 'sample');
+    const ch2 = await good.broker.challenge('job-1', 'sample');
     const other = 'ee'.repeat(32);
     await refusal(good.broker.release({ challengeId: ch2.challengeId, jobId: 'job-1', codeHash: other, dataset: 'telemetry', evidence: good.evidence(ch2.nonce, { codeHash: other }) }), /UNAPPROVED_CODE/);
   });
 
   test('refuses evidence bound to another job or code, and stale evidence', async () => {
     const s = setup();
-    const ch = s.broker.challenge('job-1', 'sample');
+    const ch = await s.broker.challenge('job-1', 'sample');
     await refusal(s.broker.release({ challengeId: ch.challengeId, jobId: 'job-1', codeHash: CODE_HASH, dataset: 'telemetry', evidence: s.evidence(ch.nonce, { jobId: 'job-2' }) }), /UNBOUND/);
-    const ch2 = s.broker.challenge('job-1', 'sample');
+    const ch2 = await s.broker.challenge('job-1', 'sample');
     await refusal(s.broker.release({ challengeId: ch2.challengeId, jobId: 'job-1', codeHash: CODE_HASH, dataset: 'telemetry', evidence: s.evidence(ch2.nonce, { issuedAt: new Date('2026-03-01T09:00:00Z') }) }), /STALE/);
   });
 
   test('refuses a challenge after it expires', async () => {
     const s = setup();
-    const ch = s.broker.challenge('job-1', 'sample');
+    const ch = await s.broker.challenge('job-1', 'sample');
     const ev = s.evidence(ch.nonce);
     s.setNow(new Date('2026-03-01T10:05:00Z'));
     await refusal(s.broker.release({ challengeId: ch.challengeId, jobId: 'job-1', codeHash: CODE_HASH, dataset: 'telemetry', evidence: ev }), /STALE/);
@@ -241,7 +252,7 @@ describe('the key broker', () => {
     const { bytes, at } = load('blocky-2024-09-07.cbor');
     const s = setup({ mode: 'production' });
     s.setNow(at);
-    const ch = s.broker.challenge('job-1', 'aws-nitro');
+    const ch = await s.broker.challenge('job-1', 'aws-nitro');
     await refusal(s.broker.release({ challengeId: ch.challengeId, jobId: 'job-1', codeHash: CODE_HASH, dataset: 'telemetry', evidence: bytes }), /WRONG_NONCE/);
   });
 });

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { canUnshareNetwork, SandboxWorker, workerCommand } from '../src/jobs/sandbox/worker-process.ts';
+import { canUnshareNetwork, INPUT_WINDOW, SandboxWorker, workerCommand } from '../src/jobs/sandbox/worker-process.ts';
 import type { JobOutcome } from '../src/jobs/sandbox/protocol.ts';
 import { fn, MEMORY, s32, TYPES, wasm } from '../src/jobs/testing.ts';
 
@@ -52,6 +52,43 @@ describe('a job in the sandbox', () => {
     assert.deepEqual(o.logs, ['regions 2']);
     assert.equal(o.rowsRead, 2_000);
     assert.ok(progress.length >= 1, 'progress was reported while the job ran');
+  });
+
+  test('rows stream in while the job runs: a job that stops after one row leaves the rest unsent', async () => {
+    const rows = Array.from({ length: 10_000 }, (_, i) => ({ i }));
+    const sent: number[] = [];
+    const o = await worker.run({
+      code: 'export function run(inputs) { for (const r of inputs.big) return r.i; return -1; }',
+      inputs: { big: rows }, batchRows: 10, onBatch: (_input, n) => { sent.push(n); },
+    });
+    assert.equal(output(o), 0);
+    assert.equal(o.rowsRead, 10, 'the job took one batch');
+    // The window, plus the one batch its credit released: never the 1,000 batches of the input.
+    assert.ok(sent.length <= INPUT_WINDOW + 1, `the host sent ${sent.length} batches`);
+  });
+
+  test('a job reading two inputs in turn gets every row of each, in order, across batches', async () => {
+    const a = Array.from({ length: 1_000 }, (_, i) => ({ a: i }));
+    const b = Array.from({ length: 700 }, (_, i) => ({ b: i }));
+    const sent = new Map<string, number>();
+    const o = await worker.run({
+      code: `export function run(inputs) {
+        const ia = inputs.a[Symbol.iterator](), ib = inputs.b[Symbol.iterator]();
+        let okA = 0, okB = 0;
+        for (;;) {
+          const x = ia.next(), y = ib.next();
+          if (x.done && y.done) break;
+          if (!x.done && x.value.a === okA) okA++;
+          if (!y.done && y.value.b === okB) okB++;
+        }
+        return [okA, okB];
+      }`,
+      inputs: { a, b: { columns: ['b'], rows: b.map((r) => [r.b]) } }, batchRows: 64,
+      onBatch: (input, n) => { sent.set(input, (sent.get(input) ?? 0) + n); },
+    });
+    assert.deepEqual(output(o), [1_000, 700]);
+    assert.equal(o.rowsRead, 1_700);
+    assert.deepEqual([sent.get('a'), sent.get('b')], [1_000, 700], 'each row sent once');
   });
 
   test('an async job settles through its own microtasks', async () => {

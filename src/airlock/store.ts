@@ -1,11 +1,13 @@
 /**
- * Airlock requests, their pinned outputs and every review, in one node:sqlite file
- * (state/jobs/airlock.sqlite). The outputs are copied in at submission together with their
- * SHA-256; release re-hashes what it is about to hand out and refuses if a byte changed.
- * A state change is a compare-and-set on the current state, so two reviewers racing cannot
- * both move the same request.
+ * Airlock requests, their pinned outputs and every review, on the state's SQL driver
+ * (src/sql/driver.ts; tables in src/sql/tables/jobs.ts): an embedded file on one node, or the
+ * PostgreSQL state a cluster shares. The outputs are copied in at submission together with
+ * their SHA-256; release re-hashes what it is about to hand out and refuses if a byte changed.
+ * A state change is a compare-and-set on the current state, and a review runs in one
+ * transaction holding the request's lock (one writer per request across every node), so two
+ * reviewers racing can neither both move the same request nor both count as "the first".
  */
-import { DatabaseSync } from 'node:sqlite';
+import type { SqlDriver, SqlQueries } from '../sql/driver.ts';
 import type { AirlockState } from './states.ts';
 
 export interface AirlockRequest {
@@ -31,68 +33,66 @@ export interface Review {
   readonly at: string;
 }
 
+/** The statements of one request's review, inside its transaction. */
+export interface AirlockTx {
+  reviews(requestId: string): Promise<Review[]>;
+  addReview(r: Review): Promise<void>;
+  move(id: string, from: AirlockState, to: AirlockState, at: string, checks?: string): Promise<boolean>;
+}
+
 export class AirlockStore {
-  readonly #db: DatabaseSync;
+  readonly #sql: SqlDriver;
 
-  private constructor(db: DatabaseSync) {
-    this.#db = db;
+  constructor(sql: SqlDriver) {
+    this.#sql = sql;
   }
 
-  static open(file: string): AirlockStore {
-    const db = new DatabaseSync(file);
-    db.exec(`
-      PRAGMA journal_mode = WAL;
-      CREATE TABLE IF NOT EXISTS requests (id TEXT PRIMARY KEY, job_id TEXT NOT NULL, run_id TEXT NOT NULL, requester TEXT NOT NULL, author TEXT NOT NULL, state TEXT NOT NULL, outputs TEXT NOT NULL, outputs_sha256 TEXT NOT NULL, checks TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS reviews (request_id TEXT NOT NULL, reviewer TEXT NOT NULL, decision TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (request_id, reviewer));
-    `);
-    return new AirlockStore(db);
+  async create(r: Omit<AirlockRequest, 'state' | 'checks' | 'updatedAt'>): Promise<void> {
+    await this.#sql.run("INSERT INTO {airlock_requests} (id, job_id, run_id, requester, author, state, outputs, outputs_sha256, checks, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'draft', ?, ?, NULL, ?, ?)",
+      [r.id, r.jobId, r.runId, r.requester, r.author, r.outputs, r.outputsSha256, r.createdAt, r.createdAt]);
   }
 
-  close(): void { this.#db.close(); }
-
-  create(r: Omit<AirlockRequest, 'state' | 'checks' | 'updatedAt'>): void {
-    this.#db.prepare("INSERT INTO requests (id, job_id, run_id, requester, author, state, outputs, outputs_sha256, checks, created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'draft', ?, ?, NULL, ?, ?)")
-      .run(r.id, r.jobId, r.runId, r.requester, r.author, r.outputs, r.outputsSha256, r.createdAt, r.createdAt);
-  }
-
-  get(id: string): AirlockRequest | null {
-    const r = this.#db.prepare('SELECT * FROM requests WHERE id = ?').get(id) as Record<string, string | null> | undefined;
+  async get(id: string): Promise<AirlockRequest | null> {
+    const r = await this.#sql.get<Record<string, string | null>>('SELECT * FROM {airlock_requests} WHERE id = ?', [id]);
     return r ? toRequest(r) : null;
   }
 
-  list(): AirlockRequest[] {
-    return (this.#db.prepare('SELECT * FROM requests ORDER BY created_at, id').all() as Record<string, string | null>[]).map(toRequest);
+  async list(): Promise<AirlockRequest[]> {
+    return (await this.#sql.query<Record<string, string | null>>('SELECT * FROM {airlock_requests} ORDER BY created_at, id')).map(toRequest);
   }
 
   /** Moves `id` from `from` to `to`; false if its state is no longer `from` (nothing changed). */
-  move(id: string, from: AirlockState, to: AirlockState, at: string, checks?: string): boolean {
-    const r = checks === undefined
-      ? this.#db.prepare('UPDATE requests SET state = ?, updated_at = ? WHERE id = ? AND state = ?').run(to, at, id, from)
-      : this.#db.prepare('UPDATE requests SET state = ?, updated_at = ?, checks = ? WHERE id = ? AND state = ?').run(to, at, checks, id, from);
-    return r.changes === 1;
+  move(id: string, from: AirlockState, to: AirlockState, at: string, checks?: string): Promise<boolean> {
+    return moveOn(this.#sql, id, from, to, at, checks);
   }
 
-  addReview(r: Review): void {
-    this.#db.prepare('INSERT INTO reviews (request_id, reviewer, decision, reason, at) VALUES (?, ?, ?, ?, ?)').run(r.requestId, r.reviewer, r.decision, r.reason, r.at);
+  reviews(requestId: string): Promise<Review[]> {
+    return reviewsOn(this.#sql, requestId);
   }
 
-  reviews(requestId: string): Review[] {
-    const rows = this.#db.prepare('SELECT * FROM reviews WHERE request_id = ? ORDER BY at, reviewer').all(requestId) as Record<string, string>[];
-    return rows.map((r) => ({ requestId: r.request_id!, reviewer: r.reviewer!, decision: r.decision as Review['decision'], reason: r.reason!, at: r.at! }));
+  /**
+   * Runs `fn` as one write transaction holding request `id`'s lock (a review and the state
+   * change it causes): committed if it returns, rolled back if it throws.
+   */
+  transaction<T>(id: string, fn: (tx: AirlockTx) => Promise<T>): Promise<T> {
+    return this.#sql.transaction((q) => fn({
+      reviews: (requestId) => reviewsOn(q, requestId),
+      addReview: async (r) => { await q.run('INSERT INTO {airlock_reviews} (request_id, reviewer, decision, reason, at) VALUES (?, ?, ?, ?, ?)', [r.requestId, r.reviewer, r.decision, r.reason, r.at]); },
+      move: (rid, from, to, at, checks) => moveOn(q, rid, from, to, at, checks),
+    }), { mode: 'write', lock: `gatehouse-airlock:${id}` });
   }
+}
 
-  /** Runs `fn` in one transaction (a review and the state change it causes). */
-  transaction<T>(fn: () => T): T {
-    this.#db.exec('BEGIN IMMEDIATE');
-    try {
-      const out = fn();
-      this.#db.exec('COMMIT');
-      return out;
-    } catch (err) {
-      this.#db.exec('ROLLBACK');
-      throw err;
-    }
-  }
+async function moveOn(q: SqlQueries, id: string, from: AirlockState, to: AirlockState, at: string, checks?: string): Promise<boolean> {
+  const n = checks === undefined
+    ? await q.run('UPDATE {airlock_requests} SET state = ?, updated_at = ? WHERE id = ? AND state = ?', [to, at, id, from])
+    : await q.run('UPDATE {airlock_requests} SET state = ?, updated_at = ?, checks = ? WHERE id = ? AND state = ?', [to, at, checks, id, from]);
+  return n === 1;
+}
+
+async function reviewsOn(q: SqlQueries, requestId: string): Promise<Review[]> {
+  const rows = await q.query<Record<string, string>>('SELECT * FROM {airlock_reviews} WHERE request_id = ? ORDER BY at, reviewer', [requestId]);
+  return rows.map((r) => ({ requestId: r.request_id!, reviewer: r.reviewer!, decision: r.decision as Review['decision'], reason: r.reason!, at: r.at! }));
 }
 
 function toRequest(r: Record<string, string | null>): AirlockRequest {

@@ -13,13 +13,15 @@
  * throws an AttestationRefused/AttestationInvalid, which the operation records as a denied
  * audit entry (src/operations/jobs/attest.ts).
  *
- * Challenges and seen-evidence digests live in this process (bounded); a node cluster needs
- * them in the shared state (see docs/code-to-data.md).
+ * Challenges and seen-evidence digests live in a ChallengeStore (challenge-store.ts): on a
+ * node, the state's SQL driver, so every node of a cluster shares them (a challenge issued by
+ * one node is single-use on all of them, and a replay is seen wherever it is sent).
  */
 import { createHash, createPublicKey, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import { CompactEncrypt } from 'jose';
 import { appraise, type AppraisalDecision } from './appraisal-policy.ts';
 import { jobBinding, sameBytes } from './binding.ts';
+import { MemoryChallengeStore, type ChallengeStore } from './challenge-store.ts';
 import { AttestationRefused } from './errors.ts';
 import type { AttestationMode, Claims, TeeFormat, Verifier } from './types.ts';
 
@@ -30,10 +32,12 @@ export interface KeyBrokerOptions {
   /** Oldest evidence accepted (seconds between its timestamp and now). */
   readonly maxAgeSeconds?: number;
   readonly challengeTtlSeconds?: number;
+  /** Where challenges and seen-evidence digests live (default: this process only). */
+  readonly challenges?: ChallengeStore;
   /** Enclave image measurements the data owner approved for a dataset. */
-  approvedMeasurements(dataset: string): readonly string[];
-  /** Job code hashes the data owner approved for a dataset (src/jobs/approvals.ts). */
-  approvedCodeHashes(dataset: string): readonly string[];
+  approvedMeasurements(dataset: string): readonly string[] | Promise<readonly string[]>;
+  /** Job code hashes the data owner approved for a dataset (src/jobs/store.ts). */
+  approvedCodeHashes(dataset: string): readonly string[] | Promise<readonly string[]>;
   /** The dataset's data key (the node's keyring holds it). */
   dataKey(dataset: string): Promise<Uint8Array>;
 }
@@ -63,43 +67,39 @@ export interface Release {
   readonly ageSeconds: number;
 }
 
-const MAX_PENDING = 10_000;
-const MAX_SEEN = 100_000;
+/** Seen-evidence digests are kept a day: far past any evidence the stale check would still accept. */
+const SEEN_FOR_MS = 24 * 3600_000;
 
 export class KeyBroker {
   readonly #o: KeyBrokerOptions;
-  readonly #challenges = new Map<string, { jobId: string; format: TeeFormat; nonce: Uint8Array; expires: number }>();
-  readonly #seen = new Set<string>();
+  readonly #challenges: ChallengeStore;
 
   constructor(options: KeyBrokerOptions) {
     this.#o = options;
+    this.#challenges = options.challenges ?? new MemoryChallengeStore();
   }
 
-  challenge(jobId: string, format: TeeFormat): Challenge {
+  async challenge(jobId: string, format: TeeFormat): Promise<Challenge> {
     if (!this.#o.verifiers.some((v) => v.format === format)) throw new AttestationRefused(`no verifier for the TEE format "${format}" is configured`, 'ATTESTATION_UNKNOWN_FORMAT');
     const now = this.#o.now().getTime();
-    for (const [id, c] of this.#challenges) if (c.expires < now || this.#challenges.size >= MAX_PENDING) this.#challenges.delete(id); else break;
     const nonce = randomBytes(32);
     const challengeId = randomUUID();
     const expires = now + (this.#o.challengeTtlSeconds ?? 120) * 1000;
-    this.#challenges.set(challengeId, { jobId, format, nonce, expires });
+    await this.#challenges.put({ id: challengeId, jobId, format, nonce: new Uint8Array(nonce), expiresMs: expires }, now);
     return { challengeId, jobId, format, nonce: nonce.toString('base64url'), expiresAt: new Date(expires).toISOString() };
   }
 
   async release(req: ReleaseRequest): Promise<Release & { appraisal: AppraisalDecision; claims: Claims }> {
-    const c = this.#challenges.get(req.challengeId);
+    const c = await this.#challenges.take(req.challengeId);
     if (!c) throw new AttestationRefused('the challenge is unknown or was already used (evidence is single-use)', 'ATTESTATION_REPLAYED');
-    this.#challenges.delete(req.challengeId);
     const now = this.#o.now();
-    if (c.expires < now.getTime()) throw new AttestationRefused('the challenge expired', 'ATTESTATION_STALE');
+    if (c.expiresMs < now.getTime()) throw new AttestationRefused('the challenge expired', 'ATTESTATION_STALE');
     if (c.jobId !== req.jobId) throw new AttestationRefused('the challenge was issued for another job', 'ATTESTATION_WRONG_JOB');
     const verifier = this.#o.verifiers.find((v) => v.format === c.format)!;
     const claims = verifier.verify(req.evidence, { at: now, mode: this.#o.mode });
     if (!sameBytes(claims.nonce, c.nonce)) throw new AttestationRefused('the evidence does not carry this challenge\'s nonce', 'ATTESTATION_WRONG_NONCE');
     const digest = createHash('sha256').update(req.evidence).digest('hex');
-    if (this.#seen.has(digest)) throw new AttestationRefused('this evidence was presented before (replay)', 'ATTESTATION_REPLAYED');
-    if (this.#seen.size >= MAX_SEEN) this.#seen.delete(this.#seen.values().next().value!);
-    this.#seen.add(digest);
+    if (!(await this.#challenges.firstSeen(digest, now.getTime(), now.getTime() - SEEN_FOR_MS))) throw new AttestationRefused('this evidence was presented before (replay)', 'ATTESTATION_REPLAYED');
 
     let enclaveKey: KeyObject | null = null;
     try {
@@ -112,7 +112,7 @@ export class KeyBroker {
       jobId: req.jobId, dataset: req.dataset, format: claims.format, testMode: this.#o.mode === 'test', debug: claims.debug,
       ageSeconds, maxAgeSeconds: this.#o.maxAgeSeconds ?? 300, measurement: claims.measurement, codeHash: req.codeHash,
       bindingValid: enclaveKey !== null && sameBytes(claims.userData, jobBinding(req.jobId, req.codeHash)),
-      approvedMeasurements: this.#o.approvedMeasurements(req.dataset), approvedCodeHashes: this.#o.approvedCodeHashes(req.dataset),
+      approvedMeasurements: await this.#o.approvedMeasurements(req.dataset), approvedCodeHashes: await this.#o.approvedCodeHashes(req.dataset),
     });
     if (!appraisal.allowed) {
       throw new AttestationRefused(`the appraisal refused to release the key of dataset "${req.dataset}": ${appraisal.reasons.join('; ')}`, `ATTESTATION_${(appraisal.refusedBy[0] ?? 'refused').toUpperCase().replaceAll('-', '_')}`, appraisal.reasons);

@@ -7,7 +7,7 @@
  *
  * Document: UTF-8 JSON `{ "format": "sample", "claims": <base64url JSON>, "signature": <base64url> }`.
  */
-import { generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, createHash, generateKeyPairSync, sign, verify, type KeyObject } from 'node:crypto';
 import { AttestationInvalid, AttestationRefused } from './errors.ts';
 import type { Claims, Verifier, VerifyOptions } from './types.ts';
 
@@ -62,10 +62,14 @@ export class SampleTee {
   readonly measurement: string;
   readonly debug: boolean;
 
-  constructor(options: { measurement: string; debug?: boolean }) {
-    const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  /** `seed`: 32 bytes for a reproducible platform key (the demo's published one); default a fresh random key. */
+  constructor(options: { measurement: string; debug?: boolean; seed?: Uint8Array }) {
+    if (options.seed !== undefined && options.seed.length !== 32) throw new TypeError('a sample TEE seed is 32 bytes');
+    const privateKey = options.seed
+      ? createPrivateKey({ key: Buffer.concat([ED25519_PKCS8_PREFIX, options.seed]), format: 'der', type: 'pkcs8' })
+      : generateKeyPairSync('ed25519').privateKey;
     this.#key = privateKey;
-    this.platformKey = publicKey;
+    this.platformKey = createPublicKey(privateKey);
     this.measurement = options.measurement;
     this.debug = options.debug ?? false;
   }
@@ -79,4 +83,19 @@ export class SampleTee {
     const bytes = Buffer.from(JSON.stringify(claims));
     return new Uint8Array(Buffer.from(JSON.stringify({ format: 'sample', claims: bytes.toString('base64url'), signature: sign(null, bytes, this.#key).toString('base64url') })));
   }
+}
+
+/** RFC 8410 PKCS#8 wrapping of a raw 32-byte Ed25519 private key. */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+/**
+ * The demo's sample TEE platform key, derived from a published label: anyone can produce
+ * evidence a demo node accepts, which is the point of a demo and why only a node configured
+ * with `attestation: { allowSample: true }` (`serve --demo`, tests) accepts the sample format.
+ */
+export const DEMO_SAMPLE_SEED: Uint8Array = new Uint8Array(createHash('sha256').update('gatehouse demo sample TEE platform key (published; test mode only)').digest());
+
+/** The demo enclave for a given measurement (its evidence verifies under DEMO_SAMPLE_SEED's key). */
+export function demoSampleTee(measurement: string, debug = false): SampleTee {
+  return new SampleTee({ measurement, debug, seed: DEMO_SAMPLE_SEED });
 }

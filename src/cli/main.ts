@@ -686,6 +686,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
     wire: pgPort === undefined ? null : { port: Number(pgPort) },
     tls,
     demo: values.demo === true || isDemo(dir),
+    attestation: { allowSample: values.demo === true },
     setup: { users: passwords, demoGovernance: values.demo === true },
     scheduler: schedulerSeconds > 0 ? { intervalMs: schedulerSeconds * 1000 } : null,
     reloadOnChange: true,

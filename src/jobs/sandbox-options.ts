@@ -7,7 +7,7 @@
 import { GatehouseError } from '../errors.ts';
 import type { Manifest } from './bundle.ts';
 import type { Json, SandboxLimits } from './sandbox/protocol.ts';
-import type { SandboxJob } from './sandbox/worker-process.ts';
+import type { SandboxInput, SandboxJob } from './sandbox/worker-process.ts';
 
 /** The most a manifest may ask for; larger requests are clamped. */
 export const MAX_LIMITS: SandboxLimits = { memoryBytes: 256 * 1024 * 1024, cpuMs: 60_000, outputBytes: 4 * 1024 * 1024, stackBytes: 1024 * 1024, logBytes: 256 * 1024 };
@@ -35,7 +35,7 @@ export function checkParams(manifest: Manifest, given: Record<string, unknown>):
   return out;
 }
 
-export function sandboxOptions(manifest: Manifest, code: string, inputs: Record<string, Json[]>, params: Record<string, unknown>): SandboxJob {
+export function sandboxOptions(manifest: Manifest, code: string, inputs: Record<string, SandboxInput>, params: Record<string, unknown>): SandboxJob {
   return {
     runtime: manifest.runtime ?? 'javascript',
     code, inputs, params: checkParams(manifest, params), limits: clampLimits(manifest.limits),

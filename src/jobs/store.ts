@@ -1,13 +1,14 @@
 /**
  * What a node keeps about jobs: registered partner signing keys, submitted bundles (by code
  * hash), the owner's approvals (code hash × dataset × purpose → the principal the job reads
- * as), and runs with their logs and pinned outputs. One node:sqlite file in the state
- * directory (`jobs.sqlite`); every write is one statement or one transaction.
+ * as), and runs with their logs and pinned outputs. Written once on the state's SQL driver
+ * (src/sql/driver.ts; tables in src/sql/tables/jobs.ts): an embedded file on one node, or the
+ * PostgreSQL state every node of a cluster shares. Every write is one statement.
  *
  * Outputs of a run are kept here only to hand them to the airlock; they never leave the node
  * except through an airlock release (src/airlock/).
  */
-import { DatabaseSync } from 'node:sqlite';
+import type { SqlDriver, SqlValue } from '../sql/driver.ts';
 import type { CodeBundle } from './bundle.ts';
 
 export type JobStatus = 'submitted' | 'approved' | 'running' | 'completed' | 'failed';
@@ -49,98 +50,86 @@ export interface RunRecord {
 }
 
 export class JobStore {
-  readonly #db: DatabaseSync;
+  readonly #sql: SqlDriver;
 
-  private constructor(db: DatabaseSync) {
-    this.#db = db;
+  constructor(sql: SqlDriver) {
+    this.#sql = sql;
   }
 
-  static open(file: string): JobStore {
-    const db = new DatabaseSync(file);
-    db.exec(`
-      PRAGMA journal_mode = WAL;
-      CREATE TABLE IF NOT EXISTS signers (key_id TEXT PRIMARY KEY, org TEXT NOT NULL, public_key_pem TEXT NOT NULL, added_by TEXT NOT NULL, added_at TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, code_hash TEXT NOT NULL, bundle TEXT NOT NULL, submitter TEXT NOT NULL, submitted_at TEXT NOT NULL, status TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS approvals (code_hash TEXT NOT NULL, dataset TEXT NOT NULL, purpose TEXT NOT NULL, principal TEXT NOT NULL, approver TEXT NOT NULL, approved_at TEXT NOT NULL, measurements TEXT NOT NULL DEFAULT '[]', PRIMARY KEY (code_hash, dataset, purpose));
-      CREATE TABLE IF NOT EXISTS runs (id TEXT PRIMARY KEY, job_id TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, status TEXT NOT NULL, error TEXT, limit_kind TEXT, logs TEXT NOT NULL DEFAULT '[]', outputs TEXT, outputs_sha256 TEXT, cpu_ms REAL, rows_read INTEGER);
-    `);
-    return new JobStore(db);
+  async addSigner(keyId: string, org: string, pem: string, by: string, at: string): Promise<boolean> {
+    return (await this.#sql.run('INSERT INTO {job_signers} (key_id, org, public_key_pem, added_by, added_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (key_id) DO NOTHING', [keyId, org, pem, by, at])) === 1;
   }
 
-  close(): void { this.#db.close(); }
-
-  addSigner(keyId: string, org: string, pem: string, by: string, at: string): void {
-    this.#db.prepare('INSERT INTO signers (key_id, org, public_key_pem, added_by, added_at) VALUES (?, ?, ?, ?, ?)').run(keyId, org, pem, by, at);
-  }
-
-  signer(keyId: string): { org: string; pem: string } | null {
-    const r = this.#db.prepare('SELECT org, public_key_pem FROM signers WHERE key_id = ?').get(keyId) as { org: string; public_key_pem: string } | undefined;
+  async signer(keyId: string): Promise<{ org: string; pem: string } | null> {
+    const r = await this.#sql.get<{ org: string; public_key_pem: string }>('SELECT org, public_key_pem FROM {job_signers} WHERE key_id = ?', [keyId]);
     return r ? { org: r.org, pem: r.public_key_pem } : null;
   }
 
-  addJob(j: Omit<JobRecord, 'status'>): void {
-    this.#db.prepare('INSERT INTO jobs (id, code_hash, bundle, submitter, submitted_at, status) VALUES (?, ?, ?, ?, ?, ?)').run(j.id, j.codeHash, JSON.stringify(j.bundle), j.submitter, j.submittedAt, 'submitted');
+  async addJob(j: Omit<JobRecord, 'status'>): Promise<void> {
+    await this.#sql.run("INSERT INTO {jobs} (id, code_hash, bundle, submitter, submitted_at, status) VALUES (?, ?, ?, ?, ?, 'submitted')", [j.id, j.codeHash, JSON.stringify(j.bundle), j.submitter, j.submittedAt]);
   }
 
-  job(id: string): JobRecord | null {
-    const r = this.#db.prepare('SELECT * FROM jobs WHERE id = ?').get(id) as Record<string, string> | undefined;
+  async job(id: string): Promise<JobRecord | null> {
+    const r = await this.#sql.get<Record<string, string>>('SELECT * FROM {jobs} WHERE id = ?', [id]);
     return r ? { id: r.id!, codeHash: r.code_hash!, bundle: JSON.parse(r.bundle!) as CodeBundle, submitter: r.submitter!, submittedAt: r.submitted_at!, status: r.status as JobStatus } : null;
   }
 
-  jobs(): { id: string; codeHash: string; name: string; submitter: string; status: JobStatus; submittedAt: string }[] {
-    const rows = this.#db.prepare('SELECT id, code_hash, bundle, submitter, status, submitted_at FROM jobs ORDER BY submitted_at, id').all() as Record<string, string>[];
+  async jobs(): Promise<{ id: string; codeHash: string; name: string; submitter: string; status: JobStatus; submittedAt: string }[]> {
+    const rows = await this.#sql.query<Record<string, string>>('SELECT id, code_hash, bundle, submitter, status, submitted_at FROM {jobs} ORDER BY submitted_at, id');
     return rows.map((r) => ({ id: r.id!, codeHash: r.code_hash!, name: (JSON.parse(r.bundle!) as CodeBundle).manifest.name, submitter: r.submitter!, status: r.status as JobStatus, submittedAt: r.submitted_at! }));
   }
 
-  setStatus(id: string, status: JobStatus): void {
-    this.#db.prepare('UPDATE jobs SET status = ? WHERE id = ?').run(status, id);
+  async setStatus(id: string, status: JobStatus): Promise<void> {
+    await this.#sql.run('UPDATE {jobs} SET status = ? WHERE id = ?', [status, id]);
   }
 
-  approve(a: Approval): void {
-    this.#db.prepare('INSERT OR REPLACE INTO approvals (code_hash, dataset, purpose, principal, approver, approved_at, measurements) VALUES (?, ?, ?, ?, ?, ?, ?)').run(a.codeHash, a.dataset, a.purpose, a.principal, a.approver, a.approvedAt, JSON.stringify(a.measurements));
+  async approve(a: Approval): Promise<void> {
+    await this.#sql.run(`INSERT INTO {job_approvals} (code_hash, dataset, purpose, principal, approver, approved_at, measurements) VALUES (?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (code_hash, dataset, purpose) DO UPDATE SET principal = excluded.principal, approver = excluded.approver, approved_at = excluded.approved_at, measurements = excluded.measurements`,
+    [a.codeHash, a.dataset, a.purpose, a.principal, a.approver, a.approvedAt, JSON.stringify(a.measurements)]);
   }
 
-  approvals(codeHash: string): Approval[] {
-    const rows = this.#db.prepare('SELECT * FROM approvals WHERE code_hash = ? ORDER BY dataset, purpose').all(codeHash) as Record<string, string>[];
+  async approvals(codeHash: string): Promise<Approval[]> {
+    const rows = await this.#sql.query<Record<string, string>>('SELECT * FROM {job_approvals} WHERE code_hash = ? ORDER BY dataset, purpose', [codeHash]);
     return rows.map((r) => ({ codeHash: r.code_hash!, dataset: r.dataset!, purpose: r.purpose!, principal: r.principal!, approver: r.approver!, approvedAt: r.approved_at!, measurements: JSON.parse(r.measurements ?? '[]') as string[] }));
   }
 
   /** Enclave measurements approved for a dataset (any job). */
-  approvedMeasurements(dataset: string): string[] {
-    const rows = this.#db.prepare('SELECT measurements FROM approvals WHERE dataset = ?').all(dataset) as { measurements: string }[];
-    return [...new Set(rows.flatMap((r) => JSON.parse(r.measurements) as string[]))];
+  async approvedMeasurements(dataset: string): Promise<string[]> {
+    const rows = await this.#sql.query<{ measurements: string }>('SELECT measurements FROM {job_approvals} WHERE dataset = ?', [dataset]);
+    return [...new Set(rows.flatMap((r) => JSON.parse(r.measurements) as string[]))].sort();
   }
 
   /** Code hashes approved for a dataset (any purpose): what the key broker may release to. */
-  approvedHashes(dataset: string): string[] {
-    return (this.#db.prepare('SELECT DISTINCT code_hash FROM approvals WHERE dataset = ?').all(dataset) as { code_hash: string }[]).map((r) => r.code_hash);
+  async approvedHashes(dataset: string): Promise<string[]> {
+    return (await this.#sql.query<{ code_hash: string }>('SELECT DISTINCT code_hash FROM {job_approvals} WHERE dataset = ? ORDER BY code_hash', [dataset])).map((r) => r.code_hash);
   }
 
-  startRun(id: string, jobId: string, at: string): void {
-    this.#db.prepare("INSERT INTO runs (id, job_id, started_at, status) VALUES (?, ?, ?, 'running')").run(id, jobId, at);
+  async startRun(id: string, jobId: string, at: string): Promise<void> {
+    await this.#sql.run("INSERT INTO {job_runs} (id, job_id, started_at, status, logs) VALUES (?, ?, ?, 'running', '[]')", [id, jobId, at]);
   }
 
-  endRun(id: string, r: Pick<RunRecord, 'status' | 'error' | 'limit' | 'logs' | 'outputs' | 'outputsSha256' | 'cpuMs' | 'rowsRead'>, at: string): void {
-    this.#db.prepare('UPDATE runs SET ended_at = ?, status = ?, error = ?, limit_kind = ?, logs = ?, outputs = ?, outputs_sha256 = ?, cpu_ms = ?, rows_read = ? WHERE id = ?')
-      .run(at, r.status, r.error, r.limit, JSON.stringify(r.logs), r.outputs, r.outputsSha256, r.cpuMs, r.rowsRead, id);
+  async endRun(id: string, r: Pick<RunRecord, 'status' | 'error' | 'limit' | 'logs' | 'outputs' | 'outputsSha256' | 'cpuMs' | 'rowsRead'>, at: string): Promise<void> {
+    await this.#sql.run('UPDATE {job_runs} SET ended_at = ?, status = ?, error = ?, limit_kind = ?, logs = ?, outputs = ?, outputs_sha256 = ?, cpu_ms = ?, rows_read = ? WHERE id = ?',
+      [at, r.status, r.error, r.limit, JSON.stringify(r.logs), r.outputs, r.outputsSha256, r.cpuMs, r.rowsRead, id]);
   }
 
-  runs(jobId: string): RunRecord[] {
-    const rows = this.#db.prepare('SELECT * FROM runs WHERE job_id = ? ORDER BY started_at, id').all(jobId) as Record<string, string | number | null>[];
-    return rows.map(toRun);
+  async runs(jobId: string): Promise<RunRecord[]> {
+    return (await this.#sql.query<Record<string, SqlValue>>('SELECT * FROM {job_runs} WHERE job_id = ? ORDER BY started_at, id', [jobId])).map(toRun);
   }
 
-  run(id: string): RunRecord | null {
-    const r = this.#db.prepare('SELECT * FROM runs WHERE id = ?').get(id) as Record<string, string | number | null> | undefined;
+  async run(id: string): Promise<RunRecord | null> {
+    const r = await this.#sql.get<Record<string, SqlValue>>('SELECT * FROM {job_runs} WHERE id = ?', [id]);
     return r ? toRun(r) : null;
   }
 }
 
-function toRun(r: Record<string, string | number | null>): RunRecord {
+function toRun(r: Record<string, SqlValue>): RunRecord {
+  const num = (v: SqlValue): number | null => (v === null || v === undefined ? null : Number(v));
   return {
-    id: r.id as string, jobId: r.job_id as string, startedAt: r.started_at as string, endedAt: r.ended_at as string | null,
-    status: r.status as RunRecord['status'], error: r.error as string | null, limit: r.limit_kind as string | null,
-    logs: JSON.parse((r.logs as string) ?? '[]') as string[], outputs: r.outputs as string | null, outputsSha256: r.outputs_sha256 as string | null,
-    cpuMs: r.cpu_ms as number | null, rowsRead: r.rows_read as number | null,
+    id: r.id as string, jobId: r.job_id as string, startedAt: r.started_at as string, endedAt: (r.ended_at ?? null) as string | null,
+    status: r.status as RunRecord['status'], error: (r.error ?? null) as string | null, limit: (r.limit_kind ?? null) as string | null,
+    logs: JSON.parse((r.logs as string) ?? '[]') as string[], outputs: (r.outputs ?? null) as string | null, outputsSha256: (r.outputs_sha256 ?? null) as string | null,
+    cpuMs: num(r.cpu_ms ?? null), rowsRead: num(r.rows_read ?? null),
   };
 }

@@ -96,6 +96,8 @@ export interface NodeConfig {
   readonly tls?: TlsConfig | null;
   /** A demo workspace: the published demo passphrase may seal keys. */
   readonly demo?: boolean;
+  /** Enclave attestation: `allowSample` admits the software sample TEE (`serve --demo`, tests); absent: production, refused. */
+  readonly attestation?: { readonly allowSample: boolean; readonly samplePlatformKey?: import('node:crypto').KeyObject };
   /** Once the pipeline is open: built-in users to create if missing, and the demo's governance records. */
   readonly setup?: { readonly users?: Readonly<Record<string, string>>; readonly demoGovernance?: boolean };
   readonly now?: () => Date;

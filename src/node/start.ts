@@ -20,6 +20,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { demoSampleTee } from '../attestation/sample.ts';
 import type { TransparencyLog } from '../audit/log.ts';
 import { GatehouseError } from '../errors.ts';
 import { Gatehouse } from '../pipeline/gatehouse.ts';
@@ -89,6 +90,10 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
       ...(config.now ? { now: config.now } : {}),
     });
     closers.push('pipeline', () => gatehouse.close());
+    // Code to data (docs/code-to-data.md): key release hands out the datasets' own data keys
+    // (the governance vault); the sample TEE only where this config says the node is a test node.
+    const sampleKey = config.attestation?.samplePlatformKey ?? (config.attestation?.allowSample ? demoSampleTee('').platformKey : null);
+    gatehouse.configureJobs({ allowSample: config.attestation?.allowSample === true, ...(sampleKey ? { samplePlatformKey: sampleKey } : {}) });
     // Monitoring watches every front from the first request (suspensions hold on the wire too).
     gatehouse.monitoring();
     // The faces get a counted view: once they are closed, requests still inside the

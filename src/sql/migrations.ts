@@ -16,6 +16,7 @@ import { checkpointTables } from './tables/checkpoints.ts';
 import { erasureTables } from './tables/erasure.ts';
 import { governanceTables } from './tables/governance.ts';
 import { identityTables } from './tables/identity.ts';
+import { jobTables } from './tables/jobs.ts';
 import { artefactBlobTable, artefactTables, dataKeyTables } from './tables/keys.ts';
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -99,6 +100,8 @@ ${artefactBlobTable(d)}
   { part: 'budgets', sqlite: true, ddl: (d) => budgetLossTables(d) },
   // 7: erasures and consent withdrawals (src/sql/tables/erasure.ts, issue 23).
   { part: 'governance', sqlite: false, ddl: (d) => erasureTables(d) },
+  // 8: code to data (src/sql/tables/jobs.ts, issue 18): jobs, approvals, runs, the airlock, key-broker challenges.
+  { part: 'governance', sqlite: false, ddl: (d) => jobTables(d) },
 ];
 
 /** The newest schema version this code knows. */

@@ -38,14 +38,32 @@ export interface RunMessage {
   readonly runtime?: 'javascript' | 'wasm';
   readonly code: string;
   /**
-   * Rows per named input, already governed (decided, masked, capped) by the host, as batches:
-   * each batch is the JSON text of an array of rows, handed to the job by one bridge call as
-   * it is (serialised once, on the host; never turned into objects in the worker).
+   * The job's input names. Their rows, already governed (decided, masked, capped) by the
+   * host, follow as BatchMessages while the job runs (feed.ts: credit-based flow control).
    */
-  readonly inputs: Readonly<Record<string, readonly InputBatch[]>>;
+  readonly inputs: readonly string[];
   readonly params: Json;
   readonly limits: SandboxLimits;
   readonly grants: SandboxGrants;
+}
+
+/**
+ * One batch of an input of the running job (host → worker), or its end (`json` null). Each
+ * batch is handed to the job by one bridge call as it is (serialised once, on the host;
+ * never turned into objects in the worker).
+ */
+export interface BatchMessage {
+  readonly type: 'batch';
+  readonly id: string;
+  readonly input: string;
+  readonly json: string | null;
+  readonly rows: number;
+}
+
+/** Where a runner pulls the running job's input batches from (feed.ts); null at an input's end. */
+export interface InputFeed {
+  peek(name: string): InputBatch | null;
+  take(name: string): InputBatch | null;
 }
 
 export interface InputBatch {
@@ -60,6 +78,8 @@ export type LimitKind = 'cpu' | 'memory' | 'stack' | 'output' | 'log';
 export type WorkerMessage =
   | { readonly type: 'ready'; readonly loadMs: number; readonly isolation: WorkerIsolation }
   | { readonly type: 'progress'; readonly id: string; readonly input: string | null; readonly rows: number; readonly fraction: number | null }
+  /** The job took a batch of `input`: the host may send one more (feed.ts). */
+  | { readonly type: 'credit'; readonly id: string; readonly input: string }
   | { readonly type: 'done'; readonly id: string; readonly result: JobOutcome };
 
 export interface WorkerIsolation {

@@ -23,9 +23,11 @@
  */
 import type { QuickJSContext, QuickJSHandle, QuickJSWASMModule } from 'quickjs-emscripten-core';
 import { PRELUDE } from './prelude.ts';
-import type { JobOutcome, Json, LimitKind, RunMessage } from './protocol.ts';
+import type { InputFeed, JobOutcome, Json, LimitKind, RunMessage } from './protocol.ts';
 
 export interface RunHooks {
+  /** The job's input batches as they stream in. */
+  readonly feed: InputFeed;
   progress(input: string | null, rows: number, fraction: number | null): void;
 }
 
@@ -58,17 +60,12 @@ export function runJob(module: QuickJSWASMModule, msg: RunMessage, hooks: RunHoo
   try {
     ctx = runtime.newContext();
     const c = ctx;
-    const cursors = new Map<string, number>();
-    const names = Object.keys(msg.inputs);
+    const names = [...msg.inputs];
 
     const nextFn = c.newFunction('__gh_next', (nameH) => {
       const name = c.getString(nameH);
-      const batches = Object.hasOwn(msg.inputs, name) ? msg.inputs[name]! : null;
-      if (batches === null) return c.newString('');
-      const at = cursors.get(name) ?? 0;
-      const batch = batches[at];
-      if (batch === undefined) return c.newString('');
-      cursors.set(name, at + 1);
+      const batch = hooks.feed.take(name);
+      if (batch === null) return c.newString('');
       rowsRead += batch.rows;
       hooks.progress(name, rowsRead, null);
       return c.newString(batch.json);

@@ -20,7 +20,7 @@
  *  - CPU: WebAssembly cannot be interrupted from inside its own thread, so the host's wall-clock
  *    backstop (worker-process.ts) ends a WebAssembly job at its budget by killing the worker.
  */
-import type { JobOutcome, LimitKind, RunMessage } from './protocol.ts';
+import type { InputFeed, JobOutcome, LimitKind, RunMessage } from './protocol.ts';
 
 const PAGE = 65_536;
 const ALLOWED: Readonly<Record<string, readonly string[]>> = {
@@ -65,7 +65,7 @@ export function wasmSections(bytes: Uint8Array): number[] {
   return ids;
 }
 
-export function runWasm(msg: RunMessage): JobOutcome {
+export function runWasm(msg: RunMessage, feed: InputFeed): JobOutcome {
   const logs: string[] = [];
   let logBytes = 0;
   let rowsRead = 0;
@@ -96,8 +96,7 @@ export function runWasm(msg: RunMessage): JobOutcome {
   } catch {
     return fail('memory', 'the memory limit is too small for WebAssembly (one 64 KiB page)');
   }
-  const names = Object.keys(msg.inputs);
-  const cursors = names.map(() => 0);
+  const names = [...msg.inputs];
   const view = () => new Uint8Array(memory.buffer);
   const stop = (kind: LimitKind): never => { limit ??= kind; throw new Error(`limit:${kind}`); };
   const write = (text: string, ptr: number, cap: number): number => {
@@ -117,11 +116,11 @@ export function runWasm(msg: RunMessage): JobOutcome {
     env: { memory },
     gatehouse: {
       input_next(index: number, ptr: number, cap: number): number {
-        const batches = msg.inputs[names[index] ?? ''];
-        const batch = batches?.[cursors[index]!];
-        if (batch === undefined) return 0;
+        const name = names[index];
+        const batch = name === undefined ? null : feed.peek(name);
+        if (batch === null) return 0;
         const n = write(batch.json, ptr, cap);
-        if (n > 0) { cursors[index]! += 1; rowsRead += batch.rows; }
+        if (n > 0) { feed.take(name!); rowsRead += batch.rows; }
         return n;
       },
       params(ptr: number, cap: number): number { return write(JSON.stringify(msg.params ?? null), ptr, cap); },

@@ -22,7 +22,7 @@ import { realpathSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { InputBatch, JobOutcome, Json, RunMessage, SandboxGrants, SandboxLimits, WorkerIsolation, WorkerMessage } from './protocol.ts';
+import type { BatchMessage, JobOutcome, Json, RunMessage, SandboxGrants, SandboxLimits, WorkerIsolation, WorkerMessage } from './protocol.ts';
 
 export const DEFAULT_LIMITS: SandboxLimits = {
   memoryBytes: 64 * 1024 * 1024,
@@ -34,17 +34,28 @@ export const DEFAULT_LIMITS: SandboxLimits = {
 
 export const NO_GRANTS: SandboxGrants = { clock: false, randomness: false };
 
+/**
+ * One input's rows: row objects, or a governed result as it comes from the query path
+ * (column names and positional rows), turned into row objects one batch at a time.
+ */
+export type SandboxInput = readonly Json[] | { readonly columns: readonly string[]; readonly rows: readonly (readonly unknown[])[] };
+
+/** Batches of one input ahead of the job (credit window, feed.ts). */
+export const INPUT_WINDOW = 4;
+
 export interface SandboxJob {
   /** `javascript` (default) runs in QuickJS; `wasm` (base64 code) under WebAssembly with only the bridge imported. */
   readonly runtime?: 'javascript' | 'wasm';
   readonly code: string;
-  readonly inputs: Readonly<Record<string, readonly Json[]>>;
+  readonly inputs: Readonly<Record<string, SandboxInput>>;
   readonly params?: Json;
   readonly limits?: Partial<SandboxLimits>;
   readonly grants?: Partial<SandboxGrants>;
   readonly batchRows?: number;
   /** Wall-clock backstop (ms) after which the worker is killed; default twice the CPU budget plus a second. */
   readonly backstopMs?: number;
+  /** Each batch as the host sends it (after the job's start, as the job's credits allow). */
+  readonly onBatch?: (input: string, rows: number) => void;
   /** Progress while the job runs (rows read per input, or the fraction the job reports). */
   readonly onProgress?: (p: { input: string | null; rows: number; fraction: number | null }) => void;
 }
@@ -97,23 +108,32 @@ export function workerCommand(entry?: { file: string; dir: string }): { cmd: str
   return network ? { cmd: process.execPath, argv: args, network } : { cmd: 'unshare', argv: ['-n', '--', process.execPath, ...args], network };
 }
 
-/** Serialises each input once, here, into bridge batches (the worker hands them on as they are). */
-function batched(inputs: Readonly<Record<string, readonly Json[]>>, size: number): Record<string, InputBatch[]> {
+/**
+ * One input as a stream of batch messages, each serialised when it is about to be sent (never
+ * the whole input at once), then one end message.
+ */
+function batchStream(id: string, input: string, source: SandboxInput, size: number): () => BatchMessage | null {
   const n = Math.max(1, Math.trunc(size));
-  // fromEntries defines own properties, so even an input named "__proto__" stays a plain key.
-  return Object.fromEntries(Object.entries(inputs).map(([name, rows]) => {
-    const batches: InputBatch[] = [];
-    for (let i = 0; i < rows.length; i += n) {
-      const slice = rows.slice(i, i + n);
-      batches.push({ json: JSON.stringify(slice), rows: slice.length });
-    }
-    return [name, batches];
-  }));
+  const rows = Array.isArray(source) ? source as readonly Json[] : (source as { rows: readonly (readonly unknown[])[] }).rows;
+  const columns = Array.isArray(source) ? null : (source as { columns: readonly string[] }).columns;
+  let at = 0;
+  let ended = false;
+  return () => {
+    if (ended) return null;
+    if (at >= rows.length) { ended = true; return { type: 'batch', id, input, json: null, rows: 0 }; }
+    const slice = rows.slice(at, at + n);
+    at += slice.length;
+    // fromEntries defines own properties, so even a column named "__proto__" stays a plain key.
+    const objects = columns === null ? slice : slice.map((r) => Object.fromEntries(columns.map((c, i) => [c, ((r as readonly unknown[])[i] ?? null) as Json])));
+    return { type: 'batch', id, input, json: JSON.stringify(objects), rows: slice.length };
+  };
 }
 
 export class SandboxWorker {
   #child!: ChildProcessWithoutNullStreams;
-  #waiting = new Map<string, { resolve(o: JobOutcome): void; job: SandboxJob }>();
+  #waiting = new Map<string, { resolve(o: JobOutcome): void; job: SandboxJob; more(input: string): void }>();
+  /** Lines held back while the worker's stdin pipe is full (backpressure: sent on 'drain'). */
+  #backlog: string[] = [];
   #ready!: Promise<WorkerInfo>;
   /** How many worker processes were started (a killed worker is replaced for the next job). */
   #starts = 0;
@@ -130,10 +150,14 @@ export class SandboxWorker {
     this.#starts++;
     this.#exited = false;
     this.#stderr = '';
+    this.#backlog = [];
     const started = performance.now();
     const { cmd, argv, network } = workerCommand();
     const child = spawn(cmd, argv, { env: {}, stdio: ['pipe', 'pipe', 'pipe'] });
     this.#child = child;
+    // A worker that dies while batches are being written (killed, out of memory) makes the next
+    // write fail with EPIPE; its exit handler below already fails the job, so the error is no news.
+    child.stdin.on('error', () => {});
     // Keep the end of the worker's stderr for start-up diagnostics (never shown to job authors).
     child.stderr.on('data', (d: Buffer) => { this.#stderr = (this.#stderr + d.toString('utf8')).slice(-2_000); });
     this.#ready = new Promise<WorkerInfo>((resolve, reject) => {
@@ -145,6 +169,8 @@ export class SandboxWorker {
         if (m.type === 'ready') {
           if (this.#busy === 0) this.#hold(false);
           resolve({ pid: child.pid ?? -1, startMs: performance.now() - started, loadMs: m.loadMs, isolation: { ...m.isolation, network, emptyEnv: true } });
+        } else if (m.type === 'credit') {
+          this.#waiting.get(m.id)?.more(m.input);
         } else if (m.type === 'progress') {
           this.#waiting.get(m.id)?.job.onProgress?.({ input: m.input, rows: m.rows, fraction: m.fraction });
         } else if (m.type === 'done') {
@@ -204,25 +230,54 @@ export class SandboxWorker {
     }
   }
 
+  /** Writes one line to the worker, holding it back while the pipe is full (then in order, on 'drain'). */
+  #write(line: string): void {
+    if (this.#backlog.length > 0) { this.#backlog.push(line); return; }
+    const child = this.#child;
+    if (!child.stdin.write(line)) {
+      this.#backlog.push(''); // marks "waiting for drain"
+      child.stdin.once('drain', () => {
+        if (child !== this.#child) return;
+        const held = this.#backlog.slice(1);
+        this.#backlog = [];
+        for (const l of held) this.#write(l);
+      });
+    }
+  }
+
   async #send(job: SandboxJob): Promise<JobOutcome> {
     await this.#ready;
     const limits: SandboxLimits = { ...DEFAULT_LIMITS, ...job.limits };
+    const id = randomUUID();
+    const names = Object.keys(job.inputs);
     const msg: RunMessage = {
-      type: 'run', id: randomUUID(), runtime: job.runtime ?? 'javascript', code: job.code, inputs: batched(job.inputs, job.batchRows ?? 512), params: job.params ?? null,
+      type: 'run', id, runtime: job.runtime ?? 'javascript', code: job.code, inputs: names, params: job.params ?? null,
       limits, grants: { ...NO_GRANTS, ...job.grants },
     };
+    const streams = new Map(names.map((n) => [n, batchStream(id, n, job.inputs[n]!, job.batchRows ?? 512)]));
+    let live = true;
+    const sendNext = (input: string) => {
+      const b = live ? streams.get(input)?.() : null;
+      if (!b) return;
+      this.#write(`${JSON.stringify(b)}\n`);
+      if (b.json !== null) job.onBatch?.(input, b.rows);
+    };
     return new Promise<JobOutcome>((resolve) => {
+      const settle = (o: JobOutcome) => { live = false; clearTimeout(backstop); resolve(o); };
       const backstop = setTimeout(() => {
         // Stuck between interrupt checks: end the worker; the next job needs a new one.
-        this.#waiting.delete(msg.id);
+        this.#waiting.delete(id);
+        live = false;
         this.#exited = true; // the next job starts a new worker; this one's exit is ignored
         this.#child.kill('SIGKILL');
         resolve({ ok: false, limit: 'cpu', error: `the job used its CPU budget of ${limits.cpuMs} ms and was stopped; nothing was released`, logs: [], cpuMs: limits.cpuMs, rowsRead: 0 });
         // WebAssembly cannot be interrupted in its own thread: its CPU budget is this wall-clock kill.
       }, job.backstopMs ?? (msg.runtime === 'wasm' ? limits.cpuMs + 50 : limits.cpuMs * 2 + 1_000));
       backstop.unref();
-      this.#waiting.set(msg.id, { job, resolve: (o) => { clearTimeout(backstop); resolve(o); } });
-      this.#child.stdin.write(`${JSON.stringify(msg)}\n`);
+      this.#waiting.set(id, { job, resolve: settle, more: sendNext });
+      this.#write(`${JSON.stringify(msg)}\n`);
+      // The first window of every input; each credit from the worker then releases one more.
+      for (const n of names) for (let i = 0; i < INPUT_WINDOW; i++) sendNext(n);
     });
   }
 

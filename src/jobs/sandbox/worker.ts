@@ -9,14 +9,15 @@
  * reach no network (a fresh network namespace holds only a downed loopback).
  *
  * It compiles the QuickJS WebAssembly module once, then runs jobs one at a time, each in a
- * fresh instance of it (quickjs-runner.ts). Messages are NDJSON on stdin/stdout (protocol.ts).
+ * fresh instance of it (quickjs-runner.ts). Messages are NDJSON on stdin/stdout (protocol.ts);
+ * stdin is read synchronously (feed.ts), so a running job can wait for its next input batch.
  * Imports only files of this folder and the QuickJS packages (the permission grant).
  */
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { pathToFileURL } from 'node:url';
 import type * as QuickJSCore from 'quickjs-emscripten-core';
+import { BatchFeed, SyncLines } from './feed.ts';
 import type { RunMessage, WorkerMessage } from './protocol.ts';
 import { runJob } from './quickjs-runner.ts';
 import { runWasm } from './wasm-runner.ts';
@@ -53,8 +54,9 @@ send({
   },
 });
 
-const lines = createInterface({ input: process.stdin, crlfDelay: Infinity });
-for await (const line of lines) {
+// fd 0 is read synchronously only (never through process.stdin): see feed.ts.
+const lines = new SyncLines(0);
+for (let line = lines.line(); line !== null; line = lines.line()) {
   if (line.length === 0) continue;
   let msg: RunMessage;
   try {
@@ -62,10 +64,12 @@ for await (const line of lines) {
   } catch {
     continue;
   }
-  if (msg.type !== 'run') continue;
+  if (msg?.type !== 'run' || !Array.isArray(msg.inputs)) continue; // leftovers of a finished job's input
   let lastProgress = 0;
   const startedAt = performance.now();
-  const result = msg.runtime === 'wasm' ? runWasm(msg) : runJob(await freshModule(), msg, {
+  const feed = new BatchFeed(msg.id, msg.inputs, lines, (input) => send({ type: 'credit', id: msg.id, input }));
+  const result = msg.runtime === 'wasm' ? runWasm(msg, feed) : runJob(await freshModule(), msg, {
+    feed,
     progress(input, rows, fraction) {
       const now = performance.now();
       if (fraction === null && now - lastProgress < 50) return;

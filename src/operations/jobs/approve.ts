@@ -24,7 +24,7 @@ export async function approveJob(rt: Runtime, meta: RequestMeta, body: ApproveBo
   return (await audited(rt, meta, 'job.approve', { purpose: body.purpose ?? null }, async ({ auth, entry, state }) => {
     requireOwner(rt, auth.principal, 'approving a job');
     const ctx = jobsContext(rt);
-    const job = ctx.jobs.job(body.jobId);
+    const job = await ctx.jobs.job(body.jobId);
     if (!job) throw new GatehouseError('NOT_FOUND', 'no such job', { hint: 'list jobs with `gatehouse job status`' });
     if (job.submitter === auth.principal.id) throw new GatehouseError('POLICY_DENIED', 'nobody approves their own job', { detail: 'JOB_SELF_APPROVAL', reasons: ['a second person must approve'] });
     if (body.codeHash !== job.codeHash) throw new GatehouseError('CONFLICT', 'the code hash you approved is not this job\'s code hash', { detail: 'JOB_HASH_MISMATCH', hint: 'review the bundle again (`gatehouse job status <id>`) and approve the hash it shows' });
@@ -36,10 +36,10 @@ export async function approveJob(rt: Runtime, meta: RequestMeta, body: ApproveBo
     const measurements = (body.measurements ?? []).map((x) => x.toLowerCase());
     if (!measurements.every((x) => /^[0-9a-f]{64,128}$/.test(x))) throw new GatehouseError('REQUEST_INVALID', 'measurements must be hex PCR0 values');
     const at = rt.now().toISOString();
-    for (const d of body.datasets) ctx.jobs.approve({ codeHash: job.codeHash, dataset: d, purpose: body.purpose, principal: body.principal, approver: auth.principal.id, approvedAt: at, measurements });
-    const approved = new Set(ctx.jobs.approvals(job.codeHash).filter((a) => a.purpose === m.purpose).map((a) => a.dataset));
+    for (const d of body.datasets) await ctx.jobs.approve({ codeHash: job.codeHash, dataset: d, purpose: body.purpose, principal: body.principal, approver: auth.principal.id, approvedAt: at, measurements });
+    const approved = new Set((await ctx.jobs.approvals(job.codeHash)).filter((a) => a.purpose === m.purpose).map((a) => a.dataset));
     const complete = m.datasets.every((d) => approved.has(d));
-    if (complete && job.status === 'submitted') ctx.jobs.setStatus(job.id, 'approved');
+    if (complete && job.status === 'submitted') await ctx.jobs.setStatus(job.id, 'approved');
     entry.purpose = body.purpose;
     entry.datasets = [...body.datasets];
     entry.reasons = [`code hash ${job.codeHash} approved for ${body.datasets.join(', ')} (${body.purpose}), runs as ${body.principal}`];

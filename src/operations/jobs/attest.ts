@@ -19,9 +19,9 @@ import { jobsContext } from './context.ts';
 export async function attestChallenge(rt: Runtime, meta: RequestMeta, body: { jobId: string; format: TeeFormat }) {
   return (await audited(rt, meta, 'attest.challenge', {}, async ({ entry }) => {
     const ctx = jobsContext(rt);
-    const job = ctx.jobs.job(body.jobId);
+    const job = await ctx.jobs.job(body.jobId);
     if (!job) throw new GatehouseError('NOT_FOUND', 'no such job');
-    const c = ctx.broker.challenge(job.id, body.format);
+    const c = await ctx.broker.challenge(job.id, body.format);
     entry.reasons = [`challenge ${c.challengeId} for job ${job.id} (${body.format})`];
     return c;
   })).value;
@@ -30,7 +30,7 @@ export async function attestChallenge(rt: Runtime, meta: RequestMeta, body: { jo
 export async function attestRelease(rt: Runtime, meta: RequestMeta, body: { challengeId: string; jobId: string; dataset: string; evidence: string }) {
   return (await audited(rt, meta, 'attest.release', {}, async ({ entry }) => {
     const ctx = jobsContext(rt);
-    const job = ctx.jobs.job(body.jobId);
+    const job = await ctx.jobs.job(body.jobId);
     if (!job) throw new GatehouseError('NOT_FOUND', 'no such job');
     entry.datasets = [body.dataset];
     entry.purpose = job.bundle.manifest.purpose;

@@ -1,16 +1,22 @@
 /**
- * What the code-to-data operations keep per running node: the job store, the sandbox worker
- * (started on first use, one per node), the key broker and the airlock store. Held beside
- * the Runtime (a WeakMap keyed by it), so the kernel needs no field for them; closed with
- * `closeJobs(rt)`.
+ * What the code-to-data operations keep per running node: the job store, the airlock store
+ * and the key broker's challenges on the node's state (src/sql/tables/jobs.ts: the shared
+ * PostgreSQL driver when the node has one, else `state/code-to-data.sqlite`), and the sandbox
+ * worker (started on first use, one per node). Held beside the Runtime (a WeakMap keyed by
+ * it), so the kernel needs no field for them; closed with `closeJobs(rt)`.
  *
- * Attestation mode: a demo node is a test node (the `sample` TEE is accepted); any other node
- * is production and refuses it. Roles: job approvers and airlock reviewers are the
- * `data-owners` and `output-checkers` groups and the administrator groups.
+ * Attestation mode is explicit: only a node configured with `allowSample: true` (the node
+ * config's `attestation`, set by `serve --demo` and by tests) is a test node that accepts the
+ * `sample` TEE; every other node, a demo workspace included, is production and refuses it.
+ * Released data keys are the datasets' own keys from the node's governance vault (the
+ * DataKeyStore that encrypts them at rest, src/kernel/governance-runtime.ts).
+ *
+ * Roles: job approvers and airlock reviewers are the `data-owners` and `output-checkers`
+ * groups and the administrator groups.
  */
-import { createHash, hkdfSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createHash, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
+import { SqlChallengeStore } from '../../attestation/challenge-store.ts';
 import { KeyBroker } from '../../attestation/key-broker.ts';
 import { NitroVerifier } from '../../attestation/nitro.ts';
 import { SampleVerifier } from '../../attestation/sample.ts';
@@ -21,14 +27,17 @@ import { JobStore } from '../../jobs/store.ts';
 import { SandboxWorker } from '../../jobs/sandbox/worker-process.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
 import type { PrincipalDef } from '../../model/types.ts';
-import type { KeyObject } from 'node:crypto';
+import type { SqlDriver } from '../../sql/driver.ts';
+import { SqliteDriver, sqliteDialect } from '../../sql/sqlite.ts';
+import { jobTables } from '../../sql/tables/jobs.ts';
 
 export interface JobsConfig {
-  /** The platform key of the sample TEE the demo and tests attest with (test mode only). */
+  /** Test mode: accept the software `sample` TEE. Absent or false: production, refused. */
+  readonly allowSample?: boolean;
+  /** The platform key of the sample TEE (used only with allowSample). */
   readonly samplePlatformKey?: KeyObject;
-  /** A dataset's data key; default: derived from the node's enclave key-encryption key (see below). */
+  /** A dataset's data key; default: the node's DataKeyStore (the dataset's live key). */
   readonly dataKey?: (dataset: string) => Promise<Uint8Array>;
-  readonly mode?: AttestationMode;
 }
 
 export interface JobsContext {
@@ -41,46 +50,51 @@ export interface JobsContext {
   stopWorker(): Promise<void>;
 }
 
-const CONTEXTS = new WeakMap<Runtime, JobsContext>();
+const CONTEXTS = new WeakMap<Runtime, JobsContext & { close(): Promise<void> }>();
 const CONFIG = new WeakMap<Runtime, JobsConfig>();
 
-/** Sets how this node attests and where its data keys come from (before the first job operation). */
+/** Sets how this node attests (before the first job operation; a later call replaces an earlier one). */
 export function configureJobs(rt: Runtime, config: JobsConfig): void {
   if (CONTEXTS.has(rt)) throw new GatehouseError('CONFLICT', 'jobs are already configured on this node');
   CONFIG.set(rt, config);
 }
 
-/**
- * The default data-key source: HKDF-SHA-256 of a node-local 256-bit key (state/jobs/enclave.kek,
- * mode 0600) with the dataset name as info. The lead's wiring replaces it with the node's
- * DataKeyStore (docs/code-to-data.md).
- */
-function localDataKeys(dir: string): (dataset: string) => Promise<Uint8Array> {
-  const file = join(dir, 'enclave.kek');
-  if (!existsSync(file)) writeFileSync(file, randomBytes(32), { mode: 0o600 });
-  const kek = readFileSync(file);
-  return async (dataset) => new Uint8Array(hkdfSync('sha256', kek, Buffer.alloc(0), `gatehouse.dataset-key:${dataset}`, 32));
+/** The dataset's live data key from the node's vault; a dataset without one cannot be released to an enclave. */
+function vaultDataKeys(rt: Runtime): (dataset: string) => Promise<Uint8Array> {
+  return async (dataset) => {
+    try {
+      return new Uint8Array(await rt.governance.datasetKey(dataset));
+    } catch (err) {
+      throw new GatehouseError('NOT_FOUND', `dataset "${dataset}" has no data key to release to an enclave: ${(err as Error).message}`, {
+        cause: err, hint: 'key release is for datasets stored encrypted (`gatehouse ingest`); an enclave reads other datasets through the governed query path',
+      });
+    }
+  };
 }
 
 export function jobsContext(rt: Runtime): JobsContext {
   const existing = CONTEXTS.get(rt);
   if (existing) return existing;
   const config = CONFIG.get(rt) ?? {};
-  const dir = join(rt.stateDir, 'jobs');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const jobs = JobStore.open(join(dir, 'jobs.sqlite'));
-  const airlock = AirlockStore.open(join(dir, 'airlock.sqlite'));
-  const mode: AttestationMode = config.mode ?? (rt.options.demo ? 'test' : 'production');
+  const shared = (rt.backend as { driver?: SqlDriver }).driver;
+  const owns = !(rt.backend.kind === 'postgres' && shared);
+  const sql: SqlDriver = owns
+    ? SqliteDriver.openSync(join(rt.stateDir, 'code-to-data.sqlite'), { busyTimeoutMs: 5000, schema: jobTables(sqliteDialect()) })
+    : shared!;
+  const jobs = new JobStore(sql);
+  const airlock = new AirlockStore(sql);
+  const mode: AttestationMode = config.allowSample === true ? 'test' : 'production';
   const verifiers: Verifier[] = [new NitroVerifier()];
   if (config.samplePlatformKey) verifiers.push(new SampleVerifier(config.samplePlatformKey));
   const broker = new KeyBroker({
     verifiers, mode, now: () => rt.now(),
+    challenges: new SqlChallengeStore(sql),
     approvedMeasurements: (d) => jobs.approvedMeasurements(d),
     approvedCodeHashes: (d) => jobs.approvedHashes(d),
-    dataKey: config.dataKey ?? localDataKeys(dir),
+    dataKey: config.dataKey ?? vaultDataKeys(rt),
   });
   let worker: Promise<SandboxWorker> | null = null;
-  const ctx: JobsContext = {
+  const ctx = {
     jobs, airlock, broker, mode,
     worker() {
       worker ??= SandboxWorker.start().catch((err: unknown) => {
@@ -94,19 +108,21 @@ export function jobsContext(rt: Runtime): JobsContext {
       worker = null;
       if (w) await (await w.catch(() => null))?.stop();
     },
+    async close() {
+      await ctx.stopWorker();
+      if (owns) await sql.close();
+    },
   };
   CONTEXTS.set(rt, ctx);
   return ctx;
 }
 
-/** Stops the sandbox worker and closes the stores (the node's close calls it). */
+/** Stops the sandbox worker and closes an embedded store (a shared PostgreSQL driver belongs to the state). */
 export async function closeJobs(rt: Runtime): Promise<void> {
   const ctx = CONTEXTS.get(rt);
   if (!ctx) return;
   CONTEXTS.delete(rt);
-  await ctx.stopWorker();
-  ctx.jobs.close();
-  ctx.airlock.close();
+  await ctx.close();
 }
 
 export const REVIEWER_GROUPS = ['data-owners', 'output-checkers'] as const;

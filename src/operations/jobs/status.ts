@@ -13,8 +13,8 @@ export async function jobStatus(rt: Runtime, meta: RequestMeta, jobId: string | 
   return (await audited(rt, meta, 'job.status', {}, async ({ auth }) => {
     const ctx = jobsContext(rt);
     const owner = isOwnerOrReviewer(rt, auth.principal);
-    if (jobId === null) return { jobs: ctx.jobs.jobs().filter((j) => owner || j.submitter === auth.principal.id) };
-    const job = ctx.jobs.job(jobId);
+    if (jobId === null) return { jobs: (await ctx.jobs.jobs()).filter((j) => owner || j.submitter === auth.principal.id) };
+    const job = await ctx.jobs.job(jobId);
     if (!job || (!owner && job.submitter !== auth.principal.id)) throw new GatehouseError('NOT_FOUND', 'no such job that you may see');
     const m = job.bundle.manifest;
     return {
@@ -24,8 +24,8 @@ export async function jobStatus(rt: Runtime, meta: RequestMeta, jobId: string | 
         inputs: m.inputs, outputs: m.outputs, parameters: m.parameters, limits: m.limits ?? {}, grants: m.grants ?? {},
         ...(owner ? { code: job.bundle.code } : {}),
       },
-      approvals: ctx.jobs.approvals(job.codeHash),
-      runs: ctx.jobs.runs(job.id).map((r) => ({ id: r.id, status: r.status, startedAt: r.startedAt, endedAt: r.endedAt, error: r.error, limit: r.limit, cpuMs: r.cpuMs, rowsRead: r.rowsRead, outputsSha256: r.outputsSha256 })),
+      approvals: await ctx.jobs.approvals(job.codeHash),
+      runs: (await ctx.jobs.runs(job.id)).map((r) => ({ id: r.id, status: r.status, startedAt: r.startedAt, endedAt: r.endedAt, error: r.error, limit: r.limit, cpuMs: r.cpuMs, rowsRead: r.rowsRead, outputsSha256: r.outputsSha256 })),
     };
   })).value;
 }
@@ -33,7 +33,7 @@ export async function jobStatus(rt: Runtime, meta: RequestMeta, jobId: string | 
 export async function jobLogs(rt: Runtime, meta: RequestMeta, runId: string) {
   return (await audited(rt, meta, 'job.logs', {}, async ({ auth }) => {
     requireOwner(rt, auth.principal, 'reading the logs of a run on real data');
-    const run = jobsContext(rt).jobs.run(runId);
+    const run = await jobsContext(rt).jobs.run(runId);
     if (!run) throw new GatehouseError('NOT_FOUND', 'no such run');
     return { runId: run.id, jobId: run.jobId, status: run.status, logs: run.logs };
   })).value;

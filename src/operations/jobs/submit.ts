@@ -19,8 +19,9 @@ export async function addSigner(rt: Runtime, meta: RequestMeta, body: { keyId: s
     try { type = createPublicKey(body.publicKeyPem).asymmetricKeyType; } catch { type = undefined; }
     if (type !== 'ed25519') throw new GatehouseError('REQUEST_INVALID', 'publicKeyPem must be an Ed25519 public key in PEM (SPKI)');
     const ctx = jobsContext(rt);
-    if (ctx.jobs.signer(body.keyId)) throw new GatehouseError('CONFLICT', `signing key "${body.keyId}" is already registered`, { hint: 'register a rotated key under a new key id' });
-    ctx.jobs.addSigner(body.keyId, body.org, body.publicKeyPem, auth.principal.id, rt.now().toISOString());
+    if (!(await ctx.jobs.addSigner(body.keyId, body.org, body.publicKeyPem, auth.principal.id, rt.now().toISOString()))) {
+      throw new GatehouseError('CONFLICT', `signing key "${body.keyId}" is already registered`, { hint: 'register a rotated key under a new key id' });
+    }
     entry.reasons = [`signing key ${body.keyId} registered for ${body.org}`];
     return { keyId: body.keyId, org: body.org };
   })).value;
@@ -30,14 +31,13 @@ export async function submitJob(rt: Runtime, meta: RequestMeta, bundle: unknown)
   return (await audited(rt, meta, 'job.submit', {}, async ({ auth, entry }) => {
     const ctx = jobsContext(rt);
     const org = auth.principal.attributes.org;
-    const { bundle: b, codeHash } = verifyBundle(bundle, (keyId) => {
-      const s = ctx.jobs.signer(keyId);
-      return s && s.org === org ? s.pem : null;
-    });
+    const named = (bundle as { signer?: unknown } | null)?.signer;
+    const s = typeof named === 'string' && named.length <= 64 ? await ctx.jobs.signer(named) : null;
+    const { bundle: b, codeHash } = verifyBundle(bundle, (keyId) => (keyId === named && s && s.org === org ? s.pem : null));
     entry.purpose = b.manifest.purpose;
     entry.datasets = [...b.manifest.datasets];
     const id = `job_${randomUUID()}`;
-    ctx.jobs.addJob({ id, codeHash, bundle: b, submitter: auth.principal.id, submittedAt: rt.now().toISOString() });
+    await ctx.jobs.addJob({ id, codeHash, bundle: b, submitter: auth.principal.id, submittedAt: rt.now().toISOString() });
     entry.reasons = [`job ${id} "${b.manifest.name}" submitted, code hash ${codeHash}`];
     return { jobId: id, codeHash, status: 'submitted' as const };
   })).value;
