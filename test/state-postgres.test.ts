@@ -44,7 +44,7 @@ test('opening creates the gatehouse schema at the current version; opening again
   assert.deepEqual(versions.rows.map((r) => r.version), Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
   const tables = await admin.query("SELECT table_name FROM information_schema.tables WHERE table_schema = 'gatehouse' ORDER BY 1");
   assert.deepEqual(tables.rows.map((r) => r.table_name), [
-    'artefact_blobs', 'artefacts',
+    'airlock_requests', 'airlock_reviews', 'artefact_blobs', 'artefacts', 'attestation_challenges', 'attestation_evidence',
     'audit_checkpoint', 'audit_checkpoints', 'audit_entries', 'audit_head', 'budget_charges', 'budget_ledger', 'budget_losses', 'budget_targets', 'budget_windows', 'budgets',
     'data_keys', 'destroyed_keys', 'erasures',
     'gov_access_requests', 'gov_agreement_datasets', 'gov_agreement_purposes', 'gov_agreements', 'gov_audit_reports', 'gov_certifications',
@@ -53,6 +53,7 @@ test('opening creates the gatehouse schema at the current version; opening again
     'identity_api_keys', 'identity_connection_passwords', 'identity_elevation_grants', 'identity_elevation_requests', 'identity_login_failures',
     'identity_meta', 'identity_mfa_reset_requests', 'identity_recovery_codes', 'identity_refresh_tokens', 'identity_session_keys',
     'identity_sessions', 'identity_users',
+    'job_approvals', 'job_runs', 'job_signers', 'jobs',
     'schema_version',
   ]);
 });

@@ -272,8 +272,8 @@ describe('a PostgreSQL schema written by schema version 4', () => {
     const [legacy, fresh] = await Promise.all([describeSchema('legacy_v4'), describeSchema('fresh')]);
     assert.ok(legacy.length > 200, `the description covers the schema (${legacy.length} lines)`);
     // Tables added after version 4 (5: the audit checkpoint anchor; 6: privacy-loss targets and
-    // losses; 7: erasures) are new; every v4 table is unchanged.
-    const added = (l: string): boolean => ['audit_checkpoints', 'budget_targets', 'budget_losses', 'erasures'].some((t) => l.includes(t));
+    // losses; 7: erasures; 8: jobs, airlock and attestation) are new; every v4 table is unchanged.
+    const added = (l: string): boolean => ['audit_checkpoints', 'budget_targets', 'budget_losses', 'erasures', 'jobs', 'job_', 'airlock_', 'attestation_'].some((t) => l.includes(t));
     assert.ok(fresh.some(added), 'the current code adds the checkpoint anchor');
     assert.deepEqual(fresh.filter((l) => !added(l)), legacy.filter((l) => !added(l)));
   });
@@ -281,7 +281,7 @@ describe('a PostgreSQL schema written by schema version 4', () => {
   it('opens with the current code and serves data keys, artefacts, governance, users and elevations', async () => {
     const state = await openPostgresState({ url: cluster.superuserUrl, schema: 'legacy_v4' });
     try {
-      assert.equal(SCHEMA_VERSION, 7, 'opening migrated the v4 schema to the current version');
+      assert.equal(SCHEMA_VERSION, 8, 'opening migrated the v4 schema to the current version');
       assert.equal((await admin.query("SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'legacy_v4' AND table_name = 'audit_checkpoints'")).rows[0].n, 1);
       const kr = await keyring();
       const keys = state.keys.dataKeys(kr);
