@@ -16,7 +16,7 @@ import { formatTable } from './table.ts';
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 export { DEFAULT_PORT, DEFAULT_PG_PORT, DEMO_DIR } from './commands.ts';
 
-const GOVERNANCE_GROUPS = ['vendor', 'agreement', 'grant', 'acknowledge', 'training', 'gate', 'keys', 'retention', 'classify', 'finding', 'flows', 'report', 'lineage'] as const;
+const GOVERNANCE_GROUPS = ['vendor', 'agreement', 'grant', 'acknowledge', 'training', 'gate', 'keys', 'retention', 'classify', 'finding', 'flows', 'report', 'lineage', 'workspace'] as const;
 
 const HELP = `gatehouse ${VERSION} — governed data sharing: partners query, never copy.
 

@@ -23,6 +23,7 @@ import { lineage } from './lineage.ts';
 import { FRAMEWORK_IDS, FRAMEWORKS } from './controls/catalog.ts';
 import { gatherEvidence } from './controls/evidence.ts';
 import { controlsReport, renderControlsHtml } from './controls/report.ts';
+import { workspaceOps } from './workspaces/ops.ts';
 import {
   AGREEMENT_KINDS, AUDIT_OUTCOMES, CLASSIFICATIONS, FINDING_STATUSES, GovernanceError, HOLD_SUBJECT_KINDS, RETENTION_KINDS, SEVERITIES,
   type AgreementKind, type AuditOutcome, type Classification, type FindingStatus, type GovernanceEvent, type HoldSubjectKind, type RetentionKind, type RiskTier, type Severity,
@@ -930,6 +931,7 @@ export const GOVERNANCE_OPS: readonly GovernanceOp[] = [
   classifyRun, classifyList, classifyConfirm, classifyReject,
   flowsMap, flowsSvg, reportBuild, lineageList,
   findingCreate, findingList, findingUpdate, findingClose,
+  ...workspaceOps({ shred }),
 ];
 
 export function governanceOp(name: string): GovernanceOp | undefined {

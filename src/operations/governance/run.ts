@@ -59,13 +59,16 @@ export function governanceOp(rt: Runtime, meta: RequestMeta, name: string, args:
 
 /**
  * The scheduler's round (every few minutes while serving): close out ended agreements and
- * shred what retention says must go (never what is under legal hold). With `reportsDir`,
+ * shred what retention says must go and partner-workspace content past its date (never what
+ * is under legal hold). With `reportsDir`,
  * also writes the previous day's compliance report there once (HTML).
  */
-export async function runScheduledGovernance(rt: Runtime, options: { reportsDir?: string; now?: Date } = {}): Promise<{ retention: unknown; report: string | null }> {
+export async function runScheduledGovernance(rt: Runtime, options: { reportsDir?: string; now?: Date } = {}): Promise<{ retention: unknown; workspaces: unknown; report: string | null }> {
   const meta: RequestMeta = { credential: null, source: 'scheduler', channel: 'scheduler' };
   const system: Caller = async () => ({ principal: SCHEDULER, isAdmin: true });
   const retention = await runOp(rt, meta, 'retention.run', {}, system);
+  // Partner workspaces: content past its agreement's end or termination is shredded too.
+  const workspaces = await runOp(rt, meta, 'workspace.expire', {}, system);
   let report: string | null = null;
   if (options.reportsDir) {
     const now = options.now ?? rt.now();
@@ -79,7 +82,7 @@ export async function runScheduledGovernance(rt: Runtime, options: { reportsDir?
       report = file;
     }
   }
-  return { retention, report };
+  return { retention, workspaces, report };
 }
 
 /**
