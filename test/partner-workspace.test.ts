@@ -124,6 +124,10 @@ describe('expiring partner workspaces', () => {
   });
 
   test('terminating an agreement crypto-shreds every derivative in the partner\'s workspace: saved results and job outputs', async () => {
+    type Flows = { derivations: { from: string; to: string; item: string; count: number }[] };
+    const derivedFor = async () => (await op('olivia', 'flows.map', {}) as Flows).derivations.filter((d) => d.to === 'partner:northwind-research');
+    // The data-flow map shows what was derived from which dataset for the partner.
+    assert.deepEqual((await derivedFor()).map((d) => [d.from, d.item, d.count]), [['dataset:encounters', 'job-output', 1], ['dataset:encounters', 'result', 1]]);
     const [agreement] = (await op('olivia', 'agreement.list', { partner: 'northwind-research' }) as { agreements: { id: string }[] }).agreements;
     const t = await op('olivia', 'agreement.terminate', { id: agreement!.id, reason: 'study cancelled' }) as { destroyed: string[]; certificates: { certificateId: string }[] };
     assert.deepEqual([...t.destroyed].sort(), [northwindJob, rheaResult].sort());
@@ -131,6 +135,7 @@ describe('expiring partner workspaces', () => {
     const ws = await list('rhea', { destroyed: true });
     assert.ok(ws.items.every((i) => i.destroyedAt !== null));
     assert.equal(await codeOf(op('rhea', 'workspace.get', { id: northwindJob })), 'NOT_FOUND');
+    assert.deepEqual(await derivedFor(), [], 'nothing derived is kept any more');
   });
 
   test('the CLI and HTTP route show the partner its workspace', async () => {

@@ -14,7 +14,7 @@ import type { PrincipalDef, Workspace } from '../model/types.ts';
 import type { AgreementEnd } from './agreements.ts';
 import type { ClassificationProposal } from './classification.ts';
 import { proposeClassifications, samplingPlan } from './classifier.ts';
-import { buildFlowMap, renderFlowSvg, type FlowMap } from './flows.ts';
+import { buildFlowMap, renderFlowSvg, summariseDerivations, type FlowMap } from './flows.ts';
 import type { Grantee } from './grants.ts';
 import { buildReport, renderReportCsv, renderReportHtml } from './report.ts';
 import type { RetentionCandidate } from './retention.ts';
@@ -743,7 +743,10 @@ async function flowMap(ctx: OpContext, a: { from?: string; to?: string }): Promi
   requireAdminOrAuditor(ctx, 'the data-flow map');
   const audit = requireAudit(ctx);
   const period = parsePeriod(ctx, a);
-  return buildFlowMap(await auditEntries(audit, period), { ...period, orgOf: orgOfPseudonym(ctx, audit), generatedAt: ctx.now.toISOString() });
+  const map = buildFlowMap(await auditEntries(audit, period), { ...period, orgOf: orgOfPseudonym(ctx, audit), generatedAt: ctx.now.toISOString() });
+  const { artefacts } = await ctx.vault();
+  const { derivatives } = lineage(ctx.workspace, await artefacts.list(), await ctx.store.retention.rules());
+  return { ...map, derivations: summariseDerivations(derivatives) };
 }
 
 const flowsMap: GovernanceOp<{ from?: string; to?: string }> = {
