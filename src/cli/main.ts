@@ -732,6 +732,7 @@ const RUNNERS: Readonly<Record<string, (argv: string[], out: Out) => Promise<num
   drill: async (argv, out) => (await import('./drill.ts')).cmdDrill(argv, out),
   job: async (a, o) => (await import('./job.ts')).jobCommand(a, o),
   airlock: async (a, o) => (await import('./airlock.ts')).airlockCommand(a, o),
+  erasure: async (a, o) => (await import('./erasure.ts')).erasureCommand(a, o),
   bundle: async (a, o) => (await import('./bundle.ts')).bundleCommand(a, o),
   cleanroom: async (argv, out) => (await import('./cleanroom.ts')).cleanroomCommand(argv, out),
 };

@@ -24,6 +24,8 @@ import { FRAMEWORK_IDS, FRAMEWORKS } from './controls/catalog.ts';
 import { gatherEvidence } from './controls/evidence.ts';
 import { controlsReport, renderControlsHtml } from './controls/report.ts';
 import { workspaceOps } from './workspaces/ops.ts';
+import { erasureList } from './erasure/ops.ts';
+import type { ErasureRow } from '../sql/tables/erasure.ts';
 import {
   AGREEMENT_KINDS, AUDIT_OUTCOMES, CLASSIFICATIONS, FINDING_STATUSES, GovernanceError, HOLD_SUBJECT_KINDS, RETENTION_KINDS, SEVERITIES,
   type AgreementKind, type AuditOutcome, type Classification, type FindingStatus, type GovernanceEvent, type HoldSubjectKind, type RetentionKind, type RiskTier, type Severity,
@@ -51,6 +53,8 @@ export interface OpContext {
   budgetUse(): Promise<readonly { subject: string; dataset: string; spentEpsilon: number; capEpsilon: number }[]>;
   /** Up to `limit` raw values per column, read inside Gatehouse for the classifier; never returned to the caller. */
   sample(dataset: string, columns: readonly string[], limit: number): Promise<ReadonlyMap<string, readonly CellValue[]>>;
+  /** The recorded erasures and opt-outs (src/governance/erasure/registry.ts); absent where the node keeps none. */
+  erasures?(): Promise<readonly ErasureRow[]>;
 }
 
 export interface OpResult<T = unknown> {
@@ -934,7 +938,7 @@ export const GOVERNANCE_OPS: readonly GovernanceOp[] = [
   classifyRun, classifyList, classifyConfirm, classifyReject,
   flowsMap, flowsSvg, reportBuild, lineageList,
   findingCreate, findingList, findingUpdate, findingClose,
-  ...workspaceOps({ shred }),
+  ...workspaceOps({ shred }), erasureList,
 ];
 
 export function governanceOp(name: string): GovernanceOp | undefined {

@@ -18,6 +18,7 @@ import { sampleQuery } from '../../kernel/internal-queries.ts';
 import type { Runtime, WorkspaceState } from '../../kernel/runtime.ts';
 import type { RequestMeta } from '../../kernel/types.ts';
 import type { CellValue } from '../../engine/engine.ts';
+import { erasureRegistry } from '../../governance/erasure/registry.ts';
 
 /** The principal the governance scheduler acts as (retention, close-out, daily reports). */
 const SCHEDULER: PrincipalDef = { id: 'gatehouse-scheduler', kind: 'service', displayName: 'Gatehouse scheduler', groups: [], attributes: {}, apiKeySha256: [] };
@@ -115,6 +116,7 @@ function opContext(rt: Runtime, state: WorkspaceState, principal: PrincipalDef, 
   } : null;
   return {
     caller: principal, isAdmin, workspace: ws, store: rt.governance.store, vault: () => rt.governance.vault(), now: rt.now(), audit,
+    erasures: () => erasureRegistry(rt).rows(),
     budgetUse: async () => {
       const pairs = new Map<string, { subject: string; dataset: string }>();
       for (const e of await rt.budgets.history({ limit: 100_000 })) pairs.set(`${e.subject}\u0000${e.dataset}`, { subject: e.subject, dataset: e.dataset });
