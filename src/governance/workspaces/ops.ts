@@ -63,7 +63,7 @@ export function workspaceOps(deps: WorkspaceOpDeps): GovernanceOp[] {
       const { ws } = await load(ctx, workspaceOrg(ctx, a.org));
       const now = ctx.now.getTime();
       const items = ws.items.filter((i) => a.destroyed === true || i.destroyedAt === null)
-        .map((i) => ({ ...i, expiresInDays: i.expiresAt === null || i.destroyedAt !== null ? null : Math.max(0, Math.floor((Date.parse(i.expiresAt) - now) / 86_400_000)) }));
+        .map((i) => ({ ...i, expiresInDays: i.expiresAt === null || i.destroyedAt !== null ? null : Math.max(0, Math.ceil((Date.parse(i.expiresAt) - now) / 86_400_000)) }));
       return { result: { ...ws, items } };
     },
   };
