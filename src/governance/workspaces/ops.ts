@@ -18,7 +18,8 @@
 import { GatehouseError } from '../../errors.ts';
 import type { ArtefactMeta, DestructionCertificate } from '../../keys/artefacts.ts';
 import type { GovernanceOp, OpContext } from '../service.ts';
-import { event, GovernanceError, type GovernanceEvent } from '../types.ts';
+import { GovernanceError, type GovernanceEvent } from '../types.ts';
+import { depositItem, type DepositInput } from './deposit.ts';
 import { expiredItems, inWorkspace, partnerWorkspace, WORKSPACE_ITEM_KINDS, type PartnerWorkspace } from './partner-workspace.ts';
 
 /** The most a deposit may hold (encoded); larger outputs belong in a bundle (src/airlock). */
@@ -101,35 +102,13 @@ export function workspaceOps(deps: WorkspaceOpDeps): GovernanceOp[] {
       mediaType: { type: 'string', enum: ['application/json', 'application/octet-stream', 'text/csv'] },
     }),
     async run(ctx, a) {
-      for (const d of a.datasets) if (!ctx.workspace.datasets.has(d)) throw new GovernanceError('GOV_UNKNOWN_DATASET', `no dataset "${d.slice(0, 64)}" in the workspace`, 'list datasets with: gatehouse datasets');
-      const datasets = [...new Set(a.datasets)].sort();
-      const t = ctx.now.toISOString();
-      const candidates = (await ctx.store.agreements.list({ partner: a.org }, ctx.now))
-        .filter((g) => g.status === 'active' && datasets.every((d) => g.datasets.includes(d)) && (a.agreementId === undefined || g.id === a.agreementId));
-      const agreement = candidates[0];
-      // No agreement in force covering the data: nothing may be handed to the partner (fail closed).
-      if (!agreement) throw new GovernanceError('GOV_AGREEMENT_NOT_COVERING', `${a.org.slice(0, 64)} has no agreement in force${a.agreementId ? ` with id ${a.agreementId.slice(0, 64)}` : ''} covering ${datasets.join(', ')} at ${t}`, 'record one with: gatehouse agreement create');
-      const content = Buffer.from(a.content, a.encoding ?? 'utf8');
-      const mediaType = a.mediaType ?? 'application/json';
-      if (mediaType === 'application/json') {
-        try { JSON.parse(content.toString('utf8')); } catch { throw new GovernanceError('GOV_INVALID', 'the content is not JSON', 'pass --media-type application/octet-stream for other content'); }
-      }
-      const days = agreement.clauses.resultRetentionDays;
       const { artefacts } = await ctx.vault();
-      const put = await artefacts.put({
-        kind: 'result', owner: `org:${a.org}`, mediaType, content,
-        labels: { org: a.org, item: a.item, name: a.name, datasets: datasets.join(','), ...(datasets.length === 1 ? { dataset: datasets[0]! } : {}), agreement: agreement.id },
-        retainUntil: days === null ? null : new Date(ctx.now.getTime() + days * 86_400_000).toISOString(),
+      const d = await depositItem({ artefacts, agreements: ctx.store.agreements, knownDatasets: new Set(ctx.workspace.datasets.keys()), now: ctx.now }, {
+        org: a.org, item: a.item as DepositInput['item'], name: a.name, datasets: a.datasets, ...(a.agreementId ? { agreementId: a.agreementId } : {}),
+        content: Buffer.from(a.content, a.encoding ?? 'utf8'), mediaType: (a.mediaType ?? 'application/json') as DepositInput['mediaType'], by: ctx.caller.id,
       });
       const { ws } = await load(ctx, a.org);
-      const item = ws.items.find((i) => i.id === put.id)!;
-      return {
-        result: { item },
-        events: [event({
-          action: 'workspace.deposit', actor: ctx.caller.id, time: t, subject: `org:${a.org}`, outcome: 'placed', refs: { artefactId: put.id, agreementId: agreement.id },
-          detail: `${a.item} ${a.name} (${put.bytes} bytes) placed in ${a.org}'s workspace under ${agreement.id}; expires ${item.expiresAt ?? 'never'}`,
-        })],
-      };
+      return { result: { item: ws.items.find((i) => i.id === d.id)! }, events: [d.event] };
     },
   };
 
