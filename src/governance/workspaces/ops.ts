@@ -64,7 +64,12 @@ export function workspaceOps(deps: WorkspaceOpDeps): GovernanceOp[] {
       const { ws } = await load(ctx, workspaceOrg(ctx, a.org));
       const now = ctx.now.getTime();
       const items = ws.items.filter((i) => a.destroyed === true || i.destroyedAt === null)
-        .map((i) => ({ ...i, expiresInDays: i.expiresAt === null || i.destroyedAt !== null ? null : Math.max(0, Math.ceil((Date.parse(i.expiresAt) - now) / 86_400_000)) }));
+        // What expires when comes first, so the table a partner sees starts with it.
+        .map(({ id, item, name, expiresAt, basis, ...rest }) => ({
+          id, item, name, expiresAt,
+          expiresInDays: expiresAt === null || rest.destroyedAt !== null ? null : Math.max(0, Math.ceil((Date.parse(expiresAt) - now) / 86_400_000)),
+          basis, ...rest,
+        }));
       return { result: { ...ws, items } };
     },
   };
