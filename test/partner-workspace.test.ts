@@ -138,6 +138,21 @@ describe('expiring partner workspaces', () => {
     assert.deepEqual(await derivedFor(), [], 'nothing derived is kept any more');
   });
 
+  test('an item under legal hold is kept past its date and reported; released, it is shredded', async () => {
+    clock = t0 + 42 * DAY;
+    const { item } = await deposit('keystone-mutual', 'model', 'fraud-score-v3', ['claims'], { weights: [0.3] });
+    const { hold } = await op('olivia', 'retention.hold', { kind: 'artefact', subject: item.id, reason: 'litigation LIT-9' }) as { hold: { id: string } };
+    clock = t0 + 80 * DAY; // past its 30-day retention
+    const held = await op('olivia', 'workspace.expire', { org: 'keystone-mutual' }) as { destroyed: string[]; held: { artefact: string }[] };
+    assert.deepEqual(held.destroyed, []);
+    assert.deepEqual(held.held.map((h) => h.artefact), [item.id]);
+    assert.equal((await list('ivan')).items.length, 1, 'still there, though unreadable');
+    assert.equal(await codeOf(op('ivan', 'workspace.get', { id: item.id })), 'NOT_FOUND');
+    await op('olivia', 'retention.release', { id: hold.id });
+    const released = await op('olivia', 'workspace.expire', { org: 'keystone-mutual' }) as { destroyed: string[] };
+    assert.deepEqual(released.destroyed, [item.id]);
+  });
+
   test('the CLI and HTTP route show the partner its workspace', async () => {
     const r = await fx.http.app.inject({ url: '/v1/governance/workspace', headers: { authorization: `Bearer ${KEYS.rhea}` } });
     assert.equal(r.statusCode, 200, r.body);
