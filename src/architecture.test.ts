@@ -99,11 +99,12 @@ test('the faces (server, wire, cli) reach the path only through the façade, the
   assert.deepEqual(bad, [], 'a face reaches an engine, a store, the policy engine or an operation directly');
 });
 
-test('only src/engine opens a query engine; the two writers of files are listed with why', () => {
+test('only src/engine opens a query engine; the writers of files are listed with why', () => {
   /** Gatehouse's own fixed SQL that writes files, never a request's: no user SQL can reach them. */
   const WRITERS: ReadonlyMap<string, string> = new Map([
     ['demo/workspace.ts', 'generates the synthetic demo data set as Parquet files (gatehouse demo init)'],
     ['keys/datasets.ts', 'ingests an operator\'s CSV/Parquet file into a dataset encrypted at rest (gatehouse ingest, an audited operation)'],
+    ['governance/erasure/rekey.ts', 'rewrites an ingested dataset without erased subjects\' rows under a new data key (erasure, an audited operation)'],
   ]);
   const opened: string[] = [];
   for (const f of files(SRC)) {

@@ -27,7 +27,7 @@ import { matchesExpected, runBlock, shellBlocks } from './support/doc-walkthroug
 const ROOT = resolve(import.meta.dirname, '..');
 const BIN = join(ROOT, 'bin', 'gatehouse.ts');
 /** In order; WALKTHROUGH_DOCS=a.md,b.md runs only those (while editing a doc). */
-const DOCS = process.env.WALKTHROUGH_DOCS?.split(',') ?? ['README.md', 'docs/cli.md', 'docs/contractor-governance.md', 'docs/privacy.md'];
+const DOCS = process.env.WALKTHROUGH_DOCS?.split(',') ?? ['README.md', 'docs/cli.md', 'docs/contractor-governance.md', 'docs/privacy.md', 'docs/erasure.md', 'docs/controls.md', 'docs/partner-workspaces.md'];
 const HAVE_PSQL = spawnSync('psql', ['--version']).status === 0;
 
 let work: string;

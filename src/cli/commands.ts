@@ -243,6 +243,25 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
       ...CLIENT,
     },
   },
+  erasure: {
+    summary: 'Erasure and consent withdrawal of one data subject, with a receipt the subject can verify (docs/erasure.md).',
+    usage: ['gatehouse erasure <sub> [options]'],
+    subs: {
+      record: 'gatehouse erasure record --unit COLUMN --value ID [--kind erasure|opt-out] [--purpose P]… [--out FILE]   (administrators)',
+      list: 'gatehouse erasure list   (administrators; never lists the subjects\' identifiers)',
+      receipt: 'gatehouse erasure receipt FILE [--out FILE]   (refresh the receipt\'s log proof against the latest checkpoint)',
+      verify: 'gatehouse erasure verify FILE --value ID --public-key VKEY|FILE   (offline; exit 1 when it does not verify)',
+    },
+    options: {
+      unit: { type: 'string', arg: 'COLUMN', help: 'record: the privacy-unit column (patient_id)' },
+      value: { type: 'string', arg: 'ID', help: 'record, verify: the subject\'s identifier in that column' },
+      kind: { type: 'string', arg: 'erasure|opt-out', help: 'record: an erasure (every purpose, the default) or an opt-out' },
+      purpose: { type: 'string', multiple: true, arg: 'P', help: 'record: with opt-out, a purpose the subject withdrew consent from (repeat or commas)' },
+      out: { type: 'string', arg: 'FILE', help: 'record, receipt: write the receipt to a file' },
+      'public-key': { type: 'string', multiple: true, arg: 'VKEY|FILE', help: 'verify: the log\'s public key (a vkey or a file of vkeys)' },
+      ...CLIENT,
+    },
+  },
   airlock: {
     summary: 'The airlock: job outputs leave only after automatic checks and two reviewers (docs/code-to-data.md).',
     usage: ['gatehouse airlock <sub> [options]'],

@@ -24,7 +24,7 @@ import { formatTable } from './table.ts';
 
 type Out = NodeJS.WritableStream;
 
-export const GOVERNANCE_COMMANDS = ['classify', 'agreement', 'grant', 'keys', 'retention', 'vendor', 'flows', 'report', 'finding', 'acknowledge', 'training', 'gate', 'lineage'] as const;
+export const GOVERNANCE_COMMANDS = ['classify', 'agreement', 'grant', 'keys', 'retention', 'vendor', 'flows', 'report', 'finding', 'acknowledge', 'training', 'gate', 'lineage', 'workspace'] as const;
 
 /** Sub-commands whose name differs from the op's (`<group> <sub> [<sub2>]` → op). */
 const ALIASES: Readonly<Record<string, string>> = {

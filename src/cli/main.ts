@@ -16,7 +16,7 @@ import { formatTable } from './table.ts';
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 export { DEFAULT_PORT, DEFAULT_PG_PORT, DEMO_DIR } from './commands.ts';
 
-const GOVERNANCE_GROUPS = ['vendor', 'agreement', 'grant', 'acknowledge', 'training', 'gate', 'keys', 'retention', 'classify', 'finding', 'flows', 'report', 'lineage'] as const;
+const GOVERNANCE_GROUPS = ['vendor', 'agreement', 'grant', 'acknowledge', 'training', 'gate', 'keys', 'retention', 'classify', 'finding', 'flows', 'report', 'lineage', 'workspace'] as const;
 
 const HELP = `gatehouse ${VERSION} — governed data sharing: partners query, never copy.
 
@@ -733,6 +733,7 @@ const RUNNERS: Readonly<Record<string, (argv: string[], out: Out) => Promise<num
   drill: async (argv, out) => (await import('./drill.ts')).cmdDrill(argv, out),
   job: async (a, o) => (await import('./job.ts')).jobCommand(a, o),
   airlock: async (a, o) => (await import('./airlock.ts')).airlockCommand(a, o),
+  erasure: async (a, o) => (await import('./erasure.ts')).erasureCommand(a, o),
   bundle: async (a, o) => (await import('./bundle.ts')).bundleCommand(a, o),
   cleanroom: async (argv, out) => (await import('./cleanroom.ts')).cleanroomCommand(argv, out),
   fl: async (argv, out) => (await import('./fl.ts')).flCommand(argv, out),

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { buildFlowMap, renderFlowSvg, UNIDENTIFIED_PARTNER, UNKNOWN_DATASET, type FlowAuditEntry } from './flows.ts';
+import { buildFlowMap, renderFlowSvg, summariseDerivations, UNIDENTIFIED_PARTNER, UNKNOWN_DATASET, type FlowAuditEntry } from './flows.ts';
 
 function entry(over: Partial<FlowAuditEntry>): FlowAuditEntry {
   return { time: '2025-11-10T10:00:00.000Z', principal: 'ana', channel: 'http', action: 'query', datasets: ['patients'], decision: 'allow', rowsReturned: 10, ...over };
@@ -117,4 +117,22 @@ test('an empty period renders a valid SVG that says nothing left', () => {
   const svg = renderFlowSvg(buildFlowMap([], { orgOf, from: '2025-11-01', to: '2025-12-01' }));
   assertWellFormed(svg);
   assert.ok(svg.includes('No data left through any interface in this period.'));
+});
+
+test('derivations still kept are summed per dataset, partner and kind, destroyed ones left out, and listed under the drawing', () => {
+  const d = (sources: string[], item: string, retainUntil: string | null, destroyed = false) => ({ sources, org: 'Northwind Research', owner: 'ana', item, retainUntil, destroyed });
+  const derivations = summariseDerivations([
+    d(['encounters', 'patients'], 'result', '2026-03-01T00:00:00.000Z'), d(['encounters'], 'result', '2026-02-01T00:00:00.000Z'),
+    d(['encounters'], 'job-output', null), d(['claims'], 'model', null, true),
+  ]);
+  assert.deepEqual(derivations, [
+    { from: 'dataset:encounters', to: 'partner:Northwind Research', item: 'job-output', count: 1, earliestExpiry: null },
+    { from: 'dataset:encounters', to: 'partner:Northwind Research', item: 'result', count: 2, earliestExpiry: '2026-02-01T00:00:00.000Z' },
+    { from: 'dataset:patients', to: 'partner:Northwind Research', item: 'result', count: 1, earliestExpiry: '2026-03-01T00:00:00.000Z' },
+  ]);
+  const map = buildFlowMap([entry({})], { orgOf });
+  const svg = renderFlowSvg({ ...map, derivations });
+  assertWellFormed(svg);
+  assert.match(svg, /encounters → 2 results → Northwind Research \(first expires 2026-02-01\)/);
+  assert.doesNotMatch(renderFlowSvg(map), /Derivations kept/);
 });

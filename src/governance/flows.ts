@@ -69,6 +69,39 @@ export interface FlowMap {
   readonly edges: readonly FlowEdge[];
   /** Each request counted once (a join is one request even though it feeds several edges). */
   readonly totals: { readonly queries: number; readonly rowsReleased: number; readonly denied: number };
+  /**
+   * What is still kept that was derived from each dataset for each partner (saved results, job
+   * outputs, room results, models: src/governance/lineage.ts), counted per kind, with the
+   * earliest expiry. State, not traffic: it is not limited to the period.
+   */
+  readonly derivations?: readonly FlowDerivation[];
+}
+
+export interface FlowDerivation {
+  /** Dataset node id (`dataset:<name>`). */
+  readonly from: string;
+  /** Partner node id (`partner:<org>`). */
+  readonly to: string;
+  readonly item: string;
+  readonly count: number;
+  readonly earliestExpiry: string | null;
+}
+
+/** Live derivatives summed per dataset × partner × kind (deterministic order). */
+export function summariseDerivations(derivatives: Iterable<{ sources: readonly string[]; org: string | null; owner: string; item: string; retainUntil: string | null; destroyed: boolean }>): FlowDerivation[] {
+  const by = new Map<string, { from: string; to: string; item: string; count: number; earliestExpiry: string | null }>();
+  for (const d of derivatives) {
+    if (d.destroyed) continue;
+    for (const s of d.sources) {
+      const from = `dataset:${s}`, to = `partner:${d.org ?? d.owner}`;
+      const key = JSON.stringify([from, to, d.item]);
+      const g = by.get(key) ?? { from, to, item: d.item, count: 0, earliestExpiry: null };
+      g.count += 1;
+      if (d.retainUntil !== null && (g.earliestExpiry === null || d.retainUntil < g.earliestExpiry)) g.earliestExpiry = d.retainUntil;
+      by.set(key, g);
+    }
+  }
+  return [...by.values()].sort((x, y) => compare(x.from, y.from) || compare(x.to, y.to) || compare(x.item, y.item));
 }
 
 export const UNIDENTIFIED_PARTNER = '(unidentified)';
@@ -229,7 +262,9 @@ export function renderFlowSvg(map: FlowMap): string {
     }
   });
   const width = MARGIN_X * 2 + 3 * NODE_W + 2 * COL_GAP;
-  const height = TOP + innerHeight + 56;
+  const derivations = map.derivations ?? [];
+  const derivationTop = TOP + innerHeight + 40;
+  const height = TOP + innerHeight + 56 + (derivations.length > 0 ? 24 + 16 * derivations.length : 0);
   // Ports: a node's lines in the order of the node at their other end, spread over its height.
   const portY = (id: string, list: Segment[] | undefined, sg: Segment, other: (x: Segment) => string): number => {
     const p = pos.get(id)!;
@@ -271,6 +306,14 @@ export function renderFlowSvg(map: FlowMap): string {
     out.push(`<g><title>${escapeXml(`${n.kind}: ${n.label}`)}</title>`);
     out.push(`<rect x="${p.x}" y="${p.y}" width="${NODE_W}" height="${p.h}" rx="6" fill="${c.fill}" stroke="${c.stroke}"/>`);
     out.push(`<text x="${p.x + NODE_W / 2}" y="${p.y + p.h / 2 + 4}" text-anchor="middle" fill="#111111">${escapeXml(truncate(n.label, LABEL_CHARS))}</text></g>`);
+  }
+  if (derivations.length > 0) {
+    // Derivations: what is still kept from each dataset for each partner (lineage.ts).
+    out.push(`<text x="${MARGIN_X}" y="${derivationTop}" font-weight="bold" font-size="12" fill="#222222">Derivations kept</text>`);
+    derivations.forEach((d, i) => {
+      const line = `${d.from.slice(8)} → ${plural(d.count, d.item, `${d.item}s`)} → ${d.to.slice(8)}${d.earliestExpiry ? ` (first expires ${d.earliestExpiry.slice(0, 10)})` : ''}`;
+      out.push(`<text x="${MARGIN_X}" y="${derivationTop + 16 * (i + 1)}" font-size="11" fill="#333333">${escapeXml(line)}</text>`);
+    });
   }
   out.push(`<text x="${MARGIN_X}" y="${height - 20}" font-size="11" fill="#555555">${escapeXml('Line thickness grows with rows released (log scale); dashed red lines carried only denied attempts. A join counts towards every dataset it read.')}</text>`);
   out.push('</svg>');

@@ -16,6 +16,8 @@ import type { RetentionRule } from './retention.ts';
 export interface Derivative {
   readonly id: string;
   readonly kind: string;
+  /** What it is in a partner workspace (result, job-output, room-result, model, export). */
+  readonly item: string;
   readonly owner: string;
   readonly org: string | null;
   readonly createdAt: string;
@@ -54,7 +56,7 @@ export function lineage(ws: Workspace, artefacts: readonly ArtefactMeta[], rules
       .filter((x): x is string => x !== null).sort();
     const org = a.labels.org ?? null;
     derivatives.push({
-      id: a.id, kind: a.kind, owner: a.owner, org, createdAt: a.createdAt, sources, classification: strictest(ws, sources),
+      id: a.id, kind: a.kind, item: a.labels.item ?? a.kind, owner: a.owner, org, createdAt: a.createdAt, sources, classification: strictest(ws, sources),
       agreement: a.labels.agreement ?? null, retainUntil: limits[0] ?? null, destroyed: a.destroyedAt !== null,
     });
     for (const s of sources) edges.push({ from: `dataset:${s}`, to: `derivative:${a.id}`, via: 'derived' });

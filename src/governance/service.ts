@@ -14,7 +14,7 @@ import type { PrincipalDef, Workspace } from '../model/types.ts';
 import type { AgreementEnd } from './agreements.ts';
 import type { ClassificationProposal } from './classification.ts';
 import { proposeClassifications, samplingPlan } from './classifier.ts';
-import { buildFlowMap, renderFlowSvg, type FlowMap } from './flows.ts';
+import { buildFlowMap, renderFlowSvg, summariseDerivations, type FlowMap } from './flows.ts';
 import type { Grantee } from './grants.ts';
 import { buildReport, renderReportCsv, renderReportHtml } from './report.ts';
 import type { RetentionCandidate } from './retention.ts';
@@ -23,6 +23,9 @@ import { lineage } from './lineage.ts';
 import { FRAMEWORK_IDS, FRAMEWORKS } from './controls/catalog.ts';
 import { gatherEvidence } from './controls/evidence.ts';
 import { controlsReport, renderControlsHtml } from './controls/report.ts';
+import { workspaceOps } from './workspaces/ops.ts';
+import { erasureList } from './erasure/ops.ts';
+import type { ErasureRow } from '../sql/tables/erasure.ts';
 import {
   AGREEMENT_KINDS, AUDIT_OUTCOMES, CLASSIFICATIONS, FINDING_STATUSES, GovernanceError, HOLD_SUBJECT_KINDS, RETENTION_KINDS, SEVERITIES,
   type AgreementKind, type AuditOutcome, type Classification, type FindingStatus, type GovernanceEvent, type HoldSubjectKind, type RetentionKind, type RiskTier, type Severity,
@@ -50,6 +53,8 @@ export interface OpContext {
   budgetUse(): Promise<readonly { subject: string; dataset: string; spentEpsilon: number; capEpsilon: number }[]>;
   /** Up to `limit` raw values per column, read inside Gatehouse for the classifier; never returned to the caller. */
   sample(dataset: string, columns: readonly string[], limit: number): Promise<ReadonlyMap<string, readonly CellValue[]>>;
+  /** The recorded erasures and opt-outs (src/governance/erasure/registry.ts); absent where the node keeps none. */
+  erasures?(): Promise<readonly ErasureRow[]>;
 }
 
 export interface OpResult<T = unknown> {
@@ -742,7 +747,10 @@ async function flowMap(ctx: OpContext, a: { from?: string; to?: string }): Promi
   requireAdminOrAuditor(ctx, 'the data-flow map');
   const audit = requireAudit(ctx);
   const period = parsePeriod(ctx, a);
-  return buildFlowMap(await auditEntries(audit, period), { ...period, orgOf: orgOfPseudonym(ctx, audit), generatedAt: ctx.now.toISOString() });
+  const map = buildFlowMap(await auditEntries(audit, period), { ...period, orgOf: orgOfPseudonym(ctx, audit), generatedAt: ctx.now.toISOString() });
+  const { artefacts } = await ctx.vault();
+  const { derivatives } = lineage(ctx.workspace, await artefacts.list(), await ctx.store.retention.rules());
+  return { ...map, derivations: summariseDerivations(derivatives) };
 }
 
 const flowsMap: GovernanceOp<{ from?: string; to?: string }> = {
@@ -930,6 +938,7 @@ export const GOVERNANCE_OPS: readonly GovernanceOp[] = [
   classifyRun, classifyList, classifyConfirm, classifyReject,
   flowsMap, flowsSvg, reportBuild, lineageList,
   findingCreate, findingList, findingUpdate, findingClose,
+  ...workspaceOps({ shred }), erasureList,
 ];
 
 export function governanceOp(name: string): GovernanceOp | undefined {

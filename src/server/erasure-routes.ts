@@ -39,7 +39,7 @@ export const erasureSchema = {
       properties: {
         format: { type: 'string' }, erasureId: { type: 'string' }, kind: { type: 'string' }, unit: { type: 'string' }, purposes: ids,
         recordedAt: { type: 'string' }, commitment: { type: 'string' }, salt: { type: 'string' }, auditId: { type: 'string' },
-        places: { type: 'object', properties: { datasets: ids, shreddedResults: ids, keptReleases: ids, heldResults: ids, certificate: { type: ['string', 'null'] } } },
+        places: { type: 'object', properties: { datasets: ids, shreddedResults: ids, keptReleases: ids, heldResults: ids, rekeyedDatasets: ids, certificate: { type: ['string', 'null'] } } },
         log: { type: ['object', 'null'], additionalProperties: true },
       },
     },

@@ -27,6 +27,11 @@ export interface ErasurePlaces {
   readonly heldResults: readonly string[];
   /** The destruction certificate of the shredded results, when there were any. */
   readonly certificate: string | null;
+  /**
+   * Ingested datasets (owned by Gatehouse) rewritten without the subject's rows and sealed
+   * under a new data key, the old keys destroyed (erasures only; absent in older receipts).
+   */
+  readonly rekeyedDatasets?: readonly string[];
 }
 
 export interface ErasureReceipt {
@@ -62,6 +67,7 @@ export function erasureReasons(r: { erasureId: string; kind: string; unit: strin
     `saved results shredded: ${p.shreddedResults.length ? p.shreddedResults.join(', ') : 'none'}${p.certificate ? ` (certificate ${p.certificate})` : ''}`,
     `differentially private releases kept: ${p.keptReleases.length ? p.keptReleases.join(', ') : 'none'}`,
     `saved results under legal hold, not destroyed: ${p.heldResults.length ? p.heldResults.join(', ') : 'none'}`,
+    ...(p.rekeyedDatasets === undefined ? [] : [`ingested datasets rewritten without the subject's rows and re-keyed, old data keys destroyed: ${p.rekeyedDatasets.length ? p.rekeyedDatasets.join(', ') : 'none'}`]),
   ];
 }
 

@@ -1,7 +1,8 @@
 /**
  * Recording an erasure or a consent withdrawal (issue 23), inside the one audited envelope:
  *
- *   authenticate (an administrator) → record once in the state (erasure registry) → shred
+ *   authenticate (an administrator) → ingested datasets Gatehouse owns rewritten without the
+ *   subject's rows under a new data key, old keys destroyed → record once in the state (erasure registry) → shred
  *   saved row-level results derived from the affected datasets (a destruction certificate,
  *   its own audit entry) → one audit entry `erasure.record` listing every place, with a
  *   salted commitment to the subject instead of its identifier → the receipt.
@@ -15,6 +16,11 @@ import { audited, draftEntry, record } from '../../kernel/audited.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
 import type { RequestMeta } from '../../kernel/types.ts';
 import { erasureRegistry } from '../../governance/erasure/registry.ts';
+import { rewriteWithout } from '../../governance/erasure/rekey.ts';
+import { ENCRYPTED_DATASET_TABLE } from '../../engine/duckdb.ts';
+import { datasetKeySubject } from '../../kernel/governance-runtime.ts';
+import type { DestructionRecord } from '../../keys/data-keys.ts';
+import type { Workspace } from '../../model/types.ts';
 import { commitment, ERASURE_RECEIPT_FORMAT, erasureReasons, newSalt, type ErasurePlaces, type ErasureReceipt } from '../../governance/erasure/receipt.ts';
 
 export interface ErasureRequest {
@@ -52,12 +58,18 @@ export async function recordErasure(rt: Runtime, meta: RequestMeta, body: unknow
     if (datasets.length === 0) throw new GatehouseError('REQUEST_INVALID', `no dataset has a column "${req.unit}"`, { hint: 'give the privacy unit column the datasets key their subjects by (gatehouse datasets lists them)' });
     entry.datasets = datasets;
     const now = rt.now();
-    const { row } = await erasureRegistry(rt).store.record({ id: `ers_${randomBytes(9).toString('base64url')}`, unit: req.unit, value: req.value, kind: req.kind, purposes: req.purposes, recordedAt: now, recordedBy: auth.principal.id });
-    const places = await shredDerivedResults(rt, datasets, row.id);
+    const id = `ers_${randomBytes(9).toString('base64url')}`;
+    // Owned data first: if re-keying fails, nothing is recorded and the request can be retried.
+    const rekeyed = req.kind === 'erasure' ? await rekeyOwnedDatasets(rt, state.loaded.workspace, req.unit, req.value, id) : [];
+    const { row } = await erasureRegistry(rt).store.record({ id, unit: req.unit, value: req.value, kind: req.kind, purposes: req.purposes, recordedAt: now, recordedBy: auth.principal.id });
+    const places = { ...await shredDerivedResults(rt, datasets, row.id), rekeyedDatasets: rekeyed.map((r) => r.dataset) };
     if (places.certificate) certificate = { id: places.certificate, reason: `erasure ${row.id}` };
     const salt = newSalt();
     const c = commitment(salt, row.unit, req.value);
-    entry.reasons = erasureReasons({ erasureId: row.id, kind: row.kind, unit: row.unit, purposes: row.purposes, commitment: c, places });
+    entry.reasons = [
+      ...erasureReasons({ erasureId: row.id, kind: row.kind, unit: row.unit, purposes: row.purposes, commitment: c, places }),
+      ...rekeyed.map((r) => `dataset ${r.dataset} sealed under data key ${r.newKey}; destroyed: ${r.destroyed.map((d) => `${d.keyId} (wrapped-key sha256 ${d.wrappedKeyDigest})`).join(', ')}`),
+    ];
     return { format: ERASURE_RECEIPT_FORMAT, erasureId: row.id, kind: row.kind, unit: row.unit, purposes: row.purposes, recordedAt: row.recordedAt, commitment: c, salt, places, auditId: '', log: null } satisfies ErasureReceipt;
   });
   if (certificate) {
@@ -69,6 +81,38 @@ export async function recordErasure(rt: Runtime, meta: RequestMeta, body: unknow
   const reader = rt.options.auditReader as { receipt?: (id: string) => Promise<unknown> } | undefined;
   const log = typeof reader?.receipt === 'function' ? await reader.receipt(auditId) : null;
   return { ...draft, auditId, log };
+}
+
+/**
+ * Ingested datasets keyed by the unit: rewritten without every erased subject's rows (this
+ * one and earlier ones), sealed under a new data key, then the old keys destroyed, so
+ * every earlier copy of the file is unreadable (src/governance/erasure/rekey.ts).
+ */
+async function rekeyOwnedDatasets(rt: Runtime, ws: Workspace, unit: string, value: string, erasureId: string): Promise<{ dataset: string; newKey: string; destroyed: DestructionRecord[] }[]> {
+  const owned = [...ws.datasets.values()].filter((d) => d.source.kind === 'encrypted' && d.columns.some((c) => c.name === unit)).sort((a, b) => (a.name < b.name ? -1 : 1));
+  if (owned.length === 0) return [];
+  const earlier = (await erasureRegistry(rt).rows()).filter((r) => r.kind === 'erasure' && r.unit === unit).map((r) => r.value);
+  const values = [...new Set([...earlier, value])];
+  const { dataKeys } = await rt.governance.vault();
+  const out = [];
+  for (const ds of owned) {
+    if (ds.source.kind !== 'encrypted') continue;
+    const subject = datasetKeySubject(ds.name);
+    const old = await dataKeys.list({ kind: 'dataset', subject });
+    const newest = old[old.length - 1];
+    if (!newest) throw new GatehouseError('UNAVAILABLE', `the data key of ingested dataset "${ds.name}" is not in this node's state, so its rows cannot be removed; nothing was recorded`, { hint: 'record the erasure on the node that ingested it' });
+    const { keyId } = await dataKeys.create({ subject, kind: 'dataset', labels: { dataset: ds.name, erasure: erasureId } });
+    try {
+      await rewriteWithout({ path: ds.source.path, table: ENCRYPTED_DATASET_TABLE, unit, values, oldKey: await dataKeys.unwrap(newest.keyId), newKey: await dataKeys.unwrap(keyId), newKeyId: keyId });
+    } catch (err) {
+      await dataKeys.destroy(keyId, `erasure ${erasureId}: re-keying failed, key unused`);
+      throw err;
+    }
+    const destroyed: DestructionRecord[] = [];
+    for (const k of old) destroyed.push(await dataKeys.destroy(k.keyId, `erasure ${erasureId}: dataset re-keyed without the subject's rows`));
+    out.push({ dataset: ds.name, newKey: keyId, destroyed });
+  }
+  return out;
 }
 
 /**

@@ -18,6 +18,7 @@ import { sampleQuery } from '../../kernel/internal-queries.ts';
 import type { Runtime, WorkspaceState } from '../../kernel/runtime.ts';
 import type { RequestMeta } from '../../kernel/types.ts';
 import type { CellValue } from '../../engine/engine.ts';
+import { erasureRegistry } from '../../governance/erasure/registry.ts';
 
 /** The principal the governance scheduler acts as (retention, close-out, daily reports). */
 const SCHEDULER: PrincipalDef = { id: 'gatehouse-scheduler', kind: 'service', displayName: 'Gatehouse scheduler', groups: [], attributes: {}, apiKeySha256: [] };
@@ -59,13 +60,16 @@ export function governanceOp(rt: Runtime, meta: RequestMeta, name: string, args:
 
 /**
  * The scheduler's round (every few minutes while serving): close out ended agreements and
- * shred what retention says must go (never what is under legal hold). With `reportsDir`,
+ * shred what retention says must go and partner-workspace content past its date (never what
+ * is under legal hold). With `reportsDir`,
  * also writes the previous day's compliance report there once (HTML).
  */
-export async function runScheduledGovernance(rt: Runtime, options: { reportsDir?: string; now?: Date } = {}): Promise<{ retention: unknown; report: string | null }> {
+export async function runScheduledGovernance(rt: Runtime, options: { reportsDir?: string; now?: Date } = {}): Promise<{ retention: unknown; workspaces: unknown; report: string | null }> {
   const meta: RequestMeta = { credential: null, source: 'scheduler', channel: 'scheduler' };
   const system: Caller = async () => ({ principal: SCHEDULER, isAdmin: true });
   const retention = await runOp(rt, meta, 'retention.run', {}, system);
+  // Partner workspaces: content past its agreement's end or termination is shredded too.
+  const workspaces = await runOp(rt, meta, 'workspace.expire', {}, system);
   let report: string | null = null;
   if (options.reportsDir) {
     const now = options.now ?? rt.now();
@@ -79,7 +83,7 @@ export async function runScheduledGovernance(rt: Runtime, options: { reportsDir?
       report = file;
     }
   }
-  return { retention, report };
+  return { retention, workspaces, report };
 }
 
 /**
@@ -112,6 +116,7 @@ function opContext(rt: Runtime, state: WorkspaceState, principal: PrincipalDef, 
   } : null;
   return {
     caller: principal, isAdmin, workspace: ws, store: rt.governance.store, vault: () => rt.governance.vault(), now: rt.now(), audit,
+    erasures: () => erasureRegistry(rt).rows(),
     budgetUse: async () => {
       const pairs = new Map<string, { subject: string; dataset: string }>();
       for (const e of await rt.budgets.history({ limit: 100_000 })) pairs.set(`${e.subject}\u0000${e.dataset}`, { subject: e.subject, dataset: e.dataset });

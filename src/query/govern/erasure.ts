@@ -36,27 +36,49 @@ export function exclusion(column: string, type: ColumnType, values: readonly str
   return { kind: 'isBool', arg: { kind: 'inList', arg: { kind: 'raw', name: column, type }, list, negated: false }, value: true, negated: true };
 }
 
-export const erasure: ObligationTransformer = {
-  name: 'erasure',
-  apply(query, ctx) {
-    const erased = ctx.erased;
-    if (!erased || erased.size === 0) return { query, applied: [] };
-    const applied = new Set<string>();
-    const out = mapQuery(query, {
-      dataset: (d) => {
-        const ds = ctx.datasets.get(d.dataset)!;
-        const filters: Expr[] = [];
-        for (const [unit, values] of erased) {
-          const col = ds.columns.find((c) => c.name === unit);
-          if (!col || values.length === 0) continue;
-          const f = exclusion(col.name, col.type, values);
-          if (f) filters.push(f);
-        }
-        if (filters.length === 0) return d;
-        applied.add(`erasure:${ds.name}`);
-        return { ...d, scan: { ...d.scan!, filters: [...d.scan!.filters, ...filters] } };
-      },
-    });
-    return { query: out, applied: [...applied].sort() };
-  },
-};
+/**
+ * What the engine already reads without some subjects' rows: per dataset, the copy's unit
+ * column and the exact set it excludes (src/governance/erasure/erased-copy.ts, built once
+ * per erasure version). Those subjects need no per-row filter; any other subject does.
+ */
+export type ErasedCopies = ReadonlyMap<string, { readonly unit: string; readonly values: ReadonlySet<string> }>;
+
+/**
+ * The erasure transformer over an engine that reads some datasets from erased copies: each
+ * scan is filtered for the subjects its copy does not already exclude (all of them when
+ * there is no copy). A subject erased after the copy was built is therefore still filtered
+ * until the next copy: never a window where they reappear.
+ */
+export function erasureOver(copies: ErasedCopies): ObligationTransformer {
+  return {
+    name: 'erasure',
+    apply(query, ctx) {
+      const erased = ctx.erased;
+      if (!erased || erased.size === 0) return { query, applied: [] };
+      const applied = new Set<string>();
+      const out = mapQuery(query, {
+        dataset: (d) => {
+          const ds = ctx.datasets.get(d.dataset)!;
+          const copy = copies.get(ds.name);
+          const filters: Expr[] = [];
+          let covered = false;
+          for (const [unit, values] of erased) {
+            const col = ds.columns.find((c) => c.name === unit);
+            if (!col || values.length === 0) continue;
+            const residual = copy && copy.unit === unit ? values.filter((v) => !copy.values.has(v)) : values;
+            if (residual.length < values.length) covered = true;
+            const f = residual.length > 0 ? exclusion(col.name, col.type, residual) : null;
+            if (f) filters.push(f);
+          }
+          if (filters.length === 0 && !covered) return d;
+          applied.add(`erasure:${ds.name}`);
+          return filters.length === 0 ? d : { ...d, scan: { ...d.scan!, filters: [...d.scan!.filters, ...filters] } };
+        },
+      });
+      return { query: out, applied: [...applied].sort() };
+    },
+  };
+}
+
+/** Without erased copies: every erased subject is filtered in every scan. */
+export const erasure: ObligationTransformer = erasureOver(new Map());
