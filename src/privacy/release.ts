@@ -22,7 +22,7 @@
 import type { EngineResult, CellValue, ResultColumn } from '../model/result.ts';
 import type { DpMeasure, DpReleasePlan } from '../query/govern/differential-privacy.ts';
 import { toEpsilonDelta } from './accounting/zcdp.ts';
-import type { PrivacyLoss } from './accounting/pld.ts';
+import { deltaAt, type PrivacyLoss } from './accounting/pld.ts';
 import { analyticGaussianMu } from './mechanisms/analytic-gaussian.ts';
 import { discreteGaussianGdp, ETA } from './mechanisms/discrete-gaussian-gdp.ts';
 import { friendlySigma2 } from './mechanisms/friendly-variance.ts';
@@ -60,9 +60,11 @@ export interface NoisePlan {
 }
 
 /**
- * How groups of a key without a public domain are selected. 'optimal' (DVGM 2022, L = 1, pure-DP
- * queries whose distinct-unit count is not an output) keeps a group of n units with probability
- * πₙ, spending the unit count's own ε share and δ; otherwise the noisy unit count is thresholded.
+ * How groups of a key without a public domain are selected. 'optimal' (DVGM 2022, L = 1, queries
+ * whose distinct-unit count is not an output) keeps a group of n units with probability πₙ,
+ * spending the unit count's own ε share (Laplace) or the pure ε its Gaussian share buys at the
+ * same δ(ε) (Gaussian, when that keeps more groups: gaussianOptimalSelection) and δ; otherwise
+ * the noisy unit count is thresholded.
  */
 export interface Selection {
   readonly strategy: SelectionStrategy;
@@ -142,6 +144,43 @@ function gaussianSigma2(l2: number, mu: number): { sigma2: string; mu: number; d
   throw new Error('cannot calibrate the discrete Gaussian');
 }
 
+/** Group sizes (distinct units) over which selection strategies are compared: 1–200 alike (issue #16's benchmark). */
+const REFERENCE_GROUP_SIZES = Array.from({ length: 200 }, (_, i) => i + 1);
+
+/**
+ * A Gaussian query whose distinct-unit count only selects groups (L = 1, not an output) may
+ * select them by the optimal mechanism instead (DVGM 2022): the unit count's noise is then never
+ * released, and its μ share is traded for a pure ε_sel, the largest for which the query is still
+ * (ε, δ_q)-DP for the same ε and a δ_q no larger than with thresholding (the PLD accountant's
+ * δ(ε) of both charges is compared, so the trade never costs budget). Returns the swap when it
+ * keeps more groups of 1–200 units than thresholding does, null otherwise.
+ */
+function gaussianOptimalSelection(measures: readonly MeasureNoise[], unitsAt: number, groupsPerUnit: number, thresholdLoss: PrivacyLoss, epsilon: number, delta: number, etaDelta: number, selectionDelta: number): { selection: Selection; loss: PrivacyLoss } | null {
+  const units = measures[unitsAt]!;
+  const unitsMu2 = 2 * units.rho;
+  const coordinates = groupsPerUnit * (units.measure.buckets ?? 1);
+  const unitEta = discreteGaussianGdp(Number(sigma2Number(units.mechanism))).delta * coordinates;
+  const base: PrivacyLoss = { pure: [], mu2: Math.max(0, thresholdLoss.mu2 - unitsMu2), delta: Math.max(0, etaDelta - unitEta) + selectionDelta };
+  const target = deltaAt(thresholdLoss, epsilon);
+  const fits = (e: number): boolean => deltaAt({ ...base, pure: [e] }, epsilon) <= target;
+  if (!fits(1e-3)) return null;
+  let lo = 1e-3, hi = epsilon;
+  if (fits(hi)) lo = hi;
+  else for (let i = 0; i < 40; i++) { const mid = (lo + hi) / 2; if (fits(mid)) lo = mid; else hi = mid; }
+  const eps = lo; // fits() already priced it as the accountant will (its grid rounds ε up)
+  const keep = optimalKeepTable(eps, delta);
+  const keptOptimal = REFERENCE_GROUP_SIZES.reduce((a, n) => a + (n >= keep.length ? 1 : keep[n]!), 0);
+  const tau = selectionThreshold(units.mechanism, delta / groupsPerUnit);
+  const keptThreshold = REFERENCE_GROUP_SIZES.reduce((a, n) => a + thresholdKeep(units, tau, n), 0);
+  if (keptOptimal <= keptThreshold) return null;
+  return { selection: { strategy: 'optimal', epsilon: eps, delta, keep }, loss: { ...base, pure: [eps] } };
+}
+
+function sigma2Number(m: NoiseMechanism): number {
+  const [a, b] = String((m as { sigma2: string }).sigma2).split('/');
+  return Number(a) / Number(b ?? 1);
+}
+
 export function planNoise(plan: DpReleasePlan): NoisePlan {
   const def = plan.def;
   const m = plan.measures.length;
@@ -176,20 +215,27 @@ export function planNoise(plan: DpReleasePlan): NoisePlan {
   if (needsSelection && plan.unitsMeasure < 0) throw new Error('partition selection needs the distinct-unit measure');
   // The optimal mechanism replaces thresholding when it can spend the unit count's share alone.
   const unitsIsOutput = plan.outputs.some((o) => (o.kind === 'count' && o.measure === plan.unitsMeasure) || (o.kind === 'avg' && o.count === plan.unitsMeasure));
-  const optimal = needsSelection && def.mechanism === 'laplace' && def.maxGroupsPerUnit === 1 && !unitsIsOutput;
+  const optimalPossible = needsSelection && def.maxGroupsPerUnit === 1 && !unitsIsOutput;
   let selection: Selection | null = null;
-  if (optimal) {
+  let loss: PrivacyLoss;
+  // Partition selection's δ is paid outright: a one-unit group appears with probability ≤ δ/L in each of its ≤ L groups.
+  const selectionDelta = needsSelection ? def.delta : 0;
+  if (optimalPossible && def.mechanism === 'laplace') {
     const u = measures[plan.unitsMeasure]!;
     const eps = u.measure.l1 / Number((u.mechanism as { scale: string }).scale);
     selection = { strategy: 'optimal', epsilon: eps, delta: def.delta, keep: optimalKeepTable(eps, def.delta) };
-  } else if (needsSelection) {
-    selection = { strategy: def.mechanism === 'laplace' ? 'laplace-threshold' : 'gaussian-threshold', epsilon: def.epsilon, delta: def.delta, keep: null };
+    loss = { pure: pureEpsilon > 0 ? [pureEpsilon] : [], mu2, delta: etaDelta + selectionDelta };
+  } else {
+    loss = { pure: pureEpsilon > 0 ? [pureEpsilon] : [], mu2, delta: etaDelta + selectionDelta };
+    if (needsSelection) selection = { strategy: def.mechanism === 'laplace' ? 'laplace-threshold' : 'gaussian-threshold', epsilon: def.epsilon, delta: def.delta, keep: null };
+    if (optimalPossible && def.mechanism === 'gaussian') {
+      const swap = gaussianOptimalSelection(measures, plan.unitsMeasure, def.maxGroupsPerUnit, loss, def.epsilon, def.delta, etaDelta, selectionDelta);
+      if (swap) { selection = swap.selection; loss = swap.loss; }
+    }
   }
-  const threshold = needsSelection && !optimal ? selectionThreshold(measures[plan.unitsMeasure]!.mechanism, def.delta / def.maxGroupsPerUnit) : null;
+  const threshold = needsSelection && selection?.keep == null ? selectionThreshold(measures[plan.unitsMeasure]!.mechanism, def.delta / def.maxGroupsPerUnit) : null;
   const delta = def.mechanism === 'gaussian' ? def.delta * (needsSelection ? 2 : 1) : needsSelection ? def.delta : 0;
-  // Partition selection's δ is paid outright: a one-unit group appears with probability ≤ δ/L in each of its ≤ L groups.
-  const loss: PrivacyLoss = { pure: pureEpsilon > 0 ? [pureEpsilon] : [], mu2, delta: etaDelta + (needsSelection ? def.delta : 0) };
-  const rho = def.mechanism === 'gaussian' ? mu2 / 2 : (pureEpsilon * pureEpsilon) / 2;
+  const rho = def.mechanism === 'gaussian' ? loss.mu2 / 2 + loss.pure.reduce((a, e) => a + e * e / 2, 0) : (pureEpsilon * pureEpsilon) / 2;
   return { plan, rho, epsilon: def.epsilon, delta, measures, threshold, selection, loss };
 }
 
