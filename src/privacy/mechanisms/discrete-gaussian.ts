@@ -8,6 +8,11 @@
  * (|Y|·b·t − a)² / (2·a·b·t²), so everything is integer arithmetic and the output has
  * exactly the discrete Gaussian distribution.
  *
+ * Fast path (t ≤ 4096, the σ² Gatehouse calibrates to): the same algorithm, with the proposal's
+ * magnitude drawn from one word by binary search over exact digits of e^(−k/t)
+ * (geometric-table.ts) and the acceptance test one word against precomputed exact digits of its
+ * probability — about three words per proposal, 2× the general path (docs/privacy-mechanisms.md).
+ *
  * Adding N_Z(0, σ²) to an integer query of sensitivity Δ satisfies (Δ²/(2σ²))-zCDP
  * (CKS 2020, Theorem 4); conversion to (ε, δ) belongs to the accountant.
  */
