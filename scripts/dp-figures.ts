@@ -40,7 +40,7 @@ const pldCount = releasesThatFit({ pure: [], mu2: ideal * ideal, delta: 0 }, { e
 rows.push(['Gaussian (1, 1e-7) queries in (10, 1e-6)', `${releasesThatFit(gau.loss, { epsilon: 10, delta: 1e-6 })} (PLD of the continuous analytic Gaussian: ${pldCount})`, '≥ PLD count']);
 // 4. Partition selection, 1,000 groups of 1–200 units, ε = 1, δ = 1e-7.
 const sizes = Array.from({ length: 1000 }, (_, i) => 1 + Math.floor((i * 200) / 1000));
-for (const [L, s] of [[1, 'optimal'], [1, 'laplace-threshold'], [1, 'gaussian-threshold'], [3, 'laplace-threshold'], [3, 'gaussian-threshold']] as const) {
+for (const [L, s] of [[1, 'optimal'], [1, 'optimal-gdp'], [1, 'laplace-threshold'], [1, 'gaussian-threshold'], [3, 'laplace-threshold'], [3, 'gaussian-threshold']] as const) {
   rows.push([`groups kept (expected), L = ${L}, ${s}`, expectedKept(s, 1, 1e-7, L, sizes).toFixed(1), L === 1 && s === 'optimal' ? '≥ 920' : '']);
 }
 // 4b. A Gaussian keys-only query (the unit count only selects groups): the strategy planNoise picks and what it keeps.
@@ -53,7 +53,8 @@ const keysOnly = {
 for (const [label, p] of [['keys only', keysOnly], ['keys and a count(*)', { ...keysOnly, measures: [...keysOnly.measures, { kind: 'rows', column: null, l1: 1, l2: 1, linf: 1, resultIndex: 2 }], outputs: [...keysOnly.outputs, { kind: 'count', alias: 'n', measure: 1 }] } as unknown as DpReleasePlan]] as const) {
   const noise = planNoise(p);
   const kept = sizes.reduce((a, n) => a + keepProbability(noise, n), 0);
-  rows.push([`groups kept (expected) by a Gaussian query, ${label}, ε = 1, δ = 1e-7, L = 1: planNoise picks ${noise.selection?.strategy}`, kept.toFixed(1), label === 'keys only' ? '≥ 920' : '']);
+  const fit = releasesThatFit(noise.loss, { epsilon: 10, delta: 1e-6 });
+  rows.push([`groups kept (expected) by a Gaussian query, ${label}, ε = 1, δ = 1e-7, L = 1: planNoise picks ${noise.selection?.strategy} (${fit} such queries fit in (10, 1e-6))`, kept.toFixed(1), label === 'keys only' ? '≥ 920' : '']);
 }
 // 6. Exact discrete Gaussian sampler at the demo's σ² (count(*), L = 3, R = 3, ε = 1, δ = 1e-7).
 const demoSigma2 = (gau.measures[0]!.mechanism as { sigma2: string }).sigma2;
