@@ -5,10 +5,10 @@
  * PrivacyLoss), the PLD accountant, the partition-selection strategies and the exact sampler.
  */
 import type { DpReleasePlan } from '../src/query/govern/differential-privacy.ts';
-import { planNoise } from '../src/privacy/release.ts';
+import { keepProbability, planNoise } from '../src/privacy/release.ts';
 import { releasesThatFit } from '../src/privacy/accounting/pld.ts';
 import { analyticGaussianMu, analyticGaussianSigma } from '../src/privacy/mechanisms/analytic-gaussian.ts';
-import { discreteGaussian } from '../src/privacy/mechanisms/discrete-gaussian.ts';
+import { DiscreteGaussian } from '../src/privacy/mechanisms/discrete-gaussian.ts';
 import { expectedKept } from '../src/privacy/partition-selection-optimal.ts';
 import { COVERAGE_BANDS, COVERAGE_OUTPUTS, coverageTable } from '../src/privacy/mechanisms/coverage-simulation.ts';
 
@@ -40,26 +40,49 @@ const pldCount = releasesThatFit({ pure: [], mu2: ideal * ideal, delta: 0 }, { e
 rows.push(['Gaussian (1, 1e-7) queries in (10, 1e-6)', `${releasesThatFit(gau.loss, { epsilon: 10, delta: 1e-6 })} (PLD of the continuous analytic Gaussian: ${pldCount})`, '≥ PLD count']);
 // 4. Partition selection, 1,000 groups of 1–200 units, ε = 1, δ = 1e-7.
 const sizes = Array.from({ length: 1000 }, (_, i) => 1 + Math.floor((i * 200) / 1000));
-for (const [L, s] of [[1, 'optimal'], [1, 'laplace-threshold'], [1, 'gaussian-threshold'], [3, 'laplace-threshold'], [3, 'gaussian-threshold']] as const) {
+for (const [L, s] of [[1, 'optimal'], [1, 'optimal-gdp'], [1, 'laplace-threshold'], [1, 'gaussian-threshold'], [3, 'laplace-threshold'], [3, 'gaussian-threshold']] as const) {
   rows.push([`groups kept (expected), L = ${L}, ${s}`, expectedKept(s, 1, 1e-7, L, sizes).toFixed(1), L === 1 && s === 'optimal' ? '≥ 920' : '']);
+}
+// 4b. A Gaussian keys-only query (the unit count only selects groups): the strategy planNoise picks and what it keeps.
+const keysOnly = {
+  dataset: 'encounters', keyCount: 1, unitsMeasure: 0, publicDomains: [null], orderBy: [], limit: null, offset: 0,
+  measures: [{ kind: 'units', column: null, l1: 1, l2: 1, linf: 1, resultIndex: 1 }],
+  outputs: [{ kind: 'key', alias: 'code', key: 0 }],
+  def: { mechanism: 'gaussian', epsilon: 1, delta: 1e-7, maxGroupsPerUnit: 1, maxRowsPerUnitPerGroup: 1, publicGroups: {}, budget: { epsilon: 10, delta: 1e-6, window: null, per: 'principal' } },
+} as unknown as DpReleasePlan;
+for (const [label, p] of [['keys only', keysOnly], ['keys and a count(*)', { ...keysOnly, measures: [...keysOnly.measures, { kind: 'rows', column: null, l1: 1, l2: 1, linf: 1, resultIndex: 2 }], outputs: [...keysOnly.outputs, { kind: 'count', alias: 'n', measure: 1 }] } as unknown as DpReleasePlan]] as const) {
+  const noise = planNoise(p);
+  const kept = sizes.reduce((a, n) => a + keepProbability(noise, n), 0);
+  const fit = releasesThatFit(noise.loss, { epsilon: 10, delta: 1e-6 });
+  rows.push([`groups kept (expected) by a Gaussian query, ${label}, ε = 1, δ = 1e-7, L = 1: planNoise picks ${noise.selection?.strategy} (${fit} such queries fit in (10, 1e-6))`, kept.toFixed(1), label === 'keys only' ? '≥ 920' : '']);
 }
 // 6. Exact discrete Gaussian sampler at the demo's σ² (count(*), L = 3, R = 3, ε = 1, δ = 1e-7).
 const demoSigma2 = (gau.measures[0]!.mechanism as { sigma2: string }).sigma2;
-// Interleaved with the small σ² = 4 (where the issue measured 4–7 M/s), so load hits both alike.
-const rate = (sigma2: string, n: number): number => {
-  const sampler = discreteGaussian(sigma2);
+// Profile: the table path (geometric magnitude by binary search, acceptance digits precomputed)
+// against the general path (Algorithm 2's proposal, acceptance by one digit comparison) and the
+// reference (Algorithms 1–3 as printed), interleaved so the machine's load hits all alike.
+// Each path gets its own compiled timing loop (new Function): one shared loop calling four
+// different closures turns megamorphic and measures V8's dispatch instead of the samplers.
+type Rate = (sample: () => number, n: number) => number;
+const timingLoop = (): Rate => new Function('sample', 'n', `
   const t = performance.now();
   let acc = 0;
-  for (let i = 0; i < n; i++) acc += sampler.sample();
+  for (let i = 0; i < n; i++) acc += sample();
   if (acc === 0.5) console.log('');
-  return n / ((performance.now() - t) / 1000);
-};
+  return n / ((performance.now() - t) / 1000);`) as Rate;
 const n = quick ? 200_000 : 2_000_000;
-rate(demoSigma2, n / 4); rate('4', n / 4); // warm up the JIT
-const demoRates: number[] = [], smallRates: number[] = [];
-for (let r = 0; r < (quick ? 3 : 7); r++) { demoRates.push(rate(demoSigma2, n)); smallRates.push(rate('4', n)); }
+const paths: [string, DiscreteGaussian, Rate][] = [
+  ['table', new DiscreteGaussian(demoSigma2), timingLoop()],
+  ['general', new DiscreteGaussian(demoSigma2, { general: true }), timingLoop()],
+  ['reference', new DiscreteGaussian(demoSigma2, { reference: true }), timingLoop()],
+  ['table, σ² = 4', new DiscreteGaussian('4'), timingLoop()],
+];
+for (const [, s, loop] of paths) loop(s.sample, n / 4); // warm up the JIT
+const rates = paths.map((): number[] => []);
+for (let r = 0; r < (quick ? 3 : 7); r++) paths.forEach(([name, s, loop], i) => rates[i]!.push(loop(s.sample, name === 'reference' ? n / 4 : n)));
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-rows.push([`exact Gaussian sampler at the demo's σ² = ${demoSigma2} (${sigma2Of(demoSigma2).toFixed(3)}), median of ${demoRates.length}`, `${(median(demoRates) / 1e6).toFixed(2)} M samples/s (σ² = 4 in the same run: ${(median(smallRates) / 1e6).toFixed(2)} M/s)`, '≥ 4 M/s']);
+const m = rates.map((r) => median(r) / 1e6);
+rows.push([`exact Gaussian sampler at the demo's σ² = ${demoSigma2} (${sigma2Of(demoSigma2).toFixed(3)}), median of ${rates[0]!.length}`, `${m[0]!.toFixed(2)} M samples/s (same run: general path ${m[1]!.toFixed(2)} M/s, reference ${m[2]!.toFixed(2)} M/s, table path at σ² = 4 ${m[3]!.toFixed(2)} M/s)`, '≥ 4 M/s']);
 // 5. Coverage of the stated 95 % intervals, per size band (rows per group), data with known truth.
 for (const eps of [1, 0.1]) {
   const table = coverageTable(eps, quick ? 300 : 2000);

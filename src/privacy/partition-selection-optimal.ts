@@ -14,12 +14,13 @@
  * `chooseSelection` picks, for the group sizes the caller expects, the strategy with the largest
  * expected kept fraction; expected kept fractions are reported by --estimate.
  */
-import { analyticGaussianSigma } from './mechanisms/analytic-gaussian.ts';
+import { analyticGaussianMu, analyticGaussianSigma } from './mechanisms/analytic-gaussian.ts';
+import { normalCdf } from './mechanisms/normal.ts';
 import { discreteGaussianNormalizer } from './mechanisms/discrete-gaussian.ts';
 import { friendlySigma2 } from './mechanisms/friendly-variance.ts';
 import { selectionThreshold } from './partition-selection.ts';
 
-export type SelectionStrategy = 'optimal' | 'laplace-threshold' | 'gaussian-threshold';
+export type SelectionStrategy = 'optimal' | 'optimal-gdp' | 'laplace-threshold' | 'gaussian-threshold';
 
 /** π₀..π_max of the optimal mechanism for L = 1 (DVGM 2022, Thm 1). */
 export function optimalKeepProbabilities(epsilon: number, delta: number, max: number): Float64Array {
@@ -27,6 +28,55 @@ export function optimalKeepProbabilities(epsilon: number, delta: number, max: nu
   const e = Math.exp(epsilon), ie = Math.exp(-epsilon);
   for (let n = 1; n <= max; n++) pi[n] = Math.min(e * pi[n - 1]! + delta, 1 + ie * (pi[n - 1]! + delta - 1), 1);
   return pi;
+}
+
+/**
+ * π₀..π_max of the optimal selection for a Gaussian query's charge (L = 1): the largest keep
+ * probabilities for which each neighbouring pair Bernoulli(πₙ), Bernoulli(πₙ₊₁) is dominated by
+ * "δ: reveal, else μ-GDP" — exactly what the accountant charges the Gaussian unit count plus
+ * selection's δ (pld.ts), so it costs nothing more than thresholding that count.
+ * The pair's trade-off is the polyline through the corner (πₙ, 1 − πₙ₊₁); that mixture's is
+ * f(α) = (1 − δ)·G_μ(α/(1 − δ)) with G_μ(x) = 1 − Φ(Φ⁻¹(x) + μ) (Dong, Roth, Su, "Gaussian
+ * differential privacy", JRSS-B 2022, §2). f is convex and symmetric, so the corner above f is
+ * enough, in both directions:
+ *     πₙ₊₁ = δ + (1 − δ)·Φ(Φ⁻¹(πₙ/(1 − δ)) + μ),  and 1 once πₙ ≥ 1 − δ,
+ * the analogue of DVGM 2022, Thm 1 for μ-GDP. Each value is rounded down by 10⁻¹² relative so
+ * double rounding never raises it.
+ */
+export function optimalGdpKeepProbabilities(mu: number, delta: number, max: number): Float64Array {
+  const pi = new Float64Array(max + 1);
+  for (let n = 1; n <= max; n++) {
+    const prev = pi[n - 1]!;
+    if (prev >= 1 - delta) { pi[n] = 1; continue; }
+    const next = prev === 0 ? delta : delta + (1 - delta) * normalCdf(normalQuantile(prev / (1 - delta)) + mu);
+    pi[n] = Math.min(1, next * (1 - 1e-12));
+  }
+  return pi;
+}
+
+/** Φ⁻¹(p) for 0 < p < 1: Acklam's rational approximation, then two Halley steps on normalCdf. */
+export function normalQuantile(p: number): number {
+  const a = [-3.969683028665376e1, 2.209460984245205e2, -2.759285104469687e2, 1.38357751867269e2, -3.066479806614716e1, 2.506628277459239];
+  const b = [-5.447609879822406e1, 1.615858368580409e2, -1.556989798598866e2, 6.680131188771972e1, -1.328068155288572e1];
+  const c = [-7.784894002430293e-3, -3.223964580411365e-1, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [7.784695709041462e-3, 3.224671290700398e-1, 2.445134137142996, 3.754408661907416];
+  let x: number;
+  if (p < 0.02425) {
+    const q = Math.sqrt(-2 * Math.log(p));
+    x = (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+  } else if (p > 1 - 0.02425) {
+    const q = Math.sqrt(-2 * Math.log(1 - p));
+    x = -(((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+  } else {
+    const q = p - 0.5, r = q * q;
+    x = (((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+  }
+  for (let i = 0; i < 2; i++) {
+    const e = normalCdf(x) - p;
+    const u = e * Math.sqrt(2 * Math.PI) * Math.exp((x * x) / 2);
+    x -= u / (1 + (x * u) / 2);
+  }
+  return x;
 }
 
 /** P(n + X ≥ τ) for the discrete Laplace with scale t: X ≥ τ − n. */
@@ -47,9 +97,9 @@ function gaussianAtLeast(h: number, s2: number): number {
 
 /** Probability that a group of n units is kept, for each n in 0..max. */
 export function keepProbabilities(strategy: SelectionStrategy, epsilon: number, delta: number, groupsPerUnit: number, max: number): Float64Array {
-  if (strategy === 'optimal') {
+  if (strategy === 'optimal' || strategy === 'optimal-gdp') {
     if (groupsPerUnit !== 1) throw new RangeError('the optimal partition selection is for one group per unit');
-    return optimalKeepProbabilities(epsilon, delta, max);
+    return strategy === 'optimal' ? optimalKeepProbabilities(epsilon, delta, max) : optimalGdpKeepProbabilities(analyticGaussianMu(epsilon, delta), delta, max);
   }
   const out = new Float64Array(max + 1);
   if (strategy === 'laplace-threshold') {

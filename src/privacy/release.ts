@@ -22,7 +22,7 @@
 import type { EngineResult, CellValue, ResultColumn } from '../model/result.ts';
 import type { DpMeasure, DpReleasePlan } from '../query/govern/differential-privacy.ts';
 import { toEpsilonDelta } from './accounting/zcdp.ts';
-import type { PrivacyLoss } from './accounting/pld.ts';
+import { deltaAt, releasesThatFit, type PrivacyLoss } from './accounting/pld.ts';
 import { analyticGaussianMu } from './mechanisms/analytic-gaussian.ts';
 import { discreteGaussianGdp, ETA } from './mechanisms/discrete-gaussian-gdp.ts';
 import { friendlySigma2 } from './mechanisms/friendly-variance.ts';
@@ -30,7 +30,7 @@ import { confidenceInterval, discreteGaussian, discreteLaplace, randomUint32, ty
 import { quantileWithInterval } from './mechanisms/quantile-posterior.ts';
 import { fiellerInterval } from './mechanisms/ratio-interval.ts';
 import { selectionThreshold } from './partition-selection.ts';
-import { optimalKeepProbabilities, type SelectionStrategy } from './partition-selection-optimal.ts';
+import { optimalGdpKeepProbabilities, optimalKeepProbabilities, type SelectionStrategy } from './partition-selection-optimal.ts';
 import { discreteGaussianNormalizer } from './mechanisms/discrete-gaussian.ts';
 
 export interface MeasureNoise {
@@ -60,9 +60,11 @@ export interface NoisePlan {
 }
 
 /**
- * How groups of a key without a public domain are selected. 'optimal' (DVGM 2022, L = 1, pure-DP
- * queries whose distinct-unit count is not an output) keeps a group of n units with probability
- * πₙ, spending the unit count's own ε share and δ; otherwise the noisy unit count is thresholded.
+ * How groups of a key without a public domain are selected. 'optimal' (DVGM 2022, L = 1, queries
+ * whose distinct-unit count is not an output) keeps a group of n units with probability πₙ,
+ * spending the unit count's own ε share (Laplace) or the pure ε its Gaussian share buys at the
+ * same δ(ε) (Gaussian, when that keeps more groups: gaussianOptimalSelection) and δ; otherwise
+ * the noisy unit count is thresholded.
  */
 export interface Selection {
   readonly strategy: SelectionStrategy;
@@ -142,6 +144,68 @@ function gaussianSigma2(l2: number, mu: number): { sigma2: string; mu: number; d
   throw new Error('cannot calibrate the discrete Gaussian');
 }
 
+/** Group sizes (distinct units) over which selection strategies are compared: 1–200 alike (issue #16's benchmark). */
+const REFERENCE_GROUP_SIZES = Array.from({ length: 200 }, (_, i) => i + 1);
+
+const keptOf = (keep: Float64Array): number => REFERENCE_GROUP_SIZES.reduce((a, n) => a + (n >= keep.length ? 1 : keep[n]!), 0);
+
+/**
+ * A Gaussian query whose distinct-unit count only selects groups (L = 1, not an output) need not
+ * threshold it; the noise of that count is then never released. Candidates, each kept only if it
+ * keeps more groups of 1–200 units than the best so far:
+ *  - 'optimal-gdp' (partition-selection-optimal.ts): the optimal keep probabilities for exactly the
+ *    charge thresholding has (the count's μ and selection's δ), so it never costs more budget;
+ *  - 'optimal' (DVGM 2022): the count's μ share traded for the largest pure ε_sel with which the query
+ *    is still as private at its own ε (PLD δ(ε) no larger) *and* as many such queries fit its budget
+ *    (a pure ε composes worse than a Gaussian of the same single-query (ε, δ): without the second
+ *    test a keys-only query would fit its (10, 1e-6) budget 10 times instead of 74).
+ */
+function gaussianOptimalSelection(measures: readonly MeasureNoise[], unitsAt: number, groupsPerUnit: number, thresholdLoss: PrivacyLoss, def: DpReleasePlan['def'], etaDelta: number, selectionDelta: number): { selection: Selection; loss: PrivacyLoss } | null {
+  const { epsilon, delta } = def;
+  const units = measures[unitsAt]!;
+  const tau = selectionThreshold(units.mechanism, delta / groupsPerUnit);
+  let bestKept = REFERENCE_GROUP_SIZES.reduce((a, n) => a + thresholdKeep(units, tau, n), 0);
+  let best: { selection: Selection; loss: PrivacyLoss } | null = null;
+  const unitsMu = Math.sqrt(2 * units.rho);
+  const gdp = optimalGdpTable(unitsMu, delta);
+  if (keptOf(gdp) > bestKept) {
+    bestKept = keptOf(gdp);
+    best = { selection: { strategy: 'optimal-gdp', epsilon, delta, keep: gdp }, loss: thresholdLoss };
+  }
+  const unitEta = discreteGaussianGdp(sigma2Number(units.mechanism)).delta * groupsPerUnit * (units.measure.buckets ?? 1);
+  const base: PrivacyLoss = { pure: [], mu2: Math.max(0, thresholdLoss.mu2 - unitsMu * unitsMu), delta: Math.max(0, etaDelta - unitEta) + selectionDelta };
+  const target = deltaAt(thresholdLoss, epsilon);
+  const fits = (e: number): boolean => deltaAt({ ...base, pure: [e] }, epsilon) <= target;
+  if (!fits(1e-3)) return best;
+  let lo = 1e-3, hi = epsilon;
+  if (fits(hi)) lo = hi;
+  else for (let i = 0; i < 30; i++) { const mid = (lo + hi) / 2; if (fits(mid)) lo = mid; else hi = mid; }
+  const keep = optimalKeepTable(lo, delta); // fits() priced lo as the accountant will (its grid rounds ε up)
+  if (keptOf(keep) <= bestKept) return best;
+  // Only now the (costlier) budget test: as many of these queries must fit as with thresholding.
+  const budget = { epsilon: def.budget.epsilon, delta: def.budget.delta };
+  const loss = { ...base, pure: [lo] };
+  if (releasesThatFit(loss, budget, 1000) < releasesThatFit(thresholdLoss, budget, 1000)) return best;
+  return { selection: { strategy: 'optimal', epsilon: lo, delta, keep }, loss };
+}
+
+/** π₀.. of the μ-GDP optimal selection up to its first πₙ = 1 (at most 10⁶ entries). */
+function optimalGdpTable(mu: number, delta: number): Float64Array {
+  let max = 64;
+  for (;;) {
+    const pi = optimalGdpKeepProbabilities(mu, delta, max);
+    const one = pi.indexOf(1);
+    if (one >= 0) return pi.slice(0, one + 1);
+    if (max >= 1_000_000) return pi;
+    max *= 4;
+  }
+}
+
+function sigma2Number(m: NoiseMechanism): number {
+  const [a, b] = String((m as { sigma2: string }).sigma2).split('/');
+  return Number(a) / Number(b ?? 1);
+}
+
 export function planNoise(plan: DpReleasePlan): NoisePlan {
   const def = plan.def;
   const m = plan.measures.length;
@@ -176,20 +240,27 @@ export function planNoise(plan: DpReleasePlan): NoisePlan {
   if (needsSelection && plan.unitsMeasure < 0) throw new Error('partition selection needs the distinct-unit measure');
   // The optimal mechanism replaces thresholding when it can spend the unit count's share alone.
   const unitsIsOutput = plan.outputs.some((o) => (o.kind === 'count' && o.measure === plan.unitsMeasure) || (o.kind === 'avg' && o.count === plan.unitsMeasure));
-  const optimal = needsSelection && def.mechanism === 'laplace' && def.maxGroupsPerUnit === 1 && !unitsIsOutput;
+  const optimalPossible = needsSelection && def.maxGroupsPerUnit === 1 && !unitsIsOutput;
   let selection: Selection | null = null;
-  if (optimal) {
+  let loss: PrivacyLoss;
+  // Partition selection's δ is paid outright: a one-unit group appears with probability ≤ δ/L in each of its ≤ L groups.
+  const selectionDelta = needsSelection ? def.delta : 0;
+  if (optimalPossible && def.mechanism === 'laplace') {
     const u = measures[plan.unitsMeasure]!;
     const eps = u.measure.l1 / Number((u.mechanism as { scale: string }).scale);
     selection = { strategy: 'optimal', epsilon: eps, delta: def.delta, keep: optimalKeepTable(eps, def.delta) };
-  } else if (needsSelection) {
-    selection = { strategy: def.mechanism === 'laplace' ? 'laplace-threshold' : 'gaussian-threshold', epsilon: def.epsilon, delta: def.delta, keep: null };
+    loss = { pure: pureEpsilon > 0 ? [pureEpsilon] : [], mu2, delta: etaDelta + selectionDelta };
+  } else {
+    loss = { pure: pureEpsilon > 0 ? [pureEpsilon] : [], mu2, delta: etaDelta + selectionDelta };
+    if (needsSelection) selection = { strategy: def.mechanism === 'laplace' ? 'laplace-threshold' : 'gaussian-threshold', epsilon: def.epsilon, delta: def.delta, keep: null };
+    if (optimalPossible && def.mechanism === 'gaussian') {
+      const swap = gaussianOptimalSelection(measures, plan.unitsMeasure, def.maxGroupsPerUnit, loss, def, etaDelta, selectionDelta);
+      if (swap) { selection = swap.selection; loss = swap.loss; }
+    }
   }
-  const threshold = needsSelection && !optimal ? selectionThreshold(measures[plan.unitsMeasure]!.mechanism, def.delta / def.maxGroupsPerUnit) : null;
+  const threshold = needsSelection && (selection === null || selection.keep === null) ? selectionThreshold(measures[plan.unitsMeasure]!.mechanism, def.delta / def.maxGroupsPerUnit) : null;
   const delta = def.mechanism === 'gaussian' ? def.delta * (needsSelection ? 2 : 1) : needsSelection ? def.delta : 0;
-  // Partition selection's δ is paid outright: a one-unit group appears with probability ≤ δ/L in each of its ≤ L groups.
-  const loss: PrivacyLoss = { pure: pureEpsilon > 0 ? [pureEpsilon] : [], mu2, delta: etaDelta + (needsSelection ? def.delta : 0) };
-  const rho = def.mechanism === 'gaussian' ? mu2 / 2 : (pureEpsilon * pureEpsilon) / 2;
+  const rho = def.mechanism === 'gaussian' ? loss.mu2 / 2 + loss.pure.reduce((a, e) => a + e * e / 2, 0) : (pureEpsilon * pureEpsilon) / 2;
   return { plan, rho, epsilon: def.epsilon, delta, measures, threshold, selection, loss };
 }
 

@@ -123,6 +123,56 @@ export function expNegTieBreak(p: bigint, q: bigint): boolean {
 
 const E1_DIGIT = Number(floorExpNegScaled(1n, 1n, 32));
 
+/**
+ * When to trust the double-precision estimate ŝ of s = 2^32·exp(−x), x = p/q: its relative error
+ * is at most (x/2 + 1)·2^−52 (x = p/q rounded once, relative error 2^−53, moves e^{−x} by x·2^−53
+ * relative; Math.exp within 1 ulp, fdlibm's bound; the scaling by 2^32 is exact). ERROR_SCALE
+ * is 2^−46, a factor of 64 above that bound. floor(ŝ) is floor(s) when no integer lies within
+ * the error of ŝ (and s ≥ 0 always, so a floor of 0 only needs ŝ + error < 1).
+ */
+const ERROR_SCALE = 2 ** -46;
+/** Exact digits computed for estimates too near a digit boundary (a few values per σ², reused). */
+const exactDigits = new Map<string, number>();
+
+/**
+ * Bernoulli(exp(−p/q)) for safe integers p ≥ 0, q ≥ 1 (not validated), by one digit
+ * comparison: a uniform word W against d = floor(2^32·exp(−p/q)). W < d: 1; W > d: 0; W = d
+ * (probability 2^−32): the next exact 32-bit digits decide (expNegTieBreak). d comes from
+ * Math.exp when the double is provably on the right side of a digit boundary (ERROR_SCALE),
+ * from exact BigInt arithmetic (exp-neg-bits.ts) otherwise, memoised. So the result is exactly
+ * Bernoulli(exp(−p/q)) for any γ = p/q, with one word and one Math.exp per draw, instead of
+ * ⌊γ⌋ Bernoulli(exp(−1)) draws plus Algorithm 1's loop of uniforms below 2·q.
+ */
+export function bernoulliExpNegDigit(p: number, q: number): boolean {
+  const w = randomUint32();
+  if (p === 0) return true;
+  const d = expNegDigit(p, q);
+  if (w !== d) return w < d;
+  return expNegTieBreak(BigInt(p), BigInt(q));
+}
+
+/** ⌊2^32·exp(−p/q)⌋ exactly, for safe integers p > 0, q ≥ 1: from Math.exp where provably right. */
+export function expNegDigit(p: number, q: number): number {
+  const x = p / q;
+  const scaled = Math.exp(-x) * 4294967296;
+  let d = Math.floor(scaled);
+  const frac = scaled - d;
+  const err = scaled * (x + 2) * ERROR_SCALE;
+  if (frac + err >= 1 || (d > 0 && frac <= err)) d = exactDigit(p, q);
+  return d;
+}
+
+function exactDigit(p: number, q: number): number {
+  const key = `${p}/${q}`;
+  let d = exactDigits.get(key);
+  if (d === undefined) {
+    d = Number(floorExpNegScaled(BigInt(p), BigInt(q), 32));
+    if (exactDigits.size >= 4096) exactDigits.clear();
+    exactDigits.set(key, d);
+  }
+  return d;
+}
+
 /** Bernoulli(exp(−1)) by digit comparison (exact). */
 export function bernoulliExpNeg1(): boolean {
   const w = randomUint32();

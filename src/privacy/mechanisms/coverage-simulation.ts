@@ -70,9 +70,14 @@ function discreteGaussianSeeded(sigma2: number, rng: Rng): () => number {
 const sigma2Of = (s: string): number => { const [a, b] = s.split('/'); return Number(a) / Number(b ?? 1); };
 
 export function coverage(noise: NoisePlan, sizes: readonly [number, number], trials: number, seed: number): number[] {
+  return simulate(noise, sizes, trials, seed).covered;
+}
+
+/** Per output: the fraction of groups covered, and of groups whose interval lies entirely below the truth. */
+export function simulate(noise: NoisePlan, sizes: readonly [number, number], trials: number, seed: number): { covered: number[]; missedAbove: number[] } {
   const rng = seeded(seed);
   const samplers = noise.measures.map((m) => discreteGaussianSeeded(sigma2Of((m.mechanism as { sigma2: string }).sigma2), rng));
-  const hits = [0, 0, 0, 0, 0];
+  const hits = [0, 0, 0, 0, 0], above = [0, 0, 0, 0, 0];
   for (let t = 0; t < trials; t++) {
     const n = sizes[0] + Math.floor(rng.uniform() * (sizes[1] - sizes[0] + 1));
     const values = Array.from({ length: n }, () => Math.min(1000, -180 * Math.log(1 - rng.uniform())));
@@ -84,9 +89,12 @@ export function coverage(noise: NoisePlan, sizes: readonly [number, number], tri
     const g = noise.measures[1]!.granularity;
     const noisy: (number | number[])[] = [n + samplers[0]!(), (Math.round(sum / g) + samplers[1]!()) * g, hist.map((c) => c + samplers[2]!())];
     const out = outputsFor(noise, [] as CellValue[], noisy);
-    out.intervals.forEach((iv, i) => { if (iv && iv[0] <= truth[i]! && truth[i]! <= iv[1]) hits[i]!++; });
+    out.intervals.forEach((iv, i) => {
+      if (iv && iv[0] <= truth[i]! && truth[i]! <= iv[1]) hits[i]!++;
+      else if (iv && iv[1] < truth[i]!) above[i]!++;
+    });
   }
-  return hits.map((h) => h / trials);
+  return { covered: hits.map((h) => h / trials), missedAbove: above.map((h) => h / trials) };
 }
 
 

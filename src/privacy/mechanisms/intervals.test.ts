@@ -9,8 +9,17 @@ describe('ratio (mean) interval by Fieller', () => {
     assert.ok(Math.abs(lo - (50 - 1.959963984540054 * 1.96)) < 1e-9 && Math.abs(hi - (50 + 1.959963984540054 * 1.96)) < 1e-9);
   });
 
-  it('widens to the declared bounds when the noisy count cannot be told from zero', () => {
-    assert.deepEqual(fiellerInterval(300, 5, 100, 50, [0, 1000]), [0, 1000]);
+  it('widens to the declared bounds when the noisy count cannot be told from zero and both rays of the set meet them', () => {
+    assert.deepEqual(fiellerInterval(300, 5, 100, 50, [-1000, 1000]), [-1000, 1000]);
+  });
+
+  it('keeps the one ray of an unbounded Fieller set that meets the declared bounds instead of the whole range', () => {
+    // c = 10 ± 6 cannot be told from 0 (a < 0): Fieller's set is (−∞, r₁] ∪ [r₂, ∞) with r₁ < 0 < r₂ < 1000.
+    const [s, c, sdS, sdC, z] = [8000, 10, 500, 6, 1.959963984540054];
+    const iv = fiellerInterval(s, c, sdS, sdC, [0, 1000])!;
+    const inSet = (mu: number): boolean => Math.abs(s - mu * c) <= z * Math.sqrt(sdS ** 2 + mu * mu * sdC ** 2);
+    assert.ok(iv[0] > 300 && iv[0] < 400 && iv[1] === 1000, String(iv));
+    for (let mu = 0; mu <= 1000; mu += 0.5) assert.equal(inSet(mu), mu >= iv[0], `μ = ${mu}`);
   });
 
   it('is narrower than the old linear sum of half-widths when both are noisy', () => {

@@ -17,7 +17,20 @@ function fieller(s: number, c: number, sdS: number, sdC: number, bounds: readonl
   const b = -2 * s * c;
   const k = s * s - z2 * sdS * sdS;
   const clip = (lo: number, hi: number): [number, number] => (bounds ? [Math.max(bounds[0], lo), Math.min(bounds[1], hi)] : [lo, hi]);
-  if (a <= 0) return bounds ? [bounds[0], bounds[1]] : null; // c indistinguishable from 0: unbounded
+  if (a <= 0) {
+    // c cannot be told from 0: the set is the complement of (r₁, r₂) (or everything). Within the
+    // declared bounds that can still be a single interval, when one of the two rays misses them.
+    if (!bounds) return null;
+    const disc = b * b - 4 * a * k;
+    if (a === 0 || disc <= 0) return [bounds[0], bounds[1]];
+    const r = Math.sqrt(disc);
+    const r1 = Math.min((-b - r) / (2 * a), (-b + r) / (2 * a)), r2 = Math.max((-b - r) / (2 * a), (-b + r) / (2 * a));
+    const left = r1 >= bounds[0], right = r2 <= bounds[1];
+    if (left && right) return [bounds[0], bounds[1]]; // two pieces: their hull is the whole range
+    if (left) return [bounds[0], Math.min(bounds[1], r1)];
+    if (right) return [Math.max(bounds[0], r2), bounds[1]];
+    return [bounds[0], bounds[1]]; // (r₁, r₂) covers the bounds: nothing is excluded
+  }
   const disc = b * b - 4 * a * k;
   if (disc < 0) return bounds ? [bounds[0], bounds[1]] : null;
   const r = Math.sqrt(disc);
