@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   mkdirSync(join(args.dir, 'state'), { recursive: true });
   const identity = hasNodeIdentity(join(args.dir, 'state')) ? loadNodeIdentity(join(args.dir, 'state')) : await initNodeIdentity(join(args.dir, 'state'), { nodeId: args.nodeId, region: 'eu', jurisdiction: 'EU' });
   await loadParser();
-  const node = await startNode({ workspaceDir: ws, auditDir: join(args.dir, 'audit'), demo: true, engineOptions: { poolSize: 1, threads: 1 }, http: null, wire: null, tls: null, setup: {} });
+  const node = await startNode({ workspaceDir: ws, auditDir: join(args.dir, 'audit'), demo: true, engineOptions: { poolSize: 1, threads: 1 }, http: null, wire: null, tls: null, setup: {}, federation: null });
   say({ event: 'identity', nodeId: identity.nodeId, publicKey: identity.publicKey });
 
   const { pins } = await nextLine();

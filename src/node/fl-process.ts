@@ -20,7 +20,9 @@ if (!wsDir) {
 }
 
 try {
-  const node = await startNode({ workspaceDir: wsDir, auditDir: join(wsDir, 'audit'), demo: process.argv.includes('--demo'), engineOptions: { poolSize: 2 }, http: { port: 0, version: 'fl' } });
+  const node = await startNode({ workspaceDir: wsDir, auditDir: join(wsDir, 'audit'), demo: process.argv.includes('--demo'), engineOptions: { poolSize: 2 }, http: { port: 0, version: 'fl' },
+    // The federated-learning node owns this node's node-to-node listener (federation.listen), so the residency node is not started.
+    federation: null });
   let fl: FlNode;
   try {
     fl = await FlNode.start({ gatehouse: node.gatehouse, stateDir: join(wsDir, 'state') });
