@@ -39,7 +39,7 @@ import { findTemplate } from './templates.ts';
 
 /** Reads this node's own data for a collaboration, under this node's own policy. */
 export interface MemberData {
-  read(dataset: string, columns: readonly string[], purpose: string, context: { readonly collaborationId: string; readonly requestId: string }): Promise<TableColumns>;
+  read(dataset: string, columns: readonly string[], purpose: string, context: { readonly collaborationId: string; readonly requestId: string; /** The node the read is for (the compute node, the PSI peer, or this node). */ readonly peer?: string }): Promise<TableColumns>;
 }
 
 export interface CleanroomAuditEntry {
@@ -385,7 +385,7 @@ export class CleanroomService {
         const contribution = c.contributions.find((x) => x.table === t);
         if (!contribution || contribution.owner !== this.nodeId) throw new CleanroomError('CLEANROOM_ABILITY_MISSING', `table "${t}" is not this node's contribution`);
         const needed = analysis.columnsNeeded.get(t) ?? [];
-        const data = await this.#o.data.read(contribution.dataset, needed, c.purpose, { collaborationId: c.id, requestId: r.queryId });
+        const data = await this.#o.data.read(contribution.dataset, needed, c.purpose, { collaborationId: c.id, requestId: r.queryId, peer: requester });
         sealed[t] = await sealColumns(toCsvTable(contribution.columns.map((x) => x.name), data), { ...compute.sealingKey }, { collaborationId: c.id, queryId: r.queryId, table: t });
         columns.push(...needed.map((n) => `${t}.${n}`));
       }
@@ -429,7 +429,7 @@ export class CleanroomService {
     if (!theirs || theirs.owner === this.nodeId) throw new CleanroomError('CLEANROOM_NOT_FOUND', `"${input.peerTable}" is not another member's table`);
     const base = { action: 'cleanroom.psi', collaborationId, principal: `node:${this.nodeId}`, purpose: c.purpose, datasets: [input.table], columns: [`${input.table}.${input.column}`], reasons: [`mode ${input.mode}`, `with ${theirs.owner}:${input.peerTable}`, 'role client'] };
     return this.#audited(base, async () => {
-      const data = await this.#o.data.read(mine.dataset, [input.column], c.purpose, { collaborationId, requestId: randomUUID() });
+      const data = await this.#o.data.read(mine.dataset, [input.column], c.purpose, { collaborationId, requestId: randomUUID(), peer: this.nodeId });
       const set = prepareSet(data.rows.map((r) => String(r[0])), { onProgress: (d) => this.#o.onProgress?.('hash to curve', d, data.rows.length) });
       const client = new PsiClient(set, input.mode, this.#o.onProgress ? { onProgress: this.#o.onProgress } : {});
       let sent = 0, received = 0;
@@ -476,7 +476,7 @@ export class CleanroomService {
     let server = this.#psiServers.get(key);
     if (!server) {
       const cols = b.mode === 'sum' ? [column, b.valueColumn!] : [column];
-      const data = await this.#o.data.read(t.dataset, cols, c.purpose, { collaborationId: c.id, requestId: randomUUID() });
+      const data = await this.#o.data.read(t.dataset, cols, c.purpose, { collaborationId: c.id, requestId: randomUUID(), peer });
       const elements = data.rows.map((r) => String(r[0]));
       const set: PreparedSet = b.mode === 'sum'
         ? prepareSet(elements, { values: data.rows.map((r) => { const n = Number(r[1]); return BigInt(Number.isFinite(n) && n > 0 ? Math.round(n) : 0); }) })

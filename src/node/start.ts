@@ -27,6 +27,7 @@ import { trackInFlight } from './in-flight.ts';
 import { reloader, watchWorkspace } from './reload.ts';
 import { startScheduler, type Scheduler } from './scheduler.ts';
 import { openState } from './state.ts';
+import { startCleanroomNode, type CleanroomNodeConfig } from '../cleanroom/node.ts';
 
 export type { NodeConfig } from './config.ts';
 export type { NodeHttp } from './http.ts';
@@ -96,6 +97,15 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
       if (!(await gatehouse.hasUser(principal))) await gatehouse.createUser(SETUP_META, principal, password);
     }
     if (config.setup?.demoGovernance) await gatehouse.setupDemoGovernance();
+
+    // Clean rooms (issue 17, docs/cleanrooms.md): with `cleanroom: {…}` a federated node serves its
+    // collaborations on the node listener; the HTTP routes find the service (cleanroomOf).
+    const cleanroomConfig = (config as { readonly cleanroom?: CleanroomNodeConfig }).cleanroom;
+    if (cleanroomConfig) {
+      const stateDir = config.state?.dir ?? join(workspaceDir, 'state');
+      const cleanroom = await startCleanroomNode({ ...cleanroomConfig, gatehouse, log: state.log, stateDir });
+      closers.push('clean rooms', () => cleanroom.close());
+    }
 
     const host = config.http?.host ?? '127.0.0.1';
     let http: NodeHttp | null = null;

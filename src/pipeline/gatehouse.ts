@@ -43,6 +43,8 @@ import { attestChallenge, attestRelease } from '../operations/jobs/attest.ts';
 import { closeJobs, configureJobs, type JobsConfig } from '../operations/jobs/context.ts';
 import { airlockList, airlockRelease, airlockReview, airlockSubmit } from '../operations/airlock/airlock.ts';
 import type { TeeFormat } from '../attestation/types.ts';
+import { cleanroomMemberRead, type MemberReadRequest } from '../operations/cleanroom/member-read.ts';
+import { authorizeCleanroom } from '../operations/cleanroom/authorize.ts';
 
 export type { DatasetView, Governance, QueryEstimate, QueryRequest, QueryResponse, RequestMeta } from '../kernel/types.ts';
 export type { GatehouseOptions } from '../kernel/runtime.ts';
@@ -145,6 +147,10 @@ export class Gatehouse {
   airlockReview(meta: RequestMeta, body: { id: string; decision: 'approve' | 'reject'; reason: string }) { return airlockReview(this.#rt, meta, body); }
   airlockRelease(meta: RequestMeta, body: { id: string }) { return airlockRelease(this.#rt, meta, body); }
   airlockList(meta: RequestMeta) { return airlockList(this.#rt, meta); }
+
+  // Clean rooms (docs/cleanrooms.md): a member's read of its own columns as the internal clean-room principal; the admin check of the routes.
+  cleanroomRead(req: MemberReadRequest): Promise<QueryResponse> { return cleanroomMemberRead(this.#rt, req); }
+  authorizeCleanroom(meta: RequestMeta, route: string) { return authorizeCleanroom(this.#rt, meta, route); }
 
   // Contractor governance.
   governanceOp(meta: RequestMeta, name: string, args: unknown): Promise<unknown> { return governanceOp(this.#rt, meta, name, args); }
