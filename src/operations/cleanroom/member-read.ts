@@ -10,7 +10,8 @@
  * member's Cedar policy decides for the collaboration's purpose, contractor governance and
  * obligations apply, the one executor runs it with the output protections, and the read is
  * exactly one entry in the member's log, whose reasons name the collaboration and the
- * request id the compute node's entries carry.
+ * request id the compute node's entries carry. The read is made by this node itself, so its
+ * source is loopback and its channel `cleanroom`; the peer it is for is in the reasons.
  */
 import { GatehouseError } from '../../errors.ts';
 import { auditedOpen } from '../../kernel/audited.ts';
@@ -34,7 +35,7 @@ export interface MemberReadRequest {
 }
 
 export async function cleanroomMemberRead(rt: Runtime, req: MemberReadRequest): Promise<QueryResponse> {
-  const q: QueryRequest = { credential: null, sql: req.sql, purpose: req.purpose, source: `node:${req.peer}`, channel: 'cleanroom' };
+  const q: QueryRequest = { credential: null, sql: req.sql, purpose: req.purpose, source: '127.0.0.1', channel: 'cleanroom' };
   const { value, auditId } = await auditedOpen(rt, q, 'cleanroom.read', { ...auditedQueryOptions(q), principal: req.principal }, async (env) => {
     const { state, entry } = env;
     env.keep(`collaboration ${req.collaborationId}`);
