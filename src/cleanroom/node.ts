@@ -10,6 +10,8 @@
  * - audit: the node's own transparency log;
  * - member data: read through the façade as the internal clean-room principal, under the
  *   node's own Cedar policy and obligations (src/operations/cleanroom/member-read.ts);
+ * - privacy budgets: the node's own ledger, where each querying member's DP budget is charged
+ *   when this node computes an analysis under a rule that requires DP;
  * - sealing keys: the compute node's X25519 key, kept in <state>/cleanroom/sealing-key.jwk
  *   (0600, like the node key), so columns sealed to it before a restart still open after.
  *
@@ -85,7 +87,7 @@ export async function startCleanroomNode(options: CleanroomNodeConfig & { readon
   const client = new FederationClient({ identity, peers, timeoutMs: options.timeoutMs ?? 120_000 });
   const service = new CleanroomService({
     identity, peers, client, sealing, store: new FileCollaborationStore(dir),
-    audit: transparencyLogAudit(options.log), data: internalMemberData(gatehouse, options.principal ?? 'cleanroom'),
+    audit: transparencyLogAudit(options.log), data: internalMemberData(gatehouse, options.principal ?? 'cleanroom'), budgets: gatehouse.budgets,
     ...(options.paillierBits ? { paillierBits: options.paillierBits } : {}),
     ...(options.onProgress ? { onProgress: options.onProgress } : {}),
   });

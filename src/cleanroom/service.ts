@@ -20,6 +20,9 @@ import { createHash, createPublicKey, randomUUID } from 'node:crypto';
 import type { KeyPair } from 'paillier-bigint';
 import { canonicalize } from '../audit/canonical.ts';
 import type { CellValue } from '../engine/engine.ts';
+import type { PrivacyGovernance } from '../privacy/release.ts';
+import type { BudgetLedger } from '../state/budget-ledger.ts';
+import { protectedTable } from './rules/dp-analysis.ts';
 import { GatehouseError } from '../errors.ts';
 import type { FederationClient, NodeCall, NodeHandler, NodeIdentity, PeerRegistry } from '../federation/index.ts';
 import { generatePaillierKeys } from '../psi/paillier.ts';
@@ -83,6 +86,8 @@ export interface CleanroomServiceOptions {
   readonly statementTimeoutMs?: number;
   /** Progress of long PSI runs (CLI output). */
   readonly onProgress?: (phase: string, done: number, total: number) => void;
+  /** This node's privacy-budget ledger, for analyses it computes under a rule that requires DP (each querying member's budget). */
+  readonly budgets?: BudgetLedger;
 }
 
 export interface QueryOutcome {
@@ -94,6 +99,8 @@ export interface QueryOutcome {
   readonly obligationsApplied: readonly string[];
   /** Audit ids per node: the compute node's and every contributing member's. */
   readonly receipts: Readonly<Record<string, string>>;
+  /** Under a rule that requires DP: the noise and the querying member's budget after this release. */
+  readonly privacy?: PrivacyGovernance;
 }
 
 export interface PsiOutcome {
@@ -331,6 +338,10 @@ export class CleanroomService {
     return this.#audited(base, async () => {
       requireAbility(c, querier, 'query');
       const analysis = governAnalysis(c, { sql, ...(input.params ? { params: input.params } : {}), template, querier });
+      // Refused before any member releases a column: a DP rule this node cannot honour.
+      if (protectedTable(c, analysis.bound.datasets, querier) && !this.#o.budgets) {
+        throw new CleanroomError('CLEANROOM_RULE_VIOLATION', 'a table of this analysis requires differential privacy, and this compute node keeps no privacy budgets', 'run the compute node as a served node (its state keeps the budget ledger)');
+      }
       const receipts: Record<string, string> = {};
       const tables = new Map<string, TablePayload>();
       // Ask every owner for its columns (its own checks run there), then run here. The query id
@@ -354,10 +365,10 @@ export class CleanroomService {
       for (const t of analysis.bound.datasets) {
         if (!current.contributions.some((x) => x.table === t)) throw new CleanroomError('CLEANROOM_ENDED', `table "${t}" left the collaboration during the query; its columns were deleted unused`, 'run the analysis again without it');
       }
-      const out = await runOnComputeNode({ collaboration: current, sql, ...(input.params ? { params: input.params } : {}), template, querier, tables, timeoutMs: this.#o.statementTimeoutMs ?? 20_000, now: this.#now });
+      const out = await runOnComputeNode({ collaboration: current, sql, ...(input.params ? { params: input.params } : {}), template, querier, tables, timeoutMs: this.#o.statementTimeoutMs ?? 20_000, now: this.#now, ...(this.#o.budgets ? { budgets: this.#o.budgets } : {}) });
       receipts[this.nodeId] = await this.#audit({ action: 'cleanroom.delete', collaborationId: c.id, decision: 'allow', datasets: out.deletion.tables, rowsReturned: out.deletion.rows, reasons: [`query ${queryId}`, `deleted at ${out.deletion.deletedAt}`, ...Object.entries(out.deletion.digests).map(([t, d]) => `${t} held sha256:${d}`)] });
       const resultDigest = digest({ columns: out.release.columns, rows: out.release.rows });
-      const outcome: QueryOutcome = { queryId, columns: out.release.columns, rows: out.release.rows, rowsSuppressed: out.release.rowsSuppressed, resultDigest, obligationsApplied: out.applied, receipts };
+      const outcome: QueryOutcome = { queryId, columns: out.release.columns, rows: out.release.rows, rowsSuppressed: out.release.rowsSuppressed, resultDigest, obligationsApplied: out.applied, receipts, ...(out.release.privacy ? { privacy: out.release.privacy } : {}) };
       // Other receivers get the result; each checks its own copy of the abilities.
       const receivers = current.members.filter((m) => m.status === 'active' && m.abilities.includes('receive') && m.nodeId !== this.nodeId && m.nodeId !== querier);
       await Promise.all(receivers.map(async (m) => {

@@ -129,7 +129,7 @@ async function main(): Promise<void> {
   const client = new FederationClient({ identity, peers, timeoutMs: 120_000 });
   service = new CleanroomService({
     identity, peers, client, sealing, store: new FileCollaborationStore(join(args.dir, 'cleanroom')),
-    audit: transparencyLogAudit(node.audit), data: paced(pipelineMemberData(node.gatehouse, apiKey), args.readDelayMs ?? 0),
+    audit: transparencyLogAudit(node.audit), data: paced(pipelineMemberData(node.gatehouse, apiKey), args.readDelayMs ?? 0), budgets: node.gatehouse.budgets,
     ...(args.paillierBits ? { paillierBits: args.paillierBits } : {}),
     onProgress: progressLine(identity.nodeId),
   });

@@ -12,6 +12,7 @@
  * request against the current policy version and never cached (invariant 6).
  */
 import type { GovernanceStore } from '../governance/store.ts';
+import type { BudgetLedger } from '../state/budget-ledger.ts';
 import type { ResultColumn } from '../engine/engine.ts';
 import type { GatehouseError } from '../errors.ts';
 import type { LoadedWorkspace } from '../workspace/validate.ts';
@@ -151,6 +152,8 @@ export class Gatehouse {
   // Clean rooms (docs/cleanrooms.md): a member's read of its own columns as the internal clean-room principal; the admin check of the routes.
   cleanroomRead(req: MemberReadRequest): Promise<QueryResponse> { return cleanroomMemberRead(this.#rt, req); }
   authorizeCleanroom(meta: RequestMeta, route: string) { return authorizeCleanroom(this.#rt, meta, route); }
+  /** The node's privacy-budget ledger: a clean room's compute node charges each querying member's DP budget on it. */
+  get budgets(): BudgetLedger { return this.#rt.budgets; }
 
   // Contractor governance.
   governanceOp(meta: RequestMeta, name: string, args: unknown): Promise<unknown> { return governanceOp(this.#rt, meta, name, args); }
