@@ -121,8 +121,10 @@ function fingerprint(text: string): string {
 }
 
 const b64 = (u: Uint8Array): string => Buffer.from(u).toString('base64');
+/** A PSI message: bytes over the binary node channel (CBOR), base64 text over JSON. */
 const unb64 = (s: unknown): Uint8Array => {
-  if (typeof s !== 'string' || s.length > 200_000_000) throw new CleanroomError('CLEANROOM_DEFINITION_INVALID', 'a PSI message must be base64 text');
+  if (s instanceof Uint8Array) return s;
+  if (typeof s !== 'string' || s.length > 200_000_000) throw new CleanroomError('CLEANROOM_DEFINITION_INVALID', 'a PSI message must be bytes or base64 text');
   return new Uint8Array(Buffer.from(s, 'base64'));
 };
 
@@ -446,8 +448,9 @@ export class CleanroomService {
       let sent = 0, received = 0;
       const call = async (message: Uint8Array): Promise<Uint8Array | null> => {
         sent += message.length;
-        const { result } = await this.#o.client.call<{ reply: string | null }>(theirs.owner, 'cleanroom-psi', {
-          collaborationId, table: input.peerTable, mode: input.mode, valueColumn: input.valueColumn ?? null, message: b64(message),
+        // Binary body (application/cbor): 32-byte points travel as bytes, not base64.
+        const { result } = await this.#o.client.callBinary<{ reply: Uint8Array | string | null }>(theirs.owner, 'cleanroom-psi', {
+          collaborationId, table: input.peerTable, mode: input.mode, valueColumn: input.valueColumn ?? null, message,
         }, randomUUID(), 600_000);
         if (result.reply === null) return null;
         const reply = unb64(result.reply);
@@ -468,7 +471,7 @@ export class CleanroomService {
     }).then((v) => ({ ...v, auditId: v.auditId ?? '' }));
   }
 
-  async #psiServe(peer: string, b: { collaborationId: string; table: string; mode: PsiMode; valueColumn: string | null; message: string }): Promise<{ reply: string | null }> {
+  async #psiServe(peer: string, b: { collaborationId: string; table: string; mode: PsiMode; valueColumn: string | null; message: string | Uint8Array }): Promise<{ reply: string | Uint8Array | null }> {
     const c = this.#o.store.require(str(b.collaborationId, 'collaborationId'));
     requireAbility(c, peer, 'query');
     const t = c.contributions.find((x) => x.table === b.table && x.owner === this.nodeId);
@@ -505,7 +508,8 @@ export class CleanroomService {
       if (isFirst || (reply !== null && (b.mode !== 'sum' || message[5] === 3))) {
         await this.#audit({ action: 'cleanroom.psi', collaborationId: c.id, decision: 'allow', principal: `node:${peer}`, purpose: c.purpose, datasets: [t.table], columns: [`${t.table}.${column}`], reasons: [`mode ${b.mode}`, 'role server', reply === null ? 'session opened' : 'answered'] });
       }
-      return { reply: reply === null ? null : b64(reply) };
+      // Answer in the form asked: bytes to a binary request, base64 to a JSON one.
+      return { reply: reply === null ? null : b.message instanceof Uint8Array ? reply : b64(reply) };
     } catch (err) {
       const e = err instanceof GatehouseError ? err : new GatehouseError('INTERNAL', 'PSI failed', { cause: err });
       await this.#audit({ action: 'cleanroom.psi', collaborationId: c.id, decision: e.outcome, principal: `node:${peer}`, errorCode: e.detail ?? e.code, reasons: [`mode ${b.mode}`, 'role server', e.message] });
