@@ -46,6 +46,8 @@ export async function cleanroomMemberRead(rt: Runtime, req: MemberReadRequest): 
         hint: 'declare the clean-room principal under principals: (it needs no API key) and permit it in a Cedar policy for the collaboration\'s purpose',
       });
     }
+    // The checks every authenticated request passes (a suspension by monitoring holds here too).
+    rt.checkGates(principal.id, null, 'cleanroom.read');
     const ws = state.loaded.workspace;
     const p = await plan(rt, { ...env, auth: { principal, mfaAt: null } }, q);
     const engine = state.engines.forDatasets(p.bound.datasets);
