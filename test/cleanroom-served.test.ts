@@ -150,6 +150,12 @@ describe('gatehouse cleanroom against served nodes', () => {
     assert.match(entry, /for compute node bank-a/);
   });
 
+  it('PSI cardinality between the served nodes finds the shared accounts (points as CBOR bytes on the node channel)', async () => {
+    const r = await cli('bank-a', ['psi', 'fraud-ring', '--table', 'a_accounts', '--column', 'account_key', '--peer-table', 'b_accounts', '--mode', 'cardinality']);
+    assert.equal(r.code, 0, r.text);
+    assert.equal(r.json.cardinality, ACCOUNTS - OFFSET);
+  });
+
   it('a principal that is not an administrator of the node is refused, and so is an anonymous caller', async () => {
     const r = await cli('bank-a', ['query', 'fraud-ring', '--sql', SQL], ANALYST_KEY('bank-a'));
     assert.notEqual(r.code, 0);
