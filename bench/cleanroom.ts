@@ -6,8 +6,9 @@
  *    points); the same number is timed alone on the same machine, interleaved with the PSI
  *    runs (bound, PSI, bound, PSI, …), and the median ratio reported. Hash-to-curve is a
  *    one-off per table (psi/prepared-set.ts: H(x) does not depend on the session) and is
- *    reported apart. Bytes on the wire are the PSI messages (binary) and, as the node
- *    channel carries them today, base64 inside JSON.
+ *    reported apart. Bytes on the wire are the PSI messages, the node-channel bodies that
+ *    carry them as the service sends them (CBOR, application/cbor: src/federation/transport.ts),
+ *    and, for comparison, the same messages as base64 inside JSON (the channel before CBOR).
  * 2. Intersection-sum (Paillier 2048), S × S (default 1,000; --quick 100): time and bytes.
  * 3. A clean-room aggregation over an R-row join (default 1,000,000; --quick 50,000): the
  *    compute-node path (columns sealed with JWE, opened, sealed on tmpfs, loaded into the
@@ -20,6 +21,7 @@
 import { mkdirSync, writeFileSync, existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { encode as encodeCbor } from 'cbor2';
 import { generatePaillierKeys } from '../src/psi/paillier.ts';
 import { CACHE_DIR, isMain, isQuick, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
 import { prepareSet } from '../src/psi/prepared-set.ts';
@@ -58,18 +60,21 @@ function elements(prefix: string, from: number, to: number): string[] {
 }
 
 /** Bytes of one PSI run and its time; messages pass through their binary encoding as on a wire. */
-function psiOnce(client: PsiClient, server: PsiServer): { seconds: number; bytes: number; base64Bytes: number; cardinality: number } {
+function psiOnce(client: PsiClient, server: PsiServer): { seconds: number; bytes: number; base64Bytes: number; cborBytes: number; cardinality: number } {
   const t0 = performance.now();
   let bytes = 0;
   let b64 = 0;
+  let cbor = 0;
   let reply: Uint8Array | null = null;
-  for (const m of client.hello(65_536)) {
-    bytes += m.length; b64 += Math.ceil(m.length / 3) * 4;
+  // The bodies the clean-room service sends for each message (src/cleanroom/service.ts psi), as CBOR.
+  const body = (m: Uint8Array): number => encodeCbor({ collaborationId: 'fraud-ring', table: 'b_accounts', mode: 'cardinality', valueColumn: null, message: m }).byteLength;
+  for (const m of client.hello(16_384)) {
+    bytes += m.length; b64 += Math.ceil(m.length / 3) * 4; cbor += body(m);
     reply = server.receive(m);
   }
-  bytes += reply!.length; b64 += Math.ceil(reply!.length / 3) * 4;
+  bytes += reply!.length; b64 += Math.ceil(reply!.length / 3) * 4; cbor += encodeCbor({ result: { reply: reply! } }).byteLength;
   const r = client.receiveReply(reply!);
-  return { seconds: seconds(t0), bytes, base64Bytes: b64, cardinality: r.cardinality };
+  return { seconds: seconds(t0), bytes, base64Bytes: b64, cborBytes: cbor, cardinality: r.cardinality };
 }
 
 async function psiCardinality(): Promise<Record<string, unknown>> {
@@ -87,7 +92,7 @@ async function psiCardinality(): Promise<Record<string, unknown>> {
   // Points for the bound: valid curve points (dummies are fresh X25519 public keys).
   const boundPoints = dummyPoints(padded);
   const psi: number[] = [], bound: number[] = [];
-  let last = { bytes: 0, base64Bytes: 0, cardinality: 0 };
+  let last = { bytes: 0, base64Bytes: 0, cborBytes: 0, cardinality: 0 };
   for (let r = 0; r < ROUNDS; r++) {
     t0 = performance.now();
     const k = BlindingKey.fresh();
@@ -109,11 +114,11 @@ async function psiCardinality(): Promise<Record<string, unknown>> {
   return {
     elements: n, overlap, paddedTo: padded, rounds: ROUNDS, x25519Multiplications: mults,
     psiSecondsMedian: round(median(psi)), boundSecondsMedian: round(median(bound)), ratioToBound: round(ratio, 3),
-    bytesOnWire: last.bytes, bytesAsBase64Json: last.base64Bytes, hashToCurveSecondsBothSets: round(hashSeconds),
+    bytesOnWire: last.bytes, bytesAsCborBodies: last.cborBytes, bytesAsBase64Json: last.base64Bytes, hashToCurveSecondsBothSets: round(hashSeconds),
     hashToCurvePerSecond: Math.round((2 * n) / hashSeconds), x25519PerSecond: Math.round(mults / median(bound)),
     extrapolated1Mx1M: {
       label: `extrapolated linearly from ${n} × ${n}, not measured`, psiSeconds: round(median(psi) * scale, 1), boundSeconds: round(median(bound) * scale, 1),
-      hashToCurveSecondsBothSets: round(hashSeconds * (2_000_000 / (2 * n)), 1), bytesOnWire: bytes1m, bytesAsBase64Json: Math.ceil(bytes1m / 3) * 4,
+      hashToCurveSecondsBothSets: round(hashSeconds * (2_000_000 / (2 * n)), 1), bytesOnWire: bytes1m, bytesAsCborBodies: Math.round(bytes1m * (last.cborBytes / last.bytes)), bytesAsBase64Json: Math.ceil(bytes1m / 3) * 4,
     },
   };
 }

@@ -12,6 +12,11 @@
  *      (kernel/execute.ts) with its output protections (disclosure control or truncation);
  *   4. the engine is closed, the directory removed and the keys wiped — whatever happened —
  *      and a deletion record is returned for the audit log.
+ *
+ * When a touched table's rule requires differential privacy (rules/dp-analysis.ts), step 3
+ * runs in two stages: the join's rows go into one more sealed table on the same tmpfs, and
+ * the analysis over it is released with the project's DP protections (noise, then the
+ * querying member's budget charged on `budgets`, the compute node's ledger).
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,10 +27,15 @@ import type { CellValue } from '../engine/engine.ts';
 import { execute, type ExecutionContext, type Protection, type Release } from '../kernel/execute.ts';
 import { disclosureControl } from '../kernel/protections/disclosure.ts';
 import { truncate } from '../kernel/protections/truncate.ts';
+import { dpBudget } from '../kernel/protections/dp-budget.ts';
+import { dpNoise } from '../kernel/protections/dp-release.ts';
+import { planNoise } from '../privacy/release.ts';
+import type { BudgetLedger } from '../state/budget-ledger.ts';
+import { planDpAnalysis } from './rules/dp-analysis.ts';
 import { ingestEncrypted } from '../keys/datasets.ts';
 import type { Workspace } from '../model/types.ts';
 import type { AuditDraft } from '../kernel/audited.ts';
-import { collaborationCatalog, governAnalysis } from './rules/govern-analysis.ts';
+import { collaborationCatalog, governAnalysis, memberPrincipal } from './rules/govern-analysis.ts';
 import type { Collaboration, Template } from './model.ts';
 import { CleanroomError } from './errors.ts';
 
@@ -88,6 +98,8 @@ export async function runOnComputeNode(input: {
   readonly tables: ReadonlyMap<string, TablePayload>;
   readonly timeoutMs: number;
   readonly now?: () => Date;
+  /** The compute node's budget ledger: each querying member's DP budget (needed when a rule requires DP). */
+  readonly budgets?: BudgetLedger;
 }): Promise<ComputeOutcome> {
   const c = input.collaboration;
   const dir = mkdtempSync(join(scratchRoot(), 'gh-cleanroom-'));
@@ -95,6 +107,7 @@ export async function runOnComputeNode(input: {
   const digests: Record<string, string> = {};
   let rows = 0;
   let engine: DuckDbEngine | null = null;
+  let released: DuckDbEngine | null = null;
   const now = input.now ?? (() => new Date());
   let outcome: Omit<ComputeOutcome, 'deletion'>;
   try {
@@ -133,20 +146,55 @@ export async function runOnComputeNode(input: {
     };
     engine = await DuckDbEngine.open(ws, { poolSize: 1, dataKeyOf: async (t) => keys.get(t)! });
     const g = analysis.governed;
-    const protections: Protection[] = g.disclosure ? [disclosureControl(g.disclosure, g.rowLimit, g.rowCap)] : [truncate(g.rowLimit)];
     const entry: AuditDraft = {
       time: now().toISOString(), principal: `node:${input.querier}`, source: 'cleanroom', channel: 'cleanroom', action: 'cleanroom.query',
       purpose: c.purpose, datasets: analysis.bound.datasets, columns: analysis.bound.columns, decision: 'allow', reasons: [], policyVersion: ws.policyVersion,
       obligations: [...analysis.applied], sqlFingerprint: null, rowsReturned: null, resultDigest: null, errorCode: null,
     };
+    // The DP charge is settled here, once the release exists: the compute node's audit entry
+    // follows at once; if the node stops in between, the charge stays spent (never under-counted).
+    const settle: { recorded(): Promise<void> }[] = [];
     const ctx: ExecutionContext = {
-      entry, keep: (r) => { entry.reasons = [...entry.reasons, r]; }, onRecord: () => {},
+      entry, keep: (r) => { entry.reasons = [...entry.reasons, r]; }, onRecord: (h) => { settle.push(h); },
       internal: () => { throw new Error('clean-room analyses make no internal reads'); },
     };
-    const release = await execute({ query: g.query, engine, timeoutMs: input.timeoutMs, protections }, ctx);
-    outcome = { release, applied: [...analysis.applied, ...release.labels] };
+    const dp = planDpAnalysis(c, analysis.bound, input.querier, (t) => ({ kind: 'encrypted', path: join(dir, `${t}.sealed`) }));
+    if (dp) {
+      if (!input.budgets) throw new CleanroomError('CLEANROOM_RULE_VIOLATION', `table "${dp.protectedTable}" requires differential privacy, and this compute node keeps no privacy budgets`, 'run the analysis on a served node (its state keeps the budget ledger)');
+      // Stage 1: the join's rows, in the engine only.
+      const joinRows = await execute({ query: dp.join.query, engine, timeoutMs: input.timeoutMs, protections: [truncate(dp.join.rowLimit)] }, { ...ctx, keep: () => {}, onRecord: () => {} });
+      if (joinRows.truncated) throw new CleanroomError('CLEANROOM_RULE_VIOLATION', `the join has more than ${dp.join.rowLimit} rows`, 'narrow the analysis with WHERE');
+      const name = dp.joined.name;
+      const csv = join(dir, `${name}.csv`);
+      const encoded = toCsvTable(dp.joined.columns.map((x) => x.name), { columns: joinRows.columns.map((x) => x.name), rows: joinRows.rows });
+      writeFileSync(csv, encoded.csv, { mode: 0o600 });
+      const key = randomBytes(32);
+      keys.set(name, key);
+      try {
+        await ingestEncrypted({ source: csv, table: 'data', target: join(dir, `${name}.sealed`), dataKey: key, format: 'sealed-duckdb', scratchDir: dir });
+      } finally {
+        rmSync(csv, { force: true });
+      }
+      await engine.close();
+      engine = null;
+      released = await DuckDbEngine.open({ ...ws, datasets: new Map([[name, dp.joined]]) }, { poolSize: 1, dataKeyOf: async () => key });
+      // Stage 2: the analysis over the join, released with the project's DP protections.
+      const r = dp.release;
+      const noise = planNoise(r.dp);
+      const release = await execute({
+        query: r.query, engine: released, timeoutMs: input.timeoutMs,
+        protections: [dpNoise(noise, r.rowLimit, r.rowCap), dpBudget(input.budgets, memberPrincipal(input.querier), r.dp, noise)],
+      }, ctx);
+      for (const h of settle) await h.recorded();
+      outcome = { release, applied: [...analysis.applied.filter((a) => !a.startsWith('aggregationOnly')), ...dp.applied, ...release.labels] };
+    } else {
+      const protections: Protection[] = g.disclosure ? [disclosureControl(g.disclosure, g.rowLimit, g.rowCap)] : [truncate(g.rowLimit)];
+      const release = await execute({ query: g.query, engine, timeoutMs: input.timeoutMs, protections }, ctx);
+      outcome = { release, applied: [...analysis.applied, ...release.labels] };
+    }
   } finally {
     if (engine !== null) await engine.close();
+    if (released !== null) await released.close();
     rmSync(dir, { recursive: true, force: true });
     for (const k of keys.values()) k.fill(0);
   }

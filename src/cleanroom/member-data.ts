@@ -25,3 +25,24 @@ export function pipelineMemberData(gatehouse: GovernedQueries, credential: strin
     },
   };
 }
+
+/** What a served node's pipeline offers its clean rooms: the read as an internal principal. */
+export interface InternalReads {
+  cleanroomRead(req: { principal: string; sql: string; purpose: string; collaborationId: string; requestId: string; peer: string }): Promise<QueryResponse>;
+}
+
+/**
+ * A served node's own data for its collaborations: read through the façade as the internal
+ * clean-room principal (src/operations/cleanroom/member-read.ts), so no API key is needed.
+ * Same SQL, same policy and obligations, one entry in the member's log per read.
+ */
+export function internalMemberData(gatehouse: InternalReads, principal: string): MemberData {
+  return {
+    async read(dataset, columns, purpose, context): Promise<TableColumns> {
+      for (const n of [dataset, ...columns]) if (!IDENT.test(n)) throw new Error(`invalid identifier ${JSON.stringify(n)}`);
+      const sql = `SELECT ${columns.map((c) => `"${c}"`).join(', ')} FROM "${dataset}"`;
+      const r = await gatehouse.cleanroomRead({ principal, sql, purpose, collaborationId: context.collaborationId, requestId: context.requestId, peer: context.peer ?? 'self' });
+      return { columns: r.columns.map((c) => c.name), rows: r.rows };
+    },
+  };
+}

@@ -11,6 +11,10 @@
  * - list: rows of the overlap (an inner join with another member's table on join columns),
  *   listed columns only;
  * - custom: only approved templates may read the table.
+ *
+ * An aggregation rule may also require differential privacy (rules/dp-analysis.ts): every
+ * analysis touching the table is then released with noise under the table's privacy unit,
+ * and each querying member spends its own budget on the compute node's ledger.
  */
 import type { ColumnType } from '../model/types.ts';
 import { CleanroomError } from './errors.ts';
@@ -30,9 +34,21 @@ export interface Member {
 
 export type AggregateFunction = 'count' | 'count_distinct' | 'sum' | 'avg';
 
+/** Differential privacy an aggregation rule requires: per query (ε, δ), and each querying member's budget. */
+export interface CleanroomDpRule {
+  readonly mechanism: 'gaussian' | 'laplace';
+  readonly epsilon: number;
+  readonly delta: number;
+  readonly maxGroupsPerUnit: number;
+  readonly maxRowsPerUnitPerGroup: number;
+  /** Each member's budget per window (rolling days; null: for the collaboration's life). */
+  readonly budget: { readonly epsilon: number; readonly delta: number; readonly windowDays: number | null };
+}
+
 export interface AggregationRule {
   readonly kind: 'aggregation';
-  readonly aggregateColumns: readonly { readonly column: string; readonly functions: readonly AggregateFunction[] }[];
+  /** `bounds`: the range values are clamped to under differential privacy (needed to sum or average). */
+  readonly aggregateColumns: readonly { readonly column: string; readonly functions: readonly AggregateFunction[]; readonly bounds?: readonly [number, number] }[];
   readonly joinColumns: readonly string[];
   readonly dimensionColumns: readonly string[];
   readonly scalarFunctions: readonly string[];
@@ -40,6 +56,7 @@ export interface AggregationRule {
   /** The column whose distinct values are the protected units (customers). */
   readonly privacyUnit: string;
   readonly minDistinctUnits: number;
+  readonly differentialPrivacy?: CleanroomDpRule;
 }
 
 export interface ListRule {
@@ -111,6 +128,30 @@ function names(v: unknown, what: string): string[] {
 }
 
 /** Validates an analysis rule against the table's columns; every problem is a clear refusal. */
+function parseDp(raw: unknown): CleanroomDpRule {
+  const d = raw as Record<string, unknown> | null;
+  if (typeof d !== 'object' || d === null) invalid('differentialPrivacy is an object: { epsilon, delta, budget: { epsilon, delta, windowDays } }');
+  const positive = (v: unknown, what: string, max: number): number => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > max) invalid(`differentialPrivacy.${what} must be a number above 0 and at most ${max}`);
+    return v as number;
+  };
+  const whole = (v: unknown, what: string, dflt: number): number => {
+    if (v === undefined) return dflt;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 1000) invalid(`differentialPrivacy.${what} must be a whole number from 1 to 1000`);
+    return v as number;
+  };
+  const mechanism = d!.mechanism ?? 'gaussian';
+  if (mechanism !== 'gaussian' && mechanism !== 'laplace') invalid('differentialPrivacy.mechanism must be gaussian or laplace');
+  const b = d!.budget as Record<string, unknown> | undefined;
+  if (typeof b !== 'object' || b === null) invalid('differentialPrivacy.budget is each member\'s budget: { epsilon, delta, windowDays }');
+  const windowDays = b!.windowDays === undefined || b!.windowDays === null ? null : whole(b!.windowDays, 'budget.windowDays', 30);
+  return {
+    mechanism: mechanism as 'gaussian' | 'laplace', epsilon: positive(d!.epsilon, 'epsilon', 10), delta: positive(d!.delta ?? 1e-6, 'delta', 1e-3),
+    maxGroupsPerUnit: whole(d!.maxGroupsPerUnit, 'maxGroupsPerUnit', 1), maxRowsPerUnitPerGroup: whole(d!.maxRowsPerUnitPerGroup, 'maxRowsPerUnitPerGroup', 1),
+    budget: { epsilon: positive(b!.epsilon, 'budget.epsilon', 100), delta: positive(b!.delta ?? 1e-5, 'budget.delta', 1e-2), windowDays },
+  };
+}
+
 export function parseRule(raw: unknown, columns: readonly ContributedColumn[]): AnalysisRule {
   if (typeof raw !== 'object' || raw === null) invalid('an analysis rule is an object with a kind');
   const r = raw as Record<string, unknown>;
@@ -128,7 +169,10 @@ export function parseRule(raw: unknown, columns: readonly ContributedColumn[]): 
       if (typeof x?.column !== 'string') invalid('each aggregate column needs a column name');
       const fns = x.functions;
       if (!Array.isArray(fns) || fns.length === 0 || fns.some((f) => !FUNCTIONS.includes(f as AggregateFunction))) invalid(`functions for "${x.column}" must be some of ${FUNCTIONS.join(', ')}`);
-      return { column: x.column, functions: fns as AggregateFunction[] };
+      if (x.bounds === undefined) return { column: x.column, functions: fns as AggregateFunction[] };
+      const b = x.bounds;
+      if (!Array.isArray(b) || b.length !== 2 || !b.every((v) => typeof v === 'number' && Number.isFinite(v)) || b[0] >= b[1]) invalid(`bounds for "${x.column}" must be [low, high] with low < high`);
+      return { column: x.column, functions: fns as AggregateFunction[], bounds: [b[0], b[1]] as const };
     });
     if (typeof r.privacyUnit !== 'string' || !known.has(r.privacyUnit)) invalid('privacyUnit must name a contributed column (the customer or person column)');
     const min = r.minDistinctUnits;
@@ -137,7 +181,8 @@ export function parseRule(raw: unknown, columns: readonly ContributedColumn[]): 
     mustExist(dimensionColumns, 'dimensionColumns');
     mustExist(aggregateColumns.map((a) => a.column), 'aggregateColumns');
     for (const j of joinColumns) if (dimensionColumns.includes(j) || aggregateColumns.some((a) => a.column === j)) invalid(`"${j}" is a join column and may not also be a dimension or aggregate column`);
-    return { kind: 'aggregation', aggregateColumns, joinColumns, dimensionColumns, scalarFunctions, joinRequired: r.joinRequired === true, privacyUnit: r.privacyUnit, minDistinctUnits: min };
+    const dp = r.differentialPrivacy === undefined ? null : parseDp(r.differentialPrivacy);
+    return { kind: 'aggregation', aggregateColumns, joinColumns, dimensionColumns, scalarFunctions, joinRequired: r.joinRequired === true, privacyUnit: r.privacyUnit, minDistinctUnits: min, ...(dp ? { differentialPrivacy: dp } : {}) };
   }
   if (r.kind === 'list') {
     const joinColumns = names(r.joinColumns ?? [], 'joinColumns');

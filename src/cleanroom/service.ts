@@ -20,6 +20,9 @@ import { createHash, createPublicKey, randomUUID } from 'node:crypto';
 import type { KeyPair } from 'paillier-bigint';
 import { canonicalize } from '../audit/canonical.ts';
 import type { CellValue } from '../engine/engine.ts';
+import type { PrivacyGovernance } from '../privacy/release.ts';
+import type { BudgetLedger } from '../state/budget-ledger.ts';
+import { protectedTable } from './rules/dp-analysis.ts';
 import { GatehouseError } from '../errors.ts';
 import type { FederationClient, NodeCall, NodeHandler, NodeIdentity, PeerRegistry } from '../federation/index.ts';
 import { generatePaillierKeys } from '../psi/paillier.ts';
@@ -39,7 +42,7 @@ import { findTemplate } from './templates.ts';
 
 /** Reads this node's own data for a collaboration, under this node's own policy. */
 export interface MemberData {
-  read(dataset: string, columns: readonly string[], purpose: string, context: { readonly collaborationId: string; readonly requestId: string }): Promise<TableColumns>;
+  read(dataset: string, columns: readonly string[], purpose: string, context: { readonly collaborationId: string; readonly requestId: string; /** The node the read is for (the compute node, the PSI peer, or this node). */ readonly peer?: string }): Promise<TableColumns>;
 }
 
 export interface CleanroomAuditEntry {
@@ -83,6 +86,8 @@ export interface CleanroomServiceOptions {
   readonly statementTimeoutMs?: number;
   /** Progress of long PSI runs (CLI output). */
   readonly onProgress?: (phase: string, done: number, total: number) => void;
+  /** This node's privacy-budget ledger, for analyses it computes under a rule that requires DP (each querying member's budget). */
+  readonly budgets?: BudgetLedger;
 }
 
 export interface QueryOutcome {
@@ -94,6 +99,8 @@ export interface QueryOutcome {
   readonly obligationsApplied: readonly string[];
   /** Audit ids per node: the compute node's and every contributing member's. */
   readonly receipts: Readonly<Record<string, string>>;
+  /** Under a rule that requires DP: the noise and the querying member's budget after this release. */
+  readonly privacy?: PrivacyGovernance;
 }
 
 export interface PsiOutcome {
@@ -114,8 +121,10 @@ function fingerprint(text: string): string {
 }
 
 const b64 = (u: Uint8Array): string => Buffer.from(u).toString('base64');
+/** A PSI message: bytes over the binary node channel (CBOR), base64 text over JSON. */
 const unb64 = (s: unknown): Uint8Array => {
-  if (typeof s !== 'string' || s.length > 200_000_000) throw new CleanroomError('CLEANROOM_DEFINITION_INVALID', 'a PSI message must be base64 text');
+  if (s instanceof Uint8Array) return s;
+  if (typeof s !== 'string' || s.length > 200_000_000) throw new CleanroomError('CLEANROOM_DEFINITION_INVALID', 'a PSI message must be bytes or base64 text');
   return new Uint8Array(Buffer.from(s, 'base64'));
 };
 
@@ -331,6 +340,10 @@ export class CleanroomService {
     return this.#audited(base, async () => {
       requireAbility(c, querier, 'query');
       const analysis = governAnalysis(c, { sql, ...(input.params ? { params: input.params } : {}), template, querier });
+      // Refused before any member releases a column: a DP rule this node cannot honour.
+      if (protectedTable(c, analysis.bound.datasets, querier) && !this.#o.budgets) {
+        throw new CleanroomError('CLEANROOM_RULE_VIOLATION', 'a table of this analysis requires differential privacy, and this compute node keeps no privacy budgets', 'run the compute node as a served node (its state keeps the budget ledger)');
+      }
       const receipts: Record<string, string> = {};
       const tables = new Map<string, TablePayload>();
       // Ask every owner for its columns (its own checks run there), then run here. The query id
@@ -354,10 +367,10 @@ export class CleanroomService {
       for (const t of analysis.bound.datasets) {
         if (!current.contributions.some((x) => x.table === t)) throw new CleanroomError('CLEANROOM_ENDED', `table "${t}" left the collaboration during the query; its columns were deleted unused`, 'run the analysis again without it');
       }
-      const out = await runOnComputeNode({ collaboration: current, sql, ...(input.params ? { params: input.params } : {}), template, querier, tables, timeoutMs: this.#o.statementTimeoutMs ?? 20_000, now: this.#now });
+      const out = await runOnComputeNode({ collaboration: current, sql, ...(input.params ? { params: input.params } : {}), template, querier, tables, timeoutMs: this.#o.statementTimeoutMs ?? 20_000, now: this.#now, ...(this.#o.budgets ? { budgets: this.#o.budgets } : {}) });
       receipts[this.nodeId] = await this.#audit({ action: 'cleanroom.delete', collaborationId: c.id, decision: 'allow', datasets: out.deletion.tables, rowsReturned: out.deletion.rows, reasons: [`query ${queryId}`, `deleted at ${out.deletion.deletedAt}`, ...Object.entries(out.deletion.digests).map(([t, d]) => `${t} held sha256:${d}`)] });
       const resultDigest = digest({ columns: out.release.columns, rows: out.release.rows });
-      const outcome: QueryOutcome = { queryId, columns: out.release.columns, rows: out.release.rows, rowsSuppressed: out.release.rowsSuppressed, resultDigest, obligationsApplied: out.applied, receipts };
+      const outcome: QueryOutcome = { queryId, columns: out.release.columns, rows: out.release.rows, rowsSuppressed: out.release.rowsSuppressed, resultDigest, obligationsApplied: out.applied, receipts, ...(out.release.privacy ? { privacy: out.release.privacy } : {}) };
       // Other receivers get the result; each checks its own copy of the abilities.
       const receivers = current.members.filter((m) => m.status === 'active' && m.abilities.includes('receive') && m.nodeId !== this.nodeId && m.nodeId !== querier);
       await Promise.all(receivers.map(async (m) => {
@@ -385,7 +398,7 @@ export class CleanroomService {
         const contribution = c.contributions.find((x) => x.table === t);
         if (!contribution || contribution.owner !== this.nodeId) throw new CleanroomError('CLEANROOM_ABILITY_MISSING', `table "${t}" is not this node's contribution`);
         const needed = analysis.columnsNeeded.get(t) ?? [];
-        const data = await this.#o.data.read(contribution.dataset, needed, c.purpose, { collaborationId: c.id, requestId: r.queryId });
+        const data = await this.#o.data.read(contribution.dataset, needed, c.purpose, { collaborationId: c.id, requestId: r.queryId, peer: requester });
         sealed[t] = await sealColumns(toCsvTable(contribution.columns.map((x) => x.name), data), { ...compute.sealingKey }, { collaborationId: c.id, queryId: r.queryId, table: t });
         columns.push(...needed.map((n) => `${t}.${n}`));
       }
@@ -429,14 +442,15 @@ export class CleanroomService {
     if (!theirs || theirs.owner === this.nodeId) throw new CleanroomError('CLEANROOM_NOT_FOUND', `"${input.peerTable}" is not another member's table`);
     const base = { action: 'cleanroom.psi', collaborationId, principal: `node:${this.nodeId}`, purpose: c.purpose, datasets: [input.table], columns: [`${input.table}.${input.column}`], reasons: [`mode ${input.mode}`, `with ${theirs.owner}:${input.peerTable}`, 'role client'] };
     return this.#audited(base, async () => {
-      const data = await this.#o.data.read(mine.dataset, [input.column], c.purpose, { collaborationId, requestId: randomUUID() });
+      const data = await this.#o.data.read(mine.dataset, [input.column], c.purpose, { collaborationId, requestId: randomUUID(), peer: this.nodeId });
       const set = prepareSet(data.rows.map((r) => String(r[0])), { onProgress: (d) => this.#o.onProgress?.('hash to curve', d, data.rows.length) });
       const client = new PsiClient(set, input.mode, this.#o.onProgress ? { onProgress: this.#o.onProgress } : {});
       let sent = 0, received = 0;
       const call = async (message: Uint8Array): Promise<Uint8Array | null> => {
         sent += message.length;
-        const { result } = await this.#o.client.call<{ reply: string | null }>(theirs.owner, 'cleanroom-psi', {
-          collaborationId, table: input.peerTable, mode: input.mode, valueColumn: input.valueColumn ?? null, message: b64(message),
+        // Binary body (application/cbor): 32-byte points travel as bytes, not base64.
+        const { result } = await this.#o.client.callBinary<{ reply: Uint8Array | string | null }>(theirs.owner, 'cleanroom-psi', {
+          collaborationId, table: input.peerTable, mode: input.mode, valueColumn: input.valueColumn ?? null, message,
         }, randomUUID(), 600_000);
         if (result.reply === null) return null;
         const reply = unb64(result.reply);
@@ -457,7 +471,7 @@ export class CleanroomService {
     }).then((v) => ({ ...v, auditId: v.auditId ?? '' }));
   }
 
-  async #psiServe(peer: string, b: { collaborationId: string; table: string; mode: PsiMode; valueColumn: string | null; message: string }): Promise<{ reply: string | null }> {
+  async #psiServe(peer: string, b: { collaborationId: string; table: string; mode: PsiMode; valueColumn: string | null; message: string | Uint8Array }): Promise<{ reply: string | Uint8Array | null }> {
     const c = this.#o.store.require(str(b.collaborationId, 'collaborationId'));
     requireAbility(c, peer, 'query');
     const t = c.contributions.find((x) => x.table === b.table && x.owner === this.nodeId);
@@ -476,7 +490,7 @@ export class CleanroomService {
     let server = this.#psiServers.get(key);
     if (!server) {
       const cols = b.mode === 'sum' ? [column, b.valueColumn!] : [column];
-      const data = await this.#o.data.read(t.dataset, cols, c.purpose, { collaborationId: c.id, requestId: randomUUID() });
+      const data = await this.#o.data.read(t.dataset, cols, c.purpose, { collaborationId: c.id, requestId: randomUUID(), peer });
       const elements = data.rows.map((r) => String(r[0]));
       const set: PreparedSet = b.mode === 'sum'
         ? prepareSet(elements, { values: data.rows.map((r) => { const n = Number(r[1]); return BigInt(Number.isFinite(n) && n > 0 ? Math.round(n) : 0); }) })
@@ -494,7 +508,8 @@ export class CleanroomService {
       if (isFirst || (reply !== null && (b.mode !== 'sum' || message[5] === 3))) {
         await this.#audit({ action: 'cleanroom.psi', collaborationId: c.id, decision: 'allow', principal: `node:${peer}`, purpose: c.purpose, datasets: [t.table], columns: [`${t.table}.${column}`], reasons: [`mode ${b.mode}`, 'role server', reply === null ? 'session opened' : 'answered'] });
       }
-      return { reply: reply === null ? null : b64(reply) };
+      // Answer in the form asked: bytes to a binary request, base64 to a JSON one.
+      return { reply: reply === null ? null : b.message instanceof Uint8Array ? reply : b64(reply) };
     } catch (err) {
       const e = err instanceof GatehouseError ? err : new GatehouseError('INTERNAL', 'PSI failed', { cause: err });
       await this.#audit({ action: 'cleanroom.psi', collaborationId: c.id, decision: e.outcome, principal: `node:${peer}`, errorCode: e.detail ?? e.code, reasons: [`mode ${b.mode}`, 'role server', e.message] });

@@ -76,6 +76,7 @@ export const COMMANDS: Readonly<Record<string, CommandSpec>> = {
       'witness-key': { type: 'string', multiple: true, arg: 'VKEY', help: 'the pinned cosignature key of the --witness in the same position (gatehouse witness prints it)' },
       'witness-quorum': { type: 'string', arg: 'K', help: 'cosignatures needed (default: every witness); the demo also runs one local witness' },
       quiet: { type: 'boolean', help: 'print only the listening addresses, not the demo banner' },
+      cleanroom: { type: 'boolean', help: 'serve clean-room collaborations on the node-to-node listener (a federated workspace: region: and federation: in gatehouse.yaml; docs/cleanrooms.md)' },
     },
     more: 'The workspace is re-read when its files change (or on SIGHUP): a valid change applies to the next\nrequest, an invalid one is reported and ignored. GATEHOUSE_SCHEDULER_SECONDS (default 300, 0 = off)\nsets how often retention and reports run.',
   },

@@ -688,6 +688,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
     demo: values.demo === true || isDemo(dir),
     attestation: { allowSample: values.demo === true },
     setup: { users: passwords, demoGovernance: values.demo === true },
+    ...(values.cleanroom === true ? { cleanroom: {} } : {}),
     scheduler: schedulerSeconds > 0 ? { intervalMs: schedulerSeconds * 1000 } : null,
     reloadOnChange: true,
     notify: (line, err) => { out.write(`${line}\n`); if (err !== undefined) reportError(out, err, { json: false }); },

@@ -15,6 +15,12 @@
  * The node listener is its own server on its own port, separate from the partner-facing
  * HTTP API and wire protocol: partners can never reach a node route, and nodes never reach
  * partner routes. Requests are `POST /federation/v1/<operation>` with a JSON body.
+ *
+ * Binary bodies (issue 17: PSI sends millions of 32-byte points): a request may instead be
+ * `application/cbor` (RFC 8949), where byte strings travel as bytes, not base64 (a third
+ * smaller); the answer then comes in CBOR too. The envelope signs the body bytes either way.
+ * `FederationClient.callBinary` sends one; handlers see the same decoded values, with
+ * Uint8Array for byte strings.
  */
 import { createServer, type Server } from 'node:https';
 import { Agent, request as httpRequest, type ClientRequestArgs, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -22,6 +28,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { randomUUID } from 'node:crypto';
+import { decode as decodeCbor, encode as encodeCbor } from 'cbor2';
 import { GatehouseError, isErrorCode } from '../errors.ts';
 import { FederationError } from './errors.ts';
 import { publicKeyText, type NodeIdentity } from './identity.ts';
@@ -29,6 +36,8 @@ import { ReplayCache, signRequest, signResponse, verifyRequest, verifyResponse }
 import type { PeerPin, PeerRegistry } from './peers.ts';
 
 const PATH_PREFIX = '/federation/v1/';
+/** The binary body type (RFC 8949); anything else is JSON. */
+const CBOR = 'application/cbor';
 const OPERATION = /^[a-z][a-z0-9-]{0,63}$/;
 
 /** The key text of the certificate the other end of a TLS socket presented, or null. */
@@ -132,6 +141,7 @@ export async function startNodeListener(options: NodeListenerOptions): Promise<N
     let to = claimed('gatehouse-node');
     let status = 200;
     let body: Record<string, unknown>;
+    const binary = req.headers['content-type'] === CBOR;
     try {
       const raw = await readBody(req, maxBody);
       const key = peerKeyOf(req.socket as TLSSocket);
@@ -146,15 +156,15 @@ export async function startNodeListener(options: NodeListenerOptions): Promise<N
       const handler = OPERATION.test(operation) && Object.hasOwn(options.handlers, operation) ? options.handlers[operation] : undefined;
       if (!handler) throw new GatehouseError('NOT_FOUND', `this node offers no operation "${operation.slice(0, 64)}"`);
       let parsed: unknown;
-      try { parsed = JSON.parse(raw.toString('utf8')); } catch { throw new FederationError('NODE_ENVELOPE_INVALID', 'the node message body is not JSON'); }
+      try { parsed = binary ? decodeCbor(raw) : JSON.parse(raw.toString('utf8')); } catch { throw new FederationError('NODE_ENVELOPE_INVALID', `the node message body is not ${binary ? 'CBOR' : 'JSON'}`); }
       body = { result: await handler({ operation, peer: verified.peer, requestId, body: parsed }) };
     } catch (err) {
       if (err instanceof FederationError) refused(err);
       ({ status, body } = errorBody(err));
     }
-    const text = JSON.stringify(body);
+    const text: string | Uint8Array = binary ? encodeCbor(body) : JSON.stringify(body);
     const sig = signResponse(identity, to, requestId, nonce, status, text);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...sig });
+    res.writeHead(status, { 'content-type': binary ? CBOR : 'application/json', 'content-length': typeof text === 'string' ? Buffer.byteLength(text) : text.byteLength, ...sig });
     res.end(text);
   }
 
@@ -240,17 +250,26 @@ export class FederationClient {
   }
 
   /** POSTs `body` to `operation` on `nodeId`; rethrows the peer's refusal as a GatehouseError with its code. */
-  async call<T>(nodeId: string, operation: string, body: unknown, requestId: string = randomUUID(), timeoutMs?: number): Promise<CallResult<T>> {
+  call<T>(nodeId: string, operation: string, body: unknown, requestId: string = randomUUID(), timeoutMs?: number): Promise<CallResult<T>> {
+    return this.#call<T>(nodeId, operation, body, requestId, timeoutMs, false);
+  }
+
+  /** As `call`, with a CBOR body and answer: Uint8Array values travel as bytes. */
+  callBinary<T>(nodeId: string, operation: string, body: unknown, requestId: string = randomUUID(), timeoutMs?: number): Promise<CallResult<T>> {
+    return this.#call<T>(nodeId, operation, body, requestId, timeoutMs, true);
+  }
+
+  async #call<T>(nodeId: string, operation: string, body: unknown, requestId: string, timeoutMs: number | undefined, binary: boolean): Promise<CallResult<T>> {
     const { identity, peers } = this.#options;
     const peer = peers.get(nodeId);
     const path = PATH_PREFIX + operation;
-    const text = JSON.stringify(body);
+    const text: string | Uint8Array = binary ? encodeCbor(body) : JSON.stringify(body);
     const signed = signRequest(identity, peer.nodeId, 'POST', path, requestId, text, (this.#options.now ?? Date.now)());
     const url = new URL(peer.url);
     const { status, headers, raw } = await new Promise<{ status: number; headers: IncomingMessage['headers']; raw: Buffer }>((resolve, reject) => {
       const req = httpRequest({
         host: url.hostname, port: Number(url.port), method: 'POST', path, agent: this.#agent(peer),
-        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), ...signed.headers },
+        headers: { 'content-type': binary ? CBOR : 'application/json', 'content-length': typeof text === 'string' ? Buffer.byteLength(text) : text.byteLength, ...signed.headers },
       }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -265,7 +284,7 @@ export class FederationClient {
     });
     const signature = verifyResponse(peer, identity.nodeId, requestId, signed.nonce, status, headers, raw);
     let parsed: { result?: T; error?: { code: string; message: string; hint: string | null; reasons: string[]; detail: string | null } };
-    try { parsed = JSON.parse(raw.toString('utf8')); } catch { throw new FederationError('PEER_ERROR', `node "${peer.nodeId}" sent an answer that is not JSON`); }
+    try { parsed = binary && headers['content-type'] === CBOR ? decodeCbor(raw) as typeof parsed : JSON.parse(raw.toString('utf8')); } catch { throw new FederationError('PEER_ERROR', `node "${peer.nodeId}" sent an answer that is not ${binary ? 'CBOR' : 'JSON'}`); }
     if (status !== 200 || parsed.error) {
       const e = parsed.error;
       const code = e && isErrorCode(e.code) ? e.code : 'INTERNAL';

@@ -11,10 +11,15 @@
  *   → {"event":"ready","controlPort"}
  * Then the parent drives it over HTTP with the bearer token it gave in GATEHOUSE_NODE_TOKEN.
  * SIGTERM closes everything.
+ *
+ * `cleanroom-process.ts --served <workspace dir>` is the served node instead: `startNode` with
+ * clean rooms on (identity in <workspace>/state, peers and listener from gatehouse.yaml, the
+ * routes on the node's own HTTP API behind its administrators' credentials). It prints one
+ * line {"http": port, "federation": port} when ready.
  */
 import { createInterface } from 'node:readline';
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { timingSafeEqual } from 'node:crypto';
 import Fastify from 'fastify';
 import { GatehouseError } from '../errors.ts';
@@ -75,7 +80,24 @@ function paced(data: MemberData, ms: number): MemberData {
   return { read: async (...a) => { await new Promise((r) => setTimeout(r, ms)); return data.read(...a); } };
 }
 
+/** The served node: what `gatehouse serve` runs, with clean rooms on. */
+async function served(ws: string): Promise<void> {
+  await loadParser();
+  const node = await startNode({
+    workspaceDir: ws, auditDir: join(ws, 'audit'), engineOptions: { poolSize: 1, threads: 1 }, http: { port: 0 }, wire: null, tls: null,
+    federation: null, cleanroom: { paillierBits: Number(process.env.GATEHOUSE_PAILLIER_BITS) || 2048, onProgress: progressLine(basename(ws)) },
+  });
+  const { cleanroomOf } = await import('../cleanroom/node.ts');
+  if (!cleanroomOf(node.gatehouse)) throw new Error('the node started without clean rooms');
+  const config = node.gatehouse.workspace.policy.residency!;
+  say({ http: node.http!.port, federation: config.federation.listen?.port ?? 0 });
+  const close = (): void => { void node.close().then(() => process.exit(0)); };
+  process.on('SIGTERM', close);
+  process.on('SIGINT', close);
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === '--served') return served(process.argv[3] ?? '.');
   const args = JSON.parse(process.argv[2] ?? '{}') as Args;
   const token = process.env.GATEHOUSE_NODE_TOKEN ?? '';
   if (token.length < 16) throw new Error('GATEHOUSE_NODE_TOKEN must be set (at least 16 characters)');
@@ -107,7 +129,7 @@ async function main(): Promise<void> {
   const client = new FederationClient({ identity, peers, timeoutMs: 120_000 });
   service = new CleanroomService({
     identity, peers, client, sealing, store: new FileCollaborationStore(join(args.dir, 'cleanroom')),
-    audit: transparencyLogAudit(node.audit), data: paced(pipelineMemberData(node.gatehouse, apiKey), args.readDelayMs ?? 0),
+    audit: transparencyLogAudit(node.audit), data: paced(pipelineMemberData(node.gatehouse, apiKey), args.readDelayMs ?? 0), budgets: node.gatehouse.budgets,
     ...(args.paillierBits ? { paillierBits: args.paillierBits } : {}),
     onProgress: progressLine(identity.nodeId),
   });

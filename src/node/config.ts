@@ -108,6 +108,11 @@ export interface NodeConfig {
    * listener) and routes queries through it; null keeps it off (a one-shot CLI command).
    */
   readonly federation?: FederationNodeConfig | null;
+  /**
+   * Serve clean-room collaborations on the node-to-node listener (docs/cleanrooms.md); absent:
+   * no clean rooms. Its listener is the workspace's federation.listen unless `listen` says otherwise.
+   */
+  readonly cleanroom?: import('../cleanroom/node.ts').CleanroomNodeConfig;
   /** Re-read the workspace when its files change. */
   readonly reloadOnChange?: boolean;
   readonly engineOptions?: { readonly poolSize?: number; readonly threads?: number };

@@ -33,6 +33,7 @@ import { trackInFlight } from './in-flight.ts';
 import { reloader, watchWorkspace } from './reload.ts';
 import { startScheduler, type Scheduler } from './scheduler.ts';
 import { openState } from './state.ts';
+import { startCleanroomNode, type CleanroomNodeConfig } from '../cleanroom/node.ts';
 
 export type { NodeConfig } from './config.ts';
 export type { NodeHttp } from './http.ts';
@@ -110,7 +111,8 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
     if (config.setup?.demoGovernance) await gatehouse.setupDemoGovernance();
 
     let residency: ResidencyNode | null = null;
-    if (config.federation !== null && gatehouse.workspace.policy.residency) {
+    // A node serving clean rooms gives them its node-to-node listener (one listener, one role).
+    if (config.federation !== null && !config.cleanroom && gatehouse.workspace.policy.residency) {
       const fed = config.federation ?? {};
       // Given the counted view, so a forwarded query in flight finishes before the engines close.
       const listen = fed.listen ?? gatehouse.workspace.policy.residency.federation.listen ?? { port: 0 };
@@ -120,6 +122,14 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
       }).catch((err: unknown) => { throw listenFailure(err, 'the node-to-node listener', 'federation.listen in gatehouse.yaml', listen.host ?? '127.0.0.1', listen.port); });
       residency = r;
       closers.push('residency', () => r.close());
+    }
+    // Clean rooms (issue 17, docs/cleanrooms.md): with `cleanroom: {…}` a federated node serves its
+    // collaborations on the node listener; the HTTP routes find the service (cleanroomOf).
+    const cleanroomConfig = config.cleanroom;
+    if (cleanroomConfig) {
+      const stateDir = config.state?.dir ?? join(workspaceDir, 'state');
+      const cleanroom = await startCleanroomNode({ ...cleanroomConfig, gatehouse, log: state.log, stateDir });
+      closers.push('clean rooms', () => cleanroom.close());
     }
 
     const host = config.http?.host ?? '127.0.0.1';

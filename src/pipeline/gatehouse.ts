@@ -12,6 +12,7 @@
  * request against the current policy version and never cached (invariant 6).
  */
 import type { GovernanceStore } from '../governance/store.ts';
+import type { BudgetLedger } from '../state/budget-ledger.ts';
 import type { ResultColumn } from '../engine/engine.ts';
 import type { GatehouseError } from '../errors.ts';
 import type { LoadedWorkspace } from '../workspace/validate.ts';
@@ -44,6 +45,8 @@ import { closeJobs, configureJobs, type JobsConfig } from '../operations/jobs/co
 import { airlockList, airlockRelease, airlockReview, airlockSubmit } from '../operations/airlock/airlock.ts';
 import type { TeeFormat } from '../attestation/types.ts';
 import * as fl from '../operations/fl/round.ts';
+import { cleanroomMemberRead, type MemberReadRequest } from '../operations/cleanroom/member-read.ts';
+import { authorizeCleanroom } from '../operations/cleanroom/authorize.ts';
 
 export type { DatasetView, Governance, QueryEstimate, QueryRequest, QueryResponse, RequestMeta } from '../kernel/types.ts';
 export type { GatehouseOptions } from '../kernel/runtime.ts';
@@ -154,6 +157,12 @@ export class Gatehouse {
   airlockReview(meta: RequestMeta, body: { id: string; decision: 'approve' | 'reject'; reason: string }) { return airlockReview(this.#rt, meta, body); }
   airlockRelease(meta: RequestMeta, body: { id: string }) { return airlockRelease(this.#rt, meta, body); }
   airlockList(meta: RequestMeta) { return airlockList(this.#rt, meta); }
+
+  // Clean rooms (docs/cleanrooms.md): a member's read of its own columns as the internal clean-room principal; the admin check of the routes.
+  cleanroomRead(req: MemberReadRequest): Promise<QueryResponse> { return cleanroomMemberRead(this.#rt, req); }
+  authorizeCleanroom(meta: RequestMeta, route: string) { return authorizeCleanroom(this.#rt, meta, route); }
+  /** The node's privacy-budget ledger: a clean room's compute node charges each querying member's DP budget on it. */
+  get budgets(): BudgetLedger { return this.#rt.budgets; }
 
   // Contractor governance.
   governanceOp(meta: RequestMeta, name: string, args: unknown): Promise<unknown> { return governanceOp(this.#rt, meta, name, args); }

@@ -23,6 +23,8 @@ import { registerJobsRoutes } from './jobs-routes.ts';
 import { registerAirlockRoutes } from './airlock-routes.ts';
 import { registerErasureRoutes } from './erasure-routes.ts';
 import { queryResponseJson } from './query-json.ts';
+import { registerCleanroomRoutes } from './cleanroom-routes.ts';
+import { cleanroomOf } from '../cleanroom/node.ts';
 
 export interface AppOptions {
   /** Serve HTTPS with this certificate and key (PEM); with `ca`, clients must present a certificate it signed (mTLS). */
@@ -178,6 +180,9 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await registerAirlockRoutes(app, gatehouse);
   await registerErasureRoutes(app, gatehouse);
   await registerFlRoutes(app, gatehouse);
+  // Clean rooms (issue 17): on a node that serves them, managed by its administrators, each call authenticated and audited on the one path.
+  const cleanroom = cleanroomOf(gatehouse);
+  if (cleanroom) await registerCleanroomRoutes(app, cleanroom, { authorize: async (req) => { await gatehouse.authorizeCleanroom(metaOf(req), `${req.method} ${req.routeOptions.url ?? ''}`); } });
 
   await app.register(auditHttpPlugin, {
     log: options.auditLog,

@@ -1,8 +1,9 @@
 /**
  * HTTP routes of a node's clean rooms (docs/cleanrooms.md), each with a JSON schema for its
  * body and answer. They call the node's clean-room service, which audits every step in the
- * node's log; `authorize` decides who may call them (the node's administrators: the lead's
- * wiring passes the pipeline's authentication, `gatehouse cleanroom demo` a node token).
+ * node's log; `authorize` decides who may call them (the node's administrators: a served
+ * node's app.ts passes the pipeline's authentication and admin check, audited as
+ * `cleanroom.http`; `gatehouse cleanroom demo` a node token).
  *
  *   GET  /v1/cleanrooms                               collaborations and pending invitations
  *   POST /v1/cleanrooms                               create
