@@ -59,12 +59,14 @@ describe('partition selection threshold', () => {
         const priced = planNoise(plan);
         const tau = selectionThreshold({ kind: 'gaussian', sigma2: String(sigma2) }, 1e-7 / 3);
         // The first pricing of a σ² also finds the discrete Gaussian's μ-GDP (tens of ms, then cached).
-        assert.ok(performance.now() - t0 < (i === 0 ? 200 : 50), 'pricing takes milliseconds (it took a minute when summed term by term)');
+        // Bounds far above the milliseconds it takes, so a loaded machine passes; the regression it
+        // guards against took a minute per pricing.
+        assert.ok(performance.now() - t0 < (i === 0 ? 3000 : 1000), 'pricing takes milliseconds (it took a minute when summed term by term)');
         assert.ok(tau > 1 && Number.isFinite(tau) && priced.threshold! > 1);
       }
       await new Promise((r) => setTimeout(r, 30));
     } finally { clearInterval(timer); }
     assert.ok(gaps.length >= 3, 'the timer fired');
-    assert.ok(Math.max(...gaps) < 250, `longest gap between 5 ms ticks: ${Math.max(...gaps).toFixed(1)} ms`);
+    assert.ok(Math.max(...gaps) < 2000, `longest gap between 5 ms ticks: ${Math.max(...gaps).toFixed(1)} ms`);
   });
 });
