@@ -162,7 +162,11 @@ export function log(name: string, message: string): void {
 
 // ---- the runner ------------------------------------------------------------------------
 
-interface ModuleSpec { readonly name: string; readonly file: string; readonly timeoutMs: number }
+interface ModuleSpec {
+  readonly name: string; readonly file: string; readonly timeoutMs: number;
+  /** The module prints its figures instead of writing bench/results/<name>.json: the runner keeps what it printed there. */
+  readonly printsFigures?: boolean;
+}
 
 const MODULES: readonly ModuleSpec[] = [
   { name: 'policy', file: 'policy.ts', timeoutMs: 5 * 60_000 },
@@ -179,6 +183,15 @@ const MODULES: readonly ModuleSpec[] = [
   { name: 'postgres-point', file: 'postgres-point.ts', timeoutMs: 5 * 60_000 },
   // Generates ~5 GB of Parquet under the OS temp folder on its first full run (≈ 9 min here).
   { name: 'scale', file: 'scale.ts', timeoutMs: 60 * 60_000 },
+  // Issues 16–23 (docs/benchmarks.md, "Run H").
+  { name: 'dp-figures', printsFigures: true, file: '../scripts/dp-figures.ts', timeoutMs: 20 * 60_000 },
+  { name: 'cleanroom', file: 'cleanroom.ts', timeoutMs: 60 * 60_000 },
+  { name: 'code-to-data', file: 'code-to-data.ts', timeoutMs: 10 * 60_000 },
+  { name: 'federated', file: 'federated.ts', timeoutMs: 20 * 60_000 },
+  { name: 'residency', printsFigures: true, file: 'residency.ts', timeoutMs: 10 * 60_000 },
+  { name: 'monitoring', printsFigures: true, file: 'monitoring.ts', timeoutMs: 10 * 60_000 },
+  { name: 'console', file: 'console.ts', timeoutMs: 10 * 60_000 },
+  { name: 'governance', printsFigures: true, file: 'governance.ts', timeoutMs: 20 * 60_000 },
 ];
 
 function runChild(spec: ModuleSpec, quick: boolean): Promise<{ code: number | null; signal: string | null; ms: number }> {
@@ -186,7 +199,7 @@ function runChild(spec: ModuleSpec, quick: boolean): Promise<{ code: number | nu
   return new Promise((resolvePromise) => {
     const args = [join(BENCH_DIR, spec.file), ...(quick ? ['--quick'] : [])];
     const child = spawn(process.execPath, args, {
-      cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'],
+      cwd: ROOT, stdio: ['ignore', spec.printsFigures ? 'pipe' : 'inherit', 'inherit'],
       // audit.ts has no --quick; its size comes from AUDIT_BENCH_ENTRIES.
       env: { ...process.env, ...(quick ? { BENCH_QUICK: '1', AUDIT_BENCH_ENTRIES: process.env.AUDIT_BENCH_ENTRIES ?? '100000' } : {}) },
     });
@@ -195,8 +208,11 @@ function runChild(spec: ModuleSpec, quick: boolean): Promise<{ code: number | nu
       child.kill('SIGTERM');
       setTimeout(() => { if (child.exitCode === null) child.kill('SIGKILL'); }, 5_000).unref();
     }, spec.timeoutMs);
+    let printed = '';
+    child.stdout?.on('data', (d: Buffer) => { process.stdout.write(d); printed += d.toString('utf8'); });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
+      if (spec.printsFigures && code === 0) writeFileSync(join(RESULTS_DIR, `${spec.name}.json`), `${JSON.stringify({ module: spec.name, quick, at: new Date().toISOString(), printed }, null, 2)}\n`);
       resolvePromise({ code, signal, ms: performance.now() - started });
     });
   });
