@@ -9,6 +9,7 @@
 import type { DpReleasePlan } from '../../query/govern/differential-privacy.ts';
 import type { CellValue } from '../../engine/engine.ts';
 import { outputsFor, planNoise, type NoisePlan } from '../release.ts';
+import { quantileStatistic } from './quantile-posterior.ts';
 
 export const COVERAGE_OUTPUTS = ['count', 'sum', 'avg', 'median', 'p90'] as const;
 export const COVERAGE_BANDS: readonly (readonly [number, number])[] = [[20, 60], [60, 200], [200, 1000], [1000, 5000]];
@@ -73,11 +74,17 @@ export function coverage(noise: NoisePlan, sizes: readonly [number, number], tri
   return simulate(noise, sizes, trials, seed).covered;
 }
 
-/** Per output: the fraction of groups covered, and of groups whose interval lies entirely below the truth. */
-export function simulate(noise: NoisePlan, sizes: readonly [number, number], trials: number, seed: number): { covered: number[]; missedAbove: number[] } {
+/**
+ * Per output: the fraction of groups covered, and of groups whose interval lies entirely below the
+ * truth. For the two quantiles (median, p90), also how often the pointwise test the interval is
+ * built from rejects the true quantile on each side (z(x*) < −1.96, z(x*) > 1.96): each should be
+ * about 2.5 % if the test is calibrated, whatever the rearrangement into an interval then does.
+ */
+export function simulate(noise: NoisePlan, sizes: readonly [number, number], trials: number, seed: number): { covered: number[]; missedAbove: number[]; testBelow: number[]; testAbove: number[] } {
   const rng = seeded(seed);
   const samplers = noise.measures.map((m) => discreteGaussianSeeded(sigma2Of((m.mechanism as { sigma2: string }).sigma2), rng));
-  const hits = [0, 0, 0, 0, 0], above = [0, 0, 0, 0, 0];
+  const hits = [0, 0, 0, 0, 0], above = [0, 0, 0, 0, 0], testBelow = [0, 0], testAbove = [0, 0];
+  const hm = noise.measures[2]!, cm = noise.measures[0]!;
   for (let t = 0; t < trials; t++) {
     const n = sizes[0] + Math.floor(rng.uniform() * (sizes[1] - sizes[0] + 1));
     const values = Array.from({ length: n }, () => Math.min(1000, -180 * Math.log(1 - rng.uniform())));
@@ -93,13 +100,24 @@ export function simulate(noise: NoisePlan, sizes: readonly [number, number], tri
       if (iv && iv[0] <= truth[i]! && truth[i]! <= iv[1]) hits[i]!++;
       else if (iv && iv[1] < truth[i]!) above[i]!++;
     });
+    [0.5, 0.9].forEach((q, j) => {
+      const z = quantileStatistic(noisy[2] as number[], BOUNDS, q, { kind: hm.mechanism.kind, scale: hm.scale }, { value: noisy[0] as number, variance: cm.scale * cm.scale }, truth[3 + j]!);
+      if (z < -1.959963984540054) testBelow[j]!++;
+      else if (z > 1.959963984540054) testAbove[j]!++;
+    });
   }
-  return { covered: hits.map((h) => h / trials), missedAbove: above.map((h) => h / trials) };
+  const rate = (xs: number[]): number[] => xs.map((h) => h / trials);
+  return { covered: rate(hits), missedAbove: rate(above), testBelow: rate(testBelow), testAbove: rate(testAbove) };
 }
 
+
+/** The seed of band `bi` at ε, shared by coverageTable and the per-tail figures. */
+export function coverageSeed(epsilon: number, bi: number): number {
+  return 1000 * bi + Math.round(epsilon * 10);
+}
 
 /** Coverage per band and output at ε (Gaussian, δ = 1e-7, one row per unit). */
 export function coverageTable(epsilon: number, trials: number): number[][] {
   const noise = planNoise(coveragePlan(epsilon));
-  return COVERAGE_BANDS.map((band, bi) => coverage(noise, band, trials, 1000 * bi + Math.round(epsilon * 10)));
+  return COVERAGE_BANDS.map((band, bi) => coverage(noise, band, trials, coverageSeed(epsilon, bi)));
 }
