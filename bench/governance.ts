@@ -1,5 +1,5 @@
 /**
- * Governance benchmarks of issue 23: `npx node bench/governance.ts [--quick] [--only whatif|erasure]`
+ * Governance benchmarks of issue 23: `npx node bench/governance.ts [--quick] [--only whatif|erasure|erasure-copy|erasure-engine]`
  * (writes bench/results/governance.json).
  *
  * 1. Policy what-if replay.
@@ -177,6 +177,67 @@ async function erasureBench(): Promise<unknown> {
   }
 }
 
+/**
+ * `--only erasure-engine`: the wired path end to end. Two nodes over the same demo workspace:
+ * one with no erasures, one with 10k full erasures whose engine reads erased copies
+ * (src/governance/erasure/copies.ts). The same aggregation alternates between them.
+ */
+async function erasureEngineBench(): Promise<unknown> {
+  const patients = quick ? 20_000 : 2_000_000;
+  const erased = quick ? 1_000 : 10_000;
+  const runs = quick ? 7 : 21;
+  const wsDir = join(CACHE_DIR, `demo-${patients}x5`);
+  const demo = await freshDemoWorkspace(wsDir, { patients, encountersPerPatient: 5 });
+  const dirs = [0, 1, 2, 3].map((i) => mkdtempSync(join(tmpdir(), `gh-bench-erasure-engine-${i}-`)));
+  try {
+    const driver = SqliteDriver.openSync(join(dirs[1]!, 'erasures.sqlite'), { schema: erasureTables(sqliteDialect()) });
+    const step = Math.floor(patients / erased);
+    await driver.transaction(async (q) => {
+      for (let i = 0; i < erased; i++) {
+        await q.run('INSERT INTO {erasures} (id, unit, value, kind, purposes, recorded_ms, recorded_by) VALUES (?, ?, ?, ?, ?, ?, ?)', [`ers_bench${i}`, 'patient_id', String(1 + i * step), 'erasure', '[]', Date.now(), 'bench']);
+      }
+    }, { mode: 'write' });
+    await driver.close();
+    const plainNode = await startNode({ workspaceDir: wsDir, auditDir: dirs[2]!, state: { kind: 'files', dir: dirs[0]! }, demo: true, engineOptions: { threads: 2 } });
+    const erasedNode = await startNode({ workspaceDir: wsDir, auditDir: dirs[3]!, state: { kind: 'files', dir: dirs[1]! }, demo: true, engineOptions: { threads: 2 } });
+    try {
+      const t0 = performance.now();
+      const copies = await erasedNode.gatehouse.settleErasedCopies();
+      const buildMs = performance.now() - t0;
+      const sql = 'SELECT department, count(*) AS n, avg(cost) AS avg_cost FROM encounters GROUP BY department';
+      const run = async (node: typeof plainNode): Promise<{ ms: number; total: number; applied: readonly string[] }> => {
+        const t = performance.now();
+        const r = await node.gatehouse.query({ credential: demo.keys.ada, sql, purpose: 'operations', source: '127.0.0.1', channel: 'bench' });
+        return { ms: performance.now() - t, total: r.rows.reduce((a, row) => a + Number(row[1]), 0), applied: r.governance.obligationsApplied };
+      };
+      for (let i = 0; i < 3; i++) { await run(plainNode); await run(erasedNode); }
+      const plain: number[] = [];
+      const withErasure: number[] = [];
+      let check = { plain: 0, erased: 0, label: false };
+      for (let i = 0; i < runs; i++) {
+        const a = i % 2 === 0 ? await run(plainNode) : null;
+        const b = await run(erasedNode);
+        const p = a ?? await run(plainNode);
+        plain.push(p.ms);
+        withErasure.push(b.ms);
+        check = { plain: p.total, erased: b.total, label: b.applied.includes('erasure:encounters') };
+      }
+      const ratio = median(withErasure) / median(plain);
+      return {
+        rows: patients * 5, erasedSubjects: erased, runs, copiedDatasets: [...copies.keys()].sort(), buildCopiesAndReopenMs: +buildMs.toFixed(0),
+        medianMsWithout: +median(plain).toFixed(1), medianMsWithErasure: +median(withErasure).toFixed(1), ratioOfMedians: +ratio.toFixed(3),
+        rowsCountedWithout: check.plain, rowsCountedWithErasure: check.erased, erasureApplied: check.label,
+        target: '≤ 1.05×', met: ratio <= 1.05,
+      };
+    } finally {
+      await erasedNode.close();
+      await plainNode.close();
+    }
+  } finally {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  }
+}
+
 async function erasedCopyBench(): Promise<unknown> {
   const { DuckDBInstance } = await import('@duckdb/node-api');
   const { buildErasedCopy } = await import('../src/governance/erasure/erased-copy.ts');
@@ -234,6 +295,7 @@ async function erasedCopyBench(): Promise<unknown> {
 if (only === null || only === 'whatif') results.whatIf = await whatIfBench();
 if (only === null || only === 'erasure') results.erasure = await erasureBench();
 if (only === 'erasure-copy') results.erasedCopy = await erasedCopyBench();
+if (only === null || only === 'erasure-engine') results.erasureEngine = await erasureEngineBench();
 console.log(JSON.stringify(results, null, 2));
 const here = dirname(fileURLToPath(import.meta.url));
 mkdirSync(join(here, 'results'), { recursive: true });

@@ -104,6 +104,7 @@ test('only src/engine opens a query engine; the writers of files are listed with
   const WRITERS: ReadonlyMap<string, string> = new Map([
     ['demo/workspace.ts', 'generates the synthetic demo data set as Parquet files (gatehouse demo init)'],
     ['keys/datasets.ts', 'ingests an operator\'s CSV/Parquet file into a dataset encrypted at rest (gatehouse ingest, an audited operation)'],
+    ['governance/erasure/copies.ts', 'writes Parquet copies of file datasets without fully erased subjects\' rows, once per erasure version, on a private instance no request reaches (the engine reads them instead of the source)'],
     ['governance/erasure/rekey.ts', 'rewrites an ingested dataset without erased subjects\' rows under a new data key (erasure, an audited operation)'],
   ]);
   const opened: string[] = [];

@@ -95,6 +95,10 @@ describe('erasure beats the plan cache', () => {
       const r = await c.query(sql);
       assert.ok(r.rows.every((row: Record<string, unknown>) => String(row.patient_id) !== subject), 'nor on the wire');
     } finally { await c.end().catch(() => undefined); }
+    // The node then reads a copy without the subject (docs/erasure.md) on a new engine, which
+    // starts a fresh plan cache: wait for that swap so the cache checks below do not race it.
+    await fx.gh.settleErasedCopies();
+    assert.ok((await overHttp(KEYS.ada, sql, 'operations')).rows.every((r) => String(r[0]) !== subject), 'nor once the engine reads the erased copy');
   });
 });
 

@@ -24,6 +24,10 @@
  * opened — DuckDB's file filter pushdown, visible as "Scanning Files: k/n" in EXPLAIN
  * ANALYZE. Parquet row-group statistics (min/max) do the same inside a file for filters on
  * the other columns.
+ *
+ * Erased copies (issue 23, src/governance/erasure/copies.ts): a dataset with erased subjects
+ * may be read from a Parquet copy without their rows, built once per erasure version; its
+ * view then reads that one file instead of the source, with the same columns and types.
  */
 import { globSync, statSync } from 'node:fs';
 import { basename, relative, dirname } from 'node:path';
@@ -32,6 +36,20 @@ import { quoteIdent, quoteString } from '../query/render/sql.ts';
 import { isGlob, type ColumnType, type DatasetDef } from '../model/types.ts';
 
 type FileSource = Extract<DatasetDef['source'], { kind: 'parquet' | 'csv' | 'duckdb' }>;
+
+/** A copy of a file dataset without some subjects' rows, and exactly which subjects it lacks. */
+export interface ErasedCopyFile {
+  readonly file: string;
+  readonly unit: string;
+  readonly values: ReadonlySet<string>;
+  readonly version: string;
+}
+
+/** The files a view reads: the erased copy's when there is one, else the source's. */
+export function viewFilesOf(ds: DatasetDef, copy?: ErasedCopyFile): string[] {
+  if (copy) return [copy.file];
+  return filesOf(ds.source as FileSource);
+}
 
 /** A problem with one dataset's source, reported by DuckDbEngine.open as a workspace problem. */
 export class SourceProblem extends Error {}
@@ -95,12 +113,13 @@ function readerOf(ds: DatasetDef, src: Extract<FileSource, { kind: 'parquet' | '
  * types. Run before the engine is locked down (it attaches a DuckDB file and reads schemas).
  * Returns the files the view reads: the engine may open these and nothing else.
  */
-export async function defineSourceView(conn: DuckDBConnection, ds: DatasetDef, view: string): Promise<string[]> {
+export async function defineSourceView(conn: DuckDBConnection, ds: DatasetDef, view: string, copy?: ErasedCopyFile): Promise<string[]> {
   const src = ds.source;
   if (src.kind !== 'parquet' && src.kind !== 'csv' && src.kind !== 'duckdb') throw new Error(`${src.kind} is not a file source`);
-  const files = filesOf(src);
+  const files = viewFilesOf(ds, copy);
   let from: string;
-  if (src.kind === 'duckdb') {
+  if (copy) from = `read_parquet(${list(files)}, hive_partitioning = false)`;
+  else if (src.kind === 'duckdb') {
     const alias = quoteIdent(`gh_src_${ds.name}`);
     await conn.run(`ATTACH ${quoteString(src.path)} AS ${alias} (READ_ONLY)`);
     from = `${alias}.${src.table.split('.').map(quoteIdent).join('.')}`;
@@ -118,7 +137,7 @@ export async function defineSourceView(conn: DuckDBConnection, ds: DatasetDef, v
   });
   if (problems.length > 0) throw new SourceProblem(problems.join('; '));
   await conn.run(`CREATE VIEW ${view} AS SELECT ${cols.join(', ')} FROM ${from}`);
-  if (src.kind === 'csv') {
+  if (src.kind === 'csv' && !copy) {
     // A sample at open: a type declared wrongly shows now, not at a partner's first query.
     const probe = ds.columns.map((c) => `count(${quoteIdent(c.name)})`).join(', ');
     try {

@@ -28,7 +28,7 @@ import { GatehouseError } from '../errors.ts';
 import { duckdbDialect } from '../query/render/duckdb.ts';
 import { quoteIdent, quoteString, type Dialect } from '../query/render/sql.ts';
 import type { DatasetDef, Workspace } from '../model/types.ts';
-import { csvParseError, defineSourceView, engineType, filesOf, SourceProblem } from './duckdb-sources.ts';
+import { csvParseError, defineSourceView, engineType, SourceProblem, viewFilesOf, type ErasedCopyFile } from './duckdb-sources.ts';
 import type { WorkspaceProblem } from '../model/problems.ts';
 import type { CellValue, Engine, EngineResult, RunOptions } from './engine.ts';
 
@@ -42,6 +42,8 @@ export interface DuckDbEngineOptions {
   readonly threads?: number;
   /** The data key of an encrypted dataset (`source: {encrypted: FILE}`), from the key store. */
   readonly dataKeyOf?: (dataset: string) => Promise<Buffer>;
+  /** File datasets to read from a copy without erased subjects' rows (issue 23, src/governance/erasure/copies.ts). */
+  readonly erasedCopies?: ReadonlyMap<string, ErasedCopyFile>;
 }
 
 /** The table inside an encrypted dataset file written by `gatehouse ingest`. */
@@ -90,6 +92,8 @@ export class DuckDbEngine implements Engine {
   readonly #prepared = new Map<DuckDBConnection, Map<string, DuckDBPreparedStatement>>();
   #closed = false;
   readonly rowEstimates: ReadonlyMap<string, number>;
+  /** The datasets this engine reads from erased copies, and whom each copy lacks (erasureOver). */
+  erasedCopies: ReadonlyMap<string, { readonly unit: string; readonly values: ReadonlySet<string> }> = new Map();
 
   private constructor(instance: DuckDBInstance, pool: DuckDBConnection[], sources: Map<string, string>, csv: readonly string[], hashKey: Buffer, rowEstimates: ReadonlyMap<string, number>) {
     this.#instance = instance;
@@ -127,7 +131,7 @@ export class DuckDbEngine implements Engine {
       const unreadable = new Set<string>();
       for (const ds of ws.datasets.values()) {
         if (ds.source.kind !== 'parquet' && ds.source.kind !== 'csv' && ds.source.kind !== 'duckdb') continue;
-        try { for (const f of filesOf(ds.source)) allowed.add(f); } catch (err) { problem(ds.name, sourceMessage(err)); unreadable.add(ds.name); }
+        try { for (const f of viewFilesOf(ds, options.erasedCopies?.get(ds.name))) allowed.add(f); } catch (err) { problem(ds.name, sourceMessage(err)); unreadable.add(ds.name); }
       }
       await setup.run(`SET allowed_paths = [${[...allowed].map(quoteString).join(', ')}]`);
       await setup.run("SET allowed_directories = []");
@@ -135,7 +139,7 @@ export class DuckDbEngine implements Engine {
         if (ds.source.kind === 'postgres' || unreadable.has(ds.name)) continue; // PostgreSQL: pushed down (engine/postgres.ts)
         try {
           if (ds.source.kind === 'encrypted') await loadEncrypted(setup, ds, options);
-          else await defineSourceView(setup, ds, tableFor(ds.name));
+          else await defineSourceView(setup, ds, tableFor(ds.name), options.erasedCopies?.get(ds.name));
           if (ds.source.kind === 'csv') csv.push(ds.name);
           sources.set(ds.name, tableFor(ds.name));
         } catch (err) {
@@ -166,7 +170,9 @@ export class DuckDbEngine implements Engine {
     setup.closeSync();
     const pool: DuckDBConnection[] = [];
     for (let i = 0; i < (options.poolSize ?? 4); i++) pool.push(await instance.connect());
-    return new DuckDbEngine(instance, pool, sources, csv, ws.hashKey, rowEstimates);
+    const engine = new DuckDbEngine(instance, pool, sources, csv, ws.hashKey, rowEstimates);
+    engine.erasedCopies = new Map([...options.erasedCopies ?? []].filter(([d]) => sources.has(d)));
+    return engine;
   }
 
   async #acquire(): Promise<DuckDBConnection> {

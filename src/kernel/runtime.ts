@@ -33,7 +33,8 @@ import { internalRead } from './execute.ts';
 import { distinctTextQuery } from './internal-queries.ts';
 import { reconcileBudgets } from './reconcile-budgets.ts';
 import { guardPolicyReload } from '../governance/whatif/reload-guard.ts';
-import { closeErasureRegistry } from '../governance/erasure/registry.ts';
+import { closeErasureRegistry, erasureRegistry } from '../governance/erasure/registry.ts';
+import { ErasedCopyStore } from '../governance/erasure/copies.ts';
 
 export interface GatehouseOptions {
   readonly workspaceDir: string;
@@ -175,6 +176,7 @@ export class Runtime {
       if (options.state === undefined) await backend.close();
       throw err;
     }
+    rt.#watchErasures();
     // Budget charges a crash left open are settled before the first request (reconcile-budgets.ts).
     try { await reconcileBudgets(rt); } catch (err) { await rt.close().catch(() => {}); throw err; }
     return rt;
@@ -255,7 +257,7 @@ export class Runtime {
     let engines = old.engines;
     let sensitive = old.sensitive;
     if (key !== old.engineKey) {
-      const fresh = await openEngines(loaded.workspace, { duckdb: { ...(this.options.engineOptions ?? {}), dataKeyOf: (d) => this.governance.datasetKey(d) } });
+      const fresh = await openEngines(loaded.workspace, { duckdb: { ...(this.options.engineOptions ?? {}), dataKeyOf: (d) => this.governance.datasetKey(d), erasedCopies: this.erasedCopies.currentFor(loaded.workspace) } });
       engines = fresh;
       sensitive = sensitiveIndex(loaded, fresh);
     }
@@ -266,10 +268,57 @@ export class Runtime {
       this.admission = new Admission(loaded.workspace.defaults.concurrency ?? {});
     }
     this.bindCache.clear();
+    if (key !== old.engineKey) void this.refreshErasedCopies(); // datasets changed: their copies too
     return { policyVersion: loaded.workspace.policyVersion, changed: true };
   }
 
+  // ── Erased copies (issue 23, src/governance/erasure/copies.ts) ──────────────────────────
+  /** Copies of file datasets without fully erased subjects' rows, read by the DuckDB engine. */
+  get erasedCopies(): ErasedCopyStore { return this.#copies ??= new ErasedCopyStore(this.stateDir); }
+  #copies: ErasedCopyStore | null = null;
+  #copyRefresh: Promise<void> | null = null;
+  #copyAgain = false;
+  #stopWatching: (() => void) | null = null;
+
+  #watchErasures(): void {
+    this.#stopWatching = erasureRegistry(this).onChange(() => { void this.refreshErasedCopies(); });
+    void this.refreshErasedCopies();
+  }
+
+  /**
+   * Rebuilds the copies for the erasures recorded now and, when they changed, swaps in a
+   * DuckDB engine over them as a reload does (old engines close when their last request
+   * ends). Until it is swapped in, requests filter the new subjects per row (erasureOver),
+   * so an erasure holds from the very next request. Failures leave the per-row filter.
+   */
+  refreshErasedCopies(): Promise<void> {
+    if (this.#copyRefresh) { this.#copyAgain = true; return this.#copyRefresh; }
+    this.#copyRefresh = (async () => {
+      try {
+        do {
+          this.#copyAgain = false;
+          const loaded = this.#state.loaded;
+          const copies = await this.erasedCopies.update(loaded.workspace, await erasureRegistry(this).rows());
+          if (copies === null || this.#closed) continue;
+          const fresh = await openEngines(loaded.workspace, { duckdb: { ...(this.options.engineOptions ?? {}), dataKeyOf: (d) => this.governance.datasetKey(d), erasedCopies: copies } });
+          const old = this.#state;
+          if (old.loaded !== loaded || this.#closed) { await fresh.close(); this.#copyAgain = !this.#closed; continue; }
+          this.#state = { ...old, engines: fresh, sensitive: sensitiveIndex(loaded, fresh) };
+          this.#retire(old.engines, old.sensitive);
+        } while (this.#copyAgain);
+      } catch { /* the per-row filter stays in force */ } finally {
+        this.#copyRefresh = null;
+      }
+    })();
+    return this.#copyRefresh;
+  }
+
+  #closed = false;
+
   async close(): Promise<void> {
+    this.#closed = true;
+    this.#stopWatching?.();
+    await this.#copyRefresh;
     this.#state.sensitive.dispose();
     // Shutdown drains requests first; whatever is still retired closes now.
     for (const e of [...this.#retired.keys()]) this.#closeRetired(e);
@@ -278,6 +327,7 @@ export class Runtime {
     await this.governance.close();
     if (this.#identityOpen) await (await this.#identityOpen.catch(() => null))?.close();
     await closeErasureRegistry(this);
+    this.#copies?.close();
     if (this.#ownsBackend) await this.backend.close();
     try { this.#privacyDb.close(); } catch { /* closed */ }
     await this.catalogs.close();

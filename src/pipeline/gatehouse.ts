@@ -25,6 +25,7 @@ import { listDatasets } from '../operations/datasets/list.ts';
 import { catalogQuery, describeCatalogQuery, type CatalogAnswer, type CatalogRequest } from '../operations/catalog/query.ts';
 import { governanceOp, runScheduledGovernance, setupDemoGovernance } from '../operations/governance/run.ts';
 import { recordErasure } from '../operations/governance/erasure.ts';
+import { erasedCopiesOf } from '../governance/erasure/copies.ts';
 import * as admin from '../operations/identity/admin.ts';
 import * as auth from '../operations/identity/auth.ts';
 import * as elevation from '../operations/identity/elevation.ts';
@@ -176,6 +177,8 @@ export class Gatehouse {
   monitoring() { return monitoring.facade(this.#rt); }
   /** Records an erasure or opt-out of one data subject (issue 23); returns the receipt. */
   recordErasure(meta: RequestMeta, body: unknown) { return recordErasure(this.#rt, meta, body); }
+  /** Waits until the engine reads copies for the erasures recorded now; returns whom each copied dataset lacks (operators, tests, bench). */
+  async settleErasedCopies() { await this.#rt.refreshErasedCopies(); return erasedCopiesOf(this.#rt.state.engines.engines()); }
 
   // The audit log.
   authorizeAuditRead(meta: RequestMeta, what: 'proofs' | 'entries' | 'own-entries'): Promise<AuditReadGrant> { return authorizeAuditRead(this.#rt, meta, what); }

@@ -25,10 +25,20 @@ export class ErasureRegistry {
   readonly #owns: boolean;
   #cache: Cached = { generation: -1, rows: [], byPurpose: new Map() };
   #loading: Promise<Cached> | null = null;
+  readonly #listeners = new Set<(rows: readonly ErasureRow[]) => void>();
 
   constructor(store: ErasureStore, owns: boolean) {
     this.store = store;
     this.#owns = owns;
+  }
+
+  /**
+   * Calls `listener` with the rows each time they are reloaded because the generation moved
+   * (the node rebuilds its erased copies then: copies.ts); returns the function that stops it.
+   */
+  onChange(listener: (rows: readonly ErasureRow[]) => void): () => void {
+    this.#listeners.add(listener);
+    return () => { this.#listeners.delete(listener); };
   }
 
   /** The current rows (reloaded when the state's generation moved). */
@@ -63,6 +73,7 @@ export class ErasureRegistry {
         const rows = await this.store.all();
         const gen = rows.length ? rows[rows.length - 1]!.seq : 0;
         this.#cache = { generation: gen, rows, byPurpose: new Map() };
+        for (const l of this.#listeners) { try { l(rows); } catch { /* a listener never fails a request */ } }
         return this.#cache;
       } finally {
         this.#loading = null;

@@ -21,6 +21,7 @@ import { CLASSIFICATIONS, type DatasetDef, type PrincipalDef } from '../../model
 import type { AuthenticatedEnvelope } from '../../kernel/audited.ts';
 import { mfaRequired } from '../../kernel/authenticate.ts';
 import { erasureRegistry } from '../../governance/erasure/registry.ts';
+import { erasedCopiesOf } from '../../governance/erasure/copies.ts';
 import type { Runtime, WorkspaceState } from '../../kernel/runtime.ts';
 import type { QueryRequest, RequestMeta } from '../../kernel/types.ts';
 import { planCacheOf } from './plan-cache.ts';
@@ -89,7 +90,7 @@ export async function plan(rt: Runtime, env: AuthenticatedEnvelope, req: QueryRe
     principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: state.loaded.rowFilters,
     obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])), columnsUsed: new Set(bound.columns),
     rowEstimates: rowEstimatesOf(state.engines.engines()), ...(ws.defaults.maxJoinRows ? { maxJoinRows: ws.defaults.maxJoinRows } : {}),
-    erased,
+    erased, erasedCopies: erasedCopiesOf(state.engines.engines()),
   });
   // The rewrite is a pure function of these inputs (plan-cache.ts says what is never cached).
   const governed = req.params !== undefined ? rewrite() : planCacheOf(rt).governed(state, { principal, purpose, decisions, sql: req.sql, erasures: erasureGeneration(erased) }, rewrite);

@@ -21,6 +21,8 @@ export interface GovernContext {
   readonly maxJoinRows?: number;
   /** Erased or opted-out subject values per privacy-unit column, for this request (erasure.ts). */
   readonly erased?: ReadonlyMap<string, readonly string[]>;
+  /** Datasets the engine reads from copies without some erased subjects' rows, and whom each lacks (erasure.ts). */
+  readonly erasedCopies?: import('./erasure.ts').ErasedCopies;
 }
 
 export interface TransformResult {

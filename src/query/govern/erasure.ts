@@ -82,3 +82,17 @@ export function erasureOver(copies: ErasedCopies): ObligationTransformer {
 
 /** Without erased copies: every erased subject is filtered in every scan. */
 export const erasure: ObligationTransformer = erasureOver(new Map());
+
+const NONE: ErasedCopies = new Map();
+
+/**
+ * The erasure transformer in the pipeline: over the copies of the engine this request's
+ * state holds (`ctx.erasedCopies`, the DuckDB engine's), so a request on an engine opened
+ * before the newest erasure still filters that subject per row.
+ */
+export const erasureOverEngineCopies: ObligationTransformer = {
+  name: 'erasure',
+  apply(query, ctx) {
+    return erasureOver(ctx.erasedCopies ?? NONE).apply(query, ctx);
+  },
+};

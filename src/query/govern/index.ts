@@ -13,13 +13,13 @@ import { joinOnly } from './join-only.ts';
 import { columnMasks } from './mask.ts';
 import { rowCap, rowCapFor } from './row-cap.ts';
 import { rowFilters } from './row-filter.ts';
-import { erasure } from './erasure.ts';
+import { erasureOverEngineCopies } from './erasure.ts';
 import { governedScan } from './scan.ts';
 import { setOperations } from './set-operation.ts';
 import { differentialPrivacy, type DpReleasePlan } from './differential-privacy.ts';
 import { GatehouseError } from '../../errors.ts';
 
-export const TRANSFORMERS: readonly ObligationTransformer[] = [governedScan, columnMasks, rowFilters, erasure, setOperations, aggregationOnly, costEstimate, joinOnly, differentialPrivacy, rowCap];
+export const TRANSFORMERS: readonly ObligationTransformer[] = [governedScan, columnMasks, rowFilters, erasureOverEngineCopies, setOperations, aggregationOnly, costEstimate, joinOnly, differentialPrivacy, rowCap];
 
 export interface GovernedQuery {
   readonly query: Select;
