@@ -6,7 +6,9 @@
  *    one process, as fast as it runs: `simulateSecAgg`'s channel (src/fl/secagg/simulate.ts),
  *    no instrumentation, everything on this machine's cores. With `--baseline DIR` the same
  *    round of an earlier tree (DIR/fl/secagg/simulate.ts, e.g. a `git archive` of an older
- *    commit) runs interleaved with this one, so both sides see the same load.
+ *    commit) runs interleaved with this one, so both sides see the same load. Also interleaved:
+ *    the same round with the participants on cpus() worker threads (worker-channel.ts) and the
+ *    coordinator on the main thread.
  * 1. One SecAgg+ round (src/fl/secagg/): P participants × D parameters, neighbourhood k,
  *    threshold t, all five stages, once with no dropout and once with 5 % of participants
  *    dropping after sharing keys (their pairwise masks recovered). Participants are simulated
@@ -34,6 +36,7 @@ import type { SessionParams, Stage } from '../src/fl/secagg/messages.ts';
 import { SecAggParticipant } from '../src/fl/secagg/participant.ts';
 import { runSecAgg, type SecAggChannel } from '../src/fl/secagg/round.ts';
 import { identities, localChannel } from '../src/fl/secagg/simulate.ts';
+import { SecAggWorkers } from '../src/fl/secagg/worker-channel.ts';
 import { CkksKeyAuthority, encryptUpdate } from '../src/fl/ckks/ckks.ts';
 
 const quick = process.argv.includes('--quick');
@@ -129,6 +132,19 @@ async function wallRound(impl: Simulate, drop: ReadonlyMap<string, Stage>): Prom
   for (let i = 0; i < D; i += 997) if (r.sum[i] !== Number((BigInt(input[i]!) * BigInt(r.included.length)) % 4294967296n)) exact = false;
   return { ms, exact, dropped: P - r.included.length };
 }
+const WORKERS = Math.max(1, cpus().length);
+const pool = SecAggWorkers.start(WORKERS);
+async function workerRound(drop: ReadonlyMap<string, Stage>): Promise<{ ms: number; exact: boolean; dropped: number }> {
+  const session = `bench-${randomBytes(6).toString('hex')}`;
+  const params: SessionParams = { session, roster, degree: K, threshold: T, length: D, graphSeed: session };
+  const inputs = new Map(roster.map((id) => [id, input]));
+  const t0 = performance.now();
+  const r = await runSecAgg(new SecAggCoordinator(params, pins), await pool.session(params, keys, pins, inputs, drop));
+  const ms = performance.now() - t0;
+  let exact = true;
+  for (let i = 0; i < D; i += 997) if (r.sum[i] !== Number((BigInt(input[i]!) * BigInt(r.included.length)) % 4294967296n)) exact = false;
+  return { ms, exact, dropped: P - r.included.length };
+}
 const implBase = new Map<Simulate, URL>();
 const current: Simulate = { identities, localChannel } as Simulate;
 implBase.set(current, new URL('../src/fl/', import.meta.url));
@@ -150,16 +166,16 @@ function plainSum(): number {
 const drop5 = new Map<string, Stage>(roster.filter((_, i) => i % 20 === 7).map((id) => [id, 'masked' as Stage]));
 const results: Record<string, { wall: number[]; serial: number[]; perParticipant: number[]; coordinator: number[]; exact: boolean[]; dropped: number }> = {};
 const plain: number[] = [];
-const wall: Record<string, { current: number[]; baseline: number[]; exact: boolean[]; dropped: number }> = {};
+const wall: Record<string, { current: number[]; baseline: number[]; workers: number[]; exact: boolean[]; dropped: number }> = {};
 let comm: Measured | null = null;
 for (let rep = 0; rep < REPS; rep++) {
   for (const [name, drop] of [['no dropout', new Map<string, Stage>()], ['5% drop after sharing keys', drop5]] as const) {
     // The two sides of the before/after ratio alternate, the order swapped every repetition.
-    const w = (wall[name] ??= { current: [], baseline: [], exact: [], dropped: 0 });
-    const sides: [Simulate, number[]][] = baseline ? [[current, w.current], [baseline, w.baseline]] : [[current, w.current]];
+    const w = (wall[name] ??= { current: [], baseline: [], workers: [], exact: [], dropped: 0 });
+    const sides: [Simulate | 'workers', number[]][] = [[current, w.current], ['workers', w.workers], ...(baseline ? [[baseline, w.baseline] as [Simulate, number[]]] : [])];
     if (rep % 2 === 1) sides.reverse();
     for (const [impl, into] of sides) {
-      const r = await wallRound(impl, drop);
+      const r = impl === 'workers' ? await workerRound(drop) : await wallRound(impl, drop);
       into.push(r.ms);
       w.exact.push(r.exact);
       w.dropped = r.dropped;
@@ -209,12 +225,14 @@ const ckks = {
 };
 return ckks;
 }
+await pool.close();
 const ckks = secaggOnly ? null : await ckksCost();
 
 const summary = {
   machine: { cpus: cpus().length, loadavg: loadavg().map((x) => Number(x.toFixed(1))) }, participants: P, parameters: D, degree: K, threshold: T, reps: REPS,
   roundWallInOneProcess: Object.fromEntries(Object.entries(wall).map(([k, w]) => [k, {
     msMedian: median(w.current), ms: w.current.map(Math.round), exact: w.exact.every(Boolean), dropped: w.dropped,
+    workerThreads: WORKERS, workersMsMedian: median(w.workers), workersMs: w.workers.map(Math.round),
     ...(baseline ? { baselineMsMedian: median(w.baseline), baselineMs: w.baseline.map(Math.round), speedup: median(w.baseline) / median(w.current) } : {}),
   }])),
   /** The instrumented run (participants one at a time, each timed; sizes of messages): per-party cost and communication. */

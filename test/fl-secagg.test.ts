@@ -16,6 +16,7 @@ import { applyMask, applyMasks, expandMask } from '../src/fl/secagg/prg.ts';
 import { dequantiseSum, MAX_SUM, planQuantiser, quantise } from '../src/fl/secagg/quantize.ts';
 import { runSecAgg } from '../src/fl/secagg/round.ts';
 import { identities, localChannel, simulateSecAgg } from '../src/fl/secagg/simulate.ts';
+import { SecAggWorkers } from '../src/fl/secagg/worker-channel.ts';
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `bank-${String(i).padStart(2, '0')}`);
 let sessions = 0;
@@ -69,6 +70,24 @@ describe('secure aggregation: exact unmasking', () => {
     const included = p.roster.filter((id) => !['bank-00', 'bank-03', 'bank-05', 'bank-09'].includes(id));
     assert.deepEqual(r.included, included);
     assert.deepEqual(r.sum, expectedSum(inputs, included, p.length));
+  });
+
+  test('participants hosted on two worker threads give the same exact sum, with dropouts recovered', async () => {
+    const workers = SecAggWorkers.start(2);
+    try {
+      const p = params(ids(10), 6, 4, 40_001);
+      const inputs = randomInputs(p.roster, p.length);
+      const { keys, pins } = identities(p.roster);
+      const drops = new Map<string, Stage>([['bank-02', 'masked'], ['bank-06', 'unmask']]);
+      const coord = new SecAggCoordinator(p, pins);
+      const r = await runSecAgg(coord, await workers.session(p, keys, pins, inputs, drops));
+      const included = p.roster.filter((id) => id !== 'bank-02');
+      assert.deepEqual(r.included, included);
+      assert.deepEqual(r.sum, expectedSum(inputs, included, p.length));
+      assert.equal(coord.holdsBothSecrets(), false);
+    } finally {
+      await workers.close();
+    }
   });
 
   test('when fewer than t neighbours answer the unmasking round no sum is released', async () => {
