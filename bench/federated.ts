@@ -1,7 +1,14 @@
 /**
- * Cost of federated learning's aggregation (issue 19): `npx node bench/federated.ts [--quick]`
- * (writes bench/results/federated.json).
+ * Cost of federated learning's aggregation (issue 19): `npx node bench/federated.ts [--quick]
+ * [--secagg-only] [--baseline <dir of an earlier src/>]` (writes bench/results/federated.json).
  *
+ * 0. The wall time of one SecAgg+ round with all P participants and the coordinator in this
+ *    one process, as fast as it runs: `simulateSecAgg`'s channel (src/fl/secagg/simulate.ts),
+ *    no instrumentation, everything on this machine's cores. With `--baseline DIR` the same
+ *    round of an earlier tree (DIR/fl/secagg/simulate.ts, e.g. a `git archive` of an older
+ *    commit) runs interleaved with this one, so both sides see the same load. Also interleaved:
+ *    the same round with the participants on cpus() worker threads (worker-channel.ts) and the
+ *    coordinator on the main thread.
  * 1. One SecAgg+ round (src/fl/secagg/): P participants × D parameters, neighbourhood k,
  *    threshold t, all five stages, once with no dropout and once with 5 % of participants
  *    dropping after sharing keys (their pairwise masks recovered). Participants are simulated
@@ -28,10 +35,13 @@ import { rawBytes, wire } from '../src/fl/secagg/codec.ts';
 import type { SessionParams, Stage } from '../src/fl/secagg/messages.ts';
 import { SecAggParticipant } from '../src/fl/secagg/participant.ts';
 import { runSecAgg, type SecAggChannel } from '../src/fl/secagg/round.ts';
-import { identities } from '../src/fl/secagg/simulate.ts';
+import { identities, localChannel } from '../src/fl/secagg/simulate.ts';
+import { SecAggWorkers } from '../src/fl/secagg/worker-channel.ts';
 import { CkksKeyAuthority, encryptUpdate } from '../src/fl/ckks/ckks.ts';
 
 const quick = process.argv.includes('--quick');
+const secaggOnly = process.argv.includes('--secagg-only');
+const baselineDir = process.argv.includes('--baseline') ? process.argv[process.argv.indexOf('--baseline') + 1] : undefined;
 const P = quick ? 20 : 100;
 const D = quick ? 50_000 : 1_000_000;
 const K = 14;
@@ -105,6 +115,46 @@ async function secaggRound(drop: ReadonlyMap<string, Stage>): Promise<Measured> 
   return m;
 }
 
+type Simulate = typeof import('../src/fl/secagg/simulate.ts');
+/** One round as fast as it runs in one process; `impl` is this tree's simulate.ts or the baseline's. */
+async function wallRound(impl: Simulate, drop: ReadonlyMap<string, Stage>): Promise<{ ms: number; exact: boolean; dropped: number }> {
+  const session = `bench-${randomBytes(6).toString('hex')}`;
+  const params: SessionParams = { session, roster, degree: K, threshold: T, length: D, graphSeed: session };
+  const Participant = (await import(new URL('secagg/participant.ts', implBase.get(impl)!).href)).SecAggParticipant as typeof SecAggParticipant;
+  const Coordinator = (await import(new URL('secagg/coordinator.ts', implBase.get(impl)!).href)).SecAggCoordinator as typeof SecAggCoordinator;
+  const round = (await import(new URL('secagg/round.ts', implBase.get(impl)!).href)).runSecAgg as typeof runSecAgg;
+  const inputs = new Map(roster.map((id) => [id, input]));
+  const t0 = performance.now();
+  const parts = new Map(roster.map((id) => [id, new Participant(id, params, keys.get(id)!, pins)]));
+  const r = await round(new Coordinator(params, pins), impl.localChannel(parts, inputs, drop));
+  const ms = performance.now() - t0;
+  let exact = true;
+  for (let i = 0; i < D; i += 997) if (r.sum[i] !== Number((BigInt(input[i]!) * BigInt(r.included.length)) % 4294967296n)) exact = false;
+  return { ms, exact, dropped: P - r.included.length };
+}
+const WORKERS = Math.max(1, cpus().length);
+const pool = SecAggWorkers.start(WORKERS);
+async function workerRound(drop: ReadonlyMap<string, Stage>): Promise<{ ms: number; exact: boolean; dropped: number }> {
+  const session = `bench-${randomBytes(6).toString('hex')}`;
+  const params: SessionParams = { session, roster, degree: K, threshold: T, length: D, graphSeed: session };
+  const inputs = new Map(roster.map((id) => [id, input]));
+  const t0 = performance.now();
+  const r = await runSecAgg(new SecAggCoordinator(params, pins), await pool.session(params, keys, pins, inputs, drop));
+  const ms = performance.now() - t0;
+  let exact = true;
+  for (let i = 0; i < D; i += 997) if (r.sum[i] !== Number((BigInt(input[i]!) * BigInt(r.included.length)) % 4294967296n)) exact = false;
+  return { ms, exact, dropped: P - r.included.length };
+}
+const implBase = new Map<Simulate, URL>();
+const current: Simulate = { identities, localChannel } as Simulate;
+implBase.set(current, new URL('../src/fl/', import.meta.url));
+let baseline: Simulate | null = null;
+if (baselineDir) {
+  const base = new URL(`file://${baselineDir.replace(/\/?$/, '/')}fl/`);
+  baseline = (await import(new URL('secagg/simulate.ts', base).href)) as Simulate;
+  implBase.set(baseline, base);
+}
+
 function plainSum(): number {
   const updates = Array.from({ length: 4 }, () => Float32Array.from({ length: D }, () => Math.random()));
   const sum = new Float64Array(D);
@@ -116,9 +166,20 @@ function plainSum(): number {
 const drop5 = new Map<string, Stage>(roster.filter((_, i) => i % 20 === 7).map((id) => [id, 'masked' as Stage]));
 const results: Record<string, { wall: number[]; serial: number[]; perParticipant: number[]; coordinator: number[]; exact: boolean[]; dropped: number }> = {};
 const plain: number[] = [];
+const wall: Record<string, { current: number[]; baseline: number[]; workers: number[]; exact: boolean[]; dropped: number }> = {};
 let comm: Measured | null = null;
 for (let rep = 0; rep < REPS; rep++) {
   for (const [name, drop] of [['no dropout', new Map<string, Stage>()], ['5% drop after sharing keys', drop5]] as const) {
+    // The two sides of the before/after ratio alternate, the order swapped every repetition.
+    const w = (wall[name] ??= { current: [], baseline: [], workers: [], exact: [], dropped: 0 });
+    const sides: [Simulate | 'workers', number[]][] = [[current, w.current], ['workers', w.workers], ...(baseline ? [[baseline, w.baseline] as [Simulate, number[]]] : [])];
+    if (rep % 2 === 1) sides.reverse();
+    for (const [impl, into] of sides) {
+      const r = impl === 'workers' ? await workerRound(drop) : await wallRound(impl, drop);
+      into.push(r.ms);
+      w.exact.push(r.exact);
+      w.dropped = r.dropped;
+    }
     const m = await secaggRound(drop);
     const r = (results[name] ??= { wall: [], serial: [], perParticipant: [], coordinator: [], exact: [], dropped: m.dropped });
     r.wall.push(m.wallMs);
@@ -139,6 +200,7 @@ const communication = comm && {
 };
 
 // CKKS.
+async function ckksCost() {
 const ka = await CkksKeyAuthority.create('key-authority', 'coordinator', pins);
 const update = Float64Array.from({ length: D }, (_, i) => Math.sin(i));
 const session = `bench-ckks-${randomBytes(4).toString('hex')}`;
@@ -161,9 +223,19 @@ const ckks = {
   extrapolatedRoundMsParallelParticipants: median(encMs) + (kaMs / CKKS_CONTRIBUTIONS) * P,
   bytesPerParticipant: ctBytes, ratio: ctBytes / plainBytes,
 };
+return ckks;
+}
+await pool.close();
+const ckks = secaggOnly ? null : await ckksCost();
 
 const summary = {
   machine: { cpus: cpus().length, loadavg: loadavg().map((x) => Number(x.toFixed(1))) }, participants: P, parameters: D, degree: K, threshold: T, reps: REPS,
+  roundWallInOneProcess: Object.fromEntries(Object.entries(wall).map(([k, w]) => [k, {
+    msMedian: median(w.current), ms: w.current.map(Math.round), exact: w.exact.every(Boolean), dropped: w.dropped,
+    workerThreads: WORKERS, workersMsMedian: median(w.workers), workersMs: w.workers.map(Math.round),
+    ...(baseline ? { baselineMsMedian: median(w.baseline), baselineMs: w.baseline.map(Math.round), speedup: median(w.baseline) / median(w.current) } : {}),
+  }])),
+  /** The instrumented run (participants one at a time, each timed; sizes of messages): per-party cost and communication. */
   secagg: Object.fromEntries(Object.entries(results).map(([k, r]) => [k, {
     roundWallMsMedian: median(r.wall), serialWorkMsMedian: median(r.serial), perParticipantMsMedian: median(r.perParticipant), coordinatorMsMedian: median(r.coordinator),
     parallelRoundMsEstimate: median(r.perParticipant) + median(r.coordinator), exact: r.exact.every(Boolean), dropped: r.dropped,
@@ -171,6 +243,6 @@ const summary = {
   plainSumMsMedian: median(plain), communication, ckks,
 };
 console.log(JSON.stringify(summary, null, 2));
-const outFile = join(dirname(fileURLToPath(import.meta.url)), 'results', 'federated.json');
+const outFile = join(dirname(fileURLToPath(import.meta.url)), 'results', secaggOnly ? 'federated-secagg.json' : 'federated.json');
 mkdirSync(dirname(outFile), { recursive: true });
 writeFileSync(outFile, `${JSON.stringify(summary, null, 2)}\n`);

@@ -6,16 +6,17 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createCipheriv, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { SecAggCoordinator } from '../src/fl/secagg/coordinator.ts';
 import { signFields } from '../src/fl/secagg/crypto.ts';
 import { advertiseFields, unmaskFields, type SessionParams, type Stage, type UnmaskRequest } from '../src/fl/secagg/messages.ts';
 import { harary } from '../src/fl/secagg/neighbourhood.ts';
 import { SecAggParticipant } from '../src/fl/secagg/participant.ts';
-import { applyMask, expandMask } from '../src/fl/secagg/prg.ts';
+import { applyMask, applyMasks, expandMask } from '../src/fl/secagg/prg.ts';
 import { dequantiseSum, MAX_SUM, planQuantiser, quantise } from '../src/fl/secagg/quantize.ts';
 import { runSecAgg } from '../src/fl/secagg/round.ts';
 import { identities, localChannel, simulateSecAgg } from '../src/fl/secagg/simulate.ts';
+import { SecAggWorkers } from '../src/fl/secagg/worker-channel.ts';
 
 const ids = (n: number) => Array.from({ length: n }, (_, i) => `bank-${String(i).padStart(2, '0')}`);
 let sessions = 0;
@@ -69,6 +70,24 @@ describe('secure aggregation: exact unmasking', () => {
     const included = p.roster.filter((id) => !['bank-00', 'bank-03', 'bank-05', 'bank-09'].includes(id));
     assert.deepEqual(r.included, included);
     assert.deepEqual(r.sum, expectedSum(inputs, included, p.length));
+  });
+
+  test('participants hosted on two worker threads give the same exact sum, with dropouts recovered', async () => {
+    const workers = SecAggWorkers.start(2);
+    try {
+      const p = params(ids(10), 6, 4, 40_001);
+      const inputs = randomInputs(p.roster, p.length);
+      const { keys, pins } = identities(p.roster);
+      const drops = new Map<string, Stage>([['bank-02', 'masked'], ['bank-06', 'unmask']]);
+      const coord = new SecAggCoordinator(p, pins);
+      const r = await runSecAgg(coord, await workers.session(p, keys, pins, inputs, drops));
+      const included = p.roster.filter((id) => id !== 'bank-02');
+      assert.deepEqual(r.included, included);
+      assert.deepEqual(r.sum, expectedSum(inputs, included, p.length));
+      assert.equal(coord.holdsBothSecrets(), false);
+    } finally {
+      await workers.close();
+    }
   });
 
   test('when fewer than t neighbours answer the unmasking round no sum is released', async () => {
@@ -254,6 +273,27 @@ describe('secure aggregation: building blocks', () => {
     assert.notDeepEqual(y, x);
     applyMask(y, seed, 'pair', -1);
     assert.deepEqual(y, x);
+  });
+
+  test('masks applied together equal the AES-256-CTR keystream words added and subtracted mod 2^32, across chunk edges and odd tails', () => {
+    // The reference is computed here from node:crypto and BigInt arithmetic, independently of prg.ts's chunking and SIMD adds.
+    const stream = (seed: Uint8Array, firstIvByte: number, n: number) => {
+      const ks = createCipheriv('aes-256-ctr', seed, Buffer.concat([Buffer.from([firstIvByte]), Buffer.alloc(15)])).update(Buffer.alloc(4 * n));
+      return Array.from({ length: n }, (_, i) => BigInt(ks.readUInt32LE(4 * i)));
+    };
+    for (const n of [1, 3, 5, 16_383, 16_384, 16_385, 40_003]) {
+      const masks = [{ seed: randomBytes(32), domain: 'self' as const, sign: 1 as const }, { seed: randomBytes(32), domain: 'pair' as const, sign: -1 as const }, { seed: randomBytes(32), domain: 'pair' as const, sign: 1 as const }];
+      const x = new Uint32Array(randomBytes(4 * n).buffer);
+      const y = x.slice();
+      applyMasks(y, masks);
+      const streams = masks.map((m) => stream(m.seed, m.domain === 'self' ? 0 : 1, n));
+      for (const i of [0, n - 1, Math.floor(n / 2), Math.min(n - 1, 16_383), Math.min(n - 1, 16_384)]) {
+        const want = (BigInt(x[i]!) + streams[0]![i]! - streams[1]![i]! + streams[2]![i]!) & 0xffffffffn;
+        assert.equal(BigInt(y[i]!), want, `word ${i} of ${n}`);
+      }
+      applyMasks(y, masks.map((m) => ({ ...m, sign: m.sign === 1 ? -1 as const : 1 as const })));
+      assert.deepEqual(y, x);
+    }
   });
 });
 

@@ -5,7 +5,7 @@
  *
  *   state + audit log ─▶ pipeline (Gatehouse: workspace, engines, identity, governance)
  *     ─▶ setup (demo users, demo governance) ─▶ residency node (when gatehouse.yaml has a
- *     region: section) ─▶ HTTP ─▶ wire front ─▶ scheduler ─▶ reload watch
+ *     region: section, with the federated-learning service on its listener) ─▶ HTTP ─▶ wire front ─▶ scheduler ─▶ reload watch
  *
  * The residency node is handed to the faces, which route every governed query through it:
  * a query about another region's data travels there (docs/residency.md).
@@ -25,6 +25,7 @@ import type { TransparencyLog } from '../audit/log.ts';
 import { GatehouseError } from '../errors.ts';
 import { Gatehouse } from '../pipeline/gatehouse.ts';
 import { ResidencyNode } from '../residency/service.ts';
+import { FL_MAX_BODY_BYTES, FlNode } from '../fl/node/service.ts';
 import { startWireServer, type WireServer } from '../wire/server.ts';
 import { Closers } from './closers.ts';
 import { checkConfig, type HttpConfig, type NodeConfig, type WireConfig } from './config.ts';
@@ -116,11 +117,20 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
       const fed = config.federation ?? {};
       // Given the counted view, so a forwarded query in flight finishes before the engines close.
       const listen = fed.listen ?? gatehouse.workspace.policy.residency.federation.listen ?? { port: 0 };
+      // Federated learning (docs/federated.md) on the same node listener: every federated node
+      // can take part in a job; its operators decide per job (group fl-operators, default deny).
+      let fl: FlNode | null = null;
       const r = await ResidencyNode.start({
         gatehouse: inFlight.view, stateDir: fed.stateDir ?? join(workspaceDir, 'state'),
         ...(fed.listen ? { listen: fed.listen } : {}), ...(fed.timeoutMs !== undefined ? { timeoutMs: fed.timeoutMs } : {}),
+        alsoServe: { handlers: (identity) => (fl = FlNode.create({ gatehouse: inFlight.view, identity })).handlers, maxBodyBytes: FL_MAX_BODY_BYTES },
       }).catch((err: unknown) => { throw listenFailure(err, 'the node-to-node listener', 'federation.listen in gatehouse.yaml', listen.host ?? '127.0.0.1', listen.port); });
       residency = r;
+      const flService = fl as FlNode | null;
+      if (flService) {
+        flService.listenedOn(r);
+        closers.push('federated learning', () => flService.close());
+      }
       closers.push('residency', () => r.close());
     }
     // Clean rooms (issue 17, docs/cleanrooms.md): with `cleanroom: {…}` a federated node serves its

@@ -27,7 +27,7 @@ import { resultDigest } from '../kernel/digest.ts';
 import type { Gatehouse, QueryRequest, QueryResponse } from '../pipeline/gatehouse.ts';
 import { parseSql } from '../query/parse.ts';
 import type { Select } from '../query/ir.ts';
-import { FederationClient, loadNodeIdentity, PeerRegistry, startNodeListener, type NodeIdentity, type NodeListener, type PeerPin } from '../federation/index.ts';
+import { FederationClient, loadNodeIdentity, PeerRegistry, startNodeListener, type NodeHandler, type NodeIdentity, type NodeListener, type PeerPin } from '../federation/index.ts';
 import { FederationError } from '../federation/errors.ts';
 import type { ResidencyConfig } from '../federation/residency-config.ts';
 import { crossingBasis } from './border.ts';
@@ -84,6 +84,13 @@ export interface ResidencyNodeOptions {
   /** Per forwarded call; default 30 s. */
   readonly timeoutMs?: number;
   readonly onRefused?: (e: FederationError) => void;
+  /**
+   * More operations served on this node's one listener (federated learning,
+   * src/fl/node/service.ts), built once the node identity is loaded and checked; `query` and
+   * `ping` stay the residency node's. `maxBodyBytes` raises the listener's message limit
+   * (a 1M-parameter masked update is several MB).
+   */
+  readonly alsoServe?: { readonly handlers: (identity: NodeIdentity) => Readonly<Record<string, NodeHandler>>; readonly maxBodyBytes?: number };
 }
 
 function bearer(c: QueryRequest['credential']): string {
@@ -127,11 +134,15 @@ export class ResidencyNode {
     }
     const node = new ResidencyNode(options.gatehouse, identity, config, options);
     const listen = options.listen ?? config.federation.listen ?? { host: '127.0.0.1', port: 0 };
+    const extra = options.alsoServe?.handlers(identity) ?? {};
+    if ('query' in extra || 'ping' in extra) throw new GatehouseError('INTERNAL', 'another service asked to serve the residency node\'s own operations (query, ping)');
     node.#listener = await startNodeListener({
       identity, peers: node.peers, host: listen.host ?? '127.0.0.1', port: listen.port,
       clockSkewSeconds: config.federation.clockSkewSeconds,
       ...(options.now ? { now: options.now } : {}), ...(options.onRefused ? { onRefused: options.onRefused } : {}),
+      ...(options.alsoServe?.maxBodyBytes !== undefined ? { maxBodyBytes: options.alsoServe.maxBodyBytes } : {}),
       handlers: {
+        ...extra,
         query: (call) => node.#release(call.peer, call.requestId, call.body),
         ping: async () => ({ node: identity.nodeId, region: identity.region, policyVersion: options.gatehouse.policyVersion }),
       },

@@ -26,7 +26,7 @@ import {
 } from './messages.ts';
 import { harary, type Neighbourhoods } from './neighbourhood.ts';
 import { checkParams } from './params.ts';
-import { applyMask } from './prg.ts';
+import { applyMasks, type Mask } from './prg.ts';
 
 export interface AggregateResult {
   /** Σ_{u∈U3} x_u mod 2^32. */
@@ -170,10 +170,12 @@ export class SecAggCoordinator {
       if (got.length < t) throw new FlError('FL_TOO_FEW_PARTICIPANTS', `only ${got.length} shares of ${v}'s ${kind === 'b' ? 'self mask' : 'mask key'} arrived, fewer than the threshold ${t}`, 'retry the round when more participants are online');
       return combine(got.slice(0, Math.min(got.length, 255)));
     };
+    // Every secret is rebuilt and checked before any mask is removed; then all masks are removed in one pass (prg.ts).
+    const masks: Mask[] = [];
     for (const u of u3) {
       const b = await need(u, 'b');
       if (!digest(b).equals(this.#shares.get(u)!.bCommit)) throw new FlError('FL_MESSAGE_FORGED', `the shares revealed for ${u}'s self mask do not match its commitment`);
-      applyMask(sum, b, 'self', -1);
+      masks.push({ seed: b, domain: 'self', sign: -1 });
     }
     const inU3 = new Set(u3);
     const lateDrops = [...this.#shares.keys()].filter((v) => !inU3.has(v)).sort();
@@ -184,11 +186,12 @@ export class SecAggCoordinator {
       for (const u of this.graph.of.get(v)!) {
         // u masked with v iff u survived and opened v's share (v ∈ U2 ∩ N(u)): every u in U3 that is v's neighbour did.
         if (!inU3.has(u) || !this.#shares.get(v)!.shares.some((s) => s.to === u)) continue;
-        const seed = agree(sSk, this.#adverts.get(u)!.sPk, this.params.session, 'pair-mask', v, u);
-        applyMask(sum, seed, 'pair', u < v ? -1 : 1);
+        masks.push({ seed: agree(sSk, this.#adverts.get(u)!.sPk, this.params.session, 'pair-mask', v, u), domain: 'pair', sign: u < v ? -1 : 1 });
       }
       sSk.fill(0);
     }
+    applyMasks(sum, masks);
+    for (const m of masks) m.seed.fill(0);
     const roster = this.params.roster;
     const gone = (have: { has(id: string): boolean }, prev: readonly string[]) => prev.filter((id) => !have.has(id)).sort();
     const u1 = [...this.#adverts.keys()];

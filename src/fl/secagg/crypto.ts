@@ -46,6 +46,11 @@ function publicKeyOf(pub: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.concat([X25519_SPKI_PREFIX, pub]), format: 'der', type: 'spki' });
 }
 
+/** A raw X25519 secret as a KeyObject, built once by a participant that agrees with many neighbours. */
+export function dhPrivateKey(secret: Uint8Array): KeyObject {
+  return privateKeyOf(secret);
+}
+
 /** The public key of a raw X25519 secret (used to check a reconstructed secret against the advertised key). */
 export function dhPublicOf(secret: Uint8Array): Uint8Array {
   return new Uint8Array(createPublicKey(privateKeyOf(secret)).export({ format: 'der', type: 'spki' }).subarray(X25519_SPKI_PREFIX.length));
@@ -56,8 +61,8 @@ export function dhPublicOf(secret: Uint8Array): Uint8Array {
  * session id as salt and the purpose and the two ids (in a fixed order) as info, so a seed
  * never serves two sessions, two purposes or two pairs.
  */
-export function agree(secret: Uint8Array, peerPublic: Uint8Array, session: string, purpose: string, a: string, b: string): Buffer {
-  const shared = diffieHellman({ privateKey: privateKeyOf(secret), publicKey: publicKeyOf(peerPublic) });
+export function agree(secret: Uint8Array | KeyObject, peerPublic: Uint8Array, session: string, purpose: string, a: string, b: string): Buffer {
+  const shared = diffieHellman({ privateKey: secret instanceof Uint8Array ? privateKeyOf(secret) : secret, publicKey: publicKeyOf(peerPublic) });
   if (shared.every((x) => x === 0)) throw new FlError('FL_MESSAGE_FORGED', 'a participant advertised a low-order X25519 key');
   const [lo, hi] = a < b ? [a, b] : [b, a];
   return Buffer.from(hkdfSync('sha256', shared, Buffer.from(session), transcript(['gatehouse/secagg', purpose, lo, hi]), 32));

@@ -12,14 +12,14 @@ import type { KeyObject } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { split } from 'shamir-secret-sharing';
 import { FlError } from '../errors.ts';
-import { agree, digest, generateDhKeyPair, open, seal, signFields, transcript, verifyFields, type DhKeyPair } from './crypto.ts';
+import { agree, dhPrivateKey, digest, generateDhKeyPair, open, seal, signFields, transcript, verifyFields, type DhKeyPair } from './crypto.ts';
 import {
   advertiseFields, consistencyFields, maskedFields, shareFields, unmaskFields,
   type AdvertiseMsg, type ConsistencyMsg, type IdentityKeys, type MaskedMsg, type SessionParams, type ShareMsg, type Stage, type UnmaskMsg, type UnmaskRequest,
 } from './messages.ts';
 import { harary } from './neighbourhood.ts';
 import { checkParams } from './params.ts';
-import { applyMask } from './prg.ts';
+import { applyMasks, type Mask } from './prg.ts';
 
 export const shareAad = (session: string, from: string, to: string) => transcript([session, 'share', from, to]);
 
@@ -45,6 +45,11 @@ export class SecAggParticipant {
   readonly #c: DhKeyPair;
   readonly #s: DhKeyPair;
   readonly #b: Uint8Array;
+  /** c_u^SK and s_u^SK as KeyObjects (parsed once, not once per neighbour). */
+  readonly #cKey: KeyObject;
+  readonly #sKey: KeyObject;
+  /** The share-encryption key agreed with each neighbour in round 1, reused to open its shares in round 2. */
+  readonly #shareKeys = new Map<string, Buffer>();
   #stage: Stage | 'new' | 'done' = 'new';
   /** Accepted adverts of neighbours (U1 ∩ N(u)). */
   readonly #adverts = new Map<string, AdvertiseMsg>();
@@ -62,6 +67,8 @@ export class SecAggParticipant {
     this.#c = generateDhKeyPair();
     this.#s = generateDhKeyPair();
     this.#b = new Uint8Array(randomBytes(32));
+    this.#cKey = dhPrivateKey(this.#c.secret);
+    this.#sKey = dhPrivateKey(this.#s.secret);
   }
 
   #advance(from: Stage | 'new', to: Stage): void {
@@ -107,7 +114,8 @@ export class SecAggParticipant {
     const bShares = await split(this.#b, recipients.length + 1, t);
     this.#held.set(this.id, { s: sShares[recipients.length]!, b: bShares[recipients.length]! });
     const shares = recipients.map((v, i) => {
-      const key = agree(this.#c.secret, this.#adverts.get(v)!.cPk, this.params.session, 'share-key', this.id, v);
+      const key = agree(this.#cKey, this.#adverts.get(v)!.cPk, this.params.session, 'share-key', this.id, v);
+      this.#shareKeys.set(v, key);
       return { to: v, ct: seal(key, transcript([this.id, v, sShares[i]!, bShares[i]!]), shareAad(this.params.session, this.id, v)) };
     });
     const m = { session: this.params.session, from: this.id, bCommit: new Uint8Array(digest(this.#b)), shares };
@@ -126,7 +134,8 @@ export class SecAggParticipant {
       const adv = this.#adverts.get(e.from);
       if (!adv) continue; // not a neighbour whose keys u accepted
       if (e.from === this.id || this.#held.has(e.from)) throw new FlError('FL_MESSAGE_REPLAYED', `${e.from}'s share was delivered twice`);
-      const key = agree(this.#c.secret, adv.cPk, this.params.session, 'share-key', e.from, this.id);
+      // The same HKDF output as agree(c_u, c_v^PK, …, e.from, u): the pair's ids enter in a fixed order.
+      const key = this.#shareKeys.get(e.from) ?? agree(this.#cKey, adv.cPk, this.params.session, 'share-key', e.from, this.id);
       const plain = open(key, e.ct, shareAad(this.params.session, e.from, this.id));
       const fields = plain && parseSharePlain(plain);
       if (!fields || fields.length !== 4 || Buffer.from(fields[0]!, 'base64').toString() !== e.from || Buffer.from(fields[1]!, 'base64').toString() !== this.id) {
@@ -134,15 +143,17 @@ export class SecAggParticipant {
       }
       this.#held.set(e.from, { s: new Uint8Array(Buffer.from(fields[2]!, 'base64')), b: new Uint8Array(Buffer.from(fields[3]!, 'base64')) });
     }
+    for (const k of this.#shareKeys.values()) k.fill(0);
+    this.#shareKeys.clear();
     if (this.#held.size < this.params.threshold) throw new FlError('FL_TOO_FEW_PARTICIPANTS', `${this.id} received shares from ${this.#held.size} neighbours, fewer than the threshold ${this.params.threshold}`);
-    const y = Uint32Array.from(x);
-    applyMask(y, this.#b, 'self', 1);
+    const y = x.slice();
+    const masks: Mask[] = [{ seed: this.#b, domain: 'self', sign: 1 }];
     for (const v of this.#held.keys()) {
       if (v === this.id) continue;
-      const seed = agree(this.#s.secret, this.#adverts.get(v)!.sPk, this.params.session, 'pair-mask', this.id, v);
-      applyMask(y, seed, 'pair', this.id < v ? 1 : -1);
-      seed.fill(0);
+      masks.push({ seed: agree(this.#sKey, this.#adverts.get(v)!.sPk, this.params.session, 'pair-mask', this.id, v), domain: 'pair', sign: this.id < v ? 1 : -1 });
     }
+    applyMasks(y, masks);
+    for (let i = 1; i < masks.length; i++) masks[i]!.seed.fill(0);
     const yDigest = digest(new Uint8Array(y.buffer, y.byteOffset, y.byteLength));
     return { session: this.params.session, from: this.id, y, sig: signFields(this.#identity, maskedFields({ session: this.params.session, from: this.id, yDigest })) };
   }
@@ -168,7 +179,10 @@ export class SecAggParticipant {
     this.#advance('consistency', 'unmask');
     this.#checkSurvivors(req.survivors);
     const signers = new Set<string>();
+    // Bonawitz et al. ask for at least t valid signatures; checking stops at t, so with 100
+    // survivors a participant verifies t signatures, not 100 (the round's cost was n² verifies).
     for (const c of req.signatures) {
+      if (signers.size >= this.params.threshold) break;
       if (c.session !== this.params.session || !req.survivors.includes(c.from) || signers.has(c.from)) continue;
       if (verifyFields(this.#pin(c.from), consistencyFields(this.params.session, c.from, req.survivors), c.sig)) signers.add(c.from);
     }
