@@ -146,6 +146,22 @@ export class LogKeyring {
     });
   }
 
+  /**
+   * The verifier keys of the log's signing keys (public halves only), read without the
+   * passphrase when the key file exists, so a reader pays no scrypt; on first run the
+   * file is created (one scrypt, on the thread pool).
+   */
+  static async verifierKeys(dir: string, origin: string, passphrase: string): Promise<string[]> {
+    const path = join(dir, 'log-signing-keys.json');
+    if (existsSync(path)) {
+      const file = readJson<SigningKeyFile>(path);
+      if (file.origin !== origin) throw new KeyUnavailable(`signing keys in ${path} belong to log ${JSON.stringify(file.origin)}, not ${JSON.stringify(origin)}`);
+      return file.keys.map((k) => parseVkey(k.vkey).vkey);
+    }
+    const created = await LogKeyring.openAsync(dir, origin, passphrase);
+    try { return created.verifiers().map((v) => v.vkey); } finally { created.close(); }
+  }
+
   #loadSigner(): NoteSigner {
     const active = this.#file.keys.find((k) => k.retiredAt === null && k.sealed);
     if (!active?.sealed) throw new KeyUnavailable('no active signing key');
