@@ -111,10 +111,13 @@ async function timeStart(wsDir: string, root: string): Promise<number> {
 
 const AGG_SQL = 'SELECT year, region, payer, count(*) AS claims, sum(amount) AS billed, avg(amount) AS mean, max(submitted_on) AS last FROM claims_history GROUP BY year, region, payer ORDER BY year, region, payer';
 
-/** spawn → first 200 from /v1/ready, for `gatehouse serve --demo` in `cwd`; the server is stopped after. */
-async function demoReady(cwd: string): Promise<number> {
+/**
+ * spawn → first 200 from /v1/ready, for `gatehouse serve --demo` in `cwd`; the server is
+ * stopped after. `root`: the checkout whose bin/gatehouse.ts runs (bench/restart.ts compares two).
+ */
+export async function demoReady(cwd: string, root = ROOT): Promise<number> {
   const t = performance.now();
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'gatehouse.ts'), 'serve', '--demo', '--port', '0', '--pg-port', '0', '--quiet'], { cwd, env: { ...process.env, GATEHOUSE_SCHEDULER_SECONDS: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(root, 'bin', 'gatehouse.ts'), 'serve', '--demo', '--port', '0', '--pg-port', '0', '--quiet'], { cwd, env: { ...process.env, GATEHOUSE_SCHEDULER_SECONDS: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => { out += d.toString('utf8'); });
   child.stderr.on('data', (d: Buffer) => { out += d.toString('utf8'); });

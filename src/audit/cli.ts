@@ -36,7 +36,7 @@ import { TransparencyLog, type SearchFilter } from './log.ts';
 import { parseVkey, parseCheckpoint, parseNote, type NoteVerifier } from './note.ts';
 import { verifyExport, verifyExportFile, verifyReceipt, type VerifyReport } from './verify.ts';
 import { HttpWitnessClient, Witness, startWitnessServer } from './witness.ts';
-import { LogKeyring, loadOrCreateSealedEd25519, resolvePassphrase } from './keys.ts';
+import { LogKeyring, loadOrCreateSealedEd25519, loadOrCreateSealedEd25519Async, resolvePassphrase } from './keys.ts';
 import type { TransparencyLogOptions } from './log.ts';
 import { createInterface } from 'node:readline';
 
@@ -269,11 +269,12 @@ export async function startLocalWitness(args: { auditDir: string; stateDir: stri
   const origin = args.origin ?? 'gatehouse.local/audit';
   const passphrase = resolvePassphrase(args.passphrase, args.demo ?? false);
   mkdirSync(args.auditDir, { recursive: true });
-  const keyring = LogKeyring.open(join(args.auditDir, 'keys'), origin, passphrase);
-  const vkeys = keyring.verifiers().map((v) => v.vkey);
-  keyring.close();
   mkdirSync(args.stateDir, { recursive: true, mode: 0o700 });
-  const key = loadOrCreateSealedEd25519(join(args.stateDir, 'witness-key.json'), passphrase, 'witness-key');
+  // The log's public keys need no passphrase; the witness key's scrypt runs on the thread pool.
+  const [vkeys, key] = await Promise.all([
+    LogKeyring.verifierKeys(join(args.auditDir, 'keys'), origin, passphrase),
+    loadOrCreateSealedEd25519Async(join(args.stateDir, 'witness-key.json'), passphrase, 'witness-key'),
+  ]);
   const witness = new Witness({ name: 'witness.local/demo', privateKey: key, stateDir: args.stateDir, logs: [{ origin, vkeys }] });
   try {
     const server = await startWitnessServer(witness, { host: '127.0.0.1', port: args.port ?? 0 });

@@ -13,12 +13,17 @@
  *   and other subject identifiers into pseudonyms. Destroying an epoch's key erases the
  *   link between people and the entries of that epoch; the entries and the tree stay.
  *
+ * Each key file has its own salt, so opening the log costs one scrypt per file (≈ 0.1 s each on
+ * a quiet core, several times that on a loaded one). The `…Async` openers run it on libuv's
+ * thread pool (`crypto.scrypt`), so a node opens its key files in parallel and the event loop
+ * stays free; the synchronous openers stay for the offline tools.
+ *
  * The passphrase comes from the `passphrase` option or GATEHOUSE_KEY_PASSPHRASE. It is
  * never written anywhere, and error messages never include it.
  */
 import {
   createCipheriv, createDecipheriv, createHmac, createPrivateKey, generateKeyPairSync,
-  randomBytes, scryptSync, type KeyObject,
+  randomBytes, scrypt, scryptSync, type KeyObject,
 } from 'node:crypto';
 import { existsSync, readFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -45,6 +50,12 @@ export function resolvePassphrase(option: string | undefined, allowDemo: boolean
 function deriveKek(passphrase: string, params: KdfParams): Buffer {
   return scryptSync(passphrase, Buffer.from(params.salt, 'base64'), 32, { N: params.N, r: params.r, p: params.p, maxmem: SCRYPT.maxmem });
 }
+
+function deriveKekAsync(passphrase: string, params: KdfParams): Promise<Buffer> {
+  return new Promise((resolve, reject) => scrypt(passphrase, Buffer.from(params.salt, 'base64'), 32, { N: params.N, r: params.r, p: params.p, maxmem: SCRYPT.maxmem }, (err, key) => (err ? reject(err) : resolve(key))));
+}
+
+type Derive = (passphrase: string, params: KdfParams) => Buffer | Promise<Buffer>;
 
 function newKdf(): KdfParams {
   return { kdf: 'scrypt', N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, salt: randomBytes(16).toString('base64') };
@@ -111,18 +122,44 @@ export class LogKeyring {
 
   /** Opens (or creates, with a fresh key) the signing key file in `dir`. */
   static open(dir: string, origin: string, passphrase: string): LogKeyring {
+    return LogKeyring.#open(dir, origin, passphrase, deriveKek) as LogKeyring;
+  }
+
+  /** `open` with the scrypt on the thread pool (a node opening its key files in parallel). */
+  static async openAsync(dir: string, origin: string, passphrase: string): Promise<LogKeyring> {
+    return LogKeyring.#open(dir, origin, passphrase, deriveKekAsync);
+  }
+
+  static #open(dir: string, origin: string, passphrase: string, derive: Derive): LogKeyring | Promise<LogKeyring> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const path = join(dir, 'log-signing-keys.json');
     if (existsSync(path)) {
       const file = readJson<SigningKeyFile>(path);
       if (file.origin !== origin) throw new KeyUnavailable(`signing keys in ${path} belong to log ${JSON.stringify(file.origin)}, not ${JSON.stringify(origin)}`);
-      return new LogKeyring(path, file, deriveKek(passphrase, file.kdf));
+      return then(derive(passphrase, file.kdf), (kek) => new LogKeyring(path, file, kek));
     }
     const kdf = newKdf();
-    const kek = deriveKek(passphrase, kdf);
-    const file: SigningKeyFile = { version: 1, origin, kdf, keys: [newSigningKey(origin, kek)] };
-    writeFileAtomicSync(path, JSON.stringify(file, null, 2) + '\n', 0o600);
-    return new LogKeyring(path, file, kek);
+    return then(derive(passphrase, kdf), (kek) => {
+      const file: SigningKeyFile = { version: 1, origin, kdf, keys: [newSigningKey(origin, kek)] };
+      writeFileAtomicSync(path, JSON.stringify(file, null, 2) + '\n', 0o600);
+      return new LogKeyring(path, file, kek);
+    });
+  }
+
+  /**
+   * The verifier keys of the log's signing keys (public halves only), read without the
+   * passphrase when the key file exists, so a reader pays no scrypt; on first run the
+   * file is created (one scrypt, on the thread pool).
+   */
+  static async verifierKeys(dir: string, origin: string, passphrase: string): Promise<string[]> {
+    const path = join(dir, 'log-signing-keys.json');
+    if (existsSync(path)) {
+      const file = readJson<SigningKeyFile>(path);
+      if (file.origin !== origin) throw new KeyUnavailable(`signing keys in ${path} belong to log ${JSON.stringify(file.origin)}, not ${JSON.stringify(origin)}`);
+      return file.keys.map((k) => parseVkey(k.vkey).vkey);
+    }
+    const created = await LogKeyring.openAsync(dir, origin, passphrase);
+    try { return created.verifiers().map((v) => v.vkey); } finally { created.close(); }
   }
 
   #loadSigner(): NoteSigner {
@@ -180,23 +217,39 @@ export function generateEd25519(): { privateKey: KeyObject; publicKey: Buffer } 
 
 /** Stores one Ed25519 private key sealed under a passphrase (witness keys). */
 export function loadOrCreateSealedEd25519(path: string, passphrase: string, purpose: string): KeyObject {
+  return sealedEd25519(path, passphrase, purpose, deriveKek) as KeyObject;
+}
+
+/** `loadOrCreateSealedEd25519` with the scrypt on the thread pool. */
+export async function loadOrCreateSealedEd25519Async(path: string, passphrase: string, purpose: string): Promise<KeyObject> {
+  return sealedEd25519(path, passphrase, purpose, deriveKekAsync);
+}
+
+function sealedEd25519(path: string, passphrase: string, purpose: string, derive: Derive): KeyObject | Promise<KeyObject> {
   if (existsSync(path)) {
     const f = readJson<{ kdf: KdfParams; sealed: SealedSecret }>(path);
-    const kek = deriveKek(passphrase, f.kdf);
-    const der = unseal(kek, purpose, f.sealed);
-    kek.fill(0);
-    const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
-    der.fill(0);
-    return key;
+    return then(derive(passphrase, f.kdf), (kek) => {
+      const der = unseal(kek, purpose, f.sealed);
+      kek.fill(0);
+      const key = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+      der.fill(0);
+      return key;
+    });
   }
   const kdf = newKdf();
-  const kek = deriveKek(passphrase, kdf);
-  const { privateKey } = generateKeyPairSync('ed25519');
-  const der = privateKey.export({ format: 'der', type: 'pkcs8' });
-  writeFileAtomicSync(path, JSON.stringify({ version: 1, kdf, sealed: seal(kek, purpose, der) }, null, 2) + '\n', 0o600);
-  der.fill(0);
-  kek.fill(0);
-  return privateKey;
+  return then(derive(passphrase, kdf), (kek) => {
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const der = privateKey.export({ format: 'der', type: 'pkcs8' });
+    writeFileAtomicSync(path, JSON.stringify({ version: 1, kdf, sealed: seal(kek, purpose, der) }, null, 2) + '\n', 0o600);
+    der.fill(0);
+    kek.fill(0);
+    return privateKey;
+  });
+}
+
+/** Applies `f` now to a value, or later to a promise's (one body for the sync and async openers). */
+function then<A, B>(v: A | Promise<A>, f: (a: A) => B): B | Promise<B> {
+  return v instanceof Promise ? v.then(f) : f(v);
 }
 
 // ---- Pseudonym keys --------------------------------------------------------------------
@@ -236,16 +289,25 @@ export class PseudonymKeyring {
   }
 
   static open(dir: string, passphrase: string, granularity: PseudonymEpoch = 'month'): PseudonymKeyring {
+    return PseudonymKeyring.#open(dir, passphrase, granularity, deriveKek) as PseudonymKeyring;
+  }
+
+  /** `open` with the scrypt on the thread pool. */
+  static async openAsync(dir: string, passphrase: string, granularity: PseudonymEpoch = 'month'): Promise<PseudonymKeyring> {
+    return PseudonymKeyring.#open(dir, passphrase, granularity, deriveKekAsync);
+  }
+
+  static #open(dir: string, passphrase: string, granularity: PseudonymEpoch, derive: Derive): PseudonymKeyring | Promise<PseudonymKeyring> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const path = join(dir, 'pseudonym-keys.json');
     if (existsSync(path)) {
       const file = readJson<PseudonymKeyFile>(path);
-      return new PseudonymKeyring(path, file, deriveKek(passphrase, file.kdf), granularity);
+      return then(derive(passphrase, file.kdf), (kek) => new PseudonymKeyring(path, file, kek, granularity));
     }
     const kdf = newKdf();
     const file: PseudonymKeyFile = { version: 1, kdf, epochs: {} };
     writeFileAtomicSync(path, JSON.stringify(file, null, 2) + '\n', 0o600);
-    return new PseudonymKeyring(path, file, deriveKek(passphrase, kdf), granularity);
+    return then(derive(passphrase, kdf), (kek) => new PseudonymKeyring(path, file, kek, granularity));
   }
 
   #key(epoch: string, create: boolean): Buffer | null {

@@ -262,7 +262,16 @@ export class TransparencyLog implements AuditSink {
    * anchor uses `start`, which also checks the witnesses' latest cosigned checkpoints.
    */
   static open(dir: string, options: TransparencyLogOptions = {}): TransparencyLog {
-    const log = TransparencyLog.#openFiles(dir, options);
+    const { origin, passphrase } = TransparencyLog.#identity(options);
+    const keys = LogKeyring.open(options.keyDir ?? join(dir, 'keys'), origin, passphrase);
+    let pseudonyms: PseudonymKeyring;
+    try {
+      pseudonyms = PseudonymKeyring.open(options.pseudonymKeyDir ?? join(dir, 'pseudonym-keys'), passphrase, options.pseudonymEpoch ?? 'month');
+    } catch (e) {
+      keys.close();
+      throw e;
+    }
+    const log = TransparencyLog.#openFiles(dir, options, keys, pseudonyms);
     try {
       const anchored = log.#anchor?.latest() ?? null;
       if (anchored instanceof Promise) {
@@ -288,7 +297,8 @@ export class TransparencyLog implements AuditSink {
    * checkpoint each reachable witness cosigned.
    */
   static async start(dir: string, options: TransparencyLogOptions = {}): Promise<TransparencyLog> {
-    const log = TransparencyLog.#openFiles(dir, options);
+    const { keys, pseudonyms } = await TransparencyLog.#openKeys(options, options.keyDir ?? join(dir, 'keys'), options.pseudonymKeyDir ?? join(dir, 'pseudonym-keys'));
+    const log = TransparencyLog.#openFiles(dir, options, keys, pseudonyms);
     try {
       await log.#verifyHistory();
     } catch (e) {
@@ -299,15 +309,31 @@ export class TransparencyLog implements AuditSink {
     return log;
   }
 
-  static #openFiles(dir: string, options: TransparencyLogOptions): TransparencyLog {
+  static #identity(options: TransparencyLogOptions): { origin: string; passphrase: string } {
+    return { origin: options.origin ?? 'gatehouse.local/audit', passphrase: resolvePassphrase(options.passphrase, options.demo ?? false) };
+  }
+
+  /**
+   * Both key files at once: each costs one scrypt, run on the thread pool, so a restart pays
+   * for one of them instead of two in sequence on the event loop.
+   */
+  static async #openKeys(options: TransparencyLogOptions, keyDir: string, pseudonymKeyDir: string): Promise<{ keys: LogKeyring; pseudonyms: PseudonymKeyring }> {
+    const { origin, passphrase } = TransparencyLog.#identity(options);
+    const [k, p] = await Promise.allSettled([
+      LogKeyring.openAsync(keyDir, origin, passphrase),
+      PseudonymKeyring.openAsync(pseudonymKeyDir, passphrase, options.pseudonymEpoch ?? 'month'),
+    ]);
+    if (k.status === 'fulfilled' && p.status === 'fulfilled') return { keys: k.value, pseudonyms: p.value };
+    if (k.status === 'fulfilled') k.value.close();
+    if (p.status === 'fulfilled') p.value.close();
+    throw k.status === 'rejected' ? k.reason : (p as PromiseRejectedResult).reason;
+  }
+
+  static #openFiles(dir: string, options: TransparencyLogOptions, keys: LogKeyring, pseudonyms: PseudonymKeyring): TransparencyLog {
     const origin = options.origin ?? 'gatehouse.local/audit';
-    const passphrase = resolvePassphrase(options.passphrase, options.demo ?? false);
-    const keys = LogKeyring.open(options.keyDir ?? join(dir, 'keys'), origin, passphrase);
-    let pseudonyms: PseudonymKeyring | null = null;
     let store: FileStore | null = null;
     let anchor: CheckpointAnchor | null = null;
     try {
-      pseudonyms = PseudonymKeyring.open(options.pseudonymKeyDir ?? join(dir, 'pseudonym-keys'), passphrase, options.pseudonymEpoch ?? 'month');
       store = FileStore.open(dir, storageParsers(keys, origin));
       anchor = options.anchor === undefined ? SqliteCheckpointAnchor.open(join(dir, 'checkpoints.sqlite'), origin) : options.anchor;
       const log = new TransparencyLog(dir, origin, store, keys, pseudonyms, options, anchor);
@@ -390,11 +416,8 @@ export class TransparencyLog implements AuditSink {
       throw new InputInvalid('openOn needs keyDir and pseudonymKeyDir');
     }
     const origin = options.origin ?? 'gatehouse.local/audit';
-    const passphrase = resolvePassphrase(options.passphrase, options.demo ?? false);
-    const keys = LogKeyring.open(options.keyDir, origin, passphrase);
-    let pseudonyms: PseudonymKeyring | null = null;
+    const { keys, pseudonyms } = await TransparencyLog.#openKeys(options, options.keyDir, options.pseudonymKeyDir);
     try {
-      pseudonyms = PseudonymKeyring.open(options.pseudonymKeyDir, passphrase, options.pseudonymEpoch ?? 'month');
       await storage.attach?.(storageParsers(keys, origin));
       const log = new TransparencyLog(options.keyDir, origin, storage, keys, pseudonyms, options, options.anchor ?? null);
       try {

@@ -56,7 +56,9 @@ function usage(command: string, message: string): UsageError {
 async function inProcess<T>(workspace: string, auditDir: string | undefined, fn: (gh: import('../pipeline/gatehouse.ts').Gatehouse) => Promise<T>): Promise<T> {
   const { startNode } = await import('../node/start.ts');
   const dir = resolve(workspace);
-  const node = await startNode({ workspaceDir: dir, ...(auditDir ? { auditDir } : {}), demo: isDemo(dir) });
+  // A one-shot command on a federated workspace must not bind the configured node-to-node
+  // port (a served node may hold it): its residency listener, if any, takes a free one.
+  const node = await startNode({ workspaceDir: dir, ...(auditDir ? { auditDir } : {}), demo: isDemo(dir), federation: { listen: { port: 0 } } });
   try {
     return await fn(node.gatehouse);
   } finally {
@@ -669,11 +671,12 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   // (docs/state-postgres.md). Default: files and node:sqlite beside the workspace.
   const stateUrl = values['state-url'] ?? (process.env.GATEHOUSE_STATE_URL || undefined);
   // Validate before anything is created: an invalid workspace leaves no audit/ or state/ behind.
-  await (await import('../workspace/validate.ts')).loadWorkspace(dir);
+  // The node starts from this load: compiling the Cedar policies once, not twice, per start.
+  const loaded = await (await import('../workspace/validate.ts')).loadWorkspace(dir);
   const { startNode } = await import('../node/start.ts');
   const { serveUntilSignal } = await import('../node/signals.ts');
   const node = await startNode({
-    workspaceDir: dir,
+    workspaceDir: dir, workspace: loaded,
     state: stateUrl ? { kind: 'postgres', url: stateUrl, ...(process.env.GATEHOUSE_STATE_PASSWORD ? { password: process.env.GATEHOUSE_STATE_PASSWORD } : {}) } : { kind: 'files' },
     // Checkpoints are published only with the witnesses' cosignatures; the demo runs one witness of its own.
     witnesses: {
@@ -699,6 +702,7 @@ async function cmdServe(argv: string[], out: Out): Promise<number> {
   // The PostgreSQL wire protocol (psql, JDBC, BI tools): the same path, the same decisions.
   const wire = node.wire;
   if (wire) out.write(`PostgreSQL wire protocol on ${host}:${wire.port} (psql: see README "Connect psql")\n`);
+  if (node.residency) out.write(`node-to-node (residency) listener on port ${node.residency.port}\n`);
   if (keys && !values.quiet) {
     out.write(`\nDemo principals (API keys in ${DEMO_DIR}/demo-keys.json, passwords in ${DEMO_DIR}/demo-passwords.json):\n`);
     const roles: Record<string, string> = { rhea: 'research contractor — must sign in with MFA; purpose research: every dataset through differential privacy', ivan: 'insurer (us-east) — own region, SSNs masked, purpose claims-processing', ada: 'internal analyst — row level, identifiers masked, purpose operations', audrey: 'auditor — reads the audit log', olivia: 'data owner — approves elevation requests' };

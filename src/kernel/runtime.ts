@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { AuditRecord, AuditSink } from '../audit/types.ts';
 import type { StoredAuditEntry } from '../audit/log.ts';
 import { openEngines, type EngineRouter } from '../engine/router.ts';
@@ -38,6 +38,12 @@ import { ErasedCopyStore } from '../governance/erasure/copies.ts';
 
 export interface GatehouseOptions {
   readonly workspaceDir: string;
+  /**
+   * The workspace already loaded from `workspaceDir` (the CLI validates it before creating
+   * anything): used instead of loading it a second time, which would compile every Cedar
+   * policy again. Reloads read the directory as usual.
+   */
+  readonly loaded?: LoadedWorkspace;
   readonly audit: AuditSink;
   readonly engineOptions?: { readonly poolSize?: number; readonly threads?: number };
   /** Where Gatehouse keeps its own state (privacy budgets, users, sessions). Default: <workspace>/state. */
@@ -162,7 +168,7 @@ export class Runtime {
   }
 
   static async open(options: GatehouseOptions): Promise<Runtime> {
-    const loaded = await loadWorkspace(options.workspaceDir);
+    const loaded = options.loaded !== undefined && options.loaded.workspace.dir === resolve(options.workspaceDir) ? options.loaded : await loadWorkspace(options.workspaceDir);
     const stateDir = options.stateDir ?? join(loaded.workspace.dir, 'state');
     mkdirSync(stateDir, { recursive: true, mode: 0o700 });
     const backend = options.state ?? await openEmbeddedState({ dir: stateDir, ...(options.now ? { clock: options.now } : {}) });

@@ -6,6 +6,7 @@
 import type { AuditSink } from '../audit/types.ts';
 import type { TransparencyLog } from '../audit/log.ts';
 import { GatehouseError } from '../errors.ts';
+import type { LoadedWorkspace } from '../workspace/validate.ts';
 
 /** PEM material for HTTPS and the wire front. With `ca`, clients must present a certificate it signed (mTLS). */
 export interface TlsConfig {
@@ -82,6 +83,8 @@ export interface FederationNodeConfig {
 
 export interface NodeConfig {
   readonly workspaceDir: string;
+  /** The workspace already loaded from `workspaceDir` (the CLI validated it): not loaded again. */
+  readonly workspace?: LoadedWorkspace;
   /** Default: files beside the workspace. */
   readonly state?: StateConfig;
   /** Witnesses of the audit log: checkpoints are published only with their cosignatures. */

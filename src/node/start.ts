@@ -86,7 +86,7 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
     closers.push('state', () => state.close());
 
     const gatehouse = await Gatehouse.open({
-      workspaceDir, audit: config.auditSink ? config.auditSink(state.log) : state.log, auditReader: state.log,
+      workspaceDir, ...(config.workspace ? { loaded: config.workspace } : {}), audit: config.auditSink ? config.auditSink(state.log) : state.log, auditReader: state.log,
       demo: config.demo ?? false, ...state.pipeline,
       ...(config.engineOptions ? { engineOptions: config.engineOptions } : {}),
       ...(config.now ? { now: config.now } : {}),

@@ -97,7 +97,7 @@ export class Gatehouse {
   catalogQuery(req: CatalogRequest): Promise<CatalogAnswer> { return catalogQuery(this.#rt, req); }
   describeCatalogQuery(req: Omit<CatalogRequest, 'params' | 'timeoutMs'>) { return describeCatalogQuery(this.#rt, req); }
 
-  /** One step of a query across regions (residency.forward / residency.release), audited with the shared request id. */
+  /** The step of a query across regions (residency.forward), audited with the shared request id. */
   crossRegion<T>(req: QueryRequest, step: CrossRegionStep<T>): Promise<{ value: T; auditId: string }> { return crossRegion(this.#rt, req, step); }
 
   // Federated learning (issue 19): a participant's release, a coordinator's round, the stored model.

@@ -67,6 +67,7 @@ export class PolicyEngine {
   readonly #shape: SchemaShape;
   readonly #workspace: Workspace;
   readonly #memo = new Map<string, Decision>();
+  readonly #principalKeys = new WeakMap<PrincipalDef, { readonly json: cedar.EntityJson; readonly key: string }>();
   /** This node's region and its datasets' residency (src/federation/residency-config.ts); null when not federated. */
   readonly residency: ResidencyConfig | null;
 
@@ -155,9 +156,18 @@ export class PolicyEngine {
    * revoked credential fails before any decision (invariant 6).
    */
   decide(principal: PrincipalDef, dataset: DatasetDef, context: RequestContext): Decision {
-    const principalJson = principalEntity(principal, this.#shape);
+    // The principal's part of the key, kept per principal object: a PrincipalDef is immutable
+    // (the workspace's, or a fresh object per request when elevations add groups), so the
+    // same object always yields the same entity. Everything else is keyed afresh.
+    let who = this.#principalKeys.get(principal);
+    if (!who) {
+      const json = principalEntity(principal, this.#shape);
+      who = { json, key: JSON.stringify([json, principal.groups]) };
+      this.#principalKeys.set(principal, who);
+    }
+    const principalJson = who.json;
     const contextJson = contextRecord({ ...context, residency: residencyContext(this.residency, dataset.name, context.channel) }, this.#shape);
-    const key = JSON.stringify([principalJson, principal.groups, dataset.name, contextJson]);
+    const key = who.key + '\u0000' + JSON.stringify([dataset.name, contextJson]);
     const hit = this.#memo.get(key);
     if (hit) return hit;
     const decision = this.#evaluate(principal, principalJson, dataset, contextJson, context);

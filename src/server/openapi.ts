@@ -74,6 +74,14 @@ export const routeSchemas = {
           rows: { type: 'array', items: { type: 'array', items: {} } },
           intervals: { type: 'array', items: { type: 'array', items: {} }, description: 'differential privacy: the 95 % interval [low, high] of each noisy value, null for group keys' },
           governance,
+          residency: {
+            type: 'object', description: 'on a federated node: how the query travelled (docs/residency.md); absent on a node without a region',
+            properties: {
+              requestId: { type: 'string' }, route: { type: 'string', enum: ['local', 'remote', 'split'] },
+              parts: { type: 'array', items: { type: 'object', properties: { region: { type: 'string' }, node: { type: 'string' }, auditId: { type: 'string' }, rowsSuppressed: { type: 'integer' }, obligationsApplied: { type: 'array', items: { type: 'string' } } } } },
+              complete: { type: 'boolean' },
+            },
+          },
         },
       },
       ...errors,

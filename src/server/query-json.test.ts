@@ -32,6 +32,19 @@ describe('the /v1/query body written in one pass', () => {
     assert.equal(queryResponseJson(dp), await schemaSerializer(dp));
   });
 
+  it('keeps the residency report of a routed answer, byte for byte the schema serializer\'s', async () => {
+    const routed = {
+      ...plain,
+      residency: { requestId: 'req-1', route: 'split', complete: false, parts: [
+        { region: 'eu', node: 'node-eu', auditId: '7', rowsSuppressed: 2, obligationsApplied: ['aggregationOnly'] },
+        { region: 'us', node: 'node-us', auditId: '9', rowsSuppressed: 0, obligationsApplied: [] },
+      ] },
+    } as unknown as QueryResponse;
+    const body = queryResponseJson(routed);
+    assert.equal(body, await schemaSerializer(routed));
+    assert.equal((JSON.parse(body) as { residency: { parts: unknown[] } }).residency.parts.length, 2);
+  });
+
   it('writes only the members the schema declares, so nothing extra a caller attached leaks', async () => {
     const extra = { ...plain, secret: 'x', columns: [{ name: 'a', type: 'INTEGER', internal: 'y' }], governance: { ...plain.governance, debug: 'z' } } as unknown as QueryResponse;
     const body = queryResponseJson(extra);

@@ -8,10 +8,12 @@
  * never written.
  */
 import type { QueryResponse } from '../pipeline/gatehouse.ts';
+import type { ResidencyAnswer } from '../residency/service.ts';
 
 const s = JSON.stringify;
 
-export function queryResponseJson(r: QueryResponse): string {
+/** A routed answer (a federated node) also carries `residency`: how the query travelled. */
+export function queryResponseJson(r: QueryResponse | ResidencyAnswer): string {
   const g = r.governance;
   let out = '{"columns":[';
   for (let i = 0; i < r.columns.length; i++) {
@@ -26,5 +28,16 @@ export function queryResponseJson(r: QueryResponse): string {
     + ',"datasets":' + s(g.datasets) + ',"policies":' + s(g.policies) + ',"truncated":' + s(g.truncated) + ',"rowCap":' + s(g.rowCap);
   if (g.privacy !== undefined) out += ',"privacy":' + s(g.privacy);
   if (g.resultId !== undefined) out += ',"resultId":' + s(g.resultId);
-  return out + '}}';
+  out += '}';
+  const t = (r as Partial<ResidencyAnswer>).residency;
+  if (t !== undefined && t !== null) {
+    out += ',"residency":{"requestId":' + s(t.requestId) + ',"route":' + s(t.route) + ',"parts":[';
+    for (let i = 0; i < t.parts.length; i++) {
+      const p = t.parts[i]!;
+      out += (i ? ',{"region":' : '{"region":') + s(p.region) + ',"node":' + s(p.node) + ',"auditId":' + s(p.auditId)
+        + ',"rowsSuppressed":' + s(p.rowsSuppressed) + ',"obligationsApplied":' + s(p.obligationsApplied) + '}';
+    }
+    out += '],"complete":' + s(t.complete) + '}';
+  }
+  return out + '}';
 }

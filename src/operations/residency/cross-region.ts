@@ -1,16 +1,14 @@
 /**
  * The audit entry of a query's step across regions (issue 20), inside the one audited
- * envelope. Two steps exist:
+ * envelope: `residency.forward` on the node the request entered — what it sent to which
+ * region and node, why (the datasets live there), and what came back. The data's node
+ * writes no step of its own: it runs the forwarded request as the ordinary query operation
+ * (one `query` entry per node), which says what it let cross the border, under which rule,
+ * or the refusal naming the rule.
  *
- *   residency.forward  on the node the request entered: what it sent to which region and
- *                      node, why (the datasets live there), and what came back;
- *   residency.release  on the data's node: what it let cross the border to the forwarding
- *                      node, under which rule, or the refusal naming the rule.
- *
- * Both authenticate the original principal on their own node (the forwarding node's word is
- * never taken for who asked), and both carry the request id every node shares, so an auditor
- * can follow one request through every node's log. The data itself is executed by the
- * ordinary query operation (its own `query` entry): this module never touches an engine.
+ * The step authenticates the original principal on its own node (the forwarding node's word
+ * is never taken for who asked) and carries the request id every node shares, so an auditor
+ * can follow one request through every node's log. This module never touches an engine.
  */
 import { audited } from '../../kernel/audited.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
@@ -28,7 +26,7 @@ export interface CrossRegionOutcome<T> {
 }
 
 export interface CrossRegionStep<T> {
-  readonly action: 'residency.forward' | 'residency.release';
+  readonly action: 'residency.forward';
   readonly requestId: string;
   /** What the step is about before it runs (kept in the entry even if it fails). */
   readonly datasets: readonly string[];

@@ -1,0 +1,120 @@
+/**
+ * Where the throughput at concurrency 16 goes (issue 15): the same small query from 16
+ * callers at once, in process (no HTTP), along the governed path and along each of its
+ * parts alone, interleaved round by round so every path sees the same machine load.
+ *
+ *   raw-memory    the SQL on a plain DuckDB table holding the rows (the peer's engine work)
+ *   raw-parquet   the SQL Gatehouse renders, on plain DuckDB over the same Parquet file
+ *                 (data in place: what the governed engine reads)
+ *   audit         one durable audit append per query (group commit), nothing else
+ *   governed      `gatehouse.query` in process: the whole path
+ *
+ * Each path runs with 4 DuckDB connections, the governed engine's pool size.
+ *
+ *   npx node bench/throughput-breakdown.ts [--quick]
+ */
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CACHE_DIR, freshDemoWorkspace, isMain, isQuick, log, machineInfo, profilePath, round, summarize, writeResult, type BenchResult } from './run.ts';
+import { SMALL_SQL } from './http.ts';
+
+const NAME = 'throughput-breakdown';
+const PURPOSE = 'operations';
+const CONCURRENCY = 16;
+
+/** Main-thread (event loop) busy time per query of the last run, µs: what bounds throughput on one JS thread. */
+let lastLoopUsPerQuery = 0;
+
+/** Queries per second of `op` from CONCURRENCY callers for `ms`. */
+async function qps(op: () => Promise<unknown>, ms: number): Promise<number> {
+  let done = 0;
+  const elu = performance.eventLoopUtilization();
+  const start = performance.now();
+  const until = start + ms;
+  await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
+    while (performance.now() < until) { await op(); done++; }
+  }));
+  const busy = performance.eventLoopUtilization(elu);
+  lastLoopUsPerQuery = (busy.active * 1000) / Math.max(1, done);
+  return done / ((performance.now() - start) / 1000);
+}
+
+/** A pool of connections shared by the callers, as the engine's and the minimal handler's. */
+function pooled(conns: DuckDBConnection[], sql: string): () => Promise<void> {
+  const idle = [...conns];
+  const waiting: ((c: DuckDBConnection) => void)[] = [];
+  return async () => {
+    const c = idle.pop() ?? await new Promise<DuckDBConnection>((r) => waiting.push(r));
+    try { (await c.runAndReadAll(sql)).getRowsJS(); } finally { const w = waiting.shift(); if (w) w(c); else idle.push(c); }
+  };
+}
+
+export async function runThroughputBreakdown(quick: boolean): Promise<BenchResult> {
+  const { startNode } = await import('../src/node/start.ts');
+  const { loadWorkspace } = await import('../src/workspace/validate.ts');
+  const { quoteIdent, quoteString } = await import('../src/query/render/sql.ts');
+  const patients = quick ? 5_000 : 20_000;
+  const rounds = quick ? 2 : 4;
+  const ms = quick ? 1_000 : 3_000;
+  const wsDir = join(CACHE_DIR, `demo-${patients}x5`);
+  const demo = await freshDemoWorkspace(wsDir, { patients, encountersPerPatient: 5 }, (y) => y.replace(/(\n  memoryLimit: \S+\n)/, '$1  concurrency: { queuePerPrincipal: 16 }\n'));
+  const auditDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-tp-audit-'));
+  const node = await startNode({ workspaceDir: wsDir, auditDir, demo: true });
+  const ws = (await loadWorkspace(wsDir)).workspace;
+  const pat = ws.datasets.get('patients')!;
+  if (pat.source.kind !== 'parquet') throw new Error('expected a Parquet source for patients');
+  const raw = await DuckDBInstance.create(':memory:', { threads: '2' });
+  const setup = await raw.connect();
+  const cols = pat.columns.map((c) => `CAST(${quoteIdent(c.name)} AS ${c.type === 'DECIMAL' ? 'DOUBLE' : c.type}) AS ${quoteIdent(c.name)}`).join(', ');
+  await setup.run(`CREATE TABLE patients AS SELECT ${cols} FROM read_parquet(${quoteString(pat.source.path)})`);
+  await setup.run(`CREATE VIEW patients_parquet AS SELECT * FROM read_parquet(${quoteString(pat.source.path)})`);
+  await setup.run('SET parquet_metadata_cache = true');
+  const conns = await Promise.all([0, 1, 2, 3].map(() => raw.connect()));
+  const parquetSql = `SELECT count(*) AS "n" FROM (SELECT "region" AS "region" FROM "patients_parquet") AS "patients" WHERE ("patients"."region" = 'us-east') LIMIT 10001`;
+  const entry = { time: new Date().toISOString(), principal: 'ada', source: '127.0.0.1', channel: 'bench', action: 'query', purpose: PURPOSE, datasets: ['patients'], columns: ['region'], decision: 'allow' as const, reasons: ['policy p'], policyVersion: 'sha256:x', obligations: ['rowCap:10000'], sqlFingerprint: 'f', rowsReturned: 1, resultDigest: 'd', errorCode: null };
+  const paths: Record<string, () => Promise<unknown>> = {
+    'raw-memory': pooled(conns, SMALL_SQL),
+    'raw-parquet': pooled(conns, parquetSql),
+    audit: () => node.audit.append(entry),
+    governed: () => node.gatehouse.query({ credential: demo.keys.ada, sql: SMALL_SQL, purpose: PURPOSE, source: '127.0.0.1', channel: 'bench' }),
+  };
+  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
+  const loopUs: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
+  // Wall time each stage of the governed path took, summed (stages overlap across callers).
+  const stages = new Map<string, { n: number; s: number }>();
+  node.gatehouse.monitoring().onTiming((stage, seconds) => { const x = stages.get(stage) ?? { n: 0, s: 0 }; x.n++; x.s += seconds; stages.set(stage, x); });
+  try {
+    for (const op of Object.values(paths)) await qps(op, 300); // warm-up
+    // BENCH_PROFILE=<file.cpuprofile>: the governed path alone, 16 callers at once.
+    if (process.env.BENCH_PROFILE) { process.env.BENCH_PROFILE_CONCURRENCY ??= String(CONCURRENCY); await profilePath(NAME, process.env.BENCH_PROFILE, paths.governed!); }
+    for (let r = 0; r < rounds; r++) {
+      const order = Object.keys(paths);
+      if (r % 2 === 1) order.reverse();
+      for (const k of order) { samples[k]!.push(await qps(paths[k]!, ms)); loopUs[k]!.push(lastLoopUsPerQuery); }
+      log(NAME, `round ${r + 1}/${rounds}: ${order.map((k) => `${k} ${samples[k]!.at(-1)!.toFixed(0)}`).join(', ')} q/s`);
+    }
+  } finally {
+    for (const c of [setup, ...conns]) c.closeSync();
+    raw.closeSync();
+    await node.close();
+    rmSync(auditDir, { recursive: true, force: true });
+  }
+  const stageMs = Object.fromEntries([...stages].map(([k, v]) => [k, round((v.s / v.n) * 1000, 3)]));
+  log(NAME, `governed path, mean wall ms per stage at concurrency ${CONCURRENCY}: ${JSON.stringify(stageMs)}`);
+  const loopMed = Object.fromEntries(Object.entries(loopUs).map(([k, v]) => [k, summarize(v, 1).p50]));
+  log(NAME, `event-loop busy µs per query (median): ${JSON.stringify(loopMed)}`);
+  const med = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v, 1).p50]));
+  const figures = {
+    patients, concurrency: CONCURRENCY, rounds, governedStageMeanWallMs: stageMs, eventLoopBusyUsPerQuery: loopMed, msPerRun: ms, queriesPerSecond: samples, medians: med,
+    governedOverRawMemory: round(med.governed! / med['raw-memory']!), rawParquetOverRawMemory: round(med['raw-parquet']! / med['raw-memory']!),
+  };
+  log(NAME, `medians (q/s): ${JSON.stringify(med)}; governed ÷ raw-memory ${figures.governedOverRawMemory}×`);
+  return { name: NAME, date: new Date().toISOString(), quick, machine: machineInfo(), figures, goals: {} };
+}
+
+if (isMain(import.meta.url)) {
+  const r = await runThroughputBreakdown(isQuick());
+  writeResult(r);
+}
