@@ -164,8 +164,8 @@ describe('residency across an eu-west and a us-east node', () => {
     // One node with both partitions' rows in one file, the same policy, no federation.
     const one = join(dir, 'one');
     const { cpSync } = await import('node:fs');
-    cpSync(us.wsDir, one, { recursive: true });
-    rmSync(join(one, 'audit'), { recursive: true, force: true });
+    // The running node's log and state are being written: copy the workspace without them.
+    cpSync(us.wsDir, one, { recursive: true, filter: (src) => !/^[\\/](audit|state)([\\/]|$)/.test(src.slice(us.wsDir.length)) });
     const euRows = readFileSync(join(eu.wsDir, 'data', 'patients.csv'), 'utf8').split('\n').slice(1).join('\n');
     writeFileSync(join(one, 'data', 'patients.csv'), readFileSync(join(us.wsDir, 'data', 'patients.csv'), 'utf8') + euRows);
     writeFileSync(join(one, 'gatehouse.yaml'), scenarioYaml({ nodeId: 'us-east-9', region: 'us-east', jurisdiction: 'US', port: 0 }, []));
