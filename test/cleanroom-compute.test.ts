@@ -70,7 +70,7 @@ describe('the designated compute node', () => {
     assert.ok(out.applied.some((l) => l.startsWith('aggregationOnly')) || out.applied.some((l) => /disclosure|minGroup|aggregation/.test(l)), out.applied.join(','));
     assert.deepEqual([...out.deletion.tables].sort(), ['a_accounts', 'b_accounts']);
     assert.equal(out.deletion.rows, 1200);
-    assert.equal(readdirSync('/dev/shm').filter((n) => n.startsWith('gh-cleanroom-')).length, 0, 'nothing is left on tmpfs');
+    assert.equal(readdirSync('/dev/shm').filter((n) => n.startsWith(`gh-cleanroom-${process.pid}-`)).length, 0, 'nothing is left on tmpfs');
     assert.ok(existsSync('/dev/shm'));
   });
 
@@ -80,6 +80,6 @@ describe('the designated compute node', () => {
       sql: 'SELECT a.account_key, sum(b.exposure) FROM a_accounts a JOIN b_accounts b ON a.account_key = b.account_key GROUP BY a.account_key',
       tables: new Map([['a_accounts', bank(0, 50, 1)], ['b_accounts', bank(0, 50, 2)]]),
     }), { code: 'OBLIGATION_VIOLATION' });
-    assert.equal(readdirSync('/dev/shm').filter((n) => n.startsWith('gh-cleanroom-')).length, 0);
+    assert.equal(readdirSync('/dev/shm').filter((n) => n.startsWith(`gh-cleanroom-${process.pid}-`)).length, 0);
   });
 });

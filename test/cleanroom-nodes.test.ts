@@ -98,7 +98,7 @@ describe('three banks in a clean room', () => {
     assert.equal(receipt.verified, true);
     assert.equal(receipt.entry.action, 'cleanroom.release-columns');
     assert.deepEqual([...receipt.entry.columns].sort(), ['b_accounts.account_key', 'b_accounts.customer_id', 'b_accounts.exposure']);
-    assert.equal(readdirSync('/dev/shm').filter((n) => n.startsWith('gh-cleanroom-')).length, 0, 'the compute node deleted the columns');
+    assert.equal(readdirSync('/dev/shm').filter((n) => n.startsWith(`gh-cleanroom-${a.process.pid}-`)).length, 0, 'the compute node deleted the columns');
   });
 
   it('refuses rule violations from every angle', async () => {
@@ -160,7 +160,7 @@ describe('three banks in a clean room', () => {
     const r = refused(await running);
     assert.equal(r.code, 'GONE');
     assert.match(r.message, /left the collaboration during the query/);
-    assert.equal(readdirSync('/dev/shm').filter((n) => n.startsWith('gh-cleanroom-')).length, 0);
+    assert.equal(readdirSync('/dev/shm').filter((n) => n.startsWith(`gh-cleanroom-${a.process.pid}-`)).length, 0);
     // And the next analysis no longer sees bank-b's table at all.
     const next = refused(await a.call('POST', '/v1/cleanrooms/fraud-ring/queries', { sql }));
     assert.equal(next.code, 'SQL_UNKNOWN_DATASET');

@@ -102,7 +102,8 @@ export async function runOnComputeNode(input: {
   readonly budgets?: BudgetLedger;
 }): Promise<ComputeOutcome> {
   const c = input.collaboration;
-  const dir = mkdtempSync(join(scratchRoot(), 'gh-cleanroom-'));
+  // Named by the node process, so an operator (and a test) can tell whose scratch space it is.
+  const dir = mkdtempSync(join(scratchRoot(), `gh-cleanroom-${process.pid}-`));
   const keys = new Map<string, Buffer>();
   const digests: Record<string, string> = {};
   let rows = 0;
