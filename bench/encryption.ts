@@ -29,7 +29,8 @@ import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decryptFile, encryptFile, open as openBlob, seal } from '../src/keys/blob.ts';
-import { attachEncryptedSql, duckdbSecureNativeWriter, ingestEncrypted, loadEncryptedDataset } from '../src/keys/datasets.ts';
+import { attachEncryptedSql, loadEncryptedDataset } from '../src/keys/datasets.ts';
+import { duckdbSecureNativeWriter, ingestEncrypted } from '../src/engine/dataset-writer.ts';
 import { CACHE_DIR, freshDemoWorkspace, isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
 
 const NAME = 'encryption';

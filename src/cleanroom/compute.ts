@@ -32,7 +32,7 @@ import { dpNoise } from '../kernel/protections/dp-release.ts';
 import { planNoise } from '../privacy/release.ts';
 import type { BudgetLedger } from '../state/budget-ledger.ts';
 import { planDpAnalysis } from './rules/dp-analysis.ts';
-import { ingestEncrypted } from '../keys/datasets.ts';
+import { ingestEncrypted } from '../engine/dataset-writer.ts';
 import type { Workspace } from '../model/types.ts';
 import type { AuditDraft } from '../kernel/audited.ts';
 import { collaborationCatalog, governAnalysis, memberPrincipal } from './rules/govern-analysis.ts';

@@ -11,7 +11,7 @@
  *   audrey — a compliance auditor: reads the audit log, no data;
  *   olivia — St Avery's data owner: approves privileged-access (elevation) requests.
  */
-import { DuckDBInstance } from '@duckdb/node-api';
+import { withFileWriter } from '../engine/file-writer.ts';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync, existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -67,9 +67,9 @@ function pick(n: number, expr: string, salt: number): string {
 
 async function writeData(dataDir: string, patients: number, perPatient: number): Promise<void> {
   mkdirSync(dataDir, { recursive: true });
-  const db = await DuckDBInstance.create(':memory:', { temp_directory: '' }); // never spill to disk (docs/engines.md)
-  const c = await db.connect();
   const encounters = patients * perPatient;
+  // A locked-down writer that never spills to disk (src/engine/file-writer.ts, docs/engines.md).
+  await withFileWriter({}, async (c) => {
   await c.run(`CREATE TABLE patients AS
     SELECT
       i AS patient_id,
@@ -112,8 +112,7 @@ async function writeData(dataDir: string, patients: number, perPatient: number):
   for (const t of ['patients', 'encounters', 'claims']) {
     await c.run(`COPY (SELECT * FROM ${t} ORDER BY 1) TO ${quoteString(join(dataDir, `${t}.parquet`))} (FORMAT parquet)`);
   }
-  c.closeSync();
-  db.closeSync();
+  });
 }
 
 /** The demo's Cedar schema (also used by bench/policy.ts). */

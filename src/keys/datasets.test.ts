@@ -6,9 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { DataKeyStore } from './data-keys.ts';
-import {
-  attachEncrypted, attachEncryptedSql, duckdbSecureNativeWriter, encryptedDatasetFormat, ingestEncrypted, loadEncryptedDataset,
-} from './datasets.ts';
+import { attachEncrypted, attachEncryptedSql, encryptedDatasetFormat, loadEncryptedDataset } from './datasets.ts';
+import { duckdbSecureNativeWriter, ingestEncrypted } from '../engine/dataset-writer.ts';
 import { LocalKeyring } from './keyring.ts';
 
 // Values that must never appear in the bytes on disk.

@@ -23,7 +23,7 @@
  * Crypto-shredding a dataset = destroying its data key: every copy of the file (backups
  * included) becomes unreadable.
  */
-import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection } from '@duckdb/node-api';
 import { existsSync, mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { open as openFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
@@ -31,7 +31,6 @@ import { randomBytes } from 'node:crypto';
 import { decryptFileTo, encryptFile } from './blob.ts';
 
 /** DuckDB never spills plaintext to a temp directory (docs/engines.md: encrypted spill is not available offline). */
-const NO_SPILL: Readonly<Record<string, string>> = { temp_directory: '' };
 import { CiphertextTampered, DatasetEncryptionUnavailable, DatasetKeyWrong, KeyInputInvalid } from './errors.ts';
 
 export type EncryptedDatasetFormat = 'duckdb-native' | 'sealed-duckdb';
@@ -40,17 +39,17 @@ const TMPFS_MAGIC = 0x01021994;
 const BLOB_MAGIC = Buffer.from('GHEB', 'latin1');
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
-function quoteString(s: string): string {
+export function quoteString(s: string): string {
   if (s.includes('\0')) throw new KeyInputInvalid('a path may not contain NUL');
   return `'${s.replaceAll("'", "''")}'`;
 }
 
-function quoteIdent(s: string): string {
+export function quoteIdent(s: string): string {
   if (!IDENT.test(s)) throw new KeyInputInvalid(`${JSON.stringify(s)} is not a valid table or alias name (letters, digits, _; up to 63)`);
   return `"${s}"`;
 }
 
-function checkKey(dataKey: Buffer): string {
+export function checkKey(dataKey: Buffer): string {
   if (!Buffer.isBuffer(dataKey) || dataKey.length !== 32) throw new KeyInputInvalid('a dataset data key is a 32-byte Buffer');
   return dataKey.toString('base64');
 }
@@ -87,7 +86,7 @@ export async function encryptedDatasetFormat(path: string): Promise<EncryptedDat
 }
 
 /** Where plaintext may briefly live: a private directory on tmpfs. */
-function scratchDir(explicit: string | undefined): string {
+export function scratchDir(explicit: string | undefined): string {
   const base = explicit ?? '/dev/shm';
   if (explicit === undefined) {
     let tmpfs = false;
@@ -98,123 +97,6 @@ function scratchDir(explicit: string | undefined): string {
     }
   }
   return mkdtempSync(join(base, 'gatehouse-ds-'));
-}
-
-let secureWriterProbe: Promise<boolean> | null = null;
-
-/** True when DuckDB can write natively encrypted databases securely (its OpenSSL module via a locally installed httpfs). */
-export function duckdbSecureNativeWriter(): Promise<boolean> {
-  secureWriterProbe ??= (async () => {
-    const inst = await DuckDBInstance.create(':memory:', { autoinstall_known_extensions: 'false', autoload_known_extensions: 'false', ...NO_SPILL });
-    const c = await inst.connect();
-    try {
-      await c.run('LOAD httpfs');
-      return true;
-    } catch {
-      return false;
-    } finally {
-      c.closeSync();
-      inst.closeSync();
-    }
-  })();
-  return secureWriterProbe;
-}
-
-export interface IngestInput {
-  /** A CSV (with header) or Parquet file. */
-  readonly source: string;
-  readonly table: string;
-  /** The encrypted dataset file to write (replaced atomically). */
-  readonly target: string;
-  readonly dataKey: Buffer;
-  /** Names the data key in a sealed file's header (default "dataset"). */
-  readonly keyId?: string;
-  readonly format?: 'auto' | EncryptedDatasetFormat;
-  /** tmpfs directory for transient plaintext (sealed format); default /dev/shm. */
-  readonly scratchDir?: string;
-  /**
-   * Tests and benchmarks only: let DuckDB write native encryption with its built-in mbedTLS,
-   * whose nonces DuckDB itself labels unsafe. Never for real data.
-   */
-  readonly unsafeMbedtlsWriter?: boolean;
-  readonly threads?: number;
-}
-
-export interface IngestResult {
-  readonly format: EncryptedDatasetFormat;
-  readonly path: string;
-  readonly table: string;
-  readonly rows: number;
-  readonly bytes: number;
-  readonly seconds: number;
-}
-
-function readerFor(source: string): string {
-  const ext = extname(source).toLowerCase();
-  if (ext === '.parquet') return `read_parquet(${quoteString(resolve(source))})`;
-  if (ext === '.csv') return `read_csv(${quoteString(resolve(source))}, header = true)`;
-  throw new KeyInputInvalid(`unsupported source ${basename(source)}: give a .csv or .parquet file`);
-}
-
-/** Reads `source` into table `table` of a new encrypted DuckDB database at `target`. */
-export async function ingestEncrypted(input: IngestInput): Promise<IngestResult> {
-  const t0 = performance.now();
-  const keyB64 = checkKey(input.dataKey);
-  quoteIdent(input.table);
-  if (!existsSync(input.source)) throw new KeyInputInvalid(`source ${basename(input.source)} does not exist`);
-  const reader = readerFor(input.source);
-  const wanted = input.format ?? 'auto';
-  const secure = wanted === 'sealed-duckdb' ? false : await duckdbSecureNativeWriter();
-  const format: EncryptedDatasetFormat = wanted === 'auto' ? (secure ? 'duckdb-native' : 'sealed-duckdb') : wanted;
-  if (format === 'duckdb-native' && !secure && !input.unsafeMbedtlsWriter) {
-    throw new DatasetEncryptionUnavailable('DuckDB cannot write natively encrypted databases securely on this installation (no OpenSSL crypto module: httpfs is not installed)',
-      "use format 'sealed-duckdb' (or 'auto'), or install DuckDB's httpfs extension for this DuckDB version");
-  }
-  const scratch = scratchDir(input.scratchDir);
-  const inst = await DuckDBInstance.create(':memory:', {
-    threads: String(input.threads ?? 2), temp_directory: scratch, autoinstall_known_extensions: 'false', autoload_known_extensions: 'false',
-  });
-  const conn = await inst.connect();
-  const tmpTarget = `${input.target}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    let rows: number;
-    if (format === 'duckdb-native') {
-      if (secure) await conn.run('LOAD httpfs');
-      else await conn.run('SET force_mbedtls_unsafe = true');
-      await conn.run('SET temp_file_encryption = true');
-      await conn.run(`ATTACH ${quoteString(resolve(tmpTarget))} AS gh_enc (ENCRYPTION_KEY ${quoteString(keyB64)})`);
-      rows = await copyInto(conn, `gh_enc.main.${quoteIdent(input.table)}`, reader);
-      await conn.run('DETACH gh_enc');
-      await fsyncFile(tmpTarget);
-      await rename(tmpTarget, input.target);
-    } else {
-      const plain = join(scratch, 'dataset.duckdb');
-      await conn.run(`ATTACH ${quoteString(plain)} AS gh_plain`);
-      rows = await copyInto(conn, `gh_plain.main.${quoteIdent(input.table)}`, reader);
-      await conn.run('DETACH gh_plain');
-      await encryptFile(plain, input.target, input.dataKey, input.keyId ?? 'dataset');
-    }
-    return { format, path: input.target, table: input.table, rows, bytes: (await stat(input.target)).size, seconds: (performance.now() - t0) / 1000 };
-  } finally {
-    conn.closeSync();
-    inst.closeSync();
-    await rm(tmpTarget, { force: true });
-    await rm(`${tmpTarget}.wal`, { force: true });
-    rmSync(scratch, { recursive: true, force: true });
-  }
-}
-
-async function copyInto(conn: DuckDBConnection, table: string, reader: string): Promise<number> {
-  await conn.run(`CREATE TABLE ${table} AS SELECT * FROM ${reader}`);
-  const r = await conn.runAndReadAll(`SELECT count(*) FROM ${table}`);
-  return Number(r.getRowsJS()[0]![0]);
-}
-
-async function fsyncFile(path: string): Promise<void> {
-  const fh = await openFile(path, 'r+');
-  try { await fh.sync(); } finally { await fh.close(); }
-  const d = await openFile(dirname(path), 'r');
-  try { await d.sync(); } finally { await d.close(); }
 }
 
 /**

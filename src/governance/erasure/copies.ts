@@ -20,7 +20,7 @@
  * DuckDB instance that no request reaches; the serving engine may read only the copy's
  * file (allowed_paths) and no rendered query names a file.
  */
-import { DuckDBInstance } from '@duckdb/node-api';
+import { withFileWriter } from '../../engine/file-writer.ts';
 import { mkdirSync, mkdtempSync, rmSync, statfsSync, existsSync, renameSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { defineSourceView, type ErasedCopyFile } from '../../engine/duckdb-sources.ts';
@@ -119,25 +119,20 @@ export class ErasedCopyStore {
     const want = wanted(ws, fullErasures(rows));
     const same = want.length === this.#current.size && want.every((w) => this.#current.get(w.ds.name)?.version === w.version);
     if (same) return null;
-    this.#dir ??= privateDir(this.#stateDir);
+    const dir = (this.#dir ??= privateDir(this.#stateDir));
     const next = new Map<string, ErasedCopyFile>();
     const toBuild = want.filter((w) => !existsSync(join(this.#dir!, `${w.version}.parquet`)));
     if (toBuild.length > 0) {
-      const inst = await DuckDBInstance.create(':memory:', { threads: '2', temp_directory: '', autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' });
-      const conn = await inst.connect();
-      try {
+      await withFileWriter({ threads: 2 }, async (conn) => {
         for (const w of toBuild) {
           const view = quoteIdent(`gh_copy_src_${w.ds.name}`);
           await defineSourceView(conn, w.ds, view);
-          const file = join(this.#dir, `${w.version}.parquet`);
+          const file = join(dir, `${w.version}.parquet`);
           const partial = `${file}.partial`;
           await buildErasedCopy(conn, { source: view, unit: w.unit, values: w.values, target: partial });
           renameSync(partial, file);
         }
-      } finally {
-        conn.closeSync();
-        inst.closeSync();
-      }
+      });
     }
     for (const w of want) next.set(w.ds.name, { file: join(this.#dir, `${w.version}.parquet`), unit: w.unit, values: new Set(w.values), version: w.version });
     const keep = new Set([...next.values(), ...this.#current.values()].map((c) => c.file));

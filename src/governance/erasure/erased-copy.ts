@@ -21,7 +21,7 @@
  * depend on the purpose, keep the per-query filter).
  */
 import { createHash } from 'node:crypto';
-import type { DuckDBConnection } from '@duckdb/node-api';
+import type { DuckDBConnection } from '../../engine/file-writer.ts';
 import { GatehouseError } from '../../errors.ts';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;

@@ -14,7 +14,7 @@
  * Subject values are bound as one parameter (joined by NUL, split in DuckDB), never spliced
  * into SQL text; the unit column is compared as text, as the erasure transformer does.
  */
-import { DuckDBInstance } from '@duckdb/node-api';
+import { withFileWriter } from '../../engine/file-writer.ts';
 import { mkdtempSync, rmSync, statfsSync } from 'node:fs';
 import { open as openFile, rename, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
@@ -56,13 +56,11 @@ export async function rewriteWithout(input: RewriteInput): Promise<{ before: num
   if (!IDENT.test(input.table) || !IDENT.test(input.unit)) throw new GatehouseError('REQUEST_INVALID', 'the table and unit column must be plain identifiers');
   if (input.values.some((v) => v.includes('\u0000'))) throw new GatehouseError('REQUEST_INVALID', 'a subject identifier may not contain NUL');
   const scratch = privateScratch(input.scratchDir);
-  const inst = await DuckDBInstance.create(':memory:', { threads: '1', temp_directory: '', autoinstall_known_extensions: 'false', autoload_known_extensions: 'false' });
-  const conn = await inst.connect();
   const tmpTarget = `${input.path}.${randomBytes(6).toString('hex')}.tmp`;
   try {
     const alias = `gh_old_${randomBytes(4).toString('hex')}`;
     const plain = join(scratch, 'dataset.duckdb');
-    const counts = await withEncryptedDataset(input.path, alias, input.oldKey, async (attachSql) => {
+    const counts = await withFileWriter({ threads: 1 }, (conn) => withEncryptedDataset(input.path, alias, input.oldKey, async (attachSql) => {
       await conn.run(attachSql);
       try {
         await conn.run(`ATTACH '${plain.replaceAll("'", "''")}' AS gh_new`);
@@ -75,7 +73,7 @@ export async function rewriteWithout(input: RewriteInput): Promise<{ before: num
       } finally {
         await conn.run(`DETACH ${alias}`);
       }
-    }, input.scratchDir === undefined ? {} : { scratchDir: input.scratchDir });
+    }, input.scratchDir === undefined ? {} : { scratchDir: input.scratchDir }));
     await encryptFile(plain, tmpTarget, input.newKey, input.newKeyId);
     const fh = await openFile(tmpTarget, 'r+');
     try { await fh.sync(); } finally { await fh.close(); }
@@ -84,8 +82,6 @@ export async function rewriteWithout(input: RewriteInput): Promise<{ before: num
     try { await d.sync(); } finally { await d.close(); }
     return counts;
   } finally {
-    conn.closeSync();
-    inst.closeSync();
     await rm(tmpTarget, { force: true });
     rmSync(scratch, { recursive: true, force: true });
   }

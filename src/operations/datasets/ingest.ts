@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ENCRYPTED_DATASET_TABLE } from '../../engine/duckdb.ts';
 import { GatehouseError } from '../../errors.ts';
-import { ingestEncrypted } from '../../keys/datasets.ts';
+import { ingestEncrypted } from '../../engine/dataset-writer.ts';
 import { auditedOpen } from '../../kernel/audited.ts';
 import { datasetKeySubject } from '../../kernel/governance-runtime.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
