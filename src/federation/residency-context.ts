@@ -41,3 +41,26 @@ export function residencyContext(config: ResidencyConfig | null, dataset: string
     datasetStoredIn: d?.storedIn ?? '',
   };
 }
+
+/**
+ * The Cedar schema of a federated node's workspace: the residency attributes above in every
+ * query's context. The demos of residency (scenario 4) and federated learning both use it.
+ */
+export const FEDERATED_CEDAR_SCHEMA = `// Gatehouse supplies the residency attributes of a federated node (docs/residency.md).
+entity Group;
+entity Principal in [Group] { org: String };
+entity Dataset { classification: String };
+action query appliesTo {
+  principal: Principal,
+  resource: Dataset,
+  context: {
+    purpose: String,
+    nodeRegion: String,
+    nodeJurisdiction: String,
+    originRegion: String,
+    forwarded: Bool,
+    datasetResidency: Set<String>,
+    datasetStoredIn: String,
+  },
+};
+`;

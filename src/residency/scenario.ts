@@ -17,6 +17,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { apiKeyDigest } from '../identity/digest.ts';
 import { initNodeIdentity, type NodeIdentity } from '../federation/identity.ts';
+import { FEDERATED_CEDAR_SCHEMA } from '../federation/residency-context.ts';
 
 export const SCENARIO_KEYS = {
   /** A US analyst: her queries over EU data run in the EU and bring back aggregates. */
@@ -67,24 +68,7 @@ export function patientsCsv(rows: ReturnType<typeof patientRows>): string {
   return 'patient_id,name,country,condition,cost\n' + rows.map((r) => `${r.patient_id},${r.name},${r.country},${r.condition},${r.cost}`).join('\n') + '\n';
 }
 
-export const SCENARIO_SCHEMA = `// Gatehouse supplies the residency attributes (docs/residency.md).
-entity Group;
-entity Principal in [Group] { org: String };
-entity Dataset { classification: String };
-action query appliesTo {
-  principal: Principal,
-  resource: Dataset,
-  context: {
-    purpose: String,
-    nodeRegion: String,
-    nodeJurisdiction: String,
-    originRegion: String,
-    forwarded: Bool,
-    datasetResidency: Set<String>,
-    datasetStoredIn: String,
-  },
-};
-`;
+export const SCENARIO_SCHEMA = FEDERATED_CEDAR_SCHEMA;
 
 export const SCENARIO_POLICY = `// EU personal data is processed only in the EU; only aggregates of at least 5 patients leave.
 @id("own-region")

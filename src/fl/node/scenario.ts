@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { apiKeyDigest } from '../../identity/digest.ts';
 import { initNodeIdentity, type NodeIdentity } from '../../federation/identity.ts';
+import { FEDERATED_CEDAR_SCHEMA } from '../../federation/residency-context.ts';
 import { createServer } from 'node:net';
 import { FRAUD_FEATURES, fraudRows } from '../models/synthetic.ts';
 
@@ -26,24 +27,7 @@ export const BANK_KEYS: Record<string, { operator: string; admin: string; audito
   BANKS.map((b) => [b.nodeId, { operator: `fl-key-${b.nodeId}-operator-0123456789abcdef`, admin: `fl-key-${b.nodeId}-admin-0123456789abcdef00`, auditor: `fl-key-${b.nodeId}-auditor-0123456789abcdef` }]),
 );
 
-export const BANK_SCHEMA = `// Gatehouse supplies the residency attributes of a federated node (docs/residency.md).
-entity Group;
-entity Principal in [Group] { org: String };
-entity Dataset { classification: String };
-action query appliesTo {
-  principal: Principal,
-  resource: Dataset,
-  context: {
-    purpose: String,
-    nodeRegion: String,
-    nodeJurisdiction: String,
-    originRegion: String,
-    forwarded: Bool,
-    datasetResidency: Set<String>,
-    datasetStoredIn: String,
-  },
-};
-`;
+export const BANK_SCHEMA = FEDERATED_CEDAR_SCHEMA;
 
 export const BANK_POLICY = `// Training reads behavioural features and the label, on this bank's own node only.
 @id("fl-training-features")
