@@ -27,6 +27,10 @@ export interface DepositInput {
   readonly mediaType: 'application/json' | 'application/octet-stream' | 'text/csv';
   /** Who places it (audited). */
   readonly by: string;
+  /** More labels (lineage: classification, where it came from); they cannot replace the ones set here. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** An earlier limit than the agreement's retention clause (a source's retention rule). */
+  readonly retainUntil?: string | null;
 }
 
 export interface Deposited {
@@ -51,10 +55,11 @@ export async function depositItem(deps: { artefacts: ArtefactStore; agreements: 
     try { JSON.parse(input.content.toString('utf8')); } catch { throw new GovernanceError('GOV_INVALID', 'the content is not JSON', 'pass --media-type application/octet-stream for other content'); }
   }
   const days = agreement.clauses.resultRetentionDays;
-  const retainUntil = days === null ? null : new Date(deps.now.getTime() + days * 86_400_000).toISOString();
+  const limits = [days === null ? null : new Date(deps.now.getTime() + days * 86_400_000).toISOString(), input.retainUntil ?? null].filter((x): x is string => x !== null).sort();
+  const retainUntil = limits[0] ?? null;
   const put = await deps.artefacts.put({
     kind: 'result', owner: `org:${input.org}`, mediaType: input.mediaType, content: input.content,
-    labels: { org: input.org, item: input.item, name: input.name, datasets: datasets.join(','), ...(datasets.length === 1 ? { dataset: datasets[0]! } : {}), agreement: agreement.id },
+    labels: { ...input.labels, org: input.org, item: input.item, name: input.name, datasets: datasets.join(','), ...(datasets.length === 1 ? { dataset: datasets[0]! } : {}), agreement: agreement.id },
     retainUntil,
   });
   return {
