@@ -66,7 +66,7 @@ export async function depositItem(deps: { artefacts: ArtefactStore; agreements: 
     id: put.id, agreementId: agreement.id, retainUntil, bytes: put.bytes,
     event: event({
       action: 'workspace.deposit', actor: input.by, time: t, subject: `org:${input.org}`, outcome: 'placed', refs: { artefactId: put.id, agreementId: agreement.id },
-      detail: `${input.item} ${input.name} (${put.bytes} bytes) placed in ${input.org}'s workspace under ${agreement.id}`,
+      detail: `${input.item} ${input.name} (${put.bytes} bytes) placed in ${input.org}'s workspace as ${put.id} under ${agreement.id}`,
     }),
   };
 }
