@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { DatabaseSync } from 'node:sqlite';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { addJobPrincipals, bundleOf, DEPARTMENT_STAYS, JOB_PRINCIPAL, OSCAR_KEY, partnerKey, type PartnerKey } from '../src/jobs/testing.ts';
+import { addJobPrincipals, admitJobPrincipal, bundleOf, DEPARTMENT_STAYS, JOB_KEY, JOB_PRINCIPAL, NADIA_KEY, OSCAR_KEY, partnerKey, type PartnerKey } from '../src/jobs/testing.ts';
 import { apiKeyDigest } from '../src/identity/digest.ts';
 import { depositRoomResult, registerRoomResultDeposits } from '../src/governance/workspaces/room-results.ts';
 import type { Collaboration } from '../src/cleanroom/model.ts';
@@ -20,7 +20,6 @@ import { codeOf, demoFixture, KEYS, type Fixture } from './helpers/workspace.ts'
 type Fx = Fixture<NodeHttp>;
 const DAY = 86_400_000;
 const FLO_KEY = 'test-key-flo-0123456789abcdef0';
-const JOBS_KEY = 'test-key-jobs-0123456789abcdef';
 const HANA_KEY = 'test-key-hana-0123456789abcdef';
 const meta = (credential: string) => ({ credential, source: '127.0.0.1', channel: 'test' });
 const rhea = meta(KEYS.rhea), olivia = meta(KEYS.olivia), ivan = meta(KEYS.ivan), oscar = meta(OSCAR_KEY), flo = meta(FLO_KEY), hana = meta(HANA_KEY);
@@ -29,13 +28,11 @@ interface Item { id: string; item: string; name: string; expiresAt: string | nul
 
 /**
  * A federated-learning operator on the owner's node (flo), an engineer of a partner with no
- * agreement (hana, Harbor Labs), and a key for the job principal so it can sign the demo's
- * acceptable-use document, which governance requires before it reads regulated data.
+ * agreement (hana, Harbor Labs).
  */
 function addPrincipals(wsDir: string): void {
   const file = join(wsDir, 'gatehouse.yaml');
-  const jobs = 'displayName: Northwind Research approved jobs\n    groups: [approved-jobs]\n    attributes: { org: northwind-research, region: us-east }\n';
-  writeFileSync(file, readFileSync(file, 'utf8').replace(jobs, `${jobs}    apiKeySha256: [${apiKeyDigest(JOBS_KEY)}]\n`).replace(/^principals:\n/m, `principals:
+  writeFileSync(file, readFileSync(file, 'utf8').replace(/^principals:\n/m, `principals:
   flo:
     displayName: Flo (federated-learning operator)
     groups: [fl-operators]
@@ -74,13 +71,10 @@ describe('automatic deposits into partner workspaces', () => {
   }
 
   before(async () => {
-    fx = await demoFixture({ patients: 300, http: true, governance: true, now: () => new Date(clock), edit: (ws) => { addJobPrincipals(ws); addPrincipals(ws); } }) as Fx;
+    fx = await demoFixture({ patients: 300, http: true, governance: true, now: () => new Date(clock), edit: (ws) => { addJobPrincipals(ws, OSCAR_KEY, NADIA_KEY, { jobKey: JOB_KEY }); addPrincipals(ws); } }) as Fx;
     key = partnerKey();
     await fx.gh.addJobSigner(olivia, { keyId: key.keyId, org: 'northwind-research', publicKeyPem: key.publicKeyPem });
-    // The job principal reads regulated data: it signs the acceptable-use document and has the training.
-    const aup = await op(meta(JOBS_KEY), 'acknowledge.show', { name: 'acceptable-use' }) as { document: { sha256: string } };
-    await op(meta(JOBS_KEY), 'acknowledge.sign', { name: 'acceptable-use', sha256: aup.document.sha256 });
-    await op(olivia, 'training.record', { principal: JOB_PRINCIPAL, course: 'hipaa-privacy', completedAt: new Date(clock - DAY).toISOString(), expiresAt: new Date(clock + 400 * DAY).toISOString() });
+    await admitJobPrincipal(fx.gh, KEYS.olivia, new Date(clock));
     await op(olivia, 'vendor.register', { name: 'harbor-labs', displayName: 'Harbor Labs' });
   });
   after(async () => { await fx?.close(); });
