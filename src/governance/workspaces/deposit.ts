@@ -3,13 +3,15 @@
  * result or a model, sealed under its own data key and labelled so that segmentation
  * (`org`), lineage (`datasets`) and expiry (`agreement`) all follow from the labels.
  *
- * It is one function so every way in places items the same way: the `workspace.deposit`
- * governance op (an administrator), and — once wired — the airlock's release of a job's
- * outputs and a clean room's delivery of a result to a receiver, each inside its own audited
- * envelope (it returns the event for that entry's reasons).
+ * It is one function so every way in places items the same way. Every caller reaches it
+ * through `depositDerivative` (derivative.ts, which adds the inherited lineage): the
+ * `workspace.deposit` and `workspace.release-model` governance ops, the airlock's release of a
+ * job's outputs and a clean room's delivery of a result to a receiver, each inside its own
+ * audited envelope (it returns the event for that entry's reasons).
  *
  * Nothing goes to a partner without an agreement in force that covers every dataset the item
- * was derived from (fail closed); the item inherits that agreement's result-retention clause.
+ * was derived from (fail closed); the item inherits that agreement's result-retention clause,
+ * or an earlier limit its caller passes (a source's retention rule).
  */
 import type { ArtefactStore } from '../../keys/artefacts.ts';
 import type { Agreements } from '../agreements.ts';
