@@ -39,6 +39,7 @@ import { governAnalysis } from './rules/govern-analysis.ts';
 import { openColumns, sealColumns, type SealingKeys } from './sealed-columns.ts';
 import type { CollaborationStore } from './store.ts';
 import { findTemplate } from './templates.ts';
+import { depositRoomResult } from '../governance/workspaces/room-results.ts';
 
 /** Reads this node's own data for a collaboration, under this node's own policy. */
 export interface MemberData {
@@ -371,6 +372,7 @@ export class CleanroomService {
       receipts[this.nodeId] = await this.#audit({ action: 'cleanroom.delete', collaborationId: c.id, decision: 'allow', datasets: out.deletion.tables, rowsReturned: out.deletion.rows, reasons: [`query ${queryId}`, `deleted at ${out.deletion.deletedAt}`, ...Object.entries(out.deletion.digests).map(([t, d]) => `${t} held sha256:${d}`)] });
       const resultDigest = digest({ columns: out.release.columns, rows: out.release.rows });
       const outcome: QueryOutcome = { queryId, columns: out.release.columns, rows: out.release.rows, rowsSuppressed: out.release.rowsSuppressed, resultDigest, obligationsApplied: out.applied, receipts, ...(out.release.privacy ? { privacy: out.release.privacy } : {}) };
+      await depositRoomResult(this, current, querier, analysis.bound.datasets, outcome);
       // Other receivers get the result; each checks its own copy of the abilities.
       const receivers = current.members.filter((m) => m.status === 'active' && m.abilities.includes('receive') && m.nodeId !== this.nodeId && m.nodeId !== querier);
       await Promise.all(receivers.map(async (m) => {

@@ -1,0 +1,68 @@
+/**
+ * A clean-room result delivered to a receiving member goes into that member organisation's
+ * workspace on the node that computed it (issue 23). Clean-room members are organisations'
+ * nodes, so the receiving organisation is the receiving member's node id, and the partner
+ * agreement it is deposited under is this node's agreement with that organisation.
+ *
+ * The clean-room service (src/cleanroom/service.ts, owned elsewhere) makes one call,
+ * `depositRoomResult(this, …)`, when its compute node has a result for its receivers, before
+ * it sends it. Which node-side code does the deposit is registered per service instance
+ * (`registerRoomResultDeposits`, where the node builds its service: src/cleanroom/node.ts),
+ * so the clean-room code needs no handle on the node's governance. A service with nothing
+ * registered (the bare test nodes of src/node/cleanroom-process.ts, which keep no governance
+ * vault) deposits nothing.
+ *
+ * Who receives: every active member with the `receive` ability, and the querier, except this
+ * node itself (its own result is not a partner's). The lineage is this node's own datasets the
+ * analysis read; other members' tables are governed by their own nodes' agreements and are
+ * named in the item's source. A failed deposit (no agreement in force with a receiver that
+ * covers the data) fails the query before any receiver gets the result: fail closed.
+ */
+import type { CellValue } from '../../model/result.ts';
+import type { Collaboration } from '../../cleanroom/model.ts';
+
+export interface RoomDelivery {
+  readonly collaborationId: string;
+  readonly queryId: string;
+  readonly purpose: string;
+  /** The receiving members (node ids, each an organisation), never this node. */
+  readonly receivers: readonly string[];
+  /** This node's own datasets the analysis read. */
+  readonly datasets: readonly string[];
+  /** The collaboration's tables the analysis read, as `<table>@<owner>`. */
+  readonly tables: readonly string[];
+  readonly result: { readonly columns: readonly { readonly name: string; readonly type: string }[]; readonly rows: readonly (readonly CellValue[])[]; readonly resultDigest: string };
+}
+
+export type RoomResultDepositor = (d: RoomDelivery) => Promise<unknown>;
+
+const DEPOSITORS = new WeakMap<object, RoomResultDepositor>();
+
+/** Where the node builds its clean-room service: its results are deposited by `depositor`. */
+export function registerRoomResultDeposits(service: object, depositor: RoomResultDepositor): void {
+  DEPOSITORS.set(service, depositor);
+}
+
+/** What a computed result's delivery deposits: its receivers and its lineage on this node. */
+export function roomDelivery(nodeId: string, c: Collaboration, querier: string, tables: readonly string[], outcome: { queryId: string } & RoomDelivery['result']): RoomDelivery {
+  const used = c.contributions.filter((x) => tables.includes(x.table));
+  const receivers = new Set([querier, ...c.members.filter((m) => m.status === 'active' && m.abilities.includes('receive')).map((m) => m.nodeId)]);
+  receivers.delete(nodeId);
+  return {
+    collaborationId: c.id, queryId: outcome.queryId, purpose: c.purpose, receivers: [...receivers].sort(),
+    datasets: [...new Set(used.filter((x) => x.owner === nodeId).map((x) => x.dataset))].sort(),
+    tables: used.map((x) => `${x.table}@${x.owner}`).sort(),
+    result: { columns: outcome.columns, rows: outcome.rows, resultDigest: outcome.resultDigest },
+  };
+}
+
+/**
+ * The clean-room service's one call: deposits the result for every receiving member before it
+ * is sent (throws, and nothing is sent, if a deposit is refused).
+ */
+export async function depositRoomResult(service: { readonly nodeId: string }, c: Collaboration, querier: string, tables: readonly string[], outcome: { queryId: string } & RoomDelivery['result']): Promise<void> {
+  const depositor = DEPOSITORS.get(service);
+  if (!depositor) return;
+  const d = roomDelivery(service.nodeId, c, querier, tables, outcome);
+  if (d.receivers.length > 0) await depositor(d);
+}
