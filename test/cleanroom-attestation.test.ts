@@ -51,6 +51,11 @@ function deniedReleases(code: string): number {
   return bankBLog().match(re)?.length ?? 0;
 }
 
+/** bank-b's own governed reads of its accounts (each a `query` entry on channel cleanroom). */
+function reads(): number {
+  return bankBLog().match(/"action":"query","channel":"cleanroom"/g)?.length ?? 0;
+}
+
 function columnsRequest(queryId: string, sql = SQL) {
   return { collaborationId: 'vault', version: 0, queryId, sql, params: null, template: null, querier: 'bank-a', tables: ['b_accounts'] };
 }
@@ -120,13 +125,15 @@ describe('a compute node that must attest before members release their columns',
     for (const [segment, n, sum] of out.rows as [string, number, number][]) assert.deepEqual([Number(n), Number(sum)], plain.get(segment));
     const log = bankBLog();
     assert.match(log, /"action":"cleanroom\.attest-challenge"[^{}]*"decision":"allow"/);
+    assert.ok(reads() > 0, 'the good run read bank-b\'s columns under its policy');
     assert.match(log, /"action":"cleanroom\.release-columns"[^{}]*"decision":"allow"[^{}]*attested sample measurement [0-9a-f]{16}…/);
   });
 
   it('refuses a compute node that presents no evidence at all', async () => {
-    const before = deniedReleases('ATTESTATION_MISSING');
+    const before = deniedReleases('ATTESTATION_MISSING'), read = reads();
     assert.equal(await refusedWith(columnsRequest(randomUUID())), 'ATTESTATION_MISSING');
     assert.equal(deniedReleases('ATTESTATION_MISSING'), before + 1, 'the refusal is a denied entry on bank-b');
+    assert.equal(reads(), read, 'bank-b read no row for it');
   });
 
   it('refuses evidence recorded long ago (stale), even with the right nonce', async () => {
@@ -170,9 +177,11 @@ describe('a compute node that must attest before members release their columns',
     const queryId = randomUUID();
     const ch = await challenge(queryId);
     const own = generateKeyPairSync('x25519').publicKey.export({ type: 'spki', format: 'der' });
+    const read = reads();
     const evidence = platform().attest({ nonce: ch.nonce, publicKey: new Uint8Array(own), userData: analysisBinding('vault', queryId, SQL, null), issuedAt: new Date() });
     assert.equal(await refusedWith({ ...columnsRequest(queryId), attestation: { challengeId: ch.challengeId, evidence: Buffer.from(evidence).toString('base64') } }), 'ATTESTATION_WRONG_KEY');
     assert.equal(deniedReleases('ATTESTATION_WRONG_KEY'), 1);
+    assert.equal(reads(), read, 'bank-b read no row for it');
   });
 
   it('refuses evidence bound to another analysis, and evidence from a platform bank-b does not trust', async () => {

@@ -10,7 +10,9 @@
  * - a member accepts collaboration versions only from the coordinator, and only newer ones;
  * - before releasing a column to the compute node, a member re-checks the analysis against
  *   its own copy of the rules, reads the columns under its own Cedar policy and purpose
- *   (MemberData), and seals them to the compute node's key;
+ *   (MemberData), and seals them to the compute node's key; under compute.requireAttestation
+ *   it first appraises the compute node's fresh evidence, bound to its own nonce, the query
+ *   and the sealing key (attested-release.ts), and seals under the key that release yields;
  * - results go only to members with the receive ability, each of which checks that itself.
  *
  * Every step that touches a member's data is one entry in that member's own transparency
