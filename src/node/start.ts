@@ -127,7 +127,7 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
       // Clean rooms (issue 17, docs/cleanrooms.md): the HTTP routes find the service (cleanroomOf).
       let cleanroom: CleanroomNode | null = null;
       if (cleanroomConfig) {
-        const c = await prepareCleanroomNode({ ...cleanroomConfig, gatehouse, log: state.log, stateDir: config.state?.dir ?? join(workspaceDir, 'state'), ...(config.attestation ? { attestation: config.attestation } : {}) });
+        const c = await prepareCleanroomNode({ ...cleanroomConfig, gatehouse, log: state.log, stateDir: config.state?.dir ?? join(workspaceDir, 'state'), ...(config.attestation?.allowSample ? { attestation: { allowSample: true, ...(sampleKey ? { samplePlatformKey: sampleKey } : {}) } } : {}) });
         cleanroom = c;
         closers.push('clean rooms', () => c.close());
       }
