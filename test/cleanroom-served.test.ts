@@ -5,6 +5,8 @@
  * cleanroom … --url --key`), as an operator would. The collaboration reads each bank's
  * columns as the internal clean-room principal, which has no API key at all; only the node's
  * administrators may call the routes; the compute node's sealing key survives a restart.
+ * bank-a also runs the local sandbox attester (a sample TEE whose platform only bank-b, in test
+ * mode, trusts), so a collaboration created with --require-attestation still runs end to end.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +21,15 @@ import { main } from '../src/cli/main.ts';
 import { ACCOUNT_COLUMNS, bankRows } from '../src/cleanroom/demo-bank.ts';
 import { initNodeIdentity } from '../src/federation/index.ts';
 import { apiKeyDigest } from '../src/identity/digest.ts';
+import { randomBytes } from 'node:crypto';
+import { SampleTee } from '../src/attestation/sample.ts';
+
+const SEED = randomBytes(32);
+/** bank-a attests with the sandbox attester on this platform; bank-b accepts the platform's key (test mode). */
+const ATTESTATION: Record<string, object> = {
+  'bank-a': { attesterSeed: SEED.toString('base64url') },
+  'bank-b': { samplePlatformKey: new SampleTee({ measurement: '', seed: new Uint8Array(SEED) }).platformKey.export({ type: 'spki', format: 'der' }).toString('base64') },
+};
 
 const ACCOUNTS = 200, OFFSET = 100;
 const BANKS = ['bank-a', 'bank-b'] as const;
@@ -51,7 +62,7 @@ function federate(ws: string, bank: string, listen: number, peer: { node: string
 }
 
 async function startBank(bank: string): Promise<void> {
-  const child = spawn(process.execPath, [PROCESS, '--served', join(dir, bank)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEHOUSE_PAILLIER_BITS: '1024', GATEHOUSE_KEY_PASSPHRASE: 'served clean-room test passphrase' } });
+  const child = spawn(process.execPath, [PROCESS, '--served', join(dir, bank), JSON.stringify(ATTESTATION[bank])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEHOUSE_PAILLIER_BITS: '1024', GATEHOUSE_KEY_PASSPHRASE: 'served clean-room test passphrase' } });
   let err = '';
   child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
   const line = await new Promise<string>((resolve, reject) => {
@@ -165,6 +176,23 @@ describe('gatehouse cleanroom against served nodes', () => {
     // Another bank's administrator key means nothing here.
     const foreign = await cli('bank-a', ['list'], ADMIN_KEY('bank-b'));
     assert.match(foreign.text, /AUTH_INVALID|AUTH_REQUIRED/);
+  });
+
+  it('with --require-attestation, bank-b releases its columns only after appraising bank-a\'s sandbox evidence', async () => {
+    const measured = await cli('bank-a', ['measurement']);
+    const file = join(dir, 'attest.json');
+    writeFileSync(file, JSON.stringify({ format: 'sample', measurements: [measured.json.measurement] }));
+    assert.equal((await cli('bank-a', ['create', '--id', 'attested', '--name', 'Attested', '--purpose', 'fraud-detection', '--require-attestation', file])).code, 0);
+    assert.equal((await cli('bank-a', ['invite', 'attested', '--node', 'bank-b', '--abilities', 'query,receive'])).code, 0);
+    assert.equal((await cli('bank-b', ['join', 'attested'])).code, 0);
+    const ruleFile = join(dir, 'rule.json');
+    const columns = ACCOUNT_COLUMNS.map((c) => `${c.name}:${c.type}`).join(',');
+    for (const bank of BANKS) assert.equal((await cli(bank, ['contribute', 'attested', '--table', `${bank.slice(-1)}_accounts`, '--dataset', 'accounts', '--columns', columns, '--rule', ruleFile])).code, 0);
+    const q = await cli('bank-a', ['query', 'attested', '--sql', SQL]);
+    assert.equal(q.code, 0, q.text);
+    assert.ok(q.json.rows.length > 0);
+    const log = readFileSync(join(dir, 'bank-b', 'audit', 'entries.dat'), 'utf8');
+    assert.match(log, /"action":"cleanroom\.release-columns"[^{}]*"decision":"allow"[^{}]*"collaboration attested"[^{}]*attested sample measurement/);
   });
 
   it('the compute node keeps its sealing key across a restart, so members still seal columns it can open', async () => {

@@ -32,7 +32,7 @@ export const CLEANROOM_COMMAND: CommandSpec = {
   summary: 'Clean rooms between organisations: collaborations, analysis rules, PSI (docs/cleanrooms.md).',
   usage: ['gatehouse cleanroom <sub> [ID] [options]'],
   subs: {
-    create: 'gatehouse cleanroom create --name TEXT --purpose P [--id ID]',
+    create: 'gatehouse cleanroom create --name TEXT --purpose P [--id ID] [--require-attestation FILE.json]',
     invite: 'gatehouse cleanroom invite ID --node NODE --abilities query,receive,approve   (signed with this node\'s key)',
     join: 'gatehouse cleanroom join ID   (accept the invitation this node received)',
     contribute: 'gatehouse cleanroom contribute ID --table T --dataset D --columns c:TYPE,… --rule FILE.json',
@@ -43,11 +43,13 @@ export const CLEANROOM_COMMAND: CommandSpec = {
     leave: 'gatehouse cleanroom leave ID   (the creator ends it)',
     list: 'gatehouse cleanroom list [ID]',
     demo: 'gatehouse cleanroom demo [--accounts N] [--dir DIR]   (three bank nodes on this machine)',
+    measurement: 'gatehouse cleanroom measurement   (the local sandbox attester\'s measurement, for --require-attestation; no server)',
   },
   options: {
     id: { type: 'string', arg: 'ID', help: 'create: the collaboration id' },
     name: { type: 'string', arg: 'TEXT', help: 'create: a name' },
     purpose: { type: 'string', arg: 'P', help: 'create: the purpose every member\'s policy is asked about' },
+    'require-attestation': { type: 'string', arg: 'FILE', help: 'create: members release columns only to a compute node attested as this JSON says: {format, measurements, pcrs?, maxAgeSeconds?}' },
     node: { type: 'string', arg: 'NODE', help: 'invite: the pinned node to invite' },
     abilities: { type: 'string', arg: 'LIST', help: 'invite: query, receive, approve (comma-separated)' },
     table: { type: 'string', arg: 'T', help: 'the table name inside the collaboration' },
@@ -120,7 +122,10 @@ export async function cleanroomCommand(argv: string[], out: Out): Promise<number
   let res: unknown;
   switch (sub) {
     case 'create':
-      res = await call(values, 'POST', '/v1/cleanrooms', { ...(values.id ? { id: values.id } : {}), name: need(values.name, '--name'), purpose: need(values.purpose, '--purpose') });
+      res = await call(values, 'POST', '/v1/cleanrooms', {
+        ...(values.id ? { id: values.id } : {}), name: need(values.name, '--name'), purpose: need(values.purpose, '--purpose'),
+        ...(values['require-attestation'] ? { compute: { requireAttestation: readJson(values['require-attestation']) } } : {}),
+      });
       break;
     case 'invite':
       res = await call(values, 'POST', `/v1/cleanrooms/${cid()}/invitations`, { node: need(values.node, '--node'), abilities: need(values.abilities, '--abilities').split(',').map((a: string) => a.trim()) });
@@ -149,6 +154,11 @@ export async function cleanroomCommand(argv: string[], out: Out): Promise<number
     case 'leave': res = await call(values, 'POST', `/v1/cleanrooms/${cid()}/leave`); break;
     case 'list': res = id ? await call(values, 'GET', `/v1/cleanrooms/${cid()}`) : await call(values, 'GET', '/v1/cleanrooms'); break;
     case 'demo': return demo(values, out);
+    case 'measurement': {
+      const { sandboxMeasurement } = await import('../cleanroom/compute-attester.ts');
+      res = { format: 'sample', measurement: sandboxMeasurement() };
+      break;
+    }
     default: throw usage(`unknown sub-command "cleanroom ${sub}"`);
   }
   out.write(`${JSON.stringify(res, null, 2)}\n`);
