@@ -19,7 +19,7 @@ import { internalMemberData } from '../src/cleanroom/member-data.ts';
 import { generateSealingKeys } from '../src/cleanroom/sealed-columns.ts';
 import { CleanroomService, type QueryOutcome } from '../src/cleanroom/service.ts';
 import { FileCollaborationStore } from '../src/cleanroom/store.ts';
-import { registerRoomResultDeposits } from '../src/governance/workspaces/room-results.ts';
+import { registerRoomResultDeposits } from '../src/cleanroom/result-deposits.ts';
 import { apiKeyDigest } from '../src/identity/digest.ts';
 import { codeOf, demoFixture, KEYS, type Fixture } from './helpers/workspace.ts';
 

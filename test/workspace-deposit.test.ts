@@ -12,7 +12,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addJobPrincipals, admitJobPrincipal, bundleOf, DEPARTMENT_STAYS, JOB_KEY, JOB_PRINCIPAL, NADIA_KEY, OSCAR_KEY, partnerKey, type PartnerKey } from '../src/jobs/testing.ts';
 import { apiKeyDigest } from '../src/identity/digest.ts';
-import { depositRoomResult, registerRoomResultDeposits } from '../src/governance/workspaces/room-results.ts';
+import { depositRoomResult, registerRoomResultDeposits } from '../src/cleanroom/result-deposits.ts';
 import type { Collaboration } from '../src/cleanroom/model.ts';
 import type { NodeHttp } from '../src/node/http.ts';
 import { codeOf, demoFixture, KEYS, type Fixture } from './helpers/workspace.ts';

@@ -45,7 +45,7 @@ import { MemberAttestation } from './attested-release.ts';
 import { analysisBinding, analysisCodeHash, analysisJobId, sealingKeySpki, type ComputeAttester } from './compute-attester.ts';
 import type { CollaborationStore } from './store.ts';
 import { findTemplate } from './templates.ts';
-import { depositRoomResult } from '../governance/workspaces/room-results.ts';
+import { depositRoomResult } from './result-deposits.ts';
 
 /** Reads this node's own data for a collaboration, under this node's own policy. */
 export interface MemberData {

@@ -45,7 +45,7 @@ import { attestChallenge, attestRelease } from '../operations/jobs/attest.ts';
 import { closeJobs, configureJobs, type JobsConfig } from '../operations/jobs/context.ts';
 import { airlockList, airlockRelease, airlockReview, airlockSubmit } from '../operations/airlock/airlock.ts';
 import { depositRoomResult } from '../operations/cleanroom/deposit-result.ts';
-import type { RoomDelivery } from '../governance/workspaces/room-results.ts';
+import type { RoomDelivery } from '../model/room-delivery.ts';
 import type { TeeFormat } from '../attestation/types.ts';
 import * as fl from '../operations/fl/round.ts';
 import { cleanroomMemberRead, type MemberReadRequest } from '../operations/cleanroom/member-read.ts';

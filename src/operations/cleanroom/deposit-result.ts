@@ -13,7 +13,7 @@
  */
 import { GatehouseError } from '../../errors.ts';
 import { depositDerivative, withdrawDeposits } from '../../governance/workspaces/derivative.ts';
-import type { RoomDelivery } from '../../governance/workspaces/room-results.ts';
+import type { RoomDelivery } from '../../model/room-delivery.ts';
 import { auditedOpen } from '../../kernel/audited.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
 

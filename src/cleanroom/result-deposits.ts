@@ -4,7 +4,7 @@
  * nodes, so the receiving organisation is the receiving member's node id, and the partner
  * agreement it is deposited under is this node's agreement with that organisation.
  *
- * The clean-room service (src/cleanroom/service.ts, owned elsewhere) makes one call,
+ * The clean-room service (src/cleanroom/service.ts) makes one call,
  * `depositRoomResult(this, …)`, when its compute node has a result for its receivers, before
  * it sends it. Which node-side code does the deposit is registered per service instance
  * (`registerRoomResultDeposits`, where the node builds its service: src/cleanroom/node.ts),
@@ -18,21 +18,10 @@
  * named in the item's source. A failed deposit (no agreement in force with a receiver that
  * covers the data) fails the query before any receiver gets the result: fail closed.
  */
-import type { CellValue } from '../../model/result.ts';
-import type { Collaboration } from '../../cleanroom/model.ts';
+import type { RoomDelivery } from '../model/room-delivery.ts';
+import type { Collaboration } from './model.ts';
 
-export interface RoomDelivery {
-  readonly collaborationId: string;
-  readonly queryId: string;
-  readonly purpose: string;
-  /** The receiving members (node ids, each an organisation), never this node. */
-  readonly receivers: readonly string[];
-  /** This node's own datasets the analysis read. */
-  readonly datasets: readonly string[];
-  /** The collaboration's tables the analysis read, as `<table>@<owner>`. */
-  readonly tables: readonly string[];
-  readonly result: { readonly columns: readonly { readonly name: string; readonly type: string }[]; readonly rows: readonly (readonly CellValue[])[]; readonly resultDigest: string };
-}
+export type { RoomDelivery };
 
 export type RoomResultDepositor = (d: RoomDelivery) => Promise<unknown>;
 
