@@ -12,6 +12,7 @@ import { outputsFor, planNoise, type NoisePlan } from '../release.ts';
 import { quantileStatistic, quantileWithInterval } from './quantile-posterior.ts';
 
 export const COVERAGE_OUTPUTS = ['count', 'sum', 'avg', 'median', 'p90'] as const;
+export { BOUNDS as COVERAGE_BOUNDS };
 export const COVERAGE_BANDS: readonly (readonly [number, number])[] = [[20, 60], [60, 200], [200, 1000], [1000, 5000]];
 
 /** sfc32, a small seeded generator (the test's data and noise must be reproducible). */
@@ -81,8 +82,9 @@ export function coverage(noise: NoisePlan, sizes: readonly [number, number], tri
  * about 2.5 % if the test is calibrated, whatever the rearrangement into an interval then does.
  * And the median width of the released quantile intervals (ends calibrated) beside that of the
  * nominal ones (t = ∓1.96) on the same groups, so a calibration that only widens shows.
+ * `onHistogram` sees each group's released histogram and row count (for timing the intervals).
  */
-export function simulate(noise: NoisePlan, sizes: readonly [number, number], trials: number, seed: number): { covered: number[]; missedAbove: number[]; testBelow: number[]; testAbove: number[]; medianWidth: { calibrated: number; nominal: number }[] } {
+export function simulate(noise: NoisePlan, sizes: readonly [number, number], trials: number, seed: number, onHistogram?: (counts: number[], rowCount: { value: number; variance: number }) => void): { covered: number[]; missedAbove: number[]; testBelow: number[]; testAbove: number[]; medianWidth: { calibrated: number; nominal: number }[] } {
   const rng = seeded(seed);
   const samplers = noise.measures.map((m) => discreteGaussianSeeded(sigma2Of((m.mechanism as { sigma2: string }).sigma2), rng));
   const hits = [0, 0, 0, 0, 0], above = [0, 0, 0, 0, 0], testBelow = [0, 0], testAbove = [0, 0];
@@ -99,6 +101,7 @@ export function simulate(noise: NoisePlan, sizes: readonly [number, number], tri
     const g = noise.measures[1]!.granularity;
     const noisy: (number | number[])[] = [n + samplers[0]!(), (Math.round(sum / g) + samplers[1]!()) * g, hist.map((c) => c + samplers[2]!())];
     const out = outputsFor(noise, [] as CellValue[], noisy);
+    onHistogram?.(noisy[2] as number[], { value: noisy[0] as number, variance: cm.scale * cm.scale });
     out.intervals.forEach((iv, i) => {
       if (iv && iv[0] <= truth[i]! && truth[i]! <= iv[1]) hits[i]!++;
       else if (iv && iv[1] < truth[i]!) above[i]!++;
