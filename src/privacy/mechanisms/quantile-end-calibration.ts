@@ -114,17 +114,23 @@ export function calibrateEnds(counts: readonly number[], m: GridModel, tail: num
   }
   const sorted = Float64Array.from(z).sort();
   const roots = new Float64Array(REPLICATES), work = new Float64Array(g);
-  /** The `tail` point, over replicates, of the j-th smallest statistic when the quantile lies at rank j. */
+  /** The `tail` point, over replicates, of the j-th smallest statistic when the quantile lies at rank j (per bootstrap rank: bisection's last steps share one). */
+  const memo = new Map<number, number>();
   const threshold = (j: number, upper: boolean): number => {
     const at = Math.min(g - 1, Math.floor(j / scale));
-    const shift = cum[upper ? g - 1 - at : at]!;
     const rank = upper ? g - 1 - at : at;
+    const key = upper ? -1 - rank : rank;
+    const known = memo.get(key);
+    if (known !== undefined) return known;
+    const shift = cum[rank]!;
     for (let r = 0; r < REPLICATES; r++) {
       for (let i = 0; i < g; i++) work[i] = (num[r * g + i]! - shift) * inv[r * g + i]!;
       roots[r] = select(work, rank);
     }
     roots.sort();
-    return empiricalQuantile(roots, upper ? 1 - tail : tail);
+    const t = empiricalQuantile(roots, upper ? 1 - tail : tail);
+    memo.set(key, t);
+    return t;
   };
   let negative = 0;
   for (const v of z) if (v < 0) negative++;
