@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { crossing, projectOntoSimplex } from './quantile-end-calibration.ts';
-import { quantileWithInterval } from './quantile-posterior.ts';
+import { quantileEndTestsAt, quantileWithInterval } from './quantile-posterior.ts';
 
 /** A seeded noisy histogram: `n` values (exponential, mean 180, in [0, 1000]) in 64 buckets, plus rounded N(0, σ²) per bucket and on the row count. */
 function noisyHistogram(seed: number, n: number, sigma: number): { counts: number[]; rows: { value: number; variance: number } } {
@@ -72,5 +72,14 @@ describe('quantile interval with calibrated ends', () => {
     const r = quantileWithInterval(counts, [0, 1000], 0.5, { kind: 'laplace', scale: 30 });
     assert.ok(r.interval[0] >= 0 && r.interval[1] <= 1000 && r.interval[0] <= r.interval[1]);
     assert.deepEqual(r, quantileWithInterval(counts, [0, 1000], 0.5, { kind: 'laplace', scale: 30 }));
+  });
+
+  it('has end tests that reject points far on either side of a clear quantile and accept the quantile itself', () => {
+    const { counts, rows } = noisyHistogram(5, 5000, 1);
+    const median = quantileWithInterval(counts, [0, 1000], 0.5, { kind: 'gaussian', scale: 1 }, rows).value!;
+    const at = (x: number): { tooLow: boolean; tooHigh: boolean } => quantileEndTestsAt(counts, [0, 1000], 0.5, { kind: 'gaussian', scale: 1 }, rows, x);
+    assert.deepEqual(at(median), { tooLow: false, tooHigh: false });
+    assert.deepEqual(at(10), { tooLow: true, tooHigh: false });
+    assert.deepEqual(at(900), { tooLow: false, tooHigh: true });
   });
 });
