@@ -82,9 +82,9 @@ export function coverage(noise: NoisePlan, sizes: readonly [number, number], tri
  * about 2.5 % if the test is calibrated, whatever the rearrangement into an interval then does.
  * And the median width of the released quantile intervals (ends calibrated) beside that of the
  * nominal ones (t = ∓1.96) on the same groups, so a calibration that only widens shows.
- * `onHistogram` sees each group's released histogram and row count (for timing the intervals).
+ * `onHistogram` sees each group's released histogram and row count, and its true median and p90.
  */
-export function simulate(noise: NoisePlan, sizes: readonly [number, number], trials: number, seed: number, onHistogram?: (counts: number[], rowCount: { value: number; variance: number }) => void): { covered: number[]; missedAbove: number[]; testBelow: number[]; testAbove: number[]; medianWidth: { calibrated: number; nominal: number }[] } {
+export function simulate(noise: NoisePlan, sizes: readonly [number, number], trials: number, seed: number, onHistogram?: (counts: number[], rowCount: { value: number; variance: number }, quantiles: readonly [number, number]) => void): { covered: number[]; missedAbove: number[]; testBelow: number[]; testAbove: number[]; medianWidth: { calibrated: number; nominal: number }[] } {
   const rng = seeded(seed);
   const samplers = noise.measures.map((m) => discreteGaussianSeeded(sigma2Of((m.mechanism as { sigma2: string }).sigma2), rng));
   const hits = [0, 0, 0, 0, 0], above = [0, 0, 0, 0, 0], testBelow = [0, 0], testAbove = [0, 0];
@@ -101,7 +101,7 @@ export function simulate(noise: NoisePlan, sizes: readonly [number, number], tri
     const g = noise.measures[1]!.granularity;
     const noisy: (number | number[])[] = [n + samplers[0]!(), (Math.round(sum / g) + samplers[1]!()) * g, hist.map((c) => c + samplers[2]!())];
     const out = outputsFor(noise, [] as CellValue[], noisy);
-    onHistogram?.(noisy[2] as number[], { value: noisy[0] as number, variance: cm.scale * cm.scale });
+    onHistogram?.(noisy[2] as number[], { value: noisy[0] as number, variance: cm.scale * cm.scale }, [truth[3]!, truth[4]!]);
     out.intervals.forEach((iv, i) => {
       if (iv && iv[0] <= truth[i]! && truth[i]! <= iv[1]) hits[i]!++;
       else if (iv && iv[1] < truth[i]!) above[i]!++;

@@ -87,6 +87,16 @@ const BOOT_STEPS = 2;
  * (length buckets × m.steps); `tail` the miss probability per end (0.025 for a 95 % interval).
  */
 export function calibrateEnds(counts: readonly number[], m: GridModel, tail: number, z: Float64Array, which: { readonly below: boolean; readonly above: boolean }): { below: number | null; above: number | null } {
+  const t = endTests(counts, m, tail, z);
+  return { below: which.below ? crossing(t.rejectedBelow, t.negative) : null, above: which.above ? crossing(t.rejectedAbove, z.length - t.negative) : null };
+}
+
+/**
+ * The calibrated one-sided tests of one group: rejectedBelow(j) says the quantile has more than j
+ * grid points below it, rejectedAbove(j) more than j above it. Exposed so the coverage measurement can
+ * check each test at the true quantile's rank apart from the crossing that places the ends.
+ */
+export function endTests(counts: readonly number[], m: GridModel, tail: number, z: Float64Array): { rejectedBelow: (j: number) => boolean; rejectedAbove: (j: number) => boolean; negative: number } {
   const B = counts.length, G = B * m.steps, S = BOOT_STEPS, g = B * S, scale = m.steps / S;
   const fittedN = fittedRowCount(counts, m);
   const fit = projectOntoSimplex(counts, fittedN);
@@ -137,7 +147,7 @@ export function calibrateEnds(counts: readonly number[], m: GridModel, tail: num
   // Lower end: the first rank j (0…negative) whose test is not rejected: sorted[j] ≥ t(j).
   const rejectedBelow = (j: number): boolean => sorted[j]! < Math.max(-Z_LIMIT, Math.min(0, threshold(j, false)));
   const rejectedAbove = (j: number): boolean => sorted[G - 1 - j]! > Math.min(Z_LIMIT, Math.max(0, threshold(j, true)));
-  return { below: which.below ? crossing(rejectedBelow, negative) : null, above: which.above ? crossing(rejectedAbove, G - negative) : null };
+  return { rejectedBelow, rejectedAbove, negative };
 }
 
 /**

@@ -17,7 +17,7 @@
  * by a fixed-seed parametric bootstrap (quantile-end-calibration.ts: 100 replicates per tested
  * rank, about ten ranks per end; tens to hundreds of µs). Post-processing only: it spends no privacy.
  */
-import { calibrateEnds, standardisedGrid, statisticVariance, type GridModel } from './quantile-end-calibration.ts';
+import { calibrateEnds, endTests, standardisedGrid, statisticVariance, type GridModel } from './quantile-end-calibration.ts';
 
 export interface HistogramNoise {
   readonly kind: 'gaussian' | 'laplace';
@@ -102,4 +102,24 @@ export function quantileStatistic(counts: readonly number[], bounds: readonly [n
   const qq = Math.min(1, Math.max(0, q));
   const n = rowCount ? rowCount.value : total;
   return (before + p * counts[k]! - qq * n) / Math.sqrt(statisticVariance(v, B, k, p, counts[k]!, qq, rowCount ? rowCount.variance : null));
+}
+
+/**
+ * Whether the calibrated one-sided tests of quantile-end-calibration.ts reject x as the quantile
+ * (too low: more grid points lie below x's rank than the test accepts; too high likewise). At the
+ * true quantile each should reject about 2.5 % of the time; the interval's ends are placed where
+ * they stop rejecting. Exposed for the coverage measurement.
+ */
+export function quantileEndTestsAt(counts: readonly number[], bounds: readonly [number, number], q: number, noise: HistogramNoise, rowCount: { readonly value: number; readonly variance: number } | null, x: number): { tooLow: boolean; tooHigh: boolean } {
+  const B = counts.length, G = B * STEPS;
+  const [lo, hi] = bounds;
+  const model = gridModel(noise, q, rowCount);
+  let total = 0;
+  for (const c of counts) total += c;
+  const z = new Float64Array(G);
+  standardisedGrid(counts, rowCount ? rowCount.value : total, model, rowCount ? rowCount.variance : null, z);
+  const t = endTests(counts, model, TAIL, z);
+  const below = Math.min(G - 1, Math.max(0, Math.floor(((x - lo) / (hi - lo)) * G)));
+  const above = Math.min(G - 1, Math.max(0, Math.floor(((hi - x) / (hi - lo)) * G)));
+  return { tooLow: t.rejectedBelow(below), tooHigh: t.rejectedAbove(above) };
 }
