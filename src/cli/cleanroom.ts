@@ -15,7 +15,7 @@
  *   gatehouse cleanroom query fraud-ring --sql "SELECT …"      (or --template NAME --param V …)
  *   gatehouse cleanroom psi fraud-ring --table a_accounts --column account_key --peer-table b_accounts --mode cardinality
  */
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -68,7 +68,7 @@ export const CLEANROOM_COMMAND: CommandSpec = {
     mode: { type: 'string', arg: 'MODE', help: 'psi: cardinality (default), intersection or sum' },
     'value-column': { type: 'string', arg: 'V', help: 'psi --mode sum: the peer column summed' },
     accounts: { type: 'string', arg: 'N', help: 'demo: accounts per bank (default 2000)' },
-    dir: { type: 'string', arg: 'DIR', help: 'demo: where the three nodes keep their state (default: a temporary directory)' },
+    dir: { type: 'string', arg: 'DIR', help: 'demo: a new or empty directory where the three nodes keep their state (default: a temporary directory, removed after)' },
     ...CLIENT,
   },
   more: 'Every step is audited on the node that makes it, and on each member whose data it touches.',
@@ -173,6 +173,8 @@ async function demo(values: Record<string, any>, out: Out): Promise<number> {
   const { ACCOUNT_COLUMNS, CLEANROOM_PURPOSE } = await import('../cleanroom/demo-bank.ts');
   const accounts = Number(values.accounts ?? 2000);
   if (!Number.isInteger(accounts) || accounts < 1000 || accounts > 1_000_000) throw usage('--accounts is a whole number from 1,000 to 1,000,000');
+  // Each run makes fresh nodes (new keys, agreements and vault passphrase), so --dir must not hold an earlier run's.
+  if (values.dir && existsSync(resolve(values.dir)) && readdirSync(resolve(values.dir)).length > 0) throw usage(`--dir ${values.dir} is not empty: give a new or empty directory for the demo's three nodes`);
   const dir = values.dir ? resolve(values.dir) : mkdtempSync(join(tmpdir(), 'gatehouse-cleanroom-demo-'));
   const step = (s: string): void => { out.write(`\n▶ ${s}\n`); };
   const show = (v: unknown): void => { out.write(`${typeof v === 'string' ? v : JSON.stringify(v, null, 2)}\n`); };
