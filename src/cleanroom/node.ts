@@ -32,6 +32,7 @@ import type { Gatehouse } from '../pipeline/gatehouse.ts';
 import { transparencyLogAudit } from './audit-log.ts';
 import { internalMemberData } from './member-data.ts';
 import { generateSealingKeys, importSealingKeys, type SealingKeys } from './sealed-columns.ts';
+import { registerRoomResultDeposits } from './result-deposits.ts';
 import { CleanroomService } from './service.ts';
 import type { ComputeAttester } from './compute-attester.ts';
 import { FileCollaborationStore } from './store.ts';
@@ -113,6 +114,9 @@ export async function prepareCleanroomNode(options: CleanroomNodeConfig & {
         ...(options.paillierBits ? { paillierBits: options.paillierBits } : {}),
         ...(options.onProgress ? { onProgress: options.onProgress } : {}),
       });
+      // A result delivered to receiving members is first deposited in each one's partner
+      // workspace on this node (issue 23; fails closed without an agreement in force).
+      registerRoomResultDeposits(service, (d) => gatehouse.depositRoomResult(identity.nodeId, d));
       NODES.set(gatehouse.governanceStore, service);
       return service.handlers();
     },

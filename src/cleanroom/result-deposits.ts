@@ -18,6 +18,7 @@
  * named in the item's source. A failed deposit (no agreement in force with a receiver that
  * covers the data) fails the query before any receiver gets the result: fail closed.
  */
+import { GatehouseError } from '../errors.ts';
 import type { RoomDelivery } from '../model/room-delivery.ts';
 import type { Collaboration } from './model.ts';
 
@@ -53,5 +54,26 @@ export async function depositRoomResult(service: { readonly nodeId: string }, c:
   const depositor = DEPOSITORS.get(service);
   if (!depositor) return;
   const d = roomDelivery(service.nodeId, c, querier, tables, outcome);
-  if (d.receivers.length > 0) await depositor(d);
+  if (d.receivers.length === 0) return;
+  try {
+    await depositor(d);
+  } catch (err) {
+    throw refusedDelivery(service.nodeId, d, err);
+  }
+}
+
+/**
+ * A deposit refused for want of an agreement, said in the clean room's terms: the result was
+ * not delivered, and the compute node's administrator learns exactly what to record there (the
+ * member's organisation as a vendor, and an agreement covering this node's contributed datasets
+ * and the collaboration's purpose). Only identifiers, never a value, are named.
+ */
+function refusedDelivery(nodeId: string, d: RoomDelivery, err: unknown): unknown {
+  if (!(err instanceof GatehouseError) || !err.reasons.includes('GOV_AGREEMENT_NOT_COVERING')) return err;
+  const datasets = d.datasets.map((x) => `--dataset ${x}`).join(' ');
+  return new GatehouseError(err.code, `the result was not delivered: the compute node ${nodeId} puts it in each receiving member's partner workspace first, and ${err.message}`, {
+    hint: `on ${nodeId}, for each receiving member (${d.receivers.join(', ')}) without one, record the member's organisation and an agreement: `
+      + `gatehouse vendor register --name MEMBER, then gatehouse agreement create --kind DPA --title TEXT --partner MEMBER --effective-from DATE ${datasets} --purpose ${d.purpose} (docs/cleanrooms.md)`,
+    reasons: err.reasons, ...(err.detail ? { detail: err.detail } : {}), cause: err,
+  });
 }
