@@ -14,9 +14,13 @@
  *   aggregates, whose arguments are bare columns (no CASE/FILTER isolating one person);
  * - aggregates that return an input value (min, max, median, mode, quantiles, string_agg,
  *   array_agg, list, any_value, first, last) are refused;
+ * - a unit adds at most C = `maxRowsPerUnit` rows' worth to any group: one aggregate per
+ *   (unit, group), bounded, then the group aggregate (unit-bound-preaggregate.ts; a row
+ *   ranking, unit-bound-window.ts, only for aggregates that cannot be rebuilt from per-unit
+ *   partials); nothing to bound where the catalog declares one row per unit and nothing is
+ *   joined;
  * - each group's count of distinct privacy units leaves the engine as a hidden column
- *   (one count(DISTINCT unit) in the same grouped pass as the user's aggregates: no second
- *   scan; count(unit) where the catalog declares one row per unit and nothing is joined);
+ *   (the group's cells, or count(unit) on one row per unit: no second scan);
  *   disclosure control (privacy/disclosure.ts) withholds groups below `minGroupSize`,
  *   adds secondary suppression so withheld groups cannot be recovered from totals, and
  *   optionally rounds counts. Withheld groups are dropped from the result.
