@@ -330,7 +330,7 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
     goals: {
       governedOverRaw10M: { goal: '≤ 1.05× (aggregation over 10M rows, governed ÷ raw DuckDB)', measured: failed(ran('analyst')) ?? `${a.ratioOfMedians}× ratio of medians, ${a.medianOfPairedRatios}× median paired ratio (analyst, row-level access)${q}`, met: !failed(ran('analyst')) && Number(a.ratioOfMedians) <= 1.05 },
       dpOverNonDp10M: { goal: '≤ 1.1× (DP query ÷ same non-DP query, 10M-row aggregation)', measured: failed(ran('differentialPrivacy')) ?? `${dp.dpOverNonDp}× ratio of medians, ${dp.medianOfPairedDpOverNonDp}× median paired ratio (rhea DP ÷ ada); the DP rewrite alone costs DuckDB ${dp.engineRewriteRatio}× the plain query${q}`, met: !failed(ran('differentialPrivacy')) && Number(dp.dpOverNonDp) <= 1.1 },
-      aggregationOnlyOverPlain: { goal: '≤ 2× (aggregation-only governed ÷ the plain query on raw DuckDB, claims 6M rows)', measured: failed(ran('aggregationOnly')) ?? `${ao.ratioOfMedians}× vs the plain query on raw DuckDB; the rewrite alone costs DuckDB ${ao.engineRewriteRatio}×; the hand-written minimal enforcement itself costs ${overPlain(ao, 'handWrittenMs')}× the plain query (with the bound ${overPlain(ao, 'handWrittenBoundedMs')}×), and count(DISTINCT unit) per group alone, the floor of any exact threshold, ${overPlain(ao, 'distinctUnitsOnlyMs')}×${q}`, met: !failed(ran('aggregationOnly')) && Number(ao.ratioOfMedians) <= 2 },
+      aggregationOnlyOverPlain: { goal: '≤ 2× (aggregation-only governed ÷ the plain query on raw DuckDB, claims 6M rows)', measured: failed(ran('aggregationOnly')) ?? `${ao.ratioOfMedians}× vs the plain query on raw DuckDB; the rewrite alone costs DuckDB ${ao.engineRewriteRatio}×; the hand-written minimal enforcement itself costs ${overPlain(ao, 'handWrittenMs')}× the plain query (with the bound ${overPlain(ao, 'handWrittenBoundedMs')}×), and count(DISTINCT unit) per group alone, the floor of any exact threshold, ${overPlain(ao, 'distinctUnitsOnlyMs')}× (an approximate HyperLogLog count, not a valid threshold, ${overPlain(ao, 'approxUnitsOnlyMs')}×)${q}`, met: !failed(ran('aggregationOnly')) && Number(ao.ratioOfMedians) <= 2 },
       aggregationOnlyOverHandWritten: { goal: '≤ 1.2× (aggregation-only governed ÷ hand-written count(DISTINCT unit) … HAVING, same engine and data)', measured: failed(ran('aggregationOnly')) ?? `${ao.governedOverHandWritten}× (rendered SQL alone ${ao.renderedSqlOverHandWritten}×) against the check without the per-unit bound; ${ao.governedOverHandWrittenBounded}× (rendered SQL alone ${ao.renderedSqlOverHandWrittenBounded}×) against the same check with the same ≤ C bound written by hand; that bound written as a row ranking costs ${round(Number((ao.handWrittenRankedMs as unknown as { p50: number } | undefined)?.p50) / Number((ao.handWrittenBoundedMs as unknown as { p50: number } | undefined)?.p50), 3)}× the pre-aggregation${q}`, met: !failed(ran('aggregationOnly')) && Number(ao.governedOverHandWrittenBounded) <= 1.2 },
       dpOverHandWritten: { goal: '≤ 1.2× (DP governed ÷ hand-written per-unit pre-aggregation with the same bounds, plus noise)', measured: failed(ran('differentialPrivacy')) ?? `${dp.governedOverHandWritten}× (rendered SQL alone ${dp.renderedSqlOverHandWritten}×); ÷ the pre-aggregation without the L bound ${dp.governedOverHandWrittenNoL}×${q}`, met: !failed(ran('differentialPrivacy')) && Number(dp.governedOverHandWritten) <= 1.2 },
       dpOverPlain: { goal: '≤ 2.5× (DP governed ÷ the plain query on raw DuckDB)', measured: failed(ran('differentialPrivacy')) ?? `${dp.ratioOfMedians}×${q}`, met: !failed(ran('differentialPrivacy')) && Number(dp.ratioOfMedians) <= 2.5 },
@@ -349,7 +349,10 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
  *   handWrittenRanked  the same bound written as a row_number() ranking (the plan before
  *                      this one), to show what that way of bounding costs;
  *   distinctUnitsOnly  count(DISTINCT unit) per payer and nothing else: the floor of any
- *                      exact threshold check, whatever the plan.
+ *                      exact threshold check, whatever the plan;
+ *   approxUnitsOnly    approx_count_distinct(unit) (HyperLogLog) per payer: not a valid
+ *                      threshold check (its error can pass a group of k − 1), measured only to
+ *                      show that the cost above the plain query is the exactness of the count.
  */
 function aggregationOnlyHandWritten(k: number, c: number, u: string): { label: string; sql: string }[] {
   const cells = `SELECT payer, ${u}, least(count(*), ${c}) AS n, least(count(amount_billed), ${c}) AS k,
@@ -361,6 +364,7 @@ function aggregationOnlyHandWritten(k: number, c: number, u: string): { label: s
     { label: 'handWrittenBounded', sql: `SELECT payer, sum(n) AS n, sum(s) / sum(k) AS avg_billed FROM (${cells}) GROUP BY payer HAVING count(DISTINCT ${u}) >= ${k}` },
     { label: 'handWrittenRanked', sql: `SELECT payer, count(*) AS n, avg(amount_billed) AS avg_billed FROM (${ranked}) WHERE r <= ${c} OR ${u} IS NULL GROUP BY payer HAVING count(DISTINCT ${u}) >= ${k}` },
     { label: 'distinctUnitsOnly', sql: `SELECT payer, count(DISTINCT ${u}) AS units FROM claims GROUP BY payer` },
+    { label: 'approxUnitsOnly', sql: `SELECT payer, approx_count_distinct(${u}) AS units FROM claims GROUP BY payer` },
   ];
 }
 
