@@ -14,18 +14,26 @@
  *   aggregates, whose arguments are bare columns (no CASE/FILTER isolating one person);
  * - aggregates that return an input value (min, max, median, mode, quantiles, string_agg,
  *   array_agg, list, any_value, first, last) are refused;
+ * - a unit adds at most C = `maxRowsPerUnit` rows' worth to any group: one aggregate per
+ *   (unit, group), bounded, then the group aggregate (unit-bound-preaggregate.ts; a row
+ *   ranking, unit-bound-window.ts, only for aggregates that cannot be rebuilt from per-unit
+ *   partials); nothing to bound where the catalog declares one row per unit and nothing is
+ *   joined;
  * - each group's count of distinct privacy units leaves the engine as a hidden column
- *   (one count(DISTINCT unit) in the same grouped pass as the user's aggregates: no second
- *   scan; count(unit) where the catalog declares one row per unit and nothing is joined);
+ *   (the group's cells, or count(unit) on one row per unit: no second scan);
  *   disclosure control (privacy/disclosure.ts) withholds groups below `minGroupSize`,
  *   adds secondary suppression so withheld groups cannot be recovered from totals, and
  *   optionally rounds counts. Withheld groups are dropped from the result.
  */
 import { GatehouseError } from '../../errors.ts';
 import { lookupFunction } from '../functions.ts';
-import { childExprs, datasetItems, forEachExpr, forEachSelect, mapExpr, selectExprs, subqueriesOf, type Expr, type FromItem, type Select } from '../ir.ts';
+import { childExprs, datasetItems, forEachExpr, forEachSelect, selectExprs, subqueriesOf, type Expr, type FromItem, type Select } from '../ir.ts';
 import { obligationsFor, type GovernContext, type ObligationTransformer } from './context.ts';
 import { PROBE_ALIAS, probeExpr, probePredicate, type DifferencingProbe } from './differencing-probe.ts';
+import { exprKey } from './expr-key.ts';
+import type { UnitBound } from './unit-bound.ts';
+import { boundByPreAggregation } from './unit-bound-preaggregate.ts';
+import { boundByRanking } from './unit-bound-window.ts';
 
 export const UNIT_COLUMN = '__gh_unit';
 
@@ -33,10 +41,7 @@ function violation(message: string, hint: string): never {
   throw new GatehouseError('OBLIGATION_VIOLATION', message, { hint });
 }
 
-/** Structural key of an expression, ignoring lineage. */
-export function exprKey(e: Expr): string {
-  return JSON.stringify(e, (k, v) => (k === 'lineage' ? undefined : v));
-}
+export { exprKey };
 
 function minGroupSizes(query: Select, ctx: GovernContext): Map<string, number> {
   const out = new Map<string, number>();
@@ -160,7 +165,17 @@ export const aggregationOnly: ObligationTransformer = {
       probes,
     };
     const shaped: Select = { ...query, from, having, targets, limit: MAX_GROUPS + 1, offset: null };
-    return { query: bounds.length > 0 ? boundContributions(shaped, bounds) : shaped, applied, disclosure: sdc };
+    if (bounds.length === 0) return { query: shaped, applied, disclosure: sdc };
+    // Bounded: one aggregate per (unit, group) then the group aggregate; aggregates that
+    // cannot be recombined from per-unit partials keep the row-ranking plan.
+    const unitBounds: UnitBound[] = bounds.map((b) => ({ unit: { kind: 'column', relation: b.item.alias, name: UNIT_COLUMN, lineage: { sources: new Set() } }, rows: b.rows }));
+    const typeOf = (c: Extract<Expr, { kind: 'column' }>) => {
+      const item = datasetItems(from).find((d) => d.alias.toLowerCase() === c.relation.toLowerCase());
+      const expr = item?.scan?.columns.find((x) => x.name === c.name)?.expr;
+      return expr?.kind === 'raw' ? expr.type : null;
+    };
+    const preAggregated = boundByPreAggregation({ ...query, from }, unitBounds, { threshold: k, unitsAlias: UNITS_OUTPUT, limit: MAX_GROUPS + 1, typeOf });
+    return { query: preAggregated ?? boundByRanking(shaped, unitBounds), applied, disclosure: sdc };
   },
 };
 
@@ -173,60 +188,6 @@ function maxRowsPerUnit(dataset: string, ctx: GovernContext): number {
 
 /** Default of `aggregationOnly.maxRowsPerUnit` (docs/privacy.md says why 50). */
 export const DEFAULT_MAX_ROWS_PER_UNIT = 50;
-const BOUNDED = '__gh_bounded';
-
-/**
- * Per-unit contribution bounding without DP (issue 12 §2), as differential-privacy.ts does
- * it: a unit adds at most C rows to any group, so a join (patients JOIN claims) or a person
- * with very many rows cannot dominate a group's count or sum. The query's FROM and WHERE
- * move into one derived table that ranks each unit's rows per group with a window
- * (PARTITION BY unit, group keys), ordered by the row's values in a fixed direction —
- * deterministic, so the same query gives the same answer; the outer block
- * keeps ranks ≤ C and aggregates as before. Still one scan of each dataset. Rows whose unit
- * is null (the unmatched side of a LEFT JOIN) belong to no one and are not ranked away.
- */
-function boundContributions(q: Select, bounds: readonly { item: Extract<FromItem, { kind: 'dataset' }>; rows: number }[]): Select {
-  const projected = new Map<string, { name: string; source: Expr }>();
-  const outerRef = (c: Extract<Expr, { kind: 'column' }>): Expr => {
-    const key = `${c.relation}\u0000${c.name}`;
-    let hit = projected.get(key);
-    if (!hit) { hit = { name: `__gh_c${projected.size}`, source: { kind: 'column', relation: c.relation, name: c.name, lineage: c.lineage } }; projected.set(key, hit); }
-    return { kind: 'column', relation: BOUNDED, name: hit.name, lineage: c.lineage };
-  };
-  const rewrite = (e: Expr): Expr => mapExpr(e, (x) => (x.kind === 'column' ? outerRef(x) : x));
-  // Outer expressions hold no subqueries (checkAggregateSafe refused them), so every column
-  // they read is one of the FROM's columns and moves into the derived table's projection.
-  const targets = q.targets.map((t) => ({ ...t, expr: rewrite(t.expr) }));
-  const groupBy = q.groupBy.map(rewrite);
-  const having = q.having ? rewrite(q.having) : null;
-  const orderBy = q.orderBy.map((o) => ({ ...o, expr: rewrite(o.expr) }));
-  const sources = [...projected.values()];
-  const num = (n: number): Expr => ({ kind: 'literal', type: 'number', value: String(n) });
-  const unitOf = (alias: string): Expr => ({ kind: 'column', relation: alias, name: UNIT_COLUMN, lineage: { sources: new Set() } });
-  // Ordered by the values the outer block reads, in a fixed direction: deterministic (rows
-  // that tie are identical in everything the result uses), and plain columns, which the
-  // renderer need not guard (a guarded hash per row made the window 2.4× slower).
-  // Group keys and units are constant within a partition, so they are left out of the order.
-  const constant = new Set(q.groupBy.map(exprKey));
-  const rowOrder = sources.filter((src) => !(src.source.kind === 'column' && src.source.name === UNIT_COLUMN) && !constant.has(exprKey(src.source)))
-    .map((src) => ({ expr: src.source, desc: false, nulls: 'last' as const }));
-  const ranks = bounds.map((b, i) => ({
-    alias: `__gh_rank${i}`,
-    expr: { kind: 'func', name: 'row_number', args: [], star: false, distinct: false, filter: null, over: { partitionBy: [unitOf(b.item.alias), ...q.groupBy], orderBy: rowOrder } } as Expr,
-  }));
-  const inner: Select = {
-    kind: 'select', with: [], distinct: false, groupBy: [], having: null, orderBy: [], limit: null, offset: null,
-    targets: [...sources.map((s) => ({ expr: s.source, alias: s.name })), ...ranks.map((r) => ({ expr: r.expr, alias: r.alias })), ...bounds.map((b, i) => ({ expr: unitOf(b.item.alias), alias: `__gh_unit${i}` }))],
-    from: q.from, where: q.where,
-  };
-  const ref = (name: string): Expr => ({ kind: 'column', relation: BOUNDED, name, lineage: { sources: new Set() } });
-  let where: Expr | null = null;
-  bounds.forEach((b, i) => {
-    const kept: Expr = { kind: 'binary', op: 'OR', left: { kind: 'isNull', arg: ref(`__gh_unit${i}`), negated: false }, right: { kind: 'binary', op: '<=', left: ref(`__gh_rank${i}`), right: num(b.rows) } };
-    where = where === null ? kept : { kind: 'binary', op: 'AND', left: where, right: kept };
-  });
-  return { ...q, with: q.with, from: { kind: 'derived', query: inner, alias: BOUNDED }, where, targets, groupBy, having, orderBy };
-}
 
 /** Groups an aggregation-only query may produce before disclosure control (a memory bound). */
 export const MAX_GROUPS = 1_000_000;

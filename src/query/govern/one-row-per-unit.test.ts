@@ -60,14 +60,15 @@ describe('datasets with one row per unit', () => {
   it('aggregation-only counts units without DISTINCT on the dataset alone, and with DISTINCT once it is joined', () => {
     const agg = obligation({ aggregationOnly: { minGroupSize: 11 } });
     assert.match(renderSelect(governed('SELECT sex, count(*) AS n FROM patients GROUP BY sex', true, agg).query, dialect), /count\("patients"\."__gh_unit"\)/);
-    // Without the declaration (or once joined) rows per unit are bounded in a derived table,
-    // whose projected unit column is counted with DISTINCT.
+    // Without the declaration, rows per unit are bounded by one aggregate per (unit, group):
+    // each unit is one cell of its group, so the cells are counted without DISTINCT.
     const many = renderSelect(governed('SELECT sex, count(*) AS n FROM patients GROUP BY sex', false, agg).query, dialect);
-    assert.match(many, /count\(DISTINCT "__gh_bounded"\."__gh_c\d+"\)/);
-    assert.match(many, /PARTITION BY "patients"\."__gh_unit"/);
+    assert.match(many, /count\("__gh_cells"\."__gh_u0"\)/);
+    assert.match(many, /GROUP BY "patients"\."sex", "patients"\."__gh_unit"/);
+    // Once joined, a cell is keyed by both units and one patient can span cells: DISTINCT.
     const joined = renderSelect(governed('SELECT p.sex, count(*) AS n FROM patients p JOIN claims c ON p.patient_id = c.patient_id GROUP BY p.sex', true, agg).query, dialect);
-    assert.doesNotMatch(joined, /count\("__gh_bounded"\."__gh_c\d+"\)/, 'a join can repeat a patient row');
-    assert.match(joined, /count\(DISTINCT "__gh_bounded"\."__gh_c\d+"\)/);
+    assert.doesNotMatch(joined, /count\("__gh_cells"\."__gh_u\d"\)/, 'a join can repeat a patient row');
+    assert.match(joined, /count\(DISTINCT "__gh_cells"\."__gh_u0"\)/);
     assert.match(joined, /PARTITION BY "p"\."__gh_unit"/);
     assert.doesNotMatch(renderSelect(governed('SELECT sex, count(*) AS n FROM patients GROUP BY sex', true, agg).query, dialect), /row_number/, 'one row per unit, alone: nothing to bound');
   });
