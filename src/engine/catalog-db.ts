@@ -113,11 +113,19 @@ export class CatalogDb {
   async #run(sql: string, timeoutMs: number): Promise<CatalogResult> {
     if (this.#closed) throw new GatehouseError('INTERNAL', 'the catalog view is closed');
     let timedOut = false;
-    const timer = setTimeout(() => { timedOut = true; this.#conn.interrupt(); }, timeoutMs);
+    // As in the query engine (duckdb.ts): an interrupt before the statement starts is lost, so
+    // it is repeated until the call returns, and a result past the deadline is refused.
+    let again: ReturnType<typeof setInterval> | undefined;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.#conn.interrupt();
+      again = setInterval(() => { this.#conn.interrupt(); }, 5);
+    }, timeoutMs);
     try {
       const p = await this.#conn.prepare(sql);
       try {
         const reader = await p.runAndReadUntil(MAX_ROWS + 1);
+        if (timedOut) throw new Error('INTERRUPT: the deadline passed while the statement ran');
         const names = reader.columnNames();
         const types = reader.columnTypes().map((t) => t.toString());
         const rows = reader.getRowsJS().slice(0, MAX_ROWS).map((row) => row.map(toCell));
@@ -132,6 +140,7 @@ export class CatalogDb {
         { hint: 'the wire front answers a useful subset of pg_catalog and information_schema (docs/wire-protocol.md)' });
     } finally {
       clearTimeout(timer);
+      clearInterval(again);
     }
   }
 

@@ -75,6 +75,8 @@ export const NO_SPILL_CONFIG: Readonly<Record<string, string>> = { temp_director
  * name a query defines — a CTE, an alias — can shadow it.
  */
 const PREPARED_PER_CONNECTION = 256;
+/** How often a statement past its deadline is interrupted again (an interrupt before it starts is lost). */
+const INTERRUPT_REPEAT_MS = 5;
 
 export function tableFor(dataset: string): string {
   return `${quoteIdent('memory')}.${quoteIdent('main')}.${quoteIdent(`gh_ds_${dataset}`)}`;
@@ -190,7 +192,18 @@ export class DuckDbEngine implements Engine {
   async run(sql: string, options: RunOptions): Promise<EngineResult> {
     const conn = await this.#acquire();
     let timedOut = false;
-    const stop = (): void => { timedOut = true; conn.interrupt(); };
+    // DuckDB's interrupt only stops a statement that is already running: one that arrives
+    // while the statement is still being prepared or queued for the engine's thread is lost,
+    // and the statement then runs unbounded. So once the deadline passes the interrupt is
+    // repeated until the call returns, and a statement that still completes is refused as
+    // timed out: nothing past the deadline is ever answered.
+    let again: ReturnType<typeof setInterval> | undefined;
+    const stop = (): void => {
+      if (timedOut) return;
+      timedOut = true;
+      conn.interrupt();
+      again = setInterval(() => { conn.interrupt(); }, INTERRUPT_REPEAT_MS);
+    };
     const timer = setTimeout(stop, options.timeoutMs);
     // A cancel (wire CancelRequest, shutdown, a client gone) interrupts the engine like the timeout does.
     if (options.signal?.aborted) stop();
@@ -202,6 +215,7 @@ export class DuckDbEngine implements Engine {
       const reader = sql.startsWith('WITH ') ? await conn.runAndReadAll(sql) : await (await this.#prepare(conn, sql)).runAndReadAll();
       const names = reader.columnNames();
       const types = reader.columnTypes().map((t) => t.toString());
+      if (timedOut) throw new Error('INTERRUPT: the deadline passed while the statement ran');
       const rows = reader.getRowsJS().map((row) => row.map((v, i) => toCell(v, types[i]!)));
       return { columns: names.map((name, i) => ({ name, type: types[i]! })), rows };
     } catch (err) {
@@ -209,6 +223,7 @@ export class DuckDbEngine implements Engine {
       throw engineError(err, timedOut, options.timeoutMs, this.#csv.filter((d) => sql.includes(tableFor(d))));
     } finally {
       clearTimeout(timer);
+      clearInterval(again);
       options.signal?.removeEventListener('abort', stop);
       this.#release(conn);
     }
