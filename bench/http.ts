@@ -25,6 +25,26 @@ import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { CACHE_DIR, freshDemoWorkspace, isMain, isQuick, log, machineInfo, profilePath, round, summarize, writeResult, type BenchResult } from './run.ts';
 
+/** A CPU profile of this thread from now until `stopInto`. */
+async function startProfile(): Promise<{ stopInto: (file: string, requests: number) => Promise<void> }> {
+  const { Session } = await import('node:inspector');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<unknown> => new Promise((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 100 });
+  await post('Profiler.start');
+  return {
+    stopInto: async (file, requests) => {
+      const { profile } = await post('Profiler.stop') as { profile: unknown };
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+      log(NAME, `wrote a CPU profile of the server thread serving ${requests} requests at concurrency 16 to ${file}`);
+    },
+  };
+}
+
 const NAME = 'http';
 export const SMALL_SQL = "SELECT count(*) AS n FROM patients WHERE region = 'us-east'";
 const PURPOSE = 'operations';
@@ -225,7 +245,10 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
     };
     figures.latencyErrors = httpErrors;
 
+    // BENCH_PROFILE_LOAD=<file.cpuprofile>: a CPU profile of the server's thread while it serves concurrency 16 over HTTP.
+    const profiling = process.env.BENCH_PROFILE_LOAD ? await startProfile() : null;
     const load = await client.call<LoadReply>({ type: 'load', concurrency, durationMs: loadMs, maxRequests: 2_000_000 }, loadMs + 60_000);
+    if (profiling) await profiling.stopInto(process.env.BENCH_PROFILE_LOAD!, load.completed);
     const qps = load.completed / (load.elapsedMs / 1000);
     figures.throughput = {
       concurrency, durationS: round(load.elapsedMs / 1000, 2), completed: load.completed, errors: load.errors, statuses: load.statuses,
