@@ -9,7 +9,10 @@
  *   audit         one durable audit append per query (group commit), nothing else
  *   governed      `gatehouse.query` in process: the whole path
  *
- * Each path runs with 4 DuckDB connections, the governed engine's pool size.
+ * Each path runs with 4 DuckDB connections, the governed engine's pool size. Per path it
+ * reports the event loop's busy time per query (what bounds one JavaScript thread) and the
+ * process's CPU time per query over all threads (what bounds throughput on 2 cores, where
+ * DuckDB's threads and the event loop share them).
  *
  *   npx node bench/throughput-breakdown.ts [--quick]
  */
@@ -26,11 +29,14 @@ const CONCURRENCY = 16;
 
 /** Main-thread (event loop) busy time per query of the last run, µs: what bounds throughput on one JS thread. */
 let lastLoopUsPerQuery = 0;
+/** Process CPU time (every thread: JavaScript, DuckDB's, the thread pool's) per query of the last run, µs: what bounds throughput on 2 cores. */
+let lastCpuUsPerQuery = 0;
 
 /** Queries per second of `op` from CONCURRENCY callers for `ms`. */
 async function qps(op: () => Promise<unknown>, ms: number): Promise<number> {
   let done = 0;
   const elu = performance.eventLoopUtilization();
+  const cpu = process.cpuUsage();
   const start = performance.now();
   const until = start + ms;
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
@@ -38,6 +44,8 @@ async function qps(op: () => Promise<unknown>, ms: number): Promise<number> {
   }));
   const busy = performance.eventLoopUtilization(elu);
   lastLoopUsPerQuery = (busy.active * 1000) / Math.max(1, done);
+  const used = process.cpuUsage(cpu);
+  lastCpuUsPerQuery = (used.user + used.system) / Math.max(1, done);
   return done / ((performance.now() - start) / 1000);
 }
 
@@ -82,6 +90,7 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
   };
   const samples: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
   const loopUs: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
+  const cpuUs: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
   // Wall time each stage of the governed path took, summed (stages overlap across callers).
   const stages = new Map<string, { n: number; s: number }>();
   node.gatehouse.monitoring().onTiming((stage, seconds) => { const x = stages.get(stage) ?? { n: 0, s: 0 }; x.n++; x.s += seconds; stages.set(stage, x); });
@@ -92,7 +101,7 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
     for (let r = 0; r < rounds; r++) {
       const order = Object.keys(paths);
       if (r % 2 === 1) order.reverse();
-      for (const k of order) { samples[k]!.push(await qps(paths[k]!, ms)); loopUs[k]!.push(lastLoopUsPerQuery); }
+      for (const k of order) { samples[k]!.push(await qps(paths[k]!, ms)); loopUs[k]!.push(lastLoopUsPerQuery); cpuUs[k]!.push(lastCpuUsPerQuery); }
       log(NAME, `round ${r + 1}/${rounds}: ${order.map((k) => `${k} ${samples[k]!.at(-1)!.toFixed(0)}`).join(', ')} q/s`);
     }
   } finally {
@@ -105,9 +114,11 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
   log(NAME, `governed path, mean wall ms per stage at concurrency ${CONCURRENCY}: ${JSON.stringify(stageMs)}`);
   const loopMed = Object.fromEntries(Object.entries(loopUs).map(([k, v]) => [k, summarize(v, 1).p50]));
   log(NAME, `event-loop busy µs per query (median): ${JSON.stringify(loopMed)}`);
+  const cpuMed = Object.fromEntries(Object.entries(cpuUs).map(([k, v]) => [k, summarize(v, 1).p50]));
+  log(NAME, `process CPU µs per query, all threads (median): ${JSON.stringify(cpuMed)}`);
   const med = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v, 1).p50]));
   const figures = {
-    patients, concurrency: CONCURRENCY, rounds, governedStageMeanWallMs: stageMs, eventLoopBusyUsPerQuery: loopMed, msPerRun: ms, queriesPerSecond: samples, medians: med,
+    patients, concurrency: CONCURRENCY, rounds, governedStageMeanWallMs: stageMs, eventLoopBusyUsPerQuery: loopMed, processCpuUsPerQuery: cpuMed, msPerRun: ms, queriesPerSecond: samples, medians: med,
     governedOverRawMemory: round(med.governed! / med['raw-memory']!), rawParquetOverRawMemory: round(med['raw-parquet']! / med['raw-memory']!),
   };
   log(NAME, `medians (q/s): ${JSON.stringify(med)}; governed ÷ raw-memory ${figures.governedOverRawMemory}×`);
