@@ -91,6 +91,8 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
   const samples: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
   const loopUs: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
   const cpuUs: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
+  /** Audit entries per group commit (one write + one fdatasync each) during each path's runs. */
+  const entriesPerSync: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
   // Wall time each stage of the governed path took, summed (stages overlap across callers).
   const stages = new Map<string, { n: number; s: number }>();
   node.gatehouse.monitoring().onTiming((stage, seconds) => { const x = stages.get(stage) ?? { n: 0, s: 0 }; x.n++; x.s += seconds; stages.set(stage, x); });
@@ -101,7 +103,12 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
     for (let r = 0; r < rounds; r++) {
       const order = Object.keys(paths);
       if (r % 2 === 1) order.reverse();
-      for (const k of order) { samples[k]!.push(await qps(paths[k]!, ms)); loopUs[k]!.push(lastLoopUsPerQuery); cpuUs[k]!.push(lastCpuUsPerQuery); }
+      for (const k of order) {
+        const a0 = node.audit.stats();
+        samples[k]!.push(await qps(paths[k]!, ms));
+        const a1 = node.audit.stats();
+        entriesPerSync[k]!.push((a1.size - a0.size) / Math.max(1, a1.batches - a0.batches)); loopUs[k]!.push(lastLoopUsPerQuery); cpuUs[k]!.push(lastCpuUsPerQuery);
+      }
       log(NAME, `round ${r + 1}/${rounds}: ${order.map((k) => `${k} ${samples[k]!.at(-1)!.toFixed(0)}`).join(', ')} q/s`);
     }
   } finally {
@@ -116,9 +123,11 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
   log(NAME, `event-loop busy µs per query (median): ${JSON.stringify(loopMed)}`);
   const cpuMed = Object.fromEntries(Object.entries(cpuUs).map(([k, v]) => [k, summarize(v, 1).p50]));
   log(NAME, `process CPU µs per query, all threads (median): ${JSON.stringify(cpuMed)}`);
+  const perSync = { audit: summarize(entriesPerSync.audit!, 1).p50, governed: summarize(entriesPerSync.governed!, 1).p50 };
+  log(NAME, `audit entries per group commit (median): ${JSON.stringify(perSync)}`);
   const med = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v, 1).p50]));
   const figures = {
-    patients, concurrency: CONCURRENCY, rounds, governedStageMeanWallMs: stageMs, eventLoopBusyUsPerQuery: loopMed, processCpuUsPerQuery: cpuMed, msPerRun: ms, queriesPerSecond: samples, medians: med,
+    patients, concurrency: CONCURRENCY, rounds, governedStageMeanWallMs: stageMs, eventLoopBusyUsPerQuery: loopMed, processCpuUsPerQuery: cpuMed, auditEntriesPerGroupCommit: perSync, msPerRun: ms, queriesPerSecond: samples, medians: med,
     governedOverRawMemory: round(med.governed! / med['raw-memory']!), rawParquetOverRawMemory: round(med['raw-parquet']! / med['raw-memory']!),
   };
   log(NAME, `medians (q/s): ${JSON.stringify(med)}; governed ÷ raw-memory ${figures.governedOverRawMemory}×`);
