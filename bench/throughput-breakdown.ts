@@ -6,6 +6,9 @@
  *   raw-memory    the SQL on a plain DuckDB table holding the rows (the peer's engine work)
  *   raw-parquet   the SQL Gatehouse renders, on plain DuckDB over the same Parquet file
  *                 (data in place: what the governed engine reads)
+ *   engine        the SQL the governed path renders, through Gatehouse's own engine class
+ *                 (src/engine/duckdb.ts: locked down, prepared statements, pool of 4) on an
+ *                 instance of its own: the engine's share of the governed path
  *   audit         one durable audit append per query (group commit), nothing else
  *   governed      `gatehouse.query` in process: the whole path
  *
@@ -70,7 +73,8 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
   const demo = await freshDemoWorkspace(wsDir, { patients, encountersPerPatient: 5 }, (y) => y.replace(/(\n  memoryLimit: \S+\n)/, '$1  concurrency: { queuePerPrincipal: 16 }\n'));
   const auditDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-tp-audit-'));
   const node = await startNode({ workspaceDir: wsDir, auditDir, demo: true });
-  const ws = (await loadWorkspace(wsDir)).workspace;
+  const loaded = await loadWorkspace(wsDir);
+  const ws = loaded.workspace;
   const pat = ws.datasets.get('patients')!;
   if (pat.source.kind !== 'parquet') throw new Error('expected a Parquet source for patients');
   const raw = await DuckDBInstance.create(':memory:', { threads: '2' });
@@ -81,10 +85,23 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
   await setup.run('SET parquet_metadata_cache = true');
   const conns = await Promise.all([0, 1, 2, 3].map(() => raw.connect()));
   const parquetSql = `SELECT count(*) AS "n" FROM (SELECT "region" AS "region" FROM "patients_parquet") AS "patients" WHERE ("patients"."region" = 'us-east') LIMIT 10001`;
+  // The governed SQL as the node renders it, run by the node's engine class on its own instance.
+  const { DuckDbEngine } = await import('../src/engine/duckdb.ts');
+  const { bindQuery } = await import('../src/query/bind.ts');
+  const { govern } = await import('../src/query/govern/index.ts');
+  const { parseSql } = await import('../src/query/parse.ts');
+  const { renderSelect } = await import('../src/query/render/sql.ts');
+  const engine = await DuckDbEngine.open(ws, { poolSize: 4 });
+  const bound = bindQuery(parseSql(SMALL_SQL), { dataset: (n) => ws.datasets.get(n) });
+  const principal = ws.principals.get('ada')!;
+  const decisions = bound.datasets.map((n) => loaded.policy.decide(principal, ws.datasets.get(n)!, { purpose: PURPOSE, sourceIp: '127.0.0.1', channel: 'bench', time: new Date() }));
+  const governedQuery = govern(bound, { principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: loaded.rowFilters, obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])), columnsUsed: new Set(bound.columns) });
+  const engineSql = renderSelect(governedQuery.query, engine.dialect);
   const entry = { time: new Date().toISOString(), principal: 'ada', source: '127.0.0.1', channel: 'bench', action: 'query', purpose: PURPOSE, datasets: ['patients'], columns: ['region'], decision: 'allow' as const, reasons: ['policy p'], policyVersion: 'sha256:x', obligations: ['rowCap:10000'], sqlFingerprint: 'f', rowsReturned: 1, resultDigest: 'd', errorCode: null };
   const paths: Record<string, () => Promise<unknown>> = {
     'raw-memory': pooled(conns, SMALL_SQL),
     'raw-parquet': pooled(conns, parquetSql),
+    engine: () => engine.run(engineSql, { timeoutMs: 30_000 }),
     audit: () => node.audit.append(entry),
     governed: () => node.gatehouse.query({ credential: demo.keys.ada, sql: SMALL_SQL, purpose: PURPOSE, source: '127.0.0.1', channel: 'bench' }),
   };
@@ -113,6 +130,7 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
     }
   } finally {
     for (const c of [setup, ...conns]) c.closeSync();
+    await engine.close();
     raw.closeSync();
     await node.close();
     rmSync(auditDir, { recursive: true, force: true });

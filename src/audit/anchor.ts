@@ -70,18 +70,22 @@ CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_
 
 interface Row { size: number; root_hash: string; note_hash: string; note: string }
 
+/** The anchor's thread ends after this long without a checkpoint to record. */
+const WORKER_IDLE_MS = 10_000;
+
 /**
  * A synchronous anchor in one node:sqlite file (WAL, synchronous = FULL). Its commit waits
  * for the disk (an fsync of the WAL), so the log's periodic checkpoints use
  * `advanceOffThread`: the same transaction on a worker thread's own connection
  * (anchor-worker.ts), started on first use, holding the process open only while a record is
- * under way.
+ * under way, and ended after 10 s without one.
  */
 export class SqliteCheckpointAnchor implements CheckpointAnchor {
   readonly path: string;
   readonly #db: DatabaseSync;
   readonly #origin: string;
   #worker: Worker | null = null;
+  #idleTimer: NodeJS.Timeout | null = null;
   #nextId = 0;
   readonly #waiting = new Map<number, { size: number; resolve: () => void; reject: (e: Error) => void }>();
 
@@ -132,6 +136,7 @@ export class SqliteCheckpointAnchor implements CheckpointAnchor {
 
   advanceOffThread(cp: AnchoredCheckpoint): Promise<void> {
     const w = this.#thread();
+    if (this.#idleTimer) { clearTimeout(this.#idleTimer); this.#idleTimer = null; }
     const id = this.#nextId++;
     return new Promise<void>((resolve, reject) => {
       this.#waiting.set(id, { size: cp.size, resolve, reject });
@@ -148,7 +153,14 @@ export class SqliteCheckpointAnchor implements CheckpointAnchor {
       const p = this.#waiting.get(id);
       if (!p) return;
       this.#waiting.delete(id);
-      if (this.#waiting.size === 0) w.unref();
+      if (this.#waiting.size === 0) {
+        w.unref();
+        // An idle node (no checkpoints) does not keep a thread and a connection open.
+        if (!this.#idleTimer && this.#worker === w) {
+          this.#idleTimer = setTimeout(() => { this.#idleTimer = null; if (this.#waiting.size === 0 && this.#worker === w) { this.#worker = null; void w.terminate(); } }, WORKER_IDLE_MS);
+          this.#idleTimer.unref();
+        }
+      }
       if (err) p.reject(err(p.size)); else p.resolve();
     };
     w.on('message', (r: AdvanceReply) => {
@@ -168,6 +180,7 @@ export class SqliteCheckpointAnchor implements CheckpointAnchor {
   close(): void {
     const w = this.#worker;
     this.#worker = null;
+    if (this.#idleTimer) { clearTimeout(this.#idleTimer); this.#idleTimer = null; }
     for (const [id, p] of this.#waiting) { this.#waiting.delete(id); p.reject(new LogUnavailable('the checkpoint anchor was closed before the checkpoint was recorded')); }
     if (w) void w.terminate();
     try { this.#db.close(); } catch { /* closed */ }

@@ -11,9 +11,10 @@
  *   offsets.dat     u64 byte offset of each record (derived; rebuilt from entries.dat)
  *   tree-LL.dat     RFC 6962 hashes of complete subtrees of height LL, 32 bytes each
  *                   (derived), so any proof at 10^6 entries reads O(log n) stored nodes.
- *   checkpoint.note latest signed checkpoint, replaced atomically after the derived files
- *                   are fsynced: derived data is trusted up to its size, the rest is
- *                   recomputed from entries.dat on open.
+ *   checkpoint.note latest signed checkpoint, replaced atomically (after the derived files
+ *                   are written). On open the entries it covers are rehashed from
+ *                   entries.dat and checked against the derived files up to its size; what
+ *                   differs, is missing or lies beyond is recomputed from entries.dat.
  *
  * Crash safety: a batch is acknowledged only after fdatasync of entries.dat (group
  * commit). Leaf/node hashing runs while that fdatasync is on the thread pool; size and
@@ -59,7 +60,7 @@ export interface LogStorage extends SubtreeSource {
   latestCheckpoint(): string | null;
   /** Makes derived files durable, then atomically stores the checkpoint note. */
   saveCheckpoint(note: string): void;
-  /** saveCheckpoint without blocking the event loop on the fsyncs. */
+  /** Atomically and durably stores the checkpoint note without blocking the event loop (derived files: see FileStore). */
   saveCheckpointAsync(note: string): Promise<void>;
   diskUsage(): number;
   close(): Promise<void>;
@@ -111,8 +112,6 @@ export class FileStore implements LogStorage {
   #broken: Error | null = null;
   #closed = false;
   #writing = false;
-  /** Derived files written since their last fdatasync (offsets = -1, tree levels = level). */
-  #dirty = new Set<number>();
   /** Derived data not yet written, in order (file: offsets = -1, tree levels = level; byte position). */
   #pendingDerived: { file: number; at: number; buf: Buffer }[] = [];
   #pendingBytes = 0;
@@ -423,7 +422,6 @@ export class FileStore implements LogStorage {
           writeAll(fd, j - i === 1 ? pieces[i]!.buf : Buffer.concat(pieces.slice(i, j).map((p) => p.buf)), pieces[i]!.at);
           i = j;
         }
-        this.#dirty.add(file);
       }
     } catch (e) {
       // Kept in memory (reads still find it) until the next append rereads everything.
@@ -534,7 +532,6 @@ export class FileStore implements LogStorage {
    */
   #reload(): void {
     try {
-      this.#dirty.clear();
       this.#recover(this.#options!);
       this.#broken = null;
     } catch (e) {
@@ -609,26 +606,23 @@ export class FileStore implements LogStorage {
 
   saveCheckpoint(note: string): void {
     this.#flushDerived();
-    this.#dirty.clear();
     fdatasyncSync(this.#offsetsFd);
     for (const fd of this.#levelFds) fdatasyncSync(fd);
     writeFileAtomicSync(join(this.dir, 'checkpoint.note'), note);
     this.#checkpoint = note;
   }
 
+  /**
+   * The note is replaced durably; the derived files are written but not synced. Their sync
+   * bought nothing the open does not already do: on open every entry a checkpoint covers is
+   * reread from entries.dat (synced per batch) and rehashed (#verifyPrefix), and derived
+   * files that are short or differ are rebuilt from it. Under load the dozen fdatasyncs per
+   * checkpoint, twice a second, each woke a thread-pool thread and cost the event loop its
+   * CPU (issue 15). The synchronous saveCheckpoint (offline tools) still syncs them.
+   */
   async saveCheckpointAsync(note: string): Promise<void> {
-    // Only files written since their last fdatasync need one. One at a time, so that the
-    // entries' fdatasync of concurrent appends is not queued behind them on the pool.
     this.#flushDerived();
-    const dirty = [...this.#dirty];
-    this.#dirty.clear();
-    try {
-      for (const d of dirty) await fdatasyncAsync(d === -1 ? this.#offsetsFd : this.#levelFds[d]!);
-      await writeFileAtomic(join(this.dir, 'checkpoint.note'), note);
-    } catch (e) {
-      for (const d of dirty) this.#dirty.add(d);
-      throw e;
-    }
+    await writeFileAtomic(join(this.dir, 'checkpoint.note'), note);
     this.#checkpoint = note;
   }
 
