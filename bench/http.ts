@@ -14,7 +14,11 @@
  * Throughput at concurrency 16 is also measured against the peer issue 15 names: the same SQL
  * on raw DuckDB behind a minimal Fastify handler, in alternating runs.
  *
- *   node bench/http.ts [--quick]
+ * With `--baseline=DIR` (another checkout, e.g. `git archive main | tar -x -C DIR` with
+ * `node_modules` linked), a second node runs DIR's code on its own copy of the workspace in the
+ * same process, and the throughput alternation includes it: before/after in one run.
+ *
+ *   node bench/http.ts [--quick] [--baseline=DIR]
  */
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import Fastify from 'fastify';
@@ -25,6 +29,26 @@ import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { CACHE_DIR, freshDemoWorkspace, isMain, isQuick, log, machineInfo, profilePath, round, summarize, writeResult, type BenchResult } from './run.ts';
 
+/** A CPU profile of this thread from now until `stopInto`. */
+async function startProfile(): Promise<{ stopInto: (file: string, requests: number) => Promise<void> }> {
+  const { Session } = await import('node:inspector');
+  const { writeFileSync } = await import('node:fs');
+  const session = new Session();
+  session.connect();
+  const post = (method: string, params?: object): Promise<unknown> => new Promise((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
+  await post('Profiler.enable');
+  await post('Profiler.setSamplingInterval', { interval: 100 });
+  await post('Profiler.start');
+  return {
+    stopInto: async (file, requests) => {
+      const { profile } = await post('Profiler.stop') as { profile: unknown };
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+      log(NAME, `wrote a CPU profile of the server thread serving ${requests} requests at concurrency 16 to ${file}`);
+    },
+  };
+}
+
 const NAME = 'http';
 export const SMALL_SQL = "SELECT count(*) AS n FROM patients WHERE region = 'us-east'";
 const PURPOSE = 'operations';
@@ -34,19 +58,19 @@ const PURPOSE = 'operations';
 interface ClientConfig { readonly port: number; readonly key: string }
 type Command =
   | { readonly type: 'seq'; readonly path: '/v1/query' | '/v1/health'; readonly n: number; readonly maxMs: number }
-  | { readonly type: 'load'; readonly concurrency: number; readonly durationMs: number; readonly maxRequests: number; readonly port?: number }
+  | { readonly type: 'load'; readonly concurrency: number; readonly durationMs: number; readonly maxRequests: number; readonly port?: number; readonly key?: string }
   | { readonly type: 'stop' };
 interface SeqReply { readonly samples: number[]; readonly errors: number; readonly lastBody: string }
 interface LoadReply { readonly completed: number; readonly errors: number; readonly elapsedMs: number; readonly samples: number[]; readonly statuses: Record<string, number> }
 
 function clientMain(cfg: ClientConfig): void {
   const body = JSON.stringify({ sql: SMALL_SQL, purpose: PURPOSE });
-  const send = (agent: Agent, path: string, port = cfg.port): Promise<{ status: number; body: string; ms: number }> => new Promise((resolve, reject) => {
+  const send = (agent: Agent, path: string, port = cfg.port, key = cfg.key): Promise<{ status: number; body: string; ms: number }> => new Promise((resolve, reject) => {
     const t = performance.now();
     const post = path === '/v1/query';
     const req = httpRequest({
       host: '127.0.0.1', port, path, method: post ? 'POST' : 'GET', agent,
-      headers: post ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${cfg.key}` } : {},
+      headers: post ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), authorization: `Bearer ${key}` } : {},
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
@@ -89,7 +113,7 @@ function clientMain(cfg: ClientConfig): void {
       while (performance.now() < until && issued < cmd.maxRequests) {
         issued++;
         try {
-          const r = await send(agent, '/v1/query', cmd.port);
+          const r = await send(agent, '/v1/query', cmd.port, cmd.key);
           statuses[r.status] = (statuses[r.status] ?? 0) + 1;
           if (r.status === 200) { completed++; samples.push(r.ms); } else errors++;
         } catch { errors++; }
@@ -134,7 +158,7 @@ async function timeRaw(conn: DuckDBConnection, sql: string): Promise<number> {
   return performance.now() - t;
 }
 
-export async function runHttpBench(quick: boolean): Promise<BenchResult> {
+export async function runHttpBench(quick: boolean, baselineDir: string | null = null): Promise<BenchResult> {
   const { startNode } = await import('../src/node/start.ts');
   const { loadWorkspace } = await import('../src/workspace/validate.ts');
   const { bindQuery } = await import('../src/query/bind.ts');
@@ -159,6 +183,16 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
   const node = await startNode({ workspaceDir: wsDir, auditDir, demo: true, http: { port: 0, version: 'bench' } });
   const auditLog = node.audit;
   const port = node.http.port;
+  // The same node from another checkout, on its own copy of the workspace (its own state and audit log).
+  let baseline: { node: { close(): Promise<void>; http: { port: number } | null }; auditDir: string; key: string } | null = null;
+  if (baselineDir) {
+    const baseWs = `${wsDir}-baseline`;
+    const baseDemo = await freshDemoWorkspace(baseWs, { patients, encountersPerPatient: 5 }, (y) => y.replace(/(\n  memoryLimit: \S+\n)/, '$1  concurrency: { queuePerPrincipal: 16 }\n'));
+    const { startNode: startBaseline } = await import(join(baselineDir, 'src/node/start.ts')) as typeof import('../src/node/start.ts');
+    const bAudit = mkdtempSync(join(tmpdir(), 'gatehouse-bench-http-baseline-audit-'));
+    baseline = { node: await startBaseline({ workspaceDir: baseWs, auditDir: bAudit, demo: true, http: { port: 0, version: 'bench-baseline' } }) as never, auditDir: bAudit, key: baseDemo.keys.ada };
+    log(NAME, `baseline (${baselineDir}) on 127.0.0.1:${baseline.node.http!.port}`);
+  }
   log(NAME, `server on 127.0.0.1:${port}, demo workspace ${patients.toLocaleString('en')} patients`);
 
   const loaded = await loadWorkspace(wsDir);
@@ -225,7 +259,10 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
     };
     figures.latencyErrors = httpErrors;
 
+    // BENCH_PROFILE_LOAD=<file.cpuprofile>: a CPU profile of the server's thread while it serves concurrency 16 over HTTP.
+    const profiling = process.env.BENCH_PROFILE_LOAD ? await startProfile() : null;
     const load = await client.call<LoadReply>({ type: 'load', concurrency, durationMs: loadMs, maxRequests: 2_000_000 }, loadMs + 60_000);
+    if (profiling) await profiling.stopInto(process.env.BENCH_PROFILE_LOAD!, load.completed);
     const qps = load.completed / (load.elapsedMs / 1000);
     figures.throughput = {
       concurrency, durationS: round(load.elapsedMs / 1000, 2), completed: load.completed, errors: load.errors, statuses: load.statuses,
@@ -257,11 +294,22 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
       return { port: (minimal.server.address() as { port: number }).port, close: async () => { await minimal.close(); for (const c of pool) c.closeSync(); } };
     };
     const memPeer = await minimalServer(SMALL_SQL), pqPeer = await minimalServer(parquetSql);
-    const ghQps: number[] = [], minimalQps: number[] = [], parquetQps: number[] = [];
+    const ghQps: number[] = [], minimalQps: number[] = [], parquetQps: number[] = [], baselineQps: number[] = [];
+    if (baseline) {
+      // The baseline's key: the same demo principal in its own workspace copy.
+      const warm = await client.call<LoadReply>({ type: 'load', concurrency, durationMs: 1_000, maxRequests: 2_000_000, port: baseline.node.http!.port, key: baseline.key }, 60_000);
+      if (warm.errors > 0) throw new Error(`the baseline node answered ${JSON.stringify(warm.statuses)}`);
+    }
+    // Process CPU per answered query (every thread: server, engines, the load generator, the peers), µs:
+    // on a shared 2-core machine a steadier measure of each path's cost than its throughput.
+    const cpuPerQuery = new Map<number[], number[]>([[ghQps, []], [baselineQps, []], [minimalQps, []], [parquetQps, []]]);
     for (let r = 0; r < (quick ? 2 : 3); r++) {
-      const order: [number[], number][] = [[ghQps, port], [minimalQps, memPeer.port], [parquetQps, pqPeer.port]];
-      for (const [into, p] of (r % 2 === 0 ? order : order.reverse())) {
-        const l = await client.call<LoadReply>({ type: 'load', concurrency, durationMs: Math.min(loadMs, 5_000), maxRequests: 2_000_000, port: p }, loadMs + 60_000);
+      const order: [number[], number, string?][] = [[ghQps, port], ...(baseline ? [[baselineQps, baseline.node.http!.port, baseline.key] as [number[], number, string]] : []), [minimalQps, memPeer.port], [parquetQps, pqPeer.port]];
+      for (const [into, p, k] of (r % 2 === 0 ? order : order.reverse())) {
+        const cpu0 = process.cpuUsage();
+        const l = await client.call<LoadReply>({ type: 'load', concurrency, durationMs: Math.min(loadMs, 5_000), maxRequests: 2_000_000, port: p, ...(k ? { key: k } : {}) }, loadMs + 60_000);
+        const cpu = process.cpuUsage(cpu0);
+        cpuPerQuery.get(into)!.push((cpu.user + cpu.system) / Math.max(1, l.completed));
         // Only answered queries count; refusals (429 from fair admission) are reported.
         if (l.errors > 0) log(NAME, `${l.errors} non-200 answers under load on port ${p}: ${JSON.stringify(l.statuses)}`);
         into.push(l.completed / (l.elapsedMs / 1000));
@@ -270,11 +318,19 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
     await memPeer.close();
     await pqPeer.close();
     const ghMed = summarize(ghQps, 1).p50, minMed = summarize(minimalQps, 1).p50, pqMed = summarize(parquetQps, 1).p50;
+    const cpuMed = (x: number[]): number => summarize(cpuPerQuery.get(x)!, 1).p50;
+    figures.cpuUsPerQueryMedian = { gatehouse: cpuMed(ghQps), minimalFastifyRawDuckdb: cpuMed(minimalQps), minimalFastifySameParquet: cpuMed(parquetQps), ...(baseline ? { baseline: cpuMed(baselineQps) } : {}) };
+    log(NAME, `process CPU µs per answered query (median): ${JSON.stringify(figures.cpuUsPerQueryMedian)}`);
     figures.throughputVsMinimalFastify = {
       concurrency, gatehouseQps: ghQps.map((x) => round(x, 1)), minimalFastifyRawDuckdbQps: minimalQps.map((x) => round(x, 1)), ratioOfMedians: round(ghMed / minMed),
       minimalFastifyRawDuckdbSameParquetQps: parquetQps.map((x) => round(x, 1)), ratioOfMediansSameParquet: round(ghMed / pqMed),
     };
     log(NAME, `alternating at concurrency ${concurrency}: Gatehouse ${ghMed} q/s, minimal Fastify on raw DuckDB ${minMed} q/s (${round(ghMed / minMed)}×), on the same Parquet ${pqMed} q/s (${round(ghMed / pqMed)}×)`);
+    if (baseline) {
+      const bMed = summarize(baselineQps, 1).p50;
+      figures.baseline = { dir: baselineDir, qps: baselineQps.map((x) => round(x, 1)), ratioOfMediansVsMinimal: round(bMed / minMed), ratioOfMediansSameParquet: round(bMed / pqMed), thisOverBaseline: round(ghMed / bMed) };
+      log(NAME, `baseline ${bMed} q/s (${round(bMed / minMed)}× the minimal handler, ${round(bMed / pqMed)}× on the same Parquet); this code ÷ baseline ${round(ghMed / bMed)}×`);
+    }
 
     // The engine's own ceiling on this machine: the same SQL straight on DuckDB, 16 callers
     // sharing 4 connections (the Gatehouse engine's pool size), for the same duration.
@@ -300,6 +356,7 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
     raw.closeSync();
     await node.close();
     rmSync(auditDir, { recursive: true, force: true });
+    if (baseline) { await baseline.node.close(); rmSync(baseline.auditDir, { recursive: true, force: true }); }
   }
   const added = figures.addedLatencyMs as { p50: number; p99: number };
   const tp = figures.throughput as { queriesPerSecond: number; errors: number };
@@ -317,6 +374,6 @@ export async function runHttpBench(quick: boolean): Promise<BenchResult> {
 if (!isMainThread && (workerData as { role?: string } | null)?.role === 'http-bench-client') {
   clientMain((workerData as { cfg: ClientConfig }).cfg);
 } else if (isMainThread && isMain(import.meta.url)) {
-  const r = await runHttpBench(isQuick());
+  const r = await runHttpBench(isQuick(), process.argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length) ?? null);
   log(NAME, `wrote ${writeResult(r)}`);
 }

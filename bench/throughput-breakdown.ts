@@ -6,10 +6,16 @@
  *   raw-memory    the SQL on a plain DuckDB table holding the rows (the peer's engine work)
  *   raw-parquet   the SQL Gatehouse renders, on plain DuckDB over the same Parquet file
  *                 (data in place: what the governed engine reads)
+ *   engine        the SQL the governed path renders, through Gatehouse's own engine class
+ *                 (src/engine/duckdb.ts: locked down, prepared statements, pool of 4) on an
+ *                 instance of its own: the engine's share of the governed path
  *   audit         one durable audit append per query (group commit), nothing else
  *   governed      `gatehouse.query` in process: the whole path
  *
- * Each path runs with 4 DuckDB connections, the governed engine's pool size.
+ * Each path runs with 4 DuckDB connections, the governed engine's pool size. Per path it
+ * reports the event loop's busy time per query (what bounds one JavaScript thread) and the
+ * process's CPU time per query over all threads (what bounds throughput on 2 cores, where
+ * DuckDB's threads and the event loop share them).
  *
  *   npx node bench/throughput-breakdown.ts [--quick]
  */
@@ -26,11 +32,14 @@ const CONCURRENCY = 16;
 
 /** Main-thread (event loop) busy time per query of the last run, µs: what bounds throughput on one JS thread. */
 let lastLoopUsPerQuery = 0;
+/** Process CPU time (every thread: JavaScript, DuckDB's, the thread pool's) per query of the last run, µs: what bounds throughput on 2 cores. */
+let lastCpuUsPerQuery = 0;
 
 /** Queries per second of `op` from CONCURRENCY callers for `ms`. */
 async function qps(op: () => Promise<unknown>, ms: number): Promise<number> {
   let done = 0;
   const elu = performance.eventLoopUtilization();
+  const cpu = process.cpuUsage();
   const start = performance.now();
   const until = start + ms;
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
@@ -38,6 +47,8 @@ async function qps(op: () => Promise<unknown>, ms: number): Promise<number> {
   }));
   const busy = performance.eventLoopUtilization(elu);
   lastLoopUsPerQuery = (busy.active * 1000) / Math.max(1, done);
+  const used = process.cpuUsage(cpu);
+  lastCpuUsPerQuery = (used.user + used.system) / Math.max(1, done);
   return done / ((performance.now() - start) / 1000);
 }
 
@@ -62,7 +73,8 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
   const demo = await freshDemoWorkspace(wsDir, { patients, encountersPerPatient: 5 }, (y) => y.replace(/(\n  memoryLimit: \S+\n)/, '$1  concurrency: { queuePerPrincipal: 16 }\n'));
   const auditDir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-tp-audit-'));
   const node = await startNode({ workspaceDir: wsDir, auditDir, demo: true });
-  const ws = (await loadWorkspace(wsDir)).workspace;
+  const loaded = await loadWorkspace(wsDir);
+  const ws = loaded.workspace;
   const pat = ws.datasets.get('patients')!;
   if (pat.source.kind !== 'parquet') throw new Error('expected a Parquet source for patients');
   const raw = await DuckDBInstance.create(':memory:', { threads: '2' });
@@ -73,15 +85,31 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
   await setup.run('SET parquet_metadata_cache = true');
   const conns = await Promise.all([0, 1, 2, 3].map(() => raw.connect()));
   const parquetSql = `SELECT count(*) AS "n" FROM (SELECT "region" AS "region" FROM "patients_parquet") AS "patients" WHERE ("patients"."region" = 'us-east') LIMIT 10001`;
+  // The governed SQL as the node renders it, run by the node's engine class on its own instance.
+  const { DuckDbEngine } = await import('../src/engine/duckdb.ts');
+  const { bindQuery } = await import('../src/query/bind.ts');
+  const { govern } = await import('../src/query/govern/index.ts');
+  const { parseSql } = await import('../src/query/parse.ts');
+  const { renderSelect } = await import('../src/query/render/sql.ts');
+  const engine = await DuckDbEngine.open(ws, { poolSize: 4 });
+  const bound = bindQuery(parseSql(SMALL_SQL), { dataset: (n) => ws.datasets.get(n) });
+  const principal = ws.principals.get('ada')!;
+  const decisions = bound.datasets.map((n) => loaded.policy.decide(principal, ws.datasets.get(n)!, { purpose: PURPOSE, sourceIp: '127.0.0.1', channel: 'bench', time: new Date() }));
+  const governedQuery = govern(bound, { principal, datasets: ws.datasets, defaultRowCap: ws.defaults.rowCap, rowFilters: loaded.rowFilters, obligations: new Map(decisions.map((d) => [d.dataset, d.obligations])), columnsUsed: new Set(bound.columns) });
+  const engineSql = renderSelect(governedQuery.query, engine.dialect);
   const entry = { time: new Date().toISOString(), principal: 'ada', source: '127.0.0.1', channel: 'bench', action: 'query', purpose: PURPOSE, datasets: ['patients'], columns: ['region'], decision: 'allow' as const, reasons: ['policy p'], policyVersion: 'sha256:x', obligations: ['rowCap:10000'], sqlFingerprint: 'f', rowsReturned: 1, resultDigest: 'd', errorCode: null };
   const paths: Record<string, () => Promise<unknown>> = {
     'raw-memory': pooled(conns, SMALL_SQL),
     'raw-parquet': pooled(conns, parquetSql),
+    engine: () => engine.run(engineSql, { timeoutMs: 30_000 }),
     audit: () => node.audit.append(entry),
     governed: () => node.gatehouse.query({ credential: demo.keys.ada, sql: SMALL_SQL, purpose: PURPOSE, source: '127.0.0.1', channel: 'bench' }),
   };
   const samples: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
   const loopUs: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
+  const cpuUs: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
+  /** Audit entries per group commit (one write + one fdatasync each) during each path's runs. */
+  const entriesPerSync: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
   // Wall time each stage of the governed path took, summed (stages overlap across callers).
   const stages = new Map<string, { n: number; s: number }>();
   node.gatehouse.monitoring().onTiming((stage, seconds) => { const x = stages.get(stage) ?? { n: 0, s: 0 }; x.n++; x.s += seconds; stages.set(stage, x); });
@@ -92,11 +120,17 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
     for (let r = 0; r < rounds; r++) {
       const order = Object.keys(paths);
       if (r % 2 === 1) order.reverse();
-      for (const k of order) { samples[k]!.push(await qps(paths[k]!, ms)); loopUs[k]!.push(lastLoopUsPerQuery); }
+      for (const k of order) {
+        const a0 = node.audit.stats();
+        samples[k]!.push(await qps(paths[k]!, ms));
+        const a1 = node.audit.stats();
+        entriesPerSync[k]!.push((a1.size - a0.size) / Math.max(1, a1.batches - a0.batches)); loopUs[k]!.push(lastLoopUsPerQuery); cpuUs[k]!.push(lastCpuUsPerQuery);
+      }
       log(NAME, `round ${r + 1}/${rounds}: ${order.map((k) => `${k} ${samples[k]!.at(-1)!.toFixed(0)}`).join(', ')} q/s`);
     }
   } finally {
     for (const c of [setup, ...conns]) c.closeSync();
+    await engine.close();
     raw.closeSync();
     await node.close();
     rmSync(auditDir, { recursive: true, force: true });
@@ -105,9 +139,13 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
   log(NAME, `governed path, mean wall ms per stage at concurrency ${CONCURRENCY}: ${JSON.stringify(stageMs)}`);
   const loopMed = Object.fromEntries(Object.entries(loopUs).map(([k, v]) => [k, summarize(v, 1).p50]));
   log(NAME, `event-loop busy µs per query (median): ${JSON.stringify(loopMed)}`);
+  const cpuMed = Object.fromEntries(Object.entries(cpuUs).map(([k, v]) => [k, summarize(v, 1).p50]));
+  log(NAME, `process CPU µs per query, all threads (median): ${JSON.stringify(cpuMed)}`);
+  const perSync = { audit: summarize(entriesPerSync.audit!, 1).p50, governed: summarize(entriesPerSync.governed!, 1).p50 };
+  log(NAME, `audit entries per group commit (median): ${JSON.stringify(perSync)}`);
   const med = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v, 1).p50]));
   const figures = {
-    patients, concurrency: CONCURRENCY, rounds, governedStageMeanWallMs: stageMs, eventLoopBusyUsPerQuery: loopMed, msPerRun: ms, queriesPerSecond: samples, medians: med,
+    patients, concurrency: CONCURRENCY, rounds, governedStageMeanWallMs: stageMs, eventLoopBusyUsPerQuery: loopMed, processCpuUsPerQuery: cpuMed, auditEntriesPerGroupCommit: perSync, msPerRun: ms, queriesPerSecond: samples, medians: med,
     governedOverRawMemory: round(med.governed! / med['raw-memory']!), rawParquetOverRawMemory: round(med['raw-parquet']! / med['raw-memory']!),
   };
   log(NAME, `medians (q/s): ${JSON.stringify(med)}; governed ÷ raw-memory ${figures.governedOverRawMemory}×`);

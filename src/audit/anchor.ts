@@ -15,7 +15,9 @@
  */
 import { createHash } from 'node:crypto';
 import { DatabaseSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import { AuditError, LogUnavailable } from './errors.ts';
+import type { AdvanceReply } from './anchor-worker.ts';
 
 export interface AnchoredCheckpoint {
   readonly size: number;
@@ -33,6 +35,12 @@ export interface CheckpointAnchor {
   latest(): MaybePromise<AnchoredCheckpoint | null>;
   /** Records a newer checkpoint durably before the log publishes it. */
   advance(cp: AnchoredCheckpoint): MaybePromise<void>;
+  /**
+   * The same as `advance`, without blocking the event loop while the record becomes durable
+   * (the log's periodic checkpoints run beside the requests). Optional: without it the log
+   * calls `advance`.
+   */
+  advanceOffThread?(cp: AnchoredCheckpoint): Promise<void>;
   close?(): MaybePromise<void>;
 }
 
@@ -62,11 +70,24 @@ CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_
 
 interface Row { size: number; root_hash: string; note_hash: string; note: string }
 
-/** A synchronous anchor in one node:sqlite file (WAL, synchronous = FULL). */
+/** The anchor's thread ends after this long without a checkpoint to record. */
+const WORKER_IDLE_MS = 10_000;
+
+/**
+ * A synchronous anchor in one node:sqlite file (WAL, synchronous = FULL). Its commit waits
+ * for the disk (an fsync of the WAL), so the log's periodic checkpoints use
+ * `advanceOffThread`: the same transaction on a worker thread's own connection
+ * (anchor-worker.ts), started on first use, holding the process open only while a record is
+ * under way, and ended after 10 s without one.
+ */
 export class SqliteCheckpointAnchor implements CheckpointAnchor {
   readonly path: string;
   readonly #db: DatabaseSync;
   readonly #origin: string;
+  #worker: Worker | null = null;
+  #idleTimer: NodeJS.Timeout | null = null;
+  #nextId = 0;
+  readonly #waiting = new Map<number, { size: number; resolve: () => void; reject: (e: Error) => void }>();
 
   private constructor(path: string, db: DatabaseSync, origin: string) {
     this.path = path;
@@ -113,7 +134,55 @@ export class SqliteCheckpointAnchor implements CheckpointAnchor {
     }
   }
 
+  advanceOffThread(cp: AnchoredCheckpoint): Promise<void> {
+    const w = this.#thread();
+    if (this.#idleTimer) { clearTimeout(this.#idleTimer); this.#idleTimer = null; }
+    const id = this.#nextId++;
+    return new Promise<void>((resolve, reject) => {
+      this.#waiting.set(id, { size: cp.size, resolve, reject });
+      w.ref();
+      w.postMessage({ id, cp });
+    });
+  }
+
+  #thread(): Worker {
+    if (this.#worker) return this.#worker;
+    const w = new Worker(new URL('./anchor-worker.ts', import.meta.url), { workerData: { path: this.path, origin: this.#origin } });
+    w.unref();
+    const settle = (id: number, err: ((size: number) => Error) | null): void => {
+      const p = this.#waiting.get(id);
+      if (!p) return;
+      this.#waiting.delete(id);
+      if (this.#waiting.size === 0) {
+        w.unref();
+        // An idle node (no checkpoints) does not keep a thread and a connection open.
+        if (!this.#idleTimer && this.#worker === w) {
+          this.#idleTimer = setTimeout(() => { this.#idleTimer = null; if (this.#waiting.size === 0 && this.#worker === w) { this.#worker = null; void w.terminate(); } }, WORKER_IDLE_MS);
+          this.#idleTimer.unref();
+        }
+      }
+      if (err) p.reject(err(p.size)); else p.resolve();
+    };
+    w.on('message', (r: AdvanceReply) => {
+      settle(r.id, r.ok ? null : r.forked ? (size) => new AnchorForked(size) : () => new LogUnavailable('cannot record the checkpoint in the anchor (check the state directory: permissions, disk space)', { cause: new Error(r.message) }));
+    });
+    const fail = (e: unknown): void => {
+      this.#worker = null;
+      const err = new LogUnavailable('the checkpoint anchor\'s thread stopped; the next checkpoint starts a new one', { cause: e });
+      for (const id of [...this.#waiting.keys()]) settle(id, () => err);
+    };
+    w.on('error', fail);
+    w.on('exit', (code) => { if (this.#worker === w) fail(new Error(`exit code ${code}`)); });
+    this.#worker = w;
+    return w;
+  }
+
   close(): void {
+    const w = this.#worker;
+    this.#worker = null;
+    if (this.#idleTimer) { clearTimeout(this.#idleTimer); this.#idleTimer = null; }
+    for (const [id, p] of this.#waiting) { this.#waiting.delete(id); p.reject(new LogUnavailable('the checkpoint anchor was closed before the checkpoint was recorded')); }
+    if (w) void w.terminate();
     try { this.#db.close(); } catch { /* closed */ }
   }
 }

@@ -626,7 +626,10 @@ export class TransparencyLog implements AuditSink {
         : signed;
       try {
         await this.#store.saveCheckpointAsync(note);
-        await this.#anchor?.advance(this.#anchorRecord(note, size, root));
+        if (this.#anchor) {
+          const record = this.#anchorRecord(note, size, root);
+          await (this.#anchor.advanceOffThread ? this.#anchor.advanceOffThread(record) : this.#anchor.advance(record));
+        }
       } catch (e) {
         if (e instanceof AuditError) throw e;
         throw new LogUnavailable('cannot store the signed checkpoint (audit storage failing: check the audit directory, disk space and permissions)', { cause: e });

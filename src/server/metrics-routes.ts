@@ -21,7 +21,6 @@ export async function registerMetricsRoutes(app: FastifyInstance, gatehouse: Gat
   const metrics = new GatehouseMetrics({ monitor: monitoring.monitor, budgetUse: () => monitoring.budgetUse(), auditLog: options.auditLog ?? null });
   gatehouse.onRecorded((entry) => { metrics.recorded(entry); });
   monitoring.onTiming((stage, seconds) => { metrics.duration.observe({ stage }, seconds); });
-  const started = new WeakMap<object, bigint>();
   const log = options.requestLog === undefined ? (process.env.GATEHOUSE_REQUEST_LOG === '1' ? (l: string) => { process.stderr.write(`${l}\n`); } : null) : options.requestLog;
   // Traces: configured explicitly, or by the OpenTelemetry environment variables; none otherwise.
   const endpoint = options.tracing === undefined ? otlpEndpointFromEnv() : null;
@@ -33,15 +32,16 @@ export async function registerMetricsRoutes(app: FastifyInstance, gatehouse: Gat
     app.addHook('onRequest', (request, _reply, done) => { spans.set(request, tracing.startHttp(request.method, done)); });
     app.addHook('onClose', async () => { await tracing.shutdown(); });
   }
-  app.addHook('onRequest', async (request) => { started.set(request, process.hrtime.bigint()); });
-  app.addHook('onResponse', async (request, reply) => {
-    const t0 = started.get(request);
-    if (t0 === undefined) return;
-    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  // The request's time is Fastify's own clock for the reply (started as routing begins, stopped
+  // when the response is finished), and the hook is a plain callback: no promise, no map per
+  // request (issue 15).
+  app.addHook('onResponse', (request, reply, done) => {
+    const seconds = reply.elapsedTime / 1000;
     metrics.duration.observe({ stage: 'http' }, seconds);
     const span = spans.get(request);
     if (span && tracing) tracing.endHttp(span, request.method, request.routeOptions.url ?? null, reply.statusCode);
     if (log) log(requestLogLine({ id: request.id, method: request.method, route: request.routeOptions.url ?? null, status: reply.statusCode, seconds, at: new Date() }));
+    done();
   });
   app.get('/metrics', { schema: { summary: 'Prometheus metrics (text exposition format)', hide: true } as object }, async (_request, reply) => {
     const body = await metrics.text();

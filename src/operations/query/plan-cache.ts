@@ -38,6 +38,7 @@ export class PlanCache {
   readonly #byState = new WeakMap<WorkspaceState, BoundedCache<GovernedQuery>>();
   /** Obligations fingerprints by decision object (the policy engine hands back the same object for the same inputs). */
   readonly #obligationKeys = new WeakMap<Decision, string>();
+  readonly #principalKeys = new WeakMap<PrincipalDef, string>();
   #hits = 0;
   #misses = 0;
 
@@ -45,7 +46,7 @@ export class PlanCache {
   governed(state: WorkspaceState, inputs: { principal: PrincipalDef; purpose: string; decisions: readonly Decision[]; sql: string; erasures: number }, govern: () => GovernedQuery): GovernedQuery {
     let cache = this.#byState.get(state);
     if (!cache) { cache = new BoundedCache<GovernedQuery>(); this.#byState.set(state, cache); }
-    const key = `${inputs.erasures}\u0000${JSON.stringify(inputs.principal)}\u0000${inputs.purpose}\u0000${inputs.decisions.map((d) => this.#obligationsKey(d)).join('\u0001')}\u0000${inputs.sql}`;
+    const key = `${inputs.erasures}\u0000${this.#principalKey(inputs.principal)}\u0000${inputs.purpose}\u0000${inputs.decisions.map((d) => this.#obligationsKey(d)).join('\u0001')}\u0000${inputs.sql}`;
     const hit = cache.get(key);
     if (hit) { this.#hits++; TOTALS.hits++; return hit; }
     this.#misses++;
@@ -55,6 +56,17 @@ export class PlanCache {
     // (differential-privacy.ts): it is made anew for every query, never reused.
     if (governed.dp === null) cache.set(key, governed);
     return governed;
+  }
+
+  /**
+   * The principal as decided, as JSON, kept per principal object: a PrincipalDef is immutable
+   * (the workspace's own, or a fresh object per request when elevations add groups), so the
+   * same object always has the same JSON (the policy engine's memo relies on the same rule).
+   */
+  #principalKey(p: PrincipalDef): string {
+    let k = this.#principalKeys.get(p);
+    if (k === undefined) { k = JSON.stringify(p); this.#principalKeys.set(p, k); }
+    return k;
   }
 
   #obligationsKey(d: Decision): string {
