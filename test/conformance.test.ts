@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { startNode, type GatehouseNode, type NodeConfig } from '../src/node/start.ts';
 import {
   auditShape, CASES, cliDriver, httpDriver, inProcessDriver, KEYS, PATIENTS, readTruth, wireDriver,
@@ -44,7 +44,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gh-conformance-'));
   const duckWs = join(dir, 'ws-duckdb');
   const pgWs = join(dir, 'ws-postgres');
-  await createDemoWorkspace(duckWs, { patients: PATIENTS, keys: KEYS });
+  await createTestDemoWorkspace(duckWs, { patients: PATIENTS, keys: KEYS });
   cpSync(duckWs, pgWs, { recursive: true });
   [cluster, truth] = await Promise.all([startPostgres(), readTruth(join(duckWs, 'data'))]);
   await createPgDemo(cluster, pgWs);
