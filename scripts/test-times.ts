@@ -33,7 +33,7 @@ function cpuByFile(): Map<string, number> {
   return out;
 }
 
-interface Event { type: string; data?: { name?: string; nesting?: number; file?: string; details?: { duration_ms?: number } } }
+interface Event { type: string; data?: { name?: string; nesting?: number; file?: string; details?: { duration_ms?: number; type?: string } } }
 
 export default async function* testTimes(source: AsyncIterable<Event>): AsyncGenerator<string> {
   const start = Date.now();
@@ -50,8 +50,9 @@ export default async function* testTimes(source: AsyncIterable<Event>): AsyncGen
     const key = relative(ROOT, d.file);
     // The runner closes each file with a `test:complete` named after the file's path: its duration is the file's wall time.
     if (event.type === 'test:complete' && d.nesting === 0 && d.name === key) entry(d.file).wallMs = d.details?.duration_ms ?? 0;
-    else if (event.type === 'test:pass' && d.name !== key) entry(d.file).tests += 1;
-    else if (event.type === 'test:fail' && d.name !== key) { entry(d.file).tests += 1; entry(d.file).failed += 1; }
+    else if (d.name === key || d.details?.type === 'suite') continue; // counted as the runner counts: tests, not suites
+    else if (event.type === 'test:pass') entry(d.file).tests += 1;
+    else if (event.type === 'test:fail') { entry(d.file).tests += 1; entry(d.file).failed += 1; }
   }
   const cpu = cpuByFile();
   const rows = [...files.values()].map((r) => ({ ...r, cpuMs: cpu.get(r.file) }));

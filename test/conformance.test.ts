@@ -46,12 +46,21 @@ before(async () => {
   const pgWs = join(dir, 'ws-postgres');
   await createTestDemoWorkspace(duckWs, { patients: PATIENTS, keys: KEYS });
   cpSync(duckWs, pgWs, { recursive: true });
-  [cluster, truth] = await Promise.all([startPostgres(), readTruth(join(duckWs, 'data'))]);
-  await createPgDemo(cluster, pgWs);
-  const d = await open('duckdb', duckWs);
-  const p = await open('postgres', pgWs);
-  const h = await open('http', duckWs, { http: { port: 0, version: 'conformance' } });
-  const w = await open('pgwire', duckWs, { wire: { port: 0 } });
+  // Independent start-ups run side by side (opening a node writes nothing into its workspace):
+  // the PostgreSQL cluster and the copy of the demo into it, and the three DuckDB nodes.
+  const postgresNode = (async () => {
+    cluster = await startPostgres();
+    await createPgDemo(cluster, pgWs);
+    return open('postgres', pgWs);
+  })();
+  const [t, d, h, w, p] = await Promise.all([
+    readTruth(join(duckWs, 'data')),
+    open('duckdb', duckWs),
+    open('http', duckWs, { http: { port: 0, version: 'conformance' } }),
+    open('pgwire', duckWs, { wire: { port: 0 } }),
+    postgresNode,
+  ]);
+  truth = t;
   duck = inProcessDriver('duckdb', d.gh, d.log);
   postgres = inProcessDriver('postgres', p.gh, p.log);
   http = httpDriver(h.node.http.app, h.log);
