@@ -62,8 +62,15 @@ describe('two nodes sharing PostgreSQL state', () => {
     const zcdpCount = Math.floor(first.privacy!.budget!.capRho / first.privacy!.rho + 1e-9);
     assert.ok(zcdpCount > 1);
     const burst = zcdpCount * 2;
-    const outcomes = await Promise.all(Array.from({ length: burst }, (_, i) => nodes[i % 2]!.gh.query({ credential: KEYS.rhea, sql, purpose: 'research', source: '127.0.0.1', channel: `node-${i % 2 ? 'b' : 'a'}` })
-      .then(() => 'ok', (e: { code?: string }) => e.code ?? 'error')));
+    const ask = (i: number): Promise<string> => nodes[i % 2]!.gh.query({ credential: KEYS.rhea, sql, purpose: 'research', source: '127.0.0.1', channel: `node-${i % 2 ? 'b' : 'a'}` })
+      .then(() => 'ok', (e: { code?: string }) => e.code ?? 'error');
+    const outcomes = await Promise.all(Array.from({ length: burst }, (_, i) => ask(i)));
+    // On a loaded machine the shared ledger may give up on its row lock (BUDGET_STORE_BUSY, 503,
+    // nothing charged): the caller retries those, as a client told to retry would, so that in
+    // the end the budget alone decides every query of the burst.
+    for (let i = 0; i < burst; i++) {
+      for (let tries = 0; outcomes[i] === 'UNAVAILABLE' && tries < 20; tries++) outcomes[i] = await ask(i);
+    }
     const ok = outcomes.filter((o) => o === 'ok').length;
     assert.ok(ok >= zcdpCount && ok < burst, `admitted ${ok} of ${burst} (zCDP alone: ${zcdpCount})`);
     assert.equal(outcomes.filter((o) => o === 'BUDGET_EXHAUSTED').length, burst - ok, outcomes.join(','));
