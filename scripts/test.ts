@@ -12,9 +12,11 @@
  * - The type check (TypeScript 7, the native compiler) runs while the tests run, so its wall
  *   time is hidden behind theirs; either failing fails the run.
  * - A test file that hangs fails after 5 minutes instead of stalling CI.
+ * - GATEHOUSE_TEST_TIMES=times.json adds a table of each file's CPU and wall time at the end
+ *   (scripts/test-times.ts) and writes it as JSON: how docs/testing.md measures the suite.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -27,7 +29,17 @@ const patterns = files.length > 0 ? files : ['src/**/*.test.ts', 'test/**/*.test
 // Two test files at a time: this machine has two cores, and most files start servers of their own.
 const concurrency = process.env.GATEHOUSE_TEST_CONCURRENCY ?? '2';
 
-const env = { ...process.env, NODE_COMPILE_CACHE: cache };
+const env: NodeJS.ProcessEnv = { ...process.env, NODE_COMPILE_CACHE: cache };
+const timed = process.env.GATEHOUSE_TEST_TIMES;
+const reporters: string[] = [];
+if (timed) {
+  // Every test file's process appends its CPU time to this log on exit (scripts/test-cpu.ts).
+  const cpuLog = join(ROOT, 'node_modules', '.cache', `test-cpu-${process.pid}.log`);
+  rmSync(cpuLog, { force: true });
+  env.GATEHOUSE_TEST_CPU_LOG = cpuLog;
+  env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --import ${join(ROOT, 'scripts', 'test-cpu.ts')}`.trim();
+  reporters.push('--test-reporter=spec', '--test-reporter-destination=stdout', `--test-reporter=${join(ROOT, 'scripts', 'test-times.ts')}`, '--test-reporter-destination=stdout');
+}
 
 function run(label: string, command: string, args: readonly string[]): Promise<number> {
   return new Promise((done) => {
@@ -40,7 +52,7 @@ function run(label: string, command: string, args: readonly string[]): Promise<n
 const typecheckAll = async (): Promise<number> => (await run('type check', join(BIN, 'tsc'), ['--noEmit', '-p', '.'])) || run('type check of the console', join(BIN, 'tsc'), ['--noEmit', '-p', 'console']);
 const [typecheck, tests] = await Promise.all([
   files.length > 0 ? Promise.resolve(0) : typecheckAll(),
-  run('tests', process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...patterns]),
+  run('tests', process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...reporters, ...patterns]),
 ]);
 if (typecheck !== 0) console.error('npm test: the type check failed (npm run typecheck shows the errors)');
 if (tests !== 0) console.error('npm test: some tests failed (each failure is listed above under "failing tests")');

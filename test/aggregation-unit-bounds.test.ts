@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { DuckDbEngine } from '../src/engine/duckdb.ts';
 import type { CellValue, EngineResult } from '../src/engine/engine.ts';
 import type { LoadedWorkspace } from '../src/workspace/validate.ts';
@@ -38,7 +38,7 @@ let engine: DuckDbEngine;
 before(async () => {
   await loadParser();
   dir = mkdtempSync(join(tmpdir(), 'gh-unit-bounds-'));
-  await createDemoWorkspace(join(dir, 'ws'), { patients: 600 });
+  await createTestDemoWorkspace(join(dir, 'ws'), { patients: 600 });
   // The planted patient: one patients row and HEAVY Medicare claims of the maximum amount.
   const data = join(dir, 'ws', 'data');
   const db = await DuckDBInstance.create(':memory:');

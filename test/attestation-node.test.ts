@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jobBinding } from '../src/attestation/binding.ts';
 import { demoSampleTee } from '../src/attestation/sample.ts';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { GatehouseError } from '../src/errors.ts';
 import { addJobPrincipals, bundleOf, DEPARTMENT_STAYS, JOB_PRINCIPAL, partnerKey } from '../src/jobs/testing.ts';
 import { startNode, type GatehouseNode } from '../src/node/start.ts';
@@ -29,7 +29,7 @@ let node: GatehouseNode;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gh-attest-node-'));
   const ws = join(dir, 'ws');
-  await createDemoWorkspace(ws, { patients: 200, keys: KEYS });
+  await createTestDemoWorkspace(ws, { patients: 200, keys: KEYS });
   addJobPrincipals(ws);
   // A demo workspace and the demo's own platform key: everything but the explicit setting.
   node = await startNode({ workspaceDir: ws, auditDir: join(dir, 'audit'), demo: true, attestation: { allowSample: false, samplePlatformKey: tee.platformKey } });

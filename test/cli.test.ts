@@ -6,7 +6,7 @@ import { writeFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { main } from '../src/cli/main.ts';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { KEYS } from './helpers/workspace.ts';
@@ -25,7 +25,7 @@ async function run(...argv: string[]): Promise<{ code: number; out: string }> {
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gh-cli-'));
   ws = join(dir, 'ws');
-  await createDemoWorkspace(ws, { patients: 500, keys: KEYS });
+  await createTestDemoWorkspace(ws, { patients: 500, keys: KEYS });
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -44,7 +44,7 @@ describe('gatehouse CLI', () => {
 
   it('fails validation with file:line for each problem', async () => {
     const bad = join(dir, 'bad');
-    await createDemoWorkspace(bad, { patients: 200, keys: KEYS });
+    await createTestDemoWorkspace(bad, { patients: 200, keys: KEYS });
     const y = join(bad, 'gatehouse.yaml');
     writeFileSync(y, readFileSync(y, 'utf8').replace('type: DATE,    classification: regulated, tags: [pii.dob]', 'type: DATE,    classification: regulated, tags: [pii.dob], colour: red'));
     const { code, out } = await run('validate', bad);

@@ -18,7 +18,7 @@ import assert from 'node:assert/strict';
 import { cpSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { startNode, type GatehouseNode, type NodeConfig } from '../src/node/start.ts';
 import {
   auditShape, CASES, cliDriver, httpDriver, inProcessDriver, KEYS, PATIENTS, readTruth, wireDriver,
@@ -44,14 +44,23 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gh-conformance-'));
   const duckWs = join(dir, 'ws-duckdb');
   const pgWs = join(dir, 'ws-postgres');
-  await createDemoWorkspace(duckWs, { patients: PATIENTS, keys: KEYS });
+  await createTestDemoWorkspace(duckWs, { patients: PATIENTS, keys: KEYS });
   cpSync(duckWs, pgWs, { recursive: true });
-  [cluster, truth] = await Promise.all([startPostgres(), readTruth(join(duckWs, 'data'))]);
-  await createPgDemo(cluster, pgWs);
-  const d = await open('duckdb', duckWs);
-  const p = await open('postgres', pgWs);
-  const h = await open('http', duckWs, { http: { port: 0, version: 'conformance' } });
-  const w = await open('pgwire', duckWs, { wire: { port: 0 } });
+  // Independent start-ups run side by side (opening a node writes nothing into its workspace):
+  // the PostgreSQL cluster and the copy of the demo into it, and the three DuckDB nodes.
+  const postgresNode = (async () => {
+    cluster = await startPostgres();
+    await createPgDemo(cluster, pgWs);
+    return open('postgres', pgWs);
+  })();
+  const [t, d, h, w, p] = await Promise.all([
+    readTruth(join(duckWs, 'data')),
+    open('duckdb', duckWs),
+    open('http', duckWs, { http: { port: 0, version: 'conformance' } }),
+    open('pgwire', duckWs, { wire: { port: 0 } }),
+    postgresNode,
+  ]);
+  truth = t;
   duck = inProcessDriver('duckdb', d.gh, d.log);
   postgres = inProcessDriver('postgres', p.gh, p.log);
   http = httpDriver(h.node.http.app, h.log);

@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { startNode } from '../src/node/start.ts';
 import { buildConsole, isStale } from '../scripts/console-build.ts';
 import { KEYS } from './helpers/workspace.ts';
@@ -21,7 +21,7 @@ export async function startConsoleNode(options: { patients?: number } = {}): Pro
   const dir = mkdtempSync(join(tmpdir(), 'gh-console-'));
   const wsDir = join(dir, 'ws');
   try {
-    await createDemoWorkspace(wsDir, { patients: options.patients ?? 600, keys: KEYS, identity: true });
+    await createTestDemoWorkspace(wsDir, { patients: options.patients ?? 600, keys: KEYS, identity: true });
     const node = await startNode({
       workspaceDir: wsDir, auditDir: join(dir, 'audit'), demo: true, engineOptions: { poolSize: 2 },
       http: { port: 0, version: 'test' }, wire: null, tls: null,

@@ -25,8 +25,11 @@ const consoleErrors = new Map<Page, string[]>();
 before(async () => {
   const exe = findChromium();
   assert.ok(exe, 'chromium is installed (npx node scripts/chromium.ts install)');
-  browser = await chromium.launch({ executablePath: exe, args: ARGS });
-  node = await startConsoleNode();
+  // The browser and the node start side by side; if one fails, the other is still closed in after().
+  const [b, n] = await Promise.allSettled([chromium.launch({ executablePath: exe, args: ARGS }), startConsoleNode()]);
+  if (b.status === 'fulfilled') browser = b.value;
+  if (n.status === 'fulfilled') node = n.value;
+  for (const r of [b, n]) if (r.status === 'rejected') throw r.reason;
 });
 after(async () => {
   await browser?.close();

@@ -20,7 +20,7 @@ import { bindQuery } from '../src/query/bind.ts';
 import { govern } from '../src/query/govern/index.ts';
 import { parseSql } from '../src/query/parse.ts';
 import { renderSelect } from '../src/query/render/sql.ts';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { startNode, type GatehouseNode } from '../src/node/start.ts';
 import { codeOf, KEYS } from './helpers/workspace.ts';
 
@@ -178,7 +178,7 @@ describe('partition pruning on governed queries, end to end', () => {
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'gh-in-place-node-'));
     const wsDir = join(root, 'ws');
-    await createDemoWorkspace(wsDir, { patients: 2000, keys: KEYS });
+    await createTestDemoWorkspace(wsDir, { patients: 2000, keys: KEYS });
     // The demo's claims, rewritten as a folder partitioned by region (one file each).
     const data = join(wsDir, 'data');
     await duck(async (run) => {
@@ -241,7 +241,7 @@ describe('declaring a glob source in gatehouse.yaml', () => {
   let root: string;
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'gh-in-place-ws-'));
-    await createDemoWorkspace(join(root, 'demo'), { patients: 200, keys: KEYS });
+    await createTestDemoWorkspace(join(root, 'demo'), { patients: 200, keys: KEYS });
   });
   after(() => { rmSync(root, { recursive: true, force: true }); });
 

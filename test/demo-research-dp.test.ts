@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openTransparencyLog, type TransparencyLog } from '../src/audit/index.ts';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { Gatehouse } from '../src/pipeline/gatehouse.ts';
 import { KEYS } from './helpers/workspace.ts';
 
@@ -18,7 +18,7 @@ const rhea = (sql: string) => gh.query({ credential: KEYS.rhea, sql, purpose: 'r
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gh-demo-dp-'));
-  await createDemoWorkspace(join(dir, 'ws'), { patients: 1500, keys: KEYS, researchPrivacy: 'differential-privacy' });
+  await createTestDemoWorkspace(join(dir, 'ws'), { patients: 1500, keys: KEYS, researchPrivacy: 'differential-privacy' });
   log = openTransparencyLog(join(dir, 'audit'), { demo: true });
   gh = await Gatehouse.open({ workspaceDir: join(dir, 'ws'), audit: log, auditReader: log, engineOptions: { poolSize: 2 }, demo: true });
 });

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { startNode } from '../src/node/start.ts';
 import { codeOf, KEYS } from './helpers/workspace.ts';
 
@@ -15,7 +15,7 @@ test('after a restart, the second half of a differencing pair is still refused',
   const dir = mkdtempSync(join(tmpdir(), 'gh-diff-persist-'));
   try {
     const ws = join(dir, 'ws');
-    await createDemoWorkspace(ws, { patients: 1500, keys: KEYS });
+    await createTestDemoWorkspace(ws, { patients: 1500, keys: KEYS });
     const open = () => startNode({ workspaceDir: ws, auditDir: join(dir, 'audit'), demo: true, engineOptions: { poolSize: 2 } });
     const q = (gh: Awaited<ReturnType<typeof open>>['gatehouse'], sql: string) => gh.query({ credential: KEYS.rhea, sql, purpose: 'research', source: '127.0.0.1', channel: 'test' });
     const a = await open();

@@ -70,39 +70,54 @@ principals:
 });
 after(() => { rmSync(dir, { recursive: true, force: true }); });
 
-/** Charges in the ledger so far (read beside the running child: the ledger is a WAL-mode SQLite file). */
-async function chargesSoFar(): Promise<number> {
-  const state = await openEmbeddedState({ dir: join(ws, 'state') });
-  try { return (await state.budgets.history({ limit: 100_000 })).filter((e) => e.kind === 'charge').length; } finally { await state.close(); }
+type State = Awaited<ReturnType<typeof openEmbeddedState>>;
+
+/** Charges in the ledger so far (read beside the running child: the ledger is a WAL-mode SQLite file, and each read sees the last commit). */
+async function chargesSoFar(state: State): Promise<number> {
+  return (await state.budgets.history({ limit: 100_000 })).filter((e) => e.kind === 'charge').length;
 }
 
-/** Starts the burst in a child process and kills it with SIGKILL once `charges` new charges are in the ledger, or `answers` answers were printed. */
-function burstAndKill(at: { charges?: number; answers?: number }): Promise<{ answered: number }> {
+/**
+ * Starts the burst in a child process and kills it with SIGKILL once `charges` new charges are in
+ * the ledger, or `answers` answers were printed. The ledger is polled through one reader opened
+ * for the round (opening the state per poll cost ~20 ms of CPU each, taken from the child).
+ */
+async function burstAndKill(at: { charges?: number; answers?: number }): Promise<{ answered: number }> {
+  const state = await openEmbeddedState({ dir: join(ws, 'state') });
+  try { return await burstAndKillWith(state, at); } finally { await state.close(); }
+}
+
+function burstAndKillWith(state: State, at: { charges?: number; answers?: number }): Promise<{ answered: number }> {
   return new Promise((resolve, reject) => {
-    void chargesSoFar().then((base) => {
+    void chargesSoFar(state).then((base) => {
       const child = spawn(process.execPath, [new URL('./support/dp-burst-node.ts', import.meta.url).pathname, ws, auditDir, KEY, String(BURST)], { stdio: ['ignore', 'pipe', 'pipe'] });
       let answered = 0;
       let killed = false;
       let stderr = '';
+      let polling: Promise<void> = Promise.resolve();
       const kill = (): void => { if (!killed) { killed = true; child.kill('SIGKILL'); } };
       const poll = async (): Promise<void> => {
         while (!killed) {
-          if ((await chargesSoFar()) - base >= at.charges!) return kill();
+          if ((await chargesSoFar(state)) - base >= at.charges!) return kill();
           await new Promise((r) => setTimeout(r, 2));
         }
       };
       child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
       child.stdout.on('data', (d: Buffer) => {
         for (const line of d.toString().split('\n')) {
-          if (line === 'ready' && at.charges !== undefined) void poll().catch(reject);
+          if (line === 'ready' && at.charges !== undefined) polling = poll().catch(reject);
           if (line === 'answered') { answered++; if (at.answers !== undefined && answered >= at.answers) kill(); }
         }
       });
+      // A round that never reaches its kill point fails instead of hanging; the timer must not
+      // outlive the round (a pending timer keeps the test file's process alive for its full minute).
+      const timer = setTimeout(kill, 60_000);
       child.on('exit', (code, signal) => {
-        if (signal === 'SIGKILL') resolve({ answered });
+        clearTimeout(timer);
+        // The reader stays open until the poll loop has seen the kill.
+        if (signal === 'SIGKILL') void polling.then(() => resolve({ answered }));
         else reject(new Error(`the node exited by itself (${code}): ${stderr.slice(-2000)}`));
       });
-      setTimeout(kill, 60_000);
     }, reject);
   });
 }

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../src/cli/main.ts';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { startNode } from '../src/node/start.ts';
 import { WorkspaceInvalid } from '../src/workspace/load.ts';
 import { KEYS, codeOf } from './helpers/workspace.ts';
@@ -21,7 +21,7 @@ describe('an encrypted dataset', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gh-enc-ds-'));
     ws = join(dir, 'ws');
-    await createDemoWorkspace(ws, { patients: 500, keys: KEYS });
+    await createTestDemoWorkspace(ws, { patients: 500, keys: KEYS });
     let out = '';
     const code = await main(['ingest', '--workspace', ws, '--dataset', 'patients', join(ws, 'data', 'patients.parquet')], { write: (s: string) => { out += s; return true; } } as never);
     assert.equal(code, 0, out);

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { main } from '../src/cli/main.ts';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { startNode } from '../src/node/start.ts';
 import { loadEncryptedDataset } from '../src/keys/datasets.ts';
 import { KEYS } from './helpers/workspace.ts';
@@ -47,7 +47,7 @@ describe('erasure of a subject from an ingested dataset', () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'gh-erase-owned-'));
     ws = join(dir, 'ws');
-    await createDemoWorkspace(ws, { patients: 300, keys: KEYS });
+    await createTestDemoWorkspace(ws, { patients: 300, keys: KEYS });
     const code = await main(['ingest', '--workspace', ws, '--dataset', 'patients', join(ws, 'data', 'patients.parquet')], { write: () => true } as never);
     assert.equal(code, 0);
     const yaml = readFileSync(join(ws, 'gatehouse.yaml'), 'utf8');

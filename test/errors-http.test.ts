@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { openTransparencyLog, type TransparencyLog } from '../src/audit/index.ts';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { ERRORS } from '../src/errors.ts';
 import { GOVERNANCE_OPS } from '../src/governance/service.ts';
 import { Gatehouse } from '../src/pipeline/gatehouse.ts';
@@ -33,7 +33,7 @@ let app: FastifyInstance;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gh-errors-http-'));
   const ws = join(dir, 'ws');
-  await createDemoWorkspace(ws, { patients: 400, keys: KEYS });
+  await createTestDemoWorkspace(ws, { patients: 400, keys: KEYS });
   writeFileSync(join(ws, 'gatehouse.yaml'), `${readFileSync(join(ws, 'gatehouse.yaml'), 'utf8')}${ROLES}`);
   log = openTransparencyLog(join(dir, 'audit'), { demo: true });
   // The privacy-budget store is the real node:sqlite one, opened here so a test can take it away.

@@ -64,8 +64,12 @@ describe('federated learning across three bank nodes', { timeout: 120_000 }, () 
     assert.equal(a.status, 200, JSON.stringify(a.body));
     agreement = a.body.agreement.id;
   });
-  after(() => {
-    for (const n of nodes ?? []) n.child.kill('SIGTERM');
+  after(async () => {
+    // Wait for the nodes to exit before their workspaces go, so none outlives the file.
+    const running = (nodes ?? []).filter((n) => n.child.exitCode === null && n.child.signalCode === null);
+    const exited = running.map((n) => new Promise((r) => n.child.once('exit', r)));
+    for (const n of running) n.child.kill('SIGTERM');
+    await Promise.all(exited);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

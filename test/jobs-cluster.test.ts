@@ -15,7 +15,7 @@ import { compactDecrypt } from 'jose';
 import { jobBinding } from '../src/attestation/binding.ts';
 import { SampleTee } from '../src/attestation/sample.ts';
 import { DEMO_PASSPHRASE } from '../src/audit/keys.ts';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { GatehouseError } from '../src/errors.ts';
 import { addJobPrincipals, admitJobPrincipal, bundleOf, DEPARTMENT_STAYS, JOB_KEY, JOB_PRINCIPAL, NADIA_KEY, OSCAR_KEY, partnerKey } from '../src/jobs/testing.ts';
 import { decryptFileTo } from '../src/keys/blob.ts';
@@ -36,7 +36,7 @@ before(async () => {
   pg = await startPostgres();
   dir = mkdtempSync(join(tmpdir(), 'gh-jobs-cluster-'));
   const ws = join(dir, 'ws');
-  await createDemoWorkspace(ws, { patients: 300, keys: KEYS });
+  await createTestDemoWorkspace(ws, { patients: 300, keys: KEYS });
   addJobPrincipals(ws, OSCAR_KEY, NADIA_KEY, { jobKey: JOB_KEY });
   // One keyring for the deployment (every node holds the same copy), as in production.
   for (const name of ['a', 'b']) mkdirSync(join(dir, `state-${name}`), { recursive: true });

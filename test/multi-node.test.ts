@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
 import { verifyExport } from '../src/audit/verify.ts';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { startNode, type GatehouseNode } from '../src/node/start.ts';
 import { KEYS } from './helpers/workspace.ts';
 import { PassThrough } from 'node:stream';
@@ -28,7 +28,7 @@ describe('two nodes sharing PostgreSQL state', () => {
   before(async () => {
     pg = await startPostgres();
     dir = mkdtempSync(join(tmpdir(), 'gh-multinode-'));
-    await createDemoWorkspace(join(dir, 'ws'), { patients: 400, keys: KEYS });
+    await createTestDemoWorkspace(join(dir, 'ws'), { patients: 400, keys: KEYS });
     // The budget test fires its whole burst at once: admit it all, so only the budget decides.
     const yaml = join(dir, 'ws', 'gatehouse.yaml');
     writeFileSync(yaml, readFileSync(yaml, 'utf8').replace('defaults:\n', 'defaults:\n  concurrency: { total: 200, perPrincipal: 200, perOrganisation: 200, queuePerPrincipal: 200 }\n'));

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { StoredAuditEntry, TransparencyLog } from '../src/audit/index.ts';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { GatehouseError } from '../src/errors.ts';
 import { startNode } from '../src/node/start.ts';
 import type { Gatehouse, QueryResponse } from '../src/pipeline/gatehouse.ts';
@@ -64,7 +64,7 @@ const column = (res: QueryResponse, name: string): unknown[] => { const i = res.
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gh-pg-source-'));
   const duckWs = join(dir, 'ws-duckdb'), pgWs = join(dir, 'ws-postgres'), mixedWs = join(dir, 'ws-mixed');
-  await createDemoWorkspace(duckWs, { patients: PATIENTS, keys: KEYS });
+  await createTestDemoWorkspace(duckWs, { patients: PATIENTS, keys: KEYS });
   cpSync(duckWs, pgWs, { recursive: true });
   cpSync(duckWs, mixedWs, { recursive: true });
   [cluster, truth] = await Promise.all([startPostgres(), readTruth(join(duckWs, 'data'))]);

@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import type { CellValue } from '../src/engine/engine.ts';
 import { startNode } from '../src/node/start.ts';
 import type { QueryEstimate, QueryResponse } from '../src/pipeline/gatehouse.ts';
@@ -402,7 +402,7 @@ describe('privacy budget', () => {
   it('keeps the budget across closing and reopening Gatehouse on the same workspace', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'gh-privacy-'));
     const wsDir = join(dir, 'ws');
-    await createDemoWorkspace(wsDir, { patients: 300, keys: KEYS });
+    await createTestDemoWorkspace(wsDir, { patients: 300, keys: KEYS });
     const open = async (n: number) => {
       const node = await startNode({ workspaceDir: wsDir, auditDir: join(dir, `audit-${n}`), demo: true, engineOptions: { poolSize: 1 } });
       const gh = node.gatehouse;

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { apiKeyDigest } from '../src/identity/digest.ts';
 import { startNode, type GatehouseNode } from '../src/node/start.ts';
 import { loadWorkspace } from '../src/workspace/validate.ts';
@@ -25,7 +25,7 @@ const notes: string[] = [];
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gh-reload-revoke-'));
   ws = join(dir, 'ws');
-  await createDemoWorkspace(ws, { patients: 200, keys: KEYS });
+  await createTestDemoWorkspace(ws, { patients: 200, keys: KEYS });
   node = await startNode({
     workspaceDir: ws, auditDir: join(dir, 'audit'), demo: true, engineOptions: { poolSize: 1 }, reloadOnChange: true,
     notify: (line, err) => { notes.push(`${line}\n${(err as Error | undefined)?.message ?? ''}`); },

@@ -157,7 +157,12 @@ describe('residency with each node in its own network namespace', { skip: skip ?
     assert.equal(r.body.error.code, 'REGION_UNREACHABLE');
     assert.match(r.body.error.message, /region eu-west cannot be reached.*patients/);
     assert.ok(!('rows' in r.body), 'no partial answer');
-    const healed = await ask('us-east', sql);
+    // Once the link is up the next queries must answer. On a loaded machine the first of them can
+    // still exceed the 3 s forwarding timeout (a timed suite run saw one such 503), so the node gets 20 s to heal;
+    // a link that never comes back still fails here.
+    const deadline = Date.now() + 20_000;
+    let healed = await ask('us-east', sql);
+    while (healed.status === 503 && healed.body?.error?.code === 'REGION_UNREACHABLE' && Date.now() < deadline) healed = await ask('us-east', sql);
     assert.equal(healed.status, 200, JSON.stringify(healed));
     assert.equal(healed.body.rows.reduce((n: number, row: [string, number]) => n + Number(row[1]), 0), 150);
   });

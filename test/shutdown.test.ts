@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { main } from '../src/cli/main.ts';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { KEYS } from './helpers/workspace.ts';
 
 const BIN = new URL('../bin/gatehouse.ts', import.meta.url).pathname;
@@ -27,7 +27,7 @@ let ws: string;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gh-shutdown-'));
   ws = join(dir, 'ws');
-  await createDemoWorkspace(ws, { patients: 300, keys: KEYS });
+  await createTestDemoWorkspace(ws, { patients: 300, keys: KEYS });
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 

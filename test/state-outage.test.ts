@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { KEYS } from './helpers/workspace.ts';
 import { startPostgres, type PgCluster } from './support/postgres.ts';
 
@@ -49,7 +49,7 @@ describe('a PostgreSQL outage under load', { timeout: 180_000 }, () => {
   before(async () => {
     cluster = await startPostgres();
     dir = mkdtempSync(join(tmpdir(), 'gh-outage-'));
-    await createDemoWorkspace(join(dir, 'ws'), { patients: 300, keys: KEYS });
+    await createTestDemoWorkspace(join(dir, 'ws'), { patients: 300, keys: KEYS });
     child = spawn(process.execPath, [new URL('./support/pg-node.ts', import.meta.url).pathname], {
       env: { ...process.env, GH_STATE_URL: cluster.superuserUrl, GH_WORKSPACE: join(dir, 'ws'), GH_DIR: dir },
       stdio: ['ignore', 'pipe', 'pipe'],

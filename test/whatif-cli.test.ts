@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { main } from '../src/cli/main.ts';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { startNode } from '../src/node/start.ts';
 import { loadWorkspace } from '../src/workspace/validate.ts';
 import { guardPolicyReload, rawPublicKey } from '../src/governance/whatif/reload-guard.ts';
@@ -34,7 +34,7 @@ describe('gatehouse policy whatif', () => {
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'gh-whatif-cli-'));
     ws = join(root, 'ws');
-    await createDemoWorkspace(ws, { patients: 200, keys: KEYS });
+    await createTestDemoWorkspace(ws, { patients: 200, keys: KEYS });
     const f = join(ws, 'gatehouse.yaml');
     writeFileSync(f, readFileSync(f, 'utf8').replace('    groups: [data-owners, admins]\n    attributes: { org: st-avery, region: us-east }', `    groups: [data-owners, admins]\n    attributes: { org: st-avery, region: us-east, policySigningKey: "${rawPublicKey(admin.publicKey)}" }`));
     // Some traffic of today, then the node stops (the CLI opens the log itself).

@@ -8,7 +8,7 @@ import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } f
 import { generateKeyPairSync } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDemoWorkspace } from '../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from './helpers/demo-data.ts';
 import { startNode, type GatehouseNode } from '../src/node/start.ts';
 import { loadWorkspace } from '../src/workspace/validate.ts';
 import { whatIf, renderWhatIf } from '../src/governance/whatif/run.ts';
@@ -59,7 +59,7 @@ describe('policy what-if replay over a recorded month of demo traffic', () => {
   before(async () => {
     root = mkdtempSync(join(tmpdir(), 'gh-whatif-'));
     wsDir = join(root, 'ws');
-    await createDemoWorkspace(wsDir, { patients: 400, keys: KEYS });
+    await createTestDemoWorkspace(wsDir, { patients: 400, keys: KEYS });
     prepare(wsDir);
     node = await startNode({ workspaceDir: wsDir, auditDir: join(wsDir, 'audit'), demo: true, engineOptions: { poolSize: 1 }, now: () => new Date(clock) });
     const gh = node.gatehouse;

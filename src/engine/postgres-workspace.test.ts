@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { parse, stringify } from 'yaml';
-import { createDemoWorkspace } from '../demo/workspace.ts';
+import { createTestDemoWorkspace } from '../../test/helpers/demo-data.ts';
 import { readWorkspaceFiles } from '../workspace/load.ts';
 
 let root: string;
@@ -18,7 +18,7 @@ before(async () => {
   delete process.env.GATEHOUSE_HASH_KEY;
   root = mkdtempSync(join(tmpdir(), 'gh-pgws-'));
   demo = join(root, 'demo');
-  await createDemoWorkspace(demo, { patients: 50 });
+  await createTestDemoWorkspace(demo, { patients: 50 });
   validate = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true }).compile(JSON.parse(readFileSync(new URL('../../docs/workspace.schema.json', import.meta.url), 'utf8')) as object);
 });
 after(() => rmSync(root, { recursive: true, force: true }));

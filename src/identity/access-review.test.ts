@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createDemoWorkspace } from '../demo/workspace.ts';
+import { createTestDemoWorkspace } from '../../test/helpers/demo-data.ts';
 import { loadWorkspace, type LoadedWorkspace } from '../workspace/validate.ts';
 import { accessReview, AccessReviewInvalid, renderAccessReview, type AccessReport, type PrincipalAccess } from './access-review.ts';
 
@@ -34,7 +34,7 @@ const grant = (r: AccessReport, id: string, ds: string) => principal(r, id).gran
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gh-review-'));
-  await createDemoWorkspace(dir, { patients: 50, encountersPerPatient: 1 });
+  await createTestDemoWorkspace(dir, { patients: 50, encountersPerPatient: 1 });
   loaded = await loadWorkspace(dir);
   report = review();
 });

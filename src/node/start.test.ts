@@ -11,7 +11,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openTransparencyLog } from '../audit/index.ts';
-import { createDemoWorkspace } from '../demo/workspace.ts';
+import { createTestDemoWorkspace } from '../../test/helpers/demo-data.ts';
 import { startNode } from './start.ts';
 
 const KEY = 'node-start-test-key-ada-0123456789';
@@ -21,7 +21,7 @@ let ws: string;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gh-node-'));
   ws = join(dir, 'ws');
-  await createDemoWorkspace(ws, { patients: 200, keys: { ada: KEY } });
+  await createTestDemoWorkspace(ws, { patients: 200, keys: { ada: KEY } });
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 

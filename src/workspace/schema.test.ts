@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import { parse, stringify } from 'yaml';
-import { createDemoWorkspace } from '../demo/workspace.ts';
+import { createTestDemoWorkspace } from '../../test/helpers/demo-data.ts';
 import { loadWorkspace } from './validate.ts';
 import { WorkspaceInvalid } from './load.ts';
 
@@ -29,7 +29,7 @@ before(async () => {
   delete process.env.GATEHOUSE_HASH_KEY;
   root = mkdtempSync(join(tmpdir(), 'gh-schema-'));
   demoDir = join(root, 'demo');
-  await createDemoWorkspace(demoDir, { patients: 200 });
+  await createTestDemoWorkspace(demoDir, { patients: 200 });
   demoYaml = readFileSync(join(demoDir, 'gatehouse.yaml'), 'utf8');
   const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
   validate = ajv.compile(JSON.parse(readFileSync(SCHEMA_FILE, 'utf8')) as object);

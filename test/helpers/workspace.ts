@@ -1,18 +1,19 @@
 /**
- * Test fixture: a small demo workspace with fixed keys, started as a node by the one
- * composition root (src/node/start.ts): a real transparency log and a Gatehouse, and on
- * request an HTTP listener and/or the wire front on free loopback ports.
+ * Test fixture: a small demo workspace with fixed keys (its data copied from the cache of
+ * ./demo-data.ts), started as a node by the one composition root (src/node/start.ts): a real
+ * transparency log and a Gatehouse, and on request an HTTP listener and/or the wire front on
+ * free loopback ports.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TransparencyLog } from '../../src/audit/index.ts';
 import type { AuditSink } from '../../src/audit/types.ts';
-import { createDemoWorkspace } from '../../src/demo/workspace.ts';
 import type { TlsConfig, WireConfig } from '../../src/node/config.ts';
 import { startNode, type GatehouseNode, type NodeHttp } from '../../src/node/start.ts';
 import type { Gatehouse, QueryResponse } from '../../src/pipeline/gatehouse.ts';
 import type { WireServer } from '../../src/wire/server.ts';
+import { createTestDemoWorkspace } from './demo-data.ts';
 
 export const KEYS = { rhea: 'test-key-rhea-0123456789abcdef', ivan: 'test-key-ivan-0123456789abcdef', ada: 'test-key-ada-0123456789abcdef0', audrey: 'test-key-audrey-0123456789abcd', olivia: 'test-key-olivia-0123456789abcd' } as const;
 export type Who = keyof typeof KEYS;
@@ -56,7 +57,7 @@ export async function demoFixture<O extends FixtureOptions>(options: O = {} as O
   const dir = mkdtempSync(join(tmpdir(), 'gh-test-'));
   const wsDir = join(dir, 'ws');
   try {
-    await createDemoWorkspace(wsDir, { patients: options.patients ?? 2000, keys: KEYS });
+    await createTestDemoWorkspace(wsDir, { patients: options.patients ?? 2000, keys: KEYS });
     options.edit?.(wsDir);
     const node = await startNode({
       workspaceDir: wsDir, auditDir: join(dir, 'audit'), demo: true, engineOptions: { poolSize: 2 },

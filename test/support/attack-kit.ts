@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { TransparencyLog, StoredAuditEntry } from '../../src/audit/index.ts';
-import { createDemoWorkspace } from '../../src/demo/workspace.ts';
+import { createTestDemoWorkspace } from '../helpers/demo-data.ts';
 import { GatehouseError, type ErrorCode } from '../../src/errors.ts';
 import { startNode, type GatehouseNode } from '../../src/node/start.ts';
 import type { Gatehouse, QueryResponse } from '../../src/pipeline/gatehouse.ts';
@@ -150,7 +150,7 @@ export class AttackKit {
   static async open(): Promise<AttackKit> {
     const dir = mkdtempSync(join(tmpdir(), 'gh-attack-'));
     const ws = join(dir, 'workspace');
-    await createDemoWorkspace(ws, { patients: PATIENTS, keys: KEYS });
+    await createTestDemoWorkspace(ws, { patients: PATIENTS, keys: KEYS });
     // A runaway query must be stopped quickly in this suite (the demo default is 20 s).
     const yamlPath = join(ws, 'gatehouse.yaml');
     const yaml = readFileSync(yamlPath, 'utf8');

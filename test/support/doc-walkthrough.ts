@@ -89,8 +89,14 @@ export interface BlockResult { readonly status: number | null; readonly output: 
  */
 export function runBlock(code: string, options: { cwd: string; env: NodeJS.ProcessEnv; state: string; timeoutMs?: number }): BlockResult {
   const prologue = `set -a\n${existsSync(options.state) ? `. '${options.state}'\n` : ''}trap 'export -p | grep -v -E "^declare -x (PWD|OLDPWD|SHLVL|_)=" > "${options.state}"' EXIT\nset -eo pipefail\n`;
-  const r = spawnSync('bash', ['-c', `exec 2>&1\n${prologue}${instrument(code)}\n`], {
+  // In its own session and process group (setsid(1) execs bash in place, so r.pid leads the
+  // group): a block that runs out of time is stopped with everything it started, instead of
+  // leaving a demo's node processes to load the rest of the suite.
+  const r = spawnSync('setsid', ['bash', '-c', `exec 2>&1\n${prologue}${instrument(code)}\n`], {
     cwd: options.cwd, env: options.env, encoding: 'utf8', timeout: options.timeoutMs ?? 60_000, maxBuffer: 16 * 1024 * 1024,
   });
+  if (r.error || r.signal) {
+    try { process.kill(-r.pid, 'SIGKILL'); } catch { /* the group has already gone */ }
+  }
   return { status: r.status, output: r.stdout + (r.error ? `\n[${r.error.message}]` : '') };
 }

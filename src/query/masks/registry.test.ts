@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { parse, stringify } from 'yaml';
-import { createDemoWorkspace } from '../../demo/workspace.ts';
+import { createTestDemoWorkspace } from '../../../test/helpers/demo-data.ts';
 import { WorkspaceInvalid } from '../../workspace/load.ts';
 import { loadWorkspace } from '../../workspace/validate.ts';
 import { MASKS_DOC_PATH, masksDocWithTable, SCHEMA_PATH, schemaWithMasks } from './published.ts';
@@ -21,7 +21,7 @@ let dir: string;
 before(async () => {
   delete process.env.GATEHOUSE_HASH_KEY;
   dir = mkdtempSync(join(tmpdir(), 'gh-masks-'));
-  await createDemoWorkspace(dir, { patients: 50 });
+  await createTestDemoWorkspace(dir, { patients: 50 });
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
