@@ -30,7 +30,7 @@ import { mkdirSync, writeFileSync, existsSync, rmSync, readFileSync } from 'node
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, type IncomingMessage } from 'node:http';
+import { Agent, createServer, request, type IncomingMessage } from 'node:http';
 import { createInterface } from 'node:readline';
 import { loadavg } from 'node:os';
 import type { Socket } from 'node:net';
@@ -196,6 +196,9 @@ async function serveNode(): Promise<void> {
       }
     })();
   });
+  // No idle or request timeouts: between rounds the client is busy timing the bound for minutes.
+  http.keepAliveTimeout = 0;
+  http.requestTimeout = 0;
   http.on('connection', (s: Socket) => { sockets.add(s); s.on('close', () => { closedBytes += s.bytesRead + s.bytesWritten; sockets.delete(s); }); });
   http.listen(0, '127.0.0.1', () => {
     const address = http.address() as { port: number };
@@ -222,16 +225,35 @@ function startServerNode(mode: 'cardinality' | 'sum', n: number): { started: Pro
   return { started, child };
 }
 
+// node:http, not fetch: fetch gives up after 300 s without response headers, and at 1M × 1M
+// on a loaded machine the server's blinding before its reply takes longer than that.
+const AGENT = new Agent({ keepAlive: true, maxSockets: 1 });
+
+function call(method: 'GET' | 'POST', url: string, bytes: Uint8Array | null): Promise<{ status: number; body: Uint8Array }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, agent: AGENT, headers: bytes ? { 'content-type': 'application/octet-stream', 'content-length': bytes.length } : {} }, (res) => {
+      void body(res).then((b) => resolve({ status: res.statusCode ?? 0, body: b }), reject);
+    });
+    req.on('error', reject);
+    req.end(bytes ?? undefined);
+  });
+}
+
 async function post(url: string, bytes: Uint8Array): Promise<Uint8Array | null> {
-  const res = await fetch(url, { method: 'POST', body: bytes, headers: { 'content-type': 'application/octet-stream' } });
+  const res = await call('POST', url, bytes);
   if (res.status === 204) return null;
-  const out = new Uint8Array(await res.arrayBuffer());
-  if (res.status !== 200) throw new Error(`the PSI server node refused: ${Buffer.from(out).toString('utf8')}`);
-  return out;
+  if (res.status !== 200) throw new Error(`the PSI server node refused: ${Buffer.from(res.body).toString('utf8')}`);
+  return res.body;
+}
+
+async function getJson<T>(method: 'GET' | 'POST', url: string): Promise<T> {
+  const res = await call(method, url, method === 'POST' ? new Uint8Array(0) : null);
+  if (res.status !== 200) throw new Error(`the PSI server node answered ${res.status}`);
+  return JSON.parse(Buffer.from(res.body).toString('utf8')) as T;
 }
 
 async function stats(node: ServerNode): Promise<{ wireBytes: number; cpuSeconds: number; sum: string | null }> {
-  return (await fetch(`${node.url}/stats`)).json() as Promise<{ wireBytes: number; cpuSeconds: number; sum: string | null }>;
+  return getJson('GET', `${node.url}/stats`);
 }
 
 function clientHooks(): { onProgress: (p: string, d: number, t: number) => void } {
@@ -288,7 +310,8 @@ async function psiCardinalityTwoNodes(): Promise<Record<string, unknown>> {
       wire.push(after.wireBytes - before.wireBytes);
       last = { bytes, cborBytes: cbor, cardinality: result.cardinality };
       loads.push(load());
-      say(`round ${r + 1}/${ROUNDS}: PSI ${psi.at(-1)!.toFixed(1)} s (CPU of both nodes ${cpu.at(-1)!.toFixed(1)} s), ${mults} X25519 alone ${bound.at(-1)!.toFixed(1)} s, cardinality ${result.cardinality}, ${(wire.at(-1)! / 1e6).toFixed(1)} MB on the wire; load ${load()}`);
+      // Everything a round measured, so a run stopped before its last round still has its figures.
+      say(`round ${r + 1}/${ROUNDS}: PSI ${psi.at(-1)!.toFixed(1)} s (CPU of both nodes ${cpu.at(-1)!.toFixed(1)} s), ${mults} X25519 alone ${bound.at(-1)!.toFixed(1)} s (CPU ${boundCpu.at(-1)!.toFixed(1)} s), ratio ${(psi.at(-1)! / bound.at(-1)!).toFixed(3)}, cardinality ${result.cardinality}, ${wire.at(-1)} bytes on the wire (PSI messages ${bytes}, as CBOR bodies ${cbor}); load ${load()}`);
     }
     if (last.cardinality !== overlap) throw new Error(`PSI found ${last.cardinality}, expected ${overlap}`);
     return {
@@ -329,7 +352,7 @@ async function intersectionSumTwoNodes(): Promise<Record<string, unknown>> {
     const loads = [load()];
     let t = performance.now();
     // Offline: the server computes its randomisers r^n mod n² ahead, on worker threads (CRT).
-    const pre = await (await fetch(`${node.url}/precompute`, { method: 'POST' })).json() as { count: number; seconds: number };
+    const pre = await getJson<{ count: number; seconds: number }>('POST', `${node.url}/precompute`);
     const precomputeSeconds = seconds(t);
     loads.push(load());
     t = performance.now();
