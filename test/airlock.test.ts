@@ -11,7 +11,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { generateKeyPairSync } from 'node:crypto';
 import { join } from 'node:path';
 import { compactDecrypt } from 'jose';
-import { addJobPrincipals, bundleOf, DEPARTMENT_STAYS, JOB_PRINCIPAL, OSCAR_KEY, partnerKey, type PartnerKey } from '../src/jobs/testing.ts';
+import { addJobPrincipals, admitJobPrincipal, bundleOf, DEPARTMENT_STAYS, JOB_KEY, JOB_PRINCIPAL, NADIA_KEY, OSCAR_KEY, partnerKey, type PartnerKey } from '../src/jobs/testing.ts';
 import { signBundle, type Manifest } from '../src/jobs/bundle.ts';
 import { SampleTee } from '../src/attestation/sample.ts';
 import { jobBinding } from '../src/attestation/binding.ts';
@@ -57,7 +57,9 @@ async function runOf(code?: string, manifest: Partial<Manifest> = {}) {
 }
 
 before(async () => {
-  fx = await demoFixture({ patients: 500, edit: (ws) => addJobPrincipals(ws) });
+  // The demo's governance records Northwind's agreement, under which a release goes into its workspace.
+  fx = await demoFixture({ patients: 500, governance: true, edit: (ws) => addJobPrincipals(ws, OSCAR_KEY, NADIA_KEY, { jobKey: JOB_KEY }) });
+  await admitJobPrincipal(fx.gh, KEYS.olivia, new Date());
   // A test node, said explicitly: the demo workspace alone does not admit the sample TEE.
   fx.gh.configureJobs({ allowSample: true, samplePlatformKey: tee.platformKey });
   // Key release hands out a dataset's own data key: store encounters encrypted (a key in the vault).

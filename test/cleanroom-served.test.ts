@@ -5,6 +5,12 @@
  * cleanroom … --url --key`), as an operator would. The collaboration reads each bank's
  * columns as the internal clean-room principal, which has no API key at all; only the node's
  * administrators may call the routes; the compute node's sealing key survives a restart.
+ * bank-a also runs the local sandbox attester (a sample TEE whose platform only bank-b, in test
+ * mode, trusts), so a collaboration created with --require-attestation still runs end to end.
+ * The compute node (bank-a) deposits each result in the receiving member's partner workspace
+ * before it delivers it (issue 23): it refuses to deliver until its administrator has recorded,
+ * with the governance CLI, bank-b as a vendor and an agreement covering bank-a's contributed
+ * accounts for the collaboration's purpose.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +25,15 @@ import { main } from '../src/cli/main.ts';
 import { ACCOUNT_COLUMNS, bankRows } from '../src/cleanroom/demo-bank.ts';
 import { initNodeIdentity } from '../src/federation/index.ts';
 import { apiKeyDigest } from '../src/identity/digest.ts';
+import { randomBytes } from 'node:crypto';
+import { SampleTee } from '../src/attestation/sample.ts';
+
+const SEED = randomBytes(32);
+/** bank-a attests with the sandbox attester on this platform; bank-b accepts the platform's key (test mode). */
+const ATTESTATION: Record<string, object> = {
+  'bank-a': { attesterSeed: SEED.toString('base64url') },
+  'bank-b': { samplePlatformKey: new SampleTee({ measurement: '', seed: new Uint8Array(SEED) }).platformKey.export({ type: 'spki', format: 'der' }).toString('base64') },
+};
 
 const ACCOUNTS = 200, OFFSET = 100;
 const BANKS = ['bank-a', 'bank-b'] as const;
@@ -51,7 +66,7 @@ function federate(ws: string, bank: string, listen: number, peer: { node: string
 }
 
 async function startBank(bank: string): Promise<void> {
-  const child = spawn(process.execPath, [PROCESS, '--served', join(dir, bank)], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEHOUSE_PAILLIER_BITS: '1024', GATEHOUSE_KEY_PASSPHRASE: 'served clean-room test passphrase' } });
+  const child = spawn(process.execPath, [PROCESS, '--served', join(dir, bank), JSON.stringify(ATTESTATION[bank])], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GATEHOUSE_PAILLIER_BITS: '1024', GATEHOUSE_KEY_PASSPHRASE: 'served clean-room test passphrase' } });
   let err = '';
   child.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
   const line = await new Promise<string>((resolve, reject) => {
@@ -72,12 +87,12 @@ async function stopBank(bank: string): Promise<void> {
   await exited;
 }
 
-async function cli(bank: string, args: string[], key = ADMIN_KEY(bank)): Promise<{ code: number; text: string; json: any }> {
+async function cli(bank: string, args: string[], key = ADMIN_KEY(bank), command = 'cleanroom'): Promise<{ code: number; text: string; json: any }> {
   const out = new PassThrough();
   let text = '';
   out.on('data', (c: Buffer) => { text += c.toString('utf8'); });
   const [sub, ...rest] = args;
-  const code = await main(['cleanroom', sub!, ...rest, '--url', `http://127.0.0.1:${ports[bank]!.http}`, '--key', key, '--json'], out);
+  const code = await main([command, sub!, ...rest, '--url', `http://127.0.0.1:${ports[bank]!.http}`, '--key', key, '--json'], out);
   let json: any = null;
   try { json = JSON.parse(text); } catch { json = null; }
   return { code, text, json };
@@ -122,6 +137,31 @@ describe('gatehouse cleanroom against served nodes', () => {
     assert.deepEqual(listed.json.collaboration.contributions.map((c: any) => c.table).sort(), ['a_accounts', 'b_accounts']);
   });
 
+  it('the compute node refuses to deliver a result to a member it has no agreement with, and says what to record', async () => {
+    const deposits = (): number => (readFileSync(join(dir, 'bank-a', 'audit', 'entries.dat'), 'latin1').match(/"action":"cleanroom\.deposit"/g) ?? []).length;
+    const before = deposits();
+    const q = await cli('bank-a', ['query', 'fraud-ring', '--sql', SQL]);
+    assert.equal(q.code, 3, q.text);
+    assert.doesNotMatch(q.text, /"rows"/, 'no rows reach the querier');
+    assert.match(q.text, /CONFLICT/);
+    assert.match(q.text, /bank-b has no agreement in force covering accounts/);
+    assert.match(q.text, /gatehouse vendor register --name MEMBER/);
+    assert.match(q.text, /gatehouse agreement create [^"]*--dataset accounts --purpose fraud-detection/);
+    assert.equal(deposits(), before + 1, 'the refused deposit is an entry of the compute node\'s log');
+    const items = await cli('bank-a', ['list', '--org', 'bank-b'], ADMIN_KEY('bank-a'), 'workspace');
+    assert.equal(items.code, 0, items.text);
+    assert.deepEqual(items.json.items, [], 'nothing was placed in bank-b\'s workspace');
+  });
+
+  it('an administrator records bank-b and an agreement covering bank-a\'s accounts for the purpose, with the governance CLI', async () => {
+    const v = await cli('bank-a', ['register', '--name', 'bank-b'], ADMIN_KEY('bank-a'), 'vendor');
+    assert.equal(v.code, 0, v.text);
+    const a = await cli('bank-a', ['create', '--kind', 'DPA', '--title', 'Fraud-ring clean room', '--partner', 'bank-b', '--effective-from', new Date(Date.now() - 60_000).toISOString(),
+      '--dataset', 'accounts', '--purpose', 'fraud-detection', '--result-retention-days', '30'], ADMIN_KEY('bank-a'), 'agreement');
+    assert.equal(a.code, 0, a.text);
+    assert.deepEqual([a.json.agreement.datasets, a.json.agreement.purposes], [['accounts'], ['fraud-detection']]);
+  });
+
   it('an analysis reads each bank\'s columns as its keyless clean-room principal and matches a plain join', async () => {
     const q = await cli('bank-a', ['query', 'fraud-ring', '--sql', SQL]);
     assert.equal(q.code, 0, q.text);
@@ -148,6 +188,13 @@ describe('gatehouse cleanroom against served nodes', () => {
     assert.match(entry, /"principal":"p1:/, 'the read names its (pseudonymised) principal');
     assert.match(entry, /collaboration fraud-ring/);
     assert.match(entry, /for compute node bank-a/);
+    // Before it was delivered, the result went into bank-b's partner workspace on bank-a, expiring with the agreement's retention.
+    const ws = await cli('bank-a', ['list', '--org', 'bank-b'], ADMIN_KEY('bank-a'), 'workspace');
+    const item = ws.json.items.find((i: any) => i.source === `cleanroom:fraud-ring/${q.json.queryId}`);
+    assert.ok(item, ws.text);
+    assert.equal(item.item, 'room-result');
+    const days = (Date.parse(item.expiresAt) - Date.now()) / 86_400_000;
+    assert.ok(days > 29 && days <= 30, `expires in ${days} days`);
   });
 
   it('PSI cardinality between the served nodes finds the shared accounts (points as CBOR bytes on the node channel)', async () => {
@@ -165,6 +212,23 @@ describe('gatehouse cleanroom against served nodes', () => {
     // Another bank's administrator key means nothing here.
     const foreign = await cli('bank-a', ['list'], ADMIN_KEY('bank-b'));
     assert.match(foreign.text, /AUTH_INVALID|AUTH_REQUIRED/);
+  });
+
+  it('with --require-attestation, bank-b releases its columns only after appraising bank-a\'s sandbox evidence', async () => {
+    const measured = await cli('bank-a', ['measurement']);
+    const file = join(dir, 'attest.json');
+    writeFileSync(file, JSON.stringify({ format: 'sample', measurements: [measured.json.measurement] }));
+    assert.equal((await cli('bank-a', ['create', '--id', 'attested', '--name', 'Attested', '--purpose', 'fraud-detection', '--require-attestation', file])).code, 0);
+    assert.equal((await cli('bank-a', ['invite', 'attested', '--node', 'bank-b', '--abilities', 'query,receive'])).code, 0);
+    assert.equal((await cli('bank-b', ['join', 'attested'])).code, 0);
+    const ruleFile = join(dir, 'rule.json');
+    const columns = ACCOUNT_COLUMNS.map((c) => `${c.name}:${c.type}`).join(',');
+    for (const bank of BANKS) assert.equal((await cli(bank, ['contribute', 'attested', '--table', `${bank.slice(-1)}_accounts`, '--dataset', 'accounts', '--columns', columns, '--rule', ruleFile])).code, 0);
+    const q = await cli('bank-a', ['query', 'attested', '--sql', SQL]);
+    assert.equal(q.code, 0, q.text);
+    assert.ok(q.json.rows.length > 0);
+    const log = readFileSync(join(dir, 'bank-b', 'audit', 'entries.dat'), 'utf8');
+    assert.match(log, /"action":"cleanroom\.release-columns"[^{}]*"decision":"allow"[^{}]*"collaboration attested"[^{}]*attested sample measurement/);
   });
 
   it('the compute node keeps its sealing key across a restart, so members still seal columns it can open', async () => {

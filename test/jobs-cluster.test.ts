@@ -17,7 +17,7 @@ import { SampleTee } from '../src/attestation/sample.ts';
 import { DEMO_PASSPHRASE } from '../src/audit/keys.ts';
 import { createDemoWorkspace } from '../src/demo/workspace.ts';
 import { GatehouseError } from '../src/errors.ts';
-import { addJobPrincipals, bundleOf, DEPARTMENT_STAYS, JOB_PRINCIPAL, OSCAR_KEY, partnerKey } from '../src/jobs/testing.ts';
+import { addJobPrincipals, admitJobPrincipal, bundleOf, DEPARTMENT_STAYS, JOB_KEY, JOB_PRINCIPAL, NADIA_KEY, OSCAR_KEY, partnerKey } from '../src/jobs/testing.ts';
 import { decryptFileTo } from '../src/keys/blob.ts';
 import { LocalKeyring } from '../src/keys/keyring.ts';
 import { startNode, type GatehouseNode } from '../src/node/start.ts';
@@ -37,7 +37,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'gh-jobs-cluster-'));
   const ws = join(dir, 'ws');
   await createDemoWorkspace(ws, { patients: 300, keys: KEYS });
-  addJobPrincipals(ws);
+  addJobPrincipals(ws, OSCAR_KEY, NADIA_KEY, { jobKey: JOB_KEY });
   // One keyring for the deployment (every node holds the same copy), as in production.
   for (const name of ['a', 'b']) mkdirSync(join(dir, `state-${name}`), { recursive: true });
   (await LocalKeyring.create(join(dir, 'state-a', 'keyring.json'), DEMO_PASSPHRASE)).close();
@@ -47,8 +47,11 @@ before(async () => {
       workspaceDir: ws, auditDir: join(dir, 'audit'), engineOptions: { poolSize: 1 }, demo: true,
       state: { kind: 'postgres', url: pg.superuserUrl, maxConnections: 4, dir: join(dir, `state-${name}`) },
       attestation: { allowSample: true, samplePlatformKey: tee.platformKey },
+      // The first node seeds the demo's governance in the shared state: Northwind's agreement, under which a release goes into its workspace.
+      ...(name === 'a' ? { setup: { demoGovernance: true } } : {}),
     }));
   }
+  await admitJobPrincipal(nodes[0]!.gatehouse, KEYS.olivia, new Date());
 });
 after(async () => {
   for (const n of nodes) await n.close();

@@ -5,11 +5,15 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { addJobPrincipals, bundleOf, JOB_PRINCIPAL, OSCAR_KEY, partnerKey } from '../src/jobs/testing.ts';
+import { addJobPrincipals, admitJobPrincipal, bundleOf, JOB_KEY, JOB_PRINCIPAL, NADIA_KEY, OSCAR_KEY, partnerKey } from '../src/jobs/testing.ts';
 import { demoFixture, KEYS, type ServerFixture } from './helpers/workspace.ts';
 
 let f: ServerFixture;
-before(async () => { f = await demoFixture({ patients: 300, http: true, edit: (ws) => addJobPrincipals(ws) }); });
+// The demo's governance records Northwind's agreement, under which a release goes into its workspace.
+before(async () => {
+  f = await demoFixture({ patients: 300, http: true, governance: true, edit: (ws) => addJobPrincipals(ws, OSCAR_KEY, NADIA_KEY, { jobKey: JOB_KEY }) });
+  await admitJobPrincipal(f.gh, KEYS.olivia, new Date());
+});
 after(async () => { await f?.close(); });
 
 async function call(key: string | null, method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, any> }> {
@@ -55,6 +59,8 @@ describe('code-to-data over HTTP', () => {
     const rel = await call(KEYS.rhea, 'POST', `/v1/airlock/${air.json.id}/release`);
     assert.equal(rel.json.state, 'released');
     assert.equal(rel.json.outputsSha256, run.json.outputsSha256);
+    const ws = await call(KEYS.rhea, 'GET', '/v1/governance/workspace');
+    assert.ok(ws.json.items.some((i: { id: string; source: string }) => i.id === rel.json.workspace[0].item && i.source === `airlock:${air.json.id}`), JSON.stringify(ws.json));
     const list = await call(KEYS.rhea, 'GET', '/v1/airlock');
     assert.ok(list.json.requests.some((r: { id: string; state: string }) => r.id === air.json.id && r.state === 'released'));
   });

@@ -6,6 +6,10 @@
  * A state change is a compare-and-set on the current state, and a review runs in one
  * transaction holding the request's lock (one writer per request across every node), so two
  * reviewers racing can neither both move the same request nor both count as "the first".
+ *
+ * A released request's outputs live on only in the partner's workspace (issue 23):
+ * `forgetOutputs` empties the copy here and keeps its SHA-256, the reviews and the checks
+ * report (which names outputs, checks, columns and rows, never a value).
  */
 import type { SqlDriver, SqlQueries } from '../sql/driver.ts';
 import type { AirlockState } from './states.ts';
@@ -68,6 +72,11 @@ export class AirlockStore {
 
   reviews(requestId: string): Promise<Review[]> {
     return reviewsOn(this.#sql, requestId);
+  }
+
+  /** Empties a released request's copy of the outputs (only once released; false otherwise). */
+  async forgetOutputs(id: string): Promise<boolean> {
+    return (await this.#sql.run("UPDATE {airlock_requests} SET outputs = '' WHERE id = ? AND state = 'released'", [id])) === 1;
   }
 
   /**

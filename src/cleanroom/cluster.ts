@@ -30,6 +30,10 @@ interface Spec {
   readonly accounts: number;
   readonly offset: number;
   readonly readDelayMs?: number;
+  /** Test mode only: this node accepts evidence of the sample TEE with this platform key (base64 SPKI). */
+  readonly samplePlatformKey?: string;
+  /** Test mode only: this node attests as a compute node with the local sandbox attester on this platform seed (base64url). */
+  readonly attesterSeed?: string;
 }
 
 const ENTRY = resolve(import.meta.dirname, '..', 'node', 'cleanroom-process.ts');
@@ -47,7 +51,7 @@ export async function startCluster(dir: string, specs: readonly Spec[], options:
   };
   try {
     for (const [index, spec] of specs.entries()) {
-      const child = spawn(process.execPath, [ENTRY, JSON.stringify({ dir: join(dir, spec.nodeId), nodeId: spec.nodeId, index, accounts: spec.accounts, offset: spec.offset, ...(spec.readDelayMs ? { readDelayMs: spec.readDelayMs } : {}), ...(options.paillierBits ? { paillierBits: options.paillierBits } : {}) })], {
+      const child = spawn(process.execPath, [ENTRY, JSON.stringify({ dir: join(dir, spec.nodeId), nodeId: spec.nodeId, index, accounts: spec.accounts, offset: spec.offset, ...(spec.readDelayMs ? { readDelayMs: spec.readDelayMs } : {}), ...(spec.samplePlatformKey ? { samplePlatformKey: spec.samplePlatformKey } : {}), ...(spec.attesterSeed ? { attesterSeed: spec.attesterSeed } : {}), ...(options.paillierBits ? { paillierBits: options.paillierBits } : {}) })], {
         env: { ...process.env, GATEHOUSE_NODE_TOKEN: token }, stdio: ['pipe', 'pipe', 'pipe'],
       });
       const stderr: string[] = [];

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { CleanroomError } from './errors.ts';
 import { memberOf, parseRule, requireAbility, type Ability, type Collaboration, type ContributedColumn, type Contribution, type Member } from './model.ts';
 import { templateOf, findTemplate } from './templates.ts';
+import { parseComputeSettings } from './attestation-requirement.ts';
 
 const ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const TABLE = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -16,14 +17,16 @@ function bump(c: Collaboration, change: Partial<Collaboration>): Collaboration {
   return { ...c, ...change, version: c.version + 1 };
 }
 
-export function createCollaboration(input: { id?: string; name: string; purpose: string; creator: string; creatorKey: string; computeNode?: string; sealingKey?: Member['sealingKey'] }): Collaboration {
+export function createCollaboration(input: { id?: string; name: string; purpose: string; creator: string; creatorKey: string; computeNode?: string; sealingKey?: Member['sealingKey']; compute?: unknown }): Collaboration {
   const id = input.id ?? `cr-${randomBytes(6).toString('hex')}`;
   if (!ID.test(id)) throw new CleanroomError('CLEANROOM_DEFINITION_INVALID', 'a collaboration id is lower-case letters, digits and dashes');
   if (!/^[a-z][a-z0-9_.-]{0,63}$/.test(input.purpose)) throw new CleanroomError('CLEANROOM_DEFINITION_INVALID', 'a purpose is lower-case letters, digits, _ . - (at most 64)');
+  const compute = parseComputeSettings(input.compute);
   return {
     id, name: input.name.slice(0, 200), purpose: input.purpose, creator: input.creator, computeNode: input.computeNode ?? input.creator,
     members: [{ nodeId: input.creator, publicKey: input.creatorKey, abilities: ['query', 'receive', 'approve'], status: 'active', sealingKey: input.sealingKey ?? null }],
     contributions: [], templates: [], status: 'active', version: 1,
+    ...(compute.requireAttestation ? { compute } : {}),
   };
 }
 

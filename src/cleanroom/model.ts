@@ -17,6 +17,7 @@
  * and each querying member spends its own budget on the compute node's ledger.
  */
 import type { ColumnType } from '../model/types.ts';
+import type { ComputeSettings } from './attestation-requirement.ts';
 import { CleanroomError } from './errors.ts';
 
 export type Ability = 'query' | 'receive' | 'approve';
@@ -113,6 +114,8 @@ export interface Collaboration {
   readonly status: 'active' | 'ended';
   /** Bumped on every change, so members can tell which version a query ran under. */
   readonly version: number;
+  /** What members require of the compute node before they release columns (fixed at creation). */
+  readonly compute?: ComputeSettings;
 }
 
 const IDENT = /^[a-z_][a-z0-9_]{0,62}$/;

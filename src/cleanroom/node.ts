@@ -1,7 +1,9 @@
 /**
  * Clean rooms on a served node (`startNode` with `cleanroom: {…}`, src/node/start.ts): the
- * node's CleanroomService, built from what the node already has, and its node-to-node
- * listener.
+ * node's CleanroomService, built from what the node already has. Its node-to-node operations
+ * (`cleanroom-*`) are served on the node's one listener, beside residency routing and
+ * federated learning (src/residency/service.ts `alsoServe`), so one organisation's node can
+ * be in a clean room and in a residency or federated-learning federation at once.
  *
  * - identity: the node key in <state>/federation (`gatehouse node init`), which must be the
  *   node gatehouse.yaml's `region:` names;
@@ -24,17 +26,18 @@ import { join } from 'node:path';
 import type { JWK } from 'jose';
 import type { TransparencyLog } from '../audit/log.ts';
 import { GatehouseError } from '../errors.ts';
-import { FederationClient, loadNodeIdentity, PeerRegistry, startNodeListener, type NodeIdentity, type NodeListener } from '../federation/index.ts';
+import type { KeyObject } from 'node:crypto';
+import { FederationClient, PeerRegistry, type NodeHandler, type NodeIdentity } from '../federation/index.ts';
 import type { Gatehouse } from '../pipeline/gatehouse.ts';
 import { transparencyLogAudit } from './audit-log.ts';
 import { internalMemberData } from './member-data.ts';
 import { generateSealingKeys, importSealingKeys, type SealingKeys } from './sealed-columns.ts';
+import { registerRoomResultDeposits } from './result-deposits.ts';
 import { CleanroomService } from './service.ts';
+import type { ComputeAttester } from './compute-attester.ts';
 import { FileCollaborationStore } from './store.ts';
 
 export interface CleanroomNodeConfig {
-  /** Overrides federation.listen (tests use port 0). */
-  readonly listen?: { readonly host?: string; readonly port: number };
   /** The workspace principal the collaborations read as (default `cleanroom`); it needs no credential. */
   readonly principal?: string;
   /** Per node-to-node call (default 120 s: a PSI round on a large set). */
@@ -42,21 +45,23 @@ export interface CleanroomNodeConfig {
   /** Paillier key size for intersection-sum (default 2048). */
   readonly paillierBits?: number;
   readonly onProgress?: (phase: string, done: number, total: number) => void;
+  /** This node's TEE, so members that require attestation of the compute node release to it. */
+  readonly attester?: ComputeAttester;
 }
 
 export interface CleanroomNode {
-  readonly service: CleanroomService;
-  readonly identity: NodeIdentity;
-  /** The node listener's port (for peers, never partners). */
-  readonly port: number;
+  /** The service, once the node listener has loaded and checked the node identity. */
+  service(): CleanroomService | null;
+  /** The node-to-node operations to serve on the node's listener, built with its identity. */
+  handlers(identity: NodeIdentity): Readonly<Record<string, NodeHandler>>;
   close(): Promise<void>;
 }
 
-const NODES = new WeakMap<object, CleanroomNode>();
+const NODES = new WeakMap<object, CleanroomService>();
 
 /** The clean-room service of this pipeline's node, or null when the node serves no clean rooms. */
 export function cleanroomOf(gatehouse: Pick<Gatehouse, 'governanceStore'>): CleanroomService | null {
-  return NODES.get(gatehouse.governanceStore)?.service ?? null;
+  return NODES.get(gatehouse.governanceStore) ?? null;
 }
 
 /** The sealing key pair, created once and kept beside the collaborations. */
@@ -69,7 +74,19 @@ export async function persistedSealingKeys(dir: string): Promise<SealingKeys> {
   return keys;
 }
 
-export async function startCleanroomNode(options: CleanroomNodeConfig & { readonly gatehouse: Gatehouse; readonly log: TransparencyLog; readonly stateDir: string }): Promise<CleanroomNode> {
+/**
+ * Everything the clean rooms need that does not depend on the node identity (checked by the
+ * listener that loads it): the sealing key, the store. The service itself is built in
+ * `handlers(identity)`, which the node listener calls once it has loaded and checked the
+ * identity that gatehouse.yaml names.
+ */
+export async function prepareCleanroomNode(options: CleanroomNodeConfig & {
+  readonly gatehouse: Gatehouse;
+  readonly log: TransparencyLog;
+  readonly stateDir: string;
+  /** The node's attestation mode (NodeConfig.attestation): test mode admits the local sandbox attester. */
+  readonly attestation?: { readonly allowSample: boolean; readonly samplePlatformKey?: KeyObject };
+}): Promise<CleanroomNode> {
   const { gatehouse } = options;
   const config = gatehouse.workspace.policy.residency;
   if (!config) {
@@ -77,36 +94,35 @@ export async function startCleanroomNode(options: CleanroomNodeConfig & { readon
       hint: 'add region: {node, region, jurisdiction} and federation: {listen, peers} to gatehouse.yaml, then run "gatehouse node init" (docs/cleanrooms.md)',
     });
   }
-  const identity = loadNodeIdentity(options.stateDir);
-  if (identity.nodeId !== config.nodeId) {
-    throw new GatehouseError('WORKSPACE_INVALID', `this node's identity is "${identity.nodeId}", but gatehouse.yaml says "${config.nodeId}"`, { hint: 'fix region.node in gatehouse.yaml, or run "gatehouse node init" for this node' });
-  }
   const dir = join(options.stateDir, 'cleanroom');
   const sealing = await persistedSealingKeys(dir);
-  const peers = new PeerRegistry(config.federation.peers);
-  const client = new FederationClient({ identity, peers, timeoutMs: options.timeoutMs ?? 120_000 });
-  const service = new CleanroomService({
-    identity, peers, client, sealing, store: new FileCollaborationStore(dir),
-    audit: transparencyLogAudit(options.log), data: internalMemberData(gatehouse, options.principal ?? 'cleanroom'), budgets: gatehouse.budgets,
-    ...(options.paillierBits ? { paillierBits: options.paillierBits } : {}),
-    ...(options.onProgress ? { onProgress: options.onProgress } : {}),
-  });
-  const listen = options.listen ?? config.federation.listen ?? { host: '127.0.0.1', port: 0 };
-  let listener: NodeListener;
-  try {
-    listener = await startNodeListener({ identity, peers, host: listen.host ?? '127.0.0.1', port: listen.port, clockSkewSeconds: config.federation.clockSkewSeconds, handlers: service.handlers() });
-  } catch (err) {
-    client.close();
-    throw err;
-  }
-  const node: CleanroomNode = {
-    service, identity, port: listener.port,
+  const store = new FileCollaborationStore(dir);
+  let service: CleanroomService | null = null;
+  let client: FederationClient | null = null;
+  const a = options.attestation;
+  return {
+    service: () => service,
+    handlers(identity) {
+      if (service) throw new GatehouseError('INTERNAL', 'the clean-room service is already served on a listener');
+      const peers = new PeerRegistry(config.federation.peers);
+      client = new FederationClient({ identity, peers, timeoutMs: options.timeoutMs ?? 120_000 });
+      service = new CleanroomService({
+        identity, peers, client, sealing, store,
+        audit: transparencyLogAudit(options.log), data: internalMemberData(gatehouse, options.principal ?? 'cleanroom'), budgets: gatehouse.budgets,
+        ...(a?.allowSample ? { attestation: { mode: 'test' as const, ...(a.samplePlatformKey ? { samplePlatformKey: a.samplePlatformKey } : {}) } } : {}),
+        ...(options.attester ? { attester: options.attester } : {}),
+        ...(options.paillierBits ? { paillierBits: options.paillierBits } : {}),
+        ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+      });
+      // A result delivered to receiving members is first deposited in each one's partner
+      // workspace on this node (issue 23; fails closed without an agreement in force).
+      registerRoomResultDeposits(service, (d) => gatehouse.depositRoomResult(identity.nodeId, d));
+      NODES.set(gatehouse.governanceStore, service);
+      return service.handlers();
+    },
     async close() {
       NODES.delete(gatehouse.governanceStore);
-      client.close();
-      await listener.close();
+      client?.close();
     },
   };
-  NODES.set(gatehouse.governanceStore, node);
-  return node;
 }

@@ -5,6 +5,11 @@
  * 8037) and A256GCM. The protected header names the collaboration, the query and the table,
  * so a sealed payload opened under any other query id is refused (the header is bound to the
  * ciphertext as additional authenticated data).
+ *
+ * Under compute.requireAttestation the member seals instead under a column key its key broker
+ * released to the attested sealing key (attested-release.ts): JWE `dir` with A256GCM and the
+ * same header, and the column key travels beside it as the broker's JWE (ECDH-ES, A256GCM,
+ * `kid` = the query's job id), which only the sealing key's holder opens (`openReleasedKey`).
  */
 import { CompactEncrypt, compactDecrypt, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type { CryptoKey } from 'jose';
@@ -32,18 +37,21 @@ export interface SealContext {
   readonly table: string;
 }
 
-export async function sealColumns(data: CsvTable, to: JWK, ctx: SealContext): Promise<string> {
-  const key = await importJWK(to, 'ECDH-ES');
+/** Seals to the compute node's public sealing key (a JWK), or under a released column key (32 bytes). */
+export async function sealColumns(data: CsvTable, to: JWK | Uint8Array, ctx: SealContext): Promise<string> {
+  const direct = to instanceof Uint8Array;
+  const key = direct ? to : await importJWK(to, 'ECDH-ES');
   return new CompactEncrypt(Buffer.from(data.csv, 'utf8'))
-    .setProtectedHeader({ alg: 'ECDH-ES', enc: 'A256GCM', cty: 'text/csv', 'gh-collab': ctx.collaborationId, 'gh-query': ctx.queryId, 'gh-table': ctx.table, 'gh-rows': data.rowCount })
+    .setProtectedHeader({ alg: direct ? 'dir' : 'ECDH-ES', enc: 'A256GCM', cty: 'text/csv', 'gh-collab': ctx.collaborationId, 'gh-query': ctx.queryId, 'gh-table': ctx.table, 'gh-rows': data.rowCount })
     .encrypt(key);
 }
 
-export async function openColumns(jwe: string, keys: SealingKeys, ctx: SealContext): Promise<CsvTable> {
+export async function openColumns(jwe: string, keys: SealingKeys | Uint8Array, ctx: SealContext): Promise<CsvTable> {
   let plaintext: Uint8Array;
   let header: Record<string, unknown>;
+  const direct = keys instanceof Uint8Array;
   try {
-    ({ plaintext, protectedHeader: header } = await compactDecrypt(jwe, keys.privateKey, { keyManagementAlgorithms: ['ECDH-ES'], contentEncryptionAlgorithms: ['A256GCM'] }));
+    ({ plaintext, protectedHeader: header } = await compactDecrypt(jwe, direct ? keys : keys.privateKey, { keyManagementAlgorithms: [direct ? 'dir' : 'ECDH-ES'], contentEncryptionAlgorithms: ['A256GCM'] }));
   } catch {
     throw new CleanroomError('CLEANROOM_DEFINITION_INVALID', `the columns of table "${ctx.table}" could not be opened with this node's sealing key`, 'the member must seal to the compute node\'s current key');
   }
@@ -55,4 +63,15 @@ export async function openColumns(jwe: string, keys: SealingKeys, ctx: SealConte
   const csv = Buffer.from(plaintext).toString('utf8');
   plaintext.fill(0);
   return { csv, rowCount };
+}
+
+/** Opens a column key a member's key broker released to this node's sealing key for one query. */
+export async function openReleasedKey(jwe: string, keys: SealingKeys, jobId: string): Promise<Uint8Array> {
+  try {
+    const { plaintext, protectedHeader } = await compactDecrypt(jwe, keys.privateKey, { keyManagementAlgorithms: ['ECDH-ES'], contentEncryptionAlgorithms: ['A256GCM'] });
+    if (protectedHeader.kid !== jobId || plaintext.length !== 32) throw new Error('another query');
+    return plaintext;
+  } catch {
+    throw new CleanroomError('CLEANROOM_DEFINITION_INVALID', 'a member released a column key this node cannot open for this query', 'the member must release the key to this node\'s attested sealing key');
+  }
 }

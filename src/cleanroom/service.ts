@@ -10,7 +10,9 @@
  * - a member accepts collaboration versions only from the coordinator, and only newer ones;
  * - before releasing a column to the compute node, a member re-checks the analysis against
  *   its own copy of the rules, reads the columns under its own Cedar policy and purpose
- *   (MemberData), and seals them to the compute node's key;
+ *   (MemberData), and seals them to the compute node's key; under compute.requireAttestation
+ *   it first appraises the compute node's fresh evidence, bound to its own nonce, the query
+ *   and the sealing key (attested-release.ts), and seals under the key that release yields;
  * - results go only to members with the receive ability, each of which checks that itself.
  *
  * Every step that touches a member's data is one entry in that member's own transparency
@@ -36,9 +38,14 @@ import { verifyInvitation, signInvitation, type Invitation } from './invitation.
 import * as life from './lifecycle.ts';
 import { memberOf, requireAbility, type Ability, type Collaboration, type ContributedColumn } from './model.ts';
 import { governAnalysis } from './rules/govern-analysis.ts';
-import { openColumns, sealColumns, type SealingKeys } from './sealed-columns.ts';
+import { openColumns, openReleasedKey, sealColumns, type SealingKeys } from './sealed-columns.ts';
+import type { AttestationMode } from '../attestation/types.ts';
+import { AttestationRefused } from '../attestation/errors.ts';
+import { MemberAttestation } from './attested-release.ts';
+import { analysisBinding, analysisCodeHash, analysisJobId, sealingKeySpki, type ComputeAttester } from './compute-attester.ts';
 import type { CollaborationStore } from './store.ts';
 import { findTemplate } from './templates.ts';
+import { depositRoomResult } from './result-deposits.ts';
 
 /** Reads this node's own data for a collaboration, under this node's own policy. */
 export interface MemberData {
@@ -88,6 +95,13 @@ export interface CleanroomServiceOptions {
   readonly onProgress?: (phase: string, done: number, total: number) => void;
   /** This node's privacy-budget ledger, for analyses it computes under a rule that requires DP (each querying member's budget). */
   readonly budgets?: BudgetLedger;
+  /**
+   * How this node, as a member, checks a compute node's evidence under compute.requireAttestation:
+   * `test` admits the local sandbox attester (the sample TEE, with its platform key); default production.
+   */
+  readonly attestation?: { readonly mode: AttestationMode; readonly samplePlatformKey?: import('node:crypto').KeyObject };
+  /** This node's TEE, when it is a compute node that members may require attestation of. */
+  readonly attester?: ComputeAttester;
 }
 
 export interface QueryOutcome {
@@ -143,11 +157,14 @@ export class CleanroomService {
   readonly #now: () => Date;
   readonly #psiLimiter: PsiRateLimiter;
   readonly #psiServers = new Map<string, PsiServer>();
+  readonly #attestation: MemberAttestation;
   #paillier: Promise<KeyPair> | null = null;
 
   constructor(options: CleanroomServiceOptions) {
     this.#o = options;
     this.#now = options.now ?? (() => new Date());
+    const a = options.attestation;
+    this.#attestation = new MemberAttestation({ mode: a?.mode ?? 'production', ...(a?.samplePlatformKey ? { samplePlatformKey: a.samplePlatformKey } : {}), now: this.#now });
     this.#psiLimiter = new PsiRateLimiter(options.psiAllowance, () => this.#now().getTime());
   }
 
@@ -177,7 +194,8 @@ export class CleanroomService {
   get(id: string): Collaboration { return this.#o.store.require(id); }
   pendingInvitations(): Invitation[] { return this.#o.store.invitations() as Invitation[]; }
 
-  async create(input: { id?: string; name: string; purpose: string }): Promise<Collaboration> {
+  /** `compute.requireAttestation`: members release columns only to an attested compute node (fixed at creation). */
+  async create(input: { id?: string; name: string; purpose: string; compute?: unknown }): Promise<Collaboration> {
     const c = life.createCollaboration({ ...input, creator: this.nodeId, creatorKey: this.#o.identity.publicKey, sealingKey: this.#sealingJwk() });
     if (this.#o.store.get(c.id)) throw new CleanroomError('CLEANROOM_CONFLICT', `collaboration "${c.id}" already exists`);
     await this.#audited({ action: 'cleanroom.create', collaborationId: c.id, principal: `node:${this.nodeId}`, purpose: c.purpose }, async () => {
@@ -302,6 +320,8 @@ export class CleanroomService {
     const mine = this.#o.store.get(next.id);
     if (mine && mine.creator !== from) throw new CleanroomError('CLEANROOM_CONFLICT', 'only the coordinator sends collaboration versions');
     if (mine && mine.version >= next.version) return;
+    // What this node joined under about the compute node (attestation) never changes.
+    if (mine && canonicalize(mine.compute ?? null) !== canonicalize(next.compute ?? null)) throw new CleanroomError('CLEANROOM_CONFLICT', 'the coordinator sent a version that changes the compute node\'s attestation requirement', 'the requirement is fixed when the collaboration is created; start a new collaboration to change it');
     if (mine && !own) {
       for (const t of next.contributions) {
         if (t.owner !== this.nodeId) continue;
@@ -354,13 +374,26 @@ export class CleanroomService {
         const owner = c.contributions.find((x) => x.table === t)!.owner;
         owners.set(owner, [...(owners.get(owner) ?? []), t]);
       }
+      const required = c.compute?.requireAttestation ?? null;
+      if (required && [...owners.keys()].some((o) => o !== this.nodeId) && this.#o.attester?.format !== required.format) {
+        throw new AttestationRefused(`members release columns only to a compute node attested by ${required.format} evidence, and this node has no such attester`, 'ATTESTATION_NO_ATTESTER', ['the compute node cannot attest']);
+      }
       await Promise.all([...owners].map(async ([owner, ts]) => {
         const request = { collaborationId: c.id, version: c.version, queryId, sql, params: input.params ?? null, template: template?.name ?? null, querier, tables: ts };
-        const r = owner === this.nodeId
-          ? await this.#releaseColumns(this.nodeId, request)
-          : (await this.#o.client.call<{ sealed: Record<string, string>; auditId: string }>(owner, 'cleanroom-columns', request, queryId, 120_000)).result;
+        let r: { sealed: Record<string, string>; key?: string; auditId: string };
+        if (owner === this.nodeId) r = await this.#releaseColumns(this.nodeId, request);
+        else {
+          const attestation = required ? await this.#attest(owner, c.id, queryId, sql, input.params ?? null) : null;
+          r = (await this.#o.client.call<typeof r>(owner, 'cleanroom-columns', { ...request, ...(attestation ? { attestation } : {}) }, queryId, 120_000)).result;
+        }
         receipts[owner] = r.auditId;
-        for (const t of ts) tables.set(t, await openColumns(str(r.sealed[t], 'sealed columns'), this.#o.sealing, { collaborationId: c.id, queryId, table: t }));
+        // Attested: the columns are sealed under a key the member's broker released to this node's sealing key.
+        const opener = typeof r.key === 'string' ? await openReleasedKey(r.key, this.#o.sealing, analysisJobId(c.id, queryId)) : this.#o.sealing;
+        try {
+          for (const t of ts) tables.set(t, await openColumns(str(r.sealed[t], 'sealed columns'), opener, { collaborationId: c.id, queryId, table: t }));
+        } finally {
+          if (opener instanceof Uint8Array) opener.fill(0);
+        }
       }));
       // Leaving mid-query revokes at once: re-read the collaboration before computing.
       const current = this.#o.store.require(c.id);
@@ -371,6 +404,7 @@ export class CleanroomService {
       receipts[this.nodeId] = await this.#audit({ action: 'cleanroom.delete', collaborationId: c.id, decision: 'allow', datasets: out.deletion.tables, rowsReturned: out.deletion.rows, reasons: [`query ${queryId}`, `deleted at ${out.deletion.deletedAt}`, ...Object.entries(out.deletion.digests).map(([t, d]) => `${t} held sha256:${d}`)] });
       const resultDigest = digest({ columns: out.release.columns, rows: out.release.rows });
       const outcome: QueryOutcome = { queryId, columns: out.release.columns, rows: out.release.rows, rowsSuppressed: out.release.rowsSuppressed, resultDigest, obligationsApplied: out.applied, receipts, ...(out.release.privacy ? { privacy: out.release.privacy } : {}) };
+      await depositRoomResult(this, current, querier, analysis.bound.datasets, outcome);
       // Other receivers get the result; each checks its own copy of the abilities.
       const receivers = current.members.filter((m) => m.status === 'active' && m.abilities.includes('receive') && m.nodeId !== this.nodeId && m.nodeId !== querier);
       await Promise.all(receivers.map(async (m) => {
@@ -380,8 +414,19 @@ export class CleanroomService {
     });
   }
 
+  /** The compute node's evidence for one member and query: the member's nonce, this node's sealing key, the analysis. */
+  async #attest(owner: string, collaborationId: string, queryId: string, sql: string, params: readonly string[] | null): Promise<{ challengeId: string; evidence: string }> {
+    const { result } = await this.#o.client.call<{ challengeId: string; nonce: string }>(owner, 'cleanroom-attest', { collaborationId, queryId }, queryId);
+    const evidence = await this.#o.attester!.attest({
+      nonce: new Uint8Array(Buffer.from(str(result.nonce, 'nonce'), 'base64url')),
+      publicKey: sealingKeySpki(this.#o.sealing.publicJwk),
+      userData: analysisBinding(collaborationId, queryId, sql, params),
+    });
+    return { challengeId: str(result.challengeId, 'challengeId'), evidence: Buffer.from(evidence).toString('base64') };
+  }
+
   /** A member's side of a query: re-check, read under its own policy, seal to the compute node. */
-  async #releaseColumns(requester: string, r: { collaborationId: string; queryId: string; sql: string; params: readonly string[] | null; template: string | null; querier: string; tables: readonly string[] }): Promise<{ sealed: Record<string, string>; auditId: string }> {
+  async #releaseColumns(requester: string, r: { collaborationId: string; queryId: string; sql: string; params: readonly string[] | null; template: string | null; querier: string; tables: readonly string[]; attestation?: { challengeId?: unknown; evidence?: unknown } }): Promise<{ sealed: Record<string, string>; key?: string; auditId: string }> {
     const c = this.#o.store.require(r.collaborationId);
     const base = { action: 'cleanroom.release-columns', collaborationId: c.id, principal: `node:${requester}`, purpose: c.purpose, sqlFingerprint: fingerprint(r.sql), reasons: [`query ${r.queryId}`, `for ${r.querier}`] };
     const out = await this.#audited(base, async () => {
@@ -392,19 +437,42 @@ export class CleanroomService {
       const analysis = governAnalysis(c, { sql: r.sql, ...(r.params ? { params: r.params } : {}), template, querier: r.querier });
       const compute = c.members.find((m) => m.nodeId === c.computeNode);
       if (!compute?.sealingKey) throw new CleanroomError('CLEANROOM_DEFINITION_INVALID', 'the compute node has published no sealing key');
-      const sealed: Record<string, string> = {};
-      const columns: string[] = [];
       for (const t of r.tables) {
         const contribution = c.contributions.find((x) => x.table === t);
         if (!contribution || contribution.owner !== this.nodeId) throw new CleanroomError('CLEANROOM_ABILITY_MISSING', `table "${t}" is not this node's contribution`);
-        const needed = analysis.columnsNeeded.get(t) ?? [];
-        const data = await this.#o.data.read(contribution.dataset, needed, c.purpose, { collaborationId: c.id, requestId: r.queryId, peer: requester });
-        sealed[t] = await sealColumns(toCsvTable(contribution.columns.map((x) => x.name), data), { ...compute.sealingKey }, { collaborationId: c.id, queryId: r.queryId, table: t });
-        columns.push(...needed.map((n) => `${t}.${n}`));
       }
-      return { value: { sealed }, extra: { columns, datasets: r.tables } };
+      // Under compute.requireAttestation (this node's own copy), the compute node's evidence is
+      // appraised before a single row is read; columns that stay on this node need none.
+      const required = requester === this.nodeId ? null : c.compute?.requireAttestation ?? null;
+      let attested: Awaited<ReturnType<MemberAttestation['release']>> | null = null;
+      if (required) {
+        const a = r.attestation;
+        if (typeof a?.challengeId !== 'string' || typeof a.evidence !== 'string' || a.evidence.length === 0) {
+          throw new AttestationRefused('this collaboration releases columns only to an attested compute node, and no evidence came with the request', 'ATTESTATION_MISSING', ['the compute node presented no evidence']);
+        }
+        if (a.evidence.length > 200_000) throw new GatehouseError('REQUEST_INVALID', 'evidence must be base64 of at most 150 kB');
+        attested = await this.#attestation.release(required, {
+          challengeId: a.challengeId, jobId: analysisJobId(c.id, r.queryId), codeHash: analysisCodeHash(r.sql, r.params), tables: r.tables,
+          evidence: new Uint8Array(Buffer.from(a.evidence, 'base64')), sealingKeySpki: sealingKeySpki(compute.sealingKey),
+        });
+      }
+      const sealed: Record<string, string> = {};
+      const columns: string[] = [];
+      try {
+        for (const t of r.tables) {
+          const contribution = c.contributions.find((x) => x.table === t)!;
+          const needed = analysis.columnsNeeded.get(t) ?? [];
+          const data = await this.#o.data.read(contribution.dataset, needed, c.purpose, { collaborationId: c.id, requestId: r.queryId, peer: requester });
+          sealed[t] = await sealColumns(toCsvTable(contribution.columns.map((x) => x.name), data), attested ? attested.key : { ...compute.sealingKey }, { collaborationId: c.id, queryId: r.queryId, table: t });
+          columns.push(...needed.map((n) => `${t}.${n}`));
+        }
+      } finally {
+        attested?.key.fill(0);
+      }
+      const proof = attested ? [`attested ${attested.format} measurement ${attested.measurement.slice(0, 16)}…, evidence ${Math.round(attested.ageSeconds)} s old, sealed to the attested key`] : [];
+      return { value: { sealed, ...(attested ? { key: attested.wrapped } : {}) }, extra: { columns, datasets: r.tables, reasons: [...base.reasons, ...proof] } };
     });
-    return { sealed: out.sealed, auditId: out.auditId! };
+    return { sealed: out.sealed, ...(out.key ? { key: out.key } : {}), auditId: out.auditId! };
   }
 
   /** Verifies another member's receipt for a step of this collaboration against its log keys. */
@@ -569,6 +637,18 @@ export class CleanroomService {
         return this.#audited(before, async () => ({ value: { collaboration: await this.#apply(c, call.peer.nodeId, b.change ?? {}) } }));
       },
       'cleanroom-columns': async (call) => this.#releaseColumns(call.peer.nodeId, body(call)),
+      'cleanroom-attest': async (call) => {
+        const b = body<{ collaborationId: string; queryId: string }>(call);
+        const c = this.#o.store.require(str(b.collaborationId, 'collaborationId'));
+        const queryId = str(b.queryId, 'queryId');
+        const base = { action: 'cleanroom.attest-challenge', collaborationId: c.id, principal: `node:${call.peer.nodeId}`, purpose: c.purpose, reasons: [`query ${queryId}`] };
+        return this.#audited(base, async () => {
+          if (call.peer.nodeId !== c.computeNode) throw new CleanroomError('CLEANROOM_ABILITY_MISSING', `node "${call.peer.nodeId}" is not this collaboration's compute node`);
+          const required = c.compute?.requireAttestation;
+          if (!required) throw new CleanroomError('CLEANROOM_CONFLICT', 'this collaboration requires no attestation of its compute node');
+          return { value: await this.#attestation.challenge(required, analysisJobId(c.id, queryId)) };
+        });
+      },
       'cleanroom-query': async (call) => {
         const b = body<{ collaborationId: string; sql?: string; template?: string; params?: string[] }>(call);
         const c = this.#o.store.require(str(b.collaborationId, 'collaborationId'));

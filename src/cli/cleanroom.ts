@@ -3,8 +3,10 @@
  *
  * Each sub-command is one call to the node's clean-room routes (src/server/cleanroom-routes.ts;
  * --url, default http://127.0.0.1:7480, or GATEHOUSE_URL; --key or GATEHOUSE_API_KEY), where
- * the node audits it. `demo` starts three bank nodes on this machine (each its own process,
- * node key, policy, engine and log) and walks through docs/cleanrooms.md.
+ * the node audits it. `demo` starts three served bank nodes on this machine (each its own
+ * process, node key, policy, engine, log and governance; src/cleanroom/served-cluster.ts),
+ * records on the compute node the agreements its deliveries need (each result lands in the
+ * receiving members' partner workspaces first, issue 23) and walks through docs/cleanrooms.md.
  *
  *   gatehouse cleanroom create --id fraud-ring --name "Shared fraud rings" --purpose fraud-detection
  *   gatehouse cleanroom invite fraud-ring --node bank-b --abilities query,receive,approve
@@ -13,7 +15,7 @@
  *   gatehouse cleanroom query fraud-ring --sql "SELECT …"      (or --template NAME --param V …)
  *   gatehouse cleanroom psi fraud-ring --table a_accounts --column account_key --peer-table b_accounts --mode cardinality
  */
-import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -32,7 +34,7 @@ export const CLEANROOM_COMMAND: CommandSpec = {
   summary: 'Clean rooms between organisations: collaborations, analysis rules, PSI (docs/cleanrooms.md).',
   usage: ['gatehouse cleanroom <sub> [ID] [options]'],
   subs: {
-    create: 'gatehouse cleanroom create --name TEXT --purpose P [--id ID]',
+    create: 'gatehouse cleanroom create --name TEXT --purpose P [--id ID] [--require-attestation FILE.json]',
     invite: 'gatehouse cleanroom invite ID --node NODE --abilities query,receive,approve   (signed with this node\'s key)',
     join: 'gatehouse cleanroom join ID   (accept the invitation this node received)',
     contribute: 'gatehouse cleanroom contribute ID --table T --dataset D --columns c:TYPE,… --rule FILE.json',
@@ -42,12 +44,14 @@ export const CLEANROOM_COMMAND: CommandSpec = {
     psi: 'gatehouse cleanroom psi ID --table T --column C --peer-table PT [--mode cardinality|intersection|sum] [--value-column V]',
     leave: 'gatehouse cleanroom leave ID   (the creator ends it)',
     list: 'gatehouse cleanroom list [ID]',
-    demo: 'gatehouse cleanroom demo [--accounts N] [--dir DIR]   (three bank nodes on this machine)',
+    demo: 'gatehouse cleanroom demo [--accounts N] [--dir DIR]   (three served bank nodes on this machine)',
+    measurement: 'gatehouse cleanroom measurement   (the local sandbox attester\'s measurement, for --require-attestation; no server)',
   },
   options: {
     id: { type: 'string', arg: 'ID', help: 'create: the collaboration id' },
     name: { type: 'string', arg: 'TEXT', help: 'create: a name' },
     purpose: { type: 'string', arg: 'P', help: 'create: the purpose every member\'s policy is asked about' },
+    'require-attestation': { type: 'string', arg: 'FILE', help: 'create: members release columns only to a compute node attested as this JSON says: {format, measurements, pcrs?, maxAgeSeconds?}' },
     node: { type: 'string', arg: 'NODE', help: 'invite: the pinned node to invite' },
     abilities: { type: 'string', arg: 'LIST', help: 'invite: query, receive, approve (comma-separated)' },
     table: { type: 'string', arg: 'T', help: 'the table name inside the collaboration' },
@@ -64,7 +68,7 @@ export const CLEANROOM_COMMAND: CommandSpec = {
     mode: { type: 'string', arg: 'MODE', help: 'psi: cardinality (default), intersection or sum' },
     'value-column': { type: 'string', arg: 'V', help: 'psi --mode sum: the peer column summed' },
     accounts: { type: 'string', arg: 'N', help: 'demo: accounts per bank (default 2000)' },
-    dir: { type: 'string', arg: 'DIR', help: 'demo: where the three nodes keep their state (default: a temporary directory)' },
+    dir: { type: 'string', arg: 'DIR', help: 'demo: a new or empty directory where the three nodes keep their state (default: a temporary directory, removed after)' },
     ...CLIENT,
   },
   more: 'Every step is audited on the node that makes it, and on each member whose data it touches.',
@@ -120,7 +124,10 @@ export async function cleanroomCommand(argv: string[], out: Out): Promise<number
   let res: unknown;
   switch (sub) {
     case 'create':
-      res = await call(values, 'POST', '/v1/cleanrooms', { ...(values.id ? { id: values.id } : {}), name: need(values.name, '--name'), purpose: need(values.purpose, '--purpose') });
+      res = await call(values, 'POST', '/v1/cleanrooms', {
+        ...(values.id ? { id: values.id } : {}), name: need(values.name, '--name'), purpose: need(values.purpose, '--purpose'),
+        ...(values['require-attestation'] ? { compute: { requireAttestation: readJson(values['require-attestation']) } } : {}),
+      });
       break;
     case 'invite':
       res = await call(values, 'POST', `/v1/cleanrooms/${cid()}/invitations`, { node: need(values.node, '--node'), abilities: need(values.abilities, '--abilities').split(',').map((a: string) => a.trim()) });
@@ -149,6 +156,11 @@ export async function cleanroomCommand(argv: string[], out: Out): Promise<number
     case 'leave': res = await call(values, 'POST', `/v1/cleanrooms/${cid()}/leave`); break;
     case 'list': res = id ? await call(values, 'GET', `/v1/cleanrooms/${cid()}`) : await call(values, 'GET', '/v1/cleanrooms'); break;
     case 'demo': return demo(values, out);
+    case 'measurement': {
+      const { sandboxMeasurement } = await import('../cleanroom/compute-attester.ts');
+      res = { format: 'sample', measurement: sandboxMeasurement() };
+      break;
+    }
     default: throw usage(`unknown sub-command "cleanroom ${sub}"`);
   }
   out.write(`${JSON.stringify(res, null, 2)}\n`);
@@ -157,25 +169,28 @@ export async function cleanroomCommand(argv: string[], out: Out): Promise<number
 
 /** The three-bank walkthrough of docs/cleanrooms.md, on three local nodes. */
 async function demo(values: Record<string, any>, out: Out): Promise<number> {
-  const { startCluster } = await import('../cleanroom/cluster.ts');
-  const { ACCOUNT_COLUMNS } = await import('../cleanroom/demo-bank.ts');
+  const { startServedBanks } = await import('../cleanroom/served-cluster.ts');
+  const { ACCOUNT_COLUMNS, CLEANROOM_PURPOSE } = await import('../cleanroom/demo-bank.ts');
   const accounts = Number(values.accounts ?? 2000);
   if (!Number.isInteger(accounts) || accounts < 1000 || accounts > 1_000_000) throw usage('--accounts is a whole number from 1,000 to 1,000,000');
+  // Each run makes fresh nodes (new keys, agreements and vault passphrase), so --dir must not hold an earlier run's.
+  if (values.dir && existsSync(resolve(values.dir)) && readdirSync(resolve(values.dir)).length > 0) throw usage(`--dir ${values.dir} is not empty: give a new or empty directory for the demo's three nodes`);
   const dir = values.dir ? resolve(values.dir) : mkdtempSync(join(tmpdir(), 'gatehouse-cleanroom-demo-'));
   const step = (s: string): void => { out.write(`\n▶ ${s}\n`); };
   const show = (v: unknown): void => { out.write(`${typeof v === 'string' ? v : JSON.stringify(v, null, 2)}\n`); };
-  step(`starting three bank nodes (${accounts} accounts each) under ${dir}`);
-  const cl = await startCluster(dir, ['bank-a', 'bank-b', 'bank-c'].map((nodeId) => ({ nodeId, accounts, offset: Math.floor(accounts / 2) })));
+  step(`starting three served bank nodes (${accounts} accounts each) under ${dir}`);
+  const cl = await startServedBanks(dir, ['bank-a', 'bank-b', 'bank-c'].map((nodeId) => ({ nodeId, accounts, offset: Math.floor(accounts / 2) })));
   try {
-    for (const n of cl.nodes) show(`${n.nodeId}: node key ${n.publicKey}, node-to-node ${n.nodeUrl}, clean-room API ${n.controlUrl}`);
+    for (const n of cl.nodes) show(`${n.nodeId}: node key ${n.publicKey}, node-to-node ${n.nodeUrl}, API ${n.httpUrl}`);
     const ok = async (node: string, method: string, path: string, body?: unknown): Promise<any> => {
       const r = await cl.node(node).call(method, path, body);
       if (r.status !== 200) throw errorFromBody(r.body.error, r.status);
       return r.body;
     };
-    const refusal = async (node: string, method: string, path: string, body?: unknown): Promise<string> => {
+    const refusal = async (node: string, method: string, path: string, body?: unknown, withHint = false): Promise<string> => {
       const r = await cl.node(node).call(method, path, body);
-      return r.status === 200 ? 'allowed (unexpected)' : `refused ${r.body.error.code}: ${r.body.error.message}`;
+      if (r.status === 200) return 'allowed (unexpected)';
+      return `refused ${r.body.error.code}: ${r.body.error.message}${withHint && r.body.error.hint ? `\n  what to do: ${r.body.error.hint}` : ''}`;
     };
     step('bank-a creates the collaboration and invites bank-b and bank-c (signed invitations)');
     await ok('bank-a', 'POST', '/v1/cleanrooms', { id: 'fraud-ring', name: 'Shared fraud rings', purpose: 'fraud-detection' });
@@ -194,10 +209,28 @@ async function demo(values: Record<string, any>, out: Out): Promise<number> {
     step('intersection-sum: bank-b\'s total exposure on those shared accounts (Paillier; bank-a never sees a single value)');
     const sum = await ok('bank-a', 'POST', '/v1/cleanrooms/fraud-ring/psi', { table: 'a_accounts', column: 'account_key', peerTable: 'b_accounts', mode: 'sum', valueColumn: 'exposure' });
     show(`shared accounts: ${sum.cardinality}, total exposure at bank-b: ${sum.sum}`);
+    const ANALYSIS = 'SELECT a.segment, count(*) AS accounts, sum(b.exposure) AS exposure FROM a_accounts a JOIN b_accounts b ON a.account_key = b.account_key WHERE b.flagged GROUP BY a.segment ORDER BY a.segment';
+    step('the compute node (bank-a) puts each result in every receiving member\'s partner workspace first: without an agreement with bank-b and bank-c, nothing is delivered');
+    show(await refusal('bank-a', 'POST', '/v1/cleanrooms/fraud-ring/queries', { sql: ANALYSIS }, true));
+    step(`bank-a registers bank-b and bank-c as partner organisations and records an agreement with each: its accounts, for ${CLEANROOM_PURPOSE}, results kept 30 days`);
+    for (const member of ['bank-b', 'bank-c']) {
+      await ok('bank-a', 'POST', '/v1/governance/vendors', { name: member });
+      const { agreement } = await ok('bank-a', 'POST', '/v1/governance/agreements', {
+        kind: 'DPA', title: `Fraud-ring clean room: bank-a and ${member}`, partner: member, effectiveFrom: new Date().toISOString(), endsOn: null,
+        datasets: ['accounts'], purposes: [CLEANROOM_PURPOSE], resultRetentionDays: 30,
+      });
+      show(`${member}: agreement ${agreement.id} (${agreement.kind}), datasets ${agreement.datasets.join(', ')}, purposes ${agreement.purposes.join(', ')}`);
+    }
     step('an analysis on the compute node (bank-a): exposure at bank-b of accounts bank-b flagged, by bank-a\'s segment');
-    const q = await ok('bank-a', 'POST', '/v1/cleanrooms/fraud-ring/queries', { sql: 'SELECT a.segment, count(*) AS accounts, sum(b.exposure) AS exposure FROM a_accounts a JOIN b_accounts b ON a.account_key = b.account_key WHERE b.flagged GROUP BY a.segment ORDER BY a.segment' });
+    const q = await ok('bank-a', 'POST', '/v1/cleanrooms/fraud-ring/queries', { sql: ANALYSIS });
     show(q.rows.map((r: unknown[]) => r.join('\t')).join('\n'));
     show(`groups withheld (fewer than 25 customers, or to protect them): ${q.rowsSuppressed}; result ${q.resultDigest}`);
+    step('the result was deposited in bank-b\'s and bank-c\'s partner workspaces on bank-a before it was delivered');
+    for (const member of ['bank-b', 'bank-c']) {
+      const { items } = await ok('bank-a', 'GET', `/v1/governance/workspace?org=${member}`);
+      const item = (items as { id: string; item: string; name: string; expiresAt: string | null; source: string }[]).find((i) => i.item === 'room-result' && i.source === `cleanroom:fraud-ring/${q.queryId}`);
+      show(item ? `${member}: ${item.item} ${item.id} (${item.name}), expires ${item.expiresAt ?? 'never'}` : `${member}: no deposit (unexpected)`);
+    }
     step('rules hold: projecting the join column, and a table alone');
     show(await refusal('bank-a', 'POST', '/v1/cleanrooms/fraud-ring/queries', { sql: 'SELECT a.account_key, count(*) FROM a_accounts a JOIN b_accounts b ON a.account_key = b.account_key GROUP BY a.account_key' }));
     show(await refusal('bank-a', 'POST', '/v1/cleanrooms/fraud-ring/queries', { sql: 'SELECT segment, count(*) FROM a_accounts GROUP BY segment' }));

@@ -6,7 +6,8 @@
  * PostgreSQL state every node of a cluster shares. Every write is one statement.
  *
  * Outputs of a run are kept here only to hand them to the airlock; they never leave the node
- * except through an airlock release (src/airlock/).
+ * except through an airlock release (src/airlock/). Once released they live in the partner's
+ * workspace (issue 23) and the run keeps only their SHA-256 (`forgetOutputs`).
  */
 import type { SqlDriver, SqlValue } from '../sql/driver.ts';
 import type { CodeBundle } from './bundle.ts';
@@ -112,6 +113,15 @@ export class JobStore {
   async endRun(id: string, r: Pick<RunRecord, 'status' | 'error' | 'limit' | 'logs' | 'outputs' | 'outputsSha256' | 'cpuMs' | 'rowsRead'>, at: string): Promise<void> {
     await this.#sql.run('UPDATE {job_runs} SET ended_at = ?, status = ?, error = ?, limit_kind = ?, logs = ?, outputs = ?, outputs_sha256 = ?, cpu_ms = ?, rows_read = ? WHERE id = ?',
       [at, r.status, r.error, r.limit, JSON.stringify(r.logs), r.outputs, r.outputsSha256, r.cpuMs, r.rowsRead, id]);
+  }
+
+  /**
+   * Drops a run's outputs once the airlock released them into the partner's workspace: the
+   * run keeps their SHA-256 (what was reviewed and released), never a second copy. A run whose
+   * outputs are gone cannot be submitted again.
+   */
+  async forgetOutputs(runId: string): Promise<void> {
+    await this.#sql.run('UPDATE {job_runs} SET outputs = NULL WHERE id = ?', [runId]);
   }
 
   async runs(jobId: string): Promise<RunRecord[]> {

@@ -34,7 +34,7 @@ when { context.purpose == "research" };
  * Adds to a demo workspace directory: the job principal, an output checker (oscar), a
  * Northwind engineer who submits bundles (nadia, no data access of her own) and the jobs policy.
  */
-export function addJobPrincipals(wsDir: string, oscarKey = OSCAR_KEY, nadiaKey = NADIA_KEY, options: { rowCap?: number } = {}): void {
+export function addJobPrincipals(wsDir: string, oscarKey = OSCAR_KEY, nadiaKey = NADIA_KEY, options: { rowCap?: number; jobKey?: string } = {}): void {
   const file = join(wsDir, 'gatehouse.yaml');
   let yaml = readFileSync(file, 'utf8');
   if (options.rowCap !== undefined) yaml = yaml.replace(/^obligations:\n/m, `obligations:\n  approved-job:\n    rowCap: ${options.rowCap}\n`);
@@ -44,7 +44,7 @@ export function addJobPrincipals(wsDir: string, oscarKey = OSCAR_KEY, nadiaKey =
     displayName: Northwind Research approved jobs
     groups: [approved-jobs]
     attributes: { org: northwind-research, region: us-east }
-  oscar:
+${options.jobKey ? `    apiKeySha256: [${apiKeyDigest(options.jobKey)}]\n` : ''}  oscar:
     displayName: Oscar Reyes (St Avery Health output checker)
     groups: [output-checkers]
     attributes: { org: st-avery, region: us-east }
@@ -56,6 +56,24 @@ export function addJobPrincipals(wsDir: string, oscarKey = OSCAR_KEY, nadiaKey =
     apiKeySha256: [${apiKeyDigest(nadiaKey)}]
 `));
   writeFileSync(join(wsDir, 'policies', 'jobs.cedar'), jobsPolicy(options.rowCap !== undefined ? 'approved-job' : null));
+}
+
+/** The job principal's key where a test gives it one (`addJobPrincipals(…, { jobKey: JOB_KEY })`). */
+export const JOB_KEY = 'test-key-northwind-jobs-0123456';
+
+/**
+ * Under the demo's governance (`setupDemoGovernance`), what a job's release needs: the job
+ * principal reads regulated data, so it signs the acceptable-use document (with JOB_KEY) and
+ * has the hipaa-privacy training on record; the release itself needs Northwind's agreement,
+ * which the demo's governance records (issue 23: released outputs go into the partner's
+ * workspace under it).
+ */
+export async function admitJobPrincipal(gh: { governanceOp(meta: { credential: string | null; source: string; channel: string }, op: string, args: unknown): Promise<unknown> }, adminKey: string, now: Date, jobKey = JOB_KEY): Promise<void> {
+  const as = (credential: string) => ({ credential, source: '127.0.0.1', channel: 'test' });
+  const aup = await gh.governanceOp(as(jobKey), 'acknowledge.show', { name: 'acceptable-use' }) as { document: { sha256: string } };
+  await gh.governanceOp(as(jobKey), 'acknowledge.sign', { name: 'acceptable-use', sha256: aup.document.sha256 });
+  const day = 86_400_000;
+  await gh.governanceOp(as(adminKey), 'training.record', { principal: JOB_PRINCIPAL, course: 'hipaa-privacy', completedAt: new Date(now.getTime() - day).toISOString(), expiresAt: new Date(now.getTime() + 400 * day).toISOString() });
 }
 
 export interface PartnerKey {

@@ -12,10 +12,16 @@
  * Then the parent drives it over HTTP with the bearer token it gave in GATEHOUSE_NODE_TOKEN.
  * SIGTERM closes everything.
  *
- * `cleanroom-process.ts --served <workspace dir>` is the served node instead: `startNode` with
- * clean rooms on (identity in <workspace>/state, peers and listener from gatehouse.yaml, the
- * routes on the node's own HTTP API behind its administrators' credentials). It prints one
+ * `cleanroom-process.ts --served <workspace dir> [<attestation json>]` is the served node instead:
+ * `startNode` with clean rooms on (identity in <workspace>/state, peers and the one node
+ * listener from gatehouse.yaml, which also carries residency routing and federated learning,
+ * the routes on the node's own HTTP API behind its administrators' credentials). It prints one
  * line {"http": port, "federation": port} when ready.
+ *
+ * Attestation (tests and the walkthrough, test mode only): `attesterSeed` (base64url, 32 bytes)
+ * makes the node a compute node with the local sandbox attester, a sample TEE on that platform
+ * key measuring the compute path; `samplePlatformKey` (base64 SPKI) lets the node, as a member,
+ * accept that platform's evidence.
  */
 import { createInterface } from 'node:readline';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -34,8 +40,23 @@ import { generateSealingKeys } from '../cleanroom/sealed-columns.ts';
 import { CleanroomService, type MemberData } from '../cleanroom/service.ts';
 import { FileCollaborationStore } from '../cleanroom/store.ts';
 import { ProgressMeter, formatProgress } from '../psi/progress.ts';
+import { createPublicKey, type KeyObject } from 'node:crypto';
+import { SampleTee } from '../attestation/sample.ts';
+import { sandboxAttester, sandboxMeasurement, type ComputeAttester } from '../cleanroom/compute-attester.ts';
 
-interface Args {
+interface AttestationArgs {
+  readonly samplePlatformKey?: string;
+  readonly attesterSeed?: string;
+}
+
+/** The test-mode attestation a node process was given (none: production, no attester). */
+function attestationOf(a: AttestationArgs): { platformKey: KeyObject | null; attester: ComputeAttester | null } {
+  const platformKey = a.samplePlatformKey ? createPublicKey({ key: Buffer.from(a.samplePlatformKey, 'base64'), format: 'der', type: 'spki' }) : null;
+  const attester = a.attesterSeed ? sandboxAttester(new SampleTee({ measurement: sandboxMeasurement(), seed: new Uint8Array(Buffer.from(a.attesterSeed, 'base64url')) })) : null;
+  return { platformKey, attester };
+}
+
+interface Args extends AttestationArgs {
   readonly dir: string;
   readonly nodeId: string;
   readonly index: number;
@@ -81,23 +102,24 @@ function paced(data: MemberData, ms: number): MemberData {
 }
 
 /** The served node: what `gatehouse serve` runs, with clean rooms on. */
-async function served(ws: string): Promise<void> {
+async function served(ws: string, options: AttestationArgs): Promise<void> {
   await loadParser();
+  const { platformKey, attester } = attestationOf(options);
   const node = await startNode({
     workspaceDir: ws, auditDir: join(ws, 'audit'), engineOptions: { poolSize: 1, threads: 1 }, http: { port: 0 }, wire: null, tls: null,
-    federation: null, cleanroom: { paillierBits: Number(process.env.GATEHOUSE_PAILLIER_BITS) || 2048, onProgress: progressLine(basename(ws)) },
+    ...(platformKey ? { attestation: { allowSample: true, samplePlatformKey: platformKey } } : {}),
+    cleanroom: { paillierBits: Number(process.env.GATEHOUSE_PAILLIER_BITS) || 2048, onProgress: progressLine(basename(ws)), ...(attester ? { attester } : {}) },
   });
   const { cleanroomOf } = await import('../cleanroom/node.ts');
   if (!cleanroomOf(node.gatehouse)) throw new Error('the node started without clean rooms');
-  const config = node.gatehouse.workspace.policy.residency!;
-  say({ http: node.http!.port, federation: config.federation.listen?.port ?? 0 });
+  say({ http: node.http!.port, federation: node.residency!.port });
   const close = (): void => { void node.close().then(() => process.exit(0)); };
   process.on('SIGTERM', close);
   process.on('SIGINT', close);
 }
 
 async function main(): Promise<void> {
-  if (process.argv[2] === '--served') return served(process.argv[3] ?? '.');
+  if (process.argv[2] === '--served') return served(process.argv[3] ?? '.', JSON.parse(process.argv[4] ?? '{}') as AttestationArgs);
   const args = JSON.parse(process.argv[2] ?? '{}') as Args;
   const token = process.env.GATEHOUSE_NODE_TOKEN ?? '';
   if (token.length < 16) throw new Error('GATEHOUSE_NODE_TOKEN must be set (at least 16 characters)');
@@ -112,6 +134,7 @@ async function main(): Promise<void> {
 
   const { pins } = await nextLine();
   const sealing = await generateSealingKeys();
+  const attestation = attestationOf(args);
   let service: CleanroomService | null = null;
   const listener = await startNodeListener({
     identity, peers: new PeerRegistry(pinsOf(pins, {}, identity.nodeId)), port: 0,
@@ -130,6 +153,8 @@ async function main(): Promise<void> {
   service = new CleanroomService({
     identity, peers, client, sealing, store: new FileCollaborationStore(join(args.dir, 'cleanroom')),
     audit: transparencyLogAudit(node.audit), data: paced(pipelineMemberData(node.gatehouse, apiKey), args.readDelayMs ?? 0), budgets: node.gatehouse.budgets,
+    ...(attestation.platformKey ? { attestation: { mode: 'test' as const, samplePlatformKey: attestation.platformKey } } : {}),
+    ...(attestation.attester ? { attester: attestation.attester } : {}),
     ...(args.paillierBits ? { paillierBits: args.paillierBits } : {}),
     onProgress: progressLine(identity.nodeId),
   });

@@ -113,7 +113,8 @@ export interface NodeConfig {
   readonly federation?: FederationNodeConfig | null;
   /**
    * Serve clean-room collaborations on the node-to-node listener (docs/cleanrooms.md); absent:
-   * no clean rooms. Its listener is the workspace's federation.listen unless `listen` says otherwise.
+   * no clean rooms. They share the node's one listener (federation.listen, or `federation.listen`
+   * here) with residency routing and federated learning, and turn it on even with `federation: null`.
    */
   readonly cleanroom?: import('../cleanroom/node.ts').CleanroomNodeConfig;
   /** Re-read the workspace when its files change. */

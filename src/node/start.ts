@@ -4,8 +4,10 @@
  * Opened in dependency order, each part's closer pushed as soon as it is open (closers.ts):
  *
  *   state + audit log ─▶ pipeline (Gatehouse: workspace, engines, identity, governance)
- *     ─▶ setup (demo users, demo governance) ─▶ residency node (when gatehouse.yaml has a
- *     region: section, with the federated-learning service on its listener) ─▶ HTTP ─▶ wire front ─▶ scheduler ─▶ reload watch
+ *     ─▶ setup (demo users, demo governance) ─▶ the node listener (when gatehouse.yaml has a
+ *     region: section): one mTLS port, pinned peers, carrying every node-to-node route the
+ *     node enables, residency routing, federated learning and (with `cleanroom`) clean
+ *     rooms ─▶ HTTP ─▶ wire front ─▶ scheduler ─▶ reload watch
  *
  * The residency node is handed to the faces, which route every governed query through it:
  * a query about another region's data travels there (docs/residency.md).
@@ -34,7 +36,7 @@ import { trackInFlight } from './in-flight.ts';
 import { reloader, watchWorkspace } from './reload.ts';
 import { startScheduler, type Scheduler } from './scheduler.ts';
 import { openState } from './state.ts';
-import { startCleanroomNode, type CleanroomNodeConfig } from '../cleanroom/node.ts';
+import { prepareCleanroomNode, type CleanroomNode } from '../cleanroom/node.ts';
 
 export type { NodeConfig } from './config.ts';
 export type { NodeHttp } from './http.ts';
@@ -112,18 +114,38 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
     if (config.setup?.demoGovernance) await gatehouse.setupDemoGovernance();
 
     let residency: ResidencyNode | null = null;
-    // A node serving clean rooms gives them its node-to-node listener (one listener, one role).
-    if (config.federation !== null && !config.cleanroom && gatehouse.workspace.policy.residency) {
+    // One node listener (one mTLS port, pinned peers) carries every node-to-node route this node
+    // enables: residency routing (query, ping), federated learning (fl-*) and, with `cleanroom`,
+    // the clean rooms (cleanroom-*). So one organisation's node is in a clean room and in a
+    // residency or federated-learning federation at once. `federation: null` keeps the listener
+    // off (a one-shot CLI command) unless the node serves clean rooms, which need it.
+    const cleanroomConfig = config.cleanroom;
+    if ((config.federation !== null || cleanroomConfig) && gatehouse.workspace.policy.residency) {
       const fed = config.federation ?? {};
+      // The node identity lives in <stateDir>/federation; the collaborations in <state dir>/cleanroom.
+      const stateDir = fed.stateDir ?? join(workspaceDir, 'state');
+      // Clean rooms (issue 17, docs/cleanrooms.md): the HTTP routes find the service (cleanroomOf).
+      let cleanroom: CleanroomNode | null = null;
+      if (cleanroomConfig) {
+        const c = await prepareCleanroomNode({ ...cleanroomConfig, gatehouse, log: state.log, stateDir: config.state?.dir ?? join(workspaceDir, 'state'), ...(config.attestation?.allowSample ? { attestation: { allowSample: true, ...(sampleKey ? { samplePlatformKey: sampleKey } : {}) } } : {}) });
+        cleanroom = c;
+        closers.push('clean rooms', () => c.close());
+      }
       // Given the counted view, so a forwarded query in flight finishes before the engines close.
       const listen = fed.listen ?? gatehouse.workspace.policy.residency.federation.listen ?? { port: 0 };
       // Federated learning (docs/federated.md) on the same node listener: every federated node
       // can take part in a job; its operators decide per job (group fl-operators, default deny).
       let fl: FlNode | null = null;
       const r = await ResidencyNode.start({
-        gatehouse: inFlight.view, stateDir: fed.stateDir ?? join(workspaceDir, 'state'),
+        gatehouse: inFlight.view, stateDir,
         ...(fed.listen ? { listen: fed.listen } : {}), ...(fed.timeoutMs !== undefined ? { timeoutMs: fed.timeoutMs } : {}),
-        alsoServe: { handlers: (identity) => (fl = FlNode.create({ gatehouse: inFlight.view, identity })).handlers, maxBodyBytes: FL_MAX_BODY_BYTES },
+        alsoServe: {
+          handlers: (identity) => ({
+            ...(fl = FlNode.create({ gatehouse: inFlight.view, identity })).handlers,
+            ...(cleanroom ? cleanroom.handlers(identity) : {}),
+          }),
+          maxBodyBytes: FL_MAX_BODY_BYTES,
+        },
       }).catch((err: unknown) => { throw listenFailure(err, 'the node-to-node listener', 'federation.listen in gatehouse.yaml', listen.host ?? '127.0.0.1', listen.port); });
       residency = r;
       const flService = fl as FlNode | null;
@@ -132,14 +154,10 @@ export async function startNode<C extends NodeConfig>(config: C): Promise<Gateho
         closers.push('federated learning', () => flService.close());
       }
       closers.push('residency', () => r.close());
-    }
-    // Clean rooms (issue 17, docs/cleanrooms.md): with `cleanroom: {…}` a federated node serves its
-    // collaborations on the node listener; the HTTP routes find the service (cleanroomOf).
-    const cleanroomConfig = config.cleanroom;
-    if (cleanroomConfig) {
-      const stateDir = config.state?.dir ?? join(workspaceDir, 'state');
-      const cleanroom = await startCleanroomNode({ ...cleanroomConfig, gatehouse, log: state.log, stateDir });
-      closers.push('clean rooms', () => cleanroom.close());
+    } else if (cleanroomConfig) {
+      throw new GatehouseError('WORKSPACE_INVALID', 'clean rooms need this node in a federation, but gatehouse.yaml has no region section', {
+        hint: 'add region: {node, region, jurisdiction} and federation: {listen, peers} to gatehouse.yaml, then run "gatehouse node init" (docs/cleanrooms.md)',
+      });
     }
 
     const host = config.http?.host ?? '127.0.0.1';

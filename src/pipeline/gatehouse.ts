@@ -44,6 +44,8 @@ import { jobLogs, jobStatus } from '../operations/jobs/status.ts';
 import { attestChallenge, attestRelease } from '../operations/jobs/attest.ts';
 import { closeJobs, configureJobs, type JobsConfig } from '../operations/jobs/context.ts';
 import { airlockList, airlockRelease, airlockReview, airlockSubmit } from '../operations/airlock/airlock.ts';
+import { depositRoomResult } from '../operations/cleanroom/deposit-result.ts';
+import type { RoomDelivery } from '../model/room-delivery.ts';
 import type { TeeFormat } from '../attestation/types.ts';
 import * as fl from '../operations/fl/round.ts';
 import { cleanroomMemberRead, type MemberReadRequest } from '../operations/cleanroom/member-read.ts';
@@ -99,6 +101,8 @@ export class Gatehouse {
 
   /** The step of a query across regions (residency.forward), audited with the shared request id. */
   crossRegion<T>(req: QueryRequest, step: CrossRegionStep<T>): Promise<{ value: T; auditId: string }> { return crossRegion(this.#rt, req, step); }
+  /** A clean-room result this node computed, deposited in each receiving member's workspace (issue 23). */
+  depositRoomResult(node: string, d: RoomDelivery) { return depositRoomResult(this.#rt, node, d); }
 
   // Federated learning (issue 19): a participant's release, a coordinator's round, the stored model.
   flRelease<T>(meta: RequestMeta, step: fl.FlReleaseStep<T>) { return fl.flRelease(this.#rt, meta, step); }

@@ -36,6 +36,18 @@ const ABILITIES = { type: 'array', items: { enum: ['query', 'receive', 'approve'
 const ANY_OBJECT = { type: 'object', additionalProperties: true } as const;
 const COLUMN = { type: 'object', properties: { name: NAME, type: { enum: ['VARCHAR', 'BIGINT', 'INTEGER', 'DOUBLE', 'DECIMAL', 'BOOLEAN', 'DATE', 'TIMESTAMP'] } }, required: ['name', 'type'], additionalProperties: false } as const;
 const PARAMS = { type: 'object', properties: { id: ID }, required: ['id'] } as const;
+const HEX = { type: 'string', pattern: '^[0-9a-fA-F]{64,128}$' } as const;
+/** compute.requireAttestation (src/cleanroom/attestation-requirement.ts checks it again). */
+const COMPUTE = {
+  type: 'object', additionalProperties: false, properties: {
+    requireAttestation: {
+      type: 'object', required: ['format', 'measurements'], additionalProperties: false, properties: {
+        format: { enum: ['aws-nitro', 'sample'] }, measurements: { type: 'array', items: HEX, minItems: 1, maxItems: 20 },
+        pcrs: { type: 'object', additionalProperties: HEX, maxProperties: 32 }, maxAgeSeconds: { type: 'integer', minimum: 1, maximum: 300 },
+      },
+    },
+  },
+} as const;
 
 function send(reply: FastifyReply, err: unknown): FastifyReply {
   const e = asGatehouseError(err);
@@ -55,7 +67,7 @@ export async function registerCleanroomRoutes(app: FastifyInstance, service: Cle
       collaborations: service.list(), invitations: service.pendingInvitations(),
     }));
     scope.post<{ Body: { id?: string; name: string; purpose: string } }>('/v1/cleanrooms', {
-      schema: { body: { type: 'object', properties: { id: ID, name: { type: 'string', minLength: 1, maxLength: 200 }, purpose: { type: 'string', pattern: '^[a-z][a-z0-9_.-]{0,63}$' } }, required: ['name', 'purpose'], additionalProperties: false } },
+      schema: { body: { type: 'object', properties: { id: ID, name: { type: 'string', minLength: 1, maxLength: 200 }, purpose: { type: 'string', pattern: '^[a-z][a-z0-9_.-]{0,63}$' }, compute: COMPUTE }, required: ['name', 'purpose'], additionalProperties: false } },
     }, async (req) => ({ collaboration: await service.create(req.body) }));
     scope.get<{ Params: P }>('/v1/cleanrooms/:id', { schema: { params: PARAMS } }, async (req) => ({ collaboration: service.get(req.params.id) }));
     scope.post<{ Params: P; Body: { node: string; abilities: ('query' | 'receive' | 'approve')[]; ttlHours?: number } }>('/v1/cleanrooms/:id/invitations', {

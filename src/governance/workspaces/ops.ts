@@ -11,6 +11,12 @@
  *                      sealed under its own key, under an agreement in force that covers its data
  *   workspace.expire   crypto-shreds every item past its date (the scheduler runs it), with a
  *                      destruction certificate as its own audit entry
+ *   workspace.release-model  a trained federated model placed in the workspace of the partner
+ *                      of the agreement it was trained under (model-release.ts)
+ *
+ * Job outputs released by the airlock and clean-room results delivered to a receiving member
+ * are deposited automatically (src/operations/airlock/deposit-release.ts,
+ * src/operations/cleanroom/deposit-result.ts), through the same `depositDerivative`.
  *
  * Built by a factory that receives the table's shredding helper, so service.ts can list these
  * rows without an import cycle.
@@ -19,7 +25,9 @@ import { GatehouseError } from '../../errors.ts';
 import type { ArtefactMeta, DestructionCertificate } from '../../keys/artefacts.ts';
 import type { GovernanceOp, OpContext } from '../service.ts';
 import { GovernanceError, type GovernanceEvent } from '../types.ts';
-import { depositItem, type DepositInput } from './deposit.ts';
+import type { DepositInput } from './deposit.ts';
+import { depositDerivative, type DerivativeDeps } from './derivative.ts';
+import { releaseModel } from './model-release.ts';
 import { expiredItems, inWorkspace, partnerWorkspace, WORKSPACE_ITEM_KINDS, type PartnerWorkspace } from './partner-workspace.ts';
 
 /** The most a deposit may hold (encoded); larger outputs belong in a bundle (src/airlock). */
@@ -48,6 +56,11 @@ function workspaceOrg(ctx: OpContext, asked: string | undefined): string {
   return org;
 }
 
+async function derivativeDeps(ctx: OpContext): Promise<DerivativeDeps> {
+  const { artefacts } = await ctx.vault();
+  return { artefacts, agreements: ctx.store.agreements, catalog: ctx.workspace, retentionRules: await ctx.store.retention.rules(), now: ctx.now };
+}
+
 async function load(ctx: OpContext, org: string): Promise<{ ws: PartnerWorkspace; metas: ArtefactMeta[] }> {
   const { artefacts } = await ctx.vault();
   const metas = (await artefacts.list({ includeDestroyed: true })).filter((a) => inWorkspace(a, org));
@@ -55,15 +68,20 @@ async function load(ctx: OpContext, org: string): Promise<{ ws: PartnerWorkspace
 }
 
 export function workspaceOps(deps: WorkspaceOpDeps): GovernanceOp[] {
-  const list: GovernanceOp<{ org?: string; destroyed?: boolean }> = {
+  const list: GovernanceOp<{ org?: string; destroyed?: boolean; withinDays?: number }> = {
     name: 'workspace.list', who: 'any',
     summary: 'Your organisation\'s partner workspace: saved results, job outputs, room results and models, and when each expires (docs/partner-workspaces.md)',
     http: { method: 'GET', path: '/v1/governance/workspace' },
-    args: obj([], { org: { ...str, description: 'administrators: the partner organisation' }, destroyed: { type: 'boolean', description: 'include crypto-shredded items' } }),
+    args: obj([], {
+      org: { ...str, description: 'administrators: the partner organisation' }, destroyed: { type: 'boolean', description: 'include crypto-shredded items' },
+      withinDays: { type: 'integer', minimum: 0, maximum: 36_500, description: 'only items that expire within this many days' },
+    }),
     async run(ctx, a) {
       const { ws } = await load(ctx, workspaceOrg(ctx, a.org));
       const now = ctx.now.getTime();
+      const horizon = a.withinDays === undefined ? null : new Date(now + a.withinDays * 86_400_000).toISOString();
       const items = ws.items.filter((i) => a.destroyed === true || i.destroyedAt === null)
+        .filter((i) => horizon === null || (i.destroyedAt === null && i.expiresAt !== null && i.expiresAt <= horizon))
         // What expires when comes first, so the table a partner sees starts with it.
         .map(({ id, item, name, expiresAt, basis, ...rest }) => ({
           id, item, name, expiresAt,
@@ -107,10 +125,9 @@ export function workspaceOps(deps: WorkspaceOpDeps): GovernanceOp[] {
       mediaType: { type: 'string', enum: ['application/json', 'application/octet-stream', 'text/csv'] },
     }),
     async run(ctx, a) {
-      const { artefacts } = await ctx.vault();
-      const d = await depositItem({ artefacts, agreements: ctx.store.agreements, knownDatasets: new Set(ctx.workspace.datasets.keys()), now: ctx.now }, {
+      const d = await depositDerivative(await derivativeDeps(ctx), {
         org: a.org, item: a.item as DepositInput['item'], name: a.name, datasets: a.datasets, ...(a.agreementId ? { agreementId: a.agreementId } : {}),
-        content: Buffer.from(a.content, a.encoding ?? 'utf8'), mediaType: (a.mediaType ?? 'application/json') as DepositInput['mediaType'], by: ctx.caller.id,
+        content: Buffer.from(a.content, a.encoding ?? 'utf8'), mediaType: (a.mediaType ?? 'application/json') as DepositInput['mediaType'], by: ctx.caller.id, source: `placed by ${ctx.caller.id}`,
       });
       const { ws } = await load(ctx, a.org);
       return { result: { item: ws.items.find((i) => i.id === d.id)! }, events: [d.event] };
@@ -143,5 +160,17 @@ export function workspaceOps(deps: WorkspaceOpDeps): GovernanceOp[] {
     },
   };
 
-  return [list, get, deposit, expire] as GovernanceOp[];
+  const releaseModelOp: GovernanceOp<{ model: string; org: string }> = {
+    name: 'workspace.release-model', who: 'admin',
+    summary: 'Release a trained federated model to the partner of the agreement it was trained under: it goes into that partner\'s workspace and expires with the agreement',
+    http: { method: 'POST', path: '/v1/governance/workspace/release-model' },
+    args: obj(['model', 'org'], { model: { ...str, description: 'the model artefact the coordinator stored (gatehouse fl status JOB)' }, org: str }),
+    async run(ctx, a) {
+      const d = await releaseModel(await derivativeDeps(ctx), { model: a.model, org: a.org, by: ctx.caller.id });
+      const { ws } = await load(ctx, a.org);
+      return { result: { item: ws.items.find((i) => i.id === d.id)! }, events: [d.event] };
+    },
+  };
+
+  return [list, get, deposit, expire, releaseModelOp] as GovernanceOp[];
 }

@@ -35,6 +35,10 @@ export interface WorkspaceItem {
   readonly owner: string;
   readonly datasets: readonly string[];
   readonly agreement: string | null;
+  /** The most restrictive classification of its sources, set when it was deposited (null: a saved result). */
+  readonly classification: string | null;
+  /** Where it came from: `airlock:<request>`, `cleanroom:<collaboration>/<query>`, `fl:<job>/<model>` (null: saved or placed by hand). */
+  readonly source: string | null;
   readonly createdAt: string;
   readonly bytes: number;
   /** When its content is crypto-shredded; null: no agreement or retention limit applies. */
@@ -94,6 +98,7 @@ export function itemOf(a: ArtefactMeta, agreements: ReadonlyMap<string, Agreemen
   return {
     id: a.id, item: itemKind(a), name: a.labels.name ?? null, owner: a.owner,
     datasets: (a.labels.datasets ?? a.labels.dataset ?? '').split(',').filter(Boolean), agreement: agreementId,
+    classification: a.labels.classification ?? null, source: a.labels.source ?? null,
     createdAt: a.createdAt, bytes: a.bytes, expiresAt: first?.at ?? null, basis: first?.why ?? 'no agreement or retention limit',
     legalHold: a.legalHold !== null, destroyedAt: a.destroyedAt,
   };

@@ -4,7 +4,8 @@
  *
  *   airlock.submit   draft → submitted → (automatic checks) → in_review | blocked
  *   airlock.review   in_review: approve (twice, by distinct reviewers) → approved; reject → rejected
- *   airlock.release  approved → released, handing out the outputs after re-hashing them
+ *   airlock.release  approved → released, handing out the outputs after re-hashing them and
+ *                    placing them in the partner's workspace (deposit-release.ts)
  *   airlock.list     requests the caller may see
  *
  * Outputs are copied from the run and pinned by SHA-256 at submission; the release refuses
@@ -23,6 +24,7 @@ import { audited } from '../../kernel/audited.ts';
 import type { Runtime } from '../../kernel/runtime.ts';
 import type { RequestMeta } from '../../kernel/types.ts';
 import { isOwnerOrReviewer, jobsContext, requireOwner, sha256 } from '../jobs/context.ts';
+import { depositReleasedOutputs } from './deposit-release.ts';
 
 function view(r: AirlockRequest, reviews: { reviewer: string; decision: string; reason: string; at: string }[]) {
   return { id: r.id, jobId: r.jobId, runId: r.runId, requester: r.requester, state: r.state, outputsSha256: r.outputsSha256, checks: r.checks ? JSON.parse(r.checks) as unknown : null, reviews, createdAt: r.createdAt, updatedAt: r.updatedAt };
@@ -86,7 +88,7 @@ export async function airlockReview(rt: Runtime, meta: RequestMeta, body: { id: 
 }
 
 export async function airlockRelease(rt: Runtime, meta: RequestMeta, body: { id: string }) {
-  return (await audited(rt, meta, 'airlock.release', {}, async ({ auth, entry }) => {
+  return (await audited(rt, meta, 'airlock.release', {}, async ({ auth, entry, state }) => {
     const ctx = jobsContext(rt);
     const r = await ctx.airlock.get(body.id);
     if (!r || (r.requester !== auth.principal.id && !isOwnerOrReviewer(rt, auth.principal))) throw new GatehouseError('NOT_FOUND', 'no such airlock request that you may release');
@@ -97,10 +99,15 @@ export async function airlockRelease(rt: Runtime, meta: RequestMeta, body: { id:
       await moveOrConflict(rt, r.id, r.state, transition(r.state, 'tamper-detected'));
       throw new GatehouseError('CONFLICT', 'the outputs changed after they were submitted; the request is blocked and nothing was released', { detail: 'AIRLOCK_OUTPUT_CHANGED', hint: 'run the job again and submit the new outputs' });
     }
-    await moveOrConflict(rt, r.id, r.state, to);
+    // Released outputs go into the partner's workspace (issue 23); a refused deposit releases nothing.
+    const job = await ctx.jobs.job(r.jobId);
+    if (!job) throw new GatehouseError('NOT_FOUND', 'no such airlock request that you may release');
+    const deposit = await depositReleasedOutputs(rt, state, r, job, auth.principal.id);
+    try { await moveOrConflict(rt, r.id, r.state, to); } catch (err) { await deposit.withdraw(`airlock request ${r.id}: release lost a race, deposit withdrawn`); throw err; }
+    await deposit.forget();
     entry.resultDigest = r.outputsSha256;
-    entry.reasons = [`airlock request ${r.id} released (outputs ${r.outputsSha256})`];
-    return { id: r.id, state: to, outputsSha256: r.outputsSha256, outputs: JSON.parse(r.outputs) as CheckedOutput[] };
+    entry.reasons = [`airlock request ${r.id} released (outputs ${r.outputsSha256})`, ...deposit.reasons];
+    return { id: r.id, state: to, outputsSha256: r.outputsSha256, outputs: JSON.parse(r.outputs) as CheckedOutput[], workspace: deposit.placed };
   })).value;
 }
 

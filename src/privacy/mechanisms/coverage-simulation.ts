@@ -9,9 +9,10 @@
 import type { DpReleasePlan } from '../../query/govern/differential-privacy.ts';
 import type { CellValue } from '../../engine/engine.ts';
 import { outputsFor, planNoise, type NoisePlan } from '../release.ts';
-import { quantileStatistic } from './quantile-posterior.ts';
+import { quantileStatistic, quantileWithInterval } from './quantile-posterior.ts';
 
 export const COVERAGE_OUTPUTS = ['count', 'sum', 'avg', 'median', 'p90'] as const;
+export { BOUNDS as COVERAGE_BOUNDS };
 export const COVERAGE_BANDS: readonly (readonly [number, number])[] = [[20, 60], [60, 200], [200, 1000], [1000, 5000]];
 
 /** sfc32, a small seeded generator (the test's data and noise must be reproducible). */
@@ -79,12 +80,16 @@ export function coverage(noise: NoisePlan, sizes: readonly [number, number], tri
  * truth. For the two quantiles (median, p90), also how often the pointwise test the interval is
  * built from rejects the true quantile on each side (z(x*) < −1.96, z(x*) > 1.96): each should be
  * about 2.5 % if the test is calibrated, whatever the rearrangement into an interval then does.
+ * And the median width of the released quantile intervals (ends calibrated) beside that of the
+ * nominal ones (t = ∓1.96) on the same groups, so a calibration that only widens shows.
+ * `onHistogram` sees each group's released histogram and row count, and its true median and p90.
  */
-export function simulate(noise: NoisePlan, sizes: readonly [number, number], trials: number, seed: number): { covered: number[]; missedAbove: number[]; testBelow: number[]; testAbove: number[] } {
+export function simulate(noise: NoisePlan, sizes: readonly [number, number], trials: number, seed: number, onHistogram?: (counts: number[], rowCount: { value: number; variance: number }, quantiles: readonly [number, number]) => void): { covered: number[]; missedAbove: number[]; testBelow: number[]; testAbove: number[]; medianWidth: { calibrated: number; nominal: number }[] } {
   const rng = seeded(seed);
   const samplers = noise.measures.map((m) => discreteGaussianSeeded(sigma2Of((m.mechanism as { sigma2: string }).sigma2), rng));
   const hits = [0, 0, 0, 0, 0], above = [0, 0, 0, 0, 0], testBelow = [0, 0], testAbove = [0, 0];
   const hm = noise.measures[2]!, cm = noise.measures[0]!;
+  const widths: [number[], number[]][] = [[[], []], [[], []]];
   for (let t = 0; t < trials; t++) {
     const n = sizes[0] + Math.floor(rng.uniform() * (sizes[1] - sizes[0] + 1));
     const values = Array.from({ length: n }, () => Math.min(1000, -180 * Math.log(1 - rng.uniform())));
@@ -96,18 +101,25 @@ export function simulate(noise: NoisePlan, sizes: readonly [number, number], tri
     const g = noise.measures[1]!.granularity;
     const noisy: (number | number[])[] = [n + samplers[0]!(), (Math.round(sum / g) + samplers[1]!()) * g, hist.map((c) => c + samplers[2]!())];
     const out = outputsFor(noise, [] as CellValue[], noisy);
+    onHistogram?.(noisy[2] as number[], { value: noisy[0] as number, variance: cm.scale * cm.scale }, [truth[3]!, truth[4]!]);
     out.intervals.forEach((iv, i) => {
       if (iv && iv[0] <= truth[i]! && truth[i]! <= iv[1]) hits[i]!++;
       else if (iv && iv[1] < truth[i]!) above[i]!++;
     });
     [0.5, 0.9].forEach((q, j) => {
-      const z = quantileStatistic(noisy[2] as number[], BOUNDS, q, { kind: hm.mechanism.kind, scale: hm.scale }, { value: noisy[0] as number, variance: cm.scale * cm.scale }, truth[3 + j]!);
+      const rows = { value: noisy[0] as number, variance: cm.scale * cm.scale };
+      const z = quantileStatistic(noisy[2] as number[], BOUNDS, q, { kind: hm.mechanism.kind, scale: hm.scale }, rows, truth[3 + j]!);
+      const released = out.intervals[3 + j]!, nominal = quantileWithInterval(noisy[2] as number[], BOUNDS, q, { kind: hm.mechanism.kind, scale: hm.scale }, rows, 'nominal').interval;
+      widths[j]![0].push(released[1] - released[0]);
+      widths[j]![1].push(nominal[1] - nominal[0]);
       if (z < -1.959963984540054) testBelow[j]!++;
       else if (z > 1.959963984540054) testAbove[j]!++;
     });
   }
   const rate = (xs: number[]): number[] => xs.map((h) => h / trials);
-  return { covered: rate(hits), missedAbove: rate(above), testBelow: rate(testBelow), testAbove: rate(testAbove) };
+  const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2; };
+  const medianWidth = widths.map(([c, n]) => ({ calibrated: median(c), nominal: median(n) }));
+  return { covered: rate(hits), missedAbove: rate(above), testBelow: rate(testBelow), testAbove: rate(testAbove), medianWidth };
 }
 
 
