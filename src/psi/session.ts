@@ -21,7 +21,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { PublicKey, type KeyPair } from 'paillier-bigint';
-import { PaillierEncryptor } from './paillier.ts';
+import { PaillierEncryptor, paillierFactors, type PrecomputedRandomisers } from './paillier.ts';
 import { BlindingKey } from './blind.ts';
 import { PsiError } from './errors.ts';
 import { assertPoints } from './point.ts';
@@ -213,6 +213,11 @@ export interface PsiServerOptions extends PsiHooks {
   readonly modes: readonly PsiMode[];
   /** Sum mode: the server's Paillier key pair (it alone decrypts the sum). */
   readonly paillier?: KeyPair;
+  /**
+   * Sum mode: randomisers r^n mod n² computed ahead (PsiWorkers.randomisers), spent one per
+   * encryption; when they run out the rest are computed on this thread.
+   */
+  readonly randomisers?: PrecomputedRandomisers;
   /** Called once per new session with its padded size, before any work (rate limit, audit). */
   readonly admit?: (sessionId: string, mode: PsiMode, paddedElements: number) => void;
   /** Largest padded set a client may send in one session. */
@@ -326,8 +331,10 @@ export class PsiServer {
       sections.push({ itemSize: 32, items: shuffleItems(mine, 32, randomInt) });
       this.#end(s);
     } else {
-      const { publicKey } = this.#options.paillier!;
-      const encryptor = new PaillierEncryptor(publicKey);
+      const keys = this.#options.paillier!;
+      const { publicKey } = keys;
+      // The server holds the private key, so it encrypts by CRT (paillier.ts).
+      const encryptor = new PaillierEncryptor(publicKey, { factors: paillierFactors(keys), precomputed: this.#options.randomisers ?? null });
       const width = 2 * byteWidth(publicKey.n);
       const cts = new Uint8Array(width * padded);
       const values = own.values!;
