@@ -11,6 +11,8 @@ import type { TableColumns } from './compute.ts';
 
 export interface GovernedQueries {
   query(req: QueryRequest): Promise<QueryResponse>;
+  /** The member's erasure generation (the façade has it): keys what a PSI server keeps. */
+  erasureGeneration?(): Promise<number>;
 }
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
@@ -23,12 +25,14 @@ export function pipelineMemberData(gatehouse: GovernedQueries, credential: strin
       const r = await gatehouse.query({ credential, sql, purpose, source: '127.0.0.1', channel: 'cleanroom' });
       return { columns: r.columns.map((c) => c.name), rows: r.rows };
     },
+    ...(gatehouse.erasureGeneration ? { version: async () => `erasures ${await gatehouse.erasureGeneration!()}` } : {}),
   };
 }
 
 /** What a served node's pipeline offers its clean rooms: the read as an internal principal. */
 export interface InternalReads {
   cleanroomRead(req: { principal: string; sql: string; purpose: string; collaborationId: string; requestId: string; peer: string }): Promise<QueryResponse>;
+  erasureGeneration(): Promise<number>;
 }
 
 /**
@@ -44,5 +48,6 @@ export function internalMemberData(gatehouse: InternalReads, principal: string):
       const r = await gatehouse.cleanroomRead({ principal, sql, purpose, collaborationId: context.collaborationId, requestId: context.requestId, peer: context.peer ?? 'self' });
       return { columns: r.columns.map((c) => c.name), rows: r.rows };
     },
+    async version(): Promise<string> { return `erasures ${await gatehouse.erasureGeneration()}`; },
   };
 }

@@ -50,6 +50,13 @@ import { depositRoomResult } from './result-deposits.ts';
 /** Reads this node's own data for a collaboration, under this node's own policy. */
 export interface MemberData {
   read(dataset: string, columns: readonly string[], purpose: string, context: { readonly collaborationId: string; readonly requestId: string; /** The node the read is for (the compute node, the PSI peer, or this node). */ readonly peer?: string }): Promise<TableColumns>;
+  /**
+   * What a read would return changes when this moves (the member's erasure generation): a
+   * PSI server built from an earlier read is dropped, so an erased subject is out of the next
+   * PSI session as it is out of the next query. Without it, a PSI server lives as long as the
+   * collaboration's version.
+   */
+  version?(): Promise<string>;
 }
 
 export interface CleanroomAuditEntry {
@@ -554,9 +561,13 @@ export class CleanroomService {
     }
     const column = t.rule.joinColumns[0];
     if (!column) throw new CleanroomError('CLEANROOM_RULE_VIOLATION', `table "${t.table}" has no join column`);
-    const key = `${c.id}\u0000${t.table}\u0000${b.mode}\u0000${b.valueColumn ?? ''}\u0000${c.version}`;
+    const base = `${c.id}\u0000${t.table}\u0000${b.mode}\u0000${b.valueColumn ?? ''}\u0000${c.version}`;
+    const key = `${base}\u0000${this.#o.data.version ? await this.#o.data.version() : ''}`;
     let server = this.#psiServers.get(key);
     if (!server) {
+      // The data moved on (an erasure): what was hashed from the earlier read is forgotten. A
+      // session begun on it fails on its next message (unknown session) and is run again.
+      for (const k of [...this.#psiServers.keys()]) if (k.startsWith(`${base}\u0000`)) this.#psiServers.delete(k);
       const cols = b.mode === 'sum' ? [column, b.valueColumn!] : [column];
       const data = await this.#o.data.read(t.dataset, cols, c.purpose, { collaborationId: c.id, requestId: randomUUID(), peer });
       const elements = data.rows.map((r) => String(r[0]));

@@ -26,6 +26,7 @@ import { catalogQuery, describeCatalogQuery, type CatalogAnswer, type CatalogReq
 import { governanceOp, runScheduledGovernance, setupDemoGovernance } from '../operations/governance/run.ts';
 import { recordErasure } from '../operations/governance/erasure.ts';
 import { erasedCopiesOf } from '../governance/erasure/copies.ts';
+import { erasureRegistry } from '../governance/erasure/registry.ts';
 import * as admin from '../operations/identity/admin.ts';
 import * as auth from '../operations/identity/auth.ts';
 import * as elevation from '../operations/identity/elevation.ts';
@@ -182,6 +183,8 @@ export class Gatehouse {
   /** Records an erasure or opt-out of one data subject (issue 23); returns the receipt. */
   recordErasure(meta: RequestMeta, body: unknown) { return recordErasure(this.#rt, meta, body); }
   /** Waits until the engine reads copies for the erasures recorded now; returns whom each copied dataset lacks (operators, tests, bench). */
+  /** The erasure registry's generation: moves whenever an erasure or opt-out is recorded (clean rooms key what they keep of a table on it). */
+  erasureGeneration(): Promise<number> { return erasureRegistry(this.#rt).store.generation(); }
   async settleErasedCopies() { await this.#rt.refreshErasedCopies(); return erasedCopiesOf(this.#rt.state.engines.engines()); }
 
   // The audit log.
