@@ -28,7 +28,8 @@ import { protectedTable } from './rules/dp-analysis.ts';
 import { GatehouseError } from '../errors.ts';
 import type { FederationClient, NodeCall, NodeHandler, NodeIdentity, PeerRegistry } from '../federation/index.ts';
 import { generatePaillierKeys } from '../psi/paillier.ts';
-import { prepareSet, type PreparedSet } from '../psi/prepared-set.ts';
+import { prepareSet, prepareSetInWorkers, type PreparedSet } from '../psi/prepared-set.ts';
+import { PsiWorkers } from '../psi/workers.ts';
 import { PsiClient, PsiServer } from '../psi/session.ts';
 import { PsiRateLimiter, type PsiAllowance } from '../psi/rate-limit.ts';
 import type { PsiMode } from '../psi/wire.ts';
@@ -159,11 +160,16 @@ function str(v: unknown, what: string): string {
   return v;
 }
 
+/** Tables of at least this many elements are hashed on worker threads (≈ 2 s of one core's hashing below it). */
+export const PSI_WORKER_THRESHOLD = 8192;
+
 export class CleanroomService {
   readonly #o: CleanroomServiceOptions;
   readonly #now: () => Date;
   readonly #psiLimiter: PsiRateLimiter;
   readonly #psiServers = new Map<string, PsiServer>();
+  /** Hash-to-curve threads for large tables, started on first need (hashing 1M elements takes minutes of CPU). */
+  #psiWorkers: PsiWorkers | null = null;
   readonly #attestation: MemberAttestation;
   #paillier: Promise<KeyPair> | null = null;
 
@@ -518,7 +524,7 @@ export class CleanroomService {
     const base = { action: 'cleanroom.psi', collaborationId, principal: `node:${this.nodeId}`, purpose: c.purpose, datasets: [input.table], columns: [`${input.table}.${input.column}`], reasons: [`mode ${input.mode}`, `with ${theirs.owner}:${input.peerTable}`, 'role client'] };
     return this.#audited(base, async () => {
       const data = await this.#o.data.read(mine.dataset, [input.column], c.purpose, { collaborationId, requestId: randomUUID(), peer: this.nodeId });
-      const set = prepareSet(data.rows.map((r) => String(r[0])), { onProgress: (d) => this.#o.onProgress?.('hash to curve', d, data.rows.length) });
+      const set = await this.#prepare(data.rows.map((r) => String(r[0])), { onProgress: (d) => this.#o.onProgress?.('hash to curve', d, data.rows.length) });
       const client = new PsiClient(set, input.mode, this.#o.onProgress ? { onProgress: this.#o.onProgress } : {});
       let sent = 0, received = 0;
       const call = async (message: Uint8Array): Promise<Uint8Array | null> => {
@@ -544,6 +550,17 @@ export class CleanroomService {
       const value: PsiOutcome = { mode: input.mode, cardinality: r.cardinality, sum, bytesSent: sent, bytesReceived: received, auditId: '' };
       return { value, extra: { reasons: [...base.reasons, `cardinality ${r.cardinality}`, `bytes ${sent}+${received}`] } };
     }).then((v) => ({ ...v, auditId: v.auditId ?? '' }));
+  }
+
+  /**
+   * A table hashed to the curve. From PSI_WORKER_THRESHOLD elements on, the hashing runs on
+   * worker threads (src/psi/workers.ts: the same code, the same points), so the node's event
+   * loop keeps answering its other requests while a large table is hashed.
+   */
+  async #prepare(elements: readonly string[], options: { values?: readonly bigint[]; onProgress?: (done: number) => void } = {}): Promise<PreparedSet> {
+    if (elements.length < PSI_WORKER_THRESHOLD) return prepareSet(elements, options);
+    this.#psiWorkers ??= PsiWorkers.start();
+    return prepareSetInWorkers(elements, this.#psiWorkers, options);
   }
 
   async #psiServe(peer: string, b: { collaborationId: string; table: string; mode: PsiMode; valueColumn: string | null; message: string | Uint8Array }): Promise<{ reply: string | Uint8Array | null }> {
@@ -572,8 +589,8 @@ export class CleanroomService {
       const data = await this.#o.data.read(t.dataset, cols, c.purpose, { collaborationId: c.id, requestId: randomUUID(), peer });
       const elements = data.rows.map((r) => String(r[0]));
       const set: PreparedSet = b.mode === 'sum'
-        ? prepareSet(elements, { values: data.rows.map((r) => { const n = Number(r[1]); return BigInt(Number.isFinite(n) && n > 0 ? Math.round(n) : 0); }) })
-        : prepareSet(elements);
+        ? await this.#prepare(elements, { values: data.rows.map((r) => { const n = Number(r[1]); return BigInt(Number.isFinite(n) && n > 0 ? Math.round(n) : 0); }) })
+        : await this.#prepare(elements);
       server = new PsiServer(set, {
         modes: [b.mode], ...(b.mode === 'sum' ? { paillier: await this.#paillierKeys() } : {}),
         admit: (_id, _mode, n) => this.#psiLimiter.charge(peer, n),

@@ -40,10 +40,14 @@ export class PsiWorkers {
     this.#workers = Array.from({ length: threads }, () => new Worker(new URL('./worker-host.ts', import.meta.url)));
     this.#idle = [...this.#workers];
     for (const w of this.#workers) {
+      // An idle thread does not keep the process alive (a node's pool lives as long as the node,
+      // a one-shot command's ends with it); a thread with work in hand does.
+      w.unref();
       w.on('message', (m: WorkerReply) => {
         const job = this.#running.get(m.seq);
         this.#running.delete(m.seq);
         this.#idle.push(w);
+        w.unref();
         if (job !== undefined) {
           if (m.kind === 'done') job.resolve({ bytes: m.bytes, width: m.width });
           else job.reject(new PsiError('PSI_MESSAGE_MALFORMED', `A PSI worker thread failed: ${m.message}`));
@@ -73,6 +77,7 @@ export class PsiWorkers {
       const w = this.#idle.pop()!;
       const job = this.#queue.shift()!;
       this.#running.set(job.task.seq, job);
+      w.ref();
       w.postMessage(job.task);
     }
   }
