@@ -27,7 +27,8 @@ import type { BudgetLedger } from '../state/budget-ledger.ts';
 import { protectedTable } from './rules/dp-analysis.ts';
 import { GatehouseError } from '../errors.ts';
 import type { FederationClient, NodeCall, NodeHandler, NodeIdentity, PeerRegistry } from '../federation/index.ts';
-import { generatePaillierKeys } from '../psi/paillier.ts';
+import { generatePaillierKeys, PrecomputedRandomisers } from '../psi/paillier.ts';
+import { paddedSize } from '../psi/padding.ts';
 import { prepareSet, prepareSetInWorkers, type PreparedSet } from '../psi/prepared-set.ts';
 import { PsiWorkers } from '../psi/workers.ts';
 import { PsiClient, PsiServer } from '../psi/session.ts';
@@ -170,6 +171,8 @@ export class CleanroomService {
   readonly #psiServers = new Map<string, PsiServer>();
   /** Hash-to-curve threads for large tables, started on first need (hashing 1M elements takes minutes of CPU). */
   #psiWorkers: PsiWorkers | null = null;
+  /** Per large sum server: the store its sessions' randomisers are computed into ahead. */
+  readonly #psiRandomisers = new WeakMap<PsiServer, { keys: KeyPair; store: PrecomputedRandomisers; size: number }>();
   readonly #attestation: MemberAttestation;
   #paillier: Promise<KeyPair> | null = null;
 
@@ -591,14 +594,25 @@ export class CleanroomService {
       const set: PreparedSet = b.mode === 'sum'
         ? await this.#prepare(elements, { values: data.rows.map((r) => { const n = Number(r[1]); return BigInt(Number.isFinite(n) && n > 0 ? Math.round(n) : 0); }) })
         : await this.#prepare(elements);
+      const paillier = b.mode === 'sum' ? await this.#paillierKeys() : null;
+      const randomisers = paillier !== null && set.size >= PSI_WORKER_THRESHOLD ? new PrecomputedRandomisers(paillier.publicKey.n) : null;
       server = new PsiServer(set, {
-        modes: [b.mode], ...(b.mode === 'sum' ? { paillier: await this.#paillierKeys() } : {}),
+        modes: [b.mode], ...(paillier ? { paillier } : {}), ...(randomisers ? { randomisers } : {}),
         admit: (_id, _mode, n) => this.#psiLimiter.charge(peer, n),
       });
       this.#psiServers.set(key, server);
+      if (paillier && randomisers) this.#psiRandomisers.set(server, { keys: paillier, store: randomisers, size: set.size });
     }
     const message = unb64(b.message);
     const isFirst = message.length > 28 && message[5] === 1 && new DataView(message.buffer, message.byteOffset).getUint32(23) === 1;
+    // A large sum session encrypts one value per padded element with a fresh randomiser
+    // (r^n mod n², milliseconds each): they are computed on the worker threads when the session
+    // opens, so the encryption that answers it does not hold the event loop for minutes.
+    const pre = isFirst ? this.#psiRandomisers.get(server) : undefined;
+    if (pre) {
+      const need = paddedSize(pre.size) - pre.store.available;
+      if (need > 0) await (this.#psiWorkers ??= PsiWorkers.start()).randomisers(pre.keys, need, { into: pre.store });
+    }
     try {
       const reply = server.receive(message);
       if (isFirst || (reply !== null && (b.mode !== 'sum' || message[5] === 3))) {
