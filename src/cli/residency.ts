@@ -76,7 +76,10 @@ export async function residencyCommand(argv: string[], out: Out): Promise<number
 
     say('\n▶ A misconfiguration that would copy EU rows to the US is refused at load');
     const bad = join(dir, 'us-east-misconfigured');
-    cpSync(us.wsDir, bad, { recursive: true });
+    // The workspace files only: the running node's audit log and state change under a copy
+    // (files written beside and renamed over), and loading a workspace needs neither.
+    const live = new Set(['audit', 'state'].map((d) => join(us.wsDir, d)));
+    cpSync(us.wsDir, bad, { recursive: true, filter: (src) => !live.has(src) });
     const yamlFile = join(bad, 'gatehouse.yaml');
     writeFileSync(yamlFile, readFileSync(yamlFile, 'utf8')
       .replace('    eu_patients: { regions: [eu-west] }\n', '')
