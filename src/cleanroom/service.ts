@@ -600,21 +600,27 @@ export class CleanroomService {
         modes: [b.mode], ...(paillier ? { paillier } : {}), ...(randomisers ? { randomisers } : {}),
         admit: (_id, _mode, n) => this.#psiLimiter.charge(peer, n),
       });
+      // A large sum session encrypts one value per padded element with a fresh randomiser
+      // (r^n mod n², milliseconds each): one session's worth is computed on the worker threads
+      // with the table's hashing, so the encryption that answers it does not hold the event
+      // loop for minutes; the store is refilled after each answered session (below).
+      if (paillier && randomisers) {
+        await (this.#psiWorkers ??= PsiWorkers.start()).randomisers(paillier, paddedSize(set.size), { into: randomisers });
+        this.#psiRandomisers.set(server, { keys: paillier, store: randomisers, size: set.size });
+      }
       this.#psiServers.set(key, server);
-      if (paillier && randomisers) this.#psiRandomisers.set(server, { keys: paillier, store: randomisers, size: set.size });
     }
     const message = unb64(b.message);
     const isFirst = message.length > 28 && message[5] === 1 && new DataView(message.buffer, message.byteOffset).getUint32(23) === 1;
-    // A large sum session encrypts one value per padded element with a fresh randomiser
-    // (r^n mod n², milliseconds each): they are computed on the worker threads when the session
-    // opens, so the encryption that answers it does not hold the event loop for minutes.
-    const pre = isFirst ? this.#psiRandomisers.get(server) : undefined;
-    if (pre) {
-      const need = paddedSize(pre.size) - pre.store.available;
-      if (need > 0) await (this.#psiWorkers ??= PsiWorkers.start()).randomisers(pre.keys, need, { into: pre.store });
-    }
     try {
       const reply = server.receive(message);
+      const pre = reply !== null && message[5] === 1 ? this.#psiRandomisers.get(server) : undefined;
+      if (pre) {
+        // Refilled only after a session the rate limit admitted and the server answered, so a
+        // peer cannot make this node compute randomisers by opening sessions it never completes.
+        const need = paddedSize(pre.size) - pre.store.available;
+        if (need > 0) void this.#psiWorkers?.randomisers(pre.keys, need, { into: pre.store }).catch(() => undefined);
+      }
       if (isFirst || (reply !== null && (b.mode !== 'sum' || message[5] === 3))) {
         await this.#audit({ action: 'cleanroom.psi', collaborationId: c.id, decision: 'allow', principal: `node:${peer}`, purpose: c.purpose, datasets: [t.table], columns: [`${t.table}.${column}`], reasons: [`mode ${b.mode}`, 'role server', reply === null ? 'session opened' : 'answered'] });
       }
