@@ -263,18 +263,33 @@ function clientHooks(): { onProgress: (p: string, d: number, t: number) => void 
   return { onProgress: (p, d, t) => { if (p !== phase) { phase = p; tick = meter.start(p, t); } tick(d); } };
 }
 
-async function psiCardinalityTwoNodes(): Promise<Record<string, unknown>> {
-  const n = PSI_N;
-  const overlap = Math.floor(n / 10);
-  say(`PSI cardinality ${n} × ${n} (overlap ${overlap}) between two node processes on 127.0.0.1; load average ${load()}`);
+/**
+ * The server node started as a child process while this process (the client) hashes its own
+ * set on worker threads: both hash at once, as two nodes would. `hashWall` is the time until
+ * both are ready.
+ */
+async function twoNodes(mode: 'cardinality' | 'sum', n: number): Promise<{ mine: { set: PreparedSet; seconds: number | null }; node: ServerNode; hashWall: number; child: ChildProcess }> {
   const workers = PsiWorkers.start(arg('threads', 2));
-  const { started, child } = startServerNode('cardinality', n);
+  const { started, child } = startServerNode(mode, n);
   try {
     const t0 = performance.now();
     const mine = await preparedSet('acct-', 0, n, workers, 'client set');
     const node = await started;
-    const hashWall = seconds(t0);
+    return { mine, node, hashWall: seconds(t0), child };
+  } catch (err) {
+    child.stdin!.end();
+    throw err;
+  } finally {
     await workers.close();
+  }
+}
+
+async function psiCardinalityTwoNodes(): Promise<Record<string, unknown>> {
+  const n = PSI_N;
+  const overlap = Math.floor(n / 10);
+  say(`PSI cardinality ${n} × ${n} (overlap ${overlap}) between two node processes on 127.0.0.1; load average ${load()}`);
+  const { mine, node, hashWall, child } = await twoNodes('cardinality', n);
+  try {
     const x = mine.set;
     const padded = paddedSize(n);
     const mults = 2 * n + 2 * padded;
@@ -339,14 +354,8 @@ async function intersectionSumTwoNodes(): Promise<Record<string, unknown>> {
   const n = SUM_N;
   const overlap = Math.floor(n / 10);
   say(`intersection-sum ${n} × ${n} (Paillier 2048) between two node processes on 127.0.0.1; load average ${load()}`);
-  const workers = PsiWorkers.start(arg('threads', 2));
-  const { started, child } = startServerNode('sum', n);
+  const { mine, node, hashWall, child } = await twoNodes('sum', n);
   try {
-    const t0 = performance.now();
-    const mine = await preparedSet('acct-', 0, n, workers, 'client set');
-    const node = await started;
-    const hashWall = seconds(t0);
-    await workers.close();
     const before = await stats(node);
     const cpu0 = process.cpuUsage();
     const loads = [load()];

@@ -27,23 +27,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { CACHE_DIR, freshDemoWorkspace, isMain, isQuick, log, machineInfo, profilePath, round, summarize, writeResult, type BenchResult } from './run.ts';
+import { CACHE_DIR, freshDemoWorkspace, isMain, isQuick, log, machineInfo, profilePath, round, startCpuProfile, summarize, writeResult, type BenchResult } from './run.ts';
 
-/** A CPU profile of this thread from now until `stopInto`. */
+/** A CPU profile of the server thread from now until `stopInto`. */
 async function startProfile(): Promise<{ stopInto: (file: string, requests: number) => Promise<void> }> {
-  const { Session } = await import('node:inspector');
-  const { writeFileSync } = await import('node:fs');
-  const session = new Session();
-  session.connect();
-  const post = (method: string, params?: object): Promise<unknown> => new Promise((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
-  await post('Profiler.enable');
-  await post('Profiler.setSamplingInterval', { interval: 100 });
-  await post('Profiler.start');
+  const profiling = await startCpuProfile(100);
   return {
     stopInto: async (file, requests) => {
-      const { profile } = await post('Profiler.stop') as { profile: unknown };
-      writeFileSync(file, JSON.stringify(profile));
-      session.disconnect();
+      await profiling.stopInto(file);
       log(NAME, `wrote a CPU profile of the server thread serving ${requests} requests at concurrency 16 to ${file}`);
     },
   };

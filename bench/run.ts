@@ -142,21 +142,31 @@ export async function freshDemoWorkspace(
  * call it when BENCH_PROFILE names the output file.
  */
 export async function profilePath(name: string, file: string, path: () => Promise<unknown>): Promise<void> {
+  const profiling = await startCpuProfile(50);
+  // BENCH_PROFILE_CONCURRENCY=16: the same 2,000 runs from that many callers at once (throughput).
+  const callers = Math.max(1, Number(process.env.BENCH_PROFILE_CONCURRENCY ?? 1) || 1);
+  let left = 2_000;
+  await Promise.all(Array.from({ length: callers }, async () => { while (left-- > 0) await path(); }));
+  await profiling.stopInto(file);
+  log(name, `wrote a CPU profile of 2,000 runs (${callers} at once) to ${file}`);
+}
+
+/** A CPU profile (Chrome .cpuprofile) of this thread, sampled every `intervalUs`, from now until `stopInto`. */
+export async function startCpuProfile(intervalUs: number): Promise<{ stopInto: (file: string) => Promise<void> }> {
   const { Session } = await import('node:inspector');
   const session = new Session();
   session.connect();
   const post = (method: string, params?: object): Promise<unknown> => new Promise((resolve, reject) => session.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res))));
   await post('Profiler.enable');
-  await post('Profiler.setSamplingInterval', { interval: 50 });
+  await post('Profiler.setSamplingInterval', { interval: intervalUs });
   await post('Profiler.start');
-  // BENCH_PROFILE_CONCURRENCY=16: the same 2,000 runs from that many callers at once (throughput).
-  const callers = Math.max(1, Number(process.env.BENCH_PROFILE_CONCURRENCY ?? 1) || 1);
-  let left = 2_000;
-  await Promise.all(Array.from({ length: callers }, async () => { while (left-- > 0) await path(); }));
-  const { profile } = await post('Profiler.stop') as { profile: unknown };
-  writeFileSync(file, JSON.stringify(profile));
-  session.disconnect();
-  log(name, `wrote a CPU profile of 2,000 runs (${callers} at once) to ${file}`);
+  return {
+    stopInto: async (file) => {
+      const { profile } = await post('Profiler.stop') as { profile: unknown };
+      writeFileSync(file, JSON.stringify(profile));
+      session.disconnect();
+    },
+  };
 }
 
 export function log(name: string, message: string): void {

@@ -132,7 +132,7 @@ describe('PSI over a large table', () => {
     const hashOnLoopMs = 8 * (performance.now() - t0);
     const r = await loopWhile(() => overlap(['acct-1', 'acct-4000', 'acct-8000', 'someone-else']));
     assert.equal(r.value, 3);
-    // The loop still blinds the table (X25519, ≈ 5× cheaper per element than hashing): the
+    // The loop still blinds the table (X25519, several times cheaper per element than hashing): the
     // longest stall must be well under what the hashing alone would have been.
     assert.ok(r.worstStallMs < hashOnLoopMs / 2, `the longest event-loop stall (${r.worstStallMs.toFixed(0)} ms) is well under hashing on the loop (≈ ${hashOnLoopMs.toFixed(0)} ms)`);
   });
