@@ -233,6 +233,8 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
       const w: number[] = [];
       const e: number[] = [];
       const ratios: number[] = [];
+      /** Governed ÷ the plain query of the same round (for DP the plain query runs right after the pair). */
+      const governedOverPlain: number[] = [];
       sink.samples.length = 0;
       let last = { governed: null as Timed | null, raw: null as Timed | null };
       for (let i = 0; i < runs; i++) {
@@ -248,6 +250,7 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
         g.push(gi.ms); r.push(ri.ms); w.push(wi.ms); e.push(ei.ms);
         if (nonDp) n.push(bi.ms);
         ratios.push(gi.ms / bi.ms);
+        governedOverPlain.push(gi.ms / ri.ms);
         last = { governed: gi, raw: ri };
         completedRuns++;
       }
@@ -293,6 +296,7 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
           nonDpGovernedMs: ns,
           dpOverNonDp: round(gs.p50 / ns.p50, 3),
           medianOfPairedDpOverNonDp: round(summarize(ratios, 4).p50, 3),
+          medianOfPairedOverPlain: round(summarize(governedOverPlain, 4).p50, 3),
           privacy: last.governed!.response?.governance.privacy,
         });
         log(NAME, `${v.label}: DP governed p50 ${gs.p50} ms, non-DP governed p50 ${ns.p50} ms, ratio ${(gs.p50 / ns.p50).toFixed(3)}; raw p50 ${rs.p50} ms; rendered DP SQL on raw p50 ${ws2.p50} ms, via engine ${es.p50} ms`);
@@ -333,7 +337,7 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
       aggregationOnlyOverPlain: { goal: '≤ 2× (aggregation-only governed ÷ the plain query on raw DuckDB, claims 6M rows)', measured: failed(ran('aggregationOnly')) ?? `${ao.ratioOfMedians}× vs the plain query on raw DuckDB; the rewrite alone costs DuckDB ${ao.engineRewriteRatio}×; the hand-written minimal enforcement itself costs ${overPlain(ao, 'handWrittenMs')}× the plain query (with the bound ${overPlain(ao, 'handWrittenBoundedMs')}×), and count(DISTINCT unit) per group alone, the floor of any exact threshold, ${overPlain(ao, 'distinctUnitsOnlyMs')}× (an approximate HyperLogLog count, not a valid threshold, ${overPlain(ao, 'approxUnitsOnlyMs')}×)${q}`, met: !failed(ran('aggregationOnly')) && Number(ao.ratioOfMedians) <= 2 },
       aggregationOnlyOverHandWritten: { goal: '≤ 1.2× (aggregation-only governed ÷ hand-written count(DISTINCT unit) … HAVING, same engine and data)', measured: failed(ran('aggregationOnly')) ?? `${ao.governedOverHandWritten}× (rendered SQL alone ${ao.renderedSqlOverHandWritten}×) against the check without the per-unit bound; ${ao.governedOverHandWrittenBounded}× (rendered SQL alone ${ao.renderedSqlOverHandWrittenBounded}×) against the same check with the same ≤ C bound written by hand; that bound written as a row ranking costs ${round(Number((ao.handWrittenRankedMs as unknown as { p50: number } | undefined)?.p50) / Number((ao.handWrittenBoundedMs as unknown as { p50: number } | undefined)?.p50), 3)}× the pre-aggregation${q}`, met: !failed(ran('aggregationOnly')) && Number(ao.governedOverHandWrittenBounded) <= 1.2 },
       dpOverHandWritten: { goal: '≤ 1.2× (DP governed ÷ hand-written per-unit pre-aggregation with the same bounds, plus noise)', measured: failed(ran('differentialPrivacy')) ?? `${dp.governedOverHandWritten}× (rendered SQL alone ${dp.renderedSqlOverHandWritten}×); ÷ the pre-aggregation without the L bound ${dp.governedOverHandWrittenNoL}×${q}`, met: !failed(ran('differentialPrivacy')) && Number(dp.governedOverHandWritten) <= 1.2 },
-      dpOverPlain: { goal: '≤ 2.5× (DP governed ÷ the plain query on raw DuckDB)', measured: failed(ran('differentialPrivacy')) ?? `${dp.ratioOfMedians}×${q}`, met: !failed(ran('differentialPrivacy')) && Number(dp.ratioOfMedians) <= 2.5 },
+      dpOverPlain: { goal: '≤ 2.5× (DP governed ÷ the plain query on raw DuckDB)', measured: failed(ran('differentialPrivacy')) ?? `${dp.ratioOfMedians}× (median paired with the plain query in the same loop ${dp.medianOfPairedOverPlain}×); the rewrite alone costs DuckDB ${dp.engineRewriteRatio}×; the (unit, group) cells alone, the floor of any exact per-unit bound, ${overPlain(dp, 'cellsOnlyMs')}×; the hand-written bounded pre-aggregation ${overPlain(dp, 'handWrittenMs')}× (without the L bound ${overPlain(dp, 'handWrittenNoLMs')}×)${q}`, met: !failed(ran('differentialPrivacy')) && Number(dp.ratioOfMedians) <= 2.5 },
     },
   };
 }
@@ -370,9 +374,11 @@ function aggregationOnlyHandWritten(k: number, c: number, u: string): { label: s
 
 /**
  * The DP bench query (AGG_SQL) with the governed plan's bounds, written by hand: keys and
- * measures in the plan's result layout, so the same release (noise) applies to it.
+ * measures in the plan's result layout, so the same release (noise) applies to it. Also
+ * "cellsOnly": one hash aggregate over the (unit, department) pairs and nothing else, the
+ * floor of any exact per-unit bound, to show how much of DP ÷ plain no plan can remove.
  */
-function dpHandWritten(plan: DpReleasePlan, unit: string): { label: string; sql: string; after: (rows: unknown[][]) => unknown[][] }[] {
+function dpHandWritten(plan: DpReleasePlan, unit: string): { label: string; sql: string; after?: (rows: unknown[][]) => unknown[][] }[] {
   const kinds = plan.measures.map((m) => m.kind).join(',');
   if (kinds !== 'rows,sum,nonNull' || plan.keyCount !== 1) throw new Error(`the hand-written DP query expects measures rows,sum,nonNull over one key, not ${kinds}`);
   const { maxGroupsPerUnit: L, maxRowsPerUnitPerGroup: C } = plan.def;
@@ -387,7 +393,9 @@ function dpHandWritten(plan: DpReleasePlan, unit: string): { label: string; sql:
   const sql = (bounded: boolean) => `SELECT department, sum(n), sum(s), sum(c) FROM (${perUnit(bounded)}) GROUP BY department`;
   const noise = planNoise(plan);
   const after = (rows: unknown[][]): unknown[][] => release(noise, { columns: [], rows: rows as never }, 10_000).rows as unknown[][];
-  return [{ label: 'handWritten', sql: sql(true), after }, { label: 'handWrittenNoL', sql: sql(false), after }];
+  // The floor of any exact per-unit bound: the (unit, group) cells alone, no measure, no noise.
+  const cellsOnly = `SELECT department, count(*) AS cells FROM (SELECT department, ${u} FROM encounters ${where} GROUP BY department, ${u}) GROUP BY department`;
+  return [{ label: 'handWritten', sql: sql(true), after }, { label: 'handWrittenNoL', sql: sql(false), after }, { label: 'cellsOnly', sql: cellsOnly }];
 }
 
 if (isMain(import.meta.url)) {

@@ -14,7 +14,10 @@
  *   result  per group: distinct units, bounded rows, bounded non-null counts and sums.
  * The stages run as one pipeline (each CTE is read once: one scan, one per-(unit, group)
  * hash aggregate, one ranking window per unit, one group aggregate; bench/query.ts measures
- * it against the same bounding written by hand). Where the catalog declares one row per
+ * it against the same bounding written by hand). The ranking is left out when the query
+ * cannot have more than L groups (no GROUP BY key, or public-domain keys whose domains
+ * multiply to ≤ L): a unit then cannot exceed L groups, and the window costs as much as
+ * the per-unit aggregate (docs/benchmarks.md, issue 15 session 6). Where the catalog declares one row per
  * unit (`oneRowPerUnit`), each unit already adds ≤ 1 row to ≤ 1 group, so the per-unit
  * stages are skipped: the numbers are those the bounding would produce, and the
  * sensitivities below (computed from L and C, which bound 1) still hold, conservatively.
@@ -325,24 +328,32 @@ export const differentialPrivacy: ObligationTransformer = {
       ],
       from: { kind: 'cteRef', name: P, alias: P },
     });
+    // The ≤ L groups per unit bound needs the ranking only when the query can have more than
+    // L groups: with no GROUP BY key there is one group, and when every key is restricted to
+    // its public domain (the IN list above), a unit reaches at most the product of the
+    // domains' sizes. Static facts of the query and the policy, never of the data, so the
+    // plan's shape reveals nothing; the sensitivities are unchanged (L still bounds).
+    const possibleGroups = keys.length === 0 ? 1 : publicDomains.reduce((n, d) => (d ? n * d.length : Infinity), 1);
+    const rankGroups = possibleGroups > L;
+    const F = rankGroups ? R : P;
     const measureExprs = (m: DpMeasure): Expr[] => {
       switch (m.kind) {
         case 'units': return [fn('count', [], { star: true })];
-        case 'rows': return [fn('sum', [col(R, '__gh_rows')])];
-        case 'nonNull': return [fn('sum', [col(R, `${v(m.column!)}_n`)])];
-        case 'sum': return [fn('sum', [col(R, `${v(m.column!)}_s`)])];
-        case 'histogram': return Array.from({ length: HISTOGRAM_BUCKETS }, (_, i) => fn('sum', [col(R, `${v(m.column!)}_h${i}`)]));
+        case 'rows': return [fn('sum', [col(F, '__gh_rows')])];
+        case 'nonNull': return [fn('sum', [col(F, `${v(m.column!)}_n`)])];
+        case 'sum': return [fn('sum', [col(F, `${v(m.column!)}_s`)])];
+        case 'histogram': return Array.from({ length: HISTOGRAM_BUCKETS }, (_, i) => fn('sum', [col(F, `${v(m.column!)}_h${i}`)]));
       }
     };
     const root = sel({
-      with: [{ name: B, query: base }, { name: P, query: perUnit }, { name: R, query: ranked }],
+      with: [{ name: B, query: base }, { name: P, query: perUnit }, ...(rankGroups ? [{ name: R, query: ranked }] : [])],
       targets: [
-        ...keys.map((_, i) => ({ expr: col(R, g(i)), alias: g(i) })),
+        ...keys.map((_, i) => ({ expr: col(F, g(i)), alias: g(i) })),
         ...measures.flatMap((m, i) => measureExprs(m).map((expr, j) => ({ expr, alias: `__gh_m${i}_${j}` }))),
       ],
-      from: { kind: 'cteRef', name: R, alias: R },
-      where: { kind: 'binary', op: '<=', left: col(R, '__gh_rank'), right: num(L) },
-      groupBy: keyCols(R),
+      from: { kind: 'cteRef', name: F, alias: F },
+      where: rankGroups ? { kind: 'binary', op: '<=', left: col(R, '__gh_rank'), right: num(L) } : null,
+      groupBy: keyCols(F),
     });
     const plan: DpReleasePlan = {
       dataset: ds.name, def, keyCount: keys.length, measures, unitsMeasure, outputs, publicDomains, orderBy,
