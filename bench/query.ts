@@ -218,6 +218,7 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
         return { ms: performance.now() - t0, rows: rowsOut };
       } }));
       const handMs = hands.map(() => [] as number[]);
+      const handRatios = hands.map(() => [] as number[]);
       const viaEngine = async (): Promise<Timed> => {
         const t0 = performance.now();
         const res = await twin.run(renderedTwin, { timeoutMs: ws.defaults.statementTimeoutMs });
@@ -247,6 +248,9 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
         const wi = await rewritten();
         const ei = await viaEngine();
         for (let h = 0; h < hands.length; h++) handMs[h]!.push((await hands[h]!.run()).ms);
+        // Also each round's governed ÷ hand-written: on a shared machine the load swings between
+        // rounds, and a ratio within one round is steadier than a ratio of two medians.
+        for (let h = 0; h < hands.length; h++) handRatios[h]!.push(gi.ms / handMs[h]![handMs[h]!.length - 1]!);
         g.push(gi.ms); r.push(ri.ms); w.push(wi.ms); e.push(ei.ms);
         if (nonDp) n.push(bi.ms);
         ratios.push(gi.ms / bi.ms);
@@ -287,7 +291,8 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
         fig[`${h.label}Ms`] = hs;
         fig[`governedOver${h.label[0]!.toUpperCase()}${h.label.slice(1)}`] = round(gs.p50 / hs.p50, 3);
         fig[`renderedSqlOver${h.label[0]!.toUpperCase()}${h.label.slice(1)}`] = round(ws2.p50 / hs.p50, 3);
-        log(NAME, `${v.label}: ${h.label} p50 ${hs.p50} ms; governed ÷ ${h.label} ${(gs.p50 / hs.p50).toFixed(3)}, rendered SQL ÷ ${h.label} ${(ws2.p50 / hs.p50).toFixed(3)}`);
+        fig[`medianOfPairedOver${h.label[0]!.toUpperCase()}${h.label.slice(1)}`] = round(summarize(handRatios[i]!, 4).p50, 3);
+        log(NAME, `${v.label}: ${h.label} p50 ${hs.p50} ms; governed ÷ ${h.label} ${(gs.p50 / hs.p50).toFixed(3)} (median paired ${summarize(handRatios[i]!, 4).p50.toFixed(3)}), rendered SQL ÷ ${h.label} ${(ws2.p50 / hs.p50).toFixed(3)}`);
       });
       if (nonDp) {
         const ns = summarize(n);
@@ -335,8 +340,8 @@ export async function runQueryBench(quick: boolean): Promise<BenchResult> {
       governedOverRaw10M: { goal: '≤ 1.05× (aggregation over 10M rows, governed ÷ raw DuckDB)', measured: failed(ran('analyst')) ?? `${a.ratioOfMedians}× ratio of medians, ${a.medianOfPairedRatios}× median paired ratio (analyst, row-level access)${q}`, met: !failed(ran('analyst')) && Number(a.ratioOfMedians) <= 1.05 },
       dpOverNonDp10M: { goal: '≤ 1.1× (DP query ÷ same non-DP query, 10M-row aggregation)', measured: failed(ran('differentialPrivacy')) ?? `${dp.dpOverNonDp}× ratio of medians, ${dp.medianOfPairedDpOverNonDp}× median paired ratio (rhea DP ÷ ada); the DP rewrite alone costs DuckDB ${dp.engineRewriteRatio}× the plain query${q}`, met: !failed(ran('differentialPrivacy')) && Number(dp.dpOverNonDp) <= 1.1 },
       aggregationOnlyOverPlain: { goal: '≤ 2× (aggregation-only governed ÷ the plain query on raw DuckDB, claims 6M rows)', measured: failed(ran('aggregationOnly')) ?? `${ao.ratioOfMedians}× vs the plain query on raw DuckDB; the rewrite alone costs DuckDB ${ao.engineRewriteRatio}×; the hand-written minimal enforcement itself costs ${overPlain(ao, 'handWrittenMs')}× the plain query (with the bound ${overPlain(ao, 'handWrittenBoundedMs')}×), and count(DISTINCT unit) per group alone, the floor of any exact threshold, ${overPlain(ao, 'distinctUnitsOnlyMs')}× (an approximate HyperLogLog count, not a valid threshold, ${overPlain(ao, 'approxUnitsOnlyMs')}×)${q}`, met: !failed(ran('aggregationOnly')) && Number(ao.ratioOfMedians) <= 2 },
-      aggregationOnlyOverHandWritten: { goal: '≤ 1.2× (aggregation-only governed ÷ hand-written count(DISTINCT unit) … HAVING, same engine and data)', measured: failed(ran('aggregationOnly')) ?? `${ao.governedOverHandWritten}× (rendered SQL alone ${ao.renderedSqlOverHandWritten}×) against the check without the per-unit bound; ${ao.governedOverHandWrittenBounded}× (rendered SQL alone ${ao.renderedSqlOverHandWrittenBounded}×) against the same check with the same ≤ C bound written by hand; that bound written as a row ranking costs ${round(Number((ao.handWrittenRankedMs as unknown as { p50: number } | undefined)?.p50) / Number((ao.handWrittenBoundedMs as unknown as { p50: number } | undefined)?.p50), 3)}× the pre-aggregation${q}`, met: !failed(ran('aggregationOnly')) && Number(ao.governedOverHandWrittenBounded) <= 1.2 },
-      dpOverHandWritten: { goal: '≤ 1.2× (DP governed ÷ hand-written per-unit pre-aggregation with the same bounds, plus noise)', measured: failed(ran('differentialPrivacy')) ?? `${dp.governedOverHandWritten}× (rendered SQL alone ${dp.renderedSqlOverHandWritten}×); ÷ the pre-aggregation without the L bound ${dp.governedOverHandWrittenNoL}×${q}`, met: !failed(ran('differentialPrivacy')) && Number(dp.governedOverHandWritten) <= 1.2 },
+      aggregationOnlyOverHandWritten: { goal: '≤ 1.2× (aggregation-only governed ÷ hand-written count(DISTINCT unit) … HAVING, same engine and data)', measured: failed(ran('aggregationOnly')) ?? `${ao.governedOverHandWritten}× (median paired ${ao.medianOfPairedOverHandWritten}×; rendered SQL alone ${ao.renderedSqlOverHandWritten}×) against the check without the per-unit bound; ${ao.governedOverHandWrittenBounded}× (median paired ${ao.medianOfPairedOverHandWrittenBounded}×; rendered SQL alone ${ao.renderedSqlOverHandWrittenBounded}×) against the same check with the same ≤ C bound written by hand; that bound written as a row ranking costs ${round(Number((ao.handWrittenRankedMs as unknown as { p50: number } | undefined)?.p50) / Number((ao.handWrittenBoundedMs as unknown as { p50: number } | undefined)?.p50), 3)}× the pre-aggregation${q}`, met: !failed(ran('aggregationOnly')) && Number(ao.governedOverHandWrittenBounded) <= 1.2 },
+      dpOverHandWritten: { goal: '≤ 1.2× (DP governed ÷ hand-written per-unit pre-aggregation with the same bounds, plus noise)', measured: failed(ran('differentialPrivacy')) ?? `${dp.governedOverHandWritten}× (median paired ${dp.medianOfPairedOverHandWritten}×; rendered SQL alone ${dp.renderedSqlOverHandWritten}×); ÷ the pre-aggregation without the L bound ${dp.governedOverHandWrittenNoL}×${q}`, met: !failed(ran('differentialPrivacy')) && Number(dp.governedOverHandWritten) <= 1.2 },
       dpOverPlain: { goal: '≤ 2.5× (DP governed ÷ the plain query on raw DuckDB)', measured: failed(ran('differentialPrivacy')) ?? `${dp.ratioOfMedians}× (median paired with the plain query in the same loop ${dp.medianOfPairedOverPlain}×); the rewrite alone costs DuckDB ${dp.engineRewriteRatio}×; the (unit, group) cells alone, the floor of any exact per-unit bound, ${overPlain(dp, 'cellsOnlyMs')}×; the hand-written bounded pre-aggregation ${overPlain(dp, 'handWrittenMs')}× (without the L bound ${overPlain(dp, 'handWrittenNoLMs')}×)${q}`, met: !failed(ran('differentialPrivacy')) && Number(dp.ratioOfMedians) <= 2.5 },
     },
   };
