@@ -18,15 +18,14 @@ import { openCheckpoint } from '../src/audit/note.ts';
 import { verifyConsistency } from '../src/audit/merkle.ts';
 import { TEST_PASSPHRASE, record } from '../src/audit/testing/fixtures.ts';
 import { openPostgresState, type PostgresState } from '../src/state/postgres.ts';
-import { NO_DURABILITY_SETTINGS, startPostgres, type PgCluster } from './support/postgres.ts';
+import { startPostgres, type PgCluster } from './support/postgres.ts';
 
 let cluster: PgCluster;
 let admin: pg.Pool;
 let schemas = 0;
 
 before(async () => {
-  // These tests are about semantics, not crashes: no fsync (support/postgres.ts NO_DURABILITY_SETTINGS).
-  cluster = await startPostgres({ settings: NO_DURABILITY_SETTINGS });
+  cluster = await startPostgres();
   admin = new pg.Pool({ connectionString: cluster.superuserUrl, max: 2 });
 });
 after(async () => {
@@ -43,7 +42,7 @@ function tempDir(t: TestContext): string {
 }
 
 async function openNode(t: TestContext, schema: string, dir: string): Promise<Node> {
-  const state = await openPostgresState({ url: cluster.superuserUrl, schema, maxConnections: 4, allowUnsafeDurability: true });
+  const state = await openPostgresState({ url: cluster.superuserUrl, schema, maxConnections: 4 });
   const log = await TransparencyLog.openOn(state.auditStorage, {
     keyDir: join(dir, 'keys'), pseudonymKeyDir: join(dir, 'pseudonym-keys'), passphrase: TEST_PASSPHRASE, checkpointIntervalMs: 30,
   });

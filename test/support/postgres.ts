@@ -139,7 +139,9 @@ function installExitHook(): void {
  * without, same load). Gatehouse runs exactly the same statements either way (it still commits
  * with synchronous_commit = on); only `openPostgresState` must be told `allowUnsafeDurability`,
  * since it refuses such a server. Durability itself is proven on a cluster with fsync on
- * (test/state-durability.test.ts, which crashes it).
+ * (test/state-durability.test.ts, which crashes it). Not for a test that needs commits to
+ * take time: test/state-audit-log.test.ts checks that two nodes' appends really interleave,
+ * which fast commits made less likely (it failed once in 5 runs without fsync).
  */
 export const NO_DURABILITY_SETTINGS: Readonly<Record<string, string>> = { fsync: 'off' };
 
