@@ -216,7 +216,7 @@ describe('every wire request leaves exactly one truthful audit entry', () => {
       const entries = audit.entries.slice(n);
       cursor = n + entries.length;
       seen.push({ name: c.name, authenticated: c.authenticated, entries });
-      assert.equal(entries.length, 1, `entries: ${JSON.stringify(entries.map((e) => [e.action, e.errorCode, e.reasons[0]]))}`);
+      assert.equal(entries.length, 1, `entries (a late one may be the case before): ${JSON.stringify(entries.map((e) => [e.action, e.errorCode, e.reasons[0]]))}`);
       const e = entries[0]!;
       assert.equal(e.channel, 'pgwire');
       assert.notEqual(e.decision, 'allow');
