@@ -355,12 +355,20 @@ describe('pgcli (Debian pgcli) under tmux', () => {
       const dt = await screen(/patients/);
       assert.match(dt, /claims/);
       assert.match(dt, /patients/);
-      await new Promise((r) => setTimeout(r, 1500)); // the completion refresh runs in the background
-      tmux('send-keys', '-t', session, 'SELECT * FROM cla');
-      assert.match(await screen(/claims\s+table/, 10_000), /claims\s+table/);
+      // The completion refresh runs in the background: until it is done, typing completes no
+      // table. Type, look for the completion for a second, and type again if it is not there
+      // yet (instead of waiting a fixed 1.5 s first).
+      let completed = '';
+      for (const until = Date.now() + 10_000; Date.now() < until && !/claims\s+table/.test(completed);) {
+        tmux('send-keys', '-t', session, 'C-u');
+        tmux('send-keys', '-t', session, 'SELECT * FROM cla');
+        completed = await screen(/claims\s+table/, 1000);
+      }
+      assert.match(completed, /claims\s+table/);
       tmux('send-keys', '-t', session, 'C-u');
       tmux('send-keys', '-t', session, 'C-d');
-      await new Promise((r) => setTimeout(r, 500));
+      // pgcli has exited (and written any traceback) when its tmux session is gone.
+      for (const until = Date.now() + 5000; Date.now() < until && tmux('has-session', '-t', session).status === 0;) await new Promise((r) => setTimeout(r, 50));
       const err = existsSync(errFile) ? readFileSync(errFile, 'utf8') : '';
       assert.doesNotMatch(err, /Traceback/, err);
     } finally {

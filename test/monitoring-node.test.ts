@@ -247,8 +247,17 @@ describe('reloading the monitoring section', () => {
     const waitFor = async (pred: () => boolean) => { for (let i = 0; i < 60 && !pred(); i++) await new Promise((r) => setTimeout(r, 100)); return pred(); };
     writeFileSync(file, 'monitoring:\n  recentMinutes: 45\n  rules:\n    repeated-denials: { count: 4 }\n');
     assert.ok(await waitFor(() => monitor.config.recentMinutes === 45), 'the edit was applied');
-    writeFileSync(file, 'monitoring:\n  recentMinutes: 45\n  rules:\n    repeated-denials: { count: 4, respond: delete-the-partner }\n');
-    await new Promise((r) => setTimeout(r, 2500));
+    // The node's 1 s tick (src/operations/monitoring/attach.ts) rereads a changed section and then
+    // calls monitor.tick(): a tick counted after the write has seen the invalid edit. Counted by
+    // wrapping the real method, instead of sleeping 2.5 s.
+    let ticks = 0;
+    const tick = monitor.tick;
+    monitor.tick = function (this: typeof monitor) { ticks++; return tick.call(this); };
+    try {
+      writeFileSync(file, 'monitoring:\n  recentMinutes: 45\n  rules:\n    repeated-denials: { count: 4, respond: delete-the-partner }\n');
+      const seen = ticks + 1;
+      assert.ok(await waitFor(() => ticks >= seen), 'a tick ran after the invalid edit');
+    } finally { monitor.tick = tick; }
     assert.equal(monitor.config.rules['repeated-denials'].count, 4);
     assert.equal(monitor.config.rules['repeated-denials'].respond, null, 'an invalid edit changes nothing');
   });

@@ -45,6 +45,7 @@ async function openNode(t: TestContext, schema: string, dir: string): Promise<No
   const state = await openPostgresState({ url: cluster.superuserUrl, schema, maxConnections: 4 });
   const log = await TransparencyLog.openOn(state.auditStorage, {
     keyDir: join(dir, 'keys'), pseudonymKeyDir: join(dir, 'pseudonym-keys'), passphrase: TEST_PASSPHRASE, checkpointIntervalMs: 30,
+    keyKdf: { N: 2 ** 10, r: 8, p: 1 }, // key files sealed at a low scrypt cost (TransparencyLogOptions.keyKdf): not what these tests are about
   });
   let closed = false;
   t.after(async () => { if (!closed) { closed = true; await log.close(); await state.close(); } });

@@ -15,14 +15,15 @@ import { describeDenial } from '../src/privacy/accounting/describe.ts';
 import type { BudgetLedger } from '../src/state/budget-ledger.ts';
 import { PgDriver } from '../src/sql/postgres.ts';
 import { migrate } from '../src/sql/migrations.ts';
-import { startPostgres, type PgCluster } from './support/postgres.ts';
+import { NO_DURABILITY_SETTINGS, startPostgres, type PgCluster } from './support/postgres.ts';
 
 let cluster: PgCluster;
 let pool: pg.Pool;
 let schemas = 0;
 
 before(async () => {
-  cluster = await startPostgres();
+  // These tests are about semantics, not crashes: no fsync (support/postgres.ts NO_DURABILITY_SETTINGS).
+  cluster = await startPostgres({ settings: NO_DURABILITY_SETTINGS });
   pool = new pg.Pool({ connectionString: cluster.superuserUrl, max: 6 });
 });
 after(async () => {

@@ -25,10 +25,30 @@ async function admin(sql: string): Promise<void> {
   try { await c.query(sql); } finally { await c.end(); }
 }
 
+/** True when a new connection sees each setting as `settings` asks (null: no longer from the configuration file). */
+async function applied(settings: Record<string, string | null>): Promise<boolean> {
+  const c = new pg.Client({ connectionString: cluster.superuserUrl });
+  await c.connect();
+  try {
+    for (const [k, v] of Object.entries(settings)) {
+      const r = await c.query<{ setting: string; source: string }>('SELECT current_setting($1) AS setting, source FROM pg_settings WHERE name = $1', [k]);
+      const row = r.rows[0]!;
+      if (v === null ? row.source === 'configuration file' : row.setting !== v) return false;
+    }
+    return true;
+  } finally { await c.end(); }
+}
+
 async function setSystem(settings: Record<string, string | null>): Promise<void> {
   for (const [k, v] of Object.entries(settings)) await admin(v === null ? `ALTER SYSTEM RESET ${k}` : `ALTER SYSTEM SET ${k} = '${v}'`);
   await admin('SELECT pg_reload_conf()');
-  await new Promise((r) => setTimeout(r, 200)); // the postmaster signals its children
+  // The postmaster rereads its configuration when its signal arrives, and new connections then
+  // start with it: poll with new connections until they see it, rather than sleep a fixed 200 ms.
+  const deadline = Date.now() + 5000;
+  while (!(await applied(settings))) {
+    if (Date.now() > deadline) assert.fail(`PostgreSQL did not apply ${JSON.stringify(settings)} within 5 s of pg_reload_conf()`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 before(async () => {

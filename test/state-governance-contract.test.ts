@@ -17,14 +17,15 @@ import { openPgGovernance } from '../src/state/governance-pg.ts';
 import { openPgArtefacts, openPgDataKeys } from '../src/state/keys-pg.ts';
 import { openPostgresState, type PostgresState } from '../src/state/postgres.ts';
 import type { DatasetDef, PrincipalDef } from '../src/model/types.ts';
-import { startPostgres, type PgCluster } from './support/postgres.ts';
+import { NO_DURABILITY_SETTINGS, startPostgres, type PgCluster } from './support/postgres.ts';
 
 const PASSPHRASE = 'contract-test passphrase, not a secret';
 let cluster: PgCluster;
 let schemas = 0;
 const states: PostgresState[] = [];
 
-before(async () => { cluster = await startPostgres(); });
+// These tests are about semantics, not crashes: no fsync (support/postgres.ts NO_DURABILITY_SETTINGS).
+before(async () => { cluster = await startPostgres({ settings: NO_DURABILITY_SETTINGS }); });
 after(async () => {
   for (const s of states) await s.close();
   await cluster?.stop();
@@ -56,7 +57,7 @@ const IMPLS: Impl[] = [
     name: 'postgres (shared)',
     async open(t, now) {
       const { keyring } = await keyringFor(t);
-      const state = await openPostgresState({ url: cluster.superuserUrl, schema: `gov_contract_${++schemas}`, maxConnections: 4 });
+      const state = await openPostgresState({ url: cluster.superuserUrl, schema: `gov_contract_${++schemas}`, maxConnections: 4, allowUnsafeDurability: true });
       states.push(state);
       const keys = openPgDataKeys(state, keyring, now ? { now } : {});
       const artefacts = openPgArtefacts(state, keys, now);

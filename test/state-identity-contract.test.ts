@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { startPostgres, type PgCluster } from './support/postgres.ts';
+import { NO_DURABILITY_SETTINGS, startPostgres, type PgCluster } from './support/postgres.ts';
 import { migrate } from '../src/sql/migrations.ts';
 import { PgIdentitySql } from '../src/state/identity-sql.ts';
 import { ApiKeyStore } from '../src/identity/api-keys.ts';
@@ -22,6 +22,8 @@ import { generateTotp } from '../src/identity/totp.ts';
 
 const PASSPHRASE = 'contract passphrase';
 const PASSWORD = 'tidal-orbit-velvet-9';
+/** A low scrypt cost (UserStoreOptions.scrypt): these tests are about sharing state, not the hash's cost. */
+const SCRYPT = { N: 2 ** 10, r: 8, p: 1 } as const;
 const T0 = new Date('2030-01-01T00:00:00Z');
 const t0 = T0.getTime() / 1000;
 const at = (sec: number): Date => new Date((t0 + sec) * 1000);
@@ -30,7 +32,8 @@ let cluster: PgCluster;
 const pools: pg.Pool[] = [];
 let schemas = 0;
 
-before(async () => { cluster = await startPostgres(); });
+// These tests are about semantics, not crashes: no fsync (support/postgres.ts NO_DURABILITY_SETTINGS).
+before(async () => { cluster = await startPostgres({ settings: NO_DURABILITY_SETTINGS }); });
 after(async () => {
   for (const p of pools) await p.end();
   await cluster?.stop();
@@ -220,7 +223,7 @@ for (const impl of IMPLS) {
     it('users: TOTP codes and recovery codes are accepted once across instances, and lockout counters lose no failure', async (t) => {
       const d = await impl.open(t);
       const clock = { now: T0.getTime() };
-      const o: UserStoreOptions = { passphrase: PASSPHRASE, clock: () => new Date(clock.now) };
+      const o: UserStoreOptions = { passphrase: PASSPHRASE, clock: () => new Date(clock.now), scrypt: SCRYPT };
       const store = await d.users(o);
       const other = await d.peer().users(o);
       await store.createUser('ana', PASSWORD, { by: 'admin' });
@@ -246,7 +249,7 @@ for (const impl of IMPLS) {
 
     it('users: disable, the two-person MFA reset and a wrong passphrase behave the same', async (t) => {
       const d = await impl.open(t);
-      const o: UserStoreOptions = { passphrase: PASSPHRASE };
+      const o: UserStoreOptions = { passphrase: PASSPHRASE, scrypt: SCRYPT };
       const store = await d.users(o);
       const other = await d.peer().users(o);
       await store.createUser('eve', PASSWORD, { by: 'admin' });
@@ -262,7 +265,7 @@ for (const impl of IMPLS) {
       await store.approveMfaReset('eve', 'admin:ada');
       assert.equal((await other.status('eve'))?.mfaEnrolled, false);
       assert.equal(await code(other.approveMfaReset('eve', 'admin:ada')), 'IDENTITY_MFA_RESET_NOT_REQUESTED');
-      assert.equal(await code(d.peer().users({ passphrase: 'not the passphrase' })), 'IDENTITY_SECRET_KEY_WRONG');
+      assert.equal(await code(d.peer().users({ passphrase: 'not the passphrase', scrypt: SCRYPT })), 'IDENTITY_SECRET_KEY_WRONG');
     });
   });
 }

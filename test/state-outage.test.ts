@@ -21,6 +21,15 @@ const SQL = 'SELECT count(*) AS n FROM claims';
 
 interface Answer { status: number; code: string | null; message: string | null }
 
+/** Polls `condition` every 50 ms; fails with `what` after `timeoutMs`. */
+async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) assert.fail(`${what} within ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
 describe('a PostgreSQL outage under load', { timeout: 180_000 }, () => {
   let cluster: PgCluster;
   let dir: string;
@@ -47,9 +56,9 @@ describe('a PostgreSQL outage under load', { timeout: 180_000 }, () => {
   }
 
   before(async () => {
-    cluster = await startPostgres();
     dir = mkdtempSync(join(tmpdir(), 'gh-outage-'));
-    await createTestDemoWorkspace(join(dir, 'ws'), { patients: 300, keys: KEYS });
+    // The cluster and the workspace are independent: made side by side.
+    [cluster] = await Promise.all([startPostgres(), createTestDemoWorkspace(join(dir, 'ws'), { patients: 300, keys: KEYS })]);
     child = spawn(process.execPath, [new URL('./support/pg-node.ts', import.meta.url).pathname], {
       env: { ...process.env, GH_STATE_URL: cluster.superuserUrl, GH_WORKSPACE: join(dir, 'ws'), GH_DIR: dir },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -71,7 +80,11 @@ describe('a PostgreSQL outage under load', { timeout: 180_000 }, () => {
   after(async () => {
     if (child && exited === null) {
       child.kill('SIGTERM');
-      await Promise.race([new Promise((r) => child.once('exit', r)), sleep(10_000)]);
+      // The 10 s guard is cancelled once the child exits: a pending timer would keep this
+      // file's process alive until it fired.
+      const guard = new AbortController();
+      await Promise.race([new Promise((r) => child.once('exit', r)), sleep(10_000, undefined, { signal: guard.signal }).catch(() => undefined)]);
+      guard.abort();
       if (exited === null) child.kill('SIGKILL');
     }
     await cluster?.stop();
@@ -91,10 +104,12 @@ describe('a PostgreSQL outage under load', { timeout: 180_000 }, () => {
         answers.push(await query().catch((e: Error) => ({ status: 0, code: 'FETCH_FAILED', message: e.message })));
       }
     });
-    await sleep(500);
+    // The load is running once the clients have had answers; PostgreSQL then dies under it,
+    // and the load goes on until four requests have had a 503 (or the node died: asserted below).
+    await until(() => exited !== null || answers.length >= 8, 10_000, 'the load did not get going');
     const beforeCrash = answers.length;
     await cluster.crash();
-    await sleep(1500);
+    await until(() => exited !== null || answers.slice(beforeCrash).filter((a) => a.status === 503).length >= 4, 10_000, 'no 503s while PostgreSQL is down');
     loading = false;
     await Promise.all(clients);
 
@@ -126,7 +141,8 @@ describe('a PostgreSQL outage under load', { timeout: 180_000 }, () => {
     }
     assert.equal(last?.status, 200, `requests succeed again after PostgreSQL is back: ${JSON.stringify(last)} ${stderr.slice(-2000)}`);
     assert.ok(Date.now() - back < 10_000, `recovered within 10 s (took ${Date.now() - back} ms)`);
-    await sleep(1100); // past the cached health
+    // Readiness is cached for 1 s (src/sql/pg-health.ts): it turns ready once the cache expires.
+    await until(async () => (await health()).ready, 5_000, 'readiness did not come back');
     assert.deepEqual(await health(), { ready: true, reason: null });
     assert.equal(exited, null);
   });

@@ -12,7 +12,7 @@ import type { AuditRecord, AuditSink } from '../src/audit/types.ts';
 import { outcomeOf, type ErrorCode } from '../src/errors.ts';
 import { startWireServer, type WireServer } from '../src/wire/server.ts';
 import { demoFixture, KEYS, PURPOSE, type Fixture } from './helpers/workspace.ts';
-import { fields, login, msg, query, Raw, sendCancel, settled, startup, type Message } from './support/wire-raw.ts';
+import { fields, login, msg, query, Raw, sendCancel, settled, settledAfter, startup, type Message } from './support/wire-raw.ts';
 
 class RecordingSink implements AuditSink {
   readonly entries: AuditRecord[] = [];
@@ -195,16 +195,28 @@ const cases: { name: string; authenticated: boolean; send(): Promise<Told> }[] =
 
 const seen: { name: string; authenticated: boolean; entries: AuditRecord[] }[] = [];
 
+/**
+ * Every entry written from the first case on is given to exactly one case: `cursor` is where
+ * the next case's entries start. A case waits for its first entry and a short quiet after it;
+ * an entry that came later still than that lands in the next case (which then fails: two
+ * entries), and the last test checks after a longer quiet that no entry was left over. So no
+ * case needs a long quiet of its own to see a second entry.
+ */
+let cursor = -1;
+const CASE_QUIET_MS = 60;
+const FINAL_QUIET_MS = 500;
+
 describe('every wire request leaves exactly one truthful audit entry', () => {
   for (const c of cases) {
     it(`${c.name}: one entry, saying what the client was told`, async () => {
-      await settled(() => audit.entries.length, 100);
-      const n = audit.entries.length;
+      if (cursor < 0) { await settled(() => audit.entries.length, 100); cursor = audit.entries.length; }
+      const n = cursor;
       const told = await c.send();
-      await settled(() => audit.entries.length, 250);
+      await settledAfter(() => audit.entries.length, n + 1, CASE_QUIET_MS);
       const entries = audit.entries.slice(n);
+      cursor = n + entries.length;
       seen.push({ name: c.name, authenticated: c.authenticated, entries });
-      assert.equal(entries.length, 1, `entries: ${JSON.stringify(entries.map((e) => [e.action, e.errorCode, e.reasons[0]]))}`);
+      assert.equal(entries.length, 1, `entries (a late one may be the case before): ${JSON.stringify(entries.map((e) => [e.action, e.errorCode, e.reasons[0]]))}`);
       const e = entries[0]!;
       assert.equal(e.channel, 'pgwire');
       assert.notEqual(e.decision, 'allow');
@@ -224,6 +236,11 @@ describe('every wire request leaves exactly one truthful audit entry', () => {
   it('records each refusal as deny or error exactly as the error table says', () => {
     assert.equal(seen.length, cases.length);
     for (const s of seen) assert.equal(s.entries[0]?.decision, outcomeOf(s.entries[0]!.errorCode as ErrorCode), s.name);
+  });
+
+  it('leaves no entry that no case accounts for', async () => {
+    await settled(() => audit.entries.length, FINAL_QUIET_MS);
+    assert.equal(cursor, audit.entries.length, `entries after the last case: ${JSON.stringify(audit.entries.slice(cursor).map((e) => [e.action, e.errorCode, e.reasons[0]]))}`);
   });
 
   it('records no principal before authentication', () => {

@@ -57,8 +57,11 @@ function deriveKekAsync(passphrase: string, params: KdfParams): Promise<Buffer> 
 
 type Derive = (passphrase: string, params: KdfParams) => Buffer | Promise<Buffer>;
 
-function newKdf(): KdfParams {
-  return { kdf: 'scrypt', N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, salt: randomBytes(16).toString('base64') };
+/** scrypt cost of the key-encryption key for key files created from now on (default N=2^15, r=8, p=1). */
+export interface KeyKdfCost { readonly N: number; readonly r: number; readonly p: number }
+
+function newKdf(cost: KeyKdfCost = SCRYPT): KdfParams {
+  return { kdf: 'scrypt', N: cost.N, r: cost.r, p: cost.p, salt: randomBytes(16).toString('base64') };
 }
 
 export function seal(kek: Buffer, purpose: string, plain: Buffer): SealedSecret {
@@ -121,16 +124,17 @@ export class LogKeyring {
   }
 
   /** Opens (or creates, with a fresh key) the signing key file in `dir`. */
-  static open(dir: string, origin: string, passphrase: string): LogKeyring {
-    return LogKeyring.#open(dir, origin, passphrase, deriveKek) as LogKeyring;
+  static open(dir: string, origin: string, passphrase: string, cost?: KeyKdfCost): LogKeyring {
+    return LogKeyring.#open(dir, origin, passphrase, deriveKek, cost) as LogKeyring;
   }
 
   /** `open` with the scrypt on the thread pool (a node opening its key files in parallel). */
-  static async openAsync(dir: string, origin: string, passphrase: string): Promise<LogKeyring> {
-    return LogKeyring.#open(dir, origin, passphrase, deriveKekAsync);
+  static async openAsync(dir: string, origin: string, passphrase: string, cost?: KeyKdfCost): Promise<LogKeyring> {
+    return LogKeyring.#open(dir, origin, passphrase, deriveKekAsync, cost);
   }
 
-  static #open(dir: string, origin: string, passphrase: string, derive: Derive): LogKeyring | Promise<LogKeyring> {
+  /** `cost` applies only when the file is created; an existing file says its own. */
+  static #open(dir: string, origin: string, passphrase: string, derive: Derive, cost?: KeyKdfCost): LogKeyring | Promise<LogKeyring> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const path = join(dir, 'log-signing-keys.json');
     if (existsSync(path)) {
@@ -138,7 +142,7 @@ export class LogKeyring {
       if (file.origin !== origin) throw new KeyUnavailable(`signing keys in ${path} belong to log ${JSON.stringify(file.origin)}, not ${JSON.stringify(origin)}`);
       return then(derive(passphrase, file.kdf), (kek) => new LogKeyring(path, file, kek));
     }
-    const kdf = newKdf();
+    const kdf = newKdf(cost);
     return then(derive(passphrase, kdf), (kek) => {
       const file: SigningKeyFile = { version: 1, origin, kdf, keys: [newSigningKey(origin, kek)] };
       writeFileAtomicSync(path, JSON.stringify(file, null, 2) + '\n', 0o600);
@@ -288,23 +292,24 @@ export class PseudonymKeyring {
     this.granularity = granularity;
   }
 
-  static open(dir: string, passphrase: string, granularity: PseudonymEpoch = 'month'): PseudonymKeyring {
-    return PseudonymKeyring.#open(dir, passphrase, granularity, deriveKek) as PseudonymKeyring;
+  static open(dir: string, passphrase: string, granularity: PseudonymEpoch = 'month', cost?: KeyKdfCost): PseudonymKeyring {
+    return PseudonymKeyring.#open(dir, passphrase, granularity, deriveKek, cost) as PseudonymKeyring;
   }
 
   /** `open` with the scrypt on the thread pool. */
-  static async openAsync(dir: string, passphrase: string, granularity: PseudonymEpoch = 'month'): Promise<PseudonymKeyring> {
-    return PseudonymKeyring.#open(dir, passphrase, granularity, deriveKekAsync);
+  static async openAsync(dir: string, passphrase: string, granularity: PseudonymEpoch = 'month', cost?: KeyKdfCost): Promise<PseudonymKeyring> {
+    return PseudonymKeyring.#open(dir, passphrase, granularity, deriveKekAsync, cost);
   }
 
-  static #open(dir: string, passphrase: string, granularity: PseudonymEpoch, derive: Derive): PseudonymKeyring | Promise<PseudonymKeyring> {
+  /** `cost` applies only when the file is created; an existing file says its own. */
+  static #open(dir: string, passphrase: string, granularity: PseudonymEpoch, derive: Derive, cost?: KeyKdfCost): PseudonymKeyring | Promise<PseudonymKeyring> {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     const path = join(dir, 'pseudonym-keys.json');
     if (existsSync(path)) {
       const file = readJson<PseudonymKeyFile>(path);
       return then(derive(passphrase, file.kdf), (kek) => new PseudonymKeyring(path, file, kek, granularity));
     }
-    const kdf = newKdf();
+    const kdf = newKdf(cost);
     const file: PseudonymKeyFile = { version: 1, kdf, epochs: {} };
     writeFileAtomicSync(path, JSON.stringify(file, null, 2) + '\n', 0o600);
     return then(derive(passphrase, kdf), (kek) => new PseudonymKeyring(path, file, kek, granularity));

@@ -12,6 +12,10 @@
  * A checkpoint is signed at most `checkpointIntervalMs` after new entries become durable
  * (default 500 ms), and before signing the log checks that the new tree is consistent
  * with the last checkpoint it signed, so it never signs two inconsistent checkpoints.
+ *
+ * The key files are sealed under a key derived from the passphrase with scrypt at
+ * N=2^15 (keys.ts); `keyKdf` lowers that cost for key files created by this open (tests,
+ * which create hundreds of logs). An existing key file is always opened with its own cost.
  */
 import { join } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -25,7 +29,7 @@ import { FileStore, type FileStoreOptions, type LogStorage } from './store.ts';
 import { SqliteCheckpointAnchor, noteHash, type AnchoredCheckpoint, type CheckpointAnchor } from './anchor.ts';
 import { HttpWitnessClient, cosignCheckpoint, checkQuorum, rememberWitnessSize, type WitnessClient, type WitnessPolicy } from './witness.ts';
 import { AuditError, LogRollbackDetected } from './errors.ts';
-import { LogKeyring, PseudonymKeyring, epochOf, resolvePassphrase, type PseudonymEpoch, type SigningKeyRecord } from './keys.ts';
+import { LogKeyring, PseudonymKeyring, epochOf, resolvePassphrase, type KeyKdfCost, type PseudonymEpoch, type SigningKeyRecord } from './keys.ts';
 
 export const EXPORT_FORMAT = 'gatehouse-audit-export/v1';
 export const RECEIPT_FORMAT = 'gatehouse-audit-receipt/v1';
@@ -42,6 +46,8 @@ export interface TransparencyLogOptions {
   /** Where the pseudonym keys live; keep it outside the log's backups. Default `<dir>/pseudonym-keys`. */
   readonly pseudonymKeyDir?: string;
   readonly pseudonymEpoch?: PseudonymEpoch;
+  /** scrypt cost for key files this open creates (default N=2^15, r=8, p=1; only tests lower it). */
+  readonly keyKdf?: KeyKdfCost;
   /** Longest delay between an entry becoming durable and a checkpoint covering it. Default 500. */
   readonly checkpointIntervalMs?: number;
   /** Largest batch one fsync covers. Default 16384. */
@@ -263,10 +269,10 @@ export class TransparencyLog implements AuditSink {
    */
   static open(dir: string, options: TransparencyLogOptions = {}): TransparencyLog {
     const { origin, passphrase } = TransparencyLog.#identity(options);
-    const keys = LogKeyring.open(options.keyDir ?? join(dir, 'keys'), origin, passphrase);
+    const keys = LogKeyring.open(options.keyDir ?? join(dir, 'keys'), origin, passphrase, options.keyKdf);
     let pseudonyms: PseudonymKeyring;
     try {
-      pseudonyms = PseudonymKeyring.open(options.pseudonymKeyDir ?? join(dir, 'pseudonym-keys'), passphrase, options.pseudonymEpoch ?? 'month');
+      pseudonyms = PseudonymKeyring.open(options.pseudonymKeyDir ?? join(dir, 'pseudonym-keys'), passphrase, options.pseudonymEpoch ?? 'month', options.keyKdf);
     } catch (e) {
       keys.close();
       throw e;
@@ -320,8 +326,8 @@ export class TransparencyLog implements AuditSink {
   static async #openKeys(options: TransparencyLogOptions, keyDir: string, pseudonymKeyDir: string): Promise<{ keys: LogKeyring; pseudonyms: PseudonymKeyring }> {
     const { origin, passphrase } = TransparencyLog.#identity(options);
     const [k, p] = await Promise.allSettled([
-      LogKeyring.openAsync(keyDir, origin, passphrase),
-      PseudonymKeyring.openAsync(pseudonymKeyDir, passphrase, options.pseudonymEpoch ?? 'month'),
+      LogKeyring.openAsync(keyDir, origin, passphrase, options.keyKdf),
+      PseudonymKeyring.openAsync(pseudonymKeyDir, passphrase, options.pseudonymEpoch ?? 'month', options.keyKdf),
     ]);
     if (k.status === 'fulfilled' && p.status === 'fulfilled') return { keys: k.value, pseudonyms: p.value };
     if (k.status === 'fulfilled') k.value.close();

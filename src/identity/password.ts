@@ -169,22 +169,28 @@ export function needsRehash(encoded: string, params: ScryptParams = DEFAULT_SCRY
   return parsed.N < params.N || parsed.r < params.r || parsed.p < params.p;
 }
 
-let decoy: Promise<string> | null = null;
+/** One decoy hash per cost (a store may use a non-default cost: UserStoreOptions.scrypt). */
+const decoys = new Map<string, Promise<string>>();
+
+function decoyFor(params: ScryptParams): Promise<string> {
+  const key = `${params.N}$${params.r}$${params.p}`;
+  let d = decoys.get(key);
+  if (!d) { d = hashPassword(randomBytes(32).toString('base64url'), params); decoys.set(key, d); }
+  return d;
+}
 
 /** Makes the decoy hash ahead of time, so the first unknown-account attempt is not slower. */
-export async function prepareDecoy(): Promise<void> {
-  decoy ??= hashPassword(randomBytes(32).toString('base64url'));
-  await decoy;
+export async function prepareDecoy(params: ScryptParams = DEFAULT_SCRYPT): Promise<void> {
+  await decoyFor(params);
 }
 
 /**
- * Spends the same work as verifying against a real hash made with `DEFAULT_SCRYPT`, and
- * returns false. Used for unknown or disabled accounts so that a login attempt takes as
- * long whether or not the account exists.
+ * Spends the same work as verifying against a real hash made with `params` (the cost the
+ * store hashes with, `DEFAULT_SCRYPT` unless configured), and returns false. Used for unknown
+ * or disabled accounts so that a login attempt takes as long whether or not the account exists.
  */
-export async function verifyPasswordDecoy(password: string): Promise<false> {
-  decoy ??= hashPassword(randomBytes(32).toString('base64url'));
-  await verifyPassword(password, await decoy);
+export async function verifyPasswordDecoy(password: string, params: ScryptParams = DEFAULT_SCRYPT): Promise<false> {
+  await verifyPassword(password, await decoyFor(params));
   return false;
 }
 

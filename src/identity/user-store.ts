@@ -9,7 +9,9 @@
  * (lockout.ts) live in `login_failures`, keyed by the principal id *as typed*, so an
  * unknown account is counted and locked exactly like a real one and a caller cannot tell
  * them apart (same error, same scrypt work, same writes). The per-address token bucket is
- * in memory, per store instance.
+ * in memory, per store instance. The scrypt cost is DEFAULT_SCRYPT unless `options.scrypt`
+ * says otherwise (tests lower it); the unknown-account decoy is made at the same cost, so the
+ * two paths stay alike whatever it is.
  *
  * Every state change is one transaction (`BEGIN IMMEDIATE`; SERIALIZABLE on PostgreSQL),
  * and the two "use once" steps are compare-and-set updates (`... WHERE totp_last_step < ?`,
@@ -26,7 +28,7 @@
 import { SqliteIdentitySql, type IdentitySql, type SqlQueries } from './sql.ts';
 import {
   IdentityError, checkPasswordPolicy, hashPassword, needsRehash, verifyPassword as verifyPasswordHash,
-  verifyPasswordDecoy, prepareDecoy, type IdentityErrorOptions, type IdentityAuditEvent,
+  verifyPasswordDecoy, prepareDecoy, DEFAULT_SCRYPT, type IdentityErrorOptions, type IdentityAuditEvent, type ScryptParams,
 } from './password.ts';
 import { IdentityInputInvalid, IdentityStoreUnavailable } from './session.ts';
 import {
@@ -101,6 +103,12 @@ export interface UserStoreOptions {
   readonly mfaResetTtlMs?: number;
   /** SQLite busy timeout. Default 5 s. */
   readonly busyTimeoutMs?: number;
+  /**
+   * scrypt cost for new hashes, the decoy of unknown accounts and `needsRehash`. Default
+   * DEFAULT_SCRYPT (N=2^15, r=8, p=1; password.ts). Only tests lower it: a hash at N=2^15
+   * costs ~0.1 s of CPU, and a suite that creates hundreds of users spends seconds on it.
+   */
+  readonly scrypt?: ScryptParams;
 }
 
 export interface Now { readonly now?: Date }
@@ -184,6 +192,7 @@ export class UserStore {
   readonly #limiter: TokenBucketLimiter;
   readonly #enrolmentTtlMs: number;
   readonly #mfaResetTtlMs: number;
+  readonly #scrypt: ScryptParams;
   #closed = false;
 
   private constructor(path: string, sql: IdentitySql, box: SecretBox, options: UserStoreOptions) {
@@ -192,6 +201,7 @@ export class UserStore {
     this.#box = box;
     this.issuer = options.issuer ?? 'Gatehouse';
     this.#clock = options.clock ?? (() => new Date());
+    this.#scrypt = options.scrypt ?? DEFAULT_SCRYPT;
     this.#lockout = { ...DEFAULT_LOCKOUT, ...options.lockout };
     this.#limiter = new TokenBucketLimiter(options.rateLimit, () => this.#clock().getTime());
     this.#enrolmentTtlMs = options.enrolmentTtlMs ?? 10 * 60_000;
@@ -229,7 +239,7 @@ export class UserStore {
   static async #openWith(path: string, sql: IdentitySql, passphrase: string, options: UserStoreOptions): Promise<UserStore> {
     const box = await UserStore.#openBox(sql, passphrase);
     try {
-      await prepareDecoy();
+      await prepareDecoy(options.scrypt ?? DEFAULT_SCRYPT);
       return new UserStore(path, sql, box, options);
     } catch (err) {
       box.close();
@@ -263,7 +273,7 @@ export class UserStore {
   async createUser(principalId: string, password: string, options: Partial<ByAdmin> = {}): Promise<IdentityAuditEvent> {
     requirePrincipalId(principalId);
     checkPasswordPolicy(password, idWords(principalId));
-    const hash = await hashPassword(password);
+    const hash = await hashPassword(password, this.#scrypt);
     const at = this.#iso(options.now);
     await this.#write(async (q) => {
       if (await this.#user(q, principalId)) throw new UserExists();
@@ -277,7 +287,7 @@ export class UserStore {
   async setPassword(principalId: string, password: string, options: Partial<ByAdmin> = {}): Promise<IdentityAuditEvent> {
     requirePrincipalId(principalId);
     checkPasswordPolicy(password, idWords(principalId));
-    const hash = await hashPassword(password);
+    const hash = await hashPassword(password, this.#scrypt);
     const at = this.#iso(options.now);
     await this.#write(async (q) => {
       const r = await q.run('UPDATE {users} SET password_hash = ?, password_changed_at = ?, updated_at = ? WHERE principal_id = ?', [hash, at, at, principalId]);
@@ -323,7 +333,7 @@ export class UserStore {
     this.#rateLimit('identity.password.verify', id, options.address, now);
     if (known) await this.#checkLock('identity.password.verify', id, now);
     const user = known ? await this.#read((q) => this.#user(q, id)) : undefined;
-    const ok = user ? await verifyPasswordHash(password, user.password_hash) : await verifyPasswordDecoy(typeof password === 'string' ? password : '');
+    const ok = user ? await verifyPasswordHash(password, user.password_hash) : await verifyPasswordDecoy(typeof password === 'string' ? password : '', this.#scrypt);
     if (!ok) {
       const state = known ? await this.#write((q) => this.#fail(q, id, now)) : EMPTY_LOCKOUT;
       throw new CredentialsInvalid({ audit: this.#failure('identity.password.verify', id, now, user ? 'wrong_password' : 'unknown_account', state) });
@@ -333,7 +343,7 @@ export class UserStore {
       throw new AccountDisabled({ audit: this.#failure('identity.password.verify', id, now, 'disabled', null) });
     }
     const mfaEnrolled = u.mfa_enrolled === 1;
-    const rehash = needsRehash(u.password_hash) ? await hashPassword(password) : null;
+    const rehash = needsRehash(u.password_hash, this.#scrypt) ? await hashPassword(password, this.#scrypt) : null;
     const at = new Date(now).toISOString();
     await this.#write(async (q) => {
       if (!mfaEnrolled) {

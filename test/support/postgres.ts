@@ -132,6 +132,20 @@ function installExitHook(): void {
 }
 
 /**
+ * Settings for a cluster whose tests are about what the state does (transactions, locks,
+ * constraints, triggers, concurrency), not about what survives a crash: fsync off. Every commit
+ * then returns without waiting for the disk, which on a machine whose disk other processes keep
+ * busy was most of such a file's wall time (state-budget-contract: 23–28 s with fsync, 7.5–10 s
+ * without, same load). Gatehouse runs exactly the same statements either way (it still commits
+ * with synchronous_commit = on); only `openPostgresState` must be told `allowUnsafeDurability`,
+ * since it refuses such a server. Durability itself is proven on a cluster with fsync on
+ * (test/state-durability.test.ts, which crashes it). Not for a test that needs commits to
+ * take time: test/state-audit-log.test.ts checks that two nodes' appends really interleave,
+ * which fast commits made less likely (it failed once in 5 runs without fsync).
+ */
+export const NO_DURABILITY_SETTINGS: Readonly<Record<string, string>> = { fsync: 'off' };
+
+/**
  * Starts a fresh cluster: superuser `postgres` with a random password (SCRAM-SHA-256 over
  * TCP; trust only on the socket inside the private data directory).
  *

@@ -146,6 +146,17 @@ export async function sendCancel(port: number, pid: number, secret: Buffer, from
   return r.received;
 }
 
+/**
+ * Waits until `count()` has reached `atLeast`, then until it has not changed for `quietMs`
+ * (or `maxMs` in all): for a caller that knows an entry is coming and needs only a short quiet
+ * after it, instead of a long quiet from the start.
+ */
+export async function settledAfter(count: () => number, atLeast: number, quietMs = 50, maxMs = 3000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  while (count() < atLeast && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  await settled(count, quietMs, Math.max(0, deadline - Date.now()));
+}
+
 /** Waits until `count()` has not changed for `quietMs` (audit entries are written asynchronously). */
 export async function settled(count: () => number, quietMs = 150, maxMs = 3000): Promise<void> {
   const deadline = Date.now() + maxMs;
