@@ -128,11 +128,6 @@ export class GovernanceStore {
     return this.#core.now();
   }
 
-  /** Reads answered from the per-generation memo (core.ts); always 0 on PostgreSQL. */
-  get readsFromMemo(): number {
-    return this.#core instanceof DriverCore ? this.#core.memoHits : 0;
-  }
-
   /** Closes the SQLite file (after a running transaction); the PostgreSQL pool belongs to its state. */
   close(): Promise<void> {
     return this.#core.close();
