@@ -27,6 +27,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { addThreadCpu, threadCpu, threadCpuMedians } from './thread-cpu.ts';
 import { CACHE_DIR, freshDemoWorkspace, isMain, isQuick, log, machineInfo, profilePath, round, startCpuProfile, summarize, writeResult, type BenchResult } from './run.ts';
 
 /** A CPU profile of the server thread from now until `stopInto`. */
@@ -294,13 +295,15 @@ export async function runHttpBench(quick: boolean, baselineDir: string | null = 
     // Process CPU per answered query (every thread: server, engines, the load generator, the peers), µs:
     // on a shared 2-core machine a steadier measure of each path's cost than its throughput.
     const cpuPerQuery = new Map<number[], number[]>([[ghQps, []], [baselineQps, []], [minimalQps, []], [parquetQps, []]]);
+    const threadSplit = new Map<string, Map<string, number[]>>();
     for (let r = 0; r < (quick ? 2 : 3); r++) {
       const order: [number[], number, string?][] = [[ghQps, port], ...(baseline ? [[baselineQps, baseline.node.http!.port, baseline.key] as [number[], number, string]] : []), [minimalQps, memPeer.port], [parquetQps, pqPeer.port]];
       for (const [into, p, k] of (r % 2 === 0 ? order : order.reverse())) {
-        const cpu0 = process.cpuUsage();
+        const cpu0 = process.cpuUsage(), threads0 = threadCpu();
         const l = await client.call<LoadReply>({ type: 'load', concurrency, durationMs: Math.min(loadMs, 5_000), maxRequests: 2_000_000, port: p, ...(k ? { key: k } : {}) }, loadMs + 60_000);
         const cpu = process.cpuUsage(cpu0);
         cpuPerQuery.get(into)!.push((cpu.user + cpu.system) / Math.max(1, l.completed));
+        addThreadCpu(threadSplit, into === ghQps ? 'gatehouse' : into === baselineQps ? 'baseline' : into === minimalQps ? 'minimalFastifyRawDuckdb' : 'minimalFastifySameParquet', threads0, threadCpu(), l.completed);
         // Only answered queries count; refusals (429 from fair admission) are reported.
         if (l.errors > 0) log(NAME, `${l.errors} non-200 answers under load on port ${p}: ${JSON.stringify(l.statuses)}`);
         into.push(l.completed / (l.elapsedMs / 1000));
@@ -310,6 +313,8 @@ export async function runHttpBench(quick: boolean, baselineDir: string | null = 
     await pqPeer.close();
     const ghMed = summarize(ghQps, 1).p50, minMed = summarize(minimalQps, 1).p50, pqMed = summarize(parquetQps, 1).p50;
     const cpuMed = (x: number[]): number => summarize(cpuPerQuery.get(x)!, 1).p50;
+    figures.cpuUsPerQueryByThreadMedian = threadCpuMedians(threadSplit);
+    log(NAME, `process CPU µs per answered query by thread kind (median): ${JSON.stringify(figures.cpuUsPerQueryByThreadMedian)}`);
     figures.cpuUsPerQueryMedian = { gatehouse: cpuMed(ghQps), minimalFastifyRawDuckdb: cpuMed(minimalQps), minimalFastifySameParquet: cpuMed(parquetQps), ...(baseline ? { baseline: cpuMed(baselineQps) } : {}) };
     log(NAME, `process CPU µs per answered query (median): ${JSON.stringify(figures.cpuUsPerQueryMedian)}`);
     figures.throughputVsMinimalFastify = {

@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CACHE_DIR, freshDemoWorkspace, isMain, isQuick, log, machineInfo, profilePath, round, summarize, writeResult, type BenchResult } from './run.ts';
 import { SMALL_SQL } from './http.ts';
+import { addThreadCpu, threadCpu, threadCpuMedians, type ThreadTicks } from './thread-cpu.ts';
 
 const NAME = 'throughput-breakdown';
 const PURPOSE = 'operations';
@@ -34,12 +35,14 @@ const CONCURRENCY = 16;
 let lastLoopUsPerQuery = 0;
 /** Process CPU time (every thread: JavaScript, DuckDB's, the thread pool's) per query of the last run, µs: what bounds throughput on 2 cores. */
 let lastCpuUsPerQuery = 0;
+/** Thread CPU before and after the last run, and its query count (thread-cpu.ts). */
+let lastThreads: [ThreadTicks, ThreadTicks, number] = [new Map(), new Map(), 0];
 
 /** Queries per second of `op` from CONCURRENCY callers for `ms`. */
 async function qps(op: () => Promise<unknown>, ms: number): Promise<number> {
   let done = 0;
   const elu = performance.eventLoopUtilization();
-  const cpu = process.cpuUsage();
+  const cpu = process.cpuUsage(), threads0 = threadCpu();
   const start = performance.now();
   const until = start + ms;
   await Promise.all(Array.from({ length: CONCURRENCY }, async () => {
@@ -49,6 +52,7 @@ async function qps(op: () => Promise<unknown>, ms: number): Promise<number> {
   lastLoopUsPerQuery = (busy.active * 1000) / Math.max(1, done);
   const used = process.cpuUsage(cpu);
   lastCpuUsPerQuery = (used.user + used.system) / Math.max(1, done);
+  lastThreads = [threads0, threadCpu(), done];
   return done / ((performance.now() - start) / 1000);
 }
 
@@ -110,6 +114,7 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
   const cpuUs: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
   /** Audit entries per group commit (one write + one fdatasync each) during each path's runs. */
   const entriesPerSync: Record<string, number[]> = Object.fromEntries(Object.keys(paths).map((k) => [k, []]));
+  const threadSplit = new Map<string, Map<string, number[]>>();
   // Wall time each stage of the governed path took, summed (stages overlap across callers).
   const stages = new Map<string, { n: number; s: number }>();
   node.gatehouse.monitoring().onTiming((stage, seconds) => { const x = stages.get(stage) ?? { n: 0, s: 0 }; x.n++; x.s += seconds; stages.set(stage, x); });
@@ -125,6 +130,7 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
         samples[k]!.push(await qps(paths[k]!, ms));
         const a1 = node.audit.stats();
         entriesPerSync[k]!.push((a1.size - a0.size) / Math.max(1, a1.batches - a0.batches)); loopUs[k]!.push(lastLoopUsPerQuery); cpuUs[k]!.push(lastCpuUsPerQuery);
+        addThreadCpu(threadSplit, k, ...lastThreads);
       }
       log(NAME, `round ${r + 1}/${rounds}: ${order.map((k) => `${k} ${samples[k]!.at(-1)!.toFixed(0)}`).join(', ')} q/s`);
     }
@@ -141,11 +147,13 @@ export async function runThroughputBreakdown(quick: boolean): Promise<BenchResul
   log(NAME, `event-loop busy µs per query (median): ${JSON.stringify(loopMed)}`);
   const cpuMed = Object.fromEntries(Object.entries(cpuUs).map(([k, v]) => [k, summarize(v, 1).p50]));
   log(NAME, `process CPU µs per query, all threads (median): ${JSON.stringify(cpuMed)}`);
+  const byThread = threadCpuMedians(threadSplit);
+  log(NAME, `process CPU µs per query by thread kind (median): ${JSON.stringify(byThread)}`);
   const perSync = { audit: summarize(entriesPerSync.audit!, 1).p50, governed: summarize(entriesPerSync.governed!, 1).p50 };
   log(NAME, `audit entries per group commit (median): ${JSON.stringify(perSync)}`);
   const med = Object.fromEntries(Object.entries(samples).map(([k, v]) => [k, summarize(v, 1).p50]));
   const figures = {
-    patients, concurrency: CONCURRENCY, rounds, governedStageMeanWallMs: stageMs, eventLoopBusyUsPerQuery: loopMed, processCpuUsPerQuery: cpuMed, auditEntriesPerGroupCommit: perSync, msPerRun: ms, queriesPerSecond: samples, medians: med,
+    patients, concurrency: CONCURRENCY, rounds, governedStageMeanWallMs: stageMs, eventLoopBusyUsPerQuery: loopMed, processCpuUsPerQuery: cpuMed, processCpuUsPerQueryByThread: byThread, auditEntriesPerGroupCommit: perSync, msPerRun: ms, queriesPerSecond: samples, medians: med,
     governedOverRawMemory: round(med.governed! / med['raw-memory']!), rawParquetOverRawMemory: round(med['raw-parquet']! / med['raw-memory']!),
   };
   log(NAME, `medians (q/s): ${JSON.stringify(med)}; governed ÷ raw-memory ${figures.governedOverRawMemory}×`);

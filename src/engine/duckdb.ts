@@ -23,7 +23,7 @@
  * more memory than the limit then fails and is refused as QUERY_TOO_COSTLY. Data read from
  * files is never spilled either way: DuckDB evicts it and reads the file again.
  */
-import { DuckDBInstance, type DuckDBConnection, type DuckDBPreparedStatement } from '@duckdb/node-api';
+import { DuckDBInstance, JSDuckDBValueConverter, type DuckDBConnection, type DuckDBMaterializedResult, type DuckDBPreparedStatement } from '@duckdb/node-api';
 import { GatehouseError } from '../errors.ts';
 import { duckdbDialect } from '../query/render/duckdb.ts';
 import { quoteIdent, quoteString, type Dialect } from '../query/render/sql.ts';
@@ -212,12 +212,9 @@ export class DuckDbEngine implements Engine {
       // Statements with CTEs are not kept prepared: DuckDB can hold their materialised CTE
       // results with the statement (measured: memory exhausted after a few DP queries on
       // 10M rows); they are usually one-off (a DP query carries a fresh seed) anyway.
-      const reader = sql.startsWith('WITH ') ? await conn.runAndReadAll(sql) : await (await this.#prepare(conn, sql)).runAndReadAll();
-      const names = reader.columnNames();
-      const types = reader.columnTypes().map((t) => t.toString());
+      const result = sql.startsWith('WITH ') ? await conn.run(sql) : await (await this.#prepare(conn, sql)).run();
       if (timedOut) throw new Error('INTERRUPT: the deadline passed while the statement ran');
-      const rows = reader.getRowsJS().map((row) => row.map((v, i) => toCell(v, types[i]!)));
-      return { columns: names.map((name, i) => ({ name, type: types[i]! })), rows };
+      return readMaterialized(result);
     } catch (err) {
       if (options.signal?.aborted) throw new GatehouseError('QUERY_TIMEOUT', 'the query was cancelled and stopped', { hint: 'run it again when you need it; narrow it if it was too slow' });
       throw engineError(err, timedOut, options.timeoutMs, this.#csv.filter((d) => sql.includes(tableFor(d))));
@@ -291,6 +288,28 @@ export function parseBytes(limit: string): number {
   if (!m) throw new Error(`not a memory size: ${limit}`);
   const unit = { KB: 1e3, MB: 1e6, GB: 1e9, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[m[2] as 'KB'];
   return Math.round(Number(m[1]) * unit);
+}
+
+/**
+ * The rows of a statement's result. `run()` returns the result materialised in DuckDB's memory,
+ * so its chunks are read synchronously (`getChunk`), not fetched one `fetchChunk()` at a time:
+ * that call goes through the thread pool and back for every chunk, plus once more to learn
+ * there is none left — two round trips for a one-row answer, ≈ 60 µs of CPU per query at
+ * concurrency 16 (issue 15; `runAndReadAll` does the latter). Values are converted as
+ * `getRowsJS()` converts them, then to cells.
+ */
+function readMaterialized(result: DuckDBMaterializedResult): EngineResult {
+  const names = result.columnNames();
+  const types = result.columnTypes().map((t) => t.toString());
+  const rows: CellValue[][] = [];
+  for (let c = 0, n = result.chunkCount; c < n; c++) {
+    for (const row of result.getChunk(c).convertRows(JSDuckDBValueConverter)) {
+      const cells: CellValue[] = new Array(row.length);
+      for (let i = 0; i < row.length; i++) cells[i] = toCell(row[i], types[i]!);
+      rows.push(cells);
+    }
+  }
+  return { columns: names.map((name, i) => ({ name, type: types[i]! })), rows };
 }
 
 function toCell(v: unknown, type: string): CellValue {

@@ -164,11 +164,18 @@ export async function registerConsoleSession(app: FastifyInstance, options: Cons
   const { gatehouse, metaOf } = options;
   const nowS = options.nowSeconds ?? (() => Math.floor(Date.now() / 1000));
 
-  app.addHook('onRequest', async (request) => {
-    if (SAFE_METHODS.has(request.method)) return;
-    const path = request.url.split('?')[0]!;
-    if (path.startsWith('/console/session')) checkCsrf(request, path !== '/console/session/logout');
-    else if (usesCookie(request)) checkCsrf(request, false);
+  // A plain callback hook (no promise per request, issue 15); a refused check is passed to done().
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (SAFE_METHODS.has(request.method)) { done(); return; }
+    try {
+      const path = request.url.split('?')[0]!;
+      if (path.startsWith('/console/session')) checkCsrf(request, path !== '/console/session/logout');
+      else if (usesCookie(request)) checkCsrf(request, false);
+    } catch (err) {
+      done(err as Error);
+      return;
+    }
+    done();
   });
 
   const tags = ['console'];

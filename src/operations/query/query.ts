@@ -17,8 +17,25 @@ import { keepQueryText } from '../../governance/whatif/query-texts.ts';
 export function auditedQueryOptions(req: QueryRequest): { purpose: string | null; sqlFingerprint: string | null } {
   return {
     purpose: typeof req.purpose === 'string' ? req.purpose.slice(0, 64) : null,
-    sqlFingerprint: typeof req.sql === 'string' ? sqlFingerprint(req.sql) : null,
+    sqlFingerprint: typeof req.sql === 'string' ? fingerprintOf(req.sql) : null,
   };
+}
+
+/**
+ * The SQL fingerprint per SQL text (a pure function of the text): the same query sent again
+ * is not normalised and hashed again. The last FINGERPRINTS_KEPT texts of at most 4 KiB.
+ */
+const fingerprints = new Map<string, string>();
+const FINGERPRINTS_KEPT = 1_000;
+function fingerprintOf(sql: string): string {
+  if (sql.length > 4096) return sqlFingerprint(sql);
+  let f = fingerprints.get(sql);
+  if (f === undefined) {
+    f = sqlFingerprint(sql);
+    if (fingerprints.size >= FINGERPRINTS_KEPT) fingerprints.delete(fingerprints.keys().next().value!);
+    fingerprints.set(sql, f);
+  }
+  return f;
 }
 
 /** The statement timeout: the workspace's, or the caller's own when it is shorter. */
