@@ -15,11 +15,13 @@
  * passed on to the node processes and worker threads the CLI starts (clean-room, residency and
  * federated demos) through NODE_COMPILE_CACHE. docs/cli.md says so.
  */
-import { enableCompileCache } from 'node:module';
+import { constants, enableCompileCache } from 'node:module';
 import { join } from 'node:path';
 
-const cache = enableCompileCache(process.env.NODE_COMPILE_CACHE ?? join(import.meta.dirname, '..', 'node_modules', '.cache', 'node-compile'));
-if (cache.directory) process.env.NODE_COMPILE_CACHE = cache.directory;
+// With NODE_COMPILE_CACHE set, Node has enabled the cache there already (ALREADY_ENABLED) and
+// the children inherit the variable as it is.
+const cache = enableCompileCache(join(import.meta.dirname, '..', 'node_modules', '.cache', 'node-compile'));
+if (cache.status === constants.compileCacheStatus.ENABLED && cache.directory) process.env.NODE_COMPILE_CACHE = cache.directory;
 
 // A reader that stops early (`| head`, `| grep -m1`) closes the pipe: that is the reader's
 // choice, not an error of ours, so stop quietly as other Unix tools do.
