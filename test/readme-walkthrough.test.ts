@@ -20,7 +20,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -31,6 +31,12 @@ const BIN = join(ROOT, 'bin', 'gatehouse.ts');
 /** In order; WALKTHROUGH_DOCS=a.md,b.md runs only those (while editing a doc). */
 const DOCS = process.env.WALKTHROUGH_DOCS?.split(',') ?? ['README.md', 'docs/cli.md', 'docs/contractor-governance.md', 'docs/privacy.md', 'docs/erasure.md', 'docs/controls.md', 'docs/partner-workspaces.md'];
 const HAVE_PSQL = spawnSync('psql', ['--version']).status === 0;
+/**
+ * WALKTHROUGH_TIMES=FILE writes one JSON line per block, demo start, stop and reset: its wall
+ * and CPU seconds (the CPU of every process it waited for, from /proc/self/stat) and the CLI
+ * processes it ran (the npx shim logs each one). How docs/testing.md's walkthrough table is made.
+ */
+const TIMES = process.env.WALKTHROUGH_TIMES ?? null;
 
 let work: string;
 let env: NodeJS.ProcessEnv;
@@ -44,6 +50,26 @@ async function freePort(): Promise<number> {
   const port = (s.address() as { port: number }).port;
   await new Promise<void>((r) => s.close(() => r()));
   return port;
+}
+
+/** CPU seconds of this process's waited-for children (utime + stime of the reaped), Linux only. */
+function childCpu(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[13]) + Number(fields[14])) / 100;
+}
+
+/** Runs `fn`, and with WALKTHROUGH_TIMES appends its wall, children's CPU and CLI calls. */
+async function timed<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
+  if (!TIMES) return fn();
+  const calls = join(work, '.cli-calls');
+  writeFileSync(calls, '');
+  const t0 = performance.now();
+  const c0 = childCpu();
+  const result = await fn();
+  const cli = readFileSync(calls, 'utf8').split('\n').filter(Boolean);
+  appendFileSync(TIMES, `${JSON.stringify({ what, wallS: +((performance.now() - t0) / 1000).toFixed(2), cpuS: +(childCpu() - c0).toFixed(2), cli })}\n`);
+  return result;
 }
 
 function gatehouse(...args: string[]): { status: number | null; out: string } {
@@ -83,7 +109,7 @@ before(async () => {
   mkdirSync(shim);
   // npx --no gatehouse … / npx node … → the same program on the same Node, without npm's start-up.
   writeFileSync(join(shim, 'npx'), `#!/bin/sh
-if [ "$1" = "--no" ] && [ "$2" = "gatehouse" ]; then shift 2; exec '${process.execPath}' '${BIN}' "$@"; fi
+if [ "$1" = "--no" ] && [ "$2" = "gatehouse" ]; then shift 2;${TIMES ? ` echo "$1 $2" >> '${join(work, '.cli-calls')}';` : ''} exec '${process.execPath}' '${BIN}' "$@"; fi
 if [ "$1" = "node" ]; then shift; exec '${process.execPath}' "$@"; fi
 echo "walkthrough: unexpected npx $*" >&2; exit 127
 `);
@@ -93,14 +119,17 @@ echo "walkthrough: unexpected npx $*" >&2; exit 127
   env = {
     PATH: `${shim}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: work, LANG: 'C.UTF-8',
     GATEHOUSE_URL: `http://127.0.0.1:${httpPort}`, PGPORT: String(pgPort), GATEHOUSE_SCHEDULER_SECONDS: '0', GATEHOUSE_PAILLIER_BITS: '1024',
+    // The suite's compile cache (scripts/test.ts), as every other test's processes have it; without
+    // it bin/gatehouse.ts enables the same directory itself, after stripping its own types cold.
+    ...(process.env.NODE_COMPILE_CACHE ? { NODE_COMPILE_CACHE: process.env.NODE_COMPILE_CACHE } : {}),
   };
-  const init = gatehouse('demo', 'init', '--patients', '3000');
+  const init = await timed('demo init', () => gatehouse('demo', 'init', '--patients', '3000'));
   assert.equal(init.status, 0, init.out);
-  await startDemo();
+  await timed('demo start', startDemo);
 });
 
 after(async () => {
-  await stopDemo();
+  await timed('demo stop', stopDemo);
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -138,17 +167,17 @@ for (const [n, doc] of DOCS.entries()) {
     before(async () => {
       if (n === 0) return;
       // Each walkthrough starts from a fresh demo: stop, reset, start (as its preface says).
-      await stopDemo();
+      await timed('demo stop', stopDemo);
       const t = Date.now();
-      const reset = gatehouse('demo', 'reset');
+      const reset = await timed('demo reset', () => gatehouse('demo', 'reset'));
       assert.equal(reset.status, 0, reset.out);
       assert.ok(Date.now() - t < 10_000, 'demo reset is quick');
-      await startDemo();
+      await timed('demo start', startDemo);
     });
     for (const block of shellBlocks(readFileSync(join(ROOT, doc), 'utf8'))) {
       const skip = block.skip ?? (!HAVE_PSQL && /\bpsql\b/.test(block.code) ? 'psql is not installed' : null);
-      it(`${doc}:${block.line} runs${block.expected === null ? '' : ' and prints what the doc says'}`, { skip: skip ?? false }, () => {
-        const r = runBlock(block.code, { cwd: work, env, state: state() });
+      it(`${doc}:${block.line} runs${block.expected === null ? '' : ' and prints what the doc says'}`, { skip: skip ?? false }, async () => {
+        const r = await timed(`${doc}:${block.line}`, () => runBlock(block.code, { cwd: work, env, state: state() }));
         assert.equal(r.status, 0, `block at ${doc}:${block.line} failed (status ${r.status}):\n${r.output}`);
         if (block.expected !== null) {
           assert.ok(matchesExpected(r.output, block.expected), `block at ${doc}:${block.line} printed:\n${r.output}\n--- the doc says:\n${block.expected}`);

@@ -10,7 +10,6 @@ import { readFileSync } from 'node:fs';
 import { GatehouseError } from '../errors.ts';
 import { COMMANDS, commandHelp, DEFAULT_PG_PORT, DEFAULT_PORT, DEMO_DIR, parseOptions } from './commands.ts';
 import { errorFromBody, errorStream, EXIT, EXIT_CODES_HELP, reportError, UsageError } from './exit.ts';
-import { bearerHeader } from '../identity/credentials.ts';
 import { formatTable } from './table.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -82,9 +81,12 @@ function serverUrl(values: Record<string, any>): string {
 async function http<T>(url: string, path: string, key: string | undefined, init: { method?: string; body?: unknown } = {}): Promise<T> {
   let res: Response;
   try {
+    // The identity modules are loaded only by a call that sends a key (--help, --version and the
+    // local commands start without them, ~40 ms of CPU each); inside the try as it always was.
+    const authorization = key ? (await import('../identity/credentials.ts')).bearerHeader(key) : null;
     res = await fetch(new URL(path, url), {
       method: init.method ?? 'GET',
-      headers: { ...(key ? { authorization: bearerHeader(key) } : {}), ...(init.body ? { 'content-type': 'application/json' } : {}) },
+      headers: { ...(authorization !== null ? { authorization } : {}), ...(init.body ? { 'content-type': 'application/json' } : {}) },
       body: init.body ? JSON.stringify(init.body) : null,
       signal: AbortSignal.timeout(120_000),
     });
