@@ -79,11 +79,12 @@ function serverUrl(values: Record<string, any>): string {
 }
 
 async function http<T>(url: string, path: string, key: string | undefined, init: { method?: string; body?: unknown } = {}): Promise<T> {
+  // The identity modules are loaded only by a call that sends a key (--help, --version and the
+  // local commands start without them, ~40 ms of CPU each). A malformed key is the caller's
+  // error (its own code), not an unreachable server, so it is checked before the request.
+  const authorization = key ? (await import('../identity/credentials.ts')).bearerHeader(key) : null;
   let res: Response;
   try {
-    // The identity modules are loaded only by a call that sends a key (--help, --version and the
-    // local commands start without them, ~40 ms of CPU each); inside the try as it always was.
-    const authorization = key ? (await import('../identity/credentials.ts')).bearerHeader(key) : null;
     res = await fetch(new URL(path, url), {
       method: init.method ?? 'GET',
       headers: { ...(authorization !== null ? { authorization } : {}), ...(init.body ? { 'content-type': 'application/json' } : {}) },

@@ -12,7 +12,7 @@ import { timingSafeEqual } from 'node:crypto';
 import type { AttributeValue, PrincipalDef } from '../model/types.ts';
 import type { ApiKeyScopes } from './api-keys.ts';
 import type { IdentityService } from './service.ts';
-import { looksLikeJwt } from './service.ts';
+import { looksLikeJwt } from './jwt-shape.ts';
 import type { OidcVerifier } from './oidc.ts';
 import { GatehouseError } from '../errors.ts';
 import { apiKeyDigest } from './digest.ts';

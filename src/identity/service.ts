@@ -42,10 +42,7 @@ export interface SessionIdentity {
   readonly mfaAt: number | null;
 }
 
-/** A JWT has three base64url parts; API keys never do. */
-export function looksLikeJwt(credential: string): boolean {
-  return /^[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}$/.test(credential);
-}
+export { looksLikeJwt } from './jwt-shape.ts';
 
 export interface ElevationPolicy {
   readonly roles: readonly string[];
