@@ -186,6 +186,8 @@ function publicJwk(kid: string, key: KeyObject): JWK {
 class FileSessionKeys implements SessionKeyStorage {
   readonly #dir: string;
   #passphrase: string;
+  /** Keys this instance sealed: opening them again would pay a second scrypt for the same key. */
+  readonly #created = new Map<string, KeyObject>();
 
   constructor(dir: string, passphrase: string) {
     this.#dir = dir;
@@ -196,6 +198,7 @@ class FileSessionKeys implements SessionKeyStorage {
   #create(now: Date): SessionKeyRecord {
     const kid = randomBytes(12).toString('base64url');
     const key = loadOrCreateSealedEd25519(join(this.#dir, privateFile(kid)), this.#passphrase, purposeOf(kid));
+    this.#created.set(kid, key);
     return { kid, jwk: publicJwk(kid, key), createdAt: now.toISOString(), retiredAt: null };
   }
 
@@ -214,6 +217,8 @@ class FileSessionKeys implements SessionKeyStorage {
     const path = join(this.#dir, privateFile(kid));
     // loadOrCreate would silently make a new key if the file were missing: refuse instead.
     if (!existsSync(path)) throw new IdentityKeyUnavailable('the active session signing key file is missing');
+    const created = this.#created.get(kid);
+    if (created) return created;
     try {
       return loadOrCreateSealedEd25519(path, this.#passphrase, purposeOf(kid));
     } catch (err) {
@@ -229,11 +234,11 @@ class FileSessionKeys implements SessionKeyStorage {
     keys.push(fresh);
     writeFileAtomicSync(join(this.#dir, INDEX_FILE), JSON.stringify({ version: 1, keys } satisfies SessionKeyIndex, null, 2) + '\n', 0o600);
     // Erase the retired private half only once the index no longer calls it active.
-    for (const kid of old) rmSync(join(this.#dir, privateFile(kid)), { force: true });
+    for (const kid of old) { rmSync(join(this.#dir, privateFile(kid)), { force: true }); this.#created.delete(kid); }
     return fresh.kid;
   }
 
-  close(): void { this.#passphrase = ''; }
+  close(): void { this.#passphrase = ''; this.#created.clear(); }
 }
 
 /**
@@ -245,6 +250,8 @@ class FileSessionKeys implements SessionKeyStorage {
 class SqlSessionKeys implements SessionKeyStorage {
   readonly #sql: IdentitySql;
   #passphrase: string;
+  /** Keys this instance sealed, by kid (the row is still read: a key another node retired is refused). */
+  readonly #created = new Map<string, KeyObject>();
 
   constructor(sql: IdentitySql, passphrase: string) {
     this.#sql = sql;
@@ -254,6 +261,7 @@ class SqlSessionKeys implements SessionKeyStorage {
   #create(now: Date): { rec: SessionKeyRecord; sealed: string } {
     const kid = randomBytes(12).toString('base64url');
     const { key, document } = createSealedEd25519(this.#passphrase, purposeOf(kid));
+    this.#created.set(kid, key);
     return { rec: { kid, jwk: publicJwk(kid, key), createdAt: now.toISOString(), retiredAt: null }, sealed: document };
   }
 
@@ -282,6 +290,8 @@ class SqlSessionKeys implements SessionKeyStorage {
   async privateKey(kid: string): Promise<KeyObject> {
     const row = await this.#sql.get<{ sealed: string | null }>('SELECT sealed FROM {session_keys} WHERE kid = ?', [kid]);
     if (!row || row.sealed === null) throw new IdentityKeyUnavailable('the active session signing key is missing');
+    const created = this.#created.get(kid);
+    if (created) return created;
     try {
       return openSealedEd25519(row.sealed, this.#passphrase, purposeOf(kid));
     } catch (err) {
@@ -298,7 +308,7 @@ class SqlSessionKeys implements SessionKeyStorage {
     return rec.kid;
   }
 
-  close(): void { this.#passphrase = ''; }
+  close(): void { this.#passphrase = ''; this.#created.clear(); }
 }
 
 /**
