@@ -36,6 +36,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
+import type { AuditRecord, AuditSink } from '../src/audit/types.ts';
 import { startNode } from '../src/node/start.ts';
 import { bindQuery } from '../src/query/bind.ts';
 import { govern } from '../src/query/govern/index.ts';
@@ -43,7 +44,7 @@ import { parseSql } from '../src/query/parse.ts';
 import { duckdbDialect } from '../src/query/render/duckdb.ts';
 import { quoteIdent, quoteString, renderSelect } from '../src/query/render/sql.ts';
 import { loadWorkspace } from '../src/workspace/validate.ts';
-import { BENCH_DIR, isMain, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
+import { BENCH_DIR, isMain, profilePath, isQuick, log, machineInfo, round, summarize, writeResult, type BenchResult } from './run.ts';
 
 const NAME = 'join-corpus';
 const CORPUS_DIR = join(BENCH_DIR, 'data', 'sqllogictest');
@@ -166,6 +167,20 @@ action query appliesTo { principal: Principal, resource: Dataset, context: { pur
 
 // ---- running and comparing ----------------------------------------------------------------
 
+/** An audit sink that times each append of the real log (the append is part of the path). */
+class TimedSink implements AuditSink {
+  readonly samples: number[] = [];
+  readonly #inner: AuditSink;
+  constructor(inner: AuditSink) { this.#inner = inner; }
+  async append(r: AuditRecord) {
+    const t = performance.now();
+    const res = await this.#inner.append(r);
+    this.samples.push(performance.now() - t);
+    return res;
+  }
+  close() { return this.#inner.close(); }
+}
+
 type Rows = readonly (readonly unknown[])[];
 
 /** Rows as a sorted multiset of canonical strings (sqllogictest's rowsort/valuesort compare the same way). */
@@ -213,7 +228,7 @@ interface QueryFigure {
   readonly ratio: number; readonly renderedRatio: number; readonly sameResult: boolean;
 }
 
-interface Refusal { readonly file: string; readonly line: number; readonly tables: number; readonly code: string; readonly message: string; readonly rawMs: number | null }
+interface Refusal { readonly file: string; readonly line: number; readonly tables: number; readonly code: string; readonly message: string; readonly rawMs: number | null; readonly renderedMs?: number | null }
 
 const errorInfo = (err: unknown): { code: string; message: string } => {
   const e = err as { code?: string; message?: string };
@@ -223,7 +238,7 @@ const errorInfo = (err: unknown): { code: string; message: string } => {
 /** The error reason a refusal is counted under: its code and message with numbers and names generalised. */
 const reasonOf = (r: { code: string; message: string }): string => `${r.code}: ${r.message.replace(/"[^"]*"/g, '"…"').replace(/\b(t\d+|[a-e]\d+|x\d+)\b/g, '…').replace(/\d[\d,.]*/g, 'N')}`;
 
-async function runFile(file: string, quick: boolean, runs: number): Promise<{ figures: QueryFigure[]; refusals: Refusal[]; rawErrors: Refusal[]; governedRun: Record<string, unknown>; plans: Record<string, unknown>; setup: Record<string, unknown> }> {
+async function runFile(file: string, quick: boolean, runs: number): Promise<{ figures: QueryFigure[]; refusals: Refusal[]; rawErrors: Refusal[]; auditAppendMs: unknown; governedRun: Record<string, unknown>; plans: Record<string, unknown>; setup: Record<string, unknown> }> {
   const text = gunzipSync(readFileSync(join(CORPUS_DIR, `${file}.test.gz`))).toString('utf8');
   const records = parseSlt(text);
   const statements = records.filter((r) => r.kind === 'statement');
@@ -238,7 +253,11 @@ async function runFile(file: string, quick: boolean, runs: number): Promise<{ fi
   log(NAME, `${file}: ${tables.length} tables (${tables.reduce((s, x) => s + x.rows, 0)} rows) as Parquet, ${queries.length} queries, in ${buildS.toFixed(1)} s`);
 
   t = performance.now();
-  const node = await startNode({ workspaceDir: wsDir, auditDir: join(work, 'audit'), state: { kind: 'files', dir: join(work, 'state') }, demo: true, engineOptions: { threads: THREADS } });
+  let sink!: TimedSink;
+  const node = await startNode({
+    workspaceDir: wsDir, auditDir: join(work, 'audit'), state: { kind: 'files', dir: join(work, 'state') }, demo: true, engineOptions: { threads: THREADS },
+    auditSink: (auditLog) => (sink = new TimedSink(auditLog)),
+  });
   const openS = (performance.now() - t) / 1000;
   const gh = node.gatehouse;
   const loaded = await loadWorkspace(wsDir);
@@ -275,13 +294,32 @@ async function runFile(file: string, quick: boolean, runs: number): Promise<{ fi
   let plansCompared = 0;
   const started = performance.now();
   try {
+    // BENCH_PROFILE=file.cpuprofile: a CPU profile of the governed path alone on the file's first join query.
+    const profileFile = process.env.BENCH_PROFILE;
+    const first = queries.find((q) => tablesInFrom(q.sql) >= 3);
+    if (profileFile && first) await profilePath(NAME, profileFile.replace(/(\.cpuprofile)?$/, `-${file}.cpuprofile`), () => viaGatehouse('plain', first.sql));
     for (const [qi, q] of queries.entries()) {
       const tablesN = tablesInFrom(q.sql);
       // Raw first: a query DuckDB itself rejects (a SQLite dialect difference) is not in the comparison.
       let rawFirst: { ms: number; rows: Rows };
       try { rawFirst = await runRaw(conn, q.sql); } catch (err) { rawErrors.push({ file, line: q.line, tables: tablesN, ...errorInfo(err), rawMs: null }); continue; }
       let cold: { ms: number; rows: Rows };
-      try { cold = await viaGatehouse('plain', q.sql); } catch (err) { refusals.push({ file, line: q.line, tables: tablesN, ...errorInfo(err), rawMs: round(rawFirst.ms, 3) }); continue; }
+      try { cold = await viaGatehouse('plain', q.sql); } catch (err) {
+        // Refused before it ran: what would the engine have paid? The SQL Gatehouse would
+        // render (the cost bound does not change it) against the same SQL, on raw DuckDB.
+        const info = errorInfo(err);
+        let engine: { rawMs: number; renderedMs: number } | null = null;
+        if (info.code === 'QUERY_TOO_COSTLY') {
+          try {
+            const rendered = renderedFor('plain', q.sql);
+            const r: number[] = [], w: number[] = [];
+            for (let i = 0; i < runs; i++) { r.push((await runRaw(conn, q.sql)).ms); w.push((await runRaw(conn, rendered)).ms); }
+            engine = { rawMs: round(summarize(r, 6).p50, 3), renderedMs: round(summarize(w, 6).p50, 3) };
+          } catch { /* counted without engine figures */ }
+        }
+        refusals.push({ file, line: q.line, tables: tablesN, ...info, rawMs: engine?.rawMs ?? round(rawFirst.ms, 3), renderedMs: engine?.renderedMs ?? null });
+        continue;
+      }
       const rendered = renderedFor('plain', q.sql);
       const g: number[] = [], r: number[] = [], w: number[] = [];
       let lastGoverned = cold, lastRaw = rawFirst;
@@ -318,6 +356,7 @@ async function runFile(file: string, quick: boolean, runs: number): Promise<{ fi
   };
   return {
     figures, refusals, rawErrors,
+    auditAppendMs: summarize(sink.samples),
     governedRun: { queries: governedMs.length + governedRefusals.length, answered: governedMs.length, governedMs: summarize(governedMs), refused: governedRefusals.length, refusedByReason: byReason(governedRefusals) },
     plans: { compared: plansCompared, differing: planDiffs.length, examples: planDiffs.slice(0, 10) },
     setup: { tables: tables.length, rows: tables.reduce((s, x) => s + x.rows, 0), queries: queries.length, buildS: round(buildS, 1), gatehouseOpenS: round(openS, 1) },
@@ -358,7 +397,7 @@ export async function runJoinCorpusBench(quick: boolean): Promise<BenchResult> {
     const joins = r.figures.filter((f) => f.tables >= 2);
     figures[file] = {
       setup: r.setup, all: aggregate(r.figures), joinsInWhere: aggregate(joins),
-      refused: r.refusals.length, rawErrors: r.rawErrors.length, governedPrincipal: r.governedRun, plans: r.plans,
+      refused: r.refusals.length, rawErrors: r.rawErrors.length, auditAppendMs: r.auditAppendMs, governedPrincipal: r.governedRun, plans: r.plans,
     };
     log(NAME, `${file}: ${r.figures.length} compared, total ratio ${(figures[file] as { all: { totalRatio: number } }).all.totalRatio}, ${r.refusals.length} refused, ${r.rawErrors.length} raw errors`);
   }
@@ -373,7 +412,8 @@ export async function runJoinCorpusBench(quick: boolean): Promise<BenchResult> {
   Object.assign(figures, {
     total, joinsInWhere: joinsTotal,
     refused: refusals.length, refusedByReason: byReason(refusals), refusedByTables: countBy(refusals.map((r) => r.tables)),
-    refusedExamples: refusals.slice(0, 10), rawErrors: rawErrors.length, rawErrorsByReason: byReason(rawErrors),
+    refusedExamples: refusals.slice(0, 10),
+    refusedByCostBoundEngineSide: costBoundEngineSide(refusals), rawErrors: rawErrors.length, rawErrorsByReason: byReason(rawErrors),
     loadAverageAtEnd: loadavg().map((x) => round(x, 2)),
   });
   const q = quick ? ' [quick: every 25th query, 1 run]' : '';
@@ -385,6 +425,16 @@ export async function runJoinCorpusBench(quick: boolean): Promise<BenchResult> {
       joinCorpusWorstQuery: { goal: 'no query over 10× (governed ÷ raw DuckDB)', measured: `${total.over10x as number} of ${all.length} over 10×; max ${(total.perQueryRatio as { max: number }).max}×${q}`, met: (total.over10x as number) === 0 },
       joinCorpusResults: { goal: 'the plain policy answers as raw DuckDB does', measured: `${total.resultsDiffer as number} of ${all.length} differ`, met: (total.resultsDiffer as number) === 0 },
     },
+  };
+}
+
+/** The queries the join cost bound refused, as the engine would have run them: rendered SQL ÷ the same SQL on raw DuckDB. */
+function costBoundEngineSide(refusals: readonly Refusal[]): Record<string, unknown> {
+  const xs = refusals.filter((r) => r.code === 'QUERY_TOO_COSTLY' && typeof r.renderedMs === 'number' && typeof r.rawMs === 'number');
+  const sum = (k: 'rawMs' | 'renderedMs'): number => xs.reduce((s, r) => s + (r[k] as number), 0);
+  return {
+    queries: xs.length, totalRawMs: round(sum('rawMs'), 1), totalRenderedMs: round(sum('renderedMs'), 1), totalRenderedRatio: round(sum('renderedMs') / sum('rawMs'), 3),
+    perQueryRenderedRatio: summarize(xs.map((r) => (r.renderedMs as number) / (r.rawMs as number))), rawMs: summarize(xs.map((r) => r.rawMs as number)),
   };
 }
 
