@@ -223,8 +223,8 @@ async function joinShape(conn: DuckDBConnection, sql: string): Promise<string> {
 }
 
 interface QueryFigure {
-  readonly file: string; readonly line: number; readonly tables: number;
-  readonly governedMs: number; readonly rawMs: number; readonly renderedMs: number; readonly governedColdMs: number;
+  readonly file: string; readonly line: number; readonly tables: number; readonly sql: string;
+  readonly governedMs: number; readonly rawMs: number; readonly renderedMs: number; readonly governedColdMs: number; readonly rawColdMs: number;
   readonly ratio: number; readonly renderedRatio: number; readonly sameResult: boolean;
 }
 
@@ -332,7 +332,7 @@ async function runFile(file: string, quick: boolean, runs: number): Promise<{ fi
       }
       const med = (xs: number[]): number => summarize(xs, 6).p50;
       const gm = med(g), rm = med(r), wm = med(w);
-      figures.push({ file, line: q.line, tables: tablesN, governedMs: round(gm, 3), rawMs: round(rm, 3), renderedMs: round(wm, 3), governedColdMs: round(cold.ms, 3), ratio: round(gm / rm, 3), renderedRatio: round(wm / rm, 3), sameResult: sameRows(lastGoverned.rows, lastRaw.rows) });
+      figures.push({ file, line: q.line, tables: tablesN, sql: q.sql.replace(/\s+/g, ' ').trim(), governedMs: round(gm, 3), rawMs: round(rm, 3), renderedMs: round(wm, 3), governedColdMs: round(cold.ms, 3), rawColdMs: round(rawFirst.ms, 3), ratio: round(gm / rm, 3), renderedRatio: round(wm / rm, 3), sameResult: sameRows(lastGoverned.rows, lastRaw.rows) });
       // The governed principal (row filter + mask): once, for refusals and timing, not for equality.
       try { governedMs.push((await viaGatehouse('governed', q.sql)).ms); } catch (err) { governedRefusals.push({ file, line: q.line, tables: tablesN, ...errorInfo(err), rawMs: round(rm, 3) }); }
       // Plan shapes of multi-table queries: raw, rendered for plain, rendered with the row filter and mask.
@@ -363,6 +363,11 @@ async function runFile(file: string, quick: boolean, runs: number): Promise<{ fi
   };
 }
 
+/** The five queries with the highest ratio of one kind, with their timings and SQL. */
+function worst(figures: readonly QueryFigure[], k: 'ratio' | 'renderedRatio'): unknown[] {
+  return [...figures].sort((a, b) => b[k] - a[k]).slice(0, 5).map((f) => ({ file: f.file, line: f.line, tables: f.tables, [k]: f[k], governedMs: f.governedMs, rawMs: f.rawMs, renderedMs: f.renderedMs, sql: f.sql.slice(0, 300) }));
+}
+
 function aggregate(figures: readonly QueryFigure[]): Record<string, unknown> {
   const sum = (k: 'governedMs' | 'rawMs' | 'renderedMs'): number => figures.reduce((s, f) => s + f[k], 0);
   const ratios = figures.map((f) => f.ratio);
@@ -378,6 +383,11 @@ function aggregate(figures: readonly QueryFigure[]): Record<string, unknown> {
     governedMinusRawMs: summarize(figures.map((f) => f.governedMs - f.rawMs)),
     over10x: over10.length,
     over10xExamples: over10.slice(0, 10).map((f) => ({ file: f.file, line: f.line, tables: f.tables, governedMs: f.governedMs, rawMs: f.rawMs, renderedMs: f.renderedMs })),
+    totalGovernedColdMs: round(figures.reduce((s, f) => s + f.governedColdMs, 0), 1),
+    totalRawColdMs: round(figures.reduce((s, f) => s + f.rawColdMs, 0), 1),
+    // Each query's first run on each side (Gatehouse's parse/plan caches empty for it; DuckDB has none).
+    totalColdRatio: round(figures.reduce((s, f) => s + f.governedColdMs, 0) / figures.reduce((s, f) => s + f.rawColdMs, 0), 3),
+    worstByRatio: worst(figures, 'ratio'), worstByRenderedRatio: worst(figures, 'renderedRatio'),
     resultsDiffer: figures.filter((f) => !f.sameResult).length,
     resultsDifferExamples: figures.filter((f) => !f.sameResult).slice(0, 10).map((f) => `${f.file}:${f.line}`),
   };
