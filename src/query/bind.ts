@@ -234,7 +234,7 @@ class Binder {
 
   addRelation(scope: Scope, r: Relation): void {
     if (reservedName(r.alias)) throw new GatehouseError('SQL_INVALID', `the name "${r.alias}" is reserved`, { hint: 'choose an alias that does not start with gh_ or __gh' });
-    if (scope.relations.some((x) => same(x.alias, r.alias))) {
+    if (indexOf(scope).byAlias.has(r.alias.toLowerCase())) {
       throw new GatehouseError('SQL_INVALID', `the name "${r.alias}" is used twice in FROM`, { hint: 'give each table an alias: FROM a AS x JOIN a AS y' });
     }
     scope.relations.push(r);
@@ -295,26 +295,23 @@ class Binder {
  * columns by lower-case name, in FROM order. A join written in WHERE over many tables names
  * each of its columns unqualified (`FROM t1, ..., t64 WHERE a51 = b31 ...`); searching every
  * column of every relation per name made binding such a query quadratic (2.7 ms at 64 tables).
- * Relations are only ever appended, so the index is rebuilt when their number changes.
+ * Relations are only ever appended, so the index takes in the new ones when it is next read.
  */
-interface ScopeIndex { readonly size: number; readonly byAlias: Map<string, Relation>; readonly byName: Map<string, { r: Relation; c: OutputColumn }[]> }
+interface ScopeIndex { size: number; readonly byAlias: Map<string, Relation>; readonly byName: Map<string, { r: Relation; c: OutputColumn }[]> }
 const scopeIndexes = new WeakMap<Scope, ScopeIndex>();
 function indexOf(s: Scope): ScopeIndex {
-  const had = scopeIndexes.get(s);
-  if (had && had.size === s.relations.length) return had;
-  const byAlias = new Map<string, Relation>();
-  const byName = new Map<string, { r: Relation; c: OutputColumn }[]>();
-  for (const r of s.relations) {
+  let ix = scopeIndexes.get(s);
+  if (!ix) { ix = { size: 0, byAlias: new Map(), byName: new Map() }; scopeIndexes.set(s, ix); }
+  for (; ix.size < s.relations.length; ix.size++) {
+    const r = s.relations[ix.size]!;
     const alias = r.alias.toLowerCase();
-    if (!byAlias.has(alias)) byAlias.set(alias, r);
+    if (!ix.byAlias.has(alias)) ix.byAlias.set(alias, r);
     for (const c of r.columns) {
       const key = c.name.toLowerCase();
-      const list = byName.get(key);
-      if (list) list.push({ r, c }); else byName.set(key, [{ r, c }]);
+      const list = ix.byName.get(key);
+      if (list) list.push({ r, c }); else ix.byName.set(key, [{ r, c }]);
     }
   }
-  const ix = { size: s.relations.length, byAlias, byName };
-  scopeIndexes.set(s, ix);
   return ix;
 }
 
