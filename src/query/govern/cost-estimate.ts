@@ -9,16 +9,26 @@
  * and the query's shape; never a WHERE clause's selectivity, which would depend on data:
  *   dataset            its recorded row count (a dataset without one: no estimate, no refusal)
  *   cross / non-equi   L × R   (the nested-loop output, whatever the predicate)
- *   equi-join          max(L, R) × fan-out, fan-out = 1 when one side is joined on its
- *                      privacy unit and declared one row per unit, else min(L, R, 100),
+ *   equi-join          max(L, R) × fan-out, fan-out = 1 when one side is a dataset joined
+ *                      on a declared unique column (`unique: true`, shown unmasked) or on
+ *                      its privacy unit and declared one row per unit, else min(L, R, 100),
  *                      and never more than L × R
  *   derived / CTE      its FROM's estimate, capped by its LIMIT; a set operation L + R
+ * An equi-join is a conjunct `l.x = r.y` comparing a column of each side, in ON or — for an
+ * inner or cross join — in the block's WHERE (issue 15: a join written in WHERE is a join;
+ * WHERE passes to the preserved side of an outer join, never to its nullable side). It
+ * counts only when the renderer leaves it bare, so DuckDB sees a hash join: both columns'
+ * declared types compare without a failing conversion (render/guard.ts `cannotFail`, the
+ * same function over the same scope). A guarded `TRY(l.x = r.y)` is an opaque filter over
+ * the nested-loop product, and is estimated as that product.
  * Every block is checked, subqueries and CTEs included. The fan-out of 100 is a planning
- * bound, not a guarantee: an equi-join on a skewed key can exceed it, and the statement
- * timeout and memory limit still hold there (docs/sql.md).
+ * bound, not a guarantee: an equi-join on a skewed key can exceed it, as can one on a column
+ * wrongly declared unique (a declaration by the dataset's owner, like its row count); the
+ * statement timeout and memory limit still hold there (docs/sql.md).
  */
 import { GatehouseError } from '../../errors.ts';
-import { forEachSelect, type Expr, type FromItem, type Select } from '../ir.ts';
+import { forEachSelect, selectExprs, subqueriesOf, type Expr, type FromItem, type Select } from '../ir.ts';
+import { cannotFail, scopeOf, type Scope } from '../render/guard.ts';
 import type { GovernContext, ObligationTransformer } from './context.ts';
 
 /** Default of `defaults.maxJoinRows`. */
@@ -28,36 +38,78 @@ export const EQUI_JOIN_FAN_OUT = 100;
 
 type Estimate = number | null;
 
-export function estimateRows(from: FromItem | null, ctx: GovernContext, ctes: Map<string, Estimate>, check: (rows: number) => void): Estimate {
+/** What one walk of a query shares: the catalog, the CTE estimates so far, the CTEs each block sees, the check. */
+interface Walk {
+  readonly ctx: GovernContext;
+  /** Every CTE's estimate as it is defined (a name defined twice keeps the larger). */
+  readonly ctes: Map<string, Estimate>;
+  /** The CTE definitions visible in each block, as the renderer resolves them (for column types). */
+  readonly visible: ReadonlyMap<Select, ReadonlyMap<string, Select>>;
+  readonly check: (rows: number) => void;
+}
+
+/**
+ * `scope` types the columns of the block this FROM belongs to (as the renderer types them);
+ * `where` are the block's WHERE conjuncts still applicable here (none below an outer join).
+ */
+function estimateRows(from: FromItem | null, w: Walk, scope: Scope, where: readonly Expr[]): Estimate {
   if (from === null) return 1;
   switch (from.kind) {
-    case 'dataset': return ctx.rowEstimates?.get(from.dataset) ?? null;
-    case 'cteRef': return ctes.get(from.name.toLowerCase()) ?? null;
-    case 'derived': return blockRows(from.query, ctx, ctes, check);
+    case 'dataset': return w.ctx.rowEstimates?.get(from.dataset) ?? null;
+    case 'cteRef': return w.ctes.get(from.name.toLowerCase()) ?? null;
+    case 'derived': return blockRows(from.query, w);
     case 'setOp': {
-      const l = blockRows(from.left, ctx, ctes, check), r = blockRows(from.right, ctx, ctes, check);
+      const l = blockRows(from.left, w), r = blockRows(from.right, w);
       return l === null || r === null ? null : l + r;
     }
     case 'join': {
-      const l = estimateRows(from.left, ctx, ctes, check), r = estimateRows(from.right, ctx, ctes, check);
+      // WHERE conjuncts are join conditions of an inner or cross join, and pass to the
+      // preserved side of an outer join (a filter on its columns selects the same rows before
+      // or after it); never to the nullable side, where they filter the padded output.
+      const inner = from.type === 'inner' || from.type === 'cross';
+      const l = estimateRows(from.left, w, scope, inner || from.type === 'left' ? where : []);
+      const r = estimateRows(from.right, w, scope, inner || from.type === 'right' ? where : []);
       if (l === null || r === null) return null;
       const product = l * r;
-      const rows = from.type === 'cross' || !isEquiJoin(from) ? product
-        : Math.min(product, Math.max(l, r) * (uniqueKeySide(from, ctx) ? 1 : Math.min(l, r, EQUI_JOIN_FAN_OUT)));
-      check(rows);
+      const keys = hashKeys(from, [...conjuncts(from.on), ...(inner ? where : [])], scope);
+      const rows = keys.length === 0 ? product
+        : Math.min(product, Math.max(l, r) * (keys.some(([a, b]) => uniqueKey(from.left, a, w.ctx) || uniqueKey(from.right, b, w.ctx)) ? 1 : Math.min(l, r, EQUI_JOIN_FAN_OUT)));
+      w.check(rows);
       return rows;
     }
   }
 }
 
-/** `ctes` collects every CTE's estimate as it is defined (a name defined twice keeps the larger). */
-function blockRows(q: Select, ctx: GovernContext, ctes: Map<string, Estimate>, check: (rows: number) => void): Estimate {
-  for (const c of q.with) {
-    const rows = blockRows(c.query, ctx, ctes, check), name = c.name.toLowerCase(), had = ctes.get(name);
-    ctes.set(name, had === undefined ? rows : had === null || rows === null ? null : Math.max(had, rows));
+function blockRows(q: Select, w: Walk, withCtes = true): Estimate {
+  if (withCtes) {
+    for (const c of q.with) {
+      const rows = blockRows(c.query, w), name = c.name.toLowerCase(), had = w.ctes.get(name);
+      w.ctes.set(name, had === undefined ? rows : had === null || rows === null ? null : Math.max(had, rows));
+    }
   }
-  const rows = estimateRows(q.from, ctx, ctes, check);
+  const scope = scopeOf(q.from, w.visible.get(q) ?? new Map());
+  const rows = estimateRows(q.from, w, scope, conjuncts(q.where));
   return rows === null ? null : Math.min(rows, q.limit ?? Infinity);
+}
+
+/**
+ * The CTE definitions visible in every block, resolved as the renderer resolves them
+ * (render/sql.ts: a block's WITH is visible in its own CTEs, its FROM and its subqueries).
+ */
+function visibleCtes(q: Select, outer: ReadonlyMap<string, Select>, out: Map<Select, ReadonlyMap<string, Select>>): Map<Select, ReadonlyMap<string, Select>> {
+  const ctes = new Map(outer);
+  for (const c of q.with) ctes.set(c.name.toLowerCase(), c.query);
+  out.set(q, ctes);
+  for (const c of q.with) visibleCtes(c.query, ctes, out);
+  const from = (f: FromItem | null): void => {
+    if (!f) return;
+    if (f.kind === 'derived') visibleCtes(f.query, ctes, out);
+    if (f.kind === 'setOp') { visibleCtes(f.left, ctes, out); visibleCtes(f.right, ctes, out); }
+    if (f.kind === 'join') { from(f.left); from(f.right); if (f.on) for (const s of subqueriesOf(f.on)) visibleCtes(s, ctes, out); }
+  };
+  from(q.from);
+  for (const e of selectExprs(q)) for (const s of subqueriesOf(e)) visibleCtes(s, ctes, out);
+  return out;
 }
 
 function conjuncts(e: Expr | null): Expr[] {
@@ -74,12 +126,17 @@ function aliasesOf(f: FromItem): Set<string> {
 type Join = Extract<FromItem, { kind: 'join' }>;
 type Column = Extract<Expr, { kind: 'column' }>;
 
-/** The `l.x = r.y` conjuncts of ON that compare a column of each side. */
-function equalities(j: Join): [Column, Column][] {
+/**
+ * The `l.x = r.y` conditions that compare a column of each side and that the renderer leaves
+ * bare (their declared types compare safely), as [left column, right column]: DuckDB's hash
+ * join keys. A guarded equality is not among them.
+ */
+function hashKeys(j: Join, conds: readonly Expr[], scope: Scope): [Column, Column][] {
   const left = aliasesOf(j.left), right = aliasesOf(j.right);
   const out: [Column, Column][] = [];
-  for (const c of conjuncts(j.on)) {
+  for (const c of conds) {
     if (c.kind !== 'binary' || c.op !== '=' || c.left.kind !== 'column' || c.right.kind !== 'column') continue;
+    if (!cannotFail(c, [scope])) continue;
     const a = c.left, b = c.right;
     if (left.has(a.relation.toLowerCase()) && right.has(b.relation.toLowerCase())) out.push([a, b]);
     else if (right.has(a.relation.toLowerCase()) && left.has(b.relation.toLowerCase())) out.push([b, a]);
@@ -87,16 +144,20 @@ function equalities(j: Join): [Column, Column][] {
   return out;
 }
 
-function isEquiJoin(j: Join): boolean { return equalities(j).length > 0; }
-
-/** One side is a dataset declared one row per unit, joined on its privacy unit: each row meets ≤ 1 row. */
-function uniqueKeySide(j: Join, ctx: GovernContext): boolean {
-  const unique = (side: FromItem, c: Column): boolean => {
-    if (side.kind !== 'dataset' || side.alias.toLowerCase() !== c.relation.toLowerCase()) return false;
-    const ds = ctx.datasets.get(side.dataset);
-    return ds?.oneRowPerUnit === true && ds.privacyUnit === c.name;
-  };
-  return equalities(j).some(([l, r]) => unique(j.left, l) || unique(j.right, r));
+/**
+ * The side is a dataset and `c` one of its keys, so each row of the other side meets at most
+ * one of its rows: its privacy unit when it is declared one row per unit, or a column declared
+ * `unique: true` that the scan shows as stored (a mask may map distinct values to one).
+ * A row filter keeps a subset of rows, which stays unique.
+ */
+function uniqueKey(side: FromItem, c: Column, ctx: GovernContext): boolean {
+  if (side.kind !== 'dataset' || side.alias.toLowerCase() !== c.relation.toLowerCase()) return false;
+  const ds = ctx.datasets.get(side.dataset);
+  if (!ds) return false;
+  const name = c.name.toLowerCase();
+  if (ds.oneRowPerUnit === true && ds.privacyUnit === name) return true;
+  const shown = side.scan?.columns.find((s) => s.name.toLowerCase() === name)?.expr;
+  return ds.columns.some((d) => d.name === name && d.unique === true) && shown?.kind === 'raw';
 }
 
 export const costEstimate: ObligationTransformer = {
@@ -112,9 +173,9 @@ export const costEstimate: ObligationTransformer = {
     // The whole tree first (CTEs are estimated where they are defined, every join checked),
     // then each block again, so expression subqueries (IN, EXISTS, scalar) are checked too,
     // reading CTEs by the estimates the first pass recorded.
-    const ctes = new Map<string, Estimate>();
-    blockRows(query, ctx, ctes, check);
-    forEachSelect(query, (b) => { if (b !== query) blockRows({ ...b, with: [] }, ctx, ctes, check); });
+    const w: Walk = { ctx, ctes: new Map(), visible: visibleCtes(query, new Map(), new Map()), check };
+    blockRows(query, w);
+    forEachSelect(query, (b) => { if (b !== query) blockRows(b, w, false); });
     return { query, applied: [] };
   },
 };
