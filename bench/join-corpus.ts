@@ -9,7 +9,9 @@
  * `select5.test` (64 tables of 10 rows; 732 joins of 4 to 64 tables, all written in WHERE),
  * vendored unchanged (gzip) under bench/data/sqllogictest/ with their provenance. The
  * `statement ok` records build the tables in a scratch DuckDB, which writes each as Parquet
- * into a temporary workspace; the `query` records are the corpus.
+ * into a temporary workspace, each single-column PRIMARY KEY declared `unique: true` (the
+ * join cost bound then gives an equi-join on it a fan-out of 1); the `query` records are the
+ * corpus.
  *
  * Paths, per query, interleaved (alternating order):
  *   governed  `Gatehouse.query` in process (startNode: authenticate, Cedar decision, bind,
@@ -104,7 +106,8 @@ export function tablesInFrom(sql: string): number {
 
 // ---- set-up: tables → Parquet → a workspace ----------------------------------------------
 
-interface Table { readonly name: string; readonly columns: readonly { name: string; type: 'INTEGER' | 'BIGINT' | 'VARCHAR' | 'DOUBLE' }[]; readonly rows: number }
+/** `unique`: the column alone is the table's PRIMARY KEY or UNIQUE, declared `unique: true` in the workspace. */
+interface Table { readonly name: string; readonly columns: readonly { name: string; type: 'INTEGER' | 'BIGINT' | 'VARCHAR' | 'DOUBLE'; unique: boolean }[]; readonly rows: number }
 
 async function buildTables(statements: readonly SltRecord[], dataDir: string): Promise<Table[]> {
   const db = await DuckDBInstance.create(':memory:');
@@ -114,8 +117,11 @@ async function buildTables(statements: readonly SltRecord[], dataDir: string): P
     const names = (await c.runAndReadAll("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'main' ORDER BY table_name")).getRowsJS().map((r) => String(r[0]));
     const tables: Table[] = [];
     for (const name of names) {
+      // Single-column keys only: each column of a composite key may repeat on its own.
+      const keys = new Set((await c.runAndReadAll(`SELECT constraint_column_names FROM duckdb_constraints() WHERE table_name = ${quoteString(name)} AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')`)).getRowsJS()
+        .map(([k]) => k as unknown[]).filter((k) => k.length === 1).map((k) => String(k[0])));
       const cols = (await c.runAndReadAll(`SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = ${quoteString(name)} ORDER BY column_index`)).getRowsJS()
-        .map(([n, t]) => ({ name: String(n), type: /^VARCHAR/.test(String(t)) ? 'VARCHAR' as const : String(t) === 'INTEGER' ? 'INTEGER' as const : String(t) === 'BIGINT' ? 'BIGINT' as const : 'DOUBLE' as const }));
+        .map(([n, t]) => ({ name: String(n), type: /^VARCHAR/.test(String(t)) ? 'VARCHAR' as const : String(t) === 'INTEGER' ? 'INTEGER' as const : String(t) === 'BIGINT' ? 'BIGINT' as const : 'DOUBLE' as const, unique: keys.has(String(n)) }));
       const rows = Number((await c.runAndReadAll(`SELECT count(*) FROM ${quoteIdent(name)}`)).getRowsJS()[0]![0]);
       await c.run(`COPY ${quoteIdent(name)} TO ${quoteString(join(dataDir, `${name}.parquet`))} (FORMAT parquet)`);
       tables.push({ name, columns: cols, rows });
@@ -140,7 +146,7 @@ function writeWorkspace(dir: string, tables: readonly Table[]): void {
     'defaults:', `  rowCap: 1000000`, `  statementTimeoutMs: ${TIMEOUT_MS}`, "  memoryLimit: '1GB'", 'datasets:'];
   for (const t of tables) {
     y.push(`  ${t.name}:`, `    source: { parquet: data/${t.name}.parquet }`, '    classification: internal', `    purposes: [${PURPOSE}]`, '    columns:');
-    for (const c of t.columns) y.push(`      ${c.name}: { type: ${c.type}, classification: internal }`);
+    for (const c of t.columns) y.push(`      ${c.name}: { type: ${c.type}, classification: internal${c.unique ? ', unique: true' : ''} }`);
   }
   y.push('obligations:');
   const policies: string[] = [
