@@ -99,7 +99,15 @@ describe('join cost estimate', () => {
     assert.ok(!costly('SELECT count(*) FROM huge b, keyed k WHERE k.id = b.v', limit), 'written in WHERE too');
     assert.ok(costly('SELECT count(*) FROM huge b JOIN keyed k ON b.pid = k.pid', limit), 'an undeclared column keeps the fan-out of 100');
     assert.ok(costly('SELECT count(*) FROM huge b JOIN keyed k ON b.email = k.code', limit), 'a hash mask may map two values to one');
-    assert.ok(costly('SELECT count(*) FROM huge b JOIN (keyed k CROSS JOIN big c) ON b.v = k.id', 1e11), 'a key is unique in its dataset, not in a join');
+    assert.ok(costly('SELECT count(*) FROM huge b JOIN (keyed k CROSS JOIN big c) ON b.v = k.id', 1e11), 'a key is unique in its dataset, not in a cross join');
+  });
+
+  it('keeps a key through a join that does not repeat its rows, and drops it through one that does', () => {
+    // a ⋈ b on b's key: each a row meets at most one b row, so a.id is still a key of the join.
+    assert.ok(!costly('SELECT count(*) FROM keyed a, keyed b, big c WHERE b.id = a.v AND c.v = a.id', 1e6));
+    // a ⋈ b on a's key: many b rows may meet one a row, so a.id repeats and c meets up to 100 of each.
+    assert.ok(costly('SELECT count(*) FROM keyed a, keyed b, big c WHERE a.id = b.v AND c.v = a.id', 1e6));
+    assert.ok(!costly('SELECT count(*) FROM keyed a, keyed b, big c WHERE a.id = b.v AND c.v = b.id', 1e6), 'b.id survives: b is joined to a on a\'s key');
   });
 
   it('gives no estimate, and no refusal, for a dataset whose size was not recorded', () => {

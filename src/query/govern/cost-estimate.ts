@@ -9,10 +9,11 @@
  * and the query's shape; never a WHERE clause's selectivity, which would depend on data:
  *   dataset            its recorded row count (a dataset without one: no estimate, no refusal)
  *   cross / non-equi   L × R   (the nested-loop output, whatever the predicate)
- *   equi-join          max(L, R) × fan-out, fan-out = 1 when one side is a dataset joined
- *                      on a declared unique column (`unique: true`, shown unmasked) or on
- *                      its privacy unit and declared one row per unit, else min(L, R, 100),
- *                      and never more than L × R
+ *   equi-join          max(L, R) × fan-out, fan-out = 1 when one side is joined on one of
+ *                      its keys, else min(L, R, 100), and never more than L × R. A dataset's
+ *                      keys: columns declared `unique: true` (shown unmasked) and a one-row-
+ *                      per-unit privacy unit; a join keeps a side's keys when the other side
+ *                      is joined on one of its own (see Rel)
  *   derived / CTE      its FROM's estimate, capped by its LIMIT; a set operation L + R
  * An equi-join is a conjunct `l.x = r.y` comparing a column of each side, in ON or — for an
  * inner or cross join — in the block's WHERE (issue 15: a join written in WHERE is a join;
@@ -49,33 +50,50 @@ interface Walk {
 }
 
 /**
- * `scope` types the columns of the block this FROM belongs to (as the renderer types them);
- * `where` are the block's WHERE conjuncts still applicable here (none below an outer join).
+ * A FROM item's estimated rows, and its keys: the columns (`alias.column`, lower case) whose
+ * non-null values are unique in its output. A dataset's keys are its declared ones (see
+ * `datasetKeys`); a join keeps one side's keys when each of that side's rows meets at most
+ * one row of the other (the other side is joined on one of its own keys), so a chain of
+ * joins on keys — `FROM t1, t2, t3 WHERE t1.k = t2.id AND t2.k = t3.id` — stays unique.
  */
-function estimateRows(from: FromItem | null, w: Walk, scope: Scope, where: readonly Expr[]): Estimate {
-  if (from === null) return 1;
+interface Rel { readonly rows: Estimate; readonly keys: ReadonlySet<string> }
+const NO_KEYS: ReadonlySet<string> = new Set();
+const keyOf = (c: Column): string => `${c.relation.toLowerCase()}.${c.name.toLowerCase()}`;
+
+/**
+ * `scope` types the columns of the block this FROM belongs to (as the renderer types them);
+ * `where` are the block's WHERE conjuncts that still apply here.
+ */
+function estimateRows(from: FromItem | null, w: Walk, scope: Scope, where: readonly Expr[]): Rel {
+  if (from === null) return { rows: 1, keys: NO_KEYS };
   switch (from.kind) {
-    case 'dataset': return w.ctx.rowEstimates?.get(from.dataset) ?? null;
-    case 'cteRef': return w.ctes.get(from.name.toLowerCase()) ?? null;
-    case 'derived': return blockRows(from.query, w);
+    case 'dataset': return { rows: w.ctx.rowEstimates?.get(from.dataset) ?? null, keys: datasetKeys(from, w.ctx) };
+    case 'cteRef': return { rows: w.ctes.get(from.name.toLowerCase()) ?? null, keys: NO_KEYS };
+    case 'derived': return { rows: blockRows(from.query, w), keys: NO_KEYS };
     case 'setOp': {
       const l = blockRows(from.left, w), r = blockRows(from.right, w);
-      return l === null || r === null ? null : l + r;
+      return { rows: l === null || r === null ? null : l + r, keys: NO_KEYS };
     }
     case 'join': {
       // WHERE conjuncts are join conditions of an inner or cross join, and pass to the
       // preserved side of an outer join (a filter on its columns selects the same rows before
       // or after it); never to the nullable side, where they filter the padded output.
       const inner = from.type === 'inner' || from.type === 'cross';
-      const l = estimateRows(from.left, w, scope, inner || from.type === 'left' ? where : []);
-      const r = estimateRows(from.right, w, scope, inner || from.type === 'right' ? where : []);
-      if (l === null || r === null) return null;
+      const left = estimateRows(from.left, w, scope, inner || from.type === 'left' ? where : []);
+      const right = estimateRows(from.right, w, scope, inner || from.type === 'right' ? where : []);
+      const hash = hashKeys(from, [...conjuncts(from.on), ...(inner ? where : [])], scope);
+      // Each left row meets at most one right row when the right side is joined on a key of
+      // its own (and the other way round); that side's rows, and so its keys, are not repeated.
+      const rightOnKey = hash.some(([, b]) => right.keys.has(keyOf(b)));
+      const leftOnKey = hash.some(([a]) => left.keys.has(keyOf(a)));
+      const keys = new Set([...(rightOnKey ? left.keys : []), ...(leftOnKey ? right.keys : [])]);
+      const l = left.rows, r = right.rows;
+      if (l === null || r === null) return { rows: null, keys };
       const product = l * r;
-      const keys = hashKeys(from, [...conjuncts(from.on), ...(inner ? where : [])], scope);
-      const rows = keys.length === 0 ? product
-        : Math.min(product, Math.max(l, r) * (keys.some(([a, b]) => uniqueKey(from.left, a, w.ctx) || uniqueKey(from.right, b, w.ctx)) ? 1 : Math.min(l, r, EQUI_JOIN_FAN_OUT)));
+      const rows = hash.length === 0 ? product
+        : Math.min(product, Math.max(l, r) * (rightOnKey || leftOnKey ? 1 : Math.min(l, r, EQUI_JOIN_FAN_OUT)));
       w.check(rows);
-      return rows;
+      return { rows, keys };
     }
   }
 }
@@ -88,7 +106,7 @@ function blockRows(q: Select, w: Walk, withCtes = true): Estimate {
     }
   }
   const scope = scopeOf(q.from, w.visible.get(q) ?? new Map());
-  const rows = estimateRows(q.from, w, scope, conjuncts(q.where));
+  const rows = estimateRows(q.from, w, scope, conjuncts(q.where)).rows;
   return rows === null ? null : Math.min(rows, q.limit ?? Infinity);
 }
 
@@ -145,19 +163,19 @@ function hashKeys(j: Join, conds: readonly Expr[], scope: Scope): [Column, Colum
 }
 
 /**
- * The side is a dataset and `c` one of its keys, so each row of the other side meets at most
- * one of its rows: its privacy unit when it is declared one row per unit, or a column declared
- * `unique: true` that the scan shows as stored (a mask may map distinct values to one).
- * A row filter keeps a subset of rows, which stays unique.
+ * A dataset's keys, by `alias.column`: its privacy unit when it is declared one row per unit,
+ * and each column declared `unique: true` that the scan shows as stored (a mask may map
+ * distinct values to one). A row filter keeps a subset of the rows, which stays unique.
  */
-function uniqueKey(side: FromItem, c: Column, ctx: GovernContext): boolean {
-  if (side.kind !== 'dataset' || side.alias.toLowerCase() !== c.relation.toLowerCase()) return false;
-  const ds = ctx.datasets.get(side.dataset);
-  if (!ds) return false;
-  const name = c.name.toLowerCase();
-  if (ds.oneRowPerUnit === true && ds.privacyUnit === name) return true;
-  const shown = side.scan?.columns.find((s) => s.name.toLowerCase() === name)?.expr;
-  return ds.columns.some((d) => d.name === name && d.unique === true) && shown?.kind === 'raw';
+function datasetKeys(d: Extract<FromItem, { kind: 'dataset' }>, ctx: GovernContext): ReadonlySet<string> {
+  const ds = ctx.datasets.get(d.dataset);
+  if (!ds) return NO_KEYS;
+  const alias = d.alias.toLowerCase(), keys = new Set<string>();
+  if (ds.oneRowPerUnit === true && ds.privacyUnit) keys.add(`${alias}.${ds.privacyUnit.toLowerCase()}`);
+  for (const c of d.scan?.columns ?? []) {
+    if (c.expr.kind === 'raw' && ds.columns.some((def) => def.name === c.name && def.unique === true)) keys.add(`${alias}.${c.name.toLowerCase()}`);
+  }
+  return keys;
 }
 
 export const costEstimate: ObligationTransformer = {
