@@ -59,6 +59,8 @@ describe('join cost estimate', () => {
     assert.ok(!costly('SELECT count(*) FROM t1 a JOIN t2 b ON a.pid = b.v JOIN t3 c ON b.pid = c.v'));
     assert.ok(costly(where, 20_000 * 100 * 100 - 1) && !costly(where, 20_000 * 100 * 100), 'the same fan-out bound as ON: 20,000 × 100 × 100');
     assert.ok(!costly('SELECT count(*) FROM t1 a CROSS JOIN t2 b JOIN t3 c ON b.pid = c.v WHERE a.pid = b.v'), 'WHERE also reaches an explicit CROSS JOIN');
+    assert.ok(!costly('SELECT count(*) FROM t1 a, t3 c, t2 b WHERE a.pid = b.v AND b.pid = c.v'), 'whatever order the tables are written in');
+    assert.ok(costly('SELECT count(*) FROM t1 a, t3 c, t2 b WHERE a.pid = b.v AND b.pid = c.v', 20_000 * 100 * 100 - 1), 'and with the same bound');
   });
 
   it('still refuses a cross join whose WHERE only filters, or relates one side to itself', () => {

@@ -75,27 +75,71 @@ function estimateRows(from: FromItem | null, w: Walk, scope: Scope, where: reado
       return { rows: l === null || r === null ? null : l + r, keys: NO_KEYS };
     }
     case 'join': {
-      // WHERE conjuncts are join conditions of an inner or cross join, and pass to the
-      // preserved side of an outer join (a filter on its columns selects the same rows before
-      // or after it); never to the nullable side, where they filter the padded output.
-      const inner = from.type === 'inner' || from.type === 'cross';
-      const left = estimateRows(from.left, w, scope, inner || from.type === 'left' ? where : []);
-      const right = estimateRows(from.right, w, scope, inner || from.type === 'right' ? where : []);
-      const hash = hashKeys(from, [...conjuncts(from.on), ...(inner ? where : [])], scope);
-      // Each left row meets at most one right row when the right side is joined on a key of
-      // its own (and the other way round); that side's rows, and so its keys, are not repeated.
-      const rightOnKey = hash.some(([, b]) => right.keys.has(keyOf(b)));
-      const leftOnKey = hash.some(([a]) => left.keys.has(keyOf(a)));
-      const keys = new Set([...(rightOnKey ? left.keys : []), ...(leftOnKey ? right.keys : [])]);
-      const l = left.rows, r = right.rows;
-      if (l === null || r === null) return { rows: null, keys };
-      const product = l * r;
-      const rows = hash.length === 0 ? product
-        : Math.min(product, Math.max(l, r) * (rightOnKey || leftOnKey ? 1 : Math.min(l, r, EQUI_JOIN_FAN_OUT)));
-      w.check(rows);
-      return { rows, keys };
+      if (from.type === 'inner' || from.type === 'cross') return innerJoins(from, w, scope, where);
+      // An outer join: WHERE passes to its preserved side (a filter on those columns selects
+      // the same rows before or after it), never to its nullable side, where it filters the
+      // padded output; only ON joins the two sides.
+      const left = estimateRows(from.left, w, scope, from.type === 'left' ? where : []);
+      const right = estimateRows(from.right, w, scope, from.type === 'right' ? where : []);
+      return joinPair(left, right, hashKeys(aliasesOf(from.left), aliasesOf(from.right), conjuncts(from.on), scope), w);
     }
   }
+}
+
+/**
+ * A tree of inner and cross joins is one join graph: the engine reorders it, so the order
+ * the tables are written in (`FROM t20, t54, t48 …`) says nothing. Its relations (datasets,
+ * derived tables, outer joins) are the nodes; the bare equalities of its ONs and of WHERE
+ * between two of them are the edges. The relations are joined along edges, an edge on a key
+ * first (fan-out 1), each join estimated and checked; what no edge connects is a cross product.
+ */
+function innerJoins(j: Join, w: Walk, scope: Scope, where: readonly Expr[]): Rel {
+  const items: FromItem[] = [], conds: Expr[] = [...where];
+  const flatten = (f: FromItem): void => {
+    if (f.kind === 'join' && (f.type === 'inner' || f.type === 'cross')) { flatten(f.left); flatten(f.right); conds.push(...conjuncts(f.on)); }
+    else items.push(f);
+  };
+  flatten(j);
+  const aliases = items.map(aliasesOf);
+  const rels = items.map((f) => estimateRows(f, w, scope, conds));
+  const owner = items.map((_, i) => i);
+  const root = (i: number): number => (owner[i] === i ? i : (owner[i] = root(owner[i]!)));
+  const edges = hashEdges(aliases, conds, scope);
+  for (;;) {
+    let pick: { x: number; y: number } | null = null;
+    for (const e of edges) {
+      const x = root(e.ia), y = root(e.ib);
+      if (x === y) continue;
+      if (rels[x]!.keys.has(keyOf(e.a)) || rels[y]!.keys.has(keyOf(e.b))) { pick = { x, y }; break; }
+      pick ??= { x, y };
+    }
+    if (!pick) break;
+    const { x, y } = pick;
+    const hash = edges.flatMap((e): [Column, Column][] => root(e.ia) === x && root(e.ib) === y ? [[e.a, e.b]] : root(e.ia) === y && root(e.ib) === x ? [[e.b, e.a]] : []);
+    rels[x] = joinPair(rels[x]!, rels[y]!, hash, w);
+    owner[y] = x;
+  }
+  let out: Rel | null = null;
+  for (let i = 0; i < items.length; i++) if (root(i) === i) out = out === null ? rels[i]! : joinPair(out, rels[i]!, [], w);
+  return out!;
+}
+
+/**
+ * Two relations joined on `hash` ([left column, right column] pairs; none: a cross join).
+ * Each left row meets at most one right row when the right side is joined on a key of its
+ * own (and the other way round); that side's rows, and so its keys, are not repeated.
+ */
+function joinPair(left: Rel, right: Rel, hash: readonly [Column, Column][], w: Walk): Rel {
+  const rightOnKey = hash.some(([, b]) => right.keys.has(keyOf(b)));
+  const leftOnKey = hash.some(([a]) => left.keys.has(keyOf(a)));
+  const keys = new Set([...(rightOnKey ? left.keys : []), ...(leftOnKey ? right.keys : [])]);
+  const l = left.rows, r = right.rows;
+  if (l === null || r === null) return { rows: null, keys };
+  const product = l * r;
+  const rows = hash.length === 0 ? product
+    : Math.min(product, Math.max(l, r) * (rightOnKey || leftOnKey ? 1 : Math.min(l, r, EQUI_JOIN_FAN_OUT)));
+  w.check(rows);
+  return { rows, keys };
 }
 
 function blockRows(q: Select, w: Walk, withCtes = true): Estimate {
@@ -145,21 +189,25 @@ type Join = Extract<FromItem, { kind: 'join' }>;
 type Column = Extract<Expr, { kind: 'column' }>;
 
 /**
- * The `l.x = r.y` conditions that compare a column of each side and that the renderer leaves
- * bare (their declared types compare safely), as [left column, right column]: DuckDB's hash
+ * The `l.x = r.y` conditions that the renderer leaves bare (their declared types compare
+ * safely) and that compare a column of one relation with a column of another: DuckDB's hash
  * join keys. A guarded equality is not among them.
  */
-function hashKeys(j: Join, conds: readonly Expr[], scope: Scope): [Column, Column][] {
-  const left = aliasesOf(j.left), right = aliasesOf(j.right);
-  const out: [Column, Column][] = [];
+function hashEdges(aliases: readonly ReadonlySet<string>[], conds: readonly Expr[], scope: Scope): { a: Column; ia: number; b: Column; ib: number }[] {
+  const out: { a: Column; ia: number; b: Column; ib: number }[] = [];
   for (const c of conds) {
     if (c.kind !== 'binary' || c.op !== '=' || c.left.kind !== 'column' || c.right.kind !== 'column') continue;
     if (!cannotFail(c, [scope])) continue;
     const a = c.left, b = c.right;
-    if (left.has(a.relation.toLowerCase()) && right.has(b.relation.toLowerCase())) out.push([a, b]);
-    else if (right.has(a.relation.toLowerCase()) && left.has(b.relation.toLowerCase())) out.push([b, a]);
+    const ia = aliases.findIndex((s) => s.has(a.relation.toLowerCase())), ib = aliases.findIndex((s) => s.has(b.relation.toLowerCase()));
+    if (ia >= 0 && ib >= 0 && ia !== ib) out.push({ a, ia, b, ib });
   }
   return out;
+}
+
+/** The same edges between two sides, as [left column, right column]. */
+function hashKeys(left: ReadonlySet<string>, right: ReadonlySet<string>, conds: readonly Expr[], scope: Scope): [Column, Column][] {
+  return hashEdges([left, right], conds, scope).map((e) => (e.ia === 0 ? [e.a, e.b] : [e.b, e.a]));
 }
 
 /**
