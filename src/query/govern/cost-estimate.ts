@@ -14,6 +14,8 @@
  *                      keys: columns declared `unique: true` (shown unmasked) and a one-row-
  *                      per-unit privacy unit; a join keeps a side's keys when the other side
  *                      is joined on one of its own (see Rel)
+ *   inner/cross tree   one join graph, in no written order (innerJoins): joined along its
+ *                      equalities, those on a key first, then cross products
  *   derived / CTE      its FROM's estimate, capped by its LIMIT; a set operation L + R
  * An equi-join is a conjunct `l.x = r.y` comparing a column of each side, in ON or — for an
  * inner or cross join — in the block's WHERE (issue 15: a join written in WHERE is a join;
