@@ -231,6 +231,13 @@ async function joinShape(conn: DuckDBConnection, sql: string): Promise<string> {
   return [...counts].sort().map(([k, n]) => `${k}×${n}`).join(' ') || 'none';
 }
 
+/** Cross products and nested-loop joins in a join shape (the operators a hash join avoids). */
+function products(shape: string): number {
+  let n = 0;
+  for (const m of shape.matchAll(/(CROSS_PRODUCT|NESTED_LOOP_JOIN|BLOCKWISE_NL_JOIN)×(\d+)/g)) n += Number(m[2]);
+  return n;
+}
+
 interface QueryFigure {
   readonly file: string; readonly line: number; readonly tables: number; readonly sql: string;
   readonly governedMs: number; readonly rawMs: number; readonly renderedMs: number; readonly governedColdMs: number; readonly rawColdMs: number;
@@ -300,7 +307,7 @@ async function runFile(file: string, quick: boolean, runs: number): Promise<{ fi
   const governedRefusals: Refusal[] = [];
   const governedMs: number[] = [];
   const planDiffs: { line: number; tables: number; raw: string; plain: string; governed: string }[] = [];
-  let plansCompared = 0, provablyEmpty = 0;
+  let plansCompared = 0, provablyEmpty = 0, plainDiffering = 0, moreProducts = 0;
   const started = performance.now();
   try {
     // BENCH_PROFILE=file.cpuprofile: a CPU profile of the governed path alone on the file's first join query.
@@ -351,7 +358,12 @@ async function runFile(file: string, quick: boolean, runs: number): Promise<{ fi
         const shapes = { raw: await joinShape(conn, q.sql), plain: await joinShape(conn, rendered), governed: await joinShape(conn, renderedFor('governed', q.sql)) };
         plansCompared++;
         if (shapes.governed === 'EMPTY_RESULT' && shapes.raw !== 'EMPTY_RESULT') provablyEmpty++;
-        else if (shapes.raw !== shapes.plain || shapes.raw !== shapes.governed) planDiffs.push({ line: q.line, tables: tablesN, ...shapes });
+        else if (shapes.raw !== shapes.plain || shapes.raw !== shapes.governed) {
+          planDiffs.push({ line: q.line, tables: tablesN, ...shapes });
+          if (shapes.raw !== shapes.plain) plainDiffering++;
+          // A difference that adds a cross product or nested loop the raw plan does not have.
+          if (products(shapes.governed) > products(shapes.raw) || products(shapes.plain) > products(shapes.raw)) moreProducts++;
+        }
       }
       if ((qi + 1) % 250 === 0) log(NAME, `${file}: ${qi + 1}/${queries.length} queries, ${((performance.now() - started) / 1000).toFixed(0)} s`);
     }
@@ -371,7 +383,7 @@ async function runFile(file: string, quick: boolean, runs: number): Promise<{ fi
     figures, refusals, rawErrors,
     auditAppendMs: summarize(sink.samples),
     governedRun: { queries: governedMs.length + governedRefusals.length, answered: governedMs.length, governedMs: summarize(governedMs), refused: governedRefusals.length, refusedByReason: byReason(governedRefusals) },
-    plans: { compared: plansCompared, differing: planDiffs.length, governedProvablyEmpty: provablyEmpty, examples: planDiffs.slice(0, 10) },
+    plans: { compared: plansCompared, differing: planDiffs.length, plainDiffering, withMoreProducts: moreProducts, governedProvablyEmpty: provablyEmpty, examples: planDiffs.slice(0, 10) },
     setup: { tables: tables.length, rows: tables.reduce((s, x) => s + x.rows, 0), queries: queries.length, buildS: round(buildS, 1), gatehouseOpenS: round(openS, 1) },
   };
 }
