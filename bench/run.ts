@@ -205,6 +205,7 @@ const MODULES: readonly ModuleSpec[] = [
   { name: 'monitoring', printsFigures: true, file: 'monitoring.ts', timeoutMs: 10 * 60_000 },
   { name: 'console', file: 'console.ts', timeoutMs: 10 * 60_000 },
   { name: 'governance', printsFigures: true, file: 'governance.ts', timeoutMs: 20 * 60_000 },
+  { name: 'join-corpus', file: 'join-corpus.ts', timeoutMs: 20 * 60_000 },
 ];
 
 function runChild(spec: ModuleSpec, quick: boolean): Promise<{ code: number | null; signal: string | null; ms: number }> {

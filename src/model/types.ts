@@ -37,6 +37,13 @@ export interface ColumnDef {
   /** Declared value bounds for numeric columns (used for differential privacy). */
   readonly bounds: readonly [number, number] | null;
   readonly description: string | null;
+  /**
+   * Declared by the dataset's owner: no two rows share a non-null value (a key). Metadata like
+   * the row count, not checked against data; it only tightens the join cost estimate
+   * (query/govern/cost-estimate.ts), so a wrong declaration loosens a planning bound and
+   * nothing else.
+   */
+  readonly unique?: true;
 }
 
 export type DatasetSource =

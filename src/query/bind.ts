@@ -234,7 +234,7 @@ class Binder {
 
   addRelation(scope: Scope, r: Relation): void {
     if (reservedName(r.alias)) throw new GatehouseError('SQL_INVALID', `the name "${r.alias}" is reserved`, { hint: 'choose an alias that does not start with gh_ or __gh' });
-    if (scope.relations.some((x) => same(x.alias, r.alias))) {
+    if (indexOf(scope).byAlias.has(r.alias.toLowerCase())) {
       throw new GatehouseError('SQL_INVALID', `the name "${r.alias}" is used twice in FROM`, { hint: 'give each table an alias: FROM a AS x JOIN a AS y' });
     }
     scope.relations.push(r);
@@ -242,14 +242,15 @@ class Binder {
 
   resolve(qualifier: string | null, name: string, scope: Scope): Expr | null {
     for (let s: Scope | null = scope; s; s = s.parent) {
+      const ix = indexOf(s);
       if (qualifier !== null) {
-        const r = s.relations.find((x) => same(x.alias, qualifier));
+        const r = ix.byAlias.get(qualifier.toLowerCase());
         if (!r) continue;
         const c = r.columns.find((x) => same(x.name, name));
         if (!c) throw new GatehouseError('SQL_UNKNOWN_COLUMN', `"${qualifier}" has no column "${name}"`, { hint: `its columns are: ${r.columns.map((x) => x.name).join(', ')}` });
         return this.columnNode(r, c);
       }
-      const found = s.relations.flatMap((r) => r.columns.filter((c) => same(c.name, name)).map((c) => ({ r, c })));
+      const found = ix.byName.get(name.toLowerCase()) ?? [];
       if (found.length > 1) throw new GatehouseError('SQL_AMBIGUOUS_COLUMN', `the column "${name}" is ambiguous`, { hint: `qualify it: ${found.map((x) => `${x.r.alias}.${name}`).join(' or ')}` });
       if (found.length === 1) return this.columnNode(found[0]!.r, found[0]!.c);
     }
@@ -287,6 +288,31 @@ class Binder {
       }
     });
   }
+}
+
+/**
+ * A scope's relations by lower-case alias (the first wins, as a linear search would) and its
+ * columns by lower-case name, in FROM order. A join written in WHERE over many tables names
+ * each of its columns unqualified (`FROM t1, ..., t64 WHERE a51 = b31 ...`); searching every
+ * column of every relation per name made binding such a query quadratic (2.7 ms at 64 tables).
+ * Relations are only ever appended, so the index takes in the new ones when it is next read.
+ */
+interface ScopeIndex { size: number; readonly byAlias: Map<string, Relation>; readonly byName: Map<string, { r: Relation; c: OutputColumn }[]> }
+const scopeIndexes = new WeakMap<Scope, ScopeIndex>();
+function indexOf(s: Scope): ScopeIndex {
+  let ix = scopeIndexes.get(s);
+  if (!ix) { ix = { size: 0, byAlias: new Map(), byName: new Map() }; scopeIndexes.set(s, ix); }
+  for (; ix.size < s.relations.length; ix.size++) {
+    const r = s.relations[ix.size]!;
+    const alias = r.alias.toLowerCase();
+    if (!ix.byAlias.has(alias)) ix.byAlias.set(alias, r);
+    for (const c of r.columns) {
+      const key = c.name.toLowerCase();
+      const list = ix.byName.get(key);
+      if (list) list.push({ r, c }); else ix.byName.set(key, [{ r, c }]);
+    }
+  }
+  return ix;
 }
 
 function containsAggregate(e: Expr): boolean {

@@ -214,7 +214,7 @@ function parseDataset(r: Reader, name: string, v: Json, dir: string): DatasetDef
       const cpath = [...path, 'columns', cname];
       if (!IDENT.test(cname)) r.problem(cpath, 'column names are lower-case identifiers (a-z, 0-9, _)');
       if (!isObject(cv)) { r.problem(cpath, 'must be a mapping with at least type and classification'); continue; }
-      allowedKeys(r, cpath, cv, ['type', 'classification', 'tags', 'mask', 'bounds', 'description']);
+      allowedKeys(r, cpath, cv, ['type', 'classification', 'tags', 'mask', 'bounds', 'unique', 'description']);
       const type = typeof cv.type === 'string' && (COLUMN_TYPES as readonly string[]).includes(cv.type.toUpperCase())
         ? (cv.type.toUpperCase() as ColumnType) : null;
       if (type === null) r.problem([...cpath, 'type'], `must be one of ${COLUMN_TYPES.join(', ')}`);
@@ -229,6 +229,7 @@ function parseDataset(r: Reader, name: string, v: Json, dir: string): DatasetDef
           r.problem([...cpath, 'bounds'], `bounds apply to numeric columns, not ${type}`);
         } else bounds = [b[0], b[1]];
       }
+      if (cv.unique !== undefined && typeof cv.unique !== 'boolean') r.problem([...cpath, 'unique'], 'must be true or false');
       columns.push({
         name: cname,
         type: type ?? 'VARCHAR',
@@ -236,6 +237,7 @@ function parseDataset(r: Reader, name: string, v: Json, dir: string): DatasetDef
         tags: strList(r, [...cpath, 'tags'], cv.tags),
         mask, bounds,
         description: typeof cv.description === 'string' ? cv.description : null,
+        ...(cv.unique === true ? { unique: true as const } : {}),
       });
     }
   }

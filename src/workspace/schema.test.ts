@@ -88,6 +88,7 @@ describe('docs/workspace.schema.json', () => {
     ['version 2', (d) => { d.version = 2; }, /must be 1/],
     ['a missing name', (d) => { delete d.name; }, /name: is required/],
     ['bounds on a VARCHAR column', (d) => { d.datasets.patients.columns.zip.bounds = [0, 99999]; }, /bounds apply to numeric columns/],
+    ['unique that is not a boolean', (d) => { d.datasets.claims.columns.claim_id.unique = 'yes'; }, /unique: must be true or false/],
     ['bounds with three numbers', (d) => { d.datasets.encounters.columns.cost.bounds = [0, 1, 2]; }, /must be \[low, high\]/],
     ['a dataset without columns', (d) => { d.datasets.claims.columns = {}; }, /at least one column/],
     ['an upper-case dataset name', (d) => { d.datasets.Claims = d.datasets.claims; delete d.datasets.claims; }, /lower-case identifiers/],
@@ -127,6 +128,7 @@ describe('docs/workspace.schema.json', () => {
     ['a lower-case column type', (d) => { d.datasets.patients.columns.zip.type = 'varchar'; }],
     ['the quoted "null" mask', (d) => { d.datasets.patients.columns.zip.mask = 'null'; }],
     ['{truncate: month} on a TIMESTAMP column', (d) => { d.datasets.claims.columns.submitted_on = { type: 'TIMESTAMP', classification: 'internal', mask: { truncate: 'month' } }; }],
+    ['a column declared unique', (d) => { d.datasets.claims.columns.claim_id.unique = true; }],
     ['{round: 0.5} on a DOUBLE column', (d) => { d.datasets.encounters.columns.cost.mask = { round: 0.5 }; }],
     ['hash on a BOOLEAN column', (d) => { d.datasets.claims.columns.paid = { type: 'BOOLEAN', classification: 'internal', mask: 'hash' }; }],
     ['no obligations and no principals', (d) => { delete d.obligations; delete d.principals; d.policies = ['policies/guardrails.cedar']; }],
@@ -138,6 +140,19 @@ describe('docs/workspace.schema.json', () => {
     ['a differentialPrivacy obligation', (d) => { d.obligations['insurer-claims'].differentialPrivacy = { mechanism: 'laplace', epsilon: 0.5, maxGroupsPerUnit: 2, publicGroups: { payer: ['Medicare', 'Medicaid'] }, budget: { epsilon: 5, delta: 1e-6, window: { rollingDays: 30 }, per: 'org' } }; }],
     ['an obligation mask that does not fit the column type (reported by validate, after the file reader)', (d) => { d.obligations['internal-analyst'].masks = { ssn: { round: 5 } }; }],
   ];
+  test('a column declared unique is loaded as unique, and the others are not', async () => {
+    const doc = demoDoc();
+    doc.datasets.claims.columns.claim_id.unique = true;
+    doc.datasets.claims.columns.patient_id.unique = false;
+    const dir = join(root, `trial-${trial++}`);
+    cpSync(demoDir, dir, { recursive: true });
+    writeFileSync(join(dir, 'gatehouse.yaml'), stringify(doc));
+    try {
+      const claims = (await loadWorkspace(dir)).workspace.datasets.get('claims')!;
+      assert.deepEqual(claims.columns.filter((c) => c.unique === true).map((c) => c.name), ['claim_id']);
+    } finally { rmSync(dir, { recursive: true, force: true }); }
+  });
+
   for (const [what, edit] of accepted) {
     test(`accepts ${what} (schema and loader)`, async () => {
       const doc = demoDoc();
