@@ -13,6 +13,7 @@ import type { TlsConfig, WireConfig } from '../../src/node/config.ts';
 import { startNode, type GatehouseNode, type NodeHttp } from '../../src/node/start.ts';
 import type { Gatehouse, QueryResponse } from '../../src/pipeline/gatehouse.ts';
 import type { WireServer } from '../../src/wire/server.ts';
+import { precreateAuditKeys } from './audit-keys.ts';
 import { createTestDemoWorkspace } from './demo-data.ts';
 
 export const KEYS = { rhea: 'test-key-rhea-0123456789abcdef', ivan: 'test-key-ivan-0123456789abcdef', ada: 'test-key-ada-0123456789abcdef0', audrey: 'test-key-audrey-0123456789abcd', olivia: 'test-key-olivia-0123456789abcd' } as const;
@@ -59,6 +60,8 @@ export async function demoFixture<O extends FixtureOptions>(options: O = {} as O
   try {
     await createTestDemoWorkspace(wsDir, { patients: options.patients ?? 2000, keys: KEYS });
     options.edit?.(wsDir);
+    // Key files at a test scrypt cost (./audit-keys.ts): the node opens them as they are.
+    precreateAuditKeys(join(dir, 'audit'));
     const node = await startNode({
       workspaceDir: wsDir, auditDir: join(dir, 'audit'), demo: true, engineOptions: { poolSize: 2 },
       ...(options.audit ? { auditSink: () => options.audit! } : {}),

@@ -20,6 +20,7 @@ import type { TransparencyLog, StoredAuditEntry } from '../../src/audit/index.ts
 import { createTestDemoWorkspace } from '../helpers/demo-data.ts';
 import { GatehouseError, type ErrorCode } from '../../src/errors.ts';
 import { startNode, type GatehouseNode } from '../../src/node/start.ts';
+import { precreateAuditKeys } from '../helpers/audit-keys.ts';
 import type { Gatehouse, QueryResponse } from '../../src/pipeline/gatehouse.ts';
 
 export type Who = 'rhea' | 'ivan' | 'ada';
@@ -156,6 +157,7 @@ export class AttackKit {
     const yaml = readFileSync(yamlPath, 'utf8');
     assert.match(yaml, /statementTimeoutMs: \d+/);
     writeFileSync(yamlPath, yaml.replace(/statementTimeoutMs: \d+/, `statementTimeoutMs: ${STATEMENT_TIMEOUT_MS}`));
+    precreateAuditKeys(join(dir, 'audit'));
     const node = await startNode({ workspaceDir: ws, auditDir: join(dir, 'audit'), demo: true });
     try {
       const truth = await readGroundTruth(join(ws, 'data'));

@@ -6,8 +6,10 @@
  *   node test/support/dp-burst-node.ts WORKSPACE AUDIT_DIR KEY N
  */
 import { startNode } from '../../src/node/start.ts';
+import { precreateAuditKeys } from '../helpers/audit-keys.ts';
 
 const [wsDir, auditDir, key, n] = process.argv.slice(2) as [string, string, string, string];
+precreateAuditKeys(auditDir);
 const node = await startNode({ workspaceDir: wsDir, auditDir, demo: true, engineOptions: { poolSize: 2 } });
 process.stdout.write('ready\n');
 for (let i = 0; i < Number(n); i++) {
