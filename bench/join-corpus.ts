@@ -38,7 +38,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import type { AuditRecord, AuditSink } from '../src/audit/types.ts';
+import { TimedSink } from './timed-sink.ts';
 import { startNode } from '../src/node/start.ts';
 import { bindQuery } from '../src/query/bind.ts';
 import { govern } from '../src/query/govern/index.ts';
@@ -173,19 +173,6 @@ action query appliesTo { principal: Principal, resource: Dataset, context: { pur
 
 // ---- running and comparing ----------------------------------------------------------------
 
-/** An audit sink that times each append of the real log (the append is part of the path). */
-class TimedSink implements AuditSink {
-  readonly samples: number[] = [];
-  readonly #inner: AuditSink;
-  constructor(inner: AuditSink) { this.#inner = inner; }
-  async append(r: AuditRecord) {
-    const t = performance.now();
-    const res = await this.#inner.append(r);
-    this.samples.push(performance.now() - t);
-    return res;
-  }
-  close() { return this.#inner.close(); }
-}
 
 type Rows = readonly (readonly unknown[])[];
 

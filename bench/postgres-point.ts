@@ -26,7 +26,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import type { AuditRecord, AuditSink } from '../src/audit/types.ts';
+import { TimedSink } from './timed-sink.ts';
 import { createDemoWorkspace } from '../src/demo/workspace.ts';
 import { startNode } from '../src/node/start.ts';
 import { PostgresEngine } from '../src/engine/postgres.ts';
@@ -41,19 +41,6 @@ import { isMain, isQuick, log, machineInfo, profilePath, round, summarize, write
 
 const NAME = 'postgres-point';
 
-/** The audit sink, timed: how much of the in-process figure is the durable append. */
-class TimedSink implements AuditSink {
-  readonly samples: number[] = [];
-  readonly #inner: AuditSink;
-  constructor(inner: AuditSink) { this.#inner = inner; }
-  async append(r: AuditRecord) {
-    const t = performance.now();
-    const res = await this.#inner.append(r);
-    this.samples.push(performance.now() - t);
-    return res;
-  }
-  close() { return this.#inner.close(); }
-}
 const KEY_IVAN = 'bench-key-ivan-0123456789abcdef';
 const COLUMNS = 'claim_id, patient_id, payer, region, amount_billed, amount_paid, status, submitted_on';
 

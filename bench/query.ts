@@ -47,7 +47,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AuditRecord, AuditSink } from '../src/audit/types.ts';
+import { TimedSink } from './timed-sink.ts';
 import { DuckDbEngine } from '../src/engine/duckdb.ts';
 import { startNode } from '../src/node/start.ts';
 import type { QueryResponse } from '../src/pipeline/gatehouse.ts';
@@ -83,19 +83,6 @@ const VARIANTS: readonly Variant[] = [
   { label: 'differentialPrivacy', principal: 'rhea', purpose: 'research', sql: AGG_SQL, nonDp: { principal: 'ada', purpose: 'operations' } },
 ];
 
-/** An audit sink that times each append of the real log (the append is part of the path). */
-class TimedSink implements AuditSink {
-  readonly samples: number[] = [];
-  readonly #inner: AuditSink;
-  constructor(inner: AuditSink) { this.#inner = inner; }
-  async append(r: AuditRecord) {
-    const t = performance.now();
-    const res = await this.#inner.append(r);
-    this.samples.push(performance.now() - t);
-    return res;
-  }
-  close() { return this.#inner.close(); }
-}
 
 async function timeRaw(conn: DuckDBConnection, sql: string): Promise<{ ms: number; rows: unknown[][] }> {
   const t = performance.now();
