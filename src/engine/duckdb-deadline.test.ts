@@ -7,11 +7,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { DuckDbEngine } from './duckdb.ts';
-import type { Workspace } from '../model/types.ts';
+import { emptyEngineWorkspace } from '../../test/helpers/engine-workspace.ts';
 
 const SLOW = 'SELECT sum(i * i) AS s FROM range(30000000) t(i)';
 
@@ -19,12 +17,8 @@ describe('the DuckDB engine deadline', () => {
   let dir: string;
   let engine: DuckDbEngine;
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'gh-deadline-'));
-    const ws = {
-      dir, name: 'deadline', defaults: { rowCap: 1000, statementTimeoutMs: 20_000, memoryLimit: '256MB' },
-      datasets: new Map(), obligations: new Map(), principals: new Map(), policyFiles: new Map(), cedarSchema: '',
-      hashKey: Buffer.alloc(32, 7), policyVersion: 'sha256:test',
-    } as unknown as Workspace;
+    const ws = emptyEngineWorkspace('deadline');
+    dir = ws.dir;
     engine = await DuckDbEngine.open(ws, { poolSize: 1 });
   });
   after(async () => { await engine?.close(); rmSync(dir, { recursive: true, force: true }); });

@@ -6,12 +6,10 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { DuckDbEngine } from './duckdb.ts';
-import type { Workspace } from '../model/types.ts';
+import { emptyEngineWorkspace } from '../../test/helpers/engine-workspace.ts';
 
 const TYPED = `SELECT i AS n, i::BIGINT * 3000000000000 AS big, i / 7 AS ratio, 'r' || i AS label, i % 2 = 0 AS even,
   DATE '2026-01-01' + i::INTEGER AS day, TIMESTAMP '2026-01-01 00:00:00' + INTERVAL (i) SECOND AS at,
@@ -24,12 +22,8 @@ describe('reading a result', () => {
   let raw: DuckDBInstance;
   let conn: DuckDBConnection;
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'gh-read-'));
-    const ws = {
-      dir, name: 'read', defaults: { rowCap: 1000, statementTimeoutMs: 20_000, memoryLimit: '256MB' },
-      datasets: new Map(), obligations: new Map(), principals: new Map(), policyFiles: new Map(), cedarSchema: '',
-      hashKey: Buffer.alloc(32, 7), policyVersion: 'sha256:test',
-    } as unknown as Workspace;
+    const ws = emptyEngineWorkspace('read');
+    dir = ws.dir;
     engine = await DuckDbEngine.open(ws, { poolSize: 1 });
     raw = await DuckDBInstance.create(':memory:');
     conn = await raw.connect();
