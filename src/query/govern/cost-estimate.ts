@@ -31,7 +31,7 @@
  */
 import { GatehouseError } from '../../errors.ts';
 import { forEachSelect, selectExprs, subqueriesOf, type Expr, type FromItem, type Select } from '../ir.ts';
-import { cannotFail, scopeOf, type Scope } from '../render/guard.ts';
+import { cannotFail, conjuncts, scopeOf, type Scope } from '../render/guard.ts';
 import type { GovernContext, ObligationTransformer } from './context.ts';
 
 /** Default of `defaults.maxJoinRows`. */
@@ -83,7 +83,7 @@ function estimateRows(from: FromItem | null, w: Walk, scope: Scope, where: reado
       // padded output; only ON joins the two sides.
       const left = estimateRows(from.left, w, scope, from.type === 'left' ? where : []);
       const right = estimateRows(from.right, w, scope, from.type === 'right' ? where : []);
-      return joinPair(left, right, hashKeys(aliasesOf(from.left), aliasesOf(from.right), conjuncts(from.on), scope), w);
+      return joinPair(left, right, hashKeys(aliasesOf(from.left), aliasesOf(from.right), conjunctsOf(from.on), scope), w);
     }
   }
 }
@@ -98,7 +98,7 @@ function estimateRows(from: FromItem | null, w: Walk, scope: Scope, where: reado
 function innerJoins(j: Join, w: Walk, scope: Scope, where: readonly Expr[]): Rel {
   const items: FromItem[] = [], conds: Expr[] = [...where];
   const flatten = (f: FromItem): void => {
-    if (f.kind === 'join' && (f.type === 'inner' || f.type === 'cross')) { flatten(f.left); flatten(f.right); conds.push(...conjuncts(f.on)); }
+    if (f.kind === 'join' && (f.type === 'inner' || f.type === 'cross')) { flatten(f.left); flatten(f.right); conds.push(...conjunctsOf(f.on)); }
     else items.push(f);
   };
   flatten(j);
@@ -152,7 +152,7 @@ function blockRows(q: Select, w: Walk, withCtes = true): Estimate {
     }
   }
   const scope = scopeOf(q.from, w.visible.get(q) ?? new Map());
-  const rows = estimateRows(q.from, w, scope, conjuncts(q.where)).rows;
+  const rows = estimateRows(q.from, w, scope, conjunctsOf(q.where)).rows;
   return rows === null ? null : Math.min(rows, q.limit ?? Infinity);
 }
 
@@ -176,10 +176,9 @@ function visibleCtes(q: Select, outer: ReadonlyMap<string, Select>, out: Map<Sel
   return out;
 }
 
-function conjuncts(e: Expr | null): Expr[] {
-  if (e === null) return [];
-  if (e.kind === 'binary' && e.op === 'AND') return [...conjuncts(e.left), ...conjuncts(e.right)];
-  return [e];
+/** The top-level conjuncts of an optional ON or WHERE (guard.ts splits them the same way to render them). */
+function conjunctsOf(e: Expr | null): Expr[] {
+  return e === null ? [] : conjuncts(e);
 }
 
 function aliasesOf(f: FromItem): Set<string> {
